@@ -1,0 +1,362 @@
+//! A small blocking client for the CA's API.
+//!
+//! The CA serves HTTPS with a self-signed certificate made by `rampart-ca init`, so
+//! the client trusts exactly one certificate: the one whose SHA-256 fingerprint the
+//! operator printed and the user passed (`--ca-fingerprint SHA256:…`). No system
+//! roots, no trust-on-first-use. The TLS handshake signature is still verified with
+//! that certificate's key, so a copied certificate without its key does not pass.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use reqwest::blocking::{RequestBuilder, Response};
+use reqwest::StatusCode;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::{paths, ErrorBody};
+
+/// Errors of the API client.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The fingerprint is not `SHA256:<base64>` (or 64 hex digits).
+    #[error("invalid CA fingerprint {0:?}: expected SHA256:<base64> as printed by `rampart-ca init`")]
+    BadFingerprint(String),
+    /// The URL is not an `https://` URL.
+    #[error("invalid CA URL {0:?}: expected https://host:port")]
+    BadUrl(String),
+    /// TLS set-up failed.
+    #[error("TLS set-up failed: {0}")]
+    Tls(String),
+    /// Could not reach the CA, or the certificate did not match the pin.
+    #[error("cannot reach the CA at {url}: {detail}")]
+    Transport {
+        /// Base URL.
+        url: String,
+        /// Cause, flattened into one line.
+        detail: String,
+    },
+    /// The CA answered with an error.
+    #[error("{message} ({code}, HTTP {status})")]
+    Api {
+        /// HTTP status.
+        status: u16,
+        /// Stable error code.
+        code: String,
+        /// Message from the CA.
+        message: String,
+    },
+    /// The CA answered with something that is not the expected JSON.
+    #[error("unexpected answer from the CA: {0}")]
+    Decode(String),
+}
+
+impl ClientError {
+    /// The stable error code for API errors, else `None`.
+    pub fn api_code(&self) -> Option<&str> {
+        match self {
+            ClientError::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// A SHA-256 certificate fingerprint.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint([u8; 32]);
+
+impl Fingerprint {
+    /// Fingerprint of a DER certificate.
+    pub fn of_der(der: &[u8]) -> Self {
+        Fingerprint(Sha256::digest(der).into())
+    }
+
+    /// Parse `SHA256:<unpadded base64>` (the form `rampart-ca init` prints), or
+    /// 64 hex digits with optional colons.
+    pub fn parse(s: &str) -> Result<Self, ClientError> {
+        let bad = || ClientError::BadFingerprint(s.to_owned());
+        let s = s.trim();
+        let bytes = if let Some(b64) = s.strip_prefix("SHA256:") {
+            base64::engine::general_purpose::STANDARD_NO_PAD
+                .decode(b64.trim_end_matches('='))
+                .map_err(|_| bad())?
+        } else {
+            let hex: String = s.chars().filter(|c| *c != ':').collect();
+            if hex.len() != 64 {
+                return Err(bad());
+            }
+            (0..32)
+                .map(|i| {
+                    hex.get(i * 2..i * 2 + 2)
+                        .and_then(|h| u8::from_str_radix(h, 16).ok())
+                })
+                .collect::<Option<Vec<u8>>>()
+                .ok_or_else(bad)?
+        };
+        let arr: [u8; 32] = bytes.try_into().map_err(|_| bad())?;
+        Ok(Fingerprint(arr))
+    }
+}
+
+impl std::fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "SHA256:{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(self.0)
+        )
+    }
+}
+
+impl std::fmt::Debug for Fingerprint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self, f)
+    }
+}
+
+#[derive(Debug)]
+struct PinnedVerifier {
+    pin: Fingerprint,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl ServerCertVerifier for PinnedVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // Constant time is not needed for comparing public data, but it costs nothing.
+        let got = Fingerprint::of_der(end_entity.as_ref());
+        if got.0 == self.pin.0 {
+            Ok(ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General(format!(
+                "CA certificate fingerprint {got} does not match the pinned {}",
+                self.pin
+            )))
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Blocking client for one CA.
+#[derive(Debug, Clone)]
+pub struct Client {
+    base: String,
+    http: reqwest::blocking::Client,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client for `base_url` (`https://host:port`) that trusts only the certificate
+    /// with fingerprint `pin`.
+    pub fn new(base_url: &str, pin: Fingerprint) -> Result<Self, ClientError> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        if !base.starts_with("https://") {
+            return Err(ClientError::BadUrl(base_url.to_owned()));
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Tls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin, provider }))
+            .with_no_client_auth();
+        let http = reqwest::blocking::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Tls(flatten(&e)))?;
+        Ok(Client {
+            base,
+            http,
+            token: None,
+        })
+    }
+
+    /// The same client, sending `Authorization: Bearer <token>`.
+    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
+        self
+    }
+
+    /// Base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base
+    }
+
+    fn auth(&self, rb: RequestBuilder) -> RequestBuilder {
+        match &self.token {
+            Some(t) => rb.header(reqwest::header::AUTHORIZATION, crate::bearer(t)),
+            None => rb,
+        }
+    }
+
+    fn send(&self, rb: RequestBuilder) -> Result<Response, ClientError> {
+        let resp = self
+            .auth(rb)
+            .send()
+            .map_err(|e| ClientError::Transport {
+                url: self.base.clone(),
+                detail: flatten(&e),
+            })?;
+        if resp.status().is_success() {
+            return Ok(resp);
+        }
+        let status = resp.status();
+        let text = resp.text().unwrap_or_default();
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                code: body.code,
+                message: body.message,
+            },
+            Err(_) => ClientError::Api {
+                status: status.as_u16(),
+                code: status_code_name(status),
+                message: text.chars().take(200).collect(),
+            },
+        })
+    }
+
+    /// `GET` a JSON document.
+    pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let resp = self.send(self.http.get(format!("{}{path}", self.base)))?;
+        resp.json().map_err(|e| ClientError::Decode(flatten(&e)))
+    }
+
+    /// `GET` raw bytes.
+    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let resp = self.send(self.http.get(format!("{}{path}", self.base)))?;
+        resp.bytes()
+            .map(|b| b.to_vec())
+            .map_err(|e| ClientError::Decode(flatten(&e)))
+    }
+
+    /// `POST` JSON, read JSON.
+    pub fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let resp = self.send(self.http.post(format!("{}{path}", self.base)).json(body))?;
+        resp.json().map_err(|e| ClientError::Decode(flatten(&e)))
+    }
+
+    /// `POST` with an empty body, expecting no content.
+    pub fn post_empty(&self, path: &str) -> Result<(), ClientError> {
+        self.send(self.http.post(format!("{}{path}", self.base)))
+            .map(|_| ())
+    }
+
+    /// `GET /v1/health`.
+    pub fn health(&self) -> Result<crate::Health, ClientError> {
+        self.get_json(paths::HEALTH)
+    }
+
+    /// The user CA public key line.
+    pub fn user_ca(&self) -> Result<String, ClientError> {
+        self.get_bytes(paths::USER_CA_PUB)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+    }
+
+    /// The host CA public key line.
+    pub fn host_ca(&self) -> Result<String, ClientError> {
+        self.get_bytes(paths::HOST_CA_PUB)
+            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
+    }
+}
+
+fn status_code_name(status: StatusCode) -> String {
+    status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase()
+        .replace(' ', "_")
+}
+
+/// One line out of an error and its sources, for CLI messages.
+fn flatten(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fingerprint_round_trips_and_rejects_garbage() {
+        let fp = Fingerprint::of_der(b"hello");
+        let s = fp.to_string();
+        assert!(s.starts_with("SHA256:"));
+        assert_eq!(Fingerprint::parse(&s).unwrap(), fp);
+        let hex: String = fp.0.iter().map(|b| format!("{b:02X}:")).collect();
+        assert_eq!(Fingerprint::parse(hex.trim_end_matches(':')).unwrap(), fp);
+        assert!(Fingerprint::parse("SHA256:abc").is_err());
+        assert!(Fingerprint::parse("nope").is_err());
+    }
+
+    #[test]
+    fn http_urls_are_refused() {
+        let fp = Fingerprint::of_der(b"x");
+        assert!(matches!(
+            Client::new("http://127.0.0.1:1", fp),
+            Err(ClientError::BadUrl(_))
+        ));
+    }
+}

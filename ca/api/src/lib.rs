@@ -1,0 +1,450 @@
+//! Wire types of the Rampart CA's HTTPS JSON API, shared by `rampart-ca`, the
+//! `rampart` CLI and (later) `rampart-bastion`, plus a small blocking client that
+//! pins the CA's self-signed TLS certificate by its SHA-256 fingerprint.
+//!
+//! This crate owns the shape of every request and response. It must not pull in
+//! server dependencies (axum, rusqlite, signing keys): the CLI links it.
+//!
+//! Every request body is `deny_unknown_fields`, so a client that sends a field the
+//! server does not know gets a clear 400 instead of a silently ignored option.
+
+pub mod client;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use client::{Client, ClientError, Fingerprint};
+
+/// Path prefix of every versioned endpoint.
+pub const API_PREFIX: &str = "/v1";
+
+/// Largest request body the CA accepts, in bytes. Public keys and codes are small;
+/// anything larger is refused with 413 before it is parsed.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Endpoint paths, so that server routes and client calls cannot drift apart.
+pub mod paths {
+    /// `GET` liveness and version.
+    pub const HEALTH: &str = "/v1/health";
+    /// `GET` the user CA public key (OpenSSH one-line format).
+    pub const USER_CA_PUB: &str = "/v1/ca/user.pub";
+    /// `GET` the host CA public key (OpenSSH one-line format).
+    pub const HOST_CA_PUB: &str = "/v1/ca/host.pub";
+    /// `GET` the current KRL in OpenSSH binary format.
+    pub const KRL: &str = "/v1/krl";
+    /// `POST` [`super::EnrollStartRequest`] → [`super::EnrollStartResponse`].
+    pub const ENROLL_START: &str = "/v1/enroll/start";
+    /// `POST` [`super::EnrollFinishRequest`] → [`super::EnrollFinishResponse`].
+    pub const ENROLL_FINISH: &str = "/v1/enroll/finish";
+    /// `POST` [`super::LoginRequest`] → [`super::LoginResponse`].
+    pub const LOGIN: &str = "/v1/login";
+    /// `POST` (bearer) [`super::CertRequest`] → [`super::CertResponse`].
+    pub const CERTS: &str = "/v1/certs";
+    /// `GET` (bearer) → [`super::WhoAmI`].
+    pub const WHOAMI: &str = "/v1/whoami";
+    /// `POST` (bearer) ends the session.
+    pub const LOGOUT: &str = "/v1/logout";
+    /// `GET` list / `POST` create users (admin).
+    pub const ADMIN_USERS: &str = "/v1/admin/users";
+    /// `POST` (admin) [`super::SetUserStateRequest`].
+    pub const ADMIN_USER_STATE: &str = "/v1/admin/users/state";
+    /// `POST` (admin) [`super::SetGroupsRequest`].
+    pub const ADMIN_USER_GROUPS: &str = "/v1/admin/users/groups";
+    /// `POST` (admin) [`super::InviteRequest`] → [`super::InviteResponse`].
+    pub const ADMIN_INVITES: &str = "/v1/admin/invites";
+    /// `POST` (admin) [`super::RevokeRequest`] → [`super::RevokeResponse`].
+    pub const ADMIN_REVOKE: &str = "/v1/admin/revoke";
+    /// `POST` (admin) [`super::HostCertRequest`] → [`super::CertResponse`].
+    pub const ADMIN_HOST_CERTS: &str = "/v1/admin/host-certs";
+}
+
+/// Error body of every non-2xx response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorBody {
+    /// Stable, machine-readable code such as `invalid_public_key` or `totp_replayed`.
+    pub code: String,
+    /// One short sentence for a person.
+    pub message: String,
+}
+
+/// `GET /v1/health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// `"ok"` while the CA can serve reads; `"degraded"` while audit writes fail.
+    pub status: String,
+    /// Version of the running `rampart-ca`.
+    pub version: String,
+}
+
+/// Redeem an invite and start TOTP enrolment.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollStartRequest {
+    /// The invite code an admin handed out.
+    pub invite: String,
+}
+
+impl std::fmt::Debug for EnrollStartRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollStartRequest")
+            .field("invite", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The TOTP secret to load into an authenticator app, and a token to finish with.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollStartResponse {
+    /// The user this invite was for.
+    pub user: String,
+    /// Short-lived token that binds [`EnrollFinishRequest`] to this enrolment.
+    pub enrollment_token: String,
+    /// `otpauth://totp/...` URI (RFC 6238, SHA-1, 6 digits, 30 s).
+    pub totp_uri: String,
+    /// The same secret in base32, for typing into an app by hand.
+    pub totp_secret: String,
+    /// When the enrolment token stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for EnrollStartResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollStartResponse")
+            .field("user", &self.user)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Prove the authenticator app holds the secret; finishes enrolment.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollFinishRequest {
+    /// From [`EnrollStartResponse::enrollment_token`].
+    pub enrollment_token: String,
+    /// A current 6-digit TOTP code.
+    pub totp_code: String,
+}
+
+impl std::fmt::Debug for EnrollFinishRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EnrollFinishRequest { .. }")
+    }
+}
+
+/// Recovery codes, shown exactly once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrollFinishResponse {
+    /// The enrolled user.
+    pub user: String,
+    /// Ten single-use recovery codes. The CA keeps only their argon2 hashes.
+    pub recovery_codes: Vec<String>,
+}
+
+impl std::fmt::Debug for EnrollFinishResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollFinishResponse")
+            .field("user", &self.user)
+            .field("recovery_codes", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A second factor presented at login. WebAuthn and OIDC arrive as further
+/// variants with their own issues.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+#[non_exhaustive]
+pub enum FactorProof {
+    /// A 6-digit RFC 6238 code.
+    Totp {
+        /// The code.
+        code: String,
+    },
+    /// One of the recovery codes printed at enrolment.
+    Recovery {
+        /// The code.
+        code: String,
+    },
+}
+
+impl FactorProof {
+    /// The factor's name as used in policy and audit (`totp`, `recovery`).
+    pub fn method(&self) -> &'static str {
+        match self {
+            FactorProof::Totp { .. } => "totp",
+            FactorProof::Recovery { .. } => "recovery",
+        }
+    }
+}
+
+impl std::fmt::Debug for FactorProof {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "FactorProof::{}(<redacted>)", self.method())
+    }
+}
+
+/// `POST /v1/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// Rampart user name.
+    pub user: String,
+    /// The factor being proved.
+    pub factor: FactorProof,
+}
+
+/// A bearer session, proof that `user` passed `factor` at `mfa_time`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginResponse {
+    /// The user.
+    pub user: String,
+    /// Opaque bearer token; send as `Authorization: Bearer …`.
+    pub session_token: String,
+    /// When the session ends.
+    pub expires_at: DateTime<Utc>,
+    /// The factor that was verified (`totp`, `recovery`).
+    pub mfa_method: String,
+    /// When it was verified.
+    pub mfa_time: DateTime<Utc>,
+    /// Audit event ID (ULID) of the successful MFA check.
+    pub mfa_event: String,
+    /// Whether this user may use the admin endpoints.
+    pub admin: bool,
+}
+
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("user", &self.user)
+            .field("session_token", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .field("mfa_method", &self.mfa_method)
+            .field("mfa_time", &self.mfa_time)
+            .field("mfa_event", &self.mfa_event)
+            .field("admin", &self.admin)
+            .finish()
+    }
+}
+
+/// `POST /v1/certs`: sign this public key for the session's user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertRequest {
+    /// OpenSSH one-line public key (`ssh-ed25519 AAAA… comment`).
+    pub public_key: String,
+    /// Requested lifetime; policy clamps it. `None` takes the role's default.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// A signed certificate and what it says, so the client need not parse it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertResponse {
+    /// OpenSSH one-line certificate (`ssh-ed25519-cert-v01@openssh.com AAAA…`).
+    pub certificate: String,
+    /// Serial number.
+    pub serial: u64,
+    /// Key ID (`user=<name> serial=<n> mfa=<method>` for user certificates).
+    pub key_id: String,
+    /// Principals.
+    pub principals: Vec<String>,
+    /// Start of validity (back-dated for clock skew).
+    pub valid_after: DateTime<Utc>,
+    /// End of validity.
+    pub valid_before: DateTime<Utc>,
+}
+
+/// `GET /v1/whoami`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WhoAmI {
+    /// User name.
+    pub user: String,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// Admin flag.
+    pub admin: bool,
+    /// Factor of this session.
+    pub mfa_method: String,
+    /// When the factor was verified.
+    pub mfa_time: DateTime<Utc>,
+    /// When the session ends.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A user as admins see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Unique name (`[a-z_][a-z0-9_.-]{0,31}`).
+    pub name: String,
+    /// Groups, mapped to roles by policy.
+    pub groups: Vec<String>,
+    /// May use admin endpoints (after MFA).
+    pub admin: bool,
+    /// Disabled users cannot log in or obtain certificates.
+    pub disabled: bool,
+    /// Has a TOTP factor enrolled.
+    pub totp_enrolled: bool,
+    /// Unused recovery codes left.
+    pub recovery_codes_left: u32,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+}
+
+/// `POST /v1/admin/users`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// New user's name.
+    pub name: String,
+    /// Initial groups.
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Grant admin rights.
+    #[serde(default)]
+    pub admin: bool,
+}
+
+/// `POST /v1/admin/users/state`: disable or enable a user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetUserStateRequest {
+    /// The user.
+    pub name: String,
+    /// `true` disables (and ends the user's sessions), `false` enables.
+    pub disabled: bool,
+}
+
+/// `POST /v1/admin/users/groups`: replace a user's groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetGroupsRequest {
+    /// The user.
+    pub name: String,
+    /// New groups.
+    pub groups: Vec<String>,
+}
+
+/// `POST /v1/admin/invites`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteRequest {
+    /// Existing user the invite enrols.
+    pub user: String,
+    /// Lifetime; default 24 h, at most 7 days.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// A fresh invite. The code is shown once; the CA stores only its hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InviteResponse {
+    /// The user.
+    pub user: String,
+    /// The single-use code.
+    pub code: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for InviteResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InviteResponse")
+            .field("user", &self.user)
+            .field("code", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// `POST /v1/admin/revoke`: exactly one of the fields must be set.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeRequest {
+    /// Revoke one certificate by serial.
+    #[serde(default)]
+    pub serial: Option<u64>,
+    /// Revoke every certificate issued to this user (and disable the user).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// Revoke a public key by its `SHA256:…` fingerprint: every certificate for it,
+    /// and the key itself.
+    #[serde(default)]
+    pub key_fingerprint: Option<String>,
+    /// Free-text reason for the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What a revocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeResponse {
+    /// Serials newly revoked.
+    pub revoked_serials: Vec<u64>,
+    /// Key fingerprints newly revoked.
+    pub revoked_keys: Vec<String>,
+    /// Version of the KRL that now includes them.
+    pub krl_version: u64,
+}
+
+/// `POST /v1/admin/host-certs`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostCertRequest {
+    /// Host name; becomes the key ID and the first principal.
+    pub name: String,
+    /// Host public key (OpenSSH one-line format).
+    pub public_key: String,
+    /// Further principals (other names or addresses the host answers to).
+    #[serde(default)]
+    pub extra_principals: Vec<String>,
+    /// Lifetime; default 30 days, at most 365.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// Render a bearer header value without ever putting the token in `Debug` output.
+pub fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let err = serde_json::from_str::<CertRequest>(
+            r#"{"public_key":"ssh-ed25519 AAAA","ttl_seconds":60,"principals":["root"]}"#,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn factor_proof_is_tagged_and_redacted() {
+        let p: FactorProof = serde_json::from_str(r#"{"type":"totp","code":"123456"}"#).unwrap();
+        assert_eq!(p.method(), "totp");
+        assert!(!format!("{p:?}").contains("123456"));
+        let login = LoginResponse {
+            user: "a".into(),
+            session_token: "sekrit".into(),
+            expires_at: Utc::now(),
+            mfa_method: "totp".into(),
+            mfa_time: Utc::now(),
+            mfa_event: "01J".into(),
+            admin: false,
+        };
+        assert!(!format!("{login:?}").contains("sekrit"));
+    }
+}
