@@ -1,0 +1,789 @@
+//! Evaluation: a request plus a policy plus `now` gives a [`Decision`].
+//!
+//! Semantics, in order (each step fails closed):
+//!
+//! 1. The request itself must be well formed (user name, requested lifetime).
+//! 2. MFA time may not lie in the future by more than [`MAX_CLOCK_SKEW`].
+//! 3. Candidate roles = union of the roles of the user's groups and the user's own
+//!    `[users]` entry. None → [`DenyCode::NoRole`].
+//! 4. Every matching `[[deny]]` rule removes its roles (deny beats allow) and marks its
+//!    principals as never grantable. All removed → [`DenyCode::DeniedByRule`].
+//! 5. Each remaining role *contributes* only if the factor passes: recovery codes need
+//!    `allow_recovery`; strength must be ≥ the role's `min_factor` and ≥
+//!    `defaults.min_factor`; MFA age must be ≤ `mfa_max_age` when set. No role
+//!    contributes → the most specific failure (recovery refused, then factor too weak,
+//!    then MFA too old), with every role's reason in the message.
+//! 6. The grant is the union over contributing roles: principals (`{user}` expanded,
+//!    deny-rule principals removed), extensions, and `source-address`.
+//!    `source-address` is the one place a union could *widen* access, so it fails
+//!    closed: if ANY contributing role restricts the source, the certificate carries
+//!    the union of the restricting roles' CIDRs, and unrestricted roles do not lift
+//!    the restriction.
+//! 7. The lifetime is the requested (or default) TTL clamped to `defaults.max_ttl`
+//!    and to the smallest `max_ttl` among contributing roles. `mfa_max_age` gates
+//!    issuance only; the CA records the MFA time in the certificate so that the
+//!    bastion and PAM re-check freshness when the certificate is used.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use ipnet::IpNet;
+use serde::ser::SerializeStruct;
+
+use crate::duration::format_duration;
+use crate::glob::glob_match;
+use crate::names::{check_host_name, check_name, check_target_pattern, expand};
+use crate::policy::Role;
+use crate::{Factor, Policy};
+
+/// How far in the future an MFA time may lie before we call it forged or broken.
+pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
+
+/// A request for a user certificate, after the CA has verified the factor.
+#[derive(Debug, Clone)]
+pub struct CertRequest<'a> {
+    /// The authenticated user name.
+    pub user: &'a str,
+    /// The user's groups, from the identity store.
+    pub groups: &'a [String],
+    /// The factor the user just proved.
+    pub factor: Factor,
+    /// When that factor was proved.
+    pub mfa_time: DateTime<Utc>,
+    /// Lifetime the client asked for; `None` = `defaults.ttl`.
+    pub requested_ttl: Option<Duration>,
+    /// If set, deny unless this login is among the granted principals.
+    pub login: Option<&'a str>,
+}
+
+/// Why a request was denied. Stable: these strings appear in audit events and JSON.
+#[non_exhaustive]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DenyCode {
+    /// The request is malformed (bad user name, zero lifetime, bad login or target).
+    InvalidRequest,
+    /// No group or user entry grants the user any role.
+    NoRole,
+    /// Every role the user would have is removed by a `[[deny]]` rule.
+    DeniedByRule,
+    /// The user logged in with a recovery code and no role accepts one.
+    RecoveryRefused,
+    /// The factor used is weaker than every role requires.
+    FactorTooWeak,
+    /// The MFA is older than every role's `mfa_max_age`.
+    MfaTooOld,
+    /// The MFA time lies further in the future than the allowed clock skew.
+    MfaInFuture,
+    /// The contributing roles yield no principal. An empty principal list in an
+    /// OpenSSH certificate means "valid for any principal" (PROTOCOL.certkeys:
+    /// "As a special case, a zero-length "valid principals" field means the
+    /// certificate is valid for any principal of the specified type"), so this is
+    /// a denial, never an empty grant.
+    NoPrincipals,
+    /// The requested login is not among the granted principals (or role logins).
+    LoginNotGranted,
+    /// No contributing role's `targets` allow the requested bastion target.
+    TargetNotAllowed,
+    /// A host certificate name or principal is not a host name or IP address.
+    InvalidHostName,
+}
+
+impl DenyCode {
+    /// Stable snake_case spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyCode::InvalidRequest => "invalid_request",
+            DenyCode::NoRole => "no_role",
+            DenyCode::DeniedByRule => "denied_by_rule",
+            DenyCode::RecoveryRefused => "recovery_refused",
+            DenyCode::FactorTooWeak => "factor_too_weak",
+            DenyCode::MfaTooOld => "mfa_too_old",
+            DenyCode::MfaInFuture => "mfa_in_future",
+            DenyCode::NoPrincipals => "no_principals",
+            DenyCode::LoginNotGranted => "login_not_granted",
+            DenyCode::TargetNotAllowed => "target_not_allowed",
+            DenyCode::InvalidHostName => "invalid_host_name",
+        }
+    }
+}
+
+impl fmt::Display for DenyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A refusal: a stable code and a human-readable reason.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Denial {
+    /// Machine-readable cause.
+    pub code: DenyCode,
+    /// What happened and, where possible, what would work instead.
+    pub reason: String,
+}
+
+impl Denial {
+    fn new(code: DenyCode, reason: impl Into<String>) -> Denial {
+        Denial {
+            code,
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "denied ({}): {}", self.code, self.reason)
+    }
+}
+
+impl std::error::Error for Denial {}
+
+/// The outcome of [`evaluate`]. Serialises as `{"decision":"allow", …grant}` or
+/// `{"decision":"deny","code":…,"reason":…}`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(tag = "decision", rename_all = "snake_case")]
+pub enum Decision {
+    /// Issue a certificate exactly as described.
+    Allow(Grant),
+    /// Issue nothing.
+    Deny(Denial),
+}
+
+impl Decision {
+    /// Whether this is an `Allow`.
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Decision::Allow(_))
+    }
+
+    /// The grant, if allowed.
+    pub fn grant(&self) -> Option<&Grant> {
+        match self {
+            Decision::Allow(g) => Some(g),
+            Decision::Deny(_) => None,
+        }
+    }
+
+    /// The denial, if denied.
+    pub fn denial(&self) -> Option<&Denial> {
+        match self {
+            Decision::Allow(_) => None,
+            Decision::Deny(d) => Some(d),
+        }
+    }
+
+    /// `Ok(grant)` or `Err(denial)`, for `?`.
+    pub fn into_result(self) -> Result<Grant, Denial> {
+        match self {
+            Decision::Allow(g) => Ok(g),
+            Decision::Deny(d) => Err(d),
+        }
+    }
+}
+
+/// An approved user certificate specification.
+///
+/// Fields are private and there is no constructor or `Deserialize`: the only way to
+/// get one is [`evaluate`], so code that takes a `Grant` cannot sign without a
+/// policy decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    user: String,
+    roles: Vec<String>,
+    principals: Vec<String>,
+    ttl: Duration,
+    extensions: BTreeMap<String, String>,
+    source_address: Vec<IpNet>,
+    factor: Factor,
+    mfa_time: DateTime<Utc>,
+    reasons: Vec<String>,
+}
+
+impl Grant {
+    /// The user the certificate is for.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+    /// Principals to put in the certificate; never empty.
+    pub fn principals(&self) -> &[String] {
+        &self.principals
+    }
+    /// The roles that contributed to this grant, sorted.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+    /// Certificate lifetime, whole seconds, at least 1s:
+    /// min(requested or default, smallest contributing role `max_ttl`, `defaults.max_ttl`).
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+    /// Certificate extensions, e.g. `"permit-pty" → ""` (OpenSSH's flag extensions
+    /// have empty data, PROTOCOL.certkeys).
+    pub fn extensions(&self) -> &BTreeMap<String, String> {
+        &self.extensions
+    }
+    /// CIDRs for the `source-address` critical option; empty = unrestricted.
+    pub fn source_address(&self) -> &[IpNet] {
+        &self.source_address
+    }
+    /// The factor the user proved.
+    pub fn factor(&self) -> &Factor {
+        &self.factor
+    }
+    /// When the factor was proved.
+    pub fn mfa_time(&self) -> DateTime<Utc> {
+        self.mfa_time
+    }
+    /// Human-readable explanation: which roles contributed, why others did not.
+    pub fn reasons(&self) -> &[String] {
+        &self.reasons
+    }
+}
+
+/// JSON for `rampart policy test`; the lifetime is `ttl_seconds`.
+impl serde::Serialize for Grant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("Grant", 9)?;
+        st.serialize_field("user", &self.user)?;
+        st.serialize_field("roles", &self.roles)?;
+        st.serialize_field("principals", &self.principals)?;
+        st.serialize_field("ttl_seconds", &self.ttl.as_secs())?;
+        st.serialize_field("extensions", &self.extensions)?;
+        let nets: Vec<String> = self
+            .source_address
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        st.serialize_field("source_address", &nets)?;
+        st.serialize_field("factor", &self.factor)?;
+        st.serialize_field("factor_strength", &self.factor.strength())?;
+        st.serialize_field("mfa_time", &self.mfa_time)?;
+        st.serialize_field("reasons", &self.reasons)?;
+        st.end()
+    }
+}
+
+/// Who is asking, shared by certificate and access evaluation.
+struct Subject<'a> {
+    user: &'a str,
+    groups: &'a [String],
+    factor: &'a Factor,
+    mfa_time: DateTime<Utc>,
+}
+
+/// Roles that survived deny rules and factor checks.
+struct Selection<'p> {
+    roles: Vec<&'p Role>,
+    /// Expanded principal → the deny rule reason that removes it.
+    denied_principals: BTreeMap<String, String>,
+    reasons: Vec<String>,
+}
+
+/// Steps 2–5 of the module documentation.
+fn select<'p>(
+    s: &Subject<'_>,
+    policy: &'p Policy,
+    now: DateTime<Utc>,
+) -> Result<Selection<'p>, Denial> {
+    check_name("user name", s.user).map_err(|m| Denial::new(DenyCode::InvalidRequest, m))?;
+
+    let skew = chrono::TimeDelta::from_std(MAX_CLOCK_SKEW).unwrap_or(chrono::TimeDelta::MAX);
+    if s.mfa_time
+        > now
+            .checked_add_signed(skew)
+            .unwrap_or(DateTime::<Utc>::MAX_UTC)
+    {
+        return Err(Denial::new(
+            DenyCode::MfaInFuture,
+            format!(
+                "MFA time {} is in the future (now {}); check the CA's clock",
+                s.mfa_time.to_rfc3339(),
+                now.to_rfc3339()
+            ),
+        ));
+    }
+    // A small negative age (clock skew) counts as "just now".
+    let age = now
+        .signed_duration_since(s.mfa_time)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+
+    let mut candidates = policy.roles_for(s.user, s.groups);
+    if candidates.is_empty() {
+        let groups = if s.groups.is_empty() {
+            "no groups".to_owned()
+        } else {
+            format!("groups: {}", s.groups.join(", "))
+        };
+        return Err(Denial::new(
+            DenyCode::NoRole,
+            format!("no role is granted to {} ({groups})", s.user),
+        ));
+    }
+
+    let mut reasons = Vec::new();
+    let mut denied_principals = BTreeMap::new();
+    for rule in policy.deny.iter().filter(|r| r.matches(s.user, s.groups)) {
+        candidates.retain(|role| {
+            let removed = rule.removes_role(role);
+            if removed {
+                reasons.push(format!(
+                    "role {role} removed by a deny rule: {}",
+                    rule.reason
+                ));
+            }
+            !removed
+        });
+        for p in &rule.principals {
+            denied_principals
+                .entry(expand(p, s.user))
+                .or_insert_with(|| rule.reason.clone());
+        }
+    }
+    if candidates.is_empty() {
+        return Err(Denial::new(DenyCode::DeniedByRule, reasons.join("; ")));
+    }
+
+    let strength = s.factor.strength();
+    let mut contributing = Vec::new();
+    let mut failures: Vec<(DenyCode, String)> = Vec::new();
+    for name in &candidates {
+        let Some(role) = policy.roles.get(name) else {
+            // from_toml guarantees every referenced role exists.
+            continue;
+        };
+        let needed = role
+            .min_factor
+            .unwrap_or(policy.min_factor)
+            .max(policy.min_factor);
+        let failure = if *s.factor == Factor::Recovery && !role.allow_recovery {
+            Some((
+                DenyCode::RecoveryRefused,
+                format!("role {name} does not accept recovery codes"),
+            ))
+        } else if strength < needed {
+            Some((
+                DenyCode::FactorTooWeak,
+                format!(
+                    "role {name} needs a {needed} factor; you used {} ({strength})",
+                    s.factor
+                ),
+            ))
+        } else {
+            match role.mfa_max_age {
+                Some(max) if age > max => Some((
+                    DenyCode::MfaTooOld,
+                    format!(
+                        "role {name} needs MFA within the last {}; yours is {} old",
+                        format_duration(max),
+                        format_duration(age)
+                    ),
+                )),
+                _ => None,
+            }
+        };
+        match failure {
+            Some(f) => failures.push(f),
+            None => contributing.push(role),
+        }
+    }
+
+    if contributing.is_empty() {
+        // The most specific cause: the one the user can act on most directly.
+        let order = [
+            DenyCode::RecoveryRefused,
+            DenyCode::FactorTooWeak,
+            DenyCode::MfaTooOld,
+        ];
+        let code = order
+            .into_iter()
+            .find(|c| failures.iter().any(|(fc, _)| fc == c))
+            .unwrap_or(DenyCode::NoRole);
+        let mut all: Vec<String> = failures.into_iter().map(|(_, m)| m).collect();
+        all.extend(reasons);
+        return Err(Denial::new(code, all.join("; ")));
+    }
+    for (_, m) in failures {
+        reasons.push(format!("not used: {m}"));
+    }
+    Ok(Selection {
+        roles: contributing,
+        denied_principals,
+        reasons,
+    })
+}
+
+/// Decide whether to issue a user certificate, and with what contents.
+///
+/// Pure: `now` is the only notion of time. See the module docs for the semantics.
+pub fn evaluate(req: &CertRequest<'_>, policy: &Policy, now: DateTime<Utc>) -> Decision {
+    match evaluate_inner(req, policy, now) {
+        Ok(g) => Decision::Allow(g),
+        Err(d) => Decision::Deny(d),
+    }
+}
+
+fn evaluate_inner(
+    req: &CertRequest<'_>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Grant, Denial> {
+    if let Some(t) = req.requested_ttl {
+        if t.as_secs() == 0 {
+            return Err(Denial::new(
+                DenyCode::InvalidRequest,
+                "requested lifetime must be at least 1s",
+            ));
+        }
+    }
+    if let Some(login) = req.login {
+        check_name("login", login).map_err(|m| Denial::new(DenyCode::InvalidRequest, m))?;
+    }
+    let subject = Subject {
+        user: req.user,
+        groups: req.groups,
+        factor: &req.factor,
+        mfa_time: req.mfa_time,
+    };
+    let sel = select(&subject, policy, now)?;
+    let mut reasons = Vec::new();
+
+    let mut principals: Vec<String> = Vec::new();
+    for role in &sel.roles {
+        let mut from_role = Vec::new();
+        for t in &role.principals {
+            let p = expand(t, req.user);
+            if let Err(m) = check_name("principal", &p) {
+                reasons.push(format!("role {}: skipped principal: {m}", role.name));
+                continue;
+            }
+            if let Some(why) = sel.denied_principals.get(&p) {
+                reasons.push(format!(
+                    "role {}: principal {p} removed by a deny rule: {why}",
+                    role.name
+                ));
+                continue;
+            }
+            from_role.push(p.clone());
+            if !principals.contains(&p) {
+                principals.push(p);
+            }
+        }
+        reasons.push(if from_role.is_empty() {
+            format!("role {} contributes no principals", role.name)
+        } else {
+            format!("role {} grants {}", role.name, from_role.join(", "))
+        });
+    }
+    reasons.extend(sel.reasons);
+    let role_names: Vec<String> = sel.roles.iter().map(|r| r.name.clone()).collect();
+
+    if principals.is_empty() {
+        return Err(Denial::new(
+            DenyCode::NoPrincipals,
+            format!(
+                "roles {} grant no principals ({})",
+                role_names.join(", "),
+                reasons.join("; ")
+            ),
+        ));
+    }
+    if let Some(login) = req.login {
+        if !principals.iter().any(|p| p == login) {
+            return Err(Denial::new(
+                DenyCode::LoginNotGranted,
+                format!(
+                    "login {login} is not granted; your principals are {}",
+                    principals.join(", ")
+                ),
+            ));
+        }
+    }
+
+    // Lifetime: requested or default, clamped to the global and the strictest role
+    // ceiling (fail closed: a short-lived role keeps the whole certificate short).
+    let wanted = req.requested_ttl.unwrap_or(policy.default_ttl);
+    let mut ceiling = policy.max_ttl;
+    let mut ceiling_src = "defaults.max_ttl".to_owned();
+    for role in &sel.roles {
+        if let Some(m) = role.max_ttl {
+            if m < ceiling {
+                ceiling = m;
+                ceiling_src = format!("roles.{}.max_ttl", role.name);
+            }
+        }
+    }
+    let ttl = if wanted > ceiling {
+        reasons.push(format!(
+            "lifetime {} clamped to {} by {ceiling_src}",
+            format_duration(wanted),
+            format_duration(ceiling)
+        ));
+        ceiling
+    } else {
+        wanted
+    };
+    // Certificates count in whole seconds; never round up past a ceiling.
+    let ttl = Duration::from_secs(ttl.as_secs().max(1));
+
+    let mut extensions = BTreeMap::new();
+    for role in &sel.roles {
+        for e in &role.extensions {
+            extensions.insert(e.clone(), String::new());
+        }
+    }
+
+    // Fail closed: any restricting role restricts the whole certificate.
+    let mut source_address: Vec<IpNet> = Vec::new();
+    for role in &sel.roles {
+        for net in &role.source_address {
+            if !source_address.contains(net) {
+                source_address.push(*net);
+            }
+        }
+    }
+    if !source_address.is_empty() {
+        let restricting: Vec<&str> = sel
+            .roles
+            .iter()
+            .filter(|r| !r.source_address.is_empty())
+            .map(|r| r.name.as_str())
+            .collect();
+        reasons.push(format!(
+            "source-address restricted by role(s) {}",
+            restricting.join(", ")
+        ));
+    }
+
+    Ok(Grant {
+        user: req.user.to_owned(),
+        roles: role_names,
+        principals,
+        ttl,
+        extensions,
+        source_address,
+        factor: req.factor.clone(),
+        mfa_time: req.mfa_time,
+        reasons,
+    })
+}
+
+/// A bastion access request: may `user` open `login@target`?
+#[derive(Debug, Clone)]
+pub struct AccessRequest<'a> {
+    /// The authenticated user name (from the outer certificate).
+    pub user: &'a str,
+    /// The user's groups.
+    pub groups: &'a [String],
+    /// The factor the user proved.
+    pub factor: Factor,
+    /// When that factor was proved.
+    pub mfa_time: DateTime<Utc>,
+    /// The account on the target.
+    pub login: &'a str,
+    /// The target's name as the user addressed it.
+    pub target: &'a str,
+}
+
+/// Permission to open one bastion session. Only [`evaluate_access`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    user: String,
+    login: String,
+    target: String,
+    roles: Vec<String>,
+    reasons: Vec<String>,
+}
+
+impl AccessGrant {
+    /// The user.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+    /// The account on the target.
+    pub fn login(&self) -> &str {
+        &self.login
+    }
+    /// The target.
+    pub fn target(&self) -> &str {
+        &self.target
+    }
+    /// Roles that permit this access, sorted.
+    pub fn roles(&self) -> &[String] {
+        &self.roles
+    }
+    /// Human-readable explanation.
+    pub fn reasons(&self) -> &[String] {
+        &self.reasons
+    }
+}
+
+impl serde::Serialize for AccessGrant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("AccessGrant", 5)?;
+        st.serialize_field("user", &self.user)?;
+        st.serialize_field("login", &self.login)?;
+        st.serialize_field("target", &self.target)?;
+        st.serialize_field("roles", &self.roles)?;
+        st.serialize_field("reasons", &self.reasons)?;
+        st.end()
+    }
+}
+
+/// Decide whether `user` may open `login@target` through the bastion.
+///
+/// The same role selection as [`evaluate`] (deny rules, factor, freshness), then a
+/// role permits the access if one of its `targets.allow` globs matches the target,
+/// none of its `targets.deny` globs does, and its logins (default: its principals,
+/// `{user}` expanded, deny-rule principals removed) include `login`. A role without
+/// `targets` reaches nothing (fail closed).
+pub fn evaluate_access(
+    req: &AccessRequest<'_>,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<AccessGrant, Denial> {
+    check_name("login", req.login).map_err(|m| Denial::new(DenyCode::InvalidRequest, m))?;
+    check_target_pattern(req.target)
+        .and_then(|()| {
+            if req.target.contains(['*', '?']) {
+                Err(format!(
+                    "target {:?} must not contain wildcards",
+                    req.target
+                ))
+            } else {
+                Ok(())
+            }
+        })
+        .map_err(|m| Denial::new(DenyCode::InvalidRequest, m))?;
+    let subject = Subject {
+        user: req.user,
+        groups: req.groups,
+        factor: &req.factor,
+        mfa_time: req.mfa_time,
+    };
+    let sel = select(&subject, policy, now)?;
+
+    let mut reaching = Vec::new();
+    let mut permitting = Vec::new();
+    for role in &sel.roles {
+        let allowed = role.targets_allow.iter().any(|p| glob_match(p, req.target))
+            && !role.targets_deny.iter().any(|p| glob_match(p, req.target));
+        if !allowed {
+            continue;
+        }
+        reaching.push(role.name.clone());
+        let login_ok = role.login_templates().iter().any(|t| {
+            let l = expand(t, req.user);
+            l == req.login && !sel.denied_principals.contains_key(&l)
+        });
+        if login_ok {
+            permitting.push(role.name.clone());
+        }
+    }
+    let all: Vec<&str> = sel.roles.iter().map(|r| r.name.as_str()).collect();
+    if reaching.is_empty() {
+        return Err(Denial::new(
+            DenyCode::TargetNotAllowed,
+            format!(
+                "none of your roles ({}) may reach target {}",
+                all.join(", "),
+                req.target
+            ),
+        ));
+    }
+    if permitting.is_empty() {
+        return Err(Denial::new(
+            DenyCode::LoginNotGranted,
+            format!(
+                "roles that may reach {} ({}) do not grant login {}",
+                req.target,
+                reaching.join(", "),
+                req.login
+            ),
+        ));
+    }
+    let mut reasons = vec![format!(
+        "{}@{} permitted by role(s) {}",
+        req.login,
+        req.target,
+        permitting.join(", ")
+    )];
+    reasons.extend(sel.reasons);
+    Ok(AccessGrant {
+        user: req.user.to_owned(),
+        login: req.login.to_owned(),
+        target: req.target.to_owned(),
+        roles: permitting,
+        reasons,
+    })
+}
+
+/// An approved host certificate specification. Only [`approve_host`] makes one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostGrant {
+    name: String,
+    principals: Vec<String>,
+    ttl: Duration,
+}
+
+impl HostGrant {
+    /// The host's primary name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+    /// Principals: the name first, then the extra names, deduplicated.
+    pub fn principals(&self) -> &[String] {
+        &self.principals
+    }
+    /// Lifetime, whole seconds, at most `hosts.max_ttl` (default 30d).
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+}
+
+impl serde::Serialize for HostGrant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut st = s.serialize_struct("HostGrant", 3)?;
+        st.serialize_field("name", &self.name)?;
+        st.serialize_field("principals", &self.principals)?;
+        st.serialize_field("ttl_seconds", &self.ttl.as_secs())?;
+        st.end()
+    }
+}
+
+/// Approve a host certificate for `name` (plus `extra_principals`, e.g. aliases or
+/// addresses). Every name must be an IP address or an RFC 1123 host name; the
+/// lifetime is the requested one (default: the maximum) clamped to `hosts.max_ttl`.
+pub fn approve_host(
+    policy: &Policy,
+    name: &str,
+    extra_principals: &[String],
+    requested_ttl: Option<Duration>,
+) -> Result<HostGrant, Denial> {
+    let mut principals: Vec<String> = Vec::new();
+    for n in std::iter::once(name).chain(extra_principals.iter().map(String::as_str)) {
+        check_host_name(n).map_err(|m| Denial::new(DenyCode::InvalidHostName, m))?;
+        if !principals.iter().any(|p| p == n) {
+            principals.push(n.to_owned());
+        }
+    }
+    let max = policy.host_max_ttl;
+    let ttl = match requested_ttl {
+        Some(t) if t.as_secs() == 0 => {
+            return Err(Denial::new(
+                DenyCode::InvalidRequest,
+                "requested lifetime must be at least 1s",
+            ))
+        }
+        Some(t) => t.min(max),
+        None => max,
+    };
+    Ok(HostGrant {
+        name: name.to_owned(),
+        principals,
+        ttl: Duration::from_secs(ttl.as_secs()),
+    })
+}

@@ -1,0 +1,199 @@
+//! Authentication factors and how strong each one is.
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::PolicyError;
+
+/// How much an authentication factor proves, weakest first.
+///
+/// The ordering is the point: a role's `min_factor` is satisfied by any factor whose
+/// strength compares `>=` to it.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum FactorStrength {
+    /// A single-use recovery code: proves possession of a printout, nothing more.
+    Recovery,
+    /// A one-time password (TOTP) or an equivalent that can be phished.
+    Otp,
+    /// A factor bound to the relying party's origin (WebAuthn with user verification).
+    PhishingResistant,
+    /// A key that provably lives in hardware (e.g. attested YubiKey PIV).
+    HardwareBound,
+}
+
+impl FactorStrength {
+    const ALL: &'static str = "recovery, otp, phishing-resistant, hardware-bound";
+
+    /// The spelling used in the policy file and in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactorStrength::Recovery => "recovery",
+            FactorStrength::Otp => "otp",
+            FactorStrength::PhishingResistant => "phishing-resistant",
+            FactorStrength::HardwareBound => "hardware-bound",
+        }
+    }
+}
+
+impl fmt::Display for FactorStrength {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FactorStrength {
+    type Err = PolicyError;
+    fn from_str(s: &str) -> Result<Self, PolicyError> {
+        Ok(match s {
+            "recovery" => FactorStrength::Recovery,
+            "otp" => FactorStrength::Otp,
+            "phishing-resistant" => FactorStrength::PhishingResistant,
+            "hardware-bound" => FactorStrength::HardwareBound,
+            _ => {
+                return Err(PolicyError::UnknownFactor {
+                    value: s.to_owned(),
+                    expected: Self::ALL,
+                })
+            }
+        })
+    }
+}
+
+/// The factor a user actually proved for this request.
+#[non_exhaustive]
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Factor {
+    /// A TOTP code (RFC 6238).
+    Totp,
+    /// A single-use recovery code.
+    Recovery,
+    /// A WebAuthn assertion; `user_verified` is the UV flag of the authenticator data
+    /// (WebAuthn §6.1), i.e. a PIN or biometric was checked, not just presence.
+    Webauthn {
+        /// Whether the authenticator reported user verification (UV).
+        user_verified: bool,
+    },
+    /// A step-up at an OpenID Connect identity provider. We cannot see which factor the
+    /// IdP used, so it counts as OTP-strength.
+    Oidc,
+}
+
+impl Factor {
+    const ALL: &'static str = "totp, recovery, webauthn, webauthn-uv, oidc";
+
+    /// The method name recorded in certificates and audit events.
+    pub fn method(&self) -> &'static str {
+        match self {
+            Factor::Totp => "totp",
+            Factor::Recovery => "recovery",
+            Factor::Webauthn { .. } => "webauthn",
+            Factor::Oidc => "oidc",
+        }
+    }
+
+    /// How strong this factor is for policy purposes.
+    pub fn strength(&self) -> FactorStrength {
+        match self {
+            Factor::Totp | Factor::Oidc => FactorStrength::Otp,
+            Factor::Recovery => FactorStrength::Recovery,
+            // Without UV a stolen, unlocked key suffices: still origin-bound, but we
+            // rate it no higher than OTP so "phishing-resistant" means key + PIN.
+            Factor::Webauthn {
+                user_verified: false,
+            } => FactorStrength::Otp,
+            Factor::Webauthn {
+                user_verified: true,
+            } => FactorStrength::PhishingResistant,
+        }
+    }
+}
+
+/// Formats as the `FromStr` spelling (`webauthn-uv` for a user-verified assertion).
+impl fmt::Display for Factor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Factor::Webauthn {
+                user_verified: true,
+            } => f.write_str("webauthn-uv"),
+            other => f.write_str(other.method()),
+        }
+    }
+}
+
+impl FromStr for Factor {
+    type Err = PolicyError;
+    fn from_str(s: &str) -> Result<Self, PolicyError> {
+        Ok(match s {
+            "totp" => Factor::Totp,
+            "recovery" => Factor::Recovery,
+            "webauthn" => Factor::Webauthn {
+                user_verified: false,
+            },
+            "webauthn-uv" => Factor::Webauthn {
+                user_verified: true,
+            },
+            "oidc" => Factor::Oidc,
+            _ => {
+                return Err(PolicyError::UnknownFactor {
+                    value: s.to_owned(),
+                    expected: Self::ALL,
+                })
+            }
+        })
+    }
+}
+
+/// Serialises as the `Display` spelling, e.g. `"webauthn-uv"`.
+impl serde::Serialize for Factor {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strengths_are_ordered() {
+        assert!(FactorStrength::Recovery < FactorStrength::Otp);
+        assert!(FactorStrength::Otp < FactorStrength::PhishingResistant);
+        assert!(FactorStrength::PhishingResistant < FactorStrength::HardwareBound);
+    }
+
+    #[test]
+    fn strength_spellings_round_trip() {
+        for s in ["recovery", "otp", "phishing-resistant", "hardware-bound"] {
+            let v: FactorStrength = s.parse().unwrap();
+            assert_eq!(v.to_string(), s);
+            assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{s}\""));
+            let back: FactorStrength = serde_json::from_str(&format!("\"{s}\"")).unwrap();
+            assert_eq!(back, v);
+        }
+        assert!("phishing_resistant".parse::<FactorStrength>().is_err());
+        assert!("OTP".parse::<FactorStrength>().is_err());
+    }
+
+    #[test]
+    fn factors_map_to_method_and_strength() {
+        let table = [
+            ("totp", "totp", FactorStrength::Otp),
+            ("recovery", "recovery", FactorStrength::Recovery),
+            ("webauthn", "webauthn", FactorStrength::Otp),
+            ("webauthn-uv", "webauthn", FactorStrength::PhishingResistant),
+            ("oidc", "oidc", FactorStrength::Otp),
+        ];
+        for (input, method, strength) in table {
+            let f: Factor = input.parse().unwrap();
+            assert_eq!(f.method(), method, "{input}");
+            assert_eq!(f.strength(), strength, "{input}");
+            assert_eq!(f.to_string(), input);
+            assert_eq!(serde_json::to_string(&f).unwrap(), format!("\"{input}\""));
+        }
+        let err = "sms".parse::<Factor>().unwrap_err().to_string();
+        assert!(err.contains("sms") && err.contains("webauthn-uv"), "{err}");
+    }
+}

@@ -1,0 +1,30 @@
+//! Rampart's policy language: parse and lint the TOML policy, and evaluate a
+//! certificate request (or, for the bastion, an access request) into a decision.
+//!
+//! This crate owns *what* may be issued: principals, lifetime, extensions,
+//! `source-address`, the factor strength and MFA freshness a role needs, and which
+//! targets a role may reach through the bastion. It must never do I/O, run async
+//! code, read the clock (`now` is always a parameter), or know about HTTP or SSH
+//! wire formats. The only way to obtain a [`Grant`] is [`evaluate`], so a signer
+//! that takes a `Grant` cannot sign without a decision ("authorisation as a type").
+
+mod duration;
+mod error;
+mod eval;
+mod factor;
+mod glob;
+mod lint;
+mod names;
+mod policy;
+
+pub use error::PolicyError;
+pub use eval::{
+    approve_host, evaluate, evaluate_access, AccessGrant, AccessRequest, CertRequest, Decision,
+    Denial, DenyCode, Grant, HostGrant, MAX_CLOCK_SKEW,
+};
+pub use factor::{Factor, FactorStrength};
+pub use lint::{Lint, LintSeverity};
+pub use policy::{
+    Policy, DEFAULT_EXTENSIONS, DEFAULT_HOST_MAX_TTL, DEFAULT_MAX_TTL, DEFAULT_MIN_FACTOR,
+    DEFAULT_TTL, POLICY_VERSION,
+};

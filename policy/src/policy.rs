@@ -1,0 +1,418 @@
+//! The policy file: its TOML shape (`Raw*`, file-facing) and the validated [`Policy`].
+//!
+//! "Parse, don't validate": everything an evaluation relies on (known role names,
+//! well-formed principals, positive durations) is checked here once, so `evaluate`
+//! never has to handle a malformed policy.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use ipnet::IpNet;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::duration::DurationValue;
+use crate::names::{
+    check_group_name, check_name, check_role_name, Cidr, ExtensionName, GroupName,
+    PrincipalTemplate, TargetPattern, UserName,
+};
+use crate::{FactorStrength, PolicyError};
+
+/// The policy format version this build understands.
+pub const POLICY_VERSION: i64 = 1;
+
+/// `defaults.ttl` when absent.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(3600);
+/// `defaults.max_ttl` when absent.
+pub const DEFAULT_MAX_TTL: Duration = Duration::from_secs(8 * 3600);
+/// `defaults.min_factor` when absent.
+pub const DEFAULT_MIN_FACTOR: FactorStrength = FactorStrength::Otp;
+/// `hosts.max_ttl` when absent.
+pub const DEFAULT_HOST_MAX_TTL: Duration = Duration::from_secs(30 * 86_400);
+/// A role's `extensions` when absent: an interactive shell and nothing else.
+pub const DEFAULT_EXTENSIONS: [&str; 1] = ["permit-pty"];
+
+// ---------------------------------------------------------------------------
+// File-facing shape. Nothing here is public: callers only ever see `Policy`.
+// ---------------------------------------------------------------------------
+
+/// Read before the full parse so that a future-version file gets "unsupported
+/// version" rather than a confusing "unknown field" error.
+#[derive(Deserialize)]
+struct VersionProbe {
+    version: Option<toml::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    #[allow(dead_code)] // checked by VersionProbe; present here so it is required
+    version: i64,
+    #[serde(default)]
+    defaults: RawDefaults,
+    #[serde(default)]
+    roles: BTreeMap<Spanned<String>, RawRole>,
+    #[serde(default)]
+    groups: BTreeMap<GroupName, Vec<Spanned<String>>>,
+    #[serde(default)]
+    users: BTreeMap<UserName, Vec<Spanned<String>>>,
+    #[serde(default)]
+    deny: Vec<Spanned<RawDeny>>,
+    #[serde(default)]
+    hosts: RawHosts,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawDefaults {
+    ttl: Option<DurationValue>,
+    max_ttl: Option<DurationValue>,
+    min_factor: Option<FactorStrength>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRole {
+    #[serde(default)]
+    principals: Vec<PrincipalTemplate>,
+    max_ttl: Option<DurationValue>,
+    min_factor: Option<FactorStrength>,
+    #[serde(default)]
+    allow_recovery: bool,
+    mfa_max_age: Option<DurationValue>,
+    #[serde(default)]
+    source_address: Vec<Cidr>,
+    extensions: Option<Vec<ExtensionName>>,
+    #[serde(default)]
+    targets: RawTargets,
+    logins: Option<Vec<PrincipalTemplate>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTargets {
+    #[serde(default)]
+    allow: Vec<TargetPattern>,
+    #[serde(default)]
+    deny: Vec<TargetPattern>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDeny {
+    #[serde(default)]
+    groups: Vec<GroupName>,
+    #[serde(default)]
+    users: Vec<UserName>,
+    #[serde(default)]
+    roles: Vec<Spanned<String>>,
+    #[serde(default)]
+    principals: Vec<PrincipalTemplate>,
+    reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHosts {
+    max_ttl: Option<DurationValue>,
+}
+
+// ---------------------------------------------------------------------------
+// Validated shape.
+// ---------------------------------------------------------------------------
+
+/// A validated policy. Build one with [`Policy::from_toml`].
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub(crate) default_ttl: Duration,
+    pub(crate) max_ttl: Duration,
+    pub(crate) min_factor: FactorStrength,
+    pub(crate) roles: BTreeMap<String, Role>,
+    pub(crate) groups: BTreeMap<String, Vec<String>>,
+    pub(crate) users: BTreeMap<String, Vec<String>>,
+    pub(crate) deny: Vec<DenyRule>,
+    pub(crate) host_max_ttl: Duration,
+}
+
+/// One `[roles.<name>]` table, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Role {
+    pub(crate) name: String,
+    /// Templates; `{user}` is expanded at evaluation.
+    pub(crate) principals: Vec<String>,
+    pub(crate) max_ttl: Option<Duration>,
+    pub(crate) min_factor: Option<FactorStrength>,
+    pub(crate) allow_recovery: bool,
+    pub(crate) mfa_max_age: Option<Duration>,
+    pub(crate) source_address: Vec<IpNet>,
+    pub(crate) extensions: Vec<String>,
+    pub(crate) targets_allow: Vec<String>,
+    pub(crate) targets_deny: Vec<String>,
+    /// Templates; `None` means "the same as `principals`".
+    pub(crate) logins: Option<Vec<String>>,
+}
+
+impl Role {
+    /// The login templates the bastion may use for this role.
+    pub(crate) fn login_templates(&self) -> &[String] {
+        self.logins.as_deref().unwrap_or(&self.principals)
+    }
+}
+
+/// One `[[deny]]` rule, validated.
+#[derive(Debug, Clone)]
+pub(crate) struct DenyRule {
+    /// 1-based position in the file, for messages.
+    pub(crate) number: usize,
+    pub(crate) groups: Vec<String>,
+    pub(crate) users: Vec<String>,
+    /// `None` = every role (`roles = ["*"]`).
+    pub(crate) roles: Option<Vec<String>>,
+    /// Templates; `{user}` is expanded at evaluation.
+    pub(crate) principals: Vec<String>,
+    pub(crate) reason: String,
+}
+
+impl DenyRule {
+    /// Whether this rule applies to the given user.
+    pub(crate) fn matches(&self, user: &str, groups: &[String]) -> bool {
+        self.users.iter().any(|u| u == user) || self.groups.iter().any(|g| groups.contains(g))
+    }
+
+    /// Whether this rule removes the named role.
+    pub(crate) fn removes_role(&self, role: &str) -> bool {
+        match &self.roles {
+            None => true,
+            Some(list) => list.iter().any(|r| r == role),
+        }
+    }
+}
+
+/// 1-based line number of a byte offset.
+fn line_at(src: &str, offset: usize) -> usize {
+    src.get(..offset)
+        .map_or(0, |s| s.bytes().filter(|b| *b == b'\n').count())
+        .saturating_add(1)
+}
+
+impl Policy {
+    /// Parse and validate a policy file.
+    ///
+    /// Unknown keys anywhere are errors (`deny_unknown_fields`): a misspelt
+    /// `min_factr` silently ignored would weaken the policy without anyone noticing.
+    pub fn from_toml(src: &str) -> Result<Policy, PolicyError> {
+        let probe: VersionProbe = toml::from_str(src)?;
+        match probe.version {
+            Some(toml::Value::Integer(v)) if v != POLICY_VERSION => {
+                return Err(PolicyError::UnsupportedVersion {
+                    found: v,
+                    supported: POLICY_VERSION,
+                })
+            }
+            // Missing or mistyped: the full parse below reports it with a location.
+            _ => {}
+        }
+        let raw: RawPolicy = toml::from_str(src)?;
+        Self::from_raw(raw, src)
+    }
+
+    fn from_raw(raw: RawPolicy, src: &str) -> Result<Policy, PolicyError> {
+        let invalid = |key: String, line: Option<usize>, message: String| PolicyError::Invalid {
+            key,
+            line,
+            message,
+        };
+
+        let mut roles = BTreeMap::new();
+        for (name, r) in raw.roles {
+            let line = Some(line_at(src, name.span().start));
+            let name = name.into_inner();
+            check_role_name(&name).map_err(|m| invalid(format!("roles.{name}"), line, m))?;
+            if name == "*" {
+                // Unreachable given check_role_name, but "*" is the deny wildcard and
+                // must never be a real role name.
+                return Err(invalid(format!("roles.{name}"), line, "reserved".into()));
+            }
+            let mut extensions: Vec<String> = match r.extensions {
+                Some(list) => list.into_iter().map(|e| e.0).collect(),
+                None => DEFAULT_EXTENSIONS.iter().map(|s| (*s).to_owned()).collect(),
+            };
+            extensions.sort();
+            extensions.dedup();
+            let role = Role {
+                name: name.clone(),
+                principals: dedup(r.principals.into_iter().map(|p| p.0)),
+                max_ttl: r.max_ttl.map(|d| d.0),
+                min_factor: r.min_factor,
+                allow_recovery: r.allow_recovery,
+                mfa_max_age: r.mfa_max_age.map(|d| d.0),
+                source_address: dedup(r.source_address.into_iter().map(|c| c.0)),
+                extensions,
+                targets_allow: r.targets.allow.into_iter().map(|p| p.0).collect(),
+                targets_deny: r.targets.deny.into_iter().map(|p| p.0).collect(),
+                logins: r.logins.map(|l| dedup(l.into_iter().map(|p| p.0))),
+            };
+            roles.insert(name, role);
+        }
+
+        // Role references must resolve; an unknown role name in a grant is a typo
+        // that would silently grant nothing, and in a deny rule one that would
+        // silently deny nothing.
+        let resolve =
+            |key: String, list: Vec<Spanned<String>>| -> Result<Vec<String>, PolicyError> {
+                let mut out = Vec::new();
+                for r in list {
+                    let line = Some(line_at(src, r.span().start));
+                    let r = r.into_inner();
+                    if !roles.contains_key(&r) {
+                        return Err(PolicyError::UnknownRole { key, line, role: r });
+                    }
+                    if !out.contains(&r) {
+                        out.push(r);
+                    }
+                }
+                Ok(out)
+            };
+
+        let mut groups = BTreeMap::new();
+        for (g, list) in raw.groups {
+            let key = format!("groups.{}", quote_key(&g.0));
+            groups.insert(g.0, resolve(key, list)?);
+        }
+        let mut users = BTreeMap::new();
+        for (u, list) in raw.users {
+            let key = format!("users.{}", quote_key(&u.0));
+            users.insert(u.0, resolve(key, list)?);
+        }
+
+        let mut deny = Vec::new();
+        for (i, rule) in raw.deny.into_iter().enumerate() {
+            let number = i.saturating_add(1);
+            let key = format!("deny[{number}]");
+            let line = Some(line_at(src, rule.span().start));
+            let rule = rule.into_inner();
+            if rule.groups.is_empty() && rule.users.is_empty() {
+                return Err(invalid(
+                    key,
+                    line,
+                    "must name at least one group or user it applies to".into(),
+                ));
+            }
+            if rule.roles.is_empty() && rule.principals.is_empty() {
+                return Err(invalid(
+                    key,
+                    line,
+                    "removes nothing: set roles (\"*\" for all) and/or principals".into(),
+                ));
+            }
+            let all = rule.roles.iter().any(|r| r.get_ref() == "*");
+            let roles_sel = if all {
+                None
+            } else {
+                Some(resolve(format!("{key}.roles"), rule.roles)?)
+            };
+            let reason = match rule.reason {
+                Some(r) if !r.trim().is_empty() => {
+                    if r.chars().any(char::is_control) {
+                        return Err(invalid(
+                            format!("{key}.reason"),
+                            line,
+                            "must not contain control characters".into(),
+                        ));
+                    }
+                    r
+                }
+                _ => format!("deny rule #{number}"),
+            };
+            deny.push(DenyRule {
+                number,
+                groups: dedup(rule.groups.into_iter().map(|g| g.0)),
+                users: dedup(rule.users.into_iter().map(|u| u.0)),
+                roles: roles_sel,
+                principals: dedup(rule.principals.into_iter().map(|p| p.0)),
+                reason,
+            });
+        }
+
+        // Belt and braces: these are checked during deserialisation already.
+        for g in groups.keys() {
+            check_group_name(g)
+                .map_err(|m| invalid(format!("groups.{}", quote_key(g)), None, m))?;
+        }
+        for u in users.keys() {
+            check_name("user name", u)
+                .map_err(|m| invalid(format!("users.{}", quote_key(u)), None, m))?;
+        }
+
+        Ok(Policy {
+            default_ttl: raw.defaults.ttl.map_or(DEFAULT_TTL, |d| d.0),
+            max_ttl: raw.defaults.max_ttl.map_or(DEFAULT_MAX_TTL, |d| d.0),
+            min_factor: raw.defaults.min_factor.unwrap_or(DEFAULT_MIN_FACTOR),
+            roles,
+            groups,
+            users,
+            deny,
+            host_max_ttl: raw.hosts.max_ttl.map_or(DEFAULT_HOST_MAX_TTL, |d| d.0),
+        })
+    }
+
+    /// Lifetime of a user certificate when the client asks for none
+    /// (`defaults.ttl`, default 1h). Evaluation still clamps it to the ceilings.
+    pub fn default_ttl(&self) -> Duration {
+        self.default_ttl
+    }
+
+    /// The hard ceiling for every user certificate (`defaults.max_ttl`, default 8h).
+    pub fn max_ttl(&self) -> Duration {
+        self.max_ttl
+    }
+
+    /// The factor-strength floor for every role (`defaults.min_factor`, default otp).
+    pub fn min_factor(&self) -> FactorStrength {
+        self.min_factor
+    }
+
+    /// The ceiling for host certificates (`hosts.max_ttl`, default 30d).
+    pub fn host_max_ttl(&self) -> Duration {
+        self.host_max_ttl
+    }
+
+    /// Names of all defined roles, sorted.
+    pub fn role_names(&self) -> impl Iterator<Item = &str> {
+        self.roles.keys().map(String::as_str)
+    }
+
+    /// Roles a user would hold before deny rules and factor checks: the union of
+    /// the user's `[groups]` mappings and their `[users]` entry, sorted.
+    pub fn roles_for(&self, user: &str, groups: &[String]) -> BTreeSet<String> {
+        groups
+            .iter()
+            .filter_map(|g| self.groups.get(g))
+            .chain(self.users.get(user))
+            .flatten()
+            .cloned()
+            .collect()
+    }
+}
+
+fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut out = Vec::new();
+    for i in items {
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// Render a TOML key as it would be written in a dotted path.
+fn quote_key(k: &str) -> String {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        k.to_owned()
+    } else {
+        format!("{k:?}")
+    }
+}
