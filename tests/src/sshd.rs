@@ -1,0 +1,335 @@
+//! A private OpenSSH `sshd` on a loopback port, trusting a user CA, and the real
+//! `ssh` client that logs in to it.
+
+use std::fs::{self, File, OpenOptions};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::keys::KeyPair;
+use crate::process::{describe, kill9, run, run_timeout, CmdOutput};
+use crate::{free_port, require_peer, tempdir};
+
+/// The local account the tests log in to. A dedicated, password-less account, so a
+/// test cannot lock anyone out of the machine.
+pub const TEST_ACCOUNT: &str = "rampart-e2e";
+
+/// Make sure [`TEST_ACCOUNT`] exists and can log in with a key under `UsePAM no`.
+///
+/// Serialised across test processes with flock(1) on a lock file (nextest runs
+/// every test in its own process, and two concurrent `useradd`s race on
+/// /etc/passwd). The password field is set to `*`: a locked `!` password makes
+/// sshd refuse even key logins when PAM is off.
+pub fn ensure_test_account() {
+    static DONE: OnceLock<()> = OnceLock::new();
+    DONE.get_or_init(|| {
+        let script = format!(
+            "id -u {a} >/dev/null 2>&1 || useradd -m -s /bin/sh {a}; \
+             usermod -p '*' {a}",
+            a = TEST_ACCOUNT
+        );
+        let mut c = Command::new(require_peer("flock"));
+        c.args([
+            "-w",
+            "60",
+            "/tmp/rampart-e2e-account.lock",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        run(c).assert_success("create the test account (tests run as root)");
+    });
+}
+
+/// Options of a private sshd.
+#[derive(Debug, Clone, Default)]
+pub struct SshdOptions {
+    /// Lines for `TrustedUserCAKeys` (OpenSSH public key lines).
+    pub user_ca_keys: Vec<String>,
+    /// A host CA (as an `ssh-keygen` key) to certify the host key with; clients
+    /// then trust `@cert-authority` instead of pinning the host key.
+    pub host_ca: Option<KeyPair>,
+    /// Extra config lines appended verbatim.
+    pub extra_config: Vec<String>,
+}
+
+/// A running sshd. Killed on drop.
+#[derive(Debug)]
+pub struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+    config: PathBuf,
+    log: PathBuf,
+    principals_dir: PathBuf,
+    revoked_keys: PathBuf,
+    known_hosts: PathBuf,
+    host_key: KeyPair,
+}
+
+impl Sshd {
+    /// Start an sshd trusting exactly `user_ca_key` (one OpenSSH public key line).
+    pub fn start(user_ca_key: &str) -> Sshd {
+        Self::start_with(SshdOptions {
+            user_ca_keys: vec![user_ca_key.to_owned()],
+            ..SshdOptions::default()
+        })
+    }
+
+    /// Start an sshd with `opts`. Writes the config, checks it with `sshd -t`, runs
+    /// `sshd -D -e -f CONF` and waits until the port accepts connections.
+    pub fn start_with(opts: SshdOptions) -> Sshd {
+        ensure_test_account();
+        let sshd = require_peer("sshd");
+        // sshd's privilege-separation directory; it must exist and be root-owned.
+        fs::create_dir_all("/run/sshd").expect("mkdir /run/sshd");
+
+        let dir = tempdir("sshd");
+        let d = dir.path().to_path_buf();
+        let host_key = KeyPair::ed25519(&d, "ssh_host_ed25519_key");
+        let host_cert = opts.host_ca.as_ref().map(|ca| {
+            let mut c = Command::new(require_peer("ssh-keygen"));
+            c.arg("-q")
+                .arg("-s")
+                .arg(&ca.private)
+                .args(["-h", "-I", "e2e-host", "-n", "127.0.0.1,localhost"])
+                .args(["-V", "-5m:+1h"])
+                .arg(&host_key.public);
+            run(c).assert_success("sign the host key");
+            crate::keys::cert_path_for(&host_key.public)
+        });
+
+        let trusted = d.join("trusted_user_ca_keys");
+        let mut lines = opts.user_ca_keys.join("\n");
+        lines.push('\n');
+        fs::write(&trusted, lines).expect("write TrustedUserCAKeys");
+        let principals_dir = d.join("principals");
+        fs::create_dir_all(&principals_dir).expect("mkdir principals");
+        // An empty RevokedKeys file is a valid, empty revocation list; a missing or
+        // unreadable one would make sshd refuse every key.
+        let revoked_keys = d.join("revoked_keys");
+        fs::write(&revoked_keys, b"").expect("write RevokedKeys");
+
+        let port = free_port();
+        let config = d.join("sshd_config");
+        let mut conf = vec![
+            "ListenAddress 127.0.0.1".to_owned(),
+            format!("Port {port}"),
+            format!("HostKey {}", host_key.private.display()),
+            format!("PidFile {}", d.join("sshd.pid").display()),
+            "UsePAM no".into(),
+            "StrictModes no".into(),
+            "PasswordAuthentication no".into(),
+            "KbdInteractiveAuthentication no".into(),
+            "PubkeyAuthentication yes".into(),
+            "AuthorizedKeysFile none".into(),
+            format!("TrustedUserCAKeys {}", trusted.display()),
+            format!("AuthorizedPrincipalsFile {}/%u", principals_dir.display()),
+            format!("RevokedKeys {}", revoked_keys.display()),
+            "LogLevel VERBOSE".into(),
+            "PermitRootLogin prohibit-password".into(),
+            "MaxStartups 100".into(),
+        ];
+        if let Some(cert) = &host_cert {
+            conf.push(format!("HostCertificate {}", cert.display()));
+        }
+        conf.extend(opts.extra_config.iter().cloned());
+        conf.push(String::new());
+        fs::write(&config, conf.join("\n")).expect("write sshd_config");
+
+        let mut check = Command::new(&sshd);
+        check.arg("-t").arg("-f").arg(&config);
+        run(check).assert_success("sshd -t (config check)");
+
+        let known_hosts = d.join("known_hosts");
+        let kh = match &opts.host_ca {
+            Some(ca) => format!("@cert-authority [127.0.0.1]:{port} {}\n", ca.public_line()),
+            None => format!("[127.0.0.1]:{port} {}\n", host_key.public_line()),
+        };
+        fs::write(&known_hosts, kh).expect("write known_hosts");
+
+        let log = d.join("sshd.log");
+        let log_file = File::create(&log).expect("create sshd log");
+        let mut cmd = Command::new(&sshd);
+        cmd.arg("-D").arg("-e").arg("-f").arg(&config);
+        let desc = describe(&cmd);
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("dup log"))
+            .stderr(log_file)
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn `{desc}`: {e}"));
+
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(st)) = child.try_wait() {
+                panic!(
+                    "sshd exited ({st}) before listening on {port}\n{}",
+                    fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+                break;
+            }
+            if Instant::now() > deadline {
+                kill9(&mut child);
+                panic!(
+                    "sshd did not accept connections on {port} within 15 s\n{}",
+                    fs::read_to_string(&log).unwrap_or_default()
+                );
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+
+        Sshd {
+            dir,
+            port,
+            child,
+            config,
+            log,
+            principals_dir,
+            revoked_keys,
+            known_hosts,
+            host_key,
+        }
+    }
+
+    /// The loopback port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// This sshd's private directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The config file sshd runs with.
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// A known_hosts file that trusts this sshd's host key (pinned, or through the
+    /// host CA with `@cert-authority`).
+    pub fn known_hosts(&self) -> &Path {
+        &self.known_hosts
+    }
+
+    /// The host key.
+    pub fn host_key(&self) -> &KeyPair {
+        &self.host_key
+    }
+
+    /// Everything sshd logged so far (`-e`: the log goes to stderr, captured here).
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The log lines written after byte offset `from` (see [`Sshd::log_len`]), so a
+    /// test can look only at what its last connection caused.
+    pub fn log_since(&self, from: usize) -> String {
+        self.log().get(from..).unwrap_or_default().to_owned()
+    }
+
+    /// Current length of the log, to pass to [`Sshd::log_since`] later.
+    pub fn log_len(&self) -> usize {
+        self.log().len()
+    }
+
+    /// Set the principals accepted for local account `login`
+    /// (`AuthorizedPrincipalsFile DIR/%u`). sshd reads the file per connection.
+    pub fn set_principals(&self, login: &str, principals: &[&str]) {
+        let mut text = principals.join("\n");
+        text.push('\n');
+        write_atomic(&self.principals_dir.join(login), text.as_bytes());
+    }
+
+    /// Replace the `RevokedKeys` file (a binary KRL, or an empty file for none).
+    /// sshd opens it afresh for every key it checks, so no reload is needed.
+    pub fn set_revoked_keys(&self, krl: &[u8]) {
+        write_atomic(&self.revoked_keys, krl);
+    }
+
+    /// Copy a KRL file into place as `RevokedKeys`.
+    pub fn set_krl_file(&self, krl: &Path) {
+        let bytes = fs::read(krl).unwrap_or_else(|e| panic!("read {}: {e}", krl.display()));
+        self.set_revoked_keys(&bytes);
+    }
+
+    /// The `RevokedKeys` path.
+    pub fn revoked_keys_path(&self) -> &Path {
+        &self.revoked_keys
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        kill9(&mut self.child);
+    }
+}
+
+/// Write through a temporary file and rename, so sshd never reads half a file.
+fn write_atomic(path: &Path, bytes: &[u8]) {
+    let tmp = path.with_extension("tmp-write");
+    {
+        let mut f = OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .open(&tmp)
+            .unwrap_or_else(|e| panic!("open {}: {e}", tmp.display()));
+        std::io::Write::write_all(&mut f, bytes).expect("write");
+    }
+    fs::rename(&tmp, path).unwrap_or_else(|e| panic!("rename to {}: {e}", path.display()));
+}
+
+/// Log in to `sshd` as `login` with the real `ssh` client, using private key
+/// `identity` and (if given) certificate `cert`, and run `true`.
+///
+/// `-F /dev/null` keeps the machine's and the user's ssh config out of the test;
+/// `BatchMode` forbids prompts; `IdentitiesOnly` stops ssh from offering any
+/// agent key, so the outcome depends on this key and certificate alone.
+pub fn ssh_login(sshd: &Sshd, login: &str, identity: &Path, cert: Option<&Path>) -> CmdOutput {
+    let mut c = Command::new(require_peer("ssh"));
+    c.env_remove("SSH_AUTH_SOCK")
+        .args([
+            "-F",
+            "/dev/null",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+        ])
+        .arg("-o")
+        .arg(format!("IdentityFile={}", identity.display()));
+    if let Some(cert) = cert {
+        c.arg("-o")
+            .arg(format!("CertificateFile={}", cert.display()));
+    }
+    c.arg("-o")
+        .arg(format!(
+            "UserKnownHostsFile={}",
+            sshd.known_hosts().display()
+        ))
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "PreferredAuthentications=publickey",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "LogLevel=ERROR",
+            "-p",
+        ])
+        .arg(sshd.port().to_string())
+        .arg(format!("{login}@127.0.0.1"))
+        .arg("true");
+    run_timeout(c, None, Duration::from_secs(30))
+}
