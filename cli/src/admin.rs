@@ -1,0 +1,388 @@
+//! `rampart admin …`: thin wrappers over the CA's admin endpoints, using the saved
+//! session token.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use chrono::Utc;
+use rampart_api::{
+    paths, CertResponse, Client, ClientError, CreateUserRequest, HostCertRequest, InviteRequest,
+    InviteResponse, RevokeRequest, RevokeResponse, SetGroupsRequest, SetUserStateRequest, User,
+};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::ca::CaTarget;
+use crate::cli::{AdminCommand, HostCertArgs, RevokeArgs, UserCommand};
+use crate::duration::human;
+use crate::error::CliError;
+use crate::home::{write_atomic, Home};
+
+/// An authenticated admin client and the CA it talks to.
+struct Admin {
+    client: Client,
+    target: CaTarget,
+}
+
+impl Admin {
+    fn open(home: &Home) -> Result<Self, CliError> {
+        let session = home.live_session(Utc::now())?;
+        let config = home.load_config()?;
+        // A session without a saved CA cannot happen through `login`; treat it as
+        // no session rather than guessing a CA.
+        let target =
+            CaTarget::resolve(None, None, &config).map_err(|_| CliError::log_in_first())?;
+        let client = target.client()?.with_token(session.token.as_str());
+        Ok(Admin { client, target })
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(&self, path: &str, body: &B) -> Result<T, CliError> {
+        self.client
+            .post_json(path, body)
+            .map_err(CliError::from_session_call)
+    }
+
+    /// POST where the API does not name a response type (user create, state,
+    /// groups): any 2xx counts, whatever its body.
+    fn post_ack<B: Serialize>(&self, path: &str, body: &B) -> Result<(), CliError> {
+        match self.client.post_json::<B, serde_json::Value>(path, body) {
+            Ok(_) | Err(ClientError::Decode(_)) => Ok(()),
+            Err(e) => Err(CliError::from_session_call(e)),
+        }
+    }
+
+    fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        self.client
+            .get_json(path)
+            .map_err(CliError::from_session_call)
+    }
+}
+
+/// Run an admin command.
+pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
+    // Validate local inputs before touching the session, so a typo in a file name is
+    // reported as such even when logged out.
+    let host_key = match &cmd {
+        AdminCommand::HostCert(a) => Some(read_host_key(&a.pubkey)?),
+        _ => None,
+    };
+    let admin = Admin::open(home)?;
+    match cmd {
+        AdminCommand::User(u) => user(&admin, u),
+        AdminCommand::Invite { user, ttl } => {
+            let inv: InviteResponse = admin.post(
+                paths::ADMIN_INVITES,
+                &InviteRequest {
+                    user,
+                    ttl_seconds: Some(ttl.as_secs()),
+                },
+            )?;
+            println!(
+                "Invite for {} (single use, expires {}):",
+                inv.user,
+                inv.expires_at.to_rfc3339()
+            );
+            println!("  {}", inv.code);
+            println!("Send the user this command:");
+            println!("  {}", enroll_command(&admin.target, &inv.code));
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::Revoke(r) => revoke(&admin, r),
+        AdminCommand::Krl { output } => {
+            let bytes = admin
+                .client
+                .get_bytes(paths::KRL)
+                .map_err(CliError::from_session_call)?;
+            write_atomic(&output, &bytes, 0o644)?;
+            println!(
+                "Wrote the KRL ({} bytes) to {}",
+                bytes.len(),
+                output.display()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        AdminCommand::HostCert(h) => {
+            // `host_key` is Some exactly for this arm (set above).
+            let key = host_key.unwrap_or_default();
+            host_cert(&admin, h, key)
+        }
+    }
+}
+
+/// The exact command line a new user runs.
+pub fn enroll_command(target: &CaTarget, code: &str) -> String {
+    format!(
+        "rampart enroll --ca {} --ca-fingerprint {} --invite {code}",
+        target.url, target.fingerprint
+    )
+}
+
+fn user(admin: &Admin, cmd: UserCommand) -> Result<ExitCode, CliError> {
+    match cmd {
+        UserCommand::Add {
+            name,
+            groups,
+            admin: is_admin,
+        } => {
+            admin.post_ack(
+                paths::ADMIN_USERS,
+                &CreateUserRequest {
+                    name: name.clone(),
+                    groups: groups.clone(),
+                    admin: is_admin,
+                },
+            )?;
+            println!(
+                "Created user {name} (groups: {}{}).",
+                groups_text(&groups),
+                if is_admin { "; admin" } else { "" }
+            );
+            println!("Next: rampart admin invite {name}");
+        }
+        UserCommand::List => {
+            let users: Vec<User> = admin.get(paths::ADMIN_USERS)?;
+            print!("{}", user_table(&users));
+        }
+        UserCommand::Disable { name } => {
+            set_state(admin, &name, true)?;
+            println!("Disabled {name}; their sessions have ended.");
+        }
+        UserCommand::Enable { name } => {
+            set_state(admin, &name, false)?;
+            println!("Enabled {name}.");
+        }
+        UserCommand::Groups { name, groups } => {
+            admin.post_ack(
+                paths::ADMIN_USER_GROUPS,
+                &SetGroupsRequest {
+                    name: name.clone(),
+                    groups: groups.clone(),
+                },
+            )?;
+            println!("{name} is now in: {}", groups_text(&groups));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn set_state(admin: &Admin, name: &str, disabled: bool) -> Result<(), CliError> {
+    admin.post_ack(
+        paths::ADMIN_USER_STATE,
+        &SetUserStateRequest {
+            name: name.to_owned(),
+            disabled,
+        },
+    )
+}
+
+fn groups_text(groups: &[String]) -> String {
+    if groups.is_empty() {
+        "none".to_owned()
+    } else {
+        groups.join(", ")
+    }
+}
+
+/// A fixed-width table of users.
+fn user_table(users: &[User]) -> String {
+    let header = [
+        "NAME", "GROUPS", "ADMIN", "STATE", "TOTP", "RECOVERY", "CREATED",
+    ];
+    let rows: Vec<[String; 7]> = users
+        .iter()
+        .map(|u| {
+            [
+                u.name.clone(),
+                if u.groups.is_empty() {
+                    "-".to_owned()
+                } else {
+                    u.groups.join(",")
+                },
+                if u.admin { "yes" } else { "no" }.to_owned(),
+                if u.disabled { "disabled" } else { "active" }.to_owned(),
+                if u.totp_enrolled { "yes" } else { "no" }.to_owned(),
+                u.recovery_codes_left.to_string(),
+                u.created_at.format("%Y-%m-%d").to_string(),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row.iter()) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let parts: Vec<String> = cells
+            .zip(widths.iter())
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        out.push_str(parts.join("  ").trim_end());
+        out.push('\n');
+    };
+    line(&mut header.iter().copied());
+    for row in &rows {
+        line(&mut row.iter().map(String::as_str));
+    }
+    if users.is_empty() {
+        out.push_str("(no users)\n");
+    }
+    out
+}
+
+fn revoke(admin: &Admin, r: RevokeArgs) -> Result<ExitCode, CliError> {
+    let resp: RevokeResponse = admin.post(
+        paths::ADMIN_REVOKE,
+        &RevokeRequest {
+            serial: r.serial,
+            user: r.user,
+            key_fingerprint: r.key,
+            reason: r.reason,
+        },
+    )?;
+    let serials: Vec<String> = resp.revoked_serials.iter().map(u64::to_string).collect();
+    println!(
+        "Revoked serials: {}",
+        if serials.is_empty() {
+            "none new".to_owned()
+        } else {
+            serials.join(", ")
+        }
+    );
+    if !resp.revoked_keys.is_empty() {
+        println!("Revoked keys: {}", resp.revoked_keys.join(", "));
+    }
+    println!(
+        "KRL version {}. Distribute it with `rampart admin krl -o FILE`.",
+        resp.krl_version
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Read and check a host public key file (exit 9 if unreadable, 2 if not a key).
+fn read_host_key(path: &Path) -> Result<String, CliError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CliError::no_input(path, &e))?;
+    let line = text.trim();
+    ssh_key::PublicKey::from_openssh(line).map_err(|e| {
+        CliError::Usage(format!(
+            "{} is not an OpenSSH public key: {e}",
+            path.display()
+        ))
+    })?;
+    Ok(line.to_owned())
+}
+
+/// `<key without .pub>-cert.pub`, as ssh-keygen -s names it.
+fn default_cert_path(pubkey: &Path) -> PathBuf {
+    let s = pubkey.as_os_str().to_string_lossy();
+    let stem = s.strip_suffix(".pub").unwrap_or(&s);
+    PathBuf::from(format!("{stem}-cert.pub"))
+}
+
+fn host_cert(admin: &Admin, h: HostCertArgs, public_key: String) -> Result<ExitCode, CliError> {
+    let cert: CertResponse = admin.post(
+        paths::ADMIN_HOST_CERTS,
+        &HostCertRequest {
+            name: h.name,
+            public_key,
+            extra_principals: h.principals,
+            ttl_seconds: h.ttl.map(|d| d.as_secs()),
+        },
+    )?;
+    let out = h.output.unwrap_or_else(|| default_cert_path(&h.pubkey));
+    write_atomic(
+        &out,
+        format!("{}\n", cert.certificate.trim()).as_bytes(),
+        0o644,
+    )?;
+    let left = (cert.valid_before - Utc::now()).num_seconds();
+    println!(
+        "Host certificate serial {} written to {}",
+        cert.serial,
+        out.display()
+    );
+    println!("  principals:  {}", cert.principals.join(", "));
+    println!(
+        "  valid until: {} ({})",
+        cert.valid_before.to_rfc3339(),
+        human(left)
+    );
+    println!("Add to the host's sshd_config:");
+    println!("  HostCertificate {}", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cert_path_follows_ssh_keygen_naming() {
+        assert_eq!(
+            default_cert_path(Path::new("/etc/ssh/ssh_host_ed25519_key.pub")),
+            Path::new("/etc/ssh/ssh_host_ed25519_key-cert.pub")
+        );
+        assert_eq!(
+            default_cert_path(Path::new("hostkey")),
+            Path::new("hostkey-cert.pub")
+        );
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let at = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let users = vec![
+            User {
+                name: "admin".into(),
+                groups: vec![],
+                admin: true,
+                disabled: false,
+                totp_enrolled: true,
+                recovery_codes_left: 10,
+                created_at: at,
+            },
+            User {
+                name: "alexandra".into(),
+                groups: vec!["eng".into(), "db".into()],
+                admin: false,
+                disabled: true,
+                totp_enrolled: false,
+                recovery_codes_left: 0,
+                created_at: at,
+            },
+        ];
+        let t = user_table(&users);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[0],
+            "NAME       GROUPS  ADMIN  STATE     TOTP  RECOVERY  CREATED"
+        );
+        assert_eq!(
+            lines[1],
+            "admin      -       yes    active    yes   10        2023-11-14"
+        );
+        assert_eq!(
+            lines[2],
+            "alexandra  eng,db  no     disabled  no    0         2023-11-14"
+        );
+        assert_eq!(
+            user_table(&[]),
+            "NAME  GROUPS  ADMIN  STATE  TOTP  RECOVERY  CREATED\n(no users)\n"
+        );
+    }
+
+    #[test]
+    fn host_key_file_is_checked() {
+        let tmp = tempfile::tempdir().unwrap();
+        let missing = tmp.path().join("nope.pub");
+        let e = read_host_key(&missing).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::EXIT_NO_INPUT);
+        let junk = tmp.path().join("junk.pub");
+        std::fs::write(&junk, "not a key").unwrap();
+        assert_eq!(
+            read_host_key(&junk).unwrap_err().exit_code(),
+            crate::error::EXIT_USAGE
+        );
+    }
+}

@@ -1,0 +1,318 @@
+//! The command line, as clap types. No behaviour lives here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration;
+
+/// Get short-lived OpenSSH certificates from a Rampart CA, and administer it.
+#[derive(Debug, Parser)]
+#[command(name = "rampart", version, propagate_version = true)]
+#[command(
+    after_help = "Exit codes: 0 ok, 1 failure (or `status` without a valid \
+    certificate), 2 usage, 3 not logged in, 4 CA unreachable, 5 CA refused, \
+    6 audit verification failed, 7 policy denied, 8 policy invalid, \
+    9 unreadable input file, 10 `dev` could not run rampart-ca."
+)]
+pub struct Cli {
+    /// State directory (config, key, certificate, session).
+    #[arg(long, global = true, env = "RAMPART_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Redeem an invite: register TOTP and receive recovery codes.
+    Enroll(EnrollArgs),
+    /// Prove MFA and get a certificate for your SSH key.
+    Login(LoginArgs),
+    /// Show who you are and how long your certificate lasts (exit 1 without a valid one).
+    Status,
+    /// End the session, delete the certificate and remove the key from ssh-agent.
+    Logout,
+    /// Administer users, invites, revocations and host certificates.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Work with the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Check and try out a policy file.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Print a shell completion script.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Run a local CA for trying Rampart on one machine.
+    Dev(DevArgs),
+}
+
+/// `rampart enroll`.
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    /// CA URL, e.g. https://ca.example.com:8443.
+    #[arg(long, value_name = "URL")]
+    pub ca: String,
+    /// The invite code your admin gave you.
+    #[arg(long, value_name = "CODE")]
+    pub invite: String,
+    /// SHA-256 fingerprint of the CA's TLS certificate (printed by `rampart-ca init`).
+    #[arg(long, value_name = "SHA256:…")]
+    pub ca_fingerprint: Option<String>,
+    /// Read the TOTP code from standard input instead of prompting.
+    #[arg(long)]
+    pub code_stdin: bool,
+}
+
+/// `rampart login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// CA URL (default: the one saved by `enroll`).
+    #[arg(long, value_name = "URL")]
+    pub ca: Option<String>,
+    /// CA TLS certificate fingerprint (default: the saved one).
+    #[arg(long, value_name = "SHA256:…")]
+    pub ca_fingerprint: Option<String>,
+    /// Rampart user name (default: the saved one).
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Read the code from standard input instead of prompting.
+    #[arg(long)]
+    pub code_stdin: bool,
+    /// Use a recovery code instead of a TOTP code.
+    #[arg(long)]
+    pub recovery: bool,
+    /// Requested certificate lifetime (policy clamps it), e.g. 1h.
+    #[arg(long, value_parser = duration::parse, value_name = "DURATION")]
+    pub ttl: Option<Duration>,
+    /// Certify this ssh-agent key (by `SHA256:` fingerprint) instead of the file key.
+    #[arg(long, value_name = "SHA256:…")]
+    pub agent_key: Option<String>,
+}
+
+/// `rampart admin …`.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Create a single-use enrolment invite for an existing user.
+    Invite {
+        /// The user.
+        user: String,
+        /// Invite lifetime.
+        #[arg(long, value_parser = duration::parse, default_value = "24h", value_name = "DURATION")]
+        ttl: Duration,
+    },
+    /// Revoke a certificate serial, all of a user's certificates, or a key.
+    Revoke(RevokeArgs),
+    /// Download the current KRL (OpenSSH binary format) for sshd's `RevokedKeys`.
+    Krl {
+        /// Output file (written atomically).
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+    },
+    /// Sign a host key with the host CA.
+    HostCert(HostCertArgs),
+}
+
+/// `rampart admin user …`.
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user.
+    Add {
+        /// User name.
+        name: String,
+        /// Group (repeatable).
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        /// Grant admin rights.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// List users.
+    List,
+    /// Disable a user (ends their sessions).
+    Disable {
+        /// User name.
+        name: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// User name.
+        name: String,
+    },
+    /// Replace a user's groups.
+    Groups {
+        /// User name.
+        name: String,
+        /// The new groups (none clears them).
+        groups: Vec<String>,
+    },
+}
+
+/// `rampart admin revoke`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["serial", "user", "key"])))]
+pub struct RevokeArgs {
+    /// Certificate serial number.
+    #[arg(long, value_name = "N")]
+    pub serial: Option<u64>,
+    /// Every certificate of this user (the user is disabled too).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// A public key by fingerprint, and every certificate for it.
+    #[arg(long, value_name = "SHA256:…")]
+    pub key: Option<String>,
+    /// Reason, for the audit log.
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+/// `rampart admin host-cert`.
+#[derive(Debug, Args)]
+pub struct HostCertArgs {
+    /// Host name (key ID and first principal).
+    #[arg(long, value_name = "NAME")]
+    pub name: String,
+    /// The host's public key file, e.g. /etc/ssh/ssh_host_ed25519_key.pub.
+    #[arg(long, value_name = "FILE")]
+    pub pubkey: PathBuf,
+    /// Further principal (repeatable).
+    #[arg(long = "principal", value_name = "P")]
+    pub principals: Vec<String>,
+    /// Certificate lifetime.
+    #[arg(long, value_parser = duration::parse, value_name = "DURATION")]
+    pub ttl: Option<Duration>,
+    /// Output file (default: the key path without `.pub`, plus `-cert.pub`).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// `rampart audit …`.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain and signed checkpoints of an audit database.
+    Verify {
+        /// The audit database (SQLite).
+        #[arg(long, value_name = "FILE")]
+        db: PathBuf,
+        /// The audit public key (OpenSSH format) to check checkpoint signatures with.
+        #[arg(long, value_name = "FILE")]
+        audit_pubkey: Option<PathBuf>,
+    },
+}
+
+/// `rampart policy …`.
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Parse and lint a policy file.
+    Check {
+        /// The policy file (TOML).
+        file: PathBuf,
+    },
+    /// Evaluate one certificate request against a policy file.
+    Test(PolicyTestArgs),
+}
+
+/// Factors `policy test` can pretend were used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FactorArg {
+    /// TOTP code.
+    Totp,
+    /// Recovery code.
+    Recovery,
+    /// WebAuthn without user verification.
+    Webauthn,
+    /// WebAuthn with user verification (PIN or biometric).
+    WebauthnUv,
+    /// OpenID Connect step-up.
+    Oidc,
+}
+
+/// `rampart policy test`.
+#[derive(Debug, Args)]
+pub struct PolicyTestArgs {
+    /// The policy file (TOML).
+    pub file: PathBuf,
+    /// User name.
+    #[arg(long, value_name = "USER")]
+    pub user: String,
+    /// The user's groups, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "G1,G2")]
+    pub groups: Vec<String>,
+    /// Login (principal) the user wants.
+    #[arg(long, value_name = "LOGIN")]
+    pub login: Option<String>,
+    /// The factor used.
+    #[arg(long, value_enum, default_value = "totp")]
+    pub factor: FactorArg,
+    /// How long ago the factor was verified.
+    #[arg(long, value_parser = duration::parse, default_value = "0s", value_name = "DURATION")]
+    pub mfa_age: Duration,
+    /// Requested certificate lifetime.
+    #[arg(long, value_parser = duration::parse, value_name = "DURATION")]
+    pub ttl: Option<Duration>,
+    /// Print the decision as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `rampart dev`.
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    /// Directory for the demo CA's keys, database and secrets.
+    #[arg(long, default_value = "./.rampart-dev", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// Address the CA listens on.
+    #[arg(long, default_value = "127.0.0.1:8443", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// The `rampart-ca` binary (default: beside `rampart`, else on PATH).
+    #[arg(long, value_name = "FILE")]
+    pub ca_bin: Option<PathBuf>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn command_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn revoke_needs_exactly_one_target() {
+        assert!(Cli::try_parse_from(["rampart", "admin", "revoke"]).is_err());
+        assert!(Cli::try_parse_from([
+            "rampart", "admin", "revoke", "--serial", "1", "--user", "a"
+        ])
+        .is_err());
+        assert!(Cli::try_parse_from(["rampart", "admin", "revoke", "--serial", "7"]).is_ok());
+    }
+
+    #[test]
+    fn groups_split_on_commas() {
+        let cli = Cli::try_parse_from([
+            "rampart", "policy", "test", "p.toml", "--user", "a", "--groups", "x,y",
+        ])
+        .unwrap();
+        let Command::Policy(PolicyCommand::Test(t)) = cli.command else {
+            panic!("wrong command")
+        };
+        assert_eq!(t.groups, ["x", "y"]);
+        assert_eq!(t.factor, FactorArg::Totp);
+        assert_eq!(t.mfa_age, Duration::ZERO);
+    }
+}

@@ -1,0 +1,77 @@
+//! `rampart enroll`: redeem an invite, register TOTP, receive recovery codes.
+
+use std::process::ExitCode;
+
+use rampart_api::{
+    paths, EnrollFinishRequest, EnrollFinishResponse, EnrollStartRequest, EnrollStartResponse,
+};
+
+use crate::ca::{missing_fingerprint, CaTarget};
+use crate::cli::EnrollArgs;
+use crate::error::CliError;
+use crate::home::Home;
+use crate::input::read_code;
+
+/// Run `rampart enroll`.
+pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
+    let mut config = home.load_config()?;
+    // A saved pin only counts for the same CA; a new URL needs its own pin.
+    let saved_fp = (config.ca_url.as_deref() == Some(args.ca.as_str()))
+        .then(|| config.ca_fingerprint.clone())
+        .flatten();
+    let fp = args
+        .ca_fingerprint
+        .clone()
+        .or(saved_fp)
+        .ok_or_else(missing_fingerprint)?;
+    let target = CaTarget::resolve(Some(&args.ca), Some(&fp), &config)?;
+    let client = target.client()?;
+
+    let start: EnrollStartResponse = client.post_json(
+        paths::ENROLL_START,
+        &EnrollStartRequest {
+            invite: args.invite.trim().to_owned(),
+        },
+    )?;
+
+    println!("Enrolling {} at {}.", start.user, target.url);
+    println!("Scan this QR code with your authenticator app:");
+    match qr2term::generate_qr_string(&start.totp_uri) {
+        Ok(qr) => print!("{qr}"),
+        Err(e) => eprintln!("rampart: warning: cannot draw the QR code ({e}); use the URI below"),
+    }
+    println!("Or add it by hand:");
+    println!("  URI:    {}", start.totp_uri);
+    println!("  secret: {}", start.totp_secret);
+    println!(
+        "This enrolment must be finished before {}.",
+        start.expires_at.to_rfc3339()
+    );
+
+    let _ = std::io::Write::flush(&mut std::io::stdout());
+    let code = read_code("Enter the current 6-digit code: ", args.code_stdin)?;
+    let finish: EnrollFinishResponse = client.post_json(
+        paths::ENROLL_FINISH,
+        &EnrollFinishRequest {
+            enrollment_token: start.enrollment_token.clone(),
+            totp_code: code.to_string(),
+        },
+    )?;
+
+    target.remember(&mut config);
+    config.user = Some(finish.user.clone());
+    home.save_config(&config)?;
+
+    println!("Enrolled {}.", finish.user);
+    println!();
+    println!("Recovery codes (each works once; they are shown only now):");
+    for code in &finish.recovery_codes {
+        println!("  {code}");
+    }
+    println!();
+    println!("WARNING: store these codes somewhere safe and offline, e.g. a password manager.");
+    println!("They are your only way in if you lose your authenticator.");
+    println!();
+    println!("Next: rampart login");
+    Ok(ExitCode::SUCCESS)
+}

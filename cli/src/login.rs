@@ -1,0 +1,159 @@
+//! `rampart login`: prove a factor, get a certificate, wire it into OpenSSH.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::Utc;
+use rampart_api::{paths, CertRequest, CertResponse, FactorProof, LoginRequest, LoginResponse};
+
+use crate::ca::{not_enrolled, CaTarget};
+use crate::cli::LoginArgs;
+use crate::duration::human;
+use crate::error::CliError;
+use crate::home::{write_atomic, Home, Session};
+use crate::input::read_code;
+use crate::ssh;
+
+/// Run `rampart login`.
+pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
+    let mut config = home.load_config()?;
+    if args.ca.is_none() && config.ca_url.is_none() {
+        return Err(not_enrolled());
+    }
+    let target = CaTarget::resolve(args.ca.as_deref(), args.ca_fingerprint.as_deref(), &config)?;
+    let user = args
+        .user
+        .clone()
+        .or_else(|| config.user.clone())
+        .ok_or_else(|| {
+            CliError::NotLoggedIn(
+                "no user configured: pass --user NAME (or run `rampart enroll` first)".to_owned(),
+            )
+        })?;
+    // Resolve the agent key before asking for a code: a code is single-use.
+    let agent_key = match &args.agent_key {
+        Some(fp) => Some(ssh::agent_key(fp)?),
+        None => None,
+    };
+    let client = target.client()?;
+
+    let what = if args.recovery {
+        "Recovery code"
+    } else {
+        "TOTP code"
+    };
+    let code = read_code(
+        &format!("{what} for {user} at {}: ", target.url),
+        args.code_stdin,
+    )?;
+    let factor = if args.recovery {
+        FactorProof::Recovery {
+            code: code.to_string(),
+        }
+    } else {
+        FactorProof::Totp {
+            code: code.to_string(),
+        }
+    };
+    let login: LoginResponse = client.post_json(
+        paths::LOGIN,
+        &LoginRequest {
+            user: user.clone(),
+            factor,
+        },
+    )?;
+
+    target.remember(&mut config);
+    config.user = Some(login.user.clone());
+    home.save_config(&config)?;
+
+    let mut session = Session {
+        token: login.session_token.clone(),
+        user: login.user.clone(),
+        admin: login.admin,
+        mfa_method: login.mfa_method.clone(),
+        mfa_time: login.mfa_time,
+        expires_at: login.expires_at,
+        cert_file: None,
+        agent_added_key: None,
+    };
+    home.save_session(&session)?;
+
+    // Which key to certify, and where its certificate goes.
+    let (public, key_file, cert_path): (_, Option<PathBuf>, PathBuf) = match agent_key {
+        Some(pk) => {
+            let cert = ssh::agent_cert_path(home, &pk.fingerprint(ssh_key::HashAlg::Sha256));
+            (pk, None, cert)
+        }
+        None => {
+            let (pk, created) = ssh::ensure_file_key(home, &login.user)?;
+            if created {
+                println!("Created a new key {}", home.key_path().display());
+            }
+            (pk, Some(home.key_path()), home.cert_path())
+        }
+    };
+    let public_line = public
+        .to_openssh()
+        .map_err(|e| anyhow::anyhow!("cannot encode the public key: {e}"))?;
+
+    let authed = client.with_token(login.session_token.as_str());
+    let cert: CertResponse = authed
+        .post_json(
+            paths::CERTS,
+            &CertRequest {
+                public_key: public_line,
+                ttl_seconds: args.ttl.map(|d| d.as_secs()),
+            },
+        )
+        .map_err(CliError::from_session_call)?;
+    write_atomic(
+        &cert_path,
+        format!("{}\n", cert.certificate.trim()).as_bytes(),
+        0o644,
+    )?;
+    session.cert_file = Some(cert_path.clone());
+
+    let host_ca = authed.host_ca()?;
+    write_atomic(
+        &home.known_hosts_path(),
+        ssh::known_hosts(&host_ca).as_bytes(),
+        0o644,
+    )?;
+    write_atomic(
+        &home.ssh_config_path(),
+        ssh::ssh_config(home, key_file.as_deref(), &cert_path).as_bytes(),
+        0o644,
+    )?;
+
+    let now = Utc::now();
+    let left = (cert.valid_before - now).num_seconds();
+    if let Some(key) = &key_file {
+        if ssh::agent_present() {
+            match ssh::agent_add(key, u64::try_from(left).unwrap_or(1)) {
+                Ok(()) => {
+                    println!(
+                        "Added the key and certificate to ssh-agent for {}.",
+                        human(left)
+                    );
+                    session.agent_added_key = Some(key.clone());
+                }
+                Err(e) => eprintln!("rampart: warning: could not add the key to ssh-agent: {e}"),
+            }
+        }
+    }
+    home.save_session(&session)?;
+
+    println!("Logged in as {} ({}).", login.user, login.mfa_method);
+    println!("Certificate serial {}", cert.serial);
+    println!("  principals:  {}", cert.principals.join(", "));
+    println!(
+        "  valid until: {} ({} from now)",
+        cert.valid_before.to_rfc3339(),
+        human(left)
+    );
+    println!("  file:        {}", cert_path.display());
+    println!("Put this line at the top of ~/.ssh/config:");
+    println!("  {}", ssh::include_line(home));
+    Ok(ExitCode::SUCCESS)
+}

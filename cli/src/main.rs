@@ -1,0 +1,123 @@
+//! `rampart`: the engineer and admin command line of Rampart.
+//!
+//! This binary owns argument parsing, local state (`$RAMPART_HOME`) and talking to
+//! the CA through `rampart-api`'s client. It must never contain business logic that
+//! belongs in a library, and never link server or signing code (no axum, no direct
+//! rusqlite, no `rampart-signer`): policy evaluation comes from `rampart-policy`,
+//! audit verification from `rampart-audit`, certificates from the CA.
+//!
+//! Every failure prints exactly one line, `rampart: error: <message>`, and exits
+//! with a fixed code documented in [`error`] and `cli/README.md`.
+
+mod admin;
+mod audit_cmd;
+mod ca;
+mod cli;
+mod dev;
+mod duration;
+mod enroll;
+mod error;
+mod home;
+mod input;
+mod login;
+mod policy_cmd;
+mod ssh;
+mod status;
+
+use std::process::ExitCode;
+
+use clap::{CommandFactory as _, Parser as _};
+
+use crate::cli::{Cli, Command};
+use crate::error::{CliError, EXIT_OK, EXIT_USAGE};
+use crate::home::Home;
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_exit(&e),
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("rampart: error: {}", e.one_line());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let home = Home::resolve(cli.home)?;
+    match cli.command {
+        Command::Enroll(a) => enroll::run(&home, a),
+        Command::Login(a) => login::run(&home, a),
+        Command::Status => status::status(&home),
+        Command::Logout => status::logout(&home),
+        Command::Admin(c) => admin::run(&home, c),
+        Command::Audit(c) => audit_cmd::run(c),
+        Command::Policy(c) => policy_cmd::run(c),
+        Command::Completions { shell } => {
+            let mut cmd = Cli::command();
+            clap_complete::generate(shell, &mut cmd, "rampart", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Dev(a) => dev::run(&home, a),
+    }
+}
+
+/// `--help` and `--version` print normally; every real parse error becomes one
+/// `rampart: error:` line (clap's own layout spans several lines) and exit 2.
+fn clap_exit(e: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            let _ = e.print();
+            ExitCode::from(EXIT_OK)
+        }
+        ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            // `rampart admin` alone: show what is available, as a usage error.
+            let _ = e.print();
+            ExitCode::from(EXIT_USAGE)
+        }
+        _ => {
+            eprintln!("rampart: error: {}", clap_one_line(&e.render().to_string()));
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}
+
+/// Fold clap's rendered error into one line: drop the `error:` prefix and the
+/// usage/help footer, join the rest.
+fn clap_one_line(rendered: &str) -> String {
+    let body = rendered.split("\n\nUsage:").next().unwrap_or(rendered);
+    let body = body
+        .split("\n\nFor more information")
+        .next()
+        .unwrap_or(body);
+    let body = body.trim().strip_prefix("error:").unwrap_or(body).trim();
+    let mut line = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    line.push_str(" (see `rampart --help`)");
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clap_errors_fold_to_one_line() {
+        let e = Cli::try_parse_from(["rampart", "enroll", "--ca", "https://x"]).unwrap_err();
+        let line = clap_one_line(&e.render().to_string());
+        assert_eq!(
+            line,
+            "the following required arguments were not provided: --invite <CODE> (see `rampart --help`)"
+        );
+        let e = Cli::try_parse_from(["rampart", "--bogus"]).unwrap_err();
+        let line = clap_one_line(&e.render().to_string());
+        assert!(
+            line.starts_with("unexpected argument '--bogus' found"),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+    }
+}

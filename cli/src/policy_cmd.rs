@@ -1,0 +1,159 @@
+//! `rampart policy check` and `rampart policy test`: the policy file through
+//! `rampart_policy`, with no CA involved.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::str::FromStr as _;
+
+use chrono::Utc;
+use rampart_policy::{evaluate, CertRequest, Decision, Factor, LintSeverity, Policy, PolicyError};
+
+use crate::cli::{FactorArg, PolicyCommand, PolicyTestArgs};
+use crate::duration::human;
+use crate::error::{CliError, EXIT_POLICY_DENIED};
+
+/// Run a policy command.
+pub fn run(cmd: PolicyCommand) -> Result<ExitCode, CliError> {
+    match cmd {
+        PolicyCommand::Check { file } => check(&file),
+        PolicyCommand::Test(args) => test(&args),
+    }
+}
+
+/// Read and parse a policy file: exit 9 if unreadable, 8 if invalid.
+fn load(file: &Path) -> Result<Policy, CliError> {
+    let src = std::fs::read_to_string(file).map_err(|e| CliError::no_input(file, &e))?;
+    Policy::from_toml(&src)
+        .map_err(|e| CliError::PolicyInvalid(format!("{}: {}", file.display(), describe(&e, &src))))
+}
+
+/// One line for a parse error. toml's own `Display` draws a multi-line source
+/// snippet; here it becomes `line N: message`.
+fn describe(err: &PolicyError, src: &str) -> String {
+    match err {
+        PolicyError::Syntax(te) => {
+            let msg = te.message().trim().to_owned();
+            match te.span() {
+                Some(span) => {
+                    let line = src
+                        .get(..span.start)
+                        .map_or(0, |s| s.bytes().filter(|b| *b == b'\n').count())
+                        + 1;
+                    format!("line {line}: {msg}")
+                }
+                None => msg,
+            }
+        }
+        other => other.to_string(),
+    }
+}
+
+fn check(file: &Path) -> Result<ExitCode, CliError> {
+    let policy = load(file)?;
+    let lints = policy.lint();
+    let errors = lints
+        .iter()
+        .filter(|l| l.severity == LintSeverity::Error)
+        .count();
+    let warnings = lints.len() - errors;
+    for lint in &lints {
+        println!("{}: {lint}", file.display());
+    }
+    if errors > 0 {
+        return Err(CliError::PolicyInvalid(format!(
+            "{}: {errors} error(s), {warnings} warning(s)",
+            file.display()
+        )));
+    }
+    println!("{}: OK ({warnings} warning(s))", file.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn factor(arg: FactorArg) -> Result<Factor, CliError> {
+    let name = match arg {
+        FactorArg::Totp => "totp",
+        FactorArg::Recovery => "recovery",
+        FactorArg::Webauthn => "webauthn",
+        FactorArg::WebauthnUv => "webauthn-uv",
+        FactorArg::Oidc => "oidc",
+    };
+    Factor::from_str(name).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+fn test(args: &PolicyTestArgs) -> Result<ExitCode, CliError> {
+    let policy = load(&args.file)?;
+    let now = Utc::now();
+    let age = chrono::Duration::from_std(args.mfa_age)
+        .map_err(|_| CliError::Usage("--mfa-age is too large".to_owned()))?;
+    let groups: Vec<String> = args
+        .groups
+        .iter()
+        .map(|g| g.trim().to_owned())
+        .filter(|g| !g.is_empty())
+        .collect();
+    let req = CertRequest {
+        user: &args.user,
+        groups: &groups,
+        factor: factor(args.factor)?,
+        mfa_time: now - age,
+        requested_ttl: args.ttl,
+        login: args.login.as_deref(),
+    };
+    let decision = evaluate(&req, &policy, now);
+    if args.json {
+        let text = serde_json::to_string_pretty(&decision)
+            .map_err(|e| anyhow::anyhow!("cannot encode the decision: {e}"))?;
+        println!("{text}");
+    } else {
+        print!("{}", render(&decision));
+    }
+    Ok(match decision {
+        Decision::Allow(_) => ExitCode::SUCCESS,
+        Decision::Deny(_) => ExitCode::from(EXIT_POLICY_DENIED),
+    })
+}
+
+/// The decision for people.
+fn render(decision: &Decision) -> String {
+    match decision {
+        Decision::Allow(g) => {
+            let mut out = format!("ALLOW {}\n", g.user());
+            let ext: Vec<&str> = g.extensions().keys().map(String::as_str).collect();
+            let src: Vec<String> = g.source_address().iter().map(ToString::to_string).collect();
+            let ttl = g.ttl().as_secs();
+            out.push_str(&format!("  roles:          {}\n", g.roles().join(", ")));
+            out.push_str(&format!(
+                "  principals:     {}\n",
+                g.principals().join(", ")
+            ));
+            out.push_str(&format!(
+                "  ttl:            {} ({ttl}s)\n",
+                human(i64::try_from(ttl).unwrap_or(i64::MAX))
+            ));
+            out.push_str(&format!(
+                "  extensions:     {}\n",
+                if ext.is_empty() {
+                    "none".to_owned()
+                } else {
+                    ext.join(", ")
+                }
+            ));
+            out.push_str(&format!(
+                "  source-address: {}\n",
+                if src.is_empty() {
+                    "any".to_owned()
+                } else {
+                    src.join(", ")
+                }
+            ));
+            if !g.reasons().is_empty() {
+                out.push_str("  because:\n");
+                for r in g.reasons() {
+                    out.push_str(&format!("    - {r}\n"));
+                }
+            }
+            out
+        }
+        Decision::Deny(d) => format!("DENY ({}): {}\n", d.code.as_str(), d.reason),
+    }
+}

@@ -1,0 +1,297 @@
+//! OpenSSH-side files and tools: the file key, ssh-agent (`ssh-add`), the
+//! Include-able `ssh_config` and the `@cert-authority` known_hosts line.
+//!
+//! The file key is what `ssh-keygen -t ed25519 -N ''` would write: the
+//! `openssh-key-v1` private key (PROTOCOL.key) mode 0600 and the one-line public key
+//! beside it. The certificate goes to `<key>-cert.pub`, the name ssh and ssh-add
+//! look for next to a key (ssh(1) `CertificateFile`, ssh-add(1)).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::Context as _;
+use ssh_key::{Certificate, LineEnding, PrivateKey, PublicKey};
+
+use crate::error::{io_detail, CliError};
+use crate::home::{write_atomic, Home};
+
+/// Load the file key's public half, creating the key pair first if it is missing.
+/// Returns the public key and whether it was created.
+pub fn ensure_file_key(home: &Home, user: &str) -> Result<(PublicKey, bool), CliError> {
+    let path = home.key_path();
+    match std::fs::read_to_string(&path) {
+        Ok(pem) => {
+            // The public half is stored in clear even in an encrypted key, so this
+            // works without a passphrase.
+            let key = PrivateKey::from_openssh(pem.trim()).map_err(|e| {
+                CliError::Other(anyhow::anyhow!(
+                    "{} is not an OpenSSH private key: {e}",
+                    path.display()
+                ))
+            })?;
+            Ok((key.public_key().clone(), false))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            home.ensure()?;
+            let key = generate_key(&format!("rampart:{user}"))?;
+            let pem = key
+                .to_openssh(LineEnding::LF)
+                .map_err(|e| anyhow::anyhow!("cannot encode the new key: {e}"))?;
+            write_atomic(&path, pem.as_bytes(), 0o600)?;
+            let public = key.public_key().clone();
+            let line = public
+                .to_openssh()
+                .map_err(|e| anyhow::anyhow!("cannot encode the new public key: {e}"))?;
+            write_atomic(&pub_path(&path), format!("{line}\n").as_bytes(), 0o644)?;
+            Ok((public, true))
+        }
+        Err(e) => Err(CliError::Other(
+            anyhow::Error::new(e).context(format!("cannot read {}", path.display())),
+        )),
+    }
+}
+
+/// A fresh, unencrypted Ed25519 key with `comment`.
+fn generate_key(comment: &str) -> Result<PrivateKey, CliError> {
+    use ssh_key::getrandom::SysRng;
+    use ssh_key::rand_core::UnwrapErr;
+    let mut key = PrivateKey::random(&mut UnwrapErr(SysRng), ssh_key::Algorithm::Ed25519)
+        .map_err(|e| anyhow::anyhow!("cannot generate a key: {e}"))?;
+    key.set_comment(comment);
+    Ok(key)
+}
+
+/// `<path>.pub`.
+pub fn pub_path(key: &Path) -> PathBuf {
+    let mut s = key.as_os_str().to_owned();
+    s.push(".pub");
+    PathBuf::from(s)
+}
+
+/// The certificate file for an agent key: `agent-<fingerprint>-cert.pub`, with the
+/// base64 made file-name safe.
+pub fn agent_cert_path(home: &Home, fp: &ssh_key::Fingerprint) -> PathBuf {
+    let text = fp.to_string();
+    let b64 = text.strip_prefix("SHA256:").unwrap_or(&text);
+    let safe: String = b64
+        .chars()
+        .map(|c| match c {
+            '/' => '_',
+            '+' => '-',
+            c => c,
+        })
+        .collect();
+    home.dir().join(format!("agent-{safe}-cert.pub"))
+}
+
+/// Whether an ssh-agent is reachable by name (`SSH_AUTH_SOCK` set).
+pub fn agent_present() -> bool {
+    std::env::var_os("SSH_AUTH_SOCK").is_some_and(|s| !s.is_empty())
+}
+
+/// Find the public key in the agent (`ssh-add -L`) whose SHA-256 fingerprint is `want`.
+pub fn agent_key(want: &str) -> Result<PublicKey, CliError> {
+    let want_fp: ssh_key::Fingerprint = want.trim().parse().map_err(|_| {
+        CliError::Usage(format!(
+            "invalid key fingerprint {want:?}: expected SHA256:<base64> as `ssh-add -l` prints"
+        ))
+    })?;
+    if !agent_present() {
+        return Err(CliError::Usage(
+            "--agent-key needs a running ssh-agent (SSH_AUTH_SOCK is not set)".to_owned(),
+        ));
+    }
+    let out = Command::new("ssh-add")
+        .arg("-L")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .map_err(|e| CliError::Other(anyhow::anyhow!("cannot run ssh-add: {}", io_detail(&e))))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    find_key(&text, &want_fp).ok_or_else(|| {
+        CliError::Usage(format!(
+            "no key with fingerprint {want_fp} in ssh-agent (see `ssh-add -l`)"
+        ))
+    })
+}
+
+/// The key among `ssh-add -L` lines whose fingerprint is `want` (certificate lines
+/// are skipped: they do not parse as plain public keys).
+fn find_key(listing: &str, want: &ssh_key::Fingerprint) -> Option<PublicKey> {
+    listing
+        .lines()
+        .filter_map(|l| PublicKey::from_openssh(l.trim()).ok())
+        .find(|k| k.fingerprint(want.algorithm()) == *want)
+}
+
+/// `ssh-add -t <secs> <key>`; ssh-add loads `<key>-cert.pub` beside it too.
+pub fn agent_add(key: &Path, lifetime_secs: u64) -> Result<(), String> {
+    run_ssh_add(&["-t", &lifetime_secs.max(1).to_string()], key)
+}
+
+/// `ssh-add -d <key>`, which also removes `<key>-cert.pub` from the agent.
+pub fn agent_remove(key: &Path) -> Result<(), String> {
+    run_ssh_add(&["-d"], key)
+}
+
+fn run_ssh_add(args: &[&str], key: &Path) -> Result<(), String> {
+    let out = Command::new("ssh-add")
+        .args(args)
+        .arg(key)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run ssh-add: {}", io_detail(&e)))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let line = err.split_whitespace().collect::<Vec<_>>().join(" ");
+        Err(if line.is_empty() {
+            format!("ssh-add exited with {}", out.status)
+        } else {
+            line
+        })
+    }
+}
+
+/// The `known_hosts` content that trusts host certificates from the host CA.
+pub fn known_hosts(host_ca_line: &str) -> String {
+    format!("@cert-authority * {}\n", host_ca_line.trim())
+}
+
+/// The Include-able `ssh_config`.
+pub fn ssh_config(home: &Home, identity: Option<&Path>, cert: &Path) -> String {
+    let mut out = String::from(
+        "# Written by `rampart login`; rewritten at every login.\n\
+         # Use it with this line at the top of ~/.ssh/config:\n",
+    );
+    out.push_str(&format!("#   {}\n", include_line(home)));
+    out.push_str("Host *\n");
+    if let Some(key) = identity {
+        out.push_str(&format!("    IdentityFile {}\n", quote(key)));
+    }
+    out.push_str(&format!("    CertificateFile {}\n", quote(cert)));
+    out.push_str(&format!(
+        "    UserKnownHostsFile {} ~/.ssh/known_hosts\n",
+        quote(&home.known_hosts_path())
+    ));
+    out
+}
+
+/// `Include <home>/ssh_config`.
+pub fn include_line(home: &Home) -> String {
+    format!("Include {}", quote(&home.ssh_config_path()))
+}
+
+/// ssh_config(5) takes double quotes around arguments with spaces.
+fn quote(p: &Path) -> String {
+    let s = p.display().to_string();
+    if s.contains(char::is_whitespace) {
+        format!("\"{s}\"")
+    } else {
+        s
+    }
+}
+
+/// Parse a one-line OpenSSH certificate file.
+pub fn read_cert(path: &Path) -> Result<Option<Certificate>, CliError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context(format!("cannot read {}", path.display()))
+                .into())
+        }
+    };
+    Certificate::from_openssh(text.trim())
+        .map(Some)
+        .with_context(|| format!("{} is not an OpenSSH certificate", path.display()))
+        .map_err(CliError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ssh_key::HashAlg;
+
+    #[test]
+    fn file_key_is_created_once_and_readable_by_ssh_keygen() {
+        let tmp = tempfile::tempdir().unwrap();
+        let home = Home::at(&tmp.path().join("h"));
+        let (pk, created) = ensure_file_key(&home, "alice").unwrap();
+        assert!(created);
+        let (pk2, created2) = ensure_file_key(&home, "alice").unwrap();
+        assert!(!created2);
+        assert_eq!(pk.key_data(), pk2.key_data());
+        assert_eq!(pk.comment().as_str_lossy(), "rampart:alice");
+
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(home.key_path())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+
+        // ssh-keygen derives the same public key from our private key file.
+        if let Ok(out) = Command::new("ssh-keygen")
+            .arg("-y")
+            .arg("-f")
+            .arg(home.key_path())
+            .output()
+        {
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let derived =
+                PublicKey::from_openssh(String::from_utf8_lossy(&out.stdout).trim()).unwrap();
+            assert_eq!(derived.key_data(), pk.key_data());
+        }
+    }
+
+    #[test]
+    fn finds_agent_key_by_fingerprint_skipping_certs() {
+        let a = generate_key("a").unwrap();
+        let b = generate_key("b").unwrap();
+        let listing = format!(
+            "ssh-ed25519-cert-v01@openssh.com AAAAbogus cert\n{}\n{}\n",
+            a.public_key().to_openssh().unwrap(),
+            b.public_key().to_openssh().unwrap()
+        );
+        let want = b.public_key().fingerprint(HashAlg::Sha256);
+        let found = find_key(&listing, &want).unwrap();
+        assert_eq!(found.key_data(), b.public_key().key_data());
+        let other = generate_key("c")
+            .unwrap()
+            .public_key()
+            .fingerprint(HashAlg::Sha256);
+        assert!(find_key(&listing, &other).is_none());
+    }
+
+    #[test]
+    fn config_files_render() {
+        let home = Home::at(Path::new("/h/my home"));
+        let cfg = ssh_config(&home, Some(&home.key_path()), &home.cert_path());
+        assert!(cfg.contains("Host *\n"));
+        assert!(cfg.contains("    IdentityFile \"/h/my home/id_ed25519\"\n"));
+        assert!(cfg.contains("    CertificateFile \"/h/my home/id_ed25519-cert.pub\"\n"));
+        assert!(
+            cfg.contains("    UserKnownHostsFile \"/h/my home/known_hosts\" ~/.ssh/known_hosts\n")
+        );
+        assert_eq!(include_line(&home), "Include \"/h/my home/ssh_config\"");
+        assert_eq!(
+            known_hosts("ssh-ed25519 AAAA host-ca\n"),
+            "@cert-authority * ssh-ed25519 AAAA host-ca\n"
+        );
+        let fp: ssh_key::Fingerprint = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
+            .parse()
+            .unwrap();
+        let p = agent_cert_path(&home, &fp);
+        assert_eq!(
+            p,
+            Path::new("/h/my home/agent-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU-cert.pub")
+        );
+    }
+}
