@@ -1,0 +1,576 @@
+//! `rampart-ca` configuration: the file-facing TOML shape ([`RawConfig`], every
+//! table `deny_unknown_fields`, every option defaulted) and the validated
+//! [`Config`] with paths resolved against the config file's directory.
+//!
+//! Key material is never inline: the config names files (which must be 0600) and
+//! where the key passphrase comes from (a file or an environment variable).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::error::CaError;
+
+/// The only config format version this build reads.
+pub const CONFIG_VERSION: u32 = 1;
+
+/// The config file as written on disk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Format version; must be 1.
+    pub version: u32,
+    /// Address of the HTTPS API. Default `127.0.0.1:8443`.
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// SQLite database of identities, factors, sessions and certificates.
+    #[serde(default = "default_database")]
+    pub database: PathBuf,
+    /// Policy file.
+    #[serde(default = "default_policy")]
+    pub policy: PathBuf,
+    /// Key files and their passphrase.
+    pub keys: RawKeys,
+    /// TLS certificate and key of the API.
+    #[serde(default)]
+    pub tls: RawTls,
+    /// Audit log.
+    #[serde(default)]
+    pub audit: RawAudit,
+    /// TOTP and failure limits.
+    #[serde(default)]
+    pub totp: RawTotp,
+    /// Login sessions.
+    #[serde(default)]
+    pub sessions: RawSessions,
+    /// Invites.
+    #[serde(default)]
+    pub invites: RawInvites,
+    /// Admin requirements.
+    #[serde(default)]
+    pub admin: RawAdmin,
+}
+
+/// `[keys]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeys {
+    /// User CA private key (OpenSSH format, encrypted). Default `keys/user_ca`.
+    #[serde(default = "default_user_ca")]
+    pub user_ca: PathBuf,
+    /// Host CA private key. Default `keys/host_ca`.
+    #[serde(default = "default_host_ca")]
+    pub host_ca: PathBuf,
+    /// Audit checkpoint signing key. Default `keys/audit`.
+    #[serde(default = "default_audit_key")]
+    pub audit: PathBuf,
+    /// File holding the passphrase (mode 0600 or stricter).
+    #[serde(default)]
+    pub passphrase_file: Option<PathBuf>,
+    /// Environment variable holding the passphrase.
+    #[serde(default)]
+    pub passphrase_env: Option<String>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain. Default `tls/cert.pem`.
+    #[serde(default = "default_tls_cert")]
+    pub cert: PathBuf,
+    /// PEM private key (0600). Default `tls/key.pem`.
+    #[serde(default = "default_tls_key")]
+    pub key: PathBuf,
+}
+
+impl Default for RawTls {
+    fn default() -> Self {
+        RawTls {
+            cert: default_tls_cert(),
+            key: default_tls_key(),
+        }
+    }
+}
+
+/// `[audit]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAudit {
+    /// Audit database. Default `audit.db`.
+    #[serde(default = "default_audit_db")]
+    pub database: PathBuf,
+    /// Sign a checkpoint after this many events. Default 1000.
+    #[serde(default = "default_checkpoint_events")]
+    pub checkpoint_every_events: u64,
+    /// …or after this long. Default `60s`.
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: String,
+}
+
+impl Default for RawAudit {
+    fn default() -> Self {
+        RawAudit {
+            database: default_audit_db(),
+            checkpoint_every_events: default_checkpoint_events(),
+            checkpoint_every: default_checkpoint_every(),
+        }
+    }
+}
+
+/// `[totp]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTotp {
+    /// Failed factor checks (TOTP or recovery) before a user is locked. Default 5.
+    #[serde(default = "default_max_failures")]
+    pub max_failures: u32,
+    /// How long a lockout lasts. Default `5m`.
+    #[serde(default = "default_lockout")]
+    pub lockout: String,
+    /// Failed factor checks from one source address within `ip_window` before that
+    /// address is refused. Default 20.
+    #[serde(default = "default_ip_max_failures")]
+    pub ip_max_failures: u32,
+    /// Window of the per-address limit. Default `5m`.
+    #[serde(default = "default_lockout")]
+    pub ip_window: String,
+    /// Issuer shown by authenticator apps. Default `Rampart`.
+    #[serde(default = "default_issuer")]
+    pub issuer: String,
+}
+
+impl Default for RawTotp {
+    fn default() -> Self {
+        RawTotp {
+            max_failures: default_max_failures(),
+            lockout: default_lockout(),
+            ip_max_failures: default_ip_max_failures(),
+            ip_window: default_lockout(),
+            issuer: default_issuer(),
+        }
+    }
+}
+
+/// `[sessions]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSessions {
+    /// Lifetime of a login session (the bearer token). Default `8h`.
+    #[serde(default = "default_session_ttl")]
+    pub ttl: String,
+}
+
+impl Default for RawSessions {
+    fn default() -> Self {
+        RawSessions {
+            ttl: default_session_ttl(),
+        }
+    }
+}
+
+/// `[invites]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInvites {
+    /// Default invite lifetime. Default `24h`.
+    #[serde(default = "default_invite_ttl")]
+    pub default_ttl: String,
+    /// Longest invite lifetime an admin may ask for. Default `7d`.
+    #[serde(default = "default_invite_max_ttl")]
+    pub max_ttl: String,
+}
+
+impl Default for RawInvites {
+    fn default() -> Self {
+        RawInvites {
+            default_ttl: default_invite_ttl(),
+            max_ttl: default_invite_max_ttl(),
+        }
+    }
+}
+
+/// `[admin]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Admin operations need an MFA check younger than this. Default `1h`.
+    #[serde(default = "default_admin_mfa_age")]
+    pub max_mfa_age: String,
+    /// May a session opened with a recovery code perform admin operations?
+    /// Default false.
+    #[serde(default)]
+    pub allow_recovery: bool,
+}
+
+impl Default for RawAdmin {
+    fn default() -> Self {
+        RawAdmin {
+            max_mfa_age: default_admin_mfa_age(),
+            allow_recovery: false,
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:8443".into()
+}
+fn default_database() -> PathBuf {
+    "ca.db".into()
+}
+fn default_policy() -> PathBuf {
+    "policy.toml".into()
+}
+fn default_user_ca() -> PathBuf {
+    "keys/user_ca".into()
+}
+fn default_host_ca() -> PathBuf {
+    "keys/host_ca".into()
+}
+fn default_audit_key() -> PathBuf {
+    "keys/audit".into()
+}
+fn default_tls_cert() -> PathBuf {
+    "tls/cert.pem".into()
+}
+fn default_tls_key() -> PathBuf {
+    "tls/key.pem".into()
+}
+fn default_audit_db() -> PathBuf {
+    "audit.db".into()
+}
+fn default_checkpoint_events() -> u64 {
+    1000
+}
+fn default_checkpoint_every() -> String {
+    "60s".into()
+}
+fn default_max_failures() -> u32 {
+    5
+}
+fn default_lockout() -> String {
+    "5m".into()
+}
+fn default_ip_max_failures() -> u32 {
+    20
+}
+fn default_issuer() -> String {
+    "Rampart".into()
+}
+fn default_session_ttl() -> String {
+    "8h".into()
+}
+fn default_invite_ttl() -> String {
+    "24h".into()
+}
+fn default_invite_max_ttl() -> String {
+    "7d".into()
+}
+fn default_admin_mfa_age() -> String {
+    "1h".into()
+}
+
+/// Where the key passphrase comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassphraseSource {
+    /// A file (0600).
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+}
+
+/// The validated configuration, paths absolute.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the config file lives.
+    pub path: PathBuf,
+    /// API address.
+    pub listen: SocketAddr,
+    /// State database.
+    pub database: PathBuf,
+    /// Policy file.
+    pub policy: PathBuf,
+    /// User CA key file.
+    pub user_ca_key: PathBuf,
+    /// Host CA key file.
+    pub host_ca_key: PathBuf,
+    /// Audit key file.
+    pub audit_key: PathBuf,
+    /// Passphrase source.
+    pub passphrase: PassphraseSource,
+    /// TLS certificate.
+    pub tls_cert: PathBuf,
+    /// TLS key.
+    pub tls_key: PathBuf,
+    /// Audit database.
+    pub audit_database: PathBuf,
+    /// Checkpoint cadence in events.
+    pub checkpoint_every_events: u64,
+    /// Checkpoint cadence in time.
+    pub checkpoint_every: Duration,
+    /// Limits for factor checks.
+    pub limits: Limits,
+    /// TOTP issuer label.
+    pub totp_issuer: String,
+    /// Session lifetime.
+    pub session_ttl: Duration,
+    /// Default invite lifetime.
+    pub invite_default_ttl: Duration,
+    /// Longest invite lifetime.
+    pub invite_max_ttl: Duration,
+    /// Admin MFA freshness.
+    pub admin_max_mfa_age: Duration,
+    /// Admin with a recovery-code session.
+    pub admin_allow_recovery: bool,
+}
+
+/// Failure limits for factor checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Failures before a user is locked.
+    pub max_failures: u32,
+    /// Lockout duration.
+    pub lockout: Duration,
+    /// Failures per source address per window.
+    pub ip_max_failures: u32,
+    /// Window of the per-address limit.
+    pub ip_window: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_failures: 5,
+            lockout: Duration::from_secs(300),
+            ip_max_failures: 20,
+            ip_window: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Config {
+    /// Read and validate a config file. Does not touch keys or databases.
+    pub fn load(path: &Path) -> Result<Config, CaError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CaError::io(path, e))?;
+        let raw: RawConfig = toml::from_str(&text)
+            .map_err(|e| CaError::Config(format!("{}: {e}", path.display())))?;
+        let base = path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let base = std::fs::canonicalize(&base).unwrap_or(base);
+        Config::from_raw(raw, path, &base)
+    }
+
+    fn from_raw(raw: RawConfig, path: &Path, base: &Path) -> Result<Config, CaError> {
+        if raw.version != CONFIG_VERSION {
+            return Err(CaError::Config(format!(
+                "version = {} is not supported; this rampart-ca reads version {CONFIG_VERSION}",
+                raw.version
+            )));
+        }
+        let listen: SocketAddr = raw.listen.parse().map_err(|_| {
+            CaError::Config(format!(
+                "listen = {:?} is not an address like 127.0.0.1:8443",
+                raw.listen
+            ))
+        })?;
+        let abs = |p: &Path| base.join(p);
+        let passphrase = match (&raw.keys.passphrase_file, &raw.keys.passphrase_env) {
+            (Some(f), None) => PassphraseSource::File(abs(f)),
+            (None, Some(v)) if !v.is_empty() => PassphraseSource::Env(v.clone()),
+            (Some(_), Some(_)) => {
+                return Err(CaError::Config(
+                    "[keys] sets both passphrase_file and passphrase_env; choose one".into(),
+                ))
+            }
+            _ => {
+                return Err(CaError::Config(
+                    "[keys] must set passphrase_file or passphrase_env: the CA keys are \
+                     encrypted and the daemon will not start without their passphrase"
+                        .into(),
+                ))
+            }
+        };
+        let dur = |key: &str, v: &str| {
+            parse_duration(v).map_err(|e| CaError::Config(format!("{key} = {v:?}: {e}")))
+        };
+        let limits = Limits {
+            max_failures: raw.totp.max_failures.max(1),
+            lockout: dur("[totp] lockout", &raw.totp.lockout)?,
+            ip_max_failures: raw.totp.ip_max_failures.max(1),
+            ip_window: dur("[totp] ip_window", &raw.totp.ip_window)?,
+        };
+        let invite_default_ttl = dur("[invites] default_ttl", &raw.invites.default_ttl)?;
+        let invite_max_ttl = dur("[invites] max_ttl", &raw.invites.max_ttl)?;
+        if invite_default_ttl > invite_max_ttl {
+            return Err(CaError::Config(
+                "[invites] default_ttl is longer than max_ttl".into(),
+            ));
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            listen,
+            database: abs(&raw.database),
+            policy: abs(&raw.policy),
+            user_ca_key: abs(&raw.keys.user_ca),
+            host_ca_key: abs(&raw.keys.host_ca),
+            audit_key: abs(&raw.keys.audit),
+            passphrase,
+            tls_cert: abs(&raw.tls.cert),
+            tls_key: abs(&raw.tls.key),
+            audit_database: abs(&raw.audit.database),
+            checkpoint_every_events: raw.audit.checkpoint_every_events.max(1),
+            checkpoint_every: dur("[audit] checkpoint_every", &raw.audit.checkpoint_every)?,
+            limits,
+            totp_issuer: raw.totp.issuer,
+            session_ttl: dur("[sessions] ttl", &raw.sessions.ttl)?,
+            invite_default_ttl,
+            invite_max_ttl,
+            admin_max_mfa_age: dur("[admin] max_mfa_age", &raw.admin.max_mfa_age)?,
+            admin_allow_recovery: raw.admin.allow_recovery,
+        })
+    }
+
+    /// Read the key passphrase from its source. A passphrase file must not be
+    /// readable by group or others.
+    pub fn read_passphrase(&self) -> Result<SecretString, CaError> {
+        let text = match &self.passphrase {
+            PassphraseSource::File(p) => {
+                check_private_file(p)?;
+                std::fs::read_to_string(p).map_err(|e| CaError::io(p, e))?
+            }
+            PassphraseSource::Env(var) => std::env::var(var).map_err(|_| {
+                CaError::Config(format!(
+                    "the key passphrase variable {var} is not set; the CA will not start \
+                     without it"
+                ))
+            })?,
+        };
+        let trimmed = text.trim_end_matches(['\n', '\r']);
+        if trimmed.is_empty() {
+            return Err(CaError::Config("the key passphrase is empty".into()));
+        }
+        Ok(SecretString::from(trimmed.to_owned()))
+    }
+}
+
+/// Refuse a secret file that group or others can read or write.
+pub fn check_private_file(path: &Path) -> Result<(), CaError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(path).map_err(|e| CaError::io(path, e))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(CaError::Config(format!(
+            "{} has mode {mode:04o}; secret files must not be accessible by group or others \
+             (chmod 600 {})",
+            path.display(),
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Parse `90s`, `30m`, `1h30m`, `7d` into a duration. Zero is refused.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total: u64 = 0;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(format!("unknown unit {c:?} (use s, m, h or d)")),
+        };
+        let n: u64 = num
+            .parse()
+            .map_err(|_| "expected a number before each unit".to_owned())?;
+        num.clear();
+        total = n
+            .checked_mul(unit)
+            .and_then(|v| total.checked_add(v))
+            .ok_or_else(|| "duration too large".to_owned())?;
+    }
+    if !num.is_empty() {
+        return Err("missing unit after the last number (use s, m, h or d)".into());
+    }
+    if total == 0 {
+        return Err("duration must be greater than zero".into());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn minimal() -> String {
+        "version = 1\n[keys]\npassphrase_env = \"RAMPART_TEST_PASS\"\n".into()
+    }
+
+    #[test]
+    fn durations_parse_and_refuse_garbage() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+        for bad in ["", "0s", "10", "5x", "h", "-1h", "99999999999999999999d"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn defaults_fill_a_minimal_file() {
+        let raw: RawConfig = toml::from_str(&minimal()).unwrap();
+        let cfg = Config::from_raw(
+            raw,
+            Path::new("/etc/rampart/ca.toml"),
+            Path::new("/etc/rampart"),
+        )
+        .unwrap();
+        assert_eq!(cfg.listen.to_string(), "127.0.0.1:8443");
+        assert_eq!(cfg.database, Path::new("/etc/rampart/ca.db"));
+        assert_eq!(cfg.limits.max_failures, 5);
+        assert_eq!(cfg.session_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(
+            cfg.passphrase,
+            PassphraseSource::Env("RAMPART_TEST_PASS".into())
+        );
+    }
+
+    #[test]
+    fn unknown_keys_and_missing_passphrase_are_refused() {
+        let err = toml::from_str::<RawConfig>(&format!("{}[totp]\nmax_failure = 3\n", minimal()))
+            .unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let raw: RawConfig = toml::from_str("version = 1\n[keys]\n").unwrap();
+        let err = Config::from_raw(raw, Path::new("c.toml"), Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("passphrase"), "{err}");
+        let raw: RawConfig =
+            toml::from_str("version = 2\n[keys]\npassphrase_env = \"X\"\n").unwrap();
+        assert!(Config::from_raw(raw, Path::new("c.toml"), Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn loose_secret_files_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("pass");
+        std::fs::write(&p, "x").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(check_private_file(&p).is_err());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(check_private_file(&p).is_ok());
+    }
+}

@@ -1,0 +1,168 @@
+//! The CA library's error type.
+//!
+//! A failure caused by a client gives that client a short, clear reason (the
+//! `Display` of the client-facing variants, with a stable code); internal failures
+//! are reported to the client as a generic message while the detail goes to tracing.
+
+use std::path::PathBuf;
+
+/// Errors of the CA.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaError {
+    /// The request is malformed or names something invalid (HTTP 400).
+    #[error("{message}")]
+    BadRequest {
+        /// Stable error code.
+        code: &'static str,
+        /// One sentence for the user.
+        message: String,
+    },
+    /// The caller did not prove who they are: bad code, bad or expired session (401).
+    #[error("{message}")]
+    Unauthenticated {
+        /// Stable error code.
+        code: &'static str,
+        /// One sentence for the user.
+        message: String,
+    },
+    /// The caller is known but not allowed: policy denial, disabled user (403).
+    #[error("{message}")]
+    Forbidden {
+        /// Stable error code.
+        code: &'static str,
+        /// One sentence for the user.
+        message: String,
+    },
+    /// Something named in the request does not exist (404).
+    #[error("{message}")]
+    NotFound {
+        /// Stable error code.
+        code: &'static str,
+        /// One sentence for the user.
+        message: String,
+    },
+    /// The request conflicts with current state, e.g. the user exists (409).
+    #[error("{message}")]
+    Conflict {
+        /// Stable error code.
+        code: &'static str,
+        /// One sentence for the user.
+        message: String,
+    },
+    /// Too many failures from this user or address (429).
+    #[error("{message}")]
+    RateLimited {
+        /// Stable error code.
+        code: &'static str,
+        /// One sentence for the user.
+        message: String,
+        /// Seconds until trying again makes sense.
+        retry_after_secs: u64,
+    },
+    /// The audit log cannot be written, so the action was refused (503, fail closed).
+    #[error("the audit log cannot be written, so the action was refused: {0}")]
+    AuditUnavailable(#[source] rampart_audit::AuditError),
+    /// The store failed.
+    #[error("database error: {0}")]
+    Store(#[from] crate::store::StoreError),
+    /// Certificate or KRL signing failed.
+    #[error("signing error: {0}")]
+    Signer(#[from] rampart_signer::SignerError),
+    /// A configuration problem, found at start-up or by `check`.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A bug or an impossible state; details in the logs.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl CaError {
+    /// A 400 with a code and message.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        CaError::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 401 with a code and message.
+    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+        CaError::Unauthenticated {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 403 with a code and message.
+    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+        CaError::Forbidden {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A 404 with a code and message.
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        CaError::NotFound {
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// An I/O error on `path`.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CaError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// HTTP status for this error.
+    pub fn status(&self) -> u16 {
+        match self {
+            CaError::BadRequest { .. } => 400,
+            CaError::Unauthenticated { .. } => 401,
+            CaError::Forbidden { .. } => 403,
+            CaError::NotFound { .. } => 404,
+            CaError::Conflict { .. } => 409,
+            CaError::RateLimited { .. } => 429,
+            CaError::AuditUnavailable(_) => 503,
+            _ => 500,
+        }
+    }
+
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CaError::BadRequest { code, .. }
+            | CaError::Unauthenticated { code, .. }
+            | CaError::Forbidden { code, .. }
+            | CaError::NotFound { code, .. }
+            | CaError::Conflict { code, .. }
+            | CaError::RateLimited { code, .. } => code,
+            CaError::AuditUnavailable(_) => "audit_unavailable",
+            _ => "internal",
+        }
+    }
+
+    /// The message a client may see. Internal details stay in the logs.
+    pub fn public_message(&self) -> String {
+        match self.status() {
+            500 => "internal error; the operator can find details in the CA's log".to_owned(),
+            503 => "the audit log cannot be written right now, so the CA refuses this action; \
+                    try again later"
+                .to_owned(),
+            _ => self.to_string(),
+        }
+    }
+}

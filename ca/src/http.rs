@@ -1,0 +1,396 @@
+//! The HTTPS JSON API: routing, request parsing with bounds, bearer sessions, and
+//! mapping [`CaError`] to status codes with a JSON [`rampart_api::ErrorBody`].
+//!
+//! Handlers are thin: they parse, then run the [`Authority`] method on a blocking
+//! thread (the store and the audit log's durable append block). A bad request gets
+//! a 4xx with a clear message and never reaches the authority half-parsed.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rampart_api::{self as api, paths, ErrorBody};
+use serde::de::DeserializeOwned;
+
+use crate::authority::{Authority, Caller, Session};
+use crate::error::CaError;
+
+type Shared = State<Arc<Authority>>;
+
+/// An API error as an HTTP response.
+#[derive(Debug)]
+pub struct ApiError(pub CaError);
+
+impl From<CaError> for ApiError {
+    fn from(e: CaError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %e, "request failed");
+        } else {
+            tracing::info!(code = e.code(), error = %e, "request refused");
+        }
+        let body = ErrorBody {
+            code: e.code().to_owned(),
+            message: e.public_message(),
+        };
+        let mut resp = (status, Json(body)).into_response();
+        if let CaError::RateLimited {
+            retry_after_secs, ..
+        } = e
+        {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+fn plain_error(status: StatusCode, code: &str, message: String) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            code: code.to_owned(),
+            message,
+        }),
+    )
+        .into_response()
+}
+
+/// A JSON body parsed strictly (unknown fields refused by the types) with errors
+/// that say what is wrong, in our error shape.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            let status = rej.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                plain_error(
+                    status,
+                    "body_too_large",
+                    format!("request body is larger than {} bytes", api::MAX_BODY_BYTES),
+                )
+            } else {
+                plain_error(status, "bad_body", rej.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            let code = if e.is_syntax() || e.is_eof() {
+                "malformed_json"
+            } else {
+                "invalid_request"
+            };
+            plain_error(StatusCode::BAD_REQUEST, code, format!("request body: {e}"))
+        })
+    }
+}
+
+fn caller(addr: SocketAddr) -> Caller {
+    Caller {
+        source: addr.ip().to_canonical(),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256);
+    value.map(str::to_owned).ok_or_else(|| {
+        ApiError(CaError::unauthenticated(
+            "session_missing",
+            "this endpoint needs a session; run `rampart login`",
+        ))
+    })
+}
+
+/// Run a blocking authority call off the async workers.
+async fn blocking<T, F>(auth: Arc<Authority>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Authority) -> Result<T, CaError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(move || f(&auth))
+        .await
+        .map_err(|e| ApiError(CaError::Internal(format!("worker failed: {e}"))))?
+        .map_err(ApiError)
+}
+
+/// Resolve the bearer token and run `f` with the session.
+async fn with_session<T, F>(auth: Arc<Authority>, headers: &HeaderMap, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Authority, Session) -> Result<T, CaError> + Send + 'static,
+{
+    let token = bearer(headers)?;
+    blocking(auth, move |a| {
+        let session = a.authenticate(&token)?;
+        f(a, session)
+    })
+    .await
+}
+
+/// Like [`with_session`], for admin endpoints.
+async fn as_admin<T, F>(
+    auth: Arc<Authority>,
+    headers: &HeaderMap,
+    who: Caller,
+    action: &'static str,
+    f: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Authority, Session) -> Result<T, CaError> + Send + 'static,
+{
+    with_session(auth, headers, move |a, s| {
+        a.require_admin(&who, &s, action)?;
+        f(a, s)
+    })
+    .await
+}
+
+/// The API router.
+pub fn router(auth: Arc<Authority>) -> Router {
+    Router::new()
+        .route(paths::HEALTH, get(health))
+        .route(paths::USER_CA_PUB, get(user_ca))
+        .route(paths::HOST_CA_PUB, get(host_ca))
+        .route(paths::KRL, get(krl))
+        .route(paths::ENROLL_START, post(enroll_start))
+        .route(paths::ENROLL_FINISH, post(enroll_finish))
+        .route(paths::LOGIN, post(login))
+        .route(paths::CERTS, post(issue_cert))
+        .route(paths::WHOAMI, get(whoami))
+        .route(paths::LOGOUT, post(logout))
+        .route(paths::ADMIN_USERS, get(list_users).post(create_user))
+        .route(paths::ADMIN_USER_STATE, post(set_user_state))
+        .route(paths::ADMIN_USER_GROUPS, post(set_user_groups))
+        .route(paths::ADMIN_INVITES, post(create_invite))
+        .route(paths::ADMIN_REVOKE, post(revoke))
+        .route(paths::ADMIN_HOST_CERTS, post(host_cert))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        .with_state(auth)
+}
+
+async fn not_found() -> Response {
+    plain_error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint".into(),
+    )
+}
+
+async fn health(State(auth): Shared) -> Json<api::Health> {
+    Json(api::Health {
+        status: if auth.audit_log().healthy() {
+            "ok"
+        } else {
+            "degraded"
+        }
+        .to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
+}
+
+fn text(body: String) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        body + "\n",
+    )
+        .into_response()
+}
+
+async fn user_ca(State(auth): Shared) -> Response {
+    text(auth.user_ca_line())
+}
+
+async fn host_ca(State(auth): Shared) -> Response {
+    text(auth.host_ca_line())
+}
+
+async fn krl(State(auth): Shared) -> Response {
+    let bytes = auth.krl();
+    (
+        [(header::CONTENT_TYPE, "application/octet-stream")],
+        bytes.as_ref().clone(),
+    )
+        .into_response()
+}
+
+async fn enroll_start(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::EnrollStartRequest>,
+) -> Result<Json<api::EnrollStartResponse>, ApiError> {
+    blocking(auth, move |a| a.enroll_start(&caller(addr), &req))
+        .await
+        .map(Json)
+}
+
+async fn enroll_finish(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::EnrollFinishRequest>,
+) -> Result<Json<api::EnrollFinishResponse>, ApiError> {
+    blocking(auth, move |a| a.enroll_finish(&caller(addr), &req))
+        .await
+        .map(Json)
+}
+
+async fn login(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::LoginRequest>,
+) -> Result<Json<api::LoginResponse>, ApiError> {
+    blocking(auth, move |a| a.login(&caller(addr), &req))
+        .await
+        .map(Json)
+}
+
+async fn issue_cert(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::CertRequest>,
+) -> Result<Json<api::CertResponse>, ApiError> {
+    with_session(auth, &headers, move |a, s| {
+        a.issue_user_cert(&caller(addr), &s, &req)
+    })
+    .await
+    .map(Json)
+}
+
+async fn whoami(State(auth): Shared, headers: HeaderMap) -> Result<Json<api::WhoAmI>, ApiError> {
+    with_session(auth, &headers, |a, s| Ok(a.whoami(&s)))
+        .await
+        .map(Json)
+}
+
+async fn logout(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<StatusCode, ApiError> {
+    let token = bearer(&headers)?;
+    blocking(auth, move |a| a.logout(&caller(addr), &token)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_users(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<Vec<api::User>>, ApiError> {
+    as_admin(auth, &headers, caller(addr), "list_users", |a, _| {
+        a.list_users()
+    })
+    .await
+    .map(Json)
+}
+
+async fn create_user(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::CreateUserRequest>,
+) -> Result<(StatusCode, Json<api::User>), ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "create_user", move |a, s| {
+        a.create_user(Some(&who), Some(&s), &req)
+    })
+    .await
+    .map(|u| (StatusCode::CREATED, Json(u)))
+}
+
+async fn set_user_state(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::SetUserStateRequest>,
+) -> Result<Json<api::User>, ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "set_user_state", move |a, s| {
+        a.set_user_state(&who, &s, &req)
+    })
+    .await
+    .map(Json)
+}
+
+async fn set_user_groups(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::SetGroupsRequest>,
+) -> Result<Json<api::User>, ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "set_user_groups", move |a, s| {
+        a.set_user_groups(&who, &s, &req)
+    })
+    .await
+    .map(Json)
+}
+
+async fn create_invite(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::InviteRequest>,
+) -> Result<(StatusCode, Json<api::InviteResponse>), ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "create_invite", move |a, s| {
+        a.create_invite(Some(&who), Some(&s), &req)
+    })
+    .await
+    .map(|r| (StatusCode::CREATED, Json(r)))
+}
+
+async fn revoke(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::RevokeRequest>,
+) -> Result<Json<api::RevokeResponse>, ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "revoke", move |a, s| {
+        a.revoke(&who, &s, &req)
+    })
+    .await
+    .map(Json)
+}
+
+async fn host_cert(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::HostCertRequest>,
+) -> Result<Json<api::CertResponse>, ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "host_cert", move |a, s| {
+        a.issue_host_cert(&who, &s, &req)
+    })
+    .await
+    .map(Json)
+}

@@ -1,0 +1,371 @@
+//! `rampart-ca init`: a new CA in a directory — the user CA, host CA and audit
+//! keys (Ed25519, OpenSSH format, passphrase-encrypted), a self-signed TLS
+//! certificate for the API, the databases, a commented config and policy, and a
+//! one-time invite for the bootstrap admin.
+
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rampart_api::{CreateUserRequest, Fingerprint, InviteRequest};
+use rampart_audit::{EventKind, NewEvent, Outcome};
+use rampart_signer::FileCaKey;
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::clock::SystemClock;
+use crate::config::Config;
+use crate::error::CaError;
+use crate::secrets;
+use crate::server::{self, SEAL_SALT};
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// The policy a new CA starts with.
+pub const DEFAULT_POLICY: &str = include_str!("default_policy.toml");
+
+/// Where `init` gets the key passphrase.
+#[derive(Debug, Clone)]
+pub enum PassphraseChoice {
+    /// Generate a random one into `<dir>/secrets/passphrase` (0600).
+    Generate,
+    /// Read it from this file, and name the file in the config.
+    File(PathBuf),
+    /// Read it from this environment variable, and name the variable in the config.
+    Env(String),
+}
+
+/// Options of `init`.
+#[derive(Debug, Clone)]
+pub struct InitOptions {
+    /// Directory to create (must not hold a config yet).
+    pub dir: PathBuf,
+    /// API listen address.
+    pub listen: String,
+    /// Name of the bootstrap admin.
+    pub admin: String,
+    /// Passphrase source.
+    pub passphrase: PassphraseChoice,
+    /// Extra DNS names or IP addresses for the TLS certificate.
+    pub extra_names: Vec<String>,
+}
+
+/// What `init` made; printed once (as JSON with `--json`).
+#[derive(Clone, Serialize)]
+pub struct InitOutcome {
+    /// Config file path.
+    pub config: PathBuf,
+    /// API URL.
+    pub url: String,
+    /// SHA-256 fingerprint of the API's TLS certificate (`SHA256:…`).
+    pub tls_fingerprint: String,
+    /// Bootstrap admin user.
+    pub admin_user: String,
+    /// The admin's one-time invite code.
+    pub admin_invite: String,
+    /// When the invite expires.
+    pub invite_expires_at: DateTime<Utc>,
+    /// User CA public key line.
+    pub user_ca: String,
+    /// Host CA public key line.
+    pub host_ca: String,
+}
+
+impl std::fmt::Debug for InitOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitOutcome")
+            .field("config", &self.config)
+            .field("url", &self.url)
+            .field("admin_invite", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+fn mkdir_private(p: &Path) -> Result<(), CaError> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(p)
+        .map_err(|e| CaError::io(p, e))
+}
+
+/// Write a new file with `mode`, refusing to overwrite.
+pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(path)
+        .map_err(|e| CaError::io(path, e))?;
+    f.write_all(contents)
+        .and_then(|_| f.sync_all())
+        .map_err(|e| CaError::io(path, e))
+}
+
+fn config_text(listen: &str, passphrase_line: &str) -> String {
+    format!(
+        r#"# rampart-ca configuration (written by `rampart-ca init`).
+# Relative paths are relative to this file's directory. Every option below shows
+# its default unless noted; `rampart-ca check --config FILE` validates the file.
+version = 1
+
+# Address of the HTTPS API.
+listen = "{listen}"
+# Identities, factors, sessions, issued certificates, revocations (SQLite).
+database = "ca.db"
+# Who gets which certificates: see the comments in the policy file.
+policy = "policy.toml"
+
+[keys]
+# Encrypted OpenSSH private keys (mode 0600). The daemon refuses looser modes.
+user_ca = "keys/user_ca"
+host_ca = "keys/host_ca"
+audit = "keys/audit"
+# Where the keys' passphrase comes from: exactly one of passphrase_file (mode 0600)
+# or passphrase_env (an environment variable, e.g. from a systemd credential).
+{passphrase_line}
+
+[tls]
+cert = "tls/cert.pem"
+key = "tls/key.pem"
+
+[audit]
+# Hash-chained, append-only audit log (SQLite).
+database = "audit.db"
+# Sign a checkpoint every N events or every interval, whichever comes first.
+checkpoint_every_events = 1000
+checkpoint_every = "60s"
+
+[totp]
+# Failed factor checks (TOTP or recovery code) before the user is locked out.
+max_failures = 5
+lockout = "5m"
+# Failed checks from one source address within ip_window before it is refused.
+ip_max_failures = 20
+ip_window = "5m"
+# Issuer label shown in authenticator apps.
+issuer = "Rampart"
+
+[sessions]
+# Lifetime of a login session (the bearer token the CLI keeps).
+ttl = "8h"
+
+[invites]
+default_ttl = "24h"
+max_ttl = "7d"
+
+[admin]
+# Admin operations need an MFA check younger than this.
+max_mfa_age = "1h"
+# Allow admin operations from a session opened with a recovery code.
+allow_recovery = false
+"#
+    )
+}
+
+fn url_for(listen: &str) -> String {
+    format!("https://{listen}")
+}
+
+/// Create a CA in `opts.dir`.
+pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
+    let listen: std::net::SocketAddr = opts
+        .listen
+        .parse()
+        .map_err(|_| CaError::Config(format!("--listen {:?} is not host:port", opts.listen)))?;
+    mkdir_private(&opts.dir)?;
+    let dir = std::fs::canonicalize(&opts.dir).map_err(|e| CaError::io(&opts.dir, e))?;
+    let config_path = dir.join("config.toml");
+    if config_path.exists() {
+        return Err(CaError::Config(format!(
+            "{} already exists; refusing to overwrite an existing CA",
+            config_path.display()
+        )));
+    }
+    for sub in ["keys", "tls"] {
+        mkdir_private(&dir.join(sub))?;
+    }
+
+    let (pass, passphrase_line) = match &opts.passphrase {
+        PassphraseChoice::Generate => {
+            mkdir_private(&dir.join("secrets"))?;
+            let p = secrets::new_token();
+            write_new(&dir.join("secrets/passphrase"), p.as_bytes(), 0o600)?;
+            (
+                SecretString::from(p),
+                "passphrase_file = \"secrets/passphrase\"".to_owned(),
+            )
+        }
+        PassphraseChoice::File(f) => {
+            crate::config::check_private_file(f)?;
+            let text = std::fs::read_to_string(f).map_err(|e| CaError::io(f, e))?;
+            let abs = std::fs::canonicalize(f).map_err(|e| CaError::io(f, e))?;
+            (
+                SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned()),
+                format!("passphrase_file = {:?}", abs.display().to_string()),
+            )
+        }
+        PassphraseChoice::Env(var) => {
+            let v = std::env::var(var).map_err(|_| {
+                CaError::Config(format!("the passphrase variable {var} is not set"))
+            })?;
+            (SecretString::from(v), format!("passphrase_env = {var:?}"))
+        }
+    };
+
+    for (name, comment) in [
+        ("user_ca", "rampart user CA"),
+        ("host_ca", "rampart host CA"),
+        ("audit", "rampart audit checkpoints"),
+    ] {
+        let key = FileCaKey::generate(comment)?;
+        key.write_encrypted(&dir.join("keys").join(name), &pass)?;
+    }
+
+    let mut names = vec![
+        "localhost".to_owned(),
+        "127.0.0.1".to_owned(),
+        "::1".to_owned(),
+    ];
+    if !listen.ip().is_unspecified() && !names.contains(&listen.ip().to_string()) {
+        names.push(listen.ip().to_string());
+    }
+    names.extend(opts.extra_names.iter().cloned());
+    let certified = rcgen::generate_simple_self_signed(names)
+        .map_err(|e| CaError::Internal(format!("TLS certificate: {e}")))?;
+    write_new(
+        &dir.join("tls/cert.pem"),
+        certified.cert.pem().as_bytes(),
+        0o644,
+    )?;
+    write_new(
+        &dir.join("tls/key.pem"),
+        certified.key_pair.serialize_pem().as_bytes(),
+        0o600,
+    )?;
+    let tls_fingerprint = Fingerprint::of_der(certified.cert.der()).to_string();
+
+    write_new(&dir.join("policy.toml"), DEFAULT_POLICY.as_bytes(), 0o644)?;
+    write_new(
+        &config_path,
+        config_text(&opts.listen, &passphrase_line).as_bytes(),
+        0o600,
+    )?;
+
+    let store = SqliteStore::open(&dir.join("ca.db"))?;
+    store.set_meta(SEAL_SALT, &secrets::new_salt())?;
+    drop(store);
+
+    let config = Config::load(&config_path)?;
+    let loaded = server::open(&config, Arc::new(SystemClock))?;
+    let auth = loaded.authority;
+    auth.record(
+        NewEvent::new(EventKind::CaInitialized, Outcome::Success, auth.now())
+            .actor("rampart-ca init")
+            .detail("user_ca", auth.user_ca_line())
+            .detail("host_ca", auth.host_ca_line())
+            .detail("tls_fingerprint", tls_fingerprint.clone()),
+    )?;
+    auth.create_user(
+        None,
+        None,
+        &CreateUserRequest {
+            name: opts.admin.clone(),
+            groups: vec!["admins".to_owned()],
+            admin: true,
+        },
+    )?;
+    let invite = auth.create_invite(
+        None,
+        None,
+        &InviteRequest {
+            user: opts.admin.clone(),
+            ttl_seconds: None,
+        },
+    )?;
+    let user_ca = auth.user_ca_line();
+    let host_ca = auth.host_ca_line();
+    auth.audit_log()
+        .close()
+        .map_err(CaError::AuditUnavailable)?;
+    Ok(InitOutcome {
+        config: config_path,
+        url: url_for(&opts.listen),
+        tls_fingerprint,
+        admin_user: opts.admin.clone(),
+        admin_invite: invite.code,
+        invite_expires_at: invite.expires_at,
+        user_ca,
+        host_ca,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_policy_parses_without_errors() {
+        let p = rampart_policy::Policy::from_toml(DEFAULT_POLICY).unwrap();
+        let errors: Vec<_> = p
+            .lint()
+            .into_iter()
+            .filter(|l| l.severity == rampart_policy::LintSeverity::Error)
+            .collect();
+        assert!(errors.is_empty(), "{errors:?}");
+    }
+
+    #[test]
+    fn the_config_template_is_valid_and_matches_the_defaults() {
+        let text = config_text("127.0.0.1:8443", "passphrase_env = \"X\"");
+        let raw: crate::config::RawConfig = toml::from_str(&text).unwrap();
+        assert_eq!(raw.totp.max_failures, 5);
+        assert_eq!(raw.audit.checkpoint_every_events, 1000);
+    }
+
+    #[test]
+    fn init_creates_a_ca_and_refuses_to_overwrite_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let opts = InitOptions {
+            dir: dir.path().join("ca"),
+            listen: "127.0.0.1:0".into(),
+            admin: "admin".into(),
+            passphrase: PassphraseChoice::Generate,
+            extra_names: vec![],
+        };
+        let out = init(&opts).unwrap();
+        assert!(out.tls_fingerprint.starts_with("SHA256:"));
+        assert!(out.user_ca.starts_with("ssh-ed25519 "));
+        for f in [
+            "keys/user_ca",
+            "keys/host_ca",
+            "keys/audit",
+            "tls/key.pem",
+            "secrets/passphrase",
+        ] {
+            let mode = std::fs::metadata(opts.dir.join(f))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600, "{f}");
+        }
+        assert!(init(&opts)
+            .unwrap_err()
+            .to_string()
+            .contains("already exists"));
+        assert!(server::check(&out.config)
+            .unwrap()
+            .starts_with("configuration OK"));
+        // Loosen a key file: the CA must refuse to start.
+        std::fs::set_permissions(
+            opts.dir.join("keys/user_ca"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        assert!(server::check(&out.config).is_err());
+    }
+}

@@ -1,0 +1,25 @@
+//! The Rampart certificate authority.
+//!
+//! Owns the CA keys, identities and enrolment, second-factor checks (TOTP and
+//! recovery codes now; WebAuthn and OIDC behind the same [`factor::FactorVerifier`]),
+//! policy-gated issuance of short-lived OpenSSH user certificates and of host
+//! certificates, revocation and the KRL, and the HTTPS JSON API. Every decision and
+//! action is written to the audit chain before its result leaves the CA.
+//!
+//! It must never hold SSH sessions (that is the bastion's job) and never sign
+//! without a policy decision: the signer only accepts a `rampart_policy::Grant`.
+
+pub mod authority;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod factor;
+pub mod http;
+pub mod init;
+pub mod secrets;
+pub mod server;
+pub mod store;
+
+pub use authority::Authority;
+pub use config::Config;
+pub use error::CaError;

@@ -1,0 +1,232 @@
+//! Start-up and shutdown: load the config, keys, policy, store and audit log into
+//! an [`Authority`]; serve the API over TLS; stop cleanly on SIGTERM/SIGINT.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rampart_audit::{AuditConfig, AuditLog, EventKind, NewEvent, Outcome};
+use rampart_policy::{LintSeverity, Policy};
+use rampart_signer::FileCaKey;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::authority::{Authority, Keys, Settings};
+use crate::clock::{Clock, SystemClock};
+use crate::config::{check_private_file, Config};
+use crate::error::CaError;
+use crate::secrets::Sealer;
+use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
+
+/// Metadata key of the seal salt, written by `init`.
+pub const SEAL_SALT: &str = "seal_salt";
+
+/// Read and validate the policy file.
+pub fn load_policy(path: &Path) -> Result<Policy, CaError> {
+    let text = std::fs::read_to_string(path).map_err(|e| CaError::io(path, e))?;
+    let policy = Policy::from_toml(&text)
+        .map_err(|e| CaError::Config(format!("{}: {e}", path.display())))?;
+    let errors: Vec<String> = policy
+        .lint()
+        .into_iter()
+        .filter(|l| l.severity == LintSeverity::Error)
+        .map(|l| l.to_string())
+        .collect();
+    if !errors.is_empty() {
+        return Err(CaError::Config(format!(
+            "{}: {}",
+            path.display(),
+            errors.join("; ")
+        )));
+    }
+    Ok(policy)
+}
+
+fn load_key(path: &Path, pass: &secrecy::SecretString) -> Result<FileCaKey, CaError> {
+    FileCaKey::load_encrypted(path, pass)
+        .map_err(|e| CaError::Config(format!("{}: {e}", path.display())))
+}
+
+/// Everything loaded from a config, before serving.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The authority.
+    pub authority: Arc<Authority>,
+    /// TLS server settings.
+    pub tls: Arc<rustls::ServerConfig>,
+}
+
+/// Build the rustls server config from the PEM files named by the config.
+pub fn load_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, CaError> {
+    check_private_file(&config.tls_key)?;
+    let certs = CertificateDer::pem_file_iter(&config.tls_cert)
+        .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| CaError::Config(format!("{}: {e}", config.tls_cert.display())))?;
+    let key = PrivateKeyDer::from_pem_file(&config.tls_key)
+        .map_err(|e| CaError::Config(format!("{}: {e}", config.tls_key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| CaError::Config(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| CaError::Config(format!("TLS certificate and key: {e}")))?;
+    Ok(Arc::new(tls))
+}
+
+/// Load keys, policy, store and audit log; fail with a clear reason on anything
+/// missing, unreadable, loose or wrong.
+pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
+    let pass = config.read_passphrase()?;
+    let user_ca = load_key(&config.user_ca_key, &pass)?;
+    let host_ca = load_key(&config.host_ca_key, &pass)?;
+    let audit_key = load_key(&config.audit_key, &pass)?;
+    let policy = load_policy(&config.policy)?;
+    let tls = load_tls(config)?;
+    if !config.database.exists() {
+        return Err(CaError::Config(format!(
+            "{} does not exist; run `rampart-ca init` first",
+            config.database.display()
+        )));
+    }
+    let store = SqliteStore::open(&config.database)
+        .map_err(|e| CaError::Config(format!("{}: {e}", config.database.display())))?;
+    let salt = store.meta(SEAL_SALT)?.ok_or_else(|| {
+        CaError::Config(format!(
+            "{} was not initialised by `rampart-ca init` (no seal salt)",
+            config.database.display()
+        ))
+    })?;
+    let sealer = Sealer::derive(&pass, &salt)?;
+    let audit = AuditLog::open(
+        &config.audit_database,
+        Some(audit_key.private_key().clone()),
+        AuditConfig {
+            checkpoint_every_events: config.checkpoint_every_events,
+            checkpoint_every: config.checkpoint_every,
+            ..AuditConfig::default()
+        },
+    )
+    .map_err(|e| CaError::Config(format!("{}: {e}", config.audit_database.display())))?;
+    let settings = Settings {
+        limits: config.limits,
+        totp_issuer: config.totp_issuer.clone(),
+        session_ttl: config.session_ttl,
+        invite_default_ttl: config.invite_default_ttl,
+        invite_max_ttl: config.invite_max_ttl,
+        admin_max_mfa_age: config.admin_max_mfa_age,
+        admin_allow_recovery: config.admin_allow_recovery,
+    };
+    let authority = Authority::new(
+        Arc::new(store),
+        audit,
+        policy,
+        Keys::from_files(user_ca, host_ca),
+        sealer,
+        clock,
+        settings,
+    )?;
+    Ok(Loaded {
+        authority: Arc::new(authority),
+        tls,
+    })
+}
+
+/// `rampart-ca check`: everything `serve` loads, without serving. Returns a short
+/// human summary.
+pub fn check(config_path: &Path) -> Result<String, CaError> {
+    let config = Config::load(config_path)?;
+    let pass = config.read_passphrase()?;
+    for key in [&config.user_ca_key, &config.host_ca_key, &config.audit_key] {
+        load_key(key, &pass)?;
+    }
+    let policy = load_policy(&config.policy)?;
+    let warnings = policy
+        .lint()
+        .into_iter()
+        .filter(|l| l.severity == LintSeverity::Warning)
+        .map(|l| format!("policy warning: {l}"))
+        .collect::<Vec<_>>();
+    load_tls(&config)?;
+    for db in [&config.database, &config.audit_database] {
+        if !db.exists() {
+            return Err(CaError::Config(format!("{} does not exist", db.display())));
+        }
+    }
+    let mut out = format!(
+        "configuration OK: {} (listen {}, keys decrypt, policy valid, TLS loads)",
+        config.path.display(),
+        config.listen
+    );
+    for w in warnings {
+        out.push('\n');
+        out.push_str(&w);
+    }
+    Ok(out)
+}
+
+/// Serve until SIGTERM or SIGINT. `on_ready` gets the bound address (useful with
+/// port 0).
+pub async fn serve(
+    config: Config,
+    on_ready: impl FnOnce(SocketAddr) + Send + 'static,
+) -> Result<(), CaError> {
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let loaded = tokio::task::block_in_place(|| open(&config, clock))?;
+    let auth = loaded.authority;
+    auth.record(
+        NewEvent::new(EventKind::CaStarted, Outcome::Success, auth.now())
+            .actor("rampart-ca")
+            .detail("version", env!("CARGO_PKG_VERSION"))
+            .detail("listen", config.listen.to_string()),
+    )?;
+    let handle = axum_server::Handle::new();
+    let shutdown = handle.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
+    });
+    let ready = handle.clone();
+    tokio::spawn(async move {
+        if let Some(addr) = ready.listening().await {
+            on_ready(addr);
+        }
+    });
+    let app = crate::http::router(Arc::clone(&auth));
+    let result = axum_server::bind_rustls(
+        config.listen,
+        axum_server::tls_rustls::RustlsConfig::from_config(loaded.tls),
+    )
+    .handle(handle)
+    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+    .await
+    .map_err(|e| CaError::Config(format!("cannot serve on {}: {e}", config.listen)));
+    let stop = auth.record(
+        NewEvent::new(EventKind::CaStopped, Outcome::Success, auth.now()).actor("rampart-ca"),
+    );
+    let close = auth.audit_log().close();
+    result?;
+    stop?;
+    close.map_err(CaError::AuditUnavailable)
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let term = signal(SignalKind::terminate());
+    let int = signal(SignalKind::interrupt());
+    match (term, int) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {},
+                _ = int.recv() => {},
+            }
+        }
+        _ => {
+            // Without signal handlers, fall back to Ctrl-C only.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

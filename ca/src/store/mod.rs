@@ -1,0 +1,269 @@
+//! The CA's state behind a trait: users, invites, factors, sessions, certificates,
+//! revocations and serial numbers. SQLite ([`sqlite::SqliteStore`]) is the embedded
+//! default; PostgreSQL arrives with the HA work behind the same trait.
+//!
+//! Secrets never reach the store in the clear: invite codes and session tokens are
+//! stored as SHA-256 hashes (they are 160+ random bits, so a fast hash is enough),
+//! recovery codes as argon2 hashes, TOTP seeds encrypted by the caller.
+//!
+//! Every method that changes state is atomic. Methods that must not race (TOTP
+//! step replay, invite redemption, recovery-code use) are compare-and-set.
+
+pub mod sqlite;
+
+use chrono::{DateTime, Utc};
+
+/// Errors of a store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The database failed.
+    #[error("database: {0}")]
+    Db(String),
+    /// A row that must be unique already exists.
+    #[error("{0} already exists")]
+    Duplicate(String),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    /// Unique name.
+    pub name: String,
+    /// Groups.
+    pub groups: Vec<String>,
+    /// Admin flag.
+    pub admin: bool,
+    /// Disabled flag.
+    pub disabled: bool,
+    /// Created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Outcome of redeeming an invite.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InviteRedemption {
+    /// Valid; now used. Carries the user it enrols.
+    Redeemed(String),
+    /// No such invite.
+    Unknown,
+    /// Already used.
+    AlreadyUsed,
+    /// Past its expiry.
+    Expired,
+}
+
+/// A TOTP factor.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TotpRecord {
+    /// Encrypted seed (see `crate::seal`).
+    pub sealed_seed: Vec<u8>,
+    /// Highest time step accepted so far; a step ≤ this is a replay.
+    pub last_step: i64,
+}
+
+impl std::fmt::Debug for TotpRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TotpRecord")
+            .field("last_step", &self.last_step)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An enrolment that was started and not finished yet.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PendingEnrollment {
+    /// The user.
+    pub user: String,
+    /// Encrypted new seed.
+    pub sealed_seed: Vec<u8>,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for PendingEnrollment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingEnrollment")
+            .field("user", &self.user)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A login session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// Short public ID (for audit; not the token).
+    pub id: String,
+    /// The user.
+    pub user: String,
+    /// Factor method (`totp`, `recovery`).
+    pub mfa_method: String,
+    /// When the factor was verified.
+    pub mfa_time: DateTime<Utc>,
+    /// Audit event ID of that verification.
+    pub mfa_event: String,
+    /// Expiry.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// What kind of certificate a record describes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertKind {
+    /// User certificate.
+    User,
+    /// Host certificate.
+    Host,
+}
+
+/// An issued certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertRecord {
+    /// Serial.
+    pub serial: u64,
+    /// User or host.
+    pub kind: CertKind,
+    /// User name, or host name for host certificates.
+    pub subject: String,
+    /// `SHA256:…` fingerprint of the certified key.
+    pub key_fingerprint: String,
+    /// Key ID.
+    pub key_id: String,
+    /// Principals.
+    pub principals: Vec<String>,
+    /// Validity start (unix seconds).
+    pub valid_after: u64,
+    /// Validity end (unix seconds).
+    pub valid_before: u64,
+    /// Issue time.
+    pub issued_at: DateTime<Utc>,
+}
+
+/// Everything the KRL is built from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revocations {
+    /// Monotonic version, bumped by every revocation.
+    pub version: u64,
+    /// Revoked certificate serials (user CA).
+    pub serials: Vec<u64>,
+    /// Revoked key fingerprints (`SHA256:…`).
+    pub key_fingerprints: Vec<String>,
+}
+
+/// The CA's state.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Create a user. [`StoreError::Duplicate`] when the name is taken.
+    fn create_user(&self, user: &UserRecord) -> Result<(), StoreError>;
+    /// Look a user up.
+    fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError>;
+    /// All users, by name.
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+    /// Set the disabled flag; false when no such user.
+    fn set_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError>;
+    /// Replace groups; false when no such user.
+    fn set_groups(&self, name: &str, groups: &[String]) -> Result<bool, StoreError>;
+
+    /// Store an invite by the hash of its code.
+    fn create_invite(
+        &self,
+        code_hash: &[u8; 32],
+        user: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Atomically redeem an invite.
+    fn redeem_invite(
+        &self,
+        code_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<InviteRedemption, StoreError>;
+
+    /// Remember a started enrolment under the hash of its token.
+    fn put_enrollment(
+        &self,
+        token_hash: &[u8; 32],
+        pending: &PendingEnrollment,
+    ) -> Result<(), StoreError>;
+    /// Look a started enrolment up.
+    fn enrollment(&self, token_hash: &[u8; 32]) -> Result<Option<PendingEnrollment>, StoreError>;
+    /// Finish an enrolment atomically: drop the pending row, install the TOTP seed
+    /// with `last_step` (the step just used to confirm it), and replace the user's
+    /// recovery codes. False when the pending row was already taken.
+    fn complete_enrollment(
+        &self,
+        token_hash: &[u8; 32],
+        user: &str,
+        totp: &TotpRecord,
+        recovery: &[(String, String)],
+    ) -> Result<bool, StoreError>;
+
+    /// The user's TOTP factor.
+    fn totp(&self, user: &str) -> Result<Option<TotpRecord>, StoreError>;
+    /// Accept `step` for `user` only if it is newer than every step accepted so far
+    /// (RFC 6238 §5.2: a code must not be accepted twice). True when accepted.
+    fn advance_totp_step(&self, user: &str, step: i64) -> Result<bool, StoreError>;
+
+    /// Argon2 hash of the user's unused recovery code with this ID.
+    fn recovery_code(&self, user: &str, id: &str) -> Result<Option<String>, StoreError>;
+    /// Mark a recovery code used; false if it already was.
+    fn use_recovery_code(
+        &self,
+        user: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+    /// Unused recovery codes left.
+    fn recovery_codes_left(&self, user: &str) -> Result<u32, StoreError>;
+
+    /// Record a failed factor check; returns the failures counted so far.
+    fn record_failure(&self, user: &str, now: DateTime<Utc>) -> Result<u32, StoreError>;
+    /// Forget failures after a success.
+    fn clear_failures(&self, user: &str) -> Result<(), StoreError>;
+    /// Lock the user until `until` (and reset the counter).
+    fn lock_until(&self, user: &str, until: DateTime<Utc>) -> Result<(), StoreError>;
+    /// Current lock, if any.
+    fn locked_until(&self, user: &str) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    /// Store a session under the hash of its token.
+    fn create_session(&self, token_hash: &[u8; 32], s: &SessionRecord) -> Result<(), StoreError>;
+    /// Look a session up.
+    fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
+    /// End a session.
+    fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+    /// End all of a user's sessions.
+    fn delete_user_sessions(&self, user: &str) -> Result<u64, StoreError>;
+
+    /// Durably reserve the next `count` serials and return the first. Serials are
+    /// never handed out twice, even after a crash (reserved-but-unused ones are
+    /// skipped).
+    fn reserve_serials(&self, count: u64) -> Result<u64, StoreError>;
+    /// Record an issued certificate.
+    fn insert_cert(&self, cert: &CertRecord) -> Result<(), StoreError>;
+    /// Serials of user certificates issued to `user`.
+    fn serials_for_user(&self, user: &str) -> Result<Vec<u64>, StoreError>;
+    /// Serials of user certificates for a key fingerprint.
+    fn serials_for_key(&self, fingerprint: &str) -> Result<Vec<u64>, StoreError>;
+    /// Does a user certificate with this serial exist?
+    fn cert(&self, serial: u64) -> Result<Option<CertRecord>, StoreError>;
+
+    /// Add revocations; returns the new version (unchanged if nothing was new).
+    fn revoke(
+        &self,
+        serials: &[u64],
+        key_fingerprints: &[String],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+    /// Everything revoked.
+    fn revocations(&self) -> Result<Revocations, StoreError>;
+    /// Is this key fingerprint revoked?
+    fn key_revoked(&self, fingerprint: &str) -> Result<bool, StoreError>;
+
+    /// A small key/value table for CA metadata (salt, schema facts).
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Set a metadata value.
+    fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+}

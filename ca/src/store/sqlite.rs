@@ -1,0 +1,962 @@
+//! The embedded SQLite store.
+//!
+//! One connection behind a mutex, WAL journal. Ordinary commits use
+//! `synchronous=NORMAL`: they survive a crash of the process (the `kill -9` case)
+//! and are fsynced at WAL checkpoints. Serial reservations switch to
+//! `synchronous=FULL` so that a power loss can never hand a serial out twice. The
+//! durable record of every issued certificate is its audit event, which the audit
+//! log commits with `synchronous=FULL` before the certificate leaves the CA.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{
+    CertKind, CertRecord, InviteRedemption, PendingEnrollment, Revocations, SessionRecord, Store,
+    StoreError, TotpRecord, UserRecord,
+};
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS users (
+    name        TEXT PRIMARY KEY,
+    groups_json TEXT NOT NULL,
+    admin       INTEGER NOT NULL,
+    disabled    INTEGER NOT NULL DEFAULT 0,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS invites (
+    code_hash  BLOB PRIMARY KEY,
+    user       TEXT NOT NULL REFERENCES users(name),
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+);
+CREATE TABLE IF NOT EXISTS enrollments (
+    token_hash  BLOB PRIMARY KEY,
+    user        TEXT NOT NULL REFERENCES users(name),
+    sealed_seed BLOB NOT NULL,
+    expires_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS totp (
+    user        TEXT PRIMARY KEY REFERENCES users(name),
+    sealed_seed BLOB NOT NULL,
+    last_step   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS recovery_codes (
+    user    TEXT NOT NULL REFERENCES users(name),
+    id      TEXT NOT NULL,
+    hash    TEXT NOT NULL,
+    used_at TEXT,
+    PRIMARY KEY (user, id)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    user         TEXT PRIMARY KEY,
+    count        INTEGER NOT NULL,
+    last_at      TEXT NOT NULL,
+    locked_until TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_hash BLOB PRIMARY KEY,
+    id         TEXT NOT NULL,
+    user       TEXT NOT NULL,
+    mfa_method TEXT NOT NULL,
+    mfa_time   TEXT NOT NULL,
+    mfa_event  TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions(user);
+CREATE TABLE IF NOT EXISTS certs (
+    serial          INTEGER PRIMARY KEY,
+    kind            TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    key_fingerprint TEXT NOT NULL,
+    key_id          TEXT NOT NULL,
+    principals_json TEXT NOT NULL,
+    valid_after     INTEGER NOT NULL,
+    valid_before    INTEGER NOT NULL,
+    issued_at       TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS certs_subject ON certs(kind, subject);
+CREATE INDEX IF NOT EXISTS certs_key ON certs(key_fingerprint);
+CREATE TABLE IF NOT EXISTS revoked_serials (
+    serial     INTEGER PRIMARY KEY,
+    reason     TEXT NOT NULL,
+    revoked_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS revoked_keys (
+    fingerprint TEXT PRIMARY KEY,
+    reason      TEXT NOT NULL,
+    revoked_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+"#;
+
+const SERIAL_HIGH_WATER: &str = "serial_reserved_upto";
+const KRL_VERSION: &str = "krl_version";
+
+/// SQLite implementation of [`Store`].
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_ts(s: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| StoreError::Corrupt(format!("timestamp {s:?}: {e}")))
+}
+
+fn json_list(s: &str) -> Result<Vec<String>, StoreError> {
+    serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("list {s:?}: {e}")))
+}
+
+fn to_json(list: &[String]) -> String {
+    serde_json::to_string(list).unwrap_or_else(|_| "[]".to_owned())
+}
+
+fn i64_of(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} does not fit the database")))
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path).map_err(db)?;
+        Self::init(conn)
+    }
+
+    /// An in-memory store, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory().map_err(db)?)
+    }
+
+    fn init(conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        Ok(SqliteStore {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StoreError> {
+        self.conn
+            .lock()
+            .map_err(|_| StoreError::Db("store lock poisoned".into()))
+    }
+
+    fn row_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, bool, bool, String)> {
+        Ok((
+            row.get(0)?,
+            row.get(1)?,
+            row.get(2)?,
+            row.get(3)?,
+            row.get(4)?,
+        ))
+    }
+
+    fn user_from(t: (String, String, bool, bool, String)) -> Result<UserRecord, StoreError> {
+        Ok(UserRecord {
+            name: t.0,
+            groups: json_list(&t.1)?,
+            admin: t.2,
+            disabled: t.3,
+            created_at: parse_ts(&t.4)?,
+        })
+    }
+
+    fn cert_from(row: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
+        Ok(CertRow {
+            serial: row.get(0)?,
+            kind: row.get(1)?,
+            subject: row.get(2)?,
+            key_fingerprint: row.get(3)?,
+            key_id: row.get(4)?,
+            principals_json: row.get(5)?,
+            valid_after: row.get(6)?,
+            valid_before: row.get(7)?,
+            issued_at: row.get(8)?,
+        })
+    }
+}
+
+struct CertRow {
+    serial: i64,
+    kind: String,
+    subject: String,
+    key_fingerprint: String,
+    key_id: String,
+    principals_json: String,
+    valid_after: i64,
+    valid_before: i64,
+    issued_at: String,
+}
+
+impl CertRow {
+    fn into_record(self) -> Result<CertRecord, StoreError> {
+        let u = |v: i64| u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v}")));
+        Ok(CertRecord {
+            serial: u(self.serial)?,
+            kind: if self.kind == "host" {
+                CertKind::Host
+            } else {
+                CertKind::User
+            },
+            subject: self.subject,
+            key_fingerprint: self.key_fingerprint,
+            key_id: self.key_id,
+            principals: json_list(&self.principals_json)?,
+            valid_after: u(self.valid_after)?,
+            valid_before: u(self.valid_before)?,
+            issued_at: parse_ts(&self.issued_at)?,
+        })
+    }
+}
+
+fn meta_u64(conn: &Connection, key: &str) -> Result<u64, StoreError> {
+    let v: Option<Vec<u8>> = conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()
+        .map_err(db)?;
+    match v {
+        None => Ok(0),
+        Some(bytes) => {
+            let arr: [u8; 8] = bytes
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("meta {key}")))?;
+            Ok(u64::from_be_bytes(arr))
+        }
+    }
+}
+
+fn set_meta_u64(conn: &Connection, key: &str, v: u64) -> Result<(), StoreError> {
+    conn.execute(
+        "INSERT INTO meta(key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![key, v.to_be_bytes().to_vec()],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn create_user(&self, u: &UserRecord) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        let r = conn.execute(
+            "INSERT INTO users(name, groups_json, admin, disabled, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                u.name,
+                to_json(&u.groups),
+                u.admin,
+                u.disabled,
+                ts(u.created_at)
+            ],
+        );
+        match r {
+            Ok(_) => Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(StoreError::Duplicate(format!("user {}", u.name)))
+            }
+            Err(e) => Err(db(e)),
+        }
+    }
+
+    fn user(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
+        let conn = self.conn()?;
+        let row = conn
+            .query_row(
+                "SELECT name, groups_json, admin, disabled, created_at FROM users WHERE name = ?1",
+                [name],
+                Self::row_user,
+            )
+            .optional()
+            .map_err(db)?;
+        row.map(Self::user_from).transpose()
+    }
+
+    fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT name, groups_json, admin, disabled, created_at FROM users ORDER BY name",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([], Self::row_user)
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        rows.into_iter().map(Self::user_from).collect()
+    }
+
+    fn set_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(
+                "UPDATE users SET disabled = ?2 WHERE name = ?1",
+                params![name, disabled],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn set_groups(&self, name: &str, groups: &[String]) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(
+                "UPDATE users SET groups_json = ?2 WHERE name = ?1",
+                params![name, to_json(groups)],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn create_invite(
+        &self,
+        code_hash: &[u8; 32],
+        user: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO invites(code_hash, user, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![code_hash.to_vec(), user, ts(now), ts(expires_at)],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn redeem_invite(
+        &self,
+        code_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<InviteRedemption, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(db)?;
+        let row: Option<(String, String, Option<String>)> = tx
+            .query_row(
+                "SELECT user, expires_at, used_at FROM invites WHERE code_hash = ?1",
+                [code_hash.to_vec()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        let outcome = match row {
+            None => InviteRedemption::Unknown,
+            Some((_, _, Some(_))) => InviteRedemption::AlreadyUsed,
+            Some((user, expires, None)) => {
+                if parse_ts(&expires)? <= now {
+                    InviteRedemption::Expired
+                } else {
+                    tx.execute(
+                        "UPDATE invites SET used_at = ?2 WHERE code_hash = ?1 AND used_at IS NULL",
+                        params![code_hash.to_vec(), ts(now)],
+                    )
+                    .map_err(db)?;
+                    InviteRedemption::Redeemed(user)
+                }
+            }
+        };
+        tx.commit().map_err(db)?;
+        Ok(outcome)
+    }
+
+    fn put_enrollment(
+        &self,
+        token_hash: &[u8; 32],
+        p: &PendingEnrollment,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO enrollments(token_hash, user, sealed_seed, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash.to_vec(), p.user, p.sealed_seed, ts(p.expires_at)],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn enrollment(&self, token_hash: &[u8; 32]) -> Result<Option<PendingEnrollment>, StoreError> {
+        let conn = self.conn()?;
+        let row: Option<(String, Vec<u8>, String)> = conn
+            .query_row(
+                "SELECT user, sealed_seed, expires_at FROM enrollments WHERE token_hash = ?1",
+                [token_hash.to_vec()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        row.map(|(user, sealed_seed, exp)| {
+            Ok(PendingEnrollment {
+                user,
+                sealed_seed,
+                expires_at: parse_ts(&exp)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn complete_enrollment(
+        &self,
+        token_hash: &[u8; 32],
+        user: &str,
+        totp: &TotpRecord,
+        recovery: &[(String, String)],
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(db)?;
+        let n = tx
+            .execute(
+                "DELETE FROM enrollments WHERE token_hash = ?1 AND user = ?2",
+                params![token_hash.to_vec(), user],
+            )
+            .map_err(db)?;
+        if n != 1 {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO totp(user, sealed_seed, last_step) VALUES (?1, ?2, ?3)
+             ON CONFLICT(user) DO UPDATE SET sealed_seed = excluded.sealed_seed,
+                                             last_step = excluded.last_step",
+            params![user, totp.sealed_seed, totp.last_step],
+        )
+        .map_err(db)?;
+        tx.execute("DELETE FROM recovery_codes WHERE user = ?1", [user])
+            .map_err(db)?;
+        for (id, hash) in recovery {
+            tx.execute(
+                "INSERT INTO recovery_codes(user, id, hash) VALUES (?1, ?2, ?3)",
+                params![user, id, hash],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(true)
+    }
+
+    fn totp(&self, user: &str) -> Result<Option<TotpRecord>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "SELECT sealed_seed, last_step FROM totp WHERE user = ?1",
+            [user],
+            |r| {
+                Ok(TotpRecord {
+                    sealed_seed: r.get(0)?,
+                    last_step: r.get(1)?,
+                })
+            },
+        )
+        .optional()
+        .map_err(db)
+    }
+
+    fn advance_totp_step(&self, user: &str, step: i64) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(
+                "UPDATE totp SET last_step = ?2 WHERE user = ?1 AND last_step < ?2",
+                params![user, step],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn recovery_code(&self, user: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "SELECT hash FROM recovery_codes WHERE user = ?1 AND id = ?2 AND used_at IS NULL",
+            params![user, id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)
+    }
+
+    fn use_recovery_code(
+        &self,
+        user: &str,
+        id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute(
+                "UPDATE recovery_codes SET used_at = ?3
+                 WHERE user = ?1 AND id = ?2 AND used_at IS NULL",
+                params![user, id, ts(now)],
+            )
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
+    fn recovery_codes_left(&self, user: &str) -> Result<u32, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "SELECT COUNT(*) FROM recovery_codes WHERE user = ?1 AND used_at IS NULL",
+            [user],
+            |r| r.get(0),
+        )
+        .map_err(db)
+    }
+
+    fn record_failure(&self, user: &str, now: DateTime<Utc>) -> Result<u32, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "INSERT INTO failures(user, count, last_at) VALUES (?1, 1, ?2)
+             ON CONFLICT(user) DO UPDATE SET count = count + 1, last_at = excluded.last_at
+             RETURNING count",
+            params![user, ts(now)],
+            |r| r.get(0),
+        )
+        .map_err(db)
+    }
+
+    fn clear_failures(&self, user: &str) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE failures SET count = 0 WHERE user = ?1 AND count > 0",
+            [user],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn lock_until(&self, user: &str, until: DateTime<Utc>) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO failures(user, count, last_at, locked_until) VALUES (?1, 0, ?2, ?2)
+             ON CONFLICT(user) DO UPDATE SET count = 0, locked_until = excluded.locked_until",
+            params![user, ts(until)],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn locked_until(&self, user: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let conn = self.conn()?;
+        let v: Option<Option<String>> = conn
+            .query_row(
+                "SELECT locked_until FROM failures WHERE user = ?1",
+                [user],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        v.flatten().map(|s| parse_ts(&s)).transpose()
+    }
+
+    fn create_session(&self, token_hash: &[u8; 32], s: &SessionRecord) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO sessions(token_hash, id, user, mfa_method, mfa_time, mfa_event, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                token_hash.to_vec(),
+                s.id,
+                s.user,
+                s.mfa_method,
+                ts(s.mfa_time),
+                s.mfa_event,
+                ts(s.expires_at)
+            ],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError> {
+        let conn = self.conn()?;
+        let row: Option<(String, String, String, String, String, String)> = conn
+            .prepare_cached(
+                "SELECT id, user, mfa_method, mfa_time, mfa_event, expires_at
+                 FROM sessions WHERE token_hash = ?1",
+            )
+            .map_err(db)?
+            .query_row([token_hash.to_vec()], |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
+            })
+            .optional()
+            .map_err(db)?;
+        row.map(|(id, user, mfa_method, mfa_time, mfa_event, expires_at)| {
+            Ok(SessionRecord {
+                id,
+                user,
+                mfa_method,
+                mfa_time: parse_ts(&mfa_time)?,
+                mfa_event,
+                expires_at: parse_ts(&expires_at)?,
+            })
+        })
+        .transpose()
+    }
+
+    fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            [token_hash.to_vec()],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn delete_user_sessions(&self, user: &str) -> Result<u64, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute("DELETE FROM sessions WHERE user = ?1", [user])
+            .map_err(db)?;
+        Ok(n as u64)
+    }
+
+    fn reserve_serials(&self, count: u64) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        // A reservation must survive power loss, not only a crash of the process.
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        let result = (|| {
+            let tx = conn.transaction().map_err(db)?;
+            let high = meta_u64(&tx, SERIAL_HIGH_WATER)?;
+            let new_high = high
+                .checked_add(count)
+                .ok_or_else(|| StoreError::Corrupt("serial space exhausted".into()))?;
+            set_meta_u64(&tx, SERIAL_HIGH_WATER, new_high)?;
+            tx.commit().map_err(db)?;
+            Ok(high + 1)
+        })();
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db)?;
+        result
+    }
+
+    fn insert_cert(&self, c: &CertRecord) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.prepare_cached(
+            "INSERT INTO certs(serial, kind, subject, key_fingerprint, key_id, principals_json,
+                               valid_after, valid_before, issued_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .map_err(db)?
+        .execute(params![
+            i64_of(c.serial)?,
+            match c.kind {
+                CertKind::User => "user",
+                CertKind::Host => "host",
+            },
+            c.subject,
+            c.key_fingerprint,
+            c.key_id,
+            to_json(&c.principals),
+            i64_of(c.valid_after)?,
+            i64_of(c.valid_before)?,
+            ts(c.issued_at)
+        ])
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn serials_for_user(&self, user: &str) -> Result<Vec<u64>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare("SELECT serial FROM certs WHERE kind = 'user' AND subject = ?1")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([user], |r| r.get::<_, i64>(0))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|v| u64::try_from(v).ok())
+            .collect())
+    }
+
+    fn serials_for_key(&self, fingerprint: &str) -> Result<Vec<u64>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare("SELECT serial FROM certs WHERE kind = 'user' AND key_fingerprint = ?1")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([fingerprint], |r| r.get::<_, i64>(0))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|v| u64::try_from(v).ok())
+            .collect())
+    }
+
+    fn cert(&self, serial: u64) -> Result<Option<CertRecord>, StoreError> {
+        let conn = self.conn()?;
+        let row = conn
+            .query_row(
+                "SELECT serial, kind, subject, key_fingerprint, key_id, principals_json,
+                        valid_after, valid_before, issued_at FROM certs WHERE serial = ?1",
+                [i64_of(serial)?],
+                Self::cert_from,
+            )
+            .optional()
+            .map_err(db)?;
+        row.map(CertRow::into_record).transpose()
+    }
+
+    fn revoke(
+        &self,
+        serials: &[u64],
+        key_fingerprints: &[String],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(db)?;
+        let mut changed = 0;
+        for s in serials {
+            changed += tx
+                .execute(
+                    "INSERT OR IGNORE INTO revoked_serials(serial, reason, revoked_at)
+                     VALUES (?1, ?2, ?3)",
+                    params![i64_of(*s)?, reason, ts(now)],
+                )
+                .map_err(db)?;
+        }
+        for fp in key_fingerprints {
+            changed += tx
+                .execute(
+                    "INSERT OR IGNORE INTO revoked_keys(fingerprint, reason, revoked_at)
+                     VALUES (?1, ?2, ?3)",
+                    params![fp, reason, ts(now)],
+                )
+                .map_err(db)?;
+        }
+        let mut version = meta_u64(&tx, KRL_VERSION)?;
+        if changed > 0 {
+            version += 1;
+            set_meta_u64(&tx, KRL_VERSION, version)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(version)
+    }
+
+    fn revocations(&self) -> Result<Revocations, StoreError> {
+        let conn = self.conn()?;
+        let version = meta_u64(&conn, KRL_VERSION)?;
+        let mut stmt = conn
+            .prepare("SELECT serial FROM revoked_serials ORDER BY serial")
+            .map_err(db)?;
+        let serials = stmt
+            .query_map([], |r| r.get::<_, i64>(0))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?
+            .into_iter()
+            .filter_map(|v| u64::try_from(v).ok())
+            .collect();
+        let mut stmt = conn
+            .prepare("SELECT fingerprint FROM revoked_keys ORDER BY fingerprint")
+            .map_err(db)?;
+        let key_fingerprints = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(Revocations {
+            version,
+            serials,
+            key_fingerprints,
+        })
+    }
+
+    fn key_revoked(&self, fingerprint: &str) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM revoked_keys WHERE fingerprint = ?1")
+            .map_err(db)?
+            .query_row([fingerprint], |r| r.get(0))
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()
+            .map_err(db)
+    }
+
+    fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES (?1, ?2)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, value],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn store_with_user() -> SqliteStore {
+        let s = SqliteStore::in_memory().unwrap();
+        s.create_user(&UserRecord {
+            name: "alice".into(),
+            groups: vec!["engineers".into()],
+            admin: false,
+            disabled: false,
+            created_at: now(),
+        })
+        .unwrap();
+        s
+    }
+
+    #[test]
+    fn users_round_trip_and_names_are_unique() {
+        let s = store_with_user();
+        let u = s.user("alice").unwrap().unwrap();
+        assert_eq!(u.groups, vec!["engineers".to_string()]);
+        let dup = s.create_user(&u).unwrap_err();
+        assert!(matches!(dup, StoreError::Duplicate(_)));
+        assert!(s.set_disabled("alice", true).unwrap());
+        assert!(s.user("alice").unwrap().unwrap().disabled);
+        assert!(!s.set_disabled("nobody", true).unwrap());
+    }
+
+    #[test]
+    fn invites_redeem_once_and_expire() {
+        let s = store_with_user();
+        let h = [7u8; 32];
+        s.create_invite(&h, "alice", now() + chrono::Duration::hours(1), now())
+            .unwrap();
+        assert_eq!(
+            s.redeem_invite(&h, now()).unwrap(),
+            InviteRedemption::Redeemed("alice".into())
+        );
+        assert_eq!(
+            s.redeem_invite(&h, now()).unwrap(),
+            InviteRedemption::AlreadyUsed
+        );
+        assert_eq!(
+            s.redeem_invite(&[1; 32], now()).unwrap(),
+            InviteRedemption::Unknown
+        );
+        let h2 = [8u8; 32];
+        s.create_invite(&h2, "alice", now() + chrono::Duration::seconds(1), now())
+            .unwrap();
+        assert_eq!(
+            s.redeem_invite(&h2, now() + chrono::Duration::seconds(2))
+                .unwrap(),
+            InviteRedemption::Expired
+        );
+    }
+
+    #[test]
+    fn totp_steps_only_move_forward() {
+        let s = store_with_user();
+        let t = [1u8; 32];
+        s.put_enrollment(
+            &t,
+            &PendingEnrollment {
+                user: "alice".into(),
+                sealed_seed: vec![1, 2, 3],
+                expires_at: now(),
+            },
+        )
+        .unwrap();
+        let rec = TotpRecord {
+            sealed_seed: vec![1, 2, 3],
+            last_step: 100,
+        };
+        let codes = vec![("abcd".to_string(), "hash".to_string())];
+        assert!(s.complete_enrollment(&t, "alice", &rec, &codes).unwrap());
+        assert!(!s.complete_enrollment(&t, "alice", &rec, &codes).unwrap());
+        assert!(
+            !s.advance_totp_step("alice", 100).unwrap(),
+            "replay of the enrolment step"
+        );
+        assert!(s.advance_totp_step("alice", 101).unwrap());
+        assert!(!s.advance_totp_step("alice", 101).unwrap(), "replay");
+        assert!(!s.advance_totp_step("alice", 99).unwrap(), "older step");
+        assert_eq!(s.recovery_codes_left("alice").unwrap(), 1);
+        assert!(s.use_recovery_code("alice", "abcd", now()).unwrap());
+        assert!(!s.use_recovery_code("alice", "abcd", now()).unwrap());
+        assert_eq!(s.recovery_code("alice", "abcd").unwrap(), None);
+    }
+
+    #[test]
+    fn serial_reservations_never_overlap_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ca.db");
+        let first = SqliteStore::open(&p).unwrap().reserve_serials(100).unwrap();
+        assert_eq!(first, 1);
+        let s = SqliteStore::open(&p).unwrap();
+        assert_eq!(s.reserve_serials(100).unwrap(), 101);
+        assert_eq!(s.reserve_serials(1).unwrap(), 201);
+    }
+
+    #[test]
+    fn revocations_bump_the_version_only_when_something_is_new() {
+        let s = store_with_user();
+        assert_eq!(s.revoke(&[5, 6], &[], "test", now()).unwrap(), 1);
+        assert_eq!(s.revoke(&[5], &[], "again", now()).unwrap(), 1);
+        assert_eq!(
+            s.revoke(&[], &["SHA256:abc".into()], "key", now()).unwrap(),
+            2
+        );
+        let r = s.revocations().unwrap();
+        assert_eq!(r.serials, vec![5, 6]);
+        assert!(s.key_revoked("SHA256:abc").unwrap());
+    }
+
+    #[test]
+    fn failures_count_and_locks_hold() {
+        let s = store_with_user();
+        assert_eq!(s.record_failure("alice", now()).unwrap(), 1);
+        assert_eq!(s.record_failure("alice", now()).unwrap(), 2);
+        s.clear_failures("alice").unwrap();
+        assert_eq!(s.record_failure("alice", now()).unwrap(), 1);
+        s.lock_until("alice", now()).unwrap();
+        assert_eq!(s.locked_until("alice").unwrap(), Some(now()));
+    }
+}

@@ -1,0 +1,487 @@
+//! The authority's rules, driven through its public methods with a manual clock:
+//! enrolment, TOTP replay and lockout, recovery codes, policy-gated issuance,
+//! revocation, admin checks, and failing closed when the audit log cannot be
+//! written.
+
+// Test code: a panic is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rampart_api as api;
+use rampart_audit::{AuditConfig, AuditLog};
+use rampart_ca::authority::{Authority, Caller, Keys, Settings};
+use rampart_ca::clock::{Clock, ManualClock};
+use rampart_ca::config::Limits;
+use rampart_ca::secrets::Sealer;
+use rampart_ca::store::sqlite::SqliteStore;
+use rampart_ca::CaError;
+use rampart_signer::FileCaKey;
+use secrecy::SecretString;
+
+const POLICY: &str = r#"
+version = 1
+[defaults]
+ttl = "1h"
+max_ttl = "8h"
+min_factor = "recovery"
+
+[roles.dev]
+principals = ["{user}", "deploy"]
+max_ttl = "4h"
+min_factor = "otp"
+extensions = ["permit-pty"]
+
+[roles.breakglass]
+principals = ["{user}"]
+max_ttl = "15m"
+min_factor = "recovery"
+allow_recovery = true
+
+[groups]
+engineers = ["dev"]
+oncall = ["breakglass"]
+admins = ["dev"]
+"#;
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    auth: Authority,
+    caller: Caller,
+}
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-05-01T10:00:05Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn fixture_with(limits: Limits, audit_path: Option<&Path>) -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(start()));
+    let store = SqliteStore::open(&dir.path().join("ca.db")).unwrap();
+    let audit_db = audit_path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.path().join("audit.db"));
+    let audit_key = FileCaKey::generate("audit").unwrap();
+    let audit = AuditLog::open(
+        &audit_db,
+        Some(audit_key.private_key().clone()),
+        AuditConfig::default(),
+    )
+    .unwrap();
+    let sealer = Sealer::derive(&SecretString::from("pw".to_owned()), b"0123456789abcdef").unwrap();
+    let auth = Authority::new(
+        Arc::new(store),
+        audit,
+        rampart_policy::Policy::from_toml(POLICY).unwrap(),
+        Keys::from_files(
+            FileCaKey::generate("user").unwrap(),
+            FileCaKey::generate("host").unwrap(),
+        ),
+        sealer,
+        clock.clone() as Arc<dyn Clock>,
+        Settings {
+            limits,
+            totp_issuer: "Rampart".into(),
+            session_ttl: Duration::from_secs(8 * 3600),
+            invite_default_ttl: Duration::from_secs(24 * 3600),
+            invite_max_ttl: Duration::from_secs(7 * 86400),
+            admin_max_mfa_age: Duration::from_secs(3600),
+            admin_allow_recovery: false,
+        },
+    )
+    .unwrap();
+    Fixture {
+        _dir: dir,
+        clock,
+        auth,
+        caller: Caller {
+            source: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        },
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(Limits::default(), None)
+}
+
+/// An enrolled user: its TOTP generator and recovery codes.
+struct Enrolled {
+    totp: totp_rs::TOTP,
+    recovery: Vec<String>,
+}
+
+impl Fixture {
+    fn code(&self, e: &Enrolled, steps_ahead: i64) -> String {
+        let t = self.clock.now().timestamp() + steps_ahead * 30;
+        e.totp.generate(t as u64)
+    }
+
+    fn add_user(&self, name: &str, groups: &[&str], admin: bool) -> Enrolled {
+        self.auth
+            .create_user(
+                None,
+                None,
+                &api::CreateUserRequest {
+                    name: name.into(),
+                    groups: groups.iter().map(|g| g.to_string()).collect(),
+                    admin,
+                },
+            )
+            .unwrap();
+        let invite = self
+            .auth
+            .create_invite(
+                None,
+                None,
+                &api::InviteRequest {
+                    user: name.into(),
+                    ttl_seconds: None,
+                },
+            )
+            .unwrap();
+        let started = self
+            .auth
+            .enroll_start(
+                &self.caller,
+                &api::EnrollStartRequest {
+                    invite: invite.code,
+                },
+            )
+            .unwrap();
+        let totp = totp_rs::TOTP::from_url(&started.totp_uri).unwrap();
+        let code = totp.generate(self.clock.now().timestamp() as u64);
+        let finished = self
+            .auth
+            .enroll_finish(
+                &self.caller,
+                &api::EnrollFinishRequest {
+                    enrollment_token: started.enrollment_token,
+                    totp_code: code,
+                },
+            )
+            .unwrap();
+        Enrolled {
+            totp,
+            recovery: finished.recovery_codes,
+        }
+    }
+
+    fn login(&self, user: &str, factor: api::FactorProof) -> Result<api::LoginResponse, CaError> {
+        self.auth.login(
+            &self.caller,
+            &api::LoginRequest {
+                user: user.into(),
+                factor,
+            },
+        )
+    }
+
+    fn cert(&self, token: &str, ttl: Option<u64>) -> Result<api::CertResponse, CaError> {
+        let session = self.auth.authenticate(token)?;
+        let key = FileCaKey::generate("subject").unwrap();
+        self.auth.issue_user_cert(
+            &self.caller,
+            &session,
+            &api::CertRequest {
+                public_key: key.private_key().public_key().to_openssh().unwrap(),
+                ttl_seconds: ttl,
+            },
+        )
+    }
+
+    fn kinds(&self) -> Vec<String> {
+        self.auth
+            .audit_log()
+            .query(&rampart_audit::Query::default())
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind.as_str().to_owned())
+            .collect()
+    }
+}
+
+fn totp(code: String) -> api::FactorProof {
+    api::FactorProof::Totp { code }
+}
+
+#[test]
+fn enrol_login_and_get_a_certificate_with_mfa_evidence() {
+    let f = fixture();
+    let alice = f.add_user("alice", &["engineers"], false);
+    assert_eq!(alice.recovery.len(), 10);
+    // The enrolment step is spent; the next step logs in.
+    assert_eq!(
+        f.login("alice", totp(f.code(&alice, 0)))
+            .unwrap_err()
+            .code(),
+        "factor_replayed"
+    );
+    let login = f.login("alice", totp(f.code(&alice, 1))).unwrap();
+    assert_eq!(login.mfa_method, "totp");
+    let cert = f.cert(&login.session_token, Some(7200)).unwrap();
+    assert_eq!(
+        cert.principals,
+        vec!["alice".to_string(), "deploy".to_string()]
+    );
+    assert_eq!(
+        cert.key_id,
+        format!("user=alice serial={} mfa=totp", cert.serial)
+    );
+    assert_eq!((cert.valid_before - start()).num_seconds(), 7200);
+    let parsed = ssh_key::Certificate::from_openssh(&cert.certificate).unwrap();
+    assert_eq!(
+        parsed.extensions().get("mfa-method@rampart").unwrap(),
+        "totp"
+    );
+    assert_eq!(
+        parsed.extensions().get("mfa-event@rampart").unwrap(),
+        &login.mfa_event
+    );
+    // Policy clamps to the role's 4 h.
+    let long = f.cert(&login.session_token, Some(86_400)).unwrap();
+    assert_eq!((long.valid_before - start()).num_seconds(), 4 * 3600);
+    assert!(long.serial > cert.serial);
+    let kinds = f.kinds();
+    for k in [
+        "user_created",
+        "invite_redeemed",
+        "totp_enrolled",
+        "mfa_succeeded",
+        "cert_issued",
+    ] {
+        assert!(kinds.iter().any(|x| x == k), "missing {k} in {kinds:?}");
+    }
+}
+
+#[test]
+fn wrong_codes_are_audited_and_lock_the_user() {
+    let f = fixture_with(
+        Limits {
+            max_failures: 3,
+            lockout: Duration::from_secs(60),
+            ip_max_failures: 100,
+            ip_window: Duration::from_secs(300),
+        },
+        None,
+    );
+    let bob = f.add_user("bob", &["engineers"], false);
+    for _ in 0..3 {
+        let e = f.login("bob", totp("000000".into())).unwrap_err();
+        assert_eq!(e.code(), "factor_invalid");
+    }
+    // Locked: even the right code is refused.
+    let e = f.login("bob", totp(f.code(&bob, 1))).unwrap_err();
+    assert_eq!(e.code(), "user_locked");
+    assert_eq!(e.status(), 429);
+    assert!(f.kinds().iter().any(|k| k == "mfa_locked_out"));
+    f.clock.advance(chrono::Duration::seconds(61));
+    assert!(f.login("bob", totp(f.code(&bob, 0))).is_ok());
+}
+
+#[test]
+fn source_addresses_are_rate_limited_too() {
+    let f = fixture_with(
+        Limits {
+            max_failures: 100,
+            lockout: Duration::from_secs(60),
+            ip_max_failures: 4,
+            ip_window: Duration::from_secs(60),
+        },
+        None,
+    );
+    for i in 0..4 {
+        let _ = f.login(&format!("ghost{i}"), totp("123456".into()));
+    }
+    let e = f.login("ghost9", totp("123456".into())).unwrap_err();
+    assert_eq!(e.code(), "source_rate_limited");
+}
+
+#[test]
+fn recovery_codes_work_once_and_policy_decides_what_they_grant() {
+    let f = fixture();
+    let carol = f.add_user("carol", &["engineers"], false);
+    let code = carol.recovery[3].clone();
+    let login = f
+        .login("carol", api::FactorProof::Recovery { code: code.clone() })
+        .unwrap();
+    assert_eq!(login.mfa_method, "recovery");
+    // The dev role does not allow recovery logins.
+    let e = f.cert(&login.session_token, None).unwrap_err();
+    assert_eq!(e.status(), 403);
+    assert!(f.kinds().iter().any(|k| k == "recovery_code_used"));
+    assert!(f.kinds().iter().any(|k| k == "cert_denied"));
+    let again = f
+        .login("carol", api::FactorProof::Recovery { code })
+        .unwrap_err();
+    assert_eq!(again.code(), "factor_invalid");
+
+    // On call, the breakglass role accepts it, with its short TTL.
+    let dave = f.add_user("dave", &["oncall"], false);
+    let login = f
+        .login(
+            "dave",
+            api::FactorProof::Recovery {
+                code: dave.recovery[0].clone(),
+            },
+        )
+        .unwrap();
+    let cert = f.cert(&login.session_token, None).unwrap();
+    assert_eq!((cert.valid_before - start()).num_seconds(), 15 * 60);
+    assert!(cert.key_id.ends_with("mfa=recovery"));
+}
+
+#[test]
+fn invites_are_single_use_and_expire() {
+    let f = fixture();
+    f.auth
+        .create_user(
+            None,
+            None,
+            &api::CreateUserRequest {
+                name: "erin".into(),
+                groups: vec![],
+                admin: false,
+            },
+        )
+        .unwrap();
+    let inv = f
+        .auth
+        .create_invite(
+            None,
+            None,
+            &api::InviteRequest {
+                user: "erin".into(),
+                ttl_seconds: Some(60),
+            },
+        )
+        .unwrap();
+    let req = api::EnrollStartRequest {
+        invite: inv.code.clone(),
+    };
+    f.auth.enroll_start(&f.caller, &req).unwrap();
+    assert_eq!(
+        f.auth.enroll_start(&f.caller, &req).unwrap_err().code(),
+        "invite_used"
+    );
+    let inv2 = f
+        .auth
+        .create_invite(
+            None,
+            None,
+            &api::InviteRequest {
+                user: "erin".into(),
+                ttl_seconds: Some(60),
+            },
+        )
+        .unwrap();
+    f.clock.advance(chrono::Duration::seconds(61));
+    let e = f
+        .auth
+        .enroll_start(&f.caller, &api::EnrollStartRequest { invite: inv2.code })
+        .unwrap_err();
+    assert_eq!(e.code(), "invite_expired");
+    assert!(f.kinds().iter().filter(|k| *k == "invite_refused").count() >= 2);
+}
+
+#[test]
+fn admin_actions_need_an_admin_and_revocation_reaches_the_krl() {
+    let f = fixture();
+    let root = f.add_user("root-admin", &["admins"], true);
+    let alice = f.add_user("alice", &["engineers"], false);
+    let a = f.login("alice", totp(f.code(&alice, 1))).unwrap();
+    let alice_session = f.auth.authenticate(&a.session_token).unwrap();
+    let e = f
+        .auth
+        .require_admin(&f.caller, &alice_session, "list_users")
+        .unwrap_err();
+    assert_eq!(e.code(), "not_admin");
+    assert!(f.kinds().iter().any(|k| k == "admin_action_denied"));
+
+    let cert = f.cert(&a.session_token, None).unwrap();
+    let r = f.login("root-admin", totp(f.code(&root, 1))).unwrap();
+    let admin = f.auth.authenticate(&r.session_token).unwrap();
+    f.auth.require_admin(&f.caller, &admin, "revoke").unwrap();
+    let krl_before = f.auth.krl();
+    let out = f
+        .auth
+        .revoke(
+            &f.caller,
+            &admin,
+            &api::RevokeRequest {
+                serial: Some(cert.serial),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(out.revoked_serials, vec![cert.serial]);
+    assert_ne!(*f.auth.krl(), *krl_before);
+    // Unknown serial: a clear 404.
+    let e = f
+        .auth
+        .revoke(
+            &f.caller,
+            &admin,
+            &api::RevokeRequest {
+                serial: Some(999_999),
+                ..Default::default()
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.status(), 404);
+    // Revoking the user disables it and ends its sessions.
+    f.auth
+        .revoke(
+            &f.caller,
+            &admin,
+            &api::RevokeRequest {
+                user: Some("alice".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert!(f.auth.authenticate(&a.session_token).is_err());
+    // Admin MFA goes stale.
+    f.clock.advance(chrono::Duration::hours(2));
+    let admin = f.auth.authenticate(&r.session_token).unwrap();
+    assert_eq!(
+        f.auth
+            .require_admin(&f.caller, &admin, "revoke")
+            .unwrap_err()
+            .code(),
+        "admin_mfa_stale"
+    );
+}
+
+#[test]
+fn bad_keys_are_refused_with_a_clear_reason() {
+    let f = fixture();
+    let alice = f.add_user("alice", &["engineers"], false);
+    let login = f.login("alice", totp(f.code(&alice, 1))).unwrap();
+    let session = f.auth.authenticate(&login.session_token).unwrap();
+    for (key, code) in [
+        ("not a key", "invalid_public_key"),
+        ("ssh-ed25519 AAAA!!!!", "invalid_public_key"),
+        ("", "invalid_public_key"),
+    ] {
+        let e = f
+            .auth
+            .issue_user_cert(
+                &f.caller,
+                &session,
+                &api::CertRequest {
+                    public_key: key.into(),
+                    ttl_seconds: None,
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), code, "{key:?}");
+        assert_eq!(e.status(), 400);
+    }
+}
