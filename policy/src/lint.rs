@@ -65,7 +65,10 @@ impl Policy {
 
         for (g, roles) in &self.groups {
             if roles.is_empty() {
-                warn(format!("groups.{g:?} maps to no roles"));
+                warn(format!(
+                    "groups.{} maps to no roles",
+                    crate::policy::quote_key(g)
+                ));
             }
         }
 
@@ -180,5 +183,136 @@ impl Policy {
                         || template.contains(USER_PLACEHOLDER)
                 })
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEAD: &str = "version = 1\n";
+
+    fn lints(body: &str) -> Vec<Lint> {
+        Policy::from_toml(&format!("{HEAD}{body}")).unwrap().lint()
+    }
+
+    #[test]
+    fn clean_policy_has_no_lints() {
+        let l = lints("[roles.dev]\nprincipals = [\"{user}\"]\n[groups]\neng = [\"dev\"]\n");
+        assert!(l.is_empty(), "{l:?}");
+    }
+
+    /// (policy body, severity, substring of the one expected lint)
+    #[test]
+    fn lint_table() {
+        use LintSeverity::*;
+        let ok_role = "[roles.dev]\nprincipals = [\"{user}\"]\n[groups]\neng = [\"dev\"]\n";
+        let cases: Vec<(String, LintSeverity, &str)> = vec![
+            (
+                "[roles.dev]\nprincipals = [\"x\"]\n".into(),
+                Warning,
+                "roles.dev is unreachable",
+            ),
+            (
+                "[roles.dev]\n[groups]\neng = [\"dev\"]\n".into(),
+                Warning,
+                "roles.dev grants no principals",
+            ),
+            (
+                "[defaults]\nmin_factor = \"phishing-resistant\"\n[roles.dev]\nprincipals = [\"x\"]\nmin_factor = \"otp\"\n[groups]\neng = [\"dev\"]\n".into(),
+                Warning,
+                "roles.dev.min_factor (otp) is below defaults.min_factor (phishing-resistant)",
+            ),
+            (
+                "[roles.dev]\nprincipals = [\"x\"]\nmax_ttl = \"1d\"\n[groups]\neng = [\"dev\"]\n".into(),
+                Warning,
+                "roles.dev.max_ttl (1d) exceeds defaults.max_ttl (8h)",
+            ),
+            (
+                "[roles.dev]\nprincipals = [\"x\"]\nallow_recovery = true\n[groups]\neng = [\"dev\"]\n".into(),
+                Warning,
+                "roles.dev.allow_recovery has no effect",
+            ),
+            (
+                "[roles.dev]\nprincipals = [\"x\"]\nmin_factor = \"hardware-bound\"\n[groups]\neng = [\"dev\"]\n".into(),
+                Warning,
+                "needs a hardware-bound factor",
+            ),
+            (
+                "[roles.dev]\nprincipals = [\"x\"]\nsource_address = [\"10.1.2.3/8\"]\n[groups]\neng = [\"dev\"]\n".into(),
+                Warning,
+                "10.1.2.3/8 has host bits set; it means 10.0.0.0/8",
+            ),
+            (
+                "[roles.dev]\nprincipals = [\"x\"]\nsource_address = [\"::/0\"]\n[groups]\neng = [\"dev\"]\n".into(),
+                Warning,
+                "allows every address",
+            ),
+            (
+                "[roles.dev]\nprincipals = [\"x\"]\ntargets = { deny = [\"prod-*\"] }\n[groups]\neng = [\"dev\"]\n".into(),
+                Warning,
+                "targets.deny has no effect",
+            ),
+            (
+                "[defaults]\nttl = \"9h\"\n".to_owned() + ok_role,
+                Warning,
+                "defaults.ttl (9h) is longer than defaults.max_ttl (8h)",
+            ),
+            (
+                ok_role.to_owned() + "empty = []\n",
+                Warning,
+                "groups.empty maps to no roles",
+            ),
+            (
+                // The role it removes is granted to nobody, and nobody is granted "root".
+                "[roles.dev]\nprincipals = [\"dev\"]\n[roles.admin]\nprincipals = [\"root\"]\n[groups]\neng = [\"dev\"]\n[[deny]]\ngroups = [\"contractors\"]\nroles = [\"admin\"]\nprincipals = [\"root\"]\nreason = \"no root\"\n".into(),
+                Error,
+                "deny[1] (no root) can never take effect",
+            ),
+        ];
+        for (body, severity, want) in &cases {
+            let l = lints(body);
+            let hit = l.iter().find(|x| x.message.contains(want));
+            let Some(hit) = hit else {
+                panic!("{want:?} not in {l:?}");
+            };
+            assert_eq!(hit.severity, *severity, "{want}");
+        }
+    }
+
+    #[test]
+    fn deny_rules_that_can_match_are_not_flagged() {
+        let bodies = [
+            // Removes a reachable role.
+            "[roles.dev]\nprincipals = [\"{user}\"]\n[groups]\neng = [\"dev\"]\n[[deny]]\nusers = [\"x\"]\nroles = [\"dev\"]\n",
+            // Removes a principal a reachable role grants literally.
+            "[roles.dev]\nprincipals = [\"root\"]\n[groups]\neng = [\"dev\"]\n[[deny]]\nusers = [\"x\"]\nprincipals = [\"root\"]\n",
+            // Removes a principal a {user} template might expand to.
+            "[roles.dev]\nprincipals = [\"{user}\"]\n[groups]\neng = [\"dev\"]\n[[deny]]\nusers = [\"x\"]\nprincipals = [\"x\"]\n",
+            // Wildcard roles.
+            "[roles.dev]\nprincipals = [\"{user}\"]\n[groups]\neng = [\"dev\"]\n[[deny]]\nusers = [\"x\"]\nroles = [\"*\"]\n",
+        ];
+        for body in bodies {
+            let l = lints(body);
+            assert!(l.is_empty(), "{body}\n{l:?}");
+        }
+    }
+
+    #[test]
+    fn errors_first_and_display() {
+        let l = lints(
+            "[roles.dev]\nprincipals = [\"dev\"]\n[[deny]]\nusers = [\"x\"]\nroles = [\"dev\"]\n",
+        );
+        assert_eq!(l.len(), 2, "{l:?}");
+        assert_eq!(l[0].severity, LintSeverity::Error);
+        assert_eq!(l[1].severity, LintSeverity::Warning);
+        assert!(l[0].to_string().starts_with("error: deny[1]"), "{}", l[0]);
+        assert!(
+            l[1].to_string()
+                .starts_with("warning: roles.dev is unreachable"),
+            "{}",
+            l[1]
+        );
+        assert!(LintSeverity::Warning < LintSeverity::Error);
     }
 }

@@ -227,7 +227,8 @@ impl Policy {
         for (name, r) in raw.roles {
             let line = Some(line_at(src, name.span().start));
             let name = name.into_inner();
-            check_role_name(&name).map_err(|m| invalid(format!("roles.{name}"), line, m))?;
+            check_role_name(&name)
+                .map_err(|m| invalid(format!("roles.{}", quote_key(&name)), line, m))?;
             if name == "*" {
                 // Unreachable given check_role_name, but "*" is the deny wildcard and
                 // must never be a real role name.
@@ -406,7 +407,7 @@ fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
 }
 
 /// Render a TOML key as it would be written in a dotted path.
-fn quote_key(k: &str) -> String {
+pub(crate) fn quote_key(k: &str) -> String {
     if !k.is_empty()
         && k.chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
@@ -414,5 +415,215 @@ fn quote_key(k: &str) -> String {
         k.to_owned()
     } else {
         format!("{k:?}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str =
+        "version = 1\n[roles.dev]\nprincipals = [\"{user}\"]\n[groups]\neng = [\"dev\"]\n";
+
+    fn err(src: &str) -> String {
+        Policy::from_toml(src).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_policy_gets_documented_defaults() {
+        let p = Policy::from_toml(MINIMAL).unwrap();
+        assert_eq!(p.default_ttl(), DEFAULT_TTL);
+        assert_eq!(p.max_ttl(), DEFAULT_MAX_TTL);
+        assert_eq!(p.min_factor(), FactorStrength::Otp);
+        assert_eq!(p.host_max_ttl(), DEFAULT_HOST_MAX_TTL);
+        let dev = p.roles.get("dev").unwrap();
+        assert_eq!(dev.extensions, ["permit-pty"]);
+        assert!(!dev.allow_recovery);
+        assert!(dev.targets_allow.is_empty(), "no targets unless configured");
+        assert_eq!(dev.login_templates(), ["{user}"]);
+        assert_eq!(p.role_names().collect::<Vec<_>>(), ["dev"]);
+    }
+
+    /// (name, source, substrings the error must contain)
+    #[test]
+    fn rejects_bad_policies_with_located_messages() {
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "missing version",
+                "[defaults]\nttl = \"1h\"\n",
+                &["version"],
+            ),
+            (
+                "future version",
+                "version = 2\nnew_thing = 1\n",
+                &["unsupported version 2"],
+            ),
+            ("version type", "version = \"1\"\n", &["version", "line 1"]),
+            (
+                "unknown top-level key",
+                "version = 1\nrolez = {}\n",
+                &["rolez", "line 2"],
+            ),
+            (
+                "unknown key in role",
+                "version = 1\n[roles.dev]\nprincipals = [\"x\"]\nmin_factr = \"otp\"\n",
+                &["min_factr", "line 4"],
+            ),
+            (
+                "unknown key in defaults",
+                "version = 1\n[defaults]\ntll = \"1h\"\n",
+                &["tll", "line 3"],
+            ),
+            (
+                "unknown key in targets",
+                "version = 1\n[roles.dev]\ntargets = { allow = [\"*\"], block = [] }\n",
+                &["block", "line 3"],
+            ),
+            (
+                "unknown key in deny",
+                "version = 1\n[[deny]]\nusers = [\"a\"]\nrole = [\"x\"]\n",
+                &["role", "line 4"],
+            ),
+            (
+                "zero duration",
+                "version = 1\n[defaults]\nttl = \"0s\"\n",
+                &["ttl", "line 3", "greater than zero"],
+            ),
+            (
+                "negative duration",
+                "version = 1\n[defaults]\nmax_ttl = \"-1h\"\n",
+                &["max_ttl", "line 3", "unexpected '-'"],
+            ),
+            (
+                "garbage duration",
+                "version = 1\n[hosts]\nmax_ttl = \"forever\"\n",
+                &["max_ttl", "line 3", "forever"],
+            ),
+            (
+                "integer duration",
+                "version = 1\n[defaults]\nttl = 3600\n",
+                &["ttl", "line 3", "duration string"],
+            ),
+            (
+                "bad duration in role",
+                "version = 1\n[roles.dev]\nmfa_max_age = \"1.5h\"\n",
+                &["mfa_max_age", "line 3"],
+            ),
+            (
+                "bad cidr",
+                "version = 1\n[roles.dev]\nsource_address = [\"10.0.0.0/33\"]\n",
+                &["source_address", "line 3", "10.0.0.0/33"],
+            ),
+            (
+                "garbage cidr",
+                "version = 1\n[roles.dev]\nsource_address = [\"office\"]\n",
+                &["line 3", "office"],
+            ),
+            (
+                "bad factor",
+                "version = 1\n[defaults]\nmin_factor = \"sms\"\n",
+                &["min_factor", "line 3", "sms"],
+            ),
+            (
+                "unknown role in group",
+                "version = 1\n[roles.dev]\n[groups]\neng = [\"dev\", \"prod\"]\n",
+                &["groups.eng", "line 4", "unknown role \"prod\""],
+            ),
+            (
+                "unknown role in users",
+                "version = 1\n[users]\nalice = [\"admin\"]\n",
+                &["users.alice", "line 3", "\"admin\""],
+            ),
+            (
+                "unknown role in deny",
+                "version = 1\n[roles.dev]\n[[deny]]\nusers = [\"a\"]\nroles = [\"dve\"]\n",
+                &["deny[1].roles", "line 5", "\"dve\""],
+            ),
+            (
+                "deny without subject",
+                "version = 1\n[roles.dev]\n[[deny]]\nroles = [\"dev\"]\n",
+                &["deny[1]", "line 3", "group or user"],
+            ),
+            (
+                "deny removing nothing",
+                "version = 1\n[[deny]]\nusers = [\"a\"]\n",
+                &["deny[1]", "removes nothing"],
+            ),
+            (
+                "bad role name",
+                "version = 1\n[roles.\"prod root\"]\n",
+                &["roles.\"prod root\"", "line 2", "letters, digits"],
+            ),
+            (
+                "bad principal",
+                "version = 1\n[roles.dev]\nprincipals = [\"root,admin\"]\n",
+                &["principals", "line 3", "root,admin"],
+            ),
+            (
+                "unknown placeholder",
+                "version = 1\n[roles.dev]\nprincipals = [\"{username}\"]\n",
+                &["line 3", "placeholder"],
+            ),
+            (
+                "unknown extension",
+                "version = 1\n[roles.dev]\nextensions = [\"permit-everything\"]\n",
+                &["extensions", "line 3", "permit-everything"],
+            ),
+            (
+                "reserved extension",
+                "version = 1\n[roles.dev]\nextensions = [\"mfa-method@rampart\"]\n",
+                &["line 3", "reserved"],
+            ),
+            (
+                "bad user name key",
+                "version = 1\n[users]\n\"bob smith\" = []\n",
+                &["bob smith", "line 3"],
+            ),
+            ("not toml", "version = 1\n[roles\n", &["line 2"]),
+            (
+                "duplicate role",
+                "version = 1\n[roles.dev]\n[roles.dev]\n",
+                &["line 3"],
+            ),
+        ];
+        for (name, src, wants) in cases {
+            let e = err(src);
+            for w in *wants {
+                assert!(e.contains(w), "{name}: {e:?} does not contain {w:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn deny_wildcard_and_default_reason() {
+        let src = "version = 1\n[roles.dev]\n[[deny]]\nusers = [\"mallory\"]\nroles = [\"*\"]\n";
+        let p = Policy::from_toml(src).unwrap();
+        let rule = p.deny.first().unwrap();
+        assert!(rule.roles.is_none());
+        assert!(rule.removes_role("dev"));
+        assert_eq!(rule.reason, "deny rule #1");
+    }
+
+    #[test]
+    fn bare_ip_source_address_is_a_host_route() {
+        let src = "version = 1\n[roles.dev]\nsource_address = [\"192.0.2.7\", \"2001:db8::/32\"]\n";
+        let p = Policy::from_toml(src).unwrap();
+        let nets: Vec<String> = p
+            .roles
+            .get("dev")
+            .unwrap()
+            .source_address
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["192.0.2.7/32", "2001:db8::/32"]);
+    }
+
+    #[test]
+    fn line_numbers() {
+        assert_eq!(line_at("a\nb\nc", 0), 1);
+        assert_eq!(line_at("a\nb\nc", 2), 2);
+        assert_eq!(line_at("a\nb\nc", 4), 3);
+        assert_eq!(line_at("a", 99), 1);
     }
 }
