@@ -1,0 +1,583 @@
+//! [`AuditLog`]: the handle callers append through, and the writer thread behind it.
+//!
+//! One dedicated thread owns the write connection. `append` sends the event over a
+//! channel together with a one-shot reply channel and blocks. The writer takes the
+//! first queued command, drains up to `max_batch` further queued appends, writes them
+//! all in ONE transaction (group commit: one fsync for the whole batch), and only then
+//! replies to every waiter. So `Ok` always means "durably on disk", and concurrency
+//! turns into bigger batches rather than more fsyncs.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use ssh_key::PrivateKey;
+
+use crate::checkpoint::Checkpoint;
+use crate::event::{canonical_time, chain_hash, encode_body, Event, NewEvent, Sealed};
+use crate::store::{
+    open_read_only, run_query, Backend, BackendError, ChainState, EventRow, Query, SqliteBackend,
+};
+use crate::AuditError;
+
+/// Tuning knobs of the writer. `Default` gives the documented defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditConfig {
+    /// Write a signed checkpoint after this many events (default 1000; 0 = never by count).
+    pub checkpoint_every_events: u64,
+    /// …or when this much time has passed since the last checkpoint and there are
+    /// new events (default 60 s), measured with the monotonic clock.
+    pub checkpoint_every: Duration,
+    /// Most events committed in one transaction (default 512, at least 1).
+    pub max_batch: usize,
+    /// How long a write waits for a database lock held by someone else before the
+    /// batch fails (default 5 s).
+    pub busy_timeout: Duration,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig {
+            checkpoint_every_events: 1000,
+            checkpoint_every: Duration::from_secs(60),
+            max_batch: 512,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// What `append` returns once the event is durably committed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The event's sequence number.
+    pub seq: u64,
+    /// The event's ID (pre-allocated or assigned by the writer).
+    pub id: ulid::Ulid,
+    /// The event's chain hash.
+    pub hash: [u8; 32],
+}
+
+type Reply<T> = SyncSender<Result<T, AuditError>>;
+/// An append waiting in a batch: the event, its reply channel.
+type Pending = (Box<NewEvent>, Reply<Appended>);
+/// An admitted append: the event, its ID, its reply channel.
+type Admitted = (Box<NewEvent>, ulid::Ulid, Reply<Appended>);
+
+enum Cmd {
+    Append(Box<NewEvent>, Reply<Appended>),
+    Checkpoint(Reply<Option<Checkpoint>>),
+    Close(Reply<()>),
+}
+
+struct Shared {
+    healthy: AtomicBool,
+    head: Mutex<(u64, [u8; 32])>,
+}
+
+struct Inner {
+    path: PathBuf,
+    tx: Sender<Cmd>,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    reader: Mutex<Option<Connection>>,
+}
+
+/// A cheap, cloneable, `Send + Sync` handle on an open audit log.
+///
+/// Dropping the last handle closes the log (final checkpoint, writer stopped);
+/// call [`AuditLog::close`] to see the result of that.
+#[derive(Clone)]
+pub struct AuditLog {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditLog")
+            .field("path", &self.inner.path)
+            .field("healthy", &self.healthy())
+            .finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means another thread panicked while holding it; the
+    // guarded data (a head copy, a read connection) stays consistent.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl AuditLog {
+    /// Open (creating if new) the log at `path` and start its writer thread. The
+    /// chain resumes from the last stored row. Without a `checkpoint_key` no
+    /// checkpoints are written (the chain still detects edits, but not a cut tail).
+    pub fn open(
+        path: &Path,
+        checkpoint_key: Option<PrivateKey>,
+        config: AuditConfig,
+    ) -> Result<AuditLog, AuditError> {
+        if config.max_batch == 0 {
+            return Err(AuditError::Config("max_batch must be at least 1".into()));
+        }
+        if config.checkpoint_every.is_zero() {
+            return Err(AuditError::Config(
+                "checkpoint_every must be positive".into(),
+            ));
+        }
+        if let Some(k) = &checkpoint_key {
+            if k.is_encrypted() {
+                return Err(AuditError::Signature(
+                    "checkpoint key is encrypted; decrypt it first".into(),
+                ));
+            }
+        }
+        let mut backend = SqliteBackend::open(path, config.busy_timeout)?;
+        let state = backend.load_state()?;
+        let shared = Arc::new(Shared {
+            healthy: AtomicBool::new(true),
+            head: Mutex::new((state.seq, state.hash)),
+        });
+        let (tx, rx) = mpsc::channel();
+        let writer = Writer {
+            backend,
+            key: checkpoint_key,
+            config,
+            state,
+            dirty: false,
+            last_cp_at: Instant::now(),
+            ulids: ulid::Generator::new(),
+            shared: Arc::clone(&shared),
+        };
+        let thread = std::thread::Builder::new()
+            .name("rampart-audit-writer".into())
+            .spawn(move || writer.run(rx))?;
+        Ok(AuditLog {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                tx,
+                shared,
+                thread: Mutex::new(Some(thread)),
+                reader: Mutex::new(None),
+            }),
+        })
+    }
+
+    /// Append an event. Blocks until it is durably committed (WAL fsynced) and
+    /// returns its position; any failure returns `Err` and nothing was written
+    /// (fail closed: the caller must refuse the action it wanted to record).
+    pub fn append(&self, ev: NewEvent) -> Result<Appended, AuditError> {
+        let (rtx, rrx) = mpsc::sync_channel(1);
+        self.inner
+            .tx
+            .send(Cmd::Append(Box::new(ev), rtx))
+            .map_err(|_| AuditError::WriterGone)?;
+        rrx.recv().map_err(|_| AuditError::WriterGone)?
+    }
+
+    /// Write a signed checkpoint now for the current head. `Ok(None)` when there is
+    /// no checkpoint key or no event since the last checkpoint.
+    pub fn checkpoint_now(&self) -> Result<Option<Checkpoint>, AuditError> {
+        let (rtx, rrx) = mpsc::sync_channel(1);
+        self.inner
+            .tx
+            .send(Cmd::Checkpoint(rtx))
+            .map_err(|_| AuditError::WriterGone)?;
+        rrx.recv().map_err(|_| AuditError::WriterGone)?
+    }
+
+    /// The last committed sequence number and hash; `(0, [0; 32])` for an empty log.
+    pub fn head(&self) -> Result<(u64, [u8; 32]), AuditError> {
+        Ok(*lock(&self.inner.shared.head))
+    }
+
+    /// False after a write error until a later write succeeds, and after close.
+    pub fn healthy(&self) -> bool {
+        self.inner.shared.healthy.load(Ordering::SeqCst)
+    }
+
+    /// Write a final checkpoint and stop the writer thread. Later appends fail with
+    /// [`AuditError::WriterGone`]. Closing twice is not an error.
+    pub fn close(&self) -> Result<(), AuditError> {
+        self.inner.close()
+    }
+
+    /// Read events matching `filter` through a read-only connection. The events are
+    /// decoded from their stored bodies; use [`crate::verify`] to check the chain.
+    pub fn query(&self, filter: &Query) -> Result<Vec<Event>, AuditError> {
+        let mut guard = lock(&self.inner.reader);
+        if guard.is_none() {
+            *guard = Some(open_read_only(&self.inner.path)?);
+        }
+        let result = match guard.as_ref() {
+            Some(conn) => run_query(conn, filter),
+            None => Err(AuditError::WriterGone),
+        };
+        if matches!(result, Err(AuditError::Sqlite(_))) {
+            // Start afresh next time rather than keep a connection in a bad state.
+            *guard = None;
+        }
+        result
+    }
+
+    /// The database file this log writes.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+}
+
+impl Inner {
+    fn close(&self) -> Result<(), AuditError> {
+        let Some(handle) = lock(&self.thread).take() else {
+            return Ok(());
+        };
+        let (rtx, rrx) = mpsc::sync_channel(1);
+        let result = match self.tx.send(Cmd::Close(rtx)) {
+            Ok(()) => rrx.recv().unwrap_or(Err(AuditError::WriterGone)),
+            Err(_) => Err(AuditError::WriterGone),
+        };
+        if handle.join().is_err() {
+            tracing::error!("audit writer thread panicked");
+        }
+        self.shared.healthy.store(false, Ordering::SeqCst);
+        result
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::error!(error = %e, "closing the audit log failed");
+        }
+    }
+}
+
+struct Writer<B: Backend> {
+    backend: B,
+    key: Option<PrivateKey>,
+    config: AuditConfig,
+    /// The chain head as last committed (valid unless `dirty`).
+    state: ChainState,
+    /// `state` may be stale (a write failed and reloading it failed too).
+    dirty: bool,
+    last_cp_at: Instant,
+    ulids: ulid::Generator,
+    shared: Arc<Shared>,
+}
+
+/// A batch prepared against one chain state.
+struct Prepared {
+    rows: Vec<EventRow>,
+    checkpoints: Vec<Checkpoint>,
+    next: ChainState,
+}
+
+impl<B: Backend> Writer<B> {
+    fn run(mut self, rx: Receiver<Cmd>) {
+        loop {
+            let first = match rx.recv_timeout(self.next_timeout()) {
+                Ok(cmd) => cmd,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.checkpoint_if_due();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => {
+                    // Every handle is gone without close(): still seal what we have.
+                    if let Err(e) = self.checkpoint() {
+                        tracing::error!(error = %e, "final audit checkpoint failed");
+                    }
+                    return;
+                }
+            };
+            let mut batch = Vec::new();
+            let mut control = None;
+            match first {
+                Cmd::Append(ev, reply) => batch.push((ev, reply)),
+                other => control = Some(other),
+            }
+            while control.is_none() && batch.len() < self.config.max_batch {
+                match rx.try_recv() {
+                    Ok(Cmd::Append(ev, reply)) => batch.push((ev, reply)),
+                    Ok(other) => control = Some(other),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            if !batch.is_empty() {
+                self.commit_batch(batch);
+            }
+            match control {
+                None => self.checkpoint_if_due(),
+                Some(Cmd::Checkpoint(reply)) => {
+                    let _ = reply.send(self.checkpoint());
+                }
+                Some(Cmd::Close(reply)) => {
+                    let _ = reply.send(self.checkpoint().map(|_| ()));
+                    return;
+                }
+                Some(Cmd::Append(..)) => {} // never stored in `control`
+            }
+        }
+    }
+
+    fn next_timeout(&self) -> Duration {
+        let every = self.config.checkpoint_every;
+        if self.key.is_some() && self.state.seq > self.state.checkpoint_seq {
+            every
+                .saturating_sub(self.last_cp_at.elapsed())
+                .max(Duration::from_millis(1))
+        } else {
+            every
+        }
+    }
+
+    fn set_healthy(&self, ok: bool) {
+        self.shared.healthy.store(ok, Ordering::SeqCst);
+    }
+
+    fn publish(&mut self, next: ChainState) {
+        *lock(&self.shared.head) = (next.seq, next.hash);
+        self.state = next;
+        self.dirty = false;
+    }
+
+    fn reload(&mut self) -> Result<(), AuditError> {
+        match self.backend.load_state() {
+            Ok(s) => {
+                self.publish(s);
+                Ok(())
+            }
+            Err(e) => {
+                self.dirty = true;
+                Err(e)
+            }
+        }
+    }
+
+    fn new_ulid(&mut self, time: DateTime<Utc>) -> ulid::Ulid {
+        let t = std::time::SystemTime::from(time);
+        // The generator keeps IDs strictly increasing within a millisecond; on its
+        // (80-bit) overflow fall back to a fresh random ULID.
+        self.ulids
+            .generate_from_datetime(t)
+            .unwrap_or_else(|_| ulid::Ulid::from_datetime(t))
+    }
+
+    /// Refuse pre-allocated IDs that already exist; assign IDs to the rest.
+    fn admit(
+        &mut self,
+        batch: Vec<Pending>,
+    ) -> Result<Vec<Admitted>, (AuditError, Vec<Reply<Appended>>)> {
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(batch.len());
+        let mut iter = batch.into_iter();
+        while let Some((ev, reply)) = iter.next() {
+            let id = match ev.id {
+                Some(id) => {
+                    let exists = match self.backend.id_exists(&id.to_string()) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            let mut replies: Vec<_> = out.into_iter().map(|(_, _, r)| r).collect();
+                            replies.push(reply);
+                            replies.extend(iter.map(|(_, r)| r));
+                            return Err((e, replies));
+                        }
+                    };
+                    if exists || !seen.insert(id) {
+                        let _ = reply.send(Err(AuditError::DuplicateId(id)));
+                        continue;
+                    }
+                    id
+                }
+                None => self.new_ulid(ev.time),
+            };
+            out.push((ev, id, reply));
+        }
+        Ok(out)
+    }
+
+    fn prepare(&self, events: &[Admitted]) -> Result<Prepared, AuditError> {
+        let mut next = self.state.clone();
+        let mut rows = Vec::with_capacity(events.len());
+        let mut checkpoints = Vec::new();
+        let every = self.config.checkpoint_every_events;
+        for (ev, id, _) in events {
+            let seq = next.seq + 1;
+            let id = id.to_string();
+            let time = canonical_time(&ev.time);
+            let body = encode_body(&Sealed {
+                seq,
+                id: &id,
+                time: &time,
+                ev,
+            })?;
+            let hash = chain_hash(&next.hash, &body);
+            if let Some(key) = &self.key {
+                if every > 0 && seq - next.checkpoint_seq >= every {
+                    checkpoints.push(Checkpoint::sign(key, seq, hash, ev.time)?);
+                    next.checkpoint_seq = seq;
+                }
+            }
+            rows.push(EventRow {
+                seq,
+                id,
+                time: time.clone(),
+                kind: ev.kind,
+                user: ev.user.clone(),
+                serial: ev.serial,
+                body,
+                hash,
+            });
+            next.seq = seq;
+            next.hash = hash;
+            next.time = Some(time);
+        }
+        Ok(Prepared {
+            rows,
+            checkpoints,
+            next,
+        })
+    }
+
+    fn commit_batch(&mut self, batch: Vec<Pending>) {
+        let fail = |this: &mut Self, err: AuditError, replies: Vec<Reply<Appended>>| {
+            tracing::error!(error = %err, events = replies.len(), "audit batch not written");
+            this.set_healthy(false);
+            let msg = err.to_string();
+            for r in replies {
+                let _ = r.send(Err(AuditError::WriteFailed(msg.clone())));
+            }
+            // Continue from what is really stored, not from what we hoped to store.
+            if let Err(e) = this.reload() {
+                tracing::error!(error = %e, "reloading the audit chain head failed");
+            }
+        };
+        if self.dirty {
+            if let Err(e) = self.reload() {
+                let replies = batch.into_iter().map(|(_, r)| r).collect();
+                return fail(self, e, replies);
+            }
+        }
+        let events = match self.admit(batch) {
+            Ok(ev) => ev,
+            Err((e, replies)) => return fail(self, e, replies),
+        };
+        if events.is_empty() {
+            return;
+        }
+        let mut last_err = None;
+        for attempt in 0..2 {
+            let prepared = match self.prepare(&events) {
+                Ok(p) => p,
+                Err(e) => {
+                    last_err = Some(e);
+                    break;
+                }
+            };
+            let expected = (self.state.seq, self.state.hash);
+            match self
+                .backend
+                .append(expected, &prepared.rows, &prepared.checkpoints)
+            {
+                Ok(()) => {
+                    if !prepared.checkpoints.is_empty() {
+                        self.last_cp_at = Instant::now();
+                    }
+                    self.publish(prepared.next);
+                    self.set_healthy(true);
+                    for ((_, id, reply), row) in events.into_iter().zip(prepared.rows) {
+                        let _ = reply.send(Ok(Appended {
+                            seq: row.seq,
+                            id,
+                            hash: row.hash,
+                        }));
+                    }
+                    return;
+                }
+                Err(BackendError::Conflict) if attempt == 0 => {
+                    tracing::warn!("audit chain head moved under the writer; reloading");
+                    if let Err(e) = self.reload() {
+                        last_err = Some(e);
+                        break;
+                    }
+                }
+                Err(BackendError::Conflict) => {
+                    last_err = Some(AuditError::WriteFailed(
+                        "the chain head keeps moving: is another writer using this database?"
+                            .into(),
+                    ));
+                }
+                Err(BackendError::Other(e)) => {
+                    last_err = Some(e);
+                    break;
+                }
+            }
+        }
+        let err = last_err.unwrap_or(AuditError::WriterGone);
+        let replies = events.into_iter().map(|(_, _, r)| r).collect();
+        fail(self, err, replies);
+    }
+
+    fn checkpoint_if_due(&mut self) {
+        if self.key.is_some()
+            && self.state.seq > self.state.checkpoint_seq
+            && self.last_cp_at.elapsed() >= self.config.checkpoint_every
+        {
+            if let Err(e) = self.checkpoint() {
+                tracing::error!(error = %e, "periodic audit checkpoint failed");
+                // Try again after another interval rather than spin.
+                self.last_cp_at = Instant::now();
+            }
+        }
+    }
+
+    /// Sign and store a checkpoint for the current head, if there is anything new.
+    fn checkpoint(&mut self) -> Result<Option<Checkpoint>, AuditError> {
+        if self.dirty {
+            self.reload()?;
+        }
+        for attempt in 0..2 {
+            let Some(key) = &self.key else {
+                return Ok(None);
+            };
+            let (Some(time), true) = (&self.state.time, self.state.seq > self.state.checkpoint_seq)
+            else {
+                return Ok(None);
+            };
+            let time = DateTime::parse_from_rfc3339(time)
+                .map_err(|e| AuditError::CorruptRow {
+                    seq: self.state.seq,
+                    reason: format!("time: {e}"),
+                })?
+                .with_timezone(&Utc);
+            let cp = Checkpoint::sign(key, self.state.seq, self.state.hash, time)?;
+            let expected = (self.state.seq, self.state.hash);
+            match self
+                .backend
+                .append(expected, &[], std::slice::from_ref(&cp))
+            {
+                Ok(()) => {
+                    self.state.checkpoint_seq = cp.seq;
+                    self.last_cp_at = Instant::now();
+                    self.set_healthy(true);
+                    return Ok(Some(cp));
+                }
+                Err(BackendError::Conflict) if attempt == 0 => self.reload()?,
+                Err(e) => {
+                    self.set_healthy(false);
+                    let _ = self.reload();
+                    return Err(match e {
+                        BackendError::Conflict => {
+                            AuditError::WriteFailed("the chain head keeps moving".into())
+                        }
+                        BackendError::Other(e) => e,
+                    });
+                }
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,462 @@
+//! Storage: the backend seam the writer thread talks to, and its SQLite
+//! implementation (the only one for now; PostgreSQL will be a second `Backend`).
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::types::ValueRef;
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+
+use crate::checkpoint::Checkpoint;
+use crate::event::{canonical_time, decode_body, Event, EventKind};
+use crate::AuditError;
+
+/// `PRAGMA application_id` of a Rampart audit database ("RAMA").
+pub(crate) const APPLICATION_ID: i64 = 0x5241_4d41;
+/// `PRAGMA user_version`: the on-disk schema version.
+pub(crate) const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE events (
+    seq    INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 1),
+    id     TEXT NOT NULL,
+    time   TEXT NOT NULL,
+    kind   TEXT NOT NULL,
+    user   TEXT,
+    serial INTEGER,
+    body   TEXT NOT NULL,
+    hash   BLOB NOT NULL CHECK (length(hash) = 32)
+) STRICT;
+CREATE UNIQUE INDEX events_id ON events(id);
+CREATE INDEX events_time ON events(time);
+CREATE INDEX events_kind_time ON events(kind, time);
+CREATE INDEX events_user_time ON events(user, time) WHERE user IS NOT NULL;
+CREATE INDEX events_serial ON events(serial) WHERE serial IS NOT NULL;
+CREATE TABLE checkpoints (
+    seq       INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 1),
+    hash      BLOB NOT NULL CHECK (length(hash) = 32),
+    time      TEXT NOT NULL,
+    signature TEXT NOT NULL
+) STRICT;
+CREATE TRIGGER events_no_update BEFORE UPDATE ON events
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER events_no_delete BEFORE DELETE ON events
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+    BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+";
+
+/// One event row as the writer prepared it.
+#[derive(Debug)]
+pub(crate) struct EventRow {
+    pub seq: u64,
+    pub id: String,
+    pub time: String,
+    pub kind: EventKind,
+    pub user: Option<String>,
+    pub serial: Option<u64>,
+    pub body: Vec<u8>,
+    pub hash: [u8; 32],
+}
+
+/// The chain position the writer continues from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct ChainState {
+    pub seq: u64,
+    pub hash: [u8; 32],
+    /// The last event's canonical time, if any event exists.
+    pub time: Option<String>,
+    /// The highest checkpointed sequence (0 if none).
+    pub checkpoint_seq: u64,
+}
+
+/// What the writer thread needs from a store. Implementations must make
+/// `append` atomic (all rows and checkpoints, or nothing) and durable when it
+/// returns `Ok`.
+pub(crate) trait Backend: Send {
+    /// Read the current head and last checkpoint from storage.
+    fn load_state(&mut self) -> Result<ChainState, AuditError>;
+    /// Whether an event ID is already stored.
+    fn id_exists(&mut self, id: &str) -> Result<bool, AuditError>;
+    /// Atomically append `rows` and `checkpoints`, provided the stored head is still
+    /// `expected` (`Err(Conflict)` otherwise, so that a second writer can never
+    /// fork the chain).
+    fn append(
+        &mut self,
+        expected: (u64, [u8; 32]),
+        rows: &[EventRow],
+        checkpoints: &[Checkpoint],
+    ) -> Result<(), BackendError>;
+}
+
+/// Failure of [`Backend::append`].
+#[derive(Debug)]
+pub(crate) enum BackendError {
+    /// The stored head moved (another writer); reload and retry.
+    Conflict,
+    /// Anything else.
+    Other(AuditError),
+}
+
+impl From<rusqlite::Error> for BackendError {
+    fn from(e: rusqlite::Error) -> Self {
+        BackendError::Other(AuditError::Sqlite(e))
+    }
+}
+
+/// SQLite storage (WAL, `synchronous=FULL`).
+pub(crate) struct SqliteBackend {
+    conn: Connection,
+}
+
+impl std::fmt::Debug for SqliteBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteBackend").finish_non_exhaustive()
+    }
+}
+
+impl SqliteBackend {
+    /// Open (creating if needed) the database for writing.
+    pub(crate) fn open(path: &Path, busy_timeout: Duration) -> Result<Self, AuditError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(busy_timeout)?;
+        // WAL: readers (query, verify, forwarders) never block the writer.
+        let mode: String = conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(AuditError::Format(format!(
+                "could not enable WAL (journal_mode={mode})"
+            )));
+        }
+        // FULL: in WAL mode the WAL is fsynced at every commit, so a committed
+        // event survives power loss (NORMAL would only survive a process crash).
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.set_prepared_statement_cache_capacity(16);
+        let mut me = SqliteBackend { conn };
+        me.init_schema()?;
+        Ok(me)
+    }
+
+    fn init_schema(&mut self) -> Result<(), AuditError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let app: i64 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+        let ver: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        if app == 0 && ver == 0 && tables == 0 {
+            tx.execute_batch(SCHEMA)?;
+            tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        } else {
+            check_ids(app, ver)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn check_ids(app: i64, ver: i64) -> Result<(), AuditError> {
+    if app != APPLICATION_ID {
+        return Err(AuditError::Format(format!("application_id is {app:#x}")));
+    }
+    if ver != SCHEMA_VERSION {
+        return Err(AuditError::Format(format!(
+            "schema version {ver}, expected {SCHEMA_VERSION}"
+        )));
+    }
+    Ok(())
+}
+
+/// Open an existing audit database read-only and check that it is one.
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection, AuditError> {
+    if !path.exists() {
+        return Err(AuditError::Io(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} does not exist", path.display()),
+        )));
+    }
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
+    let ver: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    check_ids(app, ver)?;
+    Ok(conn)
+}
+
+/// u64 serials are stored bit-for-bit in SQLite's signed INTEGER: equality (the
+/// only query on serials) is preserved; values above `i64::MAX` read as negative
+/// in `sqlite3` but map back exactly.
+pub(crate) fn serial_to_sql(s: u64) -> i64 {
+    i64::from_ne_bytes(s.to_ne_bytes())
+}
+
+pub(crate) fn serial_from_sql(s: i64) -> u64 {
+    u64::from_ne_bytes(s.to_ne_bytes())
+}
+
+pub(crate) fn seq_to_sql(seq: u64) -> Result<i64, AuditError> {
+    i64::try_from(seq).map_err(|_| AuditError::Format(format!("sequence {seq} out of range")))
+}
+
+fn hash_from(v: ValueRef<'_>) -> Option<[u8; 32]> {
+    match v {
+        ValueRef::Blob(b) => <[u8; 32]>::try_from(b).ok(),
+        _ => None,
+    }
+}
+
+fn read_state(conn: &Connection) -> Result<ChainState, AuditError> {
+    let head = conn
+        .query_row(
+            "SELECT seq, hash, time FROM events ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    hash_from(r.get_ref(1)?),
+                    r.get::<_, String>(2)?,
+                ))
+            },
+        )
+        .optional()?;
+    let checkpoint_seq: Option<i64> =
+        conn.query_row("SELECT max(seq) FROM checkpoints", [], |r| r.get(0))?;
+    let checkpoint_seq = u64::try_from(checkpoint_seq.unwrap_or(0)).unwrap_or(0);
+    match head {
+        None => Ok(ChainState {
+            seq: 0,
+            hash: [0; 32],
+            time: None,
+            checkpoint_seq,
+        }),
+        Some((seq, hash, time)) => {
+            let seq = u64::try_from(seq).map_err(|_| AuditError::CorruptRow {
+                seq: 0,
+                reason: format!("negative sequence {seq}"),
+            })?;
+            let hash = hash.ok_or_else(|| AuditError::CorruptRow {
+                seq,
+                reason: "hash is not 32 bytes".into(),
+            })?;
+            Ok(ChainState {
+                seq,
+                hash,
+                time: Some(time),
+                checkpoint_seq,
+            })
+        }
+    }
+}
+
+impl Backend for SqliteBackend {
+    fn load_state(&mut self) -> Result<ChainState, AuditError> {
+        read_state(&self.conn)
+    }
+
+    fn id_exists(&mut self, id: &str) -> Result<bool, AuditError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
+        Ok(st.exists([id])?)
+    }
+
+    fn append(
+        &mut self,
+        expected: (u64, [u8; 32]),
+        rows: &[EventRow],
+        checkpoints: &[Checkpoint],
+    ) -> Result<(), BackendError> {
+        // IMMEDIATE takes the write lock up front, so the head we read below cannot
+        // move before we commit.
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        {
+            let mut head =
+                tx.prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?;
+            let stored = head
+                .query_row([], |r| Ok((r.get::<_, i64>(0)?, hash_from(r.get_ref(1)?))))
+                .optional()?;
+            let stored = match stored {
+                None => (0, Some([0u8; 32])),
+                Some((s, h)) => (u64::try_from(s).unwrap_or(u64::MAX), h),
+            };
+            if stored.0 != expected.0 || stored.1 != Some(expected.1) {
+                return Err(BackendError::Conflict);
+            }
+            let mut ins = tx.prepare_cached(
+                "INSERT INTO events (seq, id, time, kind, user, serial, body, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            for r in rows {
+                let body = std::str::from_utf8(&r.body)
+                    .map_err(|e| BackendError::Other(AuditError::WriteFailed(e.to_string())))?;
+                ins.execute(params![
+                    seq_to_sql(r.seq).map_err(BackendError::Other)?,
+                    r.id,
+                    r.time,
+                    r.kind.as_str(),
+                    r.user,
+                    r.serial.map(serial_to_sql),
+                    body,
+                    &r.hash[..],
+                ])?;
+            }
+            let mut cp = tx.prepare_cached(
+                "INSERT INTO checkpoints (seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            for c in checkpoints {
+                cp.execute(params![
+                    seq_to_sql(c.seq).map_err(BackendError::Other)?,
+                    &c.hash[..],
+                    canonical_time(&c.time),
+                    c.signature,
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Filter for [`crate::AuditLog::query`]. All set conditions must hold.
+/// `since` is inclusive, `until` exclusive. Results are in sequence order
+/// (oldest first, or newest first with `newest_first`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Query {
+    /// Only this kind.
+    pub kind: Option<EventKind>,
+    /// Only events about this user.
+    pub user: Option<String>,
+    /// Only events about this certificate serial.
+    pub serial: Option<u64>,
+    /// Only events at or after this time.
+    pub since: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only events strictly before this time.
+    pub until: Option<chrono::DateTime<chrono::Utc>>,
+    /// Only events with a sequence number greater than this (for paging).
+    pub after_seq: Option<u64>,
+    /// At most this many events (default: no limit).
+    pub limit: Option<u32>,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+}
+
+impl Query {
+    /// Match every event.
+    pub fn all() -> Self {
+        Query::default()
+    }
+    /// Restrict to one kind.
+    pub fn kind(mut self, kind: EventKind) -> Self {
+        self.kind = Some(kind);
+        self
+    }
+    /// Restrict to one user.
+    pub fn user(mut self, user: &str) -> Self {
+        self.user = Some(user.to_owned());
+        self
+    }
+    /// Restrict to one serial.
+    pub fn serial(mut self, serial: u64) -> Self {
+        self.serial = Some(serial);
+        self
+    }
+    /// Events at or after `t`.
+    pub fn since(mut self, t: chrono::DateTime<chrono::Utc>) -> Self {
+        self.since = Some(t);
+        self
+    }
+    /// Events before `t`.
+    pub fn until(mut self, t: chrono::DateTime<chrono::Utc>) -> Self {
+        self.until = Some(t);
+        self
+    }
+    /// Events after sequence `seq`.
+    pub fn after_seq(mut self, seq: u64) -> Self {
+        self.after_seq = Some(seq);
+        self
+    }
+    /// At most `n` events.
+    pub fn limit(mut self, n: u32) -> Self {
+        self.limit = Some(n);
+        self
+    }
+    /// Newest first.
+    pub fn newest_first(mut self) -> Self {
+        self.newest_first = true;
+        self
+    }
+}
+
+/// Run a query on a read connection. The events are decoded from their bodies
+/// (the authoritative copy); this does not verify the chain.
+pub(crate) fn run_query(conn: &Connection, q: &Query) -> Result<Vec<Event>, AuditError> {
+    use rusqlite::types::Value;
+    let mut sql = String::from("SELECT seq, body, hash FROM events WHERE 1=1");
+    let mut args: Vec<Value> = Vec::new();
+    if let Some(k) = q.kind {
+        sql.push_str(" AND kind = ?");
+        args.push(Value::Text(k.as_str().to_owned()));
+    }
+    if let Some(u) = &q.user {
+        sql.push_str(" AND user = ?");
+        args.push(Value::Text(u.clone()));
+    }
+    if let Some(s) = q.serial {
+        sql.push_str(" AND serial = ?");
+        args.push(Value::Integer(serial_to_sql(s)));
+    }
+    if let Some(t) = &q.since {
+        sql.push_str(" AND time >= ?");
+        args.push(Value::Text(canonical_time(t)));
+    }
+    if let Some(t) = &q.until {
+        sql.push_str(" AND time < ?");
+        args.push(Value::Text(canonical_time(t)));
+    }
+    if let Some(s) = q.after_seq {
+        sql.push_str(" AND seq > ?");
+        args.push(Value::Integer(i64::try_from(s).unwrap_or(i64::MAX)));
+    }
+    sql.push_str(if q.newest_first {
+        " ORDER BY seq DESC"
+    } else {
+        " ORDER BY seq ASC"
+    });
+    if let Some(n) = q.limit {
+        sql.push_str(" LIMIT ?");
+        args.push(Value::Integer(i64::from(n)));
+    }
+    let mut st = conn.prepare_cached(&sql)?;
+    let mut rows = st.query(rusqlite::params_from_iter(args))?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next()? {
+        let seq = u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0);
+        let body = match r.get_ref(1)? {
+            ValueRef::Text(t) => t,
+            _ => {
+                return Err(AuditError::CorruptRow {
+                    seq,
+                    reason: "body is not text".into(),
+                })
+            }
+        };
+        let hash = hash_from(r.get_ref(2)?).ok_or_else(|| AuditError::CorruptRow {
+            seq,
+            reason: "hash is not 32 bytes".into(),
+        })?;
+        out.push(decode_body(seq, body, hash)?);
+    }
+    Ok(out)
+}
