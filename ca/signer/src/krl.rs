@@ -1,0 +1,322 @@
+//! OpenSSH binary Key Revocation Lists, as specified in OpenSSH's PROTOCOL.krl
+//! and read by sshd's `RevokedKeys` and `ssh-keygen -Q`.
+//!
+//! ```text
+//! #define KRL_MAGIC           0x5353484b524c0a00ULL  /* "SSHKRL\n\0" */
+//! #define KRL_FORMAT_VERSION  1
+//!     uint64  KRL_MAGIC
+//!     uint32  KRL_FORMAT_VERSION
+//!     uint64  krl_version
+//!     uint64  generated_date
+//!     uint64  flags
+//!     string  reserved
+//!     string  comment
+//! followed by sections of `byte section_type, string section_data`.
+//! ```
+//!
+//! The KRL is unsigned: PROTOCOL.krl notes that OpenSSH >= 9.4 refuses KRLs
+//! with KRL_SECTION_SIGNATURE, and recommends SSHSIG for authenticity.
+
+use ssh_key::{Fingerprint, HashAlg, PublicKey};
+
+use crate::error::SignerError;
+
+const KRL_MAGIC: &[u8; 8] = b"SSHKRL\n\0";
+const KRL_FORMAT_VERSION: u32 = 1;
+
+const KRL_SECTION_CERTIFICATES: u8 = 1;
+const KRL_SECTION_EXPLICIT_KEY: u8 = 2;
+const KRL_SECTION_FINGERPRINT_SHA256: u8 = 5;
+
+const KRL_SECTION_CERT_SERIAL_LIST: u8 = 0x20;
+const KRL_SECTION_CERT_SERIAL_RANGE: u8 = 0x21;
+
+/// A run of consecutive serials at least this long is written as one
+/// SERIAL_RANGE subsection (1 + 4 + 16 bytes) instead of list entries (8 bytes each).
+const MIN_RANGE_RUN: u64 = 3;
+
+/// What to revoke.
+#[derive(Debug, Clone)]
+pub struct KrlSpec {
+    /// `krl_version`: must increase each time the KRL changes.
+    pub version: u64,
+    /// `generated_date`, Unix seconds.
+    pub generated_at: u64,
+    /// Free-form comment (shown by `ssh-keygen -Q -l`).
+    pub comment: String,
+    /// The CA whose certificates `revoked_serials` refers to.
+    pub ca_key: PublicKey,
+    /// Serials of certificates issued by `ca_key` to revoke. Any order,
+    /// duplicates allowed; 0 is refused (OpenSSH never revokes serial 0,
+    /// which is what certificates without a serial carry).
+    pub revoked_serials: Vec<u64>,
+    /// SHA-256 of plain public-key blobs to revoke (the bytes behind an
+    /// `ssh-keygen -l` `SHA256:` fingerprint). This also revokes every
+    /// certificate issued for that key.
+    pub revoked_key_sha256: Vec<[u8; 32]>,
+    /// Plain public keys to revoke (and every certificate for them).
+    pub revoked_keys: Vec<PublicKey>,
+}
+
+/// Encode `spec` as an OpenSSH binary KRL.
+///
+/// Serials are sorted and deduplicated; runs of consecutive serials become
+/// SERIAL_RANGE subsections, the rest one SERIAL_LIST. Hashes and key blobs
+/// are sorted and deduplicated (PROTOCOL.krl: "Hashes in this section must
+/// appear in numeric order, treating each hash as a big-endian integer").
+///
+/// # Errors
+/// [`SignerError::InvalidKrl`] for serial 0, or a certificate given where a
+/// plain key is required; [`SignerError::Ssh`] if a key cannot be encoded.
+pub fn build_krl(spec: &KrlSpec) -> Result<Vec<u8>, SignerError> {
+    let mut out = Vec::new();
+    out.extend_from_slice(KRL_MAGIC);
+    put_u32(&mut out, KRL_FORMAT_VERSION);
+    put_u64(&mut out, spec.version);
+    put_u64(&mut out, spec.generated_at);
+    put_u64(&mut out, 0); // flags: "No flags are currently defined."
+    put_string(&mut out, b"")?; // reserved
+    put_string(&mut out, spec.comment.as_bytes())?;
+
+    let mut serials = spec.revoked_serials.clone();
+    serials.sort_unstable();
+    serials.dedup();
+    if serials.first() == Some(&0) {
+        return Err(SignerError::InvalidKrl(
+            "serial 0 cannot be revoked (OpenSSH treats it as 'no serial')".to_owned(),
+        ));
+    }
+    if !serials.is_empty() {
+        let ca_blob = plain_key_blob(&spec.ca_key, "the CA key")?;
+        // Certificate section: string ca_key, string reserved, subsections.
+        let mut sect = Vec::new();
+        put_string(&mut sect, &ca_blob)?;
+        put_string(&mut sect, b"")?;
+        let mut singles = Vec::new();
+        for (lo, hi) in runs(&serials) {
+            if hi - lo >= MIN_RANGE_RUN - 1 {
+                let mut range = Vec::with_capacity(16);
+                put_u64(&mut range, lo);
+                put_u64(&mut range, hi);
+                put_section(&mut sect, KRL_SECTION_CERT_SERIAL_RANGE, &range)?;
+            } else {
+                for s in lo..=hi {
+                    put_u64(&mut singles, s);
+                }
+            }
+        }
+        if !singles.is_empty() {
+            put_section(&mut sect, KRL_SECTION_CERT_SERIAL_LIST, &singles)?;
+        }
+        put_section(&mut out, KRL_SECTION_CERTIFICATES, &sect)?;
+    }
+
+    let mut blobs = spec
+        .revoked_keys
+        .iter()
+        .map(|k| plain_key_blob(k, "a revoked key"))
+        .collect::<Result<Vec<_>, _>>()?;
+    blobs.sort();
+    blobs.dedup();
+    if !blobs.is_empty() {
+        let mut sect = Vec::new();
+        for blob in &blobs {
+            put_string(&mut sect, blob)?;
+        }
+        put_section(&mut out, KRL_SECTION_EXPLICIT_KEY, &sect)?;
+    }
+
+    // Byte-wise lexicographic order of equal-length arrays is big-endian numeric order.
+    let mut hashes = spec.revoked_key_sha256.clone();
+    hashes.sort_unstable();
+    hashes.dedup();
+    if !hashes.is_empty() {
+        let mut sect = Vec::new();
+        for h in &hashes {
+            put_string(&mut sect, h)?;
+        }
+        put_section(&mut out, KRL_SECTION_FINGERPRINT_SHA256, &sect)?;
+    }
+    Ok(out)
+}
+
+/// The SHA-256 fingerprint of `key` as raw bytes, for [`KrlSpec::revoked_key_sha256`].
+///
+/// # Errors
+/// Never in practice: ssh-key always answers a SHA-256 request with a SHA-256
+/// fingerprint; the `Result` avoids a panic path should that ever change.
+pub fn key_sha256(key: &PublicKey) -> Result<[u8; 32], SignerError> {
+    key.fingerprint(HashAlg::Sha256)
+        .sha256()
+        .ok_or_else(|| SignerError::InvalidKrl("no SHA-256 fingerprint for key".to_owned()))
+}
+
+/// Parse `SHA256:<base64 without padding>` (the form `ssh-keygen -l` prints)
+/// into the 32 hash bytes.
+///
+/// # Errors
+/// [`SignerError::BadFingerprint`] for another prefix, bad base64 or a wrong length.
+pub fn parse_fingerprint(s: &str) -> Result<[u8; 32], SignerError> {
+    let bad = |reason| SignerError::BadFingerprint {
+        input: s.chars().take(100).collect(),
+        reason,
+    };
+    let Some(b64) = s.strip_prefix("SHA256:") else {
+        return Err(bad("expected the prefix SHA256:"));
+    };
+    if b64.len() != 43 {
+        return Err(bad("expected 43 base64 characters without padding"));
+    }
+    let fp: Fingerprint = s.parse().map_err(|_| bad("not valid base64"))?;
+    fp.sha256().ok_or_else(|| bad("not a SHA-256 fingerprint"))
+}
+
+/// Consecutive runs `(lo, hi)` in a sorted, deduplicated list.
+fn runs(sorted: &[u64]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &s in sorted {
+        match out.last_mut() {
+            Some((_, hi)) if hi.checked_add(1) == Some(s) => *hi = s,
+            _ => out.push((s, s)),
+        }
+    }
+    out
+}
+
+/// The SSH wire encoding of a plain (non-certificate) public key.
+fn plain_key_blob(key: &PublicKey, what: &str) -> Result<Vec<u8>, SignerError> {
+    if key.key_data().is_certificate() {
+        return Err(SignerError::InvalidKrl(format!(
+            "{what} is a certificate; a KRL needs the plain public key"
+        )));
+    }
+    Ok(key.to_bytes()?)
+}
+
+fn put_u32(out: &mut Vec<u8>, v: u32) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_be_bytes());
+}
+
+/// RFC 4251 `string`: uint32 length, then the bytes.
+fn put_string(out: &mut Vec<u8>, bytes: &[u8]) -> Result<(), SignerError> {
+    let len = u32::try_from(bytes.len())
+        .map_err(|_| SignerError::InvalidKrl("a KRL section exceeds 4 GiB".to_owned()))?;
+    put_u32(out, len);
+    out.extend_from_slice(bytes);
+    Ok(())
+}
+
+fn put_section(out: &mut Vec<u8>, kind: u8, data: &[u8]) -> Result<(), SignerError> {
+    out.push(kind);
+    put_string(out, data)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::{CaSigner, FileCaKey};
+
+    fn spec(serials: Vec<u64>) -> KrlSpec {
+        KrlSpec {
+            version: 3,
+            generated_at: 1_700_000_000,
+            comment: "test".into(),
+            ca_key: FileCaKey::generate("ca").unwrap().public_key().clone(),
+            revoked_serials: serials,
+            revoked_key_sha256: vec![],
+            revoked_keys: vec![],
+        }
+    }
+
+    #[test]
+    fn runs_table() {
+        type Case<'a> = (&'a [u64], &'a [(u64, u64)]);
+        let cases: &[Case<'_>] = &[
+            (&[], &[]),
+            (&[1], &[(1, 1)]),
+            (&[1, 2, 3, 7, 9, 10], &[(1, 3), (7, 7), (9, 10)]),
+            (&[u64::MAX - 1, u64::MAX], &[(u64::MAX - 1, u64::MAX)]),
+        ];
+        for (input, want) in cases {
+            assert_eq!(runs(input), *want, "{input:?}");
+        }
+    }
+
+    #[test]
+    fn header_layout() {
+        let krl = build_krl(&spec(vec![])).unwrap();
+        let mut want = b"SSHKRL\n\0".to_vec();
+        want.extend_from_slice(&1u32.to_be_bytes());
+        want.extend_from_slice(&3u64.to_be_bytes());
+        want.extend_from_slice(&1_700_000_000u64.to_be_bytes());
+        want.extend_from_slice(&0u64.to_be_bytes());
+        want.extend_from_slice(&0u32.to_be_bytes());
+        want.extend_from_slice(&4u32.to_be_bytes());
+        want.extend_from_slice(b"test");
+        assert_eq!(krl, want);
+    }
+
+    #[test]
+    fn serials_sorted_deduped_ranged() {
+        let s = spec(vec![42, 5, 10, 11, 12, 13, 5, 6]);
+        let krl = build_krl(&s).unwrap();
+        let header_len = 8 + 4 + 8 * 3 + 4 + 4 + 4;
+        let body = &krl[header_len..];
+        assert_eq!(body[0], KRL_SECTION_CERTIFICATES);
+        let ca_blob = s.ca_key.to_bytes().unwrap();
+        let sect = &body[5..];
+        assert_eq!(&sect[4..4 + ca_blob.len()], &ca_blob[..]);
+        let sub = &sect[4 + ca_blob.len() + 4..];
+        // 10..=13 is a range; 5, 6, 42 a list.
+        assert_eq!(sub[0], KRL_SECTION_CERT_SERIAL_RANGE);
+        assert_eq!(&sub[1..5], &16u32.to_be_bytes());
+        assert_eq!(&sub[5..13], &10u64.to_be_bytes());
+        assert_eq!(&sub[13..21], &13u64.to_be_bytes());
+        assert_eq!(sub[21], KRL_SECTION_CERT_SERIAL_LIST);
+        assert_eq!(&sub[22..26], &24u32.to_be_bytes());
+        assert_eq!(&sub[26..34], &5u64.to_be_bytes());
+        assert_eq!(&sub[34..42], &6u64.to_be_bytes());
+        assert_eq!(&sub[42..50], &42u64.to_be_bytes());
+        assert_eq!(sub.len(), 50);
+    }
+
+    #[test]
+    fn refusals() {
+        assert!(matches!(
+            build_krl(&spec(vec![0, 1])),
+            Err(SignerError::InvalidKrl(_))
+        ));
+    }
+
+    #[test]
+    fn fingerprint_parse_table() {
+        let key = FileCaKey::generate("k").unwrap();
+        let fp = key.fingerprint();
+        assert_eq!(
+            parse_fingerprint(&fp).unwrap(),
+            key_sha256(key.public_key()).unwrap()
+        );
+        let bad = [
+            "",
+            "SHA256:",
+            "MD5:aa:bb",
+            "SHA512:AAAA",
+            &fp[..fp.len() - 1],
+            &format!("{fp}="),
+            "SHA256:!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+        ];
+        for b in bad {
+            assert!(
+                matches!(
+                    parse_fingerprint(b),
+                    Err(SignerError::BadFingerprint { .. })
+                ),
+                "{b:?}"
+            );
+        }
+    }
+}
