@@ -107,8 +107,18 @@ impl FileCaKey {
         let pem = encrypted.to_openssh(LineEnding::LF)?;
         write_new_file(path, pem.as_bytes(), 0o600)?;
 
-        let public = self.key.public_key().to_openssh()?;
-        write_new_file(&pub_path, format!("{public}\n").as_bytes(), 0o644)
+        // Either both files exist afterwards or neither does: a private key
+        // without its .pub would block a retry with FileExists.
+        let public = match self.key.public_key().to_openssh() {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = std::fs::remove_file(path);
+                return Err(e.into());
+            }
+        };
+        write_new_file(&pub_path, format!("{public}\n").as_bytes(), 0o644).inspect_err(|_| {
+            let _ = std::fs::remove_file(path);
+        })
     }
 
     /// Load a CA key written by [`FileCaKey::write_encrypted`] or by
@@ -128,6 +138,12 @@ impl FileCaKey {
         };
         let file = File::open(path).map_err(|e| io_err("open", e))?;
         let meta = file.metadata().map_err(|e| io_err("inspect", e))?;
+        if !meta.is_file() {
+            return Err(io_err(
+                "read",
+                std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
         check_private_mode(path, &meta)?;
         if meta.len() > MAX_KEY_FILE {
             return Err(SignerError::KeyFormat {
@@ -252,8 +268,15 @@ fn write_new_file(path: &Path, bytes: &[u8], mode: u32) -> Result<(), SignerErro
             io_err("create", e)
         }
     })?;
-    file.write_all(bytes).map_err(|e| io_err("write", e))?;
-    file.sync_all().map_err(|e| io_err("sync", e))
+    let written = file
+        .write_all(bytes)
+        .map_err(|e| io_err("write", e))
+        .and_then(|()| file.sync_all().map_err(|e| io_err("sync", e)));
+    if written.is_err() {
+        // Do not leave a truncated key file behind.
+        let _ = std::fs::remove_file(path);
+    }
+    written
 }
 
 #[cfg(unix)]

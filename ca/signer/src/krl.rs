@@ -69,6 +69,12 @@ pub struct KrlSpec {
 /// [`SignerError::InvalidKrl`] for serial 0, or a certificate given where a
 /// plain key is required; [`SignerError::Ssh`] if a key cannot be encoded.
 pub fn build_krl(spec: &KrlSpec) -> Result<Vec<u8>, SignerError> {
+    // OpenSSH reads the comment with sshbuf_get_cstring, which rejects NULs.
+    if spec.comment.contains('\0') {
+        return Err(SignerError::InvalidKrl(
+            "the comment contains a NUL byte".to_owned(),
+        ));
+    }
     let mut out = Vec::new();
     out.extend_from_slice(KRL_MAGIC);
     put_u32(&mut out, KRL_FORMAT_VERSION);
@@ -290,6 +296,9 @@ mod tests {
             build_krl(&spec(vec![0, 1])),
             Err(SignerError::InvalidKrl(_))
         ));
+        let mut nul = spec(vec![1]);
+        nul.comment = "a\0b".into();
+        assert!(matches!(build_krl(&nul), Err(SignerError::InvalidKrl(_))));
     }
 
     #[test]

@@ -303,6 +303,10 @@ fn encrypted_key_refusals() {
     let err = FileCaKey::load_encrypted(&junk, &pass("pw")).unwrap_err();
     assert!(matches!(err, SignerError::KeyFormat { .. }), "{err}");
 
+    // A directory (or FIFO, device) is not read.
+    let err = FileCaKey::load_encrypted(d, &pass("pw")).unwrap_err();
+    assert!(matches!(err, SignerError::Io { .. }), "{err}");
+
     // Missing file.
     let err = FileCaKey::load_encrypted(&d.join("absent"), &pass("pw")).unwrap_err();
     assert!(matches!(err, SignerError::Io { .. }), "{err}");
