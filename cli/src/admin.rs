@@ -296,6 +296,8 @@ fn host_cert(admin: &Admin, h: HostCertArgs, public_key: String) -> Result<ExitC
         format!("{}\n", cert.certificate.trim()).as_bytes(),
         0o644,
     )?;
+    // sshd_config wants an absolute path.
+    let out = std::fs::canonicalize(&out).unwrap_or(out);
     let left = (cert.valid_before - Utc::now()).num_seconds();
     println!(
         "Host certificate serial {} written to {}",

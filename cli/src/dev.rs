@@ -125,7 +125,15 @@ pub fn run(user_home: &Home, args: DevArgs) -> Result<ExitCode, CliError> {
     let forwarder = SignalForwarder::install(guard.pid())?;
 
     let client = Client::new(&state.url, fingerprint)?;
-    wait_ready(&client, &mut guard)?;
+    if let Err(e) = wait_ready(&client, &mut guard) {
+        // Stopped on request while starting: that is a clean stop, not a failure.
+        return if forwarder.signalled() {
+            let _ = guard.wait();
+            Ok(ExitCode::SUCCESS)
+        } else {
+            Err(e)
+        };
+    }
 
     let target = CaTarget {
         url: state.url.clone(),
@@ -354,14 +362,20 @@ fn find_ca_bin(flag: Option<&Path>) -> Result<PathBuf, CliError> {
         })
 }
 
+/// `p` made absolute, without `.` components (the path ends up in printed
+/// commands and in the CA's config).
 fn absolute(p: &Path) -> Result<PathBuf, CliError> {
-    if p.is_absolute() {
-        Ok(p.to_path_buf())
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
     } else {
-        Ok(std::env::current_dir()
+        std::env::current_dir()
             .context("cannot read the current directory")?
-            .join(p))
-    }
+            .join(p)
+    };
+    Ok(joined
+        .components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect())
 }
 
 fn read_state(path: &Path) -> Result<Option<DevState>, CliError> {
@@ -569,7 +583,7 @@ impl SignalForwarder {
                     let _ = rustix::process::kill_process(pid, s);
                 }
                 if first {
-                    eprintln!("rampart: stopping rampart-ca (again to kill it) …");
+                    eprintln!("rampart: stopping rampart-ca (signal again to kill it)");
                 }
             }
         });
@@ -641,6 +655,16 @@ mod tests {
         let back = read_state(&p).unwrap().unwrap();
         assert_eq!(back.admin_invite.as_deref(), Some("INV"));
         assert!(!format!("{back:?}").contains("INV\""));
+    }
+
+    #[test]
+    fn dir_is_made_absolute_and_clean() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            absolute(Path::new("./.rampart-dev")).unwrap(),
+            cwd.join(".rampart-dev")
+        );
+        assert_eq!(absolute(Path::new("/a/./b")).unwrap(), Path::new("/a/b"));
     }
 
     #[test]

@@ -63,7 +63,9 @@ pub fn human(secs: i64) -> String {
     match (d, h, m) {
         (0, 0, 0) => format!("{s}s"),
         (0, 0, _) => format!("{m}m"),
+        (0, _, 0) => format!("{h}h"),
         (0, _, _) => format!("{h}h {m}m"),
+        (_, 0, _) => format!("{d}d"),
         _ => format!("{d}d {h}h"),
     }
 }
@@ -110,5 +112,7 @@ mod tests {
         assert_eq!(human(3600 * 7 + 60 * 59), "7h 59m");
         assert_eq!(human(86_400 * 29 + 3600 * 23), "29d 23h");
         assert_eq!(human(-60), "-1m");
+        assert_eq!(human(3600), "1h");
+        assert_eq!(human(86_400 * 30), "30d");
     }
 }

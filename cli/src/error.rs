@@ -6,17 +6,19 @@
 //!
 //! | code | meaning |
 //! |-----:|---------|
-//! | 0 | success (`status`: a valid certificate exists; `policy test`: allowed) |
+//! | 0 | success (`status`: a valid certificate exists; `policy test`: allowed; `dev`: stopped on request) |
 //! | 1 | unexpected local failure (a file could not be written, a corrupt state file); also `status` when there is no valid certificate |
-//! | 2 | bad command line or argument value (unknown flag, malformed duration, fingerprint or URL) |
-//! | 3 | not set up or not logged in: no saved CA / user, no session, or the CA no longer accepts the session |
+//! | 2 | bad command line or argument value (unknown flag, malformed duration, fingerprint or URL, missing `--ca-fingerprint`, empty code) |
+//! | 3 | not set up or not logged in: no saved CA / user, no session or an expired one, or the CA no longer accepts the session |
 //! | 4 | cannot talk to the CA: network error, TLS failure, certificate pin mismatch, or an answer that is not the API |
-//! | 5 | the CA refused the request (wrong code, unknown user, not an admin, ...); the CA's message is shown |
+//! | 5 | the CA refused the request (wrong code, unknown user, not an admin, ...); the CA's message and error code are shown |
 //! | 6 | `audit verify`: the chain or a checkpoint did not verify, or the log could not be read as an audit log |
 //! | 7 | `policy test`: the request is denied |
-//! | 8 | `policy check` / `policy test`: the policy file does not parse, or has an error-severity lint |
+//! | 8 | `policy check` / `policy test`: the policy does not parse, or (`check`) has an error-severity lint |
 //! | 9 | an input file named on the command line cannot be read (audit database, public key, policy file) |
-//! | 10 | `dev`: the `rampart-ca` binary is missing or failed |
+//! | 10 | `dev`: `rampart-ca` is missing, failed to initialise, or stopped on its own |
+//!
+//! The same table is in `cli/README.md`; keep the two in step.
 
 use std::path::Path;
 

@@ -120,13 +120,17 @@ pub fn logout(home: &Home) -> Result<ExitCode, CliError> {
         }
     }
     // Remove from the agent before the certificate file goes: ssh-add -d finds the
-    // certificate to remove by the `-cert.pub` name beside the key.
-    let agent_key: Option<PathBuf> = session.as_ref().and_then(|s| s.agent_added_key.clone());
-    let key = agent_key.unwrap_or_else(|| home.key_path());
-    if ssh::agent_present() && key.exists() {
-        if let Err(e) = ssh::agent_remove(&key) {
-            // "agent refused operation" / "not found" are normal when it expired.
-            eprintln!("rampart: warning: could not remove the key from ssh-agent: {e}");
+    // certificate to remove by the `-cert.pub` name beside the key. Only the file
+    // key is ever added by `login`; an `--agent-key` key stays the user's business.
+    let added: Option<PathBuf> = match &session {
+        Some(s) => s.agent_added_key.clone(),
+        None => Some(home.key_path()).filter(|_| home.cert_path().exists()),
+    };
+    if let Some(key) = added.filter(|k| k.exists() && ssh::agent_present()) {
+        match ssh::agent_remove(&key) {
+            Ok(()) => println!("Removed {} from ssh-agent.", key.display()),
+            // Not fatal: the agent may have dropped it already (its lifetime ended).
+            Err(e) => eprintln!("rampart: warning: could not remove the key from ssh-agent: {e}"),
         }
     }
     let cert = session
