@@ -82,7 +82,7 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
                 inv.user,
                 inv.expires_at.to_rfc3339()
             );
-            println!("  {}", inv.code);
+            println!("  invite code: {}", inv.code);
             println!("Send the user this command:");
             println!("  {}", enroll_command(&admin.target, &inv.code));
             Ok(ExitCode::SUCCESS)
