@@ -57,7 +57,7 @@ impl ApiUser {
 
     /// `POST /v1/login` with a fresh TOTP code; returns the session and a client
     /// carrying its bearer token.
-    pub fn login(&mut self, ca: &Ca) -> (LoginResponse, Client) {
+    pub fn login(&mut self, ca: &Ca) -> Session {
         let resp: LoginResponse = ca
             .api()
             .post_json(
@@ -71,17 +71,36 @@ impl ApiUser {
             )
             .unwrap_or_else(|e| panic!("login as {}: {e}", self.name));
         let client = ca.api().with_token(resp.session_token.clone());
-        (resp, client)
+        Session {
+            login: resp,
+            client,
+        }
     }
 }
 
-/// Enrol and log in the bootstrap admin through the API; returns them and an
-/// admin-session client.
-pub fn api_admin(ca: &Ca) -> (ApiUser, Client) {
+/// A logged-in API session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// What `/v1/login` answered.
+    pub login: LoginResponse,
+    /// A client sending the session's bearer token.
+    pub client: Client,
+}
+
+impl Session {
+    /// The bearer token.
+    pub fn token(&self) -> &str {
+        &self.login.session_token
+    }
+}
+
+/// Enrol and log in the bootstrap admin through the API; returns them and their
+/// admin session.
+pub fn api_admin(ca: &Ca) -> (ApiUser, Session) {
     let mut admin = ApiUser::enroll(ca, &ca.info().admin_invite);
-    let (resp, client) = admin.login(ca);
-    assert!(resp.admin, "the bootstrap user must be an admin");
-    (admin, client)
+    let session = admin.login(ca);
+    assert!(session.login.admin, "the bootstrap user must be an admin");
+    (admin, session)
 }
 
 /// As admin: create `name` in `groups`, invite and enrol them through the API.

@@ -209,8 +209,14 @@ fn json_has_serial(v: &Value, serial: u64) -> bool {
     }
 }
 
-/// `rampart audit verify --db DB` with a throw-away home.
+/// `rampart audit verify --db DB` with a throw-away home (hash chain only).
 pub fn audit_verify(db: &Path) -> CmdOutput {
+    audit_verify_with(db, None)
+}
+
+/// `rampart audit verify --db DB [--audit-pubkey KEY]`: with the CA's
+/// `keys/audit.pub`, the signed checkpoints are checked too.
+pub fn audit_verify_with(db: &Path, audit_pubkey: Option<&Path>) -> CmdOutput {
     let home = crate::tempdir("verify-home");
     let mut c = Command::new(bin("rampart"));
     c.env("RAMPART_HOME", home.path())
@@ -218,6 +224,9 @@ pub fn audit_verify(db: &Path) -> CmdOutput {
         .env("NO_COLOR", "1")
         .args(["audit", "verify", "--db"])
         .arg(db);
+    if let Some(k) = audit_pubkey {
+        c.arg("--audit-pubkey").arg(k);
+    }
     run(c)
 }
 

@@ -109,6 +109,14 @@ impl Ca {
         ca
     }
 
+    /// `init`, install [`crate::policy::standard_policy`], merge `config_overrides`;
+    /// not started yet.
+    pub fn init_e2e(config_overrides: &str) -> Ca {
+        let ca = Self::init_with(None, config_overrides);
+        ca.write_policy(&crate::policy::standard_policy(&ca.info().admin_user));
+        ca
+    }
+
     /// `init` then `start`.
     pub fn started() -> Ca {
         let mut ca = Self::init();
@@ -154,6 +162,17 @@ impl Ca {
     /// `ca.db`.
     pub fn ca_db(&self) -> PathBuf {
         self.ca_dir.join("ca.db")
+    }
+
+    /// `keys/audit.pub`, the key that signs audit checkpoints.
+    pub fn audit_pubkey(&self) -> PathBuf {
+        self.ca_dir.join("keys/audit.pub")
+    }
+
+    /// `rampart audit verify` on this CA's audit.db, checking checkpoint signatures
+    /// with its audit key.
+    pub fn verify_audit(&self) -> crate::CmdOutput {
+        crate::audit_verify_with(&self.audit_db(), Some(&self.audit_pubkey()))
     }
 
     /// The user CA public key line as init wrote it (`keys/user_ca.pub`).

@@ -320,15 +320,23 @@ fn looks_like_recovery_code(tok: &str) -> bool {
         && parts.first().is_some_and(|p| p.len() == 4)
 }
 
-/// The code from an `invite code: <CODE>` line (case-insensitive label).
+/// The code from an `invite code: <CODE>` line (case-insensitive label), else from
+/// the `--invite <CODE>` of a suggested `rampart enroll` command line.
 pub fn parse_invite_code(stdout: &str) -> Option<String> {
-    stdout.lines().find_map(|l| {
+    let labelled = stdout.lines().find_map(|l| {
         let lower = l.to_ascii_lowercase();
         let at = lower.find("invite code:")?;
         l.get(at + "invite code:".len()..)?
             .split_whitespace()
             .next()
             .map(str::to_owned)
+    });
+    labelled.or_else(|| {
+        stdout.lines().find_map(|l| {
+            let mut toks = l.split_whitespace();
+            toks.by_ref().find(|t| *t == "--invite")?;
+            toks.next().map(str::to_owned)
+        })
     })
 }
 
@@ -355,5 +363,10 @@ mod tests {
             Some("K7Q2-XXXX-YYYY")
         );
         assert_eq!(parse_invite_code("nothing here"), None);
+        assert_eq!(
+            parse_invite_code("Invite for bob:\n  x\n  rampart enroll --ca U --invite ab12-cd34\n")
+                .as_deref(),
+            Some("ab12-cd34")
+        );
     }
 }

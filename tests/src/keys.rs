@@ -116,8 +116,10 @@ impl KeygenCa {
     /// Sign `subject`'s public key as a user certificate:
     /// `ssh-keygen -s CA -I key_id -n principals -V validity -z serial`.
     /// `validity` is ssh-keygen's syntax, e.g. `-5m:+1h` or `20200101:20200102`.
-    /// Returns the path of a copy unique to this serial (ssh-keygen itself always
-    /// writes `<key>-cert.pub`, which the next signing would overwrite).
+    /// Signs a copy of the public key kept in the CA's directory, because
+    /// ssh-keygen writes `<key>-cert.pub` beside the key it signs and would
+    /// otherwise overwrite a certificate already there (say, one Rampart issued).
+    /// Returns the path of the certificate, unique to this key name and serial.
     pub fn sign_user(
         &self,
         subject: &KeyPair,
@@ -126,25 +128,24 @@ impl KeygenCa {
         validity: &str,
         serial: u64,
     ) -> PathBuf {
+        let name = subject
+            .private
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let copy = self.dir.join(format!("{name}-serial{serial}.pub"));
+        std::fs::copy(&subject.public, &copy).expect("copy the public key to sign");
         let mut c = keygen();
         c.arg("-q")
             .arg("-s")
             .arg(&self.key.private)
             .args(["-I", key_id, "-n", &principals.join(",")])
             .args(["-V", validity, "-z", &serial.to_string()])
-            .arg(&subject.public);
+            .arg(&copy);
         run(c).assert_success("ssh-keygen -s");
-        let written = cert_path_for(&subject.public);
-        let unique = self.dir.join(format!(
-            "{}-serial{serial}-cert.pub",
-            subject
-                .private
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        ));
-        std::fs::copy(&written, &unique).expect("copy certificate");
-        unique
+        let cert = cert_path_for(&copy);
+        assert!(cert.is_file(), "ssh-keygen -s wrote no {}", cert.display());
+        cert
     }
 
     /// Write a KRL revoking `serials` of this CA's certificates

@@ -23,6 +23,7 @@ pub mod ca;
 pub mod cli;
 pub mod http;
 pub mod keys;
+pub mod policy;
 pub mod process;
 pub mod sshd;
 pub mod totp;
@@ -30,8 +31,8 @@ pub mod totp;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
-pub use api_flow::{api_admin, api_onboard, ApiUser};
-pub use audit_db::{audit_verify, AuditDb};
+pub use api_flow::{api_admin, api_onboard, ApiUser, Session};
+pub use audit_db::{audit_verify, audit_verify_with, AuditDb};
 pub use ca::{Ca, InitInfo};
 pub use cli::{bootstrap_admin, onboard, Cli, Enrolled};
 pub use keys::{KeyPair, KeygenCa};

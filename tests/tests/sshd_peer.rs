@@ -2,6 +2,14 @@
 //! trusts a CA made by `ssh-keygen` accepts exactly the certificates it should.
 //! If these fail, the Rampart tests that use the same harness prove nothing.
 
+// Helpers outside #[test] functions are test code too: a panic is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
 use rampart_e2e::keys::krl_revokes;
 use rampart_e2e::{ssh_login, tempdir, KeyPair, KeygenCa, Sshd, TEST_ACCOUNT};
 

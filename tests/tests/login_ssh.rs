@@ -1,0 +1,192 @@
+//! The whole engineer flow against real OpenSSH: the admin enrols with init's
+//! invite, creates alice, alice enrols and logs in with the `rampart` CLI, and a
+//! real sshd trusting the Rampart user CA decides about her certificate.
+
+// Helpers outside #[test] functions are test code too: a panic is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::Duration;
+
+use chrono::Utc;
+use rampart_e2e::keys::{inspect_cert, krl_revokes};
+use rampart_e2e::policy::ENGINEERS;
+use rampart_e2e::{bootstrap_admin, onboard, ssh_login, Ca, KeyPair, KeygenCa, Sshd, TEST_ACCOUNT};
+
+#[test]
+fn alice_logs_in_and_sshd_enforces_her_certificate() {
+    let mut ca = Ca::init_e2e("");
+    ca.start();
+    let user_ca = ca.user_ca_pub();
+    assert_eq!(
+        ca.api().user_ca().expect("GET user CA"),
+        user_ca,
+        "the API must serve the same user CA key init wrote"
+    );
+
+    let admin = bootstrap_admin(&ca);
+    let mut alice = onboard(&ca, &admin, "alice", &[ENGINEERS]);
+    let login = alice.login();
+    let cert = alice.cli.cert();
+    let key = alice.cli.identity();
+
+    // What the certificate says, read by ssh-keygen, not by Rampart.
+    let info = inspect_cert(&cert);
+    assert!(info.cert_type.contains("user certificate"), "{}", info.text);
+    assert!(info.serial > 0, "serial must be set\n{}", info.text);
+    assert_eq!(
+        info.key_id,
+        format!("user=alice serial={} mfa=totp", info.serial),
+        "key ID names user, serial and factor\n{}",
+        info.text
+    );
+    assert_eq!(info.principals, ["alice"], "{}", info.text);
+    let (after, before) = (info.valid_after.unwrap(), info.valid_before.unwrap());
+    let now = Utc::now();
+    assert!(
+        after <= now && now < before,
+        "certificate must be valid now\n{}",
+        info.text
+    );
+    let ttl = (before - after).num_seconds();
+    assert!(
+        (3000..=3600 + 600).contains(&ttl),
+        "default TTL is 1 h (plus back-dating for skew), got {ttl} s\n{}",
+        info.text
+    );
+    assert!(info.has_extension("permit-pty"), "{}", info.text);
+    assert!(
+        !info.has_extension("permit-port-forwarding"),
+        "policy grants only permit-pty\n{}",
+        info.text
+    );
+    assert_eq!(
+        info.extension_value("mfa-method@rampart").as_deref(),
+        Some("totp"),
+        "{}",
+        info.text
+    );
+    for ext in ["mfa-time@rampart", "mfa-event@rampart"] {
+        let v = info
+            .extension_value(ext)
+            .unwrap_or_else(|| panic!("missing {ext}\n{}", info.text));
+        assert!(!v.is_empty(), "{ext} is empty");
+    }
+    assert!(
+        info.signing_ca.contains(&rampart_e2e::keys::fingerprint(
+            &ca.dir().join("keys/user_ca.pub")
+        )),
+        "signed by the Rampart user CA\n{}",
+        info.text
+    );
+    let serial = info.serial;
+    let _ = login;
+
+    // Real sshd trusting the Rampart user CA; account rampart-e2e lists alice.
+    let sshd = Sshd::start(&user_ca);
+    sshd.set_principals(TEST_ACCOUNT, &["alice"]);
+    let mark = sshd.log_len();
+    ssh_login(&sshd, TEST_ACCOUNT, &key, Some(&cert)).assert_success("alice's Rampart certificate");
+    let log = sshd.log_since(mark);
+    assert!(
+        log.contains("Accepted publickey") && log.contains(&format!("serial {serial}")),
+        "{log}"
+    );
+
+    // The account lists only bob: refused.
+    sshd.set_principals(TEST_ACCOUNT, &["bob"]);
+    ssh_login(&sshd, TEST_ACCOUNT, &key, Some(&cert)).assert_failure("principal not listed");
+    sshd.set_principals(TEST_ACCOUNT, &["alice"]);
+
+    // A certificate for the same key and principal from a CA sshd does not trust.
+    let other = KeygenCa::new(ca.root(), "other_ca");
+    let subject = KeyPair {
+        private: key.clone(),
+        public: alice.cli.home().join("id_ed25519.pub"),
+    };
+    if !subject.public.is_file() {
+        // The CLI need not keep the .pub; derive it with ssh-keygen -y.
+        let out = std::process::Command::new(rampart_e2e::require_peer("ssh-keygen"))
+            .arg("-y")
+            .arg("-f")
+            .arg(&key)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        std::fs::write(&subject.public, out.stdout).unwrap();
+    }
+    let foreign = other.sign_user(&subject, "user=alice", &["alice"], "-5m:+1h", serial);
+    ssh_login(&sshd, TEST_ACCOUNT, &key, Some(&foreign)).assert_failure("foreign CA");
+
+    // Revocation: the admin revokes the serial; the KRL the CA publishes makes sshd
+    // refuse it, and ssh-keygen agrees.
+    let keep = ca.root().join("alice-first-cert.pub");
+    std::fs::copy(&cert, &keep).unwrap();
+    admin
+        .cli
+        .admin(&["revoke", "--serial", &serial.to_string()])
+        .assert_success("rampart admin revoke --serial");
+    let krl = ca.root().join("krl.bin");
+    admin
+        .cli
+        .admin(&["krl", "-o", krl.to_str().unwrap()])
+        .assert_success("rampart admin krl -o");
+    let api_krl = ca
+        .api()
+        .get_bytes(rampart_api::paths::KRL)
+        .expect("GET /v1/krl");
+    assert_eq!(
+        std::fs::read(&krl).unwrap(),
+        api_krl,
+        "CLI and API must hand out the same KRL"
+    );
+    assert!(
+        krl_revokes(&krl, &keep),
+        "ssh-keygen -Q must report the serial REVOKED"
+    );
+    sshd.set_krl_file(&krl);
+    let mark = sshd.log_len();
+    ssh_login(&sshd, TEST_ACCOUNT, &key, Some(&keep)).assert_failure("revoked serial");
+    assert!(
+        sshd.log_since(mark)
+            .to_ascii_lowercase()
+            .contains("revoked"),
+        "{}",
+        sshd.log_since(mark)
+    );
+
+    // Expiry: a short-lived certificate stops working at valid_before. The CA may
+    // clamp tiny TTLs upwards; take the first requested TTL the CLI accepts.
+    let mut short = None;
+    for ttl in ["10s", "30s", "1m"] {
+        let out = alice.login_with(&["--ttl", ttl]);
+        if out.success() {
+            short = Some(ttl);
+            break;
+        }
+        eprintln!("login --ttl {ttl} refused:\n{out}");
+    }
+    let ttl = short.expect("no short TTL accepted by login (tried 10s, 30s, 1m)");
+    let info = inspect_cert(&cert);
+    assert_ne!(info.serial, serial, "a new login gets a new serial");
+    assert!(
+        !krl_revokes(&krl, &cert),
+        "the new serial is not in the old KRL"
+    );
+    ssh_login(&sshd, TEST_ACCOUNT, &key, Some(&cert)).assert_success("short cert while valid");
+    let before = info.valid_before.unwrap();
+    let wait = (before - Utc::now()).num_milliseconds() + 2000;
+    assert!(
+        wait <= 120_000,
+        "--ttl {ttl} gave a certificate valid for {wait} ms more; too long to wait for\n{}",
+        info.text
+    );
+    if wait > 0 {
+        std::thread::sleep(Duration::from_millis(wait as u64));
+    }
+    ssh_login(&sshd, TEST_ACCOUNT, &key, Some(&cert)).assert_failure("expired certificate");
+}
