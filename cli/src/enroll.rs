@@ -35,12 +35,19 @@ pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
     )?;
 
     println!("Enrolling {} at {}.", start.user, target.url);
-    println!("Scan this QR code with your authenticator app:");
-    match qr2term::generate_qr_string(&start.totp_uri) {
-        Ok(qr) => print!("{qr}"),
-        Err(e) => eprintln!("rampart: warning: cannot draw the QR code ({e}); use the URI below"),
+    // The QR code is terminal art: draw it for a person, not into a pipe or a log.
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        println!("Scan this QR code with your authenticator app:");
+        match qr2term::generate_qr_string(&start.totp_uri) {
+            Ok(qr) => print!("{qr}"),
+            Err(e) => {
+                eprintln!("rampart: warning: cannot draw the QR code ({e}); use the URI below")
+            }
+        }
+        println!("Or add it by hand:");
+    } else {
+        println!("Add this secret to your authenticator app:");
     }
-    println!("Or add it by hand:");
     println!("  URI:    {}", start.totp_uri);
     println!("  secret: {}", start.totp_secret);
     println!(
