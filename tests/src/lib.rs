@@ -37,7 +37,7 @@ pub use ca::{Ca, InitInfo};
 pub use cli::{bootstrap_admin, onboard, Cli, Enrolled};
 pub use keys::{KeyPair, KeygenCa};
 pub use process::CmdOutput;
-pub use sshd::{ensure_test_account, ssh_login, Sshd, SshdOptions, TEST_ACCOUNT};
+pub use sshd::{ensure_test_account, ssh_login, ssh_with_config, Sshd, SshdOptions, TEST_ACCOUNT};
 pub use totp::Totp;
 
 /// Root of the Cargo workspace (the parent of this crate's folder).

@@ -52,6 +52,14 @@ pub struct SshdOptions {
     /// A host CA (as an `ssh-keygen` key) to certify the host key with; clients
     /// then trust `@cert-authority` instead of pinning the host key.
     pub host_ca: Option<KeyPair>,
+    /// Use this host key instead of generating one (e.g. one a test had certified
+    /// by Rampart's host CA).
+    pub host_key: Option<KeyPair>,
+    /// `HostCertificate` for [`SshdOptions::host_key`], made by someone else.
+    pub host_cert: Option<PathBuf>,
+    /// Host CA public key line for the `@cert-authority` known_hosts entry when
+    /// `host_cert` came from elsewhere.
+    pub host_ca_line: Option<String>,
     /// Extra config lines appended verbatim.
     pub extra_config: Vec<String>,
 }
@@ -89,8 +97,11 @@ impl Sshd {
 
         let dir = tempdir("sshd");
         let d = dir.path().to_path_buf();
-        let host_key = KeyPair::ed25519(&d, "ssh_host_ed25519_key");
-        let host_cert = opts.host_ca.as_ref().map(|ca| {
+        let host_key = opts
+            .host_key
+            .clone()
+            .unwrap_or_else(|| KeyPair::ed25519(&d, "ssh_host_ed25519_key"));
+        let signed_here = opts.host_ca.as_ref().map(|ca| {
             let mut c = Command::new(require_peer("ssh-keygen"));
             c.arg("-q")
                 .arg("-s")
@@ -101,6 +112,7 @@ impl Sshd {
             run(c).assert_success("sign the host key");
             crate::keys::cert_path_for(&host_key.public)
         });
+        let host_cert = opts.host_cert.clone().or(signed_here);
 
         let trusted = d.join("trusted_user_ca_keys");
         let mut lines = opts.user_ca_keys.join("\n");
@@ -145,8 +157,12 @@ impl Sshd {
         run(check).assert_success("sshd -t (config check)");
 
         let known_hosts = d.join("known_hosts");
-        let kh = match &opts.host_ca {
-            Some(ca) => format!("@cert-authority [127.0.0.1]:{port} {}\n", ca.public_line()),
+        let ca_line = opts
+            .host_ca_line
+            .clone()
+            .or_else(|| opts.host_ca.as_ref().map(KeyPair::public_line));
+        let kh = match ca_line {
+            Some(line) => format!("@cert-authority [127.0.0.1]:{port} {line}\n"),
             None => format!("[127.0.0.1]:{port} {}\n", host_key.public_line()),
         };
         fs::write(&known_hosts, kh).expect("write known_hosts");
@@ -326,6 +342,35 @@ pub fn ssh_login(sshd: &Sshd, login: &str, identity: &Path, cert: Option<&Path>)
             "ConnectTimeout=10",
             "-o",
             "LogLevel=ERROR",
+            "-p",
+        ])
+        .arg(sshd.port().to_string())
+        .arg(format!("{login}@127.0.0.1"))
+        .arg("true");
+    run_timeout(c, None, Duration::from_secs(30))
+}
+
+/// Log in to `sshd` as `login` and run `true` with the real `ssh` client driven only
+/// by the ssh config file `config` (e.g. the one `rampart login` writes): identity,
+/// certificate and known_hosts all come from it. Host keys are checked strictly.
+pub fn ssh_with_config(sshd: &Sshd, config: &Path, login: &str) -> CmdOutput {
+    let mut c = Command::new(require_peer("ssh"));
+    c.env_remove("SSH_AUTH_SOCK")
+        .arg("-F")
+        .arg(config)
+        .args([
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "PreferredAuthentications=publickey",
+            "-o",
+            "ConnectTimeout=10",
             "-p",
         ])
         .arg(sshd.port().to_string())

@@ -15,7 +15,10 @@ use std::time::Duration;
 use chrono::Utc;
 use rampart_e2e::keys::{inspect_cert, krl_revokes};
 use rampart_e2e::policy::ENGINEERS;
-use rampart_e2e::{bootstrap_admin, onboard, ssh_login, Ca, KeyPair, KeygenCa, Sshd, TEST_ACCOUNT};
+use rampart_e2e::{
+    bootstrap_admin, onboard, ssh_login, ssh_with_config, Ca, KeyPair, KeygenCa, Sshd, SshdOptions,
+    TEST_ACCOUNT,
+};
 
 #[test]
 fn alice_logs_in_and_sshd_enforces_her_certificate() {
@@ -189,4 +192,81 @@ fn alice_logs_in_and_sshd_enforces_her_certificate() {
         std::thread::sleep(Duration::from_millis(wait as u64));
     }
     ssh_login(&sshd, TEST_ACCOUNT, &key, Some(&cert)).assert_failure("expired certificate");
+}
+
+/// The files `rampart login` writes are enough for stock `ssh`: its ssh_config
+/// names the key and certificate, and its known_hosts trusts host certificates
+/// from the Rampart host CA (`@cert-authority`) — and only from it.
+#[test]
+fn cli_ssh_config_and_host_ca_work_with_stock_ssh() {
+    let mut ca = Ca::init_e2e("");
+    ca.start();
+    let admin = bootstrap_admin(&ca);
+    let mut alice = onboard(&ca, &admin, "alice", &[ENGINEERS]);
+    alice.login();
+    let kh = std::fs::read_to_string(alice.cli.known_hosts()).unwrap();
+    assert!(
+        kh.contains("@cert-authority")
+            && kh.contains(ca.host_ca_pub().split_whitespace().nth(1).unwrap()),
+        "known_hosts must trust the Rampart host CA:\n{kh}"
+    );
+
+    // The admin certifies a host key with the Rampart host CA.
+    let hostdir = ca.root().join("host");
+    std::fs::create_dir_all(&hostdir).unwrap();
+    let host_key = KeyPair::ed25519(&hostdir, "ssh_host_ed25519_key");
+    let host_cert = hostdir.join("ssh_host_ed25519_key-cert.pub");
+    admin
+        .cli
+        .admin(&[
+            "host-cert",
+            "--name",
+            "127.0.0.1",
+            "--pubkey",
+            host_key.public.to_str().unwrap(),
+            "-o",
+            host_cert.to_str().unwrap(),
+        ])
+        .assert_success("rampart admin host-cert");
+    let info = inspect_cert(&host_cert);
+    assert!(info.cert_type.contains("host certificate"), "{}", info.text);
+    assert!(
+        info.principals.iter().any(|p| p == "127.0.0.1"),
+        "{}",
+        info.text
+    );
+    assert!(
+        info.signing_ca.contains(&rampart_e2e::keys::fingerprint(
+            &ca.dir().join("keys/host_ca.pub")
+        )),
+        "signed by the Rampart host CA\n{}",
+        info.text
+    );
+
+    let sshd = Sshd::start_with(SshdOptions {
+        user_ca_keys: vec![ca.user_ca_pub()],
+        host_key: Some(host_key),
+        host_cert: Some(host_cert),
+        host_ca_line: Some(ca.host_ca_pub()),
+        ..SshdOptions::default()
+    });
+    sshd.set_principals(TEST_ACCOUNT, &["alice"]);
+    let out = ssh_with_config(&sshd, &alice.cli.ssh_config(), TEST_ACCOUNT);
+    out.assert_success("ssh -F <rampart ssh_config> with a Rampart host certificate");
+
+    // A host whose certificate comes from another CA is not trusted by that
+    // known_hosts: ssh refuses before authenticating.
+    let rogue_ca = KeygenCa::new(ca.root(), "rogue_host_ca");
+    let rogue = Sshd::start_with(SshdOptions {
+        user_ca_keys: vec![ca.user_ca_pub()],
+        host_ca: Some(rogue_ca.key.clone()),
+        ..SshdOptions::default()
+    });
+    rogue.set_principals(TEST_ACCOUNT, &["alice"]);
+    let out = ssh_with_config(&rogue, &alice.cli.ssh_config(), TEST_ACCOUNT);
+    out.assert_failure("host certified by a CA the CLI's known_hosts does not trust");
+    assert!(
+        out.stderr.contains("Host key verification failed"),
+        "ssh should refuse the host key\n{out}"
+    );
 }
