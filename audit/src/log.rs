@@ -152,6 +152,8 @@ impl AuditLog {
             last_cp_at: Instant::now(),
             ulids: ulid::Generator::new(),
             shared: Arc::clone(&shared),
+            last_batch: 1,
+            linger: Duration::ZERO,
         };
         let thread = std::thread::Builder::new()
             .name("rampart-audit-writer".into())
@@ -267,7 +269,14 @@ struct Writer<B: Backend> {
     last_cp_at: Instant,
     ulids: ulid::Generator,
     shared: Arc<Shared>,
+    /// Size of the last committed batch: the next batch waits (briefly) for as many.
+    last_batch: usize,
+    /// How long the next batch may wait for more events.
+    linger: Duration,
 }
+
+/// Upper bound on the group-commit wait, whatever a commit costs.
+const MAX_LINGER: Duration = Duration::from_millis(2);
 
 /// A batch prepared against one chain state.
 struct Prepared {
@@ -299,15 +308,39 @@ impl<B: Backend> Writer<B> {
                 Cmd::Append(ev, reply) => batch.push((ev, reply)),
                 other => control = Some(other),
             }
+            // Group commit. Appenders block until their batch is durable, so right
+            // after a commit the queue is nearly empty and refills within
+            // microseconds as the woken threads send their next event. Taking only
+            // what is queued would alternate tiny and large batches (and fsyncs);
+            // instead wait briefly for as many events as the last batch had — never
+            // longer than `linger`, a fraction of what a commit costs anyway.
+            let want = self.last_batch.min(self.config.max_batch);
+            let deadline = Instant::now() + self.linger;
             while control.is_none() && batch.len() < self.config.max_batch {
                 match rx.try_recv() {
                     Ok(Cmd::Append(ev, reply)) => batch.push((ev, reply)),
                     Ok(other) => control = Some(other),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Disconnected) => break,
+                    Err(TryRecvError::Empty) => {
+                        let now = Instant::now();
+                        if batch.len() >= want || now >= deadline {
+                            break;
+                        }
+                        match rx.recv_timeout(deadline - now) {
+                            Ok(Cmd::Append(ev, reply)) => batch.push((ev, reply)),
+                            Ok(other) => control = Some(other),
+                            Err(_) => break,
+                        }
+                    }
                 }
             }
             if !batch.is_empty() {
+                let n = batch.len();
+                let started = Instant::now();
                 self.commit_batch(batch);
+                // Adapt: linger at most a quarter of the last commit's duration.
+                self.linger = (started.elapsed() / 4).min(MAX_LINGER);
+                self.last_batch = n;
             }
             match control {
                 None => self.checkpoint_if_due(),

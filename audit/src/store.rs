@@ -137,6 +137,9 @@ impl SqliteBackend {
         // FULL: in WAL mode the WAL is fsynced at every commit, so a committed
         // event survives power loss (NORMAL would only survive a process crash).
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // The user/kind/serial indexes take inserts all over their B-trees; keep
+        // their pages in memory (64 MiB) rather than re-read them from the OS.
+        conn.pragma_update(None, "cache_size", -65_536)?;
         conn.set_prepared_statement_cache_capacity(16);
         let mut me = SqliteBackend { conn };
         me.init_schema()?;

@@ -4,7 +4,12 @@
 //! written.
 
 // Test code: a panic is a failed test.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;

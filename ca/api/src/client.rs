@@ -26,7 +26,9 @@ use crate::{paths, ErrorBody};
 #[non_exhaustive]
 pub enum ClientError {
     /// The fingerprint is not `SHA256:<base64>` (or 64 hex digits).
-    #[error("invalid CA fingerprint {0:?}: expected SHA256:<base64> as printed by `rampart-ca init`")]
+    #[error(
+        "invalid CA fingerprint {0:?}: expected SHA256:<base64> as printed by `rampart-ca init`"
+    )]
     BadFingerprint(String),
     /// The URL is not an `https://` URL.
     #[error("invalid CA URL {0:?}: expected https://host:port")]
@@ -238,13 +240,10 @@ impl Client {
     }
 
     fn send(&self, rb: RequestBuilder) -> Result<Response, ClientError> {
-        let resp = self
-            .auth(rb)
-            .send()
-            .map_err(|e| ClientError::Transport {
-                url: self.base.clone(),
-                detail: flatten(&e),
-            })?;
+        let resp = self.auth(rb).send().map_err(|e| ClientError::Transport {
+            url: self.base.clone(),
+            detail: flatten(&e),
+        })?;
         if resp.status().is_success() {
             return Ok(resp);
         }

@@ -1,7 +1,7 @@
 //! `rampart-ca`: initialise, check and serve a Rampart CA. Thin: parses arguments,
 //! starts tracing, and calls the library.
 
-use std::io::Write as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -62,6 +62,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RAMPART_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
