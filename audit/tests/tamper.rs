@@ -459,3 +459,100 @@ fn a_corrupt_file_is_an_error_not_a_pass() {
     std::fs::write(&f.path, bytes).unwrap();
     assert!(verify(&f.path, Some(key().public_key())).is_err());
 }
+
+/// Fill a log quickly from many threads (verify's chunking needs a few thousand rows).
+fn build_concurrently(path: &std::path::Path, n: u64) {
+    let log = rampart_audit::AuditLog::open(path, Some(key()), config(1000)).unwrap();
+    let threads = 32;
+    let hs: Vec<_> = (0..threads)
+        .map(|t| {
+            let log = log.clone();
+            std::thread::spawn(move || {
+                for i in 0..n / threads {
+                    log.append(ev(t * (n / threads) + i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    log.close().unwrap();
+}
+
+#[test]
+fn first_problem_wins_across_verify_chunks() {
+    const BIG: u64 = 6400; // several verify chunks (2048 rows each)
+    let pristine = Fixture::new();
+    build_concurrently(&pristine.path, BIG);
+    let clean = verify(&pristine.path, Some(key().public_key())).unwrap();
+    assert_eq!(clean.problem, None);
+    assert_eq!(clean.events, BIG);
+    assert_eq!(clean.last_checkpoint_seq, BIG);
+
+    let cases: Vec<(&str, &str, u64, &str)> = vec![
+        (
+            "body in chunk 2",
+            "UPDATE events SET body = replace(body, '\"v\":1', '\"v\":1 ') WHERE seq = 3000",
+            3000,
+            "hash mismatch",
+        ),
+        (
+            "delete first row of chunk 2",
+            "DELETE FROM events WHERE seq = 2049",
+            2049,
+            "missing",
+        ),
+        (
+            "delete last row of chunk 1",
+            "DELETE FROM events WHERE seq = 2048",
+            2048,
+            "missing",
+        ),
+        (
+            "indexed column in chunk 3",
+            "UPDATE events SET kind = 'revoked' WHERE seq = 4097 AND kind <> 'revoked'",
+            4097,
+            "indexed column `kind`",
+        ),
+        (
+            "two edits: the earlier one is reported",
+            "UPDATE events SET user = 'x' WHERE seq IN (2100, 6000)",
+            2100,
+            "indexed column `user`",
+        ),
+        (
+            "cut tail before last checkpoint",
+            "DELETE FROM events WHERE seq > 4500",
+            4501,
+            "tail removed",
+        ),
+        (
+            "checkpoint in a later chunk",
+            "UPDATE checkpoints SET signature = 'bad' WHERE seq = 4000",
+            4000,
+            "checkpoint signature invalid",
+        ),
+    ];
+    for (name, sql, seq, reason) in cases {
+        let f = Fixture::new();
+        std::fs::copy(&pristine.path, &f.path).unwrap();
+        let c = attacker(&f.path);
+        assert!(c.execute(sql, []).unwrap() >= 1, "{name}: no row changed");
+        drop(c);
+        let r = verify(&f.path, Some(key().public_key())).unwrap();
+        let p = r
+            .problem
+            .clone()
+            .unwrap_or_else(|| panic!("{name}: not detected"));
+        assert_eq!(p.seq, seq, "{name}: {p}");
+        assert!(p.reason.contains(reason), "{name}: {p}");
+        assert_eq!(
+            r.events,
+            seq - 1,
+            "{name}: good events counted up to the problem"
+        );
+        assert_eq!(r.last_seq, seq - 1, "{name}");
+        assert_eq!(r.last_checkpoint_seq, (seq - 1) / 1000 * 1000, "{name}");
+    }
+}
