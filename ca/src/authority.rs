@@ -878,16 +878,14 @@ impl Authority {
             disabled: false,
             created_at: self.now(),
         };
-        match self.store.create_user(&record) {
-            Ok(()) => {}
-            Err(StoreError::Duplicate(_)) => {
-                return Err(CaError::Conflict {
-                    code: "user_exists",
-                    message: format!("a user named {:?} already exists", req.name),
-                })
-            }
-            Err(e) => return Err(e.into()),
+        let exists = || CaError::Conflict {
+            code: "user_exists",
+            message: format!("a user named {:?} already exists", req.name),
+        };
+        if self.store.user(&req.name)?.is_some() {
+            return Err(exists());
         }
+        // Audit first: a state change the log does not know about must not happen.
         let mut ev = self
             .event(EventKind::UserCreated, Outcome::Success, caller)
             .user(&req.name)
@@ -899,6 +897,11 @@ impl Authority {
             ev = ev.actor("rampart-ca init");
         }
         self.record(ev)?;
+        match self.store.create_user(&record) {
+            Ok(()) => {}
+            Err(StoreError::Duplicate(_)) => return Err(exists()),
+            Err(e) => return Err(e.into()),
+        }
         self.user_view(record)
     }
 
@@ -936,17 +939,7 @@ impl Authority {
                 "an admin cannot disable their own account",
             ));
         }
-        if !self.store.set_disabled(&req.name, req.disabled)? {
-            return Err(CaError::not_found(
-                "user_unknown",
-                format!("no user named {:?}", req.name),
-            ));
-        }
-        let ended = if req.disabled {
-            self.store.delete_user_sessions(&req.name)?
-        } else {
-            0
-        };
+        self.require_user(&req.name)?;
         let kind = if req.disabled {
             EventKind::UserDisabled
         } else {
@@ -956,9 +949,12 @@ impl Authority {
             self.event(kind, Outcome::Success, Some(caller))
                 .actor(&actor.user.name)
                 .session(&actor.record.id)
-                .user(&req.name)
-                .detail("sessions_ended", ended),
+                .user(&req.name),
         )?;
+        self.store.set_disabled(&req.name, req.disabled)?;
+        if req.disabled {
+            self.store.delete_user_sessions(&req.name)?;
+        }
         let u = self.require_user(&req.name)?;
         self.user_view(u)
     }
@@ -971,19 +967,16 @@ impl Authority {
         req: &api::SetGroupsRequest,
     ) -> Result<api::User, CaError> {
         Self::check_groups(&req.groups)?;
-        if !self.store.set_groups(&req.name, &req.groups)? {
-            return Err(CaError::not_found(
-                "user_unknown",
-                format!("no user named {:?}", req.name),
-            ));
-        }
+        let before = self.require_user(&req.name)?;
         self.record(
             self.event(EventKind::UserGroupsChanged, Outcome::Success, Some(caller))
                 .actor(&actor.user.name)
                 .session(&actor.record.id)
                 .user(&req.name)
-                .detail("groups", req.groups.clone()),
+                .detail("groups", req.groups.clone())
+                .detail("previous_groups", before.groups),
         )?;
+        self.store.set_groups(&req.name, &req.groups)?;
         let u = self.require_user(&req.name)?;
         self.user_view(u)
     }
@@ -1087,13 +1080,14 @@ impl Authority {
             serials.push(serial);
             target = format!("serial:{serial}");
         }
+        let disable_user = req
+            .user
+            .as_ref()
+            .filter(|u| *u != &actor.user.name)
+            .cloned();
         if let Some(user) = &req.user {
             self.require_user(user)?;
             serials = self.store.serials_for_user(user)?;
-            if user != &actor.user.name {
-                self.store.set_disabled(user, true)?;
-            }
-            self.store.delete_user_sessions(user)?;
             target = format!("user:{user}");
         }
         if let Some(fp) = &req.key_fingerprint {
@@ -1108,7 +1102,6 @@ impl Authority {
             target = format!("key:{fp}");
         }
         let before = self.store.revocations()?;
-        let version = self.store.revoke(&serials, &keys, &reason, now)?;
         let newly_serials: Vec<u64> = serials
             .iter()
             .copied()
@@ -1119,7 +1112,8 @@ impl Authority {
             .filter(|k| !before.key_fingerprints.contains(k))
             .cloned()
             .collect();
-        self.rebuild_krl()?;
+        // Audit first, then change state: nothing is revoked or disabled that the
+        // log does not show.
         self.record(
             self.event(EventKind::Revoked, Outcome::Success, Some(caller))
                 .actor(&actor.user.name)
@@ -1127,19 +1121,29 @@ impl Authority {
                 .target(&target)
                 .reason(&reason)
                 .detail("serials", newly_serials.clone())
-                .detail("keys", newly_keys.clone())
-                .detail("krl_version", version),
+                .detail("keys", newly_keys.clone()),
         )?;
-        if let Some(user) = &req.user {
-            if user != &actor.user.name {
-                self.record(
-                    self.event(EventKind::UserDisabled, Outcome::Success, Some(caller))
-                        .actor(&actor.user.name)
-                        .user(user)
-                        .reason("revoked"),
-                )?;
-            }
+        if let Some(user) = &disable_user {
+            self.record(
+                self.event(EventKind::UserDisabled, Outcome::Success, Some(caller))
+                    .actor(&actor.user.name)
+                    .session(&actor.record.id)
+                    .user(user)
+                    .reason("revoked"),
+            )?;
+            self.store.set_disabled(user, true)?;
         }
+        if let Some(user) = &req.user {
+            self.store.delete_user_sessions(user)?;
+        }
+        let version = self.store.revoke(&serials, &keys, &reason, now)?;
+        self.rebuild_krl()?;
+        self.record(
+            self.event(EventKind::KrlPublished, Outcome::Success, Some(caller))
+                .actor(&actor.user.name)
+                .detail("krl_version", version)
+                .detail("serials", self.store.revocations()?.serials.len() as u64),
+        )?;
         Ok(api::RevokeResponse {
             revoked_serials: newly_serials,
             revoked_keys: newly_keys,

@@ -1,0 +1,170 @@
+//! Fail closed without stalling: with the audit database on a small, real
+//! filesystem (tmpfs) that fills up, the CA refuses the actions it cannot record
+//! (503 `audit_unavailable`), keeps answering health checks and public reads, and
+//! serves again by itself once space is freed — with a chain that still verifies
+//! and an event for every action that was answered with success.
+
+// Helpers outside #[test] functions are test code too: a panic is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rampart_api::{paths, CreateUserRequest, Health, User};
+use rampart_e2e::{api_admin, Ca};
+
+/// A tmpfs mounted for the test's lifetime (needs root, as the e2e suite does).
+struct SmallDisk {
+    dir: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount(dir: &Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mounting a tmpfs for the disk-full test needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        SmallDisk {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    /// Write zeros until the filesystem is full.
+    fn fill(&self) -> PathBuf {
+        let filler = self.dir.join("filler");
+        // dd stops with ENOSPC, which is the point; its exit status is not.
+        let _ = Command::new("dd")
+            .args(["if=/dev/zero", "bs=4096"])
+            .arg(format!("of={}", filler.display()))
+            .output()
+            .expect("run dd");
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
+    }
+}
+
+fn create_user(admin: &rampart_api::Client, name: &str) -> Result<User, rampart_api::ClientError> {
+    admin.post_json(
+        paths::ADMIN_USERS,
+        &CreateUserRequest {
+            name: name.into(),
+            groups: vec!["engineers".into()],
+            admin: false,
+        },
+    )
+}
+
+#[test]
+fn a_full_audit_disk_refuses_actions_and_service_resumes_when_space_returns() {
+    let mut ca = Ca::init_e2e("");
+    let disk = SmallDisk::mount(&ca.root().join("auditfs"), "4m");
+    // Move the audit log (made by init) onto the small disk.
+    for suffix in ["", "-wal", "-shm"] {
+        let from = PathBuf::from(format!("{}{suffix}", ca.audit_db().display()));
+        if from.exists() {
+            std::fs::copy(&from, disk.dir.join(format!("audit.db{suffix}"))).unwrap();
+            std::fs::remove_file(&from).unwrap();
+        }
+    }
+    let audit_db = disk.dir.join("audit.db");
+    ca.merge_config(&format!(
+        "[audit]\ndatabase = {:?}\n",
+        audit_db.display().to_string()
+    ));
+    ca.start();
+    let (_admin, session) = api_admin(&ca);
+    let admin = session.client.clone();
+    create_user(&admin, "before").expect("works while there is space");
+
+    let filler = disk.fill();
+    // SQLite may still have room in pages it already owns; keep acting until the
+    // log refuses. Every success in between must still end up in the chain.
+    let mut succeeded = Vec::new();
+    let mut refused = None;
+    for i in 0..500 {
+        let name = format!("during{i}");
+        match create_user(&admin, &name) {
+            Ok(_) => succeeded.push(name),
+            Err(e) => {
+                refused = Some(e);
+                break;
+            }
+        }
+    }
+    let refused = refused.expect("a full disk must make the CA refuse actions");
+    assert_eq!(refused.api_code(), Some("audit_unavailable"), "{refused}");
+    assert!(
+        refused.to_string().contains("audit log"),
+        "the refusal says why: {refused}"
+    );
+    // The refused user was not created behind the log's back.
+    let refused_name = format!("during{}", succeeded.len());
+
+    // Reads and health keep working while writes fail.
+    let health: Health = ca.api().get_json(paths::HEALTH).unwrap();
+    assert_eq!(health.status, "degraded");
+    assert!(ca.api().user_ca().unwrap().starts_with("ssh-ed25519 "));
+    assert!(!ca.api().get_bytes(paths::KRL).unwrap().is_empty());
+
+    // Free the space: the CA resumes by itself, no restart.
+    std::fs::remove_file(filler).unwrap();
+    let mut resumed = false;
+    for _ in 0..50 {
+        if create_user(&admin, "after").is_ok() {
+            resumed = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(resumed, "the CA must resume once the disk has space again");
+    let health: Health = ca.api().get_json(paths::HEALTH).unwrap();
+    assert_eq!(health.status, "ok");
+
+    let users: Vec<User> = admin.get_json(paths::ADMIN_USERS).unwrap();
+    let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
+    assert!(
+        !names.contains(&refused_name.as_str()),
+        "a refused action must not change state: {names:?}"
+    );
+    ca.stop();
+    let verify = rampart_e2e::audit_verify_with(&audit_db, Some(&ca.audit_pubkey()));
+    verify.assert_success("audit verify after the disk-full episode");
+    let created = rampart_e2e::AuditDb::new(&audit_db).events_of_kind("user_created");
+    let expected = succeeded
+        .iter()
+        .map(String::as_str)
+        .chain(["before", "after"]);
+    for name in expected {
+        assert!(
+            created
+                .iter()
+                .any(|row| serde_json::Value::Object(row.clone())
+                    .to_string()
+                    .contains(&format!("\"{name}\""))),
+            "user {name} was created with success but has no user_created event"
+        );
+    }
+}
