@@ -757,20 +757,8 @@ impl Authority {
             now,
         )?;
         let cert = rampart_signer::sign_user_cert(self.keys.user_ca.as_ref(), &spec)?;
-        let line = cert
-            .to_openssh()
-            .map_err(|e| CaError::Internal(format!("encoding certificate: {e}")))?;
-        self.store.insert_cert(&CertRecord {
-            serial,
-            kind: CertKind::User,
-            subject: user.name.clone(),
-            key_fingerprint: fingerprint.clone(),
-            key_id: spec.key_id().to_owned(),
-            principals: spec.principals().to_vec(),
-            valid_after: spec.valid_after(),
-            valid_before: spec.valid_before(),
-            issued_at: now,
-        })?;
+        let (record, line) =
+            self.store_issued(&cert, CertKind::User, &user.name, &fingerprint, now)?;
         let mfa_age = (now - session.record.mfa_time).num_seconds();
         self.record(
             self.event(EventKind::CertIssued, Outcome::Success, Some(caller))
@@ -786,14 +774,7 @@ impl Authority {
                 .detail("valid_after", spec.valid_after())
                 .detail("valid_before", spec.valid_before()),
         )?;
-        Ok(api::CertResponse {
-            certificate: line,
-            serial,
-            key_id: spec.key_id().to_owned(),
-            principals: spec.principals().to_vec(),
-            valid_after: unix_to_utc(spec.valid_after()),
-            valid_before: unix_to_utc(spec.valid_before()),
-        })
+        Ok(cert_response(record, line))
     }
 
     // ----- admin -----------------------------------------------------------
@@ -1172,20 +1153,8 @@ impl Authority {
         let fingerprint = key_fingerprint(&key);
         let spec = rampart_signer::HostCertSpec::from_grant(&grant, key, serial, now)?;
         let cert = rampart_signer::sign_host_cert(self.keys.host_ca.as_ref(), &spec)?;
-        let line = cert
-            .to_openssh()
-            .map_err(|e| CaError::Internal(format!("encoding certificate: {e}")))?;
-        self.store.insert_cert(&CertRecord {
-            serial,
-            kind: CertKind::Host,
-            subject: req.name.clone(),
-            key_fingerprint: fingerprint.clone(),
-            key_id: spec.key_id().to_owned(),
-            principals: spec.principals().to_vec(),
-            valid_after: spec.valid_after(),
-            valid_before: spec.valid_before(),
-            issued_at: now,
-        })?;
+        let (record, line) =
+            self.store_issued(&cert, CertKind::Host, &req.name, &fingerprint, now)?;
         self.record(
             self.event(EventKind::HostCertIssued, Outcome::Success, Some(caller))
                 .actor(&actor.user.name)
@@ -1196,14 +1165,48 @@ impl Authority {
                 .detail("principals", spec.principals().to_vec())
                 .detail("valid_before", spec.valid_before()),
         )?;
-        Ok(api::CertResponse {
-            certificate: line,
-            serial,
-            key_id: spec.key_id().to_owned(),
-            principals: spec.principals().to_vec(),
-            valid_after: unix_to_utc(spec.valid_after()),
-            valid_before: unix_to_utc(spec.valid_before()),
-        })
+        Ok(cert_response(record, line))
+    }
+}
+
+impl Authority {
+    /// Record a freshly signed certificate; what is stored is read back from the
+    /// certificate itself, so the record cannot drift from what was signed.
+    fn store_issued(
+        &self,
+        cert: &ssh_key::Certificate,
+        kind: CertKind,
+        subject: &str,
+        fingerprint: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(CertRecord, String), CaError> {
+        let line = cert
+            .to_openssh()
+            .map_err(|e| CaError::Internal(format!("encoding certificate: {e}")))?;
+        let record = CertRecord {
+            serial: cert.serial(),
+            kind,
+            subject: subject.to_owned(),
+            key_fingerprint: fingerprint.to_owned(),
+            key_id: cert.key_id().to_owned(),
+            principals: cert.valid_principals().to_vec(),
+            valid_after: cert.valid_after(),
+            valid_before: cert.valid_before(),
+            issued_at: now,
+        };
+        self.store.insert_cert(&record)?;
+        Ok((record, line))
+    }
+}
+
+fn cert_response(record: CertRecord, certificate: String) -> api::CertResponse {
+    api::CertResponse {
+        certificate,
+        serial: record.serial,
+        key_id: record.key_id,
+        principals: record.principals,
+        valid_after: unix_to_utc(record.valid_after),
+        valid_before: unix_to_utc(record.valid_before),
     }
 }
 
