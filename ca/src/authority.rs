@@ -127,8 +127,55 @@ pub struct Authority {
     totp: factor::TotpVerifier,
     recovery: factor::RecoveryVerifier,
     serials: Mutex<SerialBlock>,
-    krl: RwLock<Arc<Vec<u8>>>,
+    krl: RwLock<Arc<SignedKrl>>,
     source_failures: Mutex<HashMap<IpAddr, Vec<DateTime<Utc>>>>,
+}
+
+/// A signed KRL is re-generated when it is this old, even without a revocation,
+/// so its signed `generated_date` tells hosts how fresh it is.
+pub const KRL_RESIGN_AFTER: Duration = Duration::from_secs(60 * 60);
+
+/// The KRL and its signature, built together and cached together so that
+/// `GET /v1/krl` and `GET /v1/krl.sig` always serve a matching pair.
+///
+/// Signature format: an SSHSIG (OpenSSH PROTOCOL.sshsig) made with the **user CA
+/// key** — the key hosts already trust as `TrustedUserCAKeys`, so no new key has
+/// to be distributed — over the exact KRL bytes, namespace
+/// [`api::KRL_SIG_NAMESPACE`] (`rampart-krl@rampart`), hash SHA-512, armored as
+/// `-----BEGIN SSH SIGNATURE-----`. Stock OpenSSH verifies it with
+/// `ssh-keygen -Y verify -f allowed_signers -I rampart-ca -n rampart-krl@rampart
+/// -s krl.sig < krl`, where `allowed_signers` holds
+/// `rampart-ca namespaces="rampart-krl@rampart" <user CA public key>`.
+/// (The KRL's own KRL_SECTION_SIGNATURE is not used: OpenSSH >= 9.4 refuses it.)
+#[derive(Debug, Clone, Default)]
+pub struct SignedKrl {
+    /// The KRL, OpenSSH binary format.
+    pub bytes: Arc<Vec<u8>>,
+    /// The armored SSHSIG over `bytes` (empty only before the first build).
+    pub signature: String,
+    /// `krl_version` inside `bytes`.
+    pub version: u64,
+    /// `generated_date` inside `bytes`, Unix seconds.
+    pub generated_at: u64,
+}
+
+/// Sign `krl` as an SSHSIG through the [`CaSigner`] seam (not with a private key
+/// in hand), so an HSM-held user CA key signs KRLs the same way: build the
+/// PROTOCOL.sshsig "signed data" blob (`"SSHSIG" ‖ namespace ‖ reserved ‖
+/// hash_algorithm ‖ H(message)`), have the backend sign it raw, wrap the result.
+fn sign_krl(signer: &dyn CaSigner, krl: &[u8]) -> Result<String, CaError> {
+    let internal = |e: ssh_key::Error| CaError::Internal(format!("KRL signature: {e}"));
+    let hash = ssh_key::HashAlg::Sha512;
+    let data = ssh_key::SshSig::signed_data(api::KRL_SIG_NAMESPACE, hash, krl).map_err(internal)?;
+    let raw = signer.sign_raw(&data)?;
+    let sig = ssh_key::SshSig::new(
+        signer.public_key().key_data().clone(),
+        api::KRL_SIG_NAMESPACE,
+        hash,
+        raw,
+    )
+    .map_err(internal)?;
+    sig.to_pem(ssh_key::LineEnding::LF).map_err(internal)
 }
 
 fn to_chrono(d: Duration) -> chrono::Duration {
@@ -181,7 +228,7 @@ impl Authority {
             totp,
             recovery: factor::RecoveryVerifier,
             serials: Mutex::new(SerialBlock::default()),
-            krl: RwLock::new(Arc::new(Vec::new())),
+            krl: RwLock::new(Arc::new(SignedKrl::default())),
             source_failures: Mutex::new(HashMap::new()),
         };
         auth.rebuild_krl()?;
@@ -248,6 +295,30 @@ impl Authority {
 
     /// The current KRL (OpenSSH binary format).
     pub fn krl(&self) -> Arc<Vec<u8>> {
+        Arc::clone(&self.signed_krl().bytes)
+    }
+
+    /// The current KRL with its SSHSIG signature, as one consistent pair.
+    ///
+    /// The pair is re-generated (same `krl_version`, new `generated_date`, new
+    /// signature) when it is older than [`KRL_RESIGN_AFTER`], so hosts can tell a
+    /// fresh KRL from a replayed old one by its signed date. If that refresh fails
+    /// the previous pair is served: it is still correct, only older.
+    pub fn signed_krl(&self) -> Arc<SignedKrl> {
+        let current = self.cached_krl();
+        let now = u64::try_from(self.now().timestamp()).unwrap_or(0);
+        if now.saturating_sub(current.generated_at) >= KRL_RESIGN_AFTER.as_secs() {
+            match self.rebuild_krl() {
+                Ok(_) => return self.cached_krl(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not re-sign the KRL; serving the previous one")
+                }
+            }
+        }
+        current
+    }
+
+    fn cached_krl(&self) -> Arc<SignedKrl> {
         self.krl
             .read()
             .map(|k| Arc::clone(&k))
@@ -260,9 +331,10 @@ impl Authority {
         for fp in &rev.key_fingerprints {
             key_hashes.push(rampart_signer::parse_fingerprint(fp)?);
         }
+        let generated_at = u64::try_from(self.now().timestamp()).unwrap_or(0);
         let spec = rampart_signer::KrlSpec {
             version: rev.version,
-            generated_at: u64::try_from(self.now().timestamp()).unwrap_or(0),
+            generated_at,
             comment: format!("rampart KRL v{}", rev.version),
             ca_key: self.keys.user_ca.public_key().clone(),
             revoked_serials: rev.serials,
@@ -270,8 +342,19 @@ impl Authority {
             revoked_keys: Vec::new(),
         };
         let bytes = rampart_signer::build_krl(&spec)?;
+        let signature = sign_krl(self.keys.user_ca.as_ref(), &bytes)?;
+        let signed = SignedKrl {
+            bytes: Arc::new(bytes),
+            signature,
+            version: rev.version,
+            generated_at,
+        };
         if let Ok(mut k) = self.krl.write() {
-            *k = Arc::new(bytes);
+            // Two revocations rebuilding at once may finish out of order: never
+            // replace a newer KRL with an older one.
+            if (signed.version, signed.generated_at) >= (k.version, k.generated_at) {
+                *k = Arc::new(signed);
+            }
         }
         Ok(rev.version)
     }
@@ -1229,5 +1312,28 @@ mod tests {
         for bad in ["", "Alice", "1abc", "a b", "a,b", "root\n", &"a".repeat(33)] {
             assert!(!valid_user_name(bad), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn krl_signature_is_an_sshsig_over_the_exact_bytes() {
+        let key = FileCaKey::generate("user ca").unwrap();
+        let other = FileCaKey::generate("other").unwrap();
+        let krl = b"SSHKRL\n\0 some krl bytes".to_vec();
+        let pem = sign_krl(&key, &krl).unwrap();
+        assert!(pem.starts_with("-----BEGIN SSH SIGNATURE-----"), "{pem}");
+        let sig = ssh_key::SshSig::from_pem(&pem).unwrap();
+        assert_eq!(sig.hash_alg(), ssh_key::HashAlg::Sha512);
+        let public = key.public_key();
+        public.verify(api::KRL_SIG_NAMESPACE, &krl, &sig).unwrap();
+        let mut tampered = krl.clone();
+        tampered[7] ^= 1;
+        assert!(public
+            .verify(api::KRL_SIG_NAMESPACE, &tampered, &sig)
+            .is_err());
+        assert!(public.verify("file", &krl, &sig).is_err());
+        assert!(other
+            .public_key()
+            .verify(api::KRL_SIG_NAMESPACE, &krl, &sig)
+            .is_err());
     }
 }

@@ -178,6 +178,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::USER_CA_PUB, get(user_ca))
         .route(paths::HOST_CA_PUB, get(host_ca))
         .route(paths::KRL, get(krl))
+        .route(paths::KRL_SIG, get(krl_sig))
         .route(paths::ENROLL_START, post(enroll_start))
         .route(paths::ENROLL_FINISH, post(enroll_finish))
         .route(paths::LOGIN, post(login))
@@ -231,13 +232,39 @@ async fn host_ca(State(auth): Shared) -> Response {
     text(auth.host_ca_line())
 }
 
-async fn krl(State(auth): Shared) -> Response {
-    let bytes = auth.krl();
-    (
-        [(header::CONTENT_TYPE, "application/octet-stream")],
-        bytes.as_ref().clone(),
+/// `GET /v1/krl`: the KRL bytes, with their version in a header.
+async fn krl(State(auth): Shared) -> Result<Response, ApiError> {
+    // signed_krl may re-generate a stale pair, which reads the store: off the
+    // async workers, like every other store access.
+    let signed = blocking(auth, |a| Ok(a.signed_krl())).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (
+                header::HeaderName::from_static(api::KRL_VERSION_HEADER),
+                signed.version.to_string(),
+            ),
+        ],
+        signed.bytes.as_ref().clone(),
     )
-        .into_response()
+        .into_response())
+}
+
+/// `GET /v1/krl.sig`: the SSHSIG over exactly the bytes `GET /v1/krl` serves
+/// (same cached pair; see [`crate::authority::SignedKrl`]).
+async fn krl_sig(State(auth): Shared) -> Result<Response, ApiError> {
+    let signed = blocking(auth, |a| Ok(a.signed_krl())).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_owned()),
+            (
+                header::HeaderName::from_static(api::KRL_VERSION_HEADER),
+                signed.version.to_string(),
+            ),
+        ],
+        signed.signature.clone(),
+    )
+        .into_response())
 }
 
 async fn enroll_start(

@@ -22,6 +22,17 @@ pub const API_PREFIX: &str = "/v1";
 /// anything larger is refused with 413 before it is parsed.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// SSHSIG namespace of the KRL signature ([`paths::KRL_SIG`]). A signature made
+/// for another purpose (an audit checkpoint, a git commit) never verifies as a KRL
+/// signature, because the namespace is part of the signed data (PROTOCOL.sshsig).
+/// Check one by hand with
+/// `ssh-keygen -Y verify -f allowed_signers -I rampart-ca -n rampart-krl@rampart -s krl.sig < krl`.
+pub const KRL_SIG_NAMESPACE: &str = "rampart-krl@rampart";
+
+/// Response header of [`paths::KRL`] and [`paths::KRL_SIG`]: the `krl_version`
+/// of the KRL served (decimal).
+pub const KRL_VERSION_HEADER: &str = "x-rampart-krl-version";
+
 /// Endpoint paths, so that server routes and client calls cannot drift apart.
 pub mod paths {
     /// `GET` liveness and version.
@@ -30,8 +41,15 @@ pub mod paths {
     pub const USER_CA_PUB: &str = "/v1/ca/user.pub";
     /// `GET` the host CA public key (OpenSSH one-line format).
     pub const HOST_CA_PUB: &str = "/v1/ca/host.pub";
-    /// `GET` the current KRL in OpenSSH binary format.
+    /// `GET` the current KRL in OpenSSH binary format. The response carries the
+    /// KRL's `krl_version` in the [`super::KRL_VERSION_HEADER`] header.
     pub const KRL: &str = "/v1/krl";
+    /// `GET` the SSHSIG signature (armored, `-----BEGIN SSH SIGNATURE-----`) over
+    /// the exact bytes [`KRL`] serves, made with the user CA key in namespace
+    /// [`super::KRL_SIG_NAMESPACE`]. Both come from one cached pair, so a KRL and
+    /// the signature fetched next to it match unless a revocation landed in
+    /// between (then the version header tells the client to fetch again).
+    pub const KRL_SIG: &str = "/v1/krl.sig";
     /// `POST` [`super::EnrollStartRequest`] → [`super::EnrollStartResponse`].
     pub const ENROLL_START: &str = "/v1/enroll/start";
     /// `POST` [`super::EnrollFinishRequest`] → [`super::EnrollFinishResponse`].
