@@ -2,74 +2,9 @@
 //! `rampart_api::Client` cannot send: malformed JSON, oversized bodies, unknown
 //! fields.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_api::Fingerprint;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-
-/// Trust exactly the certificate with this fingerprint; still check the handshake
-/// signature with its key.
-#[derive(Debug)]
-struct Pinned {
-    pin: Fingerprint,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if Fingerprint::of_der(end_entity.as_ref()) == self.pin {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "CA certificate does not match the pin".into(),
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
 
 /// What the CA answered.
 #[derive(Debug, Clone)]
@@ -99,13 +34,7 @@ pub struct RawHttp {
 impl RawHttp {
     /// A client for `base` trusting only the certificate `pin`.
     pub fn new(base: &str, pin: Fingerprint) -> RawHttp {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(Pinned { pin, provider }))
-            .with_no_client_auth();
+        let tls = rampart_api::client::pinned_tls_config(pin).expect("TLS set-up");
         let http = reqwest::blocking::Client::builder()
             .use_preconfigured_tls(tls)
             .timeout(Duration::from_secs(30))

@@ -184,6 +184,22 @@ impl ServerCertVerifier for PinnedVerifier {
     }
 }
 
+/// A rustls client configuration that trusts exactly the certificate `pin` (and
+/// still checks the handshake signature with its key). Public so that other HTTP
+/// stacks (tests sending deliberately malformed requests, later the bastion) pin
+/// the CA the same way.
+pub fn pinned_tls_config(pin: Fingerprint) -> Result<rustls::ClientConfig, ClientError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(
+        rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ClientError::Tls(e.to_string()))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin, provider }))
+            .with_no_client_auth(),
+    )
+}
+
 /// Blocking client for one CA.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -200,13 +216,7 @@ impl Client {
         if !base.starts_with("https://") {
             return Err(ClientError::BadUrl(base_url.to_owned()));
         }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider.clone())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| ClientError::Tls(e.to_string()))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(PinnedVerifier { pin, provider }))
-            .with_no_client_auth();
+        let tls = pinned_tls_config(pin)?;
         let http = reqwest::blocking::Client::builder()
             .use_preconfigured_tls(tls)
             .timeout(Duration::from_secs(30))
