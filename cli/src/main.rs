@@ -18,6 +18,10 @@ mod duration;
 mod enroll;
 mod error;
 mod home;
+mod host;
+mod host_install;
+mod host_krl;
+mod host_principals;
 mod input;
 mod login;
 mod policy_cmd;
@@ -47,8 +51,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    // Host helpers run under sshd (AuthorizedPrincipalsCommandUser) or systemd,
+    // often without HOME: they must not need a Rampart home.
+    let command = match cli.command {
+        Command::Host(c) => return host::run(c),
+        other => other,
+    };
     let home = Home::resolve(cli.home)?;
-    match cli.command {
+    match command {
         Command::Enroll(a) => enroll::run(&home, a),
         Command::Login(a) => login::run(&home, a),
         Command::Status => status::status(&home),
@@ -62,6 +72,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Dev(a) => dev::run(&home, a),
+        Command::Host(c) => host::run(c),
     }
 }
 

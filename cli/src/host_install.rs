@@ -1,0 +1,331 @@
+//! `rampart host install`: set a host up to trust Rampart, idempotently.
+//!
+//! Without `--write` it prints every file it would place and the commands to run;
+//! with `--write` it places them (under `--root`, default `/`) and says, per file,
+//! whether it wrote it or found it already right — a second run changes nothing
+//! and ends with "nothing changed".
+//!
+//! | file | content | when it exists already |
+//! |---|---|---|
+//! | `/etc/ssh/rampart_user_ca.pub` | the user CA key, fetched from `--ca` over pinned TLS | kept if it holds the CA's key, else replaced |
+//! | `/etc/ssh/rampart.krl` (+ `.sig`) | the first signed KRL (`rampart host krl-sync`) | krl-sync's rules (never older) |
+//! | `/etc/rampart/host-policy.toml` | the example host policy | never overwritten |
+//! | `/etc/default/rampart-krl-sync` | `RAMPART_CA_URL`, `RAMPART_CA_FINGERPRINT` | replaced if different |
+//! | `/etc/systemd/system/rampart-krl-sync.{service,timer}` | `packaging/systemd/` | replaced if different |
+//! | `/etc/ssh/sshd_config.d/rampart.conf` | the sshd drop-in | replaced if different |
+//!
+//! The drop-in is written last: sshd must never read a `RevokedKeys` line before
+//! the KRL exists, because an unreadable KRL makes it refuse every public-key
+//! login. For the same reason `--write` needs `--ca`: without the CA there is no
+//! key to trust and no KRL to install. The PAM line for `pam_rampart.so` is only
+//! printed, commented out, until the PAM module ships.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use rampart_api::{Client, Fingerprint};
+use ssh_key::PublicKey;
+
+use crate::cli::{InstallArgs, KrlSyncArgs};
+use crate::error::{io_detail, CliError};
+use crate::host::HostError;
+use crate::host_krl;
+
+/// The sshd drop-in, relative to the root.
+const DROP_IN: &str = "etc/ssh/sshd_config.d/rampart.conf";
+/// The user CA key file (TrustedUserCAKeys).
+const CA_KEY: &str = "etc/ssh/rampart_user_ca.pub";
+/// The KRL (RevokedKeys).
+const KRL: &str = "etc/ssh/rampart.krl";
+/// The host policy.
+const POLICY: &str = "etc/rampart/host-policy.toml";
+/// krl-sync's settings.
+const ENV_FILE: &str = "etc/default/rampart-krl-sync";
+/// The krl-sync units.
+const SERVICE: &str = "etc/systemd/system/rampart-krl-sync.service";
+const TIMER: &str = "etc/systemd/system/rampart-krl-sync.timer";
+
+const POLICY_EXAMPLE: &str = include_str!("../../packaging/examples/host-policy.toml");
+const SERVICE_UNIT: &str = include_str!("../../packaging/systemd/rampart-krl-sync.service");
+const TIMER_UNIT: &str = include_str!("../../packaging/systemd/rampart-krl-sync.timer");
+
+/// The sshd_config drop-in. Paths are the host's real ones even under `--root`.
+pub fn drop_in(rampart_bin: &Path, principals_user: &str) -> String {
+    format!(
+        "# Rampart: trust Rampart user certificates on this host.\n\
+         # Written by `rampart host install`; rerun it rather than editing this file.\n\
+         TrustedUserCAKeys /{CA_KEY}\n\
+         # Kept fresh by rampart-krl-sync.timer; an unreadable KRL refuses every key login.\n\
+         RevokedKeys /{KRL}\n\
+         # Which certificate principals may use which account: /{POLICY}.\n\
+         AuthorizedPrincipalsCommand {} host principals --policy /{POLICY} %u %t %k\n\
+         AuthorizedPrincipalsCommandUser {principals_user}\n",
+        rampart_bin.display()
+    )
+}
+
+/// The PAM line for sudo step-up, printed commented out.
+const PAM_LINE: &str = "# auth required pam_rampart.so ca_keys=/etc/ssh/rampart_user_ca.pub \
+krl=/etc/ssh/rampart.krl max_krl_age=2h max_mfa_age=15m   # /etc/pam.d/sudo, once pam_rampart ships";
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    Wrote,
+    Unchanged,
+    /// The admin's own version is there and is left alone.
+    Kept,
+}
+
+/// `rampart host install`.
+pub fn run(a: &InstallArgs) -> Result<(), HostError> {
+    let dropin = drop_in(&a.rampart_bin, &a.principals_user);
+    if !valid_user(&a.principals_user) {
+        return Err(CliError::Usage(format!(
+            "--principals-user {:?} is not a user name",
+            a.principals_user
+        ))
+        .into());
+    }
+    if !a.rampart_bin.is_absolute() {
+        return Err(CliError::Usage(
+            "--rampart-bin must be an absolute path (sshd requires one)".to_owned(),
+        )
+        .into());
+    }
+    let ca = match (&a.ca, &a.ca_fingerprint) {
+        (Some(url), Some(fp)) => Some((url.clone(), fp.clone())),
+        _ => None,
+    };
+    if !a.write {
+        print_plan(a, &dropin, ca.as_ref())?;
+        return Ok(());
+    }
+    let Some((url, fp)) = ca else {
+        return Err(CliError::Usage(
+            "--write needs --ca and --ca-fingerprint: the host needs the user CA key and a first \
+             KRL before sshd may read the drop-in"
+                .to_owned(),
+        )
+        .into());
+    };
+    let root = a.root.clone().unwrap_or_else(|| PathBuf::from("/"));
+    let at = |rel: &str| root.join(rel);
+    let changed = std::cell::Cell::new(false);
+    let note = |path: &Path, o: Outcome| {
+        if o == Outcome::Wrote {
+            changed.set(true);
+        }
+        let p = path.display();
+        match o {
+            Outcome::Wrote => println!("wrote     {p}"),
+            Outcome::Unchanged => println!("unchanged {p}"),
+            Outcome::Kept => {
+                println!("kept      {p} (yours differs from the example; not overwritten)")
+            }
+        }
+    };
+
+    // 1. The user CA key, from the CA itself over pinned TLS.
+    let client = Client::new(&url, Fingerprint::parse(&fp).map_err(CliError::from)?)
+        .map_err(CliError::from)?;
+    let ca_line = client.user_ca().map_err(CliError::from)?;
+    let ca_key = PublicKey::from_openssh(&ca_line)
+        .map_err(|e| CliError::Unreachable(format!("the CA's user CA key does not parse: {e}")))?;
+    let key_path = at(CA_KEY);
+    let has_key = host_krl::read_ca_keys(&key_path)
+        .map(|keys| keys.iter().any(|k| k.key_data() == ca_key.key_data()))
+        .unwrap_or(false);
+    if has_key {
+        note(&key_path, Outcome::Unchanged);
+    } else {
+        note(
+            &key_path,
+            put(&key_path, format!("{ca_line}\n").as_bytes())?,
+        );
+    }
+
+    // 2. The first KRL (krl-sync prints what it did).
+    let krl_path = at(KRL);
+    let before = fs::read(&krl_path).ok();
+    host_krl::run(&KrlSyncArgs {
+        ca: url.clone(),
+        ca_fingerprint: fp.clone(),
+        ca_key: key_path.clone(),
+        out: krl_path.clone(),
+        max_age: None,
+    })?;
+    if before != fs::read(&krl_path).ok() {
+        changed.set(true);
+    }
+
+    // 3. The host policy: an example the admin edits; never overwritten.
+    let policy_path = at(POLICY);
+    let o = match fs::read(&policy_path) {
+        Ok(existing) if existing == POLICY_EXAMPLE.as_bytes() => Outcome::Unchanged,
+        Ok(_) => Outcome::Kept,
+        Err(_) => put(&policy_path, POLICY_EXAMPLE.as_bytes())?,
+    };
+    note(&policy_path, o);
+
+    // 4. The timer and its settings.
+    let env = format!("RAMPART_CA_URL={url}\nRAMPART_CA_FINGERPRINT={fp}\n");
+    for (rel, text) in [
+        (ENV_FILE, env.as_str()),
+        (SERVICE, SERVICE_UNIT),
+        (TIMER, TIMER_UNIT),
+    ] {
+        let p = at(rel);
+        note(&p, put(&p, text.as_bytes())?);
+    }
+
+    // 5. Last, the drop-in that makes sshd use all of the above.
+    let p = at(DROP_IN);
+    note(&p, put(&p, dropin.as_bytes())?);
+    if !includes_drop_ins(&root) {
+        println!(
+            "note: {} has no `Include /etc/ssh/sshd_config.d/*.conf`; add it near the top",
+            root.join("etc/ssh/sshd_config").display()
+        );
+    }
+
+    println!("{PAM_LINE}");
+    if changed.get() {
+        println!(
+            "next: sshd -t && systemctl reload ssh; systemctl daemon-reload && \
+             systemctl enable --now rampart-krl-sync.timer"
+        );
+    } else {
+        println!("nothing changed: this host is already set up");
+    }
+    Ok(())
+}
+
+/// Print every file and step, writing nothing.
+fn print_plan(
+    a: &InstallArgs,
+    dropin: &str,
+    ca: Option<&(String, String)>,
+) -> Result<(), HostError> {
+    let show = |rel: &str, text: &str| {
+        println!("==> /{rel} (mode 0644)");
+        print!("{text}");
+        println!();
+    };
+    let ca_text = match ca {
+        Some((url, fp)) => {
+            let client = Client::new(url, Fingerprint::parse(fp).map_err(CliError::from)?)
+                .map_err(CliError::from)?;
+            format!("{}\n", client.user_ca().map_err(CliError::from)?)
+        }
+        None => "# the user CA key: GET <CA>/v1/ca/user.pub (pass --ca and --ca-fingerprint)\n"
+            .to_owned(),
+    };
+    show(CA_KEY, &ca_text);
+    let (url, fp) = ca
+        .map(|(u, f)| (u.as_str(), f.as_str()))
+        .unwrap_or(("https://CA:8443", "SHA256:…"));
+    println!(
+        "==> /{KRL} (and .sig)\n{} host krl-sync --ca {url} --ca-fingerprint {fp} --ca-key /{CA_KEY} --out /{KRL}\n",
+        a.rampart_bin.display()
+    );
+    show(POLICY, POLICY_EXAMPLE);
+    show(
+        ENV_FILE,
+        &format!("RAMPART_CA_URL={url}\nRAMPART_CA_FINGERPRINT={fp}\n"),
+    );
+    show(SERVICE, SERVICE_UNIT);
+    show(TIMER, TIMER_UNIT);
+    show(DROP_IN, dropin);
+    println!("==> PAM (sudo step-up)\n{PAM_LINE}\n");
+    println!("nothing written: pass --write (with --ca and --ca-fingerprint) to place these files");
+    Ok(())
+}
+
+/// Write `bytes` to `path` (0644, atomically, creating parent directories 0755)
+/// unless it already holds exactly them.
+fn put(path: &Path, bytes: &[u8]) -> Result<Outcome, CliError> {
+    if fs::read(path).is_ok_and(|b| b == bytes) {
+        return Ok(Outcome::Unchanged);
+    }
+    if let Some(dir) = path.parent() {
+        create_dirs(dir)?;
+    }
+    host_krl::write_atomic(path, bytes)?;
+    Ok(Outcome::Wrote)
+}
+
+fn create_dirs(dir: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)
+        .map_err(|e| {
+            CliError::Other(anyhow::anyhow!(
+                "cannot create {}: {}",
+                dir.display(),
+                io_detail(&e)
+            ))
+        })
+}
+
+/// Whether the main sshd_config includes the drop-in directory (Debian's does).
+fn includes_drop_ins(root: &Path) -> bool {
+    fs::read_to_string(root.join("etc/ssh/sshd_config")).is_ok_and(|t| {
+        t.lines().any(|l| {
+            let mut w = l.split_whitespace();
+            w.next().is_some_and(|k| k.eq_ignore_ascii_case("include"))
+                && w.any(|arg| arg.starts_with("/etc/ssh/sshd_config.d/"))
+        })
+    })
+}
+
+fn valid_user(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_in_names_every_file_and_token() {
+        let d = drop_in(Path::new("/usr/bin/rampart"), "nobody");
+        for want in [
+            "TrustedUserCAKeys /etc/ssh/rampart_user_ca.pub\n",
+            "RevokedKeys /etc/ssh/rampart.krl\n",
+            "AuthorizedPrincipalsCommand /usr/bin/rampart host principals --policy \
+             /etc/rampart/host-policy.toml %u %t %k\n",
+            "AuthorizedPrincipalsCommandUser nobody\n",
+        ] {
+            assert!(d.contains(want), "missing {want:?} in\n{d}");
+        }
+    }
+
+    #[test]
+    fn put_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a/b/file");
+        assert_eq!(put(&p, b"x").unwrap(), Outcome::Wrote);
+        assert_eq!(put(&p, b"x").unwrap(), Outcome::Unchanged);
+        assert_eq!(put(&p, b"y").unwrap(), Outcome::Wrote);
+    }
+
+    #[test]
+    fn finds_the_include_line() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!includes_drop_ins(dir.path()));
+        fs::create_dir_all(dir.path().join("etc/ssh")).unwrap();
+        fs::write(
+            dir.path().join("etc/ssh/sshd_config"),
+            "# x\nInclude /etc/ssh/sshd_config.d/*.conf\nPort 22\n",
+        )
+        .unwrap();
+        assert!(includes_drop_ins(dir.path()));
+    }
+}
