@@ -109,6 +109,9 @@ pub struct RawAudit {
     /// …or after this long. Default `60s`.
     #[serde(default = "default_checkpoint_every")]
     pub checkpoint_every: String,
+    /// SIEM forwarders (`[[audit.forwarders]]`), see [`crate::forwarders`]. Default none.
+    #[serde(default)]
+    pub forwarders: Vec<crate::forwarders::RawForwarder>,
 }
 
 impl Default for RawAudit {
@@ -117,6 +120,7 @@ impl Default for RawAudit {
             database: default_audit_db(),
             checkpoint_every_events: default_checkpoint_events(),
             checkpoint_every: default_checkpoint_every(),
+            forwarders: Vec::new(),
         }
     }
 }
@@ -311,6 +315,8 @@ pub struct Config {
     pub checkpoint_every_events: u64,
     /// Checkpoint cadence in time.
     pub checkpoint_every: Duration,
+    /// SIEM forwarders.
+    pub forwarders: Vec<crate::forwarders::ForwarderConfig>,
     /// Limits for factor checks.
     pub limits: Limits,
     /// TOTP issuer label.
@@ -425,6 +431,7 @@ impl Config {
             audit_database: abs(&raw.audit.database),
             checkpoint_every_events: raw.audit.checkpoint_every_events.max(1),
             checkpoint_every: dur("[audit] checkpoint_every", &raw.audit.checkpoint_every)?,
+            forwarders: crate::forwarders::validate(&raw.audit.forwarders, base)?,
             limits,
             totp_issuer: raw.totp.issuer,
             session_ttl: dur("[sessions] ttl", &raw.sessions.ttl)?,

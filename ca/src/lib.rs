@@ -14,6 +14,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod factor;
+pub mod forwarders;
 pub mod http;
 pub mod init;
 pub mod secrets;

@@ -150,6 +150,9 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
         .map(|l| format!("policy warning: {l}"))
         .collect::<Vec<_>>();
     load_tls(&config)?;
+    for f in &config.forwarders {
+        crate::forwarders::sink_for(f)?; // the TLS CA file must load
+    }
     for db in [&config.database, &config.audit_database] {
         if !db.exists() {
             return Err(CaError::Config(format!("{} does not exist", db.display())));
@@ -182,6 +185,9 @@ pub async fn serve(
             .detail("version", env!("CARGO_PKG_VERSION"))
             .detail("listen", config.listen.to_string()),
     )?;
+    // After CaStarted, so that it is forwarded in the first batch.
+    let forwarders =
+        crate::forwarders::Forwarders::start(&config.forwarders, &config.audit_database)?;
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
     tokio::spawn(async move {
@@ -207,6 +213,8 @@ pub async fn serve(
     let stop = auth.record(
         NewEvent::new(EventKind::CaStopped, Outcome::Success, auth.now()).actor("rampart-ca"),
     );
+    // Forwarders drain (CaStopped included) before the log closes.
+    tokio::task::block_in_place(|| forwarders.stop());
     let close = auth.audit_log().close();
     result?;
     stop?;

@@ -1,0 +1,614 @@
+//! SIEM forwarders: stream the audit log to a receiver from a durable cursor.
+//!
+//! **Owns:** the transport-independent engine (cursor, batching, retry with
+//! exponential backoff, lag and error reporting) and the [`Sink`] seam that
+//! transports implement: syslog over TCP (RFC 6587 octet counting) and over TLS
+//! (RFC 5425) live in [`syslog`]; HTTPS webhook and Splunk HEC sinks are meant to
+//! slot in beside them.
+//! **Must never:** block the writer or hold events in memory queues. A forwarder
+//! only *reads* the log on its own thread and its own SQLite connection; events
+//! wait in the database until they are delivered.
+//!
+//! # Delivery: at-least-once
+//!
+//! Each forwarder has a row in the `forwarder_cursors` table of the audit
+//! database (`name`, `last_seq`): every event with `seq <= last_seq` is known to
+//! have reached the receiver. The loop reads `seq > sent` in order, `batch_size`
+//! at a time, writes and flushes the batch, and advances the durable cursor once
+//! the batch is *confirmed*. On any error it drops the connection, waits (backoff
+//! doubling from [`ForwarderSettings::retry_initial`] up to
+//! [`ForwarderSettings::retry_max`]), reconnects and resends from the durable
+//! cursor. So after an outage or a crash some events may arrive twice — always with
+//! the same ULID (`id`), by which the SIEM de-duplicates — but none is lost.
+//!
+//! Plain syslog over TCP has no application-level acknowledgement: a successful
+//! `write` only means the bytes are in the kernel's buffers. A receiver that closes
+//! its socket with data still unread makes its kernel answer with a reset, which the
+//! sender only sees on a later read or write. Stream sinks therefore report
+//! [`Delivery::Written`], and the engine confirms a batch only when the connection
+//! is still standing [`ForwarderSettings::settle`] after it was written (a peek at
+//! the socket shows no EOF or reset). On a graceful stop the sink half-closes the
+//! connection and waits for the receiver to close its side: a receiver reads
+//! everything before it sees our FIN, so its EOF proves the whole stream was read.
+//! Acknowledging sinks (HTTP) report [`Delivery::Acknowledged`] and are confirmed at
+//! once.
+//!
+//! # The cursor table and `verify`
+//!
+//! ```text
+//! CREATE TABLE IF NOT EXISTS forwarder_cursors (
+//!     name TEXT PRIMARY KEY NOT NULL, last_seq INTEGER NOT NULL CHECK (last_seq >= 0),
+//!     updated_at TEXT NOT NULL) STRICT
+//! ```
+//!
+//! is created by the first forwarder that opens the database. It is mutable state,
+//! outside the chain: [`crate::verify`] reads only `events` and `checkpoints`, and
+//! the append-only triggers guard only those two tables. Its connection uses
+//! `synchronous=NORMAL`: a cursor lost to a power cut only means some events are
+//! sent again, and the writer's `FULL` commits are not slowed by extra fsyncs.
+
+mod cursor;
+pub mod syslog;
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::event::Event;
+use crate::AuditError;
+
+pub use cursor::{read_cursor, CURSOR_TABLE};
+pub use syslog::{SyslogOptions, SyslogTcp, SyslogTls};
+
+/// Why a forwarder could not start or deliver.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ForwardError {
+    /// Reading the log or writing the cursor failed.
+    #[error(transparent)]
+    Audit(#[from] AuditError),
+
+    /// Connecting to, writing to or reading from the receiver failed.
+    #[error("receiver I/O: {0}")]
+    Io(#[from] std::io::Error),
+
+    /// The TLS handshake failed or the receiver's certificate was refused.
+    #[error("TLS: {0}")]
+    Tls(String),
+
+    /// The receiver closed the connection (it may not have read everything).
+    #[error("the receiver closed the connection")]
+    Closed,
+
+    /// The forwarder's settings or the sink's options are unusable.
+    #[error("invalid forwarder configuration: {0}")]
+    Config(String),
+}
+
+/// One event as read from the log, with the exact canonical body the chain hashes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// The decoded event (its `seq`, `id`, `hash`…).
+    pub event: Event,
+    /// The stored canonical body (single-line JSON, see the crate documentation).
+    pub body: String,
+}
+
+/// What a successful [`Sink::send`] proves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// The receiver acknowledged the batch (an HTTP 2xx): confirm it now.
+    Acknowledged,
+    /// The batch was written and flushed to a stream; confirm it once the
+    /// connection is still standing after [`ForwarderSettings::settle`].
+    Written,
+}
+
+/// A transport to one receiver. The engine calls `connect`, then `send` for each
+/// batch in order, `check` to confirm written batches, and `close` (graceful) or
+/// `disconnect` (after an error).
+pub trait Sink: Send + fmt::Debug {
+    /// Where events go, for logs and status (`syslog-tcp 10.0.0.5:514`).
+    fn destination(&self) -> String;
+    /// Establish a fresh connection (dropping any previous one).
+    fn connect(&mut self) -> Result<(), ForwardError>;
+    /// Write `batch` (in order) and flush it.
+    fn send(&mut self, batch: &[Record]) -> Result<Delivery, ForwardError>;
+    /// Whether the connection still stands (the receiver has not closed or reset
+    /// it). Must not block.
+    fn check(&mut self) -> Result<(), ForwardError>;
+    /// Close gracefully within `timeout`. `Ok(true)` when the receiver proved it
+    /// read everything sent (it closed its side after our end-of-stream).
+    fn close(&mut self, timeout: Duration) -> Result<bool, ForwardError>;
+    /// Drop the connection without ceremony.
+    fn disconnect(&mut self);
+}
+
+/// How one forwarder behaves. `ForwarderSettings::new(name)` gives the defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ForwarderSettings {
+    /// The forwarder's name: the key of its cursor row (renaming it starts over).
+    pub name: String,
+    /// Events per batch (default 500, at least 1).
+    pub batch_size: u32,
+    /// First retry delay after an error (default 250 ms); it doubles per failure.
+    pub retry_initial: Duration,
+    /// Longest retry delay (default 30 s).
+    pub retry_max: Duration,
+    /// How often to look for new events when caught up (default 100 ms).
+    pub poll_interval: Duration,
+    /// How long a written batch must survive on a standing connection before a
+    /// stream sink's batch counts as delivered (default 1 s).
+    pub settle: Duration,
+    /// On stop: how long to keep sending towards the head and wait for the
+    /// receiver's close (default 5 s).
+    pub drain_timeout: Duration,
+}
+
+impl ForwarderSettings {
+    /// Defaults for a forwarder called `name`.
+    pub fn new(name: &str) -> Self {
+        ForwarderSettings {
+            name: name.to_owned(),
+            batch_size: 500,
+            retry_initial: Duration::from_millis(250),
+            retry_max: Duration::from_secs(30),
+            poll_interval: Duration::from_millis(100),
+            settle: Duration::from_secs(1),
+            drain_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ForwardError> {
+        let bad = |m: &str| {
+            Err(ForwardError::Config(format!(
+                "forwarder {:?}: {m}",
+                self.name
+            )))
+        };
+        if self.name.is_empty() || self.name.len() > 64 {
+            return bad("name must be 1 to 64 characters");
+        }
+        if self.batch_size == 0 {
+            return bad("batch_size must be at least 1");
+        }
+        if self.retry_initial.is_zero() || self.retry_max < self.retry_initial {
+            return bad("retry delays must be positive and retry_max >= retry_initial");
+        }
+        if self.poll_interval.is_zero() {
+            return bad("poll_interval must be positive");
+        }
+        Ok(())
+    }
+}
+
+/// A snapshot of one forwarder, for logs, health and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ForwarderStatus {
+    /// The forwarder's name.
+    pub name: String,
+    /// Where it sends.
+    pub destination: String,
+    /// Whether a connection is up.
+    pub connected: bool,
+    /// The log's last sequence number when last looked at.
+    pub head_seq: u64,
+    /// The last sequence number written to the current connection.
+    pub sent_seq: u64,
+    /// The durable cursor: every event up to here is confirmed delivered.
+    pub acked_seq: u64,
+    /// `head_seq - sent_seq`: events not yet written.
+    pub lag: u64,
+    /// Events written since start, resends included.
+    pub events_sent: u64,
+    /// Connections made since start (the first included).
+    pub connects: u64,
+    /// Failures in a row (0 when the last attempt succeeded).
+    pub consecutive_failures: u32,
+    /// The last error, if any (kept after recovery, for the record).
+    pub last_error: Option<String>,
+    /// Whether the worker has stopped.
+    pub stopped: bool,
+}
+
+#[derive(Debug, Default)]
+struct StopFlag {
+    stop: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl StopFlag {
+    fn is_set(&self) -> bool {
+        *lock(&self.stop)
+    }
+    fn set(&self) {
+        *lock(&self.stop) = true;
+        self.cv.notify_all();
+    }
+    /// Sleep for `d` unless stopped first; returns whether a stop was requested.
+    fn sleep(&self, d: Duration) -> bool {
+        let deadline = Instant::now() + d;
+        let mut g = lock(&self.stop);
+        while !*g {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            g = match self.cv.wait_timeout(g, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+        *g
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A poisoned lock only means a thread panicked holding it; the data (a flag,
+    // a status snapshot) stays meaningful.
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A running forwarder: one thread reading the log and feeding one [`Sink`].
+/// Dropping it stops it (with the drain described in [`Forwarder::stop`]).
+pub struct Forwarder {
+    name: String,
+    stop: Arc<StopFlag>,
+    status: Arc<Mutex<ForwarderStatus>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for Forwarder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Forwarder")
+            .field("name", &self.name)
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Forwarder {
+    /// Open the audit database at `audit_db` (which must already be an audit log),
+    /// create the cursor table if needed, load this forwarder's cursor and start its
+    /// thread. Fails at once on an unusable database or settings; connection
+    /// problems are retried in the background and show in [`Forwarder::status`].
+    pub fn spawn(
+        audit_db: &Path,
+        settings: ForwarderSettings,
+        sink: Box<dyn Sink>,
+    ) -> Result<Forwarder, ForwardError> {
+        settings.validate()?;
+        let mut store = cursor::CursorStore::open(audit_db)?;
+        let acked = store.load(&settings.name)?;
+        let head = store.head()?;
+        if acked > head {
+            tracing::warn!(
+                forwarder = %settings.name, cursor = acked, head,
+                "forwarder cursor is past the end of the log (was the audit database replaced?); \
+                 events up to the cursor will not be sent"
+            );
+        }
+        let status = Arc::new(Mutex::new(ForwarderStatus {
+            name: settings.name.clone(),
+            destination: sink.destination(),
+            head_seq: head,
+            sent_seq: acked,
+            acked_seq: acked,
+            lag: head.saturating_sub(acked),
+            ..ForwarderStatus::default()
+        }));
+        let stop = Arc::new(StopFlag::default());
+        let worker = Worker {
+            settings: settings.clone(),
+            store,
+            sink,
+            stop: Arc::clone(&stop),
+            status: Arc::clone(&status),
+            acked,
+            sent: acked,
+            head,
+            pending: VecDeque::new(),
+            connected: false,
+            backoff: settings.retry_initial,
+        };
+        let thread = std::thread::Builder::new()
+            .name(format!("rampart-fwd-{}", settings.name))
+            .spawn(move || worker.run())
+            .map_err(ForwardError::Io)?;
+        Ok(Forwarder {
+            name: settings.name,
+            stop,
+            status,
+            thread: Some(thread),
+        })
+    }
+
+    /// The forwarder's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// A snapshot of its state.
+    pub fn status(&self) -> ForwarderStatus {
+        lock(&self.status).clone()
+    }
+
+    /// A handle that reads the status after the forwarder moved elsewhere.
+    pub fn status_handle(&self) -> StatusHandle {
+        StatusHandle(Arc::clone(&self.status))
+    }
+
+    /// Stop: keep sending towards the head for up to the drain timeout, close the
+    /// connection gracefully (advancing the cursor when the receiver proves it read
+    /// everything), then end the thread. Returns the final status.
+    pub fn stop(mut self) -> ForwarderStatus {
+        self.shutdown();
+        self.status()
+    }
+
+    fn shutdown(&mut self) {
+        self.stop.set();
+        if let Some(t) = self.thread.take() {
+            if t.join().is_err() {
+                tracing::error!(forwarder = %self.name, "forwarder thread panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Forwarder {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Reads a forwarder's status from anywhere (metrics, health).
+#[derive(Clone, Debug)]
+pub struct StatusHandle(Arc<Mutex<ForwarderStatus>>);
+
+impl StatusHandle {
+    /// A snapshot of the forwarder's state.
+    pub fn get(&self) -> ForwarderStatus {
+        lock(&self.0).clone()
+    }
+}
+
+struct Worker {
+    settings: ForwarderSettings,
+    store: cursor::CursorStore,
+    sink: Box<dyn Sink>,
+    stop: Arc<StopFlag>,
+    status: Arc<Mutex<ForwarderStatus>>,
+    /// The durable cursor.
+    acked: u64,
+    /// Last sequence written on the current connection.
+    sent: u64,
+    head: u64,
+    /// Written but unconfirmed batches: (last seq of the batch, when written).
+    pending: VecDeque<(u64, Instant)>,
+    connected: bool,
+    backoff: Duration,
+}
+
+/// How often (at most) a lagging forwarder logs its lag.
+const LAG_LOG_EVERY: Duration = Duration::from_secs(10);
+
+impl Worker {
+    fn run(mut self) {
+        let name = self.settings.name.clone();
+        tracing::info!(
+            forwarder = %name, destination = %self.sink.destination(), cursor = self.acked,
+            head = self.head, "forwarder started"
+        );
+        let mut drain_deadline: Option<Instant> = None;
+        let mut last_lag_log = Instant::now();
+        loop {
+            if drain_deadline.is_none() && self.stop.is_set() {
+                drain_deadline = Some(Instant::now() + self.settings.drain_timeout);
+                // Send up to the head as it is now, not chase a moving one.
+                if let Ok(h) = self.store.head() {
+                    self.head = h;
+                }
+            }
+            if let Some(deadline) = drain_deadline {
+                let caught_up = self.sent >= self.head;
+                if caught_up || Instant::now() >= deadline || !self.connected {
+                    self.finish(deadline);
+                    break;
+                }
+            }
+            if !self.connected {
+                if let Err(e) = self.sink.connect() {
+                    self.failed(&e);
+                    // A stop wakes this sleep; the next round then ends the loop.
+                    self.stop.sleep(self.backoff);
+                    self.backoff = (self.backoff * 2).min(self.settings.retry_max);
+                    continue;
+                }
+                self.connected = true;
+                self.sent = self.acked;
+                self.pending.clear();
+                let mut st = lock(&self.status);
+                st.connects += 1;
+                st.connected = true;
+                drop(st);
+                tracing::info!(forwarder = %name, destination = %self.sink.destination(),
+                    resume_after = self.acked, "forwarder connected");
+            }
+            let step = self.step();
+            match step {
+                Ok(full) => {
+                    self.succeeded();
+                    if !full && drain_deadline.is_none() {
+                        self.stop.sleep(self.settings.poll_interval);
+                    }
+                }
+                Err(e) => {
+                    self.failed(&e);
+                    self.sink.disconnect();
+                    self.connected = false;
+                    self.sent = self.acked;
+                    self.pending.clear();
+                    lock(&self.status).connected = false;
+                    if drain_deadline.is_none() {
+                        self.stop.sleep(self.backoff);
+                    }
+                    self.backoff = (self.backoff * 2).min(self.settings.retry_max);
+                }
+            }
+            if self.head > self.sent && last_lag_log.elapsed() >= LAG_LOG_EVERY {
+                last_lag_log = Instant::now();
+                let st = self.status_snapshot();
+                tracing::info!(
+                    forwarder = %name, cursor = st.acked_seq, sent = st.sent_seq,
+                    head = st.head_seq, lag = st.lag, last_error = st.last_error.as_deref(),
+                    "forwarder lagging"
+                );
+            }
+        }
+        lock(&self.status).stopped = true;
+        tracing::info!(forwarder = %name, cursor = self.acked, head = self.head, "forwarder stopped");
+    }
+
+    /// One round: send the next batch (if any), confirm what has settled.
+    /// Returns whether the batch was full (more is probably waiting).
+    fn step(&mut self) -> Result<bool, ForwardError> {
+        let batch = self.store.read_after(self.sent, self.settings.batch_size)?;
+        let full = u32::try_from(batch.len()).is_ok_and(|n| n >= self.settings.batch_size);
+        if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
+            if first.event.seq != self.sent + 1 {
+                tracing::warn!(forwarder = %self.settings.name, expected = self.sent + 1,
+                    found = first.event.seq, "gap in the audit log; run `rampart audit verify`");
+            }
+            let last_seq = last.event.seq;
+            let delivery = self.sink.send(&batch)?;
+            self.sent = last_seq;
+            lock(&self.status).events_sent += batch.len() as u64;
+            match delivery {
+                Delivery::Acknowledged => self.advance(last_seq)?,
+                Delivery::Written => self.pending.push_back((last_seq, Instant::now())),
+            }
+        }
+        if !full {
+            self.head = self.store.head()?;
+        } else {
+            self.head = self.head.max(self.sent);
+        }
+        self.confirm()?;
+        self.publish();
+        Ok(full)
+    }
+
+    /// Advance the cursor over batches written at least `settle` ago, if the
+    /// connection still stands.
+    fn confirm(&mut self) -> Result<(), ForwardError> {
+        let settle = self.settings.settle;
+        let settled = self
+            .pending
+            .iter()
+            .take_while(|(_, at)| at.elapsed() >= settle)
+            .count();
+        if settled == 0 {
+            return Ok(());
+        }
+        self.sink.check()?;
+        let mut upto = None;
+        for _ in 0..settled {
+            upto = self.pending.pop_front().map(|(s, _)| s);
+        }
+        if let Some(seq) = upto {
+            self.advance(seq)?;
+        }
+        Ok(())
+    }
+
+    fn advance(&mut self, seq: u64) -> Result<(), ForwardError> {
+        if seq > self.acked {
+            self.store.save(&self.settings.name, seq)?;
+            self.acked = seq;
+        }
+        Ok(())
+    }
+
+    /// The drain is over: close gracefully and record what the receiver proved.
+    fn finish(&mut self, deadline: Instant) {
+        if !self.connected {
+            return;
+        }
+        let timeout = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_millis(500));
+        match self.sink.close(timeout) {
+            Ok(true) => {
+                let sent = self.sent;
+                self.pending.clear();
+                if let Err(e) = self.advance(sent) {
+                    self.failed(&e);
+                }
+            }
+            Ok(false) => {
+                // Not proven: settle what can be, the rest is resent next time.
+                if let Err(e) = self.confirm_without_check() {
+                    self.failed(&e);
+                }
+            }
+            Err(e) => self.failed(&e),
+        }
+        self.connected = false;
+        self.publish();
+        lock(&self.status).connected = false;
+    }
+
+    fn confirm_without_check(&mut self) -> Result<(), ForwardError> {
+        let settle = self.settings.settle;
+        let mut upto = None;
+        while let Some((s, at)) = self.pending.front().copied() {
+            if at.elapsed() < settle {
+                break;
+            }
+            upto = Some(s);
+            self.pending.pop_front();
+        }
+        if let Some(s) = upto {
+            self.advance(s)?;
+        }
+        Ok(())
+    }
+
+    fn publish(&self) {
+        let mut st = lock(&self.status);
+        st.head_seq = self.head;
+        st.sent_seq = self.sent;
+        st.acked_seq = self.acked;
+        st.lag = self.head.saturating_sub(self.sent);
+    }
+
+    fn status_snapshot(&self) -> ForwarderStatus {
+        lock(&self.status).clone()
+    }
+
+    fn succeeded(&mut self) {
+        self.backoff = self.settings.retry_initial;
+        lock(&self.status).consecutive_failures = 0;
+    }
+
+    fn failed(&mut self, e: &ForwardError) {
+        let mut st = lock(&self.status);
+        st.consecutive_failures = st.consecutive_failures.saturating_add(1);
+        st.last_error = Some(e.to_string());
+        st.connected = false;
+        let failures = st.consecutive_failures;
+        drop(st);
+        tracing::warn!(
+            forwarder = %self.settings.name, destination = %self.sink.destination(),
+            cursor = self.acked, head = self.head, lag = self.head.saturating_sub(self.acked),
+            failures, retry_in = ?self.backoff, error = %e,
+            "forwarder error; will reconnect and resend from the cursor"
+        );
+    }
+}

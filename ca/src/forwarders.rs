@@ -1,0 +1,318 @@
+//! SIEM forwarders configured in `[[audit.forwarders]]`: their file-facing shape,
+//! validation, and starting / stopping them beside the server.
+//!
+//! The forwarding engine itself (durable cursor, batching, backoff, transports)
+//! lives in `rampart_audit::forward`; this module only turns config into running
+//! forwarders. Each runs on its own thread with its own read connection to the
+//! audit database, so a slow or absent SIEM never blocks issuance.
+//!
+//! ```toml
+//! [[audit.forwarders]]
+//! name = "siem"                 # the cursor's key: renaming starts from the beginning
+//! kind = "syslog-tls"           # or "syslog-tcp"
+//! address = "siem.example.com:6514"
+//! ca_file = "siem-ca.pem"       # TLS: the receiver's CA, the only one trusted
+//! server_name = "siem.example.com"  # TLS: default the host part of `address`
+//! batch_size = 500
+//! retry_max = "30s"
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rampart_audit::forward::{
+    Forwarder, ForwarderSettings, ForwarderStatus, Sink, StatusHandle, SyslogOptions, SyslogTcp,
+    SyslogTls,
+};
+use serde::Deserialize;
+
+use crate::config::parse_duration;
+use crate::error::CaError;
+
+/// Transport of a forwarder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ForwarderKind {
+    /// RFC 5424 over TCP, octet-counted frames (RFC 6587).
+    SyslogTcp,
+    /// RFC 5424 over TLS (RFC 5425), the receiver's CA pinned.
+    SyslogTls,
+}
+
+/// One `[[audit.forwarders]]` table as written on disk.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwarder {
+    /// Unique name; the key of the forwarder's cursor in the audit database.
+    pub name: String,
+    /// `syslog-tcp` or `syslog-tls`.
+    pub kind: ForwarderKind,
+    /// Receiver, `host:port`.
+    pub address: String,
+    /// TLS only (required there): PEM file with the receiver's CA certificate.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// TLS only: the name the receiver's certificate must carry. Default: the host
+    /// part of `address`.
+    #[serde(default)]
+    pub server_name: Option<String>,
+    /// Events per batch. Default 500.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u32,
+    /// Longest wait between reconnection attempts (the wait doubles from 250 ms).
+    /// Default `30s`.
+    #[serde(default = "default_retry_max")]
+    pub retry_max: String,
+    /// Syslog `HOSTNAME` field. Default: this machine's host name.
+    #[serde(default)]
+    pub hostname: Option<String>,
+}
+
+fn default_batch_size() -> u32 {
+    500
+}
+fn default_retry_max() -> String {
+    "30s".into()
+}
+
+/// A validated forwarder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwarderConfig {
+    /// Name (cursor key).
+    pub name: String,
+    /// Transport.
+    pub kind: ForwarderKind,
+    /// `host:port`.
+    pub address: String,
+    /// TLS: pinned CA file (absolute).
+    pub ca_file: Option<PathBuf>,
+    /// TLS: expected certificate name.
+    pub server_name: Option<String>,
+    /// Events per batch.
+    pub batch_size: u32,
+    /// Longest retry wait.
+    pub retry_max: Duration,
+    /// Syslog HOSTNAME, if set.
+    pub hostname: Option<String>,
+}
+
+/// Check every `[[audit.forwarders]]` entry; relative `ca_file`s are resolved
+/// against `base` (the config file's directory).
+pub fn validate(raw: &[RawForwarder], base: &Path) -> Result<Vec<ForwarderConfig>, CaError> {
+    let mut out: Vec<ForwarderConfig> = Vec::with_capacity(raw.len());
+    for r in raw {
+        let bad = |m: String| CaError::Config(format!("[[audit.forwarders]] {:?}: {m}", r.name));
+        let name_ok = !r.name.is_empty()
+            && r.name.len() <= 64
+            && r.name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !name_ok {
+            return Err(bad("name must be 1-64 of A-Z a-z 0-9 - _ .".into()));
+        }
+        if out.iter().any(|f| f.name == r.name) {
+            return Err(bad("two forwarders have this name".into()));
+        }
+        let Some((host, port)) = r.address.rsplit_once(':') else {
+            return Err(bad(format!("address {:?} is not host:port", r.address)));
+        };
+        if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(bad(format!("address {:?} is not host:port", r.address)));
+        }
+        if r.batch_size == 0 {
+            return Err(bad("batch_size must be at least 1".into()));
+        }
+        let retry_max = parse_duration(&r.retry_max)
+            .map_err(|e| bad(format!("retry_max = {:?}: {e}", r.retry_max)))?;
+        let (ca_file, server_name) = match r.kind {
+            ForwarderKind::SyslogTcp => {
+                if r.ca_file.is_some() || r.server_name.is_some() {
+                    return Err(bad(
+                        "ca_file and server_name are for kind = \"syslog-tls\"".into()
+                    ));
+                }
+                (None, None)
+            }
+            ForwarderKind::SyslogTls => {
+                let Some(ca) = &r.ca_file else {
+                    return Err(bad(
+                        "kind = \"syslog-tls\" needs ca_file (the receiver's CA certificate)"
+                            .into(),
+                    ));
+                };
+                let sn = r.server_name.clone().unwrap_or_else(|| {
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_owned()
+                });
+                (Some(base.join(ca)), Some(sn))
+            }
+        };
+        out.push(ForwarderConfig {
+            name: r.name.clone(),
+            kind: r.kind,
+            address: r.address.clone(),
+            ca_file,
+            server_name,
+            batch_size: r.batch_size,
+            retry_max,
+            hostname: r.hostname.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn local_hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "-".into())
+}
+
+/// Build the sink a forwarder config describes (reads the TLS CA file).
+pub fn sink_for(f: &ForwarderConfig) -> Result<Box<dyn Sink>, CaError> {
+    let opts = SyslogOptions {
+        hostname: f.hostname.clone().unwrap_or_else(local_hostname),
+        app_name: "rampart-ca".into(),
+        ..SyslogOptions::default()
+    };
+    let err = |e: rampart_audit::forward::ForwardError| {
+        CaError::Config(format!("[[audit.forwarders]] {:?}: {e}", f.name))
+    };
+    Ok(match f.kind {
+        ForwarderKind::SyslogTcp => Box::new(SyslogTcp::new(&f.address, opts)),
+        ForwarderKind::SyslogTls => {
+            let (Some(ca), Some(sn)) = (&f.ca_file, &f.server_name) else {
+                return Err(CaError::Config(format!(
+                    "[[audit.forwarders]] {:?}: TLS without ca_file",
+                    f.name
+                )));
+            };
+            Box::new(SyslogTls::new(&f.address, sn, ca, opts).map_err(err)?)
+        }
+    })
+}
+
+/// The running forwarders of one CA process.
+#[derive(Debug, Default)]
+pub struct Forwarders {
+    running: Vec<Forwarder>,
+}
+
+impl Forwarders {
+    /// Start every configured forwarder on `audit_db`. A bad CA file or database
+    /// fails start-up; an unreachable receiver does not (it is retried).
+    pub fn start(configs: &[ForwarderConfig], audit_db: &Path) -> Result<Forwarders, CaError> {
+        let mut running = Vec::with_capacity(configs.len());
+        for f in configs {
+            let sink = sink_for(f)?;
+            let mut settings = ForwarderSettings::new(&f.name);
+            settings.batch_size = f.batch_size;
+            settings.retry_max = f.retry_max.max(settings.retry_initial);
+            let fwd = Forwarder::spawn(audit_db, settings, sink)
+                .map_err(|e| CaError::Config(format!("[[audit.forwarders]] {:?}: {e}", f.name)))?;
+            running.push(fwd);
+        }
+        Ok(Forwarders { running })
+    }
+
+    /// Status readers, for health and metrics.
+    pub fn status_handles(&self) -> Vec<StatusHandle> {
+        self.running.iter().map(Forwarder::status_handle).collect()
+    }
+
+    /// Stop them all (each drains towards the head for a few seconds and closes
+    /// gracefully), in parallel. Returns their final status.
+    pub fn stop(self) -> Vec<ForwarderStatus> {
+        let handles: Vec<_> = self
+            .running
+            .into_iter()
+            .map(|f| std::thread::spawn(move || f.stop()))
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(toml_text: &str) -> Result<Vec<ForwarderConfig>, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct W {
+            forwarders: Vec<RawForwarder>,
+        }
+        let w: W = toml::from_str(toml_text).map_err(|e| e.to_string())?;
+        validate(&w.forwarders, Path::new("/etc/rampart")).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn defaults_and_tls_resolution() {
+        let v = parse(
+            "[[forwarders]]\nname = \"a\"\nkind = \"syslog-tcp\"\naddress = \"127.0.0.1:514\"\n\
+             [[forwarders]]\nname = \"b\"\nkind = \"syslog-tls\"\naddress = \"siem.example:6514\"\n\
+             ca_file = \"ca.pem\"\nretry_max = \"5s\"\n",
+        )
+        .unwrap();
+        assert_eq!(v.len(), 2);
+        assert_eq!(v[0].batch_size, 500);
+        assert_eq!(v[0].retry_max, Duration::from_secs(30));
+        assert_eq!(
+            v[1].ca_file.as_deref(),
+            Some(Path::new("/etc/rampart/ca.pem"))
+        );
+        assert_eq!(v[1].server_name.as_deref(), Some("siem.example"));
+        assert_eq!(v[1].retry_max, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn bad_entries_are_refused() {
+        let cases = [
+            (
+                "name = \"a\"\nkind = \"syslog-udp\"\naddress = \"h:1\"",
+                "unknown variant",
+            ),
+            (
+                "name = \"a\"\nkind = \"syslog-tcp\"\naddress = \"h\"",
+                "host:port",
+            ),
+            (
+                "name = \"a\"\nkind = \"syslog-tcp\"\naddress = \"h:0\"",
+                "host:port",
+            ),
+            (
+                "name = \"a b\"\nkind = \"syslog-tcp\"\naddress = \"h:1\"",
+                "name must",
+            ),
+            (
+                "name = \"a\"\nkind = \"syslog-tls\"\naddress = \"h:1\"",
+                "needs ca_file",
+            ),
+            (
+                "name = \"a\"\nkind = \"syslog-tcp\"\naddress = \"h:1\"\nca_file = \"x\"",
+                "ca_file",
+            ),
+            (
+                "name = \"a\"\nkind = \"syslog-tcp\"\naddress = \"h:1\"\nbatch_size = 0",
+                "batch_size",
+            ),
+            (
+                "name = \"a\"\nkind = \"syslog-tcp\"\naddress = \"h:1\"\nretry_max = \"0s\"",
+                "retry_max",
+            ),
+            (
+                "name = \"a\"\nkind = \"syslog-tcp\"\naddress = \"h:1\"\nbogus = 1",
+                "unknown field",
+            ),
+        ];
+        for (body, want) in cases {
+            let err = parse(&format!("[[forwarders]]\n{body}\n")).unwrap_err();
+            assert!(err.contains(want), "{body:?}: {err}");
+        }
+        let dup = "[[forwarders]]\nname = \"a\"\nkind = \"syslog-tcp\"\naddress = \"h:1\"\n";
+        let err = parse(&format!("{dup}{dup}")).unwrap_err();
+        assert!(err.contains("two forwarders"), "{err}");
+    }
+}
