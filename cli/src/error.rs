@@ -17,6 +17,8 @@
 //! | 8 | `policy check` / `policy test`: the policy does not parse, or (`check`) has an error-severity lint |
 //! | 9 | an input file named on the command line cannot be read (audit database, public key, policy file) |
 //! | 10 | `dev`: `rampart-ca` is missing, failed to initialise, or stopped on its own |
+//! | 20 | `host krl-sync`: the fetched KRL was refused (bad or missing signature, a key not in `--ca-key`, not a KRL, older than `--max-age`); the installed file is untouched |
+//! | 21 | `host krl-sync`: the fetched KRL is older than the installed one (a rollback); the installed file is untouched |
 //!
 //! The same table is in `cli/README.md`; keep the two in step.
 
