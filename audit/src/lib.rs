@@ -147,6 +147,7 @@
 mod checkpoint;
 mod error;
 mod event;
+pub mod export;
 pub mod forward;
 mod log;
 mod store;
