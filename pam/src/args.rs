@@ -131,6 +131,19 @@ impl Args {
     }
 }
 
+/// The `log_file=` path among raw argument words, even when the other arguments
+/// do not parse, so that a configuration error is logged there too.
+pub fn log_file_hint<'a, I>(words: I) -> Option<PathBuf>
+where
+    I: IntoIterator<Item = &'a str>,
+{
+    words
+        .into_iter()
+        .filter_map(|w| w.strip_prefix("log_file="))
+        .map(PathBuf::from)
+        .find(|p| p.is_absolute())
+}
+
 fn abs_path(key: &str, value: &str) -> Result<PathBuf, ConfigError> {
     let p = PathBuf::from(value);
     if p.is_absolute() {

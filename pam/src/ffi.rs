@@ -15,7 +15,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::args::Args;
+use crate::args::{log_file_hint, Args};
 use crate::auth::{append_log_file, decide, log_line, message, Host, Request};
 
 /// Opaque `pam_handle_t`.
@@ -115,8 +115,12 @@ fn run(pamh: *mut PamHandle, argc: c_int, argv: *const *const c_char) -> c_int {
         libc::LOG_NOTICE
     };
     syslog(pamh, priority, &message(user, &outcome));
-    if let Ok(Some(path)) = args.as_ref().map(|a| a.log_file.as_ref()) {
-        append_log_file(path, &log_line(&req, &outcome));
+    let log_file = match &args {
+        Ok(a) => a.log_file.clone(),
+        Err(_) => log_file_hint(words.iter().map(String::as_str)),
+    };
+    if let Some(path) = log_file {
+        append_log_file(&path, &log_line(&req, &outcome));
     }
     if outcome.is_ok() {
         PAM_SUCCESS

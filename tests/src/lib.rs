@@ -23,6 +23,7 @@ pub mod ca;
 pub mod cli;
 pub mod http;
 pub mod keys;
+pub mod pam;
 pub mod policy;
 pub mod process;
 pub mod sshd;
