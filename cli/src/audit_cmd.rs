@@ -1,28 +1,259 @@
-//! `rampart audit verify`: prove the audit log was not altered, removed from or
-//! reordered, using `rampart_audit::verify`.
+//! `rampart audit verify`: prove the audit log (or an exported copy of it) was not
+//! altered, removed from or reordered, using `rampart_audit::verify` and
+//! `rampart_audit::export::verify_export`; `rampart audit export`: write the log
+//! in a SIEM format with `rampart_audit::export::export`.
 
-use std::path::Path;
+use std::io::{BufReader, BufWriter};
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::cli::AuditCommand;
-use crate::error::{CliError, EXIT_AUDIT_FAILED};
+use rampart_audit::export::{self as audit_export, ExportFilter, ExportFormat, ExportOptions};
+use rampart_audit::{AuditError, EventKind};
+
+use crate::cli::{AuditCommand, AuditExportArgs, ExportFormatArg};
+use crate::error::{io_detail, CliError, EXIT_AUDIT_FAILED};
 
 /// Run an audit command.
 pub fn run(cmd: AuditCommand) -> Result<ExitCode, CliError> {
     match cmd {
-        AuditCommand::Verify { db, audit_pubkey } => verify(&db, audit_pubkey.as_deref()),
+        AuditCommand::Verify {
+            db: Some(db),
+            audit_pubkey,
+            ..
+        } => verify(&db, audit_pubkey.as_deref()),
+        AuditCommand::Verify {
+            export: Some(file),
+            audit_pubkey,
+            ..
+        } => verify_export(&file, audit_pubkey.as_deref()),
+        // clap's "input" group requires one of --db / --export.
+        AuditCommand::Verify { .. } => Err(CliError::Usage(
+            "give --db FILE or --export FILE".to_owned(),
+        )),
+        AuditCommand::Export(args) => export(args),
+    }
+}
+
+fn check_regular_file(path: &Path) -> Result<(), CliError> {
+    let meta = std::fs::metadata(path).map_err(|e| CliError::no_input(path, &e))?;
+    if !meta.is_file() {
+        return Err(CliError::NoInput {
+            path: path.display().to_string(),
+            detail: "not a regular file".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+fn parse_time(flag: &str, s: &str) -> Result<chrono::DateTime<chrono::Utc>, CliError> {
+    chrono::DateTime::parse_from_rfc3339(s)
+        .map(|t| t.with_timezone(&chrono::Utc))
+        .map_err(|e| {
+            CliError::Usage(format!(
+                "{flag} {s:?} is not an RFC 3339 time like 2025-03-01T00:00:00Z ({e})"
+            ))
+        })
+}
+
+/// The HOSTNAME of RFC 5424 lines: this machine's name, or `-`.
+fn local_hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| {
+            let s = std::fs::read_to_string(p).ok()?;
+            let s = s.trim();
+            (!s.is_empty()).then(|| s.to_owned())
+        })
+        .unwrap_or_else(|| "-".to_owned())
+}
+
+fn export(args: AuditExportArgs) -> Result<ExitCode, CliError> {
+    let format = match args.format {
+        ExportFormatArg::Jsonl => ExportFormat::Jsonl,
+        ExportFormatArg::Cef => ExportFormat::Cef,
+        ExportFormatArg::Ocsf => ExportFormat::Ocsf,
+        ExportFormatArg::Syslog => ExportFormat::Syslog,
+    };
+    let mut kinds = Vec::new();
+    for k in &args.kinds {
+        kinds.push(k.parse::<EventKind>().map_err(|_| {
+            CliError::Usage(format!(
+                "unknown event kind {k:?} (a name like cert_issued or a code like RA-CERT-001; see audit/SCHEMA.md)"
+            ))
+        })?);
+    }
+    if format == ExportFormat::Jsonl && (!kinds.is_empty() || args.user.is_some()) {
+        return Err(CliError::Usage(
+            "--kind and --user cannot be used with --format jsonl: a provable export is a \
+             gap-free range (use --since/--until, and filter in the SIEM)"
+                .to_owned(),
+        ));
+    }
+    let filter = ExportFilter {
+        since: args
+            .since
+            .as_deref()
+            .map(|s| parse_time("--since", s))
+            .transpose()?,
+        until: args
+            .until
+            .as_deref()
+            .map(|s| parse_time("--until", s))
+            .transpose()?,
+        kinds,
+        user: args.user.clone(),
+    };
+    check_regular_file(&args.db)?;
+    let opts = ExportOptions {
+        format,
+        filter,
+        hostname: local_hostname(),
+    };
+    let summary = match &args.output {
+        None => {
+            let stdout = std::io::stdout();
+            let mut out = BufWriter::new(stdout.lock());
+            match audit_export::export(&args.db, &opts, &mut out) {
+                // A reader that went away (`| head`) is not an error of ours.
+                Err(AuditError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+                    return Ok(ExitCode::SUCCESS)
+                }
+                other => other.map_err(|e| export_error(&args.db, e))?,
+            }
+        }
+        Some(path) => export_to_file(&args.db, &opts, path)?,
+    };
+    if summary.held_back > 0 {
+        eprintln!(
+            "rampart: note: {} newer events are not under a signed checkpoint yet and were left out; export again after the CA's next checkpoint",
+            summary.held_back
+        );
+    }
+    if summary.unsigned_tail {
+        eprintln!(
+            "rampart: note: no signed checkpoint covers these events yet, so `rampart audit verify --export` cannot prove this copy"
+        );
+    }
+    if let Some(path) = &args.output {
+        println!(
+            "wrote {} events{} to {}",
+            summary.events,
+            if summary.events > 0 {
+                format!(
+                    " (sequence {} to {}, {} checkpoints)",
+                    summary.first_seq, summary.last_seq, summary.checkpoints
+                )
+            } else {
+                String::new()
+            },
+            path.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Stream into a temporary file beside `path`, then rename it into place, so a
+/// failed export never leaves a truncated file that looks complete.
+fn export_to_file(
+    db: &Path,
+    opts: &ExportOptions,
+    path: &Path,
+) -> Result<audit_export::ExportSummary, CliError> {
+    let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp: PathBuf = path.with_file_name(tmp_name);
+    let file = std::fs::File::create(&tmp).map_err(|e| {
+        CliError::Other(anyhow::anyhow!(
+            "cannot create {}: {}",
+            tmp.display(),
+            io_detail(&e)
+        ))
+    })?;
+    let mut out = BufWriter::new(file);
+    let result = audit_export::export(db, opts, &mut out)
+        .map_err(|e| export_error(db, e))
+        .and_then(|s| {
+            let file = out.into_inner().map_err(|e| {
+                CliError::Other(anyhow::anyhow!(
+                    "writing {}: {}",
+                    tmp.display(),
+                    io_detail(e.error())
+                ))
+            })?;
+            file.sync_all()
+                .and_then(|()| std::fs::rename(&tmp, path))
+                .map_err(|e| {
+                    CliError::Other(anyhow::anyhow!(
+                        "writing {}: {}",
+                        path.display(),
+                        io_detail(&e)
+                    ))
+                })?;
+            Ok(s)
+        });
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn export_error(db: &Path, e: AuditError) -> CliError {
+    match e {
+        AuditError::Config(m) => CliError::Usage(m),
+        AuditError::Io(e) => {
+            CliError::Other(anyhow::anyhow!("writing the export: {}", io_detail(&e)))
+        }
+        AuditError::CorruptRow { .. } => CliError::Audit(format!(
+            "cannot export {}: {e}; run `rampart audit verify --db`",
+            db.display()
+        )),
+        other => CliError::NoInput {
+            path: db.display().to_string(),
+            detail: other.to_string(),
+        },
+    }
+}
+
+fn verify_export(file: &Path, pubkey_file: Option<&Path>) -> Result<ExitCode, CliError> {
+    let Some(pubkey_file) = pubkey_file else {
+        return Err(CliError::Usage(
+            "--export needs --audit-pubkey FILE: only the audit key's signatures prove a copy"
+                .to_owned(),
+        ));
+    };
+    check_regular_file(file)?;
+    let key = read_pubkey(pubkey_file)?;
+    let f = std::fs::File::open(file).map_err(|e| CliError::no_input(file, &e))?;
+    let report = audit_export::verify_export(BufReader::new(f), &key).map_err(|e| match e {
+        AuditError::Io(io) => CliError::no_input(file, &io),
+        other => CliError::Audit(format!("cannot verify {}: {other}", file.display())),
+    })?;
+    match &report.problem {
+        None if report.events == 0 => {
+            println!("OK: the export holds no events");
+            Ok(ExitCode::SUCCESS)
+        }
+        None => {
+            println!(
+                "OK: events {} to {} are complete and unaltered: {} events, {} checkpoints verified",
+                report.first_seq, report.last_seq, report.events, report.checkpoints
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(p) => {
+            println!("FAILED at sequence {}: {}", p.seq, p.reason);
+            println!(
+                "  {} events and {} checkpoints verified before it",
+                report.events, report.checkpoints
+            );
+            Ok(ExitCode::from(EXIT_AUDIT_FAILED))
+        }
     }
 }
 
 fn verify(db: &Path, pubkey_file: Option<&Path>) -> Result<ExitCode, CliError> {
     // SQLite would happily create a missing file; refuse before it gets the chance.
-    let meta = std::fs::metadata(db).map_err(|e| CliError::no_input(db, &e))?;
-    if !meta.is_file() {
-        return Err(CliError::NoInput {
-            path: db.display().to_string(),
-            detail: "not a regular file".to_owned(),
-        });
-    }
+    check_regular_file(db)?;
     let pubkey = match pubkey_file {
         Some(p) => Some(read_pubkey(p)?),
         None => None,

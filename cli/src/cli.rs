@@ -292,15 +292,62 @@ pub struct HostCertArgs {
 /// `rampart audit …`.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Verify the hash chain and signed checkpoints of an audit database.
+    /// Verify an audit database (hash chain and signed checkpoints), or prove a
+    /// JSON Lines export complete and unaltered.
+    #[command(group(clap::ArgGroup::new("input").required(true).args(["db", "export"])))]
     Verify {
         /// The audit database (SQLite).
         #[arg(long, value_name = "FILE")]
-        db: PathBuf,
-        /// The audit public key (OpenSSH format) to check checkpoint signatures with.
+        db: Option<PathBuf>,
+        /// A JSON Lines export (`rampart audit export --format jsonl`) to check offline.
         #[arg(long, value_name = "FILE")]
+        export: Option<PathBuf>,
+        /// The audit public key (OpenSSH format) to check checkpoint signatures
+        /// with; required with --export.
+        #[arg(long, value_name = "FILE", required_unless_present = "db")]
         audit_pubkey: Option<PathBuf>,
     },
+    /// Export events as JSON Lines (provable), CEF, OCSF or RFC 5424 syslog.
+    Export(AuditExportArgs),
+}
+
+/// Formats of `rampart audit export`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormatArg {
+    /// JSON Lines in Rampart's schema, with hashes and signed checkpoints.
+    Jsonl,
+    /// ArcSight Common Event Format.
+    Cef,
+    /// OCSF 1.3.0 JSON, one event per line.
+    Ocsf,
+    /// RFC 5424 syslog with structured data.
+    Syslog,
+}
+
+/// `rampart audit export`.
+#[derive(Debug, Args)]
+pub struct AuditExportArgs {
+    /// The audit database (SQLite), opened read-only.
+    #[arg(long, value_name = "FILE")]
+    pub db: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: ExportFormatArg,
+    /// Only events at or after this time (RFC 3339, e.g. 2025-03-01T00:00:00Z).
+    #[arg(long, value_name = "RFC3339")]
+    pub since: Option<String>,
+    /// Only events before this time (RFC 3339).
+    #[arg(long, value_name = "RFC3339")]
+    pub until: Option<String>,
+    /// Only this kind, by name or code (repeatable; not with --format jsonl).
+    #[arg(long = "kind", value_name = "KIND")]
+    pub kinds: Vec<String>,
+    /// Only events about this user (not with --format jsonl).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Output file (default: standard output).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 }
 
 /// `rampart policy …`.
