@@ -26,6 +26,7 @@ pub mod keys;
 pub mod pam;
 pub mod policy;
 pub mod process;
+pub mod rsyslog;
 pub mod sshd;
 pub mod totp;
 
