@@ -66,6 +66,9 @@ pub fn decide(args: &Args, req: &Request, host: &dyn Host, now: u64) -> Result<S
         .as_deref()
         .filter(|u| !u.is_empty())
         .ok_or(Refusal::NoUser)?;
+    let user_uid = host
+        .user_uid(user)
+        .ok_or_else(|| Refusal::UnknownUser(user.to_owned()))?;
     let ca_keys = load_ca_keys(&args.ca_keys)?;
     let krl = load_krl(args, now)?;
     let socket = req.agent_socket.as_deref().ok_or(Refusal::NoAgent)?;
@@ -73,7 +76,6 @@ pub fn decide(args: &Args, req: &Request, host: &dyn Host, now: u64) -> Result<S
     // The socket path comes from the user's environment and the module runs as
     // root, which can connect to anyone's socket: insist that the agent is served
     // by the user (or root), so that nobody borrows another user's forwarded agent.
-    let user_uid = host.user_uid(user).ok_or(Refusal::NoUser)?;
     let peer_uid = host.peer_uid(agent.stream()).ok_or_else(|| {
         Refusal::Agent(AgentError::Io(
             "cannot read the agent socket's peer credentials".into(),
@@ -289,5 +291,194 @@ pub fn append_log_file(path: &Path, line: &str) {
         .open(path);
     if let Ok(mut f) = f {
         let _ = writeln!(f, "{line}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::net::UnixListener;
+
+    struct FakeHost {
+        user: Option<u32>,
+        peer: Option<u32>,
+    }
+
+    impl Host for FakeHost {
+        fn user_uid(&self, _user: &str) -> Option<u32> {
+            self.user
+        }
+        fn peer_uid(&self, _stream: &UnixStream) -> Option<u32> {
+            self.peer
+        }
+    }
+
+    const NOW: u64 = 1_800_000_000;
+
+    fn krl_bytes(generated: u64) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend(0x5353_484b_524c_0a00u64.to_be_bytes());
+        v.extend(1u32.to_be_bytes());
+        v.extend(1u64.to_be_bytes());
+        v.extend(generated.to_be_bytes());
+        v.extend(0u64.to_be_bytes());
+        v.extend(0u32.to_be_bytes());
+        v.extend(0u32.to_be_bytes());
+        v
+    }
+
+    struct Setup {
+        dir: tempfile::TempDir,
+        args: Args,
+        _listener: UnixListener,
+        req: Request,
+    }
+
+    fn setup(krl_generated: u64) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_keys = dir.path().join("ca.pub");
+        std::fs::write(
+            &ca_keys,
+            "# the CA\nssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFBwwSQ/NE5cGrIH9xa0m4qrT0cSSO4MVDBhOhJR4Ns9 ca\n",
+        )
+        .unwrap();
+        let krl = dir.path().join("krl");
+        std::fs::write(&krl, krl_bytes(krl_generated)).unwrap();
+        let sock = dir.path().join("agent.sock");
+        let listener = UnixListener::bind(&sock).unwrap();
+        let args = Args::parse([
+            format!("ca_keys={}", ca_keys.display()).as_str(),
+            format!("krl={}", krl.display()).as_str(),
+            "krl_max_age=1h",
+            "agent_timeout=300ms",
+        ])
+        .unwrap();
+        let req = Request {
+            service: "sudo".into(),
+            user: Some("alice".into()),
+            rhost: None,
+            agent_socket: Some(sock),
+        };
+        Setup {
+            dir,
+            args,
+            _listener: listener,
+            req,
+        }
+    }
+
+    #[test]
+    fn refuses_another_users_agent() {
+        let s = setup(NOW - 60);
+        let host = FakeHost {
+            user: Some(1000),
+            peer: Some(2000),
+        };
+        let err = decide(&s.args, &s.req, &host, NOW).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Refusal::ForeignAgent {
+                    peer_uid: 2000,
+                    user_uid: 1000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        // Root's agent and the user's own are both accepted as far as ownership goes
+        // (this listener never answers, so the exchange then times out).
+        for peer in [0, 1000] {
+            let host = FakeHost {
+                user: Some(1000),
+                peer: Some(peer),
+            };
+            let err = decide(&s.args, &s.req, &host, NOW).unwrap_err();
+            assert_eq!(err, Refusal::Agent(AgentError::Timeout(300)));
+        }
+    }
+
+    #[test]
+    fn refuses_unknown_users_and_bad_files() {
+        let s = setup(NOW - 60);
+        let host = FakeHost {
+            user: None,
+            peer: Some(0),
+        };
+        assert_eq!(
+            decide(&s.args, &s.req, &host, NOW).unwrap_err(),
+            Refusal::UnknownUser("alice".into())
+        );
+        let host = FakeHost {
+            user: Some(1000),
+            peer: Some(1000),
+        };
+        let mut req = s.req.clone();
+        req.user = None;
+        assert_eq!(
+            decide(&s.args, &req, &host, NOW).unwrap_err(),
+            Refusal::NoUser
+        );
+        let mut req = s.req.clone();
+        req.agent_socket = None;
+        assert_eq!(
+            decide(&s.args, &req, &host, NOW).unwrap_err(),
+            Refusal::NoAgent
+        );
+
+        std::fs::write(&s.args.ca_keys, "# nothing\n").unwrap();
+        assert!(matches!(
+            decide(&s.args, &s.req, &host, NOW).unwrap_err(),
+            Refusal::NoCaKeys(_)
+        ));
+        std::fs::write(&s.args.ca_keys, "not a key\n").unwrap();
+        let err = decide(&s.args, &s.req, &host, NOW).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("line 1: not an OpenSSH public key"),
+            "{err}"
+        );
+        drop(s.dir);
+    }
+
+    #[test]
+    fn krl_age_limits() {
+        let host = FakeHost {
+            user: Some(1000),
+            peer: Some(1000),
+        };
+        let s = setup(NOW - 7200);
+        let err = decide(&s.args, &s.req, &host, NOW).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is stale: generated 2h ago, krl_max_age is 1h"),
+            "{err}"
+        );
+        let s = setup(NOW + 3600);
+        let err = decide(&s.args, &s.req, &host, NOW).unwrap_err();
+        assert!(matches!(err, Refusal::FutureKrl { .. }), "{err}");
+        let s = setup(NOW);
+        std::fs::write(&s.args.krl, b"garbage").unwrap();
+        let err = decide(&s.args, &s.req, &host, NOW).unwrap_err();
+        assert!(matches!(err, Refusal::Krl { .. }), "{err}");
+        std::fs::remove_file(&s.args.krl).unwrap();
+        let err = decide(&s.args, &s.req, &host, NOW).unwrap_err();
+        assert!(matches!(err, Refusal::File { what: "KRL", .. }), "{err}");
+    }
+
+    #[test]
+    fn log_lines_are_single_lines() {
+        let req = Request {
+            service: "sudo".into(),
+            user: Some("alice".into()),
+            ..Request::default()
+        };
+        let line = log_line(&req, &Err(Refusal::NoAgent));
+        assert!(
+            line.starts_with("pam_rampart(sudo): refused alice: no SSH agent"),
+            "{line}"
+        );
+        let evil = Err(Refusal::UnknownUser("a\nb".into()));
+        assert!(!message("x", &evil).contains('\n'));
     }
 }

@@ -138,6 +138,9 @@ pub enum Refusal {
     /// The PAM user could not be determined.
     #[error("no PAM user")]
     NoUser,
+    /// The PAM user has no local account.
+    #[error("PAM user {0:?} has no local account")]
+    UnknownUser(String),
     /// No agent socket in the PAM or process environment.
     #[error("no SSH agent: SSH_AUTH_SOCK is not set (sudo needs Defaults env_keep += \"SSH_AUTH_SOCK\")")]
     NoAgent,

@@ -76,6 +76,75 @@ impl PamService {
         };
         run_timeout(c, None, Duration::from_secs(30))
     }
+
+    /// Like [`PamService::authenticate`], but pamtester runs in a private mount
+    /// namespace (`unshare -m`) whose /dev is `capture`'s directory: /dev/log
+    /// there is the capture's datagram socket, so the module's syslog(3) lines
+    /// land in the test and no system logger is touched. /dev/null, zero,
+    /// random and urandom are bind-mounted in from the real /dev.
+    pub fn authenticate_capturing_syslog(
+        &self,
+        user: &str,
+        agent: Option<&Path>,
+        capture: &SyslogCapture,
+    ) -> CmdOutput {
+        let dev = capture.dir.path();
+        let mut script = String::from("set -e; mount --make-rprivate /; ");
+        for n in ["null", "zero", "random", "urandom"] {
+            script.push_str(&format!(
+                ": > {d}/{n}; mount --bind /dev/{n} {d}/{n}; ",
+                d = dev.display()
+            ));
+        }
+        script.push_str(&format!(
+            "mount --bind {} /dev; exec \"$0\" \"$@\"",
+            dev.display()
+        ));
+        let mut c = Command::new(require_peer("unshare"));
+        c.args(["-m", "sh", "-c", &script])
+            .arg(require_peer("pamtester"))
+            .args(["-v", &self.name, user, "authenticate"]);
+        match agent {
+            Some(sock) => c.env("SSH_AUTH_SOCK", sock),
+            None => c.env_remove("SSH_AUTH_SOCK"),
+        };
+        run_timeout(c, None, Duration::from_secs(30))
+    }
+}
+
+/// A datagram socket standing in for /dev/log (see
+/// [`PamService::authenticate_capturing_syslog`]).
+#[derive(Debug)]
+pub struct SyslogCapture {
+    dir: tempfile::TempDir,
+    socket: std::os::unix::net::UnixDatagram,
+}
+
+impl SyslogCapture {
+    /// Bind `<tempdir>/log`.
+    pub fn new() -> SyslogCapture {
+        let dir = tempdir("devlog");
+        let socket = std::os::unix::net::UnixDatagram::bind(dir.path().join("log"))
+            .expect("bind the /dev/log stand-in");
+        socket.set_nonblocking(true).expect("nonblocking");
+        SyslogCapture { dir, socket }
+    }
+
+    /// Every datagram received so far, e.g. `<85>Nov 28 01:03:00 pamtester: …`.
+    pub fn messages(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n) = self.socket.recv(&mut buf) {
+            out.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        out
+    }
+}
+
+impl Default for SyslogCapture {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Drop for PamService {

@@ -401,3 +401,42 @@ fn refuses_on_a_configuration_error() {
         "configuration error: unknown argument \"no_such_option\"",
     );
 }
+
+#[test]
+fn writes_one_authpriv_syslog_line_per_decision() {
+    use rampart_e2e::pam::SyslogCapture;
+    let f = Fixture::new();
+    let svc = f.service(&Opts::default());
+    // LOG_AUTHPRIV (10 << 3) | LOG_NOTICE (5) = 85 for a refusal.
+    let capture = SyslogCapture::new();
+    let out = svc.authenticate_capturing_syslog(TEST_ACCOUNT, None, &capture);
+    out.assert_failure("pamtester without an agent");
+    let msgs = capture.messages();
+    let ours: Vec<&String> = msgs.iter().filter(|m| m.contains("pam_rampart")).collect();
+    assert_eq!(
+        ours.len(),
+        1,
+        "one syslog line per decision: {msgs:#?}\n{out}"
+    );
+    assert!(ours[0].starts_with("<85>"), "authpriv.notice: {}", ours[0]);
+    assert!(
+        ours[0].contains(&format!("refused {TEST_ACCOUNT}: no SSH agent")),
+        "{}",
+        ours[0]
+    );
+
+    // LOG_AUTHPRIV | LOG_INFO (6) = 86 for a grant.
+    let agent = f.agent_with(&f.ca, &user(), "-5m:+1h", 16, mfa_options("totp", FRESH));
+    let capture = SyslogCapture::new();
+    let out = svc.authenticate_capturing_syslog(TEST_ACCOUNT, Some(agent.socket()), &capture);
+    out.assert_success("pamtester with a good certificate");
+    let msgs = capture.messages();
+    let ours: Vec<&String> = msgs.iter().filter(|m| m.contains("pam_rampart")).collect();
+    assert_eq!(ours.len(), 1, "{msgs:#?}");
+    assert!(ours[0].starts_with("<86>"), "authpriv.info: {}", ours[0]);
+    assert!(
+        ours[0].contains(&format!("accepted {TEST_ACCOUNT}: certificate serial 16")),
+        "{}",
+        ours[0]
+    );
+}
