@@ -135,17 +135,17 @@ fn export(args: AuditExportArgs) -> Result<ExitCode, CliError> {
         );
     }
     if let Some(path) = &args.output {
+        let range = match (summary.events, format) {
+            (0, _) => String::new(),
+            (_, ExportFormat::Jsonl) => format!(
+                " (sequence {} to {}, {} checkpoints)",
+                summary.first_seq, summary.last_seq, summary.checkpoints
+            ),
+            _ => format!(" (sequence {} to {})", summary.first_seq, summary.last_seq),
+        };
         println!(
-            "wrote {} events{} to {}",
+            "wrote {} events{range} to {}",
             summary.events,
-            if summary.events > 0 {
-                format!(
-                    " (sequence {} to {}, {} checkpoints)",
-                    summary.first_seq, summary.last_seq, summary.checkpoints
-                )
-            } else {
-                String::new()
-            },
             path.display()
         );
     }

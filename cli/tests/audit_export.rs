@@ -236,6 +236,26 @@ fn siem_formats_and_filters() {
             }
         }
     }
+    let file = s.dir.path().join("out.syslog");
+    let o = rampart(
+        home,
+        &[
+            "audit",
+            "export",
+            "--db",
+            &db,
+            "--format",
+            "syslog",
+            "-o",
+            &s.s(&file),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        format!("wrote 45 events (sequence 1 to 45) to {}\n", file.display())
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 45);
     // --kind (by name and by code), --user, --since/--until.
     let o = rampart(
         home,
