@@ -13,8 +13,8 @@ mod common;
 
 use common::{config, ev, key, other_key, t, Fixture};
 use rampart_audit::export::{
-    export, jsonl_checkpoint, verify_export, ExportFilter, ExportFormat, ExportOptions,
-    ExportVerifyReport,
+    export, jsonl_checkpoint, jsonl_event_line, verify_export, ExportFilter, ExportFormat,
+    ExportOptions, ExportVerifyReport,
 };
 use rampart_audit::{AuditConfig, AuditError, AuditLog, Checkpoint, EventKind};
 use serde_json::Value;
@@ -180,22 +180,31 @@ fn one_edited_byte_is_named() {
         .replace("\\\"i\\\":41", "\\\"i\\\":14");
     let mut prev = decode_prev(&c[i]);
     for l in c.iter_mut().skip(i) {
-        let mut v: Value = serde_json::from_str(l).unwrap();
+        let v: Value = serde_json::from_str(l).unwrap();
         if v["type"] != "event" {
             continue;
         }
+        // Rendered as the exporter renders it: a careful forger leaves no
+        // formatting trace, only the checkpoint signature stands in the way.
+        let body = v["body"].as_str().unwrap();
         let mut h = Sha256::new();
         h.update(prev);
-        h.update(v["body"].as_str().unwrap().as_bytes());
+        h.update(body.as_bytes());
         let hash: [u8; 32] = h.finalize().into();
-        v["prev_hash"] = hex::encode(prev).into();
-        v["hash"] = hex::encode(hash).into();
-        *l = v.to_string();
+        *l = jsonl_event_line(body, &prev, &hash).unwrap();
         prev = hash;
     }
     let (seq, why) = failed_at(&c);
     assert_eq!(seq, 50, "{why}");
     assert!(why.contains("checkpoint hash does not match"), "{why}");
+    // A line re-serialized with other key order is not "as exported".
+    let mut d = lines.clone();
+    let i = line_of(&d, "event", 12);
+    d[i] = serde_json::from_str::<Value>(&d[i]).unwrap().to_string();
+    assert_ne!(d[i], lines[i]);
+    let (seq, why) = failed_at(&d);
+    assert_eq!(seq, 12, "{why}");
+    assert!(why.contains("not exactly as exported"), "{why}");
 }
 
 #[test]

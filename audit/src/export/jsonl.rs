@@ -238,7 +238,7 @@ impl Walker<'_> {
             return Err(problem(at, format!("line {n} is not a JSON object")));
         };
         match map.get("type").and_then(Value::as_str) {
-            Some("event") => self.event(n, map, header.last_seq),
+            Some("event") => self.event(n, text, map, header.last_seq),
             Some("checkpoint") => self.checkpoint(n, Value::Object(map)),
             Some("export") => Err(problem(at, format!("line {n} is a second export header"))),
             _ => Err(problem(at, format!("line {n} has no known \"type\""))),
@@ -285,6 +285,7 @@ impl Walker<'_> {
     fn event(
         &mut self,
         n: u64,
+        text: &str,
         map: Map<String, Value>,
         last_seq: u64,
     ) -> Result<(), VerifyProblem> {
@@ -367,6 +368,17 @@ impl Walker<'_> {
             return Err(problem(
                 seq,
                 "hash mismatch: SHA-256(prev_hash ‖ body) differs (event altered)",
+            ));
+        }
+        // Byte for byte what the exporter writes for this body: catches what a
+        // JSON parser hides, such as a duplicated key whose first copy a SIEM
+        // might index while the last copy (which serde_json keeps) is genuine.
+        let exact = jsonl_event_line(body, &prev_hash, &hash)
+            .map_err(|e| problem(seq, format!("body cannot be rendered ({e})")))?;
+        if exact != text {
+            return Err(problem(
+                seq,
+                "line is not exactly as exported (a duplicated key, or reformatted)",
             ));
         }
         self.last_time = body_map
@@ -608,6 +620,16 @@ mod tests {
         let mut extra = good.clone();
         extra[1] = extra[1].replacen("{\"type\":\"event\",", "{\"type\":\"event\",\"note\":1,", 1);
         assert_eq!(check(&extra).problem.unwrap().seq, 1);
+
+        let mut dup = good.clone();
+        dup[4] = dup[4].replacen(
+            "{\"type\":\"event\",",
+            "{\"type\":\"event\",\"user\":\"mallory\",",
+            1,
+        );
+        let p = check(&dup).problem.unwrap();
+        assert_eq!(p.seq, 3, "{p}");
+        assert!(p.reason.contains("duplicated key"), "{p}");
 
         let mut header = good.clone();
         header[0] = header[0].replace("\"first_seq\":1", "\"first_seq\":2");
