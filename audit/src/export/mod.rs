@@ -249,7 +249,13 @@ fn export_filtered(
             ExportFormat::Ocsf => serde_json::to_string(&to_ocsf(&ev))
                 .map_err(|e| AuditError::Format(format!("encoding OCSF: {e}")))?,
             ExportFormat::Syslog => to_syslog(&ev, &opts.hostname),
-            ExportFormat::Jsonl => jsonl_event(&ev, &[0; 32])?,
+            // `export` sends JSON Lines to `export_jsonl`; a filtered event has no
+            // provable predecessor here.
+            ExportFormat::Jsonl => {
+                return Err(AuditError::Config(
+                    "JSON Lines is exported as a range, not filtered".into(),
+                ))
+            }
         };
         out.write_all(line.as_bytes())?;
         out.write_all(b"\n")?;
