@@ -193,12 +193,14 @@ pub async fn serve(
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutting down");
+        sd_notify("STOPPING=1");
         shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
     });
     let ready = handle.clone();
     tokio::spawn(async move {
         if let Some(addr) = ready.listening().await {
             on_ready(addr);
+            sd_notify(&format!("READY=1\nSTATUS=listening on https://{addr}"));
         }
     });
     let app = crate::http::router(Arc::clone(&auth));
@@ -221,6 +223,42 @@ pub async fn serve(
     close.map_err(CaError::AuditUnavailable)
 }
 
+/// Readiness for systemd's `Type=notify` (sd_notify(3)): when the service manager set
+/// `$NOTIFY_SOCKET`, send one datagram of newline-separated `VAR=value` assignments to
+/// it. "If the first character of $NOTIFY_SOCKET is "@", the string is understood as
+/// Linux abstract namespace socket" (sd_notify(3)). Without the variable (not under
+/// systemd) this does nothing; a failed send is logged, never fatal.
+fn sd_notify(state: &str) {
+    let Some(socket) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    if let Err(e) = sd_notify_to(&socket, state) {
+        tracing::warn!(socket = ?socket, error = %e, "cannot notify the service manager");
+    }
+}
+
+/// Send `state` to the `AF_UNIX` datagram socket named like `$NOTIFY_SOCKET`.
+pub fn sd_notify_to(socket: &std::ffi::OsStr, state: &str) -> std::io::Result<()> {
+    use std::os::linux::net::SocketAddrExt as _;
+    use std::os::unix::ffi::OsStrExt as _;
+    use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
+    let bytes = socket.as_bytes();
+    let addr = match bytes.strip_prefix(b"@") {
+        Some(name) => UnixAddr::from_abstract_name(name)?,
+        None if bytes.starts_with(b"/") => UnixAddr::from_pathname(Path::new(socket))?,
+        // sd_notify(3) also knows vsock: addresses (VMs); Rampart does not run there.
+        None => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "NOTIFY_SOCKET is neither an absolute path nor an abstract name",
+            ))
+        }
+    };
+    let sock = UnixDatagram::unbound()?;
+    sock.send_to_addr(state.as_bytes(), &addr)?;
+    Ok(())
+}
+
 async fn wait_for_signal() {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
@@ -236,5 +274,44 @@ async fn wait_for_signal() {
             // Without signal handlers, fall back to Ctrl-C only.
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod sd_notify_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+    use std::os::linux::net::SocketAddrExt as _;
+    use std::os::unix::net::{SocketAddr as UnixAddr, UnixDatagram};
+
+    use super::sd_notify_to;
+
+    #[test]
+    fn sends_one_datagram_to_a_path_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let rx = UnixDatagram::bind(&path).unwrap();
+        sd_notify_to(path.as_os_str(), "READY=1\nSTATUS=up").unwrap();
+        let mut buf = [0u8; 64];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"READY=1\nSTATUS=up");
+    }
+
+    #[test]
+    fn sends_to_an_abstract_socket_named_with_at() {
+        let name = format!("rampart-notify-test-{}", std::process::id());
+        let rx = UnixDatagram::bind_addr(&UnixAddr::from_abstract_name(&name).unwrap()).unwrap();
+        sd_notify_to(std::ffi::OsStr::new(&format!("@{name}")), "STOPPING=1").unwrap();
+        let mut buf = [0u8; 64];
+        let n = rx.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"STOPPING=1");
+    }
+
+    #[test]
+    fn refuses_a_relative_name_and_reports_a_missing_socket() {
+        assert!(sd_notify_to(std::ffi::OsStr::new("relative/notify"), "READY=1").is_err());
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("absent");
+        assert!(sd_notify_to(missing.as_os_str(), "READY=1").is_err());
     }
 }
