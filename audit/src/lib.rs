@@ -150,6 +150,7 @@ mod event;
 pub mod export;
 pub mod forward;
 mod log;
+pub mod retention;
 mod store;
 mod verify;
 

@@ -41,6 +41,9 @@ pub struct VerifyReport {
     pub signatures_checked: bool,
     /// The first problem found, or `None` if the log verified.
     pub problem: Option<VerifyProblem>,
+    /// After retention pruned the log: the anchor the chain was verified from
+    /// (its signature checked when a public key was given). `None`: from genesis.
+    pub anchor: Option<crate::retention::Anchor>,
 }
 
 impl VerifyReport {
@@ -321,7 +324,8 @@ fn check_row(chunk: &Chunk, row: &RowRec, prev: &[u8; 32]) -> Result<(), VerifyP
     }
 }
 
-/// Verify the log at `path`: recompute every hash from genesis, check that
+/// Verify the log at `path`: recompute every hash from genesis (or, after
+/// retention pruned it, from the newest signed anchor), check that
 /// sequence numbers are gap-free and each body belongs at its position, that the
 /// indexed columns agree with the body, and that every checkpoint matches the
 /// chain (and, with `audit_pubkey`, carries a valid signature). Opens the database
@@ -350,7 +354,25 @@ pub fn verify(
         last_checkpoint_seq: 0,
         signatures_checked: audit_pubkey.is_some(),
         problem: None,
+        anchor: None,
     };
+
+    // After pruning, the chain starts right after the newest anchor, from its hash.
+    let anchor = crate::retention::newest_anchor(&conn)?;
+    let (start_seq, start_hash) = anchor.as_ref().map_or((0, [0u8; 32]), |a| (a.seq, a.hash));
+    if let Some(a) = &anchor {
+        if let Some(key) = audit_pubkey {
+            let msg = checkpoint_message(a.seq, &a.hash, &a.time);
+            if let Err(e) = verify_signature(key, msg.as_bytes(), &a.signature) {
+                report.problem = Some(problem(
+                    a.seq,
+                    format!("retention anchor signature invalid ({e})"),
+                ));
+                return Ok(report);
+            }
+        }
+        report.anchor = Some(a.clone());
+    }
 
     std::thread::scope(|s| -> Result<(), AuditError> {
         // Bounded queue: the reader never runs more than a few chunks ahead.
@@ -378,16 +400,20 @@ pub fn verify(
         // Fold results strictly in chunk order.
         let mut folder = Folder::default();
         let read = (|| -> Result<u64, AuditError> {
+            // Rows at or before the anchor are leftovers of an interrupted prune.
             let mut ev_stmt = conn.prepare(
-                "SELECT seq, id, time, kind, user, serial, body, hash FROM events ORDER BY seq",
+                "SELECT seq, id, time, kind, user, serial, body, hash FROM events \
+                 WHERE seq > ?1 ORDER BY seq",
             )?;
-            let mut cp_stmt =
-                conn.prepare("SELECT seq, hash, time, signature FROM checkpoints ORDER BY seq")?;
-            let mut cps = cp_stmt.query([])?;
+            let mut cp_stmt = conn.prepare(
+                "SELECT seq, hash, time, signature FROM checkpoints WHERE seq > ?1 ORDER BY seq",
+            )?;
+            let from = crate::store::seq_to_sql(start_seq)?;
+            let mut cps = cp_stmt.query([from])?;
             let mut cp = next_cp(&mut cps)?;
-            let mut rows = ev_stmt.query([])?;
-            let mut last = 0u64;
-            let mut prev = [0u8; 32];
+            let mut rows = ev_stmt.query([from])?;
+            let mut last = start_seq;
+            let mut prev = start_hash;
             let mut index = 0u64;
             let mut chunk = Chunk {
                 index,

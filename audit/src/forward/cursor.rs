@@ -118,6 +118,27 @@ impl CursorStore {
         Ok(v.map(seq_from_sql).unwrap_or(0))
     }
 
+    /// The chain hash of the event before `seq`: zeros before sequence 1, the
+    /// stored row's hash, or (when retention pruned that row) the anchor's hash.
+    pub(super) fn hash_before(&mut self, seq: u64) -> Result<[u8; 32], AuditError> {
+        let Some(prev) = seq.checked_sub(1).filter(|p| *p > 0) else {
+            return Ok([0; 32]);
+        };
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT hash FROM events WHERE seq = ?1")?;
+        let h: Option<Vec<u8>> = st.query_row([seq_to_sql(prev)?], |r| r.get(0)).optional()?;
+        let h = match h {
+            Some(h) => Some(h),
+            None => crate::retention::anchor_hash(&self.conn, prev)?.map(|h| h.to_vec()),
+        };
+        h.and_then(|h| <[u8; 32]>::try_from(h.as_slice()).ok())
+            .ok_or_else(|| AuditError::CorruptRow {
+                seq: prev,
+                reason: "no stored hash (row missing and no anchor)".into(),
+            })
+    }
+
     /// Up to `limit` events with `seq > after`, in sequence order.
     pub(super) fn read_after(&mut self, after: u64, limit: u32) -> Result<Vec<Record>, AuditError> {
         let mut st = self.conn.prepare_cached(

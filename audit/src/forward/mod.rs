@@ -3,8 +3,7 @@
 //! **Owns:** the transport-independent engine (cursor, batching, retry with
 //! exponential backoff, lag and error reporting) and the [`Sink`] seam that
 //! transports implement: syslog over TCP (RFC 6587 octet counting) and over TLS
-//! (RFC 5425) live in [`syslog`]; HTTPS webhook and Splunk HEC sinks are meant to
-//! slot in beside them.
+//! (RFC 5425) live in [`syslog`]; HTTPS webhook and Splunk HEC sinks in [`http`].
 //! **Must never:** block the writer or hold events in memory queues. A forwarder
 //! only *reads* the log on its own thread and its own SQLite connection; events
 //! wait in the database until they are delivered.
@@ -48,6 +47,7 @@
 //! sent again, and the writer's `FULL` commits are not slowed by extra fsyncs.
 
 mod cursor;
+pub mod http;
 pub mod syslog;
 
 use std::collections::VecDeque;
@@ -63,6 +63,7 @@ use crate::event::Event;
 use crate::AuditError;
 
 pub use cursor::{read_cursor, CURSOR_TABLE};
+pub use http::{HecToken, HttpOptions, HttpTrust, SplunkHec, Webhook};
 pub use syslog::{SyslogOptions, SyslogTcp, SyslogTls};
 
 /// Why a forwarder could not start or deliver.
@@ -88,6 +89,26 @@ pub enum ForwardError {
     /// The forwarder's settings or the sink's options are unusable.
     #[error("invalid forwarder configuration: {0}")]
     Config(String),
+
+    /// An HTTP receiver answered with a status worth retrying soon (5xx, 429).
+    #[error("receiver answered HTTP {status}: {detail}")]
+    Http {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body, for the log.
+        detail: String,
+    },
+
+    /// An HTTP receiver refused the request (a 4xx other than 429): a URL, token
+    /// or header is wrong. Nothing is dropped: the batch is retried at the
+    /// slowest pace ([`ForwarderSettings::retry_max`]) until the receiver takes it.
+    #[error("receiver refused the request with HTTP {status} (configuration error?): {detail}")]
+    Rejected {
+        /// The HTTP status code.
+        status: u16,
+        /// The start of the response body, for the log.
+        detail: String,
+    },
 }
 
 /// One event as read from the log, with the exact canonical body the chain hashes.
@@ -127,6 +148,14 @@ pub trait Sink: Send + fmt::Debug {
     fn close(&mut self, timeout: Duration) -> Result<bool, ForwardError>;
     /// Drop the connection without ceremony.
     fn disconnect(&mut self);
+    /// Whether [`Sink::set_prev_hash`] should be called before each batch (sinks
+    /// that send the JSON Lines shape, whose lines carry `prev_hash`).
+    fn wants_prev_hash(&self) -> bool {
+        false
+    }
+    /// The chain hash of the event just before the next batch (32 zero bytes
+    /// before sequence 1).
+    fn set_prev_hash(&mut self, _prev_hash: [u8; 32]) {}
 }
 
 /// How one forwarder behaves. `ForwarderSettings::new(name)` gives the defaults.
@@ -449,6 +478,10 @@ impl Worker {
                     }
                 }
                 Err(e) => {
+                    if matches!(e, ForwardError::Rejected { .. }) {
+                        // A configuration error will not fix itself in 250 ms.
+                        self.backoff = self.settings.retry_max;
+                    }
                     self.failed(&e);
                     self.sink.disconnect();
                     self.connected = false;
@@ -486,6 +519,10 @@ impl Worker {
                     found = first.event.seq, "gap in the audit log; run `rampart audit verify`");
             }
             let last_seq = last.event.seq;
+            if self.sink.wants_prev_hash() {
+                let prev = self.store.hash_before(first.event.seq)?;
+                self.sink.set_prev_hash(prev);
+            }
             let delivery = self.sink.send(&batch)?;
             self.sent = last_seq;
             lock(&self.status).events_sent += batch.len() as u64;
@@ -604,6 +641,15 @@ impl Worker {
         st.connected = false;
         let failures = st.consecutive_failures;
         drop(st);
+        if matches!(e, ForwardError::Rejected { .. }) {
+            tracing::error!(
+                forwarder = %self.settings.name, destination = %self.sink.destination(),
+                cursor = self.acked, failures, retry_in = ?self.backoff, error = %e,
+                "forwarder configuration error: the receiver refuses our requests; \
+                 events stay in the database and are retried"
+            );
+            return;
+        }
         tracing::warn!(
             forwarder = %self.settings.name, destination = %self.sink.destination(),
             cursor = self.acked, head = self.head, lag = self.head.saturating_sub(self.acked),
