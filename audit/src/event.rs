@@ -171,6 +171,17 @@ event_kinds! {
     Revoked => ("revoked", "RA-CERT-004", Warning),
     /// A new KRL was published.
     KrlPublished => ("krl_published", "RA-CERT-005", Info),
+    // bastions
+    /// An administrator created a single-use bastion join token.
+    BastionTokenCreated => ("bastion_token_created", "RA-BAS-001", Notice),
+    /// A bastion joined with a valid token and received its credential.
+    BastionJoined => ("bastion_joined", "RA-BAS-002", Notice),
+    /// A bastion join was refused (token unknown, used, expired, or name refused).
+    BastionJoinRefused => ("bastion_join_refused", "RA-BAS-003", Warning),
+    /// A bastion session was authorised and its per-session certificate issued.
+    AccessGranted => ("access_granted", "RA-BAS-004", Info),
+    /// A bastion session was refused (policy, certificate, user or MFA).
+    AccessDenied => ("access_denied", "RA-BAS-005", Warning),
 }
 
 impl fmt::Display for EventKind {
@@ -553,7 +564,7 @@ mod tests {
             assert_eq!(parts.len(), 3, "{code}");
             assert_eq!(parts[0], "RA");
             assert!(
-                ["CA", "ADM", "AUTH", "SES", "CERT"].contains(&parts[1]),
+                ["CA", "ADM", "AUTH", "SES", "CERT", "BAS"].contains(&parts[1]),
                 "{code}"
             );
             assert_eq!(parts[2].len(), 3);
@@ -567,7 +578,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 24);
+        assert_eq!(EventKind::all().len(), 29);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }
@@ -584,6 +595,8 @@ mod tests {
             (EventKind::CertDenied, "RA-CERT-002", Severity::Warning),
             (EventKind::AdminActionDenied, "RA-ADM-008", Severity::High),
             (EventKind::KrlPublished, "RA-CERT-005", Severity::Info),
+            (EventKind::BastionJoined, "RA-BAS-002", Severity::Notice),
+            (EventKind::AccessDenied, "RA-BAS-005", Severity::Warning),
         ];
         for (k, code, sev) in table {
             assert_eq!(k.code(), code);

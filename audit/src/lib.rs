@@ -55,6 +55,11 @@
 //! | `RA-CERT-003` | `host_cert_issued` | notice |
 //! | `RA-CERT-004` | `revoked` | warning |
 //! | `RA-CERT-005` | `krl_published` | info |
+//! | `RA-BAS-001` | `bastion_token_created` | notice |
+//! | `RA-BAS-002` | `bastion_joined` | notice |
+//! | `RA-BAS-003` | `bastion_join_refused` | warning |
+//! | `RA-BAS-004` | `access_granted` | info |
+//! | `RA-BAS-005` | `access_denied` | warning |
 //!
 //! # On-disk format, version 1
 //!

@@ -9,6 +9,9 @@
 //! - single-use things (invite, TOTP step, recovery code) are consumed before the
 //!   success is reported, so a crash can only lose a success, never repeat one.
 
+#[path = "bastion.rs"]
+pub mod bastion;
+
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -17,6 +17,7 @@ use axum::{Json, Router};
 use rampart_api::{self as api, paths, ErrorBody};
 use serde::de::DeserializeOwned;
 
+use crate::authority::bastion::Bastion;
 use crate::authority::{Authority, Caller, Session};
 use crate::error::CaError;
 
@@ -191,6 +192,11 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::ADMIN_INVITES, post(create_invite))
         .route(paths::ADMIN_REVOKE, post(revoke))
         .route(paths::ADMIN_HOST_CERTS, post(host_cert))
+        .route(paths::ADMIN_BASTION_TOKENS, post(create_bastion_token))
+        .route(paths::BASTION_JOIN, post(bastion_join))
+        .route(paths::BASTION_HOST_CERT, post(bastion_host_cert))
+        .route(paths::BASTION_SESSION_CERT, post(bastion_session_cert))
+        .route(paths::BASTION_REVOCATIONS, get(bastion_revocations))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .with_state(auth)
@@ -417,6 +423,102 @@ async fn host_cert(
     let who = caller(addr);
     as_admin(auth, &headers, who, "host_cert", move |a, s| {
         a.issue_host_cert(&who, &s, &req)
+    })
+    .await
+    .map(Json)
+}
+
+// ----- bastion (see crate::authority::bastion) --------------------------------
+
+async fn create_bastion_token(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::BastionTokenRequest>,
+) -> Result<(StatusCode, Json<api::BastionTokenResponse>), ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "bastion_token", move |a, s| {
+        a.create_bastion_token(&who, &s, &req)
+    })
+    .await
+    .map(|r| (StatusCode::CREATED, Json(r)))
+}
+
+async fn bastion_join(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::BastionJoinRequest>,
+) -> Result<(StatusCode, Json<api::BastionJoinResponse>), ApiError> {
+    blocking(auth, move |a| a.bastion_join(&caller(addr), &req))
+        .await
+        .map(|r| (StatusCode::CREATED, Json(r)))
+}
+
+/// Resolve the bastion credential and run `f` with the bastion.
+async fn as_bastion<T, F>(auth: Arc<Authority>, headers: &HeaderMap, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Authority, Bastion) -> Result<T, CaError> + Send + 'static,
+{
+    let credential = bearer(headers).map_err(|_| {
+        ApiError(CaError::unauthenticated(
+            "bastion_credential_missing",
+            "this endpoint needs a bastion credential (rampart-bastion join)",
+        ))
+    })?;
+    blocking(auth, move |a| {
+        let bastion = a.authenticate_bastion(&credential)?;
+        f(a, bastion)
+    })
+    .await
+}
+
+async fn bastion_host_cert(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::BastionHostCertRequest>,
+) -> Result<Json<api::CertResponse>, ApiError> {
+    as_bastion(auth, &headers, move |a, b| {
+        a.bastion_host_cert(&caller(addr), &b, &req)
+    })
+    .await
+    .map(Json)
+}
+
+async fn bastion_session_cert(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::SessionCertRequest>,
+) -> Result<Json<api::SessionCertResponse>, ApiError> {
+    as_bastion(auth, &headers, move |a, b| {
+        a.bastion_session_cert(&caller(addr), &b, &req)
+    })
+    .await
+    .map(Json)
+}
+
+/// Query of `GET /v1/bastion/revocations`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevocationsQuery {
+    since_version: Option<u64>,
+}
+
+async fn bastion_revocations(
+    State(auth): Shared,
+    headers: HeaderMap,
+    query: Result<Query<RevocationsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::BastionRevocations>, ApiError> {
+    let Query(q) = query.map_err(|e| {
+        ApiError(CaError::bad_request(
+            "invalid_query",
+            format!("query: {}", e.body_text()),
+        ))
+    })?;
+    as_bastion(auth, &headers, move |a, b| {
+        a.bastion_revocations(&b, q.since_version)
     })
     .await
     .map(Json)

@@ -101,6 +101,30 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        AdminCommand::BastionToken { name, ttl } => {
+            let tok: rampart_api::BastionTokenResponse = admin.post(
+                paths::ADMIN_BASTION_TOKENS,
+                &rampart_api::BastionTokenRequest {
+                    name,
+                    ttl_seconds: Some(ttl.as_secs()),
+                },
+            )?;
+            println!(
+                "Bastion join token{} (single use, expires {}):",
+                tok.name
+                    .as_deref()
+                    .map(|n| format!(" for {n}"))
+                    .unwrap_or_default(),
+                tok.expires_at.to_rfc3339()
+            );
+            println!("  join token: {}", tok.token);
+            println!("On the bastion, run:");
+            println!(
+                "  rampart-bastion join --ca {} --ca-fingerprint {} --token {}",
+                admin.target.url, admin.target.fingerprint, tok.token
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         AdminCommand::HostCert(h) => {
             // `host_key` is Some exactly for this arm (set above).
             let key = host_key.unwrap_or_default();

@@ -214,6 +214,15 @@ pub enum AdminCommand {
     },
     /// Sign a host key with the host CA.
     HostCert(HostCertArgs),
+    /// Create a single-use join token for a bastion (`rampart-bastion join`).
+    BastionToken {
+        /// Bind the token to this bastion name (a host name).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Token lifetime (at most 24h).
+        #[arg(long, value_parser = duration::parse, default_value = "1h", value_name = "DURATION")]
+        ttl: Duration,
+    },
 }
 
 /// `rampart admin user …`.

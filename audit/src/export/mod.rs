@@ -492,6 +492,11 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::HostCertIssued => "Host certificate issued",
         EventKind::Revoked => "Revoked",
         EventKind::KrlPublished => "KRL published",
+        EventKind::BastionTokenCreated => "Bastion join token created",
+        EventKind::BastionJoined => "Bastion joined",
+        EventKind::BastionJoinRefused => "Bastion join refused",
+        EventKind::AccessGranted => "Bastion access granted",
+        EventKind::AccessDenied => "Bastion access denied",
     }
 }
 

@@ -102,6 +102,11 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         EventKind::HostCertIssued => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
         EventKind::Revoked => class(IAM, 3004, ENTITY_MANAGEMENT, 3, "Update"),
         EventKind::KrlPublished => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
+        EventKind::BastionTokenCreated => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
+        EventKind::BastionJoined => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
+        EventKind::BastionJoinRefused => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
+        EventKind::AccessGranted => class(IAM, 3003, AUTHORIZE_SESSION, 1, "Assign Privileges"),
+        EventKind::AccessDenied => class(IAM, 3003, AUTHORIZE_SESSION, 1, "Assign Privileges"),
     }
 }
 
@@ -286,6 +291,12 @@ fn entity(ev: &Event) -> Value {
             ev.target.clone().unwrap_or_else(|| "unknown".to_owned()),
         ),
         EventKind::KrlPublished => ("krl", "OpenSSH KRL".to_owned()),
+        EventKind::BastionTokenCreated
+        | EventKind::BastionJoined
+        | EventKind::BastionJoinRefused => (
+            "bastion",
+            ev.target.clone().unwrap_or_else(|| "unknown".to_owned()),
+        ),
         _ => ("unknown", kind_title(ev.kind).to_owned()),
     };
     let mut e = Map::new();

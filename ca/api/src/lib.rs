@@ -74,6 +74,19 @@ pub mod paths {
     pub const ADMIN_REVOKE: &str = "/v1/admin/revoke";
     /// `POST` (admin) [`super::HostCertRequest`] → [`super::CertResponse`].
     pub const ADMIN_HOST_CERTS: &str = "/v1/admin/host-certs";
+    /// `POST` (admin) [`super::BastionTokenRequest`] → [`super::BastionTokenResponse`].
+    pub const ADMIN_BASTION_TOKENS: &str = "/v1/admin/bastion-tokens";
+    /// `POST` (join token in the body) [`super::BastionJoinRequest`] →
+    /// [`super::BastionJoinResponse`].
+    pub const BASTION_JOIN: &str = "/v1/bastion/join";
+    /// `POST` (bastion credential) [`super::BastionHostCertRequest`] →
+    /// [`super::CertResponse`].
+    pub const BASTION_HOST_CERT: &str = "/v1/bastion/host-cert";
+    /// `POST` (bastion credential) [`super::SessionCertRequest`] →
+    /// [`super::SessionCertResponse`].
+    pub const BASTION_SESSION_CERT: &str = "/v1/bastion/session-cert";
+    /// `GET` (bastion credential) `?since_version=N` → [`super::BastionRevocations`].
+    pub const BASTION_REVOCATIONS: &str = "/v1/bastion/revocations";
 }
 
 /// Error body of every non-2xx response.
@@ -429,6 +442,178 @@ pub struct HostCertRequest {
     /// Lifetime; default 30 days, at most 365.
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
+}
+
+/// Prefix of every bastion credential. A user session token never starts with it
+/// (those are plain base64url), so the CA can tell the two apart before looking
+/// either up, and a bastion credential sent to a user endpoint (or a session
+/// token sent to a bastion endpoint) is refused by shape, not by luck.
+pub const BASTION_CREDENTIAL_PREFIX: &str = "rpb_";
+
+/// `POST /v1/admin/bastion-tokens`: a single-use join token for a bastion.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionTokenRequest {
+    /// The bastion's name (a host name); when set, only a join under this name
+    /// is accepted.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Lifetime of the token; default 1 hour, at most 24 hours.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// A new join token, shown once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionTokenResponse {
+    /// The token for `rampart-bastion join --token`.
+    pub token: String,
+    /// The name it is bound to, if any.
+    pub name: Option<String>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for BastionTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BastionTokenResponse")
+            .field("token", &"<redacted>")
+            .field("name", &self.name)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// `POST /v1/bastion/join`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionJoinRequest {
+    /// The join token from `rampart admin bastion-token`.
+    pub token: String,
+    /// The bastion's name (a host name): its host certificate's principal.
+    pub name: String,
+    /// The bastion's SSH host public key (OpenSSH one-line format).
+    pub host_public_key: String,
+}
+
+impl std::fmt::Debug for BastionJoinRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BastionJoinRequest")
+            .field("token", &"<redacted>")
+            .field("name", &self.name)
+            .field("host_public_key", &self.host_public_key)
+            .finish()
+    }
+}
+
+/// The bastion's identity with the CA, shown once.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionJoinResponse {
+    /// The bastion's name.
+    pub name: String,
+    /// The bearer credential for the bastion endpoints
+    /// (starts with [`BASTION_CREDENTIAL_PREFIX`]). The CA keeps only its hash.
+    pub credential: String,
+    /// User CA public key (OpenSSH one-line): outer certificates must be signed by it.
+    pub user_ca: String,
+    /// Host CA public key (OpenSSH one-line): targets' host certificates are.
+    pub host_ca: String,
+    /// A host certificate for the bastion's own host key (principal = name).
+    pub host_certificate: CertResponse,
+}
+
+impl std::fmt::Debug for BastionJoinResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BastionJoinResponse")
+            .field("name", &self.name)
+            .field("credential", &"<redacted>")
+            .field("host_certificate", &self.host_certificate.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /v1/bastion/host-cert`: a short-lived host certificate for a target name,
+/// which the bastion presents when it terminates the inner SSH session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionHostCertRequest {
+    /// The target's name as users dial it (`db-1`); the only principal.
+    pub target: String,
+    /// The host public key the bastion presents for it.
+    pub host_public_key: String,
+}
+
+/// `POST /v1/bastion/session-cert`: a per-session user certificate for the
+/// bastion's ephemeral key, so it can log in onward as `login@target`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionCertRequest {
+    /// The user's outer certificate, OpenSSH one-line format, as the user
+    /// presented it to the bastion.
+    pub user_certificate: String,
+    /// The account on the target.
+    pub login: String,
+    /// The target's name.
+    pub target: String,
+    /// The target's labels from the bastion config (audited; policy on labels
+    /// comes later).
+    #[serde(default)]
+    pub target_labels: std::collections::BTreeMap<String, String>,
+    /// The bastion's session ID (audited, and in the key ID).
+    pub session_id: String,
+    /// The bastion's ephemeral public key for this session.
+    pub public_key: String,
+    /// The user's address as the bastion saw it (TCP peer), audited.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// A per-session TOTP code, when the bastion asked the user for one.
+    #[serde(default)]
+    pub totp_code: Option<String>,
+}
+
+impl std::fmt::Debug for SessionCertRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionCertRequest")
+            .field("login", &self.login)
+            .field("target", &self.target)
+            .field("session_id", &self.session_id)
+            .field("source", &self.source)
+            .field("totp_code", &self.totp_code.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A per-session certificate and the decision behind it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionCertResponse {
+    /// The certificate (principal = the login, ≈1 minute).
+    pub certificate: CertResponse,
+    /// The user it was issued for.
+    pub user: String,
+    /// Roles that permitted the access.
+    pub roles: Vec<String>,
+    /// Whether a per-session TOTP code was verified for it.
+    pub session_mfa: bool,
+}
+
+/// `GET /v1/bastion/revocations`: what the bastion needs to refuse revoked
+/// certificates and end live sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionRevocations {
+    /// Current KRL version (the same number as [`KRL_VERSION_HEADER`]).
+    pub version: u64,
+    /// False when `since_version` is the current version: the lists are then empty.
+    pub changed: bool,
+    /// Every revoked user-certificate serial.
+    pub serials: Vec<u64>,
+    /// Every revoked key fingerprint (`SHA256:…`).
+    pub key_fingerprints: Vec<String>,
+    /// Users that are disabled (their live sessions must end).
+    pub disabled_users: Vec<String>,
 }
 
 /// Render a bearer header value without ever putting the token in `Debug` output.

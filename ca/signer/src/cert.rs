@@ -113,10 +113,12 @@ impl UserCertSpec {
         }
 
         let body = CertBody {
-            key_id: format!(
-                "user={} serial={} mfa={}",
-                input.user, input.serial, input.mfa.method
-            ),
+            key_id: input.key_id.unwrap_or_else(|| {
+                format!(
+                    "user={} serial={} mfa={}",
+                    input.user, input.serial, input.mfa.method
+                )
+            }),
             subject: input.subject,
             serial: input.serial,
             principals: checked_principals(input.principals)?,
@@ -231,6 +233,8 @@ pub(crate) struct UserInputs<'a> {
     pub(crate) serial: u64,
     pub(crate) mfa: MfaEvidence,
     pub(crate) now: DateTime<Utc>,
+    /// Overrides the default key ID (`user=<name> serial=<n> mfa=<method>`).
+    pub(crate) key_id: Option<String>,
 }
 
 /// `(now - BACKDATE, now + ttl)` in Unix seconds.
@@ -363,6 +367,7 @@ mod tests {
             serial: 42,
             mfa: mfa(),
             now: now(),
+            key_id: None,
         })
     }
 
@@ -410,6 +415,7 @@ mod tests {
                 serial: 1,
                 mfa: mfa(),
                 now,
+                key_id: None,
             })
         };
         let p = ["alice".to_owned()];

@@ -54,8 +54,94 @@ impl UserCertSpec {
             serial,
             mfa,
             now,
+            key_id: None,
         })
     }
+
+    /// Build the spec for a bastion's per-session certificate: the bastion logs in
+    /// onward to `access.target()` as `access.login()` with an ephemeral key.
+    ///
+    /// Needs both decisions: `access` (from `rampart_policy::evaluate_access`:
+    /// this user may open this login on this target) and `grant` (from
+    /// `rampart_policy::evaluate` for the same user and factor: extensions and
+    /// the lifetime ceiling).
+    ///
+    /// - key ID `user=<name> session=<id> serial=<n> via=<bastion>`;
+    /// - the only principal is the login;
+    /// - valid from `now - BACKDATE` until `now + min(session.ttl, grant.ttl())`;
+    /// - extensions: the grant's plus the user's original MFA evidence;
+    /// - `source-address` = `session.source_address` (the bastion's addresses),
+    ///   not the grant's, which restricts where the *user* connects from and is
+    ///   the bastion's to enforce on the outer connection.
+    ///
+    /// # Errors
+    /// As [`UserCertSpec::from_grant`], and [`SignerError::InvalidSpec`] when the
+    /// two decisions are for different users or a session field is unusable.
+    pub fn for_bastion_session(
+        grant: &rampart_policy::Grant,
+        access: &rampart_policy::AccessGrant,
+        session: &BastionSession<'_>,
+        subject: PublicKey,
+        serial: u64,
+        mfa: MfaEvidence,
+        now: DateTime<Utc>,
+    ) -> Result<Self, SignerError> {
+        if grant.user() != access.user() {
+            return Err(SignerError::InvalidSpec(
+                "the certificate grant and the access grant are for different users".to_owned(),
+            ));
+        }
+        let granted_method = grant.factor().method();
+        if mfa.method != granted_method {
+            return Err(SignerError::MfaMismatch {
+                grant: granted_method.to_owned(),
+                evidence: mfa.method,
+            });
+        }
+        // The key ID is free text for sshd's log line; keep it one clean token each.
+        let clean = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 128
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        };
+        if !clean(session.id) || !clean(session.bastion) {
+            return Err(SignerError::InvalidSpec(
+                "session id and bastion name must be 1-128 of [A-Za-z0-9._-]".to_owned(),
+            ));
+        }
+        let principals = [access.login().to_owned()];
+        Self::build(UserInputs {
+            user: grant.user(),
+            principals: &principals,
+            ttl: session.ttl.min(grant.ttl()),
+            extensions: grant.extensions(),
+            source_address: session.source_address,
+            subject,
+            serial,
+            key_id: Some(format!(
+                "user={} session={} serial={serial} via={}",
+                grant.user(),
+                session.id,
+                session.bastion
+            )),
+            mfa,
+            now,
+        })
+    }
+}
+
+/// What the bastion's session contributes to a per-session certificate.
+#[derive(Debug, Clone, Copy)]
+pub struct BastionSession<'a> {
+    /// The bastion's session ID.
+    pub id: &'a str,
+    /// The bastion's name.
+    pub bastion: &'a str,
+    /// Lifetime wanted (clamped to the grant's).
+    pub ttl: std::time::Duration,
+    /// Addresses (CIDR) the certificate may be used from: the bastion's.
+    pub source_address: &'a [String],
 }
 
 impl HostCertSpec {

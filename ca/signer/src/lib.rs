@@ -26,5 +26,6 @@ pub use cert::{
     EXT_MFA_EVENT, EXT_MFA_METHOD, EXT_MFA_TIME, OPT_SOURCE_ADDRESS,
 };
 pub use error::SignerError;
+pub use grant::BastionSession;
 pub use krl::{build_krl, key_sha256, parse_fingerprint, KrlSpec};
 pub use subject::{check_subject_key, MIN_RSA_BITS};

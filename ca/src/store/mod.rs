@@ -153,6 +153,35 @@ pub struct Revocations {
     pub key_fingerprints: Vec<String>,
 }
 
+/// A joined bastion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BastionRecord {
+    /// Unique name (a host name).
+    pub name: String,
+    /// `SHA256:…` fingerprint of its SSH host key.
+    pub host_key_fingerprint: String,
+    /// When it joined.
+    pub joined_at: DateTime<Utc>,
+}
+
+/// Outcome of presenting a bastion join token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BastionJoin {
+    /// Valid; now used; the bastion is registered under the new credential.
+    Joined,
+    /// No such token.
+    Unknown,
+    /// Already used.
+    AlreadyUsed,
+    /// Past its expiry.
+    Expired,
+    /// The token is bound to another name (carried); it stays unused.
+    NameMismatch(String),
+    /// Another bastion holds this name and the token was not made for it; the
+    /// token stays unused.
+    NameTaken,
+}
+
 /// The CA's state.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Create a user. [`StoreError::Duplicate`] when the name is taken.
@@ -261,6 +290,31 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn revocations(&self) -> Result<Revocations, StoreError>;
     /// Is this key fingerprint revoked?
     fn key_revoked(&self, fingerprint: &str) -> Result<bool, StoreError>;
+
+    /// Store a bastion join token by the hash of the token.
+    fn create_bastion_token(
+        &self,
+        token_hash: &[u8; 32],
+        name: Option<&str>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// Atomically redeem a join token and register (or, with a token made for
+    /// this name, re-register) the bastion under `credential_hash`.
+    fn join_bastion(
+        &self,
+        token_hash: &[u8; 32],
+        bastion: &BastionRecord,
+        credential_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<BastionJoin, StoreError>;
+    /// A bastion by name.
+    fn bastion(&self, name: &str) -> Result<Option<BastionRecord>, StoreError>;
+    /// The bastion holding this credential.
+    fn bastion_by_credential(
+        &self,
+        credential_hash: &[u8; 32],
+    ) -> Result<Option<BastionRecord>, StoreError>;
 
     /// A small key/value table for CA metadata (salt, schema facts).
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    CertKind, CertRecord, InviteRedemption, PendingEnrollment, Revocations, SessionRecord, Store,
-    StoreError, TotpRecord, UserRecord,
+    BastionJoin, BastionRecord, CertKind, CertRecord, InviteRedemption, PendingEnrollment,
+    Revocations, SessionRecord, Store, StoreError, TotpRecord, UserRecord,
 };
 
 const SCHEMA: &str = r#"
@@ -89,6 +89,19 @@ CREATE TABLE IF NOT EXISTS revoked_keys (
     fingerprint TEXT PRIMARY KEY,
     reason      TEXT NOT NULL,
     revoked_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bastion_tokens (
+    token_hash BLOB PRIMARY KEY,
+    name       TEXT,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    used_at    TEXT
+);
+CREATE TABLE IF NOT EXISTS bastions (
+    name                 TEXT PRIMARY KEY,
+    credential_hash      BLOB NOT NULL UNIQUE,
+    host_key_fingerprint TEXT NOT NULL,
+    joined_at            TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -233,6 +246,33 @@ impl CertRow {
             valid_before: u(self.valid_before)?,
             issued_at: parse_ts(&self.issued_at)?,
         })
+    }
+}
+
+impl SqliteStore {
+    /// One bastion by a `WHERE` clause over its own columns with one parameter.
+    fn bastion_where(
+        &self,
+        clause: &str,
+        param: rusqlite::types::Value,
+    ) -> Result<Option<BastionRecord>, StoreError> {
+        let conn = self.conn()?;
+        let row: Option<(String, String, String)> = conn
+            .prepare_cached(&format!(
+                "SELECT name, host_key_fingerprint, joined_at FROM bastions WHERE {clause}"
+            ))
+            .map_err(db)?
+            .query_row([param], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .optional()
+            .map_err(db)?;
+        row.map(|(name, host_key_fingerprint, joined)| {
+            Ok(BastionRecord {
+                name,
+                host_key_fingerprint,
+                joined_at: parse_ts(&joined)?,
+            })
+        })
+        .transpose()
     }
 }
 
@@ -807,6 +847,101 @@ impl Store for SqliteStore {
             .query_row([fingerprint], |r| r.get(0))
             .map_err(db)?;
         Ok(n > 0)
+    }
+
+    fn create_bastion_token(
+        &self,
+        token_hash: &[u8; 32],
+        name: Option<&str>,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT INTO bastion_tokens(token_hash, name, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash.to_vec(), name, ts(now), ts(expires_at)],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn join_bastion(
+        &self,
+        token_hash: &[u8; 32],
+        bastion: &BastionRecord,
+        credential_hash: &[u8; 32],
+        now: DateTime<Utc>,
+    ) -> Result<BastionJoin, StoreError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction().map_err(db)?;
+        let row: Option<(Option<String>, String, Option<String>)> = tx
+            .query_row(
+                "SELECT name, expires_at, used_at FROM bastion_tokens WHERE token_hash = ?1",
+                [token_hash.to_vec()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        let outcome = match row {
+            None => BastionJoin::Unknown,
+            Some((_, _, Some(_))) => BastionJoin::AlreadyUsed,
+            Some((bound, expires, None)) => {
+                let taken: bool = tx
+                    .query_row(
+                        "SELECT COUNT(*) FROM bastions WHERE name = ?1",
+                        [&bastion.name],
+                        |r| r.get::<_, i64>(0),
+                    )
+                    .map_err(db)?
+                    > 0;
+                if parse_ts(&expires)? <= now {
+                    BastionJoin::Expired
+                } else if let Some(b) = bound.as_ref().filter(|b| **b != bastion.name) {
+                    BastionJoin::NameMismatch(b.clone())
+                } else if taken && bound.is_none() {
+                    BastionJoin::NameTaken
+                } else {
+                    tx.execute(
+                        "UPDATE bastion_tokens SET used_at = ?2 WHERE token_hash = ?1 AND used_at IS NULL",
+                        params![token_hash.to_vec(), ts(now)],
+                    )
+                    .map_err(db)?;
+                    // A token made for this name re-registers it (new host key,
+                    // new credential; the old credential stops working).
+                    tx.execute(
+                        "INSERT INTO bastions(name, credential_hash, host_key_fingerprint, joined_at)
+                         VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(name) DO UPDATE SET credential_hash = excluded.credential_hash,
+                             host_key_fingerprint = excluded.host_key_fingerprint,
+                             joined_at = excluded.joined_at",
+                        params![
+                            bastion.name,
+                            credential_hash.to_vec(),
+                            bastion.host_key_fingerprint,
+                            ts(bastion.joined_at)
+                        ],
+                    )
+                    .map_err(db)?;
+                    BastionJoin::Joined
+                }
+            }
+        };
+        tx.commit().map_err(db)?;
+        Ok(outcome)
+    }
+
+    fn bastion(&self, name: &str) -> Result<Option<BastionRecord>, StoreError> {
+        self.bastion_where("name = ?1", rusqlite::types::Value::Text(name.to_owned()))
+    }
+
+    fn bastion_by_credential(
+        &self,
+        credential_hash: &[u8; 32],
+    ) -> Result<Option<BastionRecord>, StoreError> {
+        self.bastion_where(
+            "credential_hash = ?1",
+            rusqlite::types::Value::Blob(credential_hash.to_vec()),
+        )
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
