@@ -112,6 +112,15 @@ pub struct RawAudit {
     /// SIEM forwarders (`[[audit.forwarders]]`), see [`crate::forwarders`]. Default none.
     #[serde(default)]
     pub forwarders: Vec<crate::forwarders::RawForwarder>,
+    /// How long to keep audit events: `90d`, `12h`, `2w`, or `forever`. Older
+    /// events are pruned up to a signed checkpoint, which becomes the anchor that
+    /// `verify` starts from (see `rampart_audit::retention`). Default `forever`.
+    #[serde(default = "default_retention")]
+    pub retention: String,
+}
+
+fn default_retention() -> String {
+    "forever".into()
 }
 
 impl Default for RawAudit {
@@ -121,6 +130,7 @@ impl Default for RawAudit {
             checkpoint_every_events: default_checkpoint_events(),
             checkpoint_every: default_checkpoint_every(),
             forwarders: Vec::new(),
+            retention: default_retention(),
         }
     }
 }
@@ -317,6 +327,8 @@ pub struct Config {
     pub checkpoint_every: Duration,
     /// SIEM forwarders.
     pub forwarders: Vec<crate::forwarders::ForwarderConfig>,
+    /// Audit retention window (`None`: keep forever).
+    pub audit_retention: Option<chrono::Duration>,
     /// Limits for factor checks.
     pub limits: Limits,
     /// TOTP issuer label.
@@ -432,6 +444,8 @@ impl Config {
             checkpoint_every_events: raw.audit.checkpoint_every_events.max(1),
             checkpoint_every: dur("[audit] checkpoint_every", &raw.audit.checkpoint_every)?,
             forwarders: crate::forwarders::validate(&raw.audit.forwarders, base)?,
+            audit_retention: rampart_audit::retention::parse_retention(&raw.audit.retention)
+                .map_err(|e| CaError::Config(format!("[audit] {e}")))?,
             limits,
             totp_issuer: raw.totp.issuer,
             session_ttl: dur("[sessions] ttl", &raw.sessions.ttl)?,

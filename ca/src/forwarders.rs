@@ -15,14 +15,29 @@
 //! server_name = "siem.example.com"  # TLS: default the host part of `address`
 //! batch_size = 500
 //! retry_max = "30s"
+//!
+//! [[audit.forwarders]]
+//! name = "hook"
+//! kind = "webhook"              # POST a JSON array of events (JSON Lines schema)
+//! url = "https://siem.example.com/ingest"
+//! ca_file = "siem-ca.pem"       # optional: pin the receiver's CA (default: system roots)
+//! headers = { "X-Api-Key" = "…" }   # optional extra headers
+//!
+//! [[audit.forwarders]]
+//! name = "splunk"
+//! kind = "splunk-hec"           # POST <url>/services/collector/event
+//! url = "https://splunk.example.com:8088"
+//! token_file = "hec.token"      # mode 0600; the token is never written in this file
 //! ```
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use std::collections::BTreeMap;
+
 use rampart_audit::forward::{
-    Forwarder, ForwarderSettings, ForwarderStatus, Sink, StatusHandle, SyslogOptions, SyslogTcp,
-    SyslogTls,
+    Forwarder, ForwarderSettings, ForwarderStatus, HecToken, HttpOptions, HttpTrust, Sink,
+    SplunkHec, StatusHandle, SyslogOptions, SyslogTcp, SyslogTls, Webhook,
 };
 use serde::Deserialize;
 
@@ -37,6 +52,16 @@ pub enum ForwarderKind {
     SyslogTcp,
     /// RFC 5424 over TLS (RFC 5425), the receiver's CA pinned.
     SyslogTls,
+    /// HTTPS POST of a JSON array of events per batch.
+    Webhook,
+    /// Splunk HTTP Event Collector (HTTPS, `Authorization: Splunk <token>`).
+    SplunkHec,
+}
+
+impl ForwarderKind {
+    fn is_http(self) -> bool {
+        matches!(self, ForwarderKind::Webhook | ForwarderKind::SplunkHec)
+    }
 }
 
 /// One `[[audit.forwarders]]` table as written on disk.
@@ -45,13 +70,25 @@ pub enum ForwarderKind {
 pub struct RawForwarder {
     /// Unique name; the key of the forwarder's cursor in the audit database.
     pub name: String,
-    /// `syslog-tcp` or `syslog-tls`.
+    /// `syslog-tcp`, `syslog-tls`, `webhook` or `splunk-hec`.
     pub kind: ForwarderKind,
-    /// Receiver, `host:port`.
-    pub address: String,
-    /// TLS only (required there): PEM file with the receiver's CA certificate.
+    /// Syslog kinds: the receiver, `host:port`.
+    #[serde(default)]
+    pub address: Option<String>,
+    /// HTTP kinds: the receiver's `https://` URL (for `splunk-hec`, the HEC base
+    /// URL; `/services/collector/event` is appended).
+    #[serde(default)]
+    pub url: Option<String>,
+    /// PEM file with the receiver's CA certificate: required for `syslog-tls`;
+    /// optional for the HTTP kinds (default: the system's CA bundle).
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// HTTP kinds: extra request headers. Default none.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// `splunk-hec` only (required): file holding the HEC token, mode 0600.
+    #[serde(default)]
+    pub token_file: Option<PathBuf>,
     /// TLS only: the name the receiver's certificate must carry. Default: the host
     /// part of `address`.
     #[serde(default)]
@@ -63,7 +100,7 @@ pub struct RawForwarder {
     /// Default `30s`.
     #[serde(default = "default_retry_max")]
     pub retry_max: String,
-    /// Syslog `HOSTNAME` field. Default: this machine's host name.
+    /// Syslog `HOSTNAME` field / HEC `host`. Default: this machine's host name.
     #[serde(default)]
     pub hostname: Option<String>,
 }
@@ -82,10 +119,14 @@ pub struct ForwarderConfig {
     pub name: String,
     /// Transport.
     pub kind: ForwarderKind,
-    /// `host:port`.
+    /// Syslog: `host:port`; HTTP: the URL.
     pub address: String,
     /// TLS: pinned CA file (absolute).
     pub ca_file: Option<PathBuf>,
+    /// HTTP: extra headers.
+    pub headers: Vec<(String, String)>,
+    /// HEC: token file (absolute).
+    pub token_file: Option<PathBuf>,
     /// TLS: expected certificate name.
     pub server_name: Option<String>,
     /// Events per batch.
@@ -113,18 +154,64 @@ pub fn validate(raw: &[RawForwarder], base: &Path) -> Result<Vec<ForwarderConfig
         if out.iter().any(|f| f.name == r.name) {
             return Err(bad("two forwarders have this name".into()));
         }
-        let Some((host, port)) = r.address.rsplit_once(':') else {
-            return Err(bad(format!("address {:?} is not host:port", r.address)));
-        };
-        if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
-            return Err(bad(format!("address {:?} is not host:port", r.address)));
-        }
         if r.batch_size == 0 {
             return Err(bad("batch_size must be at least 1".into()));
         }
         let retry_max = parse_duration(&r.retry_max)
             .map_err(|e| bad(format!("retry_max = {:?}: {e}", r.retry_max)))?;
+        if r.kind.is_http() {
+            if r.address.is_some() || r.server_name.is_some() {
+                return Err(bad(
+                    "address and server_name are for the syslog kinds; use url".into(),
+                ));
+            }
+            let Some(url) = &r.url else {
+                return Err(bad("needs url = \"https://…\"".into()));
+            };
+            if !url.starts_with("https://") {
+                return Err(bad(format!("url {url:?} must be https://")));
+            }
+            let token_file = match (r.kind, &r.token_file) {
+                (ForwarderKind::SplunkHec, Some(t)) => Some(base.join(t)),
+                (ForwarderKind::SplunkHec, None) => {
+                    return Err(bad(
+                        "kind = \"splunk-hec\" needs token_file (a 0600 file with the token)"
+                            .into(),
+                    ))
+                }
+                (_, Some(_)) => return Err(bad("token_file is for kind = \"splunk-hec\"".into())),
+                (_, None) => None,
+            };
+            out.push(ForwarderConfig {
+                name: r.name.clone(),
+                kind: r.kind,
+                address: url.clone(),
+                ca_file: r.ca_file.as_ref().map(|c| base.join(c)),
+                headers: r.headers.clone().into_iter().collect(),
+                token_file,
+                server_name: None,
+                batch_size: r.batch_size,
+                retry_max,
+                hostname: r.hostname.clone(),
+            });
+            continue;
+        }
+        if r.url.is_some() || r.token_file.is_some() || !r.headers.is_empty() {
+            return Err(bad(
+                "url, headers and token_file are for kind = \"webhook\" / \"splunk-hec\"".into(),
+            ));
+        }
+        let Some(address) = &r.address else {
+            return Err(bad("needs address = \"host:port\"".into()));
+        };
+        let Some((host, port)) = address.rsplit_once(':') else {
+            return Err(bad(format!("address {address:?} is not host:port")));
+        };
+        if host.is_empty() || port.parse::<u16>().map_or(true, |p| p == 0) {
+            return Err(bad(format!("address {address:?} is not host:port")));
+        }
         let (ca_file, server_name) = match r.kind {
+            ForwarderKind::Webhook | ForwarderKind::SplunkHec => (None, None),
             ForwarderKind::SyslogTcp => {
                 if r.ca_file.is_some() || r.server_name.is_some() {
                     return Err(bad(
@@ -151,8 +238,10 @@ pub fn validate(raw: &[RawForwarder], base: &Path) -> Result<Vec<ForwarderConfig
         out.push(ForwarderConfig {
             name: r.name.clone(),
             kind: r.kind,
-            address: r.address.clone(),
+            address: address.clone(),
             ca_file,
+            headers: Vec::new(),
+            token_file: None,
             server_name,
             batch_size: r.batch_size,
             retry_max,
@@ -190,6 +279,30 @@ pub fn sink_for(f: &ForwarderConfig) -> Result<Box<dyn Sink>, CaError> {
                 )));
             };
             Box::new(SyslogTls::new(&f.address, sn, ca, opts).map_err(err)?)
+        }
+        ForwarderKind::Webhook | ForwarderKind::SplunkHec => {
+            let http = HttpOptions {
+                trust: match &f.ca_file {
+                    Some(ca) => HttpTrust::Pinned(ca.clone()),
+                    None => {
+                        HttpTrust::System(rampart_audit::forward::http::SYSTEM_CA_BUNDLE.into())
+                    }
+                },
+                headers: f.headers.clone(),
+                ..HttpOptions::default()
+            };
+            if f.kind == ForwarderKind::Webhook {
+                Box::new(Webhook::new(&f.address, http).map_err(err)?)
+            } else {
+                let Some(tf) = &f.token_file else {
+                    return Err(CaError::Config(format!(
+                        "[[audit.forwarders]] {:?}: splunk-hec without token_file",
+                        f.name
+                    )));
+                };
+                let token = HecToken::from_file(tf).map_err(err)?;
+                Box::new(SplunkHec::new(&f.address, token, &opts.hostname, http).map_err(err)?)
+            }
         }
     })
 }
@@ -268,6 +381,30 @@ mod tests {
     }
 
     #[test]
+    fn http_kinds_parse() {
+        let v = parse(
+            "[[forwarders]]\nname = \"hook\"\nkind = \"webhook\"\nurl = \"https://siem/in\"\n\
+             headers = { \"X-Api-Key\" = \"k\" }\n\
+             [[forwarders]]\nname = \"splunk\"\nkind = \"splunk-hec\"\nurl = \"https://s:8088\"\n\
+             token_file = \"hec.token\"\nca_file = \"s.pem\"\n",
+        )
+        .unwrap();
+        assert_eq!(v[0].kind, ForwarderKind::Webhook);
+        assert_eq!(v[0].address, "https://siem/in");
+        assert_eq!(v[0].headers, vec![("X-Api-Key".to_owned(), "k".to_owned())]);
+        assert_eq!(v[0].ca_file, None);
+        assert_eq!(v[1].kind, ForwarderKind::SplunkHec);
+        assert_eq!(
+            v[1].token_file.as_deref(),
+            Some(Path::new("/etc/rampart/hec.token"))
+        );
+        assert_eq!(
+            v[1].ca_file.as_deref(),
+            Some(Path::new("/etc/rampart/s.pem"))
+        );
+    }
+
+    #[test]
     fn bad_entries_are_refused() {
         let cases = [
             (
@@ -308,6 +445,34 @@ mod tests {
             ),
         ];
         for (body, want) in cases {
+            let err = parse(&format!("[[forwarders]]\n{body}\n")).unwrap_err();
+            assert!(err.contains(want), "{body:?}: {err}");
+        }
+        let http_cases = [
+            (
+                "name = \"a\"\nkind = \"webhook\"\naddress = \"h:1\"",
+                "use url",
+            ),
+            ("name = \"a\"\nkind = \"webhook\"", "needs url"),
+            (
+                "name = \"a\"\nkind = \"webhook\"\nurl = \"http://h/\"",
+                "https",
+            ),
+            (
+                "name = \"a\"\nkind = \"splunk-hec\"\nurl = \"https://h:8088\"",
+                "needs token_file",
+            ),
+            (
+                "name = \"a\"\nkind = \"webhook\"\nurl = \"https://h/\"\ntoken_file = \"t\"",
+                "token_file is for",
+            ),
+            (
+                "name = \"a\"\nkind = \"syslog-tcp\"\naddress = \"h:1\"\nurl = \"https://h/\"",
+                "url, headers",
+            ),
+            ("name = \"a\"\nkind = \"syslog-tcp\"", "needs address"),
+        ];
+        for (body, want) in http_cases {
             let err = parse(&format!("[[forwarders]]\n{body}\n")).unwrap_err();
             assert!(err.contains(want), "{body:?}: {err}");
         }

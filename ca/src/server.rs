@@ -170,6 +170,30 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
     Ok(out)
 }
 
+/// Prune the audit log to `window` at start and then hourly, on a blocking
+/// thread (pruning deletes in short transactions; the writer keeps going).
+fn spawn_retention(db: std::path::PathBuf, window: chrono::Duration, auth: Arc<Authority>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            let cutoff = auth.now() - window;
+            let db = db.clone();
+            match tokio::task::spawn_blocking(move || rampart_audit::retention::prune(&db, cutoff))
+                .await
+            {
+                Ok(Ok(r)) => tracing::debug!(
+                    anchor = r.anchor.as_ref().map(|a| a.seq),
+                    deleted = r.events_deleted,
+                    "audit retention run"
+                ),
+                Ok(Err(e)) => tracing::warn!(error = %e, "audit retention failed; will retry"),
+                Err(e) => tracing::warn!(error = %e, "audit retention task failed"),
+            }
+        }
+    });
+}
+
 /// Serve until SIGTERM or SIGINT. `on_ready` gets the bound address (useful with
 /// port 0).
 pub async fn serve(
@@ -188,6 +212,9 @@ pub async fn serve(
     // After CaStarted, so that it is forwarded in the first batch.
     let forwarders =
         crate::forwarders::Forwarders::start(&config.forwarders, &config.audit_database)?;
+    if let Some(window) = config.audit_retention {
+        spawn_retention(config.audit_database.clone(), window, Arc::clone(&auth));
+    }
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
     tokio::spawn(async move {
