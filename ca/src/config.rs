@@ -329,20 +329,8 @@ pub struct Config {
     pub forwarders: Vec<crate::forwarders::ForwarderConfig>,
     /// Audit retention window (`None`: keep forever).
     pub audit_retention: Option<chrono::Duration>,
-    /// Limits for factor checks.
-    pub limits: Limits,
-    /// TOTP issuer label.
-    pub totp_issuer: String,
-    /// Session lifetime.
-    pub session_ttl: Duration,
-    /// Default invite lifetime.
-    pub invite_default_ttl: Duration,
-    /// Longest invite lifetime.
-    pub invite_max_ttl: Duration,
-    /// Admin MFA freshness.
-    pub admin_max_mfa_age: Duration,
-    /// Admin with a recovery-code session.
-    pub admin_allow_recovery: bool,
+    /// What the authority itself needs: factor limits, lifetimes, admin rules.
+    pub authority: crate::authority::Settings,
 }
 
 /// Failure limits for factor checks.
@@ -446,13 +434,15 @@ impl Config {
             forwarders: crate::forwarders::validate(&raw.audit.forwarders, base)?,
             audit_retention: rampart_audit::retention::parse_retention(&raw.audit.retention)
                 .map_err(|e| CaError::Config(format!("[audit] {e}")))?,
-            limits,
-            totp_issuer: raw.totp.issuer,
-            session_ttl: dur("[sessions] ttl", &raw.sessions.ttl)?,
-            invite_default_ttl,
-            invite_max_ttl,
-            admin_max_mfa_age: dur("[admin] max_mfa_age", &raw.admin.max_mfa_age)?,
-            admin_allow_recovery: raw.admin.allow_recovery,
+            authority: crate::authority::Settings {
+                limits,
+                totp_issuer: raw.totp.issuer,
+                session_ttl: dur("[sessions] ttl", &raw.sessions.ttl)?,
+                invite_default_ttl,
+                invite_max_ttl,
+                admin_max_mfa_age: dur("[admin] max_mfa_age", &raw.admin.max_mfa_age)?,
+                admin_allow_recovery: raw.admin.allow_recovery,
+            },
         })
     }
 
@@ -495,42 +485,10 @@ pub fn check_private_file(path: &Path) -> Result<(), CaError> {
     Ok(())
 }
 
-/// Parse `90s`, `30m`, `1h30m`, `7d` into a duration. Zero is refused.
+/// Parse `90s`, `30m`, `1h30m`, `7d` into a duration: the same grammar as the
+/// policy file, so one spelling works in both.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s.is_empty() {
-        return Err("empty duration".into());
-    }
-    let mut total: u64 = 0;
-    let mut num = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            num.push(c);
-            continue;
-        }
-        let unit = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            _ => return Err(format!("unknown unit {c:?} (use s, m, h or d)")),
-        };
-        let n: u64 = num
-            .parse()
-            .map_err(|_| "expected a number before each unit".to_owned())?;
-        num.clear();
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(|| "duration too large".to_owned())?;
-    }
-    if !num.is_empty() {
-        return Err("missing unit after the last number (use s, m, h or d)".into());
-    }
-    if total == 0 {
-        return Err("duration must be greater than zero".into());
-    }
-    Ok(Duration::from_secs(total))
+    rampart_policy::parse_duration(s.trim())
 }
 
 #[cfg(test)]
@@ -562,8 +520,8 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:8443");
         assert_eq!(cfg.database, Path::new("/etc/rampart/ca.db"));
-        assert_eq!(cfg.limits.max_failures, 5);
-        assert_eq!(cfg.session_ttl, Duration::from_secs(8 * 3600));
+        assert_eq!(cfg.authority.limits.max_failures, 5);
+        assert_eq!(cfg.authority.session_ttl, Duration::from_secs(8 * 3600));
         assert_eq!(
             cfg.passphrase,
             PassphraseSource::Env("RAMPART_TEST_PASS".into())

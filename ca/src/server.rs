@@ -12,7 +12,7 @@ use rampart_signer::FileCaKey;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::authority::{Authority, Keys, Settings};
+use crate::authority::{Authority, Keys};
 use crate::clock::{Clock, SystemClock};
 use crate::config::{check_private_file, Config};
 use crate::error::CaError;
@@ -110,15 +110,7 @@ pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
         },
     )
     .map_err(|e| CaError::Config(format!("{}: {e}", config.audit_database.display())))?;
-    let settings = Settings {
-        limits: config.limits,
-        totp_issuer: config.totp_issuer.clone(),
-        session_ttl: config.session_ttl,
-        invite_default_ttl: config.invite_default_ttl,
-        invite_max_ttl: config.invite_max_ttl,
-        admin_max_mfa_age: config.admin_max_mfa_age,
-        admin_allow_recovery: config.admin_allow_recovery,
-    };
+    let settings = config.authority.clone();
     let authority = Authority::new(
         Arc::new(store),
         audit,

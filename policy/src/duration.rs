@@ -11,8 +11,9 @@ use std::time::Duration;
 /// Units in the order they must appear, with their length in seconds.
 const UNITS: [(char, u64); 4] = [('d', 86_400), ('h', 3_600), ('m', 60), ('s', 1)];
 
-/// Parse a policy duration. The error text is meant to follow a key name.
-pub(crate) fn parse_duration(input: &str) -> Result<Duration, String> {
+/// Parse a duration as written in Rampart's TOML files (policy and CA config).
+/// The error text is meant to follow a key name.
+pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let hint = r#"expected e.g. "90s", "30m", "1h30m" or "30d""#;
     let bad = |why: &str| format!("invalid duration {input:?}: {why}; {hint}");
     if input.is_empty() {

@@ -17,6 +17,7 @@ mod lint;
 mod names;
 mod policy;
 
+pub use duration::parse_duration;
 pub use error::PolicyError;
 pub use eval::{
     approve_host, evaluate, evaluate_access, AccessGrant, AccessRequest, CertRequest, Decision,
