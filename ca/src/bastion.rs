@@ -43,6 +43,10 @@
 //!      which makes a tight polling loop cheap. (`GET /v1/krl` stays the source
 //!      for sshd.)
 //!
+//! 4. `rampart admin revoke --bastion NAME` (admin) → `POST
+//!    /v1/admin/bastions/revoke`: the credential stops working at once (audited
+//!    `revoked`, `target` = `bastion:NAME`); the name is free to join again.
+//!
 //! # Per-session certificates
 //!
 //! The outer certificate the user presented to the bastion is the proof that
@@ -322,6 +326,46 @@ impl Authority {
             user_ca: self.user_ca_line(),
             host_ca: self.host_ca_line(),
             host_certificate: cert_response(cert_record, line),
+        })
+    }
+
+    /// `POST /v1/admin/bastions/revoke` (`rampart admin revoke --bastion NAME`):
+    /// the bastion's credential stops working at once, so it can obtain no more
+    /// certificates; its name is free for a new join. Host certificates already
+    /// issued to it run out on their own (host certificates are not in the KRL).
+    pub fn revoke_bastion(
+        &self,
+        caller: &Caller,
+        actor: &Session,
+        req: &api::BastionRevokeRequest,
+    ) -> Result<api::BastionRevokeResponse, CaError> {
+        let reason = req
+            .reason
+            .clone()
+            .unwrap_or_else(|| "unspecified".to_owned());
+        if reason.len() > 512 {
+            return Err(CaError::bad_request(
+                "invalid_reason",
+                "reason is longer than 512 bytes",
+            ));
+        }
+        if self.store.bastion(&req.name)?.is_none() {
+            return Err(CaError::not_found(
+                "bastion_unknown",
+                format!("no bastion named {:?} has joined", req.name),
+            ));
+        }
+        // Audit first, then change state.
+        self.record(
+            self.event(EventKind::Revoked, Outcome::Success, Some(caller))
+                .actor(&actor.user.name)
+                .session(&actor.record.id)
+                .target(&format!("bastion:{}", req.name))
+                .reason(&reason),
+        )?;
+        self.store.remove_bastion(&req.name)?;
+        Ok(api::BastionRevokeResponse {
+            name: req.name.clone(),
         })
     }
 

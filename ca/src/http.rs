@@ -193,6 +193,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::ADMIN_REVOKE, post(revoke))
         .route(paths::ADMIN_HOST_CERTS, post(host_cert))
         .route(paths::ADMIN_BASTION_TOKENS, post(create_bastion_token))
+        .route(paths::ADMIN_BASTION_REVOKE, post(revoke_bastion))
         .route(paths::BASTION_JOIN, post(bastion_join))
         .route(paths::BASTION_HOST_CERT, post(bastion_host_cert))
         .route(paths::BASTION_SESSION_CERT, post(bastion_session_cert))
@@ -442,6 +443,20 @@ async fn create_bastion_token(
     })
     .await
     .map(|r| (StatusCode::CREATED, Json(r)))
+}
+
+async fn revoke_bastion(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::BastionRevokeRequest>,
+) -> Result<Json<api::BastionRevokeResponse>, ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "revoke_bastion", move |a, s| {
+        a.revoke_bastion(&who, &s, &req)
+    })
+    .await
+    .map(Json)
 }
 
 async fn bastion_join(

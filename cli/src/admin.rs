@@ -256,6 +256,20 @@ fn user_table(users: &[User]) -> String {
 }
 
 fn revoke(admin: &Admin, r: RevokeArgs) -> Result<ExitCode, CliError> {
+    if let Some(name) = r.bastion {
+        let resp: rampart_api::BastionRevokeResponse = admin.post(
+            paths::ADMIN_BASTION_REVOKE,
+            &rampart_api::BastionRevokeRequest {
+                name,
+                reason: r.reason,
+            },
+        )?;
+        println!(
+            "Revoked bastion {}: its CA credential no longer works.",
+            resp.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let resp: RevokeResponse = admin.post(
         paths::ADMIN_REVOKE,
         &RevokeRequest {

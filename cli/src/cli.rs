@@ -262,7 +262,7 @@ pub enum UserCommand {
 
 /// `rampart admin revoke`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["serial", "user", "key"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["serial", "user", "key", "bastion"])))]
 pub struct RevokeArgs {
     /// Certificate serial number.
     #[arg(long, value_name = "N")]
@@ -273,6 +273,9 @@ pub struct RevokeArgs {
     /// A public key by fingerprint, and every certificate for it.
     #[arg(long, value_name = "SHA256:…")]
     pub key: Option<String>,
+    /// A joined bastion: its CA credential stops working.
+    #[arg(long, value_name = "NAME")]
+    pub bastion: Option<String>,
     /// Reason, for the audit log.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,

@@ -295,10 +295,32 @@ fn join_is_single_use_and_the_credential_is_its_own_kind_of_secret() {
         api_code(bastion.get_json::<BastionRevocations>(paths::BASTION_REVOCATIONS)),
         "bastion_credential_invalid"
     );
-    ca.api()
-        .with_token(rejoined.credential)
+    let current = ca.api().with_token(rejoined.credential);
+    current
         .get_json::<BastionRevocations>(paths::BASTION_REVOCATIONS)
         .expect("new credential");
+
+    // `rampart admin revoke --bastion`: the credential stops working at once.
+    admin
+        .cli
+        .admin(&["revoke", "--bastion", "no-such-bastion"])
+        .assert_failure("revoke an unknown bastion");
+    let out = admin
+        .cli
+        .admin(&["revoke", "--bastion", BASTION, "--reason", "decommissioned"]);
+    out.assert_success("rampart admin revoke --bastion");
+    assert!(out.stdout.contains("Revoked bastion bastion-1"), "{out}");
+    assert_eq!(
+        api_code(current.get_json::<BastionRevocations>(paths::BASTION_REVOCATIONS)),
+        "bastion_credential_invalid"
+    );
+    let revoked = bodies(&ca, "revoked");
+    assert!(
+        revoked
+            .iter()
+            .any(|b| b["target"] == "bastion:bastion-1" && b["reason"] == "decommissioned"),
+        "{revoked:?}"
+    );
 
     // Audited.
     assert_eq!(bodies(&ca, "bastion_token_created").len(), 4);

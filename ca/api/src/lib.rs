@@ -76,6 +76,8 @@ pub mod paths {
     pub const ADMIN_HOST_CERTS: &str = "/v1/admin/host-certs";
     /// `POST` (admin) [`super::BastionTokenRequest`] → [`super::BastionTokenResponse`].
     pub const ADMIN_BASTION_TOKENS: &str = "/v1/admin/bastion-tokens";
+    /// `POST` (admin) [`super::BastionRevokeRequest`] → [`super::BastionRevokeResponse`].
+    pub const ADMIN_BASTION_REVOKE: &str = "/v1/admin/bastions/revoke";
     /// `POST` (join token in the body) [`super::BastionJoinRequest`] →
     /// [`super::BastionJoinResponse`].
     pub const BASTION_JOIN: &str = "/v1/bastion/join";
@@ -483,6 +485,25 @@ impl std::fmt::Debug for BastionTokenResponse {
             .field("expires_at", &self.expires_at)
             .finish()
     }
+}
+
+/// `POST /v1/admin/bastions/revoke`: forget a bastion and its credential.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionRevokeRequest {
+    /// The bastion's name.
+    pub name: String,
+    /// Free-text reason for the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// What a bastion revocation did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionRevokeResponse {
+    /// The bastion whose credential no longer works.
+    pub name: String,
 }
 
 /// `POST /v1/bastion/join`.

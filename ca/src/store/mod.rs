@@ -310,6 +310,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<BastionJoin, StoreError>;
     /// A bastion by name.
     fn bastion(&self, name: &str) -> Result<Option<BastionRecord>, StoreError>;
+    /// Forget a bastion (its credential stops working); false when unknown.
+    fn remove_bastion(&self, name: &str) -> Result<bool, StoreError>;
     /// The bastion holding this credential.
     fn bastion_by_credential(
         &self,

@@ -934,6 +934,14 @@ impl Store for SqliteStore {
         self.bastion_where("name = ?1", rusqlite::types::Value::Text(name.to_owned()))
     }
 
+    fn remove_bastion(&self, name: &str) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let n = conn
+            .execute("DELETE FROM bastions WHERE name = ?1", [name])
+            .map_err(db)?;
+        Ok(n == 1)
+    }
+
     fn bastion_by_credential(
         &self,
         credential_hash: &[u8; 32],
