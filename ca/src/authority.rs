@@ -1225,27 +1225,43 @@ impl Authority {
         actor: &Session,
         req: &api::HostCertRequest,
     ) -> Result<api::CertResponse, CaError> {
-        let now = self.now();
-        let key = self.parse_public_key(&req.public_key)?;
-        let policy = self.policy()?;
-        let grant = rampart_policy::approve_host(
-            &policy,
+        self.sign_host(
+            caller,
+            &req.public_key,
             &req.name,
             &req.extra_principals,
             req.ttl_seconds.map(Duration::from_secs),
+            "host_refused",
+            |ev| ev.actor(&actor.user.name).session(&actor.record.id),
         )
-        .map_err(|d| CaError::bad_request("host_refused", d.reason))?;
+    }
+
+    /// Sign a host key for `name` as policy approves it (`[hosts]`), record it and
+    /// audit it; `who` names the requester in the event (an admin or a bastion).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn sign_host(
+        &self,
+        caller: &Caller,
+        public_key: &str,
+        name: &str,
+        extra_principals: &[String],
+        ttl: Option<Duration>,
+        refused_code: &'static str,
+        who: impl FnOnce(NewEvent) -> NewEvent,
+    ) -> Result<api::CertResponse, CaError> {
+        let now = self.now();
+        let key = self.parse_public_key(public_key)?;
+        let policy = self.policy()?;
+        let grant = rampart_policy::approve_host(&policy, name, extra_principals, ttl)
+            .map_err(|d| CaError::bad_request(refused_code, d.reason))?;
         let serial = self.next_serial()?;
         let fingerprint = key_fingerprint(&key);
         let spec = rampart_signer::HostCertSpec::from_grant(&grant, key, serial, now)?;
         let cert = rampart_signer::sign_host_cert(self.keys.host_ca.as_ref(), &spec)?;
-        let (record, line) =
-            self.store_issued(&cert, CertKind::Host, &req.name, &fingerprint, now)?;
+        let (record, line) = self.store_issued(&cert, CertKind::Host, name, &fingerprint, now)?;
         self.record(
-            self.event(EventKind::HostCertIssued, Outcome::Success, Some(caller))
-                .actor(&actor.user.name)
-                .session(&actor.record.id)
-                .target(&req.name)
+            who(self.event(EventKind::HostCertIssued, Outcome::Success, Some(caller)))
+                .target(name)
                 .serial(serial)
                 .detail("key_fingerprint", fingerprint)
                 .detail("principals", spec.principals().to_vec())

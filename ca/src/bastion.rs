@@ -394,28 +394,15 @@ impl Authority {
         bastion: &Bastion,
         req: &api::BastionHostCertRequest,
     ) -> Result<api::CertResponse, CaError> {
-        let now = self.now();
-        let key = self.parse_public_key(&req.host_public_key)?;
-        let policy = self.policy()?;
-        let grant =
-            rampart_policy::approve_host(&policy, &req.target, &[], Some(TARGET_HOST_CERT_TTL))
-                .map_err(|d| CaError::bad_request("invalid_target", d.reason))?;
-        let serial = self.next_serial()?;
-        let fingerprint = key_fingerprint(&key);
-        let spec = rampart_signer::HostCertSpec::from_grant(&grant, key, serial, now)?;
-        let cert = rampart_signer::sign_host_cert(self.keys.host_ca.as_ref(), &spec)?;
-        let (record, line) =
-            self.store_issued(&cert, CertKind::Host, &req.target, &fingerprint, now)?;
-        self.record(
-            self.event(EventKind::HostCertIssued, Outcome::Success, Some(caller))
-                .actor(&bastion.actor())
-                .target(&req.target)
-                .serial(serial)
-                .detail("key_fingerprint", fingerprint)
-                .detail("principals", spec.principals().to_vec())
-                .detail("valid_before", spec.valid_before()),
-        )?;
-        Ok(cert_response(record, line))
+        self.sign_host(
+            caller,
+            &req.host_public_key,
+            &req.target,
+            &[],
+            Some(TARGET_HOST_CERT_TTL),
+            "invalid_target",
+            |ev| ev.actor(&bastion.actor()),
+        )
     }
 
     /// `GET /v1/bastion/revocations`.
