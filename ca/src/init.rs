@@ -137,6 +137,18 @@ database = "audit.db"
 # Sign a checkpoint every N events or every interval, whichever comes first.
 checkpoint_every_events = 1000
 checkpoint_every = "60s"
+# Prune events older than this, up to a signed checkpoint kept as the anchor that
+# `rampart audit verify` starts from. Default: keep forever.
+# retention = "365d"
+
+# SIEM forwarders (several allowed); each keeps a durable cursor in the audit
+# database and delivers at least once, in order. Kinds: syslog-tcp, syslog-tls,
+# webhook, splunk-hec.
+# [[audit.forwarders]]
+# name = "siem"
+# kind = "syslog-tls"
+# address = "siem.example.com:6514"
+# ca_file = "siem-ca.pem"
 
 [totp]
 # Failed factor checks (TOTP or recovery code) before the user is locked out.
