@@ -11,7 +11,7 @@
 )]
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -219,55 +219,76 @@ fn rsyslog_over_tcp_gets_every_event_across_an_outage_and_a_crash() {
         "the outage must be logged by the forwarder"
     );
 
-    // 3. kill -9 during a burst: every committed (so every acknowledged) event
-    //    still reaches rsyslog after the restart.
-    let stop = Arc::new(AtomicBool::new(false));
+    // 3. kill -9 in the middle of a burst of 10,000 certificate events: every
+    //    committed (so every acknowledged) event still reaches rsyslog after the
+    //    restart, and the rest of the burst follows it.
+    const BURST: usize = 10_000;
+    const KILL_AT: usize = 4_000;
+    const THREADS: usize = 4;
     let acked = Arc::new(AtomicUsize::new(0));
-    let burst = {
-        let (client, key) = (admin.clone(), key.clone());
-        let (stop, acked) = (Arc::clone(&stop), Arc::clone(&acked));
-        thread::spawn(move || {
-            let mut serials = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                match issue(&client, &key) {
-                    Ok(c) => {
-                        serials.push(c.serial);
-                        acked.fetch_add(1, Ordering::SeqCst);
+    let burst = |limit: usize| {
+        (0..THREADS)
+            .map(|_| {
+                let (client, key, acked) = (admin.clone(), key.clone(), Arc::clone(&acked));
+                thread::spawn(move || {
+                    let mut serials = Vec::new();
+                    while acked.load(Ordering::SeqCst) < limit {
+                        match issue(&client, &key) {
+                            Ok(c) => {
+                                serials.push(c.serial);
+                                acked.fetch_add(1, Ordering::SeqCst);
+                            }
+                            // The CA was killed under us: stop this half of the burst.
+                            Err(_) => break,
+                        }
                     }
-                    Err(_) => break,
-                }
-            }
-            serials
-        })
+                    serials
+                })
+            })
+            .collect::<Vec<_>>()
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while acked.load(Ordering::SeqCst) < 200 {
+    let first_half = burst(BURST);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while acked.load(Ordering::SeqCst) < KILL_AT {
         assert!(Instant::now() < deadline, "burst too slow");
         thread::sleep(Duration::from_millis(5));
     }
     ca.kill9();
-    stop.store(true, Ordering::SeqCst);
-    let serials = burst.join().unwrap();
+    let mut serials: Vec<u64> = first_half
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    let killed_after = serials.len();
     ca.start();
-    let (dups, took) = wait_delivered(&ca, &rs, Duration::from_secs(60), "after kill -9");
+    serials.extend(burst(BURST).into_iter().flat_map(|h| h.join().unwrap()));
+    assert!(
+        serials.len() >= BURST,
+        "the burst completed after the restart"
+    );
+    let (dups, took) = wait_delivered(&ca, &rs, Duration::from_secs(120), "after kill -9");
     eprintln!(
-        "kill -9 after {} acknowledged certificates: all delivered {took:?} after restart, \
-         {dups} duplicates in total",
+        "kill -9 after {killed_after} acknowledged certificates, {} in the whole burst: all \
+         delivered {took:?} after the burst, {dups} duplicates in total",
         serials.len()
     );
     // Every acknowledged certificate's event is among those delivered.
     let db = AuditDb::new(ca.audit_db());
-    let issued_rows = db.events_of_kind("cert_issued");
+    let by_serial: std::collections::HashMap<u64, String> = db
+        .events_of_kind("cert_issued")
+        .into_iter()
+        .filter_map(|r| {
+            Some((
+                r.get("serial")?.as_u64()?,
+                r.get("id")?.as_str()?.to_owned(),
+            ))
+        })
+        .collect();
     let got: std::collections::HashSet<String> = rs.received().into_iter().map(|r| r.id).collect();
     for s in &serials {
-        let row = issued_rows
-            .iter()
-            .find(|r| rampart_e2e::audit_db::row_mentions_serial(r, *s))
+        let id = by_serial
+            .get(s)
             .unwrap_or_else(|| panic!("no cert_issued event for acknowledged serial {s}"));
-        assert!(
-            got.contains(row["id"].as_str().unwrap()),
-            "serial {s} not in rsyslog"
-        );
+        assert!(got.contains(id), "serial {s} not in rsyslog");
     }
     ca.verify_audit()
         .assert_success("the chain verifies after kill -9");
