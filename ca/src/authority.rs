@@ -843,8 +843,6 @@ impl Authority {
             now,
         )?;
         let cert = rampart_signer::sign_user_cert(self.keys.user_ca.as_ref(), &spec)?;
-        let (record, line) =
-            self.store_issued(&cert, CertKind::User, &user.name, &fingerprint, now)?;
         let mfa_age = (now - session.record.mfa_time).num_seconds();
         self.record(
             self.event(EventKind::CertIssued, Outcome::Success, Some(caller))
@@ -854,12 +852,16 @@ impl Authority {
                 .mfa_method(&session.record.mfa_method)
                 .mfa_age_seconds(mfa_age)
                 .detail("key_id", spec.key_id())
-                .detail("key_fingerprint", fingerprint)
+                .detail("key_fingerprint", fingerprint.clone())
                 .detail("principals", spec.principals().to_vec())
                 .detail("roles", grant.roles().to_vec())
                 .detail("valid_after", spec.valid_after())
                 .detail("valid_before", spec.valid_before()),
         )?;
+        // Audit first, record second: a certificate the log does not show is never
+        // stored or handed out.
+        let (record, line) =
+            self.store_issued(&cert, CertKind::User, &user.name, &fingerprint, now)?;
         Ok(cert_response(record, line))
     }
 
@@ -1258,15 +1260,15 @@ impl Authority {
         let fingerprint = key_fingerprint(&key);
         let spec = rampart_signer::HostCertSpec::from_grant(&grant, key, serial, now)?;
         let cert = rampart_signer::sign_host_cert(self.keys.host_ca.as_ref(), &spec)?;
-        let (record, line) = self.store_issued(&cert, CertKind::Host, name, &fingerprint, now)?;
         self.record(
             who(self.event(EventKind::HostCertIssued, Outcome::Success, Some(caller)))
                 .target(name)
                 .serial(serial)
-                .detail("key_fingerprint", fingerprint)
+                .detail("key_fingerprint", fingerprint.clone())
                 .detail("principals", spec.principals().to_vec())
                 .detail("valid_before", spec.valid_before()),
         )?;
+        let (record, line) = self.store_issued(&cert, CertKind::Host, name, &fingerprint, now)?;
         Ok(cert_response(record, line))
     }
 }

@@ -727,9 +727,6 @@ impl Authority {
         .map_err(|e| Err(e.into()))?;
         let cert = rampart_signer::sign_user_cert(self.keys.user_ca.as_ref(), &spec)
             .map_err(|e| Err(e.into()))?;
-        let (record, line) = self
-            .store_issued(&cert, CertKind::User, &user.name, &fingerprint, now)
-            .map_err(Err)?;
         let mut ev = self
             .event(EventKind::AccessGranted, Outcome::Success, Some(caller))
             .actor(&bastion.actor())
@@ -744,7 +741,7 @@ impl Authority {
             .detail("roles", access.roles().to_vec())
             .detail("outer_serial", outer.serial())
             .detail("key_id", spec.key_id())
-            .detail("key_fingerprint", fingerprint)
+            .detail("key_fingerprint", fingerprint.clone())
             .detail("valid_before", spec.valid_before())
             .detail("session_mfa", req.totp_code.is_some())
             .detail(
@@ -755,6 +752,9 @@ impl Authority {
             ev = ev.detail("user_source", src.clone());
         }
         self.record(ev).map_err(Err)?;
+        let (record, line) = self
+            .store_issued(&cert, CertKind::User, &user.name, &fingerprint, now)
+            .map_err(Err)?;
         Ok(api::SessionCertResponse {
             certificate: cert_response(record, line),
             user: user.name,

@@ -15,8 +15,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use rampart_api::{paths, CreateUserRequest, Health, User};
-use rampart_e2e::{api_admin, Ca};
+use rampart_api::{paths, CertRequest, CertResponse, CreateUserRequest, Health, User};
+use rampart_e2e::{api_admin, Ca, KeyPair};
 
 /// A tmpfs mounted for the test's lifetime (needs root, as the e2e suite does).
 struct SmallDisk {
@@ -66,6 +66,19 @@ impl Drop for SmallDisk {
     }
 }
 
+fn issue(
+    client: &rampart_api::Client,
+    key: &str,
+) -> Result<CertResponse, rampart_api::ClientError> {
+    client.post_json(
+        paths::CERTS,
+        &CertRequest {
+            public_key: key.to_owned(),
+            ttl_seconds: Some(600),
+        },
+    )
+}
+
 fn create_user(admin: &rampart_api::Client, name: &str) -> Result<User, rampart_api::ClientError> {
     admin.post_json(
         paths::ADMIN_USERS,
@@ -98,6 +111,8 @@ fn a_full_audit_disk_refuses_actions_and_service_resumes_when_space_returns() {
     let (_admin, session) = api_admin(&ca);
     let admin = session.client.clone();
     create_user(&admin, "before").expect("works while there is space");
+    let key = KeyPair::ed25519(ca.root(), "subject").public_line();
+    let first = issue(&admin, &key).expect("issuance works while there is space");
 
     let filler = disk.fill();
     // SQLite may still have room in pages it already owns; keep acting until the
@@ -122,6 +137,23 @@ fn a_full_audit_disk_refuses_actions_and_service_resumes_when_space_returns() {
     );
     // The refused user was not created behind the log's back.
     let refused_name = format!("during{}", succeeded.len());
+    // Issuance is refused the same way, with the same clear reason.
+    let mut issued_during = Vec::new();
+    let cert_refusal = loop {
+        match issue(&admin, &key) {
+            Ok(c) => issued_during.push(c.serial),
+            Err(e) => break e,
+        }
+        assert!(
+            issued_during.len() < 500,
+            "issuance never refused on a full disk"
+        );
+    };
+    assert_eq!(
+        cert_refusal.api_code(),
+        Some("audit_unavailable"),
+        "{cert_refusal}"
+    );
 
     // Reads and health keep working while writes fail.
     let health: Health = ca.api().get_json(paths::HEALTH).unwrap();
@@ -142,6 +174,8 @@ fn a_full_audit_disk_refuses_actions_and_service_resumes_when_space_returns() {
     assert!(resumed, "the CA must resume once the disk has space again");
     let health: Health = ca.api().get_json(paths::HEALTH).unwrap();
     assert_eq!(health.status, "ok");
+    let after = issue(&admin, &key).expect("issuance resumes once space returns");
+    assert!(after.serial > first.serial);
 
     let users: Vec<User> = admin.get_json(paths::ADMIN_USERS).unwrap();
     let names: Vec<&str> = users.iter().map(|u| u.name.as_str()).collect();
@@ -152,6 +186,30 @@ fn a_full_audit_disk_refuses_actions_and_service_resumes_when_space_returns() {
     ca.stop();
     let verify = rampart_e2e::audit_verify_with(&audit_db, Some(&ca.audit_pubkey()));
     verify.assert_success("audit verify after the disk-full episode");
+    // Every certificate handed out has its event; none was issued silently.
+    let issued: std::collections::HashSet<u64> = rampart_e2e::AuditDb::new(&audit_db)
+        .events_of_kind("cert_issued")
+        .iter()
+        .filter_map(|r| r.get("serial")?.as_u64())
+        .collect();
+    for s in issued_during
+        .iter()
+        .chain([first.serial, after.serial].iter())
+    {
+        assert!(
+            issued.contains(s),
+            "serial {s} was handed out without its event"
+        );
+    }
+    // Nothing half-written: every certificate the CA stored has its event too.
+    let stored = rampart_e2e::audit_db::sqlite3(&ca.ca_db(), "SELECT serial FROM certs");
+    for line in stored.lines().filter(|l| !l.trim().is_empty()) {
+        let s: u64 = line.trim().parse().unwrap();
+        assert!(
+            issued.contains(&s),
+            "certificate {s} is stored without its event"
+        );
+    }
     let created = rampart_e2e::AuditDb::new(&audit_db).events_of_kind("user_created");
     let expected = succeeded
         .iter()
