@@ -78,6 +78,10 @@ impl CursorStore {
         // The writer set WAL on the file; readers never block it, and cursor
         // commits need no fsync of their own (NORMAL): a lost cursor means resends.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Leave WAL checkpoints to the log's writer: a cursor save that happens to
+        // cross the auto-checkpoint threshold would otherwise copy the whole WAL
+        // into the database on the forwarder's thread and stall delivery.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(8);
         let mut me = CursorStore { conn };
         let tx = me
