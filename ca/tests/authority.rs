@@ -11,22 +11,20 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
+use common::start;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rampart_api as api;
-use rampart_audit::{AuditConfig, AuditLog};
-use rampart_ca::authority::{Authority, Caller, Keys, Settings};
+use rampart_ca::authority::{Authority, Caller};
 use rampart_ca::clock::{Clock, ManualClock};
 use rampart_ca::config::Limits;
-use rampart_ca::secrets::Sealer;
-use rampart_ca::store::sqlite::SqliteStore;
 use rampart_ca::CaError;
 use rampart_signer::FileCaKey;
-use secrecy::SecretString;
 
 const POLICY: &str = r#"
 version = 1
@@ -60,52 +58,12 @@ struct Fixture {
     caller: Caller,
 }
 
-fn start() -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339("2026-05-01T10:00:05Z")
-        .unwrap()
-        .with_timezone(&Utc)
-}
-
 fn fixture_with(limits: Limits, audit_path: Option<&Path>) -> Fixture {
-    let dir = tempfile::tempdir().unwrap();
-    let clock = Arc::new(ManualClock::new(start()));
-    let store = SqliteStore::open(&dir.path().join("ca.db")).unwrap();
-    let audit_db = audit_path
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| dir.path().join("audit.db"));
-    let audit_key = FileCaKey::generate("audit").unwrap();
-    let audit = AuditLog::open(
-        &audit_db,
-        Some(audit_key.private_key().clone()),
-        AuditConfig::default(),
-    )
-    .unwrap();
-    let sealer = Sealer::derive(&SecretString::from("pw".to_owned()), b"0123456789abcdef").unwrap();
-    let auth = Authority::new(
-        Arc::new(store),
-        audit,
-        rampart_policy::Policy::from_toml(POLICY).unwrap(),
-        Keys::from_files(
-            FileCaKey::generate("user").unwrap(),
-            FileCaKey::generate("host").unwrap(),
-        ),
-        sealer,
-        clock.clone() as Arc<dyn Clock>,
-        Settings {
-            limits,
-            totp_issuer: "Rampart".into(),
-            session_ttl: Duration::from_secs(8 * 3600),
-            invite_default_ttl: Duration::from_secs(24 * 3600),
-            invite_max_ttl: Duration::from_secs(7 * 86400),
-            admin_max_mfa_age: Duration::from_secs(3600),
-            admin_allow_recovery: false,
-        },
-    )
-    .unwrap();
+    let t = common::authority(POLICY, limits, audit_path);
     Fixture {
-        _dir: dir,
-        clock,
-        auth,
+        _dir: t.dir,
+        clock: t.clock,
+        auth: t.auth,
         caller: Caller {
             source: IpAddr::V4(Ipv4Addr::LOCALHOST),
         },

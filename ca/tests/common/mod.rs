@@ -1,0 +1,72 @@
+//! A CA authority for integration tests: temporary databases, fresh keys, a manual
+//! clock stopped at a fixed instant, and the production defaults for everything the
+//! test does not name.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rampart_audit::{AuditConfig, AuditLog};
+use rampart_ca::authority::{Authority, Keys, Settings};
+use rampart_ca::clock::{Clock, ManualClock};
+use rampart_ca::config::Limits;
+use rampart_ca::secrets::Sealer;
+use rampart_ca::store::sqlite::SqliteStore;
+use rampart_signer::FileCaKey;
+use secrecy::SecretString;
+
+/// Where every test clock starts (5 s into a TOTP step).
+pub fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-05-01T10:00:05Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// An authority and what the test needs to drive it.
+pub struct TestAuthority {
+    /// Holds the databases; removed on drop.
+    pub dir: tempfile::TempDir,
+    /// The authority's clock.
+    pub clock: Arc<ManualClock>,
+    /// The authority.
+    pub auth: Authority,
+}
+
+/// An authority with `policy` and `limits`; the audit log goes to `audit_db` when
+/// given, else beside the store.
+pub fn authority(policy: &str, limits: Limits, audit_db: Option<&Path>) -> TestAuthority {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(ManualClock::new(start()));
+    let audit_db = audit_db
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.path().join("audit.db"));
+    let audit = AuditLog::open(
+        &audit_db,
+        Some(FileCaKey::generate("audit").unwrap().private_key().clone()),
+        AuditConfig::default(),
+    )
+    .unwrap();
+    let auth = Authority::new(
+        Arc::new(SqliteStore::open(&dir.path().join("ca.db")).unwrap()),
+        audit,
+        rampart_policy::Policy::from_toml(policy).unwrap(),
+        Keys::from_files(
+            FileCaKey::generate("user").unwrap(),
+            FileCaKey::generate("host").unwrap(),
+        ),
+        Sealer::derive(&SecretString::from("pw".to_owned()), b"0123456789abcdef").unwrap(),
+        clock.clone() as Arc<dyn Clock>,
+        Settings {
+            limits,
+            totp_issuer: "Rampart".into(),
+            session_ttl: Duration::from_secs(8 * 3600),
+            invite_default_ttl: Duration::from_secs(24 * 3600),
+            invite_max_ttl: Duration::from_secs(7 * 86400),
+            admin_max_mfa_age: Duration::from_secs(3600),
+            admin_allow_recovery: false,
+        },
+    )
+    .unwrap();
+    TestAuthority { dir, clock, auth }
+}
