@@ -182,6 +182,22 @@ event_kinds! {
     AccessGranted => ("access_granted", "RA-BAS-004", Info),
     /// A bastion session was refused (policy, certificate, user or MFA).
     AccessDenied => ("access_denied", "RA-BAS-005", Warning),
+    /// A bastion's inner session reached its target.
+    BastionSessionStarted => ("bastion_session_started", "RA-BAS-006", Info),
+    /// A bastion session ended (outcome failure when abnormal).
+    BastionSessionEnded => ("bastion_session_ended", "RA-BAS-007", Info),
+    /// A bastion refused a connection or a target before a session existed.
+    BastionConnectionRefused => ("bastion_connection_refused", "RA-BAS-008", Warning),
+    /// An exec request through a bastion: command, exit status, byte counts.
+    BastionExec => ("bastion_exec", "RA-BAS-009", Info),
+    /// One SFTP file operation seen by a bastion.
+    BastionFileOp => ("bastion_file_op", "RA-BAS-010", Info),
+    /// A forwarding channel through a bastion that policy allowed.
+    BastionForward => ("bastion_forward", "RA-BAS-011", Info),
+    /// A channel or request that a bastion refused by policy.
+    BastionRequestRefused => ("bastion_request_refused", "RA-BAS-012", Warning),
+    /// A session recording was stored and its SHA-256 sealed into the chain.
+    RecordingSealed => ("recording_sealed", "RA-BAS-013", Notice),
 }
 
 impl fmt::Display for EventKind {
@@ -578,7 +594,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 29);
+        assert_eq!(EventKind::all().len(), 37);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }

@@ -60,6 +60,14 @@
 //! | `RA-BAS-003` | `bastion_join_refused` | warning |
 //! | `RA-BAS-004` | `access_granted` | info |
 //! | `RA-BAS-005` | `access_denied` | warning |
+//! | `RA-BAS-006` | `bastion_session_started` | info |
+//! | `RA-BAS-007` | `bastion_session_ended` | info |
+//! | `RA-BAS-008` | `bastion_connection_refused` | warning |
+//! | `RA-BAS-009` | `bastion_exec` | info |
+//! | `RA-BAS-010` | `bastion_file_op` | info |
+//! | `RA-BAS-011` | `bastion_forward` | info |
+//! | `RA-BAS-012` | `bastion_request_refused` | warning |
+//! | `RA-BAS-013` | `recording_sealed` | notice |
 //!
 //! # On-disk format, version 1
 //!

@@ -497,6 +497,14 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::BastionJoinRefused => "Bastion join refused",
         EventKind::AccessGranted => "Bastion access granted",
         EventKind::AccessDenied => "Bastion access denied",
+        EventKind::BastionSessionStarted => "Bastion session started",
+        EventKind::BastionSessionEnded => "Bastion session ended",
+        EventKind::BastionConnectionRefused => "Bastion connection refused",
+        EventKind::BastionExec => "Bastion exec",
+        EventKind::BastionFileOp => "Bastion file operation",
+        EventKind::BastionForward => "Bastion forward",
+        EventKind::BastionRequestRefused => "Bastion request refused",
+        EventKind::RecordingSealed => "Session recording sealed",
     }
 }
 

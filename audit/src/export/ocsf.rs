@@ -107,6 +107,18 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         EventKind::BastionJoinRefused => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
         EventKind::AccessGranted => class(IAM, 3003, AUTHORIZE_SESSION, 1, "Assign Privileges"),
         EventKind::AccessDenied => class(IAM, 3003, AUTHORIZE_SESSION, 1, "Assign Privileges"),
+        EventKind::BastionSessionStarted => class(IAM, 3002, AUTHENTICATION, 1, "Logon"),
+        EventKind::BastionSessionEnded => class(IAM, 3002, AUTHENTICATION, 2, "Logoff"),
+        EventKind::BastionConnectionRefused => class(IAM, 3002, AUTHENTICATION, 1, "Logon"),
+        EventKind::BastionExec => class(IAM, 3004, ENTITY_MANAGEMENT, 99, "Session Exec"),
+        EventKind::BastionFileOp => {
+            class(IAM, 3004, ENTITY_MANAGEMENT, 99, "Session File Operation")
+        }
+        EventKind::BastionForward => class(IAM, 3004, ENTITY_MANAGEMENT, 99, "Session Forward"),
+        EventKind::BastionRequestRefused => {
+            class(IAM, 3004, ENTITY_MANAGEMENT, 99, "Session Request Refused")
+        }
+        EventKind::RecordingSealed => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
     }
 }
 
@@ -296,6 +308,17 @@ fn entity(ev: &Event) -> Value {
         | EventKind::BastionJoinRefused => (
             "bastion",
             ev.target.clone().unwrap_or_else(|| "unknown".to_owned()),
+        ),
+        EventKind::BastionExec
+        | EventKind::BastionFileOp
+        | EventKind::BastionForward
+        | EventKind::BastionRequestRefused => (
+            "bastion_session",
+            ev.session.clone().unwrap_or_else(|| "unknown".to_owned()),
+        ),
+        EventKind::RecordingSealed => (
+            "session_recording",
+            ev.session.clone().unwrap_or_else(|| "unknown".to_owned()),
         ),
         _ => ("unknown", kind_title(ev.kind).to_owned()),
     };

@@ -89,7 +89,28 @@ pub mod paths {
     pub const BASTION_SESSION_CERT: &str = "/v1/bastion/session-cert";
     /// `GET` (bastion credential) `?since_version=N` → [`super::BastionRevocations`].
     pub const BASTION_REVOCATIONS: &str = "/v1/bastion/revocations";
+    /// `POST` (bastion credential) [`super::BastionEventBatch`] →
+    /// [`super::BastionEventAck`]: session events into the audit chain.
+    pub const BASTION_EVENTS: &str = "/v1/bastion/events";
+    /// `PUT` (bastion credential) `/v1/bastion/recordings/{session_id}`, body = the
+    /// finished `.cast.zst` recording, header [`super::RECORDING_SHA256_HEADER`] →
+    /// [`super::RecordingSealed`]: the CA stores it and seals its digest.
+    pub const BASTION_RECORDINGS: &str = "/v1/bastion/recordings";
+    /// `GET` (admin) `?user=&target=&limit=` → [`super::SessionList`].
+    pub const ADMIN_SESSIONS: &str = "/v1/admin/sessions";
+    /// `GET` (admin) `/v1/admin/sessions/{session_id}/recording` → the sealed
+    /// `.cast.zst` bytes (refused if they no longer match the seal).
+    pub const ADMIN_SESSION_RECORDING_SUFFIX: &str = "/recording";
 }
+
+/// Header carrying the lowercase hex SHA-256 of an uploaded recording's bytes.
+pub const RECORDING_SHA256_HEADER: &str = "x-rampart-recording-sha256";
+
+/// Largest recording upload the CA accepts by default (compressed bytes).
+pub const MAX_RECORDING_BYTES: usize = 256 * 1024 * 1024;
+
+/// Most events in one [`BastionEventBatch`].
+pub const MAX_EVENTS_PER_BATCH: usize = 256;
 
 /// Error body of every non-2xx response.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -635,6 +656,133 @@ pub struct BastionRevocations {
     pub key_fingerprints: Vec<String>,
     /// Users that are disabled (their live sessions must end).
     pub disabled_users: Vec<String>,
+}
+
+/// What happened at a bastion, as the bastion reports it to the CA. Each maps
+/// to one audit event kind (`RA-BAS-006` … `RA-BAS-012`, see audit/SCHEMA.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BastionEventKind {
+    /// The inner session reached the target (`bastion_session_started`).
+    SessionStarted,
+    /// A session ended; `success = false` when abnormal (revoked, idle
+    /// timeout, target lost, bastion crash found at restart).
+    SessionEnded,
+    /// An outer connection or a target request was refused before a session
+    /// existed: bad certificate, password or plain key, unknown target, limits.
+    ConnectionRefused,
+    /// An exec request: command, exit status, byte counts.
+    Exec,
+    /// One SFTP file operation (open for read/write, remove, rename, mkdir…).
+    FileOp,
+    /// A port-forward or agent channel that policy allowed.
+    Forward,
+    /// A channel or request that policy refused (forward, agent, subsystem…).
+    RequestRefused,
+}
+
+/// One bastion event. Strings are bounded by the CA (names 256 bytes, reason and
+/// detail strings 4 KiB, 32 detail keys); the CA stamps its own time and keeps
+/// the bastion's `at` as a detail.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionEvent {
+    /// What happened.
+    pub kind: BastionEventKind,
+    /// Whether the action happened (`false`: refused or failed).
+    pub success: bool,
+    /// When the bastion saw it.
+    pub at: DateTime<Utc>,
+    /// The bastion's session ID (a ULID), once there is one.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// The Rampart user (from the outer certificate's key ID), when known.
+    #[serde(default)]
+    pub user: Option<String>,
+    /// The account on the target.
+    #[serde(default)]
+    pub login: Option<String>,
+    /// The target's name.
+    #[serde(default)]
+    pub target: Option<String>,
+    /// The user's address (TCP peer of the outer connection).
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The outer certificate's serial.
+    #[serde(default)]
+    pub serial: Option<u64>,
+    /// One sentence, for refusals and abnormal ends.
+    #[serde(default)]
+    pub reason: Option<String>,
+    /// Kind-specific fields (`command`, `exit_status`, `op`, `path`, `bytes_up`…).
+    #[serde(default)]
+    pub details: std::collections::BTreeMap<String, serde_json::Value>,
+}
+
+/// `POST /v1/bastion/events`: written in order, all or nothing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionEventBatch {
+    /// At most [`MAX_EVENTS_PER_BATCH`].
+    pub events: Vec<BastionEvent>,
+}
+
+/// The audit event IDs, in the order of the batch. A 2xx means every event is
+/// durably in the chain; anything else means none is and the bastion must
+/// refuse the action it was about to take (fail closed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionEventAck {
+    /// ULIDs of the written events.
+    pub ids: Vec<String>,
+}
+
+/// Reply to a recording upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordingSealed {
+    /// The session.
+    pub session_id: String,
+    /// Lowercase hex SHA-256 of the stored bytes.
+    pub sha256: String,
+    /// Size of the stored bytes.
+    pub bytes: u64,
+    /// The `recording_sealed` audit event's ID.
+    pub event_id: String,
+}
+
+/// One bastion session as the audit log knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSummary {
+    /// The session ID (ULID).
+    pub session_id: String,
+    /// The bastion that carried it.
+    pub bastion: String,
+    /// The Rampart user.
+    pub user: String,
+    /// The account on the target.
+    pub login: String,
+    /// The target's name.
+    pub target: String,
+    /// When the inner session started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended, if it has.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Why it ended (`closed`, `revoked`, `idle_timeout`, `bastion_restarted`…).
+    pub end_reason: Option<String>,
+    /// Whether it ended normally.
+    pub ended_normally: Option<bool>,
+    /// SHA-256 of the sealed recording, if one was sealed.
+    pub recording_sha256: Option<String>,
+}
+
+/// `GET /v1/admin/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionList {
+    /// Newest first.
+    pub sessions: Vec<SessionSummary>,
 }
 
 /// Render a bearer header value without ever putting the token in `Debug` output.
