@@ -760,6 +760,10 @@ impl Authority {
             user: user.name,
             roles: access.roles().to_vec(),
             session_mfa: req.totp_code.is_some(),
+            // Policy has no per-session switches yet: everything optional is off.
+            record_input: false,
+            port_forwarding: false,
+            agent_forwarding: false,
         })
     }
 

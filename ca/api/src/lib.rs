@@ -639,7 +639,21 @@ pub struct SessionCertResponse {
     pub roles: Vec<String>,
     /// Whether a per-session TOTP code was verified for it.
     pub session_mfa: bool,
+    /// Policy wants keystrokes (pty input) recorded as well as output.
+    #[serde(default)]
+    pub record_input: bool,
+    /// Policy allows `direct-tcpip`/`tcpip-forward` port forwarding in this session.
+    #[serde(default)]
+    pub port_forwarding: bool,
+    /// Policy allows agent forwarding to the target in this session.
+    #[serde(default)]
+    pub agent_forwarding: bool,
 }
+
+/// Error code of a session-cert refusal that the bastion answers by asking the
+/// user for a per-session code (keyboard-interactive) and retrying with
+/// `totp_code` set. Every other error code is a final refusal.
+pub const SESSION_MFA_REQUIRED: &str = "session_mfa_required";
 
 /// `GET /v1/bastion/revocations`: what the bastion needs to refuse revoked
 /// certificates and end live sessions.
