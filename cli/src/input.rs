@@ -1,6 +1,6 @@
 //! Reading a one-time code from the terminal or standard input.
 
-use std::io::{BufRead as _, Read as _, Write as _};
+use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
 
 use zeroize::Zeroizing;
 
@@ -13,10 +13,20 @@ const MAX_CODE_LEN: usize = 128;
 /// stderr (so stdout stays clean for scripts) and the answer is read from stdin.
 /// Spaces and dashes people type for readability in TOTP codes are kept for
 /// recovery codes but stripped from digits-only input.
+///
+/// At a terminal the answer is not echoed: a recovery code on screen (or in a
+/// terminal recording) is a standing credential.
 pub fn read_code(prompt: &str, from_stdin: bool) -> Result<Zeroizing<String>, CliError> {
     if !from_stdin {
         eprint!("{prompt}");
         let _ = std::io::stderr().flush();
+        if std::io::stdin().is_terminal() {
+            let line = Zeroizing::new(
+                rpassword::read_password()
+                    .map_err(|e| CliError::Usage(format!("cannot read the code: {e}")))?,
+            );
+            return normalize(&line);
+        }
     }
     let mut line = Zeroizing::new(String::new());
     std::io::stdin()
