@@ -56,6 +56,12 @@ pub enum AuditError {
     /// The configuration is unusable (for instance `max_batch` of 0).
     #[error("invalid audit configuration: {0}")]
     Config(String),
+
+    /// A session recording is malformed or over a bound: a header that is not a
+    /// Rampart asciicast v2 header, an event line that does not parse, a line or a
+    /// decompressed size over its cap, a file with no complete line.
+    #[error("session recording: {0}")]
+    Recording(String),
 }
 
 impl From<ssh_key::Error> for AuditError {

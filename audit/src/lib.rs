@@ -2,10 +2,11 @@
 //!
 //! **Owns:** the event schema (kinds with stable codes and severities), the
 //! hash-chained append-only log over SQLite (its own database file, e.g.
-//! `audit.db`), signed checkpoints, and [`verify`].
+//! `audit.db`), signed checkpoints, [`verify`], and the session recording format
+//! whose digests the log seals ([`recording`]).
 //! **Must never:** sign certificates or evaluate policy. It reads no wall clock
 //! for event times (they are parameters); the only clock it reads is the monotonic
-//! [`std::time::Instant`] that spaces periodic checkpoints.
+//! [`std::time::Instant`] that spaces periodic checkpoints and recording flushes.
 //!
 //! # Using it
 //!
@@ -163,6 +164,7 @@ mod event;
 pub mod export;
 pub mod forward;
 mod log;
+pub mod recording;
 pub mod retention;
 mod store;
 mod verify;

@@ -1,0 +1,994 @@
+//! Session recordings: asciicast v2 files written while a bastion session runs,
+//! then finished (compressed with zstd and hashed) so that their digest can be
+//! sealed into the audit chain.
+//!
+//! **Owns:** the recording format (asciicast v2 with Rampart's own header keys),
+//! [`RecordingWriter`] (buffered, at most ~1 s of output lost if the process
+//! dies), [`finish_recording`] (torn-line repair, zstd, SHA-256) and a bounded
+//! reader ([`read_recording`]) for `rampart sessions play` and verification.
+//! **Must never:** decide whether a session is recorded (policy does), or talk to
+//! the network; the bastion uploads the finished file and the CA seals it.
+//!
+//! # Format
+//!
+//! A recording is [asciicast v2](https://docs.asciinema.org/manual/asciicast/v2/):
+//! one JSON header line, then one JSON array per event.
+//!
+//! ```text
+//! {"version":2,"width":80,"height":24,"timestamp":1700000000,"env":{"TERM":"xterm"},
+//!  "title":"root@db-1","rampart":{"session":"01J…","user":"alice","login":"root",
+//!  "target":"db-1","started":"2023-11-14T22:13:20Z","record_input":false}}
+//! [0.104211, "o", "$ "]
+//! [1.500000, "i", "ls\r"]
+//! [2.000000, "r", "120x40"]
+//! ```
+//!
+//! (The header is one line in the file; it is wrapped here.) Players such as
+//! `asciinema cat` ignore the `rampart` key. Event times are seconds since the
+//! session started, with microsecond precision, never decreasing.
+//!
+//! Terminal output is bytes, but asciicast stores text. A multi-byte UTF-8
+//! character split across two SSH data packets is carried over to the next
+//! event instead of being replaced, so only bytes that are really not UTF-8 turn
+//! into U+FFFD.
+//!
+//! The finished file is `<name>.cast.zst` (format name [`RECORDING_FORMAT`]);
+//! its digest is the SHA-256 of the compressed bytes, which is what the CA stores,
+//! seals (`recording_sealed`) and what `rampart audit verify --recordings` checks.
+
+use std::fmt;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufWriter, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::AuditError;
+
+/// Format name of a finished recording, as sealed in `recording_sealed` details.
+pub const RECORDING_FORMAT: &str = "asciicast-v2+zstd";
+
+/// Buffered events are written at most this long after they happened (provided
+/// [`RecordingWriter::flush_if_due`] is called at least this often).
+pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Buffered bytes that force a write regardless of [`FLUSH_INTERVAL`], so that
+/// bulk output through a pty does not pile up in memory.
+const FLUSH_BYTES: usize = 1024 * 1024;
+
+/// Longest data chunk that goes into one event. Larger writes become several
+/// events with the same time, which keeps every line well under
+/// [`ReadLimits::max_line_bytes`] even when every byte needs a `\u00XX` escape.
+const MAX_CHUNK: usize = 32 * 1024;
+
+/// zstd level for finished recordings: zstd's default, a good speed/ratio point
+/// for terminal output.
+const ZSTD_LEVEL: i32 = 3;
+
+/// Who, where and what a recording is about: the asciicast header.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingHeader {
+    /// The bastion's session ID (a ULID).
+    pub session_id: String,
+    /// The Rampart user.
+    pub user: String,
+    /// The login on the target.
+    pub login: String,
+    /// The target's name.
+    pub target: String,
+    /// Terminal columns at the start.
+    pub width: u32,
+    /// Terminal rows at the start.
+    pub height: u32,
+    /// When the session started (the bastion's clock).
+    pub started: DateTime<Utc>,
+    /// Whether keystrokes are recorded too ([`RecordingWriter::input`] is a no-op
+    /// otherwise).
+    pub record_input: bool,
+    /// The client's `TERM`, if it sent one.
+    pub term: Option<String>,
+}
+
+/// The header line as stored. Field order is the order in the file.
+#[derive(Serialize, Deserialize)]
+struct CastHeader {
+    version: u32,
+    width: u32,
+    height: u32,
+    timestamp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    env: Option<CastEnv>,
+    #[serde(default)]
+    title: Option<String>,
+    rampart: RampartKeys,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CastEnv {
+    #[serde(rename = "TERM", default, skip_serializing_if = "Option::is_none")]
+    term: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct RampartKeys {
+    session: String,
+    user: String,
+    login: String,
+    target: String,
+    started: DateTime<Utc>,
+    #[serde(default)]
+    record_input: bool,
+}
+
+impl RecordingHeader {
+    fn to_line(&self) -> Result<Vec<u8>, AuditError> {
+        let cast = CastHeader {
+            version: 2,
+            width: self.width,
+            height: self.height,
+            timestamp: self.started.timestamp(),
+            env: self.term.clone().map(|term| CastEnv { term: Some(term) }),
+            title: Some(format!("{}@{}", self.login, self.target)),
+            rampart: RampartKeys {
+                session: self.session_id.clone(),
+                user: self.user.clone(),
+                login: self.login.clone(),
+                target: self.target.clone(),
+                started: self.started,
+                record_input: self.record_input,
+            },
+        };
+        let mut line = serde_json::to_vec(&cast)
+            .map_err(|e| AuditError::Recording(format!("cannot encode header: {e}")))?;
+        line.push(b'\n');
+        Ok(line)
+    }
+
+    fn from_line(line: &[u8]) -> Result<Self, AuditError> {
+        let cast: CastHeader = serde_json::from_slice(line)
+            .map_err(|e| AuditError::Recording(format!("header: {e}")))?;
+        if cast.version != 2 {
+            return Err(AuditError::Recording(format!(
+                "header: asciicast version {} (only 2 is supported)",
+                cast.version
+            )));
+        }
+        Ok(RecordingHeader {
+            session_id: cast.rampart.session,
+            user: cast.rampart.user,
+            login: cast.rampart.login,
+            target: cast.rampart.target,
+            width: cast.width,
+            height: cast.height,
+            started: cast.rampart.started,
+            record_input: cast.rampart.record_input,
+            term: cast.env.and_then(|e| e.term),
+        })
+    }
+}
+
+/// Writes one session's recording as it happens.
+///
+/// Events are buffered in memory and written to the file by
+/// [`flush_if_due`](Self::flush_if_due) once [`FLUSH_INTERVAL`] has passed (or
+/// when 1 MiB is buffered): call it after every event *and* from a timer at least
+/// once a second, so that a crash of the process loses at most about one second.
+/// The file is fsynced only by [`close`](Self::close); the page cache survives a
+/// process crash, not a power cut.
+///
+/// A write error is sticky: the event methods cannot report it, so the next
+/// `flush_if_due` or `close` returns it. A bastion should then end the session
+/// (recording is required, so fail closed).
+pub struct RecordingWriter {
+    path: PathBuf,
+    file: File,
+    buf: Vec<u8>,
+    last_flush: Instant,
+    last_time: Duration,
+    carry_out: Vec<u8>,
+    carry_in: Vec<u8>,
+    record_input: bool,
+    failed: Option<io::Error>,
+}
+
+impl fmt::Debug for RecordingWriter {
+    // Not derived: the buffer holds session output, which may be secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecordingWriter")
+            .field("path", &self.path)
+            .field("buffered", &self.buf.len())
+            .field("record_input", &self.record_input)
+            .field("failed", &self.failed.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which of the writer's two UTF-8 carries an event uses.
+#[derive(Clone, Copy)]
+enum Stream {
+    Output,
+    Input,
+}
+
+impl RecordingWriter {
+    /// Create `path` (it must not exist; mode 0600) and write the header line to
+    /// it at once, so that even an immediate crash leaves a readable recording.
+    pub fn create(path: &Path, header: &RecordingHeader) -> Result<Self, AuditError> {
+        let line = header.to_line()?;
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)?;
+        file.write_all(&line)?;
+        Ok(RecordingWriter {
+            path: path.to_path_buf(),
+            file,
+            buf: Vec::with_capacity(64 * 1024),
+            last_flush: Instant::now(),
+            last_time: Duration::ZERO,
+            carry_out: Vec::new(),
+            carry_in: Vec::new(),
+            record_input: header.record_input,
+            failed: None,
+        })
+    }
+
+    /// The file being written.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Terminal output (`elapsed` since the session started).
+    pub fn output(&mut self, elapsed: Duration, data: &[u8]) {
+        self.data_event(elapsed, Stream::Output, data);
+    }
+
+    /// Keystrokes; ignored unless the header said `record_input`.
+    pub fn input(&mut self, elapsed: Duration, data: &[u8]) {
+        if self.record_input {
+            self.data_event(elapsed, Stream::Input, data);
+        }
+    }
+
+    /// The terminal was resized (`window-change`).
+    pub fn resize(&mut self, elapsed: Duration, cols: u32, rows: u32) {
+        let time = self.time(elapsed);
+        let text = format!("{cols}x{rows}");
+        self.push_line(time, "r", &text);
+    }
+
+    /// Write buffered events if [`FLUSH_INTERVAL`] has passed since the last write
+    /// (or a lot is buffered). Returns a write error, including one that happened
+    /// earlier inside an event method.
+    pub fn flush_if_due(&mut self) -> Result<(), AuditError> {
+        if self.last_flush.elapsed() >= FLUSH_INTERVAL {
+            self.write_buffer();
+            self.last_flush = Instant::now();
+        }
+        self.check()
+    }
+
+    /// Write everything (including a UTF-8 sequence left incomplete at the end,
+    /// as U+FFFD), fsync, and return the path for [`finish_recording`].
+    pub fn close(mut self) -> Result<PathBuf, AuditError> {
+        let time = self.last_time;
+        for stream in [Stream::Output, Stream::Input] {
+            let carry = std::mem::take(self.carry(stream));
+            if !carry.is_empty() {
+                let text = String::from_utf8_lossy(&carry).into_owned();
+                self.push_line(time, stream.code(), &text);
+            }
+        }
+        self.write_buffer();
+        self.check()?;
+        self.file.sync_all()?;
+        Ok(self.path)
+    }
+
+    fn check(&mut self) -> Result<(), AuditError> {
+        match &self.failed {
+            None => Ok(()),
+            Some(e) => Err(AuditError::Io(io::Error::new(e.kind(), e.to_string()))),
+        }
+    }
+
+    fn carry(&mut self, stream: Stream) -> &mut Vec<u8> {
+        match stream {
+            Stream::Output => &mut self.carry_out,
+            Stream::Input => &mut self.carry_in,
+        }
+    }
+
+    /// Event times never go backwards (players assume it).
+    fn time(&mut self, elapsed: Duration) -> Duration {
+        if elapsed > self.last_time {
+            self.last_time = elapsed;
+        }
+        self.last_time
+    }
+
+    fn data_event(&mut self, elapsed: Duration, stream: Stream, data: &[u8]) {
+        let time = self.time(elapsed);
+        for chunk in data.chunks(MAX_CHUNK) {
+            let mut text = String::with_capacity(chunk.len() + 4);
+            decode_utf8(self.carry(stream), chunk, &mut text);
+            if !text.is_empty() {
+                self.push_line(time, stream.code(), &text);
+            }
+        }
+    }
+
+    fn push_line(&mut self, time: Duration, code: &str, text: &str) {
+        // Writing into a Vec cannot fail; `let _` keeps the signature infallible.
+        let _ = write!(
+            self.buf,
+            "[{}.{:06}, \"{code}\", ",
+            time.as_secs(),
+            time.subsec_micros()
+        );
+        let _ = serde_json::to_writer(&mut self.buf, text);
+        self.buf.extend_from_slice(b"]\n");
+        if self.buf.len() >= FLUSH_BYTES {
+            self.write_buffer();
+        }
+    }
+
+    fn write_buffer(&mut self) {
+        if self.buf.is_empty() || self.failed.is_some() {
+            return;
+        }
+        // Whole lines only, so what is on disk is always a readable prefix.
+        match self.file.write_all(&self.buf) {
+            Ok(()) => self.buf.clear(),
+            Err(e) => self.failed = Some(e),
+        }
+    }
+}
+
+impl Stream {
+    fn code(self) -> &'static str {
+        match self {
+            Stream::Output => "o",
+            Stream::Input => "i",
+        }
+    }
+}
+
+/// Append `carry ++ data`, decoded as UTF-8, to `out`. Invalid bytes become
+/// U+FFFD; an incomplete sequence at the very end stays in `carry` for the next
+/// chunk (at most 3 bytes).
+fn decode_utf8(carry: &mut Vec<u8>, data: &[u8], out: &mut String) {
+    let joined;
+    let mut rest: &[u8] = if carry.is_empty() {
+        data
+    } else {
+        let mut v = std::mem::take(carry);
+        v.extend_from_slice(data);
+        joined = v;
+        &joined
+    };
+    loop {
+        match std::str::from_utf8(rest) {
+            Ok(s) => {
+                out.push_str(s);
+                return;
+            }
+            Err(e) => {
+                let (valid, after) = rest.split_at(e.valid_up_to());
+                // `valid_up_to` promises this prefix is UTF-8; lossy never replaces here.
+                out.push_str(&String::from_utf8_lossy(valid));
+                match e.error_len() {
+                    Some(bad) => {
+                        out.push('\u{FFFD}');
+                        rest = after.get(bad..).unwrap_or_default();
+                    }
+                    None => {
+                        carry.extend_from_slice(after);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A finished recording: compressed, fsynced, hashed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FinishedRecording {
+    /// `<name>.cast.zst`.
+    pub path: PathBuf,
+    /// Lowercase hex SHA-256 of the compressed file (what gets sealed).
+    pub sha256: String,
+    /// Size of the compressed file.
+    pub bytes: u64,
+}
+
+/// Where [`finish_recording`] puts the compressed form of `cast`:
+/// the same name with `.zst` appended.
+pub fn finished_path(cast: &Path) -> PathBuf {
+    let mut name = cast.as_os_str().to_os_string();
+    name.push(".zst");
+    PathBuf::from(name)
+}
+
+/// Finish a `.cast` left by [`RecordingWriter::close`] or by a crashed process:
+/// drop a torn last line (everything after the last `\n`), compress with zstd into
+/// [`finished_path`] (via a temporary file, fsynced, renamed), hash the compressed
+/// bytes and remove the `.cast`.
+///
+/// Safe to call again after a crash half-way: if the `.cast` is gone but the
+/// `.cast.zst` exists, it is hashed and returned as is.
+pub fn finish_recording(cast: &Path) -> Result<FinishedRecording, AuditError> {
+    let zst = finished_path(cast);
+    let mut src = match File::open(cast) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound && zst.exists() => {
+            let (sha256, bytes) = digest_file(&zst)?;
+            return Ok(FinishedRecording {
+                path: zst,
+                sha256,
+                bytes,
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let keep = complete_lines_len(&mut src)?;
+    if keep == 0 {
+        return Err(AuditError::Recording(format!(
+            "{} holds no complete line (not even the header)",
+            cast.display()
+        )));
+    }
+    src.seek(SeekFrom::Start(0))?;
+
+    let mut tmp_name = zst.as_os_str().to_os_string();
+    tmp_name.push(".tmp");
+    let tmp = PathBuf::from(tmp_name);
+    let out = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    let hashing = HashingWriter {
+        inner: BufWriter::with_capacity(256 * 1024, out),
+        hasher: Sha256::new(),
+        bytes: 0,
+    };
+    let mut encoder = zstd::stream::write::Encoder::new(hashing, ZSTD_LEVEL)?;
+    io::copy(&mut (&mut src).take(keep), &mut encoder)?;
+    let mut hashing = encoder.finish()?;
+    hashing.inner.flush()?;
+    let HashingWriter {
+        inner,
+        hasher,
+        bytes,
+    } = hashing;
+    let out = inner.into_inner().map_err(|e| e.into_error())?;
+    out.sync_all()?;
+    drop(out);
+    std::fs::rename(&tmp, &zst)?;
+    std::fs::remove_file(cast)?;
+    if let Some(dir) = zst.parent() {
+        sync_dir(dir)?;
+    }
+    Ok(FinishedRecording {
+        path: zst,
+        sha256: hex::encode(hasher.finalize()),
+        bytes,
+    })
+}
+
+/// Lowercase hex SHA-256 and size of a file, read in a streaming way.
+pub fn digest_file(path: &Path) -> Result<(String, u64), AuditError> {
+    let mut file = File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut bytes = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(buf.get(..n).unwrap_or_default());
+        bytes += n as u64;
+    }
+    Ok((hex::encode(hasher.finalize()), bytes))
+}
+
+/// Length of the prefix of `file` that ends with its last `\n` (0 if none).
+fn complete_lines_len(file: &mut File) -> Result<u64, AuditError> {
+    let len = file.metadata()?.len();
+    let mut end = len;
+    let mut block = vec![0u8; 64 * 1024];
+    while end > 0 {
+        let start = end.saturating_sub(block.len() as u64);
+        let n = usize::try_from(end - start).unwrap_or(block.len());
+        let slice = block.get_mut(..n).unwrap_or_default();
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(slice)?;
+        if let Some(pos) = slice.iter().rposition(|&b| b == b'\n') {
+            return Ok(start + pos as u64 + 1);
+        }
+        end = start;
+    }
+    Ok(0)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    File::open(dir)?.sync_all()
+}
+
+struct HashingWriter<W> {
+    inner: W,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(data)?;
+        let written = data.get(..n).unwrap_or_default();
+        self.hasher.update(written);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// Bounds for reading a recording that came from outside (a download, a file on
+/// disk that anyone could have edited).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ReadLimits {
+    /// Largest decompressed size accepted.
+    pub max_decompressed_bytes: u64,
+    /// Longest line (header or event) accepted.
+    pub max_line_bytes: usize,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            max_decompressed_bytes: 1024 * 1024 * 1024,
+            max_line_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// What an event line records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CastEventKind {
+    /// Terminal output (`"o"`).
+    Output,
+    /// Keystrokes (`"i"`).
+    Input,
+    /// A resize (`"r"`, data `COLSxROWS`).
+    Resize,
+    /// A marker (`"m"`), which other asciicast writers produce.
+    Marker,
+}
+
+/// One event of a recording.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CastEvent {
+    /// Time since the session started.
+    pub time: Duration,
+    /// What kind of event.
+    pub kind: CastEventKind,
+    /// The text (output, input, `COLSxROWS`, marker label).
+    pub data: String,
+}
+
+/// A decoded recording.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Recording {
+    /// The header.
+    pub header: RecordingHeader,
+    /// The events, in file order.
+    pub events: Vec<CastEvent>,
+}
+
+impl Recording {
+    /// The terminal output alone, concatenated (what `asciinema cat` prints).
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        for event in &self.events {
+            if event.kind == CastEventKind::Output {
+                out.push_str(&event.data);
+            }
+        }
+        out
+    }
+}
+
+/// Decode a finished `.cast.zst` with the default [`ReadLimits`].
+pub fn read_recording(bytes_zst: &[u8]) -> Result<Recording, AuditError> {
+    read_recording_with(bytes_zst, &ReadLimits::default())
+}
+
+/// Decode a finished `.cast.zst` within `limits`.
+pub fn read_recording_with(bytes_zst: &[u8], limits: &ReadLimits) -> Result<Recording, AuditError> {
+    let decoder = zstd::stream::read::Decoder::new(bytes_zst)
+        .map_err(|e| AuditError::Recording(format!("zstd: {e}")))?;
+    let mut cast = Vec::new();
+    decoder
+        .take(limits.max_decompressed_bytes.saturating_add(1))
+        .read_to_end(&mut cast)
+        .map_err(|e| AuditError::Recording(format!("zstd: {e}")))?;
+    if cast.len() as u64 > limits.max_decompressed_bytes {
+        return Err(AuditError::Recording(format!(
+            "decompresses to more than {} bytes",
+            limits.max_decompressed_bytes
+        )));
+    }
+    parse_cast(&cast, limits)
+}
+
+/// Decode an uncompressed asciicast v2 recording with Rampart's header keys.
+/// Every line must parse: a finished recording has no torn line.
+pub fn parse_cast(cast: &[u8], limits: &ReadLimits) -> Result<Recording, AuditError> {
+    let mut lines = cast.split(|&b| b == b'\n');
+    let header_line = lines.next().unwrap_or_default();
+    check_line(header_line, 1, limits)?;
+    let header = RecordingHeader::from_line(header_line)?;
+    let mut events = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let number = i + 2;
+        if line.is_empty() {
+            // The file ends with '\n', which leaves one empty piece after it.
+            continue;
+        }
+        check_line(line, number, limits)?;
+        events.push(parse_event(line, number)?);
+    }
+    Ok(Recording { header, events })
+}
+
+fn check_line(line: &[u8], number: usize, limits: &ReadLimits) -> Result<(), AuditError> {
+    if line.len() > limits.max_line_bytes {
+        return Err(AuditError::Recording(format!(
+            "line {number} is longer than {} bytes",
+            limits.max_line_bytes
+        )));
+    }
+    Ok(())
+}
+
+fn parse_event(line: &[u8], number: usize) -> Result<CastEvent, AuditError> {
+    let bad = |why: String| AuditError::Recording(format!("line {number}: {why}"));
+    let (time, code, data): (f64, String, String) =
+        serde_json::from_slice(line).map_err(|e| bad(e.to_string()))?;
+    let time = Duration::try_from_secs_f64(time).map_err(|e| bad(format!("time: {e}")))?;
+    let kind = match code.as_str() {
+        "o" => CastEventKind::Output,
+        "i" => CastEventKind::Input,
+        "r" => CastEventKind::Resize,
+        "m" => CastEventKind::Marker,
+        other => return Err(bad(format!("unknown event code {other:?}"))),
+    };
+    Ok(CastEvent { time, kind, data })
+}
+
+/// Read a recording's lines from any reader, stopping at `limits`; used to read
+/// a `.cast` still being written (for instance to show it live) where the last
+/// line may be torn: it is skipped.
+pub fn parse_cast_prefix<R: BufRead>(
+    mut reader: R,
+    limits: &ReadLimits,
+) -> Result<Recording, AuditError> {
+    let mut data = Vec::new();
+    (&mut reader)
+        .take(limits.max_decompressed_bytes)
+        .read_to_end(&mut data)?;
+    let complete = data
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map(|p| p + 1)
+        .unwrap_or(0);
+    data.truncate(complete);
+    parse_cast(&data, limits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn header(record_input: bool) -> RecordingHeader {
+        RecordingHeader {
+            session_id: "01J0000000000000000000TEST".into(),
+            user: "alice".into(),
+            login: "root".into(),
+            target: "db-1".into(),
+            width: 80,
+            height: 24,
+            started: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            record_input,
+            term: Some("xterm-256color".into()),
+        }
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    fn roundtrip(h: &RecordingHeader, write: impl FnOnce(&mut RecordingWriter)) -> Recording {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.cast");
+        let mut w = RecordingWriter::create(&path, h).unwrap();
+        write(&mut w);
+        let closed = w.close().unwrap();
+        let fin = finish_recording(&closed).unwrap();
+        assert!(!path.exists(), "the .cast is removed");
+        let bytes = std::fs::read(&fin.path).unwrap();
+        assert_eq!(fin.bytes, bytes.len() as u64);
+        assert_eq!(fin.sha256, hex::encode(Sha256::digest(&bytes)));
+        read_recording(&bytes).unwrap()
+    }
+
+    #[test]
+    fn header_and_events_roundtrip() {
+        let h = header(true);
+        let rec = roundtrip(&h, |w| {
+            w.output(ms(100), b"$ ");
+            w.input(ms(1500), b"ls\r");
+            w.resize(ms(2000), 120, 40);
+            w.output(ms(2100), b"a\x1b[0m\tb\n");
+        });
+        assert_eq!(rec.header, h);
+        let kinds: Vec<_> = rec
+            .events
+            .iter()
+            .map(|e| (e.kind, e.data.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (CastEventKind::Output, "$ "),
+                (CastEventKind::Input, "ls\r"),
+                (CastEventKind::Resize, "120x40"),
+                (CastEventKind::Output, "a\x1b[0m\tb\n"),
+            ]
+        );
+        assert_eq!(rec.events[1].time, ms(1500));
+        assert_eq!(rec.render_text(), "$ a\x1b[0m\tb\n");
+    }
+
+    #[test]
+    fn header_is_plain_asciicast_v2() {
+        let line = header(false).to_line().unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&line).unwrap();
+        assert_eq!(v["version"], 2);
+        assert_eq!(v["width"], 80);
+        assert_eq!(v["height"], 24);
+        assert_eq!(v["timestamp"], 1_767_323_045i64);
+        assert_eq!(v["env"]["TERM"], "xterm-256color");
+        assert_eq!(v["title"], "root@db-1");
+        assert_eq!(v["rampart"]["session"], "01J0000000000000000000TEST");
+        assert_eq!(v["rampart"]["user"], "alice");
+        assert!(line.ends_with(b"}\n"));
+        assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    #[test]
+    fn input_is_dropped_unless_the_header_says_record_input() {
+        let rec = roundtrip(&header(false), |w| {
+            w.input(ms(1), b"secret\r");
+            w.output(ms(2), b"ok");
+        });
+        assert_eq!(rec.events.len(), 1);
+        assert_eq!(rec.events[0].kind, CastEventKind::Output);
+    }
+
+    #[test]
+    fn utf8_split_across_chunks_is_kept_whole() {
+        // "é" = C3 A9, "€" = E2 82 AC, "𝄞" = F0 9D 84 9E, each cut in every place.
+        let text = "é€𝄞";
+        let bytes = text.as_bytes();
+        for cut in 0..=bytes.len() {
+            let (a, b) = bytes.split_at(cut);
+            let rec = roundtrip(&header(false), |w| {
+                w.output(ms(1), a);
+                w.output(ms(2), b);
+            });
+            assert_eq!(rec.render_text(), text, "cut at {cut}");
+        }
+        // One byte at a time.
+        let rec = roundtrip(&header(false), |w| {
+            for (i, b) in bytes.iter().enumerate() {
+                w.output(ms(i as u64), &[*b]);
+            }
+        });
+        assert_eq!(rec.render_text(), text);
+    }
+
+    #[test]
+    fn invalid_bytes_become_replacement_characters_only() {
+        let rec = roundtrip(&header(false), |w| {
+            w.output(ms(1), b"a\xffb\xc3");
+            w.output(ms(2), b"(c");
+            // Truncated sequence left at the very end of the session.
+            w.output(ms(3), b"d\xe2\x82");
+        });
+        assert_eq!(rec.render_text(), "a\u{FFFD}b\u{FFFD}(cd\u{FFFD}");
+    }
+
+    #[test]
+    fn large_chunks_are_split_into_bounded_lines() {
+        let big = vec![0x01u8; 200 * 1024]; // every byte escapes to \u0001 (6 bytes)
+        let rec = roundtrip(&header(false), |w| w.output(ms(5), &big));
+        assert!(rec.events.len() >= 200 * 1024 / MAX_CHUNK);
+        assert!(rec.events.iter().all(|e| e.time == ms(5)));
+        assert_eq!(rec.render_text().len(), big.len());
+    }
+
+    #[test]
+    fn times_never_go_backwards() {
+        let rec = roundtrip(&header(false), |w| {
+            w.output(ms(500), b"a");
+            w.output(ms(100), b"b");
+        });
+        assert_eq!(rec.events[1].time, ms(500));
+    }
+
+    #[test]
+    fn nothing_is_written_before_the_interval_then_everything() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.cast");
+        let mut w = RecordingWriter::create(&path, &header(false)).unwrap();
+        let header_len = std::fs::metadata(&path).unwrap().len();
+        assert!(header_len > 0, "the header is on disk at once");
+        w.output(ms(1), b"hello");
+        w.flush_if_due().unwrap();
+        // Generous: only a stall of over a second between the two calls could
+        // make this flush, and then the assertion below is skipped.
+        let quick = w.last_flush.elapsed() < FLUSH_INTERVAL;
+        if quick {
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), header_len);
+        }
+        w.last_flush = Instant::now() - FLUSH_INTERVAL;
+        w.flush_if_due().unwrap();
+        let on_disk = std::fs::read(&path).unwrap();
+        let rec = parse_cast(&on_disk, &ReadLimits::default()).unwrap();
+        assert_eq!(rec.render_text(), "hello");
+        drop(w);
+    }
+
+    #[test]
+    fn a_crash_leaves_a_torn_line_that_finish_repairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.cast");
+        let mut w = RecordingWriter::create(&path, &header(false)).unwrap();
+        w.output(ms(1), b"kept");
+        w.last_flush = Instant::now() - FLUSH_INTERVAL;
+        w.flush_if_due().unwrap();
+        drop(w); // like a kill -9: no close
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"[2.000000, \"o\", \"tor").unwrap();
+        drop(f);
+        let fin = finish_recording(&path).unwrap();
+        let rec = read_recording(&std::fs::read(&fin.path).unwrap()).unwrap();
+        assert_eq!(rec.render_text(), "kept");
+        // Idempotent after the .cast is gone.
+        let again = finish_recording(&path).unwrap();
+        assert_eq!(again, fin);
+    }
+
+    #[test]
+    fn finish_refuses_a_file_without_a_complete_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.cast");
+        std::fs::write(&path, b"{\"version\":2,").unwrap();
+        assert!(matches!(
+            finish_recording(&path),
+            Err(AuditError::Recording(_))
+        ));
+        let missing = dir.path().join("none.cast");
+        assert!(matches!(finish_recording(&missing), Err(AuditError::Io(_))));
+    }
+
+    #[test]
+    fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.cast");
+        let w = RecordingWriter::create(&path, &header(false)).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let fin = finish_recording(&w.close().unwrap()).unwrap();
+        let mode = std::fs::metadata(&fin.path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(RecordingWriter::create(&path, &header(false)).is_ok());
+        assert!(
+            RecordingWriter::create(&path, &header(false)).is_err(),
+            "create never overwrites"
+        );
+    }
+
+    fn zst(text: &[u8]) -> Vec<u8> {
+        zstd::encode_all(text, 3).unwrap()
+    }
+
+    #[test]
+    fn reader_refusals() {
+        let good_header = header(false).to_line().unwrap();
+        let with = |tail: &[u8]| {
+            let mut v = good_header.clone();
+            v.extend_from_slice(tail);
+            v
+        };
+        let cases: Vec<(&str, Vec<u8>)> = vec![
+            ("not zstd", b"plain text".to_vec()),
+            ("empty", zst(b"")),
+            ("not json header", zst(b"hello\n")),
+            (
+                "version 1",
+                zst(b"{\"version\":1,\"width\":1,\"height\":1,\"timestamp\":0}\n"),
+            ),
+            (
+                "no rampart keys",
+                zst(b"{\"version\":2,\"width\":1,\"height\":1,\"timestamp\":0}\n"),
+            ),
+            ("torn event", zst(&with(b"[1.0, \"o\", \"ab"))),
+            ("bad code", zst(&with(b"[1.0, \"x\", \"ab\"]\n"))),
+            ("negative time", zst(&with(b"[-1.0, \"o\", \"ab\"]\n"))),
+            ("huge time", zst(&with(b"[1e300, \"o\", \"ab\"]\n"))),
+            ("not an array", zst(&with(b"{\"t\":1}\n"))),
+            ("extra element", zst(&with(b"[1.0, \"o\", \"ab\", 4]\n"))),
+        ];
+        for (name, bytes) in cases {
+            assert!(
+                matches!(read_recording(&bytes), Err(AuditError::Recording(_))),
+                "{name} must be refused"
+            );
+        }
+    }
+
+    #[test]
+    fn reader_bounds() {
+        let mut cast = header(false).to_line().unwrap();
+        cast.extend_from_slice(format!("[1.0, \"o\", \"{}\"]\n", "a".repeat(5000)).as_bytes());
+        let bytes = zst(&cast);
+        assert!(read_recording(&bytes).is_ok());
+        let small_lines = ReadLimits {
+            max_line_bytes: 1000,
+            ..ReadLimits::default()
+        };
+        assert!(read_recording_with(&bytes, &small_lines).is_err());
+        let small_total = ReadLimits {
+            max_decompressed_bytes: 2000,
+            ..ReadLimits::default()
+        };
+        assert!(read_recording_with(&bytes, &small_total).is_err());
+        // A zstd bomb: 64 MiB of zeros compresses to a few KiB.
+        let bomb = zstd::encode_all(std::io::repeat(0).take(64 << 20), 19).unwrap();
+        assert!(bomb.len() < 64 * 1024);
+        let cap = ReadLimits {
+            max_decompressed_bytes: 1 << 20,
+            ..ReadLimits::default()
+        };
+        assert!(read_recording_with(&bomb, &cap).is_err());
+    }
+
+    #[test]
+    fn prefix_reader_skips_a_torn_line() {
+        let mut cast = header(false).to_line().unwrap();
+        cast.extend_from_slice(b"[1.0, \"o\", \"x\"]\n[2.0, \"o\", \"y");
+        let rec = parse_cast_prefix(&cast[..], &ReadLimits::default()).unwrap();
+        assert_eq!(rec.render_text(), "x");
+    }
+}
