@@ -71,6 +71,8 @@ type Admitted = (Box<NewEvent>, ulid::Ulid, Reply<Appended>);
 
 enum Cmd {
     Append(Box<NewEvent>, Reply<Appended>),
+    /// Events that must land in the same transaction (see `append_all`).
+    Group(Vec<Pending>),
     Checkpoint(Reply<Option<Checkpoint>>),
     Close(Reply<()>),
 }
@@ -179,6 +181,46 @@ impl AuditLog {
             .send(Cmd::Append(Box::new(ev), rtx))
             .map_err(|_| AuditError::WriterGone)?;
         rrx.recv().map_err(|_| AuditError::WriterGone)?
+    }
+
+    /// Append several events atomically: all of them are committed in the same
+    /// transaction, in order and contiguously, or none is. Blocks until durable.
+    /// The events must not pre-allocate IDs ([`NewEvent::with_id`]): a duplicate
+    /// would refuse one event of the group and not the others.
+    pub fn append_all(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, AuditError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        if events.iter().any(|ev| ev.id.is_some()) {
+            return Err(AuditError::Config(
+                "append_all takes events without pre-allocated IDs".into(),
+            ));
+        }
+        let mut group = Vec::with_capacity(events.len());
+        let mut waits = Vec::with_capacity(events.len());
+        for ev in events {
+            let (rtx, rrx) = mpsc::sync_channel(1);
+            group.push((Box::new(ev), rtx));
+            waits.push(rrx);
+        }
+        self.inner
+            .tx
+            .send(Cmd::Group(group))
+            .map_err(|_| AuditError::WriterGone)?;
+        let mut out = Vec::with_capacity(waits.len());
+        let mut first_err = None;
+        for rrx in waits {
+            match rrx.recv().map_err(|_| AuditError::WriterGone) {
+                Ok(Ok(a)) => out.push(a),
+                Ok(Err(e)) | Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            None => Ok(out),
+            Some(e) => Err(e),
+        }
     }
 
     /// Write a signed checkpoint now for the current head. `Ok(None)` when there is
@@ -306,6 +348,7 @@ impl<B: Backend> Writer<B> {
             let mut control = None;
             match first {
                 Cmd::Append(ev, reply) => batch.push((ev, reply)),
+                Cmd::Group(group) => batch.extend(group),
                 other => control = Some(other),
             }
             // Group commit. Appenders block until their batch is durable, so right
@@ -319,6 +362,8 @@ impl<B: Backend> Writer<B> {
             while control.is_none() && batch.len() < self.config.max_batch {
                 match rx.try_recv() {
                     Ok(Cmd::Append(ev, reply)) => batch.push((ev, reply)),
+                    // A group is never split: it may take the batch past max_batch.
+                    Ok(Cmd::Group(group)) => batch.extend(group),
                     Ok(other) => control = Some(other),
                     Err(TryRecvError::Disconnected) => break,
                     Err(TryRecvError::Empty) => {
@@ -328,6 +373,7 @@ impl<B: Backend> Writer<B> {
                         }
                         match rx.recv_timeout(deadline - now) {
                             Ok(Cmd::Append(ev, reply)) => batch.push((ev, reply)),
+                            Ok(Cmd::Group(group)) => batch.extend(group),
                             Ok(other) => control = Some(other),
                             Err(_) => break,
                         }
@@ -351,7 +397,7 @@ impl<B: Backend> Writer<B> {
                     let _ = reply.send(self.checkpoint().map(|_| ()));
                     return;
                 }
-                Some(Cmd::Append(..)) => {} // never stored in `control`
+                Some(Cmd::Append(..) | Cmd::Group(_)) => {} // never stored in `control`
             }
         }
     }
