@@ -1,8 +1,9 @@
 //! The bastion operations of the authority, driven through its public methods with
 //! a manual clock, for the rules that depend on time: join-token expiry, and MFA
 //! freshness taken from the user's outer certificate (and refreshed by a
-//! per-session TOTP code, once per time step). The HTTP surface is covered by the
-//! e2e test `tests/tests/bastion_api.rs`.
+//! per-session TOTP code, once per time step); bastion events, recordings and the
+//! session list built from them. The HTTP surface is covered by the e2e tests
+//! `tests/tests/bastion_api.rs` and `tests/tests/sessions_api.rs`.
 
 // Test code: a panic is a failed test.
 #![allow(
@@ -148,6 +149,10 @@ impl Fixture {
     }
 
     fn join(&self, admin_token: &str) -> Bastion {
+        self.join_as(admin_token, "bastion-1")
+    }
+
+    fn join_as(&self, admin_token: &str, name: &str) -> Bastion {
         let session = self.auth.authenticate(admin_token).unwrap();
         let token = self
             .auth
@@ -167,7 +172,7 @@ impl Fixture {
                 &self.caller,
                 &api::BastionJoinRequest {
                     token: token.token,
-                    name: "bastion-1".into(),
+                    name: name.into(),
                     host_public_key: host.private_key().public_key().to_openssh().unwrap(),
                 },
             )
@@ -313,4 +318,551 @@ fn mfa_freshness_comes_from_the_outer_certificate_or_a_per_session_code() {
         .session_cert(&bastion, &outer.certificate, Some(f.code(&alice_totp)))
         .unwrap_err();
     assert_eq!(err.code(), "certificate_expired");
+}
+
+// ----- session events, recordings, the session list ----------------------------
+
+fn event(kind: api::BastionEventKind, session: &str) -> api::BastionEvent {
+    api::BastionEvent {
+        kind,
+        success: true,
+        at: common::start() - chrono::Duration::seconds(3),
+        session_id: Some(session.to_owned()),
+        user: Some("alice".into()),
+        login: Some("root".into()),
+        target: Some("db-1".into()),
+        source: Some("198.51.100.7".into()),
+        serial: Some(9),
+        reason: None,
+        details: Default::default(),
+    }
+}
+
+fn batch(events: Vec<api::BastionEvent>) -> api::BastionEventBatch {
+    api::BastionEventBatch { events }
+}
+
+fn started(session: &str, user: &str, target: &str) -> api::BastionEvent {
+    api::BastionEvent {
+        user: Some(user.into()),
+        target: Some(target.into()),
+        ..event(api::BastionEventKind::SessionStarted, session)
+    }
+}
+
+/// A small real recording (what the bastion uploads) and its digest.
+fn recording(session: &str, text: &[u8]) -> (Vec<u8>, String) {
+    use rampart_audit::recording::{finish_recording, RecordingHeader, RecordingWriter};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(format!("{session}.cast"));
+    let mut w = RecordingWriter::create(
+        &path,
+        &RecordingHeader {
+            session_id: session.into(),
+            user: "alice".into(),
+            login: "root".into(),
+            target: "db-1".into(),
+            width: 80,
+            height: 24,
+            started: common::start(),
+            record_input: false,
+            term: None,
+        },
+    )
+    .unwrap();
+    w.output(std::time::Duration::from_millis(10), text);
+    let fin = finish_recording(&w.close().unwrap()).unwrap();
+    (std::fs::read(&fin.path).unwrap(), fin.sha256)
+}
+
+fn query_kind(auth: &Authority, kind: rampart_audit::EventKind) -> Vec<rampart_audit::Event> {
+    auth.audit_log()
+        .query(&rampart_audit::Query::all().kind(kind))
+        .unwrap()
+}
+
+impl Fixture {
+    fn admin_and_bastion(&self) -> (String, Bastion) {
+        let admin_totp = self.enrol("root", true);
+        let (admin_token, _) = self.login_cert("root", &admin_totp);
+        let bastion = self.join(&admin_token);
+        (admin_token, bastion)
+    }
+
+    fn send(
+        &self,
+        bastion: &Bastion,
+        events: Vec<api::BastionEvent>,
+    ) -> Result<api::BastionEventAck, CaError> {
+        self.auth
+            .bastion_events(&self.caller, bastion, &batch(events))
+    }
+
+    fn seal(
+        &self,
+        bastion: &Bastion,
+        session: &str,
+        bytes: &[u8],
+        sha: &str,
+    ) -> Result<api::RecordingSealed, CaError> {
+        self.auth
+            .seal_recording(&self.caller, bastion, session, Some(sha), bytes, false)
+    }
+}
+
+#[test]
+fn bastion_events_land_in_the_chain_with_their_codes_in_one_group() {
+    use rampart_audit::EventKind as K;
+    let f = fixture();
+    let (_, bastion) = f.admin_and_bastion();
+    let s = ulid::Ulid::new().to_string();
+    let mut exec = event(api::BastionEventKind::Exec, &s);
+    exec.details.insert("command".into(), "uname -a".into());
+    exec.details.insert("exit_status".into(), 0.into());
+    let mut refused = event(api::BastionEventKind::RequestRefused, &s);
+    refused.success = false;
+    refused.reason = Some("port forwarding is not allowed for this role".into());
+    let mut ended = event(api::BastionEventKind::SessionEnded, &s);
+    ended.reason = Some("closed".into());
+    let kinds = [
+        (
+            started(&s, "alice", "db-1"),
+            K::BastionSessionStarted,
+            "RA-BAS-006",
+        ),
+        (exec, K::BastionExec, "RA-BAS-009"),
+        (
+            event(api::BastionEventKind::FileOp, &s),
+            K::BastionFileOp,
+            "RA-BAS-010",
+        ),
+        (
+            event(api::BastionEventKind::Forward, &s),
+            K::BastionForward,
+            "RA-BAS-011",
+        ),
+        (refused, K::BastionRequestRefused, "RA-BAS-012"),
+        (
+            api::BastionEvent {
+                session_id: None,
+                success: false,
+                reason: Some("password authentication is not accepted".into()),
+                ..event(api::BastionEventKind::ConnectionRefused, &s)
+            },
+            K::BastionConnectionRefused,
+            "RA-BAS-008",
+        ),
+        (ended, K::BastionSessionEnded, "RA-BAS-007"),
+    ];
+    let head_before = f.auth.audit_log().head().unwrap().0;
+    let ack = f
+        .send(&bastion, kinds.iter().map(|(e, _, _)| e.clone()).collect())
+        .unwrap();
+    assert_eq!(ack.ids.len(), kinds.len());
+    let all = f
+        .auth
+        .audit_log()
+        .query(&rampart_audit::Query::all().after_seq(head_before))
+        .unwrap();
+    assert_eq!(
+        all.len(),
+        kinds.len(),
+        "contiguous, nothing else in between"
+    );
+    for ((sent, kind, code), (stored, id)) in kinds.iter().zip(all.iter().zip(&ack.ids)) {
+        assert_eq!(stored.kind, *kind);
+        assert_eq!(stored.code, *code);
+        assert_eq!(&stored.id.to_string(), id, "ack ids are in batch order");
+        assert_eq!(stored.actor.as_deref(), Some("bastion:bastion-1"));
+        assert_eq!(
+            stored.time,
+            f.clock.now(),
+            "the CA's clock, not the bastion's"
+        );
+        assert_eq!(
+            stored.details["at"],
+            serde_json::json!("2026-05-01T10:00:02Z"),
+            "the bastion's clock is kept as a detail"
+        );
+        assert_eq!(stored.details["login"], serde_json::json!("root"));
+        assert_eq!(stored.source.as_deref(), Some("198.51.100.7"));
+        assert_eq!(stored.session, sent.session_id);
+        assert_eq!(stored.reason, sent.reason);
+        assert_eq!(
+            stored.outcome == rampart_audit::Outcome::Success,
+            sent.success
+        );
+    }
+    assert_eq!(all[1].details["command"], serde_json::json!("uname -a"));
+}
+
+#[test]
+fn bastion_event_batches_are_bounded_and_refused_whole() {
+    let f = fixture();
+    let (admin_token, bastion) = f.admin_and_bastion();
+    let s = ulid::Ulid::new().to_string();
+    let ok = || started(&s, "alice", "db-1");
+    let long = "x".repeat(257);
+    let mut cases: Vec<(&str, api::BastionEvent)> = vec![
+        (
+            "long user",
+            api::BastionEvent {
+                user: Some(long.clone()),
+                ..ok()
+            },
+        ),
+        (
+            "long target",
+            api::BastionEvent {
+                target: Some(long.clone()),
+                ..ok()
+            },
+        ),
+        (
+            "empty login",
+            api::BastionEvent {
+                login: Some(String::new()),
+                ..ok()
+            },
+        ),
+        (
+            "control char",
+            api::BastionEvent {
+                user: Some("al\x1b[2Jice".into()),
+                ..ok()
+            },
+        ),
+        (
+            "long reason",
+            api::BastionEvent {
+                reason: Some("r".repeat(4097)),
+                ..ok()
+            },
+        ),
+        (
+            "session not a ULID",
+            api::BastionEvent {
+                session_id: Some("../../x".into()),
+                ..ok()
+            },
+        ),
+        (
+            "started without login",
+            api::BastionEvent {
+                login: None,
+                ..ok()
+            },
+        ),
+        (
+            "ended without session",
+            api::BastionEvent {
+                session_id: None,
+                ..event(api::BastionEventKind::SessionEnded, &s)
+            },
+        ),
+    ];
+    let mut too_many = ok();
+    for i in 0..33 {
+        too_many.details.insert(format!("k{i}"), i.into());
+    }
+    cases.push(("33 details", too_many));
+    let mut big_value = ok();
+    big_value
+        .details
+        .insert("command".into(), "c".repeat(4097).into());
+    cases.push(("big detail", big_value));
+    let mut reserved = ok();
+    reserved.details.insert("at".into(), "yesterday".into());
+    cases.push(("reserved detail", reserved));
+    let mut long_key = ok();
+    long_key.details.insert(long.clone(), 1.into());
+    cases.push(("long detail key", long_key));
+
+    let head = f.auth.audit_log().head().unwrap();
+    for (name, bad) in cases {
+        // A valid event first: the whole batch is refused, not just the bad one.
+        let err = f.send(&bastion, vec![ok(), bad]).unwrap_err();
+        assert_eq!(err.code(), "invalid_event", "{name}");
+        assert_eq!(err.status(), 400, "{name}");
+        assert!(err.to_string().starts_with("event 1:"), "{name}: {err}");
+    }
+    let err = f
+        .send(&bastion, vec![ok(); api::MAX_EVENTS_PER_BATCH + 1])
+        .unwrap_err();
+    assert_eq!(err.code(), "batch_too_large");
+    assert_eq!(f.auth.audit_log().head().unwrap(), head, "nothing written");
+    assert_eq!(
+        f.send(&bastion, vec![ok(); api::MAX_EVENTS_PER_BATCH])
+            .unwrap()
+            .ids
+            .len(),
+        api::MAX_EVENTS_PER_BATCH
+    );
+
+    // Only a bastion credential opens these endpoints.
+    assert_eq!(
+        f.auth
+            .authenticate_bastion(&admin_token)
+            .unwrap_err()
+            .code(),
+        "bastion_credential_invalid"
+    );
+    assert_eq!(
+        f.auth
+            .authenticate_bastion("rpb_0000000000000000000000000000000000000000000")
+            .unwrap_err()
+            .code(),
+        "bastion_credential_invalid"
+    );
+
+    // The audit log cannot take them: 503, and the bastion fails closed.
+    f.auth.audit_log().close().unwrap();
+    let err = f.send(&bastion, vec![ok()]).unwrap_err();
+    assert_eq!(err.status(), 503);
+    assert_eq!(err.code(), "audit_unavailable");
+}
+
+#[test]
+fn recordings_are_stored_once_and_sealed_by_digest() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture();
+    let (admin_token, bastion) = f.admin_and_bastion();
+    let other = f.join_as(&admin_token, "bastion-2");
+    let s = ulid::Ulid::new().to_string();
+    let (bytes, sha) = recording(&s, b"$ id\r\nuid=0(root)\r\n");
+
+    // No session_started from this bastion yet.
+    assert_eq!(
+        f.seal(&bastion, &s, &bytes, &sha).unwrap_err().code(),
+        "session_unknown"
+    );
+    f.send(&bastion, vec![started(&s, "alice", "db-1")])
+        .unwrap();
+    assert_eq!(
+        f.seal(&other, &s, &bytes, &sha).unwrap_err().code(),
+        "session_unknown",
+        "another bastion cannot seal this bastion's session"
+    );
+
+    // Damaged in transit, no digest, not a ULID, not zstd.
+    let mut tampered = bytes.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    let err = f.seal(&bastion, &s, &tampered, &sha).unwrap_err();
+    assert_eq!(
+        (err.code(), err.status()),
+        ("recording_digest_mismatch", 400)
+    );
+    let err = f
+        .auth
+        .seal_recording(&f.caller, &bastion, &s, None, &bytes, false)
+        .unwrap_err();
+    assert_eq!(err.code(), "recording_digest_missing");
+    let err = f
+        .auth
+        .seal_recording(
+            &f.caller,
+            &bastion,
+            &s,
+            Some(&sha.to_uppercase()),
+            &bytes,
+            false,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "recording_digest_missing", "lowercase hex only");
+    let err = f.seal(&bastion, "..%2Fx", &bytes, &sha).unwrap_err();
+    assert_eq!(err.code(), "invalid_session_id");
+    let plain = b"{\"version\":2}\n";
+    let plain_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(plain));
+    let err = f.seal(&bastion, &s, plain, &plain_sha).unwrap_err();
+    assert_eq!(err.code(), "recording_not_zstd");
+    assert!(query_kind(&f.auth, rampart_audit::EventKind::RecordingSealed).is_empty());
+
+    // Sealed.
+    let sealed = f
+        .auth
+        .seal_recording(&f.caller, &bastion, &s, Some(&sha), &bytes, true)
+        .unwrap();
+    assert_eq!(
+        (sealed.sha256.as_str(), sealed.bytes),
+        (sha.as_str(), bytes.len() as u64)
+    );
+    let stored = f.auth.recordings_dir().join(format!("{s}.cast.zst"));
+    assert_eq!(std::fs::read(&stored).unwrap(), bytes);
+    assert_eq!(
+        std::fs::metadata(&stored).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let events = query_kind(&f.auth, rampart_audit::EventKind::RecordingSealed);
+    assert_eq!(events.len(), 1);
+    let ev = &events[0];
+    assert_eq!(ev.code, "RA-BAS-013");
+    assert_eq!(ev.id.to_string(), sealed.event_id);
+    assert_eq!(ev.session.as_deref(), Some(s.as_str()));
+    assert_eq!(ev.user.as_deref(), Some("alice"));
+    assert_eq!(ev.target.as_deref(), Some("db-1"));
+    assert_eq!(ev.actor.as_deref(), Some("bastion:bastion-1"));
+    assert_eq!(ev.details["sha256"], serde_json::json!(sha));
+    assert_eq!(ev.details["bytes"], serde_json::json!(bytes.len()));
+    assert_eq!(ev.details["format"], serde_json::json!("asciicast-v2+zstd"));
+    assert_eq!(ev.details["abnormal_end"], serde_json::json!(true));
+
+    // A retry of the same bytes answers the same; different bytes are refused.
+    assert_eq!(f.seal(&bastion, &s, &bytes, &sha).unwrap(), sealed);
+    let (other_bytes, other_sha) = recording(&s, b"something else");
+    let err = f.seal(&bastion, &s, &other_bytes, &other_sha).unwrap_err();
+    assert_eq!((err.code(), err.status()), ("recording_exists", 409));
+    assert_eq!(
+        std::fs::read(&stored).unwrap(),
+        bytes,
+        "the first one stays"
+    );
+    assert_eq!(
+        query_kind(&f.auth, rampart_audit::EventKind::RecordingSealed).len(),
+        1
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(f.auth.recordings_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 1, "no temporary files left: {leftovers:?}");
+}
+
+#[test]
+fn a_seal_that_could_not_be_audited_is_sealed_by_the_retry() {
+    let f = fixture();
+    let (_, bastion) = f.admin_and_bastion();
+    let s = ulid::Ulid::new().to_string();
+    f.send(&bastion, vec![started(&s, "alice", "db-1")])
+        .unwrap();
+    let (bytes, sha) = recording(&s, b"x");
+    // Lock the audit database like a stray sqlite3 session would.
+    let blocker = rusqlite::Connection::open(f.auth.audit_log().path()).unwrap();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let err = f.seal(&bastion, &s, &bytes, &sha).unwrap_err();
+    assert_eq!(err.status(), 503);
+    blocker.execute_batch("ROLLBACK").unwrap();
+    drop(blocker);
+    let sealed = f.seal(&bastion, &s, &bytes, &sha).unwrap();
+    assert_eq!(sealed.sha256, sha);
+    assert_eq!(
+        query_kind(&f.auth, rampart_audit::EventKind::RecordingSealed).len(),
+        1
+    );
+}
+
+#[test]
+fn the_session_list_comes_from_the_audit_chain() {
+    use rampart_ca::authority::sessions::SessionFilter;
+    let f = fixture();
+    let (_, bastion) = f.admin_and_bastion();
+    let ids: Vec<String> = (0..4).map(|_| ulid::Ulid::new().to_string()).collect();
+    let who = [
+        ("alice", "db-1"),
+        ("bob", "db-1"),
+        ("alice", "web-1"),
+        ("alice", "db-1"),
+    ];
+    for (id, (user, target)) in ids.iter().zip(who) {
+        f.clock.advance(chrono::Duration::seconds(10));
+        f.send(&bastion, vec![started(id, user, target)]).unwrap();
+    }
+    // Session 0 ends normally with a recording; session 1 ends abnormally.
+    let mut end0 = event(api::BastionEventKind::SessionEnded, &ids[0]);
+    end0.reason = Some("closed".into());
+    let mut end1 = api::BastionEvent {
+        user: Some("bob".into()),
+        ..event(api::BastionEventKind::SessionEnded, &ids[1])
+    };
+    end1.success = false;
+    end1.reason = Some("bastion_restarted".into());
+    f.clock.advance(chrono::Duration::seconds(10));
+    f.send(&bastion, vec![end0, end1]).unwrap();
+    let (bytes, sha) = recording(&ids[0], b"hello");
+    f.seal(&bastion, &ids[0], &bytes, &sha).unwrap();
+
+    let list = |user: Option<&str>, target: Option<&str>, limit: Option<usize>| {
+        f.auth
+            .list_sessions(&SessionFilter {
+                user: user.map(str::to_owned),
+                target: target.map(str::to_owned),
+                limit,
+            })
+            .unwrap()
+            .sessions
+    };
+    let all = list(None, None, None);
+    let order: Vec<&str> = all.iter().map(|s| s.session_id.as_str()).collect();
+    assert_eq!(order, [&ids[3], &ids[2], &ids[1], &ids[0]], "newest first");
+    let s0 = &all[3];
+    assert_eq!(
+        (s0.user.as_str(), s0.login.as_str(), s0.target.as_str()),
+        ("alice", "root", "db-1")
+    );
+    assert_eq!(s0.bastion, "bastion-1");
+    assert_eq!(s0.end_reason.as_deref(), Some("closed"));
+    assert_eq!(s0.ended_normally, Some(true));
+    assert!(s0.ended_at.unwrap() > s0.started_at);
+    assert_eq!(s0.recording_sha256.as_deref(), Some(sha.as_str()));
+    let s1 = &all[2];
+    assert_eq!(s1.ended_normally, Some(false));
+    assert_eq!(s1.end_reason.as_deref(), Some("bastion_restarted"));
+    assert_eq!(s1.recording_sha256, None);
+    assert_eq!(
+        (all[0].ended_at, all[0].ended_normally),
+        (None, None),
+        "still running"
+    );
+
+    let alice: Vec<_> = list(Some("alice"), None, None)
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(alice, [ids[3].clone(), ids[2].clone(), ids[0].clone()]);
+    let db: Vec<_> = list(Some("alice"), Some("db-1"), None)
+        .into_iter()
+        .map(|s| s.session_id)
+        .collect();
+    assert_eq!(db, [ids[3].clone(), ids[0].clone()]);
+    assert_eq!(list(None, None, Some(2)).len(), 2);
+    assert!(list(Some("carol"), None, None).is_empty());
+}
+
+#[test]
+fn a_recording_is_served_only_while_it_matches_its_seal() {
+    let f = fixture();
+    let (_, bastion) = f.admin_and_bastion();
+    let s = ulid::Ulid::new().to_string();
+    assert_eq!(
+        f.auth.session_recording(&s).unwrap_err().code(),
+        "recording_not_found"
+    );
+    assert_eq!(
+        f.auth.session_recording("nope").unwrap_err().code(),
+        "invalid_session_id"
+    );
+    f.send(&bastion, vec![started(&s, "alice", "db-1")])
+        .unwrap();
+    let (bytes, sha) = recording(&s, b"top secret output");
+    f.seal(&bastion, &s, &bytes, &sha).unwrap();
+    let served = f.auth.session_recording(&s).unwrap();
+    assert_eq!(
+        (served.bytes.as_slice(), served.sha256.as_str()),
+        (bytes.as_slice(), sha.as_str())
+    );
+    let text = rampart_audit::recording::read_recording(&served.bytes)
+        .unwrap()
+        .render_text();
+    assert_eq!(text, "top secret output");
+
+    // One byte edited on disk.
+    let path = f.auth.recordings_dir().join(format!("{s}.cast.zst"));
+    let mut edited = bytes.clone();
+    edited[bytes.len() / 2] ^= 0x20;
+    std::fs::write(&path, &edited).unwrap();
+    let err = f.auth.session_recording(&s).unwrap_err();
+    assert_eq!((err.code(), err.status()), ("recording_tampered", 409));
+    std::fs::remove_file(&path).unwrap();
+    let err = f.auth.session_recording(&s).unwrap_err();
+    assert_eq!((err.code(), err.status()), ("recording_missing", 409));
 }
