@@ -11,6 +11,8 @@
 
 #[path = "bastion.rs"]
 pub mod bastion;
+#[path = "oidc/login.rs"]
+pub mod oidc_login;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -132,6 +134,7 @@ pub struct Authority {
     serials: Mutex<SerialBlock>,
     krl: RwLock<Arc<SignedKrl>>,
     source_failures: Mutex<HashMap<IpAddr, Vec<DateTime<Utc>>>>,
+    oidc: RwLock<Option<Arc<crate::oidc::RelyingParty>>>,
 }
 
 /// A signed KRL is re-generated when it is this old, even without a revocation,
@@ -233,6 +236,7 @@ impl Authority {
             serials: Mutex::new(SerialBlock::default()),
             krl: RwLock::new(Arc::new(SignedKrl::default())),
             source_failures: Mutex::new(HashMap::new()),
+            oidc: RwLock::new(None),
         };
         auth.rebuild_krl()?;
         Ok(auth)
@@ -811,6 +815,7 @@ impl Authority {
         let factor = match session.record.mfa_method.as_str() {
             "totp" => rampart_policy::Factor::Totp,
             "recovery" => rampart_policy::Factor::Recovery,
+            "oidc" => rampart_policy::Factor::Oidc,
             other => {
                 return Err(CaError::Internal(format!(
                     "session with unknown factor {other}"
@@ -841,7 +846,8 @@ impl Authority {
                 event_id: session.record.mfa_event.clone(),
             },
             now,
-        )?;
+        )?
+        .with_idp_evidence(&self.idp_extensions(session)?)?;
         let cert = rampart_signer::sign_user_cert(self.keys.user_ca.as_ref(), &spec)?;
         let mfa_age = (now - session.record.mfa_time).num_seconds();
         self.record(

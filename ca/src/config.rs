@@ -52,6 +52,9 @@ pub struct RawConfig {
     /// Admin requirements.
     #[serde(default)]
     pub admin: RawAdmin,
+    /// OpenID Connect providers (`[[oidc.providers]]`); none by default.
+    #[serde(default)]
+    pub oidc: crate::oidc::RawOidc,
 }
 
 /// `[keys]`.
@@ -331,6 +334,8 @@ pub struct Config {
     pub audit_retention: Option<chrono::Duration>,
     /// What the authority itself needs: factor limits, lifetimes, admin rules.
     pub authority: crate::authority::Settings,
+    /// OpenID Connect providers, validated, secrets read.
+    pub oidc: Vec<crate::oidc::ProviderSettings>,
 }
 
 /// Failure limits for factor checks.
@@ -434,6 +439,7 @@ impl Config {
             forwarders: crate::forwarders::validate(&raw.audit.forwarders, base)?,
             audit_retention: rampart_audit::retention::parse_retention(&raw.audit.retention)
                 .map_err(|e| CaError::Config(format!("[audit] {e}")))?,
+            oidc: crate::oidc::validate(&raw.oidc, base)?,
             authority: crate::authority::Settings {
                 limits,
                 totp_issuer: raw.totp.issuer,

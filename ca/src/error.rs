@@ -60,6 +60,14 @@ pub enum CaError {
         /// Seconds until trying again makes sense.
         retry_after_secs: u64,
     },
+    /// An upstream identity provider could not be reached (HTTP 502).
+    #[error("{message}")]
+    Upstream {
+        /// Stable code.
+        code: &'static str,
+        /// Human message.
+        message: String,
+    },
     /// The audit log cannot be written, so the action was refused (503, fail closed).
     #[error("the audit log cannot be written, so the action was refused: {0}")]
     AuditUnavailable(#[source] rampart_audit::AuditError),
@@ -136,6 +144,7 @@ impl CaError {
             CaError::NotFound { .. } => 404,
             CaError::Conflict { .. } => 409,
             CaError::RateLimited { .. } => 429,
+            CaError::Upstream { .. } => 502,
             CaError::AuditUnavailable(_) => 503,
             _ => 500,
         }
@@ -149,7 +158,8 @@ impl CaError {
             | CaError::Forbidden { code, .. }
             | CaError::NotFound { code, .. }
             | CaError::Conflict { code, .. }
-            | CaError::RateLimited { code, .. } => code,
+            | CaError::RateLimited { code, .. }
+            | CaError::Upstream { code, .. } => code,
             CaError::AuditUnavailable(_) => "audit_unavailable",
             _ => "internal",
         }

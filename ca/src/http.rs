@@ -183,6 +183,8 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::ENROLL_START, post(enroll_start))
         .route(paths::ENROLL_FINISH, post(enroll_finish))
         .route(paths::LOGIN, post(login))
+        .route(api::oidc::START, post(oidc_start))
+        .route(api::oidc::FINISH, post(oidc_finish))
         .route(paths::CERTS, post(issue_cert))
         .route(paths::WHOAMI, get(whoami))
         .route(paths::LOGOUT, post(logout))
@@ -300,6 +302,28 @@ async fn login(
     ApiJson(req): ApiJson<api::LoginRequest>,
 ) -> Result<Json<api::LoginResponse>, ApiError> {
     blocking(auth, move |a| a.login(&caller(addr), &req))
+        .await
+        .map(Json)
+}
+
+/// `POST /v1/oidc/start`.
+async fn oidc_start(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::oidc::OidcStartRequest>,
+) -> Result<Json<api::oidc::OidcStartResponse>, ApiError> {
+    blocking(auth, move |a| a.oidc_start(&caller(addr), &req))
+        .await
+        .map(Json)
+}
+
+/// `POST /v1/oidc/finish`.
+async fn oidc_finish(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::oidc::OidcFinishRequest>,
+) -> Result<Json<api::oidc::OidcFinishResponse>, ApiError> {
+    blocking(auth, move |a| a.oidc_finish(&caller(addr), &req))
         .await
         .map(Json)
 }

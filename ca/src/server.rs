@@ -120,6 +120,9 @@ pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
         clock,
         settings,
     )?;
+    if !config.oidc.is_empty() {
+        authority.set_oidc(crate::oidc::RelyingParty::new(config.oidc.clone())?);
+    }
     Ok(Loaded {
         authority: Arc::new(authority),
         tls,

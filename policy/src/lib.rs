@@ -15,6 +15,7 @@ mod factor;
 mod glob;
 mod lint;
 mod names;
+mod oidc;
 mod policy;
 
 pub use duration::parse_duration;
@@ -25,6 +26,7 @@ pub use eval::{
 };
 pub use factor::{Factor, FactorStrength};
 pub use lint::{Lint, LintSeverity};
+pub use oidc::{OidcRequirements, StepUpReason};
 pub use policy::{
     Policy, DEFAULT_EXTENSIONS, DEFAULT_HOST_MAX_TTL, DEFAULT_MAX_TTL, DEFAULT_MIN_FACTOR,
     DEFAULT_TTL, POLICY_VERSION,

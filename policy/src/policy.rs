@@ -86,6 +86,14 @@ struct RawRole {
     #[serde(default)]
     targets: RawTargets,
     logins: Option<Vec<PrincipalTemplate>>,
+    /// OIDC step-up: `acr` values any one of which satisfies the role.
+    #[serde(default)]
+    oidc_acr: Vec<String>,
+    /// OIDC step-up: `amr` values that must all be present.
+    #[serde(default)]
+    oidc_amr: Vec<String>,
+    /// Factor accepted instead of OIDC while the identity provider is down.
+    fallback_factor: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -150,6 +158,8 @@ pub(crate) struct Role {
     pub(crate) targets_deny: Vec<String>,
     /// Templates; `None` means "the same as `principals`".
     pub(crate) logins: Option<Vec<String>>,
+    /// OIDC step-up requirements and the outage fallback.
+    pub(crate) oidc: crate::oidc::RoleOidc,
 }
 
 impl Role {
@@ -252,6 +262,8 @@ impl Policy {
                 targets_allow: r.targets.allow.into_iter().map(|p| p.0).collect(),
                 targets_deny: r.targets.deny.into_iter().map(|p| p.0).collect(),
                 logins: r.logins.map(|l| dedup(l.into_iter().map(|p| p.0))),
+                oidc: crate::oidc::RoleOidc::from_raw(r.oidc_acr, r.oidc_amr, r.fallback_factor)
+                    .map_err(|m| invalid(format!("roles.{}", quote_key(&name)), line, m))?,
             };
             roles.insert(name, role);
         }

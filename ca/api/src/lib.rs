@@ -9,6 +9,7 @@
 //! server does not know gets a clear 400 instead of a silently ignored option.
 
 pub mod client;
+pub mod oidc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -77,6 +77,34 @@ struct CertBody {
 }
 
 impl UserCertSpec {
+    /// Add identity-provider evidence (e.g. `mfa-idp@rampart`, `mfa-acr@rampart`)
+    /// beside the MFA extensions. Names must end in `@rampart` and must not be
+    /// set already, so neither the policy nor a caller can overwrite evidence.
+    ///
+    /// # Errors
+    /// [`SignerError::InvalidSpec`] for a name outside `@rampart`, a name already
+    /// present, or an empty value.
+    pub fn with_idp_evidence(mut self, evidence: &[(String, String)]) -> Result<Self, SignerError> {
+        for (name, value) in evidence {
+            if !name.ends_with("@rampart") || value.is_empty() {
+                return Err(SignerError::InvalidSpec(format!(
+                    "IdP evidence {name:?} must be a non-empty name@rampart extension"
+                )));
+            }
+            if self
+                .body
+                .extensions
+                .insert(name.clone(), value.clone())
+                .is_some()
+            {
+                return Err(SignerError::InvalidSpec(format!(
+                    "extension {name} is already set"
+                )));
+            }
+        }
+        Ok(self)
+    }
+
     pub(crate) fn build(input: UserInputs<'_>) -> Result<Self, SignerError> {
         check_subject_key(&input.subject)?;
         let (valid_after, valid_before) = validity(input.now, input.ttl)?;

@@ -110,6 +110,19 @@ pub struct SessionRecord {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What an identity provider said about an OIDC login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdpEvidence {
+    /// Provider name from the config.
+    pub provider: String,
+    /// `acr`, if the token had one.
+    pub acr: Option<String>,
+    /// `amr` values.
+    pub amr: Vec<String>,
+    /// `auth_time`.
+    pub auth_time: DateTime<Utc>,
+}
+
 /// What kind of certificate a record describes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CertKind {
@@ -262,6 +275,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn session(&self, token_hash: &[u8; 32]) -> Result<Option<SessionRecord>, StoreError>;
     /// End a session.
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError>;
+    /// Keep what an identity provider said about a session's login (OIDC), for
+    /// the certificate's evidence extensions.
+    fn put_idp_evidence(
+        &self,
+        session_id: &str,
+        ev: &IdpEvidence,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The identity provider's evidence for a session, if it was an OIDC login.
+    fn idp_evidence(&self, session_id: &str) -> Result<Option<IdpEvidence>, StoreError>;
     /// End all of a user's sessions.
     fn delete_user_sessions(&self, user: &str) -> Result<u64, StoreError>;
 

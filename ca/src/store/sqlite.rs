@@ -14,8 +14,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    BastionJoin, BastionRecord, CertKind, CertRecord, InviteRedemption, PendingEnrollment,
-    Revocations, SessionRecord, Store, StoreError, TotpRecord, UserRecord,
+    BastionJoin, BastionRecord, CertKind, CertRecord, IdpEvidence, InviteRedemption,
+    PendingEnrollment, Revocations, SessionRecord, Store, StoreError, TotpRecord, UserRecord,
 };
 
 const SCHEMA: &str = r#"
@@ -106,6 +106,14 @@ CREATE TABLE IF NOT EXISTS bastions (
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idp_evidence (
+    session_id TEXT PRIMARY KEY,
+    provider   TEXT NOT NULL,
+    acr        TEXT,
+    amr        TEXT NOT NULL,
+    auth_time  TEXT NOT NULL,
+    expires_at TEXT NOT NULL
 );
 "#;
 
@@ -661,6 +669,54 @@ impl Store for SqliteStore {
             })
         })
         .transpose()
+    }
+
+    fn put_idp_evidence(
+        &self,
+        session_id: &str,
+        ev: &IdpEvidence,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        // Rows outlive nothing: expired ones go whenever a new one comes.
+        conn.execute("DELETE FROM idp_evidence WHERE expires_at < ?1", [ts(now)])
+            .map_err(db)?;
+        conn.execute(
+            "INSERT OR REPLACE INTO idp_evidence(session_id, provider, acr, amr, auth_time, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                session_id,
+                ev.provider,
+                ev.acr,
+                ev.amr.join(" "),
+                ts(ev.auth_time),
+                ts(expires_at)
+            ],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn idp_evidence(&self, session_id: &str) -> Result<Option<IdpEvidence>, StoreError> {
+        let conn = self.conn()?;
+        let row: Option<(String, Option<String>, String, String)> = conn
+            .query_row(
+                "SELECT provider, acr, amr, auth_time FROM idp_evidence WHERE session_id = ?1",
+                [session_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        match row {
+            None => Ok(None),
+            Some((provider, acr, amr, auth_time)) => Ok(Some(IdpEvidence {
+                provider,
+                acr,
+                amr: amr.split_whitespace().map(str::to_owned).collect(),
+                auth_time: parse_ts(&auth_time)?,
+            })),
+        }
     }
 
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {

@@ -1,0 +1,83 @@
+//! Wire types of the OpenID Connect login: the CLI starts a login at the CA, the
+//! user authenticates at the provider in a browser, the provider redirects to the
+//! CLI's loopback listener with a code, and the CLI hands `{state, code}` to the
+//! CA, which redeems it (the CLI never holds the client secret).
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::LoginResponse;
+
+/// `POST` start an OIDC login.
+pub const START: &str = "/v1/oidc/start";
+/// `POST` finish an OIDC login with the provider's code.
+pub const FINISH: &str = "/v1/oidc/finish";
+
+/// `POST /v1/oidc/start`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcStartRequest {
+    /// Provider name from the CA's config.
+    pub provider: String,
+    /// The CLI's loopback listener, `http://127.0.0.1:PORT/callback`.
+    pub redirect_uri: String,
+    /// The Rampart user, if known: lets the CA ask up front for what the user's
+    /// roles need (`acr_values`, `max_age`).
+    #[serde(default)]
+    pub user: Option<String>,
+}
+
+/// Answer to [`OidcStartRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcStartResponse {
+    /// Opaque, single-use; comes back from the provider with the code.
+    pub state: String,
+    /// Open this in a browser.
+    pub authorize_url: String,
+    /// The login must finish before this.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `POST /v1/oidc/finish`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcFinishRequest {
+    /// The `state` the provider sent back.
+    pub state: String,
+    /// The authorisation code.
+    pub code: String,
+}
+
+impl std::fmt::Debug for OidcFinishRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcFinishRequest")
+            .field("state", &"<redacted>")
+            .field("code", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Answer to [`OidcFinishRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OidcFinishResponse {
+    /// Logged in.
+    LoggedIn {
+        /// The session, as `POST /v1/login` returns it.
+        login: LoginResponse,
+    },
+    /// The provider vouched for the user, but not strongly or freshly enough for
+    /// the user's roles: authenticate again at `authorize_url` (which asks for
+    /// `prompt=login`, `max_age=0` and the needed `acr_values`).
+    StepUpRequired {
+        /// `amr_missing`, `acr_mismatch` or `auth_time_stale`.
+        code: String,
+        /// Why, in one line.
+        reason: String,
+        /// The new login's state.
+        state: String,
+        /// Where to authenticate again.
+        authorize_url: String,
+    },
+}

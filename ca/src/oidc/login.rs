@@ -1,0 +1,331 @@
+//! The authority's side of an OIDC login: audit, user mapping (just-in-time
+//! creation, group sync, disabled users refused), the role requirements that
+//! trigger a step-up, and the session. A child module of `authority` so that it
+//! uses the same audit, rate-limit and session rules as the TOTP login.
+
+use std::sync::Arc;
+
+use rampart_api as api;
+use rampart_api::oidc::{
+    OidcFinishRequest, OidcFinishResponse, OidcStartRequest, OidcStartResponse,
+};
+use rampart_audit::{EventKind, Outcome};
+
+use super::{to_chrono, Authority, Caller, Session};
+use crate::error::CaError;
+use crate::oidc::{AuthParams, IdpLogin, OidcFailure, RelyingParty};
+use crate::secrets;
+use crate::store::{IdpEvidence, SessionRecord, StoreError, UserRecord};
+
+/// `mfa-idp@rampart`: the provider that vouched for the login.
+pub const EXT_MFA_IDP: &str = "mfa-idp@rampart";
+/// `mfa-acr@rampart`: the token's `acr`.
+pub const EXT_MFA_ACR: &str = "mfa-acr@rampart";
+/// `mfa-amr@rampart`: the token's `amr`, comma-separated.
+pub const EXT_MFA_AMR: &str = "mfa-amr@rampart";
+/// `mfa-auth-time@rampart`: the token's `auth_time` (RFC 3339). The certificate's
+/// `mfa-time@rampart` carries the same instant: for OIDC the MFA happened when
+/// the user authenticated at the provider.
+pub const EXT_MFA_AUTH_TIME: &str = "mfa-auth-time@rampart";
+
+impl Authority {
+    /// Install the OIDC relying party (none configured: OIDC endpoints refuse).
+    pub fn set_oidc(&self, rp: RelyingParty) {
+        if let Ok(mut slot) = self.oidc.write() {
+            *slot = Some(Arc::new(rp));
+        }
+    }
+
+    fn oidc(&self) -> Result<Arc<RelyingParty>, CaError> {
+        self.oidc
+            .read()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or_else(|| {
+                CaError::bad_request("oidc_disabled", "this CA has no OIDC provider configured")
+            })
+    }
+
+    fn oidc_failure_error(failure: &OidcFailure) -> CaError {
+        match failure {
+            OidcFailure::ProviderUnavailable(_) => CaError::Upstream {
+                code: "oidc_provider_unavailable",
+                message: failure.message(),
+            },
+            OidcFailure::UnknownProvider => CaError::bad_request(failure.code(), failure.message()),
+            _ => CaError::unauthenticated(failure.code(), failure.message()),
+        }
+    }
+
+    /// `POST /v1/oidc/start`.
+    pub fn oidc_start(
+        &self,
+        caller: &Caller,
+        req: &OidcStartRequest,
+    ) -> Result<OidcStartResponse, CaError> {
+        self.check_source_limit(caller)?;
+        let rp = self.oidc()?;
+        let now = self.now();
+        // Ask up front for what the user's roles need, so that a user who holds
+        // a strict role is not sent round twice. Unknown users get a plain login.
+        let mut params = AuthParams::default();
+        if let Some(name) = req.user.as_deref() {
+            if super::valid_user_name(name) {
+                if let Some(user) = self.store.user(name)? {
+                    let reqs = self.policy()?.oidc_requirements(&user.name, &user.groups);
+                    params.acr_values = reqs.acr_values();
+                    params.max_age = reqs.max_age.map(|(_, d)| d);
+                }
+            }
+        }
+        match rp.start(&req.provider, &req.redirect_uri, &params, now)? {
+            Ok(started) => Ok(OidcStartResponse {
+                state: started.state,
+                authorize_url: started.authorize_url,
+                expires_at: started.expires_at,
+            }),
+            Err(failure) => {
+                self.record(
+                    self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                        .mfa_method("oidc")
+                        .reason(failure.code())
+                        .detail("provider", req.provider.clone())
+                        .detail("stage", "start"),
+                )?;
+                Err(Self::oidc_failure_error(&failure))
+            }
+        }
+    }
+
+    /// `POST /v1/oidc/finish`: redeem the code, check the token, map the user,
+    /// check the roles' requirements, open a session.
+    pub fn oidc_finish(
+        &self,
+        caller: &Caller,
+        req: &OidcFinishRequest,
+    ) -> Result<OidcFinishResponse, CaError> {
+        self.check_source_limit(caller)?;
+        let rp = self.oidc()?;
+        let now = self.now();
+        let provider = rp.pending_provider(&req.state);
+        let login = match rp.finish(&req.state, &req.code, now)? {
+            Ok(l) => l,
+            Err(failure) => {
+                if !matches!(failure, OidcFailure::ProviderUnavailable(_)) {
+                    self.note_source_failure(caller);
+                }
+                let mut ev = self
+                    .event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                    .mfa_method("oidc")
+                    .reason(failure.code())
+                    .detail("message", failure.message());
+                if let Some(p) = provider {
+                    ev = ev.detail("provider", p);
+                }
+                self.record(ev)?;
+                return Err(Self::oidc_failure_error(&failure));
+            }
+        };
+        let user = self.oidc_user(caller, &login)?;
+        let reqs = self.policy()?.oidc_requirements(&user.name, &user.groups);
+        let age = (now - login.claims.auth_time)
+            .to_std()
+            .unwrap_or(std::time::Duration::ZERO);
+        if let Err(why) = reqs.check(login.claims.acr.as_deref(), &login.claims.amr, age) {
+            // Not a wrong answer, a too-weak one: no failure count, but audited,
+            // and the user is sent back to the provider for exactly what is missing.
+            self.record(
+                self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                    .user(&user.name)
+                    .mfa_method("oidc")
+                    .reason(why.code)
+                    .detail("provider", login.provider.clone())
+                    .detail("step_up", true)
+                    .detail("message", why.message.clone()),
+            )?;
+            let params = AuthParams {
+                acr_values: reqs.acr_values(),
+                max_age: Some(std::time::Duration::ZERO),
+                prompt_login: true,
+            };
+            let started = rp
+                .start(&login.provider, &login.redirect_uri, &params, now)?
+                .map_err(|f| Self::oidc_failure_error(&f))?;
+            return Ok(OidcFinishResponse::StepUpRequired {
+                code: why.code.to_owned(),
+                reason: why.message,
+                state: started.state,
+                authorize_url: started.authorize_url,
+            });
+        }
+        self.store.clear_failures(&user.name)?;
+        let token = secrets::new_token();
+        let session_id = secrets::new_public_id();
+        let expires_at = now + to_chrono(self.settings.session_ttl);
+        let c = &login.claims;
+        let mfa_event = self
+            .record(
+                self.event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))
+                    .user(&user.name)
+                    .mfa_method("oidc")
+                    .session(&session_id)
+                    .detail("provider", login.provider.clone())
+                    .detail("subject", c.subject.clone())
+                    .detail("acr", c.acr.clone().unwrap_or_default())
+                    .detail("amr", c.amr.clone())
+                    .detail("auth_time", c.auth_time.to_rfc3339()),
+            )?
+            .id
+            .to_string();
+        self.store.put_idp_evidence(
+            &session_id,
+            &IdpEvidence {
+                provider: login.provider.clone(),
+                acr: c.acr.clone(),
+                amr: c.amr.clone(),
+                auth_time: c.auth_time,
+            },
+            expires_at,
+            now,
+        )?;
+        self.store.create_session(
+            &secrets::digest_secret(&token),
+            &SessionRecord {
+                id: session_id.clone(),
+                user: user.name.clone(),
+                mfa_method: "oidc".to_owned(),
+                // Freshness is measured from the authentication at the provider.
+                mfa_time: c.auth_time,
+                mfa_event: mfa_event.clone(),
+                expires_at,
+            },
+        )?;
+        self.record(
+            self.event(EventKind::SessionCreated, Outcome::Success, Some(caller))
+                .user(&user.name)
+                .session(&session_id)
+                .mfa_method("oidc"),
+        )?;
+        Ok(OidcFinishResponse::LoggedIn {
+            login: api::LoginResponse {
+                user: user.name,
+                session_token: token,
+                expires_at,
+                mfa_method: "oidc".to_owned(),
+                mfa_time: c.auth_time,
+                mfa_event,
+                admin: user.admin,
+            },
+        })
+    }
+
+    /// The Rampart user for a provider-vouched login: created just in time where
+    /// the provider allows it, groups synced from the token, refused if disabled
+    /// whatever the provider says.
+    fn oidc_user(&self, caller: &Caller, login: &IdpLogin) -> Result<UserRecord, CaError> {
+        let now = self.now();
+        let c = &login.claims;
+        let refuse = |reason: &str, err: CaError| -> Result<UserRecord, CaError> {
+            self.record(
+                self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                    .user(&c.username)
+                    .mfa_method("oidc")
+                    .reason(reason)
+                    .detail("provider", login.provider.clone()),
+            )?;
+            Err(err)
+        };
+        let jit = self
+            .oidc()?
+            .settings(&login.provider)
+            .is_some_and(|s| s.jit_users);
+        let mut user = match self.store.user(&c.username)? {
+            Some(u) => u,
+            None if jit => {
+                let record = UserRecord {
+                    name: c.username.clone(),
+                    groups: c.groups.clone(),
+                    admin: false,
+                    disabled: false,
+                    created_at: now,
+                };
+                match self.store.create_user(&record) {
+                    Ok(()) => {}
+                    // A concurrent first login created it: use that one.
+                    Err(StoreError::Duplicate(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                self.record(
+                    self.event(EventKind::UserCreated, Outcome::Success, Some(caller))
+                        .actor(&format!("oidc:{}", login.provider))
+                        .user(&c.username)
+                        .detail("groups", c.groups.clone())
+                        .detail("jit", true),
+                )?;
+                self.require_user(&c.username)?
+            }
+            None => {
+                return refuse(
+                    "oidc_user_unknown",
+                    CaError::forbidden(
+                        "oidc_user_unknown",
+                        format!(
+                            "the provider vouched for {}, who is not a Rampart user; ask an admin",
+                            c.username
+                        ),
+                    ),
+                )
+            }
+        };
+        if user.disabled {
+            return refuse(
+                "user_disabled",
+                CaError::forbidden("user_disabled", "this user is disabled"),
+            );
+        }
+        // The provider is the source of truth for groups when it sends them.
+        if !c.groups.is_empty() && c.groups != user.groups {
+            self.store.set_groups(&user.name, &c.groups)?;
+            self.record(
+                self.event(EventKind::UserGroupsChanged, Outcome::Success, Some(caller))
+                    .actor(&format!("oidc:{}", login.provider))
+                    .user(&user.name)
+                    .detail("from", user.groups.clone())
+                    .detail("to", c.groups.clone()),
+            )?;
+            user.groups = c.groups.clone();
+        }
+        Ok(user)
+    }
+
+    /// The certificate extensions carrying an OIDC session's evidence.
+    pub(crate) fn idp_extensions(
+        &self,
+        session: &Session,
+    ) -> Result<Vec<(String, String)>, CaError> {
+        if session.record.mfa_method != "oidc" {
+            return Ok(Vec::new());
+        }
+        let Some(ev) = self.store.idp_evidence(&session.record.id)? else {
+            return Err(CaError::Internal(format!(
+                "OIDC session {} has no provider evidence",
+                session.record.id
+            )));
+        };
+        let mut out = vec![
+            (EXT_MFA_IDP.to_owned(), ev.provider),
+            (
+                EXT_MFA_AUTH_TIME.to_owned(),
+                ev.auth_time
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+        ];
+        if let Some(acr) = ev.acr.filter(|a| !a.is_empty()) {
+            out.push((EXT_MFA_ACR.to_owned(), acr));
+        }
+        if !ev.amr.is_empty() {
+            out.push((EXT_MFA_AMR.to_owned(), ev.amr.join(",")));
+        }
+        Ok(out)
+    }
+}
