@@ -19,6 +19,7 @@
 
 pub mod api_flow;
 pub mod audit_db;
+pub mod bastion;
 pub mod ca;
 pub mod cli;
 pub mod http;

@@ -1,0 +1,306 @@
+//! The bastion → target leg: dialling the target with russh's client, checking
+//! its host key, logging in with the per-session certificate, and pumping one
+//! target channel's messages back to the user's channel.
+//!
+//! **Owns:** host-key verification for targets (a host certificate from the
+//! host CA naming the target, or the pinned key from config — never trust on
+//! first use) and the target → user direction of every bridged channel. The
+//! user → target direction is driven by the server handler in
+//! [`crate::server`], which owns the write half of the target channel.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use russh::client;
+use russh::keys::ssh_key::{certificate::CertType, Certificate, HashAlg, PrivateKey, PublicKey};
+use russh::keys::PublicKeyOrCertificate;
+use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
+use tokio::sync::mpsc;
+
+use crate::config::{HostKeyCheck, Target};
+
+/// The client handler for one target connection: checks the host key.
+#[derive(Debug)]
+pub struct TargetClient {
+    target: Target,
+    host_ca: PublicKey,
+    /// Why the host key was refused, for the message to the user.
+    refusal: Arc<Mutex<Option<String>>>,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Check a target's host key or certificate against the config.
+pub fn check_host_key(
+    target: &Target,
+    host_ca: &PublicKey,
+    presented: &PublicKeyOrCertificate,
+    now: u64,
+) -> Result<(), String> {
+    match (&target.host_key, presented) {
+        (HostKeyCheck::Pinned(pin), PublicKeyOrCertificate::PublicKey { key, .. }) => {
+            if key.key_data() == pin.key_data() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "target {} presented host key {}, not the pinned key",
+                    target.name,
+                    key.fingerprint(HashAlg::Sha256)
+                ))
+            }
+        }
+        (HostKeyCheck::Pinned(pin), PublicKeyOrCertificate::Certificate(cert)) => {
+            if cert.public_key() == pin.key_data() {
+                Ok(())
+            } else {
+                Err(format!("target {} presented a certificate for another key", target.name))
+            }
+        }
+        (HostKeyCheck::HostCa, PublicKeyOrCertificate::Certificate(cert)) => {
+            check_host_cert(target, host_ca, cert, now)
+        }
+        (HostKeyCheck::HostCa, PublicKeyOrCertificate::PublicKey { .. }) => Err(format!(
+            "target {} presented a plain host key, but it must present a host certificate from the Rampart host CA",
+            target.name
+        )),
+    }
+}
+
+fn check_host_cert(
+    target: &Target,
+    host_ca: &PublicKey,
+    cert: &Certificate,
+    now: u64,
+) -> Result<(), String> {
+    if cert.cert_type() != CertType::Host {
+        return Err(format!(
+            "target {} presented a user certificate as host key",
+            target.name
+        ));
+    }
+    let fp = host_ca.fingerprint(HashAlg::Sha256);
+    cert.validate_at(now, [&fp]).map_err(|e| {
+        format!(
+            "target {}'s host certificate is not valid from the Rampart host CA ({e})",
+            target.name
+        )
+    })?;
+    let names = cert.valid_principals();
+    if names
+        .iter()
+        .any(|p| p == &target.name || p == &target.address)
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "target {}'s host certificate names {:?}, not {} or {}",
+            target.name, names, target.name, target.address
+        ))
+    }
+}
+
+impl client::Handler for TargetClient {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        match check_host_key(&self.target, &self.host_ca, key, unix_now()) {
+            Ok(()) => Ok(true),
+            Err(why) => {
+                tracing::warn!("{why}");
+                if let Ok(mut r) = self.refusal.lock() {
+                    *r = Some(why);
+                }
+                Ok(false)
+            }
+        }
+    }
+}
+
+/// Client config for targets: certificate host keys first when the host CA is used.
+pub fn client_config(target: &Target) -> client::Config {
+    use russh::keys::ssh_key::Algorithm;
+    let mut preferred = russh::Preferred::default();
+    if target.host_key == HostKeyCheck::HostCa {
+        preferred.host_key_certificates = std::borrow::Cow::Owned(vec![
+            Algorithm::Ed25519,
+            Algorithm::Ecdsa {
+                curve: russh::keys::ssh_key::EcdsaCurve::NistP256,
+            },
+            Algorithm::Rsa {
+                hash: Some(russh::keys::ssh_key::HashAlg::Sha512),
+            },
+        ]);
+    }
+    client::Config {
+        nodelay: true,
+        preferred,
+        inactivity_timeout: None,
+        keepalive_interval: Some(Duration::from_secs(60)),
+        ..client::Config::default()
+    }
+}
+
+/// Dial `target`, check its host key and log in as `login` with `cert`.
+pub async fn connect(
+    target: &Target,
+    host_ca: &PublicKey,
+    login: &str,
+    key: PrivateKey,
+    cert: Certificate,
+) -> Result<client::Handle<TargetClient>, String> {
+    let refusal = Arc::new(Mutex::new(None));
+    let handler = TargetClient {
+        target: target.clone(),
+        host_ca: host_ca.clone(),
+        refusal: refusal.clone(),
+    };
+    let addr = (target.address.as_str(), target.port);
+    let stream = tokio::time::timeout(
+        Duration::from_secs(10),
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    .map_err(|_| format!("target {} did not answer within 10 s", target.name))?
+    .map_err(|e| format!("cannot reach target {}: {e}", target.name))?;
+    let _ = stream.set_nodelay(true);
+    let config = Arc::new(client_config(target));
+    let mut handle = client::connect_stream(config, stream, handler)
+        .await
+        .map_err(|e| {
+            refusal
+                .lock()
+                .ok()
+                .and_then(|r| r.clone())
+                .unwrap_or_else(|| format!("SSH handshake with target {} failed: {e}", target.name))
+        })?;
+    let res = handle
+        .authenticate_openssh_cert(login, Arc::new(key), cert)
+        .await
+        .map_err(|e| format!("login to target {} failed: {e}", target.name))?;
+    if !res.success() {
+        return Err(format!(
+            "target {} refused the per-session certificate for {login}",
+            target.name
+        ));
+    }
+    Ok(handle)
+}
+
+/// Counters of one session, shared by its channels.
+#[derive(Debug, Default)]
+pub struct Traffic {
+    /// Bytes user → target.
+    pub up: AtomicU64,
+    /// Bytes target → user.
+    pub down: AtomicU64,
+    /// Unix milliseconds of the last data either way (idle timeout).
+    pub last_activity_ms: AtomicU64,
+}
+
+impl Traffic {
+    /// Note activity now.
+    pub fn touch(&self) {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+            .unwrap_or(0);
+        self.last_activity_ms.store(ms, Ordering::Relaxed);
+    }
+}
+
+/// What the pump reports when the target channel ends.
+#[derive(Debug, Default, Clone)]
+pub struct ChannelEnd {
+    /// Exit status, if the target sent one.
+    pub exit_status: Option<u32>,
+    /// Exit signal name, if the target sent one.
+    pub exit_signal: Option<String>,
+    /// Bytes target → user on this channel.
+    pub bytes_down: u64,
+}
+
+/// Hooks the pump calls for target output (recording).
+pub trait OutputTap: Send {
+    /// Output bytes (`ext` = 1 for stderr).
+    fn output(&mut self, data: &[u8], ext: Option<u32>);
+}
+
+/// Copy the target channel's messages to the user's channel until it closes.
+/// Replies to channel requests go to `replies` in order.
+pub async fn pump(
+    mut from: ChannelReadHalf,
+    to: ChannelWriteHalf<russh::server::Msg>,
+    server: russh::server::Handle,
+    replies: mpsc::UnboundedSender<bool>,
+    traffic: Arc<Traffic>,
+    mut tap: Option<Box<dyn OutputTap>>,
+) -> ChannelEnd {
+    let mut end = ChannelEnd::default();
+    let id = to.id();
+    while let Some(msg) = from.wait().await {
+        match msg {
+            ChannelMsg::Data { data } => {
+                let n = data.len() as u64;
+                end.bytes_down += n;
+                traffic.down.fetch_add(n, Ordering::Relaxed);
+                traffic.touch();
+                if let Some(t) = tap.as_mut() {
+                    t.output(&data, None);
+                }
+                if to.data_bytes(data).await.is_err() {
+                    break;
+                }
+            }
+            ChannelMsg::ExtendedData { data, ext } => {
+                let n = data.len() as u64;
+                end.bytes_down += n;
+                traffic.down.fetch_add(n, Ordering::Relaxed);
+                traffic.touch();
+                if let Some(t) = tap.as_mut() {
+                    t.output(&data, Some(ext));
+                }
+                if to.extended_data_bytes(ext, data).await.is_err() {
+                    break;
+                }
+            }
+            ChannelMsg::Eof => {
+                let _ = to.eof().await;
+            }
+            ChannelMsg::ExitStatus { exit_status } => {
+                end.exit_status = Some(exit_status);
+                let _ = to.exit_status(exit_status).await;
+            }
+            ChannelMsg::ExitSignal {
+                signal_name,
+                core_dumped,
+                error_message,
+                lang_tag,
+            } => {
+                end.exit_signal = Some(format!("{signal_name:?}"));
+                let _ = server
+                    .exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag)
+                    .await;
+            }
+            ChannelMsg::Success => {
+                let _ = replies.send(true);
+            }
+            ChannelMsg::Failure => {
+                let _ = replies.send(false);
+            }
+            ChannelMsg::Close => break,
+            _ => {}
+        }
+    }
+    // Exit status (if any) went out above; close after it, as RFC 4254 §6.10 orders.
+    let _ = to.close().await;
+    end
+}

@@ -1,0 +1,180 @@
+//! Async calls from the bastion to the CA's HTTPS API.
+//!
+//! **Owns:** the transport: TLS pinned to the CA certificate's SHA-256
+//! fingerprint (the same verifier as `rampart_api::Client`), the bastion
+//! credential as a bearer token, and error bodies mapped to
+//! [`rampart_api::ClientError`] so callers can branch on the stable code
+//! (`session_mfa_required`, …). It keeps no state beyond the HTTP pool.
+
+use std::time::Duration;
+
+use rampart_api::{
+    paths, BastionEventAck, BastionEventBatch, BastionHostCertRequest, BastionJoinRequest,
+    BastionJoinResponse, BastionRevocations, CertResponse, ClientError, ErrorBody, Fingerprint,
+    RecordingSealed, SessionCertRequest, SessionCertResponse, RECORDING_SHA256_HEADER,
+};
+use serde::de::DeserializeOwned;
+
+/// A client for one CA, optionally holding the bastion credential.
+#[derive(Clone)]
+pub struct CaClient {
+    base: String,
+    http: reqwest::Client,
+    credential: Option<String>,
+}
+
+impl std::fmt::Debug for CaClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaClient")
+            .field("base", &self.base)
+            .field(
+                "credential",
+                &self.credential.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+fn flatten(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
+}
+
+impl CaClient {
+    /// A client for `base_url` that trusts only the certificate `pin`.
+    pub fn new(base_url: &str, pin: Fingerprint) -> Result<Self, ClientError> {
+        let base = base_url.trim_end_matches('/').to_owned();
+        if !base.starts_with("https://") {
+            return Err(ClientError::BadUrl(base_url.to_owned()));
+        }
+        let tls = rampart_api::client::pinned_tls_config(pin)?;
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .timeout(Duration::from_secs(30))
+            .connect_timeout(Duration::from_secs(10))
+            .tcp_nodelay(true)
+            .user_agent(concat!("rampart-bastion/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ClientError::Tls(flatten(&e)))?;
+        Ok(CaClient {
+            base,
+            http,
+            credential: None,
+        })
+    }
+
+    /// The same client, authenticating with the bastion credential.
+    pub fn with_credential(mut self, credential: String) -> Self {
+        self.credential = Some(credential);
+        self
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        rb: reqwest::RequestBuilder,
+    ) -> Result<T, ClientError> {
+        let rb = match &self.credential {
+            Some(c) => rb.header(reqwest::header::AUTHORIZATION, rampart_api::bearer(c)),
+            None => rb,
+        };
+        let resp = rb.send().await.map_err(|e| ClientError::Transport {
+            url: self.base.clone(),
+            detail: flatten(&e),
+        })?;
+        let status = resp.status();
+        if status.is_success() {
+            return resp
+                .json::<T>()
+                .await
+                .map_err(|e| ClientError::Decode(flatten(&e)));
+        }
+        let text = resp.text().await.unwrap_or_default();
+        Err(match serde_json::from_str::<ErrorBody>(&text) {
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                code: body.code,
+                message: body.message,
+            },
+            Err(_) => ClientError::Api {
+                status: status.as_u16(),
+                code: format!("http_{}", status.as_u16()),
+                message: text.chars().take(200).collect(),
+            },
+        })
+    }
+
+    /// `POST /v1/bastion/join`.
+    pub async fn join(&self, req: &BastionJoinRequest) -> Result<BastionJoinResponse, ClientError> {
+        self.send(self.http.post(self.url(paths::BASTION_JOIN)).json(req))
+            .await
+    }
+
+    /// `POST /v1/bastion/host-cert`.
+    pub async fn host_cert(
+        &self,
+        req: &BastionHostCertRequest,
+    ) -> Result<CertResponse, ClientError> {
+        self.send(self.http.post(self.url(paths::BASTION_HOST_CERT)).json(req))
+            .await
+    }
+
+    /// `POST /v1/bastion/session-cert`.
+    pub async fn session_cert(
+        &self,
+        req: &SessionCertRequest,
+    ) -> Result<SessionCertResponse, ClientError> {
+        self.send(
+            self.http
+                .post(self.url(paths::BASTION_SESSION_CERT))
+                .json(req),
+        )
+        .await
+    }
+
+    /// `GET /v1/bastion/revocations?since_version=N`.
+    pub async fn revocations(&self, since: Option<u64>) -> Result<BastionRevocations, ClientError> {
+        let url = match since {
+            Some(v) => format!("{}?since_version={v}", self.url(paths::BASTION_REVOCATIONS)),
+            None => self.url(paths::BASTION_REVOCATIONS),
+        };
+        self.send(self.http.get(url)).await
+    }
+
+    /// `POST /v1/bastion/events`: all or nothing.
+    pub async fn events(&self, batch: &BastionEventBatch) -> Result<BastionEventAck, ClientError> {
+        self.send(self.http.post(self.url(paths::BASTION_EVENTS)).json(batch))
+            .await
+    }
+
+    /// `PUT /v1/bastion/recordings/{session_id}` with the digest header.
+    pub async fn upload_recording(
+        &self,
+        session_id: &str,
+        body: Vec<u8>,
+        sha256_hex: &str,
+    ) -> Result<RecordingSealed, ClientError> {
+        let url = format!("{}/{session_id}", self.url(paths::BASTION_RECORDINGS));
+        self.send(
+            self.http
+                .put(url)
+                .header(RECORDING_SHA256_HEADER, sha256_hex)
+                .header(reqwest::header::CONTENT_TYPE, "application/zstd")
+                .timeout(Duration::from_secs(600))
+                .body(body),
+        )
+        .await
+    }
+}

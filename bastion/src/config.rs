@@ -1,0 +1,421 @@
+//! The bastion's configuration file (`bastion.toml`): what it listens on, how
+//! it reaches the CA, where its identity files live, its targets and its limits.
+//!
+//! **Owns:** parsing (TOML, `deny_unknown_fields`) and validation into a
+//! [`Config`] with every default documented here. Paths in the file are
+//! relative to the file's own directory. Key material is never inline: the
+//! credential and the host key are files, and a key file readable by others is
+//! refused.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::BastionError;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:2222";
+
+/// The file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    version: u32,
+    name: String,
+    #[serde(default)]
+    listen: Option<String>,
+    ca: CaFile,
+    #[serde(default)]
+    identity: IdentityFile,
+    #[serde(default)]
+    recording: RecordingFile,
+    #[serde(default)]
+    limits: LimitsFile,
+    #[serde(default)]
+    targets: Vec<TargetFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaFile {
+    url: String,
+    fingerprint: String,
+    #[serde(default)]
+    revocation_poll_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IdentityFile {
+    credential: Option<String>,
+    host_key: Option<String>,
+    host_cert: Option<String>,
+    user_ca: Option<String>,
+    host_ca: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordingFile {
+    dir: Option<String>,
+    spool_dir: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    max_sessions_per_user: Option<usize>,
+    max_sessions: Option<usize>,
+    auth_timeout_secs: Option<u64>,
+    idle_timeout_secs: Option<u64>,
+    connections_per_second: Option<u32>,
+    connection_burst: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TargetFile {
+    name: String,
+    address: String,
+    #[serde(default)]
+    port: Option<u16>,
+    #[serde(default)]
+    labels: BTreeMap<String, String>,
+    #[serde(default)]
+    host_key: Option<String>,
+}
+
+/// How the bastion checks a target's host key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostKeyCheck {
+    /// A host certificate signed by the host CA whose principals name the
+    /// target (by name or address).
+    HostCa,
+    /// Exactly this public key (OpenSSH one-line format, comment dropped).
+    Pinned(russh::keys::ssh_key::PublicKey),
+}
+
+/// One target users may reach.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// The name users dial (`db-1`); the host certificate's principal.
+    pub name: String,
+    /// Where the bastion connects.
+    pub address: String,
+    /// SSH port (default 22).
+    pub port: u16,
+    /// Labels sent to the CA with each session-certificate request.
+    pub labels: BTreeMap<String, String>,
+    /// How its host key is checked (default: host CA).
+    pub host_key: HostKeyCheck,
+}
+
+/// Limits (defaults in brackets).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Concurrent sessions per user [10].
+    pub max_sessions_per_user: usize,
+    /// Concurrent sessions in total [1000].
+    pub max_sessions: usize,
+    /// Time to authenticate an outer connection [30 s].
+    pub auth_timeout: Duration,
+    /// A session with no data either way for this long is closed [1 h].
+    pub idle_timeout: Duration,
+    /// New connections per second per source address [20].
+    pub connections_per_second: u32,
+    /// Burst of new connections per source address [40].
+    pub connection_burst: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_sessions_per_user: 10,
+            max_sessions: 1000,
+            auth_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(3600),
+            connections_per_second: 20,
+            connection_burst: 40,
+        }
+    }
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// This bastion's name (as joined).
+    pub name: String,
+    /// Listen address [127.0.0.1:2222].
+    pub listen: SocketAddr,
+    /// CA base URL (`https://host:port`).
+    pub ca_url: String,
+    /// CA TLS certificate fingerprint.
+    pub ca_fingerprint: rampart_api::Fingerprint,
+    /// Revocation poll interval [2 s].
+    pub revocation_poll: Duration,
+    /// Credential file [credential].
+    pub credential_file: PathBuf,
+    /// Host private key [host_key].
+    pub host_key_file: PathBuf,
+    /// Host certificate [host_key-cert.pub].
+    pub host_cert_file: PathBuf,
+    /// User CA public key [user_ca.pub].
+    pub user_ca_file: PathBuf,
+    /// Host CA public key [host_ca.pub].
+    pub host_ca_file: PathBuf,
+    /// Recordings being written [recordings].
+    pub recording_dir: PathBuf,
+    /// Finished recordings waiting for upload [spool].
+    pub spool_dir: PathBuf,
+    /// Limits.
+    pub limits: Limits,
+    /// Targets by name.
+    pub targets: BTreeMap<String, Target>,
+}
+
+fn bad(msg: impl Into<String>) -> BastionError {
+    BastionError::Config(msg.into())
+}
+
+/// Whether `s` is a host name users can dial: RFC 1123 labels, or an IP address.
+pub fn valid_target_name(s: &str) -> bool {
+    if s.parse::<std::net::IpAddr>().is_ok() {
+        return true;
+    }
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
+impl Config {
+    /// Read and validate `path`.
+    pub fn load(path: &Path) -> Result<Config, BastionError> {
+        let text = std::fs::read_to_string(path).map_err(|e| BastionError::io(path, e))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        Self::parse(&text, base)
+    }
+
+    /// Parse `text`, resolving relative paths against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, BastionError> {
+        let f: File = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if f.version != 1 {
+            return Err(bad(format!("version = {} is not supported (1)", f.version)));
+        }
+        if !valid_target_name(&f.name) {
+            return Err(bad(format!("name {:?} is not a host name", f.name)));
+        }
+        let listen = f
+            .listen
+            .as_deref()
+            .unwrap_or(DEFAULT_LISTEN)
+            .parse::<SocketAddr>()
+            .map_err(|e| bad(format!("listen: {e}")))?;
+        if !f.ca.url.starts_with("https://") {
+            return Err(bad("ca.url must be https://host:port"));
+        }
+        let ca_fingerprint = rampart_api::Fingerprint::parse(&f.ca.fingerprint)
+            .map_err(|e| bad(format!("ca.fingerprint: {e}")))?;
+        let path = |p: &Option<String>, default: &str| -> PathBuf {
+            let p = p.as_deref().unwrap_or(default);
+            base.join(p)
+        };
+        let d = LimitsFile::default();
+        let l = f.limits;
+        let def = Limits::default();
+        let _ = d;
+        let limits = Limits {
+            max_sessions_per_user: l.max_sessions_per_user.unwrap_or(def.max_sessions_per_user),
+            max_sessions: l.max_sessions.unwrap_or(def.max_sessions),
+            auth_timeout: l
+                .auth_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(def.auth_timeout),
+            idle_timeout: l
+                .idle_timeout_secs
+                .map(Duration::from_secs)
+                .unwrap_or(def.idle_timeout),
+            connections_per_second: l
+                .connections_per_second
+                .unwrap_or(def.connections_per_second),
+            connection_burst: l.connection_burst.unwrap_or(def.connection_burst),
+        };
+        if limits.max_sessions == 0 || limits.max_sessions_per_user == 0 {
+            return Err(bad("limits: session limits must be at least 1"));
+        }
+        if limits.auth_timeout.is_zero() || limits.idle_timeout.is_zero() {
+            return Err(bad("limits: timeouts must be at least 1 s"));
+        }
+        if limits.connections_per_second == 0 || limits.connection_burst == 0 {
+            return Err(bad("limits: connection rate and burst must be at least 1"));
+        }
+        let mut targets = BTreeMap::new();
+        for t in f.targets {
+            if !valid_target_name(&t.name) {
+                return Err(bad(format!("target name {:?} is not a host name", t.name)));
+            }
+            if t.address.is_empty() || t.address.len() > 253 {
+                return Err(bad(format!("target {}: address is empty", t.name)));
+            }
+            let host_key = match t.host_key.as_deref().unwrap_or("host-ca") {
+                "host-ca" => HostKeyCheck::HostCa,
+                line => {
+                    let key = russh::keys::ssh_key::PublicKey::from_openssh(line.trim())
+                        .map_err(|e| {
+                            bad(format!(
+                                "target {}: host_key must be \"host-ca\" or an OpenSSH public key line ({e})",
+                                t.name
+                            ))
+                        })?;
+                    HostKeyCheck::Pinned(key)
+                }
+            };
+            let name = t.name.clone();
+            let target = Target {
+                name: t.name,
+                address: t.address,
+                port: t.port.unwrap_or(22),
+                labels: t.labels,
+                host_key,
+            };
+            if targets.insert(name.clone(), target).is_some() {
+                return Err(bad(format!("target {name} is defined twice")));
+            }
+        }
+        Ok(Config {
+            name: f.name,
+            listen,
+            ca_url: f.ca.url.trim_end_matches('/').to_owned(),
+            ca_fingerprint,
+            revocation_poll: Duration::from_millis(
+                f.ca.revocation_poll_ms.unwrap_or(2000).max(100),
+            ),
+            credential_file: path(&f.identity.credential, "credential"),
+            host_key_file: path(&f.identity.host_key, "host_key"),
+            host_cert_file: path(&f.identity.host_cert, "host_key-cert.pub"),
+            user_ca_file: path(&f.identity.user_ca, "user_ca.pub"),
+            host_ca_file: path(&f.identity.host_ca, "host_ca.pub"),
+            recording_dir: path(&f.recording.dir, "recordings"),
+            spool_dir: path(&f.recording.spool_dir, "spool"),
+            limits,
+            targets,
+        })
+    }
+
+    /// Check that the identity files exist, parse, and that secret files are 0600.
+    pub fn check_files(&self) -> Result<(), BastionError> {
+        use std::os::unix::fs::PermissionsExt;
+        for secret in [&self.credential_file, &self.host_key_file] {
+            let meta = std::fs::metadata(secret).map_err(|e| BastionError::io(secret, e))?;
+            if meta.permissions().mode() & 0o077 != 0 {
+                return Err(bad(format!(
+                    "{} is readable by others (mode {:o}); chmod 600 it",
+                    secret.display(),
+                    meta.permissions().mode() & 0o777
+                )));
+            }
+        }
+        crate::join::Identity::load(self).map(|_| ())
+    }
+}
+
+/// The commented config `join` writes.
+pub fn render_default(name: &str, ca_url: &str, ca_fingerprint: &str) -> String {
+    format!(
+        r#"# rampart-bastion configuration (written by `rampart-bastion join`).
+# Check it with `rampart-bastion check --config FILE`; run with `serve --config FILE`.
+# Relative paths are relative to this file's directory.
+version = 1
+# This bastion's name, as joined with the CA (the principal of its host certificate).
+name = "{name}"
+# Where the SSH daemon listens (default 127.0.0.1:2222).
+listen = "{DEFAULT_LISTEN}"
+
+[ca]
+url = "{ca_url}"
+fingerprint = "{ca_fingerprint}"
+# How often revocations are fetched from the CA, in milliseconds (default 2000).
+# revocation_poll_ms = 2000
+
+[identity]
+# All written by `join`; the credential and host key must be mode 0600.
+credential = "credential"
+host_key = "host_key"
+host_cert = "host_key-cert.pub"
+user_ca = "user_ca.pub"
+host_ca = "host_ca.pub"
+
+[recording]
+# asciicast v2 files being written (crash leftovers are finished at start-up).
+dir = "recordings"
+# Finished recordings waiting to be uploaded to the CA.
+spool_dir = "spool"
+
+[limits]
+max_sessions_per_user = 10
+max_sessions = 1000
+auth_timeout_secs = 30
+idle_timeout_secs = 3600
+connections_per_second = 20
+connection_burst = 40
+
+# Targets users may reach. `host_key` is "host-ca" (the target presents a host
+# certificate from the Rampart host CA naming it) or a pinned public key line.
+# [[targets]]
+# name = "db-1"
+# address = "10.0.0.5"
+# port = 22
+# labels = {{ env = "prod" }}
+# host_key = "host-ca"
+"#
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+    use super::*;
+
+    const FP: &str = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU";
+
+    #[test]
+    fn default_file_parses_with_documented_defaults() {
+        let text = render_default("bastion-1", "https://127.0.0.1:8443", FP);
+        let c = Config::parse(&text, Path::new("/etc/rampart")).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.limits.max_sessions_per_user, 10);
+        assert_eq!(c.limits.max_sessions, 1000);
+        assert_eq!(c.limits.auth_timeout, Duration::from_secs(30));
+        assert_eq!(c.revocation_poll, Duration::from_secs(2));
+        assert_eq!(c.credential_file, Path::new("/etc/rampart/credential"));
+        assert!(c.targets.is_empty());
+    }
+
+    #[test]
+    fn unknown_keys_bad_targets_and_pins_are_refused() {
+        let base = render_default("b", "https://x:1", FP);
+        let with = |extra: &str| Config::parse(&format!("{base}\n{extra}"), Path::new("/"));
+        assert!(with("[[targets]]\nname = \"db-1\"\naddress = \"h\"\ncolour = 1").is_err());
+        assert!(with("[[targets]]\nname = \"db 1\"\naddress = \"h\"").is_err());
+        assert!(
+            with("[[targets]]\nname = \"db-1\"\naddress = \"h\"\nhost_key = \"nope\"").is_err()
+        );
+        let twice = "[[targets]]\nname = \"a\"\naddress = \"h\"\n[[targets]]\nname = \"a\"\naddress = \"h\"";
+        assert!(with(twice).is_err());
+        let ok = with("[[targets]]\nname = \"db-1\"\naddress = \"127.0.0.1\"\nport = 2200\nlabels = { env = \"prod\" }\nhost_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\"").unwrap();
+        let t = &ok.targets["db-1"];
+        assert_eq!(t.port, 2200);
+        assert!(matches!(t.host_key, HostKeyCheck::Pinned(_)));
+        assert!(
+            Config::parse(&base.replace("version = 1", "version = 2"), Path::new("/")).is_err()
+        );
+    }
+}

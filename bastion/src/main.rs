@@ -1,0 +1,145 @@
+//! `rampart-bastion`: join the CA, check a config, serve SSH. Thin: parse
+//! arguments, start tracing, call the library.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use rampart_bastion::{join, server, Config};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "rampart-bastion",
+    version,
+    about = "Rampart SSH bastion: certificate-authenticated ProxyJump host that records and audits every session"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Join a CA with a token from `rampart admin bastion-token`; writes DIR/bastion.toml.
+    Join {
+        /// CA URL, https://host:port.
+        #[arg(long)]
+        ca: String,
+        /// CA TLS certificate fingerprint (SHA256:…), as printed by `rampart-ca init`.
+        #[arg(long)]
+        ca_fingerprint: String,
+        /// The join token.
+        #[arg(long, env = "RAMPART_BASTION_TOKEN", hide_env_values = true)]
+        token: String,
+        /// This bastion's name (a host name; its host certificate's principal).
+        #[arg(long)]
+        name: String,
+        /// Directory for the identity and config.
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Validate a config file and the identity files it names.
+    Check {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Run the SSH daemon.
+    Serve {
+        /// The config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,russh=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    rampart_bastion::install_crypto_provider();
+    let cli = Cli::parse();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("start the async runtime")?;
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Join {
+            ca,
+            ca_fingerprint,
+            token,
+            name,
+            dir,
+        } => {
+            let path = join::join(&join::JoinArgs {
+                ca_url: ca,
+                ca_fingerprint,
+                token,
+                name: name.clone(),
+                dir,
+            })
+            .await?;
+            println!("joined as {name}");
+            println!("config: {}", path.display());
+            println!(
+                "add targets to it, then: rampart-bastion serve --config {}",
+                path.display()
+            );
+            Ok(())
+        }
+        Command::Check { config } => {
+            let c = Config::load(&config)?;
+            c.check_files()?;
+            println!(
+                "config OK: {} listening on {}, {} target(s)",
+                c.name,
+                c.listen,
+                c.targets.len()
+            );
+            Ok(())
+        }
+        Command::Serve { config } => serve(config).await,
+    }
+}
+
+async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    let config = Config::load(&path)?;
+    config.check_files()?;
+    let identity = join::Identity::load(&config)?;
+    let listen = config.listen;
+    let shared = server::Shared::new(config, identity)?;
+    rampart_bastion::recording::recover(shared.clone()).await;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("listen on {listen}"))?;
+    // Every certificate is refused until the revocation list is loaded (fail
+    // closed); try for a while before announcing readiness.
+    server::first_revocations(&shared, std::time::Duration::from_secs(10)).await;
+    tokio::spawn(server::revocation_loop(shared.clone()));
+    // The one readiness line on stdout (tests and service managers wait for it).
+    println!("rampart-bastion listening on {}", listener.local_addr()?);
+    tokio::spawn(server::idle_loop(shared.clone()));
+    rampart_bastion::recording::spawn_uploader(shared.clone());
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let serve = tokio::spawn(server::serve(Arc::clone(&shared), listener, rx));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
+    }
+    let _ = tx.send(true);
+    let _ = serve.await;
+    shared
+        .auditor()
+        .drain(std::time::Duration::from_secs(5))
+        .await;
+    Ok(())
+}

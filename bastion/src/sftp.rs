@@ -1,0 +1,1 @@
+//! SFTP packet parsing for file-operation audit events (see `FileOps`).

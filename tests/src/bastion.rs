@@ -1,0 +1,271 @@
+//! A real `rampart-bastion`, joined to a harness [`Ca`] with a token from
+//! `rampart admin bastion-token`, serving on a loopback port, and the stock
+//! `ssh` client configuration that reaches targets through it.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use crate::cli::Enrolled;
+use crate::process::{describe, kill9, run_timeout, terminate, CmdOutput};
+use crate::{bin, free_port, require_peer, tempdir, Ca};
+
+/// One target line for the bastion config.
+#[derive(Debug, Clone)]
+pub struct TargetSpec {
+    /// Name users dial.
+    pub name: String,
+    /// Address the bastion connects to.
+    pub address: String,
+    /// Port.
+    pub port: u16,
+    /// `host-ca` or a pinned public key line.
+    pub host_key: String,
+}
+
+/// A joined bastion. Killed on drop.
+#[derive(Debug)]
+pub struct Bastion {
+    dir: tempfile::TempDir,
+    name: String,
+    port: u16,
+    child: Option<Child>,
+    log: PathBuf,
+    starts: u32,
+}
+
+impl Bastion {
+    /// `rampart admin bastion-token --name NAME` as `admin`, then
+    /// `rampart-bastion join`, then the targets and a free port written into the
+    /// config. Not started yet.
+    pub fn join(ca: &Ca, admin: &Enrolled, name: &str, targets: &[TargetSpec]) -> Bastion {
+        let out = admin.cli.admin(&["bastion-token", "--name", name]);
+        out.assert_success("rampart admin bastion-token");
+        let token = out
+            .stdout
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("join token: "))
+            .unwrap_or_else(|| panic!("no `join token:` line\n{out}"))
+            .to_owned();
+        let dir = tempdir("bastion");
+        let d = dir.path().join("etc");
+        let mut c = Command::new(bin("rampart-bastion"));
+        c.args([
+            "join",
+            "--ca",
+            ca.url(),
+            "--ca-fingerprint",
+            ca.fingerprint(),
+        ])
+        .args(["--token", &token, "--name", name])
+        .arg("--dir")
+        .arg(&d);
+        let out = run_timeout(c, None, Duration::from_secs(60));
+        out.assert_success("rampart-bastion join");
+        let config = d.join("bastion.toml");
+        let port = free_port();
+        let mut text = fs::read_to_string(&config).expect("read bastion.toml");
+        text = text.replace(
+            "listen = \"127.0.0.1:2222\"",
+            &format!("listen = \"127.0.0.1:{port}\""),
+        );
+        text = text.replace("# revocation_poll_ms = 2000", "revocation_poll_ms = 500");
+        for t in targets {
+            text.push_str(&format!(
+                "\n[[targets]]\nname = \"{}\"\naddress = \"{}\"\nport = {}\nlabels = {{ env = \"test\" }}\nhost_key = \"{}\"\n",
+                t.name, t.address, t.port, t.host_key
+            ));
+        }
+        fs::write(&config, text).expect("write bastion.toml");
+        let log = dir.path().join("bastion.log");
+        Bastion {
+            dir,
+            name: name.to_owned(),
+            port,
+            child: None,
+            log,
+            starts: 0,
+        }
+    }
+
+    /// The config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("etc/bastion.toml")
+    }
+
+    /// The directory holding the identity, config and recordings.
+    pub fn etc(&self) -> PathBuf {
+        self.dir.path().join("etc")
+    }
+
+    /// The bastion's name (its host certificate's principal).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The SSH port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `rampart-bastion check --config`.
+    pub fn check(&self) -> CmdOutput {
+        let mut c = Command::new(bin("rampart-bastion"));
+        c.arg("check").arg("--config").arg(self.config_path());
+        run_timeout(c, None, Duration::from_secs(30))
+    }
+
+    /// Start `serve` and wait (≤ 60 s) for its readiness line.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "bastion already running");
+        self.starts += 1;
+        let mut log = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open bastion log");
+        let _ = writeln!(
+            log,
+            "===== rampart-bastion serve (start #{}) =====",
+            self.starts
+        );
+        let mut c = Command::new(bin("rampart-bastion"));
+        c.arg("serve")
+            .arg("--config")
+            .arg(self.config_path())
+            .env("RUST_LOG", "info,russh=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log);
+        let desc = describe(&c);
+        let mut child = c.spawn().unwrap_or_else(|e| panic!("spawn `{desc}`: {e}"));
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = mpsc::channel::<String>();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) if line.starts_with("rampart-bastion listening on ") => break,
+                Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    let st = child.wait().ok();
+                    panic!("rampart-bastion serve exited ({st:?})\n{}", self.log());
+                }
+            }
+            if Instant::now() > deadline {
+                kill9(&mut child);
+                panic!(
+                    "rampart-bastion serve not ready within 60 s\n{}",
+                    self.log()
+                );
+            }
+        }
+        self.child = Some(child);
+    }
+
+    /// SIGTERM, wait up to 15 s.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            terminate(&mut c, Duration::from_secs(15));
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill9(&mut c);
+        }
+    }
+
+    /// Whether the serve process still runs.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    /// Everything the bastion logged.
+    pub fn log(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// An ssh client config (for `ssh -F`) that reaches `targets` through this
+    /// bastion with ProxyJump, using `user`'s key and certificate from `rampart
+    /// login`, with `known_hosts` holding ONLY the `@cert-authority` line that
+    /// `rampart login` wrote, and strict host key checking.
+    pub fn ssh_config(&self, user: &Enrolled, dir: &Path, targets: &[&str]) -> PathBuf {
+        let kh = user.cli.known_hosts();
+        let kh_text = fs::read_to_string(&kh).expect("read known_hosts");
+        let lines: Vec<&str> = kh_text.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert!(
+            lines.len() == 1 && lines[0].starts_with("@cert-authority "),
+            "known_hosts must hold only the @cert-authority line:\n{kh_text}"
+        );
+        let path = dir.join(format!("ssh_config-{}", user.cli.user));
+        let text = format!(
+            "Host *\n  IdentityFile {id}\n  CertificateFile {cert}\n  IdentitiesOnly yes\n  \
+             UserKnownHostsFile {kh}\n  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  \
+             BatchMode yes\n  PreferredAuthentications publickey\n  ConnectTimeout 15\n  LogLevel INFO\n  \
+             ControlMaster no\n  ControlPath none\n\
+             Host {name}\n  HostName 127.0.0.1\n  HostKeyAlias {name}\n  Port {port}\n  User rampart\n\
+             Host {targets}\n  ProxyJump {name}\n",
+            id = user.cli.identity().display(),
+            cert = user.cli.cert().display(),
+            kh = kh.display(),
+            name = self.name,
+            port = self.port,
+            targets = targets.join(" "),
+        );
+        fs::write(&path, text).expect("write ssh config");
+        path
+    }
+}
+
+impl Drop for Bastion {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            kill9(&mut c);
+        }
+    }
+}
+
+/// `ssh -F config ARGS…` with no agent, stdin from `stdin`, under a deadline.
+pub fn ssh(config: &Path, args: &[&str], stdin: Option<&[u8]>, timeout: Duration) -> CmdOutput {
+    let mut c = Command::new(require_peer("ssh"));
+    c.env_remove("SSH_AUTH_SOCK")
+        .arg("-F")
+        .arg(config)
+        .args(args);
+    run_timeout(c, stdin, timeout)
+}
+
+/// Spawn `ssh -F config ARGS…` in the background (stdout/stderr to files in `dir`).
+pub fn ssh_spawn(config: &Path, args: &[&str], dir: &Path, tag: &str) -> (Child, PathBuf, PathBuf) {
+    let out = dir.join(format!("{tag}.out"));
+    let err = dir.join(format!("{tag}.err"));
+    let mut c = Command::new(require_peer("ssh"));
+    c.env_remove("SSH_AUTH_SOCK")
+        .arg("-F")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(File::create(&out).expect("create out"))
+        .stderr(File::create(&err).expect("create err"));
+    let child = c.spawn().expect("spawn ssh");
+    (child, out, err)
+}
+
+/// A directory for a test's scratch files.
+pub fn scratch(prefix: &str) -> tempfile::TempDir {
+    tempdir(prefix)
+}

@@ -1,0 +1,315 @@
+//! `rampart-bastion` between stock OpenSSH on both sides (issue 3, DESIGN.md
+//! flow 4): a real `rampart-ca`, a user holding a certificate from `rampart
+//! login`, a real `sshd` target that trusts only the user CA, and a bastion
+//! joined with a token. The client has ONLY the `@cert-authority` line in
+//! known_hosts and checks host keys strictly.
+
+// Helpers outside #[test] functions are test code too: a panic is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rampart_e2e::bastion::{scratch, ssh, ssh_spawn, Bastion, TargetSpec};
+use rampart_e2e::{
+    bootstrap_admin, onboard, AuditDb, Ca, Enrolled, KeyPair, KeygenCa, Sshd, SshdOptions,
+    TEST_ACCOUNT,
+};
+use serde_json::Value;
+
+const BASTION: &str = "bastion-1";
+const T: Duration = Duration::from_secs(60);
+
+fn policy(admin: &str) -> String {
+    format!(
+        r#"version = 1
+[defaults]
+ttl = "1h"
+max_ttl = "8h"
+min_factor = "recovery"
+
+[roles.dev]
+principals = ["{{user}}"]
+logins = ["{{user}}", "{TEST_ACCOUNT}"]
+min_factor = "otp"
+extensions = ["permit-pty"]
+targets = {{ allow = ["db-*"], deny = ["db-secret"] }}
+
+[groups]
+engineers = ["dev"]
+
+[users]
+"{admin}" = ["dev"]
+"#
+    )
+}
+
+/// Everything a bastion test needs.
+struct World {
+    ca: Ca,
+    admin: Enrolled,
+    alice: Enrolled,
+    sshd: Sshd,
+    bastion: Bastion,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+/// A target sshd whose host key is certified by Rampart's host CA for 127.0.0.1.
+fn target_sshd(ca: &Ca, admin: &Enrolled) -> Sshd {
+    let hostdir = ca.root().join("target-host");
+    std::fs::create_dir_all(&hostdir).unwrap();
+    let host_key = KeyPair::ed25519(&hostdir, "ssh_host_ed25519_key");
+    let host_cert = hostdir.join("ssh_host_ed25519_key-cert.pub");
+    admin
+        .cli
+        .admin(&[
+            "host-cert",
+            "--name",
+            "127.0.0.1",
+            "--pubkey",
+            host_key.public.to_str().unwrap(),
+            "-o",
+            host_cert.to_str().unwrap(),
+        ])
+        .assert_success("rampart admin host-cert");
+    let sshd = Sshd::start_with(SshdOptions {
+        user_ca_keys: vec![ca.user_ca_pub()],
+        host_key: Some(host_key),
+        host_cert: Some(host_cert),
+        host_ca_line: Some(ca.host_ca_pub()),
+        ..SshdOptions::default()
+    });
+    sshd.set_principals(TEST_ACCOUNT, &[TEST_ACCOUNT]);
+    sshd
+}
+
+fn world() -> World {
+    let mut ca = Ca::init_with(None, "");
+    ca.write_policy(&policy(&ca.info().admin_user.clone()));
+    ca.start();
+    let admin = bootstrap_admin(&ca);
+    let mut alice = onboard(&ca, &admin, "alice", &["engineers"]);
+    alice.login();
+    let sshd = target_sshd(&ca, &admin);
+    let mut bastion = Bastion::join(
+        &ca,
+        &admin,
+        BASTION,
+        &[TargetSpec {
+            name: "db-1".into(),
+            address: "127.0.0.1".into(),
+            port: sshd.port(),
+            host_key: "host-ca".into(),
+        }],
+    );
+    bastion.check().assert_success("rampart-bastion check");
+    bastion.start();
+    let dir = scratch("bastion-ssh");
+    let config = bastion.ssh_config(&alice, dir.path(), &["db-1", "db-9"]);
+    World {
+        ca,
+        admin,
+        alice,
+        sshd,
+        bastion,
+        dir,
+        config,
+    }
+}
+
+/// Audit bodies of one kind.
+fn bodies(ca: &Ca, kind: &str) -> Vec<Value> {
+    AuditDb::new(ca.audit_db())
+        .events_of_kind(kind)
+        .iter()
+        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// Poll until `f` holds (≤ 20 s).
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn jump(w: &World, cmd: &str) -> rampart_e2e::CmdOutput {
+    ssh(&w.config, &[&format!("{TEST_ACCOUNT}@db-1"), cmd], None, T)
+}
+
+#[test]
+fn proxyjump_and_direct_form_reach_the_target_with_a_per_session_certificate() {
+    let w = world();
+    let mark = w.sshd.log_len();
+    let out = jump(&w, "true");
+    out.assert_success(&format!("ssh -J … true\n{}", w.bastion.log()));
+    let log = w.sshd.log_since(mark);
+    assert!(
+        log.contains("session=") && log.contains("user=alice"),
+        "sshd logs the per-session key ID:\n{log}"
+    );
+
+    // Exit status propagates.
+    let out = jump(&w, "exit 7");
+    assert_eq!(out.status.code(), Some(7), "{out}");
+    // stdout and stderr both come back, separately.
+    let out = jump(&w, "echo out; echo err >&2");
+    assert_eq!(out.stdout.trim(), "out", "{out}");
+    assert!(out.stderr.contains("err"), "{out}");
+
+    // The direct form: `ssh -p PORT login+target@bastion`.
+    let out = ssh(
+        &w.config,
+        &[
+            "-p",
+            &w.bastion.port().to_string(),
+            &format!("{TEST_ACCOUNT}+db-1@{}", BASTION),
+            "echo direct",
+        ],
+        None,
+        T,
+    );
+    out.assert_success("login+target form");
+    assert_eq!(out.stdout.trim(), "direct");
+}
+
+#[test]
+fn unknown_target_and_bad_certificates_are_refused_with_a_reason() {
+    let w = world();
+    // Unknown target over ProxyJump: the channel open is refused with the reason.
+    let out = ssh(
+        &w.config,
+        &[&format!("{TEST_ACCOUNT}@db-9"), "true"],
+        None,
+        T,
+    );
+    out.assert_failure("unknown target");
+    assert!(
+        out.stderr.contains("unknown target") && out.stderr.contains("db-9"),
+        "the user sees why:\n{out}"
+    );
+    // Unknown target in the direct form: the reason on stderr.
+    let out = ssh(
+        &w.config,
+        &[
+            "-p",
+            &w.bastion.port().to_string(),
+            &format!("{TEST_ACCOUNT}+db-9@{}", BASTION),
+            "true",
+        ],
+        None,
+        T,
+    );
+    out.assert_failure("unknown target (direct)");
+    assert!(out.stderr.contains("unknown target"), "{out}");
+
+    // A plain key (no certificate) and a certificate from a foreign CA.
+    let d = w.dir.path();
+    let plain = KeyPair::ed25519(d, "plain");
+    let foreign_ca = KeygenCa::new(d, "foreign_ca");
+    let foreign_key = KeyPair::ed25519(d, "foreign");
+    let foreign_cert = foreign_ca.sign_user(
+        &foreign_key,
+        "user=alice serial=1",
+        &[TEST_ACCOUNT],
+        "-5m:+1h",
+        1,
+    );
+    for (name, id, cert) in [
+        ("plain key", &plain.private, None),
+        (
+            "foreign CA",
+            &foreign_key.private,
+            Some(foreign_cert.as_path()),
+        ),
+    ] {
+        let cfg = swap_identity(&w.config, d, name, id, cert);
+        let out = ssh(&cfg, &[&format!("{TEST_ACCOUNT}@db-1"), "true"], None, T);
+        out.assert_failure(name);
+        assert!(out.stderr.contains("Permission denied"), "{name}: {out}");
+    }
+    eventually("connection_refused events", || {
+        let refused = bodies(&w.ca, "bastion_connection_refused");
+        let text = serde_json::to_string(&refused).unwrap();
+        text.contains("db-9") && text.contains("plain public key") && text.contains("not issued by")
+    });
+}
+
+/// A copy of `config` that uses another identity (and certificate, if any).
+fn swap_identity(config: &Path, dir: &Path, tag: &str, id: &Path, cert: Option<&Path>) -> PathBuf {
+    let text = std::fs::read_to_string(config).unwrap();
+    let mut out = String::new();
+    for l in text.lines() {
+        let t = l.trim_start();
+        if t.starts_with("IdentityFile ") {
+            out.push_str(&format!("  IdentityFile {}\n", id.display()));
+        } else if t.starts_with("CertificateFile ") {
+            if let Some(c) = cert {
+                out.push_str(&format!("  CertificateFile {}\n", c.display()));
+            }
+        } else {
+            out.push_str(l);
+            out.push('\n');
+        }
+    }
+    let p = dir.join(format!("ssh_config-{}", tag.replace(' ', "_")));
+    std::fs::write(&p, out).unwrap();
+    p
+}
+
+#[test]
+fn revoking_the_user_ends_a_live_session_within_5_seconds() {
+    let w = world();
+    let (mut child, _out, err) = ssh_spawn(
+        &w.config,
+        &[&format!("{TEST_ACCOUNT}@db-1"), "sleep 120"],
+        w.dir.path(),
+        "live",
+    );
+    // Wait until the session is up on the target.
+    eventually("the session reaches the target", || {
+        w.sshd.log().contains("user=alice")
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    w.admin
+        .cli
+        .admin(&["revoke", "--user", "alice"])
+        .assert_success("rampart admin revoke --user alice");
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs(15);
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the session still runs 15 s after the revocation"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let took = t0.elapsed();
+    assert!(!status.success());
+    assert!(
+        took < Duration::from_secs(5),
+        "session ended after {took:?}"
+    );
+    let stderr = std::fs::read_to_string(err).unwrap();
+    assert!(
+        stderr.contains("revoked") || stderr.contains("disabled"),
+        "{stderr}"
+    );
+    // New connections are refused.
+    jump(&w, "true").assert_failure("after revocation");
+    let _ = &w.alice;
+}
