@@ -11,6 +11,8 @@
 
 #[path = "bastion.rs"]
 pub mod bastion;
+#[path = "sessions.rs"]
+pub mod sessions;
 #[path = "oidc/login.rs"]
 pub mod oidc_login;
 

@@ -68,18 +68,26 @@
 //! decision, allow or deny, is audited (`access_granted` RA-BAS-004 /
 //! `access_denied` RA-BAS-005) with the bastion's session ID, target and login.
 //!
-//! # Per-session MFA seam
+//! # Per-session MFA and the session switches
 //!
-//! `rampart_policy::evaluate_access` has no notion of "per-session MFA required"
-//! yet, so the CA does not demand one. The request may carry `totp_code`; when
-//! present it is verified through the same TOTP verifier as `login` (RFC 6238
+//! A role may say `session_mfa = true` (policy README): when any role that
+//! permits the access does, and the request carries no `totp_code`, the answer
+//! is 401 with code [`api::SESSION_MFA_REQUIRED`] — after every other check, so
+//! a user who would be refused anyway is never asked for a code. That answer is
+//! not audited: it is a prompt, not a decision; the bastion asks the user
+//! (keyboard-interactive) and retries, and the retry is audited like any other.
+//! A `totp_code` is verified through the same TOTP verifier as `login` (RFC 6238
 //! §5.2 replay rule: a time step is accepted once; failures count toward the
 //! user's lockout), audited as `mfa_succeeded`/`mfa_failed`, and on success the
 //! per-session certificate carries the fresh evidence (method `totp`, time now,
 //! that event's ID) instead of the outer certificate's. `session_mfa` in the
-//! response and the audit event says whether a code was verified. When policy
-//! grows a per-session requirement (and WebAuthn approval links), the check goes
-//! where `totp_code` is handled.
+//! response and the audit event says whether a code was verified. A WebAuthn
+//! approval link would be checked at the same place.
+//!
+//! `record_input`, `port_forwarding` and `agent_forwarding` in the response come
+//! from the policy grant (true if any permitting role sets them) and are audited
+//! as details of `access_granted`. The request's `target_labels` are matched
+//! against the roles' `target_labels`.
 
 use std::time::Duration;
 
@@ -676,11 +684,21 @@ impl Authority {
                 mfa_time,
                 login: &req.login,
                 target: &req.target,
+                labels: &req.target_labels,
             },
             &policy,
             now,
         )
         .map_err(|d| Ok(Refusal::new("access_denied", d.reason).user(&user.name)))?;
+        if access.session_mfa() && req.totp_code.is_none() {
+            // Not a denial: the bastion asks the user for a code and retries, and
+            // that retry is audited (mfa_succeeded/failed, access_granted/denied).
+            // Auditing this step too would log every session twice.
+            return Err(Err(CaError::unauthenticated(
+                api::SESSION_MFA_REQUIRED,
+                "policy wants a per-session code for this target; enter your TOTP code",
+            )));
+        }
         let grant = match rampart_policy::evaluate(
             &rampart_policy::CertRequest {
                 user: &user.name,
@@ -744,6 +762,9 @@ impl Authority {
             .detail("key_fingerprint", fingerprint.clone())
             .detail("valid_before", spec.valid_before())
             .detail("session_mfa", req.totp_code.is_some())
+            .detail("record_input", access.record_input())
+            .detail("port_forwarding", access.port_forwarding())
+            .detail("agent_forwarding", access.agent_forwarding())
             .detail(
                 "target_labels",
                 serde_json::to_value(&req.target_labels).unwrap_or_default(),
@@ -760,10 +781,9 @@ impl Authority {
             user: user.name,
             roles: access.roles().to_vec(),
             session_mfa: req.totp_code.is_some(),
-            // Policy has no per-session switches yet: everything optional is off.
-            record_input: false,
-            port_forwarding: false,
-            agent_forwarding: false,
+            record_input: access.record_input(),
+            port_forwarding: access.port_forwarding(),
+            agent_forwarding: access.agent_forwarding(),
         })
     }
 

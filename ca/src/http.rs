@@ -9,15 +9,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
+use axum::extract::Path as UrlPath;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use rampart_api::{self as api, paths, ErrorBody};
 use serde::de::DeserializeOwned;
 
 use crate::authority::bastion::Bastion;
+use crate::authority::sessions::{self, SessionFilter};
 use crate::authority::{Authority, Caller, Session};
 use crate::error::CaError;
 
@@ -200,6 +202,21 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::BASTION_HOST_CERT, post(bastion_host_cert))
         .route(paths::BASTION_SESSION_CERT, post(bastion_session_cert))
         .route(paths::BASTION_REVOCATIONS, get(bastion_revocations))
+        .route(paths::BASTION_EVENTS, post(bastion_events))
+        .route(
+            &format!("{}/{{session_id}}", paths::BASTION_RECORDINGS),
+            // Reads its body itself, with its own limit, after the credential.
+            put(bastion_recording),
+        )
+        .route(paths::ADMIN_SESSIONS, get(list_sessions))
+        .route(
+            &format!(
+                "{}/{{session_id}}{}",
+                paths::ADMIN_SESSIONS,
+                paths::ADMIN_SESSION_RECORDING_SUFFIX
+            ),
+            get(session_recording),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .with_state(auth)
@@ -561,4 +578,158 @@ async fn bastion_revocations(
     })
     .await
     .map(Json)
+}
+
+// ----- bastion sessions and recordings (see crate::authority::sessions) ---------
+
+async fn bastion_events(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(batch): ApiJson<api::BastionEventBatch>,
+) -> Result<Json<api::BastionEventAck>, ApiError> {
+    as_bastion(auth, &headers, move |a, b| {
+        a.bastion_events(&caller(addr), &b, &batch)
+    })
+    .await
+    .map(Json)
+}
+
+/// Query of `PUT /v1/bastion/recordings/{session_id}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordingQuery {
+    abnormal_end: Option<String>,
+}
+
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError(CaError::bad_request(
+        "invalid_query",
+        format!("query: {}", e.body_text()),
+    ))
+}
+
+async fn bastion_recording(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    UrlPath(session_id): UrlPath<String>,
+    query: Result<Query<RecordingQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(bad_query)?;
+    let flag = |v: &str| {
+        sessions::parse_flag(v).ok_or_else(|| {
+            ApiError(CaError::bad_request(
+                "invalid_abnormal_end",
+                "abnormal_end is 1, 0, true or false",
+            ))
+        })
+    };
+    let from_header = match headers.get(sessions::ABNORMAL_END_HEADER) {
+        Some(v) => flag(v.to_str().unwrap_or_default())?,
+        None => false,
+    };
+    let from_query = match &q.abnormal_end {
+        Some(v) => flag(v)?,
+        None => false,
+    };
+    let digest = headers
+        .get(api::RECORDING_SHA256_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // Who is asking comes before reading up to MAX_RECORDING_BYTES into memory.
+    as_bastion(Arc::clone(&auth), &headers, |_, _| Ok(())).await?;
+    let body = match axum::body::to_bytes(body, api::MAX_RECORDING_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Ok(plain_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "recording_too_large",
+                format!(
+                    "a recording is at most {} bytes (or the upload broke off)",
+                    api::MAX_RECORDING_BYTES
+                ),
+            ))
+        }
+    };
+    as_bastion(auth, &headers, move |a, b| {
+        a.seal_recording(
+            &caller(addr),
+            &b,
+            &session_id,
+            digest.as_deref(),
+            &body,
+            from_header || from_query,
+        )
+    })
+    .await
+    .map(|r| Json(r).into_response())
+}
+
+/// Query of `GET /v1/admin/sessions`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionsQuery {
+    user: Option<String>,
+    target: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn list_sessions(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<SessionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::SessionList>, ApiError> {
+    let Query(q) = query.map_err(bad_query)?;
+    if q.limit
+        .is_some_and(|l| l == 0 || l > sessions::SESSIONS_MAX_LIMIT)
+    {
+        return Err(ApiError(CaError::bad_request(
+            "invalid_limit",
+            format!("limit is 1 to {}", sessions::SESSIONS_MAX_LIMIT),
+        )));
+    }
+    let filter = SessionFilter {
+        user: q.user,
+        target: q.target,
+        limit: q.limit,
+    };
+    as_admin(
+        auth,
+        &headers,
+        caller(addr),
+        "list_sessions",
+        move |a, _| a.list_sessions(&filter),
+    )
+    .await
+    .map(Json)
+}
+
+async fn session_recording(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    UrlPath(session_id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rec = as_admin(
+        auth,
+        &headers,
+        caller(addr),
+        "session_recording",
+        move |a, _| a.session_recording(&session_id),
+    )
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zstd".to_owned()),
+            (
+                header::HeaderName::from_static(api::RECORDING_SHA256_HEADER),
+                rec.sha256,
+            ),
+        ],
+        rec.bytes,
+    )
+        .into_response())
 }

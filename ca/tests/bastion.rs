@@ -51,7 +51,11 @@ struct Fixture {
 }
 
 fn fixture() -> Fixture {
-    let t = common::authority(POLICY, Limits::default(), None);
+    fixture_with(POLICY)
+}
+
+fn fixture_with(policy: &str) -> Fixture {
+    let t = common::authority(policy, Limits::default(), None);
     Fixture {
         _dir: t.dir,
         clock: t.clock,
@@ -865,4 +869,78 @@ fn a_recording_is_served_only_while_it_matches_its_seal() {
     std::fs::remove_file(&path).unwrap();
     let err = f.auth.session_recording(&s).unwrap_err();
     assert_eq!((err.code(), err.status()), ("recording_missing", 409));
+}
+
+#[test]
+fn policy_switches_reach_the_bastion_and_session_mfa_is_a_prompt_not_a_denial() {
+    let policy = r#"
+version = 1
+[defaults]
+min_factor = "recovery"
+[roles.dev]
+principals = ["{user}"]
+min_factor = "otp"
+targets = { allow = ["db-*"] }
+target_labels = { env = "prod" }
+session_mfa = true
+record_input = true
+port_forwarding = true
+[groups]
+engineers = ["dev"]
+"#;
+    let f = fixture_with(policy);
+    let (_, bastion) = f.admin_and_bastion();
+    let alice_totp = f.enrol("alice", false);
+    let (_, outer) = f.login_cert("alice", &alice_totp);
+    let key = FileCaKey::generate("ephemeral").unwrap();
+    let ask = |labels: &[(&str, &str)], code: Option<String>| {
+        f.auth.bastion_session_cert(
+            &f.caller,
+            &bastion,
+            &api::SessionCertRequest {
+                user_certificate: outer.certificate.clone(),
+                login: "alice".into(),
+                target: "db-1".into(),
+                target_labels: labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                session_id: "s2".into(),
+                public_key: key.private_key().public_key().to_openssh().unwrap(),
+                source: None,
+                totp_code: code,
+            },
+        )
+    };
+    let count = |kind| query_kind(&f.auth, kind).len();
+    use rampart_audit::EventKind as K;
+
+    // The target lacks the label: a denial, audited.
+    let err = ask(&[("env", "dev")], None).unwrap_err();
+    assert_eq!(err.code(), "access_denied");
+    assert!(err.to_string().contains("env=prod"), "{err}");
+    assert_eq!(count(K::AccessDenied), 1);
+
+    // Labelled: policy wants a per-session code. A prompt, not audited.
+    let err = ask(&[("env", "prod")], None).unwrap_err();
+    assert_eq!((err.code(), err.status()), (api::SESSION_MFA_REQUIRED, 401));
+    assert_eq!(count(K::AccessDenied), 1, "no access_denied for the prompt");
+    assert_eq!(count(K::AccessGranted), 0);
+
+    // With a code: granted, with the role's switches.
+    f.clock.advance(chrono::Duration::seconds(30));
+    let ok = ask(&[("env", "prod")], Some(f.code(&alice_totp))).unwrap();
+    assert!(ok.session_mfa && ok.record_input && ok.port_forwarding);
+    assert!(!ok.agent_forwarding);
+    let granted = query_kind(&f.auth, K::AccessGranted);
+    assert_eq!(granted.len(), 1);
+    assert_eq!(granted[0].details["record_input"], serde_json::json!(true));
+    assert_eq!(
+        granted[0].details["port_forwarding"],
+        serde_json::json!(true)
+    );
+    assert_eq!(
+        granted[0].details["agent_forwarding"],
+        serde_json::json!(false)
+    );
 }

@@ -586,6 +586,10 @@ pub struct AccessRequest<'a> {
     pub login: &'a str,
     /// The target's name as the user addressed it.
     pub target: &'a str,
+    /// The target's labels (from the bastion's target list). A role with
+    /// `target_labels` reaches the target only if each of its labels is here
+    /// with the same value.
+    pub labels: &'a BTreeMap<String, String>,
 }
 
 /// Permission to open one bastion session. Only [`evaluate_access`] makes one.
@@ -596,6 +600,10 @@ pub struct AccessGrant {
     target: String,
     roles: Vec<String>,
     reasons: Vec<String>,
+    session_mfa: bool,
+    record_input: bool,
+    port_forwarding: bool,
+    agent_forwarding: bool,
 }
 
 impl AccessGrant {
@@ -619,16 +627,39 @@ impl AccessGrant {
     pub fn reasons(&self) -> &[String] {
         &self.reasons
     }
+    /// A per-session code is needed before the bastion connects onward: true if
+    /// ANY permitting role says `session_mfa` (the strictest role wins, so adding
+    /// a role to a user never weakens a requirement another role sets).
+    pub fn session_mfa(&self) -> bool {
+        self.session_mfa
+    }
+    /// Record keystrokes too: true if any permitting role says `record_input`.
+    pub fn record_input(&self) -> bool {
+        self.record_input
+    }
+    /// Port forwarding allowed: true if any permitting role allows it (roles add
+    /// permissions, as they add principals).
+    pub fn port_forwarding(&self) -> bool {
+        self.port_forwarding
+    }
+    /// Agent forwarding allowed: true if any permitting role allows it.
+    pub fn agent_forwarding(&self) -> bool {
+        self.agent_forwarding
+    }
 }
 
 impl serde::Serialize for AccessGrant {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("AccessGrant", 5)?;
+        let mut st = s.serialize_struct("AccessGrant", 9)?;
         st.serialize_field("user", &self.user)?;
         st.serialize_field("login", &self.login)?;
         st.serialize_field("target", &self.target)?;
         st.serialize_field("roles", &self.roles)?;
         st.serialize_field("reasons", &self.reasons)?;
+        st.serialize_field("session_mfa", &self.session_mfa)?;
+        st.serialize_field("record_input", &self.record_input)?;
+        st.serialize_field("port_forwarding", &self.port_forwarding)?;
+        st.serialize_field("agent_forwarding", &self.agent_forwarding)?;
         st.end()
     }
 }
@@ -637,9 +668,11 @@ impl serde::Serialize for AccessGrant {
 ///
 /// The same role selection as [`evaluate`] (deny rules, factor, freshness), then a
 /// role permits the access if one of its `targets.allow` globs matches the target,
-/// none of its `targets.deny` globs does, and its logins (default: its principals,
-/// `{user}` expanded, deny-rule principals removed) include `login`. A role without
-/// `targets` reaches nothing (fail closed).
+/// none of its `targets.deny` globs does, the target carries every one of its
+/// `target_labels`, and its logins (default: its principals, `{user}` expanded,
+/// deny-rule principals removed) include `login`. A role without `targets`
+/// reaches nothing (fail closed). The bastion switches of the grant combine the
+/// permitting roles: see [`AccessGrant::session_mfa`] and the others.
 pub fn evaluate_access(
     req: &AccessRequest<'_>,
     policy: &Policy,
@@ -668,10 +701,21 @@ pub fn evaluate_access(
 
     let mut reaching = Vec::new();
     let mut permitting = Vec::new();
+    let mut label_misses = Vec::new();
+    let (mut session_mfa, mut record_input, mut port_forwarding, mut agent_forwarding) =
+        (false, false, false, false);
     for role in &sel.roles {
         let allowed = role.targets_allow.iter().any(|p| glob_match(p, req.target))
             && !role.targets_deny.iter().any(|p| glob_match(p, req.target));
         if !allowed {
+            continue;
+        }
+        if let Some((k, v)) = role
+            .target_labels
+            .iter()
+            .find(|(k, v)| req.labels.get(*k) != Some(*v))
+        {
+            label_misses.push(format!("{} needs label {k}={v}", role.name));
             continue;
         }
         reaching.push(role.name.clone());
@@ -681,14 +725,23 @@ pub fn evaluate_access(
         });
         if login_ok {
             permitting.push(role.name.clone());
+            session_mfa |= role.session_mfa;
+            record_input |= role.record_input;
+            port_forwarding |= role.port_forwarding;
+            agent_forwarding |= role.agent_forwarding;
         }
     }
     let all: Vec<&str> = sel.roles.iter().map(|r| r.name.as_str()).collect();
     if reaching.is_empty() {
+        let labels = if label_misses.is_empty() {
+            String::new()
+        } else {
+            format!(" (target labels: {})", label_misses.join("; "))
+        };
         return Err(Denial::new(
             DenyCode::TargetNotAllowed,
             format!(
-                "none of your roles ({}) may reach target {}",
+                "none of your roles ({}) may reach target {}{labels}",
                 all.join(", "),
                 req.target
             ),
@@ -718,6 +771,10 @@ pub fn evaluate_access(
         target: req.target.to_owned(),
         roles: permitting,
         reasons,
+        session_mfa,
+        record_input,
+        port_forwarding,
+        agent_forwarding,
     })
 }
 
@@ -1431,6 +1488,7 @@ both = ["normal", "glass"]
         ];
         for (user, groups, factor, login, target, want) in cases {
             let groups: Vec<String> = groups.iter().map(|s| (*s).to_owned()).collect();
+            let no_labels = BTreeMap::new();
             let req = AccessRequest {
                 user,
                 groups: &groups,
@@ -1438,6 +1496,7 @@ both = ["normal", "glass"]
                 mfa_time: now(),
                 login,
                 target,
+                labels: &no_labels,
             };
             let got = evaluate_access(&req, &policy, now());
             let label = format!("{user} {login}@{target}");

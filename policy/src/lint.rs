@@ -129,6 +129,23 @@ impl Policy {
                     ));
                 }
             }
+            if role.targets_allow.is_empty() {
+                let switches = [
+                    ("session_mfa", role.session_mfa),
+                    ("record_input", role.record_input),
+                    ("port_forwarding", role.port_forwarding),
+                    ("agent_forwarding", role.agent_forwarding),
+                    ("target_labels", !role.target_labels.is_empty()),
+                ];
+                for (key, set) in switches {
+                    if set {
+                        warn(format!(
+                            "roles.{name}.{key} has no effect: targets.allow is empty, so the role \
+                             opens no bastion session"
+                        ));
+                    }
+                }
+            }
             if role.targets_allow.is_empty() && !role.targets_deny.is_empty() {
                 warn(format!(
                     "roles.{name}.targets.deny has no effect: targets.allow is empty, so no target is allowed"

@@ -86,6 +86,21 @@ struct RawRole {
     #[serde(default)]
     targets: RawTargets,
     logins: Option<Vec<PrincipalTemplate>>,
+    /// Bastion: ask for a per-session code before connecting onward.
+    #[serde(default)]
+    session_mfa: bool,
+    /// Bastion: record keystrokes as well as output.
+    #[serde(default)]
+    record_input: bool,
+    /// Bastion: allow port forwarding through sessions of this role.
+    #[serde(default)]
+    port_forwarding: bool,
+    /// Bastion: allow agent forwarding to the target.
+    #[serde(default)]
+    agent_forwarding: bool,
+    /// Bastion: labels a target must carry (all of them) for this role to reach it.
+    #[serde(default)]
+    target_labels: BTreeMap<String, String>,
     /// OIDC step-up: `acr` values any one of which satisfies the role.
     #[serde(default)]
     oidc_acr: Vec<String>,
@@ -158,6 +173,13 @@ pub(crate) struct Role {
     pub(crate) targets_deny: Vec<String>,
     /// Templates; `None` means "the same as `principals`".
     pub(crate) logins: Option<Vec<String>>,
+    /// Bastion switches; see [`crate::AccessGrant`].
+    pub(crate) session_mfa: bool,
+    pub(crate) record_input: bool,
+    pub(crate) port_forwarding: bool,
+    pub(crate) agent_forwarding: bool,
+    /// Every one of these must be among the target's labels.
+    pub(crate) target_labels: BTreeMap<String, String>,
     /// OIDC step-up requirements and the outage fallback.
     pub(crate) oidc: crate::oidc::RoleOidc,
 }
@@ -196,6 +218,34 @@ impl DenyRule {
             Some(list) => list.iter().any(|r| r == role),
         }
     }
+}
+
+/// Longest label key and value in `target_labels`.
+pub const MAX_LABEL_KEY: usize = 64;
+/// Longest label value in `target_labels`.
+pub const MAX_LABEL_VALUE: usize = 256;
+
+/// Label keys are `[A-Za-z0-9_.-]{1,64}`; values any text up to 256 bytes
+/// without control characters (they are compared exactly).
+fn check_labels(labels: BTreeMap<String, String>) -> Result<BTreeMap<String, String>, String> {
+    for (k, v) in &labels {
+        if k.is_empty()
+            || k.len() > MAX_LABEL_KEY
+            || !k
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        {
+            return Err(format!(
+                "label key {k:?} must be 1-{MAX_LABEL_KEY} of [A-Za-z0-9_.-]"
+            ));
+        }
+        if v.len() > MAX_LABEL_VALUE || v.chars().any(char::is_control) {
+            return Err(format!(
+                "label {k} must be at most {MAX_LABEL_VALUE} bytes without control characters"
+            ));
+        }
+    }
+    Ok(labels)
 }
 
 /// 1-based line number of a byte offset.
@@ -262,6 +312,13 @@ impl Policy {
                 targets_allow: r.targets.allow.into_iter().map(|p| p.0).collect(),
                 targets_deny: r.targets.deny.into_iter().map(|p| p.0).collect(),
                 logins: r.logins.map(|l| dedup(l.into_iter().map(|p| p.0))),
+                session_mfa: r.session_mfa,
+                record_input: r.record_input,
+                port_forwarding: r.port_forwarding,
+                agent_forwarding: r.agent_forwarding,
+                target_labels: check_labels(r.target_labels).map_err(|m| {
+                    invalid(format!("roles.{}.target_labels", quote_key(&name)), line, m)
+                })?,
                 oidc: crate::oidc::RoleOidc::from_raw(r.oidc_acr, r.oidc_amr, r.fallback_factor)
                     .map_err(|m| invalid(format!("roles.{}", quote_key(&name)), line, m))?,
             };

@@ -69,6 +69,7 @@ fn decisions(user: &str, login: &str) -> (Grant, AccessGrant) {
             mfa_time,
             login,
             target: "db-1",
+            labels: &Default::default(),
         },
         &policy,
         now(),
