@@ -1,5 +1,5 @@
-//! The Debian packages, end to end on this machine: cargo-deb builds `rampart-ca`
-//! and `rampart` from the workspace's (debug) build, `dpkg-deb` shows the right
+//! The Debian packages, end to end on this machine: cargo-deb builds `rampart-ca`,
+//! `rampart` and `rampart-bastion` from the workspace's (debug) build, `dpkg-deb` shows the right
 //! files, modes, conffiles and maintainer scripts, `dpkg -i` installs them (as root,
 //! without a running systemd), the installed binaries run, `systemd-analyze verify`
 //! accepts the installed units, a changed conffile survives a reinstall, the packaged
@@ -555,6 +555,142 @@ fn debs_build_install_verify_keep_changed_config_and_purge_cleanly() {
         );
     }
     assert!(!user_exists("rampart-ca") && !group_exists("rampart-ca"));
+}
+
+const BASTION_UNIT: &str = "/usr/lib/systemd/system/rampart-bastion.service";
+const BASTION_STATE: &str = "/var/lib/rampart-bastion";
+/// Paths the bastion package may create; each absent before and after.
+const BASTION_FOOTPRINT: &[&str] = &[
+    "/usr/bin/rampart-bastion",
+    BASTION_UNIT,
+    "/etc/default/rampart-bastion",
+    BASTION_STATE,
+    "/usr/share/doc/rampart-bastion",
+    "/etc/systemd/system/multi-user.target.wants/rampart-bastion.service",
+    "/var/lib/systemd/deb-systemd-helper-enabled/rampart-bastion.service.dsh-also",
+];
+
+fn purge_bastion() {
+    if installed("rampart-bastion") {
+        cmd("dpkg", &["-P", "rampart-bastion"]).assert_success("dpkg -P rampart-bastion");
+    }
+    let _ = fs::remove_dir_all(BASTION_STATE);
+    if user_exists("rampart-bastion") {
+        cmd("deluser", &["--system", "--quiet", "rampart-bastion"]).assert_success("deluser");
+    }
+    if group_exists("rampart-bastion") {
+        cmd("delgroup", &["--system", "--quiet", "rampart-bastion"]).assert_success("delgroup");
+    }
+}
+
+struct BastionCleanup;
+
+impl Drop for BastionCleanup {
+    fn drop(&mut self) {
+        purge_bastion();
+    }
+}
+
+#[test]
+fn bastion_deb_installs_verifies_and_purge_keeps_its_state() {
+    if euid_is_not_root() {
+        panic!("the package test installs packages: it must run as root (it does in CI)");
+    }
+    for p in ["dpkg", "dpkg-deb", "systemd-analyze", "adduser"] {
+        require_peer(p);
+    }
+    let bastion_bin = bin("rampart-bastion");
+    let _lock = machine_lock();
+    assert!(
+        !installed("rampart-bastion") && !user_exists("rampart-bastion"),
+        "rampart-bastion is installed on this machine and not by this test; refusing to touch it"
+    );
+    for p in BASTION_FOOTPRINT {
+        assert!(fs::symlink_metadata(p).is_err(), "leftover {p}");
+    }
+
+    let out = tempdir("bastion-deb");
+    let deb = build_deb("rampart-bastion", out.path());
+    let info = cmd("dpkg-deb", &["--info", deb.to_str().unwrap()]);
+    info.assert_success("dpkg-deb --info");
+    for want in [
+        "Package: rampart-bastion",
+        &format!("Version: {VERSION}-1"),
+        "adduser",
+    ] {
+        assert!(info.stdout.contains(want), "control lacks {want:?}\n{info}");
+    }
+    for script in ["postinst", "prerm", "postrm"] {
+        assert!(
+            info.stdout
+                .lines()
+                .any(|l| l.contains(&format!("*  {script}"))),
+            "{script} missing or not executable\n{info}"
+        );
+    }
+    let list = contents(&deb);
+    assert_entry(&list, "/usr/bin/rampart-bastion", "-rwxr-xr-x");
+    assert_entry(&list, BASTION_UNIT, "-rw-r--r--");
+    assert_entry(&list, "/etc/default/rampart-bastion", "-rw-r--r--");
+    assert_eq!(
+        control_file(&deb, "conffiles").trim(),
+        "/etc/default/rampart-bastion"
+    );
+    let postrm = control_file(&deb, "postrm");
+    assert!(
+        !postrm.contains("rm -rf"),
+        "purge must never delete the bastion state\n{postrm}"
+    );
+
+    let _cleanup = BastionCleanup;
+    dpkg_install(&[&deb]);
+    let pw = passwd_entry("rampart-bastion");
+    let (uid, gid): (u32, u32) = (pw[2].parse().unwrap(), pw[3].parse().unwrap());
+    assert!(uid < 1000, "rampart-bastion must be a system user: {pw:?}");
+    assert_eq!(pw[5], BASTION_STATE, "home");
+    assert_eq!(pw[6], "/usr/sbin/nologin", "shell");
+    assert_eq!(mode_owner(BASTION_STATE), (0o700, uid, gid));
+    assert_eq!(
+        fs::read("/usr/bin/rampart-bastion").unwrap(),
+        fs::read(&bastion_bin).unwrap()
+    );
+    let v = cmd("/usr/bin/rampart-bastion", &["--version"]);
+    v.assert_success("rampart-bastion --version");
+    assert_eq!(v.stdout.trim(), format!("rampart-bastion {VERSION}"));
+    let wants = "/etc/systemd/system/multi-user.target.wants/rampart-bastion.service";
+    assert!(
+        fs::symlink_metadata(wants).is_ok_and(|m| m.file_type().is_symlink()),
+        "rampart-bastion.service not enabled"
+    );
+    let ver = cmd("systemd-analyze", &["verify", BASTION_UNIT]);
+    ver.assert_success("systemd-analyze verify rampart-bastion.service");
+    assert!(
+        !ver.combined().contains("rampart"),
+        "systemd-analyze verify complained about the bastion unit\n{ver}"
+    );
+
+    // Purge with state (a joined bastion's host key, say) keeps it and its owner.
+    let key = format!("{BASTION_STATE}/host_key");
+    fs::write(&key, b"not really a key\n").unwrap();
+    cmd("dpkg", &["-P", "rampart-bastion"]).assert_success("dpkg -P rampart-bastion");
+    assert!(!installed("rampart-bastion"));
+    assert!(
+        Path::new(&key).is_file(),
+        "purge destroyed the bastion state"
+    );
+    assert!(user_exists("rampart-bastion"));
+
+    // With an empty state directory, purge takes the directory and the user too.
+    fs::remove_file(&key).unwrap();
+    dpkg_install(&[&deb]);
+    cmd("dpkg", &["-P", "rampart-bastion"]).assert_success("dpkg -P rampart-bastion");
+    assert!(!user_exists("rampart-bastion") && !group_exists("rampart-bastion"));
+    for p in BASTION_FOOTPRINT {
+        assert!(
+            fs::symlink_metadata(p).is_err(),
+            "{p} still exists after purge"
+        );
+    }
 }
 
 /// Whether the effective user is not root, read from /proc (no unsafe geteuid).
