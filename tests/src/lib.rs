@@ -24,6 +24,7 @@ pub mod ca;
 pub mod cli;
 pub mod http;
 pub mod keys;
+pub mod oidc;
 pub mod pam;
 pub mod policy;
 pub mod process;

@@ -1,0 +1,262 @@
+//! OIDC step-up against a real OpenID provider (panva's `oidc-provider`, run with
+//! node on loopback): the code + PKCE flow ends in a certificate whose principals
+//! come from the provider's groups claim and whose extensions carry the
+//! provider's evidence, and a real sshd accepts it; a role that needs `amr` hwk
+//! sends the user back with `prompt=login`, `max_age=0`; a stopped provider
+//! gives a clear error.
+
+// Helpers outside #[test] functions are test code too: a panic is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use rampart_api::oidc::{
+    OidcFinishRequest, OidcFinishResponse, OidcStartRequest, OidcStartResponse, FINISH, START,
+};
+use rampart_api::{paths, CertRequest, CertResponse, LoginResponse};
+use rampart_e2e::keys::inspect_cert;
+use rampart_e2e::oidc::{account, code_and_state, OidcProvider};
+use rampart_e2e::{free_port, ssh_login, AuditDb, Ca, KeyPair, Sshd, TEST_ACCOUNT};
+use serde_json::json;
+
+const POLICY: &str = r#"
+version = 1
+[defaults]
+ttl = "1h"
+min_factor = "otp"
+
+[roles.ops]
+principals = ["ops-{user}"]
+extensions = ["permit-pty"]
+
+[roles.dba]
+principals = ["dba-{user}"]
+oidc_amr = ["hwk"]
+
+[groups]
+ops-team = ["ops"]
+dbas = ["dba"]
+"#;
+
+fn ca_with(provider: &OidcProvider, extra: &str) -> Ca {
+    let mut ca = Ca::init_with(Some(POLICY), "");
+    ca.merge_config(&provider.ca_config(ca.dir(), "corp", extra));
+    ca.start();
+    ca
+}
+
+fn redirect_uri() -> String {
+    format!("http://127.0.0.1:{}/callback", free_port())
+}
+
+fn start(ca: &Ca, user: Option<&str>) -> OidcStartResponse {
+    ca.api()
+        .post_json(
+            START,
+            &OidcStartRequest {
+                provider: "corp".into(),
+                redirect_uri: redirect_uri(),
+                user: user.map(str::to_owned),
+            },
+        )
+        .unwrap_or_else(|e| panic!("oidc start: {e}"))
+}
+
+fn finish(
+    ca: &Ca,
+    redirect: &reqwest::Url,
+) -> Result<OidcFinishResponse, rampart_api::ClientError> {
+    let (code, state) = code_and_state(redirect);
+    ca.api()
+        .post_json(FINISH, &OidcFinishRequest { state, code })
+}
+
+fn logged_in(r: OidcFinishResponse) -> LoginResponse {
+    match r {
+        OidcFinishResponse::LoggedIn { login } => login,
+        other => panic!("expected a session, got {other:?}"),
+    }
+}
+
+/// Whether one audit event mentions every one of `words`.
+fn audited(ca: &Ca, words: &[&str]) -> bool {
+    AuditDb::new(ca.audit_db())
+        .events()
+        .iter()
+        .map(|e| serde_json::Value::Object(e.clone()).to_string())
+        .any(|e| words.iter().all(|w| e.contains(w)))
+}
+
+fn query(url: &str, key: &str) -> Option<String> {
+    reqwest::Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.into_owned())
+}
+
+#[test]
+fn code_flow_gives_a_certificate_from_idp_groups_with_evidence_that_sshd_accepts() {
+    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd", "otp"]) }));
+    let ca = ca_with(&provider, "jit_users = true");
+
+    let started = start(&ca, None);
+    for k in ["state", "nonce", "code_challenge", "max_age"] {
+        assert!(
+            query(&started.authorize_url, k).is_some(),
+            "{k} missing: {}",
+            started.authorize_url
+        );
+    }
+    assert_eq!(
+        query(&started.authorize_url, "code_challenge_method").as_deref(),
+        Some("S256")
+    );
+    assert_eq!(
+        query(&started.authorize_url, "state").as_deref(),
+        Some(started.state.as_str())
+    );
+    assert!(
+        !started.authorize_url.contains("secret"),
+        "the client secret never goes to the browser"
+    );
+
+    let redirect = provider.authenticate(&started.authorize_url, "alice");
+    let login = logged_in(finish(&ca, &redirect).expect("finish"));
+    assert_eq!(
+        login.user, "alice",
+        "just-in-time user from preferred_username"
+    );
+    assert_eq!(login.mfa_method, "oidc");
+
+    // The code and state are single use.
+    let again = finish(&ca, &redirect).expect_err("replayed state");
+    assert_eq!(again.api_code(), Some("oidc_state_unknown"), "{again}");
+
+    let dir = rampart_e2e::tempdir("oidc-key");
+    let key = KeyPair::ed25519(dir.path(), "id");
+    let cert: CertResponse = ca
+        .api()
+        .with_token(login.session_token.clone())
+        .post_json(
+            paths::CERTS,
+            &CertRequest {
+                public_key: key.public_line(),
+                ttl_seconds: None,
+            },
+        )
+        .expect("certificate");
+    assert_eq!(
+        cert.principals,
+        ["ops-alice"],
+        "principal from the groups claim → role ops"
+    );
+    let cert_path = dir.path().join("id-cert.pub");
+    std::fs::write(&cert_path, format!("{}\n", cert.certificate)).expect("write cert");
+    let info = inspect_cert(&cert_path);
+    assert_eq!(
+        info.extension_value("mfa-method@rampart").as_deref(),
+        Some("oidc"),
+        "{}",
+        info.text
+    );
+    assert_eq!(
+        info.extension_value("mfa-idp@rampart").as_deref(),
+        Some("corp"),
+        "{}",
+        info.text
+    );
+    assert_eq!(
+        info.extension_value("mfa-amr@rampart").as_deref(),
+        Some("pwd,otp"),
+        "{}",
+        info.text
+    );
+    let auth_time = info
+        .extension_value("mfa-auth-time@rampart")
+        .unwrap_or_else(|| panic!("no mfa-auth-time@rampart\n{}", info.text));
+    assert_eq!(
+        info.extension_value("mfa-time@rampart").as_deref(),
+        Some(auth_time.as_str()),
+        "for OIDC the MFA time is the provider's auth_time\n{}",
+        info.text
+    );
+
+    let sshd = Sshd::start(&ca.user_ca_pub());
+    sshd.set_principals(TEST_ACCOUNT, &["ops-alice"]);
+    ssh_login(&sshd, TEST_ACCOUNT, &key.private, Some(&cert_path))
+        .assert_success("sshd accepts the OIDC-backed certificate");
+
+    assert!(
+        audited(&ca, &["mfa_succeeded", "oidc", "corp"]),
+        "mfa_succeeded with method oidc and the provider"
+    );
+    assert!(
+        audited(&ca, &["mfa_failed", "oidc_state_unknown"]),
+        "the replay is audited"
+    );
+}
+
+#[test]
+fn a_role_needing_amr_hwk_sends_the_user_back_with_prompt_login_and_succeeds_after() {
+    let provider = OidcProvider::start(json!({ "dora": account(&["dbas"], &["pwd"]) }));
+    let ca = ca_with(&provider, "jit_users = true");
+
+    let first = provider.authenticate(&start(&ca, None).authorize_url, "dora");
+    let (code, reason, url) = match finish(&ca, &first).expect("finish") {
+        OidcFinishResponse::StepUpRequired {
+            code,
+            reason,
+            authorize_url,
+            ..
+        } => (code, reason, authorize_url),
+        other => panic!("expected a step-up, got {other:?}"),
+    };
+    assert_eq!(code, "amr_missing");
+    assert!(reason.contains("hwk") && reason.contains("dba"), "{reason}");
+    assert_eq!(query(&url, "prompt").as_deref(), Some("login"), "{url}");
+    assert_eq!(query(&url, "max_age").as_deref(), Some("0"), "{url}");
+
+    // At the prompt the user now uses a hardware key.
+    provider.set_account("dora", json!({ "amr": ["pwd", "hwk"] }));
+    let second = provider.authenticate(&url, "dora");
+    let login = logged_in(finish(&ca, &second).expect("finish after step-up"));
+    assert_eq!(login.user, "dora");
+
+    assert!(
+        audited(&ca, &["mfa_failed", "amr_missing"]),
+        "the too-weak login is audited as amr_missing"
+    );
+}
+
+#[test]
+fn a_user_unknown_to_rampart_is_refused_when_jit_is_off() {
+    let provider = OidcProvider::start(json!({ "mallory": account(&["ops-team"], &["pwd"]) }));
+    let ca = ca_with(&provider, "");
+    let redirect = provider.authenticate(&start(&ca, None).authorize_url, "mallory");
+    let err = finish(&ca, &redirect).expect_err("unknown user");
+    assert_eq!(err.api_code(), Some("oidc_user_unknown"), "{err}");
+}
+
+#[test]
+fn a_stopped_provider_gives_a_clear_error() {
+    let mut provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    let ca = ca_with(&provider, "jit_users = true");
+    provider.stop();
+    let err = ca
+        .api()
+        .post_json::<_, OidcStartResponse>(
+            START,
+            &OidcStartRequest {
+                provider: "corp".into(),
+                redirect_uri: redirect_uri(),
+                user: None,
+            },
+        )
+        .expect_err("provider down");
+    assert_eq!(err.api_code(), Some("oidc_provider_unavailable"), "{err}");
+    assert!(err.to_string().contains("cannot be reached"), "{err}");
+}
