@@ -165,8 +165,12 @@ impl CaClient {
         session_id: &str,
         body: Vec<u8>,
         sha256_hex: &str,
+        abnormal_end: bool,
     ) -> Result<RecordingSealed, ClientError> {
-        let url = format!("{}/{session_id}", self.url(paths::BASTION_RECORDINGS));
+        let mut url = format!("{}/{session_id}", self.url(paths::BASTION_RECORDINGS));
+        if abnormal_end {
+            url.push_str("?abnormal_end=1");
+        }
         self.send(
             self.http
                 .put(url)

@@ -41,6 +41,7 @@ use crate::ca_client::CaClient;
 use crate::config::{Config, Target};
 use crate::join::Identity;
 use crate::limits::RateLimiter;
+use crate::recording::{self, Recorder};
 use crate::BastionError;
 
 /// Host certificates for targets are renewed when less than this is left.
@@ -491,6 +492,9 @@ struct TargetSession {
     channels: Arc<Mutex<Vec<ChannelId>>>,
     end_reason: Arc<Mutex<Option<String>>>,
     started: Instant,
+    started_at: chrono::DateTime<chrono::Utc>,
+    /// Whether this session's recording has been started (one per session).
+    recording: bool,
 }
 
 /// One bridged channel.
@@ -499,6 +503,23 @@ struct Bridged {
     replies: mpsc::UnboundedReceiver<bool>,
     exec: Arc<Mutex<Option<String>>>,
     bytes_up: u64,
+    /// `pty-req` as asked: TERM, columns, rows.
+    pty: Option<(String, u32, u32)>,
+    /// The recording of this channel, once it started.
+    rec: Arc<Mutex<Option<Recorder>>>,
+}
+
+/// Output tap that feeds whatever recording the channel has by then.
+struct SlotTap(Arc<Mutex<Option<Recorder>>>);
+
+impl bridge::OutputTap for SlotTap {
+    fn output(&mut self, data: &[u8], ext: Option<u32>) {
+        if let Ok(mut g) = self.0.lock() {
+            if let Some(r) = g.as_mut() {
+                bridge::OutputTap::output(r, data, ext);
+            }
+        }
+    }
 }
 
 /// The russh handler for one connection (outer or inner).
@@ -696,6 +717,17 @@ impl Conn {
         }
         let traffic = Arc::new(Traffic::default());
         traffic.touch();
+        recording::write_marker(
+            &self.shared.config.recording_dir,
+            &recording::Marker {
+                session_id: session_id.clone(),
+                user: user.name.clone(),
+                login: login.clone(),
+                target: target.name.clone(),
+                source: self.peer.ip().to_string(),
+                serial: user.serial,
+            },
+        );
         self.session = Some(TargetSession {
             id: session_id,
             login,
@@ -707,6 +739,8 @@ impl Conn {
             channels: Arc::new(Mutex::new(Vec::new())),
             end_reason: Arc::new(Mutex::new(None)),
             started: Instant::now(),
+            started_at: chrono::Utc::now(),
+            recording: false,
         });
         self.authed.store(true, Ordering::Relaxed);
         Auth::Accept
@@ -751,6 +785,43 @@ impl Conn {
         let _ = session.close(channel);
         self.refused_channels.remove(&channel);
         true
+    }
+
+    /// Start the session's recording on `channel` if it has a pty and the
+    /// session has no recording yet.
+    fn start_recording(&mut self, channel: ChannelId) {
+        let Some(s) = self.session.as_mut() else {
+            return;
+        };
+        let Some(b) = self.channels.get(&channel) else {
+            return;
+        };
+        let Some((term, cols, rows)) = b.pty.clone() else {
+            return;
+        };
+        if s.recording {
+            return;
+        }
+        s.recording = true;
+        let header = rampart_audit::recording::RecordingHeader {
+            session_id: s.id.clone(),
+            user: s.user.name.clone(),
+            login: s.login.clone(),
+            target: s.target.name.clone(),
+            width: cols,
+            height: rows,
+            started: s.started_at,
+            record_input: s.policy.record_input,
+            term: Some(term),
+        };
+        match Recorder::start(&self.shared.config.recording_dir, &header) {
+            Ok(r) => {
+                if let Ok(mut g) = b.rec.lock() {
+                    *g = Some(r);
+                }
+            }
+            Err(e) => tracing::error!(session = %s.id, "cannot start the recording: {e}"),
+        }
     }
 
     /// Forward a channel request to the target and relay its answer.
@@ -799,6 +870,10 @@ impl Drop for Conn {
         if let Ok(mut reg) = self.shared.sessions.lock() {
             reg.remove(&s.id);
         }
+        let _ = std::fs::remove_file(recording::marker_path(
+            &self.shared.config.recording_dir,
+            &s.id,
+        ));
         let reason = s
             .end_reason
             .lock()
@@ -1030,6 +1105,8 @@ impl server::Handler for Conn {
                             replies: rrx,
                             exec: Arc::new(Mutex::new(None)),
                             bytes_up: 0,
+                            pty: None,
+                            rec: Arc::new(Mutex::new(None)),
                         },
                     );
                     let traffic = s.traffic.clone();
@@ -1140,6 +1217,7 @@ impl server::Handler for Conn {
         }
         let (rtx, rrx) = mpsc::unbounded_channel();
         let exec = Arc::new(Mutex::new(None));
+        let rec: Arc<Mutex<Option<Recorder>>> = Arc::new(Mutex::new(None));
         self.channels.insert(
             id,
             Bridged {
@@ -1147,6 +1225,8 @@ impl server::Handler for Conn {
                 replies: rrx,
                 exec: exec.clone(),
                 bytes_up: 0,
+                pty: None,
+                rec: rec.clone(),
             },
         );
         let traffic = s.traffic.clone();
@@ -1160,8 +1240,17 @@ impl server::Handler for Conn {
         base.source = Some(self.peer.ip().to_string());
         base.serial = Some(s.user.serial);
         let chans = s.channels.clone();
+        let shared = self.shared.clone();
+        let session_id = s.id.clone();
         tokio::spawn(async move {
-            let end = bridge::pump(tr, uw, handle, rtx, traffic, None).await;
+            let tap: Box<dyn bridge::OutputTap> = Box::new(SlotTap(rec.clone()));
+            let end = bridge::pump(tr, uw, handle, rtx, traffic, Some(tap)).await;
+            let recorder = rec.lock().ok().and_then(|mut g| g.take());
+            if let Some(cast) = recorder.and_then(|r| r.close()) {
+                tokio::spawn(recording::finish_and_upload(
+                    shared, cast, session_id, false,
+                ));
+            }
             if let Ok(mut c) = chans.lock() {
                 c.retain(|c| *c != id);
             }
@@ -1193,6 +1282,11 @@ impl server::Handler for Conn {
             if let Some(s) = &self.session {
                 s.traffic.up.fetch_add(data.len() as u64, Ordering::Relaxed);
                 s.traffic.touch();
+            }
+            if let Ok(g) = b.rec.lock() {
+                if let Some(r) = g.as_ref() {
+                    r.input(data);
+                }
             }
             let _ = b
                 .to_target
@@ -1256,6 +1350,9 @@ impl server::Handler for Conn {
             let _ = session.channel_success(channel);
             return Ok(());
         }
+        if let Some(b) = self.channels.get_mut(&channel) {
+            b.pty = Some((term.chars().take(64).collect(), col_width, row_height));
+        }
         let sent = match self.channels.get(&channel) {
             Some(b) => b
                 .to_target
@@ -1301,6 +1398,7 @@ impl server::Handler for Conn {
         if self.explain_and_close(channel, session) {
             return Ok(());
         }
+        self.start_recording(channel);
         let sent = match self.channels.get(&channel) {
             Some(b) => b.to_target.request_shell(true).await.is_ok(),
             None => false,
@@ -1322,6 +1420,7 @@ impl server::Handler for Conn {
         if self.explain_and_close(channel, session) {
             return Ok(());
         }
+        self.start_recording(channel);
         let sent = match self.channels.get(&channel) {
             Some(b) => {
                 if let Ok(mut c) = b.exec.lock() {
@@ -1370,6 +1469,11 @@ impl server::Handler for Conn {
         _session: &mut Session,
     ) -> Result<(), Self::Error> {
         if let Some(b) = self.channels.get(&channel) {
+            if let Ok(g) = b.rec.lock() {
+                if let Some(r) = g.as_ref() {
+                    r.resize(col_width, row_height);
+                }
+            }
             let _ = b
                 .to_target
                 .window_change(col_width, row_height, pix_width, pix_height)

@@ -51,6 +51,7 @@ impl Bastion {
             .find_map(|l| l.trim().strip_prefix("join token: "))
             .unwrap_or_else(|| panic!("no `join token:` line\n{out}"))
             .to_owned();
+        // `--token=T`: a token may start with '-', which clap would read as a flag.
         let dir = tempdir("bastion");
         let d = dir.path().join("etc");
         let mut c = Command::new(bin("rampart-bastion"));
@@ -61,7 +62,8 @@ impl Bastion {
             "--ca-fingerprint",
             ca.fingerprint(),
         ])
-        .args(["--token", &token, "--name", name])
+        .arg(format!("--token={token}"))
+        .args(["--name", name])
         .arg("--dir")
         .arg(&d);
         let out = run_timeout(c, None, Duration::from_secs(60));

@@ -313,3 +313,131 @@ fn revoking_the_user_ends_a_live_session_within_5_seconds() {
     jump(&w, "true").assert_failure("after revocation");
     let _ = &w.alice;
 }
+
+/// The sealed recording of `session` as text (`zstd -dc` of the CA's copy).
+fn sealed_recording(ca: &Ca, session: &str) -> String {
+    let path = ca
+        .audit_db()
+        .parent()
+        .unwrap()
+        .join("recordings")
+        .join(format!("{session}.cast.zst"));
+    let out = std::process::Command::new(rampart_e2e::require_peer("zstd"))
+        .arg("-dc")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "zstd -dc {}: {:?}",
+        path.display(),
+        out
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Session IDs the bastion has live markers for.
+fn live_sessions(b: &Bastion) -> Vec<String> {
+    std::fs::read_dir(b.etc().join("recordings"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_suffix(".live").map(str::to_owned)
+        })
+        .collect()
+}
+
+#[test]
+fn a_pty_session_is_recorded_as_asciicast_and_sealed() {
+    let w = world();
+    let out = ssh(
+        &w.config,
+        &["-tt", &format!("{TEST_ACCOUNT}@db-1")],
+        Some(b"echo recorded-$((6*7))\nexit 0\n"),
+        T,
+    );
+    out.assert_success("ssh -tt shell");
+    let started = bodies(&w.ca, "bastion_session_started");
+    let session = started
+        .last()
+        .and_then(|b| {
+            b["session"]
+                .as_str()
+                .or(b["details"]["session_id"].as_str())
+        })
+        .map(str::to_owned);
+    eventually("recording_sealed", || {
+        !bodies(&w.ca, "recording_sealed").is_empty()
+    });
+    let sealed = bodies(&w.ca, "recording_sealed");
+    let text = serde_json::to_string(&sealed).unwrap();
+    let session = session
+        .or_else(|| {
+            // Take the session ID from the sealed event, whatever field holds it.
+            text.split('"')
+                .find(|s| s.len() == 26 && s.chars().all(|c| c.is_ascii_alphanumeric()))
+                .map(str::to_owned)
+        })
+        .expect("a session ID");
+    let cast = sealed_recording(&w.ca, &session);
+    let mut lines = cast.lines();
+    let header: Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    assert_eq!(header["version"], 2, "{cast}");
+    assert_eq!(header["rampart"]["user"], "alice", "{cast}");
+    assert_eq!(header["rampart"]["target"], "db-1", "{cast}");
+    assert!(
+        cast.contains("recorded-42"),
+        "the output is in the recording:\n{cast}"
+    );
+    for l in lines {
+        let v: Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+        assert!(v.is_array(), "{l}");
+    }
+    // The session's end is audited, with byte counts.
+    eventually("bastion_session_ended", || {
+        bodies(&w.ca, "bastion_session_ended")
+            .iter()
+            .any(|b| serde_json::to_string(b).unwrap().contains("bytes_down"))
+    });
+}
+
+#[test]
+fn kill9_mid_session_then_restart_marks_the_session_ended_abnormally() {
+    let mut w = world();
+    let (mut child, _out, _err) = ssh_spawn(
+        &w.config,
+        &[
+            "-tt",
+            &format!("{TEST_ACCOUNT}@db-1"),
+            "echo before-the-crash; sleep 120",
+        ],
+        w.dir.path(),
+        "crash",
+    );
+    let mut session = String::new();
+    eventually("the session is live and its output on disk", || {
+        let live = live_sessions(&w.bastion);
+        let Some(s) = live.first() else { return false };
+        session = s.clone();
+        let cast = w.bastion.etc().join("recordings").join(format!("{s}.cast"));
+        std::fs::read_to_string(cast).is_ok_and(|t| t.contains("before-the-crash"))
+    });
+    w.bastion.kill9();
+    let _ = child.wait();
+    w.bastion.start();
+    eventually("session_ended with bastion_restarted", || {
+        bodies(&w.ca, "bastion_session_ended").iter().any(|b| {
+            let t = serde_json::to_string(b).unwrap();
+            t.contains(&session) && t.contains("bastion_restarted")
+        })
+    });
+    eventually("the crashed session's recording is sealed", || {
+        serde_json::to_string(&bodies(&w.ca, "recording_sealed"))
+            .unwrap()
+            .contains(&session)
+    });
+    let cast = sealed_recording(&w.ca, &session);
+    assert!(cast.contains("before-the-crash"), "{cast}");
+    assert!(live_sessions(&w.bastion).is_empty(), "markers are cleared");
+}
