@@ -622,6 +622,16 @@ pub fn read_recording(bytes_zst: &[u8]) -> Result<Recording, AuditError> {
 
 /// Decode a finished `.cast.zst` within `limits`.
 pub fn read_recording_with(bytes_zst: &[u8], limits: &ReadLimits) -> Result<Recording, AuditError> {
+    parse_cast(&decompress_with(bytes_zst, limits)?, limits)
+}
+
+/// Decompress a `.cast.zst` (at most the default [`ReadLimits`] size) without
+/// parsing it, e.g. to hand the asciicast to another player.
+pub fn decompress(bytes_zst: &[u8]) -> Result<Vec<u8>, AuditError> {
+    decompress_with(bytes_zst, &ReadLimits::default())
+}
+
+fn decompress_with(bytes_zst: &[u8], limits: &ReadLimits) -> Result<Vec<u8>, AuditError> {
     let decoder = zstd::stream::read::Decoder::new(bytes_zst)
         .map_err(|e| AuditError::Recording(format!("zstd: {e}")))?;
     let mut cast = Vec::new();
@@ -635,7 +645,7 @@ pub fn read_recording_with(bytes_zst: &[u8], limits: &ReadLimits) -> Result<Reco
             limits.max_decompressed_bytes
         )));
     }
-    parse_cast(&cast, limits)
+    Ok(cast)
 }
 
 /// Decode an uncompressed asciicast v2 recording with Rampart's header keys.
@@ -701,6 +711,82 @@ pub fn parse_cast_prefix<R: BufRead>(
         .unwrap_or(0);
     data.truncate(complete);
     parse_cast(&data, limits)
+}
+
+/// One sealed recording that does not check out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordingProblem {
+    /// The session whose recording it is.
+    pub session: String,
+    /// Sequence number of its `recording_sealed` event.
+    pub seq: u64,
+    /// What is wrong, in one sentence.
+    pub reason: String,
+}
+
+/// What [`verify_recordings`] found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordingsReport {
+    /// `recording_sealed` events looked at.
+    pub sealed: usize,
+    /// Those whose file matched.
+    pub matched: usize,
+    /// The others.
+    pub problems: Vec<RecordingProblem>,
+}
+
+/// For every `recording_sealed` event in the audit database `db`, check that
+/// `dir/<session>.cast.zst` exists and its SHA-256 is the sealed one. Run
+/// [`crate::verify`] first: this trusts the events it reads.
+pub fn verify_recordings(db: &Path, dir: &Path) -> Result<RecordingsReport, AuditError> {
+    let conn = crate::store::open_read_only(db)?;
+    let sealed = crate::store::run_query(
+        &conn,
+        &crate::Query::all().kind(crate::EventKind::RecordingSealed),
+    )?;
+    let mut report = RecordingsReport {
+        sealed: sealed.len(),
+        ..RecordingsReport::default()
+    };
+    for ev in sealed {
+        let session = ev.session.clone().unwrap_or_default();
+        let problem = |reason: String| RecordingProblem {
+            session: session.clone(),
+            seq: ev.seq,
+            reason,
+        };
+        // The session ID becomes a file name: only a plain token may.
+        let clean = !session.is_empty()
+            && session.len() <= 128
+            && session.bytes().all(|b| b.is_ascii_alphanumeric());
+        if !clean {
+            report.problems.push(problem(format!(
+                "session ID {session:?} is not a plain token"
+            )));
+            continue;
+        }
+        let Some(want) = ev.details.get("sha256").and_then(|v| v.as_str()) else {
+            report
+                .problems
+                .push(problem("the event carries no sha256".to_owned()));
+            continue;
+        };
+        let path = dir.join(format!("{session}.cast.zst"));
+        match digest_file(&path) {
+            Ok((have, _)) if have == want => report.matched += 1,
+            Ok((have, _)) => report.problems.push(problem(format!(
+                "{} has SHA-256 {have}, the audit log sealed {want}",
+                path.display()
+            ))),
+            Err(AuditError::Io(e)) if e.kind() == io::ErrorKind::NotFound => report
+                .problems
+                .push(problem(format!("{} is missing", path.display()))),
+            Err(e) => report
+                .problems
+                .push(problem(format!("{}: {e}", path.display()))),
+        }
+    }
+    Ok(report)
 }
 
 #[cfg(test)]
@@ -990,5 +1076,51 @@ mod tests {
         cast.extend_from_slice(b"[1.0, \"o\", \"x\"]\n[2.0, \"o\", \"y");
         let rec = parse_cast_prefix(&cast[..], &ReadLimits::default()).unwrap();
         assert_eq!(rec.render_text(), "x");
+    }
+
+    #[test]
+    fn verify_recordings_finds_an_edited_byte_and_a_missing_file() {
+        use crate::{AuditConfig, AuditLog, EventKind, NewEvent, Outcome};
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("audit.db");
+        let recs = dir.path().join("recordings");
+        std::fs::create_dir(&recs).unwrap();
+        let log = AuditLog::open(&db, None, AuditConfig::default()).unwrap();
+        let mut sessions = Vec::new();
+        for i in 0..3u64 {
+            let session = ulid::Ulid::new().to_string();
+            let path = recs.join(format!("{session}.cast"));
+            let mut w = RecordingWriter::create(&path, &header(false)).unwrap();
+            w.output(ms(i), format!("session {i}").as_bytes());
+            let fin = finish_recording(&w.close().unwrap()).unwrap();
+            log.append(
+                NewEvent::new(EventKind::RecordingSealed, Outcome::Success, Utc::now())
+                    .session(&session)
+                    .detail("sha256", fin.sha256.clone()),
+            )
+            .unwrap();
+            sessions.push((session, fin.path));
+        }
+        log.close().unwrap();
+        let report = verify_recordings(&db, &recs).unwrap();
+        assert_eq!((report.sealed, report.matched), (3, 3));
+        assert!(report.problems.is_empty());
+
+        let mut bytes = std::fs::read(&sessions[1].1).unwrap();
+        let mid = bytes.len() / 2;
+        bytes[mid] ^= 1;
+        std::fs::write(&sessions[1].1, &bytes).unwrap();
+        std::fs::remove_file(&sessions[2].1).unwrap();
+        let report = verify_recordings(&db, &recs).unwrap();
+        assert_eq!((report.sealed, report.matched), (3, 1));
+        assert_eq!(report.problems.len(), 2);
+        assert_eq!(report.problems[0].session, sessions[1].0);
+        assert!(
+            report.problems[0].reason.contains("sealed"),
+            "{:?}",
+            report.problems[0]
+        );
+        assert_eq!(report.problems[1].session, sessions[2].0);
+        assert!(report.problems[1].reason.contains("missing"));
     }
 }

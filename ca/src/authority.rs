@@ -11,10 +11,10 @@
 
 #[path = "bastion.rs"]
 pub mod bastion;
-#[path = "sessions.rs"]
-pub mod sessions;
 #[path = "oidc/login.rs"]
 pub mod oidc_login;
+#[path = "sessions.rs"]
+pub mod sessions;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -673,6 +673,7 @@ async fn bastion_recording(
 struct SessionsQuery {
     user: Option<String>,
     target: Option<String>,
+    session: Option<String>,
     limit: Option<usize>,
 }
 
@@ -694,6 +695,7 @@ async fn list_sessions(
     let filter = SessionFilter {
         user: q.user,
         target: q.target,
+        session: q.session,
         limit: q.limit,
     };
     as_admin(

@@ -64,7 +64,7 @@ use crate::error::CaError;
 
 /// Header a bastion may set (value `1` or `true`) on a recording upload to say
 /// that the session ended abnormally; same as the query `?abnormal_end=true`.
-pub const ABNORMAL_END_HEADER: &str = "x-rampart-abnormal-end";
+pub const ABNORMAL_END_HEADER: &str = api::RECORDING_ABNORMAL_END_HEADER;
 /// Longest user, login, target, source or detail key from a bastion.
 pub const MAX_NAME_BYTES: usize = 256;
 /// Longest reason, and longest JSON encoding of one detail value.
@@ -89,6 +89,8 @@ pub struct SessionFilter {
     pub user: Option<String>,
     /// Only sessions to this target.
     pub target: Option<String>,
+    /// Only this session.
+    pub session: Option<String>,
     /// At most this many (default [`SESSIONS_DEFAULT_LIMIT`], at most
     /// [`SESSIONS_MAX_LIMIT`]).
     pub limit: Option<usize>,
@@ -418,6 +420,9 @@ impl Authority {
                 break;
             }
             if filter.target.is_some() && ev.target != filter.target {
+                continue;
+            }
+            if filter.session.is_some() && ev.session != filter.session {
                 continue;
             }
             let Some(session) = ev.session.clone() else {

@@ -790,6 +790,7 @@ fn the_session_list_comes_from_the_audit_chain() {
             .list_sessions(&SessionFilter {
                 user: user.map(str::to_owned),
                 target: target.map(str::to_owned),
+                session: None,
                 limit,
             })
             .unwrap()
@@ -830,6 +831,16 @@ fn the_session_list_comes_from_the_audit_chain() {
     assert_eq!(db, [ids[3].clone(), ids[0].clone()]);
     assert_eq!(list(None, None, Some(2)).len(), 2);
     assert!(list(Some("carol"), None, None).is_empty());
+    let one = f
+        .auth
+        .list_sessions(&SessionFilter {
+            session: Some(ids[1].clone()),
+            ..SessionFilter::default()
+        })
+        .unwrap()
+        .sessions;
+    assert_eq!(one.len(), 1);
+    assert_eq!(one[0].session_id, ids[1]);
 }
 
 #[test]

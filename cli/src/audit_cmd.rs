@@ -19,8 +19,9 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode, CliError> {
         AuditCommand::Verify {
             db: Some(db),
             audit_pubkey,
+            recordings,
             ..
-        } => verify(&db, audit_pubkey.as_deref()),
+        } => verify(&db, audit_pubkey.as_deref(), recordings.as_deref()),
         AuditCommand::Verify {
             export: Some(file),
             audit_pubkey,
@@ -251,7 +252,11 @@ fn verify_export(file: &Path, pubkey_file: Option<&Path>) -> Result<ExitCode, Cl
     }
 }
 
-fn verify(db: &Path, pubkey_file: Option<&Path>) -> Result<ExitCode, CliError> {
+fn verify(
+    db: &Path,
+    pubkey_file: Option<&Path>,
+    recordings: Option<&Path>,
+) -> Result<ExitCode, CliError> {
     // SQLite would happily create a missing file; refuse before it gets the chance.
     check_regular_file(db)?;
     let pubkey = match pubkey_file {
@@ -277,7 +282,10 @@ fn verify(db: &Path, pubkey_file: Option<&Path>) -> Result<ExitCode, CliError> {
                     report.last_checkpoint_seq
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            match recordings {
+                Some(dir) => verify_recordings(db, dir),
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
         Some(p) => {
             println!("FAILED at sequence {}: {}", p.seq, p.reason);
@@ -288,6 +296,39 @@ fn verify(db: &Path, pubkey_file: Option<&Path>) -> Result<ExitCode, CliError> {
             Ok(ExitCode::from(EXIT_AUDIT_FAILED))
         }
     }
+}
+
+/// Every `recording_sealed` event's file in `dir` must have the sealed SHA-256.
+/// Runs only after the chain verified, so the digests it compares with are the
+/// chain's.
+fn verify_recordings(db: &Path, dir: &Path) -> Result<ExitCode, CliError> {
+    let meta = std::fs::metadata(dir).map_err(|e| CliError::no_input(dir, &e))?;
+    if !meta.is_dir() {
+        return Err(CliError::NoInput {
+            path: dir.display().to_string(),
+            detail: "not a directory".to_owned(),
+        });
+    }
+    let report = rampart_audit::recording::verify_recordings(db, dir)
+        .map_err(|e| CliError::Audit(format!("cannot check recordings: {e}")))?;
+    if report.problems.is_empty() {
+        println!(
+            "OK: {} sealed recordings match their digests",
+            report.matched
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in &report.problems {
+        println!(
+            "FAILED recording of session {} (sealed at sequence {}): {}",
+            p.session, p.seq, p.reason
+        );
+    }
+    println!(
+        "  {} of {} sealed recordings match their digests",
+        report.matched, report.sealed
+    );
+    Ok(ExitCode::from(EXIT_AUDIT_FAILED))
 }
 
 /// The audit public key, OpenSSH one-line format.

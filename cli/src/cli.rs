@@ -44,6 +44,9 @@ pub enum Command {
     /// Work with the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// List bastion sessions and replay their recordings (admin).
+    #[command(subcommand)]
+    Sessions(crate::sessions::SessionsCommand),
     /// Check and try out a policy file.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -318,6 +321,10 @@ pub enum AuditCommand {
         /// with; required with --export.
         #[arg(long, value_name = "FILE", required_unless_present = "db")]
         audit_pubkey: Option<PathBuf>,
+        /// Also check every sealed session recording in DIR (the CA's
+        /// `recordings/` directory) against the digest the log sealed; needs --db.
+        #[arg(long, value_name = "DIR", requires = "db")]
+        recordings: Option<PathBuf>,
     },
     /// Export events as JSON Lines (provable), CEF, OCSF or RFC 5424 syslog.
     Export(AuditExportArgs),

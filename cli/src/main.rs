@@ -25,6 +25,7 @@ mod host_principals;
 mod input;
 mod login;
 mod policy_cmd;
+mod sessions;
 mod ssh;
 mod status;
 
@@ -65,6 +66,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Logout => status::logout(&home),
         Command::Admin(c) => admin::run(&home, c),
         Command::Audit(c) => audit_cmd::run(c),
+        Command::Sessions(c) => sessions::run(&home, c),
         Command::Policy(c) => policy_cmd::run(c),
         Command::Completions { shell } => {
             let mut cmd = Cli::command();

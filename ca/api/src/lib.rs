@@ -95,9 +95,15 @@ pub mod paths {
     pub const BASTION_EVENTS: &str = "/v1/bastion/events";
     /// `PUT` (bastion credential) `/v1/bastion/recordings/{session_id}`, body = the
     /// finished `.cast.zst` recording, header [`super::RECORDING_SHA256_HEADER`] →
-    /// [`super::RecordingSealed`]: the CA stores it and seals its digest.
+    /// [`super::RecordingSealed`]: the CA stores it and seals its digest. A session
+    /// that did not end cleanly (finished after a crash) is marked with the header
+    /// [`super::RECORDING_ABNORMAL_END_HEADER`]`: 1` or `?abnormal_end=true`. The
+    /// same bytes again answer as the first upload did; other bytes for a sealed
+    /// session get 409 `recording_exists`; a session this bastion never reported
+    /// `session_started` for gets 409 `session_unknown`.
     pub const BASTION_RECORDINGS: &str = "/v1/bastion/recordings";
-    /// `GET` (admin) `?user=&target=&limit=` → [`super::SessionList`].
+    /// `GET` (admin) `?user=&target=&session=&limit=` → [`super::SessionList`]
+    /// (limit default 50, at most 1000).
     pub const ADMIN_SESSIONS: &str = "/v1/admin/sessions";
     /// `GET` (admin) `/v1/admin/sessions/{session_id}/recording` → the sealed
     /// `.cast.zst` bytes (refused if they no longer match the seal).
@@ -106,6 +112,9 @@ pub mod paths {
 
 /// Header carrying the lowercase hex SHA-256 of an uploaded recording's bytes.
 pub const RECORDING_SHA256_HEADER: &str = "x-rampart-recording-sha256";
+
+/// Header (`1`/`true`) marking an uploaded recording as ending abnormally.
+pub const RECORDING_ABNORMAL_END_HEADER: &str = "x-rampart-abnormal-end";
 
 /// Largest recording upload the CA accepts by default (compressed bytes).
 pub const MAX_RECORDING_BYTES: usize = 256 * 1024 * 1024;
