@@ -254,6 +254,13 @@ impl Authority {
         &self.audit
     }
 
+    /// Refresh the gauges computed from state (M8 coverage, expired challenges),
+    /// before a `/metrics` scrape.
+    pub fn refresh_metrics(&self) -> Result<(), CaError> {
+        crate::metrics::expire_challenges(self.now());
+        crate::metrics::refresh_coverage(self.store.as_ref(), &*self.policy()?)
+    }
+
     /// Replace the policy (e.g. on reload).
     pub fn set_policy(&self, policy: Policy) {
         if let Ok(mut p) = self.policy.write() {
@@ -270,7 +277,14 @@ impl Authority {
 
     /// Append an event; any failure refuses the action (fail closed).
     pub fn record(&self, ev: NewEvent) -> Result<rampart_audit::Appended, CaError> {
-        self.audit.append(ev).map_err(|e| {
+        let started = std::time::Instant::now();
+        let code = ev.kind().code();
+        let appended = self.audit.append(ev);
+        crate::metrics::audit_append(appended.is_ok(), started.elapsed());
+        if let Ok(a) = &appended {
+            tracing::info!(event_code = code, event_id = %a.id, "audit event");
+        }
+        appended.map_err(|e| {
             tracing::error!(error = %e, "audit append failed; refusing the action");
             CaError::AuditUnavailable(e)
         })
@@ -358,6 +372,7 @@ impl Authority {
             version: rev.version,
             generated_at,
         };
+        crate::metrics::krl(signed.version, signed.generated_at);
         if let Ok(mut k) = self.krl.write() {
             // Two revocations rebuilding at once may finish out of order: never
             // replace a newer KRL with an older one.
@@ -411,8 +426,15 @@ impl Authority {
         let totp = factor::totp_for(seed.as_ref(), &self.settings.totp_issuer, &user)?;
         let token = secrets::new_token();
         let expires_at = now + to_chrono(ENROLLMENT_TTL);
+        let token_hash = secrets::digest_secret(&token);
+        crate::metrics::challenge_opened(
+            crate::metrics::Factor::Totp,
+            crate::metrics::Flow::Enrolment,
+            &hex::encode(token_hash),
+            expires_at,
+        );
         self.store.put_enrollment(
-            &secrets::digest_secret(&token),
+            &token_hash,
             &PendingEnrollment {
                 user: user.clone(),
                 sealed_seed: self.sealer.seal(seed.as_ref(), &user)?,
@@ -460,7 +482,14 @@ impl Authority {
         let user = pending.user.clone();
         let seed = self.sealer.open(&pending.sealed_seed, &user)?;
         let totp = factor::totp_for(&seed, &self.settings.totp_issuer, &user)?;
-        let Some(step) = factor::matching_step(&totp, req.totp_code.trim(), now) else {
+        let step = factor::matching_step(&totp, req.totp_code.trim(), now);
+        crate::metrics::challenge_answered(
+            crate::metrics::Factor::Totp,
+            crate::metrics::Flow::Enrolment,
+            &hex::encode(token_hash),
+            step.map(|_| ()).ok_or("factor_invalid"),
+        );
+        let Some(step) = step else {
             self.note_source_failure(caller);
             self.record(
                 self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
@@ -569,6 +598,17 @@ impl Authority {
         caller: &Caller,
         req: &api::LoginRequest,
     ) -> Result<api::LoginResponse, CaError> {
+        let started = std::time::Instant::now();
+        let result = self.login_checked(caller, req);
+        crate::metrics::login_finished(req.factor.method(), &result, started.elapsed());
+        result
+    }
+
+    fn login_checked(
+        &self,
+        caller: &Caller,
+        req: &api::LoginRequest,
+    ) -> Result<api::LoginResponse, CaError> {
         self.check_source_limit(caller)?;
         let now = self.now();
         let (verifier, secret) = self.verifier(&req.factor)?;
@@ -638,6 +678,9 @@ impl Authority {
                 if count >= self.settings.limits.max_failures {
                     let until = now + to_chrono(self.settings.limits.lockout);
                     self.store.lock_until(&user.name, until)?;
+                    if let Some(f) = crate::metrics::Factor::from_method(method) {
+                        crate::metrics::bypass_attempt(f, crate::metrics::Bypass::Lockout);
+                    }
                     self.record(
                         self.event(EventKind::MfaLockedOut, Outcome::Failure, Some(caller))
                             .user(&user.name)
@@ -658,6 +701,7 @@ impl Authority {
         self.store.clear_failures(&user.name)?;
         let token = secrets::new_token();
         let session_id = secrets::new_public_id();
+        tracing::Span::current().record("session_id", session_id.as_str());
         let expires_at = now + to_chrono(self.settings.session_ttl);
         let mut ev = self
             .event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))
@@ -721,6 +765,7 @@ impl Authority {
             self.store.delete_session(&hash)?;
             return Err(unauth());
         }
+        tracing::Span::current().record("session_id", record.id.as_str());
         let user = self.store.user(&record.user)?.ok_or_else(unauth)?;
         if user.disabled {
             return Err(CaError::forbidden("user_disabled", "this user is disabled"));
@@ -795,11 +840,13 @@ impl Authority {
         session: &Session,
         req: &api::CertRequest,
     ) -> Result<api::CertResponse, CaError> {
+        let started = std::time::Instant::now();
         let now = self.now();
         let user = &session.user;
         let key = self.parse_public_key(&req.public_key)?;
         let fingerprint = key_fingerprint(&key);
         let deny = |code: &'static str, reason: String| -> Result<api::CertResponse, CaError> {
+            crate::metrics::cert_denied(crate::metrics::CertKind::User, code);
             self.record(
                 self.event(EventKind::CertDenied, Outcome::Failure, Some(caller))
                     .user(&user.name)
@@ -870,6 +917,7 @@ impl Authority {
         // stored or handed out.
         let (record, line) =
             self.store_issued(&cert, CertKind::User, &user.name, &fingerprint, now)?;
+        crate::metrics::cert_issued(crate::metrics::CertKind::User, started.elapsed());
         Ok(cert_response(record, line))
     }
 
@@ -1091,6 +1139,10 @@ impl Authority {
                 ),
             ));
         }
+        if self.store.totp(&user.name)?.is_some() {
+            // An invite for someone who already has a factor: they lost it (M4).
+            crate::metrics::recovery_request();
+        }
         let now = self.now();
         let code = secrets::new_invite_code();
         let expires_at = now + to_chrono(ttl);
@@ -1259,6 +1311,7 @@ impl Authority {
         refused_code: &'static str,
         who: impl FnOnce(NewEvent) -> NewEvent,
     ) -> Result<api::CertResponse, CaError> {
+        let started = std::time::Instant::now();
         let now = self.now();
         let key = self.parse_public_key(public_key)?;
         let policy = self.policy()?;
@@ -1277,6 +1330,7 @@ impl Authority {
                 .detail("valid_before", spec.valid_before()),
         )?;
         let (record, line) = self.store_issued(&cert, CertKind::Host, name, &fingerprint, now)?;
+        crate::metrics::cert_issued(crate::metrics::CertKind::Host, started.elapsed());
         Ok(cert_response(record, line))
     }
 }

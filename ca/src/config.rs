@@ -52,6 +52,9 @@ pub struct RawConfig {
     /// Admin requirements.
     #[serde(default)]
     pub admin: RawAdmin,
+    /// The Prometheus `/metrics` listener (off unless `listen` is set).
+    #[serde(default)]
+    pub metrics: crate::metrics::RawMetrics,
     /// OpenID Connect providers (`[[oidc.providers]]`); none by default.
     #[serde(default)]
     pub oidc: crate::oidc::RawOidc,
@@ -334,6 +337,8 @@ pub struct Config {
     pub audit_retention: Option<chrono::Duration>,
     /// What the authority itself needs: factor limits, lifetimes, admin rules.
     pub authority: crate::authority::Settings,
+    /// `[metrics]`.
+    pub metrics: crate::metrics::MetricsConfig,
     /// OpenID Connect providers, validated, secrets read.
     pub oidc: Vec<crate::oidc::ProviderSettings>,
 }
@@ -449,6 +454,7 @@ impl Config {
                 admin_max_mfa_age: dur("[admin] max_mfa_age", &raw.admin.max_mfa_age)?,
                 admin_allow_recovery: raw.admin.allow_recovery,
             },
+            metrics: crate::metrics::MetricsConfig::from_raw(&raw.metrics)?,
         })
     }
 

@@ -135,7 +135,9 @@ where
     T: Send + 'static,
     F: FnOnce(&Authority) -> Result<T, CaError> + Send + 'static,
 {
-    tokio::task::spawn_blocking(move || f(&auth))
+    // The request's span (its request ID) follows the work onto the blocking thread.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| f(&auth)))
         .await
         .map_err(|e| ApiError(CaError::Internal(format!("worker failed: {e}"))))?
         .map_err(ApiError)

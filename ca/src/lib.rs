@@ -17,6 +17,7 @@ pub mod factor;
 pub mod forwarders;
 pub mod http;
 pub mod init;
+pub mod metrics;
 pub mod oidc;
 pub mod secrets;
 pub mod server;

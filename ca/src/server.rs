@@ -207,6 +207,22 @@ pub async fn serve(
     // After CaStarted, so that it is forwarded in the first batch.
     let forwarders =
         crate::forwarders::Forwarders::start(&config.forwarders, &config.audit_database)?;
+    if let Some(addr) = config.metrics.listen {
+        for p in &config.oidc {
+            crate::metrics::provider_configured(&p.name);
+        }
+        let (auth, fwd) = (Arc::clone(&auth), forwarders.status_handles());
+        let refresh: crate::metrics::Refresh = Arc::new(move || {
+            let head = auth.audit_log().head().ok().map(|(seq, _)| seq);
+            fwd.iter()
+                .for_each(|h| crate::metrics::forwarder_status(&h.get(), head));
+            if let Err(e) = auth.refresh_metrics() {
+                tracing::warn!(error = %e, "metrics refresh failed");
+            }
+        });
+        let bound = crate::metrics::serve(addr, refresh).await?;
+        println!("rampart-ca metrics on http://{bound}/metrics");
+    }
     if let Some(window) = config.audit_retention {
         spawn_retention(config.audit_database.clone(), window, Arc::clone(&auth));
     }
@@ -225,7 +241,8 @@ pub async fn serve(
             sd_notify(&format!("READY=1\nSTATUS=listening on https://{addr}"));
         }
     });
-    let app = crate::http::router(Arc::clone(&auth));
+    let app = crate::http::router(Arc::clone(&auth))
+        .layer(axum::middleware::from_fn(crate::metrics::observe_request));
     let result = axum_server::bind_rustls(
         config.listen,
         axum_server::tls_rustls::RustlsConfig::from_config(loaded.tls),
