@@ -191,6 +191,25 @@ pub struct LoginArgs {
     /// Certify this ssh-agent key (by `SHA256:` fingerprint) instead of the file key.
     #[arg(long, value_name = "SHA256:…")]
     pub agent_key: Option<String>,
+    /// The factor: a TOTP code (`--recovery` for a recovery code) or a login at
+    /// the identity provider named by `--provider` (`oidc`, in a browser).
+    #[arg(long, value_enum, default_value = "totp")]
+    pub mfa: MfaMethod,
+    /// Identity provider for `--mfa oidc`, as named in the CA's config.
+    #[arg(long, value_name = "NAME")]
+    pub provider: Option<String>,
+    /// With `--mfa oidc`: print the provider's URL instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
+}
+
+/// `rampart login --mfa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MfaMethod {
+    /// A TOTP (or, with `--recovery`, recovery) code.
+    Totp,
+    /// An OpenID Connect login at an identity provider.
+    Oidc,
 }
 
 /// `rampart admin …`.

@@ -7,7 +7,7 @@ use chrono::Utc;
 use rampart_api::{paths, CertRequest, CertResponse, FactorProof, LoginRequest, LoginResponse};
 
 use crate::ca::{not_enrolled, CaTarget};
-use crate::cli::LoginArgs;
+use crate::cli::{LoginArgs, MfaMethod};
 use crate::duration::human;
 use crate::error::CliError;
 use crate::home::{write_atomic, Home, Session};
@@ -21,10 +21,13 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
         return Err(not_enrolled());
     }
     let target = CaTarget::resolve(args.ca.as_deref(), args.ca_fingerprint.as_deref(), &config)?;
+    let oidc = args.mfa == MfaMethod::Oidc;
     let user = args
         .user
         .clone()
         .or_else(|| config.user.clone())
+        // With OIDC the identity provider says who the user is.
+        .or_else(|| oidc.then(String::new))
         .ok_or_else(|| {
             CliError::NotLoggedIn(
                 "no user configured: pass --user NAME (or run `rampart enroll` first)".to_owned(),
@@ -37,6 +40,24 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
     };
     let client = target.client()?;
 
+    let login = if oidc {
+        let provider = args.provider.as_deref().ok_or_else(|| {
+            CliError::Usage("--mfa oidc needs --provider NAME (ask your admin)".to_owned())
+        })?;
+        let hint = (!user.is_empty()).then_some(user.as_str());
+        crate::oidc::login(&client, provider, hint, !args.no_browser)?
+    } else {
+        login_with_code(&client, &target, &user, &args)?
+    };
+    finish(home, &mut config, &target, &client, login, &args, agent_key)
+}
+
+fn login_with_code(
+    client: &rampart_api::Client,
+    target: &CaTarget,
+    user: &str,
+    args: &LoginArgs,
+) -> Result<LoginResponse, CliError> {
     let what = if args.recovery {
         "Recovery code"
     } else {
@@ -55,17 +76,27 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
             code: code.to_string(),
         }
     };
-    let login: LoginResponse = client.post_json(
+    Ok(client.post_json(
         paths::LOGIN,
         &LoginRequest {
-            user: user.clone(),
+            user: user.to_owned(),
             factor,
         },
-    )?;
+    )?)
+}
 
-    target.remember(&mut config);
+fn finish(
+    home: &Home,
+    config: &mut crate::home::Config,
+    target: &CaTarget,
+    client: &rampart_api::Client,
+    login: LoginResponse,
+    args: &LoginArgs,
+    agent_key: Option<ssh_key::PublicKey>,
+) -> Result<ExitCode, CliError> {
+    target.remember(config);
     config.user = Some(login.user.clone());
-    home.save_config(&config)?;
+    home.save_config(config)?;
 
     let mut session = Session {
         token: login.session_token.clone(),
@@ -97,7 +128,7 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
         .to_openssh()
         .map_err(|e| anyhow::anyhow!("cannot encode the public key: {e}"))?;
 
-    let authed = client.with_token(login.session_token.as_str());
+    let authed = client.clone().with_token(login.session_token.as_str());
     let cert: CertResponse = authed
         .post_json(
             paths::CERTS,

@@ -24,6 +24,7 @@ mod host_krl;
 mod host_principals;
 mod input;
 mod login;
+mod oidc;
 mod policy_cmd;
 mod sessions;
 mod ssh;

@@ -260,3 +260,73 @@ fn a_stopped_provider_gives_a_clear_error() {
     assert_eq!(err.api_code(), Some("oidc_provider_unavailable"), "{err}");
     assert!(err.to_string().contains("cannot be reached"), "{err}");
 }
+
+#[test]
+fn rampart_login_mfa_oidc_with_a_scripted_browser_writes_an_oidc_certificate() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd", "otp"]) }));
+    let ca = ca_with(&provider, "jit_users = true");
+    let cli = rampart_e2e::Cli::new(&ca, "alice");
+    let mut cmd = cli.command();
+    cmd.args([
+        "login",
+        "--ca",
+        ca.url(),
+        "--ca-fingerprint",
+        ca.fingerprint(),
+        "--mfa",
+        "oidc",
+        "--provider",
+        "corp",
+        "--no-browser",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn rampart login");
+    let stdout = rampart_e2e::process::drain(child.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    let err_log = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.trim_start().starts_with("http://") {
+                let _ = tx.send(line.trim().to_owned());
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let url = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("rampart login prints the provider URL");
+    assert!(url.starts_with(&provider.issuer()), "{url}");
+
+    // The "browser": log in at the provider, then follow its redirect to the
+    // CLI's loopback listener.
+    let redirect = provider.authenticate(&url, "alice");
+    assert_eq!(redirect.host_str(), Some("127.0.0.1"));
+    let page = reqwest::blocking::get(redirect.as_str()).expect("deliver the code to the CLI");
+    assert!(page.status().is_success(), "{}", page.status());
+
+    let status = rampart_e2e::process::wait_deadline(
+        &mut child,
+        std::time::Duration::from_secs(60),
+        "rampart login --mfa oidc",
+    );
+    let out = stdout.join().unwrap_or_default();
+    let err = err_log.join().unwrap_or_default();
+    assert!(status.success(), "rampart login failed\n{out}\n{err}");
+    assert!(out.contains("Logged in as alice (oidc)"), "{out}");
+    let info = inspect_cert(&cli.cert());
+    assert_eq!(info.principals, ["ops-alice"], "{}", info.text);
+    assert_eq!(
+        info.extension_value("mfa-idp@rampart").as_deref(),
+        Some("corp"),
+        "{}",
+        info.text
+    );
+}
