@@ -42,6 +42,7 @@ use crate::config::{Config, Target};
 use crate::join::Identity;
 use crate::limits::RateLimiter;
 use crate::recording::{self, Recorder};
+use crate::sftp::FileOps;
 use crate::BastionError;
 
 /// Host certificates for targets are renewed when less than this is left.
@@ -507,17 +508,49 @@ struct Bridged {
     pty: Option<(String, u32, u32)>,
     /// The recording of this channel, once it started.
     rec: Arc<Mutex<Option<Recorder>>>,
+    /// The SFTP file-operation tracker, once the channel is an sftp subsystem.
+    sftp: Arc<Mutex<Option<FileOps>>>,
 }
 
-/// Output tap that feeds whatever recording the channel has by then.
-struct SlotTap(Arc<Mutex<Option<Recorder>>>);
+/// Output tap: feeds whatever recording the channel has by then, and the
+/// SFTP tracker, whose finished operations become `file_op` events.
+struct SlotTap {
+    rec: Arc<Mutex<Option<Recorder>>>,
+    sftp: Arc<Mutex<Option<FileOps>>>,
+    auditor: Auditor,
+    base: rampart_api::BastionEvent,
+}
 
 impl bridge::OutputTap for SlotTap {
     fn output(&mut self, data: &[u8], ext: Option<u32>) {
-        if let Ok(mut g) = self.0.lock() {
+        if let Ok(mut g) = self.rec.lock() {
             if let Some(r) = g.as_mut() {
                 bridge::OutputTap::output(r, data, ext);
             }
+        }
+        if ext.is_some() {
+            return;
+        }
+        let ops = match self.sftp.lock() {
+            Ok(mut g) => match g.as_mut() {
+                Some(f) => f.server_data(data),
+                None => return,
+            },
+            Err(_) => return,
+        };
+        for op in ops {
+            let mut e = self.base.clone();
+            e.kind = BastionEventKind::FileOp;
+            e.success = op.success;
+            e.at = chrono::Utc::now();
+            let mut e = detail(detail(e, "op", op.op), "path", op.path);
+            if let Some(to) = op.to {
+                e = detail(e, "to", to);
+            }
+            if let Some(b) = op.bytes {
+                e = detail(e, "bytes", b);
+            }
+            self.auditor.enqueue(e);
         }
     }
 }
@@ -1107,6 +1140,7 @@ impl server::Handler for Conn {
                             bytes_up: 0,
                             pty: None,
                             rec: Arc::new(Mutex::new(None)),
+                            sftp: Arc::new(Mutex::new(None)),
                         },
                     );
                     let traffic = s.traffic.clone();
@@ -1218,6 +1252,7 @@ impl server::Handler for Conn {
         let (rtx, rrx) = mpsc::unbounded_channel();
         let exec = Arc::new(Mutex::new(None));
         let rec: Arc<Mutex<Option<Recorder>>> = Arc::new(Mutex::new(None));
+        let sftp: Arc<Mutex<Option<FileOps>>> = Arc::new(Mutex::new(None));
         self.channels.insert(
             id,
             Bridged {
@@ -1227,6 +1262,7 @@ impl server::Handler for Conn {
                 bytes_up: 0,
                 pty: None,
                 rec: rec.clone(),
+                sftp: sftp.clone(),
             },
         );
         let traffic = s.traffic.clone();
@@ -1243,7 +1279,12 @@ impl server::Handler for Conn {
         let shared = self.shared.clone();
         let session_id = s.id.clone();
         tokio::spawn(async move {
-            let tap: Box<dyn bridge::OutputTap> = Box::new(SlotTap(rec.clone()));
+            let tap: Box<dyn bridge::OutputTap> = Box::new(SlotTap {
+                rec: rec.clone(),
+                sftp,
+                auditor: auditor.clone(),
+                base: base.clone(),
+            });
             let end = bridge::pump(tr, uw, handle, rtx, traffic, Some(tap)).await;
             let recorder = rec.lock().ok().and_then(|mut g| g.take());
             if let Some(cast) = recorder.and_then(|r| r.close()) {
@@ -1286,6 +1327,11 @@ impl server::Handler for Conn {
             if let Ok(g) = b.rec.lock() {
                 if let Some(r) = g.as_ref() {
                     r.input(data);
+                }
+            }
+            if let Ok(mut g) = b.sftp.lock() {
+                if let Some(f) = g.as_mut() {
+                    f.client_data(data);
                 }
             }
             let _ = b
@@ -1448,7 +1494,14 @@ impl server::Handler for Conn {
             return Ok(());
         }
         let sent = match self.channels.get(&channel) {
-            Some(b) => b.to_target.request_subsystem(true, name).await.is_ok(),
+            Some(b) => {
+                if name == "sftp" {
+                    if let Ok(mut g) = b.sftp.lock() {
+                        *g = Some(FileOps::new());
+                    }
+                }
+                b.to_target.request_subsystem(true, name).await.is_ok()
+            }
             None => false,
         };
         if sent {

@@ -83,6 +83,7 @@ fn target_sshd(ca: &Ca, admin: &Enrolled) -> Sshd {
         host_key: Some(host_key),
         host_cert: Some(host_cert),
         host_ca_line: Some(ca.host_ca_pub()),
+        extra_config: vec!["Subsystem sftp internal-sftp".into()],
         ..SshdOptions::default()
     });
     sshd.set_principals(TEST_ACCOUNT, &[TEST_ACCOUNT]);
@@ -440,4 +441,89 @@ fn kill9_mid_session_then_restart_marks_the_session_ended_abnormally() {
     let cast = sealed_recording(&w.ca, &session);
     assert!(cast.contains("before-the-crash"), "{cast}");
     assert!(live_sessions(&w.bastion).is_empty(), "markers are cleared");
+}
+
+fn sha256_of(p: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(p)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn scp_and_sftp_move_50_mb_both_ways_and_every_file_operation_is_audited() {
+    let w = world();
+    let d = w.dir.path();
+    let local = d.join("payload.bin");
+    let status = std::process::Command::new("head")
+        .args(["-c", "52428800", "/dev/urandom"])
+        .stdout(std::fs::File::create(&local).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let want = sha256_of(&local);
+    // A remote directory only this test uses, owned by the target account.
+    let tag = format!("rampart-bastion-{}", std::process::id());
+    let remote_dir = format!("/tmp/{tag}");
+    jump(&w, &format!("mkdir -p {remote_dir}")).assert_success("mkdir on the target");
+    let remote = |name: &str| format!("{TEST_ACCOUNT}@db-1:{remote_dir}/{name}");
+
+    let scp = |from: &str, to: &str| {
+        let mut c = std::process::Command::new(rampart_e2e::require_peer("scp"));
+        c.env_remove("SSH_AUTH_SOCK")
+            .arg("-F")
+            .arg(&w.config)
+            .args([from, to]);
+        rampart_e2e::process::run_timeout(c, None, Duration::from_secs(300))
+    };
+    scp(local.to_str().unwrap(), &remote("up.bin")).assert_success("scp up");
+    let back = d.join("back.bin");
+    scp(&remote("up.bin"), back.to_str().unwrap()).assert_success("scp down");
+    assert_eq!(sha256_of(&back), want, "scp round trip is byte-identical");
+
+    // sftp: put, get, rename, rm.
+    let got = d.join("sftp-got.bin");
+    let batch = d.join("batch");
+    std::fs::write(
+        &batch,
+        format!(
+            "put {l} {r}/s.bin\nget {r}/s.bin {g}\nrename {r}/s.bin {r}/t.bin\nrm {r}/t.bin\nrm {r}/up.bin\nmkdir {r}/sub\nrmdir {r}/sub\n",
+            l = local.display(),
+            r = remote_dir,
+            g = got.display()
+        ),
+    )
+    .unwrap();
+    let mut c = std::process::Command::new(rampart_e2e::require_peer("sftp"));
+    c.env_remove("SSH_AUTH_SOCK")
+        .arg("-F")
+        .arg(&w.config)
+        .arg("-b")
+        .arg(&batch)
+        .arg(format!("{TEST_ACCOUNT}@db-1"));
+    rampart_e2e::process::run_timeout(c, None, Duration::from_secs(300))
+        .assert_success("sftp batch");
+    assert_eq!(sha256_of(&got), want, "sftp round trip is byte-identical");
+    jump(&w, &format!("rmdir {remote_dir}")).assert_success("cleanup");
+
+    let size = 52_428_800u64;
+    eventually("file-operation events for every step", || {
+        let ops = bodies(&w.ca, "bastion_file_op");
+        let text = serde_json::to_string(&ops).unwrap();
+        let has = |op: &str, path: &str| text.contains(&format!("\"{op}\"")) && text.contains(path);
+        has("write", &format!("{remote_dir}/up.bin"))
+            && has("read", &format!("{remote_dir}/up.bin"))
+            && has("write", &format!("{remote_dir}/s.bin"))
+            && has("rename", &format!("{remote_dir}/t.bin"))
+            && has("remove", &format!("{remote_dir}/t.bin"))
+            && has("mkdir", &format!("{remote_dir}/sub"))
+            && has("rmdir", &format!("{remote_dir}/sub"))
+            && text.matches(&size.to_string()).count() >= 4
+    });
 }
