@@ -12,7 +12,7 @@
 //! | 3 | not set up or not logged in: no saved CA / user, no session or an expired one, or the CA no longer accepts the session |
 //! | 4 | cannot talk to the CA: network error, TLS failure, certificate pin mismatch, or an answer that is not the API |
 //! | 5 | the CA refused the request (wrong code, unknown user, not an admin, ...); the CA's message and error code are shown |
-//! | 6 | `audit verify`: the chain or a checkpoint did not verify, or the log could not be read as an audit log |
+//! | 6 | `audit verify`: the chain or a checkpoint did not verify, a sealed recording (`--recordings`) is missing or differs from its digest, or the log could not be read as an audit log; `sessions play`: the downloaded recording does not match its sealed digest |
 //! | 7 | `policy test`: the request is denied |
 //! | 8 | `policy check` / `policy test`: the policy does not parse, or (`check`) has an error-severity lint |
 //! | 9 | an input file named on the command line cannot be read (audit database, public key, policy file) |
