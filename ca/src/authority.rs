@@ -884,6 +884,9 @@ impl Authority {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => return deny(denial.code.as_str(), denial.reason),
         };
+        if let Err((code, reason)) = self.oidc_gate(caller, &policy, grant.roles(), session)? {
+            return deny(code, reason);
+        }
         let serial = self.next_serial()?;
         let spec = rampart_signer::UserCertSpec::from_grant(
             &grant,

@@ -182,6 +182,18 @@ impl Policy {
         out
     }
 
+    /// Of `roles`, those that need an OIDC login (they set `oidc_acr` or
+    /// `oidc_amr`), each with the factor it accepts while the provider is down.
+    pub fn oidc_gated_roles(&self, roles: &[String]) -> Vec<(String, Option<Factor>)> {
+        roles
+            .iter()
+            .filter_map(|r| {
+                let role = self.roles.get(r)?;
+                (!role.oidc.is_empty()).then(|| (r.clone(), role.oidc.fallback.clone()))
+            })
+            .collect()
+    }
+
     /// The fallback factor every one of the user's OIDC-requiring roles allows,
     /// if they agree on one. `None`: no fallback (refused while the provider is
     /// down).
@@ -256,6 +268,15 @@ ops = ["ops"]
                 .unwrap_err()
                 .code,
             "auth_time_stale"
+        );
+    }
+
+    #[test]
+    fn gated_roles_are_those_with_acr_or_amr() {
+        let roles = vec!["dev".to_owned(), "dba".to_owned(), "ops".to_owned()];
+        assert_eq!(
+            p().oidc_gated_roles(&roles),
+            vec![("dba".to_owned(), Some(Factor::Totp))]
         );
     }
 

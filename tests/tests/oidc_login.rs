@@ -330,3 +330,80 @@ fn rampart_login_mfa_oidc_with_a_scripted_browser_writes_an_oidc_certificate() {
         info.text
     );
 }
+
+#[test]
+fn while_the_provider_is_down_totp_stands_in_only_where_the_role_names_it() {
+    const FALLBACK_POLICY: &str = r#"
+version = 1
+[defaults]
+min_factor = "otp"
+
+[roles.dba]
+principals = ["dba-{user}"]
+oidc_amr = ["hwk"]
+fallback_factor = "totp"
+
+[roles.vault]
+principals = ["vault-{user}"]
+oidc_amr = ["hwk"]
+
+[groups]
+dbas = ["dba"]
+vault = ["vault"]
+"#;
+    let mut provider = OidcProvider::start(json!({ "alice": account(&["dbas"], &["pwd"]) }));
+    let mut ca = Ca::init_with(Some(FALLBACK_POLICY), "");
+    ca.merge_config(&provider.ca_config(ca.dir(), "corp", ""));
+    // The bootstrap admin needs a role to log in with TOTP at all.
+    ca.write_policy(&format!(
+        "{FALLBACK_POLICY}\n[users]\n\"{}\" = [\"dba\"]\n",
+        ca.info().admin_user
+    ));
+    ca.start();
+    let (_admin, admin_session) = rampart_e2e::api_admin(&ca);
+    let mut dora = rampart_e2e::api_onboard(&ca, &admin_session.client, "dora", &["dbas"]);
+    let mut vic = rampart_e2e::api_onboard(&ca, &admin_session.client, "vic", &["vault"]);
+    let dir = rampart_e2e::tempdir("oidc-fallback");
+    let key = KeyPair::ed25519(dir.path(), "id");
+    let cert_for = |s: &rampart_e2e::Session| {
+        s.client.post_json::<_, CertResponse>(
+            paths::CERTS,
+            &CertRequest {
+                public_key: key.public_line(),
+                ttl_seconds: None,
+            },
+        )
+    };
+
+    // Provider up: a TOTP session does not get a role that needs OIDC.
+    let up = cert_for(&dora.login(&ca)).expect_err("TOTP while the provider is up");
+    assert_eq!(up.api_code(), Some("oidc_required"), "{up}");
+    assert!(up.to_string().contains("provider is up"), "{up}");
+
+    provider.stop();
+    // Provider down: the role that names totp as its fallback accepts it, audited.
+    let cert = cert_for(&dora.login(&ca)).expect("fallback certificate");
+    assert_eq!(cert.principals, ["dba-dora"]);
+    assert!(
+        audited(
+            &ca,
+            &[
+                "mfa_succeeded",
+                "fallback",
+                "oidc_provider_unavailable",
+                "dora"
+            ]
+        ),
+        "the fallback is audited as one: {:?}",
+        AuditDb::new(ca.audit_db())
+            .events()
+            .iter()
+            .rev()
+            .take(4)
+            .collect::<Vec<_>>()
+    );
+    // … and the role without a fallback refuses, provider down or not.
+    let no = cert_for(&vic.login(&ca)).expect_err("no fallback for vault");
+    assert_eq!(no.api_code(), Some("oidc_required"), "{no}");
+    assert!(no.to_string().contains("accepts no totp fallback"), "{no}");
+}

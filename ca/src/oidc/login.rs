@@ -298,6 +298,67 @@ impl Authority {
         Ok(user)
     }
 
+    /// Roles that set `oidc_acr`/`oidc_amr` need an OIDC session. A session with
+    /// another factor gets them only as a fallback: every such role names that
+    /// factor as its `fallback_factor` and no configured provider answers now.
+    /// A fallback is audited (`mfa_succeeded`, `fallback = true`) and counted.
+    /// `Err((code, reason))` refuses the certificate.
+    pub(crate) fn oidc_gate(
+        &self,
+        caller: &Caller,
+        policy: &rampart_policy::Policy,
+        roles: &[String],
+        session: &Session,
+    ) -> Result<Result<(), (&'static str, String)>, CaError> {
+        let method = session.record.mfa_method.as_str();
+        let gated = policy.oidc_gated_roles(roles);
+        if gated.is_empty() || method == "oidc" {
+            return Ok(Ok(()));
+        }
+        for (role, fallback) in &gated {
+            if fallback.as_ref().map(|f| f.method()) != Some(method) {
+                return Ok(Err((
+                    "oidc_required",
+                    format!(
+                        "role {role} needs an OIDC login (rampart login --mfa oidc) and accepts no {method} fallback"
+                    ),
+                )));
+            }
+        }
+        let reachable = self
+            .oidc
+            .read()
+            .ok()
+            .and_then(|s| s.clone())
+            .is_some_and(|rp| rp.any_reachable(self.now()));
+        if reachable {
+            return Ok(Err((
+                "oidc_required",
+                format!(
+                    "role {} needs an OIDC login (rampart login --mfa oidc); the identity provider is up, so {method} is not accepted instead",
+                    gated.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            )));
+        }
+        self.record(
+            self.event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))
+                .user(&session.user.name)
+                .session(&session.record.id)
+                .mfa_method(method)
+                .reason("oidc_provider_unavailable")
+                .detail("fallback", true)
+                .detail("primary", "oidc")
+                .detail(
+                    "roles",
+                    gated.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
+                ),
+        )?;
+        if let Some(used) = crate::metrics::Factor::from_method(method) {
+            crate::metrics::fallback_login(used, crate::metrics::Factor::Oidc);
+        }
+        Ok(Ok(()))
+    }
+
     /// The certificate extensions carrying an OIDC session's evidence.
     pub(crate) fn idp_extensions(
         &self,

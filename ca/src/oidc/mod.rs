@@ -686,12 +686,29 @@ impl RelyingParty {
         let issuer = IssuerUrl::new(p.settings.issuer.clone())
             .map_err(|e| OidcFailure::ProviderUnavailable(format!("issuer URL: {e}")))?;
         // discover() also fetches the JWKS and checks the document's issuer.
-        let m = CoreProviderMetadata::discover(&issuer, &self.http)
-            .map_err(unavailable("discovery"))?;
+        let m =
+            CoreProviderMetadata::discover(&issuer, &self.http).map_err(unavailable("discovery"));
+        crate::metrics::provider_request(
+            &p.settings.name,
+            m.as_ref().map(|_| ()).map_err(OidcFailure::code),
+        );
+        let m = m?;
         if let Ok(mut guard) = p.metadata.write() {
             *guard = Some((m.clone(), now));
         }
         Ok(m)
+    }
+
+    /// Whether any configured provider answers its discovery document now
+    /// (fetched afresh, not from the cache): decides whether a fallback factor
+    /// may stand in for OIDC.
+    pub fn any_reachable(&self, now: DateTime<Utc>) -> bool {
+        self.providers.iter().any(|p| {
+            if let Ok(mut guard) = p.metadata.write() {
+                *guard = None;
+            }
+            self.metadata(p, now).is_ok()
+        })
     }
 
     /// Fetch the JWKS again, at most once per [`JWKS_REFETCH_INTERVAL`].
