@@ -539,10 +539,17 @@ impl Metrics {
                 factor: factor.as_str(),
             });
         }
-        m.fallbacks.get_or_create_owned(&Fallback {
-            factor: Factor::Recovery.as_str(),
-            primary: Factor::Totp.as_str(),
-        });
+        // The fallbacks that exist today: recovery codes instead of TOTP, and
+        // TOTP instead of an unreachable IdP.
+        for (used, primary) in [
+            (Factor::Recovery, Factor::Totp),
+            (Factor::Totp, Factor::Oidc),
+        ] {
+            m.fallbacks.get_or_create_owned(&Fallback {
+                factor: used.as_str(),
+                primary: primary.as_str(),
+            });
+        }
         for approval in [Approval::Browser, Approval::Session] {
             m.approval_latency.get_or_create_owned(&Kind {
                 kind: approval.as_str(),

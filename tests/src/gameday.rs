@@ -32,8 +32,7 @@ pub enum Scenario {
     SiemOutage,
     /// The audit log's filesystem fills up.
     AuditDiskFull,
-    /// The OIDC provider goes away (pending: needs the CA's OIDC client to report
-    /// provider requests; see docs/metrics.md).
+    /// The OIDC provider goes away.
     IdpOutage,
 }
 
@@ -165,16 +164,96 @@ pub fn run(scenario: Scenario) -> Report {
     match scenario {
         Scenario::SiemOutage => siem_outage(),
         Scenario::AuditDiskFull => audit_disk_full(),
-        Scenario::IdpOutage => Report {
-            scenario: "idp-outage".into(),
-            notes: vec![
-                "pending: the CA's OIDC client does not report provider requests to \
-                 rampart_idp_requests_total / rampart_idp_up yet (docs/metrics.md, M6)"
-                    .into(),
-            ],
-            ..Report::default()
-        },
+        Scenario::IdpOutage => idp_outage(),
     }
+}
+
+/// Policy for the IdP game day: role `ops` wants an OIDC login (`amr` contains
+/// `pwd`) and accepts TOTP as its fallback while no provider answers.
+const IDP_POLICY: &str = r#"version = 1
+[defaults]
+min_factor = "otp"
+
+[roles.ops]
+principals = ["{user}"]
+oidc_amr = ["pwd"]
+fallback_factor = "totp"
+
+[groups]
+ops-team = ["ops"]
+"#;
+
+/// The OIDC provider (a real node `oidc-provider`) stops: the CA's requests to
+/// it fail, `rampart_idp_up` drops to 0 and `RampartIdpDown`'s condition becomes
+/// true; an engineer whose role wants the IdP gets a certificate with TOTP
+/// instead, counted as a fallback (`rampart_mfa_fallback_logins_total` rises).
+/// While the provider is up, the same TOTP request is refused.
+fn idp_outage() -> Report {
+    use crate::oidc::{account, OidcProvider};
+    use rampart_api::{CertRequest, CertResponse};
+    use serde_json::json;
+
+    let mut provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    let port = free_port();
+    let mut ca = Ca::init_with(Some(IDP_POLICY), &metrics_config(port));
+    ca.merge_config(&provider.ca_config(ca.dir(), "corp", "jit_users = true"));
+    ca.start();
+    let metrics: SocketAddr = ([127, 0, 0, 1], port).into();
+    let rules = alert_rules();
+    let prom = Prometheus::start(metrics, &[rules.as_path()]);
+    prom.wait_for(r#"up{job="rampart-ca"}"#, "1 (target up)", |v| {
+        v == Some(1.0)
+    });
+    let (_admin, session) = api_admin(&ca);
+    let mut bob = crate::api_onboard(&ca, &session.client, "bob", &["ops-team"]);
+    let bob_session = bob.login(&ca);
+    let dir = crate::tempdir("gameday-idp");
+    let key = crate::KeyPair::ed25519(dir.path(), "bob").public_line();
+    let cert = |c: &rampart_api::Client| -> Result<CertResponse, rampart_api::ClientError> {
+        c.post_json(
+            paths::CERTS,
+            &CertRequest {
+                public_key: key.clone(),
+                ttl_seconds: None,
+            },
+        )
+    };
+    let refused = cert(&bob_session.client).expect_err("provider up: TOTP is not enough");
+    assert_eq!(refused.api_code(), Some("oidc_required"), "{refused}");
+    prom.wait_for(
+        r#"rampart_idp_up{provider="corp"}"#,
+        "1 (provider up)",
+        |v| v == Some(1.0),
+    );
+    let mut report = Report {
+        scenario: "idp-outage".into(),
+        alerts_before: prom.alerts(),
+        notes: vec![format!(
+            "provider up: bob's TOTP session was refused a certificate ({})",
+            refused.api_code().unwrap_or("?")
+        )],
+        ..Report::default()
+    };
+    let before = scrape(metrics);
+
+    provider.stop();
+    report.notes.push("stopped the OIDC provider".into());
+    let issued = cert(&bob_session.client).expect("provider down: TOTP is the fallback");
+    report.notes.push(format!(
+        "provider down: bob's TOTP session got certificate serial {} as a fallback",
+        issued.serial
+    ));
+    prom.wait_for(
+        r#"rampart_idp_up{provider="corp"}"#,
+        "0 (provider down)",
+        |v| v == Some(0.0),
+    );
+    wait_until("RampartIdpDown pending", Duration::from_secs(30), || {
+        prom.alerts().iter().any(|(a, _)| a == "RampartIdpDown")
+    });
+    report.moved = diff(&before, &scrape(metrics));
+    report.alerts = prom.alerts();
+    report
 }
 
 /// rsyslog stops while the CA keeps writing events: the forwarder's lag and

@@ -45,3 +45,19 @@ fn audit_disk_full_fails_closed_and_pages() {
     assert!(r.alert_active("RampartAuditWriteFailures"), "{r}");
     assert!(r.alert_active("RampartAvailabilityBurnRateFast"), "{r}");
 }
+
+#[test]
+fn idp_outage_makes_the_provider_alert_true_and_fallbacks_rise() {
+    let r = run(Scenario::IdpOutage);
+    eprintln!("{r}");
+    assert!(r.alerts_before.is_empty(), "{r}");
+    let (b, a) = r
+        .moved(r#"rampart_idp_up{provider="corp"}"#)
+        .expect("idp_up moved");
+    assert!(b == 1.0 && a == 0.0, "{r}");
+    let (b, a) = r
+        .moved(r#"rampart_mfa_fallback_logins_total{factor="totp",primary="oidc"}"#)
+        .expect("fallbacks moved");
+    assert!(a > b, "{r}");
+    assert!(r.alert_active("RampartIdpDown"), "{r}");
+}

@@ -605,3 +605,90 @@ fn promql_name_extraction_finds_series_and_ignores_label_values() {
         ]
     );
 }
+
+/// `GET path` on the CA's API with an optional `x-request-id`; returns the
+/// response's `x-request-id`.
+fn request_id_echo(ca: &Ca, path: &str, sent: Option<&str>) -> String {
+    let tls = rampart_api::client::pinned_tls_config(ca.pin()).unwrap();
+    let http = reqwest::blocking::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let mut rb = http.get(format!("{}{path}", ca.url()));
+    if let Some(id) = sent {
+        rb = rb.header("x-request-id", id);
+    }
+    let resp = rb.send().unwrap();
+    resp.headers()
+        .get("x-request-id")
+        .expect("every response carries x-request-id")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn json_logs_carry_the_request_id_the_session_and_the_event_code() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let ca = Ca::init_with(Some(POLICY), "");
+    let log = ca.root().join("json.log");
+    let mut child = Command::new(rampart_e2e::bin("rampart-ca"))
+        .arg("serve")
+        .arg("--config")
+        .arg(ca.config_path())
+        .env("RAMPART_LOG_FORMAT", "json")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .any(|l| l.starts_with("rampart-ca listening on "));
+    assert!(
+        ready,
+        "no readiness line:\n{}",
+        std::fs::read_to_string(&log).unwrap()
+    );
+    std::thread::spawn(move || lines.for_each(drop));
+
+    // A tidy client ID is echoed; junk is replaced by a fresh ULID.
+    assert_eq!(
+        request_id_echo(&ca, paths::HEALTH, Some("gameday-42.a_b")),
+        "gameday-42.a_b"
+    );
+    let replaced = request_id_echo(&ca, paths::HEALTH, Some("bad id; with spaces"));
+    assert_eq!(replaced.len(), 26, "{replaced:?}");
+    assert_ne!(request_id_echo(&ca, paths::HEALTH, None), replaced);
+
+    // A login's lines carry its request ID, its session ID and the event codes.
+    let (admin, _session) = api_admin(&ca);
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let login = events
+        .iter()
+        .find(|e| e["event_code"] == "RA-AUTH-003" && e["span"]["endpoint"] == paths::LOGIN)
+        .unwrap_or_else(|| panic!("no mfa_succeeded line for the login:\n{text}"));
+    let rid = login["span"]["request_id"].as_str().expect("request_id");
+    assert_eq!(rid.len(), 26, "{login}");
+    let sid = login["span"]["session_id"].as_str().expect("session_id");
+    assert!(!sid.is_empty(), "{login}");
+    assert!(login["event_id"].is_string(), "{login}");
+    // No line names a secret or the user's codes.
+    for code in &admin.recovery_codes {
+        assert!(
+            !text.contains(code.as_str()),
+            "a recovery code is in the log"
+        );
+    }
+}
