@@ -31,6 +31,7 @@ use zeroize::Zeroizing;
 use crate::admin::enroll_command;
 use crate::ca::CaTarget;
 use crate::cli::DevArgs;
+use crate::dev_bastion;
 use crate::error::{io_detail, CliError};
 use crate::home::{write_atomic, Config, Home, Session};
 use crate::ssh;
@@ -100,6 +101,7 @@ pub fn run(user_home: &Home, args: DevArgs) -> Result<ExitCode, CliError> {
         Some(s) => s,
         None => {
             let init = ca_init(&bin, &dir, &args)?;
+            add_dev_policy(&init.config)?;
             let s = DevState {
                 config: init.config,
                 url: init.url,
@@ -139,6 +141,7 @@ pub fn run(user_home: &Home, args: DevArgs) -> Result<ExitCode, CliError> {
         url: state.url.clone(),
         fingerprint,
     };
+    let mut admin: Option<Client> = None;
     if !state.setup_complete {
         let invite = state.admin_invite.clone().ok_or_else(|| {
             CliError::Dev(format!(
@@ -157,6 +160,7 @@ pub fn run(user_home: &Home, args: DevArgs) -> Result<ExitCode, CliError> {
         state.setup_complete = true;
         save_state(&state_path, &state)?;
         print_first_run(user_home, &target, &dir, &report);
+        admin = Some(report.admin);
     } else {
         println!("Rampart dev CA is running at {}", target.url);
         println!("  TLS fingerprint: {}", target.fingerprint);
@@ -169,6 +173,18 @@ pub fn run(user_home: &Home, args: DevArgs) -> Result<ExitCode, CliError> {
             dir.join("admin-secrets.txt").display()
         );
     }
+    // Declared after `guard`, so dropped (stopped) before the CA on every return.
+    let _bastion = if args.no_bastion {
+        None
+    } else {
+        let child = start_bastion(&args, &client, admin, &target, &dir).map_err(|e| {
+            CliError::Dev(format!(
+                "the dev bastion did not start: {}; the CA is fine: run with --no-bastion to use it alone",
+                e.one_line()
+            ))
+        })?;
+        Some(ChildGuard::new(child))
+    };
     println!("Press Ctrl-C to stop.");
 
     let status = guard.wait()?;
@@ -180,12 +196,148 @@ pub fn run(user_home: &Home, args: DevArgs) -> Result<ExitCode, CliError> {
     }
 }
 
+/// Join the dev bastion on its first start (with the first run's admin session,
+/// or a fresh admin login from the saved TOTP secret), then run it.
+fn start_bastion(
+    args: &DevArgs,
+    client: &Client,
+    admin: Option<Client>,
+    target: &CaTarget,
+    dir: &Path,
+) -> Result<Child, CliError> {
+    let bin = dev_bastion::find_bastion_bin(args.bastion_bin.as_deref())?;
+    let listen = dev_bastion::resolve_listen(&args.bastion_listen)?;
+    let bastion_dir = dir.join("bastion");
+    let config = bastion_dir.join("bastion.toml");
+    let demo_target = if config.is_file() {
+        read_bastion_target(&config)
+    } else {
+        let demo_target =
+            dev_bastion::choose_target(args.target.as_deref(), args.target_host_key.as_deref())?;
+        let admin = match admin {
+            Some(a) => a,
+            None => admin_login_from_secrets(client, dir)?,
+        };
+        // A join interrupted half-way leaves a directory `join` would refuse.
+        if bastion_dir.exists() {
+            std::fs::remove_dir_all(&bastion_dir)
+                .with_context(|| format!("cannot remove {}", bastion_dir.display()))?;
+        }
+        dev_bastion::join(
+            &bin,
+            &admin,
+            target,
+            &bastion_dir,
+            listen,
+            demo_target.as_ref(),
+        )?;
+        demo_target
+    };
+    let child = dev_bastion::spawn_serve(&bin, &config, listen)?;
+    let login = dev_bastion::os_user().unwrap_or_else(|| DEMO_USER.to_owned());
+    println!();
+    for line in dev_bastion::usage_lines(listen, demo_target.as_ref(), &login) {
+        println!("{line}");
+    }
+    Ok(child)
+}
+
+/// The first `[[targets]]` entry of a dev bastion config, for the usage lines
+/// of a restart (best effort: a config the user edited may have none).
+fn read_bastion_target(config: &Path) -> Option<dev_bastion::DevTarget> {
+    #[derive(Deserialize)]
+    struct File {
+        #[serde(default)]
+        targets: Vec<Entry>,
+    }
+    #[derive(Deserialize)]
+    struct Entry {
+        name: String,
+        address: String,
+        port: Option<u16>,
+        host_key: Option<String>,
+    }
+    let text = std::fs::read_to_string(config).ok()?;
+    let file: File = toml::from_str(&text).ok()?;
+    let e = file.targets.into_iter().next()?;
+    Some(dev_bastion::DevTarget {
+        name: e.name,
+        address: e.address,
+        port: e.port.unwrap_or(22),
+        host_key: e.host_key.filter(|k| k != "host-ca"),
+    })
+}
+
+/// Log in as the bootstrap admin with the TOTP secret `first_run` saved.
+fn admin_login_from_secrets(client: &Client, dir: &Path) -> Result<Client, CliError> {
+    let path = dir.join("admin-secrets.txt");
+    let text =
+        Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| CliError::no_input(&path, &e))?);
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
+            .ok_or_else(|| CliError::Dev(format!("{} has no {name} line", path.display())))
+    };
+    let user = field("user:")?;
+    let uri = Zeroizing::new(field("totp_uri:")?);
+    // This step's code may already have been used (a restart within 30 s):
+    // the CA refuses a replay, so fall back to the next step's.
+    let mut last = None;
+    for offset in [0, 30] {
+        let code = totp_code_at(&uri, unix_now() + offset)?;
+        match client.post_json::<_, LoginResponse>(
+            paths::LOGIN,
+            &LoginRequest {
+                user: user.clone(),
+                factor: FactorProof::Totp {
+                    code: code.to_string(),
+                },
+            },
+        ) {
+            Ok(login) => return Ok(client.clone().with_token(login.session_token.as_str())),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or_else(
+        || CliError::Dev("admin login failed".to_owned()),
+        Into::into,
+    ))
+}
+
+/// Append the dev bastion role to the new CA's policy (before it first starts).
+fn add_dev_policy(config: &Path) -> Result<(), CliError> {
+    let policy = config
+        .parent()
+        .map(|d| d.join("policy.toml"))
+        .ok_or_else(|| CliError::Dev(format!("{} has no directory", config.display())))?;
+    let mut text = match std::fs::read_to_string(&policy) {
+        Ok(t) => t,
+        // Not where `init` puts it: leave the policy alone (bastion access is then
+        // refused by policy, with the reason shown to the user).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            eprintln!(
+                "rampart: {} not found; the demo user gets no bastion role",
+                policy.display()
+            );
+            return Ok(());
+        }
+        Err(e) => return Err(CliError::no_input(&policy, &e)),
+    };
+    text.push_str(&dev_bastion::dev_policy(
+        DEMO_USER,
+        dev_bastion::os_user().as_deref(),
+    ));
+    write_atomic(&policy, text.as_bytes(), 0o644)
+}
+
 /// What the first run produced, for printing.
 struct FirstRun {
     admin_secrets: PathBuf,
     admin_home: PathBuf,
     demo_invite: InviteResponse,
     user_ca_path: PathBuf,
+    /// The bootstrap admin's fresh session, for joining the dev bastion.
+    admin: Client,
 }
 
 fn print_first_run(user_home: &Home, target: &CaTarget, dir: &Path, r: &FirstRun) {
@@ -316,6 +468,7 @@ fn first_run(
         admin_home: admin_home.dir().to_path_buf(),
         demo_invite,
         user_ca_path,
+        admin,
     })
 }
 

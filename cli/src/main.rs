@@ -14,6 +14,7 @@ mod audit_cmd;
 mod ca;
 mod cli;
 mod dev;
+mod dev_bastion;
 mod duration;
 mod enroll;
 mod error;

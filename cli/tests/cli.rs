@@ -664,7 +664,7 @@ fn fake_ca(dir: &Path, serve_body: &str) -> PathBuf {
     let script = format!(
         "#!/bin/sh\n\
          case \"$1\" in\n\
-         init) echo '{{\"config\":\"'\"$3\"'/config.toml\",\"url\":\"https://127.0.0.1:1\",\
+         init) echo 'version = 1' > \"$3/policy.toml\"; echo '{{\"config\":\"'\"$3\"'/config.toml\",\"url\":\"https://127.0.0.1:1\",\
          \"tls_fingerprint\":\"SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU\",\
          \"admin_user\":\"admin\",\"admin_invite\":\"INV\",\"invite_expires_at\":\"2030-01-01T00:00:00Z\"}}' ;;\n\
          serve) {serve_body} ;;\n\
@@ -706,6 +706,10 @@ fn dev_reports_a_ca_that_dies_at_start() {
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     assert_eq!(v["setup_complete"], false);
     assert_eq!(v["admin_invite"], "INV");
+    // The new CA's policy got the dev bastion role for the demo user.
+    let policy = std::fs::read_to_string(dir.join("policy.toml")).unwrap();
+    assert!(policy.contains("[roles.dev-bastion]"), "{policy}");
+    assert!(policy.contains("demo = [\"dev-bastion\"]"), "{policy}");
 }
 
 #[test]

@@ -61,6 +61,17 @@ impl Cli {
         }
     }
 
+    /// A CLI for a CA the harness did not start (`rampart dev`'s, say).
+    pub fn for_ca(ca_url: &str, ca_fingerprint: &str, user: &str, home: PathBuf) -> Cli {
+        std::fs::create_dir_all(&home).expect("create RAMPART_HOME");
+        Cli {
+            user: user.to_owned(),
+            home,
+            ca_url: ca_url.to_owned(),
+            ca_fingerprint: ca_fingerprint.to_owned(),
+        }
+    }
+
     /// `$RAMPART_HOME`.
     pub fn home(&self) -> &Path {
         &self.home

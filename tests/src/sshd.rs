@@ -214,6 +214,15 @@ impl Sshd {
         }
     }
 
+    /// Replace the `TrustedUserCAKeys` lines (sshd reads the file at each
+    /// authentication), for a CA that only exists after sshd started.
+    pub fn set_user_ca_keys(&self, lines: &[&str]) {
+        let mut text = lines.join("\n");
+        text.push('\n');
+        fs::write(self.dir.path().join("trusted_user_ca_keys"), text)
+            .expect("rewrite TrustedUserCAKeys");
+    }
+
     /// The loopback port.
     pub fn port(&self) -> u16 {
         self.port
