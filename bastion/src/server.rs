@@ -434,9 +434,12 @@ pub async fn serve(
             let handle = running.handle();
             let timeout = shared.config.limits.auth_timeout;
             let shared2 = shared.clone();
+            let closed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let closed2 = closed.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(timeout).await;
-                if !authed.load(Ordering::Relaxed) {
+                // Only a connection still open and still unauthenticated timed out.
+                if !authed.load(Ordering::Relaxed) && !closed2.load(Ordering::Relaxed) {
                     shared2.auditor.enqueue(shared2.refuse_event(
                         peer,
                         None,
@@ -454,6 +457,7 @@ pub async fn serve(
             if let Err(e) = running.await {
                 tracing::debug!(%peer, "connection ended: {e}");
             }
+            closed.store(true, Ordering::Relaxed);
         });
     }
 }

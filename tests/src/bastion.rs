@@ -135,7 +135,7 @@ impl Bastion {
             "===== rampart-bastion serve (start #{}) =====",
             self.starts
         );
-        let mut c = Command::new(bin("rampart-bastion"));
+        let mut c = Command::new(bastion_bin());
         c.arg("serve")
             .arg("--config")
             .arg(self.config_path())
@@ -239,6 +239,32 @@ impl Drop for Bastion {
             kill9(&mut c);
         }
     }
+}
+
+/// The bastion binary: `RAMPART_BASTION_BIN` if set (benchmarks point it at a
+/// release build), else the workspace's debug build.
+pub fn bastion_bin() -> PathBuf {
+    match std::env::var_os("RAMPART_BASTION_BIN") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => bin("rampart-bastion"),
+    }
+}
+
+/// Replace `key = …` under `[limits]` in the bastion config (benchmarks lift the
+/// per-source connection rate).
+pub fn set_limit(config: &Path, key: &str, value: u64) {
+    let text = fs::read_to_string(config).expect("read bastion.toml");
+    let out: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with(&format!("{key} =")) {
+                format!("{key} = {value}")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect();
+    fs::write(config, out.join("\n") + "\n").expect("write bastion.toml");
 }
 
 /// `ssh -F config ARGS…` with no agent, stdin from `stdin`, under a deadline.
