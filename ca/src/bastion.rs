@@ -456,7 +456,18 @@ impl Authority {
     ) -> Result<api::SessionCertResponse, CaError> {
         let session_mfa = req.totp_code.is_some();
         let mut outer_serial: Option<u64> = None;
-        match self.session_cert_inner(caller, bastion, req, &mut outer_serial) {
+        let started = std::time::Instant::now();
+        let result = self.session_cert_inner(caller, bastion, req, &mut outer_serial);
+        crate::metrics::session_cert_finished(
+            session_mfa,
+            match &result {
+                Ok(_) => Ok(()),
+                Err(Ok(refusal)) => Err(refusal.code),
+                Err(Err(e)) => Err(e.code()),
+            },
+            started.elapsed(),
+        );
+        match result {
             Ok(resp) => Ok(resp),
             Err(Ok(refusal)) => {
                 let mut ev = self

@@ -811,6 +811,31 @@ pub fn login_finished<T>(method: &str, result: &Result<T, CaError>, latency: Dur
     }
 }
 
+/// One `POST /v1/bastion/session-cert` finished: a per-session certificate issued
+/// or refused (`Err(code)`). When the bastion sent a TOTP code (`totp_sent`), the
+/// verdict on it is an M1/M2/M5 completion in flow `session` — unless the request
+/// was refused before the code was looked at (a code that is not `factor_*`).
+pub fn session_cert_finished(totp_sent: bool, result: Result<(), &'static str>, latency: Duration) {
+    match result {
+        Ok(()) => cert_issued(CertKind::Session, latency),
+        Err(code) => cert_denied(CertKind::Session, code),
+    }
+    if !totp_sent {
+        return;
+    }
+    let checked = match result {
+        Ok(()) => true,
+        Err(code) => code.starts_with("factor_"),
+    };
+    if checked {
+        mfa_challenge(Factor::Totp, Flow::Session);
+        mfa_result(Factor::Totp, Flow::Session, result, latency);
+        if result == Err("factor_replayed") {
+            bypass_attempt(Factor::Totp, Bypass::Replay);
+        }
+    }
+}
+
 /// M3: a login succeeded with `used` although the user normally uses `primary`.
 pub fn fallback_login(used: Factor, primary: Factor) {
     metrics()
@@ -1373,6 +1398,29 @@ mod tests {
         );
         provider_request("unit-idp", Ok(()));
         assert_eq!(sample(&metrics().encode(), up), 1.0);
+    }
+
+    #[test]
+    fn session_certificates_count_the_code_only_when_it_was_checked() {
+        let ok =
+            "rampart_mfa_completions_total{factor=\"totp\",flow=\"session\",outcome=\"success\"}";
+        let bad =
+            "rampart_mfa_completions_total{factor=\"totp\",flow=\"session\",outcome=\"failure\"}";
+        let issued = "rampart_certificates_issued_total{kind=\"session\"}";
+        let t = metrics().encode();
+        let before = (sample(&t, ok), sample(&t, bad), sample(&t, issued));
+        session_cert_finished(true, Ok(()), Duration::from_millis(5));
+        session_cert_finished(true, Err("factor_invalid"), Duration::from_millis(5));
+        session_cert_finished(true, Err("target_denied"), Duration::from_millis(5));
+        session_cert_finished(false, Ok(()), Duration::from_millis(5));
+        let t = metrics().encode();
+        assert_eq!(sample(&t, ok), before.0 + 1.0);
+        assert_eq!(
+            sample(&t, bad),
+            before.1 + 1.0,
+            "target_denied is no MFA verdict"
+        );
+        assert_eq!(sample(&t, issued), before.2 + 2.0);
     }
 
     #[test]
