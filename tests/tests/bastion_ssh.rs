@@ -588,3 +588,26 @@ fn policy_denials_and_expired_certificates_are_refused_with_the_reason() {
         !bodies(&w.ca, "bastion_connection_refused").is_empty()
     });
 }
+
+#[test]
+fn a_port_forward_that_policy_forbids_is_refused_on_the_wire_and_audited() {
+    let w = world();
+    // `-W` opens a direct-tcpip channel inside the session to db-1.
+    let out = ssh(
+        &w.config,
+        &["-W", "127.0.0.1:22", &format!("{TEST_ACCOUNT}@db-1")],
+        Some(b""),
+        T,
+    );
+    out.assert_failure("forward refused");
+    assert!(
+        out.stderr
+            .contains("port forwarding is not allowed by policy"),
+        "{out}"
+    );
+    eventually("request_refused event", || {
+        serde_json::to_string(&bodies(&w.ca, "bastion_request_refused"))
+            .unwrap()
+            .contains("direct-tcpip to 127.0.0.1:22")
+    });
+}
