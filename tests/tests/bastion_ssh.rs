@@ -40,8 +40,15 @@ min_factor = "otp"
 extensions = ["permit-pty"]
 targets = {{ allow = ["db-*"], deny = ["db-secret"] }}
 
+[roles.guarded]
+principals = ["{{user}}"]
+logins = ["{TEST_ACCOUNT}"]
+min_factor = "otp"
+session_mfa = true
+targets = {{ allow = ["db-mfa"] }}
+
 [groups]
-engineers = ["dev"]
+engineers = ["dev", "guarded"]
 
 [users]
 "{admin}" = ["dev"]
@@ -110,6 +117,12 @@ fn world() -> World {
                 host_key: "host-ca".into(),
             },
             TargetSpec {
+                name: "db-mfa".into(),
+                address: "127.0.0.1".into(),
+                port: sshd.port(),
+                host_key: "host-ca".into(),
+            },
+            TargetSpec {
                 name: "db-secret".into(),
                 address: "127.0.0.1".into(),
                 port: sshd.port(),
@@ -120,7 +133,7 @@ fn world() -> World {
     bastion.check().assert_success("rampart-bastion check");
     bastion.start();
     let dir = scratch("bastion-ssh");
-    let config = bastion.ssh_config(&alice, dir.path(), &["db-1", "db-9", "db-secret"]);
+    let config = bastion.ssh_config(&alice, dir.path(), &["db-1", "db-9", "db-secret", "db-mfa"]);
     World {
         ca,
         admin,
@@ -610,4 +623,59 @@ fn a_port_forward_that_policy_forbids_is_refused_on_the_wire_and_audited() {
             .unwrap()
             .contains("direct-tcpip to 127.0.0.1:22")
     });
+}
+
+#[test]
+fn per_session_mfa_asks_for_a_code_with_keyboard_interactive() {
+    let mut w = world();
+    let d = w.dir.path().to_path_buf();
+    // A config that allows keyboard-interactive; ssh's prompts go to an askpass
+    // helper that answers with the code in a file.
+    let text = std::fs::read_to_string(&w.config)
+        .unwrap()
+        .replace("BatchMode yes", "BatchMode no")
+        .replace(
+            "PreferredAuthentications publickey",
+            "PreferredAuthentications publickey,keyboard-interactive\n  NumberOfPasswordPrompts 1",
+        );
+    let cfg = d.join("ssh_config-mfa");
+    std::fs::write(&cfg, text).unwrap();
+    let code_file = d.join("code");
+    let askpass = d.join("askpass.sh");
+    std::fs::write(
+        &askpass,
+        format!("#!/bin/sh\ncat {}\n", code_file.display()),
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .arg("755")
+        .arg(&askpass)
+        .status()
+        .unwrap();
+    let run = |code: &str| {
+        std::fs::write(&code_file, format!("{code}\n")).unwrap();
+        let mut c = std::process::Command::new(rampart_e2e::require_peer("ssh"));
+        c.env_remove("SSH_AUTH_SOCK")
+            .env("SSH_ASKPASS", &askpass)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env("DISPLAY", ":0")
+            .arg("-F")
+            .arg(&cfg)
+            .args([&format!("{TEST_ACCOUNT}@db-mfa"), "echo mfa-ok"]);
+        rampart_e2e::process::run_timeout(c, None, T)
+    };
+    let out = run("000000");
+    out.assert_failure("a wrong per-session code");
+    let out = run(&w.alice.totp.fresh_code());
+    out.assert_success("the right per-session code");
+    assert_eq!(out.stdout.trim(), "mfa-ok");
+    eventually("the session started with session MFA", || {
+        bodies(&w.ca, "bastion_session_started")
+            .iter()
+            .any(|b| serde_json::to_string(b).unwrap().contains("db-mfa"))
+    });
+    assert!(
+        !bodies(&w.ca, "mfa_failed").is_empty(),
+        "the wrong code is audited"
+    );
 }
