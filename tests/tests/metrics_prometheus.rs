@@ -390,8 +390,14 @@ fn prometheus_scrapes_the_ca_and_promql_returns_what_the_mfa_scenario_implies() 
 fn the_metrics_listener_is_off_by_default_and_separate_from_the_api() {
     let mut ca = Ca::init_with(Some(POLICY), "");
     ca.start();
-    let cfg = std::fs::read_to_string(ca.config_path()).unwrap();
-    assert!(!cfg.contains("[metrics]"));
+    let cfg: toml::Table = std::fs::read_to_string(ca.config_path())
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        cfg.get("metrics").and_then(|m| m.get("listen")).is_none(),
+        "init must not turn metrics on"
+    );
     // The API does not serve /metrics.
     let r = ca.raw_http().get("/metrics");
     assert_eq!(r.status, 404, "the API must not expose /metrics");
