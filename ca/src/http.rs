@@ -189,6 +189,8 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::LOGIN, post(login))
         .route(api::oidc::START, post(oidc_start))
         .route(api::oidc::FINISH, post(oidc_finish))
+        .route(api::oidc::DEVICE_START, post(oidc_device_start))
+        .route(api::oidc::DEVICE_POLL, post(oidc_device_poll))
         .route(paths::CERTS, post(issue_cert))
         .route(paths::WHOAMI, get(whoami))
         .route(paths::LOGOUT, post(logout))
@@ -343,6 +345,28 @@ async fn oidc_finish(
     ApiJson(req): ApiJson<api::oidc::OidcFinishRequest>,
 ) -> Result<Json<api::oidc::OidcFinishResponse>, ApiError> {
     blocking(auth, move |a| a.oidc_finish(&caller(addr), &req))
+        .await
+        .map(Json)
+}
+
+/// `POST /v1/oidc/device/start`.
+async fn oidc_device_start(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::oidc::OidcDeviceStartRequest>,
+) -> Result<Json<api::oidc::OidcDeviceStartResponse>, ApiError> {
+    blocking(auth, move |a| a.oidc_device_start(&caller(addr), &req))
+        .await
+        .map(Json)
+}
+
+/// `POST /v1/oidc/device/poll`.
+async fn oidc_device_poll(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::oidc::OidcDevicePollRequest>,
+) -> Result<Json<api::oidc::OidcDevicePollResponse>, ApiError> {
+    blocking(auth, move |a| a.oidc_device_poll(&caller(addr), &req))
         .await
         .map(Json)
 }

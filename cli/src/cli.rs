@@ -201,6 +201,10 @@ pub struct LoginArgs {
     /// With `--mfa oidc`: print the provider's URL instead of opening a browser.
     #[arg(long)]
     pub no_browser: bool,
+    /// With `--mfa oidc`: use the device authorisation grant (a code to type on
+    /// another device's browser), for terminals without one.
+    #[arg(long)]
+    pub device: bool,
 }
 
 /// `rampart login --mfa`.

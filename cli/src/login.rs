@@ -45,7 +45,11 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
             CliError::Usage("--mfa oidc needs --provider NAME (ask your admin)".to_owned())
         })?;
         let hint = (!user.is_empty()).then_some(user.as_str());
-        crate::oidc::login(&client, provider, hint, !args.no_browser)?
+        if args.device {
+            crate::oidc::device_login(&client, provider)?
+        } else {
+            crate::oidc::login(&client, provider, hint, !args.no_browser)?
+        }
     } else {
         login_with_code(&client, &target, &user, &args)?
     };

@@ -14,7 +14,9 @@ use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use rampart_api::oidc::{
-    OidcFinishRequest, OidcFinishResponse, OidcStartRequest, OidcStartResponse, FINISH, START,
+    OidcDevicePollRequest, OidcDevicePollResponse, OidcDeviceStartRequest, OidcDeviceStartResponse,
+    OidcFinishRequest, OidcFinishResponse, OidcStartRequest, OidcStartResponse, DEVICE_POLL,
+    DEVICE_START, FINISH, START,
 };
 use rampart_api::{Client, LoginResponse};
 
@@ -81,6 +83,36 @@ pub fn login(
     Err(CliError::Refused(format!(
         "the provider's login did not satisfy the policy after {MAX_STEP_UPS} step-ups"
     )))
+}
+
+/// `rampart login --mfa oidc --device`: the device authorisation grant (RFC
+/// 8628) for a terminal without a browser. The CA talks to the provider; the CLI
+/// shows the code and polls the CA, which waits a while for the user each time.
+pub fn device_login(client: &Client, provider: &str) -> Result<LoginResponse, CliError> {
+    let d: OidcDeviceStartResponse = client.post_json(
+        DEVICE_START,
+        &OidcDeviceStartRequest {
+            provider: provider.to_owned(),
+        },
+    )?;
+    eprintln!("On a device with a browser, open\n  {}", d.verification_uri);
+    eprintln!("and enter the code: {}", d.user_code);
+    if let Some(c) = &d.verification_uri_complete {
+        eprintln!("(or open {c})");
+    }
+    let interval = Duration::from_secs(d.interval_seconds.clamp(1, 60));
+    loop {
+        let answer: OidcDevicePollResponse = client.post_json(
+            DEVICE_POLL,
+            &OidcDevicePollRequest {
+                handle: d.handle.clone(),
+            },
+        )?;
+        match answer {
+            OidcDevicePollResponse::LoggedIn { login } => return Ok(login),
+            OidcDevicePollResponse::Pending => std::thread::sleep(interval),
+        }
+    }
 }
 
 fn try_open(url: &str) {

@@ -23,6 +23,11 @@ const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
 const issuer = `http://127.0.0.1:${config.port}`;
 const accounts = new Map(Object.entries(config.accounts));
 
+function xsrfOf(form) {
+  const m = form.match(/name="xsrf" value="([^"]+)"/);
+  return m ? m[1] : null;
+}
+
 function jwk(type, options, kid, alg) {
   const { privateKey } = generateKeyPairSync(type, options);
   return { ...privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' };
@@ -49,7 +54,23 @@ const provider = new Provider(issuer, {
   conformIdTokenClaims: false,
   features: {
     devInteractions: { enabled: false },
-    deviceFlow: { enabled: true },
+    // The device pages answer JSON (with the xsrf token of the provider's own
+    // form) so that the test can drive them without parsing HTML.
+    deviceFlow: {
+      enabled: true,
+      async userCodeInputSource(ctx, form, _out, err) {
+        ctx.type = 'json';
+        ctx.body = { page: 'input', xsrf: xsrfOf(form), error: err ? String(err.name) : null };
+      },
+      async userCodeConfirmSource(ctx, form, _client, _deviceInfo, userCode) {
+        ctx.type = 'json';
+        ctx.body = { page: 'confirm', xsrf: xsrfOf(form), user_code: userCode };
+      },
+      async successSource(ctx) {
+        ctx.type = 'json';
+        ctx.body = { page: 'success' };
+      },
+    },
   },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(_ctx, id) {

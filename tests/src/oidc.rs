@@ -157,15 +157,30 @@ impl OidcProvider {
     /// finally redirects to (the client's redirect URI with `code` and `state`),
     /// without fetching it.
     pub fn authenticate(&self, authorize_url: &str, login: &str) -> reqwest::Url {
+        self.drive(authorize_url, login, None)
+            .unwrap_or_else(|| panic!("the provider did not redirect back to the client"))
+    }
+
+    /// Approve a device login (RFC 8628) as `login`: open the verification URI,
+    /// enter `user_code`, log in, confirm.
+    pub fn approve_device(&self, verification_uri: &str, user_code: &str, login: &str) {
+        if let Some(url) = self.drive(verification_uri, login, Some(user_code)) {
+            panic!("device approval ended in a redirect to {url}");
+        }
+    }
+
+    /// Follow the provider's pages; `Some(url)` when it redirects off the
+    /// provider, `None` when a device login reports success.
+    fn drive(&self, start: &str, login: &str, user_code: Option<&str>) -> Option<reqwest::Url> {
         let client = http();
         let mut cookies: Vec<(String, String)> = Vec::new();
-        let mut url = reqwest::Url::parse(authorize_url).expect("authorize URL");
+        let mut url = reqwest::Url::parse(start).expect("start URL");
         let mut method_post: Option<String> = None;
         let deadline = Instant::now() + Duration::from_secs(30);
         for _ in 0..20 {
             assert!(Instant::now() < deadline, "provider login took over 30 s");
             if url.port() != Some(self.port) {
-                return url;
+                return Some(url);
             }
             let cookie = cookies
                 .iter()
@@ -210,6 +225,23 @@ impl OidcProvider {
             // Our interaction endpoint: JSON naming the prompt.
             let v: Value = serde_json::from_str(&body)
                 .unwrap_or_else(|e| panic!("unexpected page at {url} ({e}): {body}"));
+            if let Some(page) = v["page"].as_str() {
+                let xsrf = v["xsrf"].as_str().unwrap_or_default().to_owned();
+                let code = user_code.expect("a device page outside a device login");
+                url = url.join("/device").expect("url");
+                match page {
+                    "input" => {
+                        assert!(v["error"].is_null(), "device code refused: {body}");
+                        method_post = Some(format!("xsrf={xsrf}&user_code={code}"));
+                    }
+                    "confirm" => {
+                        method_post = Some(format!("xsrf={xsrf}&user_code={code}&confirm=yes"));
+                    }
+                    "success" => return None,
+                    other => panic!("unexpected device page {other}: {body}"),
+                }
+                continue;
+            }
             let uid = v["uid"].as_str().expect("uid").to_owned();
             match v["prompt"].as_str() {
                 Some("login") => {

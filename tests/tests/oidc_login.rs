@@ -407,3 +407,77 @@ vault = ["vault"]
     assert_eq!(no.api_code(), Some("oidc_required"), "{no}");
     assert!(no.to_string().contains("accepts no totp fallback"), "{no}");
 }
+
+#[test]
+fn rampart_login_device_grant_completes_against_the_same_provider() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd", "otp"]) }));
+    let ca = ca_with(&provider, "jit_users = true");
+    let cli = rampart_e2e::Cli::new(&ca, "alice");
+    let mut cmd = cli.command();
+    cmd.args([
+        "login",
+        "--ca",
+        ca.url(),
+        "--ca-fingerprint",
+        ca.fingerprint(),
+        "--mfa",
+        "oidc",
+        "--provider",
+        "corp",
+        "--device",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn rampart login --device");
+    let stdout = rampart_e2e::process::drain(child.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    let err_log = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut uri = None;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.trim_start().starts_with("http://") && uri.is_none() {
+                uri = Some(line.trim().to_owned());
+            }
+            if let Some(code) = line.strip_prefix("and enter the code: ") {
+                let _ = tx.send((uri.clone().unwrap_or_default(), code.trim().to_owned()));
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let (uri, code) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("rampart login --device prints the URI and the code");
+    assert!(uri.starts_with(&provider.issuer()), "{uri}");
+    assert!(!code.is_empty());
+
+    provider.approve_device(&uri, &code, "alice");
+
+    let status = rampart_e2e::process::wait_deadline(
+        &mut child,
+        std::time::Duration::from_secs(90),
+        "rampart login --mfa oidc --device",
+    );
+    let out = stdout.join().unwrap_or_default();
+    let err = err_log.join().unwrap_or_default();
+    assert!(
+        status.success(),
+        "rampart login --device failed\n{out}\n{err}"
+    );
+    assert!(out.contains("Logged in as alice (oidc)"), "{out}");
+    let info = inspect_cert(&cli.cert());
+    assert_eq!(info.principals, ["ops-alice"], "{}", info.text);
+    assert_eq!(
+        info.extension_value("mfa-idp@rampart").as_deref(),
+        Some("corp"),
+        "{}",
+        info.text
+    );
+    assert!(audited(&ca, &["mfa_succeeded", "oidc", "alice"]));
+}

@@ -81,3 +81,74 @@ pub enum OidcFinishResponse {
         authorize_url: String,
     },
 }
+
+/// `POST` start a device authorisation (RFC 8628) at a provider.
+pub const DEVICE_START: &str = "/v1/oidc/device/start";
+/// `POST` poll a device authorisation.
+pub const DEVICE_POLL: &str = "/v1/oidc/device/poll";
+
+/// `POST /v1/oidc/device/start`: for terminals without a browser.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcDeviceStartRequest {
+    /// Provider name from the CA's config.
+    pub provider: String,
+}
+
+/// Answer to [`OidcDeviceStartRequest`]: show the user the code and the URI.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcDeviceStartResponse {
+    /// Opaque; poll with it.
+    pub handle: String,
+    /// The code to type at the provider.
+    pub user_code: String,
+    /// Where to type it.
+    pub verification_uri: String,
+    /// The same with the code filled in, if the provider offers it.
+    #[serde(default)]
+    pub verification_uri_complete: Option<String>,
+    /// The code expires then.
+    pub expires_at: DateTime<Utc>,
+    /// Poll no more often than this.
+    pub interval_seconds: u64,
+}
+
+impl std::fmt::Debug for OidcDeviceStartResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcDeviceStartResponse")
+            .field("handle", &"<redacted>")
+            .field("user_code", &self.user_code)
+            .field("verification_uri", &self.verification_uri)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /v1/oidc/device/poll`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcDevicePollRequest {
+    /// From [`OidcDeviceStartResponse`].
+    pub handle: String,
+}
+
+impl std::fmt::Debug for OidcDevicePollRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OidcDevicePollRequest(<redacted>)")
+    }
+}
+
+/// Answer to [`OidcDevicePollRequest`]. The CA waits a while for the user
+/// before answering `pending`, so the CLI may poll again at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
+pub enum OidcDevicePollResponse {
+    /// The user has not approved the login yet.
+    Pending,
+    /// Logged in.
+    LoggedIn {
+        /// The session.
+        login: LoginResponse,
+    },
+}

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use rampart_api as api;
 use rampart_api::oidc::{
+    OidcDevicePollRequest, OidcDevicePollResponse, OidcDeviceStartRequest, OidcDeviceStartResponse,
     OidcFinishRequest, OidcFinishResponse, OidcStartRequest, OidcStartResponse,
 };
 use rampart_audit::{EventKind, Outcome};
@@ -126,6 +127,92 @@ impl Authority {
                 return Err(Self::oidc_failure_error(&failure));
             }
         };
+        self.oidc_complete(caller, &rp, login, now)
+    }
+
+    /// `POST /v1/oidc/device/start`.
+    pub fn oidc_device_start(
+        &self,
+        caller: &Caller,
+        req: &OidcDeviceStartRequest,
+    ) -> Result<OidcDeviceStartResponse, CaError> {
+        self.check_source_limit(caller)?;
+        let rp = self.oidc()?;
+        match rp.device_start(&req.provider, self.now())? {
+            Ok(d) => Ok(OidcDeviceStartResponse {
+                handle: d.handle,
+                user_code: d.user_code,
+                verification_uri: d.verification_uri,
+                verification_uri_complete: d.verification_uri_complete,
+                expires_at: d.expires_at,
+                interval_seconds: d.interval,
+            }),
+            Err(failure) => {
+                self.record(
+                    self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                        .mfa_method("oidc")
+                        .reason(failure.code())
+                        .detail("provider", req.provider.clone())
+                        .detail("stage", "device_start"),
+                )?;
+                Err(Self::oidc_failure_error(&failure))
+            }
+        }
+    }
+
+    /// `POST /v1/oidc/device/poll`.
+    pub fn oidc_device_poll(
+        &self,
+        caller: &Caller,
+        req: &OidcDevicePollRequest,
+    ) -> Result<OidcDevicePollResponse, CaError> {
+        self.check_source_limit(caller)?;
+        let rp = self.oidc()?;
+        let provider = rp.device_provider(&req.handle);
+        let now = self.now();
+        let login = match rp.device_poll(&req.handle, now)? {
+            Ok(None) => return Ok(OidcDevicePollResponse::Pending),
+            Ok(Some(l)) => l,
+            Err(failure) => {
+                if !matches!(failure, OidcFailure::ProviderUnavailable(_)) {
+                    self.note_source_failure(caller);
+                }
+                let mut ev = self
+                    .event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                    .mfa_method("oidc")
+                    .reason(failure.code())
+                    .detail("flow", "device")
+                    .detail("message", failure.message());
+                if let Some(p) = provider {
+                    ev = ev.detail("provider", p);
+                }
+                self.record(ev)?;
+                return Err(Self::oidc_failure_error(&failure));
+            }
+        };
+        match self.oidc_complete(caller, &rp, login, now)? {
+            OidcFinishResponse::LoggedIn { login } => {
+                Ok(OidcDevicePollResponse::LoggedIn { login })
+            }
+            OidcFinishResponse::StepUpRequired { code, reason, .. } => Err(CaError::forbidden(
+                "oidc_step_up_required",
+                format!(
+                    "{reason} ({code}); the device grant cannot ask the provider again: use \
+                     `rampart login --mfa oidc` in a browser"
+                ),
+            )),
+        }
+    }
+
+    /// After the provider vouched for a login: map the user, check the roles'
+    /// requirements (a step-up reuses the login's redirect URI), open a session.
+    fn oidc_complete(
+        &self,
+        caller: &Caller,
+        rp: &RelyingParty,
+        login: IdpLogin,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<OidcFinishResponse, CaError> {
         let user = self.oidc_user(caller, &login)?;
         let reqs = self.policy()?.oidc_requirements(&user.name, &user.groups);
         let age = (now - login.claims.auth_time)
@@ -143,6 +230,15 @@ impl Authority {
                     .detail("step_up", true)
                     .detail("message", why.message.clone()),
             )?;
+            if login.redirect_uri.is_empty() {
+                // Device grant: no redirect to send the user back to.
+                return Ok(OidcFinishResponse::StepUpRequired {
+                    code: why.code.to_owned(),
+                    reason: why.message,
+                    state: String::new(),
+                    authorize_url: String::new(),
+                });
+            }
             let params = AuthParams {
                 acr_values: reqs.acr_values(),
                 max_age: Some(std::time::Duration::ZERO),

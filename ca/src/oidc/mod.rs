@@ -27,8 +27,11 @@ use std::time::Duration;
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
-    CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreIdToken, CoreJsonWebKeySet,
-    CoreJwsSigningAlgorithm, CoreProviderMetadata,
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
+    CoreClient, CoreClientAuthMethod, CoreDeviceAuthorizationResponse, CoreGrantType, CoreIdToken,
+    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
+    CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AuthenticationContextClass, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
@@ -36,7 +39,7 @@ use openidconnect::{
     Scope, SignatureVerificationError, TokenResponse,
 };
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
@@ -347,8 +350,10 @@ pub struct Expectations<'a> {
     pub issuer: &'a str,
     /// Our client ID.
     pub client_id: &'a str,
-    /// Nonce sent in the authorisation request.
-    pub nonce: &'a str,
+    /// Nonce sent in the authorisation request; `None` for the device grant,
+    /// whose ID token comes straight from the token endpoint for a device code
+    /// only the CA knows (RFC 8628 has no nonce).
+    pub nonce: Option<&'a str>,
     /// Allowed clock skew.
     pub skew: Duration,
     /// User-name claim.
@@ -455,10 +460,11 @@ pub fn validate_id_token(
     })
     // Extra audiences are not trusted (OIDC Core §3.1.3.7 step 3).
     .set_other_audience_verifier_fn(|_| false);
-    let nonce = Nonce::new(expect.nonce.to_owned());
-    let claims = token
-        .claims(&verifier, &nonce)
-        .map_err(|e| map_verification_error(&e))?;
+    let claims = match expect.nonce {
+        Some(n) => token.claims(&verifier, &Nonce::new(n.to_owned())),
+        None => token.claims(&verifier, |_: Option<&Nonce>| Ok(())),
+    }
+    .map_err(|e| map_verification_error(&e))?;
     // Step 5: if present, azp must be us.
     if let Some(azp) = claims.authorized_party() {
         if azp.as_str() != expect.client_id {
@@ -521,6 +527,58 @@ fn valid_group(name: &str) -> bool {
 // The relying party
 // ---------------------------------------------------------------------------
 
+/// Discovery's `device_authorization_endpoint` (RFC 8628 §4), which the core
+/// metadata type does not carry.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+pub struct DeviceMetadata {
+    #[serde(default)]
+    device_authorization_endpoint: Option<openidconnect::DeviceAuthorizationUrl>,
+}
+impl openidconnect::AdditionalProviderMetadata for DeviceMetadata {}
+
+/// Provider metadata with the device endpoint.
+type Metadata = openidconnect::ProviderMetadata<
+    DeviceMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+/// A device authorisation the CA is waiting on (RFC 8628).
+struct PendingDevice {
+    provider: String,
+    details: CoreDeviceAuthorizationResponse,
+    expires_at: DateTime<Utc>,
+}
+
+/// A device login just started: show the user `user_code` and the URI.
+#[derive(Debug, Clone)]
+pub struct DeviceStarted {
+    /// Opaque handle the CLI polls with.
+    pub handle: String,
+    /// Code the user types at the provider.
+    pub user_code: String,
+    /// Where to type it.
+    pub verification_uri: String,
+    /// The URI with the code filled in, if the provider offers one.
+    pub verification_uri_complete: Option<String>,
+    /// When the device code expires.
+    pub expires_at: DateTime<Utc>,
+    /// Seconds between polls.
+    pub interval: u64,
+}
+
+/// How long one poll waits at most for the user before answering "pending".
+pub const DEVICE_POLL_WAIT: Duration = Duration::from_secs(10);
+
 /// What the authorisation request asks of the provider beyond a plain login.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthParams {
@@ -565,7 +623,7 @@ pub struct IdpLogin {
 
 struct ProviderState {
     settings: ProviderSettings,
-    metadata: RwLock<Option<(CoreProviderMetadata, DateTime<Utc>)>>,
+    metadata: RwLock<Option<(Metadata, DateTime<Utc>)>>,
     last_jwks_refetch: Mutex<Option<DateTime<Utc>>>,
 }
 
@@ -573,6 +631,7 @@ struct ProviderState {
 pub struct RelyingParty {
     providers: Vec<ProviderState>,
     pending: Mutex<HashMap<[u8; 32], Pending>>,
+    devices: Mutex<HashMap<[u8; 32], PendingDevice>>,
     http: reqwest::blocking::Client,
 }
 
@@ -647,6 +706,7 @@ impl RelyingParty {
                 })
                 .collect(),
             pending: Mutex::new(HashMap::new()),
+            devices: Mutex::new(HashMap::new()),
             http,
         })
     }
@@ -671,11 +731,7 @@ impl RelyingParty {
         self.provider(name).ok().map(|p| &p.settings)
     }
 
-    fn metadata(
-        &self,
-        p: &ProviderState,
-        now: DateTime<Utc>,
-    ) -> Result<CoreProviderMetadata, OidcFailure> {
+    fn metadata(&self, p: &ProviderState, now: DateTime<Utc>) -> Result<Metadata, OidcFailure> {
         if let Ok(guard) = p.metadata.read() {
             if let Some((m, at)) = guard.as_ref() {
                 if now - *at < chrono::Duration::from_std(DISCOVERY_TTL).unwrap_or_default() {
@@ -686,8 +742,7 @@ impl RelyingParty {
         let issuer = IssuerUrl::new(p.settings.issuer.clone())
             .map_err(|e| OidcFailure::ProviderUnavailable(format!("issuer URL: {e}")))?;
         // discover() also fetches the JWKS and checks the document's issuer.
-        let m =
-            CoreProviderMetadata::discover(&issuer, &self.http).map_err(unavailable("discovery"));
+        let m = Metadata::discover(&issuer, &self.http).map_err(unavailable("discovery"));
         crate::metrics::provider_request(
             &p.settings.name,
             m.as_ref().map(|_| ()).map_err(OidcFailure::code),
@@ -742,7 +797,7 @@ impl RelyingParty {
 
     fn client(
         p: &ProviderState,
-        m: CoreProviderMetadata,
+        m: Metadata,
     ) -> CoreClient<
         openidconnect::EndpointSet,
         openidconnect::EndpointNotSet,
@@ -882,6 +937,213 @@ impl RelyingParty {
         Ok(self.redeem(p, &pending, code, now))
     }
 
+    fn validate_with_refetch(
+        &self,
+        p: &ProviderState,
+        raw: &str,
+        expect: &Expectations<'_>,
+        jwks: &CoreJsonWebKeySet,
+        now: DateTime<Utc>,
+    ) -> Result<IdpClaims, OidcFailure> {
+        match validate_id_token(raw, expect, jwks, now) {
+            Err(OidcFailure::UnknownKid) => {
+                // Key rotation: the provider may have a key we have not seen.
+                // One refetch (rate-limited), then the answer stands.
+                match self.refetch_jwks(p, now)? {
+                    Some(fresh) => validate_id_token(raw, expect, &fresh, now),
+                    None => Err(OidcFailure::UnknownKid),
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Start a device authorisation (RFC 8628 §3.1) at `provider`.
+    pub fn device_start(
+        &self,
+        provider: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<DeviceStarted, OidcFailure>, CaError> {
+        let p = match self.provider(provider) {
+            Ok(p) => p,
+            Err(f) => return Ok(Err(f)),
+        };
+        let m = match self.metadata(p, now) {
+            Ok(m) => m,
+            Err(f) => return Ok(Err(f)),
+        };
+        let Some(url) = m
+            .additional_metadata()
+            .device_authorization_endpoint
+            .clone()
+        else {
+            return Err(CaError::bad_request(
+                "oidc_device_unsupported",
+                "this provider does not offer the device authorisation grant",
+            ));
+        };
+        let client = Self::client(p, m).set_device_authorization_url(url);
+        // max_age makes the provider report auth_time (OIDC Core §3.1.2.1),
+        // which freshness is measured from.
+        let mut req = client
+            .exchange_device_code()
+            .add_extra_param("max_age", "86400");
+        for s in &p.settings.scopes {
+            req = req.add_scope(Scope::new(s.clone()));
+        }
+        let details: CoreDeviceAuthorizationResponse = match req.request(&self.http) {
+            Ok(d) => d,
+            Err(e) => {
+                return Ok(Err(OidcFailure::ProviderUnavailable(format!(
+                    "device authorisation: {e}"
+                ))))
+            }
+        };
+        let lifetime = details.expires_in().min(LOGIN_STATE_TTL);
+        let expires_at = now + chrono::Duration::from_std(lifetime).unwrap_or_default();
+        let handle = CsrfToken::new_random().secret().clone();
+        let started = DeviceStarted {
+            handle: handle.clone(),
+            user_code: details.user_code().secret().clone(),
+            verification_uri: details.verification_uri().to_string(),
+            verification_uri_complete: details
+                .verification_uri_complete()
+                .map(|u| u.secret().clone()),
+            expires_at,
+            interval: details.interval().as_secs().max(1),
+        };
+        let mut devices = self
+            .devices
+            .lock()
+            .map_err(|_| CaError::Internal("OIDC device lock poisoned".into()))?;
+        devices.retain(|_, d| d.expires_at > now);
+        if devices.len() >= MAX_PENDING {
+            return Err(CaError::RateLimited {
+                code: "oidc_busy",
+                message: "too many OIDC logins in progress; try again shortly".into(),
+                retry_after_secs: 30,
+            });
+        }
+        devices.insert(
+            digest(&handle),
+            PendingDevice {
+                provider: p.settings.name.clone(),
+                details,
+                expires_at,
+            },
+        );
+        Ok(Ok(started))
+    }
+
+    /// Provider name of a pending device login.
+    pub fn device_provider(&self, handle: &str) -> Option<String> {
+        self.devices
+            .lock()
+            .ok()?
+            .get(&digest(handle))
+            .map(|d| d.provider.clone())
+    }
+
+    /// Poll a device login: wait up to [`DEVICE_POLL_WAIT`] for the user to
+    /// approve it at the provider. `Ok(None)`: still pending.
+    pub fn device_poll(
+        &self,
+        handle: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<Option<IdpLogin>, OidcFailure>, CaError> {
+        if handle.is_empty() || handle.len() > MAX_CODE_BYTES {
+            return Err(CaError::bad_request("invalid_request", "bad handle"));
+        }
+        let key = digest(handle);
+        let (provider, details, expires_at) = {
+            let devices = self
+                .devices
+                .lock()
+                .map_err(|_| CaError::Internal("OIDC device lock poisoned".into()))?;
+            match devices.get(&key) {
+                None => return Ok(Err(OidcFailure::StateUnknown)),
+                Some(d) => (d.provider.clone(), d.details.clone(), d.expires_at),
+            }
+        };
+        let forget = || {
+            if let Ok(mut d) = self.devices.lock() {
+                d.remove(&key);
+            }
+        };
+        if expires_at <= now {
+            forget();
+            return Ok(Err(OidcFailure::StateExpired));
+        }
+        let p = match self.provider(&provider) {
+            Ok(p) => p,
+            Err(f) => return Ok(Err(f)),
+        };
+        let m = match self.metadata(p, now) {
+            Ok(m) => m,
+            Err(f) => return Ok(Err(f)),
+        };
+        let jwks = m.jwks().clone();
+        let client = Self::client(p, m);
+        let left = (expires_at - now).to_std().unwrap_or_default();
+        let wait = left.min(DEVICE_POLL_WAIT);
+        // If the code outlives this poll's wait, an "expired" from the polling
+        // loop means our wait ran out, not the code.
+        let outlives_wait = left > DEVICE_POLL_WAIT;
+        let req = match client.exchange_device_access_token(&details) {
+            Ok(r) => r,
+            Err(e) => {
+                return Ok(Err(OidcFailure::ProviderUnavailable(format!(
+                    "no token endpoint: {e}"
+                ))))
+            }
+        };
+        let resp = match req.request(&self.http, std::thread::sleep, Some(wait)) {
+            Ok(r) => r,
+            Err(openidconnect::RequestTokenError::ServerResponse(r)) => {
+                use openidconnect::DeviceCodeErrorResponseType as T;
+                return match r.error() {
+                    // Our wait ran out, not the device code: still pending.
+                    T::ExpiredToken if outlives_wait => Ok(Ok(None)),
+                    T::ExpiredToken => {
+                        forget();
+                        Ok(Err(OidcFailure::StateExpired))
+                    }
+                    other => {
+                        forget();
+                        Ok(Err(OidcFailure::CodeRejected(other.as_ref().to_owned())))
+                    }
+                };
+            }
+            Err(e) => {
+                return Ok(Err(OidcFailure::ProviderUnavailable(format!(
+                    "token endpoint: {e}"
+                ))))
+            }
+        };
+        // Single use from here on, whatever the token says.
+        forget();
+        let Some(raw) = resp.id_token().map(ToString::to_string) else {
+            return Ok(Err(OidcFailure::NoIdToken));
+        };
+        let expect = Expectations {
+            issuer: &p.settings.issuer,
+            client_id: &p.settings.client_id,
+            nonce: None,
+            skew: p.settings.clock_skew,
+            username_claim: &p.settings.username_claim,
+            groups_claim: &p.settings.groups_claim,
+        };
+        Ok(self
+            .validate_with_refetch(p, &raw, &expect, &jwks, now)
+            .map(|claims| {
+                Some(IdpLogin {
+                    provider: p.settings.name.clone(),
+                    claims,
+                    redirect_uri: String::new(),
+                })
+            }))
+    }
+
     fn redeem(
         &self,
         p: &ProviderState,
@@ -913,22 +1175,12 @@ impl RelyingParty {
         let expect = Expectations {
             issuer: &p.settings.issuer,
             client_id: &p.settings.client_id,
-            nonce: &pending.nonce,
+            nonce: Some(pending.nonce.as_str()),
             skew: p.settings.clock_skew,
             username_claim: &p.settings.username_claim,
             groups_claim: &p.settings.groups_claim,
         };
-        let claims = match validate_id_token(&raw, &expect, &jwks, now) {
-            Err(OidcFailure::UnknownKid) => {
-                // Key rotation: the provider may have a key we have not seen.
-                // One refetch (rate-limited), then the answer stands.
-                match self.refetch_jwks(p, now)? {
-                    Some(fresh) => validate_id_token(&raw, &expect, &fresh, now)?,
-                    None => return Err(OidcFailure::UnknownKid),
-                }
-            }
-            other => other?,
-        };
+        let claims = self.validate_with_refetch(p, &raw, &expect, &jwks, now)?;
         Ok(IdpLogin {
             provider: p.settings.name.clone(),
             claims,

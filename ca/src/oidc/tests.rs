@@ -49,7 +49,7 @@ fn expect() -> Expectations<'static> {
     Expectations {
         issuer: ISS,
         client_id: CLIENT,
-        nonce: NONCE,
+        nonce: Some(NONCE),
         skew: Duration::from_secs(60),
         username_claim: "preferred_username",
         groups_claim: "groups",
