@@ -20,6 +20,15 @@ import http from 'node:http';
 import Provider from 'oidc-provider';
 
 const config = JSON.parse(readFileSync(process.argv[2], 'utf8'));
+
+// Test switches (POST /_test/mode): the provider's clock offset in seconds (its
+// tokens then look expired, or issued in the future, to the CA), and what its
+// JWKS endpoint publishes: "normal", "empty" (the signing kid is unknown) or
+// "wrong_key" (the right kid with another key: the signature does not verify).
+const mode = { clock_offset: 0, jwks: 'normal' };
+const realNow = Date.now;
+Date.now = () => realNow() + mode.clock_offset * 1000;
+let jwksFetches = 0;
 const issuer = `http://127.0.0.1:${config.port}`;
 const accounts = new Map(Object.entries(config.accounts));
 
@@ -33,14 +42,20 @@ function jwk(type, options, kid, alg) {
   return { ...privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' };
 }
 
+const signingKeys = [
+  jwk('rsa', { modulusLength: 2048 }, 'rsa-1', 'RS256'),
+  jwk('ec', { namedCurve: 'P-256' }, 'ec-1', 'ES256'),
+];
+const impostor = jwk('rsa', { modulusLength: 2048 }, 'rsa-1', 'RS256');
+
+function publicJwk(k) {
+  const { d, p, q, dp, dq, qi, ...pub } = k;
+  return pub;
+}
+
 const provider = new Provider(issuer, {
   clients: config.clients,
-  jwks: {
-    keys: [
-      jwk('rsa', { modulusLength: 2048 }, 'rsa-1', 'RS256'),
-      jwk('ec', { namedCurve: 'P-256' }, 'ec-1', 'ES256'),
-    ],
-  },
+  jwks: { keys: signingKeys },
   cookies: { keys: ['rampart-test-only-cookie-key'] },
   acrValues: ['urn:rampart:test:silver', 'urn:rampart:test:gold'],
   claims: {
@@ -136,6 +151,18 @@ const server = http.createServer(async (req, res) => {
     const url = new URL(req.url, issuer);
     const m = url.pathname.match(/^\/interaction\/([\w-]+)(?:\/(login|confirm))?$/);
     if (m) return await interaction(req, res, m[1], m[2]);
+    if (url.pathname === '/jwks') {
+      jwksFetches += 1;
+      if (mode.jwks === 'empty') return json(res, 200, { keys: [] });
+      if (mode.jwks === 'wrong_key') {
+        return json(res, 200, { keys: [publicJwk(impostor), publicJwk(signingKeys[1])] });
+      }
+    }
+    if (url.pathname === '/_test/mode' && req.method === 'POST') {
+      Object.assign(mode, JSON.parse(await body(req)));
+      return json(res, 200, mode);
+    }
+    if (url.pathname === '/_test/stats') return json(res, 200, { jwks_fetches: jwksFetches });
     const t = url.pathname.match(/^\/_test\/accounts\/([\w.-]+)$/);
     if (t && req.method === 'POST') {
       const current = accounts.get(t[1]) ?? {};

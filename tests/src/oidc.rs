@@ -136,6 +136,27 @@ impl OidcProvider {
         assert!(resp.status().is_success(), "set_account: {}", resp.status());
     }
 
+    /// Flip a test switch of provider.js: `{"clock_offset": seconds}` or
+    /// `{"jwks": "normal" | "empty" | "wrong_key"}`.
+    pub fn set_mode(&self, patch: Value) {
+        let resp = http()
+            .post(format!("{}/_test/mode", self.issuer()))
+            .body(patch.to_string())
+            .send()
+            .expect("provider control endpoint");
+        assert!(resp.status().is_success(), "set_mode: {}", resp.status());
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn jwks_fetches(&self) -> u64 {
+        let v: Value = http()
+            .get(format!("{}/_test/stats", self.issuer()))
+            .send()
+            .and_then(|r| r.json())
+            .expect("provider stats");
+        v["jwks_fetches"].as_u64().expect("jwks_fetches")
+    }
+
     /// Stop it (SIGKILL: an outage, not a shutdown) and return its log.
     pub fn stop(&mut self) -> String {
         if let Some(mut c) = self.child.take() {

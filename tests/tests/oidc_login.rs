@@ -481,3 +481,53 @@ fn rampart_login_device_grant_completes_against_the_same_provider() {
     );
     assert!(audited(&ca, &["mfa_succeeded", "oidc", "alice"]));
 }
+
+/// One login through the real provider that the CA must refuse with `code`,
+/// and audit with that reason.
+fn refused(ca: &Ca, provider: &OidcProvider, login: &str, code: &str) {
+    let redirect = provider.authenticate(&start(ca, None).authorize_url, login);
+    let err = finish(ca, &redirect).expect_err(code);
+    assert_eq!(err.api_code(), Some(code), "{err}");
+    assert!(
+        audited(ca, &["mfa_failed", code, "corp"]),
+        "mfa_failed {code} is audited"
+    );
+}
+
+#[test]
+fn expired_and_future_tokens_from_the_provider_are_refused_and_audited() {
+    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    let ca = ca_with(&provider, "jit_users = true");
+    // The provider's clock two hours behind: its ID tokens expired an hour ago.
+    provider.set_mode(json!({ "clock_offset": -7200 }));
+    refused(&ca, &provider, "alice", "token_expired");
+    // Two hours ahead: issued in the future.
+    provider.set_mode(json!({ "clock_offset": 7200 }));
+    refused(&ca, &provider, "alice", "token_expired");
+    // Back in step: accepted.
+    provider.set_mode(json!({ "clock_offset": 0 }));
+    let redirect = provider.authenticate(&start(&ca, None).authorize_url, "alice");
+    logged_in(finish(&ca, &redirect).expect("in step"));
+}
+
+#[test]
+fn a_token_whose_kid_the_provider_does_not_publish_is_refused_after_one_refetch() {
+    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    provider.set_mode(json!({ "jwks": "empty" }));
+    let ca = ca_with(&provider, "jit_users = true");
+    refused(&ca, &provider, "alice", "unknown_kid");
+    // Discovery fetched the JWKS once and the unknown kid once more.
+    assert_eq!(provider.jwks_fetches(), 2);
+    // A second such token within the rate limit does not make the CA fetch again.
+    refused(&ca, &provider, "alice", "unknown_kid");
+    assert_eq!(provider.jwks_fetches(), 2, "the refetch is rate-limited");
+}
+
+#[test]
+fn a_token_that_does_not_verify_with_the_published_key_is_refused() {
+    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    // The JWKS names the signing kid but holds another key.
+    provider.set_mode(json!({ "jwks": "wrong_key" }));
+    let ca = ca_with(&provider, "jit_users = true");
+    refused(&ca, &provider, "alice", "bad_signature");
+}
