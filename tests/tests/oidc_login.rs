@@ -531,3 +531,69 @@ fn a_token_that_does_not_verify_with_the_published_key_is_refused() {
     let ca = ca_with(&provider, "jit_users = true");
     refused(&ca, &provider, "alice", "bad_signature");
 }
+
+#[test]
+fn a_user_disabled_in_rampart_is_refused_whatever_the_provider_says() {
+    let provider = OidcProvider::start(json!({ "erin": account(&["ops-team"], &["pwd"]) }));
+    let mut ca = Ca::init_with(Some(POLICY), "");
+    ca.merge_config(&provider.ca_config(ca.dir(), "corp", "jit_users = true"));
+    ca.write_policy(&format!(
+        "{POLICY}\n[users]\n\"{}\" = [\"ops\"]\n",
+        ca.info().admin_user
+    ));
+    ca.start();
+    let (_admin, admin) = rampart_e2e::api_admin(&ca);
+    let first = provider.authenticate(&start(&ca, None).authorize_url, "erin");
+    logged_in(finish(&ca, &first).expect("first login creates erin"));
+    let _: serde_json::Value = admin
+        .client
+        .post_json(
+            paths::ADMIN_USER_STATE,
+            &rampart_api::SetUserStateRequest {
+                name: "erin".into(),
+                disabled: true,
+            },
+        )
+        .expect("disable erin");
+    let again = provider.authenticate(&start(&ca, None).authorize_url, "erin");
+    let err = finish(&ca, &again).expect_err("disabled");
+    assert_eq!(err.api_code(), Some("user_disabled"), "{err}");
+    assert!(audited(&ca, &["mfa_failed", "user_disabled", "erin"]));
+}
+
+#[test]
+fn an_authentication_older_than_the_roles_max_age_asks_for_a_fresh_one() {
+    const FRESH: &str = r#"
+version = 1
+[roles.ops]
+principals = ["ops-{user}"]
+mfa_max_age = "2m"
+[groups]
+ops-team = ["ops"]
+"#;
+    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    let mut ca = Ca::init_with(Some(FRESH), "");
+    ca.merge_config(&provider.ca_config(
+        ca.dir(),
+        "corp",
+        "jit_users = true\nclock_skew = \"10s\"",
+    ));
+    ca.start();
+    // The user authenticated at the provider ten minutes "ago" (its clock is
+    // behind; its tokens are still within their hour).
+    provider.set_mode(json!({ "clock_offset": -600 }));
+    let redirect = provider.authenticate(&start(&ca, None).authorize_url, "alice");
+    match finish(&ca, &redirect).expect("finish") {
+        OidcFinishResponse::StepUpRequired {
+            code,
+            authorize_url,
+            ..
+        } => {
+            assert_eq!(code, "auth_time_stale");
+            assert_eq!(query(&authorize_url, "max_age").as_deref(), Some("0"));
+            assert_eq!(query(&authorize_url, "prompt").as_deref(), Some("login"));
+        }
+        other => panic!("expected a step-up, got {other:?}"),
+    }
+    assert!(audited(&ca, &["mfa_failed", "auth_time_stale"]));
+}
