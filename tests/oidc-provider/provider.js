@@ -94,7 +94,7 @@ const provider = new Provider(issuer, {
     return {
       accountId: id,
       async claims() {
-        return { sub: id, preferred_username: id, email: `${id}@example.test`, groups: a.groups ?? [] };
+        return { sub: id, preferred_username: a.username ?? id, email: `${id}@example.test`, groups: a.groups ?? [] };
       },
     };
   },

@@ -597,3 +597,25 @@ ops-team = ["ops"]
     }
     assert!(audited(&ca, &["mfa_failed", "auth_time_stale"]));
 }
+
+#[test]
+fn another_provider_account_claiming_the_same_user_name_is_refused() {
+    // eve's provider account says preferred_username = alice (a claim many
+    // providers let the user edit); the subject differs.
+    let mut eve = account(&["ops-team"], &["pwd"]);
+    eve["username"] = json!("alice");
+    let provider = OidcProvider::start(json!({
+        "alice": account(&["ops-team"], &["pwd"]),
+        "eve": eve,
+    }));
+    let ca = ca_with(&provider, "jit_users = true");
+    let first = provider.authenticate(&start(&ca, None).authorize_url, "alice");
+    logged_in(finish(&ca, &first).expect("alice binds her subject"));
+    let other = provider.authenticate(&start(&ca, None).authorize_url, "eve");
+    let err = finish(&ca, &other).expect_err("eve posing as alice");
+    assert_eq!(err.api_code(), Some("oidc_subject_mismatch"), "{err}");
+    assert!(audited(&ca, &["mfa_failed", "oidc_subject_mismatch"]));
+    // alice herself still gets in.
+    let again = provider.authenticate(&start(&ca, None).authorize_url, "alice");
+    logged_in(finish(&ca, &again).expect("alice again"));
+}

@@ -16,7 +16,7 @@ use super::{to_chrono, Authority, Caller, Session};
 use crate::error::CaError;
 use crate::oidc::{AuthParams, IdpLogin, OidcFailure, RelyingParty};
 use crate::secrets;
-use crate::store::{IdpEvidence, SessionRecord, StoreError, UserRecord};
+use crate::store::{IdpBinding, IdpEvidence, SessionRecord, StoreError, UserRecord};
 
 /// `mfa-idp@rampart`: the provider that vouched for the login.
 pub const EXT_MFA_IDP: &str = "mfa-idp@rampart";
@@ -373,6 +373,38 @@ impl Authority {
                 )
             }
         };
+        // The user-name claim is often editable by the user at the provider: the
+        // provider's subject is what must keep naming the same Rampart user.
+        match self
+            .store
+            .bind_idp_subject(&login.provider, &c.subject, &user.name, now)?
+        {
+            IdpBinding::Bound | IdpBinding::Matches => {}
+            IdpBinding::SubjectBoundTo(other) => {
+                return refuse(
+                    "oidc_subject_mismatch",
+                    CaError::forbidden(
+                        "oidc_subject_mismatch",
+                        format!(
+                            "this provider account is tied to Rampart user {other}, not {}",
+                            user.name
+                        ),
+                    ),
+                )
+            }
+            IdpBinding::UserBoundElsewhere => {
+                return refuse(
+                    "oidc_subject_mismatch",
+                    CaError::forbidden(
+                        "oidc_subject_mismatch",
+                        format!(
+                            "{} is tied to another account at this provider; ask an admin",
+                            user.name
+                        ),
+                    ),
+                )
+            }
+        }
         if user.disabled {
             return refuse(
                 "user_disabled",

@@ -110,6 +110,19 @@ pub struct SessionRecord {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Outcome of [`Store::bind_idp_subject`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdpBinding {
+    /// First login of this subject: now bound to the user.
+    Bound,
+    /// Already bound to this user.
+    Matches,
+    /// This subject is bound to another user (the user-name claim changed).
+    SubjectBoundTo(String),
+    /// The user is bound to another subject at this provider.
+    UserBoundElsewhere,
+}
+
 /// What an identity provider said about an OIDC login.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdpEvidence {
@@ -284,6 +297,16 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
+    /// Tie an identity provider's subject (`iss` + `sub`, the only identifier
+    /// OIDC Core §5.7 promises is stable) to a Rampart user on first login, and
+    /// check it on every later one.
+    fn bind_idp_subject(
+        &self,
+        provider: &str,
+        subject: &str,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdpBinding, StoreError>;
     /// The identity provider's evidence for a session, if it was an OIDC login.
     fn idp_evidence(&self, session_id: &str) -> Result<Option<IdpEvidence>, StoreError>;
     /// End all of a user's sessions.

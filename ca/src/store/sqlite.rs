@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    BastionJoin, BastionRecord, CertKind, CertRecord, IdpEvidence, InviteRedemption,
+    BastionJoin, BastionRecord, CertKind, CertRecord, IdpBinding, IdpEvidence, InviteRedemption,
     PendingEnrollment, Revocations, SessionRecord, Store, StoreError, TotpRecord, UserRecord,
 };
 
@@ -106,6 +106,14 @@ CREATE TABLE IF NOT EXISTS bastions (
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
     value BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS idp_subjects (
+    provider TEXT NOT NULL,
+    subject  TEXT NOT NULL,
+    user     TEXT NOT NULL,
+    bound_at TEXT NOT NULL,
+    PRIMARY KEY (provider, subject),
+    UNIQUE (provider, user)
 );
 CREATE TABLE IF NOT EXISTS idp_evidence (
     session_id TEXT PRIMARY KEY,
@@ -696,6 +704,48 @@ impl Store for SqliteStore {
         )
         .map_err(db)?;
         Ok(())
+    }
+
+    fn bind_idp_subject(
+        &self,
+        provider: &str,
+        subject: &str,
+        user: &str,
+        now: DateTime<Utc>,
+    ) -> Result<IdpBinding, StoreError> {
+        let conn = self.conn()?;
+        let by_subject: Option<String> = conn
+            .query_row(
+                "SELECT user FROM idp_subjects WHERE provider = ?1 AND subject = ?2",
+                [provider, subject],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        if let Some(bound) = by_subject {
+            return Ok(if bound == user {
+                IdpBinding::Matches
+            } else {
+                IdpBinding::SubjectBoundTo(bound)
+            });
+        }
+        let by_user: Option<String> = conn
+            .query_row(
+                "SELECT subject FROM idp_subjects WHERE provider = ?1 AND user = ?2",
+                [provider, user],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db)?;
+        if by_user.is_some() {
+            return Ok(IdpBinding::UserBoundElsewhere);
+        }
+        conn.execute(
+            "INSERT INTO idp_subjects(provider, subject, user, bound_at) VALUES (?1, ?2, ?3, ?4)",
+            params![provider, subject, user, ts(now)],
+        )
+        .map_err(db)?;
+        Ok(IdpBinding::Bound)
     }
 
     fn idp_evidence(&self, session_id: &str) -> Result<Option<IdpEvidence>, StoreError> {
