@@ -173,6 +173,21 @@ max_ttl = "7d"
 max_mfa_age = "1h"
 # Allow admin operations from a session opened with a recovery code.
 allow_recovery = false
+
+# OpenID Connect step-up (`rampart login --mfa oidc --provider corp`); several
+# providers allowed. Register a client at the provider with the redirect URI
+# http://127.0.0.1/callback (native/loopback: any port) and, for --device, the
+# device-code grant. Defaults shown for the optional keys.
+# [[oidc.providers]]
+# name = "corp"
+# issuer = "https://idp.example.com"
+# client_id = "rampart"
+# client_secret_file = "oidc-corp.secret"   # mode 0600; omit for a public client
+# scopes = ["profile", "email", "groups"]
+# username_claim = "preferred_username"
+# groups_claim = "groups"
+# jit_users = false
+# clock_skew = "60s"
 "#
     )
 }
