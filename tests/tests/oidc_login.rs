@@ -619,3 +619,32 @@ fn another_provider_account_claiming_the_same_user_name_is_refused() {
     let again = provider.authenticate(&start(&ca, None).authorize_url, "alice");
     logged_in(finish(&ca, &again).expect("alice again"));
 }
+
+/// Figures for the README, not a pass/fail check: run with
+/// `cargo nextest run -p rampart-e2e --test oidc_login --run-ignored only oidc_login_latency`.
+/// Times `POST /v1/oidc/finish` (code redemption at the provider + ID-token
+/// checks + session) over 20 logins against the real provider.
+#[test]
+#[ignore]
+fn oidc_login_latency() {
+    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    let ca = ca_with(&provider, "jit_users = true");
+    let mut finish_ms = Vec::new();
+    let mut start_ms = Vec::new();
+    for _ in 0..20 {
+        let t = std::time::Instant::now();
+        let s = start(&ca, None);
+        start_ms.push(t.elapsed().as_secs_f64() * 1e3);
+        let redirect = provider.authenticate(&s.authorize_url, "alice");
+        let t = std::time::Instant::now();
+        logged_in(finish(&ca, &redirect).expect("finish"));
+        finish_ms.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        (v[v.len() / 2], v[v.len() * 9 / 10])
+    };
+    let (s50, s90) = med(&mut start_ms);
+    let (f50, f90) = med(&mut finish_ms);
+    println!("oidc start: p50 {s50:.1} ms, p90 {s90:.1} ms; finish: p50 {f50:.1} ms, p90 {f90:.1} ms (n=20)");
+}

@@ -1208,4 +1208,37 @@ mod tests {
         s.lock_until("alice", now()).unwrap();
         assert_eq!(s.locked_until("alice").unwrap(), Some(now()));
     }
+
+    #[test]
+    fn idp_subjects_bind_once_and_both_ways() {
+        let s = SqliteStore::in_memory().unwrap();
+        let bind = |sub: &str, user: &str| s.bind_idp_subject("corp", sub, user, now()).unwrap();
+        assert_eq!(bind("sub-a", "alice"), IdpBinding::Bound);
+        assert_eq!(bind("sub-a", "alice"), IdpBinding::Matches);
+        assert_eq!(
+            bind("sub-a", "bob"),
+            IdpBinding::SubjectBoundTo("alice".into())
+        );
+        assert_eq!(bind("sub-b", "alice"), IdpBinding::UserBoundElsewhere);
+        // Another provider is another namespace.
+        assert_eq!(
+            s.bind_idp_subject("other", "sub-b", "alice", now())
+                .unwrap(),
+            IdpBinding::Bound
+        );
+    }
+
+    #[test]
+    fn idp_evidence_round_trips() {
+        let s = SqliteStore::in_memory().unwrap();
+        let ev = IdpEvidence {
+            provider: "corp".into(),
+            acr: Some("gold".into()),
+            amr: vec!["pwd".into(), "hwk".into()],
+            auth_time: now(),
+        };
+        s.put_idp_evidence("s1", &ev, now(), now()).unwrap();
+        assert_eq!(s.idp_evidence("s1").unwrap(), Some(ev));
+        assert_eq!(s.idp_evidence("s2").unwrap(), None);
+    }
 }
