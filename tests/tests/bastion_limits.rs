@@ -1,0 +1,180 @@
+//! `rampart-bastion` limits against stock `ssh`: sessions per user, idle
+//! timeout and per-source connection rate — each refusal clear to the user and
+//! audited. (World set-up as in bastion_ssh.rs, with tighter limits.)
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::time::{Duration, Instant};
+
+use rampart_e2e::bastion::{scratch, set_limit, ssh, ssh_spawn, Bastion, TargetSpec};
+use rampart_e2e::{
+    bootstrap_admin, onboard, AuditDb, Ca, KeyPair, Sshd, SshdOptions, TEST_ACCOUNT,
+};
+use serde_json::Value;
+
+const T: Duration = Duration::from_secs(60);
+
+fn policy(admin: &str) -> String {
+    format!(
+        r#"version = 1
+[defaults]
+ttl = "1h"
+max_ttl = "8h"
+min_factor = "recovery"
+
+[roles.dev]
+principals = ["{{user}}"]
+logins = ["{{user}}", "{TEST_ACCOUNT}"]
+min_factor = "otp"
+extensions = ["permit-pty"]
+targets = {{ allow = ["db-*"] }}
+
+[groups]
+engineers = ["dev"]
+
+[users]
+"{admin}" = ["dev"]
+"#
+    )
+}
+
+fn bodies(ca: &Ca, kind: &str) -> Vec<Value> {
+    AuditDb::new(ca.audit_db())
+        .events_of_kind(kind)
+        .iter()
+        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[test]
+fn session_limit_idle_timeout_and_connection_rate() {
+    let mut ca = Ca::init_with(None, "");
+    ca.write_policy(&policy(&ca.info().admin_user.clone()));
+    ca.start();
+    let admin = bootstrap_admin(&ca);
+    let mut alice = onboard(&ca, &admin, "alice", &["engineers"]);
+    alice.login();
+    let hostdir = ca.root().join("target-host");
+    std::fs::create_dir_all(&hostdir).unwrap();
+    let host_key = KeyPair::ed25519(&hostdir, "ssh_host_ed25519_key");
+    let host_cert = hostdir.join("ssh_host_ed25519_key-cert.pub");
+    admin
+        .cli
+        .admin(&[
+            "host-cert",
+            "--name",
+            "127.0.0.1",
+            "--pubkey",
+            host_key.public.to_str().unwrap(),
+            "-o",
+            host_cert.to_str().unwrap(),
+        ])
+        .assert_success("host-cert");
+    let sshd = Sshd::start_with(SshdOptions {
+        user_ca_keys: vec![ca.user_ca_pub()],
+        host_key: Some(host_key),
+        host_cert: Some(host_cert),
+        host_ca_line: Some(ca.host_ca_pub()),
+        ..SshdOptions::default()
+    });
+    sshd.set_principals(TEST_ACCOUNT, &[TEST_ACCOUNT]);
+    let mut bastion = Bastion::join(
+        &ca,
+        &admin,
+        "bastion-1",
+        &[TargetSpec {
+            name: "db-1".into(),
+            address: "127.0.0.1".into(),
+            port: sshd.port(),
+            host_key: "host-ca".into(),
+        }],
+    );
+    set_limit(&bastion.config_path(), "max_sessions_per_user", 1);
+    set_limit(&bastion.config_path(), "idle_timeout_secs", 3);
+    bastion.check().assert_success("check");
+    bastion.start();
+    let dir = scratch("bastion-limits");
+    let cfg = bastion.ssh_config(&alice, dir.path(), &["db-1"]);
+    let target = format!("{TEST_ACCOUNT}@db-1");
+
+    // One session per user: a second one is refused with the reason while the
+    // first is live. The first produces output (not idle) until it is done.
+    let (mut first, first_out, _e) = ssh_spawn(
+        &cfg,
+        &[
+            &target,
+            "for i in 1 2 3 4 5 6 7 8; do echo tick; sleep 1; done",
+        ],
+        dir.path(),
+        "first",
+    );
+    eventually("the first session is up", || {
+        std::fs::read_to_string(&first_out).is_ok_and(|t| t.contains("tick"))
+    });
+    let out = ssh(&cfg, &[&target, "true"], None, T);
+    out.assert_failure("second session over the per-user limit");
+    assert!(out.stderr.contains("too many sessions"), "{out}");
+    assert!(
+        first.wait().unwrap().success(),
+        "the first session is not disturbed"
+    );
+
+    // Idle timeout: a session with no data either way is closed and audited.
+    let t0 = Instant::now();
+    let out = ssh(&cfg, &[&target, "sleep 60"], None, T);
+    out.assert_failure("idle session");
+    assert!(
+        t0.elapsed() < Duration::from_secs(30),
+        "closed by the idle timeout"
+    );
+    eventually("session_ended idle_timeout", || {
+        serde_json::to_string(&bodies(&ca, "bastion_session_ended"))
+            .unwrap()
+            .contains("idle_timeout")
+    });
+    eventually("the refusal of the second session is audited", || {
+        serde_json::to_string(&bodies(&ca, "bastion_connection_refused"))
+            .unwrap()
+            .contains("too many sessions")
+    });
+
+    // Connection rate per source: 1/s with a burst of 2.
+    bastion.stop();
+    set_limit(&bastion.config_path(), "connections_per_second", 1);
+    set_limit(&bastion.config_path(), "connection_burst", 2);
+    bastion.start();
+    // Six at once, so that a slow machine cannot spread them over several seconds.
+    let outs: Vec<_> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6)
+            .map(|_| s.spawn(|| ssh(&cfg, &[&target, "true"], None, T)))
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let refused = outs.iter().filter(|o| !o.success()).count();
+    assert!(
+        refused >= 1,
+        "some of 6 simultaneous connections are refused at 1/s burst 2"
+    );
+    assert!(refused < 6, "the burst is let through");
+    eventually("rate-limit refusal audited", || {
+        serde_json::to_string(&bodies(&ca, "bastion_connection_refused"))
+            .unwrap()
+            .contains("rate limit")
+    });
+}
