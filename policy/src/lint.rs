@@ -83,6 +83,15 @@ impl Policy {
                     "roles.{name} grants no principals; on its own it yields no certificate"
                 ));
             }
+            if role.oidc.fallback.is_some()
+                && role.oidc.acr_any.is_empty()
+                && role.oidc.amr_all.is_empty()
+            {
+                warn(format!(
+                    "roles.{name}.fallback_factor has no effect: the role sets neither \
+                     oidc_acr nor oidc_amr, so any factor already gets it"
+                ));
+            }
             if let Some(f) = role.min_factor {
                 if f < self.min_factor {
                     warn(format!(

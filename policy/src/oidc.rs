@@ -289,6 +289,20 @@ ops = ["ops"]
     }
 
     #[test]
+    fn a_fallback_without_oidc_requirements_is_linted() {
+        let lints: Vec<String> = p().lint().iter().map(ToString::to_string).collect();
+        assert!(
+            lints
+                .iter()
+                .any(|l| l.contains("roles.dev.fallback_factor has no effect")),
+            "{lints:?}"
+        );
+        assert!(!lints
+            .iter()
+            .any(|l| l.contains("roles.dba.fallback_factor")));
+    }
+
+    #[test]
     fn bad_values_are_refused_at_load() {
         for bad in [
             "oidc_amr = [\"\"]",
