@@ -198,6 +198,8 @@ event_kinds! {
     BastionRequestRefused => ("bastion_request_refused", "RA-BAS-012", Warning),
     /// A session recording was stored and its SHA-256 sealed into the chain.
     RecordingSealed => ("recording_sealed", "RA-BAS-013", Notice),
+    /// An administrator downloaded a sealed session recording.
+    RecordingViewed => ("recording_viewed", "RA-BAS-014", Notice),
 }
 
 impl fmt::Display for EventKind {
@@ -594,7 +596,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 37);
+        assert_eq!(EventKind::all().len(), 38);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }

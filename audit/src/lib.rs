@@ -69,6 +69,7 @@
 //! | `RA-BAS-011` | `bastion_forward` | info |
 //! | `RA-BAS-012` | `bastion_request_refused` | warning |
 //! | `RA-BAS-013` | `recording_sealed` | notice |
+//! | `RA-BAS-014` | `recording_viewed` | notice |
 //!
 //! # On-disk format, version 1
 //!

@@ -741,13 +741,10 @@ async fn session_recording(
     UrlPath(session_id): UrlPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let rec = as_admin(
-        auth,
-        &headers,
-        caller(addr),
-        "session_recording",
-        move |a, _| a.session_recording(&session_id),
-    )
+    let who = caller(addr);
+    let rec = as_admin(auth, &headers, who, "session_recording", move |a, s| {
+        a.session_recording(&who, &s, &session_id)
+    })
     .await?;
     Ok((
         [

@@ -9,7 +9,8 @@
 //! **Must never:** keep session state of its own. The audit chain is the
 //! record: the session list is computed from `bastion_session_started`,
 //! `bastion_session_ended` and `recording_sealed` events, so it cannot disagree
-//! with what `rampart audit verify` checks.
+//! with what `rampart audit verify` checks. Downloading a recording is audited
+//! (`recording_viewed`, `RA-BAS-014`).
 //!
 //! # Events
 //!
@@ -59,7 +60,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::bastion::Bastion;
-use super::{Authority, Caller};
+use super::{Authority, Caller, Session};
 use crate::error::CaError;
 
 /// Header a bastion may set (value `1` or `true`) on a recording upload to say
@@ -484,8 +485,15 @@ impl Authority {
     }
 
     /// `GET /v1/admin/sessions/{id}/recording`: the stored recording, only if its
-    /// SHA-256 is the sealed one (else 409 `recording_tampered`).
-    pub fn session_recording(&self, session_id: &str) -> Result<SealedRecording, CaError> {
+    /// SHA-256 is the sealed one (else 409 `recording_tampered`). Who watched
+    /// which session is itself audited (`recording_viewed`) before the bytes go
+    /// out: a recording can hold secrets typed or shown in the session.
+    pub fn session_recording(
+        &self,
+        caller: &Caller,
+        admin: &Session,
+        session_id: &str,
+    ) -> Result<SealedRecording, CaError> {
         let session = parse_session_id(session_id).ok_or_else(|| {
             CaError::bad_request("invalid_session_id", "the session ID must be a ULID")
         })?;
@@ -522,6 +530,19 @@ impl Authority {
                     .into(),
             });
         }
+        let mut ev = self
+            .event(EventKind::RecordingViewed, Outcome::Success, Some(caller))
+            .actor(&admin.user.name)
+            .session(&session)
+            .detail("sha256", sha256.clone())
+            .detail("admin_session", admin.record.id.clone());
+        if let Some(u) = &sealed.user {
+            ev = ev.user(u);
+        }
+        if let Some(t) = &sealed.target {
+            ev = ev.target(t);
+        }
+        self.record(ev)?;
         Ok(SealedRecording { bytes, sha256 })
     }
 }

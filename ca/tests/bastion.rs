@@ -846,21 +846,28 @@ fn the_session_list_comes_from_the_audit_chain() {
 #[test]
 fn a_recording_is_served_only_while_it_matches_its_seal() {
     let f = fixture();
-    let (_, bastion) = f.admin_and_bastion();
+    let (admin_token, bastion) = f.admin_and_bastion();
+    let admin = f.auth.authenticate(&admin_token).unwrap();
     let s = ulid::Ulid::new().to_string();
     assert_eq!(
-        f.auth.session_recording(&s).unwrap_err().code(),
+        f.auth
+            .session_recording(&f.caller, &admin, &s)
+            .unwrap_err()
+            .code(),
         "recording_not_found"
     );
     assert_eq!(
-        f.auth.session_recording("nope").unwrap_err().code(),
+        f.auth
+            .session_recording(&f.caller, &admin, "nope")
+            .unwrap_err()
+            .code(),
         "invalid_session_id"
     );
     f.send(&bastion, vec![started(&s, "alice", "db-1")])
         .unwrap();
     let (bytes, sha) = recording(&s, b"top secret output");
     f.seal(&bastion, &s, &bytes, &sha).unwrap();
-    let served = f.auth.session_recording(&s).unwrap();
+    let served = f.auth.session_recording(&f.caller, &admin, &s).unwrap();
     assert_eq!(
         (served.bytes.as_slice(), served.sha256.as_str()),
         (bytes.as_slice(), sha.as_str())
@@ -869,16 +876,29 @@ fn a_recording_is_served_only_while_it_matches_its_seal() {
         .unwrap()
         .render_text();
     assert_eq!(text, "top secret output");
+    // Who watched it is audited.
+    let viewed = query_kind(&f.auth, rampart_audit::EventKind::RecordingViewed);
+    assert_eq!(viewed.len(), 1);
+    assert_eq!(viewed[0].code, "RA-BAS-014");
+    assert_eq!(viewed[0].actor.as_deref(), Some("root"));
+    assert_eq!(viewed[0].session.as_deref(), Some(s.as_str()));
+    assert_eq!(viewed[0].user.as_deref(), Some("alice"));
+    assert_eq!(viewed[0].details["sha256"], serde_json::json!(sha));
 
     // One byte edited on disk.
     let path = f.auth.recordings_dir().join(format!("{s}.cast.zst"));
     let mut edited = bytes.clone();
     edited[bytes.len() / 2] ^= 0x20;
     std::fs::write(&path, &edited).unwrap();
-    let err = f.auth.session_recording(&s).unwrap_err();
+    let err = f.auth.session_recording(&f.caller, &admin, &s).unwrap_err();
     assert_eq!((err.code(), err.status()), ("recording_tampered", 409));
+    assert_eq!(
+        query_kind(&f.auth, rampart_audit::EventKind::RecordingViewed).len(),
+        1,
+        "a refused download is not a view"
+    );
     std::fs::remove_file(&path).unwrap();
-    let err = f.auth.session_recording(&s).unwrap_err();
+    let err = f.auth.session_recording(&f.caller, &admin, &s).unwrap_err();
     assert_eq!((err.code(), err.status()), ("recording_missing", 409));
 }
 

@@ -314,6 +314,12 @@ fn bastion_events_and_recordings_over_https_and_the_cli_reads_them_back() {
         play.stdout, "root@db-1:~# echo résumé-ok\r\nrésumé-ok\r\nroot@db-1:~# exit\r\n",
         "output only, UTF-8 split across chunks intact"
     );
+    let viewed = || {
+        AuditDb::new(ca.audit_db())
+            .events_of_kind("recording_viewed")
+            .len()
+    };
+    assert_eq!(viewed(), 1, "who watched the recording is audited");
 
     let recordings = ca.audit_db().parent().unwrap().join("recordings");
     let verify = |ca: &Ca| {
@@ -352,6 +358,7 @@ fn bastion_events_and_recordings_over_https_and_the_cli_reads_them_back() {
     assert_eq!(refused.status.code(), Some(5), "{refused}");
     assert!(refused.stderr.contains("recording_tampered"), "{refused}");
     assert!(refused.stdout.is_empty(), "nothing is played: {refused}");
+    assert_eq!(viewed(), 1, "a refused download is not a view");
 }
 
 #[test]

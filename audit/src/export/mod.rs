@@ -505,6 +505,7 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::BastionForward => "Bastion forward",
         EventKind::BastionRequestRefused => "Bastion request refused",
         EventKind::RecordingSealed => "Session recording sealed",
+        EventKind::RecordingViewed => "Session recording viewed",
     }
 }
 

@@ -119,6 +119,7 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
             class(IAM, 3004, ENTITY_MANAGEMENT, 99, "Session Request Refused")
         }
         EventKind::RecordingSealed => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
+        EventKind::RecordingViewed => class(IAM, 3004, ENTITY_MANAGEMENT, 2, "Read"),
     }
 }
 
@@ -316,7 +317,7 @@ fn entity(ev: &Event) -> Value {
             "bastion_session",
             ev.session.clone().unwrap_or_else(|| "unknown".to_owned()),
         ),
-        EventKind::RecordingSealed => (
+        EventKind::RecordingSealed | EventKind::RecordingViewed => (
             "session_recording",
             ev.session.clone().unwrap_or_else(|| "unknown".to_owned()),
         ),
