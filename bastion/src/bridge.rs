@@ -20,13 +20,33 @@ use tokio::sync::mpsc;
 
 use crate::config::{HostKeyCheck, Target};
 
-/// The client handler for one target connection: checks the host key.
+/// Where agent channels the target opens are sent: the user's connection,
+/// once policy allowed agent forwarding and the user asked for it.
+#[derive(Debug, Clone, Default)]
+pub struct AgentSlot(Arc<Mutex<Option<russh::server::Handle>>>);
+
+impl AgentSlot {
+    /// Let the target's agent channels through to `user`.
+    pub fn allow(&self, user: russh::server::Handle) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(user);
+        }
+    }
+
+    fn get(&self) -> Option<russh::server::Handle> {
+        self.0.lock().ok().and_then(|g| g.clone())
+    }
+}
+
+/// The client handler for one target connection: checks the host key and
+/// bridges agent channels when allowed.
 #[derive(Debug)]
 pub struct TargetClient {
     target: Target,
     host_ca: PublicKey,
     /// Why the host key was refused, for the message to the user.
     refusal: Arc<Mutex<Option<String>>>,
+    agent: AgentSlot,
 }
 
 fn unix_now() -> u64 {
@@ -123,6 +143,37 @@ impl client::Handler for TargetClient {
             }
         }
     }
+
+    async fn server_channel_open_agent_forward(
+        &mut self,
+        channel: russh::Channel<client::Msg>,
+        reply: client::ChannelOpenHandle,
+        _session: &mut client::Session,
+    ) -> Result<(), Self::Error> {
+        // Only after policy allowed it and the user asked (see AgentSlot); the
+        // target's agent channel is joined to a new agent channel to the user.
+        let Some(user) = self.agent.get() else {
+            reply
+                .reject(russh::ChannelOpenFailure::AdministrativelyProhibited)
+                .await;
+            return Ok(());
+        };
+        match user.channel_open_agent().await {
+            Ok(uc) => {
+                reply.accept().await;
+                tokio::spawn(async move {
+                    let mut a = channel.into_stream();
+                    let mut b = uc.into_stream();
+                    let _ = tokio::io::copy_bidirectional(&mut a, &mut b).await;
+                });
+            }
+            Err(e) => {
+                tracing::warn!("the user's client refused the agent channel: {e}");
+                reply.reject(russh::ChannelOpenFailure::ConnectFailed).await;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Client config for targets: certificate host keys first when the host CA is used.
@@ -156,12 +207,14 @@ pub async fn connect(
     login: &str,
     key: PrivateKey,
     cert: Certificate,
+    agent: AgentSlot,
 ) -> Result<client::Handle<TargetClient>, String> {
     let refusal = Arc::new(Mutex::new(None));
     let handler = TargetClient {
         target: target.clone(),
         host_ca: host_ca.clone(),
         refusal: refusal.clone(),
+        agent,
     };
     let addr = (target.address.as_str(), target.port);
     let stream = tokio::time::timeout(

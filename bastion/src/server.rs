@@ -500,6 +500,8 @@ struct TargetSession {
     started_at: chrono::DateTime<chrono::Utc>,
     /// Whether this session's recording has been started (one per session).
     recording: bool,
+    /// Agent channels from the target go here once allowed.
+    agent: bridge::AgentSlot,
 }
 
 /// One bridged channel.
@@ -712,7 +714,17 @@ impl Conn {
                     .accept_refused(format!("the CA's session certificate is unreadable: {e}"))
             }
         };
-        let client = match bridge::connect(&target, &self.shared.host_ca, &login, key, cert).await {
+        let agent = bridge::AgentSlot::default();
+        let client = match bridge::connect(
+            &target,
+            &self.shared.host_ca,
+            &login,
+            key,
+            cert,
+            agent.clone(),
+        )
+        .await
+        {
             Ok(c) => c,
             Err(why) => {
                 let mut e = self.shared.refuse_event(self.peer, Some(&user), &why);
@@ -778,6 +790,7 @@ impl Conn {
             started: Instant::now(),
             started_at: chrono::Utc::now(),
             recording: false,
+            agent,
         });
         self.authed.store(true, Ordering::Relaxed);
         Auth::Accept
@@ -1556,20 +1569,34 @@ impl server::Handler for Conn {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        // Agent forwarding through the bastion is not bridged yet; policy or not,
-        // the request is refused on the wire and audited.
-        let allowed = self
-            .session
-            .as_ref()
-            .is_some_and(|s| s.policy.agent_forwarding);
-        let what = if allowed {
-            "agent forwarding (not supported by this bastion yet)"
-        } else {
-            "agent forwarding"
+        let Some(s) = &self.session else {
+            return Ok(false);
         };
-        self.request_refused_event(what);
-        let _ = (channel, session);
-        Ok(false)
+        if !s.policy.agent_forwarding {
+            self.request_refused_event("agent forwarding");
+            return Ok(false);
+        }
+        s.agent.allow(session.handle());
+        let mut base = event(BastionEventKind::Forward, true);
+        base.session_id = Some(s.id.clone());
+        base.user = Some(s.user.name.clone());
+        base.login = Some(s.login.clone());
+        base.target = Some(s.target.name.clone());
+        base.source = Some(self.peer.ip().to_string());
+        base.serial = Some(s.user.serial);
+        let ok = match self.channels.get_mut(&channel) {
+            Some(b) => {
+                b.to_target.agent_forward(true).await.is_ok()
+                    && matches!(
+                        tokio::time::timeout(Duration::from_secs(30), b.replies.recv()).await,
+                        Ok(Some(true))
+                    )
+            }
+            None => false,
+        };
+        base.success = ok;
+        self.shared.auditor.enqueue(detail(base, "kind", "agent"));
+        Ok(ok)
     }
 
     async fn x11_request(

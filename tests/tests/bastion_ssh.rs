@@ -133,7 +133,11 @@ fn world() -> World {
     bastion.check().assert_success("rampart-bastion check");
     bastion.start();
     let dir = scratch("bastion-ssh");
-    let config = bastion.ssh_config(&alice, dir.path(), &["db-1", "db-9", "db-secret", "db-mfa"]);
+    let config = bastion.ssh_config(
+        &alice,
+        dir.path(),
+        &["db-1", "db-9", "db-secret", "db-mfa", "db-agent"],
+    );
     World {
         ca,
         admin,
@@ -678,4 +682,56 @@ fn per_session_mfa_asks_for_a_code_with_keyboard_interactive() {
         !bodies(&w.ca, "mfa_failed").is_empty(),
         "the wrong code is audited"
     );
+}
+
+#[test]
+fn agent_forwarding_that_policy_does_not_grant_is_refused_and_audited() {
+    let w = world();
+    let d = w.dir.path();
+    // A real ssh-agent holding alice's key.
+    let sock = d.join("agent.sock");
+    let out = std::process::Command::new(rampart_e2e::require_peer("ssh-agent"))
+        .arg("-a")
+        .arg(&sock)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let pid = String::from_utf8_lossy(&out.stdout)
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("SSH_AGENT_PID=").map(str::to_owned))
+        .unwrap();
+    struct Kill(String);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("kill").arg(&self.0).status();
+        }
+    }
+    let _agent = Kill(pid);
+    let add = std::process::Command::new(rampart_e2e::require_peer("ssh-add"))
+        .env("SSH_AUTH_SOCK", &sock)
+        .arg(w.alice.cli.identity())
+        .output()
+        .unwrap();
+    assert!(add.status.success(), "{add:?}");
+    let fp = rampart_e2e::keys::fingerprint(&w.alice.cli.cert());
+    let run = |host: &str| {
+        let mut c = std::process::Command::new(rampart_e2e::require_peer("ssh"));
+        c.env("SSH_AUTH_SOCK", &sock)
+            .arg("-A")
+            .arg("-F")
+            .arg(&w.config)
+            .args([&format!("{TEST_ACCOUNT}@{host}"), "ssh-add -l; echo rc=$?"]);
+        rampart_e2e::process::run_timeout(c, None, T)
+    };
+    // Not allowed for db-1: refused on the wire (no agent on the target) and audited.
+    let out = run("db-1");
+    assert!(
+        !out.stdout.contains(&fp) && out.stdout.contains("rc=2"),
+        "{out}"
+    );
+    eventually("the agent-forwarding refusal is audited", || {
+        serde_json::to_string(&bodies(&w.ca, "bastion_request_refused"))
+            .unwrap()
+            .contains("agent forwarding")
+    });
 }
