@@ -652,6 +652,18 @@ impl Authority {
             }
         };
         let mut mfa_event = ext(rampart_signer::EXT_MFA_EVENT).unwrap_or_default();
+        // An IdP's evidence travels with the outer certificate's MFA; a fresh
+        // per-session code replaces that MFA, and the IdP's words with it.
+        let mut idp_evidence: Vec<(String, String)> = [
+            super::oidc_login::EXT_MFA_IDP,
+            super::oidc_login::EXT_MFA_ACR,
+            super::oidc_login::EXT_MFA_AMR,
+            super::oidc_login::EXT_MFA_AUTH_TIME,
+        ]
+        .iter()
+        .filter_map(|name| ext(name).map(|v| ((*name).to_owned(), v)))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
         if let Some(code) = &req.totp_code {
             let event_id = self
                 .verify_session_totp(caller, bastion, &user.name, code, &req.session_id)
@@ -672,10 +684,12 @@ impl Authority {
             method = "totp".to_owned();
             mfa_time = now;
             mfa_event = event_id;
+            idp_evidence.clear();
         }
         let factor = match method.as_str() {
             "totp" => rampart_policy::Factor::Totp,
             "recovery" => rampart_policy::Factor::Recovery,
+            "oidc" => rampart_policy::Factor::Oidc,
             other => {
                 return Err(Ok(Refusal::new(
                     "certificate_no_mfa",
@@ -753,6 +767,7 @@ impl Authority {
             },
             now,
         )
+        .and_then(|spec| spec.with_idp_evidence(&idp_evidence))
         .map_err(|e| Err(e.into()))?;
         let cert = rampart_signer::sign_user_cert(self.keys.user_ca.as_ref(), &spec)
             .map_err(|e| Err(e.into()))?;

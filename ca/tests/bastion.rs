@@ -324,6 +324,86 @@ fn mfa_freshness_comes_from_the_outer_certificate_or_a_per_session_code() {
     assert_eq!(err.code(), "certificate_expired");
 }
 
+#[test]
+fn an_outer_certificate_from_an_oidc_login_is_accepted_as_oidc() {
+    let f = fixture();
+    let admin_totp = f.enrol("root", true);
+    let (admin_token, _) = f.login_cert("root", &admin_totp);
+    let bastion = f.join(&admin_token);
+    let alice_totp = f.enrol("alice", false);
+    // The CA's own OIDC login (ca/src/oidc) stores sessions whose factor is
+    // `oidc`; the certificate carries that method, and the bastion path must map
+    // it to the policy's factor instead of refusing it as unknown.
+    f.clock.advance(chrono::Duration::seconds(30));
+    let login = f
+        .auth
+        .login(
+            &f.caller,
+            &api::LoginRequest {
+                user: "alice".into(),
+                factor: api::FactorProof::Totp {
+                    code: f.code(&alice_totp),
+                },
+            },
+        )
+        .unwrap();
+    let mut session = f.auth.authenticate(&login.session_token).unwrap();
+    session.record.mfa_method = "oidc".into();
+    // What the OIDC login keeps beside such a session (a second connection to
+    // the same store file; SQLite serialises the writers).
+    use rampart_ca::store::Store as _;
+    let store = rampart_ca::store::sqlite::SqliteStore::open(&f._dir.path().join("ca.db")).unwrap();
+    store
+        .put_idp_evidence(
+            &session.record.id,
+            &rampart_ca::store::IdpEvidence {
+                provider: "corp".into(),
+                acr: None,
+                amr: vec!["pwd".into(), "otp".into()],
+                auth_time: f.clock.now(),
+            },
+            session.record.expires_at,
+            f.clock.now(),
+        )
+        .unwrap();
+    let key = FileCaKey::generate("subject").unwrap();
+    let outer = f
+        .auth
+        .issue_user_cert(
+            &f.caller,
+            &session,
+            &api::CertRequest {
+                public_key: key.private_key().public_key().to_openssh().unwrap(),
+                ttl_seconds: None,
+            },
+        )
+        .unwrap();
+    let cert = ssh_key::Certificate::from_openssh(&outer.certificate).unwrap();
+    assert_eq!(
+        cert.extensions()
+            .get("mfa-method@rampart")
+            .map(String::as_str),
+        Some("oidc")
+    );
+    let granted = f.session_cert(&bastion, &outer.certificate, None).unwrap();
+    let inner = ssh_key::Certificate::from_openssh(&granted.certificate.certificate).unwrap();
+    assert_eq!(
+        inner
+            .extensions()
+            .get("mfa-method@rampart")
+            .map(String::as_str),
+        Some("oidc"),
+        "the evidence is copied into the per-session certificate"
+    );
+    assert_eq!(
+        inner
+            .extensions()
+            .get("mfa-idp@rampart")
+            .map(String::as_str),
+        Some("corp")
+    );
+}
+
 // ----- session events, recordings, the session list ----------------------------
 
 fn event(kind: api::BastionEventKind, session: &str) -> api::BastionEvent {
