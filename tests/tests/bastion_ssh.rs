@@ -735,3 +735,17 @@ fn agent_forwarding_that_policy_does_not_grant_is_refused_and_audited() {
             .contains("agent forwarding")
     });
 }
+
+#[test]
+fn with_the_ca_down_no_session_starts() {
+    let mut w = world();
+    jump(&w, "true").assert_success("while the CA is up");
+    w.ca.stop();
+    // No per-session certificate and no audit: the session is refused, and
+    // the user is told why.
+    let out = jump(&w, "echo should-not-run");
+    out.assert_failure("CA down");
+    assert!(!out.stdout.contains("should-not-run"), "{out}");
+    assert!(out.stderr.contains("CA cannot be reached"), "{out}");
+    assert!(w.bastion.is_running(), "the bastion itself keeps running");
+}
