@@ -212,6 +212,23 @@ fn bastion_against_an_openssh_jump_host() {
         bd.as_secs_f64() / rd.as_secs_f64()
     );
 
+    // Through a pty, which rampart records (asciicast, zstd, upload, seal):
+    // 256 MiB of zeros as base64 text (~341 MB of terminal output).
+    let q = 256u64 << 20;
+    let pty = |h: &str| {
+        sh(&format!(
+            "ssh -tt -F {c} {h} 'head -c {q} /dev/zero | base64 -w 76' > /dev/null"
+        ))
+    };
+    let (rp, bp) = (pty(&r), pty(&b));
+    let text_mb = (q as f64 * 4.0 / 3.0 * 77.0 / 76.0) / 1e6;
+    println!(
+        "pty output {text_mb:.0} MB (recorded by rampart): rampart {:.0} MB/s, openssh jump {:.0} MB/s, ratio {:.2}",
+        text_mb / rp.as_secs_f64(),
+        text_mb / bp.as_secs_f64(),
+        bp.as_secs_f64() / rp.as_secs_f64()
+    );
+
     let n = 15;
     let lat = |h: &str| {
         median(
