@@ -228,10 +228,8 @@ impl Config {
             let p = p.as_deref().unwrap_or(default);
             base.join(p)
         };
-        let d = LimitsFile::default();
         let l = f.limits;
         let def = Limits::default();
-        let _ = d;
         let limits = Limits {
             max_sessions_per_user: l.max_sessions_per_user.unwrap_or(def.max_sessions_per_user),
             max_sessions: l.max_sessions.unwrap_or(def.max_sessions),

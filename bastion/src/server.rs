@@ -95,11 +95,9 @@ impl std::fmt::Debug for Shared {
     }
 }
 
-fn server_config(
-    key: &PrivateKey,
-    cert: Option<Certificate>,
-    auth_timeout: Duration,
-) -> server::Config {
+/// The russh server config for the outer connection or an inner session. The
+/// authentication timeout is enforced by the accept loop, not here.
+fn server_config(key: &PrivateKey, cert: Option<Certificate>) -> server::Config {
     server::Config {
         methods: MethodSet::from(&[MethodKind::PublicKey, MethodKind::KeyboardInteractive][..]),
         keys: vec![key.clone()],
@@ -113,19 +111,6 @@ fn server_config(
         keepalive_max: 4,
         ..server::Config::default()
     }
-    .with_auth_timeout(auth_timeout)
-}
-
-trait WithAuthTimeout {
-    fn with_auth_timeout(self, t: Duration) -> Self;
-}
-
-impl WithAuthTimeout for server::Config {
-    // The auth timeout is enforced by the accept loop (a timer that disconnects
-    // an unauthenticated connection); nothing in russh's config to set.
-    fn with_auth_timeout(self, _t: Duration) -> Self {
-        self
-    }
 }
 
 impl Shared {
@@ -137,7 +122,6 @@ impl Shared {
         let outer_config = Arc::new(server_config(
             &identity.host_key,
             Some(identity.host_cert.clone()),
-            config.limits.auth_timeout,
         ));
         let limiter = RateLimiter::new(
             config.limits.connections_per_second,
@@ -197,11 +181,7 @@ impl Shared {
             .map_err(|e| format!("the CA did not issue a host certificate for {target}: {e}"))?;
         let cert = Certificate::from_openssh(resp.certificate.trim()).map_err(|e| e.to_string())?;
         let until = cert.valid_before();
-        let config = Arc::new(server_config(
-            &self.host_key,
-            Some(cert),
-            self.config.limits.auth_timeout,
-        ));
+        let config = Arc::new(server_config(&self.host_key, Some(cert)));
         cache.insert(target.to_owned(), (config.clone(), until));
         Ok(config)
     }
@@ -893,7 +873,6 @@ impl Conn {
     fn refuse_request(&self, channel: ChannelId, what: &str, session: &mut Session) {
         let _ = session.channel_failure(channel);
         self.request_refused_event(what);
-        let _ = channel;
     }
 
     fn request_refused_event(&self, what: &str) {
