@@ -47,8 +47,16 @@ min_factor = "otp"
 session_mfa = true
 targets = {{ allow = ["db-mfa"] }}
 
+[roles.agent]
+principals = ["{{user}}"]
+logins = ["{TEST_ACCOUNT}"]
+min_factor = "otp"
+agent_forwarding = true
+extensions = ["permit-pty", "permit-agent-forwarding"]
+targets = {{ allow = ["db-agent"] }}
+
 [groups]
-engineers = ["dev", "guarded"]
+engineers = ["dev", "guarded", "agent"]
 
 [users]
 "{admin}" = ["dev"]
@@ -112,6 +120,12 @@ fn world() -> World {
         &[
             TargetSpec {
                 name: "db-1".into(),
+                address: "127.0.0.1".into(),
+                port: sshd.port(),
+                host_key: "host-ca".into(),
+            },
+            TargetSpec {
+                name: "db-agent".into(),
                 address: "127.0.0.1".into(),
                 port: sshd.port(),
                 host_key: "host-ca".into(),
@@ -685,7 +699,7 @@ fn per_session_mfa_asks_for_a_code_with_keyboard_interactive() {
 }
 
 #[test]
-fn agent_forwarding_that_policy_does_not_grant_is_refused_and_audited() {
+fn agent_forwarding_is_bridged_only_where_policy_allows_it() {
     let w = world();
     let d = w.dir.path();
     // A real ssh-agent holding alice's key.
@@ -723,16 +737,24 @@ fn agent_forwarding_that_policy_does_not_grant_is_refused_and_audited() {
             .args([&format!("{TEST_ACCOUNT}@{host}"), "ssh-add -l; echo rc=$?"]);
         rampart_e2e::process::run_timeout(c, None, T)
     };
+    // Allowed by policy for db-agent: the target sees alice's key through the
+    // bastion, and the forward is audited.
+    let out = run("db-agent");
+    out.assert_success("ssh -A to db-agent");
+    assert!(
+        out.stdout.contains(&fp),
+        "the forwarded agent lists the key:\n{out}"
+    );
     // Not allowed for db-1: refused on the wire (no agent on the target) and audited.
     let out = run("db-1");
     assert!(
         !out.stdout.contains(&fp) && out.stdout.contains("rc=2"),
         "{out}"
     );
-    eventually("the agent-forwarding refusal is audited", || {
-        serde_json::to_string(&bodies(&w.ca, "bastion_request_refused"))
-            .unwrap()
-            .contains("agent forwarding")
+    eventually("the agent forward and the refusal are audited", || {
+        let fwd = serde_json::to_string(&bodies(&w.ca, "bastion_forward")).unwrap();
+        let refused = serde_json::to_string(&bodies(&w.ca, "bastion_request_refused")).unwrap();
+        fwd.contains("\"agent\"") && refused.contains("agent forwarding")
     });
 }
 
