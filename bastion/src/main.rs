@@ -125,7 +125,16 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
     server::first_revocations(&shared, std::time::Duration::from_secs(10)).await;
     tokio::spawn(server::revocation_loop(shared.clone()));
     // The one readiness line on stdout (tests and service managers wait for it).
-    println!("rampart-bastion listening on {}", listener.local_addr()?);
+    let bound = listener.local_addr()?;
+    println!("rampart-bastion listening on {bound}");
+    // systemd's Type=notify (packaging/systemd/rampart-bastion.service); a
+    // no-op without NOTIFY_SOCKET.
+    if let Err(e) = sd_notify::notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status(&format!("listening on {bound}")),
+    ]) {
+        tracing::warn!(error = %e, "cannot notify the service manager");
+    }
     tokio::spawn(server::idle_loop(shared.clone()));
     rampart_bastion::recording::spawn_uploader(shared.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
@@ -135,6 +144,7 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
     }
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
     let _ = tx.send(true);
     let _ = serve.await;
     shared

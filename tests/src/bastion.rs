@@ -4,6 +4,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -36,6 +37,8 @@ pub struct Bastion {
     child: Option<Child>,
     log: PathBuf,
     starts: u32,
+    /// The `$NOTIFY_SOCKET` of the running serve (systemd's readiness protocol).
+    notify: Option<UnixDatagram>,
 }
 
 impl Bastion {
@@ -91,6 +94,7 @@ impl Bastion {
             child: None,
             log,
             starts: 0,
+            notify: None,
         }
     }
 
@@ -135,10 +139,18 @@ impl Bastion {
             "===== rampart-bastion serve (start #{}) =====",
             self.starts
         );
+        // A service manager's notify socket: serve must say READY=1 once it
+        // listens, as Type=notify in packaging/systemd expects.
+        let notify_path = self.dir.path().join(format!("notify-{}.sock", self.starts));
+        let notify = UnixDatagram::bind(&notify_path).expect("bind the notify socket");
+        notify
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("notify timeout");
         let mut c = Command::new(bastion_bin());
         c.arg("serve")
             .arg("--config")
             .arg(self.config_path())
+            .env("NOTIFY_SOCKET", &notify_path)
             .env("RUST_LOG", "info,russh=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -171,13 +183,34 @@ impl Bastion {
                 );
             }
         }
+        let mut buf = [0u8; 256];
+        let n = notify.recv(&mut buf).unwrap_or_else(|e| {
+            kill9(&mut child);
+            panic!("no READY=1 on $NOTIFY_SOCKET: {e}\n{}", self.log())
+        });
+        assert_eq!(
+            String::from_utf8_lossy(&buf[..n]),
+            format!("READY=1\nSTATUS=listening on 127.0.0.1:{}\n", self.port),
+            "sd_notify readiness"
+        );
+        self.notify = Some(notify);
         self.child = Some(child);
     }
 
-    /// SIGTERM, wait up to 15 s.
+    /// SIGTERM, wait up to 15 s; the daemon must have said STOPPING=1.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            terminate(&mut c, Duration::from_secs(15));
+            let status = terminate(&mut c, Duration::from_secs(15));
+            if let Some(notify) = self.notify.take() {
+                let mut buf = [0u8; 64];
+                let n = notify.recv(&mut buf).unwrap_or(0);
+                assert_eq!(
+                    &buf[..n],
+                    b"STOPPING=1\n",
+                    "sd_notify on SIGTERM (exit {status:?})\n{}",
+                    self.log()
+                );
+            }
         }
     }
 
