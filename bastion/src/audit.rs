@@ -61,14 +61,30 @@ impl Auditor {
 
     /// Send `events` now and wait until the CA has them in its chain.
     pub async fn record(&self, events: Vec<BastionEvent>) -> Result<(), ClientError> {
-        self.ca
-            .events(&BastionEventBatch { events })
+        let result = self
+            .ca
+            .events(&BastionEventBatch {
+                events: events.clone(),
+            })
             .await
-            .map(|_| ())
+            .map(|_| ());
+        match &result {
+            Ok(()) => events.iter().for_each(crate::metrics::observe),
+            Err(_) => {
+                if events
+                    .iter()
+                    .any(|e| e.kind == BastionEventKind::SessionStarted)
+                {
+                    crate::metrics::start_unaudited();
+                }
+            }
+        }
+        result
     }
 
     /// Queue an event for the background sender.
     pub fn enqueue(&self, e: BastionEvent) {
+        crate::metrics::observe(&e);
         if let Err(e) = self.queue.try_send(e) {
             tracing::error!("audit queue full or closed; event dropped: {e}");
         }

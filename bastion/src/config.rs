@@ -36,6 +36,14 @@ struct File {
     limits: LimitsFile,
     #[serde(default)]
     targets: Vec<TargetFile>,
+    #[serde(default)]
+    metrics: MetricsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsFile {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +182,8 @@ pub struct Config {
     pub limits: Limits,
     /// Targets by name.
     pub targets: BTreeMap<String, Target>,
+    /// Where `/metrics` is served [off].
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 fn bad(msg: impl Into<String>) -> BastionError {
@@ -219,6 +229,15 @@ impl Config {
             .unwrap_or(DEFAULT_LISTEN)
             .parse::<SocketAddr>()
             .map_err(|e| bad(format!("listen: {e}")))?;
+        let metrics_listen = f
+            .metrics
+            .listen
+            .as_deref()
+            .map(|l| {
+                l.parse::<SocketAddr>()
+                    .map_err(|e| bad(format!("metrics.listen: {e}")))
+            })
+            .transpose()?;
         if !f.ca.url.starts_with("https://") {
             return Err(bad("ca.url must be https://host:port"));
         }
@@ -305,6 +324,7 @@ impl Config {
             spool_dir: path(&f.recording.spool_dir, "spool"),
             limits,
             targets,
+            metrics_listen,
         })
     }
 
@@ -364,6 +384,11 @@ auth_timeout_secs = 30
 idle_timeout_secs = 3600
 connections_per_second = 20
 connection_burst = 40
+
+[metrics]
+# Prometheus /metrics over plain HTTP (docs/metrics.md, "Bastion series"). Off
+# unless set; keep it on loopback or a management network.
+# listen = "127.0.0.1:9465"
 
 # Targets users may reach. `host_key` is "host-ca" (the target presents a host
 # certificate from the Rampart host CA naming it) or a pinned public key line.

@@ -19,6 +19,7 @@ pub mod ca_client;
 pub mod config;
 pub mod join;
 pub mod limits;
+pub mod metrics;
 pub mod recording;
 pub mod server;
 pub mod sftp;

@@ -135,6 +135,13 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
     ]) {
         tracing::warn!(error = %e, "cannot notify the service manager");
     }
+    if let Some(addr) = shared.config().metrics_listen {
+        let live = shared.clone();
+        let bound = rampart_bastion::metrics::serve(addr, Arc::new(move || live.live_sessions()))
+            .await
+            .with_context(|| format!("[metrics] listen on {addr}"))?;
+        tracing::info!("rampart-bastion metrics on http://{bound}/metrics");
+    }
     tokio::spawn(server::idle_loop(shared.clone()));
     rampart_bastion::recording::spawn_uploader(shared.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);

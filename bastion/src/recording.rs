@@ -110,7 +110,10 @@ pub async fn finish_and_upload(
     abnormal: bool,
 ) {
     let finished = match tokio::task::spawn_blocking(move || finish_recording(&cast)).await {
-        Ok(Ok(f)) => f,
+        Ok(Ok(f)) => {
+            crate::metrics::recording_finished(f.bytes);
+            f
+        }
         Ok(Err(e)) => {
             tracing::error!(session = %session_id, "finishing the recording failed: {e}");
             return;

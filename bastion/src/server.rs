@@ -157,6 +157,11 @@ impl Shared {
         &self.config
     }
 
+    /// How many sessions are being proxied now.
+    pub fn live_sessions(&self) -> usize {
+        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
     /// A server config presenting a host certificate for `target` (cached until near expiry).
     async fn target_config(&self, target: &str) -> Result<Arc<server::Config>, String> {
         let mut cache = self.target_configs.lock().await;
@@ -203,6 +208,7 @@ impl Shared {
 
     /// Apply a revocation fetch and end the live sessions it covers.
     pub async fn apply_revocations(&self, r: &rampart_api::BastionRevocations) {
+        crate::metrics::revocations_fetched();
         type Victim = (
             String,
             server::Handle,

@@ -139,6 +139,11 @@ impl Prometheus {
     /// path `/metrics`) every second with job name `rampart-ca`, loading the rule
     /// files `rules` (evaluated every second). Waits until it is ready.
     pub fn start(target: SocketAddr, rules: &[&Path]) -> Prometheus {
+        Self::start_jobs(&[("rampart-ca", target)], rules)
+    }
+
+    /// Start Prometheus scraping each `(job, target)` every second.
+    pub fn start_jobs(jobs: &[(&str, SocketAddr)], rules: &[&Path]) -> Prometheus {
         let bin = require_peer("prometheus");
         let dir = tempdir("prometheus");
         let port = free_port();
@@ -150,12 +155,17 @@ impl Prometheus {
         let config = format!(
             "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n\
              rule_files:\n{}\
-             scrape_configs:\n  - job_name: rampart-ca\n    static_configs:\n      - targets: [\"{target}\"]\n",
+             scrape_configs:\n{}",
             if rule_list.is_empty() {
                 "  []\n".to_owned()
             } else {
                 rule_list
-            }
+            },
+            jobs.iter()
+                .map(|(job, target)| format!(
+                    "  - job_name: {job}\n    static_configs:\n      - targets: [\"{target}\"]\n"
+                ))
+                .collect::<String>()
         );
         let config = config.replace("rule_files:\n  []\n", "rule_files: []\n");
         let conf_path = dir.path().join("prometheus.yml");
