@@ -18,7 +18,7 @@
     clippy::indexing_slicing
 )]
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -138,9 +138,22 @@ fn sessions_per_second(config: &Path, host: &str, workers: usize, secs: u64) -> 
     done.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64()
 }
 
-#[test]
-#[ignore = "benchmark: moves 4 GB; run explicitly (see the module doc)"]
-fn bastion_against_an_openssh_jump_host() {
+/// The bench world: a CA, alice logged in, one target sshd, a plain OpenSSH
+/// jump host and a started bastion leading to the target; `cfg` has
+/// `TEST_ACCOUNT@db-1` (through rampart) and `TEST_ACCOUNT@base` (through the
+/// jump host, alice's own certificate end to end).
+struct World {
+    _ca: Ca,
+    _admin: rampart_e2e::Enrolled,
+    _alice: rampart_e2e::Enrolled,
+    _target: Sshd,
+    jump: Sshd,
+    bastion: Bastion,
+    _dir: tempfile::TempDir,
+    cfg: PathBuf,
+}
+
+fn world(max_sessions: u64) -> World {
     let mut ca = Ca::init_with(None, "");
     ca.write_policy(&policy(&ca.info().admin_user.clone()));
     ca.start();
@@ -162,7 +175,12 @@ fn bastion_against_an_openssh_jump_host() {
     );
     set_limit(&bastion.config_path(), "connections_per_second", 100_000);
     set_limit(&bastion.config_path(), "connection_burst", 100_000);
-    set_limit(&bastion.config_path(), "max_sessions_per_user", 1000);
+    set_limit(
+        &bastion.config_path(),
+        "max_sessions_per_user",
+        max_sessions,
+    );
+    set_limit(&bastion.config_path(), "max_sessions", max_sessions);
     bastion.start();
     let dir = rampart_e2e::bastion::scratch("bench");
     let cfg = bastion.ssh_config(&alice, dir.path(), &["db-1"]);
@@ -176,6 +194,23 @@ fn bastion_against_an_openssh_jump_host() {
         target.port()
     ));
     std::fs::write(&cfg, text).unwrap();
+    World {
+        _ca: ca,
+        _admin: admin,
+        _alice: alice,
+        _target: target,
+        jump,
+        bastion,
+        _dir: dir,
+        cfg,
+    }
+}
+
+#[test]
+#[ignore = "benchmark: moves 4 GB; run explicitly (see the module doc)"]
+fn bastion_against_an_openssh_jump_host() {
+    let w = world(1000);
+    let (cfg, mut bastion) = (w.cfg.clone(), w.bastion);
     let c = cfg.display();
     let (r, b) = (
         format!("{TEST_ACCOUNT}@db-1"),
@@ -248,4 +283,305 @@ fn bastion_against_an_openssh_jump_host() {
     let bs = sessions_per_second(&cfg, &b, 8, 15);
     println!("sessions/s (8 parallel ssh clients, 15 s): rampart {rs:.1}, openssh jump {bs:.1}");
     bastion.stop();
+}
+
+/// The pid of the one process whose command line holds `needle` (the bastion's
+/// config path, or the jump sshd's `-f` config path).
+fn pid_of(needle: &str) -> u32 {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if cmd.contains(needle) && !cmd.starts_with("sh ") {
+            found.push(pid);
+        }
+    }
+    assert_eq!(found.len(), 1, "processes matching {needle}: {found:?}");
+    found[0]
+}
+
+/// `VmRSS` of `pid` in KiB (0 if it is gone).
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Summed `VmRSS` (KiB) of `root` and all its descendants, and their count:
+/// sshd forks a privileged and an unprivileged process per connection.
+fn tree_rss_kib(root: u32) -> (u64, usize) {
+    let mut parent = std::collections::HashMap::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // The comm field may hold spaces; the ppid is the second field after ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+            continue;
+        };
+        if let Some(ppid) = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            parent.insert(pid, ppid);
+        }
+    }
+    let in_tree = |mut p: u32| loop {
+        if p == root {
+            return true;
+        }
+        match parent.get(&p) {
+            Some(&pp) if pp != 0 && pp != p => p = pp,
+            _ => return false,
+        }
+    };
+    let pids: Vec<u32> = parent.keys().copied().filter(|&p| in_tree(p)).collect();
+    (pids.iter().map(|&p| rss_kib(p)).sum(), pids.len())
+}
+
+/// Open `idle` sessions that only hold a remote `cat` on an open stdin, then
+/// `active` ones that stream ~30 KB/s each, through `host`; `measure` is called
+/// before and after. Returns (sessions that failed to come up or died, the
+/// before and after figures). Sessions are opened in batches of 25 so no sshd
+/// hits its MaxStartups.
+fn hold_sessions(
+    cfg: &Path,
+    host: &str,
+    idle: usize,
+    active: usize,
+    measure: &dyn Fn() -> u64,
+) -> (usize, u64, u64) {
+    let dir = rampart_e2e::bastion::scratch("hold");
+    let before = measure();
+    let mut kids: Vec<(
+        std::process::Child,
+        Option<std::process::ChildStdin>,
+        PathBuf,
+    )> = Vec::new();
+    let mut failed = 0;
+    for i in 0..idle + active {
+        let script = if i < idle {
+            "echo up; exec cat"
+        } else {
+            "echo up; while :; do head -c 2048 /dev/urandom | base64; sleep 0.1; done"
+        };
+        let out = dir.path().join(format!("{i}.out"));
+        let mut child = Command::new("ssh")
+            .env_remove("SSH_AUTH_SOCK")
+            .arg("-F")
+            .arg(cfg)
+            .arg(host)
+            .arg(script)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(dir.path().join(format!("{i}.err"))).unwrap())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        kids.push((child, stdin, out));
+        if kids.len() % 25 == 0 || i + 1 == idle + active {
+            // Wait for this batch to say "up" (or die).
+            let deadline = Instant::now() + Duration::from_secs(60);
+            let from = kids.len().saturating_sub(25);
+            loop {
+                let pending = kids[from..]
+                    .iter_mut()
+                    .map(|(c, _, out)| {
+                        !std::fs::read(&*out).unwrap_or_default().starts_with(b"up")
+                            && c.try_wait().ok().flatten().is_none()
+                    })
+                    .filter(|&pending| pending)
+                    .count();
+                if pending == 0 || Instant::now() > deadline {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+    // Let the active ones stream and memory settle.
+    std::thread::sleep(Duration::from_secs(10));
+    let after = measure();
+    for (i, (c, _, out)) in kids.iter_mut().enumerate() {
+        let up = std::fs::read(&*out).unwrap_or_default().starts_with(b"up");
+        let alive = c.try_wait().ok().flatten().is_none();
+        if !up || !alive {
+            failed += 1;
+            if failed <= 3 {
+                eprintln!(
+                    "session {i} through {host} failed (up {up}, alive {alive}): {}",
+                    std::fs::read_to_string(dir.path().join(format!("{i}.err")))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    // Close: EOF ends the idle `cat`s; the streaming ones die on SIGPIPE.
+    for (_, stdin, _) in kids.iter_mut() {
+        drop(stdin.take());
+    }
+    let pids: Vec<String> = kids.iter().map(|(c, _, _)| c.id().to_string()).collect();
+    let _ = Command::new("kill").arg("-TERM").args(&pids).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (c, _, _) in kids.iter_mut() {
+        while c.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    (failed, before, after)
+}
+
+/// Sessions held through one bastion (default 1,000 idle + 50 active; set
+/// `RAMPART_BENCH_IDLE` for fewer): the bastion's VmRSS per session against the
+/// jump sshd's processes' summed VmRSS per session.
+#[test]
+#[ignore = "benchmark: opens 2×1,050 ssh sessions; run explicitly (see the module doc)"]
+fn memory_per_held_session() {
+    let idle: usize = std::env::var("RAMPART_BENCH_IDLE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let active = 50;
+    let n = idle + active;
+    let w = world(n as u64 + 10);
+    let (r, b) = (
+        format!("{TEST_ACCOUNT}@db-1"),
+        format!("{TEST_ACCOUNT}@base"),
+    );
+    sh(&format!("ssh -F {} {r} true", w.cfg.display()));
+    sh(&format!("ssh -F {} {b} true", w.cfg.display()));
+    let bpid = pid_of(&w.bastion.config_path().display().to_string());
+    let jpid = pid_of(&format!("-f {}", w.jump.config_path().display()));
+
+    let (rf, r0, r1) = hold_sessions(&w.cfg, &r, idle, active, &|| rss_kib(bpid));
+    let per_r = r1.saturating_sub(r0) as f64 / n as f64;
+    println!(
+        "{idle} idle + {active} active sessions through rampart-bastion: VmRSS {:.1} → {:.1} MiB, {per_r:.0} KiB/session, {rf} failed",
+        r0 as f64 / 1024.0,
+        r1 as f64 / 1024.0
+    );
+    let procs = std::cell::Cell::new(0usize);
+    let (bf, b0, b1) = hold_sessions(&w.cfg, &b, idle, active, &|| {
+        let (kib, count) = tree_rss_kib(jpid);
+        procs.set(count);
+        kib
+    });
+    let per_b = b1.saturating_sub(b0) as f64 / n as f64;
+    println!(
+        "{idle} idle + {active} active sessions through the OpenSSH jump host: sshd VmRSS {:.1} → {:.1} MiB ({} processes), {per_b:.0} KiB/session, {bf} failed",
+        b0 as f64 / 1024.0,
+        b1 as f64 / 1024.0,
+        procs.get()
+    );
+    println!(
+        "memory per session: rampart/openssh = {:.2}",
+        per_r / per_b.max(1.0)
+    );
+    assert_eq!(rf, 0, "sessions through rampart-bastion failed");
+    assert_eq!(bf, 0, "sessions through the OpenSSH jump host failed");
+}
+
+/// Round trips of one byte through a pty (`ssh -tt … cat`; the remote line
+/// discipline echoes), after a warm-up; sorted.
+fn echo_samples(cfg: &Path, host: &str, samples: usize) -> Vec<Duration> {
+    use std::io::{Read, Write};
+    let mut child = Command::new("ssh")
+        .env_remove("SSH_AUTH_SOCK")
+        .arg("-tt")
+        .arg("-F")
+        .arg(cfg)
+        .arg(host)
+        .arg("cat")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<(u8, Instant)>();
+    std::thread::spawn(move || {
+        let mut b = [0u8; 1];
+        while let Ok(1) = stdout.read(&mut b) {
+            if tx.send((b[0], Instant::now())).is_err() {
+                break;
+            }
+        }
+    });
+    // Warm-up: until a byte comes back, the session is not up.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        stdin.write_all(b"w").unwrap();
+        stdin.flush().unwrap();
+        if rx.recv_timeout(Duration::from_millis(500)).is_ok() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "no echo through {host}");
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    while rx.try_recv().is_ok() {}
+    let mut v = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let t = Instant::now();
+        stdin.write_all(b"x").unwrap();
+        stdin.flush().unwrap();
+        let (byte, at) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("echo lost through {host}"));
+        assert_eq!(byte, b'x', "echo through {host}");
+        v.push(at - t);
+        // A fast typist: ~100 keys/s.
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    v.sort();
+    v
+}
+
+/// Keystroke echo latency through a recorded pty: rampart-bastion against the
+/// OpenSSH jump host, p50/p99 of 500 one-byte round trips, interleaved in
+/// rounds of 100 so load drift hits both alike.
+#[test]
+#[ignore = "benchmark: run explicitly (see the module doc)"]
+fn keystroke_echo_latency() {
+    let w = world(100);
+    let (r, b) = (
+        format!("{TEST_ACCOUNT}@db-1"),
+        format!("{TEST_ACCOUNT}@base"),
+    );
+    let (mut rv, mut bv) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        rv.extend(echo_samples(&w.cfg, &r, 100));
+        bv.extend(echo_samples(&w.cfg, &b, 100));
+    }
+    rv.sort();
+    bv.sort();
+    let pct = |v: &[Duration], p: usize| v[(v.len() * p / 100).min(v.len() - 1)];
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let (r50, r99, b50, b99) = (pct(&rv, 50), pct(&rv, 99), pct(&bv, 50), pct(&bv, 99));
+    println!(
+        "keystroke echo ({} samples each): rampart p50 {:.0} µs p99 {:.0} µs; openssh jump p50 {:.0} µs p99 {:.0} µs; added p50 {:.0} µs p99 {:.0} µs",
+        rv.len(),
+        us(r50),
+        us(r99),
+        us(b50),
+        us(b99),
+        us(r50) - us(b50),
+        us(r99) - us(b99)
+    );
 }
