@@ -305,6 +305,16 @@ fn pid_of(needle: &str) -> u32 {
     found[0]
 }
 
+/// `Pss` of `pid` in KiB (shared pages split among their users; 0 if gone).
+fn pss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("Pss:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// `VmRSS` of `pid` in KiB (0 if it is gone).
 fn rss_kib(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -315,9 +325,10 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// Summed `VmRSS` (KiB) of `root` and all its descendants, and their count:
-/// sshd forks a privileged and an unprivileged process per connection.
-fn tree_rss_kib(root: u32) -> (u64, usize) {
+/// Summed `VmRSS` and `Pss` (KiB) of `root` and all its descendants, and
+/// their count: sshd forks a privileged and an unprivileged process per
+/// connection, and summed RSS counts their shared library pages in each.
+fn tree_rss_kib(root: u32) -> (u64, u64, usize) {
     let mut parent = std::collections::HashMap::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -348,7 +359,11 @@ fn tree_rss_kib(root: u32) -> (u64, usize) {
         }
     };
     let pids: Vec<u32> = parent.keys().copied().filter(|&p| in_tree(p)).collect();
-    (pids.iter().map(|&p| rss_kib(p)).sum(), pids.len())
+    (
+        pids.iter().map(|&p| rss_kib(p)).sum(),
+        pids.iter().map(|&p| pss_kib(p)).sum(),
+        pids.len(),
+    )
 }
 
 /// Open `idle` sessions that only hold a remote `cat` on an open stdin, then
@@ -475,11 +490,14 @@ fn memory_per_held_session() {
         r1 as f64 / 1024.0
     );
     let procs = std::cell::Cell::new(0usize);
+    let pss = std::cell::Cell::new((0u64, 0u64));
     let (bf, b0, b1) = hold_sessions(&w.cfg, &b, idle, active, &|| {
-        let (kib, count) = tree_rss_kib(jpid);
+        let (kib, pss_kib, count) = tree_rss_kib(jpid);
         procs.set(count);
+        pss.set((pss.get().1, pss_kib));
         kib
     });
+    let per_b_pss = pss.get().1.saturating_sub(pss.get().0) as f64 / n as f64;
     let per_b = b1.saturating_sub(b0) as f64 / n as f64;
     println!(
         "{idle} idle + {active} active sessions through the OpenSSH jump host: sshd VmRSS {:.1} → {:.1} MiB ({} processes), {per_b:.0} KiB/session, {bf} failed",
@@ -488,8 +506,9 @@ fn memory_per_held_session() {
         procs.get()
     );
     println!(
-        "memory per session: rampart/openssh = {:.2}",
-        per_r / per_b.max(1.0)
+        "memory per session: rampart/openssh = {:.3} by summed VmRSS, {:.3} by summed Pss ({per_b_pss:.0} KiB/session)",
+        per_r / per_b.max(1.0),
+        per_r / per_b_pss.max(1.0)
     );
     assert_eq!(rf, 0, "sessions through rampart-bastion failed");
     assert_eq!(bf, 0, "sessions through the OpenSSH jump host failed");
