@@ -236,7 +236,7 @@ fn start_bastion(
     let child = dev_bastion::spawn_serve(&bin, &config, listen)?;
     let login = dev_bastion::os_user().unwrap_or_else(|| DEMO_USER.to_owned());
     println!();
-    for line in dev_bastion::usage_lines(listen, demo_target.as_ref(), &login) {
+    for line in dev_bastion::usage_lines(listen, demo_target.as_ref(), &login, &config) {
         println!("{line}");
     }
     Ok(child)

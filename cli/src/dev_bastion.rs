@@ -302,7 +302,12 @@ pub fn spawn_serve(bin: &Path, config: &Path, listen: SocketAddr) -> Result<Chil
 }
 
 /// The lines that tell the user how to go through the bastion.
-pub fn usage_lines(listen: SocketAddr, target: Option<&DevTarget>, login: &str) -> Vec<String> {
+pub fn usage_lines(
+    listen: SocketAddr,
+    target: Option<&DevTarget>,
+    login: &str,
+    config: &Path,
+) -> Vec<String> {
     let jump = if listen.ip().is_loopback() {
         format!("rampart@{BASTION_NAME}:{}", listen.port())
     } else {
@@ -338,10 +343,16 @@ pub fn usage_lines(listen: SocketAddr, target: Option<&DevTarget>, login: &str) 
                     .to_owned(),
             );
         }
-        None => lines.push(
-            "  no target: nothing listens on 127.0.0.1:22; restart with --target NAME=HOST[:PORT]"
-                .to_owned(),
-        ),
+        // The target is chosen when the bastion first joins; later runs keep
+        // the config, so say how to change it rather than suggest a flag.
+        None => lines.push(format!(
+            "  no target yet (nothing listened on 127.0.0.1:22): add a [[targets]] entry to {} \
+             and run again, or remove {} and run again with --target NAME=HOST[:PORT]",
+            config.display(),
+            config
+                .parent()
+                .map_or_else(|| config.display().to_string(), |d| d.display().to_string())
+        )),
     }
     lines
 }
@@ -409,6 +420,34 @@ mod tests {
         assert!(rampart_policy::evaluate_access(&other, &policy, now).is_err());
         // A user name that is not a plain account name is not added as a login.
         assert!(!dev_policy("demo", Some("a\"b")).contains("a\"b"));
+    }
+
+    #[test]
+    fn without_a_target_the_lines_say_how_to_add_one() {
+        let config = Path::new("/d/bastion/bastion.toml");
+        let lines = usage_lines("127.0.0.1:2222".parse().unwrap(), None, "root", config);
+        let text = lines.join("\n");
+        assert!(
+            text.contains("[[targets]] entry to /d/bastion/bastion.toml"),
+            "{text}"
+        );
+        assert!(
+            text.contains("remove /d/bastion and run again with --target"),
+            "{text}"
+        );
+        let t = DevTarget {
+            name: "box".into(),
+            address: "10.0.0.5".into(),
+            port: 22,
+            host_key: None,
+        };
+        let text =
+            usage_lines("127.0.0.1:2222".parse().unwrap(), Some(&t), "root", config).join("\n");
+        assert!(
+            text.contains("ssh -J rampart@localhost:2222 root@box"),
+            "{text}"
+        );
+        assert!(text.contains("ssh -p 2222 root+box@localhost"), "{text}");
     }
 
     #[test]
