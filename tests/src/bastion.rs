@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::cli::Enrolled;
 use crate::process::{describe, kill9, run_timeout, terminate, CmdOutput};
-use crate::{bin, free_port, require_peer, tempdir, Ca};
+use crate::sshd::{Sshd, SshdOptions, TEST_ACCOUNT};
+use crate::{bin, free_port, require_peer, tempdir, Ca, KeyPair};
 
 /// One target line for the bastion config.
 #[derive(Debug, Clone)]
@@ -26,6 +27,39 @@ pub struct TargetSpec {
     pub port: u16,
     /// `host-ca` or a pinned public key line.
     pub host_key: String,
+}
+
+/// A real sshd target that trusts only `ca`'s user CA and presents a host key
+/// that `admin` had certified by the Rampart host CA for 127.0.0.1 (so the
+/// bastion can check it with `host_key = "host-ca"`); `TEST_ACCOUNT` may log in
+/// as itself. `extra_config`: more sshd_config lines.
+pub fn host_ca_target(ca: &Ca, admin: &Enrolled, extra_config: Vec<String>) -> Sshd {
+    let hostdir = ca.root().join("target-host");
+    fs::create_dir_all(&hostdir).expect("mkdir target-host");
+    let host_key = KeyPair::ed25519(&hostdir, "ssh_host_ed25519_key");
+    let host_cert = hostdir.join("ssh_host_ed25519_key-cert.pub");
+    admin
+        .cli
+        .admin(&[
+            "host-cert",
+            "--name",
+            "127.0.0.1",
+            "--pubkey",
+            &host_key.public.display().to_string(),
+            "-o",
+            &host_cert.display().to_string(),
+        ])
+        .assert_success("rampart admin host-cert");
+    let sshd = Sshd::start_with(SshdOptions {
+        user_ca_keys: vec![ca.user_ca_pub()],
+        host_key: Some(host_key),
+        host_cert: Some(host_cert),
+        host_ca_line: Some(ca.host_ca_pub()),
+        extra_config,
+        ..SshdOptions::default()
+    });
+    sshd.set_principals(TEST_ACCOUNT, &[TEST_ACCOUNT]);
+    sshd
 }
 
 /// A joined bastion. Killed on drop.

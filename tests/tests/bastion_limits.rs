@@ -11,10 +11,10 @@
 
 use std::time::{Duration, Instant};
 
-use rampart_e2e::bastion::{scratch, set_limit, ssh, ssh_spawn, Bastion, TargetSpec};
-use rampart_e2e::{
-    bootstrap_admin, onboard, AuditDb, Ca, KeyPair, Sshd, SshdOptions, TEST_ACCOUNT,
+use rampart_e2e::bastion::{
+    host_ca_target, scratch, set_limit, ssh, ssh_spawn, Bastion, TargetSpec,
 };
+use rampart_e2e::{bootstrap_admin, onboard, AuditDb, Ca, TEST_ACCOUNT};
 use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
@@ -70,30 +70,7 @@ fn session_limit_idle_timeout_and_connection_rate() {
     let admin = bootstrap_admin(&ca);
     let mut alice = onboard(&ca, &admin, "alice", &["engineers"]);
     alice.login();
-    let hostdir = ca.root().join("target-host");
-    std::fs::create_dir_all(&hostdir).unwrap();
-    let host_key = KeyPair::ed25519(&hostdir, "ssh_host_ed25519_key");
-    let host_cert = hostdir.join("ssh_host_ed25519_key-cert.pub");
-    admin
-        .cli
-        .admin(&[
-            "host-cert",
-            "--name",
-            "127.0.0.1",
-            "--pubkey",
-            host_key.public.to_str().unwrap(),
-            "-o",
-            host_cert.to_str().unwrap(),
-        ])
-        .assert_success("host-cert");
-    let sshd = Sshd::start_with(SshdOptions {
-        user_ca_keys: vec![ca.user_ca_pub()],
-        host_key: Some(host_key),
-        host_cert: Some(host_cert),
-        host_ca_line: Some(ca.host_ca_pub()),
-        ..SshdOptions::default()
-    });
-    sshd.set_principals(TEST_ACCOUNT, &[TEST_ACCOUNT]);
+    let sshd = host_ca_target(&ca, &admin, Vec::new());
     let mut bastion = Bastion::join(
         &ca,
         &admin,

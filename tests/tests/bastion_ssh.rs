@@ -15,10 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rampart_e2e::bastion::{scratch, ssh, ssh_spawn, Bastion, TargetSpec};
+use rampart_e2e::bastion::{host_ca_target, scratch, ssh, ssh_spawn, Bastion, TargetSpec};
 use rampart_e2e::{
-    bootstrap_admin, onboard, AuditDb, Ca, Enrolled, KeyPair, KeygenCa, Sshd, SshdOptions,
-    TEST_ACCOUNT,
+    bootstrap_admin, onboard, AuditDb, Ca, Enrolled, KeyPair, KeygenCa, Sshd, TEST_ACCOUNT,
 };
 use serde_json::Value;
 
@@ -77,32 +76,7 @@ struct World {
 
 /// A target sshd whose host key is certified by Rampart's host CA for 127.0.0.1.
 fn target_sshd(ca: &Ca, admin: &Enrolled) -> Sshd {
-    let hostdir = ca.root().join("target-host");
-    std::fs::create_dir_all(&hostdir).unwrap();
-    let host_key = KeyPair::ed25519(&hostdir, "ssh_host_ed25519_key");
-    let host_cert = hostdir.join("ssh_host_ed25519_key-cert.pub");
-    admin
-        .cli
-        .admin(&[
-            "host-cert",
-            "--name",
-            "127.0.0.1",
-            "--pubkey",
-            host_key.public.to_str().unwrap(),
-            "-o",
-            host_cert.to_str().unwrap(),
-        ])
-        .assert_success("rampart admin host-cert");
-    let sshd = Sshd::start_with(SshdOptions {
-        user_ca_keys: vec![ca.user_ca_pub()],
-        host_key: Some(host_key),
-        host_cert: Some(host_cert),
-        host_ca_line: Some(ca.host_ca_pub()),
-        extra_config: vec!["Subsystem sftp internal-sftp".into()],
-        ..SshdOptions::default()
-    });
-    sshd.set_principals(TEST_ACCOUNT, &[TEST_ACCOUNT]);
-    sshd
+    host_ca_target(ca, admin, vec!["Subsystem sftp internal-sftp".into()])
 }
 
 fn world() -> World {

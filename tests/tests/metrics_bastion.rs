@@ -13,11 +13,9 @@
 
 use std::net::SocketAddr;
 
-use rampart_e2e::bastion::{scratch, ssh, Bastion, TargetSpec};
+use rampart_e2e::bastion::{host_ca_target, scratch, ssh, Bastion, TargetSpec};
 use rampart_e2e::prometheus::{scrape, Prometheus};
-use rampart_e2e::{
-    bootstrap_admin, free_port, onboard, Ca, KeyPair, Sshd, SshdOptions, TEST_ACCOUNT,
-};
+use rampart_e2e::{bootstrap_admin, free_port, onboard, Ca, TEST_ACCOUNT};
 use std::time::Duration;
 
 fn policy(admin: &str) -> String {
@@ -55,30 +53,7 @@ fn prometheus_scrapes_the_bastion_and_its_series_follow_the_sessions() {
     alice.login();
 
     // A target whose host key the Rampart host CA certified for 127.0.0.1.
-    let hostdir = ca.root().join("target-host");
-    std::fs::create_dir_all(&hostdir).unwrap();
-    let host_key = KeyPair::ed25519(&hostdir, "ssh_host_ed25519_key");
-    let host_cert = hostdir.join("ssh_host_ed25519_key-cert.pub");
-    admin
-        .cli
-        .admin(&[
-            "host-cert",
-            "--name",
-            "127.0.0.1",
-            "--pubkey",
-            host_key.public.to_str().unwrap(),
-            "-o",
-            host_cert.to_str().unwrap(),
-        ])
-        .assert_success("rampart admin host-cert");
-    let sshd = Sshd::start_with(SshdOptions {
-        user_ca_keys: vec![ca.user_ca_pub()],
-        host_key: Some(host_key),
-        host_cert: Some(host_cert),
-        host_ca_line: Some(ca.host_ca_pub()),
-        ..SshdOptions::default()
-    });
-    sshd.set_principals(TEST_ACCOUNT, &[TEST_ACCOUNT]);
+    let sshd = host_ca_target(&ca, &admin, Vec::new());
 
     let mut bastion = Bastion::join(
         &ca,

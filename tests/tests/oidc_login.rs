@@ -625,7 +625,7 @@ fn another_provider_account_claiming_the_same_user_name_is_refused() {
 /// Times `POST /v1/oidc/finish` (code redemption at the provider + ID-token
 /// checks + session) over 20 logins against the real provider.
 #[test]
-#[ignore]
+#[ignore = "measurement: run explicitly (see the doc comment)"]
 fn oidc_login_latency() {
     let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
     let ca = ca_with(&provider, "jit_users = true");
