@@ -156,6 +156,14 @@ event_kinds! {
     MfaLockedOut => ("mfa_locked_out", "RA-AUTH-005", High),
     /// A recovery code was consumed.
     RecoveryCodeUsed => ("recovery_code_used", "RA-AUTH-006", Warning),
+    /// A WebAuthn/FIDO2 security key was enrolled.
+    WebauthnKeyEnrolled => ("webauthn_key_enrolled", "RA-AUTH-007", Notice),
+    /// A security key was removed (by its owner or an admin).
+    WebauthnKeyRemoved => ("webauthn_key_removed", "RA-AUTH-008", Notice),
+    /// A key's signature counter went backwards: it may be cloned, and was disabled.
+    WebauthnKeyCloned => ("webauthn_key_cloned", "RA-AUTH-009", High),
+    /// A key enrolment was refused (attestation policy, failed check, expired).
+    WebauthnEnrolmentRefused => ("webauthn_enrolment_refused", "RA-AUTH-010", Warning),
     // sessions & certificates
     /// An authenticated session was created.
     SessionCreated => ("session_created", "RA-SES-001", Info),
@@ -596,7 +604,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 38);
+        assert_eq!(EventKind::all().len(), 42);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }
@@ -609,6 +617,7 @@ mod tests {
             (EventKind::MfaSucceeded, "RA-AUTH-003", Severity::Info),
             (EventKind::MfaFailed, "RA-AUTH-004", Severity::Warning),
             (EventKind::MfaLockedOut, "RA-AUTH-005", Severity::High),
+            (EventKind::WebauthnKeyCloned, "RA-AUTH-009", Severity::High),
             (EventKind::CertIssued, "RA-CERT-001", Severity::Info),
             (EventKind::CertDenied, "RA-CERT-002", Severity::Warning),
             (EventKind::AdminActionDenied, "RA-ADM-008", Severity::High),

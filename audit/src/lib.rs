@@ -49,6 +49,10 @@
 //! | `RA-AUTH-004` | `mfa_failed` | warning |
 //! | `RA-AUTH-005` | `mfa_locked_out` | high |
 //! | `RA-AUTH-006` | `recovery_code_used` | warning |
+//! | `RA-AUTH-007` | `webauthn_key_enrolled` | notice |
+//! | `RA-AUTH-008` | `webauthn_key_removed` | notice |
+//! | `RA-AUTH-009` | `webauthn_key_cloned` | high |
+//! | `RA-AUTH-010` | `webauthn_enrolment_refused` | warning |
 //! | `RA-SES-001` | `session_created` | info |
 //! | `RA-SES-002` | `session_ended` | info |
 //! | `RA-CERT-001` | `cert_issued` | info |

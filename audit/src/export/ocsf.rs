@@ -95,6 +95,12 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         EventKind::MfaFailed => class(IAM, 3002, AUTHENTICATION, 1, "Logon"),
         EventKind::MfaLockedOut => class(IAM, 3001, ACCOUNT_CHANGE, 9, "Lock"),
         EventKind::RecoveryCodeUsed => class(IAM, 3002, AUTHENTICATION, 1, "Logon"),
+        EventKind::WebauthnKeyEnrolled => class(IAM, 3001, ACCOUNT_CHANGE, 10, "MFA Factor Enable"),
+        EventKind::WebauthnKeyRemoved => class(IAM, 3001, ACCOUNT_CHANGE, 11, "MFA Factor Disable"),
+        EventKind::WebauthnKeyCloned => class(IAM, 3001, ACCOUNT_CHANGE, 11, "MFA Factor Disable"),
+        EventKind::WebauthnEnrolmentRefused => {
+            class(IAM, 3001, ACCOUNT_CHANGE, 10, "MFA Factor Enable")
+        }
         EventKind::SessionCreated => class(IAM, 3002, AUTHENTICATION, 1, "Logon"),
         EventKind::SessionEnded => class(IAM, 3002, AUTHENTICATION, 2, "Logoff"),
         EventKind::CertIssued => class(IAM, 3003, AUTHORIZE_SESSION, 1, "Assign Privileges"),

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod oidc;
+pub mod webauthn;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
