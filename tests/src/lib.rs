@@ -21,6 +21,7 @@ pub mod api_flow;
 pub mod audit_db;
 pub mod bastion;
 pub mod ca;
+pub mod chromium;
 pub mod cli;
 pub mod gameday;
 pub mod http;
