@@ -648,3 +648,59 @@ fn oidc_login_latency() {
     let (f50, f90) = med(&mut finish_ms);
     println!("oidc start: p50 {s50:.1} ms, p90 {s90:.1} ms; finish: p50 {f50:.1} ms, p90 {f90:.1} ms (n=20)");
 }
+
+#[test]
+fn oidc_logins_open_and_answer_mfa_challenges_in_the_metrics() {
+    use rampart_e2e::prometheus::{scrape, sum};
+    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    let mut ca = Ca::init_with(Some(POLICY), "");
+    ca.merge_config(&provider.ca_config(ca.dir(), "corp", "jit_users = true"));
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    ca.merge_config(&format!("[metrics]\nlisten = \"{metrics}\"\n"));
+    ca.start();
+    let oidc_login = [("factor", "oidc"), ("flow", "login")];
+    let count = |name: &str, extra: &[(&str, &str)]| {
+        let want: Vec<(&str, &str)> = oidc_login.iter().chain(extra).copied().collect();
+        sum(&scrape(metrics), name, &want)
+    };
+
+    let started = start(&ca, None);
+    assert_eq!(
+        count("rampart_mfa_challenges_total", &[]),
+        1.0,
+        "M1 challenge"
+    );
+    assert_eq!(
+        count("rampart_mfa_challenges_open", &[]),
+        1.0,
+        "open until answered"
+    );
+
+    let redirect = provider.authenticate(&started.authorize_url, "alice");
+    logged_in(finish(&ca, &redirect).expect("finish"));
+    assert_eq!(
+        count("rampart_mfa_completions_total", &[("outcome", "success")]),
+        1.0
+    );
+    assert_eq!(count("rampart_mfa_challenges_open", &[]), 0.0, "closed");
+    assert_eq!(count("rampart_mfa_latency_seconds_count", &[]), 1.0, "M2");
+    assert!(
+        count("rampart_mfa_latency_seconds_sum", &[]) > 0.0,
+        "M2 > 0"
+    );
+
+    // A replayed state is a failed answer with its reason.
+    finish(&ca, &redirect).expect_err("replayed state");
+    assert_eq!(
+        count("rampart_mfa_completions_total", &[("outcome", "failure")]),
+        1.0
+    );
+    assert_eq!(
+        sum(
+            &scrape(metrics),
+            "rampart_mfa_errors_total",
+            &[("factor", "oidc"), ("reason", "oidc_state_unknown")]
+        ),
+        1.0
+    );
+}

@@ -58,6 +58,71 @@ impl Authority {
         }
     }
 
+    /// The metrics ID of a login challenge: a digest, so `state` and device handles
+    /// (bearer-like secrets) never sit in the metrics registry.
+    fn oidc_challenge_id(state_or_handle: &str) -> String {
+        hex::encode(secrets::digest_secret(state_or_handle))
+    }
+
+    /// A provider round-trip (code redemption or device poll) failed: count it
+    /// against the source (unless the provider itself is down), close the metrics
+    /// challenge as failed, audit it, and give the client its error.
+    fn oidc_rejected(
+        &self,
+        caller: &Caller,
+        failure: &OidcFailure,
+        challenge: &str,
+        provider: Option<String>,
+        flow: &str,
+    ) -> Result<CaError, CaError> {
+        if !matches!(failure, OidcFailure::ProviderUnavailable(_)) {
+            self.note_source_failure(caller);
+        }
+        crate::metrics::challenge_answered(
+            crate::metrics::Factor::Oidc,
+            crate::metrics::Flow::Login,
+            &Self::oidc_challenge_id(challenge),
+            Err(failure.code()),
+        );
+        let mut ev = self
+            .event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+            .mfa_method("oidc")
+            .reason(failure.code())
+            .detail("flow", flow)
+            .detail("message", failure.message());
+        if let Some(p) = provider {
+            ev = ev.detail("provider", p);
+        }
+        self.record(ev)?;
+        Ok(Self::oidc_failure_error(failure))
+    }
+
+    /// The provider vouched for a login: the metrics challenge is answered, with
+    /// success only when a session was opened (a step-up request is a failure of
+    /// this challenge; its new state opens another).
+    fn oidc_answered(challenge: &str, outcome: &Result<OidcFinishResponse, CaError>) {
+        let result = match outcome {
+            Ok(OidcFinishResponse::LoggedIn { .. }) => Ok(()),
+            Ok(OidcFinishResponse::StepUpRequired { .. }) => Err("oidc_step_up_required"),
+            Err(e) => Err(e.code()),
+        };
+        crate::metrics::challenge_answered(
+            crate::metrics::Factor::Oidc,
+            crate::metrics::Flow::Login,
+            &Self::oidc_challenge_id(challenge),
+            result,
+        );
+    }
+
+    fn oidc_opened(challenge: &str, expires_at: chrono::DateTime<chrono::Utc>) {
+        crate::metrics::challenge_opened(
+            crate::metrics::Factor::Oidc,
+            crate::metrics::Flow::Login,
+            &Self::oidc_challenge_id(challenge),
+            expires_at,
+        );
+    }
+
     /// `POST /v1/oidc/start`.
     pub fn oidc_start(
         &self,
@@ -80,11 +145,14 @@ impl Authority {
             }
         }
         match rp.start(&req.provider, &req.redirect_uri, &params, now)? {
-            Ok(started) => Ok(OidcStartResponse {
-                state: started.state,
-                authorize_url: started.authorize_url,
-                expires_at: started.expires_at,
-            }),
+            Ok(started) => {
+                Self::oidc_opened(&started.state, started.expires_at);
+                Ok(OidcStartResponse {
+                    state: started.state,
+                    authorize_url: started.authorize_url,
+                    expires_at: started.expires_at,
+                })
+            }
             Err(failure) => {
                 self.record(
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
@@ -112,22 +180,12 @@ impl Authority {
         let login = match rp.finish(&req.state, &req.code, now)? {
             Ok(l) => l,
             Err(failure) => {
-                if !matches!(failure, OidcFailure::ProviderUnavailable(_)) {
-                    self.note_source_failure(caller);
-                }
-                let mut ev = self
-                    .event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-                    .mfa_method("oidc")
-                    .reason(failure.code())
-                    .detail("message", failure.message());
-                if let Some(p) = provider {
-                    ev = ev.detail("provider", p);
-                }
-                self.record(ev)?;
-                return Err(Self::oidc_failure_error(&failure));
+                return Err(self.oidc_rejected(caller, &failure, &req.state, provider, "code")?)
             }
         };
-        self.oidc_complete(caller, &rp, login, now)
+        let outcome = self.oidc_complete(caller, &rp, login, now);
+        Self::oidc_answered(&req.state, &outcome);
+        outcome
     }
 
     /// `POST /v1/oidc/device/start`.
@@ -139,14 +197,17 @@ impl Authority {
         self.check_source_limit(caller)?;
         let rp = self.oidc()?;
         match rp.device_start(&req.provider, self.now())? {
-            Ok(d) => Ok(OidcDeviceStartResponse {
-                handle: d.handle,
-                user_code: d.user_code,
-                verification_uri: d.verification_uri,
-                verification_uri_complete: d.verification_uri_complete,
-                expires_at: d.expires_at,
-                interval_seconds: d.interval,
-            }),
+            Ok(d) => {
+                Self::oidc_opened(&d.handle, d.expires_at);
+                Ok(OidcDeviceStartResponse {
+                    handle: d.handle,
+                    user_code: d.user_code,
+                    verification_uri: d.verification_uri,
+                    verification_uri_complete: d.verification_uri_complete,
+                    expires_at: d.expires_at,
+                    interval_seconds: d.interval,
+                })
+            }
             Err(failure) => {
                 self.record(
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
@@ -174,23 +235,18 @@ impl Authority {
             Ok(None) => return Ok(OidcDevicePollResponse::Pending),
             Ok(Some(l)) => l,
             Err(failure) => {
-                if !matches!(failure, OidcFailure::ProviderUnavailable(_)) {
-                    self.note_source_failure(caller);
-                }
-                let mut ev = self
-                    .event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-                    .mfa_method("oidc")
-                    .reason(failure.code())
-                    .detail("flow", "device")
-                    .detail("message", failure.message());
-                if let Some(p) = provider {
-                    ev = ev.detail("provider", p);
-                }
-                self.record(ev)?;
-                return Err(Self::oidc_failure_error(&failure));
+                return Err(self.oidc_rejected(
+                    caller,
+                    &failure,
+                    &req.handle,
+                    provider,
+                    "device",
+                )?)
             }
         };
-        match self.oidc_complete(caller, &rp, login, now)? {
+        let outcome = self.oidc_complete(caller, &rp, login, now);
+        Self::oidc_answered(&req.handle, &outcome);
+        match outcome? {
             OidcFinishResponse::LoggedIn { login } => {
                 Ok(OidcDevicePollResponse::LoggedIn { login })
             }
@@ -247,6 +303,7 @@ impl Authority {
             let started = rp
                 .start(&login.provider, &login.redirect_uri, &params, now)?
                 .map_err(|f| Self::oidc_failure_error(&f))?;
+            Self::oidc_opened(&started.state, started.expires_at);
             return Ok(OidcFinishResponse::StepUpRequired {
                 code: why.code.to_owned(),
                 reason: why.message,
