@@ -19,6 +19,7 @@ pub mod http;
 pub mod init;
 pub mod metrics;
 pub mod oidc;
+pub mod piv;
 pub mod secrets;
 pub mod server;
 pub mod store;

@@ -185,6 +185,9 @@ fn user(admin: &Admin, cmd: UserCommand) -> Result<ExitCode, CliError> {
             )?;
             println!("{name} is now in: {}", groups_text(&groups));
         }
+        UserCommand::Keys { name, remove } => {
+            crate::keys::admin_user_keys(&admin.client, &name, remove.as_deref())?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

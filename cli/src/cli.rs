@@ -30,7 +30,7 @@ pub struct Cli {
 /// Top-level commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Redeem an invite: register TOTP and receive recovery codes.
+    /// Redeem an invite: register TOTP (or a security key) and receive recovery codes.
     Enroll(EnrollArgs),
     /// Prove MFA and get a certificate for your SSH key.
     Login(LoginArgs),
@@ -38,6 +38,9 @@ pub enum Command {
     Status,
     /// End the session, delete the certificate and remove the key from ssh-agent.
     Logout,
+    /// Add, list and remove your security keys (WebAuthn / FIDO2).
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
     /// Administer users, invites, revocations and host certificates.
     #[command(subcommand)]
     Admin(AdminCommand),
@@ -165,6 +168,18 @@ pub struct EnrollArgs {
     /// Read the TOTP code from standard input instead of prompting.
     #[arg(long)]
     pub code_stdin: bool,
+    /// Enrol a security key in a browser (WebAuthn) instead of TOTP.
+    #[arg(long, conflicts_with_all = ["fido2", "code_stdin"])]
+    pub webauthn: bool,
+    /// Enrol a USB security key from this terminal (CTAP2) instead of TOTP.
+    #[arg(long, conflicts_with = "code_stdin")]
+    pub fido2: bool,
+    /// A name for the security key, e.g. yubikey-blue.
+    #[arg(long, value_name = "NAME", default_value = "security-key")]
+    pub key_name: String,
+    /// With --webauthn: print the page's URL instead of opening a browser.
+    #[arg(long)]
+    pub no_browser: bool,
 }
 
 /// `rampart login`.
@@ -191,14 +206,16 @@ pub struct LoginArgs {
     /// Certify this ssh-agent key (by `SHA256:` fingerprint) instead of the file key.
     #[arg(long, value_name = "SHA256:…")]
     pub agent_key: Option<String>,
-    /// The factor: a TOTP code (`--recovery` for a recovery code) or a login at
-    /// the identity provider named by `--provider` (`oidc`, in a browser).
+    /// The factor: a TOTP code (`--recovery` for a recovery code), a login at
+    /// the identity provider named by `--provider` (`oidc`, in a browser), a
+    /// security key approved in a browser (`webauthn`), or a USB security key
+    /// used from this terminal (`fido2`).
     #[arg(long, value_enum, default_value = "totp")]
     pub mfa: MfaMethod,
     /// Identity provider for `--mfa oidc`, as named in the CA's config.
     #[arg(long, value_name = "NAME")]
     pub provider: Option<String>,
-    /// With `--mfa oidc`: print the provider's URL instead of opening a browser.
+    /// With `--mfa oidc` or `webauthn`: print the URL instead of opening a browser.
     #[arg(long)]
     pub no_browser: bool,
     /// With `--mfa oidc`: use the device authorisation grant (a code to type on
@@ -214,6 +231,10 @@ pub enum MfaMethod {
     Totp,
     /// An OpenID Connect login at an identity provider.
     Oidc,
+    /// A security key, approved on a page the CA serves (opened in a browser).
+    Webauthn,
+    /// A USB security key, used directly from this terminal (CTAP2).
+    Fido2,
 }
 
 /// `rampart admin …`.
@@ -283,6 +304,14 @@ pub enum UserCommand {
         name: String,
         /// The new groups (none clears them).
         groups: Vec<String>,
+    },
+    /// List a user's security keys, or remove one.
+    Keys {
+        /// User name.
+        name: String,
+        /// Remove the key with this ID (from the list) instead of listing.
+        #[arg(long, value_name = "ID")]
+        remove: Option<String>,
     },
 }
 
@@ -497,6 +526,51 @@ mod tests {
         ])
         .is_err());
         assert!(Cli::try_parse_from(["rampart", "admin", "revoke", "--serial", "7"]).is_ok());
+    }
+
+    #[test]
+    fn security_key_flags_parse_and_conflict() {
+        let base = ["rampart", "enroll", "--ca", "https://x", "--invite", "c"];
+        let parse = |extra: &[&str]| {
+            let mut v: Vec<&str> = base.to_vec();
+            v.extend_from_slice(extra);
+            Cli::try_parse_from(v)
+        };
+        let Command::Enroll(e) = parse(&["--fido2", "--key-name", "blue"]).unwrap().command else {
+            panic!("wrong command")
+        };
+        assert!(e.fido2 && !e.webauthn);
+        assert_eq!(e.key_name, "blue");
+        assert!(parse(&["--webauthn", "--fido2"]).is_err());
+        assert!(parse(&["--fido2", "--code-stdin"]).is_err());
+
+        let cli = Cli::try_parse_from(["rampart", "login", "--mfa", "fido2"]).unwrap();
+        let Command::Login(l) = cli.command else {
+            panic!("wrong command")
+        };
+        assert_eq!(l.mfa, MfaMethod::Fido2);
+        let cli =
+            Cli::try_parse_from(["rampart", "login", "--mfa", "webauthn", "--no-browser"]).unwrap();
+        let Command::Login(l) = cli.command else {
+            panic!("wrong command")
+        };
+        assert_eq!(l.mfa, MfaMethod::Webauthn);
+        assert!(l.no_browser);
+
+        let cli = Cli::try_parse_from([
+            "rampart", "admin", "user", "keys", "alice", "--remove", "k1",
+        ])
+        .unwrap();
+        let Command::Admin(AdminCommand::User(UserCommand::Keys { name, remove })) = cli.command
+        else {
+            panic!("wrong command")
+        };
+        assert_eq!((name.as_str(), remove.as_deref()), ("alice", Some("k1")));
+        assert!(
+            Cli::try_parse_from(["rampart", "keys", "add", "k", "--fido2", "--no-browser"])
+                .is_err()
+        );
+        assert!(Cli::try_parse_from(["rampart", "keys", "remove", "k1"]).is_ok());
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! `rampart enroll`: redeem an invite, register TOTP, receive recovery codes.
+//! `rampart enroll`: redeem an invite, register TOTP or a security key, receive
+//! recovery codes.
 
 use std::process::ExitCode;
 
@@ -9,8 +10,9 @@ use rampart_api::{
 use crate::ca::{missing_fingerprint, CaTarget};
 use crate::cli::EnrollArgs;
 use crate::error::CliError;
-use crate::home::Home;
+use crate::home::{Config, Home};
 use crate::input::read_code;
+use crate::webauthn::{self, Via};
 
 /// Run `rampart enroll`.
 pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
@@ -26,6 +28,9 @@ pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
         .ok_or_else(missing_fingerprint)?;
     let target = CaTarget::resolve(Some(&args.ca), Some(&fp), &config)?;
     let client = target.client()?;
+    if args.webauthn || args.fido2 {
+        return enroll_key(home, &mut config, &target, &client, &args);
+    }
 
     let start: EnrollStartResponse = client.post_json(
         paths::ENROLL_START,
@@ -70,15 +75,56 @@ pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
     home.save_config(&config)?;
 
     println!("Enrolled {}.", finish.user);
+    print_recovery_codes(&finish.recovery_codes);
+    println!("Next: rampart login");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `rampart enroll --webauthn` / `--fido2`: the invite's first factor is a
+/// security key, enrolled on the CA's page in a browser or from this terminal.
+fn enroll_key(
+    home: &Home,
+    config: &mut Config,
+    target: &CaTarget,
+    client: &rampart_api::Client,
+    args: &EnrollArgs,
+) -> Result<ExitCode, CliError> {
+    let via = if args.fido2 {
+        Via::Ctap2
+    } else {
+        Via::Browser {
+            open: !args.no_browser,
+        }
+    };
+    let reg = webauthn::register(client, Some(args.invite.trim()), &args.key_name, via)?;
+
+    target.remember(config);
+    config.user = Some(reg.user.clone());
+    home.save_config(config)?;
+
+    println!(
+        "Enrolled {} with the security key {:?} (ID {}, AAGUID {}).",
+        reg.user, reg.key.name, reg.key.id, reg.key.aaguid
+    );
+    if !reg.recovery_codes.is_empty() {
+        print_recovery_codes(&reg.recovery_codes);
+    }
+    println!(
+        "Next: rampart login --mfa {}",
+        if args.fido2 { "fido2" } else { "webauthn" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Recovery codes are shown exactly once, with a warning.
+fn print_recovery_codes(codes: &[String]) {
     println!();
     println!("Recovery codes (each works once; they are shown only now):");
-    for code in &finish.recovery_codes {
+    for code in codes {
         println!("  {code}");
     }
     println!();
     println!("WARNING: store these codes somewhere safe and offline, e.g. a password manager.");
     println!("They are your only way in if you lose your authenticator.");
     println!();
-    println!("Next: rampart login");
-    Ok(ExitCode::SUCCESS)
 }

@@ -50,6 +50,8 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
         } else {
             crate::oidc::login(&client, provider, hint, !args.no_browser)?
         }
+    } else if let Some(via) = crate::webauthn::via_for(args.mfa, args.no_browser) {
+        crate::webauthn::login(&client, &user, via)?
     } else {
         login_with_code(&client, &target, &user, &args)?
     };

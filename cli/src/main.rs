@@ -18,18 +18,21 @@ mod dev_bastion;
 mod duration;
 mod enroll;
 mod error;
+mod fido2;
 mod home;
 mod host;
 mod host_install;
 mod host_krl;
 mod host_principals;
 mod input;
+mod keys;
 mod login;
 mod oidc;
 mod policy_cmd;
 mod sessions;
 mod ssh;
 mod status;
+mod webauthn;
 
 use std::process::ExitCode;
 
@@ -66,6 +69,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Login(a) => login::run(&home, a),
         Command::Status => status::status(&home),
         Command::Logout => status::logout(&home),
+        Command::Keys(c) => keys::run(&home, c),
         Command::Admin(c) => admin::run(&home, c),
         Command::Audit(c) => audit_cmd::run(c),
         Command::Sessions(c) => sessions::run(&home, c),

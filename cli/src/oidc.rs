@@ -115,7 +115,9 @@ pub fn device_login(client: &Client, provider: &str) -> Result<LoginResponse, Cl
     }
 }
 
-fn try_open(url: &str) {
+/// Open `url` with `$BROWSER` (else `xdg-open`); an empty `$BROWSER` opens
+/// nothing. A failure only prints a hint: the URL is always printed as well.
+pub fn try_open(url: &str) {
     let opener = std::env::var("BROWSER").unwrap_or_else(|_| "xdg-open".to_owned());
     if opener.is_empty() {
         return;

@@ -297,6 +297,25 @@ impl Client {
         resp.json().map_err(|e| ClientError::Decode(flatten(&e)))
     }
 
+    /// `POST` JSON, read JSON, allowing this one request `timeout` instead of the
+    /// client's default 30 s: for long-polls the CA holds open (e.g.
+    /// [`crate::webauthn::WAIT`], up to [`crate::webauthn::WAIT_HOLD_SECS`]), which
+    /// must not be cut short by a loaded CA answering a little late.
+    pub fn post_json_timeout<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<T, ClientError> {
+        let rb = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .json(body)
+            .timeout(timeout);
+        let resp = self.send(rb)?;
+        resp.json().map_err(|e| ClientError::Decode(flatten(&e)))
+    }
+
     /// `POST` with an empty body, expecting no content.
     pub fn post_empty(&self, path: &str) -> Result<(), ClientError> {
         self.send(self.http.post(format!("{}{path}", self.base)))

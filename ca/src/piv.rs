@@ -1,0 +1,839 @@
+//! YubiKey PIV attestation: proof that the key to be certified was generated
+//! inside a YubiKey's PIV applet, with the PIN and touch policies policy wants.
+//!
+//! This module owns the verification only: parse the slot attestation
+//! certificate and the device's attestation intermediate (the certificate in
+//! slot `f9`, optionally followed by further intermediates up to a root), check
+//! the chain to one of the configured Yubico PIV attestation roots (signatures,
+//! validity at `now`, CA constraints), read Yubico's extensions, apply the
+//! touch/PIN policy lists, and check that the attested key is the SSH key to be
+//! certified. It does no I/O besides [`PivVerifier::from_pem_files`] at start-up,
+//! reads no clock (`now` is a parameter) and knows nothing of HTTP.
+//!
+//! What the YubiKey produces (developers.yubico.com, "PIV attestation"): after a
+//! key is generated in a slot, the `ATTEST` instruction returns an X.509
+//! certificate for that key, signed by the key in slot `f9`, whose factory
+//! certificate is signed by Yubico's PIV root. The attestation certificate
+//! carries, under `1.3.6.1.4.1.41482.3`:
+//!
+//! | OID  | content (the extension's OCTET STRING holds) |
+//! |------|----------------------------------------------|
+//! | `.3` | firmware version, 3 raw bytes `major minor patch` |
+//! | `.7` | device serial, a DER INTEGER |
+//! | `.8` | 2 raw bytes: PIN policy (1 never, 2 once, 3 always, 4 match-once, 5 match-always), touch policy (1 never, 2 always, 3 cached 15 s) |
+//! | `.9` | form factor, 1 raw byte (1 USB-A keychain, 2 USB-A nano, 3 USB-C keychain, 4 USB-C nano, 5 USB-C Lightning, 6/7 USB-A/C Bio) |
+//!
+//! What attestation proves, and what it does not: the key lives in *a* YubiKey
+//! with these policies and cannot be exported. It does not say whose YubiKey it
+//! is; the serial is recorded in the certificate and the audit event so that
+//! hosts and reviewers can tie keys to devices.
+//!
+//! One deliberate leniency: the factory `f9` certificates of many YubiKeys carry
+//! no basicConstraints extension at all (Yubico/yubikey-manager#522, firmware
+//! 5.2.4 and others), so the certificate directly above the slot certificate may
+//! lack it. It may not *deny* being a CA, it may not itself be a slot
+//! attestation (carry the `.8` policy extension), and the pathLenConstraint of
+//! every certificate above it still counts it — which is what stops a slot key
+//! from being used to sign a forged attestation under a genuine `f9`.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use ssh_key::public::KeyData;
+use ssh_key::{EcdsaCurve, PublicKey};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::PublicKey as SpkiKey;
+
+/// `1.3.6.1.4.1.41482.3.3`: firmware version.
+pub const OID_FIRMWARE: &str = "1.3.6.1.4.1.41482.3.3";
+/// `1.3.6.1.4.1.41482.3.7`: serial number.
+pub const OID_SERIAL: &str = "1.3.6.1.4.1.41482.3.7";
+/// `1.3.6.1.4.1.41482.3.8`: PIN and touch policy.
+pub const OID_POLICY: &str = "1.3.6.1.4.1.41482.3.8";
+/// `1.3.6.1.4.1.41482.3.9`: form factor.
+pub const OID_FORM_FACTOR: &str = "1.3.6.1.4.1.41482.3.9";
+
+/// Certificate extension marking a certificate whose key was PIV-attested.
+pub const EXT_KEY: &str = "mfa-key@rampart";
+/// Value of [`EXT_KEY`].
+pub const EXT_KEY_PIV: &str = "piv-attested";
+/// Certificate extension: the attesting YubiKey's serial (decimal), when attested.
+pub const EXT_PIV_SERIAL: &str = "mfa-piv-serial@rampart";
+/// Certificate extension: the attested key policies, `pin=<p>,touch=<t>`.
+pub const EXT_PIV_POLICY: &str = "mfa-piv-policy@rampart";
+
+/// Most certificates accepted above the slot certificate (`f9` and the rest of
+/// the chain). Yubico's older hierarchy has one; the 2024 one (firmware 5.7.4+)
+/// has up to three.
+pub const MAX_INTERMEDIATES: usize = 4;
+/// Largest PEM text accepted for one field.
+pub const MAX_PEM_BYTES: usize = 24 * 1024;
+
+const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
+const OID_KEY_USAGE: &str = "2.5.29.15";
+const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+const OID_P256: &str = "1.2.840.10045.3.1.7";
+const OID_P384: &str = "1.3.132.0.34";
+const OID_RSA: &str = "1.2.840.113549.1.1.1";
+const OID_ED25519: &str = "1.3.101.112";
+/// sha1WithRSAEncryption and its old alias: refused, SHA-1 collisions are practical.
+const OIDS_SHA1_RSA: [&str; 2] = ["1.2.840.113549.1.1.5", "1.3.14.3.2.29"];
+/// ecdsa-with-SHA1.
+const OID_ECDSA_SHA1: &str = "1.2.840.10045.4.1";
+
+/// Why an attestation was refused. Every variant has a stable [`PivError::code`]
+/// (`piv_attestation_*`) that appears in the API error and the audit event.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PivError {
+    /// The CA has no `[piv] attestation_roots`, so it cannot verify anything.
+    #[error(
+        "this CA does not accept PIV attestations ([piv] attestation_roots is not configured)"
+    )]
+    NotConfigured,
+    /// A certificate or PEM block could not be parsed, or is too large.
+    #[error("{what}: {detail}")]
+    Malformed {
+        /// Which input.
+        what: &'static str,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// The chain does not link up (issuer name ≠ subject name of the next).
+    #[error("the attestation chain is broken: {0}")]
+    ChainBroken(String),
+    /// A signature in the chain does not verify (altered bytes, wrong issuer key).
+    #[error("the signature on the {0} does not verify")]
+    BadSignature(&'static str),
+    /// A signature uses SHA-1 or an algorithm we do not verify.
+    #[error("the {which} is signed with an algorithm that is not accepted ({oid})")]
+    WeakSignature {
+        /// Which certificate.
+        which: &'static str,
+        /// The signature algorithm OID.
+        oid: String,
+    },
+    /// No configured root issued the top of the chain.
+    #[error(
+        "the attestation chain does not lead to a configured Yubico PIV attestation root ({0})"
+    )]
+    UntrustedRoot(String),
+    /// A certificate is outside its validity period at `now`.
+    #[error("the {which} is not valid now (valid {not_before} to {not_after})")]
+    NotValidNow {
+        /// Which certificate.
+        which: &'static str,
+        /// Start of validity.
+        not_before: String,
+        /// End of validity.
+        not_after: String,
+    },
+    /// An intermediate is not allowed to issue certificates.
+    #[error("the {0} is not a CA certificate")]
+    NotCa(&'static str),
+    /// A pathLenConstraint is exceeded.
+    #[error("the chain is longer than the {0}'s path length constraint allows")]
+    PathTooLong(&'static str),
+    /// A certificate has a critical extension we do not understand (RFC 5280 4.2:
+    /// "A certificate-using system MUST reject the certificate if it encounters a
+    /// critical extension it does not recognize").
+    #[error("the {which} has an unsupported critical extension {oid}")]
+    CriticalExtension {
+        /// Which certificate.
+        which: &'static str,
+        /// The extension OID.
+        oid: String,
+    },
+    /// The slot certificate has no PIN/touch policy extension (`…41482.3.8`).
+    #[error("the slot attestation has no PIN/touch policy extension")]
+    PolicyMissing,
+    /// The touch policy is not among the accepted ones.
+    #[error("the key's touch policy is {found}; this CA accepts {accepted}")]
+    TouchPolicy {
+        /// The attested policy.
+        found: TouchPolicy,
+        /// The accepted ones, comma separated.
+        accepted: String,
+    },
+    /// The PIN policy is not among the accepted ones.
+    #[error("the key's PIN policy is {found}; this CA accepts {accepted}")]
+    PinPolicy {
+        /// The attested policy.
+        found: PinPolicy,
+        /// The accepted ones, comma separated.
+        accepted: String,
+    },
+    /// The attested key is not the key to be certified.
+    #[error("the attested key is not the public key in the request")]
+    KeyMismatch,
+    /// The key type cannot be attested (PIV holds ECDSA P-256/P-384, RSA, Ed25519).
+    #[error("a {0} key cannot be PIV-attested")]
+    UnsupportedKey(String),
+}
+
+impl PivError {
+    /// Stable snake_case code, `piv_attestation_*`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PivError::NotConfigured => "piv_attestation_not_configured",
+            PivError::Malformed { .. } => "piv_attestation_malformed",
+            PivError::ChainBroken(_) => "piv_attestation_chain_broken",
+            PivError::BadSignature(_) => "piv_attestation_bad_signature",
+            PivError::WeakSignature { .. } => "piv_attestation_weak_signature",
+            PivError::UntrustedRoot(_) => "piv_attestation_untrusted_root",
+            PivError::NotValidNow { .. } => "piv_attestation_not_valid_now",
+            PivError::NotCa(_) => "piv_attestation_not_ca",
+            PivError::PathTooLong(_) => "piv_attestation_path_too_long",
+            PivError::CriticalExtension { .. } => "piv_attestation_critical_extension",
+            PivError::PolicyMissing => "piv_attestation_policy_missing",
+            PivError::TouchPolicy { .. } => "piv_attestation_touch_policy",
+            PivError::PinPolicy { .. } => "piv_attestation_pin_policy",
+            PivError::KeyMismatch => "piv_attestation_key_mismatch",
+            PivError::UnsupportedKey(_) => "piv_attestation_unsupported_key",
+        }
+    }
+}
+
+fn malformed(what: &'static str, detail: impl Into<String>) -> PivError {
+    PivError::Malformed {
+        what,
+        detail: detail.into(),
+    }
+}
+
+/// A key's PIN policy as the attestation states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PinPolicy {
+    /// No PIN for private-key operations.
+    Never,
+    /// PIN once per session.
+    Once,
+    /// PIN before every operation.
+    Always,
+    /// Biometric match (or PIN) once per session (YubiKey Bio, 5.7+).
+    MatchOnce,
+    /// Biometric match (or PIN) before every operation (YubiKey Bio, 5.7+).
+    MatchAlways,
+}
+
+impl PinPolicy {
+    const ALL: [PinPolicy; 5] = [
+        PinPolicy::Never,
+        PinPolicy::Once,
+        PinPolicy::Always,
+        PinPolicy::MatchOnce,
+        PinPolicy::MatchAlways,
+    ];
+
+    /// Config and extension spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PinPolicy::Never => "never",
+            PinPolicy::Once => "once",
+            PinPolicy::Always => "always",
+            PinPolicy::MatchOnce => "match-once",
+            PinPolicy::MatchAlways => "match-always",
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => PinPolicy::Never,
+            2 => PinPolicy::Once,
+            3 => PinPolicy::Always,
+            4 => PinPolicy::MatchOnce,
+            5 => PinPolicy::MatchAlways,
+            _ => return None,
+        })
+    }
+
+    /// Parse the config spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for PinPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A key's touch policy as the attestation states it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TouchPolicy {
+    /// No touch.
+    Never,
+    /// A touch for every operation.
+    Always,
+    /// A touch, then 15 seconds without.
+    Cached,
+}
+
+impl TouchPolicy {
+    const ALL: [TouchPolicy; 3] = [TouchPolicy::Never, TouchPolicy::Always, TouchPolicy::Cached];
+
+    /// Config and extension spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TouchPolicy::Never => "never",
+            TouchPolicy::Always => "always",
+            TouchPolicy::Cached => "cached",
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            1 => TouchPolicy::Never,
+            2 => TouchPolicy::Always,
+            3 => TouchPolicy::Cached,
+            _ => return None,
+        })
+    }
+
+    /// Parse the config spelling.
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for TouchPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a verified attestation says about the key and the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attested {
+    /// The YubiKey's serial number, if the attestation carries it.
+    pub serial: Option<u32>,
+    /// Firmware `major.minor.patch`, if present.
+    pub firmware: Option<String>,
+    /// The key's PIN policy.
+    pub pin_policy: PinPolicy,
+    /// The key's touch policy.
+    pub touch_policy: TouchPolicy,
+    /// The form factor byte, if present.
+    pub form_factor: Option<u8>,
+    /// Subject of the root the chain ends in (RFC 4514 string).
+    pub root: String,
+}
+
+impl Attested {
+    /// Certificate extensions recording this attestation: [`EXT_KEY`] always,
+    /// [`EXT_PIV_SERIAL`] when the serial is known, and [`EXT_PIV_POLICY`].
+    pub fn extensions(&self) -> Vec<(String, String)> {
+        let mut out = vec![(EXT_KEY.to_owned(), EXT_KEY_PIV.to_owned())];
+        if let Some(s) = self.serial {
+            out.push((EXT_PIV_SERIAL.to_owned(), s.to_string()));
+        }
+        out.push((
+            EXT_PIV_POLICY.to_owned(),
+            format!("pin={},touch={}", self.pin_policy, self.touch_policy),
+        ));
+        out
+    }
+}
+
+/// `[piv]` in the CA config.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPiv {
+    /// PEM files of the Yubico PIV attestation roots to trust (relative to the
+    /// config file). Empty (the default): PIV attestations are refused with
+    /// `piv_attestation_not_configured`.
+    #[serde(default)]
+    pub attestation_roots: Vec<PathBuf>,
+    /// Accepted touch policies. Default `["always"]`.
+    #[serde(default)]
+    pub touch_policies: Option<Vec<String>>,
+    /// Accepted PIN policies. Default `["once", "always", "match-once",
+    /// "match-always"]`: anything but `never`.
+    #[serde(default)]
+    pub pin_policies: Option<Vec<String>>,
+}
+
+/// The trusted roots and accepted policies; verifies attestations.
+#[derive(Clone)]
+pub struct PivVerifier {
+    /// DER of each trusted root, each checked to parse at construction.
+    roots: Vec<Vec<u8>>,
+    touch: Vec<TouchPolicy>,
+    pin: Vec<PinPolicy>,
+}
+
+impl std::fmt::Debug for PivVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let subjects: Vec<String> = self
+            .roots
+            .iter()
+            .filter_map(|der| parse_der(der, "root").ok().map(|c| c.subject().to_string()))
+            .collect();
+        f.debug_struct("PivVerifier")
+            .field("roots", &subjects)
+            .field("touch", &self.touch)
+            .field("pin", &self.pin)
+            .finish()
+    }
+}
+
+/// Default accepted touch policies.
+pub const DEFAULT_TOUCH: [TouchPolicy; 1] = [TouchPolicy::Always];
+/// Default accepted PIN policies: all but `never`.
+pub const DEFAULT_PIN: [PinPolicy; 4] = [
+    PinPolicy::Once,
+    PinPolicy::Always,
+    PinPolicy::MatchOnce,
+    PinPolicy::MatchAlways,
+];
+
+/// Validate `[piv]`: `None` when no root is configured.
+pub fn validate(raw: &RawPiv, base: &Path) -> Result<Option<PivVerifier>, crate::CaError> {
+    let cfg = |m: String| crate::CaError::Config(format!("[piv] {m}"));
+    let touch = match &raw.touch_policies {
+        None => DEFAULT_TOUCH.to_vec(),
+        Some(list) => list
+            .iter()
+            .map(|s| {
+                TouchPolicy::parse(s).ok_or_else(|| {
+                    cfg(format!(
+                        "touch_policies: {s:?} is not one of never, always, cached"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let pin = match &raw.pin_policies {
+        None => DEFAULT_PIN.to_vec(),
+        Some(list) => list
+            .iter()
+            .map(|s| {
+                PinPolicy::parse(s).ok_or_else(|| {
+                    cfg(format!(
+                        "pin_policies: {s:?} is not one of never, once, always, match-once, match-always"
+                    ))
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    if touch.is_empty() || pin.is_empty() {
+        return Err(cfg(
+            "touch_policies and pin_policies must not be empty".into()
+        ));
+    }
+    if raw.attestation_roots.is_empty() {
+        return Ok(None);
+    }
+    let paths: Vec<PathBuf> = raw.attestation_roots.iter().map(|p| base.join(p)).collect();
+    PivVerifier::from_pem_files(&paths, touch, pin)
+        .map(Some)
+        .map_err(|e| cfg(e.to_string()))
+}
+
+impl PivVerifier {
+    /// A verifier trusting `roots_der` (DER certificates), accepting the given
+    /// touch and PIN policies.
+    ///
+    /// # Errors
+    /// [`PivError::Malformed`] if a root does not parse or none is given.
+    pub fn new(
+        roots_der: Vec<Vec<u8>>,
+        touch: Vec<TouchPolicy>,
+        pin: Vec<PinPolicy>,
+    ) -> Result<Self, PivError> {
+        if roots_der.is_empty() {
+            return Err(malformed("attestation roots", "none configured"));
+        }
+        for der in &roots_der {
+            parse_der(der, "root")?;
+        }
+        Ok(PivVerifier {
+            roots: roots_der,
+            touch,
+            pin,
+        })
+    }
+
+    /// Read roots from PEM files (each may hold several certificates).
+    ///
+    /// # Errors
+    /// [`PivError::Malformed`] naming the file that cannot be read or parsed.
+    pub fn from_pem_files(
+        paths: &[PathBuf],
+        touch: Vec<TouchPolicy>,
+        pin: Vec<PinPolicy>,
+    ) -> Result<Self, PivError> {
+        let mut roots = Vec::new();
+        for p in paths {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| malformed("attestation root", format!("{}: {e}", p.display())))?;
+            let ders = pem_certs(&text, "attestation root", 64)
+                .map_err(|e| malformed("attestation root", format!("{}: {e}", p.display())))?;
+            roots.extend(ders);
+        }
+        Self::new(roots, touch, pin)
+    }
+
+    /// Verify a slot attestation for `key` at `now`.
+    ///
+    /// `slot_cert_pem` holds exactly one certificate (the `ATTEST` output);
+    /// `intermediate_pem` holds the slot `f9` certificate first, optionally
+    /// followed by further intermediates towards the root (a root itself may be
+    /// included and is then ignored).
+    ///
+    /// # Errors
+    /// A [`PivError`] naming the first check that failed.
+    pub fn verify(
+        &self,
+        slot_cert_pem: &str,
+        intermediate_pem: &str,
+        key: &PublicKey,
+        now: DateTime<Utc>,
+    ) -> Result<Attested, PivError> {
+        let slot_der = pem_certs(slot_cert_pem, "slot attestation certificate", 1)?;
+        let mut inter_der = pem_certs(
+            intermediate_pem,
+            "attestation intermediate",
+            MAX_INTERMEDIATES + 1,
+        )?;
+        // A client may append the root itself; trust comes from our copy only.
+        while inter_der.len() > 1 && inter_der.last().is_some_and(|d| self.roots.contains(d)) {
+            inter_der.pop();
+        }
+        if inter_der.len() > MAX_INTERMEDIATES {
+            return Err(malformed(
+                "attestation intermediate",
+                format!("at most {MAX_INTERMEDIATES} certificates are accepted"),
+            ));
+        }
+        let slot = match slot_der.first() {
+            Some(d) => parse_der(d, "slot attestation certificate")?,
+            None => return Err(malformed("slot attestation certificate", "no certificate")),
+        };
+        let inters = inter_der
+            .iter()
+            .map(|d| parse_der(d, "attestation intermediate"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let roots = self
+            .roots
+            .iter()
+            .map(|d| parse_der(d, "root"))
+            .collect::<Result<Vec<_>, _>>()?;
+
+        // 1. Signatures along the chain: slot ← f9 ← … ← root.
+        let mut chain: Vec<(&X509Certificate<'_>, &'static str)> =
+            vec![(&slot, "slot attestation certificate")];
+        for (i, c) in inters.iter().enumerate() {
+            chain.push((
+                c,
+                if i == 0 {
+                    "attestation intermediate (f9)"
+                } else {
+                    "attestation intermediate"
+                },
+            ));
+        }
+        for pair in chain.windows(2) {
+            let [(child, child_name), (parent, parent_name)] = pair else {
+                continue;
+            };
+            if child.issuer().as_raw() != parent.subject().as_raw() {
+                return Err(PivError::ChainBroken(format!(
+                    "the {child_name} is issued by \"{}\", not by the {parent_name} \"{}\"",
+                    child.issuer(),
+                    parent.subject()
+                )));
+            }
+            check_signature(child, parent, child_name)?;
+        }
+        let (top, top_name) = match chain.last() {
+            Some(t) => *t,
+            None => return Err(malformed("attestation intermediate", "no certificate")),
+        };
+        let root = roots
+            .iter()
+            .find(|r| {
+                r.subject().as_raw() == top.issuer().as_raw()
+                    && check_signature(top, r, top_name).is_ok()
+            })
+            .ok_or_else(|| {
+                PivError::UntrustedRoot(format!(
+                    "the chain's top is issued by \"{}\"",
+                    top.issuer()
+                ))
+            })?;
+
+        // 2. Validity at now, of everything including the root.
+        let now_ts = now.timestamp();
+        for (c, name) in chain.iter().copied().chain(std::iter::once((root, "root"))) {
+            let v = c.validity();
+            if now_ts < v.not_before.timestamp() || now_ts > v.not_after.timestamp() {
+                return Err(PivError::NotValidNow {
+                    which: name,
+                    not_before: v.not_before.to_string(),
+                    not_after: v.not_after.to_string(),
+                });
+            }
+        }
+
+        // 3. Critical extensions we do not understand refuse the certificate.
+        for (c, name) in chain.iter().copied() {
+            if let Some(ext) = c.extensions().iter().find(|e| {
+                e.critical && {
+                    let oid = e.oid.to_id_string();
+                    oid != OID_BASIC_CONSTRAINTS && oid != OID_KEY_USAGE
+                }
+            }) {
+                return Err(PivError::CriticalExtension {
+                    which: name,
+                    oid: ext.oid.to_id_string(),
+                });
+            }
+        }
+
+        // 4. CA constraints of the intermediates and the root.
+        for (i, c) in inters.iter().enumerate() {
+            let name = if i == 0 {
+                "attestation intermediate (f9)"
+            } else {
+                "attestation intermediate"
+            };
+            let bc = c
+                .basic_constraints()
+                .map_err(|e| malformed("attestation intermediate", e.to_string()))?;
+            match bc {
+                Some(bc) if !bc.value.ca => return Err(PivError::NotCa(name)),
+                Some(bc) => check_path_len(bc.value.path_len_constraint, i, name)?,
+                // Factory f9 certificates without basicConstraints: see the module docs.
+                None if i == 0 && !has_ext(c, OID_POLICY) => {}
+                None => return Err(PivError::NotCa(name)),
+            }
+            let ku = c
+                .key_usage()
+                .map_err(|e| malformed("attestation intermediate", e.to_string()))?;
+            if ku.is_some_and(|ku| !ku.value.key_cert_sign()) {
+                return Err(PivError::NotCa(name));
+            }
+        }
+        if let Ok(Some(bc)) = root.basic_constraints() {
+            check_path_len(bc.value.path_len_constraint, inters.len(), "root")?;
+        }
+
+        // 5. Yubico's extensions on the slot certificate.
+        let attested = read_extensions(&slot, root)?;
+        if !self.touch.contains(&attested.touch_policy) {
+            return Err(PivError::TouchPolicy {
+                found: attested.touch_policy,
+                accepted: join(self.touch.iter().map(|p| p.as_str())),
+            });
+        }
+        if !self.pin.contains(&attested.pin_policy) {
+            return Err(PivError::PinPolicy {
+                found: attested.pin_policy,
+                accepted: join(self.pin.iter().map(|p| p.as_str())),
+            });
+        }
+
+        // 6. The attested key is the key to be certified.
+        same_key(&slot, key)?;
+        Ok(attested)
+    }
+}
+
+fn join<'a>(it: impl Iterator<Item = &'a str>) -> String {
+    it.collect::<Vec<_>>().join(", ")
+}
+
+/// `path_len`: at most this many intermediates may follow (below) the
+/// certificate; `below` is how many do.
+fn check_path_len(path_len: Option<u32>, below: usize, name: &'static str) -> Result<(), PivError> {
+    match path_len {
+        Some(n) if usize::try_from(n).unwrap_or(usize::MAX) < below => {
+            Err(PivError::PathTooLong(name))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn has_ext(c: &X509Certificate<'_>, oid: &str) -> bool {
+    c.extensions().iter().any(|e| e.oid.to_id_string() == oid)
+}
+
+/// The value of the extension `oid`, refusing duplicates.
+fn ext_value<'a>(c: &'a X509Certificate<'_>, oid: &str) -> Result<Option<&'a [u8]>, PivError> {
+    let mut found = c
+        .extensions()
+        .iter()
+        .filter(|e| e.oid.to_id_string() == oid);
+    let first = found.next().map(|e| e.value);
+    if found.next().is_some() {
+        return Err(malformed(
+            "slot attestation certificate",
+            format!("extension {oid} appears twice"),
+        ));
+    }
+    Ok(first)
+}
+
+fn read_extensions(
+    slot: &X509Certificate<'_>,
+    root: &X509Certificate<'_>,
+) -> Result<Attested, PivError> {
+    let bad = |m: String| malformed("slot attestation certificate", m);
+    let policy = ext_value(slot, OID_POLICY)?.ok_or(PivError::PolicyMissing)?;
+    let (pin, touch) = match policy {
+        [p, t] => (*p, *t),
+        _ => {
+            return Err(bad(format!(
+                "the policy extension has {} bytes, expected 2",
+                policy.len()
+            )))
+        }
+    };
+    let pin_policy =
+        PinPolicy::from_byte(pin).ok_or_else(|| bad(format!("unknown PIN policy {pin:#04x}")))?;
+    let touch_policy = TouchPolicy::from_byte(touch)
+        .ok_or_else(|| bad(format!("unknown touch policy {touch:#04x}")))?;
+    let firmware = match ext_value(slot, OID_FIRMWARE)? {
+        None => None,
+        Some([a, b, c]) => Some(format!("{a}.{b}.{c}")),
+        Some(v) => {
+            return Err(bad(format!(
+                "the firmware extension has {} bytes, expected 3",
+                v.len()
+            )))
+        }
+    };
+    let serial = match ext_value(slot, OID_SERIAL)? {
+        None => None,
+        Some(v) => match x509_parser::der_parser::der::parse_der_u32(v) {
+            Ok(([], s)) => Some(s),
+            _ => return Err(bad("the serial extension is not a DER INTEGER".into())),
+        },
+    };
+    let form_factor = match ext_value(slot, OID_FORM_FACTOR)? {
+        None => None,
+        Some([b]) => Some(*b),
+        Some(v) => {
+            return Err(bad(format!(
+                "the form factor extension has {} bytes, expected 1",
+                v.len()
+            )))
+        }
+    };
+    Ok(Attested {
+        serial,
+        firmware,
+        pin_policy,
+        touch_policy,
+        form_factor,
+        root: root.subject().to_string(),
+    })
+}
+
+fn check_signature(
+    child: &X509Certificate<'_>,
+    parent: &X509Certificate<'_>,
+    which: &'static str,
+) -> Result<(), PivError> {
+    let oid = child.signature_algorithm.algorithm.to_id_string();
+    if OIDS_SHA1_RSA.contains(&oid.as_str()) || oid == OID_ECDSA_SHA1 {
+        return Err(PivError::WeakSignature { which, oid });
+    }
+    child
+        .verify_signature(Some(parent.public_key()))
+        .map_err(|e| match e {
+            x509_parser::error::X509Error::SignatureUnsupportedAlgorithm => {
+                PivError::WeakSignature { which, oid }
+            }
+            _ => PivError::BadSignature(which),
+        })
+}
+
+/// Compare the slot certificate's SubjectPublicKeyInfo with the SSH key.
+fn same_key(slot: &X509Certificate<'_>, key: &PublicKey) -> Result<(), PivError> {
+    let spki = slot.public_key();
+    let alg = spki.algorithm.algorithm.to_id_string();
+    let point: &[u8] = &spki.subject_public_key.data;
+    let equal = match key.key_data() {
+        KeyData::Ecdsa(ec) => {
+            let want_curve = match ec.curve() {
+                EcdsaCurve::NistP256 => OID_P256,
+                EcdsaCurve::NistP384 => OID_P384,
+                EcdsaCurve::NistP521 => {
+                    return Err(PivError::UnsupportedKey("ECDSA P-521".into()));
+                }
+            };
+            let curve = spki
+                .algorithm
+                .parameters
+                .as_ref()
+                .and_then(|p| p.as_oid().ok())
+                .map(|o| o.to_id_string());
+            alg == OID_EC_PUBLIC_KEY
+                && curve.as_deref() == Some(want_curve)
+                && point == ec.as_sec1_bytes()
+        }
+        KeyData::Ed25519(k) => alg == OID_ED25519 && point == k.0.as_slice(),
+        KeyData::Rsa(rsa) => {
+            alg == OID_RSA
+                && match spki.parsed() {
+                    Ok(SpkiKey::RSA(r)) => {
+                        Some(strip_zeros(r.modulus)) == rsa.n().as_positive_bytes().map(strip_zeros)
+                            && Some(strip_zeros(r.exponent))
+                                == rsa.e().as_positive_bytes().map(strip_zeros)
+                    }
+                    _ => false,
+                }
+        }
+        other => return Err(PivError::UnsupportedKey(other.algorithm().to_string())),
+    };
+    if equal {
+        Ok(())
+    } else {
+        Err(PivError::KeyMismatch)
+    }
+}
+
+fn strip_zeros(b: &[u8]) -> &[u8] {
+    let n = b.iter().take_while(|&&x| x == 0).count();
+    b.get(n..).unwrap_or_default()
+}
+
+fn parse_der<'a>(der: &'a [u8], what: &'static str) -> Result<X509Certificate<'a>, PivError> {
+    match X509Certificate::from_der(der) {
+        Ok(([], cert)) => Ok(cert),
+        Ok(_) => Err(malformed(what, "trailing bytes after the certificate")),
+        Err(e) => Err(malformed(what, format!("not an X.509 certificate ({e})"))),
+    }
+}
+
+/// The DER of each `CERTIFICATE` block in `text`; 1..=`max` of them.
+fn pem_certs(text: &str, what: &'static str, max: usize) -> Result<Vec<Vec<u8>>, PivError> {
+    if text.len() > MAX_PEM_BYTES * max.max(1) {
+        return Err(malformed(what, "too large"));
+    }
+    let mut out = Vec::new();
+    for block in x509_parser::pem::Pem::iter_from_buffer(text.as_bytes()) {
+        let block = block.map_err(|e| malformed(what, format!("not PEM ({e})")))?;
+        if block.label != "CERTIFICATE" {
+            return Err(malformed(
+                what,
+                format!("a {} block where a CERTIFICATE was expected", block.label),
+            ));
+        }
+        out.push(block.contents);
+        if out.len() > max {
+            return Err(malformed(what, format!("more than {max} certificate(s)")));
+        }
+    }
+    if out.is_empty() {
+        return Err(malformed(what, "no PEM CERTIFICATE block"));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;
