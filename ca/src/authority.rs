@@ -15,6 +15,8 @@ pub mod bastion;
 pub mod oidc_login;
 #[path = "sessions.rs"]
 pub mod sessions;
+#[path = "webauthn/ceremony.rs"]
+pub mod webauthn_ceremony;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -137,6 +139,7 @@ pub struct Authority {
     krl: RwLock<Arc<SignedKrl>>,
     source_failures: Mutex<HashMap<IpAddr, Vec<DateTime<Utc>>>>,
     oidc: RwLock<Option<Arc<crate::oidc::RelyingParty>>>,
+    webauthn: RwLock<Option<Arc<crate::webauthn::RelyingParty>>>,
 }
 
 /// A signed KRL is re-generated when it is this old, even without a revocation,
@@ -239,6 +242,7 @@ impl Authority {
             krl: RwLock::new(Arc::new(SignedKrl::default())),
             source_failures: Mutex::new(HashMap::new()),
             oidc: RwLock::new(None),
+            webauthn: RwLock::new(None),
         };
         auth.rebuild_krl()?;
         Ok(auth)
@@ -865,6 +869,7 @@ impl Authority {
             "totp" => rampart_policy::Factor::Totp,
             "recovery" => rampart_policy::Factor::Recovery,
             "oidc" => rampart_policy::Factor::Oidc,
+            "webauthn" => self.webauthn_factor(session)?,
             other => {
                 return Err(CaError::Internal(format!(
                     "session with unknown factor {other}"
@@ -899,7 +904,8 @@ impl Authority {
             },
             now,
         )?
-        .with_idp_evidence(&self.idp_extensions(session)?)?;
+        .with_idp_evidence(&self.idp_extensions(session)?)?
+        .with_idp_evidence(&self.webauthn_extensions(session)?)?;
         let cert = rampart_signer::sign_user_cert(self.keys.user_ca.as_ref(), &spec)?;
         let mfa_age = (now - session.record.mfa_time).num_seconds();
         self.record(

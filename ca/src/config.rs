@@ -58,6 +58,9 @@ pub struct RawConfig {
     /// OpenID Connect providers (`[[oidc.providers]]`); none by default.
     #[serde(default)]
     pub oidc: crate::oidc::RawOidc,
+    /// Security keys (WebAuthn/FIDO2); on by default for `https://localhost:<port>`.
+    #[serde(default)]
+    pub webauthn: crate::webauthn::RawWebauthn,
 }
 
 /// `[keys]`.
@@ -341,6 +344,8 @@ pub struct Config {
     pub metrics: crate::metrics::MetricsConfig,
     /// OpenID Connect providers, validated, secrets read.
     pub oidc: Vec<crate::oidc::ProviderSettings>,
+    /// `[webauthn]`, validated.
+    pub webauthn: crate::webauthn::Settings,
 }
 
 /// Failure limits for factor checks.
@@ -445,6 +450,7 @@ impl Config {
             audit_retention: rampart_audit::retention::parse_retention(&raw.audit.retention)
                 .map_err(|e| CaError::Config(format!("[audit] {e}")))?,
             oidc: crate::oidc::validate(&raw.oidc, base)?,
+            webauthn: crate::webauthn::validate(&raw.webauthn, listen)?,
             authority: crate::authority::Settings {
                 limits,
                 totp_issuer: raw.totp.issuer,

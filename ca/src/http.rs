@@ -108,7 +108,7 @@ where
     }
 }
 
-fn caller(addr: SocketAddr) -> Caller {
+pub(crate) fn caller(addr: SocketAddr) -> Caller {
     Caller {
         source: addr.ip().to_canonical(),
     }
@@ -130,7 +130,7 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// Run a blocking authority call off the async workers.
-async fn blocking<T, F>(auth: Arc<Authority>, f: F) -> Result<T, ApiError>
+pub(crate) async fn blocking<T, F>(auth: Arc<Authority>, f: F) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Authority) -> Result<T, CaError> + Send + 'static,
@@ -144,7 +144,11 @@ where
 }
 
 /// Resolve the bearer token and run `f` with the session.
-async fn with_session<T, F>(auth: Arc<Authority>, headers: &HeaderMap, f: F) -> Result<T, ApiError>
+pub(crate) async fn with_session<T, F>(
+    auth: Arc<Authority>,
+    headers: &HeaderMap,
+    f: F,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Authority, Session) -> Result<T, CaError> + Send + 'static,
@@ -221,6 +225,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
             ),
             get(session_recording),
         )
+        .merge(crate::webauthn::routes::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .with_state(auth)
@@ -537,7 +542,11 @@ async fn bastion_join(
 }
 
 /// Resolve the bastion credential and run `f` with the bastion.
-async fn as_bastion<T, F>(auth: Arc<Authority>, headers: &HeaderMap, f: F) -> Result<T, ApiError>
+pub(crate) async fn as_bastion<T, F>(
+    auth: Arc<Authority>,
+    headers: &HeaderMap,
+    f: F,
+) -> Result<T, ApiError>
 where
     T: Send + 'static,
     F: FnOnce(&Authority, Bastion) -> Result<T, CaError> + Send + 'static,

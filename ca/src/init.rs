@@ -188,6 +188,18 @@ allow_recovery = false
 # groups_claim = "groups"
 # jit_users = false
 # clock_skew = "60s"
+
+# Security keys (WebAuthn in a browser, FIDO2/CTAP2 from the CLI). On with these
+# defaults; browsers need a domain, not an IP address, so open the CA's pages as
+# https://localhost:PORT on one machine, or set rp_id/origin to the CA's name.
+# [webauthn]
+# rp_id = "localhost"                    # keys are bound to it: never change it later
+# origin = "https://localhost:8443"      # default: https://localhost:<listen port>
+# rp_name = "Rampart"
+# user_verification = "preferred"        # or "required": PIN/biometric on the key
+# allowed_aaguids = []                   # key models allowed to enrol; empty = any
+# challenge_ttl = "2m"                   # login and enrolment requests
+# approval_ttl = "5m"                    # the bastion's per-session approvals
 "#
     )
 }

@@ -123,6 +123,7 @@ pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
     if !config.oidc.is_empty() {
         authority.set_oidc(crate::oidc::RelyingParty::new(config.oidc.clone())?);
     }
+    authority.set_webauthn(crate::webauthn::RelyingParty::new(config.webauthn.clone())?);
     Ok(Loaded {
         authority: Arc::new(authority),
         tls,

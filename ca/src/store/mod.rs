@@ -208,6 +208,63 @@ pub enum BastionJoin {
     NameTaken,
 }
 
+/// A registered WebAuthn/FIDO2 credential (a security key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnKeyRecord {
+    /// Short public ID (for listing and removal).
+    pub id: String,
+    /// The owner.
+    pub user: String,
+    /// The credential ID, base64url without padding (unique across users).
+    pub credential_id: String,
+    /// The serialized webauthn-rs `Credential` (public key, counter, flags): public
+    /// data, no secret.
+    pub credential: String,
+    /// Authenticator model, lower-case UUID (all zeros when not disclosed).
+    pub aaguid: String,
+    /// Attestation statement format of the enrolment.
+    pub attestation_format: String,
+    /// The enrolment was user-verified.
+    pub user_verified: bool,
+    /// BE flag.
+    pub backup_eligible: bool,
+    /// BS flag, as last seen.
+    pub backup_state: bool,
+    /// Highest signature counter seen.
+    pub sign_count: u32,
+    /// The user's name for it.
+    pub name: String,
+    /// Enrolled.
+    pub created_at: DateTime<Utc>,
+    /// Last approval.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// Set when the CA disabled it (e.g. `sign_count_regressed`).
+    pub disabled_reason: Option<String>,
+}
+
+/// What a WebAuthn login proved, kept beside its session for the certificate's
+/// evidence extensions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnEvidence {
+    /// [`WebauthnKeyRecord::id`] of the key used.
+    pub key_id: String,
+    /// The key's AAGUID.
+    pub aaguid: String,
+    /// The assertion carried the UV flag.
+    pub user_verified: bool,
+}
+
+/// Outcome of [`Store::webauthn_key_used`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CounterUpdate {
+    /// The counter moved forward (or both are zero: a counter-less key).
+    Advanced,
+    /// The presented counter is not above the stored one (the stored one carried).
+    Regressed(u32),
+    /// No such key, or it is disabled.
+    Gone,
+}
+
 /// The CA's state.
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Create a user. [`StoreError::Duplicate`] when the name is taken.
@@ -364,6 +421,53 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         &self,
         credential_hash: &[u8; 32],
     ) -> Result<Option<BastionRecord>, StoreError>;
+
+    /// Register a WebAuthn key; with `recovery`, atomically replace the user's
+    /// recovery codes too (a first factor enrolled from an invite).
+    /// [`StoreError::Duplicate`] when the credential ID (any user) or the name
+    /// (this user) is taken.
+    fn add_webauthn_key(
+        &self,
+        key: &WebauthnKeyRecord,
+        recovery: Option<&[(String, String)]>,
+    ) -> Result<(), StoreError>;
+    /// A user's keys, oldest first (disabled ones included).
+    fn webauthn_keys(&self, user: &str) -> Result<Vec<WebauthnKeyRecord>, StoreError>;
+    /// The key holding this credential ID, whoever owns it.
+    fn webauthn_key_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<WebauthnKeyRecord>, StoreError>;
+    /// After a verified assertion: move the counter to `count` only if it goes
+    /// forward (WebAuthn §7.2 step 21; both zero means the key keeps no counter),
+    /// store the updated credential, backup state and last use — compare-and-set,
+    /// so two racing assertions cannot both pass with the same count.
+    fn webauthn_key_used(
+        &self,
+        id: &str,
+        count: u32,
+        credential: &str,
+        backup_state: bool,
+        now: DateTime<Utc>,
+    ) -> Result<CounterUpdate, StoreError>;
+    /// Disable a key with a reason; false when unknown.
+    fn disable_webauthn_key(&self, id: &str, reason: &str) -> Result<bool, StoreError>;
+    /// Remove one of `user`'s keys; returns it, or `None` when unknown.
+    fn remove_webauthn_key(
+        &self,
+        user: &str,
+        id: &str,
+    ) -> Result<Option<WebauthnKeyRecord>, StoreError>;
+    /// Keep what a WebAuthn login proved, beside its session.
+    fn put_webauthn_evidence(
+        &self,
+        session_id: &str,
+        ev: &WebauthnEvidence,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+    /// The WebAuthn evidence of a session, if it was a WebAuthn login.
+    fn webauthn_evidence(&self, session_id: &str) -> Result<Option<WebauthnEvidence>, StoreError>;
 
     /// A small key/value table for CA metadata (salt, schema facts).
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

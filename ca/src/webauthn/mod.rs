@@ -1,0 +1,835 @@
+//! The WebAuthn relying party: the hardware-key factor (a security key used in a
+//! browser, or over CTAP2 from the CLI).
+//!
+//! **Owns:** the `[webauthn]` settings, the WebAuthn ceremonies' cryptographic
+//! checks (through webauthn-rs), the in-memory table of open requests (their
+//! challenges, short codes, poll tokens and outcomes, with a TTL and a cap), the
+//! long-poll wake-ups, the AAGUID read from the authenticator data, and the pages
+//! a browser shows ([`pages`], served by [`routes`]).
+//! **Does not:** open sessions, write audit events, count failures or touch the
+//! store: the authority does that (`authority::webauthn_ceremony`), so a key login
+//! gets the same audit, lockout and session rules as a TOTP login.
+//!
+//! # The protocol
+//!
+//! `rampart_api::webauthn` (its module doc) is the wire protocol. Every ceremony is
+//! a request with a public `request_id` (in the page URL; 256 random bits, so the
+//! URL cannot be guessed), a secret `poll_token` only its starter holds (stored as
+//! a SHA-256 digest, compared in constant time) and a `short_code` shown both on
+//! the page and to the starter. A request's challenge is single-use: the first
+//! answer (from the page, or `FINISH`) takes it, and any later answer is refused as
+//! a replay, whatever the first one's verdict was.
+//!
+//! # Crate choice
+//!
+//! webauthn-rs 0.6.2's checks are used through its core crate
+//! (`webauthn-rs-core`, the same code the `webauthn-rs` wrappers call), because
+//! the wrappers fix two things Rampart must choose: the user-verification policy
+//! (`[webauthn] user_verification`), and `direct` attestation without a CA list —
+//! needed so the AAGUID reaches the certificate (`mfa-aaguid@rampart`) and the
+//! `allowed_aaguids` policy even when no vendor roots are configured. Everything
+//! the wrappers add on top (counter checks, origin and RP ID checks, challenge
+//! match, signature) happens in the core calls used here.
+
+pub mod pages;
+pub mod routes;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use rampart_api::webauthn as wapi;
+use reqwest::Url;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+use tokio::sync::watch;
+use webauthn_rs_core::error::WebauthnError;
+use webauthn_rs_core::proto::{
+    AttestationConveyancePreference, AuthenticationState, Credential, CredentialID,
+    RegistrationState, RequestChallengeResponse, UserVerificationPolicy,
+};
+use webauthn_rs_core::proto::{CreationChallengeResponse, PublicKeyCredential};
+use webauthn_rs_core::WebauthnCore;
+
+use crate::error::CaError;
+
+/// Most requests open at once; more are refused (429), not queued.
+pub const MAX_PENDING: usize = 10_000;
+/// A finished or expired request is kept this long after its expiry, so that its
+/// starter still learns how it ended rather than "unknown".
+pub const KEEP_AFTER_EXPIRY: Duration = Duration::from_secs(5 * 60);
+/// Longest key name.
+pub const MAX_KEY_NAME: usize = 64;
+/// Longest credential answer we parse (an attestation with a certificate chain is
+/// a few KiB).
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+// ---------------------------------------------------------------------------
+// Settings
+// ---------------------------------------------------------------------------
+
+/// `[webauthn]` as written in the config file. Every key is optional: with none,
+/// keys work on `https://localhost:<listen port>`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebauthn {
+    /// Relying party ID: the domain keys are bound to. Default `localhost`. Must
+    /// be a domain (browsers refuse IP addresses) equal to, or a parent of, the
+    /// origin's host. Changing it later orphans every enrolled key.
+    #[serde(default)]
+    pub rp_id: Option<String>,
+    /// The origin the pages are served at, as the browser sees it. Default
+    /// `https://localhost:<port of listen>`.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// Name shown by the browser and the key. Default `Rampart`.
+    #[serde(default)]
+    pub rp_name: Option<String>,
+    /// `preferred` (default) or `required`: with `required`, an enrolment or
+    /// assertion without user verification (PIN, biometric) is refused.
+    #[serde(default)]
+    pub user_verification: UserVerification,
+    /// Authenticator models (AAGUIDs) allowed to enrol; empty (default) = any.
+    #[serde(default)]
+    pub allowed_aaguids: Vec<String>,
+    /// How long a login or enrolment request can be answered. Default `2m`.
+    #[serde(default)]
+    pub challenge_ttl: Option<String>,
+    /// How long a bastion's per-session approval request can be answered.
+    /// Default `5m`.
+    #[serde(default)]
+    pub approval_ttl: Option<String>,
+}
+
+/// `[webauthn] user_verification`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserVerification {
+    /// Ask for UV; accept presence only (the certificate says `mfa-uv@rampart=no`).
+    #[default]
+    Preferred,
+    /// Refuse anything without UV.
+    Required,
+}
+
+/// Validated `[webauthn]`.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// RP ID.
+    pub rp_id: String,
+    /// The pages' origin.
+    pub origin: Url,
+    /// RP name.
+    pub rp_name: String,
+    /// UV policy.
+    pub user_verification: UserVerification,
+    /// Allowed AAGUIDs, canonical lower-case; empty = any.
+    pub allowed_aaguids: Vec<String>,
+    /// Lifetime of login and enrolment requests.
+    pub challenge_ttl: Duration,
+    /// Lifetime of bastion approval requests.
+    pub approval_ttl: Duration,
+}
+
+impl Settings {
+    /// The defaults for a CA listening on `listen`.
+    pub fn defaults(listen: SocketAddr) -> Result<Settings, CaError> {
+        validate(&RawWebauthn::default(), listen)
+    }
+
+    /// Is UV required?
+    pub fn uv_required(&self) -> bool {
+        self.user_verification == UserVerification::Required
+    }
+}
+
+/// Validate `[webauthn]`; `listen` gives the default origin's port.
+pub fn validate(raw: &RawWebauthn, listen: SocketAddr) -> Result<Settings, CaError> {
+    let bad = |m: String| CaError::Config(format!("[webauthn] {m}"));
+    let rp_id = raw
+        .rp_id
+        .clone()
+        .unwrap_or_else(|| "localhost".to_owned())
+        .to_ascii_lowercase();
+    if rp_id.is_empty()
+        || rp_id.len() > 253
+        || !rp_id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+    {
+        return Err(bad(format!("rp_id = {rp_id:?} is not a domain name")));
+    }
+    if rp_id.parse::<std::net::IpAddr>().is_ok()
+        || rp_id.chars().all(|c| c.is_ascii_digit() || c == '.')
+    {
+        return Err(bad(format!(
+            "rp_id = {rp_id:?} is an IP address; browsers only accept a domain (use localhost on one machine)"
+        )));
+    }
+    let origin_text = raw
+        .origin
+        .clone()
+        .unwrap_or_else(|| format!("https://localhost:{}", listen.port()));
+    let origin = Url::parse(&origin_text)
+        .map_err(|e| bad(format!("origin = {origin_text:?} is not a URL ({e})")))?;
+    let Some(host) = origin.domain().map(str::to_ascii_lowercase) else {
+        return Err(bad(format!(
+            "origin = {origin_text:?} must name a host by domain, not an IP address"
+        )));
+    };
+    if origin.scheme() != "https" && !(origin.scheme() == "http" && host == "localhost") {
+        return Err(bad(format!(
+            "origin = {origin_text:?} must be https:// (http is a secure context only on localhost)"
+        )));
+    }
+    if origin.path() != "/" || origin.query().is_some() || origin.fragment().is_some() {
+        return Err(bad(format!(
+            "origin = {origin_text:?} must be scheme://host[:port] with no path"
+        )));
+    }
+    if !(host == rp_id || host.ends_with(&format!(".{rp_id}"))) {
+        return Err(bad(format!(
+            "rp_id = {rp_id:?} must be the origin's host {host:?} or a parent domain of it"
+        )));
+    }
+    let rp_name = raw.rp_name.clone().unwrap_or_else(|| "Rampart".to_owned());
+    if rp_name.is_empty() || rp_name.len() > 64 || rp_name.chars().any(char::is_control) {
+        return Err(bad("rp_name must be 1-64 printable characters".into()));
+    }
+    let mut allowed_aaguids = Vec::with_capacity(raw.allowed_aaguids.len());
+    for a in &raw.allowed_aaguids {
+        let Some(c) = canonical_aaguid(a) else {
+            return Err(bad(format!(
+                "allowed_aaguids: {a:?} is not a UUID like cb69481e-8ff7-4039-93ec-0a2729a154a8"
+            )));
+        };
+        allowed_aaguids.push(c);
+    }
+    let dur = |key: &str, v: &Option<String>, default: &str| {
+        let v = v.as_deref().unwrap_or(default);
+        crate::config::parse_duration(v).map_err(|e| bad(format!("{key} = {v:?}: {e}")))
+    };
+    Ok(Settings {
+        rp_id,
+        origin,
+        rp_name,
+        user_verification: raw.user_verification,
+        allowed_aaguids,
+        challenge_ttl: dur("challenge_ttl", &raw.challenge_ttl, "2m")?,
+        approval_ttl: dur("approval_ttl", &raw.approval_ttl, "5m")?,
+    })
+}
+
+/// A UUID in any common spelling (with or without dashes, any case) as the
+/// canonical lower-case 8-4-4-4-12 form.
+pub fn canonical_aaguid(s: &str) -> Option<String> {
+    let hexits: String = s.chars().filter(|c| *c != '-').collect();
+    let bytes = hex::decode(hexits.trim()).ok()?;
+    let arr: [u8; 16] = bytes.try_into().ok()?;
+    Some(format_aaguid(&arr))
+}
+
+/// 16 bytes as a lower-case UUID.
+pub fn format_aaguid(b: &[u8; 16]) -> String {
+    let h = hex::encode(b);
+    // hex of 16 bytes is 32 ASCII characters, so these ranges exist.
+    format!(
+        "{}-{}-{}-{}-{}",
+        h.get(0..8).unwrap_or_default(),
+        h.get(8..12).unwrap_or_default(),
+        h.get(12..16).unwrap_or_default(),
+        h.get(16..20).unwrap_or_default(),
+        h.get(20..32).unwrap_or_default()
+    )
+}
+
+/// The AAGUID of a registration: bytes 37..53 of the authenticator data inside
+/// the attestation object (WebAuthn §6.5.1: rpIdHash 32, flags 1, signCount 4,
+/// then the attested credential data starting with the AAGUID). Read here because
+/// webauthn-rs only reports it for some attestation formats.
+pub fn aaguid_of_attestation(attestation_object: &[u8]) -> Option<String> {
+    use serde_cbor_2::Value;
+    let v: Value = serde_cbor_2::from_slice(attestation_object).ok()?;
+    let Value::Map(map) = v else { return None };
+    let auth_data = map.iter().find_map(|(k, v)| match (k, v) {
+        (Value::Text(k), Value::Bytes(b)) if k == "authData" => Some(b),
+        _ => None,
+    })?;
+    let aaguid: [u8; 16] = auth_data.get(37..53)?.try_into().ok()?;
+    Some(format_aaguid(&aaguid))
+}
+
+/// The signature counter and UV flag in an assertion's authenticator data
+/// (WebAuthn §6.1: flags at byte 32, bit 2 = UV; signCount big-endian at 33..37).
+pub fn assertion_counter(authenticator_data: &[u8]) -> Option<(u32, bool)> {
+    let flags = *authenticator_data.get(32)?;
+    let count: [u8; 4] = authenticator_data.get(33..37)?.try_into().ok()?;
+    Some((u32::from_be_bytes(count), flags & 0x04 != 0))
+}
+
+/// A WebAuthn library verdict as a stable reason code and a sentence for the user.
+pub fn failure_of(e: &WebauthnError) -> (&'static str, &'static str) {
+    use WebauthnError as E;
+    match e {
+        E::InvalidRPOrigin | E::CredentialCrossOrigin => (
+            "webauthn_wrong_origin",
+            "the browser answered for another web site (origin); open the link exactly as printed",
+        ),
+        E::InvalidRPIDHash => (
+            "webauthn_wrong_rp_id",
+            "the key answered for another relying party (RP ID)",
+        ),
+        E::MismatchedChallenge | E::ChallengeNotFound => (
+            "webauthn_challenge_mismatch",
+            "the answer is for another challenge (replayed or stale)",
+        ),
+        E::InvalidClientDataType => (
+            "webauthn_wrong_ceremony",
+            "the answer is for another kind of WebAuthn ceremony",
+        ),
+        E::UserNotVerified => (
+            "webauthn_uv_missing",
+            "this CA requires user verification (PIN or biometric) on the key",
+        ),
+        E::UserNotPresent => (
+            "webauthn_up_missing",
+            "the key did not report user presence (touch)",
+        ),
+        E::CredentialNotFound => (
+            "webauthn_foreign_credential",
+            "that key is not one of this user's keys",
+        ),
+        E::CredentialPossibleCompromise => (
+            "webauthn_sign_count",
+            "the key's signature counter went backwards; it may be cloned and is now disabled",
+        ),
+        E::AuthenticationFailure | E::SignatureInvalid => (
+            "webauthn_signature_invalid",
+            "the key's signature does not verify",
+        ),
+        E::CredentialExcludedFromRequest | E::CredentialAlteredAlgFromRequest => (
+            "webauthn_key_refused",
+            "this key is already enrolled or answered with an algorithm that was not offered",
+        ),
+        E::AttestationNotVerifiable
+        | E::AttestationChainNotTrusted(_)
+        | E::AttestationUntrustedAaguid
+        | E::AttestationTrustFailure
+        | E::AttestationFormatMissingAaguid
+        | E::AttestationCertificateAAGUIDMismatch => (
+            "webauthn_attestation_untrusted",
+            "the key's attestation is not trusted by this CA",
+        ),
+        E::ParseCBORFailure(_)
+        | E::ParseJSONFailure(_)
+        | E::ParseNOMFailure
+        | E::ParseInsufficientBytesAvailable
+        | E::COSEKeyInvalidCBORValue
+        | E::COSEKeyInvalidType
+        | E::MissingAttestationCredentialData => {
+            ("webauthn_malformed", "the key's answer is not well-formed")
+        }
+        _ => ("webauthn_invalid", "the key's answer was refused"),
+    }
+}
+
+/// `name` is a usable key name: 1–64 of letters, digits, `-_. `.
+pub fn valid_key_name(name: &str) -> bool {
+    !name.trim().is_empty()
+        && name.len() <= MAX_KEY_NAME
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ' '))
+}
+
+// ---------------------------------------------------------------------------
+// Open requests
+// ---------------------------------------------------------------------------
+
+/// What a request is for.
+#[derive(Debug, Clone)]
+pub(crate) enum Purpose {
+    /// Enrol a key for `user`.
+    Register {
+        /// The user.
+        user: String,
+        /// The key's name.
+        name: String,
+        /// From an invite (first factor: recovery codes) or a session.
+        via_invite: bool,
+        /// The session that asked (not for an invite).
+        session_id: Option<String>,
+        /// webauthn-rs state (the challenge).
+        state: Box<RegistrationState>,
+    },
+    /// Log `user` in.
+    Login {
+        /// The user.
+        user: String,
+        /// webauthn-rs state (the challenge and allowed credentials).
+        state: Box<AuthenticationState>,
+    },
+    /// Approve one bastion session of `user`.
+    Approval {
+        /// The user.
+        user: String,
+        /// The bastion that asked.
+        bastion: String,
+        /// The bastion's session ID.
+        session_id: String,
+        /// The target.
+        target: String,
+        /// The login on the target.
+        login: String,
+        /// webauthn-rs state.
+        state: Box<AuthenticationState>,
+    },
+}
+
+impl Purpose {
+    /// The user the request names.
+    pub(crate) fn user(&self) -> &str {
+        match self {
+            Purpose::Register { user, .. }
+            | Purpose::Login { user, .. }
+            | Purpose::Approval { user, .. } => user,
+        }
+    }
+
+    /// Metrics flow.
+    pub(crate) fn flow(&self) -> crate::metrics::Flow {
+        match self {
+            Purpose::Register { .. } => crate::metrics::Flow::Enrolment,
+            Purpose::Login { .. } => crate::metrics::Flow::Login,
+            Purpose::Approval { .. } => crate::metrics::Flow::Session,
+        }
+    }
+
+    /// A short word for audit details.
+    pub(crate) fn kind(&self) -> &'static str {
+        match self {
+            Purpose::Register { .. } => "register",
+            Purpose::Login { .. } => "login",
+            Purpose::Approval { .. } => "approval",
+        }
+    }
+}
+
+/// A refusal remembered for the starter.
+#[derive(Debug, Clone)]
+pub(crate) struct Refusal {
+    /// Stable code.
+    pub code: &'static str,
+    /// For the user.
+    pub message: String,
+    /// 403 (a decision: denied, disabled) rather than 401 (a failed proof).
+    pub forbidden: bool,
+}
+
+impl Refusal {
+    /// As an API error.
+    pub(crate) fn error(&self) -> CaError {
+        if self.forbidden {
+            CaError::forbidden(self.code, self.message.clone())
+        } else {
+            CaError::unauthenticated(self.code, self.message.clone())
+        }
+    }
+}
+
+/// Where a request is.
+#[derive(Debug, Clone)]
+pub(crate) enum Status {
+    /// Waiting for an answer.
+    Open,
+    /// An answer took the challenge and is being checked.
+    Checking,
+    /// Finished well; the outcome waits for its starter.
+    Done(Box<wapi::CeremonyOutcome>),
+    /// An approval whose outcome the bastion has seen, until the session
+    /// certificate consumes it.
+    Collected(Box<wapi::CeremonyOutcome>),
+    /// Refused (denied, expired, failed a check).
+    Refused(Refusal),
+}
+
+/// One open request.
+pub(crate) struct Entry {
+    /// What it is for.
+    pub purpose: Purpose,
+    /// SHA-256 of the poll token.
+    pub poll_digest: [u8; 32],
+    /// Shown on the page and to the starter.
+    pub short_code: String,
+    /// When it stops accepting an answer.
+    pub expires_at: DateTime<Utc>,
+    /// When it started (M9 latency).
+    pub started: Instant,
+    /// Started for the CTAP2 path (`direct`): metrics say `fido2`.
+    pub direct: bool,
+    /// The W3C options (`{"publicKey": …}`) handed to the page or the CLI.
+    pub options: serde_json::Value,
+    /// Where it is.
+    pub status: Status,
+    /// Bumped on every status change; waiters hold receivers.
+    pub changed: watch::Sender<u64>,
+}
+
+impl std::fmt::Debug for Entry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Entry")
+            .field("kind", &self.purpose.kind())
+            .field("user", &self.purpose.user())
+            .field("short_code", &self.short_code)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Entry {
+    /// The metrics factor: `fido2` for the CTAP2 path, else `webauthn`.
+    pub(crate) fn factor(&self) -> crate::metrics::Factor {
+        if self.direct {
+            crate::metrics::Factor::Fido2
+        } else {
+            crate::metrics::Factor::Webauthn
+        }
+    }
+
+    /// Does `token` match the poll token? Constant time.
+    pub(crate) fn token_matches(&self, token: &str) -> bool {
+        let d: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        bool::from(d.ct_eq(&self.poll_digest))
+    }
+
+    /// Move to `status` and wake every waiter.
+    pub(crate) fn set(&mut self, status: Status) {
+        self.status = status;
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+/// A new request's public parts, and the entry to register.
+#[derive(Debug)]
+pub(crate) struct NewRequest {
+    /// Request ID.
+    pub request_id: String,
+    /// Poll token (to hand out once).
+    pub poll_token: String,
+    /// The entry.
+    pub entry: Entry,
+}
+
+/// The relying party: WebAuthn checks plus the open requests.
+pub struct RelyingParty {
+    core: WebauthnCore,
+    settings: Settings,
+    pending: Mutex<HashMap<String, Entry>>,
+}
+
+impl std::fmt::Debug for RelyingParty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelyingParty")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+const SHORT_CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+
+/// `ABCD-2345`: 8 characters from an alphabet without look-alikes (40 bits).
+fn new_short_code() -> String {
+    use rand::Rng;
+    let mut rng = rand::rngs::OsRng;
+    let mut s = String::with_capacity(9);
+    for i in 0..8 {
+        if i == 4 {
+            s.push('-');
+        }
+        let idx = rng.gen_range(0..SHORT_CODE_ALPHABET.len());
+        s.push(char::from(
+            SHORT_CODE_ALPHABET.get(idx).copied().unwrap_or(b'A'),
+        ));
+    }
+    s
+}
+
+fn internal(e: WebauthnError) -> CaError {
+    CaError::Internal(format!("webauthn: {e}"))
+}
+
+impl RelyingParty {
+    /// A relying party with these settings.
+    pub fn new(settings: Settings) -> Result<Self, CaError> {
+        let core = WebauthnCore::new_unsafe_experts_only(
+            &settings.rp_name,
+            &settings.rp_id,
+            vec![settings.origin.clone()],
+            // What the browser is told to allow the user; the CA's own TTL is
+            // enforced separately.
+            settings.challenge_ttl.max(settings.approval_ttl),
+            Some(false),
+            Some(false),
+        );
+        Ok(RelyingParty {
+            core,
+            settings,
+            pending: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    /// The page of a request.
+    pub fn page_url(&self, request_id: &str) -> String {
+        let origin = self.settings.origin.as_str().trim_end_matches('/');
+        format!("{origin}{}/r/{request_id}", wapi::PAGE_PREFIX)
+    }
+
+    fn uv_policy(&self) -> UserVerificationPolicy {
+        if self.settings.uv_required() {
+            UserVerificationPolicy::Required
+        } else {
+            UserVerificationPolicy::Preferred
+        }
+    }
+
+    /// Registration options for `user` (`user_handle` is stable per user), not
+    /// offering the credentials in `exclude` again.
+    pub(crate) fn register_options(
+        &self,
+        user_handle: &[u8],
+        user: &str,
+        exclude: Vec<CredentialID>,
+    ) -> Result<(CreationChallengeResponse, RegistrationState), CaError> {
+        let builder = self
+            .core
+            .new_challenge_register_builder(user_handle, user, user)
+            .map_err(internal)?
+            // Direct: the AAGUID (and, with vendor roots, the model) is evidence
+            // the certificate and the enrolment policy need.
+            .attestation(AttestationConveyancePreference::Direct)
+            .user_verification_policy(self.uv_policy())
+            .exclude_credentials(if exclude.is_empty() {
+                None
+            } else {
+                Some(exclude)
+            })
+            .require_resident_key(false);
+        self.core
+            .generate_challenge_register(builder)
+            .map_err(internal)
+    }
+
+    /// Authentication options over `creds`.
+    pub(crate) fn login_options(
+        &self,
+        creds: Vec<Credential>,
+    ) -> Result<(RequestChallengeResponse, AuthenticationState), CaError> {
+        let builder = self
+            .core
+            .new_challenge_authenticate_builder(creds, Some(self.uv_policy()))
+            .map_err(internal)?;
+        self.core
+            .generate_challenge_authenticate(builder)
+            .map_err(internal)
+    }
+
+    /// Check a registration answer.
+    pub(crate) fn finish_register(
+        &self,
+        reg: &webauthn_rs_core::proto::RegisterPublicKeyCredential,
+        state: &RegistrationState,
+    ) -> Result<Credential, WebauthnError> {
+        self.core.register_credential(reg, state, None)
+    }
+
+    /// Check an assertion against the one credential it names.
+    pub(crate) fn finish_login(
+        &self,
+        rsp: &PublicKeyCredential,
+        state: &AuthenticationState,
+        cred: &Credential,
+    ) -> Result<webauthn_rs_core::proto::AuthenticationResult, WebauthnError> {
+        self.core.authenticate_single_credential(rsp, state, cred)
+    }
+
+    /// A new request for `purpose`, open until `expires_at`.
+    pub(crate) fn new_request(
+        purpose: Purpose,
+        expires_at: DateTime<Utc>,
+        direct: bool,
+        options: serde_json::Value,
+    ) -> NewRequest {
+        let poll_token = crate::secrets::new_token();
+        let (changed, _) = watch::channel(0);
+        NewRequest {
+            request_id: crate::secrets::new_token(),
+            entry: Entry {
+                purpose,
+                poll_digest: Sha256::digest(poll_token.as_bytes()).into(),
+                short_code: new_short_code(),
+                expires_at,
+                started: Instant::now(),
+                direct,
+                options,
+                status: Status::Open,
+                changed,
+            },
+            poll_token,
+        }
+    }
+
+    /// Register an open request; old ones past their keeping time go first. Full
+    /// (more than [`MAX_PENDING`]): refused.
+    pub(crate) fn insert(
+        &self,
+        request_id: &str,
+        entry: Entry,
+        now: DateTime<Utc>,
+    ) -> Result<(), CaError> {
+        let mut map = self.lock()?;
+        let keep = chrono::Duration::from_std(KEEP_AFTER_EXPIRY).unwrap_or_default();
+        map.retain(|_, e| e.expires_at + keep > now);
+        if map.len() >= MAX_PENDING {
+            return Err(CaError::RateLimited {
+                code: "webauthn_busy",
+                message: "too many security-key requests are open; try again in a minute".into(),
+                retry_after_secs: 60,
+            });
+        }
+        map.insert(request_id.to_owned(), entry);
+        Ok(())
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Entry>>, CaError> {
+        self.pending
+            .lock()
+            .map_err(|_| CaError::Internal("webauthn request table poisoned".into()))
+    }
+
+    /// Run `f` on a request, if it exists.
+    pub(crate) fn with<R>(
+        &self,
+        request_id: &str,
+        f: impl FnOnce(&mut Entry) -> R,
+    ) -> Result<Option<R>, CaError> {
+        let mut map = self.lock()?;
+        Ok(map.get_mut(request_id).map(f))
+    }
+
+    /// Forget a request.
+    pub(crate) fn remove(&self, request_id: &str) -> Result<(), CaError> {
+        self.lock()?.remove(request_id);
+        Ok(())
+    }
+
+    /// Requests open now (tests, metrics).
+    pub fn open_requests(&self) -> usize {
+        self.pending.lock().map(|m| m.len()).unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listen() -> SocketAddr {
+        "127.0.0.1:8443".parse().unwrap()
+    }
+
+    #[test]
+    fn defaults_work_on_localhost() {
+        let s = Settings::defaults(listen()).unwrap();
+        assert_eq!(s.rp_id, "localhost");
+        assert_eq!(s.origin.as_str(), "https://localhost:8443/");
+        assert_eq!(s.challenge_ttl, Duration::from_secs(120));
+        assert_eq!(s.approval_ttl, Duration::from_secs(300));
+        assert!(!s.uv_required());
+        let rp = RelyingParty::new(s).unwrap();
+        assert_eq!(rp.page_url("abc"), "https://localhost:8443/webauthn/r/abc");
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        for (rp_id, origin) in [
+            (Some("127.0.0.1"), Some("https://127.0.0.1:8443")),
+            (Some("example.com"), Some("https://evil.com")),
+            (Some("example.com"), Some("http://example.com")),
+            (None, Some("https://localhost:8443/path")),
+            (Some("ample.com"), Some("https://example.com")),
+        ] {
+            let raw = RawWebauthn {
+                rp_id: rp_id.map(str::to_owned),
+                origin: origin.map(str::to_owned),
+                ..Default::default()
+            };
+            assert!(validate(&raw, listen()).is_err(), "{rp_id:?} {origin:?}");
+        }
+        let ok = RawWebauthn {
+            rp_id: Some("example.com".into()),
+            origin: Some("https://ca.example.com".into()),
+            user_verification: UserVerification::Required,
+            allowed_aaguids: vec!["CB69481E8FF7403993EC0A2729A154A8".into()],
+            ..Default::default()
+        };
+        let s = validate(&ok, listen()).unwrap();
+        assert!(s.uv_required());
+        assert_eq!(s.allowed_aaguids, ["cb69481e-8ff7-4039-93ec-0a2729a154a8"]);
+        let bad = RawWebauthn {
+            allowed_aaguids: vec!["not-a-uuid".into()],
+            ..Default::default()
+        };
+        assert!(validate(&bad, listen()).is_err());
+    }
+
+    #[test]
+    fn config_keys_are_strict() {
+        let err = toml::from_str::<RawWebauthn>("rp_idd = \"x\"").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let raw: RawWebauthn = toml::from_str("user_verification = \"required\"").unwrap();
+        assert_eq!(raw.user_verification, UserVerification::Required);
+        assert!(toml::from_str::<RawWebauthn>("user_verification = \"maybe\"").is_err());
+    }
+
+    #[test]
+    fn short_codes_have_the_shape_the_terminal_shows() {
+        for _ in 0..50 {
+            let c = new_short_code();
+            assert_eq!(c.len(), 9);
+            assert_eq!(c.chars().nth(4), Some('-'));
+            assert!(c
+                .bytes()
+                .all(|b| b == b'-' || SHORT_CODE_ALPHABET.contains(&b)));
+        }
+    }
+
+    #[test]
+    fn authenticator_data_fields_are_read() {
+        let mut ad = vec![0u8; 37];
+        ad[32] = 0x05; // UP | UV
+        ad[33..37].copy_from_slice(&7u32.to_be_bytes());
+        assert_eq!(assertion_counter(&ad), Some((7, true)));
+        assert_eq!(assertion_counter(&ad[..36]), None);
+        assert_eq!(
+            canonical_aaguid("00000000-0000-0000-0000-000000000000").as_deref(),
+            Some("00000000-0000-0000-0000-000000000000")
+        );
+        assert_eq!(aaguid_of_attestation(b"\x01\x02"), None);
+    }
+
+    #[test]
+    fn key_names_are_bounded() {
+        assert!(valid_key_name("yubikey-blue 2"));
+        assert!(!valid_key_name(""));
+        assert!(!valid_key_name("   "));
+        assert!(!valid_key_name("a<b"));
+        assert!(!valid_key_name(&"a".repeat(65)));
+    }
+}

@@ -1,0 +1,810 @@
+//! The hardware-key factor, driven through the authority with real WebAuthn
+//! credentials and assertions from webauthn-authenticator-rs's software token:
+//! enrolment from an invite and from a session, login (CTAP2 `FINISH` and the
+//! page + `WAIT` path), certificate evidence, keys listing and removal, bastion
+//! approvals, and every refusal the issue names — each refused, audited, and
+//! nothing issued.
+
+// Test code: a panic is a failed test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use rampart_api as api;
+use rampart_api::webauthn as wapi;
+use rampart_ca::authority::bastion::Bastion;
+use rampart_ca::authority::webauthn_ceremony::{PageState, WaitState};
+use rampart_ca::authority::{Authority, Caller};
+use rampart_ca::clock::ManualClock;
+use rampart_ca::config::Limits;
+use rampart_ca::store::BastionRecord;
+use rampart_ca::webauthn::{RawWebauthn, RelyingParty, Settings, UserVerification};
+use rampart_ca::CaError;
+use rampart_signer::FileCaKey;
+use reqwest::Url;
+use webauthn_authenticator_rs::softtoken::SoftToken;
+use webauthn_authenticator_rs::WebauthnAuthenticator;
+use webauthn_rs_core::proto::{CreationChallengeResponse, RequestChallengeResponse};
+
+const POLICY: &str = r#"
+version = 1
+[defaults]
+ttl = "1h"
+max_ttl = "8h"
+min_factor = "recovery"
+
+[roles.dev]
+principals = ["{user}"]
+min_factor = "otp"
+
+[roles.prod]
+principals = ["root"]
+min_factor = "phishing-resistant"
+
+[groups]
+engineers = ["dev"]
+sre = ["prod"]
+"#;
+
+/// The software token's AAGUID (webauthn-authenticator-rs `softtoken::AAGUID`).
+const SOFT_AAGUID: &str = "0fb9bcbc-a0d4-4042-bbb0-559bc1631e28";
+const ORIGIN: &str = "https://localhost:8443";
+
+struct Fixture {
+    _dir: tempfile::TempDir,
+    clock: Arc<ManualClock>,
+    auth: Authority,
+    caller: Caller,
+}
+
+fn settings(f: impl FnOnce(&mut RawWebauthn)) -> Settings {
+    let mut raw = RawWebauthn::default();
+    f(&mut raw);
+    rampart_ca::webauthn::validate(&raw, "127.0.0.1:8443".parse().unwrap()).unwrap()
+}
+
+fn fixture_with(limits: Limits, s: Settings) -> Fixture {
+    let t = common::authority(POLICY, limits, None);
+    t.auth.set_webauthn(RelyingParty::new(s).unwrap());
+    Fixture {
+        _dir: t.dir,
+        clock: t.clock,
+        auth: t.auth,
+        caller: Caller {
+            source: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        },
+    }
+}
+
+fn fixture() -> Fixture {
+    fixture_with(Limits::default(), settings(|_| {}))
+}
+
+fn token() -> SoftToken {
+    SoftToken::new(false).unwrap().0
+}
+
+/// A key's registration answer to `started` (a `direct` start), at `origin`.
+fn register_answer(
+    token: &mut SoftToken,
+    started: &wapi::CeremonyStarted,
+    at: &str,
+) -> serde_json::Value {
+    let ccr: CreationChallengeResponse =
+        serde_json::from_value(started.public_key.clone().unwrap()).unwrap();
+    let reg = token.do_registration(Url::parse(at).unwrap(), ccr).unwrap();
+    serde_json::to_value(reg).unwrap()
+}
+
+/// A key's assertion for request options `options` (`{"publicKey": …}`).
+fn assertion(token: &mut SoftToken, options: serde_json::Value, at: &str) -> serde_json::Value {
+    let rcr: RequestChallengeResponse = serde_json::from_value(options).unwrap();
+    let a = token
+        .do_authentication(Url::parse(at).unwrap(), rcr)
+        .unwrap();
+    serde_json::to_value(a).unwrap()
+}
+
+impl Fixture {
+    fn user(&self, name: &str, groups: &[&str], admin: bool) -> String {
+        self.auth
+            .create_user(
+                None,
+                None,
+                &api::CreateUserRequest {
+                    name: name.into(),
+                    groups: groups.iter().map(|g| g.to_string()).collect(),
+                    admin,
+                },
+            )
+            .unwrap();
+        self.auth
+            .create_invite(
+                None,
+                None,
+                &api::InviteRequest {
+                    user: name.into(),
+                    ttl_seconds: None,
+                },
+            )
+            .unwrap()
+            .code
+    }
+
+    fn register_start(&self, invite: &str, name: &str) -> Result<wapi::CeremonyStarted, CaError> {
+        self.auth.webauthn_register_start(
+            &self.caller,
+            None,
+            &wapi::RegisterStartRequest {
+                invite: Some(invite.into()),
+                name: name.into(),
+                direct: true,
+            },
+        )
+    }
+
+    fn finish(
+        &self,
+        started: &wapi::CeremonyStarted,
+        credential: serde_json::Value,
+    ) -> Result<wapi::CeremonyOutcome, CaError> {
+        self.auth.webauthn_finish(
+            &self.caller,
+            &wapi::FinishRequest {
+                request_id: started.request_id.clone(),
+                poll_token: started.poll_token.clone(),
+                credential,
+            },
+        )
+    }
+
+    /// A user with one enrolled key (from an invite, CTAP2 path).
+    fn enrolled(
+        &self,
+        name: &str,
+        groups: &[&str],
+        admin: bool,
+    ) -> (SoftToken, wapi::WebauthnKey, Vec<String>) {
+        let invite = self.user(name, groups, admin);
+        let mut t = token();
+        let started = self.register_start(&invite, "blue").unwrap();
+        let answer = register_answer(&mut t, &started, ORIGIN);
+        match self.finish(&started, answer).unwrap() {
+            wapi::CeremonyOutcome::Registered {
+                user,
+                key,
+                recovery_codes,
+            } => {
+                assert_eq!(user, name);
+                (t, key, recovery_codes)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn login_start(&self, user: &str, direct: bool) -> Result<wapi::CeremonyStarted, CaError> {
+        self.auth.webauthn_login_start(
+            &self.caller,
+            &wapi::LoginStartRequest {
+                user: user.into(),
+                direct,
+            },
+        )
+    }
+
+    /// CTAP2 login with `t`.
+    fn login(&self, user: &str, t: &mut SoftToken) -> Result<api::LoginResponse, CaError> {
+        let started = self.login_start(user, true)?;
+        let a = assertion(t, started.public_key.clone().unwrap(), ORIGIN);
+        match self.finish(&started, a)? {
+            wapi::CeremonyOutcome::LoggedIn { login } => Ok(login),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn cert(&self, token: &str) -> Result<api::CertResponse, CaError> {
+        let session = self.auth.authenticate(token)?;
+        let key = FileCaKey::generate("subject").unwrap();
+        self.auth.issue_user_cert(
+            &self.caller,
+            &session,
+            &api::CertRequest {
+                public_key: key.private_key().public_key().to_openssh().unwrap(),
+                ttl_seconds: None,
+            },
+        )
+    }
+
+    fn events(&self) -> Vec<rampart_audit::Event> {
+        self.auth
+            .audit_log()
+            .query(&rampart_audit::Query::default())
+            .unwrap()
+    }
+
+    /// The last event of `kind`.
+    fn last(&self, kind: &str) -> rampart_audit::Event {
+        self.events()
+            .into_iter()
+            .rev()
+            .find(|e| e.kind.as_str() == kind)
+            .unwrap_or_else(|| panic!("no {kind} event"))
+    }
+
+    fn count(&self, kind: &str) -> usize {
+        self.events()
+            .iter()
+            .filter(|e| e.kind.as_str() == kind)
+            .count()
+    }
+
+    fn poll(&self, started: &wapi::CeremonyStarted) -> Result<WaitState, CaError> {
+        self.auth.webauthn_poll(
+            &self.caller,
+            &wapi::WaitRequest {
+                request_id: started.request_id.clone(),
+                poll_token: started.poll_token.clone(),
+            },
+            None,
+        )
+    }
+}
+
+fn ext(cert: &api::CertResponse, name: &str) -> Option<String> {
+    ssh_key::Certificate::from_openssh(&cert.certificate)
+        .unwrap()
+        .extensions()
+        .get(name)
+        .cloned()
+}
+
+#[test]
+fn enrol_from_invite_then_login_gives_a_certificate_with_key_evidence() {
+    let f = fixture();
+    let (mut t, key, recovery) = f.enrolled("alice", &["engineers", "sre"], false);
+    assert_eq!(
+        recovery.len(),
+        10,
+        "a first factor comes with recovery codes"
+    );
+    assert_eq!(key.aaguid, SOFT_AAGUID);
+    assert_eq!(key.name, "blue");
+    assert_eq!(key.attestation_format, "packed");
+    assert!(key.disabled_reason.is_none());
+    let enrolled = f.last("webauthn_key_enrolled");
+    assert_eq!(enrolled.user.as_deref(), Some("alice"));
+    assert_eq!(enrolled.details["aaguid"], SOFT_AAGUID);
+    assert_eq!(enrolled.details["via"], "invite");
+    assert_eq!(f.count("recovery_codes_issued"), 1);
+
+    let login = f.login("alice", &mut t).unwrap();
+    assert_eq!(login.mfa_method, "webauthn");
+    let ok = f.last("mfa_succeeded");
+    assert_eq!(ok.mfa_method.as_deref(), Some("webauthn"));
+    assert_eq!(ok.id.to_string(), login.mfa_event);
+
+    // The soft token does not verify the user: UV = no, so the phishing-resistant
+    // role is not granted, but the OTP-strength one is.
+    let cert = f.cert(&login.session_token).unwrap();
+    assert_eq!(
+        ext(&cert, "mfa-method@rampart").as_deref(),
+        Some("webauthn")
+    );
+    assert_eq!(ext(&cert, wapi::EXT_MFA_UV).as_deref(), Some("no"));
+    assert_eq!(
+        ext(&cert, wapi::EXT_MFA_AAGUID).as_deref(),
+        Some(SOFT_AAGUID)
+    );
+    assert_eq!(cert.principals, vec!["alice".to_string()]);
+
+    // The key's counter and last use moved.
+    let session = f.auth.authenticate(&login.session_token).unwrap();
+    let keys = f
+        .auth
+        .webauthn_list_keys(&f.caller, &session, None)
+        .unwrap();
+    assert_eq!(keys.len(), 1);
+    assert!(keys[0].sign_count > key.sign_count);
+    assert!(keys[0].last_used_at.is_some());
+}
+
+#[test]
+fn browser_page_path_login_is_collected_by_wait_once() {
+    let f = fixture();
+    let (mut t, _, _) = f.enrolled("bob", &["engineers"], false);
+    let started = f.login_start("bob", false).unwrap();
+    assert!(
+        started.public_key.is_none(),
+        "browser requests carry no options"
+    );
+    assert!(started
+        .url
+        .starts_with("https://localhost:8443/webauthn/r/"));
+    let page = f.auth.webauthn_page(&started.request_id).unwrap().unwrap();
+    assert_eq!(page.short_code, started.short_code);
+    assert_eq!(page.user, "bob");
+    assert_eq!(page.state, PageState::Open);
+    assert!(matches!(
+        f.poll(&started).unwrap(),
+        WaitState::Pending { .. }
+    ));
+
+    let options = f.auth.webauthn_page_options(&started.request_id).unwrap();
+    let a = assertion(&mut t, options, ORIGIN);
+    assert_eq!(
+        f.auth
+            .webauthn_page_answer(&f.caller, &started.request_id, &a)
+            .unwrap(),
+        "logged_in"
+    );
+    // A second answer to the same challenge is a replay: refused, audited.
+    let err = f
+        .auth
+        .webauthn_page_answer(&f.caller, &started.request_id, &a)
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_replayed");
+    assert_eq!(
+        f.last("mfa_failed").reason.as_deref(),
+        Some("webauthn_replayed")
+    );
+    let page = f.auth.webauthn_page(&started.request_id).unwrap().unwrap();
+    assert_eq!(page.state, PageState::Finished);
+
+    let login = match f.poll(&started).unwrap() {
+        WaitState::Ready(wapi::CeremonyOutcome::LoggedIn { login }) => login,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(login.user, "bob");
+    f.auth.authenticate(&login.session_token).unwrap();
+    // The session token is handed out once.
+    assert_eq!(
+        f.poll(&started).unwrap_err().code(),
+        "webauthn_request_unknown"
+    );
+    // A wrong poll token learns nothing.
+    let mut other = started.clone();
+    other.poll_token = "guess".into();
+    assert_eq!(
+        f.poll(&other).unwrap_err().code(),
+        "webauthn_request_unknown"
+    );
+}
+
+#[test]
+fn a_replayed_assertion_for_a_new_challenge_is_refused() {
+    let f = fixture();
+    let (mut t, _, _) = f.enrolled("carol", &["engineers"], false);
+    let first = f.login_start("carol", true).unwrap();
+    let a = assertion(&mut t, first.public_key.clone().unwrap(), ORIGIN);
+    f.finish(&first, a.clone()).unwrap();
+    // The same FINISH again: its request is gone.
+    assert_eq!(
+        f.finish(&first, a.clone()).unwrap_err().code(),
+        "webauthn_request_unknown"
+    );
+    // The old assertion against a fresh challenge.
+    let second = f.login_start("carol", true).unwrap();
+    let err = f.finish(&second, a).unwrap_err();
+    assert_eq!(err.code(), "webauthn_challenge_mismatch");
+    let failed = f.last("mfa_failed");
+    assert_eq!(
+        failed.reason.as_deref(),
+        Some("webauthn_challenge_mismatch")
+    );
+    assert_eq!(failed.user.as_deref(), Some("carol"));
+    assert_eq!(
+        f.count("session_created"),
+        1,
+        "nothing issued for the replay"
+    );
+}
+
+#[test]
+fn an_expired_challenge_is_refused_and_audited() {
+    let f = fixture_with(
+        Limits::default(),
+        settings(|r| r.challenge_ttl = Some("30s".into())),
+    );
+    let (mut t, _, _) = f.enrolled("dave", &["engineers"], false);
+    let started = f.login_start("dave", true).unwrap();
+    let a = assertion(&mut t, started.public_key.clone().unwrap(), ORIGIN);
+    f.clock.advance(chrono::Duration::seconds(31));
+    let err = f.finish(&started, a).unwrap_err();
+    assert_eq!(err.code(), "webauthn_request_expired");
+    assert_eq!(
+        f.last("mfa_failed").reason.as_deref(),
+        Some("webauthn_request_expired")
+    );
+    assert_eq!(f.count("session_created"), 0);
+
+    // Nobody answered another one: WAIT says expired (audited once).
+    let idle = f.login_start("dave", false).unwrap();
+    f.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(
+        f.poll(&idle).unwrap_err().code(),
+        "webauthn_request_expired"
+    );
+    let page = f.auth.webauthn_page(&idle.request_id).unwrap();
+    assert!(page.is_none() || page.unwrap().state == PageState::Expired);
+}
+
+#[test]
+fn another_users_credential_is_refused() {
+    let f = fixture();
+    let (_alice_t, _, _) = f.enrolled("alice", &["engineers"], false);
+    let (mut bob_t, _, _) = f.enrolled("bob", &["engineers"], false);
+    // Bob's key answers a challenge issued for Alice's login (Bob asked for a
+    // login of his own to get options his key will sign).
+    let alice_req = f.login_start("alice", true).unwrap();
+    let bob_req = f.login_start("bob", true).unwrap();
+    let mut opts = bob_req.public_key.clone().unwrap();
+    opts["publicKey"]["challenge"] =
+        alice_req.public_key.clone().unwrap()["publicKey"]["challenge"].clone();
+    let a = assertion(&mut bob_t, opts, ORIGIN);
+    let err = f.finish(&alice_req, a).unwrap_err();
+    assert_eq!(err.code(), "webauthn_foreign_credential");
+    let failed = f.last("mfa_failed");
+    assert_eq!(failed.user.as_deref(), Some("alice"));
+    assert_eq!(failed.details["key_owner"], "bob");
+    assert_eq!(f.count("session_created"), 0);
+}
+
+#[test]
+fn a_sign_count_going_backwards_disables_the_key() {
+    let f = fixture();
+    let (mut t, key, _) = f.enrolled("erin", &["engineers"], false);
+    let copy = t.to_cbor().unwrap();
+    f.login("erin", &mut t).unwrap();
+    // The clone still has the old counter.
+    let mut clone = SoftToken::from_cbor(&copy).unwrap();
+    let err = f.login("erin", &mut clone).unwrap_err();
+    assert_eq!(err.code(), "webauthn_sign_count");
+    let cloned = f.last("webauthn_key_cloned");
+    assert_eq!(cloned.severity.as_str(), "high");
+    assert_eq!(cloned.details["key_id"], key.id.as_str());
+    assert!(cloned.details["presented_count"].as_u64() <= cloned.details["stored_count"].as_u64());
+    assert_eq!(f.count("session_created"), 1);
+    // The key is disabled: even the genuine one cannot log in any more.
+    assert_eq!(
+        f.login("erin", &mut t).unwrap_err().code(),
+        "webauthn_no_keys"
+    );
+}
+
+#[test]
+fn missing_user_verification_is_refused_where_required() {
+    let f = fixture();
+    let (mut t, _, _) = f.enrolled("frank", &["engineers"], false);
+    f.auth.set_webauthn(
+        RelyingParty::new(settings(|r| {
+            r.user_verification = UserVerification::Required
+        }))
+        .unwrap(),
+    );
+    let err = f.login("frank", &mut t).unwrap_err();
+    assert_eq!(err.code(), "webauthn_uv_missing");
+    assert_eq!(
+        f.last("mfa_failed").reason.as_deref(),
+        Some("webauthn_uv_missing")
+    );
+    assert_eq!(f.count("session_created"), 0);
+}
+
+#[test]
+fn an_aaguid_outside_the_policy_cannot_enrol() {
+    let f = fixture_with(
+        Limits::default(),
+        settings(|r| r.allowed_aaguids = vec!["cb69481e-8ff7-4039-93ec-0a2729a154a8".into()]),
+    );
+    let invite = f.user("gina", &["engineers"], false);
+    let mut t = token();
+    let started = f.register_start(&invite, "blue").unwrap();
+    let answer = register_answer(&mut t, &started, ORIGIN);
+    let err = f.finish(&started, answer).unwrap_err();
+    assert_eq!(err.code(), "webauthn_aaguid_not_allowed");
+    let refused = f.last("webauthn_enrolment_refused");
+    assert_eq!(
+        refused.reason.as_deref(),
+        Some("webauthn_aaguid_not_allowed")
+    );
+    assert_eq!(refused.details["aaguid"], SOFT_AAGUID);
+    assert_eq!(f.count("webauthn_key_enrolled"), 0);
+}
+
+#[test]
+fn a_wrong_origin_is_refused() {
+    let f = fixture();
+    let invite = f.user("hank", &["engineers"], false);
+    let mut t = token();
+    let started = f.register_start(&invite, "blue").unwrap();
+    let answer = register_answer(&mut t, &started, "https://localhost:9999");
+    assert_eq!(
+        f.finish(&started, answer).unwrap_err().code(),
+        "webauthn_wrong_origin"
+    );
+    assert_eq!(
+        f.last("webauthn_enrolment_refused").reason.as_deref(),
+        Some("webauthn_wrong_origin")
+    );
+
+    let (mut t, _, _) = f.enrolled("ivan", &["engineers"], false);
+    let started = f.login_start("ivan", true).unwrap();
+    let a = assertion(
+        &mut t,
+        started.public_key.clone().unwrap(),
+        "https://localhost:9999",
+    );
+    assert_eq!(
+        f.finish(&started, a).unwrap_err().code(),
+        "webauthn_wrong_origin"
+    );
+    assert_eq!(
+        f.last("mfa_failed").reason.as_deref(),
+        Some("webauthn_wrong_origin")
+    );
+    assert_eq!(f.count("session_created"), 0);
+}
+
+#[test]
+fn deny_on_the_page_refuses_the_waiting_starter() {
+    let f = fixture();
+    let (_t, _, _) = f.enrolled("jane", &["engineers"], false);
+    let started = f.login_start("jane", false).unwrap();
+    f.auth
+        .webauthn_page_deny(&f.caller, &started.request_id)
+        .unwrap();
+    let err = f.poll(&started).unwrap_err();
+    assert_eq!(err.code(), "webauthn_denied");
+    assert!(matches!(err, CaError::Forbidden { .. }));
+    assert_eq!(
+        f.last("mfa_failed").reason.as_deref(),
+        Some("webauthn_denied")
+    );
+}
+
+#[test]
+fn failures_count_toward_the_lockout() {
+    let f = fixture_with(
+        Limits {
+            max_failures: 2,
+            ..Limits::default()
+        },
+        settings(|_| {}),
+    );
+    let (mut t, _, _) = f.enrolled("kim", &["engineers"], false);
+    for _ in 0..2 {
+        let started = f.login_start("kim", true).unwrap();
+        let a = assertion(
+            &mut t,
+            started.public_key.clone().unwrap(),
+            "https://localhost:9999",
+        );
+        f.finish(&started, a).unwrap_err();
+    }
+    assert_eq!(f.count("mfa_locked_out"), 1);
+    assert_eq!(
+        f.login_start("kim", true).unwrap_err().code(),
+        "user_locked"
+    );
+}
+
+#[test]
+fn keys_are_listed_added_and_removed_with_audit() {
+    let f = fixture();
+    let (mut t, key, _) = f.enrolled("lena", &["engineers"], false);
+    let (mut admin_t, _, _) = f.enrolled("root_admin", &["engineers"], true);
+    let login = f.login("lena", &mut t).unwrap();
+    let session = f.auth.authenticate(&login.session_token).unwrap();
+
+    // A second key from the session: no recovery codes this time.
+    let started = f
+        .auth
+        .webauthn_register_start(
+            &f.caller,
+            Some(&session),
+            &wapi::RegisterStartRequest {
+                invite: None,
+                name: "green".into(),
+                direct: true,
+            },
+        )
+        .unwrap();
+    let mut t2 = token();
+    let answer = register_answer(&mut t2, &started, ORIGIN);
+    match f.finish(&started, answer).unwrap() {
+        wapi::CeremonyOutcome::Registered {
+            recovery_codes,
+            key,
+            ..
+        } => {
+            assert!(recovery_codes.is_empty());
+            assert_eq!(key.name, "green");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(f.last("webauthn_key_enrolled").details["via"], "session");
+    // The same name twice is refused up front.
+    let dup = f.auth.webauthn_register_start(
+        &f.caller,
+        Some(&session),
+        &wapi::RegisterStartRequest {
+            invite: None,
+            name: "green".into(),
+            direct: true,
+        },
+    );
+    assert_eq!(dup.unwrap_err().code(), "webauthn_key_name_taken");
+
+    assert_eq!(
+        f.auth
+            .webauthn_list_keys(&f.caller, &session, None)
+            .unwrap()
+            .len(),
+        2
+    );
+    // Not an admin: nobody else's keys.
+    assert_eq!(
+        f.auth
+            .webauthn_list_keys(&f.caller, &session, Some("root_admin"))
+            .unwrap_err()
+            .code(),
+        "not_admin"
+    );
+    // An admin lists and removes them.
+    let admin_login = f.login("root_admin", &mut admin_t).unwrap();
+    let admin = f.auth.authenticate(&admin_login.session_token).unwrap();
+    let listed = f
+        .auth
+        .webauthn_list_keys(&f.caller, &admin, Some("lena"))
+        .unwrap();
+    assert_eq!(listed.len(), 2);
+    let removed = f
+        .auth
+        .webauthn_remove_key(
+            &f.caller,
+            &admin,
+            &wapi::KeyRemoveRequest {
+                user: "lena".into(),
+                id: key.id.clone(),
+            },
+        )
+        .unwrap();
+    assert_eq!(removed.id, key.id);
+    let ev = f.last("webauthn_key_removed");
+    assert_eq!(ev.actor.as_deref(), Some("root_admin"));
+    assert_eq!(ev.user.as_deref(), Some("lena"));
+    // The removed key is no longer offered; the other one logs in.
+    let started = f.login_start("lena", true).unwrap();
+    let allowed = started.public_key.unwrap()["publicKey"]["allowCredentials"].clone();
+    assert_eq!(allowed.as_array().unwrap().len(), 1);
+    assert_ne!(allowed[0]["id"], key.credential_id.as_str());
+    f.login("lena", &mut t2).unwrap();
+    // The owner removes their own key.
+    let green = f
+        .auth
+        .webauthn_list_keys(&f.caller, &session, None)
+        .unwrap()[0]
+        .clone();
+    f.auth
+        .webauthn_remove_key(
+            &f.caller,
+            &session,
+            &wapi::KeyRemoveRequest {
+                user: "lena".into(),
+                id: green.id,
+            },
+        )
+        .unwrap();
+    assert!(f
+        .auth
+        .webauthn_list_keys(&f.caller, &session, None)
+        .unwrap()
+        .is_empty());
+}
+
+#[test]
+fn a_bastion_approval_is_approved_once_for_its_session() {
+    let f = fixture();
+    let (mut t, key, _) = f.enrolled("mia", &["sre"], false);
+    let bastion = Bastion {
+        record: BastionRecord {
+            name: "bastion-1".into(),
+            host_key_fingerprint: "SHA256:x".into(),
+            joined_at: common::start(),
+        },
+    };
+    let started = f
+        .auth
+        .webauthn_approval_start(
+            &f.caller,
+            &bastion,
+            &wapi::BastionApprovalStartRequest {
+                user: "mia".into(),
+                session_id: "s-1".into(),
+                target: "db-1".into(),
+                login: "root".into(),
+            },
+        )
+        .unwrap();
+    let page = f.auth.webauthn_page(&started.request_id).unwrap().unwrap();
+    assert_eq!(page.kind, "approval");
+    assert!(page.what.contains("root@db-1"), "{}", page.what);
+    let wait = wapi::WaitRequest {
+        request_id: started.request_id.clone(),
+        poll_token: started.poll_token.clone(),
+    };
+    // The user's WAIT cannot see a bastion's request, nor can another bastion.
+    assert!(f.auth.webauthn_poll(&f.caller, &wait, None).is_err());
+    assert!(f
+        .auth
+        .webauthn_poll(&f.caller, &wait, Some("bastion-2"))
+        .is_err());
+    let options = f.auth.webauthn_page_options(&started.request_id).unwrap();
+    let a = assertion(&mut t, options, ORIGIN);
+    assert_eq!(
+        f.auth
+            .webauthn_page_answer(&f.caller, &started.request_id, &a)
+            .unwrap(),
+        "approved"
+    );
+    let outcome = match f
+        .auth
+        .webauthn_poll(&f.caller, &wait, Some("bastion-1"))
+        .unwrap()
+    {
+        WaitState::Ready(o) => o,
+        other => panic!("{other:?}"),
+    };
+    let wapi::CeremonyOutcome::Approved {
+        mfa_event,
+        aaguid,
+        user_verified,
+        ..
+    } = outcome
+    else {
+        panic!("{outcome:?}")
+    };
+    assert_eq!(aaguid, key.aaguid);
+    assert!(!user_verified);
+    let ok = f.last("mfa_succeeded");
+    assert_eq!(ok.id.to_string(), mfa_event);
+    assert_eq!(ok.session.as_deref(), Some("s-1"));
+    assert_eq!(ok.actor.as_deref(), Some("bastion:bastion-1"));
+
+    // The certificate path consumes it once, for that user and session only.
+    assert!(f
+        .auth
+        .take_webauthn_approval("bastion-1", &wait, "mia", "s-2")
+        .unwrap()
+        .is_err());
+    let ev = f
+        .auth
+        .take_webauthn_approval("bastion-1", &wait, "mia", "s-1")
+        .unwrap()
+        .unwrap();
+    assert_eq!(ev.mfa_event, mfa_event);
+    assert!(f
+        .auth
+        .take_webauthn_approval("bastion-1", &wait, "mia", "s-1")
+        .unwrap()
+        .is_err());
+}
+
+#[test]
+fn login_for_an_unknown_user_or_one_without_keys_looks_the_same() {
+    let f = fixture();
+    f.user("nokeys", &["engineers"], false);
+    let a = f.login_start("nokeys", false).unwrap_err();
+    let b = f.login_start("ghost", false).unwrap_err();
+    assert_eq!(a.code(), "webauthn_no_keys");
+    assert_eq!(b.code(), a.code());
+    assert_eq!(a.public_message(), b.public_message());
+}
