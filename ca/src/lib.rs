@@ -23,6 +23,7 @@ pub mod piv;
 pub mod secrets;
 pub mod server;
 pub mod store;
+pub mod webauthn;
 
 pub use authority::Authority;
 pub use config::Config;
