@@ -488,6 +488,8 @@ struct TargetSession {
     recording: bool,
     /// Agent channels from the target go here once allowed.
     agent: bridge::AgentSlot,
+    /// Remote forwards (`ssh -R`) granted in this session.
+    remote: bridge::RemoteForwards,
 }
 
 /// One bridged channel.
@@ -701,6 +703,7 @@ impl Conn {
             }
         };
         let agent = bridge::AgentSlot::default();
+        let remote = bridge::RemoteForwards::default();
         let client = match bridge::connect(
             &target,
             &self.shared.host_ca,
@@ -708,6 +711,7 @@ impl Conn {
             key,
             cert,
             agent.clone(),
+            remote.clone(),
         )
         .await
         {
@@ -777,6 +781,7 @@ impl Conn {
             started_at: chrono::Utc::now(),
             recording: false,
             agent,
+            remote,
         });
         self.authed.store(true, Ordering::Relaxed);
         Auth::Accept
@@ -876,13 +881,9 @@ impl Conn {
         };
     }
 
-    fn refuse_request(&self, channel: ChannelId, what: &str, session: &mut Session) {
-        let _ = session.channel_failure(channel);
-        self.request_refused_event(what);
-    }
-
-    fn request_refused_event(&self, what: &str) {
-        let mut e = event(BastionEventKind::RequestRefused, false);
+    /// A bare event of `kind` carrying this session's fields.
+    fn session_event(&self, kind: BastionEventKind, success: bool) -> rampart_api::BastionEvent {
+        let mut e = event(kind, success);
         e.source = Some(self.peer.ip().to_string());
         if let Some(s) = &self.session {
             e.session_id = Some(s.id.clone());
@@ -894,6 +895,16 @@ impl Conn {
             e.user = Some(u.name.clone());
             e.serial = Some(u.serial);
         }
+        e
+    }
+
+    fn refuse_request(&self, channel: ChannelId, what: &str, session: &mut Session) {
+        let _ = session.channel_failure(channel);
+        self.request_refused_event(what);
+    }
+
+    fn request_refused_event(&self, what: &str) {
+        let mut e = self.session_event(BastionEventKind::RequestRefused, false);
         e.reason = Some(format!("{what} is not allowed by policy"));
         self.shared.auditor.enqueue(detail(e, "request", what));
     }
@@ -1119,11 +1130,7 @@ impl server::Handler for Conn {
                 .await
             {
                 Ok(tc) => {
-                    let mut e = event(BastionEventKind::Forward, true);
-                    e.session_id = Some(s.id.clone());
-                    e.user = Some(s.user.name.clone());
-                    e.login = Some(s.login.clone());
-                    e.target = Some(s.target.name.clone());
+                    let e = self.session_event(BastionEventKind::Forward, true);
                     self.shared.auditor.enqueue(detail(
                         e,
                         "destination",
@@ -1562,13 +1569,7 @@ impl server::Handler for Conn {
             return Ok(false);
         }
         s.agent.allow(session.handle());
-        let mut base = event(BastionEventKind::Forward, true);
-        base.session_id = Some(s.id.clone());
-        base.user = Some(s.user.name.clone());
-        base.login = Some(s.login.clone());
-        base.target = Some(s.target.name.clone());
-        base.source = Some(self.peer.ip().to_string());
-        base.serial = Some(s.user.serial);
+        let mut base = self.session_event(BastionEventKind::Forward, true);
         let ok = match self.channels.get_mut(&channel) {
             Some(b) => {
                 b.to_target.agent_forward(true).await.is_ok()
@@ -1597,13 +1598,105 @@ impl server::Handler for Conn {
         Ok(())
     }
 
+    /// `ssh -R` (RFC 4254 §7.1): where policy allows port forwarding, the
+    /// target is asked to listen, and the connections it then opens back
+    /// (`forwarded-tcpip`) are bridged to the user by [`bridge::RemoteForwards`].
     async fn tcpip_forward(
         &mut self,
         address: &str,
         port: &mut u32,
+        session: &mut Session,
+    ) -> Result<bool, Self::Error> {
+        let what = format!("remote port forwarding {address}:{port}");
+        let Some(s) = &self.session else {
+            self.request_refused_event(&what);
+            return Ok(false);
+        };
+        if !s.policy.port_forwarding {
+            self.request_refused_event(&what);
+            return Ok(false);
+        }
+        let requested = *port;
+        let asked = tokio::time::timeout(
+            Duration::from_secs(30),
+            s.client.tcpip_forward(address, requested),
+        )
+        .await;
+        let e = detail(
+            self.session_event(BastionEventKind::Forward, true),
+            "kind",
+            "remote_listen",
+        );
+        match asked {
+            Ok(Ok(bound)) => {
+                // The target answers the port only when it chose one (port 0).
+                let bound = if requested == 0 { bound } else { requested };
+                *port = bound;
+                s.remote.listen(
+                    bridge::ForwardContext {
+                        user: session.handle(),
+                        auditor: self.shared.auditor.clone(),
+                        base: self.session_event(BastionEventKind::Forward, true),
+                        traffic: s.traffic.clone(),
+                    },
+                    address,
+                    bound,
+                );
+                self.shared
+                    .auditor
+                    .enqueue(detail(e, "listen", format!("{address}:{bound}")));
+                Ok(true)
+            }
+            Ok(Err(err)) => {
+                let mut e = detail(e, "listen", format!("{address}:{requested}"));
+                e.success = false;
+                e.reason = Some(format!("the target refused to listen: {err}"));
+                self.shared.auditor.enqueue(e);
+                Ok(false)
+            }
+            Err(_) => {
+                let mut e = detail(e, "listen", format!("{address}:{requested}"));
+                e.success = false;
+                e.reason = Some("the target did not answer within 30 s".into());
+                self.shared.auditor.enqueue(e);
+                Ok(false)
+            }
+        }
+    }
+
+    async fn cancel_tcpip_forward(
+        &mut self,
+        address: &str,
+        port: u32,
         _session: &mut Session,
     ) -> Result<bool, Self::Error> {
-        self.request_refused_event(&format!("remote port forwarding {address}:{port}"));
-        Ok(false)
+        let Some(s) = &self.session else {
+            return Ok(false);
+        };
+        if !s.remote.cancel(address, port) {
+            return Ok(false);
+        }
+        let ok = matches!(
+            tokio::time::timeout(
+                Duration::from_secs(30),
+                s.client.cancel_tcpip_forward(address, port)
+            )
+            .await,
+            Ok(Ok(()))
+        );
+        let mut e = detail(
+            detail(
+                self.session_event(BastionEventKind::Forward, ok),
+                "kind",
+                "remote_cancel",
+            ),
+            "listen",
+            format!("{address}:{port}"),
+        );
+        if !ok {
+            e.reason = Some("the target did not cancel the forward".into());
+        }
+        self.shared.auditor.enqueue(e);
+        Ok(ok)
     }
 }

@@ -54,8 +54,16 @@ agent_forwarding = true
 extensions = ["permit-pty", "permit-agent-forwarding"]
 targets = {{ allow = ["db-agent"] }}
 
+[roles.fwd]
+principals = ["{{user}}"]
+logins = ["{TEST_ACCOUNT}"]
+min_factor = "otp"
+port_forwarding = true
+extensions = ["permit-port-forwarding"]
+targets = {{ allow = ["db-fwd"] }}
+
 [groups]
-engineers = ["dev", "guarded", "agent"]
+engineers = ["dev", "guarded", "agent", "fwd"]
 
 [users]
 "{admin}" = ["dev"]
@@ -116,6 +124,12 @@ fn world() -> World {
                 port: sshd.port(),
                 host_key: "host-ca".into(),
             },
+            TargetSpec {
+                name: "db-fwd".into(),
+                address: "127.0.0.1".into(),
+                port: sshd.port(),
+                host_key: "host-ca".into(),
+            },
         ],
     );
     bastion.check().assert_success("rampart-bastion check");
@@ -124,7 +138,7 @@ fn world() -> World {
     let config = bastion.ssh_config(
         &alice,
         dir.path(),
-        &["db-1", "db-9", "db-secret", "db-mfa", "db-agent"],
+        &["db-1", "db-9", "db-secret", "db-mfa", "db-agent", "db-fwd"],
     );
     World {
         ca,
@@ -614,6 +628,138 @@ fn a_port_forward_that_policy_forbids_is_refused_on_the_wire_and_audited() {
         serde_json::to_string(&bodies(&w.ca, "bastion_request_refused"))
             .unwrap()
             .contains("direct-tcpip to 127.0.0.1:22")
+    });
+}
+
+/// A listener on the client's side of a remote forward: answers each
+/// connection's first line `L` with `pong:L`.
+fn pong_listener() -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in l.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut line = String::new();
+            if BufReader::new(&conn).read_line(&mut line).is_ok() {
+                let _ = writeln!(conn, "pong:{}", line.trim());
+            }
+        }
+    });
+    port
+}
+
+/// A command for the target: connect to 127.0.0.1:`port` there, send `ping`,
+/// print the answer (bash's /dev/tcp), or `connect-failed`.
+fn ping_on_target(port: u16) -> String {
+    format!(
+        "bash -c 'exec 3<>/dev/tcp/127.0.0.1/{port} || {{ echo connect-failed; exit 0; }}; echo ping >&3; head -n1 <&3'"
+    )
+}
+
+#[test]
+fn remote_forwarding_is_bridged_where_policy_allows_it_and_cancelled_on_request() {
+    let w = world();
+    let local = pong_listener();
+    let remote = rampart_e2e::free_port();
+    let spec = format!("127.0.0.1:{remote}:127.0.0.1:{local}");
+    // db-fwd allows port forwarding: the target listens on `remote`, and a
+    // connection made there reaches the listener beside the client.
+    let out = ssh(
+        &w.config,
+        &[
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            &spec,
+            &format!("{TEST_ACCOUNT}@db-fwd"),
+            &ping_on_target(remote),
+        ],
+        None,
+        T,
+    );
+    out.assert_success(&format!("ssh -R through the bastion\n{}", w.bastion.log()));
+    assert_eq!(out.stdout.trim(), "pong:ping", "{out}");
+    eventually("the listen and the connection are audited", || {
+        let fwd = serde_json::to_string(&bodies(&w.ca, "bastion_forward")).unwrap();
+        fwd.contains("\"remote_listen\"")
+            && fwd.contains(&format!("127.0.0.1:{remote}"))
+            && fwd.contains("\"originator\"")
+    });
+
+    // Cancel through a multiplexing master: after `-O cancel` the target no
+    // longer listens.
+    let d = w.dir.path();
+    let sock = d.join("mux");
+    let sock_s = sock.display().to_string();
+    let (mut master, _o, e) = ssh_spawn(
+        &w.config,
+        &["-M", "-S", &sock_s, "-N", &format!("{TEST_ACCOUNT}@db-fwd")],
+        d,
+        "mux-master",
+    );
+    struct Reap<'a>(&'a mut std::process::Child);
+    impl Drop for Reap<'_> {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let master = Reap(&mut master);
+    eventually("the multiplexing master is up", || {
+        ssh(&w.config, &["-S", &sock_s, "-O", "check", "x"], None, T)
+            .status
+            .success()
+    });
+    let mux = |args: &[&str]| {
+        let mut a = vec!["-S", sock_s.as_str()];
+        a.extend_from_slice(args);
+        ssh(&w.config, &a, None, T)
+    };
+    mux(&["-O", "forward", "-R", &spec, "x"]).assert_success("-O forward -R");
+    let out = mux(&["x", &ping_on_target(remote)]);
+    out.assert_success("ping through the added forward");
+    assert_eq!(out.stdout.trim(), "pong:ping", "{out}");
+    mux(&["-O", "cancel", "-R", &spec, "x"]).assert_success("-O cancel -R");
+    let out = mux(&["x", &ping_on_target(remote)]);
+    out.assert_success("ping after the cancel");
+    assert_eq!(
+        out.stdout.trim(),
+        "connect-failed",
+        "the target must stop listening once the forward is cancelled\n{out}\n{}",
+        std::fs::read_to_string(&e).unwrap_or_default()
+    );
+    drop(master);
+    eventually("the cancel is audited", || {
+        serde_json::to_string(&bodies(&w.ca, "bastion_forward"))
+            .unwrap()
+            .contains("\"remote_cancel\"")
+    });
+
+    // db-1's role does not allow forwarding: refused on the wire and audited.
+    let out = ssh(
+        &w.config,
+        &[
+            "-o",
+            "ExitOnForwardFailure=yes",
+            "-R",
+            &spec,
+            &format!("{TEST_ACCOUNT}@db-1"),
+            "echo should-not-run",
+        ],
+        None,
+        T,
+    );
+    out.assert_failure("a remote forward policy forbids");
+    assert!(
+        out.stderr.contains("remote port forwarding failed"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("should-not-run"), "{out}");
+    eventually("the refusal is audited", || {
+        serde_json::to_string(&bodies(&w.ca, "bastion_request_refused"))
+            .unwrap()
+            .contains(&format!("remote port forwarding 127.0.0.1:{remote}"))
     });
 }
 
