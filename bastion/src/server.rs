@@ -549,6 +549,25 @@ impl bridge::OutputTap for SlotTap {
     }
 }
 
+/// A channel request the user sent that the bastion passes on to the target.
+enum ChannelRequest<'a> {
+    Pty {
+        term: &'a str,
+        cols: u32,
+        rows: u32,
+        pix_width: u32,
+        pix_height: u32,
+        modes: &'a [(russh::Pty, u32)],
+    },
+    Env {
+        name: &'a str,
+        value: &'a str,
+    },
+    Shell,
+    Exec(&'a [u8]),
+    Subsystem(&'a str),
+}
+
 /// The russh handler for one connection (outer or inner).
 struct Conn {
     shared: Arc<Shared>,
@@ -865,13 +884,40 @@ impl Conn {
         }
     }
 
-    /// Forward a channel request to the target and relay its answer.
-    async fn forward_reply(&mut self, channel: ChannelId, session: &mut Session) {
+    /// Forward a channel request to the target and relay its answer
+    /// (`channel_failure` when it cannot be sent or the target refuses it).
+    async fn forward_request(
+        &mut self,
+        channel: ChannelId,
+        request: ChannelRequest<'_>,
+        session: &mut Session,
+    ) {
         let ok = match self.channels.get_mut(&channel) {
-            Some(b) => matches!(
-                tokio::time::timeout(Duration::from_secs(30), b.replies.recv()).await,
-                Ok(Some(true))
-            ),
+            Some(b) => {
+                let t = &b.to_target;
+                let sent = match request {
+                    ChannelRequest::Pty {
+                        term,
+                        cols,
+                        rows,
+                        pix_width,
+                        pix_height,
+                        modes,
+                    } => {
+                        t.request_pty(true, term, cols, rows, pix_width, pix_height, modes)
+                            .await
+                    }
+                    ChannelRequest::Env { name, value } => t.set_env(true, name, value).await,
+                    ChannelRequest::Shell => t.request_shell(true).await,
+                    ChannelRequest::Exec(command) => t.exec(true, command.to_vec()).await,
+                    ChannelRequest::Subsystem(name) => t.request_subsystem(true, name).await,
+                };
+                sent.is_ok()
+                    && matches!(
+                        tokio::time::timeout(Duration::from_secs(30), b.replies.recv()).await,
+                        Ok(Some(true))
+                    )
+            }
             None => false,
         };
         let _ = if ok {
@@ -1408,21 +1454,15 @@ impl server::Handler for Conn {
         if let Some(b) = self.channels.get_mut(&channel) {
             b.pty = Some((term.chars().take(64).collect(), col_width, row_height));
         }
-        let sent = match self.channels.get(&channel) {
-            Some(b) => b
-                .to_target
-                .request_pty(
-                    true, term, col_width, row_height, pix_width, pix_height, modes,
-                )
-                .await
-                .is_ok(),
-            None => false,
+        let request = ChannelRequest::Pty {
+            term,
+            cols: col_width,
+            rows: row_height,
+            pix_width,
+            pix_height,
+            modes,
         };
-        if sent {
-            self.forward_reply(channel, session).await;
-        } else {
-            let _ = session.channel_failure(channel);
-        }
+        self.forward_request(channel, request, session).await;
         Ok(())
     }
 
@@ -1433,15 +1473,8 @@ impl server::Handler for Conn {
         value: &str,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        let sent = match self.channels.get(&channel) {
-            Some(b) => b.to_target.set_env(true, name, value).await.is_ok(),
-            None => false,
-        };
-        if sent {
-            self.forward_reply(channel, session).await;
-        } else {
-            let _ = session.channel_failure(channel);
-        }
+        self.forward_request(channel, ChannelRequest::Env { name, value }, session)
+            .await;
         Ok(())
     }
 
@@ -1454,15 +1487,8 @@ impl server::Handler for Conn {
             return Ok(());
         }
         self.start_recording(channel);
-        let sent = match self.channels.get(&channel) {
-            Some(b) => b.to_target.request_shell(true).await.is_ok(),
-            None => false,
-        };
-        if sent {
-            self.forward_reply(channel, session).await;
-        } else {
-            let _ = session.channel_failure(channel);
-        }
+        self.forward_request(channel, ChannelRequest::Shell, session)
+            .await;
         Ok(())
     }
 
@@ -1476,20 +1502,13 @@ impl server::Handler for Conn {
             return Ok(());
         }
         self.start_recording(channel);
-        let sent = match self.channels.get(&channel) {
-            Some(b) => {
-                if let Ok(mut c) = b.exec.lock() {
-                    *c = Some(String::from_utf8_lossy(data).chars().take(4000).collect());
-                }
-                b.to_target.exec(true, data.to_vec()).await.is_ok()
+        if let Some(b) = self.channels.get(&channel) {
+            if let Ok(mut c) = b.exec.lock() {
+                *c = Some(String::from_utf8_lossy(data).chars().take(4000).collect());
             }
-            None => false,
-        };
-        if sent {
-            self.forward_reply(channel, session).await;
-        } else {
-            let _ = session.channel_failure(channel);
         }
+        self.forward_request(channel, ChannelRequest::Exec(data), session)
+            .await;
         Ok(())
     }
 
@@ -1502,22 +1521,13 @@ impl server::Handler for Conn {
         if self.explain_and_close(channel, session) {
             return Ok(());
         }
-        let sent = match self.channels.get(&channel) {
-            Some(b) => {
-                if name == "sftp" {
-                    if let Ok(mut g) = b.sftp.lock() {
-                        *g = Some(FileOps::new());
-                    }
-                }
-                b.to_target.request_subsystem(true, name).await.is_ok()
+        if let (Some(b), "sftp") = (self.channels.get(&channel), name) {
+            if let Ok(mut g) = b.sftp.lock() {
+                *g = Some(FileOps::new());
             }
-            None => false,
-        };
-        if sent {
-            self.forward_reply(channel, session).await;
-        } else {
-            let _ = session.channel_failure(channel);
         }
+        self.forward_request(channel, ChannelRequest::Subsystem(name), session)
+            .await;
         Ok(())
     }
 
