@@ -36,7 +36,7 @@ use crate::duration::format_duration;
 use crate::glob::glob_match;
 use crate::names::{check_host_name, check_name, check_target_pattern, expand};
 use crate::policy::Role;
-use crate::{Factor, Policy};
+use crate::{Factor, FactorStrength, KeyAssurance, Policy};
 
 /// How far in the future an MFA time may lie before we call it forged or broken.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(5 * 60);
@@ -200,6 +200,7 @@ pub struct Grant {
     factor: Factor,
     mfa_time: DateTime<Utc>,
     reasons: Vec<String>,
+    key: KeyAssurance,
 }
 
 impl Grant {
@@ -241,6 +242,10 @@ impl Grant {
     pub fn reasons(&self) -> &[String] {
         &self.reasons
     }
+    /// What was proved about the certified key (see [`evaluate_with_key`]).
+    pub fn key_assurance(&self) -> KeyAssurance {
+        self.key
+    }
 }
 
 /// JSON for `rampart policy test`; the lifetime is `ttl_seconds`.
@@ -259,7 +264,10 @@ impl serde::Serialize for Grant {
             .collect();
         st.serialize_field("source_address", &nets)?;
         st.serialize_field("factor", &self.factor)?;
-        st.serialize_field("factor_strength", &self.factor.strength())?;
+        st.serialize_field("factor_strength", &self.key.lift(self.factor.strength()))?;
+        if self.key != KeyAssurance::Unattested {
+            st.serialize_field("key", &self.key)?;
+        }
         st.serialize_field("mfa_time", &self.mfa_time)?;
         st.serialize_field("reasons", &self.reasons)?;
         st.end()
@@ -272,6 +280,7 @@ struct Subject<'a> {
     groups: &'a [String],
     factor: &'a Factor,
     mfa_time: DateTime<Utc>,
+    key: KeyAssurance,
 }
 
 /// Roles that survived deny rules and factor checks.
@@ -347,7 +356,7 @@ fn select<'p>(
         return Err(Denial::new(DenyCode::DeniedByRule, reasons.join("; ")));
     }
 
-    let strength = s.factor.strength();
+    let strength = s.key.lift(s.factor.strength());
     let mut contributing = Vec::new();
     let mut failures: Vec<(DenyCode, String)> = Vec::new();
     for name in &candidates {
@@ -368,8 +377,13 @@ fn select<'p>(
             Some((
                 DenyCode::FactorTooWeak,
                 format!(
-                    "role {name} needs a {needed} factor; you used {} ({strength})",
-                    s.factor
+                    "role {name} needs a {needed} factor; you used {} ({strength}){}",
+                    s.factor,
+                    if needed == FactorStrength::HardwareBound {
+                        " (hardware-bound needs a PIV-attested key: rampart login --key piv)"
+                    } else {
+                        ""
+                    }
                 ),
             ))
         } else {
@@ -420,7 +434,20 @@ fn select<'p>(
 ///
 /// Pure: `now` is the only notion of time. See the module docs for the semantics.
 pub fn evaluate(req: &CertRequest<'_>, policy: &Policy, now: DateTime<Utc>) -> Decision {
-    match evaluate_inner(req, policy, now) {
+    evaluate_with_key(req, KeyAssurance::Unattested, policy, now)
+}
+
+/// [`evaluate`] for a key whose custody the CA has verified (e.g. a YubiKey PIV
+/// attestation): the factor strength is lifted by [`KeyAssurance::lift`], so a
+/// role with `min_factor = "hardware-bound"` contributes only with an attested
+/// key. The grant remembers the assurance ([`Grant::key_assurance`]).
+pub fn evaluate_with_key(
+    req: &CertRequest<'_>,
+    key: KeyAssurance,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Decision {
+    match evaluate_inner(req, key, policy, now) {
         Ok(g) => Decision::Allow(g),
         Err(d) => Decision::Deny(d),
     }
@@ -428,6 +455,7 @@ pub fn evaluate(req: &CertRequest<'_>, policy: &Policy, now: DateTime<Utc>) -> D
 
 fn evaluate_inner(
     req: &CertRequest<'_>,
+    key: KeyAssurance,
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<Grant, Denial> {
@@ -447,6 +475,7 @@ fn evaluate_inner(
         groups: req.groups,
         factor: &req.factor,
         mfa_time: req.mfa_time,
+        key,
     };
     let sel = select(&subject, policy, now)?;
     let mut reasons = Vec::new();
@@ -568,6 +597,7 @@ fn evaluate_inner(
         factor: req.factor.clone(),
         mfa_time: req.mfa_time,
         reasons,
+        key,
     })
 }
 
@@ -696,6 +726,7 @@ pub fn evaluate_access(
         groups: req.groups,
         factor: &req.factor,
         mfa_time: req.mfa_time,
+        key: KeyAssurance::Unattested,
     };
     let sel = select(&subject, policy, now)?;
 
@@ -1284,6 +1315,74 @@ both = ["normal", "glass"]
         // Default extensions: permit-pty only.
         let g = run(&case("x", "carl", &["ops"])).into_result().unwrap();
         assert_eq!(g.extensions().keys().collect::<Vec<_>>(), ["permit-pty"]);
+    }
+
+    #[test]
+    fn hardware_bound_roles_need_an_attested_key() {
+        const HB: &str = r#"
+version = 1
+[roles.dev]
+principals = ["{user}"]
+[roles.prod]
+principals = ["root"]
+min_factor = "hardware-bound"
+[groups]
+eng = ["dev"]
+sre = ["dev", "prod"]
+only-prod = ["prod"]
+"#;
+        let policy = Policy::from_toml(HB).unwrap();
+        let groups = vec!["only-prod".to_owned()];
+        let req = |factor| CertRequest {
+            user: "bob",
+            groups: &groups,
+            factor,
+            mfa_time: now(),
+            requested_ttl: None,
+            login: None,
+        };
+        // Without attestation: refused, and told how to get there.
+        for f in [Factor::Totp, uv()] {
+            let d = evaluate(&req(f), &policy, now());
+            let denial = d.denial().unwrap();
+            assert_eq!(denial.code, DenyCode::FactorTooWeak);
+            assert!(denial.reason.contains("--key piv"), "{}", denial.reason);
+        }
+        // With an attested key (any factor that passes the other checks): allowed.
+        let g = evaluate_with_key(
+            &req(Factor::Totp),
+            KeyAssurance::HardwareAttested,
+            &policy,
+            now(),
+        )
+        .into_result()
+        .unwrap();
+        assert_eq!(g.principals(), ["root"]);
+        assert_eq!(g.key_assurance(), KeyAssurance::HardwareAttested);
+        let v = serde_json::to_value(&g).unwrap();
+        assert_eq!(v["factor_strength"], "hardware-bound");
+        assert_eq!(v["key"], "hardware-attested");
+        // Recovery codes stay refused where the role does not accept them.
+        let d = evaluate_with_key(
+            &req(Factor::Recovery),
+            KeyAssurance::HardwareAttested,
+            &policy,
+            now(),
+        );
+        assert_eq!(d.denial().unwrap().code, DenyCode::RecoveryRefused);
+        // A user with both roles gets only the unattested one's principals without a key.
+        let both = vec!["sre".to_owned()];
+        let r = CertRequest {
+            groups: &both,
+            ..req(Factor::Totp)
+        };
+        let g = evaluate(&r, &policy, now()).into_result().unwrap();
+        assert_eq!(g.principals(), ["bob"]);
+        assert_eq!(g.key_assurance(), KeyAssurance::Unattested);
+        let g = evaluate_with_key(&r, KeyAssurance::HardwareAttested, &policy, now())
+            .into_result()
+            .unwrap();
+        assert_eq!(g.principals(), ["bob", "root"]);
     }
 
     #[test]

@@ -111,6 +111,33 @@ impl Factor {
     }
 }
 
+/// What the CA could prove about where the private key of the certified public
+/// key lives. Separate from [`Factor`]: the factor proves *who* asks, this proves
+/// that the key cannot be copied off a device.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAssurance {
+    /// Nothing is known: a file key, an agent key.
+    #[default]
+    Unattested,
+    /// A hardware attestation (YubiKey PIV) proved the key was generated in, and
+    /// cannot leave, a hardware token whose touch and PIN policies the CA checked.
+    HardwareAttested,
+}
+
+impl KeyAssurance {
+    /// The strength a request reaches with `factor` and this key: an attested key
+    /// lifts it to [`FactorStrength::HardwareBound`] (never lowers it), so that a
+    /// role with `min_factor = "hardware-bound"` needs an attested key.
+    pub fn lift(self, factor: FactorStrength) -> FactorStrength {
+        match self {
+            KeyAssurance::Unattested => factor,
+            KeyAssurance::HardwareAttested => factor.max(FactorStrength::HardwareBound),
+        }
+    }
+}
+
 /// Formats as the `FromStr` spelling (`webauthn-uv` for a user-verified assertion).
 impl fmt::Display for Factor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -175,6 +202,41 @@ mod tests {
         }
         assert!("phishing_resistant".parse::<FactorStrength>().is_err());
         assert!("OTP".parse::<FactorStrength>().is_err());
+    }
+
+    #[test]
+    fn an_attested_key_lifts_strength_to_hardware_bound_and_never_lowers_it() {
+        let table = [
+            (
+                KeyAssurance::Unattested,
+                FactorStrength::Otp,
+                FactorStrength::Otp,
+            ),
+            (
+                KeyAssurance::Unattested,
+                FactorStrength::PhishingResistant,
+                FactorStrength::PhishingResistant,
+            ),
+            (
+                KeyAssurance::HardwareAttested,
+                FactorStrength::Recovery,
+                FactorStrength::HardwareBound,
+            ),
+            (
+                KeyAssurance::HardwareAttested,
+                FactorStrength::Otp,
+                FactorStrength::HardwareBound,
+            ),
+            (
+                KeyAssurance::HardwareAttested,
+                FactorStrength::HardwareBound,
+                FactorStrength::HardwareBound,
+            ),
+        ];
+        for (key, factor, want) in table {
+            assert_eq!(key.lift(factor), want, "{key:?} {factor:?}");
+        }
+        assert_eq!(KeyAssurance::default(), KeyAssurance::Unattested);
     }
 
     #[test]
