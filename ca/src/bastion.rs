@@ -652,13 +652,16 @@ impl Authority {
             }
         };
         let mut mfa_event = ext(rampart_signer::EXT_MFA_EVENT).unwrap_or_default();
-        // An IdP's evidence travels with the outer certificate's MFA; a fresh
-        // per-session code replaces that MFA, and the IdP's words with it.
+        // An IdP's (or a security key's) evidence travels with the outer
+        // certificate's MFA; a fresh per-session code replaces that MFA, and the
+        // evidence with it.
         let mut idp_evidence: Vec<(String, String)> = [
             super::oidc_login::EXT_MFA_IDP,
             super::oidc_login::EXT_MFA_ACR,
             super::oidc_login::EXT_MFA_AMR,
             super::oidc_login::EXT_MFA_AUTH_TIME,
+            api::webauthn::EXT_MFA_UV,
+            api::webauthn::EXT_MFA_AAGUID,
         ]
         .iter()
         .filter_map(|name| ext(name).map(|v| ((*name).to_owned(), v)))
@@ -690,6 +693,10 @@ impl Authority {
             "totp" => rampart_policy::Factor::Totp,
             "recovery" => rampart_policy::Factor::Recovery,
             "oidc" => rampart_policy::Factor::Oidc,
+            // The key's UV flag travels in the outer certificate.
+            "webauthn" => rampart_policy::Factor::Webauthn {
+                user_verified: ext(api::webauthn::EXT_MFA_UV).as_deref() == Some("yes"),
+            },
             other => {
                 return Err(Ok(Refusal::new(
                     "certificate_no_mfa",

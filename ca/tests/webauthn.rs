@@ -44,10 +44,12 @@ min_factor = "recovery"
 [roles.dev]
 principals = ["{user}"]
 min_factor = "otp"
+targets = { allow = ["db-*"] }
 
 [roles.prod]
 principals = ["root"]
 min_factor = "phishing-resistant"
+targets = { allow = ["db-*"] }
 
 [groups]
 engineers = ["dev"]
@@ -807,4 +809,51 @@ fn login_for_an_unknown_user_or_one_without_keys_looks_the_same() {
     assert_eq!(a.code(), "webauthn_no_keys");
     assert_eq!(b.code(), a.code());
     assert_eq!(a.public_message(), b.public_message());
+}
+
+#[test]
+fn a_per_session_certificate_carries_the_outer_certificates_key_evidence() {
+    let f = fixture();
+    let (mut t, _, _) = f.enrolled("olga", &["engineers", "sre"], false);
+    let login = f.login("olga", &mut t).unwrap();
+    let outer = f.cert(&login.session_token).unwrap();
+    let bastion = Bastion {
+        record: BastionRecord {
+            name: "bastion-1".into(),
+            host_key_fingerprint: "SHA256:x".into(),
+            joined_at: common::start(),
+        },
+    };
+    let session_cert = |login: &str| {
+        let key = FileCaKey::generate("ephemeral").unwrap();
+        f.auth.bastion_session_cert(
+            &f.caller,
+            &bastion,
+            &api::SessionCertRequest {
+                user_certificate: outer.certificate.clone(),
+                login: login.into(),
+                target: "db-1".into(),
+                target_labels: Default::default(),
+                session_id: "s1".into(),
+                public_key: key.private_key().public_key().to_openssh().unwrap(),
+                source: None,
+                totp_code: None,
+            },
+        )
+    };
+    let ok = session_cert("olga").unwrap();
+    assert_eq!(
+        ext(&ok.certificate, "mfa-method@rampart").as_deref(),
+        Some("webauthn")
+    );
+    assert_eq!(
+        ext(&ok.certificate, wapi::EXT_MFA_UV).as_deref(),
+        Some("no")
+    );
+    assert_eq!(
+        ext(&ok.certificate, wapi::EXT_MFA_AAGUID).as_deref(),
+        Some(SOFT_AAGUID)
+    );
+    // root needs a phishing-resistant factor: a key without UV is not one.
+    assert_eq!(session_cert("root").unwrap_err().code(), "access_denied");
 }
