@@ -32,9 +32,16 @@ pub struct TargetSpec {
 /// A real sshd target that trusts only `ca`'s user CA and presents a host key
 /// that `admin` had certified by the Rampart host CA for 127.0.0.1 (so the
 /// bastion can check it with `host_key = "host-ca"`); `TEST_ACCOUNT` may log in
-/// as itself. `extra_config`: more sshd_config lines.
+/// as itself. `extra_config`: more sshd_config lines. May be called more than
+/// once per CA (each sshd gets its own host key directory).
 pub fn host_ca_target(ca: &Ca, admin: &Enrolled, extra_config: Vec<String>) -> Sshd {
-    let hostdir = ca.root().join("target-host");
+    let hostdir = (0..)
+        .map(|i| match i {
+            0 => ca.root().join("target-host"),
+            i => ca.root().join(format!("target-host-{i}")),
+        })
+        .find(|d| !d.exists())
+        .expect("a free host key directory");
     fs::create_dir_all(&hostdir).expect("mkdir target-host");
     let host_key = KeyPair::ed25519(&hostdir, "ssh_host_ed25519_key");
     let host_cert = hostdir.join("ssh_host_ed25519_key-cert.pub");

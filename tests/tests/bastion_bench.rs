@@ -24,8 +24,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rampart_e2e::bastion::{set_limit, Bastion, TargetSpec};
-use rampart_e2e::{bootstrap_admin, onboard, Ca, KeyPair, Sshd, SshdOptions, TEST_ACCOUNT};
+use rampart_e2e::bastion::{host_ca_target, set_limit, Bastion, TargetSpec};
+use rampart_e2e::{bootstrap_admin, onboard, Ca, Sshd, TEST_ACCOUNT};
 
 fn policy(admin: &str) -> String {
     format!(
@@ -51,35 +51,17 @@ engineers = ["dev"]
     )
 }
 
-fn certified_sshd(ca: &Ca, admin: &rampart_e2e::Enrolled, tag: &str) -> Sshd {
-    let hostdir = ca.root().join(tag);
-    std::fs::create_dir_all(&hostdir).unwrap();
-    let host_key = KeyPair::ed25519(&hostdir, "ssh_host_ed25519_key");
-    let host_cert = hostdir.join("ssh_host_ed25519_key-cert.pub");
-    admin
-        .cli
-        .admin(&[
-            "host-cert",
-            "--name",
-            "127.0.0.1",
-            "--pubkey",
-            host_key.public.to_str().unwrap(),
-            "-o",
-            host_cert.to_str().unwrap(),
-        ])
-        .assert_success("host-cert");
-    let sshd = Sshd::start_with(SshdOptions {
-        user_ca_keys: vec![ca.user_ca_pub()],
-        host_key: Some(host_key),
-        host_cert: Some(host_cert),
-        host_ca_line: Some(ca.host_ca_pub()),
-        extra_config: vec![
+/// A target sshd certified by the host CA (the harness's), taking the
+/// per-session certificate (login principal) and alice's own (baseline).
+fn certified_sshd(ca: &Ca, admin: &rampart_e2e::Enrolled) -> Sshd {
+    let sshd = host_ca_target(
+        ca,
+        admin,
+        vec![
             "Subsystem sftp internal-sftp".into(),
             "MaxSessions 100".into(),
         ],
-        ..SshdOptions::default()
-    });
-    // The per-session certificate (login principal) and alice's own (baseline).
+    );
     sshd.set_principals(TEST_ACCOUNT, &[TEST_ACCOUNT, "alice"]);
     sshd
 }
@@ -160,8 +142,8 @@ fn world(max_sessions: u64) -> World {
     let admin = bootstrap_admin(&ca);
     let mut alice = onboard(&ca, &admin, "alice", &["engineers"]);
     alice.login();
-    let target = certified_sshd(&ca, &admin, "target");
-    let jump = certified_sshd(&ca, &admin, "jump");
+    let target = certified_sshd(&ca, &admin);
+    let jump = certified_sshd(&ca, &admin);
     let mut bastion = Bastion::join(
         &ca,
         &admin,
