@@ -140,6 +140,7 @@ pub struct Authority {
     source_failures: Mutex<HashMap<IpAddr, Vec<DateTime<Utc>>>>,
     oidc: RwLock<Option<Arc<crate::oidc::RelyingParty>>>,
     webauthn: RwLock<Option<Arc<crate::webauthn::RelyingParty>>>,
+    piv: RwLock<Option<Arc<crate::piv::PivVerifier>>>,
 }
 
 /// A signed KRL is re-generated when it is this old, even without a revocation,
@@ -243,6 +244,7 @@ impl Authority {
             source_failures: Mutex::new(HashMap::new()),
             oidc: RwLock::new(None),
             webauthn: RwLock::new(None),
+            piv: RwLock::new(None),
         };
         auth.rebuild_krl()?;
         Ok(auth)
@@ -844,6 +846,41 @@ impl Authority {
         session: &Session,
         req: &api::CertRequest,
     ) -> Result<api::CertResponse, CaError> {
+        self.issue_attested_user_cert(caller, session, &req.clone().into())
+    }
+
+    /// Trust these YubiKey PIV attestation roots (none: attestations are refused).
+    pub fn set_piv(&self, verifier: crate::piv::PivVerifier) {
+        if let Ok(mut slot) = self.piv.write() {
+            *slot = Some(Arc::new(verifier));
+        }
+    }
+
+    fn verify_piv(
+        &self,
+        att: &api::PivAttestation,
+        key: &PublicKey,
+        now: DateTime<Utc>,
+    ) -> Result<crate::piv::Attested, crate::piv::PivError> {
+        let verifier = self
+            .piv
+            .read()
+            .ok()
+            .and_then(|v| v.clone())
+            .ok_or(crate::piv::PivError::NotConfigured)?;
+        verifier.verify(&att.slot_cert_pem, &att.intermediate_pem, key, now)
+    }
+
+    /// [`Authority::issue_user_cert`] with an optional YubiKey PIV attestation of
+    /// the key (see [`crate::piv`]): verified before policy runs; a refused one
+    /// denies the request (`piv_attestation_*`), an accepted one lets
+    /// `hardware-bound` roles contribute and marks the certificate.
+    pub fn issue_attested_user_cert(
+        &self,
+        caller: &Caller,
+        session: &Session,
+        req: &api::AttestedCertRequest,
+    ) -> Result<api::CertResponse, CaError> {
         let started = std::time::Instant::now();
         let now = self.now();
         let user = &session.user;
@@ -865,6 +902,17 @@ impl Authority {
         if self.store.key_revoked(&fingerprint)? {
             return deny("key_revoked", format!("the key {fingerprint} is revoked"));
         }
+        let attested = match &req.piv_attestation {
+            None => None,
+            Some(att) => match self.verify_piv(att, &key, now) {
+                Ok(a) => Some(a),
+                Err(e) => return deny(e.code(), e.to_string()),
+            },
+        };
+        let key_assurance = match attested {
+            Some(_) => rampart_policy::KeyAssurance::HardwareAttested,
+            None => rampart_policy::KeyAssurance::Unattested,
+        };
         let factor = match session.record.mfa_method.as_str() {
             "totp" => rampart_policy::Factor::Totp,
             "recovery" => rampart_policy::Factor::Recovery,
@@ -885,7 +933,7 @@ impl Authority {
             requested_ttl: req.ttl_seconds.map(Duration::from_secs),
             login: None,
         };
-        let grant = match rampart_policy::evaluate(&request, &policy, now) {
+        let grant = match rampart_policy::evaluate_with_key(&request, key_assurance, &policy, now) {
             Decision::Allow(grant) => grant,
             Decision::Deny(denial) => return deny(denial.code.as_str(), denial.reason),
         };
@@ -905,11 +953,22 @@ impl Authority {
             now,
         )?
         .with_idp_evidence(&self.idp_extensions(session)?)?
-        .with_idp_evidence(&self.webauthn_extensions(session)?)?;
+        .with_idp_evidence(&self.webauthn_extensions(session)?)?
+        .with_idp_evidence(
+            &attested
+                .as_ref()
+                .map(|a| a.extensions())
+                .unwrap_or_default(),
+        )?;
         let cert = rampart_signer::sign_user_cert(self.keys.user_ca.as_ref(), &spec)?;
         let mfa_age = (now - session.record.mfa_time).num_seconds();
+        let issued = self.event(EventKind::CertIssued, Outcome::Success, Some(caller));
+        let issued = match &attested {
+            Some(a) => issued.detail("piv_attestation", a.audit_detail()),
+            None => issued,
+        };
         self.record(
-            self.event(EventKind::CertIssued, Outcome::Success, Some(caller))
+            issued
                 .user(&user.name)
                 .session(&session.record.id)
                 .serial(serial)

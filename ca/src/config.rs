@@ -61,6 +61,10 @@ pub struct RawConfig {
     /// Security keys (WebAuthn/FIDO2); on by default for `https://localhost:<port>`.
     #[serde(default)]
     pub webauthn: crate::webauthn::RawWebauthn,
+    /// YubiKey PIV attestation (`[piv]`): trusted roots and accepted key
+    /// policies; without roots, PIV-attested certificate requests are refused.
+    #[serde(default)]
+    pub piv: crate::piv::RawPiv,
 }
 
 /// `[keys]`.
@@ -346,6 +350,8 @@ pub struct Config {
     pub oidc: Vec<crate::oidc::ProviderSettings>,
     /// `[webauthn]`, validated.
     pub webauthn: crate::webauthn::Settings,
+    /// `[piv]`: the attestation verifier, `None` when no root is configured.
+    pub piv: Option<crate::piv::PivVerifier>,
 }
 
 /// Failure limits for factor checks.
@@ -451,6 +457,7 @@ impl Config {
                 .map_err(|e| CaError::Config(format!("[audit] {e}")))?,
             oidc: crate::oidc::validate(&raw.oidc, base)?,
             webauthn: crate::webauthn::validate(&raw.webauthn, listen)?,
+            piv: crate::piv::validate(&raw.piv, base)?,
             authority: crate::authority::Settings {
                 limits,
                 totp_issuer: raw.totp.issuer,

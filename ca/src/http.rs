@@ -380,10 +380,10 @@ async fn issue_cert(
     State(auth): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ApiJson(req): ApiJson<api::CertRequest>,
+    ApiJson(req): ApiJson<api::AttestedCertRequest>,
 ) -> Result<Json<api::CertResponse>, ApiError> {
     with_session(auth, &headers, move |a, s| {
-        a.issue_user_cert(&caller(addr), &s, &req)
+        a.issue_attested_user_cert(&caller(addr), &s, &req)
     })
     .await
     .map(Json)

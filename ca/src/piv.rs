@@ -337,6 +337,20 @@ impl Attested {
     }
 }
 
+impl Attested {
+    /// The `piv_attestation` detail of the `cert_issued` audit event.
+    pub fn audit_detail(&self) -> serde_json::Value {
+        serde_json::json!({
+            "serial": self.serial,
+            "firmware": self.firmware,
+            "pin_policy": self.pin_policy.as_str(),
+            "touch_policy": self.touch_policy.as_str(),
+            "form_factor": self.form_factor,
+            "root": self.root,
+        })
+    }
+}
+
 /// `[piv]` in the CA config.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -124,6 +124,9 @@ pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
         authority.set_oidc(crate::oidc::RelyingParty::new(config.oidc.clone())?);
     }
     authority.set_webauthn(crate::webauthn::RelyingParty::new(config.webauthn.clone())?);
+    if let Some(piv) = &config.piv {
+        authority.set_piv(piv.clone());
+    }
     Ok(Loaded {
         authority: Arc::new(authority),
         tls,

@@ -308,6 +308,59 @@ pub struct CertRequest {
     pub ttl_seconds: Option<u64>,
 }
 
+/// A YubiKey PIV attestation of the key in a certificate request: what the
+/// YubiKey gives out for a key generated in a slot, both PEM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PivAttestation {
+    /// The slot's attestation certificate (`ATTEST` instruction, e.g.
+    /// `ykman piv keys attest 9a -`), one PEM `CERTIFICATE`.
+    pub slot_cert_pem: String,
+    /// The device's attestation certificate from slot `f9` (`ykman piv
+    /// certificates export f9 -`), optionally followed by further intermediates
+    /// towards Yubico's root.
+    pub intermediate_pem: String,
+}
+
+/// The full body of `POST /v1/certs`: a [`CertRequest`] plus, optionally, a PIV
+/// attestation proving that the key lives in a YubiKey. With a valid
+/// attestation the certificate is marked `mfa-key@rampart=piv-attested` and
+/// roles with `min_factor = "hardware-bound"` can contribute; an invalid one
+/// refuses the request (`piv_attestation_*` codes), never silently downgrades it.
+/// A plain `CertRequest` body is a valid `AttestedCertRequest` without the field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttestedCertRequest {
+    /// OpenSSH one-line public key.
+    pub public_key: String,
+    /// Requested lifetime; policy clamps it.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+    /// The YubiKey PIV attestation of `public_key`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub piv_attestation: Option<PivAttestation>,
+}
+
+impl AttestedCertRequest {
+    /// The request without its attestation.
+    pub fn cert_request(&self) -> CertRequest {
+        CertRequest {
+            public_key: self.public_key.clone(),
+            ttl_seconds: self.ttl_seconds,
+        }
+    }
+}
+
+impl From<CertRequest> for AttestedCertRequest {
+    fn from(r: CertRequest) -> Self {
+        AttestedCertRequest {
+            public_key: r.public_key,
+            ttl_seconds: r.ttl_seconds,
+            piv_attestation: None,
+        }
+    }
+}
+
 /// A signed certificate and what it says, so the client need not parse it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -624,6 +677,12 @@ pub struct SessionCertRequest {
     /// A per-session TOTP code, when the bastion asked the user for one.
     #[serde(default)]
     pub totp_code: Option<String>,
+    /// A per-session security-key approval the bastion started
+    /// ([`webauthn::BASTION_APPROVAL_START`]) and the user gave in a browser:
+    /// the CA consumes it (once) and issues the certificate with its evidence
+    /// (`mfa-method@rampart=webauthn`, fresh `mfa-time`, UV and AAGUID).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webauthn_approval: Option<webauthn::WaitRequest>,
 }
 
 impl std::fmt::Debug for SessionCertRequest {
@@ -634,6 +693,7 @@ impl std::fmt::Debug for SessionCertRequest {
             .field("session_id", &self.session_id)
             .field("source", &self.source)
             .field("totp_code", &self.totp_code.as_ref().map(|_| "<redacted>"))
+            .field("webauthn_approval", &self.webauthn_approval)
             .finish_non_exhaustive()
     }
 }
@@ -665,6 +725,14 @@ pub struct SessionCertResponse {
 /// user for a per-session code (keyboard-interactive) and retrying with
 /// `totp_code` set. Every other error code is a final refusal.
 pub const SESSION_MFA_REQUIRED: &str = "session_mfa_required";
+
+/// Error code of a session-cert refusal that the bastion answers by starting a
+/// per-session security-key approval ([`webauthn::BASTION_APPROVAL_START`]),
+/// showing its URL and short code to the user (keyboard-interactive), waiting
+/// for it ([`webauthn::BASTION_APPROVAL_WAIT`]) and retrying with
+/// `webauthn_approval` set. The CA answers this instead of
+/// [`SESSION_MFA_REQUIRED`] when the user has a usable security key.
+pub const SESSION_APPROVAL_REQUIRED: &str = "session_approval_required";
 
 /// `GET /v1/bastion/revocations`: what the bastion needs to refuse revoked
 /// certificates and end live sessions.
@@ -826,6 +894,31 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+
+    #[test]
+    fn a_plain_cert_request_body_is_an_attested_one_without_attestation() {
+        let plain = CertRequest {
+            public_key: "ssh-ed25519 AAAA".into(),
+            ttl_seconds: Some(60),
+        };
+        let body = serde_json::to_string(&plain).unwrap();
+        let full: AttestedCertRequest = serde_json::from_str(&body).unwrap();
+        assert_eq!(full, AttestedCertRequest::from(plain.clone()));
+        assert_eq!(full.cert_request(), plain);
+        // Serialised without attestation, it is still a plain CertRequest body.
+        let back: CertRequest =
+            serde_json::from_str(&serde_json::to_string(&full).unwrap()).unwrap();
+        assert_eq!(back, plain);
+        let with: AttestedCertRequest = serde_json::from_str(
+            r#"{"public_key":"k","piv_attestation":{"slot_cert_pem":"a","intermediate_pem":"b"}}"#,
+        )
+        .unwrap();
+        assert_eq!(with.piv_attestation.unwrap().intermediate_pem, "b");
+        assert!(serde_json::from_str::<AttestedCertRequest>(
+            r#"{"public_key":"k","piv_attestation":{"slot_cert_pem":"a"}}"#
+        )
+        .is_err());
     }
 
     #[test]
