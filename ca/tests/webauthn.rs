@@ -387,10 +387,14 @@ fn a_replayed_assertion_for_a_new_challenge_is_refused() {
     let first = f.login_start("carol", true).unwrap();
     let a = assertion(&mut t, first.public_key.clone().unwrap(), ORIGIN);
     f.finish(&first, a.clone()).unwrap();
-    // The same FINISH again: its request is gone.
+    // The same FINISH again: its challenge is used.
     assert_eq!(
         f.finish(&first, a.clone()).unwrap_err().code(),
-        "webauthn_request_unknown"
+        "webauthn_replayed"
+    );
+    assert_eq!(
+        f.last("mfa_failed").reason.as_deref(),
+        Some("webauthn_replayed")
     );
     // The old assertion against a fresh challenge.
     let second = f.login_start("carol", true).unwrap();
@@ -838,6 +842,7 @@ fn a_per_session_certificate_carries_the_outer_certificates_key_evidence() {
                 public_key: key.private_key().public_key().to_openssh().unwrap(),
                 source: None,
                 totp_code: None,
+                webauthn_approval: None,
             },
         )
     };

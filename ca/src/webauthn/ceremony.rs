@@ -539,6 +539,7 @@ impl Authority {
                     }
                     Status::Collected(o) => Look::Ready((**o).clone(), false),
                     Status::Refused(r) => Look::Refused(r.clone()),
+                    Status::Closed => Look::Unknown,
                 }
             })?
             .unwrap_or(Look::Unknown);
@@ -553,14 +554,14 @@ impl Authority {
                 self.audit_refusal(caller, &purpose, &r, &[])?;
                 Err(r.error())
             }
-            Look::Ready(outcome, remove) => {
-                if remove {
-                    rp.remove(&req.request_id)?;
+            Look::Ready(outcome, close) => {
+                if close {
+                    self.settle(&rp, &req.request_id, Status::Closed)?;
                 }
                 Ok(WaitState::Ready(outcome))
             }
             Look::Refused(r) => {
-                rp.remove(&req.request_id)?;
+                self.settle(&rp, &req.request_id, Status::Closed)?;
                 Err(r.error())
             }
             Look::Pending(expires_at, changed) => Ok(WaitState::Pending {
@@ -643,7 +644,7 @@ impl Authority {
                 &req.request_id,
                 Status::Collected(Box::new(outcome.clone())),
             )?,
-            _ => rp.remove(&req.request_id)?,
+            _ => self.settle(&rp, &req.request_id, Status::Closed)?,
         }
         Ok(outcome)
     }
@@ -1534,6 +1535,10 @@ impl Authority {
                     _ => Err(("webauthn_approval_unknown", "unknown approval".to_owned())),
                 },
                 Status::Refused(r) => Err((r.code, r.message.clone())),
+                Status::Closed => Err((
+                    "webauthn_approval_used",
+                    "that approval was already used".to_owned(),
+                )),
                 _ => Err((
                     "webauthn_approval_pending",
                     "the approval has not been given yet".to_owned(),
@@ -1547,7 +1552,7 @@ impl Authority {
             ))),
             Some(Ok(ev)) => {
                 // Single use: a second certificate needs a second approval.
-                rp.remove(&approval.request_id)?;
+                self.settle(&rp, &approval.request_id, Status::Closed)?;
                 Ok(Ok(ev))
             }
             Some(Err(e)) => Ok(Err(e)),

@@ -454,6 +454,10 @@ pub(crate) enum Status {
     Collected(Box<wapi::CeremonyOutcome>),
     /// Refused (denied, expired, failed a check).
     Refused(Refusal),
+    /// Ended and collected by its starter (or consumed): kept until it would
+    /// have been forgotten anyway, so a late answer is refused as a replay and
+    /// its page says it was answered — never the secrets of its outcome.
+    Closed,
 }
 
 /// One open request.
@@ -722,12 +726,6 @@ impl RelyingParty {
     ) -> Result<Option<R>, CaError> {
         let mut map = self.lock()?;
         Ok(map.get_mut(request_id).map(f))
-    }
-
-    /// Forget a request.
-    pub(crate) fn remove(&self, request_id: &str) -> Result<(), CaError> {
-        self.lock()?.remove(request_id);
-        Ok(())
     }
 
     /// Requests open now (tests, metrics).
