@@ -1146,6 +1146,13 @@ pub fn refresh_coverage(
         if store.recovery_codes_left(&user.name)? > 0 {
             factors.push(Factor::Recovery);
         }
+        if store
+            .webauthn_keys(&user.name)?
+            .iter()
+            .any(|k| k.disabled_reason.is_none())
+        {
+            factors.push(Factor::Webauthn);
+        }
         for f in &factors {
             *per_factor.entry(*f).or_default() += 1;
         }
