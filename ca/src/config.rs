@@ -456,7 +456,7 @@ impl Config {
             audit_retention: rampart_audit::retention::parse_retention(&raw.audit.retention)
                 .map_err(|e| CaError::Config(format!("[audit] {e}")))?,
             oidc: crate::oidc::validate(&raw.oidc, base)?,
-            webauthn: crate::webauthn::validate(&raw.webauthn, listen)?,
+            webauthn: crate::webauthn::validate_in(&raw.webauthn, listen, base)?,
             piv: crate::piv::validate(&raw.piv, base)?,
             authority: crate::authority::Settings {
                 limits,

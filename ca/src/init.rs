@@ -198,6 +198,7 @@ allow_recovery = false
 # rp_name = "Rampart"
 # user_verification = "preferred"        # or "required": PIN/biometric on the key
 # allowed_aaguids = []                   # key models allowed to enrol; empty = any
+# attestation_roots = []                 # PEM files: enrol only keys attested by these
 # challenge_ttl = "2m"                   # login and enrolment requests
 # approval_ttl = "5m"                    # the bastion's per-session approvals
 "#

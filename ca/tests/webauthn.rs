@@ -862,3 +862,52 @@ fn a_per_session_certificate_carries_the_outer_certificates_key_evidence() {
     // root needs a phishing-resistant factor: a key without UV is not one.
     assert_eq!(session_cert("root").unwrap_err().code(), "access_denied");
 }
+
+/// The soft token's attestation root as a PEM file in `dir`.
+fn root_pem(
+    dir: &std::path::Path,
+    name: &str,
+    root: &crypto_glue::x509::Certificate,
+) -> std::path::PathBuf {
+    use crypto_glue::traits::{EncodePem, LineEndingPem};
+    let path = dir.join(name);
+    std::fs::write(&path, root.to_pem(LineEndingPem::LF).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn attestation_roots_admit_only_keys_they_attest() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut trusted, trusted_root) = SoftToken::new(false).unwrap();
+    let (mut other, _) = SoftToken::new(false).unwrap();
+    let roots = vec![root_pem(dir.path(), "root.pem", &trusted_root)];
+    let f = fixture_with(Limits::default(), settings(|r| r.attestation_roots = roots));
+
+    let invite = f.user("pat", &["engineers"], false);
+    let started = f.register_start(&invite, "blue").unwrap();
+    let answer = register_answer(&mut other, &started, ORIGIN);
+    assert_eq!(
+        f.finish(&started, answer).unwrap_err().code(),
+        "webauthn_attestation_untrusted"
+    );
+    assert_eq!(
+        f.last("webauthn_enrolment_refused").reason.as_deref(),
+        Some("webauthn_attestation_untrusted")
+    );
+
+    let invite = f.user("quinn", &["engineers"], false);
+    let started = f.register_start(&invite, "blue").unwrap();
+    let answer = register_answer(&mut trusted, &started, ORIGIN);
+    assert!(matches!(
+        f.finish(&started, answer).unwrap(),
+        wapi::CeremonyOutcome::Registered { .. }
+    ));
+
+    // A file without a certificate is a configuration error.
+    std::fs::write(dir.path().join("empty.pem"), "nothing here").unwrap();
+    let raw = RawWebauthn {
+        attestation_roots: vec![dir.path().join("empty.pem")],
+        ..Default::default()
+    };
+    assert!(rampart_ca::webauthn::validate(&raw, "127.0.0.1:8443".parse().unwrap()).is_err());
+}

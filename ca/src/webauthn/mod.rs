@@ -48,8 +48,8 @@ use subtle::ConstantTimeEq;
 use tokio::sync::watch;
 use webauthn_rs_core::error::WebauthnError;
 use webauthn_rs_core::proto::{
-    AttestationConveyancePreference, AuthenticationState, Credential, CredentialID,
-    RegistrationState, RequestChallengeResponse, UserVerificationPolicy,
+    AttestationCaList, AttestationConveyancePreference, AuthenticationState, Credential,
+    CredentialID, RegistrationState, RequestChallengeResponse, UserVerificationPolicy,
 };
 use webauthn_rs_core::proto::{CreationChallengeResponse, PublicKeyCredential};
 use webauthn_rs_core::WebauthnCore;
@@ -95,6 +95,11 @@ pub struct RawWebauthn {
     /// Authenticator models (AAGUIDs) allowed to enrol; empty (default) = any.
     #[serde(default)]
     pub allowed_aaguids: Vec<String>,
+    /// PEM files of attestation roots (e.g. Yubico's FIDO root). When set, a key
+    /// enrols only if its attestation chains to one of them; self-attested and
+    /// unattested keys are refused. Default none (attestation chains unchecked).
+    #[serde(default)]
+    pub attestation_roots: Vec<std::path::PathBuf>,
     /// How long a login or enrolment request can be answered. Default `2m`.
     #[serde(default)]
     pub challenge_ttl: Option<String>,
@@ -128,6 +133,8 @@ pub struct Settings {
     pub user_verification: UserVerification,
     /// Allowed AAGUIDs, canonical lower-case; empty = any.
     pub allowed_aaguids: Vec<String>,
+    /// Trusted attestation roots; `None` = attestation chains are not checked.
+    pub attestation_roots: Option<AttestationCaList>,
     /// Lifetime of login and enrolment requests.
     pub challenge_ttl: Duration,
     /// Lifetime of bastion approval requests.
@@ -146,8 +153,53 @@ impl Settings {
     }
 }
 
-/// Validate `[webauthn]`; `listen` gives the default origin's port.
+/// Validate `[webauthn]`; `listen` gives the default origin's port; relative
+/// `attestation_roots` are relative to the current directory.
 pub fn validate(raw: &RawWebauthn, listen: SocketAddr) -> Result<Settings, CaError> {
+    validate_in(raw, listen, std::path::Path::new("."))
+}
+
+/// Read the attestation roots: every certificate in every PEM file.
+fn attestation_roots(
+    files: &[std::path::PathBuf],
+    base: &std::path::Path,
+) -> Result<Option<AttestationCaList>, CaError> {
+    if files.is_empty() {
+        return Ok(None);
+    }
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut list = AttestationCaList::default();
+    for f in files {
+        let path = base.join(f);
+        let text = std::fs::read_to_string(&path).map_err(|e| CaError::io(&path, e))?;
+        let mut found = 0usize;
+        for block in text.split_inclusive(END).filter(|b| b.contains(END)) {
+            let one = AttestationCaList::try_from(block.trim().as_bytes()).map_err(|e| {
+                CaError::Config(format!(
+                    "[webauthn] attestation_roots: {}: not a PEM certificate ({e:?})",
+                    path.display()
+                ))
+            })?;
+            list.union(&one);
+            found += 1;
+        }
+        if found == 0 {
+            return Err(CaError::Config(format!(
+                "[webauthn] attestation_roots: {} holds no PEM certificate",
+                path.display()
+            )));
+        }
+    }
+    Ok(Some(list))
+}
+
+/// [`validate`] with relative paths resolved against `base` (the config file's
+/// directory).
+pub fn validate_in(
+    raw: &RawWebauthn,
+    listen: SocketAddr,
+    base: &std::path::Path,
+) -> Result<Settings, CaError> {
     let bad = |m: String| CaError::Config(format!("[webauthn] {m}"));
     let rp_id = raw
         .rp_id
@@ -218,6 +270,7 @@ pub fn validate(raw: &RawWebauthn, listen: SocketAddr) -> Result<Settings, CaErr
         rp_name,
         user_verification: raw.user_verification,
         allowed_aaguids,
+        attestation_roots: attestation_roots(&raw.attestation_roots, base)?,
         challenge_ttl: dur("challenge_ttl", &raw.challenge_ttl, "2m")?,
         approval_ttl: dur("approval_ttl", &raw.approval_ttl, "5m")?,
     })
@@ -651,7 +704,8 @@ impl RelyingParty {
         reg: &webauthn_rs_core::proto::RegisterPublicKeyCredential,
         state: &RegistrationState,
     ) -> Result<Credential, WebauthnError> {
-        self.core.register_credential(reg, state, None)
+        self.core
+            .register_credential(reg, state, self.settings.attestation_roots.as_ref())
     }
 
     /// Check an assertion against the one credential it names.
