@@ -117,7 +117,14 @@ pub fn register(
                 direct,
             },
         )
-        .map_err(refusal)?;
+        .map_err(|e| match e {
+            // Without an invite the start rides on the session: a 401 there
+            // means the session is gone.
+            ClientError::Api { status: 401, .. } if invite.is_none() => {
+                CliError::from_session_call(e)
+            }
+            e => refusal(e),
+        })?;
     let outcome = match via {
         Via::Browser { open } => {
             announce(&started, &format!("enrol the security key {name:?}"), open);
@@ -239,18 +246,11 @@ fn expired() -> CliError {
 /// An API refusal in words that say what to do, keeping the CA's code (scripts
 /// and people searching the docs key on it). Other errors map as usual.
 pub fn refusal(err: ClientError) -> CliError {
-    let ClientError::Api {
-        code,
-        message,
-        status,
-    } = &err
-    else {
+    // A refused factor is a 401 here (like a wrong TOTP code): it must not read
+    // as "log in again", so no `from_session_call`.
+    let ClientError::Api { code, message, .. } = &err else {
         return err.into();
     };
-    if *status == 401 {
-        // A session-carrying call (`keys add`): the session is gone.
-        return CliError::from_session_call(err);
-    }
     let hint = hint_for(code);
     match hint {
         Some(h) => CliError::Refused(format!("{h}: {message} ({code})")),
@@ -258,26 +258,22 @@ pub fn refusal(err: ClientError) -> CliError {
     }
 }
 
-/// What a refusal code means for the person at the terminal. Matched on parts of
-/// the code, so that `webauthn_expired` and `request_expired` read the same.
+/// What to do about a refusal, where the CA's own sentence does not say it.
+/// Matched on parts of the code, so that `webauthn_request_expired` and a later
+/// `approval_expired` read the same. Other codes (wrong origin, UV missing, a
+/// replay, another user's key) are explained well enough by the CA's message.
 fn hint_for(code: &str) -> Option<&'static str> {
     let c = code.to_ascii_lowercase();
     if c.contains("denied") {
         Some("the request was denied in the browser")
     } else if c.contains("expired") {
         Some("the request expired; run the command again")
-    } else if c.contains("clone") || c.contains("counter") || c.contains("sign_count") {
-        Some("the CA refused this key: its signature counter went backwards, as a copied (cloned) key's would, so the key is now disabled; ask an admin")
+    } else if c.contains("sign_count") || c.contains("clone") {
+        Some("refused as a possibly cloned key (disabled now; ask an admin)")
     } else if c.contains("disabled") {
         Some("this security key is disabled; ask an admin")
-    } else if c.contains("origin") {
-        Some("the key answered for another web origin than the CA's")
-    } else if c.contains("uv") || c.contains("verification") {
-        Some("your role needs a key that verifies you (PIN or biometric)")
-    } else if c.contains("replay") || c.contains("already_used") {
-        Some("that answer was already used")
-    } else if c.contains("no_keys") || c.contains("no_credential") || c.contains("not_enrolled") {
-        Some("no security key is enrolled for this user (`rampart keys add NAME`)")
+    } else if c.contains("no_keys") {
+        Some("no usable security key: none is enrolled, or all are disabled")
     } else {
         None
     }
@@ -305,11 +301,17 @@ mod tests {
 
         let s = refusal(api("webauthn_expired")).to_string();
         assert!(s.contains("run the command again"), "{s}");
-        let s = refusal(api("webauthn_key_cloned")).to_string();
+        let s = refusal(api("webauthn_sign_count")).to_string();
         assert!(s.contains("cloned"), "{s}");
-        assert!(s.contains("(webauthn_key_cloned)"), "{s}");
-        let s = refusal(api("webauthn_origin_mismatch")).to_string();
-        assert!(s.contains("origin"), "{s}");
+        assert!(s.contains("(webauthn_sign_count)"), "{s}");
+        // A refused factor (401) is not "log in again".
+        let e = refusal(ClientError::Api {
+            status: 401,
+            code: "webauthn_wrong_origin".into(),
+            message: "the browser answered for another web site".into(),
+        });
+        assert_eq!(e.exit_code(), crate::error::EXIT_REFUSED);
+        assert!(e.to_string().ends_with("(webauthn_wrong_origin)"), "{e}");
 
         // Codes without a hint keep the standard wording.
         let s = refusal(api("not_admin")).to_string();
@@ -323,8 +325,9 @@ mod tests {
     }
 
     #[test]
-    fn refused_is_not_mistaken_for_a_replay() {
+    fn codes_the_ca_explains_itself_get_no_hint() {
         assert_eq!(hint_for("refused"), None);
-        assert!(hint_for("webauthn_replayed").is_some());
+        assert_eq!(hint_for("webauthn_replayed"), None);
+        assert!(hint_for("webauthn_no_keys").is_some());
     }
 }
