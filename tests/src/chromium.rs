@@ -403,6 +403,50 @@ impl Chromium {
         &self.console
     }
 
+    /// Wait for the first event named `method` at or after position `from` of
+    /// [`Chromium::events`]; `None` after `timeout`.
+    pub fn wait_event(&mut self, method: &str, from: usize, timeout: Duration) -> Option<Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self
+                .events
+                .get(from..)
+                .unwrap_or_default()
+                .iter()
+                .find(|e| e["method"] == method)
+            {
+                return Some(e.clone());
+            }
+            self.read_message(deadline)?;
+        }
+    }
+
+    /// Hold every request whose URL matches `url_pattern` (CDP `Fetch` wildcards,
+    /// e.g. `*/answer`) before it is sent; see [`Chromium::next_held_request`].
+    pub fn hold_requests(&mut self, url_pattern: &str) {
+        self.cdp(
+            "Fetch.enable",
+            json!({ "patterns": [{ "urlPattern": url_pattern, "requestStage": "Request" }] }),
+        );
+    }
+
+    /// The next request held by [`Chromium::hold_requests`] after event position
+    /// `from`: its `Fetch.requestPaused` parameters (`requestId`, `request.url`, …).
+    pub fn next_held_request(&mut self, from: usize, timeout: Duration) -> Value {
+        match self.wait_event("Fetch.requestPaused", from, timeout) {
+            Some(e) => e["params"].clone(),
+            None => panic!(
+                "no request was held within {timeout:?}\npage text:\n{}",
+                self.text()
+            ),
+        }
+    }
+
+    /// Let a held request go on, unchanged.
+    pub fn release_request(&mut self, request_id: &str) {
+        self.cdp("Fetch.continueRequest", json!({ "requestId": request_id }));
+    }
+
     /// Chromium's own stdout and stderr so far.
     pub fn log(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()

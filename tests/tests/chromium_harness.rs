@@ -73,14 +73,18 @@ const CREATE: &str = r#"(async () => {
   return { id: cred.id, flags: authData[32] };
 })()"#;
 
-/// `navigator.credentials.get` with user verification `uv` (`required`/`discouraged`);
-/// resolves to the flags byte and the sign count of the assertion.
-fn get_js(uv: &str) -> String {
+/// `navigator.credentials.get` for credential `id` (base64url) with user
+/// verification `uv` (`required`/`discouraged`); resolves to the flags byte and the
+/// sign count of the assertion.
+fn get_js(uv: &str, id: &str) -> String {
     format!(
         r#"(async () => {{
+  const b64 = "{id}".replace(/-/g, "+").replace(/_/g, "/");
+  const raw = Uint8Array.from(atob(b64 + "===".slice((b64.length + 3) % 4)), c => c.charCodeAt(0));
   const a = await navigator.credentials.get({{ publicKey: {{
     rpId: "localhost",
     challenge: crypto.getRandomValues(new Uint8Array(32)),
+    allowCredentials: [{{ type: "public-key", id: raw }}],
     userVerification: "{uv}",
     timeout: 5000,
   }}}});
@@ -157,24 +161,27 @@ fn virtual_authenticator_creates_and_asserts_a_credential_on_localhost() {
     );
 
     // An assertion with UV; the authenticator's counter moves.
-    let a = chromium.eval(&get_js("required"));
+    let a = chromium.eval(&get_js("required", &id));
     assert_eq!(a["id"].as_str(), Some(id.as_str()));
     assert_eq!(a["flags"].as_u64().unwrap() & FLAG_UV, FLAG_UV);
     let count = a["signCount"].as_u64().unwrap();
     assert!(count >= 1, "sign count {count}");
     assert_eq!(chromium.credentials()[0]["signCount"].as_u64(), Some(count));
 
-    // set_user_verified(false): a UV-preferring get still works, but says UV = 0.
+    // set_user_verified(false): the PIN now fails, so a get that asks for user
+    // verification is refused in the browser; one that discourages it still gets a
+    // presence-only assertion (UV = 0).
     chromium.set_user_verified(false);
-    let r = chromium.try_eval(&get_js("discouraged"));
-    match r {
-        Ok(a) => assert_eq!(
-            a["flags"].as_u64().unwrap() & FLAG_UV,
-            0,
-            "no user verification reported: {a}"
-        ),
-        Err(e) => assert!(e.contains("NotAllowedError"), "{e}"),
-    }
+    let err = chromium
+        .try_eval(&get_js("required", &id))
+        .expect_err("UV cannot succeed");
+    assert!(err.contains("NotAllowedError"), "{err}");
+    let a = chromium.eval(&get_js("discouraged", &id));
+    assert_eq!(
+        a["flags"].as_u64().unwrap() & (FLAG_UP | FLAG_UV),
+        FLAG_UP,
+        "{a}"
+    );
 }
 
 #[test]
