@@ -239,8 +239,16 @@ pub async fn serve(
         shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
     });
     let ready = handle.clone();
+    let (ready_auth, webauthn) = (Arc::clone(&auth), config.webauthn.clone());
     tokio::spawn(async move {
         if let Some(addr) = ready.listening().await {
+            if webauthn.origin_follows_listen {
+                // `listen` had port 0: the pages' default origin is the bound port.
+                match crate::webauthn::RelyingParty::new(webauthn.with_port(addr.port())) {
+                    Ok(rp) => ready_auth.set_webauthn(rp),
+                    Err(e) => tracing::error!(error = %e, "webauthn relying party"),
+                }
+            }
             on_ready(addr);
             sd_notify(&format!("READY=1\nSTATUS=listening on https://{addr}"));
         }

@@ -139,12 +139,24 @@ pub struct Settings {
     pub challenge_ttl: Duration,
     /// Lifetime of bastion approval requests.
     pub approval_ttl: Duration,
+    /// The origin is the default and `listen` has port 0: the real port is known
+    /// only once the CA is bound ([`Settings::with_port`]).
+    pub origin_follows_listen: bool,
 }
 
 impl Settings {
     /// The defaults for a CA listening on `listen`.
     pub fn defaults(listen: SocketAddr) -> Result<Settings, CaError> {
         validate(&RawWebauthn::default(), listen)
+    }
+
+    /// These settings with the origin on `port` (for a CA bound to port 0).
+    pub fn with_port(&self, port: u16) -> Settings {
+        let mut s = self.clone();
+        if s.origin.set_port(Some(port)).is_ok() {
+            s.origin_follows_listen = false;
+        }
+        s
     }
 
     /// Is UV required?
@@ -273,6 +285,7 @@ pub fn validate_in(
         attestation_roots: attestation_roots(&raw.attestation_roots, base)?,
         challenge_ttl: dur("challenge_ttl", &raw.challenge_ttl, "2m")?,
         approval_ttl: dur("approval_ttl", &raw.approval_ttl, "5m")?,
+        origin_follows_listen: raw.origin.is_none() && listen.port() == 0,
     })
 }
 
@@ -804,6 +817,13 @@ mod tests {
         assert_eq!(s.challenge_ttl, Duration::from_secs(120));
         assert_eq!(s.approval_ttl, Duration::from_secs(300));
         assert!(!s.uv_required());
+        assert!(!s.origin_follows_listen);
+        let any = Settings::defaults("127.0.0.1:0".parse().unwrap()).unwrap();
+        assert!(any.origin_follows_listen);
+        assert_eq!(
+            any.with_port(4242).origin.as_str(),
+            "https://localhost:4242/"
+        );
         let rp = RelyingParty::new(s).unwrap();
         assert_eq!(rp.page_url("abc"), "https://localhost:8443/webauthn/r/abc");
     }
