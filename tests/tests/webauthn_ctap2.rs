@@ -480,3 +480,119 @@ fn a_logged_in_user_adds_lists_and_removes_their_own_keys() {
         .run(&home, &as_strs(&login_args(&w.ca, "dave")))
         .assert_success("the spare key still logs in");
 }
+
+/// The browser flow seen from the terminal, without a browser: the CLI prints the
+/// page and the short code, then waits. Ctrl-C while it waits ends it at once with
+/// nothing saved; a request nobody answers ends as `webauthn_request_expired`
+/// (exit 5) with a line that says to start again.
+#[test]
+fn waiting_for_a_browser_ends_cleanly_on_ctrl_c_and_on_expiry() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut ca = Ca::init_e2e("[webauthn]\nchallenge_ttl = \"8s\"\n");
+    ca.start();
+    let admin = bootstrap_admin(&ca);
+    let w = World {
+        tokens: ca.root().join("soft-tokens"),
+        ca,
+        admin,
+    };
+    std::fs::create_dir_all(&w.tokens).unwrap();
+    let (erin, erin_key, _) = w.enrol_fido2("erin");
+
+    /// Spawn `rampart login --mfa webauthn --no-browser` in a fresh home and read
+    /// stderr until the page URL and the short code were printed.
+    fn spawn_waiting(
+        w: &World,
+        key: &SoftKey,
+        tag: &str,
+    ) -> (Cli, std::process::Child, std::sync::mpsc::Receiver<String>) {
+        let cli = fresh_cli(&w.ca, "erin", tag);
+        let mut args = login_args(&w.ca, "erin");
+        let mfa = args.iter().position(|a| a == "fido2").unwrap();
+        args[mfa] = "webauthn".to_owned();
+        args.push("--no-browser".to_owned());
+        let mut c = key.command(&cli, &as_strs(&args));
+        let mut child = c
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let (mut url, mut code) = (false, false);
+        while !(url && code) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = rx
+                .recv_timeout(left)
+                .unwrap_or_else(|e| panic!("no page URL and short code from the CLI: {e}"));
+            url |= line.contains("https://localhost:") && line.contains("/webauthn/r/");
+            code |= line.contains("Check that the page shows");
+        }
+        (cli, child, rx)
+    }
+
+    // Ctrl-C while waiting: the process ends promptly, no session, no certificate.
+    let (cli, mut child, _rx) = spawn_waiting(&w, &erin_key, "ctrl-c");
+    // kill(1), as a terminal's Ctrl-C would send it (this crate forbids `unsafe`).
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "rampart did not stop on Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(!status.success(), "{status:?}");
+    assert!(
+        !cli.home().join("session.json").exists(),
+        "no session after Ctrl-C"
+    );
+    assert!(!cli.cert().exists(), "no certificate after Ctrl-C");
+
+    // Nobody answers: the CA ends the request and the CLI says so.
+    let (cli, mut child, rx) = spawn_waiting(&w, &erin_key, "expiry");
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(90),
+            "rampart kept waiting after the request expired"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let rest: Vec<String> = rx.try_iter().collect();
+    let rest = rest.join("\n");
+    assert_eq!(status.code(), Some(5), "the CA refused: exit 5\n{rest}");
+    assert!(rest.contains("webauthn_request_expired"), "{rest}");
+    assert!(rest.contains("run the command again"), "{rest}");
+    assert!(!cli.home().join("session.json").exists());
+    assert!(!cli.cert().exists());
+
+    // The same key still logs in from the terminal afterwards.
+    erin_key
+        .run(&erin, &["login", "--mfa", "fido2"])
+        .assert_success("erin's key after the abandoned requests");
+}
