@@ -206,6 +206,11 @@ pub struct LoginArgs {
     /// Certify this ssh-agent key (by `SHA256:` fingerprint) instead of the file key.
     #[arg(long, value_name = "SHA256:…")]
     pub agent_key: Option<String>,
+    /// Where the key lives: `file` (the file key, created if missing) or `piv`
+    /// (YubiKey PIV slot 9a: generated there once, sent with its attestation so
+    /// that roles needing a hardware-bound key can be granted).
+    #[arg(long, value_enum, default_value = "file", conflicts_with = "agent_key")]
+    pub key: KeyChoice,
     /// The factor: a TOTP code (`--recovery` for a recovery code), a login at
     /// the identity provider named by `--provider` (`oidc`, in a browser), a
     /// security key approved in a browser (`webauthn`), or a USB security key
@@ -222,6 +227,15 @@ pub struct LoginArgs {
     /// another device's browser), for terminals without one.
     #[arg(long)]
     pub device: bool,
+}
+
+/// `rampart login --key`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeyChoice {
+    /// The file key in the state directory (or `--agent-key`).
+    File,
+    /// The key in YubiKey PIV slot 9a, with its attestation.
+    Piv,
 }
 
 /// `rampart login --mfa`.

@@ -4,10 +4,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use chrono::Utc;
-use rampart_api::{paths, CertRequest, CertResponse, FactorProof, LoginRequest, LoginResponse};
+use rampart_api::{
+    paths, AttestedCertRequest, CertResponse, FactorProof, LoginRequest, LoginResponse,
+};
 
 use crate::ca::{not_enrolled, CaTarget};
-use crate::cli::{LoginArgs, MfaMethod};
+use crate::cli::{KeyChoice, LoginArgs, MfaMethod};
 use crate::duration::human;
 use crate::error::CliError;
 use crate::home::{write_atomic, Home, Session};
@@ -116,20 +118,27 @@ fn finish(
     };
     home.save_session(&session)?;
 
-    // Which key to certify, and where its certificate goes.
-    let (public, key_file, cert_path): (_, Option<PathBuf>, PathBuf) = match agent_key {
-        Some(pk) => {
-            let cert = ssh::agent_cert_path(home, &pk.fingerprint(ssh_key::HashAlg::Sha256));
-            (pk, None, cert)
-        }
-        None => {
-            let (pk, created) = ssh::ensure_file_key(home, &login.user)?;
-            if created {
-                println!("Created a new key {}", home.key_path().display());
-            }
-            (pk, Some(home.key_path()), home.cert_path())
-        }
+    // `--key piv`: the key in YubiKey PIV slot 9a, with its attestation.
+    let piv = match args.key {
+        KeyChoice::Piv => Some(crate::piv::prepare()?),
+        KeyChoice::File => None,
     };
+    // Which key to certify, and where its certificate goes.
+    let (public, key_file, cert_path): (_, Option<PathBuf>, PathBuf) =
+        match (piv.as_ref(), agent_key) {
+            (Some(p), _) => (p.public.clone(), None, crate::piv::cert_path(home)),
+            (None, Some(pk)) => {
+                let cert = ssh::agent_cert_path(home, &pk.fingerprint(ssh_key::HashAlg::Sha256));
+                (pk, None, cert)
+            }
+            (None, None) => {
+                let (pk, created) = ssh::ensure_file_key(home, &login.user)?;
+                if created {
+                    println!("Created a new key {}", home.key_path().display());
+                }
+                (pk, Some(home.key_path()), home.cert_path())
+            }
+        };
     let public_line = public
         .to_openssh()
         .map_err(|e| anyhow::anyhow!("cannot encode the public key: {e}"))?;
@@ -138,9 +147,10 @@ fn finish(
     let cert: CertResponse = authed
         .post_json(
             paths::CERTS,
-            &CertRequest {
+            &AttestedCertRequest {
                 public_key: public_line,
                 ttl_seconds: args.ttl.map(|d| d.as_secs()),
+                piv_attestation: piv.as_ref().map(|p| p.attestation.clone()),
             },
         )
         .map_err(CliError::from_session_call)?;
@@ -159,7 +169,11 @@ fn finish(
     )?;
     write_atomic(
         &home.ssh_config_path(),
-        ssh::ssh_config(home, key_file.as_deref(), &cert_path).as_bytes(),
+        match &piv {
+            Some(_) => crate::piv::ssh_config(home, &cert_path),
+            None => ssh::ssh_config(home, key_file.as_deref(), &cert_path),
+        }
+        .as_bytes(),
         0o644,
     )?;
 
@@ -190,6 +204,15 @@ fn finish(
         human(left)
     );
     println!("  file:        {}", cert_path.display());
+    if let Some(p) = &piv {
+        println!(
+            "  key:         YubiKey {} PIV slot 9a{} (attested); ssh signs through {} \
+             and asks for the PIN and a touch",
+            p.serial,
+            if p.generated { ", generated now" } else { "" },
+            crate::piv::PKCS11_MODULE
+        );
+    }
     println!("Put this line at the top of ~/.ssh/config:");
     println!("  {}", ssh::include_line(home));
     Ok(ExitCode::SUCCESS)

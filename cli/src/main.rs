@@ -28,6 +28,7 @@ mod input;
 mod keys;
 mod login;
 mod oidc;
+mod piv;
 mod policy_cmd;
 mod sessions;
 mod ssh;
