@@ -169,9 +169,9 @@ fn nothing_issued(ca: &Ca, user: &str, sessions_before: usize) {
 }
 
 /// A `rampart` command waiting for a browser: it printed the page URL and the short
-/// code and is long-polling the CA.
+/// code and is long-polling the CA. Killed on drop if a test ends before it does.
 struct Waiting {
-    child: Child,
+    child: Option<Child>,
     desc: String,
     url: String,
     code: String,
@@ -227,7 +227,7 @@ impl Waiting {
             }
         }
         Waiting {
-            child,
+            child: Some(child),
             desc,
             url: url.unwrap(),
             code: code.unwrap(),
@@ -239,12 +239,26 @@ impl Waiting {
     /// Wait for the command to end (it long-polls; the CA answers at once when the
     /// request is settled).
     fn finish(mut self) -> CmdOutput {
-        let status = wait_deadline(&mut self.child, Duration::from_secs(120), &self.desc);
+        let mut child = self.child.take().expect("not finished yet");
+        let status = wait_deadline(&mut child, Duration::from_secs(120), &self.desc);
+        let (stdout, stderr) = (
+            std::mem::replace(&mut self.stdout, thread::spawn(String::new)),
+            std::mem::replace(&mut self.stderr, thread::spawn(String::new)),
+        );
         CmdOutput {
-            cmd: self.desc,
+            cmd: self.desc.clone(),
             status,
-            stdout: self.stdout.join().unwrap_or_default(),
-            stderr: self.stderr.join().unwrap_or_default(),
+            stdout: stdout.join().unwrap_or_default(),
+            stderr: stderr.join().unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }
@@ -451,6 +465,25 @@ fn deny_in_the_browser_refuses_the_waiting_login() {
         "the denial is audited: {failed:?}"
     );
     nothing_issued(&ca, "bob", 0);
+    // The SIEM export says the same.
+    let db = ca.audit_db();
+    let export = Cli::new(&ca, "auditor").run(
+        &[
+            "audit",
+            "export",
+            "--db",
+            db.to_str().expect("UTF-8 path"),
+            "--format",
+            "ocsf",
+            "--kind",
+            "mfa_failed",
+            "--user",
+            "bob",
+        ],
+        None,
+    );
+    export.assert_success("rampart audit export");
+    assert!(export.stdout.contains("webauthn_denied"), "{export}");
 
     // The link cannot be used again.
     chromium.navigate(&url);
