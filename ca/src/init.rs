@@ -201,6 +201,15 @@ allow_recovery = false
 # attestation_roots = []                 # PEM files: enrol only keys attested by these
 # challenge_ttl = "2m"                   # login and enrolment requests
 # approval_ttl = "5m"                    # the bastion's per-session approvals
+
+# YubiKey PIV attestation (`rampart login --key piv`): the roots a key's attestation
+# must chain to (Yubico's PIV root CA, developers.yubico.com/PIV). Off (attested
+# requests refused) until roots are set; roles with min_factor = "hardware-bound"
+# need an attested key.
+# [piv]
+# attestation_roots = []                 # PEM files, e.g. ["yubico-piv-ca.pem"]
+# touch_policies = ["always"]            # also "cached", "never"
+# pin_policies = ["once", "always", "match-once", "match-always"]   # not "never"
 "#
     )
 }
