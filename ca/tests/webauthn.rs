@@ -911,3 +911,21 @@ fn attestation_roots_admit_only_keys_they_attest() {
     };
     assert!(rampart_ca::webauthn::validate(&raw, "127.0.0.1:8443".parse().unwrap()).is_err());
 }
+
+#[test]
+fn one_user_cannot_hold_more_than_a_few_open_requests() {
+    let f = fixture();
+    let (_t, _, _) = f.enrolled("rita", &["engineers"], false);
+    for _ in 0..rampart_ca::webauthn::MAX_OPEN_PER_USER {
+        f.login_start("rita", false).unwrap();
+    }
+    assert_eq!(
+        f.login_start("rita", false).unwrap_err().code(),
+        "webauthn_busy"
+    );
+    // Others are not affected; expired ones stop counting.
+    let (_u, _, _) = f.enrolled("sam", &["engineers"], false);
+    f.login_start("sam", false).unwrap();
+    f.clock.advance(chrono::Duration::minutes(3));
+    f.login_start("rita", false).unwrap();
+}

@@ -38,6 +38,9 @@ use crate::secrets;
 use crate::store::{CounterUpdate, SessionRecord, StoreError, WebauthnEvidence, WebauthnKeyRecord};
 use crate::webauthn::{self as rp_mod, Entry, Purpose, Refusal, RelyingParty, Status};
 
+/// How long after its request's end an approval may still be consumed.
+const APPROVAL_USE_GRACE: chrono::Duration = chrono::Duration::seconds(60);
+
 /// What a `WAIT` finds.
 #[derive(Debug)]
 pub enum WaitState {
@@ -1500,6 +1503,7 @@ impl Authority {
         session_id: &str,
     ) -> Result<Result<ApprovalEvidence, (&'static str, String)>, CaError> {
         let rp = self.webauthn()?;
+        let now = self.now();
         let got = rp.with(&approval.request_id, |e| {
             if !e.token_matches(&approval.poll_token) {
                 return Err(("webauthn_approval_unknown", "unknown approval".to_owned()));
@@ -1517,6 +1521,14 @@ impl Authority {
                 return Err((
                     "webauthn_approval_mismatch",
                     "that approval was given for another user or session".to_owned(),
+                ));
+            }
+            // The bastion retries at once after its wait; an approval left
+            // lying around is not good for later.
+            if now > e.expires_at + APPROVAL_USE_GRACE {
+                return Err((
+                    "webauthn_request_expired",
+                    "that approval expired before it was used".to_owned(),
                 ));
             }
             match &e.status {

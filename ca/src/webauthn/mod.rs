@@ -58,6 +58,9 @@ use crate::error::CaError;
 
 /// Most requests open at once; more are refused (429), not queued.
 pub const MAX_PENDING: usize = 10_000;
+/// Most unanswered requests naming one user: a flood of starts for one user
+/// cannot fill the table for everyone.
+pub const MAX_OPEN_PER_USER: usize = 16;
 /// A finished or expired request is kept this long after its expiry, so that its
 /// starter still learns how it ended rather than "unknown".
 pub const KEEP_AFTER_EXPIRY: Duration = Duration::from_secs(5 * 60);
@@ -768,7 +771,13 @@ impl RelyingParty {
         let mut map = self.lock()?;
         let keep = chrono::Duration::from_std(KEEP_AFTER_EXPIRY).unwrap_or_default();
         map.retain(|_, e| e.expires_at + keep > now);
-        if map.len() >= MAX_PENDING {
+        let user = entry.purpose.user();
+        let open_for_user = map
+            .values()
+            .filter(|e| matches!(e.status, Status::Open) && e.expires_at > now)
+            .filter(|e| e.purpose.user() == user)
+            .count();
+        if map.len() >= MAX_PENDING || open_for_user >= MAX_OPEN_PER_USER {
             return Err(CaError::RateLimited {
                 code: "webauthn_busy",
                 message: "too many security-key requests are open; try again in a minute".into(),
