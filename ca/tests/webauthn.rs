@@ -929,3 +929,39 @@ fn one_user_cannot_hold_more_than_a_few_open_requests() {
     f.clock.advance(chrono::Duration::minutes(3));
     f.login_start("rita", false).unwrap();
 }
+
+#[test]
+fn changing_ones_keys_needs_a_fresh_login() {
+    let f = fixture();
+    let (mut t, key, _) = f.enrolled("tess", &["engineers"], false);
+    let login = f.login("tess", &mut t).unwrap();
+    f.clock.advance(chrono::Duration::hours(2));
+    let session = f.auth.authenticate(&login.session_token).unwrap();
+    let add = f.auth.webauthn_register_start(
+        &f.caller,
+        Some(&session),
+        &wapi::RegisterStartRequest {
+            invite: None,
+            name: "green".into(),
+            direct: true,
+        },
+    );
+    assert_eq!(add.unwrap_err().code(), "webauthn_mfa_stale");
+    let remove = f.auth.webauthn_remove_key(
+        &f.caller,
+        &session,
+        &wapi::KeyRemoveRequest {
+            user: "tess".into(),
+            id: key.id,
+        },
+    );
+    assert_eq!(remove.unwrap_err().code(), "webauthn_mfa_stale");
+    // Listing stays possible.
+    assert_eq!(
+        f.auth
+            .webauthn_list_keys(&f.caller, &session, None)
+            .unwrap()
+            .len(),
+        1
+    );
+}

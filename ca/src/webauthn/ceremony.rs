@@ -260,6 +260,19 @@ impl Authority {
         })
     }
 
+    /// Changing one's own keys with a bearer session needs an MFA check as fresh
+    /// as admin operations do (`[admin] max_mfa_age`): a stolen session token
+    /// must not be enough to plant a key or strip the owner's.
+    fn require_fresh_mfa(&self, session: &Session, what: &str) -> Result<(), CaError> {
+        if self.now() - session.record.mfa_time > to_chrono(self.settings.admin_max_mfa_age) {
+            return Err(CaError::forbidden(
+                "webauthn_mfa_stale",
+                format!("{what} needs a recent MFA check; run `rampart login` again"),
+            ));
+        }
+        Ok(())
+    }
+
     // ----- start -----------------------------------------------------------
 
     /// `POST /v1/webauthn/register/start`: from an invite (a new user's first
@@ -284,7 +297,10 @@ impl Authority {
                 self.check_source_limit(caller)?;
                 (self.redeem_invite_for_key(caller, invite)?, true, None)
             }
-            (None, Some(s)) => (s.user.name.clone(), false, Some(s.record.id.clone())),
+            (None, Some(s)) => {
+                self.require_fresh_mfa(s, "adding a key")?;
+                (s.user.name.clone(), false, Some(s.record.id.clone()))
+            }
             (None, None) => {
                 return Err(CaError::unauthenticated(
                     "session_missing",
@@ -1418,6 +1434,8 @@ impl Authority {
     ) -> Result<wapi::WebauthnKey, CaError> {
         if req.user != session.user.name {
             self.require_admin(caller, session, "webauthn_key_remove")?;
+        } else {
+            self.require_fresh_mfa(session, "removing a key")?;
         }
         let unknown = || {
             CaError::not_found(
