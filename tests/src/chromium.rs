@@ -421,6 +421,16 @@ impl Chromium {
         }
     }
 
+    /// Run `js` in every document the page loads from now on, before the page's own
+    /// scripts (`Page.addScriptToEvaluateOnNewDocument`): e.g. to take an API away
+    /// and see how a page copes with a browser that lacks it.
+    pub fn run_before_page_scripts(&mut self, js: &str) {
+        self.cdp(
+            "Page.addScriptToEvaluateOnNewDocument",
+            json!({ "source": js }),
+        );
+    }
+
     /// Hold every request whose URL matches `url_pattern` (CDP `Fetch` wildcards,
     /// e.g. `*/answer`) before it is sent; see [`Chromium::next_held_request`].
     pub fn hold_requests(&mut self, url_pattern: &str) {

@@ -558,10 +558,18 @@ fn an_answer_that_arrives_after_the_challenge_expired_is_refused() {
     );
     nothing_issued(&ca, "carol", 0);
 
-    // Reopening the link says it expired.
+    // Reopening the link offers nothing to approve (the late answer closed it).
     chromium.navigate(&started.url);
     let page = chromium.wait_for("document.body && document.body.dataset.page", PAGE_TIMEOUT);
-    assert_ne!(page, "open", "{}", chromium.text());
+    assert!(
+        page == "expired" || page == "finished",
+        "{page}: {}",
+        chromium.text()
+    );
+    assert_eq!(
+        chromium.eval("document.getElementById('approve') === null"),
+        json!(true)
+    );
     ca.verify_audit().assert_success("rampart audit verify");
 }
 
@@ -794,4 +802,116 @@ fn a_signature_counter_going_backwards_disables_the_key() {
     );
     assert_eq!(audit_for(&ca, "cert_issued", "grace").len(), certs_before);
     ca.verify_audit().assert_success("rampart audit verify");
+}
+
+#[test]
+fn an_unanswered_enrolment_expires_and_its_link_says_so() {
+    let ca = ca_with("[webauthn]\nchallenge_ttl = \"3s\"\n");
+    let (_a, admin) = api_admin(&ca);
+    let code = invite(&admin, "ivan", &["engineers"]);
+    let mut chromium = browser(&ca, AuthenticatorOptions::default());
+    let cli = Cli::new(&ca, "ivan");
+
+    // Nobody answers: the CLI is told, once the request has ended.
+    let w = Waiting::spawn(
+        &cli,
+        &[
+            "enroll",
+            "--ca",
+            ca.url(),
+            "--ca-fingerprint",
+            ca.fingerprint(),
+            "--invite",
+            &code,
+            "--webauthn",
+            "--no-browser",
+        ],
+    );
+    let url = w.url.clone();
+    let out = w.finish();
+    out.assert_failure("an enrolment nobody answered");
+    assert!(out.stderr.contains("expired"), "{out}");
+
+    // The link now says so, and offers nothing to press.
+    chromium.navigate(&url);
+    let page = chromium.wait_for("document.body && document.body.dataset.page", PAGE_TIMEOUT);
+    assert_eq!(page, "expired", "{}", chromium.text());
+    assert!(
+        chromium.text().contains("Nothing was approved"),
+        "{}",
+        chromium.text()
+    );
+    assert_eq!(
+        chromium.eval("document.getElementById('approve') === null"),
+        json!(true)
+    );
+
+    let refused = audit_for(&ca, "webauthn_enrolment_refused", "ivan");
+    assert!(
+        refused
+            .iter()
+            .any(|e| row_text(e).contains("webauthn_request_expired")),
+        "the expiry is audited: {refused:?}"
+    );
+    assert!(keys_of(&admin, "ivan").is_empty());
+    assert!(chromium.credentials().is_empty(), "the key was never asked");
+    nothing_issued(&ca, "ivan", 0);
+}
+
+#[test]
+fn a_browser_without_webauthn_is_told_so_and_approves_nothing() {
+    let ca = ca_with("");
+    let (_a, admin) = api_admin(&ca);
+    let code = invite(&admin, "judy", &["engineers"]);
+    let mut chromium = browser(&ca, AuthenticatorOptions::default());
+    // A browser without the WebAuthn API, as far as the page can tell.
+    chromium.run_before_page_scripts("delete window.PublicKeyCredential;");
+    let cli = Cli::new(&ca, "judy");
+
+    let w = Waiting::spawn(
+        &cli,
+        &[
+            "enroll",
+            "--ca",
+            ca.url(),
+            "--ca-fingerprint",
+            ca.fingerprint(),
+            "--invite",
+            &code,
+            "--webauthn",
+            "--no-browser",
+        ],
+    );
+    open_page(&mut chromium, &w.url, &w.code);
+    chromium.wait_for(
+        "document.body.dataset.result === 'unsupported'",
+        PAGE_TIMEOUT,
+    );
+    assert_eq!(
+        chromium.eval("document.getElementById('unsupported').hidden"),
+        json!(false),
+        "the page says the browser cannot do it"
+    );
+    assert!(
+        chromium.text().contains("does not support security keys"),
+        "{}",
+        chromium.text()
+    );
+    assert_eq!(
+        chromium.eval("document.getElementById('approve').disabled"),
+        json!(true),
+        "nothing to approve with"
+    );
+    // Pressing it anyway does nothing.
+    chromium.click("#approve");
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        chromium.eval("document.body.dataset.result"),
+        json!("unsupported")
+    );
+    assert!(chromium.credentials().is_empty(), "the key was never asked");
+    assert!(keys_of(&admin, "judy").is_empty());
+    assert!(audit_for(&ca, "webauthn_key_enrolled", "judy").is_empty());
+    // The CLI is still waiting; the test's end stops it.
+    drop(w);
 }
