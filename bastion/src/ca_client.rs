@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use rampart_api::webauthn;
 use rampart_api::{
     paths, BastionEventAck, BastionEventBatch, BastionHostCertRequest, BastionJoinRequest,
     BastionJoinResponse, BastionRevocations, CertResponse, ClientError, ErrorBody, Fingerprint,
@@ -139,6 +140,34 @@ impl CaClient {
         self.send(
             self.http
                 .post(self.url(paths::BASTION_SESSION_CERT))
+                .json(req),
+        )
+        .await
+    }
+
+    /// `POST /v1/bastion/approvals/start`: a per-session security-key approval.
+    pub async fn approval_start(
+        &self,
+        req: &webauthn::BastionApprovalStartRequest,
+    ) -> Result<webauthn::CeremonyStarted, ClientError> {
+        self.send(
+            self.http
+                .post(self.url(webauthn::BASTION_APPROVAL_START))
+                .json(req),
+        )
+        .await
+    }
+
+    /// `POST /v1/bastion/approvals/wait`: long-polls (the CA holds it at most
+    /// [`webauthn::WAIT_HOLD_SECS`]); a refusal (denied, expired) is an error.
+    pub async fn approval_wait(
+        &self,
+        req: &webauthn::WaitRequest,
+    ) -> Result<webauthn::CeremonyOutcome, ClientError> {
+        self.send(
+            self.http
+                .post(self.url(webauthn::BASTION_APPROVAL_WAIT))
+                .timeout(Duration::from_secs(webauthn::WAIT_HOLD_SECS + 30))
                 .json(req),
         )
         .await

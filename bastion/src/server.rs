@@ -27,7 +27,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use rampart_api::{
-    BastionEventKind, BastionHostCertRequest, ClientError, SessionCertRequest, SessionCertResponse,
+    webauthn, BastionEventKind, BastionHostCertRequest, ClientError, SessionCertRequest,
+    SessionCertResponse,
 };
 use russh::keys::ssh_key::{Certificate, HashAlg, PrivateKey};
 use russh::server::{self, Auth, Msg, Session};
@@ -409,6 +410,7 @@ pub async fn serve(
         tokio::spawn(async move {
             let conn = Conn::new(shared.clone(), peer, Mode::Outer);
             let authed = conn.authed.clone();
+            let auth_hold = conn.auth_hold.clone();
             let running = match server::run_stream(shared.outer_config.clone(), socket, conn).await
             {
                 Ok(r) => r,
@@ -424,6 +426,15 @@ pub async fn serve(
             let closed2 = closed.clone();
             tokio::spawn(async move {
                 tokio::time::sleep(timeout).await;
+                // A security-key approval in progress holds the timeout off
+                // until the approval itself ends.
+                loop {
+                    let (hold, now) = (auth_hold.load(Ordering::Relaxed), unix_now());
+                    if hold <= now {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(hold - now)).await;
+                }
                 // Only a connection still open and still unauthenticated timed out.
                 if !authed.load(Ordering::Relaxed) && !closed2.load(Ordering::Relaxed) {
                     shared2.auditor.enqueue(shared2.refuse_event(
@@ -469,7 +480,34 @@ struct PendingMfa {
     login: String,
     target: Target,
     user: OuterUser,
+    /// The session ID the CA was (and will be) asked about: an approval is
+    /// bound to it.
+    session_id: String,
+    /// A security-key approval waiting for the user, when the CA asked for one
+    /// (its `poll_token` is a secret: `CeremonyStarted`'s Debug redacts it).
+    approval: Option<webauthn::CeremonyStarted>,
 }
+
+/// Fresh per-session MFA the user gave, for the session-cert request.
+enum MfaProof {
+    /// A TOTP code typed at the keyboard-interactive prompt.
+    Totp(String),
+    /// A security-key approval the user gave in a browser.
+    Approval(webauthn::WaitRequest),
+}
+
+impl MfaProof {
+    fn method(&self) -> &'static str {
+        match self {
+            MfaProof::Totp(_) => "totp",
+            MfaProof::Approval(_) => "webauthn",
+        }
+    }
+}
+
+/// The longest the bastion waits for a security-key approval, whatever
+/// expiry the CA gives it.
+const MAX_APPROVAL_WAIT: Duration = Duration::from_secs(15 * 60);
 
 /// An established session to a target.
 struct TargetSession {
@@ -574,6 +612,9 @@ struct Conn {
     peer: SocketAddr,
     mode: Mode,
     authed: Arc<std::sync::atomic::AtomicBool>,
+    /// Unix seconds until which the accept loop's authentication timeout is
+    /// held off (a security-key approval in progress needs the user's time).
+    auth_hold: Arc<std::sync::atomic::AtomicU64>,
     user: Option<OuterUser>,
     mfa: Option<PendingMfa>,
     session: Option<TargetSession>,
@@ -590,6 +631,7 @@ impl Conn {
             peer,
             mode,
             authed: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            auth_hold: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             user: None,
             mfa: None,
             session: None,
@@ -618,7 +660,8 @@ impl Conn {
         user: OuterUser,
         login: String,
         target: Target,
-        totp: Option<String>,
+        session_id: String,
+        proof: Option<MfaProof>,
     ) -> Auth {
         let (mine, total) = self.shared.count_sessions(&user.name);
         let limits = &self.shared.config.limits;
@@ -637,7 +680,6 @@ impl Conn {
             self.refuse(Some(&user), &why);
             return self.accept_refused(why);
         }
-        let session_id = ulid::Ulid::new().to_string();
         let key = match crate::join::generate_ed25519() {
             Ok(k) => k,
             Err(e) => return self.accept_refused(format!("internal error: {e}")),
@@ -654,20 +696,36 @@ impl Conn {
             session_id: session_id.clone(),
             public_key: public,
             source: Some(self.peer.ip().to_string()),
-            totp_code: totp.clone(),
+            totp_code: match &proof {
+                Some(MfaProof::Totp(code)) => Some(code.clone()),
+                _ => None,
+            },
+            webauthn_approval: match &proof {
+                Some(MfaProof::Approval(a)) => Some(a.clone()),
+                _ => None,
+            },
         };
+        let totp = matches!(proof, Some(MfaProof::Totp(_)));
         let resp = match self.shared.ca.session_cert(&req).await {
             Ok(r) => r,
-            Err(ClientError::Api { code, message, .. })
-                if code == rampart_api::SESSION_MFA_REQUIRED =>
+            Err(ClientError::Api { code, .. })
+                if code == rampart_api::SESSION_APPROVAL_REQUIRED && proof.is_none() =>
             {
-                if totp.is_some() {
+                return self.start_approval(user, login, target, session_id).await;
+            }
+            Err(ClientError::Api { code, message, .. })
+                if code == rampart_api::SESSION_MFA_REQUIRED
+                    && !matches!(proof, Some(MfaProof::Approval(_))) =>
+            {
+                if totp {
                     // A code was sent and the CA still wants one: wrong or replayed.
                     tracing::info!("per-session code refused: {message}");
                     self.mfa = Some(PendingMfa {
                         login,
                         target,
                         user,
+                        session_id,
+                        approval: None,
                     });
                     return Auth::Reject {
                         proceed_with_methods: Some(MethodSet::from(
@@ -680,6 +738,8 @@ impl Conn {
                     login,
                     target,
                     user,
+                    session_id,
+                    approval: None,
                 });
                 return Auth::Reject {
                     proceed_with_methods: Some(MethodSet::from(
@@ -688,14 +748,14 @@ impl Conn {
                     partial_success: true,
                 };
             }
-            Err(ClientError::Api { code, message, .. })
-                if totp.is_some() && code.starts_with("totp") =>
-            {
+            Err(ClientError::Api { code, message, .. }) if totp && code.starts_with("totp") => {
                 tracing::info!("per-session code refused ({code}): {message}");
                 self.mfa = Some(PendingMfa {
                     login,
                     target,
                     user,
+                    session_id,
+                    approval: None,
                 });
                 return Auth::Reject {
                     proceed_with_methods: Some(MethodSet::from(
@@ -765,6 +825,10 @@ impl Conn {
             "session_mfa",
             resp.session_mfa,
         );
+        let start = match &proof {
+            Some(p) => detail(start, "session_mfa_method", p.method()),
+            None => start,
+        };
         if let Err(e) = self.shared.auditor.record(vec![start]).await {
             let _ = client
                 .disconnect(russh::Disconnect::ByApplication, "audit unavailable", "en")
@@ -804,6 +868,87 @@ impl Conn {
         });
         self.authed.store(true, Ordering::Relaxed);
         Auth::Accept
+    }
+
+    /// The CA wants a security-key approval for this session: start one and
+    /// ask for keyboard-interactive, whose prompt shows its URL and short code.
+    async fn start_approval(
+        &mut self,
+        user: OuterUser,
+        login: String,
+        target: Target,
+        session_id: String,
+    ) -> Auth {
+        let req = webauthn::BastionApprovalStartRequest {
+            user: user.name.clone(),
+            session_id: session_id.clone(),
+            target: target.name.clone(),
+            login: login.clone(),
+        };
+        match self.shared.ca.approval_start(&req).await {
+            Ok(started) => {
+                let until = u64::try_from(started.expires_at.timestamp()).unwrap_or(0);
+                let cap = unix_now() + MAX_APPROVAL_WAIT.as_secs();
+                self.auth_hold.store(until.min(cap) + 10, Ordering::Relaxed);
+                self.mfa = Some(PendingMfa {
+                    login,
+                    target,
+                    user,
+                    session_id,
+                    approval: Some(started),
+                });
+                Auth::Reject {
+                    proceed_with_methods: Some(MethodSet::from(
+                        &[MethodKind::KeyboardInteractive][..],
+                    )),
+                    partial_success: true,
+                }
+            }
+            // The CA audited its refusal (no usable key, locked out, …).
+            Err(ClientError::Api { message, .. }) => {
+                self.accept_refused(format!("access denied: {message}"))
+            }
+            Err(e) => {
+                let why =
+                    format!("the CA cannot be reached to start a security-key approval ({e})");
+                self.refuse(Some(&user), &why);
+                self.accept_refused(why)
+            }
+        }
+    }
+
+    /// Wait until the approval is no longer pending (approved, or refused:
+    /// denied, expired), at most until it expires. The CA decides what it
+    /// amounts to when the session certificate is asked for; this returns the
+    /// CA's words when it refused the approval, for the user.
+    async fn await_approval(
+        &self,
+        wait: &webauthn::WaitRequest,
+        expires_at: chrono::DateTime<chrono::Utc>,
+    ) -> Option<String> {
+        let left = (expires_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_APPROVAL_WAIT);
+        // A little past the expiry, so the CA has declared it expired.
+        let deadline = Instant::now() + left + Duration::from_secs(2);
+        loop {
+            match self.shared.ca.approval_wait(wait).await {
+                Ok(webauthn::CeremonyOutcome::Pending { .. }) => {}
+                Ok(_) => return None,
+                Err(ClientError::Api { code, message, .. }) => {
+                    tracing::info!("security-key approval refused ({code}): {message}");
+                    return Some(message);
+                }
+                Err(e) => {
+                    tracing::warn!("waiting for a security-key approval: {e}");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+        }
     }
 
     fn register(&self, handle: server::Handle) {
@@ -1073,7 +1218,10 @@ impl server::Handler for Conn {
                     return Ok(Auth::reject());
                 }
                 self.user = Some(outer.clone());
-                Ok(self.establish(outer, user.to_owned(), target, None).await)
+                let id = ulid::Ulid::new().to_string();
+                Ok(self
+                    .establish(outer, user.to_owned(), target, id, None)
+                    .await)
             }
             Mode::Outer => {
                 self.user = Some(outer.clone());
@@ -1086,7 +1234,8 @@ impl server::Handler for Conn {
                         self.shared.auditor.enqueue(e);
                         return Ok(self.accept_refused(why));
                     };
-                    Ok(self.establish(outer, login.to_owned(), t, None).await)
+                    let id = ulid::Ulid::new().to_string();
+                    Ok(self.establish(outer, login.to_owned(), t, id, None).await)
                 } else {
                     self.authed.store(true, Ordering::Relaxed);
                     Ok(Auth::Accept)
@@ -1105,6 +1254,28 @@ impl server::Handler for Conn {
             return Ok(Auth::reject());
         };
         match response {
+            None if p.approval.is_some() => {
+                let (url, code) = p
+                    .approval
+                    .as_ref()
+                    .map(|a| (a.url.clone(), a.short_code.clone()))
+                    .unwrap_or_default();
+                // ASCII only: OpenSSH shows a server's instructions through its
+                // log, which escapes other bytes.
+                Ok(Auth::Partial {
+                    name: Cow::Borrowed("Rampart"),
+                    instructions: Cow::Owned(format!(
+                        "This session to {}@{} needs your security key.",
+                        p.login, p.target.name
+                    )),
+                    prompts: Cow::Owned(vec![(
+                        Cow::Owned(format!(
+                            "Approve at {url} (code {code}), then press Enter: "
+                        )),
+                        true,
+                    )]),
+                })
+            }
             None => Ok(Auth::Partial {
                 name: Cow::Borrowed("Rampart"),
                 instructions: Cow::Borrowed(""),
@@ -1130,7 +1301,37 @@ impl server::Handler for Conn {
                 let Some(p) = self.mfa.take() else {
                     return Ok(Auth::reject());
                 };
-                Ok(self.establish(p.user, p.login, p.target, Some(code)).await)
+                if let Some(a) = p.approval {
+                    let wait = webauthn::WaitRequest {
+                        request_id: a.request_id,
+                        poll_token: a.poll_token,
+                    };
+                    let refused = self.await_approval(&wait, a.expires_at).await;
+                    let auth = self
+                        .establish(
+                            p.user,
+                            p.login,
+                            p.target,
+                            p.session_id,
+                            Some(MfaProof::Approval(wait)),
+                        )
+                        .await;
+                    // The CA refused the session; its approval's own refusal
+                    // (denied, expired) says best why.
+                    if let (Some(why), Some(_)) = (refused, &self.refusal) {
+                        self.refusal = Some(format!("access denied: {why}"));
+                    }
+                    return Ok(auth);
+                }
+                Ok(self
+                    .establish(
+                        p.user,
+                        p.login,
+                        p.target,
+                        p.session_id,
+                        Some(MfaProof::Totp(code)),
+                    )
+                    .await)
             }
         }
     }

@@ -81,8 +81,20 @@
 //! user's lockout), audited as `mfa_succeeded`/`mfa_failed`, and on success the
 //! per-session certificate carries the fresh evidence (method `totp`, time now,
 //! that event's ID) instead of the outer certificate's. `session_mfa` in the
-//! response and the audit event says whether a code was verified. A WebAuthn
-//! approval link would be checked at the same place.
+//! response and the audit event says whether fresh per-session MFA (a code or
+//! an approval) was verified.
+//!
+//! When the user has a usable security key (and the CA a WebAuthn relying
+//! party), the answer is [`api::SESSION_APPROVAL_REQUIRED`] instead: the
+//! bastion starts an approval (`POST /v1/bastion/approvals/start`), shows its
+//! URL and short code to the user, waits on `approvals/wait`, and retries with
+//! `webauthn_approval = {request_id, poll_token}`. The approval must have been
+//! given for this bastion, user and session ID; it is consumed (single use)
+//! and the certificate carries its evidence: `mfa-method@rampart=webauthn`,
+//! the key's use as `mfa-time`, the approval's `mfa_succeeded` event, and
+//! `mfa-uv@rampart`/`mfa-aaguid@rampart`. A denied, expired, pending or foreign
+//! approval refuses the certificate, audited `access_denied` with the
+//! approval's code (`webauthn_denied`, `webauthn_expired`, …).
 //!
 //! `record_input`, `port_forwarding` and `agent_forwarding` in the response come
 //! from the policy grant (true if any permitting role sets them) and are audited
@@ -454,7 +466,7 @@ impl Authority {
         bastion: &Bastion,
         req: &api::SessionCertRequest,
     ) -> Result<api::SessionCertResponse, CaError> {
-        let session_mfa = req.totp_code.is_some();
+        let session_mfa = req.totp_code.is_some() || req.webauthn_approval.is_some();
         let mut outer_serial: Option<u64> = None;
         let started = std::time::Instant::now();
         let result = self.session_cert_inner(caller, bastion, req, &mut outer_serial);
@@ -536,6 +548,12 @@ impl Authority {
         }
         if req.source.as_ref().is_some_and(|s| s.len() > 64) {
             return bad("invalid_source", "source is longer than 64 bytes".into());
+        }
+        if req.totp_code.is_some() && req.webauthn_approval.is_some() {
+            return bad(
+                "mfa_conflict",
+                "send a totp_code or a webauthn_approval, not both".into(),
+            );
         }
         let key = self.parse_public_key(&req.public_key).map_err(Err)?;
 
@@ -689,13 +707,31 @@ impl Authority {
             mfa_event = event_id;
             idp_evidence.clear();
         }
+        // A security-key approval given for this bastion, user and session:
+        // consumed here (single use); its evidence replaces the outer
+        // certificate's. Denied, expired, pending or foreign approvals refuse
+        // the certificate (audited `access_denied` with the approval's code).
+        let mut approval_uv = None;
+        if let Some(approval) = &req.webauthn_approval {
+            let ev = self
+                .take_webauthn_approval(&bastion.record.name, approval, &user.name, &req.session_id)
+                .map_err(Err)?
+                .map_err(|(code, message)| Ok(Refusal::new(code, message).user(&user.name)))?;
+            method = "webauthn".to_owned();
+            mfa_time = ev.mfa_time;
+            mfa_event = ev.mfa_event;
+            idp_evidence =
+                super::webauthn_ceremony::evidence_extensions(ev.user_verified, &ev.aaguid);
+            approval_uv = Some(ev.user_verified);
+        }
         let factor = match method.as_str() {
             "totp" => rampart_policy::Factor::Totp,
             "recovery" => rampart_policy::Factor::Recovery,
             "oidc" => rampart_policy::Factor::Oidc,
             // The key's UV flag travels in the outer certificate.
             "webauthn" => rampart_policy::Factor::Webauthn {
-                user_verified: ext(api::webauthn::EXT_MFA_UV).as_deref() == Some("yes"),
+                user_verified: approval_uv
+                    .unwrap_or_else(|| ext(api::webauthn::EXT_MFA_UV).as_deref() == Some("yes")),
             },
             other => {
                 return Err(Ok(Refusal::new(
@@ -707,8 +743,16 @@ impl Authority {
         };
 
         // --- policy -------------------------------------------------------
+        // The outer certificate's key was PIV-attested when the CA marked it so
+        // (only the CA can sign that extension): hardware-bound roles apply.
+        let piv = ext(crate::piv::EXT_KEY).as_deref() == Some(crate::piv::EXT_KEY_PIV);
+        let key_assurance = if piv {
+            rampart_policy::KeyAssurance::HardwareAttested
+        } else {
+            rampart_policy::KeyAssurance::Unattested
+        };
         let policy = self.policy().map_err(Err)?;
-        let access = rampart_policy::evaluate_access(
+        let access = rampart_policy::evaluate_access_with_key(
             &rampart_policy::AccessRequest {
                 user: &user.name,
                 groups: &user.groups,
@@ -718,20 +762,28 @@ impl Authority {
                 target: &req.target,
                 labels: &req.target_labels,
             },
+            key_assurance,
             &policy,
             now,
         )
         .map_err(|d| Ok(Refusal::new("access_denied", d.reason).user(&user.name)))?;
-        if access.session_mfa() && req.totp_code.is_none() {
-            // Not a denial: the bastion asks the user for a code and retries, and
-            // that retry is audited (mfa_succeeded/failed, access_granted/denied).
-            // Auditing this step too would log every session twice.
+        if access.session_mfa() && req.totp_code.is_none() && req.webauthn_approval.is_none() {
+            // Not a denial: the bastion asks the user for a code (or an
+            // approval) and retries, and that retry is audited
+            // (mfa_succeeded/failed, access_granted/denied). Auditing this step
+            // too would log every session twice.
+            if self.has_usable_security_key(&user.name).map_err(Err)? {
+                return Err(Err(CaError::unauthenticated(
+                    api::SESSION_APPROVAL_REQUIRED,
+                    "policy wants a per-session approval with your security key",
+                )));
+            }
             return Err(Err(CaError::unauthenticated(
                 api::SESSION_MFA_REQUIRED,
                 "policy wants a per-session code for this target; enter your TOTP code",
             )));
         }
-        let grant = match rampart_policy::evaluate(
+        let grant = match rampart_policy::evaluate_with_key(
             &rampart_policy::CertRequest {
                 user: &user.name,
                 groups: &user.groups,
@@ -740,6 +792,7 @@ impl Authority {
                 requested_ttl: Some(SESSION_CERT_TTL),
                 login: None,
             },
+            key_assurance,
             &policy,
             now,
         ) {
@@ -794,7 +847,10 @@ impl Authority {
             .detail("key_id", spec.key_id())
             .detail("key_fingerprint", fingerprint.clone())
             .detail("valid_before", spec.valid_before())
-            .detail("session_mfa", req.totp_code.is_some())
+            .detail(
+                "session_mfa",
+                req.totp_code.is_some() || approval_uv.is_some(),
+            )
             .detail("record_input", access.record_input())
             .detail("port_forwarding", access.port_forwarding())
             .detail("agent_forwarding", access.agent_forwarding())
@@ -813,11 +869,25 @@ impl Authority {
             certificate: cert_response(record, line),
             user: user.name,
             roles: access.roles().to_vec(),
-            session_mfa: req.totp_code.is_some(),
+            session_mfa: req.totp_code.is_some() || approval_uv.is_some(),
             record_input: access.record_input(),
             port_forwarding: access.port_forwarding(),
             agent_forwarding: access.agent_forwarding(),
         })
+    }
+
+    /// Whether per-session MFA for `user` should be a security-key approval:
+    /// the CA has a WebAuthn relying party and the user a key that is not
+    /// disabled. Otherwise the bastion asks for a TOTP code.
+    fn has_usable_security_key(&self, user: &str) -> Result<bool, CaError> {
+        if self.webauthn().is_err() {
+            return Ok(false);
+        }
+        Ok(self
+            .store
+            .webauthn_keys(user)?
+            .iter()
+            .any(|k| k.disabled_reason.is_none()))
     }
 
     /// Verify a per-session TOTP code with the login path's rules (replay,

@@ -203,6 +203,7 @@ impl Fixture {
                 public_key: key.private_key().public_key().to_openssh().unwrap(),
                 source: None,
                 totp_code,
+                webauthn_approval: None,
             },
         )
     }
@@ -1020,6 +1021,7 @@ engineers = ["dev"]
                 public_key: key.private_key().public_key().to_openssh().unwrap(),
                 source: None,
                 totp_code: code,
+                webauthn_approval: None,
             },
         )
     };

@@ -365,6 +365,7 @@ impl Session<'_> {
             public_key: self.key.public_line(),
             source: Some("192.0.2.7".into()),
             totp_code: None,
+            webauthn_approval: None,
         }
     }
 
