@@ -18,7 +18,9 @@
 //! a SHA-256 digest, compared in constant time) and a `short_code` shown both on
 //! the page and to the starter. A request's challenge is single-use: the first
 //! answer (from the page, or `FINISH`) takes it, and any later answer is refused as
-//! a replay, whatever the first one's verdict was.
+//! a replay, whatever the first one's verdict was. Answers arrive as JSON bodies
+//! under the API's 64 KiB limit and are parsed into webauthn-rs's types; nothing
+//! of an answer is trusted before webauthn-rs has checked it.
 //!
 //! # Crate choice
 //!
@@ -66,9 +68,6 @@ pub const MAX_OPEN_PER_USER: usize = 16;
 pub const KEEP_AFTER_EXPIRY: Duration = Duration::from_secs(5 * 60);
 /// Longest key name.
 pub const MAX_KEY_NAME: usize = 64;
-/// Longest credential answer we parse (an attestation with a certificate chain is
-/// a few KiB).
-pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 // ---------------------------------------------------------------------------
 // Settings
