@@ -452,6 +452,11 @@ impl Chromium {
         }
     }
 
+    /// Stop holding requests (`Fetch.disable`); held ones are let go.
+    pub fn stop_holding_requests(&mut self) {
+        self.cdp("Fetch.disable", json!({}));
+    }
+
     /// Let a held request go on, unchanged.
     pub fn release_request(&mut self, request_id: &str) {
         self.cdp("Fetch.continueRequest", json!({ "requestId": request_id }));

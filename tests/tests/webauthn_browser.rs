@@ -915,3 +915,67 @@ fn a_browser_without_webauthn_is_told_so_and_approves_nothing() {
     // The CLI is still waiting; the test's end stops it.
     drop(w);
 }
+
+#[test]
+fn a_replayed_browser_answer_is_refused() {
+    let ca = ca_with("");
+    let (_a, admin) = api_admin(&ca);
+    let code = invite(&admin, "kim", &["engineers"]);
+    let mut chromium = browser(&ca, AuthenticatorOptions::default());
+    let cli = Cli::new(&ca, "kim");
+    enrol(&ca, &mut chromium, &cli, &code);
+
+    // A good login, whose signed answer is recorded on its way to the CA.
+    let w = start_login(&cli);
+    let first = w.url.clone();
+    open_page(&mut chromium, &w.url, &w.code);
+    let mark = chromium.events().len();
+    chromium.hold_requests("*/answer");
+    chromium.click("#approve");
+    let held = chromium.next_held_request(mark, PAGE_TIMEOUT);
+    let answer = held["request"]["postData"]
+        .as_str()
+        .expect("the answer's body")
+        .to_owned();
+    chromium.release_request(held["requestId"].as_str().expect("requestId"));
+    chromium.stop_holding_requests();
+    chromium.wait_for("document.body.dataset.result === 'ok'", PAGE_TIMEOUT);
+    w.finish().assert_success("the first login");
+    let sessions = audit_for(&ca, "session_created", "kim").len();
+    let certs = audit_for(&ca, "cert_issued", "kim").len();
+    assert_eq!((sessions, certs), (1, 1));
+
+    // The same answer, sent again: to its own (answered) request, and to a new one.
+    let w = start_login(&cli);
+    open_page(&mut chromium, &w.url, &w.code);
+    let post = |chromium: &mut Chromium, page: &str| {
+        let path = format!(
+            "{}/answer",
+            page.split_once("/webauthn/")
+                .map(|(_, p)| format!("/webauthn/{p}"))
+                .expect("a page URL")
+        );
+        chromium.eval(&format!(
+            "fetch({path:?}, {{ method: 'POST', headers: {{ 'Content-Type': 'application/json' }}, \
+               body: {answer:?} }}).then(r => r.json().then(j => ({{ status: r.status, code: j.code || '' }})))"
+        ))
+    };
+    let again = post(&mut chromium, &first);
+    assert!(again["status"].as_u64().unwrap() >= 400, "{again}");
+    let replayed = post(&mut chromium, &w.url);
+    assert!(replayed["status"].as_u64().unwrap() >= 400, "{replayed}");
+    let replay_code = replayed["code"].as_str().unwrap_or_default().to_owned();
+    assert!(replay_code.starts_with("webauthn_"), "{replayed}");
+
+    // The login that was replayed into is refused; nothing new was issued.
+    let out = w.finish();
+    out.assert_failure("a login answered with a replayed assertion");
+    let failed = audit_for(&ca, "mfa_failed", "kim");
+    assert!(
+        failed.iter().any(|e| row_text(e).contains(&replay_code)),
+        "the replay is audited ({replay_code}): {failed:?}"
+    );
+    assert_eq!(audit_for(&ca, "session_created", "kim").len(), sessions);
+    assert_eq!(audit_for(&ca, "cert_issued", "kim").len(), certs);
+    ca.verify_audit().assert_success("rampart audit verify");
+}
