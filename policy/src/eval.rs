@@ -708,6 +708,19 @@ pub fn evaluate_access(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Result<AccessGrant, Denial> {
+    evaluate_access_with_key(req, KeyAssurance::Unattested, policy, now)
+}
+
+/// [`evaluate_access`] for a user whose outer certificate's key was attested
+/// (the CA marked it `mfa-key@rampart=piv-attested` at issuance): roles with
+/// `min_factor = "hardware-bound"` can then permit the access, as they could
+/// contribute to that certificate ([`evaluate_with_key`]).
+pub fn evaluate_access_with_key(
+    req: &AccessRequest<'_>,
+    key: KeyAssurance,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<AccessGrant, Denial> {
     check_name("login", req.login).map_err(|m| Denial::new(DenyCode::InvalidRequest, m))?;
     check_target_pattern(req.target)
         .and_then(|()| {
@@ -726,7 +739,7 @@ pub fn evaluate_access(
         groups: req.groups,
         factor: &req.factor,
         mfa_time: req.mfa_time,
-        key: KeyAssurance::Unattested,
+        key,
     };
     let sel = select(&subject, policy, now)?;
 
@@ -1383,6 +1396,36 @@ only-prod = ["prod"]
             .into_result()
             .unwrap();
         assert_eq!(g.principals(), ["bob", "root"]);
+    }
+
+    #[test]
+    fn bastion_access_to_a_hardware_bound_role_needs_the_attested_key() {
+        const HB: &str = r#"
+version = 1
+[roles.prod]
+principals = ["root"]
+min_factor = "hardware-bound"
+targets = { allow = ["prod-*"] }
+[groups]
+sre = ["prod"]
+"#;
+        let policy = Policy::from_toml(HB).unwrap();
+        let groups = vec!["sre".to_owned()];
+        let labels = BTreeMap::new();
+        let req = AccessRequest {
+            user: "bob",
+            groups: &groups,
+            factor: Factor::Totp,
+            mfa_time: now(),
+            login: "root",
+            target: "prod-db",
+            labels: &labels,
+        };
+        let err = evaluate_access(&req, &policy, now()).unwrap_err();
+        assert_eq!(err.code, DenyCode::FactorTooWeak);
+        let g =
+            evaluate_access_with_key(&req, KeyAssurance::HardwareAttested, &policy, now()).unwrap();
+        assert_eq!(g.roles(), ["prod"]);
     }
 
     #[test]
