@@ -19,19 +19,18 @@
 //!   first enrolment, mode 0600). It stores private keys unprotected, claims user
 //!   verification without verifying anyone, and its format may change between
 //!   library versions: it exists so that the end-to-end tests can drive the real
-//!   CTAP2 code path without hardware. Never point it at anything for real use.
+//!   CTAP2 code path without hardware. Only debug builds honour it; a release
+//!   build refuses the variable.
 //!   With it, and only with it, `RAMPART_FIDO2_TEST_ORIGIN=https://host:port`
 //!   replaces the origin, so that tests can prove the CA refuses a wrong one.
 
-use std::fs::{File, OpenOptions};
-use std::io::ErrorKind;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use webauthn_authenticator_rs::prelude::{
     CreationChallengeResponse, RequestChallengeResponse, Url, WebauthnCError,
 };
-use webauthn_authenticator_rs::softtoken::{SoftToken, SoftTokenFile};
+#[cfg(debug_assertions)]
+use webauthn_authenticator_rs::softtoken::SoftTokenFile;
 use webauthn_authenticator_rs::{AuthenticatorBackend, WebauthnAuthenticator as _};
 
 use crate::error::CliError;
@@ -48,6 +47,7 @@ enum Op {
 }
 
 impl Op {
+    #[cfg(debug_assertions)]
     fn is_register(&self) -> bool {
         matches!(self, Op::Register(_))
     }
@@ -88,13 +88,26 @@ fn run(page_url: &str, op: Op) -> Result<serde_json::Value, CliError> {
         (_, None) => origin_of(page_url)?,
     };
     match soft {
-        Some(path) => {
-            let mut token = open_soft_token(&path, op.is_register())?;
-            perform(&mut token, origin, op)
-            // Dropping `token` writes it back (new credential, new counter).
-        }
+        Some(path) => soft_token(&path, origin, op),
         None => usb(origin, op),
     }
+}
+
+/// The test-only software token. Only debug builds (what `cargo build` makes for
+/// the end-to-end tests) honour it: a release build refuses, so a shipped
+/// `rampart` cannot be pointed at a file that claims to be a user-verifying key.
+#[cfg(debug_assertions)]
+fn soft_token(path: &Path, origin: Url, op: Op) -> Result<serde_json::Value, CliError> {
+    let mut token = open_soft_token(path, op.is_register())?;
+    perform(&mut token, origin, op)
+    // Dropping `token` writes it back (new credential, new counter).
+}
+
+#[cfg(not(debug_assertions))]
+fn soft_token(_path: &Path, _origin: Url, _op: Op) -> Result<serde_json::Value, CliError> {
+    Err(CliError::Usage(format!(
+        "{SOFT_TOKEN_ENV} is a test-only setting that release builds do not honour"
+    )))
 }
 
 /// The web origin (`scheme://host[:port]`) of the page URL the CA gave.
@@ -177,7 +190,14 @@ fn key_error(e: &WebauthnCError, origin: &str, rp_id: &str) -> CliError {
 }
 
 /// Open (or, for an enrolment, create) the test-only software token file.
+#[cfg(debug_assertions)]
 fn open_soft_token(path: &Path, create: bool) -> Result<SoftTokenFile, CliError> {
+    use webauthn_authenticator_rs::softtoken::SoftToken;
+
+    use std::fs::{File, OpenOptions};
+    use std::io::ErrorKind;
+    use std::os::unix::fs::OpenOptionsExt as _;
+
     match OpenOptions::new().read(true).write(true).open(path) {
         Ok(f) => SoftTokenFile::open(f).map_err(|e| {
             anyhow::anyhow!("{} is not a software token file: {e}", path.display()).into()
@@ -307,6 +327,7 @@ mod tests {
 
     /// The real CTAP2 client code against the software token: enrol, then sign,
     /// and the counter the token persists goes up.
+    #[cfg(debug_assertions)]
     #[test]
     fn soft_token_registers_and_signs_through_the_client_checks() {
         let dir = tempfile::tempdir().unwrap();
@@ -368,6 +389,7 @@ mod tests {
         assert!(e.to_string().contains("relying party ID"), "{e}");
     }
 
+    #[cfg(debug_assertions)]
     #[test]
     fn a_missing_token_file_is_created_only_for_enrolment() {
         let dir = tempfile::tempdir().unwrap();
