@@ -544,6 +544,12 @@ impl Authority {
                         e.set(Status::Refused(expired_refusal()));
                         Look::Expired(e.purpose.clone())
                     }
+                    // An answer being checked settles in milliseconds; one that
+                    // never settled (the CA failed mid-check) ends as expired.
+                    Status::Checking if now >= e.expires_at + APPROVAL_USE_GRACE => {
+                        e.set(Status::Refused(expired_refusal()));
+                        Look::Expired(e.purpose.clone())
+                    }
                     Status::Open | Status::Checking => {
                         Look::Pending(e.expires_at, e.changed.subscribe())
                     }
