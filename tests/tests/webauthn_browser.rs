@@ -8,12 +8,17 @@
 //!   same browser, yields a certificate that sshd accepts and whose
 //!   `mfa-uv@rampart`/`mfa-aaguid@rampart` extensions name the key the CA lists.
 //! - Refused, audited, nothing issued: Deny clicked; an answer that reaches the CA
-//!   after its challenge expired; a key without user verification for a role that
-//!   needs a phishing-resistant factor; an AAGUID outside the attestation policy at
-//!   enrolment; the page opened at another origin (the browser itself refuses an IP
-//!   origin for RP ID `localhost`; through a relay on another port, the CA refuses
-//!   the origin the browser signed); a key whose signature counter goes backwards
-//!   (a clone).
+//!   after its challenge expired (held in the browser with the DevTools `Fetch`
+//!   domain), and an enrolment nobody answered; a browser's signed answer sent
+//!   again; another user's key (the browser finds none of the user's keys; a
+//!   doctored page makes it sign with the other's, and the CA refuses); a key
+//!   without user verification for a role that needs a phishing-resistant factor;
+//!   an AAGUID outside the attestation policy at enrolment; the page opened at
+//!   another origin (the browser itself refuses an IP origin for RP ID
+//!   `localhost`; through a relay on another port, the CA refuses the origin the
+//!   browser signed); a key whose signature counter goes backwards (a clone).
+//! - The pages say what happened: the short code the terminal shows, an expired
+//!   link, a finished request, a browser without WebAuthn.
 //!
 //! Chromium trusts exactly the CA's TLS key (`--ignore-certificate-errors-spki-list`),
 //! and the pages are browsed at `https://localhost:PORT`, the CA's default origin
@@ -977,5 +982,65 @@ fn a_replayed_browser_answer_is_refused() {
     );
     assert_eq!(audit_for(&ca, "session_created", "kim").len(), sessions);
     assert_eq!(audit_for(&ca, "cert_issued", "kim").len(), certs);
+    ca.verify_audit().assert_success("rampart audit verify");
+}
+
+#[test]
+fn another_users_key_cannot_approve_a_login() {
+    let ca = ca_with("");
+    let (_a, admin) = api_admin(&ca);
+    let lena_invite = invite(&admin, "lena", &["engineers"]);
+    let mike_invite = invite(&admin, "mike", &["engineers"]);
+    let lena = Cli::new(&ca, "lena");
+    let mike = Cli::new(&ca, "mike");
+    {
+        let mut lenas_browser = browser(&ca, AuthenticatorOptions::default());
+        enrol(&ca, &mut lenas_browser, &lena, &lena_invite);
+    }
+    // Mike's browser holds only Mike's key.
+    let mut chromium = browser(&ca, AuthenticatorOptions::default());
+    enrol(&ca, &mut chromium, &mike, &mike_invite);
+
+    // 1. On the page of Lena's login, the browser finds none of her keys.
+    let w = start_login(&lena);
+    open_page(&mut chromium, &w.url, &w.code);
+    let r = press(&mut chromium, "#approve");
+    assert_eq!(r.result, "error", "{r:?}");
+    assert!(r.status.contains("not enrolled here"), "{r:?}");
+    assert!(
+        audit_for(&ca, "mfa_failed", "lena").is_empty(),
+        "nothing reached the CA"
+    );
+    let url = w.url.clone();
+    let code = w.code.clone();
+
+    // 2. A doctored page that swaps the CA's list of Lena's keys for Mike's lets
+    //    his key sign; the CA refuses a credential that is not hers.
+    let mikes = chromium.credentials();
+    assert_eq!(mikes.len(), 1, "{mikes:?}");
+    let mikes_id = mikes[0]["credentialId"].as_str().expect("credentialId");
+    chromium.run_before_page_scripts(&format!(
+        "const get = navigator.credentials.get.bind(navigator.credentials); \
+         navigator.credentials.get = (o) => {{ \
+           if (o && o.publicKey) {{ o.publicKey.allowCredentials = [{{ type: 'public-key', \
+             id: Uint8Array.from(atob({mikes_id:?}), c => c.charCodeAt(0)) }}]; }} \
+           return get(o); }};"
+    ));
+    open_page(&mut chromium, &url, &code);
+    let r = press(&mut chromium, "#approve");
+    assert_eq!(r.result, "error", "{r:?}");
+    assert_eq!(r.code, "webauthn_foreign_credential", "{r:?}");
+    let out = w.finish();
+    out.assert_failure("Lena's login approved with Mike's key");
+    assert!(!lena.cert().exists(), "no certificate written");
+    let failed = audit_for(&ca, "mfa_failed", "lena");
+    assert!(
+        failed
+            .iter()
+            .any(|e| row_text(e).contains("webauthn_foreign_credential")),
+        "the foreign key is audited: {failed:?}"
+    );
+    nothing_issued(&ca, "lena", 0);
+    assert!(audit_for(&ca, "session_created", "mike").is_empty());
     ca.verify_audit().assert_success("rampart audit verify");
 }
