@@ -272,6 +272,9 @@ fn hint_for(code: &str) -> Option<&'static str> {
         Some("refused as a possibly cloned key (disabled now; ask an admin)")
     } else if c.contains("disabled") {
         Some("this security key is disabled; ask an admin")
+    } else if c.contains("request_unknown") {
+        // Open requests live in the CA's memory: a restart forgets them.
+        Some("the CA no longer knows this request (it may have restarted); run the command again")
     } else if c.contains("no_keys") {
         Some("no usable security key: none is enrolled, or all are disabled")
     } else {
@@ -329,5 +332,7 @@ mod tests {
         assert_eq!(hint_for("refused"), None);
         assert_eq!(hint_for("webauthn_replayed"), None);
         assert!(hint_for("webauthn_no_keys").is_some());
+        assert!(hint_for("webauthn_request_unknown")
+            .is_some_and(|h| h.contains("run the command again")));
     }
 }
