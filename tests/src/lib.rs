@@ -71,26 +71,27 @@ pub fn target_dir() -> PathBuf {
     }
 }
 
-/// Path of one of the workspace's binaries, `target/debug/<name>`, or
-/// `$RAMPART_BIN_DIR/<name>` when that is set (benchmarks point it at a release
-/// build, e.g. `target/bench/release`, so the CA and the bastion are both measured
-/// optimised).
+/// Path of one of the workspace's binaries, `target/debug/<name>`; or
+/// `$RAMPART_BIN_DIR/<name>` when that is set and holds it (benchmarks point it at
+/// a release build, e.g. `target/bench/release` with only the CA and the bastion,
+/// so the daemons are measured optimised while the CLI comes from the debug build).
 ///
 /// Panics when it has not been built: the e2e tests need the real binaries, and
 /// `cargo test -p rampart-e2e` alone does not build another package's binaries.
 pub fn bin(name: &str) -> PathBuf {
-    let dir = match std::env::var_os("RAMPART_BIN_DIR") {
-        Some(d) if !d.is_empty() => {
-            let d = PathBuf::from(d);
-            if d.is_absolute() {
-                d
-            } else {
-                workspace_root().join(d)
-            }
+    if let Some(d) = std::env::var_os("RAMPART_BIN_DIR").filter(|d| !d.is_empty()) {
+        let d = PathBuf::from(d);
+        let p = if d.is_absolute() {
+            d
+        } else {
+            workspace_root().join(d)
         }
-        _ => target_dir().join("debug"),
-    };
-    let p = dir.join(name);
+        .join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    let p = target_dir().join("debug").join(name);
     if !p.is_file() {
         panic!(
             "binary {name} not found at {}: run `cargo build --workspace` first",

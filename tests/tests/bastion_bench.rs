@@ -2,13 +2,13 @@
 //! Debian `sshd` used as a plain ProxyJump host, measured in ONE run so the
 //! ratios compare like with like (issue 3, "Measure").
 //!
-//! Ignored by default (it moves 4 GB). Run with a release bastion:
+//! Ignored by default (it moves 4 GB). Run with a release CA and bastion:
 //!
 //! ```text
-//! CARGO_TARGET_DIR=/work/target-release cargo build --release -p rampart-bastion
+//! CARGO_TARGET_DIR=target/bench cargo build --release -p rampart-ca -p rampart-bastion
 //! cargo build --workspace
-//! RAMPART_BASTION_BIN=/work/target-release/release/rampart-bastion \
-//!   cargo nextest run -p rampart-e2e --test bastion_bench --run-ignored all --no-capture
+//! RAMPART_BIN_DIR=target/bench/release \
+//!   cargo nextest run -p rampart-e2e --test bastion_bench --run-ignored only --no-capture
 //! ```
 
 #![allow(
@@ -125,7 +125,7 @@ fn sessions_per_second(config: &Path, host: &str, workers: usize, secs: u64) -> 
 /// `TEST_ACCOUNT@db-1` (through rampart) and `TEST_ACCOUNT@base` (through the
 /// jump host, alice's own certificate end to end).
 struct World {
-    _ca: Ca,
+    ca: Ca,
     _admin: rampart_e2e::Enrolled,
     _alice: rampart_e2e::Enrolled,
     _target: Sshd,
@@ -177,7 +177,7 @@ fn world(max_sessions: u64) -> World {
     ));
     std::fs::write(&cfg, text).unwrap();
     World {
-        _ca: ca,
+        ca,
         _admin: admin,
         _alice: alice,
         _target: target,
@@ -265,6 +265,91 @@ fn bastion_against_an_openssh_jump_host() {
     let bs = sessions_per_second(&cfg, &b, 8, 15);
     println!("sessions/s (8 parallel ssh clients, 15 s): rampart {rs:.1}, openssh jump {bs:.1}");
     bastion.stop();
+}
+
+/// CPU time (user + system, this process's threads plus its reaped children) of
+/// `pid` so far, from `/proc/PID/stat` (in clock ticks of 1/100 s on Linux).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the parenthesised command name; utime is field 14 overall.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = rest
+        .split(' ')
+        .skip(11)
+        .take(4)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    f.iter().sum()
+}
+
+/// Busy CPU ticks of the whole machine so far (`/proc/stat`: all but idle and
+/// iowait).
+fn machine_busy_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap();
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    cpu.iter().sum::<u64>() - cpu[3] - cpu[4]
+}
+
+/// The session rate through stock `ssh -J`, and what each session costs in CPU:
+/// the bastion's and the CA's own CPU time per session say how many sessions per
+/// second one core could carry, whatever the clients and the target cost on the
+/// same machine.
+#[test]
+#[ignore = "benchmark: ~1 min of full CPU; run explicitly (see the module doc)"]
+fn session_rate_and_cpu_per_session() {
+    let w = world(1000);
+    let c = w.cfg.display();
+    let (r, b) = (
+        format!("{TEST_ACCOUNT}@db-1"),
+        format!("{TEST_ACCOUNT}@base"),
+    );
+    sh(&format!("ssh -F {c} {r} true"));
+    sh(&format!("ssh -F {c} {b} true"));
+    let bastion_pid = pid_of(&w.bastion.config_path().display().to_string());
+    let ca_pid = pid_of(&format!("--config {}", w.ca.config_path().display()));
+    let jump_pid = pid_of(&format!("-f {}", w.jump.config_path().display()));
+    let secs = 20;
+
+    let (b0, c0, m0, t0) = (
+        cpu_ticks(bastion_pid),
+        cpu_ticks(ca_pid),
+        machine_busy_ticks(),
+        Instant::now(),
+    );
+    let rate = sessions_per_second(&w.cfg, &r, 8, secs);
+    let sessions = rate * t0.elapsed().as_secs_f64();
+    let ms = |ticks: u64| ticks as f64 * 10.0 / sessions;
+    let (bastion_ms, ca_ms, machine_ms) = (
+        ms(cpu_ticks(bastion_pid) - b0),
+        ms(cpu_ticks(ca_pid) - c0),
+        ms(machine_busy_ticks() - m0),
+    );
+
+    let (j0, m1, t1) = (cpu_ticks(jump_pid), machine_busy_ticks(), Instant::now());
+    let base_rate = sessions_per_second(&w.cfg, &b, 8, secs);
+    let base_sessions = base_rate * t1.elapsed().as_secs_f64();
+    let jump_ms = (cpu_ticks(jump_pid) - j0) as f64 * 10.0 / base_sessions;
+    let base_machine_ms = (machine_busy_ticks() - m1) as f64 * 10.0 / base_sessions;
+
+    println!(
+        "rampart: {rate:.1} sessions/s; CPU per session: bastion {bastion_ms:.2} ms,          CA {ca_ms:.2} ms, whole machine {machine_ms:.1} ms;          bastion + CA capacity ≈ {:.0} sessions/s per core",
+        1000.0 / (bastion_ms + ca_ms)
+    );
+    println!(
+        "openssh jump: {base_rate:.1} sessions/s; CPU per session: jump sshd {jump_ms:.2} ms,          whole machine {base_machine_ms:.1} ms; jump capacity ≈ {:.0} sessions/s per core",
+        1000.0 / jump_ms
+    );
+    println!(
+        "bastion + CA CPU per session / jump sshd CPU per session: {:.2}",
+        (bastion_ms + ca_ms) / jump_ms
+    );
 }
 
 /// The pid of the one process whose command line holds `needle` (the bastion's
