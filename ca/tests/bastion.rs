@@ -1057,3 +1057,113 @@ engineers = ["dev"]
         serde_json::json!(false)
     );
 }
+
+// ----- YubiKey PIV attestation and hardware-bound roles at the bastion -----------
+
+/// A YubiKey-shaped chain made with rcgen under a test root (see
+/// `ca/src/piv/tests.rs`): root ← f9 (no basicConstraints) ← slot attestation of
+/// `subject` with PIN once, touch always.
+fn piv_chain(subject: &rcgen::KeyPair) -> (Vec<u8>, api::PivAttestation) {
+    use rcgen::{CertificateParams, CustomExtension, DnType, IsCa, KeyPair};
+    let dn = |cn: &str| {
+        let mut d = rcgen::DistinguishedName::new();
+        d.push(DnType::CommonName, cn);
+        d
+    };
+    let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn("Test PIV Root CA");
+    p.is_ca = IsCa::Ca(rcgen::BasicConstraints::Constrained(1));
+    let root = p.self_signed(&root_key).unwrap();
+    let f9_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn("Yubico PIV Attestation");
+    let f9 = p.signed_by(&f9_key, &root, &root_key).unwrap();
+    let mut p = CertificateParams::default();
+    p.distinguished_name = dn("YubiKey PIV Attestation 9a");
+    p.custom_extensions = vec![CustomExtension::from_oid_content(
+        &[1, 3, 6, 1, 4, 1, 41482, 3, 8],
+        vec![2, 2],
+    )];
+    let slot = p.signed_by(subject, &f9, &f9_key).unwrap();
+    (
+        root.der().to_vec(),
+        api::PivAttestation {
+            slot_cert_pem: slot.pem(),
+            intermediate_pem: f9.pem(),
+        },
+    )
+}
+
+#[test]
+fn a_hardware_bound_role_reaches_its_targets_only_with_a_piv_attested_outer_certificate() {
+    let f = fixture_with(
+        r#"
+version = 1
+[defaults]
+min_factor = "otp"
+[roles.web]
+principals = ["{user}"]
+targets = { allow = ["web-*"] }
+[roles.prod]
+principals = ["{user}"]
+min_factor = "hardware-bound"
+targets = { allow = ["db-*"] }
+[groups]
+engineers = ["web", "prod"]
+"#,
+    );
+    let admin_totp = f.enrol("root", true);
+    let (admin_token, _) = f.login_cert("root", &admin_totp);
+    let bastion = f.join(&admin_token);
+    let alice_totp = f.enrol("alice", false);
+
+    // A plain outer certificate (role `web` only): db-1 is refused.
+    let (alice_token, plain) = f.login_cert("alice", &alice_totp);
+    let err = f
+        .session_cert(&bastion, &plain.certificate, None)
+        .unwrap_err();
+    assert!(
+        matches!(&err, CaError::Forbidden { code: "access_denied", message } if message.contains("may reach target db-1")),
+        "{err}"
+    );
+
+    // The same session with a PIV-attested key: the certificate is marked, and
+    // the bastion's session certificate for db-1 is granted through `prod`.
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let ssh_pub = ssh_key::PublicKey::new(
+        ssh_key::public::KeyData::Ecdsa(
+            ssh_key::public::EcdsaPublicKey::from_sec1_bytes(key.public_key_raw()).unwrap(),
+        ),
+        "piv",
+    );
+    let (root_der, attestation) = piv_chain(&key);
+    f.auth.set_piv(
+        rampart_ca::piv::PivVerifier::new(
+            vec![root_der],
+            rampart_ca::piv::DEFAULT_TOUCH.to_vec(),
+            rampart_ca::piv::DEFAULT_PIN.to_vec(),
+        )
+        .unwrap(),
+    );
+    let session = f.auth.authenticate(&alice_token).unwrap();
+    let outer = f
+        .auth
+        .issue_attested_user_cert(
+            &f.caller,
+            &session,
+            &api::AttestedCertRequest {
+                public_key: ssh_pub.to_openssh().unwrap(),
+                ttl_seconds: None,
+                piv_attestation: Some(attestation),
+            },
+        )
+        .unwrap();
+    let cert = ssh_key::Certificate::from_openssh(&outer.certificate).unwrap();
+    assert_eq!(
+        cert.extensions().get("mfa-key@rampart").map(String::as_str),
+        Some("piv-attested")
+    );
+    f.session_cert(&bastion, &outer.certificate, None)
+        .expect("the attested outer certificate reaches db-1");
+}
