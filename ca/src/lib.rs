@@ -1,7 +1,8 @@
 //! The Rampart certificate authority.
 //!
 //! Owns the CA keys, identities and enrolment, second-factor checks (TOTP and
-//! recovery codes now; WebAuthn and OIDC behind the same [`factor::FactorVerifier`]),
+//! recovery codes through [`factor::FactorVerifier`]; security keys through the
+//! WebAuthn ceremonies of [`webauthn`]; OIDC step-up through [`oidc`]),
 //! policy-gated issuance of short-lived OpenSSH user certificates and of host
 //! certificates, revocation and the KRL, and the HTTPS JSON API. Every decision and
 //! action is written to the audit chain before its result leaves the CA.
