@@ -16,6 +16,14 @@ use crate::home::{write_atomic, Home, Session};
 use crate::input::read_code;
 use crate::ssh;
 
+/// The key to certify when it is not the file key.
+enum OtherKey {
+    /// `--agent-key`: a key held by ssh-agent.
+    Agent(ssh_key::PublicKey),
+    /// `--key piv`: the key in YubiKey PIV slot 9a, with its attestation.
+    Piv(Box<crate::piv::PivKey>),
+}
+
 /// Run `rampart login`.
 pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
     let mut config = home.load_config()?;
@@ -36,9 +44,12 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
             )
         })?;
     // Resolve the agent key before asking for a code: a code is single-use.
-    let agent_key = match &args.agent_key {
-        Some(fp) => Some(ssh::agent_key(fp)?),
-        None => None,
+    // Likewise the YubiKey (`--key piv`): find it, generate the key once, read its
+    // attestation, before the factor is spent.
+    let key = match (&args.agent_key, args.key) {
+        (Some(fp), _) => Some(OtherKey::Agent(ssh::agent_key(fp)?)),
+        (None, KeyChoice::Piv) => Some(OtherKey::Piv(Box::new(crate::piv::prepare()?))),
+        (None, KeyChoice::File) => None,
     };
     let client = target.client()?;
 
@@ -57,7 +68,7 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
     } else {
         login_with_code(&client, &target, &user, &args)?
     };
-    finish(home, &mut config, &target, &client, login, &args, agent_key)
+    finish(home, &mut config, &target, &client, login, &args, key)
 }
 
 fn login_with_code(
@@ -100,7 +111,7 @@ fn finish(
     client: &rampart_api::Client,
     login: LoginResponse,
     args: &LoginArgs,
-    agent_key: Option<ssh_key::PublicKey>,
+    key: Option<OtherKey>,
 ) -> Result<ExitCode, CliError> {
     target.remember(config);
     config.user = Some(login.user.clone());
@@ -118,10 +129,10 @@ fn finish(
     };
     home.save_session(&session)?;
 
-    // `--key piv`: the key in YubiKey PIV slot 9a, with its attestation.
-    let piv = match args.key {
-        KeyChoice::Piv => Some(crate::piv::prepare()?),
-        KeyChoice::File => None,
+    let (agent_key, piv) = match key {
+        Some(OtherKey::Agent(pk)) => (Some(pk), None),
+        Some(OtherKey::Piv(p)) => (None, Some(*p)),
+        None => (None, None),
     };
     // Which key to certify, and where its certificate goes.
     let (public, key_file, cert_path): (_, Option<PathBuf>, PathBuf) =
