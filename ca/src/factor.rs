@@ -1,9 +1,11 @@
-//! Second factors behind one trait. TOTP and recovery codes live here; WebAuthn
-//! and OIDC step-up implement the same [`FactorVerifier`] in their own issues.
+//! The one-request factors: TOTP and recovery codes, behind [`FactorVerifier`].
 //!
 //! A verifier only answers "did this user prove this factor now?". Rate limits,
 //! lockouts, audit events and sessions are the authority's job, so every factor
-//! gets them the same way.
+//! gets them the same way. The factors that take a round trip through a browser or
+//! an identity provider are ceremonies with their own state instead: WebAuthn and
+//! CTAP2 in `crate::webauthn` (and `webauthn/ceremony.rs`), OIDC step-up in
+//! `crate::oidc`; they feed the same limits, lockout and audit events.
 
 use chrono::{DateTime, Utc};
 use subtle::ConstantTimeEq;
