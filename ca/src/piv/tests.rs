@@ -432,3 +432,43 @@ fn config_defaults_and_spellings() {
     assert!(err.contains("missing.pem"), "{err}");
     assert!(toml::from_str::<RawPiv>("roots = []\n").is_err());
 }
+
+#[test]
+fn every_single_bit_flip_is_refused_or_changes_nothing() {
+    // The verifier takes its input from the network: no mutation may panic it, and
+    // a mutated chain may pass only if what it proves is unchanged (e.g. an
+    // ignored unused-bits count), never with different content.
+    let w = world();
+    let v = verifier(&[&w.root]);
+    let key = ssh_key_of(&w.key);
+    let good = check(&w, &v).unwrap();
+    let f9 = w.f9.cert.pem();
+    for (which, der) in [
+        ("slot", w.slot.der().to_vec()),
+        ("f9", w.f9.cert.der().to_vec()),
+    ] {
+        for i in 0..der.len() {
+            for bit in 0..8 {
+                let mut m = der.clone();
+                m[i] ^= 1 << bit;
+                let out = if which == "slot" {
+                    v.verify(&pem_of(&m), &f9, &key, now())
+                } else {
+                    v.verify(&w.slot.pem(), &pem_of(&m), &key, now())
+                };
+                if let Ok(a) = out {
+                    assert_eq!(a, good, "{which} byte {i} bit {bit} changed the result");
+                }
+            }
+        }
+        // Truncations.
+        for n in 0..der.len() {
+            let out = if which == "slot" {
+                v.verify(&pem_of(&der[..n]), &f9, &key, now())
+            } else {
+                v.verify(&w.slot.pem(), &pem_of(&der[..n]), &key, now())
+            };
+            assert!(out.is_err(), "{which} truncated to {n} bytes was accepted");
+        }
+    }
+}
