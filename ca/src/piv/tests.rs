@@ -472,3 +472,72 @@ fn every_single_bit_flip_is_refused_or_changes_nothing() {
         }
     }
 }
+
+/// An RSA public key as a SubjectPublicKeyInfo wants it (RFC 8017 A.1.1
+/// `RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }`).
+struct RsaSpki(Vec<u8>);
+
+fn der_tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let n = content.len();
+    if n < 0x80 {
+        out.push(n as u8);
+    } else if n < 0x100 {
+        out.extend([0x81, n as u8]);
+    } else {
+        out.extend([0x82, (n >> 8) as u8, n as u8]);
+    }
+    out.extend_from_slice(content);
+    out
+}
+
+fn der_uint(b: &[u8]) -> Vec<u8> {
+    let mut c = Vec::new();
+    if b.first().is_some_and(|x| x & 0x80 != 0) {
+        c.push(0);
+    }
+    c.extend_from_slice(b);
+    der_tlv(0x02, &c)
+}
+
+impl RsaSpki {
+    fn of(k: &ssh_key::public::RsaPublicKey) -> RsaSpki {
+        let n = k.n().as_positive_bytes().unwrap();
+        let e = k.e().as_positive_bytes().unwrap();
+        RsaSpki(der_tlv(0x30, &[der_uint(n), der_uint(e)].concat()))
+    }
+}
+
+impl PublicKeyData for RsaSpki {
+    fn der_bytes(&self) -> &[u8] {
+        &self.0
+    }
+    fn algorithm(&self) -> &SignatureAlgorithm {
+        &rcgen::PKCS_RSA_SHA256
+    }
+}
+
+#[test]
+fn an_rsa_slot_key_matches_its_ssh_form_and_only_that() {
+    let rsa = |bits| {
+        let kp = ssh_key::private::RsaKeypair::random(
+            &mut ssh_key::rand_core::UnwrapErr(ssh_key::getrandom::SysRng),
+            bits,
+        )
+        .unwrap();
+        ssh_key::public::RsaPublicKey::from(&kp)
+    };
+    let mine = rsa(2048);
+    let other = rsa(2048);
+    let root = root("Test PIV Root CA");
+    let f9 = f9(&root);
+    let slot = slot_cert(&f9, &RsaSpki::of(&mine), slot_exts([2, 2]));
+    let v = verifier(&[&root]);
+    let as_ssh = |k: &ssh_key::public::RsaPublicKey| PublicKey::new(KeyData::Rsa(k.clone()), "");
+    v.verify(&slot.pem(), &f9.cert.pem(), &as_ssh(&mine), now())
+        .unwrap();
+    let err = v
+        .verify(&slot.pem(), &f9.cert.pem(), &as_ssh(&other), now())
+        .unwrap_err();
+    assert_eq!(err.code(), "piv_attestation_key_mismatch", "{err}");
+}
