@@ -438,6 +438,9 @@ impl Traffic {
     }
 }
 
+/// How long the pump holds a target's EOF waiting for its exit status.
+const EOF_HOLD: Duration = Duration::from_millis(200);
+
 /// What the pump reports when the target channel ends.
 #[derive(Debug, Default, Clone)]
 pub struct ChannelEnd {
@@ -467,7 +470,26 @@ pub async fn pump(
 ) -> ChannelEnd {
     let mut end = ChannelEnd::default();
     let id = to.id();
-    while let Some(msg) = from.wait().await {
+    // The target's EOF is held until its exit status (or close) follows, at
+    // most EOF_HOLD: sshd sends EOF, exit-status and close back to back, and
+    // an OpenSSH client that sees EOF alone with its own input already closed
+    // (a multiplexed session) sends close at once — the exit status that
+    // follows is then dropped and the client reports 255.
+    let mut eof_pending = false;
+    loop {
+        let msg = if eof_pending {
+            match tokio::time::timeout(EOF_HOLD, from.wait()).await {
+                Ok(m) => m,
+                Err(_) => {
+                    eof_pending = false;
+                    let _ = to.eof().await;
+                    continue;
+                }
+            }
+        } else {
+            from.wait().await
+        };
+        let Some(msg) = msg else { break };
         match msg {
             ChannelMsg::Data { data } => {
                 let n = data.len() as u64;
@@ -494,11 +516,14 @@ pub async fn pump(
                 }
             }
             ChannelMsg::Eof => {
-                let _ = to.eof().await;
+                eof_pending = true;
             }
             ChannelMsg::ExitStatus { exit_status } => {
                 end.exit_status = Some(exit_status);
                 let _ = to.exit_status(exit_status).await;
+                if std::mem::take(&mut eof_pending) {
+                    let _ = to.eof().await;
+                }
             }
             ChannelMsg::ExitSignal {
                 signal_name,
@@ -510,6 +535,9 @@ pub async fn pump(
                 let _ = server
                     .exit_signal_request(id, signal_name, core_dumped, error_message, lang_tag)
                     .await;
+                if std::mem::take(&mut eof_pending) {
+                    let _ = to.eof().await;
+                }
             }
             ChannelMsg::Success => {
                 let _ = replies.send(true);
@@ -520,6 +548,9 @@ pub async fn pump(
             ChannelMsg::Close => break,
             _ => {}
         }
+    }
+    if eof_pending {
+        let _ = to.eof().await;
     }
     // Exit status (if any) went out above; close after it, as RFC 4254 §6.10 orders.
     let _ = to.close().await;

@@ -720,11 +720,10 @@ fn remote_forwarding_is_bridged_where_policy_allows_it_and_cancelled_on_request(
         ssh(&w.config, &a, None, T)
     };
     mux(&["-O", "forward", "-R", &spec, "x"]).assert_success("-O forward -R");
-    // Only stdout is asserted for sessions through the master: a multiplexing
-    // client was seen to exit 255 now and then (no exit message from its
-    // master) after its command had run and printed — with or without a
-    // forward in play; the exit status itself is covered by plain sessions.
+    // A multiplexed session's exit status too: its client closes the channel
+    // as soon as it sees EOF, so the bastion must send the exit status with it.
     let out = mux(&["x", &ping_on_target(remote)]);
+    out.assert_success("ping through the added forward");
     assert_eq!(
         out.stdout.trim(),
         "pong:ping",
@@ -734,6 +733,7 @@ fn remote_forwarding_is_bridged_where_policy_allows_it_and_cancelled_on_request(
     );
     mux(&["-O", "cancel", "-R", &spec, "x"]).assert_success("-O cancel -R");
     let out = mux(&["x", &ping_on_target(remote)]);
+    out.assert_success("ping after the cancel");
     assert_eq!(
         out.stdout.trim(),
         "connect-failed",
