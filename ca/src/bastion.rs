@@ -470,8 +470,10 @@ impl Authority {
         let mut outer_serial: Option<u64> = None;
         let started = std::time::Instant::now();
         let result = self.session_cert_inner(caller, bastion, req, &mut outer_serial);
+        // The metric's per-session flow is the TOTP code's (the approval's
+        // latency and outcome are counted where it is answered).
         crate::metrics::session_cert_finished(
-            session_mfa,
+            req.totp_code.is_some(),
             match &result {
                 Ok(_) => Ok(()),
                 Err(Ok(refusal)) => Err(refusal.code),
