@@ -391,15 +391,17 @@ impl Authority {
 
     // ----- enrolment -------------------------------------------------------
 
-    /// Redeem an invite and hand out a new TOTP secret to confirm.
-    pub fn enroll_start(
+    /// Redeem a one-time invite for enrolment (TOTP or security key) and return
+    /// the user it names. Each refusal (unknown, used, expired invite, or a
+    /// disabled user) is audited as `InviteRefused` and counts as a failure of the
+    /// source; the caller records `InviteRedeemed` once its enrolment is under way.
+    pub(crate) fn redeem_invite(
         &self,
         caller: &Caller,
-        req: &api::EnrollStartRequest,
-    ) -> Result<api::EnrollStartResponse, CaError> {
-        self.check_source_limit(caller)?;
-        let now = self.now();
-        let hash = secrets::digest_secret(&req.invite);
+        invite: &str,
+        now: DateTime<Utc>,
+    ) -> Result<String, CaError> {
+        let hash = secrets::digest_secret(invite);
         let user = match self.store.redeem_invite(&hash, now)? {
             InviteRedemption::Redeemed(user) => user,
             other => {
@@ -427,6 +429,18 @@ impl Authority {
             )?;
             return Err(CaError::forbidden("user_disabled", "this user is disabled"));
         }
+        Ok(user)
+    }
+
+    /// Redeem an invite and hand out a new TOTP secret to confirm.
+    pub fn enroll_start(
+        &self,
+        caller: &Caller,
+        req: &api::EnrollStartRequest,
+    ) -> Result<api::EnrollStartResponse, CaError> {
+        self.check_source_limit(caller)?;
+        let now = self.now();
+        let user = self.redeem_invite(caller, &req.invite, now)?;
         let mut seed = zeroize::Zeroizing::new([0u8; factor::TOTP_SEED_BYTES]);
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, seed.as_mut());
         let totp = factor::totp_for(seed.as_ref(), &self.settings.totp_issuer, &user)?;

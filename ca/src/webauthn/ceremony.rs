@@ -343,36 +343,7 @@ impl Authority {
 
     /// Redeem an invite for a key enrolment; refusals audited as for TOTP.
     fn redeem_invite_for_key(&self, caller: &Caller, invite: &str) -> Result<String, CaError> {
-        use crate::store::InviteRedemption;
-        let now = self.now();
-        let hash = secrets::digest_secret(invite);
-        let user = match self.store.redeem_invite(&hash, now)? {
-            InviteRedemption::Redeemed(user) => user,
-            other => {
-                let (code, msg) = match other {
-                    InviteRedemption::AlreadyUsed => {
-                        ("invite_used", "this invite has already been used")
-                    }
-                    InviteRedemption::Expired => ("invite_expired", "this invite has expired"),
-                    _ => ("invite_unknown", "this invite code is not valid"),
-                };
-                self.note_source_failure(caller);
-                self.record(
-                    self.event(EventKind::InviteRefused, Outcome::Failure, Some(caller))
-                        .reason(code),
-                )?;
-                return Err(CaError::unauthenticated(code, msg));
-            }
-        };
-        let record = self.require_user(&user)?;
-        if record.disabled {
-            self.record(
-                self.event(EventKind::InviteRefused, Outcome::Failure, Some(caller))
-                    .user(&user)
-                    .reason("user_disabled"),
-            )?;
-            return Err(CaError::forbidden("user_disabled", "this user is disabled"));
-        }
+        let user = self.redeem_invite(caller, invite, self.now())?;
         self.record(
             self.event(EventKind::InviteRedeemed, Outcome::Success, Some(caller))
                 .user(&user)
