@@ -241,6 +241,15 @@ impl Fixture {
             .unwrap_or_else(|| panic!("no {kind} event"))
     }
 
+    /// Assert that the last event of `kind` gives `reason` (a refusal's code).
+    fn assert_last_reason(&self, kind: &str, reason: &str) {
+        assert_eq!(
+            self.last(kind).reason.as_deref(),
+            Some(reason),
+            "the last {kind} event's reason"
+        );
+    }
+
     fn count(&self, kind: &str) -> usize {
         self.events()
             .iter()
@@ -353,10 +362,7 @@ fn browser_page_path_login_is_collected_by_wait_once() {
         .webauthn_page_answer(&f.caller, &started.request_id, &a)
         .unwrap_err();
     assert_eq!(err.code(), "webauthn_replayed");
-    assert_eq!(
-        f.last("mfa_failed").reason.as_deref(),
-        Some("webauthn_replayed")
-    );
+    f.assert_last_reason("mfa_failed", "webauthn_replayed");
     let page = f.auth.webauthn_page(&started.request_id).unwrap().unwrap();
     assert_eq!(page.state, PageState::Finished);
 
@@ -392,10 +398,7 @@ fn a_replayed_assertion_for_a_new_challenge_is_refused() {
         f.finish(&first, a.clone()).unwrap_err().code(),
         "webauthn_replayed"
     );
-    assert_eq!(
-        f.last("mfa_failed").reason.as_deref(),
-        Some("webauthn_replayed")
-    );
+    f.assert_last_reason("mfa_failed", "webauthn_replayed");
     // The old assertion against a fresh challenge.
     let second = f.login_start("carol", true).unwrap();
     let err = f.finish(&second, a).unwrap_err();
@@ -425,10 +428,7 @@ fn an_expired_challenge_is_refused_and_audited() {
     f.clock.advance(chrono::Duration::seconds(31));
     let err = f.finish(&started, a).unwrap_err();
     assert_eq!(err.code(), "webauthn_request_expired");
-    assert_eq!(
-        f.last("mfa_failed").reason.as_deref(),
-        Some("webauthn_request_expired")
-    );
+    f.assert_last_reason("mfa_failed", "webauthn_request_expired");
     assert_eq!(f.count("session_created"), 0);
 
     // Nobody answered another one: WAIT says expired (audited once).
@@ -497,10 +497,7 @@ fn missing_user_verification_is_refused_where_required() {
     );
     let err = f.login("frank", &mut t).unwrap_err();
     assert_eq!(err.code(), "webauthn_uv_missing");
-    assert_eq!(
-        f.last("mfa_failed").reason.as_deref(),
-        Some("webauthn_uv_missing")
-    );
+    f.assert_last_reason("mfa_failed", "webauthn_uv_missing");
     assert_eq!(f.count("session_created"), 0);
 }
 
@@ -536,10 +533,7 @@ fn a_wrong_origin_is_refused() {
         f.finish(&started, answer).unwrap_err().code(),
         "webauthn_wrong_origin"
     );
-    assert_eq!(
-        f.last("webauthn_enrolment_refused").reason.as_deref(),
-        Some("webauthn_wrong_origin")
-    );
+    f.assert_last_reason("webauthn_enrolment_refused", "webauthn_wrong_origin");
 
     let (mut t, _, _) = f.enrolled("ivan", &["engineers"], false);
     let started = f.login_start("ivan", true).unwrap();
@@ -552,10 +546,7 @@ fn a_wrong_origin_is_refused() {
         f.finish(&started, a).unwrap_err().code(),
         "webauthn_wrong_origin"
     );
-    assert_eq!(
-        f.last("mfa_failed").reason.as_deref(),
-        Some("webauthn_wrong_origin")
-    );
+    f.assert_last_reason("mfa_failed", "webauthn_wrong_origin");
     assert_eq!(f.count("session_created"), 0);
 }
 
@@ -570,10 +561,7 @@ fn deny_on_the_page_refuses_the_waiting_starter() {
     let err = f.poll(&started).unwrap_err();
     assert_eq!(err.code(), "webauthn_denied");
     assert!(matches!(err, CaError::Forbidden { .. }));
-    assert_eq!(
-        f.last("mfa_failed").reason.as_deref(),
-        Some("webauthn_denied")
-    );
+    f.assert_last_reason("mfa_failed", "webauthn_denied");
 }
 
 #[test]
@@ -890,9 +878,9 @@ fn attestation_roots_admit_only_keys_they_attest() {
         f.finish(&started, answer).unwrap_err().code(),
         "webauthn_attestation_untrusted"
     );
-    assert_eq!(
-        f.last("webauthn_enrolment_refused").reason.as_deref(),
-        Some("webauthn_attestation_untrusted")
+    f.assert_last_reason(
+        "webauthn_enrolment_refused",
+        "webauthn_attestation_untrusted",
     );
 
     let invite = f.user("quinn", &["engineers"], false);

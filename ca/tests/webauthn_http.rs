@@ -119,6 +119,23 @@ impl Server {
             .unwrap()
     }
 
+    /// Invite `user` and start enrolling a key named `blue` from that invite, as
+    /// the waiting CLI does (`REGISTER_START`, not direct).
+    async fn start_enrolment(&self, user: &str) -> wapi::CeremonyStarted {
+        self.post(
+            wapi::REGISTER_START,
+            &wapi::RegisterStartRequest {
+                invite: Some(self.invite(user)),
+                name: "blue".into(),
+                direct: false,
+            },
+        )
+        .await
+        .json()
+        .await
+        .unwrap()
+    }
+
     /// The page path of a CA URL (`https://localhost:8443/webauthn/r/…`).
     fn page_path(url: &str) -> String {
         Url::parse(url).unwrap().path().to_owned()
@@ -137,20 +154,7 @@ fn check_page_headers(r: &reqwest::Response) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn enrol_on_the_page_wakes_the_waiting_cli_then_ctap2_login_and_keys() {
     let s = server().await;
-    let invite = s.invite("alice");
-    let started: wapi::CeremonyStarted = s
-        .post(
-            wapi::REGISTER_START,
-            &wapi::RegisterStartRequest {
-                invite: Some(invite),
-                name: "blue".into(),
-                direct: false,
-            },
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let started = s.start_enrolment("alice").await;
     let page_path = Server::page_path(&started.url);
     assert_eq!(page_path, format!("/webauthn/r/{}", started.request_id));
 
@@ -364,20 +368,7 @@ async fn unknown_pages_static_files_and_deny() {
     assert!(js.text().await.unwrap().contains("PublicKeyCredential"));
 
     // Deny from the page: the waiting CLI is refused with webauthn_denied.
-    let invite = s.invite("bob");
-    let started: wapi::CeremonyStarted = s
-        .post(
-            wapi::REGISTER_START,
-            &wapi::RegisterStartRequest {
-                invite: Some(invite),
-                name: "blue".into(),
-                direct: false,
-            },
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
+    let started = s.start_enrolment("bob").await;
     let page_path = Server::page_path(&started.url);
     let denied = s
         .post(&format!("{page_path}/deny"), &serde_json::json!({}))
