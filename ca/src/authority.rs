@@ -117,6 +117,28 @@ pub struct Settings {
     pub admin_allow_recovery: bool,
 }
 
+/// What a successful login proved, for [`Authority::open_session`]. Holds the
+/// new session token in the clear, so it has no `Debug` and lives only until the
+/// session is stored and answered.
+pub(crate) struct ProvenLogin<'a> {
+    /// The Rampart user logged in.
+    pub user: &'a str,
+    /// Whether that user is an administrator (told to the client).
+    pub admin: bool,
+    /// The factor that was checked: `totp`, `recovery`, `webauthn`, `oidc`.
+    pub mfa_method: &'a str,
+    /// When the factor was checked (for OIDC, the provider's `auth_time`).
+    pub mfa_time: DateTime<Utc>,
+    /// The id of the `mfa_succeeded` audit event the session points at.
+    pub mfa_event: String,
+    /// The session's public id, already named in `mfa_succeeded`.
+    pub session_id: String,
+    /// The bearer token handed to the client; only its digest is stored.
+    pub token: String,
+    /// When the session ends.
+    pub expires_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Default)]
 struct SerialBlock {
     next: u64,
@@ -743,31 +765,64 @@ impl Authority {
                     ),
             )?;
         }
+        self.open_session(
+            caller,
+            ProvenLogin {
+                user: &user.name,
+                admin: user.admin,
+                mfa_method: method,
+                mfa_time: now,
+                mfa_event,
+                session_id,
+                token,
+                expires_at,
+            },
+        )
+    }
+
+    /// Open the session a successful login earned, whatever the factor (TOTP,
+    /// recovery code, security key, OIDC): store it under the token's digest
+    /// only, audit `session_created`, and answer the client with the token.
+    pub(crate) fn open_session(
+        &self,
+        caller: &Caller,
+        login: ProvenLogin<'_>,
+    ) -> Result<api::LoginResponse, CaError> {
+        let ProvenLogin {
+            user,
+            admin,
+            mfa_method,
+            mfa_time,
+            mfa_event,
+            session_id,
+            token,
+            expires_at,
+        } = login;
         self.store.create_session(
             &secrets::digest_secret(&token),
             &SessionRecord {
                 id: session_id.clone(),
-                user: user.name.clone(),
-                mfa_method: method.to_owned(),
-                mfa_time: now,
+                user: user.to_owned(),
+                mfa_method: mfa_method.to_owned(),
+                mfa_time,
                 mfa_event: mfa_event.clone(),
                 expires_at,
             },
         )?;
         self.record(
             self.event(EventKind::SessionCreated, Outcome::Success, Some(caller))
-                .user(&user.name)
+                .user(user)
                 .session(&session_id)
-                .mfa_method(method),
+                .mfa_method(mfa_method),
         )?;
         Ok(api::LoginResponse {
-            user: user.name,
+            user: user.to_owned(),
             session_token: token,
             expires_at,
-            mfa_method: method.to_owned(),
-            mfa_time: now,
+            mfa_method: mfa_method.to_owned(),
+            mfa_time,
             mfa_event,
-            admin: user.admin,
+            admin,
         })
     }
 

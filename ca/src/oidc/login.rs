@@ -5,18 +5,17 @@
 
 use std::sync::Arc;
 
-use rampart_api as api;
 use rampart_api::oidc::{
     OidcDevicePollRequest, OidcDevicePollResponse, OidcDeviceStartRequest, OidcDeviceStartResponse,
     OidcFinishRequest, OidcFinishResponse, OidcStartRequest, OidcStartResponse,
 };
 use rampart_audit::{EventKind, Outcome};
 
-use super::{to_chrono, Authority, Caller, Session};
+use super::{to_chrono, Authority, Caller, ProvenLogin, Session};
 use crate::error::CaError;
 use crate::oidc::{AuthParams, IdpLogin, OidcFailure, RelyingParty};
 use crate::secrets;
-use crate::store::{IdpBinding, IdpEvidence, SessionRecord, StoreError, UserRecord};
+use crate::store::{IdpBinding, IdpEvidence, StoreError, UserRecord};
 
 /// `mfa-idp@rampart`: the provider that vouched for the login.
 pub const EXT_MFA_IDP: &str = "mfa-idp@rampart";
@@ -341,35 +340,21 @@ impl Authority {
             expires_at,
             now,
         )?;
-        self.store.create_session(
-            &secrets::digest_secret(&token),
-            &SessionRecord {
-                id: session_id.clone(),
-                user: user.name.clone(),
-                mfa_method: "oidc".to_owned(),
+        let login = self.open_session(
+            caller,
+            ProvenLogin {
+                user: &user.name,
+                admin: user.admin,
+                mfa_method: "oidc",
                 // Freshness is measured from the authentication at the provider.
                 mfa_time: c.auth_time,
-                mfa_event: mfa_event.clone(),
-                expires_at,
-            },
-        )?;
-        self.record(
-            self.event(EventKind::SessionCreated, Outcome::Success, Some(caller))
-                .user(&user.name)
-                .session(&session_id)
-                .mfa_method("oidc"),
-        )?;
-        Ok(OidcFinishResponse::LoggedIn {
-            login: api::LoginResponse {
-                user: user.name,
-                session_token: token,
-                expires_at,
-                mfa_method: "oidc".to_owned(),
-                mfa_time: c.auth_time,
                 mfa_event,
-                admin: user.admin,
+                session_id,
+                token,
+                expires_at,
             },
-        })
+        )?;
+        Ok(OidcFinishResponse::LoggedIn { login })
     }
 
     /// The Rampart user for a provider-vouched login: created just in time where

@@ -19,7 +19,6 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
-use rampart_api as api;
 use rampart_api::webauthn as wapi;
 use rampart_audit::{EventKind, Outcome};
 use sha2::{Digest, Sha256};
@@ -31,11 +30,11 @@ use webauthn_rs_core::proto::{
 };
 
 use super::bastion::Bastion;
-use super::{to_chrono, Authority, Caller, Session};
+use super::{to_chrono, Authority, Caller, ProvenLogin, Session};
 use crate::error::CaError;
 use crate::metrics::{self, Approval, Bypass};
 use crate::secrets;
-use crate::store::{CounterUpdate, SessionRecord, StoreError, WebauthnEvidence, WebauthnKeyRecord};
+use crate::store::{CounterUpdate, StoreError, WebauthnEvidence, WebauthnKeyRecord};
 use crate::webauthn::{self as rp_mod, Entry, Purpose, Refusal, RelyingParty, Status};
 
 /// How long after its request's end an approval may still be consumed.
@@ -494,7 +493,9 @@ impl Authority {
             BadToken,
             Expired(Purpose),
             Ready(wapi::CeremonyOutcome, bool),
-            Refused(Refusal),
+            /// The refusal, and whether to close the request now (a bastion
+            /// approval keeps it, so the session-cert call names the real reason).
+            Refused(Refusal, bool),
             Pending(DateTime<Utc>, watch::Receiver<u64>),
         }
         let look = rp
@@ -534,7 +535,9 @@ impl Authority {
                         }
                     }
                     Status::Collected(o) => Look::Ready((**o).clone(), false),
-                    Status::Refused(r) => Look::Refused(r.clone()),
+                    Status::Refused(r) => {
+                        Look::Refused(r.clone(), !matches!(e.purpose, Purpose::Approval { .. }))
+                    }
                     Status::Closed => Look::Unknown,
                 }
             })?
@@ -556,8 +559,10 @@ impl Authority {
                 }
                 Ok(WaitState::Ready(outcome))
             }
-            Look::Refused(r) => {
-                self.settle(&rp, &req.request_id, Status::Closed)?;
+            Look::Refused(r, close) => {
+                if close {
+                    self.settle(&rp, &req.request_id, Status::Closed)?;
+                }
                 Err(r.error())
             }
             Look::Pending(expires_at, changed) => Ok(WaitState::Pending {
@@ -1087,34 +1092,20 @@ impl Authority {
             expires_at,
             now,
         )?;
-        self.store.create_session(
-            &secrets::digest_secret(&token),
-            &SessionRecord {
-                id: session_id.clone(),
-                user: user.to_owned(),
-                mfa_method: "webauthn".to_owned(),
-                mfa_time: now,
-                mfa_event: mfa_event.clone(),
-                expires_at,
-            },
-        )?;
-        self.record(
-            self.event(EventKind::SessionCreated, Outcome::Success, Some(caller))
-                .user(user)
-                .session(&session_id)
-                .mfa_method("webauthn"),
-        )?;
-        Ok(wapi::CeremonyOutcome::LoggedIn {
-            login: api::LoginResponse {
-                user: user.to_owned(),
-                session_token: token,
-                expires_at,
-                mfa_method: "webauthn".to_owned(),
+        let login = self.open_session(
+            caller,
+            ProvenLogin {
+                user,
+                admin: record.admin,
+                mfa_method: "webauthn",
                 mfa_time: now,
                 mfa_event,
-                admin: record.admin,
+                session_id,
+                token,
+                expires_at,
             },
-        })
+        )?;
+        Ok(wapi::CeremonyOutcome::LoggedIn { login })
     }
 
     /// After a verified approval assertion: the `mfa_succeeded` event the
