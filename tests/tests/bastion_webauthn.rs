@@ -383,6 +383,12 @@ fn ssh_waits_for_the_approval_given_in_the_browser_and_deny_refuses_the_session(
         denied.len() > denied_before && serde_json::to_string(&denied).unwrap().contains("db-mfa"),
         "access_denied audited: {denied:?}"
     );
+    assert!(
+        serde_json::to_string(&denied[denied_before..])
+            .unwrap()
+            .contains("webauthn_denied"),
+        "the refusal names the Deny, not a used approval: {denied:?}"
+    );
     let _ = &w.alice;
 }
 
