@@ -316,25 +316,30 @@ fn press(chromium: &mut Chromium, button: &str) -> PageResult {
     }
 }
 
+/// Start `rampart enroll --invite CODE --webauthn --no-browser` (naming the key
+/// `key_name` if given) and wait for the page it prints.
+fn start_enrolment(ca: &Ca, cli: &Cli, invite: &str, key_name: Option<&str>) -> Waiting {
+    let mut args = vec![
+        "enroll",
+        "--ca",
+        ca.url(),
+        "--ca-fingerprint",
+        ca.fingerprint(),
+        "--invite",
+        invite,
+        "--webauthn",
+        "--no-browser",
+    ];
+    if let Some(name) = key_name {
+        args.extend(["--key-name", name]);
+    }
+    Waiting::spawn(cli, &args)
+}
+
 /// `rampart enroll --invite CODE --webauthn`, approved in `chromium`. Returns the
 /// CLI's output (asserted successful).
 fn enrol(ca: &Ca, chromium: &mut Chromium, cli: &Cli, invite: &str) -> CmdOutput {
-    let w = Waiting::spawn(
-        cli,
-        &[
-            "enroll",
-            "--ca",
-            ca.url(),
-            "--ca-fingerprint",
-            ca.fingerprint(),
-            "--invite",
-            invite,
-            "--webauthn",
-            "--no-browser",
-            "--key-name",
-            "chromium",
-        ],
-    );
+    let w = start_enrolment(ca, cli, invite, Some("chromium"));
     open_page(chromium, &w.url, &w.code);
     let r = press(chromium, "#approve");
     assert_eq!(r.result, "ok", "enrolment approved in the browser: {r:?}");
@@ -343,9 +348,26 @@ fn enrol(ca: &Ca, chromium: &mut Chromium, cli: &Cli, invite: &str) -> CmdOutput
     out
 }
 
+/// A new user `name` in `engineers` who enrolled a key from an invite in a
+/// fresh browser: that browser (holding the key) and the user's CLI.
+fn enrolled_user(ca: &Ca, admin: &Session, name: &str) -> (Chromium, Cli) {
+    let code = invite(admin, name, &["engineers"]);
+    let mut chromium = browser(ca, AuthenticatorOptions::default());
+    let cli = Cli::new(ca, name);
+    enrol(ca, &mut chromium, &cli, &code);
+    (chromium, cli)
+}
+
 /// Start `rampart login --mfa webauthn` for the CLI's saved user and CA.
 fn start_login(cli: &Cli) -> Waiting {
     Waiting::spawn(cli, &["login", "--mfa", "webauthn", "--no-browser"])
+}
+
+/// Start a key login for `cli` and open its page in `chromium`, ready for a press.
+fn open_login(chromium: &mut Chromium, cli: &Cli) -> Waiting {
+    let w = start_login(cli);
+    open_page(chromium, &w.url, &w.code);
+    w
 }
 
 #[test]
@@ -357,22 +379,7 @@ fn a_key_enrolled_from_an_invite_approves_a_login_whose_certificate_sshd_accepts
     let cli = Cli::new(&ca, "alice");
 
     // Enrolment from the invite: the page is the CA's, at https://localhost.
-    let w = Waiting::spawn(
-        &cli,
-        &[
-            "enroll",
-            "--ca",
-            ca.url(),
-            "--ca-fingerprint",
-            ca.fingerprint(),
-            "--invite",
-            &code,
-            "--webauthn",
-            "--no-browser",
-            "--key-name",
-            "chromium",
-        ],
-    );
+    let w = start_enrolment(&ca, &cli, &code, Some("chromium"));
     let origin = format!("https://localhost:{}/webauthn/r/", port_of(&ca));
     assert!(w.url.starts_with(&origin), "{} is on {origin}", w.url);
     open_page(&mut chromium, &w.url, &w.code);
@@ -446,10 +453,7 @@ fn a_key_enrolled_from_an_invite_approves_a_login_whose_certificate_sshd_accepts
 fn deny_in_the_browser_refuses_the_waiting_login() {
     let ca = ca_with("");
     let (_a, admin) = api_admin(&ca);
-    let code = invite(&admin, "bob", &["engineers"]);
-    let mut chromium = browser(&ca, AuthenticatorOptions::default());
-    let cli = Cli::new(&ca, "bob");
-    enrol(&ca, &mut chromium, &cli, &code);
+    let (mut chromium, cli) = enrolled_user(&ca, &admin, "bob");
 
     let w = start_login(&cli);
     let url = w.url.clone();
@@ -501,10 +505,7 @@ fn deny_in_the_browser_refuses_the_waiting_login() {
 fn an_answer_that_arrives_after_the_challenge_expired_is_refused() {
     let mut ca = ca_with("");
     let (_a, admin) = api_admin(&ca);
-    let code = invite(&admin, "carol", &["engineers"]);
-    let mut chromium = browser(&ca, AuthenticatorOptions::default());
-    let cli = Cli::new(&ca, "carol");
-    enrol(&ca, &mut chromium, &cli, &code);
+    let (mut chromium, _cli) = enrolled_user(&ca, &admin, "carol");
 
     // Short-lived challenges from now on (the key stays enrolled across the restart).
     ca.stop();
@@ -598,8 +599,7 @@ fn a_key_without_user_verification_gets_no_certificate_for_a_phishing_resistant_
     let key = &keys_of(&admin, "dave")[0];
     assert!(!key.user_verified, "{key:?}");
 
-    let w = start_login(&cli);
-    open_page(&mut chromium, &w.url, &w.code);
+    let w = open_login(&mut chromium, &cli);
     let r = press(&mut chromium, "#approve");
     assert_eq!(r.result, "ok", "the key itself works: {r:?}");
     let out = w.finish();
@@ -627,20 +627,7 @@ fn an_aaguid_outside_the_attestation_policy_cannot_enrol() {
     let mut chromium = browser(&ca, AuthenticatorOptions::default());
     let cli = Cli::new(&ca, "erin");
 
-    let w = Waiting::spawn(
-        &cli,
-        &[
-            "enroll",
-            "--ca",
-            ca.url(),
-            "--ca-fingerprint",
-            ca.fingerprint(),
-            "--invite",
-            &code,
-            "--webauthn",
-            "--no-browser",
-        ],
-    );
+    let w = start_enrolment(&ca, &cli, &code, None);
     open_page(&mut chromium, &w.url, &w.code);
     let r = press(&mut chromium, "#approve");
     assert_eq!(r.result, "error", "{r:?}");
@@ -697,10 +684,7 @@ fn a_page_opened_at_another_origin_approves_nothing() {
     let ca = ca_with("");
     let port = port_of(&ca);
     let (_a, admin) = api_admin(&ca);
-    let code = invite(&admin, "frank", &["engineers"]);
-    let mut chromium = browser(&ca, AuthenticatorOptions::default());
-    let cli = Cli::new(&ca, "frank");
-    enrol(&ca, &mut chromium, &cli, &code);
+    let (mut chromium, cli) = enrolled_user(&ca, &admin, "frank");
 
     let w = start_login(&cli);
     let real = format!("https://localhost:{port}/");
@@ -756,14 +740,10 @@ fn a_page_opened_at_another_origin_approves_nothing() {
 fn a_signature_counter_going_backwards_disables_the_key() {
     let ca = ca_with("");
     let (_a, admin) = api_admin(&ca);
-    let code = invite(&admin, "grace", &["engineers"]);
-    let mut chromium = browser(&ca, AuthenticatorOptions::default());
-    let cli = Cli::new(&ca, "grace");
-    enrol(&ca, &mut chromium, &cli, &code);
+    let (mut chromium, cli) = enrolled_user(&ca, &admin, "grace");
 
     // One good login moves the CA's stored counter forward.
-    let w = start_login(&cli);
-    open_page(&mut chromium, &w.url, &w.code);
+    let w = open_login(&mut chromium, &cli);
     assert_eq!(press(&mut chromium, "#approve").result, "ok");
     w.finish().assert_success("a first login");
     let stored = keys_of(&admin, "grace")[0].sign_count;
@@ -785,8 +765,7 @@ fn a_signature_counter_going_backwards_disables_the_key() {
 
     let sessions_before = audit_for(&ca, "session_created", "grace").len();
     let certs_before = audit_for(&ca, "cert_issued", "grace").len();
-    let w = start_login(&cli);
-    open_page(&mut chromium, &w.url, &w.code);
+    let w = open_login(&mut chromium, &cli);
     let r = press(&mut chromium, "#approve");
     assert_eq!(r.result, "error", "{r:?}");
     assert_eq!(r.code, "webauthn_sign_count", "{r:?}");
@@ -818,20 +797,7 @@ fn an_unanswered_enrolment_expires_and_its_link_says_so() {
     let cli = Cli::new(&ca, "ivan");
 
     // Nobody answers: the CLI is told, once the request has ended.
-    let w = Waiting::spawn(
-        &cli,
-        &[
-            "enroll",
-            "--ca",
-            ca.url(),
-            "--ca-fingerprint",
-            ca.fingerprint(),
-            "--invite",
-            &code,
-            "--webauthn",
-            "--no-browser",
-        ],
-    );
+    let w = start_enrolment(&ca, &cli, &code, None);
     let url = w.url.clone();
     let out = w.finish();
     out.assert_failure("an enrolment nobody answered");
@@ -873,20 +839,7 @@ fn a_browser_without_webauthn_is_told_so_and_approves_nothing() {
     chromium.run_before_page_scripts("delete window.PublicKeyCredential;");
     let cli = Cli::new(&ca, "judy");
 
-    let w = Waiting::spawn(
-        &cli,
-        &[
-            "enroll",
-            "--ca",
-            ca.url(),
-            "--ca-fingerprint",
-            ca.fingerprint(),
-            "--invite",
-            &code,
-            "--webauthn",
-            "--no-browser",
-        ],
-    );
+    let w = start_enrolment(&ca, &cli, &code, None);
     open_page(&mut chromium, &w.url, &w.code);
     chromium.wait_for(
         "document.body.dataset.result === 'unsupported'",
@@ -925,10 +878,7 @@ fn a_browser_without_webauthn_is_told_so_and_approves_nothing() {
 fn a_replayed_browser_answer_is_refused() {
     let ca = ca_with("");
     let (_a, admin) = api_admin(&ca);
-    let code = invite(&admin, "kim", &["engineers"]);
-    let mut chromium = browser(&ca, AuthenticatorOptions::default());
-    let cli = Cli::new(&ca, "kim");
-    enrol(&ca, &mut chromium, &cli, &code);
+    let (mut chromium, cli) = enrolled_user(&ca, &admin, "kim");
 
     // A good login, whose signed answer is recorded on its way to the CA.
     let w = start_login(&cli);
@@ -951,8 +901,7 @@ fn a_replayed_browser_answer_is_refused() {
     assert_eq!((sessions, certs), (1, 1));
 
     // The same answer, sent again: to its own (answered) request, and to a new one.
-    let w = start_login(&cli);
-    open_page(&mut chromium, &w.url, &w.code);
+    let w = open_login(&mut chromium, &cli);
     let post = |chromium: &mut Chromium, page: &str| {
         let path = format!(
             "{}/answer",
@@ -1002,8 +951,7 @@ fn another_users_key_cannot_approve_a_login() {
     enrol(&ca, &mut chromium, &mike, &mike_invite);
 
     // 1. On the page of Lena's login, the browser finds none of her keys.
-    let w = start_login(&lena);
-    open_page(&mut chromium, &w.url, &w.code);
+    let w = open_login(&mut chromium, &lena);
     let r = press(&mut chromium, "#approve");
     assert_eq!(r.result, "error", "{r:?}");
     assert!(r.status.contains("not enrolled here"), "{r:?}");
