@@ -241,6 +241,26 @@ impl Fixture {
             .unwrap_or_else(|| panic!("no {kind} event"))
     }
 
+    /// As the browser does: sign the challenge `started`'s page offers with `t`
+    /// and post the answer from the page. Returns the signed answer (to replay
+    /// it) and the page's verdict (`logged_in`, `approved`, ...).
+    fn answer_on_page(
+        &self,
+        t: &mut SoftToken,
+        started: &wapi::CeremonyStarted,
+    ) -> (serde_json::Value, &'static str) {
+        let options = self
+            .auth
+            .webauthn_page_options(&started.request_id)
+            .unwrap();
+        let a = assertion(t, options, ORIGIN);
+        let verdict = self
+            .auth
+            .webauthn_page_answer(&self.caller, &started.request_id, &a)
+            .unwrap();
+        (a, verdict)
+    }
+
     /// Assert that the last event of `kind` gives `reason` (a refusal's code).
     fn assert_last_reason(&self, kind: &str, reason: &str) {
         assert_eq!(
@@ -348,14 +368,8 @@ fn browser_page_path_login_is_collected_by_wait_once() {
         WaitState::Pending { .. }
     ));
 
-    let options = f.auth.webauthn_page_options(&started.request_id).unwrap();
-    let a = assertion(&mut t, options, ORIGIN);
-    assert_eq!(
-        f.auth
-            .webauthn_page_answer(&f.caller, &started.request_id, &a)
-            .unwrap(),
-        "logged_in"
-    );
+    let (a, verdict) = f.answer_on_page(&mut t, &started);
+    assert_eq!(verdict, "logged_in");
     // A second answer to the same challenge is a replay: refused, audited.
     let err = f
         .auth
@@ -741,14 +755,8 @@ fn a_bastion_approval_is_approved_once_for_its_session() {
         .auth
         .webauthn_poll(&f.caller, &wait, Some("bastion-2"))
         .is_err());
-    let options = f.auth.webauthn_page_options(&started.request_id).unwrap();
-    let a = assertion(&mut t, options, ORIGIN);
-    assert_eq!(
-        f.auth
-            .webauthn_page_answer(&f.caller, &started.request_id, &a)
-            .unwrap(),
-        "approved"
-    );
+    let (_, verdict) = f.answer_on_page(&mut t, &started);
+    assert_eq!(verdict, "approved");
     let outcome = match f
         .auth
         .webauthn_poll(&f.caller, &wait, Some("bastion-1"))
