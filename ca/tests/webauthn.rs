@@ -22,7 +22,7 @@ use rampart_api as api;
 use rampart_api::webauthn as wapi;
 use rampart_ca::authority::bastion::Bastion;
 use rampart_ca::authority::webauthn_ceremony::{PageState, WaitState};
-use rampart_ca::authority::{Authority, Caller};
+use rampart_ca::authority::{Authority, Caller, Session};
 use rampart_ca::clock::ManualClock;
 use rampart_ca::config::Limits;
 use rampart_ca::store::BastionRecord;
@@ -241,6 +241,13 @@ impl Fixture {
             .unwrap_or_else(|| panic!("no {kind} event"))
     }
 
+    /// The keys the session's own user holds, as `GET /v1/webauthn/keys` lists them.
+    fn own_keys(&self, session: &Session) -> Vec<wapi::WebauthnKey> {
+        self.auth
+            .webauthn_list_keys(&self.caller, session, None)
+            .unwrap()
+    }
+
     /// As the browser does: sign the challenge `started`'s page offers with `t`
     /// and post the answer from the page. Returns the signed answer (to replay
     /// it) and the page's verdict (`logged_in`, `approved`, ...).
@@ -338,10 +345,7 @@ fn enrol_from_invite_then_login_gives_a_certificate_with_key_evidence() {
 
     // The key's counter and last use moved.
     let session = f.auth.authenticate(&login.session_token).unwrap();
-    let keys = f
-        .auth
-        .webauthn_list_keys(&f.caller, &session, None)
-        .unwrap();
+    let keys = f.own_keys(&session);
     assert_eq!(keys.len(), 1);
     assert!(keys[0].sign_count > key.sign_count);
     assert!(keys[0].last_used_at.is_some());
@@ -651,13 +655,7 @@ fn keys_are_listed_added_and_removed_with_audit() {
     );
     assert_eq!(dup.unwrap_err().code(), "webauthn_key_name_taken");
 
-    assert_eq!(
-        f.auth
-            .webauthn_list_keys(&f.caller, &session, None)
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(f.own_keys(&session).len(), 2);
     // Not an admin: nobody else's keys.
     assert_eq!(
         f.auth
@@ -696,11 +694,7 @@ fn keys_are_listed_added_and_removed_with_audit() {
     assert_ne!(allowed[0]["id"], key.credential_id.as_str());
     f.login("lena", &mut t2).unwrap();
     // The owner removes their own key.
-    let green = f
-        .auth
-        .webauthn_list_keys(&f.caller, &session, None)
-        .unwrap()[0]
-        .clone();
+    let green = f.own_keys(&session)[0].clone();
     f.auth
         .webauthn_remove_key(
             &f.caller,
@@ -711,11 +705,7 @@ fn keys_are_listed_added_and_removed_with_audit() {
             },
         )
         .unwrap();
-    assert!(f
-        .auth
-        .webauthn_list_keys(&f.caller, &session, None)
-        .unwrap()
-        .is_empty());
+    assert!(f.own_keys(&session).is_empty());
 }
 
 #[test]
@@ -953,11 +943,5 @@ fn changing_ones_keys_needs_a_fresh_login() {
     );
     assert_eq!(remove.unwrap_err().code(), "webauthn_mfa_stale");
     // Listing stays possible.
-    assert_eq!(
-        f.auth
-            .webauthn_list_keys(&f.caller, &session, None)
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(f.own_keys(&session).len(), 1);
 }
