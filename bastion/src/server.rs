@@ -620,6 +620,11 @@ struct Conn {
     session: Option<TargetSession>,
     /// A reason to show on the first session request, then close.
     refusal: Option<String>,
+    /// Why the last certificate offered on this connection was refused, shown
+    /// to the user through keyboard-interactive (see [`Conn::explain_refusal`]).
+    certificate_refusal: Option<String>,
+    /// The refusal has been explained; the next keyboard-interactive round ends it.
+    explained: bool,
     channels: HashMap<ChannelId, Bridged>,
     refused_channels: HashMap<ChannelId, ()>,
 }
@@ -636,8 +641,45 @@ impl Conn {
             mfa: None,
             session: None,
             refusal: None,
+            certificate_refusal: None,
+            explained: false,
             channels: HashMap::new(),
             refused_channels: HashMap::new(),
+        }
+    }
+
+    /// Keyboard-interactive without an accepted certificate: say why in the
+    /// round's instructions, which OpenSSH prints even with no prompt, then
+    /// refuse and take keyboard-interactive off the list so the client does not
+    /// ask again. Without this the user reads only "Permission denied".
+    ///
+    /// russh refuses a certificate that has expired, is not yet valid or is badly
+    /// signed before [`server::Handler::auth_openssh_certificate`] runs, so when
+    /// no refusal of ours is on record that is the likely cause, and it is
+    /// audited here (once per connection) with the source and SSH user name.
+    fn explain_refusal(&mut self, ssh_user: &str) -> Auth {
+        if self.explained {
+            return Auth::Reject {
+                proceed_with_methods: Some(MethodSet::from(&[MethodKind::PublicKey][..])),
+                partial_success: false,
+            };
+        }
+        self.explained = true;
+        let why = match &self.certificate_refusal {
+            Some(why) => format!("Your certificate was refused: {why}."),
+            None => {
+                let why = "no valid certificate was offered: none, or one that has expired, \
+                           is not yet valid or is badly signed";
+                let mut e = self.shared.refuse_event(self.peer, None, why);
+                e.login = Some(ssh_user.chars().take(256).collect());
+                self.shared.auditor.enqueue(e);
+                format!("Refused: {why}. Run `rampart login` for a new certificate.")
+            }
+        };
+        Auth::Partial {
+            name: Cow::Borrowed("Rampart"),
+            instructions: Cow::Owned(ascii_line(&why)),
+            prompts: Cow::Owned(Vec::new()),
         }
     }
 
@@ -1142,6 +1184,21 @@ impl Drop for Conn {
     }
 }
 
+/// `text` with anything but printable ASCII replaced by `?`: OpenSSH shows a
+/// server's keyboard-interactive instructions through its log, which escapes
+/// other bytes into noise.
+fn ascii_line(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == ' ' || c.is_ascii_graphic() {
+                c
+            } else {
+                '?'
+            }
+        })
+        .collect()
+}
+
 fn split_direct(user: &str) -> Option<(&str, &str)> {
     let (login, target) = user.rsplit_once('+')?;
     (!login.is_empty() && !target.is_empty()).then_some((login, target))
@@ -1151,8 +1208,12 @@ impl server::Handler for Conn {
     type Error = russh::Error;
 
     async fn auth_none(&mut self, _user: &str) -> Result<Auth, Self::Error> {
+        // Keyboard-interactive is offered only to explain a refusal (or, after
+        // a certificate, to ask for per-session MFA): it never logs anyone in.
         Ok(Auth::Reject {
-            proceed_with_methods: Some(MethodSet::from(&[MethodKind::PublicKey][..])),
+            proceed_with_methods: Some(MethodSet::from(
+                &[MethodKind::PublicKey, MethodKind::KeyboardInteractive][..],
+            )),
             partial_success: false,
         })
     }
@@ -1200,6 +1261,7 @@ impl server::Handler for Conn {
                 e.user = crate::auth::key_id_user(certificate.key_id()).map(str::to_owned);
                 e.serial = Some(certificate.serial());
                 self.shared.auditor.enqueue(e);
+                self.certificate_refusal = Some(why);
                 return Ok(Auth::reject());
             }
         };
@@ -1246,12 +1308,12 @@ impl server::Handler for Conn {
 
     async fn auth_keyboard_interactive<'a>(
         &'a mut self,
-        _user: &str,
+        user: &str,
         _submethods: &str,
         response: Option<server::Response<'a>>,
     ) -> Result<Auth, Self::Error> {
         let Some(p) = &self.mfa else {
-            return Ok(Auth::reject());
+            return Ok(self.explain_refusal(user));
         };
         match response {
             None if p.approval.is_some() => {

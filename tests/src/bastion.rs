@@ -317,6 +317,23 @@ impl Drop for Bastion {
 
 /// The bastion binary: `RAMPART_BASTION_BIN` if set (benchmarks point it at a
 /// release build), else the workspace's debug build.
+/// A copy of the ssh config `base` (from [`Bastion::ssh_config`]) that lets ssh
+/// use keyboard-interactive, as a person at a terminal would: `BatchMode no`,
+/// keyboard-interactive after publickey, one round of prompts. Written next to
+/// `base` as `ssh_config-<tag>`.
+pub fn interactive_ssh_config(base: &Path, tag: &str) -> PathBuf {
+    let text = fs::read_to_string(base)
+        .expect("read ssh config")
+        .replace("BatchMode yes", "BatchMode no")
+        .replace(
+            "PreferredAuthentications publickey",
+            "PreferredAuthentications publickey,keyboard-interactive\n  NumberOfPasswordPrompts 1",
+        );
+    let path = base.with_file_name(format!("ssh_config-{tag}"));
+    fs::write(&path, text).expect("write ssh config");
+    path
+}
+
 pub fn bastion_bin() -> PathBuf {
     match std::env::var_os("RAMPART_BASTION_BIN") {
         Some(p) if !p.is_empty() => PathBuf::from(p),

@@ -15,7 +15,9 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use rampart_e2e::bastion::{host_ca_target, scratch, ssh, ssh_spawn, Bastion, TargetSpec};
+use rampart_e2e::bastion::{
+    host_ca_target, interactive_ssh_config, scratch, ssh, ssh_spawn, Bastion, TargetSpec,
+};
 use rampart_e2e::{
     bootstrap_admin, onboard, AuditDb, Ca, Enrolled, KeyPair, KeygenCa, Sshd, TEST_ACCOUNT,
 };
@@ -254,24 +256,52 @@ fn unknown_target_and_bad_certificates_are_refused_with_a_reason() {
         "-5m:+1h",
         1,
     );
-    for (name, id, cert) in [
-        ("plain key", &plain.private, None),
+    // With BatchMode (a script) the user reads "Permission denied"; at a
+    // terminal, keyboard-interactive carries the bastion's reason.
+    let interactive = interactive_ssh_config(&w.config, "explained");
+    for (name, id, cert, reason) in [
+        (
+            "plain key",
+            &plain.private,
+            None,
+            "Refused: no valid certificate was offered",
+        ),
         (
             "foreign CA",
             &foreign_key.private,
             Some(foreign_cert.as_path()),
+            "Your certificate was refused: certificate not issued by the Rampart user CA.",
         ),
     ] {
         let cfg = swap_identity(&w.config, d, name, id, cert);
         let out = ssh(&cfg, &[&format!("{TEST_ACCOUNT}@db-1"), "true"], None, T);
         out.assert_failure(name);
         assert!(out.stderr.contains("Permission denied"), "{name}: {out}");
+        let cfg = swap_identity(&interactive, d, &format!("{name} explained"), id, cert);
+        let out = ssh(&cfg, &[&format!("{TEST_ACCOUNT}@db-1"), "true"], None, T);
+        out.assert_failure(name);
+        assert!(
+            out.stderr.contains(reason) && out.stderr.contains("Permission denied"),
+            "{name}: the reason reaches the user once:\n{out}"
+        );
+        assert_eq!(out.stderr.matches(reason).count(), 1, "{name}: {out}");
     }
     eventually("connection_refused events", || {
         let refused = bodies(&w.ca, "bastion_connection_refused");
         let text = serde_json::to_string(&refused).unwrap();
-        text.contains("db-9") && text.contains("plain public key") && text.contains("not issued by")
+        text.contains("db-9")
+            && text.contains("plain public key")
+            && text.contains("not issued by")
+            && text.contains("no valid certificate was offered")
     });
+}
+
+/// How many `bastion_connection_refused` events say no valid certificate was offered.
+fn refused_for_no_certificate(ca: &Ca) -> usize {
+    bodies(ca, "bastion_connection_refused")
+        .iter()
+        .filter(|b| b.to_string().contains("no valid certificate was offered"))
+        .count()
 }
 
 /// A copy of `config` that uses another identity (and certificate, if any).
@@ -602,9 +632,21 @@ fn policy_denials_and_expired_certificates_are_refused_with_the_reason() {
     out.assert_failure("expired certificate");
     assert!(out.stderr.contains("Permission denied"), "{out}");
     // russh refuses an expired certificate before the bastion's handler sees
-    // it; the plain key ssh offers next is refused and audited.
+    // it; keyboard-interactive then tells the user why and audits the attempt.
+    let before = refused_for_no_certificate(&w.ca);
+    let out = ssh(
+        &interactive_ssh_config(&cfg, "bob-expired"),
+        &[&format!("{TEST_ACCOUNT}@db-1"), "true"],
+        None,
+        T,
+    );
+    out.assert_failure("expired certificate, interactive");
+    assert!(
+        out.stderr.contains("has expired") && out.stderr.contains("Run `rampart login`"),
+        "the user reads why and what to do:\n{out}"
+    );
     eventually("the refused connection is audited", || {
-        !bodies(&w.ca, "bastion_connection_refused").is_empty()
+        refused_for_no_certificate(&w.ca) > before
     });
 }
 
@@ -780,15 +822,7 @@ fn per_session_mfa_asks_for_a_code_with_keyboard_interactive() {
     let d = w.dir.path().to_path_buf();
     // A config that allows keyboard-interactive; ssh's prompts go to an askpass
     // helper that answers with the code in a file.
-    let text = std::fs::read_to_string(&w.config)
-        .unwrap()
-        .replace("BatchMode yes", "BatchMode no")
-        .replace(
-            "PreferredAuthentications publickey",
-            "PreferredAuthentications publickey,keyboard-interactive\n  NumberOfPasswordPrompts 1",
-        );
-    let cfg = d.join("ssh_config-mfa");
-    std::fs::write(&cfg, text).unwrap();
+    let cfg = interactive_ssh_config(&w.config, "mfa");
     let code_file = d.join("code");
     let askpass = d.join("askpass.sh");
     std::fs::write(

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 use rampart_api::webauthn as wapi;
 use rampart_api::{paths, FactorProof, LoginRequest, LoginResponse};
-use rampart_e2e::bastion::{host_ca_target, scratch, Bastion, TargetSpec};
+use rampart_e2e::bastion::{host_ca_target, interactive_ssh_config, scratch, Bastion, TargetSpec};
 use rampart_e2e::chromium::{AuthenticatorOptions, Chromium, ChromiumOptions};
 use rampart_e2e::{bootstrap_admin, onboard, AuditDb, Ca, Enrolled, Sshd, TEST_ACCOUNT};
 use serde_json::Value;
@@ -105,15 +105,7 @@ fn world(approval_ttl: &str) -> World {
     let base = bastion.ssh_config(&alice, dir.path(), &["db-mfa"]);
     // Keyboard-interactive allowed; ssh's prompt goes to an askpass helper that
     // writes the prompt to a file and answers with an empty line (Enter).
-    let text = std::fs::read_to_string(&base)
-        .unwrap()
-        .replace("BatchMode yes", "BatchMode no")
-        .replace(
-            "PreferredAuthentications publickey",
-            "PreferredAuthentications publickey,keyboard-interactive\n  NumberOfPasswordPrompts 1",
-        );
-    let config = dir.path().join("ssh_config-webauthn");
-    std::fs::write(&config, text).unwrap();
+    let config = interactive_ssh_config(&base, "webauthn");
     let askpass = dir.path().join("askpass.sh");
     std::fs::write(
         &askpass,
