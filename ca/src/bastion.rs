@@ -626,8 +626,10 @@ impl Authority {
             )
             .user(&user_name)));
         }
-        let revoked = self.store.revocations().map_err(|e| Err(e.into()))?;
-        if revoked.serials.contains(&outer.serial())
+        if self
+            .store
+            .serial_revoked(outer.serial())
+            .map_err(|e| Err(e.into()))?
             || self
                 .store
                 .key_revoked(&outer_fp)

@@ -394,6 +394,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn revocations(&self) -> Result<Revocations, StoreError>;
     /// Is this key fingerprint revoked?
     fn key_revoked(&self, fingerprint: &str) -> Result<bool, StoreError>;
+    /// Is this certificate serial revoked? One indexed lookup, for the
+    /// per-session checks that must not read the whole list.
+    fn serial_revoked(&self, serial: u64) -> Result<bool, StoreError>;
 
     /// Store a bastion join token by the hash of the token.
     fn create_bastion_token(

@@ -1253,6 +1253,20 @@ impl Store for SqliteStore {
         Ok(n > 0)
     }
 
+    fn serial_revoked(&self, serial: u64) -> Result<bool, StoreError> {
+        // A serial that does not fit the column can never have been revoked.
+        let Ok(serial) = i64::try_from(serial) else {
+            return Ok(false);
+        };
+        let conn = self.conn()?;
+        let n: i64 = conn
+            .prepare_cached("SELECT COUNT(*) FROM revoked_serials WHERE serial = ?1")
+            .map_err(db)?
+            .query_row([serial], |r| r.get(0))
+            .map_err(db)?;
+        Ok(n > 0)
+    }
+
     fn create_bastion_token(
         &self,
         token_hash: &[u8; 32],
@@ -1494,6 +1508,8 @@ mod tests {
         let r = s.revocations().unwrap();
         assert_eq!(r.serials, vec![5, 6]);
         assert!(s.key_revoked("SHA256:abc").unwrap());
+        assert!(s.serial_revoked(5).unwrap() && s.serial_revoked(6).unwrap());
+        assert!(!s.serial_revoked(7).unwrap());
     }
 
     #[test]
