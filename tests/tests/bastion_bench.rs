@@ -457,7 +457,7 @@ fn hold_sessions(
         let script = if i < idle {
             "echo up; exec cat"
         } else {
-            "echo up; while :; do head -c 2048 /dev/urandom | base64; sleep 0.1; done"
+            "echo up; while head -c 2048 /dev/urandom | base64; do sleep 0.1; done"
         };
         let out = dir.path().join(format!("{i}.out"));
         let mut child = Command::new("ssh")
@@ -510,7 +510,8 @@ fn hold_sessions(
             }
         }
     }
-    // Close: EOF ends the idle `cat`s; the streaming ones die on SIGPIPE.
+    // Close: EOF ends the idle `cat`s; the streaming loops end when `base64`
+    // fails on the closed pipe (`while :` loops outlived the bench by hours).
     for (_, stdin, _) in kids.iter_mut() {
         drop(stdin.take());
     }
