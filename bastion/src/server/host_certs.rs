@@ -1,0 +1,49 @@
+//! Host certificates the bastion presents for a target: the inner session of a
+//! ProxyJump is terminated under a certificate for the target's name, asked of
+//! the CA once and kept until it nears its expiry.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rampart_api::BastionHostCertRequest;
+use russh::keys::ssh_key::Certificate;
+use russh::server;
+
+use super::{server_config, unix_now, Shared};
+
+/// Host certificates for targets are renewed when less than this is left.
+const HOST_CERT_RENEW_BEFORE: u64 = 3600;
+
+/// Server configs by target name, each with its certificate's `valid_before`.
+pub(super) type Cache = tokio::sync::Mutex<HashMap<String, (Arc<server::Config>, u64)>>;
+
+impl Shared {
+    /// A server config presenting a host certificate for `target` (cached until near expiry).
+    pub(super) async fn target_config(&self, target: &str) -> Result<Arc<server::Config>, String> {
+        let mut cache = self.target_configs.lock().await;
+        let now = unix_now();
+        if let Some((c, until)) = cache.get(target) {
+            if now + HOST_CERT_RENEW_BEFORE < *until {
+                return Ok(c.clone());
+            }
+        }
+        let public = self
+            .host_key
+            .public_key()
+            .to_openssh()
+            .map_err(|e| e.to_string())?;
+        let resp = self
+            .ca
+            .host_cert(&BastionHostCertRequest {
+                target: target.to_owned(),
+                host_public_key: public,
+            })
+            .await
+            .map_err(|e| format!("the CA did not issue a host certificate for {target}: {e}"))?;
+        let cert = Certificate::from_openssh(resp.certificate.trim()).map_err(|e| e.to_string())?;
+        let until = cert.valid_before();
+        let config = Arc::new(server_config(&self.host_key, Some(cert)));
+        cache.insert(target.to_owned(), (config.clone(), until));
+        Ok(config)
+    }
+}

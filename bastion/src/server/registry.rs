@@ -1,0 +1,221 @@
+//! The live session registry: what the session limits count, and what
+//! revocation and the idle timeout end.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use russh::server;
+use russh::ChannelId;
+
+use super::conn::{Conn, Mode};
+use super::Shared;
+use crate::bridge::Traffic;
+
+/// A live session, as the registry sees it.
+#[derive(Debug)]
+pub(super) struct Live {
+    user: String,
+    serial: u64,
+    key_fingerprint: String,
+    /// The connection that carries it (inner session, or outer for the direct form).
+    handle: server::Handle,
+    /// The outer connection, for ProxyJump (closed too on revocation).
+    outer: Option<server::Handle>,
+    /// Open user-side channels, to write the reason to before closing.
+    channels: Arc<Mutex<Vec<ChannelId>>>,
+    /// Set when the bastion ends the session, read by the session's end event.
+    end_reason: Arc<Mutex<Option<String>>>,
+    traffic: Arc<Traffic>,
+}
+
+impl Shared {
+    /// How many sessions are being proxied now.
+    pub fn live_sessions(&self) -> usize {
+        self.sessions.lock().map(|s| s.len()).unwrap_or(0)
+    }
+
+    pub(super) fn count_sessions(&self, user: &str) -> (usize, usize) {
+        match self.sessions.lock() {
+            Ok(s) => (s.values().filter(|l| l.user == user).count(), s.len()),
+            Err(_) => (usize::MAX, usize::MAX),
+        }
+    }
+
+    /// Apply a revocation fetch and end the live sessions it covers.
+    pub async fn apply_revocations(&self, r: &rampart_api::BastionRevocations) {
+        crate::metrics::revocations_fetched();
+        type Victim = (
+            String,
+            server::Handle,
+            Option<server::Handle>,
+            Vec<ChannelId>,
+            String,
+        );
+        let victims: Vec<Victim> = {
+            let Ok(mut rev) = self.revocations.write() else {
+                return;
+            };
+            rev.apply(r);
+            let Ok(sessions) = self.sessions.lock() else {
+                return;
+            };
+            sessions
+                .iter()
+                .filter_map(|(id, l)| {
+                    let why = rev.revoked(&l.user, l.serial, &l.key_fingerprint)?;
+                    if let Ok(mut e) = l.end_reason.lock() {
+                        if e.is_some() {
+                            return None;
+                        }
+                        *e = Some("revoked".into());
+                    }
+                    let chans = l.channels.lock().map(|c| c.clone()).unwrap_or_default();
+                    Some((id.clone(), l.handle.clone(), l.outer.clone(), chans, why))
+                })
+                .collect()
+        };
+        for (id, handle, outer, chans, why) in victims {
+            tracing::info!(session = %id, "ending session: {why}");
+            let msg = format!("\r\nrampart: session ended by the bastion: {why}\r\n");
+            for c in &chans {
+                let _ = handle.extended_data(*c, 1, msg.clone().into_bytes()).await;
+                let _ = handle.exit_status_request(*c, 255).await;
+                let _ = handle.close(*c).await;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let _ = handle
+                .disconnect(
+                    russh::Disconnect::ByApplication,
+                    format!("rampart: {why}"),
+                    "en".into(),
+                )
+                .await;
+            if let Some(o) = outer {
+                let _ = o
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        format!("rampart: {why}"),
+                        "en".into(),
+                    )
+                    .await;
+            }
+        }
+    }
+}
+
+impl Conn {
+    /// Enter this connection's session in the registry, carried by `handle`.
+    pub(super) fn register(&self, handle: server::Handle) {
+        let Some(s) = &self.session else { return };
+        let outer = match &self.mode {
+            Mode::Inner(i) => Some(i.outer.clone()),
+            Mode::Outer => None,
+        };
+        if let Ok(mut reg) = self.shared.sessions.lock() {
+            reg.insert(
+                s.id.clone(),
+                Live {
+                    user: s.user.name.clone(),
+                    serial: s.user.serial,
+                    key_fingerprint: s.user.key_fingerprint.clone(),
+                    handle,
+                    outer,
+                    channels: s.channels.clone(),
+                    end_reason: s.end_reason.clone(),
+                    traffic: s.traffic.clone(),
+                },
+            );
+        }
+    }
+}
+
+/// Fetch the revocation list once, retrying until `max` has passed.
+pub async fn first_revocations(shared: &Shared, max: Duration) {
+    let deadline = Instant::now() + max;
+    loop {
+        match shared.ca.revocations(None).await {
+            Ok(r) => {
+                shared.apply_revocations(&r).await;
+                return;
+            }
+            Err(e) if Instant::now() < deadline => {
+                tracing::warn!("revocation list not loaded yet: {e}");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => {
+                tracing::error!(
+                    "revocation list not loaded; refusing every certificate until it is: {e}"
+                );
+                return;
+            }
+        }
+    }
+}
+
+/// Poll the CA's revocation list forever.
+pub async fn revocation_loop(shared: Arc<Shared>) {
+    let mut since: Option<u64> = None;
+    loop {
+        match shared.ca.revocations(since).await {
+            Ok(r) => {
+                since = Some(r.version);
+                shared.apply_revocations(&r).await;
+            }
+            Err(e) => tracing::warn!("revocation poll failed: {e}"),
+        }
+        tokio::time::sleep(shared.config.revocation_poll).await;
+    }
+}
+
+/// End sessions idle longer than the limit.
+pub async fn idle_loop(shared: Arc<Shared>) {
+    loop {
+        tokio::time::sleep(Duration::from_secs(5).min(shared.config.limits.idle_timeout)).await;
+        let now_ms = u64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0),
+        )
+        .unwrap_or(u64::MAX);
+        let limit_ms =
+            u64::try_from(shared.config.limits.idle_timeout.as_millis()).unwrap_or(u64::MAX);
+        let idle: Vec<(server::Handle, Option<server::Handle>)> = match shared.sessions.lock() {
+            Ok(s) => s
+                .values()
+                .filter(|l| {
+                    now_ms.saturating_sub(l.traffic.last_activity_ms.load(Ordering::Relaxed))
+                        > limit_ms
+                })
+                .filter_map(|l| {
+                    let mut e = l.end_reason.lock().ok()?;
+                    if e.is_some() {
+                        return None;
+                    }
+                    *e = Some("idle_timeout".into());
+                    Some((l.handle.clone(), l.outer.clone()))
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for (h, o) in idle {
+            let _ = h
+                .disconnect(
+                    russh::Disconnect::ByApplication,
+                    "rampart: idle timeout".into(),
+                    "en".into(),
+                )
+                .await;
+            if let Some(o) = o {
+                let _ = o
+                    .disconnect(
+                        russh::Disconnect::ByApplication,
+                        "rampart: idle timeout".into(),
+                        "en".into(),
+                    )
+                    .await;
+            }
+        }
+    }
+}
