@@ -208,6 +208,10 @@ event_kinds! {
     RecordingSealed => ("recording_sealed", "RA-BAS-013", Notice),
     /// An administrator downloaded a sealed session recording.
     RecordingViewed => ("recording_viewed", "RA-BAS-014", Notice),
+    /// The CA refused one event a bastion reported (a field out of bounds) and
+    /// wrote this in its place: the kind, session and SHA-256 of what was
+    /// refused, so the gap shows in the chain.
+    AuditEventRejected => ("audit_event_rejected", "RA-BAS-015", Warning),
 }
 
 impl fmt::Display for EventKind {
@@ -604,7 +608,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 42);
+        assert_eq!(EventKind::all().len(), 43);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }

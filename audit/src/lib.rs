@@ -74,6 +74,7 @@
 //! | `RA-BAS-012` | `bastion_request_refused` | warning |
 //! | `RA-BAS-013` | `recording_sealed` | notice |
 //! | `RA-BAS-014` | `recording_viewed` | notice |
+//! | `RA-BAS-015` | `audit_event_rejected` | warning |
 //!
 //! # On-disk format, version 1
 //!

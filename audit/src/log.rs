@@ -185,16 +185,15 @@ impl AuditLog {
 
     /// Append several events atomically: all of them are committed in the same
     /// transaction, in order and contiguously, or none is. Blocks until durable.
-    /// The events must not pre-allocate IDs ([`NewEvent::with_id`]): a duplicate
-    /// would refuse one event of the group and not the others.
+    ///
+    /// Events may pre-allocate IDs ([`NewEvent::with_id`]); check them with
+    /// [`contains_id`](Self::contains_id) first. One that exists after all (a
+    /// concurrent writer used it) is refused alone with
+    /// [`AuditError::DuplicateId`] while the others are committed, and that
+    /// error is returned: a caller that retries finds them all present.
     pub fn append_all(&self, events: Vec<NewEvent>) -> Result<Vec<Appended>, AuditError> {
         if events.is_empty() {
             return Ok(Vec::new());
-        }
-        if events.iter().any(|ev| ev.id.is_some()) {
-            return Err(AuditError::Config(
-                "append_all takes events without pre-allocated IDs".into(),
-            ));
         }
         let mut group = Vec::with_capacity(events.len());
         let mut waits = Vec::with_capacity(events.len());
@@ -263,6 +262,24 @@ impl AuditLog {
         };
         if matches!(result, Err(AuditError::Sqlite(_))) {
             // Start afresh next time rather than keep a connection in a bad state.
+            *guard = None;
+        }
+        result
+    }
+
+    /// Whether an event with this ID is in the log (an indexed lookup through
+    /// the read-only connection): how a writer that resends events with their
+    /// own IDs after an unanswered request skips those already committed.
+    pub fn contains_id(&self, id: &ulid::Ulid) -> Result<bool, AuditError> {
+        let mut guard = lock(&self.inner.reader);
+        if guard.is_none() {
+            *guard = Some(open_read_only(&self.inner.path)?);
+        }
+        let result = match guard.as_ref() {
+            Some(conn) => crate::store::id_exists(conn, &id.to_string()),
+            None => Err(AuditError::WriterGone),
+        };
+        if matches!(result, Err(AuditError::Sqlite(_))) {
             *guard = None;
         }
         result

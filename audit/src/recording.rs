@@ -27,6 +27,32 @@
 //! `asciinema cat` ignore the `rampart` key. Event times are seconds since the
 //! session started, with microsecond precision, never decreasing.
 //!
+//! # Channels
+//!
+//! One SSH session can carry several channels at once: a shell with or without a
+//! pty, `exec` commands (`scp`, `rsync`), subsystems (`sftp`), each multiplexed
+//! over one connection. A session's recording holds all of them in one stream,
+//! told apart by asciicast markers (`"m"` events), so that one file (one digest
+//! sealed in the chain) is the whole session:
+//!
+//! ```text
+//! [0.010000, "m", "channel 0 open: shell (pty xterm 80x24)"]
+//! [0.104211, "o", "$ "]
+//! [3.200000, "m", "channel 1 open: exec \"uname -a\""]
+//! [3.250000, "o", "Linux db-1 6.1.0\n"]
+//! [3.260000, "m", "channel 1 closed: exit 0, in 0 bytes, out 17 bytes"]
+//! [4.000000, "m", "channel 0"]
+//! [4.000100, "o", "$ "]
+//! ```
+//!
+//! `channel N open: WHAT` starts channel N; `channel N` says that the events
+//! after it belong to channel N again (written only when the channel changes);
+//! `channel N closed: SUMMARY` ends it. Players show markers as breakpoints and
+//! otherwise play the output as one terminal. Input of a channel without a pty
+//! (what a program or a person sends to `ssh -T`) is always kept; keystrokes on a
+//! pty only when the header says `record_input` (they may hold passwords typed at
+//! a prompt that does not echo).
+//!
 //! Terminal output is bytes, but asciicast stores text. A multi-byte UTF-8
 //! character split across two SSH data packets is carried over to the next
 //! event instead of being replaced, so only bytes that are really not UTF-8 turn
@@ -36,6 +62,7 @@
 //! its digest is the SHA-256 of the compressed bytes, which is what the CA stores,
 //! seals (`recording_sealed`) and what `rampart audit verify --recordings` checks.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead, BufWriter, Read, Seek, SeekFrom, Write};
@@ -189,10 +216,20 @@ pub struct RecordingWriter {
     buf: Vec<u8>,
     last_flush: Instant,
     last_time: Duration,
-    carry_out: Vec<u8>,
-    carry_in: Vec<u8>,
+    /// Incomplete UTF-8 sequences per channel (`None`: the untagged stream of
+    /// [`output`](Self::output) and [`input`](Self::input)).
+    carries: BTreeMap<Option<u32>, Carries>,
+    /// The channel the last data event belonged to (see the module docs).
+    current: Option<u32>,
     record_input: bool,
     failed: Option<io::Error>,
+}
+
+/// A stream's carried-over bytes, output and input.
+#[derive(Default)]
+struct Carries {
+    output: Vec<u8>,
+    input: Vec<u8>,
 }
 
 impl fmt::Debug for RecordingWriter {
@@ -231,8 +268,8 @@ impl RecordingWriter {
             buf: Vec::with_capacity(64 * 1024),
             last_flush: Instant::now(),
             last_time: Duration::ZERO,
-            carry_out: Vec::new(),
-            carry_in: Vec::new(),
+            carries: BTreeMap::new(),
+            current: None,
             record_input: header.record_input,
             failed: None,
         })
@@ -245,13 +282,73 @@ impl RecordingWriter {
 
     /// Terminal output (`elapsed` since the session started).
     pub fn output(&mut self, elapsed: Duration, data: &[u8]) {
-        self.data_event(elapsed, Stream::Output, data);
+        self.data_event(elapsed, None, Stream::Output, data);
     }
 
     /// Keystrokes; ignored unless the header said `record_input`.
     pub fn input(&mut self, elapsed: Duration, data: &[u8]) {
         if self.record_input {
-            self.data_event(elapsed, Stream::Input, data);
+            self.data_event(elapsed, None, Stream::Input, data);
+        }
+    }
+
+    /// Channel `channel` of the session opened; `what` says what it runs
+    /// (`shell (pty xterm 80x24)`, `exec "uname -a"`, `subsystem sftp`).
+    pub fn channel_opened(&mut self, elapsed: Duration, channel: u32, what: &str) {
+        let time = self.time(elapsed);
+        self.push_line(time, "m", &format!("channel {channel} open: {what}"));
+        self.current = Some(channel);
+    }
+
+    /// Output of `channel` (stdout and stderr alike).
+    pub fn channel_output(&mut self, elapsed: Duration, channel: u32, data: &[u8]) {
+        self.switch_to(elapsed, channel);
+        self.data_event(elapsed, Some(channel), Stream::Output, data);
+    }
+
+    /// Input sent to `channel`. Kept when the header says `record_input`, or
+    /// when `always` (a channel without a pty: see the module docs).
+    pub fn channel_input(&mut self, elapsed: Duration, channel: u32, data: &[u8], always: bool) {
+        if self.record_input || always {
+            self.switch_to(elapsed, channel);
+            self.data_event(elapsed, Some(channel), Stream::Input, data);
+        }
+    }
+
+    /// Channel `channel` ended; `summary` says how (exit status, byte counts).
+    pub fn channel_closed(&mut self, elapsed: Duration, channel: u32, summary: &str) {
+        let time = self.time(elapsed);
+        if let Some(carries) = self.carries.remove(&Some(channel)) {
+            if carries.output.iter().chain(&carries.input).next().is_some() {
+                self.switch_to(elapsed, channel);
+            }
+            self.flush_carries(time, carries);
+        }
+        self.push_line(time, "m", &format!("channel {channel} closed: {summary}"));
+        self.current = None;
+    }
+
+    /// Write a marker saying the events after it are `channel`'s, unless the
+    /// last data event already was.
+    fn switch_to(&mut self, elapsed: Duration, channel: u32) {
+        if self.current != Some(channel) {
+            let time = self.time(elapsed);
+            self.push_line(time, "m", &format!("channel {channel}"));
+            self.current = Some(channel);
+        }
+    }
+
+    /// Write the carried-over bytes of one stream as text (incomplete UTF-8
+    /// becomes U+FFFD: the stream has ended).
+    fn flush_carries(&mut self, time: Duration, carries: Carries) {
+        for (stream, carry) in [
+            (Stream::Output, carries.output),
+            (Stream::Input, carries.input),
+        ] {
+            if !carry.is_empty() {
+                let text = String::from_utf8_lossy(&carry).into_owned();
+                self.push_line(time, stream.code(), &text);
+            }
         }
     }
 
@@ -277,12 +374,11 @@ impl RecordingWriter {
     /// as U+FFFD), fsync, and return the path for [`finish_recording`].
     pub fn close(mut self) -> Result<PathBuf, AuditError> {
         let time = self.last_time;
-        for stream in [Stream::Output, Stream::Input] {
-            let carry = std::mem::take(self.carry(stream));
-            if !carry.is_empty() {
-                let text = String::from_utf8_lossy(&carry).into_owned();
-                self.push_line(time, stream.code(), &text);
+        for (channel, carries) in std::mem::take(&mut self.carries) {
+            if let Some(channel) = channel {
+                self.switch_to(time, channel);
             }
+            self.flush_carries(time, carries);
         }
         self.write_buffer();
         self.check()?;
@@ -297,10 +393,11 @@ impl RecordingWriter {
         }
     }
 
-    fn carry(&mut self, stream: Stream) -> &mut Vec<u8> {
+    fn carry(&mut self, channel: Option<u32>, stream: Stream) -> &mut Vec<u8> {
+        let carries = self.carries.entry(channel).or_default();
         match stream {
-            Stream::Output => &mut self.carry_out,
-            Stream::Input => &mut self.carry_in,
+            Stream::Output => &mut carries.output,
+            Stream::Input => &mut carries.input,
         }
     }
 
@@ -312,11 +409,11 @@ impl RecordingWriter {
         self.last_time
     }
 
-    fn data_event(&mut self, elapsed: Duration, stream: Stream, data: &[u8]) {
+    fn data_event(&mut self, elapsed: Duration, channel: Option<u32>, stream: Stream, data: &[u8]) {
         let time = self.time(elapsed);
         for chunk in data.chunks(MAX_CHUNK) {
             let mut text = String::with_capacity(chunk.len() + 4);
-            decode_utf8(self.carry(stream), chunk, &mut text);
+            decode_utf8(self.carry(channel, stream), chunk, &mut text);
             if !text.is_empty() {
                 self.push_line(time, stream.code(), &text);
             }
@@ -602,7 +699,60 @@ pub struct Recording {
     pub events: Vec<CastEvent>,
 }
 
+/// The channel a marker label switches to: `Some(Some(n))` for `channel N open: …`
+/// and `channel N`, `Some(None)` for `channel N closed: …`, `None` for a marker
+/// that is not about channels.
+fn marker_channel(label: &str) -> Option<Option<u32>> {
+    let rest = label.strip_prefix("channel ")?;
+    let (number, after) = rest.split_once(' ').unwrap_or((rest, ""));
+    let n: u32 = number.parse().ok()?;
+    if after.starts_with("closed:") {
+        Some(None)
+    } else if after.is_empty() || after.starts_with("open:") {
+        Some(Some(n))
+    } else {
+        None
+    }
+}
+
 impl Recording {
+    /// The events of one channel (see the module docs on channels), markers
+    /// excluded.
+    pub fn channel_events(&self, channel: u32) -> Vec<&CastEvent> {
+        let mut current = None;
+        let mut out = Vec::new();
+        for event in &self.events {
+            if event.kind == CastEventKind::Marker {
+                if let Some(c) = marker_channel(&event.data) {
+                    current = c;
+                }
+                continue;
+            }
+            if current == Some(channel) {
+                out.push(event);
+            }
+        }
+        out
+    }
+
+    /// The output of one channel, concatenated.
+    pub fn channel_output(&self, channel: u32) -> String {
+        self.channel_events(channel)
+            .into_iter()
+            .filter(|e| e.kind == CastEventKind::Output)
+            .map(|e| e.data.as_str())
+            .collect()
+    }
+
+    /// The input sent to one channel, concatenated.
+    pub fn channel_input(&self, channel: u32) -> String {
+        self.channel_events(channel)
+            .into_iter()
+            .filter(|e| e.kind == CastEventKind::Input)
+            .map(|e| e.data.as_str())
+            .collect()
+    }
+
     /// The terminal output alone, concatenated (what `asciinema cat` prints).
     pub fn render_text(&self) -> String {
         let mut out = String::new();
@@ -868,6 +1018,56 @@ mod tests {
         assert_eq!(v["rampart"]["user"], "alice");
         assert!(line.ends_with(b"}\n"));
         assert_eq!(line.iter().filter(|&&b| b == b'\n').count(), 1);
+    }
+
+    #[test]
+    fn channels_are_told_apart_by_markers_and_no_pty_input_is_always_kept() {
+        let rec = roundtrip(&header(false), |w| {
+            w.channel_opened(ms(1), 0, "shell (pty xterm 80x24)");
+            w.channel_output(ms(2), 0, b"$ ");
+            w.channel_input(ms(3), 0, b"secret\r", false);
+            w.channel_opened(ms(4), 3, "exec \"cat\"");
+            w.channel_input(ms(5), 3, b"typed ", true);
+            // A multi-byte character split across packets of channel 3, with
+            // channel 0's output in between.
+            w.channel_output(ms(6), 3, "caf\u{e9}".as_bytes().split_at(4).0);
+            w.channel_output(ms(7), 0, b"$ ");
+            w.channel_output(ms(8), 3, &[0xa9]);
+            w.channel_closed(ms(9), 3, "exit 0");
+            w.channel_output(ms(10), 0, b"bye");
+        });
+        assert_eq!(rec.channel_output(0), "$ $ bye");
+        assert_eq!(rec.channel_input(0), "", "pty keystrokes need record_input");
+        assert_eq!(rec.channel_output(3), "café");
+        assert_eq!(rec.channel_input(3), "typed ", "no-pty input is always kept");
+        let markers: Vec<&str> = rec
+            .events
+            .iter()
+            .filter(|e| e.kind == CastEventKind::Marker)
+            .map(|e| e.data.as_str())
+            .collect();
+        assert_eq!(
+            markers,
+            vec![
+                "channel 0 open: shell (pty xterm 80x24)",
+                "channel 3 open: exec \"cat\"",
+                "channel 0",
+                "channel 3",
+                "channel 3 closed: exit 0",
+                "channel 0",
+            ]
+        );
+        // To a player it is all one terminal, in the order it happened.
+        assert_eq!(rec.render_text(), "$ caf$ ébye");
+    }
+
+    #[test]
+    fn a_channel_cut_mid_character_is_flushed_at_close() {
+        let rec = roundtrip(&header(false), |w| {
+            w.channel_opened(ms(1), 2, "exec \"x\"");
+            w.channel_output(ms(2), 2, &[b'a', 0xc3]);
+        });
+        assert_eq!(rec.channel_output(2), "a\u{fffd}");
     }
 
     #[test]

@@ -267,10 +267,7 @@ impl Backend for SqliteBackend {
     }
 
     fn id_exists(&mut self, id: &str) -> Result<bool, AuditError> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
-        Ok(st.exists([id])?)
+        id_exists(&self.conn, id)
     }
 
     fn append(
@@ -404,6 +401,12 @@ impl Query {
 
 /// Run a query on a read connection. The events are decoded from their bodies
 /// (the authoritative copy); this does not verify the chain.
+/// Whether an event with `id` is stored (the `events_id` index).
+pub(crate) fn id_exists(conn: &Connection, id: &str) -> Result<bool, AuditError> {
+    let mut st = conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
+    Ok(st.exists([id])?)
+}
+
 pub(crate) fn run_query(conn: &Connection, q: &Query) -> Result<Vec<Event>, AuditError> {
     use rusqlite::types::Value;
     let mut sql = String::from("SELECT seq, body, hash FROM events WHERE 1=1");

@@ -72,15 +72,19 @@ fn a_group_larger_than_max_batch_is_not_split() {
 }
 
 #[test]
-fn pre_allocated_ids_are_refused() {
+fn pre_allocated_ids_are_kept_and_a_duplicate_is_refused_alone() {
     let f = Fixture::new();
     let log = f.open(config(1000));
-    let with_id = ev(1).with_id(ulid::Ulid::new());
-    assert!(matches!(
-        log.append_all(vec![ev(0), with_id]),
-        Err(AuditError::Config(_))
-    ));
-    assert_eq!(log.head().unwrap().0, 0, "nothing written");
+    let id = ulid::Ulid::new();
+    assert!(!log.contains_id(&id).unwrap());
+    let appended = log.append_all(vec![ev(0), ev(1).with_id(id)]).unwrap();
+    assert_eq!(appended[1].id, id, "the caller's ID is the event's");
+    assert!(log.contains_id(&id).unwrap());
+    // The same ID again (a resend the caller did not check): that event alone
+    // is refused, the others of the group are written, and the error says so.
+    let again = log.append_all(vec![ev(2), ev(3).with_id(id)]);
+    assert!(matches!(again, Err(AuditError::DuplicateId(d)) if d == id), "{again:?}");
+    assert_eq!(log.head().unwrap().0, 3, "ev(2) went in, the duplicate did not");
     log.close().unwrap();
 }
 

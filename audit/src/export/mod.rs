@@ -510,6 +510,7 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::BastionRequestRefused => "Bastion request refused",
         EventKind::RecordingSealed => "Session recording sealed",
         EventKind::RecordingViewed => "Session recording viewed",
+        EventKind::AuditEventRejected => "Bastion event rejected",
     }
 }
 

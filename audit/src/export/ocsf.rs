@@ -126,6 +126,9 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         }
         EventKind::RecordingSealed => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
         EventKind::RecordingViewed => class(IAM, 3004, ENTITY_MANAGEMENT, 2, "Read"),
+        EventKind::AuditEventRejected => {
+            class(IAM, 3004, ENTITY_MANAGEMENT, 99, "Session Event Rejected")
+        }
     }
 }
 
@@ -319,7 +322,8 @@ fn entity(ev: &Event) -> Value {
         EventKind::BastionExec
         | EventKind::BastionFileOp
         | EventKind::BastionForward
-        | EventKind::BastionRequestRefused => (
+        | EventKind::BastionRequestRefused
+        | EventKind::AuditEventRejected => (
             "bastion_session",
             ev.session.clone().unwrap_or_else(|| "unknown".to_owned()),
         ),
