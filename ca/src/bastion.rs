@@ -29,7 +29,8 @@
 //!    refused on these endpoints, and a credential is refused on user and admin
 //!    endpoints, because each is looked up only in its own table):
 //!    - `POST /v1/bastion/host-cert {target, host_public_key}`: a host
-//!      certificate for the target's name (the only principal), valid
+//!      certificate for the target's name (the only principal), for the host
+//!      key the bastion joined with and no other (`host_key_not_registered`), valid
 //!      [`TARGET_HOST_CERT_TTL`] clamped by `[hosts] max_ttl`, so the bastion can
 //!      terminate the inner SSH session for `db-1` under a certificate the
 //!      client's `@cert-authority` line trusts. Names that are not IP addresses or
@@ -414,6 +415,24 @@ impl Authority {
         bastion: &Bastion,
         req: &api::BastionHostCertRequest,
     ) -> Result<api::CertResponse, CaError> {
+        // The bastion terminates inner sessions under its own host key, the one
+        // it joined with: a certificate for any other key would let whoever
+        // holds the credential impersonate a target anywhere.
+        let key = self.parse_public_key(&req.host_public_key)?;
+        if key_fingerprint(&key) != bastion.record.host_key_fingerprint {
+            self.record(
+                self.event(EventKind::CertDenied, Outcome::Failure, Some(caller))
+                    .actor(&bastion.actor())
+                    .target(&req.target)
+                    .reason("a target host certificate was asked for a key the bastion did not join with")
+                    .detail("code", "host_key_not_registered")
+                    .detail("key_fingerprint", key_fingerprint(&key)),
+            )?;
+            return Err(CaError::bad_request(
+                "host_key_not_registered",
+                "a bastion gets target host certificates only for the host key it joined with",
+            ));
+        }
         self.sign_host(
             caller,
             &req.host_public_key,
@@ -718,7 +737,14 @@ impl Authority {
         let mut approval_uv = None;
         if let Some(approval) = &req.webauthn_approval {
             let ev = self
-                .take_webauthn_approval(&bastion.record.name, approval, &user.name, &req.session_id)
+                .take_webauthn_approval(
+                    &bastion.record.name,
+                    approval,
+                    &user.name,
+                    &req.session_id,
+                    &req.target,
+                    &req.login,
+                )
                 .map_err(Err)?
                 .map_err(|(code, message)| Ok(Refusal::new(code, message).user(&user.name)))?;
             method = "webauthn".to_owned();
@@ -806,6 +832,15 @@ impl Authority {
             }
         };
 
+        // --- where the user is -------------------------------------------
+        // The bastion reports the user's address; a per-session certificate
+        // must not carry a user past a `source-address` rule that sshd would
+        // have enforced on the user's own certificate.
+        self.check_user_source(&outer, &grant, req.source.as_deref())
+            .map_err(|message| {
+                Ok(Refusal::new("source_address_denied", message).user(&user.name))
+            })?;
+
         // --- issue ----------------------------------------------------------
         let serial = self.next_serial().map_err(Err)?;
         let fingerprint = key_fingerprint(&key);
@@ -878,6 +913,55 @@ impl Authority {
             port_forwarding: access.port_forwarding(),
             agent_forwarding: access.agent_forwarding(),
         })
+    }
+
+    /// The user's address as the bastion reported it, against the outer
+    /// certificate's critical options (`source-address` is the only one a
+    /// Rampart certificate carries; any other refuses it, as sshd would) and
+    /// the granting roles' `source_address`. `Err` is the refusal message.
+    fn check_user_source(
+        &self,
+        outer: &Certificate,
+        grant: &rampart_policy::Grant,
+        reported: Option<&str>,
+    ) -> Result<(), String> {
+        let client = reported.and_then(|s| s.parse::<std::net::IpAddr>().ok());
+        let mut by_cert = None;
+        for (name, value) in outer.critical_options().iter() {
+            if name.as_str() != api::source::SOURCE_ADDRESS {
+                return Err(format!(
+                    "the user certificate carries critical option {:?}, which a bastion session cannot honour",
+                    name.chars().take(64).collect::<String>()
+                ));
+            }
+            by_cert = Some(value.clone());
+        }
+        let by_role = grant.source_address();
+        if by_cert.is_none() && by_role.is_empty() {
+            return Ok(());
+        }
+        let Some(client) = client.map(|c| c.to_canonical()) else {
+            return Err(
+                "this access is limited by source address and the bastion did not report the user's address"
+                    .into(),
+            );
+        };
+        if let Some(value) = by_cert {
+            if !api::source::source_address_allows(&value, client)? {
+                return Err(format!(
+                    "the user certificate is not valid from {client} (source-address {})",
+                    value.chars().take(256).collect::<String>()
+                ));
+            }
+        }
+        if !by_role.is_empty() && !by_role.iter().any(|net| net.contains(&client)) {
+            let allowed: Vec<String> = by_role.iter().map(ToString::to_string).collect();
+            return Err(format!(
+                "policy allows this access only from {}; the user is at {client}",
+                allowed.join(",")
+            ));
+        }
+        Ok(())
     }
 
     /// Whether per-session MFA for `user` should be a security-key approval:

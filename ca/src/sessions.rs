@@ -18,6 +18,16 @@
 //! [`api::MAX_EVENTS_PER_BATCH`] events and writes all of them in one audit
 //! transaction, or none ([`rampart_audit::AuditLog::append_all`]); a 503 means
 //! none is written and the bastion must refuse what it was about to do. Each
+//! event is judged on its own: one out of bounds is not written as sent but
+//! replaced, in its place, by `audit_event_rejected` (kind, session, user,
+//! SHA-256 of the event as received, the reason), and the answer names it
+//! ([`api::BastionEventAck::rejected`]). One bad event never takes the rest of
+//! its batch with it, so a hostile user who gets a long field into an event
+//! cannot erase the events beside it. An event carries the ULID the bastion
+//! gave it, which becomes its ID in the chain (a stand-in keeps it too): a
+//! bastion that resends a batch it got no answer for (the CA restarted, the
+//! connection dropped, the bastion was killed with its spool on disk) has the
+//! events already in the chain skipped, so each is written exactly once. Each
 //! event gets the CA's time; the bastion's own clock is kept as the `at` detail,
 //! `actor` is `bastion:NAME`, `source` is the user's address as the bastion saw
 //! it, and `login` becomes a detail. Bounds: names (user, login, target, source,
@@ -53,7 +63,7 @@ use std::io::{self, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
-use chrono::SecondsFormat;
+use chrono::{DateTime, SecondsFormat, Utc};
 use rampart_api as api;
 use rampart_audit::{Event, EventKind, NewEvent, Outcome, Query};
 use sha2::{Digest, Sha256};
@@ -116,6 +126,12 @@ pub fn parse_session_id(s: &str) -> Option<String> {
     let id = ulid::Ulid::from_string(s).ok()?;
     let canonical = id.to_string();
     (canonical == s).then_some(canonical)
+}
+
+/// A bastion's event ID: a canonical ULID.
+fn parse_event_id(s: &str) -> Option<ulid::Ulid> {
+    let id = ulid::Ulid::from_string(s).ok()?;
+    (id.to_string() == s).then_some(id)
 }
 
 fn check_name(field: &str, value: &str) -> Result<(), CaError> {
@@ -221,8 +237,80 @@ fn sync_dir(dir: &Path) -> Result<(), CaError> {
         .map_err(|e| CaError::io(dir, e))
 }
 
+/// A valid bastion event as it goes into the chain.
+fn accepted_event(ev: &api::BastionEvent, actor: &str, now: DateTime<Utc>) -> NewEvent {
+    let outcome = if ev.success {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    let mut out = NewEvent::new(kind_of(ev.kind), outcome, now)
+        .actor(actor)
+        .detail("at", ev.at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    if let Some(s) = &ev.session_id {
+        out = out.session(s);
+    }
+    if let Some(u) = &ev.user {
+        out = out.user(u);
+    }
+    if let Some(t) = &ev.target {
+        out = out.target(t);
+    }
+    if let Some(s) = &ev.source {
+        out = out.source(s);
+    }
+    if let Some(s) = ev.serial {
+        out = out.serial(s);
+    }
+    if let Some(r) = &ev.reason {
+        out = out.reason(r);
+    }
+    if let Some(l) = &ev.login {
+        out = out.detail("login", l.clone());
+    }
+    for (k, v) in &ev.details {
+        out = out.detail(k, v.clone());
+    }
+    out
+}
+
+/// What stands in the chain for an event the CA refused: its kind, the
+/// session and user when those are valid, and the SHA-256 of the event as
+/// received, so the gap is visible and the bastion's copy can be matched.
+fn rejected_event(
+    ev: &api::BastionEvent,
+    actor: &str,
+    now: DateTime<Utc>,
+    reason: &str,
+) -> NewEvent {
+    let digest = serde_json::to_vec(ev)
+        .map(|bytes| hex::encode(Sha256::digest(bytes)))
+        .unwrap_or_default();
+    let kind = serde_json::to_value(ev.kind)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let mut out = NewEvent::new(EventKind::AuditEventRejected, Outcome::Failure, now)
+        .actor(actor)
+        .reason(reason)
+        .detail("rejected_kind", kind)
+        .detail("digest", digest)
+        .detail("at", ev.at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
+    if let Some(s) = ev.session_id.as_deref().and_then(parse_session_id) {
+        out = out.session(&s);
+    }
+    if let Some(u) = ev.user.as_deref().filter(|u| check_name("user", u).is_ok()) {
+        out = out.user(u);
+    }
+    if let Some(s) = ev.serial {
+        out = out.serial(s);
+    }
+    out
+}
+
 impl Authority {
-    /// `POST /v1/bastion/events`: validate, then append every event in one audit
+    /// `POST /v1/bastion/events`: judge each event, then append them all (valid
+    /// ones as sent, refused ones as `audit_event_rejected`) in one audit
     /// transaction. See the module docs.
     pub fn bastion_events(
         &self,
@@ -236,57 +324,64 @@ impl Authority {
                 format!("at most {} events per batch", api::MAX_EVENTS_PER_BATCH),
             ));
         }
-        for (i, ev) in batch.events.iter().enumerate() {
-            check_event(i, ev)?;
-        }
         let now = self.now();
         let actor = format!("bastion:{}", bastion.record.name);
-        let events: Vec<NewEvent> = batch
-            .events
-            .iter()
-            .map(|ev| {
-                let outcome = if ev.success {
-                    Outcome::Success
-                } else {
-                    Outcome::Failure
-                };
-                let mut out = NewEvent::new(kind_of(ev.kind), outcome, now)
-                    .actor(&actor)
-                    .detail("at", ev.at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
-                if let Some(s) = &ev.session_id {
-                    out = out.session(s);
+        let mut rejected = Vec::new();
+        // Every event's ID in batch order: the bastion's own (a resend of an
+        // event already in the chain is not written again), or the CA's.
+        let mut ids: Vec<Option<String>> = Vec::with_capacity(batch.events.len());
+        let mut events: Vec<NewEvent> = Vec::with_capacity(batch.events.len());
+        for (i, ev) in batch.events.iter().enumerate() {
+            let id = match ev.id.as_deref().map(parse_event_id) {
+                None => None,
+                Some(Some(id)) => Some(id),
+                Some(None) => {
+                    let reason = format!("event {i}: id must be a ULID");
+                    events.push(rejected_event(ev, &actor, now, &reason));
+                    rejected.push(api::RejectedEvent { index: i, reason });
+                    ids.push(None);
+                    continue;
                 }
-                if let Some(u) = &ev.user {
-                    out = out.user(u);
+            };
+            if let Some(id) = id {
+                if self
+                    .audit_log()
+                    .contains_id(&id)
+                    .map_err(CaError::AuditUnavailable)?
+                {
+                    ids.push(Some(id.to_string()));
+                    continue;
                 }
-                if let Some(t) = &ev.target {
-                    out = out.target(t);
+            }
+            let out = match check_event(i, ev) {
+                Ok(()) => accepted_event(ev, &actor, now),
+                Err(e) => {
+                    let reason = match e {
+                        CaError::BadRequest { message, .. } => message,
+                        other => other.to_string(),
+                    };
+                    tracing::warn!(bastion = %bastion.record.name, "bastion event refused: {reason}");
+                    let stand_in = rejected_event(ev, &actor, now, &reason);
+                    rejected.push(api::RejectedEvent { index: i, reason });
+                    stand_in
                 }
-                if let Some(s) = &ev.source {
-                    out = out.source(s);
-                }
-                if let Some(s) = ev.serial {
-                    out = out.serial(s);
-                }
-                if let Some(r) = &ev.reason {
-                    out = out.reason(r);
-                }
-                if let Some(l) = &ev.login {
-                    out = out.detail("login", l.clone());
-                }
-                for (k, v) in &ev.details {
-                    out = out.detail(k, v.clone());
-                }
-                out
-            })
-            .collect();
+            };
+            events.push(match id {
+                Some(id) => out.with_id(id),
+                None => out,
+            });
+            ids.push(None);
+        }
         let appended = self.audit_log().append_all(events).map_err(|e| {
             tracing::error!(error = %e, "audit append of bastion events failed; refusing them");
             CaError::AuditUnavailable(e)
         })?;
-        Ok(api::BastionEventAck {
-            ids: appended.iter().map(|a| a.id.to_string()).collect(),
-        })
+        let mut fresh = appended.iter().map(|a| a.id.to_string());
+        let ids = ids
+            .into_iter()
+            .map(|known| known.or_else(|| fresh.next()).unwrap_or_default())
+            .collect();
+        Ok(api::BastionEventAck { ids, rejected })
     }
 
     /// Where recordings are stored: `recordings/` beside the audit database.

@@ -157,6 +157,11 @@ impl Fixture {
     }
 
     fn join_as(&self, admin_token: &str, name: &str) -> Bastion {
+        self.join_with_key(admin_token, name).0
+    }
+
+    /// Join `name` and keep its host key.
+    fn join_with_key(&self, admin_token: &str, name: &str) -> (Bastion, FileCaKey) {
         let session = self.auth.authenticate(admin_token).unwrap();
         let token = self
             .auth
@@ -181,7 +186,10 @@ impl Fixture {
                 },
             )
             .unwrap();
-        self.auth.authenticate_bastion(&joined.credential).unwrap()
+        (
+            self.auth.authenticate_bastion(&joined.credential).unwrap(),
+            host,
+        )
     }
 
     fn session_cert(
@@ -409,6 +417,7 @@ fn an_outer_certificate_from_an_oidc_login_is_accepted_as_oidc() {
 
 fn event(kind: api::BastionEventKind, session: &str) -> api::BastionEvent {
     api::BastionEvent {
+        id: None,
         kind,
         success: true,
         at: common::start() - chrono::Duration::seconds(3),
@@ -582,7 +591,7 @@ fn bastion_events_land_in_the_chain_with_their_codes_in_one_group() {
 }
 
 #[test]
-fn bastion_event_batches_are_bounded_and_refused_whole() {
+fn a_bad_bastion_event_is_replaced_in_its_place_and_its_batch_is_kept() {
     let f = fixture();
     let (admin_token, bastion) = f.admin_and_bastion();
     let s = ulid::Ulid::new().to_string();
@@ -663,14 +672,50 @@ fn bastion_event_batches_are_bounded_and_refused_whole() {
     long_key.details.insert(long.clone(), 1.into());
     cases.push(("long detail key", long_key));
 
-    let head = f.auth.audit_log().head().unwrap();
+    let mut exec = event(api::BastionEventKind::Exec, &s);
+    exec.details.insert("command".into(), "whoami".into());
     for (name, bad) in cases {
-        // A valid event first: the whole batch is refused, not just the bad one.
-        let err = f.send(&bastion, vec![ok(), bad]).unwrap_err();
-        assert_eq!(err.code(), "invalid_event", "{name}");
-        assert_eq!(err.status(), 400, "{name}");
-        assert!(err.to_string().starts_with("event 1:"), "{name}: {err}");
+        // A valid event on each side: both are written as sent, and the bad one
+        // is replaced in its place by `audit_event_rejected`.
+        let before = query_kind(&f.auth, rampart_audit::EventKind::AuditEventRejected).len();
+        let execs_before = query_kind(&f.auth, rampart_audit::EventKind::BastionExec).len();
+        let ack = f
+            .send(&bastion, vec![ok(), bad.clone(), exec.clone()])
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(ack.ids.len(), 3, "{name}");
+        assert_eq!(ack.rejected.len(), 1, "{name}");
+        assert_eq!(ack.rejected[0].index, 1, "{name}");
+        assert!(
+            ack.rejected[0].reason.starts_with("event 1:"),
+            "{name}: {}",
+            ack.rejected[0].reason
+        );
+        let rejected = query_kind(&f.auth, rampart_audit::EventKind::AuditEventRejected);
+        assert_eq!(rejected.len(), before + 1, "{name}");
+        let stand_in = rejected.last().unwrap();
+        assert_eq!(&stand_in.id.to_string(), &ack.ids[1], "{name}: in its place");
+        assert_eq!(stand_in.outcome, rampart_audit::Outcome::Failure);
+        assert_eq!(stand_in.actor.as_deref(), Some("bastion:bastion-1"));
+        let sent_kind = serde_json::to_value(bad.kind).unwrap();
+        assert_eq!(stand_in.details["rejected_kind"], sent_kind, "{name}");
+        let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
+            serde_json::to_vec(&bad).unwrap(),
+        ));
+        assert_eq!(stand_in.details["digest"], serde_json::json!(digest), "{name}");
+        assert_eq!(
+            stand_in.reason.as_deref(),
+            Some(ack.rejected[0].reason.as_str())
+        );
+        // The session is kept when it is one.
+        let valid_session = bad.session_id.as_deref() == Some(s.as_str());
+        assert_eq!(stand_in.session.is_some(), valid_session, "{name}");
+        assert_eq!(
+            query_kind(&f.auth, rampart_audit::EventKind::BastionExec).len(),
+            execs_before + 1,
+            "{name}: the event after the bad one is written"
+        );
     }
+    let head = f.auth.audit_log().head().unwrap();
     let err = f
         .send(&bastion, vec![ok(); api::MAX_EVENTS_PER_BATCH + 1])
         .unwrap_err();
@@ -1166,4 +1211,82 @@ engineers = ["web", "prod"]
     );
     f.session_cert(&bastion, &outer.certificate, None)
         .expect("the attested outer certificate reaches db-1");
+}
+
+#[test]
+fn a_resent_batch_is_written_once_by_its_event_ids() {
+    let f = fixture();
+    let (_admin_token, bastion) = f.admin_and_bastion();
+    let s = ulid::Ulid::new().to_string();
+    let with_id = |mut e: api::BastionEvent| {
+        e.id = Some(ulid::Ulid::new().to_string());
+        e
+    };
+    let mut long_login = with_id(event(api::BastionEventKind::Exec, &s));
+    long_login.login = Some("é".repeat(200));
+    let sent = vec![
+        with_id(started(&s, "alice", "db-1")),
+        with_id(event(api::BastionEventKind::Exec, &s)),
+        long_login,
+    ];
+    let first = f.send(&bastion, sent.clone()).unwrap();
+    let want: Vec<String> = sent.iter().map(|e| e.id.clone().unwrap()).collect();
+    assert_eq!(first.ids, want, "the bastion's IDs are the chain's, a stand-in's too");
+    assert_eq!(first.rejected.len(), 1);
+    let head = f.auth.audit_log().head().unwrap();
+    // The bastion got no answer (say) and sends the batch again, with one new event.
+    let mut again = sent.clone();
+    again.push(with_id(event(api::BastionEventKind::SessionEnded, &s)));
+    let second = f.send(&bastion, again.clone()).unwrap();
+    assert_eq!(
+        second.ids,
+        again.iter().map(|e| e.id.clone().unwrap()).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        f.auth.audit_log().head().unwrap().0,
+        head.0 + 1,
+        "only the new event is written"
+    );
+    assert!(second.rejected.is_empty(), "an event already in is not judged again");
+    assert_eq!(
+        query_kind(&f.auth, rampart_audit::EventKind::BastionExec).len(),
+        1
+    );
+    // An ID that is not a ULID is refused like any bad field.
+    let mut bad = event(api::BastionEventKind::Exec, &s);
+    bad.id = Some("../not-a-ulid".into());
+    let ack = f.send(&bastion, vec![bad]).unwrap();
+    assert_eq!(ack.rejected.len(), 1);
+    assert!(ack.rejected[0].reason.contains("ULID"));
+}
+
+#[test]
+fn a_bastion_gets_target_host_certificates_only_for_its_own_host_key() {
+    let f = fixture();
+    let admin_totp = f.enrol("root", true);
+    let (admin_token, _) = f.login_cert("root", &admin_totp);
+    let (bastion, host) = f.join_with_key(&admin_token, "bastion-1");
+    let ask = |key: &str| {
+        f.auth.bastion_host_cert(
+            &f.caller,
+            &bastion,
+            &api::BastionHostCertRequest {
+                target: "db-1".into(),
+                host_public_key: key.to_owned(),
+            },
+        )
+    };
+    let own = host.private_key().public_key().to_openssh().unwrap();
+    ask(&own).unwrap();
+    // A stolen credential used with the thief's own key mints nothing that
+    // could impersonate db-1 away from the bastion.
+    let other = FileCaKey::generate("thief").unwrap();
+    let err = ask(&other.private_key().public_key().to_openssh().unwrap()).unwrap_err();
+    assert_eq!(err.code(), "host_key_not_registered");
+    let issued = query_kind(&f.auth, rampart_audit::EventKind::HostCertIssued);
+    assert_eq!(issued.len(), 1, "only the bastion's own key got a certificate");
+    let denied = query_kind(&f.auth, rampart_audit::EventKind::CertDenied);
+    let denied = denied.last().unwrap();
+    assert_eq!(denied.actor.as_deref(), Some("bastion:bastion-1"));
+    assert_eq!(denied.details["code"], serde_json::json!("host_key_not_registered"));
 }

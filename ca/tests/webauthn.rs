@@ -765,23 +765,26 @@ fn a_bastion_approval_is_approved_once_for_its_session() {
     assert_eq!(ok.session.as_deref(), Some("s-1"));
     assert_eq!(ok.actor.as_deref(), Some("bastion:bastion-1"));
 
-    // The certificate path consumes it once, for that user and session only.
-    assert!(f
-        .auth
-        .take_webauthn_approval("bastion-1", &wait, "mia", "s-2")
-        .unwrap()
-        .is_err());
-    let ev = f
-        .auth
-        .take_webauthn_approval("bastion-1", &wait, "mia", "s-1")
-        .unwrap()
-        .unwrap();
+    // The certificate path consumes it once, for that user, session, target
+    // and login only: what the page showed is what the approval is good for.
+    let take = |bastion: &str, user: &str, session: &str, target: &str, login: &str| {
+        f.auth
+            .take_webauthn_approval(bastion, &wait, user, session, target, login)
+            .unwrap()
+    };
+    for (bastion, user, session, target, login) in [
+        ("bastion-1", "mia", "s-2", "db-1", "root"),
+        ("bastion-2", "mia", "s-1", "db-1", "root"),
+        ("bastion-1", "max", "s-1", "db-1", "root"),
+        ("bastion-1", "mia", "s-1", "db-prod", "root"),
+        ("bastion-1", "mia", "s-1", "db-1", "postgres"),
+    ] {
+        let refused = take(bastion, user, session, target, login).unwrap_err();
+        assert_eq!(refused.0, "webauthn_approval_mismatch", "{target} {login}");
+    }
+    let ev = take("bastion-1", "mia", "s-1", "db-1", "root").unwrap();
     assert_eq!(ev.mfa_event, mfa_event);
-    assert!(f
-        .auth
-        .take_webauthn_approval("bastion-1", &wait, "mia", "s-1")
-        .unwrap()
-        .is_err());
+    assert!(take("bastion-1", "mia", "s-1", "db-1", "root").is_err());
 }
 
 #[test]

@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod oidc;
+pub mod source;
 pub mod webauthn;
 
 use chrono::{DateTime, Utc};
@@ -780,6 +781,12 @@ pub enum BastionEventKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BastionEvent {
+    /// The event's ID in the audit chain (a ULID the bastion chose when the
+    /// event happened). A bastion resends events it has no answer for with the
+    /// same ID, and the CA writes an ID once: resending is harmless. Without
+    /// one the CA assigns an ID (and a resend would be a second event).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
     /// What happened.
     pub kind: BastionEventKind,
     /// Whether the action happened (`false`: refused or failed).
@@ -812,7 +819,11 @@ pub struct BastionEvent {
     pub details: std::collections::BTreeMap<String, serde_json::Value>,
 }
 
-/// `POST /v1/bastion/events`: written in order, all or nothing.
+/// `POST /v1/bastion/events`: written in order in one transaction. The CA
+/// judges each event on its own: an event it refuses (a field too long, a
+/// session ID that is not a ULID…) is replaced in the chain by an
+/// `audit_event_rejected` event carrying its kind, session and digest, and is
+/// named in [`BastionEventAck::rejected`]; the others are written as sent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BastionEventBatch {
@@ -820,14 +831,30 @@ pub struct BastionEventBatch {
     pub events: Vec<BastionEvent>,
 }
 
-/// The audit event IDs, in the order of the batch. A 2xx means every event is
-/// durably in the chain; anything else means none is and the bastion must
-/// refuse the action it was about to take (fail closed).
+/// The audit event IDs, in the order of the batch (one per event sent; for a
+/// rejected event, the ID of the `audit_event_rejected` event that stands in
+/// for it). A 2xx means every one is durably in the chain; anything else means
+/// none is and the bastion must refuse the action it was about to take (fail
+/// closed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BastionEventAck {
     /// ULIDs of the written events.
     pub ids: Vec<String>,
+    /// The events the CA refused, by their index in the batch, with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<RejectedEvent>,
+}
+
+/// One event of a batch that the CA refused and replaced by an
+/// `audit_event_rejected` event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RejectedEvent {
+    /// Its index in [`BastionEventBatch::events`].
+    pub index: usize,
+    /// Why (one sentence, e.g. "user must be 1-256 bytes without control characters").
+    pub reason: String,
 }
 
 /// Reply to a recording upload.

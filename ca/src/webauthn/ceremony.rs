@@ -1487,6 +1487,8 @@ impl Authority {
         approval: &wapi::WaitRequest,
         user: &str,
         session_id: &str,
+        target: &str,
+        login: &str,
     ) -> Result<Result<ApprovalEvidence, (&'static str, String)>, CaError> {
         let rp = self.webauthn()?;
         let now = self.now();
@@ -1498,15 +1500,20 @@ impl Authority {
                 user: u,
                 bastion: b,
                 session_id: s,
+                target: t,
+                login: l,
                 ..
             } = &e.purpose
             else {
                 return Err(("webauthn_approval_unknown", "unknown approval".to_owned()));
             };
-            if b != bastion || u != user || s != session_id {
+            // The user approved `login@target` on the page: an approval is
+            // good for exactly that, from that bastion, for that session.
+            if b != bastion || u != user || s != session_id || t != target || l != login {
                 return Err((
                     "webauthn_approval_mismatch",
-                    "that approval was given for another user or session".to_owned(),
+                    "that approval was given for another user, session, target or login"
+                        .to_owned(),
                 ));
             }
             // The bastion retries at once after its wait; an approval left
