@@ -5,11 +5,18 @@
 //! a user certificate, signed by the user CA from join, valid now
 //! (PROTOCOL.certkeys: `valid after <= now < valid before`), key ID naming
 //! `user=<name>`, with neither its serial nor its key revoked and the user not
-//! disabled. russh has already proved the client holds the certificate's key;
+//! disabled, and presented from an address its `source-address` critical
+//! option allows. A critical option the bastion does not know is refused, as
+//! sshd refuses one (PROTOCOL.certkeys: "If an implementation does not
+//! recognise a critical option, then the validating party should refuse to
+//! accept the certificate"). russh has already proved the client holds the certificate's key;
 //! everything else is checked here. The CA checks the certificate again when
 //! it issues the per-session certificate.
 
 use std::collections::HashSet;
+use std::net::IpAddr;
+
+use rampart_api::source::{source_address_allows, SOURCE_ADDRESS};
 
 use russh::keys::ssh_key::{certificate::CertType, Certificate, HashAlg, PublicKey};
 
@@ -82,12 +89,33 @@ pub fn key_id_user(key_id: &str) -> Option<&str> {
         .filter(|u| !u.is_empty() && u.len() <= 256)
 }
 
-/// Check `cert` at `now` (seconds since the epoch). `Err` is the refusal reason.
+/// The certificate's critical options, checked for a connection from `client`.
+pub fn check_critical_options(cert: &Certificate, client: IpAddr) -> Result<(), String> {
+    for (name, value) in cert.critical_options().iter() {
+        if name.as_str() != SOURCE_ADDRESS {
+            return Err(format!(
+                "certificate carries critical option {:?}, which the bastion cannot honour",
+                name.chars().take(64).collect::<String>()
+            ));
+        }
+        if !source_address_allows(value, client)? {
+            return Err(format!(
+                "certificate is not valid from {client} (source-address {})",
+                value.chars().take(256).collect::<String>()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Check `cert` at `now` (seconds since the epoch), presented from `client`.
+/// `Err` is the refusal reason.
 pub fn check_user_cert(
     cert: &Certificate,
     user_ca: &PublicKey,
     now: u64,
     rev: &Revocations,
+    client: IpAddr,
 ) -> Result<OuterUser, String> {
     if cert.cert_type() != CertType::User {
         return Err("a host certificate was presented as a user certificate".into());
@@ -105,6 +133,7 @@ pub fn check_user_cert(
     let Some(name) = key_id_user(cert.key_id()) else {
         return Err("certificate key ID names no Rampart user".into());
     };
+    check_critical_options(cert, client)?;
     let key = PublicKey::from(cert.public_key().clone());
     let key_fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
     if let Some(why) = rev.revoked(name, cert.serial(), &key_fingerprint) {
@@ -128,6 +157,58 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use russh::keys::ssh_key::{certificate::Builder, PrivateKey};
+
+    const CLIENT: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 1, 2, 3));
+
+    fn with_options(ca: &PrivateKey, key: &PrivateKey, options: &[(&str, &str)]) -> Certificate {
+        let mut b = Builder::new(
+            [7u8; 32].to_vec(),
+            key.public_key().key_data().clone(),
+            1_000,
+            3_000_000_000,
+        )
+        .unwrap();
+        b.serial(9).unwrap();
+        b.key_id("user=alice").unwrap();
+        b.cert_type(CertType::User).unwrap();
+        b.valid_principal("root").unwrap();
+        for (name, value) in options {
+            b.critical_option(*name, *value).unwrap();
+        }
+        b.sign(ca).unwrap()
+    }
+
+    #[test]
+    fn source_address_is_enforced_and_unknown_critical_options_refused() {
+        let ca = crate::join::generate_ed25519().unwrap();
+        let key = crate::join::generate_ed25519().unwrap();
+        let rev = Revocations {
+            version: Some(1),
+            ..Revocations::default()
+        };
+        let now = 1_800_000_000;
+        let check = |cert: &Certificate, client: &str| {
+            check_user_cert(cert, ca.public_key(), now, &rev, client.parse().unwrap())
+        };
+        let cert = with_options(&ca, &key, &[("source-address", "10.0.0.0/8,192.0.2.7")]);
+        assert!(check(&cert, "10.200.0.1").is_ok());
+        assert!(check(&cert, "192.0.2.7").is_ok());
+        assert!(check(&cert, "::ffff:10.9.9.9").is_ok(), "IPv4-mapped");
+        let outside = check(&cert, "192.0.2.8").unwrap_err();
+        assert!(outside.contains("not valid from 192.0.2.8"), "{outside}");
+        assert!(check(&cert, "127.0.0.1").is_err());
+        let v6 = with_options(&ca, &key, &[("source-address", "2001:db8::/32")]);
+        assert!(check(&v6, "2001:db8:1::5").is_ok());
+        assert!(check(&v6, "2001:db9::5").is_err());
+        let garbage = with_options(&ca, &key, &[("source-address", "10.0.0.0/8,nonsense")]);
+        assert!(check(&garbage, "10.0.0.1").unwrap_err().contains("nonsense"));
+        let forced = with_options(&ca, &key, &[("force-command", "/bin/true")]);
+        assert!(check(&forced, "10.0.0.1")
+            .unwrap_err()
+            .contains("force-command"));
+        let plain = with_options(&ca, &key, &[]);
+        assert!(check(&plain, "203.0.113.9").is_ok(), "no option: any source");
+    }
 
     fn sign(
         ca: &PrivateKey,
@@ -169,13 +250,13 @@ mod tests {
             CertType::User,
         );
         // Before the first revocation fetch: refused.
-        assert!(check_user_cert(&good, ca.public_key(), now, &rev).is_err());
+        assert!(check_user_cert(&good, ca.public_key(), now, &rev, CLIENT).is_err());
         rev.version = Some(1);
-        let u = check_user_cert(&good, ca.public_key(), now, &rev).unwrap();
+        let u = check_user_cert(&good, ca.public_key(), now, &rev, CLIENT).unwrap();
         assert_eq!((u.name.as_str(), u.serial), ("alice", 5));
         // Expired, not yet valid, at the exact end.
-        assert!(check_user_cert(&good, ca.public_key(), now + 60, &rev).is_err());
-        assert!(check_user_cert(&good, ca.public_key(), now - 11, &rev).is_err());
+        assert!(check_user_cert(&good, ca.public_key(), now + 60, &rev, CLIENT).is_err());
+        assert!(check_user_cert(&good, ca.public_key(), now - 11, &rev, CLIENT).is_err());
         // Foreign CA, host cert, no user in key ID.
         let foreign = sign(
             &other,
@@ -186,7 +267,7 @@ mod tests {
             now + 60,
             CertType::User,
         );
-        assert!(check_user_cert(&foreign, ca.public_key(), now, &rev)
+        assert!(check_user_cert(&foreign, ca.public_key(), now, &rev, CLIENT)
             .unwrap_err()
             .contains("not issued"));
         let host = sign(
@@ -198,21 +279,21 @@ mod tests {
             now + 60,
             CertType::Host,
         );
-        assert!(check_user_cert(&host, ca.public_key(), now, &rev).is_err());
+        assert!(check_user_cert(&host, ca.public_key(), now, &rev, CLIENT).is_err());
         let anon = sign(&ca, &key, "alice", 8, now - 10, now + 60, CertType::User);
-        assert!(check_user_cert(&anon, ca.public_key(), now, &rev).is_err());
+        assert!(check_user_cert(&anon, ca.public_key(), now, &rev, CLIENT).is_err());
         // Revoked by serial, by key, by disabled user.
         let mut r = rev.clone();
         r.serials.insert(5);
-        assert!(check_user_cert(&good, ca.public_key(), now, &r)
+        assert!(check_user_cert(&good, ca.public_key(), now, &r, CLIENT)
             .unwrap_err()
             .contains("serial 5"));
         let mut r = rev.clone();
         r.key_fingerprints.insert(u.key_fingerprint.clone());
-        assert!(check_user_cert(&good, ca.public_key(), now, &r).is_err());
+        assert!(check_user_cert(&good, ca.public_key(), now, &r, CLIENT).is_err());
         let mut r = rev;
         r.disabled_users.insert("alice".into());
-        assert!(check_user_cert(&good, ca.public_key(), now, &r)
+        assert!(check_user_cert(&good, ca.public_key(), now, &r, CLIENT)
             .unwrap_err()
             .contains("disabled"));
     }

@@ -33,11 +33,20 @@ struct File {
     #[serde(default)]
     recording: RecordingFile,
     #[serde(default)]
+    audit: AuditFile,
+    #[serde(default)]
     limits: LimitsFile,
     #[serde(default)]
     targets: Vec<TargetFile>,
     #[serde(default)]
     metrics: MetricsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditFile {
+    spool_dir: Option<String>,
+    spool_max_mib: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +79,7 @@ struct IdentityFile {
 struct RecordingFile {
     dir: Option<String>,
     spool_dir: Option<String>,
+    max_stored_mib: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -178,12 +188,33 @@ pub struct Config {
     pub recording_dir: PathBuf,
     /// Finished recordings waiting for upload [spool].
     pub spool_dir: PathBuf,
+    /// Data bytes one session's recording stores before its channels are only
+    /// counted and hashed [128 MiB]; bounded so that a recording stays within
+    /// what the CA accepts in one upload.
+    pub recording_max_stored: u64,
+    /// Audit events waiting for the CA [spool/events].
+    pub audit_spool_dir: PathBuf,
+    /// Most bytes of audit events spooled before new sessions are refused [1 GiB].
+    pub audit_spool_max: u64,
     /// Limits.
     pub limits: Limits,
     /// Targets by name.
     pub targets: BTreeMap<String, Target>,
     /// Where `/metrics` is served [off].
     pub metrics_listen: Option<SocketAddr>,
+}
+
+/// `[recording] max_stored_mib`: kept 64 MiB below the CA's upload limit (the
+/// compressed recording of random bytes is about as large as the bytes).
+fn recording_max_stored(mib: Option<u64>) -> Result<u64, BastionError> {
+    let mib = mib.unwrap_or(128);
+    let max = (rampart_api::MAX_RECORDING_BYTES as u64 / (1024 * 1024)).saturating_sub(64);
+    if mib > max {
+        return Err(bad(format!(
+            "[recording] max_stored_mib = {mib} is more than {max}, which the CA could not take in one upload"
+        )));
+    }
+    Ok(mib * 1024 * 1024)
 }
 
 fn bad(msg: impl Into<String>) -> BastionError {
@@ -322,6 +353,9 @@ impl Config {
             host_ca_file: path(&f.identity.host_ca, "host_ca.pub"),
             recording_dir: path(&f.recording.dir, "recordings"),
             spool_dir: path(&f.recording.spool_dir, "spool"),
+            recording_max_stored: recording_max_stored(f.recording.max_stored_mib)?,
+            audit_spool_dir: path(&f.audit.spool_dir, "spool/events"),
+            audit_spool_max: f.audit.spool_max_mib.unwrap_or(1024).max(1) * 1024 * 1024,
             limits,
             targets,
             metrics_listen,
@@ -376,6 +410,18 @@ host_ca = "host_ca.pub"
 dir = "recordings"
 # Finished recordings waiting to be uploaded to the CA.
 spool_dir = "spool"
+# Every channel of a session is recorded (shells with or without a pty, exec,
+# subsystems). Data bytes one session stores before its channels are only
+# counted and SHA-256 hashed (the channel's close marker says how many bytes
+# were left out); typed input of a channel without a pty counts too.
+max_stored_mib = 128
+
+[audit]
+# Audit events the CA cannot take now (it is down or unreachable) are written
+# here, fsynced, and resent oldest first; nothing is dropped. When the spool
+# holds spool_max_mib, new sessions are refused until the CA is back.
+spool_dir = "spool/events"
+spool_max_mib = 1024
 
 [limits]
 max_sessions_per_user = 10

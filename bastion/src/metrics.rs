@@ -35,6 +35,12 @@ struct DirectionLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RecordingFailureLabels {
+    /// `start` (the recorder could not be created) or `write` (a write failed).
+    stage: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     /// `allowed` or `refused`.
     outcome: &'static str,
@@ -48,6 +54,13 @@ pub struct Metrics {
     starts: Family<StartLabels, Counter>,
     bytes: Family<DirectionLabels, Counter>,
     recording_bytes: Counter,
+    /// Audit events the CA replaced by `audit_event_rejected` (or refused outright).
+    events_rejected: Counter,
+    /// Recordings that could not start or failed mid-session (the channel or
+    /// session was refused or ended: fail closed).
+    recording_failures: Family<RecordingFailureLabels, Counter>,
+    /// Bytes of audit events waiting in the bastion's spool for the CA.
+    spool_bytes: Gauge,
     requests: Family<RequestLabels, Counter>,
     krl_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Unix seconds of the last successful revocation fetch (0: never).
@@ -63,6 +76,9 @@ impl Metrics {
             starts: Family::default(),
             bytes: Family::default(),
             recording_bytes: Counter::default(),
+            events_rejected: Counter::default(),
+            recording_failures: Family::default(),
+            spool_bytes: Gauge::default(),
             requests: Family::default(),
             krl_age: Gauge::default(),
             revocations_at: AtomicI64::new(0),
@@ -73,8 +89,14 @@ impl Metrics {
             ("accepted", "none"),
             ("refused", "connection"),
             ("refused", "audit_unavailable"),
+            ("refused", "audit_spool_full"),
         ] {
             let _ = m.starts.get_or_create(&StartLabels { outcome, reason });
+        }
+        for stage in ["start", "write"] {
+            let _ = m
+                .recording_failures
+                .get_or_create(&RecordingFailureLabels { stage });
         }
         for direction in ["to_target", "to_client"] {
             let _ = m.bytes.get_or_create(&DirectionLabels { direction });
@@ -102,6 +124,21 @@ impl Metrics {
             "recording_bytes",
             "Compressed asciicast bytes finished for upload",
             m.recording_bytes.clone(),
+        );
+        registry.register(
+            "audit_events_rejected",
+            "Audit events the CA refused and replaced by audit_event_rejected",
+            m.events_rejected.clone(),
+        );
+        registry.register(
+            "audit_spool_bytes",
+            "Audit events waiting on the bastion's disk for the CA (new sessions are refused when the spool is full)",
+            m.spool_bytes.clone(),
+        );
+        registry.register(
+            "recording_failures",
+            "Recordings that could not start or write; the channel or session was refused or ended",
+            m.recording_failures.clone(),
         );
         registry.register(
             "channel_requests",
@@ -194,11 +231,42 @@ pub fn start_unaudited() {
         .inc();
 }
 
+/// A session refused because the audit event spool is full.
+pub fn start_refused_spool_full() {
+    metrics()
+        .starts
+        .get_or_create(&StartLabels {
+            outcome: "refused",
+            reason: "audit_spool_full",
+        })
+        .inc();
+}
+
 /// The CA answered a revocation fetch.
 pub fn revocations_fetched() {
     metrics()
         .revocations_at
         .store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+}
+
+/// The CA refused an audit event (it wrote `audit_event_rejected` instead).
+pub fn audit_event_rejected() {
+    metrics().events_rejected.inc();
+}
+
+/// Bytes of audit events now in the spool.
+pub fn audit_spool_bytes(bytes: u64) {
+    metrics()
+        .spool_bytes
+        .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+}
+
+/// A recording could not start (`start`) or a write failed (`write`).
+pub fn recording_failed(stage: &'static str) {
+    metrics()
+        .recording_failures
+        .get_or_create(&RecordingFailureLabels { stage })
+        .inc();
 }
 
 /// A recording of `bytes` (compressed) was finished.

@@ -1,15 +1,24 @@
-//! Recording glue: pty sessions to asciicast v2 files, their upload to the CA,
-//! and what a crash leaves behind.
+//! Recording glue: every session channel to one asciicast v2 file per session,
+//! its upload to the CA, and what a crash leaves behind.
 //!
-//! **Owns:** when a recording starts (the first pty channel of a session that
-//! asks for a shell or a command), the 1-second flush ticker (so a crash loses
-//! at most the last second), finishing and uploading at session end
-//! (`PUT /v1/bastion/recordings/{id}` with the SHA-256 header), the spool of
-//! finished recordings the CA has not taken yet (retried in the background),
-//! and the per-session marker files that let a restarted bastion report the
-//! sessions a crash cut off (`session_ended`, reason `bastion_restarted`).
-//! The file format is `rampart_audit::recording`'s.
+//! **Owns:** the session's [`Recorder`] — started on the session's first
+//! shell, exec or subsystem request, with or without a pty; every such channel
+//! is written to it between channel markers (the format is
+//! `rampart_audit::recording`'s, see its "Channels" section) — the 1-second
+//! flush ticker (so a crash loses at most the last second), the bound on
+//! stored bytes per session (beyond it a channel's data is counted and hashed,
+//! not stored, and its close marker says so), finishing and uploading at
+//! session end (`PUT /v1/bastion/recordings/{id}` with the SHA-256 header), the
+//! spool of finished recordings the CA has not taken yet (retried in the
+//! background), and the per-session marker files that let a restarted bastion
+//! report the sessions a crash cut off (`session_ended`, reason
+//! `bastion_restarted`).
+//!
+//! Recording fails closed: a recorder that cannot start refuses the channel
+//! that needed it, and a write that fails calls the session's failure hook,
+//! which ends the session.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -17,9 +26,9 @@ use std::time::{Duration, Instant};
 use rampart_api::BastionEventKind;
 use rampart_audit::recording::{finish_recording, RecordingHeader, RecordingWriter};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::audit::{detail, event};
-use crate::bridge::OutputTap;
 use crate::server::Shared;
 
 /// How often the flush ticker runs; with `FLUSH_INTERVAL` = 1 s in the writer,
@@ -28,20 +37,120 @@ const TICK: Duration = Duration::from_millis(250);
 /// How often the spool is retried.
 const SPOOL_RETRY: Duration = Duration::from_secs(5);
 
-/// A live recording, shared by the pump (output), the handler (input,
-/// resize) and the flush ticker.
-#[derive(Debug, Clone)]
+/// Called once when a write fails mid-session, with the reason.
+pub type FailureHook = Box<dyn FnOnce(String) + Send>;
+
+/// Bytes of one direction of one channel: how many, and their SHA-256 for a
+/// channel without a pty (bulk data, whose digest is kept even where the
+/// bytes themselves are not).
+struct Meter {
+    bytes: u64,
+    sha256: Option<Sha256>,
+}
+
+impl Meter {
+    fn new(hashed: bool) -> Meter {
+        Meter {
+            bytes: 0,
+            sha256: hashed.then(Sha256::new),
+        }
+    }
+
+    fn add(&mut self, data: &[u8]) {
+        self.bytes += data.len() as u64;
+        if let Some(h) = &mut self.sha256 {
+            h.update(data);
+        }
+    }
+
+    fn summary(self, name: &str) -> String {
+        match self.sha256 {
+            Some(h) => format!(
+                "{name} {} bytes sha256 {}",
+                self.bytes,
+                hex::encode(h.finalize())
+            ),
+            None => format!("{name} {} bytes", self.bytes),
+        }
+    }
+}
+
+/// What the recorder knows of one open channel.
+struct ChannelState {
+    pty: bool,
+    output: Meter,
+    input: Meter,
+    /// Bytes this channel had to leave out (the session's budget was spent).
+    left_out: u64,
+}
+
+struct State {
+    writer: RecordingWriter,
+    started: Instant,
+    channels: HashMap<u32, ChannelState>,
+    /// Data bytes still to be stored before channels are only metered.
+    budget: u64,
+    on_failure: Option<FailureHook>,
+}
+
+impl State {
+    /// Report a write error once; the recording is then stopped.
+    fn check(&mut self) -> bool {
+        match self.writer.flush_if_due() {
+            Ok(()) => true,
+            Err(e) => {
+                crate::metrics::recording_failed("write");
+                if let Some(hook) = self.on_failure.take() {
+                    hook(format!("session recording failed: {e}"));
+                }
+                false
+            }
+        }
+    }
+
+    /// How much of `len` bytes may still be stored.
+    fn take_budget(&mut self, len: usize) -> usize {
+        let n = len.min(usize::try_from(self.budget).unwrap_or(usize::MAX));
+        self.budget -= n as u64;
+        n
+    }
+}
+
+/// A session's live recording, shared by the channel pumps (output), the
+/// handler (input, resize, channel open and close) and the flush ticker.
+#[derive(Clone)]
 pub struct Recorder {
-    inner: Arc<Mutex<Option<(RecordingWriter, Instant)>>>,
+    inner: Arc<Mutex<Option<State>>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recorder").finish_non_exhaustive()
+    }
 }
 
 impl Recorder {
-    /// Start `DIR/<session>.cast`.
-    pub fn start(dir: &Path, header: &RecordingHeader) -> Result<Recorder, String> {
+    /// Start `DIR/<session>.cast`, storing at most `budget` data bytes before
+    /// channels are only metered. `on_failure` is called once if a write fails.
+    pub fn start(
+        dir: &Path,
+        header: &RecordingHeader,
+        budget: u64,
+        on_failure: FailureHook,
+    ) -> Result<Recorder, String> {
         let path = dir.join(format!("{}.cast", header.session_id));
-        let w = RecordingWriter::create(&path, header).map_err(|e| e.to_string())?;
+        let writer = RecordingWriter::create(&path, header).map_err(|e| {
+            crate::metrics::recording_failed("start");
+            e.to_string()
+        })?;
         let r = Recorder {
-            inner: Arc::new(Mutex::new(Some((w, Instant::now())))),
+            inner: Arc::new(Mutex::new(Some(State {
+                writer,
+                started: Instant::now(),
+                channels: HashMap::new(),
+                budget,
+                on_failure: Some(on_failure),
+            }))),
         };
         let ticker = r.clone();
         tokio::spawn(async move {
@@ -50,55 +159,123 @@ impl Recorder {
                 let Ok(mut g) = ticker.inner.lock() else {
                     return;
                 };
-                match g.as_mut() {
-                    Some((w, _)) => {
-                        if let Err(e) = w.flush_if_due() {
-                            tracing::error!("recording write failed: {e}");
-                        }
-                    }
-                    None => return,
+                let Some(state) = g.as_mut() else { return };
+                if !state.check() {
+                    return;
                 }
             }
         });
         Ok(r)
     }
 
-    fn with(&self, f: impl FnOnce(&mut RecordingWriter, Duration)) {
+    fn with(&self, f: impl FnOnce(&mut State, Duration)) {
         if let Ok(mut g) = self.inner.lock() {
-            if let Some((w, t0)) = g.as_mut() {
-                let el = t0.elapsed();
-                f(w, el);
+            if let Some(state) = g.as_mut() {
+                let el = state.started.elapsed();
+                f(state, el);
             }
         }
     }
 
-    /// Keystrokes (kept only when policy says so; the writer decides).
-    pub fn input(&self, data: &[u8]) {
-        self.with(|w, el| w.input(el, data));
+    /// Channel `channel` starts `what` (with a pty or not).
+    pub fn open_channel(&self, channel: u32, what: &str, pty: bool) {
+        self.with(|s, el| {
+            s.channels.insert(
+                channel,
+                ChannelState {
+                    pty,
+                    output: Meter::new(!pty),
+                    input: Meter::new(!pty),
+                    left_out: 0,
+                },
+            );
+            s.writer.channel_opened(el, channel, what);
+        });
+    }
+
+    /// Output of `channel` (stdout and stderr).
+    pub fn output(&self, channel: u32, data: &[u8]) {
+        self.with(|s, el| {
+            let Some(c) = s.channels.get_mut(&channel) else {
+                return;
+            };
+            c.output.add(data);
+            let keep = s.take_budget(data.len());
+            if let Some(c) = s.channels.get_mut(&channel) {
+                c.left_out += (data.len() - keep) as u64;
+            }
+            if keep > 0 {
+                s.writer
+                    .channel_output(el, channel, data.get(..keep).unwrap_or_default());
+            }
+        });
+    }
+
+    /// Input to `channel`: kept in full without a pty, keystrokes on a pty only
+    /// when policy says `record_input` (the writer's header decides).
+    pub fn input(&self, channel: u32, data: &[u8]) {
+        self.with(|s, el| {
+            let Some(c) = s.channels.get_mut(&channel) else {
+                return;
+            };
+            c.input.add(data);
+            let always = !c.pty;
+            let keep = s.take_budget(data.len());
+            if let Some(c) = s.channels.get_mut(&channel) {
+                c.left_out += (data.len() - keep) as u64;
+            }
+            if keep > 0 {
+                s.writer
+                    .channel_input(el, channel, data.get(..keep).unwrap_or_default(), always);
+            }
+        });
     }
 
     /// Terminal resize.
     pub fn resize(&self, cols: u32, rows: u32) {
-        self.with(|w, el| w.resize(el, cols, rows));
+        self.with(|s, el| s.writer.resize(el, cols, rows));
     }
 
-    /// Close the file (flush, fsync); returns the `.cast` path.
+    /// Channel `channel` ended; `how` says how (`exit 0`, `signal KILL`, `closed`).
+    pub fn close_channel(&self, channel: u32, how: &str) {
+        self.with(|s, el| {
+            let Some(c) = s.channels.remove(&channel) else {
+                return;
+            };
+            let mut summary = format!(
+                "{how}, {}, {}",
+                c.input.summary("in"),
+                c.output.summary("out")
+            );
+            if c.left_out > 0 {
+                summary.push_str(&format!(
+                    ", {} bytes not stored (session recording budget spent)",
+                    c.left_out
+                ));
+            }
+            s.writer.channel_closed(el, channel, &summary);
+        });
+    }
+
+    /// Close the file (flush, fsync); returns the `.cast` path, or `None` when
+    /// the recording failed (the `.cast` then stays for the restart recovery,
+    /// which uploads it marked as an abnormal end).
     pub fn close(&self) -> Option<PathBuf> {
         let taken = self.inner.lock().ok().and_then(|mut g| g.take());
-        let (w, _) = taken?;
-        match w.close() {
+        let mut state = taken?;
+        let open: Vec<u32> = state.channels.keys().copied().collect();
+        for channel in open {
+            let el = state.started.elapsed();
+            state.channels.remove(&channel);
+            state.writer.channel_closed(el, channel, "session ended");
+        }
+        match state.writer.close() {
             Ok(p) => Some(p),
             Err(e) => {
                 tracing::error!("closing a recording failed: {e}");
                 None
             }
         }
-    }
-}
-
-impl OutputTap for Recorder {
-    fn output(&mut self, data: &[u8], _ext: Option<u32>) {
-        self.with(|w, el| w.output(el, data));
     }
 }
 

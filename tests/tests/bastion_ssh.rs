@@ -64,8 +64,17 @@ port_forwarding = true
 extensions = ["permit-port-forwarding"]
 targets = {{ allow = ["db-fwd"] }}
 
+# Usable only from 127.0.0.2: the user certificate carries `source-address`.
+[roles.fenced]
+principals = ["{{user}}"]
+logins = ["{TEST_ACCOUNT}"]
+min_factor = "otp"
+source_address = ["127.0.0.2/32"]
+targets = {{ allow = ["db-1"] }}
+
 [groups]
 engineers = ["dev", "guarded", "agent", "fwd"]
+fenced = ["fenced"]
 
 [users]
 "{admin}" = ["dev"]
@@ -935,4 +944,250 @@ fn with_the_ca_down_no_session_starts() {
     assert!(!out.stdout.contains("should-not-run"), "{out}");
     assert!(out.stderr.contains("CA cannot be reached"), "{out}");
     assert!(w.bastion.is_running(), "the bastion itself keeps running");
+}
+
+/// The newest session the CA saw start.
+fn newest_session(ca: &Ca) -> String {
+    bodies(ca, "bastion_session_started")
+        .last()
+        .and_then(|b| b["session"].as_str())
+        .expect("a bastion_session_started event")
+        .to_owned()
+}
+
+/// The sealed recording of `session`, parsed (waits for the seal).
+fn recording_of(ca: &Ca, session: &str) -> rampart_audit::recording::Recording {
+    eventually("the session's recording is sealed", || {
+        serde_json::to_string(&bodies(ca, "recording_sealed"))
+            .unwrap()
+            .contains(session)
+    });
+    let cast = sealed_recording(ca, session);
+    rampart_audit::recording::parse_cast(
+        cast.as_bytes(),
+        &rampart_audit::recording::ReadLimits::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}:\n{cast}"))
+}
+
+/// Markers of a recording (channel opens, switches, closes).
+fn markers(rec: &rampart_audit::recording::Recording) -> Vec<String> {
+    rec.events
+        .iter()
+        .filter(|e| e.kind == rampart_audit::recording::CastEventKind::Marker)
+        .map(|e| e.data.clone())
+        .collect()
+}
+
+/// The channel numbers a recording opened.
+fn opened_channels(rec: &rampart_audit::recording::Recording) -> Vec<u32> {
+    markers(rec)
+        .iter()
+        .filter(|m| m.contains(" open: "))
+        .filter_map(|m| m.split(' ').nth(1)?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn channels_without_a_pty_are_recorded_input_and_output() {
+    let w = world();
+    // `ssh -T`: a shell with no pty. Every keystroke and every byte of output
+    // went unrecorded before.
+    let out = ssh(
+        &w.config,
+        &["-T", &format!("{TEST_ACCOUNT}@db-1")],
+        Some(b"echo no-pty-$((6*7))\nexit 0\n"),
+        T,
+    );
+    out.assert_success("ssh -T shell");
+    assert!(out.stdout.contains("no-pty-42"), "{out}");
+    let rec = recording_of(&w.ca, &newest_session(&w.ca));
+    let ch = opened_channels(&rec);
+    assert_eq!(ch.len(), 1, "{:?}", markers(&rec));
+    assert!(markers(&rec)[0].contains("open: shell"), "{:?}", markers(&rec));
+    assert!(
+        rec.channel_input(ch[0]).contains("echo no-pty-$((6*7))"),
+        "typed input of a no-pty shell is kept: {:?}",
+        rec.channel_input(ch[0])
+    );
+    assert!(rec.channel_output(ch[0]).contains("no-pty-42"));
+    let close = markers(&rec).into_iter().find(|m| m.contains("closed:")).unwrap();
+    assert!(close.contains("exit 0") && close.contains("sha256"), "{close}");
+
+    // exec with binary input and output: what was sent and printed is there,
+    // and the close marker carries byte counts and digests of the whole stream.
+    let payload: Vec<u8> = (0u8..=255).chain(b"tail-marker".iter().copied()).collect();
+    let out = ssh(
+        &w.config,
+        &[&format!("{TEST_ACCOUNT}@db-1"), "cat; printf 'exec-out\\001\\377\\n'"],
+        Some(&payload),
+        T,
+    );
+    out.assert_success("exec with a binary payload");
+    let rec = recording_of(&w.ca, &newest_session(&w.ca));
+    let ch = opened_channels(&rec);
+    assert_eq!(ch.len(), 1);
+    let m = markers(&rec);
+    assert!(m[0].contains("open: exec") && m[0].contains("cat;"), "{m:?}");
+    assert!(rec.channel_input(ch[0]).contains("tail-marker"));
+    assert!(rec.channel_output(ch[0]).contains("tail-markerexec-out"));
+    let close = m.iter().find(|m| m.contains("closed:")).unwrap();
+    let want_in = format!("in {} bytes", payload.len());
+    assert!(close.contains(&want_in), "{close}");
+
+    // A subsystem (sftp): the channel is recorded and marked as such.
+    let batch = w.dir.path().join("sftp-ls");
+    std::fs::write(&batch, "ls /\n").unwrap();
+    let mut c = std::process::Command::new(rampart_e2e::require_peer("sftp"));
+    c.env_remove("SSH_AUTH_SOCK")
+        .arg("-F")
+        .arg(&w.config)
+        .arg("-b")
+        .arg(&batch)
+        .arg(format!("{TEST_ACCOUNT}@db-1"));
+    rampart_e2e::process::run_timeout(c, None, T).assert_success("sftp ls");
+    let rec = recording_of(&w.ca, &newest_session(&w.ca));
+    assert!(
+        markers(&rec).iter().any(|m| m.contains("open: subsystem sftp")),
+        "{:?}",
+        markers(&rec)
+    );
+}
+
+#[test]
+fn two_shells_over_one_controlmaster_connection_are_both_recorded() {
+    let w = world();
+    let sock = w.dir.path().join("mux.sock");
+    let mux = format!("ControlPath={}", sock.display());
+    let host = format!("{TEST_ACCOUNT}@db-1");
+    ssh(
+        &w.config,
+        &["-o", "ControlMaster=yes", "-o", &mux, "-fN", &host],
+        None,
+        T,
+    )
+    .assert_success("mux master");
+    for word in ["mux-one", "mux-two"] {
+        let out = ssh(
+            &w.config,
+            &["-o", "ControlMaster=no", "-o", &mux, "-T", &host],
+            Some(format!("echo {word}\nexit\n").as_bytes()),
+            T,
+        );
+        out.assert_success(word);
+        assert!(out.stdout.contains(word), "{out}");
+    }
+    let _ = ssh(&w.config, &["-o", &mux, "-O", "exit", &host], None, T);
+    let rec = recording_of(&w.ca, &newest_session(&w.ca));
+    let ch = opened_channels(&rec);
+    assert_eq!(ch.len(), 2, "two channels in one session: {:?}", markers(&rec));
+    assert!(rec.channel_output(ch[0]).contains("mux-one"));
+    assert!(rec.channel_output(ch[1]).contains("mux-two"));
+    assert!(rec.channel_input(ch[1]).contains("echo mux-two"));
+}
+
+/// A tmpfs mounted over a directory for one test, unmounted on drop.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "mount tmpfs (the test needs root): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_owned())
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[test]
+fn recording_fails_closed_when_it_cannot_start_or_write() {
+    let w = world();
+    let recordings = w.bastion.etc().join("recordings");
+    // Cannot start: the recordings directory is gone (a file stands in its way).
+    let aside = w.bastion.etc().join("recordings.aside");
+    std::fs::rename(&recordings, &aside).unwrap();
+    std::fs::write(&recordings, b"not a directory").unwrap();
+    let out = jump(&w, "echo should-not-run");
+    assert!(
+        out.stderr.contains("session recording unavailable; refusing"),
+        "the user is told why: {out}"
+    );
+    assert!(!out.stdout.contains("should-not-run"), "{out}");
+    assert!(!out.status.success(), "{out}");
+    eventually("the refusal is audited", || {
+        serde_json::to_string(&bodies(&w.ca, "bastion_request_refused"))
+            .unwrap()
+            .contains("recording")
+    });
+    std::fs::remove_file(&recordings).unwrap();
+    std::fs::rename(&aside, &recordings).unwrap();
+
+    // Cannot write: the disk fills mid-session. The session ends, with why.
+    let _full = Tmpfs::mount(&recordings, "512k");
+    let out = jump(&w, "for i in $(seq 1 60); do head -c 100000 /dev/zero | tr '\\0' a; sleep 0.05; done; echo finished");
+    assert!(!out.status.success(), "the session was ended: {out}");
+    assert!(!out.stdout.contains("finished"), "{}", out.stderr);
+    eventually("session_ended says the recording failed", || {
+        bodies(&w.ca, "bastion_session_ended").iter().any(|b| {
+            b["reason"].as_str() == Some("recording_failed")
+                && b["outcome"].as_str() == Some("failure")
+        })
+    });
+}
+
+#[test]
+fn the_user_certificates_source_address_is_enforced_by_the_bastion() {
+    let w = world();
+    let mut carol = onboard(&w.ca, &w.admin, "carol", &["fenced"]);
+    carol.login();
+    let config = w.bastion.ssh_config(&carol, w.dir.path(), &["db-1"]);
+    // From 127.0.0.1, outside the certificate's 127.0.0.2/32: refused, though
+    // the same certificate went through the bastion before.
+    let out = ssh(
+        &config,
+        &[&format!("{TEST_ACCOUNT}@db-1"), "echo outside"],
+        None,
+        T,
+    );
+    assert!(!out.stdout.contains("outside"), "{out}");
+    out.assert_failure("a client outside source-address");
+    eventually("the refusal is audited with the reason", || {
+        bodies(&w.ca, "bastion_connection_refused").iter().any(|b| {
+            b["user"].as_str() == Some("carol")
+                && b["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("not valid from 127.0.0.1"))
+        })
+    });
+    // From inside it (the direct form lets ssh bind the source address).
+    let out = ssh(
+        &config,
+        &[
+            "-o",
+            "BindAddress=127.0.0.2",
+            "-p",
+            &w.bastion.port().to_string(),
+            &format!("{TEST_ACCOUNT}+db-1@{BASTION}"),
+            "echo inside",
+        ],
+        None,
+        T,
+    );
+    out.assert_success("a client inside source-address");
+    assert_eq!(out.stdout.trim(), "inside");
 }

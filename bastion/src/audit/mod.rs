@@ -125,10 +125,10 @@ impl Auditor {
             .any(|e| e.kind == BastionEventKind::SessionStarted);
         let (reply, answer) = oneshot::channel();
         let result = match self.queue.send(Work::Now(events.clone(), reply)) {
-            Ok(()) => answer.await.unwrap_or_else(|_| {
-                Err(ClientError::Transport("the audit pipeline stopped".into()))
-            }),
-            Err(_) => Err(ClientError::Transport("the audit pipeline stopped".into())),
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| Err(unavailable("the audit pipeline stopped"))),
+            Err(_) => Err(unavailable("the audit pipeline stopped")),
         };
         match &result {
             Ok(()) => events.iter().for_each(crate::metrics::observe),
@@ -167,6 +167,15 @@ impl Auditor {
         {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+}
+
+/// The error a caller of [`Auditor::record`] gets when its events could not
+/// be delivered for a reason of the bastion's own.
+fn unavailable(detail: &str) -> ClientError {
+    ClientError::Transport {
+        url: "audit pipeline".into(),
+        detail: detail.into(),
     }
 }
 
@@ -270,8 +279,8 @@ impl Pipeline {
             match work {
                 Work::Queued(e) => queued.push(e),
                 Work::Now(_, reply) => {
-                    let _ = reply.send(Err(ClientError::Transport(
-                        "the CA cannot be reached; audit events are being spooled".into(),
+                    let _ = reply.send(Err(unavailable(
+                        "the CA cannot be reached; audit events are being spooled",
                     )));
                 }
             }

@@ -1,6 +1,13 @@
 //! Session channels: each user-side channel is bridged to a channel opened on
-//! the target; requests are passed on and their answers relayed, pty sessions
-//! are recorded, and SFTP subsystems are tracked into `file_op` events.
+//! the target; requests are passed on and their answers relayed, every shell,
+//! exec and subsystem channel is recorded (with or without a pty, into the
+//! session's one recording), and SFTP subsystems are tracked into `file_op`
+//! events.
+//!
+//! Recording fails closed: a channel whose recording cannot start is refused
+//! with "session recording unavailable; refusing" on its stderr, and a
+//! recording that fails mid-session ends the session (`session_ended` with
+//! reason `recording_failed`).
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
@@ -32,8 +39,9 @@ pub(super) struct TargetSession {
     pub(super) end_reason: Arc<Mutex<Option<String>>>,
     pub(super) started: Instant,
     pub(super) started_at: chrono::DateTime<chrono::Utc>,
-    /// Whether this session's recording has been started (one per session).
-    pub(super) recording: bool,
+    /// The session's recording, once its first shell, exec or subsystem
+    /// request started it.
+    pub(super) recorder: Option<Recorder>,
     /// Agent channels from the target go here once allowed.
     pub(super) agent: bridge::AgentSlot,
     /// Remote forwards (`ssh -R`) granted in this session.
@@ -48,7 +56,7 @@ pub(super) struct Bridged {
     pub(super) bytes_up: u64,
     /// `pty-req` as asked: TERM, columns, rows.
     pub(super) pty: Option<(String, u32, u32)>,
-    /// The recording of this channel, once it started.
+    /// The session's recording, once this channel is recorded.
     pub(super) rec: Arc<Mutex<Option<Recorder>>>,
     /// The SFTP file-operation tracker, once the channel is an sftp subsystem.
     pub(super) sftp: Arc<Mutex<Option<FileOps>>>,
@@ -57,6 +65,7 @@ pub(super) struct Bridged {
 /// Output tap: feeds whatever recording the channel has by then, and the
 /// SFTP tracker, whose finished operations become `file_op` events.
 pub(super) struct SlotTap {
+    channel: u32,
     rec: Arc<Mutex<Option<Recorder>>>,
     sftp: Arc<Mutex<Option<FileOps>>>,
     auditor: Auditor,
@@ -65,9 +74,9 @@ pub(super) struct SlotTap {
 
 impl bridge::OutputTap for SlotTap {
     fn output(&mut self, data: &[u8], ext: Option<u32>) {
-        if let Ok(mut g) = self.rec.lock() {
-            if let Some(r) = g.as_mut() {
-                bridge::OutputTap::output(r, data, ext);
+        if let Ok(g) = self.rec.lock() {
+            if let Some(r) = g.as_ref() {
+                r.output(self.channel, data);
             }
         }
         if ext.is_some() {
@@ -179,21 +188,23 @@ impl Conn {
         base.source = Some(self.peer.ip().to_string());
         base.serial = Some(s.user.serial);
         let chans = s.channels.clone();
-        let shared = self.shared.clone();
-        let session_id = s.id.clone();
+        let channel_number = u32::from(id);
         tokio::spawn(async move {
             let tap: Box<dyn bridge::OutputTap> = Box::new(SlotTap {
+                channel: channel_number,
                 rec: rec.clone(),
                 sftp,
                 auditor: auditor.clone(),
                 base: base.clone(),
             });
             let end = bridge::pump(tr, uw, handle, rtx, traffic, Some(tap)).await;
-            let recorder = rec.lock().ok().and_then(|mut g| g.take());
-            if let Some(cast) = recorder.and_then(|r| r.close()) {
-                tokio::spawn(recording::finish_and_upload(
-                    shared, cast, session_id, false,
-                ));
+            if let Some(r) = rec.lock().ok().and_then(|mut g| g.take()) {
+                let how = match (end.exit_status, &end.exit_signal) {
+                    (Some(st), _) => format!("exit {st}"),
+                    (None, Some(sig)) => format!("signal {sig}"),
+                    (None, None) => "closed".to_owned(),
+                };
+                r.close_channel(channel_number, &how);
             }
             if let Ok(mut c) = chans.lock() {
                 c.retain(|c| *c != id);
@@ -225,7 +236,7 @@ impl Conn {
             }
             if let Ok(g) = b.rec.lock() {
                 if let Some(r) = g.as_ref() {
-                    r.input(data);
+                    r.input(u32::from(channel), data);
                 }
             }
             if let Ok(mut g) = b.sftp.lock() {
@@ -288,7 +299,19 @@ impl Conn {
         self.forward_request(channel, request, session).await;
     }
 
-    /// `exec`: recorded (with a pty), remembered for the exec event, passed on.
+    /// `shell`: recorded, passed on.
+    pub(super) async fn shell_requested(&mut self, channel: ChannelId, session: &mut Session) {
+        if self.explain_and_close(channel, session) {
+            return;
+        }
+        if !self.record_channel(channel, "shell", session).await {
+            return;
+        }
+        self.forward_request(channel, ChannelRequest::Shell, session)
+            .await;
+    }
+
+    /// `exec`: recorded, remembered for the exec event, passed on.
     pub(super) async fn exec_requested(
         &mut self,
         channel: ChannelId,
@@ -298,10 +321,18 @@ impl Conn {
         if self.explain_and_close(channel, session) {
             return;
         }
-        self.start_recording(channel);
+        let command = String::from_utf8_lossy(data).into_owned();
+        let what = format!(
+            "exec {:?}",
+            command.chars().take(1000).collect::<String>()
+        );
+        if !self.record_channel(channel, &what, session).await {
+            return;
+        }
         if let Some(b) = self.channels.get(&channel) {
             if let Ok(mut c) = b.exec.lock() {
-                *c = Some(String::from_utf8_lossy(data).chars().take(4000).collect());
+                // Cut to the CA's bounds where events are sent (audit::sanitize).
+                *c = Some(command);
             }
         }
         self.forward_request(channel, ChannelRequest::Exec(data), session)
@@ -316,6 +347,10 @@ impl Conn {
         session: &mut Session,
     ) {
         if self.explain_and_close(channel, session) {
+            return;
+        }
+        let what = format!("subsystem {}", name.chars().take(64).collect::<String>());
+        if !self.record_channel(channel, &what, session).await {
             return;
         }
         if let (Some(b), "sftp") = (self.channels.get(&channel), name) {
@@ -356,22 +391,71 @@ impl Conn {
         }
     }
 
-    /// Start the session's recording on `channel` if it has a pty and the
-    /// session has no recording yet.
-    pub(super) fn start_recording(&mut self, channel: ChannelId) {
-        let Some(s) = self.session.as_mut() else {
-            return;
+    /// Record `channel`, which is about to run `what`, in the session's
+    /// recording, starting that on the session's first such request. When the
+    /// recording cannot start, the channel is refused (the user reads why) and
+    /// `false` comes back: nothing runs unrecorded.
+    pub(super) async fn record_channel(
+        &mut self,
+        channel: ChannelId,
+        what: &str,
+        session: &mut Session,
+    ) -> bool {
+        let Some(pty) = self.channels.get(&channel).map(|b| b.pty.clone()) else {
+            return true;
         };
-        let Some(b) = self.channels.get(&channel) else {
-            return;
+        let Some(s) = self.session.as_ref() else {
+            return true;
         };
-        let Some((term, cols, rows)) = b.pty.clone() else {
-            return;
+        let recorder = match &s.recorder {
+            Some(r) => r.clone(),
+            None => match self.start_recorder(pty.as_ref()) {
+                Ok(r) => {
+                    if let Some(s) = self.session.as_mut() {
+                        s.recorder = Some(r.clone());
+                    }
+                    r
+                }
+                Err(e) => {
+                    let mut ev = self.session_event(BastionEventKind::RequestRefused, false);
+                    ev.reason = Some(format!(
+                        "session recording unavailable ({e}); {what} refused"
+                    ));
+                    self.shared.auditor.enqueue(detail(ev, "request", what));
+                    self.refuse_channel(
+                        channel,
+                        "session recording unavailable; refusing",
+                        session,
+                    )
+                    .await;
+                    return false;
+                }
+            },
         };
-        if s.recording {
-            return;
+        let what = match &pty {
+            Some((term, cols, rows)) => format!("{what} (pty {term} {cols}x{rows})"),
+            None => format!("{what} (no pty)"),
+        };
+        recorder.open_channel(u32::from(channel), &what, pty.is_some());
+        if let Some(b) = self.channels.get(&channel) {
+            if let Ok(mut g) = b.rec.lock() {
+                *g = Some(recorder);
+            }
         }
-        s.recording = true;
+        true
+    }
+
+    /// Start this session's recording; the header takes the terminal of the
+    /// channel that starts it (80x24 without a pty). A write that fails later
+    /// ends the session.
+    fn start_recorder(&self, pty: Option<&(String, u32, u32)>) -> Result<Recorder, String> {
+        let Some(s) = self.session.as_ref() else {
+            return Err("no session".into());
+        };
+        let (term, cols, rows) = match pty {
+            Some((term, cols, rows)) => (Some(term.clone()), *cols, *rows),
+            None => (None, 80, 24),
+        };
         let header = rampart_audit::recording::RecordingHeader {
             session_id: s.id.clone(),
             user: s.user.name.clone(),
@@ -381,15 +465,35 @@ impl Conn {
             height: rows,
             started: s.started_at,
             record_input: s.policy.record_input,
-            term: Some(term),
+            term,
         };
-        match Recorder::start(&self.shared.config.recording_dir, &header) {
-            Ok(r) => {
-                if let Ok(mut g) = b.rec.lock() {
-                    *g = Some(r);
-                }
-            }
-            Err(e) => tracing::error!(session = %s.id, "cannot start the recording: {e}"),
+        let shared = self.shared.clone();
+        let id = s.id.clone();
+        let on_failure: recording::FailureHook = Box::new(move |why: String| {
+            tracing::error!(session = %id, "{why}; ending the session");
+            tokio::spawn(async move {
+                shared.end_session(&id, "recording_failed", &why).await;
+            });
+        });
+        Recorder::start(
+            &self.shared.config.recording_dir,
+            &header,
+            self.shared.config.recording_max_stored,
+            on_failure,
+        )
+        .inspect_err(|e| tracing::error!(session = %s.id, "cannot start the recording: {e}"))
+    }
+
+    /// Refuse a bridged channel's request: `message` on its stderr, exit
+    /// status 1, the channel closed on both sides.
+    async fn refuse_channel(&mut self, channel: ChannelId, message: &str, session: &mut Session) {
+        let _ = session.channel_success(channel);
+        let _ = session.extended_data(channel, 1, format!("rampart: {message}\r\n").into_bytes());
+        let _ = session.exit_status_request(channel, 1);
+        let _ = session.eof(channel);
+        let _ = session.close(channel);
+        if let Some(b) = self.channels.remove(&channel) {
+            let _ = b.to_target.close().await;
         }
     }
 

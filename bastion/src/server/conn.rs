@@ -176,6 +176,16 @@ impl Drop for Conn {
             u64::try_from(s.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         );
         self.shared.auditor.enqueue(e);
+        // The whole session's recording: finished and uploaded now that its
+        // last channel is gone (a channel still open is closed in it).
+        if let Some(cast) = s.recorder.as_ref().and_then(|r| r.close()) {
+            tokio::spawn(recording::finish_and_upload(
+                self.shared.clone(),
+                cast,
+                s.id.clone(),
+                false,
+            ));
+        }
         let client = s.client;
         tokio::spawn(async move {
             let _ = client

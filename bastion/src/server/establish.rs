@@ -47,6 +47,16 @@ impl Conn {
             self.refuse(Some(&user), &why);
             return self.accept_refused(why);
         }
+        if !self.shared.auditor.accepting_sessions() {
+            // Fail closed: the CA has not taken this bastion's events for a
+            // while and the spool that keeps them is full.
+            crate::metrics::start_refused_spool_full();
+            let why = "the bastion cannot deliver audit events to the CA and its event spool is \
+                       full; new sessions are refused until the CA takes them"
+                .to_owned();
+            self.refuse(Some(&user), &why);
+            return self.accept_refused(why);
+        }
         let key = match crate::join::generate_ed25519() {
             Ok(k) => k,
             Err(e) => return self.accept_refused(format!("internal error: {e}")),
@@ -229,7 +239,7 @@ impl Conn {
             end_reason: Arc::new(Mutex::new(None)),
             started: Instant::now(),
             started_at: chrono::Utc::now(),
-            recording: false,
+            recorder: None,
             agent,
             remote,
         });

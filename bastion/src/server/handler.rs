@@ -179,12 +179,7 @@ impl server::Handler for Conn {
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), Self::Error> {
-        if self.explain_and_close(channel, session) {
-            return Ok(());
-        }
-        self.start_recording(channel);
-        self.forward_request(channel, ChannelRequest::Shell, session)
-            .await;
+        self.shell_requested(channel, session).await;
         Ok(())
     }
 

@@ -23,7 +23,7 @@ impl Conn {
         user: &str,
         certificate: &Certificate,
     ) -> Auth {
-        let outer = match self.shared.check_cert(certificate) {
+        let outer = match self.shared.check_cert(certificate, self.peer.ip()) {
             Ok(u) => u,
             Err(why) => {
                 let mut e = self.shared.refuse_event(self.peer, None, &why);

@@ -36,6 +36,7 @@
 //! - `registry`: the live sessions, and how revocation and idleness end them.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -43,6 +44,7 @@ use russh::keys::ssh_key::{Certificate, PrivateKey};
 use russh::server;
 use russh::{MethodKind, MethodSet};
 
+use crate::audit::spool::EventSpool;
 use crate::audit::Auditor;
 use crate::auth::{check_user_cert, OuterUser, Revocations};
 use crate::ca_client::CaClient;
@@ -119,7 +121,9 @@ impl Shared {
     pub fn new(config: Config, identity: Identity) -> Result<Arc<Shared>, BastionError> {
         let ca = CaClient::new(&config.ca_url, config.ca_fingerprint)?
             .with_credential(identity.credential.clone());
-        let auditor = Auditor::start(ca.clone());
+        let spool = EventSpool::open(&config.audit_spool_dir, config.audit_spool_max)
+            .map_err(|e| BastionError::io(&config.audit_spool_dir, e))?;
+        let auditor = Auditor::start(ca.clone(), spool);
         let outer_config = Arc::new(server_config(
             &identity.host_key,
             Some(identity.host_cert.clone()),
@@ -158,11 +162,12 @@ impl Shared {
         &self.config
     }
 
-    fn check_cert(&self, cert: &Certificate) -> Result<OuterUser, String> {
+    /// Check a certificate presented from `client`.
+    fn check_cert(&self, cert: &Certificate, client: IpAddr) -> Result<OuterUser, String> {
         let rev = self
             .revocations
             .read()
             .map_err(|_| "revocation state unavailable".to_owned())?;
-        check_user_cert(cert, &self.user_ca, unix_now(), &rev)
+        check_user_cert(cert, &self.user_ca, unix_now(), &rev, client)
     }
 }

@@ -45,14 +45,7 @@ impl Shared {
     /// Apply a revocation fetch and end the live sessions it covers.
     pub async fn apply_revocations(&self, r: &rampart_api::BastionRevocations) {
         crate::metrics::revocations_fetched();
-        type Victim = (
-            String,
-            server::Handle,
-            Option<server::Handle>,
-            Vec<ChannelId>,
-            String,
-        );
-        let victims: Vec<Victim> = {
+        let victims: Vec<(Ending, String)> = {
             let Ok(mut rev) = self.revocations.write() else {
                 return;
             };
@@ -64,42 +57,80 @@ impl Shared {
                 .iter()
                 .filter_map(|(id, l)| {
                     let why = rev.revoked(&l.user, l.serial, &l.key_fingerprint)?;
-                    if let Ok(mut e) = l.end_reason.lock() {
-                        if e.is_some() {
-                            return None;
-                        }
-                        *e = Some("revoked".into());
-                    }
-                    let chans = l.channels.lock().map(|c| c.clone()).unwrap_or_default();
-                    Some((id.clone(), l.handle.clone(), l.outer.clone(), chans, why))
+                    Some((l.claim(id, "revoked")?, why))
                 })
                 .collect()
         };
-        for (id, handle, outer, chans, why) in victims {
-            tracing::info!(session = %id, "ending session: {why}");
-            let msg = format!("\r\nrampart: session ended by the bastion: {why}\r\n");
-            for c in &chans {
-                let _ = handle.extended_data(*c, 1, msg.clone().into_bytes()).await;
-                let _ = handle.exit_status_request(*c, 255).await;
-                let _ = handle.close(*c).await;
-            }
+        for (ending, why) in victims {
+            ending.end(&why).await;
+        }
+    }
+
+    /// End live session `id`: `reason` is the code its `session_ended` event
+    /// carries (unless something else ended it first), `why` what the user reads.
+    pub(super) async fn end_session(&self, id: &str, reason: &str, why: &str) {
+        let ending = match self.sessions.lock() {
+            Ok(s) => s.get(id).and_then(|l| l.claim(id, reason)),
+            Err(_) => None,
+        };
+        if let Some(ending) = ending {
+            ending.end(why).await;
+        }
+    }
+}
+
+/// A session the bastion is ending: where to say why, and what to disconnect.
+struct Ending {
+    id: String,
+    handle: server::Handle,
+    outer: Option<server::Handle>,
+    channels: Vec<ChannelId>,
+}
+
+impl Live {
+    /// Claim this session's end for `reason`; `None` when it is already ending.
+    fn claim(&self, id: &str, reason: &str) -> Option<Ending> {
+        let mut e = self.end_reason.lock().ok()?;
+        if e.is_some() {
+            return None;
+        }
+        *e = Some(reason.to_owned());
+        Some(Ending {
+            id: id.to_owned(),
+            handle: self.handle.clone(),
+            outer: self.outer.clone(),
+            channels: self.channels.lock().map(|c| c.clone()).unwrap_or_default(),
+        })
+    }
+}
+
+impl Ending {
+    /// Write `why` to every open channel (stderr, exit status 255), close
+    /// them, then disconnect the session's connection and, for ProxyJump, the
+    /// outer one.
+    async fn end(self, why: &str) {
+        tracing::info!(session = %self.id, "ending session: {why}");
+        let msg = format!("\r\nrampart: session ended by the bastion: {why}\r\n");
+        for c in &self.channels {
+            let _ = self
+                .handle
+                .extended_data(*c, 1, msg.clone().into_bytes())
+                .await;
+            let _ = self.handle.exit_status_request(*c, 255).await;
+            let _ = self.handle.close(*c).await;
+        }
+        if !self.channels.is_empty() {
+            // Let the reason reach the user before the connection goes.
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let _ = handle
+        }
+        for h in std::iter::once(&self.handle).chain(self.outer.as_ref()) {
+            let _ = h
                 .disconnect(
                     russh::Disconnect::ByApplication,
                     format!("rampart: {why}"),
                     "en".into(),
                 )
                 .await;
-            if let Some(o) = outer {
-                let _ = o
-                    .disconnect(
-                        russh::Disconnect::ByApplication,
-                        format!("rampart: {why}"),
-                        "en".into(),
-                    )
-                    .await;
-            }
         }
     }
 }
@@ -181,41 +212,19 @@ pub async fn idle_loop(shared: Arc<Shared>) {
         .unwrap_or(u64::MAX);
         let limit_ms =
             u64::try_from(shared.config.limits.idle_timeout.as_millis()).unwrap_or(u64::MAX);
-        let idle: Vec<(server::Handle, Option<server::Handle>)> = match shared.sessions.lock() {
+        let idle: Vec<Ending> = match shared.sessions.lock() {
             Ok(s) => s
-                .values()
-                .filter(|l| {
+                .iter()
+                .filter(|(_, l)| {
                     now_ms.saturating_sub(l.traffic.last_activity_ms.load(Ordering::Relaxed))
                         > limit_ms
                 })
-                .filter_map(|l| {
-                    let mut e = l.end_reason.lock().ok()?;
-                    if e.is_some() {
-                        return None;
-                    }
-                    *e = Some("idle_timeout".into());
-                    Some((l.handle.clone(), l.outer.clone()))
-                })
+                .filter_map(|(id, l)| l.claim(id, "idle_timeout"))
                 .collect(),
             Err(_) => Vec::new(),
         };
-        for (h, o) in idle {
-            let _ = h
-                .disconnect(
-                    russh::Disconnect::ByApplication,
-                    "rampart: idle timeout".into(),
-                    "en".into(),
-                )
-                .await;
-            if let Some(o) = o {
-                let _ = o
-                    .disconnect(
-                        russh::Disconnect::ByApplication,
-                        "rampart: idle timeout".into(),
-                        "en".into(),
-                    )
-                    .await;
-            }
+        for ending in idle {
+            ending.end("idle timeout").await;
         }
     }
 }
