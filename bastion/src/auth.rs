@@ -201,13 +201,18 @@ mod tests {
         assert!(check(&v6, "2001:db8:1::5").is_ok());
         assert!(check(&v6, "2001:db9::5").is_err());
         let garbage = with_options(&ca, &key, &[("source-address", "10.0.0.0/8,nonsense")]);
-        assert!(check(&garbage, "10.0.0.1").unwrap_err().contains("nonsense"));
+        assert!(check(&garbage, "10.0.0.1")
+            .unwrap_err()
+            .contains("nonsense"));
         let forced = with_options(&ca, &key, &[("force-command", "/bin/true")]);
         assert!(check(&forced, "10.0.0.1")
             .unwrap_err()
             .contains("force-command"));
         let plain = with_options(&ca, &key, &[]);
-        assert!(check(&plain, "203.0.113.9").is_ok(), "no option: any source");
+        assert!(
+            check(&plain, "203.0.113.9").is_ok(),
+            "no option: any source"
+        );
     }
 
     fn sign(
@@ -267,9 +272,11 @@ mod tests {
             now + 60,
             CertType::User,
         );
-        assert!(check_user_cert(&foreign, ca.public_key(), now, &rev, CLIENT)
-            .unwrap_err()
-            .contains("not issued"));
+        assert!(
+            check_user_cert(&foreign, ca.public_key(), now, &rev, CLIENT)
+                .unwrap_err()
+                .contains("not issued")
+        );
         let host = sign(
             &ca,
             &key,

@@ -100,9 +100,7 @@ impl Auditor {
     pub fn start(ca: CaClient, spool: EventSpool) -> Auditor {
         let (tx, rx) = mpsc::unbounded_channel();
         let status = Arc::new(Status::default());
-        status
-            .spooled_bytes
-            .store(spool.bytes(), Ordering::Relaxed);
+        status.spooled_bytes.store(spool.bytes(), Ordering::Relaxed);
         status.spool_full.store(spool.is_full(), Ordering::Relaxed);
         let pipeline = Pipeline {
             ca,
@@ -287,8 +285,10 @@ impl Pipeline {
         }
         let mut rest = queued.into_iter().peekable();
         while rest.peek().is_some() {
-            let batch: Vec<BastionEvent> =
-                rest.by_ref().take(rampart_api::MAX_EVENTS_PER_BATCH).collect();
+            let batch: Vec<BastionEvent> = rest
+                .by_ref()
+                .take(rampart_api::MAX_EVENTS_PER_BATCH)
+                .collect();
             let n = batch.len();
             match self.spool.append(&batch) {
                 Ok(()) => {

@@ -141,7 +141,6 @@ pub fn sanitize(mut e: BastionEvent) -> BastionEvent {
     e
 }
 
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
@@ -150,7 +149,10 @@ mod tests {
     use rampart_api::BastionEventKind;
 
     fn fits(e: &BastionEvent) {
-        for v in [&e.user, &e.login, &e.target, &e.source].into_iter().flatten() {
+        for v in [&e.user, &e.login, &e.target, &e.source]
+            .into_iter()
+            .flatten()
+        {
             assert!(!v.is_empty() && v.len() <= MAX_NAME_BYTES, "{v:?}");
             assert!(!v.chars().any(char::is_control), "{v:?}");
         }
@@ -158,7 +160,10 @@ mod tests {
         assert!(e.details.len() <= MAX_DETAILS);
         for (k, v) in &e.details {
             assert!(k.len() <= MAX_NAME_BYTES && !RESERVED_DETAILS.contains(&k.as_str()));
-            assert!(serde_json::to_vec(v).unwrap().len() <= MAX_TEXT_BYTES, "{k}");
+            assert!(
+                serde_json::to_vec(v).unwrap().len() <= MAX_TEXT_BYTES,
+                "{k}"
+            );
         }
     }
 
@@ -183,7 +188,11 @@ mod tests {
         let e = sanitize(e);
         fits(&e);
         let kept = e.details["command"].as_str().unwrap();
-        assert!(command.starts_with(kept) && kept.len() > 4000, "{}", kept.len());
+        assert!(
+            command.starts_with(kept) && kept.len() > 4000,
+            "{}",
+            kept.len()
+        );
         assert_eq!(e.details["truncated"], serde_json::json!(["detail value"]));
         // Escapes count: a command of control characters cut by its JSON size.
         let e = sanitize(detail(

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use russh::server;
 
 use super::conn::{Conn, Mode};
+use super::events::refuse_event;
 use super::{unix_now, Shared};
 use crate::BastionError;
 
@@ -35,7 +36,7 @@ pub async fn serve(
             .map(|mut l| l.allow(peer.ip(), Instant::now()))
             .unwrap_or(false);
         if !allowed {
-            shared.auditor.enqueue(shared.refuse_event(
+            shared.auditor.enqueue(refuse_event(
                 peer,
                 None,
                 "connection rate limit exceeded for this source",
@@ -75,11 +76,9 @@ pub async fn serve(
                 }
                 // Only a connection still open and still unauthenticated timed out.
                 if !authed.load(Ordering::Relaxed) && !closed2.load(Ordering::Relaxed) {
-                    shared2.auditor.enqueue(shared2.refuse_event(
-                        peer,
-                        None,
-                        "authentication timeout",
-                    ));
+                    shared2
+                        .auditor
+                        .enqueue(refuse_event(peer, None, "authentication timeout"));
                     let _ = handle
                         .disconnect(
                             russh::Disconnect::ByApplication,

@@ -15,23 +15,21 @@ use std::time::{Duration, Instant};
 
 use rampart_api::{BastionEventKind, SessionCertResponse};
 use russh::server::{self, Msg, Session};
-use russh::{Channel, ChannelId, ChannelOpenFailure, ChannelWriteHalf};
+use russh::{Channel, ChannelId, ChannelOpenFailure, ChannelReadHalf, ChannelWriteHalf};
 use tokio::sync::mpsc;
 
 use super::conn::Conn;
-use crate::audit::{detail, event, Auditor};
-use crate::auth::OuterUser;
+use super::establish::SessionPlan;
+use super::events;
+use crate::audit::{detail, Auditor};
 use crate::bridge::{self, Traffic};
-use crate::config::Target;
 use crate::recording::{self, Recorder};
 use crate::sftp::FileOps;
 
 /// An established session to a target.
 pub(super) struct TargetSession {
-    pub(super) id: String,
-    pub(super) login: String,
-    pub(super) target: Target,
-    pub(super) user: OuterUser,
+    /// Who, as which login on which target, under which session ID.
+    pub(super) plan: SessionPlan,
     pub(super) client: russh::client::Handle<bridge::TargetClient>,
     pub(super) policy: SessionCertResponse,
     pub(super) traffic: Arc<Traffic>,
@@ -60,6 +58,70 @@ pub(super) struct Bridged {
     pub(super) rec: Arc<Mutex<Option<Recorder>>>,
     /// The SFTP file-operation tracker, once the channel is an sftp subsystem.
     pub(super) sftp: Arc<Mutex<Option<FileOps>>>,
+}
+
+impl Bridged {
+    fn new(
+        to_target: ChannelWriteHalf<russh::client::Msg>,
+        replies: mpsc::UnboundedReceiver<bool>,
+    ) -> Bridged {
+        Bridged {
+            to_target,
+            replies,
+            exec: Arc::new(Mutex::new(None)),
+            bytes_up: 0,
+            pty: None,
+            rec: Arc::new(Mutex::new(None)),
+            sftp: Arc::new(Mutex::new(None)),
+        }
+    }
+}
+
+/// The target → user direction of a bridged channel, copied by [`bridge::pump`].
+pub(super) struct Pump {
+    from_target: ChannelReadHalf,
+    to_user: ChannelWriteHalf<Msg>,
+    replies: mpsc::UnboundedSender<bool>,
+}
+
+impl Pump {
+    /// The user-side channel.
+    pub(super) fn id(&self) -> ChannelId {
+        self.to_user.id()
+    }
+
+    /// Copy until the target channel ends; see [`bridge::pump`].
+    pub(super) async fn run(
+        self,
+        user: server::Handle,
+        traffic: Arc<Traffic>,
+        tap: Option<Box<dyn bridge::OutputTap>>,
+    ) -> bridge::ChannelEnd {
+        bridge::pump(
+            self.from_target,
+            self.to_user,
+            user,
+            self.replies,
+            traffic,
+            tap,
+        )
+        .await
+    }
+}
+
+/// Bridge a channel opened on the target to the user's channel: the user →
+/// target direction (kept in `Conn::channels` under the user's channel ID)
+/// and the other, to run.
+pub(super) fn join(target: Channel<russh::client::Msg>, user: Channel<Msg>) -> (Bridged, Pump) {
+    let (from_target, to_target) = target.split();
+    let (_from_user, to_user) = user.split();
+    let (replies_tx, replies) = mpsc::unbounded_channel();
+    let pump = Pump {
+        from_target,
+        to_user,
+        replies: replies_tx,
+    };
+    (Bridged::new(to_target, replies), pump)
 }
 
 /// Output tap: feeds whatever recording the channel has by then, and the
@@ -149,44 +211,28 @@ impl Conn {
         let tc = match s.client.channel_open_session().await {
             Ok(c) => c,
             Err(e) => {
-                tracing::warn!("target {} refused a session channel: {e}", s.target.name);
+                tracing::warn!(
+                    "target {} refused a session channel: {e}",
+                    s.plan.target.name
+                );
                 reply.reject(ChannelOpenFailure::ConnectFailed).await;
                 return;
             }
         };
         reply.accept().await;
-        let (tr, tw) = tc.split();
-        let (_ur, uw) = channel.split();
-        let id = uw.id();
+        let (bridged, pump) = join(tc, channel);
+        let id = pump.id();
         if let Ok(mut c) = s.channels.lock() {
             c.push(id);
         }
-        let (rtx, rrx) = mpsc::unbounded_channel();
-        let exec = Arc::new(Mutex::new(None));
-        let rec: Arc<Mutex<Option<Recorder>>> = Arc::new(Mutex::new(None));
-        let sftp: Arc<Mutex<Option<FileOps>>> = Arc::new(Mutex::new(None));
-        self.channels.insert(
-            id,
-            Bridged {
-                to_target: tw,
-                replies: rrx,
-                exec: exec.clone(),
-                bytes_up: 0,
-                pty: None,
-                rec: rec.clone(),
-                sftp: sftp.clone(),
-            },
-        );
+        let exec = bridged.exec.clone();
+        let rec = bridged.rec.clone();
+        let sftp = bridged.sftp.clone();
+        self.channels.insert(id, bridged);
         let traffic = s.traffic.clone();
         let handle = session.handle();
         let auditor = self.shared.auditor.clone();
-        let mut base = event(BastionEventKind::Exec, true);
-        base.session_id = Some(s.id.clone());
-        base.user = Some(s.user.name.clone());
-        base.login = Some(s.login.clone());
-        base.target = Some(s.target.name.clone());
-        base.source = Some(self.peer.ip().to_string());
-        base.serial = Some(s.user.serial);
+        let base = self.session_event(BastionEventKind::Exec, true);
         let chans = s.channels.clone();
         let channel_number = u32::from(id);
         tokio::spawn(async move {
@@ -197,7 +243,7 @@ impl Conn {
                 auditor: auditor.clone(),
                 base: base.clone(),
             });
-            let end = bridge::pump(tr, uw, handle, rtx, traffic, Some(tap)).await;
+            let end = pump.run(handle, traffic, Some(tap)).await;
             if let Some(r) = rec.lock().ok().and_then(|mut g| g.take()) {
                 let how = match (end.exit_status, &end.exit_signal) {
                     (Some(st), _) => format!("exit {st}"),
@@ -211,16 +257,7 @@ impl Conn {
             }
             let command = exec.lock().ok().and_then(|c| c.clone());
             if let Some(command) = command {
-                let mut e = base;
-                e.success = end.exit_status == Some(0);
-                let mut e = detail(e, "command", command);
-                if let Some(st) = end.exit_status {
-                    e = detail(e, "exit_status", st);
-                }
-                if let Some(sig) = end.exit_signal {
-                    e = detail(e, "exit_signal", sig);
-                }
-                auditor.enqueue(detail(e, "bytes_down", end.bytes_down));
+                auditor.enqueue(events::exec_ended(base, command, end));
             }
         });
     }
@@ -322,10 +359,7 @@ impl Conn {
             return;
         }
         let command = String::from_utf8_lossy(data).into_owned();
-        let what = format!(
-            "exec {:?}",
-            command.chars().take(1000).collect::<String>()
-        );
+        let what = format!("exec {:?}", command.chars().take(1000).collect::<String>());
         if !self.record_channel(channel, &what, session).await {
             return;
         }
@@ -457,10 +491,10 @@ impl Conn {
             None => (None, 80, 24),
         };
         let header = rampart_audit::recording::RecordingHeader {
-            session_id: s.id.clone(),
-            user: s.user.name.clone(),
-            login: s.login.clone(),
-            target: s.target.name.clone(),
+            session_id: s.plan.id.clone(),
+            user: s.plan.user.name.clone(),
+            login: s.plan.login.clone(),
+            target: s.plan.target.name.clone(),
             width: cols,
             height: rows,
             started: s.started_at,
@@ -468,7 +502,7 @@ impl Conn {
             term,
         };
         let shared = self.shared.clone();
-        let id = s.id.clone();
+        let id = s.plan.id.clone();
         let on_failure: recording::FailureHook = Box::new(move |why: String| {
             tracing::error!(session = %id, "{why}; ending the session");
             tokio::spawn(async move {
@@ -481,7 +515,7 @@ impl Conn {
             self.shared.config.recording_max_stored,
             on_failure,
         )
-        .inspect_err(|e| tracing::error!(session = %s.id, "cannot start the recording: {e}"))
+        .inspect_err(|e| tracing::error!(session = %s.plan.id, "cannot start the recording: {e}"))
     }
 
     /// Refuse a bridged channel's request: `message` on its stderr, exit

@@ -7,14 +7,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use rampart_api::BastionEventKind;
 use russh::server::{self, Auth, Session};
 use russh::{ChannelId, MethodKind, MethodSet};
 
 use super::channels::{Bridged, TargetSession};
+use super::events::{self, refuse_event};
 use super::mfa::PendingMfa;
 use super::Shared;
-use crate::audit::{detail, event};
 use crate::auth::OuterUser;
 use crate::config::Target;
 use crate::recording;
@@ -99,7 +98,7 @@ impl Conn {
             None => {
                 let why = "no valid certificate was offered: none, or one that has expired, \
                            is not yet valid or is badly signed";
-                let mut e = self.shared.refuse_event(self.peer, None, why);
+                let mut e = refuse_event(self.peer, None, why);
                 e.login = Some(ssh_user.chars().take(256).collect());
                 self.shared.auditor.enqueue(e);
                 format!("Refused: {why}. Run `rampart login` for a new certificate.")
@@ -115,7 +114,7 @@ impl Conn {
     pub(super) fn refuse(&self, user: Option<&OuterUser>, reason: &str) {
         self.shared
             .auditor
-            .enqueue(self.shared.refuse_event(self.peer, user, reason));
+            .enqueue(refuse_event(self.peer, user, reason));
     }
 
     /// Accept the login but answer every session with `reason`.
@@ -147,42 +146,21 @@ impl Conn {
 impl Drop for Conn {
     fn drop(&mut self) {
         let Some(s) = self.session.take() else { return };
-        if let Ok(mut reg) = self.shared.sessions.lock() {
-            reg.remove(&s.id);
-        }
+        self.shared.unregister(&s.plan.id);
         let _ = std::fs::remove_file(recording::marker_path(
             &self.shared.config.recording_dir,
-            &s.id,
+            &s.plan.id,
         ));
-        let reason = s
-            .end_reason
-            .lock()
-            .ok()
-            .and_then(|r| r.clone())
-            .unwrap_or_else(|| "closed".into());
-        let mut e = event(BastionEventKind::SessionEnded, reason == "closed");
-        e.session_id = Some(s.id.clone());
-        e.user = Some(s.user.name.clone());
-        e.login = Some(s.login.clone());
-        e.target = Some(s.target.name.clone());
-        e.source = Some(self.peer.ip().to_string());
-        e.serial = Some(s.user.serial);
-        e.reason = Some(reason);
-        let e = detail(e, "bytes_up", s.traffic.up.load(Ordering::Relaxed));
-        let e = detail(e, "bytes_down", s.traffic.down.load(Ordering::Relaxed));
-        let e = detail(
-            e,
-            "duration_ms",
-            u64::try_from(s.started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        );
-        self.shared.auditor.enqueue(e);
+        self.shared
+            .auditor
+            .enqueue(events::session_ended(&s, self.peer));
         // The whole session's recording: finished and uploaded now that its
         // last channel is gone (a channel still open is closed in it).
         if let Some(cast) = s.recorder.as_ref().and_then(|r| r.close()) {
             tokio::spawn(recording::finish_and_upload(
                 self.shared.clone(),
                 cast,
-                s.id.clone(),
+                s.plan.id.clone(),
                 false,
             ));
         }

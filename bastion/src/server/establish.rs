@@ -9,27 +9,36 @@ use std::time::Instant;
 use rampart_api::{BastionEventKind, ClientError, SessionCertRequest};
 use russh::keys::ssh_key::Certificate;
 use russh::server::Auth;
-use russh::{MethodKind, MethodSet};
 
 use super::channels::TargetSession;
 use super::conn::{Conn, Mode};
-use super::mfa::{MfaProof, PendingMfa};
+use super::events::{refuse_event, with_session};
+use super::mfa::MfaProof;
 use crate::audit::{detail, event};
 use crate::auth::OuterUser;
 use crate::bridge::{self, Traffic};
 use crate::config::Target;
 use crate::recording;
 
+/// The session a user asked for: who, as which login on which target, and
+/// the ID the CA knows it by (a security-key approval is bound to it).
+#[derive(Debug, Clone)]
+pub(super) struct SessionPlan {
+    pub(super) id: String,
+    pub(super) user: OuterUser,
+    pub(super) login: String,
+    pub(super) target: Target,
+}
+
 impl Conn {
     /// Ask the CA for a per-session certificate, dial the target, audit the start.
-    pub(super) async fn establish(
-        &mut self,
-        user: OuterUser,
-        login: String,
-        target: Target,
-        session_id: String,
-        proof: Option<MfaProof>,
-    ) -> Auth {
+    pub(super) async fn establish(&mut self, plan: SessionPlan, proof: Option<MfaProof>) -> Auth {
+        let SessionPlan {
+            id: session_id,
+            user,
+            login,
+            target,
+        } = &plan;
         let (mine, total) = self.shared.count_sessions(&user.name);
         let limits = &self.shared.config.limits;
         if mine >= limits.max_sessions_per_user || total >= limits.max_sessions {
@@ -44,7 +53,7 @@ impl Conn {
                     limits.max_sessions
                 )
             };
-            self.refuse(Some(&user), &why);
+            self.refuse(Some(user), &why);
             return self.accept_refused(why);
         }
         if !self.shared.auditor.accepting_sessions() {
@@ -88,7 +97,7 @@ impl Conn {
             Err(ClientError::Api { code, .. })
                 if code == rampart_api::SESSION_APPROVAL_REQUIRED && proof.is_none() =>
             {
-                return self.start_approval(user, login, target, session_id).await;
+                return self.start_approval(plan).await;
             }
             Err(ClientError::Api { code, message, .. })
                 if code == rampart_api::SESSION_MFA_REQUIRED
@@ -97,49 +106,12 @@ impl Conn {
                 if totp {
                     // A code was sent and the CA still wants one: wrong or replayed.
                     tracing::info!("per-session code refused: {message}");
-                    self.mfa = Some(PendingMfa {
-                        login,
-                        target,
-                        user,
-                        session_id,
-                        approval: None,
-                    });
-                    return Auth::Reject {
-                        proceed_with_methods: Some(MethodSet::from(
-                            &[MethodKind::KeyboardInteractive][..],
-                        )),
-                        partial_success: false,
-                    };
                 }
-                self.mfa = Some(PendingMfa {
-                    login,
-                    target,
-                    user,
-                    session_id,
-                    approval: None,
-                });
-                return Auth::Reject {
-                    proceed_with_methods: Some(MethodSet::from(
-                        &[MethodKind::KeyboardInteractive][..],
-                    )),
-                    partial_success: true,
-                };
+                return self.ask_mfa(plan, None, !totp);
             }
             Err(ClientError::Api { code, message, .. }) if totp && code.starts_with("totp") => {
                 tracing::info!("per-session code refused ({code}): {message}");
-                self.mfa = Some(PendingMfa {
-                    login,
-                    target,
-                    user,
-                    session_id,
-                    approval: None,
-                });
-                return Auth::Reject {
-                    proceed_with_methods: Some(MethodSet::from(
-                        &[MethodKind::KeyboardInteractive][..],
-                    )),
-                    partial_success: false,
-                };
+                return self.ask_mfa(plan, None, false);
             }
             Err(ClientError::Api { message, .. }) => {
                 // The CA audited its decision already.
@@ -147,7 +119,7 @@ impl Conn {
             }
             Err(e) => {
                 let why = format!("the CA cannot be reached to authorise this session ({e})");
-                self.refuse(Some(&user), &why);
+                self.refuse(Some(user), &why);
                 return self.accept_refused(why);
             }
         };
@@ -161,9 +133,9 @@ impl Conn {
         let agent = bridge::AgentSlot::default();
         let remote = bridge::RemoteForwards::default();
         let client = match bridge::connect(
-            &target,
+            target,
             &self.shared.host_ca,
-            &login,
+            login,
             key,
             cert,
             agent.clone(),
@@ -173,22 +145,19 @@ impl Conn {
         {
             Ok(c) => c,
             Err(why) => {
-                let mut e = self.shared.refuse_event(self.peer, Some(&user), &why);
-                e.session_id = Some(session_id);
-                e.login = Some(login);
-                e.target = Some(target.name.clone());
-                self.shared.auditor.enqueue(e);
+                let e = refuse_event(self.peer, Some(user), &why);
+                self.shared
+                    .auditor
+                    .enqueue(with_session(e, &plan, self.peer));
                 return self.accept_refused(why);
             }
         };
         // Fail closed: no session unless its start is in the audit chain.
-        let mut start = event(BastionEventKind::SessionStarted, true);
-        start.session_id = Some(session_id.clone());
-        start.user = Some(user.name.clone());
-        start.login = Some(login.clone());
-        start.target = Some(target.name.clone());
-        start.source = Some(self.peer.ip().to_string());
-        start.serial = Some(user.serial);
+        let start = with_session(
+            event(BastionEventKind::SessionStarted, true),
+            &plan,
+            self.peer,
+        );
         let start = detail(
             detail(
                 start,
@@ -228,10 +197,7 @@ impl Conn {
             },
         );
         self.session = Some(TargetSession {
-            id: session_id,
-            login,
-            target,
-            user: user.clone(),
+            plan,
             client,
             policy: resp,
             traffic,

@@ -1,49 +1,97 @@
 //! The audit events of a session (its fields on every event) and of refusals.
 
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 
-use rampart_api::BastionEventKind;
+use rampart_api::{BastionEvent, BastionEventKind};
 use russh::server::Session;
 use russh::ChannelId;
 
+use super::channels::TargetSession;
 use super::conn::Conn;
-use super::Shared;
+use super::establish::SessionPlan;
 use crate::audit::{detail, event};
 use crate::auth::OuterUser;
+use crate::bridge::ChannelEnd;
 
-impl Shared {
-    /// A `connection_refused` event from `peer`, for `user` when known.
-    pub(super) fn refuse_event(
-        &self,
-        peer: SocketAddr,
-        user: Option<&OuterUser>,
-        reason: &str,
-    ) -> rampart_api::BastionEvent {
-        let mut e = event(BastionEventKind::ConnectionRefused, false);
-        e.source = Some(peer.ip().to_string());
-        e.user = user.map(|u| u.name.clone());
-        e.serial = user.map(|u| u.serial);
-        e.reason = Some(reason.chars().take(1000).collect());
-        e
+/// `e` with the fields of the session `plan` describes, reached from `peer`:
+/// session ID, user, login, target, source and certificate serial.
+pub(super) fn with_session(
+    mut e: BastionEvent,
+    plan: &SessionPlan,
+    peer: SocketAddr,
+) -> BastionEvent {
+    e.session_id = Some(plan.id.clone());
+    e.user = Some(plan.user.name.clone());
+    e.login = Some(plan.login.clone());
+    e.target = Some(plan.target.name.clone());
+    e.source = Some(peer.ip().to_string());
+    e.serial = Some(plan.user.serial);
+    e
+}
+
+/// A `connection_refused` event from `peer`, for `user` when known.
+pub(super) fn refuse_event(
+    peer: SocketAddr,
+    user: Option<&OuterUser>,
+    reason: &str,
+) -> BastionEvent {
+    let mut e = event(BastionEventKind::ConnectionRefused, false);
+    e.source = Some(peer.ip().to_string());
+    e.user = user.map(|u| u.name.clone());
+    e.serial = user.map(|u| u.serial);
+    e.reason = Some(reason.chars().take(1000).collect());
+    e
+}
+
+/// The `session_ended` event of `s`: why it ended ("closed" unless the
+/// bastion ended it), the bytes each way and how long it lasted.
+pub(super) fn session_ended(s: &TargetSession, peer: SocketAddr) -> BastionEvent {
+    let reason = s
+        .end_reason
+        .lock()
+        .ok()
+        .and_then(|r| r.clone())
+        .unwrap_or_else(|| "closed".into());
+    let mut e = with_session(
+        event(BastionEventKind::SessionEnded, reason == "closed"),
+        &s.plan,
+        peer,
+    );
+    e.reason = Some(reason);
+    let e = detail(e, "bytes_up", s.traffic.up.load(Ordering::Relaxed));
+    let e = detail(e, "bytes_down", s.traffic.down.load(Ordering::Relaxed));
+    detail(
+        e,
+        "duration_ms",
+        u64::try_from(s.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+    )
+}
+
+/// The `exec` event of a channel whose `command` ended as `end` says, from
+/// `base` (the session's fields).
+pub(super) fn exec_ended(base: BastionEvent, command: String, end: ChannelEnd) -> BastionEvent {
+    let mut e = base;
+    e.success = end.exit_status == Some(0);
+    let mut e = detail(e, "command", command);
+    if let Some(st) = end.exit_status {
+        e = detail(e, "exit_status", st);
     }
+    if let Some(sig) = end.exit_signal {
+        e = detail(e, "exit_signal", sig);
+    }
+    detail(e, "bytes_down", end.bytes_down)
 }
 
 impl Conn {
     /// A bare event of `kind` carrying this session's fields.
-    pub(super) fn session_event(
-        &self,
-        kind: BastionEventKind,
-        success: bool,
-    ) -> rampart_api::BastionEvent {
+    pub(super) fn session_event(&self, kind: BastionEventKind, success: bool) -> BastionEvent {
+        if let Some(s) = &self.session {
+            return with_session(event(kind, success), &s.plan, self.peer);
+        }
         let mut e = event(kind, success);
         e.source = Some(self.peer.ip().to_string());
-        if let Some(s) = &self.session {
-            e.session_id = Some(s.id.clone());
-            e.user = Some(s.user.name.clone());
-            e.login = Some(s.login.clone());
-            e.target = Some(s.target.name.clone());
-            e.serial = Some(s.user.serial);
-        } else if let Some(u) = &self.user {
+        if let Some(u) = &self.user {
             e.user = Some(u.name.clone());
             e.serial = Some(u.serial);
         }

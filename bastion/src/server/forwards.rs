@@ -3,16 +3,15 @@
 //! start of a ProxyJump inner session; agent forwarding and remote forwards
 //! (`ssh -R`) are passed on to the target where policy allows them.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rampart_api::BastionEventKind;
 use russh::server::{self, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
-use tokio::sync::mpsc;
 
-use super::channels::Bridged;
+use super::channels::join;
 use super::conn::{Conn, InnerOf, Mode};
+use super::events::refuse_event;
 use crate::audit::detail;
 use crate::auth::OuterUser;
 use crate::bridge;
@@ -84,24 +83,11 @@ impl Conn {
                     format!("{host_to_connect}:{port_to_connect}"),
                 ));
                 reply.accept().await;
-                let (tr, tw) = tc.split();
-                let (_ur, uw) = channel.split();
-                let (rtx, rrx) = mpsc::unbounded_channel();
-                self.channels.insert(
-                    uw.id(),
-                    Bridged {
-                        to_target: tw,
-                        replies: rrx,
-                        exec: Arc::new(Mutex::new(None)),
-                        bytes_up: 0,
-                        pty: None,
-                        rec: Arc::new(Mutex::new(None)),
-                        sftp: Arc::new(Mutex::new(None)),
-                    },
-                );
+                let (bridged, pump) = join(tc, channel);
+                self.channels.insert(pump.id(), bridged);
                 let traffic = s.traffic.clone();
                 let handle = session.handle();
-                tokio::spawn(bridge::pump(tr, uw, handle, rtx, traffic, None));
+                tokio::spawn(pump.run(handle, traffic, None));
             }
             Err(e) => {
                 reply
@@ -125,7 +111,7 @@ impl Conn {
     ) {
         let Some(target) = self.shared.config.targets.get(host_to_connect).cloned() else {
             let why = format!("unknown target {host_to_connect:?}");
-            let mut e = self.shared.refuse_event(self.peer, Some(&user), &why);
+            let mut e = refuse_event(self.peer, Some(&user), &why);
             e.target = Some(host_to_connect.chars().take(256).collect());
             self.shared.auditor.enqueue(e);
             reply

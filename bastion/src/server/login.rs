@@ -11,6 +11,8 @@ use russh::keys::ssh_key::Certificate;
 use russh::server::{self, Auth};
 
 use super::conn::{split_direct, Conn, InnerOf, Mode};
+use super::establish::SessionPlan;
+use super::events::refuse_event;
 use super::mfa::MfaProof;
 
 impl Conn {
@@ -26,7 +28,7 @@ impl Conn {
         let outer = match self.shared.check_cert(certificate, self.peer.ip()) {
             Ok(u) => u,
             Err(why) => {
-                let mut e = self.shared.refuse_event(self.peer, None, &why);
+                let mut e = refuse_event(self.peer, None, &why);
                 e.user = crate::auth::key_id_user(certificate.key_id()).map(str::to_owned);
                 e.serial = Some(certificate.serial());
                 self.shared.auditor.enqueue(e);
@@ -49,23 +51,32 @@ impl Conn {
                     return Auth::reject();
                 }
                 self.user = Some(outer.clone());
-                let id = ulid::Ulid::new().to_string();
-                self.establish(outer, user.to_owned(), target, id, None)
-                    .await
+                let plan = SessionPlan {
+                    id: ulid::Ulid::new().to_string(),
+                    user: outer,
+                    login: user.to_owned(),
+                    target,
+                };
+                self.establish(plan, None).await
             }
             Mode::Outer => {
                 self.user = Some(outer.clone());
                 if let Some((login, target)) = split_direct(user) {
                     let Some(t) = self.shared.config.targets.get(target).cloned() else {
                         let why = format!("unknown target {target:?}");
-                        let mut e = self.shared.refuse_event(self.peer, Some(&outer), &why);
+                        let mut e = refuse_event(self.peer, Some(&outer), &why);
                         e.target = Some(target.chars().take(256).collect());
                         e.login = Some(login.chars().take(256).collect());
                         self.shared.auditor.enqueue(e);
                         return self.accept_refused(why);
                     };
-                    let id = ulid::Ulid::new().to_string();
-                    self.establish(outer, login.to_owned(), t, id, None).await
+                    let plan = SessionPlan {
+                        id: ulid::Ulid::new().to_string(),
+                        user: outer,
+                        login: login.to_owned(),
+                        target: t,
+                    };
+                    self.establish(plan, None).await
                 } else {
                     self.authed.store(true, Ordering::Relaxed);
                     Auth::Accept
@@ -98,7 +109,7 @@ impl Conn {
                     name: Cow::Borrowed("Rampart"),
                     instructions: Cow::Owned(format!(
                         "This session to {}@{} needs your security key.",
-                        p.login, p.target.name
+                        p.plan.login, p.plan.target.name
                     )),
                     prompts: Cow::Owned(vec![(
                         Cow::Owned(format!(
@@ -114,7 +125,7 @@ impl Conn {
                 prompts: Cow::Owned(vec![(
                     Cow::Owned(format!(
                         "Rampart per-session code for {}@{}: ",
-                        p.login, p.target.name
+                        p.plan.login, p.plan.target.name
                     )),
                     false,
                 )]),
@@ -139,15 +150,7 @@ impl Conn {
                         poll_token: a.poll_token,
                     };
                     let refused = self.await_approval(&wait, a.expires_at).await;
-                    let auth = self
-                        .establish(
-                            p.user,
-                            p.login,
-                            p.target,
-                            p.session_id,
-                            Some(MfaProof::Approval(wait)),
-                        )
-                        .await;
+                    let auth = self.establish(p.plan, Some(MfaProof::Approval(wait))).await;
                     // The CA refused the session; its approval's own refusal
                     // (denied, expired) says best why.
                     if let (Some(why), Some(_)) = (refused, &self.refusal) {
@@ -155,14 +158,7 @@ impl Conn {
                     }
                     return auth;
                 }
-                self.establish(
-                    p.user,
-                    p.login,
-                    p.target,
-                    p.session_id,
-                    Some(MfaProof::Totp(code)),
-                )
-                .await
+                self.establish(p.plan, Some(MfaProof::Totp(code))).await
             }
         }
     }

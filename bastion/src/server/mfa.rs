@@ -9,18 +9,14 @@ use russh::server::Auth;
 use russh::{MethodKind, MethodSet};
 
 use super::conn::Conn;
+use super::establish::SessionPlan;
 use super::unix_now;
-use crate::auth::OuterUser;
-use crate::config::Target;
 
 /// A per-session MFA prompt in progress.
 pub(super) struct PendingMfa {
-    pub(super) login: String,
-    pub(super) target: Target,
-    pub(super) user: OuterUser,
-    /// The session ID the CA was (and will be) asked about: an approval is
-    /// bound to it.
-    pub(super) session_id: String,
+    /// The session the CA was (and will be) asked about: an approval is
+    /// bound to its ID.
+    pub(super) plan: SessionPlan,
     /// A security-key approval waiting for the user, when the CA asked for one
     /// (its `poll_token` is a secret: `CeremonyStarted`'s Debug redacts it).
     pub(super) approval: Option<webauthn::CeremonyStarted>,
@@ -48,39 +44,38 @@ impl MfaProof {
 const MAX_APPROVAL_WAIT: Duration = Duration::from_secs(15 * 60);
 
 impl Conn {
+    /// Keep `plan` waiting for per-session MFA and ask for
+    /// keyboard-interactive, whose rounds prompt for it. `partial_success`
+    /// tells the client its certificate was good (the first time MFA is
+    /// asked for), as opposed to a code that was refused.
+    pub(super) fn ask_mfa(
+        &mut self,
+        plan: SessionPlan,
+        approval: Option<webauthn::CeremonyStarted>,
+        partial_success: bool,
+    ) -> Auth {
+        self.mfa = Some(PendingMfa { plan, approval });
+        Auth::Reject {
+            proceed_with_methods: Some(MethodSet::from(&[MethodKind::KeyboardInteractive][..])),
+            partial_success,
+        }
+    }
+
     /// The CA wants a security-key approval for this session: start one and
     /// ask for keyboard-interactive, whose prompt shows its URL and short code.
-    pub(super) async fn start_approval(
-        &mut self,
-        user: OuterUser,
-        login: String,
-        target: Target,
-        session_id: String,
-    ) -> Auth {
+    pub(super) async fn start_approval(&mut self, plan: SessionPlan) -> Auth {
         let req = webauthn::BastionApprovalStartRequest {
-            user: user.name.clone(),
-            session_id: session_id.clone(),
-            target: target.name.clone(),
-            login: login.clone(),
+            user: plan.user.name.clone(),
+            session_id: plan.id.clone(),
+            target: plan.target.name.clone(),
+            login: plan.login.clone(),
         };
         match self.shared.ca.approval_start(&req).await {
             Ok(started) => {
                 let until = u64::try_from(started.expires_at.timestamp()).unwrap_or(0);
                 let cap = unix_now() + MAX_APPROVAL_WAIT.as_secs();
                 self.auth_hold.store(until.min(cap) + 10, Ordering::Relaxed);
-                self.mfa = Some(PendingMfa {
-                    login,
-                    target,
-                    user,
-                    session_id,
-                    approval: Some(started),
-                });
-                Auth::Reject {
-                    proceed_with_methods: Some(MethodSet::from(
-                        &[MethodKind::KeyboardInteractive][..],
-                    )),
-                    partial_success: true,
-                }
+                self.ask_mfa(plan, Some(started), true)
             }
             // The CA audited its refusal (no usable key, locked out, …).
             Err(ClientError::Api { message, .. }) => {
@@ -89,7 +84,7 @@ impl Conn {
             Err(e) => {
                 let why =
                     format!("the CA cannot be reached to start a security-key approval ({e})");
-                self.refuse(Some(&user), &why);
+                self.refuse(Some(&plan.user), &why);
                 self.accept_refused(why)
             }
         }

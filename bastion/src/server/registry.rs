@@ -66,6 +66,13 @@ impl Shared {
         }
     }
 
+    /// Take a session that has ended out of the registry.
+    pub(super) fn unregister(&self, id: &str) {
+        if let Ok(mut reg) = self.sessions.lock() {
+            reg.remove(id);
+        }
+    }
+
     /// End live session `id`: `reason` is the code its `session_ended` event
     /// carries (unless something else ended it first), `why` what the user reads.
     pub(super) async fn end_session(&self, id: &str, reason: &str, why: &str) {
@@ -145,11 +152,11 @@ impl Conn {
         };
         if let Ok(mut reg) = self.shared.sessions.lock() {
             reg.insert(
-                s.id.clone(),
+                s.plan.id.clone(),
                 Live {
-                    user: s.user.name.clone(),
-                    serial: s.user.serial,
-                    key_fingerprint: s.user.key_fingerprint.clone(),
+                    user: s.plan.user.name.clone(),
+                    serial: s.plan.user.serial,
+                    key_fingerprint: s.plan.user.key_fingerprint.clone(),
                     handle,
                     outer,
                     channels: s.channels.clone(),
