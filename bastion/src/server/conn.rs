@@ -192,3 +192,29 @@ pub(super) fn split_direct(user: &str) -> Option<(&str, &str)> {
     let (login, target) = user.rsplit_once('+')?;
     (!login.is_empty() && !target.is_empty()).then_some((login, target))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn the_direct_form_splits_at_the_last_plus() {
+        assert_eq!(split_direct("root+db-1"), Some(("root", "db-1")));
+        assert_eq!(split_direct("a+b+db-1"), Some(("a+b", "db-1")));
+        assert_eq!(split_direct("rampart"), None);
+        assert_eq!(split_direct("+db-1"), None);
+        assert_eq!(split_direct("root+"), None);
+        assert_eq!(split_direct("+"), None);
+        assert_eq!(split_direct(""), None);
+    }
+
+    #[test]
+    fn instructions_keep_printable_ascii_only() {
+        let plain = "Refused: no valid certificate. Run `rampart login` (100%)!";
+        assert_eq!(ascii_line(plain), plain);
+        assert_eq!(ascii_line("caf\u{e9}\tok\r\n\u{1b}[0m"), "caf??ok???[0m");
+        assert_eq!(ascii_line("\u{2014} \u{1f511}"), "? ?");
+        assert_eq!(ascii_line(""), "");
+    }
+}
