@@ -1039,7 +1039,11 @@ mod tests {
         assert_eq!(rec.channel_output(0), "$ $ bye");
         assert_eq!(rec.channel_input(0), "", "pty keystrokes need record_input");
         assert_eq!(rec.channel_output(3), "café");
-        assert_eq!(rec.channel_input(3), "typed ", "no-pty input is always kept");
+        assert_eq!(
+            rec.channel_input(3),
+            "typed ",
+            "no-pty input is always kept"
+        );
         let markers: Vec<&str> = rec
             .events
             .iter()

@@ -83,8 +83,15 @@ fn pre_allocated_ids_are_kept_and_a_duplicate_is_refused_alone() {
     // The same ID again (a resend the caller did not check): that event alone
     // is refused, the others of the group are written, and the error says so.
     let again = log.append_all(vec![ev(2), ev(3).with_id(id)]);
-    assert!(matches!(again, Err(AuditError::DuplicateId(d)) if d == id), "{again:?}");
-    assert_eq!(log.head().unwrap().0, 3, "ev(2) went in, the duplicate did not");
+    assert!(
+        matches!(again, Err(AuditError::DuplicateId(d)) if d == id),
+        "{again:?}"
+    );
+    assert_eq!(
+        log.head().unwrap().0,
+        3,
+        "ev(2) went in, the duplicate did not"
+    );
     log.close().unwrap();
 }
 

@@ -693,7 +693,11 @@ fn a_bad_bastion_event_is_replaced_in_its_place_and_its_batch_is_kept() {
         let rejected = query_kind(&f.auth, rampart_audit::EventKind::AuditEventRejected);
         assert_eq!(rejected.len(), before + 1, "{name}");
         let stand_in = rejected.last().unwrap();
-        assert_eq!(&stand_in.id.to_string(), &ack.ids[1], "{name}: in its place");
+        assert_eq!(
+            &stand_in.id.to_string(),
+            &ack.ids[1],
+            "{name}: in its place"
+        );
         assert_eq!(stand_in.outcome, rampart_audit::Outcome::Failure);
         assert_eq!(stand_in.actor.as_deref(), Some("bastion:bastion-1"));
         let sent_kind = serde_json::to_value(bad.kind).unwrap();
@@ -701,7 +705,11 @@ fn a_bad_bastion_event_is_replaced_in_its_place_and_its_batch_is_kept() {
         let digest = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(
             serde_json::to_vec(&bad).unwrap(),
         ));
-        assert_eq!(stand_in.details["digest"], serde_json::json!(digest), "{name}");
+        assert_eq!(
+            stand_in.details["digest"],
+            serde_json::json!(digest),
+            "{name}"
+        );
         assert_eq!(
             stand_in.reason.as_deref(),
             Some(ack.rejected[0].reason.as_str())
@@ -1231,7 +1239,10 @@ fn a_resent_batch_is_written_once_by_its_event_ids() {
     ];
     let first = f.send(&bastion, sent.clone()).unwrap();
     let want: Vec<String> = sent.iter().map(|e| e.id.clone().unwrap()).collect();
-    assert_eq!(first.ids, want, "the bastion's IDs are the chain's, a stand-in's too");
+    assert_eq!(
+        first.ids, want,
+        "the bastion's IDs are the chain's, a stand-in's too"
+    );
     assert_eq!(first.rejected.len(), 1);
     let head = f.auth.audit_log().head().unwrap();
     // The bastion got no answer (say) and sends the batch again, with one new event.
@@ -1240,14 +1251,20 @@ fn a_resent_batch_is_written_once_by_its_event_ids() {
     let second = f.send(&bastion, again.clone()).unwrap();
     assert_eq!(
         second.ids,
-        again.iter().map(|e| e.id.clone().unwrap()).collect::<Vec<_>>()
+        again
+            .iter()
+            .map(|e| e.id.clone().unwrap())
+            .collect::<Vec<_>>()
     );
     assert_eq!(
         f.auth.audit_log().head().unwrap().0,
         head.0 + 1,
         "only the new event is written"
     );
-    assert!(second.rejected.is_empty(), "an event already in is not judged again");
+    assert!(
+        second.rejected.is_empty(),
+        "an event already in is not judged again"
+    );
     assert_eq!(
         query_kind(&f.auth, rampart_audit::EventKind::BastionExec).len(),
         1
@@ -1284,9 +1301,16 @@ fn a_bastion_gets_target_host_certificates_only_for_its_own_host_key() {
     let err = ask(&other.private_key().public_key().to_openssh().unwrap()).unwrap_err();
     assert_eq!(err.code(), "host_key_not_registered");
     let issued = query_kind(&f.auth, rampart_audit::EventKind::HostCertIssued);
-    assert_eq!(issued.len(), 1, "only the bastion's own key got a certificate");
+    assert_eq!(
+        issued.len(),
+        1,
+        "only the bastion's own key got a certificate"
+    );
     let denied = query_kind(&f.auth, rampart_audit::EventKind::CertDenied);
     let denied = denied.last().unwrap();
     assert_eq!(denied.actor.as_deref(), Some("bastion:bastion-1"));
-    assert_eq!(denied.details["code"], serde_json::json!("host_key_not_registered"));
+    assert_eq!(
+        denied.details["code"],
+        serde_json::json!("host_key_not_registered")
+    );
 }

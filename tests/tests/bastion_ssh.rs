@@ -1004,22 +1004,35 @@ fn channels_without_a_pty_are_recorded_input_and_output() {
     let rec = recording_of(&w.ca, &newest_session(&w.ca));
     let ch = opened_channels(&rec);
     assert_eq!(ch.len(), 1, "{:?}", markers(&rec));
-    assert!(markers(&rec)[0].contains("open: shell"), "{:?}", markers(&rec));
+    assert!(
+        markers(&rec)[0].contains("open: shell"),
+        "{:?}",
+        markers(&rec)
+    );
     assert!(
         rec.channel_input(ch[0]).contains("echo no-pty-$((6*7))"),
         "typed input of a no-pty shell is kept: {:?}",
         rec.channel_input(ch[0])
     );
     assert!(rec.channel_output(ch[0]).contains("no-pty-42"));
-    let close = markers(&rec).into_iter().find(|m| m.contains("closed:")).unwrap();
-    assert!(close.contains("exit 0") && close.contains("sha256"), "{close}");
+    let close = markers(&rec)
+        .into_iter()
+        .find(|m| m.contains("closed:"))
+        .unwrap();
+    assert!(
+        close.contains("exit 0") && close.contains("sha256"),
+        "{close}"
+    );
 
     // exec with binary input and output: what was sent and printed is there,
     // and the close marker carries byte counts and digests of the whole stream.
     let payload: Vec<u8> = (0u8..=255).chain(b"tail-marker".iter().copied()).collect();
     let out = ssh(
         &w.config,
-        &[&format!("{TEST_ACCOUNT}@db-1"), "cat; printf 'exec-out\\001\\377\\n'"],
+        &[
+            &format!("{TEST_ACCOUNT}@db-1"),
+            "cat; printf 'exec-out\\001\\377\\n'",
+        ],
         Some(&payload),
         T,
     );
@@ -1028,7 +1041,10 @@ fn channels_without_a_pty_are_recorded_input_and_output() {
     let ch = opened_channels(&rec);
     assert_eq!(ch.len(), 1);
     let m = markers(&rec);
-    assert!(m[0].contains("open: exec") && m[0].contains("cat;"), "{m:?}");
+    assert!(
+        m[0].contains("open: exec") && m[0].contains("cat;"),
+        "{m:?}"
+    );
     assert!(rec.channel_input(ch[0]).contains("tail-marker"));
     assert!(rec.channel_output(ch[0]).contains("tail-markerexec-out"));
     let close = m.iter().find(|m| m.contains("closed:")).unwrap();
@@ -1048,7 +1064,9 @@ fn channels_without_a_pty_are_recorded_input_and_output() {
     rampart_e2e::process::run_timeout(c, None, T).assert_success("sftp ls");
     let rec = recording_of(&w.ca, &newest_session(&w.ca));
     assert!(
-        markers(&rec).iter().any(|m| m.contains("open: subsystem sftp")),
+        markers(&rec)
+            .iter()
+            .any(|m| m.contains("open: subsystem sftp")),
         "{:?}",
         markers(&rec)
     );
@@ -1080,7 +1098,12 @@ fn two_shells_over_one_controlmaster_connection_are_both_recorded() {
     let _ = ssh(&w.config, &["-o", &mux, "-O", "exit", &host], None, T);
     let rec = recording_of(&w.ca, &newest_session(&w.ca));
     let ch = opened_channels(&rec);
-    assert_eq!(ch.len(), 2, "two channels in one session: {:?}", markers(&rec));
+    assert_eq!(
+        ch.len(),
+        2,
+        "two channels in one session: {:?}",
+        markers(&rec)
+    );
     assert!(rec.channel_output(ch[0]).contains("mux-one"));
     assert!(rec.channel_output(ch[1]).contains("mux-two"));
     assert!(rec.channel_input(ch[1]).contains("echo mux-two"));
@@ -1092,7 +1115,13 @@ struct Tmpfs(PathBuf);
 impl Tmpfs {
     fn mount(dir: &Path, size: &str) -> Tmpfs {
         let out = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(dir)
             .output()
             .unwrap();
@@ -1124,7 +1153,8 @@ fn recording_fails_closed_when_it_cannot_start_or_write() {
     std::fs::write(&recordings, b"not a directory").unwrap();
     let out = jump(&w, "echo should-not-run");
     assert!(
-        out.stderr.contains("session recording unavailable; refusing"),
+        out.stderr
+            .contains("session recording unavailable; refusing"),
         "the user is told why: {out}"
     );
     assert!(!out.stdout.contains("should-not-run"), "{out}");

@@ -52,6 +52,9 @@ mod tests {
         assert_eq!(allows("2001:db8::/32", "2001:db8:5::1"), Ok(true));
         assert_eq!(allows("2001:db8::/32", "2001:db9::1"), Ok(false));
         assert!(allows("10.0.0.0/8, nonsense", "10.0.0.1").is_err());
-        assert!(allows("", "10.0.0.1").is_err(), "an empty value allows nothing");
+        assert!(
+            allows("", "10.0.0.1").is_err(),
+            "an empty value allows nothing"
+        );
     }
 }

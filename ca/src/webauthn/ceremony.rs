@@ -1512,8 +1512,7 @@ impl Authority {
             if b != bastion || u != user || s != session_id || t != target || l != login {
                 return Err((
                     "webauthn_approval_mismatch",
-                    "that approval was given for another user, session, target or login"
-                        .to_owned(),
+                    "that approval was given for another user, session, target or login".to_owned(),
                 ));
             }
             // The bastion retries at once after its wait; an approval left
