@@ -1078,13 +1078,16 @@ fn two_shells_over_one_controlmaster_connection_are_both_recorded() {
     let sock = w.dir.path().join("mux.sock");
     let mux = format!("ControlPath={}", sock.display());
     let host = format!("{TEST_ACCOUNT}@db-1");
-    ssh(
+    // The master holds the one connection (and its inner session) open.
+    let (mut master, _out, err) = ssh_spawn(
         &w.config,
-        &["-o", "ControlMaster=yes", "-o", &mux, "-fN", &host],
-        None,
-        T,
-    )
-    .assert_success("mux master");
+        &["-o", "ControlMaster=yes", "-o", &mux, "-N", &host],
+        w.dir.path(),
+        "mux-master",
+    );
+    eventually("the master connection is up", || {
+        sock.exists() && !bodies(&w.ca, "bastion_session_started").is_empty()
+    });
     for word in ["mux-one", "mux-two"] {
         let out = ssh(
             &w.config,
@@ -1096,6 +1099,8 @@ fn two_shells_over_one_controlmaster_connection_are_both_recorded() {
         assert!(out.stdout.contains(word), "{out}");
     }
     let _ = ssh(&w.config, &["-o", &mux, "-O", "exit", &host], None, T);
+    let _ = master.wait();
+    let _ = std::fs::read_to_string(err);
     let rec = recording_of(&w.ca, &newest_session(&w.ca));
     let ch = opened_channels(&rec);
     assert_eq!(

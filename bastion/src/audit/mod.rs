@@ -74,7 +74,7 @@ pub struct Auditor {
 /// Start a bare event of `kind`.
 pub fn event(kind: BastionEventKind, success: bool) -> BastionEvent {
     BastionEvent {
-        id: Some(ulid::Ulid::new().to_string()),
+        id: None,
         kind,
         success,
         at: Utc::now(),
@@ -117,7 +117,7 @@ impl Auditor {
     /// Send `events` now, after everything queued before them, and wait until
     /// the CA has them in its chain.
     pub async fn record(&self, events: Vec<BastionEvent>) -> Result<(), ClientError> {
-        let events: Vec<BastionEvent> = events.into_iter().map(sanitize).collect();
+        let events: Vec<BastionEvent> = events.into_iter().map(identify).collect();
         let is_start = events
             .iter()
             .any(|e| e.kind == BastionEventKind::SessionStarted);
@@ -138,7 +138,7 @@ impl Auditor {
 
     /// Hand an event to the pipeline (never dropped: see the module docs).
     pub fn enqueue(&self, e: BastionEvent) {
-        let e = sanitize(e);
+        let e = identify(e);
         crate::metrics::observe(&e);
         self.status.in_memory.fetch_add(1, Ordering::Relaxed);
         if self.queue.send(Work::Queued(e)).is_err() {
@@ -166,6 +166,16 @@ impl Auditor {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
+}
+
+/// An event as it enters the pipeline: within the CA's bounds, and with an ID
+/// of its own. Events are often built by cloning a template (every file
+/// operation of a channel), so the ID is given here, once per event handed
+/// over, and kept through the spool and every resend.
+fn identify(e: BastionEvent) -> BastionEvent {
+    let mut e = sanitize(e);
+    e.id = Some(ulid::Ulid::new().to_string());
+    e
 }
 
 /// The error a caller of [`Auditor::record`] gets when its events could not
@@ -385,5 +395,23 @@ impl Pipeline {
             }
             Err(e) => Sent::Unavailable(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_event_handed_over_gets_its_own_id_even_a_clone() {
+        // File operations of a channel are clones of one template: with a
+        // shared ID the CA would take every one after the first for a resend.
+        let template = detail(event(BastionEventKind::FileOp, true), "op", "write");
+        let a = identify(template.clone());
+        let b = identify(template);
+        let (a, b) = (a.id.unwrap(), b.id.unwrap());
+        assert_ne!(a, b);
+        assert!(ulid::Ulid::from_string(&a).is_ok());
     }
 }
