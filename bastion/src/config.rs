@@ -419,7 +419,8 @@ max_stored_mib = 128
 [audit]
 # Audit events the CA cannot take now (it is down or unreachable) are written
 # here, fsynced, and resent oldest first; nothing is dropped. When the spool
-# holds spool_max_mib, new sessions are refused until the CA is back.
+# holds spool_max_mib, new sessions are refused until the CA is back (live
+# sessions may still spool up to four times as much).
 spool_dir = "spool/events"
 spool_max_mib = 1024
 

@@ -200,7 +200,20 @@ fn join_is_single_use_and_the_credential_is_its_own_kind_of_secret() {
 
     // The credential works only on bastion endpoints…
     let bastion = ca.api().with_token(joined.credential.clone());
-    let target_key = KeyPair::ed25519(d, "db1_host");
+    // A target host certificate is for the key the bastion joined with (it
+    // terminates inner sessions under it), never for another.
+    let other_key = KeyPair::ed25519(d, "db1_host");
+    assert_eq!(
+        api_code(bastion.post_json::<_, CertResponse>(
+            paths::BASTION_HOST_CERT,
+            &BastionHostCertRequest {
+                target: "db-1".into(),
+                host_public_key: other_key.public_line(),
+            },
+        )),
+        "host_key_not_registered"
+    );
+    let target_key = &host_key;
     let resp: CertResponse = bastion
         .post_json(
             paths::BASTION_HOST_CERT,

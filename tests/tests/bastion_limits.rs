@@ -62,8 +62,17 @@ fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     panic!("timed out waiting for: {what}");
 }
 
-#[test]
-fn session_limit_idle_timeout_and_connection_rate() {
+/// A CA, a target, and a bastion with the given `[limits]`, with alice's ssh
+/// config for it.
+struct World {
+    ca: Ca,
+    bastion: Bastion,
+    dir: tempfile::TempDir,
+    cfg: std::path::PathBuf,
+    _sshd: rampart_e2e::Sshd,
+}
+
+fn world(limits: &[(&str, u64)]) -> World {
     let mut ca = Ca::init_with(None, "");
     ca.write_policy(&policy(&ca.info().admin_user.clone()));
     ca.start();
@@ -82,12 +91,31 @@ fn session_limit_idle_timeout_and_connection_rate() {
             host_key: "host-ca".into(),
         }],
     );
-    set_limit(&bastion.config_path(), "max_sessions_per_user", 1);
-    set_limit(&bastion.config_path(), "idle_timeout_secs", 3);
+    for (key, value) in limits {
+        set_limit(&bastion.config_path(), key, *value);
+    }
     bastion.check().assert_success("check");
     bastion.start();
     let dir = scratch("bastion-limits");
     let cfg = bastion.ssh_config(&alice, dir.path(), &["db-1"]);
+    World {
+        ca,
+        bastion,
+        dir,
+        cfg,
+        _sshd: sshd,
+    }
+}
+
+#[test]
+fn session_limit_idle_timeout_and_connection_rate() {
+    let World {
+        ca,
+        mut bastion,
+        dir,
+        cfg,
+        _sshd,
+    } = world(&[("max_sessions_per_user", 1), ("idle_timeout_secs", 3)]);
     let target = format!("{TEST_ACCOUNT}@db-1");
 
     // One session per user: a second one is refused with the reason while the
@@ -154,4 +182,72 @@ fn session_limit_idle_timeout_and_connection_rate() {
             .unwrap()
             .contains("rate limit")
     });
+}
+
+#[test]
+fn inner_sessions_have_a_login_timeout_and_count_against_the_session_limit() {
+    use std::process::{Command, Stdio};
+    let w = world(&[("auth_timeout_secs", 4), ("max_sessions_per_user", 2)]);
+    // One connection to the bastion, multiplexed: each `ssh -W` over it opens
+    // a direct-tcpip channel, on which the bastion starts an inner session.
+    let sock = w.dir.path().join("jump.sock");
+    let mux = format!("ControlPath={}", sock.display());
+    let (mut master, _o, master_err) = ssh_spawn(
+        &w.cfg,
+        &["-o", "ControlMaster=yes", "-o", &mux, "-N", "bastion-1"],
+        w.dir.path(),
+        "jump-master",
+    );
+    eventually("the jump connection is up", || sock.exists());
+    // Clients that open a channel and never speak SSH on it: their stdin is
+    // held open and silent. `mux` sends them over the jump connection above.
+    let silent = |tag: &str, mux: Option<&str>| {
+        let mut c = Command::new(rampart_e2e::require_peer("ssh"));
+        c.env_remove("SSH_AUTH_SOCK").arg("-F").arg(&w.cfg);
+        if let Some(path) = mux {
+            c.args(["-o", "ControlMaster=no", "-o", path]);
+        }
+        c.args(["-W", "db-1:22", "bastion-1"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(w.dir.path().join(format!("{tag}.err"))).unwrap())
+            .spawn()
+            .unwrap()
+    };
+    // Two inner sessions on the jump connection, a third refused at once.
+    let _first = silent("w1", Some(&mux));
+    let _second = silent("w2", Some(&mux));
+    std::thread::sleep(Duration::from_millis(500));
+    let mut third = silent("w3", Some(&mux));
+    assert!(!third.wait().unwrap().success());
+    // ssh prints the refusal where the connection is: the master here.
+    let text = std::fs::read_to_string(&master_err).unwrap();
+    assert!(
+        text.contains("open failed: administratively prohibited: rampart: too many sessions on one connection (limit 2)"),
+        "the user reads why: {text}"
+    );
+    eventually("the refusal is audited", || {
+        serde_json::to_string(&bodies(&w.ca, "bastion_connection_refused"))
+            .unwrap()
+            .contains("too many sessions on one connection")
+    });
+
+    // A client of its own that opens the channel and then says nothing: cut
+    // at the login timeout (4 s here), not left holding an inner session.
+    let t0 = Instant::now();
+    let mut mute = silent("mute", None);
+    mute.wait().unwrap();
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(20),
+        "cut by the 4 s timeout: {took:?}"
+    );
+    eventually("the timeout is audited as the inner session's", || {
+        bodies(&w.ca, "bastion_connection_refused").iter().any(|b| {
+            b["reason"].as_str() == Some("no SSH identification within the login timeout")
+                && b["details"]["connection"].as_str() == Some("inner")
+        })
+    });
+    let _ = master.kill();
+    let _ = master.wait();
 }

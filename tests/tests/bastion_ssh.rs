@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use rampart_e2e::bastion::{
-    host_ca_target, interactive_ssh_config, scratch, ssh, ssh_spawn, Bastion, TargetSpec,
+    host_ca_target, interactive_ssh_config, scratch, set_limit, ssh, ssh_spawn, Bastion, TargetSpec,
 };
 use rampart_e2e::{
     bootstrap_admin, onboard, AuditDb, Ca, Enrolled, KeyPair, KeygenCa, Sshd, TEST_ACCOUNT,
@@ -1225,4 +1225,110 @@ fn the_user_certificates_source_address_is_enforced_by_the_bastion() {
     );
     out.assert_success("a client inside source-address");
     assert_eq!(out.stdout.trim(), "inside");
+}
+
+/// Events waiting in the bastion's spool (lines of its segment files).
+fn spooled_events(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".events.jsonl"))
+                .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                .map(|t| t.lines().count())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn ten_thousand_events_survive_a_ca_outage_and_a_kill9_in_order_and_once() {
+    use std::io::Write as _;
+    let mut w = world();
+    // A small spool, so that it is past its size during the test.
+    w.bastion.stop();
+    set_limit(&w.bastion.config_path(), "spool_max_mib", 1);
+    w.bastion.start();
+    // An sftp session, up while the CA is.
+    let log = w.dir.path().join("sftp-spool.err");
+    let mut c = std::process::Command::new(rampart_e2e::require_peer("sftp"));
+    c.env_remove("SSH_AUTH_SOCK")
+        .arg("-F")
+        .arg(&w.config)
+        .args(["-b", "-"])
+        .arg(format!("{TEST_ACCOUNT}@db-1"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut sftp = c.spawn().unwrap();
+    eventually("the sftp session started", || {
+        !bodies(&w.ca, "bastion_session_started").is_empty()
+    });
+    let session = newest_session(&w.ca);
+    w.ca.stop();
+    // 5,000 directories made and removed: 10,000 file-operation events, all
+    // while the CA is down.
+    let tag = format!("rampart-spool-{}", std::process::id());
+    let mut script = String::new();
+    for i in 0..5000 {
+        script.push_str(&format!("mkdir /tmp/{tag}-{i}\nrmdir /tmp/{tag}-{i}\n"));
+    }
+    script.push_str("bye\n");
+    let mut stdin = sftp.stdin.take().unwrap();
+    stdin.write_all(script.as_bytes()).unwrap();
+    drop(stdin);
+    let status = sftp.wait().unwrap();
+    assert!(
+        status.success(),
+        "sftp: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    // They are on the bastion's disk, not in its memory: kill it.
+    let spool = w.bastion.etc().join("spool/events");
+    eventually("the 10,000 events are in the spool", || {
+        spooled_events(&spool) >= 10_000
+    });
+    w.bastion.kill9();
+    w.ca.start();
+    w.bastion.start();
+    let of_session = || -> Vec<Value> {
+        bodies(&w.ca, "bastion_file_op")
+            .into_iter()
+            .filter(|b| b["session"].as_str() == Some(session.as_str()))
+            .collect()
+    };
+    eventually("every event reached the chain", || {
+        of_session().len() >= 10_000
+    });
+    let ops = of_session();
+    assert_eq!(ops.len(), 10_000, "none twice");
+    let got: Vec<(String, String)> = ops
+        .iter()
+        .map(|b| {
+            (
+                b["details"]["op"].as_str().unwrap().to_owned(),
+                b["details"]["path"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = (0..5000)
+        .flat_map(|i| {
+            let path = format!("/tmp/{tag}-{i}");
+            [
+                ("mkdir".to_owned(), path.clone()),
+                ("rmdir".to_owned(), path),
+            ]
+        })
+        .collect();
+    assert!(got == want, "in the order they happened");
+    let ids: std::collections::HashSet<&str> =
+        ops.iter().map(|b| b["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 10_000);
+    eventually("the spool is empty again", || spooled_events(&spool) == 0);
+    // The session the kill cut off is reported, and the chain holds together.
+    eventually("the cut-off session is reported", || {
+        bodies(&w.ca, "bastion_session_ended")
+            .iter()
+            .any(|b| b["session"].as_str() == Some(session.as_str()))
+    });
 }

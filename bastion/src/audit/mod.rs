@@ -17,8 +17,8 @@
 //!   each event carries its own ULID, so a resend after a crash or a lost
 //!   answer is written once;
 //! - when the spool is full the bastion refuses new sessions
-//!   ([`Auditor::accepting_sessions`]) rather than lose events; events of live
-//!   sessions then wait in memory.
+//!   ([`Auditor::accepting_sessions`]) rather than lose events; live sessions
+//!   still spool theirs up to a hard limit, past which they wait in memory.
 //!
 //! [`Auditor::record`]'s events go after everything queued before them; they
 //! are never spooled, since the action they record is refused when they cannot

@@ -9,8 +9,12 @@
 //! after the CA acknowledged every event in it; a segment resent after a crash
 //! is harmless because every event carries the ULID the CA dedups on.
 //!
-//! The spool is bounded ([`EventSpool::is_full`]); when it is full the bastion
-//! refuses new sessions rather than lose events (see `crate::audit`).
+//! The spool is bounded twice. At its size ([`EventSpool::is_full`]) the
+//! bastion refuses new sessions rather than lose events (see `crate::audit`);
+//! the sessions already live may go on writing up to [`HARD_LIMIT_FACTOR`]
+//! times that, so that what they do keeps reaching the disk; past that,
+//! appends are refused and events wait in memory (lost only if the bastion
+//! dies before the CA is back).
 
 use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
@@ -19,6 +23,9 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use rampart_api::BastionEvent;
+
+/// How far past its size the spool still takes the events of live sessions.
+pub const HARD_LIMIT_FACTOR: u64 = 4;
 
 /// Suffix of a segment file.
 const SEGMENT_SUFFIX: &str = ".events.jsonl";
@@ -69,9 +76,14 @@ impl EventSpool {
         self.segments.values().sum()
     }
 
-    /// The spool holds its maximum: no more segments are written.
+    /// The spool holds its size: new sessions must be refused.
     pub fn is_full(&self) -> bool {
         self.bytes() >= self.max_bytes
+    }
+
+    /// Past the hard limit: no more segments are written.
+    fn past_hard_limit(&self) -> bool {
+        self.bytes() >= self.max_bytes.saturating_mul(HARD_LIMIT_FACTOR)
     }
 
     /// Events waiting, counted by segment line (for logs and tests).
@@ -84,12 +96,12 @@ impl EventSpool {
     }
 
     /// Write `events` as one new segment, durably, after every existing one.
-    /// Refused when the spool is full (the caller keeps the events).
+    /// Refused past the hard limit (the caller keeps the events).
     pub fn append(&mut self, events: &[BastionEvent]) -> io::Result<()> {
         if events.is_empty() {
             return Ok(());
         }
-        if self.is_full() {
+        if self.past_hard_limit() {
             return Err(io::Error::new(
                 io::ErrorKind::StorageFull,
                 "the audit event spool is full",
@@ -205,7 +217,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut spool = EventSpool::open(dir.path(), 100).unwrap();
         spool.append(&events(0, 2)).unwrap();
-        assert!(spool.is_full());
+        assert!(spool.is_full(), "new sessions are refused");
+        // Live sessions still write, up to the hard limit.
+        while spool.bytes() < 100 * HARD_LIMIT_FACTOR {
+            spool.append(&events(2, 1)).unwrap();
+        }
         let err = spool.append(&events(2, 1)).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::StorageFull);
         // Someone edits the segment: the good lines still go.
@@ -216,8 +232,9 @@ mod tests {
         let back = spool.oldest().unwrap().unwrap();
         assert_eq!(back.len(), 2);
         // Temporary files of an interrupted write are not segments.
-        std::fs::write(dir.path().join("00000000000000000009.events.tmp"), "x").unwrap();
+        let segments = spool.segments();
+        std::fs::write(dir.path().join("00000000000000000999.events.tmp"), "x").unwrap();
         let reopened = EventSpool::open(dir.path(), 100).unwrap();
-        assert_eq!(reopened.segments(), 1);
+        assert_eq!(reopened.segments(), segments);
     }
 }

@@ -55,6 +55,9 @@ pub(super) struct Conn {
     pub(super) explained: bool,
     pub(super) channels: HashMap<ChannelId, Bridged>,
     pub(super) refused_channels: HashMap<ChannelId, ()>,
+    /// ProxyJump inner sessions open on this (outer) connection, logged in
+    /// or not.
+    pub(super) inner_sessions: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Conn {
@@ -73,6 +76,7 @@ impl Conn {
             explained: false,
             channels: HashMap::new(),
             refused_channels: HashMap::new(),
+            inner_sessions: Arc::new(std::sync::atomic::AtomicUsize::new(0)),
         }
     }
 

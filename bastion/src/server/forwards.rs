@@ -3,12 +3,14 @@
 //! start of a ProxyJump inner session; agent forwarding and remote forwards
 //! (`ssh -R`) are passed on to the target where policy allows them.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rampart_api::BastionEventKind;
 use russh::server::{self, Msg, Session};
 use russh::{Channel, ChannelId, ChannelOpenFailure};
 
+use super::accept::run_connection;
 use super::channels::join;
 use super::conn::{Conn, InnerOf, Mode};
 use super::events::refuse_event;
@@ -135,6 +137,23 @@ impl Conn {
                 return;
             }
         };
+        // Inner sessions count against the user's session limit from the
+        // moment they are opened, not only once they log in: one outer
+        // connection cannot hold more handshakes than the user may have
+        // sessions.
+        let max = self.shared.config.limits.max_sessions_per_user;
+        if self.inner_sessions.fetch_add(1, Ordering::Relaxed) >= max {
+            self.inner_sessions.fetch_sub(1, Ordering::Relaxed);
+            let why = format!("too many sessions on one connection (limit {max})");
+            self.refuse(Some(&user), &why);
+            reply
+                .reject(ChannelOpenFailure::Other {
+                    code: 1,
+                    reason: format!("rampart: {why}"),
+                })
+                .await;
+            return;
+        }
         reply.accept().await;
         let inner = Conn::new(
             self.shared.clone(),
@@ -146,16 +165,11 @@ impl Conn {
             })),
         );
         let stream = channel.into_stream();
-        let peer = self.peer;
+        let shared = self.shared.clone();
+        let open = self.inner_sessions.clone();
         tokio::spawn(async move {
-            match server::run_stream(config, stream, inner).await {
-                Ok(running) => {
-                    if let Err(e) = running.await {
-                        tracing::debug!(%peer, "inner session ended: {e}");
-                    }
-                }
-                Err(e) => tracing::debug!(%peer, "inner handshake failed: {e}"),
-            }
+            run_connection(shared, config, stream, inner, "inner").await;
+            open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 

@@ -43,6 +43,9 @@ impl MfaProof {
 /// expiry the CA gives it.
 const MAX_APPROVAL_WAIT: Duration = Duration::from_secs(15 * 60);
 
+/// How long a person has to type a per-session code once asked.
+const CODE_PROMPT_GRACE: Duration = Duration::from_secs(120);
+
 impl Conn {
     /// Keep `plan` waiting for per-session MFA and ask for
     /// keyboard-interactive, whose rounds prompt for it. `partial_success`
@@ -54,6 +57,12 @@ impl Conn {
         approval: Option<webauthn::CeremonyStarted>,
         partial_success: bool,
     ) -> Auth {
+        if approval.is_none() {
+            // A person types the code: give them what sshd's LoginGraceTime
+            // gives, whatever the (shorter) automatic login timeout.
+            let until = unix_now() + CODE_PROMPT_GRACE.as_secs();
+            self.auth_hold.fetch_max(until, Ordering::Relaxed);
+        }
         self.mfa = Some(PendingMfa { plan, approval });
         Auth::Reject {
             proceed_with_methods: Some(MethodSet::from(&[MethodKind::KeyboardInteractive][..])),
