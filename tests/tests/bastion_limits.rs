@@ -215,8 +215,8 @@ fn inner_sessions_have_a_login_timeout_and_count_against_the_session_limit() {
             .unwrap()
     };
     // Two inner sessions on the jump connection, a third refused at once.
-    let _first = silent("w1", Some(&mux));
-    let _second = silent("w2", Some(&mux));
+    let mut first = silent("w1", Some(&mux));
+    let mut second = silent("w2", Some(&mux));
     std::thread::sleep(Duration::from_millis(500));
     let mut third = silent("w3", Some(&mux));
     assert!(!third.wait().unwrap().success());
@@ -248,6 +248,8 @@ fn inner_sessions_have_a_login_timeout_and_count_against_the_session_limit() {
                 && b["details"]["connection"].as_str() == Some("inner")
         })
     });
-    let _ = master.kill();
-    let _ = master.wait();
+    for c in [&mut first, &mut second, &mut master] {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
 }
