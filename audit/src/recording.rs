@@ -53,6 +53,12 @@
 //! pty only when the header says `record_input` (they may hold passwords typed at
 //! a prompt that does not echo).
 //!
+//! A channel without a pty often carries bytes that are not text (`scp`, `sftp`,
+//! `tar | ssh …`). Such a chunk is kept exactly, base64-encoded, under Rampart's
+//! own codes `"ob"` (output) and `"ib"` (input) — players ignore codes they do not
+//! know, as asciinema does — instead of as text with U+FFFD for every byte that
+//! is not UTF-8 (and six bytes for every NUL).
+//!
 //! Terminal output is bytes, but asciicast stores text. A multi-byte UTF-8
 //! character split across two SSH data packets is carried over to the next
 //! event instead of being replaced, so only bytes that are really not UTF-8 turn
@@ -70,6 +76,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use base64::engine::general_purpose::STANDARD as BASE64;
+use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -306,6 +314,20 @@ impl RecordingWriter {
         self.data_event(elapsed, Some(channel), Stream::Output, data);
     }
 
+    /// Output of `channel`, kept exactly: as text when it is text, else as
+    /// base64 bytes (`"ob"`). For channels without a pty.
+    pub fn channel_output_exact(&mut self, elapsed: Duration, channel: u32, data: &[u8]) {
+        self.switch_to(elapsed, channel);
+        self.exact_event(elapsed, channel, Stream::Output, data);
+    }
+
+    /// Input to `channel`, kept exactly (see
+    /// [`channel_output_exact`](Self::channel_output_exact)); always kept.
+    pub fn channel_input_exact(&mut self, elapsed: Duration, channel: u32, data: &[u8]) {
+        self.switch_to(elapsed, channel);
+        self.exact_event(elapsed, channel, Stream::Input, data);
+    }
+
     /// Input sent to `channel`. Kept when the header says `record_input`, or
     /// when `always` (a channel without a pty: see the module docs).
     pub fn channel_input(&mut self, elapsed: Duration, channel: u32, data: &[u8], always: bool) {
@@ -420,6 +442,27 @@ impl RecordingWriter {
         }
     }
 
+    /// A chunk that is text goes in as text; anything else, with what was
+    /// carried over from the text before it, as base64 bytes.
+    fn exact_event(&mut self, elapsed: Duration, channel: u32, stream: Stream, data: &[u8]) {
+        if looks_like_text(data) {
+            return self.data_event(elapsed, Some(channel), stream, data);
+        }
+        let time = self.time(elapsed);
+        let mut carry = std::mem::take(self.carry(Some(channel), stream));
+        for chunk in data.chunks(MAX_CHUNK) {
+            let encoded = if carry.is_empty() {
+                BASE64.encode(chunk)
+            } else {
+                carry.extend_from_slice(chunk);
+                let e = BASE64.encode(&carry);
+                carry.clear();
+                e
+            };
+            self.push_line(time, stream.bytes_code(), &encoded);
+        }
+    }
+
     fn push_line(&mut self, time: Duration, code: &str, text: &str) {
         // Writing into a Vec cannot fail; `let _` keeps the signature infallible.
         let _ = write!(
@@ -454,6 +497,32 @@ impl Stream {
             Stream::Input => "i",
         }
     }
+
+    fn bytes_code(self) -> &'static str {
+        match self {
+            Stream::Output => "ob",
+            Stream::Input => "ib",
+        }
+    }
+}
+
+/// Whether `data` reads as terminal text: UTF-8 (a sequence cut at the end is
+/// fine) with no control characters but the ones terminals use.
+fn looks_like_text(data: &[u8]) -> bool {
+    let valid = match std::str::from_utf8(data) {
+        Ok(s) => s,
+        Err(e) if e.error_len().is_none() => {
+            // Only an incomplete sequence at the very end.
+            match data.get(..e.valid_up_to()).map(std::str::from_utf8) {
+                Some(Ok(s)) => s,
+                _ => return false,
+            }
+        }
+        Err(_) => return false,
+    };
+    valid
+        .bytes()
+        .all(|b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r' | 0x1b | 0x07 | 0x08))
 }
 
 /// Append `carry ++ data`, decoded as UTF-8, to `out`. Invalid bytes become
@@ -675,8 +744,12 @@ pub enum CastEventKind {
     Input,
     /// A resize (`"r"`, data `COLSxROWS`).
     Resize,
-    /// A marker (`"m"`), which other asciicast writers produce.
+    /// A marker (`"m"`): Rampart's channel markers, or other writers' marks.
     Marker,
+    /// Output bytes that are not text, base64 (`"ob"`, Rampart's own).
+    OutputBytes,
+    /// Input bytes that are not text, base64 (`"ib"`, Rampart's own).
+    InputBytes,
 }
 
 /// One event of a recording.
@@ -735,22 +808,38 @@ impl Recording {
         out
     }
 
-    /// The output of one channel, concatenated.
-    pub fn channel_output(&self, channel: u32) -> String {
-        self.channel_events(channel)
-            .into_iter()
-            .filter(|e| e.kind == CastEventKind::Output)
-            .map(|e| e.data.as_str())
-            .collect()
+    /// The output of one channel, concatenated as bytes (text and exact
+    /// bytes alike).
+    pub fn channel_output_bytes(&self, channel: u32) -> Vec<u8> {
+        self.channel_stream(channel, CastEventKind::Output, CastEventKind::OutputBytes)
     }
 
-    /// The input sent to one channel, concatenated.
+    /// The input sent to one channel, concatenated as bytes.
+    pub fn channel_input_bytes(&self, channel: u32) -> Vec<u8> {
+        self.channel_stream(channel, CastEventKind::Input, CastEventKind::InputBytes)
+    }
+
+    /// The output of one channel, as text (bytes that are not UTF-8 as U+FFFD).
+    pub fn channel_output(&self, channel: u32) -> String {
+        String::from_utf8_lossy(&self.channel_output_bytes(channel)).into_owned()
+    }
+
+    /// The input sent to one channel, as text.
     pub fn channel_input(&self, channel: u32) -> String {
-        self.channel_events(channel)
-            .into_iter()
-            .filter(|e| e.kind == CastEventKind::Input)
-            .map(|e| e.data.as_str())
-            .collect()
+        String::from_utf8_lossy(&self.channel_input_bytes(channel)).into_owned()
+    }
+
+    fn channel_stream(&self, channel: u32, text: CastEventKind, bytes: CastEventKind) -> Vec<u8> {
+        let mut out = Vec::new();
+        for e in self.channel_events(channel) {
+            if e.kind == text {
+                out.extend_from_slice(e.data.as_bytes());
+            } else if e.kind == bytes {
+                // A line that is not base64 was edited; parse_event checked it.
+                out.extend(BASE64.decode(&e.data).unwrap_or_default());
+            }
+        }
+        out
     }
 
     /// The terminal output alone, concatenated (what `asciinema cat` prints).
@@ -838,8 +927,15 @@ fn parse_event(line: &[u8], number: usize) -> Result<CastEvent, AuditError> {
         "i" => CastEventKind::Input,
         "r" => CastEventKind::Resize,
         "m" => CastEventKind::Marker,
+        "ob" => CastEventKind::OutputBytes,
+        "ib" => CastEventKind::InputBytes,
         other => return Err(bad(format!("unknown event code {other:?}"))),
     };
+    if matches!(kind, CastEventKind::OutputBytes | CastEventKind::InputBytes)
+        && BASE64.decode(&data).is_err()
+    {
+        return Err(bad("bytes event that is not base64".into()));
+    }
     Ok(CastEvent { time, kind, data })
 }
 
@@ -1063,6 +1159,38 @@ mod tests {
         );
         // To a player it is all one terminal, in the order it happened.
         assert_eq!(rec.render_text(), "$ caf$ ébye");
+    }
+
+    #[test]
+    fn bytes_that_are_not_text_are_kept_exactly_and_text_stays_text() {
+        let binary: Vec<u8> = (0u8..=255).collect();
+        let rec = roundtrip(&header(false), |w| {
+            w.channel_opened(ms(1), 4, "exec \"scp -f x\" (no pty)");
+            w.channel_output_exact(ms(2), 4, b"C0644 256 x\n");
+            // A text chunk that ends inside a character, then binary: the
+            // carried byte goes with the binary chunk, nothing is lost.
+            w.channel_output_exact(ms(3), 4, &[b'a', 0xc3]);
+            w.channel_output_exact(ms(4), 4, &binary);
+            w.channel_input_exact(ms(5), 4, &[0, 0, 0]);
+            w.channel_closed(ms(6), 4, "exit 0");
+        });
+        let mut want = b"C0644 256 x\na\xc3".to_vec();
+        want.extend_from_slice(&binary);
+        assert_eq!(rec.channel_output_bytes(4), want);
+        assert_eq!(rec.channel_input_bytes(4), vec![0, 0, 0]);
+        let kinds: Vec<CastEventKind> = rec.events.iter().map(|e| e.kind).collect();
+        assert!(kinds.contains(&CastEventKind::Output), "text stays text");
+        assert!(kinds.contains(&CastEventKind::OutputBytes));
+        // Players print text only; a NUL never became six bytes of escape.
+        assert_eq!(rec.render_text(), "C0644 256 x\na");
+        assert!(looks_like_text(b"ls -l\r\n\x1b[0m caf\xc3"));
+        assert!(!looks_like_text(b"\x00abc") && !looks_like_text(b"\xff"));
+    }
+
+    #[test]
+    fn a_bytes_event_that_is_not_base64_is_refused() {
+        let line = br#"[1.0, "ob", "not base64!"]"#;
+        assert!(parse_event(line, 2).is_err());
     }
 
     #[test]

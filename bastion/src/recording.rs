@@ -200,13 +200,16 @@ impl Recorder {
                 return;
             };
             c.output.add(data);
+            let pty = c.pty;
             let keep = s.take_budget(data.len());
             if let Some(c) = s.channels.get_mut(&channel) {
                 c.left_out += (data.len() - keep) as u64;
             }
-            if keep > 0 {
-                s.writer
-                    .channel_output(el, channel, data.get(..keep).unwrap_or_default());
+            let kept = data.get(..keep).unwrap_or_default();
+            match (keep > 0, pty) {
+                (false, _) => {}
+                (true, true) => s.writer.channel_output(el, channel, kept),
+                (true, false) => s.writer.channel_output_exact(el, channel, kept),
             }
         });
     }
@@ -224,9 +227,11 @@ impl Recorder {
             if let Some(c) = s.channels.get_mut(&channel) {
                 c.left_out += (data.len() - keep) as u64;
             }
-            if keep > 0 {
-                s.writer
-                    .channel_input(el, channel, data.get(..keep).unwrap_or_default(), always);
+            let kept = data.get(..keep).unwrap_or_default();
+            match (keep > 0, always) {
+                (false, _) => {}
+                (true, false) => s.writer.channel_input(el, channel, kept, false),
+                (true, true) => s.writer.channel_input_exact(el, channel, kept),
             }
         });
     }

@@ -1045,8 +1045,11 @@ fn channels_without_a_pty_are_recorded_input_and_output() {
         m[0].contains("open: exec") && m[0].contains("cat;"),
         "{m:?}"
     );
-    assert!(rec.channel_input(ch[0]).contains("tail-marker"));
-    assert!(rec.channel_output(ch[0]).contains("tail-markerexec-out"));
+    // Exactly what was sent and printed, binary bytes included.
+    assert_eq!(rec.channel_input_bytes(ch[0]), payload);
+    let mut printed = payload.clone();
+    printed.extend_from_slice(b"exec-out\x01\xff\n");
+    assert_eq!(rec.channel_output_bytes(ch[0]), printed);
     let close = m.iter().find(|m| m.contains("closed:")).unwrap();
     let want_in = format!("in {} bytes", payload.len());
     assert!(close.contains(&want_in), "{close}");
