@@ -15,8 +15,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use rampart_api::{paths, CreateUserRequest, User};
@@ -345,52 +344,6 @@ fn siem_outage() -> Report {
     report
 }
 
-/// A tmpfs mounted for the scenario (root only, as the e2e suite runs).
-struct SmallDisk {
-    dir: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(dir: &Path, size: &str) -> SmallDisk {
-        std::fs::create_dir_all(dir).expect("mkdir");
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs for the audit-disk-full game day needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    fn fill(&self) -> PathBuf {
-        let filler = self.dir.join("filler");
-        // dd ends with ENOSPC, which is the point.
-        let _ = Command::new("dd")
-            .args(["if=/dev/zero", "bs=4096"])
-            .arg(format!("of={}", filler.display()))
-            .output();
-        filler
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
-
 /// The audit log's disk fills: appends fail, the CA refuses actions with 503
 /// (fail closed), `rampart_audit_append_failures_total` and the 5xx share rise,
 /// `RampartAuditWriteFailures` fires and the fast burn-rate condition turns true.
@@ -398,17 +351,17 @@ impl Drop for SmallDisk {
 fn audit_disk_full() -> Report {
     let port = free_port();
     let mut ca = Ca::init_e2e(&metrics_config(port));
-    let disk = SmallDisk::mount(&ca.root().join("auditfs"), "4m");
+    let disk = crate::small_disk::SmallDisk::mount(&ca.root().join("auditfs"), "4m");
     for suffix in ["", "-wal", "-shm"] {
         let from = PathBuf::from(format!("{}{suffix}", ca.audit_db().display()));
         if from.exists() {
-            std::fs::copy(&from, disk.dir.join(format!("audit.db{suffix}"))).expect("copy");
+            std::fs::copy(&from, disk.dir().join(format!("audit.db{suffix}"))).expect("copy");
             std::fs::remove_file(&from).expect("rm");
         }
     }
     ca.merge_config(&format!(
         "[audit]\ndatabase = {:?}\n",
-        disk.dir.join("audit.db").display().to_string()
+        disk.dir().join("audit.db").display().to_string()
     ));
     ca.start();
     let metrics: SocketAddr = ([127, 0, 0, 1], port).into();

@@ -33,6 +33,7 @@ pub mod policy;
 pub mod process;
 pub mod prometheus;
 pub mod rsyslog;
+pub mod small_disk;
 pub mod sshd;
 pub mod totp;
 

@@ -1117,40 +1117,6 @@ fn two_shells_over_one_controlmaster_connection_are_both_recorded() {
     assert!(rec.channel_input(ch[1]).contains("echo mux-two"));
 }
 
-/// A tmpfs mounted over a directory for one test, unmounted on drop.
-struct Tmpfs(PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        let out = std::process::Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "mount tmpfs (the test needs root): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Tmpfs(dir.to_owned())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[test]
 fn recording_fails_closed_when_it_cannot_start_or_write() {
     let w = world();
@@ -1176,7 +1142,7 @@ fn recording_fails_closed_when_it_cannot_start_or_write() {
     std::fs::rename(&aside, &recordings).unwrap();
 
     // Cannot write: the disk fills mid-session. The session ends, with why.
-    let _full = Tmpfs::mount(&recordings, "512k");
+    let _full = rampart_e2e::small_disk::SmallDisk::mount(&recordings, "512k");
     let out = jump(&w, "for i in $(seq 1 60); do head -c 100000 /dev/zero | tr '\\0' a; sleep 0.05; done; echo finished");
     assert!(!out.status.success(), "the session was ended: {out}");
     assert!(!out.stdout.contains("finished"), "{}", out.stderr);

@@ -12,59 +12,11 @@
     clippy::indexing_slicing
 )]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use rampart_api::{paths, CertRequest, CertResponse, CreateUserRequest, Health, User};
+use rampart_e2e::small_disk::SmallDisk;
 use rampart_e2e::{api_admin, Ca, KeyPair};
-
-/// A tmpfs mounted for the test's lifetime (needs root, as the e2e suite does).
-struct SmallDisk {
-    dir: PathBuf,
-}
-
-impl SmallDisk {
-    fn mount(dir: &Path, size: &str) -> SmallDisk {
-        std::fs::create_dir_all(dir).unwrap();
-        let out = Command::new("mount")
-            .args([
-                "-t",
-                "tmpfs",
-                "-o",
-                &format!("size={size},mode=0700"),
-                "tmpfs",
-            ])
-            .arg(dir)
-            .output()
-            .expect("run mount");
-        assert!(
-            out.status.success(),
-            "mounting a tmpfs for the disk-full test needs root: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        SmallDisk {
-            dir: dir.to_path_buf(),
-        }
-    }
-
-    /// Write zeros until the filesystem is full.
-    fn fill(&self) -> PathBuf {
-        let filler = self.dir.join("filler");
-        // dd stops with ENOSPC, which is the point; its exit status is not.
-        let _ = Command::new("dd")
-            .args(["if=/dev/zero", "bs=4096"])
-            .arg(format!("of={}", filler.display()))
-            .output()
-            .expect("run dd");
-        filler
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.dir).status();
-    }
-}
 
 fn issue(
     client: &rampart_api::Client,
@@ -98,11 +50,11 @@ fn a_full_audit_disk_refuses_actions_and_service_resumes_when_space_returns() {
     for suffix in ["", "-wal", "-shm"] {
         let from = PathBuf::from(format!("{}{suffix}", ca.audit_db().display()));
         if from.exists() {
-            std::fs::copy(&from, disk.dir.join(format!("audit.db{suffix}"))).unwrap();
+            std::fs::copy(&from, disk.dir().join(format!("audit.db{suffix}"))).unwrap();
             std::fs::remove_file(&from).unwrap();
         }
     }
-    let audit_db = disk.dir.join("audit.db");
+    let audit_db = disk.dir().join("audit.db");
     ca.merge_config(&format!(
         "[audit]\ndatabase = {:?}\n",
         audit_db.display().to_string()
