@@ -813,7 +813,7 @@ impl Authority {
                 "policy wants a per-session code for this target; enter your TOTP code",
             )));
         }
-        let grant = match rampart_policy::evaluate_with_key(
+        let grant = match rampart_policy::evaluate_session_with_key(
             &rampart_policy::CertRequest {
                 user: &user.name,
                 groups: &user.groups,

@@ -26,6 +26,11 @@
 //! (or else of `"*"`) matches, one per line, and exits 0 — with no output when
 //! none match (sshd then refuses). It makes no network call.
 //!
+//! An account with `via_bastion = true` takes only a bastion's per-session
+//! certificate (one that carries the CA-signed `bastion-session@rampart`
+//! extension): a user's own certificate gets no line for it, so nobody reaches
+//! that account without the bastion's recording and per-session MFA.
+//!
 //! sshd refuses to run a command that is not root-owned or sits under a group- or
 //! world-writable directory (e.g. /tmp); this command in turn refuses a policy
 //! file that group or others can write, since whoever writes it decides who gets
@@ -73,12 +78,24 @@ struct AccountFile {
     /// Principal patterns allowed to log in as this account (default: none).
     #[serde(default)]
     principals: Vec<String>,
+    /// Only a bastion's per-session certificate may log in to this account
+    /// (default: false).
+    #[serde(default)]
+    via_bastion: bool,
 }
 
 /// A validated host policy.
 #[derive(Debug, Clone)]
 pub struct HostPolicy {
-    accounts: BTreeMap<String, Vec<Pattern>>,
+    accounts: BTreeMap<String, AccountRule>,
+}
+
+/// What an account accepts.
+#[derive(Debug, Clone)]
+struct AccountRule {
+    patterns: Vec<Pattern>,
+    /// Only certificates that carry [`rampart_policy::EXT_BASTION_SESSION`].
+    via_bastion: bool,
 }
 
 /// One piece of a principal pattern.
@@ -119,19 +136,39 @@ impl HostPolicy {
                         .map_err(|e| format!("[accounts.{name:?}] principal {p:?}: {e}"))?,
                 );
             }
-            accounts.insert(name, patterns);
+            accounts.insert(
+                name,
+                AccountRule {
+                    patterns,
+                    via_bastion: rule.via_bastion,
+                },
+            );
         }
         Ok(HostPolicy { accounts })
+    }
+
+    /// The principals of `cert` accepted for `account`: none for an account
+    /// that takes only per-session certificates when `cert` is not one.
+    pub fn allowed_for<'a>(&self, account: &str, cert: &'a Certificate) -> Vec<&'a str> {
+        let per_session = cert
+            .extensions()
+            .contains_key(rampart_policy::EXT_BASTION_SESSION);
+        if self.rule(account).is_some_and(|r| r.via_bastion) && !per_session {
+            return Vec::new();
+        }
+        self.allowed(account, cert.valid_principals())
+    }
+
+    fn rule(&self, account: &str) -> Option<&AccountRule> {
+        self.accounts
+            .get(account)
+            .or_else(|| self.accounts.get(ANY_ACCOUNT))
     }
 
     /// The certificate principals accepted for `account`, in certificate order,
     /// without duplicates.
     pub fn allowed<'a>(&self, account: &str, principals: &'a [String]) -> Vec<&'a str> {
-        let Some(patterns) = self
-            .accounts
-            .get(account)
-            .or_else(|| self.accounts.get(ANY_ACCOUNT))
-        else {
+        let Some(patterns) = self.rule(account).map(|r| &r.patterns) else {
             return Vec::new();
         };
         let mut out: Vec<&str> = Vec::new();
@@ -296,7 +333,7 @@ pub fn run(a: &PrincipalsArgs) -> Result<(), HostError> {
     let policy = load_policy(&a.policy)?;
     let cert = decode_cert(&a.key_type, &a.cert)?;
     let mut out = String::new();
-    for p in policy.allowed(&a.account, cert.valid_principals()) {
+    for p in policy.allowed_for(&a.account, &cert) {
         out.push_str(p);
         out.push('\n');
     }
@@ -479,6 +516,56 @@ principals = ["{account}"]
         let e = load_policy(&path).unwrap_err();
         assert!(e.to_string().contains("chmod go-w"), "{e}");
         assert_eq!(e.exit_code(), crate::error::EXIT_POLICY_INVALID);
+    }
+
+    fn cert(principal: &str, extensions: &[(&str, &str)]) -> Certificate {
+        use ssh_key::private::{Ed25519Keypair, PrivateKey};
+        let ca = PrivateKey::from(Ed25519Keypair::from_seed(&[1u8; 32]));
+        let user = PrivateKey::from(Ed25519Keypair::from_seed(&[2u8; 32]));
+        let mut b = ssh_key::certificate::Builder::new(
+            [3u8; 32].to_vec(),
+            user.public_key().key_data().clone(),
+            1,
+            u64::MAX - 1,
+        )
+        .unwrap();
+        b.cert_type(CertType::User).unwrap();
+        b.valid_principal(principal).unwrap();
+        for (name, value) in extensions {
+            b.extension(*name, *value).unwrap();
+        }
+        b.sign(&ca).unwrap()
+    }
+
+    #[test]
+    fn a_via_bastion_account_takes_only_per_session_certificates() {
+        let p = HostPolicy::parse(
+            r#"
+version = 1
+[accounts.postgres]
+principals = ["postgres"]
+via_bastion = true
+[accounts."*"]
+principals = ["{account}"]
+"#,
+        )
+        .unwrap();
+        let own = cert("postgres", &[]);
+        let session = cert(
+            "postgres",
+            &[(
+                rampart_policy::EXT_BASTION_SESSION,
+                "bastion-1 01J0000000000000000000ABCD",
+            )],
+        );
+        assert!(
+            p.allowed_for("postgres", &own).is_empty(),
+            "a user's own certificate"
+        );
+        assert_eq!(p.allowed_for("postgres", &session), ["postgres"]);
+        // Other accounts are not affected.
+        let alice = cert("alice", &[]);
+        assert_eq!(p.allowed_for("alice", &alice), ["alice"]);
     }
 
     #[test]

@@ -447,10 +447,47 @@ pub fn evaluate_with_key(
     policy: &Policy,
     now: DateTime<Utc>,
 ) -> Decision {
-    match evaluate_inner(req, key, policy, now) {
+    match evaluate_inner(req, key, policy, now, CertUse::User) {
         Ok(g) => Decision::Allow(g),
         Err(d) => Decision::Deny(d),
     }
+}
+
+/// [`evaluate_with_key`] for a bastion's per-session certificate: roles with
+/// `access = "bastion"` contribute too. The CA calls this only for a bastion,
+/// after [`evaluate_access_with_key`] allowed the login and target.
+pub fn evaluate_session_with_key(
+    req: &CertRequest<'_>,
+    key: KeyAssurance,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Decision {
+    match evaluate_inner(req, key, policy, now, CertUse::BastionSession) {
+        Ok(g) => Decision::Allow(g),
+        Err(d) => Decision::Deny(d),
+    }
+}
+
+/// The principal a user certificate carries when every principal the user's
+/// roles grant is bastion-only. A certificate with no principal at all would
+/// be valid for every account (PROTOCOL.certkeys), so it gets this one, which
+/// no account can match: `:` cannot appear in a Unix account name.
+pub const BASTION_ONLY_PRINCIPAL: &str = "rampart:bastion-only";
+
+/// Extension that marks a bastion's per-session certificate, with the value
+/// `<bastion> <session id>`. Only the CA signs it, and only into a per-session
+/// certificate, so a host can require it for accounts that must be reached
+/// through a bastion (`rampart host principals`, `via_bastion = true`).
+pub const EXT_BASTION_SESSION: &str = "bastion-session@rampart";
+
+/// What a certificate is for, which decides whether bastion-only roles
+/// contribute principals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CertUse {
+    /// The user's own certificate (`rampart login`).
+    User,
+    /// A bastion's per-session certificate.
+    BastionSession,
 }
 
 fn evaluate_inner(
@@ -458,6 +495,7 @@ fn evaluate_inner(
     key: KeyAssurance,
     policy: &Policy,
     now: DateTime<Utc>,
+    cert_use: CertUse,
 ) -> Result<Grant, Denial> {
     if let Some(t) = req.requested_ttl {
         if t.as_secs() == 0 {
@@ -482,6 +520,13 @@ fn evaluate_inner(
 
     let mut principals: Vec<String> = Vec::new();
     for role in &sel.roles {
+        if role.bastion_only && cert_use == CertUse::User {
+            reasons.push(format!(
+                "role {} is bastion-only: its principals go only into per-session certificates",
+                role.name
+            ));
+            continue;
+        }
         let mut from_role = Vec::new();
         for t in &role.principals {
             let p = expand(t, req.user);
@@ -510,6 +555,13 @@ fn evaluate_inner(
     reasons.extend(sel.reasons);
     let role_names: Vec<String> = sel.roles.iter().map(|r| r.name.clone()).collect();
 
+    if principals.is_empty()
+        && cert_use == CertUse::User
+        && sel.roles.iter().any(|r| r.bastion_only)
+    {
+        // The certificate is for reaching the bastion only.
+        principals.push(BASTION_ONLY_PRINCIPAL.to_owned());
+    }
     if principals.is_empty() {
         return Err(Denial::new(
             DenyCode::NoPrincipals,
@@ -1308,6 +1360,75 @@ both = ["normal", "glass"]
         assert_eq!(nets(&["eng", "ops"]), ["10.0.0.0/8"]);
         // Two restricting roles: the union, deduplicated.
         assert_eq!(nets(&["ops", "vpnusers"]), ["10.0.0.0/8", "192.168.0.0/16"]);
+    }
+
+    #[test]
+    fn bastion_only_roles_stay_out_of_the_users_own_certificate() {
+        let policy = Policy::from_toml(
+            r#"version = 1
+[roles.dev]
+principals = ["{user}"]
+targets = { allow = ["dev-*"] }
+[roles.dba]
+principals = ["postgres"]
+access = "bastion"
+targets = { allow = ["db-*"] }
+[groups]
+eng = ["dev", "dba"]
+dbas = ["dba"]
+"#,
+        )
+        .unwrap();
+        let now = Utc::now();
+        let req = |groups: &'static [String]| CertRequest {
+            user: "alice",
+            groups,
+            factor: Factor::Totp,
+            mfa_time: now,
+            requested_ttl: None,
+            login: None,
+        };
+        let own = |groups| match evaluate(&req(groups), &policy, now) {
+            Decision::Allow(g) => g.principals().to_vec(),
+            Decision::Deny(d) => panic!("{d:?}"),
+        };
+        let session = |groups| match evaluate_session_with_key(
+            &req(groups),
+            KeyAssurance::Unattested,
+            &policy,
+            now,
+        ) {
+            Decision::Allow(g) => g.principals().to_vec(),
+            Decision::Deny(d) => panic!("{d:?}"),
+        };
+        static ENG: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| vec!["eng".to_owned()]);
+        static DBAS: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| vec!["dbas".to_owned()]);
+        assert_eq!(own(&ENG), ["alice"]);
+        assert_eq!(session(&ENG), ["postgres", "alice"]);
+        // Only bastion-only roles: the own certificate gets the one principal
+        // no account can have (an empty list would be valid for every account).
+        assert_eq!(own(&DBAS), [BASTION_ONLY_PRINCIPAL]);
+        assert_eq!(session(&DBAS), ["postgres"]);
+        // And asking for the bastion-only account directly is refused.
+        let direct = CertRequest {
+            login: Some("postgres"),
+            ..req(&ENG)
+        };
+        assert!(matches!(
+            evaluate(&direct, &policy, now),
+            Decision::Deny(Denial {
+                code: DenyCode::LoginNotGranted,
+                ..
+            })
+        ));
+        // A typo in the mode is an error, not a silent direct role.
+        let err = Policy::from_toml(
+            "version = 1\n[roles.x]\nprincipals = [\"a\"]\naccess = \"bastian\"\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("access"), "{err}");
     }
 
     #[test]

@@ -155,6 +155,29 @@ impl Policy {
                     }
                 }
             }
+            if !role.bastion_only && !role.targets_allow.is_empty() {
+                // Rules the bastion applies mean nothing if the user can take
+                // the same principals straight to the host.
+                let bastion_rules = [
+                    ("session_mfa", role.session_mfa),
+                    ("record_input", role.record_input),
+                ];
+                for (key, set) in bastion_rules {
+                    if set {
+                        warn(format!(
+                            "roles.{name}.{key} is enforced only at the bastion, but the role is \
+                             not bastion-only: its principals are in the user's own certificate, \
+                             which reaches the host directly; add access = \"bastion\""
+                        ));
+                    }
+                }
+            }
+            if role.bastion_only && role.targets_allow.is_empty() {
+                warn(format!(
+                    "roles.{name}.access = \"bastion\" with an empty targets.allow: the role \
+                     grants nothing at all"
+                ));
+            }
             if role.targets_allow.is_empty() && !role.targets_deny.is_empty() {
                 warn(format!(
                     "roles.{name}.targets.deny has no effect: targets.allow is empty, so no target is allowed"
@@ -226,6 +249,11 @@ mod tests {
     fn clean_policy_has_no_lints() {
         let l = lints("[roles.dev]\nprincipals = [\"{user}\"]\n[groups]\neng = [\"dev\"]\n");
         assert!(l.is_empty(), "{l:?}");
+        // A bastion-only role with per-session MFA is the intended shape.
+        let l = lints(
+            "[roles.db]\nprincipals = [\"root\"]\naccess = \"bastion\"\nsession_mfa = true\ntargets = { allow = [\"db-*\"] }\n[groups]\neng = [\"db\"]\n",
+        );
+        assert!(l.is_empty(), "{l:?}");
     }
 
     /// (policy body, severity, substring of the one expected lint)
@@ -234,6 +262,21 @@ mod tests {
         use LintSeverity::*;
         let ok_role = "[roles.dev]\nprincipals = [\"{user}\"]\n[groups]\neng = [\"dev\"]\n";
         let cases: Vec<(String, LintSeverity, &str)> = vec![
+            (
+                "[roles.db]\nprincipals = [\"root\"]\ntargets = { allow = [\"db-*\"] }\nsession_mfa = true\n[groups]\neng = [\"db\"]\n".into(),
+                Warning,
+                "roles.db.session_mfa is enforced only at the bastion, but the role is not bastion-only",
+            ),
+            (
+                "[roles.db]\nprincipals = [\"root\"]\ntargets = { allow = [\"db-*\"] }\nrecord_input = true\n[groups]\neng = [\"db\"]\n".into(),
+                Warning,
+                "roles.db.record_input is enforced only at the bastion",
+            ),
+            (
+                "[roles.db]\nprincipals = [\"root\"]\naccess = \"bastion\"\n[groups]\neng = [\"db\"]\n".into(),
+                Warning,
+                "roles.db.access = \"bastion\" with an empty targets.allow",
+            ),
             (
                 "[roles.dev]\nprincipals = [\"x\"]\n".into(),
                 Warning,

@@ -86,6 +86,9 @@ struct RawRole {
     #[serde(default)]
     targets: RawTargets,
     logins: Option<Vec<PrincipalTemplate>>,
+    /// `"direct"` (default) or `"bastion"`: a bastion-only role's principals
+    /// go only into per-session certificates.
+    access: Option<String>,
     /// Bastion: ask for a per-session code before connecting onward.
     #[serde(default)]
     session_mfa: bool,
@@ -173,6 +176,9 @@ pub(crate) struct Role {
     pub(crate) targets_deny: Vec<String>,
     /// Templates; `None` means "the same as `principals`".
     pub(crate) logins: Option<Vec<String>>,
+    /// `access = "bastion"`: the role's principals never go into the user's
+    /// own certificate, only into a bastion's per-session certificates.
+    pub(crate) bastion_only: bool,
     /// Bastion switches; see [`crate::AccessGrant`].
     pub(crate) session_mfa: bool,
     pub(crate) record_input: bool,
@@ -312,6 +318,19 @@ impl Policy {
                 targets_allow: r.targets.allow.into_iter().map(|p| p.0).collect(),
                 targets_deny: r.targets.deny.into_iter().map(|p| p.0).collect(),
                 logins: r.logins.map(|l| dedup(l.into_iter().map(|p| p.0))),
+                bastion_only: match r.access.as_deref() {
+                    None | Some("direct") => false,
+                    Some("bastion") => true,
+                    Some(other) => {
+                        return Err(invalid(
+                            format!("roles.{}.access", quote_key(&name)),
+                            line,
+                            format!(
+                                "{other:?} is not an access mode: use \"direct\" or \"bastion\""
+                            ),
+                        ))
+                    }
+                },
                 session_mfa: r.session_mfa,
                 record_input: r.record_input,
                 port_forwarding: r.port_forwarding,

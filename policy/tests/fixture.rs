@@ -5,7 +5,10 @@
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
-use rampart_policy::{evaluate, CertRequest, Decision, DenyCode, Factor, LintSeverity, Policy};
+use rampart_policy::{
+    evaluate, evaluate_session_with_key, CertRequest, Decision, DenyCode, Factor, KeyAssurance,
+    LintSeverity, Policy,
+};
 
 const FIXTURE: &str = include_str!("fixtures/policy.toml");
 
@@ -31,7 +34,9 @@ fn sample_policy_means_what_it_says() {
     let sre = vec!["sre".to_owned()];
     let contractor = vec!["contractors".to_owned()];
 
-    // An SRE with a user-verified security key, fresh: root is in, from the VPN only.
+    // An SRE with a user-verified security key, fresh: root is granted, from
+    // the VPN only — but only into a bastion's per-session certificate
+    // (`access = "bastion"`), never into the SRE's own.
     let req = CertRequest {
         user: "alice",
         groups: &sre,
@@ -40,24 +45,43 @@ fn sample_policy_means_what_it_says() {
         },
         mfa_time: now,
         requested_ttl: None,
-        login: Some("root"),
+        login: None,
     };
     let Decision::Allow(g) = evaluate(&req, &policy, now) else {
         panic!("expected allow")
     };
-    assert_eq!(g.principals(), ["alice", "dev", "root"]);
+    assert_eq!(g.principals(), ["alice", "dev"]);
     assert_eq!(g.ttl(), Duration::from_secs(3600));
     assert_eq!(g.source_address().len(), 2);
+    let Decision::Allow(g) =
+        evaluate_session_with_key(&req, KeyAssurance::Unattested, &policy, now)
+    else {
+        panic!("expected allow")
+    };
+    assert_eq!(g.principals(), ["alice", "dev", "root"]);
+    match evaluate(
+        &CertRequest {
+            login: Some("root"),
+            ..req.clone()
+        },
+        &policy,
+        now,
+    ) {
+        Decision::Deny(d) => assert_eq!(d.code, DenyCode::LoginNotGranted),
+        other => panic!("root is not in the SRE's own certificate: {other:?}"),
+    }
 
-    // The same SRE with TOTP gets no root.
+    // The same SRE with TOTP gets no root, not even through the bastion.
     let req = CertRequest {
         factor: Factor::Totp,
         ..req
     };
-    match evaluate(&req, &policy, now) {
-        Decision::Deny(d) => assert_eq!(d.code, DenyCode::LoginNotGranted),
-        other => panic!("{other:?}"),
-    }
+    let Decision::Allow(g) =
+        evaluate_session_with_key(&req, KeyAssurance::Unattested, &policy, now)
+    else {
+        panic!("expected allow")
+    };
+    assert!(!g.principals().iter().any(|p| p == "root"));
 
     // A contractor asking for root: the deny rule removes it.
     let req = CertRequest {

@@ -2,7 +2,8 @@
 //! Debian `sshd` used as a plain ProxyJump host, measured in ONE run so the
 //! ratios compare like with like (issue 3, "Measure").
 //!
-//! Ignored by default (it moves 4 GB). Run with a release CA and bastion:
+//! Ignored by default (the bulk rounds move 20 GB). Run with a release CA and bastion
+//! (`RAMPART_BENCH_ROUNDS`, default 5, sets the bulk rounds):
 //!
 //! ```text
 //! CARGO_TARGET_DIR=target/bench cargo build --release -p rampart-ca -p rampart-bastion
@@ -171,8 +172,10 @@ fn world(max_sessions: u64) -> World {
     let mut text = std::fs::read_to_string(&cfg).unwrap();
     text.push_str(&format!(
         "Host jump\n  HostName 127.0.0.1\n  Port {}\n  User {TEST_ACCOUNT}\n\
-         Host base\n  HostName 127.0.0.1\n  Port {}\n  ProxyJump jump\n",
+         Host base\n  HostName 127.0.0.1\n  Port {}\n  ProxyJump jump\n\
+         Host direct\n  HostName 127.0.0.1\n  Port {}\n",
         jump.port(),
+        target.port(),
         target.port()
     ));
     std::fs::write(&cfg, text).unwrap();
@@ -189,10 +192,10 @@ fn world(max_sessions: u64) -> World {
 }
 
 #[test]
-#[ignore = "benchmark: moves 4 GB; run explicitly (see the module doc)"]
+#[ignore = "benchmark: moves 20 GB; run explicitly (see the module doc)"]
 fn bastion_against_an_openssh_jump_host() {
-    let w = world(1000);
-    let (cfg, mut bastion) = (w.cfg.clone(), w.bastion);
+    let mut w = world(1000);
+    let cfg = w.cfg.clone();
     let c = cfg.display();
     let (r, b) = (
         format!("{TEST_ACCOUNT}@db-1"),
@@ -214,19 +217,55 @@ fn bastion_against_an_openssh_jump_host() {
         ))
     };
     let mbps = |d: Duration| gib as f64 / d.as_secs_f64() / 1e6;
-    let (ru, bu) = (up(&r), up(&b));
-    let (rd, bd) = (down(&r), down(&b));
+    // Alternating rounds (rampart, jump host, rampart, …) so that drift in the
+    // machine's load hits both alike; medians. Every channel is recorded by
+    // rampart (`record = "full"`), bulk exec channels included.
+    let rounds: usize = std::env::var("RAMPART_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    let (mut ru, mut bu, mut rd, mut bd) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        ru.push(up(&r));
+        bu.push(up(&b));
+        rd.push(down(&r));
+        bd.push(down(&b));
+    }
+    let (ru, bu, rd, bd) = (median(ru), median(bu), median(rd), median(bd));
     println!(
-        "upload 1 GiB:   rampart {:.0} MB/s, openssh jump {:.0} MB/s, ratio {:.2}",
+        "upload 1 GiB, median of {rounds}:   rampart {:.0} MB/s, openssh jump {:.0} MB/s, ratio {:.2}",
         mbps(ru),
         mbps(bu),
         bu.as_secs_f64() / ru.as_secs_f64()
     );
     println!(
-        "download 1 GiB: rampart {:.0} MB/s, openssh jump {:.0} MB/s, ratio {:.2}",
+        "download 1 GiB, median of {rounds}: rampart {:.0} MB/s, openssh jump {:.0} MB/s, ratio {:.2}",
         mbps(rd),
         mbps(bd),
         bd.as_secs_f64() / rd.as_secs_f64()
+    );
+    // What the recordings of those sessions cost in storage, once sealed.
+    let sealed = || -> (usize, u64) {
+        let rows = rampart_e2e::AuditDb::new(w.ca.audit_db()).events_of_kind("recording_sealed");
+        let bytes = rows
+            .iter()
+            .filter_map(|r| {
+                let body: serde_json::Value = serde_json::from_str(r["body"].as_str()?).ok()?;
+                body["details"]["bytes"].as_u64()
+            })
+            .sum();
+        (rows.len(), bytes)
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sealed().0 < 2 * rounds + 1 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let (n, stored) = sealed();
+    let traffic = 2 * rounds as u64 * gib;
+    println!(
+        "recordings of the bulk sessions: {n} sealed, {stored} bytes stored for {traffic} bytes carried \
+         ({:.5} bytes stored per byte)",
+        stored as f64 / traffic as f64
     );
 
     // Through a pty, which rampart records (asciicast, zstd, upload, seal):
@@ -254,17 +293,20 @@ fn bastion_against_an_openssh_jump_host() {
                 .collect(),
         )
     };
-    let (rl, bl) = (lat(&r), lat(&b));
+    let (rl, bl, dl) = (lat(&r), lat(&b), lat(&format!("{TEST_ACCOUNT}@direct")));
     println!(
-        "ssh -J … true median of {n}: rampart {:.0} ms, openssh jump {:.0} ms, ratio {:.2}",
+        "ssh -J … true median of {n}: rampart {:.0} ms, openssh jump {:.0} ms, ratio {:.2}; \
+         direct ssh to the target (the floor) {:.0} ms, rampart/direct {:.2}",
         rl.as_secs_f64() * 1e3,
         bl.as_secs_f64() * 1e3,
-        rl.as_secs_f64() / bl.as_secs_f64()
+        rl.as_secs_f64() / bl.as_secs_f64(),
+        dl.as_secs_f64() * 1e3,
+        rl.as_secs_f64() / dl.as_secs_f64()
     );
     let rs = sessions_per_second(&cfg, &r, 8, 15);
     let bs = sessions_per_second(&cfg, &b, 8, 15);
     println!("sessions/s (8 parallel ssh clients, 15 s): rampart {rs:.1}, openssh jump {bs:.1}");
-    bastion.stop();
+    w.bastion.stop();
 }
 
 /// CPU time (user + system, this process's threads plus its reaped children) of

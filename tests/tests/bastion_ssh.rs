@@ -72,9 +72,18 @@ min_factor = "otp"
 source_address = ["127.0.0.2/32"]
 targets = {{ allow = ["db-1"] }}
 
+# Only through the bastion: its principal never goes into the user's own
+# certificate.
+[roles.dba]
+principals = ["{TEST_ACCOUNT}"]
+access = "bastion"
+min_factor = "otp"
+targets = {{ allow = ["db-1"] }}
+
 [groups]
 engineers = ["dev", "guarded", "agent", "fwd"]
 fenced = ["fenced"]
+dbas = ["dba"]
 
 [users]
 "{admin}" = ["dev"]
@@ -1300,4 +1309,52 @@ fn ten_thousand_events_survive_a_ca_outage_and_a_kill9_in_order_and_once() {
             .iter()
             .any(|b| b["session"].as_str() == Some(session.as_str()))
     });
+}
+
+#[test]
+fn a_bastion_only_role_reaches_the_host_through_the_bastion_and_never_directly() {
+    let w = world();
+    let mut dora = onboard(&w.ca, &w.admin, "dora", &["dbas"]);
+    dora.login();
+    // Her own certificate does not carry the account's principal.
+    let out = std::process::Command::new(rampart_e2e::require_peer("ssh-keygen"))
+        .arg("-L")
+        .arg("-f")
+        .arg(dora.cli.cert())
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout).into_owned();
+    let principals: Vec<&str> = listing
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("Principals:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("                "))
+        .map(str::trim)
+        .collect();
+    assert_eq!(principals, ["rampart:bastion-only"], "{listing}");
+    let config = w.bastion.ssh_config(&dora, w.dir.path(), &["db-1"]);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "Host direct\n  HostName 127.0.0.1\n  Port {}\n",
+        w.sshd.port()
+    ));
+    std::fs::write(&config, text).unwrap();
+    // Straight to the host: refused by sshd, though the role names the account.
+    let out = ssh(
+        &config,
+        &[&format!("{TEST_ACCOUNT}@direct"), "echo direct"],
+        None,
+        T,
+    );
+    out.assert_failure("a direct login with a bastion-only role");
+    assert!(!out.stdout.contains("direct"), "{out}");
+    // Through the bastion: the per-session certificate carries it.
+    let out = ssh(
+        &config,
+        &[&format!("{TEST_ACCOUNT}@db-1"), "echo via-bastion"],
+        None,
+        T,
+    );
+    out.assert_success("through the bastion");
+    assert_eq!(out.stdout.trim(), "via-bastion");
 }

@@ -26,6 +26,9 @@ pub const EXT_MFA_METHOD: &str = "mfa-method@rampart";
 pub const EXT_MFA_TIME: &str = "mfa-time@rampart";
 /// Extension carrying the audit event id of the MFA ceremony.
 pub const EXT_MFA_EVENT: &str = "mfa-event@rampart";
+/// Extension marking a bastion's per-session certificate (see
+/// [`rampart_policy::EXT_BASTION_SESSION`]).
+pub const EXT_BASTION_SESSION: &str = rampart_policy::EXT_BASTION_SESSION;
 /// The critical option restricting the source addresses (PROTOCOL.certkeys:
 /// "Comma-separated list of source addresses from which this certificate is
 /// accepted for authentication. Addresses are specified in CIDR format").

@@ -69,7 +69,9 @@ impl UserCertSpec {
     /// - key ID `user=<name> session=<id> serial=<n> via=<bastion>`;
     /// - the only principal is the login;
     /// - valid from `now - BACKDATE` until `now + min(session.ttl, grant.ttl())`;
-    /// - extensions: the grant's plus the user's original MFA evidence;
+    /// - extensions: the grant's plus the user's original MFA evidence, and
+    ///   [`crate::EXT_BASTION_SESSION`] (`<bastion> <session id>`), which only a
+    ///   per-session certificate carries;
     /// - `source-address` = `session.source_address` (the bastion's addresses),
     ///   not the grant's, which restricts where the *user* connects from and is
     ///   the bastion's to enforce on the outer connection.
@@ -111,11 +113,22 @@ impl UserCertSpec {
             ));
         }
         let principals = [access.login().to_owned()];
+        let mut extensions = grant.extensions().clone();
+        let marker = format!("{} {}", session.bastion, session.id);
+        if extensions
+            .insert(crate::cert::EXT_BASTION_SESSION.to_owned(), marker)
+            .is_some()
+        {
+            return Err(SignerError::InvalidSpec(format!(
+                "the grant sets extension {}, which is reserved for the signer",
+                crate::cert::EXT_BASTION_SESSION
+            )));
+        }
         Self::build(UserInputs {
             user: grant.user(),
             principals: &principals,
             ttl: session.ttl.min(grant.ttl()),
-            extensions: grant.extensions(),
+            extensions: &extensions,
             source_address: session.source_address,
             subject,
             serial,
