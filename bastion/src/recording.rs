@@ -84,9 +84,18 @@ struct ChannelState {
     left_out: u64,
 }
 
+/// Which way data went on a channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Output,
+    Input,
+}
+
 struct State {
     writer: RecordingWriter,
     started: Instant,
+    /// Policy's `record_input`: keystrokes on a pty are stored.
+    record_input: bool,
     channels: HashMap<u32, ChannelState>,
     /// Data bytes still to be stored before channels are only metered.
     budget: u64,
@@ -147,6 +156,7 @@ impl Recorder {
             inner: Arc::new(Mutex::new(Some(State {
                 writer,
                 started: Instant::now(),
+                record_input: header.record_input,
                 channels: HashMap::new(),
                 budget,
                 on_failure: Some(on_failure),
@@ -195,43 +205,46 @@ impl Recorder {
 
     /// Output of `channel` (stdout and stderr).
     pub fn output(&self, channel: u32, data: &[u8]) {
-        self.with(|s, el| {
-            let Some(c) = s.channels.get_mut(&channel) else {
-                return;
-            };
-            c.output.add(data);
-            let pty = c.pty;
-            let keep = s.take_budget(data.len());
-            if let Some(c) = s.channels.get_mut(&channel) {
-                c.left_out += (data.len() - keep) as u64;
-            }
-            let kept = data.get(..keep).unwrap_or_default();
-            match (keep > 0, pty) {
-                (false, _) => {}
-                (true, true) => s.writer.channel_output(el, channel, kept),
-                (true, false) => s.writer.channel_output_exact(el, channel, kept),
-            }
-        });
+        self.data(channel, Direction::Output, data);
     }
 
     /// Input to `channel`: kept in full without a pty, keystrokes on a pty only
-    /// when policy says `record_input` (the writer's header decides).
+    /// when policy says `record_input`.
     pub fn input(&self, channel: u32, data: &[u8]) {
+        self.data(channel, Direction::Input, data);
+    }
+
+    fn data(&self, channel: u32, direction: Direction, data: &[u8]) {
         self.with(|s, el| {
+            let record_input = s.record_input;
             let Some(c) = s.channels.get_mut(&channel) else {
                 return;
             };
-            c.input.add(data);
-            let always = !c.pty;
+            let pty = c.pty;
+            match direction {
+                Direction::Output => c.output.add(data),
+                Direction::Input => c.input.add(data),
+            }
+            if direction == Direction::Input && pty && !record_input {
+                // Keystrokes on a pty: counted, never stored.
+                return;
+            }
             let keep = s.take_budget(data.len());
-            if let Some(c) = s.channels.get_mut(&channel) {
-                c.left_out += (data.len() - keep) as u64;
+            if keep < data.len() {
+                if let Some(c) = s.channels.get_mut(&channel) {
+                    c.left_out += (data.len() - keep) as u64;
+                }
             }
             let kept = data.get(..keep).unwrap_or_default();
-            match (keep > 0, always) {
-                (false, _) => {}
-                (true, false) => s.writer.channel_input(el, channel, kept, false),
-                (true, true) => s.writer.channel_input_exact(el, channel, kept),
+            if kept.is_empty() {
+                return;
+            }
+            // Terminal text on a pty; anything on a channel without one, exactly.
+            match (direction, pty) {
+                (Direction::Output, true) => s.writer.channel_output(el, channel, kept),
+                (Direction::Output, false) => s.writer.channel_output_exact(el, channel, kept),
+                (Direction::Input, true) => s.writer.channel_input(el, channel, kept, true),
+                (Direction::Input, false) => s.writer.channel_input_exact(el, channel, kept),
             }
         });
     }
