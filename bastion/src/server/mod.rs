@@ -112,6 +112,10 @@ fn server_config(key: &PrivateKey, cert: Option<Certificate>) -> server::Config 
         inactivity_timeout: None,
         keepalive_interval: Some(Duration::from_secs(30)),
         keepalive_max: 4,
+        preferred: russh::Preferred {
+            cipher: crate::bridge::ciphers(),
+            ..russh::Preferred::default()
+        },
         ..server::Config::default()
     }
 }
