@@ -73,21 +73,12 @@ pub fn decide(args: &Args, req: &Request, host: &dyn Host, now: u64) -> Result<S
     let krl = load_krl(args, now)?;
     let socket = req.agent_socket.as_deref().ok_or(Refusal::NoAgent)?;
     let mut agent = Agent::connect(socket, args.agent_timeout_ms)?;
-    // The socket path comes from the user's environment and the module runs as
-    // root, which can connect to anyone's socket: insist that the agent is served
-    // by the user (or root), so that nobody borrows another user's forwarded agent.
     let peer_uid = host.peer_uid(agent.stream()).ok_or_else(|| {
         Refusal::Agent(AgentError::Io(
             "cannot read the agent socket's peer credentials".into(),
         ))
     })?;
-    if peer_uid != user_uid && peer_uid != 0 {
-        return Err(Refusal::ForeignAgent {
-            path: socket.to_path_buf(),
-            peer_uid,
-            user_uid,
-        });
-    }
+    check_agent_owner(socket, user_uid, peer_uid)?;
     let identities = agent.identities()?;
     let mut foreign = 0usize;
     let mut first_problem: Option<Refusal> = None;
@@ -129,6 +120,32 @@ pub fn decide(args: &Args, req: &Request, host: &dyn Host, now: u64) -> Result<S
         identities: identities.len(),
         foreign,
     }))
+}
+
+/// Whether the agent at `path`, served by a process running as `peer_uid`
+/// (SO_PEERCRED), may answer for the PAM user `user_uid`.
+///
+/// The socket path comes from the user's environment and the module runs as
+/// root, which can connect to anyone's socket: only an agent served by the user
+/// themselves is theirs. A user's forwarded agent is served by their own sshd
+/// session process, which runs as them; root's agents (root's own `ssh-agent`,
+/// another admin's forwarded agent in a root session) hold someone else's keys,
+/// so they count as foreign unless the PAM user is root.
+pub fn check_agent_owner(path: &Path, user_uid: u32, peer_uid: u32) -> Result<(), Refusal> {
+    if peer_uid == user_uid {
+        return Ok(());
+    }
+    if peer_uid == 0 {
+        return Err(Refusal::RootAgent {
+            path: path.to_path_buf(),
+            user_uid,
+        });
+    }
+    Err(Refusal::ForeignAgent {
+        path: path.to_path_buf(),
+        peer_uid,
+        user_uid,
+    })
 }
 
 /// Ask the agent to sign `PROOF_DOMAIN ‖ nonce ‖ user ‖ service` (each an SSH
@@ -368,7 +385,39 @@ mod tests {
     }
 
     #[test]
-    fn refuses_another_users_agent() {
+    fn only_the_users_own_agent_is_theirs() {
+        let path = Path::new("/tmp/ssh-x/agent.1");
+        assert_eq!(check_agent_owner(path, 1000, 1000), Ok(()));
+        // Root is the user only when the PAM user is root.
+        assert_eq!(check_agent_owner(path, 0, 0), Ok(()));
+        let err = check_agent_owner(path, 1000, 0).unwrap_err();
+        assert_eq!(
+            err,
+            Refusal::RootAgent {
+                path: path.to_path_buf(),
+                user_uid: 1000
+            }
+        );
+        assert!(
+            err.to_string().contains(
+                "/tmp/ssh-x/agent.1 is served by root (uid 0), not by the user (uid 1000)"
+            ),
+            "{err}"
+        );
+        for (user, peer) in [(1000, 2000), (0, 1000)] {
+            assert_eq!(
+                check_agent_owner(path, user, peer),
+                Err(Refusal::ForeignAgent {
+                    path: path.to_path_buf(),
+                    peer_uid: peer,
+                    user_uid: user
+                })
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_root_and_other_users_agents() {
         let s = setup(NOW - 60);
         let host = FakeHost {
             user: Some(1000),
@@ -386,16 +435,25 @@ mod tests {
             ),
             "{err}"
         );
-        // Root's agent and the user's own are both accepted as far as ownership goes
-        // (this listener never answers, so the exchange then times out).
-        for peer in [0, 1000] {
-            let host = FakeHost {
-                user: Some(1000),
-                peer: Some(peer),
-            };
-            let err = decide(&s.args, &s.req, &host, NOW).unwrap_err();
-            assert_eq!(err, Refusal::Agent(AgentError::Timeout(300)));
-        }
+        // An agent served by root is not a non-root user's agent, and the refusal
+        // comes before anything is asked of it.
+        let host = FakeHost {
+            user: Some(1000),
+            peer: Some(0),
+        };
+        let err = decide(&s.args, &s.req, &host, NOW).unwrap_err();
+        assert!(
+            matches!(err, Refusal::RootAgent { user_uid: 1000, .. }),
+            "{err}"
+        );
+        // The user's own agent passes the ownership check (this listener never
+        // answers, so the exchange then times out).
+        let host = FakeHost {
+            user: Some(1000),
+            peer: Some(1000),
+        };
+        let err = decide(&s.args, &s.req, &host, NOW).unwrap_err();
+        assert_eq!(err, Refusal::Agent(AgentError::Timeout(300)));
     }
 
     #[test]

@@ -144,10 +144,16 @@ pub enum Refusal {
     /// No agent socket in the PAM or process environment.
     #[error("no SSH agent: SSH_AUTH_SOCK is not set (sudo needs Defaults env_keep += \"SSH_AUTH_SOCK\")")]
     NoAgent,
-    /// The agent socket belongs to someone else.
-    #[error(
-        "agent socket {path} is served by uid {peer_uid}, not by the user (uid {user_uid}) or root"
-    )]
+    /// The agent socket is served by root while the PAM user is not root.
+    #[error("agent socket {path} is served by root (uid 0), not by the user (uid {user_uid}): a root agent is not the user's")]
+    RootAgent {
+        /// Socket path.
+        path: PathBuf,
+        /// uid of the PAM user.
+        user_uid: u32,
+    },
+    /// The agent socket belongs to another user.
+    #[error("agent socket {path} is served by uid {peer_uid}, not by the user (uid {user_uid})")]
     ForeignAgent {
         /// Socket path.
         path: PathBuf,

@@ -1,12 +1,14 @@
 //! `pam_rampart.so` under the real `pamtester`: a PAM service file in /etc/pam.d
 //! that loads the built module by absolute path (removed on drop), a real
-//! `ssh-agent` in its own socket directory, certificates with Rampart's MFA
+//! `ssh-agent` in its own socket directory (run as the test account, like a
+//! user's forwarded agent, or as root), certificates with Rampart's MFA
 //! extensions made by `ssh-keygen -s -O extension:…`, and a deliberately broken
 //! agent (lists a certificate, refuses or ignores every request) for the
 //! adversary cases.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::keys::{KeyPair, KeygenCa};
 use crate::process::{kill9, run, run_timeout, CmdOutput};
-use crate::{require_peer, target_dir, tempdir};
+use crate::{ensure_test_account, require_peer, target_dir, tempdir, TEST_ACCOUNT};
 
 /// The built module, `target/debug/libpam_rampart.so`. Panics when missing.
 pub fn module_path() -> PathBuf {
@@ -162,19 +164,38 @@ pub struct SshAgent {
 }
 
 impl SshAgent {
-    /// Start an agent on a socket in a fresh directory and wait for it.
+    /// Start an agent running as [`TEST_ACCOUNT`], the way a user's forwarded
+    /// agent is served by their own sshd session process, on a socket in a fresh
+    /// directory that account owns, and wait for it. (ssh-agent lets root's
+    /// `ssh-add` and the module, which runs as root, in.)
     pub fn start() -> SshAgent {
+        ensure_test_account();
+        let (uid, gid) = account_ids(TEST_ACCOUNT);
+        SshAgent::spawn(Some((uid, gid)))
+    }
+
+    /// Start an agent running as root (the test process's user): an agent that
+    /// is not the PAM user's.
+    pub fn start_as_root() -> SshAgent {
+        SshAgent::spawn(None)
+    }
+
+    fn spawn(owner: Option<(u32, u32)>) -> SshAgent {
         let dir = tempdir("agent");
         let socket = dir.path().join("agent.sock");
-        let child = Command::new(require_peer("ssh-agent"))
-            .arg("-D")
+        let mut c = Command::new(require_peer("ssh-agent"));
+        c.arg("-D")
             .arg("-a")
             .arg(&socket)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn ssh-agent");
+            .stderr(Stdio::null());
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .expect("chown the agent directory to the test account");
+            c.uid(uid).gid(gid);
+        }
+        let child = c.spawn().expect("spawn ssh-agent");
         let deadline = Instant::now() + Duration::from_secs(10);
         while UnixStream::connect(&socket).is_err() {
             assert!(
@@ -207,6 +228,17 @@ impl Drop for SshAgent {
     fn drop(&mut self) {
         kill9(&mut self.child);
     }
+}
+
+/// The uid and gid of a local account, from /etc/passwd. Panics when missing.
+pub fn account_ids(name: &str) -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("read /etc/passwd");
+    passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.first() == Some(&name))
+        .and_then(|f| Some((f.get(2)?.parse().ok()?, f.get(3)?.parse().ok()?)))
+        .unwrap_or_else(|| panic!("no account {name:?} in /etc/passwd"))
 }
 
 /// Sign `key`'s public key as a user certificate with extra `-O` options
@@ -261,6 +293,8 @@ pub enum FakeAgentMode {
 }
 
 /// A tiny agent served from a thread of the test process (draft-miller-ssh-agent).
+/// The test process runs as root, so the module accepts this agent only for the
+/// PAM user root.
 #[derive(Debug)]
 pub struct FakeAgent {
     _dir: tempfile::TempDir,

@@ -1,7 +1,8 @@
 //! `pam_rampart.so` under the real `pamtester`, the way sudo would call it: a PAM
 //! service in /etc/pam.d loading the built module, a real `ssh-agent` holding
 //! certificates made by `ssh-keygen -s` with Rampart's MFA extensions, and a KRL
-//! made by `ssh-keygen -k`.
+//! made by `ssh-keygen -k`. The agent runs as the test account, as a user's
+//! forwarded agent runs as them; one case runs it as root, which is refused.
 //!
 //! Each refusal case asserts both that pamtester's authentication failed and that
 //! the module wrote exactly one line naming the reason (through its `log_file=`
@@ -135,11 +136,22 @@ impl Fixture {
         agent
     }
 
-    /// Run pamtester and return (its output, the module's log lines).
+    /// Run pamtester for [`TEST_ACCOUNT`] and return (its output, the module's
+    /// log lines).
     fn authenticate(&self, o: &Opts, agent: Option<&Path>) -> (CmdOutput, Vec<String>) {
+        self.authenticate_as(TEST_ACCOUNT, o, agent)
+    }
+
+    /// Run pamtester for `user` and return (its output, the module's log lines).
+    fn authenticate_as(
+        &self,
+        user: &str,
+        o: &Opts,
+        agent: Option<&Path>,
+    ) -> (CmdOutput, Vec<String>) {
         let svc = self.service(o);
         let _ = std::fs::remove_file(&self.log);
-        let out = svc.authenticate(TEST_ACCOUNT, agent);
+        let out = svc.authenticate(user, agent);
         let lines = std::fs::read_to_string(&self.log)
             .unwrap_or_default()
             .lines()
@@ -148,10 +160,21 @@ impl Fixture {
         (out, lines)
     }
 
-    /// Assert pamtester failed and the module logged exactly one refusal that
-    /// contains `reason`.
+    /// Assert pamtester failed for [`TEST_ACCOUNT`] and the module logged exactly
+    /// one refusal that contains `reason`.
     fn assert_refused(&self, o: &Opts, agent: Option<&Path>, reason: &str) -> String {
-        let (out, lines) = self.authenticate(o, agent);
+        self.assert_refused_as(TEST_ACCOUNT, o, agent, reason)
+    }
+
+    /// [`Fixture::assert_refused`] for the PAM user `user`.
+    fn assert_refused_as(
+        &self,
+        user: &str,
+        o: &Opts,
+        agent: Option<&Path>,
+        reason: &str,
+    ) -> String {
+        let (out, lines) = self.authenticate_as(user, o, agent);
         out.assert_failure("pamtester authenticate");
         assert!(
             out.combined().contains("Authentication failure"),
@@ -164,10 +187,7 @@ impl Fixture {
         );
         let line = &lines[0];
         assert!(line.starts_with("pam_rampart(rampart-e2e-"), "{line}");
-        assert!(
-            line.contains(&format!("): refused {TEST_ACCOUNT}: ")),
-            "{line}"
-        );
+        assert!(line.contains(&format!("): refused {user}: ")), "{line}");
         assert!(line.contains(reason), "log line {line:?} lacks {reason:?}");
         line.clone()
     }
@@ -339,19 +359,50 @@ fn refuses_a_principal_that_is_not_the_pam_user() {
     );
 }
 
+// The fake agents are served by the test process, which runs as root, so these
+// cases authenticate root: the one PAM user whose agent a root agent may be.
+
+#[test]
+fn refuses_an_agent_served_by_root_for_another_user() {
+    // A good certificate for the user, but in an agent that root runs (root's
+    // own, or another admin's forwarded agent in a root shell): the module,
+    // running as root, could connect to it, but it is not the user's agent.
+    let f = Fixture::new();
+    let (key, _cert) = f.cert(
+        &f.ca,
+        "in-roots-agent",
+        &user(),
+        "-5m:+1h",
+        17,
+        mfa_options("totp", FRESH),
+    );
+    let agent = SshAgent::start_as_root();
+    agent.add(&key);
+    let line = f.assert_refused(
+        &Opts::default(),
+        Some(agent.socket()),
+        "is served by root (uid 0), not by the user",
+    );
+    assert!(
+        line.contains(&agent.socket().display().to_string()),
+        "the refusal names the socket: {line}"
+    );
+}
+
 #[test]
 fn refuses_an_agent_that_holds_the_certificate_but_cannot_sign() {
     let f = Fixture::new();
     let (_key, cert) = f.cert(
         &f.ca,
         "stolen",
-        &user(),
+        &["root"],
         "-5m:+1h",
         13,
         mfa_options("totp", FRESH),
     );
     let agent = FakeAgent::start(cert_blob(&cert), FakeAgentMode::CannotSign);
-    f.assert_refused(
+    f.assert_refused_as(
+        "root",
         &Opts::default(),
         Some(agent.socket()),
         "certificate serial 13 (key ID \"stolen\"): the agent could not prove possession of the key: the agent refused",
@@ -364,7 +415,7 @@ fn a_hung_agent_does_not_hang_authentication() {
     let (_key, cert) = f.cert(
         &f.ca,
         "hung",
-        &user(),
+        &["root"],
         "-5m:+1h",
         14,
         mfa_options("totp", FRESH),
@@ -375,7 +426,8 @@ fn a_hung_agent_does_not_hang_authentication() {
         ..Opts::default()
     };
     let started = Instant::now();
-    f.assert_refused(
+    f.assert_refused_as(
+        "root",
         &o,
         Some(agent.socket()),
         "the agent did not answer within 500 ms",
