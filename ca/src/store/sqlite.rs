@@ -2,9 +2,12 @@
 //!
 //! One connection behind a mutex, WAL journal. Ordinary commits use
 //! `synchronous=NORMAL`: they survive a crash of the process (the `kill -9` case)
-//! and are fsynced at WAL checkpoints. Serial reservations switch to
-//! `synchronous=FULL` so that a power loss can never hand a serial out twice. The
-//! durable record of every issued certificate is its audit event, which the audit
+//! and are fsynced at WAL checkpoints. Writes that a power loss must not undo
+//! commit with `synchronous=FULL` ([`SqliteStore::durably`]): serial
+//! reservations, so a serial is never handed out twice, and security state —
+//! revocations, user disables and the sessions they end, bastion removals,
+//! disabled WebAuthn keys — so a revoked or disabled credential can never come
+//! back after the CA host loses power. The durable record of every issued certificate is its audit event, which the audit
 //! log commits with `synchronous=FULL` before the certificate leaves the CA.
 
 use std::path::Path;
@@ -220,6 +223,31 @@ impl SqliteStore {
         self.conn
             .lock()
             .map_err(|_| StoreError::Db("store lock poisoned".into()))
+    }
+
+    /// Run `f` in one transaction committed with `synchronous=FULL`, then go back
+    /// to NORMAL. FULL fsyncs the WAL at this commit: the write survives a power
+    /// loss, not only a crash of the process.
+    fn durably<T>(
+        &self,
+        f: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn()?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        let result = (|| {
+            let tx = conn.transaction().map_err(db)?;
+            let out = f(&tx)?;
+            tx.commit().map_err(db)?;
+            Ok(out)
+        })();
+        let reset = conn
+            .pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db);
+        // The write's own error says more than a failed reset after it.
+        let out = result?;
+        reset?;
+        Ok(out)
     }
 
     fn row_user(row: &rusqlite::Row<'_>) -> rusqlite::Result<(String, String, bool, bool, String)> {
@@ -460,13 +488,13 @@ impl Store for SqliteStore {
     }
 
     fn set_disabled(&self, name: &str, disabled: bool) -> Result<bool, StoreError> {
-        let conn = self.conn()?;
-        let n = conn
-            .execute(
+        let n = self.durably(|tx| {
+            tx.execute(
                 "UPDATE users SET disabled = ?2 WHERE name = ?1",
                 params![name, disabled],
             )
-            .map_err(db)?;
+            .map_err(db)
+        })?;
         Ok(n == 1)
     }
 
@@ -988,13 +1016,13 @@ impl Store for SqliteStore {
     }
 
     fn disable_webauthn_key(&self, id: &str, reason: &str) -> Result<bool, StoreError> {
-        let conn = self.conn()?;
-        let n = conn
-            .execute(
+        let n = self.durably(|tx| {
+            tx.execute(
                 "UPDATE webauthn_keys SET disabled_reason = ?2 WHERE id = ?1",
                 params![id, reason],
             )
-            .map_err(db)?;
+            .map_err(db)
+        })?;
         Ok(n == 1)
     }
 
@@ -1078,31 +1106,24 @@ impl Store for SqliteStore {
     }
 
     fn delete_user_sessions(&self, user: &str) -> Result<u64, StoreError> {
-        let conn = self.conn()?;
-        let n = conn
-            .execute("DELETE FROM sessions WHERE user = ?1", [user])
-            .map_err(db)?;
+        // Called when a user is disabled or revoked: the ended sessions must stay
+        // ended after a power loss.
+        let n = self.durably(|tx| {
+            tx.execute("DELETE FROM sessions WHERE user = ?1", [user])
+                .map_err(db)
+        })?;
         Ok(n as u64)
     }
 
     fn reserve_serials(&self, count: u64) -> Result<u64, StoreError> {
-        let mut conn = self.conn()?;
-        // A reservation must survive power loss, not only a crash of the process.
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db)?;
-        let result = (|| {
-            let tx = conn.transaction().map_err(db)?;
-            let high = meta_u64(&tx, SERIAL_HIGH_WATER)?;
+        self.durably(|tx| {
+            let high = meta_u64(tx, SERIAL_HIGH_WATER)?;
             let new_high = high
                 .checked_add(count)
                 .ok_or_else(|| StoreError::Corrupt("serial space exhausted".into()))?;
-            set_meta_u64(&tx, SERIAL_HIGH_WATER, new_high)?;
-            tx.commit().map_err(db)?;
+            set_meta_u64(tx, SERIAL_HIGH_WATER, new_high)?;
             Ok(high + 1)
-        })();
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(db)?;
-        result
+        })
     }
 
     fn insert_cert(&self, c: &CertRecord) -> Result<(), StoreError> {
@@ -1184,34 +1205,33 @@ impl Store for SqliteStore {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError> {
-        let mut conn = self.conn()?;
-        let tx = conn.transaction().map_err(db)?;
-        let mut changed = 0;
-        for s in serials {
-            changed += tx
-                .execute(
-                    "INSERT OR IGNORE INTO revoked_serials(serial, reason, revoked_at)
+        self.durably(|tx| {
+            let mut changed = 0;
+            for s in serials {
+                changed += tx
+                    .execute(
+                        "INSERT OR IGNORE INTO revoked_serials(serial, reason, revoked_at)
                      VALUES (?1, ?2, ?3)",
-                    params![i64_of(*s)?, reason, ts(now)],
-                )
-                .map_err(db)?;
-        }
-        for fp in key_fingerprints {
-            changed += tx
-                .execute(
-                    "INSERT OR IGNORE INTO revoked_keys(fingerprint, reason, revoked_at)
+                        params![i64_of(*s)?, reason, ts(now)],
+                    )
+                    .map_err(db)?;
+            }
+            for fp in key_fingerprints {
+                changed += tx
+                    .execute(
+                        "INSERT OR IGNORE INTO revoked_keys(fingerprint, reason, revoked_at)
                      VALUES (?1, ?2, ?3)",
-                    params![fp, reason, ts(now)],
-                )
-                .map_err(db)?;
-        }
-        let mut version = meta_u64(&tx, KRL_VERSION)?;
-        if changed > 0 {
-            version += 1;
-            set_meta_u64(&tx, KRL_VERSION, version)?;
-        }
-        tx.commit().map_err(db)?;
-        Ok(version)
+                        params![fp, reason, ts(now)],
+                    )
+                    .map_err(db)?;
+            }
+            let mut version = meta_u64(tx, KRL_VERSION)?;
+            if changed > 0 {
+                version += 1;
+                set_meta_u64(tx, KRL_VERSION, version)?;
+            }
+            Ok(version)
+        })
     }
 
     fn revocations(&self) -> Result<Revocations, StoreError> {
@@ -1353,10 +1373,11 @@ impl Store for SqliteStore {
     }
 
     fn remove_bastion(&self, name: &str) -> Result<bool, StoreError> {
-        let conn = self.conn()?;
-        let n = conn
-            .execute("DELETE FROM bastions WHERE name = ?1", [name])
-            .map_err(db)?;
+        // Revokes the bastion's CA credential: must not come back after a power loss.
+        let n = self.durably(|tx| {
+            tx.execute("DELETE FROM bastions WHERE name = ?1", [name])
+                .map_err(db)
+        })?;
         Ok(n == 1)
     }
 
@@ -1494,6 +1515,97 @@ mod tests {
         let s = SqliteStore::open(&p).unwrap();
         assert_eq!(s.reserve_serials(100).unwrap(), 101);
         assert_eq!(s.reserve_serials(1).unwrap(), 201);
+    }
+
+    /// Revocations, disables and the sessions, bastions and keys they end are
+    /// written under `synchronous=FULL`, as serial reservations are; ordinary
+    /// writes stay NORMAL. Temporary triggers on the store's own connection read
+    /// `pragma_synchronous` (0 OFF, 1 NORMAL, 2 FULL) as each row is written.
+    #[test]
+    fn security_state_is_written_with_synchronous_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStore::open(&dir.path().join("ca.db")).unwrap();
+        s.create_user(&UserRecord {
+            name: "alice".into(),
+            groups: vec![],
+            admin: false,
+            disabled: false,
+            created_at: now(),
+        })
+        .unwrap();
+        {
+            let conn = s.conn().unwrap();
+            conn.execute_batch(
+                "INSERT INTO sessions VALUES (x'01', 's1', 'alice', 'totp', 't', 'e', 't');
+                 INSERT INTO bastions VALUES ('b1', x'02', 'SHA256:h', 't');
+                 INSERT INTO webauthn_keys(id, user, credential_id, credential_json, aaguid,
+                     attestation_format, user_verified, backup_eligible, backup_state,
+                     sign_count, name, created_at)
+                 VALUES ('k1', 'alice', 'c1', '{}', 'a', 'none', 1, 0, 0, 0, 'key', 't');
+                 CREATE TEMP TABLE seen(what TEXT, level INTEGER);",
+            )
+            .unwrap();
+            for (what, trigger) in [
+                ("revoked serial", "AFTER INSERT ON main.revoked_serials"),
+                ("revoked key", "AFTER INSERT ON main.revoked_keys"),
+                ("user disabled", "AFTER UPDATE OF disabled ON main.users"),
+                ("session ended", "AFTER DELETE ON main.sessions"),
+                ("bastion removed", "AFTER DELETE ON main.bastions"),
+                (
+                    "webauthn key disabled",
+                    "AFTER UPDATE OF disabled_reason ON main.webauthn_keys",
+                ),
+                ("meta inserted", "AFTER INSERT ON main.meta"),
+                ("meta updated", "AFTER UPDATE ON main.meta"),
+                ("failure (ordinary)", "AFTER INSERT ON main.failures"),
+            ] {
+                conn.execute_batch(&format!(
+                    "CREATE TEMP TRIGGER \"{what}\" {trigger} BEGIN
+                         INSERT INTO seen SELECT '{what}', synchronous FROM pragma_synchronous;
+                     END;"
+                ))
+                .unwrap();
+            }
+        }
+
+        s.revoke(&[5], &["SHA256:k".into()], "test", now()).unwrap();
+        assert!(s.set_disabled("alice", true).unwrap());
+        assert_eq!(s.delete_user_sessions("alice").unwrap(), 1);
+        assert!(s.remove_bastion("b1").unwrap());
+        assert!(s
+            .disable_webauthn_key("k1", "sign_count_regressed")
+            .unwrap());
+        s.reserve_serials(10).unwrap();
+        s.record_failure("alice", now()).unwrap();
+
+        let conn = s.conn().unwrap();
+        let seen: Vec<(String, i64)> = conn
+            .prepare("SELECT what, level FROM seen ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let full = |what: &str| (what.to_owned(), 2);
+        assert_eq!(
+            seen,
+            vec![
+                full("revoked serial"),
+                full("revoked key"),
+                full("meta inserted"), // the KRL version
+                full("user disabled"),
+                full("session ended"),
+                full("bastion removed"),
+                full("webauthn key disabled"),
+                full("meta inserted"), // the serial high-water mark
+                ("failure (ordinary)".to_owned(), 1),
+            ]
+        );
+        // And the connection is back to NORMAL for what follows.
+        let level: i64 = conn
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(level, 1);
     }
 
     #[test]
