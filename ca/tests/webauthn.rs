@@ -457,6 +457,74 @@ fn an_expired_challenge_is_refused_and_audited() {
     assert!(page.is_none() || page.unwrap().state == PageState::Expired);
 }
 
+/// A page opened in time and left open past the request's end: once the
+/// starter's `WAIT` has recorded the expiry, the page's buttons say "expired" —
+/// never "already answered", which tells the user someone else answered their
+/// request — and a late answer is audited as expired, not as a replay.
+#[test]
+fn a_page_left_open_past_its_expiry_says_expired_not_answered() {
+    let f = fixture_with(
+        Limits::default(),
+        settings(|r| r.challenge_ttl = Some("30s".into())),
+    );
+    let (mut t, _, _) = f.enrolled("erin", &["engineers"], false);
+    let started = f.login_start("erin", false).unwrap();
+    let options = f.auth.webauthn_page_options(&started.request_id).unwrap();
+    // The key signs in time; the answer is posted too late.
+    let late = assertion(&mut t, options, ORIGIN);
+    f.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(
+        f.poll(&started).unwrap_err().code(),
+        "webauthn_request_expired"
+    );
+    let page = f.auth.webauthn_page(&started.request_id).unwrap().unwrap();
+    assert_eq!(page.state, PageState::Expired);
+
+    let err = f
+        .auth
+        .webauthn_page_options(&started.request_id)
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_request_expired", "{err}");
+    assert!(err.to_string().contains("expired"), "{err}");
+    assert!(!err.to_string().contains("already answered"), "{err}");
+
+    let err = f
+        .auth
+        .webauthn_page_deny(&f.caller, &started.request_id)
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_request_expired", "{err}");
+
+    let failed_before = f.count("mfa_failed");
+    let err = f
+        .auth
+        .webauthn_page_answer(&f.caller, &started.request_id, &late)
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_request_expired", "{err}");
+    f.assert_last_reason("mfa_failed", "webauthn_request_expired");
+    assert_eq!(
+        f.count("mfa_failed"),
+        failed_before + 1,
+        "the late answer is audited once"
+    );
+    assert_eq!(f.count("session_created"), 0);
+    // The starter hears of it again, and the page still says expired.
+    assert_eq!(
+        f.poll(&started).unwrap_err().code(),
+        "webauthn_request_expired"
+    );
+    let page = f.auth.webauthn_page(&started.request_id).unwrap().unwrap();
+    assert_eq!(page.state, PageState::Expired);
+
+    // A request that was answered still says so.
+    let answered = f.login_start("erin", false).unwrap();
+    f.answer_on_page(&mut t, &answered);
+    let err = f
+        .auth
+        .webauthn_page_options(&answered.request_id)
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_request_finished", "{err}");
+}
+
 #[test]
 fn another_users_credential_is_refused() {
     let f = fixture();

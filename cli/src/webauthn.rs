@@ -251,10 +251,25 @@ pub fn refusal(err: ClientError) -> CliError {
     let ClientError::Api { code, message, .. } = &err else {
         return err.into();
     };
-    let hint = hint_for(code);
-    match hint {
-        Some(h) => CliError::Refused(format!("{h}: {message} ({code})")),
+    match hint_for(code) {
+        Some(h) => CliError::Refused(worded(h, message, code)),
         None => err.into(),
+    }
+}
+
+/// `hint: message (code)`, or `message (code)` when the CA's message already
+/// says what the hint would (the CA denies with "the request was denied in the
+/// browser"): saying it twice reads as a glitch.
+fn worded(hint: &str, message: &str, code: &str) -> String {
+    let said = message
+        .trim()
+        .trim_end_matches('.')
+        .to_ascii_lowercase()
+        .contains(&hint.to_ascii_lowercase());
+    if said {
+        format!("{message} ({code})")
+    } else {
+        format!("{hint}: {message} ({code})")
     }
 }
 
@@ -325,6 +340,27 @@ mod tests {
             detail: "refused".into(),
         });
         assert_eq!(e.exit_code(), crate::error::EXIT_UNREACHABLE);
+    }
+
+    /// The CA's own denial (`webauthn_page_deny`) already says "denied in the
+    /// browser": the CLI says it once.
+    #[test]
+    fn a_denial_is_not_said_twice() {
+        let e = refusal(ClientError::Api {
+            status: 403,
+            code: "webauthn_denied".into(),
+            message: "the request was denied in the browser".into(),
+        });
+        assert_eq!(e.exit_code(), crate::error::EXIT_REFUSED);
+        assert_eq!(
+            e.to_string(),
+            "the request was denied in the browser (webauthn_denied)"
+        );
+        // A message that says something else keeps the hint in front of it.
+        assert_eq!(
+            refusal(api("webauthn_denied")).to_string(),
+            "the request was denied in the browser: refused (webauthn_denied)"
+        );
     }
 
     #[test]

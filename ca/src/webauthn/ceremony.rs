@@ -122,12 +122,23 @@ fn unknown_request() -> CaError {
     )
 }
 
+/// The refusal code of a request nobody answered in time.
+const EXPIRED: &str = "webauthn_request_expired";
+
 fn expired_refusal() -> Refusal {
     Refusal {
-        code: "webauthn_request_expired",
+        code: EXPIRED,
         message: "this security-key request expired before it was answered; start again".into(),
         forbidden: false,
     }
+}
+
+/// Whether a request ended by expiring, as whoever saw that first recorded it
+/// (the starter's `WAIT`, a late answer), rather than by being answered. A page
+/// left open past its end must say "expired", not "already answered": the
+/// latter tells the user someone else answered their request.
+fn ended_expired(status: &Status) -> bool {
+    matches!(status, Status::Refused(r) if r.code == EXPIRED)
 }
 
 fn refusal(code: &'static str, message: impl Into<String>) -> Refusal {
@@ -535,9 +546,13 @@ impl Authority {
                         }
                     }
                     Status::Collected(o) => Look::Ready((**o).clone(), false),
-                    Status::Refused(r) => {
-                        Look::Refused(r.clone(), !matches!(e.purpose, Purpose::Approval { .. }))
-                    }
+                    // An expired request stays marked expired rather than
+                    // closed, so that its page keeps saying "expired", not
+                    // "already answered"; a refusal holds no secret to forget.
+                    Status::Refused(r) => Look::Refused(
+                        r.clone(),
+                        !matches!(e.purpose, Purpose::Approval { .. }) && r.code != EXPIRED,
+                    ),
                     Status::Closed => Look::Unknown,
                 }
             })?
@@ -603,6 +618,8 @@ impl Authority {
                         metrics_id: metrics_id(request_id),
                     })
                 }
+                // Nobody took this challenge: a late answer, not a replay.
+                ref st if ended_expired(st) => Take::Expired(e.purpose.clone()),
                 _ => Take::Replayed(e.purpose.clone(), e.direct),
             })
         })?;
@@ -1336,9 +1353,7 @@ impl Authority {
             let state = match e.status {
                 Status::Open if now >= e.expires_at => PageState::Expired,
                 Status::Open => PageState::Open,
-                Status::Refused(ref r) if r.code == "webauthn_request_expired" => {
-                    PageState::Expired
-                }
+                ref st if ended_expired(st) => PageState::Expired,
                 _ => PageState::Finished,
             };
             PageView {
@@ -1359,6 +1374,7 @@ impl Authority {
         match rp.with(request_id, |e| match e.status {
             Status::Open if now < e.expires_at => Ok(e.options.clone()),
             Status::Open => Err(expired_refusal().error()),
+            ref st if ended_expired(st) => Err(expired_refusal().error()),
             _ => Err(CaError::Conflict {
                 code: "webauthn_request_finished",
                 message: "this request was already answered".into(),
@@ -1519,7 +1535,7 @@ impl Authority {
             // lying around is not good for later.
             if now > e.expires_at + APPROVAL_USE_GRACE {
                 return Err((
-                    "webauthn_request_expired",
+                    EXPIRED,
                     "that approval expired before it was used".to_owned(),
                 ));
             }
