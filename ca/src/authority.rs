@@ -872,6 +872,15 @@ impl Authority {
         }
     }
 
+    /// `GET /v1/ssh-hosts`: the joined bastions, the hosts every user reaches
+    /// with a Rampart certificate (the CLI scopes its ssh_config to them). Any
+    /// live session may ask: users must know the bastion's name to use it.
+    pub fn ssh_hosts(&self, _session: &Session) -> Result<api::SshHosts, CaError> {
+        Ok(api::SshHosts {
+            hosts: self.store.bastion_names()?,
+        })
+    }
+
     // ----- certificates ----------------------------------------------------
 
     fn next_serial(&self) -> Result<u64, CaError> {

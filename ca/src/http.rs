@@ -197,6 +197,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(api::oidc::DEVICE_POLL, post(oidc_device_poll))
         .route(paths::CERTS, post(issue_cert))
         .route(paths::WHOAMI, get(whoami))
+        .route(paths::SSH_HOSTS, get(ssh_hosts))
         .route(paths::LOGOUT, post(logout))
         .route(paths::ADMIN_USERS, get(list_users).post(create_user))
         .route(paths::ADMIN_USER_STATE, post(set_user_state))
@@ -391,6 +392,15 @@ async fn issue_cert(
 
 async fn whoami(State(auth): Shared, headers: HeaderMap) -> Result<Json<api::WhoAmI>, ApiError> {
     with_session(auth, &headers, |a, s| Ok(a.whoami(&s)))
+        .await
+        .map(Json)
+}
+
+async fn ssh_hosts(
+    State(auth): Shared,
+    headers: HeaderMap,
+) -> Result<Json<api::SshHosts>, ApiError> {
+    with_session(auth, &headers, |a, s| a.ssh_hosts(&s))
         .await
         .map(Json)
 }

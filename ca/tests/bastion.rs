@@ -1314,3 +1314,42 @@ fn a_bastion_gets_target_host_certificates_only_for_its_own_host_key() {
         serde_json::json!("host_key_not_registered")
     );
 }
+
+#[test]
+fn any_user_learns_the_joined_bastions_names_and_no_more() {
+    let f = fixture();
+    let admin_totp = f.enrol("root", true);
+    let (admin_token, _) = f.login_cert("root", &admin_totp);
+    let alice_totp = f.enrol("alice", false);
+    let (alice_token, _) = f.login_cert("alice", &alice_totp);
+    let alice = f.auth.authenticate(&alice_token).unwrap();
+    assert_eq!(
+        f.auth.ssh_hosts(&alice).unwrap().hosts,
+        Vec::<String>::new()
+    );
+
+    f.join_as(&admin_token, "bastion-b.example.com");
+    f.join_as(&admin_token, "bastion-a.example.com");
+    assert_eq!(
+        f.auth.ssh_hosts(&alice).unwrap().hosts,
+        vec!["bastion-a.example.com", "bastion-b.example.com"],
+        "a plain user's session may ask; the names come sorted"
+    );
+
+    // A revoked bastion is no longer a host to offer certificates to.
+    let admin = f.auth.authenticate(&admin_token).unwrap();
+    f.auth
+        .revoke_bastion(
+            &f.caller,
+            &admin,
+            &api::BastionRevokeRequest {
+                name: "bastion-b.example.com".into(),
+                reason: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        f.auth.ssh_hosts(&alice).unwrap().hosts,
+        vec!["bastion-a.example.com"]
+    );
+}

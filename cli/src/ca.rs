@@ -72,6 +72,7 @@ mod tests {
             ca_url: Some("https://saved:1".into()),
             ca_fingerprint: Some(FP.into()),
             user: None,
+            ssh_hosts: Vec::new(),
         };
         let t = CaTarget::resolve(Some("https://flag:2"), None, &cfg).unwrap();
         assert_eq!(t.url, "https://flag:2");

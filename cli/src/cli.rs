@@ -227,6 +227,11 @@ pub struct LoginArgs {
     /// another device's browser), for terminals without one.
     #[arg(long)]
     pub device: bool,
+    /// Also offer the certificate to hosts matching this ssh_config `Host`
+    /// pattern (e.g. `db-*` or `*.prod.example.com`), besides the CA's bastions.
+    /// Repeatable; the list is remembered and replaces the saved one.
+    #[arg(long = "ssh-host", value_name = "PATTERN")]
+    pub ssh_hosts: Vec<String>,
 }
 
 /// `rampart login --key`.

@@ -329,8 +329,11 @@ pub fn usage_lines(
                     "host certificate from the Rampart host CA"
                 }
             ));
+            // The CLI's ssh_config offers the certificate to the bastion (the
+            // CA names it) and to the `--ssh-host` patterns: the inner hop of
+            // `-J` dials the target's name, so it must be one of them.
             lines.push(format!(
-                "  after `rampart login` as demo:  ssh -J {jump} {login}@{}",
+                "  after `rampart login --ssh-host {0}` as demo:  ssh -J {jump} {login}@{0}",
                 t.name
             ));
             lines.push(format!(
@@ -444,7 +447,7 @@ mod tests {
         let text =
             usage_lines("127.0.0.1:2222".parse().unwrap(), Some(&t), "root", config).join("\n");
         assert!(
-            text.contains("ssh -J rampart@localhost:2222 root@box"),
+            text.contains("after `rampart login --ssh-host box` as demo:  ssh -J rampart@localhost:2222 root@box"),
             "{text}"
         );
         assert!(text.contains("ssh -p 2222 root+box@localhost"), "{text}");

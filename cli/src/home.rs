@@ -189,6 +189,10 @@ pub struct Config {
     /// Rampart user name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
+    /// ssh_config `Host` patterns the certificate is offered to besides the CA's
+    /// bastions (`rampart login --ssh-host`, remembered).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ssh_hosts: Vec<String>,
 }
 
 /// `session.json`: the bearer token and what the CA said about it.
@@ -304,6 +308,7 @@ mod tests {
             ca_url: Some("https://ca:8443".into()),
             ca_fingerprint: Some("SHA256:abc".into()),
             user: Some("alice".into()),
+            ssh_hosts: vec!["db-*".into()],
         };
         home.save_config(&cfg).unwrap();
         assert_eq!(home.load_config().unwrap(), cfg);

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use rampart_api::{
-    paths, AttestedCertRequest, CertResponse, FactorProof, LoginRequest, LoginResponse,
+    paths, AttestedCertRequest, CertResponse, ClientError, FactorProof, LoginRequest,
+    LoginResponse, SshHosts,
 };
 
 use crate::ca::{not_enrolled, CaTarget};
@@ -31,6 +32,13 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
         return Err(not_enrolled());
     }
     let target = CaTarget::resolve(args.ca.as_deref(), args.ca_fingerprint.as_deref(), &config)?;
+    // Check what is checkable before a factor is spent (a code is single-use).
+    if let Some(bad) = args.ssh_hosts.iter().find(|h| !ssh::host_pattern_ok(h)) {
+        return Err(CliError::Usage(format!(
+            "--ssh-host {bad:?} is not a host name or pattern (letters, digits, `.-_:` and \
+             the wildcards `*` `?`, naming at least one letter or digit; never every host)"
+        )));
+    }
     let oidc = args.mfa == MfaMethod::Oidc;
     let user = args
         .user
@@ -115,6 +123,9 @@ fn finish(
 ) -> Result<ExitCode, CliError> {
     target.remember(config);
     config.user = Some(login.user.clone());
+    if !args.ssh_hosts.is_empty() {
+        config.ssh_hosts = args.ssh_hosts.clone();
+    }
     home.save_config(config)?;
 
     let mut session = Session {
@@ -178,11 +189,15 @@ fn finish(
         ssh::known_hosts(&host_ca).as_bytes(),
         0o644,
     )?;
+    let (hosts, skipped) = ssh::cert_hosts(&ca_ssh_hosts(&authed), &config.ssh_hosts, &target.url);
+    for h in &skipped {
+        eprintln!("rampart: warning: the CA named {h:?} as an SSH host; it is not a usable host name, left out");
+    }
     write_atomic(
         &home.ssh_config_path(),
         match &piv {
-            Some(_) => crate::piv::ssh_config(home, &cert_path),
-            None => ssh::ssh_config(home, key_file.as_deref(), &cert_path),
+            Some(_) => crate::piv::ssh_config(home, &hosts, &cert_path),
+            None => ssh::ssh_config(home, &hosts, key_file.as_deref(), &cert_path, None),
         }
         .as_bytes(),
         0o644,
@@ -224,7 +239,28 @@ fn finish(
             crate::piv::PKCS11_MODULE
         );
     }
+    println!(
+        "  ssh offers it to: {} (add hosts with `rampart login --ssh-host PATTERN`)",
+        hosts.join(" ")
+    );
     println!("Put this line at the top of ~/.ssh/config:");
     println!("  {}", ssh::include_line(home));
     Ok(ExitCode::SUCCESS)
+}
+
+/// The hosts the CA names (its joined bastions). A CA from before
+/// `/v1/ssh-hosts` answers 404: no hosts, quietly. Any other failure is a
+/// warning, not a failed login: the certificate is already issued, and the
+/// user's own `--ssh-host` list (or the CA's host) still applies.
+fn ca_ssh_hosts(client: &rampart_api::Client) -> Vec<String> {
+    match client.get_json::<SshHosts>(paths::SSH_HOSTS) {
+        Ok(h) => h.hosts,
+        Err(ClientError::Api { status: 404, .. }) => Vec::new(),
+        Err(e) => {
+            eprintln!(
+                "rampart: warning: cannot ask the CA which hosts to offer the certificate to: {e}"
+            );
+            Vec::new()
+        }
+    }
 }

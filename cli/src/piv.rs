@@ -48,12 +48,11 @@ pub fn cert_path(home: &Home) -> PathBuf {
     home.dir().join("id_piv-cert.pub")
 }
 
-/// The ssh_config that makes ssh sign with the YubiKey: the PKCS#11 module
-/// offers the slot 9a key, and `CertificateFile` pairs it with the certificate.
-pub fn ssh_config(home: &Home, cert: &Path) -> String {
-    let mut out = crate::ssh::ssh_config(home, None, cert);
-    out.push_str(&format!("    PKCS11Provider {PKCS11_MODULE}\n"));
-    out
+/// The ssh_config that makes ssh sign with the YubiKey, for `hosts`: the PKCS#11
+/// module offers the slot 9a key, and `CertificateFile` pairs it with the
+/// certificate.
+pub fn ssh_config(home: &Home, hosts: &[String], cert: &Path) -> String {
+    crate::ssh::ssh_config(home, hosts, None, cert, Some(PKCS11_MODULE))
 }
 
 #[cfg_attr(not(feature = "piv"), allow(dead_code))]
@@ -180,7 +179,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::at(dir.path());
         let cert = cert_path(&home);
-        let text = ssh_config(&home, &cert);
+        let text = ssh_config(&home, &["db-1".to_owned()], &cert);
         assert!(
             text.contains(&format!("PKCS11Provider {PKCS11_MODULE}")),
             "{text}"

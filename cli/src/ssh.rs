@@ -1,5 +1,6 @@
 //! OpenSSH-side files and tools: the file key, ssh-agent (`ssh-add`), the
-//! Include-able `ssh_config` and the `@cert-authority` known_hosts line.
+//! Include-able `ssh_config` (and which hosts it offers the certificate to) and
+//! the `@cert-authority` known_hosts line.
 //!
 //! The file key is what `ssh-keygen -t ed25519 -N ''` would write: the
 //! `openssh-key-v1` private key (PROTOCOL.key) mode 0600 and the one-line public key
@@ -159,14 +160,96 @@ pub fn known_hosts(host_ca_line: &str) -> String {
     format!("@cert-authority * {}\n", host_ca_line.trim())
 }
 
-/// The Include-able `ssh_config`.
-pub fn ssh_config(home: &Home, identity: Option<&Path>, cert: &Path) -> String {
+/// Whether `p` may go on the ssh_config `Host` line: a host name, address or
+/// pattern (`*`, `?`) made of the characters host names use, naming at least one
+/// of them. So no pattern that matches every host (`*`, `*.*`), no negation, and
+/// nothing that could end the line and start another directive (the CA's list
+/// is checked with this too).
+pub fn host_pattern_ok(p: &str) -> bool {
+    !p.is_empty()
+        && p.len() <= 253
+        && p.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | ':' | '*' | '?'))
+        && p.chars().any(|c| c.is_ascii_alphanumeric())
+}
+
+/// The host name in a CA URL (`https://host:port/…`, `https://[::1]:port`).
+pub fn url_host(url: &str) -> Option<String> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once(']').map(|(h, _)| h).unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    Some(host.to_ascii_lowercase()).filter(|h| host_pattern_ok(h))
+}
+
+/// The hosts the certificate is offered to, and the CA's entries left out as
+/// unusable. The CA's list (its joined bastions) comes first, then the user's
+/// own (`login --ssh-host`), without duplicates; when both are empty, the CA's
+/// own host, the one host name the CLI's config holds.
+///
+/// Never every host: a certificate offered to every server (`ssh
+/// git@github.com`, or a hostile one) tells it who the user is and what they may
+/// reach (key ID, principals, MFA extensions).
+pub fn cert_hosts(
+    from_ca: &[String],
+    configured: &[String],
+    ca_url: &str,
+) -> (Vec<String>, Vec<String>) {
+    let mut hosts: Vec<String> = Vec::new();
+    let mut skipped = Vec::new();
+    for h in from_ca {
+        if !host_pattern_ok(h) {
+            skipped.push(h.clone());
+        } else if !hosts.contains(h) {
+            hosts.push(h.clone());
+        }
+    }
+    for h in configured {
+        if host_pattern_ok(h) && !hosts.contains(h) {
+            hosts.push(h.clone());
+        }
+    }
+    if hosts.is_empty() {
+        hosts.extend(url_host(ca_url));
+    }
+    (hosts, skipped)
+}
+
+/// The Include-able `ssh_config`: one `Host` block for `hosts` with the key,
+/// the certificate and the Rampart known_hosts (and, for a YubiKey, its PKCS#11
+/// module). With no hosts it holds no directive at all: outside a `Host` block
+/// they would apply to every host.
+pub fn ssh_config(
+    home: &Home,
+    hosts: &[String],
+    identity: Option<&Path>,
+    cert: &Path,
+    pkcs11: Option<&str>,
+) -> String {
     let mut out = String::from(
         "# Written by `rampart login`; rewritten at every login.\n\
          # Use it with this line at the top of ~/.ssh/config:\n",
     );
     out.push_str(&format!("#   {}\n", include_line(home)));
-    out.push_str("Host *\n");
+    let hosts: Vec<&str> = hosts
+        .iter()
+        .map(String::as_str)
+        .filter(|h| host_pattern_ok(h))
+        .collect();
+    if hosts.is_empty() {
+        out.push_str(
+            "# No host to offer the certificate to: name them with `rampart login --ssh-host`.\n",
+        );
+        return out;
+    }
+    out.push_str(
+        "# The certificate is offered to these hosts only (the CA's bastions and\n\
+         # `rampart login --ssh-host PATTERN`), never to every host.\n",
+    );
+    out.push_str(&format!("Host {}\n", hosts.join(" ")));
     if let Some(key) = identity {
         out.push_str(&format!("    IdentityFile {}\n", quote(key)));
     }
@@ -175,6 +258,9 @@ pub fn ssh_config(home: &Home, identity: Option<&Path>, cert: &Path) -> String {
         "    UserKnownHostsFile {} ~/.ssh/known_hosts\n",
         quote(&home.known_hosts_path())
     ));
+    if let Some(module) = pkcs11 {
+        out.push_str(&format!("    PKCS11Provider {module}\n"));
+    }
     out
 }
 
@@ -273,8 +359,15 @@ mod tests {
     #[test]
     fn config_files_render() {
         let home = Home::at(Path::new("/h/my home"));
-        let cfg = ssh_config(&home, Some(&home.key_path()), &home.cert_path());
-        assert!(cfg.contains("Host *\n"));
+        let hosts = ["bastion.example.com".to_owned(), "db-*".to_owned()];
+        let cfg = ssh_config(
+            &home,
+            &hosts,
+            Some(&home.key_path()),
+            &home.cert_path(),
+            None,
+        );
+        assert!(cfg.contains("\nHost bastion.example.com db-*\n"), "{cfg}");
         assert!(cfg.contains("    IdentityFile \"/h/my home/id_ed25519\"\n"));
         assert!(cfg.contains("    CertificateFile \"/h/my home/id_ed25519-cert.pub\"\n"));
         assert!(
@@ -293,5 +386,104 @@ mod tests {
             p,
             Path::new("/h/my home/agent-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU-cert.pub")
         );
+    }
+
+    /// Every directive of the config, with the `Host` patterns it applies under
+    /// (`None` before the first `Host` line: such directives apply to every host).
+    fn directives(cfg: &str) -> Vec<(Option<String>, String)> {
+        let mut host = None;
+        let mut out = Vec::new();
+        for line in cfg.lines().map(str::trim) {
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match line.split_once(' ') {
+                Some((k, v)) if k.eq_ignore_ascii_case("host") => host = Some(v.to_owned()),
+                _ => out.push((host.clone(), line.to_owned())),
+            }
+        }
+        out
+    }
+
+    /// No block that applies to every host (`Host *`, or no `Host` line at all)
+    /// carries the Rampart key or certificate, whatever the CA or the user names.
+    #[test]
+    fn no_block_for_every_host_carries_the_certificate() {
+        let home = Home::at(Path::new("/h"));
+        let cases: [(&[&str], &[&str], &str); 5] = [
+            (&["bastion.example.com"], &[], "https://ca.example.com:8443"),
+            (&[], &["db-*"], "https://ca.example.com:8443"),
+            (&[], &[], "https://ca.example.com:8443"),
+            (
+                &["*", "a\nHost *"],
+                &["*", "*.*", "!x"],
+                "https://ca.example.com",
+            ),
+            (&[], &[], "not a url"),
+        ];
+        for (from_ca, configured, url) in cases {
+            let from_ca: Vec<String> = from_ca.iter().map(|s| s.to_string()).collect();
+            let configured: Vec<String> = configured.iter().map(|s| s.to_string()).collect();
+            let (hosts, _) = cert_hosts(&from_ca, &configured, url);
+            for pkcs11 in [None, Some("/usr/lib/libykcs11.so")] {
+                let cfg = ssh_config(
+                    &home,
+                    &hosts,
+                    Some(&home.key_path()),
+                    &home.cert_path(),
+                    pkcs11,
+                );
+                for (host, d) in directives(&cfg) {
+                    let everywhere = match &host {
+                        None => true,
+                        Some(h) => h.split_whitespace().any(|p| !host_pattern_ok(p)),
+                    };
+                    assert!(!everywhere, "{d:?} under {host:?} for {hosts:?}:\n{cfg}");
+                    let d = d.to_ascii_lowercase();
+                    if d.starts_with("certificatefile") || d.starts_with("identityfile") {
+                        assert!(host.is_some(), "{cfg}");
+                    }
+                }
+                assert!(!cfg.contains("Host *\n"), "{cfg}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_hosts_are_the_cas_then_the_users_else_the_cas_own() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let (hosts, skipped) = cert_hosts(
+            &s(&["bastion-a", "bastion-b", "*", "x y"]),
+            &s(&["db-*", "bastion-a"]),
+            "https://ca.example.com:8443",
+        );
+        assert_eq!(hosts, s(&["bastion-a", "bastion-b", "db-*"]));
+        assert_eq!(skipped, s(&["*", "x y"]));
+        // Nothing named: the CA's own host, never `*`.
+        let (hosts, _) = cert_hosts(&[], &[], "https://CA.example.com:8443/");
+        assert_eq!(hosts, s(&["ca.example.com"]));
+        assert_eq!(cert_hosts(&[], &[], "https://[::1]:8443").0, s(&["::1"]));
+        assert_eq!(
+            cert_hosts(&[], &[], "https://127.0.0.1:8443").0,
+            s(&["127.0.0.1"])
+        );
+
+        for ok in ["db-1", "*.prod.example.com", "10.0.0.?", "::1", "bastion_2"] {
+            assert!(host_pattern_ok(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "*",
+            "*.*",
+            "?",
+            "!db-1",
+            "a b",
+            "a\nHost *",
+            "a\"",
+            "h#x",
+            "é.example",
+        ] {
+            assert!(!host_pattern_ok(bad), "{bad:?}");
+        }
     }
 }

@@ -134,17 +134,23 @@ fn dev_runs_ca_and_bastion_and_the_printed_ssh_j_line_works() {
     // The demo user follows the tour.
     let cli = Cli::for_ca(&url, &fingerprint, "demo", work.path().join("home-demo"));
     let mut demo = cli.enroll(&invite);
-    demo.login();
+    assert!(
+        out.contains("after `rampart login --ssh-host box` as demo"),
+        "{out}"
+    );
+    demo.login_with(&["--ssh-host", "box"])
+        .assert_success("rampart login --ssh-host box");
+    // The tour's `Include` of the CLI's own ssh_config, which offers the
+    // certificate only to the dev bastion (`localhost`, as the CA names it) and
+    // `box`; then what a test needs for every host: no prompts, no files but
+    // the ones `rampart login` wrote.
     let config = work.path().join("ssh_config");
     std::fs::write(
         &config,
         format!(
-            "Host *\n  IdentityFile {id}\n  CertificateFile {cert}\n  IdentitiesOnly yes\n  \
-             UserKnownHostsFile {kh}\n  GlobalKnownHostsFile /dev/null\n  \
+            "Include {inc}\nHost *\n  IdentitiesOnly yes\n  GlobalKnownHostsFile /dev/null\n  \
              StrictHostKeyChecking yes\n  BatchMode yes\n  ConnectTimeout 15\n",
-            id = demo.cli.identity().display(),
-            cert = demo.cli.cert().display(),
-            kh = demo.cli.known_hosts().display(),
+            inc = demo.cli.ssh_config().display(),
         ),
     )
     .unwrap();

@@ -196,7 +196,9 @@ fn alice_logs_in_and_sshd_enforces_her_certificate() {
 
 /// The files `rampart login` writes are enough for stock `ssh`: its ssh_config
 /// names the key and certificate, and its known_hosts trusts host certificates
-/// from the Rampart host CA (`@cert-authority`) — and only from it.
+/// from the Rampart host CA (`@cert-authority`) — and only from it. With no
+/// bastion joined and no `--ssh-host`, the config is for the CA's own host
+/// (127.0.0.1 here, where this sshd listens too).
 #[test]
 fn cli_ssh_config_and_host_ca_work_with_stock_ssh() {
     let mut ca = Ca::init_e2e("");
@@ -269,4 +271,97 @@ fn cli_ssh_config_and_host_ca_work_with_stock_ssh() {
         out.stderr.contains("Host key verification failed"),
         "ssh should refuse the host key\n{out}"
     );
+}
+
+/// The effective `certificatefile` and `identityfile` lines stock `ssh -G`
+/// (which reads the config and connects nowhere) computes for `host` under
+/// the CLI's ssh_config.
+fn offered_files(config: &std::path::Path, host: &str) -> Vec<String> {
+    let mut c = std::process::Command::new(rampart_e2e::require_peer("ssh"));
+    c.arg("-G").arg("-F").arg(config).arg(host);
+    let out = rampart_e2e::process::run(c);
+    out.assert_success("ssh -G");
+    out.stdout
+        .lines()
+        .filter(|l| l.starts_with("certificatefile ") || l.starts_with("identityfile "))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `rampart login` offers the certificate to the hosts Rampart knows — the CA's
+/// joined bastions and the user's own `--ssh-host` patterns (remembered) — and
+/// to no other: `ssh git@github.com` must not be handed the certificate (it
+/// names the user, their principals and their MFA).
+#[test]
+fn the_cli_offers_the_certificate_only_to_the_hosts_rampart_knows() {
+    let mut ca = Ca::init_e2e("");
+    ca.start();
+    let admin = bootstrap_admin(&ca);
+    let mut alice = onboard(&ca, &admin, "alice", &[ENGINEERS]);
+
+    // A bastion joins under its host name.
+    let bastion = "bastion.rampart.test";
+    let out = admin.cli.admin(&["bastion-token", "--name", bastion]);
+    out.assert_success("rampart admin bastion-token");
+    let token = out
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("join token: "))
+        .unwrap_or_else(|| panic!("no `join token:` line\n{out}"))
+        .to_owned();
+    let host_key = KeyPair::ed25519(ca.root(), "bastion_host_key");
+    let _: rampart_api::BastionJoinResponse = ca
+        .api()
+        .post_json(
+            rampart_api::paths::BASTION_JOIN,
+            &rampart_api::BastionJoinRequest {
+                token,
+                name: bastion.to_owned(),
+                host_public_key: host_key.public_line(),
+            },
+        )
+        .expect("bastion join");
+
+    let login = alice.login_with(&["--ssh-host", "db-*"]);
+    login.assert_success("rampart login --ssh-host");
+    assert!(
+        login
+            .stdout
+            .contains(&format!("ssh offers it to: {bastion} db-*")),
+        "{login}"
+    );
+    let config = alice.cli.ssh_config();
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(!text.contains("Host *"), "{text}");
+    let cert = alice.cli.cert().display().to_string();
+    let key = alice.cli.identity().display().to_string();
+    for host in [bastion, "db-7"] {
+        let files = offered_files(&config, host);
+        assert!(
+            files.contains(&format!("certificatefile {cert}"))
+                && files.contains(&format!("identityfile {key}")),
+            "{host} gets the Rampart key and certificate: {files:?}\n{text}"
+        );
+    }
+    let home = alice.cli.home().display().to_string();
+    for host in ["github.com", "gitlab.example.org", "127.0.0.1"] {
+        let files = offered_files(&config, host);
+        assert!(
+            files.iter().all(|f| !f.contains(&home)),
+            "{host} must not be offered anything of Rampart's: {files:?}\n{text}"
+        );
+    }
+
+    // The patterns are remembered: a later login without --ssh-host keeps them.
+    alice.login();
+    assert!(
+        offered_files(&config, "db-7").contains(&format!("certificatefile {cert}")),
+        "{}",
+        std::fs::read_to_string(&config).unwrap()
+    );
+
+    // Nothing that could match every host is taken, before a factor is spent.
+    let out = alice.login_with(&["--ssh-host", "*"]);
+    out.assert_failure("rampart login --ssh-host '*'");
+    assert!(out.stderr.contains("--ssh-host \"*\""), "{out}");
 }

@@ -63,6 +63,8 @@ pub mod paths {
     pub const CERTS: &str = "/v1/certs";
     /// `GET` (bearer) → [`super::WhoAmI`].
     pub const WHOAMI: &str = "/v1/whoami";
+    /// `GET` (bearer) → [`super::SshHosts`].
+    pub const SSH_HOSTS: &str = "/v1/ssh-hosts";
     /// `POST` (bearer) ends the session.
     pub const LOGOUT: &str = "/v1/logout";
     /// `GET` list / `POST` create users (admin).
@@ -378,6 +380,18 @@ pub struct CertResponse {
     pub valid_after: DateTime<Utc>,
     /// End of validity.
     pub valid_before: DateTime<Utc>,
+}
+
+/// `GET /v1/ssh-hosts`: the hosts the CA knows users reach with Rampart
+/// certificates, so that the CLI's ssh_config offers the certificate to them and
+/// to no other host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SshHosts {
+    /// Host names, sorted: the joined bastions' names (each is its host
+    /// certificate's principal). Targets are not registered with the CA, so
+    /// they are not here.
+    pub hosts: Vec<String>,
 }
 
 /// `GET /v1/whoami`.

@@ -417,6 +417,8 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<BastionJoin, StoreError>;
     /// A bastion by name.
     fn bastion(&self, name: &str) -> Result<Option<BastionRecord>, StoreError>;
+    /// The names of all joined bastions, sorted.
+    fn bastion_names(&self) -> Result<Vec<String>, StoreError>;
     /// Forget a bastion (its credential stops working); false when unknown.
     fn remove_bastion(&self, name: &str) -> Result<bool, StoreError>;
     /// The bastion holding this credential.

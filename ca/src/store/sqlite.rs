@@ -1372,6 +1372,18 @@ impl Store for SqliteStore {
         self.bastion_where("name = ?1", rusqlite::types::Value::Text(name.to_owned()))
     }
 
+    fn bastion_names(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn()?;
+        let names = conn
+            .prepare("SELECT name FROM bastions ORDER BY name")
+            .map_err(db)?
+            .query_map([], |r| r.get(0))
+            .map_err(db)?
+            .collect::<Result<Vec<String>, _>>()
+            .map_err(db)?;
+        Ok(names)
+    }
+
     fn remove_bastion(&self, name: &str) -> Result<bool, StoreError> {
         // Revokes the bastion's CA credential: must not come back after a power loss.
         let n = self.durably(|tx| {
