@@ -1,0 +1,362 @@
+//! Administration: the admin gate, users, groups, invites and revocation.
+
+use super::*;
+
+impl Authority {
+    /// Refuse unless the session belongs to an admin with a fresh, strong enough
+    /// factor. Refusals are audited.
+    pub fn require_admin(
+        &self,
+        caller: &Caller,
+        session: &Session,
+        action: &str,
+    ) -> Result<(), CaError> {
+        let now = self.now();
+        let reason = if !session.user.admin {
+            Some(("not_admin", "this operation needs an admin".to_owned()))
+        } else if session.record.mfa_method == "recovery" && !self.settings.admin_allow_recovery {
+            Some((
+                "admin_needs_mfa",
+                "admin operations are not allowed from a recovery-code login; log in with your factor"
+                    .to_owned(),
+            ))
+        } else if now - session.record.mfa_time > to_chrono(self.settings.admin_max_mfa_age) {
+            Some((
+                "admin_mfa_stale",
+                "admin operations need a recent MFA check; run `rampart login` again".to_owned(),
+            ))
+        } else {
+            None
+        };
+        match reason {
+            None => Ok(()),
+            Some((code, message)) => {
+                self.record(
+                    self.event(EventKind::AdminActionDenied, Outcome::Failure, Some(caller))
+                        .actor(&session.user.name)
+                        .session(&session.record.id)
+                        .reason(code)
+                        .detail("action", action),
+                )?;
+                Err(CaError::forbidden(code, message))
+            }
+        }
+    }
+
+    pub(super) fn require_user(&self, name: &str) -> Result<UserRecord, CaError> {
+        self.store
+            .user(name)?
+            .ok_or_else(|| CaError::not_found("user_unknown", format!("no user named {name:?}")))
+    }
+
+    pub(super) fn check_groups(groups: &[String]) -> Result<(), CaError> {
+        match groups.iter().find(|g| !valid_group_name(g)) {
+            Some(bad) => Err(CaError::bad_request(
+                "invalid_group",
+                format!("{bad:?} is not a valid group name (letters, digits, _ . -)"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Create a user. `actor` is `None` only for the bootstrap admin at `init`.
+    pub fn create_user(
+        &self,
+        caller: Option<&Caller>,
+        actor: Option<&Session>,
+        req: &api::CreateUserRequest,
+    ) -> Result<api::User, CaError> {
+        if !valid_user_name(&req.name) {
+            return Err(CaError::bad_request(
+                "invalid_user_name",
+                format!(
+                    "{:?} is not a valid user name (lower case letters, digits, _ . -, at most 32, starting with a letter or _)",
+                    req.name
+                ),
+            ));
+        }
+        Self::check_groups(&req.groups)?;
+        let record = UserRecord {
+            name: req.name.clone(),
+            groups: req.groups.clone(),
+            admin: req.admin,
+            disabled: false,
+            created_at: self.now(),
+        };
+        let exists = || CaError::Conflict {
+            code: "user_exists",
+            message: format!("a user named {:?} already exists", req.name),
+        };
+        if self.store.user(&req.name)?.is_some() {
+            return Err(exists());
+        }
+        // Audit first: a state change the log does not know about must not happen.
+        let mut ev = self
+            .event(EventKind::UserCreated, Outcome::Success, caller)
+            .user(&req.name)
+            .detail("groups", req.groups.clone())
+            .detail("admin", req.admin);
+        if let Some(s) = actor {
+            ev = ev.actor(&s.user.name).session(&s.record.id);
+        } else {
+            ev = ev.actor("rampart-ca init");
+        }
+        self.record(ev)?;
+        match self.store.create_user(&record) {
+            Ok(()) => {}
+            Err(StoreError::Duplicate(_)) => return Err(exists()),
+            Err(e) => return Err(e.into()),
+        }
+        self.user_view(record)
+    }
+
+    pub(super) fn user_view(&self, u: UserRecord) -> Result<api::User, CaError> {
+        Ok(api::User {
+            totp_enrolled: self.store.totp(&u.name)?.is_some(),
+            recovery_codes_left: self.store.recovery_codes_left(&u.name)?,
+            name: u.name,
+            groups: u.groups,
+            admin: u.admin,
+            disabled: u.disabled,
+            created_at: u.created_at,
+        })
+    }
+
+    /// All users.
+    pub fn list_users(&self) -> Result<Vec<api::User>, CaError> {
+        self.store
+            .users()?
+            .into_iter()
+            .map(|u| self.user_view(u))
+            .collect()
+    }
+
+    /// Disable (ending sessions) or enable a user.
+    pub fn set_user_state(
+        &self,
+        caller: &Caller,
+        actor: &Session,
+        req: &api::SetUserStateRequest,
+    ) -> Result<api::User, CaError> {
+        if req.disabled && req.name == actor.user.name {
+            return Err(CaError::bad_request(
+                "cannot_disable_self",
+                "an admin cannot disable their own account",
+            ));
+        }
+        self.require_user(&req.name)?;
+        let kind = if req.disabled {
+            EventKind::UserDisabled
+        } else {
+            EventKind::UserEnabled
+        };
+        self.record(
+            self.event(kind, Outcome::Success, Some(caller))
+                .actor(&actor.user.name)
+                .session(&actor.record.id)
+                .user(&req.name),
+        )?;
+        self.store.set_disabled(&req.name, req.disabled)?;
+        if req.disabled {
+            self.store.delete_user_sessions(&req.name)?;
+        }
+        let u = self.require_user(&req.name)?;
+        self.user_view(u)
+    }
+
+    /// Replace a user's groups.
+    pub fn set_user_groups(
+        &self,
+        caller: &Caller,
+        actor: &Session,
+        req: &api::SetGroupsRequest,
+    ) -> Result<api::User, CaError> {
+        Self::check_groups(&req.groups)?;
+        let before = self.require_user(&req.name)?;
+        self.record(
+            self.event(EventKind::UserGroupsChanged, Outcome::Success, Some(caller))
+                .actor(&actor.user.name)
+                .session(&actor.record.id)
+                .user(&req.name)
+                .detail("groups", req.groups.clone())
+                .detail("previous_groups", before.groups),
+        )?;
+        self.store.set_groups(&req.name, &req.groups)?;
+        let u = self.require_user(&req.name)?;
+        self.user_view(u)
+    }
+
+    /// Create a single-use invite for an existing user.
+    pub fn create_invite(
+        &self,
+        caller: Option<&Caller>,
+        actor: Option<&Session>,
+        req: &api::InviteRequest,
+    ) -> Result<api::InviteResponse, CaError> {
+        let user = self.require_user(&req.user)?;
+        if user.disabled {
+            return Err(CaError::bad_request(
+                "user_disabled",
+                "this user is disabled",
+            ));
+        }
+        let ttl = match req.ttl_seconds {
+            None => self.settings.invite_default_ttl,
+            Some(0) => {
+                return Err(CaError::bad_request(
+                    "invalid_ttl",
+                    "ttl_seconds must be positive",
+                ))
+            }
+            Some(s) => Duration::from_secs(s),
+        };
+        if ttl > self.settings.invite_max_ttl {
+            return Err(CaError::bad_request(
+                "invalid_ttl",
+                format!(
+                    "invites may live at most {} s",
+                    self.settings.invite_max_ttl.as_secs()
+                ),
+            ));
+        }
+        if self.store.totp(&user.name)?.is_some() {
+            // An invite for someone who already has a factor: they lost it (M4).
+            crate::metrics::recovery_request();
+        }
+        let now = self.now();
+        let code = secrets::new_invite_code();
+        let expires_at = now + to_chrono(ttl);
+        self.store
+            .create_invite(&secrets::digest_secret(&code), &user.name, expires_at, now)?;
+        let mut ev = self
+            .event(EventKind::InviteCreated, Outcome::Success, caller)
+            .user(&user.name)
+            .detail("expires_at", expires_at.to_rfc3339());
+        ev = match actor {
+            Some(s) => ev.actor(&s.user.name).session(&s.record.id),
+            None => ev.actor("rampart-ca init"),
+        };
+        self.record(ev)?;
+        Ok(api::InviteResponse {
+            user: user.name,
+            code,
+            expires_at,
+        })
+    }
+
+    /// Revoke by serial, user or key; rebuild the KRL.
+    pub fn revoke(
+        &self,
+        caller: &Caller,
+        actor: &Session,
+        req: &api::RevokeRequest,
+    ) -> Result<api::RevokeResponse, CaError> {
+        let chosen = [
+            req.serial.is_some(),
+            req.user.is_some(),
+            req.key_fingerprint.is_some(),
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
+        if chosen != 1 {
+            return Err(CaError::bad_request(
+                "invalid_revocation",
+                "give exactly one of serial, user or key_fingerprint",
+            ));
+        }
+        let reason = req
+            .reason
+            .clone()
+            .unwrap_or_else(|| "unspecified".to_owned());
+        if reason.len() > 512 {
+            return Err(CaError::bad_request(
+                "invalid_reason",
+                "reason is longer than 512 bytes",
+            ));
+        }
+        let now = self.now();
+        let mut serials = Vec::new();
+        let mut keys = Vec::new();
+        let mut target = String::new();
+        if let Some(serial) = req.serial {
+            if self.store.cert(serial)?.is_none() {
+                return Err(CaError::not_found(
+                    "serial_unknown",
+                    format!("this CA issued no certificate with serial {serial}"),
+                ));
+            }
+            serials.push(serial);
+            target = format!("serial:{serial}");
+        }
+        let disable_user = req
+            .user
+            .as_ref()
+            .filter(|u| *u != &actor.user.name)
+            .cloned();
+        if let Some(user) = &req.user {
+            self.require_user(user)?;
+            serials = self.store.serials_for_user(user)?;
+            target = format!("user:{user}");
+        }
+        if let Some(fp) = &req.key_fingerprint {
+            rampart_signer::parse_fingerprint(fp).map_err(|_| {
+                CaError::bad_request(
+                    "invalid_fingerprint",
+                    "key_fingerprint must look like SHA256:<base64>, as ssh-keygen -l prints",
+                )
+            })?;
+            serials = self.store.serials_for_key(fp)?;
+            keys.push(fp.clone());
+            target = format!("key:{fp}");
+        }
+        let before = self.store.revocations()?;
+        let newly_serials: Vec<u64> = serials
+            .iter()
+            .copied()
+            .filter(|s| !before.serials.contains(s))
+            .collect();
+        let newly_keys: Vec<String> = keys
+            .iter()
+            .filter(|k| !before.key_fingerprints.contains(k))
+            .cloned()
+            .collect();
+        // Audit first, then change state: nothing is revoked or disabled that the
+        // log does not show.
+        self.record(
+            self.event(EventKind::Revoked, Outcome::Success, Some(caller))
+                .actor(&actor.user.name)
+                .session(&actor.record.id)
+                .target(&target)
+                .reason(&reason)
+                .detail("serials", newly_serials.clone())
+                .detail("keys", newly_keys.clone()),
+        )?;
+        if let Some(user) = &disable_user {
+            self.record(
+                self.event(EventKind::UserDisabled, Outcome::Success, Some(caller))
+                    .actor(&actor.user.name)
+                    .session(&actor.record.id)
+                    .user(user)
+                    .reason("revoked"),
+            )?;
+            self.store.set_disabled(user, true)?;
+        }
+        if let Some(user) = &req.user {
+            self.store.delete_user_sessions(user)?;
+        }
+        let version = self.store.revoke(&serials, &keys, &reason, now)?;
+        self.rebuild_krl()?;
+        self.record(
+            self.event(EventKind::KrlPublished, Outcome::Success, Some(caller))
+                .actor(&actor.user.name)
+                .detail("krl_version", version)
+                .detail("serials", self.store.revocations()?.serials.len() as u64),
+        )?;
+        Ok(api::RevokeResponse {
+            revoked_serials: newly_serials,
+            revoked_keys: newly_keys,
+            krl_version: version,
+        })
+    }
+}

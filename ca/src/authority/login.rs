@@ -1,0 +1,303 @@
+//! Logging in with a second factor, the per-source failure limiter, and what a
+//! session may ask about itself (whoami, the hosts it may reach).
+
+use super::*;
+
+impl Authority {
+    pub(super) fn check_source_limit(&self, caller: &Caller) -> Result<(), CaError> {
+        let now = self.now();
+        let window = to_chrono(self.settings.limits.ip_window);
+        let mut map = self
+            .source_failures
+            .lock()
+            .map_err(|_| CaError::Internal("limiter lock poisoned".into()))?;
+        if let Some(list) = map.get_mut(&caller.source) {
+            list.retain(|t| *t > now - window);
+            if list.len() >= self.settings.limits.ip_max_failures as usize {
+                let oldest = list.first().copied().unwrap_or(now);
+                let retry = (oldest + window - now).num_seconds().max(1) as u64;
+                return Err(CaError::RateLimited {
+                    code: "source_rate_limited",
+                    message: format!(
+                        "too many failed attempts from {}; try again in {retry} s",
+                        caller.source
+                    ),
+                    retry_after_secs: retry,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn note_source_failure(&self, caller: &Caller) {
+        let now = self.now();
+        let window = to_chrono(self.settings.limits.ip_window);
+        if let Ok(mut map) = self.source_failures.lock() {
+            if map.len() >= MAX_TRACKED_SOURCES {
+                map.retain(|_, v| v.last().is_some_and(|t| *t > now - window));
+            }
+            map.entry(caller.source).or_default().push(now);
+        }
+    }
+
+    pub(super) fn verifier(
+        &self,
+        proof: &api::FactorProof,
+    ) -> Result<(&dyn FactorVerifier, String), CaError> {
+        match proof {
+            api::FactorProof::Totp { code } => Ok((&self.totp, code.clone())),
+            api::FactorProof::Recovery { code } => Ok((&self.recovery, code.clone())),
+            _ => Err(CaError::bad_request(
+                "factor_unsupported",
+                "this CA does not support that factor yet",
+            )),
+        }
+    }
+
+    /// Verify a factor and open a session.
+    pub fn login(
+        &self,
+        caller: &Caller,
+        req: &api::LoginRequest,
+    ) -> Result<api::LoginResponse, CaError> {
+        let started = std::time::Instant::now();
+        let result = self.login_checked(caller, req);
+        crate::metrics::login_finished(req.factor.method(), &result, started.elapsed());
+        result
+    }
+
+    pub(super) fn login_checked(
+        &self,
+        caller: &Caller,
+        req: &api::LoginRequest,
+    ) -> Result<api::LoginResponse, CaError> {
+        self.check_source_limit(caller)?;
+        let now = self.now();
+        let (verifier, secret) = self.verifier(&req.factor)?;
+        let method = verifier.method();
+        let user = match self.store.user(&req.user)? {
+            Some(u) => u,
+            None => {
+                // Same answer as a wrong code, so user names cannot be probed.
+                self.note_source_failure(caller);
+                self.record(
+                    self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                        .user(&req.user)
+                        .mfa_method(method)
+                        .reason("unknown user"),
+                )?;
+                return Err(CaError::unauthenticated(
+                    FactorFailure::Invalid.code(),
+                    "the user name or code is not right",
+                ));
+            }
+        };
+        if user.disabled {
+            self.record(
+                self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                    .user(&user.name)
+                    .mfa_method(method)
+                    .reason("user disabled"),
+            )?;
+            return Err(CaError::forbidden("user_disabled", "this user is disabled"));
+        }
+        if let Some(until) = self.store.locked_until(&user.name)? {
+            if until > now {
+                let retry = (until - now).num_seconds().max(1) as u64;
+                self.record(
+                    self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                        .user(&user.name)
+                        .mfa_method(method)
+                        .reason("user locked out"),
+                )?;
+                return Err(CaError::RateLimited {
+                    code: "user_locked",
+                    message: format!(
+                        "too many failed attempts: {} is locked for another {retry} s",
+                        user.name
+                    ),
+                    retry_after_secs: retry,
+                });
+            }
+        }
+        let ctx = FactorContext {
+            store: self.store.as_ref(),
+            sealer: &self.sealer,
+            now,
+        };
+        let verified = match verifier.verify(&ctx, &user.name, &secret)? {
+            Ok(v) => v,
+            Err(failure) => {
+                self.note_source_failure(caller);
+                let count = self.store.record_failure(&user.name, now)?;
+                self.record(
+                    self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                        .user(&user.name)
+                        .mfa_method(method)
+                        .reason(failure.code())
+                        .detail("failures", u64::from(count)),
+                )?;
+                if count >= self.settings.limits.max_failures {
+                    let until = now + to_chrono(self.settings.limits.lockout);
+                    self.store.lock_until(&user.name, until)?;
+                    if let Some(f) = crate::metrics::Factor::from_method(method) {
+                        crate::metrics::bypass_attempt(f, crate::metrics::Bypass::Lockout);
+                    }
+                    self.record(
+                        self.event(EventKind::MfaLockedOut, Outcome::Failure, Some(caller))
+                            .user(&user.name)
+                            .reason(&format!("{count} failed attempts"))
+                            .detail("locked_until", until.to_rfc3339()),
+                    )?;
+                }
+                let message = match failure {
+                    FactorFailure::Replayed => {
+                        "that code was already used; wait for the next one".to_owned()
+                    }
+                    FactorFailure::Malformed => format!("that is not a well-formed {method} code"),
+                    FactorFailure::Invalid => "the user name or code is not right".to_owned(),
+                };
+                return Err(CaError::unauthenticated(failure.code(), message));
+            }
+        };
+        self.store.clear_failures(&user.name)?;
+        let token = secrets::new_token();
+        let session_id = secrets::new_public_id();
+        tracing::Span::current().record("session_id", session_id.as_str());
+        let expires_at = now + to_chrono(self.settings.session_ttl);
+        let mut ev = self
+            .event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))
+            .user(&user.name)
+            .mfa_method(method)
+            .session(&session_id);
+        if let Some((k, v)) = &verified.detail {
+            ev = ev.detail(k, v.clone());
+        }
+        let mfa_event = self.record(ev)?.id.to_string();
+        if method == "recovery" {
+            self.record(
+                self.event(EventKind::RecoveryCodeUsed, Outcome::Success, Some(caller))
+                    .user(&user.name)
+                    .session(&session_id)
+                    .detail(
+                        "codes_left",
+                        u64::from(self.store.recovery_codes_left(&user.name)?),
+                    ),
+            )?;
+        }
+        self.open_session(
+            caller,
+            ProvenLogin {
+                user: &user.name,
+                admin: user.admin,
+                mfa_method: method,
+                mfa_time: now,
+                mfa_event,
+                session_id,
+                token,
+                expires_at,
+            },
+        )
+    }
+
+    /// Open the session a successful login earned, whatever the factor (TOTP,
+    /// recovery code, security key, OIDC): store it under the token's digest
+    /// only, audit `session_created`, and answer the client with the token.
+    pub(crate) fn open_session(
+        &self,
+        caller: &Caller,
+        login: ProvenLogin<'_>,
+    ) -> Result<api::LoginResponse, CaError> {
+        let ProvenLogin {
+            user,
+            admin,
+            mfa_method,
+            mfa_time,
+            mfa_event,
+            session_id,
+            token,
+            expires_at,
+        } = login;
+        self.store.create_session(
+            &secrets::digest_secret(&token),
+            &SessionRecord {
+                id: session_id.clone(),
+                user: user.to_owned(),
+                mfa_method: mfa_method.to_owned(),
+                mfa_time,
+                mfa_event: mfa_event.clone(),
+                expires_at,
+            },
+        )?;
+        self.record(
+            self.event(EventKind::SessionCreated, Outcome::Success, Some(caller))
+                .user(user)
+                .session(&session_id)
+                .mfa_method(mfa_method),
+        )?;
+        Ok(api::LoginResponse {
+            user: user.to_owned(),
+            session_token: token,
+            expires_at,
+            mfa_method: mfa_method.to_owned(),
+            mfa_time,
+            mfa_event,
+            admin,
+        })
+    }
+
+    /// Resolve a bearer token to a live session of an enabled user.
+    pub fn authenticate(&self, token: &str) -> Result<Session, CaError> {
+        let hash = secrets::digest_secret(token);
+        let unauth = || {
+            CaError::unauthenticated(
+                "session_invalid",
+                "not logged in or the session expired; run `rampart login`",
+            )
+        };
+        let record = self.store.session(&hash)?.ok_or_else(unauth)?;
+        if record.expires_at <= self.now() {
+            self.store.delete_session(&hash)?;
+            return Err(unauth());
+        }
+        tracing::Span::current().record("session_id", record.id.as_str());
+        let user = self.store.user(&record.user)?.ok_or_else(unauth)?;
+        if user.disabled {
+            return Err(CaError::forbidden("user_disabled", "this user is disabled"));
+        }
+        Ok(Session { record, user })
+    }
+
+    /// End a session.
+    pub fn logout(&self, caller: &Caller, token: &str) -> Result<(), CaError> {
+        let session = self.authenticate(token)?;
+        self.store.delete_session(&secrets::digest_secret(token))?;
+        self.record(
+            self.event(EventKind::SessionEnded, Outcome::Success, Some(caller))
+                .user(&session.user.name)
+                .session(&session.record.id),
+        )?;
+        Ok(())
+    }
+
+    /// `GET /v1/whoami`.
+    pub fn whoami(&self, session: &Session) -> api::WhoAmI {
+        api::WhoAmI {
+            user: session.user.name.clone(),
+            groups: session.user.groups.clone(),
+            admin: session.user.admin,
+            mfa_method: session.record.mfa_method.clone(),
+            mfa_time: session.record.mfa_time,
+            expires_at: session.record.expires_at,
+        }
+    }
+
+    /// `GET /v1/ssh-hosts`: the joined bastions, the hosts every user reaches
+    /// with a Rampart certificate (the CLI scopes its ssh_config to them). Any
+    /// live session may ask: users must know the bastion's name to use it.
+    pub fn ssh_hosts(&self, _session: &Session) -> Result<api::SshHosts, CaError> {
+        Ok(api::SshHosts {
+            hosts: self.store.bastion_names()?,
+        })
+    }
+}
