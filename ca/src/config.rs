@@ -13,6 +13,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::error::CaError;
+use crate::store::AttemptLimits;
 
 /// The only config format version this build reads.
 pub const CONFIG_VERSION: u32 = 1;
@@ -152,17 +153,36 @@ impl Default for RawAudit {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTotp {
-    /// Failed factor checks (TOTP or recovery) before a user is locked. Default 5.
+    /// Failed factor checks (any factor) for one user from one source network
+    /// (an IPv4 address, an IPv6 /64) before that pair is locked. Default 5.
     #[serde(default = "default_max_failures")]
     pub max_failures: u32,
-    /// How long a lockout lasts. Default `5m`.
+    /// The first lock of a (user, network) pair; each further lock doubles it.
+    /// Default `5m`.
     #[serde(default = "default_lockout")]
     pub lockout: String,
-    /// Failed factor checks from one source address within `ip_window` before that
-    /// address is refused. Default 20.
+    /// The longest a pair lock gets through doubling. Default `1h`.
+    #[serde(default = "default_max_lockout")]
+    pub max_lockout: String,
+    /// Failed factor checks for one user from all networks within
+    /// `user_window` before the user is locked everywhere. Default 100.
+    #[serde(default = "default_user_max_failures")]
+    pub user_max_failures: u32,
+    /// Window of the user-wide count. Default `1h`.
+    #[serde(default = "default_max_lockout")]
+    pub user_window: String,
+    /// How long a user-wide lock lasts. Default `15m`.
+    #[serde(default = "default_user_lockout")]
+    pub user_lockout: String,
+    /// Failed factor checks from one source network within `ip_window` before
+    /// that network is refused. Default 20.
     #[serde(default = "default_ip_max_failures")]
     pub ip_max_failures: u32,
-    /// Window of the per-address limit. Default `5m`.
+    /// Unauthenticated request starts (security-key logins, OIDC logins and
+    /// device flows) from one source network within `ip_window`. Default 60.
+    #[serde(default = "default_ip_max_starts")]
+    pub ip_max_starts: u32,
+    /// Window of the per-network limits. Default `5m`.
     #[serde(default = "default_lockout")]
     pub ip_window: String,
     /// Issuer shown by authenticator apps. Default `Rampart`.
@@ -175,7 +195,12 @@ impl Default for RawTotp {
         RawTotp {
             max_failures: default_max_failures(),
             lockout: default_lockout(),
+            max_lockout: default_max_lockout(),
+            user_max_failures: default_user_max_failures(),
+            user_window: default_max_lockout(),
+            user_lockout: default_user_lockout(),
             ip_max_failures: default_ip_max_failures(),
+            ip_max_starts: default_ip_max_starts(),
             ip_window: default_lockout(),
             issuer: default_issuer(),
         }
@@ -284,6 +309,18 @@ fn default_lockout() -> String {
 fn default_ip_max_failures() -> u32 {
     20
 }
+fn default_ip_max_starts() -> u32 {
+    60
+}
+fn default_max_lockout() -> String {
+    "1h".into()
+}
+fn default_user_max_failures() -> u32 {
+    100
+}
+fn default_user_lockout() -> String {
+    "15m".into()
+}
 fn default_issuer() -> String {
     "Rampart".into()
 }
@@ -355,24 +392,31 @@ pub struct Config {
 }
 
 /// Failure limits for factor checks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Failures before a user is locked.
-    pub max_failures: u32,
-    /// Lockout duration.
-    pub lockout: Duration,
-    /// Failures per source address per window.
+    /// Locks per (user, source network) and per user.
+    pub attempts: AttemptLimits,
+    /// Failures per source network per window, whatever the user.
     pub ip_max_failures: u32,
-    /// Window of the per-address limit.
+    /// Unauthenticated request starts per source network per window.
+    pub ip_max_starts: u32,
+    /// Window of the per-network limits.
     pub ip_window: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_failures: 5,
-            lockout: Duration::from_secs(300),
+            attempts: AttemptLimits {
+                max_failures: 5,
+                lockout: Duration::from_secs(300),
+                max_lockout: Duration::from_secs(3600),
+                user_max_failures: 100,
+                user_window: Duration::from_secs(3600),
+                user_lockout: Duration::from_secs(900),
+            },
             ip_max_failures: 20,
+            ip_max_starts: 60,
             ip_window: Duration::from_secs(300),
         }
     }
@@ -425,10 +469,32 @@ impl Config {
         let dur = |key: &str, v: &str| {
             parse_duration(v).map_err(|e| CaError::Config(format!("{key} = {v:?}: {e}")))
         };
+        let lockout = dur("[totp] lockout", &raw.totp.lockout)?;
+        let max_lockout = dur("[totp] max_lockout", &raw.totp.max_lockout)?;
+        if lockout > max_lockout {
+            return Err(CaError::Config(
+                "[totp] lockout is longer than max_lockout".into(),
+            ));
+        }
+        let max_failures = raw.totp.max_failures.max(1);
+        if raw.totp.user_max_failures < max_failures {
+            return Err(CaError::Config(
+                "[totp] user_max_failures is below max_failures: one network could lock \
+                 the user everywhere"
+                    .into(),
+            ));
+        }
         let limits = Limits {
-            max_failures: raw.totp.max_failures.max(1),
-            lockout: dur("[totp] lockout", &raw.totp.lockout)?,
+            attempts: AttemptLimits {
+                max_failures,
+                lockout,
+                max_lockout,
+                user_max_failures: raw.totp.user_max_failures,
+                user_window: dur("[totp] user_window", &raw.totp.user_window)?,
+                user_lockout: dur("[totp] user_lockout", &raw.totp.user_lockout)?,
+            },
             ip_max_failures: raw.totp.ip_max_failures.max(1),
+            ip_max_starts: raw.totp.ip_max_starts.max(1),
             ip_window: dur("[totp] ip_window", &raw.totp.ip_window)?,
         };
         let invite_default_ttl = dur("[invites] default_ttl", &raw.invites.default_ttl)?;
@@ -545,7 +611,7 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:8443");
         assert_eq!(cfg.database, Path::new("/etc/rampart/ca.db"));
-        assert_eq!(cfg.authority.limits.max_failures, 5);
+        assert_eq!(cfg.authority.limits.attempts.max_failures, 5);
         assert_eq!(cfg.authority.session_ttl, Duration::from_secs(8 * 3600));
         assert_eq!(
             cfg.passphrase,

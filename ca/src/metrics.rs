@@ -152,8 +152,10 @@ pub enum Bypass {
     Replay,
     /// A WebAuthn/FIDO2 signature counter that went backwards (cloned key).
     SignCountRegression,
-    /// A user locked after too many failures.
+    /// A user locked from one source network after too many failures there.
     Lockout,
+    /// A user locked everywhere after many failures from many networks.
+    UserLockout,
     /// An attempt while the user was locked.
     LockedOutAttempt,
     /// A source address over its failure budget (429).
@@ -162,10 +164,11 @@ pub enum Bypass {
 
 impl Bypass {
     /// Every kind.
-    pub const ALL: [Bypass; 5] = [
+    pub const ALL: [Bypass; 6] = [
         Bypass::Replay,
         Bypass::SignCountRegression,
         Bypass::Lockout,
+        Bypass::UserLockout,
         Bypass::LockedOutAttempt,
         Bypass::RateLimited,
     ];
@@ -176,6 +179,7 @@ impl Bypass {
             Bypass::Replay => "replay",
             Bypass::SignCountRegression => "sign_count_regression",
             Bypass::Lockout => "lockout",
+            Bypass::UserLockout => "user_lockout",
             Bypass::LockedOutAttempt => "locked_out_attempt",
             Bypass::RateLimited => "rate_limited",
         }

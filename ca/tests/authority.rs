@@ -168,6 +168,18 @@ impl Fixture {
             .map(|e| e.kind.as_str().to_owned())
             .collect()
     }
+
+    /// The events of one kind, as JSON (`details` under `"details"`).
+    fn events_of(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.auth
+            .audit_log()
+            .query(&rampart_audit::Query::default())
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.kind.as_str() == kind)
+            .map(|e| serde_json::json!({ "details": e.details }))
+            .collect()
+    }
 }
 
 fn totp(code: String) -> api::FactorProof {
@@ -223,42 +235,178 @@ fn enrol_login_and_get_a_certificate_with_mfa_evidence() {
     }
 }
 
+fn limits(max_failures: u32, ip_max_failures: u32) -> Limits {
+    let mut limits = Limits::default();
+    limits.attempts.max_failures = max_failures;
+    limits.attempts.lockout = Duration::from_secs(60);
+    limits.ip_max_failures = ip_max_failures;
+    limits.ip_window = Duration::from_secs(60);
+    limits
+}
+
+fn from(addr: &str) -> Caller {
+    Caller {
+        source: addr.parse().unwrap(),
+    }
+}
+
 #[test]
-fn wrong_codes_are_audited_and_lock_the_user() {
-    let f = fixture_with(
-        Limits {
-            max_failures: 3,
-            lockout: Duration::from_secs(60),
-            ip_max_failures: 100,
-            ip_window: Duration::from_secs(300),
-        },
-        None,
-    );
+fn wrong_codes_are_audited_and_lock_the_user_from_that_network() {
+    let f = fixture_with(limits(3, 100), None);
     let bob = f.add_user("bob", &["engineers"], false);
     for _ in 0..3 {
         let e = f.login("bob", totp("000000".into())).unwrap_err();
         assert_eq!(e.code(), "factor_invalid");
     }
-    // Locked: even the right code is refused.
+    // Locked: even the right code is refused, from this network.
     let e = f.login("bob", totp(f.code(&bob, 1))).unwrap_err();
     assert_eq!(e.code(), "user_locked");
     assert_eq!(e.status(), 429);
+    assert!(e.to_string().contains("from this network"), "{e}");
     assert!(f.kinds().iter().any(|k| k == "mfa_locked_out"));
     f.clock.advance(chrono::Duration::seconds(61));
     assert!(f.login("bob", totp(f.code(&bob, 0))).is_ok());
 }
 
 #[test]
-fn source_addresses_are_rate_limited_too() {
-    let f = fixture_with(
-        Limits {
-            max_failures: 100,
-            lockout: Duration::from_secs(60),
-            ip_max_failures: 4,
-            ip_window: Duration::from_secs(60),
-        },
-        None,
+fn a_strangers_hundred_wrong_codes_do_not_lock_the_admin_out() {
+    let f = fixture_with(Limits::default(), None);
+    let admin = f.add_user("admin", &["engineers"], true);
+    let stranger = from("203.0.113.9");
+    let mut outcomes = std::collections::BTreeMap::<&str, u32>::new();
+    for _ in 0..100 {
+        let e = f
+            .auth
+            .login(
+                &stranger,
+                &api::LoginRequest {
+                    user: "admin".into(),
+                    factor: totp("000000".into()),
+                },
+            )
+            .unwrap_err();
+        *outcomes.entry(e.code()).or_default() += 1;
+    }
+    // Five guesses were judged; the rest were refused unjudged.
+    assert_eq!(outcomes.get("factor_invalid"), Some(&5), "{outcomes:?}");
+    assert_eq!(
+        outcomes.get("factor_invalid").unwrap()
+            + outcomes.get("user_locked").unwrap_or(&0)
+            + outcomes.get("source_rate_limited").unwrap_or(&0),
+        100
     );
+    // The admin, from their own network, is not locked.
+    let login = f.auth.login(
+        &from("192.0.2.10"),
+        &api::LoginRequest {
+            user: "admin".into(),
+            factor: totp(f.code(&admin, 1)),
+        },
+    );
+    assert!(login.is_ok(), "{login:?}");
+    // The lock is audited with its scope and network.
+    let locks = f.events_of("mfa_locked_out");
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(locks[0]["details"]["scope"], "source");
+    assert_eq!(locks[0]["details"]["network"], "203.0.113.9");
+}
+
+#[test]
+fn an_ipv6_attacker_is_one_network_per_64() {
+    let f = fixture_with(limits(3, 100), None);
+    let carl = f.add_user("carl", &["engineers"], false);
+    for i in 1..=3 {
+        let e = f
+            .auth
+            .login(
+                &from(&format!("2001:db8:bad:1::{i}")),
+                &api::LoginRequest {
+                    user: "carl".into(),
+                    factor: totp("000000".into()),
+                },
+            )
+            .unwrap_err();
+        assert_eq!(e.code(), "factor_invalid");
+    }
+    // A fresh address in the same /64 is still the locked network.
+    let login_from = |addr: &str, step| {
+        f.auth.login(
+            &from(addr),
+            &api::LoginRequest {
+                user: "carl".into(),
+                factor: totp(f.code(&carl, step)),
+            },
+        )
+    };
+    assert_eq!(
+        login_from("2001:db8:bad:1:ffff::99", 1).unwrap_err().code(),
+        "user_locked"
+    );
+    // The next /64 is another network.
+    assert!(login_from("2001:db8:bad:2::1", 1).is_ok());
+}
+
+#[test]
+fn many_networks_lock_the_user_everywhere_and_say_so() {
+    let mut l = limits(3, 100);
+    l.attempts.user_max_failures = 12;
+    let f = fixture_with(l, None);
+    let dora = f.add_user("dora", &["engineers"], false);
+    for i in 0..12 {
+        let _ = f.auth.login(
+            &from(&format!("198.51.100.{}", i / 2)),
+            &api::LoginRequest {
+                user: "dora".into(),
+                factor: totp("000000".into()),
+            },
+        );
+    }
+    let e = f
+        .auth
+        .login(
+            &from("192.0.2.200"),
+            &api::LoginRequest {
+                user: "dora".into(),
+                factor: totp(f.code(&dora, 1)),
+            },
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "user_locked");
+    assert!(!e.to_string().contains("from this network"), "{e}");
+    let locks = f.events_of("mfa_locked_out");
+    assert!(
+        locks.iter().any(|l| l["details"]["scope"] == "user"),
+        "{locks:?}"
+    );
+}
+
+#[test]
+fn parallel_guesses_are_judged_no_more_often_than_the_limit() {
+    let f = fixture_with(limits(3, 1000), None);
+    f.add_user("erin", &["engineers"], false);
+    let judged = std::sync::atomic::AtomicU32::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..32 {
+            scope.spawn(|| {
+                let r = f.auth.login(
+                    &from("203.0.113.50"),
+                    &api::LoginRequest {
+                        user: "erin".into(),
+                        factor: totp("000000".into()),
+                    },
+                );
+                if r.is_err_and(|e| e.code() == "factor_invalid") {
+                    judged.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    assert_eq!(judged.into_inner(), 3);
+}
+
+#[test]
+fn source_networks_are_rate_limited_too() {
+    let f = fixture_with(limits(100, 4), None);
     for i in 0..4 {
         let _ = f.login(&format!("ghost{i}"), totp("123456".into()));
     }

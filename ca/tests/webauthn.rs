@@ -647,9 +647,10 @@ fn deny_on_the_page_refuses_the_waiting_starter() {
 #[test]
 fn failures_count_toward_the_lockout() {
     let f = fixture_with(
-        Limits {
-            max_failures: 2,
-            ..Limits::default()
+        {
+            let mut limits = Limits::default();
+            limits.attempts.max_failures = 2;
+            limits
         },
         settings(|_| {}),
     );
@@ -964,21 +965,80 @@ fn attestation_roots_admit_only_keys_they_attest() {
 }
 
 #[test]
-fn one_user_cannot_hold_more_than_a_few_open_requests() {
+fn a_strangers_flood_of_starts_fills_only_the_strangers_share() {
     let f = fixture();
-    let (_t, _, _) = f.enrolled("rita", &["engineers"], false);
-    for _ in 0..rampart_ca::webauthn::MAX_OPEN_PER_USER {
-        f.login_start("rita", false).unwrap();
+    let (mut t, _, _) = f.enrolled("rita", &["engineers"], false);
+    let stranger = Caller {
+        source: "2001:db8:bad:1::7".parse().unwrap(),
+    };
+    let start_as = |caller: &Caller, user: &str| {
+        f.auth.webauthn_login_start(
+            caller,
+            &wapi::LoginStartRequest {
+                user: user.into(),
+                direct: false,
+            },
+        )
+    };
+    for _ in 0..rampart_ca::webauthn::MAX_OPEN_PER_USER_AND_NETWORK {
+        start_as(&stranger, "rita").unwrap();
     }
     assert_eq!(
-        f.login_start("rita", false).unwrap_err().code(),
+        start_as(&stranger, "rita").unwrap_err().code(),
         "webauthn_busy"
     );
+    // Another address in the same /64 is the same stranger.
+    let neighbour = Caller {
+        source: "2001:db8:bad:1::8".parse().unwrap(),
+    };
+    assert_eq!(
+        start_as(&neighbour, "rita").unwrap_err().code(),
+        "webauthn_busy"
+    );
+    // Rita, from her own network, still logs in with her key.
+    assert!(f.login("rita", &mut t).is_ok());
     // Others are not affected; expired ones stop counting.
     let (_u, _, _) = f.enrolled("sam", &["engineers"], false);
-    f.login_start("sam", false).unwrap();
+    start_as(&stranger, "sam").unwrap();
     f.clock.advance(chrono::Duration::minutes(3));
-    f.login_start("rita", false).unwrap();
+    start_as(&stranger, "rita").unwrap();
+}
+
+#[test]
+fn one_network_has_a_budget_of_unauthenticated_starts() {
+    let f = fixture();
+    let (mut t, _, _) = f.enrolled("uma", &["engineers"], false);
+    let sprayer = Caller {
+        source: "198.51.100.66".parse().unwrap(),
+    };
+    let budget = rampart_ca::config::Limits::default().ip_max_starts;
+    let mut refused = None;
+    // Spraying starts for made-up and real users alike spends the budget.
+    for i in 0..=budget {
+        let r = f.auth.webauthn_login_start(
+            &sprayer,
+            &wapi::LoginStartRequest {
+                user: if i % 2 == 0 {
+                    "uma".into()
+                } else {
+                    format!("nobody{i}")
+                },
+                direct: false,
+            },
+        );
+        if let Err(e) = r {
+            if e.code() == "source_rate_limited" {
+                refused = Some(i);
+                break;
+            }
+        }
+    }
+    assert!(
+        refused.is_some(),
+        "{budget} starts from one network were all served"
+    );
+    // The user's own network is untouched.
+    assert!(f.login("uma", &mut t).is_ok());
 }
 
 #[test]

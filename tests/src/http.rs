@@ -34,9 +34,17 @@ pub struct RawHttp {
 impl RawHttp {
     /// A client for `base` trusting only the certificate `pin`.
     pub fn new(base: &str, pin: Fingerprint) -> RawHttp {
+        Self::from_address(base, pin, None)
+    }
+
+    /// Like [`RawHttp::new`], with connections made from `source` (any
+    /// 127.0.0.0/8 address reaches a loopback CA, so a test can be several
+    /// clients at once).
+    pub fn from_address(base: &str, pin: Fingerprint, source: Option<std::net::IpAddr>) -> RawHttp {
         let tls = rampart_api::client::pinned_tls_config(pin).expect("TLS set-up");
         let http = reqwest::blocking::Client::builder()
             .use_preconfigured_tls(tls)
+            .local_address(source)
             .timeout(Duration::from_secs(30))
             .build()
             .expect("build HTTP client");

@@ -142,6 +142,46 @@ fn repeated_failures_lock_the_account() {
 }
 
 #[test]
+fn a_strangers_hundred_wrong_codes_do_not_lock_the_admin_out() {
+    let mut ca = Ca::init_e2e("");
+    ca.start();
+    let mut admin = bootstrap_admin(&ca);
+    let admin_name = ca.info().admin_user.clone();
+    // The stranger talks to the CA over HTTPS from another loopback address.
+    let stranger = rampart_e2e::http::RawHttp::from_address(
+        ca.url(),
+        ca.pin(),
+        Some("127.0.0.66".parse().unwrap()),
+    );
+    let mut codes = std::collections::BTreeMap::<String, u32>::new();
+    for _ in 0..100 {
+        let body = serde_json::to_vec(&rampart_api::LoginRequest {
+            user: admin_name.clone(),
+            factor: rampart_api::FactorProof::Totp {
+                code: admin.totp.wrong_code(),
+            },
+        })
+        .unwrap();
+        let r = stranger.post(rampart_api::paths::LOGIN, body, None);
+        let code = r.error_body().map(|b| b.code).unwrap_or_default();
+        *codes.entry(code).or_default() += 1;
+    }
+    // Five guesses were judged; every later one was refused unjudged.
+    assert_eq!(codes.get("factor_invalid"), Some(&5), "{codes:?}");
+    assert_eq!(codes.values().sum::<u32>(), 100, "{codes:?}");
+    // The admin, from 127.0.0.1 with the real CLI, logs in as ever.
+    admin.login();
+    let audit = AuditDb::new(ca.audit_db());
+    let locks = audit.events_of_kind("mfa_locked_out");
+    assert_eq!(
+        locks.len(),
+        1,
+        "one lock, of the stranger's network: {locks:?}"
+    );
+    assert!(format!("{locks:?}").contains("127.0.0.66"), "{locks:?}");
+}
+
+#[test]
 fn invites_are_single_use_and_expire() {
     let mut ca = Ca::init_e2e("");
     ca.start();

@@ -710,7 +710,14 @@ impl Authority {
         .collect();
         if let Some(code) = &req.totp_code {
             let event_id = self
-                .verify_session_totp(caller, bastion, &user.name, code, &req.session_id)
+                .verify_session_totp(
+                    caller,
+                    bastion,
+                    req.source.as_deref(),
+                    &user.name,
+                    code,
+                    &req.session_id,
+                )
                 .map_err(Err)?
                 .map_err(|failure| {
                     Ok(Refusal::new(
@@ -980,27 +987,35 @@ impl Authority {
 
     /// Verify a per-session TOTP code with the login path's rules (replay,
     /// failure counting, lockout, audit). `Ok(Ok(event id))` on success.
+    /// Failures count against the user's own network as the bastion reports
+    /// it, never against the bastion's address, which all its users share.
     fn verify_session_totp(
         &self,
         caller: &Caller,
         bastion: &Bastion,
+        client: Option<&str>,
         user: &str,
         code: &str,
         session_id: &str,
     ) -> Result<Result<String, FactorFailure>, CaError> {
         let now = self.now();
-        if let Some(until) = self.store.locked_until(user)? {
-            if until > now {
-                self.record(
-                    self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-                        .actor(&bastion.actor())
-                        .user(user)
-                        .session(session_id)
-                        .mfa_method("totp")
-                        .reason("user locked out"),
-                )?;
-                return Ok(Err(FactorFailure::Invalid));
-            }
+        let client = Caller {
+            source: client
+                .and_then(|c| c.parse::<std::net::IpAddr>().ok())
+                .unwrap_or(caller.source),
+        };
+        let network = client.network();
+        if let Err(lock) = self.begin_attempt(user, &network)? {
+            self.record(
+                self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                    .actor(&bastion.actor())
+                    .user(user)
+                    .session(session_id)
+                    .mfa_method("totp")
+                    .reason("user locked out")
+                    .detail("scope", lock.scope.as_str()),
+            )?;
+            return Ok(Err(FactorFailure::Invalid));
         }
         let ctx = FactorContext {
             store: self.store.as_ref(),
@@ -1009,7 +1024,7 @@ impl Authority {
         };
         match self.totp.verify(&ctx, user, code)? {
             Ok(_) => {
-                self.store.clear_failures(user)?;
+                self.attempt_succeeded(user, &network)?;
                 let appended = self.record(
                     self.event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))
                         .actor(&bastion.actor())
@@ -1021,27 +1036,19 @@ impl Authority {
                 Ok(Ok(appended.id.to_string()))
             }
             Err(failure) => {
-                let count = self.store.record_failure(user, now)?;
-                self.record(
+                self.attempt_failed(
+                    &client,
+                    user,
+                    &network,
+                    crate::metrics::Factor::Totp,
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                         .actor(&bastion.actor())
                         .user(user)
                         .session(session_id)
                         .mfa_method("totp")
                         .reason(failure.code())
-                        .detail("failures", u64::from(count))
                         .detail("per_session", true),
                 )?;
-                if count >= self.settings.limits.max_failures {
-                    let until = now + to_chrono(self.settings.limits.lockout);
-                    self.store.lock_until(user, until)?;
-                    self.record(
-                        self.event(EventKind::MfaLockedOut, Outcome::Failure, Some(caller))
-                            .user(user)
-                            .reason(&format!("{count} failed attempts"))
-                            .detail("locked_until", until.to_rfc3339()),
-                    )?;
-                }
                 Ok(Err(failure))
             }
         }

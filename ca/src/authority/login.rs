@@ -1,45 +1,10 @@
 //! Logging in with a second factor, the per-source failure limiter, and what a
 //! session may ask about itself (whoami, the hosts it may reach).
 
+use super::lockout;
 use super::*;
 
 impl Authority {
-    pub(super) fn check_source_limit(&self, caller: &Caller) -> Result<(), CaError> {
-        let now = self.now();
-        let window = to_chrono(self.settings.limits.ip_window);
-        let mut map = self
-            .source_failures
-            .lock()
-            .map_err(|_| CaError::Internal("limiter lock poisoned".into()))?;
-        if let Some(list) = map.get_mut(&caller.source) {
-            list.retain(|t| *t > now - window);
-            if list.len() >= self.settings.limits.ip_max_failures as usize {
-                let oldest = list.first().copied().unwrap_or(now);
-                let retry = (oldest + window - now).num_seconds().max(1) as u64;
-                return Err(CaError::RateLimited {
-                    code: "source_rate_limited",
-                    message: format!(
-                        "too many failed attempts from {}; try again in {retry} s",
-                        caller.source
-                    ),
-                    retry_after_secs: retry,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    pub(super) fn note_source_failure(&self, caller: &Caller) {
-        let now = self.now();
-        let window = to_chrono(self.settings.limits.ip_window);
-        if let Ok(mut map) = self.source_failures.lock() {
-            if map.len() >= MAX_TRACKED_SOURCES {
-                map.retain(|_, v| v.last().is_some_and(|t| *t > now - window));
-            }
-            map.entry(caller.source).or_default().push(now);
-        }
-    }
-
     pub(super) fn verifier(
         &self,
         proof: &api::FactorProof,
@@ -101,24 +66,16 @@ impl Authority {
             )?;
             return Err(CaError::forbidden("user_disabled", "this user is disabled"));
         }
-        if let Some(until) = self.store.locked_until(&user.name)? {
-            if until > now {
-                let retry = (until - now).num_seconds().max(1) as u64;
-                self.record(
-                    self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-                        .user(&user.name)
-                        .mfa_method(method)
-                        .reason("user locked out"),
-                )?;
-                return Err(CaError::RateLimited {
-                    code: "user_locked",
-                    message: format!(
-                        "too many failed attempts: {} is locked for another {retry} s",
-                        user.name
-                    ),
-                    retry_after_secs: retry,
-                });
-            }
+        let network = caller.network();
+        if let Err(lock) = self.begin_attempt(&user.name, &network)? {
+            self.record(
+                self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                    .user(&user.name)
+                    .mfa_method(method)
+                    .reason("user locked out")
+                    .detail("scope", lock.scope.as_str()),
+            )?;
+            return Err(lockout::locked_error(&user.name, &lock, now));
         }
         let ctx = FactorContext {
             store: self.store.as_ref(),
@@ -128,28 +85,17 @@ impl Authority {
         let verified = match verifier.verify(&ctx, &user.name, &secret)? {
             Ok(v) => v,
             Err(failure) => {
-                self.note_source_failure(caller);
-                let count = self.store.record_failure(&user.name, now)?;
-                self.record(
+                self.attempt_failed(
+                    caller,
+                    &user.name,
+                    &network,
+                    crate::metrics::Factor::from_method(method)
+                        .unwrap_or(crate::metrics::Factor::Totp),
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                         .user(&user.name)
                         .mfa_method(method)
-                        .reason(failure.code())
-                        .detail("failures", u64::from(count)),
+                        .reason(failure.code()),
                 )?;
-                if count >= self.settings.limits.max_failures {
-                    let until = now + to_chrono(self.settings.limits.lockout);
-                    self.store.lock_until(&user.name, until)?;
-                    if let Some(f) = crate::metrics::Factor::from_method(method) {
-                        crate::metrics::bypass_attempt(f, crate::metrics::Bypass::Lockout);
-                    }
-                    self.record(
-                        self.event(EventKind::MfaLockedOut, Outcome::Failure, Some(caller))
-                            .user(&user.name)
-                            .reason(&format!("{count} failed attempts"))
-                            .detail("locked_until", until.to_rfc3339()),
-                    )?;
-                }
                 let message = match failure {
                     FactorFailure::Replayed => {
                         "that code was already used; wait for the next one".to_owned()
@@ -160,7 +106,7 @@ impl Authority {
                 return Err(CaError::unauthenticated(failure.code(), message));
             }
         };
-        self.store.clear_failures(&user.name)?;
+        self.attempt_succeeded(&user.name, &network)?;
         let token = secrets::new_token();
         let session_id = secrets::new_public_id();
         tracing::Span::current().record("session_id", session_id.as_str());

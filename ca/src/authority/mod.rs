@@ -13,12 +13,14 @@ mod admin;
 pub mod bastion;
 mod enrolment;
 mod issuance;
+mod lockout;
 mod login;
 pub mod oidc_login;
 pub mod sessions;
 pub mod webauthn_ceremony;
 
 use issuance::cert_response;
+pub use lockout::source_network;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -161,7 +163,7 @@ pub struct Authority {
     recovery: factor::RecoveryVerifier,
     serials: Mutex<SerialBlock>,
     krl: RwLock<Arc<SignedKrl>>,
-    source_failures: Mutex<HashMap<IpAddr, Vec<DateTime<Utc>>>>,
+    network_budgets: Mutex<lockout::NetworkBudgets>,
     oidc: RwLock<Option<Arc<crate::oidc::RelyingParty>>>,
     webauthn: RwLock<Option<Arc<crate::webauthn::RelyingParty>>>,
     piv: RwLock<Option<Arc<crate::piv::PivVerifier>>>,
@@ -265,7 +267,7 @@ impl Authority {
             recovery: factor::RecoveryVerifier,
             serials: Mutex::new(SerialBlock::default()),
             krl: RwLock::new(Arc::new(SignedKrl::default())),
-            source_failures: Mutex::new(HashMap::new()),
+            network_budgets: Mutex::default(),
             oidc: RwLock::new(None),
             webauthn: RwLock::new(None),
             piv: RwLock::new(None),

@@ -128,7 +128,7 @@ impl Authority {
         caller: &Caller,
         req: &OidcStartRequest,
     ) -> Result<OidcStartResponse, CaError> {
-        self.check_source_limit(caller)?;
+        self.spend_start_budget(caller)?;
         let rp = self.oidc()?;
         let now = self.now();
         // Ask up front for what the user's roles need, so that a user who holds
@@ -193,7 +193,7 @@ impl Authority {
         caller: &Caller,
         req: &OidcDeviceStartRequest,
     ) -> Result<OidcDeviceStartResponse, CaError> {
-        self.check_source_limit(caller)?;
+        self.spend_start_budget(caller)?;
         let rp = self.oidc()?;
         match rp.device_start(&req.provider, self.now())? {
             Ok(d) => {
@@ -310,7 +310,7 @@ impl Authority {
                 authorize_url: started.authorize_url,
             });
         }
-        self.store.clear_failures(&user.name)?;
+        self.attempt_succeeded(&user.name, &caller.network())?;
         let token = secrets::new_token();
         let session_id = secrets::new_public_id();
         let expires_at = now + to_chrono(self.settings.session_ttl);

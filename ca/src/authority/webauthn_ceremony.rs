@@ -20,7 +20,7 @@ use std::sync::Arc;
 use base64::Engine as _;
 use chrono::{DateTime, Utc};
 use rampart_api::webauthn as wapi;
-use rampart_audit::{EventKind, Outcome};
+use rampart_audit::{EventKind, NewEvent, Outcome};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use webauthn_rs_core::error::WebauthnError;
@@ -30,7 +30,7 @@ use webauthn_rs_core::proto::{
 };
 
 use super::bastion::Bastion;
-use super::{to_chrono, Authority, Caller, ProvenLogin, Session};
+use super::{lockout, to_chrono, Authority, Caller, ProvenLogin, Session};
 use crate::error::CaError;
 use crate::metrics::{self, Approval, Bypass};
 use crate::secrets;
@@ -247,6 +247,7 @@ impl Authority {
     fn open_request(
         &self,
         rp: &RelyingParty,
+        caller: &Caller,
         purpose: Purpose,
         ttl: std::time::Duration,
         direct: bool,
@@ -255,7 +256,13 @@ impl Authority {
         let now = self.now();
         let expires_at = now + to_chrono(ttl);
         let flow = purpose.flow();
-        let new = RelyingParty::new_request(purpose, expires_at, direct, options.clone());
+        let new = RelyingParty::new_request(
+            purpose,
+            caller.network(),
+            expires_at,
+            direct,
+            options.clone(),
+        );
         let factor = new.entry.factor();
         let short_code = new.entry.short_code.clone();
         rp.insert(&new.request_id, new.entry, now)?;
@@ -338,6 +345,7 @@ impl Authority {
             .map_err(|e| CaError::Internal(format!("webauthn options: {e}")))?;
         self.open_request(
             &rp,
+            caller,
             Purpose::Register {
                 user,
                 name,
@@ -395,18 +403,9 @@ impl Authority {
             return Err(CaError::forbidden("user_disabled", "this user is disabled"));
         }
         let now = self.now();
-        if let Some(until) = self.store.locked_until(user)? {
-            if until > now {
-                let retry = (until - now).num_seconds().max(1) as u64;
-                refuse("user locked out")?;
-                return Err(CaError::RateLimited {
-                    code: "user_locked",
-                    message: format!(
-                        "too many failed attempts: {user} is locked for another {retry} s"
-                    ),
-                    retry_after_secs: retry,
-                });
-            }
+        if let Some(lock) = self.attempt_lock(user, &caller.network())? {
+            refuse("user locked out")?;
+            return Err(lockout::locked_error(user, &lock, now));
         }
         let creds = self.usable_credentials(user)?;
         if creds.is_empty() {
@@ -423,7 +422,7 @@ impl Authority {
         caller: &Caller,
         req: &wapi::LoginStartRequest,
     ) -> Result<wapi::CeremonyStarted, CaError> {
-        self.check_source_limit(caller)?;
+        self.spend_start_budget(caller)?;
         let rp = self.webauthn()?;
         if !super::valid_user_name(&req.user) {
             return Err(CaError::bad_request(
@@ -437,6 +436,7 @@ impl Authority {
             .map_err(|e| CaError::Internal(format!("webauthn options: {e}")))?;
         self.open_request(
             &rp,
+            caller,
             Purpose::Login {
                 user: req.user.clone(),
                 state: Box::new(state),
@@ -472,6 +472,7 @@ impl Authority {
             .map_err(|e| CaError::Internal(format!("webauthn options: {e}")))?;
         self.open_request(
             &rp,
+            caller,
             Purpose::Approval {
                 user: req.user.clone(),
                 bastion: bastion.record.name.clone(),
@@ -821,6 +822,18 @@ impl Authority {
         r: &Refusal,
         details: &[(&str, serde_json::Value)],
     ) -> Result<(), CaError> {
+        self.record(self.refusal_event(caller, purpose, r, details))?;
+        Ok(())
+    }
+
+    /// The audit event of a refused request.
+    fn refusal_event(
+        &self,
+        caller: &Caller,
+        purpose: &Purpose,
+        r: &Refusal,
+        details: &[(&str, serde_json::Value)],
+    ) -> NewEvent {
         let kind = match purpose {
             Purpose::Register { .. } => EventKind::WebauthnEnrolmentRefused,
             _ => EventKind::MfaFailed,
@@ -848,12 +861,12 @@ impl Authority {
         for (k, v) in details {
             ev = ev.detail(k, v.clone());
         }
-        self.record(ev)?;
-        Ok(())
+        ev
     }
 
-    /// A failed proof: counted against the source and the user (lockout after
-    /// `max_failures`, as for TOTP), audited.
+    /// A failed proof of an attempt begun in [`Self::check_assertion`]:
+    /// counted against the (user, network) pair and the user (locks as for
+    /// TOTP), audited.
     fn failed_proof(
         &self,
         caller: &Caller,
@@ -861,24 +874,13 @@ impl Authority {
         r: Refusal,
         details: &[(&str, serde_json::Value)],
     ) -> Result<Refusal, CaError> {
-        let now = self.now();
-        let user = purpose.user();
-        self.note_source_failure(caller);
-        let count = self.store.record_failure(user, now)?;
-        let mut all: Vec<(&str, serde_json::Value)> = details.to_vec();
-        all.push(("failures", u64::from(count).into()));
-        self.audit_refusal(caller, purpose, &r, &all)?;
-        if count >= self.settings.limits.max_failures {
-            let until = now + to_chrono(self.settings.limits.lockout);
-            self.store.lock_until(user, until)?;
-            metrics::bypass_attempt(metrics::Factor::Webauthn, Bypass::Lockout);
-            self.record(
-                self.event(EventKind::MfaLockedOut, Outcome::Failure, Some(caller))
-                    .user(user)
-                    .reason(&format!("{count} failed attempts"))
-                    .detail("locked_until", until.to_rfc3339()),
-            )?;
-        }
+        self.attempt_failed(
+            caller,
+            purpose.user(),
+            &caller.network(),
+            metrics::Factor::Webauthn,
+            self.refusal_event(caller, purpose, &r, details),
+        )?;
         Ok(r)
     }
 
@@ -894,6 +896,22 @@ impl Authority {
         state: &AuthenticationState,
         credential: &serde_json::Value,
     ) -> Result<Result<Assertion, Refusal>, CaError> {
+        // The lock is checked again here, and the attempt counted, in one step:
+        // a lock set since the request started holds for its answer too.
+        if let Err(lock) = self.begin_attempt(user, &caller.network())? {
+            metrics::bypass_attempt(metrics::Factor::Webauthn, Bypass::LockedOutAttempt);
+            let r = refusal(
+                "user_locked",
+                lockout::locked_message(user, &lock, self.now()),
+            );
+            self.audit_refusal(
+                caller,
+                purpose,
+                &r,
+                &[("scope", lock.scope.as_str().into())],
+            )?;
+            return Ok(Err(r));
+        }
         let rsp: PublicKeyCredential = match serde_json::from_value(credential.clone()) {
             Ok(r) => r,
             Err(e) => {
@@ -1082,7 +1100,7 @@ impl Authority {
         if record.disabled {
             return Err(CaError::forbidden("user_disabled", "this user is disabled"));
         }
-        self.store.clear_failures(user)?;
+        self.attempt_succeeded(user, &caller.network())?;
         let token = secrets::new_token();
         let session_id = secrets::new_public_id();
         let expires_at = now + to_chrono(self.settings.session_ttl);
@@ -1145,7 +1163,7 @@ impl Authority {
             return Err(CaError::Internal("not an approval".into()));
         };
         let now = self.now();
-        self.store.clear_failures(user)?;
+        self.attempt_succeeded(user, &caller.network())?;
         let mfa_event = self
             .record(
                 self.event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))

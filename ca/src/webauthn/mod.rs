@@ -60,9 +60,10 @@ use crate::error::CaError;
 
 /// Most requests open at once; more are refused (429), not queued.
 pub const MAX_PENDING: usize = 10_000;
-/// Most unanswered requests naming one user: a flood of starts for one user
-/// cannot fill the table for everyone.
-pub const MAX_OPEN_PER_USER: usize = 16;
+/// Most unanswered requests naming one user started from one source network:
+/// a flood of starts for one user cannot fill the table for everyone, and a
+/// stranger's flood fills only the stranger's share, never the user's own.
+pub const MAX_OPEN_PER_USER_AND_NETWORK: usize = 8;
 /// A finished or expired request is kept this long after its expiry, so that its
 /// starter still learns how it ended rather than "unknown".
 pub const KEEP_AFTER_EXPIRY: Duration = Duration::from_secs(5 * 60);
@@ -544,6 +545,8 @@ pub(crate) struct Entry {
     pub direct: bool,
     /// The W3C options (`{"publicKey": …}`) handed to the page or the CLI.
     pub options: serde_json::Value,
+    /// The source network of whoever started it.
+    pub network: String,
     /// Where it is.
     pub status: Status,
     /// Bumped on every status change; waiters hold receivers.
@@ -733,9 +736,11 @@ impl RelyingParty {
         self.core.authenticate_single_credential(rsp, state, cred)
     }
 
-    /// A new request for `purpose`, open until `expires_at`.
+    /// A new request for `purpose`, started from `network`, open until
+    /// `expires_at`.
     pub(crate) fn new_request(
         purpose: Purpose,
+        network: String,
         expires_at: DateTime<Utc>,
         direct: bool,
         options: serde_json::Value,
@@ -752,6 +757,7 @@ impl RelyingParty {
                 started: Instant::now(),
                 direct,
                 options,
+                network,
                 status: Status::Open,
                 changed,
             },
@@ -771,12 +777,12 @@ impl RelyingParty {
         let keep = chrono::Duration::from_std(KEEP_AFTER_EXPIRY).unwrap_or_default();
         map.retain(|_, e| e.expires_at + keep > now);
         let user = entry.purpose.user();
-        let open_for_user = map
+        let open_for_pair = map
             .values()
             .filter(|e| matches!(e.status, Status::Open) && e.expires_at > now)
-            .filter(|e| e.purpose.user() == user)
+            .filter(|e| e.purpose.user() == user && e.network == entry.network)
             .count();
-        if map.len() >= MAX_PENDING || open_for_user >= MAX_OPEN_PER_USER {
+        if map.len() >= MAX_PENDING || open_for_pair >= MAX_OPEN_PER_USER_AND_NETWORK {
             return Err(CaError::RateLimited {
                 code: "webauthn_busy",
                 message: "too many security-key requests are open; try again in a minute".into(),
