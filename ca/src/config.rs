@@ -62,6 +62,9 @@ pub struct RawConfig {
     /// Security keys (WebAuthn/FIDO2); on by default for `https://localhost:<port>`.
     #[serde(default)]
     pub webauthn: crate::webauthn::RawWebauthn,
+    /// Connection caps and timeouts of the HTTPS API.
+    #[serde(default)]
+    pub http: crate::connections::RawHttp,
     /// YubiKey PIV attestation (`[piv]`): trusted roots and accepted key
     /// policies; without roots, PIV-attested certificate requests are refused.
     #[serde(default)]
@@ -353,6 +356,8 @@ pub struct Config {
     pub path: PathBuf,
     /// API address.
     pub listen: SocketAddr,
+    /// Connection caps and timeouts of the API.
+    pub http: crate::connections::HttpLimits,
     /// State database.
     pub database: PathBuf,
     /// Policy file.
@@ -524,6 +529,7 @@ impl Config {
             oidc: crate::oidc::validate(&raw.oidc, base)?,
             webauthn: crate::webauthn::validate_in(&raw.webauthn, listen, base)?,
             piv: crate::piv::validate(&raw.piv, base)?,
+            http: crate::connections::HttpLimits::from_raw(&raw.http, dur)?,
             authority: crate::authority::Settings {
                 limits,
                 totp_issuer: raw.totp.issuer,

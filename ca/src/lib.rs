@@ -13,6 +13,7 @@
 pub mod authority;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod error;
 pub mod factor;
 pub mod forwarders;

@@ -336,6 +336,13 @@ pub struct Kind {
     pub kind: &'static str,
 }
 
+/// `{reason}`.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Reason {
+    /// A reason from a closed enum.
+    pub reason: &'static str,
+}
+
 /// `{kind, reason}`.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindReason {
@@ -416,6 +423,8 @@ pub struct Metrics {
     pub open: Family<FactorFlow, Gauge>,
     /// `rampart_certificates_issued_total{kind}`.
     pub certs_issued: Family<Kind, Counter>,
+    /// `rampart_api_connections_refused_total{reason}`.
+    pub connections_refused: Family<Reason, Counter>,
     /// `rampart_certificates_denied_total{kind,reason}`.
     pub certs_denied: Family<KindReason, Counter>,
     /// `rampart_certificate_issuance_seconds{kind}`.
@@ -487,6 +496,7 @@ impl Metrics {
             abandoned: Family::default(),
             open: Family::default(),
             certs_issued: Family::default(),
+            connections_refused: Family::default(),
             certs_denied: Family::default(),
             issuance: Family::new_with_constructor(server_latency),
             audit_append: server_latency(),
@@ -660,6 +670,11 @@ impl Metrics {
             "mfa_challenges_open",
             "challenges issued and neither answered nor expired",
             m.open.clone(),
+        );
+        r.register(
+            "api_connections_refused",
+            "API connections closed before TLS because a connection cap was full",
+            m.connections_refused.clone(),
         );
         r.register(
             "certificates_issued",
@@ -891,6 +906,16 @@ pub fn provider_configured(provider: &str) {
         outcome: "success",
     });
     m.idp_up.get_or_create_owned(&Provider { provider }).set(1);
+}
+
+/// An API connection refused by a connection cap.
+pub fn connection_refused(why: crate::connections::Refused) {
+    metrics()
+        .connections_refused
+        .get_or_create_owned(&Reason {
+            reason: why.as_str(),
+        })
+        .inc();
 }
 
 /// M7: a refused event that looks like an attempt to get around MFA.

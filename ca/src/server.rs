@@ -255,14 +255,34 @@ pub async fn serve(
     });
     let app = crate::http::router(Arc::clone(&auth))
         .layer(axum::middleware::from_fn(crate::metrics::observe_request));
-    let result = axum_server::bind_rustls(
-        config.listen,
+    let app = app.layer(tower_http::timeout::TimeoutLayer::with_status_code(
+        axum::http::StatusCode::REQUEST_TIMEOUT,
+        config.http.request_timeout,
+    ));
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(
         axum_server::tls_rustls::RustlsConfig::from_config(loaded.tls),
     )
-    .handle(handle)
-    .serve(app.into_make_service_with_connect_info::<SocketAddr>())
-    .await
-    .map_err(|e| CaError::Config(format!("cannot serve on {}: {e}", config.listen)));
+    .handshake_timeout(config.http.handshake_timeout)
+    .acceptor(crate::connections::ConnectionGate::new(&config.http));
+    let mut server = axum_server::bind(config.listen)
+        .acceptor(acceptor)
+        .handle(handle);
+    // HTTP/1.1 only (the API's clients speak nothing else), with a deadline
+    // for every request head, which also ends idle keep-alive connections.
+    let builder = server.http_builder();
+    *builder = std::mem::replace(
+        builder,
+        hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new()),
+    )
+    .http1_only();
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(config.http.header_timeout);
+    let result = server
+        .serve(app.into_make_service_with_connect_info::<SocketAddr>())
+        .await
+        .map_err(|e| CaError::Config(format!("cannot serve on {}: {e}", config.listen)));
     let stop = auth.record(
         NewEvent::new(EventKind::CaStopped, Outcome::Success, auth.now()).actor("rampart-ca"),
     );
