@@ -143,6 +143,10 @@ event_kinds! {
     InviteRefused => ("invite_refused", "RA-ADM-007", Warning),
     /// An administrative request was refused for lack of authority.
     AdminActionDenied => ("admin_action_denied", "RA-ADM-008", High),
+    /// An administrator linked a user to an identity-provider account.
+    UserIdpLinked => ("user_idp_linked", "RA-ADM-009", Warning),
+    /// An administrator removed a user's link to an identity-provider account.
+    UserIdpUnlinked => ("user_idp_unlinked", "RA-ADM-010", Notice),
     // factors
     /// A TOTP factor was enrolled.
     TotpEnrolled => ("totp_enrolled", "RA-AUTH-001", Notice),
@@ -608,7 +612,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 43);
+        assert_eq!(EventKind::all().len(), 45);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }

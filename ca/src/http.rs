@@ -202,6 +202,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::ADMIN_USERS, get(list_users).post(create_user))
         .route(paths::ADMIN_USER_STATE, post(set_user_state))
         .route(paths::ADMIN_USER_GROUPS, post(set_user_groups))
+        .route(paths::ADMIN_USER_IDP_LINK, post(link_idp_subject))
         .route(paths::ADMIN_INVITES, post(create_invite))
         .route(paths::ADMIN_REVOKE, post(revoke))
         .route(paths::ADMIN_HOST_CERTS, post(host_cert))
@@ -464,6 +465,20 @@ async fn set_user_groups(
     let who = caller(addr);
     as_admin(auth, &headers, who, "set_user_groups", move |a, s| {
         a.set_user_groups(&who, &s, &req)
+    })
+    .await
+    .map(Json)
+}
+
+async fn link_idp_subject(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::IdpLinkRequest>,
+) -> Result<Json<api::IdpLinkResponse>, ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "link_idp_subject", move |a, s| {
+        a.link_idp_subject(&who, &s, &req)
     })
     .await
     .map(Json)

@@ -6,8 +6,9 @@ use std::process::ExitCode;
 
 use chrono::Utc;
 use rampart_api::{
-    paths, CertResponse, Client, ClientError, CreateUserRequest, HostCertRequest, InviteRequest,
-    InviteResponse, RevokeRequest, RevokeResponse, SetGroupsRequest, SetUserStateRequest, User,
+    paths, CertResponse, Client, ClientError, CreateUserRequest, HostCertRequest, IdpLinkRequest,
+    IdpLinkResponse, InviteRequest, InviteResponse, RevokeRequest, RevokeResponse,
+    SetGroupsRequest, SetUserStateRequest, User,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -184,6 +185,36 @@ fn user(admin: &Admin, cmd: UserCommand) -> Result<ExitCode, CliError> {
                 },
             )?;
             println!("{name} is now in: {}", groups_text(&groups));
+        }
+        UserCommand::Link {
+            name,
+            provider,
+            subject,
+            unlink,
+        } => {
+            let answer: IdpLinkResponse = admin.post(
+                paths::ADMIN_USER_IDP_LINK,
+                &IdpLinkRequest {
+                    name,
+                    provider,
+                    subject: subject.unwrap_or_default(),
+                    unlink,
+                },
+            )?;
+            match (answer.linked, answer.subject) {
+                (true, Some(sub)) => println!(
+                    "{} is linked to {} account {sub:?}: that account logs in as {}.",
+                    answer.name, answer.provider, answer.name
+                ),
+                (false, Some(sub)) => println!(
+                    "{} is no longer linked to {} account {sub:?}.",
+                    answer.name, answer.provider
+                ),
+                _ => println!(
+                    "{} was not linked to any {} account.",
+                    answer.name, answer.provider
+                ),
+            }
         }
         UserCommand::Keys { name, remove } => {
             crate::keys::admin_user_keys(&admin.client, &name, remove.as_deref())?;

@@ -324,6 +324,23 @@ pub enum UserCommand {
         /// The new groups (none clears them).
         groups: Vec<String>,
     },
+    /// Link a user to their account at an OIDC provider (its subject, `sub`),
+    /// so that account can log in as the user; `--unlink` removes the link.
+    #[command(group(clap::ArgGroup::new("link").required(true).args(["subject", "unlink"])))]
+    Link {
+        /// User name.
+        name: String,
+        /// The provider's name in the CA config.
+        #[arg(long, value_name = "PROVIDER")]
+        provider: String,
+        /// The provider account's subject (the `sub` claim; the CA shows it
+        /// when it refuses an unlinked login).
+        #[arg(long, value_name = "SUB")]
+        subject: Option<String>,
+        /// Remove the user's link at this provider.
+        #[arg(long)]
+        unlink: bool,
+    },
     /// List a user's security keys, or remove one.
     Keys {
         /// User name.

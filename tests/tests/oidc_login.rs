@@ -48,6 +48,19 @@ fn ca_with(provider: &OidcProvider, extra: &str) -> Ca {
     ca
 }
 
+/// A CA whose bootstrap admin may take the `ops` role, so `rampart login`
+/// (which fetches a certificate) works for them.
+fn ca_with_admin_role(provider: &OidcProvider, extra: &str) -> Ca {
+    let mut ca = Ca::init_with(Some(POLICY), "");
+    ca.merge_config(&provider.ca_config(ca.dir(), "corp", extra));
+    ca.write_policy(&format!(
+        "{POLICY}\n[users]\n\"{}\" = [\"ops\"]\n",
+        ca.info().admin_user
+    ));
+    ca.start();
+    ca
+}
+
 fn redirect_uri() -> String {
     format!("http://127.0.0.1:{}/callback", free_port())
 }
@@ -613,11 +626,130 @@ fn another_provider_account_claiming_the_same_user_name_is_refused() {
     logged_in(finish(&ca, &first).expect("alice binds her subject"));
     let other = provider.authenticate(&start(&ca, None).authorize_url, "eve");
     let err = finish(&ca, &other).expect_err("eve posing as alice");
-    assert_eq!(err.api_code(), Some("oidc_subject_mismatch"), "{err}");
-    assert!(audited(&ca, &["mfa_failed", "oidc_subject_mismatch"]));
+    assert_eq!(err.api_code(), Some("oidc_account_not_linked"), "{err}");
+    assert!(audited(&ca, &["mfa_failed", "oidc_account_not_linked"]));
     // alice herself still gets in.
     let again = provider.authenticate(&start(&ca, None).authorize_url, "alice");
     logged_in(finish(&ca, &again).expect("alice again"));
+}
+
+/// The login of `account` at the provider, as the CA judges it.
+fn provider_login(
+    ca: &Ca,
+    provider: &OidcProvider,
+    account: &str,
+) -> Result<OidcFinishResponse, rampart_api::ClientError> {
+    let redirect = provider.authenticate(&start(ca, None).authorize_url, account);
+    finish(ca, &redirect)
+}
+
+#[test]
+fn an_existing_user_is_reached_through_the_provider_only_after_an_admin_links_the_account() {
+    // bob exists in Rampart before anyone logs in through the provider. The
+    // provider holds bob's own account and mallory's, whose editable user-name
+    // claim also says bob.
+    let mut mallory = account(&["ops-team"], &["pwd"]);
+    mallory["username"] = json!("bob");
+    let provider = OidcProvider::start(json!({
+        "bob": account(&["dbas"], &["pwd"]),
+        "mallory": mallory,
+    }));
+    // JIT on and group sync off: JIT must still never claim an existing user,
+    // and the admin's groups must survive the provider's.
+    let ca = ca_with_admin_role(&provider, "jit_users = true\nsync_groups = false");
+    let admin = rampart_e2e::cli::bootstrap_admin(&ca);
+    admin.cli.add_user("bob", &["ops-team"]);
+
+    // Before a link: neither account gets in, the refusal names the fix.
+    let err = provider_login(&ca, &provider, "bob").expect_err("bob not linked yet");
+    assert_eq!(err.api_code(), Some("oidc_account_not_linked"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("rampart admin user link bob --provider corp --subject bob"),
+        "{err}"
+    );
+    let err = provider_login(&ca, &provider, "mallory").expect_err("mallory as bob");
+    assert_eq!(err.api_code(), Some("oidc_account_not_linked"), "{err}");
+    assert!(audited(
+        &ca,
+        &["mfa_failed", "oidc_account_not_linked", "bob"]
+    ));
+
+    // Bad links are refused: unknown provider, empty and oversized subjects.
+    let link = |args: &[&str]| {
+        let mut a = vec!["user", "link"];
+        a.extend_from_slice(args);
+        admin.cli.admin(&a)
+    };
+    for bad in [
+        vec!["bob", "--provider", "nope", "--subject", "bob"],
+        vec!["bob", "--provider", "corp", "--subject", ""],
+        vec!["bob", "--provider", "corp", "--subject", &"s".repeat(256)],
+        vec!["nobody", "--provider", "corp", "--subject", "bob"],
+    ] {
+        let out = link(&bad);
+        assert!(!out.status.success(), "{bad:?} must be refused\n{out}");
+    }
+
+    // The admin links bob's own account: bob gets in, and keeps the admin's
+    // groups (the provider's `dbas` would ask for a hardware-key step-up).
+    let out = link(&["bob", "--provider", "corp", "--subject", "bob"]);
+    out.assert_success("rampart admin user link");
+    assert!(out.stdout.contains("linked"), "{out}");
+    assert!(audited(&ca, &["user_idp_linked", "bob", "corp"]));
+    let session = logged_in(provider_login(&ca, &provider, "bob").expect("bob, linked"));
+    assert_eq!(session.user, "bob");
+    let users = admin.cli.admin(&["user", "list"]);
+    let bob_row = users
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("bob"))
+        .unwrap_or_else(|| panic!("bob listed\n{users}"));
+    assert!(
+        bob_row.contains("ops-team") && !bob_row.contains("dbas"),
+        "sync_groups = false keeps the admin's groups: {bob_row}"
+    );
+    // mallory's account is still nobody's, and a second user cannot take bob's.
+    let err = provider_login(&ca, &provider, "mallory").expect_err("mallory after link");
+    assert_eq!(err.api_code(), Some("oidc_account_not_linked"), "{err}");
+    admin.cli.add_user("carol", &[]);
+    let out = link(&["carol", "--provider", "corp", "--subject", "bob"]);
+    assert!(!out.status.success(), "one account, one user\n{out}");
+    assert!(out.stderr.contains("linked to Rampart user bob"), "{out}");
+
+    // Unlinking shuts the door again.
+    link(&["bob", "--provider", "corp", "--unlink"]).assert_success("unlink");
+    assert!(audited(&ca, &["user_idp_unlinked", "bob"]));
+    let err = provider_login(&ca, &provider, "bob").expect_err("bob unlinked");
+    assert_eq!(err.api_code(), Some("oidc_account_not_linked"), "{err}");
+}
+
+#[test]
+fn group_sync_never_takes_admin_away() {
+    // The bootstrap admin links their provider account, whose groups say
+    // nothing about Rampart admin rights; sync is on (the default).
+    // The admin's name is init's choice; the provider learns it first.
+    let admin_name = Ca::init_with(Some(POLICY), "").info().admin_user.clone();
+    let provider =
+        OidcProvider::start(json!({ admin_name.clone(): account(&["ops-team"], &["pwd"]) }));
+    let ca = ca_with_admin_role(&provider, "");
+    assert_eq!(ca.info().admin_user, admin_name);
+    let admin = rampart_e2e::cli::bootstrap_admin(&ca);
+    admin
+        .cli
+        .admin(&[
+            "user",
+            "link",
+            &admin_name,
+            "--provider",
+            "corp",
+            "--subject",
+            &admin_name,
+        ])
+        .assert_success("link the admin");
+    let session = logged_in(provider_login(&ca, &provider, &admin_name).expect("admin via IdP"));
+    assert!(session.admin, "the provider's groups do not remove admin");
+    assert!(audited(&ca, &["user_groups_changed", "ops-team"]));
 }
 
 /// Figures for the README, not a pass/fail check: run with

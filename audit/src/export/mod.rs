@@ -475,6 +475,8 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::UserDisabled => "User disabled",
         EventKind::UserEnabled => "User enabled",
         EventKind::UserGroupsChanged => "User groups changed",
+        EventKind::UserIdpLinked => "User linked to an identity-provider account",
+        EventKind::UserIdpUnlinked => "User unlinked from an identity-provider account",
         EventKind::InviteCreated => "Invite created",
         EventKind::InviteRedeemed => "Invite redeemed",
         EventKind::InviteRefused => "Invite refused",

@@ -83,6 +83,8 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         EventKind::UserDisabled => class(IAM, 3001, ACCOUNT_CHANGE, 5, "Disable"),
         EventKind::UserEnabled => class(IAM, 3001, ACCOUNT_CHANGE, 2, "Enable"),
         EventKind::UserGroupsChanged => class(IAM, 3005, USER_ACCESS, 1, "Assign Privileges"),
+        EventKind::UserIdpLinked => class(IAM, 3001, ACCOUNT_CHANGE, 99, "Link Identity"),
+        EventKind::UserIdpUnlinked => class(IAM, 3001, ACCOUNT_CHANGE, 99, "Unlink Identity"),
         EventKind::InviteCreated => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
         EventKind::InviteRedeemed => class(IAM, 3004, ENTITY_MANAGEMENT, 3, "Update"),
         EventKind::InviteRefused => class(IAM, 3004, ENTITY_MANAGEMENT, 3, "Update"),

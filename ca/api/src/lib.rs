@@ -73,6 +73,8 @@ pub mod paths {
     pub const ADMIN_USER_STATE: &str = "/v1/admin/users/state";
     /// `POST` (admin) [`super::SetGroupsRequest`].
     pub const ADMIN_USER_GROUPS: &str = "/v1/admin/users/groups";
+    /// `POST` (admin) [`super::IdpLinkRequest`] → [`super::IdpLinkResponse`].
+    pub const ADMIN_USER_IDP_LINK: &str = "/v1/admin/users/idp-link";
     /// `POST` (admin) [`super::InviteRequest`] → [`super::InviteResponse`].
     pub const ADMIN_INVITES: &str = "/v1/admin/invites";
     /// `POST` (admin) [`super::RevokeRequest`] → [`super::RevokeResponse`].
@@ -464,6 +466,38 @@ pub struct SetGroupsRequest {
     pub name: String,
     /// New groups.
     pub groups: Vec<String>,
+}
+
+/// `POST /v1/admin/users/idp-link`: tie a user to an account at an OIDC
+/// provider (its `sub`), or remove the tie. Only a linked account (or one the
+/// CA created just in time) can log in as a user through that provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdpLinkRequest {
+    /// The Rampart user.
+    pub name: String,
+    /// The provider's name in the CA config (`[[oidc.providers]] name`).
+    pub provider: String,
+    /// The provider account's subject (`sub`); ignored when unlinking.
+    #[serde(default)]
+    pub subject: String,
+    /// Remove the user's link at this provider instead.
+    #[serde(default)]
+    pub unlink: bool,
+}
+
+/// Answer to [`IdpLinkRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdpLinkResponse {
+    /// The Rampart user.
+    pub name: String,
+    /// The provider.
+    pub provider: String,
+    /// The subject now linked, or the one removed.
+    pub subject: Option<String>,
+    /// Whether the user is linked at this provider now.
+    pub linked: bool,
 }
 
 /// `POST /v1/admin/invites`.

@@ -1,6 +1,7 @@
 //! Administration: the admin gate, users, groups, invites and revocation.
 
 use super::*;
+use crate::store::IdpBinding;
 
 impl Authority {
     /// Refuse unless the session belongs to an admin with a fresh, strong enough
@@ -184,6 +185,90 @@ impl Authority {
         self.store.set_groups(&req.name, &req.groups)?;
         let u = self.require_user(&req.name)?;
         self.user_view(u)
+    }
+
+    /// Link a user to an account at an OIDC provider, or remove the link.
+    /// After a link, that account (and only it) logs in as the user through the
+    /// provider; nothing else ties an existing user to a provider account.
+    pub fn link_idp_subject(
+        &self,
+        caller: &Caller,
+        actor: &Session,
+        req: &api::IdpLinkRequest,
+    ) -> Result<api::IdpLinkResponse, CaError> {
+        if self.oidc()?.settings(&req.provider).is_none() {
+            return Err(CaError::bad_request(
+                "oidc_provider_unknown",
+                format!("no OIDC provider named {:?} is configured", req.provider),
+            ));
+        }
+        self.require_user(&req.name)?;
+        let answer = |subject: Option<String>, linked: bool| api::IdpLinkResponse {
+            name: req.name.clone(),
+            provider: req.provider.clone(),
+            subject,
+            linked,
+        };
+        let event = |kind: EventKind| {
+            self.event(kind, Outcome::Success, Some(caller))
+                .actor(&actor.user.name)
+                .session(&actor.record.id)
+                .user(&req.name)
+                .detail("provider", req.provider.clone())
+        };
+        if req.unlink {
+            let Some(subject) = self.store.idp_link(&req.provider, &req.name)? else {
+                return Ok(answer(None, false));
+            };
+            // Audit first: a state change the log does not know about must not happen.
+            self.record(event(EventKind::UserIdpUnlinked).detail("subject", subject.clone()))?;
+            let removed = self.store.unlink_idp_subject(&req.provider, &req.name)?;
+            return Ok(answer(removed.or(Some(subject)), false));
+        }
+        // A subject is an opaque string of at most 255 ASCII characters (OpenID
+        // Connect Core §2); refuse anything else rather than store it.
+        let subject = req.subject.as_str();
+        if subject.is_empty() || subject.len() > 255 || subject.chars().any(|c| c.is_control()) {
+            return Err(CaError::bad_request(
+                "invalid_subject",
+                "the subject must be 1 to 255 bytes with no control characters",
+            ));
+        }
+        if let Some(other) = self.store.idp_subject_user(&req.provider, subject)? {
+            if other != req.name {
+                return Err(CaError::Conflict {
+                    code: "oidc_subject_linked",
+                    message: format!(
+                        "that {} account is linked to Rampart user {other}; unlink it first",
+                        req.provider
+                    ),
+                });
+            }
+            return Ok(answer(Some(subject.to_owned()), true));
+        }
+        if let Some(current) = self.store.idp_link(&req.provider, &req.name)? {
+            return Err(CaError::Conflict {
+                code: "oidc_user_linked",
+                message: format!(
+                    "{} is already linked to {} account {current:?}; unlink it first",
+                    req.name, req.provider
+                ),
+            });
+        }
+        self.record(event(EventKind::UserIdpLinked).detail("subject", subject.to_owned()))?;
+        match self
+            .store
+            .bind_idp_subject(&req.provider, subject, &req.name, self.now())?
+        {
+            IdpBinding::Bound | IdpBinding::Matches => Ok(answer(Some(subject.to_owned()), true)),
+            // A login or another admin got there between the checks and the bind.
+            IdpBinding::SubjectBoundTo(_) | IdpBinding::UserBoundElsewhere => {
+                Err(CaError::Conflict {
+                    code: "oidc_link_conflict",
+                    message: "the link changed meanwhile; list and try again".to_owned(),
+                })
+            }
+        }
     }
 
     /// Create a single-use invite for an existing user.

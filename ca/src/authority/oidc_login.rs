@@ -36,7 +36,7 @@ impl Authority {
         }
     }
 
-    fn oidc(&self) -> Result<Arc<RelyingParty>, CaError> {
+    pub(super) fn oidc(&self) -> Result<Arc<RelyingParty>, CaError> {
         self.oidc
             .read()
             .ok()
@@ -361,7 +361,6 @@ impl Authority {
     /// the provider allows it, groups synced from the token, refused if disabled
     /// whatever the provider says.
     fn oidc_user(&self, caller: &Caller, login: &IdpLogin) -> Result<UserRecord, CaError> {
-        let now = self.now();
         let c = &login.claims;
         let refuse = |reason: &str, err: CaError| -> Result<UserRecord, CaError> {
             self.record(
@@ -373,88 +372,59 @@ impl Authority {
             )?;
             Err(err)
         };
-        let jit = self
-            .oidc()?
-            .settings(&login.provider)
-            .is_some_and(|s| s.jit_users);
-        let mut user = match self.store.user(&c.username)? {
-            Some(u) => u,
-            None if jit => {
-                let record = UserRecord {
-                    name: c.username.clone(),
-                    groups: c.groups.clone(),
-                    admin: false,
-                    disabled: false,
-                    created_at: now,
-                };
-                match self.store.create_user(&record) {
-                    Ok(()) => {}
-                    // A concurrent first login created it: use that one.
-                    Err(StoreError::Duplicate(_)) => {}
-                    Err(e) => return Err(e.into()),
+        let settings = self.oidc()?.settings(&login.provider).cloned();
+        let jit = settings.as_ref().is_some_and(|s| s.jit_users);
+        let sync_groups = settings.as_ref().is_none_or(|s| s.sync_groups);
+        // Only the provider's subject names the user: the user-name claim is
+        // often editable at the provider, so it may create a new user (JIT) but
+        // never claim an existing one. An existing user is tied to a provider
+        // account by an admin (`rampart admin user link`).
+        let mut user = match self.store.idp_subject_user(&login.provider, &c.subject)? {
+            Some(linked) => self.require_user(&linked)?,
+            None => match self.store.user(&c.username)? {
+                Some(existing) => {
+                    return refuse(
+                        "oidc_account_not_linked",
+                        CaError::forbidden(
+                            "oidc_account_not_linked",
+                            format!(
+                                "Rampart user {} exists but is not linked to this {} account; \
+                                 an admin links it with `rampart admin user link {} \
+                                 --provider {} --subject {}`",
+                                existing.name,
+                                login.provider,
+                                existing.name,
+                                login.provider,
+                                c.subject
+                            ),
+                        ),
+                    )
                 }
-                self.record(
-                    self.event(EventKind::UserCreated, Outcome::Success, Some(caller))
-                        .actor(&format!("oidc:{}", login.provider))
-                        .user(&c.username)
-                        .detail("groups", c.groups.clone())
-                        .detail("jit", true),
-                )?;
-                self.require_user(&c.username)?
-            }
-            None => {
-                return refuse(
-                    "oidc_user_unknown",
-                    CaError::forbidden(
+                None if jit => self.oidc_create_user(caller, login)?,
+                None => {
+                    return refuse(
                         "oidc_user_unknown",
-                        format!(
-                            "the provider vouched for {}, who is not a Rampart user; ask an admin",
-                            c.username
+                        CaError::forbidden(
+                            "oidc_user_unknown",
+                            format!(
+                                "the provider vouched for {}, who is not a Rampart user; ask an \
+                                 admin",
+                                c.username
+                            ),
                         ),
-                    ),
-                )
-            }
+                    )
+                }
+            },
         };
-        // The user-name claim is often editable by the user at the provider: the
-        // provider's subject is what must keep naming the same Rampart user.
-        match self
-            .store
-            .bind_idp_subject(&login.provider, &c.subject, &user.name, now)?
-        {
-            IdpBinding::Bound | IdpBinding::Matches => {}
-            IdpBinding::SubjectBoundTo(other) => {
-                return refuse(
-                    "oidc_subject_mismatch",
-                    CaError::forbidden(
-                        "oidc_subject_mismatch",
-                        format!(
-                            "this provider account is tied to Rampart user {other}, not {}",
-                            user.name
-                        ),
-                    ),
-                )
-            }
-            IdpBinding::UserBoundElsewhere => {
-                return refuse(
-                    "oidc_subject_mismatch",
-                    CaError::forbidden(
-                        "oidc_subject_mismatch",
-                        format!(
-                            "{} is tied to another account at this provider; ask an admin",
-                            user.name
-                        ),
-                    ),
-                )
-            }
-        }
         if user.disabled {
             return refuse(
                 "user_disabled",
                 CaError::forbidden("user_disabled", "this user is disabled"),
             );
         }
-        // The provider is the source of truth for groups when it sends them.
-        if !c.groups.is_empty() && c.groups != user.groups {
+        // With `sync_groups`, the provider is the source of truth for groups
+        // when it sends them.
+        if sync_groups && !c.groups.is_empty() && c.groups != user.groups {
             self.store.set_groups(&user.name, &c.groups)?;
             self.record(
                 self.event(EventKind::UserGroupsChanged, Outcome::Success, Some(caller))
@@ -466,6 +436,66 @@ impl Authority {
             user.groups = c.groups.clone();
         }
         Ok(user)
+    }
+
+    /// Create the user a provider vouched for (just-in-time) and link the
+    /// provider account to it in the same breath. A concurrent first login of
+    /// the same account finds the user and the link already there.
+    fn oidc_create_user(&self, caller: &Caller, login: &IdpLogin) -> Result<UserRecord, CaError> {
+        let c = &login.claims;
+        let now = self.now();
+        let record = UserRecord {
+            name: c.username.clone(),
+            groups: c.groups.clone(),
+            admin: false,
+            disabled: false,
+            created_at: now,
+        };
+        match self.store.create_user(&record) {
+            Ok(()) => {
+                self.record(
+                    self.event(EventKind::UserCreated, Outcome::Success, Some(caller))
+                        .actor(&format!("oidc:{}", login.provider))
+                        .user(&c.username)
+                        .detail("groups", c.groups.clone())
+                        .detail("subject", c.subject.clone())
+                        .detail("jit", true),
+                )?;
+            }
+            // A user of that name appeared since the lookup: whoever made it, it
+            // is not this login's to claim (a concurrent first login of the
+            // same account links it, and the next try finds the link).
+            Err(StoreError::Duplicate(_)) => {
+                return match self.store.idp_subject_user(&login.provider, &c.subject)? {
+                    Some(linked) if linked == c.username => self.require_user(&linked),
+                    _ => Err(CaError::Conflict {
+                        code: "oidc_account_not_linked",
+                        message: format!(
+                            "Rampart user {} was created meanwhile and is not linked to this \
+                             {} account; try again or ask an admin",
+                            c.username, login.provider
+                        ),
+                    }),
+                };
+            }
+            Err(e) => return Err(e.into()),
+        }
+        match self
+            .store
+            .bind_idp_subject(&login.provider, &c.subject, &c.username, now)?
+        {
+            IdpBinding::Bound | IdpBinding::Matches => self.require_user(&c.username),
+            // Someone else's user of that name appeared meanwhile.
+            IdpBinding::SubjectBoundTo(_) | IdpBinding::UserBoundElsewhere => {
+                Err(CaError::forbidden(
+                    "oidc_account_not_linked",
+                    format!(
+                        "Rampart user {} is linked to another {} account",
+                        c.username, login.provider
+                    ),
+                ))
+            }
+        }
     }
 
     /// Roles that set `oidc_acr`/`oidc_amr` need an OIDC session. A session with

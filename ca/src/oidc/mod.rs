@@ -103,6 +103,11 @@ pub struct RawProvider {
     /// Create unknown users on first login (just-in-time). Default false.
     #[serde(default)]
     pub jit_users: bool,
+    /// Replace a user's Rampart groups with the provider's `groups_claim` at
+    /// each login (when the token carries any). Default true. Never touches the
+    /// admin flag, which is not a group.
+    #[serde(default = "default_sync_groups")]
+    pub sync_groups: bool,
     /// Clock skew allowed on `exp`/`iat`, e.g. `"60s"`. Default 60 s.
     #[serde(default = "default_skew")]
     pub clock_skew: String,
@@ -116,6 +121,9 @@ fn default_username_claim() -> String {
 }
 fn default_groups_claim() -> String {
     "groups".into()
+}
+fn default_sync_groups() -> bool {
+    true
 }
 fn default_skew() -> String {
     "60s".into()
@@ -150,6 +158,8 @@ pub struct ProviderSettings {
     pub groups_claim: String,
     /// Just-in-time users.
     pub jit_users: bool,
+    /// Replace Rampart groups with the provider's at each login.
+    pub sync_groups: bool,
     /// Allowed clock skew.
     pub clock_skew: Duration,
 }
@@ -227,6 +237,7 @@ pub fn validate(raw: &RawOidc, base: &Path) -> Result<Vec<ProviderSettings>, CaE
             username_claim: p.username_claim.clone(),
             groups_claim: p.groups_claim.clone(),
             jit_users: p.jit_users,
+            sync_groups: p.sync_groups,
             clock_skew,
         });
     }

@@ -346,6 +346,7 @@ fn config_validation() {
             username_claim: default_username_claim(),
             groups_claim: default_groups_claim(),
             jit_users: false,
+            sync_groups: true,
             clock_skew: default_skew(),
         }],
     };

@@ -386,6 +386,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         user: &str,
         now: DateTime<Utc>,
     ) -> Result<IdpBinding, StoreError>;
+    /// The user an IdP account is linked to, if any.
+    fn idp_subject_user(&self, provider: &str, subject: &str)
+        -> Result<Option<String>, StoreError>;
+    /// The IdP account (subject) `user` is linked to at `provider`, if any.
+    fn idp_link(&self, provider: &str, user: &str) -> Result<Option<String>, StoreError>;
+    /// Remove `user`'s link at `provider`; the subject that was linked.
+    fn unlink_idp_subject(&self, provider: &str, user: &str) -> Result<Option<String>, StoreError>;
     /// The identity provider's evidence for a session, if it was an OIDC login.
     fn idp_evidence(&self, session_id: &str) -> Result<Option<IdpEvidence>, StoreError>;
     /// End all of a user's sessions.

@@ -553,6 +553,36 @@ fn lock_in_force(pair: &AttemptRow, all: &AttemptRow, now: DateTime<Utc>) -> Opt
         })
 }
 
+/// The user a provider account is linked to.
+fn idp_user_of_subject(
+    conn: &Connection,
+    provider: &str,
+    subject: &str,
+) -> Result<Option<String>, StoreError> {
+    conn.query_row(
+        "SELECT user FROM idp_subjects WHERE provider = ?1 AND subject = ?2",
+        [provider, subject],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db)
+}
+
+/// The provider account a user is linked to.
+fn idp_subject_of_user(
+    conn: &Connection,
+    provider: &str,
+    user: &str,
+) -> Result<Option<String>, StoreError> {
+    conn.query_row(
+        "SELECT subject FROM idp_subjects WHERE provider = ?1 AND user = ?2",
+        [provider, user],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db)
+}
+
 impl Store for SqliteStore {
     fn create_user(&self, u: &UserRecord) -> Result<(), StoreError> {
         let conn = self.conn()?;
@@ -1001,31 +1031,17 @@ impl Store for SqliteStore {
         user: &str,
         now: DateTime<Utc>,
     ) -> Result<IdpBinding, StoreError> {
+        // One connection guard over the checks and the insert: nothing binds
+        // in between.
         let conn = self.conn()?;
-        let by_subject: Option<String> = conn
-            .query_row(
-                "SELECT user FROM idp_subjects WHERE provider = ?1 AND subject = ?2",
-                [provider, subject],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db)?;
-        if let Some(bound) = by_subject {
+        if let Some(bound) = idp_user_of_subject(&conn, provider, subject)? {
             return Ok(if bound == user {
                 IdpBinding::Matches
             } else {
                 IdpBinding::SubjectBoundTo(bound)
             });
         }
-        let by_user: Option<String> = conn
-            .query_row(
-                "SELECT subject FROM idp_subjects WHERE provider = ?1 AND user = ?2",
-                [provider, user],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db)?;
-        if by_user.is_some() {
+        if idp_subject_of_user(&conn, provider, user)?.is_some() {
             return Ok(IdpBinding::UserBoundElsewhere);
         }
         conn.execute(
@@ -1034,6 +1050,29 @@ impl Store for SqliteStore {
         )
         .map_err(db)?;
         Ok(IdpBinding::Bound)
+    }
+
+    fn idp_subject_user(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<String>, StoreError> {
+        idp_user_of_subject(&*self.conn()?, provider, subject)
+    }
+
+    fn idp_link(&self, provider: &str, user: &str) -> Result<Option<String>, StoreError> {
+        idp_subject_of_user(&*self.conn()?, provider, user)
+    }
+
+    fn unlink_idp_subject(&self, provider: &str, user: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.conn()?;
+        conn.query_row(
+            "DELETE FROM idp_subjects WHERE provider = ?1 AND user = ?2 RETURNING subject",
+            [provider, user],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)
     }
 
     fn idp_evidence(&self, session_id: &str) -> Result<Option<IdpEvidence>, StoreError> {
@@ -1927,6 +1966,38 @@ mod tests {
         assert_eq!(
             s.bind_idp_subject("other", "sub-b", "alice", now())
                 .unwrap(),
+            IdpBinding::Bound
+        );
+    }
+
+    #[test]
+    fn idp_links_are_looked_up_both_ways_and_unlinked_per_provider() {
+        let s = SqliteStore::in_memory().unwrap();
+        s.bind_idp_subject("corp", "sub-a", "alice", now()).unwrap();
+        s.bind_idp_subject("other", "sub-x", "alice", now())
+            .unwrap();
+        assert_eq!(
+            s.idp_subject_user("corp", "sub-a").unwrap().as_deref(),
+            Some("alice")
+        );
+        assert_eq!(s.idp_subject_user("corp", "sub-x").unwrap(), None);
+        assert_eq!(
+            s.idp_link("corp", "alice").unwrap().as_deref(),
+            Some("sub-a")
+        );
+        assert_eq!(
+            s.unlink_idp_subject("corp", "alice").unwrap().as_deref(),
+            Some("sub-a")
+        );
+        assert_eq!(s.unlink_idp_subject("corp", "alice").unwrap(), None);
+        assert_eq!(s.idp_subject_user("corp", "sub-a").unwrap(), None);
+        // The other provider's link stands, and the subject is free to bind anew.
+        assert_eq!(
+            s.idp_link("other", "alice").unwrap().as_deref(),
+            Some("sub-x")
+        );
+        assert_eq!(
+            s.bind_idp_subject("corp", "sub-a", "bob", now()).unwrap(),
             IdpBinding::Bound
         );
     }
