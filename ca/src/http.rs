@@ -195,6 +195,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(api::oidc::FINISH, post(oidc_finish))
         .route(api::oidc::DEVICE_START, post(oidc_device_start))
         .route(api::oidc::DEVICE_POLL, post(oidc_device_poll))
+        .route(api::oidc::PENDING, post(oidc_pending))
         .route(paths::CERTS, post(issue_cert))
         .route(paths::WHOAMI, get(whoami))
         .route(paths::SSH_HOSTS, get(ssh_hosts))
@@ -368,6 +369,16 @@ async fn oidc_device_start(
 }
 
 /// `POST /v1/oidc/device/poll`.
+async fn oidc_pending(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::oidc::OidcPendingRequest>,
+) -> Result<Json<api::oidc::OidcPendingResponse>, ApiError> {
+    blocking(auth, move |a| a.oidc_pending(&caller(addr), &req))
+        .await
+        .map(Json)
+}
+
 async fn oidc_device_poll(
     State(auth): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,

@@ -15,19 +15,36 @@ use std::time::{Duration, Instant};
 
 use rampart_api::oidc::{
     OidcDevicePollRequest, OidcDevicePollResponse, OidcDeviceStartRequest, OidcDeviceStartResponse,
-    OidcFinishRequest, OidcFinishResponse, OidcStartRequest, OidcStartResponse, DEVICE_POLL,
-    DEVICE_START, FINISH, START,
+    OidcFinishRequest, OidcFinishResponse, OidcPendingRequest, OidcPendingResponse,
+    OidcStartRequest, OidcStartResponse, DEVICE_POLL, DEVICE_START, FINISH, PENDING, START,
 };
-use rampart_api::{Client, LoginResponse};
+use rampart_api::{Client, ClientError, LoginResponse};
 
 use crate::error::CliError;
 
 /// How long to wait for the browser (the CA's login state lasts 10 minutes).
 const WAIT: Duration = Duration::from_secs(10 * 60);
+/// How often the CLI asks the CA, while it waits for the browser, whether the
+/// login can still finish (the provider may go away meanwhile).
+const CHECK_EVERY: Duration = Duration::from_secs(5);
 /// Step-ups before giving up (each one is a full login at the provider).
 const MAX_STEP_UPS: usize = 3;
 /// Longest request line read from the browser.
 const MAX_LINE: usize = 8 * 1024;
+
+/// The CA's answer to an OIDC call, with a way forward when the provider is
+/// down: another factor the user's roles may accept.
+fn oidc_answer<T>(answer: Result<T, ClientError>) -> Result<T, CliError> {
+    answer.map_err(|e| match &e {
+        ClientError::Api { code, message, .. } if code == "oidc_provider_unavailable" => {
+            CliError::Refused(format!(
+                "{message} ({code}); if your roles allow another factor, log in with it \
+                 (`rampart login --mfa totp` or `--mfa webauthn`)"
+            ))
+        }
+        _ => e.into(),
+    })
+}
 
 /// Log in through `provider`; `user`, if known, lets the CA ask up front for
 /// what the user's roles need.
@@ -44,28 +61,37 @@ pub fn login(
         .map_err(|e| anyhow::anyhow!("listener address: {e}"))?
         .port();
     let redirect_uri = format!("http://127.0.0.1:{port}/callback");
-    let started: OidcStartResponse = client.post_json(
+    let started: OidcStartResponse = oidc_answer(client.post_json(
         START,
         &OidcStartRequest {
             provider: provider.to_owned(),
             redirect_uri,
             user: user.map(str::to_owned),
         },
-    )?;
+    ))?;
     let (mut state, mut url) = (started.state, started.authorize_url);
     for _ in 0..=MAX_STEP_UPS {
         eprintln!("Log in at {provider} in your browser:\n  {url}");
         if open_browser {
             try_open(&url);
         }
-        let code = wait_for_code(&listener, &state)?;
-        let answer: OidcFinishResponse = client.post_json(
+        let still_pending = || -> Result<(), CliError> {
+            let _: OidcPendingResponse = oidc_answer(client.post_json(
+                PENDING,
+                &OidcPendingRequest {
+                    state: state.clone(),
+                },
+            ))?;
+            Ok(())
+        };
+        let code = wait_for_code(&listener, &state, still_pending)?;
+        let answer: OidcFinishResponse = oidc_answer(client.post_json(
             FINISH,
             &OidcFinishRequest {
                 state: state.clone(),
                 code,
             },
-        )?;
+        ))?;
         match answer {
             OidcFinishResponse::LoggedIn { login } => return Ok(login),
             OidcFinishResponse::StepUpRequired {
@@ -87,14 +113,14 @@ pub fn login(
 
 /// `rampart login --mfa oidc --device`: the device authorisation grant (RFC
 /// 8628) for a terminal without a browser. The CA talks to the provider; the CLI
-/// shows the code and polls the CA, which waits a while for the user each time.
+/// shows the code and polls the CA at the provider's interval.
 pub fn device_login(client: &Client, provider: &str) -> Result<LoginResponse, CliError> {
-    let d: OidcDeviceStartResponse = client.post_json(
+    let d: OidcDeviceStartResponse = oidc_answer(client.post_json(
         DEVICE_START,
         &OidcDeviceStartRequest {
             provider: provider.to_owned(),
         },
-    )?;
+    ))?;
     eprintln!("On a device with a browser, open\n  {}", d.verification_uri);
     eprintln!("and enter the code: {}", d.user_code);
     if let Some(c) = &d.verification_uri_complete {
@@ -102,12 +128,12 @@ pub fn device_login(client: &Client, provider: &str) -> Result<LoginResponse, Cl
     }
     let interval = Duration::from_secs(d.interval_seconds.clamp(1, 60));
     loop {
-        let answer: OidcDevicePollResponse = client.post_json(
+        let answer: OidcDevicePollResponse = oidc_answer(client.post_json(
             DEVICE_POLL,
             &OidcDevicePollRequest {
                 handle: d.handle.clone(),
             },
-        )?;
+        ))?;
         match answer {
             OidcDevicePollResponse::LoggedIn { login } => return Ok(login),
             OidcDevicePollResponse::Pending => std::thread::sleep(interval),
@@ -135,9 +161,16 @@ pub fn try_open(url: &str) {
 }
 
 /// Accept connections until one brings `?code=…&state=<ours>` (or an error
-/// from the provider), answering each with a short page.
-fn wait_for_code(listener: &TcpListener, state: &str) -> Result<String, CliError> {
+/// from the provider), answering each with a short page. Every
+/// [`CHECK_EVERY`], `still_pending` asks the CA whether the login can still
+/// finish; its error ends the wait.
+fn wait_for_code(
+    listener: &TcpListener,
+    state: &str,
+    still_pending: impl Fn() -> Result<(), CliError>,
+) -> Result<String, CliError> {
     let deadline = Instant::now() + WAIT;
+    let mut next_check = Instant::now() + CHECK_EVERY;
     listener
         .set_nonblocking(true)
         .map_err(|e| anyhow::anyhow!("listener: {e}"))?;
@@ -146,6 +179,10 @@ fn wait_for_code(listener: &TcpListener, state: &str) -> Result<String, CliError
             return Err(CliError::Refused(
                 "no answer from the browser within 10 minutes".to_owned(),
             ));
+        }
+        if Instant::now() >= next_check {
+            still_pending()?;
+            next_check = Instant::now() + CHECK_EVERY;
         }
         let stream = match listener.accept() {
             Ok((s, _)) => s,

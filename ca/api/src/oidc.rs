@@ -82,6 +82,33 @@ pub enum OidcFinishResponse {
     },
 }
 
+/// `POST` whether a started login can still finish: the CLI asks while it
+/// waits for the browser, so a provider that went away ends the wait.
+pub const PENDING: &str = "/v1/oidc/pending";
+
+/// `POST /v1/oidc/pending`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcPendingRequest {
+    /// From [`OidcStartResponse`] (or a step-up).
+    pub state: String,
+}
+
+impl std::fmt::Debug for OidcPendingRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OidcPendingRequest(<redacted>)")
+    }
+}
+
+/// Answer to [`OidcPendingRequest`] while the login can still finish; an error
+/// (`oidc_provider_unavailable`, `oidc_state_unknown`, …) when it cannot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcPendingResponse {
+    /// The login state expires then.
+    pub expires_at: DateTime<Utc>,
+}
+
 /// `POST` start a device authorisation (RFC 8628) at a provider.
 pub const DEVICE_START: &str = "/v1/oidc/device/start";
 /// `POST` poll a device authorisation.
@@ -139,8 +166,8 @@ impl std::fmt::Debug for OidcDevicePollRequest {
     }
 }
 
-/// Answer to [`OidcDevicePollRequest`]. The CA waits a while for the user
-/// before answering `pending`, so the CLI may poll again at once.
+/// Answer to [`OidcDevicePollRequest`]. The CA answers at once; poll again
+/// after the interval [`OidcDeviceStartResponse`] gave.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OidcDevicePollResponse {

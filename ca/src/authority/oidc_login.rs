@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use rampart_api::oidc::{
     OidcDevicePollRequest, OidcDevicePollResponse, OidcDeviceStartRequest, OidcDeviceStartResponse,
-    OidcFinishRequest, OidcFinishResponse, OidcStartRequest, OidcStartResponse,
+    OidcFinishRequest, OidcFinishResponse, OidcPendingRequest, OidcPendingResponse,
+    OidcStartRequest, OidcStartResponse,
 };
 use rampart_audit::{EventKind, Outcome};
 
@@ -185,6 +186,32 @@ impl Authority {
         let outcome = self.oidc_complete(caller, &rp, login, now);
         Self::oidc_answered(&req.state, &outcome);
         outcome
+    }
+
+    /// `POST /v1/oidc/pending`: whether a login the CLI waits on can still
+    /// finish. A provider gone away ends the wait (audited once per login: the
+    /// CLI stops asking).
+    pub fn oidc_pending(
+        &self,
+        caller: &Caller,
+        req: &OidcPendingRequest,
+    ) -> Result<OidcPendingResponse, CaError> {
+        let rp = self.oidc()?;
+        match rp.pending_check(&req.state, self.now())? {
+            Ok(expires_at) => Ok(OidcPendingResponse { expires_at }),
+            Err(failure) => {
+                if let OidcFailure::ProviderUnavailable(_) = failure {
+                    self.record(
+                        self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                            .mfa_method("oidc")
+                            .reason(failure.code())
+                            .detail("provider", rp.pending_provider(&req.state))
+                            .detail("stage", "wait"),
+                    )?;
+                }
+                Err(Self::oidc_failure_error(&failure))
+            }
+        }
     }
 
     /// `POST /v1/oidc/device/start`.

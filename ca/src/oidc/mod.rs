@@ -28,10 +28,9 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use openidconnect::core::{
     CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
-    CoreClient, CoreClientAuthMethod, CoreDeviceAuthorizationResponse, CoreGrantType, CoreIdToken,
-    CoreJsonWebKey, CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm,
-    CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType,
-    CoreSubjectIdentifierType,
+    CoreClient, CoreClientAuthMethod, CoreGrantType, CoreIdToken, CoreJsonWebKey,
+    CoreJsonWebKeySet, CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm,
+    CoreJwsSigningAlgorithm, CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AuthenticationContextClass, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret,
@@ -60,6 +59,11 @@ pub const JWKS_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 pub const DISCOVERY_TTL: Duration = Duration::from_secs(3600);
 /// Timeout of every call to a provider.
 pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a reachability probe may take: a user waits on it.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// While a CLI waits for the browser, a provider that answered this recently
+/// is not probed again.
+pub const PROBE_FRESH: Duration = Duration::from_secs(5);
 /// Most groups taken from a token; more is refused as malformed.
 const MAX_GROUPS: usize = 256;
 
@@ -563,33 +567,6 @@ type Metadata = openidconnect::ProviderMetadata<
     CoreSubjectIdentifierType,
 >;
 
-/// A device authorisation the CA is waiting on (RFC 8628).
-struct PendingDevice {
-    provider: String,
-    details: CoreDeviceAuthorizationResponse,
-    expires_at: DateTime<Utc>,
-}
-
-/// A device login just started: show the user `user_code` and the URI.
-#[derive(Debug, Clone)]
-pub struct DeviceStarted {
-    /// Opaque handle the CLI polls with.
-    pub handle: String,
-    /// Code the user types at the provider.
-    pub user_code: String,
-    /// Where to type it.
-    pub verification_uri: String,
-    /// The URI with the code filled in, if the provider offers one.
-    pub verification_uri_complete: Option<String>,
-    /// When the device code expires.
-    pub expires_at: DateTime<Utc>,
-    /// Seconds between polls.
-    pub interval: u64,
-}
-
-/// How long one poll waits at most for the user before answering "pending".
-pub const DEVICE_POLL_WAIT: Duration = Duration::from_secs(10);
-
 /// What the authorisation request asks of the provider beyond a plain login.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuthParams {
@@ -636,6 +613,8 @@ struct ProviderState {
     settings: ProviderSettings,
     metadata: RwLock<Option<(Metadata, DateTime<Utc>)>>,
     last_jwks_refetch: Mutex<Option<DateTime<Utc>>>,
+    /// When the provider last answered anything (discovery or a probe).
+    last_answered: Mutex<Option<DateTime<Utc>>>,
 }
 
 /// The CA's OIDC relying party.
@@ -714,6 +693,7 @@ impl RelyingParty {
                     settings,
                     metadata: RwLock::new(None),
                     last_jwks_refetch: Mutex::new(None),
+                    last_answered: Mutex::new(None),
                 })
                 .collect(),
             pending: Mutex::new(HashMap::new()),
@@ -762,7 +742,85 @@ impl RelyingParty {
         if let Ok(mut guard) = p.metadata.write() {
             *guard = Some((m.clone(), now));
         }
+        Self::answered(p, now);
         Ok(m)
+    }
+
+    fn answered(p: &ProviderState, now: DateTime<Utc>) {
+        if let Ok(mut at) = p.last_answered.lock() {
+            *at = Some(now);
+        }
+    }
+
+    /// Whether the provider answers now, cheaply: discovery data is cached for
+    /// an hour, and a login built from it for a provider that has since gone
+    /// away would leave the user waiting on a browser that can never finish.
+    /// One HEAD of the authorisation endpoint (the page the browser needs), with
+    /// a short timeout; any HTTP answer counts. A failure drops the cached
+    /// discovery, so the next login rediscovers.
+    /// An answer no older than `fresh` stands in for the probe (discovery made
+    /// in this same call is one).
+    fn probe(
+        &self,
+        p: &ProviderState,
+        m: &Metadata,
+        now: DateTime<Utc>,
+        fresh: Duration,
+    ) -> Result<(), OidcFailure> {
+        let fresh = chrono::Duration::from_std(fresh).unwrap_or_default();
+        if let Ok(at) = p.last_answered.lock() {
+            if at.is_some_and(|t| now >= t && now - t <= fresh) {
+                return Ok(());
+            }
+        }
+        let url = m.authorization_endpoint().url().clone();
+        match self.http.head(url).timeout(PROBE_TIMEOUT).send() {
+            Ok(_) => {
+                Self::answered(p, now);
+                Ok(())
+            }
+            Err(e) => {
+                if let Ok(mut guard) = p.metadata.write() {
+                    *guard = None;
+                }
+                let failure =
+                    OidcFailure::ProviderUnavailable(format!("authorization endpoint: {e}"));
+                crate::metrics::provider_request(&p.settings.name, Err(failure.code()));
+                Err(failure)
+            }
+        }
+    }
+
+    /// Whether a started login (`state`, not consumed) can still finish: it is
+    /// known, not expired, and its provider answers. Its expiry if so.
+    pub fn pending_check(
+        &self,
+        state: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<DateTime<Utc>, OidcFailure>, CaError> {
+        if state.is_empty() || state.len() > MAX_CODE_BYTES {
+            return Err(CaError::bad_request("invalid_request", "bad state"));
+        }
+        let found = self
+            .pending
+            .lock()
+            .map_err(|_| CaError::Internal("OIDC state lock poisoned".into()))?
+            .get(&digest(state))
+            .map(|p| (p.provider.clone(), p.expires_at));
+        let Some((provider, expires_at)) = found else {
+            return Ok(Err(OidcFailure::StateUnknown));
+        };
+        if expires_at <= now {
+            return Ok(Err(OidcFailure::StateExpired));
+        }
+        let p = match self.provider(&provider) {
+            Ok(p) => p,
+            Err(f) => return Ok(Err(f)),
+        };
+        Ok(self
+            .metadata(p, now)
+            .and_then(|m| self.probe(p, &m, now, PROBE_FRESH))
+            .map(|()| expires_at))
     }
 
     /// Whether any configured provider answers its discovery document now
@@ -845,6 +903,11 @@ impl RelyingParty {
             Ok(m) => m,
             Err(f) => return Ok(Err(f)),
         };
+        // A user is about to be sent to the provider: ask it now (a start
+        // costs the caller's start budget, so this is no amplifier).
+        if let Err(f) = self.probe(p, &m, now, Duration::ZERO) {
+            return Ok(Err(f));
+        }
         let redirect = RedirectUrl::new(redirect_uri.to_owned())
             .map_err(|_| CaError::bad_request("oidc_redirect_invalid", "bad redirect_uri"))?;
         let client = Self::client(p, m);
@@ -969,192 +1032,6 @@ impl RelyingParty {
         }
     }
 
-    /// Start a device authorisation (RFC 8628 §3.1) at `provider`.
-    pub fn device_start(
-        &self,
-        provider: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Result<DeviceStarted, OidcFailure>, CaError> {
-        let p = match self.provider(provider) {
-            Ok(p) => p,
-            Err(f) => return Ok(Err(f)),
-        };
-        let m = match self.metadata(p, now) {
-            Ok(m) => m,
-            Err(f) => return Ok(Err(f)),
-        };
-        let Some(url) = m
-            .additional_metadata()
-            .device_authorization_endpoint
-            .clone()
-        else {
-            return Err(CaError::bad_request(
-                "oidc_device_unsupported",
-                "this provider does not offer the device authorisation grant",
-            ));
-        };
-        let client = Self::client(p, m).set_device_authorization_url(url);
-        // max_age makes the provider report auth_time (OIDC Core §3.1.2.1),
-        // which freshness is measured from.
-        let mut req = client
-            .exchange_device_code()
-            .add_extra_param("max_age", "86400");
-        for s in &p.settings.scopes {
-            req = req.add_scope(Scope::new(s.clone()));
-        }
-        let details: CoreDeviceAuthorizationResponse = match req.request(&self.http) {
-            Ok(d) => d,
-            Err(e) => {
-                return Ok(Err(OidcFailure::ProviderUnavailable(format!(
-                    "device authorisation: {e}"
-                ))))
-            }
-        };
-        let lifetime = details.expires_in().min(LOGIN_STATE_TTL);
-        let expires_at = now + chrono::Duration::from_std(lifetime).unwrap_or_default();
-        let handle = CsrfToken::new_random().secret().clone();
-        let started = DeviceStarted {
-            handle: handle.clone(),
-            user_code: details.user_code().secret().clone(),
-            verification_uri: details.verification_uri().to_string(),
-            verification_uri_complete: details
-                .verification_uri_complete()
-                .map(|u| u.secret().clone()),
-            expires_at,
-            interval: details.interval().as_secs().max(1),
-        };
-        let mut devices = self
-            .devices
-            .lock()
-            .map_err(|_| CaError::Internal("OIDC device lock poisoned".into()))?;
-        devices.retain(|_, d| d.expires_at > now);
-        if devices.len() >= MAX_PENDING {
-            return Err(CaError::RateLimited {
-                code: "oidc_busy",
-                message: "too many OIDC logins in progress; try again shortly".into(),
-                retry_after_secs: 30,
-            });
-        }
-        devices.insert(
-            digest(&handle),
-            PendingDevice {
-                provider: p.settings.name.clone(),
-                details,
-                expires_at,
-            },
-        );
-        Ok(Ok(started))
-    }
-
-    /// Provider name of a pending device login.
-    pub fn device_provider(&self, handle: &str) -> Option<String> {
-        self.devices
-            .lock()
-            .ok()?
-            .get(&digest(handle))
-            .map(|d| d.provider.clone())
-    }
-
-    /// Poll a device login: wait up to [`DEVICE_POLL_WAIT`] for the user to
-    /// approve it at the provider. `Ok(None)`: still pending.
-    pub fn device_poll(
-        &self,
-        handle: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Result<Option<IdpLogin>, OidcFailure>, CaError> {
-        if handle.is_empty() || handle.len() > MAX_CODE_BYTES {
-            return Err(CaError::bad_request("invalid_request", "bad handle"));
-        }
-        let key = digest(handle);
-        let (provider, details, expires_at) = {
-            let devices = self
-                .devices
-                .lock()
-                .map_err(|_| CaError::Internal("OIDC device lock poisoned".into()))?;
-            match devices.get(&key) {
-                None => return Ok(Err(OidcFailure::StateUnknown)),
-                Some(d) => (d.provider.clone(), d.details.clone(), d.expires_at),
-            }
-        };
-        let forget = || {
-            if let Ok(mut d) = self.devices.lock() {
-                d.remove(&key);
-            }
-        };
-        if expires_at <= now {
-            forget();
-            return Ok(Err(OidcFailure::StateExpired));
-        }
-        let p = match self.provider(&provider) {
-            Ok(p) => p,
-            Err(f) => return Ok(Err(f)),
-        };
-        let m = match self.metadata(p, now) {
-            Ok(m) => m,
-            Err(f) => return Ok(Err(f)),
-        };
-        let jwks = m.jwks().clone();
-        let client = Self::client(p, m);
-        let left = (expires_at - now).to_std().unwrap_or_default();
-        let wait = left.min(DEVICE_POLL_WAIT);
-        // If the code outlives this poll's wait, an "expired" from the polling
-        // loop means our wait ran out, not the code.
-        let outlives_wait = left > DEVICE_POLL_WAIT;
-        let req = match client.exchange_device_access_token(&details) {
-            Ok(r) => r,
-            Err(e) => {
-                return Ok(Err(OidcFailure::ProviderUnavailable(format!(
-                    "no token endpoint: {e}"
-                ))))
-            }
-        };
-        let resp = match req.request(&self.http, std::thread::sleep, Some(wait)) {
-            Ok(r) => r,
-            Err(openidconnect::RequestTokenError::ServerResponse(r)) => {
-                use openidconnect::DeviceCodeErrorResponseType as T;
-                return match r.error() {
-                    // Our wait ran out, not the device code: still pending.
-                    T::ExpiredToken if outlives_wait => Ok(Ok(None)),
-                    T::ExpiredToken => {
-                        forget();
-                        Ok(Err(OidcFailure::StateExpired))
-                    }
-                    other => {
-                        forget();
-                        Ok(Err(OidcFailure::CodeRejected(other.as_ref().to_owned())))
-                    }
-                };
-            }
-            Err(e) => {
-                return Ok(Err(OidcFailure::ProviderUnavailable(format!(
-                    "token endpoint: {e}"
-                ))))
-            }
-        };
-        // Single use from here on, whatever the token says.
-        forget();
-        let Some(raw) = resp.id_token().map(ToString::to_string) else {
-            return Ok(Err(OidcFailure::NoIdToken));
-        };
-        let expect = Expectations {
-            issuer: &p.settings.issuer,
-            client_id: &p.settings.client_id,
-            nonce: None,
-            skew: p.settings.clock_skew,
-            username_claim: &p.settings.username_claim,
-            groups_claim: &p.settings.groups_claim,
-        };
-        Ok(self
-            .validate_with_refetch(p, &raw, &expect, &jwks, now)
-            .map(|claims| {
-                Some(IdpLogin {
-                    provider: p.settings.name.clone(),
-                    claims,
-                    redirect_uri: String::new(),
-                })
-            }))
-    }
-
     fn redeem(
         &self,
         p: &ProviderState,
@@ -1199,6 +1076,10 @@ impl RelyingParty {
         })
     }
 }
+
+mod device;
+pub use device::DeviceStarted;
+use device::PendingDevice;
 
 #[cfg(test)]
 mod tests;
