@@ -15,6 +15,7 @@
 
 use std::collections::HashSet;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use rampart_api::source::{source_address_allows, SOURCE_ADDRESS};
 
@@ -29,7 +30,9 @@ pub struct Revocations {
     /// Revoked certificate serials.
     pub serials: HashSet<u64>,
     /// Revoked key fingerprints (`SHA256:…`).
-    pub key_fingerprints: HashSet<String>,
+    /// Shared, so a target dial can take the list for its host-key check
+    /// without copying it.
+    pub key_fingerprints: Arc<HashSet<String>>,
     /// Disabled users.
     pub disabled_users: HashSet<String>,
 }
@@ -40,7 +43,7 @@ impl Revocations {
     pub fn apply(&mut self, r: &rampart_api::BastionRevocations) {
         if r.changed || self.version.is_none() {
             self.serials = r.serials.iter().copied().collect();
-            self.key_fingerprints = r.key_fingerprints.iter().cloned().collect();
+            self.key_fingerprints = Arc::new(r.key_fingerprints.iter().cloned().collect());
         }
         self.disabled_users = r.disabled_users.iter().cloned().collect();
         self.version = Some(r.version);
@@ -296,7 +299,7 @@ mod tests {
             .unwrap_err()
             .contains("serial 5"));
         let mut r = rev.clone();
-        r.key_fingerprints.insert(u.key_fingerprint.clone());
+        Arc::make_mut(&mut r.key_fingerprints).insert(u.key_fingerprint.clone());
         assert!(check_user_cert(&good, ca.public_key(), now, &r, CLIENT).is_err());
         let mut r = rev;
         r.disabled_users.insert("alice".into());

@@ -9,6 +9,7 @@
 //! user → target direction is driven by the server handler in
 //! [`crate::server`], which owns the write half of the target channel.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -104,7 +105,7 @@ impl RemoteForwards {
 #[derive(Debug)]
 pub struct TargetClient {
     target: Target,
-    host_ca: PublicKey,
+    trust: HostTrust,
     /// Why the host key was refused, for the message to the user.
     refusal: Arc<Mutex<Option<String>>>,
     agent: AgentSlot,
@@ -118,13 +119,37 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Check a target's host key or certificate against the config.
+/// What a target's host key is judged by.
+#[derive(Debug, Clone)]
+pub struct HostTrust {
+    /// The Rampart host CA.
+    pub host_ca: PublicKey,
+    /// Revoked key fingerprints as last fetched from the CA; a revoked host
+    /// key is refused whatever certificate it carries.
+    pub revoked_keys: Arc<HashSet<String>>,
+}
+
+/// Check a target's host key or certificate against the config and the
+/// revoked keys.
 pub fn check_host_key(
     target: &Target,
-    host_ca: &PublicKey,
+    trust: &HostTrust,
     presented: &PublicKeyOrCertificate,
     now: u64,
 ) -> Result<(), String> {
+    let host_ca = &trust.host_ca;
+    let key_fp = match presented {
+        PublicKeyOrCertificate::PublicKey { key, .. } => key.fingerprint(HashAlg::Sha256),
+        PublicKeyOrCertificate::Certificate(cert) => {
+            PublicKey::from(cert.public_key().clone()).fingerprint(HashAlg::Sha256)
+        }
+    };
+    if trust.revoked_keys.contains(&key_fp.to_string()) {
+        return Err(format!(
+            "target {}'s host key {key_fp} is revoked",
+            target.name
+        ));
+    }
     match (&target.host_key, presented) {
         (HostKeyCheck::Pinned(pin), PublicKeyOrCertificate::PublicKey { key, .. }) => {
             if key.key_data() == pin.key_data() {
@@ -194,7 +219,7 @@ impl client::Handler for TargetClient {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        match check_host_key(&self.target, &self.host_ca, key, unix_now()) {
+        match check_host_key(&self.target, &self.trust, key, unix_now()) {
             Ok(()) => Ok(true),
             Err(why) => {
                 tracing::warn!("{why}");
@@ -409,7 +434,7 @@ pub fn client_config(target: &Target) -> client::Config {
 /// Dial `target`, check its host key and log in as `login` with `cert`.
 pub async fn connect(
     target: &Target,
-    host_ca: &PublicKey,
+    trust: HostTrust,
     login: &str,
     key: PrivateKey,
     cert: Certificate,
@@ -419,7 +444,7 @@ pub async fn connect(
     let refusal = Arc::new(Mutex::new(None));
     let handler = TargetClient {
         target: target.clone(),
-        host_ca: host_ca.clone(),
+        trust,
         refusal: refusal.clone(),
         agent,
         remote,
@@ -595,4 +620,61 @@ pub async fn pump(
     // Exit status (if any) went out above; close after it, as RFC 4254 §6.10 orders.
     let _ = to.close().await;
     end
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use russh::keys::ssh_key::certificate::Builder;
+
+    fn host_cert(ca: &PrivateKey, host: &PrivateKey, principal: &str, now: u64) -> Certificate {
+        let mut b = Builder::new(
+            [9u8; 32].to_vec(),
+            host.public_key().key_data().clone(),
+            now - 10,
+            now + 600,
+        )
+        .unwrap();
+        b.serial(42).unwrap();
+        b.key_id("host").unwrap();
+        b.cert_type(CertType::Host).unwrap();
+        b.valid_principal(principal).unwrap();
+        b.sign(ca).unwrap()
+    }
+
+    #[test]
+    fn a_revoked_host_key_is_refused_whatever_certificate_or_pin_vouches_for_it() {
+        let now = unix_now();
+        let ca = crate::join::generate_ed25519().unwrap();
+        let host = crate::join::generate_ed25519().unwrap();
+        let mut target = Target {
+            name: "db-1".into(),
+            address: "10.0.0.5".into(),
+            port: 22,
+            labels: Default::default(),
+            host_key: HostKeyCheck::HostCa,
+        };
+        let cert = PublicKeyOrCertificate::Certificate(host_cert(&ca, &host, "db-1", now));
+        let none = HostTrust {
+            host_ca: ca.public_key().clone(),
+            revoked_keys: Arc::default(),
+        };
+        assert_eq!(check_host_key(&target, &none, &cert, now), Ok(()));
+        let fp = host.public_key().fingerprint(HashAlg::Sha256).to_string();
+        let revoked = HostTrust {
+            revoked_keys: Arc::new([fp.clone()].into()),
+            ..none.clone()
+        };
+        let why = check_host_key(&target, &revoked, &cert, now).unwrap_err();
+        assert!(why.contains(&fp) && why.contains("revoked"), "{why}");
+        // A pinned plain key is refused too once revoked.
+        target.host_key = HostKeyCheck::Pinned(host.public_key().clone());
+        let plain = PublicKeyOrCertificate::PublicKey {
+            key: host.public_key().clone(),
+            hash_alg: None,
+        };
+        assert_eq!(check_host_key(&target, &none, &plain, now), Ok(()));
+        assert!(check_host_key(&target, &revoked, &plain, now).is_err());
+    }
 }

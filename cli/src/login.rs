@@ -184,12 +184,13 @@ fn finish(
     session.cert_file = Some(cert_path.clone());
 
     let host_ca = authed.host_ca()?;
+    let ssh_hosts = ca_ssh_hosts(&authed)?;
     write_atomic(
         &home.known_hosts_path(),
-        ssh::known_hosts(&host_ca).as_bytes(),
+        ssh::known_hosts(&host_ca, &ssh_hosts.revoked_host_keys).as_bytes(),
         0o644,
     )?;
-    let (hosts, skipped) = ssh::cert_hosts(&ca_ssh_hosts(&authed), &config.ssh_hosts, &target.url);
+    let (hosts, skipped) = ssh::cert_hosts(&ssh_hosts.hosts, &config.ssh_hosts, &target.url);
     for h in &skipped {
         eprintln!("rampart: warning: the CA named {h:?} as an SSH host; it is not a usable host name, left out");
     }
@@ -252,15 +253,13 @@ fn finish(
 /// `/v1/ssh-hosts` answers 404: no hosts, quietly. Any other failure is a
 /// warning, not a failed login: the certificate is already issued, and the
 /// user's own `--ssh-host` list (or the CA's host) still applies.
-fn ca_ssh_hosts(client: &rampart_api::Client) -> Vec<String> {
+/// The hosts to offer the certificate to and the revoked host keys. A CA that
+/// predates the endpoint (404) names none; any other failure fails the login,
+/// since a known_hosts written without the revoked keys would trust them.
+fn ca_ssh_hosts(client: &rampart_api::Client) -> Result<SshHosts, CliError> {
     match client.get_json::<SshHosts>(paths::SSH_HOSTS) {
-        Ok(h) => h.hosts,
-        Err(ClientError::Api { status: 404, .. }) => Vec::new(),
-        Err(e) => {
-            eprintln!(
-                "rampart: warning: cannot ask the CA which hosts to offer the certificate to: {e}"
-            );
-            Vec::new()
-        }
+        Ok(h) => Ok(h),
+        Err(ClientError::Api { status: 404, .. }) => Ok(SshHosts::default()),
+        Err(e) => Err(CliError::from_session_call(e)),
     }
 }

@@ -155,9 +155,22 @@ fn run_ssh_add(args: &[&str], key: &Path) -> Result<(), String> {
     }
 }
 
-/// The `known_hosts` content that trusts host certificates from the host CA.
-pub fn known_hosts(host_ca_line: &str) -> String {
-    format!("@cert-authority * {}\n", host_ca_line.trim())
+/// The `known_hosts` content that trusts host certificates from the host CA
+/// and marks revoked host keys `@revoked` (ssh refuses those whatever
+/// certificate they carry). A revoked key that does not parse as an OpenSSH
+/// public key is left out rather than written as a line ssh might misread.
+pub fn known_hosts(host_ca_line: &str, revoked_host_keys: &[String]) -> String {
+    let mut out = format!("@cert-authority * {}\n", host_ca_line.trim());
+    for key in revoked_host_keys {
+        if let Ok(k) = ssh_key::PublicKey::from_openssh(key.trim()) {
+            // Written without its comment: only the key goes on the line.
+            let bare = ssh_key::PublicKey::new(k.key_data().clone(), "");
+            if let Ok(line) = bare.to_openssh() {
+                out.push_str(&format!("@revoked * {line}\n"));
+            }
+        }
+    }
+    out
 }
 
 /// Whether `p` may go on the ssh_config `Host` line: a host name, address or
@@ -375,8 +388,23 @@ mod tests {
         );
         assert_eq!(include_line(&home), "Include \"/h/my home/ssh_config\"");
         assert_eq!(
-            known_hosts("ssh-ed25519 AAAA host-ca\n"),
+            known_hosts("ssh-ed25519 AAAA host-ca\n", &[]),
             "@cert-authority * ssh-ed25519 AAAA host-ca\n"
+        );
+        let revoked = ssh_key::PublicKey::new(
+            ssh_key::public::KeyData::Ed25519(ssh_key::public::Ed25519PublicKey([7; 32])),
+            "web-1 old key",
+        );
+        let bare = ssh_key::PublicKey::new(revoked.key_data().clone(), "")
+            .to_openssh()
+            .unwrap();
+        let with_comment = revoked.to_openssh().unwrap();
+        assert_eq!(
+            known_hosts(
+                "ssh-ed25519 AAAA host-ca",
+                &[with_comment, "not a key\n@cert-authority * x".into()]
+            ),
+            format!("@cert-authority * ssh-ed25519 AAAA host-ca\n@revoked * {bare}\n")
         );
         let fp: ssh_key::Fingerprint = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
             .parse()

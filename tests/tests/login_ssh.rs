@@ -256,6 +256,30 @@ fn cli_ssh_config_and_host_ca_work_with_stock_ssh() {
     let out = ssh_with_config(&sshd, &alice.cli.ssh_config(), TEST_ACCOUNT);
     out.assert_success("ssh -F <rampart ssh_config> with a Rampart host certificate");
 
+    // The admin revokes the host's certificate (its key was stolen, say). The
+    // next login writes the key as @revoked, and stock ssh refuses the host
+    // even though its certificate is still valid and from the trusted CA.
+    let serial = info.serial.to_string();
+    admin
+        .cli
+        .admin(&["revoke", "--serial", &serial, "--reason", "host key stolen"])
+        .assert_success("rampart admin revoke --serial <host cert>");
+    alice.login();
+    let kh = std::fs::read_to_string(alice.cli.known_hosts()).unwrap();
+    let host_pub = std::fs::read_to_string(hostdir.join("ssh_host_ed25519_key.pub")).unwrap();
+    let host_b64 = host_pub.split_whitespace().nth(1).unwrap();
+    assert!(
+        kh.lines()
+            .any(|l| l.starts_with("@revoked * ") && l.contains(host_b64)),
+        "known_hosts marks the host key revoked:\n{kh}"
+    );
+    let out = ssh_with_config(&sshd, &alice.cli.ssh_config(), TEST_ACCOUNT);
+    out.assert_failure("a host whose certificate was revoked");
+    assert!(
+        out.stderr.to_lowercase().contains("revoked"),
+        "ssh names the revocation\n{out}"
+    );
+
     // A host whose certificate comes from another CA is not trusted by that
     // known_hosts: ssh refuses before authenticating.
     let rogue_ca = KeygenCa::new(ca.root(), "rogue_host_ca");

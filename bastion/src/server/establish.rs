@@ -107,9 +107,20 @@ impl Conn {
             .map_err(|e| format!("the CA's session certificate is unreadable: {e}"))?;
         let agent = bridge::AgentSlot::default();
         let remote = bridge::RemoteForwards::default();
+        let revoked_keys = self
+            .shared
+            .revocations
+            .read()
+            .map_err(|_| "revocation state unavailable".to_owned())?
+            .key_fingerprints
+            .clone();
+        let trust = bridge::HostTrust {
+            host_ca: self.shared.host_ca.clone(),
+            revoked_keys,
+        };
         match bridge::connect(
             &plan.target,
-            &self.shared.host_ca,
+            trust,
             &plan.login,
             key,
             cert,

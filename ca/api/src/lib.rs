@@ -394,6 +394,11 @@ pub struct SshHosts {
     /// certificate's principal). Targets are not registered with the CA, so
     /// they are not here.
     pub hosts: Vec<String>,
+    /// Public keys (OpenSSH one-line) of certified hosts whose key is revoked:
+    /// the CLI marks them `@revoked` in its known_hosts, so ssh refuses them
+    /// whatever certificate they show.
+    #[serde(default)]
+    pub revoked_host_keys: Vec<String>,
 }
 
 /// `GET /v1/whoami`.

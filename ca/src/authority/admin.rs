@@ -1,7 +1,7 @@
 //! Administration: the admin gate, users, groups, invites and revocation.
 
 use super::*;
-use crate::store::IdpBinding;
+use crate::store::{CertKind, IdpBinding};
 
 impl Authority {
     /// Refuse unless the session belongs to an admin with a fresh, strong enough
@@ -365,13 +365,21 @@ impl Authority {
         let mut keys = Vec::new();
         let mut target = String::new();
         if let Some(serial) = req.serial {
-            if self.store.cert(serial)?.is_none() {
+            let Some(cert) = self.store.cert(serial)? else {
                 return Err(CaError::not_found(
                     "serial_unknown",
                     format!("this CA issued no certificate with serial {serial}"),
                 ));
+            };
+            match cert.kind {
+                CertKind::User => serials.push(serial),
+                // The KRL's serial section is for the user CA, and ssh clients
+                // check host keys against known_hosts, which names keys: a host
+                // certificate is revoked through its key (`@revoked` for the
+                // CLI's known_hosts, the key list for bastions), which also
+                // refuses any other certificate for that key.
+                CertKind::Host => keys.push(cert.key_fingerprint),
             }
-            serials.push(serial);
             target = format!("serial:{serial}");
         }
         let disable_user = req

@@ -268,6 +268,14 @@ impl Authority {
             valid_before: cert.valid_before(),
             issued_at: now,
         };
+        if kind == CertKind::Host {
+            // Kept so that revoking this key can publish it for `@revoked`
+            // (known_hosts names keys, not fingerprints or serials).
+            let public = ssh_key::PublicKey::from(cert.public_key().clone())
+                .to_openssh()
+                .map_err(|e| CaError::Internal(format!("encoding host key: {e}")))?;
+            self.store.record_host_key(fingerprint, &public)?;
+        }
         self.store.insert_cert(&record)?;
         Ok((record, line))
     }

@@ -244,6 +244,7 @@ impl Authority {
     pub fn ssh_hosts(&self, _session: &Session) -> Result<api::SshHosts, CaError> {
         Ok(api::SshHosts {
             hosts: self.store.bastion_names()?,
+            revoked_host_keys: self.store.revoked_host_keys()?,
         })
     }
 }

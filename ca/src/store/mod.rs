@@ -173,7 +173,8 @@ pub struct CertRecord {
 pub struct Revocations {
     /// Monotonic version, bumped by every revocation.
     pub version: u64,
-    /// Revoked certificate serials (user CA).
+    /// Revoked certificate serials (user CA; a host certificate is revoked
+    /// through its key).
     pub serials: Vec<u64>,
     /// Revoked key fingerprints (`SHA256:…`).
     pub key_fingerprints: Vec<String>,
@@ -421,6 +422,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<u64, StoreError>;
     /// Everything revoked.
     fn revocations(&self) -> Result<Revocations, StoreError>;
+    /// Keep a host certificate's public key (OpenSSH one-line) by its
+    /// fingerprint, so that revoking the key can publish it for `@revoked`.
+    fn record_host_key(&self, fingerprint: &str, public_key: &str) -> Result<(), StoreError>;
+    /// Public keys of certified hosts whose key is revoked.
+    fn revoked_host_keys(&self) -> Result<Vec<String>, StoreError>;
     /// Is this key fingerprint revoked?
     fn key_revoked(&self, fingerprint: &str) -> Result<bool, StoreError>;
     /// Is this certificate serial revoked? One indexed lookup, for the

@@ -102,6 +102,10 @@ CREATE TABLE IF NOT EXISTS revoked_keys (
     reason      TEXT NOT NULL,
     revoked_at  TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS host_keys (
+    fingerprint TEXT PRIMARY KEY,
+    public_key  TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS bastion_tokens (
     token_hash BLOB PRIMARY KEY,
     name       TEXT,
@@ -1474,6 +1478,32 @@ impl Store for SqliteStore {
         })
     }
 
+    fn record_host_key(&self, fingerprint: &str, public_key: &str) -> Result<(), StoreError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "INSERT OR IGNORE INTO host_keys(fingerprint, public_key) VALUES (?1, ?2)",
+            [fingerprint, public_key],
+        )
+        .map_err(db)?;
+        Ok(())
+    }
+
+    fn revoked_host_keys(&self) -> Result<Vec<String>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(
+                "SELECT h.public_key FROM host_keys h JOIN revoked_keys r
+                   ON r.fingerprint = h.fingerprint ORDER BY h.fingerprint",
+            )
+            .map_err(db)?;
+        let keys = stmt
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(keys)
+    }
+
     fn key_revoked(&self, fingerprint: &str) -> Result<bool, StoreError> {
         let conn = self.conn()?;
         let n: i64 = conn
@@ -2000,6 +2030,19 @@ mod tests {
             s.bind_idp_subject("corp", "sub-a", "bob", now()).unwrap(),
             IdpBinding::Bound
         );
+    }
+
+    #[test]
+    fn revoked_host_keys_are_those_whose_fingerprint_is_revoked() {
+        let s = SqliteStore::in_memory().unwrap();
+        s.record_host_key("SHA256:a", "ssh-ed25519 AAAA-a").unwrap();
+        s.record_host_key("SHA256:b", "ssh-ed25519 AAAA-b").unwrap();
+        // A second certificate for the same key records nothing new.
+        s.record_host_key("SHA256:a", "ssh-ed25519 AAAA-a").unwrap();
+        assert!(s.revoked_host_keys().unwrap().is_empty());
+        s.revoke(&[], &["SHA256:b".into(), "SHA256:user".into()], "t", now())
+            .unwrap();
+        assert_eq!(s.revoked_host_keys().unwrap(), ["ssh-ed25519 AAAA-b"]);
     }
 
     #[test]
