@@ -258,7 +258,7 @@ impl Fixture {
     ) -> (serde_json::Value, &'static str) {
         let options = self
             .auth
-            .webauthn_page_options(&started.request_id)
+            .webauthn_page_options(&self.caller, &started.request_id, &started.short_code)
             .unwrap();
         let a = assertion(t, options, ORIGIN);
         let verdict = self
@@ -364,8 +364,8 @@ fn browser_page_path_login_is_collected_by_wait_once() {
         .url
         .starts_with("https://localhost:8443/webauthn/r/"));
     let page = f.auth.webauthn_page(&started.request_id).unwrap().unwrap();
-    assert_eq!(page.short_code, started.short_code);
     assert_eq!(page.user, "bob");
+    assert_eq!(page.requested_from, f.caller.network());
     assert_eq!(page.state, PageState::Open);
     assert!(matches!(
         f.poll(&started).unwrap(),
@@ -469,7 +469,10 @@ fn a_page_left_open_past_its_expiry_says_expired_not_answered() {
     );
     let (mut t, _, _) = f.enrolled("erin", &["engineers"], false);
     let started = f.login_start("erin", false).unwrap();
-    let options = f.auth.webauthn_page_options(&started.request_id).unwrap();
+    let options = f
+        .auth
+        .webauthn_page_options(&f.caller, &started.request_id, &started.short_code)
+        .unwrap();
     // The key signs in time; the answer is posted too late.
     let late = assertion(&mut t, options, ORIGIN);
     f.clock.advance(chrono::Duration::seconds(31));
@@ -482,7 +485,7 @@ fn a_page_left_open_past_its_expiry_says_expired_not_answered() {
 
     let err = f
         .auth
-        .webauthn_page_options(&started.request_id)
+        .webauthn_page_options(&f.caller, &started.request_id, &started.short_code)
         .unwrap_err();
     assert_eq!(err.code(), "webauthn_request_expired", "{err}");
     assert!(err.to_string().contains("expired"), "{err}");
@@ -520,7 +523,7 @@ fn a_page_left_open_past_its_expiry_says_expired_not_answered() {
     f.answer_on_page(&mut t, &answered);
     let err = f
         .auth
-        .webauthn_page_options(&answered.request_id)
+        .webauthn_page_options(&f.caller, &answered.request_id, &answered.short_code)
         .unwrap_err();
     assert_eq!(err.code(), "webauthn_request_finished", "{err}");
 }
@@ -1069,4 +1072,113 @@ fn changing_ones_keys_needs_a_fresh_login() {
     assert_eq!(remove.unwrap_err().code(), "webauthn_mfa_stale");
     // Listing stays possible.
     assert_eq!(f.own_keys(&session).len(), 1);
+}
+
+/// Number matching: the page gets the key's options only for the code the
+/// starter's terminal shows. A victim sent someone else's link has no such
+/// code; three wrong codes end the request, refused and audited.
+#[test]
+fn a_page_must_type_the_starters_code_before_the_key_is_asked() {
+    let f = fixture();
+    let (mut t, _, _) = f.enrolled("erin", &["engineers"], false);
+    let started = f.login_start("erin", false).unwrap();
+
+    // Answering without the code step is refused, and nothing is taken.
+    let options_peek = f.auth.webauthn_page(&started.request_id).unwrap().unwrap();
+    assert_eq!(options_peek.state, PageState::Open);
+    for wrong in ["", "AAAA-AAAA"] {
+        let err = f
+            .auth
+            .webauthn_page_options(&f.caller, &started.request_id, wrong)
+            .unwrap_err();
+        assert_eq!(err.code(), "webauthn_code_mismatch", "{err}");
+    }
+    // Case and dashes do not matter to a user copying the code by hand.
+    let typed = started.short_code.replace('-', " ").to_lowercase();
+    let options = f
+        .auth
+        .webauthn_page_options(&f.caller, &started.request_id, &typed)
+        .unwrap();
+    let a = assertion(&mut t, options, ORIGIN);
+    assert_eq!(
+        f.auth
+            .webauthn_page_answer(&f.caller, &started.request_id, &a)
+            .unwrap(),
+        "logged_in"
+    );
+
+    // A stranger's request: the page never gets past the code, and the third
+    // miss ends it for the starter too.
+    let phished = f.login_start("erin", false).unwrap();
+    for _ in 0..3 {
+        let err = f
+            .auth
+            .webauthn_page_options(&f.caller, &phished.request_id, "ZZZZ-ZZZZ")
+            .unwrap_err();
+        assert_eq!(err.code(), "webauthn_code_mismatch", "{err}");
+    }
+    let err = f
+        .auth
+        .webauthn_page_options(&f.caller, &phished.request_id, &phished.short_code)
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_request_finished", "{err}");
+    assert_eq!(
+        f.poll(&phished).unwrap_err().code(),
+        "webauthn_code_mismatch"
+    );
+    f.assert_last_reason("mfa_failed", "webauthn_code_mismatch");
+}
+
+#[test]
+fn an_answer_posted_without_the_code_step_is_refused() {
+    let f = fixture();
+    let (mut t, _, _) = f.enrolled("erin", &["engineers"], false);
+    // The attacker gets the options through a request of their own where they
+    // know the code, then posts an answer to another request's page.
+    let started = f.login_start("erin", false).unwrap();
+    let own = f.login_start("erin", true).unwrap();
+    let options = own.public_key.clone().unwrap();
+    let a = assertion(&mut t, options, ORIGIN);
+    let err = f
+        .auth
+        .webauthn_page_answer(&f.caller, &started.request_id, &a)
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_code_required", "{err}");
+    assert_eq!(f.count("session_created"), 0);
+    // The request it was posted to ends refused, audited, for its starter too.
+    f.assert_last_reason("mfa_failed", "webauthn_code_required");
+    assert_eq!(
+        f.poll(&started).unwrap_err().code(),
+        "webauthn_code_required"
+    );
+}
+
+/// MFA fatigue: after three link prompts a user denied, let expire or
+/// mistyped, no new link prompt is sent for them for a while (and that is
+/// audited); the terminal's own prompt (`direct`) still works.
+#[test]
+fn denied_and_abandoned_prompts_lock_further_link_prompts_for_a_while() {
+    let f = fixture_with(
+        Limits::default(),
+        settings(|r| r.challenge_ttl = Some("30s".into())),
+    );
+    let (_t, _, _) = f.enrolled("erin", &["engineers"], false);
+    // Denied twice.
+    for _ in 0..2 {
+        let s = f.login_start("erin", false).unwrap();
+        f.auth.webauthn_page_deny(&f.caller, &s.request_id).unwrap();
+    }
+    // Abandoned once: it expires and its starter hears so.
+    let s = f.login_start("erin", false).unwrap();
+    f.clock.advance(chrono::Duration::seconds(31));
+    assert_eq!(f.poll(&s).unwrap_err().code(), "webauthn_request_expired");
+    f.assert_last_reason("mfa_locked_out", "prompt_fatigue");
+
+    let err = f.login_start("erin", false).unwrap_err();
+    assert_eq!(err.code(), "webauthn_prompts_locked", "{err}");
+    // The user's own terminal prompt is not a link: it still works.
+    assert!(f.login_start("erin", true).is_ok());
+    // The window passes: links again.
+    f.clock.advance(chrono::Duration::minutes(16));
+    assert!(f.login_start("erin", false).is_ok());
 }

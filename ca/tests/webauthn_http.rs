@@ -158,7 +158,8 @@ async fn enrol_on_the_page_wakes_the_waiting_cli_then_ctap2_login_and_keys() {
     let page_path = Server::page_path(&started.url);
     assert_eq!(page_path, format!("/webauthn/r/{}", started.request_id));
 
-    // The page shows the user and the same short code.
+    // The page shows the user and asks for the code; it never shows it (the
+    // user types what their own terminal shows).
     let page = s
         .http
         .get(format!("{}{page_path}", s.base))
@@ -168,7 +169,8 @@ async fn enrol_on_the_page_wakes_the_waiting_cli_then_ctap2_login_and_keys() {
     assert_eq!(page.status(), 200);
     check_page_headers(&page);
     let html = page.text().await.unwrap();
-    assert!(html.contains(&started.short_code), "{html}");
+    assert!(!html.contains(&started.short_code), "{html}");
+    assert!(html.contains("id=\"code\""), "{html}");
     assert!(html.contains("alice"));
     assert!(html.contains("/webauthn/static/page.js"));
     assert!(!html.contains("<script>"), "no inline script");
@@ -194,9 +196,26 @@ async fn enrol_on_the_page_wakes_the_waiting_cli_then_ctap2_login_and_keys() {
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     // ...while the browser answers.
-    let options = s
+    // The options need the code: a GET, or a wrong code, gets none.
+    let no_get = s
         .http
         .get(format!("{}{page_path}/options", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_get.status(), 405);
+    let wrong = s
+        .http
+        .post(format!("{}{page_path}/options", s.base))
+        .json(&serde_json::json!({ "code": "ZZZZ-ZZZZ" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+    let options = s
+        .http
+        .post(format!("{}{page_path}/options", s.base))
+        .json(&serde_json::json!({ "code": started.short_code }))
         .send()
         .await
         .unwrap();

@@ -159,7 +159,7 @@ fn announce(started: &CeremonyStarted, what: &str, open: bool) {
     eprintln!("To {what}, open this page in a browser:");
     eprintln!("  {}", started.url);
     eprintln!(
-        "Check that the page shows {} before you touch your key.",
+        "Type this code on the page before you touch your key: {}",
         started.short_code
     );
     eprintln!(

@@ -162,11 +162,7 @@ fn enrol_key(ca: &Ca, alice: &mut Enrolled, browser: &mut Chromium) -> String {
         .unwrap();
     browser.navigate(&started.url);
     browser.wait_for("document.getElementById('approve') !== null", T);
-    assert_eq!(
-        browser.eval("document.getElementById('short-code').textContent"),
-        Value::String(started.short_code.clone()),
-        "the enrolment page shows the short code the API gave"
-    );
+    type_code(browser, &started.short_code);
     browser.click("#approve");
     browser.wait_for("document.body.dataset.result === 'ok'", T);
     let outcome: wapi::CeremonyOutcome = api
@@ -213,14 +209,14 @@ fn next_approval_prompt(w: &World, seen: usize, err: &Path) -> (String, String) 
     loop {
         let prompts = std::fs::read_to_string(w.dir.path().join("prompts")).unwrap_or_default();
         // OpenSSH prefixes "(login@host) ", then the bastion's
-        // "Approve at URL (code CODE), then press Enter: ".
+        // "Approve at URL (type the code CODE there), then press Enter: ".
         if let Some(rest) = prompts
             .lines()
             .filter_map(|l| l.split_once("Approve at ").map(|(_, r)| r))
             .nth(seen)
         {
-            let (url, rest) = rest.split_once(" (code ").unwrap();
-            let (code, _) = rest.split_once(')').unwrap();
+            let (url, rest) = rest.split_once(" (type the code ").unwrap();
+            let (code, _) = rest.split_once(" there)").unwrap();
             return (url.to_owned(), code.to_owned());
         }
         assert!(
@@ -231,6 +227,15 @@ fn next_approval_prompt(w: &World, seen: usize, err: &Path) -> (String, String) 
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Type `code` into the approval page's code field, as the user copies it
+/// from their terminal.
+fn type_code(browser: &mut Chromium, code: &str) {
+    browser.eval(&format!(
+        "document.getElementById('code').value = {}",
+        Value::String(code.to_owned())
+    ));
 }
 
 fn wait_child(child: &mut Child, what: &str) -> std::process::ExitStatus {
@@ -305,13 +310,13 @@ fn ssh_waits_for_the_approval_given_in_the_browser_and_deny_refuses_the_session(
     w.browser.navigate(&url);
     w.browser
         .wait_for("document.getElementById('approve') !== null", T);
-    assert_eq!(
-        w.browser
-            .eval("document.getElementById('short-code').textContent"),
-        Value::String(code.clone()),
-        "the approval page shows the code the ssh prompt showed"
-    );
     let page = w.browser.text();
+    assert!(
+        !page.contains(&code),
+        "the approval page must not show the code the ssh prompt showed:\n{page}"
+    );
+    assert!(page.contains("Requested from"), "{page}");
+    type_code(&mut w.browser, &code);
     assert!(
         page.contains(&format!("{TEST_ACCOUNT}@db-mfa")) || page.contains("db-mfa"),
         "the page says what is being approved:\n{page}"

@@ -186,7 +186,7 @@ struct Waiting {
 
 impl Waiting {
     /// Spawn `rampart ARGS` (with `--no-browser` among them) and wait for the page
-    /// URL and the "Check that the page shows CODE" line on its stderr.
+    /// URL and the "Type this code on the page …: CODE" line on its stderr.
     fn spawn(cli: &Cli, args: &[&str]) -> Waiting {
         let mut c = cli.command();
         c.args(args)
@@ -215,7 +215,9 @@ impl Waiting {
                     let t = line.trim();
                     if t.starts_with("https://") && t.contains("/webauthn/r/") {
                         url = Some(t.to_owned());
-                    } else if let Some(rest) = t.strip_prefix("Check that the page shows ") {
+                    } else if let Some(rest) =
+                        t.strip_prefix("Type this code on the page before you touch your key: ")
+                    {
                         code = rest.split_whitespace().next().map(str::to_owned);
                     }
                 }
@@ -290,12 +292,22 @@ fn open_page(chromium: &mut Chromium, url: &str, code: &str) {
         "the request page is open: {}",
         chromium.text()
     );
-    let shown = chromium.eval("document.getElementById('short-code').textContent");
-    assert_eq!(
-        shown.as_str(),
-        Some(code),
-        "the page shows the terminal's short code"
+    // The page never shows the code: the user types what the terminal shows.
+    let page_text = chromium.text();
+    assert!(
+        !page_text.contains(code),
+        "the page must not show the code: {page_text}"
     );
+    type_code(chromium, code);
+}
+
+/// Type `code` into the page's code field, as the user copies it from the
+/// terminal.
+fn type_code(chromium: &mut Chromium, code: &str) {
+    chromium.eval(&format!(
+        "document.getElementById('code').value = {}",
+        serde_json::Value::String(code.to_owned())
+    ));
 }
 
 /// Press `button` (`#approve` / `#deny`) and wait for the page's verdict.
@@ -988,4 +1000,36 @@ fn another_users_key_cannot_approve_a_login() {
     nothing_issued(&ca, "lena", 0);
     assert!(audit_for(&ca, "session_created", "mike").is_empty());
     ca.verify_audit().assert_success("rampart audit verify");
+}
+
+/// Number matching in a real browser: the page asks for the code the
+/// terminal shows; a wrong one gets an error before the key is ever asked
+/// (the authenticator signs nothing), and the right one goes on.
+#[test]
+fn the_page_asks_for_the_terminals_code_before_the_key() {
+    let ca = ca_with("");
+    let (_admin_user, admin) = api_admin(&ca);
+    let code = invite(&admin, "alice", &["engineers"]);
+    let mut chromium = browser(&ca, AuthenticatorOptions::default());
+    let cli = Cli::new(&ca, "alice");
+    enrol(&ca, &mut chromium, &cli, &code);
+    let signed_before = chromium.credentials()[0]["signCount"].clone();
+
+    let w = start_login(&cli);
+    open_page(&mut chromium, &w.url, &w.code);
+    type_code(&mut chromium, "ZZZZ-ZZZZ");
+    let r = press(&mut chromium, "#approve");
+    assert_eq!(r.result, "error", "{r:?}");
+    assert_eq!(r.code, "webauthn_code_mismatch", "{r:?}");
+    assert_eq!(
+        chromium.credentials()[0]["signCount"],
+        signed_before,
+        "the key signed nothing for a wrong code"
+    );
+    // The user looks again and types the right code.
+    chromium.eval("document.body.dataset.result = ''");
+    type_code(&mut chromium, &w.code);
+    let r = press(&mut chromium, "#approve");
+    assert_eq!(r.result, "ok", "{r:?}");
+    w.finish().assert_success("rampart login --mfa webauthn");
 }

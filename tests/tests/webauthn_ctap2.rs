@@ -539,7 +539,7 @@ fn waiting_for_a_browser_ends_cleanly_on_ctrl_c_and_on_expiry() {
                 .recv_timeout(left)
                 .unwrap_or_else(|e| panic!("no page URL and short code from the CLI: {e}"));
             url |= line.contains("https://localhost:") && line.contains("/webauthn/r/");
-            code |= line.contains("Check that the page shows");
+            code |= line.contains("Type this code on the page");
         }
         (cli, child, rx)
     }

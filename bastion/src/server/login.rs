@@ -113,7 +113,7 @@ impl Conn {
                     )),
                     prompts: Cow::Owned(vec![(
                         Cow::Owned(format!(
-                            "Approve at {url} (code {code}), then press Enter: "
+                            "Approve at {url} (type the code {code} there), then press Enter: "
                         )),
                         true,
                     )]),

@@ -43,11 +43,23 @@ impl Caller {
     }
 }
 
-/// One network's recent events (failures or starts) in the window.
+/// Link prompts (a security-key request a user answers on a page) that one
+/// user denied, let expire or mistyped the code of, within
+/// [`PROMPT_FATIGUE_WINDOW`]: at this many, no new link prompt is sent for
+/// them until the oldest leaves the window. Push-style MFA fatigue (prompt the
+/// victim until they approve) stops here; the user's own terminal prompt
+/// (`--direct`) and other factors still work.
+pub const PROMPT_FATIGUE_MAX: usize = 3;
+/// The window of [`PROMPT_FATIGUE_MAX`].
+pub const PROMPT_FATIGUE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
+
+/// One network's recent events (failures or starts) in the window, and each
+/// user's recent unanswered link prompts.
 #[derive(Debug, Default)]
 pub(super) struct NetworkBudgets {
     failures: HashMap<String, Vec<DateTime<Utc>>>,
     starts: HashMap<String, Vec<DateTime<Utc>>>,
+    unanswered_prompts: HashMap<String, Vec<DateTime<Utc>>>,
 }
 
 /// Which in-memory budget.
@@ -142,6 +154,69 @@ impl Authority {
             });
         }
         self.note(caller, Budget::Starts);
+        Ok(())
+    }
+
+    /// Refuse a new link prompt for `user` while their unanswered prompts are
+    /// at [`PROMPT_FATIGUE_MAX`].
+    pub(super) fn check_prompt_fatigue(&self, user: &str) -> Result<(), CaError> {
+        let now = self.now();
+        let window = to_chrono(PROMPT_FATIGUE_WINDOW);
+        let mut budgets = self.budgets()?;
+        let Some(list) = budgets.unanswered_prompts.get_mut(user) else {
+            return Ok(());
+        };
+        list.retain(|t| *t > now - window);
+        if list.len() < PROMPT_FATIGUE_MAX {
+            return Ok(());
+        }
+        let retry = list
+            .first()
+            .map_or(1, |t| (*t + window - now).num_seconds().max(1) as u64);
+        metrics::bypass_attempt(metrics::Factor::Webauthn, Bypass::RateLimited);
+        Err(CaError::RateLimited {
+            code: "webauthn_prompts_locked",
+            message: format!(
+                "{user} denied or left {PROMPT_FATIGUE_MAX} security-key requests unanswered \
+                 lately; no new link is sent for {retry} s (a terminal prompt, --direct, \
+                 still works)"
+            ),
+            retry_after_secs: retry,
+        })
+    }
+
+    /// Count a link prompt `user` denied, let expire or mistyped; the one that
+    /// reaches the limit is audited (`mfa_locked_out`, scope `prompts`).
+    pub(super) fn note_unanswered_prompt(
+        &self,
+        caller: &Caller,
+        user: &str,
+        why: &str,
+    ) -> Result<(), CaError> {
+        let now = self.now();
+        let window = to_chrono(PROMPT_FATIGUE_WINDOW);
+        let reached = {
+            let mut budgets = self.budgets()?;
+            let map = &mut budgets.unanswered_prompts;
+            if map.len() >= MAX_TRACKED_SOURCES {
+                map.retain(|_, v| v.last().is_some_and(|t| *t > now - window));
+            }
+            let list = map.entry(user.to_owned()).or_default();
+            list.retain(|t| *t > now - window);
+            list.push(now);
+            list.len() == PROMPT_FATIGUE_MAX
+        };
+        if reached {
+            self.record(
+                self.event(EventKind::MfaLockedOut, Outcome::Failure, Some(caller))
+                    .user(user)
+                    .mfa_method("webauthn")
+                    .reason("prompt_fatigue")
+                    .detail("scope", "prompts")
+                    .detail("last", why)
+                    .detail("locked_until", (now + window).to_rfc3339()),
+            )?;
+        }
         Ok(())
     }
 

@@ -63,8 +63,11 @@ pub struct PageView {
     pub user: String,
     /// One line: what approving does.
     pub what: String,
-    /// The short code the starter was shown.
-    pub short_code: String,
+    /// The source network of whoever started it (an IPv4 address, or an IPv6
+    /// /64): the user can tell whether it was them.
+    pub requested_from: String,
+    /// When it was started.
+    pub requested_at: DateTime<Utc>,
     /// The request's end.
     pub expires_at: DateTime<Utc>,
     /// Open for an answer, or how it ended.
@@ -121,6 +124,9 @@ fn unknown_request() -> CaError {
         "this security-key request is unknown or ended long ago; start again",
     )
 }
+
+/// Wrong codes a page may type before its request ends refused.
+pub const MAX_CODE_MISSES: u8 = 3;
 
 /// The refusal code of a request nobody answered in time.
 const EXPIRED: &str = "webauthn_request_expired";
@@ -259,6 +265,7 @@ impl Authority {
         let new = RelyingParty::new_request(
             purpose,
             caller.network(),
+            now,
             expires_at,
             direct,
             options.clone(),
@@ -430,6 +437,9 @@ impl Authority {
                 "that is not a valid user name",
             ));
         }
+        if !req.direct {
+            self.check_prompt_fatigue(&req.user)?;
+        }
         let creds = self.key_user(caller, &req.user, "login_start")?;
         let (options, state) = rp.login_options(creds.into_iter().map(|(_, c)| c).collect())?;
         let options = serde_json::to_value(&options)
@@ -466,6 +476,7 @@ impl Authority {
                 "user, session_id (≤ 128), target (≤ 255) and login (≤ 64) must be non-empty and printable",
             ));
         }
+        self.check_prompt_fatigue(&req.user)?;
         let creds = self.key_user(caller, &req.user, "approval_start")?;
         let (options, state) = rp.login_options(creds.into_iter().map(|(_, c)| c).collect())?;
         let options = serde_json::to_value(&options)
@@ -503,7 +514,7 @@ impl Authority {
         enum Look {
             Unknown,
             BadToken,
-            Expired(Purpose),
+            Expired(Purpose, bool),
             Ready(wapi::CeremonyOutcome, bool),
             /// The refusal, and whether to close the request now (a bastion
             /// approval keeps it, so the session-cert call names the real reason).
@@ -526,13 +537,14 @@ impl Authority {
                 match &e.status {
                     Status::Open if now >= e.expires_at => {
                         e.set(Status::Refused(expired_refusal()));
-                        Look::Expired(e.purpose.clone())
+                        Look::Expired(e.purpose.clone(), e.direct)
                     }
                     // An answer being checked settles in milliseconds; one that
                     // never settled (the CA failed mid-check) ends as expired.
                     Status::Checking if now >= e.expires_at + APPROVAL_USE_GRACE => {
                         e.set(Status::Refused(expired_refusal()));
-                        Look::Expired(e.purpose.clone())
+                        // The CA failed, not the user: no fatigue count.
+                        Look::Expired(e.purpose.clone(), true)
                     }
                     Status::Open | Status::Checking => {
                         Look::Pending(e.expires_at, e.changed.subscribe())
@@ -564,9 +576,12 @@ impl Authority {
                 self.note_source_failure(caller);
                 Err(unknown_request())
             }
-            Look::Expired(purpose) => {
+            Look::Expired(purpose, direct) => {
                 let r = expired_refusal();
                 self.audit_refusal(caller, &purpose, &r, &[])?;
+                if !direct && !matches!(purpose, Purpose::Register { .. }) {
+                    self.note_unanswered_prompt(caller, purpose.user(), r.code)?;
+                }
                 Err(r.error())
             }
             Look::Ready(outcome, close) => {
@@ -678,6 +693,18 @@ impl Authority {
     ) -> Result<&'static str, CaError> {
         self.check_source_limit(caller)?;
         let rp = self.webauthn()?;
+        // The page gets the options only for the right code; an answer posted
+        // without that step skipped the user's check of who started this
+        // (a replayed or forged answer): it ends the request, refused.
+        if rp.with(request_id, |e| e.code_matched)? == Some(false) {
+            self.note_source_failure(caller);
+            let r = refusal(
+                "webauthn_code_required",
+                "an answer came without the code the terminal shows; start again",
+            );
+            self.refuse_on_page(&rp, caller, request_id, r.clone())?;
+            return Err(r.error());
+        }
         let outcome = self.answer(&rp, caller, request_id, None, credential)?;
         Ok(match outcome {
             wapi::CeremonyOutcome::Registered { .. } => "registered",
@@ -689,7 +716,25 @@ impl Authority {
     /// The page's Deny button.
     pub fn webauthn_page_deny(&self, caller: &Caller, request_id: &str) -> Result<(), CaError> {
         let rp = self.webauthn()?;
-        let taken = match self.take(&rp, caller, request_id, None)? {
+        let r = Refusal {
+            code: "webauthn_denied",
+            message: "the request was denied in the browser".into(),
+            forbidden: true,
+        };
+        self.refuse_on_page(&rp, caller, request_id, r)
+    }
+
+    /// End an open request from its page with `r` (a denial, an answer that
+    /// skipped the code): audited, counted towards the user's prompt fatigue,
+    /// and the starter's wait ends with `r`.
+    fn refuse_on_page(
+        &self,
+        rp: &RelyingParty,
+        caller: &Caller,
+        request_id: &str,
+        r: Refusal,
+    ) -> Result<(), CaError> {
+        let taken = match self.take(rp, caller, request_id, None)? {
             Take::Taken(t) => t,
             Take::Expired(purpose) => {
                 let r = expired_refusal();
@@ -703,11 +748,6 @@ impl Authority {
                 })
             }
         };
-        let r = Refusal {
-            code: "webauthn_denied",
-            message: "the request was denied in the browser".into(),
-            forbidden: true,
-        };
         metrics::challenge_answered(
             if taken.direct {
                 metrics::Factor::Fido2
@@ -720,7 +760,10 @@ impl Authority {
         );
         // Audit first: the starter learns of the denial only once it is logged.
         self.audit_refusal(caller, &taken.purpose, &r, &[])?;
-        self.settle(&rp, request_id, Status::Refused(r))
+        if !taken.direct {
+            self.note_unanswered_prompt(caller, taken.purpose.user(), r.code)?;
+        }
+        self.settle(rp, request_id, Status::Refused(r))
     }
 
     /// Check an answer for a request and act on it.
@@ -1378,28 +1421,87 @@ impl Authority {
                 kind,
                 user: e.purpose.user().to_owned(),
                 what,
-                short_code: e.short_code.clone(),
+                requested_from: e.network.clone(),
+                requested_at: e.started_at,
                 expires_at: e.expires_at,
                 state,
             }
         })
     }
 
-    /// The options the page hands to `navigator.credentials`; only while open.
-    pub fn webauthn_page_options(&self, request_id: &str) -> Result<serde_json::Value, CaError> {
+    /// The options the page hands to `navigator.credentials`: only while open,
+    /// and only for the code the starter's terminal shows (typed by the user).
+    /// [`MAX_CODE_MISSES`] wrong codes end the request, refused.
+    pub fn webauthn_page_options(
+        &self,
+        caller: &Caller,
+        request_id: &str,
+        typed_code: &str,
+    ) -> Result<serde_json::Value, CaError> {
+        self.check_source_limit(caller)?;
         let rp = self.webauthn()?;
         let now = self.now();
-        match rp.with(request_id, |e| match e.status {
-            Status::Open if now < e.expires_at => Ok(e.options.clone()),
-            Status::Open => Err(expired_refusal().error()),
-            ref st if ended_expired(st) => Err(expired_refusal().error()),
-            _ => Err(CaError::Conflict {
+        enum Look {
+            Options(serde_json::Value),
+            Miss(u8),
+            /// The last miss: the request is now refused.
+            Ended(Purpose, bool, Refusal),
+            Refused(CaError),
+        }
+        let look = rp.with(request_id, |e| match e.status {
+            Status::Open if now < e.expires_at => {
+                if typed_code.len() <= 64 && e.code_matches(typed_code) {
+                    e.code_matched = true;
+                    return Look::Options(e.options.clone());
+                }
+                e.code_misses = e.code_misses.saturating_add(1);
+                if e.code_misses < MAX_CODE_MISSES {
+                    return Look::Miss(MAX_CODE_MISSES - e.code_misses);
+                }
+                let r = refusal(
+                    "webauthn_code_mismatch",
+                    "the code typed on the page did not match the one the terminal showed",
+                );
+                e.set(Status::Refused(r.clone()));
+                Look::Ended(e.purpose.clone(), e.direct, r)
+            }
+            Status::Open => Look::Refused(expired_refusal().error()),
+            ref st if ended_expired(st) => Look::Refused(expired_refusal().error()),
+            _ => Look::Refused(CaError::Conflict {
                 code: "webauthn_request_finished",
                 message: "this request was already answered".into(),
             }),
-        })? {
-            Some(r) => r,
+        })?;
+        match look {
             None => Err(unknown_request()),
+            Some(Look::Options(o)) => Ok(o),
+            Some(Look::Refused(e)) => Err(e),
+            Some(Look::Miss(left)) => {
+                self.note_source_failure(caller);
+                Err(CaError::forbidden(
+                    "webauthn_code_mismatch",
+                    format!(
+                        "that is not the code your terminal shows; {left} more tries. If no \
+                         terminal of yours shows a code, you did not start this: press Deny"
+                    ),
+                ))
+            }
+            Some(Look::Ended(purpose, direct, r)) => {
+                self.note_source_failure(caller);
+                metrics::challenge_answered(
+                    if direct {
+                        metrics::Factor::Fido2
+                    } else {
+                        metrics::Factor::Webauthn
+                    },
+                    purpose.flow(),
+                    &metrics_id(request_id),
+                    Err(r.code),
+                );
+                self.audit_refusal(caller, &purpose, &r, &[])?;
+                self.note_unanswered_prompt(caller, purpose.user(), r.code)?;
+                Err(r.error())
+            }
         }
     }
 

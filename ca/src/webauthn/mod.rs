@@ -535,8 +535,16 @@ pub(crate) struct Entry {
     pub purpose: Purpose,
     /// SHA-256 of the poll token.
     pub poll_digest: [u8; 32],
-    /// Shown on the page and to the starter.
+    /// Shown to the starter only; the user types it on the page before the
+    /// page gets the options (number matching: a link sent by someone else
+    /// comes without the code on the victim's own terminal).
     pub short_code: String,
+    /// Wrong codes typed on the page so far.
+    pub code_misses: u8,
+    /// The page was given the right code: only then may it answer.
+    pub code_matched: bool,
+    /// When it was started (shown on the page).
+    pub started_at: DateTime<Utc>,
     /// When it stops accepting an answer.
     pub expires_at: DateTime<Utc>,
     /// When it started (M9 latency).
@@ -572,6 +580,19 @@ impl Entry {
         } else {
             crate::metrics::Factor::Webauthn
         }
+    }
+
+    /// Does `typed` match the short code? Case, spaces and dashes aside (the
+    /// user copies it by hand); constant time.
+    pub(crate) fn code_matches(&self, typed: &str) -> bool {
+        let norm = |s: &str| -> Vec<u8> {
+            s.bytes()
+                .filter(|b| !matches!(b, b'-' | b' ' | b'\t'))
+                .map(|b| b.to_ascii_uppercase())
+                .collect()
+        };
+        let (want, got) = (norm(&self.short_code), norm(typed));
+        want.len() == got.len() && bool::from(want.ct_eq(&got))
     }
 
     /// Does `token` match the poll token? Constant time.
@@ -741,6 +762,7 @@ impl RelyingParty {
     pub(crate) fn new_request(
         purpose: Purpose,
         network: String,
+        started_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
         direct: bool,
         options: serde_json::Value,
@@ -753,6 +775,9 @@ impl RelyingParty {
                 purpose,
                 poll_digest: Sha256::digest(poll_token.as_bytes()).into(),
                 short_code: new_short_code(),
+                code_misses: 0,
+                code_matched: false,
+                started_at,
                 expires_at,
                 started: Instant::now(),
                 direct,

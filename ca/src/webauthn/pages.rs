@@ -118,10 +118,15 @@ pub fn request_page(request_id: &str, view: &PageView) -> Response {
     let main = format!(
         "<p class=\"what\">Someone asked to <strong>{what}</strong>.</p>\n\
          <dl><dt>User</dt><dd id=\"user\">{user}</dd>\n\
-         <dt>Code</dt><dd><strong id=\"short-code\" class=\"code\">{code}</strong></dd>\n\
+         <dt>Requested from</dt><dd id=\"requested-from\">{from}</dd>\n\
+         <dt>Requested at</dt><dd id=\"requested-at\">{at}</dd>\n\
          <dt>Expires</dt><dd id=\"expires\">{expires}</dd></dl>\n\
-         <p class=\"check\">Go on only if your terminal shows the same code <strong>{code}</strong>. \
-         If you did not start this, press Deny.</p>\n\
+         <p class=\"check\">Go on only if <strong>you</strong> started this, from your own terminal. \
+         Type the code that terminal shows; if none of your terminals shows a code, someone else \
+         sent you this link: press Deny.</p>\n\
+         <p><label for=\"code\">Code from your terminal</label><br>\
+         <input id=\"code\" class=\"code\" autocomplete=\"off\" autocapitalize=\"characters\" \
+         spellcheck=\"false\" maxlength=\"16\" placeholder=\"XXXX-XXXX\"></p>\n\
          <p id=\"unsupported\" class=\"error\" hidden>This browser does not support security keys \
          (WebAuthn). Open the link in a current Chrome, Firefox, Safari or Edge.</p>\n\
          <noscript><p class=\"error\">This page needs JavaScript to talk to your security key.</p></noscript>\n\
@@ -131,7 +136,8 @@ pub fn request_page(request_id: &str, view: &PageView) -> Response {
          <script src=\"{prefix}/static/page.js\"></script>",
         what = esc(&view.what),
         user = esc(&view.user),
-        code = esc(&view.short_code),
+        from = esc(&view.requested_from),
+        at = esc(&view.requested_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
         expires = esc(&view.expires_at.format("%Y-%m-%d %H:%M:%S UTC").to_string()),
         button = esc(button),
         prefix = rampart_api::webauthn::PAGE_PREFIX,
@@ -249,7 +255,14 @@ const PAGE_JS: &str = r#""use strict";
     lock();
     say("Touch your security key\u2026", "busy");
     try {
-      const opts = dropNulls(await call(base + "/options"));
+      const code = document.getElementById("code").value.trim();
+      if (!code) {
+        say("Type the code your terminal shows first.", "error");
+        body.dataset.code = "webauthn_code_required";
+        approve.disabled = false; deny.disabled = false;
+        return;
+      }
+      const opts = dropNulls(await call(base + "/options", { code: code }));
       const pk = opts.publicKey;
       pk.challenge = fromB64u(pk.challenge);
       let answer;
@@ -293,6 +306,8 @@ const PAGE_JS: &str = r#""use strict";
       }
       say("Not approved: " + text, "error");
       if (e.code) { body.dataset.code = e.code; }
+      // A mistyped code may be typed again (the CA counts the tries).
+      if (e.code === "webauthn_code_mismatch") { approve.disabled = false; deny.disabled = false; }
     }
   }
   async function refuse() {
@@ -311,7 +326,21 @@ const PAGE_JS: &str = r#""use strict";
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+
+    /// A page's body (the responses here are complete buffers).
+    fn futures_body(resp: Response) -> Vec<u8> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap()
+                .to_vec()
+        })
+    }
 
     #[test]
     fn text_is_escaped() {
@@ -322,17 +351,26 @@ mod tests {
     }
 
     #[test]
-    fn open_page_shows_code_user_and_buttons_with_headers() {
+    fn open_page_asks_for_the_code_and_shows_where_the_request_came_from() {
         let view = PageView {
             kind: "login",
             user: "alice".into(),
             what: "log in to Rampart as alice<script>".into(),
-            short_code: "ABCD-2345".into(),
+            requested_from: "2001:db8:1:2::/64".into(),
+            requested_at: chrono::Utc::now(),
             expires_at: chrono::Utc::now(),
             state: PageState::Open,
         };
         let resp = request_page("req1", &view);
         assert_eq!(resp.status(), StatusCode::OK);
+        let page = {
+            let resp = request_page("req1", &view);
+            let bytes = futures_body(resp);
+            String::from_utf8(bytes).unwrap()
+        };
+        assert!(page.contains("id=\"code\""), "{page}");
+        assert!(page.contains("2001:db8:1:2::/64"), "{page}");
+        assert!(!page.contains("<script>log"), "escaped: {page}");
         let h = resp.headers();
         assert_eq!(h[header::X_FRAME_OPTIONS], "DENY");
         assert_eq!(h[header::CACHE_CONTROL], "no-store");

@@ -40,7 +40,7 @@ pub fn routes() -> Router<Arc<Authority>> {
         .route(wapi::BASTION_APPROVAL_START, post(approval_start))
         .route(wapi::BASTION_APPROVAL_WAIT, post(approval_wait))
         .route(&format!("{p}/r/{{request_id}}"), get(page))
-        .route(&format!("{p}/r/{{request_id}}/options"), get(page_options))
+        .route(&format!("{p}/r/{{request_id}}/options"), post(page_options))
         .route(&format!("{p}/r/{{request_id}}/answer"), post(page_answer))
         .route(&format!("{p}/r/{{request_id}}/deny"), post(page_deny))
         .route(
@@ -262,8 +262,34 @@ fn unknown_page() -> Response {
     )
 }
 
-async fn page_options(State(auth): Shared, UrlPath(request_id): UrlPath<String>) -> Response {
-    match blocking(auth, move |a| a.webauthn_page_options(&request_id)).await {
+/// Body of `POST {PAGE_PREFIX}/r/{id}/options`: the code the user's terminal
+/// shows, typed on the page.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PageOptions {
+    code: String,
+}
+
+async fn page_options(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    UrlPath(request_id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Result<ApiJson<PageOptions>, Response>,
+) -> Response {
+    if let Some(r) = require_json(&headers) {
+        return r;
+    }
+    let ApiJson(typed) = match body {
+        Ok(b) => b,
+        Err(r) => return pages::secure(r),
+    };
+    let who = caller(addr);
+    match blocking(auth, move |a| {
+        a.webauthn_page_options(&who, &request_id, &typed.code)
+    })
+    .await
+    {
         Ok(v) => pages::secure(Json(v).into_response()),
         Err(e) => page_error(e),
     }
