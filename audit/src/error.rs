@@ -57,6 +57,11 @@ pub enum AuditError {
     #[error("invalid audit configuration: {0}")]
     Config(String),
 
+    /// The witness file cannot be read or written, is damaged, or the database
+    /// is behind or disagrees with it (see [`crate::witness`]).
+    #[error("audit witness: {0}")]
+    Witness(String),
+
     /// A session recording is malformed or over a bound: a header that is not a
     /// Rampart asciicast v2 header, an event line that does not parse, a line or a
     /// decompressed size over its cap, a file with no complete line.

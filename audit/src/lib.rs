@@ -158,11 +158,15 @@
 //!
 //! It detects any altered column, a deleted, duplicated, moved or swapped row, a
 //! checkpoint whose hash or signature is wrong, and a log cut off before its last
-//! signed checkpoint; it names the first bad sequence number. An attacker who can
-//! write the file can still cut the tail *after* the last checkpoint, or delete
-//! the checkpoints and rewrite the whole chain: keep the audit key off the audit
-//! host where possible and ship checkpoints (or events) off-box — that is what the
-//! SIEM forwarders are for.
+//! signed checkpoint; it names the first bad sequence number. On the database
+//! alone it cannot see a log cut back to an *earlier* checkpoint (events and
+//! checkpoints after it deleted together), nor an `anchors` row copied from a
+//! genuine checkpoint to make the history before it deletable: both leave a valid,
+//! signed, shorter log. [`witness`] closes that: the writer appends every
+//! checkpoint (and retention every anchor) to a file outside the database, and
+//! [`witness::check`] fails a database that is behind it, disagrees with it, or
+//! has an anchor it never saw. A witness on the same host can be rewritten by
+//! whoever is root there: keep a copy (or the SIEM's newest `seq`/`hash`) off-box.
 
 mod checkpoint;
 mod error;
@@ -174,6 +178,7 @@ pub mod recording;
 pub mod retention;
 mod store;
 mod verify;
+pub mod witness;
 
 pub use checkpoint::{allowed_signers_line, checkpoint_message, Checkpoint, CHECKPOINT_NAMESPACE};
 pub use error::AuditError;

@@ -39,6 +39,10 @@ pub struct AuditConfig {
     /// How long a write waits for a database lock held by someone else before the
     /// batch fails (default 5 s).
     pub busy_timeout: Duration,
+    /// Append-only file that receives a copy of every committed checkpoint (see
+    /// [`crate::witness`]). When set, `open` refuses a database that is behind
+    /// or disagrees with the file's newest line. Default none.
+    pub witness: Option<PathBuf>,
 }
 
 impl Default for AuditConfig {
@@ -48,6 +52,7 @@ impl Default for AuditConfig {
             checkpoint_every: Duration::from_secs(60),
             max_batch: 512,
             busy_timeout: Duration::from_secs(5),
+            witness: None,
         }
     }
 }
@@ -139,6 +144,9 @@ impl AuditLog {
             }
         }
         let mut backend = SqliteBackend::open(path, config.busy_timeout)?;
+        if let Some(w) = &config.witness {
+            crate::witness::open_check(path, w, checkpoint_key.as_ref().map(|k| k.public_key()))?;
+        }
         let state = backend.load_state()?;
         let shared = Arc::new(Shared {
             healthy: AtomicBool::new(true),
@@ -581,6 +589,7 @@ impl<B: Backend> Writer<B> {
                 Ok(()) => {
                     if !prepared.checkpoints.is_empty() {
                         self.last_cp_at = Instant::now();
+                        self.witness(&prepared.checkpoints);
                     }
                     self.publish(prepared.next);
                     self.set_healthy(true);
@@ -615,6 +624,21 @@ impl<B: Backend> Writer<B> {
         let err = last_err.unwrap_or(AuditError::WriterGone);
         let replies = events.into_iter().map(|(_, _, r)| r).collect();
         fail(self, err, replies);
+    }
+
+    /// Copy committed checkpoints to the witness file. After the commit, so the
+    /// witness is never ahead of the database. A failure is logged, not fatal:
+    /// the checkpoint is durable in the database, and the next one is witnessed
+    /// again (the witness only falls a checkpoint behind).
+    fn witness(&self, checkpoints: &[Checkpoint]) {
+        let Some(path) = &self.config.witness else {
+            return;
+        };
+        for cp in checkpoints {
+            if let Err(e) = crate::witness::append_checkpoint(path, cp) {
+                tracing::error!(error = %e, seq = cp.seq, "audit checkpoint not witnessed");
+            }
+        }
     }
 
     fn checkpoint_if_due(&mut self) {
@@ -658,6 +682,7 @@ impl<B: Backend> Writer<B> {
                 Ok(()) => {
                     self.state.checkpoint_seq = cp.seq;
                     self.last_cp_at = Instant::now();
+                    self.witness(std::slice::from_ref(&cp));
                     self.set_healthy(true);
                     return Ok(Some(cp));
                 }

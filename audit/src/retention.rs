@@ -35,6 +35,18 @@
 //! before the anchor, which `verify` ignores and the next prune removes.
 //!
 //! Anchors are taken from existing checkpoints, so pruning needs no key.
+//!
+//! # What an anchor proves, and what it does not
+//!
+//! An anchor's signature proves that the chain really had hash `A.hash` at
+//! `A.seq`, so the events after it are provably the ones that followed. It does
+//! **not** prove that pruning up to `A` was ever decided: the anchor is a copy of
+//! an ordinary checkpoint, so whoever can write the database can copy any
+//! checkpoint into `anchors` (the table and its relaxed triggers are plain SQL),
+//! delete the history before it, and still pass [`crate::verify`].
+//! [`prune_witnessed`] therefore records each new anchor in the witness file
+//! *before* storing it, and [`crate::witness::check`] fails a database whose
+//! anchor the witness never saw.
 
 use std::path::Path;
 use std::time::Duration;
@@ -194,6 +206,18 @@ pub fn read_anchor(path: &Path) -> Result<Option<Anchor>, AuditError> {
 /// (a forwarder that has not delivered it yet). Safe to run beside the writer
 /// and the forwarders; safe to re-run after a crash.
 pub fn prune(path: &Path, cutoff: DateTime<Utc>) -> Result<PruneReport, AuditError> {
+    prune_witnessed(path, cutoff, None)
+}
+
+/// [`prune`], recording a new anchor in the `witness` file (see
+/// [`crate::witness`]) before it is stored, so that `verify --witness` can tell
+/// this anchor from one copied in by hand. A witness that cannot be written
+/// stops the prune before anything is deleted.
+pub fn prune_witnessed(
+    path: &Path,
+    cutoff: DateTime<Utc>,
+    witness: Option<&Path>,
+) -> Result<PruneReport, AuditError> {
     let mut conn = open_rw(path)?;
     let mut report = PruneReport::default();
     let cutoff = canonical_time(&cutoff);
@@ -244,6 +268,18 @@ pub fn prune(path: &Path, cutoff: DateTime<Utc>) -> Result<PruneReport, AuditErr
                     seq,
                     reason: "checkpoint hash is not 32 bytes".into(),
                 })?;
+            if let Some(w) = witness {
+                // Before the row: a crash in between leaves a witnessed anchor
+                // the database never got, which is harmless (nothing was pruned).
+                crate::witness::append(
+                    w,
+                    crate::witness::WitnessKind::Anchor,
+                    seq,
+                    &hash,
+                    &time,
+                    &signature,
+                )?;
+            }
             tx.execute_batch(ANCHOR_SCHEMA)?;
             tx.execute(
                 "INSERT INTO anchors (seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4)",

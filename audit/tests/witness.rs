@@ -1,0 +1,241 @@
+//! The witness file against an attacker who can write the audit database: a log
+//! cut back to an earlier checkpoint, an `anchors` row copied from a checkpoint
+//! to make the history before it deletable, and an altered witness line are all
+//! invisible to `verify` on the database alone, and all caught by the witness;
+//! a writer refuses to open a database that is behind its witness.
+
+// Test helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests;
+// a panic in a test binary is a failed test, not a crashed daemon.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use rampart_audit::retention::prune_witnessed;
+use rampart_audit::witness::{self, Depth, Head, WitnessKind};
+use rampart_audit::{verify, AuditConfig, AuditError, AuditLog};
+
+fn witness_path(f: &Fixture) -> PathBuf {
+    f.dir.path().join("audit.witness")
+}
+
+fn wconfig(every: u64, w: &Path) -> AuditConfig {
+    AuditConfig {
+        checkpoint_every_events: every,
+        witness: Some(w.to_owned()),
+        ..AuditConfig::default()
+    }
+}
+
+/// 50 events, a checkpoint every 10 (10, 20, 30, 40, 50), all witnessed.
+fn witnessed_log() -> (Fixture, PathBuf) {
+    let f = Fixture::new();
+    let w = witness_path(&f);
+    let log = AuditLog::open(&f.path, Some(key()), wconfig(10, &w)).unwrap();
+    for i in 1..=50 {
+        log.append(ev(i)).unwrap();
+    }
+    log.close().unwrap();
+    (f, w)
+}
+
+fn check_all(f: &Fixture, w: &Path) -> witness::WitnessReport {
+    witness::check_file(&f.path, w, Some(key().public_key()), Depth::All).unwrap()
+}
+
+#[test]
+fn every_committed_checkpoint_is_witnessed_and_an_intact_log_agrees() {
+    let (f, w) = witnessed_log();
+    let entries = witness::read(&w).unwrap();
+    let seqs: Vec<u64> = entries.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, vec![10, 20, 30, 40, 50]);
+    assert!(entries.iter().all(|e| e.kind == WitnessKind::Checkpoint));
+    let r = check_all(&f, &w);
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(r.lines_checked, 5);
+    assert_eq!(r.db_head.seq, 50);
+    assert_eq!(r.witnessed_head.unwrap().0, r.db_head);
+    // The same head, typed in by hand, agrees too.
+    let expected = Head::parse(&format!("50:{}", hex::encode(r.db_head.hash))).unwrap();
+    assert_eq!(witness::check_expected(&f.path, &expected).unwrap(), None);
+}
+
+#[test]
+fn a_log_cut_back_to_an_earlier_checkpoint_is_caught_by_the_witness() {
+    let (f, w) = witnessed_log();
+    let head = check_all(&f, &w).db_head;
+    // Cut everything after checkpoint 30: events and checkpoints alike.
+    let c = attacker(&f.path);
+    c.execute_batch("DELETE FROM events WHERE seq > 30; DELETE FROM checkpoints WHERE seq > 30;")
+        .unwrap();
+    drop(c);
+    // The database alone cannot tell: it is a valid, signed log ending at 30.
+    let rep = verify(&f.path, Some(key().public_key())).unwrap();
+    assert!(rep.is_ok(), "{rep:?}");
+    assert_eq!(rep.last_seq, 30);
+
+    let r = check_all(&f, &w);
+    let p = r.problem.expect("the witness must see the cut");
+    assert!(p.contains("behind"), "{p}");
+    assert!(
+        p.contains("sequence 30") && p.contains("sequence 40"),
+        "{p}"
+    );
+    // The newest line alone (what a starting CA checks) names both heads.
+    let r = witness::check_file(&f.path, &w, None, Depth::Newest).unwrap();
+    let p = r.problem.unwrap();
+    assert!(
+        p.contains("sequence 30") && p.contains("sequence 50"),
+        "{p}"
+    );
+    assert!(p.contains(&hex::encode(head.hash)), "{p}");
+    // --expect-head with the old head says the same.
+    let p = witness::check_expected(&f.path, &head).unwrap().unwrap();
+    assert!(p.contains("behind"), "{p}");
+
+    // And the writer refuses to continue the chain from the cut.
+    let err = AuditLog::open(&f.path, Some(key()), wconfig(10, &w)).unwrap_err();
+    assert!(matches!(err, AuditError::Witness(_)), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("sequence 30") && msg.contains("sequence 50"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_chain_rewritten_past_a_witnessed_checkpoint_disagrees_with_it() {
+    let (f, w) = witnessed_log();
+    // Rewrite from 41 on: same length, re-chained, re-checkpointed with no key at all
+    // (the attacker has no audit key, so drop the old checkpoints and append anew).
+    let c = attacker(&f.path);
+    c.execute_batch("DELETE FROM events WHERE seq > 40; DELETE FROM checkpoints WHERE seq > 40;")
+        .unwrap();
+    drop(c);
+    let log = AuditLog::open(&f.path, None, AuditConfig::default()).unwrap();
+    for i in 100..110 {
+        log.append(ev(i)).unwrap();
+    }
+    log.close().unwrap();
+    assert!(verify(&f.path, Some(key().public_key())).unwrap().is_ok());
+    let p = check_all(&f, &w).problem.unwrap();
+    assert!(p.contains("disagrees") && p.contains("sequence 50"), "{p}");
+}
+
+#[test]
+fn a_copied_anchors_row_is_caught_by_the_witness() {
+    let (f, w) = witnessed_log();
+    // Copy checkpoint 30 (genuinely signed) into an anchors table and delete the
+    // history before it, as retention would have.
+    let c = attacker(&f.path);
+    c.execute_batch(
+        "CREATE TABLE anchors (seq INTEGER PRIMARY KEY NOT NULL, hash BLOB NOT NULL,
+             time TEXT NOT NULL, signature TEXT NOT NULL) STRICT;
+         INSERT INTO anchors SELECT seq, hash, time, signature FROM checkpoints WHERE seq = 30;
+         DELETE FROM events WHERE seq <= 30; DELETE FROM checkpoints WHERE seq < 30;",
+    )
+    .unwrap();
+    drop(c);
+    // The database alone: a signed anchor, a valid chain after it.
+    let rep = verify(&f.path, Some(key().public_key())).unwrap();
+    assert!(rep.is_ok(), "{rep:?}");
+    assert_eq!(rep.anchor.as_ref().unwrap().seq, 30);
+
+    let p = check_all(&f, &w).problem.expect("an unwitnessed anchor");
+    assert!(p.contains("anchor") && p.contains("never"), "{p}");
+    assert!(p.contains("sequence 30"), "{p}");
+}
+
+#[test]
+fn an_anchor_made_by_retention_is_witnessed_and_verifies() {
+    let (f, w) = witnessed_log();
+    // Cut-off after event 35's time: the anchor is checkpoint 30.
+    let r = prune_witnessed(&f.path, t(35), Some(&w)).unwrap();
+    assert_eq!(r.anchor.as_ref().unwrap().seq, 30);
+    assert!(r.events_deleted > 0);
+    let entries = witness::read(&w).unwrap();
+    let last = entries.last().unwrap();
+    assert_eq!((last.kind, last.seq), (WitnessKind::Anchor, 30));
+    let r = check_all(&f, &w);
+    assert!(r.is_ok(), "{r:?}");
+    // Lines before the anchor were still signature-checked.
+    assert_eq!(r.lines_checked, 6);
+}
+
+#[test]
+fn a_tampered_witness_line_is_detected() {
+    let (f, w) = witnessed_log();
+    let text = std::fs::read_to_string(&w).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let mut v: serde_json::Value = serde_json::from_str(lines[1]).unwrap();
+    // Line 2 (checkpoint 20) now claims another hash.
+    v["hash"] = serde_json::Value::String("ab".repeat(32));
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        if i == 1 {
+            out.push_str(&serde_json::to_string(&v).unwrap());
+        } else {
+            out.push_str(l);
+        }
+        out.push('\n');
+    }
+    std::fs::write(&w, out).unwrap();
+
+    // With the key: the line's signature fails.
+    let p = check_all(&f, &w).problem.unwrap();
+    assert!(p.contains("line 2") && p.contains("signature"), "{p}");
+    // Without it: its hash is not the chain's at 20.
+    let r = witness::check_file(&f.path, &w, None, Depth::All).unwrap();
+    let p = r.problem.unwrap();
+    assert!(p.contains("line 2") && p.contains("sequence 20"), "{p}");
+    // The database itself is fine.
+    assert!(verify(&f.path, Some(key().public_key())).unwrap().is_ok());
+
+    // A line that is not a witness line at all, or a torn last line, is refused.
+    std::fs::write(&w, format!("{}\nnot json\n", lines[0])).unwrap();
+    let err = witness::read(&w).unwrap_err().to_string();
+    assert!(err.contains("line 2"), "{err}");
+    std::fs::write(&w, format!("{}\n{}", lines[0], &lines[1][..40])).unwrap();
+    let err = witness::read(&w).unwrap_err().to_string();
+    assert!(
+        err.contains("line 2") && err.contains("incomplete"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_missing_witness_is_started_from_the_database_and_then_guards_it() {
+    let f = Fixture::new();
+    build(&f.path, 25, 10); // checkpoints 10, 20, 25, no witness yet
+    let w = witness_path(&f);
+    let log = AuditLog::open(&f.path, Some(key()), wconfig(10, &w)).unwrap();
+    let entries = witness::read(&w).unwrap();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].seq, 25);
+    log.append(ev(26)).unwrap();
+    log.close().unwrap();
+    assert_eq!(witness::read(&w).unwrap().last().unwrap().seq, 26);
+    assert!(check_all(&f, &w).is_ok());
+}
+
+#[test]
+fn expected_heads_parse_strictly() {
+    let h = format!("7:{}", "0f".repeat(32));
+    assert_eq!(Head::parse(&h).unwrap().seq, 7);
+    for bad in [
+        "7".to_owned(),
+        format!("x:{}", "0f".repeat(32)),
+        format!("7:{}", "0f".repeat(31)),
+        format!("7:{}", "zz".repeat(32)),
+        format!("-1:{}", "0f".repeat(32)),
+    ] {
+        assert!(Head::parse(&bad).is_err(), "{bad}");
+    }
+}
