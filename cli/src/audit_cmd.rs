@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use rampart_audit::export::{self as audit_export, ExportFilter, ExportFormat, ExportOptions};
+use rampart_audit::witness::{self, Depth, Head};
 use rampart_audit::{AuditError, EventKind};
 
 use crate::cli::{AuditCommand, AuditExportArgs, ExportFormatArg};
@@ -20,8 +21,22 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode, CliError> {
             db: Some(db),
             audit_pubkey,
             recordings,
+            witness,
+            expect_head,
             ..
-        } => verify(&db, audit_pubkey.as_deref(), recordings.as_deref()),
+        } => {
+            let expect_head = expect_head
+                .as_deref()
+                .map(|h| Head::parse(h).map_err(|e| CliError::Usage(format!("--expect-head: {e}"))))
+                .transpose()?;
+            verify(
+                &db,
+                audit_pubkey.as_deref(),
+                recordings.as_deref(),
+                witness.as_deref(),
+                expect_head.as_ref(),
+            )
+        }
         AuditCommand::Verify {
             export: Some(file),
             audit_pubkey,
@@ -256,6 +271,8 @@ fn verify(
     db: &Path,
     pubkey_file: Option<&Path>,
     recordings: Option<&Path>,
+    witness_file: Option<&Path>,
+    expect_head: Option<&Head>,
 ) -> Result<ExitCode, CliError> {
     // SQLite would happily create a missing file; refuse before it gets the chance.
     check_regular_file(db)?;
@@ -263,38 +280,104 @@ fn verify(
         Some(p) => Some(read_pubkey(p)?),
         None => None,
     };
+    // Read the witness before the database: a damaged or missing witness is a
+    // usage problem to report, not a verdict on the log.
+    let witness_entries = match witness_file {
+        Some(w) => {
+            check_regular_file(w)?;
+            Some(witness::read(w).map_err(|e| CliError::Audit(format!("cannot verify: {e}")))?)
+        }
+        None => None,
+    };
+    let cannot = |e: AuditError| CliError::Audit(format!("cannot verify {}: {e}", db.display()));
     // A log that cannot even be read as an audit log fails verification (exit 6):
     // for an integrity check, "could not tell" is not a pass.
-    let report = rampart_audit::verify(db, pubkey.as_ref())
-        .map_err(|e| CliError::Audit(format!("cannot verify {}: {e}", db.display())))?;
-    match &report.problem {
-        None => {
-            println!(
-                "OK: {} events, {} checkpoints verified",
-                report.events, report.checkpoints
-            );
-            if !report.signatures_checked {
-                println!("  checkpoint signatures were not checked (pass --audit-pubkey FILE)");
-            }
-            if report.last_seq > report.last_checkpoint_seq {
-                println!(
-                    "  events after sequence {} are chained but not yet covered by a signed checkpoint",
-                    report.last_checkpoint_seq
-                );
-            }
-            match recordings {
-                Some(dir) => verify_recordings(db, dir),
-                None => Ok(ExitCode::SUCCESS),
-            }
+    let report = rampart_audit::verify(db, pubkey.as_ref()).map_err(cannot)?;
+    let head = witness::read_head(db).map_err(cannot)?;
+    // Where the chain starts and ends, whatever the verdict: the head is what to
+    // keep elsewhere and pass as --expect-head next time.
+    let positions = || {
+        match &report.anchor {
+            None => println!("  anchor: none (the chain is verified from sequence 1)"),
+            Some(a) => println!(
+                "  anchor: {}:{} (events up to it were pruned; the chain is verified from {})",
+                a.seq,
+                hex::encode(a.hash),
+                a.seq + 1
+            ),
         }
-        Some(p) => {
-            println!("FAILED at sequence {}: {}", p.seq, p.reason);
-            println!(
-                "  {} events and {} checkpoints verified before it",
-                report.events, report.checkpoints
-            );
-            Ok(ExitCode::from(EXIT_AUDIT_FAILED))
+        println!("  head: {}:{}", head.seq, hex::encode(head.hash));
+    };
+    if let Some(p) = &report.problem {
+        println!("FAILED at sequence {}: {}", p.seq, p.reason);
+        println!(
+            "  {} events and {} checkpoints verified before it",
+            report.events, report.checkpoints
+        );
+        positions();
+        return Ok(ExitCode::from(EXIT_AUDIT_FAILED));
+    }
+    // The chain is sound; now, is it all there?
+    let mut problems = Vec::new();
+    if let Some(expected) = expect_head {
+        if let Some(p) = witness::check_expected(db, expected).map_err(cannot)? {
+            problems.push(p);
         }
+    }
+    let mut witness_note = None;
+    if let (Some(entries), Some(w)) = (&witness_entries, witness_file) {
+        let r = witness::check(db, entries, pubkey.as_ref(), Depth::All).map_err(cannot)?;
+        match (r.problem, &r.witnessed_head) {
+            (Some(p), _) => problems.push(format!("{p} (witness {})", w.display())),
+            (None, Some((h, line))) => {
+                witness_note = Some(format!(
+                    "  witness: {} lines agree with the database; witnessed head {}:{} (line {line})",
+                    r.lines_checked,
+                    h.seq,
+                    hex::encode(h.hash)
+                ));
+            }
+            (None, None) => witness_note = Some(format!("  witness: {} is empty", w.display())),
+        }
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            println!("FAILED: {p}");
+        }
+        println!(
+            "  the chain itself links up ({} events, {} checkpoints verified), but it is \
+             not the one recorded elsewhere",
+            report.events, report.checkpoints
+        );
+        positions();
+        return Ok(ExitCode::from(EXIT_AUDIT_FAILED));
+    }
+    println!(
+        "OK: {} events, {} checkpoints verified",
+        report.events, report.checkpoints
+    );
+    positions();
+    if let Some(n) = witness_note {
+        println!("{n}");
+    }
+    if !report.signatures_checked {
+        println!("  checkpoint signatures were not checked (pass --audit-pubkey FILE)");
+    }
+    if report.last_seq > report.last_checkpoint_seq {
+        println!(
+            "  events after sequence {} are chained but not yet covered by a signed checkpoint",
+            report.last_checkpoint_seq
+        );
+    }
+    if witness_file.is_none() && expect_head.is_none() {
+        println!(
+            "  a log cut back to an earlier checkpoint verifies too: pass --witness FILE or \
+             --expect-head SEQ:HASH to rule that out"
+        );
+    }
+    match recordings {
+        Some(dir) => verify_recordings(db, dir),
+        None => Ok(ExitCode::SUCCESS),
     }
 }
 

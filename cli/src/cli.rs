@@ -413,6 +413,17 @@ pub enum AuditCommand {
         /// `recordings/` directory) against the digest the log sealed; needs --db.
         #[arg(long, value_name = "DIR", requires = "db")]
         recordings: Option<PathBuf>,
+        /// A witness file (the CA's `[audit] witness_file`, or a copy of it from
+        /// another host): fail when the database is behind any line of it, holds
+        /// another hash at a witnessed sequence, or has a retention anchor the
+        /// witness never saw. Needs --db.
+        #[arg(long, value_name = "FILE", requires = "db")]
+        witness: Option<PathBuf>,
+        /// A head recorded elsewhere (the newest event's `seq` and `hash` in the
+        /// SIEM, or a head this command printed before), as SEQ:HASH: fail when the
+        /// database is behind it or has another hash there. Needs --db.
+        #[arg(long, value_name = "SEQ:HASH", requires = "db")]
+        expect_head: Option<String>,
     },
     /// Export events as JSON Lines (provable), CEF, OCSF or RFC 5424 syslog.
     Export(AuditExportArgs),
