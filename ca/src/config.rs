@@ -134,6 +134,12 @@ pub struct RawAudit {
     /// `verify` starts from (see `rampart_audit::retention`). Default `forever`.
     #[serde(default = "default_retention")]
     pub retention: String,
+    /// Append-only file that receives a copy of every signed checkpoint and
+    /// retention anchor, so that a database cut back to an earlier checkpoint is
+    /// caught (see `rampart_audit::witness`). Default: `audit.witness` beside
+    /// the audit database (the database's name with the extension `witness`).
+    #[serde(default)]
+    pub witness_file: Option<PathBuf>,
 }
 
 fn default_retention() -> String {
@@ -148,6 +154,7 @@ impl Default for RawAudit {
             checkpoint_every: default_checkpoint_every(),
             forwarders: Vec::new(),
             retention: default_retention(),
+            witness_file: None,
         }
     }
 }
@@ -384,6 +391,8 @@ pub struct Config {
     pub forwarders: Vec<crate::forwarders::ForwarderConfig>,
     /// Audit retention window (`None`: keep forever).
     pub audit_retention: Option<chrono::Duration>,
+    /// The audit witness file (absolute).
+    pub audit_witness: PathBuf,
     /// What the authority itself needs: factor limits, lifetimes, admin rules.
     pub authority: crate::authority::Settings,
     /// `[metrics]`.
@@ -526,6 +535,10 @@ impl Config {
             forwarders: crate::forwarders::validate(&raw.audit.forwarders, base)?,
             audit_retention: rampart_audit::retention::parse_retention(&raw.audit.retention)
                 .map_err(|e| CaError::Config(format!("[audit] {e}")))?,
+            audit_witness: match &raw.audit.witness_file {
+                Some(w) => abs(w),
+                None => abs(&raw.audit.database).with_extension("witness"),
+            },
             oidc: crate::oidc::validate(&raw.oidc, base)?,
             webauthn: crate::webauthn::validate_in(&raw.webauthn, listen, base)?,
             piv: crate::piv::validate(&raw.piv, base)?,

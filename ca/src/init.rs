@@ -137,6 +137,10 @@ database = "audit.db"
 # Sign a checkpoint every N events or every interval, whichever comes first.
 checkpoint_every_events = 1000
 checkpoint_every = "60s"
+# Every checkpoint and retention anchor is also appended here (fsynced); the CA
+# refuses to start when the database is behind it. Ship a copy off this host.
+# Default: audit.witness beside the database.
+# witness_file = "audit.witness"
 # Prune events older than this, up to a signed checkpoint kept as the anchor that
 # `rampart audit verify` starts from. Default: keep forever.
 # retention = "365d"

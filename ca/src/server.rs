@@ -6,7 +6,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampart_audit::{AuditConfig, AuditLog, EventKind, NewEvent, Outcome};
+use rampart_audit::{AuditConfig, AuditError, AuditLog, EventKind, NewEvent, Outcome};
 use rampart_policy::{LintSeverity, Policy};
 use rampart_signer::FileCaKey;
 use rustls::pki_types::pem::PemObject;
@@ -106,10 +106,17 @@ pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
         AuditConfig {
             checkpoint_every_events: config.checkpoint_every_events,
             checkpoint_every: config.checkpoint_every,
+            witness: Some(config.audit_witness.clone()),
             ..AuditConfig::default()
         },
     )
-    .map_err(|e| CaError::Config(format!("{}: {e}", config.audit_database.display())))?;
+    .map_err(|e| match e {
+        // Already names both heads and the witness file.
+        AuditError::Witness(m) => {
+            CaError::Config(format!("refusing to start: {m}; {}", WITNESS_HINT))
+        }
+        e => CaError::Config(format!("{}: {e}", config.audit_database.display())),
+    })?;
     let settings = config.authority.clone();
     let authority = Authority::new(
         Arc::new(store),
@@ -132,6 +139,11 @@ pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
         tls,
     })
 }
+
+/// What an operator should do when the audit database and its witness part.
+const WITNESS_HINT: &str = "find out who cut or replaced the audit database, and run \
+    `rampart audit verify --db AUDIT_DB --witness WITNESS --audit-pubkey keys/audit.pub`; \
+    restore the database from a copy that reaches the witnessed head";
 
 /// `rampart-ca check`: everything `serve` loads, without serving. Returns a short
 /// human summary.
@@ -157,11 +169,14 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
             return Err(CaError::Config(format!("{} does not exist", db.display())));
         }
     }
+    let witness_line = check_witness(&config, &pass)?;
     let mut out = format!(
         "configuration OK: {} (listen {}, keys decrypt, policy valid, TLS loads)",
         config.path.display(),
         config.listen
     );
+    out.push('\n');
+    out.push_str(&witness_line);
     for w in warnings {
         out.push('\n');
         out.push_str(&w);
@@ -169,17 +184,60 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
     Ok(out)
 }
 
+/// `check`'s view of the audit witness: an error when the database is behind or
+/// disagrees with it (what `serve` would refuse), else one line saying where the
+/// witnessed head is.
+fn check_witness(config: &Config, pass: &secrecy::SecretString) -> Result<String, CaError> {
+    let w = &config.audit_witness;
+    if !w.exists() {
+        return Ok(format!(
+            "audit witness {} does not exist yet: the next start begins it from the \
+             newest checkpoint (history before that is not witnessed)",
+            w.display()
+        ));
+    }
+    let key = load_key(&config.audit_key, pass)?;
+    let report = rampart_audit::witness::check_file(
+        &config.audit_database,
+        w,
+        Some(key.private_key().public_key()),
+        rampart_audit::witness::Depth::Newest,
+    )
+    .map_err(|e| CaError::Config(format!("audit witness: {e}")))?;
+    if let Some(p) = report.problem {
+        return Err(CaError::Config(format!(
+            "audit witness {}: {p}; `serve` would refuse to start: {WITNESS_HINT}",
+            w.display()
+        )));
+    }
+    Ok(match report.witnessed_head {
+        Some((h, _)) => format!(
+            "audit witness OK: {} (database head {}, witnessed head {h})",
+            w.display(),
+            report.db_head
+        ),
+        None => format!("audit witness {} is empty", w.display()),
+    })
+}
+
 /// Prune the audit log to `window` at start and then hourly, on a blocking
 /// thread (pruning deletes in short transactions; the writer keeps going).
-fn spawn_retention(db: std::path::PathBuf, window: chrono::Duration, auth: Arc<Authority>) {
+fn spawn_retention(
+    db: std::path::PathBuf,
+    witness: std::path::PathBuf,
+    window: chrono::Duration,
+    auth: Arc<Authority>,
+) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
             let cutoff = auth.now() - window;
-            let db = db.clone();
-            match tokio::task::spawn_blocking(move || rampart_audit::retention::prune(&db, cutoff))
-                .await
+            let (db, witness) = (db.clone(), witness.clone());
+            match tokio::task::spawn_blocking(move || {
+                rampart_audit::retention::prune_witnessed(&db, cutoff, Some(&witness))
+            })
+            .await
             {
                 Ok(Ok(r)) => tracing::debug!(
                     anchor = r.anchor.as_ref().map(|a| a.seq),
@@ -228,7 +286,12 @@ pub async fn serve(
         println!("rampart-ca metrics on http://{bound}/metrics");
     }
     if let Some(window) = config.audit_retention {
-        spawn_retention(config.audit_database.clone(), window, Arc::clone(&auth));
+        spawn_retention(
+            config.audit_database.clone(),
+            config.audit_witness.clone(),
+            window,
+            Arc::clone(&auth),
+        );
     }
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
