@@ -628,7 +628,7 @@ fn main() {
         .map(|event| {
             let body = canonical_body(&event).unwrap();
             let mut f = Vec::new();
-            frame_octet_counted(&format_rfc5424(&opts, &Record { event, body }), &mut f);
+            frame_octet_counted(&format_rfc5424(&opts, &Record::event(event, body)), &mut f);
             f
         })
         .collect();

@@ -18,10 +18,13 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use rampart_audit::forward::syslog::{format_rfc5424, frame_octet_counted};
+use rampart_audit::forward::syslog::{
+    format_checkpoint_rfc5424, format_rfc5424, frame_octet_counted,
+};
 use rampart_audit::forward::{
     read_cursor, Forwarder, ForwarderSettings, Record, SyslogOptions, SyslogTcp, SyslogTls,
 };
+use rampart_audit::witness::{self, Depth};
 use rampart_audit::{verify, AuditConfig, AuditLog, EventKind, NewEvent, Outcome, Query};
 
 /// One message as a receiver saw it: which connection, seq and ULID from the SD.
@@ -34,14 +37,15 @@ struct Got {
 }
 
 fn sd_value(msg: &[u8], key: &str) -> String {
+    sd_opt(msg, key).unwrap_or_else(|| panic!("no {key} in {}", String::from_utf8_lossy(msg)))
+}
+
+fn sd_opt(msg: &[u8], key: &str) -> Option<String> {
     let text = String::from_utf8_lossy(msg);
     let pat = format!(" {key}=\"");
-    let start = text
-        .find(&pat)
-        .unwrap_or_else(|| panic!("no {key} in {text}"))
-        + pat.len();
+    let start = text.find(&pat)? + pat.len();
     let end = text[start..].find('"').unwrap() + start;
-    text[start..end].to_owned()
+    Some(text[start..end].to_owned())
 }
 
 /// Split a byte stream into octet-counted frames (RFC 6587 §3.4.1); returns the
@@ -133,7 +137,8 @@ fn read_conn(mut s: impl Read, idx: usize, limit: Option<usize>, g: Arc<Mutex<Ve
             g.lock().unwrap().push(Got {
                 conn: idx,
                 seq: sd_value(&f, "seq").parse().unwrap(),
-                id: sd_value(&f, "id"),
+                // A checkpoint message has no ULID of its own.
+                id: sd_opt(&f, "id").unwrap_or_default(),
                 raw: f,
             });
         }
@@ -224,10 +229,7 @@ fn framing_is_octet_counted_rfc5424_with_escaped_sd() {
             r.get::<_, String>(0)
         })
         .unwrap();
-    let rec = Record {
-        event: ev.clone(),
-        body: body.clone(),
-    };
+    let rec = Record::event(ev.clone(), body.clone());
     let opts = SyslogOptions {
         hostname: "ca-1 bad\u{7f}".into(),
         ..SyslogOptions::default()
@@ -314,6 +316,90 @@ fn delivers_in_order_and_cursor_survives_reopen() {
         .map(Result::unwrap)
         .collect();
     assert_eq!(names, vec!["siem".to_owned()]);
+}
+
+#[test]
+fn checkpoints_follow_their_events_as_messages_a_witness_can_hold() {
+    let f = Fixture::new();
+    let log = AuditLog::open(&f.path, Some(key()), config(5)).unwrap();
+    append_n(&log, 0, 12);
+    let rx = Receiver::start(None);
+    let fwd = Forwarder::spawn(
+        &f.path,
+        fast("cp"),
+        Box::new(SyslogTcp::new(&rx.address(), SyslogOptions::default())),
+    )
+    .unwrap();
+    // Closing the log signs a last checkpoint over 12, after it was sent.
+    wait_until("12 events", Duration::from_secs(10), || {
+        rx.got().len() >= 14
+    });
+    log.close().unwrap();
+    wait_until("the closing checkpoint", Duration::from_secs(10), || {
+        rx.got().len() >= 15
+    });
+    let st = fwd.stop();
+    assert_eq!(st.events_sent, 12, "{st:?}");
+    let got = rx.got();
+    let order: Vec<String> = got
+        .iter()
+        .map(|g| {
+            let kind = if sd_value(&g.raw, "kind") == "checkpoint" {
+                "cp"
+            } else {
+                "ev"
+            };
+            format!("{kind}{}", g.seq)
+        })
+        .collect();
+    let want: Vec<String> = (1..=12)
+        .flat_map(|i| {
+            let mut v = vec![format!("ev{i}")];
+            if i % 5 == 0 || i == 12 {
+                v.push(format!("cp{i}"));
+            }
+            v
+        })
+        .collect();
+    assert_eq!(order, want);
+    // The checkpoint message: informational (authpriv × 8 + 6), its own MSGID,
+    // the event's seq and hash in the SD, the JSON Lines checkpoint line as MSG.
+    let cps: Vec<&Got> = got.iter().filter(|g| g.id.is_empty()).collect();
+    let ids = log_ids(&log);
+    let mut witness_text = String::new();
+    for g in &cps {
+        let text = String::from_utf8(g.raw.clone()).unwrap();
+        assert!(text.starts_with("<86>1 "), "{text}");
+        assert!(
+            text.contains(" - RA-AUDIT-CHECKPOINT [rampart@32473 seq=\""),
+            "{text}"
+        );
+        let (_, msg) = text.split_once("] \u{feff}").unwrap();
+        let line: serde_json::Value = serde_json::from_str(msg).unwrap();
+        assert_eq!(line["type"], "checkpoint");
+        assert_eq!(line["seq"], g.seq);
+        assert_eq!(line["hash"].as_str().unwrap(), sd_value(&g.raw, "hash"));
+        assert!(!msg.contains('\n'), "one line per message");
+        witness_text.push_str(msg);
+        witness_text.push('\n');
+    }
+    assert_eq!(ids.len(), 12);
+    // The SIEM's copies, as they came, are a witness that checks the database.
+    let w = f.dir.path().join("siem.witness");
+    std::fs::write(&w, witness_text).unwrap();
+    let r = witness::check_file(&f.path, &w, Some(key().public_key()), Depth::All).unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(r.lines_checked, 3);
+    assert_eq!(r.witnessed_head.unwrap().0.seq, 12);
+}
+
+#[test]
+fn format_checkpoint_escapes_nothing_into_a_second_line() {
+    let cp = rampart_audit::Checkpoint::sign(&key(), 3, [9; 32], t(3)).unwrap();
+    let msg = format_checkpoint_rfc5424(&SyslogOptions::default(), &cp).unwrap();
+    let text = String::from_utf8(msg).unwrap();
+    assert!(!text.contains('\n'), "{text}");
+    assert!(text.starts_with("<86>1 2025-03-01T12:00:00.003000Z - rampart - RA-AUDIT-CHECKPOINT [rampart@32473 seq=\"3\" kind=\"checkpoint\" hash=\""), "{text}");
 }
 
 #[test]

@@ -26,6 +26,7 @@ use common::*;
 use rampart_audit::forward::{
     read_cursor, Forwarder, ForwarderSettings, HecToken, HttpOptions, HttpTrust, SplunkHec, Webhook,
 };
+use rampart_audit::witness::{self, Depth};
 use rampart_audit::{AuditConfig, AuditLog, Query};
 
 // ---- log capture: the token must never reach a log line ----
@@ -242,10 +243,18 @@ fn log_ids(log: &AuditLog) -> Vec<(u64, String, [u8; 32])> {
         .collect()
 }
 
-/// The events of one webhook body (a JSON array).
-fn webhook_events(body: &[u8]) -> Vec<serde_json::Value> {
+/// Every object of one webhook body (a JSON array): events and checkpoints.
+fn webhook_objects(body: &[u8]) -> Vec<serde_json::Value> {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();
     v.as_array().unwrap().clone()
+}
+
+/// The events of one webhook body.
+fn webhook_events(body: &[u8]) -> Vec<serde_json::Value> {
+    webhook_objects(body)
+        .into_iter()
+        .filter(|o| o["type"] == "event")
+        .collect()
 }
 
 /// (seq, id) of every event the receiver answered with a 2xx, in arrival order.
@@ -317,6 +326,81 @@ fn webhook_delivers_in_order_in_batches_with_chain_links() {
         prev = *hash;
     }
     assert!(!log_text().contains("hook-SECRET-7"));
+
+    // The checkpoints (every 25 events) came along, each right after the event it
+    // signs, as JSON Lines checkpoint objects: the SIEM holds the signed heads.
+    let objects: Vec<_> = reqs.iter().flat_map(|r| webhook_objects(&r.body)).collect();
+    let order: Vec<String> = objects
+        .iter()
+        .map(|o| format!("{}{}", o["type"].as_str().unwrap(), o["seq"]))
+        .collect();
+    let cp_at: Vec<usize> = order
+        .iter()
+        .enumerate()
+        .filter(|(_, o)| o.starts_with("checkpoint"))
+        .map(|(i, _)| i)
+        .collect();
+    assert_eq!(cp_at.len(), 2, "{order:?}");
+    assert_eq!(order[cp_at[0] - 1], "event25", "{order:?}");
+    assert_eq!(order[cp_at[0]], "checkpoint25", "{order:?}");
+    assert_eq!(order[cp_at[1] - 1], "event50", "{order:?}");
+    assert_eq!(order[cp_at[1]], "checkpoint50", "{order:?}");
+    // Copied as they are into a witness file, they check the database (and their
+    // signatures verify with the audit key).
+    let witness = f.dir.path().join("siem.witness");
+    let lines: String = cp_at
+        .iter()
+        .map(|&i| format!("{}\n", serde_json::to_string(&objects[i]).unwrap()))
+        .collect();
+    std::fs::write(&witness, lines).unwrap();
+    let r = witness::check_file(&f.path, &witness, Some(key().public_key()), Depth::All).unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(r.lines_checked, 2);
+    assert_eq!(r.witnessed_head.unwrap().0.seq, 50);
+}
+
+#[test]
+fn a_checkpoint_signed_after_its_event_went_out_is_sent_on_its_own() {
+    logs();
+    let f = Fixture::new();
+    // No checkpoint by count: the only one is signed on demand, after delivery.
+    let log = AuditLog::open(&f.path, Some(key()), config(1000)).unwrap();
+    append_n(&log, 0, 7);
+    let rx = Receiver::start();
+    let sink = Webhook::new(&rx.url("/late"), rx.opts()).unwrap();
+    let fwd = Forwarder::spawn(&f.path, fast("late", 10), Box::new(sink)).unwrap();
+    wait_until("7 events", Duration::from_secs(10), || {
+        fwd.status().acked_seq == 7
+    });
+    let before = rx.reqs().len();
+    let cp = log.checkpoint_now().unwrap().expect("a checkpoint over 7");
+    assert_eq!(cp.seq, 7);
+    wait_until("the late checkpoint", Duration::from_secs(10), || {
+        rx.reqs()[before..]
+            .iter()
+            .flat_map(|r| webhook_objects(&r.body))
+            .any(|o| o["type"] == "checkpoint")
+    });
+    // It came alone: event 7 was not sent again.
+    let late: Vec<_> = rx.reqs()[before..]
+        .iter()
+        .flat_map(|r| webhook_objects(&r.body))
+        .collect();
+    assert_eq!(late.len(), 1, "{late:?}");
+    assert_eq!(late[0]["seq"], 7);
+    assert_eq!(late[0]["hash"], hex::encode(cp.hash));
+    assert_eq!(late[0]["signature"], cp.signature);
+    // And only once: the next rounds find nothing new.
+    thread::sleep(Duration::from_millis(300));
+    let n = rx
+        .reqs()
+        .iter()
+        .flat_map(|r| webhook_objects(&r.body))
+        .filter(|o| o["type"] == "checkpoint")
+        .count();
+    assert_eq!(n, 1);
+    let st = fwd.stop();
+    assert_eq!(st.events_sent, 7, "a checkpoint is not an event: {st:?}");
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The forwarders' own connection to the audit database: read events in order
-//! after a sequence number, read the head, and keep each forwarder's durable
+//! after a sequence number (each with its checkpoint), find checkpoints signed
+//! after their event was read, read the head, and keep each forwarder's durable
 //! cursor in `forwarder_cursors` (outside the chain; see the module above).
 
 use std::path::Path;
@@ -8,7 +9,10 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
+use chrono::{DateTime, Utc};
+
 use super::Record;
+use crate::checkpoint::Checkpoint;
 use crate::event::decode_body;
 use crate::store::{seq_to_sql, APPLICATION_ID, SCHEMA_VERSION};
 use crate::AuditError;
@@ -143,39 +147,105 @@ impl CursorStore {
             })
     }
 
-    /// Up to `limit` events with `seq > after`, in sequence order.
+    /// Up to `limit` events with `seq > after`, in sequence order, each with the
+    /// checkpoint stored for it (if any).
     pub(super) fn read_after(&mut self, after: u64, limit: u32) -> Result<Vec<Record>, AuditError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT seq, body, hash FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            "SELECT e.seq, e.body, e.hash, c.hash, c.time, c.signature FROM events e \
+             LEFT JOIN checkpoints c ON c.seq = e.seq \
+             WHERE e.seq > ?1 ORDER BY e.seq LIMIT ?2",
         )?;
         let mut rows = st.query(params![seq_to_sql(after)?, i64::from(limit)])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            let seq = seq_from_sql(r.get::<_, i64>(0)?);
-            let body = match r.get_ref(1)? {
-                ValueRef::Text(t) => t,
-                _ => {
-                    return Err(AuditError::CorruptRow {
-                        seq,
-                        reason: "body is not text".into(),
-                    })
-                }
-            };
-            let hash = match r.get_ref(2)? {
-                ValueRef::Blob(b) => <[u8; 32]>::try_from(b).ok(),
-                _ => None,
-            }
-            .ok_or_else(|| AuditError::CorruptRow {
-                seq,
-                reason: "hash is not 32 bytes".into(),
-            })?;
-            let event = decode_body(seq, body, hash)?;
-            let body = String::from_utf8(body.to_vec()).map_err(|e| AuditError::CorruptRow {
-                seq,
-                reason: format!("body: {e}"),
-            })?;
-            out.push(Record { event, body });
+            out.push(record(r)?);
         }
         Ok(out)
     }
+
+    /// The newest checkpoint with `after < seq <= upto`, as a checkpoint-only
+    /// record for the event it signs: a checkpoint signed after its event was sent.
+    pub(super) fn late_checkpoint(
+        &mut self,
+        after: u64,
+        upto: u64,
+    ) -> Result<Option<Record>, AuditError> {
+        if upto <= after {
+            return Ok(None);
+        }
+        let mut st = self.conn.prepare_cached(
+            "SELECT e.seq, e.body, e.hash, c.hash, c.time, c.signature FROM checkpoints c \
+             JOIN events e ON e.seq = c.seq \
+             WHERE c.seq > ?1 AND c.seq <= ?2 ORDER BY c.seq DESC LIMIT 1",
+        )?;
+        let mut rows = st.query(params![seq_to_sql(after)?, seq_to_sql(upto)?])?;
+        let Some(r) = rows.next()? else {
+            return Ok(None);
+        };
+        let mut rec = record(r)?;
+        rec.checkpoint_only = true;
+        Ok(Some(rec))
+    }
+
+    /// The newest checkpoint's sequence number at or before `upto` (0: none).
+    pub(super) fn checkpoint_upto(&mut self, upto: u64) -> Result<u64, AuditError> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT max(seq) FROM checkpoints WHERE seq <= ?1")?;
+        let v: Option<i64> = st.query_row([seq_to_sql(upto)?], |r| r.get(0))?;
+        Ok(v.map(seq_from_sql).unwrap_or(0))
+    }
+}
+
+/// One row of `seq, body, hash` and the (possibly NULL) checkpoint columns
+/// `hash, time, signature`.
+fn record(r: &rusqlite::Row<'_>) -> Result<Record, AuditError> {
+    let seq = seq_from_sql(r.get::<_, i64>(0)?);
+    let corrupt = |reason: &str| AuditError::CorruptRow {
+        seq,
+        reason: reason.into(),
+    };
+    let body = match r.get_ref(1)? {
+        ValueRef::Text(t) => t,
+        _ => return Err(corrupt("body is not text")),
+    };
+    let hash = match r.get_ref(2)? {
+        ValueRef::Blob(b) => <[u8; 32]>::try_from(b).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| corrupt("hash is not 32 bytes"))?;
+    let event = decode_body(seq, body, hash)?;
+    let body = String::from_utf8(body.to_vec()).map_err(|e| AuditError::CorruptRow {
+        seq,
+        reason: format!("body: {e}"),
+    })?;
+    let checkpoint = match r.get_ref(3)? {
+        ValueRef::Null => None,
+        ValueRef::Blob(b) => {
+            let cp_hash =
+                <[u8; 32]>::try_from(b).map_err(|_| corrupt("checkpoint hash is not 32 bytes"))?;
+            let time: String = r.get(4)?;
+            let time = DateTime::parse_from_rfc3339(&time)
+                .map_err(|e| AuditError::CorruptRow {
+                    seq,
+                    reason: format!("checkpoint time: {e}"),
+                })?
+                .with_timezone(&Utc);
+            // Sent as stored, even if it does not match: the SIEM copy is evidence,
+            // and `verify` names the mismatch.
+            Some(Checkpoint {
+                seq,
+                hash: cp_hash,
+                time,
+                signature: r.get(5)?,
+            })
+        }
+        _ => return Err(corrupt("checkpoint hash is not a blob")),
+    };
+    Ok(Record {
+        event,
+        body,
+        checkpoint,
+        checkpoint_only: false,
+    })
 }

@@ -17,7 +17,10 @@
 //!
 //! `POST <url>`, `Content-Type: application/json`, a JSON array of event objects
 //! in the JSON Lines export schema (`audit/SCHEMA.md`: `"type":"event"`, every
-//! body field, `prev_hash`, `hash`, and the canonical `body`), in sequence order.
+//! body field, `prev_hash`, `hash`, and the canonical `body`), in sequence order,
+//! each signed checkpoint right after the event it signs as a `"type":"checkpoint"`
+//! object (`seq`, `hash`, `time`, `signature`: the witness line). Receivers that
+//! index events only should filter on `type`.
 //!
 //! # Splunk HEC body
 //!
@@ -48,12 +51,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use zeroize::Zeroizing;
 
 use super::{Delivery, ForwardError, Record, Sink};
-use crate::export::jsonl_event_line;
+use crate::export::{jsonl_checkpoint, jsonl_event_line};
 
 /// Where the system's CA bundle lives on Debian and Ubuntu.
 pub const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -336,15 +341,22 @@ impl fmt::Debug for HttpCore {
 }
 
 /// Push one event object (the JSON Lines export line) for each record, chaining
-/// `prev_hash` through the batch.
+/// `prev_hash` through the batch, and after an event its checkpoint object (the
+/// JSON Lines checkpoint line), if it has one. `each` gets the object's time (the
+/// event's, which is also its checkpoint's) and the object.
 fn event_objects(
     batch: &[Record],
     mut prev: [u8; 32],
-    mut each: impl FnMut(&Record, &str),
+    mut each: impl FnMut(&DateTime<Utc>, &str),
 ) -> Result<[u8; 32], ForwardError> {
     for r in batch {
-        let line = jsonl_event_line(&r.body, &prev, &r.event.hash)?;
-        each(r, &line);
+        if !r.checkpoint_only {
+            let line = jsonl_event_line(&r.body, &prev, &r.event.hash)?;
+            each(&r.event.time, &line);
+        }
+        if let Some(cp) = &r.checkpoint {
+            each(&cp.time, &jsonl_checkpoint(cp)?);
+        }
         prev = r.event.hash;
     }
     Ok(prev)
@@ -456,8 +468,8 @@ impl SplunkHec {
         let host =
             serde_json::to_string(host).map_err(|e| ForwardError::Config(format!("host: {e}")))?;
         let mut out = Vec::with_capacity(batch.len() * 1200);
-        event_objects(batch, prev_hash, |r, line| {
-            let ms = r.event.time.timestamp_millis();
+        event_objects(batch, prev_hash, |time, line| {
+            let ms = time.timestamp_millis();
             let time = format!("{}.{:03}", ms.div_euclid(1000), ms.rem_euclid(1000));
             if !out.is_empty() {
                 out.push(b'\n');

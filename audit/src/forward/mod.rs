@@ -32,6 +32,22 @@
 //! Acknowledging sinks (HTTP) report [`Delivery::Acknowledged`] and are confirmed at
 //! once.
 //!
+//! # Checkpoints travel with the events
+//!
+//! Every signed checkpoint is forwarded too, so that the SIEM keeps each signed
+//! head where the CA host cannot reach it (what `rampart audit verify
+//! --expect-head` and `--witness` compare a database with). A checkpoint
+//! committed with its event goes out right after that event in the same batch.
+//! A checkpoint signed later, on the timer, over an event already sent, goes out
+//! on its own once the forwarder has caught up ([`Record::checkpoint_only`]); only
+//! the newest such checkpoint is sent, since it vouches for everything before it.
+//! Sinks send a checkpoint in the JSON Lines checkpoint shape (`audit/SCHEMA.md`
+//! §4), the same line the witness file holds: webhook and HEC as one more object,
+//! syslog as its own message (see [`syslog`]). Which checkpoints went out is kept
+//! in memory only: after a restart the forwarder assumes the checkpoints up to its
+//! cursor were delivered, so at worst one late checkpoint is missed and the next
+//! one covers it.
+//!
 //! # The cursor table and `verify`
 //!
 //! ```text
@@ -59,6 +75,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::checkpoint::Checkpoint;
 use crate::event::Event;
 use crate::AuditError;
 
@@ -111,13 +128,33 @@ pub enum ForwardError {
     },
 }
 
-/// One event as read from the log, with the exact canonical body the chain hashes.
+/// One event as read from the log, with the exact canonical body the chain hashes,
+/// and the signed checkpoint over it when there is one.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Record {
     /// The decoded event (its `seq`, `id`, `hash`…).
     pub event: Event,
     /// The stored canonical body (single-line JSON, see the crate documentation).
     pub body: String,
+    /// The checkpoint signed over this event, if any: sinks send it right after
+    /// the event, in the JSON Lines checkpoint shape, so the SIEM holds every
+    /// signed head (a witness the CA host cannot rewrite; see [`crate::witness`]).
+    pub checkpoint: Option<Checkpoint>,
+    /// The event already went out before its checkpoint was signed (a checkpoint
+    /// signed on the timer, over the newest event): send only the checkpoint.
+    pub checkpoint_only: bool,
+}
+
+impl Record {
+    /// An event without a checkpoint.
+    pub fn event(event: Event, body: String) -> Record {
+        Record {
+            event,
+            body,
+            checkpoint: None,
+            checkpoint_only: false,
+        }
+    }
 }
 
 /// What a successful [`Sink::send`] proves.
@@ -315,6 +352,8 @@ impl Forwarder {
         let mut store = cursor::CursorStore::open(audit_db)?;
         let acked = store.load(&settings.name)?;
         let head = store.head()?;
+        // Checkpoints up to the cursor went out with their events before.
+        let cp_acked = store.checkpoint_upto(acked)?;
         if acked > head {
             tracing::warn!(
                 forwarder = %settings.name, cursor = acked, head,
@@ -340,6 +379,8 @@ impl Forwarder {
             status: Arc::clone(&status),
             acked,
             sent: acked,
+            cp_acked,
+            cp_sent: cp_acked,
             head,
             pending: VecDeque::new(),
             connected: false,
@@ -417,9 +458,14 @@ struct Worker {
     acked: u64,
     /// Last sequence written on the current connection.
     sent: u64,
+    /// The newest checkpoint known delivered (with its event or on its own).
+    cp_acked: u64,
+    /// The newest checkpoint written on the current connection.
+    cp_sent: u64,
     head: u64,
-    /// Written but unconfirmed batches: (last seq of the batch, when written).
-    pending: VecDeque<(u64, Instant)>,
+    /// Written but unconfirmed batches: (last seq of the batch, newest checkpoint
+    /// written so far, when written).
+    pending: VecDeque<(u64, u64, Instant)>,
     connected: bool,
     backoff: Duration,
 }
@@ -445,7 +491,13 @@ impl Worker {
                 }
             }
             if let Some(deadline) = drain_deadline {
-                let caught_up = self.sent >= self.head;
+                // Caught up includes the checkpoint that closing the log signs
+                // over the last event, so the SIEM gets the final signed head.
+                let caught_up = self.sent >= self.head
+                    && self
+                        .store
+                        .checkpoint_upto(self.sent)
+                        .map_or(true, |cp| cp <= self.cp_sent);
                 if caught_up || Instant::now() >= deadline || !self.connected {
                     self.finish(deadline);
                     break;
@@ -461,6 +513,7 @@ impl Worker {
                 }
                 self.connected = true;
                 self.sent = self.acked;
+                self.cp_sent = self.cp_acked;
                 self.pending.clear();
                 let mut st = lock(&self.status);
                 st.connects += 1;
@@ -486,6 +539,7 @@ impl Worker {
                     self.sink.disconnect();
                     self.connected = false;
                     self.sent = self.acked;
+                    self.cp_sent = self.cp_acked;
                     self.pending.clear();
                     lock(&self.status).connected = false;
                     if drain_deadline.is_none() {
@@ -511,10 +565,16 @@ impl Worker {
     /// One round: send the next batch (if any), confirm what has settled.
     /// Returns whether the batch was full (more is probably waiting).
     fn step(&mut self) -> Result<bool, ForwardError> {
-        let batch = self.store.read_after(self.sent, self.settings.batch_size)?;
+        let mut batch = self.store.read_after(self.sent, self.settings.batch_size)?;
         let full = u32::try_from(batch.len()).is_ok_and(|n| n >= self.settings.batch_size);
+        if batch.is_empty() {
+            // Caught up: a checkpoint signed since over an event already sent?
+            if let Some(late) = self.store.late_checkpoint(self.cp_sent, self.sent)? {
+                batch.push(late);
+            }
+        }
         if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
-            if first.event.seq != self.sent + 1 {
+            if !last.checkpoint_only && first.event.seq != self.sent + 1 {
                 tracing::warn!(forwarder = %self.settings.name, expected = self.sent + 1,
                     found = first.event.seq, "gap in the audit log; run `rampart audit verify`");
             }
@@ -524,11 +584,18 @@ impl Worker {
                 self.sink.set_prev_hash(prev);
             }
             let delivery = self.sink.send(&batch)?;
-            self.sent = last_seq;
-            lock(&self.status).events_sent += batch.len() as u64;
+            self.sent = self.sent.max(last_seq);
+            if let Some(cp) = batch.iter().rev().find_map(|r| r.checkpoint.as_ref()) {
+                self.cp_sent = self.cp_sent.max(cp.seq);
+            }
+            let events = batch.iter().filter(|r| !r.checkpoint_only).count();
+            lock(&self.status).events_sent += events as u64;
             match delivery {
-                Delivery::Acknowledged => self.advance(last_seq)?,
-                Delivery::Written => self.pending.push_back((last_seq, Instant::now())),
+                Delivery::Acknowledged => self.advance(last_seq, self.cp_sent)?,
+                Delivery::Written => {
+                    self.pending
+                        .push_back((last_seq, self.cp_sent, Instant::now()));
+                }
             }
         }
         if !full {
@@ -548,7 +615,7 @@ impl Worker {
         let settled = self
             .pending
             .iter()
-            .take_while(|(_, at)| at.elapsed() >= settle)
+            .take_while(|(_, _, at)| at.elapsed() >= settle)
             .count();
         if settled == 0 {
             return Ok(());
@@ -556,19 +623,20 @@ impl Worker {
         self.sink.check()?;
         let mut upto = None;
         for _ in 0..settled {
-            upto = self.pending.pop_front().map(|(s, _)| s);
+            upto = self.pending.pop_front().map(|(s, cp, _)| (s, cp));
         }
-        if let Some(seq) = upto {
-            self.advance(seq)?;
+        if let Some((seq, cp)) = upto {
+            self.advance(seq, cp)?;
         }
         Ok(())
     }
 
-    fn advance(&mut self, seq: u64) -> Result<(), ForwardError> {
+    fn advance(&mut self, seq: u64, cp: u64) -> Result<(), ForwardError> {
         if seq > self.acked {
             self.store.save(&self.settings.name, seq)?;
             self.acked = seq;
         }
+        self.cp_acked = self.cp_acked.max(cp);
         Ok(())
     }
 
@@ -582,9 +650,9 @@ impl Worker {
             .max(Duration::from_millis(500));
         match self.sink.close(timeout) {
             Ok(true) => {
-                let sent = self.sent;
+                let (sent, cp) = (self.sent, self.cp_sent);
                 self.pending.clear();
-                if let Err(e) = self.advance(sent) {
+                if let Err(e) = self.advance(sent, cp) {
                     self.failed(&e);
                 }
             }
@@ -604,15 +672,15 @@ impl Worker {
     fn confirm_without_check(&mut self) -> Result<(), ForwardError> {
         let settle = self.settings.settle;
         let mut upto = None;
-        while let Some((s, at)) = self.pending.front().copied() {
+        while let Some((s, cp, at)) = self.pending.front().copied() {
             if at.elapsed() < settle {
                 break;
             }
-            upto = Some(s);
+            upto = Some((s, cp));
             self.pending.pop_front();
         }
-        if let Some(s) = upto {
-            self.advance(s)?;
+        if let Some((s, cp)) = upto {
+            self.advance(s, cp)?;
         }
         Ok(())
     }

@@ -23,6 +23,12 @@
 //!   mask") followed by the exact canonical body the hash chain covers, so a SIEM
 //!   copy can be re-hashed.
 //!
+//! A signed checkpoint follows the event it signs as a message of its own, MSGID
+//! `RA-AUDIT-CHECKPOINT`, severity informational, structured data `seq`,
+//! `kind="checkpoint"` and `hash`, and as `MSG` (after the BOM) the JSON Lines
+//! checkpoint line (`{"type":"checkpoint","seq":…,"hash":…,"time":…,"signature":…}`),
+//! which can be copied into a witness file as it is.
+//!
 //! This is the forwarders' own minimal encoder; the export encoders (`rampart audit
 //! export --format syslog`) may share it later.
 //!
@@ -42,7 +48,9 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 
 use super::{Delivery, ForwardError, Record, Sink};
+use crate::checkpoint::Checkpoint;
 use crate::event::Severity;
+use crate::export::jsonl_checkpoint;
 
 /// The structured-data ID of Rampart's parameters.
 pub const SD_ID: &str = "rampart@32473";
@@ -161,12 +169,48 @@ pub fn frame_octet_counted(msg: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(msg);
 }
 
-fn encode_batch(opts: &SyslogOptions, batch: &[Record]) -> Vec<u8> {
+/// The MSGID of a checkpoint message. Not an event code: a checkpoint is not an
+/// event of the chain, it signs one.
+pub const CHECKPOINT_MSGID: &str = "RA-AUDIT-CHECKPOINT";
+
+/// One RFC 5424 message (without framing) for a signed checkpoint: informational,
+/// timestamped with its event's time, `seq`, `kind="checkpoint"` and `hash` in the
+/// structured data (so a SIEM finds the newest signed head with the same query as
+/// the newest event), and as `MSG` the JSON Lines checkpoint line — the line a
+/// witness file holds, which `rampart audit verify --witness` checks.
+pub fn format_checkpoint_rfc5424(
+    opts: &SyslogOptions,
+    cp: &Checkpoint,
+) -> Result<Vec<u8>, ForwardError> {
+    let pri = u16::from(opts.facility.min(23)) * 8 + u16::from(syslog_severity(Severity::Info));
+    let line = jsonl_checkpoint(cp)?;
+    let mut out = Vec::with_capacity(line.len() + 192);
+    let header = format!(
+        "<{pri}>1 {} {} {} - {CHECKPOINT_MSGID} [{SD_ID}",
+        cp.time.to_rfc3339_opts(SecondsFormat::Micros, true),
+        header_field(&opts.hostname, 255),
+        header_field(&opts.app_name, 48),
+    );
+    out.extend_from_slice(header.as_bytes());
+    sd_param(&mut out, "seq", &cp.seq.to_string());
+    sd_param(&mut out, "kind", "checkpoint");
+    sd_param(&mut out, "hash", &hex::encode(cp.hash));
+    out.extend_from_slice(b"] \xEF\xBB\xBF");
+    out.extend_from_slice(line.as_bytes());
+    Ok(out)
+}
+
+fn encode_batch(opts: &SyslogOptions, batch: &[Record]) -> Result<Vec<u8>, ForwardError> {
     let mut out = Vec::with_capacity(batch.len() * 768);
     for r in batch {
-        frame_octet_counted(&format_rfc5424(opts, r), &mut out);
+        if !r.checkpoint_only {
+            frame_octet_counted(&format_rfc5424(opts, r), &mut out);
+        }
+        if let Some(cp) = &r.checkpoint {
+            frame_octet_counted(&format_checkpoint_rfc5424(opts, cp)?, &mut out);
+        }
     }
-    out
+    Ok(out)
 }
 
 fn connect_tcp(address: &str, opts: &SyslogOptions) -> Result<TcpStream, ForwardError> {
@@ -236,7 +280,7 @@ impl Sink for SyslogTcp {
 
     fn send(&mut self, batch: &[Record]) -> Result<Delivery, ForwardError> {
         let s = self.stream.as_mut().ok_or(ForwardError::Closed)?;
-        let bytes = encode_batch(&self.opts, batch);
+        let bytes = encode_batch(&self.opts, batch)?;
         s.write_all(&bytes)?;
         s.flush()?;
         Ok(Delivery::Written)
@@ -397,7 +441,7 @@ impl Sink for SyslogTls {
 
     fn send(&mut self, batch: &[Record]) -> Result<Delivery, ForwardError> {
         let s = self.conn.as_mut().ok_or(ForwardError::Closed)?;
-        let bytes = encode_batch(&self.opts, batch);
+        let bytes = encode_batch(&self.opts, batch)?;
         s.write_all(&bytes).map_err(tls_io)?;
         s.flush().map_err(tls_io)?;
         Ok(Delivery::Written)
