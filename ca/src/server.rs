@@ -349,9 +349,10 @@ pub async fn serve(
     let stop = auth.record(
         NewEvent::new(EventKind::CaStopped, Outcome::Success, auth.now()).actor("rampart-ca"),
     );
-    // Forwarders drain (CaStopped included) before the log closes.
-    tokio::task::block_in_place(|| forwarders.stop());
+    // Close the log first: closing signs a last checkpoint over CaStopped, and the
+    // forwarders' drain then sends both, so the SIEM holds the final signed head.
     let close = auth.audit_log().close();
+    tokio::task::block_in_place(|| forwarders.stop());
     result?;
     stop?;
     close.map_err(CaError::AuditUnavailable)
