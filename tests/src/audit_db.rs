@@ -128,6 +128,14 @@ impl AuditDb {
         )
     }
 
+    /// The sequence numbers of the signed checkpoints, in order.
+    pub fn checkpoint_seqs(&self) -> Vec<u64> {
+        sqlite3(&self.path, "SELECT seq FROM checkpoints ORDER BY seq")
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect()
+    }
+
     /// The `kind` of every event, in order.
     pub fn kinds(&self) -> Vec<String> {
         self.events()
@@ -227,6 +235,19 @@ pub fn audit_verify_with(db: &Path, audit_pubkey: Option<&Path>) -> CmdOutput {
     if let Some(k) = audit_pubkey {
         c.arg("--audit-pubkey").arg(k);
     }
+    run(c)
+}
+
+/// `rampart audit verify ARGS…` (`--witness`, `--expect-head` and the like), with
+/// a fresh home and no agent.
+pub fn audit_verify_args(args: &[&std::ffi::OsStr]) -> CmdOutput {
+    let home = crate::tempdir("verify-home");
+    let mut c = Command::new(bin("rampart"));
+    c.env("RAMPART_HOME", home.path())
+        .env_remove("SSH_AUTH_SOCK")
+        .env("NO_COLOR", "1")
+        .args(["audit", "verify"])
+        .args(args);
     run(c)
 }
 

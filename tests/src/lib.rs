@@ -41,7 +41,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 
 pub use api_flow::{api_admin, api_onboard, ApiUser, Session};
-pub use audit_db::{audit_verify, audit_verify_with, AuditDb};
+pub use audit_db::{audit_verify, audit_verify_args, audit_verify_with, AuditDb};
 pub use ca::{Ca, InitInfo};
 pub use cli::{bootstrap_admin, onboard, Cli, Enrolled};
 pub use keys::{KeyPair, KeygenCa};

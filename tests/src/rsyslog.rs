@@ -55,6 +55,9 @@ impl TlsFiles {
     }
 }
 
+/// The MSGID of a forwarded checkpoint.
+const CHECKPOINT_MSGID: &str = "RA-AUDIT-CHECKPOINT";
+
 /// One message as rsyslog wrote it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Received {
@@ -202,17 +205,34 @@ impl Rsyslog {
         s
     }
 
-    /// Every Rampart message in the output file, in file order.
+    /// Every Rampart event message in the output file, in file order (checkpoint
+    /// messages left out: see [`Rsyslog::checkpoints`]).
     pub fn received(&self) -> Vec<Received> {
         let text = fs::read_to_string(&self.out).unwrap_or_default();
         text.lines()
-            .filter(|l| l.contains("[rampart@"))
+            .filter(|l| l.contains("[rampart@") && !l.starts_with(CHECKPOINT_MSGID))
             .map(|l| Received {
                 code: l.split(' ').next().unwrap_or_default().to_owned(),
                 seq: sd_value(l, "seq")
                     .parse()
                     .unwrap_or_else(|_| panic!("no seq in {l}")),
                 id: sd_value(l, "id"),
+            })
+            .collect()
+    }
+
+    /// `(seq, hash)` of every signed checkpoint message, in file order.
+    pub fn checkpoints(&self) -> Vec<(u64, String)> {
+        let text = fs::read_to_string(&self.out).unwrap_or_default();
+        text.lines()
+            .filter(|l| l.starts_with(CHECKPOINT_MSGID))
+            .map(|l| {
+                (
+                    sd_value(l, "seq")
+                        .parse()
+                        .unwrap_or_else(|_| panic!("no seq in {l}")),
+                    sd_value(l, "hash"),
+                )
             })
             .collect()
     }

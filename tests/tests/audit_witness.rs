@@ -20,14 +20,7 @@ use rampart_e2e::process::run_timeout;
 use rampart_e2e::{audit_verify_with, bin, bootstrap_admin, AuditDb, Ca, CmdOutput};
 
 fn rampart_verify(args: &[&std::ffi::OsStr]) -> CmdOutput {
-    let home = rampart_e2e::tempdir("verify-home");
-    let mut c = Command::new(bin("rampart"));
-    c.env("RAMPART_HOME", home.path())
-        .env_remove("SSH_AUTH_SOCK")
-        .env("NO_COLOR", "1")
-        .args(["audit", "verify"])
-        .args(args);
-    run_timeout(c, None, Duration::from_secs(60))
+    rampart_e2e::audit_verify_args(args)
 }
 
 fn ca_cmd(ca: &Ca, sub: &str) -> CmdOutput {

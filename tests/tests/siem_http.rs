@@ -97,6 +97,7 @@ fn accepted(sh: &Shared) -> Vec<(u64, String)> {
         .iter()
         .filter(|(s, _)| *s == 200)
         .flat_map(|(_, evs)| evs.iter())
+        .filter(|e| e["type"] == "event")
         .map(|e| {
             (
                 e["seq"].as_u64().unwrap(),
@@ -166,7 +167,10 @@ fn webhook_forwarder_delivers_a_scripted_scenario_across_503s() {
         .lock()
         .unwrap()
         .iter()
-        .flat_map(|(_, e)| e.iter().map(|e| e["code"].as_str().unwrap().to_owned()))
+        .flat_map(|(_, e)| {
+            e.iter()
+                .filter_map(|e| e["code"].as_str().map(str::to_owned))
+        })
         .collect();
     for want in ["RA-CA-002", "RA-AUTH-003", "RA-CERT-001"] {
         assert!(codes.iter().any(|c| c == want), "{want} missing: {codes:?}");
@@ -190,9 +194,50 @@ fn webhook_forwarder_delivers_a_scripted_scenario_across_503s() {
     wait_delivered(&ca, &shared, Duration::from_secs(30));
     let db: std::collections::BTreeMap<u64, String> = db_events(&ca).into_iter().collect();
     for (_, evs) in shared.reqs.lock().unwrap().iter() {
-        for e in evs {
+        for e in evs.iter().filter(|e| e["type"] == "event") {
             assert_eq!(e["id"], db[&e["seq"].as_u64().unwrap()]);
         }
     }
     ca.stop();
+
+    // Every signed checkpoint reached the receiver too, the last one sealing the
+    // head at stop: copied into a file as they came, they are a witness that
+    // `rampart audit verify` checks the CA's database with.
+    let cps: Vec<serde_json::Value> = shared
+        .reqs
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .flat_map(|(_, o)| o.iter().filter(|o| o["type"] == "checkpoint").cloned())
+        .collect();
+    let db_cps = AuditDb::new(ca.audit_db()).checkpoint_seqs();
+    let mut got: Vec<u64> = cps.iter().map(|c| c["seq"].as_u64().unwrap()).collect();
+    got.dedup();
+    assert_eq!(got, db_cps, "every checkpoint, in order");
+    let head = db_events(&ca).last().unwrap().0;
+    assert_eq!(
+        got.last(),
+        Some(&head),
+        "the closing checkpoint was forwarded"
+    );
+    let witness = dir.path().join("siem.witness");
+    let text: String = cps
+        .iter()
+        .map(|c| format!("{}\n", serde_json::to_string(c).unwrap()))
+        .collect();
+    std::fs::write(&witness, text).unwrap();
+    let out = rampart_e2e::audit_verify_args(&[
+        "--db".as_ref(),
+        ca.audit_db().as_os_str(),
+        "--audit-pubkey".as_ref(),
+        ca.audit_pubkey().as_os_str(),
+        "--witness".as_ref(),
+        witness.as_os_str(),
+    ]);
+    out.assert_success("verify against the SIEM's checkpoints");
+    assert!(
+        out.stdout.contains(&format!("witnessed head {head}:")),
+        "{out}"
+    );
 }

@@ -300,6 +300,24 @@ fn rsyslog_over_tcp_gets_every_event_across_an_outage_and_a_crash() {
         rs.received().last().map(|r| r.code.as_str()),
         Some("RA-CA-003")
     );
+    // And the checkpoint that closing the log signed over it: rsyslog holds the
+    // final signed head, with the database's hash, as the newest checkpoint.
+    let head = db_events(&ca).last().map(|e| e.0).unwrap();
+    let head_hash = rampart_e2e::audit_db::sqlite3(
+        &ca.audit_db(),
+        &format!("SELECT lower(hex(hash)) FROM events WHERE seq = {head}"),
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rs.checkpoints().last().map(|c| c.0) != Some(head) {
+        assert!(
+            Instant::now() < deadline,
+            "the closing checkpoint over {head} never reached rsyslog: {:?}",
+            rs.checkpoints()
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+    let (_, hash) = rs.checkpoints().last().cloned().unwrap();
+    assert_eq!(hash, head_hash.trim());
 }
 
 #[test]
