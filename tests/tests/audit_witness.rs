@@ -3,7 +3,8 @@
 //! and checkpoint after an earlier checkpoint is deleted. The cut log still
 //! verifies on its own (it is a valid, signed log, just shorter); with the witness
 //! file `rampart-ca` keeps beside it, `rampart audit verify --witness` fails, and
-//! `rampart-ca serve` and `rampart-ca check` refuse, naming both heads.
+//! `rampart-ca serve` and `rampart-ca check` refuse, naming both heads. A forged
+//! witness line and an `anchors` row copied in by hand are refused too.
 
 #![allow(
     clippy::unwrap_used,
@@ -80,8 +81,63 @@ fn a_log_cut_back_while_the_ca_is_stopped_is_caught_by_the_witness() {
     );
     assert!(ok.stdout.contains("anchor: none"), "{ok}");
 
-    // The cut: everything after an earlier checkpoint K, events and checkpoints.
+    // A forged witness line: its hash changed, its signature left as it was.
+    let forged = ca.dir().join("forged.witness");
+    let text = std::fs::read_to_string(&witness).unwrap();
+    let mut lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let n = lines.len();
+    lines[n - 1]["hash"] = serde_json::Value::String("ab".repeat(32));
+    let forged_text: String = lines
+        .iter()
+        .map(|l| format!("{}\n", serde_json::to_string(l).unwrap()))
+        .collect();
+    std::fs::write(&forged, forged_text).unwrap();
+    let out = rampart_verify(&[
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--audit-pubkey".as_ref(),
+        pubkey.as_os_str(),
+        "--witness".as_ref(),
+        forged.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(6), "a forged witness line\n{out}");
+    assert!(
+        out.combined().contains(&format!("line {n}")) && out.combined().contains("signature"),
+        "{out}"
+    );
+
+    // A copied anchors row, on a copy of the database: checkpoint K made the
+    // anchor by hand and the history before it deleted. Verifies alone; the
+    // witness never saw that anchor.
     let k = checkpoints[checkpoints.len() - 2];
+    let copy = ca.dir().join("anchored.db");
+    let anchored = AuditDb::new(&db).backup_to(&copy);
+    anchored.drop_triggers();
+    sqlite3(
+        &copy,
+        &format!(
+            "CREATE TABLE anchors (seq INTEGER PRIMARY KEY NOT NULL, hash BLOB NOT NULL, \
+             time TEXT NOT NULL, signature TEXT NOT NULL) STRICT; \
+             INSERT INTO anchors SELECT seq, hash, time, signature FROM checkpoints WHERE seq = {k}; \
+             DELETE FROM events WHERE seq <= {k}; DELETE FROM checkpoints WHERE seq < {k};"
+        ),
+    );
+    audit_verify_with(&copy, Some(&pubkey)).assert_success("the anchored copy alone");
+    let out = rampart_verify(&[
+        "--db".as_ref(),
+        copy.as_os_str(),
+        "--audit-pubkey".as_ref(),
+        pubkey.as_os_str(),
+        "--witness".as_ref(),
+        witness.as_os_str(),
+    ]);
+    assert_eq!(out.status.code(), Some(6), "a copied anchor\n{out}");
+    assert!(out.combined().contains("never witnessed"), "{out}");
+
+    // The cut: everything after an earlier checkpoint K, events and checkpoints.
     AuditDb::new(&db).drop_triggers();
     sqlite3(
         &db,
