@@ -141,9 +141,10 @@ pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
 }
 
 /// What an operator should do when the audit database and its witness part.
-const WITNESS_HINT: &str = "find out who cut or replaced the audit database, and run \
-    `rampart audit verify --db AUDIT_DB --witness WITNESS --audit-pubkey keys/audit.pub`; \
-    restore the database from a copy that reaches the witnessed head";
+const WITNESS_HINT: &str = "do not delete the witness; keep audit.db and the witness as \
+    evidence, run `rampart audit verify --db AUDIT_DB --witness WITNESS --audit-pubkey \
+    keys/audit.pub` to see what is missing, and restore the database from a copy that \
+    reaches the witnessed head (README: \"When the CA refuses to start\")";
 
 /// `rampart-ca check`: everything `serve` loads, without serving. Returns a short
 /// human summary.
