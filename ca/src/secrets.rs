@@ -48,11 +48,25 @@ pub fn new_invite_code() -> String {
 }
 
 /// A new opaque bearer token (256 bits, URL-safe).
+///
+/// Never starts with `-`: tokens are pasted into command lines (`rampart-bastion
+/// join --token …`), where a leading dash reads as a flag. One draw in 64 would
+/// start with one (the first character carries the top 6 bits of the first byte,
+/// and `-` is 62 in the URL-safe alphabet); those are drawn again.
 pub fn new_token() -> String {
     use base64::Engine as _;
     let mut b = Zeroizing::new([0u8; 32]);
-    OsRng.fill_bytes(b.as_mut());
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b.as_ref())
+    loop {
+        OsRng.fill_bytes(b.as_mut());
+        if !b.first().is_some_and(|f| starts_with_dash(*f)) {
+            return base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b.as_ref());
+        }
+    }
+}
+
+/// Whether a token whose first byte is `first` would encode with a leading `-`.
+fn starts_with_dash(first: u8) -> bool {
+    first >> 2 == 62
 }
 
 /// A short public identifier for sessions in audit events (not a secret).
@@ -210,6 +224,27 @@ pub fn new_salt() -> [u8; 16] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_never_start_with_a_dash() {
+        use base64::Engine as _;
+        // The rule that rejects a first byte matches the encoder: exactly the
+        // first bytes 0xf8..=0xfb encode to a leading '-'.
+        for first in 0..=u8::MAX {
+            let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode([first, 0, 0]);
+            assert_eq!(
+                starts_with_dash(first),
+                encoded.starts_with('-'),
+                "first byte {first:#04x} encodes as {encoded}"
+            );
+        }
+        // 64 × 64 draws: with a leading dash allowed, about 64 of these would have one.
+        for _ in 0..4096 {
+            let t = new_token();
+            assert!(!t.starts_with('-'), "{t}");
+            assert_eq!(t.len(), 43);
+        }
+    }
 
     #[test]
     fn invite_codes_normalise_before_hashing() {

@@ -119,10 +119,10 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
                 tok.expires_at.to_rfc3339()
             );
             println!("  join token: {}", tok.token);
-            println!("On the bastion, run:");
+            println!("On the bastion (installed from the rampart-bastion package), run as root:");
             println!(
-                "  rampart-bastion join --ca {} --ca-fingerprint {} --token {}",
-                admin.target.url, admin.target.fingerprint, tok.token
+                "  runuser -u rampart-bastion -- {}",
+                bastion_join_command(&admin.target, &tok.token, tok.name.as_deref())
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -132,6 +132,23 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             host_cert(&admin, h, key)
         }
     }
+}
+
+/// Where the rampart-bastion package keeps the bastion's state (its unit's
+/// `StateDirectory=` and `ConditionPathExists=`).
+pub const BASTION_PACKAGE_DIR: &str = "/var/lib/rampart-bastion";
+
+/// The `rampart-bastion join` command line for a join token, complete: every
+/// argument the bastion requires is present. An unbound token (made without
+/// `--name`) leaves the name to the bastion host's own `hostname -f`, which the
+/// shell expands. The token goes in as `--token=T`, so that no token can be read
+/// as a flag even if it started with `-`.
+pub fn bastion_join_command(target: &CaTarget, token: &str, name: Option<&str>) -> String {
+    let name = name.unwrap_or("\"$(hostname -f)\"");
+    format!(
+        "rampart-bastion join --dir {BASTION_PACKAGE_DIR} --name {name} --ca {} --ca-fingerprint {} --token={token}",
+        target.url, target.fingerprint
+    )
 }
 
 /// The exact command line a new user runs.
@@ -390,6 +407,42 @@ fn host_cert(admin: &Admin, h: HostCertArgs, public_key: String) -> Result<ExitC
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn target() -> CaTarget {
+        CaTarget {
+            url: "https://ca.example:8443".into(),
+            fingerprint: rampart_api::Fingerprint::of_der(b"cert"),
+        }
+    }
+
+    #[test]
+    fn join_command_names_every_required_argument() {
+        let cmd = bastion_join_command(&target(), "-AbC_d", Some("bastion-1"));
+        let words: Vec<&str> = cmd.split_whitespace().collect();
+        assert_eq!(words.get(..2), Some(&["rampart-bastion", "join"][..]));
+        for (flag, value) in [
+            ("--dir", BASTION_PACKAGE_DIR),
+            ("--name", "bastion-1"),
+            ("--ca", "https://ca.example:8443"),
+        ] {
+            let at = words.iter().position(|w| *w == flag);
+            assert_eq!(
+                at.and_then(|i| words.get(i + 1)).copied(),
+                Some(value),
+                "{flag} in {cmd}"
+            );
+        }
+        assert!(words.contains(&"--ca-fingerprint"), "{cmd}");
+        // A token starting with '-' stays glued to its flag.
+        assert!(words.contains(&"--token=-AbC_d"), "{cmd}");
+        assert!(!words.contains(&"--token"), "{cmd}");
+    }
+
+    #[test]
+    fn unbound_join_token_takes_the_hosts_own_name() {
+        let cmd = bastion_join_command(&target(), "tok", None);
+        assert!(cmd.contains(r#"--name "$(hostname -f)""#), "{cmd}");
+    }
 
     #[test]
     fn cert_path_follows_ssh_keygen_naming() {

@@ -89,27 +89,51 @@ impl Bastion {
     pub fn join(ca: &Ca, admin: &Enrolled, name: &str, targets: &[TargetSpec]) -> Bastion {
         let out = admin.cli.admin(&["bastion-token", "--name", name]);
         out.assert_success("rampart admin bastion-token");
-        let token = out
+        // Run the join command exactly as printed, only with the package's state
+        // directory swapped for a temporary one: it must be complete (every
+        // argument the bastion requires) and parse with the bastion's own parser.
+        let printed: Vec<String> = out
             .stdout
             .lines()
-            .find_map(|l| l.trim().strip_prefix("join token: "))
-            .unwrap_or_else(|| panic!("no `join token:` line\n{out}"))
-            .to_owned();
-        // `--token=T`: a token may start with '-', which clap would read as a flag.
+            .find_map(|l| {
+                let words: Vec<&str> = l.split_whitespace().collect();
+                let at = words
+                    .windows(2)
+                    .position(|w| w == ["rampart-bastion", "join"])?;
+                Some(words.get(at + 2..)?.iter().map(|w| w.to_string()).collect())
+            })
+            .unwrap_or_else(|| panic!("no `rampart-bastion join` line\n{out}"));
+        let value = |flag: &str| {
+            printed
+                .iter()
+                .position(|w| w == flag)
+                .and_then(|i| printed.get(i + 1))
+                .cloned()
+        };
+        assert_eq!(value("--name").as_deref(), Some(name), "{out}");
+        assert_eq!(value("--ca").as_deref(), Some(ca.url()), "{out}");
+        assert_eq!(
+            value("--ca-fingerprint").as_deref(),
+            Some(ca.fingerprint()),
+            "{out}"
+        );
+        assert!(
+            printed.iter().any(|w| w.starts_with("--token=")),
+            "`--token=T`: a token must never read as a flag\n{out}"
+        );
         let dir = tempdir("bastion");
         let d = dir.path().join("etc");
+        let mut args = printed.into_iter();
         let mut c = Command::new(bin("rampart-bastion"));
-        c.args([
-            "join",
-            "--ca",
-            ca.url(),
-            "--ca-fingerprint",
-            ca.fingerprint(),
-        ])
-        .arg(format!("--token={token}"))
-        .args(["--name", name])
-        .arg("--dir")
-        .arg(&d);
+        c.arg("join");
+        while let Some(w) = args.next() {
+            if w == "--dir" {
+                let _package_dir = args.next();
+                c.arg("--dir").arg(&d);
+            } else {
+                c.arg(w);
+            }
+        }
         let out = run_timeout(c, None, Duration::from_secs(60));
         out.assert_success("rampart-bastion join");
         let config = d.join("bastion.toml");
@@ -192,7 +216,7 @@ impl Bastion {
             .arg("--config")
             .arg(self.config_path())
             .env("NOTIFY_SOCKET", &notify_path)
-            .env("RUST_LOG", "info,russh=warn")
+            .env("RAMPART_LOG", "info,russh=warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(log);

@@ -72,7 +72,7 @@ fn bastion_token(admin: &Enrolled, args: &[&str]) -> String {
     let out = admin.cli.admin(&a);
     out.assert_success("rampart admin bastion-token");
     assert!(
-        out.stdout.contains("rampart-bastion join --ca"),
+        out.stdout.contains("rampart-bastion join --dir"),
         "prints the join command:\n{out}"
     );
     out.stdout
