@@ -64,9 +64,33 @@ pub fn drop_in(rampart_bin: &Path, principals_user: &str) -> String {
     )
 }
 
-/// The PAM line for sudo step-up, printed commented out.
-const PAM_LINE: &str = "# auth required pam_rampart.so ca_keys=/etc/ssh/rampart_user_ca.pub \
-krl=/etc/ssh/rampart.krl max_krl_age=2h max_mfa_age=15m   # /etc/pam.d/sudo, once pam_rampart ships";
+/// The `auth` line for sudo step-up with pam_rampart.so, built from the argument
+/// names the module itself parses (an argument it does not know makes it refuse
+/// everyone). The KRL age matches the module's default; krl-sync refreshes far
+/// more often.
+pub fn pam_line() -> String {
+    use pam_rampart::args::names;
+    format!(
+        "auth required pam_rampart.so {}=/{CA_KEY} {}=/{KRL} {}=1d {}=15m {}=otp",
+        names::CA_KEYS,
+        names::KRL,
+        names::KRL_MAX_AGE,
+        names::MAX_MFA_AGE,
+        names::MIN_FACTOR,
+    )
+}
+
+/// How to turn on sudo step-up, printed (never written: `/etc/pam.d` is the
+/// admin's to edit).
+fn pam_advice() -> String {
+    format!(
+        "# sudo step-up: add this line to /etc/pam.d/sudo above `@include common-auth`\n\
+         # (the rampart package ships pam_rampart.so; see\n\
+         # /usr/share/doc/rampart/examples/pam.d-sudo for the choices):\n\
+         {}",
+        pam_line()
+    )
+}
 
 /// What happened to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,7 +213,7 @@ pub fn run(a: &InstallArgs) -> Result<(), HostError> {
         );
     }
 
-    println!("{PAM_LINE}");
+    println!("{}", pam_advice());
     if changed.get() {
         println!(
             "next: sshd -t && systemctl reload ssh; systemctl daemon-reload && \
@@ -237,7 +261,7 @@ fn print_plan(
     show(SERVICE, SERVICE_UNIT);
     show(TIMER, TIMER_UNIT);
     show(DROP_IN, dropin);
-    println!("==> PAM (sudo step-up)\n{PAM_LINE}\n");
+    println!("==> PAM (sudo step-up)\n{}\n", pam_advice());
     println!("nothing written: pass --write (with --ca and --ca-fingerprint) to place these files");
     Ok(())
 }
@@ -292,6 +316,35 @@ fn valid_user(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn printed_pam_line_parses_with_the_modules_own_parser() {
+        let line = pam_line();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(
+            words.get(..3),
+            Some(&["auth", "required", "pam_rampart.so"][..]),
+            "{line}"
+        );
+        let args = pam_rampart::Args::parse(words.get(3..).unwrap_or_default().iter().copied())
+            .unwrap_or_else(|e| panic!("pam_rampart refuses its own line {line:?}: {e}"));
+        assert_eq!(args.ca_keys, Path::new("/etc/ssh/rampart_user_ca.pub"));
+        assert_eq!(args.krl, Path::new("/etc/ssh/rampart.krl"));
+        assert_eq!(args.krl_max_age, pam_rampart::args::DEFAULT_KRL_MAX_AGE);
+        assert_eq!(args.max_mfa_age, 15 * 60);
+        // The advice carries the line uncommented, ready to paste.
+        assert!(pam_advice().lines().any(|l| l == line), "{}", pam_advice());
+    }
+
+    #[test]
+    fn packaged_sshd_example_is_what_install_writes() {
+        assert_eq!(
+            include_str!("../../packaging/examples/sshd_config.rampart"),
+            drop_in(Path::new("/usr/bin/rampart"), "nobody"),
+            "packaging/examples/sshd_config.rampart must be `rampart host install`'s drop-in \
+             with the default --rampart-bin and --principals-user"
+        );
+    }
 
     #[test]
     fn drop_in_names_every_file_and_token() {

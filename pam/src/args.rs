@@ -21,6 +21,26 @@ pub const DEFAULT_AGENT_TIMEOUT_MS: u64 = 5_000;
 /// Largest duration accepted anywhere (a year): bigger values are typos.
 pub const MAX_DURATION_SECS: u64 = 366 * 24 * 3600;
 
+/// The argument names, as the module parses them. Whatever prints a PAM line for
+/// this module (`rampart host install`) builds it from these, so a renamed
+/// argument cannot leave a printed line the module refuses.
+pub mod names {
+    /// `ca_keys=FILE`.
+    pub const CA_KEYS: &str = "ca_keys";
+    /// `krl=FILE`.
+    pub const KRL: &str = "krl";
+    /// `krl_max_age=DURATION`.
+    pub const KRL_MAX_AGE: &str = "krl_max_age";
+    /// `max_mfa_age=DURATION`.
+    pub const MAX_MFA_AGE: &str = "max_mfa_age";
+    /// `min_factor=recovery|otp|phishing-resistant|hardware-bound`.
+    pub const MIN_FACTOR: &str = "min_factor";
+    /// `agent_timeout=DURATION`.
+    pub const AGENT_TIMEOUT: &str = "agent_timeout";
+    /// `log_file=PATH`.
+    pub const LOG_FILE: &str = "log_file";
+}
+
 /// Validated module arguments.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Args {
@@ -70,23 +90,23 @@ impl Args {
                 }
             };
             match key {
-                "ca_keys" => {
+                names::CA_KEYS => {
                     dup(ca_keys.is_some())?;
                     ca_keys = Some(abs_path(key, value)?);
                 }
-                "krl" => {
+                names::KRL => {
                     dup(krl.is_some())?;
                     krl = Some(abs_path(key, value)?);
                 }
-                "krl_max_age" => {
+                names::KRL_MAX_AGE => {
                     dup(krl_max_age.is_some())?;
                     krl_max_age = Some(secs(key, value)?);
                 }
-                "max_mfa_age" => {
+                names::MAX_MFA_AGE => {
                     dup(max_mfa_age.is_some())?;
                     max_mfa_age = Some(secs(key, value)?);
                 }
-                "min_factor" => {
+                names::MIN_FACTOR => {
                     dup(min_factor.is_some())?;
                     min_factor = Some(value.parse::<FactorStrength>().map_err(|_| {
                         ConfigError::BadValue {
@@ -96,7 +116,7 @@ impl Args {
                         }
                     })?);
                 }
-                "agent_timeout" => {
+                names::AGENT_TIMEOUT => {
                     dup(agent_timeout_ms.is_some())?;
                     let ms = parse_duration_ms(value).map_err(|e| ConfigError::BadValue {
                         key: key.to_owned(),
@@ -112,7 +132,7 @@ impl Args {
                     }
                     agent_timeout_ms = Some(ms);
                 }
-                "log_file" => {
+                names::LOG_FILE => {
                     dup(log_file.is_some())?;
                     log_file = Some(abs_path(key, value)?);
                 }
