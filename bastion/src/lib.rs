@@ -67,3 +67,50 @@ impl BastionError {
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
+
+/// The environment variable the bastion takes its log filter from, the one its
+/// systemd unit's `/etc/default/rampart-bastion` sets (as `rampart-ca` reads
+/// `RAMPART_LOG`). `RUST_LOG` is still read when it is unset.
+pub const LOG_ENV: &str = "RAMPART_LOG";
+/// The filter when neither variable is set.
+pub const DEFAULT_LOG_FILTER: &str = "info,russh=warn";
+
+/// The tracing filter directives from `RAMPART_LOG`, else `RUST_LOG`, else
+/// [`DEFAULT_LOG_FILTER`]; an empty value counts as unset.
+pub fn log_directives(rampart_log: Option<&str>, rust_log: Option<&str>) -> String {
+    [rampart_log, rust_log]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .find(|v| !v.is_empty())
+        .unwrap_or(DEFAULT_LOG_FILTER)
+        .to_owned()
+}
+
+/// The process's log filter (see [`log_directives`]). A filter that does not
+/// parse falls back to the default rather than silencing the log.
+pub fn log_filter() -> tracing_subscriber::EnvFilter {
+    let rampart = std::env::var(LOG_ENV).ok();
+    let rust = std::env::var("RUST_LOG").ok();
+    let directives = log_directives(rampart.as_deref(), rust.as_deref());
+    tracing_subscriber::EnvFilter::try_new(&directives)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER))
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::*;
+
+    #[test]
+    fn rampart_log_wins_over_rust_log() {
+        assert_eq!(log_directives(Some("debug"), Some("warn")), "debug");
+        assert_eq!(log_directives(Some("debug"), None), "debug");
+    }
+
+    #[test]
+    fn rust_log_is_the_fallback_and_info_the_default() {
+        assert_eq!(log_directives(None, Some("warn")), "warn");
+        assert_eq!(log_directives(Some(" "), Some("warn")), "warn");
+        assert_eq!(log_directives(None, None), DEFAULT_LOG_FILTER);
+    }
+}

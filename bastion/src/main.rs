@@ -55,10 +55,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,russh=warn")),
-        )
+        .with_env_filter(rampart_bastion::log_filter())
         .with_writer(std::io::stderr)
         .init();
     rampart_bastion::install_crypto_provider();
