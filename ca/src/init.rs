@@ -370,6 +370,63 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
     }
 
+    /// The default policy, with its commented example role and group turned on.
+    fn default_policy_with_example() -> String {
+        let mut out = String::new();
+        let mut in_example = false;
+        for line in DEFAULT_POLICY.lines() {
+            if line.starts_with("# [roles.db-oncall]") {
+                in_example = true;
+            }
+            let on = line.starts_with("# oncall = ") || in_example;
+            match line.strip_prefix("# ").filter(|_| on) {
+                Some(code) => out.push_str(code),
+                None => out.push_str(line),
+            }
+            out.push('\n');
+        }
+        out
+    }
+
+    #[test]
+    fn the_default_policy_opens_no_target_and_its_example_opens_one() {
+        use rampart_policy::{evaluate_access, AccessRequest, Factor};
+        let labels: std::collections::BTreeMap<String, String> =
+            [("env".to_owned(), "prod".to_owned())].into();
+        let now = chrono::Utc::now();
+        let access = |policy: &rampart_policy::Policy, groups: &[String], login, target| {
+            evaluate_access(
+                &AccessRequest {
+                    user: "alice",
+                    groups,
+                    factor: Factor::Totp,
+                    mfa_time: now,
+                    login,
+                    target,
+                    labels: &labels,
+                },
+                policy,
+                now,
+            )
+        };
+        // As written: no role names a target, and the file says so.
+        let policy = rampart_policy::Policy::from_toml(DEFAULT_POLICY).unwrap();
+        let everyone = ["engineers".to_owned(), "admins".to_owned()];
+        assert!(access(&policy, &everyone, "alice", "db-1").is_err());
+        assert!(DEFAULT_POLICY.contains("nobody can reach any target"));
+        // The example, uncommented, is a valid policy that does what it says.
+        let text = default_policy_with_example();
+        let policy =
+            rampart_policy::Policy::from_toml(&text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let oncall = ["oncall".to_owned()];
+        let grant = access(&policy, &oncall, "postgres", "db-1").unwrap();
+        assert_eq!(grant.login(), "postgres");
+        assert!(access(&policy, &oncall, "alice", "db-1").is_ok());
+        assert!(access(&policy, &oncall, "root", "db-1").is_err());
+        assert!(access(&policy, &oncall, "postgres", "db-secret").is_err());
+        assert!(access(&policy, &oncall, "postgres", "web-1").is_err());
+    }
+
     #[test]
     fn the_config_template_is_valid_and_matches_the_defaults() {
         let text = config_text("127.0.0.1:8443", "passphrase_env = \"X\"");
