@@ -54,10 +54,11 @@ pub const OID_POLICY: &str = "1.3.6.1.4.1.41482.3.8";
 /// `1.3.6.1.4.1.41482.3.9`: form factor.
 pub const OID_FORM_FACTOR: &str = "1.3.6.1.4.1.41482.3.9";
 
-/// Certificate extension marking a certificate whose key was PIV-attested.
-pub const EXT_KEY: &str = "mfa-key@rampart";
+/// Certificate extension marking a certificate whose key was PIV-attested (the
+/// policy crate's, so that the bastion and `pam_rampart` read the same name).
+pub const EXT_KEY: &str = rampart_policy::EXT_MFA_KEY;
 /// Value of [`EXT_KEY`].
-pub const EXT_KEY_PIV: &str = "piv-attested";
+pub const EXT_KEY_PIV: &str = rampart_policy::EXT_MFA_KEY_PIV;
 /// Certificate extension: the attesting YubiKey's serial (decimal), when attested.
 pub const EXT_PIV_SERIAL: &str = "mfa-piv-serial@rampart";
 /// Certificate extension: the attested key policies, `pin=<p>,touch=<t>`.

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::Path;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rampart_policy::{Factor, FactorStrength};
+use rampart_policy::{Factor, FactorStrength, KeyAssurance, EXT_MFA_KEY};
 use ssh_key::certificate::CertType;
 use ssh_key::public::KeyData;
 use ssh_key::{Certificate, HashAlg};
@@ -230,8 +230,17 @@ fn check_mfa(cert: &Certificate, p: &Policy<'_>) -> Result<(String, u64), CertPr
     let uv = exts
         .get(EXT_MFA_UV)
         .is_some_and(|v| v == "yes" || v == "true");
-    let strength = factor_strength(method, uv)
+    let factor = factor_strength(method, uv)
         .ok_or_else(|| CertProblem::Mfa(format!("unknown {EXT_MFA_METHOD} {method:?}")))?;
+    // The CA writes `mfa-key@rampart=piv-attested` only after verifying that the
+    // key was generated in, and cannot leave, a hardware token; the CA's
+    // signature makes the extension trustworthy, and the agent's signature over
+    // the nonce (later) proves this request holds that key. The policy's rule
+    // applies: an attested key lifts the factor to hardware-bound, so
+    // `min_factor=hardware-bound` accepts exactly the certificates a
+    // hardware-bound role could have produced.
+    let key = KeyAssurance::from_extension(exts.get(EXT_MFA_KEY).map(String::as_str));
+    let strength = key.lift(factor);
     if strength < p.min_factor {
         return Err(CertProblem::WeakFactor {
             method: method.clone(),
@@ -545,6 +554,106 @@ mod tests {
             Err(CertProblem::WeakFactor { .. })
         ));
         assert!(check_with(&cert, &krl, Origin::Local, FactorStrength::Recovery).is_ok());
+    }
+
+    /// A certificate as the CA issues it: a grant from `evaluate_with_key` for a
+    /// role with `min_factor = min_factor`, signed by the CA's signer with the
+    /// PIV evidence extensions the CA adds for an attested key (`piv`), one
+    /// minute after a TOTP login.
+    fn ca_issued(
+        ca: &rampart_signer::FileCaKey,
+        min_factor: &str,
+        key: KeyAssurance,
+        piv: &[(&str, &str)],
+    ) -> Certificate {
+        let policy = rampart_policy::Policy::from_toml(&format!(
+            "version = 1\n[roles.step-up]\nprincipals = [\"{{user}}\"]\n\
+             min_factor = \"{min_factor}\"\n[groups]\nops = [\"step-up\"]\n"
+        ))
+        .unwrap();
+        let now = DateTime::<Utc>::from_timestamp(i64::try_from(NOW).unwrap(), 0).unwrap();
+        let mfa_time = now - chrono::Duration::seconds(60);
+        let grant = rampart_policy::evaluate_with_key(
+            &rampart_policy::CertRequest {
+                user: "alice",
+                groups: &["ops".to_owned()],
+                factor: Factor::Totp,
+                mfa_time,
+                requested_ttl: None,
+                login: None,
+            },
+            key,
+            &policy,
+            now,
+        )
+        .into_result()
+        .unwrap();
+        let evidence: Vec<(String, String)> = piv
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let spec = rampart_signer::UserCertSpec::from_grant(
+            &grant,
+            key_for_subject(),
+            42,
+            rampart_signer::MfaEvidence {
+                method: "totp".into(),
+                time: mfa_time,
+                event_id: "01JEVENT".into(),
+            },
+            now,
+        )
+        .unwrap()
+        .with_idp_evidence(&evidence)
+        .unwrap();
+        rampart_signer::sign_user_cert(ca, &spec).unwrap()
+    }
+
+    fn key_for_subject() -> ssh_key::PublicKey {
+        key().public_key().clone()
+    }
+
+    #[test]
+    fn hardware_bound_accepts_the_cas_piv_attested_certificate_only() {
+        let ca = rampart_signer::FileCaKey::generate("user-ca").unwrap();
+        let krl = Krl::default();
+        let hw = FactorStrength::HardwareBound;
+        // What the CA writes for a YubiKey-attested key (ca/src/piv.rs).
+        let attested = ca_issued(
+            &ca,
+            "hardware-bound",
+            KeyAssurance::HardwareAttested,
+            &[
+                (EXT_MFA_KEY, rampart_policy::EXT_MFA_KEY_PIV),
+                ("mfa-piv-serial@rampart", "12345678"),
+                ("mfa-piv-policy@rampart", "pin=once,touch=always"),
+            ],
+        );
+        assert_eq!(
+            attested.extensions().get(EXT_MFA_KEY).map(String::as_str),
+            Some("piv-attested")
+        );
+        let ok = check_with(&attested, &krl, Origin::Local, hw)
+            .unwrap_or_else(|e| panic!("an attested certificate is hardware-bound: {e}"));
+        assert_eq!(ok.mfa_method, "totp");
+        // The same TOTP login with an ordinary key is only otp-strength.
+        let plain = ca_issued(&ca, "otp", KeyAssurance::Unattested, &[]);
+        assert!(check_with(&plain, &krl, Origin::Local, FactorStrength::Otp).is_ok());
+        assert!(matches!(
+            check_with(&plain, &krl, Origin::Local, hw),
+            Err(CertProblem::WeakFactor { .. })
+        ));
+        // Only the exact value counts.
+        let other = ca_issued(
+            &ca,
+            "otp",
+            KeyAssurance::Unattested,
+            &[(EXT_MFA_KEY, "software")],
+        );
+        assert!(matches!(
+            check_with(&other, &krl, Origin::Local, hw),
+            Err(CertProblem::WeakFactor { .. })
+        ));
     }
 
     #[test]

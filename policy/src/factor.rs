@@ -126,7 +126,25 @@ pub enum KeyAssurance {
     HardwareAttested,
 }
 
+/// Certificate extension in which the CA records a [`KeyAssurance`] other than
+/// [`KeyAssurance::Unattested`]; read back by the bastion and by `pam_rampart`,
+/// which trust it because the CA signed it.
+pub const EXT_MFA_KEY: &str = "mfa-key@rampart";
+/// Value of [`EXT_MFA_KEY`] for [`KeyAssurance::HardwareAttested`] (a YubiKey
+/// PIV attestation verified at issuance).
+pub const EXT_MFA_KEY_PIV: &str = "piv-attested";
+
 impl KeyAssurance {
+    /// The assurance a signed certificate records in [`EXT_MFA_KEY`]: hardware
+    /// only for exactly [`EXT_MFA_KEY_PIV`]; absent or anything else is
+    /// unattested (never more than the CA wrote).
+    pub fn from_extension(value: Option<&str>) -> KeyAssurance {
+        match value {
+            Some(EXT_MFA_KEY_PIV) => KeyAssurance::HardwareAttested,
+            _ => KeyAssurance::Unattested,
+        }
+    }
+
     /// The strength a request reaches with `factor` and this key: an attested key
     /// lifts it to [`FactorStrength::HardwareBound`] (never lowers it), so that a
     /// role with `min_factor = "hardware-bound"` needs an attested key.

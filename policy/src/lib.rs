@@ -25,7 +25,7 @@ pub use eval::{
     evaluate_with_key, AccessGrant, AccessRequest, CertRequest, Decision, Denial, DenyCode, Grant,
     HostGrant, BASTION_ONLY_PRINCIPAL, EXT_BASTION_SESSION, MAX_CLOCK_SKEW,
 };
-pub use factor::{Factor, FactorStrength, KeyAssurance};
+pub use factor::{Factor, FactorStrength, KeyAssurance, EXT_MFA_KEY, EXT_MFA_KEY_PIV};
 pub use lint::{Lint, LintSeverity};
 pub use oidc::{OidcRequirements, StepUpReason};
 pub use policy::{

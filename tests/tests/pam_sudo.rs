@@ -342,6 +342,37 @@ fn refuses_too_weak_a_factor() {
     );
 }
 
+/// `min_factor=hardware-bound` accepts a certificate the CA marked
+/// `mfa-key@rampart=piv-attested` (what it writes after verifying a YubiKey PIV
+/// attestation) and refuses the same login with an unmarked key.
+#[test]
+fn hardware_bound_accepts_a_piv_attested_certificate() {
+    let f = Fixture::new();
+    let o = Opts {
+        min_factor: "hardware-bound",
+        ..Opts::default()
+    };
+    let mut attested = mfa_options("totp", FRESH);
+    attested.push("extension:mfa-key@rampart=piv-attested".to_owned());
+    attested.push("extension:mfa-piv-serial@rampart=12345678".to_owned());
+    let agent = f.agent_with(&f.ca, &user(), "-5m:+1h", 12, attested);
+    let (out, lines) = f.authenticate(&o, Some(agent.socket()));
+    out.assert_success("pamtester authenticate with an attested key");
+    assert_eq!(lines.len(), 1, "{lines:#?}");
+    assert!(
+        lines[0].contains(&format!("accepted {TEST_ACCOUNT}: certificate serial 12")),
+        "{}",
+        lines[0]
+    );
+
+    let plain = f.agent_with(&f.ca, &user(), "-5m:+1h", 13, mfa_options("totp", FRESH));
+    f.assert_refused(
+        &o,
+        Some(plain.socket()),
+        "MFA factor totp is otp, weaker than min_factor hardware-bound",
+    );
+}
+
 #[test]
 fn refuses_a_principal_that_is_not_the_pam_user() {
     let f = Fixture::new();
