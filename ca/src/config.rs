@@ -3,7 +3,8 @@
 //! [`Config`] with paths resolved against the config file's directory.
 //!
 //! Key material is never inline: the config names files (which must be 0600) and
-//! where the key passphrase comes from (a file or an environment variable).
+//! where the key passphrase comes from (a systemd credential, a file or an
+//! environment variable).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -90,6 +91,10 @@ pub struct RawKeys {
     /// Environment variable holding the passphrase.
     #[serde(default)]
     pub passphrase_env: Option<String>,
+    /// Name of the systemd credential holding the passphrase, read from
+    /// `$CREDENTIALS_DIRECTORY` (the unit's `LoadCredentialEncrypted=`).
+    #[serde(default)]
+    pub passphrase_credential: Option<String>,
 }
 
 /// `[tls]`.
@@ -354,6 +359,67 @@ pub enum PassphraseSource {
     File(PathBuf),
     /// An environment variable.
     Env(String),
+    /// A systemd credential: the file of that name in `$CREDENTIALS_DIRECTORY`,
+    /// which systemd fills from `LoadCredentialEncrypted=` or `LoadCredential=`
+    /// when it starts the unit, so the passphrase never lies unencrypted on disk.
+    Credential(String),
+}
+
+/// The environment variable systemd sets to the directory of a unit's
+/// credentials.
+pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
+
+/// Where the systemd credential `name` is for this process: `None` when it was
+/// not started with credentials.
+pub fn credential_path(name: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os(CREDENTIALS_DIRECTORY).filter(|d| !d.is_empty())?;
+    Some(Path::new(&dir).join(name))
+}
+
+/// A credential name must name one file inside the credentials directory.
+pub fn check_credential_name(name: &str) -> Result<(), CaError> {
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(CaError::Config(format!(
+            "[keys] passphrase_credential = {name:?} is not a credential name \
+             (one file name, as in LoadCredentialEncrypted=NAME:…)"
+        )));
+    }
+    Ok(())
+}
+
+/// Read a secret file (0600 or stricter) and drop one trailing newline, which
+/// `echo` and editors add and no passphrase means.
+pub(crate) fn read_secret_file(p: &Path) -> Result<SecretString, CaError> {
+    check_private_file(p)?;
+    let text = zeroize::Zeroizing::new(std::fs::read_to_string(p).map_err(|e| CaError::io(p, e))?);
+    nonempty_passphrase(&text)
+}
+
+pub(crate) fn nonempty_passphrase(text: &str) -> Result<SecretString, CaError> {
+    let trimmed = text.trim_end_matches(['\n', '\r']);
+    if trimmed.is_empty() {
+        return Err(CaError::Config("the key passphrase is empty".into()));
+    }
+    Ok(SecretString::from(trimmed.to_owned()))
+}
+
+/// Read the passphrase from the systemd credential `name`.
+pub fn read_credential(name: &str) -> Result<SecretString, CaError> {
+    read_credential_at(credential_path(name), name)
+}
+
+/// [`read_credential`] with the credential's path (`None`: no credentials
+/// directory) already looked up.
+fn read_credential_at(path: Option<PathBuf>, name: &str) -> Result<SecretString, CaError> {
+    check_credential_name(name)?;
+    let Some(path) = path else {
+        return Err(CaError::Config(format!(
+            "the key passphrase is the systemd credential {name:?}, and ${CREDENTIALS_DIRECTORY} \
+             is not set: start the CA from its unit (LoadCredentialEncrypted={name}:FILE) or \
+             set {CREDENTIALS_DIRECTORY} to a directory holding the file {name}"
+        )));
+    };
+    read_secret_file(&path)
 }
 
 /// The validated configuration, paths absolute.
@@ -464,22 +530,32 @@ impl Config {
             ))
         })?;
         let abs = |p: &Path| base.join(p);
-        let passphrase = match (&raw.keys.passphrase_file, &raw.keys.passphrase_env) {
-            (Some(f), None) => PassphraseSource::File(abs(f)),
-            (None, Some(v)) if !v.is_empty() => PassphraseSource::Env(v.clone()),
-            (Some(_), Some(_)) => {
-                return Err(CaError::Config(
-                    "[keys] sets both passphrase_file and passphrase_env; choose one".into(),
-                ))
-            }
-            _ => {
-                return Err(CaError::Config(
-                    "[keys] must set passphrase_file or passphrase_env: the CA keys are \
-                     encrypted and the daemon will not start without their passphrase"
+        let passphrase =
+            match (
+                &raw.keys.passphrase_file,
+                &raw.keys.passphrase_env,
+                &raw.keys.passphrase_credential,
+            ) {
+                (Some(f), None, None) => PassphraseSource::File(abs(f)),
+                (None, Some(v), None) if !v.is_empty() => PassphraseSource::Env(v.clone()),
+                (None, None, Some(c)) => {
+                    check_credential_name(c)?;
+                    PassphraseSource::Credential(c.clone())
+                }
+                (None, None, None) | (None, Some(_), None) => return Err(CaError::Config(
+                    "[keys] must set passphrase_credential, passphrase_file or passphrase_env: \
+                     the CA keys are encrypted and the daemon will not start without their \
+                     passphrase"
                         .into(),
-                ))
-            }
-        };
+                )),
+                _ => {
+                    return Err(CaError::Config(
+                        "[keys] sets more than one of passphrase_credential, passphrase_file and \
+                     passphrase_env; choose one"
+                            .into(),
+                    ))
+                }
+            };
         let dur = |key: &str, v: &str| {
             parse_duration(v).map_err(|e| CaError::Config(format!("{key} = {v:?}: {e}")))
         };
@@ -559,23 +635,29 @@ impl Config {
     /// Read the key passphrase from its source. A passphrase file must not be
     /// readable by group or others.
     pub fn read_passphrase(&self) -> Result<SecretString, CaError> {
-        let text = match &self.passphrase {
-            PassphraseSource::File(p) => {
-                check_private_file(p)?;
-                std::fs::read_to_string(p).map_err(|e| CaError::io(p, e))?
+        match &self.passphrase {
+            PassphraseSource::File(p) => read_secret_file(p),
+            PassphraseSource::Credential(name) => read_credential(name),
+            PassphraseSource::Env(var) => {
+                let text = zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
+                    CaError::Config(format!(
+                        "the key passphrase variable {var} is not set; the CA will not start \
+                         without it"
+                    ))
+                })?);
+                nonempty_passphrase(&text)
             }
-            PassphraseSource::Env(var) => std::env::var(var).map_err(|_| {
-                CaError::Config(format!(
-                    "the key passphrase variable {var} is not set; the CA will not start \
-                     without it"
-                ))
-            })?,
-        };
-        let trimmed = text.trim_end_matches(['\n', '\r']);
-        if trimmed.is_empty() {
-            return Err(CaError::Config("the key passphrase is empty".into()));
         }
-        Ok(SecretString::from(trimmed.to_owned()))
+    }
+
+    /// The file the passphrase is read from, if it is a file (a credential
+    /// counts when `$CREDENTIALS_DIRECTORY` is set).
+    pub fn passphrase_path(&self) -> Option<PathBuf> {
+        match &self.passphrase {
+            PassphraseSource::File(p) => Some(p.clone()),
+            PassphraseSource::Credential(name) => credential_path(name),
+            PassphraseSource::Env(_) => None,
+        }
     }
 }
 
@@ -649,6 +731,49 @@ mod tests {
         let raw: RawConfig =
             toml::from_str("version = 2\n[keys]\npassphrase_env = \"X\"\n").unwrap();
         assert!(Config::from_raw(raw, Path::new("c.toml"), Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn a_credential_is_one_file_in_the_credentials_directory() {
+        use secrecy::ExposeSecret as _;
+        use std::os::unix::fs::PermissionsExt;
+        let cfg = |keys: &str| {
+            let raw: RawConfig = toml::from_str(&format!("version = 1\n[keys]\n{keys}")).unwrap();
+            Config::from_raw(raw, Path::new("c.toml"), Path::new("."))
+        };
+        assert_eq!(
+            cfg("passphrase_credential = \"ca-passphrase\"\n")
+                .unwrap()
+                .passphrase,
+            PassphraseSource::Credential("ca-passphrase".into())
+        );
+        for bad in ["", ".", "..", "../pass", "a/b"] {
+            let err = cfg(&format!("passphrase_credential = {bad:?}\n")).unwrap_err();
+            assert!(
+                err.to_string().contains("not a credential name"),
+                "{bad:?}: {err}"
+            );
+        }
+        let err = cfg("passphrase_credential = \"c\"\npassphrase_env = \"X\"\n").unwrap_err();
+        assert!(err.to_string().contains("more than one"), "{err}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("ca-passphrase");
+        // Without a credentials directory the error says how the CA gets one.
+        let err = read_credential_at(None, "ca-passphrase").unwrap_err();
+        assert!(err.to_string().contains("CREDENTIALS_DIRECTORY"), "{err}");
+        assert!(read_credential_at(Some(p.clone()), "ca-passphrase").is_err());
+        std::fs::write(&p, "long enough passphrase\n").unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400)).unwrap();
+        let pass = read_credential_at(Some(p.clone()), "ca-passphrase").unwrap();
+        assert_eq!(pass.expose_secret(), "long enough passphrase");
+        // Readable by others: refused like any other secret file.
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
+        assert!(read_credential_at(Some(p.clone()), "ca-passphrase").is_err());
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&p, "\n").unwrap();
+        let err = read_credential_at(Some(p), "ca-passphrase").unwrap_err();
+        assert!(err.to_string().contains("empty"), "{err}");
     }
 
     #[test]
