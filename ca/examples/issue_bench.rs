@@ -169,7 +169,7 @@ fn main() {
         dir: dir.path().join("ca"),
         listen: "127.0.0.1:0".into(),
         admin: "admin".into(),
-        passphrase: PassphraseChoice::Generate,
+        passphrase: PassphraseChoice::InsecureBesideKeys,
         extra_names: vec![],
     })
     .expect("init");

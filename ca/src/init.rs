@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use rampart_api::{CreateUserRequest, Fingerprint, InviteRequest};
 use rampart_audit::{EventKind, NewEvent, Outcome};
 use rampart_signer::FileCaKey;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 
 use crate::clock::SystemClock;
@@ -26,15 +26,31 @@ use crate::store::Store;
 /// The policy a new CA starts with.
 pub const DEFAULT_POLICY: &str = include_str!("default_policy.toml");
 
-/// Where `init` gets the key passphrase.
+/// Name of the systemd credential the packaged unit loads the passphrase from
+/// (`LoadCredentialEncrypted=ca-passphrase:/etc/rampart/ca-passphrase.cred`).
+pub const SYSTEMD_CREDENTIAL: &str = "ca-passphrase";
+
+/// Where `init` gets the key passphrase, and so where the daemon will.
+///
+/// A passphrase stored beside the keys it encrypts protects nothing against
+/// whoever copies the directory (a backup, a snapshot, a disk image), so that is
+/// never the default: a production CA's passphrase is typed at `init` (or handed
+/// to it as a credential) and given to the daemon as a systemd credential, or
+/// comes from a file or variable the operator names.
 #[derive(Debug, Clone)]
 pub enum PassphraseChoice {
-    /// Generate a random one into `<dir>/secrets/passphrase` (0600).
-    Generate,
+    /// This passphrase (typed at the terminal, or read from the credential);
+    /// the daemon reads it from the systemd credential [`SYSTEMD_CREDENTIAL`],
+    /// which the operator creates with `systemd-creds encrypt`.
+    SystemdCredential(SecretString),
     /// Read it from this file, and name the file in the config.
     File(PathBuf),
     /// Read it from this environment variable, and name the variable in the config.
     Env(String),
+    /// Generate a random one into `<dir>/secrets/passphrase` (0600), beside the
+    /// keys it encrypts: only for a throwaway CA (`rampart dev`, tests).
+    /// `rampart-ca check` warns about it.
+    InsecureBesideKeys,
 }
 
 /// Options of `init`.
@@ -123,8 +139,13 @@ policy = "policy.toml"
 user_ca = "keys/user_ca"
 host_ca = "keys/host_ca"
 audit = "keys/audit"
-# Where the keys' passphrase comes from: exactly one of passphrase_file (mode 0600)
-# or passphrase_env (an environment variable, e.g. from a systemd credential).
+# Where the keys' passphrase comes from: exactly one of
+#   passphrase_credential: a systemd credential, read from $CREDENTIALS_DIRECTORY
+#     (the packaged unit loads "ca-passphrase" from /etc/rampart/ca-passphrase.cred);
+#   passphrase_file: a file (mode 0600);
+#   passphrase_env: an environment variable.
+# Keep it out of this directory: a copy of the directory must not hold both the
+# keys and their passphrase (`rampart-ca check` warns).
 {passphrase_line}
 
 [tls]
@@ -242,7 +263,16 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
     }
 
     let (pass, passphrase_line) = match &opts.passphrase {
-        PassphraseChoice::Generate => {
+        PassphraseChoice::SystemdCredential(p) => {
+            if p.expose_secret().is_empty() {
+                return Err(CaError::Config("the key passphrase is empty".into()));
+            }
+            (
+                p.clone(),
+                format!("passphrase_credential = {SYSTEMD_CREDENTIAL:?}"),
+            )
+        }
+        PassphraseChoice::InsecureBesideKeys => {
             mkdir_private(&dir.join("secrets"))?;
             let p = secrets::new_token();
             write_new(&dir.join("secrets/passphrase"), p.as_bytes(), 0o600)?;
@@ -252,19 +282,20 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
             )
         }
         PassphraseChoice::File(f) => {
-            crate::config::check_private_file(f)?;
-            let text = std::fs::read_to_string(f).map_err(|e| CaError::io(f, e))?;
             let abs = std::fs::canonicalize(f).map_err(|e| CaError::io(f, e))?;
             (
-                SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned()),
+                crate::config::read_secret_file(&abs)?,
                 format!("passphrase_file = {:?}", abs.display().to_string()),
             )
         }
         PassphraseChoice::Env(var) => {
-            let v = std::env::var(var).map_err(|_| {
+            let v = zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
                 CaError::Config(format!("the passphrase variable {var} is not set"))
-            })?;
-            (SecretString::from(v), format!("passphrase_env = {var:?}"))
+            })?);
+            (
+                crate::config::nonempty_passphrase(&v)?,
+                format!("passphrase_env = {var:?}"),
+            )
         }
     };
 
@@ -312,7 +343,7 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
     drop(store);
 
     let config = Config::load(&config_path)?;
-    let loaded = server::open(&config, Arc::new(SystemClock))?;
+    let loaded = server::open_with_passphrase(&config, &pass, Arc::new(SystemClock))?;
     let auth = loaded.authority;
     auth.record(
         NewEvent::new(EventKind::CaInitialized, Outcome::Success, auth.now())
@@ -436,6 +467,70 @@ mod tests {
     }
 
     #[test]
+    fn a_passphrase_kept_away_from_the_keys_draws_no_warning() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pass = dir.path().join("elsewhere/pass");
+        std::fs::create_dir(dir.path().join("elsewhere")).unwrap();
+        std::fs::write(&pass, "correct horse battery staple\n").unwrap();
+        std::fs::set_permissions(&pass, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let out = init(&InitOptions {
+            dir: dir.path().join("ca"),
+            listen: "127.0.0.1:0".into(),
+            admin: "admin".into(),
+            passphrase: PassphraseChoice::File(pass.clone()),
+            extra_names: vec![],
+        })
+        .unwrap();
+        assert!(!dir.path().join("ca/secrets").exists());
+        let report = server::check(&out.config).unwrap();
+        assert!(!report.contains("warning"), "{report}");
+        // The same file moved into the CA directory is warned about.
+        let inside = dir.path().join("ca/pass");
+        std::fs::rename(&pass, &inside).unwrap();
+        let config = std::fs::read_to_string(&out.config).unwrap();
+        let config: String = config
+            .lines()
+            .map(|l| {
+                if l.starts_with("passphrase_file = ") {
+                    "passphrase_file = \"pass\"\n".to_owned()
+                } else {
+                    format!("{l}\n")
+                }
+            })
+            .collect();
+        assert!(config.contains("passphrase_file = \"pass\""), "{config}");
+        std::fs::write(&out.config, config).unwrap();
+        let report = server::check(&out.config).unwrap();
+        assert!(
+            report.contains("warning: the key passphrase file"),
+            "{report}"
+        );
+    }
+
+    #[test]
+    fn a_typed_passphrase_is_read_from_the_systemd_credential() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = init(&InitOptions {
+            dir: dir.path().join("ca"),
+            listen: "127.0.0.1:0".into(),
+            admin: "admin".into(),
+            passphrase: PassphraseChoice::SystemdCredential(SecretString::from(
+                "typed at the terminal",
+            )),
+            extra_names: vec![],
+        })
+        .unwrap();
+        assert!(!dir.path().join("ca/secrets").exists());
+        let config = crate::Config::load(&out.config).unwrap();
+        assert_eq!(
+            config.passphrase,
+            crate::config::PassphraseSource::Credential(SYSTEMD_CREDENTIAL.into())
+        );
+        assert!(server::passphrase_beside_keys(&config).is_none());
+    }
+
+    #[test]
     fn init_creates_a_ca_and_refuses_to_overwrite_it() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
@@ -443,7 +538,7 @@ mod tests {
             dir: dir.path().join("ca"),
             listen: "127.0.0.1:0".into(),
             admin: "admin".into(),
-            passphrase: PassphraseChoice::Generate,
+            passphrase: PassphraseChoice::InsecureBesideKeys,
             extra_names: vec![],
         };
         let out = init(&opts).unwrap();
@@ -467,9 +562,15 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("already exists"));
-        assert!(server::check(&out.config)
-            .unwrap()
-            .starts_with("configuration OK"));
+        let report = server::check(&out.config).unwrap();
+        assert!(report.starts_with("configuration OK"), "{report}");
+        // The generated passphrase sits beside the keys: check says so.
+        assert!(
+            report.contains("warning: the key passphrase file")
+                && report.contains("secrets/passphrase")
+                && report.contains("beside the encrypted keys"),
+            "{report}"
+        );
         // Loosen a key file: the CA must refuse to start.
         std::fs::set_permissions(
             opts.dir.join("keys/user_ca"),

@@ -80,9 +80,23 @@ pub fn load_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, CaError> {
 /// missing, unreadable, loose or wrong.
 pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
     let pass = config.read_passphrase()?;
-    let user_ca = load_key(&config.user_ca_key, &pass)?;
-    let host_ca = load_key(&config.host_ca_key, &pass)?;
-    let audit_key = load_key(&config.audit_key, &pass)?;
+    if let Some(w) = passphrase_beside_keys(config) {
+        tracing::warn!("{w}");
+    }
+    open_with_passphrase(config, &pass, clock)
+}
+
+/// [`open`] with the key passphrase already in hand (`init`, whose typed
+/// passphrase the daemon will later read from a credential that does not exist
+/// yet).
+pub fn open_with_passphrase(
+    config: &Config,
+    pass: &secrecy::SecretString,
+    clock: Arc<dyn Clock>,
+) -> Result<Loaded, CaError> {
+    let user_ca = load_key(&config.user_ca_key, pass)?;
+    let host_ca = load_key(&config.host_ca_key, pass)?;
+    let audit_key = load_key(&config.audit_key, pass)?;
     let policy = load_policy(&config.policy)?;
     let tls = load_tls(config)?;
     if !config.database.exists() {
@@ -99,7 +113,7 @@ pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
             config.database.display()
         ))
     })?;
-    let sealer = Sealer::derive(&pass, &salt)?;
+    let sealer = Sealer::derive(pass, &salt)?;
     let audit = AuditLog::open(
         &config.audit_database,
         Some(audit_key.private_key().clone()),
@@ -178,6 +192,7 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
     );
     out.push('\n');
     out.push_str(&witness_line);
+    let warnings = passphrase_beside_keys(&config).into_iter().chain(warnings);
     for w in warnings {
         out.push('\n');
         out.push_str(&w);
@@ -219,6 +234,36 @@ fn check_witness(config: &Config, pass: &secrecy::SecretString) -> Result<String
         ),
         None => format!("audit witness {} is empty", w.display()),
     })
+}
+
+/// A warning when the key passphrase is a file inside the CA directory or a key
+/// directory: then whoever copies the directory (a backup, a snapshot, a stolen
+/// disk image) has the encrypted keys and their passphrase together, and the
+/// encryption protects nothing.
+pub fn passphrase_beside_keys(config: &Config) -> Option<String> {
+    let file = config.passphrase_path()?;
+    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let file = real(&file);
+    let dirs = [
+        config.path.parent(),
+        config.user_ca_key.parent(),
+        config.host_ca_key.parent(),
+        config.audit_key.parent(),
+    ];
+    let dir = dirs
+        .into_iter()
+        .flatten()
+        .map(real)
+        .find(|d| file.starts_with(d))?;
+    let name = crate::init::SYSTEMD_CREDENTIAL;
+    Some(format!(
+        "warning: the key passphrase file {file} is inside {dir}, beside the encrypted keys: \
+         a copy of that directory holds both. Move it into a systemd credential \
+         (systemd-creds encrypt --name={name} {file} /etc/rampart/ca-passphrase.cred, set \
+         passphrase_credential = \"{name}\" in [keys], then shred -u {file})",
+        file = file.display(),
+        dir = dir.display(),
+    ))
 }
 
 /// Prune the audit log to `window` at start and then hourly, on a blocking

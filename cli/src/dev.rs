@@ -547,7 +547,7 @@ fn save_state(path: &Path, state: &DevState) -> Result<(), CliError> {
     write_atomic(path, text.as_bytes(), 0o600)
 }
 
-/// `rampart-ca init --dir DIR --listen ADDR --json`.
+/// `rampart-ca init --dir DIR --listen ADDR --json --insecure-passphrase-beside-keys`.
 fn ca_init(bin: &Path, dir: &Path, args: &DevArgs) -> Result<InitOutput, CliError> {
     println!("Initialising a dev CA in {} …", dir.display());
     let out = Command::new(bin)
@@ -557,6 +557,8 @@ fn ca_init(bin: &Path, dir: &Path, args: &DevArgs) -> Result<InitOutput, CliErro
         .arg("--listen")
         .arg(args.listen.to_string())
         .arg("--json")
+        // A dev CA is throwaway: its passphrase may sit beside its keys.
+        .arg("--insecure-passphrase-beside-keys")
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()

@@ -49,7 +49,8 @@ impl Ca {
         Self::init_with(None, "")
     }
 
-    /// `rampart-ca init --dir <tmp>/ca --listen 127.0.0.1:<free port> --json`, then
+    /// `rampart-ca init --dir <tmp>/ca --listen 127.0.0.1:<free port> --json
+    /// --insecure-passphrase-beside-keys`, then
     /// replace `policy.toml` with `policy` (if given) and merge the TOML snippet
     /// `config_overrides` (e.g. `"[totp]\nmax_failures = 3"`) into `config.toml`.
     ///
@@ -64,6 +65,7 @@ impl Ca {
             .arg("--dir")
             .arg(&ca_dir)
             .args(["--listen", &format!("127.0.0.1:{port}"), "--json"])
+            .arg("--insecure-passphrase-beside-keys")
             .env("RUST_LOG", "info");
         let out = run(c);
         out.assert_success("rampart-ca init");

@@ -475,11 +475,20 @@ fn debs_build_install_verify_keep_changed_config_and_purge_cleanly() {
     let (uid, gid): (u32, u32) = (pw[2].parse().unwrap(), pw[3].parse().unwrap());
     let port = free_port();
     let mut init = Command::new("/usr/bin/rampart-ca");
-    init.args(["init", "--dir", STATE_DIR, "--json", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .current_dir("/")
-        .uid(uid)
-        .gid(gid);
+    // Non-interactive, so the passphrase must come from somewhere: a throwaway one
+    // beside the keys will do for a CA that lives for this test.
+    init.args([
+        "init",
+        "--dir",
+        STATE_DIR,
+        "--json",
+        "--insecure-passphrase-beside-keys",
+        "--listen",
+    ])
+    .arg(format!("127.0.0.1:{port}"))
+    .current_dir("/")
+    .uid(uid)
+    .gid(gid);
     run(init).assert_success("rampart-ca init as the rampart-ca user");
     let config = format!("{STATE_DIR}/config.toml");
     assert_eq!(mode_owner(&config), (0o600, uid, gid));

@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use rampart_ca::init::{InitOptions, PassphraseChoice};
 use rampart_ca::{server, Config};
+use secrecy::SecretString;
+use zeroize::Zeroizing;
 
 /// The Rampart certificate authority.
 #[derive(Debug, Parser)]
@@ -31,12 +33,20 @@ enum Command {
         /// Name of the bootstrap admin.
         #[arg(long, default_value = "admin")]
         admin: String,
-        /// Read the key passphrase from this file (0600) instead of generating one.
-        #[arg(long, conflicts_with = "passphrase_env")]
+        /// Read the key passphrase from this file (0600); the daemon reads it from
+        /// there too. Without a passphrase option, init reads the systemd credential
+        /// `ca-passphrase` from $CREDENTIALS_DIRECTORY, or else asks on the terminal,
+        /// and the daemon reads that credential.
+        #[arg(long, group = "passphrase")]
         passphrase_file: Option<PathBuf>,
-        /// Read the key passphrase from this environment variable.
-        #[arg(long)]
+        /// Read the key passphrase from this environment variable (init and daemon).
+        #[arg(long, group = "passphrase")]
         passphrase_env: Option<String>,
+        /// INSECURE, for a throwaway CA only (`rampart dev`, tests): generate a
+        /// passphrase and store it in DIR/secrets/passphrase, beside the keys it
+        /// encrypts, so that a copy of DIR holds both. `rampart-ca check` warns.
+        #[arg(long, group = "passphrase")]
+        insecure_passphrase_beside_keys: bool,
         /// Extra DNS name or IP address for the TLS certificate (repeatable).
         #[arg(long = "tls-name")]
         tls_names: Vec<String>,
@@ -89,6 +99,58 @@ fn main() -> ExitCode {
     }
 }
 
+/// Where the passphrase of a new CA came from when no option named a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CredentialOrigin {
+    /// `$CREDENTIALS_DIRECTORY/ca-passphrase`: it already exists as a credential.
+    Credential,
+    /// Typed at the terminal: the operator still has to create the credential.
+    Typed,
+}
+
+/// The key passphrase of a new CA that the daemon will read from the systemd
+/// credential `ca-passphrase`: that credential, when init runs with one (e.g.
+/// under `systemd-run -p LoadCredentialEncrypted=…`), or else typed twice on the
+/// terminal. Without either there is nobody to ask, and a production CA gets no
+/// passphrase by default: fail and say how to give one.
+fn credential_passphrase() -> anyhow::Result<(SecretString, CredentialOrigin)> {
+    let name = rampart_ca::init::SYSTEMD_CREDENTIAL;
+    if let Some(path) = rampart_ca::config::credential_path(name) {
+        if path.exists() {
+            let pass = rampart_ca::config::read_credential(name)?;
+            return Ok((pass, CredentialOrigin::Credential));
+        }
+    }
+    if !std::io::stdin().is_terminal() {
+        anyhow::bail!(
+            "init needs a passphrase for the CA keys, and there is no terminal to ask for it \
+             and no credential ${}/{name}: run init on a terminal, or pass \
+             --passphrase-file FILE or --passphrase-env VAR \
+             (--insecure-passphrase-beside-keys stores a generated one next to the keys, for \
+             a throwaway CA only)",
+            rampart_ca::config::CREDENTIALS_DIRECTORY
+        );
+    }
+    let first = Zeroizing::new(rpassword::prompt_password(
+        "New passphrase for the CA keys: ",
+    )?);
+    if first.chars().count() < MIN_PASSPHRASE_CHARS {
+        anyhow::bail!("the passphrase must have at least {MIN_PASSPHRASE_CHARS} characters");
+    }
+    let again = Zeroizing::new(rpassword::prompt_password("The same passphrase again: ")?);
+    if first.as_bytes() != again.as_bytes() {
+        anyhow::bail!("the two passphrases differ; nothing was created");
+    }
+    Ok((
+        SecretString::from(first.as_str().to_owned()),
+        CredentialOrigin::Typed,
+    ))
+}
+
+/// Shortest typed passphrase accepted: it is all that stands between a copy of
+/// the key files (a backup, a snapshot) and the CA keys.
+const MIN_PASSPHRASE_CHARS: usize = 12;
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init {
@@ -97,13 +159,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             admin,
             passphrase_file,
             passphrase_env,
+            insecure_passphrase_beside_keys,
             tls_names,
             json,
         } => {
+            let mut origin = None;
             let passphrase = match (passphrase_file, passphrase_env) {
                 (Some(f), _) => PassphraseChoice::File(f),
                 (None, Some(v)) => PassphraseChoice::Env(v),
-                (None, None) => PassphraseChoice::Generate,
+                (None, None) if insecure_passphrase_beside_keys => {
+                    PassphraseChoice::InsecureBesideKeys
+                }
+                (None, None) => {
+                    let (pass, from) = credential_passphrase()?;
+                    origin = Some(from);
+                    PassphraseChoice::SystemdCredential(pass)
+                }
             };
             let out = rampart_ca::init::init(&InitOptions {
                 dir,
@@ -112,6 +183,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 passphrase,
                 extra_names: tls_names,
             })?;
+            if let Some(w) = Config::load(&out.config)
+                .ok()
+                .and_then(|c| server::passphrase_beside_keys(&c))
+            {
+                eprintln!("rampart-ca: {w}");
+            }
             let mut stdout = std::io::stdout().lock();
             if json {
                 writeln!(stdout, "{}", serde_json::to_string(&out)?)?;
@@ -131,11 +208,38 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 writeln!(stdout, "  {}", out.admin_invite)?;
                 writeln!(stdout)?;
                 writeln!(stdout, "Next:")?;
-                writeln!(
-                    stdout,
-                    "  rampart-ca serve --config {}",
-                    out.config.display()
-                )?;
+                let name = rampart_ca::init::SYSTEMD_CREDENTIAL;
+                match origin {
+                    Some(CredentialOrigin::Typed) => {
+                        writeln!(
+                            stdout,
+                            "  The CA reads its key passphrase from the systemd credential {name}. \
+                             As root, type the passphrase once more to encrypt it for the \
+                             packaged unit:"
+                        )?;
+                        writeln!(
+                            stdout,
+                            "    systemd-ask-password -n 'CA key passphrase:' | systemd-creds \
+                             encrypt --name={name} - /etc/rampart/ca-passphrase.cred"
+                        )?;
+                        writeln!(stdout, "    systemctl start rampart-ca")?;
+                    }
+                    Some(CredentialOrigin::Credential) => {
+                        writeln!(
+                            stdout,
+                            "  The CA reads its key passphrase from the systemd credential \
+                             {name}, as this init did:"
+                        )?;
+                        writeln!(stdout, "    systemctl start rampart-ca")?;
+                    }
+                    None => {
+                        writeln!(
+                            stdout,
+                            "  rampart-ca serve --config {}",
+                            out.config.display()
+                        )?;
+                    }
+                }
                 writeln!(
                     stdout,
                     "  rampart enroll --ca {} --ca-fingerprint {} --invite {}",
