@@ -6,23 +6,19 @@
 //! writes nothing. The daemon then starts from that credential, refuses a wrong
 //! or missing one, and `check` warns about a passphrase file inside the CA
 //! directory.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs;
-use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::io::{BufRead as _, BufReader};
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use rampart_e2e::process::{run, terminate, wait_deadline, CmdOutput};
-use rampart_e2e::{bin, free_port, require_peer, tempdir};
+use rampart_e2e::process::{run, terminate, CmdOutput};
+use rampart_e2e::terminal::answer_prompts;
+use rampart_e2e::{bin, free_port, tempdir};
 
 /// What the tests type or store as the passphrase: long enough for init's
 /// minimum, and distinctive, so that finding it in a file means it leaked.
@@ -335,70 +331,22 @@ fn the_server_starts_with_the_passphrase_from_credentials_directory() {
     );
 }
 
-/// `script` runs init on a fresh pseudo-terminal and relays it; the test answers
-/// each prompt when it appears. Returns init's exit status and the terminal
-/// transcript.
+const NEW_PROMPT: &str = "New passphrase for the CA keys: ";
+const AGAIN_PROMPT: &str = "The same passphrase again: ";
+
+/// `rampart-ca init` on a real terminal, typing `answers` at its prompts.
 fn init_on_a_terminal(ca: &Path, answers: &[&str]) -> (ExitStatus, String) {
-    let script = require_peer("script");
     let init = format!(
         "{} init --listen 127.0.0.1:{} --dir {}",
         bin("rampart-ca").display(),
         free_port(),
         ca.display()
     );
-    let mut c = Command::new(script);
-    c.args(["--quiet", "--return", "--command", &init, "/dev/null"])
-        .env_remove("CREDENTIALS_DIRECTORY")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let (tx, rx) = mpsc::channel::<Vec<u8>>();
-    std::thread::spawn(move || {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stdout.read(&mut buf) {
-            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
-                break;
-            }
-        }
-    });
-    let mut transcript = String::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let prompts = [
-        "New passphrase for the CA keys: ",
-        "The same passphrase again: ",
-    ];
-    for (answer, prompt) in answers.iter().zip(prompts) {
-        // Wait for the prompt, then type the answer.
-        while !transcript.contains(prompt) {
-            match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(chunk) => transcript.push_str(&String::from_utf8_lossy(&chunk)),
-                Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() < deadline => {}
-                Err(e) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!("no prompt {prompt:?} ({e:?}); terminal so far:\n{transcript}");
-                }
-            }
-        }
-        // The prompt is written just before echo is turned off: give init a
-        // moment, as a person would, so that the no-echo check below is fair.
-        std::thread::sleep(Duration::from_millis(500));
-        stdin.write_all(format!("{answer}\n").as_bytes()).unwrap();
-        stdin.flush().unwrap();
-    }
-    let status = wait_deadline(
-        &mut child,
-        Duration::from_secs(60),
-        "script … rampart-ca init",
-    );
-    drop(stdin);
-    while let Ok(chunk) = rx.recv_timeout(Duration::from_secs(5)) {
-        transcript.push_str(&String::from_utf8_lossy(&chunk));
-    }
-    (status, transcript)
+    let exchange: Vec<(&str, &str)> = [NEW_PROMPT, AGAIN_PROMPT]
+        .into_iter()
+        .zip(answers.iter().copied())
+        .collect();
+    answer_prompts(&init, &exchange)
 }
 
 #[test]
