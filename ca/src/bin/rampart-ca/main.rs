@@ -183,11 +183,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 passphrase,
                 extra_names: tls_names,
             })?;
-            if let Some(w) = Config::load(&out.config)
-                .ok()
-                .and_then(|c| server::passphrase_beside_keys(&c))
-            {
-                eprintln!("rampart-ca: {w}");
+            // A passphrase file the operator named, that turns out to lie inside the
+            // CA directory: say so now, not only at the next `check`. (The insecure
+            // flag asked for exactly that, and says so in its name.)
+            if !insecure_passphrase_beside_keys {
+                if let Some(w) = Config::load(&out.config)
+                    .ok()
+                    .and_then(|c| server::passphrase_beside_keys(&c))
+                {
+                    eprintln!("rampart-ca: {w}");
+                }
             }
             let mut stdout = std::io::stdout().lock();
             if json {
