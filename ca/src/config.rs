@@ -365,6 +365,12 @@ pub enum PassphraseSource {
     Credential(String),
 }
 
+const NO_PASSPHRASE_SOURCE: &str = "[keys] must set passphrase_credential, passphrase_file \
+     or passphrase_env: the CA keys are encrypted and the daemon will not start without \
+     their passphrase";
+const TWO_PASSPHRASE_SOURCES: &str = "[keys] sets more than one of passphrase_credential, \
+     passphrase_file and passphrase_env; choose one";
+
 /// The environment variable systemd sets to the directory of a unit's
 /// credentials.
 pub const CREDENTIALS_DIRECTORY: &str = "CREDENTIALS_DIRECTORY";
@@ -387,7 +393,7 @@ pub fn check_credential_name(name: &str) -> Result<(), CaError> {
     Ok(())
 }
 
-/// Read a secret file (0600 or stricter) and drop one trailing newline, which
+/// Read a secret file (0600 or stricter) and drop the trailing line ends that
 /// `echo` and editors add and no passphrase means.
 pub(crate) fn read_secret_file(p: &Path) -> Result<SecretString, CaError> {
     check_private_file(p)?;
@@ -530,32 +536,22 @@ impl Config {
             ))
         })?;
         let abs = |p: &Path| base.join(p);
-        let passphrase =
-            match (
-                &raw.keys.passphrase_file,
-                &raw.keys.passphrase_env,
-                &raw.keys.passphrase_credential,
-            ) {
-                (Some(f), None, None) => PassphraseSource::File(abs(f)),
-                (None, Some(v), None) if !v.is_empty() => PassphraseSource::Env(v.clone()),
-                (None, None, Some(c)) => {
-                    check_credential_name(c)?;
-                    PassphraseSource::Credential(c.clone())
-                }
-                (None, None, None) | (None, Some(_), None) => return Err(CaError::Config(
-                    "[keys] must set passphrase_credential, passphrase_file or passphrase_env: \
-                     the CA keys are encrypted and the daemon will not start without their \
-                     passphrase"
-                        .into(),
-                )),
-                _ => {
-                    return Err(CaError::Config(
-                        "[keys] sets more than one of passphrase_credential, passphrase_file and \
-                     passphrase_env; choose one"
-                            .into(),
-                    ))
-                }
-            };
+        let passphrase = match (
+            &raw.keys.passphrase_file,
+            &raw.keys.passphrase_env,
+            &raw.keys.passphrase_credential,
+        ) {
+            (Some(f), None, None) => PassphraseSource::File(abs(f)),
+            (None, Some(v), None) if !v.is_empty() => PassphraseSource::Env(v.clone()),
+            (None, None, Some(c)) => {
+                check_credential_name(c)?;
+                PassphraseSource::Credential(c.clone())
+            }
+            (None, None, None) | (None, Some(_), None) => {
+                return Err(CaError::Config(NO_PASSPHRASE_SOURCE.into()))
+            }
+            _ => return Err(CaError::Config(TWO_PASSPHRASE_SOURCES.into())),
+        };
         let dur = |key: &str, v: &str| {
             parse_duration(v).map_err(|e| CaError::Config(format!("{key} = {v:?}: {e}")))
         };
