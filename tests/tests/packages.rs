@@ -28,6 +28,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rampart_e2e::process::{run, run_timeout, terminate};
+use rampart_e2e::terminal::answer_prompts;
 use rampart_e2e::{bin, free_port, require_peer, tempdir, workspace_root, CmdOutput};
 
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -39,6 +40,14 @@ const STATE_DIR: &str = "/var/lib/rampart-ca";
 /// Written before the first `dpkg -i`, removed after the last clean-up: if it is
 /// present at start, a previous run of this test crashed and its packages are ours.
 const MARKER: &str = "/var/tmp/rampart-e2e-packages.installed";
+/// The encrypted passphrase credential the packaged unit loads.
+const CA_CREDENTIAL: &str = "/etc/rampart/ca-passphrase.cred";
+/// systemd-creds' host key. It may belong to the machine; when this test creates
+/// it, it says so in the marker and removes it again.
+const CREDENTIAL_HOST_KEY: &str = "/var/lib/systemd/credential.secret";
+const MARKER_HOST_KEY_LINE: &str = "created credential.secret";
+/// The key passphrase the test types at `rampart-ca init`.
+const PASSPHRASE: &str = "packaged-ca-passphrase-5150";
 /// Paths this test may create; each must be as it was (absent) at the end.
 const FOOTPRINT: &[&str] = &[
     "/usr/bin/rampart-ca",
@@ -101,12 +110,21 @@ fn group_exists(name: &str) -> bool {
 /// Purge both packages and whatever the CA state left behind. Used before the test
 /// (after a crashed run of it), between phases, and on drop (also on panic).
 fn purge_everything() {
+    // The credential is the operator's file, not the package's: purge leaves it,
+    // and with it /etc/rampart. It is this test's, so it goes first.
+    let _ = fs::remove_file(CA_CREDENTIAL);
+    if fs::read_to_string(MARKER).is_ok_and(|m| m.contains(MARKER_HOST_KEY_LINE)) {
+        let _ = fs::remove_file(CREDENTIAL_HOST_KEY);
+    }
     for pkg in ["rampart", "rampart-ca"] {
         if installed(pkg) {
             cmd("dpkg", &["-P", pkg]).assert_success(&format!("dpkg -P {pkg}"));
         }
     }
     let _ = fs::remove_dir_all(STATE_DIR);
+    // Purge kept /etc/rampart for the credential removed above; empty now, it goes
+    // (remove_dir refuses a directory that still holds anything).
+    let _ = fs::remove_dir("/etc/rampart");
     if user_exists("rampart-ca") {
         cmd("deluser", &["--system", "--quiet", "rampart-ca"]).assert_success("deluser");
     }
@@ -305,6 +323,25 @@ fn check_rampart_deb(deb: &Path) {
     );
 }
 
+/// Fail if any file under `dir` holds [`PASSPHRASE`] in the clear.
+fn assert_passphrase_not_under(dir: &Path) {
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            assert_passphrase_not_under(&p);
+        } else {
+            assert!(
+                !fs::read(&p)
+                    .unwrap()
+                    .windows(PASSPHRASE.len())
+                    .any(|w| w == PASSPHRASE.as_bytes()),
+                "{} holds the key passphrase",
+                p.display()
+            );
+        }
+    }
+}
+
 fn mode_owner(path: &str) -> (u32, u32, u32) {
     let m = fs::metadata(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     (m.permissions().mode() & 0o7777, m.uid(), m.gid())
@@ -327,7 +364,14 @@ fn debs_build_install_verify_keep_changed_config_and_purge_cleanly() {
     if euid_is_not_root() {
         panic!("the package test installs packages: it must run as root (it does in CI)");
     }
-    for p in ["dpkg", "dpkg-deb", "systemd-analyze", "adduser", "runuser"] {
+    for p in [
+        "dpkg",
+        "dpkg-deb",
+        "systemd-analyze",
+        "adduser",
+        "runuser",
+        "systemd-creds",
+    ] {
         require_peer(p);
     }
     let rampart_ca_bin = bin("rampart-ca");
@@ -468,37 +512,122 @@ fn debs_build_install_verify_keep_changed_config_and_purge_cleanly() {
         }
     }
 
-    // Second round: the packaged CA runs as its user from its state directory and
-    // tells systemd (here: the test, as $NOTIFY_SOCKET) when it is ready and stopping.
+    // Second round, the operator's path of packaging/README.md: init as the
+    // rampart-ca user on a terminal, typing a new passphrase twice; encrypt that
+    // passphrase into the credential the unit loads; start the CA from the
+    // credential as systemd would, telling systemd (here: the test, as
+    // $NOTIFY_SOCKET) when it is ready and stopping.
     dpkg_install(&[&ca_deb]);
     let pw = passwd_entry("rampart-ca");
     let (uid, gid): (u32, u32) = (pw[2].parse().unwrap(), pw[3].parse().unwrap());
     let port = free_port();
-    let mut init = Command::new("/usr/bin/rampart-ca");
-    // Non-interactive, so the passphrase must come from somewhere: a throwaway one
-    // beside the keys will do for a CA that lives for this test.
-    init.args([
-        "init",
-        "--dir",
-        STATE_DIR,
-        "--json",
-        "--insecure-passphrase-beside-keys",
-        "--listen",
-    ])
-    .arg(format!("127.0.0.1:{port}"))
-    .current_dir("/")
-    .uid(uid)
-    .gid(gid);
-    run(init).assert_success("rampart-ca init as the rampart-ca user");
+    let (status, terminal) = answer_prompts(
+        &format!(
+            "runuser -u rampart-ca -- rampart-ca init --dir {STATE_DIR} --listen 127.0.0.1:{port}"
+        ),
+        &[
+            ("New passphrase for the CA keys: ", PASSPHRASE),
+            ("The same passphrase again: ", PASSPHRASE),
+        ],
+    );
+    assert!(status.success(), "init on a terminal failed:\n{terminal}");
+    assert!(
+        !terminal.contains(PASSPHRASE),
+        "passphrase echoed:\n{terminal}"
+    );
+    assert!(
+        terminal.contains(&format!("--name=ca-passphrase - {CA_CREDENTIAL}")),
+        "init does not say how to make the credential:\n{terminal}"
+    );
     let config = format!("{STATE_DIR}/config.toml");
     assert_eq!(mode_owner(&config), (0o600, uid, gid));
+    assert!(
+        fs::read_to_string(&config)
+            .unwrap()
+            .contains("\npassphrase_credential = \"ca-passphrase\"\n"),
+        "config.toml does not name the credential"
+    );
+    // No file the CA user owns holds the passphrase: a copy of the state directory
+    // is not a copy of the keys.
+    assert_passphrase_not_under(Path::new(STATE_DIR));
+
+    // `systemd-ask-password -n … | systemd-creds encrypt --name=ca-passphrase -
+    // /etc/rampart/ca-passphrase.cred`, with the typed line on stdin (no newline,
+    // as `-n` writes it). The host key only, so the test needs no TPM.
+    if !Path::new(CREDENTIAL_HOST_KEY).exists() {
+        let mut m = fs::read_to_string(MARKER).unwrap();
+        m.push_str(MARKER_HOST_KEY_LINE);
+        m.push('\n');
+        fs::write(MARKER, m).unwrap();
+    }
+    let mut encrypt = Command::new("systemd-creds");
+    encrypt.args([
+        "encrypt",
+        "--with-key=host",
+        "--name=ca-passphrase",
+        "-",
+        CA_CREDENTIAL,
+    ]);
+    run_timeout(
+        encrypt,
+        Some(PASSPHRASE.as_bytes()),
+        Duration::from_secs(60),
+    )
+    .assert_success("systemd-creds encrypt");
+    assert!(
+        !fs::read(CA_CREDENTIAL)
+            .unwrap()
+            .windows(PASSPHRASE.len())
+            .any(|w| w == PASSPHRASE.as_bytes()),
+        "the credential holds the passphrase in the clear"
+    );
+    // What systemd does for LoadCredentialEncrypted=ca-passphrase:…: decrypt into a
+    // directory only the service user can read and point $CREDENTIALS_DIRECTORY at it.
+    let creds_parent = tempdir("pkg-credentials");
+    fs::set_permissions(creds_parent.path(), fs::Permissions::from_mode(0o711)).unwrap();
+    let creds = creds_parent.path().join("rampart-ca.service");
+    fs::create_dir(&creds).unwrap();
+    let cred_file = creds.join("ca-passphrase");
+    cmd(
+        "systemd-creds",
+        &[
+            "decrypt",
+            "--name=ca-passphrase",
+            CA_CREDENTIAL,
+            cred_file.to_str().unwrap(),
+        ],
+    )
+    .assert_success("systemd-creds decrypt");
+    fs::set_permissions(&cred_file, fs::Permissions::from_mode(0o400)).unwrap();
+    std::os::unix::fs::chown(&cred_file, Some(uid), Some(gid)).unwrap();
+    fs::set_permissions(&creds, fs::Permissions::from_mode(0o500)).unwrap();
+    std::os::unix::fs::chown(&creds, Some(uid), Some(gid)).unwrap();
+
+    // The unit's ExecStartPre: check, as the CA user, with the credential …
     let mut check = Command::new("/usr/bin/rampart-ca");
     check
         .args(["check", "--config", &config])
+        .env("CREDENTIALS_DIRECTORY", &creds)
         .current_dir("/")
         .uid(uid)
         .gid(gid);
-    run(check).assert_success("rampart-ca check as the rampart-ca user");
+    let checked = run(check);
+    checked.assert_success("rampart-ca check as the rampart-ca user");
+    assert!(!checked.stdout.contains("warning"), "{checked}");
+    // … and without it (a unit whose credential was never created) it refuses.
+    let mut check = Command::new("/usr/bin/rampart-ca");
+    check
+        .args(["check", "--config", &config])
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .current_dir("/")
+        .uid(uid)
+        .gid(gid);
+    let checked = run(check);
+    checked.assert_failure("rampart-ca check without its credential");
+    assert!(
+        checked.stderr.contains("CREDENTIALS_DIRECTORY"),
+        "{checked}"
+    );
 
     let notify_name = format!("rampart-e2e-notify-{}", std::process::id());
     let notify =
@@ -512,6 +641,7 @@ fn debs_build_install_verify_keep_changed_config_and_purge_cleanly() {
     serve
         .args(["serve", "--config", &config])
         .env("NOTIFY_SOCKET", format!("@{notify_name}"))
+        .env("CREDENTIALS_DIRECTORY", &creds)
         .current_dir("/")
         .uid(uid)
         .gid(gid)
@@ -553,10 +683,15 @@ fn debs_build_install_verify_keep_changed_config_and_purge_cleanly() {
         user_exists("rampart-ca"),
         "purge removed the owner of the CA state"
     );
+    assert!(
+        Path::new(CA_CREDENTIAL).is_file(),
+        "purge removed the passphrase credential of the kept CA"
+    );
 
     // Leave the machine as we found it (the Cleanup guard also does this on panic).
     purge_everything();
     fs::remove_file(MARKER).unwrap();
+    assert!(!Path::new(CA_CREDENTIAL).exists());
     for p in FOOTPRINT {
         assert!(
             fs::symlink_metadata(p).is_err(),
