@@ -222,7 +222,9 @@ allow_recovery = false
 # origin = "https://localhost:8443"      # default: https://localhost:<listen port>
 # rp_name = "Rampart"
 # user_verification = "preferred"        # or "required": PIN/biometric on the key
-# allowed_aaguids = []                   # key models allowed to enrol; empty = any
+# Without allowed_aaguids or attestation_roots every key is "unattested-key" at
+# best, never "phishing-resistant" (a software authenticator can claim a PIN).
+# allowed_aaguids = []                   # key models allowed to enrol (and trusted); empty = any
 # attestation_roots = []                 # PEM files: enrol only keys attested by these
 # challenge_ttl = "2m"                   # login and enrolment requests
 # approval_ttl = "5m"                    # the bastion's per-session approvals
@@ -571,6 +573,32 @@ mod tests {
                 && report.contains("beside the encrypted keys"),
             "{report}"
         );
+        // A role that needs phishing-resistant keys while [webauthn] vouches for
+        // no key model: check warns (the policy file alone cannot tell).
+        let policy = opts.dir.join("policy.toml");
+        std::fs::write(
+            &policy,
+            "version = 1\n[roles.prod]\nprincipals = [\"root\"]\n\
+             min_factor = \"phishing-resistant\"\n[groups]\nsre = [\"prod\"]\n",
+        )
+        .unwrap();
+        let warned = server::check(&out.config).unwrap();
+        assert!(
+            warned
+                .contains("policy warning: warning: roles.prod needs a phishing-resistant factor"),
+            "{warned}"
+        );
+        let config = std::fs::read_to_string(&out.config).unwrap();
+        std::fs::write(
+            &out.config,
+            config.replace(
+                "# [webauthn]\n",
+                "[webauthn]\nallowed_aaguids = [\"cb69481e-8ff7-4039-93ec-0a2729a154a8\"]\n",
+            ),
+        )
+        .unwrap();
+        let quiet = server::check(&out.config).unwrap();
+        assert!(!quiet.contains("phishing-resistant"), "{quiet}");
         // Loosen a key file: the CA must refuse to start.
         std::fs::set_permissions(
             opts.dir.join("keys/user_ca"),

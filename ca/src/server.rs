@@ -169,9 +169,12 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
         load_key(key, &pass)?;
     }
     let policy = load_policy(&config.policy)?;
+    // The policy's own lints, plus the one only the CA can judge: roles needing
+    // phishing-resistant keys when `[webauthn]` vouches for no key model.
     let warnings = policy
         .lint()
         .into_iter()
+        .chain(policy.lint_key_attestation(config.webauthn.verifies_key_models()))
         .filter(|l| l.severity == LintSeverity::Warning)
         .map(|l| format!("policy warning: {l}"))
         .collect::<Vec<_>>();

@@ -23,7 +23,7 @@ use rampart_api::webauthn as wapi;
 use rampart_ca::authority::bastion::Bastion;
 use rampart_ca::authority::webauthn_ceremony::{PageState, WaitState};
 use rampart_ca::authority::{Authority, Caller, Session};
-use rampart_ca::clock::ManualClock;
+use rampart_ca::clock::{Clock, ManualClock};
 use rampart_ca::config::Limits;
 use rampart_ca::store::BastionRecord;
 use rampart_ca::webauthn::{RawWebauthn, RelyingParty, Settings, UserVerification};
@@ -92,6 +92,26 @@ fn fixture() -> Fixture {
 
 fn token() -> SoftToken {
     SoftToken::new(false).unwrap().0
+}
+
+/// A software token that claims user verification without any PIN: exactly
+/// what a software authenticator claiming UV looks like to the CA. (It reports
+/// UV only where the CA requires it: see [`uv_fixture`].)
+fn uv_token() -> SoftToken {
+    SoftToken::new(true).unwrap().0
+}
+
+/// A CA requiring user verification, plus `f`'s settings: the software token
+/// then reports UV.
+fn uv_settings(f: impl FnOnce(&mut RawWebauthn)) -> Settings {
+    settings(|r| {
+        r.user_verification = UserVerification::Required;
+        f(r)
+    })
+}
+
+fn uv_fixture() -> Fixture {
+    fixture_with(Limits::default(), uv_settings(|_| {}))
 }
 
 /// A key's registration answer to `started` (a `direct` start), at `origin`.
@@ -175,8 +195,18 @@ impl Fixture {
         groups: &[&str],
         admin: bool,
     ) -> (SoftToken, wapi::WebauthnKey, Vec<String>) {
+        self.enrolled_with(name, groups, admin, token())
+    }
+
+    /// [`Fixture::enrolled`] with the token `t` (e.g. one that verifies the user).
+    fn enrolled_with(
+        &self,
+        name: &str,
+        groups: &[&str],
+        admin: bool,
+        mut t: SoftToken,
+    ) -> (SoftToken, wapi::WebauthnKey, Vec<String>) {
         let invite = self.user(name, groups, admin);
-        let mut t = token();
         let started = self.register_start(&invite, "blue").unwrap();
         let answer = register_answer(&mut t, &started, ORIGIN);
         match self.finish(&started, answer).unwrap() {
@@ -676,9 +706,10 @@ fn failures_count_toward_the_lockout() {
 
 #[test]
 fn keys_are_listed_added_and_removed_with_audit() {
-    let f = fixture();
-    let (mut t, key, _) = f.enrolled("lena", &["engineers"], false);
-    let (mut admin_t, _, _) = f.enrolled("root_admin", &["engineers"], true);
+    // Keys that verify the user: a key session may then add another key.
+    let f = uv_fixture();
+    let (mut t, key, _) = f.enrolled_with("lena", &["engineers"], false, uv_token());
+    let (mut admin_t, _, _) = f.enrolled_with("root_admin", &["engineers"], true, uv_token());
     let login = f.login("lena", &mut t).unwrap();
     let session = f.auth.authenticate(&login.session_token).unwrap();
 
@@ -695,7 +726,7 @@ fn keys_are_listed_added_and_removed_with_audit() {
             },
         )
         .unwrap();
-    let mut t2 = token();
+    let mut t2 = uv_token();
     let answer = register_answer(&mut t2, &started, ORIGIN);
     match f.finish(&started, answer).unwrap() {
         wapi::CeremonyOutcome::Registered {
@@ -1181,4 +1212,323 @@ fn denied_and_abandoned_prompts_lock_further_link_prompts_for_a_while() {
     // The window passes: links again.
     f.clock.advance(chrono::Duration::minutes(16));
     assert!(f.login_start("erin", false).is_ok());
+}
+
+// ---------------------------------------------------------------------------
+// No factor escalation at enrolment; unattested keys are a tier below
+// phishing-resistant.
+// ---------------------------------------------------------------------------
+
+impl Fixture {
+    /// A user enrolled with TOTP from an invite; returns the generator.
+    fn totp_user(&self, name: &str, groups: &[&str]) -> (totp_rs::TOTP, Vec<String>) {
+        let invite = self.user(name, groups, false);
+        let started = self
+            .auth
+            .enroll_start(&self.caller, &api::EnrollStartRequest { invite })
+            .unwrap();
+        let totp = totp_rs::TOTP::from_url(&started.totp_uri).unwrap();
+        let finished = self
+            .auth
+            .enroll_finish(
+                &self.caller,
+                &api::EnrollFinishRequest {
+                    enrollment_token: started.enrollment_token,
+                    totp_code: totp.generate(self.clock.now().timestamp() as u64),
+                },
+            )
+            .unwrap();
+        (totp, finished.recovery_codes)
+    }
+
+    /// Log in with a TOTP or recovery code and return the session.
+    fn session_with(&self, user: &str, factor: api::FactorProof) -> Session {
+        let login = self
+            .auth
+            .login(
+                &self.caller,
+                &api::LoginRequest {
+                    user: user.into(),
+                    factor,
+                },
+            )
+            .unwrap();
+        self.auth.authenticate(&login.session_token).unwrap()
+    }
+
+    /// `register/start` for a key named `name` with `session` (no invite).
+    fn add_key_start(
+        &self,
+        session: &Session,
+        name: &str,
+    ) -> Result<wapi::CeremonyStarted, CaError> {
+        self.auth.webauthn_register_start(
+            &self.caller,
+            Some(session),
+            &wapi::RegisterStartRequest {
+                invite: None,
+                name: name.into(),
+                direct: true,
+            },
+        )
+    }
+
+    /// Assert `r` is the enrolment refusal `code`, audited with that reason and
+    /// the session's factor, with nothing enrolled and the advice to ask for an
+    /// invite.
+    fn assert_enrolment_refused(
+        &self,
+        r: Result<wapi::CeremonyStarted, CaError>,
+        code: &str,
+        session_factor: &str,
+        enrolled_before: usize,
+    ) {
+        let err = r.expect_err("the enrolment must be refused");
+        assert_eq!(err.code(), code);
+        let message = err.to_string();
+        assert!(
+            message.contains("ask an admin for an invite"),
+            "the refusal says what to do: {message}"
+        );
+        let ev = self.last("webauthn_enrolment_refused");
+        assert_eq!(ev.reason.as_deref(), Some(code));
+        assert_eq!(ev.details["session_factor"], session_factor);
+        assert_eq!(self.count("webauthn_key_enrolled"), enrolled_before);
+    }
+}
+
+#[test]
+fn a_totp_session_cannot_start_enrolling_a_key() {
+    let f = fixture();
+    let (totp, _) = f.totp_user("uma", &["engineers"]);
+    let code = totp.generate(f.clock.now().timestamp() as u64 + 30);
+    let session = f.session_with("uma", api::FactorProof::Totp { code });
+    f.assert_enrolment_refused(
+        f.add_key_start(&session, "blue"),
+        "enrolment_factor_too_weak",
+        "totp",
+        0,
+    );
+    let ev = f.last("webauthn_enrolment_refused");
+    assert_eq!(ev.user.as_deref(), Some("uma"));
+    assert_eq!(ev.details["needed"], "unattested-key");
+    assert_eq!(ev.details["session_strength"], "otp");
+    assert_eq!(
+        f.auth.webauthn().unwrap().open_requests(),
+        0,
+        "no challenge was handed out"
+    );
+    // An invite from an admin is the way: it still enrols a key.
+    let invite = f
+        .auth
+        .create_invite(
+            None,
+            None,
+            &api::InviteRequest {
+                user: "uma".into(),
+                ttl_seconds: None,
+            },
+        )
+        .unwrap()
+        .code;
+    let started = f.register_start(&invite, "blue").unwrap();
+    let mut t = uv_token();
+    let answer = register_answer(&mut t, &started, ORIGIN);
+    let wapi::CeremonyOutcome::Registered { key, .. } = f.finish(&started, answer).unwrap() else {
+        panic!("not registered")
+    };
+    assert!(!key.attested, "no roots, no allow-list: {key:?}");
+    assert_eq!(f.last("webauthn_key_enrolled").details["via"], "invite");
+}
+
+#[test]
+fn a_recovery_code_session_cannot_enrol_a_key_even_where_keys_are_unattested() {
+    let f = fixture();
+    // A user whose key is lost signs in with a recovery code...
+    let (_lost, _, recovery) = f.enrolled_with("vic", &["engineers"], false, uv_token());
+    let session = f.session_with(
+        "vic",
+        api::FactorProof::Recovery {
+            code: recovery[0].clone(),
+        },
+    );
+    // ...and may not enrol a replacement key with it.
+    f.assert_enrolment_refused(
+        f.add_key_start(&session, "replacement"),
+        "enrolment_recovery_session",
+        "recovery",
+        1,
+    );
+    // The same holds for a TOTP user's recovery code.
+    let (_totp, codes) = f.totp_user("wes", &["engineers"]);
+    let session = f.session_with(
+        "wes",
+        api::FactorProof::Recovery {
+            code: codes[0].clone(),
+        },
+    );
+    f.assert_enrolment_refused(
+        f.add_key_start(&session, "blue"),
+        "enrolment_recovery_session",
+        "recovery",
+        1,
+    );
+}
+
+#[test]
+fn a_key_session_adds_a_key_only_up_to_its_own_strength() {
+    // No roots, no allow-list: every key is unattested. A key login with UV is an
+    // unattested-key factor, as strong as any new key here: allowed.
+    let f = uv_fixture();
+    let (mut t, _, _) = f.enrolled_with("xena", &["engineers"], false, uv_token());
+    let session = f
+        .auth
+        .authenticate(&f.login("xena", &mut t).unwrap().session_token)
+        .unwrap();
+    let started = f.add_key_start(&session, "green").unwrap();
+    let mut t2 = uv_token();
+    let answer = register_answer(&mut t2, &started, ORIGIN);
+    assert!(matches!(
+        f.finish(&started, answer).unwrap(),
+        wapi::CeremonyOutcome::Registered { .. }
+    ));
+
+    // Where the CA vouches for key models, a new key can be phishing-resistant:
+    // an unattested key's session (xena's, once the allow-list names another
+    // model) is no longer enough.
+    f.auth.set_webauthn(
+        RelyingParty::new(uv_settings(|r| {
+            r.allowed_aaguids = vec!["cb69481e-8ff7-4039-93ec-0a2729a154a8".into()]
+        }))
+        .unwrap(),
+    );
+    let session = f
+        .auth
+        .authenticate(&f.login("xena", &mut t).unwrap().session_token)
+        .unwrap();
+    f.assert_enrolment_refused(
+        f.add_key_start(&session, "red"),
+        "enrolment_factor_too_weak",
+        "webauthn-uv-unattested",
+        2,
+    );
+    assert_eq!(
+        f.last("webauthn_enrolment_refused").details["needed"],
+        "phishing-resistant"
+    );
+
+    // A key login without UV proves only otp: a new key could later assert UV,
+    // so it may not add one.
+    let g = fixture();
+    let (mut weak, _, _) = g.enrolled("yuri", &["engineers"], false);
+    let session = g
+        .auth
+        .authenticate(&g.login("yuri", &mut weak).unwrap().session_token)
+        .unwrap();
+    g.assert_enrolment_refused(
+        g.add_key_start(&session, "green"),
+        "enrolment_factor_too_weak",
+        "webauthn-unattested",
+        1,
+    );
+}
+
+#[test]
+fn an_unattested_key_is_refused_by_a_phishing_resistant_role_and_an_allow_listed_one_passes() {
+    // No roots, no allow-list: a software token claiming UV is unattested.
+    let f = uv_fixture();
+    // zoe's only role is prod, which needs phishing-resistant.
+    let (mut t, key, _) = f.enrolled_with("zoe", &["sre"], false, uv_token());
+    assert!(key.user_verified && !key.attested, "{key:?}");
+    assert_eq!(
+        f.last("webauthn_key_enrolled").details["attested"],
+        serde_json::Value::Bool(false)
+    );
+    let login = f.login("zoe", &mut t).unwrap();
+    let err = f.cert(&login.session_token).unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("phishing-resistant") && message.contains("unattested-key"),
+        "the denial names both tiers: {message}"
+    );
+    let denied = f.last("cert_denied");
+    assert_eq!(denied.user.as_deref(), Some("zoe"));
+    assert_eq!(f.count("cert_issued"), 0);
+
+    // The same kind of key, its AAGUID on the allow-list: phishing-resistant.
+    let g = fixture_with(
+        Limits::default(),
+        uv_settings(|r| r.allowed_aaguids = vec![SOFT_AAGUID.into()]),
+    );
+    let (mut t, key, _) = g.enrolled_with("zoe", &["sre"], false, uv_token());
+    assert!(key.attested, "{key:?}");
+    let login = g.login("zoe", &mut t).unwrap();
+    let cert = g.cert(&login.session_token).unwrap();
+    assert_eq!(ext(&cert, wapi::EXT_MFA_ATTESTED).as_deref(), Some("yes"));
+    assert_eq!(cert.principals, vec!["root".to_string()]);
+}
+
+#[test]
+fn a_bastion_session_keeps_the_outer_certificates_key_tier() {
+    // A UV key the CA does not vouch for: its outer certificate says so, and the
+    // bastion's per-session certificate for prod (phishing-resistant) is refused.
+    let f = uv_fixture();
+    let (mut t, _, _) = f.enrolled_with("abe", &["engineers", "sre"], false, uv_token());
+    let login = f.login("abe", &mut t).unwrap();
+    let outer = f.cert(&login.session_token).unwrap();
+    assert_eq!(ext(&outer, wapi::EXT_MFA_UV).as_deref(), Some("yes"));
+    assert_eq!(ext(&outer, wapi::EXT_MFA_ATTESTED).as_deref(), Some("no"));
+    let bastion = Bastion {
+        record: BastionRecord {
+            name: "bastion-1".into(),
+            host_key_fingerprint: "SHA256:x".into(),
+            joined_at: common::start(),
+        },
+    };
+    let key = FileCaKey::generate("ephemeral").unwrap();
+    let r = f.auth.bastion_session_cert(
+        &f.caller,
+        &bastion,
+        &api::SessionCertRequest {
+            user_certificate: outer.certificate.clone(),
+            login: "root".into(),
+            target: "db-1".into(),
+            target_labels: Default::default(),
+            session_id: "s1".into(),
+            public_key: key.private_key().public_key().to_openssh().unwrap(),
+            source: None,
+            totp_code: None,
+            webauthn_approval: None,
+        },
+    );
+    assert_eq!(r.unwrap_err().code(), "access_denied");
+}
+
+#[test]
+fn keys_enrolled_under_attestation_roots_count_as_attested() {
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted, trusted_root) = SoftToken::new(true).unwrap();
+    let roots = vec![root_pem(dir.path(), "root.pem", &trusted_root)];
+    let f = fixture_with(
+        Limits::default(),
+        uv_settings(|r| r.attestation_roots = roots),
+    );
+    let (mut t, key, _) = f.enrolled_with("bea", &["engineers", "sre"], false, trusted);
+    assert!(key.attested, "{key:?}");
+    assert_eq!(
+        f.last("webauthn_key_enrolled").details["attestation_verified"],
+        serde_json::Value::Bool(true)
+    );
+    let login = f.login("bea", &mut t).unwrap();
+    let cert = f.cert(&login.session_token).unwrap();
+    assert!(
+        cert.principals.contains(&"root".to_string()),
+        "{:?}",
+        cert.principals
+    );
+    // The verification is the key's own: it stays attested when the roots go.
+    f.auth
+        .set_webauthn(RelyingParty::new(uv_settings(|_| {})).unwrap());
+    let session = f.auth.authenticate(&login.session_token).unwrap();
+    assert!(f.own_keys(&session)[0].attested);
 }

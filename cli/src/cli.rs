@@ -489,8 +489,14 @@ pub enum FactorArg {
     Recovery,
     /// WebAuthn without user verification.
     Webauthn,
-    /// WebAuthn with user verification (PIN or biometric).
+    /// WebAuthn with user verification (PIN or biometric) from a key the CA
+    /// vouches for (attested or allow-listed): phishing-resistant.
     WebauthnUv,
+    /// WebAuthn without user verification from an unattested key.
+    WebauthnUnattested,
+    /// WebAuthn with user verification from a key the CA does not vouch for:
+    /// unattested-key.
+    WebauthnUvUnattested,
     /// OpenID Connect step-up.
     Oidc,
 }

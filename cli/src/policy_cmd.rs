@@ -75,6 +75,8 @@ fn factor(arg: FactorArg) -> Result<Factor, CliError> {
         FactorArg::Recovery => "recovery",
         FactorArg::Webauthn => "webauthn",
         FactorArg::WebauthnUv => "webauthn-uv",
+        FactorArg::WebauthnUnattested => "webauthn-unattested",
+        FactorArg::WebauthnUvUnattested => "webauthn-uv-unattested",
         FactorArg::Oidc => "oidc",
     };
     Factor::from_str(name).map_err(|e| CliError::Usage(e.to_string()))

@@ -112,7 +112,7 @@ impl Args {
                         ConfigError::BadValue {
                             key: key.to_owned(),
                             value: value.to_owned(),
-                            expected: "one of recovery, otp, phishing-resistant, hardware-bound",
+                            expected: "one of recovery, otp, unattested-key, phishing-resistant, hardware-bound",
                         }
                     })?);
                 }

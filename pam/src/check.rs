@@ -21,6 +21,9 @@ pub const EXT_MFA_METHOD: &str = "mfa-method@rampart";
 pub const EXT_MFA_TIME: &str = "mfa-time@rampart";
 /// Extension marking a WebAuthn assertion made with user verification (`yes`).
 pub const EXT_MFA_UV: &str = "mfa-uv@rampart";
+/// Extension marking a WebAuthn key whose model the CA trusts (`yes`): its
+/// attestation verified against the CA's roots, or its AAGUID is allow-listed.
+pub const EXT_MFA_ATTESTED: &str = "mfa-key-attested@rampart";
 /// How far in the future an MFA time may lie (clock skew between CA and host).
 pub const MFA_FUTURE_SKEW: u64 = 5 * 60;
 
@@ -230,7 +233,8 @@ fn check_mfa(cert: &Certificate, p: &Policy<'_>) -> Result<(String, u64), CertPr
     let uv = exts
         .get(EXT_MFA_UV)
         .is_some_and(|v| v == "yes" || v == "true");
-    let factor = factor_strength(method, uv)
+    let attested = exts.get(EXT_MFA_ATTESTED).is_some_and(|v| v == "yes");
+    let factor = factor_strength(method, uv, attested)
         .ok_or_else(|| CertProblem::Mfa(format!("unknown {EXT_MFA_METHOD} {method:?}")))?;
     // The CA writes `mfa-key@rampart=piv-attested` only after verifying that the
     // key was generated in, and cannot leave, a hardware token; the CA's
@@ -253,12 +257,23 @@ fn check_mfa(cert: &Certificate, p: &Policy<'_>) -> Result<(String, u64), CertPr
 
 /// The strength of an MFA method as the CA records it, with the same rules as the
 /// policy (`rampart_policy::Factor::strength`): `totp`/`oidc` → otp, `recovery` →
-/// recovery, `webauthn` → otp, or phishing-resistant with `mfa-uv@rampart=yes`
-/// (or spelled `webauthn-uv`). Unknown methods yield `None` (refused).
-pub fn factor_strength(method: &str, user_verified: bool) -> Option<FactorStrength> {
+/// recovery, `webauthn` → otp; with `mfa-uv@rampart=yes` (or spelled
+/// `webauthn-uv`) unattested-key, and phishing-resistant only when
+/// `mfa-key-attested@rampart=yes` says the CA trusts the key's model (a certificate
+/// without it, e.g. from an older CA, counts as unattested). Unknown methods yield
+/// `None` (refused).
+pub fn factor_strength(
+    method: &str,
+    user_verified: bool,
+    attested: bool,
+) -> Option<FactorStrength> {
     let factor = match method.parse::<Factor>().ok()? {
-        Factor::Webauthn { .. } if user_verified => Factor::Webauthn {
-            user_verified: true,
+        Factor::Webauthn {
+            user_verified: spelled_uv,
+            ..
+        } => Factor::Webauthn {
+            user_verified: user_verified || spelled_uv,
+            attested,
         },
         f => f,
     };
@@ -493,25 +508,39 @@ mod tests {
 
     #[test]
     fn factor_strengths_follow_policy() {
-        assert_eq!(factor_strength("totp", false), Some(FactorStrength::Otp));
-        assert_eq!(factor_strength("oidc", false), Some(FactorStrength::Otp));
         assert_eq!(
-            factor_strength("recovery", false),
-            Some(FactorStrength::Recovery)
-        );
-        assert_eq!(
-            factor_strength("webauthn", false),
+            factor_strength("totp", false, false),
             Some(FactorStrength::Otp)
         );
         assert_eq!(
-            factor_strength("webauthn", true),
+            factor_strength("oidc", false, false),
+            Some(FactorStrength::Otp)
+        );
+        assert_eq!(
+            factor_strength("recovery", false, false),
+            Some(FactorStrength::Recovery)
+        );
+        assert_eq!(
+            factor_strength("webauthn", false, true),
+            Some(FactorStrength::Otp)
+        );
+        assert_eq!(
+            factor_strength("webauthn", true, false),
+            Some(FactorStrength::UnattestedKey)
+        );
+        assert_eq!(
+            factor_strength("webauthn", true, true),
             Some(FactorStrength::PhishingResistant)
         );
         assert_eq!(
-            factor_strength("webauthn-uv", false),
+            factor_strength("webauthn-uv", false, false),
+            Some(FactorStrength::UnattestedKey)
+        );
+        assert_eq!(
+            factor_strength("webauthn-uv", false, true),
             Some(FactorStrength::PhishingResistant)
         );
-        assert_eq!(factor_strength("sms", false), None);
+        assert_eq!(factor_strength("sms", false, false), None);
 
         let ca = key();
         let cert = make(&ca, &spec());
@@ -531,6 +560,25 @@ mod tests {
             (EXT_MFA_TIME, mfa_time(5)),
             (EXT_MFA_UV, "yes".into()),
         ];
+        // UV without the CA vouching for the key's model: below phishing-resistant.
+        let unattested = make(&ca, &s);
+        assert!(matches!(
+            check_with(
+                &unattested,
+                &krl,
+                Origin::Local,
+                FactorStrength::PhishingResistant
+            ),
+            Err(CertProblem::WeakFactor { .. })
+        ));
+        assert!(check_with(
+            &unattested,
+            &krl,
+            Origin::Local,
+            FactorStrength::UnattestedKey
+        )
+        .is_ok());
+        s.exts.push((EXT_MFA_ATTESTED, "yes".into()));
         let cert = make(&ca, &s);
         assert!(check_with(
             &cert,

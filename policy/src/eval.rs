@@ -381,6 +381,9 @@ fn select<'p>(
                     s.factor,
                     if needed == FactorStrength::HardwareBound {
                         " (hardware-bound needs a PIV-attested key: rampart login --key piv)"
+                    } else if strength == FactorStrength::UnattestedKey {
+                        " (the CA does not trust this security key's model: its attestation \
+                         was not verified and its AAGUID is not allow-listed)"
                     } else {
                         ""
                     }
@@ -1049,6 +1052,7 @@ both = ["normal", "glass"]
     fn uv() -> Factor {
         Factor::Webauthn {
             user_verified: true,
+            attested: true,
         }
     }
 
@@ -1130,9 +1134,19 @@ both = ["normal", "glass"]
             Case {
                 factor: Factor::Webauthn {
                     user_verified: false,
+                    attested: true,
                 },
                 want: Err(FactorTooWeak),
                 ..case("webauthn without UV for prod-root", "alice", &[])
+            },
+            Case {
+                // A key that claims UV but whose model the CA does not vouch for.
+                factor: Factor::Webauthn {
+                    user_verified: true,
+                    attested: false,
+                },
+                want: Err(FactorTooWeak),
+                ..case("unattested key with UV for prod-root", "alice", &[])
             },
             Case {
                 factor: Factor::Oidc,

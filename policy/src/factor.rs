@@ -18,20 +18,28 @@ pub enum FactorStrength {
     Recovery,
     /// A one-time password (TOTP) or an equivalent that can be phished.
     Otp,
-    /// A factor bound to the relying party's origin (WebAuthn with user verification).
+    /// A security key that verified the user, but whose make and model nothing
+    /// vouches for: its attestation was not checked against a trusted root and its
+    /// AAGUID is on no allow-list. Origin-bound, yet it may be a software
+    /// authenticator that merely claims user verification, so it ranks below
+    /// [`FactorStrength::PhishingResistant`].
+    UnattestedKey,
+    /// A factor bound to the relying party's origin from an authenticator the CA
+    /// trusts (WebAuthn with user verification, attested or allow-listed).
     PhishingResistant,
     /// A key that provably lives in hardware (e.g. attested YubiKey PIV).
     HardwareBound,
 }
 
 impl FactorStrength {
-    const ALL: &'static str = "recovery, otp, phishing-resistant, hardware-bound";
+    const ALL: &'static str = "recovery, otp, unattested-key, phishing-resistant, hardware-bound";
 
     /// The spelling used in the policy file and in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             FactorStrength::Recovery => "recovery",
             FactorStrength::Otp => "otp",
+            FactorStrength::UnattestedKey => "unattested-key",
             FactorStrength::PhishingResistant => "phishing-resistant",
             FactorStrength::HardwareBound => "hardware-bound",
         }
@@ -50,6 +58,7 @@ impl FromStr for FactorStrength {
         Ok(match s {
             "recovery" => FactorStrength::Recovery,
             "otp" => FactorStrength::Otp,
+            "unattested-key" => FactorStrength::UnattestedKey,
             "phishing-resistant" => FactorStrength::PhishingResistant,
             "hardware-bound" => FactorStrength::HardwareBound,
             _ => {
@@ -71,10 +80,15 @@ pub enum Factor {
     /// A single-use recovery code.
     Recovery,
     /// A WebAuthn assertion; `user_verified` is the UV flag of the authenticator data
-    /// (WebAuthn §6.1), i.e. a PIN or biometric was checked, not just presence.
+    /// (WebAuthn §6.1), i.e. a PIN or biometric was checked, not just presence;
+    /// `attested` says whether the CA trusts the key's make and model.
     Webauthn {
         /// Whether the authenticator reported user verification (UV).
         user_verified: bool,
+        /// Whether the key's attestation verified against the CA's configured
+        /// roots when it was enrolled, or its AAGUID is on the CA's allow-list.
+        /// Without it a UV flag is only the authenticator's own claim.
+        attested: bool,
     },
     /// A step-up at an OpenID Connect identity provider. We cannot see which factor the
     /// IdP used, so it counts as OTP-strength.
@@ -82,7 +96,8 @@ pub enum Factor {
 }
 
 impl Factor {
-    const ALL: &'static str = "totp, recovery, webauthn, webauthn-uv, oidc";
+    const ALL: &'static str = "totp, recovery, webauthn, webauthn-uv, webauthn-unattested, \
+         webauthn-uv-unattested, oidc";
 
     /// The method name recorded in certificates and audit events.
     pub fn method(&self) -> &'static str {
@@ -103,9 +118,16 @@ impl Factor {
             // rate it no higher than OTP so "phishing-resistant" means key + PIN.
             Factor::Webauthn {
                 user_verified: false,
+                ..
             } => FactorStrength::Otp,
+            // UV from a key nobody vouches for is the authenticator's own word.
             Factor::Webauthn {
                 user_verified: true,
+                attested: false,
+            } => FactorStrength::UnattestedKey,
+            Factor::Webauthn {
+                user_verified: true,
+                attested: true,
             } => FactorStrength::PhishingResistant,
         }
     }
@@ -156,13 +178,24 @@ impl KeyAssurance {
     }
 }
 
-/// Formats as the `FromStr` spelling (`webauthn-uv` for a user-verified assertion).
+/// Formats as the `FromStr` spelling: `webauthn-uv` for a user-verified assertion,
+/// with `-unattested` appended when the CA does not trust the key's model.
 impl fmt::Display for Factor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Factor::Webauthn {
-                user_verified: true,
-            } => f.write_str("webauthn-uv"),
+                user_verified,
+                attested,
+            } => {
+                f.write_str("webauthn")?;
+                if *user_verified {
+                    f.write_str("-uv")?;
+                }
+                if !*attested {
+                    f.write_str("-unattested")?;
+                }
+                Ok(())
+            }
             other => f.write_str(other.method()),
         }
     }
@@ -176,9 +209,19 @@ impl FromStr for Factor {
             "recovery" => Factor::Recovery,
             "webauthn" => Factor::Webauthn {
                 user_verified: false,
+                attested: true,
             },
             "webauthn-uv" => Factor::Webauthn {
                 user_verified: true,
+                attested: true,
+            },
+            "webauthn-unattested" => Factor::Webauthn {
+                user_verified: false,
+                attested: false,
+            },
+            "webauthn-uv-unattested" => Factor::Webauthn {
+                user_verified: true,
+                attested: false,
             },
             "oidc" => Factor::Oidc,
             _ => {
@@ -205,13 +248,20 @@ mod tests {
     #[test]
     fn strengths_are_ordered() {
         assert!(FactorStrength::Recovery < FactorStrength::Otp);
-        assert!(FactorStrength::Otp < FactorStrength::PhishingResistant);
+        assert!(FactorStrength::Otp < FactorStrength::UnattestedKey);
+        assert!(FactorStrength::UnattestedKey < FactorStrength::PhishingResistant);
         assert!(FactorStrength::PhishingResistant < FactorStrength::HardwareBound);
     }
 
     #[test]
     fn strength_spellings_round_trip() {
-        for s in ["recovery", "otp", "phishing-resistant", "hardware-bound"] {
+        for s in [
+            "recovery",
+            "otp",
+            "unattested-key",
+            "phishing-resistant",
+            "hardware-bound",
+        ] {
             let v: FactorStrength = s.parse().unwrap();
             assert_eq!(v.to_string(), s);
             assert_eq!(serde_json::to_string(&v).unwrap(), format!("\"{s}\""));
@@ -264,6 +314,12 @@ mod tests {
             ("recovery", "recovery", FactorStrength::Recovery),
             ("webauthn", "webauthn", FactorStrength::Otp),
             ("webauthn-uv", "webauthn", FactorStrength::PhishingResistant),
+            ("webauthn-unattested", "webauthn", FactorStrength::Otp),
+            (
+                "webauthn-uv-unattested",
+                "webauthn",
+                FactorStrength::UnattestedKey,
+            ),
             ("oidc", "oidc", FactorStrength::Otp),
         ];
         for (input, method, strength) in table {

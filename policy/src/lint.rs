@@ -211,6 +211,36 @@ impl Policy {
         errors
     }
 
+    /// Advice that needs to know what the CA's `[webauthn]` settings trust, which
+    /// the policy file alone does not say: `verifies_keys` is true when the CA
+    /// checks attestation against configured roots or has an AAGUID allow-list.
+    /// Without either, every security key is an `unattested-key`, so a role that
+    /// needs `phishing-resistant` can be reached only with a PIV-attested key.
+    /// `rampart-ca check` runs this with its config; `rampart policy lint` cannot.
+    pub fn lint_key_attestation(&self, verifies_keys: bool) -> Vec<Lint> {
+        if verifies_keys {
+            return Vec::new();
+        }
+        self.roles
+            .iter()
+            .filter(|(_, role)| {
+                role.min_factor
+                    .unwrap_or(self.min_factor)
+                    .max(self.min_factor)
+                    == FactorStrength::PhishingResistant
+            })
+            .map(|(name, _)| Lint {
+                severity: LintSeverity::Warning,
+                message: format!(
+                    "roles.{name} needs a phishing-resistant factor, but [webauthn] sets neither \
+                     attestation_roots nor allowed_aaguids: every security key counts as \
+                     unattested-key, so no security key reaches this role (only a PIV-attested SSH \
+                     key does)"
+                ),
+            })
+            .collect()
+    }
+
     /// Whether any `[groups]` or `[users]` entry grants the role.
     fn is_reachable(&self, role: &str) -> bool {
         self.groups
@@ -383,5 +413,30 @@ mod tests {
             l[1]
         );
         assert!(LintSeverity::Warning < LintSeverity::Error);
+    }
+
+    #[test]
+    fn phishing_resistant_roles_warn_when_the_ca_trusts_no_key_model() {
+        let p = Policy::from_toml(&format!(
+            "{HEAD}[roles.prod]\nprincipals = [\"root\"]\nmin_factor = \"phishing-resistant\"\n\
+             [roles.keys]\nprincipals = [\"x\"]\nmin_factor = \"unattested-key\"\n\
+             [roles.dev]\nprincipals = [\"y\"]\n[groups]\neng = [\"prod\", \"keys\", \"dev\"]\n"
+        ))
+        .unwrap();
+        let l = p.lint_key_attestation(false);
+        assert_eq!(l.len(), 1, "{l:?}");
+        assert_eq!(l[0].severity, LintSeverity::Warning);
+        assert!(
+            l[0].message
+                .starts_with("roles.prod needs a phishing-resistant factor")
+                && l[0]
+                    .message
+                    .contains("attestation_roots nor allowed_aaguids"),
+            "{}",
+            l[0]
+        );
+        assert!(p.lint_key_attestation(true).is_empty());
+        // The file-only lint cannot know the CA's settings and says nothing.
+        assert!(p.lint().is_empty(), "{:?}", p.lint());
     }
 }

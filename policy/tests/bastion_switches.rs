@@ -308,6 +308,7 @@ fn the_sample_policy_asks_for_session_mfa_on_production_root() {
             groups: &sre,
             factor: Factor::Webauthn {
                 user_verified: true,
+                attested: true,
             },
             mfa_time: now,
             login: "root",

@@ -42,6 +42,7 @@ fn sample_policy_means_what_it_says() {
         groups: &sre,
         factor: Factor::Webauthn {
             user_verified: true,
+            attested: true,
         },
         mfa_time: now,
         requested_ttl: None,
@@ -89,6 +90,7 @@ fn sample_policy_means_what_it_says() {
         groups: &contractor,
         factor: Factor::Webauthn {
             user_verified: true,
+            attested: true,
         },
         mfa_time: now,
         requested_ttl: Some(Duration::from_secs(24 * 3600)),

@@ -596,3 +596,67 @@ fn waiting_for_a_browser_ends_cleanly_on_ctrl_c_and_on_expiry() {
         .run(&erin, &["login", "--mfa", "fido2"])
         .assert_success("erin's key after the abandoned requests");
 }
+
+/// No factor escalation at enrolment, over HTTPS with the real CLI: a TOTP login
+/// and a recovery-code login may not add a security key (`keys add` is refused
+/// before any challenge, the refusal audited with its own reason and telling the
+/// user to ask for an invite); an admin's invite still enrols one.
+#[test]
+fn a_totp_or_recovery_login_cannot_add_a_key_but_an_invite_can() {
+    let w = World::new();
+    let mut erin = rampart_e2e::cli::onboard(&w.ca, &w.admin, "erin", &[ENGINEERS]);
+    erin.login();
+    let spare = SoftKey::new(&w.tokens, "erin-spare");
+    let refused_with = |reason: &str| {
+        w.events("webauthn_enrolment_refused", "erin")
+            .iter()
+            .filter(|e| row_text(e).contains(reason))
+            .count()
+    };
+
+    let out = spare.run(&erin.cli, &["keys", "add", "spare", "--fido2"]);
+    out.assert_failure("keys add with a TOTP session");
+    assert!(
+        out.stderr.contains("enrolment_factor_too_weak")
+            && out.stderr.contains("ask an admin for an invite"),
+        "the refusal says why and what to do\n{out}"
+    );
+    assert_eq!(refused_with("enrolment_factor_too_weak"), 1);
+
+    erin.cli
+        .login_with(&erin.recovery_codes[0], &["--recovery"])
+        .assert_success("a recovery-code login");
+    let out = spare.run(&erin.cli, &["keys", "add", "spare", "--fido2"]);
+    out.assert_failure("keys add with a recovery session");
+    assert!(
+        out.stderr.contains("enrolment_recovery_session")
+            && out.stderr.contains("ask an admin for an invite"),
+        "{out}"
+    );
+    assert_eq!(refused_with("enrolment_recovery_session"), 1);
+    assert!(w.keys_of("erin").is_empty(), "no key enrolled");
+    assert!(w.events("webauthn_key_enrolled", "erin").is_empty());
+
+    // The way out the refusal names: an admin's invite.
+    let invite = w.admin.cli.invite("erin", None);
+    let out = spare.run(
+        &erin.cli,
+        &[
+            "enroll",
+            "--ca",
+            w.ca.url(),
+            "--ca-fingerprint",
+            w.ca.fingerprint(),
+            "--invite",
+            &invite,
+            "--fido2",
+            "--key-name",
+            "spare",
+        ],
+    );
+    out.assert_success("rampart enroll --fido2 from an admin's invite");
+    let keys = w.keys_of("erin");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    assert!(!keys[0].attested, "no roots, no allow-list: {:?}", keys[0]);
+    audit_verify(&w.ca.dir().join("audit.db")).assert_success("rampart audit verify");
+}

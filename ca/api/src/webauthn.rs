@@ -54,6 +54,11 @@ pub const WAIT_HOLD_SECS: u64 = 20;
 pub const EXT_MFA_UV: &str = "mfa-uv@rampart";
 /// The certificate extension carrying the authenticator's AAGUID (lower-case UUID).
 pub const EXT_MFA_AAGUID: &str = "mfa-aaguid@rampart";
+/// The certificate extension saying whether the CA trusts the key's model (`yes`:
+/// its attestation verified against the CA's roots at enrolment, or its AAGUID is
+/// on the CA's allow-list; `no`: an unattested key). Only `yes` together with
+/// `mfa-uv@rampart=yes` is a phishing-resistant factor.
+pub const EXT_MFA_ATTESTED: &str = "mfa-key-attested@rampart";
 
 /// `POST /v1/webauthn/register/start`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -215,6 +220,9 @@ pub enum CeremonyOutcome {
         user_verified: bool,
         /// The key's AAGUID.
         aaguid: String,
+        /// Whether the CA trusts the key's model ([`EXT_MFA_ATTESTED`]).
+        #[serde(default)]
+        attested: bool,
     },
 }
 
@@ -234,6 +242,12 @@ pub struct WebauthnKey {
     pub attestation_format: String,
     /// Whether the enrolment itself was user-verified.
     pub user_verified: bool,
+    /// Whether the CA trusts the key's model now: its attestation verified
+    /// against the CA's roots at enrolment, or its AAGUID is on the CA's
+    /// allow-list. An unattested key is an `unattested-key` factor at best, never
+    /// `phishing-resistant`.
+    #[serde(default)]
+    pub attested: bool,
     /// The credential may be synced to other devices (BE flag).
     pub backup_eligible: bool,
     /// The credential is currently backed up (BS flag).

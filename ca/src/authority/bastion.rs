@@ -702,6 +702,7 @@ impl Authority {
             super::oidc_login::EXT_MFA_AMR,
             super::oidc_login::EXT_MFA_AUTH_TIME,
             api::webauthn::EXT_MFA_UV,
+            api::webauthn::EXT_MFA_ATTESTED,
             api::webauthn::EXT_MFA_AAGUID,
         ]
         .iter()
@@ -741,7 +742,7 @@ impl Authority {
         // consumed here (single use); its evidence replaces the outer
         // certificate's. Denied, expired, pending or foreign approvals refuse
         // the certificate (audited `access_denied` with the approval's code).
-        let mut approval_uv = None;
+        let mut approval_key = None;
         if let Some(approval) = &req.webauthn_approval {
             let ev = self
                 .take_webauthn_approval(
@@ -757,19 +758,32 @@ impl Authority {
             method = "webauthn".to_owned();
             mfa_time = ev.mfa_time;
             mfa_event = ev.mfa_event;
-            idp_evidence =
-                super::webauthn_ceremony::evidence_extensions(ev.user_verified, &ev.aaguid);
-            approval_uv = Some(ev.user_verified);
+            idp_evidence = super::webauthn_ceremony::evidence_extensions(
+                ev.user_verified,
+                ev.attested,
+                &ev.aaguid,
+            );
+            approval_key = Some((ev.user_verified, ev.attested));
         }
         let factor = match method.as_str() {
             "totp" => rampart_policy::Factor::Totp,
             "recovery" => rampart_policy::Factor::Recovery,
             "oidc" => rampart_policy::Factor::Oidc,
-            // The key's UV flag travels in the outer certificate.
-            "webauthn" => rampart_policy::Factor::Webauthn {
-                user_verified: approval_uv
-                    .unwrap_or_else(|| ext(api::webauthn::EXT_MFA_UV).as_deref() == Some("yes")),
-            },
+            // The key's UV flag and whether the CA trusted its model travel in
+            // the outer certificate (signed by this CA). A certificate without
+            // the attestation extension predates it: its key counts as unattested.
+            "webauthn" => {
+                let (user_verified, attested) = approval_key.unwrap_or_else(|| {
+                    (
+                        ext(api::webauthn::EXT_MFA_UV).as_deref() == Some("yes"),
+                        ext(api::webauthn::EXT_MFA_ATTESTED).as_deref() == Some("yes"),
+                    )
+                });
+                rampart_policy::Factor::Webauthn {
+                    user_verified,
+                    attested,
+                }
+            }
             other => {
                 return Err(Ok(Refusal::new(
                     "certificate_no_mfa",
@@ -895,7 +909,7 @@ impl Authority {
             .detail("valid_before", spec.valid_before())
             .detail(
                 "session_mfa",
-                req.totp_code.is_some() || approval_uv.is_some(),
+                req.totp_code.is_some() || approval_key.is_some(),
             )
             .detail("record_input", access.record_input())
             .detail("port_forwarding", access.port_forwarding())
@@ -915,7 +929,7 @@ impl Authority {
             certificate: cert_response(record, line),
             user: user.name,
             roles: access.roles().to_vec(),
-            session_mfa: req.totp_code.is_some() || approval_uv.is_some(),
+            session_mfa: req.totp_code.is_some() || approval_key.is_some(),
             record_input: access.record_input(),
             port_forwarding: access.port_forwarding(),
             agent_forwarding: access.agent_forwarding(),

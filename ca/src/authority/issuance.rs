@@ -112,17 +112,7 @@ impl Authority {
             Some(_) => rampart_policy::KeyAssurance::HardwareAttested,
             None => rampart_policy::KeyAssurance::Unattested,
         };
-        let factor = match session.record.mfa_method.as_str() {
-            "totp" => rampart_policy::Factor::Totp,
-            "recovery" => rampart_policy::Factor::Recovery,
-            "oidc" => rampart_policy::Factor::Oidc,
-            "webauthn" => self.webauthn_factor(session)?,
-            other => {
-                return Err(CaError::Internal(format!(
-                    "session with unknown factor {other}"
-                )))
-            }
-        };
+        let factor = self.session_factor(session)?;
         let policy = self.policy()?;
         let request = rampart_policy::CertRequest {
             user: &user.name,

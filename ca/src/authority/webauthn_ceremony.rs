@@ -13,7 +13,16 @@
 //! `webauthn_key_disabled`, `webauthn_sign_count`, `webauthn_uv_missing`,
 //! `webauthn_wrong_origin`, `webauthn_wrong_rp_id`, `webauthn_challenge_mismatch`,
 //! `webauthn_signature_invalid`, `webauthn_aaguid_not_allowed`,
-//! `webauthn_key_exists`, `webauthn_attestation_untrusted`, `webauthn_invalid`.
+//! `webauthn_key_exists`, `webauthn_attestation_untrusted`, `webauthn_invalid`,
+//! `enrolment_factor_too_weak`, `enrolment_recovery_session`.
+//!
+//! Enrolment never raises what a user can prove: a session adds a key only when
+//! its own factor is at least as strong as the new key could be (see
+//! `require_enrolment_strength`); anyone else needs an admin's invite. Whether
+//! the CA vouches for a key's model (attestation verified at enrolment, or an
+//! allow-listed AAGUID) decides whether its UV assertions are
+//! `phishing-resistant` or only `unattested-key`, and travels in the session's
+//! evidence and the certificate (`mfa-key-attested@rampart`).
 
 use std::sync::Arc;
 
@@ -96,12 +105,16 @@ pub struct ApprovalEvidence {
     pub user_verified: bool,
     /// The key's AAGUID.
     pub aaguid: String,
+    /// The CA trusted the key's model when it approved.
+    pub attested: bool,
 }
 
 /// A verified assertion.
 struct Assertion {
     key: WebauthnKeyRecord,
     user_verified: bool,
+    /// The CA trusts the key's model ([`RelyingParty::key_attested`]).
+    attested: bool,
 }
 
 /// The answer taken from a request (its challenge is now used).
@@ -187,8 +200,9 @@ fn format_name(f: &AttestationFormat) -> &'static str {
     }
 }
 
-/// A stored key as the API lists it.
-pub fn key_view(k: &WebauthnKeyRecord) -> wapi::WebauthnKey {
+/// A stored key as the API lists it; `attested` is whether the CA trusts its
+/// model under the current settings ([`RelyingParty::key_attested`]).
+pub fn key_view(k: &WebauthnKeyRecord, attested: bool) -> wapi::WebauthnKey {
     wapi::WebauthnKey {
         id: k.id.clone(),
         name: k.name.clone(),
@@ -196,6 +210,7 @@ pub fn key_view(k: &WebauthnKeyRecord) -> wapi::WebauthnKey {
         aaguid: k.aaguid.clone(),
         attestation_format: k.attestation_format.clone(),
         user_verified: k.user_verified,
+        attested,
         backup_eligible: k.backup_eligible,
         backup_state: k.backup_state,
         sign_count: k.sign_count,
@@ -297,6 +312,65 @@ impl Authority {
         Ok(())
     }
 
+    /// No factor escalation at enrolment: a session may add a key only if the
+    /// factor it logged in with is at least as strong as the strongest factor the
+    /// new key could prove ([`rp_mod::Settings::enrolment_tier`]). A TOTP or OIDC
+    /// session (otp) therefore never adds a key, and a recovery-code session
+    /// never does either: a recovery code stands in for a lost factor, and
+    /// re-enrolling that factor goes through an admin's invite. Refusals are
+    /// audited as `webauthn_enrolment_refused` with reason
+    /// `enrolment_recovery_session` or `enrolment_factor_too_weak`.
+    fn require_enrolment_strength(
+        &self,
+        caller: &Caller,
+        session: &Session,
+        rp: &RelyingParty,
+        key_name: &str,
+    ) -> Result<(), CaError> {
+        let factor = self.session_factor(session)?;
+        let have = factor.strength();
+        let needed = rp.settings().enrolment_tier();
+        let reason = if factor == rampart_policy::Factor::Recovery {
+            "enrolment_recovery_session"
+        } else if have < needed {
+            "enrolment_factor_too_weak"
+        } else {
+            return Ok(());
+        };
+        self.record(
+            self.event(
+                EventKind::WebauthnEnrolmentRefused,
+                Outcome::Failure,
+                Some(caller),
+            )
+            .user(&session.user.name)
+            .session(&session.record.id)
+            .mfa_method("webauthn")
+            .reason(reason)
+            .detail("request", "register")
+            .detail("name", key_name.to_owned())
+            .detail("session_factor", factor.to_string())
+            .detail("session_strength", have.as_str())
+            .detail("needed", needed.as_str()),
+        )?;
+        let why = if reason == "enrolment_recovery_session" {
+            "a session opened with a recovery code cannot enrol a security key".to_owned()
+        } else {
+            format!(
+                "a new security key here can prove a {needed} factor, stronger than the \
+                 {factor} ({have}) you logged in with"
+            )
+        };
+        Err(CaError::forbidden(
+            reason,
+            format!(
+                "{why}; ask an admin for an invite (`rampart admin invite {}`) and enrol the \
+                 key with it",
+                session.user.name
+            ),
+        ))
+    }
+
     // ----- start -----------------------------------------------------------
 
     /// `POST /v1/webauthn/register/start`: from an invite (a new user's first
@@ -323,6 +397,7 @@ impl Authority {
             }
             (None, Some(s)) => {
                 self.require_fresh_mfa(s, "adding a key")?;
+                self.require_enrolment_strength(caller, s, &rp, &name)?;
                 (s.user.name.clone(), false, Some(s.record.id.clone()))
             }
             (None, None) => {
@@ -1087,9 +1162,11 @@ impl Authority {
                     .map(Err)
             }
         }
+        let attested = rp.key_attested(key.attestation_verified, &key.aaguid);
         Ok(Ok(Assertion {
             key,
             user_verified: uv,
+            attested,
         }))
     }
 
@@ -1156,6 +1233,7 @@ impl Authority {
                     .detail("key_id", a.key.id.clone())
                     .detail("aaguid", a.key.aaguid.clone())
                     .detail("user_verified", a.user_verified)
+                    .detail("attested", a.attested)
                     .detail("via", if direct { "ctap2" } else { "browser" }),
             )?
             .id
@@ -1166,6 +1244,7 @@ impl Authority {
                 key_id: a.key.id.clone(),
                 aaguid: a.key.aaguid.clone(),
                 user_verified: a.user_verified,
+                attested: a.attested,
             },
             expires_at,
             now,
@@ -1219,6 +1298,7 @@ impl Authority {
                     .detail("key_id", a.key.id.clone())
                     .detail("aaguid", a.key.aaguid.clone())
                     .detail("user_verified", a.user_verified)
+                    .detail("attested", a.attested)
                     .detail("via", "approval"),
             )?
             .id
@@ -1228,6 +1308,7 @@ impl Authority {
             mfa_time: now,
             user_verified: a.user_verified,
             aaguid: a.key.aaguid.clone(),
+            attested: a.attested,
         })
     }
 
@@ -1316,6 +1397,9 @@ impl Authority {
             aaguid: aaguid.clone(),
             attestation_format: format_name(&cred.attestation_format).to_owned(),
             user_verified: cred.user_verified,
+            // With roots configured, webauthn-rs accepted the registration only
+            // because its attestation chained to one of them.
+            attestation_verified: rp.settings().attestation_roots.is_some(),
             backup_eligible: cred.backup_eligible,
             backup_state: cred.backup_state,
             sign_count: cred.counter,
@@ -1363,6 +1447,11 @@ impl Authority {
             .detail("credential_id", credential_id)
             .detail("attestation_format", record.attestation_format.clone())
             .detail("user_verified", record.user_verified)
+            .detail("attestation_verified", record.attestation_verified)
+            .detail(
+                "attested",
+                rp.key_attested(record.attestation_verified, &record.aaguid),
+            )
             .detail("backup_eligible", record.backup_eligible)
             .detail("via", if *via_invite { "invite" } else { "session" });
         if let Some(s) = session_id {
@@ -1382,7 +1471,10 @@ impl Authority {
         }
         Ok(Ok(wapi::CeremonyOutcome::Registered {
             user: user.clone(),
-            key: key_view(&record),
+            key: key_view(
+                &record,
+                rp.key_attested(record.attestation_verified, &record.aaguid),
+            ),
             recovery_codes: codes.iter().map(|c| c.code.to_string()).collect(),
         }))
     }
@@ -1521,11 +1613,12 @@ impl Authority {
             }
             _ => session.user.name.clone(),
         };
+        let rp = self.webauthn()?;
         Ok(self
             .store
             .webauthn_keys(&user)?
             .iter()
-            .map(key_view)
+            .map(|k| key_view(k, rp.key_attested(k.attestation_verified, &k.aaguid)))
             .collect())
     }
 
@@ -1574,10 +1667,31 @@ impl Authority {
             .store
             .remove_webauthn_key(&req.user, &req.id)?
             .ok_or_else(unknown)?;
-        Ok(key_view(&removed))
+        let attested = self
+            .webauthn()
+            .is_ok_and(|rp| rp.key_attested(removed.attestation_verified, &removed.aaguid));
+        Ok(key_view(&removed, attested))
     }
 
     // ----- evidence -------------------------------------------------------------
+
+    /// The policy factor a session's login proved.
+    pub(crate) fn session_factor(
+        &self,
+        session: &Session,
+    ) -> Result<rampart_policy::Factor, CaError> {
+        Ok(match session.record.mfa_method.as_str() {
+            "totp" => rampart_policy::Factor::Totp,
+            "recovery" => rampart_policy::Factor::Recovery,
+            "oidc" => rampart_policy::Factor::Oidc,
+            "webauthn" => self.webauthn_factor(session)?,
+            other => {
+                return Err(CaError::Internal(format!(
+                    "session with unknown factor {other}"
+                )))
+            }
+        })
+    }
 
     /// The policy factor of a `webauthn` session (UV from its evidence).
     pub(crate) fn webauthn_factor(
@@ -1587,6 +1701,7 @@ impl Authority {
         let ev = self.webauthn_session_evidence(session)?;
         Ok(rampart_policy::Factor::Webauthn {
             user_verified: ev.user_verified,
+            attested: ev.attested,
         })
     }
 
@@ -1611,7 +1726,11 @@ impl Authority {
             return Ok(Vec::new());
         }
         let ev = self.webauthn_session_evidence(session)?;
-        Ok(evidence_extensions(ev.user_verified, &ev.aaguid))
+        Ok(evidence_extensions(
+            ev.user_verified,
+            ev.attested,
+            &ev.aaguid,
+        ))
     }
 
     /// Consume a bastion approval for the per-session certificate: it must be
@@ -1666,11 +1785,13 @@ impl Authority {
                         mfa_time,
                         user_verified,
                         aaguid,
+                        attested,
                     } => Ok(ApprovalEvidence {
                         mfa_event: mfa_event.clone(),
                         mfa_time: *mfa_time,
                         user_verified: *user_verified,
                         aaguid: aaguid.clone(),
+                        attested: *attested,
                     }),
                     _ => Err(("webauthn_approval_unknown", "unknown approval".to_owned())),
                 },
@@ -1700,13 +1821,17 @@ impl Authority {
     }
 }
 
-/// `mfa-uv@rampart` and `mfa-aaguid@rampart` for a key's evidence.
-pub fn evidence_extensions(user_verified: bool, aaguid: &str) -> Vec<(String, String)> {
+/// `mfa-uv@rampart`, `mfa-key-attested@rampart` and `mfa-aaguid@rampart` for a
+/// key's evidence.
+pub fn evidence_extensions(
+    user_verified: bool,
+    attested: bool,
+    aaguid: &str,
+) -> Vec<(String, String)> {
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     vec![
-        (
-            wapi::EXT_MFA_UV.to_owned(),
-            if user_verified { "yes" } else { "no" }.to_owned(),
-        ),
+        (wapi::EXT_MFA_UV.to_owned(), yes_no(user_verified)),
+        (wapi::EXT_MFA_ATTESTED.to_owned(), yes_no(attested)),
         (wapi::EXT_MFA_AAGUID.to_owned(), aaguid.to_owned()),
     ]
 }

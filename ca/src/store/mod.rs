@@ -227,6 +227,11 @@ pub struct WebauthnKeyRecord {
     pub attestation_format: String,
     /// The enrolment was user-verified.
     pub user_verified: bool,
+    /// The key's attestation statement verified against the CA's configured
+    /// `[webauthn] attestation_roots` when it was enrolled. Keys stored before the
+    /// CA recorded this read as `false` (unattested) unless their AAGUID is
+    /// allow-listed: nothing shows their attestation was ever checked.
+    pub attestation_verified: bool,
     /// BE flag.
     pub backup_eligible: bool,
     /// BS flag, as last seen.
@@ -253,6 +258,9 @@ pub struct WebauthnEvidence {
     pub aaguid: String,
     /// The assertion carried the UV flag.
     pub user_verified: bool,
+    /// The CA trusted the key's model at login (attestation verified at
+    /// enrolment, or AAGUID allow-listed).
+    pub attested: bool,
 }
 
 /// Outcome of [`Store::webauthn_key_used`].

@@ -154,6 +154,7 @@ CREATE TABLE IF NOT EXISTS webauthn_keys (
     created_at         TEXT NOT NULL,
     last_used_at       TEXT,
     disabled_reason    TEXT,
+    attestation_verified INTEGER NOT NULL DEFAULT 0,
     UNIQUE (user, name)
 );
 CREATE TABLE IF NOT EXISTS webauthn_evidence (
@@ -161,9 +162,47 @@ CREATE TABLE IF NOT EXISTS webauthn_evidence (
     key_id        TEXT NOT NULL,
     aaguid        TEXT NOT NULL,
     user_verified INTEGER NOT NULL,
-    expires_at    TEXT NOT NULL
+    expires_at    TEXT NOT NULL,
+    attested      INTEGER NOT NULL DEFAULT 0
 );
 "#;
+
+/// Columns added after a table's first release: `(table, column, definition)`.
+/// A database made by an older version gets them on open; their defaults are the
+/// safe reading of a row written before the column existed (a key stored before
+/// attestation was recorded is unattested).
+const ADDED_COLUMNS: &[(&str, &str, &str)] = &[
+    (
+        "webauthn_keys",
+        "attestation_verified",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+    (
+        "webauthn_evidence",
+        "attested",
+        "INTEGER NOT NULL DEFAULT 0",
+    ),
+];
+
+/// Add the [`ADDED_COLUMNS`] an older database lacks.
+fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
+    for (table, column, definition) in ADDED_COLUMNS {
+        let present: bool = conn
+            .query_row(
+                &format!("SELECT COUNT(*) > 0 FROM pragma_table_info('{table}') WHERE name = ?1"),
+                [column],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        if !present {
+            conn.execute_batch(&format!(
+                "ALTER TABLE {table} ADD COLUMN {column} {definition}"
+            ))
+            .map_err(db)?;
+        }
+    }
+    Ok(())
+}
 
 const SERIAL_HIGH_WATER: &str = "serial_reserved_upto";
 const KRL_VERSION: &str = "krl_version";
@@ -226,6 +265,7 @@ impl SqliteStore {
             .map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
         conn.execute_batch(SCHEMA).map_err(db)?;
+        add_missing_columns(&conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })
@@ -299,7 +339,7 @@ impl SqliteStore {
 
 const WEBAUTHN_KEY_COLUMNS: &str = "id, user, credential_id, credential_json, aaguid, \
      attestation_format, user_verified, backup_eligible, backup_state, sign_count, name, \
-     created_at, last_used_at, disabled_reason";
+     created_at, last_used_at, disabled_reason, attestation_verified";
 
 /// A `webauthn_keys` row as read, before its timestamps are parsed.
 struct WebauthnKeyRow {
@@ -317,6 +357,7 @@ struct WebauthnKeyRow {
     created_at: String,
     last_used_at: Option<String>,
     disabled_reason: Option<String>,
+    attestation_verified: bool,
 }
 
 impl WebauthnKeyRow {
@@ -336,6 +377,7 @@ impl WebauthnKeyRow {
             created_at: r.get(11)?,
             last_used_at: r.get(12)?,
             disabled_reason: r.get(13)?,
+            attestation_verified: r.get(14)?,
         })
     }
 
@@ -352,6 +394,7 @@ impl WebauthnKeyRow {
             aaguid: self.aaguid,
             attestation_format: self.attestation_format,
             user_verified: self.user_verified,
+            attestation_verified: self.attestation_verified,
             backup_eligible: self.backup_eligible,
             backup_state: self.backup_state,
             name: self.name,
@@ -1110,7 +1153,7 @@ impl Store for SqliteStore {
         let r = tx.execute(
             &format!(
                 "INSERT INTO webauthn_keys({WEBAUTHN_KEY_COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
             ),
             params![
                 k.id,
@@ -1127,6 +1170,7 @@ impl Store for SqliteStore {
                 ts(k.created_at),
                 k.last_used_at.map(ts),
                 k.disabled_reason,
+                k.attestation_verified,
             ],
         );
         match r {
@@ -1285,9 +1329,17 @@ impl Store for SqliteStore {
         )
         .map_err(db)?;
         conn.execute(
-            "INSERT OR REPLACE INTO webauthn_evidence(session_id, key_id, aaguid, user_verified, expires_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![session_id, ev.key_id, ev.aaguid, ev.user_verified, ts(expires_at)],
+            "INSERT OR REPLACE INTO webauthn_evidence(session_id, key_id, aaguid, user_verified,
+                 expires_at, attested)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                session_id,
+                ev.key_id,
+                ev.aaguid,
+                ev.user_verified,
+                ts(expires_at),
+                ev.attested
+            ],
         )
         .map_err(db)?;
         Ok(())
@@ -1296,13 +1348,15 @@ impl Store for SqliteStore {
     fn webauthn_evidence(&self, session_id: &str) -> Result<Option<WebauthnEvidence>, StoreError> {
         let conn = self.conn()?;
         conn.query_row(
-            "SELECT key_id, aaguid, user_verified FROM webauthn_evidence WHERE session_id = ?1",
+            "SELECT key_id, aaguid, user_verified, attested FROM webauthn_evidence
+             WHERE session_id = ?1",
             [session_id],
             |r| {
                 Ok(WebauthnEvidence {
                     key_id: r.get(0)?,
                     aaguid: r.get(1)?,
                     user_verified: r.get(2)?,
+                    attested: r.get(3)?,
                 })
             },
         )
@@ -2057,5 +2111,49 @@ mod tests {
         s.put_idp_evidence("s1", &ev, now(), now()).unwrap();
         assert_eq!(s.idp_evidence("s1").unwrap(), Some(ev));
         assert_eq!(s.idp_evidence("s2").unwrap(), None);
+    }
+
+    /// A database from before attestation was recorded: the columns are added on
+    /// open, and its keys and evidence read as not attested.
+    #[test]
+    fn an_older_database_gains_the_attestation_columns_as_unattested() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE users (name TEXT PRIMARY KEY, groups_json TEXT NOT NULL,
+                     admin INTEGER NOT NULL, disabled INTEGER NOT NULL DEFAULT 0,
+                     created_at TEXT NOT NULL);
+                 CREATE TABLE webauthn_keys (
+                     id TEXT PRIMARY KEY, user TEXT NOT NULL REFERENCES users(name),
+                     credential_id TEXT NOT NULL UNIQUE, credential_json TEXT NOT NULL,
+                     aaguid TEXT NOT NULL, attestation_format TEXT NOT NULL,
+                     user_verified INTEGER NOT NULL, backup_eligible INTEGER NOT NULL,
+                     backup_state INTEGER NOT NULL, sign_count INTEGER NOT NULL,
+                     name TEXT NOT NULL, created_at TEXT NOT NULL, last_used_at TEXT,
+                     disabled_reason TEXT, UNIQUE (user, name));
+                 CREATE TABLE webauthn_evidence (session_id TEXT PRIMARY KEY,
+                     key_id TEXT NOT NULL, aaguid TEXT NOT NULL,
+                     user_verified INTEGER NOT NULL, expires_at TEXT NOT NULL);
+                 INSERT INTO users VALUES ('alice', '[]', 0, 0, '2026-01-01T00:00:00Z');
+                 INSERT INTO webauthn_keys VALUES ('k1', 'alice', 'c1', '{}', 'a', 'packed',
+                     1, 0, 0, 0, 'old', '2026-01-01T00:00:00Z', NULL, NULL);
+                 INSERT INTO webauthn_evidence VALUES ('s1', 'k1', 'a', 1,
+                     '2099-01-01T00:00:00Z');",
+            )
+            .unwrap();
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        let keys = s.webauthn_keys("alice").unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(!keys[0].attestation_verified);
+        assert!(keys[0].user_verified);
+        let ev = s.webauthn_evidence("s1").unwrap().unwrap();
+        assert!(!ev.attested && ev.user_verified);
+        // Opening again finds the columns present and changes nothing.
+        drop(s);
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(s.webauthn_keys("alice").unwrap().len(), 1);
     }
 }

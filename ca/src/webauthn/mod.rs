@@ -96,11 +96,18 @@ pub struct RawWebauthn {
     #[serde(default)]
     pub user_verification: UserVerification,
     /// Authenticator models (AAGUIDs) allowed to enrol; empty (default) = any.
+    /// A key whose AAGUID is listed here counts as attested: with user
+    /// verification it is a `phishing-resistant` factor.
     #[serde(default)]
     pub allowed_aaguids: Vec<String>,
     /// PEM files of attestation roots (e.g. Yubico's FIDO root). When set, a key
     /// enrols only if its attestation chains to one of them; self-attested and
-    /// unattested keys are refused. Default none (attestation chains unchecked).
+    /// unattested keys are refused, and the keys that enrol count as attested.
+    /// Default none (attestation chains unchecked).
+    ///
+    /// With neither this nor `allowed_aaguids`, every key is an *unattested* key:
+    /// with user verification it is an `unattested-key` factor, one tier below
+    /// `phishing-resistant`, because a software authenticator can claim UV.
     #[serde(default)]
     pub attestation_roots: Vec<std::path::PathBuf>,
     /// How long a login or enrolment request can be answered. Default `2m`.
@@ -165,6 +172,31 @@ impl Settings {
     /// Is UV required?
     pub fn uv_required(&self) -> bool {
         self.user_verification == UserVerification::Required
+    }
+
+    /// Does this CA vouch for any key model: attestation roots, or an AAGUID
+    /// allow-list? Without either, no key is attested.
+    pub fn verifies_key_models(&self) -> bool {
+        self.attestation_roots.is_some() || !self.allowed_aaguids.is_empty()
+    }
+
+    /// The strongest factor a key enrolled now could prove: `phishing-resistant`
+    /// where the CA vouches for key models (a key it cannot vouch for is refused
+    /// at enrolment), else `unattested-key`. User verification is per assertion,
+    /// so a key enrolled without it may assert it later: the enrolment gate
+    /// assumes it will.
+    pub fn enrolment_tier(&self) -> rampart_policy::FactorStrength {
+        if self.verifies_key_models() {
+            rampart_policy::FactorStrength::PhishingResistant
+        } else {
+            rampart_policy::FactorStrength::UnattestedKey
+        }
+    }
+
+    /// Does the CA trust the model of a stored key: its attestation verified
+    /// against the roots when it enrolled, or its AAGUID is allow-listed now?
+    pub fn key_attested(&self, attestation_verified: bool, aaguid: &str) -> bool {
+        attestation_verified || self.allowed_aaguids.iter().any(|a| a == aaguid)
     }
 }
 
@@ -658,6 +690,11 @@ fn internal(e: WebauthnError) -> CaError {
 }
 
 impl RelyingParty {
+    /// [`Settings::key_attested`] under this relying party's settings.
+    pub fn key_attested(&self, attestation_verified: bool, aaguid: &str) -> bool {
+        self.settings.key_attested(attestation_verified, aaguid)
+    }
+
     /// A relying party with these settings.
     pub fn new(settings: Settings) -> Result<Self, CaError> {
         let core = WebauthnCore::new_unsafe_experts_only(
