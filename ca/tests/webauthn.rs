@@ -169,6 +169,7 @@ impl Fixture {
                 invite: Some(invite.into()),
                 name: name.into(),
                 direct: true,
+                replaces: None,
             },
         )
     }
@@ -723,6 +724,7 @@ fn keys_are_listed_added_and_removed_with_audit() {
                 invite: None,
                 name: "green".into(),
                 direct: true,
+                replaces: None,
             },
         )
         .unwrap();
@@ -748,6 +750,7 @@ fn keys_are_listed_added_and_removed_with_audit() {
             invite: None,
             name: "green".into(),
             direct: true,
+            replaces: None,
         },
     );
     assert_eq!(dup.unwrap_err().code(), "webauthn_key_name_taken");
@@ -1089,6 +1092,7 @@ fn changing_ones_keys_needs_a_fresh_login() {
             invite: None,
             name: "green".into(),
             direct: true,
+            replaces: None,
         },
     );
     assert_eq!(add.unwrap_err().code(), "webauthn_mfa_stale");
@@ -1262,6 +1266,16 @@ impl Fixture {
         session: &Session,
         name: &str,
     ) -> Result<wapi::CeremonyStarted, CaError> {
+        self.replace_key_start(session, name, None)
+    }
+
+    /// [`Fixture::add_key_start`] for a key that replaces the key `replaces`.
+    fn replace_key_start(
+        &self,
+        session: &Session,
+        name: &str,
+        replaces: Option<&str>,
+    ) -> Result<wapi::CeremonyStarted, CaError> {
         self.auth.webauthn_register_start(
             &self.caller,
             Some(session),
@@ -1269,6 +1283,7 @@ impl Fixture {
                 invite: None,
                 name: name.into(),
                 direct: true,
+                replaces: replaces.map(str::to_owned),
             },
         )
     }
@@ -1342,37 +1357,100 @@ fn a_totp_session_cannot_start_enrolling_a_key() {
 }
 
 #[test]
-fn a_recovery_code_session_cannot_enrol_a_key_even_where_keys_are_unattested() {
-    let f = fixture();
+fn a_recovery_code_session_only_replaces_a_lost_key_below_phishing_resistant() {
+    let f = uv_fixture();
     // A user whose key is lost signs in with a recovery code...
-    let (_lost, _, recovery) = f.enrolled_with("vic", &["engineers"], false, uv_token());
-    let session = f.session_with(
-        "vic",
-        api::FactorProof::Recovery {
-            code: recovery[0].clone(),
-        },
-    );
-    // ...and may not enrol a replacement key with it.
+    let (_lost, lost_key, recovery) = f.enrolled_with("vic", &["engineers"], false, uv_token());
+    let recovery_session = |f: &Fixture, user: &str, code: &str| {
+        f.session_with(user, api::FactorProof::Recovery { code: code.into() })
+    };
+    let session = recovery_session(&f, "vic", &recovery[0]);
+    // ...and may not simply add a key with it: that would be a second key.
     f.assert_enrolment_refused(
         f.add_key_start(&session, "replacement"),
         "enrolment_recovery_session",
         "recovery",
         1,
     );
-    // The same holds for a TOTP user's recovery code.
-    let (_totp, codes) = f.totp_user("wes", &["engineers"]);
-    let session = f.session_with(
-        "wes",
-        api::FactorProof::Recovery {
-            code: codes[0].clone(),
-        },
+    // Naming a key that is not theirs finds nothing.
+    let (mut other, other_key, _) = f.enrolled_with("olga", &["engineers"], false, uv_token());
+    let err = f
+        .replace_key_start(&session, "replacement", Some(&other_key.id))
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_key_unknown");
+    f.login("olga", &mut other)
+        .expect("olga's key is untouched");
+
+    // Replacing the lost key, where no key can be phishing-resistant (no roots,
+    // no allow-list), re-enrols the factor the code stands in for: the old key
+    // goes in the same step, the new one logs in.
+    let started = f
+        .replace_key_start(&session, "blue", Some(&lost_key.id))
+        .unwrap();
+    let mut new_t = uv_token();
+    let answer = register_answer(&mut new_t, &started, ORIGIN);
+    let wapi::CeremonyOutcome::Registered { key, .. } = f.finish(&started, answer).unwrap() else {
+        panic!("not registered")
+    };
+    assert!(!key.attested, "{key:?}");
+    let keys = f.own_keys(&session);
+    assert_eq!(
+        keys.iter().map(|k| k.id.as_str()).collect::<Vec<_>>(),
+        vec![key.id.as_str()],
+        "the lost key is gone, the new one (same name) stays"
     );
+    let enrolled = f.last("webauthn_key_enrolled");
+    assert_eq!(enrolled.details["replaces"], lost_key.id.as_str());
+    assert_eq!(enrolled.details["via"], "session");
+    let removed = f.last("webauthn_key_removed");
+    assert_eq!(removed.details["key_id"], lost_key.id.as_str());
+    assert_eq!(removed.details["replaced_by"], key.id.as_str());
+    f.login("vic", &mut new_t).unwrap();
+
+    // A TOTP user's recovery code has no key to replace: nothing to re-enrol here.
+    let (_totp, codes) = f.totp_user("wes", &["engineers"]);
+    let session = recovery_session(&f, "wes", &codes[0]);
     f.assert_enrolment_refused(
         f.add_key_start(&session, "blue"),
         "enrolment_recovery_session",
         "recovery",
+        3,
+    );
+
+    // An admin's recovery code while [admin] allow_recovery = false: not even a
+    // replacement (the new key would pass the admin gate the code may not).
+    let (_lost, admin_key, codes) = f.enrolled_with("ada", &["engineers"], true, uv_token());
+    let session = recovery_session(&f, "ada", &codes[0]);
+    f.assert_enrolment_refused(
+        f.replace_key_start(&session, "blue", Some(&admin_key.id)),
+        "enrolment_recovery_session",
+        "recovery",
+        4,
+    );
+    assert_eq!(
+        f.last("webauthn_enrolment_refused").details["needed"],
+        "unattested-key"
+    );
+
+    // Where the CA vouches for key models a new key would be phishing-resistant:
+    // a recovery code is never enough, replacement or not.
+    let g = fixture_with(
+        Limits::default(),
+        uv_settings(|r| r.allowed_aaguids = vec![SOFT_AAGUID.into()]),
+    );
+    let (_lost, lost_key, codes) = g.enrolled_with("vic", &["sre"], false, uv_token());
+    assert!(lost_key.attested, "{lost_key:?}");
+    let session = recovery_session(&g, "vic", &codes[0]);
+    g.assert_enrolment_refused(
+        g.replace_key_start(&session, "blue", Some(&lost_key.id)),
+        "enrolment_recovery_session",
+        "recovery",
         1,
     );
+    let refused = g.last("webauthn_enrolment_refused");
+    assert_eq!(refused.details["needed"], "phishing-resistant");
+    assert_eq!(refused.details["replaces"], lost_key.id.as_str());
+    assert_eq!(g.own_keys(&session).len(), 1, "the old key stays");
 }
 
 #[test]

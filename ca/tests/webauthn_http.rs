@@ -128,6 +128,7 @@ impl Server {
                 invite: Some(self.invite(user)),
                 name: "blue".into(),
                 direct: false,
+                replaces: None,
             },
         )
         .await

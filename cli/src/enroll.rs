@@ -96,7 +96,7 @@ fn enroll_key(
             open: !args.no_browser,
         }
     };
-    let reg = webauthn::register(client, Some(args.invite.trim()), &args.key_name, via)?;
+    let reg = webauthn::register(client, Some(args.invite.trim()), &args.key_name, via, None)?;
 
     target.remember(config);
     config.user = Some(reg.user.clone());

@@ -27,6 +27,11 @@ pub enum KeysCommand {
         /// Print the page's URL instead of opening a browser.
         #[arg(long, conflicts_with = "fido2")]
         no_browser: bool,
+        /// The ID of one of your keys that this one replaces (it is removed
+        /// once the new key is enrolled). After a recovery-code login this is
+        /// the only way to add a key.
+        #[arg(long, value_name = "ID")]
+        replaces: Option<String>,
     },
     /// List your security keys.
     List,
@@ -48,18 +53,26 @@ pub fn run(home: &Home, cmd: KeysCommand) -> Result<ExitCode, CliError> {
             name,
             fido2,
             no_browser,
+            replaces,
         } => {
             let via = if fido2 {
                 Via::Ctap2
             } else {
                 Via::Browser { open: !no_browser }
             };
-            let reg = webauthn::register(&client, None, &name, via)?;
+            let reg = webauthn::register(&client, None, &name, via, replaces.as_deref())?;
             println!(
                 "Enrolled the security key {:?} (ID {}) for {}.",
                 reg.key.name, reg.key.id, reg.user
             );
+            if let Some(old) = &replaces {
+                println!("  replaces (removed): {old}");
+            }
             println!("  AAGUID: {}", reg.key.aaguid);
+            println!(
+                "  attested (the CA vouches for this model): {}",
+                yes_no(reg.key.attested)
+            );
             println!(
                 "  user verification at enrolment: {}",
                 yes_no(reg.key.user_verified)
@@ -159,18 +172,20 @@ pub fn key_table(keys: &[WebauthnKey]) -> String {
         "ID",
         "NAME",
         "AAGUID",
+        "ATTESTED",
         "CREATED",
         "LAST USED",
         "SIGN COUNT",
         "DISABLED",
     ];
-    let rows: Vec<[String; 7]> = keys
+    let rows: Vec<[String; 8]> = keys
         .iter()
         .map(|k| {
             [
                 k.id.clone(),
                 k.name.clone(),
                 k.aaguid.clone(),
+                yes_no(k.attested).to_owned(),
                 when(Some(k.created_at)),
                 when(k.last_used_at),
                 k.sign_count.to_string(),

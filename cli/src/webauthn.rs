@@ -100,12 +100,14 @@ pub fn login(client: &Client, user: &str, via: Via) -> Result<LoginResponse, Cli
 }
 
 /// Enrol a key: from an invite when `client` has no session token, else for the
-/// logged-in user (`client` carries the session).
+/// logged-in user (`client` carries the session), optionally replacing the key
+/// with ID `replaces`.
 pub fn register(
     client: &Client,
     invite: Option<&str>,
     name: &str,
     via: Via,
+    replaces: Option<&str>,
 ) -> Result<Registered, CliError> {
     let direct = via == Via::Ctap2;
     let started: CeremonyStarted = client
@@ -115,6 +117,7 @@ pub fn register(
                 invite: invite.map(|i| i.trim().to_owned()),
                 name: name.to_owned(),
                 direct,
+                replaces: replaces.map(str::to_owned),
             },
         )
         .map_err(|e| match e {

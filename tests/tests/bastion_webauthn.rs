@@ -157,6 +157,7 @@ fn enrol_key(ca: &Ca, alice: &mut Enrolled, browser: &mut Chromium) -> String {
                 invite: None,
                 name: "key-1".into(),
                 direct: false,
+                replaces: None,
             },
         )
         .unwrap();

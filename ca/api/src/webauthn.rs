@@ -73,6 +73,12 @@ pub struct RegisterStartRequest {
     /// `true` for the CTAP2 path: the answer carries the `public_key` options.
     #[serde(default)]
     pub direct: bool,
+    /// With a session: the ID of one of the caller's keys that the new key
+    /// replaces (it is removed when the new key is registered). A session opened
+    /// with a recovery code may enrol a key only this way, as a stand-in for the
+    /// key it lost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 impl std::fmt::Debug for RegisterStartRequest {
@@ -81,6 +87,7 @@ impl std::fmt::Debug for RegisterStartRequest {
             .field("invite", &self.invite.as_ref().map(|_| "<redacted>"))
             .field("name", &self.name)
             .field("direct", &self.direct)
+            .field("replaces", &self.replaces)
             .finish()
     }
 }
@@ -298,6 +305,7 @@ mod tests {
             invite: Some("inv-secret".into()),
             name: "k".into(),
             direct: false,
+            replaces: None,
         };
         assert!(!format!("{reg:?}").contains("inv-secret"));
     }

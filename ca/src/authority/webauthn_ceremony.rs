@@ -315,10 +315,13 @@ impl Authority {
     /// No factor escalation at enrolment: a session may add a key only if the
     /// factor it logged in with is at least as strong as the strongest factor the
     /// new key could prove ([`rp_mod::Settings::enrolment_tier`]). A TOTP or OIDC
-    /// session (otp) therefore never adds a key, and a recovery-code session
-    /// never does either: a recovery code stands in for a lost factor, and
-    /// re-enrolling that factor goes through an admin's invite. Refusals are
-    /// audited as `webauthn_enrolment_refused` with reason
+    /// session (otp) therefore never adds a key. A recovery code stands in for a
+    /// lost factor, so a recovery-code session may only re-enrol that factor: a
+    /// key that `replaces` one of the user's keys, and only where the new key
+    /// could not be phishing-resistant, and never for an admin while
+    /// `[admin] allow_recovery = false` (else a stolen recovery code would buy a
+    /// key that passes the admin gate). Everyone else needs an admin's invite.
+    /// Refusals are audited as `webauthn_enrolment_refused` with reason
     /// `enrolment_recovery_session` or `enrolment_factor_too_weak`.
     fn require_enrolment_strength(
         &self,
@@ -326,19 +329,50 @@ impl Authority {
         session: &Session,
         rp: &RelyingParty,
         key_name: &str,
+        replaces: Option<&WebauthnKeyRecord>,
     ) -> Result<(), CaError> {
+        use rampart_policy::FactorStrength;
         let factor = self.session_factor(session)?;
         let have = factor.strength();
         let needed = rp.settings().enrolment_tier();
-        let reason = if factor == rampart_policy::Factor::Recovery {
-            "enrolment_recovery_session"
+        let refusal = if factor == rampart_policy::Factor::Recovery {
+            let why = if replaces.is_none() {
+                Some(
+                    "a session opened with a recovery code may only replace a lost key \
+                     (`rampart keys add NAME --replaces ID`, see `rampart keys list`)"
+                        .to_owned(),
+                )
+            } else if needed >= FactorStrength::PhishingResistant {
+                Some(format!(
+                    "a new security key here can prove a {needed} factor, and a recovery code \
+                     is never enough for that"
+                ))
+            } else if session.user.admin && !self.settings.admin_allow_recovery {
+                Some(
+                    "an admin's recovery code cannot enrol a key while [admin] allow_recovery \
+                     is off"
+                        .to_owned(),
+                )
+            } else {
+                None
+            };
+            why.map(|w| ("enrolment_recovery_session", w))
         } else if have < needed {
-            "enrolment_factor_too_weak"
+            Some((
+                "enrolment_factor_too_weak",
+                format!(
+                    "a new security key here can prove a {needed} factor, stronger than the \
+                     {factor} ({have}) you logged in with"
+                ),
+            ))
         } else {
+            None
+        };
+        let Some((reason, why)) = refusal else {
             return Ok(());
         };
-        self.record(
-            self.event(
+        let mut ev = self
+            .event(
                 EventKind::WebauthnEnrolmentRefused,
                 Outcome::Failure,
                 Some(caller),
@@ -351,16 +385,11 @@ impl Authority {
             .detail("name", key_name.to_owned())
             .detail("session_factor", factor.to_string())
             .detail("session_strength", have.as_str())
-            .detail("needed", needed.as_str()),
-        )?;
-        let why = if reason == "enrolment_recovery_session" {
-            "a session opened with a recovery code cannot enrol a security key".to_owned()
-        } else {
-            format!(
-                "a new security key here can prove a {needed} factor, stronger than the \
-                 {factor} ({have}) you logged in with"
-            )
-        };
+            .detail("needed", needed.as_str());
+        if let Some(k) = replaces {
+            ev = ev.detail("replaces", k.id.clone());
+        }
+        self.record(ev)?;
         Err(CaError::forbidden(
             reason,
             format!(
@@ -391,13 +420,35 @@ impl Authority {
         }
         let name = req.name.trim().to_owned();
         let (user, via_invite, session_id) = match (&req.invite, session) {
+            (Some(_), _) if req.replaces.is_some() => {
+                return Err(CaError::bad_request(
+                    "invalid_request",
+                    "replaces goes with a session, not an invite; remove old keys with \
+                     `rampart keys remove`",
+                ))
+            }
             (Some(invite), _) => {
                 self.check_source_limit(caller)?;
                 (self.redeem_invite_for_key(caller, invite)?, true, None)
             }
             (None, Some(s)) => {
                 self.require_fresh_mfa(s, "adding a key")?;
-                self.require_enrolment_strength(caller, s, &rp, &name)?;
+                let replaced = match &req.replaces {
+                    Some(id) => Some(
+                        self.store
+                            .webauthn_keys(&s.user.name)?
+                            .into_iter()
+                            .find(|k| &k.id == id)
+                            .ok_or_else(|| {
+                                CaError::not_found(
+                                    "webauthn_key_unknown",
+                                    format!("{} has no key with ID {id:?}", s.user.name),
+                                )
+                            })?,
+                    ),
+                    None => None,
+                };
+                self.require_enrolment_strength(caller, s, &rp, &name, replaced.as_ref())?;
                 (s.user.name.clone(), false, Some(s.record.id.clone()))
             }
             (None, None) => {
@@ -408,7 +459,11 @@ impl Authority {
             }
         };
         let keys = self.store.webauthn_keys(&user)?;
-        if keys.iter().any(|k| k.name == name) {
+        // The replaced key's name is free for its successor.
+        if keys
+            .iter()
+            .any(|k| k.name == name && Some(&k.id) != req.replaces.as_ref())
+        {
             return Err(CaError::Conflict {
                 code: "webauthn_key_name_taken",
                 message: format!("{user} already has a key named {name:?}"),
@@ -433,6 +488,7 @@ impl Authority {
                 name,
                 via_invite,
                 session_id,
+                replaces: req.replaces.clone(),
                 state: Box::new(state),
             },
             rp.settings().challenge_ttl,
@@ -1325,6 +1381,7 @@ impl Authority {
             name,
             via_invite,
             session_id,
+            replaces,
             state,
         } = &taken.purpose
         else {
@@ -1417,11 +1474,12 @@ impl Authority {
         for c in &codes {
             hashed.push((c.id.clone(), secrets::hash_recovery_code(&c.code)?));
         }
-        match self
-            .store
-            .add_webauthn_key(&record, via_invite.then_some(hashed.as_slice()))
-        {
-            Ok(()) => {}
+        let replaced = match self.store.add_webauthn_key(
+            &record,
+            via_invite.then_some(hashed.as_slice()),
+            replaces.as_deref(),
+        ) {
+            Ok(replaced) => replaced,
             Err(StoreError::Duplicate(_)) => {
                 return refuse(
                     refusal(
@@ -1432,7 +1490,7 @@ impl Authority {
                 )
             }
             Err(e) => return Err(e.into()),
-        }
+        };
         let mut ev = self
             .event(
                 EventKind::WebauthnKeyEnrolled,
@@ -1457,7 +1515,29 @@ impl Authority {
         if let Some(s) = session_id {
             ev = ev.session(s);
         }
+        if let Some(old) = &replaced {
+            ev = ev.detail("replaces", old.id.clone());
+        }
         self.record(ev)?;
+        if let Some(old) = &replaced {
+            let mut ev = self
+                .event(
+                    EventKind::WebauthnKeyRemoved,
+                    Outcome::Success,
+                    Some(caller),
+                )
+                .actor(user)
+                .user(user)
+                .mfa_method("webauthn")
+                .detail("key_id", old.id.clone())
+                .detail("name", old.name.clone())
+                .detail("aaguid", old.aaguid.clone())
+                .detail("replaced_by", record.id.clone());
+            if let Some(s) = session_id {
+                ev = ev.session(s);
+            }
+            self.record(ev)?;
+        }
         if *via_invite {
             self.record(
                 self.event(

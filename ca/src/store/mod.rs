@@ -471,14 +471,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     ) -> Result<Option<BastionRecord>, StoreError>;
 
     /// Register a WebAuthn key; with `recovery`, atomically replace the user's
-    /// recovery codes too (a first factor enrolled from an invite).
-    /// [`StoreError::Duplicate`] when the credential ID (any user) or the name
-    /// (this user) is taken.
+    /// recovery codes too (a first factor enrolled from an invite); with
+    /// `replaces`, remove that key of the same user in the same transaction and
+    /// return it (`None` when it is already gone: the user ends up with one key
+    /// either way). [`StoreError::Duplicate`] when the credential ID (any user)
+    /// or the name (this user) is taken.
     fn add_webauthn_key(
         &self,
         key: &WebauthnKeyRecord,
         recovery: Option<&[(String, String)]>,
-    ) -> Result<(), StoreError>;
+        replaces: Option<&str>,
+    ) -> Result<Option<WebauthnKeyRecord>, StoreError>;
     /// A user's keys, oldest first (disabled ones included).
     fn webauthn_keys(&self, user: &str) -> Result<Vec<WebauthnKeyRecord>, StoreError>;
     /// The key holding this credential ID, whoever owns it.

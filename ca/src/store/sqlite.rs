@@ -1147,9 +1147,33 @@ impl Store for SqliteStore {
         &self,
         k: &WebauthnKeyRecord,
         recovery: Option<&[(String, String)]>,
-    ) -> Result<(), StoreError> {
+        replaces: Option<&str>,
+    ) -> Result<Option<WebauthnKeyRecord>, StoreError> {
         let mut conn = self.conn()?;
         let tx = conn.transaction().map_err(db)?;
+        // The replaced key goes first, so the new one may take its name.
+        let replaced = match replaces {
+            Some(id) => {
+                let row = tx
+                    .query_row(
+                        &format!(
+                            "SELECT {WEBAUTHN_KEY_COLUMNS} FROM webauthn_keys
+                             WHERE user = ?1 AND id = ?2"
+                        ),
+                        [&k.user, id],
+                        WebauthnKeyRow::read,
+                    )
+                    .optional()
+                    .map_err(db)?;
+                tx.execute(
+                    "DELETE FROM webauthn_keys WHERE user = ?1 AND id = ?2",
+                    [&k.user, id],
+                )
+                .map_err(db)?;
+                row
+            }
+            None => None,
+        };
         let r = tx.execute(
             &format!(
                 "INSERT INTO webauthn_keys({WEBAUTHN_KEY_COLUMNS})
@@ -1197,7 +1221,7 @@ impl Store for SqliteStore {
             }
         }
         tx.commit().map_err(db)?;
-        Ok(())
+        replaced.map(WebauthnKeyRow::into_record).transpose()
     }
 
     fn webauthn_keys(&self, user: &str) -> Result<Vec<WebauthnKeyRecord>, StoreError> {

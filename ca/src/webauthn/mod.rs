@@ -463,6 +463,9 @@ pub(crate) enum Purpose {
         via_invite: bool,
         /// The session that asked (not for an invite).
         session_id: Option<String>,
+        /// The ID of the user's key this one replaces: removed together with
+        /// the new key's registration.
+        replaces: Option<String>,
         /// webauthn-rs state (the challenge).
         state: Box<RegistrationState>,
     },
