@@ -475,6 +475,11 @@ pub enum PolicyCommand {
     Check {
         /// The policy file (TOML).
         file: PathBuf,
+        /// The CA's config (`rampart-ca.toml`): also lint what depends on it,
+        /// e.g. roles needing phishing-resistant keys while `[webauthn]` trusts
+        /// no key model.
+        #[arg(long, value_name = "FILE")]
+        ca_config: Option<PathBuf>,
     },
     /// Evaluate one certificate request against a policy file.
     Test(PolicyTestArgs),

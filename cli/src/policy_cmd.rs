@@ -1,5 +1,6 @@
 //! `rampart policy check` and `rampart policy test`: the policy file through
-//! `rampart_policy`, with no CA involved.
+//! `rampart_policy`, with no CA involved (`check --ca-config` reads the CA's
+//! config file for the lints that depend on it, but talks to no CA).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use crate::error::{CliError, EXIT_POLICY_DENIED};
 /// Run a policy command.
 pub fn run(cmd: PolicyCommand) -> Result<ExitCode, CliError> {
     match cmd {
-        PolicyCommand::Check { file } => check(&file),
+        PolicyCommand::Check { file, ca_config } => check(&file, ca_config.as_deref()),
         PolicyCommand::Test(args) => test(&args),
     }
 }
@@ -48,9 +49,12 @@ fn describe(err: &PolicyError, src: &str) -> String {
     }
 }
 
-fn check(file: &Path) -> Result<ExitCode, CliError> {
+fn check(file: &Path, ca_config: Option<&Path>) -> Result<ExitCode, CliError> {
     let policy = load(file)?;
-    let lints = policy.lint();
+    let mut lints = policy.lint();
+    if let Some(config) = ca_config {
+        lints.extend(policy.lint_key_attestation(verifies_key_models(config)?));
+    }
     let errors = lints
         .iter()
         .filter(|l| l.severity == LintSeverity::Error)
@@ -67,6 +71,23 @@ fn check(file: &Path) -> Result<ExitCode, CliError> {
     }
     println!("{}: OK ({warnings} warning(s))", file.display());
     Ok(ExitCode::SUCCESS)
+}
+
+/// Whether the CA config's `[webauthn]` vouches for any key model: non-empty
+/// `attestation_roots` or `allowed_aaguids`, as `rampart-ca` reads them. Only
+/// these two keys are looked at; `rampart-ca check` validates the rest.
+fn verifies_key_models(config: &Path) -> Result<bool, CliError> {
+    let src = std::fs::read_to_string(config).map_err(|e| CliError::no_input(config, &e))?;
+    let table: toml::Table = toml::from_str(&src)
+        .map_err(|e| CliError::Usage(format!("{}: {}", config.display(), e.message())))?;
+    let non_empty = |key: &str| {
+        table
+            .get("webauthn")
+            .and_then(|w| w.get(key))
+            .and_then(toml::Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    };
+    Ok(non_empty("attestation_roots") || non_empty("allowed_aaguids"))
 }
 
 fn factor(arg: FactorArg) -> Result<Factor, CliError> {

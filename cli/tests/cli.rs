@@ -180,6 +180,55 @@ fn policy_check_good_file() {
     assert!(stderr(&o).is_empty());
 }
 
+/// With the CA's config, `policy check` also says when a role needs
+/// phishing-resistant keys that `[webauthn]` cannot vouch for; a config that
+/// allow-lists a model or sets attestation roots silences it.
+#[test]
+fn policy_check_with_the_ca_config_warns_about_unattested_keys() {
+    let good = fixture("good.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("rampart-ca.toml");
+    let run = |config_text: &str| {
+        std::fs::write(&config, config_text).unwrap();
+        rampart(&[
+            "policy",
+            "check",
+            good.to_str().unwrap(),
+            "--ca-config",
+            config.to_str().unwrap(),
+        ])
+        .0
+    };
+    let o = run("listen = \"127.0.0.1:8443\"\n[webauthn]\nrp_id = \"localhost\"\n");
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains(&format!(
+            "{}: warning: roles.dba needs a phishing-resistant factor",
+            good.display()
+        )) && out.contains("unattested-key")
+            && out.ends_with("OK (1 warning(s))\n"),
+        "{out}"
+    );
+    // No [webauthn] table at all: the defaults trust no model either.
+    let o = run("listen = \"127.0.0.1:8443\"\n");
+    assert!(stdout(&o).contains("roles.dba needs"), "{}", stdout(&o));
+    for trusting in [
+        "[webauthn]\nallowed_aaguids = [\"cb69481e-8ff7-4039-93ec-0a2729a154a8\"]\n",
+        "[webauthn]\nattestation_roots = [\"yubico.pem\"]\n",
+    ] {
+        let o = run(trusting);
+        assert_eq!(
+            stdout(&o),
+            format!("{}: OK (0 warning(s))\n", good.display()),
+            "{trusting}"
+        );
+    }
+    // An unreadable config is a usage problem, not a silent pass.
+    let o = run("[webauthn\n");
+    assert_ne!(o.status.code(), Some(0), "{}", stdout(&o));
+}
+
 #[test]
 fn policy_check_syntax_error_is_one_line_exit_8() {
     let bad = fixture("syntax_error.toml");
