@@ -3,7 +3,8 @@
 //! stock `ssh -J`, and headless Chromium with a virtual authenticator.
 //!
 //! alice holds a certificate from `rampart login` (TOTP) and has enrolled a
-//! security key in the browser. The role for `db-mfa` says `session_mfa`, so
+//! security key in the browser from an admin's invite (a TOTP session may not
+//! add a key itself). The role for `db-mfa` says `session_mfa`, so
 //! the CA asks the bastion for a security-key approval; ssh's
 //! keyboard-interactive prompt (answered through `SSH_ASKPASS`) shows the
 //! approval URL and short code. The session waits for the approval given in
@@ -23,7 +24,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rampart_api::webauthn as wapi;
-use rampart_api::{paths, FactorProof, LoginRequest, LoginResponse};
 use rampart_e2e::bastion::{host_ca_target, interactive_ssh_config, scratch, Bastion, TargetSpec};
 use rampart_e2e::chromium::{AuthenticatorOptions, Chromium, ChromiumOptions};
 use rampart_e2e::{bootstrap_admin, onboard, AuditDb, Ca, Enrolled, Sshd, TEST_ACCOUNT};
@@ -86,7 +86,7 @@ fn world(approval_ttl: &str) -> World {
 
     let mut browser = Chromium::start_with(&ChromiumOptions::trusting_ca(&ca));
     browser.enable_virtual_authenticator(AuthenticatorOptions::default());
-    let aaguid = enrol_key(&ca, &mut alice, &mut browser);
+    let aaguid = enrol_key(&ca, &admin, &mut browser);
 
     let sshd = host_ca_target(&ca, &admin, vec!["ExposeAuthInfo yes".into()]);
     let mut bastion = Bastion::join(
@@ -134,27 +134,17 @@ fn world(approval_ttl: &str) -> World {
     }
 }
 
-/// alice logs in to the API (TOTP), starts a key enrolment, and approves it in
-/// Chromium; returns the key's AAGUID as the CA lists it.
-fn enrol_key(ca: &Ca, alice: &mut Enrolled, browser: &mut Chromium) -> String {
-    let login: LoginResponse = ca
-        .api()
-        .post_json(
-            paths::LOGIN,
-            &LoginRequest {
-                user: "alice".into(),
-                factor: FactorProof::Totp {
-                    code: alice.totp.fresh_code(),
-                },
-            },
-        )
-        .unwrap();
-    let api = ca.api().with_token(login.session_token);
+/// An admin invites alice (a TOTP user) to enrol a key — a TOTP session may not
+/// add one itself — and she approves the enrolment in Chromium; returns the
+/// key's AAGUID as the CA lists it.
+fn enrol_key(ca: &Ca, admin: &Enrolled, browser: &mut Chromium) -> String {
+    let invite = admin.cli.invite("alice", None);
+    let api = ca.api();
     let started: wapi::CeremonyStarted = api
         .post_json(
             wapi::REGISTER_START,
             &wapi::RegisterStartRequest {
-                invite: None,
+                invite: Some(invite),
                 name: "key-1".into(),
                 direct: false,
                 replaces: None,

@@ -12,7 +12,9 @@
 //!   domain), and an enrolment nobody answered; a browser's signed answer sent
 //!   again; another user's key (the browser finds none of the user's keys; a
 //!   doctored page makes it sign with the other's, and the CA refuses); a key
-//!   without user verification for a role that needs a phishing-resistant factor;
+//!   without user verification for a role that needs a phishing-resistant factor,
+//!   and a key with it whose model the CA does not vouch for (Chromium's virtual
+//!   authenticator, until the operator allow-lists its AAGUID);
 //!   an AAGUID outside the attestation policy at enrolment; the page opened at
 //!   another origin (the browser itself refuses an IP origin for RP ID
 //!   `localhost`; through a relay on another port, the CA refuses the origin the
@@ -40,8 +42,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use rampart_api::webauthn::{
-    CeremonyStarted, LoginStartRequest, WaitRequest, WebauthnKey, EXT_MFA_AAGUID, EXT_MFA_UV, KEYS,
-    LOGIN_START, WAIT,
+    CeremonyStarted, LoginStartRequest, WaitRequest, WebauthnKey, EXT_MFA_AAGUID, EXT_MFA_ATTESTED,
+    EXT_MFA_UV, KEYS, LOGIN_START, WAIT,
 };
 use rampart_api::{paths, CreateUserRequest, InviteRequest, InviteResponse, User};
 use rampart_e2e::chromium::{AuthenticatorOptions, Chromium, ChromiumOptions};
@@ -624,6 +626,72 @@ fn a_key_without_user_verification_gets_no_certificate_for_a_phishing_resistant_
         audit_for(&ca, "cert_issued", "dave").is_empty(),
         "no certificate for dave"
     );
+    ca.verify_audit().assert_success("rampart audit verify");
+}
+
+/// Chromium's virtual authenticator verifies the user, but nothing vouches for
+/// its model: its attestation chains to no configured root and, by default, no
+/// AAGUID is allow-listed. It is an `unattested-key`, so the `prod` role (needs
+/// `phishing-resistant`) refuses it. Once the operator allow-lists its AAGUID
+/// (the migration path for keys enrolled before attestation counted), the same
+/// key counts, its certificate says so, and sshd accepts it.
+#[test]
+fn an_unattested_key_does_not_unlock_a_phishing_resistant_role_until_its_model_is_allowed() {
+    let mut ca = ca_with("");
+    let (_a, admin) = api_admin(&ca);
+    let code = invite(&admin, "nina", &["sre"]);
+    let mut chromium = browser(&ca, AuthenticatorOptions::default());
+    let cli = Cli::new(&ca, "nina");
+    enrol(&ca, &mut chromium, &cli, &code);
+    let key = &keys_of(&admin, "nina")[0];
+    assert!(key.user_verified, "the key verified the user: {key:?}");
+    assert!(!key.attested, "nothing vouches for its model: {key:?}");
+
+    let w = open_login(&mut chromium, &cli);
+    let r = press(&mut chromium, "#approve");
+    assert_eq!(r.result, "ok", "the key itself works: {r:?}");
+    let out = w.finish();
+    out.assert_failure("a phishing-resistant role with an unattested key");
+    assert!(
+        out.stderr.contains("phishing-resistant") && out.stderr.contains("unattested-key"),
+        "the refusal names what the role needs and what the key is\n{out}"
+    );
+    assert!(!cli.cert().exists(), "no certificate written");
+    assert_eq!(audit_for(&ca, "cert_denied", "nina").len(), 1);
+    assert!(audit_for(&ca, "cert_issued", "nina").is_empty());
+
+    // The operator vouches for this model; the same key now counts.
+    ca.stop();
+    ca.merge_config(&format!(
+        "[webauthn]\nallowed_aaguids = [\"{CHROMIUM_AAGUID}\"]\n"
+    ));
+    ca.start();
+    // The admin's session is in the CA's database: it outlives the restart.
+    let key = &keys_of(&admin, "nina")[0];
+    assert!(key.attested, "an allow-listed model is attested: {key:?}");
+    let w = open_login(&mut chromium, &cli);
+    let r = press(&mut chromium, "#approve");
+    assert_eq!(r.result, "ok", "{r:?}");
+    w.finish()
+        .assert_success("rampart login --mfa webauthn with an allow-listed key");
+    let info = inspect_cert(&cli.cert());
+    assert_eq!(info.principals, ["nina"], "{}", info.text);
+    assert_eq!(
+        info.extension_value(EXT_MFA_ATTESTED).as_deref(),
+        Some("yes"),
+        "{}",
+        info.text
+    );
+    assert_eq!(
+        info.extension_value(EXT_MFA_UV).as_deref(),
+        Some("yes"),
+        "{}",
+        info.text
+    );
+    let sshd = Sshd::start(&ca.user_ca_pub());
+    sshd.set_principals(TEST_ACCOUNT, &["nina"]);
+    ssh_login(&sshd, TEST_ACCOUNT, &cli.identity(), Some(&cli.cert()))
+        .assert_success("ssh with the phishing-resistant certificate");
     ca.verify_audit().assert_success("rampart audit verify");
 }
 

@@ -600,7 +600,8 @@ fn waiting_for_a_browser_ends_cleanly_on_ctrl_c_and_on_expiry() {
 /// No factor escalation at enrolment, over HTTPS with the real CLI: a TOTP login
 /// and a recovery-code login may not add a security key (`keys add` is refused
 /// before any challenge, the refusal audited with its own reason and telling the
-/// user to ask for an invite); an admin's invite still enrols one.
+/// user to ask for an invite); an admin's invite still enrols one, and a
+/// recovery-code login may then replace that key when it is lost.
 #[test]
 fn a_totp_or_recovery_login_cannot_add_a_key_but_an_invite_can() {
     let w = World::new();
@@ -658,5 +659,37 @@ fn a_totp_or_recovery_login_cannot_add_a_key_but_an_invite_can() {
     let keys = w.keys_of("erin");
     assert_eq!(keys.len(), 1, "{keys:?}");
     assert!(!keys[0].attested, "no roots, no allow-list: {:?}", keys[0]);
+    let lost_id = keys[0].id.clone();
+
+    // erin loses that key. A recovery code (from the invite's fresh set) may
+    // re-enrol it, named with --replaces, where no key can be phishing-resistant.
+    let codes = parse_recovery_codes(&out.stdout);
+    assert!(
+        !codes.is_empty(),
+        "the invite enrolment printed codes\n{out}"
+    );
+    erin.cli
+        .login_with(&codes[0], &["--recovery"])
+        .assert_success("a recovery-code login with the new codes");
+    let new_key = SoftKey::new(&w.tokens, "erin-new");
+    let out = new_key.run(
+        &erin.cli,
+        &["keys", "add", "new", "--fido2", "--replaces", &lost_id],
+    );
+    out.assert_success("keys add --replaces with a recovery session");
+    assert!(out.stdout.contains(&lost_id), "{out}");
+    let keys = w.keys_of("erin");
+    assert_eq!(
+        keys.iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+        ["new"],
+        "the lost key is gone in the same step"
+    );
+    let removed = w.events("webauthn_key_removed", "erin");
+    assert_eq!(removed.len(), 1, "{removed:#?}");
+    assert!(row_text(&removed[0]).contains(&lost_id), "{removed:#?}");
+    let home = fresh_cli(&w.ca, "erin", "new");
+    new_key
+        .run(&home, &as_strs(&login_args(&w.ca, "erin")))
+        .assert_success("the replacement key logs in");
     audit_verify(&w.ca.dir().join("audit.db")).assert_success("rampart audit verify");
 }
