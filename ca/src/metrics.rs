@@ -1148,9 +1148,12 @@ pub fn set_coverage(per_role: &HashMap<String, Coverage>, per_factor: &HashMap<F
 /// Compute M8 from the store: every enabled user, their enrolled factors, and the
 /// roles policy gives them. One user list plus one factor lookup per user; run at
 /// most every [`COVERAGE_EVERY`] (scrapes in between reuse the last figures).
+/// `key_attested` says whether the CA vouches for a key's model: only such a key
+/// makes its user count as phishing-resistant, as it does for policy.
 pub fn refresh_coverage(
     store: &dyn crate::store::Store,
     policy: &rampart_policy::Policy,
+    key_attested: &dyn Fn(&crate::store::WebauthnKeyRecord) -> bool,
 ) -> Result<(), CaError> {
     static LAST: Mutex<Option<Instant>> = Mutex::new(None);
     if let Ok(mut last) = LAST.lock() {
@@ -1175,11 +1178,9 @@ pub fn refresh_coverage(
         if store.recovery_codes_left(&user.name)? > 0 {
             factors.push(Factor::Recovery);
         }
-        if store
-            .webauthn_keys(&user.name)?
-            .iter()
-            .any(|k| k.disabled_reason.is_none())
-        {
+        let keys = store.webauthn_keys(&user.name)?;
+        let usable = || keys.iter().filter(|k| k.disabled_reason.is_none());
+        if usable().next().is_some() {
             factors.push(Factor::Webauthn);
         }
         for f in &factors {
@@ -1187,7 +1188,11 @@ pub fn refresh_coverage(
         }
         // A recovery code alone is not a factor anyone should log in with daily.
         let with_factor = factors.iter().any(|f| *f != Factor::Recovery);
-        let resistant = factors.iter().any(|f| f.phishing_resistant());
+        // An unattested key may be a software authenticator: not resistant.
+        let resistant = factors
+            .iter()
+            .any(|f| f.phishing_resistant() && *f != Factor::Webauthn)
+            || usable().any(key_attested);
         let roles = policy.roles_for(&user.name, &user.groups);
         for scope in roles.iter().map(String::as_str).chain(["all"]) {
             let c = per_role.entry(scope.to_owned()).or_default();

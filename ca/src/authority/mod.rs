@@ -290,7 +290,11 @@ impl Authority {
     /// before a `/metrics` scrape.
     pub fn refresh_metrics(&self) -> Result<(), CaError> {
         crate::metrics::expire_challenges(self.now());
-        crate::metrics::refresh_coverage(self.store.as_ref(), &*self.policy()?)
+        let rp = self.webauthn().ok();
+        crate::metrics::refresh_coverage(self.store.as_ref(), &*self.policy()?, &|k| {
+            rp.as_ref()
+                .is_some_and(|rp| rp.key_attested(k.attestation_verified, &k.aaguid))
+        })
     }
 
     /// Replace the policy (e.g. on reload).
