@@ -246,7 +246,7 @@ fn install_prints_without_writing_and_write_needs_the_ca() {
         "AuthorizedPrincipalsCommand /usr/bin/rampart host principals --policy /etc/rampart/host-policy.toml %u %t %k",
         "AuthorizedPrincipalsCommandUser nobody",
         "==> /etc/systemd/system/rampart-krl-sync.timer",
-        "# auth required pam_rampart.so",
+        "auth required pam_rampart.so ca_keys=/etc/ssh/rampart_user_ca.pub krl=/etc/ssh/rampart.krl krl_max_age=1d",
         "nothing written",
     ] {
         assert!(text.contains(want), "missing {want:?}\n{text}");
