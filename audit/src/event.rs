@@ -147,6 +147,9 @@ event_kinds! {
     UserIdpLinked => ("user_idp_linked", "RA-ADM-009", Warning),
     /// An administrator removed a user's link to an identity-provider account.
     UserIdpUnlinked => ("user_idp_unlinked", "RA-ADM-010", Notice),
+    /// An admin invite was made offline on the CA host (`rampart-ca
+    /// recover-admin`), past every admin session.
+    AdminRecoveryInvite => ("admin_recovery_invite", "RA-ADM-011", High),
     // factors
     /// A TOTP factor was enrolled.
     TotpEnrolled => ("totp_enrolled", "RA-AUTH-001", Notice),
@@ -612,7 +615,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 45);
+        assert_eq!(EventKind::all().len(), 46);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }

@@ -22,6 +22,7 @@ pub mod init;
 pub mod metrics;
 pub mod oidc;
 pub mod piv;
+pub mod recover;
 pub mod secrets;
 pub mod server;
 pub mod store;

@@ -477,6 +477,7 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::UserGroupsChanged => "User groups changed",
         EventKind::UserIdpLinked => "User linked to an identity-provider account",
         EventKind::UserIdpUnlinked => "User unlinked from an identity-provider account",
+        EventKind::AdminRecoveryInvite => "Admin recovery invite made on the CA host",
         EventKind::InviteCreated => "Invite created",
         EventKind::InviteRedeemed => "Invite redeemed",
         EventKind::InviteRefused => "Invite refused",

@@ -85,6 +85,9 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         EventKind::UserGroupsChanged => class(IAM, 3005, USER_ACCESS, 1, "Assign Privileges"),
         EventKind::UserIdpLinked => class(IAM, 3001, ACCOUNT_CHANGE, 99, "Link Identity"),
         EventKind::UserIdpUnlinked => class(IAM, 3001, ACCOUNT_CHANGE, 99, "Unlink Identity"),
+        EventKind::AdminRecoveryInvite => {
+            class(IAM, 3004, ENTITY_MANAGEMENT, 99, "Admin Recovery Invite")
+        }
         EventKind::InviteCreated => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
         EventKind::InviteRedeemed => class(IAM, 3004, ENTITY_MANAGEMENT, 3, "Update"),
         EventKind::InviteRefused => class(IAM, 3004, ENTITY_MANAGEMENT, 3, "Update"),

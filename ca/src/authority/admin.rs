@@ -271,11 +271,35 @@ impl Authority {
         }
     }
 
-    /// Create a single-use invite for an existing user.
+    /// Create a single-use invite for an existing user. `actor` is `None` only
+    /// at `init` (the bootstrap admin's invite).
     pub fn create_invite(
         &self,
         caller: Option<&Caller>,
         actor: Option<&Session>,
+        req: &api::InviteRequest,
+    ) -> Result<api::InviteResponse, CaError> {
+        let by = match actor {
+            Some(s) => InviteBy::Session(s),
+            None => InviteBy::Offline("rampart-ca init"),
+        };
+        self.new_invite(caller, by, req)
+    }
+
+    /// Create an invite from a command run on the CA host itself (no session:
+    /// `by` names the command in the audit log).
+    pub fn create_offline_invite(
+        &self,
+        by: &'static str,
+        req: &api::InviteRequest,
+    ) -> Result<api::InviteResponse, CaError> {
+        self.new_invite(None, InviteBy::Offline(by), req)
+    }
+
+    fn new_invite(
+        &self,
+        caller: Option<&Caller>,
+        by: InviteBy<'_>,
         req: &api::InviteRequest,
     ) -> Result<api::InviteResponse, CaError> {
         let user = self.require_user(&req.user)?;
@@ -317,9 +341,9 @@ impl Authority {
             .event(EventKind::InviteCreated, Outcome::Success, caller)
             .user(&user.name)
             .detail("expires_at", expires_at.to_rfc3339());
-        ev = match actor {
-            Some(s) => ev.actor(&s.user.name).session(&s.record.id),
-            None => ev.actor("rampart-ca init"),
+        ev = match by {
+            InviteBy::Session(s) => ev.actor(&s.user.name).session(&s.record.id),
+            InviteBy::Offline(command) => ev.actor(command),
         };
         self.record(ev)?;
         Ok(api::InviteResponse {
@@ -452,4 +476,10 @@ impl Authority {
             krl_version: version,
         })
     }
+}
+
+/// Who creates an invite: an admin's session, or a command on the CA host.
+enum InviteBy<'a> {
+    Session(&'a Session),
+    Offline(&'static str),
 }

@@ -66,6 +66,19 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// When no admin can log in: make a one-time invite for an admin, on the
+    /// CA host (the daemon may keep running). Audited as
+    /// `admin_recovery_invite`, severity high.
+    RecoverAdmin {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The admin to invite.
+        user: String,
+        /// How long the invite is valid.
+        #[arg(long, value_parser = rampart_policy::parse_duration, default_value = "1h", value_name = "DURATION")]
+        ttl: std::time::Duration,
+    },
 }
 
 fn main() -> ExitCode {
@@ -269,6 +282,20 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check { config } => {
             println!("{}", server::check(&config)?);
+            Ok(())
+        }
+        Command::RecoverAdmin { config, user, ttl } => {
+            let r = rampart_ca::recover::recover_admin(&config, &user, ttl)?;
+            eprintln!(
+                "Recovery invite for {} (audited as admin_recovery_invite), valid until {}.",
+                r.user,
+                r.expires_at.to_rfc3339()
+            );
+            eprintln!("Hand this to {} over a channel you trust:", r.user);
+            println!(
+                "rampart enroll --ca {} --ca-fingerprint {} --invite {}",
+                r.url, r.tls_fingerprint, r.code
+            );
             Ok(())
         }
     }
