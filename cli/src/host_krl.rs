@@ -21,7 +21,8 @@
 //! ## What krl-sync does
 //!
 //! Fetch both, verify the signature against every key in `--ca-key`, parse the KRL
-//! header (`"SSHKRL\n\0"`, format version 1, `krl_version`, `generated_date`) and
+//! header (`"SSHKRL\n\0"`, format version 1, `krl_version`, `generated_date`; the
+//! reader is `rampart_signer::read_krl_header`) and
 //! walk its sections, then compare with the installed file:
 //! - fetched version < installed: refused (exit 21), a rollback would un-revoke;
 //! - same version and same bytes: nothing to do (exit 0, files untouched);
@@ -39,6 +40,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rampart_api::{paths, Client, Fingerprint, KRL_SIG_NAMESPACE};
+use rampart_signer::{read_krl_header, KrlHeader};
 use ssh_key::{HashAlg, PublicKey, SshSig};
 
 use crate::cli::KrlSyncArgs;
@@ -54,83 +56,6 @@ const MAX_CA_KEY_FILE: u64 = 64 * 1024;
 /// Fetches of the KRL/signature pair before giving up: a revocation landing
 /// between the two requests makes one pair mismatch, the next fetch matches.
 const FETCH_ATTEMPTS: usize = 3;
-
-/// `"SSHKRL\n\0"` (PROTOCOL.krl: `#define KRL_MAGIC 0x5353484b524c0a00ULL`).
-const KRL_MAGIC: &[u8; 8] = b"SSHKRL\n\0";
-/// PROTOCOL.krl: `#define KRL_FORMAT_VERSION 1`.
-const KRL_FORMAT_VERSION: u32 = 1;
-
-/// The fixed header of an OpenSSH KRL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct KrlHeader {
-    /// `krl_version`: increases with every change.
-    pub version: u64,
-    /// `generated_date`, Unix seconds.
-    pub generated_at: u64,
-}
-
-/// Parse a KRL: the header, then every `byte section_type, string section_data`
-/// up to the end, so a truncated or foreign file is refused.
-///
-/// ```text
-/// uint64 KRL_MAGIC; uint32 KRL_FORMAT_VERSION; uint64 krl_version;
-/// uint64 generated_date; uint64 flags; string reserved; string comment;
-/// ```
-pub fn parse_krl(bytes: &[u8]) -> Result<KrlHeader, String> {
-    let mut r = Reader(bytes);
-    let magic = r
-        .take(8)
-        .map_err(|_| "not an OpenSSH KRL (too short)".to_owned())?;
-    if magic != KRL_MAGIC {
-        return Err("not an OpenSSH KRL (bad magic)".to_owned());
-    }
-    let format = r.u32()?;
-    if format != KRL_FORMAT_VERSION {
-        return Err(format!("unsupported KRL format version {format}"));
-    }
-    let version = r.u64()?;
-    let generated_at = r.u64()?;
-    let _flags = r.u64()?;
-    r.string()?; // reserved
-    r.string()?; // comment
-    while !r.0.is_empty() {
-        r.take(1)?; // section type
-        r.string()?;
-    }
-    Ok(KrlHeader {
-        version,
-        generated_at,
-    })
-}
-
-/// Big-endian SSH wire reader over a byte slice (RFC 4251 §5 types).
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let (head, rest) = self
-            .0
-            .split_at_checked(n)
-            .ok_or_else(|| "the KRL is truncated".to_owned())?;
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u32(&mut self) -> Result<u32, String> {
-        let b: [u8; 4] = self.take(4)?.try_into().map_err(|_| "bad u32")?;
-        Ok(u32::from_be_bytes(b))
-    }
-
-    fn u64(&mut self) -> Result<u64, String> {
-        let b: [u8; 8] = self.take(8)?.try_into().map_err(|_| "bad u64")?;
-        Ok(u64::from_be_bytes(b))
-    }
-
-    fn string(&mut self) -> Result<&'a [u8], String> {
-        let n = usize::try_from(self.u32()?).map_err(|_| "length overflow")?;
-        self.take(n)
-    }
-}
 
 /// Read a `TrustedUserCAKeys`-style file: one OpenSSH public key per line, `#`
 /// comments and blank lines ignored. At least one key is required.
@@ -225,7 +150,7 @@ pub fn run(a: &KrlSyncArgs) -> Result<(), HostError> {
     let client = Client::new(&a.ca, pin).map_err(CliError::from)?;
 
     let (krl, sig) = fetch_verified(&client, &trusted)?;
-    let header = parse_krl(&krl)
+    let header = read_krl_header(&krl)
         .map_err(|e| HostError::KrlRefused(format!("refusing the CA's KRL: {e}")))?;
     if let Some(max_age) = a.max_age {
         check_age(header, max_age, unix_now())?;
@@ -234,7 +159,7 @@ pub fn run(a: &KrlSyncArgs) -> Result<(), HostError> {
     let installed_bytes = read_installed(&a.out)?;
     let installed = installed_bytes
         .as_deref()
-        .and_then(|b| parse_krl(b).ok().map(|h| (h, b)));
+        .and_then(|b| read_krl_header(b).ok().map(|h| (h, b)));
     let out = a.out.display().to_string();
     let sig_path = sig_path(&a.out);
     match plan(installed, header, &krl) {
@@ -405,7 +330,7 @@ mod tests {
     /// A KRL as `rampart-signer` / ssh-keygen lay it out, with one empty section.
     fn krl(version: u64, generated_at: u64) -> Vec<u8> {
         let mut v = Vec::new();
-        v.extend_from_slice(KRL_MAGIC);
+        v.extend_from_slice(b"SSHKRL\n\0");
         v.extend_from_slice(&1u32.to_be_bytes());
         v.extend_from_slice(&version.to_be_bytes());
         v.extend_from_slice(&generated_at.to_be_bytes());
@@ -425,31 +350,6 @@ mod tests {
             .to_pem(ssh_key::LineEnding::LF)
             .unwrap()
             .into_bytes()
-    }
-
-    #[test]
-    fn parses_header_and_refuses_non_krls() {
-        let h = parse_krl(&krl(7, 1_700_000_000)).unwrap();
-        assert_eq!(
-            h,
-            KrlHeader {
-                version: 7,
-                generated_at: 1_700_000_000
-            }
-        );
-        assert!(parse_krl(b"").unwrap_err().contains("too short"));
-        assert!(parse_krl(b"-----BEGIN SSH SIGNATURE-----\n")
-            .unwrap_err()
-            .contains("bad magic"));
-        let mut wrong_format = krl(1, 1);
-        wrong_format[11] = 2;
-        assert!(parse_krl(&wrong_format)
-            .unwrap_err()
-            .contains("format version 2"));
-        let full = krl(1, 1);
-        for cut in [9, 20, full.len() - 1] {
-            assert!(parse_krl(&full[..cut]).is_err(), "cut at {cut}");
-        }
     }
 
     #[test]

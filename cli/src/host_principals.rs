@@ -12,7 +12,8 @@
 //! with the tokens `%u` (the local account), `%t` (the key/certificate type) and
 //! `%k` (the certificate, base64). sshd has already checked the CA signature,
 //! validity, `RevokedKeys` and critical options; this command only decides which
-//! of the certificate's principals may log in to this account, by the host policy:
+//! of the certificate's principals may log in to this account, by the host policy
+//! (parsed and matched by `rampart_policy::host`):
 //!
 //! ```toml
 //! version = 1
@@ -36,13 +37,12 @@
 //! file that group or others can write, since whoever writes it decides who gets
 //! in.
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read as _;
 use std::path::Path;
 
 use base64::Engine as _;
-use serde::Deserialize;
+use rampart_policy::host::HostPolicy;
 use ssh_key::certificate::CertType;
 use ssh_key::Certificate;
 
@@ -52,232 +52,20 @@ use crate::host::HostError;
 
 /// Largest host policy file read.
 const MAX_POLICY_BYTES: u64 = 1024 * 1024;
-/// Longest pattern or account name accepted.
-const MAX_NAME: usize = 256;
 /// Largest base64 certificate accepted (an RSA-16384 certificate with many
 /// principals stays well below this).
 const MAX_CERT_B64: usize = 64 * 1024;
-/// The account key that applies to accounts without their own entry.
-const ANY_ACCOUNT: &str = "*";
 
-/// The host policy file, as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PolicyFile {
-    /// Format version; only 1 exists.
-    version: u32,
-    /// Local account name (or `"*"`) → its rule.
-    #[serde(default)]
-    accounts: BTreeMap<String, AccountFile>,
-}
-
-/// One `[accounts.NAME]` table.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AccountFile {
-    /// Principal patterns allowed to log in as this account (default: none).
-    #[serde(default)]
-    principals: Vec<String>,
-    /// Only a bastion's per-session certificate may log in to this account
-    /// (default: false).
-    #[serde(default)]
-    via_bastion: bool,
-}
-
-/// A validated host policy.
-#[derive(Debug, Clone)]
-pub struct HostPolicy {
-    accounts: BTreeMap<String, AccountRule>,
-}
-
-/// What an account accepts.
-#[derive(Debug, Clone)]
-struct AccountRule {
-    patterns: Vec<Pattern>,
-    /// Only certificates that carry [`rampart_policy::EXT_BASTION_SESSION`].
-    via_bastion: bool,
-}
-
-/// One piece of a principal pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Token {
-    Char(char),
-    /// `?`: one character.
-    One,
-    /// `*`: any run of characters.
-    Any,
-    /// `{account}`: the account name, matched literally.
-    Account,
-}
-
-/// A parsed principal pattern.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Pattern(Vec<Token>);
-
-impl HostPolicy {
-    /// Parse and validate a host policy.
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let file: PolicyFile = toml::from_str(text).map_err(|e| e.to_string())?;
-        if file.version != 1 {
-            return Err(format!(
-                "unsupported host policy version {} (this rampart reads version 1)",
-                file.version
-            ));
-        }
-        let mut accounts = BTreeMap::new();
-        for (name, rule) in file.accounts {
-            if name != ANY_ACCOUNT && !valid_account(&name) {
-                return Err(format!("[accounts.{name:?}]: not a valid account name"));
-            }
-            let mut patterns = Vec::with_capacity(rule.principals.len());
-            for p in &rule.principals {
-                patterns.push(
-                    Pattern::parse(p)
-                        .map_err(|e| format!("[accounts.{name:?}] principal {p:?}: {e}"))?,
-                );
-            }
-            accounts.insert(
-                name,
-                AccountRule {
-                    patterns,
-                    via_bastion: rule.via_bastion,
-                },
-            );
-        }
-        Ok(HostPolicy { accounts })
+/// The principals of `cert` accepted for `account`: none for an account that
+/// takes only per-session certificates when `cert` is not one.
+pub fn allowed_for<'a>(policy: &HostPolicy, account: &str, cert: &'a Certificate) -> Vec<&'a str> {
+    let per_session = cert
+        .extensions()
+        .contains_key(rampart_policy::EXT_BASTION_SESSION);
+    if policy.bastion_only(account) && !per_session {
+        return Vec::new();
     }
-
-    /// The principals of `cert` accepted for `account`: none for an account
-    /// that takes only per-session certificates when `cert` is not one.
-    pub fn allowed_for<'a>(&self, account: &str, cert: &'a Certificate) -> Vec<&'a str> {
-        let per_session = cert
-            .extensions()
-            .contains_key(rampart_policy::EXT_BASTION_SESSION);
-        if self.rule(account).is_some_and(|r| r.via_bastion) && !per_session {
-            return Vec::new();
-        }
-        self.allowed(account, cert.valid_principals())
-    }
-
-    fn rule(&self, account: &str) -> Option<&AccountRule> {
-        self.accounts
-            .get(account)
-            .or_else(|| self.accounts.get(ANY_ACCOUNT))
-    }
-
-    /// The certificate principals accepted for `account`, in certificate order,
-    /// without duplicates.
-    pub fn allowed<'a>(&self, account: &str, principals: &'a [String]) -> Vec<&'a str> {
-        let Some(patterns) = self.rule(account).map(|r| &r.patterns) else {
-            return Vec::new();
-        };
-        let mut out: Vec<&str> = Vec::new();
-        for p in principals {
-            // A principal with whitespace or control characters would split into
-            // several lines of our output; such a principal is never printed.
-            if !printable_name(p) || out.contains(&p.as_str()) {
-                continue;
-            }
-            if patterns.iter().any(|pat| pat.matches(p, account)) {
-                out.push(p);
-            }
-        }
-        out
-    }
-}
-
-impl Pattern {
-    fn parse(text: &str) -> Result<Self, String> {
-        if text.is_empty() {
-            return Err("empty pattern".to_owned());
-        }
-        if text.len() > MAX_NAME {
-            return Err(format!("longer than {MAX_NAME} bytes"));
-        }
-        let mut tokens = Vec::new();
-        let mut rest = text;
-        while let Some(c) = rest.chars().next() {
-            if let Some(after) = rest.strip_prefix("{account}") {
-                tokens.push(Token::Account);
-                rest = after;
-                continue;
-            }
-            tokens.push(match c {
-                '*' => Token::Any,
-                '?' => Token::One,
-                '{' | '}' => {
-                    return Err("only {account} may appear in braces".to_owned());
-                }
-                c if c.is_whitespace() || c.is_control() || c == ',' => {
-                    return Err(
-                        "whitespace, control characters and commas are not allowed".to_owned()
-                    );
-                }
-                c => Token::Char(c),
-            });
-            rest = rest.get(c.len_utf8()..).unwrap_or("");
-        }
-        Ok(Pattern(tokens))
-    }
-
-    /// Glob match with `{account}` expanded to literal characters (an account
-    /// name never acts as a wildcard).
-    fn matches(&self, text: &str, account: &str) -> bool {
-        let mut pat: Vec<Token> = Vec::with_capacity(self.0.len() + account.len());
-        for t in &self.0 {
-            match t {
-                Token::Account => pat.extend(account.chars().map(Token::Char)),
-                other => pat.push(other.clone()),
-            }
-        }
-        glob(&pat, &text.chars().collect::<Vec<_>>())
-    }
-}
-
-/// Iterative glob with single-star backtracking: linear in practice, never
-/// exponential (the classic "remember the last `*`" algorithm).
-fn glob(pat: &[Token], text: &[char]) -> bool {
-    let (mut p, mut t) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
-    while t < text.len() {
-        match (pat.get(p), text.get(t)) {
-            (Some(Token::Any), _) => {
-                star = Some((p, t));
-                p += 1;
-            }
-            (Some(Token::One), Some(_)) => {
-                p += 1;
-                t += 1;
-            }
-            (Some(Token::Char(a)), Some(b)) if a == b => {
-                p += 1;
-                t += 1;
-            }
-            _ => match star {
-                Some((sp, st)) => {
-                    p = sp + 1;
-                    t = st + 1;
-                    star = Some((sp, st + 1));
-                }
-                None => return false,
-            },
-        }
-    }
-    pat.get(p..)
-        .is_some_and(|rest| rest.iter().all(|t| *t == Token::Any))
-}
-
-/// A POSIX-ish account name: no wildcard or separator characters.
-fn valid_account(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_NAME
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-' | '@' | '$'))
-}
-
-fn printable_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= MAX_NAME && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+    policy.allowed(account, cert.valid_principals())
 }
 
 /// Read the policy file, refusing one that group or others can write.
@@ -333,7 +121,7 @@ pub fn run(a: &PrincipalsArgs) -> Result<(), HostError> {
     let policy = load_policy(&a.policy)?;
     let cert = decode_cert(&a.key_type, &a.cert)?;
     let mut out = String::new();
-    for p in policy.allowed_for(&a.account, &cert) {
+    for p in allowed_for(&policy, &a.account, &cert) {
         out.push_str(p);
         out.push('\n');
     }
@@ -344,165 +132,6 @@ pub fn run(a: &PrincipalsArgs) -> Result<(), HostError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn names(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| (*s).to_owned()).collect()
-    }
-
-    const POLICY: &str = r#"
-version = 1
-[accounts.root]
-principals = ["alice", "sre-*"]
-[accounts.deploy]
-principals = ["ci-?", "{account}"]
-[accounts.nobody-gets-in]
-[accounts."*"]
-principals = ["{account}"]
-"#;
-
-    #[test]
-    fn maps_accounts_by_the_policy() {
-        let p = HostPolicy::parse(POLICY).unwrap();
-        struct Case {
-            account: &'static str,
-            cert: &'static [&'static str],
-            want: &'static [&'static str],
-        }
-        let cases = [
-            Case {
-                account: "root",
-                cert: &["alice"],
-                want: &["alice"],
-            },
-            Case {
-                account: "root",
-                cert: &["bob", "sre-oncall", "sre-"],
-                want: &["sre-oncall", "sre-"],
-            },
-            Case {
-                account: "root",
-                cert: &["root"],
-                want: &[],
-            },
-            Case {
-                account: "root",
-                cert: &["xsre-1"],
-                want: &[],
-            },
-            Case {
-                account: "deploy",
-                cert: &["ci-1", "ci-12", "deploy"],
-                want: &["ci-1", "deploy"],
-            },
-            // Fallback: only the principal named like the account.
-            Case {
-                account: "carol",
-                cert: &["alice", "carol"],
-                want: &["carol"],
-            },
-            Case {
-                account: "dave",
-                cert: &["alice"],
-                want: &[],
-            },
-            // An explicit entry with no principals beats the fallback.
-            Case {
-                account: "nobody-gets-in",
-                cert: &["nobody-gets-in"],
-                want: &[],
-            },
-            // Duplicates once; principals with whitespace never.
-            Case {
-                account: "root",
-                cert: &["alice", "alice", "sre-a\nroot", "sre- x"],
-                want: &["alice"],
-            },
-        ];
-        for c in cases {
-            assert_eq!(
-                p.allowed(c.account, &names(c.cert)),
-                c.want,
-                "account {} cert {:?}",
-                c.account,
-                c.cert
-            );
-        }
-    }
-
-    #[test]
-    fn no_fallback_means_nothing() {
-        let p =
-            HostPolicy::parse("version = 1\n[accounts.root]\nprincipals = [\"alice\"]\n").unwrap();
-        assert!(p.allowed("alice", &names(&["alice"])).is_empty());
-        let p = HostPolicy::parse("version = 1\n").unwrap();
-        assert!(p.allowed("root", &names(&["root"])).is_empty());
-    }
-
-    #[test]
-    fn account_is_literal_in_patterns() {
-        let pat = Pattern::parse("{account}").unwrap();
-        assert!(pat.matches("a.b", "a.b"));
-        assert!(!pat.matches("axb", "a.b"));
-        // Even a wildcard-looking account name matches only itself.
-        assert!(!pat.matches("anything", "*"));
-        assert!(pat.matches("*", "*"));
-    }
-
-    #[test]
-    fn glob_edge_cases() {
-        let m = |p: &str, t: &str| Pattern::parse(p).unwrap().matches(t, "acct");
-        assert!(m("*", ""));
-        assert!(m("*", "abc"));
-        assert!(m("a*c", "abbbc"));
-        assert!(m("a*c", "ac"));
-        assert!(!m("a*c", "acb"));
-        assert!(m("*a*b", "xxaxxb"));
-        assert!(!m("a?", "a"));
-        assert!(m("??", "ab"));
-        assert!(m("x-{account}-*", "x-acct-1"));
-        assert!(!m("x-{account}", "x-other"));
-        let long = "a".repeat(200);
-        assert!(!m("*a*a*a*a*a*a*b", &long)); // no exponential blow-up
-    }
-
-    #[test]
-    fn refuses_bad_policies() {
-        for (text, want) in [
-            ("version = 2\n", "version 2"),
-            ("[accounts.root]\nprincipals=[]\n", "version"),
-            ("version = 1\nfoo = 1\n", "unknown field"),
-            (
-                "version = 1\n[accounts.root]\nprincipal = [\"a\"]\n",
-                "unknown field",
-            ),
-            (
-                "version = 1\n[accounts.root]\nprincipals = [\"\"]\n",
-                "empty",
-            ),
-            (
-                "version = 1\n[accounts.root]\nprincipals = [\"a b\"]\n",
-                "whitespace",
-            ),
-            (
-                "version = 1\n[accounts.root]\nprincipals = [\"{user}\"]\n",
-                "braces",
-            ),
-            (
-                "version = 1\n[accounts.\"r*\"]\nprincipals = [\"a\"]\n",
-                "account name",
-            ),
-        ] {
-            let e = HostPolicy::parse(text).unwrap_err();
-            assert!(e.contains(want), "{text:?}: {e}");
-        }
-    }
-
-    #[test]
-    fn the_packaged_example_parses() {
-        let text = include_str!("../../packaging/examples/host-policy.toml");
-        let p = HostPolicy::parse(text).unwrap();
-        assert_eq!(p.allowed("carol", &names(&["carol"])), ["carol"]);
-    }
 
     #[test]
     fn world_writable_policy_is_refused() {
@@ -559,13 +188,13 @@ principals = ["{account}"]
             )],
         );
         assert!(
-            p.allowed_for("postgres", &own).is_empty(),
+            allowed_for(&p, "postgres", &own).is_empty(),
             "a user's own certificate"
         );
-        assert_eq!(p.allowed_for("postgres", &session), ["postgres"]);
+        assert_eq!(allowed_for(&p, "postgres", &session), ["postgres"]);
         // Other accounts are not affected.
         let alice = cert("alice", &[]);
-        assert_eq!(p.allowed_for("alice", &alice), ["alice"]);
+        assert_eq!(allowed_for(&p, "alice", &alice), ["alice"]);
     }
 
     #[test]

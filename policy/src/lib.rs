@@ -7,12 +7,16 @@
 //! code, read the clock (`now` is always a parameter), or know about HTTP or SSH
 //! wire formats. The only way to obtain a [`Grant`] is [`evaluate`], so a signer
 //! that takes a `Grant` cannot sign without a decision ("authorisation as a type").
+//!
+//! It also owns the host policy ([`host`]): which certificate principals may log
+//! in as which local account on a host.
 
 mod duration;
 mod error;
 mod eval;
 mod factor;
 mod glob;
+pub mod host;
 mod lint;
 mod names;
 mod oidc;

@@ -122,6 +122,11 @@ pub enum SignerError {
     #[error("invalid KRL spec: {0}")]
     InvalidKrl(String),
 
+    /// A KRL read from outside (the CA's, fetched by a host) is not a
+    /// well-formed OpenSSH KRL.
+    #[error("{0}")]
+    MalformedKrl(String),
+
     /// A key fingerprint string is not `SHA256:<base64 without padding>`.
     #[error("invalid fingerprint {input:?}: {reason}")]
     BadFingerprint {

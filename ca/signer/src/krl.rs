@@ -177,6 +177,84 @@ pub fn parse_fingerprint(s: &str) -> Result<[u8; 32], SignerError> {
     fp.sha256().ok_or_else(|| bad("not a SHA-256 fingerprint"))
 }
 
+/// The fixed header of an OpenSSH KRL, as [`read_krl_header`] returns it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KrlHeader {
+    /// `krl_version`: increases with every change.
+    pub version: u64,
+    /// `generated_date`, Unix seconds.
+    pub generated_at: u64,
+}
+
+/// Read a KRL's header, then walk every `byte section_type, string section_data`
+/// up to the end, so that a truncated or foreign file is refused. Section
+/// contents are not interpreted: a host installs the CA's KRL for sshd, which
+/// reads them itself.
+///
+/// # Errors
+/// [`SignerError::MalformedKrl`] for a bad magic or format version, or any field
+/// that runs past the end of the input.
+pub fn read_krl_header(bytes: &[u8]) -> Result<KrlHeader, SignerError> {
+    let mut r = Reader(bytes);
+    let magic = r
+        .take(8)
+        .map_err(|_| SignerError::MalformedKrl("not an OpenSSH KRL (too short)".to_owned()))?;
+    if magic != KRL_MAGIC {
+        return Err(SignerError::MalformedKrl(
+            "not an OpenSSH KRL (bad magic)".to_owned(),
+        ));
+    }
+    let format = r.u32()?;
+    if format != KRL_FORMAT_VERSION {
+        return Err(SignerError::MalformedKrl(format!(
+            "unsupported KRL format version {format}"
+        )));
+    }
+    let version = r.u64()?;
+    let generated_at = r.u64()?;
+    let _flags = r.u64()?;
+    r.string()?; // reserved
+    r.string()?; // comment
+    while !r.0.is_empty() {
+        r.take(1)?; // section type
+        r.string()?;
+    }
+    Ok(KrlHeader {
+        version,
+        generated_at,
+    })
+}
+
+fn truncated() -> SignerError {
+    SignerError::MalformedKrl("the KRL is truncated".to_owned())
+}
+
+/// Big-endian SSH wire reader over a byte slice (RFC 4251 §5 types).
+struct Reader<'a>(&'a [u8]);
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], SignerError> {
+        let (head, rest) = self.0.split_at_checked(n).ok_or_else(truncated)?;
+        self.0 = rest;
+        Ok(head)
+    }
+
+    fn u32(&mut self) -> Result<u32, SignerError> {
+        let b: [u8; 4] = self.take(4)?.try_into().map_err(|_| truncated())?;
+        Ok(u32::from_be_bytes(b))
+    }
+
+    fn u64(&mut self) -> Result<u64, SignerError> {
+        let b: [u8; 8] = self.take(8)?.try_into().map_err(|_| truncated())?;
+        Ok(u64::from_be_bytes(b))
+    }
+
+    fn string(&mut self) -> Result<&'a [u8], SignerError> {
+        let n = usize::try_from(self.u32()?).map_err(|_| truncated())?;
+        self.take(n)
+    }
+}
+
 /// Consecutive runs `(lo, hi)` in a sorted, deduplicated list.
 fn runs(sorted: &[u64]) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
@@ -264,6 +342,38 @@ mod tests {
         want.extend_from_slice(&4u32.to_be_bytes());
         want.extend_from_slice(b"test");
         assert_eq!(krl, want);
+    }
+
+    #[test]
+    fn header_reader_reads_what_build_krl_writes_and_refuses_non_krls() {
+        let built = build_krl(&spec(vec![1, 2, 3, 9])).unwrap();
+        let h = read_krl_header(&built).unwrap();
+        assert_eq!(
+            h,
+            KrlHeader {
+                version: 3,
+                generated_at: 1_700_000_000
+            }
+        );
+        let msg = |b: &[u8]| read_krl_header(b).unwrap_err().to_string();
+        assert!(msg(b"").contains("too short"));
+        assert!(msg(b"-----BEGIN SSH SIGNATURE-----\n").contains("bad magic"));
+        let mut wrong_format = built.clone();
+        wrong_format[11] = 2;
+        assert!(msg(&wrong_format).contains("format version 2"));
+        // The header alone (magic to comment, "test") is a KRL without sections;
+        // every other cut is refused: a header field, the comment, or the one
+        // section runs past the end.
+        let header_end = 8 + 4 + 8 + 8 + 8 + 4 + 4 + 4;
+        assert!(read_krl_header(&built[..header_end]).is_ok());
+        for cut in (8..built.len()).filter(|&c| c != header_end) {
+            assert!(read_krl_header(&built[..cut]).is_err(), "cut at {cut}");
+        }
+        // A section length past the end.
+        let mut long = built.clone();
+        long.push(1);
+        long.extend_from_slice(&u32::MAX.to_be_bytes());
+        assert!(msg(&long).contains("truncated"));
     }
 
     #[test]

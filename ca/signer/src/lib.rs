@@ -6,7 +6,8 @@
 //! - the subject-key policy ([`check_subject_key`]);
 //! - user and host certificate specs, which can only be built from a
 //!   `rampart_policy::Grant`/`HostGrant`, and their signing;
-//! - the OpenSSH binary KRL encoder ([`build_krl`]).
+//! - the OpenSSH binary KRL encoder ([`build_krl`]) and the header check hosts
+//!   run on a fetched KRL ([`read_krl_header`]).
 //!
 //! It must never do network I/O or read the system clock: every time is a
 //! parameter (`now`, `generated_at`). The only outside inputs it draws on are
@@ -27,5 +28,5 @@ pub use cert::{
 };
 pub use error::SignerError;
 pub use grant::BastionSession;
-pub use krl::{build_krl, key_sha256, parse_fingerprint, KrlSpec};
+pub use krl::{build_krl, key_sha256, parse_fingerprint, read_krl_header, KrlHeader, KrlSpec};
 pub use subject::{check_subject_key, MIN_RSA_BITS};
