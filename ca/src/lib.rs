@@ -17,6 +17,8 @@ pub mod connections;
 pub mod error;
 pub mod factor;
 pub mod forwarders;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
 pub mod init;
 pub mod metrics;
