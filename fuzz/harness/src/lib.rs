@@ -38,7 +38,7 @@ use ssh_key::{Certificate, PublicKey, Signature};
 /// `corpus/<name>`, `regressions/<name>` directories) and its body.
 pub type Target = (&'static str, fn(&[u8]));
 
-/// Every target, in the order `scripts/fuzz` runs them.
+/// Every target (`scripts/fuzz` runs them in the order of their file names).
 pub const TARGETS: &[Target] = &[
     ("sftp", sftp),
     ("krl_header", krl_header),
