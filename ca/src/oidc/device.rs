@@ -18,8 +18,8 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 
 use super::{
-    digest, Expectations, IdpLogin, OidcFailure, ProviderState, RelyingParty, LOGIN_STATE_TTL,
-    MAX_CODE_BYTES, MAX_PENDING,
+    digest, IdpLogin, OidcFailure, ProviderState, RelyingParty, LOGIN_STATE_TTL, MAX_CODE_BYTES,
+    MAX_PENDING,
 };
 use crate::error::CaError;
 
@@ -288,14 +288,7 @@ impl RelyingParty {
                 }
             }
         };
-        let expect = Expectations {
-            issuer: &p.settings.issuer,
-            client_id: &p.settings.client_id,
-            nonce: None,
-            skew: p.settings.clock_skew,
-            username_claim: &p.settings.username_claim,
-            groups_claim: &p.settings.groups_claim,
-        };
+        let expect = p.expectations(None);
         Ok(self
             .validate_with_refetch(p, &raw, &expect, &jwks, now)
             .map(|claims| {

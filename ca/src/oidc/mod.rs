@@ -617,6 +617,22 @@ struct ProviderState {
     last_answered: Mutex<Option<DateTime<Utc>>>,
 }
 
+impl ProviderState {
+    /// What this provider's ID tokens must say; `nonce` is the login's, or
+    /// `None` for the device grant (its token comes straight from the token
+    /// endpoint).
+    fn expectations<'a>(&'a self, nonce: Option<&'a str>) -> Expectations<'a> {
+        Expectations {
+            issuer: &self.settings.issuer,
+            client_id: &self.settings.client_id,
+            nonce,
+            skew: self.settings.clock_skew,
+            username_claim: &self.settings.username_claim,
+            groups_claim: &self.settings.groups_claim,
+        }
+    }
+}
+
 /// The CA's OIDC relying party.
 pub struct RelyingParty {
     providers: Vec<ProviderState>,
@@ -1060,14 +1076,7 @@ impl RelyingParty {
                 other => OidcFailure::ProviderUnavailable(format!("token endpoint: {other}")),
             })?;
         let raw = resp.id_token().ok_or(OidcFailure::NoIdToken)?.to_string();
-        let expect = Expectations {
-            issuer: &p.settings.issuer,
-            client_id: &p.settings.client_id,
-            nonce: Some(pending.nonce.as_str()),
-            skew: p.settings.clock_skew,
-            username_claim: &p.settings.username_claim,
-            groups_claim: &p.settings.groups_claim,
-        };
+        let expect = p.expectations(Some(pending.nonce.as_str()));
         let claims = self.validate_with_refetch(p, &raw, &expect, &jwks, now)?;
         Ok(IdpLogin {
             provider: p.settings.name.clone(),
