@@ -54,8 +54,16 @@ fn fixture() -> Fixture {
     fixture_with(POLICY)
 }
 
+/// `policy` as given when it registers bastions itself; else with
+/// `bastion-1` and `bastion-2` registered for every target, so that each test
+/// is about its own rule (registration has its own tests).
 fn fixture_with(policy: &str) -> Fixture {
-    let t = common::authority(policy, Limits::default(), None);
+    let policy = if policy.contains("[bastions.") {
+        policy.to_owned()
+    } else {
+        format!("{policy}\n[bastions.bastion-1]\ntargets = [\"*\"]\n[bastions.bastion-2]\ntargets = [\"*\"]\n")
+    };
+    let t = common::authority(&policy, Limits::default(), None);
     Fixture {
         _dir: t.dir,
         clock: t.clock,
@@ -1316,8 +1324,51 @@ fn a_bastion_gets_target_host_certificates_only_for_its_own_host_key() {
 }
 
 #[test]
+fn a_bastion_gets_certificates_only_for_the_targets_the_policy_registers_for_it() {
+    let f = fixture_with(&format!(
+        "{POLICY}\n[bastions.bastion-1]\ntargets = [\"db-1\", \"db-2*\"]\n"
+    ));
+    let admin_totp = f.enrol("root", true);
+    let (admin_token, _) = f.login_cert("root", &admin_totp);
+    let (b1, host1) = f.join_with_key(&admin_token, "bastion-1");
+    let (b2, host2) = f.join_with_key(&admin_token, "bastion-2");
+    let ask = |bastion: &Bastion, host: &FileCaKey, target: &str| {
+        f.auth.bastion_host_cert(
+            &f.caller,
+            bastion,
+            &api::BastionHostCertRequest {
+                target: target.into(),
+                host_public_key: host.private_key().public_key().to_openssh().unwrap(),
+            },
+        )
+    };
+    ask(&b1, &host1, "db-1").unwrap();
+    ask(&b1, &host1, "db-20").unwrap();
+    for target in ["db-3", "web-1", "bastion-2"] {
+        let err = ask(&b1, &host1, target).unwrap_err();
+        assert_eq!(err.code(), "target_not_registered", "{target}");
+    }
+    // No table for bastion-2: it serves nothing, not even bastion-1's names.
+    let err = ask(&b2, &host2, "db-1").unwrap_err();
+    assert_eq!(err.code(), "target_not_registered");
+    assert!(
+        err.public_message().contains("[bastions.bastion-2]"),
+        "{err}"
+    );
+    // Every refusal is in the log with the bastion as the actor.
+    let denied = query_kind(&f.auth, rampart_audit::EventKind::CertDenied);
+    assert_eq!(denied.len(), 4);
+    assert!(denied
+        .iter()
+        .all(|e| e.details["code"] == serde_json::json!("target_not_registered")));
+    assert_eq!(denied[3].actor.as_deref(), Some("bastion:bastion-2"));
+}
+
+#[test]
 fn any_user_learns_the_joined_bastions_names_and_no_more() {
-    let f = fixture();
+    let f = fixture_with(&format!(
+        "{POLICY}\n[bastions.\"bastion-a.example.com\"]\ntargets = [\"db-*\"]\n"
+    ));
     let admin_totp = f.enrol("root", true);
     let (admin_token, _) = f.login_cert("root", &admin_totp);
     let alice_totp = f.enrol("alice", false);
@@ -1325,14 +1376,15 @@ fn any_user_learns_the_joined_bastions_names_and_no_more() {
     let alice = f.auth.authenticate(&alice_token).unwrap();
     assert_eq!(
         f.auth.ssh_hosts(&alice).unwrap().hosts,
-        Vec::<String>::new()
+        vec!["db-*"],
+        "the registered target patterns, for the CLI's Host lines"
     );
 
     f.join_as(&admin_token, "bastion-b.example.com");
     f.join_as(&admin_token, "bastion-a.example.com");
     assert_eq!(
         f.auth.ssh_hosts(&alice).unwrap().hosts,
-        vec!["bastion-a.example.com", "bastion-b.example.com"],
+        vec!["bastion-a.example.com", "bastion-b.example.com", "db-*"],
         "a plain user's session may ask; the names come sorted"
     );
 
@@ -1348,8 +1400,8 @@ fn any_user_learns_the_joined_bastions_names_and_no_more() {
             },
         )
         .unwrap();
-    assert_eq!(
-        f.auth.ssh_hosts(&alice).unwrap().hosts,
-        vec!["bastion-a.example.com"]
-    );
+    let hosts = f.auth.ssh_hosts(&alice).unwrap();
+    assert_eq!(hosts.hosts, vec!["bastion-a.example.com", "db-*"]);
+    // Its host key is revoked with it, for clients' `@revoked` lines.
+    assert_eq!(hosts.revoked_host_keys.len(), 1, "{hosts:?}");
 }

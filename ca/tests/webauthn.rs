@@ -54,6 +54,12 @@ targets = { allow = ["db-*"] }
 [groups]
 engineers = ["dev"]
 sre = ["prod"]
+
+[bastions.bastion-1]
+targets = ["db-*"]
+
+[bastions.bastion-2]
+targets = ["db-*"]
 "#;
 
 /// The software token's AAGUID (webauthn-authenticator-rs `softtoken::AAGUID`).

@@ -101,7 +101,7 @@ pub fn run(user_home: &Home, args: DevArgs) -> Result<ExitCode, CliError> {
         Some(s) => s,
         None => {
             let init = ca_init(&bin, &dir, &args)?;
-            add_dev_policy(&init.config)?;
+            add_dev_policy(&init.config, args.target.as_deref())?;
             let s = DevState {
                 config: init.config,
                 url: init.url,
@@ -304,8 +304,13 @@ fn admin_login_from_secrets(client: &Client, dir: &Path) -> Result<Client, CliEr
     ))
 }
 
-/// Append the dev bastion role to the new CA's policy (before it first starts).
-fn add_dev_policy(config: &Path) -> Result<(), CliError> {
+/// Append the dev bastion role to the new CA's policy (before it first starts),
+/// with the bastion registered for the target given (or the local sshd).
+fn add_dev_policy(config: &Path, target_spec: Option<&str>) -> Result<(), CliError> {
+    let target = match target_spec {
+        Some(spec) => dev_bastion::parse_target(spec).map_err(CliError::Usage)?.0,
+        None => dev_bastion::LOCAL_TARGET.to_owned(),
+    };
     let policy = config
         .parent()
         .map(|d| d.join("policy.toml"))
@@ -326,6 +331,7 @@ fn add_dev_policy(config: &Path) -> Result<(), CliError> {
     text.push_str(&dev_bastion::dev_policy(
         DEMO_USER,
         dev_bastion::os_user().as_deref(),
+        &target,
     ));
     write_atomic(&policy, text.as_bytes(), 0o644)
 }

@@ -107,7 +107,7 @@ pub fn choose_target(
     let key = host_key_file.unwrap_or(Path::new("/etc/ssh/ssh_host_ed25519_key.pub"));
     match pinned(key) {
         Ok(line) => Ok(Some(DevTarget {
-            name: "local-sshd".to_owned(),
+            name: LOCAL_TARGET.to_owned(),
             address: "127.0.0.1".to_owned(),
             port: 22,
             host_key: Some(line),
@@ -116,10 +116,14 @@ pub fn choose_target(
     }
 }
 
+/// Name of the target `rampart dev` finds on its own (the local sshd).
+pub const LOCAL_TARGET: &str = "local-sshd";
+
 /// The policy text appended on first run: the demo user may reach any target
 /// through the bastion as itself or as `os_user` (the account running `rampart
-/// dev`, so the local sshd has someone to log in as).
-pub fn dev_policy(demo_user: &str, os_user: Option<&str>) -> String {
+/// dev`, so the local sshd has someone to log in as), and the dev bastion is
+/// registered for `target` (the CA signs it host certificates for no other name).
+pub fn dev_policy(demo_user: &str, os_user: Option<&str>, target: &str) -> String {
     let mut logins = vec!["\"{user}\"".to_owned()];
     if let Some(u) = os_user.filter(|u| {
         !u.is_empty()
@@ -139,7 +143,11 @@ pub fn dev_policy(demo_user: &str, os_user: Option<&str>) -> String {
          targets = {{ allow = [\"*\"] }}\n\
          logins = [{}]\n\
          \n[users]\n\
-         {demo_user} = [\"{DEV_ROLE}\"]\n",
+         {demo_user} = [\"{DEV_ROLE}\"]\n\
+         \n# The dev bastion may stand in for this target only; add names here\n\
+         # (globs such as \"db-*\" work) for more.\n\
+         [bastions.{BASTION_NAME}]\n\
+         targets = [\"{target}\"]\n",
         logins.join(", ")
     )
 }
@@ -402,7 +410,7 @@ mod tests {
         let text = format!(
             "{}{}",
             include_str!("../../ca/src/default_policy.toml"),
-            dev_policy("demo", Some("root"))
+            dev_policy("demo", Some("root"), "local-sshd")
         );
         let policy = rampart_policy::Policy::from_toml(&text).unwrap();
         let now = chrono::Utc::now();
@@ -422,7 +430,10 @@ mod tests {
         };
         assert!(rampart_policy::evaluate_access(&other, &policy, now).is_err());
         // A user name that is not a plain account name is not added as a login.
-        assert!(!dev_policy("demo", Some("a\"b")).contains("a\"b"));
+        assert!(!dev_policy("demo", Some("a\"b"), "t").contains("a\"b"));
+        // The dev bastion serves the chosen target and nothing else.
+        assert!(rampart_policy::bastion_may_serve(&policy, BASTION_NAME, "local-sshd").is_ok());
+        assert!(rampart_policy::bastion_may_serve(&policy, BASTION_NAME, "prod-db").is_err());
     }
 
     #[test]

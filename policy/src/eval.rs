@@ -89,6 +89,8 @@ pub enum DenyCode {
     TargetNotAllowed,
     /// A host certificate name or principal is not a host name or IP address.
     InvalidHostName,
+    /// The bastion asking is not registered (`[bastions.<name>]`) for the target.
+    TargetNotRegistered,
 }
 
 impl DenyCode {
@@ -106,6 +108,7 @@ impl DenyCode {
             DenyCode::LoginNotGranted => "login_not_granted",
             DenyCode::TargetNotAllowed => "target_not_allowed",
             DenyCode::InvalidHostName => "invalid_host_name",
+            DenyCode::TargetNotRegistered => "target_not_registered",
         }
     }
 }
@@ -126,7 +129,7 @@ pub struct Denial {
 }
 
 impl Denial {
-    fn new(code: DenyCode, reason: impl Into<String>) -> Denial {
+    pub(crate) fn new(code: DenyCode, reason: impl Into<String>) -> Denial {
         Denial {
             code,
             reason: reason.into(),

@@ -11,6 +11,7 @@
 //! It also owns the host policy ([`host`]): which certificate principals may log
 //! in as which local account on a host.
 
+mod bastions;
 mod duration;
 mod error;
 mod eval;
@@ -22,6 +23,7 @@ mod names;
 mod oidc;
 mod policy;
 
+pub use bastions::bastion_may_serve;
 pub use duration::parse_duration;
 pub use error::PolicyError;
 pub use eval::{

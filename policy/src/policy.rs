@@ -60,6 +60,8 @@ struct RawPolicy {
     deny: Vec<Spanned<RawDeny>>,
     #[serde(default)]
     hosts: RawHosts,
+    #[serde(default)]
+    bastions: BTreeMap<Spanned<String>, RawBastion>,
 }
 
 #[derive(Deserialize, Default)]
@@ -143,6 +145,14 @@ struct RawHosts {
     max_ttl: Option<DurationValue>,
 }
 
+/// `[bastions.<name>]`: what a joined bastion may stand in for.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBastion {
+    /// Target names (globs) the bastion may get host and session certificates for.
+    targets: Vec<TargetPattern>,
+}
+
 // ---------------------------------------------------------------------------
 // Validated shape.
 // ---------------------------------------------------------------------------
@@ -158,6 +168,8 @@ pub struct Policy {
     pub(crate) users: BTreeMap<String, Vec<String>>,
     pub(crate) deny: Vec<DenyRule>,
     pub(crate) host_max_ttl: Duration,
+    /// `[bastions.<name>] targets`, by bastion name.
+    pub(crate) bastions: BTreeMap<String, Vec<String>>,
 }
 
 /// One `[roles.<name>]` table, validated.
@@ -433,6 +445,23 @@ impl Policy {
                 .map_err(|m| invalid(format!("users.{}", quote_key(u)), None, m))?;
         }
 
+        let mut bastions = BTreeMap::new();
+        for (name, b) in raw.bastions {
+            let line = Some(line_at(src, name.span().start));
+            let name = name.into_inner();
+            let key = format!("bastions.{}", quote_key(&name));
+            crate::names::check_host_name(&name).map_err(|m| invalid(key.clone(), line, m))?;
+            if b.targets.is_empty() {
+                return Err(invalid(
+                    format!("{key}.targets"),
+                    line,
+                    "list at least one target name or pattern; remove the table to register none"
+                        .into(),
+                ));
+            }
+            bastions.insert(name, dedup(b.targets.into_iter().map(|t| t.0)));
+        }
+
         Ok(Policy {
             default_ttl: raw.defaults.ttl.map_or(DEFAULT_TTL, |d| d.0),
             max_ttl: raw.defaults.max_ttl.map_or(DEFAULT_MAX_TTL, |d| d.0),
@@ -442,6 +471,7 @@ impl Policy {
             users,
             deny,
             host_max_ttl: raw.hosts.max_ttl.map_or(DEFAULT_HOST_MAX_TTL, |d| d.0),
+            bastions,
         })
     }
 

@@ -34,6 +34,11 @@ fn sample_policy_means_what_it_says() {
     let sre = vec!["sre".to_owned()];
     let contractor = vec!["contractors".to_owned()];
 
+    // bastion-1 stands in for db-* and web-* only; no other bastion for anything.
+    assert!(rampart_policy::bastion_may_serve(&policy, "bastion-1", "db-7").is_ok());
+    assert!(rampart_policy::bastion_may_serve(&policy, "bastion-1", "mail-1").is_err());
+    assert!(rampart_policy::bastion_may_serve(&policy, "bastion-2", "db-7").is_err());
+
     // An SRE with a user-verified security key, fresh: root is granted, from
     // the VPN only — but only into a bastion's per-session certificate
     // (`access = "bastion"`), never into the SRE's own.

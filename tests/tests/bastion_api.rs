@@ -53,6 +53,9 @@ engineers = ["dev"]
 
 [users]
 "{admin}" = ["dev"]
+
+[bastions."{BASTION}"]
+targets = ["db-*"]
 "#
     )
 }
@@ -230,19 +233,34 @@ fn join_is_single_use_and_the_credential_is_its_own_kind_of_secret() {
     assert!(info.signing_ca.contains(&host_ca_fp), "{}", info.text);
     let left = info.valid_before.unwrap() - Utc::now();
     assert!(
-        left <= chrono::Duration::hours(24) && left > chrono::Duration::hours(23),
-        "a target host certificate lives 24 h: {left}"
+        left <= chrono::Duration::hours(1) && left > chrono::Duration::minutes(55),
+        "a target host certificate lives an hour (the bastion renews it): {left}"
     );
     assert_eq!(
         api_code(bastion.post_json::<_, CertResponse>(
             paths::BASTION_HOST_CERT,
             &BastionHostCertRequest {
-                target: "db 1;rm".into(),
+                target: "db-1;rm".into(),
                 host_public_key: target_key.public_line(),
             },
         )),
         "invalid_target"
     );
+    // Only for the names the policy registers for this bastion (`db-*`): a
+    // stolen credential cannot make the bastion's key pass for another host.
+    for other in ["web-1", "bastion-2", "127.0.0.1", "xdb-1"] {
+        assert_eq!(
+            api_code(bastion.post_json::<_, CertResponse>(
+                paths::BASTION_HOST_CERT,
+                &BastionHostCertRequest {
+                    target: other.into(),
+                    host_public_key: target_key.public_line(),
+                },
+            )),
+            "target_not_registered",
+            "{other}"
+        );
+    }
     // …not on user or admin endpoints.
     assert_eq!(
         api_code(bastion.get_json::<Value>(paths::WHOAMI)),
@@ -334,9 +352,33 @@ fn join_is_single_use_and_the_credential_is_its_own_kind_of_secret() {
             .any(|b| b["target"] == "bastion:bastion-1" && b["reason"] == "decommissioned"),
         "{revoked:?}"
     );
+    // Its host key is revoked with it: published for clients' `@revoked`
+    // lines (every certificate it holds, its own and the targets', is for
+    // that key), and it cannot join again.
+    let hosts: rampart_api::SshHosts = ca
+        .api()
+        .with_token(admin_token(&admin))
+        .get_json(paths::SSH_HOSTS)
+        .expect("ssh-hosts");
+    assert!(
+        hosts
+            .revoked_host_keys
+            .iter()
+            .any(|k| key_part(k) == key_part(&new_key.public_line())),
+        "{hosts:?}"
+    );
+    assert!(
+        hosts.hosts.iter().any(|h| h == "db-*"),
+        "registered target patterns are named for the CLI's ssh_config: {hosts:?}"
+    );
+    let again = bastion_token(&admin, &["--name", BASTION]);
+    assert_eq!(
+        join(&ca, &again, BASTION, &new_key).unwrap_err(),
+        "host_key_revoked"
+    );
 
     // Audited.
-    assert_eq!(bodies(&ca, "bastion_token_created").len(), 4);
+    assert_eq!(bodies(&ca, "bastion_token_created").len(), 5);
     let joins = bodies(&ca, "bastion_joined");
     assert_eq!(joins.len(), 2);
     assert_eq!(joins[0]["target"], BASTION);
@@ -352,7 +394,8 @@ fn join_is_single_use_and_the_credential_is_its_own_kind_of_secret() {
             "name_mismatch",
             "token_used",
             "token_expired",
-            "name_taken"
+            "name_taken",
+            "host_key_revoked"
         ]
     );
     let host_certs = bodies(&ca, "host_cert_issued");
@@ -480,11 +523,15 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
         .unwrap_err();
     assert_eq!(e.api_code(), Some("access_denied"));
     assert!(e.to_string().contains("login root"), "{e}");
-    for target in ["web-1", "db-secret"] {
+    for (target, code) in [
+        ("db-secret", "access_denied"),
+        // Not registered for this bastion, whatever the roles say.
+        ("web-1", "target_not_registered"),
+    ] {
         let e = s
             .ask(&s.request(&outer, TEST_ACCOUNT, target, "sess-3"))
             .unwrap_err();
-        assert_eq!(e.api_code(), Some("access_denied"), "{target}");
+        assert_eq!(e.api_code(), Some(code), "{target}");
         assert!(e.to_string().contains(target), "{e}");
     }
 
@@ -631,7 +678,7 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
         [
             "access_denied",
             "access_denied",
-            "access_denied",
+            "target_not_registered",
             "certificate_malformed",
             "certificate_malformed",
             "certificate_foreign",

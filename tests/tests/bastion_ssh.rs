@@ -39,7 +39,7 @@ principals = ["{{user}}"]
 logins = ["{{user}}", "{TEST_ACCOUNT}"]
 min_factor = "otp"
 extensions = ["permit-pty"]
-targets = {{ allow = ["db-*"], deny = ["db-secret"] }}
+targets = {{ allow = ["db-*", "web-1"], deny = ["db-secret"] }}
 
 [roles.guarded]
 principals = ["{{user}}"]
@@ -87,6 +87,9 @@ dbas = ["dba"]
 
 [users]
 "{admin}" = ["dev"]
+
+[bastions."{BASTION}"]
+targets = ["db-*"]
 "#
     )
 }
@@ -150,6 +153,14 @@ fn world() -> World {
                 port: sshd.port(),
                 host_key: "host-ca".into(),
             },
+            // In the bastion's config and allowed by a role, but not
+            // registered for the bastion in the CA's policy.
+            TargetSpec {
+                name: "web-1".into(),
+                address: "127.0.0.1".into(),
+                port: sshd.port(),
+                host_key: "host-ca".into(),
+            },
         ],
     );
     bastion.check().assert_success("rampart-bastion check");
@@ -158,7 +169,15 @@ fn world() -> World {
     let config = bastion.ssh_config(
         &alice,
         dir.path(),
-        &["db-1", "db-9", "db-secret", "db-mfa", "db-agent", "db-fwd"],
+        &[
+            "db-1",
+            "db-9",
+            "db-secret",
+            "db-mfa",
+            "db-agent",
+            "db-fwd",
+            "web-1",
+        ],
     );
     World {
         ca,
@@ -261,6 +280,28 @@ fn unknown_target_and_bad_certificates_are_refused_with_a_reason() {
     );
     out.assert_failure("unknown target (direct)");
     assert!(out.stderr.contains("unknown target"), "{out}");
+
+    // A target the bastion knows and a role allows, but the CA's policy does
+    // not register for this bastion: no certificate for it, and the user and
+    // the audit log say why.
+    let out = ssh(
+        &w.config,
+        &[&format!("{TEST_ACCOUNT}@web-1"), "true"],
+        None,
+        T,
+    );
+    out.assert_failure("unregistered target");
+    assert!(
+        out.stderr.contains("not registered for the bastion"),
+        "the user sees why:\n{out}"
+    );
+    assert!(
+        bodies(&w.ca, "cert_denied")
+            .iter()
+            .chain(bodies(&w.ca, "access_denied").iter())
+            .any(|b| b["target"] == "web-1" && b["details"]["code"] == "target_not_registered"),
+        "the refusal is audited"
+    );
 
     // A plain key (no certificate) and a certificate from a foreign CA.
     let d = w.dir.path();

@@ -52,6 +52,9 @@ engineers = ["guarded"]
 
 [users]
 "{admin}" = ["guarded"]
+
+[bastions."{BASTION}"]
+targets = ["db-*"]
 "#
     )
 }

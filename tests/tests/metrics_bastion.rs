@@ -38,6 +38,9 @@ engineers = ["dev"]
 
 [users]
 "{admin}" = ["dev"]
+
+[bastions.bastion-1]
+targets = ["db-*"]
 "#
     )
 }

@@ -11,8 +11,11 @@ use russh::server;
 
 use super::{server_config, unix_now, Shared};
 
-/// Host certificates for targets are renewed when less than this is left.
-const HOST_CERT_RENEW_BEFORE: u64 = 3600;
+/// Host certificates for targets are renewed when less than this is left. The
+/// CA signs them for an hour: every inner session needs the CA for its user
+/// certificate anyway, so a longer host certificate would buy no availability,
+/// only a longer life for a stolen one.
+const HOST_CERT_RENEW_BEFORE: u64 = 600;
 
 /// Server configs by target name, each with its certificate's `valid_before`.
 pub(super) type Cache = tokio::sync::Mutex<HashMap<String, (Arc<server::Config>, u64)>>;

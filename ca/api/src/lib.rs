@@ -390,9 +390,9 @@ pub struct CertResponse {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SshHosts {
-    /// Host names, sorted: the joined bastions' names (each is its host
-    /// certificate's principal). Targets are not registered with the CA, so
-    /// they are not here.
+    /// Host names and patterns, sorted: the joined bastions' names (each is
+    /// its host certificate's principal) and the target name globs the policy
+    /// registers for bastions (`[bastions.<name>] targets`), for `Host` lines.
     pub hosts: Vec<String>,
     /// Public keys (OpenSSH one-line) of certified hosts whose key is revoked:
     /// the CLI marks them `@revoked` in its known_hosts, so ssh refuses them

@@ -30,7 +30,10 @@
 //!    endpoints, because each is looked up only in its own table):
 //!    - `POST /v1/bastion/host-cert {target, host_public_key}`: a host
 //!      certificate for the target's name (the only principal), for the host
-//!      key the bastion joined with and no other (`host_key_not_registered`), valid
+//!      key the bastion joined with and no other (`host_key_not_registered`),
+//!      for a name the policy registers for this bastion (`[bastions.NAME]
+//!      targets`, else `target_not_registered`; per-session certificates check
+//!      the same), valid
 //!      [`TARGET_HOST_CERT_TTL`] clamped by `[hosts] max_ttl`, so the bastion can
 //!      terminate the inner SSH session for `db-1` under a certificate the
 //!      client's `@cert-authority` line trusts. Names that are not IP addresses or
@@ -46,7 +49,9 @@
 //!
 //! 4. `rampart admin revoke --bastion NAME` (admin) → `POST
 //!    /v1/admin/bastions/revoke`: the credential stops working at once (audited
-//!    `revoked`, `target` = `bastion:NAME`); the name is free to join again.
+//!    `revoked`, `target` = `bastion:NAME`) and its host key is revoked, so
+//!    clients list it `@revoked` and it cannot join again; the name is free for
+//!    a join from a fresh directory (a new key).
 //!
 //! # Per-session certificates
 //!
@@ -122,7 +127,7 @@ pub const BASTION_TOKEN_DEFAULT_TTL: Duration = Duration::from_secs(3600);
 /// Longest lifetime of a bastion join token.
 pub const BASTION_TOKEN_MAX_TTL: Duration = Duration::from_secs(24 * 3600);
 /// Lifetime of a host certificate for a target (policy `[hosts] max_ttl` clamps).
-pub const TARGET_HOST_CERT_TTL: Duration = Duration::from_secs(24 * 3600);
+pub const TARGET_HOST_CERT_TTL: Duration = Duration::from_secs(3600);
 /// Lifetime of a per-session certificate: long enough to log in onward.
 pub const SESSION_CERT_TTL: Duration = Duration::from_secs(60);
 /// Longest certificate line accepted from a bastion.
@@ -287,6 +292,13 @@ impl Authority {
             )?;
             Err(CaError::unauthenticated(code, message))
         };
+        if self.store.key_revoked(&fingerprint)? {
+            return refused(
+                "host_key_revoked",
+                "this host key has been revoked; join from a fresh directory, which makes a new key"
+                    .into(),
+            );
+        }
         let token_hash = secrets::digest_secret(&req.token);
         let rejoin = self.store.bastion(&req.name)?.is_some();
         match self.store.join_bastion(
@@ -352,8 +364,8 @@ impl Authority {
 
     /// `POST /v1/admin/bastions/revoke` (`rampart admin revoke --bastion NAME`):
     /// the bastion's credential stops working at once, so it can obtain no more
-    /// certificates; its name is free for a new join. Host certificates already
-    /// issued to it run out on their own (host certificates are not in the KRL).
+    /// certificates, and its host key is revoked; its name is free for a new
+    /// join with a new key.
     pub fn revoke_bastion(
         &self,
         caller: &Caller,
@@ -370,21 +382,38 @@ impl Authority {
                 "reason is longer than 512 bytes",
             ));
         }
-        if self.store.bastion(&req.name)?.is_none() {
+        let Some(record) = self.store.bastion(&req.name)? else {
             return Err(CaError::not_found(
                 "bastion_unknown",
                 format!("no bastion named {:?} has joined", req.name),
             ));
-        }
+        };
         // Audit first, then change state.
         self.record(
             self.event(EventKind::Revoked, Outcome::Success, Some(caller))
                 .actor(&actor.user.name)
                 .session(&actor.record.id)
                 .target(&format!("bastion:{}", req.name))
-                .reason(&reason),
+                .reason(&reason)
+                .detail("keys", vec![record.host_key_fingerprint.clone()]),
         )?;
         self.store.remove_bastion(&req.name)?;
+        // Its host key too: every host certificate it holds (its own and the
+        // targets') is for that key, and clients that refresh their
+        // known_hosts get it as `@revoked`, so a stolen bastion cannot go on
+        // impersonating targets until its certificates run out.
+        let version = self.store.revoke(
+            &[],
+            std::slice::from_ref(&record.host_key_fingerprint),
+            &format!("bastion {} revoked: {reason}", req.name),
+            self.now(),
+        )?;
+        self.rebuild_krl()?;
+        self.record(
+            self.event(EventKind::KrlPublished, Outcome::Success, Some(caller))
+                .actor(&actor.user.name)
+                .detail("krl_version", version),
+        )?;
         Ok(api::BastionRevokeResponse {
             name: req.name.clone(),
         })
@@ -432,6 +461,19 @@ impl Authority {
                 "host_key_not_registered",
                 "a bastion gets target host certificates only for the host key it joined with",
             ));
+        }
+        let policy = self.policy()?;
+        if let Err(d) =
+            rampart_policy::bastion_may_serve(&policy, &bastion.record.name, &req.target)
+        {
+            self.record(
+                self.event(EventKind::CertDenied, Outcome::Failure, Some(caller))
+                    .actor(&bastion.actor())
+                    .target(&req.target)
+                    .reason(&d.reason)
+                    .detail("code", d.code.as_str()),
+            )?;
+            return Err(CaError::forbidden(d.code.as_str(), d.reason));
         }
         self.sign_host(
             caller,
@@ -569,6 +611,14 @@ impl Authority {
         }
         if req.source.as_ref().is_some_and(|s| s.len() > 64) {
             return bad("invalid_source", "source is longer than 64 bytes".into());
+        }
+        // A bastion serves only the targets the policy registers for it: a
+        // stolen credential must not reach hosts its bastion never fronted.
+        let policy = self.policy().map_err(Err)?;
+        if let Err(d) =
+            rampart_policy::bastion_may_serve(&policy, &bastion.record.name, &req.target)
+        {
+            return Err(Ok(Refusal::new(d.code.as_str(), d.reason)));
         }
         if req.totp_code.is_some() && req.webauthn_approval.is_some() {
             return bad(

@@ -238,12 +238,26 @@ impl Authority {
         }
     }
 
-    /// `GET /v1/ssh-hosts`: the joined bastions, the hosts every user reaches
-    /// with a Rampart certificate (the CLI scopes its ssh_config to them). Any
-    /// live session may ask: users must know the bastion's name to use it.
+    /// `GET /v1/ssh-hosts`: the joined bastions and the target names the
+    /// policy registers for bastions — the hosts users reach with a Rampart
+    /// certificate (the CLI scopes its ssh_config to them). Any live session
+    /// may ask: users must know the bastion's name to use it.
     pub fn ssh_hosts(&self, _session: &Session) -> Result<api::SshHosts, CaError> {
+        let policy = self.policy()?;
+        let mut hosts = self.store.bastion_names()?;
+        for bastion in policy.registered_bastions() {
+            hosts.extend(
+                policy
+                    .bastion_targets(bastion)
+                    .unwrap_or_default()
+                    .iter()
+                    .cloned(),
+            );
+        }
+        hosts.sort();
+        hosts.dedup();
         Ok(api::SshHosts {
-            hosts: self.store.bastion_names()?,
+            hosts,
             revoked_host_keys: self.store.revoked_host_keys()?,
         })
     }
