@@ -14,7 +14,10 @@
 
 use std::path::PathBuf;
 
-use rampart_api::{paths, CertRequest, CertResponse, CreateUserRequest, Health, User};
+use rampart_api::{
+    paths, CertRequest, CertResponse, CreateUserRequest, Health, InviteRequest, InviteResponse,
+    User,
+};
 use rampart_e2e::small_disk::SmallDisk;
 use rampart_e2e::{api_admin, Ca, KeyPair};
 
@@ -39,6 +42,14 @@ fn create_user(admin: &rampart_api::Client, name: &str) -> Result<User, rampart_
             groups: vec!["engineers".into()],
             admin: false,
         },
+    )
+}
+
+/// Invites in the CA store, by user, read with the sqlite3 shell.
+fn invite_rows(ca: &Ca) -> String {
+    rampart_e2e::audit_db::sqlite3(
+        &ca.ca_db(),
+        "SELECT user, expires_at FROM invites ORDER BY rowid;",
     )
 }
 
@@ -106,6 +117,24 @@ fn a_full_audit_disk_refuses_actions_and_service_resumes_when_space_returns() {
         Some("audit_unavailable"),
         "{cert_refusal}"
     );
+    // So is an invite, and none is stored: an enrolment door the log does not
+    // know about must not exist.
+    let invites_before = invite_rows(&ca);
+    let invite_refusal = admin
+        .post_json::<_, InviteResponse>(
+            paths::ADMIN_INVITES,
+            &InviteRequest {
+                user: "before".into(),
+                ttl_seconds: None,
+            },
+        )
+        .expect_err("an invite while the audit log cannot be written");
+    assert_eq!(
+        invite_refusal.api_code(),
+        Some("audit_unavailable"),
+        "{invite_refusal}"
+    );
+    assert_eq!(invite_rows(&ca), invites_before, "no invite stored");
 
     // Reads and health keep working while writes fail.
     let health: Health = ca.api().get_json(paths::HEALTH).unwrap();

@@ -335,8 +335,6 @@ impl Authority {
         let now = self.now();
         let code = secrets::new_invite_code();
         let expires_at = now + to_chrono(ttl);
-        self.store
-            .create_invite(&secrets::digest_secret(&code), &user.name, expires_at, now)?;
         let mut ev = self
             .event(EventKind::InviteCreated, Outcome::Success, caller)
             .user(&user.name)
@@ -345,7 +343,10 @@ impl Authority {
             InviteBy::Session(s) => ev.actor(&s.user.name).session(&s.record.id),
             InviteBy::Offline(command) => ev.actor(command),
         };
+        // Audit first: an invite the log does not know about must not exist.
         self.record(ev)?;
+        self.store
+            .create_invite(&secrets::digest_secret(&code), &user.name, expires_at, now)?;
         Ok(api::InviteResponse {
             user: user.name,
             code,
