@@ -126,6 +126,9 @@ event_kinds! {
     CaStarted => ("ca_started", "RA-CA-002", Info),
     /// The CA process stopped.
     CaStopped => ("ca_stopped", "RA-CA-003", Notice),
+    /// The CA re-read its policy on SIGHUP (failure: the new file was refused
+    /// and the previous policy stays in force).
+    PolicyReloaded => ("policy_reloaded", "RA-CA-004", Notice),
     // identities / admin
     /// An administrator created a user.
     UserCreated => ("user_created", "RA-ADM-001", Notice),
@@ -615,7 +618,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 46);
+        assert_eq!(EventKind::all().len(), 47);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }

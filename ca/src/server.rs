@@ -1,5 +1,6 @@
 //! Start-up and shutdown: load the config, keys, policy, store and audit log into
-//! an [`Authority`]; serve the API over TLS; stop cleanly on SIGTERM/SIGINT.
+//! an [`Authority`]; serve the API over TLS; re-read the policy on SIGHUP; stop
+//! cleanly on SIGTERM/SIGINT.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -42,6 +43,62 @@ pub fn load_policy(path: &Path) -> Result<Policy, CaError> {
         )));
     }
     Ok(policy)
+}
+
+/// Re-read the policy file into a running authority (SIGHUP). The new policy
+/// is validated exactly as at start-up; one that does not validate is refused
+/// and the previous policy stays in force, so a typo during an incident never
+/// leaves the CA without a policy. Either way the attempt is audited first.
+pub fn reload_policy(path: &Path, auth: &Authority) -> Result<(), CaError> {
+    use sha2::Digest as _;
+    let digest = std::fs::read(path)
+        .map(|b| hex::encode(sha2::Sha256::digest(&b)))
+        .unwrap_or_default();
+    let loaded = load_policy(path);
+    let outcome = if loaded.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    };
+    let mut ev = NewEvent::new(EventKind::PolicyReloaded, outcome, auth.now())
+        .actor("rampart-ca")
+        .detail("path", path.display().to_string())
+        .detail("sha256", digest);
+    if let Err(e) = &loaded {
+        ev = ev.reason(&e.to_string());
+    }
+    auth.record(ev)?;
+    let policy = loaded?;
+    for lint in policy.lint() {
+        tracing::warn!("policy warning: {lint}");
+    }
+    auth.set_policy(policy);
+    Ok(())
+}
+
+/// On every SIGHUP, [`reload_policy`]; the outcome goes to the log.
+fn spawn_policy_reload(path: std::path::PathBuf, auth: Arc<Authority>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "no SIGHUP handler: reloading the policy needs a restart");
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            let (path, auth) = (path.clone(), Arc::clone(&auth));
+            let done = tokio::task::spawn_blocking(move || reload_policy(&path, &auth)).await;
+            match done {
+                Ok(Ok(())) => tracing::info!("policy reloaded"),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "policy reload refused; the previous policy stays in force")
+                }
+                Err(e) => tracing::error!(error = %e, "policy reload task failed"),
+            }
+        }
+    });
 }
 
 fn load_key(path: &Path, pass: &secrecy::SecretString) -> Result<FileCaKey, CaError> {
@@ -342,6 +399,7 @@ pub async fn serve(
             Arc::clone(&auth),
         );
     }
+    spawn_policy_reload(config.policy.clone(), Arc::clone(&auth));
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
     tokio::spawn(async move {

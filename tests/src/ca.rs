@@ -297,6 +297,17 @@ impl Ca {
         }
     }
 
+    /// SIGHUP, as `systemctl reload rampart-ca` sends: re-read the policy.
+    pub fn reload(&self) {
+        let pid = self.child.as_ref().expect("CA running").id();
+        let out = run({
+            let mut c = Command::new("kill");
+            c.args(["-HUP", &pid.to_string()]);
+            c
+        });
+        out.assert_success("kill -HUP rampart-ca");
+    }
+
     /// Whether the serve process is still running.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {

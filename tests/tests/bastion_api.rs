@@ -437,6 +437,71 @@ fn read_line(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap().trim().to_owned()
 }
 
+/// Poll `f` until it holds (≤ 20 s); the reload runs on the CA's own time.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn a_bastion_is_registered_by_a_policy_reload_and_a_bad_policy_is_refused() {
+    let (mut ca, admin) = start_ca();
+    let d = ca.root().to_path_buf();
+    // Joined, but the policy registers no target for it.
+    let host_key = KeyPair::ed25519(&d, "bastion_r_host");
+    let token = bastion_token(&admin, &["--name", "bastion-r"]);
+    let joined = join(&ca, &token, "bastion-r", &host_key).expect("join");
+    let bastion = ca.api().with_token(joined.credential);
+    let ask = || {
+        bastion.post_json::<_, CertResponse>(
+            paths::BASTION_HOST_CERT,
+            &BastionHostCertRequest {
+                target: "db-1".into(),
+                host_public_key: host_key.public_line(),
+            },
+        )
+    };
+    assert_eq!(api_code(ask()), "target_not_registered");
+
+    // `systemctl reload`: the new table takes effect without a restart.
+    let policy = std::fs::read_to_string(ca.policy_path()).unwrap();
+    ca.write_policy(&format!(
+        "{policy}\n[bastions.bastion-r]\ntargets = [\"db-1\"]\n"
+    ));
+    ca.reload();
+    eventually("the reloaded policy to register db-1", || ask().is_ok());
+
+    // A policy that does not validate is refused; the previous one stays.
+    ca.write_policy(
+        "version = 1\n[roles.broken]\nprincipals = [\"{user}\"]\nmin_factr = \"otp\"\n",
+    );
+    ca.reload();
+    eventually("the refused reload in the audit log", || {
+        bodies(&ca, "policy_reloaded")
+            .iter()
+            .any(|b| b["outcome"] == "failure")
+    });
+    ask().expect("the previous policy is still in force");
+    assert!(ca.is_running(), "a bad policy never stops the CA");
+
+    let reloads = bodies(&ca, "policy_reloaded");
+    assert_eq!(reloads.len(), 2, "{reloads:?}");
+    assert_eq!(reloads[0]["outcome"], "success");
+    assert_eq!(reloads[0]["details"]["sha256"].as_str().unwrap().len(), 64);
+    assert_eq!(reloads[1]["outcome"], "failure");
+    assert!(
+        reloads[1]["reason"].as_str().unwrap().contains("min_factr"),
+        "the refusal names the problem: {reloads:?}"
+    );
+    ca.verify_audit().assert_success("audit verify");
+}
+
 #[test]
 fn session_certs_follow_policy_and_the_users_own_certificate() {
     let (ca, admin) = start_ca();

@@ -471,6 +471,7 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::CaInitialized => "CA initialized",
         EventKind::CaStarted => "CA started",
         EventKind::CaStopped => "CA stopped",
+        EventKind::PolicyReloaded => "Policy reloaded",
         EventKind::UserCreated => "User created",
         EventKind::UserDisabled => "User disabled",
         EventKind::UserEnabled => "User enabled",
