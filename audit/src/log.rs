@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, SyncSender, TryRecvError};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -85,6 +85,8 @@ enum Cmd {
 struct Shared {
     healthy: AtomicBool,
     head: Mutex<(u64, [u8; 32])>,
+    /// Checkpoints that could not be appended to the witness file.
+    witness_failures: AtomicU64,
 }
 
 struct Inner {
@@ -151,6 +153,7 @@ impl AuditLog {
         let shared = Arc::new(Shared {
             healthy: AtomicBool::new(true),
             head: Mutex::new((state.seq, state.hash)),
+            witness_failures: AtomicU64::new(0),
         });
         let (tx, rx) = mpsc::channel();
         let writer = Writer {
@@ -244,6 +247,13 @@ impl AuditLog {
     /// The last committed sequence number and hash; `(0, [0; 32])` for an empty log.
     pub fn head(&self) -> Result<(u64, [u8; 32]), AuditError> {
         Ok(*lock(&self.inner.shared.head))
+    }
+
+    /// How many committed checkpoints could not be appended to the witness file
+    /// since the log was opened (for a metric and an alert: a witness that stops
+    /// moving no longer guards the newest history).
+    pub fn witness_failures(&self) -> u64 {
+        self.inner.shared.witness_failures.load(Ordering::Relaxed)
     }
 
     /// False after a write error until a later write succeeds, and after close.
@@ -627,15 +637,17 @@ impl<B: Backend> Writer<B> {
     }
 
     /// Copy committed checkpoints to the witness file. After the commit, so the
-    /// witness is never ahead of the database. A failure is logged, not fatal:
-    /// the checkpoint is durable in the database, and the next one is witnessed
-    /// again (the witness only falls a checkpoint behind).
+    /// witness is never ahead of the database. A failure is logged and counted
+    /// ([`AuditLog::witness_failures`]), not fatal: the checkpoint is durable in
+    /// the database, and the next one is witnessed again (the witness only falls
+    /// behind).
     fn witness(&self, checkpoints: &[Checkpoint]) {
         let Some(path) = &self.config.witness else {
             return;
         };
         for cp in checkpoints {
             if let Err(e) = crate::witness::append_checkpoint(path, cp) {
+                self.shared.witness_failures.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, seq = cp.seq, "audit checkpoint not witnessed");
             }
         }

@@ -239,3 +239,27 @@ fn expected_heads_parse_strictly() {
         assert!(Head::parse(&bad).is_err(), "{bad}");
     }
 }
+
+#[test]
+fn a_witness_that_cannot_be_written_is_counted_and_the_log_goes_on() {
+    let f = Fixture::new();
+    let w = witness_path(&f);
+    let log = AuditLog::open(&f.path, Some(key()), wconfig(10, &w)).unwrap();
+    for i in 1..=10 {
+        log.append(ev(i)).unwrap();
+    }
+    assert_eq!(log.witness_failures(), 0);
+    // The witness path stops being a writable file (a directory stands there).
+    std::fs::remove_file(&w).unwrap();
+    std::fs::create_dir(&w).unwrap();
+    for i in 11..=30 {
+        log.append(ev(i)).unwrap();
+    }
+    assert_eq!(
+        log.witness_failures(),
+        2,
+        "the checkpoints at 20 and 30 were not witnessed"
+    );
+    assert!(log.healthy(), "the database itself is fine");
+    log.close().unwrap();
+}

@@ -433,6 +433,8 @@ pub struct Metrics {
     pub audit_append: Histogram,
     /// `rampart_audit_append_failures_total`.
     pub audit_failures: Counter,
+    /// `rampart_audit_witness_failures_total`.
+    pub witness_failures: Counter,
     /// `rampart_siem_forwarder_lag_events{forwarder}`.
     pub siem_lag: Family<Forwarder, Gauge>,
     /// `rampart_siem_forwarder_errors_total{forwarder}`.
@@ -501,6 +503,7 @@ impl Metrics {
             issuance: Family::new_with_constructor(server_latency),
             audit_append: server_latency(),
             audit_failures: Counter::default(),
+            witness_failures: Counter::default(),
             siem_lag: Family::default(),
             siem_errors: Family::default(),
             siem_connected: Family::default(),
@@ -702,6 +705,11 @@ impl Metrics {
             "audit_append_failures",
             "audit appends that failed (each refused the action it recorded)",
             m.audit_failures.clone(),
+        );
+        r.register(
+            "audit_witness_failures",
+            "audit checkpoints the CA could not append to its witness file",
+            m.witness_failures.clone(),
         );
         r.register(
             "siem_forwarder_lag_events",
@@ -1032,6 +1040,16 @@ pub fn audit_append(ok: bool, latency: Duration) {
     m.audit_append.observe(latency.as_secs_f64());
     if !ok {
         m.audit_failures.inc();
+    }
+}
+
+/// Publish the audit log's count of unwitnessed checkpoints (it counts from
+/// the log's opening; the counter follows it upwards).
+pub fn witness_failures(total: u64) {
+    let c = &metrics().witness_failures;
+    let seen = c.get();
+    if total > seen {
+        c.inc_by(total - seen);
     }
 }
 

@@ -381,6 +381,7 @@ pub async fn serve(
         }
         let (auth, fwd) = (Arc::clone(&auth), forwarders.status_handles());
         let refresh: crate::metrics::Refresh = Arc::new(move || {
+            crate::metrics::witness_failures(auth.audit_log().witness_failures());
             let head = auth.audit_log().head().ok().map(|(seq, _)| seq);
             fwd.iter()
                 .for_each(|h| crate::metrics::forwarder_status(&h.get(), head));
