@@ -203,7 +203,7 @@ impl FactorVerifier for RecoveryVerifier {
 mod tests {
     use super::*;
     use crate::store::sqlite::SqliteStore;
-    use crate::store::{PendingEnrollment, TotpRecord, UserRecord};
+    use crate::store::{PendingEnrollment, TotpRecord, UserRecord, UserStore};
     use secrecy::SecretString;
 
     fn t(s: &str) -> DateTime<Utc> {

@@ -21,7 +21,7 @@ use crate::error::CaError;
 use crate::secrets;
 use crate::server::{self, SEAL_SALT};
 use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::store::MetaStore;
 
 /// The policy a new CA starts with.
 pub const DEFAULT_POLICY: &str = include_str!("default_policy.toml");

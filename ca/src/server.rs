@@ -19,7 +19,7 @@ use crate::config::{check_private_file, Config};
 use crate::error::CaError;
 use crate::secrets::Sealer;
 use crate::store::sqlite::SqliteStore;
-use crate::store::Store;
+use crate::store::MetaStore;
 
 /// Metadata key of the seal salt, written by `init`.
 pub const SEAL_SALT: &str = "seal_salt";

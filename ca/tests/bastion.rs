@@ -368,7 +368,7 @@ fn an_outer_certificate_from_an_oidc_login_is_accepted_as_oidc() {
     session.record.mfa_method = "oidc".into();
     // What the OIDC login keeps beside such a session (a second connection to
     // the same store file; SQLite serialises the writers).
-    use rampart_ca::store::Store as _;
+    use rampart_ca::store::SessionStore as _;
     let store = rampart_ca::store::sqlite::SqliteStore::open(&f._dir.path().join("ca.db")).unwrap();
     store
         .put_idp_evidence(

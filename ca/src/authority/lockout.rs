@@ -4,7 +4,7 @@
 //!   factor for one user from one network lock that pair, with back-off. A
 //!   stranger guessing an admin's codes locks only the stranger; the admin logs
 //!   in from their own network. The check and the count are one store step
-//!   ([`crate::store::Store::begin_attempt`]), so parallel guesses cannot all
+//!   ([`crate::store::AttemptStore::begin_attempt`]), so parallel guesses cannot all
 //!   pass before one is counted.
 //! - **a user-wide lock**, also in the store, only after many more failures
 //!   from all networks within a window (a distributed guess). It is audited
