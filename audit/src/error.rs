@@ -35,7 +35,7 @@ pub enum AuditError {
 
     /// The file is not a Rampart audit database, or it uses a format version this
     /// build does not understand.
-    #[error("not a Rampart audit database (or unsupported format): {0}")]
+    #[error("audit database format: {0}")]
     Format(String),
 
     /// A stored row could not be decoded while reading (query). `verify` reports

@@ -124,7 +124,10 @@
 //! queries (`serial` holds the u64 bit-for-bit in SQLite's signed INTEGER).
 //! `checkpoints(seq INTEGER PRIMARY KEY, hash, time, signature)`. Triggers abort any
 //! `UPDATE` or `DELETE` on either table with `audit log is append-only`.
-//! `PRAGMA application_id` is `0x52414d41` ("RAMA") and `PRAGMA user_version` is 1.
+//! `PRAGMA application_id` is `0x52414d41` ("RAMA") and `PRAGMA user_version` is the
+//! schema version, 1. The writer creates the schema in a new file and upgrades an
+//! older version in one transaction; every opener refuses a newer version, and
+//! readers (verify, query, export, forwarders) also refuse an older one.
 //! The database runs in WAL mode with `synchronous=FULL`: an append returns only
 //! after its transaction's WAL frames are fsynced.
 //!
@@ -184,5 +187,5 @@ pub use checkpoint::{allowed_signers_line, checkpoint_message, Checkpoint, CHECK
 pub use error::AuditError;
 pub use event::{canonical_time, Event, EventKind, NewEvent, Outcome, Severity, BODY_VERSION};
 pub use log::{Appended, AuditConfig, AuditLog};
-pub use store::Query;
+pub use store::{schema_version, Query};
 pub use verify::{verify, VerifyProblem, VerifyReport};

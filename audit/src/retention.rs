@@ -55,7 +55,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
 use crate::event::canonical_time;
-use crate::store::{seq_to_sql, APPLICATION_ID, SCHEMA_VERSION};
+use crate::store::{check_ids, seq_to_sql};
 use crate::AuditError;
 
 /// Rows deleted per transaction.
@@ -124,12 +124,7 @@ fn open_rw(path: &Path) -> Result<Connection, AuditError> {
     conn.busy_timeout(Duration::from_secs(10))?;
     let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     let ver: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if app != APPLICATION_ID || ver != SCHEMA_VERSION {
-        return Err(AuditError::Format(format!(
-            "{}: application_id {app:#x}, version {ver}",
-            path.display()
-        )));
-    }
+    check_ids(path, app, ver)?;
     conn.pragma_update(None, "synchronous", "FULL")?;
     Ok(conn)
 }

@@ -13,10 +13,17 @@ use crate::AuditError;
 
 /// `PRAGMA application_id` of a Rampart audit database ("RAMA").
 pub(crate) const APPLICATION_ID: i64 = 0x5241_4d41;
-/// `PRAGMA user_version`: the on-disk schema version.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA user_version`: the on-disk schema version this binary writes, and the
+/// newest it opens.
+pub(crate) const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-const SCHEMA: &str = "
+/// The schema, one step per version, oldest first: entry `i` takes a database
+/// from version `i` to `i + 1`. A new version appends a step; a step already
+/// released is never edited, since databases past it never run it again.
+const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+/// Version 1: the events and checkpoints tables and their append-only triggers.
+const SCHEMA_V1: &str = "
 CREATE TABLE events (
     seq    INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 1),
     id     TEXT NOT NULL,
@@ -146,6 +153,8 @@ impl SqliteBackend {
         Ok(me)
     }
 
+    /// Create the schema in a new database, or bring an older one up to
+    /// [`SCHEMA_VERSION`], in one transaction; refuse a foreign or newer one.
     fn init_schema(&mut self) -> Result<(), AuditError> {
         let tx = self
             .conn
@@ -153,28 +162,68 @@ impl SqliteBackend {
         let app: i64 = tx.query_row("PRAGMA application_id", [], |r| r.get(0))?;
         let ver: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
-        if app == 0 && ver == 0 && tables == 0 {
-            tx.execute_batch(SCHEMA)?;
+        let fresh = app == 0 && ver == 0 && tables == 0;
+        if !fresh {
+            check_application(app)?;
+            check_not_newer(ver)?;
+        }
+        let done = usize::try_from(ver).unwrap_or(0);
+        let pending = MIGRATIONS.get(done..).unwrap_or_default();
+        if !pending.is_empty() {
+            for step in pending {
+                tx.execute_batch(step)?;
+            }
             tx.pragma_update(None, "application_id", APPLICATION_ID)?;
             tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        } else {
-            check_ids(app, ver)?;
         }
         tx.commit()?;
         Ok(())
     }
 }
 
-fn check_ids(app: i64, ver: i64) -> Result<(), AuditError> {
+fn check_application(app: i64) -> Result<(), AuditError> {
     if app != APPLICATION_ID {
-        return Err(AuditError::Format(format!("application_id is {app:#x}")));
-    }
-    if ver != SCHEMA_VERSION {
         return Err(AuditError::Format(format!(
-            "schema version {ver}, expected {SCHEMA_VERSION}"
+            "not a Rampart audit database (application_id is {app:#x})"
         )));
     }
     Ok(())
+}
+
+fn check_not_newer(ver: i64) -> Result<(), AuditError> {
+    if ver > SCHEMA_VERSION {
+        return Err(AuditError::Format(format!(
+            "audit database schema version {ver} is newer than the {SCHEMA_VERSION} this \
+             binary knows: use the release that wrote it, or a newer one"
+        )));
+    }
+    Ok(())
+}
+
+/// A database opened by a reader (verify, query, export, forwarders) must be
+/// an audit database at exactly this version: readers do not upgrade. The error
+/// names the file.
+pub(crate) fn check_ids(path: &Path, app: i64, ver: i64) -> Result<(), AuditError> {
+    let at = |e: AuditError| match e {
+        AuditError::Format(m) => AuditError::Format(format!("{}: {m}", path.display())),
+        other => other,
+    };
+    check_application(app).map_err(at)?;
+    check_not_newer(ver).map_err(at)?;
+    if ver < SCHEMA_VERSION {
+        return Err(at(AuditError::Format(format!(
+            "audit database schema version {ver} is older than the {SCHEMA_VERSION} this \
+             binary reads: start rampart-ca once to upgrade it"
+        ))));
+    }
+    Ok(())
+}
+
+/// The schema version of the audit database at `path`, read without changing
+/// it; an error when it is not one this binary can read.
+pub fn schema_version(path: &Path) -> Result<i64, AuditError> {
+    let conn = open_read_only(path)?;
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
 }
 
 /// Open an existing audit database read-only and check that it is one.
@@ -192,7 +241,7 @@ pub(crate) fn open_read_only(path: &Path) -> Result<Connection, AuditError> {
     conn.busy_timeout(Duration::from_secs(5))?;
     let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     let ver: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    check_ids(app, ver)?;
+    check_ids(path, app, ver)?;
     Ok(conn)
 }
 

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use super::Record;
 use crate::checkpoint::Checkpoint;
 use crate::event::decode_body;
-use crate::store::{seq_to_sql, APPLICATION_ID, SCHEMA_VERSION};
+use crate::store::{check_ids, seq_to_sql};
 use crate::AuditError;
 
 /// Name of the cursor table in the audit database.
@@ -43,12 +43,7 @@ fn open_checked(path: &Path, flags: OpenFlags) -> Result<Connection, AuditError>
     conn.busy_timeout(Duration::from_secs(5))?;
     let app: i64 = conn.query_row("PRAGMA application_id", [], |r| r.get(0))?;
     let ver: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if app != APPLICATION_ID || ver != SCHEMA_VERSION {
-        return Err(AuditError::Format(format!(
-            "{}: application_id {app:#x}, version {ver}",
-            path.display()
-        )));
-    }
+    check_ids(path, app, ver)?;
     Ok(conn)
 }
 
