@@ -55,6 +55,25 @@ pub enum StoreError {
     /// A stored value could not be decoded.
     #[error("corrupt stored value: {0}")]
     Corrupt(String),
+    /// The database was written by a newer release, with a schema this binary
+    /// does not know.
+    #[error(
+        "the database has schema version {found}, newer than the {supported} this \
+         rampart-ca knows: run the release that wrote it (or a newer one), or restore \
+         the backup taken before upgrading"
+    )]
+    SchemaTooNew {
+        /// The version in the database.
+        found: i64,
+        /// The newest version this binary knows.
+        supported: u32,
+    },
+    /// The file is an SQLite database of something else.
+    #[error("not a Rampart CA database (application_id {application_id:#x})")]
+    NotCaDatabase {
+        /// The file's `PRAGMA application_id`.
+        application_id: i64,
+    },
 }
 
 /// The CA's whole state: every area together. Implement the area traits; this

@@ -12,13 +12,15 @@
 //! `synchronous=FULL` before the certificate leaves the CA.
 //!
 //! This module owns the connection, its durability modes and the row helpers
-//! every area shares; [`schema`] owns the tables, and one module per area
-//! implements that area's trait.
+//! every area shares; [`schema`] owns the tables, [`migrate`] the schema
+//! version and the steps between versions, and one module per area implements
+//! that area's trait.
 
 mod attempts;
 mod bastions;
 mod certs;
 mod factors;
+mod migrate;
 mod schema;
 mod sessions;
 mod users;
@@ -28,6 +30,8 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
+
+pub use migrate::{inspect, SchemaStatus, APPLICATION_ID, SCHEMA_VERSION};
 
 use super::{MetaStore, StoreError};
 
@@ -80,7 +84,7 @@ impl SqliteStore {
         Self::init(Connection::open_in_memory().map_err(db)?)
     }
 
-    fn init(conn: Connection) -> Result<Self, StoreError> {
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db)?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -88,7 +92,7 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL")
             .map_err(db)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(db)?;
-        schema::apply(&conn)?;
+        migrate::migrate(&mut conn)?;
         Ok(SqliteStore {
             conn: Mutex::new(conn),
         })

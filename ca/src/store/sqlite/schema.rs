@@ -1,12 +1,15 @@
-//! The tables of `ca.db`, and the columns added to them after their first
-//! release.
+//! The tables of `ca.db` as schema version 1 has them: the tables, and the
+//! columns added to them before the schema was versioned. [`super::migrate`]
+//! applies them; later versions append migrations there rather than edit this.
 
 use rusqlite::Connection;
 
 use super::db;
 use crate::store::StoreError;
 
-const SCHEMA: &str = r#"
+/// The tables, idempotent: a database written before versioning has some or
+/// all of them already.
+const V1_TABLES: &str = r#"
 CREATE TABLE IF NOT EXISTS users (
     name        TEXT PRIMARY KEY,
     groups_json TEXT NOT NULL,
@@ -187,9 +190,10 @@ fn add_missing_columns(conn: &Connection) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Create what is missing: tables, indexes and added columns.
-pub(super) fn apply(conn: &Connection) -> Result<(), StoreError> {
-    conn.execute_batch(SCHEMA).map_err(db)?;
+/// Schema version 1: create what is missing (tables, indexes, added columns).
+/// Safe on an empty database and on one written by any unversioned release.
+pub(super) fn version_1(conn: &Connection) -> Result<(), StoreError> {
+    conn.execute_batch(V1_TABLES).map_err(db)?;
     add_missing_columns(conn)
 }
 
