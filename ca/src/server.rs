@@ -244,20 +244,62 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
             return Err(CaError::Config(format!("{} does not exist", db.display())));
         }
     }
+    let schema_lines = check_schemas(&config)?;
     let witness_line = check_witness(&config, &pass)?;
     let mut out = format!(
         "configuration OK: {} (listen {}, keys decrypt, policy valid, TLS loads)",
         config.path.display(),
         config.listen
     );
-    out.push('\n');
-    out.push_str(&witness_line);
+    for line in schema_lines.iter().chain([&witness_line]) {
+        out.push('\n');
+        out.push_str(line);
+    }
     let warnings = passphrase_beside_keys(&config).into_iter().chain(warnings);
     for w in warnings {
         out.push('\n');
         out.push_str(&w);
     }
     Ok(out)
+}
+
+/// `check`'s view of the two databases' schema versions, read without upgrading
+/// anything: an error for a database `serve` would refuse (newer than this
+/// binary, or not Rampart's), else a line each saying the version and whether
+/// the next start upgrades it.
+fn check_schemas(config: &Config) -> Result<[String; 2], CaError> {
+    let ca = crate::store::sqlite::inspect(&config.database).map_err(|e| {
+        CaError::Config(format!(
+            "CA database {}: {e}; `serve` would refuse to start",
+            config.database.display()
+        ))
+    })?;
+    let ca_line = if ca.needs_upgrade() {
+        format!(
+            "CA database {}: schema version {}; the next start upgrades it to {} \
+             (back it up first)",
+            config.database.display(),
+            ca.found,
+            ca.supported
+        )
+    } else {
+        format!(
+            "CA database OK: {} (schema version {})",
+            config.database.display(),
+            ca.found
+        )
+    };
+    let audit = rampart_audit::schema_version(&config.audit_database).map_err(|e| {
+        CaError::Config(format!(
+            "audit database {}: {e}",
+            config.audit_database.display()
+        ))
+    })?;
+    let audit_line = format!(
+        "audit database OK: {} (schema version {audit})",
+        config.audit_database.display()
+    );
+    Ok([ca_line, audit_line])
 }
 
 /// `check`'s view of the audit witness: an error when the database is behind or
