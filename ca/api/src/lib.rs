@@ -11,6 +11,7 @@
 pub mod client;
 pub mod oidc;
 pub mod source;
+pub mod user_proof;
 pub mod webauthn;
 
 use chrono::{DateTime, Utc};
@@ -737,6 +738,14 @@ pub struct SessionCertRequest {
     /// (`mfa-method@rampart=webauthn`, fresh `mfa-time`, UV and AAGUID).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webauthn_approval: Option<webauthn::WaitRequest>,
+    /// What the user's SSH client signed to log in to the bastion on this
+    /// connection, and the signature: the proof that the certificate's holder
+    /// is taking part, which the certificate alone cannot give (it is
+    /// public). Required; optional on the wire only so that a request
+    /// without it is refused and audited (`user_proof_required`) rather than
+    /// rejected as unreadable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_proof: Option<user_proof::UserProof>,
 }
 
 impl std::fmt::Debug for SessionCertRequest {
@@ -748,6 +757,7 @@ impl std::fmt::Debug for SessionCertRequest {
             .field("source", &self.source)
             .field("totp_code", &self.totp_code.as_ref().map(|_| "<redacted>"))
             .field("webauthn_approval", &self.webauthn_approval)
+            .field("user_proof", &self.user_proof.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -1225,7 +1225,19 @@ impl Encrypted {
                                     handler.auth_publickey(user, key).await?
                                 }
                                 PublicKeyOrCertificate::Certificate(ref cert) => {
-                                    handler.auth_openssh_certificate(user, cert).await?
+                                    // RAMPART-PATCH: hand the handler what the
+                                    // client signed and its signature, so it
+                                    // can prove the user's presence to a third
+                                    // party (see RAMPART-PATCH.md).
+                                    let signed = SIGNATURE_BUFFER.with(|buf| buf.borrow().clone());
+                                    handler
+                                        .auth_openssh_certificate_signed(
+                                            user,
+                                            cert,
+                                            &signed,
+                                            &encoded_signature,
+                                        )
+                                        .await?
                                 }
                             };
 

@@ -340,6 +340,26 @@ pub trait Handler: Sized {
         async { Ok(Auth::reject()) }
     }
 
+    /// Like [`Handler::auth_openssh_certificate`], with the user's proof of
+    /// possession: `signed` is exactly what the client signed (RFC 4252 §7:
+    /// the session identifier as an SSH string, then the
+    /// `SSH_MSG_USERAUTH_REQUEST` fields up to and including the certificate
+    /// blob) and `signature` is the encoded signature (algorithm name and
+    /// blob) that russh has just verified over it under the certificate's key.
+    /// A handler that must show a third party that the key holder took part in
+    /// this very session keeps both. The default ignores them and calls
+    /// [`Handler::auth_openssh_certificate`].
+    #[allow(unused_variables)]
+    fn auth_openssh_certificate_signed(
+        &mut self,
+        user: &str,
+        certificate: &Certificate,
+        signed: &[u8],
+        signature: &[u8],
+    ) -> impl Future<Output = Result<Auth, Self::Error>> + Send {
+        self.auth_openssh_certificate(user, certificate)
+    }
+
     /// Check authentication using the "keyboard-interactive"
     /// method.
     ///
