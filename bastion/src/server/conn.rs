@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use rampart_api::user_proof::UserProof;
 use russh::server::{self, Auth, Session};
 use russh::{ChannelId, MethodKind, MethodSet};
 
@@ -53,6 +54,10 @@ pub(super) struct Conn {
     pub(super) certificate_refusal: Option<String>,
     /// The refusal has been explained; the next keyboard-interactive round ends it.
     pub(super) explained: bool,
+    /// What the user's client signed to log in on this connection, and the
+    /// signature (from the last certificate login): sent with every
+    /// session-certificate request so the CA sees the user is present.
+    pub(super) user_proof: Option<UserProof>,
     pub(super) channels: HashMap<ChannelId, Bridged>,
     pub(super) refused_channels: HashMap<ChannelId, ()>,
     /// ProxyJump inner sessions open on this (outer) connection, logged in
@@ -74,6 +79,7 @@ impl Conn {
             refusal: None,
             certificate_refusal: None,
             explained: false,
+            user_proof: None,
             channels: HashMap::new(),
             refused_channels: HashMap::new(),
             inner_sessions: Arc::new(std::sync::atomic::AtomicUsize::new(0)),

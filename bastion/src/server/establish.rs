@@ -8,6 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use rampart_api::user_proof::UserProof;
 use rampart_api::{
     BastionEvent, BastionEventKind, ClientError, SessionCertRequest, SessionCertResponse,
 };
@@ -61,7 +62,13 @@ impl Conn {
             Ok(k) => k,
             Err(why) => return self.accept_refused(why),
         };
-        let req = cert_request(&plan, public_key, self.peer, proof.as_ref());
+        let req = cert_request(
+            &plan,
+            public_key,
+            self.peer,
+            proof.as_ref(),
+            self.user_proof.clone(),
+        );
         let answer = self.shared.ca.session_cert(&req).await;
         let policy = match classify(answer, proof.as_ref()) {
             CertOutcome::Issued(policy) => policy,
@@ -247,12 +254,14 @@ fn session_key() -> Result<(PrivateKey, String), String> {
     Ok((key, public))
 }
 
-/// The request for the session's certificate, with the MFA the user gave.
+/// The request for the session's certificate, with the MFA the user gave
+/// and the connection's proof that the user logged in to it.
 fn cert_request(
     plan: &SessionPlan,
     public_key: String,
     peer: SocketAddr,
     proof: Option<&MfaProof>,
+    user_proof: Option<UserProof>,
 ) -> SessionCertRequest {
     SessionCertRequest {
         user_certificate: plan.user.cert_line.clone(),
@@ -270,6 +279,7 @@ fn cert_request(
             Some(MfaProof::Approval(a)) => Some(a.clone()),
             _ => None,
         },
+        user_proof,
     }
 }
 

@@ -1,6 +1,7 @@
 //! The russh handler of a connection: what russh calls, dispatched to the
 //! files that do the work (login, mfa, channels, forwards).
 
+use rampart_api::user_proof::UserProof;
 use russh::keys::ssh_key::{Certificate, HashAlg};
 use russh::server::{self, Auth, Msg, Session};
 use russh::{Channel, ChannelId, MethodKind, MethodSet};
@@ -53,11 +54,18 @@ impl server::Handler for Conn {
         Ok(Auth::reject())
     }
 
-    async fn auth_openssh_certificate(
+    /// The patched russh (third_party/russh) calls this once the client's
+    /// signature over the session is verified: the signed bytes and the
+    /// signature go to the CA with every session-certificate request of this
+    /// connection, as the user's proof of presence.
+    async fn auth_openssh_certificate_signed(
         &mut self,
         user: &str,
         certificate: &Certificate,
+        signed: &[u8],
+        signature: &[u8],
     ) -> Result<Auth, Self::Error> {
+        self.user_proof = Some(UserProof::from_raw(signed, signature));
         Ok(self.certificate_login(user, certificate).await)
     }
 
