@@ -17,6 +17,7 @@ mod lockout;
 mod login;
 pub mod oidc_login;
 pub mod sessions;
+pub mod user_proof;
 pub mod webauthn_ceremony;
 
 use issuance::cert_response;
