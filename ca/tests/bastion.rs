@@ -157,6 +157,7 @@ impl Fixture {
                 },
             )
             .unwrap();
+        common::remember_key(&cert.certificate, key.private_key());
         (login.session_token, cert)
     }
 
@@ -220,6 +221,7 @@ impl Fixture {
                 source: None,
                 totp_code,
                 webauthn_approval: None,
+                user_proof: Some(common::user_proof(outer)),
             },
         )
     }
@@ -277,6 +279,104 @@ fn join_tokens_expire_by_the_cas_clock_and_have_a_ceiling() {
     f.auth
         .require_admin(&f.caller, &alice, "bastion_token")
         .unwrap_err();
+}
+
+/// A session-certificate request for `outer` with the proof `proof`.
+fn with_proof(
+    f: &Fixture,
+    bastion: &Bastion,
+    outer: &str,
+    proof: Option<api::user_proof::UserProof>,
+) -> Result<api::SessionCertResponse, CaError> {
+    let key = FileCaKey::generate("ephemeral").unwrap();
+    f.auth.bastion_session_cert(
+        &f.caller,
+        bastion,
+        &api::SessionCertRequest {
+            user_certificate: outer.to_owned(),
+            login: "alice".into(),
+            target: "db-1".into(),
+            target_labels: Default::default(),
+            session_id: "s1".into(),
+            public_key: key.private_key().public_key().to_openssh().unwrap(),
+            source: None,
+            totp_code: None,
+            webauthn_approval: None,
+            user_proof: proof,
+        },
+    )
+}
+
+#[test]
+fn a_session_certificate_needs_the_users_own_proof_bound_to_one_bastion() {
+    let f = fixture();
+    let (admin_token, bastion_a) = f.admin_and_bastion();
+    let bastion_b = f.join_as(&admin_token, "bastion-2");
+    let alice_totp = f.enrol("alice", false);
+    let (_, outer) = f.login_cert("alice", &alice_totp);
+    let (_, other) = f.login_cert("alice", &alice_totp);
+    let denied = |r: Result<api::SessionCertResponse, CaError>| match r {
+        Err(CaError::Forbidden { code, .. }) => code,
+        other => panic!("{other:?}"),
+    };
+
+    // No proof; a proof made for another certificate (same user).
+    assert_eq!(
+        denied(with_proof(&f, &bastion_a, &outer.certificate, None)),
+        "user_proof_required"
+    );
+    let for_other = common::user_proof(&other.certificate);
+    assert_eq!(
+        denied(with_proof(
+            &f,
+            &bastion_a,
+            &outer.certificate,
+            Some(for_other)
+        )),
+        "user_proof_invalid"
+    );
+
+    // A good proof works, again at the same bastion (a per-session MFA
+    // retry), but not at another bastion.
+    let proof = common::user_proof(&outer.certificate);
+    with_proof(&f, &bastion_a, &outer.certificate, Some(proof.clone())).unwrap();
+    f.clock.advance(minutes(9));
+    with_proof(&f, &bastion_a, &outer.certificate, Some(proof.clone())).unwrap();
+    assert_eq!(
+        denied(with_proof(
+            &f,
+            &bastion_b,
+            &outer.certificate,
+            Some(proof.clone())
+        )),
+        "user_proof_foreign"
+    );
+    // Past the window after its first use: refused at its own bastion too
+    // (before the policy's MFA age would be).
+    f.clock.advance(minutes(7));
+    assert_eq!(
+        denied(with_proof(&f, &bastion_a, &outer.certificate, Some(proof))),
+        "user_proof_expired"
+    );
+
+    // Every refusal is audited as access_denied with its code.
+    let codes: Vec<String> = query_kind(&f.auth, rampart_audit::EventKind::AccessDenied)
+        .iter()
+        .filter_map(|e| {
+            e.details
+                .get("code")
+                .and_then(|c| c.as_str())
+                .map(str::to_owned)
+        })
+        .collect();
+    for code in [
+        "user_proof_required",
+        "user_proof_invalid",
+        "user_proof_foreign",
+        "user_proof_expired",
+    ] {
+        assert!(codes.iter().any(|c| c == code), "{code}: {codes:?}");
+    }
 }
 
 #[test]
@@ -395,6 +495,7 @@ fn an_outer_certificate_from_an_oidc_login_is_accepted_as_oidc() {
             },
         )
         .unwrap();
+    common::remember_key(&outer.certificate, key.private_key());
     let cert = ssh_key::Certificate::from_openssh(&outer.certificate).unwrap();
     assert_eq!(
         cert.extensions()
@@ -1083,6 +1184,7 @@ engineers = ["dev"]
                 source: None,
                 totp_code: code,
                 webauthn_approval: None,
+                user_proof: Some(common::user_proof(&outer.certificate)),
             },
         )
     };
@@ -1225,6 +1327,25 @@ engineers = ["web", "prod"]
         cert.extensions().get("mfa-key@rampart").map(String::as_str),
         Some("piv-attested")
     );
+    // The user's client signs the bastion login with the PIV key: the same
+    // P-256 key as an ssh-key keypair (the scalar from rcgen's PKCS#8).
+    let der = key.serialize_der();
+    let at = der.windows(5).position(|w| w == [2, 1, 1, 4, 32]).unwrap() + 5;
+    let scalar: [u8; 32] = der[at..at + 32].try_into().unwrap();
+    let ssh_key::public::EcdsaPublicKey::NistP256(point) =
+        ssh_key::public::EcdsaPublicKey::from_sec1_bytes(key.public_key_raw()).unwrap()
+    else {
+        panic!("a P-256 key")
+    };
+    let piv_private = ssh_key::PrivateKey::new(
+        ssh_key::private::KeypairData::Ecdsa(ssh_key::private::EcdsaKeypair::NistP256 {
+            private: ssh_key::private::EcdsaPrivateKey::from(scalar),
+            public: point,
+        }),
+        "piv",
+    )
+    .unwrap();
+    common::remember_key(&outer.certificate, &piv_private);
     f.session_cert(&bastion, &outer.certificate, None)
         .expect("the attested outer certificate reaches db-1");
 }

@@ -252,14 +252,16 @@ impl Fixture {
     fn cert(&self, token: &str) -> Result<api::CertResponse, CaError> {
         let session = self.auth.authenticate(token)?;
         let key = FileCaKey::generate("subject").unwrap();
-        self.auth.issue_user_cert(
+        let cert = self.auth.issue_user_cert(
             &self.caller,
             &session,
             &api::CertRequest {
                 public_key: key.private_key().public_key().to_openssh().unwrap(),
                 ttl_seconds: None,
             },
-        )
+        )?;
+        common::remember_key(&cert.certificate, key.private_key());
+        Ok(cert)
     }
 
     fn events(&self) -> Vec<rampart_audit::Event> {
@@ -938,6 +940,7 @@ fn a_per_session_certificate_carries_the_outer_certificates_key_evidence() {
                 source: None,
                 totp_code: None,
                 webauthn_approval: None,
+                user_proof: Some(common::user_proof(&outer.certificate)),
             },
         )
     };
@@ -1583,6 +1586,7 @@ fn a_bastion_session_keeps_the_outer_certificates_key_tier() {
             source: None,
             totp_code: None,
             webauthn_approval: None,
+            user_proof: Some(common::user_proof(&outer.certificate)),
         },
     );
     assert_eq!(r.unwrap_err().code(), "access_denied");

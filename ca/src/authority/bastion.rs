@@ -120,7 +120,7 @@ use super::{cert_response, key_fingerprint, to_chrono, Authority, Caller, Sessio
 use crate::error::CaError;
 use crate::factor::{FactorContext, FactorFailure, FactorVerifier};
 use crate::secrets;
-use crate::store::{BastionJoin, BastionRecord, CertKind};
+use crate::store::{BastionJoin, BastionRecord, CertKind, ProofClaim};
 
 /// Default lifetime of a bastion join token.
 pub const BASTION_TOKEN_DEFAULT_TTL: Duration = Duration::from_secs(3600);
@@ -647,6 +647,14 @@ impl Authority {
         };
         *outer_serial = Some(outer.serial());
         let refuse = |code: &'static str, message: String| Err(Ok(Refusal::new(code, message)));
+
+        // --- the user's proof of presence, before any other decision -------
+        // The certificate is public; the signature the user's client made to
+        // log in to the bastion on this connection is not (see user_proof).
+        let proof = match super::user_proof::verify(req.user_proof.as_ref(), &outer) {
+            Ok(p) => p,
+            Err((code, message)) => return refuse(code, message),
+        };
         if outer.cert_type() != CertType::User {
             return refuse(
                 "certificate_not_user",
@@ -676,6 +684,16 @@ impl Authority {
                 "the user certificate's signature does not verify".into(),
             );
         }
+        // A certificate of this CA, valid now: bind the proof to this bastion
+        // (only now, so that only this CA's certificates, whose lifetime
+        // policy bounds, leave rows behind).
+        self.claim_user_proof(bastion, &outer, &proof, now)
+            .map_err(|r| {
+                r.map(|r| Refusal {
+                    user: key_id_user(outer.key_id()).map(str::to_owned),
+                    ..r
+                })
+            })?;
         let Some(user_name) = key_id_user(outer.key_id()).map(str::to_owned) else {
             return refuse(
                 "certificate_unknown",
@@ -984,6 +1002,52 @@ impl Authority {
             port_forwarding: access.port_forwarding(),
             agent_forwarding: access.agent_forwarding(),
         })
+    }
+
+    /// Bind a verified proof to `bastion` on first use; refuse it when another
+    /// bastion presented it first or its window is over
+    /// ([`super::user_proof::USER_PROOF_WINDOW`], and never past the outer
+    /// certificate's expiry).
+    fn claim_user_proof(
+        &self,
+        bastion: &Bastion,
+        outer: &Certificate,
+        proof: &super::user_proof::VerifiedProof,
+        now: DateTime<Utc>,
+    ) -> Result<(), Result<Refusal, CaError>> {
+        use super::user_proof::{CODE_EXPIRED, CODE_FOREIGN, USER_PROOF_WINDOW};
+        let cert_end = i64::try_from(outer.valid_before())
+            .ok()
+            .and_then(|s| DateTime::from_timestamp(s, 0))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let accept_until = (now + to_chrono(USER_PROOF_WINDOW)).min(cert_end);
+        match self
+            .store
+            .claim_user_proof(
+                &proof.session_hash,
+                &bastion.record.name,
+                now,
+                accept_until,
+                cert_end,
+            )
+            .map_err(|e| Err(e.into()))?
+        {
+            ProofClaim::First | ProofClaim::Again => Ok(()),
+            ProofClaim::Foreign(owner) => Err(Ok(Refusal::new(
+                CODE_FOREIGN,
+                format!(
+                    "this proof of the user's login was presented first by bastion {owner:?}; \
+                     a proof is good only at the bastion the user logged in to"
+                ),
+            ))),
+            ProofClaim::Expired => Err(Ok(Refusal::new(
+                CODE_EXPIRED,
+                format!(
+                    "this proof of the user's login was first used more than {} minutes ago",
+                    USER_PROOF_WINDOW.as_secs() / 60
+                ),
+            ))),
+        }
     }
 
     /// The user's address as the bastion reported it, against the outer

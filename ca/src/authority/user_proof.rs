@@ -234,7 +234,10 @@ mod tests {
             ("rsa-sha2-512-cert-v01@openssh.com", HashAlg::Sha512),
         ] {
             let d = data(&cert, name);
-            assert_eq!(code(verify(Some(&proof(&key, &d, Some(hash))), &cert)), "ok");
+            assert_eq!(
+                code(verify(Some(&proof(&key, &d, Some(hash))), &cert)),
+                "ok"
+            );
         }
         // Announce SHA-512, sign with SHA-256: refused.
         let d = data(&cert, "rsa-sha2-512-cert-v01@openssh.com");

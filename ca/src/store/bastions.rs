@@ -34,7 +34,21 @@ pub enum BastionJoin {
     NameTaken,
 }
 
-/// Bastion join tokens and joined bastions.
+/// Outcome of presenting a user's proof of presence (the signed SSH session
+/// a session-certificate request carries).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProofClaim {
+    /// Not seen before: now bound to this bastion.
+    First,
+    /// Presented before by this bastion, and still within its window.
+    Again,
+    /// Presented first by another bastion (named).
+    Foreign(String),
+    /// Presented before by this bastion, but its window is over.
+    Expired,
+}
+
+/// Bastion join tokens, joined bastions, and the user proofs they present.
 pub trait BastionStore {
     /// Store a bastion join token by the hash of the token.
     fn create_bastion_token(
@@ -54,6 +68,19 @@ pub trait BastionStore {
         credential_hash: &[u8; 32],
         now: DateTime<Utc>,
     ) -> Result<BastionJoin, StoreError>;
+
+    /// Bind the proof of the SSH session whose identifier hashes to
+    /// `session_hash` to `bastion` on first use (accepted until
+    /// `accept_until`, remembered until `keep_until`), or say how it was bound
+    /// before. Atomic: two bastions racing for one proof cannot both win.
+    fn claim_user_proof(
+        &self,
+        session_hash: &[u8; 32],
+        bastion: &str,
+        now: DateTime<Utc>,
+        accept_until: DateTime<Utc>,
+        keep_until: DateTime<Utc>,
+    ) -> Result<ProofClaim, StoreError>;
 
     /// A bastion by name.
     fn bastion(&self, name: &str) -> Result<Option<BastionRecord>, StoreError>;

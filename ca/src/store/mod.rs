@@ -27,7 +27,7 @@ pub mod sqlite;
 mod users;
 
 pub use attempts::{AttemptLimits, AttemptLock, AttemptStore, FailureTally, LockScope};
-pub use bastions::{BastionJoin, BastionRecord, BastionStore};
+pub use bastions::{BastionJoin, BastionRecord, BastionStore, ProofClaim};
 pub use certs::{CertKind, CertRecord, CertStore, Revocations};
 pub use factors::{CounterUpdate, FactorStore, TotpRecord, WebauthnEvidence, WebauthnKeyRecord};
 pub use meta::MetaStore;

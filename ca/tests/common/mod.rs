@@ -70,3 +70,42 @@ pub fn authority(policy: &str, limits: Limits, audit_db: Option<&Path>) -> TestA
     .unwrap();
     TestAuthority { dir, clock, auth }
 }
+
+/// Private keys of the outer certificates the tests were issued, by
+/// certificate line, so that a test can sign a bastion login with one.
+static SUBJECT_KEYS: std::sync::Mutex<Vec<(String, ssh_key::PrivateKey)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Remember the private key behind an issued certificate.
+#[allow(dead_code)]
+pub fn remember_key(cert_line: &str, key: &ssh_key::PrivateKey) {
+    SUBJECT_KEYS
+        .lock()
+        .unwrap()
+        .push((cert_line.trim().to_owned(), key.clone()));
+}
+
+/// What a user's SSH client would hand a bastion when logging in with
+/// `cert_line` (a certificate whose key [`remember_key`] knows): RFC 4252
+/// userauth data for a fresh random session, signed by the certificate's key.
+#[allow(dead_code)]
+pub fn user_proof(cert_line: &str) -> rampart_api::user_proof::UserProof {
+    use ssh_key::encoding::Encode as _;
+    let key = SUBJECT_KEYS
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|(line, _)| line == cert_line.trim())
+        .map(|(_, k)| k.clone())
+        .expect("the certificate's key was remembered");
+    let cert = ssh_key::Certificate::from_openssh(cert_line.trim()).unwrap();
+    let data = rampart_api::user_proof::SignedUserauth {
+        session_id: rand::random::<[u8; 32]>().to_vec(),
+        user: "alice".into(),
+        algorithm: format!("{}-cert-v01@openssh.com", key.algorithm().as_str()),
+        key_blob: cert.encode_vec().unwrap(),
+    }
+    .encode();
+    let sig: ssh_key::Signature = signature::Signer::try_sign(&key, &data).unwrap();
+    rampart_api::user_proof::UserProof::from_raw(&data, &sig.encode_vec().unwrap())
+}

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
 
 use super::{db, parse_ts, ts, SqliteStore, Token, TokenTable};
-use crate::store::{BastionJoin, BastionRecord, BastionStore, StoreError};
+use crate::store::{BastionJoin, BastionRecord, BastionStore, ProofClaim, StoreError};
 
 /// Join tokens: the token's hash, carrying the name it is bound to, if any.
 const BASTION_TOKENS: TokenTable = TokenTable {
@@ -41,6 +41,17 @@ impl SqliteStore {
 }
 
 impl BastionStore for SqliteStore {
+    fn claim_user_proof(
+        &self,
+        session_hash: &[u8; 32],
+        bastion: &str,
+        now: DateTime<Utc>,
+        accept_until: DateTime<Utc>,
+        keep_until: DateTime<Utc>,
+    ) -> Result<ProofClaim, StoreError> {
+        self.claim_user_proof_row(session_hash, bastion, now, accept_until, keep_until)
+    }
+
     fn create_bastion_token(
         &self,
         token_hash: &[u8; 32],

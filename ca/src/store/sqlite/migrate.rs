@@ -35,11 +35,18 @@ struct Migration {
 }
 
 /// Every step, oldest first; entry `i` brings a database to version `i + 1`.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    what: "the tables of the unversioned releases, with their added columns",
-    apply: schema::version_1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        what: "the tables of the unversioned releases, with their added columns",
+        apply: schema::version_1,
+    },
+    Migration {
+        version: 2,
+        what: "user_proofs: which bastion first presented each user proof",
+        apply: super::user_proofs::version_2,
+    },
+];
 
 /// The schema version this binary writes (and the newest it can open).
 pub const SCHEMA_VERSION: u32 = match MIGRATIONS {

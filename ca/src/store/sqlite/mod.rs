@@ -23,6 +23,7 @@ mod factors;
 mod migrate;
 mod schema;
 mod sessions;
+mod user_proofs;
 mod users;
 
 use std::path::Path;
