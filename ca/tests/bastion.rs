@@ -353,7 +353,7 @@ fn a_session_certificate_needs_the_users_own_proof_bound_to_one_bastion() {
     );
     // Past the window after its first use: refused at its own bastion too
     // (before the policy's MFA age would be).
-    f.clock.advance(minutes(7));
+    f.clock.advance(minutes(22));
     assert_eq!(
         denied(with_proof(&f, &bastion_a, &outer.certificate, Some(proof))),
         "user_proof_expired"

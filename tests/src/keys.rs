@@ -399,3 +399,34 @@ mod tests {
         );
     }
 }
+
+/// What an SSH client hands a bastion when it logs in with the certificate
+/// `cert_line` and the private key in `private` (unencrypted OpenSSH file):
+/// RFC 4252 publickey userauth data for a fresh random session identifier,
+/// signed by that key. With it a test plays the user's client without a
+/// bastion, and can forge proofs by changing either half.
+pub fn user_proof(private: &Path, cert_line: &str) -> rampart_api::user_proof::UserProof {
+    use ssh_key::encoding::Encode as _;
+    let key = ssh_key::PrivateKey::read_openssh_file(private).expect("the user's private key");
+    let cert =
+        ssh_key::Certificate::from_openssh(cert_line.trim()).expect("an OpenSSH certificate");
+    let mut session_id = [0u8; 32];
+    ssh_key::rand_core::TryRngCore::try_fill_bytes(
+        &mut ssh_key::getrandom::SysRng,
+        &mut session_id,
+    )
+    .expect("random bytes");
+    let algorithm = match key.algorithm() {
+        ssh_key::Algorithm::Rsa { .. } => "rsa-sha2-512-cert-v01@openssh.com".to_owned(),
+        other => format!("{}-cert-v01@openssh.com", other.as_str()),
+    };
+    let data = rampart_api::user_proof::SignedUserauth {
+        session_id: session_id.to_vec(),
+        user: "rampart-e2e".into(),
+        algorithm,
+        key_blob: cert.encode_vec().expect("certificate encodes"),
+    }
+    .encode();
+    let sig: ssh_key::Signature = signature::Signer::try_sign(&key, &data).expect("signs");
+    rampart_api::user_proof::UserProof::from_raw(&data, &sig.encode_vec().expect("encodes"))
+}

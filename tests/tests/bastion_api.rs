@@ -15,15 +15,17 @@
     clippy::indexing_slicing
 )]
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use chrono::Utc;
+use rampart_api::user_proof::UserProof;
 use rampart_api::{
     paths, BastionHostCertRequest, BastionJoinRequest, BastionJoinResponse, BastionRevocations,
     CertRequest, CertResponse, Client, SessionCertRequest, SessionCertResponse,
 };
-use rampart_e2e::keys::inspect_cert;
+use rampart_e2e::keys::{inspect_cert, user_proof};
 use rampart_e2e::{
     bootstrap_admin, onboard, ssh_login, tempdir, AuditDb, Ca, Enrolled, KeyPair, KeygenCa, Sshd,
     Totp, TEST_ACCOUNT,
@@ -55,6 +57,10 @@ engineers = ["dev"]
 "{admin}" = ["dev"]
 
 [bastions."{BASTION}"]
+targets = ["db-*"]
+
+# A second bastion, to replay the first one's proofs at.
+[bastions."bastion-b"]
 targets = ["db-*"]
 "#
     )
@@ -408,11 +414,27 @@ fn join_is_single_use_and_the_credential_is_its_own_kind_of_secret() {
 struct Session<'a> {
     bastion: &'a Client,
     key: &'a KeyPair,
+    /// Private keys of the users (and any other key a test signs with): the
+    /// request for a certificate of one of them carries that user's proof.
+    users: RefCell<Vec<PathBuf>>,
 }
 
 impl Session<'_> {
+    /// The user's proof for `outer`, signed by whichever of `users` holds its
+    /// key (none for a line that is not a certificate or has no known key).
+    fn proof(&self, outer: &str) -> Option<UserProof> {
+        let cert = ssh_key::Certificate::from_openssh(outer.trim()).ok()?;
+        let users = self.users.borrow();
+        let key = users.iter().find(|p| {
+            ssh_key::PrivateKey::read_openssh_file(p)
+                .is_ok_and(|k| k.public_key().key_data() == cert.public_key())
+        })?;
+        Some(user_proof(key, outer))
+    }
+
     fn request(&self, outer: &str, login: &str, target: &str, id: &str) -> SessionCertRequest {
         SessionCertRequest {
+            user_proof: self.proof(outer),
             user_certificate: outer.to_owned(),
             login: login.to_owned(),
             target: target.to_owned(),
@@ -514,10 +536,12 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
     let s = Session {
         bastion: &bastion,
         key: &eph,
+        users: RefCell::new(vec![d.join("bastion_host")]),
     };
 
     let mut alice = onboard(&ca, &admin, "alice", &["engineers"]);
     alice.login();
+    s.users.borrow_mut().push(alice.cli.identity());
     let outer = read_line(&alice.cli.cert());
     let outer_serial = inspect_cert(&alice.cli.cert()).serial;
 
@@ -526,8 +550,9 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
     sshd.set_principals(TEST_ACCOUNT, &[TEST_ACCOUNT]);
 
     // Granted: login rampart-e2e on db-1.
+    let first = s.request(&outer, TEST_ACCOUNT, "db-1", "sess-1");
     let granted = s
-        .ask(&s.request(&outer, TEST_ACCOUNT, "db-1", "sess-1"))
+        .ask(&first)
         .expect("session cert for a granted login and target");
     assert_eq!(granted.user, "alice");
     assert_eq!(granted.roles, ["dev"]);
@@ -582,6 +607,46 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
         "sshd logs the session's key ID:\n{log}"
     );
 
+    // The user's proof of the bastion login: what the user's SSH client
+    // signed for the session it opened with the bastion. The certificate alone
+    // is public, so without a proof by its key nothing is issued.
+    let mut req = s.request(&outer, TEST_ACCOUNT, "db-1", "proof-1");
+    req.user_proof = None;
+    assert_eq!(api_code(s.ask(&req)), "user_proof_required");
+    // Signed by another key (the bastion's own session key).
+    req.user_proof = Some(user_proof(&eph.private, &outer));
+    assert_eq!(api_code(s.ask(&req)), "user_proof_invalid");
+    // Alice's real signature, over data changed afterwards (another session).
+    let good = s.proof(&outer).unwrap();
+    let (mut data, _) = good.decode().unwrap();
+    data[4] ^= 1;
+    req.user_proof = Some(UserProof {
+        signed_data: UserProof::from_raw(&data, b"").signed_data,
+        signature: good.signature.clone(),
+    });
+    assert_eq!(api_code(s.ask(&req)), "user_proof_invalid");
+    // Alice's key, but a login with another certificate of that key.
+    let alice_key = KeyPair {
+        private: alice.cli.identity(),
+        public: PathBuf::from(format!("{}.pub", alice.cli.identity().display())),
+    };
+    let other_cert =
+        KeygenCa::new(d, "proof_ca").sign_user(&alice_key, "user=alice", &["alice"], "-5m:+1h", 1);
+    req.user_proof = Some(user_proof(&alice_key.private, &read_line(&other_cert)));
+    assert_eq!(api_code(s.ask(&req)), "user_proof_invalid");
+    // The proof bastion-1 used for sess-1, replayed by another joined bastion.
+    let token_b = bastion_token(&admin, &["--name", "bastion-b"]);
+    let joined_b = join(&ca, &token_b, "bastion-b", &KeyPair::ed25519(d, "host_b")).unwrap();
+    let bastion_b = ca.api().with_token(joined_b.credential.clone());
+    let mut replay = first.clone();
+    replay.session_id = "replay-1".into();
+    assert_eq!(
+        api_code(
+            bastion_b.post_json::<_, SessionCertResponse>(paths::BASTION_SESSION_CERT, &replay)
+        ),
+        "user_proof_foreign"
+    );
+
     // Refusals by policy, each with the policy's reason.
     let e = s
         .ask(&s.request(&outer, "root", "db-1", "sess-2"))
@@ -616,10 +681,6 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
     );
     // From another CA, with a key ID and serial copied from alice's.
     let other = KeygenCa::new(d, "other_ca");
-    let alice_key = KeyPair {
-        private: alice.cli.identity(),
-        public: PathBuf::from(format!("{}.pub", alice.cli.identity().display())),
-    };
     let forged = other.sign_user(
         &alice_key,
         &outer_info.key_id,
@@ -699,6 +760,7 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
     // Disabled user: bob's valid certificate stops working when bob is disabled.
     let mut bob = onboard(&ca, &admin, "bob", &["engineers"]);
     bob.login();
+    s.users.borrow_mut().push(bob.cli.identity());
     let bob_outer = read_line(&bob.cli.cert());
     s.ask(&s.request(&bob_outer, TEST_ACCOUNT, "db-2", "sess-10"))
         .expect("bob, before being disabled");
@@ -741,6 +803,11 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
     assert_eq!(
         codes,
         [
+            "user_proof_required",
+            "user_proof_invalid",
+            "user_proof_invalid",
+            "user_proof_invalid",
+            "user_proof_foreign",
             "access_denied",
             "access_denied",
             "target_not_registered",
@@ -756,7 +823,9 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
             "user_disabled",
         ]
     );
-    assert_eq!(denied[0].1, "sess-2");
+    assert_eq!(denied[0].1, "proof-1");
+    assert_eq!(denied[4].1, "replay-1");
+    assert_eq!(denied[5].1, "sess-2");
     let mfa_failed = bodies(&ca, "mfa_failed");
     assert!(
         mfa_failed

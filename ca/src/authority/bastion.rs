@@ -5,8 +5,8 @@
 //! daemon (`rampart-bastion`) holds no CA key; it calls these operations over the
 //! HTTPS API and proves who it is with a credential it received at join.
 //! **Must never:** sign anything for a caller that is not a joined bastion, or
-//! issue a per-session certificate without checking the user's own certificate
-//! and a policy decision for (user, login, target).
+//! issue a per-session certificate without the user's proof of presence, the
+//! user's own certificate and a policy decision for (user, login, target).
 //!
 //! # The flow
 //!
@@ -55,8 +55,23 @@
 //!
 //! # Per-session certificates
 //!
-//! The outer certificate the user presented to the bastion is the proof that
-//! the user is present: it must be a user certificate signed by this CA's user
+//! The outer certificate is public, so it cannot show on its own that its
+//! user is the one asking. Before any other decision the request's
+//! `user_proof` must be what the user's SSH client signed to log in to the
+//! bastion on this connection (RFC 4252 §7 publickey userauth data naming
+//! exactly the outer certificate, signed by its key with the algorithm it
+//! names; rsa-sha2-256/512, ECDSA and Ed25519); a missing one is refused
+//! `user_proof_required`, any other `user_proof_invalid` (both audited
+//! `access_denied`). Once the outer certificate is known to be this CA's and
+//! valid, the proof is bound to this bastion by the SHA-256 of the session
+//! identifier it signs: another bastion presenting it later is refused
+//! `user_proof_foreign`, and its own bastion may use it again (per-session MFA
+//! retries) for [`super::user_proof::USER_PROOF_WINDOW`] after the first use
+//! (`user_proof_expired` after that). The binding is kept in the store until
+//! the outer certificate expires, so a restart of the CA forgets none. See
+//! [`super::user_proof`].
+//!
+//! The outer certificate itself must be a user certificate signed by this CA's user
 //! CA, valid now by the CA's clock, with a serial this CA issued to the user its
 //! key ID names (`user=<name>`), for the same key, and neither its serial nor
 //! its key revoked; the user must exist and be enabled. Policy is then asked

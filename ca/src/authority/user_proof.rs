@@ -41,11 +41,12 @@ use ssh_key::{Algorithm, Certificate, HashAlg, Signature};
 /// that used it. Every request the bastion makes with one proof happens while
 /// that connection is authenticating: the first request and its per-session
 /// MFA retries, which the bastion bounds by its authentication timeout, a
-/// person's code-typing grace (minutes) and the security-key approval's
-/// lifetime (5 minutes by default). A quarter of an hour covers those with
-/// room to spare; anything longer would only let a proof copied off a
+/// person's code-typing grace (minutes) and the wait for a security-key
+/// approval (the approval's lifetime, 5 minutes by default, and never more
+/// than 15 minutes at the bastion). Half an hour covers the longest of those
+/// with room to spare; anything longer would only let a proof copied off a
 /// bastion host be used for longer.
-pub const USER_PROOF_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub const USER_PROOF_WINDOW: Duration = Duration::from_secs(30 * 60);
 
 /// Code of a request without a proof.
 pub const CODE_REQUIRED: &str = "user_proof_required";
