@@ -402,7 +402,7 @@ mod tests {
 
 /// What an SSH client hands a bastion when it logs in with the certificate
 /// `cert_line` and the private key in `private` (unencrypted OpenSSH file):
-/// RFC 4252 publickey userauth data for a fresh random session identifier,
+/// RFC 4252 publickey userauth data for a fresh session identifier,
 /// signed by that key. With it a test plays the user's client without a
 /// bastion, and can forge proofs by changing either half.
 pub fn user_proof(private: &Path, cert_line: &str) -> rampart_api::user_proof::UserProof {
@@ -410,12 +410,18 @@ pub fn user_proof(private: &Path, cert_line: &str) -> rampart_api::user_proof::U
     let key = ssh_key::PrivateKey::read_openssh_file(private).expect("the user's private key");
     let cert =
         ssh_key::Certificate::from_openssh(cert_line.trim()).expect("an OpenSSH certificate");
-    let mut session_id = [0u8; 32];
-    ssh_key::rand_core::TryRngCore::try_fill_bytes(
-        &mut ssh_key::getrandom::SysRng,
-        &mut session_id,
+    // Unique per call is all a test needs of a session identifier.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let session_id: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(
+        format!(
+            "{:?} {} {n}",
+            std::time::SystemTime::now(),
+            std::process::id()
+        )
+        .as_bytes(),
     )
-    .expect("random bytes");
+    .into();
     let algorithm = match key.algorithm() {
         ssh_key::Algorithm::Rsa { .. } => "rsa-sha2-512-cert-v01@openssh.com".to_owned(),
         other => format!("{}-cert-v01@openssh.com", other.as_str()),
