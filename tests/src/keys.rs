@@ -352,6 +352,43 @@ fn parse_validity(v: &str) -> (Option<DateTime<Utc>>, Option<DateTime<Utc>>) {
     }
 }
 
+/// What an SSH client hands a bastion when it logs in with the certificate
+/// `cert_line` and the private key in `private` (unencrypted OpenSSH file):
+/// RFC 4252 publickey userauth data for a fresh session identifier,
+/// signed by that key. With it a test plays the user's client without a
+/// bastion, and can forge proofs by changing either half.
+pub fn user_proof(private: &Path, cert_line: &str) -> rampart_api::user_proof::UserProof {
+    use ssh_key::encoding::Encode as _;
+    let key = ssh_key::PrivateKey::read_openssh_file(private).expect("the user's private key");
+    let cert =
+        ssh_key::Certificate::from_openssh(cert_line.trim()).expect("an OpenSSH certificate");
+    // Unique per call is all a test needs of a session identifier.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let session_id: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(
+        format!(
+            "{:?} {} {n}",
+            std::time::SystemTime::now(),
+            std::process::id()
+        )
+        .as_bytes(),
+    )
+    .into();
+    let algorithm = match key.algorithm() {
+        ssh_key::Algorithm::Rsa { .. } => "rsa-sha2-512-cert-v01@openssh.com".to_owned(),
+        other => format!("{}-cert-v01@openssh.com", other.as_str()),
+    };
+    let data = rampart_api::user_proof::SignedUserauth {
+        session_id: session_id.to_vec(),
+        user: "rampart-e2e".into(),
+        algorithm,
+        key_blob: cert.encode_vec().expect("certificate encodes"),
+    }
+    .encode();
+    let sig: ssh_key::Signature = signature::Signer::try_sign(&key, &data).expect("signs");
+    rampart_api::user_proof::UserProof::from_raw(&data, &sig.encode_vec().expect("encodes"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -398,41 +435,4 @@ mod tests {
             PathBuf::from("/x/id_ed25519-cert.pub")
         );
     }
-}
-
-/// What an SSH client hands a bastion when it logs in with the certificate
-/// `cert_line` and the private key in `private` (unencrypted OpenSSH file):
-/// RFC 4252 publickey userauth data for a fresh session identifier,
-/// signed by that key. With it a test plays the user's client without a
-/// bastion, and can forge proofs by changing either half.
-pub fn user_proof(private: &Path, cert_line: &str) -> rampart_api::user_proof::UserProof {
-    use ssh_key::encoding::Encode as _;
-    let key = ssh_key::PrivateKey::read_openssh_file(private).expect("the user's private key");
-    let cert =
-        ssh_key::Certificate::from_openssh(cert_line.trim()).expect("an OpenSSH certificate");
-    // Unique per call is all a test needs of a session identifier.
-    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let session_id: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(
-        format!(
-            "{:?} {} {n}",
-            std::time::SystemTime::now(),
-            std::process::id()
-        )
-        .as_bytes(),
-    )
-    .into();
-    let algorithm = match key.algorithm() {
-        ssh_key::Algorithm::Rsa { .. } => "rsa-sha2-512-cert-v01@openssh.com".to_owned(),
-        other => format!("{}-cert-v01@openssh.com", other.as_str()),
-    };
-    let data = rampart_api::user_proof::SignedUserauth {
-        session_id: session_id.to_vec(),
-        user: "rampart-e2e".into(),
-        algorithm,
-        key_blob: cert.encode_vec().expect("certificate encodes"),
-    }
-    .encode();
-    let sig: ssh_key::Signature = signature::Signer::try_sign(&key, &data).expect("signs");
-    rampart_api::user_proof::UserProof::from_raw(&data, &sig.encode_vec().expect("encodes"))
 }
