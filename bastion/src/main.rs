@@ -121,6 +121,10 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
     // closed); try for a while before announcing readiness.
     server::first_revocations(&shared, std::time::Duration::from_secs(10)).await;
     tokio::spawn(server::revocation_loop(shared.clone()));
+    // Before readiness is announced: a SIGTERM that arrives the moment the
+    // service manager (or a test) hears READY must stop the daemon cleanly,
+    // not kill it with the default action before the handler exists.
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     // The one readiness line on stdout (tests and service managers wait for it).
     let bound = listener.local_addr()?;
     println!("rampart-bastion listening on {bound}");
@@ -143,7 +147,6 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
     rampart_bastion::recording::spawn_uploader(shared.clone());
     let (tx, rx) = tokio::sync::watch::channel(false);
     let serve = tokio::spawn(server::serve(Arc::clone(&shared), listener, rx));
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: stopping"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),

@@ -445,8 +445,9 @@ pub async fn serve(
     spawn_policy_reload(config.policy.clone(), Arc::clone(&auth));
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
+    let stop = stop_signal();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        stop.await;
         tracing::info!("shutting down");
         sd_notify("STOPPING=1");
         shutdown.graceful_shutdown(Some(Duration::from_secs(10)));
@@ -544,10 +545,20 @@ pub fn sd_notify_to(socket: &std::ffi::OsStr, state: &str) -> std::io::Result<()
     Ok(())
 }
 
-async fn wait_for_signal() {
+/// SIGTERM or SIGINT. The handlers are installed when this is called, not when
+/// the future is first polled, so that a signal sent the moment readiness is
+/// announced stops the CA cleanly instead of killing it.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate());
     let int = signal(SignalKind::interrupt());
+    async move { wait_for(term, int).await }
+}
+
+async fn wait_for(
+    term: std::io::Result<tokio::signal::unix::Signal>,
+    int: std::io::Result<tokio::signal::unix::Signal>,
+) {
     match (term, int) {
         (Ok(mut term), Ok(mut int)) => {
             tokio::select! {
