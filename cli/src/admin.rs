@@ -181,9 +181,13 @@ fn user(admin: &Admin, cmd: UserCommand) -> Result<ExitCode, CliError> {
             );
             println!("Next: rampart admin invite {name}");
         }
-        UserCommand::List => {
+        UserCommand::List { json } => {
             let users: Vec<User> = admin.get(paths::ADMIN_USERS)?;
-            print!("{}", user_table(&users));
+            if json {
+                println!("{}", crate::output::json(&users)?);
+            } else {
+                print!("{}", user_table(&users));
+            }
         }
         UserCommand::Disable { name } => {
             set_state(admin, &name, true)?;

@@ -35,7 +35,11 @@ pub enum Command {
     /// Prove MFA and get a certificate for your SSH key.
     Login(LoginArgs),
     /// Show who you are and how long your certificate lasts (exit 1 without a valid one).
-    Status,
+    Status {
+        /// One JSON object instead of the text (the exit status is the same).
+        #[arg(long)]
+        json: bool,
+    },
     /// End the session, delete the certificate and remove the key from ssh-agent.
     Logout,
     /// Add, list and remove your security keys (WebAuthn / FIDO2).
@@ -86,10 +90,10 @@ pub enum HostCommand {
 #[derive(Debug, Args)]
 pub struct KrlSyncArgs {
     /// CA URL, e.g. https://ca.example.com:8443.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "RAMPART_CA", value_name = "URL")]
     pub ca: String,
     /// SHA-256 fingerprint of the CA's TLS certificate.
-    #[arg(long, value_name = "SHA256:…")]
+    #[arg(long, env = "RAMPART_CA_FINGERPRINT", value_name = "SHA256:…")]
     pub ca_fingerprint: String,
     /// The user CA public key(s) the KRL signature must verify with (the
     /// TrustedUserCAKeys file).
@@ -134,10 +138,20 @@ pub struct PrincipalsArgs {
 #[command(group(clap::ArgGroup::new("ca_pair").multiple(true).args(["ca", "ca_fingerprint"])))]
 pub struct InstallArgs {
     /// CA URL: fetch the user CA key and the first KRL from it, and configure the timer.
-    #[arg(long, value_name = "URL", requires = "ca_fingerprint")]
+    #[arg(
+        long,
+        env = "RAMPART_CA",
+        value_name = "URL",
+        requires = "ca_fingerprint"
+    )]
     pub ca: Option<String>,
     /// SHA-256 fingerprint of the CA's TLS certificate.
-    #[arg(long, value_name = "SHA256:…", requires = "ca")]
+    #[arg(
+        long,
+        env = "RAMPART_CA_FINGERPRINT",
+        value_name = "SHA256:…",
+        requires = "ca"
+    )]
     pub ca_fingerprint: Option<String>,
     /// Write the files (default: only print what would be written).
     #[arg(long)]
@@ -157,13 +171,13 @@ pub struct InstallArgs {
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
     /// CA URL, e.g. https://ca.example.com:8443.
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "RAMPART_CA", value_name = "URL")]
     pub ca: String,
     /// The invite code your admin gave you.
     #[arg(long, value_name = "CODE")]
     pub invite: String,
     /// SHA-256 fingerprint of the CA's TLS certificate (printed by `rampart-ca init`).
-    #[arg(long, value_name = "SHA256:…")]
+    #[arg(long, env = "RAMPART_CA_FINGERPRINT", value_name = "SHA256:…")]
     pub ca_fingerprint: Option<String>,
     /// Read the TOTP code from standard input instead of prompting.
     #[arg(long)]
@@ -186,10 +200,10 @@ pub struct EnrollArgs {
 #[derive(Debug, Args)]
 pub struct LoginArgs {
     /// CA URL (default: the one saved by `enroll`).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, env = "RAMPART_CA", value_name = "URL")]
     pub ca: Option<String>,
     /// CA TLS certificate fingerprint (default: the saved one).
-    #[arg(long, value_name = "SHA256:…")]
+    #[arg(long, env = "RAMPART_CA_FINGERPRINT", value_name = "SHA256:…")]
     pub ca_fingerprint: Option<String>,
     /// Rampart user name (default: the saved one).
     #[arg(long, value_name = "NAME")]
@@ -306,7 +320,11 @@ pub enum UserCommand {
         admin: bool,
     },
     /// List users.
-    List,
+    List {
+        /// A JSON array (the API's user objects) instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Disable a user (ends their sessions).
     Disable {
         /// User name.

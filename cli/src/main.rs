@@ -28,6 +28,7 @@ mod input;
 mod keys;
 mod login;
 mod oidc;
+mod output;
 mod piv;
 mod policy_cmd;
 mod sessions;
@@ -68,7 +69,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match command {
         Command::Enroll(a) => enroll::run(&home, a),
         Command::Login(a) => login::run(&home, a),
-        Command::Status => status::status(&home),
+        Command::Status { json } => status::status(&home, json),
         Command::Logout => status::logout(&home),
         Command::Keys(c) => keys::run(&home, c),
         Command::Admin(c) => admin::run(&home, c),

@@ -124,9 +124,7 @@ fn test(args: &PolicyTestArgs) -> Result<ExitCode, CliError> {
     };
     let decision = evaluate(&req, &policy, now);
     if args.json {
-        let text = serde_json::to_string_pretty(&decision)
-            .map_err(|e| anyhow::anyhow!("cannot encode the decision: {e}"))?;
-        println!("{text}");
+        println!("{}", crate::output::json(&decision)?);
     } else {
         print!("{}", render(&decision));
     }

@@ -72,9 +72,7 @@ pub fn run(home: &Home, cmd: SessionsCommand) -> Result<ExitCode, CliError> {
             let list = fetch(&client, &query)?;
             let mut out = std::io::stdout().lock();
             let text = if json {
-                serde_json::to_string_pretty(&list)
-                    .map_err(|e| CliError::Other(anyhow::anyhow!("cannot encode the list: {e}")))?
-                    + "\n"
+                crate::output::json(&list)? + "\n"
             } else {
                 table(&list.sessions)
             };

@@ -14,7 +14,8 @@ use crate::home::{remove_if_exists, Home};
 use crate::ssh;
 
 /// Run `rampart status`: exit 0 with a currently valid certificate, 1 otherwise.
-pub fn status(home: &Home) -> Result<ExitCode, CliError> {
+/// With `json`, one object on stdout instead of the text, same exit status.
+pub fn status(home: &Home, json: bool) -> Result<ExitCode, CliError> {
     let now = Utc::now();
     let config = home.load_config()?;
     let session = home.load_session()?;
@@ -23,6 +24,37 @@ pub fn status(home: &Home) -> Result<ExitCode, CliError> {
         .and_then(|s| s.cert_file.clone())
         .unwrap_or_else(|| home.cert_path());
     let cert = ssh::read_cert(&cert_path)?;
+    if json {
+        let valid = cert.as_ref().is_some_and(|c| describe_cert(c, now).1);
+        let report = serde_json::json!({
+            "logged_in": valid,
+            "user": session.as_ref().map(|s| s.user.clone()).or(config.user.clone()),
+            "ca": config.ca_url,
+            "ca_fingerprint": config.ca_fingerprint,
+            "session": session.as_ref().map(|s| serde_json::json!({
+                "user": s.user,
+                "mfa_method": s.mfa_method,
+                "admin": s.admin,
+                "expires_at": s.expires_at,
+                "expired": s.expires_at <= now,
+            })),
+            "certificate": cert.as_ref().map(|c| serde_json::json!({
+                "path": cert_path.display().to_string(),
+                "serial": c.serial(),
+                "key_id": c.key_id(),
+                "principals": c.valid_principals(),
+                "valid_after": to_time(c.valid_after()),
+                "valid_before": to_time(c.valid_before()),
+                "valid": valid,
+            })),
+        });
+        println!("{}", crate::output::json(&report)?);
+        return Ok(if valid {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(EXIT_FAILURE)
+        });
+    }
 
     if config.ca_url.is_none() && session.is_none() && cert.is_none() {
         println!("not logged in");

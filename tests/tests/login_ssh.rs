@@ -389,3 +389,68 @@ fn the_cli_offers_the_certificate_only_to_the_hosts_rampart_knows() {
     out.assert_failure("rampart login --ssh-host '*'");
     assert!(out.stderr.contains("--ssh-host \"*\""), "{out}");
 }
+
+#[test]
+fn status_and_user_list_speak_json_and_the_ca_can_come_from_the_environment() {
+    let mut ca = Ca::init_e2e("");
+    ca.start();
+    let admin = bootstrap_admin(&ca);
+    let mut alice = onboard(&ca, &admin, "alice", &[ENGINEERS]);
+    let status = |alice: &rampart_e2e::Enrolled| {
+        let out = alice.cli.run(&["status", "--json"], None);
+        let v: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("status --json is JSON: {e}\n{out}"));
+        (out, v)
+    };
+
+    // Enrolled, not logged in: exit 1, and the JSON says why.
+    let (out, v) = status(&alice);
+    out.assert_failure("status before login");
+    assert_eq!(v["logged_in"], false, "{v}");
+    assert_eq!(v["ca"], ca.url(), "{v}");
+    assert!(v["certificate"].is_null(), "{v}");
+
+    alice.login();
+    let (out, v) = status(&alice);
+    out.assert_success("status after login");
+    assert_eq!(v["logged_in"], true, "{v}");
+    assert_eq!(v["user"], "alice");
+    assert_eq!(v["session"]["mfa_method"], "totp");
+    assert_eq!(v["certificate"]["principals"], serde_json::json!(["alice"]));
+    assert!(v["certificate"]["key_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("user=alice "));
+    let before: chrono::DateTime<Utc> =
+        serde_json::from_value(v["certificate"]["valid_before"].clone()).unwrap();
+    assert!(before > Utc::now(), "{v}");
+
+    // The admin's user list, as the API's objects.
+    let out = admin.cli.admin(&["user", "list", "--json"]);
+    out.assert_success("admin user list --json");
+    let users: Vec<rampart_api::User> = serde_json::from_str(&out.stdout).unwrap();
+    let alice_row = users.iter().find(|u| u.name == "alice").expect("alice");
+    assert_eq!(alice_row.groups, [ENGINEERS]);
+    assert!(alice_row.totp_enrolled && !alice_row.admin && !alice_row.disabled);
+
+    // RAMPART_CA / RAMPART_CA_FINGERPRINT stand in for --ca / --ca-fingerprint.
+    let root = ca.root().join("host-root");
+    let mut c = alice.cli.command();
+    c.args(["host", "install", "--root"])
+        .arg(&root)
+        .env("RAMPART_CA", ca.url())
+        .env("RAMPART_CA_FINGERPRINT", ca.fingerprint());
+    let out = rampart_e2e::process::run(c);
+    out.assert_success("host install with the CA from the environment");
+    assert!(
+        out.stdout.contains(&format!("RAMPART_CA_URL={}", ca.url())),
+        "{out}"
+    );
+    // A bad fingerprint from the environment is refused like a bad flag.
+    let mut c = alice.cli.command();
+    c.args(["host", "install", "--root"])
+        .arg(&root)
+        .env("RAMPART_CA", ca.url())
+        .env("RAMPART_CA_FINGERPRINT", "SHA256:AAAA");
+    rampart_e2e::process::run(c).assert_failure("a malformed RAMPART_CA_FINGERPRINT");
+}
