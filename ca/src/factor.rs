@@ -4,7 +4,7 @@
 //! lockouts, audit events and sessions are the authority's job, so every factor
 //! gets them the same way. The factors that take a round trip through a browser or
 //! an identity provider are ceremonies with their own state instead: WebAuthn and
-//! CTAP2 in `crate::webauthn` (and `authority/webauthn_ceremony.rs`), OIDC step-up in
+//! CTAP2 in `crate::webauthn` (and `authority/webauthn/`), OIDC step-up in
 //! `crate::oidc`; they feed the same limits, lockout and audit events.
 
 use chrono::{DateTime, Utc};

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use rampart_api as api;
 use rampart_api::webauthn as wapi;
 use rampart_ca::authority::bastion::Bastion;
-use rampart_ca::authority::webauthn_ceremony::{PageState, WaitState};
+use rampart_ca::authority::webauthn::{PageState, WaitState};
 use rampart_ca::authority::{Authority, Caller, Session};
 use rampart_ca::clock::{Clock, ManualClock};
 use rampart_ca::config::Limits;

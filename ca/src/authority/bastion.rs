@@ -841,11 +841,8 @@ impl Authority {
             method = "webauthn".to_owned();
             mfa_time = ev.mfa_time;
             mfa_event = ev.mfa_event;
-            idp_evidence = super::webauthn_ceremony::evidence_extensions(
-                ev.user_verified,
-                ev.attested,
-                &ev.aaguid,
-            );
+            idp_evidence =
+                super::webauthn::evidence_extensions(ev.user_verified, ev.attested, &ev.aaguid);
             approval_key = Some((ev.user_verified, ev.attested));
         }
         let factor = match method.as_str() {

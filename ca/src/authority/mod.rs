@@ -18,7 +18,7 @@ mod login;
 pub mod oidc_login;
 pub mod sessions;
 pub mod user_proof;
-pub mod webauthn_ceremony;
+pub mod webauthn;
 
 use issuance::cert_response;
 pub use lockout::source_network;

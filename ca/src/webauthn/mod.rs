@@ -7,7 +7,7 @@
 //! long-poll wake-ups, the AAGUID read from the authenticator data, and the pages
 //! a browser shows ([`pages`], served by [`routes`]).
 //! **Does not:** open sessions, write audit events, count failures or touch the
-//! store: the authority does that (`authority::webauthn_ceremony`), so a key login
+//! store: the authority does that (`authority::webauthn`), so a key login
 //! gets the same audit, lockout and session rules as a TOTP login.
 //!
 //! # The protocol

@@ -10,7 +10,7 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use crate::authority::webauthn_ceremony::{PageState, PageView};
+use crate::authority::webauthn::{PageState, PageView};
 
 /// Sent with every page and page API answer: no inline code, no framing, no
 /// caching (a page URL is a capability), no referrer leaking it.

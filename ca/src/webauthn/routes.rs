@@ -20,7 +20,7 @@ use rampart_api::webauthn as wapi;
 use serde::Deserialize;
 
 use super::pages;
-use crate::authority::webauthn_ceremony::WaitState;
+use crate::authority::webauthn::WaitState;
 use crate::authority::{Authority, Caller};
 use crate::error::CaError;
 use crate::http::{as_bastion, blocking, caller, with_session, ApiError, ApiJson};

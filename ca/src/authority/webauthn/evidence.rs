@@ -1,0 +1,86 @@
+//! What a key session proves to the rest of the CA: the policy factor it counts
+//! as, and the certificate extensions that carry its evidence to hosts.
+
+use rampart_api::webauthn as wapi;
+
+use crate::authority::{Authority, Session};
+use crate::error::CaError;
+use crate::store::WebauthnEvidence;
+
+impl Authority {
+    /// The policy factor a session's login proved.
+    pub(crate) fn session_factor(
+        &self,
+        session: &Session,
+    ) -> Result<rampart_policy::Factor, CaError> {
+        Ok(match session.record.mfa_method.as_str() {
+            "totp" => rampart_policy::Factor::Totp,
+            "recovery" => rampart_policy::Factor::Recovery,
+            "oidc" => rampart_policy::Factor::Oidc,
+            "webauthn" => self.webauthn_factor(session)?,
+            other => {
+                return Err(CaError::Internal(format!(
+                    "session with unknown factor {other}"
+                )))
+            }
+        })
+    }
+
+    /// The policy factor of a `webauthn` session (UV from its evidence).
+    pub(crate) fn webauthn_factor(
+        &self,
+        session: &Session,
+    ) -> Result<rampart_policy::Factor, CaError> {
+        let ev = self.webauthn_session_evidence(session)?;
+        Ok(rampart_policy::Factor::Webauthn {
+            user_verified: ev.user_verified,
+            attested: ev.attested,
+        })
+    }
+
+    pub(super) fn webauthn_session_evidence(
+        &self,
+        session: &Session,
+    ) -> Result<WebauthnEvidence, CaError> {
+        self.store
+            .webauthn_evidence(&session.record.id)?
+            .ok_or_else(|| {
+                CaError::Internal(format!(
+                    "WebAuthn session {} has no key evidence",
+                    session.record.id
+                ))
+            })
+    }
+
+    /// The certificate extensions carrying a WebAuthn session's evidence
+    /// (`mfa-uv@rampart`, `mfa-aaguid@rampart`); none for other sessions.
+    pub(crate) fn webauthn_extensions(
+        &self,
+        session: &Session,
+    ) -> Result<Vec<(String, String)>, CaError> {
+        if session.record.mfa_method != "webauthn" {
+            return Ok(Vec::new());
+        }
+        let ev = self.webauthn_session_evidence(session)?;
+        Ok(evidence_extensions(
+            ev.user_verified,
+            ev.attested,
+            &ev.aaguid,
+        ))
+    }
+}
+
+/// `mfa-uv@rampart`, `mfa-key-attested@rampart` and `mfa-aaguid@rampart` for a
+/// key's evidence.
+pub fn evidence_extensions(
+    user_verified: bool,
+    attested: bool,
+    aaguid: &str,
+) -> Vec<(String, String)> {
+    let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
+    vec![
+        (wapi::EXT_MFA_UV.to_owned(), yes_no(user_verified)),
+        (wapi::EXT_MFA_ATTESTED.to_owned(), yes_no(attested)),
+        (wapi::EXT_MFA_AAGUID.to_owned(), aaguid.to_owned()),
+    ]
+}
