@@ -51,12 +51,23 @@ principals = ["root"]
 min_factor = "phishing-resistant"
 targets = { allow = ["db-*"] }
 
+# Security keys only from the user's own machine (CTAP2), never approved
+# through a link; per-session checks at the bastion then have to be TOTP codes.
+[roles.desk]
+principals = ["deploy"]
+min_factor = "otp"
+webauthn_link = false
+access = "bastion"
+session_mfa = true
+targets = { allow = ["app-*"] }
+
 [groups]
 engineers = ["dev"]
 sre = ["prod"]
+desk = ["desk"]
 
 [bastions.bastion-1]
-targets = ["db-*"]
+targets = ["db-*", "app-*"]
 
 [bastions.bastion-2]
 targets = ["db-*"]
@@ -1619,4 +1630,226 @@ fn keys_enrolled_under_attestation_roots_count_as_attested() {
         .set_webauthn(RelyingParty::new(uv_settings(|_| {})).unwrap());
     let session = f.auth.authenticate(&login.session_token).unwrap();
     assert!(f.own_keys(&session)[0].attested);
+}
+
+impl Fixture {
+    fn bastion(&self) -> Bastion {
+        Bastion {
+            record: BastionRecord {
+                name: "bastion-1".into(),
+                host_key_fingerprint: "SHA256:x".into(),
+                joined_at: common::start(),
+            },
+        }
+    }
+
+    /// A key login through the CA's page (the link path), as `rampart login
+    /// --mfa webauthn` does it.
+    fn login_on_page(&self, user: &str, t: &mut SoftToken) -> api::LoginResponse {
+        let started = self.login_start(user, false).unwrap();
+        let (_, verdict) = self.answer_on_page(t, &started);
+        assert_eq!(verdict, "logged_in");
+        match self.poll(&started).unwrap() {
+            WaitState::Ready(wapi::CeremonyOutcome::LoggedIn { login }) => login,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// A bastion's per-session certificate for `login@app-1` from `outer`.
+    fn app_session_cert(
+        &self,
+        outer: &api::CertResponse,
+        login: &str,
+        session_id: &str,
+        totp_code: Option<String>,
+        webauthn_approval: Option<wapi::WaitRequest>,
+    ) -> Result<api::SessionCertResponse, CaError> {
+        let key = FileCaKey::generate("ephemeral").unwrap();
+        self.auth.bastion_session_cert(
+            &self.caller,
+            &self.bastion(),
+            &api::SessionCertRequest {
+                user_certificate: outer.certificate.clone(),
+                login: login.into(),
+                target: "app-1".into(),
+                target_labels: Default::default(),
+                session_id: session_id.into(),
+                public_key: key.private_key().public_key().to_openssh().unwrap(),
+                source: None,
+                totp_code,
+                webauthn_approval,
+                user_proof: Some(common::user_proof(&outer.certificate)),
+            },
+        )
+    }
+
+    /// A per-session approval for `login@app-1`, given on the page with `t`.
+    fn approve_on_page(
+        &self,
+        user: &str,
+        login: &str,
+        session_id: &str,
+        t: &mut SoftToken,
+    ) -> wapi::WaitRequest {
+        let started = self
+            .auth
+            .webauthn_approval_start(
+                &self.caller,
+                &self.bastion(),
+                &wapi::BastionApprovalStartRequest {
+                    user: user.into(),
+                    session_id: session_id.into(),
+                    target: "app-1".into(),
+                    login: login.into(),
+                },
+            )
+            .unwrap();
+        let (_, verdict) = self.answer_on_page(t, &started);
+        assert_eq!(verdict, "approved");
+        wapi::WaitRequest {
+            request_id: started.request_id,
+            poll_token: started.poll_token,
+        }
+    }
+
+    /// Give `user` (who has a key already) a TOTP authenticator too, from an
+    /// admin's fresh invite.
+    fn add_totp(&self, user: &str) -> totp_rs::TOTP {
+        let invite = self
+            .auth
+            .create_invite(
+                None,
+                None,
+                &api::InviteRequest {
+                    user: user.into(),
+                    ttl_seconds: None,
+                },
+            )
+            .unwrap();
+        let started = self
+            .auth
+            .enroll_start(
+                &self.caller,
+                &api::EnrollStartRequest {
+                    invite: invite.code,
+                },
+            )
+            .unwrap();
+        let totp = totp_rs::TOTP::from_url(&started.totp_uri).unwrap();
+        self.auth
+            .enroll_finish(
+                &self.caller,
+                &api::EnrollFinishRequest {
+                    enrollment_token: started.enrollment_token,
+                    totp_code: totp.generate(self.clock.now().timestamp() as u64),
+                },
+            )
+            .unwrap();
+        totp
+    }
+}
+
+/// A role with `webauthn_link = false` gets into a certificate only from a key
+/// login the client made itself (CTAP2); the same key approved on the CA's page
+/// is refused for it, with its own code, and the certificate says which way
+/// the key was used.
+#[test]
+fn a_role_without_link_approval_takes_a_direct_key_and_refuses_a_page_approved_one() {
+    let f = fixture();
+    let (mut t, _, _) = f.enrolled("dan", &["desk"], false);
+
+    let page = f.login_on_page("dan", &mut t);
+    let err = f.cert(&page.session_token).unwrap_err();
+    assert_eq!(err.code(), "webauthn_link_refused");
+    let message = err.to_string();
+    assert!(
+        message.contains("role desk") && message.contains("own machine"),
+        "{message}"
+    );
+    let denied = f.last("cert_denied");
+    assert_eq!(denied.details["code"], "webauthn_link_refused");
+    assert_eq!(f.count("cert_issued"), 0);
+    assert_eq!(f.last("mfa_succeeded").details["via"], "browser");
+
+    let direct = f.login("dan", &mut t).unwrap();
+    assert_eq!(f.last("mfa_succeeded").details["via"], "ctap2");
+    let cert = f.cert(&direct.session_token).unwrap();
+    assert_eq!(ext(&cert, wapi::EXT_MFA_LINK).as_deref(), Some("no"));
+
+    // With another role beside it, a page login still gets that one, and the
+    // certificate records the link.
+    let (mut t2, _, _) = f.enrolled("eve", &["engineers", "desk"], false);
+    let page = f.login_on_page("eve", &mut t2);
+    let cert = f.cert(&page.session_token).unwrap();
+    assert_eq!(cert.principals, vec!["eve".to_string()]);
+    assert_eq!(ext(&cert, wapi::EXT_MFA_LINK).as_deref(), Some("yes"));
+}
+
+/// At the bastion: an outer certificate from a page login does not reach a
+/// `webauthn_link = false` role; one from a direct login does, but its
+/// per-session check cannot be a link approval — the CA asks for a TOTP code
+/// when the user has one, refuses with `webauthn_link_refused` when not, and
+/// refuses an approval the bastion sends anyway.
+#[test]
+fn a_bastion_session_for_a_role_without_link_approval_takes_no_page_approval() {
+    let f = fixture();
+    let (mut t, _, _) = f.enrolled("fay", &["engineers", "desk"], false);
+
+    // Page login: the outer certificate says link, so `desk` does not permit.
+    let page = f.login_on_page("fay", &mut t);
+    let outer = f.cert(&page.session_token).unwrap();
+    assert_eq!(ext(&outer, wapi::EXT_MFA_LINK).as_deref(), Some("yes"));
+    let err = f
+        .app_session_cert(&outer, "deploy", "s-page", None, None)
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_link_refused");
+    assert_eq!(
+        f.last("access_denied").details["code"],
+        "webauthn_link_refused"
+    );
+
+    // Direct login: `desk` permits, but wants a per-session check, and fay has
+    // only a key: no approval is asked for, the session is refused.
+    let direct = f.login("fay", &mut t).unwrap();
+    let outer = f.cert(&direct.session_token).unwrap();
+    let err = f
+        .app_session_cert(&outer, "deploy", "s-1", None, None)
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_link_refused");
+    assert!(err.to_string().contains("no TOTP"), "{err}");
+
+    // An approval sent anyway is consumed and refused: it came through a link.
+    let approval = f.approve_on_page("fay", "deploy", "s-2", &mut t);
+    let err = f
+        .app_session_cert(&outer, "deploy", "s-2", None, Some(approval.clone()))
+        .unwrap_err();
+    assert_eq!(err.code(), "webauthn_link_refused");
+    let denied = f.last("access_denied");
+    assert_eq!(denied.details["code"], "webauthn_link_refused");
+    assert_eq!(
+        f.auth
+            .take_webauthn_approval("bastion-1", &approval, "fay", "s-2", "app-1", "deploy")
+            .unwrap()
+            .unwrap_err()
+            .0,
+        "webauthn_approval_used"
+    );
+
+    // With a TOTP authenticator as well, the CA asks for a code instead, and
+    // the code opens the session.
+    let totp = f.add_totp("fay");
+    let err = f
+        .app_session_cert(&outer, "deploy", "s-3", None, None)
+        .unwrap_err();
+    assert_eq!(err.code(), api::SESSION_MFA_REQUIRED);
+    f.clock.advance(chrono::Duration::seconds(30));
+    let code = totp.generate(f.clock.now().timestamp() as u64);
+    let ok = f
+        .app_session_cert(&outer, "deploy", "s-3", Some(code), None)
+        .unwrap();
+    assert!(ok.session_mfa);
+    assert_eq!(
+        ext(&ok.certificate, "mfa-method@rampart").as_deref(),
+        Some("totp")
+    );
 }

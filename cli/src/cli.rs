@@ -520,6 +520,16 @@ pub enum FactorArg {
     /// WebAuthn with user verification from a key the CA does not vouch for:
     /// unattested-key.
     WebauthnUvUnattested,
+    /// `webauthn`, approved on the CA's page through a link rather than by the
+    /// CLI from a key on this machine (roles with `webauthn_link = false`
+    /// refuse the `-link` factors).
+    WebauthnLink,
+    /// `webauthn-uv` approved through a link.
+    WebauthnUvLink,
+    /// `webauthn-unattested` approved through a link.
+    WebauthnUnattestedLink,
+    /// `webauthn-uv-unattested` approved through a link.
+    WebauthnUvUnattestedLink,
     /// OpenID Connect step-up.
     Oidc,
 }

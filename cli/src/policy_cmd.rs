@@ -98,6 +98,10 @@ fn factor(arg: FactorArg) -> Result<Factor, CliError> {
         FactorArg::WebauthnUv => "webauthn-uv",
         FactorArg::WebauthnUnattested => "webauthn-unattested",
         FactorArg::WebauthnUvUnattested => "webauthn-uv-unattested",
+        FactorArg::WebauthnLink => "webauthn-link",
+        FactorArg::WebauthnUvLink => "webauthn-uv-link",
+        FactorArg::WebauthnUnattestedLink => "webauthn-unattested-link",
+        FactorArg::WebauthnUvUnattestedLink => "webauthn-uv-unattested-link",
         FactorArg::Oidc => "oidc",
     };
     Factor::from_str(name).map_err(|e| CliError::Usage(e.to_string()))

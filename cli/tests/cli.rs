@@ -325,6 +325,32 @@ fn policy_test_deny_exit_7_text_and_json() {
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
 
+    // A role that takes keys only from the user's own machine: the same key
+    // approved through the CA's page is refused, with its own code.
+    let dir = tempfile::tempdir().unwrap();
+    let desk = dir.path().join("desk.toml");
+    std::fs::write(
+        &desk,
+        "version = 1\n[roles.desk]\nprincipals = [\"root\"]\nmin_factor = \"unattested-key\"\n\
+         webauthn_link = false\n[groups]\ndesk = [\"desk\"]\n",
+    )
+    .unwrap();
+    let desk = desk.to_str().unwrap();
+    let ask = |factor: &str| {
+        rampart(&[
+            "policy", "test", desk, "--user", "bob", "--groups", "desk", "--factor", factor,
+        ])
+    };
+    let (o, _h) = ask("webauthn-uv-link");
+    assert_eq!(o.status.code(), Some(7), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("DENY (webauthn_link_refused): role desk accepts a security key"),
+        "{}",
+        stdout(&o)
+    );
+    let (o, _h) = ask("webauthn-uv");
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
     // No role at all, as JSON.
     let (o, _h) = rampart(&["policy", "test", path, "--user", "eve", "--json"]);
     assert_eq!(o.status.code(), Some(7));

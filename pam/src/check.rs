@@ -274,6 +274,8 @@ pub fn factor_strength(
         } => Factor::Webauthn {
             user_verified: user_verified || spelled_uv,
             attested,
+            // How the assertion arrived never changes its strength.
+            via_link: false,
         },
         f => f,
     };

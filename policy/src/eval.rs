@@ -10,9 +10,11 @@
 //!    principals as never grantable. All removed → [`DenyCode::DeniedByRule`].
 //! 5. Each remaining role *contributes* only if the factor passes: recovery codes need
 //!    `allow_recovery`; strength must be ≥ the role's `min_factor` and ≥
-//!    `defaults.min_factor`; MFA age must be ≤ `mfa_max_age` when set. No role
-//!    contributes → the most specific failure (recovery refused, then factor too weak,
-//!    then MFA too old), with every role's reason in the message.
+//!    `defaults.min_factor`; a WebAuthn assertion given on the CA's approval page
+//!    needs `webauthn_link` (default true); MFA age must be ≤ `mfa_max_age` when
+//!    set. No role contributes → the most specific failure (recovery refused, then
+//!    link approval refused, then factor too weak, then MFA too old), with every
+//!    role's reason in the message.
 //! 6. The grant is the union over contributing roles: principals (`{user}` expanded,
 //!    deny-rule principals removed), extensions, and `source-address`.
 //!    `source-address` is the one place a union could *widen* access, so it fails
@@ -73,6 +75,10 @@ pub enum DenyCode {
     RecoveryRefused,
     /// The factor used is weaker than every role requires.
     FactorTooWeak,
+    /// The security key was used on the CA's approval page (through a link),
+    /// and every role that would accept the key wants it used directly from the
+    /// user's own machine (`webauthn_link = false`).
+    WebauthnLinkRefused,
     /// The MFA is older than every role's `mfa_max_age`.
     MfaTooOld,
     /// The MFA time lies further in the future than the allowed clock skew.
@@ -102,6 +108,7 @@ impl DenyCode {
             DenyCode::DeniedByRule => "denied_by_rule",
             DenyCode::RecoveryRefused => "recovery_refused",
             DenyCode::FactorTooWeak => "factor_too_weak",
+            DenyCode::WebauthnLinkRefused => "webauthn_link_refused",
             DenyCode::MfaTooOld => "mfa_too_old",
             DenyCode::MfaInFuture => "mfa_in_future",
             DenyCode::NoPrincipals => "no_principals",
@@ -289,6 +296,10 @@ struct Subject<'a> {
 /// Roles that survived deny rules and factor checks.
 struct Selection<'p> {
     roles: Vec<&'p Role>,
+    /// Roles left out only because the key was used through a link
+    /// (`webauthn_link = false`): bastion access names them when they are
+    /// what would have permitted the session.
+    link_refused: Vec<&'p Role>,
     /// Expanded principal → the deny rule reason that removes it.
     denied_principals: BTreeMap<String, String>,
     reasons: Vec<String>,
@@ -361,6 +372,7 @@ fn select<'p>(
 
     let strength = s.key.lift(s.factor.strength());
     let mut contributing = Vec::new();
+    let mut link_refused = Vec::new();
     let mut failures: Vec<(DenyCode, String)> = Vec::new();
     for name in &candidates {
         let Some(role) = policy.roles.get(name) else {
@@ -392,6 +404,15 @@ fn select<'p>(
                     }
                 ),
             ))
+        } else if matches!(s.factor, Factor::Webauthn { via_link: true, .. }) && !role.webauthn_link
+        {
+            Some((
+                DenyCode::WebauthnLinkRefused,
+                format!(
+                    "role {name} accepts a security key only from your own machine, not \
+                     approved through a link (rampart login --mfa fido2)"
+                ),
+            ))
         } else {
             match role.mfa_max_age {
                 Some(max) if age > max => Some((
@@ -406,7 +427,12 @@ fn select<'p>(
             }
         };
         match failure {
-            Some(f) => failures.push(f),
+            Some(f) => {
+                if f.0 == DenyCode::WebauthnLinkRefused {
+                    link_refused.push(role);
+                }
+                failures.push(f);
+            }
             None => contributing.push(role),
         }
     }
@@ -415,6 +441,7 @@ fn select<'p>(
         // The most specific cause: the one the user can act on most directly.
         let order = [
             DenyCode::RecoveryRefused,
+            DenyCode::WebauthnLinkRefused,
             DenyCode::FactorTooWeak,
             DenyCode::MfaTooOld,
         ];
@@ -431,6 +458,7 @@ fn select<'p>(
     }
     Ok(Selection {
         roles: contributing,
+        link_refused,
         denied_principals,
         reasons,
     })
@@ -689,6 +717,7 @@ pub struct AccessGrant {
     roles: Vec<String>,
     reasons: Vec<String>,
     session_mfa: bool,
+    webauthn_link: bool,
     record_input: bool,
     port_forwarding: bool,
     agent_forwarding: bool,
@@ -721,6 +750,13 @@ impl AccessGrant {
     pub fn session_mfa(&self) -> bool {
         self.session_mfa
     }
+    /// Whether a security-key approval given on the CA's page (the only way a
+    /// per-session approval is given) can satisfy this access: true if any
+    /// permitting role keeps `webauthn_link` on. When it is false the CA asks
+    /// for a per-session TOTP code instead, or refuses.
+    pub fn webauthn_link(&self) -> bool {
+        self.webauthn_link
+    }
     /// Record keystrokes too: true if any permitting role says `record_input`.
     pub fn record_input(&self) -> bool {
         self.record_input
@@ -738,13 +774,14 @@ impl AccessGrant {
 
 impl serde::Serialize for AccessGrant {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("AccessGrant", 9)?;
+        let mut st = s.serialize_struct("AccessGrant", 10)?;
         st.serialize_field("user", &self.user)?;
         st.serialize_field("login", &self.login)?;
         st.serialize_field("target", &self.target)?;
         st.serialize_field("roles", &self.roles)?;
         st.serialize_field("reasons", &self.reasons)?;
         st.serialize_field("session_mfa", &self.session_mfa)?;
+        st.serialize_field("webauthn_link", &self.webauthn_link)?;
         st.serialize_field("record_input", &self.record_input)?;
         st.serialize_field("port_forwarding", &self.port_forwarding)?;
         st.serialize_field("agent_forwarding", &self.agent_forwarding)?;
@@ -806,6 +843,7 @@ pub fn evaluate_access_with_key(
     let mut label_misses = Vec::new();
     let (mut session_mfa, mut record_input, mut port_forwarding, mut agent_forwarding) =
         (false, false, false, false);
+    let mut webauthn_link = false;
     for role in &sel.roles {
         let allowed = role.targets_allow.iter().any(|p| glob_match(p, req.target))
             && !role.targets_deny.iter().any(|p| glob_match(p, req.target));
@@ -828,9 +866,36 @@ pub fn evaluate_access_with_key(
         if login_ok {
             permitting.push(role.name.clone());
             session_mfa |= role.session_mfa;
+            webauthn_link |= role.webauthn_link;
             record_input |= role.record_input;
             port_forwarding |= role.port_forwarding;
             agent_forwarding |= role.agent_forwarding;
+        }
+    }
+    if permitting.is_empty() {
+        // A role the key's use through a link left out would have permitted
+        // this: say that, rather than that no role reaches the target.
+        let would = sel.link_refused.iter().find(|role| {
+            role.targets_allow.iter().any(|p| glob_match(p, req.target))
+                && !role.targets_deny.iter().any(|p| glob_match(p, req.target))
+                && role
+                    .target_labels
+                    .iter()
+                    .all(|(k, v)| req.labels.get(k) == Some(v))
+                && role.login_templates().iter().any(|t| {
+                    let l = expand(t, req.user);
+                    l == req.login && !sel.denied_principals.contains_key(&l)
+                })
+        });
+        if let Some(role) = would {
+            return Err(Denial::new(
+                DenyCode::WebauthnLinkRefused,
+                format!(
+                    "role {} would permit {}@{}, but it accepts a security key only from your \
+                     own machine, not approved through a link (rampart login --mfa fido2)",
+                    role.name, req.login, req.target
+                ),
+            ));
         }
     }
     let all: Vec<&str> = sel.roles.iter().map(|r| r.name.as_str()).collect();
@@ -874,6 +939,7 @@ pub fn evaluate_access_with_key(
         roles: permitting,
         reasons,
         session_mfa,
+        webauthn_link,
         record_input,
         port_forwarding,
         agent_forwarding,
@@ -1056,6 +1122,7 @@ both = ["normal", "glass"]
         Factor::Webauthn {
             user_verified: true,
             attested: true,
+            via_link: false,
         }
     }
 
@@ -1138,6 +1205,7 @@ both = ["normal", "glass"]
                 factor: Factor::Webauthn {
                     user_verified: false,
                     attested: true,
+                    via_link: false,
                 },
                 want: Err(FactorTooWeak),
                 ..case("webauthn without UV for prod-root", "alice", &[])
@@ -1147,6 +1215,7 @@ both = ["normal", "glass"]
                 factor: Factor::Webauthn {
                     user_verified: true,
                     attested: false,
+                    via_link: false,
                 },
                 want: Err(FactorTooWeak),
                 ..case("unattested key with UV for prod-root", "alice", &[])
@@ -1836,5 +1905,158 @@ sre = ["prod"]
         let short = Policy::from_toml("version = 1\n[hosts]\nmax_ttl = \"7d\"\n").unwrap();
         let g = approve_host(&short, "db-1", &[], None).unwrap();
         assert_eq!(g.ttl(), Duration::from_secs(7 * day));
+    }
+
+    const LINK: &str = r#"
+version = 1
+[roles.anywhere]
+principals = ["{user}"]
+targets = { allow = ["*"] }
+[roles.desk]
+principals = ["root"]
+min_factor = "unattested-key"
+webauthn_link = false
+targets = { allow = ["prod-*"] }
+[groups]
+desk = ["desk"]
+both = ["anywhere", "desk"]
+"#;
+
+    fn key(via_link: bool) -> Factor {
+        Factor::Webauthn {
+            user_verified: true,
+            attested: true,
+            via_link,
+        }
+    }
+
+    /// A role with `webauthn_link = false` takes a key used from the user's own
+    /// machine and refuses the same key approved through the CA's page; other
+    /// roles are not affected, and other failures keep their own code.
+    #[test]
+    fn a_role_without_link_approval_refuses_a_key_used_through_the_page() {
+        let policy = Policy::from_toml(LINK).unwrap();
+        let cert = |groups: &[&str], factor: Factor| {
+            let groups: Vec<String> = groups.iter().map(|s| (*s).to_owned()).collect();
+            evaluate(
+                &CertRequest {
+                    user: "alice",
+                    groups: &groups,
+                    factor,
+                    mfa_time: now(),
+                    requested_ttl: None,
+                    login: None,
+                },
+                &policy,
+                now(),
+            )
+        };
+        match cert(&["desk"], key(true)) {
+            Decision::Deny(d) => {
+                assert_eq!(d.code, DenyCode::WebauthnLinkRefused);
+                assert_eq!(d.code.as_str(), "webauthn_link_refused");
+                assert!(
+                    d.reason.contains("role desk") && d.reason.contains("own machine"),
+                    "{}",
+                    d.reason
+                );
+            }
+            Decision::Allow(g) => panic!("link approval granted {:?}", g.principals()),
+        }
+        match cert(&["desk"], key(false)) {
+            Decision::Allow(g) => assert_eq!(g.principals(), ["root"]),
+            Decision::Deny(d) => panic!("direct key refused: {d:?}"),
+        }
+        // The strength check comes first: a TOTP code is simply too weak here.
+        match cert(&["desk"], Factor::Totp) {
+            Decision::Deny(d) => assert_eq!(d.code, DenyCode::FactorTooWeak),
+            Decision::Allow(_) => panic!("totp granted an unattested-key role"),
+        }
+        // With a second role, the page approval gets that role only.
+        match cert(&["both"], key(true)) {
+            Decision::Allow(g) => {
+                assert_eq!(g.principals(), ["alice"]);
+                assert!(
+                    g.reasons()
+                        .iter()
+                        .any(|r| r.starts_with("not used: role desk accepts")),
+                    "{:?}",
+                    g.reasons()
+                );
+            }
+            Decision::Deny(d) => panic!("{d:?}"),
+        }
+        match cert(&["both"], key(false)) {
+            Decision::Allow(g) => assert_eq!(g.principals(), ["alice", "root"]),
+            Decision::Deny(d) => panic!("{d:?}"),
+        }
+    }
+
+    /// Bastion access applies the same rule, and the grant says whether a
+    /// per-session approval (always given on the page) could satisfy it.
+    #[test]
+    fn bastion_access_knows_whether_a_link_approval_would_do() {
+        let policy = Policy::from_toml(LINK).unwrap();
+        let no_labels = BTreeMap::new();
+        let access = |groups: &[&str], factor: Factor, login: &str| {
+            let groups: Vec<String> = groups.iter().map(|s| (*s).to_owned()).collect();
+            evaluate_access(
+                &AccessRequest {
+                    user: "alice",
+                    groups: &groups,
+                    factor,
+                    mfa_time: now(),
+                    login,
+                    target: "prod-db",
+                    labels: &no_labels,
+                },
+                &policy,
+                now(),
+            )
+        };
+        let d = access(&["desk"], key(true), "root").unwrap_err();
+        assert_eq!(d.code, DenyCode::WebauthnLinkRefused);
+        // Beside a role that reaches the target but not as root, the denial
+        // still names the role the link kept out.
+        let d = access(&["both"], key(true), "root").unwrap_err();
+        assert_eq!(d.code, DenyCode::WebauthnLinkRefused);
+        assert!(
+            d.reason.contains("role desk would permit root@prod-db"),
+            "{}",
+            d.reason
+        );
+        // A login no role would grant is still just that.
+        let d = access(&["both"], key(true), "nobody").unwrap_err();
+        assert_eq!(d.code, DenyCode::LoginNotGranted);
+        let g = access(&["desk"], key(false), "root").unwrap();
+        assert!(!g.webauthn_link());
+        // `anywhere` reaches prod-db too and keeps link approval on.
+        let g = access(&["both"], key(false), "alice").unwrap();
+        assert!(g.webauthn_link());
+        assert_eq!(g.roles(), ["anywhere"]);
+        let v = serde_json::to_value(&g).unwrap();
+        assert_eq!(v["webauthn_link"], true);
+        // The default is on.
+        let plain = Policy::from_toml(
+            "version = 1\n[roles.r]\nprincipals = [\"{user}\"]\ntargets = { allow = [\"*\"] }\n\
+             [groups]\ng = [\"r\"]\n",
+        )
+        .unwrap();
+        let groups = vec!["g".to_owned()];
+        let g = evaluate_access(
+            &AccessRequest {
+                user: "alice",
+                groups: &groups,
+                factor: key(true),
+                mfa_time: now(),
+                login: "alice",
+                target: "db",
+                labels: &no_labels,
+            },
+            &plain,
+            now(),
+        )
+        .unwrap();
+        assert!(g.webauthn_link());
     }
 }

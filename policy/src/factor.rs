@@ -81,7 +81,8 @@ pub enum Factor {
     Recovery,
     /// A WebAuthn assertion; `user_verified` is the UV flag of the authenticator data
     /// (WebAuthn §6.1), i.e. a PIN or biometric was checked, not just presence;
-    /// `attested` says whether the CA trusts the key's make and model.
+    /// `attested` says whether the CA trusts the key's make and model; `via_link`
+    /// says how the assertion reached the CA.
     Webauthn {
         /// Whether the authenticator reported user verification (UV).
         user_verified: bool,
@@ -89,6 +90,13 @@ pub enum Factor {
         /// roots when it was enrolled, or its AAGUID is on the CA's allow-list.
         /// Without it a UV flag is only the authenticator's own claim.
         attested: bool,
+        /// The assertion was given on the CA's approval page, reached through a
+        /// link the client printed, rather than by the client itself talking
+        /// CTAP2 to a key on its own machine. Number matching ties the page to
+        /// the terminal, but whoever holds the key need not sit at that
+        /// terminal; roles with `webauthn_link = false` refuse such assertions.
+        /// Does not change the factor's strength.
+        via_link: bool,
     },
     /// A step-up at an OpenID Connect identity provider. We cannot see which factor the
     /// IdP used, so it counts as OTP-strength.
@@ -97,7 +105,7 @@ pub enum Factor {
 
 impl Factor {
     const ALL: &'static str = "totp, recovery, webauthn, webauthn-uv, webauthn-unattested, \
-         webauthn-uv-unattested, oidc";
+         webauthn-uv-unattested (each webauthn spelling also with -link), oidc";
 
     /// The method name recorded in certificates and audit events.
     pub fn method(&self) -> &'static str {
@@ -124,10 +132,12 @@ impl Factor {
             Factor::Webauthn {
                 user_verified: true,
                 attested: false,
+                ..
             } => FactorStrength::UnattestedKey,
             Factor::Webauthn {
                 user_verified: true,
                 attested: true,
+                ..
             } => FactorStrength::PhishingResistant,
         }
     }
@@ -179,13 +189,15 @@ impl KeyAssurance {
 }
 
 /// Formats as the `FromStr` spelling: `webauthn-uv` for a user-verified assertion,
-/// with `-unattested` appended when the CA does not trust the key's model.
+/// with `-unattested` appended when the CA does not trust the key's model and
+/// `-link` when the assertion came through the approval page.
 impl fmt::Display for Factor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Factor::Webauthn {
                 user_verified,
                 attested,
+                via_link,
             } => {
                 f.write_str("webauthn")?;
                 if *user_verified {
@@ -193,6 +205,9 @@ impl fmt::Display for Factor {
                 }
                 if !*attested {
                     f.write_str("-unattested")?;
+                }
+                if *via_link {
+                    f.write_str("-link")?;
                 }
                 Ok(())
             }
@@ -204,31 +219,38 @@ impl fmt::Display for Factor {
 impl FromStr for Factor {
     type Err = PolicyError;
     fn from_str(s: &str) -> Result<Self, PolicyError> {
+        let unknown = || PolicyError::UnknownFactor {
+            value: s.to_owned(),
+            expected: Self::ALL,
+        };
         Ok(match s {
             "totp" => Factor::Totp,
             "recovery" => Factor::Recovery,
-            "webauthn" => Factor::Webauthn {
-                user_verified: false,
-                attested: true,
-            },
-            "webauthn-uv" => Factor::Webauthn {
-                user_verified: true,
-                attested: true,
-            },
-            "webauthn-unattested" => Factor::Webauthn {
-                user_verified: false,
-                attested: false,
-            },
-            "webauthn-uv-unattested" => Factor::Webauthn {
-                user_verified: true,
-                attested: false,
-            },
             "oidc" => Factor::Oidc,
             _ => {
-                return Err(PolicyError::UnknownFactor {
-                    value: s.to_owned(),
-                    expected: Self::ALL,
-                })
+                // `webauthn`, then each suffix at most once and in this order,
+                // so that every factor has exactly one spelling.
+                let rest = s.strip_prefix("webauthn").ok_or_else(unknown)?;
+                let (user_verified, rest) = match rest.strip_prefix("-uv") {
+                    Some(r) => (true, r),
+                    None => (false, rest),
+                };
+                let (attested, rest) = match rest.strip_prefix("-unattested") {
+                    Some(r) => (false, r),
+                    None => (true, rest),
+                };
+                let (via_link, rest) = match rest.strip_prefix("-link") {
+                    Some(r) => (true, r),
+                    None => (false, rest),
+                };
+                if !rest.is_empty() {
+                    return Err(unknown());
+                }
+                Factor::Webauthn {
+                    user_verified,
+                    attested,
+                    via_link,
+                }
             }
         })
     }
@@ -321,6 +343,18 @@ mod tests {
                 FactorStrength::UnattestedKey,
             ),
             ("oidc", "oidc", FactorStrength::Otp),
+            // How the assertion arrived never changes what it proves.
+            ("webauthn-link", "webauthn", FactorStrength::Otp),
+            (
+                "webauthn-uv-link",
+                "webauthn",
+                FactorStrength::PhishingResistant,
+            ),
+            (
+                "webauthn-uv-unattested-link",
+                "webauthn",
+                FactorStrength::UnattestedKey,
+            ),
         ];
         for (input, method, strength) in table {
             let f: Factor = input.parse().unwrap();
@@ -331,5 +365,33 @@ mod tests {
         }
         let err = "sms".parse::<Factor>().unwrap_err().to_string();
         assert!(err.contains("sms") && err.contains("webauthn-uv"), "{err}");
+        // One spelling per factor: suffixes in order, once each, nothing after.
+        for bad in [
+            "webauthn-link-uv",
+            "webauthn-unattested-uv",
+            "webauthn-uv-uv",
+            "webauthn-link-link",
+            "webauthn-",
+            "webauthnx",
+            "webauthn-uv-direct",
+        ] {
+            assert!(bad.parse::<Factor>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            "webauthn-uv-link".parse::<Factor>().unwrap(),
+            Factor::Webauthn {
+                user_verified: true,
+                attested: true,
+                via_link: true,
+            }
+        );
+        assert_eq!(
+            "webauthn-uv".parse::<Factor>().unwrap(),
+            Factor::Webauthn {
+                user_verified: true,
+                attested: true,
+                via_link: false,
+            }
+        );
     }
 }

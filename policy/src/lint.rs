@@ -110,6 +110,31 @@ impl Policy {
                      stronger than a recovery code"
                 ));
             }
+            if !role.webauthn_link && effective < FactorStrength::UnattestedKey {
+                warn(format!(
+                    "roles.{name}.webauthn_link = false keeps out security keys approved through \
+                     a link, but its min_factor is {effective}: a TOTP code or an OIDC step-up \
+                     gets the role from any machine; raise min_factor to unattested-key or above"
+                ));
+            }
+            if !role.webauthn_link && role.session_mfa && !role.targets_allow.is_empty() {
+                // A bastion's per-session approval is always given on the CA's
+                // page, so the only per-session check left is a TOTP code.
+                if effective > FactorStrength::Otp {
+                    warn(format!(
+                        "roles.{name} sets session_mfa with webauthn_link = false: a per-session \
+                         approval comes through a link, which the role refuses, and a per-session \
+                         TOTP code is below its min_factor ({effective}); no session of this role \
+                         can open"
+                    ));
+                } else {
+                    warn(format!(
+                        "roles.{name} sets session_mfa with webauthn_link = false: a per-session \
+                         approval comes through a link, which the role refuses, so each session \
+                         needs a TOTP code and users with only a security key are refused"
+                    ));
+                }
+            }
             if effective == FactorStrength::HardwareBound {
                 warn(format!(
                     "roles.{name} needs a hardware-bound factor, which no login method of this \
@@ -284,6 +309,12 @@ mod tests {
             "[roles.db]\nprincipals = [\"root\"]\naccess = \"bastion\"\nsession_mfa = true\ntargets = { allow = [\"db-*\"] }\n[groups]\neng = [\"db\"]\n",
         );
         assert!(l.is_empty(), "{l:?}");
+        // Keys from the user's own machine only, on a role a TOTP code cannot
+        // reach: what the setting is for.
+        let l = lints(
+            "[roles.prod]\nprincipals = [\"root\"]\nmin_factor = \"phishing-resistant\"\nwebauthn_link = false\n[groups]\neng = [\"prod\"]\n",
+        );
+        assert!(l.is_empty(), "{l:?}");
     }
 
     /// (policy body, severity, substring of the one expected lint)
@@ -351,6 +382,21 @@ mod tests {
                 "[roles.dev]\nprincipals = [\"x\"]\ntargets = { deny = [\"prod-*\"] }\n[groups]\neng = [\"dev\"]\n".into(),
                 Warning,
                 "targets.deny has no effect",
+            ),
+            (
+                "[roles.dev]\nprincipals = [\"x\"]\nwebauthn_link = false\n[groups]\neng = [\"dev\"]\n".into(),
+                Warning,
+                "roles.dev.webauthn_link = false keeps out security keys approved through a link, but its min_factor is otp",
+            ),
+            (
+                "[roles.db]\nprincipals = [\"root\"]\naccess = \"bastion\"\nmin_factor = \"phishing-resistant\"\nwebauthn_link = false\nsession_mfa = true\ntargets = { allow = [\"db-*\"] }\n[groups]\neng = [\"db\"]\n".into(),
+                Warning,
+                "no session of this role can open",
+            ),
+            (
+                "[roles.db]\nprincipals = [\"root\"]\naccess = \"bastion\"\nwebauthn_link = false\nsession_mfa = true\ntargets = { allow = [\"db-*\"] }\n[groups]\neng = [\"db\"]\n".into(),
+                Warning,
+                "each session needs a TOTP code and users with only a security key are refused",
             ),
             (
                 "[defaults]\nttl = \"9h\"\n".to_owned() + ok_role,

@@ -91,6 +91,9 @@ struct RawRole {
     /// `"direct"` (default) or `"bastion"`: a bastion-only role's principals
     /// go only into per-session certificates.
     access: Option<String>,
+    /// Whether a WebAuthn assertion given on the CA's approval page (reached
+    /// through a link) satisfies the role; default true.
+    webauthn_link: Option<bool>,
     /// Bastion: ask for a per-session code before connecting onward.
     #[serde(default)]
     session_mfa: bool,
@@ -182,6 +185,10 @@ pub(crate) struct Role {
     pub(crate) min_factor: Option<FactorStrength>,
     pub(crate) allow_recovery: bool,
     pub(crate) mfa_max_age: Option<Duration>,
+    /// `webauthn_link = false`: a WebAuthn assertion counts only when the
+    /// client obtained it from a key on its own machine (CTAP2), never one
+    /// given on the CA's approval page.
+    pub(crate) webauthn_link: bool,
     pub(crate) source_address: Vec<IpNet>,
     pub(crate) extensions: Vec<String>,
     pub(crate) targets_allow: Vec<String>,
@@ -325,6 +332,7 @@ impl Policy {
                 min_factor: r.min_factor,
                 allow_recovery: r.allow_recovery,
                 mfa_max_age: r.mfa_max_age.map(|d| d.0),
+                webauthn_link: r.webauthn_link.unwrap_or(true),
                 source_address: dedup(r.source_address.into_iter().map(|c| c.0)),
                 extensions,
                 targets_allow: r.targets.allow.into_iter().map(|p| p.0).collect(),
@@ -641,6 +649,11 @@ mod tests {
                 "bad factor",
                 "version = 1\n[defaults]\nmin_factor = \"sms\"\n",
                 &["min_factor", "line 3", "sms"],
+            ),
+            (
+                "link approval switch as a string",
+                "version = 1\n[roles.dev]\nwebauthn_link = \"no\"\n",
+                &["webauthn_link", "line 3", "boolean"],
             ),
             (
                 "unknown role in group",

@@ -309,6 +309,7 @@ fn the_sample_policy_asks_for_session_mfa_on_production_root() {
             factor: Factor::Webauthn {
                 user_verified: true,
                 attested: true,
+                via_link: false,
             },
             mfa_time: now,
             login: "root",

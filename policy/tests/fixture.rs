@@ -48,6 +48,7 @@ fn sample_policy_means_what_it_says() {
         factor: Factor::Webauthn {
             user_verified: true,
             attested: true,
+            via_link: false,
         },
         mfa_time: now,
         requested_ttl: None,
@@ -96,6 +97,7 @@ fn sample_policy_means_what_it_says() {
         factor: Factor::Webauthn {
             user_verified: true,
             attested: true,
+            via_link: false,
         },
         mfa_time: now,
         requested_ttl: Some(Duration::from_secs(24 * 3600)),

@@ -38,7 +38,7 @@ fn check_reports_schema_versions_and_a_newer_ca_db_is_refused_untouched() {
     check.assert_success("rampart-ca check on a current CA");
     assert!(
         check.stdout.contains("CA database OK: ")
-            && check.stdout.contains("ca.db (schema version 2)")
+            && check.stdout.contains("ca.db (schema version 3)")
             && check.stdout.contains("audit.db (schema version 1)"),
         "{check}"
     );
@@ -52,7 +52,7 @@ fn check_reports_schema_versions_and_a_newer_ca_db_is_refused_untouched() {
         out.assert_failure(&format!("rampart-ca {sub} on a newer ca.db"));
         let text = out.combined();
         assert!(
-            text.contains("schema version 7") && text.contains("the 2 this rampart-ca knows"),
+            text.contains("schema version 7") && text.contains("the 3 this rampart-ca knows"),
             "{sub} must name both versions\n{out}"
         );
     }
@@ -70,7 +70,7 @@ fn check_reports_schema_versions_and_a_newer_ca_db_is_refused_untouched() {
     assert!(
         check
             .stdout
-            .contains("schema version 0; the next start upgrades it to 2"),
+            .contains("schema version 0; the next start upgrades it to 3"),
         "{check}"
     );
     assert_eq!(
@@ -80,7 +80,7 @@ fn check_reports_schema_versions_and_a_newer_ca_db_is_refused_untouched() {
     );
     ca.start();
     ca.stop();
-    assert_eq!(version("PRAGMA user_version"), "2");
+    assert_eq!(version("PRAGMA user_version"), "3");
     assert_eq!(
         sqlite3(&db, "SELECT name, admin FROM users ORDER BY name"),
         users_before

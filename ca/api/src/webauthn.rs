@@ -59,6 +59,12 @@ pub const EXT_MFA_AAGUID: &str = "mfa-aaguid@rampart";
 /// on the CA's allow-list; `no`: an unattested key). Only `yes` together with
 /// `mfa-uv@rampart=yes` is a phishing-resistant factor.
 pub const EXT_MFA_ATTESTED: &str = "mfa-key-attested@rampart";
+/// The certificate extension saying how the WebAuthn assertion reached the CA:
+/// `yes` when it was given on the CA's approval page (through a link the client
+/// or bastion printed), `no` when the client sent it from a key on its own
+/// machine (CTAP2). A WebAuthn certificate without it counts as `yes`. Policy
+/// roles with `webauthn_link = false` refuse `yes`.
+pub const EXT_MFA_LINK: &str = "mfa-webauthn-link@rampart";
 
 /// `POST /v1/webauthn/register/start`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -786,6 +786,7 @@ impl Authority {
             super::oidc_login::EXT_MFA_AUTH_TIME,
             api::webauthn::EXT_MFA_UV,
             api::webauthn::EXT_MFA_ATTESTED,
+            api::webauthn::EXT_MFA_LINK,
             api::webauthn::EXT_MFA_AAGUID,
         ]
         .iter()
@@ -841,9 +842,14 @@ impl Authority {
             method = "webauthn".to_owned();
             mfa_time = ev.mfa_time;
             mfa_event = ev.mfa_event;
-            idp_evidence =
-                super::webauthn::evidence_extensions(ev.user_verified, ev.attested, &ev.aaguid);
-            approval_key = Some((ev.user_verified, ev.attested));
+            // A per-session approval is always given on the CA's page.
+            idp_evidence = super::webauthn::evidence_extensions(
+                ev.user_verified,
+                ev.attested,
+                true,
+                &ev.aaguid,
+            );
+            approval_key = Some((ev.user_verified, ev.attested, true));
         }
         let factor = match method.as_str() {
             "totp" => rampart_policy::Factor::Totp,
@@ -851,17 +857,21 @@ impl Authority {
             "oidc" => rampart_policy::Factor::Oidc,
             // The key's UV flag and whether the CA trusted its model travel in
             // the outer certificate (signed by this CA). A certificate without
-            // the attestation extension predates it: its key counts as unattested.
+            // the attestation extension predates it: its key counts as
+            // unattested; without the link extension, its assertion counts as
+            // given through a link (only `no` proves a key on the user's machine).
             "webauthn" => {
-                let (user_verified, attested) = approval_key.unwrap_or_else(|| {
+                let (user_verified, attested, via_link) = approval_key.unwrap_or_else(|| {
                     (
                         ext(api::webauthn::EXT_MFA_UV).as_deref() == Some("yes"),
                         ext(api::webauthn::EXT_MFA_ATTESTED).as_deref() == Some("yes"),
+                        ext(api::webauthn::EXT_MFA_LINK).as_deref() != Some("no"),
                     )
                 });
                 rampart_policy::Factor::Webauthn {
                     user_verified,
                     attested,
+                    via_link,
                 }
             }
             other => {
@@ -897,17 +907,39 @@ impl Authority {
             &policy,
             now,
         )
-        .map_err(|d| Ok(Refusal::new("access_denied", d.reason).user(&user.name)))?;
+        .map_err(|d| Ok(Refusal::new(access_denial_code(&d), d.reason).user(&user.name)))?;
         if access.session_mfa() && req.totp_code.is_none() && req.webauthn_approval.is_none() {
             // Not a denial: the bastion asks the user for a code (or an
             // approval) and retries, and that retry is audited
             // (mfa_succeeded/failed, access_granted/denied). Auditing this step
             // too would log every session twice.
             if self.has_usable_security_key(&user.name).map_err(Err)? {
-                return Err(Err(CaError::unauthenticated(
-                    api::SESSION_APPROVAL_REQUIRED,
-                    "policy wants a per-session approval with your security key",
-                )));
+                if access.webauthn_link() {
+                    return Err(Err(CaError::unauthenticated(
+                        api::SESSION_APPROVAL_REQUIRED,
+                        "policy wants a per-session approval with your security key",
+                    )));
+                }
+                // A per-session approval is given on the CA's page, which
+                // these roles refuse: a TOTP code is the only per-session
+                // check left (and must still meet the roles' min_factor).
+                if self
+                    .store
+                    .totp(&user.name)
+                    .map_err(|e| Err(e.into()))?
+                    .is_none()
+                {
+                    return Err(Ok(Refusal::new(
+                        "webauthn_link_refused",
+                        format!(
+                            "the roles that reach {}@{} take no security-key approval through \
+                             a link, and a per-session check here is one; {} has no TOTP to \
+                             enter instead: ask an admin",
+                            req.login, req.target, user.name
+                        ),
+                    )
+                    .user(&user.name)));
+                }
             }
             return Err(Err(CaError::unauthenticated(
                 api::SESSION_MFA_REQUIRED,
@@ -929,7 +961,9 @@ impl Authority {
         ) {
             Decision::Allow(g) => g,
             Decision::Deny(d) => {
-                return Err(Ok(Refusal::new("access_denied", d.reason).user(&user.name)))
+                return Err(Ok(
+                    Refusal::new(access_denial_code(&d), d.reason).user(&user.name)
+                ))
             }
         };
 
@@ -1192,6 +1226,16 @@ impl Authority {
                 Ok(Err(failure))
             }
         }
+    }
+}
+
+/// The refusal code of a policy denial at the bastion: `access_denied`, except
+/// that a security key used through a link for roles that refuse that says so
+/// (`webauthn_link_refused`), so the user learns what would work.
+fn access_denial_code(d: &rampart_policy::Denial) -> &'static str {
+    match d.code {
+        rampart_policy::DenyCode::WebauthnLinkRefused => "webauthn_link_refused",
+        _ => "access_denied",
     }
 }
 

@@ -75,6 +75,9 @@ pub struct WebauthnEvidence {
     /// The CA trusted the key's model at login (attestation verified at
     /// enrolment, or AAGUID allow-listed).
     pub attested: bool,
+    /// The assertion was given on the CA's approval page (through a link),
+    /// not sent by the client from a key on its own machine (CTAP2).
+    pub via_link: bool,
 }
 
 /// Outcome of [`FactorStore::webauthn_key_used`].

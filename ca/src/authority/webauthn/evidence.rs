@@ -26,7 +26,8 @@ impl Authority {
         })
     }
 
-    /// The policy factor of a `webauthn` session (UV from its evidence).
+    /// The policy factor of a `webauthn` session (UV, trust in the key's model
+    /// and how the assertion arrived, from its evidence).
     pub(crate) fn webauthn_factor(
         &self,
         session: &Session,
@@ -35,6 +36,7 @@ impl Authority {
         Ok(rampart_policy::Factor::Webauthn {
             user_verified: ev.user_verified,
             attested: ev.attested,
+            via_link: ev.via_link,
         })
     }
 
@@ -53,7 +55,7 @@ impl Authority {
     }
 
     /// The certificate extensions carrying a WebAuthn session's evidence
-    /// (`mfa-uv@rampart`, `mfa-aaguid@rampart`); none for other sessions.
+    /// ([`evidence_extensions`]); none for other sessions.
     pub(crate) fn webauthn_extensions(
         &self,
         session: &Session,
@@ -65,22 +67,25 @@ impl Authority {
         Ok(evidence_extensions(
             ev.user_verified,
             ev.attested,
+            ev.via_link,
             &ev.aaguid,
         ))
     }
 }
 
-/// `mfa-uv@rampart`, `mfa-key-attested@rampart` and `mfa-aaguid@rampart` for a
-/// key's evidence.
+/// `mfa-uv@rampart`, `mfa-key-attested@rampart`, `mfa-webauthn-link@rampart`
+/// and `mfa-aaguid@rampart` for a key's evidence.
 pub fn evidence_extensions(
     user_verified: bool,
     attested: bool,
+    via_link: bool,
     aaguid: &str,
 ) -> Vec<(String, String)> {
     let yes_no = |b: bool| if b { "yes" } else { "no" }.to_owned();
     vec![
         (wapi::EXT_MFA_UV.to_owned(), yes_no(user_verified)),
         (wapi::EXT_MFA_ATTESTED.to_owned(), yes_no(attested)),
+        (wapi::EXT_MFA_LINK.to_owned(), yes_no(via_link)),
         (wapi::EXT_MFA_AAGUID.to_owned(), aaguid.to_owned()),
     ]
 }

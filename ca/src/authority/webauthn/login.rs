@@ -133,6 +133,7 @@ impl Authority {
                 aaguid: a.key.aaguid.clone(),
                 user_verified: a.user_verified,
                 attested: a.attested,
+                via_link: !direct,
             },
             expires_at,
             now,

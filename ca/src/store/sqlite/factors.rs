@@ -352,15 +352,16 @@ impl FactorStore for SqliteStore {
         .map_err(db)?;
         conn.execute(
             "INSERT OR REPLACE INTO webauthn_evidence(session_id, key_id, aaguid, user_verified,
-                 expires_at, attested)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                 expires_at, attested, via_link)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 session_id,
                 ev.key_id,
                 ev.aaguid,
                 ev.user_verified,
                 ts(expires_at),
-                ev.attested
+                ev.attested,
+                ev.via_link
             ],
         )
         .map_err(db)?;
@@ -370,7 +371,7 @@ impl FactorStore for SqliteStore {
     fn webauthn_evidence(&self, session_id: &str) -> Result<Option<WebauthnEvidence>, StoreError> {
         let conn = self.conn()?;
         conn.query_row(
-            "SELECT key_id, aaguid, user_verified, attested FROM webauthn_evidence
+            "SELECT key_id, aaguid, user_verified, attested, via_link FROM webauthn_evidence
              WHERE session_id = ?1",
             [session_id],
             |r| {
@@ -379,6 +380,7 @@ impl FactorStore for SqliteStore {
                     aaguid: r.get(1)?,
                     user_verified: r.get(2)?,
                     attested: r.get(3)?,
+                    via_link: r.get(4)?,
                 })
             },
         )

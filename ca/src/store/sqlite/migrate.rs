@@ -46,7 +46,35 @@ const MIGRATIONS: &[Migration] = &[
         what: "user_proofs: which bastion first presented each user proof",
         apply: super::user_proofs::version_2,
     },
+    Migration {
+        version: 3,
+        what: "how each security-key login's assertion arrived (webauthn_evidence.via_link)",
+        apply: version_3,
+    },
 ];
+
+/// Schema version 3: each key login records whether its assertion came
+/// through the CA's approval page (a link) or from the client's own CTAP2
+/// call, for roles with `webauthn_link = false`. Rows written before cannot
+/// tell, so they read as through a link: never as proven direct. A database
+/// that has the column already (its version set back by hand) is left as is.
+fn version_3(conn: &Connection) -> Result<(), StoreError> {
+    let present: bool = conn
+        .query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('webauthn_evidence') \
+             WHERE name = 'via_link'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(db)?;
+    if present {
+        return Ok(());
+    }
+    conn.execute_batch(
+        "ALTER TABLE webauthn_evidence ADD COLUMN via_link INTEGER NOT NULL DEFAULT 1",
+    )
+    .map_err(db)
+}
 
 /// The schema version this binary writes (and the newest it can open).
 pub const SCHEMA_VERSION: u32 = match MIGRATIONS {

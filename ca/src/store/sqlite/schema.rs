@@ -242,6 +242,8 @@ mod tests {
         assert!(keys[0].user_verified);
         let ev = s.webauthn_evidence("s1").unwrap().unwrap();
         assert!(!ev.attested && ev.user_verified);
+        // Nothing recorded how that login's assertion arrived: not proven direct.
+        assert!(ev.via_link);
         // Opening again finds the columns present and changes nothing.
         drop(s);
         let s = SqliteStore::open(&path).unwrap();
