@@ -10,7 +10,10 @@
 //! replayed assertion, another user's credential, user verification missing, a
 //! wrong origin, a signature counter going backwards (the key is then disabled
 //! and stays refused). `rampart admin user keys` lists keys and `--remove`
-//! removes one (audited), after which that user's key logins are refused.
+//! removes one (audited), after which that user's key logins are refused. A
+//! role with `webauthn_link = false` is granted to the CLI's own CTAP2 login and
+//! left out for the same key approved on the CA's page, and the certificate says
+//! which it was (`mfa-webauthn-link@rampart`).
 
 // Helpers outside #[test] functions are test code too: a panic is a failed test.
 #![allow(
@@ -51,7 +54,17 @@ struct World {
 
 impl World {
     fn new() -> World {
+        World::with_policy_tail("")
+    }
+
+    /// [`World::new`] with `tail` appended to the standard policy, which ends
+    /// inside its `[users]` table.
+    fn with_policy_tail(tail: &str) -> World {
         let mut ca = Ca::init_e2e(CONFIG);
+        if !tail.is_empty() {
+            let policy = std::fs::read_to_string(ca.policy_path()).unwrap();
+            ca.write_policy(&format!("{policy}{tail}"));
+        }
         ca.start();
         let admin = bootstrap_admin(&ca);
         let tokens = ca.root().join("soft-tokens");
@@ -692,4 +705,99 @@ fn a_totp_or_recovery_login_cannot_add_a_key_but_an_invite_can() {
         .run(&home, &as_strs(&login_args(&w.ca, "erin")))
         .assert_success("the replacement key logs in");
     audit_verify(&w.ca.dir().join("audit.db")).assert_success("rampart audit verify");
+}
+
+/// `webauthn_link = false` with the real daemon: the CLI's own CTAP2 login gets
+/// the role, and its certificate says `mfa-webauthn-link@rampart no`; the same
+/// key approved on the CA's page (the link path, driven over HTTP as the page's
+/// script does) leaves the role out, and that certificate says `yes`.
+#[test]
+fn a_role_without_link_approval_is_granted_only_to_the_clis_own_key_login() {
+    let w = World::with_policy_tail(
+        "\"lee\" = [\"desk\"]\n\n[roles.desk]\nprincipals = [\"{user}-desk\"]\n\
+         min_factor = \"unattested-key\"\nwebauthn_link = false\n",
+    );
+    let (lee, lee_key, _) = w.enrol_fido2("lee");
+
+    let out = lee_key.run(&lee, &["login", "--mfa", "fido2"]);
+    out.assert_success("rampart login --mfa fido2");
+    let info = inspect_cert(&lee.cert());
+    let mut principals = info.principals.clone();
+    principals.sort();
+    assert_eq!(principals, ["lee", "lee-desk"], "{}", info.text);
+    assert_eq!(
+        info.extension_value("mfa-webauthn-link@rampart").as_deref(),
+        Some("no"),
+        "{}",
+        info.text
+    );
+
+    // The link path: start without `direct`, type the terminal's code on the
+    // page, answer with the key there, collect the session with WAIT.
+    let api = w.ca.api();
+    let started: rampart_api::webauthn::CeremonyStarted = api
+        .post_json(
+            rampart_api::webauthn::LOGIN_START,
+            &json!({ "user": "lee", "direct": false }),
+        )
+        .unwrap();
+    assert!(started.public_key.is_none());
+    let page = format!(
+        "{}/r/{}",
+        rampart_api::webauthn::PAGE_PREFIX,
+        started.request_id
+    );
+    let options: Value = api
+        .post_json(
+            &format!("{page}/options"),
+            &json!({ "code": started.short_code }),
+        )
+        .unwrap();
+    let credential = lee_key
+        .sign(&origin_of(&started), &options, |_| {})
+        .unwrap();
+    let verdict: Value = api
+        .post_json(
+            &format!("{page}/answer"),
+            &json!({ "credential": credential }),
+        )
+        .unwrap();
+    assert_eq!(verdict["result"], "logged_in");
+    let outcome: CeremonyOutcome = api
+        .post_json(
+            rampart_api::webauthn::WAIT,
+            &json!({ "request_id": started.request_id, "poll_token": started.poll_token }),
+        )
+        .unwrap();
+    let CeremonyOutcome::LoggedIn { login } = outcome else {
+        panic!("{outcome:?}")
+    };
+    let pair = rampart_e2e::keys::KeyPair::ed25519(w.ca.root(), "lee-link");
+    let cert: rampart_api::CertResponse = api
+        .clone()
+        .with_token(login.session_token)
+        .post_json(
+            rampart_api::paths::CERTS,
+            &json!({ "public_key": pair.public_line() }),
+        )
+        .unwrap();
+    assert_eq!(cert.principals, ["lee"], "desk must be left out");
+    let cert_file = w.ca.root().join("lee-link-cert.pub");
+    std::fs::write(&cert_file, &cert.certificate).unwrap();
+    let info = inspect_cert(&cert_file);
+    assert_eq!(
+        info.extension_value("mfa-webauthn-link@rampart").as_deref(),
+        Some("yes"),
+        "{}",
+        info.text
+    );
+    let via: Vec<String> = w
+        .events("mfa_succeeded", "lee")
+        .iter()
+        .map(row_text)
+        .collect();
+    assert!(
+        via.iter().any(|r| r.contains("ctap2")) && via.iter().any(|r| r.contains("browser")),
+        "{via:#?}"
+    );
 }
