@@ -7,7 +7,11 @@
 //! `rampart_audit::recording`'s, see its "Channels" section) — the 1-second
 //! flush ticker (so a crash loses at most the last second), the bound on
 //! stored bytes per session (beyond it a channel's data is counted and hashed,
-//! not stored, and its close marker says so), finishing and uploading at
+//! not stored, and its close marker says so), the policy's metering of bulk
+//! data (`record = "metered"`: of each direction of an exec or subsystem
+//! channel without a pty only the first N MiB are stored, the rest counted and
+//! hashed the same way; a pty, and a shell without one, are never metered),
+//! finishing and uploading at
 //! session end (`PUT /v1/bastion/recordings/{id}` with the SHA-256 header), the
 //! spool of finished recordings the CA has not taken yet (retried in the
 //! background), and the per-session marker files that let a restarted bastion
@@ -82,6 +86,13 @@ struct ChannelState {
     input: Meter,
     /// Bytes this channel had to leave out (the session's budget was spent).
     left_out: u64,
+    /// Policy metering: bytes of each direction stored at most (`None`: all).
+    metered: Option<u64>,
+    /// Bytes stored so far of each direction, against `metered`.
+    stored_output: u64,
+    stored_input: u64,
+    /// Bytes metering left out (counted and hashed only).
+    metered_out: u64,
 }
 
 /// Which way data went on a channel.
@@ -99,6 +110,8 @@ struct State {
     channels: HashMap<u32, ChannelState>,
     /// Data bytes still to be stored before channels are only metered.
     budget: u64,
+    /// Policy metering of bulk channels: bytes kept of each direction.
+    metered: Option<u64>,
     on_failure: Option<FailureHook>,
 }
 
@@ -140,11 +153,14 @@ impl std::fmt::Debug for Recorder {
 
 impl Recorder {
     /// Start `DIR/<session>.cast`, storing at most `budget` data bytes before
-    /// channels are only metered. `on_failure` is called once if a write fails.
+    /// channels are only metered, and with `metered` set at most that many
+    /// bytes of each direction of a bulk channel without a pty. `on_failure`
+    /// is called once if a write fails.
     pub fn start(
         dir: &Path,
         header: &RecordingHeader,
         budget: u64,
+        metered: Option<u64>,
         on_failure: FailureHook,
     ) -> Result<Recorder, String> {
         let path = dir.join(format!("{}.cast", header.session_id));
@@ -159,6 +175,7 @@ impl Recorder {
                 record_input: header.record_input,
                 channels: HashMap::new(),
                 budget,
+                metered,
                 on_failure: Some(on_failure),
             }))),
         };
@@ -187,9 +204,11 @@ impl Recorder {
         }
     }
 
-    /// Channel `channel` starts `what` (with a pty or not).
-    pub fn open_channel(&self, channel: u32, what: &str, pty: bool) {
+    /// Channel `channel` starts `what` (with a pty or not); `bulk` for exec
+    /// and subsystem channels, which policy may meter when they have no pty.
+    pub fn open_channel(&self, channel: u32, what: &str, pty: bool, bulk: bool) {
         self.with(|s, el| {
+            let metered = if bulk && !pty { s.metered } else { None };
             s.channels.insert(
                 channel,
                 ChannelState {
@@ -197,6 +216,10 @@ impl Recorder {
                     output: Meter::new(!pty),
                     input: Meter::new(!pty),
                     left_out: 0,
+                    metered,
+                    stored_output: 0,
+                    stored_input: 0,
+                    metered_out: 0,
                 },
             );
             s.writer.channel_opened(el, channel, what);
@@ -229,10 +252,23 @@ impl Recorder {
                 // Keystrokes on a pty: counted, never stored.
                 return;
             }
-            let keep = s.take_budget(data.len());
-            if keep < data.len() {
+            // Metering first (this channel's allowance per direction), then
+            // the session's budget: the smaller bound wins.
+            let mut allowed = data.len();
+            if let Some(cap) = c.metered {
+                let stored = match direction {
+                    Direction::Output => &mut c.stored_output,
+                    Direction::Input => &mut c.stored_input,
+                };
+                let room = usize::try_from(cap.saturating_sub(*stored)).unwrap_or(usize::MAX);
+                allowed = allowed.min(room);
+                *stored += allowed as u64;
+                c.metered_out += (data.len() - allowed) as u64;
+            }
+            let keep = s.take_budget(allowed);
+            if keep < allowed {
                 if let Some(c) = s.channels.get_mut(&channel) {
-                    c.left_out += (data.len() - keep) as u64;
+                    c.left_out += (allowed - keep) as u64;
                 }
             }
             let kept = data.get(..keep).unwrap_or_default();
@@ -265,6 +301,17 @@ impl Recorder {
                 c.input.summary("in"),
                 c.output.summary("out")
             );
+            if c.metered_out > 0 {
+                const MIB: u64 = 1024 * 1024;
+                let cap = match c.metered.unwrap_or(0) {
+                    b if b % MIB == 0 => format!("{} MiB", b / MIB),
+                    b => format!("{b} bytes"),
+                };
+                summary.push_str(&format!(
+                    ", {} bytes not stored (metered: {cap} of each direction kept)",
+                    c.metered_out
+                ));
+            }
             if c.left_out > 0 {
                 summary.push_str(&format!(
                     ", {} bytes not stored (session recording budget spent)",
@@ -519,5 +566,97 @@ pub async fn recover(shared: Arc<Shared>) {
             c
         };
         finish_and_upload(shared.clone(), cast, session_id, true).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use rampart_audit::recording::{parse_cast, CastEventKind, ReadLimits};
+
+    fn header() -> RecordingHeader {
+        RecordingHeader {
+            session_id: "01METERED".into(),
+            user: "alice".into(),
+            login: "backup".into(),
+            target: "nas-1".into(),
+            width: 80,
+            height: 24,
+            started: chrono::Utc::now(),
+            record_input: false,
+            term: None,
+        }
+    }
+
+    /// Metering stores the first bytes of each direction of a bulk channel
+    /// without a pty and counts and hashes all of it; a shell without a pty is
+    /// not metered; the session budget still bounds what metering lets through.
+    #[tokio::test]
+    async fn metering_keeps_the_head_of_bulk_channels_and_hashes_the_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Recorder::start(dir.path(), &header(), 1000, Some(10), Box::new(|_| {})).unwrap();
+        r.open_channel(0, "exec cat (no pty)", false, true);
+        r.open_channel(1, "shell (no pty)", false, false);
+        r.open_channel(2, "subsystem sftp (no pty)", false, true);
+        let out: Vec<u8> = (0u8..25).collect();
+        r.output(0, &out[..7]);
+        r.output(0, &out[7..]);
+        r.input(0, b"0123456789abcdef");
+        r.input(1, &[b'x'; 40]);
+        let close = |ch| r.close_channel(ch, "exit 0");
+        close(0);
+        close(1);
+        let cast = std::fs::read(r.close().unwrap()).unwrap();
+        let rec = parse_cast(&cast, &ReadLimits::default()).unwrap();
+        assert_eq!(rec.channel_output_bytes(0), out[..10]);
+        assert_eq!(rec.channel_input_bytes(0), b"0123456789");
+        assert_eq!(
+            rec.channel_input_bytes(1),
+            [b'x'; 40],
+            "typed input kept in full"
+        );
+        let markers: Vec<&str> = rec
+            .events
+            .iter()
+            .filter(|e| e.kind == CastEventKind::Marker)
+            .map(|e| e.data.as_str())
+            .collect();
+        let closed0 = markers
+            .iter()
+            .find(|m| m.starts_with("channel 0 closed"))
+            .unwrap();
+        let sha = |d: &[u8]| hex::encode(Sha256::digest(d));
+        assert!(
+            closed0.contains(&format!("out 25 bytes sha256 {}", sha(&out)))
+                && closed0.contains(&format!("in 16 bytes sha256 {}", sha(b"0123456789abcdef")))
+                && closed0
+                    .contains("21 bytes not stored (metered: 10 bytes of each direction kept)"),
+            "{closed0}"
+        );
+        let closed1 = markers
+            .iter()
+            .find(|m| m.starts_with("channel 1 closed"))
+            .unwrap();
+        assert!(!closed1.contains("not stored"), "{closed1}");
+
+        // A session budget smaller than the allowance still wins.
+        let r = Recorder::start(
+            dir.path(),
+            &RecordingHeader {
+                session_id: "01BUDGET".into(),
+                ..header()
+            },
+            4,
+            Some(10),
+            Box::new(|_| {}),
+        )
+        .unwrap();
+        r.open_channel(0, "exec cat (no pty)", false, true);
+        r.output(0, &out);
+        r.close_channel(0, "exit 0");
+        let cast = std::fs::read(r.close().unwrap()).unwrap();
+        let rec = parse_cast(&cast, &ReadLimits::default()).unwrap();
+        assert_eq!(rec.channel_output_bytes(0), out[..4]);
     }
 }

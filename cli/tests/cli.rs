@@ -239,7 +239,7 @@ fn policy_check_syntax_error_is_one_line_exit_8() {
         &format!(
             "{}: line 5: unknown field `max_tll`, expected one of `principals`, `max_ttl`, \
              `min_factor`, `allow_recovery`, `mfa_max_age`, `source_address`, `extensions`, \
-             `targets`, `logins`, `access`, `webauthn_link`, `session_mfa`, `record_input`, `port_forwarding`, \
+             `targets`, `logins`, `access`, `webauthn_link`, `session_mfa`, `record_input`, `record`, `record_metered_mib`, `port_forwarding`, \
              `agent_forwarding`, `target_labels`, `oidc_acr`, `oidc_amr`, `fallback_factor`",
             bad.display()
         ),

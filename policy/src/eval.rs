@@ -719,6 +719,7 @@ pub struct AccessGrant {
     session_mfa: bool,
     webauthn_link: bool,
     record_input: bool,
+    record_metered_mib: Option<u64>,
     port_forwarding: bool,
     agent_forwarding: bool,
 }
@@ -761,6 +762,14 @@ impl AccessGrant {
     pub fn record_input(&self) -> bool {
         self.record_input
     }
+    /// `Some(n)`: bulk data (exec and subsystem channels without a pty) may be
+    /// metered: the first `n` MiB of each direction stored, the rest counted
+    /// and hashed. Only when every permitting role says `record = "metered"`
+    /// (a role that records in full wins, so adding a role never loses
+    /// recorded data), with the largest of their `record_metered_mib`.
+    pub fn record_metered_mib(&self) -> Option<u64> {
+        self.record_metered_mib
+    }
     /// Port forwarding allowed: true if any permitting role allows it (roles add
     /// permissions, as they add principals).
     pub fn port_forwarding(&self) -> bool {
@@ -774,7 +783,7 @@ impl AccessGrant {
 
 impl serde::Serialize for AccessGrant {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut st = s.serialize_struct("AccessGrant", 10)?;
+        let mut st = s.serialize_struct("AccessGrant", 11)?;
         st.serialize_field("user", &self.user)?;
         st.serialize_field("login", &self.login)?;
         st.serialize_field("target", &self.target)?;
@@ -783,6 +792,7 @@ impl serde::Serialize for AccessGrant {
         st.serialize_field("session_mfa", &self.session_mfa)?;
         st.serialize_field("webauthn_link", &self.webauthn_link)?;
         st.serialize_field("record_input", &self.record_input)?;
+        st.serialize_field("record_metered_mib", &self.record_metered_mib)?;
         st.serialize_field("port_forwarding", &self.port_forwarding)?;
         st.serialize_field("agent_forwarding", &self.agent_forwarding)?;
         st.end()
@@ -844,6 +854,8 @@ pub fn evaluate_access_with_key(
     let (mut session_mfa, mut record_input, mut port_forwarding, mut agent_forwarding) =
         (false, false, false, false);
     let mut webauthn_link = false;
+    // Metered only while every permitting role meters (`Some(0)` = none yet).
+    let mut record_metered_mib = Some(0);
     for role in &sel.roles {
         let allowed = role.targets_allow.iter().any(|p| glob_match(p, req.target))
             && !role.targets_deny.iter().any(|p| glob_match(p, req.target));
@@ -868,6 +880,10 @@ pub fn evaluate_access_with_key(
             session_mfa |= role.session_mfa;
             webauthn_link |= role.webauthn_link;
             record_input |= role.record_input;
+            record_metered_mib = match (record_metered_mib, role.record_metered_mib) {
+                (Some(have), Some(mib)) => Some(have.max(mib)),
+                _ => None,
+            };
             port_forwarding |= role.port_forwarding;
             agent_forwarding |= role.agent_forwarding;
         }
@@ -941,6 +957,7 @@ pub fn evaluate_access_with_key(
         session_mfa,
         webauthn_link,
         record_input,
+        record_metered_mib: record_metered_mib.filter(|mib| *mib > 0),
         port_forwarding,
         agent_forwarding,
     })

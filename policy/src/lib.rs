@@ -36,5 +36,5 @@ pub use lint::{Lint, LintSeverity};
 pub use oidc::{OidcRequirements, StepUpReason};
 pub use policy::{
     Policy, DEFAULT_EXTENSIONS, DEFAULT_HOST_MAX_TTL, DEFAULT_MAX_TTL, DEFAULT_MIN_FACTOR,
-    DEFAULT_TTL, POLICY_VERSION,
+    DEFAULT_RECORD_METERED_MIB, DEFAULT_TTL, MAX_RECORD_METERED_MIB, POLICY_VERSION,
 };

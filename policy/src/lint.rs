@@ -167,6 +167,7 @@ impl Policy {
                 let switches = [
                     ("session_mfa", role.session_mfa),
                     ("record_input", role.record_input),
+                    ("record", role.record_metered_mib.is_some()),
                     ("port_forwarding", role.port_forwarding),
                     ("agent_forwarding", role.agent_forwarding),
                     ("target_labels", !role.target_labels.is_empty()),
@@ -196,6 +197,12 @@ impl Policy {
                         ));
                     }
                 }
+            }
+            if role.record_metered_mib_set && role.record_metered_mib.is_none() {
+                warn(format!(
+                    "roles.{name}.record_metered_mib has no effect: the role records in full; \
+                     set record = \"metered\""
+                ));
             }
             if role.bastion_only && role.targets_allow.is_empty() {
                 warn(format!(

@@ -100,6 +100,13 @@ struct RawRole {
     /// Bastion: record keystrokes as well as output.
     #[serde(default)]
     record_input: bool,
+    /// Bastion: `"full"` (default) or `"metered"` (bulk exec and subsystem
+    /// data beyond `record_metered_mib` per direction is counted and hashed,
+    /// not stored).
+    record: Option<String>,
+    /// Bastion: with `record = "metered"`, MiB kept of each direction of an
+    /// exec or subsystem channel (default [`DEFAULT_RECORD_METERED_MIB`]).
+    record_metered_mib: Option<u64>,
     /// Bastion: allow port forwarding through sessions of this role.
     #[serde(default)]
     port_forwarding: bool,
@@ -201,6 +208,11 @@ pub(crate) struct Role {
     /// Bastion switches; see [`crate::AccessGrant`].
     pub(crate) session_mfa: bool,
     pub(crate) record_input: bool,
+    /// `record = "metered"`: MiB kept of each direction of an exec or
+    /// subsystem channel; `None` records in full.
+    pub(crate) record_metered_mib: Option<u64>,
+    /// `record_metered_mib` was set (for the lint when `record` is full).
+    pub(crate) record_metered_mib_set: bool,
     pub(crate) port_forwarding: bool,
     pub(crate) agent_forwarding: bool,
     /// Every one of these must be among the target's labels.
@@ -244,6 +256,11 @@ impl DenyRule {
         }
     }
 }
+
+/// `record_metered_mib` when a `record = "metered"` role sets none.
+pub const DEFAULT_RECORD_METERED_MIB: u64 = 16;
+/// The largest `record_metered_mib`: more is a full recording in all but name.
+pub const MAX_RECORD_METERED_MIB: u64 = 4096;
 
 /// Longest label key and value in `target_labels`.
 pub const MAX_LABEL_KEY: usize = 64;
@@ -353,6 +370,30 @@ impl Policy {
                 },
                 session_mfa: r.session_mfa,
                 record_input: r.record_input,
+                record_metered_mib: match r.record.as_deref() {
+                    None | Some("full") => None,
+                    Some("metered") => {
+                        let mib = r.record_metered_mib.unwrap_or(DEFAULT_RECORD_METERED_MIB);
+                        if !(1..=MAX_RECORD_METERED_MIB).contains(&mib) {
+                            return Err(invalid(
+                                format!("roles.{}.record_metered_mib", quote_key(&name)),
+                                line,
+                                format!("{mib} is not between 1 and {MAX_RECORD_METERED_MIB}"),
+                            ));
+                        }
+                        Some(mib)
+                    }
+                    Some(other) => {
+                        return Err(invalid(
+                            format!("roles.{}.record", quote_key(&name)),
+                            line,
+                            format!(
+                                "{other:?} is not a recording mode: use \"full\" or \"metered\""
+                            ),
+                        ))
+                    }
+                },
+                record_metered_mib_set: r.record_metered_mib.is_some(),
                 port_forwarding: r.port_forwarding,
                 agent_forwarding: r.agent_forwarding,
                 target_labels: check_labels(r.target_labels).map_err(|m| {

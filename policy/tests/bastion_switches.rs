@@ -324,3 +324,90 @@ fn the_sample_policy_asks_for_session_mfa_on_production_root() {
     assert!(g.session_mfa() && g.record_input());
     assert!(!g.port_forwarding() && !g.agent_forwarding());
 }
+
+/// `record = "metered"`: a grant meters only while every permitting role does,
+/// with the largest of their allowances; bad values are refused at parse time
+/// and a stray `record_metered_mib` is linted.
+#[test]
+fn metered_recording_needs_every_permitting_role_to_meter() {
+    let policy = Policy::from_toml(
+        r#"
+version = 1
+[roles.bulk]
+principals = ["backup"]
+targets = { allow = ["*"] }
+record = "metered"
+[roles.bulk-big]
+principals = ["backup"]
+targets = { allow = ["*"] }
+record = "metered"
+record_metered_mib = 64
+[roles.full]
+principals = ["backup"]
+targets = { allow = ["*"] }
+[users]
+one = ["bulk"]
+two = ["bulk", "bulk-big"]
+three = ["bulk", "full"]
+"#,
+    )
+    .unwrap();
+    assert!(policy.lint().is_empty(), "{:?}", policy.lint());
+    let now = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap();
+    let no_labels = BTreeMap::new();
+    let metered = |user: &str| {
+        evaluate_access(
+            &AccessRequest {
+                user,
+                groups: &[],
+                factor: Factor::Totp,
+                mfa_time: now,
+                login: "backup",
+                target: "nas-1",
+                labels: &no_labels,
+            },
+            &policy,
+            now,
+        )
+        .unwrap()
+        .record_metered_mib()
+    };
+    assert_eq!(
+        metered("one"),
+        Some(rampart_policy::DEFAULT_RECORD_METERED_MIB)
+    );
+    assert_eq!(metered("two"), Some(64));
+    assert_eq!(metered("three"), None, "a full-recording role wins");
+
+    for (bad, want) in [
+        ("record = \"none\"", "not a recording mode"),
+        (
+            "record = \"metered\"\nrecord_metered_mib = 0",
+            "not between 1 and",
+        ),
+        (
+            "record = \"metered\"\nrecord_metered_mib = 5000",
+            "not between 1 and",
+        ),
+        ("record_metered_mib = \"16\"", "record_metered_mib"),
+    ] {
+        let err = Policy::from_toml(&format!(
+            "version = 1\n[roles.r]\nprincipals = [\"x\"]\n{bad}\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains(want), "{bad}: {err}");
+    }
+    let lints = Policy::from_toml(
+        "version = 1\n[roles.r]\nprincipals = [\"x\"]\ntargets = { allow = [\"*\"] }\n\
+         record_metered_mib = 8\n[users]\nann = [\"r\"]\n",
+    )
+    .unwrap()
+    .lint();
+    assert!(
+        lints.iter().any(|l| l
+            .message
+            .contains("roles.r.record_metered_mib has no effect")),
+        "{lints:?}"
+    );
+}

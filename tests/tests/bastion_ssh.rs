@@ -39,7 +39,7 @@ principals = ["{{user}}"]
 logins = ["{{user}}", "{TEST_ACCOUNT}"]
 min_factor = "otp"
 extensions = ["permit-pty"]
-targets = {{ allow = ["db-*", "web-1"], deny = ["db-secret"] }}
+targets = {{ allow = ["db-*", "web-1"], deny = ["db-secret", "db-bulk"] }}
 
 [roles.guarded]
 principals = ["{{user}}"]
@@ -80,8 +80,18 @@ access = "bastion"
 min_factor = "otp"
 targets = {{ allow = ["db-1"] }}
 
+# Bulk transfers: the first MiB of each direction of an exec or subsystem
+# channel is stored, the rest counted and hashed.
+[roles.bulk]
+principals = ["{{user}}"]
+logins = ["{TEST_ACCOUNT}"]
+min_factor = "otp"
+record = "metered"
+record_metered_mib = 1
+targets = {{ allow = ["db-bulk"] }}
+
 [groups]
-engineers = ["dev", "guarded", "agent", "fwd"]
+engineers = ["dev", "guarded", "agent", "fwd", "bulk"]
 fenced = ["fenced"]
 dbas = ["dba"]
 
@@ -153,6 +163,12 @@ fn world() -> World {
                 port: sshd.port(),
                 host_key: "host-ca".into(),
             },
+            TargetSpec {
+                name: "db-bulk".into(),
+                address: "127.0.0.1".into(),
+                port: sshd.port(),
+                host_key: "host-ca".into(),
+            },
             // In the bastion's config and allowed by a role, but not
             // registered for the bastion in the CA's policy.
             TargetSpec {
@@ -176,6 +192,7 @@ fn world() -> World {
             "db-mfa",
             "db-agent",
             "db-fwd",
+            "db-bulk",
             "web-1",
         ],
     );
@@ -1398,4 +1415,93 @@ fn a_bastion_only_role_reaches_the_host_through_the_bastion_and_never_directly()
     );
     out.assert_success("through the bastion");
     assert_eq!(out.stdout.trim(), "via-bastion");
+}
+
+/// `record = "metered"` (1 MiB): an exec channel pushing 3 MiB each way
+/// through stock ssh stores the first MiB of each direction, and its close
+/// marker carries the whole stream's byte counts and SHA-256, which match what
+/// was sent. Typed input of a no-pty shell on the same role is kept in full.
+#[test]
+fn a_metered_role_stores_the_first_mib_of_bulk_data_and_the_whole_streams_digest() {
+    use sha2::{Digest, Sha256};
+    const MIB: usize = 1024 * 1024;
+    let w = world();
+    // Not compressible and not periodic, so a wrong slice cannot match.
+    let mut payload = Vec::with_capacity(3 * MIB);
+    let mut block = Sha256::digest(b"rampart metered").to_vec();
+    while payload.len() < 3 * MIB {
+        block = Sha256::digest(&block).to_vec();
+        payload.extend_from_slice(&block);
+    }
+    payload.truncate(3 * MIB);
+    let out = ssh(
+        &w.config,
+        &[&format!("{TEST_ACCOUNT}@db-bulk"), "cat"],
+        Some(&payload),
+        T,
+    );
+    out.assert_success("exec cat through a metered role");
+    let granted = bodies(&w.ca, "access_granted");
+    assert_eq!(
+        granted.last().unwrap()["details"]["record_metered_mib"],
+        1,
+        "{:?}",
+        granted.last()
+    );
+
+    let rec = recording_of(&w.ca, &newest_session(&w.ca));
+    let ch = opened_channels(&rec);
+    assert_eq!(ch.len(), 1, "{:?}", markers(&rec));
+    let stored_in = rec.channel_input_bytes(ch[0]);
+    let stored_out = rec.channel_output_bytes(ch[0]);
+    assert_eq!(stored_in.len(), MIB);
+    assert_eq!(stored_out.len(), MIB);
+    assert_eq!(stored_in, payload[..MIB]);
+    assert_eq!(stored_out, payload[..MIB]);
+    let digest: String = Sha256::digest(&payload)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let close = markers(&rec)
+        .into_iter()
+        .find(|m| m.contains("closed:"))
+        .unwrap();
+    assert!(
+        close.contains(&format!("in {} bytes sha256 {digest}", payload.len()))
+            && close.contains(&format!("out {} bytes sha256 {digest}", payload.len())),
+        "{close}"
+    );
+    assert!(
+        close.contains(&format!(
+            "{} bytes not stored (metered: 1 MiB of each direction kept)",
+            2 * (payload.len() - MIB)
+        )),
+        "{close}"
+    );
+
+    // A shell without a pty on the same role: what is typed is kept in full,
+    // however much it is.
+    let line = format!("{}\n", "x".repeat(1023));
+    // A here-document: the shell itself reads every line (it reads ahead, so
+    // a bare `cat` would leave some lines to be run as commands).
+    let mut typed = b"cat >/dev/null <<'END'\n".to_vec();
+    while typed.len() < MIB + MIB / 2 {
+        typed.extend_from_slice(line.as_bytes());
+    }
+    typed.extend_from_slice(b"END\nexit 0\n");
+    let out = ssh(
+        &w.config,
+        &["-T", &format!("{TEST_ACCOUNT}@db-bulk")],
+        Some(&typed),
+        T,
+    );
+    out.assert_success("ssh -T shell on a metered role");
+    let rec = recording_of(&w.ca, &newest_session(&w.ca));
+    let ch = opened_channels(&rec);
+    assert!(
+        markers(&rec)[0].contains("open: shell"),
+        "{:?}",
+        markers(&rec)
+    );
+    assert_eq!(rec.channel_input_bytes(ch[0]), typed);
 }

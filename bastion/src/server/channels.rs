@@ -466,11 +466,14 @@ impl Conn {
                 }
             },
         };
+        // Bulk data (exec, subsystem) may be metered; a shell is what the
+        // user types and reads, kept in full.
+        let bulk = what != "shell";
         let what = match &pty {
             Some((term, cols, rows)) => format!("{what} (pty {term} {cols}x{rows})"),
             None => format!("{what} (no pty)"),
         };
-        recorder.open_channel(u32::from(channel), &what, pty.is_some());
+        recorder.open_channel(u32::from(channel), &what, pty.is_some(), bulk);
         if let Some(b) = self.channels.get(&channel) {
             if let Ok(mut g) = b.rec.lock() {
                 *g = Some(recorder);
@@ -513,6 +516,9 @@ impl Conn {
             &self.shared.config.recording_dir,
             &header,
             self.shared.config.recording_max_stored,
+            s.policy
+                .record_metered_mib
+                .map(|mib| mib.saturating_mul(1024 * 1024)),
             on_failure,
         )
         .inspect_err(|e| tracing::error!(session = %s.plan.id, "cannot start the recording: {e}"))

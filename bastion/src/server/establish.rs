@@ -389,6 +389,7 @@ mod tests {
             roles: vec!["ops".into()],
             session_mfa: false,
             record_input: false,
+            record_metered_mib: None,
             port_forwarding: false,
             agent_forwarding: false,
         }

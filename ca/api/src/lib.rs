@@ -777,6 +777,12 @@ pub struct SessionCertResponse {
     /// Policy wants keystrokes (pty input) recorded as well as output.
     #[serde(default)]
     pub record_input: bool,
+    /// Policy meters bulk data (`record = "metered"`): of each direction of an
+    /// exec or subsystem channel without a pty, only the first this many MiB
+    /// are stored, the rest counted and hashed. `None`: recorded in full. A
+    /// pty, and a shell without one, are always recorded in full.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_metered_mib: Option<u64>,
     /// Policy allows `direct-tcpip`/`tcpip-forward` port forwarding in this session.
     #[serde(default)]
     pub port_forwarding: bool,

@@ -1026,6 +1026,7 @@ impl Authority {
                 req.totp_code.is_some() || approval_key.is_some(),
             )
             .detail("record_input", access.record_input())
+            .detail("record_metered_mib", access.record_metered_mib())
             .detail("port_forwarding", access.port_forwarding())
             .detail("agent_forwarding", access.agent_forwarding())
             .detail(
@@ -1045,6 +1046,7 @@ impl Authority {
             roles: access.roles().to_vec(),
             session_mfa: req.totp_code.is_some() || approval_key.is_some(),
             record_input: access.record_input(),
+            record_metered_mib: access.record_metered_mib(),
             port_forwarding: access.port_forwarding(),
             agent_forwarding: access.agent_forwarding(),
         })
