@@ -510,7 +510,7 @@ fn collect_exprs(v: &serde_json::Value, out: &mut Vec<String>) {
 }
 
 /// Families that exist only once an OIDC provider is configured (M6); the unit
-/// test `a_configured_provider_is_up_until_a_request_fails` in `ca/src/metrics.rs`
+/// test `a_configured_provider_is_up_until_a_request_fails` in `ca/src/metrics/tests.rs`
 /// shows them.
 const NEEDS_AN_IDP: &[&str] = &["rampart_idp_up", "rampart_idp_requests_total"];
 
