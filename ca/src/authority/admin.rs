@@ -375,16 +375,7 @@ impl Authority {
                 "give exactly one of serial, user or key_fingerprint",
             ));
         }
-        let reason = req
-            .reason
-            .clone()
-            .unwrap_or_else(|| "unspecified".to_owned());
-        if reason.len() > 512 {
-            return Err(CaError::bad_request(
-                "invalid_reason",
-                "reason is longer than 512 bytes",
-            ));
-        }
+        let reason = revocation_reason(req.reason.as_deref())?;
         let now = self.now();
         let mut serials = Vec::new();
         let mut keys = Vec::new();
@@ -477,6 +468,18 @@ impl Authority {
             krl_version: version,
         })
     }
+}
+
+/// A revocation's reason as given (default `unspecified`), at most 512 bytes.
+pub(super) fn revocation_reason(reason: Option<&str>) -> Result<String, CaError> {
+    let reason = reason.unwrap_or("unspecified");
+    if reason.len() > 512 {
+        return Err(CaError::bad_request(
+            "invalid_reason",
+            "reason is longer than 512 bytes",
+        ));
+    }
+    Ok(reason.to_owned())
 }
 
 /// Who creates an invite: an admin's session, or a command on the CA host.

@@ -196,16 +196,7 @@ impl Authority {
         actor: &Session,
         req: &api::BastionRevokeRequest,
     ) -> Result<api::BastionRevokeResponse, CaError> {
-        let reason = req
-            .reason
-            .clone()
-            .unwrap_or_else(|| "unspecified".to_owned());
-        if reason.len() > 512 {
-            return Err(CaError::bad_request(
-                "invalid_reason",
-                "reason is longer than 512 bytes",
-            ));
-        }
+        let reason = crate::authority::admin::revocation_reason(req.reason.as_deref())?;
         let Some(record) = self.store.bastion(&req.name)? else {
             return Err(CaError::not_found(
                 "bastion_unknown",
