@@ -1,4 +1,4 @@
-//! `rampart-bastion`: the SSH bastion of Rampart (DESIGN.md flow 4).
+//! `rampart-bastion`: the SSH bastion of Rampart (docs/architecture.md, flow 4).
 //!
 //! **Owns:** the SSH daemon that stock OpenSSH clients reach with
 //! `ssh -J rampart@bastion:2222 root@db-1` (or `ssh -p 2222 root+db-1@bastion`):

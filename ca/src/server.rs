@@ -215,7 +215,7 @@ pub fn open_with_passphrase(
 const WITNESS_HINT: &str = "do not delete the witness; keep audit.db and the witness as \
     evidence, run `rampart audit verify --db AUDIT_DB --witness WITNESS --audit-pubkey \
     keys/audit.pub` to see what is missing, and restore the database from a copy that \
-    reaches the witnessed head (README: \"When the CA refuses to start\")";
+    reaches the witnessed head (docs/audit.md: \"When the CA refuses to start\")";
 
 /// `rampart-ca check`: everything `serve` loads, without serving. Returns a short
 /// human summary.

@@ -1,5 +1,5 @@
 //! The CA side of the bastion, driven through the real API of a real `rampart-ca`
-//! (issue 3, DESIGN.md flow 4): `rampart admin bastion-token`, join (single use,
+//! (docs/architecture.md, flow 4): `rampart admin bastion-token`, join (single use,
 //! expiry, name binding), the bastion credential kept apart from user sessions,
 //! host certificates for targets checked by `ssh-keygen -L`, and per-session
 //! certificates — granted only for what policy allows, refused for foreign,

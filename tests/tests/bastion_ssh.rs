@@ -1,4 +1,4 @@
-//! `rampart-bastion` between stock OpenSSH on both sides (issue 3, DESIGN.md
+//! `rampart-bastion` between stock OpenSSH on both sides (docs/architecture.md,
 //! flow 4): a real `rampart-ca`, a user holding a certificate from `rampart
 //! login`, a real `sshd` target that trusts only the user CA, and a bastion
 //! joined with a token. The client has ONLY the `@cert-authority` line in

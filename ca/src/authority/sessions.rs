@@ -1,4 +1,4 @@
-//! Bastion sessions on the CA side (DESIGN.md flow 4 and 7): the events a
+//! Bastion sessions on the CA side (docs/architecture.md, flows 4 and 6): the events a
 //! bastion reports, the recordings it uploads, and the admin views built from
 //! them.
 //!

@@ -1,4 +1,4 @@
-//! The CA side of the bastion (DESIGN.md flow 4): join tokens, bastion identity,
+//! The CA side of the bastion (docs/architecture.md, flow 4): join tokens, bastion identity,
 //! host certificates for targets, and per-session user certificates.
 //!
 //! **Owns:** every rule about what a bastion may obtain from the CA. The bastion
