@@ -11,6 +11,7 @@
 //! without a policy decision: the signer only accepts a `rampart_policy::Grant`.
 
 pub mod authority;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod connections;

@@ -79,6 +79,18 @@ enum Command {
         #[arg(long, value_parser = rampart_policy::parse_duration, default_value = "1h", value_name = "DURATION")]
         ttl: std::time::Duration,
     },
+    /// Copy the CA's directory into a new directory while the daemon runs:
+    /// consistent snapshots of both databases, the audit witness and the sealed
+    /// recordings, checked (audit chain, witness, recording digests) before the
+    /// directory gets its name. The key passphrase is never copied.
+    Backup {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// The directory to create (must not exist, nor lie inside the CA directory).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -282,6 +294,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Check { config } => {
             println!("{}", server::check(&config)?);
+            Ok(())
+        }
+        Command::Backup { config, out } => {
+            let r = rampart_ca::backup::backup(&config, &out)?;
+            println!(
+                "Backup of the CA in {}: {} files; CA database schema version {}; audit log \
+                 verified ({} events, {} signed checkpoints{}); {} sealed recordings.",
+                r.out.display(),
+                r.files,
+                r.ca_schema,
+                r.events,
+                r.checkpoints,
+                if r.witness_lines > 0 {
+                    format!(", agrees with the {} witness lines", r.witness_lines)
+                } else {
+                    String::new()
+                },
+                r.recordings,
+            );
+            println!(
+                "head: {}:{}",
+                r.audit_head.seq,
+                hex::encode(r.audit_head.hash)
+            );
+            println!(
+                "The key passphrase is not in the backup: keep it apart from it. Check a copy \
+                 later with: cd {} && sha256sum -c {}",
+                r.out.display(),
+                rampart_ca::backup::MANIFEST
+            );
+            for p in &r.outside {
+                eprintln!(
+                    "warning: {} is outside the CA directory and not in the backup; keep it \
+                     some other way",
+                    p.display()
+                );
+            }
+            for p in &r.skipped {
+                eprintln!(
+                    "warning: {} is not a regular file or directory and was not copied",
+                    p.display()
+                );
+            }
             Ok(())
         }
         Command::RecoverAdmin { config, user, ttl } => {
