@@ -1324,6 +1324,16 @@ fn ten_thousand_events_survive_a_ca_outage_and_a_kill9_in_order_and_once() {
     eventually("the 10,000 events are in the spool", || {
         spooled_events(&spool) >= 10_000
     });
+    // The spool is past its size: a new session is refused before the bastion
+    // asks the CA for anything, and the user is told why (fail closed: a session
+    // whose events could not be kept does not start).
+    let out = jump(&w, "echo should-not-run");
+    assert!(!out.status.success(), "{out}");
+    assert!(!out.stdout.contains("should-not-run"), "{out}");
+    assert!(
+        out.stderr.contains("event spool is full"),
+        "the user is told why: {out}"
+    );
     w.bastion.kill9();
     w.ca.start();
     w.bastion.start();
