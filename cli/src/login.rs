@@ -67,9 +67,9 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
         })?;
         let hint = (!user.is_empty()).then_some(user.as_str());
         if args.device {
-            crate::oidc::device_login(&client, provider)?
+            crate::oidc::device_login(&client, provider, None)?
         } else {
-            crate::oidc::login(&client, provider, hint, !args.no_browser)?
+            crate::oidc::login(&client, provider, hint, None, !args.no_browser)?
         }
     } else if let Some(via) = crate::webauthn::via_for(args.mfa, args.no_browser) {
         crate::webauthn::login(&client, &user, via)?

@@ -47,11 +47,13 @@ fn oidc_answer<T>(answer: Result<T, ClientError>) -> Result<T, CliError> {
 }
 
 /// Log in through `provider`; `user`, if known, lets the CA ask up front for
-/// what the user's roles need.
+/// what the user's roles need. An `invite` (`rampart enroll --oidc`) links the
+/// provider account to the invite's user if no user holds it yet.
 pub fn login(
     client: &Client,
     provider: &str,
     user: Option<&str>,
+    invite: Option<&str>,
     open_browser: bool,
 ) -> Result<LoginResponse, CliError> {
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -90,6 +92,9 @@ pub fn login(
             &OidcFinishRequest {
                 state: state.clone(),
                 code,
+                // Sent again after a step-up: by then the account is linked,
+                // and the CA leaves the (spent) invite alone.
+                invite: invite.map(str::to_owned),
             },
         ))?;
         match answer {
@@ -113,8 +118,13 @@ pub fn login(
 
 /// `rampart login --mfa oidc --device`: the device authorisation grant (RFC
 /// 8628) for a terminal without a browser. The CA talks to the provider; the CLI
-/// shows the code and polls the CA at the provider's interval.
-pub fn device_login(client: &Client, provider: &str) -> Result<LoginResponse, CliError> {
+/// shows the code and polls the CA at the provider's interval. `invite` as for
+/// [`login`].
+pub fn device_login(
+    client: &Client,
+    provider: &str,
+    invite: Option<&str>,
+) -> Result<LoginResponse, CliError> {
     let d: OidcDeviceStartResponse = oidc_answer(client.post_json(
         DEVICE_START,
         &OidcDeviceStartRequest {
@@ -132,6 +142,7 @@ pub fn device_login(client: &Client, provider: &str) -> Result<LoginResponse, Cl
             DEVICE_POLL,
             &OidcDevicePollRequest {
                 handle: d.handle.clone(),
+                invite: invite.map(str::to_owned),
             },
         ))?;
         match answer {

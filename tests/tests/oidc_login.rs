@@ -84,7 +84,14 @@ fn finish(
 ) -> Result<OidcFinishResponse, rampart_api::ClientError> {
     let (code, state) = code_and_state(redirect);
     ca.api()
-        .post_json(FINISH, &OidcFinishRequest { state, code })
+        .post_json(
+            FINISH,
+            &OidcFinishRequest {
+                state,
+                code,
+                invite: None,
+            },
+        )
 }
 
 fn logged_in(r: OidcFinishResponse) -> LoginResponse {
@@ -410,7 +417,10 @@ fn device_polls_answer_at_once_and_hold_no_ca_thread() {
             std::thread::spawn(move || {
                 api.post_json::<_, OidcDevicePollResponse>(
                     DEVICE_POLL,
-                    &OidcDevicePollRequest { handle },
+                    &OidcDevicePollRequest {
+                        handle,
+                        invite: None,
+                    },
                 )
             })
         })
@@ -432,6 +442,7 @@ fn device_polls_answer_at_once_and_hold_no_ca_thread() {
             DEVICE_POLL,
             &OidcDevicePollRequest {
                 handle: started.handle.clone(),
+                invite: None,
             },
         )
         .expect("poll again");

@@ -47,6 +47,12 @@ pub struct OidcFinishRequest {
     pub state: String,
     /// The authorisation code.
     pub code: String,
+    /// An invite (`rampart enroll --invite CODE --oidc PROVIDER`): if the
+    /// provider account is linked to no Rampart user yet, redeeming the invite
+    /// links it to the invite's user. Ignored, and not spent, when the account
+    /// is already linked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
 }
 
 impl std::fmt::Debug for OidcFinishRequest {
@@ -54,6 +60,7 @@ impl std::fmt::Debug for OidcFinishRequest {
         f.debug_struct("OidcFinishRequest")
             .field("state", &"<redacted>")
             .field("code", &"<redacted>")
+            .field("invite", &self.invite.as_ref().map(|_| "<redacted>"))
             .finish()
     }
 }
@@ -158,6 +165,10 @@ impl std::fmt::Debug for OidcDeviceStartResponse {
 pub struct OidcDevicePollRequest {
     /// From [`OidcDeviceStartResponse`].
     pub handle: String,
+    /// An invite, as in [`OidcFinishRequest::invite`]; looked at only by the
+    /// poll that finds the login approved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
 }
 
 impl std::fmt::Debug for OidcDevicePollRequest {
@@ -178,4 +189,35 @@ pub enum OidcDevicePollResponse {
         /// The session.
         login: LoginResponse,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_invite_is_optional_on_the_wire_and_redacted_in_debug() {
+        // A client that knows nothing of invites still finishes a login.
+        let plain: OidcFinishRequest =
+            serde_json::from_str(r#"{"state":"s","code":"c"}"#).expect("no invite");
+        assert_eq!(plain.invite, None);
+        assert_eq!(
+            serde_json::to_string(&plain).expect("encode"),
+            r#"{"state":"s","code":"c"}"#
+        );
+        let with: OidcFinishRequest =
+            serde_json::from_str(r#"{"state":"s","code":"c","invite":"inv-secret"}"#)
+                .expect("invite");
+        assert_eq!(with.invite.as_deref(), Some("inv-secret"));
+        let shown = format!("{with:?}");
+        assert!(!shown.contains("inv-secret"), "{shown}");
+
+        let poll: OidcDevicePollRequest =
+            serde_json::from_str(r#"{"handle":"h","invite":"inv-secret"}"#).expect("poll");
+        assert_eq!(poll.invite.as_deref(), Some("inv-secret"));
+        assert!(!format!("{poll:?}").contains("inv-secret"));
+        let plain: OidcDevicePollRequest =
+            serde_json::from_str(r#"{"handle":"h"}"#).expect("poll without invite");
+        assert_eq!(plain.invite, None);
+    }
 }

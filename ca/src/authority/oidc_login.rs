@@ -183,7 +183,7 @@ impl Authority {
                 return Err(self.oidc_rejected(caller, &failure, &req.state, provider, "code")?)
             }
         };
-        let outcome = self.oidc_complete(caller, &rp, login, now);
+        let outcome = self.oidc_complete(caller, &rp, login, req.invite.as_deref(), now);
         Self::oidc_answered(&req.state, &outcome);
         outcome
     }
@@ -270,7 +270,7 @@ impl Authority {
                 )?)
             }
         };
-        let outcome = self.oidc_complete(caller, &rp, login, now);
+        let outcome = self.oidc_complete(caller, &rp, login, req.invite.as_deref(), now);
         Self::oidc_answered(&req.handle, &outcome);
         match outcome? {
             OidcFinishResponse::LoggedIn { login } => {
@@ -286,16 +286,18 @@ impl Authority {
         }
     }
 
-    /// After the provider vouched for a login: map the user, check the roles'
-    /// requirements (a step-up reuses the login's redirect URI), open a session.
+    /// After the provider vouched for a login: map the user (an `invite` may
+    /// link an unlinked account), check the roles' requirements (a step-up
+    /// reuses the login's redirect URI), open a session.
     fn oidc_complete(
         &self,
         caller: &Caller,
         rp: &RelyingParty,
         login: IdpLogin,
+        invite: Option<&str>,
         now: chrono::DateTime<chrono::Utc>,
     ) -> Result<OidcFinishResponse, CaError> {
-        let user = self.oidc_user(caller, &login)?;
+        let user = self.oidc_user(caller, &login, invite)?;
         let reqs = self.policy()?.oidc_requirements(&user.name, &user.groups);
         let age = (now - login.claims.auth_time)
             .to_std()
@@ -384,10 +386,16 @@ impl Authority {
         Ok(OidcFinishResponse::LoggedIn { login })
     }
 
-    /// The Rampart user for a provider-vouched login: created just in time where
-    /// the provider allows it, groups synced from the token, refused if disabled
-    /// whatever the provider says.
-    fn oidc_user(&self, caller: &Caller, login: &IdpLogin) -> Result<UserRecord, CaError> {
+    /// The Rampart user for a provider-vouched login: the user the account is
+    /// linked to, else the invite's user (linked now), else one created just in
+    /// time where the provider allows it; groups synced from the token, refused
+    /// if disabled whatever the provider says.
+    fn oidc_user(
+        &self,
+        caller: &Caller,
+        login: &IdpLogin,
+        invite: Option<&str>,
+    ) -> Result<UserRecord, CaError> {
         let c = &login.claims;
         let refuse = |reason: &str, err: CaError| -> Result<UserRecord, CaError> {
             self.record(
@@ -405,10 +413,16 @@ impl Authority {
         // Only the provider's subject names the user: the user-name claim is
         // often editable at the provider, so it may create a new user (JIT) but
         // never claim an existing one. An existing user is tied to a provider
-        // account by an admin (`rampart admin user link`).
-        let mut user = match self.store.idp_subject_user(&login.provider, &c.subject)? {
-            Some(linked) => self.require_user(&linked)?,
-            None => match self.store.user(&c.username)? {
+        // account by an admin (`rampart admin user link`) or by an invite
+        // redeemed with this login. A linked account logs in as its user and
+        // leaves any invite it brought unspent.
+        let linked = self.store.idp_subject_user(&login.provider, &c.subject)?;
+        let mut user = match (linked, invite) {
+            (Some(linked), _) => self.require_user(&linked)?,
+            // With an invite, the invite alone names the user: no lookup by
+            // name, no JIT.
+            (None, Some(invite)) => self.oidc_link_by_invite(caller, login, invite)?,
+            (None, None) => match self.store.user(&c.username)? {
                 Some(existing) => {
                     return refuse(
                         "oidc_account_not_linked",
@@ -417,12 +431,14 @@ impl Authority {
                             format!(
                                 "Rampart user {} exists but is not linked to this {} account; \
                                  an admin links it with `rampart admin user link {} \
-                                 --provider {} --subject {}`",
+                                 --provider {} --subject {}`, or sends an invite to redeem \
+                                 with `rampart enroll --invite CODE --oidc {}`",
                                 existing.name,
                                 login.provider,
                                 existing.name,
                                 login.provider,
-                                c.subject
+                                c.subject,
+                                login.provider
                             ),
                         ),
                     )
@@ -463,6 +479,74 @@ impl Authority {
             user.groups = c.groups.clone();
         }
         Ok(user)
+    }
+
+    /// Link a login's provider account, which no user holds yet, to the user
+    /// an invite names: the invite holder's way to what `rampart admin user
+    /// link` does. It grants nothing new: the holder could enrol a TOTP for
+    /// that user with the same invite. Redemption spends the invite, so a
+    /// refusal after it (the user is disabled, or linked to another account at
+    /// this provider) spends it too, as a refused enrolment does.
+    fn oidc_link_by_invite(
+        &self,
+        caller: &Caller,
+        login: &IdpLogin,
+        invite: &str,
+    ) -> Result<UserRecord, CaError> {
+        let c = &login.claims;
+        let now = self.now();
+        // Audits and counts its refusals (unknown, used or expired invite,
+        // disabled user).
+        let name = self.redeem_invite(caller, invite, now)?;
+        let event = |kind: EventKind, outcome: Outcome| {
+            self.event(kind, outcome, Some(caller))
+                .user(&name)
+                .mfa_method("oidc")
+                .detail("provider", login.provider.clone())
+                .detail("subject", c.subject.clone())
+        };
+        // One account per user per provider: an invite does not move a link;
+        // only an admin removes one.
+        if let Some(current) = self
+            .store
+            .idp_link(&login.provider, &name)?
+            .filter(|s| *s != c.subject)
+        {
+            self.record(
+                event(EventKind::InviteRefused, Outcome::Failure)
+                    .reason("oidc_user_linked")
+                    .detail("linked_subject", current),
+            )?;
+            return Err(CaError::Conflict {
+                code: "oidc_user_linked",
+                message: format!(
+                    "{name} is already linked to another {} account; an admin removes that \
+                     link first (`rampart admin user link {name} --provider {} --unlink`)",
+                    login.provider, login.provider
+                ),
+            });
+        }
+        // Audit first: the link is a state change the log must know of.
+        self.record(event(EventKind::InviteRedeemed, Outcome::Success))?;
+        self.record(
+            event(EventKind::UserIdpLinked, Outcome::Success)
+                .actor(&name)
+                .detail("via", "invite"),
+        )?;
+        match self
+            .store
+            .bind_idp_subject(&login.provider, &c.subject, &name, now)?
+        {
+            IdpBinding::Bound | IdpBinding::Matches => self.require_user(&name),
+            // A login or an admin linked either side between the checks and
+            // the bind.
+            IdpBinding::SubjectBoundTo(_) | IdpBinding::UserBoundElsewhere => {
+                Err(CaError::Conflict {
+                    code: "oidc_link_conflict",
+                    message: "the link changed meanwhile; ask an admin".to_owned(),
+                })
+            }
+        }
     }
 
     /// Create the user a provider vouched for (just-in-time) and link the
