@@ -70,7 +70,7 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
     let admin = Admin::open(home)?;
     match cmd {
         AdminCommand::User(u) => user(&admin, u),
-        AdminCommand::Invite { user, ttl } => {
+        AdminCommand::Invite { user, ttl, oidc } => {
             let inv: InviteResponse = admin.post(
                 paths::ADMIN_INVITES,
                 &InviteRequest {
@@ -85,7 +85,18 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             );
             println!("  invite code: {}", inv.code);
             println!("Send the user this command:");
-            println!("  {}", enroll_command(&admin.target, &inv.code));
+            let mut line = enroll_command(&admin.target, &inv.code);
+            if let Some(provider) = &oidc {
+                // Any invite can be redeemed this way; the line only says how.
+                line.push_str(&format!(" --oidc {provider}"));
+            }
+            println!("  {line}");
+            if let Some(provider) = &oidc {
+                println!(
+                    "It logs them in at {provider} and links that account to {}.",
+                    inv.user
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::Revoke(r) => revoke(&admin, r),

@@ -191,7 +191,16 @@ pub struct EnrollArgs {
     /// A name for the security key, e.g. yubikey-blue.
     #[arg(long, value_name = "NAME", default_value = "security-key")]
     pub key_name: String,
-    /// With --webauthn: print the page's URL instead of opening a browser.
+    /// Redeem the invite by logging in at this identity provider (OpenID
+    /// Connect, in a browser): links your account there to the invited user,
+    /// then logs you in and writes the certificate, like `rampart login`.
+    #[arg(long, value_name = "PROVIDER", conflicts_with_all = ["webauthn", "fido2", "code_stdin"])]
+    pub oidc: Option<String>,
+    /// With --oidc: use the device authorisation grant (a code to type on
+    /// another device's browser), for terminals without one.
+    #[arg(long, requires = "oidc")]
+    pub device: bool,
+    /// With --webauthn or --oidc: print the URL instead of opening a browser.
     #[arg(long)]
     pub no_browser: bool,
 }
@@ -283,6 +292,10 @@ pub enum AdminCommand {
         /// Invite lifetime.
         #[arg(long, value_parser = duration::parse, default_value = "24h", value_name = "DURATION")]
         ttl: Duration,
+        /// Print the `rampart enroll` line that redeems the invite with a login
+        /// at this identity provider, linking the user's account there.
+        #[arg(long, value_name = "PROVIDER")]
+        oidc: Option<String>,
     },
     /// Revoke a certificate serial, all of a user's certificates, or a key.
     Revoke(RevokeArgs),
@@ -629,6 +642,20 @@ mod tests {
         assert_eq!(e.key_name, "blue");
         assert!(parse(&["--webauthn", "--fido2"]).is_err());
         assert!(parse(&["--fido2", "--code-stdin"]).is_err());
+
+        let Command::Enroll(e) = parse(&["--oidc", "corp", "--no-browser"]).unwrap().command else {
+            panic!("wrong command")
+        };
+        assert_eq!(e.oidc.as_deref(), Some("corp"));
+        assert!(e.no_browser && !e.device);
+        for other in ["--webauthn", "--fido2", "--code-stdin"] {
+            assert!(
+                parse(&["--oidc", "corp", other]).is_err(),
+                "--oidc with {other}"
+            );
+        }
+        assert!(parse(&["--oidc", "corp", "--device"]).is_ok());
+        assert!(parse(&["--device"]).is_err(), "--device needs --oidc");
 
         let cli = Cli::try_parse_from(["rampart", "login", "--mfa", "fido2"]).unwrap();
         let Command::Login(l) = cli.command else {

@@ -1,5 +1,6 @@
 //! `rampart enroll`: redeem an invite, register TOTP or a security key, receive
-//! recovery codes.
+//! recovery codes; or (`--oidc`) redeem it with a login at an identity provider,
+//! which links the provider account to the invited user and logs in.
 
 use std::process::ExitCode;
 
@@ -30,6 +31,9 @@ pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
     let client = target.client()?;
     if args.webauthn || args.fido2 {
         return enroll_key(home, &mut config, &target, &client, &args);
+    }
+    if let Some(provider) = &args.oidc {
+        return enroll_oidc(home, &mut config, &target, &client, provider, &args);
     }
 
     let start: EnrollStartResponse = client.post_json(
@@ -114,6 +118,35 @@ fn enroll_key(
         if args.fido2 { "fido2" } else { "webauthn" }
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `rampart enroll --oidc PROVIDER`: the invite rides on an OIDC login. The CA
+/// links the provider account to the invited user (unless the account is linked
+/// already: then the login is that user's and the invite stays unspent), and
+/// the session certifies the file key as `rampart login` would.
+fn enroll_oidc(
+    home: &Home,
+    config: &mut Config,
+    target: &CaTarget,
+    client: &rampart_api::Client,
+    provider: &str,
+    args: &EnrollArgs,
+) -> Result<ExitCode, CliError> {
+    let invite = Some(args.invite.trim());
+    let login = if args.device {
+        crate::oidc::device_login(client, provider, invite)?
+    } else {
+        crate::oidc::login(client, provider, None, invite, !args.no_browser)?
+    };
+    // Said this way because it is true either way: newly linked, or linked before.
+    println!(
+        "Your {provider} account is linked to {} at {}.",
+        login.user, target.url
+    );
+    // Saves the CA, its pin and the user, like the other enrolments.
+    let code = crate::login::certify_file_key(home, config, target, client, login)?;
+    println!("Next time: rampart login --mfa oidc --provider {provider}");
+    Ok(code)
 }
 
 /// Recovery codes are shown exactly once, with a warning.

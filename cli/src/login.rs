@@ -76,7 +76,40 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
     } else {
         login_with_code(&client, &target, &user, &args)?
     };
-    finish(home, &mut config, &target, &client, login, &args, key)
+    let wanted = Wanted {
+        ttl: args.ttl,
+        ssh_hosts: &args.ssh_hosts,
+    };
+    finish(home, &mut config, &target, &client, login, &wanted, key)
+}
+
+/// What a login asks of its certificate beyond the session.
+#[derive(Debug, Default)]
+struct Wanted<'a> {
+    /// `--ttl`.
+    ttl: Option<std::time::Duration>,
+    /// `--ssh-host`: replaces the saved list unless empty.
+    ssh_hosts: &'a [String],
+}
+
+/// Certify the file key with a session another command opened (`rampart
+/// enroll --oidc`) and wire it into OpenSSH, as a plain `rampart login` does.
+pub(crate) fn certify_file_key(
+    home: &Home,
+    config: &mut crate::home::Config,
+    target: &CaTarget,
+    client: &rampart_api::Client,
+    login: LoginResponse,
+) -> Result<ExitCode, CliError> {
+    finish(
+        home,
+        config,
+        target,
+        client,
+        login,
+        &Wanted::default(),
+        None,
+    )
 }
 
 fn login_with_code(
@@ -118,13 +151,13 @@ fn finish(
     target: &CaTarget,
     client: &rampart_api::Client,
     login: LoginResponse,
-    args: &LoginArgs,
+    wanted: &Wanted<'_>,
     key: Option<OtherKey>,
 ) -> Result<ExitCode, CliError> {
     target.remember(config);
     config.user = Some(login.user.clone());
-    if !args.ssh_hosts.is_empty() {
-        config.ssh_hosts = args.ssh_hosts.clone();
+    if !wanted.ssh_hosts.is_empty() {
+        config.ssh_hosts = wanted.ssh_hosts.to_vec();
     }
     home.save_config(config)?;
 
@@ -171,7 +204,7 @@ fn finish(
             paths::CERTS,
             &AttestedCertRequest {
                 public_key: public_line,
-                ttl_seconds: args.ttl.map(|d| d.as_secs()),
+                ttl_seconds: wanted.ttl.map(|d| d.as_secs()),
                 piv_attestation: piv.as_ref().map(|p| p.attestation.clone()),
             },
         )
