@@ -3,7 +3,9 @@
 //! come from the provider's groups claim and whose extensions carry the
 //! provider's evidence, and a real sshd accepts it; a role that needs `amr` hwk
 //! sends the user back with `prompt=login`, `max_age=0`; a stopped provider
-//! gives a clear error.
+//! gives a clear error; an existing user's provider account is linked only by
+//! an admin or by the user's invite redeemed with a login at the provider
+//! (`rampart enroll --invite CODE --oidc corp`).
 
 // Helpers outside #[test] functions are test code too: a panic is a failed test.
 #![allow(
@@ -82,16 +84,24 @@ fn finish(
     ca: &Ca,
     redirect: &reqwest::Url,
 ) -> Result<OidcFinishResponse, rampart_api::ClientError> {
+    finish_with(ca, redirect, None)
+}
+
+/// [`finish`], bringing an invite.
+fn finish_with(
+    ca: &Ca,
+    redirect: &reqwest::Url,
+    invite: Option<&str>,
+) -> Result<OidcFinishResponse, rampart_api::ClientError> {
     let (code, state) = code_and_state(redirect);
-    ca.api()
-        .post_json(
-            FINISH,
-            &OidcFinishRequest {
-                state,
-                code,
-                invite: None,
-            },
-        )
+    ca.api().post_json(
+        FINISH,
+        &OidcFinishRequest {
+            state,
+            code,
+            invite: invite.map(str::to_owned),
+        },
+    )
 }
 
 fn logged_in(r: OidcFinishResponse) -> LoginResponse {
@@ -1010,4 +1020,415 @@ fn oidc_logins_open_and_answer_mfa_challenges_in_the_metrics() {
         ),
         1.0
     );
+}
+
+/// The login of `account` at the provider bringing `invite`, as the CA judges it.
+fn invite_login(
+    ca: &Ca,
+    provider: &OidcProvider,
+    account: &str,
+    invite: &str,
+) -> Result<OidcFinishResponse, rampart_api::ClientError> {
+    let redirect = provider.authenticate(&start(ca, None).authorize_url, account);
+    finish_with(ca, &redirect, Some(invite))
+}
+
+/// The audit events of `kind`, as their JSON bodies.
+fn bodies(ca: &Ca, kind: &str) -> Vec<serde_json::Value> {
+    AuditDb::new(ca.audit_db())
+        .events_of_kind(kind)
+        .iter()
+        .map(|r| serde_json::from_str(r["body"].as_str().expect("body")).expect("body JSON"))
+        .collect()
+}
+
+/// How many audit events of `kind` the CA has written.
+fn audit_count(ca: &Ca, kind: &str) -> usize {
+    bodies(ca, kind).len()
+}
+
+/// The one `user_idp_linked` event for `user`, which an invite made.
+fn linked_by_invite(ca: &Ca, user: &str, subject: &str) {
+    let links: Vec<_> = bodies(ca, "user_idp_linked")
+        .into_iter()
+        .filter(|b| b["user"] == user)
+        .collect();
+    assert_eq!(links.len(), 1, "{links:?}");
+    let b = &links[0];
+    assert_eq!(b["actor"], user, "the user links their own account: {b}");
+    assert_eq!(b["details"]["via"], "invite", "{b}");
+    assert_eq!(b["details"]["provider"], "corp", "{b}");
+    assert_eq!(b["details"]["subject"], subject, "{b}");
+}
+
+/// The names `rampart admin user list --json` shows.
+fn user_names(admin: &rampart_e2e::cli::Enrolled) -> Vec<String> {
+    let out = admin.cli.admin(&["user", "list", "--json"]);
+    out.assert_success("rampart admin user list --json");
+    let users: Vec<serde_json::Value> = serde_json::from_str(&out.stdout).expect("user JSON");
+    users
+        .iter()
+        .filter_map(|u| u["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn an_invite_redeemed_through_the_provider_links_an_existing_user_once() {
+    // bob exists in Rampart; his provider account is linked to nobody. The
+    // provider also holds an account of someone else who got hold of the
+    // invite afterwards.
+    let provider = OidcProvider::start(json!({
+        "bob": account(&["ops-team"], &["pwd", "otp"]),
+        "trudy": account(&["ops-team"], &["pwd"]),
+    }));
+    let ca = ca_with_admin_role(&provider, "");
+    let admin = rampart_e2e::cli::bootstrap_admin(&ca);
+    admin.cli.add_user("bob", &["ops-team"]);
+
+    // Unlinked, bob's account is refused; the refusal names both ways in.
+    let err = provider_login(&ca, &provider, "bob").expect_err("bob not linked yet");
+    assert_eq!(err.api_code(), Some("oidc_account_not_linked"), "{err}");
+    assert!(err.to_string().contains("--oidc corp"), "{err}");
+
+    let invite = admin.cli.invite("bob", None);
+    let redeemed_before = audit_count(&ca, "invite_redeemed");
+    let session = logged_in(invite_login(&ca, &provider, "bob", &invite).expect("bob's invite"));
+    assert_eq!(session.user, "bob");
+    assert_eq!(session.mfa_method, "oidc");
+    linked_by_invite(&ca, "bob", "bob");
+    assert_eq!(
+        audit_count(&ca, "invite_redeemed"),
+        redeemed_before + 1,
+        "the invite is spent"
+    );
+
+    // The session certifies a key with the provider's evidence.
+    let dir = rampart_e2e::tempdir("oidc-invite-key");
+    let key = KeyPair::ed25519(dir.path(), "id");
+    let cert: CertResponse = ca
+        .api()
+        .with_token(session.session_token.clone())
+        .post_json(
+            paths::CERTS,
+            &CertRequest {
+                public_key: key.public_line(),
+                ttl_seconds: None,
+            },
+        )
+        .expect("certificate for bob");
+    assert_eq!(cert.principals, ["ops-bob"]);
+    let cert_path = dir.path().join("id-cert.pub");
+    std::fs::write(&cert_path, format!("{}\n", cert.certificate)).expect("write cert");
+    let info = inspect_cert(&cert_path);
+    assert_eq!(
+        info.extension_value("mfa-idp@rampart").as_deref(),
+        Some("corp"),
+        "{}",
+        info.text
+    );
+
+    // From now on bob's account is bob, with no invite.
+    let again = logged_in(provider_login(&ca, &provider, "bob").expect("bob, linked"));
+    assert_eq!(again.user, "bob");
+
+    // The invite is spent: another (unlinked) account cannot redeem it, and
+    // nothing links that account or creates a user for it.
+    let err = invite_login(&ca, &provider, "trudy", &invite).expect_err("spent invite");
+    assert_eq!(err.api_code(), Some("invite_used"), "{err}");
+    assert!(audited(&ca, &["invite_refused", "invite_used"]));
+    let err = provider_login(&ca, &provider, "trudy").expect_err("trudy is nobody");
+    assert_eq!(err.api_code(), Some("oidc_user_unknown"), "{err}");
+    assert!(!user_names(&admin).contains(&"trudy".to_owned()));
+    // Nor does it enrol a TOTP.
+    let out = rampart_e2e::Cli::new(&ca, "bob")
+        .try_enroll(&invite)
+        .expect_err("the invite must not enrol a TOTP after the link");
+    assert!(out.stderr.contains("used"), "{out}");
+}
+
+#[test]
+fn a_wrong_or_expired_invite_links_and_creates_nothing_and_is_audited() {
+    // JIT is on: a login that brings an invite must still never create a user.
+    let provider = OidcProvider::start(json!({
+        "bob": account(&["ops-team"], &["pwd"]),
+        "newbie": account(&["ops-team"], &["pwd"]),
+    }));
+    let ca = ca_with_admin_role(&provider, "jit_users = true");
+    let admin = rampart_e2e::cli::bootstrap_admin(&ca);
+    admin.cli.add_user("bob", &["ops-team"]);
+
+    let err = invite_login(&ca, &provider, "bob", "not-an-invite").expect_err("made-up invite");
+    assert_eq!(err.api_code(), Some("invite_unknown"), "{err}");
+    assert!(audited(&ca, &["invite_refused", "invite_unknown"]));
+
+    let expired = admin.cli.invite("bob", Some("1s"));
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let err = invite_login(&ca, &provider, "bob", &expired).expect_err("expired invite");
+    assert_eq!(err.api_code(), Some("invite_expired"), "{err}");
+    assert!(audited(&ca, &["invite_refused", "invite_expired"]));
+
+    let err = invite_login(&ca, &provider, "newbie", "not-an-invite").expect_err("no JIT");
+    assert_eq!(err.api_code(), Some("invite_unknown"), "{err}");
+    assert!(
+        !user_names(&admin).contains(&"newbie".to_owned()),
+        "a login bringing an invite creates no user"
+    );
+    assert_eq!(audit_count(&ca, "user_idp_linked"), 0, "nothing was linked");
+    let err = provider_login(&ca, &provider, "bob").expect_err("bob still unlinked");
+    assert_eq!(err.api_code(), Some("oidc_account_not_linked"), "{err}");
+}
+
+#[test]
+fn an_invite_brought_by_an_account_linked_to_another_user_is_left_unspent() {
+    let provider = OidcProvider::start(json!({
+        "alice": account(&["ops-team"], &["pwd"]),
+        "bob": account(&["ops-team"], &["pwd"]),
+    }));
+    let ca = ca_with_admin_role(&provider, "");
+    let admin = rampart_e2e::cli::bootstrap_admin(&ca);
+    admin.cli.add_user("alice", &["ops-team"]);
+    admin.cli.add_user("bob", &["ops-team"]);
+    admin
+        .cli
+        .admin(&[
+            "user",
+            "link",
+            "alice",
+            "--provider",
+            "corp",
+            "--subject",
+            "alice",
+        ])
+        .assert_success("link alice");
+
+    // alice's account brings bob's invite: she is alice, as linked, and the
+    // invite is not touched.
+    let invite = admin.cli.invite("bob", None);
+    let redeemed_before = audit_count(&ca, "invite_redeemed");
+    let session = logged_in(invite_login(&ca, &provider, "alice", &invite).expect("alice"));
+    assert_eq!(session.user, "alice");
+    assert_eq!(audit_count(&ca, "invite_redeemed"), redeemed_before);
+    assert!(!audited(&ca, &["invite_refused"]), "nothing refused either");
+
+    // So bob can still redeem it.
+    let session = logged_in(invite_login(&ca, &provider, "bob", &invite).expect("bob"));
+    assert_eq!(session.user, "bob");
+    assert_eq!(audit_count(&ca, "invite_redeemed"), redeemed_before + 1);
+}
+
+#[test]
+fn an_invite_for_a_user_linked_to_another_account_is_refused_and_audited() {
+    let provider = OidcProvider::start(json!({
+        "bob": account(&["ops-team"], &["pwd"]),
+        "mallory": account(&["ops-team"], &["pwd"]),
+    }));
+    let ca = ca_with_admin_role(&provider, "");
+    let admin = rampart_e2e::cli::bootstrap_admin(&ca);
+    admin.cli.add_user("bob", &["ops-team"]);
+    admin
+        .cli
+        .admin(&[
+            "user",
+            "link",
+            "bob",
+            "--provider",
+            "corp",
+            "--subject",
+            "bob",
+        ])
+        .assert_success("link bob");
+
+    // An invite does not move a link: only an admin removes one.
+    let invite = admin.cli.invite("bob", None);
+    let err = invite_login(&ca, &provider, "mallory", &invite).expect_err("bob is linked");
+    assert_eq!(err.api_code(), Some("oidc_user_linked"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("rampart admin user link bob --provider corp --unlink"),
+        "{err}"
+    );
+    assert!(audited(
+        &ca,
+        &["invite_refused", "oidc_user_linked", "bob", "mallory"]
+    ));
+    assert_eq!(
+        audit_count(&ca, "user_idp_linked"),
+        1,
+        "only the admin's link"
+    );
+    let err = provider_login(&ca, &provider, "mallory").expect_err("mallory unlinked");
+    assert_eq!(err.api_code(), Some("oidc_user_unknown"), "{err}");
+    let session = logged_in(provider_login(&ca, &provider, "bob").expect("bob"));
+    assert_eq!(session.user, "bob");
+}
+
+#[test]
+fn a_disabled_users_invite_is_refused_through_the_provider() {
+    let provider = OidcProvider::start(json!({ "bob": account(&["ops-team"], &["pwd"]) }));
+    let ca = ca_with_admin_role(&provider, "");
+    let admin = rampart_e2e::cli::bootstrap_admin(&ca);
+    admin.cli.add_user("bob", &["ops-team"]);
+    let invite = admin.cli.invite("bob", None);
+    admin
+        .cli
+        .admin(&["user", "disable", "bob"])
+        .assert_success("disable bob");
+
+    let err = invite_login(&ca, &provider, "bob", &invite).expect_err("bob is disabled");
+    assert_eq!(err.api_code(), Some("user_disabled"), "{err}");
+    assert!(audited(&ca, &["invite_refused", "user_disabled", "bob"]));
+    assert_eq!(audit_count(&ca, "user_idp_linked"), 0, "nothing was linked");
+    admin
+        .cli
+        .admin(&["user", "enable", "bob"])
+        .assert_success("enable bob");
+    let err = provider_login(&ca, &provider, "bob").expect_err("bob unlinked");
+    assert_eq!(err.api_code(), Some("oidc_account_not_linked"), "{err}");
+}
+
+/// Run a `rampart` command that logs in at the provider, acting as the
+/// browser for `account`: `device` picks the device grant (the command prints
+/// a URI and a code) over the browser redirect. Returns (success, stdout,
+/// stderr).
+fn with_scripted_browser(
+    mut cmd: std::process::Command,
+    provider: &OidcProvider,
+    account: &str,
+    device: bool,
+) -> (bool, String, String) {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn rampart");
+    let stdout = rampart_e2e::process::drain(child.stdout.take().expect("stdout"));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().expect("stderr");
+    let err_log = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut url = None;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.trim_start().starts_with("http://") && url.is_none() {
+                url = Some(line.trim().to_owned());
+                if !device {
+                    let _ = tx.send((line.trim().to_owned(), String::new()));
+                }
+            }
+            if let Some(code) = line.strip_prefix("and enter the code: ") {
+                let _ = tx.send((url.clone().unwrap_or_default(), code.trim().to_owned()));
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let (url, user_code) = rx
+        .recv_timeout(std::time::Duration::from_secs(60))
+        .expect("rampart prints the provider URL");
+    assert!(url.starts_with(&provider.issuer()), "{url}");
+    if device {
+        provider.approve_device(&url, &user_code, account);
+    } else {
+        let redirect = provider.authenticate(&url, account);
+        assert_eq!(redirect.host_str(), Some("127.0.0.1"));
+        let page = reqwest::blocking::get(redirect.as_str()).expect("deliver the code to the CLI");
+        assert!(page.status().is_success(), "{}", page.status());
+    }
+    let status = rampart_e2e::process::wait_deadline(
+        &mut child,
+        std::time::Duration::from_secs(90),
+        "rampart with a scripted browser",
+    );
+    (
+        status.success(),
+        stdout.join().unwrap_or_default(),
+        err_log.join().unwrap_or_default(),
+    )
+}
+
+#[test]
+fn rampart_enroll_with_oidc_redeems_the_admins_invite_and_logs_in() {
+    let provider = OidcProvider::start(json!({ "bob": account(&["ops-team"], &["pwd", "otp"]) }));
+    let ca = ca_with_admin_role(&provider, "");
+    let admin = rampart_e2e::cli::bootstrap_admin(&ca);
+    admin.cli.add_user("bob", &["ops-team"]);
+
+    // The admin's invite prints the line to send, with --oidc.
+    let out = admin.cli.admin(&["invite", "bob", "--oidc", "corp"]);
+    out.assert_success("rampart admin invite --oidc");
+    let line = out
+        .stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("rampart enroll "))
+        .unwrap_or_else(|| panic!("no enroll line\n{out}"));
+    assert!(line.ends_with("--oidc corp"), "{line}");
+    let words: Vec<&str> = line.split_whitespace().skip(1).collect();
+    for w in [
+        "--ca",
+        ca.url(),
+        "--ca-fingerprint",
+        ca.fingerprint(),
+        "--invite",
+    ] {
+        assert!(words.contains(&w), "{w} missing from {line}");
+    }
+
+    // bob runs it as given (printing the URL instead of opening a browser).
+    let bob = rampart_e2e::Cli::new(&ca, "bob");
+    let mut cmd = bob.command();
+    cmd.args(&words).arg("--no-browser");
+    let (ok, out, err) = with_scripted_browser(cmd, &provider, "bob", false);
+    assert!(ok, "rampart enroll --oidc failed\n{out}\n{err}");
+    assert!(out.contains("corp account is linked to bob"), "{out}");
+    assert!(out.contains("Logged in as bob (oidc)"), "{out}");
+    linked_by_invite(&ca, "bob", "bob");
+    let info = inspect_cert(&bob.cert());
+    assert_eq!(info.principals, ["ops-bob"], "{}", info.text);
+    assert_eq!(
+        info.extension_value("mfa-idp@rampart").as_deref(),
+        Some("corp"),
+        "{}",
+        info.text
+    );
+    // The CA, its pin and the user are saved: later commands need no flags.
+    let config = std::fs::read_to_string(bob.home().join("config.toml")).expect("config.toml");
+    assert!(config.contains(ca.url()), "{config}");
+    assert!(config.contains(ca.fingerprint()), "{config}");
+    assert!(config.contains("\"bob\""), "{config}");
+    bob.run(&["status"], None).assert_success("rampart status");
+}
+
+#[test]
+fn rampart_enroll_with_oidc_device_grant_redeems_the_invite() {
+    let provider = OidcProvider::start(json!({ "bob": account(&["ops-team"], &["pwd"]) }));
+    let ca = ca_with_admin_role(&provider, "");
+    let admin = rampart_e2e::cli::bootstrap_admin(&ca);
+    admin.cli.add_user("bob", &["ops-team"]);
+    let invite = admin.cli.invite("bob", None);
+
+    let bob = rampart_e2e::Cli::new(&ca, "bob");
+    let mut cmd = bob.command();
+    cmd.args([
+        "enroll",
+        "--ca",
+        ca.url(),
+        "--ca-fingerprint",
+        ca.fingerprint(),
+        "--invite",
+        &invite,
+        "--oidc",
+        "corp",
+        "--device",
+    ]);
+    let (ok, out, err) = with_scripted_browser(cmd, &provider, "bob", true);
+    assert!(ok, "rampart enroll --oidc --device failed\n{out}\n{err}");
+    assert!(out.contains("Logged in as bob (oidc)"), "{out}");
+    linked_by_invite(&ca, "bob", "bob");
+    assert_eq!(inspect_cert(&bob.cert()).principals, ["ops-bob"]);
+    // Spent: TOTP enrolment with it is refused.
+    rampart_e2e::Cli::with_home(&ca, "bob", ca.root().join("home-bob-totp"))
+        .try_enroll(&invite)
+        .expect_err("spent invite");
 }
