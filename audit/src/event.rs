@@ -222,6 +222,9 @@ event_kinds! {
     /// wrote this in its place: the kind, session and SHA-256 of what was
     /// refused, so the gap shows in the chain.
     AuditEventRejected => ("audit_event_rejected", "RA-BAS-015", Warning),
+    /// A bastion re-read its `bastion.toml` on SIGHUP (failure: the file was
+    /// refused and the running config stays).
+    BastionConfigReloaded => ("bastion_config_reloaded", "RA-BAS-016", Notice),
 }
 
 impl fmt::Display for EventKind {
@@ -618,7 +621,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 47);
+        assert_eq!(EventKind::all().len(), 48);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }

@@ -75,6 +75,7 @@
 //! | `RA-BAS-013` | `recording_sealed` | notice |
 //! | `RA-BAS-014` | `recording_viewed` | notice |
 //! | `RA-BAS-015` | `audit_event_rejected` | warning |
+//! | `RA-BAS-016` | `bastion_config_reloaded` | notice |
 //!
 //! # On-disk format, version 1
 //!

@@ -396,6 +396,17 @@ fn ocsf_every_kind_field_by_field() {
                 assert!(e["name"].is_string() && e["type"].is_string(), "{ctx}");
                 assert_eq!(o["comment"], json!(ev.reason), "{ctx}");
             }
+            6002 if ev.kind == EventKind::BastionConfigReloaded => {
+                // The app is the bastion the actor names, not the CA.
+                assert_eq!(o["app"]["name"], "rampart-bastion", "{ctx}");
+                assert_eq!(o["app"]["vendor_name"], "Rampart", "{ctx}");
+                let uid = ev
+                    .actor
+                    .as_deref()
+                    .and_then(|a| a.strip_prefix("bastion:"))
+                    .unwrap_or("unknown");
+                assert_eq!(o["app"]["uid"], uid, "{ctx}");
+            }
             6002 => {
                 assert_eq!(o["app"]["name"], "rampart-ca", "{ctx}");
                 assert_eq!(o["app"]["version"], PRODUCT_VERSION);
@@ -427,6 +438,8 @@ fn ocsf_classes_are_the_documented_ones() {
         (EventKind::HostCertIssued, 3004, 1),
         (EventKind::Revoked, 3004, 3),
         (EventKind::CaStarted, 6002, 3),
+        (EventKind::PolicyReloaded, 6002, 8),
+        (EventKind::BastionConfigReloaded, 6002, 8),
     ];
     for (k, class, activity) in expect {
         let c = ocsf_class(k);

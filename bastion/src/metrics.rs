@@ -46,6 +46,12 @@ struct RequestLabels {
     outcome: &'static str,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    /// `applied` or `refused` (the running config stayed).
+    outcome: &'static str,
+}
+
 /// The bastion's series.
 #[derive(Debug)]
 pub struct Metrics {
@@ -62,6 +68,8 @@ pub struct Metrics {
     /// Bytes of audit events waiting in the bastion's spool for the CA.
     spool_bytes: Gauge,
     requests: Family<RequestLabels, Counter>,
+    /// SIGHUP reloads of `bastion.toml`, applied or refused.
+    reloads: Family<ReloadLabels, Counter>,
     krl_age: Gauge<f64, std::sync::atomic::AtomicU64>,
     /// Unix seconds of the last successful revocation fetch (0: never).
     revocations_at: AtomicI64,
@@ -80,6 +88,7 @@ impl Metrics {
             recording_failures: Family::default(),
             spool_bytes: Gauge::default(),
             requests: Family::default(),
+            reloads: Family::default(),
             krl_age: Gauge::default(),
             revocations_at: AtomicI64::new(0),
         };
@@ -103,6 +112,9 @@ impl Metrics {
         }
         for outcome in ["allowed", "refused"] {
             let _ = m.requests.get_or_create(&RequestLabels { outcome });
+        }
+        for outcome in ["applied", "refused"] {
+            let _ = m.reloads.get_or_create(&ReloadLabels { outcome });
         }
         registry.register(
             "sessions_active",
@@ -144,6 +156,11 @@ impl Metrics {
             "channel_requests",
             "Forwarding channels allowed, and channels or requests refused by policy",
             m.requests.clone(),
+        );
+        registry.register(
+            "config_reloads",
+            "SIGHUP reloads of bastion.toml, applied or refused (the running config stayed)",
+            m.reloads.clone(),
         );
         registry.register_with_unit(
             "krl_age",
@@ -215,6 +232,10 @@ pub fn observe(e: &BastionEvent) {
             m.requests
                 .get_or_create(&RequestLabels { outcome: "refused" })
                 .inc();
+        }
+        BastionEventKind::ConfigReloaded => {
+            let outcome = if e.success { "applied" } else { "refused" };
+            m.reloads.get_or_create(&ReloadLabels { outcome }).inc();
         }
         BastionEventKind::Exec | BastionEventKind::FileOp => {}
     }
@@ -356,6 +377,37 @@ mod tests {
         );
         assert_eq!(value(&after, "rampart_bastion_sessions_active"), 3.0);
         assert!(!after.contains("alice") && !after.contains("db-1"));
+    }
+
+    #[test]
+    fn reloads_are_counted_applied_or_refused() {
+        let m = metrics();
+        let series = |outcome: &str| {
+            format!("rampart_bastion_config_reloads_total{{outcome=\"{outcome}\"}}")
+        };
+        let before = m.encode(0);
+        let (applied, refused) = (
+            value(&before, &series("applied")),
+            value(&before, &series("refused")),
+        );
+        observe(&crate::audit::event(
+            BastionEventKind::ConfigReloaded,
+            false,
+        ));
+        observe(&crate::audit::event(
+            BastionEventKind::ConfigReloaded,
+            false,
+        ));
+        observe(&crate::audit::event(BastionEventKind::ConfigReloaded, true));
+        let after = m.encode(0);
+        assert!(
+            value(&after, &series("refused")) >= refused + 2.0,
+            "{after}"
+        );
+        assert!(
+            value(&after, &series("applied")) >= applied + 1.0,
+            "{after}"
+        );
     }
 
     #[test]

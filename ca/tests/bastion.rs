@@ -656,6 +656,15 @@ fn bastion_events_land_in_the_chain_with_their_codes_in_one_group() {
             "RA-BAS-008",
         ),
         (ended, K::BastionSessionEnded, "RA-BAS-007"),
+        (
+            api::BastionEvent {
+                success: false,
+                reason: Some("/etc/rampart-bastion/bastion.toml: needs a restart: listen".into()),
+                ..event(api::BastionEventKind::ConfigReloaded, &s)
+            },
+            K::BastionConfigReloaded,
+            "RA-BAS-016",
+        ),
     ];
     let head_before = f.auth.audit_log().head().unwrap().0;
     let ack = f

@@ -515,6 +515,7 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::RecordingSealed => "Session recording sealed",
         EventKind::RecordingViewed => "Session recording viewed",
         EventKind::AuditEventRejected => "Bastion event rejected",
+        EventKind::BastionConfigReloaded => "Bastion config reloaded",
     }
 }
 

@@ -80,6 +80,7 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         EventKind::CaStarted => class(APP, 6002, APP_LIFECYCLE, 3, "Start"),
         EventKind::CaStopped => class(APP, 6002, APP_LIFECYCLE, 4, "Stop"),
         EventKind::PolicyReloaded => class(APP, 6002, APP_LIFECYCLE, 8, "Update"),
+        EventKind::BastionConfigReloaded => class(APP, 6002, APP_LIFECYCLE, 8, "Update"),
         EventKind::UserCreated => class(IAM, 3001, ACCOUNT_CHANGE, 1, "Create"),
         EventKind::UserDisabled => class(IAM, 3001, ACCOUNT_CHANGE, 5, "Disable"),
         EventKind::UserEnabled => class(IAM, 3001, ACCOUNT_CHANGE, 2, "Enable"),
@@ -280,6 +281,19 @@ pub fn to_ocsf(ev: &Event) -> Value {
             if let Some(u) = &ev.user {
                 o.insert("user".into(), user_obj(u));
             }
+        }
+        _ if ev.kind == EventKind::BastionConfigReloaded => {
+            // 6002 Application Lifecycle, of a bastion: the app is the bastion
+            // the actor names (`bastion:NAME`), whose version the CA does not know.
+            let name = ev
+                .actor
+                .as_deref()
+                .and_then(|a| a.strip_prefix("bastion:"))
+                .unwrap_or("unknown");
+            o.insert(
+                "app".into(),
+                json!({ "name": "rampart-bastion", "uid": name, "vendor_name": VENDOR }),
+            );
         }
         _ => {
             // 6002 Application Lifecycle: the app is the CA itself.

@@ -822,7 +822,8 @@ pub struct BastionRevocations {
 }
 
 /// What happened at a bastion, as the bastion reports it to the CA. Each maps
-/// to one audit event kind (`RA-BAS-006` … `RA-BAS-012`, see audit/SCHEMA.md).
+/// to one audit event kind (`RA-BAS-006` … `RA-BAS-012` and `RA-BAS-016`, see
+/// audit/SCHEMA.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BastionEventKind {
@@ -842,6 +843,9 @@ pub enum BastionEventKind {
     Forward,
     /// A channel or request that policy refused (forward, agent, subsystem…).
     RequestRefused,
+    /// The bastion re-read its config on SIGHUP (`bastion_config_reloaded`);
+    /// `success = false` when the file was refused and the running config stays.
+    ConfigReloaded,
 }
 
 /// One bastion event. Strings are bounded by the CA (names 256 bytes, reason and

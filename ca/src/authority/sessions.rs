@@ -3,7 +3,7 @@
 //! them.
 //!
 //! **Owns:** turning [`api::BastionEventBatch`]es into audit events
-//! (`RA-BAS-006` … `RA-BAS-012`), storing and sealing recordings
+//! (`RA-BAS-006` … `RA-BAS-012`, `RA-BAS-016`), storing and sealing recordings
 //! (`recording_sealed`, `RA-BAS-013`), and answering `GET /v1/admin/sessions`
 //! and a session's recording download.
 //! **Must never:** keep session state of its own. The audit chain is the
@@ -220,6 +220,7 @@ fn kind_of(kind: api::BastionEventKind) -> EventKind {
         api::BastionEventKind::FileOp => EventKind::BastionFileOp,
         api::BastionEventKind::Forward => EventKind::BastionForward,
         api::BastionEventKind::RequestRefused => EventKind::BastionRequestRefused,
+        api::BastionEventKind::ConfigReloaded => EventKind::BastionConfigReloaded,
     }
 }
 
