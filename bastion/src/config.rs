@@ -5,7 +5,9 @@
 //! [`Config`] with every default documented here. Paths in the file are
 //! relative to the file's own directory. Key material is never inline: the
 //! credential and the host key are files, and a key file readable by others is
-//! refused.
+//! refused. Which settings a running bastion may take from a reloaded file
+//! (SIGHUP), and which need a restart, is decided here too
+//! ([`Config::reload_diff`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -117,7 +119,7 @@ pub enum HostKeyCheck {
 }
 
 /// One target users may reach.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
     /// The name users dial (`db-1`); the host certificate's principal.
     pub name: String,
@@ -132,7 +134,7 @@ pub struct Target {
 }
 
 /// Limits (defaults in brackets).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Concurrent sessions per user [10].
     pub max_sessions_per_user: usize,
@@ -202,6 +204,29 @@ pub struct Config {
     pub targets: BTreeMap<String, Target>,
     /// Where `/metrics` is served [off].
     pub metrics_listen: Option<SocketAddr>,
+}
+
+/// What a reload changes, when the new file may replace the running config.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ReloadChange {
+    /// Targets only the new file has.
+    pub added: Vec<String>,
+    /// Targets only the running config has.
+    pub removed: Vec<String>,
+    /// Targets in both whose address, port, labels or host key differ.
+    pub changed: Vec<String>,
+    /// Other settings that differ, by their key in the file.
+    pub settings: Vec<&'static str>,
+}
+
+impl ReloadChange {
+    /// Whether the new file says what the running config says.
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.removed.is_empty()
+            && self.changed.is_empty()
+            && self.settings.is_empty()
+    }
 }
 
 /// `[recording] max_stored_mib`: kept 64 MiB below the CA's upload limit (the
@@ -362,6 +387,111 @@ impl Config {
         })
     }
 
+    /// Whether `new` (a reloaded file) may replace this running config.
+    ///
+    /// A reload takes the targets, `[limits]`, `ca.revocation_poll_ms` and
+    /// `[recording] max_stored_mib`: each is read afresh for every new
+    /// connection or session (or poll), and a live session keeps the config it
+    /// started under. Everything else was bound or opened at start-up — the
+    /// listener, the identity the bastion joined with, the CA client, the
+    /// directories and the audit spool, the metrics listener — so a file that
+    /// changes any of it is refused as a whole: `Err` names those keys.
+    pub fn reload_diff(&self, new: &Config) -> Result<ReloadChange, Vec<&'static str>> {
+        let fixed = [
+            ("name", self.name == new.name),
+            ("listen", self.listen == new.listen),
+            ("ca.url", self.ca_url == new.ca_url),
+            ("ca.fingerprint", self.ca_fingerprint == new.ca_fingerprint),
+            (
+                "identity.credential",
+                self.credential_file == new.credential_file,
+            ),
+            ("identity.host_key", self.host_key_file == new.host_key_file),
+            (
+                "identity.host_cert",
+                self.host_cert_file == new.host_cert_file,
+            ),
+            ("identity.user_ca", self.user_ca_file == new.user_ca_file),
+            ("identity.host_ca", self.host_ca_file == new.host_ca_file),
+            ("recording.dir", self.recording_dir == new.recording_dir),
+            ("recording.spool_dir", self.spool_dir == new.spool_dir),
+            (
+                "audit.spool_dir",
+                self.audit_spool_dir == new.audit_spool_dir,
+            ),
+            (
+                "audit.spool_max_mib",
+                self.audit_spool_max == new.audit_spool_max,
+            ),
+            ("metrics.listen", self.metrics_listen == new.metrics_listen),
+        ];
+        let restart: Vec<&'static str> = fixed
+            .into_iter()
+            .filter(|(_, same)| !same)
+            .map(|(key, _)| key)
+            .collect();
+        if !restart.is_empty() {
+            return Err(restart);
+        }
+        let (old_l, new_l) = (&self.limits, &new.limits);
+        let settings = [
+            (
+                "ca.revocation_poll_ms",
+                self.revocation_poll == new.revocation_poll,
+            ),
+            (
+                "recording.max_stored_mib",
+                self.recording_max_stored == new.recording_max_stored,
+            ),
+            (
+                "limits.max_sessions_per_user",
+                old_l.max_sessions_per_user == new_l.max_sessions_per_user,
+            ),
+            (
+                "limits.max_sessions",
+                old_l.max_sessions == new_l.max_sessions,
+            ),
+            (
+                "limits.auth_timeout_secs",
+                old_l.auth_timeout == new_l.auth_timeout,
+            ),
+            (
+                "limits.idle_timeout_secs",
+                old_l.idle_timeout == new_l.idle_timeout,
+            ),
+            (
+                "limits.connections_per_second",
+                old_l.connections_per_second == new_l.connections_per_second,
+            ),
+            (
+                "limits.connection_burst",
+                old_l.connection_burst == new_l.connection_burst,
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, same)| !same)
+        .map(|(key, _)| key)
+        .collect();
+        let mut change = ReloadChange {
+            settings,
+            ..ReloadChange::default()
+        };
+        for (name, t) in &new.targets {
+            match self.targets.get(name) {
+                None => change.added.push(name.clone()),
+                Some(old) if old != t => change.changed.push(name.clone()),
+                Some(_) => {}
+            }
+        }
+        change.removed = self
+            .targets
+            .keys()
+            .filter(|name| !new.targets.contains_key(*name))
+            .cloned()
+            .collect();
+        Ok(change)
+    }
+
     /// Check that the identity files exist, parse, and that secret files are 0600.
     pub fn check_files(&self) -> Result<(), BastionError> {
         use std::os::unix::fs::PermissionsExt;
@@ -487,5 +617,109 @@ mod tests {
         assert!(
             Config::parse(&base.replace("version = 1", "version = 2"), Path::new("/")).is_err()
         );
+    }
+
+    fn target(name: &str, address: &str, extra: &str) -> String {
+        format!("\n[[targets]]\nname = \"{name}\"\naddress = \"{address}\"\n{extra}\n")
+    }
+
+    #[test]
+    fn a_reload_takes_targets_and_limits_and_names_what_needs_a_restart() {
+        let base = render_default("b", "https://x:1", FP);
+        let dir = Path::new("/etc/rampart-bastion");
+        let parse = |text: &str| Config::parse(text, dir).unwrap();
+        let running = parse(&format!(
+            "{base}{}{}{}",
+            target("db-1", "10.0.0.1", ""),
+            target("db-2", "10.0.0.2", ""),
+            target("db-3", "10.0.0.3", "labels = { env = \"prod\" }"),
+        ));
+        assert!(running.reload_diff(&running.clone()).unwrap().is_empty());
+
+        // db-1 gone, db-2 on another port, db-3 relabelled, db-4 new; two
+        // reloadable settings changed.
+        let text = base
+            .replace("max_sessions_per_user = 10", "max_sessions_per_user = 3")
+            .replace("# revocation_poll_ms = 2000", "revocation_poll_ms = 500");
+        let new = parse(&format!(
+            "{text}{}{}{}",
+            target("db-2", "10.0.0.2", "port = 2200"),
+            target("db-3", "10.0.0.3", "labels = { env = \"dev\" }"),
+            target("db-4", "10.0.0.4", ""),
+        ));
+        let change = running.reload_diff(&new).unwrap();
+        assert_eq!(change.added, ["db-4"]);
+        assert_eq!(change.removed, ["db-1"]);
+        assert_eq!(change.changed, ["db-2", "db-3"]);
+        assert_eq!(
+            change.settings,
+            ["ca.revocation_poll_ms", "limits.max_sessions_per_user"]
+        );
+        // A pinned host key in place of the host CA is a change of the target.
+        let pinned = parse(&format!(
+            "{base}{}{}{}",
+            target("db-1", "10.0.0.1", "host_key = \"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\""),
+            target("db-2", "10.0.0.2", ""),
+            target("db-3", "10.0.0.3", "labels = { env = \"prod\" }"),
+        ));
+        assert_eq!(running.reload_diff(&pinned).unwrap().changed, ["db-1"]);
+
+        // Settings bound at start-up refuse the whole reload, each named.
+        let restart = |from: &str, to: &str| {
+            assert!(base.contains(from), "{from}");
+            running
+                .reload_diff(&parse(&base.replace(from, to)))
+                .unwrap_err()
+        };
+        assert_eq!(
+            restart("listen = \"127.0.0.1:2222\"", "listen = \"0.0.0.0:22\""),
+            ["listen"]
+        );
+        assert_eq!(
+            restart("url = \"https://x:1\"", "url = \"https://y:1\""),
+            ["ca.url"]
+        );
+        assert_eq!(
+            restart("host_key = \"host_key\"", "host_key = \"other_key\""),
+            ["identity.host_key"]
+        );
+        assert_eq!(
+            restart("credential = \"credential\"", "credential = \"cred2\""),
+            ["identity.credential"]
+        );
+        assert_eq!(
+            restart("dir = \"recordings\"", "dir = \"rec\""),
+            ["recording.dir"]
+        );
+        assert_eq!(
+            restart("spool_max_mib = 1024", "spool_max_mib = 2048"),
+            ["audit.spool_max_mib"]
+        );
+        assert_eq!(
+            restart(
+                "# listen = \"127.0.0.1:9465\"",
+                "listen = \"127.0.0.1:9465\""
+            ),
+            ["metrics.listen"]
+        );
+        assert_eq!(restart("name = \"b\"", "name = \"c\""), ["name"]);
+        // Targets changed alongside a restart-only key: still refused.
+        let both = parse(&format!(
+            "{}{}",
+            base.replace("listen = \"127.0.0.1:2222\"", "listen = \"127.0.0.1:2223\""),
+            target("db-9", "10.0.0.9", "")
+        ));
+        assert_eq!(running.reload_diff(&both).unwrap_err(), ["listen"]);
+        // The same file moved to another directory names other files.
+        let moved = Config::parse(&base, Path::new("/srv/bastion")).unwrap();
+        let keys = running.reload_diff(&moved).unwrap_err();
+        for key in [
+            "identity.credential",
+            "identity.host_key",
+            "recording.dir",
+            "audit.spool_dir",
+        ] {
+            assert!(keys.contains(&key), "{key}: {keys:?}");
+        }
     }
 }

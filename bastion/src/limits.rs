@@ -29,6 +29,13 @@ impl RateLimiter {
         }
     }
 
+    /// New rate and burst (a reloaded config). Sources keep their buckets: a
+    /// bucket holding more than the new burst is cut to it at its next use.
+    pub fn set_rate(&mut self, rate: u32, burst: u32) {
+        self.rate = f64::from(rate);
+        self.burst = f64::from(burst);
+    }
+
     /// Take one token for `ip` at `now`; false when the source is over its rate.
     pub fn allow(&mut self, ip: IpAddr, now: Instant) -> bool {
         if self.buckets.len() >= MAX_SOURCES {
@@ -70,5 +77,19 @@ mod tests {
         assert!(l.allow(ip, t1));
         assert!(l.allow(ip, t1));
         assert!(!l.allow(ip, t1));
+    }
+
+    #[test]
+    fn a_new_rate_applies_to_sources_already_seen() {
+        let mut l = RateLimiter::new(20, 40);
+        let ip: IpAddr = [127, 0, 0, 1].into();
+        let t0 = Instant::now();
+        assert!(l.allow(ip, t0));
+        // The bucket held 39 tokens; the new burst of 2 caps it.
+        l.set_rate(1, 2);
+        assert!(l.allow(ip, t0));
+        assert!(l.allow(ip, t0));
+        assert!(!l.allow(ip, t0));
+        assert!(l.allow(ip, t0 + Duration::from_secs(1)));
     }
 }
