@@ -45,7 +45,7 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
-    /// Run the SSH daemon.
+    /// Run the SSH daemon; SIGHUP re-reads the config (targets, limits) without dropping sessions.
     Serve {
         /// The config file.
         #[arg(long)]
@@ -108,6 +108,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(path: PathBuf) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // SIGHUP (`systemctl reload`) reloads the config. Its handler comes first,
+    // well before readiness: the default action of SIGHUP ends the process, and
+    // a reload sent while the bastion starts (recovering recordings, loading
+    // the revocation list) must not kill it. One that arrives early is kept
+    // and handled once the bastion runs.
+    let hangup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;
     let config = Config::load(&path)?;
     config.check_files()?;
     let identity = join::Identity::load(&config)?;
@@ -124,7 +131,8 @@ async fn serve(path: PathBuf) -> anyhow::Result<()> {
     // Before readiness is announced: a SIGTERM that arrives the moment the
     // service manager (or a test) hears READY must stop the daemon cleanly,
     // not kill it with the default action before the handler exists.
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut term = signal(SignalKind::terminate())?;
+    tokio::spawn(server::reload_loop(shared.clone(), path.clone(), hangup));
     // The one readiness line on stdout (tests and service managers wait for it).
     let bound = listener.local_addr()?;
     println!("rampart-bastion listening on {bound}");

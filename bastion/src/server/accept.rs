@@ -72,7 +72,7 @@ pub(super) async fn run_connection<S>(
     let peer = conn.peer;
     let authed = conn.authed.clone();
     let auth_hold = conn.auth_hold.clone();
-    let timeout = shared.config.limits.auth_timeout;
+    let timeout = shared.config().limits.auth_timeout;
     // russh reads the client's identification line before it returns.
     let running =
         match tokio::time::timeout(timeout, server::run_stream(config, stream, conn)).await {

@@ -23,6 +23,7 @@ use super::establish::SessionPlan;
 use super::events;
 use crate::audit::{detail, Auditor};
 use crate::bridge::{self, Traffic};
+use crate::config::Config;
 use crate::recording::{self, Recorder};
 use crate::sftp::FileOps;
 
@@ -44,6 +45,9 @@ pub(super) struct TargetSession {
     pub(super) agent: bridge::AgentSlot,
     /// Remote forwards (`ssh -R`) granted in this session.
     pub(super) remote: bridge::RemoteForwards,
+    /// The config the session started under: a reload changes what new
+    /// sessions get, never this one's idle timeout or recording bound.
+    pub(super) config: Arc<Config>,
 }
 
 /// One bridged channel.
@@ -513,9 +517,9 @@ impl Conn {
             });
         });
         Recorder::start(
-            &self.shared.config.recording_dir,
+            &s.config.recording_dir,
             &header,
-            self.shared.config.recording_max_stored,
+            s.config.recording_max_stored,
             s.policy
                 .record_metered_mib
                 .map(|mib| mib.saturating_mul(1024 * 1024)),

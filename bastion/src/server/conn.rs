@@ -157,10 +157,7 @@ impl Drop for Conn {
     fn drop(&mut self) {
         let Some(s) = self.session.take() else { return };
         self.shared.unregister(&s.plan.id);
-        let _ = std::fs::remove_file(recording::marker_path(
-            &self.shared.config.recording_dir,
-            &s.plan.id,
-        ));
+        let _ = std::fs::remove_file(recording::marker_path(&s.config.recording_dir, &s.plan.id));
         self.shared
             .auditor
             .enqueue(events::session_ended(&s, self.peer));

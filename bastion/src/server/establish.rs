@@ -43,8 +43,8 @@ impl Conn {
     /// documentation of `server`).
     pub(super) async fn establish(&mut self, plan: SessionPlan, proof: Option<MfaProof>) -> Auth {
         let (mine, total) = self.shared.count_sessions(&plan.user.name);
-        let limits = &self.shared.config.limits;
-        if let Some(why) = session_limit(&plan.user.name, mine, total, limits) {
+        let config = self.shared.config();
+        if let Some(why) = session_limit(&plan.user.name, mine, total, &config.limits) {
             self.refuse(Some(&plan.user), &why);
             return self.accept_refused(why);
         }
@@ -189,8 +189,9 @@ impl Conn {
     fn keep_session(&mut self, plan: SessionPlan, policy: SessionCertResponse, dialed: Dialed) {
         let traffic = Arc::new(Traffic::default());
         traffic.touch();
+        let config = self.shared.config();
         recording::write_marker(
-            &self.shared.config.recording_dir,
+            &config.recording_dir,
             &recording::Marker {
                 session_id: plan.id.clone(),
                 user: plan.user.name.clone(),
@@ -212,6 +213,7 @@ impl Conn {
             recorder: None,
             agent: dialed.agent,
             remote: dialed.remote,
+            config,
         });
     }
 }

@@ -111,7 +111,7 @@ impl Conn {
         reply: server::ChannelOpenHandle,
         session: &mut Session,
     ) {
-        let Some(target) = self.shared.config.targets.get(host_to_connect).cloned() else {
+        let Some(target) = self.shared.config().targets.get(host_to_connect).cloned() else {
             let why = format!("unknown target {host_to_connect:?}");
             let mut e = refuse_event(self.peer, Some(&user), &why);
             e.target = Some(host_to_connect.chars().take(256).collect());
@@ -141,7 +141,7 @@ impl Conn {
         // moment they are opened, not only once they log in: one outer
         // connection cannot hold more handshakes than the user may have
         // sessions.
-        let max = self.shared.config.limits.max_sessions_per_user;
+        let max = self.shared.config().limits.max_sessions_per_user;
         if self.inner_sessions.fetch_add(1, Ordering::Relaxed) >= max {
             self.inner_sessions.fetch_sub(1, Ordering::Relaxed);
             let why = format!("too many sessions on one connection (limit {max})");

@@ -62,7 +62,7 @@ impl Conn {
             Mode::Outer => {
                 self.user = Some(outer.clone());
                 if let Some((login, target)) = split_direct(user) {
-                    let Some(t) = self.shared.config.targets.get(target).cloned() else {
+                    let Some(t) = self.shared.config().targets.get(target).cloned() else {
                         let why = format!("unknown target {target:?}");
                         let mut e = refuse_event(self.peer, Some(&outer), &why);
                         e.target = Some(target.chars().take(256).collect());

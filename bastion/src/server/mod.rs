@@ -34,6 +34,7 @@
 //! - `forwards`: port and agent forwarding, and the ProxyJump inner session.
 //! - `events`: the audit events of a session and of refusals.
 //! - `registry`: the live sessions, and how revocation and idleness end them.
+//! - `reload`: SIGHUP, `bastion.toml` re-read and swapped in for new sessions.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -64,9 +65,11 @@ mod host_certs;
 mod login;
 mod mfa;
 mod registry;
+mod reload;
 
 pub use accept::serve;
 pub use registry::{first_revocations, idle_loop, revocation_loop};
+pub use reload::{reload_loop, Reloaded};
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -77,7 +80,10 @@ fn unix_now() -> u64 {
 
 /// State shared by every connection.
 pub struct Shared {
-    config: Config,
+    /// The running config: replaced whole by a reload, read afresh by each
+    /// new connection and session (a live session keeps the one it started
+    /// under).
+    config: RwLock<Arc<Config>>,
     host_key: PrivateKey,
     user_ca: russh::keys::ssh_key::PublicKey,
     host_ca: russh::keys::ssh_key::PublicKey,
@@ -93,7 +99,7 @@ pub struct Shared {
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Shared")
-            .field("name", &self.config.name)
+            .field("name", &self.config().name)
             .finish_non_exhaustive()
     }
 }
@@ -147,7 +153,7 @@ impl Shared {
             target_configs: host_certs::Cache::default(),
             sessions: Mutex::new(HashMap::new()),
             limiter: Mutex::new(limiter),
-            config,
+            config: RwLock::new(Arc::new(config)),
         }))
     }
 
@@ -161,9 +167,14 @@ impl Shared {
         &self.ca
     }
 
-    /// The config.
-    pub fn config(&self) -> &Config {
-        &self.config
+    /// The running config (the latest one a reload accepted).
+    pub fn config(&self) -> Arc<Config> {
+        // A panic while the lock was held cannot leave a half-written config:
+        // the write only swaps one Arc for another.
+        self.config
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Check a certificate presented from `client`.

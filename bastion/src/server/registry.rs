@@ -27,6 +27,8 @@ pub(super) struct Live {
     /// Set when the bastion ends the session, read by the session's end event.
     end_reason: Arc<Mutex<Option<String>>>,
     traffic: Arc<Traffic>,
+    /// The idle timeout of the config it started under.
+    idle_timeout: Duration,
 }
 
 impl Shared {
@@ -162,6 +164,7 @@ impl Conn {
                     channels: s.channels.clone(),
                     end_reason: s.end_reason.clone(),
                     traffic: s.traffic.clone(),
+                    idle_timeout: s.config.limits.idle_timeout,
                 },
             );
         }
@@ -202,14 +205,16 @@ pub async fn revocation_loop(shared: Arc<Shared>) {
             }
             Err(e) => tracing::warn!("revocation poll failed: {e}"),
         }
-        tokio::time::sleep(shared.config.revocation_poll).await;
+        let every = shared.config().revocation_poll;
+        tokio::time::sleep(every).await;
     }
 }
 
-/// End sessions idle longer than the limit.
+/// End sessions idle longer than the idle timeout they started under.
 pub async fn idle_loop(shared: Arc<Shared>) {
     loop {
-        tokio::time::sleep(Duration::from_secs(5).min(shared.config.limits.idle_timeout)).await;
+        let every = Duration::from_secs(5).min(shared.config().limits.idle_timeout);
+        tokio::time::sleep(every).await;
         let now_ms = u64::try_from(
             std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -217,12 +222,11 @@ pub async fn idle_loop(shared: Arc<Shared>) {
                 .unwrap_or(0),
         )
         .unwrap_or(u64::MAX);
-        let limit_ms =
-            u64::try_from(shared.config.limits.idle_timeout.as_millis()).unwrap_or(u64::MAX);
         let idle: Vec<Ending> = match shared.sessions.lock() {
             Ok(s) => s
                 .iter()
                 .filter(|(_, l)| {
+                    let limit_ms = u64::try_from(l.idle_timeout.as_millis()).unwrap_or(u64::MAX);
                     now_ms.saturating_sub(l.traffic.last_activity_ms.load(Ordering::Relaxed))
                         > limit_ms
                 })
