@@ -806,6 +806,13 @@ fn bastion_deb_installs_verifies_and_purge_keeps_its_state() {
         fs::symlink_metadata(wants).is_ok_and(|m| m.file_type().is_symlink()),
         "rampart-bastion.service not enabled"
     );
+    // `systemctl reload rampart-bastion` re-reads bastion.toml (SIGHUP).
+    let unit = fs::read_to_string(BASTION_UNIT).unwrap();
+    assert!(
+        unit.lines()
+            .any(|l| l == "ExecReload=/bin/kill -HUP $MAINPID"),
+        "the bastion unit has no ExecReload\n{unit}"
+    );
     let ver = cmd("systemd-analyze", &["verify", BASTION_UNIT]);
     ver.assert_success("systemd-analyze verify rampart-bastion.service");
     assert!(
