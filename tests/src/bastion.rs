@@ -29,6 +29,16 @@ pub struct TargetSpec {
     pub host_key: String,
 }
 
+impl TargetSpec {
+    /// Its `[[targets]]` table in bastion.toml (label `env = "test"`).
+    pub fn toml(&self) -> String {
+        format!(
+            "\n[[targets]]\nname = \"{}\"\naddress = \"{}\"\nport = {}\nlabels = {{ env = \"test\" }}\nhost_key = \"{}\"\n",
+            self.name, self.address, self.port, self.host_key
+        )
+    }
+}
+
 /// A real sshd target that trusts only `ca`'s user CA and presents a host key
 /// that `admin` had certified by the Rampart host CA for 127.0.0.1 (so the
 /// bastion can check it with `host_key = "host-ca"`); `TEST_ACCOUNT` may log in
@@ -145,10 +155,7 @@ impl Bastion {
         );
         text = text.replace("# revocation_poll_ms = 2000", "revocation_poll_ms = 500");
         for t in targets {
-            text.push_str(&format!(
-                "\n[[targets]]\nname = \"{}\"\naddress = \"{}\"\nport = {}\nlabels = {{ env = \"test\" }}\nhost_key = \"{}\"\n",
-                t.name, t.address, t.port, t.host_key
-            ));
+            text.push_str(&t.toml());
         }
         fs::write(&config, text).expect("write bastion.toml");
         let log = dir.path().join("bastion.log");
@@ -276,6 +283,30 @@ impl Bastion {
                     self.log()
                 );
             }
+        }
+    }
+
+    /// SIGHUP, as `systemctl reload rampart-bastion` sends, then wait (≤ 20 s)
+    /// until the bastion logs whether it took the file. Returns what it logged
+    /// since the signal: a line with `config reloaded` or `config reload refused`.
+    pub fn reload(&self) -> String {
+        let pid = self.child.as_ref().expect("bastion running").id();
+        let mark = self.log().len();
+        let mut c = Command::new("kill");
+        c.args(["-HUP", &pid.to_string()]);
+        run_timeout(c, None, Duration::from_secs(10)).assert_success("kill -HUP rampart-bastion");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let since = self.log().get(mark..).unwrap_or_default().to_owned();
+            if since.contains("config reloaded") || since.contains("config reload refused") {
+                return since;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the bastion said nothing about the reload within 20 s\n{}",
+                self.log()
+            );
+            thread::sleep(Duration::from_millis(100));
         }
     }
 
