@@ -152,6 +152,20 @@ impl AuditDb {
             .collect()
     }
 
+    /// The JSON bodies of the events of one kind, in order.
+    pub fn bodies(&self, kind: &str) -> Vec<Value> {
+        self.events_of_kind(kind)
+            .iter()
+            .map(|r| {
+                let body = r
+                    .get("body")
+                    .and_then(Value::as_str)
+                    .expect("an event body");
+                serde_json::from_str(body).expect("an event body is JSON")
+            })
+            .collect()
+    }
+
     /// The sequence numbers of all events, in order.
     pub fn seqs(&self) -> Vec<i64> {
         let t = self.events_table();

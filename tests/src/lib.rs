@@ -166,6 +166,20 @@ pub fn tempdir(prefix: &str) -> tempfile::TempDir {
     d
 }
 
+/// Poll `f` every 100 ms until it holds; panic naming `what` after 20 s. For
+/// what a daemon does on its own time (a reload, a spool drained, an event
+/// written after the reply).
+pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
 /// Whether `haystack` mentions `n` as a whole number (not as part of a longer one).
 pub fn mentions_number(haystack: &str, n: u64) -> bool {
     let want = n.to_string();

@@ -25,6 +25,7 @@ use rampart_api::{
     paths, BastionHostCertRequest, BastionJoinRequest, BastionJoinResponse, BastionRevocations,
     CertRequest, CertResponse, Client, SessionCertRequest, SessionCertResponse,
 };
+use rampart_e2e::eventually;
 use rampart_e2e::keys::{inspect_cert, user_proof};
 use rampart_e2e::{
     bootstrap_admin, onboard, ssh_login, tempdir, AuditDb, Ca, Enrolled, KeyPair, KeygenCa, Sshd,
@@ -139,13 +140,8 @@ fn admin_token(admin: &Enrolled) -> String {
     v["token"].as_str().unwrap().to_owned()
 }
 
-/// Audit bodies of one kind.
-fn bodies(ca: &Ca, kind: &str) -> Vec<Value> {
-    AuditDb::new(ca.audit_db())
-        .events_of_kind(kind)
-        .iter()
-        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
-        .collect()
+fn bodies(ca: &Ca, kind: &str) -> Vec<serde_json::Value> {
+    AuditDb::new(ca.audit_db()).bodies(kind)
 }
 
 #[test]
@@ -457,18 +453,6 @@ impl Session<'_> {
 
 fn read_line(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap().trim().to_owned()
-}
-
-/// Poll `f` until it holds (≤ 20 s); the reload runs on the CA's own time.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while std::time::Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[test]

@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 use rampart_e2e::bastion::{
     host_ca_target, scratch, set_limit, ssh, ssh_spawn, Bastion, TargetSpec,
 };
+use rampart_e2e::eventually;
 use rampart_e2e::{bootstrap_admin, onboard, AuditDb, Ca, TEST_ACCOUNT};
-use serde_json::Value;
 
 const T: Duration = Duration::from_secs(60);
 
@@ -46,23 +46,8 @@ targets = ["db-*"]
     )
 }
 
-fn bodies(ca: &Ca, kind: &str) -> Vec<Value> {
-    AuditDb::new(ca.audit_db())
-        .events_of_kind(kind)
-        .iter()
-        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
-        .collect()
-}
-
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for: {what}");
+fn bodies(ca: &Ca, kind: &str) -> Vec<serde_json::Value> {
+    AuditDb::new(ca.audit_db()).bodies(kind)
 }
 
 /// A CA, a target, and a bastion with the given `[limits]`, with alice's ssh

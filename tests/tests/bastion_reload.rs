@@ -19,6 +19,7 @@ use std::process::Child;
 use std::time::{Duration, Instant};
 
 use rampart_e2e::bastion::{host_ca_target, scratch, ssh, ssh_spawn, Bastion, TargetSpec};
+use rampart_e2e::eventually;
 use rampart_e2e::prometheus::scrape;
 use rampart_e2e::{
     bootstrap_admin, free_port, onboard, AuditDb, Ca, CmdOutput, Sshd, TEST_ACCOUNT,
@@ -130,24 +131,8 @@ fn write_config(bastion: &Bastion, base: &str, targets: &[TargetSpec]) {
     std::fs::write(bastion.config_path(), text).unwrap();
 }
 
-fn bodies(ca: &Ca, kind: &str) -> Vec<Value> {
-    AuditDb::new(ca.audit_db())
-        .events_of_kind(kind)
-        .iter()
-        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
-        .collect()
-}
-
-/// Poll until `f` holds (≤ 20 s).
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for: {what}");
+fn bodies(ca: &Ca, kind: &str) -> Vec<serde_json::Value> {
+    AuditDb::new(ca.audit_db()).bodies(kind)
 }
 
 fn run(w: &World, target: &str, cmd: &str) -> CmdOutput {

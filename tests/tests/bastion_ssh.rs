@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use rampart_e2e::bastion::{
     host_ca_target, interactive_ssh_config, scratch, set_limit, ssh, ssh_spawn, Bastion, TargetSpec,
 };
+use rampart_e2e::eventually;
 use rampart_e2e::{
     bootstrap_admin, onboard, AuditDb, Ca, Enrolled, KeyPair, KeygenCa, Sshd, TEST_ACCOUNT,
 };
@@ -207,25 +208,8 @@ fn world() -> World {
     }
 }
 
-/// Audit bodies of one kind.
-fn bodies(ca: &Ca, kind: &str) -> Vec<Value> {
-    AuditDb::new(ca.audit_db())
-        .events_of_kind(kind)
-        .iter()
-        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
-        .collect()
-}
-
-/// Poll until `f` holds (≤ 20 s).
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    panic!("timed out waiting for: {what}");
+fn bodies(ca: &Ca, kind: &str) -> Vec<serde_json::Value> {
+    AuditDb::new(ca.audit_db()).bodies(kind)
 }
 
 fn jump(w: &World, cmd: &str) -> rampart_e2e::CmdOutput {
