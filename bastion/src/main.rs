@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 use rampart_bastion::{join, server, Config};
 
 #[derive(Debug, Parser)]
@@ -50,6 +50,13 @@ enum Command {
         /// The config file.
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Print a shell completion script (the Debian package installs the bash, zsh
+    /// and fish ones).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: rampart_completions::Shell,
     },
 }
 
@@ -104,6 +111,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Serve { config } => serve(config).await,
+        Command::Completions { shell } => {
+            rampart_completions::print(shell, Cli::command(), "rampart-bastion")
+                .context("cannot write the completion script")
+        }
     }
 }
 

@@ -61,7 +61,7 @@ pub enum Command {
     Completions {
         /// The shell.
         #[arg(value_enum)]
-        shell: clap_complete::Shell,
+        shell: rampart_completions::Shell,
     },
     /// Run a local CA for trying Rampart on one machine.
     Dev(DevArgs),

@@ -38,6 +38,7 @@ mod webauthn;
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser as _};
 
 use crate::cli::{Cli, Command};
@@ -63,6 +64,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
     // often without HOME: they must not need a Rampart home.
     let command = match cli.command {
         Command::Host(c) => return host::run(c),
+        // Packaging and shell setup run this anywhere, HOME or not.
+        Command::Completions { shell } => return completions(shell),
         other => other,
     };
     let home = Home::resolve(cli.home)?;
@@ -76,14 +79,16 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Audit(c) => audit_cmd::run(c),
         Command::Sessions(c) => sessions::run(&home, c),
         Command::Policy(c) => policy_cmd::run(c),
-        Command::Completions { shell } => {
-            let mut cmd = Cli::command();
-            clap_complete::generate(shell, &mut cmd, "rampart", &mut std::io::stdout());
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Completions { shell } => completions(shell),
         Command::Dev(a) => dev::run(&home, a),
         Command::Host(c) => host::run(c),
     }
+}
+
+fn completions(shell: rampart_completions::Shell) -> Result<ExitCode, CliError> {
+    rampart_completions::print(shell, Cli::command(), "rampart")
+        .context("cannot write the completion script")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `--help` and `--version` print normally; every real parse error becomes one

@@ -168,6 +168,54 @@ fn completions_generate_for_each_shell() {
     assert_eq!(o.status.code(), Some(2));
 }
 
+/// Packaging and shell setup run `completions` where there may be no HOME (a
+/// build chroot, a provisioning script): it needs no Rampart home.
+#[test]
+fn completions_need_no_home() {
+    let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["completions", "bash"])
+        .env_remove("HOME")
+        .env_remove("RAMPART_HOME")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("complete -F _rampart"));
+    // Other commands still want one: the early return is for completions only.
+    let o = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["status"])
+        .env_remove("HOME")
+        .env_remove("RAMPART_HOME")
+        .output()
+        .unwrap();
+    assert_error(
+        &o,
+        2,
+        "cannot find your home directory: set HOME, RAMPART_HOME or pass --home",
+    );
+}
+
+/// `rampart completions bash | head`: the reader goes away mid-script. The bash
+/// script (≈ 90 KiB) is larger than a pipe's 64 KiB buffer, so the write fails
+/// with EPIPE whatever the timing; that is one error line and exit 1, not a panic.
+#[test]
+fn completions_into_a_closed_pipe_is_one_error_line() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rampart"))
+        .args(["completions", "bash"])
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_error(
+        &o,
+        1,
+        "cannot write the completion script: Broken pipe (os error 32)",
+    );
+}
+
 #[test]
 fn policy_check_good_file() {
     let good = fixture("good.toml");

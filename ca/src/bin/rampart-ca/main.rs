@@ -5,7 +5,8 @@ use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use anyhow::Context as _;
+use clap::{CommandFactory as _, Parser, Subcommand};
 use rampart_ca::init::{InitOptions, PassphraseChoice};
 use rampart_ca::{server, Config};
 use secrecy::SecretString;
@@ -90,6 +91,13 @@ enum Command {
         /// The directory to create (must not exist, nor lie inside the CA directory).
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+    },
+    /// Print a shell completion script (the Debian package installs the bash, zsh
+    /// and fish ones).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: rampart_completions::Shell,
     },
 }
 
@@ -338,6 +346,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
             }
             Ok(())
+        }
+        Command::Completions { shell } => {
+            rampart_completions::print(shell, Cli::command(), "rampart-ca")
+                .context("cannot write the completion script")
         }
         Command::RecoverAdmin { config, user, ttl } => {
             let r = rampart_ca::recover::recover_admin(&config, &user, ttl)?;
