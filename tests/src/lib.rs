@@ -23,6 +23,7 @@ pub mod bastion;
 pub mod ca;
 pub mod chromium;
 pub mod cli;
+pub mod completions;
 pub mod fido2;
 pub mod gameday;
 pub mod http;
