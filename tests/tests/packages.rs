@@ -1,7 +1,8 @@
 //! The Debian packages, end to end on this machine: cargo-deb builds `rampart-ca`,
 //! `rampart` and `rampart-bastion` from the workspace's (debug) build, `dpkg-deb` shows the right
 //! files, modes, conffiles and maintainer scripts, `dpkg -i` installs them (as root,
-//! without a running systemd), the installed binaries run, `systemd-analyze verify`
+//! without a running systemd), the installed binaries run, their shell completions
+//! are where bash, zsh and fish look (bash completes from them), `systemd-analyze verify`
 //! accepts the installed units, a changed conffile survives a reinstall, the packaged
 //! CA starts as the `rampart-ca` user and reports readiness over `$NOTIFY_SOCKET`,
 //! and `dpkg -P` leaves the machine as the test found it — except the CA's state
@@ -27,6 +28,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rampart_e2e::completions::{self, bash_complete, SHELLS};
 use rampart_e2e::process::{run, run_timeout, terminate};
 use rampart_e2e::terminal::answer_prompts;
 use rampart_e2e::{bin, free_port, require_peer, tempdir, workspace_root, CmdOutput};
@@ -248,6 +250,7 @@ fn check_rampart_ca_deb(deb: &Path) {
     assert_entry(&list, CA_UNIT, "-rw-r--r--");
     assert_entry(&list, "/etc/default/rampart-ca", "-rw-r--r--");
     assert_entry(&list, "/usr/share/doc/rampart-ca/copyright", "-rw-r--r--");
+    assert_completions_packaged(&list, &["rampart-ca"]);
     assert_eq!(
         control_file(deb, "conffiles").trim(),
         "/etc/default/rampart-ca"
@@ -298,6 +301,7 @@ fn check_rampart_deb(deb: &Path) {
     assert_entry(&list, KRL_SERVICE, "-rw-r--r--");
     assert_entry(&list, KRL_TIMER, "-rw-r--r--");
     assert_entry(&list, "/etc/rampart/host-policy.toml", "-rw-r--r--");
+    assert_completions_packaged(&list, &["rampart"]);
     for ex in ["host-policy.toml", "sshd_config.rampart", "pam.d-sudo"] {
         assert_entry(
             &list,
@@ -353,6 +357,52 @@ fn passwd_entry(name: &str) -> Vec<String> {
     o.stdout.trim().split(':').map(str::to_owned).collect()
 }
 
+/// The completion files a package installs for `bins` (see `rampart_e2e::completions`).
+fn completion_files(bins: &[&str]) -> Vec<(String, String)> {
+    bins.iter()
+        .flat_map(|b| SHELLS.iter().map(move |s| (b.to_string(), s.to_string())))
+        .collect()
+}
+
+/// Each of `bins`' completion scripts is in the package listing, mode 0644.
+fn assert_completions_packaged(list: &[(String, String, String)], bins: &[&str]) {
+    for (bin, shell) in completion_files(bins) {
+        assert_entry(list, &completions::installed(&bin, &shell), "-rw-r--r--");
+    }
+}
+
+/// After `dpkg -i`: each of `bins`' completion scripts is where its shell looks,
+/// root's and 0644, byte for byte the committed one; and bash, loading the
+/// installed bash script as bash-completion would, completes the binary's
+/// command lines in `typed` (the last word a prefix) to `want`.
+fn assert_completions_installed(bins: &[&str], typed: &[(&[&str], &str)]) {
+    for (bin, shell) in completion_files(bins) {
+        let path = completions::installed(&bin, &shell);
+        assert_eq!(mode_owner(&path), (0o644, 0, 0), "{path}");
+        assert_eq!(
+            fs::read(&path).unwrap(),
+            fs::read(completions::committed(&bin, &shell)).unwrap(),
+            "{path} is not packaging/completions/{bin}.{shell}"
+        );
+    }
+    for (words, want) in typed {
+        let path = completions::installed(words[0], "bash");
+        assert_eq!(
+            bash_complete(Path::new(&path), words),
+            [*want],
+            "{words:?}<TAB> with {path}"
+        );
+    }
+}
+
+/// None of `bins`' completion scripts is on the machine (before install, after purge).
+fn assert_completions_absent(bins: &[&str]) {
+    for (bin, shell) in completion_files(bins) {
+        let path = completions::installed(&bin, &shell);
+        assert!(fs::symlink_metadata(&path).is_err(), "{path} exists");
+    }
+}
+
 fn dpkg_install(debs: &[&Path]) {
     let mut args = vec!["-i"];
     args.extend(debs.iter().map(|d| d.to_str().unwrap()));
@@ -403,6 +453,7 @@ fn debs_build_install_verify_keep_changed_config_and_purge_cleanly() {
             .filter(|(_, e)| **e)
             .collect::<Vec<_>>()
     );
+    assert_completions_absent(&["rampart", "rampart-ca"]);
 
     // Build and inspect.
     let out = tempdir("debs");
@@ -440,6 +491,16 @@ fn debs_build_install_verify_keep_changed_config_and_purge_cleanly() {
     let v = cmd("/usr/bin/rampart", &["--version"]);
     v.assert_success("rampart --version");
     assert_eq!(v.stdout.trim(), format!("rampart {VERSION}"));
+    assert_completions_installed(
+        &["rampart-ca", "rampart"],
+        &[
+            (&["rampart-ca", "rec"], "recover-admin"),
+            // A subcommand's flag: the hyphenated name's bash fix is in the package.
+            (&["rampart-ca", "init", "--tls"], "--tls-name"),
+            (&["rampart", "adm"], "admin"),
+            (&["rampart", "admin", "bastion-token", "--n"], "--name"),
+        ],
+    );
     // deb-systemd-helper enabled the CA unit (symlink) without a running systemd,
     // and left the krl-sync timer disabled.
     let wants = "/etc/systemd/system/multi-user.target.wants/rampart-ca.service";
@@ -511,6 +572,7 @@ fn debs_build_install_verify_keep_changed_config_and_purge_cleanly() {
             );
         }
     }
+    assert_completions_absent(&["rampart", "rampart-ca"]);
 
     // Second round, the operator's path of packaging/README.md: init as the
     // rampart-ca user on a terminal, typing a new passphrase twice; encrypt that
@@ -698,6 +760,7 @@ fn debs_build_install_verify_keep_changed_config_and_purge_cleanly() {
             "{p} left behind by the package test"
         );
     }
+    assert_completions_absent(&["rampart", "rampart-ca"]);
     assert!(!user_exists("rampart-ca") && !group_exists("rampart-ca"));
 }
 
@@ -752,6 +815,7 @@ fn bastion_deb_installs_verifies_and_purge_keeps_its_state() {
     for p in BASTION_FOOTPRINT {
         assert!(fs::symlink_metadata(p).is_err(), "leftover {p}");
     }
+    assert_completions_absent(&["rampart-bastion"]);
 
     let out = tempdir("bastion-deb");
     let deb = build_deb("rampart-bastion", out.path());
@@ -776,6 +840,7 @@ fn bastion_deb_installs_verifies_and_purge_keeps_its_state() {
     assert_entry(&list, "/usr/bin/rampart-bastion", "-rwxr-xr-x");
     assert_entry(&list, BASTION_UNIT, "-rw-r--r--");
     assert_entry(&list, "/etc/default/rampart-bastion", "-rw-r--r--");
+    assert_completions_packaged(&list, &["rampart-bastion"]);
     assert_eq!(
         control_file(&deb, "conffiles").trim(),
         "/etc/default/rampart-bastion"
@@ -801,6 +866,13 @@ fn bastion_deb_installs_verifies_and_purge_keeps_its_state() {
     let v = cmd("/usr/bin/rampart-bastion", &["--version"]);
     v.assert_success("rampart-bastion --version");
     assert_eq!(v.stdout.trim(), format!("rampart-bastion {VERSION}"));
+    assert_completions_installed(
+        &["rampart-bastion"],
+        &[
+            (&["rampart-bastion", "jo"], "join"),
+            (&["rampart-bastion", "join", "--tok"], "--token"),
+        ],
+    );
     let wants = "/etc/systemd/system/multi-user.target.wants/rampart-bastion.service";
     assert!(
         fs::symlink_metadata(wants).is_ok_and(|m| m.file_type().is_symlink()),
@@ -842,6 +914,7 @@ fn bastion_deb_installs_verifies_and_purge_keeps_its_state() {
             "{p} still exists after purge"
         );
     }
+    assert_completions_absent(&["rampart-bastion"]);
 }
 
 /// Whether the effective user is not root, read from /proc (no unsafe geteuid).
