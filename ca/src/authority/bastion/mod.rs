@@ -170,6 +170,14 @@ impl Refusal {
         }
     }
 
+    /// A refusal answered 400 Bad Request rather than 403 Forbidden.
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Refusal {
+            bad_request: true,
+            ..Refusal::new(code, message)
+        }
+    }
+
     fn user(mut self, user: &str) -> Self {
         self.user = Some(user.to_owned());
         self
