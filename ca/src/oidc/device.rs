@@ -17,9 +17,9 @@ use openidconnect::{CsrfToken, Scope};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 
+use super::discovery::ProviderState;
 use super::{
-    digest, IdpLogin, OidcFailure, ProviderState, RelyingParty, LOGIN_STATE_TTL, MAX_CODE_BYTES,
-    MAX_PENDING,
+    digest, IdpLogin, OidcFailure, RelyingParty, LOGIN_STATE_TTL, MAX_CODE_BYTES, MAX_PENDING,
 };
 use crate::error::CaError;
 
