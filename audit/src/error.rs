@@ -62,6 +62,12 @@ pub enum AuditError {
     #[error("audit witness: {0}")]
     Witness(String),
 
+    /// The witness file is missing or empty while the audit database holds
+    /// signed checkpoints: the writer refuses to start a new witness by itself
+    /// (see [`crate::witness::restart`]).
+    #[error("audit witness: {0}")]
+    WitnessMissing(String),
+
     /// A session recording is malformed or over a bound: a header that is not a
     /// Rampart asciicast v2 header, an event line that does not parse, a line or a
     /// decompressed size over its cap, a file with no complete line.

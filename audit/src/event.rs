@@ -129,6 +129,10 @@ event_kinds! {
     /// The CA re-read its policy on SIGHUP (failure: the new file was refused
     /// and the previous policy stays in force).
     PolicyReloaded => ("policy_reloaded", "RA-CA-004", Notice),
+    /// The audit witness was started again, deliberately, from the database's
+    /// newest checkpoint (`rampart-ca witness-restart`): history before that
+    /// checkpoint is no longer witnessed on the CA host.
+    AuditWitnessRestarted => ("audit_witness_restarted", "RA-CA-005", High),
     // identities / admin
     /// An administrator created a user.
     UserCreated => ("user_created", "RA-ADM-001", Notice),
@@ -621,7 +625,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 48);
+        assert_eq!(EventKind::all().len(), 49);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }

@@ -2,7 +2,8 @@
 //! cut back to an earlier checkpoint, an `anchors` row copied from a checkpoint
 //! to make the history before it deletable, and an altered witness line are all
 //! invisible to `verify` on the database alone, and all caught by the witness;
-//! a writer refuses to open a database that is behind its witness.
+//! a writer refuses to open a database that is behind its witness, and one whose
+//! witness was deleted or emptied (only a deliberate `restart` begins it again).
 
 // Test helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests;
 // a panic in a test binary is a failed test, not a crashed daemon.
@@ -210,19 +211,153 @@ fn a_tampered_witness_line_is_detected() {
     );
 }
 
+/// Opening with the witness and asserting the refusal names the missing file,
+/// the newest checkpoint and the possibility of a cut.
+fn assert_refused_as_missing(f: &Fixture, w: &Path, newest: u64) {
+    let err = AuditLog::open(&f.path, Some(key()), wconfig(10, w)).unwrap_err();
+    let AuditError::WitnessMissing(msg) = &err else {
+        panic!("expected WitnessMissing, got {err:?}");
+    };
+    assert!(msg.contains(&w.display().to_string()), "{msg}");
+    assert!(msg.contains("missing or empty"), "{msg}");
+    assert!(msg.contains(&format!("sequence {newest}")), "{msg}");
+    assert!(msg.contains("cut back"), "{msg}");
+    // The same answer for `rampart-ca check`, without opening a writer.
+    let p = witness::absent_check(&f.path, w).unwrap().unwrap();
+    assert_eq!(&p, msg);
+}
+
 #[test]
-fn a_missing_witness_is_started_from_the_database_and_then_guards_it() {
+fn a_deleted_witness_beside_checkpoints_is_refused_not_restarted() {
+    let (f, w) = witnessed_log();
+    std::fs::remove_file(&w).unwrap();
+    assert_refused_as_missing(&f, &w, 50);
+    // Refusing wrote nothing: neither a new witness nor an event.
+    assert!(!w.exists());
+    assert_eq!(witness::read_head(&f.path).unwrap().seq, 50);
+}
+
+#[test]
+fn an_emptied_witness_beside_checkpoints_is_refused() {
+    let (f, w) = witnessed_log();
+    std::fs::write(&w, b"").unwrap();
+    assert_refused_as_missing(&f, &w, 50);
+    assert_eq!(std::fs::metadata(&w).unwrap().len(), 0);
+}
+
+#[test]
+fn a_log_cut_back_with_its_witness_deleted_is_refused() {
+    // The attack: cut the log back to checkpoint 30 (a valid, signed, shorter
+    // log) and delete the witness that would show the cut.
+    let (f, w) = witnessed_log();
+    let c = attacker(&f.path);
+    c.execute_batch("DELETE FROM events WHERE seq > 30; DELETE FROM checkpoints WHERE seq > 30;")
+        .unwrap();
+    drop(c);
+    std::fs::remove_file(&w).unwrap();
+    assert!(verify(&f.path, Some(key().public_key())).unwrap().is_ok());
+    assert_refused_as_missing(&f, &w, 30);
+}
+
+#[test]
+fn a_log_without_checkpoints_begins_its_witness_at_its_first_checkpoint() {
     let f = Fixture::new();
-    build(&f.path, 25, 10); // checkpoints 10, 20, 25, no witness yet
     let w = witness_path(&f);
+    // A new log: no witness, nothing to have witnessed.
     let log = AuditLog::open(&f.path, Some(key()), wconfig(10, &w)).unwrap();
+    assert_eq!(witness::absent_check(&f.path, &w).unwrap(), None);
+    for i in 1..=3 {
+        log.append(ev(i)).unwrap();
+    }
+    // Closing signs the first checkpoint, and it is witnessed.
+    log.close().unwrap();
+    let entries = witness::read(&w).unwrap();
+    assert_eq!(entries.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![3]);
+    assert!(check_all(&f, &w).is_ok());
+    // From here on the witness guards the log like any other.
+    std::fs::remove_file(&w).unwrap();
+    assert_refused_as_missing(&f, &w, 3);
+}
+
+#[test]
+fn an_empty_witness_beside_a_log_with_no_checkpoint_is_accepted() {
+    let f = Fixture::new();
+    let w = witness_path(&f);
+    // Events, but no checkpoint key, so no checkpoint.
+    let log = AuditLog::open(&f.path, None, AuditConfig::default()).unwrap();
+    log.append(ev(1)).unwrap();
+    log.close().unwrap();
+    std::fs::write(&w, b"").unwrap();
+    let log = AuditLog::open(&f.path, None, wconfig(10, &w)).unwrap();
+    log.close().unwrap();
+}
+
+#[test]
+fn a_restarted_witness_starts_at_the_newest_checkpoint_and_then_guards_it() {
+    let (f, w) = witnessed_log();
+    std::fs::remove_file(&w).unwrap();
+    let points = witness::restart(&f.path, &w).unwrap();
+    assert_eq!(points.newest().unwrap().seq, 50);
+    assert!(points.anchor.is_none());
     let entries = witness::read(&w).unwrap();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].seq, 25);
-    log.append(ev(26)).unwrap();
+    assert_eq!(
+        (entries[0].kind, entries[0].seq),
+        (WitnessKind::Checkpoint, 50)
+    );
+    assert!(check_all(&f, &w).is_ok(), "the restarted line verifies");
+    // The writer opens again and the witness moves on.
+    let log = AuditLog::open(&f.path, Some(key()), wconfig(10, &w)).unwrap();
+    log.append(ev(51)).unwrap();
     log.close().unwrap();
-    assert_eq!(witness::read(&w).unwrap().last().unwrap().seq, 26);
+    assert_eq!(witness::read(&w).unwrap().last().unwrap().seq, 51);
+    // A cut after the restart is caught again.
+    let c = attacker(&f.path);
+    c.execute_batch("DELETE FROM events WHERE seq > 50; DELETE FROM checkpoints WHERE seq > 50;")
+        .unwrap();
+    drop(c);
+    let err = AuditLog::open(&f.path, Some(key()), wconfig(10, &w)).unwrap_err();
+    assert!(matches!(err, AuditError::Witness(_)), "{err}");
+}
+
+#[test]
+fn a_restart_carries_the_retention_anchor_over() {
+    let (f, w) = witnessed_log();
+    prune_witnessed(&f.path, t(35), Some(&w)).unwrap();
+    std::fs::remove_file(&w).unwrap();
+    let points = witness::restart(&f.path, &w).unwrap();
+    let kinds: Vec<(WitnessKind, u64)> = witness::read(&w)
+        .unwrap()
+        .iter()
+        .map(|e| (e.kind, e.seq))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![(WitnessKind::Anchor, 30), (WitnessKind::Checkpoint, 50)]
+    );
+    assert_eq!(points.newest().unwrap().seq, 50);
     assert!(check_all(&f, &w).is_ok());
+}
+
+#[test]
+fn a_restart_refuses_a_witness_that_is_there_and_a_log_with_nothing_to_witness() {
+    let (f, w) = witnessed_log();
+    let before = std::fs::read(&w).unwrap();
+    let err = witness::restart(&f.path, &w).unwrap_err().to_string();
+    assert!(
+        err.contains("not empty") && err.contains("move it aside"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&w).unwrap(), before, "left untouched");
+
+    let g = Fixture::new();
+    let gw = witness_path(&g);
+    let log = AuditLog::open(&g.path, None, AuditConfig::default()).unwrap();
+    log.append(ev(1)).unwrap();
+    log.close().unwrap();
+    let err = witness::restart(&g.path, &gw).unwrap_err().to_string();
+    assert!(err.contains("no checkpoint yet"), "{err}");
+    assert!(!gw.exists());
 }
 
 #[test]

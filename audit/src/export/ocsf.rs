@@ -80,6 +80,9 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         EventKind::CaStarted => class(APP, 6002, APP_LIFECYCLE, 3, "Start"),
         EventKind::CaStopped => class(APP, 6002, APP_LIFECYCLE, 4, "Stop"),
         EventKind::PolicyReloaded => class(APP, 6002, APP_LIFECYCLE, 8, "Update"),
+        EventKind::AuditWitnessRestarted => {
+            class(APP, 6002, APP_LIFECYCLE, 99, "Audit Witness Restarted")
+        }
         EventKind::BastionConfigReloaded => class(APP, 6002, APP_LIFECYCLE, 8, "Update"),
         EventKind::UserCreated => class(IAM, 3001, ACCOUNT_CHANGE, 1, "Create"),
         EventKind::UserDisabled => class(IAM, 3001, ACCOUNT_CHANGE, 5, "Disable"),
