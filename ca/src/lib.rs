@@ -30,6 +30,7 @@ pub mod secrets;
 pub mod server;
 pub mod store;
 pub mod webauthn;
+pub mod witness_restart;
 
 pub use authority::Authority;
 pub use config::Config;

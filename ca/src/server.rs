@@ -101,7 +101,7 @@ fn spawn_policy_reload(path: std::path::PathBuf, auth: Arc<Authority>) {
     });
 }
 
-fn load_key(path: &Path, pass: &secrecy::SecretString) -> Result<FileCaKey, CaError> {
+pub(crate) fn load_key(path: &Path, pass: &secrecy::SecretString) -> Result<FileCaKey, CaError> {
     FileCaKey::load_encrypted(path, pass)
         .map_err(|e| CaError::Config(format!("{}: {e}", path.display())))
 }
@@ -186,6 +186,10 @@ pub fn open_with_passphrase(
         AuditError::Witness(m) => {
             CaError::Config(format!("refusing to start: {m}; {}", WITNESS_HINT))
         }
+        AuditError::WitnessMissing(m) => CaError::Config(format!(
+            "refusing to start: {m}; {}",
+            witness_missing_hint(config)
+        )),
         e => CaError::Config(format!("{}: {e}", config.audit_database.display())),
     })?;
     let settings = config.authority.clone();
@@ -216,6 +220,23 @@ const WITNESS_HINT: &str = "do not delete the witness; keep audit.db and the wit
     evidence, run `rampart audit verify --db AUDIT_DB --witness WITNESS --audit-pubkey \
     keys/audit.pub` to see what is missing, and restore the database from a copy that \
     reaches the witnessed head (docs/audit.md: \"When the CA refuses to start\")";
+
+/// What an operator should do when the witness is gone but the database has
+/// checkpoints: find out whether the log was cut, then restart the witness on
+/// purpose. Names this CA's files so the commands can be pasted.
+fn witness_missing_hint(config: &Config) -> String {
+    format!(
+        "compare the database with the SIEM's copy of the checkpoints before anything \
+         else: `rampart audit verify --db {db} --audit-pubkey AUDIT_PUB --expect-head \
+         SEQ:HASH` with the newest checkpoint the SIEM received (or `--witness` with an \
+         off-host copy of the witness); if the database reaches it, start a new witness \
+         deliberately with `rampart-ca witness-restart --config {config}` (audited as \
+         audit_witness_restarted); if it does not, treat it as an incident and restore \
+         the database from a copy that does (docs/audit.md: \"When the CA refuses to start\")",
+        db = config.audit_database.display(),
+        config = config.path.display(),
+    )
+}
 
 /// `rampart-ca check`: everything `serve` loads, without serving. Returns a short
 /// human summary.
@@ -303,16 +324,27 @@ fn check_schemas(config: &Config) -> Result<[String; 2], CaError> {
 }
 
 /// `check`'s view of the audit witness: an error when the database is behind or
-/// disagrees with it (what `serve` would refuse), else one line saying where the
+/// disagrees with it, or when it is missing or empty beside a database with
+/// checkpoints (what `serve` would refuse), else one line saying where the
 /// witnessed head is.
 fn check_witness(config: &Config, pass: &secrecy::SecretString) -> Result<String, CaError> {
     let w = &config.audit_witness;
-    if !w.exists() {
-        return Ok(format!(
-            "audit witness {} does not exist yet: the next start begins it from the \
-             newest checkpoint (history before that is not witnessed)",
-            w.display()
-        ));
+    let absent = rampart_audit::witness::is_absent(w)
+        .map_err(|e| CaError::Config(format!("audit witness: {e}")))?;
+    if absent {
+        return match rampart_audit::witness::absent_check(&config.audit_database, w)
+            .map_err(|e| CaError::Config(format!("audit witness: {e}")))?
+        {
+            Some(p) => Err(CaError::Config(format!(
+                "{p}; `serve` would refuse to start: {}",
+                witness_missing_hint(config)
+            ))),
+            None => Ok(format!(
+                "audit witness {} is not started yet: the audit database has no \
+                 checkpoint, and the first one begins it",
+                w.display()
+            )),
+        };
     }
     let key = load_key(&config.audit_key, pass)?;
     let report = rampart_audit::witness::check_file(

@@ -5,6 +5,11 @@
 //! file `rampart-ca` keeps beside it, `rampart audit verify --witness` fails, and
 //! `rampart-ca serve` and `rampart-ca check` refuse, naming both heads. A forged
 //! witness line and an `anchors` row copied in by hand are refused too.
+//!
+//! Deleting the witness does not switch it off: beside a database with
+//! checkpoints, a missing witness stops `serve` and fails `check` (also when the
+//! log was cut back first, the whole attack), until an operator runs
+//! `rampart-ca witness-restart`, which is audited before the new witness exists.
 
 #![allow(
     clippy::unwrap_used,
@@ -196,4 +201,165 @@ fn a_log_cut_back_while_the_ca_is_stopped_is_caught_by_the_witness() {
         text.contains("behind") && text.contains(&format!("sequence {head} ")),
         "{check}"
     );
+}
+
+fn verify_witness(ca: &Ca) -> CmdOutput {
+    let witness = ca.dir().join("audit.witness");
+    rampart_verify(&[
+        "--db".as_ref(),
+        ca.audit_db().as_os_str(),
+        "--audit-pubkey".as_ref(),
+        ca.audit_pubkey().as_os_str(),
+        "--witness".as_ref(),
+        witness.as_os_str(),
+    ])
+}
+
+/// The refusal of a missing witness, as `serve` and `check` print it: what is
+/// missing, that the log may have been cut, how to compare with the SIEM, and
+/// the deliberate way out.
+fn assert_missing_witness_refusal(out: &CmdOutput, newest: u64) {
+    let text = out.combined();
+    for needle in [
+        "audit.witness is missing or empty",
+        &format!("checkpoints up to sequence {newest} "),
+        "cut back",
+        "--expect-head",
+        "rampart-ca witness-restart --config",
+        "When the CA refuses to start",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?}\n{out}");
+    }
+}
+
+#[test]
+fn a_deleted_witness_stops_the_ca_until_it_is_restarted_on_purpose() {
+    let mut ca = Ca::init_e2e("[audit]\ncheckpoint_every_events = 3");
+    let witness = ca.dir().join("audit.witness");
+    // `init` signs a checkpoint at close and witnesses it: serve starts after it.
+    assert!(
+        std::fs::metadata(&witness).unwrap().len() > 0,
+        "init must begin the witness it checkpoints into"
+    );
+    ca.start();
+    let _admin = bootstrap_admin(&ca);
+    ca.stop();
+    let db = ca.audit_db();
+    let head = AuditDb::new(&db).checkpoint_seqs().last().copied().unwrap();
+
+    std::fs::remove_file(&witness).unwrap();
+    let serve = ca_cmd(&ca, "serve");
+    serve.assert_failure("rampart-ca serve without its witness");
+    assert!(serve.combined().contains("refusing to start"), "{serve}");
+    assert_missing_witness_refusal(&serve, head);
+    assert!(
+        !witness.exists(),
+        "a refused start must not begin a witness"
+    );
+    let check = ca_cmd(&ca, "check");
+    check.assert_failure("rampart-ca check without its witness");
+    assert_missing_witness_refusal(&check, head);
+
+    // An emptied witness is the same as a deleted one.
+    std::fs::write(&witness, b"").unwrap();
+    let serve = ca_cmd(&ca, "serve");
+    serve.assert_failure("rampart-ca serve with an empty witness");
+    assert_missing_witness_refusal(&serve, head);
+
+    // The deliberate way out: audited, then a new witness from the newest checkpoint.
+    let restart = ca_cmd(&ca, "witness-restart");
+    restart.assert_success("rampart-ca witness-restart");
+    let events = AuditDb::new(&db).bodies("audit_witness_restarted");
+    assert_eq!(events.len(), 1, "{events:?}");
+    let ev = &events[0];
+    assert_eq!(ev["actor"], "rampart-ca witness-restart", "{ev}");
+    assert_eq!(ev["details"]["from_seq"], head, "{ev}");
+    assert!(
+        ev["details"]["witness"]
+            .as_str()
+            .unwrap()
+            .ends_with("audit.witness"),
+        "{ev}"
+    );
+    // The new witness starts past the event: a checkpoint signs it.
+    let checkpoints = AuditDb::new(&db).checkpoint_seqs();
+    let new_head = *checkpoints.last().unwrap();
+    assert!(new_head > head, "{checkpoints:?}");
+    assert!(
+        restart.stdout.contains(&format!("head: {new_head}:")),
+        "{restart}"
+    );
+    let lines = std::fs::read_to_string(&witness).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(lines.contains(&format!("\"seq\":{new_head},")), "{lines}");
+    verify_witness(&ca).assert_success("verify --witness after the restart");
+
+    // Nothing to restart once a witness is there; it is left as it was.
+    let again = ca_cmd(&ca, "witness-restart");
+    again.assert_failure("a second witness-restart");
+    assert!(again.combined().contains("not empty"), "{again}");
+    assert_eq!(std::fs::read_to_string(&witness).unwrap(), lines);
+    assert_eq!(
+        AuditDb::new(&db).bodies("audit_witness_restarted").len(),
+        1,
+        "a refused restart writes no event"
+    );
+
+    // And the CA runs again, its witness moving with it.
+    ca_cmd(&ca, "check").assert_success("rampart-ca check after the restart");
+    ca.start();
+    ca.stop();
+    verify_witness(&ca).assert_success("verify --witness after serving again");
+    assert!(std::fs::read_to_string(&witness).unwrap().lines().count() > 1);
+}
+
+#[test]
+fn a_log_cut_back_with_its_witness_deleted_is_refused() {
+    let mut ca = Ca::init_e2e("[audit]\ncheckpoint_every_events = 3");
+    ca.start();
+    let _admin = bootstrap_admin(&ca);
+    ca.stop();
+    let db = ca.audit_db();
+    let checkpoints = AuditDb::new(&db).checkpoint_seqs();
+    assert!(checkpoints.len() >= 3, "{checkpoints:?}");
+    let head = *checkpoints.last().unwrap();
+    let head_hash = sqlite3(
+        &db,
+        &format!("SELECT lower(hex(hash)) FROM events WHERE seq = {head}"),
+    )
+    .trim()
+    .to_owned();
+
+    // The attack: cut back to an earlier checkpoint, then delete the witness
+    // that would show it.
+    let k = checkpoints[checkpoints.len() - 2];
+    AuditDb::new(&db).drop_triggers();
+    sqlite3(
+        &db,
+        &format!("DELETE FROM events WHERE seq > {k}; DELETE FROM checkpoints WHERE seq > {k};"),
+    );
+    std::fs::remove_file(ca.dir().join("audit.witness")).unwrap();
+    audit_verify_with(&db, Some(&ca.audit_pubkey())).assert_success("the cut log alone");
+
+    let serve = ca_cmd(&ca, "serve");
+    serve.assert_failure("rampart-ca serve on a cut log without its witness");
+    assert_missing_witness_refusal(&serve, k);
+    let check = ca_cmd(&ca, "check");
+    check.assert_failure("rampart-ca check on a cut log without its witness");
+    assert_missing_witness_refusal(&check, k);
+    assert_eq!(
+        AuditDb::new(&db).seqs().last().copied(),
+        Some(k as i64),
+        "the refusals must not continue the chain from the cut"
+    );
+
+    // What the refusal says to do finds the cut: the SIEM's newest head.
+    let out = rampart_verify(&[
+        "--db".as_ref(),
+        db.as_os_str(),
+        "--expect-head".as_ref(),
+        format!("{head}:{head_hash}").as_ref(),
+    ]);
+    assert_eq!(out.status.code(), Some(6), "{out}");
+    assert!(out.combined().contains("behind"), "{out}");
 }

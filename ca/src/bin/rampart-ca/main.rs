@@ -80,6 +80,15 @@ enum Command {
         #[arg(long, value_parser = rampart_policy::parse_duration, default_value = "1h", value_name = "DURATION")]
         ttl: std::time::Duration,
     },
+    /// Begin a new audit witness from the audit database's newest checkpoint,
+    /// on the CA host, when the old witness is missing or empty (`serve`
+    /// refuses to start then). Compare the database with the SIEM's copy of the
+    /// checkpoints first. Audited as `audit_witness_restarted`, severity high.
+    WitnessRestart {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+    },
     /// Copy the CA's directory into a new directory while the daemon runs:
     /// consistent snapshots of both databases, the audit witness and the sealed
     /// recordings, checked (audit chain, witness, recording digests) before the
@@ -350,6 +359,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Completions { shell } => {
             rampart_completions::print(shell, Cli::command(), "rampart-ca")
                 .context("cannot write the completion script")
+        }
+        Command::WitnessRestart { config } => {
+            let r = rampart_ca::witness_restart::witness_restart(&config)?;
+            eprintln!(
+                "New audit witness {} (audited as audit_witness_restarted at sequence {}).",
+                r.witness.display(),
+                r.event_seq
+            );
+            eprintln!(
+                "It restarts from the database's newest checkpoint before that, {}; \
+                 history up to there is witnessed only by the SIEM's copy.",
+                r.from
+            );
+            println!(
+                "head: {}:{}",
+                r.started_at.seq,
+                hex::encode(r.started_at.hash)
+            );
+            Ok(())
         }
         Command::RecoverAdmin { config, user, ttl } => {
             let r = rampart_ca::recover::recover_admin(&config, &user, ttl)?;
