@@ -227,13 +227,14 @@ const WITNESS_HINT: &str = "do not delete the witness; keep audit.db and the wit
 fn witness_missing_hint(config: &Config) -> String {
     format!(
         "compare the database with the SIEM's copy of the checkpoints before anything \
-         else: `rampart audit verify --db {db} --audit-pubkey AUDIT_PUB --expect-head \
+         else: `rampart audit verify --db {db} --audit-pubkey {key}.pub --expect-head \
          SEQ:HASH` with the newest checkpoint the SIEM received (or `--witness` with an \
          off-host copy of the witness); if the database reaches it, start a new witness \
          deliberately with `rampart-ca witness-restart --config {config}` (audited as \
          audit_witness_restarted); if it does not, treat it as an incident and restore \
          the database from a copy that does (docs/audit.md: \"When the CA refuses to start\")",
         db = config.audit_database.display(),
+        key = config.audit_key.display(),
         config = config.path.display(),
     )
 }

@@ -359,9 +359,12 @@ fn audit_disk_full() -> Report {
             std::fs::remove_file(&from).expect("rm");
         }
     }
+    // The witness stays where init wrote it (off the small disk): the CA refuses
+    // a database with checkpoints whose witness is missing.
     ca.merge_config(&format!(
-        "[audit]\ndatabase = {:?}\n",
-        disk.dir().join("audit.db").display().to_string()
+        "[audit]\ndatabase = {:?}\nwitness_file = {:?}\n",
+        disk.dir().join("audit.db").display().to_string(),
+        ca.dir().join("audit.witness").display().to_string()
     ));
     ca.start();
     let metrics: SocketAddr = ([127, 0, 0, 1], port).into();

@@ -225,6 +225,7 @@ fn assert_missing_witness_refusal(out: &CmdOutput, newest: u64) {
         &format!("checkpoints up to sequence {newest} "),
         "cut back",
         "--expect-head",
+        "keys/audit.pub",
         "rampart-ca witness-restart --config",
         "When the CA refuses to start",
     ] {

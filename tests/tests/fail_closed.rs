@@ -66,9 +66,12 @@ fn a_full_audit_disk_refuses_actions_and_service_resumes_when_space_returns() {
         }
     }
     let audit_db = disk.dir().join("audit.db");
+    // The witness stays where init wrote it (off the small disk): the CA refuses
+    // a database with checkpoints whose witness is missing.
     ca.merge_config(&format!(
-        "[audit]\ndatabase = {:?}\n",
-        audit_db.display().to_string()
+        "[audit]\ndatabase = {:?}\nwitness_file = {:?}\n",
+        audit_db.display().to_string(),
+        ca.dir().join("audit.witness").display().to_string()
     ));
     ca.start();
     let (_admin, session) = api_admin(&ca);
