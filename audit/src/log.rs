@@ -146,8 +146,10 @@ impl AuditLog {
             }
         }
         let mut backend = SqliteBackend::open(path, config.busy_timeout)?;
+        let mut witness_begun = false;
         if let Some(w) = &config.witness {
             crate::witness::open_check(path, w, checkpoint_key.as_ref().map(|k| k.public_key()))?;
+            witness_begun = !crate::witness::is_absent(w)?;
         }
         let state = backend.load_state()?;
         let shared = Arc::new(Shared {
@@ -163,6 +165,7 @@ impl AuditLog {
             state,
             dirty: false,
             last_cp_at: Instant::now(),
+            witness_begun: std::cell::Cell::new(witness_begun),
             ulids: ulid::Generator::new(),
             shared: Arc::clone(&shared),
             last_batch: 1,
@@ -350,6 +353,11 @@ struct Writer<B: Backend> {
     last_batch: usize,
     /// How long the next batch may wait for more events.
     linger: Duration,
+    /// The witness file holds a line (it was there at open, or this writer
+    /// wrote one). From then on a missing file is a failure, not a new file:
+    /// a witness deleted under a running writer must not quietly begin again
+    /// at the next checkpoint.
+    witness_begun: std::cell::Cell<bool>,
 }
 
 /// Upper bound on the group-commit wait, whatever a commit costs.
@@ -646,9 +654,13 @@ impl<B: Backend> Writer<B> {
             return;
         };
         for cp in checkpoints {
-            if let Err(e) = crate::witness::append_checkpoint(path, cp) {
-                self.shared.witness_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::error!(error = %e, seq = cp.seq, "audit checkpoint not witnessed");
+            let create = !self.witness_begun.get();
+            match crate::witness::append_checkpoint_to(path, cp, create) {
+                Ok(()) => self.witness_begun.set(true),
+                Err(e) => {
+                    self.shared.witness_failures.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(error = %e, seq = cp.seq, "audit checkpoint not witnessed");
+                }
             }
         }
     }

@@ -156,6 +156,20 @@ pub fn append(
     time: &str,
     signature: &str,
 ) -> Result<(), AuditError> {
+    append_line(path, kind, seq, hash, time, signature, true)
+}
+
+/// [`append`], creating the file only when `create` (else a missing file is
+/// an error naming it).
+fn append_line(
+    path: &Path,
+    kind: WitnessKind,
+    seq: u64,
+    hash: &[u8; 32],
+    time: &str,
+    signature: &str,
+    create: bool,
+) -> Result<(), AuditError> {
     let mut line = serde_json::to_string(&Line {
         kind: kind.as_str().to_owned(),
         seq,
@@ -166,8 +180,16 @@ pub fn append(
     .map_err(|e| AuditError::Witness(format!("encoding a witness line: {e}")))?;
     line.push('\n');
     let existed = path.exists();
+    if !existed && !create {
+        return Err(AuditError::Witness(format!(
+            "{} has disappeared since this log began it; not starting a new one \
+             (the CA refuses to start without it: docs/audit.md, \"When the CA \
+             refuses to start\")",
+            path.display()
+        )));
+    }
     let mut opts = OpenOptions::new();
-    opts.append(true).create(true);
+    opts.append(true).create(create);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
     let io = |e: std::io::Error| AuditError::Witness(format!("{}: {e}", path.display()));
@@ -186,13 +208,23 @@ pub fn append(
 
 /// Append a committed checkpoint.
 pub fn append_checkpoint(path: &Path, cp: &Checkpoint) -> Result<(), AuditError> {
-    append(
+    append_checkpoint_to(path, cp, true)
+}
+
+/// Append a committed checkpoint, creating the file only when `create`.
+pub(crate) fn append_checkpoint_to(
+    path: &Path,
+    cp: &Checkpoint,
+    create: bool,
+) -> Result<(), AuditError> {
+    append_line(
         path,
         WitnessKind::Checkpoint,
         cp.seq,
         &cp.hash,
         &canonical_time(&cp.time),
         &cp.signature,
+        create,
     )
 }
 

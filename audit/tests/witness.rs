@@ -361,6 +361,29 @@ fn a_restart_refuses_a_witness_that_is_there_and_a_log_with_nothing_to_witness()
 }
 
 #[test]
+fn a_witness_deleted_under_a_running_writer_is_not_begun_again() {
+    let f = Fixture::new();
+    let w = witness_path(&f);
+    let log = AuditLog::open(&f.path, Some(key()), wconfig(10, &w)).unwrap();
+    for i in 1..=10 {
+        log.append(ev(i)).unwrap();
+    }
+    assert!(w.exists(), "the first checkpoint begins the witness");
+    std::fs::remove_file(&w).unwrap();
+    for i in 11..=20 {
+        log.append(ev(i)).unwrap();
+    }
+    assert!(
+        !w.exists(),
+        "a deleted witness must not quietly begin again"
+    );
+    assert_eq!(log.witness_failures(), 1, "the checkpoint at 20 is counted");
+    log.close().unwrap();
+    // And the next start refuses, as for a witness deleted while stopped.
+    assert_refused_as_missing(&f, &w, 20);
+}
+
+#[test]
 fn expected_heads_parse_strictly() {
     let h = format!("7:{}", "0f".repeat(32));
     assert_eq!(Head::parse(&h).unwrap().seq, 7);
