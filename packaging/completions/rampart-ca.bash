@@ -37,6 +37,9 @@ _rampart__ca() {
             rampart__ca,serve)
                 cmd="rampart__ca__subcmd__serve"
                 ;;
+            rampart__ca,witness-restart)
+                cmd="rampart__ca__subcmd__witness__subcmd__restart"
+                ;;
             rampart__ca__subcmd__help,backup)
                 cmd="rampart__ca__subcmd__help__subcmd__backup"
                 ;;
@@ -58,6 +61,9 @@ _rampart__ca() {
             rampart__ca__subcmd__help,serve)
                 cmd="rampart__ca__subcmd__help__subcmd__serve"
                 ;;
+            rampart__ca__subcmd__help,witness-restart)
+                cmd="rampart__ca__subcmd__help__subcmd__witness__subcmd__restart"
+                ;;
             *)
                 ;;
         esac
@@ -65,7 +71,7 @@ _rampart__ca() {
 
     case "${cmd}" in
         rampart__ca)
-            opts="-h -V --help --version init serve check recover-admin backup completions help"
+            opts="-h -V --help --version init serve check recover-admin witness-restart backup completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -133,7 +139,7 @@ _rampart__ca() {
             return 0
             ;;
         rampart__ca__subcmd__help)
-            opts="init serve check recover-admin backup completions help"
+            opts="init serve check recover-admin witness-restart backup completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -244,6 +250,20 @@ _rampart__ca() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rampart__ca__subcmd__help__subcmd__witness__subcmd__restart)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rampart__ca__subcmd__init)
             opts="-h --dir --listen --admin --passphrase-file --passphrase-env --insecure-passphrase-beside-keys --tls-name --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -305,6 +325,24 @@ _rampart__ca() {
             return 0
             ;;
         rampart__ca__subcmd__serve)
+            opts="-h --config --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__ca__subcmd__witness__subcmd__restart)
             opts="-h --config --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

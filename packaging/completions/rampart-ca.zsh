@@ -65,6 +65,13 @@ _arguments "${_arguments_options[@]}" : \
 ':user -- The admin to invite:_default' \
 && ret=0
 ;;
+(witness-restart)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file]:CONFIG:_files' \
+'-h[Print help]' \
+'--help[Print help]' \
+&& ret=0
+;;
 (backup)
 _arguments "${_arguments_options[@]}" : \
 '--config=[Config file]:CONFIG:_files' \
@@ -108,6 +115,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(witness-restart)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (backup)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -136,6 +147,7 @@ _rampart-ca_commands() {
 'serve:Serve the HTTPS API until SIGTERM or SIGINT' \
 'check:Validate the config, keys, policy and TLS files without serving' \
 'recover-admin:When no admin can log in\: make a one-time invite for an admin, on the CA host (the daemon may keep running). Audited as \`admin_recovery_invite\`, severity high' \
+'witness-restart:Begin a new audit witness from the audit database'\''s newest checkpoint, on the CA host, when the old witness is missing or empty (\`serve\` refuses to start then). Compare the database with the SIEM'\''s copy of the checkpoints first. Audited as \`audit_witness_restarted\`, severity high' \
 'backup:Copy the CA'\''s directory into a new directory while the daemon runs\: consistent snapshots of both databases, the audit witness and the sealed recordings, checked (audit chain, witness, recording digests) before the directory gets its name. The key passphrase is never copied' \
 'completions:Print a shell completion script (the Debian package installs the bash, zsh and fish ones)' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -164,6 +176,7 @@ _rampart-ca__subcmd__help_commands() {
 'serve:Serve the HTTPS API until SIGTERM or SIGINT' \
 'check:Validate the config, keys, policy and TLS files without serving' \
 'recover-admin:When no admin can log in\: make a one-time invite for an admin, on the CA host (the daemon may keep running). Audited as \`admin_recovery_invite\`, severity high' \
+'witness-restart:Begin a new audit witness from the audit database'\''s newest checkpoint, on the CA host, when the old witness is missing or empty (\`serve\` refuses to start then). Compare the database with the SIEM'\''s copy of the checkpoints first. Audited as \`audit_witness_restarted\`, severity high' \
 'backup:Copy the CA'\''s directory into a new directory while the daemon runs\: consistent snapshots of both databases, the audit witness and the sealed recordings, checked (audit chain, witness, recording digests) before the directory gets its name. The key passphrase is never copied' \
 'completions:Print a shell completion script (the Debian package installs the bash, zsh and fish ones)' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -205,6 +218,11 @@ _rampart-ca__subcmd__help__subcmd__serve_commands() {
     local commands; commands=()
     _describe -t commands 'rampart-ca help serve commands' commands "$@"
 }
+(( $+functions[_rampart-ca__subcmd__help__subcmd__witness-restart_commands] )) ||
+_rampart-ca__subcmd__help__subcmd__witness-restart_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart-ca help witness-restart commands' commands "$@"
+}
 (( $+functions[_rampart-ca__subcmd__init_commands] )) ||
 _rampart-ca__subcmd__init_commands() {
     local commands; commands=()
@@ -219,6 +237,11 @@ _rampart-ca__subcmd__recover-admin_commands() {
 _rampart-ca__subcmd__serve_commands() {
     local commands; commands=()
     _describe -t commands 'rampart-ca serve commands' commands "$@"
+}
+(( $+functions[_rampart-ca__subcmd__witness-restart_commands] )) ||
+_rampart-ca__subcmd__witness-restart_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart-ca witness-restart commands' commands "$@"
 }
 
 if [ "$funcstack[1]" = "_rampart-ca" ]; then
