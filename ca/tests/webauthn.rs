@@ -1625,11 +1625,19 @@ fn keys_enrolled_under_attestation_roots_count_as_attested() {
         "{:?}",
         cert.principals
     );
-    // The verification is the key's own: it stays attested when the roots go.
+    // The operator removes every root: the trust they gave is withdrawn, and
+    // the key counts as unattested from its next login.
     f.auth
         .set_webauthn(RelyingParty::new(uv_settings(|_| {})).unwrap());
     let session = f.auth.authenticate(&login.session_token).unwrap();
-    assert!(f.own_keys(&session)[0].attested);
+    assert!(!f.own_keys(&session)[0].attested);
+    let again = f.login("bea", &mut t).unwrap();
+    let cert = f.cert(&again.session_token).unwrap();
+    assert!(
+        !cert.principals.contains(&"root".to_string()),
+        "the phishing-resistant role no longer grants: {:?}",
+        cert.principals
+    );
 }
 
 impl Fixture {

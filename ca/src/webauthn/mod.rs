@@ -194,9 +194,14 @@ impl Settings {
     }
 
     /// Does the CA trust the model of a stored key: its attestation verified
-    /// against the roots when it enrolled, or its AAGUID is allow-listed now?
+    /// against the roots when it enrolled and roots are still configured, or
+    /// its AAGUID is allow-listed now? An operator who removes every root has
+    /// withdrawn that trust: the keys they vouched for count as unattested from
+    /// their next login on (the store does not say which root verified a key,
+    /// so replacing the roots with others does not demote them).
     pub fn key_attested(&self, attestation_verified: bool, aaguid: &str) -> bool {
-        attestation_verified || self.allowed_aaguids.iter().any(|a| a == aaguid)
+        (attestation_verified && self.attestation_roots.is_some())
+            || self.allowed_aaguids.iter().any(|a| a == aaguid)
     }
 }
 
@@ -938,6 +943,24 @@ mod tests {
             ..Default::default()
         };
         assert!(validate(&bad, listen()).is_err());
+    }
+
+    #[test]
+    fn a_key_vouched_for_by_roots_is_unattested_once_the_roots_are_removed() {
+        let aaguid = "cb69481e-8ff7-4039-93ec-0a2729a154a8";
+        let mut with_roots = Settings::defaults(listen()).unwrap();
+        with_roots.attestation_roots = Some(AttestationCaList::default());
+        assert!(with_roots.key_attested(true, aaguid));
+        assert!(!with_roots.key_attested(false, aaguid));
+        // The operator removed every root: their verdicts no longer count.
+        let without = Settings::defaults(listen()).unwrap();
+        assert!(!without.key_attested(true, aaguid));
+        // An allow-listed model counts whatever the roots.
+        let mut listed = Settings::defaults(listen()).unwrap();
+        listed.allowed_aaguids = vec![aaguid.to_owned()];
+        assert!(listed.key_attested(true, aaguid));
+        assert!(listed.key_attested(false, aaguid));
+        assert!(!listed.key_attested(true, "00000000-0000-0000-0000-000000000000"));
     }
 
     #[test]
