@@ -574,6 +574,16 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
         "source-address = the bastion:\n{}",
         info.text
     );
+    assert_eq!(
+        info.extension_value("user-address@rampart").as_deref(),
+        Some("192.0.2.7"),
+        "the user's address as the bastion reported it, beside the bastion's own"
+    );
+    assert_eq!(
+        info.extension_value("user-source-address@rampart"),
+        None,
+        "the role sets no address rules"
+    );
     let outer_info = inspect_cert(&alice.cli.cert());
     assert_eq!(
         info.extension_value("mfa-time@rampart"),

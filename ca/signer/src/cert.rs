@@ -29,6 +29,15 @@ pub const EXT_MFA_EVENT: &str = "mfa-event@rampart";
 /// Extension marking a bastion's per-session certificate (see
 /// [`rampart_policy::EXT_BASTION_SESSION`]).
 pub const EXT_BASTION_SESSION: &str = rampart_policy::EXT_BASTION_SESSION;
+/// Extension of a per-session certificate: the user's own address rules (the
+/// granting roles' `source_address`, comma-separated CIDR), which the bastion
+/// and the CA enforced on the user's connection. The certificate's
+/// `source-address` is the bastion's, so without this a reader of the
+/// certificate (or the host's log) could not see the user was bound at all.
+pub const EXT_USER_SOURCE_ADDRESS: &str = "user-source-address@rampart";
+/// Extension of a per-session certificate: the user's address as the bastion
+/// reported it and the CA checked it against [`EXT_USER_SOURCE_ADDRESS`].
+pub const EXT_USER_ADDRESS: &str = "user-address@rampart";
 /// The critical option restricting the source addresses (PROTOCOL.certkeys:
 /// "Comma-separated list of source addresses from which this certificate is
 /// accepted for authentication. Addresses are specified in CIDR format").

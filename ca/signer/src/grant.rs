@@ -69,9 +69,12 @@ impl UserCertSpec {
     /// - key ID `user=<name> session=<id> serial=<n> via=<bastion>`;
     /// - the only principal is the login;
     /// - valid from `now - BACKDATE` until `now + min(session.ttl, grant.ttl())`;
-    /// - extensions: the grant's plus the user's original MFA evidence, and
+    /// - extensions: the grant's plus the user's original MFA evidence,
     ///   [`crate::EXT_BASTION_SESSION`] (`<bastion> <session id>`), which only a
-    ///   per-session certificate carries;
+    ///   per-session certificate carries, and the user's side of the outer
+    ///   connection: [`crate::EXT_USER_SOURCE_ADDRESS`] (the grant's address
+    ///   rules, when it has any) and [`crate::EXT_USER_ADDRESS`] (the address
+    ///   the bastion reported, when it reported one);
     /// - `source-address` = `session.source_address` (the bastion's addresses),
     ///   not the grant's, which restricts where the *user* connects from and is
     ///   the bastion's to enforce on the outer connection.
@@ -114,15 +117,34 @@ impl UserCertSpec {
         }
         let principals = [access.login().to_owned()];
         let mut extensions = grant.extensions().clone();
-        let marker = format!("{} {}", session.bastion, session.id);
-        if extensions
-            .insert(crate::cert::EXT_BASTION_SESSION.to_owned(), marker)
-            .is_some()
-        {
-            return Err(SignerError::InvalidSpec(format!(
-                "the grant sets extension {}, which is reserved for the signer",
-                crate::cert::EXT_BASTION_SESSION
-            )));
+        let rules: Vec<String> = grant
+            .source_address()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let ours = [
+            (
+                crate::cert::EXT_BASTION_SESSION,
+                Some(format!("{} {}", session.bastion, session.id)),
+            ),
+            (
+                crate::cert::EXT_USER_SOURCE_ADDRESS,
+                (!rules.is_empty()).then(|| rules.join(",")),
+            ),
+            (
+                crate::cert::EXT_USER_ADDRESS,
+                session.user_address.map(|a| a.to_canonical().to_string()),
+            ),
+        ];
+        for (name, value) in ours {
+            if extensions.contains_key(name) {
+                return Err(SignerError::InvalidSpec(format!(
+                    "the grant sets extension {name}, which is reserved for the signer"
+                )));
+            }
+            if let Some(value) = value {
+                extensions.insert(name.to_owned(), value);
+            }
         }
         Self::build(UserInputs {
             user: grant.user(),
@@ -155,6 +177,9 @@ pub struct BastionSession<'a> {
     pub ttl: std::time::Duration,
     /// Addresses (CIDR) the certificate may be used from: the bastion's.
     pub source_address: &'a [String],
+    /// The user's address on the outer connection, as the bastion reported
+    /// it (`None` when it did not).
+    pub user_address: Option<std::net::IpAddr>,
 }
 
 impl HostCertSpec {

@@ -24,7 +24,8 @@ mod subject;
 pub use backend::{CaSigner, FileCaKey};
 pub use cert::{
     sign_host_cert, sign_user_cert, HostCertSpec, MfaEvidence, UserCertSpec, BACKDATE,
-    EXT_BASTION_SESSION, EXT_MFA_EVENT, EXT_MFA_METHOD, EXT_MFA_TIME, OPT_SOURCE_ADDRESS,
+    EXT_BASTION_SESSION, EXT_MFA_EVENT, EXT_MFA_METHOD, EXT_MFA_TIME, EXT_USER_ADDRESS,
+    EXT_USER_SOURCE_ADDRESS, OPT_SOURCE_ADDRESS,
 };
 pub use error::SignerError;
 pub use grant::BastionSession;

@@ -103,6 +103,7 @@ fn session_spec_names_the_login_session_and_bastion() {
         bastion: "bastion-1",
         ttl: Duration::from_secs(60),
         source_address: &src,
+        user_address: None,
     };
     let spec = UserCertSpec::for_bastion_session(
         &grant,
@@ -125,6 +126,15 @@ fn session_spec_names_the_login_session_and_bastion() {
     assert_eq!(spec.critical_options()["source-address"], "192.0.2.1/32");
     assert_eq!(spec.extensions()["mfa-method@rampart"], "totp");
     assert!(spec.extensions().contains_key("permit-pty"));
+    assert_eq!(
+        spec.extensions()["user-source-address@rampart"],
+        "10.0.0.0/8",
+        "the user's address rules travel beside the bastion's source-address"
+    );
+    assert!(
+        !spec.extensions().contains_key("user-address@rampart"),
+        "no address reported, none written"
+    );
 
     let ca = FileCaKey::generate("user ca").unwrap();
     let cert = sign_user_cert(&ca, &spec).unwrap();
@@ -144,6 +154,7 @@ fn session_spec_refusals() {
         bastion: "bastion-1",
         ttl: Duration::from_secs(60),
         source_address: &src,
+        user_address: None,
     };
     let build = |a: &AccessGrant, s: &BastionSession<'_>, method: &str| {
         UserCertSpec::for_bastion_session(&grant, a, s, subject(), 1, evidence(method), now())
@@ -172,4 +183,38 @@ fn session_spec_refusals() {
     let spec = build(&access, &long, "totp").unwrap();
     let t = u64::try_from(now().timestamp()).unwrap();
     assert_eq!(spec.valid_before(), t + 3600);
+}
+
+#[test]
+fn session_spec_carries_the_users_reported_address() {
+    let (grant, access) = decisions("alice", "postgres");
+    let src = ["192.0.2.1/32".to_owned()];
+    let mapped: std::net::IpAddr = "::ffff:10.1.2.3".parse().unwrap();
+    let session = BastionSession {
+        id: "01JSESSION",
+        bastion: "bastion-1",
+        ttl: Duration::from_secs(60),
+        source_address: &src,
+        user_address: Some(mapped),
+    };
+    let spec = UserCertSpec::for_bastion_session(
+        &grant,
+        &access,
+        &session,
+        subject(),
+        78,
+        evidence("totp"),
+        now(),
+    )
+    .unwrap();
+    // An IPv4 client seen on a dual-stack socket is written as IPv4, the form
+    // the address rules use.
+    assert_eq!(spec.extensions()["user-address@rampart"], "10.1.2.3");
+    assert_eq!(spec.critical_options()["source-address"], "192.0.2.1/32");
+    let ca = FileCaKey::generate("user ca").unwrap();
+    let cert = sign_user_cert(&ca, &spec).unwrap();
+    assert_eq!(
+        cert.extensions().get("user-address@rampart").map(String::as_str),
+        Some("10.1.2.3")
+    );
 }

@@ -1,7 +1,7 @@
 //! Issuing a per-session certificate once every check passed: the
 //! certificate for the bastion's ephemeral key (principal = the login,
 //! [`SESSION_CERT_TTL`], `source-address` = the bastion as the CA sees it, the
-//! MFA evidence copied in), its `access_granted` audit event, and the stored
+//! user's address and address rules and the MFA evidence copied in), its `access_granted` audit event, and the stored
 //! record, in that order: the event is written before the certificate leaves
 //! the CA, and a failed write refuses it.
 //!
@@ -62,8 +62,9 @@ impl Authority {
 
 impl Cleared {
     /// The certificate: the grant's extensions and lifetime ceiling, this
-    /// session's key ID, and the bastion's own address (the TCP peer of this
-    /// request) as its only `source-address`.
+    /// session's key ID, the bastion's own address (the TCP peer of this
+    /// request) as its only `source-address`, and the user's address and
+    /// address rules (already checked) as extensions beside it.
     fn spec(
         &self,
         caller: &Caller,
@@ -85,6 +86,10 @@ impl Cleared {
                 bastion: &bastion.record.name,
                 ttl: SESSION_CERT_TTL,
                 source_address: std::slice::from_ref(&source),
+                user_address: req
+                    .source
+                    .as_deref()
+                    .and_then(|s| s.parse::<std::net::IpAddr>().ok()),
             },
             key,
             serial,
