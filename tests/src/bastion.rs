@@ -199,6 +199,12 @@ impl Bastion {
 
     /// Start `serve` and wait (≤ 60 s) for its readiness line.
     pub fn start(&mut self) {
+        self.start_while(|_| {});
+    }
+
+    /// [`Bastion::start`], calling `starting` with the process ID about ten
+    /// times a second until the bastion is ready (to signal it mid-start-up).
+    pub fn start_while(&mut self, mut starting: impl FnMut(u32)) {
         assert!(self.child.is_none(), "bastion already running");
         self.starts += 1;
         let mut log = OpenOptions::new()
@@ -239,6 +245,7 @@ impl Bastion {
         });
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
+            starting(child.id());
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) if line.starts_with("rampart-bastion listening on ") => break,
                 Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
@@ -323,6 +330,11 @@ impl Bastion {
             Some(c) => matches!(c.try_wait(), Ok(None)),
             None => false,
         }
+    }
+
+    /// The file the bastion logs to (stderr of every start).
+    pub fn log_path(&self) -> PathBuf {
+        self.log.clone()
     }
 
     /// Everything the bastion logged.

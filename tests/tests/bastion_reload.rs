@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use rampart_e2e::bastion::{host_ca_target, scratch, ssh, ssh_spawn, Bastion, TargetSpec};
 use rampart_e2e::eventually;
+use rampart_e2e::process::run_timeout;
 use rampart_e2e::prometheus::scrape;
 use rampart_e2e::{
     bootstrap_admin, free_port, onboard, AuditDb, Ca, CmdOutput, Sshd, TEST_ACCOUNT,
@@ -448,4 +449,42 @@ fn a_bad_or_restart_needing_bastion_toml_is_refused_and_the_running_config_stays
 
 fn ticks_in(text: &str) -> usize {
     text.lines().filter(|l| l.starts_with("tick ")).count()
+}
+
+/// `systemctl reload` while the bastion is still starting (here: waiting for
+/// the CA's revocation list, the longest step) must not kill it, which is
+/// SIGHUP's default action, and the reload is carried out once it runs.
+#[test]
+fn a_reload_sent_while_the_bastion_starts_neither_kills_it_nor_is_lost() {
+    let mut w = world();
+    w.bastion.stop();
+    w.ca.stop();
+    let log = w.bastion.log_path();
+    let mark = w.bastion.log().len();
+    let waiting = |log: &Path| {
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .get(mark..)
+            .is_some_and(|s| s.contains("revocation list not loaded yet"))
+    };
+    let mut sent = false;
+    let ca = &mut w.ca;
+    w.bastion.start_while(|pid| {
+        if !sent && waiting(&log) {
+            let mut kill = std::process::Command::new("kill");
+            kill.args(["-HUP", &pid.to_string()]);
+            run_timeout(kill, None, Duration::from_secs(10)).assert_success("kill -HUP");
+            sent = true;
+            ca.start();
+        }
+    });
+    assert!(sent, "the bastion never waited for the CA:\n{}", w.bastion.log());
+    assert!(w.bastion.is_running(), "{}", w.bastion.log());
+    eventually("the early SIGHUP is handled once the bastion runs", || {
+        w.bastion
+            .log()
+            .get(mark..)
+            .is_some_and(|s| s.contains("SIGHUP: config reloaded"))
+    });
+    reaches(&w, "db-1");
 }
