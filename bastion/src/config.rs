@@ -272,7 +272,8 @@ impl Config {
 
     /// Parse `text`, resolving relative paths against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Config, BastionError> {
-        let f: File = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let f: File = toml::from_str(text)
+            .map_err(|e| bad(rampart_api::report::at_line(text, e.span(), e.message())))?;
         if f.version != 1 {
             return Err(bad(format!("version = {} is not supported (1)", f.version)));
         }

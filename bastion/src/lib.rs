@@ -17,6 +17,7 @@ pub mod auth;
 pub mod bridge;
 pub mod ca_client;
 pub mod config;
+pub mod daemon;
 pub mod join;
 pub mod limits;
 pub mod metrics;
@@ -50,6 +51,24 @@ pub enum BastionError {
     /// The SSH layer failed.
     #[error("ssh: {0}")]
     Ssh(String),
+    /// A listening socket could not be opened.
+    #[error("listen on {addr}")]
+    Listen {
+        /// The address from the config.
+        addr: std::net::SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A signal handler could not be installed.
+    #[error("install the {signal} handler")]
+    Signal {
+        /// The signal's name.
+        signal: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl BastionError {

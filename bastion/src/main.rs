@@ -1,12 +1,13 @@
 //! `rampart-bastion`: join the CA, check a config, serve SSH. Thin: parse
-//! arguments, start tracing, call the library.
+//! arguments, start tracing, call the library, print a failure as one
+//! `rampart-bastion: error: …` line.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
-use rampart_bastion::{join, server, Config};
+use rampart_bastion::{daemon, join, Config};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,18 +61,28 @@ enum Command {
     },
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(rampart_bastion::log_filter())
         .with_writer(std::io::stderr)
         .init();
     rampart_bastion::install_crypto_provider();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .context("start the async runtime")?;
-    rt.block_on(run(cli))
+        .context("start the async runtime")
+        .and_then(|rt| rt.block_on(run(cli)));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!(
+                "rampart-bastion: error: {}",
+                rampart_api::report::one_line(e.as_ref())
+            );
+            ExitCode::FAILURE
+        }
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -110,72 +121,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        Command::Serve { config } => serve(config).await,
+        Command::Serve { config } => Ok(daemon::serve(&config).await?),
         Command::Completions { shell } => {
             rampart_completions::print(shell, Cli::command(), "rampart-bastion")
                 .context("cannot write the completion script")
         }
     }
-}
-
-async fn serve(path: PathBuf) -> anyhow::Result<()> {
-    use tokio::signal::unix::{signal, SignalKind};
-    // SIGHUP (`systemctl reload`) reloads the config. Its handler comes first,
-    // well before readiness: the default action of SIGHUP ends the process, and
-    // a reload sent while the bastion starts (recovering recordings, loading
-    // the revocation list) must not kill it. One that arrives early is kept
-    // and handled once the bastion runs.
-    let hangup = signal(SignalKind::hangup()).context("install the SIGHUP handler")?;
-    let config = Config::load(&path)?;
-    config.check_files()?;
-    let identity = join::Identity::load(&config)?;
-    let listen = config.listen;
-    let shared = server::Shared::new(config, identity)?;
-    rampart_bastion::recording::recover(shared.clone()).await;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("listen on {listen}"))?;
-    // Every certificate is refused until the revocation list is loaded (fail
-    // closed); try for a while before announcing readiness.
-    server::first_revocations(&shared, std::time::Duration::from_secs(10)).await;
-    tokio::spawn(server::revocation_loop(shared.clone()));
-    // Before readiness is announced: a SIGTERM that arrives the moment the
-    // service manager (or a test) hears READY must stop the daemon cleanly,
-    // not kill it with the default action before the handler exists.
-    let mut term = signal(SignalKind::terminate())?;
-    tokio::spawn(server::reload_loop(shared.clone(), path.clone(), hangup));
-    // The one readiness line on stdout (tests and service managers wait for it).
-    let bound = listener.local_addr()?;
-    println!("rampart-bastion listening on {bound}");
-    // systemd's Type=notify (packaging/systemd/rampart-bastion.service); a
-    // no-op without NOTIFY_SOCKET.
-    if let Err(e) = sd_notify::notify(&[
-        sd_notify::NotifyState::Ready,
-        sd_notify::NotifyState::Status(&format!("listening on {bound}")),
-    ]) {
-        tracing::warn!(error = %e, "cannot notify the service manager");
-    }
-    if let Some(addr) = shared.config().metrics_listen {
-        let live = shared.clone();
-        let bound = rampart_bastion::metrics::serve(addr, Arc::new(move || live.live_sessions()))
-            .await
-            .with_context(|| format!("[metrics] listen on {addr}"))?;
-        tracing::info!("rampart-bastion metrics on http://{bound}/metrics");
-    }
-    tokio::spawn(server::idle_loop(shared.clone()));
-    rampart_bastion::recording::spawn_uploader(shared.clone());
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let serve = tokio::spawn(server::serve(Arc::clone(&shared), listener, rx));
-    tokio::select! {
-        _ = term.recv() => tracing::info!("SIGTERM: stopping"),
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: stopping"),
-    }
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
-    let _ = tx.send(true);
-    let _ = serve.await;
-    shared
-        .auditor()
-        .drain(std::time::Duration::from_secs(5))
-        .await;
-    Ok(())
 }

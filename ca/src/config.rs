@@ -512,8 +512,10 @@ impl Config {
     /// Read and validate a config file. Does not touch keys or databases.
     pub fn load(path: &Path) -> Result<Config, CaError> {
         let text = std::fs::read_to_string(path).map_err(|e| CaError::io(path, e))?;
-        let raw: RawConfig = toml::from_str(&text)
-            .map_err(|e| CaError::Config(format!("{}: {e}", path.display())))?;
+        let raw: RawConfig = toml::from_str(&text).map_err(|e| {
+            let at = rampart_api::report::at_line(&text, e.span(), e.message());
+            CaError::Config(format!("{}: {at}", path.display()))
+        })?;
         let base = path
             .parent()
             .map(Path::to_path_buf)

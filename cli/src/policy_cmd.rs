@@ -28,23 +28,11 @@ fn load(file: &Path) -> Result<Policy, CliError> {
         .map_err(|e| CliError::PolicyInvalid(format!("{}: {}", file.display(), describe(&e, &src))))
 }
 
-/// One line for a parse error. toml's own `Display` draws a multi-line source
-/// snippet; here it becomes `line N: message`.
+/// One line for a parse error (toml's own `Display` draws a multi-line
+/// source snippet).
 fn describe(err: &PolicyError, src: &str) -> String {
     match err {
-        PolicyError::Syntax(te) => {
-            let msg = te.message().trim().to_owned();
-            match te.span() {
-                Some(span) => {
-                    let line = src
-                        .get(..span.start)
-                        .map_or(0, |s| s.bytes().filter(|b| *b == b'\n').count())
-                        + 1;
-                    format!("line {line}: {msg}")
-                }
-                None => msg,
-            }
-        }
+        PolicyError::Syntax(te) => rampart_api::report::at_line(src, te.span(), te.message()),
         other => other.to_string(),
     }
 }

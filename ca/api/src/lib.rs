@@ -10,6 +10,7 @@
 
 pub mod client;
 pub mod oidc;
+pub mod report;
 pub mod source;
 pub mod user_proof;
 pub mod webauthn;

@@ -214,7 +214,9 @@ fn session_spec_carries_the_users_reported_address() {
     let ca = FileCaKey::generate("user ca").unwrap();
     let cert = sign_user_cert(&ca, &spec).unwrap();
     assert_eq!(
-        cert.extensions().get("user-address@rampart").map(String::as_str),
+        cert.extensions()
+            .get("user-address@rampart")
+            .map(String::as_str),
         Some("10.1.2.3")
     );
 }

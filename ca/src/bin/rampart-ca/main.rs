@@ -135,7 +135,10 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("rampart-ca: error: {e:#}");
+            eprintln!(
+                "rampart-ca: error: {}",
+                rampart_api::report::one_line(e.as_ref())
+            );
             ExitCode::FAILURE
         }
     }
