@@ -19,6 +19,7 @@ mod cert;
 mod error;
 mod grant;
 mod krl;
+mod pkcs11;
 mod subject;
 
 pub use backend::{CaSigner, FileCaKey};
@@ -29,5 +30,6 @@ pub use cert::{
 };
 pub use error::SignerError;
 pub use grant::BastionSession;
+pub use pkcs11::{Pkcs11CaKey, Pkcs11Token, MAX_SESSIONS as PKCS11_MAX_SESSIONS};
 pub use krl::{build_krl, key_sha256, parse_fingerprint, read_krl_header, KrlHeader, KrlSpec};
 pub use subject::{check_subject_key, MIN_RSA_BITS};
