@@ -16,6 +16,30 @@ use crate::AuditError;
 /// commit signature.
 pub const CHECKPOINT_NAMESPACE: &str = "rampart-audit@rampart";
 
+/// What signs checkpoints: the audit key, held in memory ([`PrivateKey`]) or
+/// elsewhere (a PKCS#11 token, through the CA's adapter). It signs raw bytes;
+/// [`Checkpoint::sign`] wraps the signature in the SSHSIG envelope.
+pub trait CheckpointSigner: Send + Sync {
+    /// The audit public key.
+    fn public_key(&self) -> &PublicKey;
+
+    /// Sign `data` (an SSHSIG's signed-data blob) with the audit key.
+    ///
+    /// # Errors
+    /// [`AuditError::Signature`] when the key cannot sign.
+    fn sign_raw(&self, data: &[u8]) -> Result<ssh_key::Signature, AuditError>;
+}
+
+impl CheckpointSigner for PrivateKey {
+    fn public_key(&self) -> &PublicKey {
+        PrivateKey::public_key(self)
+    }
+
+    fn sign_raw(&self, data: &[u8]) -> Result<ssh_key::Signature, AuditError> {
+        signature::Signer::try_sign(self, data).map_err(|e| AuditError::Signature(e.to_string()))
+    }
+}
+
 /// A signed statement "the chain had hash H at sequence N".
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Checkpoint {
@@ -41,13 +65,23 @@ pub fn checkpoint_message(seq: u64, hash: &[u8; 32], time: &str) -> String {
 impl Checkpoint {
     /// Sign a checkpoint for (`seq`, `hash`, `time`) with the audit key.
     pub fn sign(
-        key: &PrivateKey,
+        key: &dyn CheckpointSigner,
         seq: u64,
         hash: [u8; 32],
         time: DateTime<Utc>,
     ) -> Result<Checkpoint, AuditError> {
         let msg = checkpoint_message(seq, &hash, &canonical_time(&time));
-        let sig = key.sign(CHECKPOINT_NAMESPACE, HashAlg::Sha512, msg.as_bytes())?;
+        // PROTOCOL.sshsig: the signature is over the "signed data" blob (magic,
+        // namespace, reserved, hash algorithm, H(message)), built here so any
+        // signer of raw bytes can make one.
+        let blob = SshSig::signed_data(CHECKPOINT_NAMESPACE, HashAlg::Sha512, msg.as_bytes())?;
+        let raw = key.sign_raw(&blob)?;
+        let sig = SshSig::new(
+            key.public_key().key_data().clone(),
+            CHECKPOINT_NAMESPACE,
+            HashAlg::Sha512,
+            raw,
+        )?;
         let signature = sig.to_pem(LineEnding::LF)?;
         Ok(Checkpoint {
             seq,

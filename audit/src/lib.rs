@@ -184,7 +184,9 @@ mod store;
 mod verify;
 pub mod witness;
 
-pub use checkpoint::{allowed_signers_line, checkpoint_message, Checkpoint, CHECKPOINT_NAMESPACE};
+pub use checkpoint::{
+    allowed_signers_line, checkpoint_message, Checkpoint, CheckpointSigner, CHECKPOINT_NAMESPACE,
+};
 pub use error::AuditError;
 pub use event::{canonical_time, Event, EventKind, NewEvent, Outcome, Severity, BODY_VERSION};
 pub use log::{Appended, AuditConfig, AuditLog};

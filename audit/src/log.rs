@@ -19,6 +19,8 @@ use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use ssh_key::PrivateKey;
 
+use crate::checkpoint::CheckpointSigner;
+
 use crate::checkpoint::Checkpoint;
 use crate::event::{canonical_time, chain_hash, encode_body, Event, NewEvent, Sealed};
 use crate::store::{
@@ -130,6 +132,24 @@ impl AuditLog {
         checkpoint_key: Option<PrivateKey>,
         config: AuditConfig,
     ) -> Result<AuditLog, AuditError> {
+        if let Some(k) = &checkpoint_key {
+            if k.is_encrypted() {
+                return Err(AuditError::Signature(
+                    "checkpoint key is encrypted; decrypt it first".into(),
+                ));
+            }
+        }
+        let signer = checkpoint_key.map(|k| Arc::new(k) as Arc<dyn CheckpointSigner>);
+        Self::open_with_signer(path, signer, config)
+    }
+
+    /// [`AuditLog::open`] with checkpoints signed by `checkpoint_signer`, which
+    /// need not hold the key in this process.
+    pub fn open_with_signer(
+        path: &Path,
+        checkpoint_key: Option<Arc<dyn CheckpointSigner>>,
+        config: AuditConfig,
+    ) -> Result<AuditLog, AuditError> {
         if config.max_batch == 0 {
             return Err(AuditError::Config("max_batch must be at least 1".into()));
         }
@@ -137,13 +157,6 @@ impl AuditLog {
             return Err(AuditError::Config(
                 "checkpoint_every must be positive".into(),
             ));
-        }
-        if let Some(k) = &checkpoint_key {
-            if k.is_encrypted() {
-                return Err(AuditError::Signature(
-                    "checkpoint key is encrypted; decrypt it first".into(),
-                ));
-            }
         }
         let mut backend = SqliteBackend::open(path, config.busy_timeout)?;
         let mut witness_begun = false;
@@ -340,7 +353,7 @@ impl Drop for Inner {
 
 struct Writer<B: Backend> {
     backend: B,
-    key: Option<PrivateKey>,
+    key: Option<Arc<dyn CheckpointSigner>>,
     config: AuditConfig,
     /// The chain head as last committed (valid unless `dirty`).
     state: ChainState,
@@ -539,7 +552,7 @@ impl<B: Backend> Writer<B> {
             let hash = chain_hash(&next.hash, &body);
             if let Some(key) = &self.key {
                 if every > 0 && seq - next.checkpoint_seq >= every {
-                    checkpoints.push(Checkpoint::sign(key, seq, hash, ev.time)?);
+                    checkpoints.push(Checkpoint::sign(key.as_ref(), seq, hash, ev.time)?);
                     next.checkpoint_seq = seq;
                 }
             }
@@ -697,7 +710,7 @@ impl<B: Backend> Writer<B> {
                     reason: format!("time: {e}"),
                 })?
                 .with_timezone(&Utc);
-            let cp = Checkpoint::sign(key, self.state.seq, self.state.hash, time)?;
+            let cp = Checkpoint::sign(key.as_ref(), self.state.seq, self.state.hash, time)?;
             let expected = (self.state.seq, self.state.hash);
             match self
                 .backend

@@ -4,7 +4,12 @@
 //!
 //! ```text
 //! cargo run --release -p rampart-ca --example issue_bench -- --clients 16 --seconds 10 --users 100
+//! cargo run --release -p rampart-ca --example issue_bench -- --clients 16 --seconds 10 --users 100 --softhsm 1
 //! ```
+//!
+//! `--softhsm 1` makes the user and host CA keys in a fresh SoftHSM2 token
+//! (`apt-get install softhsm2`) and signs through PKCS#11: compare its
+//! certificates/s with a run without it.
 //!
 //! It prints certificates/s with p50/p99 latency for (a) issuance on an existing
 //! session (factor already verified), (b) full TOTP logins (login + certificate),
@@ -25,12 +30,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rampart_api::{self as api, paths, Client, Fingerprint};
-use rampart_ca::init::{InitOptions, PassphraseChoice};
+use rampart_ca::init::{InitOptions, PassphraseChoice, Pkcs11Init};
 
 struct Args {
     clients: usize,
     seconds: u64,
     users: usize,
+    softhsm: bool,
 }
 
 fn args() -> Args {
@@ -38,6 +44,7 @@ fn args() -> Args {
         clients: 16,
         seconds: 10,
         users: 100,
+        softhsm: false,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -47,6 +54,7 @@ fn args() -> Args {
             "--clients" => a.clients = v as usize,
             "--seconds" => a.seconds = v,
             "--users" => a.users = v as usize,
+            "--softhsm" => a.softhsm = v != 0,
             other => panic!("unknown argument {other}"),
         }
         i += 2;
@@ -162,17 +170,58 @@ fn baseline_ssh_keygen(dir: &Path, count: usize) -> f64 {
     )
 }
 
+/// A fresh SoftHSM2 token in `dir` (its config set for this process), and the
+/// init options that put the CA keys in it.
+fn softhsm_token(dir: &Path) -> Pkcs11Init {
+    let tokens = dir.join("tokens");
+    std::fs::create_dir(&tokens).unwrap();
+    let conf = dir.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\n",
+            tokens.display()
+        ),
+    )
+    .unwrap();
+    std::env::set_var("SOFTHSM2_CONF", &conf);
+    let pin_file = dir.join("pin");
+    std::fs::write(&pin_file, "bench-pin").unwrap();
+    std::fs::set_permissions(
+        &pin_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let ok = Command::new("softhsm2-util")
+        .args(["--init-token", "--free", "--label", "bench"])
+        .args(["--pin", "bench-pin", "--so-pin", "bench-so-pin"])
+        .status()
+        .expect("softhsm2-util (apt-get install softhsm2)")
+        .success();
+    assert!(ok, "softhsm2-util --init-token");
+    Pkcs11Init {
+        module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+        token: "bench".into(),
+        pin_file,
+    }
+}
+
 fn main() {
     let a = args();
     let dir = tempfile::tempdir().unwrap();
+    let pkcs11 = a.softhsm.then(|| softhsm_token(dir.path()));
     let out = rampart_ca::init::init(&InitOptions {
         dir: dir.path().join("ca"),
         listen: "127.0.0.1:0".into(),
         admin: "admin".into(),
         passphrase: PassphraseChoice::InsecureBesideKeys,
         extra_names: vec![],
+        pkcs11,
     })
     .expect("init");
+    if a.softhsm {
+        println!("CA keys in a SoftHSM2 token (PKCS#11)");
+    }
     // Raise the per-address failure limit out of the way and keep defaults otherwise.
     let config = rampart_ca::Config::load(&out.config).unwrap();
     let (tx, rx) = mpsc::channel();

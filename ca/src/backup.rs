@@ -183,18 +183,12 @@ fn take(
         &mut skipped,
     )?;
 
-    let outside = [
-        &config.policy,
-        &config.user_ca_key,
-        &config.host_ca_key,
-        &config.audit_key,
-        &config.tls_cert,
-        &config.tls_key,
-    ]
-    .into_iter()
-    .filter(|p| p.canonicalize().map_or(true, |c| !c.starts_with(root)))
-    .cloned()
-    .collect();
+    let outside = [config.policy.as_path(), &config.tls_cert, &config.tls_key]
+        .into_iter()
+        .chain(config.key_files())
+        .filter(|p| p.canonicalize().map_or(true, |c| !c.starts_with(root)))
+        .map(Path::to_path_buf)
+        .collect();
 
     let report = prove(
         config,
@@ -290,10 +284,19 @@ fn prove(
 
 /// The audit key's public half, which an OpenSSH private key file carries in
 /// the clear: checking the snapshot needs no passphrase.
+/// The public half of the audit key file `path` (an encrypted OpenSSH key
+/// holds it in the clear), or of `path.pub` when the key itself lives in a
+/// token.
 fn audit_public_key(path: &Path) -> Result<ssh_key::PublicKey, CaError> {
+    let bad =
+        |p: &Path, e: ssh_key::Error| CaError::Config(format!("audit key {}: {e}", p.display()));
+    if !path.exists() {
+        let public = path.with_extension("pub");
+        let text = fs::read_to_string(&public).map_err(|e| CaError::io(&public, e))?;
+        return ssh_key::PublicKey::from_openssh(text.trim()).map_err(|e| bad(&public, e));
+    }
     let text = fs::read_to_string(path).map_err(|e| CaError::io(path, e))?;
-    let key = ssh_key::PrivateKey::from_openssh(text.as_bytes())
-        .map_err(|e| CaError::Config(format!("audit key {}: {e}", path.display())))?;
+    let key = ssh_key::PrivateKey::from_openssh(text.as_bytes()).map_err(|e| bad(path, e))?;
     Ok(key.public_key().clone())
 }
 

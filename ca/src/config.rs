@@ -95,6 +95,50 @@ pub struct RawKeys {
     /// `$CREDENTIALS_DIRECTORY` (the unit's `LoadCredentialEncrypted=`).
     #[serde(default)]
     pub passphrase_credential: Option<String>,
+    /// The user and host CA keys in a PKCS#11 token instead of files.
+    #[serde(default)]
+    pub pkcs11: Option<RawPkcs11>,
+}
+
+/// `[keys.pkcs11]`: the user and host CA keys live in a PKCS#11 token (an
+/// HSM, or SoftHSM2), found by label; the private halves never leave it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPkcs11 {
+    /// The vendor's PKCS#11 module (a shared library).
+    pub module: PathBuf,
+    /// The token's label.
+    pub token: String,
+    /// File holding the token's user PIN (mode 0600).
+    #[serde(default)]
+    pub pin_file: Option<PathBuf>,
+    /// Environment variable holding the PIN.
+    #[serde(default)]
+    pub pin_env: Option<String>,
+    /// systemd credential holding the PIN.
+    #[serde(default)]
+    pub pin_credential: Option<String>,
+    /// Label of the user CA key. Default `rampart-user-ca`.
+    #[serde(default = "default_user_ca_label")]
+    pub user_ca: String,
+    /// Label of the host CA key. Default `rampart-host-ca`.
+    #[serde(default = "default_host_ca_label")]
+    pub host_ca: String,
+    /// Label of the audit checkpoint key. Default `rampart-audit`.
+    #[serde(default = "default_audit_label")]
+    pub audit: String,
+}
+
+fn default_audit_label() -> String {
+    "rampart-audit".to_owned()
+}
+
+fn default_user_ca_label() -> String {
+    "rampart-user-ca".to_owned()
+}
+
+fn default_host_ca_label() -> String {
+    "rampart-host-ca".to_owned()
 }
 
 /// `[tls]`.
@@ -352,7 +396,45 @@ fn default_admin_mfa_age() -> String {
     "1h".into()
 }
 
-/// Where the key passphrase comes from.
+/// Where the user and host CA keys live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaKeys {
+    /// Passphrase-encrypted OpenSSH key files.
+    Files {
+        /// User CA key file.
+        user_ca: PathBuf,
+        /// Host CA key file.
+        host_ca: PathBuf,
+    },
+    /// A PKCS#11 token.
+    Pkcs11(Pkcs11Keys),
+}
+
+/// `[keys.pkcs11]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pkcs11Keys {
+    /// The vendor's module.
+    pub module: PathBuf,
+    /// The token's label.
+    pub token: String,
+    /// Where the token's user PIN comes from.
+    pub pin: PassphraseSource,
+    /// Label of the user CA key.
+    pub user_ca: String,
+    /// Label of the host CA key.
+    pub host_ca: String,
+    /// Label of the audit checkpoint key.
+    pub audit: String,
+}
+
+impl Pkcs11Keys {
+    /// Read the PIN from its source.
+    pub fn read_pin(&self) -> Result<SecretString, CaError> {
+        self.pin.read("the PKCS#11 PIN")
+    }
+}
+
+/// Where the key passphrase (or a token PIN) comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PassphraseSource {
     /// A file (0600).
@@ -441,11 +523,10 @@ pub struct Config {
     pub database: PathBuf,
     /// Policy file.
     pub policy: PathBuf,
-    /// User CA key file.
-    pub user_ca_key: PathBuf,
-    /// Host CA key file.
-    pub host_ca_key: PathBuf,
-    /// Audit key file.
+    /// Where the user and host CA keys live.
+    pub ca_keys: CaKeys,
+    /// Audit key file (with the keys in a token: only its `.pub` exists,
+    /// for the tools that verify checkpoints).
     pub audit_key: PathBuf,
     /// Passphrase source.
     pub passphrase: PassphraseSource,
@@ -554,6 +635,50 @@ impl Config {
             }
             _ => return Err(CaError::Config(TWO_PASSPHRASE_SOURCES.into())),
         };
+        let ca_keys = match &raw.keys.pkcs11 {
+            None => CaKeys::Files {
+                user_ca: abs(&raw.keys.user_ca),
+                host_ca: abs(&raw.keys.host_ca),
+            },
+            Some(p) => {
+                let pin = match (&p.pin_file, &p.pin_env, &p.pin_credential) {
+                    (Some(f), None, None) => PassphraseSource::File(abs(f)),
+                    (None, Some(v), None) if !v.is_empty() => PassphraseSource::Env(v.clone()),
+                    (None, None, Some(c)) => {
+                        check_credential_name(c)?;
+                        PassphraseSource::Credential(c.clone())
+                    }
+                    _ => {
+                        return Err(CaError::Config(
+                            "[keys.pkcs11] must set exactly one of pin_credential, pin_file                              or pin_env"
+                                .into(),
+                        ))
+                    }
+                };
+                let labels = [&p.user_ca, &p.host_ca, &p.audit];
+                if p.token.is_empty() || labels.iter().any(|l| l.is_empty()) {
+                    return Err(CaError::Config(
+                        "[keys.pkcs11] token, user_ca, host_ca and audit must not be empty".into(),
+                    ));
+                }
+                if p.user_ca == p.host_ca || p.audit == p.user_ca || p.audit == p.host_ca {
+                    return Err(CaError::Config(
+                        "[keys.pkcs11] user_ca, host_ca and audit must name three keys: a \
+                         host CA that is also the user CA would let host certificates log in \
+                         as users, and the audit key signs nothing else"
+                            .into(),
+                    ));
+                }
+                CaKeys::Pkcs11(Pkcs11Keys {
+                    module: abs(&p.module),
+                    token: p.token.clone(),
+                    pin,
+                    user_ca: p.user_ca.clone(),
+                    host_ca: p.host_ca.clone(),
+                    audit: p.audit.clone(),
+                })
+            }
+        };
         let dur = |key: &str, v: &str| {
             parse_duration(v).map_err(|e| CaError::Config(format!("{key} = {v:?}: {e}")))
         };
@@ -597,8 +722,7 @@ impl Config {
             listen,
             database: abs(&raw.database),
             policy: abs(&raw.policy),
-            user_ca_key: abs(&raw.keys.user_ca),
-            host_ca_key: abs(&raw.keys.host_ca),
+            ca_keys,
             audit_key: abs(&raw.keys.audit),
             passphrase,
             tls_cert: abs(&raw.tls.cert),
@@ -630,22 +754,18 @@ impl Config {
         })
     }
 
+    /// The private key files (none when the keys live in a token).
+    pub fn key_files(&self) -> Vec<&Path> {
+        match &self.ca_keys {
+            CaKeys::Files { user_ca, host_ca } => vec![user_ca, host_ca, &self.audit_key],
+            CaKeys::Pkcs11(_) => Vec::new(),
+        }
+    }
+
     /// Read the key passphrase from its source. A passphrase file must not be
     /// readable by group or others.
     pub fn read_passphrase(&self) -> Result<SecretString, CaError> {
-        match &self.passphrase {
-            PassphraseSource::File(p) => read_secret_file(p),
-            PassphraseSource::Credential(name) => read_credential(name),
-            PassphraseSource::Env(var) => {
-                let text = zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
-                    CaError::Config(format!(
-                        "the key passphrase variable {var} is not set; the CA will not start \
-                         without it"
-                    ))
-                })?);
-                nonempty_passphrase(&text)
-            }
-        }
+        self.passphrase.read("the key passphrase")
     }
 
     /// The file the passphrase is read from, if it is a file (a credential
@@ -655,6 +775,24 @@ impl Config {
             PassphraseSource::File(p) => Some(p.clone()),
             PassphraseSource::Credential(name) => credential_path(name),
             PassphraseSource::Env(_) => None,
+        }
+    }
+}
+
+impl PassphraseSource {
+    /// Read the secret (`what`, for messages) from this source.
+    pub fn read(&self, what: &str) -> Result<SecretString, CaError> {
+        match self {
+            PassphraseSource::File(p) => read_secret_file(p),
+            PassphraseSource::Credential(name) => read_credential(name),
+            PassphraseSource::Env(var) => {
+                let text = zeroize::Zeroizing::new(std::env::var(var).map_err(|_| {
+                    CaError::Config(format!(
+                        "{what} variable {var} is not set; the CA will not start without it"
+                    ))
+                })?);
+                nonempty_passphrase(&text)
+            }
         }
     }
 }
@@ -729,6 +867,67 @@ mod tests {
         let raw: RawConfig =
             toml::from_str("version = 2\n[keys]\npassphrase_env = \"X\"\n").unwrap();
         assert!(Config::from_raw(raw, Path::new("c.toml"), Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn ca_keys_are_files_or_a_token_with_one_pin_source_and_two_labels() {
+        let cfg = |keys: &str| {
+            let raw: RawConfig = toml::from_str(&format!(
+                "version = 1\n[keys]\npassphrase_env = \"X\"\n{keys}"
+            ))
+            .unwrap();
+            Config::from_raw(
+                raw,
+                Path::new("/etc/rampart/c.toml"),
+                Path::new("/etc/rampart"),
+            )
+        };
+        assert_eq!(
+            cfg("").unwrap().ca_keys,
+            CaKeys::Files {
+                user_ca: PathBuf::from("/etc/rampart/keys/user_ca"),
+                host_ca: PathBuf::from("/etc/rampart/keys/host_ca"),
+            }
+        );
+        let token = cfg("pkcs11 = { module = \"/usr/lib/softhsm/libsofthsm2.so\", token = \"ca\", pin_file = \"pin\" }\n")
+            .unwrap();
+        assert_eq!(
+            token.ca_keys,
+            CaKeys::Pkcs11(Pkcs11Keys {
+                module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+                token: "ca".into(),
+                pin: PassphraseSource::File(PathBuf::from("/etc/rampart/pin")),
+                user_ca: "rampart-user-ca".into(),
+                host_ca: "rampart-host-ca".into(),
+                audit: "rampart-audit".into(),
+            })
+        );
+        assert!(
+            token.key_files().is_empty(),
+            "no key file to read or back up"
+        );
+        for (bad, why) in [
+            ("pkcs11 = { module = \"m\", token = \"ca\" }", "exactly one of"),
+            (
+                "pkcs11 = { module = \"m\", token = \"ca\", pin_file = \"p\", pin_env = \"P\" }",
+                "exactly one of",
+            ),
+            (
+                "pkcs11 = { module = \"m\", token = \"ca\", pin_env = \"P\", user_ca = \"k\", host_ca = \"k\" }",
+                "three keys",
+            ),
+            (
+                "pkcs11 = { module = \"m\", token = \"ca\", pin_env = \"P\", audit = \"rampart-user-ca\" }",
+                "three keys",
+            ),
+            (
+                "pkcs11 = { module = \"m\", token = \"\", pin_env = \"P\" }",
+                "must not be empty",
+            ),
+        ] {
+            let err = cfg(&format!("{bad}\n")).unwrap_err();
+            assert!(err.to_string().contains(why), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -66,7 +66,26 @@ pub struct InitOptions {
     pub passphrase: PassphraseChoice,
     /// Extra DNS names or IP addresses for the TLS certificate.
     pub extra_names: Vec<String>,
+    /// Make the user and host CA keys inside this PKCS#11 token instead of
+    /// key files.
+    pub pkcs11: Option<Pkcs11Init>,
 }
+
+/// The token `init --pkcs11-*` makes the CA keys in.
+#[derive(Debug, Clone)]
+pub struct Pkcs11Init {
+    /// The vendor's module.
+    pub module: PathBuf,
+    /// The token's label.
+    pub token: String,
+    /// File holding the token's user PIN (mode 0600); the daemon reads it too.
+    pub pin_file: PathBuf,
+}
+
+/// Labels `init` gives the keys it makes in a token.
+const USER_CA_LABEL: &str = "rampart-user-ca";
+const HOST_CA_LABEL: &str = "rampart-host-ca";
+const AUDIT_LABEL: &str = "rampart-audit";
 
 /// What `init` made; printed once (as JSON with `--json`).
 #[derive(Clone, Serialize)]
@@ -120,7 +139,44 @@ pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), CaError>
         .map_err(|e| CaError::io(path, e))
 }
 
-fn config_text(listen: &str, passphrase_line: &str) -> String {
+/// The `[keys]` lines naming the user and host CA keys: files, or the token.
+fn ca_key_lines(pkcs11: Option<&Pkcs11Init>) -> Result<String, CaError> {
+    let Some(p) = pkcs11 else {
+        return Ok("user_ca = \"keys/user_ca\"\nhost_ca = \"keys/host_ca\"".to_owned());
+    };
+    let pin = std::fs::canonicalize(&p.pin_file).map_err(|e| CaError::io(&p.pin_file, e))?;
+    // Debug quoting of a path is a valid TOML basic string for every path a
+    // filesystem here can hold.
+    Ok(format!(
+        "# The user CA, host CA and audit keys live in a PKCS#11 token (made there by\n\
+         # init; they never leave it). `audit` below names only keys/audit.pub, the\n\
+         # public half that `rampart audit verify --audit-pubkey` reads.\n\
+         pkcs11 = {{ module = {:?}, token = {:?}, pin_file = {:?}, user_ca = {USER_CA_LABEL:?}, host_ca = {HOST_CA_LABEL:?}, audit = {AUDIT_LABEL:?} }}",
+        p.module.display().to_string(),
+        p.token,
+        pin.display().to_string(),
+    ))
+}
+
+/// Make the three keys in the token (refusing labels already taken) and
+/// write the audit key's public half to `audit_pub` for the verifying tools.
+fn make_token_keys(p: &Pkcs11Init, audit_pub: &Path) -> Result<(), CaError> {
+    use rampart_signer::CaSigner as _;
+    let failed = |e: rampart_signer::SignerError| CaError::Config(format!("--pkcs11-token: {e}"));
+    let pin = crate::config::read_secret_file(&p.pin_file)?;
+    let token = rampart_signer::Pkcs11Token::open(&p.module, &p.token, &pin).map_err(failed)?;
+    for label in [USER_CA_LABEL, HOST_CA_LABEL] {
+        token.generate(label).map_err(failed)?;
+    }
+    let audit = token.generate(AUDIT_LABEL).map_err(failed)?;
+    let line = audit
+        .public_key()
+        .to_openssh()
+        .map_err(|e| CaError::Internal(format!("audit public key: {e}")))?;
+    write_new(audit_pub, format!("{line}\n").as_bytes(), 0o644)
+}
+
+fn config_text(listen: &str, passphrase_line: &str, ca_key_lines: &str) -> String {
     format!(
         r#"# rampart-ca configuration (written by `rampart-ca init`).
 # Relative paths are relative to this file's directory. Every option below shows
@@ -136,8 +192,7 @@ policy = "policy.toml"
 
 [keys]
 # Encrypted OpenSSH private keys (mode 0600). The daemon refuses looser modes.
-user_ca = "keys/user_ca"
-host_ca = "keys/host_ca"
+{ca_key_lines}
 audit = "keys/audit"
 # Where the keys' passphrase comes from: exactly one of
 #   passphrase_credential: a systemd credential, read from $CREDENTIALS_DIRECTORY
@@ -301,14 +356,22 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
         }
     };
 
-    for (name, comment) in [
-        ("user_ca", "rampart user CA"),
-        ("host_ca", "rampart host CA"),
-        ("audit", "rampart audit checkpoints"),
-    ] {
+    let file_keys: &[(&str, &str)] = match &opts.pkcs11 {
+        None => &[
+            ("user_ca", "rampart user CA"),
+            ("host_ca", "rampart host CA"),
+            ("audit", "rampart audit checkpoints"),
+        ],
+        Some(p) => {
+            make_token_keys(p, &dir.join("keys/audit.pub"))?;
+            &[]
+        }
+    };
+    for (name, comment) in file_keys {
         let key = FileCaKey::generate(comment)?;
         key.write_encrypted(&dir.join("keys").join(name), &pass)?;
     }
+    let ca_key_lines = ca_key_lines(opts.pkcs11.as_ref())?;
 
     let mut names = vec![
         "localhost".to_owned(),
@@ -336,7 +399,7 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
     write_new(&dir.join("policy.toml"), DEFAULT_POLICY.as_bytes(), 0o644)?;
     write_new(
         &config_path,
-        config_text(&opts.listen, &passphrase_line).as_bytes(),
+        config_text(&opts.listen, &passphrase_line, &ca_key_lines).as_bytes(),
         0o600,
     )?;
 
@@ -462,7 +525,11 @@ mod tests {
 
     #[test]
     fn the_config_template_is_valid_and_matches_the_defaults() {
-        let text = config_text("127.0.0.1:8443", "passphrase_env = \"X\"");
+        let text = config_text(
+            "127.0.0.1:8443",
+            "passphrase_env = \"X\"",
+            &ca_key_lines(None).unwrap(),
+        );
         let raw: crate::config::RawConfig = toml::from_str(&text).unwrap();
         assert_eq!(raw.totp.max_failures, 5);
         assert_eq!(raw.audit.checkpoint_every_events, 1000);
@@ -482,6 +549,7 @@ mod tests {
             admin: "admin".into(),
             passphrase: PassphraseChoice::File(pass.clone()),
             extra_names: vec![],
+            pkcs11: None,
         })
         .unwrap();
         assert!(!dir.path().join("ca/secrets").exists());
@@ -521,6 +589,7 @@ mod tests {
                 "typed at the terminal",
             )),
             extra_names: vec![],
+            pkcs11: None,
         })
         .unwrap();
         assert!(!dir.path().join("ca/secrets").exists());
@@ -542,6 +611,7 @@ mod tests {
             admin: "admin".into(),
             passphrase: PassphraseChoice::InsecureBesideKeys,
             extra_names: vec![],
+            pkcs11: None,
         };
         let out = init(&opts).unwrap();
         assert!(out.tls_fingerprint.starts_with("SHA256:"));

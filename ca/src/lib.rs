@@ -22,6 +22,7 @@ pub mod forwarders;
 pub mod fuzzing;
 pub mod http;
 pub mod init;
+pub mod keys;
 pub mod metrics;
 pub mod oidc;
 pub mod piv;

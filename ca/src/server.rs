@@ -9,11 +9,10 @@ use std::time::Duration;
 
 use rampart_audit::{AuditConfig, AuditError, AuditLog, EventKind, NewEvent, Outcome};
 use rampart_policy::{LintSeverity, Policy};
-use rampart_signer::FileCaKey;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::authority::{Authority, Keys};
+use crate::authority::Authority;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{check_private_file, Config};
 use crate::error::CaError;
@@ -101,11 +100,6 @@ fn spawn_policy_reload(path: std::path::PathBuf, auth: Arc<Authority>) {
     });
 }
 
-pub(crate) fn load_key(path: &Path, pass: &secrecy::SecretString) -> Result<FileCaKey, CaError> {
-    FileCaKey::load_encrypted(path, pass)
-        .map_err(|e| CaError::Config(format!("{}: {e}", path.display())))
-}
-
 /// Everything loaded from a config, before serving.
 #[derive(Debug)]
 pub struct Loaded {
@@ -151,9 +145,7 @@ pub fn open_with_passphrase(
     pass: &secrecy::SecretString,
     clock: Arc<dyn Clock>,
 ) -> Result<Loaded, CaError> {
-    let user_ca = load_key(&config.user_ca_key, pass)?;
-    let host_ca = load_key(&config.host_ca_key, pass)?;
-    let audit_key = load_key(&config.audit_key, pass)?;
+    let keys = crate::keys::load(config, pass)?;
     let policy = load_policy(&config.policy)?;
     let tls = load_tls(config)?;
     if !config.database.exists() {
@@ -171,9 +163,9 @@ pub fn open_with_passphrase(
         ))
     })?;
     let sealer = Sealer::derive(pass, &salt)?;
-    let audit = AuditLog::open(
+    let audit = AuditLog::open_with_signer(
         &config.audit_database,
-        Some(audit_key.private_key().clone()),
+        Some(keys.audit),
         AuditConfig {
             checkpoint_every_events: config.checkpoint_every_events,
             checkpoint_every: config.checkpoint_every,
@@ -197,7 +189,7 @@ pub fn open_with_passphrase(
         Arc::new(store),
         audit,
         policy,
-        Keys::from_files(user_ca, host_ca),
+        keys.ca,
         sealer,
         clock,
         settings,
@@ -244,9 +236,9 @@ fn witness_missing_hint(config: &Config) -> String {
 pub fn check(config_path: &Path) -> Result<String, CaError> {
     let config = Config::load(config_path)?;
     let pass = config.read_passphrase()?;
-    for key in [&config.user_ca_key, &config.host_ca_key, &config.audit_key] {
-        load_key(key, &pass)?;
-    }
+    let keys = crate::keys::load(&config, &pass)?;
+    let audit_public = keys.audit.public_key().clone();
+    drop(keys);
     let policy = load_policy(&config.policy)?;
     // The policy's own lints, plus the one only the CA can judge: roles needing
     // phishing-resistant keys when `[webauthn]` vouches for no key model.
@@ -267,7 +259,7 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
         }
     }
     let schema_lines = check_schemas(&config)?;
-    let witness_line = check_witness(&config, &pass)?;
+    let witness_line = check_witness(&config, &audit_public)?;
     let mut out = format!(
         "configuration OK: {} (listen {}, keys decrypt, policy valid, TLS loads)",
         config.path.display(),
@@ -328,7 +320,7 @@ fn check_schemas(config: &Config) -> Result<[String; 2], CaError> {
 /// disagrees with it, or when it is missing or empty beside a database with
 /// checkpoints (what `serve` would refuse), else one line saying where the
 /// witnessed head is.
-fn check_witness(config: &Config, pass: &secrecy::SecretString) -> Result<String, CaError> {
+fn check_witness(config: &Config, audit_key: &ssh_key::PublicKey) -> Result<String, CaError> {
     let w = &config.audit_witness;
     let absent = rampart_audit::witness::is_absent(w)
         .map_err(|e| CaError::Config(format!("audit witness: {e}")))?;
@@ -347,11 +339,10 @@ fn check_witness(config: &Config, pass: &secrecy::SecretString) -> Result<String
             )),
         };
     }
-    let key = load_key(&config.audit_key, pass)?;
     let report = rampart_audit::witness::check_file(
         &config.audit_database,
         w,
-        Some(key.private_key().public_key()),
+        Some(audit_key),
         rampart_audit::witness::Depth::Newest,
     )
     .map_err(|e| CaError::Config(format!("audit witness: {e}")))?;
@@ -379,17 +370,10 @@ pub fn passphrase_beside_keys(config: &Config) -> Option<String> {
     let file = config.passphrase_path()?;
     let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
     let file = real(&file);
-    let dirs = [
-        config.path.parent(),
-        config.user_ca_key.parent(),
-        config.host_ca_key.parent(),
-        config.audit_key.parent(),
-    ];
-    let dir = dirs
-        .into_iter()
-        .flatten()
-        .map(real)
-        .find(|d| file.starts_with(d))?;
+    let dirs = std::iter::once(config.path.as_path())
+        .chain(config.key_files())
+        .filter_map(Path::parent);
+    let dir = dirs.map(real).find(|d| file.starts_with(d))?;
     let name = crate::init::SYSTEMD_CREDENTIAL;
     Some(format!(
         "warning: the key passphrase file {file} is inside {dir}, beside the encrypted keys: \

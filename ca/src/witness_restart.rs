@@ -20,7 +20,6 @@ use rampart_audit::{AuditConfig, AuditLog, EventKind, NewEvent, Outcome};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::error::CaError;
-use crate::server;
 
 /// What `witness-restart` did.
 #[derive(Debug)]
@@ -71,13 +70,13 @@ pub fn witness_restart(config_path: &Path) -> Result<WitnessRestart, CaError> {
     };
     let db_head = witness::read_head(db).map_err(audit_err)?;
     let pass = config.read_passphrase()?;
-    let key = server::load_key(&config.audit_key, &pass)?;
+    let keys = crate::keys::load(&config, &pass)?;
     // Without the witness: its check at open is exactly what this command
     // overrides. The event's checkpoint is not witnessed by the writer; the
     // restart below writes it as the new witness's first line.
-    let log = AuditLog::open(
+    let log = AuditLog::open_with_signer(
         db,
-        Some(key.private_key().clone()),
+        Some(keys.audit),
         AuditConfig {
             checkpoint_every_events: config.checkpoint_every_events,
             checkpoint_every: config.checkpoint_every,

@@ -40,6 +40,9 @@ complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l admin -d 
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l passphrase-file -d 'Read the key passphrase from this file (0600); the daemon reads it from there too. Without a passphrase option, init reads the systemd credential `ca-passphrase` from $CREDENTIALS_DIRECTORY, or else asks on the terminal, and the daemon reads that credential' -r -F
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l passphrase-env -d 'Read the key passphrase from this environment variable (init and daemon)' -r
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l tls-name -d 'Extra DNS name or IP address for the TLS certificate (repeatable)' -r
+complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l pkcs11-module -d 'Make the user and host CA keys inside a PKCS#11 token (an HSM, or SoftHSM2) with this module, instead of key files; they never leave it' -r -F
+complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l pkcs11-token -d 'The token\'s label (with --pkcs11-module)' -r
+complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l pkcs11-pin-file -d 'File holding the token\'s user PIN, mode 0600 (with --pkcs11-module); the daemon reads it from there too' -r -F
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l insecure-passphrase-beside-keys -d 'INSECURE, for a throwaway CA only (`rampart dev`, tests): generate a passphrase and store it in DIR/secrets/passphrase, beside the keys it encrypts, so that a copy of DIR holds both. `rampart-ca check` warns'
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l json -d 'Print the outcome as one JSON object (for scripts)'
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -s h -l help -d 'Print help'

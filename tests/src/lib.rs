@@ -35,6 +35,7 @@ pub mod process;
 pub mod prometheus;
 pub mod rsyslog;
 pub mod small_disk;
+pub mod softhsm;
 pub mod sshd;
 pub mod terminal;
 pub mod totp;

@@ -41,8 +41,7 @@ fn backend(what: &str, e: impl std::fmt::Display) -> SignerError {
     SignerError::Backend(format!("PKCS#11: {what}: {e}"))
 }
 
-/// An opened, logged-in PKCS#11 token. Open it once per process and module
-/// (the module is initialised once), then take its keys with
+/// An opened, logged-in PKCS#11 token. Take its keys with
 /// [`Pkcs11Token::key`] or make them with [`Pkcs11Token::generate`].
 pub struct Pkcs11Token {
     module: PathBuf,
@@ -73,9 +72,16 @@ impl Pkcs11Token {
     pub fn open(module: &Path, label: &str, pin: &SecretString) -> Result<Self, SignerError> {
         let context = Pkcs11::new(module)
             .map_err(|e| backend(&format!("load module {}", module.display()), e))?;
-        context
-            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
-            .map_err(|e| backend("initialise the module", e))?;
+        // Another handle to the same module in this process (a command that
+        // made keys, then serves) finds it initialised already: that is fine.
+        match context.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(())
+            | Err(cryptoki::error::Error::Pkcs11(
+                cryptoki::error::RvError::CryptokiAlreadyInitialized,
+                _,
+            )) => {}
+            Err(e) => return Err(backend("initialise the module", e)),
+        }
         let mut seen = Vec::new();
         let mut found = None;
         for slot in context
@@ -127,19 +133,14 @@ impl Pkcs11Token {
     /// is [`SignerError::UnsupportedCaKey`].
     pub fn key(&self, key_label: &str) -> Result<Pkcs11CaKey, SignerError> {
         let session = self.session()?;
-        let private = only_one(
-            &session,
-            ObjectClass::PRIVATE_KEY,
-            key_label,
-            &self.label,
-        )?
-        .ok_or_else(|| {
-            SignerError::Backend(format!(
-                "PKCS#11: token {:?} has no private key labelled {key_label:?} \
+        let private = only_one(&session, ObjectClass::PRIVATE_KEY, key_label, &self.label)?
+            .ok_or_else(|| {
+                SignerError::Backend(format!(
+                    "PKCS#11: token {:?} has no private key labelled {key_label:?} \
                  (create it with `rampart-ca pkcs11-keygen`)",
-                self.label
-            ))
-        })?;
+                    self.label
+                ))
+            })?;
         let public = only_one(&session, ObjectClass::PUBLIC_KEY, key_label, &self.label)?
             .ok_or_else(|| {
                 SignerError::Backend(format!(

@@ -115,7 +115,9 @@ fn a_taken_label_a_missing_key_a_wrong_pin_and_an_unknown_token_are_refused() {
     assert!(taken.to_string().contains("never replaced"), "{taken}");
     let missing = token.key("host-ca").unwrap_err();
     assert!(
-        missing.to_string().contains("no private key labelled \"host-ca\""),
+        missing
+            .to_string()
+            .contains("no private key labelled \"host-ca\""),
         "{missing}"
     );
     // The PIN never shows in an error or in Debug.
@@ -148,7 +150,11 @@ fn the_private_key_cannot_be_read_out_of_the_token() {
         .output()
         .expect("run pkcs11-tool (apt-get install opensc)");
     let listing = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{listing}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{listing}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(listing.contains("label:      audit"), "{listing}");
     let access = listing
         .lines()

@@ -51,6 +51,17 @@ enum Command {
         /// Extra DNS name or IP address for the TLS certificate (repeatable).
         #[arg(long = "tls-name")]
         tls_names: Vec<String>,
+        /// Make the user and host CA keys inside a PKCS#11 token (an HSM, or
+        /// SoftHSM2) with this module, instead of key files; they never leave it.
+        #[arg(long, requires_all = ["pkcs11_token", "pkcs11_pin_file"])]
+        pkcs11_module: Option<PathBuf>,
+        /// The token's label (with --pkcs11-module).
+        #[arg(long, requires = "pkcs11_module")]
+        pkcs11_token: Option<String>,
+        /// File holding the token's user PIN, mode 0600 (with --pkcs11-module);
+        /// the daemon reads it from there too.
+        #[arg(long, requires = "pkcs11_module")]
+        pkcs11_pin_file: Option<PathBuf>,
         /// Print the outcome as one JSON object (for scripts).
         #[arg(long)]
         json: bool,
@@ -206,6 +217,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             passphrase_env,
             insecure_passphrase_beside_keys,
             tls_names,
+            pkcs11_module,
+            pkcs11_token,
+            pkcs11_pin_file,
             json,
         } => {
             let mut origin = None;
@@ -227,6 +241,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 admin,
                 passphrase,
                 extra_names: tls_names,
+                pkcs11: match (pkcs11_module, pkcs11_token, pkcs11_pin_file) {
+                    (Some(module), Some(token), Some(pin_file)) => {
+                        Some(rampart_ca::init::Pkcs11Init {
+                            module,
+                            token,
+                            pin_file,
+                        })
+                    }
+                    _ => None,
+                },
             })?;
             // A passphrase file the operator named, that turns out to lie inside the
             // CA directory: say so now, not only at the next `check`. (The insecure
