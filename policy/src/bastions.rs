@@ -17,6 +17,15 @@ impl Policy {
         self.bastions.get(bastion).map(Vec::as_slice)
     }
 
+    /// Where users' ssh reaches a bastion: `[bastions.<name>] address`, else
+    /// the bastion's name on port 22.
+    pub fn bastion_address(&self, bastion: &str) -> (String, u16) {
+        self.bastion_addresses
+            .get(bastion)
+            .cloned()
+            .unwrap_or_else(|| (bastion.to_owned(), 22))
+    }
+
     /// Names of the bastions the policy registers targets for, sorted.
     pub fn registered_bastions(&self) -> impl Iterator<Item = &str> {
         self.bastions.keys().map(String::as_str)

@@ -36,9 +36,61 @@ pub(crate) fn glob_match(pattern: &str, text: &str) -> bool {
         .is_some_and(|rest| rest.iter().all(|c| *c == '*'))
 }
 
+/// Whether some name matches both `a` and `b` (either may hold wildcards).
+///
+/// Dynamic programming over (position in `a`, position in `b`): a `*` on one
+/// side either ends or absorbs the other side's next symbol, two plain symbols
+/// must agree (`?` agrees with any). Quadratic in the pattern lengths, which
+/// the policy bounds at 253.
+pub(crate) fn globs_intersect(a: &str, b: &str) -> bool {
+    let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
+    let (n, m) = (a.len(), b.len());
+    // ok[i][j]: a[i..] and b[j..] have a common match. Filled from the ends.
+    let mut ok = vec![vec![false; m + 1]; n + 1];
+    for i in (0..=n).rev() {
+        for j in (0..=m).rev() {
+            let here = match (a.get(i), b.get(j)) {
+                (None, None) => true,
+                (Some('*'), _) => ok[i + 1][j] || (j < m && ok[i][j + 1]),
+                (_, Some('*')) => ok[i][j + 1] || (i < n && ok[i + 1][j]),
+                (Some(x), Some(y)) => (*x == '?' || *y == '?' || x == y) && ok[i + 1][j + 1],
+                _ => false,
+            };
+            ok[i][j] = here;
+        }
+    }
+    ok[0][0]
+}
+
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{glob_match, globs_intersect};
+
+    #[test]
+    fn intersections() {
+        let cases = [
+            ("db-*", "db-1", true),
+            ("db-*", "*-1", true),
+            ("db-*", "web-*", false),
+            ("db-?", "db-12", false),
+            ("db-?", "db-*", true),
+            ("*", "anything", true),
+            ("a*b", "*c", false),
+            ("a*b", "*b", true),
+            ("DB-*", "db-1", true),
+            ("db-1", "db-1", true),
+            ("db-1", "db-2", false),
+            ("", "", true),
+            ("", "*", true),
+            ("", "?", false),
+            ("*a*a*a*a*a*b", "*a*a*a*a*a*c", false),
+        ];
+        for (a, b, want) in cases {
+            assert_eq!(globs_intersect(a, b), want, "{a:?} & {b:?}");
+            assert_eq!(globs_intersect(b, a), want, "{b:?} & {a:?}");
+        }
+    }
 
     #[test]
     fn table() {

@@ -28,8 +28,9 @@ pub use duration::parse_duration;
 pub use error::PolicyError;
 pub use eval::{
     approve_host, evaluate, evaluate_access, evaluate_access_with_key, evaluate_session_with_key,
-    evaluate_with_key, AccessGrant, AccessRequest, CertRequest, Decision, Denial, DenyCode, Grant,
-    HostGrant, BASTION_ONLY_PRINCIPAL, EXT_BASTION_SESSION, MAX_CLOCK_SKEW,
+    evaluate_with_key, reachable, AccessGrant, AccessRequest, CertRequest, Decision, Denial,
+    DenyCode, Grant, HostGrant, ReachRequest, Reachable, BASTION_ONLY_PRINCIPAL,
+    EXT_BASTION_SESSION, MAX_CLOCK_SKEW,
 };
 pub use factor::{Factor, FactorStrength, KeyAssurance, EXT_MFA_KEY, EXT_MFA_KEY_PIV};
 pub use lint::{Lint, LintSeverity};

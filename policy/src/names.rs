@@ -163,6 +163,42 @@ pub(crate) fn check_host_name(s: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Parse a bastion's `address`: `host`, `host:port` or `[v6]:port`, the host
+/// an IP address or RFC 1123 name (so nothing an ssh_config line could
+/// misread), the port 1-65535 (default 22).
+pub(crate) fn parse_ssh_address(s: &str) -> Result<(String, u16), String> {
+    let bad_port = |p: &str| format!("address {s:?}: port {p:?} is not 1-65535");
+    let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or_else(|| format!("address {s:?}: no closing ']'"))?;
+        if h.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("address {s:?}: {h:?} is not an IPv6 address"));
+        }
+        match after {
+            "" => (h, None),
+            p => (h, Some(p.strip_prefix(':').ok_or_else(|| bad_port(p))?)),
+        }
+    } else if s.parse::<std::net::Ipv6Addr>().is_ok() {
+        (s, None)
+    } else {
+        match s.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (s, None),
+        }
+    };
+    check_host_name(host).map_err(|m| format!("address {s:?}: {m}"))?;
+    let port = match port {
+        None => 22,
+        Some(p) => p
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| bad_port(p))?,
+    };
+    Ok((host.to_owned(), port))
+}
+
 /// Parse a `source_address` entry: CIDR, or a bare address meaning that one host
 /// (OpenSSH's source-address option accepts both, PROTOCOL.certkeys).
 pub(crate) fn parse_cidr(s: &str) -> Result<IpNet, String> {
@@ -262,6 +298,38 @@ impl<'de> serde::Deserialize<'de> for Cidr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bastion_addresses() {
+        for (s, want) in [
+            ("bastion-1", ("bastion-1", 22)),
+            (
+                "bastion-1.example.com:2222",
+                ("bastion-1.example.com", 2222),
+            ),
+            ("127.0.0.1:2222", ("127.0.0.1", 2222)),
+            ("[::1]:2222", ("::1", 2222)),
+            ("[::1]", ("::1", 22)),
+            ("::1", ("::1", 22)),
+        ] {
+            assert_eq!(parse_ssh_address(s), Ok((want.0.to_owned(), want.1)), "{s}");
+        }
+        for bad in [
+            "",
+            "b:0",
+            "b:65536",
+            "b:x",
+            "b 1",
+            "b\nProxyCommand x",
+            "[::1",
+            "[x]:22",
+            "[::1]22",
+            "*.example.com",
+            "b#c",
+        ] {
+            assert!(parse_ssh_address(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn names() {

@@ -161,6 +161,10 @@ struct RawHosts {
 struct RawBastion {
     /// Target names (globs) the bastion may get host and session certificates for.
     targets: Vec<TargetPattern>,
+    /// Where users' ssh reaches the bastion, `host[:port]` (default: its name,
+    /// port 22). Only the CLI uses it (`rampart ls`, `rampart ssh`, the Host
+    /// blocks `rampart login` writes).
+    address: Option<String>,
 }
 
 // ---------------------------------------------------------------------------
@@ -180,6 +184,8 @@ pub struct Policy {
     pub(crate) host_max_ttl: Duration,
     /// `[bastions.<name>] targets`, by bastion name.
     pub(crate) bastions: BTreeMap<String, Vec<String>>,
+    /// `[bastions.<name>] address`, by bastion name: host and port.
+    pub(crate) bastion_addresses: BTreeMap<String, (String, u16)>,
 }
 
 /// One `[roles.<name>]` table, validated.
@@ -495,6 +501,7 @@ impl Policy {
         }
 
         let mut bastions = BTreeMap::new();
+        let mut bastion_addresses = BTreeMap::new();
         for (name, b) in raw.bastions {
             let line = Some(line_at(src, name.span().start));
             let name = name.into_inner();
@@ -507,6 +514,11 @@ impl Policy {
                     "list at least one target name or pattern; remove the table to register none"
                         .into(),
                 ));
+            }
+            if let Some(address) = &b.address {
+                let parsed = crate::names::parse_ssh_address(address)
+                    .map_err(|m| invalid(format!("{key}.address"), line, m))?;
+                bastion_addresses.insert(name.clone(), parsed);
             }
             bastions.insert(name, dedup(b.targets.into_iter().map(|t| t.0)));
         }
@@ -521,6 +533,7 @@ impl Policy {
             deny,
             host_max_ttl: raw.hosts.max_ttl.map_or(DEFAULT_HOST_MAX_TTL, |d| d.0),
             bastions,
+            bastion_addresses,
         })
     }
 

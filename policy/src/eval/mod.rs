@@ -36,6 +36,7 @@ mod cert;
 mod decision;
 mod grant;
 mod host_grant;
+mod reach;
 mod request;
 mod select;
 #[cfg(test)]
@@ -46,5 +47,6 @@ pub use cert::*;
 pub use decision::*;
 pub use grant::*;
 pub use host_grant::*;
+pub use reach::*;
 pub use request::*;
 use select::*;

@@ -165,3 +165,4 @@ pub(super) fn run(c: &Case) -> Decision {
 mod access;
 mod certificates;
 mod link_approval;
+mod reach;
