@@ -199,6 +199,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::CERTS, post(issue_cert))
         .route(paths::WHOAMI, get(whoami))
         .route(paths::SSH_HOSTS, get(ssh_hosts))
+        .route(paths::TARGETS, get(targets))
         .route(paths::LOGOUT, post(logout))
         .route(paths::ADMIN_USERS, get(list_users).post(create_user))
         .route(paths::ADMIN_USER_STATE, post(set_user_state))
@@ -413,6 +414,26 @@ async fn ssh_hosts(
     headers: HeaderMap,
 ) -> Result<Json<api::SshHosts>, ApiError> {
     with_session(auth, &headers, |a, s| a.ssh_hosts(&s))
+        .await
+        .map(Json)
+}
+
+/// The caller's own view: the session decides whose. A query (`?user=bob`)
+/// is refused rather than ignored, so no client can believe it asked for
+/// someone else's list and got it.
+async fn targets(
+    State(auth): Shared,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Result<Json<api::Targets>, ApiError> {
+    if uri.query().is_some() {
+        return Err(CaError::bad_request(
+            "invalid_request",
+            "this endpoint takes no parameters: it lists the session's own user's targets",
+        )
+        .into());
+    }
+    with_session(auth, &headers, |a, s| a.targets(&s))
         .await
         .map(Json)
 }

@@ -1535,3 +1535,70 @@ fn any_user_learns_the_joined_bastions_names_and_no_more() {
     // Its host key is revoked with it, for clients' `@revoked` lines.
     assert_eq!(hosts.revoked_host_keys.len(), 1, "{hosts:?}");
 }
+
+#[test]
+fn targets_lists_the_users_own_view_of_joined_bastions() {
+    let f = fixture_with(&format!(
+        "{POLICY}\n[roles.oncall]\nprincipals = [\"{{user}}\"]\nlogins = [\"postgres\"]\n\
+         min_factor = \"otp\"\nsession_mfa = true\ntargets = {{ allow = [\"db-1\"] }}\n\
+         [users]\nroot = [\"oncall\"]\n\
+         [bastions.\"bastion-a.example.com\"]\ntargets = [\"db-1\", \"db-*\", \"web-1\"]\n\
+         address = \"10.0.0.5:2222\"\n\
+         [bastions.\"bastion-b.example.com\"]\ntargets = [\"db-2\"]\n"
+    ));
+    let admin_totp = f.enrol("root", true);
+    let (admin_token, _) = f.login_cert("root", &admin_totp);
+    let alice_totp = f.enrol("alice", false);
+    let (alice_token, _) = f.login_cert("alice", &alice_totp);
+    let alice = f.auth.authenticate(&alice_token).unwrap();
+    // Nothing joined yet: nothing serves the registered names.
+    assert_eq!(f.auth.targets(&alice).unwrap().targets, []);
+
+    f.join_as(&admin_token, "bastion-a.example.com");
+    let view = f.auth.targets(&alice).unwrap();
+    assert_eq!(view.user, "alice");
+    let rows: Vec<(&str, bool, &[String], &str)> = view
+        .targets
+        .iter()
+        .map(|t| {
+            (
+                t.target.as_str(),
+                t.pattern,
+                t.logins.as_slice(),
+                t.session_check.as_str(),
+            )
+        })
+        .collect();
+    // web-1 is registered but no role of alice's reaches it; db-2's bastion
+    // never joined.
+    assert_eq!(
+        rows,
+        [
+            ("db-1", false, &["alice".to_owned()][..], "none"),
+            ("db-*", true, &["alice".to_owned()][..], "none"),
+        ]
+    );
+    assert_eq!(
+        view.bastions,
+        [api::BastionAddress {
+            name: "bastion-a.example.com".into(),
+            host: "10.0.0.5".into(),
+            port: 2222,
+        }]
+    );
+
+    // root's own roles add postgres with a per-session code; alice's view
+    // does not change for it.
+    let root = f.auth.authenticate(&admin_token).unwrap();
+    let db1 = f
+        .auth
+        .targets(&root)
+        .unwrap()
+        .targets
+        .into_iter()
+        .find(|t| t.target == "db-1")
+        .unwrap();
+    assert_eq!(db1.logins, ["postgres", "root"]);
+    assert_eq!(db1.session_check, "code");
+    assert_eq!(f.auth.targets(&alice).unwrap(), view);
+}

@@ -67,6 +67,9 @@ pub mod paths {
     pub const WHOAMI: &str = "/v1/whoami";
     /// `GET` (bearer) → [`super::SshHosts`].
     pub const SSH_HOSTS: &str = "/v1/ssh-hosts";
+    /// `GET` (bearer) → [`super::Targets`]: the caller's own view, never
+    /// another user's (the request names no user, and a query is refused).
+    pub const TARGETS: &str = "/v1/targets";
     /// `POST` (bearer) ends the session.
     pub const LOGOUT: &str = "/v1/logout";
     /// `GET` list / `POST` create users (admin).
@@ -401,6 +404,61 @@ pub struct SshHosts {
     /// whatever certificate they show.
     #[serde(default)]
     pub revoked_host_keys: Vec<String>,
+}
+
+/// `GET /v1/targets`: what the session's user may reach through the
+/// bastions, from the policy (`rampart ls`, `rampart ssh`, the Host blocks of
+/// `rampart login`). A view for the client, not a grant: the bastion asks the
+/// CA again for every session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Targets {
+    /// The user the view is for (the session's).
+    pub user: String,
+    /// Targets, by bastion, each bastion's in the order the policy registers them.
+    pub targets: Vec<TargetAccess>,
+    /// Where ssh reaches each bastion named in `targets`, sorted by name.
+    pub bastions: Vec<BastionAddress>,
+    /// Why the list is empty when policy selects no role for the session
+    /// (no role, deny rules, factor too weak, MFA too old).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied: Option<String>,
+}
+
+/// One row of [`Targets`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetAccess {
+    /// Target name as the bastion knows it, or a glob when `pattern`.
+    pub target: String,
+    /// `target` is a pattern a bastion registers (`db-*`), not one host.
+    pub pattern: bool,
+    /// The joined bastion that serves it.
+    pub bastion: String,
+    /// Accounts the user may log in as there, sorted.
+    pub logins: Vec<String>,
+    /// The roles that grant them, sorted.
+    pub roles: Vec<String>,
+    /// What each session asks for first: `none`, `code` (a TOTP code at the
+    /// bastion) or `approval` (a security-key approval on the CA's page).
+    pub session_check: String,
+    /// Labels the target must carry in the bastion's config for these roles
+    /// to reach it (empty: any).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// Where users' ssh reaches a bastion (policy `[bastions.NAME] address`,
+/// else its name on port 22). Its host certificate is for `name`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BastionAddress {
+    /// The bastion's name (its host certificate's principal).
+    pub name: String,
+    /// Host name or address to connect to.
+    pub host: String,
+    /// SSH port.
+    pub port: u16,
 }
 
 /// `GET /v1/whoami`.

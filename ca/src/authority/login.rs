@@ -261,4 +261,74 @@ impl Authority {
             revoked_host_keys: self.store.revoked_host_keys()?,
         })
     }
+
+    /// `GET /v1/targets`: the session user's own view of what policy lets
+    /// them reach through the joined bastions. Not audited, like `whoami`:
+    /// it changes nothing and grants nothing (each session is decided again).
+    pub fn targets(&self, session: &Session) -> Result<api::Targets, CaError> {
+        let policy = self.policy()?;
+        let user = &session.user;
+        let request = rampart_policy::ReachRequest {
+            user: &user.name,
+            groups: &user.groups,
+            factor: self.session_factor(session)?,
+            mfa_time: session.record.mfa_time,
+        };
+        // The session does not know which key the user's certificate is
+        // for, so roles needing a PIV-attested key are left out here.
+        let rows = match rampart_policy::reachable(
+            &request,
+            rampart_policy::KeyAssurance::Unattested,
+            &policy,
+            self.now(),
+        ) {
+            Ok(rows) => rows,
+            Err(denial) => {
+                return Ok(api::Targets {
+                    user: user.name.clone(),
+                    targets: Vec::new(),
+                    bastions: Vec::new(),
+                    denied: Some(denial.reason),
+                })
+            }
+        };
+        // A bastion the policy registers but that never joined serves nothing.
+        let joined: std::collections::BTreeSet<String> =
+            self.store.bastion_names()?.into_iter().collect();
+        let security_key = self.has_usable_security_key(&user.name)?;
+        let mut targets = Vec::new();
+        let mut bastions = std::collections::BTreeSet::new();
+        for row in rows.into_iter().filter(|r| joined.contains(&r.bastion)) {
+            let session_check = if !row.session_mfa {
+                "none"
+            } else if security_key && row.webauthn_link {
+                "approval"
+            } else {
+                "code"
+            };
+            bastions.insert(row.bastion.clone());
+            targets.push(api::TargetAccess {
+                target: row.target,
+                pattern: row.pattern,
+                bastion: row.bastion,
+                logins: row.logins,
+                roles: row.roles,
+                session_check: session_check.to_owned(),
+                labels: row.labels,
+            });
+        }
+        let bastions = bastions
+            .into_iter()
+            .map(|name| {
+                let (host, port) = policy.bastion_address(&name);
+                api::BastionAddress { name, host, port }
+            })
+            .collect();
+        Ok(api::Targets {
+            user: user.name.clone(),
+            targets,
+            bastions,
+            denied: None,
+        })
+    }
 }

@@ -69,7 +69,8 @@ pub struct Reachable {
     pub labels: BTreeMap<String, String>,
 }
 
-/// The targets `req.user` may reach, by bastion then target. An empty list
+/// The targets `req.user` may reach, by bastion, then in the order the
+/// bastion's `targets` lists them. An empty list
 /// when no role reaches a registered target; the [`Denial`] when no role is
 /// selected at all (no role, deny rules, factor, MFA age).
 pub fn reachable(

@@ -64,7 +64,7 @@ impl Authority {
     /// Whether per-session MFA for `user` should be a security-key approval:
     /// the CA has a WebAuthn relying party and the user a key that is not
     /// disabled. Otherwise the bastion asks for a TOTP code.
-    pub(super) fn has_usable_security_key(&self, user: &str) -> Result<bool, CaError> {
+    pub(crate) fn has_usable_security_key(&self, user: &str) -> Result<bool, CaError> {
         if self.webauthn().is_err() {
             return Ok(false);
         }
