@@ -42,6 +42,24 @@ pub enum Command {
     },
     /// End the session, delete the certificate and remove the key from ssh-agent.
     Logout,
+    /// List the targets you may reach through the bastions, with your logins there.
+    Ls {
+        /// One JSON object instead of the table (fields in cli/README.md).
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run ssh to LOGIN@TARGET through the bastion that serves it.
+    Ssh {
+        /// ssh's own options, LOGIN@TARGET, then the remote command: passed to
+        /// ssh unchanged, after `-F <Rampart's ssh_config> -J <bastion>`.
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            required = true,
+            value_name = "SSH_ARGS"
+        )]
+        args: Vec<String>,
+    },
     /// Add, list and remove your security keys (WebAuthn / FIDO2).
     #[command(subcommand)]
     Keys(crate::keys::KeysCommand),
@@ -684,6 +702,27 @@ mod tests {
                 .is_err()
         );
         assert!(Cli::try_parse_from(["rampart", "keys", "remove", "k1"]).is_ok());
+    }
+
+    #[test]
+    fn ssh_takes_every_argument_as_given() {
+        let cli = Cli::try_parse_from([
+            "rampart",
+            "ssh",
+            "-t",
+            "-p",
+            "22",
+            "root@db-1",
+            "ls",
+            "--all",
+            "-l",
+        ])
+        .unwrap();
+        let Command::Ssh { args } = cli.command else {
+            panic!("wrong command")
+        };
+        assert_eq!(args, ["-t", "-p", "22", "root@db-1", "ls", "--all", "-l"]);
+        assert!(Cli::try_parse_from(["rampart", "ssh"]).is_err());
     }
 
     #[test]

@@ -33,7 +33,9 @@ mod piv;
 mod policy_cmd;
 mod sessions;
 mod ssh;
+mod ssh_cmd;
 mod status;
+mod targets;
 mod webauthn;
 
 use std::process::ExitCode;
@@ -74,6 +76,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Login(a) => login::run(&home, a),
         Command::Status { json } => status::status(&home, json),
         Command::Logout => status::logout(&home),
+        Command::Ls { json } => targets::ls(&home, json),
+        Command::Ssh { args } => ssh_cmd::run(&home, &args),
         Command::Keys(c) => keys::run(&home, c),
         Command::Admin(c) => admin::run(&home, c),
         Command::Audit(c) => audit_cmd::run(c),

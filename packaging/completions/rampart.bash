@@ -46,11 +46,17 @@ _rampart() {
             rampart,logout)
                 cmd="rampart__subcmd__logout"
                 ;;
+            rampart,ls)
+                cmd="rampart__subcmd__ls"
+                ;;
             rampart,policy)
                 cmd="rampart__subcmd__policy"
                 ;;
             rampart,sessions)
                 cmd="rampart__subcmd__sessions"
+                ;;
+            rampart,ssh)
+                cmd="rampart__subcmd__ssh"
                 ;;
             rampart,status)
                 cmd="rampart__subcmd__status"
@@ -214,11 +220,17 @@ _rampart() {
             rampart__subcmd__help,logout)
                 cmd="rampart__subcmd__help__subcmd__logout"
                 ;;
+            rampart__subcmd__help,ls)
+                cmd="rampart__subcmd__help__subcmd__ls"
+                ;;
             rampart__subcmd__help,policy)
                 cmd="rampart__subcmd__help__subcmd__policy"
                 ;;
             rampart__subcmd__help,sessions)
                 cmd="rampart__subcmd__help__subcmd__sessions"
+                ;;
+            rampart__subcmd__help,ssh)
+                cmd="rampart__subcmd__help__subcmd__ssh"
                 ;;
             rampart__subcmd__help,status)
                 cmd="rampart__subcmd__help__subcmd__status"
@@ -389,7 +401,7 @@ _rampart() {
 
     case "${cmd}" in
         rampart)
-            opts="-h -V --home --help --version enroll login status logout keys admin audit sessions policy completions dev host help"
+            opts="-h -V --home --help --version enroll login status logout ls ssh keys admin audit sessions policy completions dev host help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1347,7 +1359,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__help)
-            opts="enroll login status logout keys admin audit sessions policy completions dev host help"
+            opts="enroll login status logout ls ssh keys admin audit sessions policy completions dev host help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1794,6 +1806,20 @@ _rampart() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rampart__subcmd__help__subcmd__ls)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rampart__subcmd__help__subcmd__policy)
             opts="check test"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -1867,6 +1893,20 @@ _rampart() {
         rampart__subcmd__help__subcmd__sessions__subcmd__play)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__subcmd__help__subcmd__ssh)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
@@ -2296,6 +2336,24 @@ _rampart() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rampart__subcmd__ls)
+            opts="-h -V --json --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rampart__subcmd__policy)
             opts="-h -V --home --help --version check test help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -2549,6 +2607,24 @@ _rampart() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__subcmd__ssh)
+            opts="-h -V --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
                 --home)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -93,6 +93,26 @@ _arguments "${_arguments_options[@]}" : \
 '--version[Print version]' \
 && ret=0
 ;;
+(ls)
+_arguments "${_arguments_options[@]}" : \
+'--home=[State directory (config, key, certificate, session)]:DIR:_files' \
+'--json[One JSON object instead of the table (fields in cli/README.md)]' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(ssh)
+_arguments "${_arguments_options[@]}" : \
+'--home=[State directory (config, key, certificate, session)]:DIR:_files' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+'*::args -- ssh'\''s own options, LOGIN@TARGET, then the remote command\: passed to ssh unchanged, after `-F <Rampart'\''s ssh_config> -J <bastion>`:_default' \
+&& ret=0
+;;
 (keys)
 _arguments "${_arguments_options[@]}" : \
 '--home=[State directory (config, key, certificate, session)]:DIR:_files' \
@@ -887,6 +907,14 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(ls)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(ssh)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (keys)
 _arguments "${_arguments_options[@]}" : \
 ":: :_rampart__subcmd__help__subcmd__keys_commands" \
@@ -1123,6 +1151,8 @@ _rampart_commands() {
 'login:Prove MFA and get a certificate for your SSH key' \
 'status:Show who you are and how long your certificate lasts (exit 1 without a valid one)' \
 'logout:End the session, delete the certificate and remove the key from ssh-agent' \
+'ls:List the targets you may reach through the bastions, with your logins there' \
+'ssh:Run ssh to LOGIN@TARGET through the bastion that serves it' \
 'keys:Add, list and remove your security keys (WebAuthn / FIDO2)' \
 'admin:Administer users, invites, revocations and host certificates' \
 'audit:Work with the audit log' \
@@ -1432,6 +1462,8 @@ _rampart__subcmd__help_commands() {
 'login:Prove MFA and get a certificate for your SSH key' \
 'status:Show who you are and how long your certificate lasts (exit 1 without a valid one)' \
 'logout:End the session, delete the certificate and remove the key from ssh-agent' \
+'ls:List the targets you may reach through the bastions, with your logins there' \
+'ssh:Run ssh to LOGIN@TARGET through the bastion that serves it' \
 'keys:Add, list and remove your security keys (WebAuthn / FIDO2)' \
 'admin:Administer users, invites, revocations and host certificates' \
 'audit:Work with the audit log' \
@@ -1625,6 +1657,11 @@ _rampart__subcmd__help__subcmd__logout_commands() {
     local commands; commands=()
     _describe -t commands 'rampart help logout commands' commands "$@"
 }
+(( $+functions[_rampart__subcmd__help__subcmd__ls_commands] )) ||
+_rampart__subcmd__help__subcmd__ls_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart help ls commands' commands "$@"
+}
 (( $+functions[_rampart__subcmd__help__subcmd__policy_commands] )) ||
 _rampart__subcmd__help__subcmd__policy_commands() {
     local commands; commands=(
@@ -1660,6 +1697,11 @@ _rampart__subcmd__help__subcmd__sessions__subcmd__list_commands() {
 _rampart__subcmd__help__subcmd__sessions__subcmd__play_commands() {
     local commands; commands=()
     _describe -t commands 'rampart help sessions play commands' commands "$@"
+}
+(( $+functions[_rampart__subcmd__help__subcmd__ssh_commands] )) ||
+_rampart__subcmd__help__subcmd__ssh_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart help ssh commands' commands "$@"
 }
 (( $+functions[_rampart__subcmd__help__subcmd__status_commands] )) ||
 _rampart__subcmd__help__subcmd__status_commands() {
@@ -1786,6 +1828,11 @@ _rampart__subcmd__logout_commands() {
     local commands; commands=()
     _describe -t commands 'rampart logout commands' commands "$@"
 }
+(( $+functions[_rampart__subcmd__ls_commands] )) ||
+_rampart__subcmd__ls_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart ls commands' commands "$@"
+}
 (( $+functions[_rampart__subcmd__policy_commands] )) ||
 _rampart__subcmd__policy_commands() {
     local commands; commands=(
@@ -1871,6 +1918,11 @@ _rampart__subcmd__sessions__subcmd__list_commands() {
 _rampart__subcmd__sessions__subcmd__play_commands() {
     local commands; commands=()
     _describe -t commands 'rampart sessions play commands' commands "$@"
+}
+(( $+functions[_rampart__subcmd__ssh_commands] )) ||
+_rampart__subcmd__ssh_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart ssh commands' commands "$@"
 }
 (( $+functions[_rampart__subcmd__status_commands] )) ||
 _rampart__subcmd__status_commands() {

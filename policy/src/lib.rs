@@ -25,6 +25,12 @@ mod policy;
 
 pub use bastions::bastion_may_serve;
 pub use duration::parse_duration;
+
+/// Whether a target name matches a policy target glob (`*`, `?`, ASCII
+/// case-insensitive), as the bastion and the CA match them.
+pub fn target_matches(pattern: &str, name: &str) -> bool {
+    glob::glob_match(pattern, name)
+}
 pub use error::PolicyError;
 pub use eval::{
     approve_host, evaluate, evaluate_access, evaluate_access_with_key, evaluate_session_with_key,
