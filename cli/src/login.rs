@@ -227,15 +227,22 @@ fn finish(
     for h in &skipped {
         eprintln!("rampart: warning: the CA named {h:?} as an SSH host; it is not a usable host name, left out");
     }
-    write_atomic(
-        &home.ssh_config_path(),
-        match &piv {
-            Some(_) => crate::piv::ssh_config(home, &hosts, &cert_path),
-            None => ssh::ssh_config(home, &hosts, key_file.as_deref(), &cert_path, None),
+    let mut ssh_config = match &piv {
+        Some(_) => crate::piv::ssh_config(home, &hosts, &cert_path),
+        None => ssh::ssh_config(home, &hosts, key_file.as_deref(), &cert_path, None),
+    };
+    let targets = ca_targets(&authed);
+    if let Some(t) = &targets {
+        let (blocks, left_out) = ssh::jump_blocks(t);
+        for name in &left_out {
+            eprintln!(
+                "rampart: warning: the CA named {name:?} as a target or bastion; it is not a \
+                 usable host name, left out of the ssh config"
+            );
         }
-        .as_bytes(),
-        0o644,
-    )?;
+        ssh_config.push_str(&blocks);
+    }
+    write_atomic(&home.ssh_config_path(), ssh_config.as_bytes(), 0o644)?;
 
     let now = Utc::now();
     let left = (cert.valid_before - now).num_seconds();
@@ -277,6 +284,15 @@ fn finish(
         "  ssh offers it to: {} (add hosts with `rampart login --ssh-host PATTERN`)",
         hosts.join(" ")
     );
+    if let Some(t) = &targets {
+        let names: Vec<&str> = t.targets.iter().map(|r| r.target.as_str()).collect();
+        if !names.is_empty() {
+            println!(
+                "  targets:     {} (`rampart ls`; `ssh TARGET` jumps through its bastion)",
+                names.join(" ")
+            );
+        }
+    }
     println!("Put this line at the top of ~/.ssh/config:");
     println!("  {}", ssh::include_line(home));
     Ok(ExitCode::SUCCESS)
@@ -294,5 +310,22 @@ fn ca_ssh_hosts(client: &rampart_api::Client) -> Result<SshHosts, CliError> {
         Ok(h) => Ok(h),
         Err(ClientError::Api { status: 404, .. }) => Ok(SshHosts::default()),
         Err(e) => Err(CliError::from_session_call(e)),
+    }
+}
+
+/// The targets the user may reach, for the per-target Host blocks. A login
+/// does not fail for them: the certificate is issued already and the blocks
+/// are a convenience (`rampart ssh` asks again). A CA from before
+/// `/v1/targets` (404) names none, quietly; anything else is a warning.
+fn ca_targets(client: &rampart_api::Client) -> Option<rampart_api::Targets> {
+    match client.get_json::<rampart_api::Targets>(paths::TARGETS) {
+        Ok(t) => Some(t),
+        Err(ClientError::Api { status: 404, .. }) => None,
+        Err(e) => {
+            eprintln!(
+                "rampart: warning: could not list your targets, the ssh config names none: {e}"
+            );
+            None
+        }
     }
 }

@@ -277,6 +277,72 @@ pub fn ssh_config(
     out
 }
 
+/// The `Host` blocks that make `ssh TARGET` jump through the bastion serving
+/// it: per bastion, where to dial it and the name its host certificate is for
+/// (`HostKeyAlias`, so a bastion dialled by address still matches
+/// `@cert-authority`), then its targets with `ProxyJump`. Every name comes
+/// from the CA and goes on a line only if [`host_pattern_ok`] passes it, so no
+/// name can end a line and start a directive, nor match every host; bastion
+/// names are negated on every target line so a pattern cannot make a bastion
+/// jump through itself. Returns the blocks and the names left out.
+pub fn jump_blocks(t: &rampart_api::Targets) -> (String, Vec<String>) {
+    let plain = |h: &str| host_pattern_ok(h) && !h.contains(['*', '?']);
+    let mut skipped = Vec::new();
+    let mut bastions = Vec::new();
+    for b in &t.bastions {
+        if plain(&b.name) && plain(&b.host) && b.port != 0 {
+            bastions.push(b);
+        } else {
+            skipped.push(b.name.clone());
+        }
+    }
+    let negated: Vec<String> = bastions.iter().map(|b| format!("!{}", b.name)).collect();
+    let mut out = String::new();
+    for b in &bastions {
+        let names: Vec<&str> = t
+            .targets
+            .iter()
+            .filter(|r| r.bastion == b.name)
+            .map(|r| r.target.as_str())
+            .filter(|n| {
+                let ok = host_pattern_ok(n) && !bastions.iter().any(|b| b.name == *n);
+                if !ok {
+                    skipped.push((*n).to_owned());
+                }
+                ok
+            })
+            .collect();
+        if names.is_empty() {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str(
+                "# Targets you reach through a bastion (`rampart ls`): `ssh TARGET` jumps\n\
+                 # through the bastion that serves it.\n",
+            );
+        }
+        out.push_str(&format!(
+            "Host {name}\n    HostName {host}\n    Port {port}\n    User rampart\n    \
+             HostKeyAlias {name}\n",
+            name = b.name,
+            host = b.host,
+            port = b.port
+        ));
+        out.push_str(&format!(
+            "Host {} {}\n    ProxyJump {}\n",
+            names.join(" "),
+            negated.join(" "),
+            b.name
+        ));
+    }
+    for r in &t.targets {
+        if !bastions.iter().any(|b| b.name == r.bastion) && !skipped.contains(&r.target) {
+            skipped.push(r.target.clone());
+        }
+    }
+    (out, skipped)
+}
+
 /// `Include <home>/ssh_config`.
 pub fn include_line(home: &Home) -> String {
     format!("Include {}", quote(&home.ssh_config_path()))
@@ -414,6 +480,120 @@ mod tests {
             p,
             Path::new("/h/my home/agent-47DEQpj8HBSa-_TImW-5JCeuQeRkm5NMpJWZG3hSuFU-cert.pub")
         );
+    }
+
+    fn listing(bastions: &[(&str, &str, u16)], rows: &[(&str, &str)]) -> rampart_api::Targets {
+        rampart_api::Targets {
+            user: "alice".into(),
+            targets: rows
+                .iter()
+                .map(|(t, b)| rampart_api::TargetAccess {
+                    target: (*t).into(),
+                    pattern: t.contains('*'),
+                    bastion: (*b).into(),
+                    logins: vec!["alice".into()],
+                    roles: vec!["dev".into()],
+                    session_check: "none".into(),
+                    labels: Default::default(),
+                })
+                .collect(),
+            bastions: bastions
+                .iter()
+                .map(|(n, h, p)| rampart_api::BastionAddress {
+                    name: (*n).into(),
+                    host: (*h).into(),
+                    port: *p,
+                })
+                .collect(),
+            denied: None,
+        }
+    }
+
+    #[test]
+    fn jump_blocks_name_each_bastion_and_its_targets() {
+        let t = listing(
+            &[
+                ("bastion-1", "127.0.0.1", 2222),
+                ("b2.example", "b2.example", 22),
+            ],
+            &[
+                ("db-1", "bastion-1"),
+                ("db-*", "bastion-1"),
+                ("web-1", "b2.example"),
+            ],
+        );
+        let (cfg, skipped) = jump_blocks(&t);
+        assert_eq!(
+            cfg,
+            "# Targets you reach through a bastion (`rampart ls`): `ssh TARGET` jumps\n\
+             # through the bastion that serves it.\n\
+             Host bastion-1\n    HostName 127.0.0.1\n    Port 2222\n    User rampart\n    HostKeyAlias bastion-1\n\
+             Host db-1 db-* !bastion-1 !b2.example\n    ProxyJump bastion-1\n\
+             Host b2.example\n    HostName b2.example\n    Port 22\n    User rampart\n    HostKeyAlias b2.example\n\
+             Host web-1 !bastion-1 !b2.example\n    ProxyJump b2.example\n"
+        );
+        assert!(skipped.is_empty(), "{skipped:?}");
+        assert_eq!(jump_blocks(&listing(&[], &[])).0, "");
+    }
+
+    /// Names the CA sends that could end a config line, start a comment or
+    /// directive, quote, or match every host never reach a line.
+    #[test]
+    fn odd_target_and_bastion_names_never_make_a_config_line() {
+        let evil = [
+            "db 1",
+            "db-1\nHost *",
+            "db-1\r\nProxyCommand sh -c x",
+            "db#1",
+            "db-1\tProxyCommand x",
+            "\"db-1\"",
+            "*",
+            "!db-1",
+            "db-1,db-2",
+            "=x",
+            "",
+        ];
+        for name in evil {
+            for (bastions, rows, left_out) in [
+                (
+                    vec![("bastion-1", "127.0.0.1", 2222)],
+                    vec![(name, "bastion-1"), ("db-ok", "bastion-1")],
+                    name,
+                ),
+                (vec![(name, "127.0.0.1", 2222)], vec![("db-ok", name)], name),
+                (
+                    vec![("bastion-1", name, 2222)],
+                    vec![("db-ok", "bastion-1")],
+                    "bastion-1",
+                ),
+            ] {
+                let (cfg, skipped) = jump_blocks(&listing(&bastions, &rows));
+                assert!(
+                    skipped.iter().any(|s| s == left_out),
+                    "{name:?}: {skipped:?}"
+                );
+                for line in cfg.lines() {
+                    let words: Vec<&str> = line.split_whitespace().collect();
+                    assert!(
+                        line.starts_with('#') || name.is_empty() || !words.contains(&name),
+                        "{name:?} reached a line: {line:?}"
+                    );
+                    assert!(!line.contains(['"', '=', ',', '\t', '\r']), "{line:?}");
+                    if !line.starts_with('#') {
+                        assert!(!line.contains('#'), "{line:?}");
+                    }
+                }
+                for (host, d) in directives(&cfg) {
+                    let host = host.expect("every directive is under a Host line");
+                    assert!(
+                        host.split_whitespace()
+                            .filter(|p| !p.starts_with('!'))
+                            .all(host_pattern_ok),
+                        "{host:?} {d:?}"
+                    );
+                }
+            }
+        }
     }
 
     /// Every directive of the config, with the `Host` patterns it applies under
