@@ -101,7 +101,7 @@ pub fn run(user_home: &Home, args: DevArgs) -> Result<ExitCode, CliError> {
         Some(s) => s,
         None => {
             let init = ca_init(&bin, &dir, &args)?;
-            add_dev_policy(&init.config, args.target.as_deref())?;
+            add_dev_policy(&init.config, args.target.as_deref(), &args.bastion_listen)?;
             let s = DevState {
                 config: init.config,
                 url: init.url,
@@ -306,7 +306,12 @@ fn admin_login_from_secrets(client: &Client, dir: &Path) -> Result<Client, CliEr
 
 /// Append the dev bastion role to the new CA's policy (before it first starts),
 /// with the bastion registered for the target given (or the local sshd).
-fn add_dev_policy(config: &Path, target_spec: Option<&str>) -> Result<(), CliError> {
+fn add_dev_policy(
+    config: &Path,
+    target_spec: Option<&str>,
+    bastion_listen: &str,
+) -> Result<(), CliError> {
+    let bastion = dev_bastion::dial_address(dev_bastion::resolve_listen(bastion_listen)?);
     let target = match target_spec {
         Some(spec) => dev_bastion::parse_target(spec).map_err(CliError::Usage)?.0,
         None => dev_bastion::LOCAL_TARGET.to_owned(),
@@ -332,6 +337,7 @@ fn add_dev_policy(config: &Path, target_spec: Option<&str>) -> Result<(), CliErr
         DEMO_USER,
         dev_bastion::os_user().as_deref(),
         &target,
+        bastion,
     ));
     write_atomic(&policy, text.as_bytes(), 0o644)
 }

@@ -123,7 +123,13 @@ pub const LOCAL_TARGET: &str = "local-sshd";
 /// through the bastion as itself or as `os_user` (the account running `rampart
 /// dev`, so the local sshd has someone to log in as), and the dev bastion is
 /// registered for `target` (the CA signs it host certificates for no other name).
-pub fn dev_policy(demo_user: &str, os_user: Option<&str>, target: &str) -> String {
+/// `bastion` is where users dial the dev bastion (`rampart ls`, `rampart ssh`).
+pub fn dev_policy(
+    demo_user: &str,
+    os_user: Option<&str>,
+    target: &str,
+    bastion: SocketAddr,
+) -> String {
     let mut logins = vec!["\"{user}\"".to_owned()];
     if let Some(u) = os_user.filter(|u| {
         !u.is_empty()
@@ -147,7 +153,8 @@ pub fn dev_policy(demo_user: &str, os_user: Option<&str>, target: &str) -> Strin
          \n# The dev bastion may stand in for this target only; add names here\n\
          # (globs such as \"db-*\" work) for more.\n\
          [bastions.{BASTION_NAME}]\n\
-         targets = [\"{target}\"]\n",
+         targets = [\"{target}\"]\n\
+         address = \"{bastion}\"\n",
         logins.join(", ")
     )
 }
@@ -368,6 +375,17 @@ pub fn usage_lines(
     lines
 }
 
+/// Where a user on this machine dials a bastion listening on `listen`: the
+/// loopback address when it listens on every address.
+pub fn dial_address(listen: SocketAddr) -> SocketAddr {
+    let ip = match listen.ip() {
+        std::net::IpAddr::V4(v4) if v4.is_unspecified() => std::net::Ipv4Addr::LOCALHOST.into(),
+        std::net::IpAddr::V6(v6) if v6.is_unspecified() => std::net::Ipv6Addr::LOCALHOST.into(),
+        ip => ip,
+    };
+    SocketAddr::new(ip, listen.port())
+}
+
 /// Resolve `host:port` text (for `--bastion-listen`) to one address.
 pub fn resolve_listen(text: &str) -> Result<SocketAddr, CliError> {
     text.to_socket_addrs()
@@ -410,7 +428,12 @@ mod tests {
         let text = format!(
             "{}{}",
             include_str!("../../ca/src/default_policy.toml"),
-            dev_policy("demo", Some("root"), "local-sshd")
+            dev_policy(
+                "demo",
+                Some("root"),
+                "local-sshd",
+                dial_address("0.0.0.0:2222".parse().unwrap())
+            )
         );
         let policy = rampart_policy::Policy::from_toml(&text).unwrap();
         let now = chrono::Utc::now();
@@ -430,7 +453,17 @@ mod tests {
         };
         assert!(rampart_policy::evaluate_access(&other, &policy, now).is_err());
         // A user name that is not a plain account name is not added as a login.
-        assert!(!dev_policy("demo", Some("a\"b"), "t").contains("a\"b"));
+        let any = "127.0.0.1:2222".parse().unwrap();
+        assert!(!dev_policy("demo", Some("a\"b"), "t", any).contains("a\"b"));
+        // Users dial the bastion where it listens, loopback for "every address".
+        assert_eq!(
+            policy.bastion_address(BASTION_NAME),
+            ("127.0.0.1".to_owned(), 2222)
+        );
+        assert_eq!(
+            dial_address("[::]:2200".parse().unwrap()).to_string(),
+            "[::1]:2200"
+        );
         // The dev bastion serves the chosen target and nothing else.
         assert!(rampart_policy::bastion_may_serve(&policy, BASTION_NAME, "local-sshd").is_ok());
         assert!(rampart_policy::bastion_may_serve(&policy, BASTION_NAME, "prod-db").is_err());

@@ -11,7 +11,7 @@
 //! | 2 | bad command line or argument value (unknown flag, malformed duration, fingerprint or URL, missing `--ca-fingerprint`, empty code) |
 //! | 3 | not set up or not logged in: no saved CA / user, no session or an expired one, or the CA no longer accepts the session |
 //! | 4 | cannot talk to the CA: network error, TLS failure, certificate pin mismatch, or an answer that is not the API |
-//! | 5 | the CA refused the request (wrong code, unknown user, not an admin, ...); the CA's message and error code are shown |
+//! | 5 | the CA refused the request (wrong code, unknown user, not an admin, ...); the CA's message and error code are shown; also `ssh` to a target or login `rampart ls` does not list |
 //! | 6 | `audit verify`: the chain or a checkpoint did not verify, a sealed recording (`--recordings`) is missing or differs from its digest, or the log could not be read as an audit log; `sessions play`: the downloaded recording does not match its sealed digest |
 //! | 7 | `policy test`: the request is denied |
 //! | 8 | `policy check` / `policy test`: the policy does not parse, or (`check`) has an error-severity lint |

@@ -184,6 +184,23 @@ fn dev_runs_ca_and_bastion_and_the_printed_ssh_j_line_works() {
     ]);
     o.assert_success("ssh LOGIN+TARGET@bastion");
     assert_eq!(o.stdout.trim(), "direct-form");
+    // The tour's `rampart ls` and `rampart ssh`: the dev policy tells the CLI
+    // where the dev bastion listens.
+    let ls = demo.cli.run(&["ls"], None);
+    ls.assert_success("rampart ls");
+    assert!(
+        ls.stdout
+            .lines()
+            .any(|l| l.starts_with("box ") && l.contains(TEST_ACCOUNT) && l.ends_with("localhost")),
+        "{ls}"
+    );
+    let mut c = demo.cli.command();
+    c.args(["ssh", "-o", "BatchMode=yes"])
+        .arg(format!("{TEST_ACCOUNT}@box"))
+        .arg("echo via-rampart-ssh");
+    let o = rampart_e2e::process::run_timeout(c, None, Duration::from_secs(60));
+    o.assert_success("rampart ssh through the dev bastion");
+    assert_eq!(o.stdout.trim(), "via-rampart-ssh");
 
     // Stopping dev stops both daemons.
     let status = terminate(dev.0.as_mut().unwrap(), Duration::from_secs(30));
