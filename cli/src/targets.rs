@@ -85,13 +85,10 @@ pub fn table(t: &Targets) -> String {
     let mut out = String::new();
     let mut line = |cells: [&str; 4]| {
         let mut l = String::new();
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                l.push_str(cell);
-            } else {
-                let pad = width[i] - cell.chars().count();
-                l.push_str(cell);
-                l.push_str(&" ".repeat(pad + 2));
+        for (i, (cell, w)) in cells.iter().zip(width).enumerate() {
+            l.push_str(cell);
+            if i + 1 < cells.len() {
+                l.push_str(&" ".repeat(w.saturating_sub(cell.chars().count()) + 2));
             }
         }
         out.push_str(l.trim_end());

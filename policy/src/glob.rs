@@ -46,21 +46,26 @@ pub(crate) fn globs_intersect(a: &str, b: &str) -> bool {
     let a: Vec<char> = a.chars().map(|c| c.to_ascii_lowercase()).collect();
     let b: Vec<char> = b.chars().map(|c| c.to_ascii_lowercase()).collect();
     let (n, m) = (a.len(), b.len());
-    // ok[i][j]: a[i..] and b[j..] have a common match. Filled from the ends.
-    let mut ok = vec![vec![false; m + 1]; n + 1];
+    // ok[i * (m + 1) + j]: a[i..] and b[j..] have a common match. Filled from
+    // the ends; a cell past either end reads as false.
+    let width = m + 1;
+    let mut ok = vec![false; (n + 1) * width];
     for i in (0..=n).rev() {
         for j in (0..=m).rev() {
+            let at = |i: usize, j: usize| ok.get(i * width + j).copied().unwrap_or(false);
             let here = match (a.get(i), b.get(j)) {
                 (None, None) => true,
-                (Some('*'), _) => ok[i + 1][j] || (j < m && ok[i][j + 1]),
-                (_, Some('*')) => ok[i][j + 1] || (i < n && ok[i + 1][j]),
-                (Some(x), Some(y)) => (*x == '?' || *y == '?' || x == y) && ok[i + 1][j + 1],
+                (Some('*'), _) => at(i + 1, j) || (j < m && at(i, j + 1)),
+                (_, Some('*')) => at(i, j + 1) || (i < n && at(i + 1, j)),
+                (Some(x), Some(y)) => (*x == '?' || *y == '?' || x == y) && at(i + 1, j + 1),
                 _ => false,
             };
-            ok[i][j] = here;
+            if let Some(cell) = ok.get_mut(i * width + j) {
+                *cell = here;
+            }
         }
     }
-    ok[0][0]
+    ok.first().copied().unwrap_or(false)
 }
 
 #[cfg(test)]
