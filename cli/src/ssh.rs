@@ -343,6 +343,17 @@ pub fn jump_blocks(t: &rampart_api::Targets) -> (String, Vec<String>) {
     (out, skipped)
 }
 
+/// Whether `config` (an ssh_config [`jump_blocks`] wrote into) has the block
+/// for `bastion`: a `Host` line naming exactly it.
+pub fn has_host_block(config: &str, bastion: &str) -> bool {
+    config.lines().any(|l| {
+        let mut words = l.split_whitespace();
+        words.next().is_some_and(|k| k.eq_ignore_ascii_case("host"))
+            && words.next() == Some(bastion)
+            && words.next().is_none()
+    })
+}
+
 /// `Include <home>/ssh_config`.
 pub fn include_line(home: &Home) -> String {
     format!("Include {}", quote(&home.ssh_config_path()))
@@ -534,6 +545,10 @@ mod tests {
         );
         assert!(skipped.is_empty(), "{skipped:?}");
         assert_eq!(jump_blocks(&listing(&[], &[])).0, "");
+        assert!(has_host_block(&cfg, "bastion-1") && has_host_block(&cfg, "b2.example"));
+        // A bastion named only among other hosts or negated has no block.
+        assert!(!has_host_block(&cfg, "db-1"));
+        assert!(!has_host_block("Host db-1 !bastion-3\n", "bastion-3"));
     }
 
     /// Names the CA sends that could end a config line, start a comment or

@@ -123,8 +123,20 @@ pub fn run(home: &Home, args: &[String]) -> Result<ExitCode, CliError> {
         }
     }
     let config = home.ssh_config_path();
-    if !config.exists() {
-        return Err(CliError::log_in_first());
+    let text = match std::fs::read_to_string(&config) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(CliError::log_in_first()),
+        Err(e) => return Err(CliError::no_input(&config, &e)),
+    };
+    // A bastion the policy gained since the last login has no Host block yet:
+    // ssh would dial its bare name without the certificate. Say so instead.
+    if !crate::ssh::has_host_block(&text, &row.bastion) {
+        return Err(CliError::NotLoggedIn(format!(
+            "{} is served by the bastion {}, which {} does not know yet: run `rampart login` again",
+            dest.target,
+            row.bastion,
+            config.display()
+        )));
     }
     let argv = ssh_command(&config, &row.bastion, args);
     let program = std::env::var_os("RAMPART_SSH").unwrap_or_else(|| "ssh".into());

@@ -305,4 +305,14 @@ fn rampart_ssh_and_plain_ssh_reach_the_target_through_the_bastion() {
     let out = run_timeout(c, None, T);
     out.assert_success(&format!("ssh -F {} db-1\n{text}", config.display()));
     assert_eq!(out.stdout.trim(), "plain");
+
+    // A config from before the bastion served alice (no block for it): told
+    // to log in again, and ssh does not run.
+    std::fs::remove_file(&mark).unwrap();
+    let stale: String = text.split("# Targets you reach").next().unwrap().to_owned();
+    std::fs::write(&config, stale).unwrap();
+    let out = rampart_ssh(&w.alice, &fake, &[&format!("{TEST_ACCOUNT}@db-1"), "true"]);
+    assert_eq!(out.status.code(), Some(3), "{out}");
+    assert!(out.stderr.contains("run `rampart login` again"), "{out}");
+    assert!(!mark.exists(), "ssh ran with a stale config");
 }
