@@ -1,6 +1,7 @@
 //! The CA's state behind traits: users, invites, factors, sessions, certificates,
 //! revocations, bastions and serial numbers. SQLite ([`sqlite::SqliteStore`]) is
-//! the embedded default; PostgreSQL arrives with the HA work behind the same traits.
+//! the embedded default; PostgreSQL ([`postgres::PostgresStore`]) lets several
+//! CAs share one database. [`conformance`] holds the behaviour both must show.
 //!
 //! The state is split by responsibility into area traits ([`UserStore`],
 //! [`FactorStore`], [`AttemptStore`], [`SessionStore`], [`CertStore`],
@@ -20,8 +21,11 @@
 mod attempts;
 mod bastions;
 mod certs;
+#[cfg(test)]
+mod conformance;
 mod factors;
 mod meta;
+pub mod postgres;
 mod sessions;
 pub mod sqlite;
 mod users;

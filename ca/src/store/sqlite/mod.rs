@@ -255,26 +255,12 @@ impl MetaStore for SqliteStore {
 mod testing {
     use chrono::{DateTime, Utc};
 
-    use super::SqliteStore;
-    use crate::store::{AttemptLimits, UserRecord, UserStore};
+    use crate::store::AttemptLimits;
 
     pub(super) fn now() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
             .unwrap()
             .with_timezone(&Utc)
-    }
-
-    pub(super) fn store_with_user() -> SqliteStore {
-        let s = SqliteStore::in_memory().unwrap();
-        s.create_user(&UserRecord {
-            name: "alice".into(),
-            groups: vec!["engineers".into()],
-            admin: false,
-            disabled: false,
-            created_at: now(),
-        })
-        .unwrap();
-        s
     }
 
     pub(super) fn limits() -> AttemptLimits {

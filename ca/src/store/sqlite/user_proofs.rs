@@ -94,34 +94,6 @@ mod tests {
     }
 
     #[test]
-    fn the_first_bastion_owns_a_proof_for_its_window() {
-        let s = SqliteStore::in_memory().unwrap();
-        let h = [1u8; 32];
-        let claim = |bastion: &str, now: i64| {
-            s.claim_user_proof_row(&h, bastion, t(now), t(15), t(60))
-                .unwrap()
-        };
-        assert_eq!(claim("bastion-a", 0), ProofClaim::First);
-        assert_eq!(claim("bastion-a", 1), ProofClaim::Again);
-        assert_eq!(
-            claim("bastion-b", 2),
-            ProofClaim::Foreign("bastion-a".into())
-        );
-        // Past the window: refused, and still owned (kept until the
-        // certificate's expiry) so it cannot be claimed afresh.
-        assert_eq!(claim("bastion-a", 15), ProofClaim::Expired);
-        assert_eq!(
-            claim("bastion-b", 30),
-            ProofClaim::Foreign("bastion-a".into())
-        );
-        // Another session's proof is independent.
-        let other = s
-            .claim_user_proof_row(&[2u8; 32], "bastion-b", t(30), t(45), t(60))
-            .unwrap();
-        assert_eq!(other, ProofClaim::First);
-    }
-
-    #[test]
     fn rows_go_once_the_certificate_has_expired() {
         let s = SqliteStore::in_memory().unwrap();
         s.claim_user_proof_row(&[1u8; 32], "a", t(0), t(15), t(60))
@@ -138,21 +110,5 @@ mod tests {
         s.claim_user_proof_row(&[3u8; 32], "a", t(60), t(75), t(120))
             .unwrap();
         assert_eq!(count(), 2, "the first row is gone, the third added");
-    }
-
-    #[test]
-    fn bindings_survive_a_restart() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("ca.db");
-        let s = SqliteStore::open(&path).unwrap();
-        s.claim_user_proof_row(&[1u8; 32], "a", t(0), t(15), t(60))
-            .unwrap();
-        drop(s);
-        let s = SqliteStore::open(&path).unwrap();
-        assert_eq!(
-            s.claim_user_proof_row(&[1u8; 32], "b", t(1), t(16), t(60))
-                .unwrap(),
-            ProofClaim::Foreign("a".into())
-        );
     }
 }

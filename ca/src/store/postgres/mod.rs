@@ -1,0 +1,416 @@
+//! The PostgreSQL store: several CAs may share one database.
+//!
+//! Driver: the blocking `postgres` client (tokio-postgres with its own small
+//! runtime per connection). The store traits are synchronous, and the CA calls
+//! them from blocking threads (`http::blocking`, `spawn_blocking`,
+//! `block_in_place`), never from an async worker, where the blocking client
+//! would panic.
+//!
+//! Connections come from a small bounded pool of our own ([`Pool`]) rather
+//! than `r2d2_postgres`: it needs a mutex, a condvar and a closed-connection
+//! check, and nothing else r2d2 brings (its thread pool, its own config
+//! surface) earns its keep here. A connection the server closed is dropped on
+//! return and replaced on the next checkout.
+//!
+//! Consistency across processes: every compare-and-set is one
+//! `UPDATE … WHERE … RETURNING`/`INSERT … ON CONFLICT` statement or runs under
+//! a row lock (`SELECT … FOR UPDATE`) or a per-user advisory lock, so two CAs
+//! racing for one invite, TOTP step, recovery code, counter or proof cannot
+//! both win. Serials and the KRL version are counters in one locked row each.
+//! Commits are durable under PostgreSQL's defaults (`synchronous_commit = on`);
+//! the SQLite store's `durably` has no counterpart here.
+//!
+//! TLS to the server is not supported yet: connections are plain TCP or a
+//! Unix socket, and a URL asking for `sslmode=require` is refused.
+//!
+//! This module owns the pool, the error mapping and the meta table; [`schema`]
+//! and [`migrate`] own the tables and their version; one module per area
+//! implements that area's trait.
+
+mod attempts;
+mod bastions;
+mod certs;
+mod factors;
+mod migrate;
+mod schema;
+mod sessions;
+#[cfg(test)]
+pub(crate) mod testing;
+mod users;
+
+use std::str::FromStr;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use postgres::error::SqlState;
+use postgres::{Client, NoTls};
+
+pub use migrate::{inspect, SCHEMA_VERSION};
+
+use super::{MetaStore, StoreError};
+
+/// How many connections one CA keeps at most.
+const POOL_SIZE: usize = 8;
+/// How long a checkout waits for a free connection.
+const CHECKOUT_WAIT: Duration = Duration::from_secs(10);
+/// How long connecting may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where a PostgreSQL database is, with the password kept out of `Debug`.
+#[derive(Clone)]
+pub struct PgTarget {
+    url: String,
+    password: Option<secrecy::SecretString>,
+}
+
+impl PgTarget {
+    /// A `postgres://` or `postgresql://` URL, and a password to use when the
+    /// URL has none.
+    pub fn new(url: &str, password: Option<secrecy::SecretString>) -> Result<Self, StoreError> {
+        if !is_postgres_url(url) {
+            return Err(StoreError::Db(format!(
+                "{} is not a postgres:// URL",
+                redact_url(url)
+            )));
+        }
+        let t = PgTarget {
+            url: url.to_owned(),
+            password,
+        };
+        let cfg = t.config()?;
+        if matches!(cfg.get_ssl_mode(), postgres::config::SslMode::Require) {
+            return Err(StoreError::Db(format!(
+                "{}: sslmode=require: TLS to PostgreSQL is not supported yet",
+                t.redacted()
+            )));
+        }
+        Ok(t)
+    }
+
+    /// The URL with any password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_url(&self.url)
+    }
+
+    fn config(&self) -> Result<postgres::Config, StoreError> {
+        let mut cfg = postgres::Config::from_str(&self.url)
+            .map_err(|e| StoreError::Db(format!("{}: {e}", self.redacted())))?;
+        if cfg.get_password().is_none() {
+            if let Some(p) = &self.password {
+                use secrecy::ExposeSecret;
+                cfg.password(p.expose_secret());
+            }
+        }
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(CONNECT_TIMEOUT);
+        }
+        cfg.application_name("rampart-ca");
+        Ok(cfg)
+    }
+}
+
+impl std::fmt::Debug for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTarget")
+            .field("url", &self.redacted())
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .finish()
+    }
+}
+
+impl std::fmt::Display for PgTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// A `database` value naming PostgreSQL rather than an SQLite file.
+pub fn is_postgres_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`; a URL
+/// without a password is returned as is. A `password=` query parameter is
+/// masked too.
+pub fn redact_url(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some(p) => p,
+        None => return url.to_owned(),
+    };
+    // The authority ends at the first '/' or '?' after the last '@' before it.
+    let auth_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(auth_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    let tail = match tail.split_once('?') {
+        Some((path, query)) => {
+            let query = query
+                .split('&')
+                .map(|kv| match kv.split_once('=') {
+                    Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                    _ => kv.to_owned(),
+                })
+                .collect::<Vec<_>>()
+                .join("&");
+            format!("{path}?{query}")
+        }
+        None => tail.to_owned(),
+    };
+    format!("{scheme}://{authority}{tail}")
+}
+
+/// A bounded set of connections to one database.
+struct Pool {
+    config: postgres::Config,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+    max: usize,
+}
+
+struct PoolState {
+    idle: Vec<Client>,
+    open: usize,
+}
+
+/// A checked-out connection; goes back to the pool on drop.
+struct Conn<'a> {
+    pool: &'a Pool,
+    client: Option<Client>,
+}
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        // Present until drop.
+        #[allow(clippy::unwrap_used)]
+        self.client.as_ref().unwrap()
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        #[allow(clippy::unwrap_used)]
+        self.client.as_mut().unwrap()
+    }
+}
+
+impl Drop for Conn<'_> {
+    fn drop(&mut self) {
+        let Some(client) = self.client.take() else {
+            return;
+        };
+        let mut state = self.pool.lock();
+        if client.is_closed() {
+            state.open = state.open.saturating_sub(1);
+        } else {
+            state.idle.push(client);
+        }
+        drop(state);
+        self.pool.freed.notify_one();
+    }
+}
+
+impl Pool {
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // A panic while holding the lock leaves a consistent Vec and count.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self) -> Result<Conn<'_>, StoreError> {
+        let deadline = Instant::now() + CHECKOUT_WAIT;
+        let mut state = self.lock();
+        loop {
+            if let Some(client) = state.idle.pop() {
+                if client.is_closed() {
+                    state.open = state.open.saturating_sub(1);
+                    continue;
+                }
+                return Ok(Conn {
+                    pool: self,
+                    client: Some(client),
+                });
+            }
+            if state.open < self.max {
+                state.open += 1;
+                drop(state);
+                return match self.config.connect(NoTls) {
+                    Ok(client) => Ok(Conn {
+                        pool: self,
+                        client: Some(client),
+                    }),
+                    Err(e) => {
+                        self.lock().open -= 1;
+                        self.freed.notify_one();
+                        Err(db(e))
+                    }
+                };
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Db(format!(
+                    "all {} database connections stayed busy for {}s",
+                    self.max,
+                    CHECKOUT_WAIT.as_secs()
+                )));
+            }
+            state = self
+                .freed
+                .wait_timeout(state, left)
+                .map(|(g, _)| g)
+                .unwrap_or_else(|p| p.into_inner().0);
+        }
+    }
+}
+
+/// PostgreSQL implementation of [`Store`](crate::store::Store).
+pub struct PostgresStore {
+    pool: Pool,
+    target: PgTarget,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db(e: postgres::Error) -> StoreError {
+    StoreError::Db(e.to_string())
+}
+
+/// A unique violation is [`StoreError::Duplicate`] of `what`; anything else
+/// is a database error.
+fn duplicate_or_db(e: postgres::Error, what: impl FnOnce() -> String) -> StoreError {
+    if e.code() == Some(&SqlState::UNIQUE_VIOLATION) {
+        StoreError::Duplicate(what())
+    } else {
+        db(e)
+    }
+}
+
+fn i64_of(v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{v} does not fit the database")))
+}
+
+fn u64_of(v: i64) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("negative value {v}")))
+}
+
+impl PostgresStore {
+    /// Connect to the database and bring its schema to [`SCHEMA_VERSION`].
+    pub fn open(target: &PgTarget) -> Result<Self, StoreError> {
+        let store = PostgresStore {
+            pool: Pool {
+                config: target.config()?,
+                state: Mutex::new(PoolState {
+                    idle: Vec::new(),
+                    open: 0,
+                }),
+                freed: Condvar::new(),
+                max: POOL_SIZE,
+            },
+            target: target.clone(),
+        };
+        migrate::migrate(&mut *store.conn()?)?;
+        Ok(store)
+    }
+
+    fn conn(&self) -> Result<Conn<'_>, StoreError> {
+        self.pool.get()
+    }
+
+    /// Store `value` under `key` unless a value is there already; the value
+    /// that holds afterwards. Two CAs starting on one new database agree on
+    /// one value (the seal salt).
+    pub fn meta_or_insert(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let mut c = self.conn()?;
+        c.execute(
+            "INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+            &[&key, &value],
+        )
+        .map_err(db)?;
+        let row = c
+            .query_one("SELECT value FROM meta WHERE key = $1", &[&key])
+            .map_err(db)?;
+        Ok(row.get(0))
+    }
+}
+
+impl MetaStore for PostgresStore {
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let row = self
+            .conn()?
+            .query_opt("SELECT value FROM meta WHERE key = $1", &[&key])
+            .map_err(db)?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.conn()?
+            .execute(
+                "INSERT INTO meta(key, value) VALUES ($1, $2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                &[&key, &value],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_recognised_and_passwords_redacted() {
+        assert!(is_postgres_url("postgres://ca@db:5432/rampart"));
+        assert!(is_postgres_url("postgresql://ca@db/rampart"));
+        assert!(!is_postgres_url("ca.db"));
+        assert!(!is_postgres_url("/var/lib/rampart-ca/postgres.db"));
+        assert_eq!(
+            redact_url("postgres://ca:hunter2@db:5432/rampart"),
+            "postgres://ca:***@db:5432/rampart"
+        );
+        assert_eq!(
+            redact_url("postgres://ca@db:5432/rampart?password=hunter2&connect_timeout=3"),
+            "postgres://ca@db:5432/rampart?password=***&connect_timeout=3"
+        );
+        assert_eq!(
+            redact_url("postgres://ca@db/rampart"),
+            "postgres://ca@db/rampart"
+        );
+        let t = PgTarget::new(
+            "postgres://ca:hunter2@db/rampart",
+            Some("also-secret".to_owned().into()),
+        )
+        .unwrap();
+        let shown = format!("{t:?} {t}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("also-secret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn tls_is_refused_until_it_is_supported() {
+        let e = PgTarget::new("postgres://ca@db/rampart?sslmode=require", None).unwrap_err();
+        assert!(e.to_string().contains("not supported"), "{e}");
+        assert!(PgTarget::new("ca.db", None).is_err());
+    }
+
+    #[test]
+    fn an_unreachable_server_is_a_database_error_naming_no_password() {
+        // Port 1 on loopback: nothing listens there.
+        let t = PgTarget::new("postgres://ca:hunter2@127.0.0.1:1/rampart", None).unwrap();
+        let e = PostgresStore::open(&t).unwrap_err();
+        assert!(matches!(e, StoreError::Db(_)), "{e:?}");
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+}

@@ -1,0 +1,228 @@
+//! A throwaway PostgreSQL for tests: `initdb` into a temporary directory, the
+//! server on a free loopback port with its socket in that directory, stopped
+//! and deleted on drop.
+//!
+//! The binaries come from Debian's `postgresql` package
+//! (`/usr/lib/postgresql/<major>/bin`; the newest major found wins). PostgreSQL
+//! refuses to run as root, so as root the cluster is made and run by the
+//! `postgres` user, and the directory is given to that user. A machine without
+//! PostgreSQL fails the test with a message saying what to install: nothing
+//! is skipped.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A running PostgreSQL cluster with trust authentication on 127.0.0.1.
+#[derive(Debug)]
+pub(crate) struct TestPostgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    as_postgres: bool,
+}
+
+/// The directory holding `initdb` and `pg_ctl`, newest major version first.
+fn find_bin() -> PathBuf {
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let major = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let bin = e.path().join("bin");
+            (bin.join("initdb").is_file() && bin.join("pg_ctl").is_file()).then_some((major, bin))
+        })
+        .collect();
+    found.sort();
+    match found.pop() {
+        Some((_, bin)) => bin,
+        None => panic!(
+            "PostgreSQL is not installed (no /usr/lib/postgresql/*/bin/initdb): \
+             install the Debian package `postgresql` (scripts/test does)"
+        ),
+    }
+}
+
+fn euid_is_root() -> bool {
+    let out = Command::new("id").arg("-u").output().expect("run id -u");
+    String::from_utf8_lossy(&out.stdout).trim() == "0"
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+impl TestPostgres {
+    /// Make and start a cluster; panics with the server's log when it cannot.
+    pub(crate) fn start() -> TestPostgres {
+        let bin = find_bin();
+        let as_postgres = euid_is_root();
+        let dir = tempfile::Builder::new()
+            .prefix("rampart-pg")
+            .tempdir()
+            .expect("temporary directory");
+        let pg = TestPostgres {
+            dir,
+            bin,
+            port: 0,
+            as_postgres,
+        };
+        if as_postgres {
+            let out = Command::new("chown")
+                .arg("postgres:")
+                .arg(pg.dir.path())
+                .output()
+                .expect("run chown");
+            assert!(
+                out.status.success(),
+                "chown postgres {}: {}",
+                pg.dir.path().display(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let data = pg.data();
+        let out = pg.run(
+            "initdb",
+            &[
+                "-D",
+                &data,
+                "--auth=trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ],
+        );
+        assert!(out.status.success(), "initdb failed: {}", text(&out));
+        // Another process may take the port between the probe and the bind:
+        // try a few.
+        let mut pg = pg;
+        let mut last = String::new();
+        for _ in 0..5 {
+            pg.port = free_port();
+            let opts = format!(
+                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+                 -c synchronous_commit=off -c full_page_writes=off",
+                pg.port,
+                pg.dir.path().display()
+            );
+            let log = pg.dir.path().join("server.log");
+            let out = pg.run(
+                "pg_ctl",
+                &[
+                    "start",
+                    "-w",
+                    "-t",
+                    "60",
+                    "-D",
+                    &data,
+                    "-l",
+                    &log.display().to_string(),
+                    "-o",
+                    &opts,
+                ],
+            );
+            if out.status.success() {
+                return pg;
+            }
+            last = format!(
+                "{}\n{}",
+                text(&out),
+                std::fs::read_to_string(&log).unwrap_or_default()
+            );
+        }
+        panic!("pg_ctl start failed: {last}");
+    }
+
+    fn data(&self) -> String {
+        self.dir.path().join("data").display().to_string()
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Output {
+        let path = self.bin.join(tool);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", path.display()))
+    }
+
+    /// The port it listens on (127.0.0.1).
+    pub(crate) fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A URL for database `db` as the superuser `postgres`.
+    pub(crate) fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+
+    /// Create database `name`; its URL.
+    pub(crate) fn create_database(&self, name: &str) -> String {
+        let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
+            .expect("connect to the test cluster");
+        c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+            .expect("create database");
+        self.url(name)
+    }
+
+    /// The directory the cluster lives in.
+    pub(crate) fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+impl Drop for TestPostgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        // Immediate: the data is thrown away anyway.
+        let _ = self.run("pg_ctl", &["stop", "-D", &data, "-m", "immediate", "-w"]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TestPostgres;
+
+    #[test]
+    fn a_throwaway_cluster_answers_and_is_gone_after_drop() {
+        let pg = TestPostgres::start();
+        let url = pg.create_database("probe");
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let one: i32 = c.query_one("SELECT 1", &[]).unwrap().get(0);
+        assert_eq!(one, 1);
+        let dir = pg.dir().to_path_buf();
+        let port = pg.port();
+        drop(c);
+        drop(pg);
+        assert!(!dir.exists(), "the cluster's directory is deleted");
+        assert!(
+            postgres::Client::connect(
+                &format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+                postgres::NoTls
+            )
+            .is_err(),
+            "the server is stopped"
+        );
+    }
+}
