@@ -217,6 +217,7 @@ fn main() {
         passphrase: PassphraseChoice::InsecureBesideKeys,
         extra_names: vec![],
         pkcs11,
+        database: None,
     })
     .expect("init");
     if a.softhsm {

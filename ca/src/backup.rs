@@ -71,6 +71,13 @@ pub struct BackupReport {
 /// Back up the CA whose config is `config_path` into the new directory `out`.
 pub fn backup(config_path: &Path, out: &Path) -> Result<BackupReport, CaError> {
     let config = Config::load(config_path)?;
+    let Some(ca_db_path) = config.database.sqlite_path() else {
+        return Err(CaError::Config(format!(
+            "the CA's state is in PostgreSQL ({}): `rampart-ca backup` copies SQLite \
+             databases only; back the PostgreSQL database up with its own tools (pg_dump)",
+            config.database
+        )));
+    };
     let root = canonical(config.path.parent().unwrap_or(Path::new(".")))?;
     let out = absolute(out)?;
     if out.starts_with(&root) {
@@ -95,7 +102,7 @@ pub fn backup(config_path: &Path, out: &Path) -> Result<BackupReport, CaError> {
         )));
     }
     // The live files, by their place under the CA directory.
-    let ca_db = inside(&root, &config.database, "database")?;
+    let ca_db = inside(&root, ca_db_path, "database")?;
     let audit_db = inside(&root, &config.audit_database, "[audit] database")?;
     let witness_rel = inside(&root, &config.audit_witness, "[audit] witness_file")?;
     let recordings_rel = audit_db

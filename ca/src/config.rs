@@ -28,9 +28,14 @@ pub struct RawConfig {
     /// Address of the HTTPS API. Default `127.0.0.1:8443`.
     #[serde(default = "default_listen")]
     pub listen: String,
-    /// SQLite database of identities, factors, sessions and certificates.
+    /// Where identities, factors, sessions and certificates live: an SQLite
+    /// file, or a `postgres://user@host:port/db` URL (several CAs may share
+    /// one PostgreSQL database).
     #[serde(default = "default_database")]
     pub database: PathBuf,
+    /// The PostgreSQL password, from a file (0600) rather than the URL.
+    #[serde(default)]
+    pub database_password_file: Option<PathBuf>,
     /// Policy file.
     #[serde(default = "default_policy")]
     pub policy: PathBuf,
@@ -510,6 +515,95 @@ fn read_credential_at(path: Option<PathBuf>, name: &str) -> Result<SecretString,
     read_secret_file(&path)
 }
 
+/// Where the CA's state lives.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// An SQLite file (absolute path): one CA.
+    Sqlite(PathBuf),
+    /// A PostgreSQL database, possibly shared by several CAs.
+    Postgres(PostgresDatabase),
+}
+
+/// `database = "postgres://…"` and its password file. `Debug` and
+/// [`PostgresDatabase::redacted`] never show a password.
+#[derive(Clone)]
+pub struct PostgresDatabase {
+    url: String,
+    /// `database_password_file` (absolute), read when the store is opened.
+    pub password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for PostgresDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresDatabase")
+            .field("url", &self.redacted())
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+impl PostgresDatabase {
+    /// The URL with any password masked, for messages and logs.
+    pub fn redacted(&self) -> String {
+        crate::store::postgres::redact_url(&self.url)
+    }
+
+    /// The connection target, with the password file read (it must be 0600).
+    pub fn target(&self) -> Result<crate::store::postgres::PgTarget, CaError> {
+        let password = self
+            .password_file
+            .as_deref()
+            .map(read_secret_file)
+            .transpose()?;
+        crate::store::postgres::PgTarget::new(&self.url, password)
+            .map_err(|e| CaError::Config(format!("database: {e}")))
+    }
+}
+
+impl Database {
+    fn from_raw(
+        raw: &Path,
+        password_file: Option<&Path>,
+        base: &Path,
+    ) -> Result<Database, CaError> {
+        let text = raw.to_str().unwrap_or_default();
+        if crate::store::postgres::is_postgres_url(text) {
+            // Checked now (the URL parses, no TLS asked for), connected later.
+            crate::store::postgres::PgTarget::new(text, None)
+                .map_err(|e| CaError::Config(format!("database: {e}")))?;
+            return Ok(Database::Postgres(PostgresDatabase {
+                url: text.to_owned(),
+                password_file: password_file.map(|p| base.join(p)),
+            }));
+        }
+        if password_file.is_some() {
+            return Err(CaError::Config(
+                "database_password_file is for a postgres:// database; this one is an \
+                 SQLite file"
+                    .into(),
+            ));
+        }
+        Ok(Database::Sqlite(base.join(raw)))
+    }
+
+    /// The SQLite file, if that is the backend.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match self {
+            Database::Sqlite(p) => Some(p),
+            Database::Postgres(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Sqlite(p) => write!(f, "{}", p.display()),
+            Database::Postgres(pg) => f.write_str(&pg.redacted()),
+        }
+    }
+}
+
 /// The validated configuration, paths absolute.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -520,7 +614,7 @@ pub struct Config {
     /// Connection caps and timeouts of the API.
     pub http: crate::connections::HttpLimits,
     /// State database.
-    pub database: PathBuf,
+    pub database: Database,
     /// Policy file.
     pub policy: PathBuf,
     /// Where the user and host CA keys live.
@@ -720,7 +814,11 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             listen,
-            database: abs(&raw.database),
+            database: Database::from_raw(
+                &raw.database,
+                raw.database_password_file.as_deref(),
+                base,
+            )?,
             policy: abs(&raw.policy),
             ca_keys,
             audit_key: abs(&raw.keys.audit),
@@ -827,6 +925,47 @@ mod tests {
         "version = 1\n[keys]\npassphrase_env = \"RAMPART_TEST_PASS\"\n".into()
     }
 
+    fn with_database(lines: &str) -> Result<Config, CaError> {
+        let raw: RawConfig = toml::from_str(&format!("{lines}\n{}", minimal())).unwrap();
+        Config::from_raw(
+            raw,
+            Path::new("/etc/rampart/ca.toml"),
+            Path::new("/etc/rampart"),
+        )
+    }
+
+    #[test]
+    fn a_postgres_url_selects_postgres_and_its_password_stays_hidden() {
+        let cfg = with_database(
+            "database = \"postgres://ca:hunter2@db.internal:5432/rampart\"\n\
+             database_password_file = \"secrets/db-password\"",
+        )
+        .unwrap();
+        let Database::Postgres(pg) = &cfg.database else {
+            panic!("not postgres: {:?}", cfg.database);
+        };
+        assert_eq!(
+            pg.password_file.as_deref(),
+            Some(Path::new("/etc/rampart/secrets/db-password"))
+        );
+        assert_eq!(cfg.database.sqlite_path(), None);
+        let shown = format!("{cfg:?} {}", cfg.database);
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("postgres://ca:***@db.internal:5432/rampart"));
+    }
+
+    #[test]
+    fn database_settings_that_cannot_work_are_refused() {
+        let e = with_database("database_password_file = \"pw\"").unwrap_err();
+        assert!(e.to_string().contains("postgres://"), "{e}");
+        let e =
+            with_database("database = \"postgres://ca@db/rampart?sslmode=require\"").unwrap_err();
+        assert!(e.to_string().contains("TLS"), "{e}");
+        let e =
+            with_database("database = \"postgres://ca:hunter2@db:notaport/rampart\"").unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+    }
+
     #[test]
     fn durations_parse_and_refuse_garbage() {
         assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
@@ -847,7 +986,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(cfg.listen.to_string(), "127.0.0.1:8443");
-        assert_eq!(cfg.database, Path::new("/etc/rampart/ca.db"));
+        assert_eq!(
+            cfg.database.sqlite_path(),
+            Some(Path::new("/etc/rampart/ca.db"))
+        );
         assert_eq!(cfg.authority.limits.attempts.max_failures, 5);
         assert_eq!(cfg.authority.session_ttl, Duration::from_secs(8 * 3600));
         assert_eq!(

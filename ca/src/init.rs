@@ -20,8 +20,9 @@ use crate::config::Config;
 use crate::error::CaError;
 use crate::secrets;
 use crate::server::{self, SEAL_SALT};
+use crate::store::postgres::{PgTarget, PostgresStore};
 use crate::store::sqlite::SqliteStore;
-use crate::store::MetaStore;
+use crate::store::{MetaStore, UserStore};
 
 /// The policy a new CA starts with.
 pub const DEFAULT_POLICY: &str = include_str!("default_policy.toml");
@@ -69,6 +70,59 @@ pub struct InitOptions {
     /// Make the user and host CA keys inside this PKCS#11 token instead of
     /// key files.
     pub pkcs11: Option<Pkcs11Init>,
+    /// Keep the CA's state in this PostgreSQL database rather than `ca.db`.
+    pub database: Option<InitPostgres>,
+}
+
+/// `--database postgres://…` and `--database-password-file` of `init`.
+#[derive(Clone)]
+pub struct InitPostgres {
+    /// The URL (its password, if any, is never shown).
+    pub url: String,
+    /// A file (0600) holding the password.
+    pub password_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for InitPostgres {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InitPostgres")
+            .field("url", &crate::store::postgres::redact_url(&self.url))
+            .field("password_file", &self.password_file)
+            .finish()
+    }
+}
+
+/// The empty PostgreSQL database `init` will fill, opened before any file is
+/// written so that a wrong URL leaves nothing behind; and the config lines
+/// naming it.
+fn open_postgres(pg: &InitPostgres) -> Result<(PostgresStore, String), CaError> {
+    let password_file = pg
+        .password_file
+        .as_deref()
+        .map(|p| std::fs::canonicalize(p).map_err(|e| CaError::io(p, e)))
+        .transpose()?;
+    let password = password_file
+        .as_deref()
+        .map(crate::config::read_secret_file)
+        .transpose()?;
+    let target = PgTarget::new(&pg.url, password)
+        .map_err(|e| CaError::Config(format!("--database: {e}")))?;
+    let store =
+        PostgresStore::open(&target).map_err(|e| CaError::Config(format!("{target}: {e}")))?;
+    if store.meta(SEAL_SALT)?.is_some() || !store.users()?.is_empty() {
+        return Err(CaError::Config(format!(
+            "{target} already holds a CA; another CA on it needs that CA's keys and \
+             config: copy its directory instead of running init"
+        )));
+    }
+    let mut lines = format!("database = {}", toml::Value::String(pg.url.clone()));
+    if let Some(f) = password_file {
+        lines.push_str(&format!(
+            "\ndatabase_password_file = {}",
+            toml::Value::String(f.display().to_string())
+        ));
+    }
+    Ok((store, lines))
 }
 
 /// The token `init --pkcs11-*` makes the CA keys in.
@@ -177,6 +231,25 @@ fn make_token_keys(p: &Pkcs11Init, audit_pub: &Path) -> Result<(), CaError> {
 }
 
 fn config_text(listen: &str, passphrase_line: &str, ca_key_lines: &str) -> String {
+    config_text_with(
+        listen,
+        passphrase_line,
+        ca_key_lines,
+        DEFAULT_DATABASE_LINES,
+    )
+}
+
+/// `config_text`'s database lines for the default SQLite file.
+const DEFAULT_DATABASE_LINES: &str =
+    "# Identities, factors, sessions, issued certificates, revocations (SQLite).\n\
+     database = \"ca.db\"";
+
+fn config_text_with(
+    listen: &str,
+    passphrase_line: &str,
+    ca_key_lines: &str,
+    database_lines: &str,
+) -> String {
     format!(
         r#"# rampart-ca configuration (written by `rampart-ca init`).
 # Relative paths are relative to this file's directory. Every option below shows
@@ -185,8 +258,7 @@ version = 1
 
 # Address of the HTTPS API.
 listen = "{listen}"
-# Identities, factors, sessions, issued certificates, revocations (SQLite).
-database = "ca.db"
+{database_lines}
 # Who gets which certificates: see the comments in the policy file.
 policy = "policy.toml"
 
@@ -315,6 +387,7 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
             config_path.display()
         )));
     }
+    let postgres = opts.database.as_ref().map(open_postgres).transpose()?;
     for sub in ["keys", "tls"] {
         mkdir_private(&dir.join(sub))?;
     }
@@ -399,13 +472,39 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
     write_new(&dir.join("policy.toml"), DEFAULT_POLICY.as_bytes(), 0o644)?;
     write_new(
         &config_path,
-        config_text(&opts.listen, &passphrase_line, &ca_key_lines).as_bytes(),
+        match &postgres {
+            None => config_text(&opts.listen, &passphrase_line, &ca_key_lines),
+            Some((_, lines)) => config_text_with(
+                &opts.listen,
+                &passphrase_line,
+                &ca_key_lines,
+                &format!(
+                    "# Identities, factors, sessions, issued certificates, revocations:\n\
+                     # PostgreSQL, which other CAs with copies of this directory may share.\n\
+                     {lines}"
+                ),
+            ),
+        }
+        .as_bytes(),
         0o600,
     )?;
 
-    let store = SqliteStore::open(&dir.join("ca.db"))?;
-    store.set_meta(SEAL_SALT, &secrets::new_salt())?;
-    drop(store);
+    let salt = secrets::new_salt();
+    match postgres {
+        None => {
+            let store = SqliteStore::open(&dir.join("ca.db"))?;
+            store.set_meta(SEAL_SALT, &salt)?;
+        }
+        Some((store, _)) => {
+            // Insert-if-absent: of two inits racing on one database, one salt wins
+            // and the other init stops here.
+            if store.meta_or_insert(SEAL_SALT, &salt)? != salt {
+                return Err(CaError::Config(
+                    "another CA was initialised on this database meanwhile".into(),
+                ));
+            }
+        }
+    }
 
     let config = Config::load(&config_path)?;
     let loaded = server::open_with_passphrase(&config, &pass, Arc::new(SystemClock))?;
@@ -550,6 +649,7 @@ mod tests {
             passphrase: PassphraseChoice::File(pass.clone()),
             extra_names: vec![],
             pkcs11: None,
+            database: None,
         })
         .unwrap();
         assert!(!dir.path().join("ca/secrets").exists());
@@ -579,6 +679,42 @@ mod tests {
     }
 
     #[test]
+    fn init_on_postgres_keeps_the_state_there_and_a_second_init_is_refused() {
+        let pg = crate::store::postgres::testing::TestPostgres::start();
+        let url = pg.create_database("ca");
+        let dir = tempfile::tempdir().unwrap();
+        let opts = |sub: &str| InitOptions {
+            dir: dir.path().join(sub),
+            listen: "127.0.0.1:0".into(),
+            admin: "root-admin".into(),
+            passphrase: PassphraseChoice::InsecureBesideKeys,
+            extra_names: vec![],
+            database: Some(InitPostgres {
+                url: url.clone(),
+                password_file: None,
+            }),
+        };
+        let out = init(&opts("ca1")).unwrap();
+        assert!(!dir.path().join("ca1/ca.db").exists(), "no SQLite state");
+        let report = server::check(&out.config).unwrap();
+        assert!(
+            report.contains(&format!(
+                "CA database OK: {url} (schema version {})",
+                crate::store::postgres::SCHEMA_VERSION
+            )),
+            "{report}"
+        );
+        let store = PostgresStore::open(&PgTarget::new(&url, None).unwrap()).unwrap();
+        assert!(store.user("root-admin").unwrap().unwrap().admin);
+        assert!(store.meta(SEAL_SALT).unwrap().is_some());
+        // A second init on the same database would bring other keys: refused
+        // before it writes anything.
+        let e = init(&opts("ca2")).unwrap_err();
+        assert!(e.to_string().contains("already holds a CA"), "{e}");
+        assert!(!dir.path().join("ca2/config.toml").exists());
+    }
+
+    #[test]
     fn a_typed_passphrase_is_read_from_the_systemd_credential() {
         let dir = tempfile::tempdir().unwrap();
         let out = init(&InitOptions {
@@ -590,6 +726,7 @@ mod tests {
             )),
             extra_names: vec![],
             pkcs11: None,
+            database: None,
         })
         .unwrap();
         assert!(!dir.path().join("ca/secrets").exists());
@@ -612,6 +749,7 @@ mod tests {
             passphrase: PassphraseChoice::InsecureBesideKeys,
             extra_names: vec![],
             pkcs11: None,
+            database: None,
         };
         let out = init(&opts).unwrap();
         assert!(out.tls_fingerprint.starts_with("SHA256:"));

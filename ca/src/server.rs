@@ -14,11 +14,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::authority::Authority;
 use crate::clock::{Clock, SystemClock};
-use crate::config::{check_private_file, Config};
+use crate::config::{check_private_file, Config, Database};
 use crate::error::CaError;
 use crate::secrets::Sealer;
+use crate::store::postgres::PostgresStore;
 use crate::store::sqlite::SqliteStore;
-use crate::store::MetaStore;
+use crate::store::Store;
 
 /// Metadata key of the seal salt, written by `init`.
 pub const SEAL_SALT: &str = "seal_salt";
@@ -127,6 +128,35 @@ pub fn load_tls(config: &Config) -> Result<Arc<rustls::ServerConfig>, CaError> {
     Ok(Arc::new(tls))
 }
 
+/// Open the configured store, and read the seal salt `init` put there.
+fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Vec<u8>), CaError> {
+    let store: Arc<dyn Store> = match &config.database {
+        Database::Sqlite(path) => {
+            if !path.exists() {
+                return Err(CaError::Config(format!(
+                    "{} does not exist; run `rampart-ca init` first",
+                    path.display()
+                )));
+            }
+            Arc::new(
+                SqliteStore::open(path)
+                    .map_err(|e| CaError::Config(format!("{}: {e}", path.display())))?,
+            )
+        }
+        Database::Postgres(pg) => Arc::new(
+            PostgresStore::open(&pg.target()?)
+                .map_err(|e| CaError::Config(format!("{}: {e}", pg.redacted())))?,
+        ),
+    };
+    let salt = store.meta(SEAL_SALT)?.ok_or_else(|| {
+        CaError::Config(format!(
+            "{} was not initialised by `rampart-ca init` (no seal salt)",
+            config.database
+        ))
+    })?;
+    Ok((store, salt))
+}
+
 /// Load keys, policy, store and audit log; fail with a clear reason on anything
 /// missing, unreadable, loose or wrong.
 pub fn open(config: &Config, clock: Arc<dyn Clock>) -> Result<Loaded, CaError> {
@@ -148,20 +178,7 @@ pub fn open_with_passphrase(
     let keys = crate::keys::load(config, pass)?;
     let policy = load_policy(&config.policy)?;
     let tls = load_tls(config)?;
-    if !config.database.exists() {
-        return Err(CaError::Config(format!(
-            "{} does not exist; run `rampart-ca init` first",
-            config.database.display()
-        )));
-    }
-    let store = SqliteStore::open(&config.database)
-        .map_err(|e| CaError::Config(format!("{}: {e}", config.database.display())))?;
-    let salt = store.meta(SEAL_SALT)?.ok_or_else(|| {
-        CaError::Config(format!(
-            "{} was not initialised by `rampart-ca init` (no seal salt)",
-            config.database.display()
-        ))
-    })?;
+    let (store, salt) = open_store(config)?;
     let sealer = Sealer::derive(pass, &salt)?;
     let audit = AuditLog::open_with_signer(
         &config.audit_database,
@@ -185,15 +202,7 @@ pub fn open_with_passphrase(
         e => CaError::Config(format!("{}: {e}", config.audit_database.display())),
     })?;
     let settings = config.authority.clone();
-    let authority = Authority::new(
-        Arc::new(store),
-        audit,
-        policy,
-        keys.ca,
-        sealer,
-        clock,
-        settings,
-    )?;
+    let authority = Authority::new(store, audit, policy, keys.ca, sealer, clock, settings)?;
     if !config.oidc.is_empty() {
         authority.set_oidc(crate::oidc::RelyingParty::new(config.oidc.clone())?);
     }
@@ -253,7 +262,8 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
     for f in &config.forwarders {
         crate::forwarders::sink_for(f)?; // the TLS CA file must load
     }
-    for db in [&config.database, &config.audit_database] {
+    let files = [config.database.sqlite_path(), Some(&*config.audit_database)];
+    for db in files.into_iter().flatten() {
         if !db.exists() {
             return Err(CaError::Config(format!("{} does not exist", db.display())));
         }
@@ -282,25 +292,26 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
 /// binary, or not Rampart's), else a line each saying the version and whether
 /// the next start upgrades it.
 fn check_schemas(config: &Config) -> Result<[String; 2], CaError> {
-    let ca = crate::store::sqlite::inspect(&config.database).map_err(|e| {
+    let ca = match &config.database {
+        Database::Sqlite(path) => crate::store::sqlite::inspect(path),
+        Database::Postgres(pg) => crate::store::postgres::inspect(&pg.target()?),
+    }
+    .map_err(|e| {
         CaError::Config(format!(
             "CA database {}: {e}; `serve` would refuse to start",
-            config.database.display()
+            config.database
         ))
     })?;
     let ca_line = if ca.needs_upgrade() {
         format!(
             "CA database {}: schema version {}; the next start upgrades it to {} \
              (back it up first)",
-            config.database.display(),
-            ca.found,
-            ca.supported
+            config.database, ca.found, ca.supported
         )
     } else {
         format!(
             "CA database OK: {} (schema version {})",
-            config.database.display(),
-            ca.found
+            config.database, ca.found
         )
     };
     let audit = rampart_audit::schema_version(&config.audit_database).map_err(|e| {

@@ -62,6 +62,13 @@ enum Command {
         /// the daemon reads it from there too.
         #[arg(long, requires = "pkcs11_module")]
         pkcs11_pin_file: Option<PathBuf>,
+        /// Keep the CA's state in this empty PostgreSQL database
+        /// (postgres://user@host:port/db) instead of DIR/ca.db.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// The PostgreSQL password, from this file (0600).
+        #[arg(long, value_name = "FILE", requires = "database")]
+        database_password_file: Option<PathBuf>,
         /// Print the outcome as one JSON object (for scripts).
         #[arg(long)]
         json: bool,
@@ -220,6 +227,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             pkcs11_module,
             pkcs11_token,
             pkcs11_pin_file,
+            database,
+            database_password_file,
             json,
         } => {
             let mut origin = None;
@@ -251,6 +260,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                     _ => None,
                 },
+                database: database.map(|url| rampart_ca::init::InitPostgres {
+                    url,
+                    password_file: database_password_file,
+                }),
             })?;
             // A passphrase file the operator named, that turns out to lie inside the
             // CA directory: say so now, not only at the next `check`. (The insecure
