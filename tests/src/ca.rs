@@ -64,10 +64,47 @@ impl Ca {
         Self::init_with_args(policy, config_overrides, &[])
     }
 
+    /// [`Ca::init_e2e`] with the CA's state in the PostgreSQL database at `url`
+    /// (`init --database URL`): no `ca.db`.
+    pub fn init_postgres(url: &str, config_overrides: &str) -> Ca {
+        let ca = Self::init_with_args(None, config_overrides, &["--database", url]);
+        ca.write_policy(&crate::policy::standard_policy(&ca.info().admin_user));
+        ca
+    }
+
+    /// Another CA from a copy of this one's directory (same keys, config and
+    /// database settings, its own copy of the audit log) on a new port. Copy
+    /// while this one is stopped, so that the audit database is at rest.
+    pub fn copy_as_another_ca(&self) -> Ca {
+        let dir = tempdir("ca");
+        let ca_dir = dir.path().join("ca");
+        let mut c = Command::new("cp");
+        c.arg("-a").arg(&self.ca_dir).arg(&ca_dir);
+        run(c).assert_success("cp -a the CA directory");
+        let port = free_port();
+        let url = format!("https://127.0.0.1:{port}");
+        let ca = Ca {
+            url: url.clone(),
+            log: dir.path().join("rampart-ca.log"),
+            dir,
+            init: InitInfo {
+                config: ca_dir.join("config.toml"),
+                url,
+                ..self.init.clone()
+            },
+            ca_dir,
+            child: None,
+            starts: 0,
+        };
+        ca.merge_config(&format!("listen = \"127.0.0.1:{port}\""));
+        ca
+    }
+
     /// [`Ca::init_with`], passing `extra` to `rampart-ca init` (e.g. the
     /// `--pkcs11-*` options, with which the CA keys are not files).
     pub fn init_with_args(policy: Option<&str>, config_overrides: &str, extra: &[&str]) -> Ca {
         let in_token = extra.contains(&"--pkcs11-module");
+        let postgres = extra.contains(&"--database");
         let dir = tempdir("ca");
         let ca_dir = dir.path().join("ca");
         let port = free_port();
@@ -92,7 +129,7 @@ impl Ca {
         for f in [
             "config.toml",
             "policy.toml",
-            "ca.db",
+            if postgres { "audit.db" } else { "ca.db" },
             "audit.db",
             "keys/user_ca.pub",
             "keys/host_ca.pub",
