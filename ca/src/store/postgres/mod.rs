@@ -4,7 +4,9 @@
 //! runtime per connection). The store traits are synchronous, and the CA calls
 //! them from blocking threads (`http::blocking`, `spawn_blocking`,
 //! `block_in_place`), never from an async worker, where the blocking client
-//! would panic.
+//! would panic. The one place the store meets a worker is its end: the last
+//! handle goes with the last task holding the authority as the runtime shuts
+//! down, so [`Pool`]'s drop closes connections from a thread of its own there.
 //!
 //! Connections come from a small bounded pool of our own ([`Pool`]) rather
 //! than `r2d2_postgres`: it needs a mutex, a condvar and a closed-connection
@@ -215,6 +217,30 @@ impl Drop for Conn<'_> {
     }
 }
 
+impl Drop for Pool {
+    /// Closing a connection blocks (it says goodbye to the server through the
+    /// connection's own runtime), which panics on an async worker: and the
+    /// last handle on the store may well go there, with the last task holding
+    /// the authority when the daemon's runtime shuts down. On such a thread
+    /// the connections are closed from a thread of their own.
+    fn drop(&mut self) {
+        let idle = std::mem::take(&mut self.lock().idle);
+        if idle.is_empty() {
+            return;
+        }
+        if tokio::runtime::Handle::try_current().is_ok() {
+            let closer = std::thread::Builder::new()
+                .name("rampart-pg-close".into())
+                .spawn(move || drop(idle));
+            if let Err(e) = closer {
+                tracing::warn!(error = %e, "could not close the database connections");
+            }
+        } else {
+            drop(idle);
+        }
+    }
+}
+
 impl Pool {
     fn lock(&self) -> MutexGuard<'_, PoolState> {
         // A panic while holding the lock leaves a consistent Vec and count.
@@ -396,6 +422,25 @@ mod tests {
             !shown.contains("hunter2") && !shown.contains("also-secret"),
             "{shown}"
         );
+    }
+
+    /// The daemon's last handle on the store goes when its runtime shuts
+    /// down, on an async worker, where the blocking client cannot close a
+    /// connection itself.
+    #[test]
+    fn the_last_handle_may_be_dropped_on_an_async_worker() {
+        let pg = testing::TestPostgres::start();
+        let t = PgTarget::new(&pg.create_database("ca"), None).unwrap();
+        let store = std::sync::Arc::new(PostgresStore::open(&t).unwrap());
+        assert_eq!(store.meta("x").unwrap(), None);
+        assert_eq!(store.pool.lock().idle.len(), 1, "a connection is pooled");
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move { tokio::spawn(async move { drop(store) }).await })
+            .expect("dropping the store on a worker must not panic");
     }
 
     #[test]
