@@ -954,6 +954,43 @@ mod tests {
         assert!(shown.contains("postgres://ca:***@db.internal:5432/rampart"));
     }
 
+    /// The password comes from the file, and reaches a server that demands it.
+    #[test]
+    fn the_database_password_file_is_used_to_log_in() {
+        use std::os::unix::fs::PermissionsExt;
+        let pg = crate::store::postgres::testing::TestPostgres::start();
+        let url = pg.create_role_with_password("rampart", "s3cret-pw");
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("db-password");
+        std::fs::write(&pw, "s3cret-pw\n").unwrap();
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let raw: RawConfig = toml::from_str(&format!(
+            "database = \"{url}\"\ndatabase_password_file = \"db-password\"\n{}",
+            minimal()
+        ))
+        .unwrap();
+        let cfg = Config::from_raw(raw, &dir.path().join("ca.toml"), dir.path()).unwrap();
+        let Database::Postgres(db) = &cfg.database else {
+            panic!("not postgres");
+        };
+        let store = crate::store::postgres::PostgresStore::open(&db.target().unwrap()).unwrap();
+        assert_eq!(
+            store.schema_version().unwrap(),
+            crate::store::postgres::SCHEMA_VERSION
+        );
+        // Without it, or with a wrong one, the server refuses; the error does
+        // not carry the password.
+        let none = crate::store::postgres::PgTarget::new(&url, None).unwrap();
+        assert!(crate::store::postgres::PostgresStore::open(&none).is_err());
+        let wrong =
+            crate::store::postgres::PgTarget::new(&url, Some("not-it".to_owned().into())).unwrap();
+        let e = crate::store::postgres::PostgresStore::open(&wrong).unwrap_err();
+        assert!(!e.to_string().contains("not-it"), "{e}");
+        // A password file others may read is refused before any connection.
+        std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(db.target().is_err());
+    }
+
     #[test]
     fn database_settings_that_cannot_work_are_refused() {
         let e = with_database("database_password_file = \"pw\"").unwrap_err();

@@ -178,6 +178,31 @@ impl TestPostgres {
         self.url(name)
     }
 
+    /// A login role that must give `password` (SCRAM) over TCP, owning a new
+    /// database of its name; that database's URL, without the password.
+    pub(crate) fn create_role_with_password(&self, role: &str, password: &str) -> String {
+        let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
+            .expect("connect to the test cluster");
+        c.batch_execute(&format!(
+            "SET password_encryption = 'scram-sha-256';
+             CREATE ROLE \"{role}\" LOGIN PASSWORD '{password}';"
+        ))
+        .expect("create role");
+        c.batch_execute(&format!("CREATE DATABASE \"{role}\" OWNER \"{role}\""))
+            .expect("create database");
+        // Rules are read top down: this one comes before initdb's trust lines.
+        let hba = self.dir.path().join("data/pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        std::fs::write(
+            &hba,
+            format!("host all \"{role}\" 127.0.0.1/32 scram-sha-256\n{rest}"),
+        )
+        .expect("write pg_hba.conf");
+        let out = self.run("pg_ctl", &["reload", "-D", &self.data()]);
+        assert!(out.status.success(), "pg_ctl reload: {}", text(&out));
+        format!("postgres://{role}@127.0.0.1:{}/{role}", self.port)
+    }
+
     /// The directory the cluster lives in.
     pub(crate) fn dir(&self) -> &Path {
         self.dir.path()
