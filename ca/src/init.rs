@@ -689,6 +689,7 @@ mod tests {
             admin: "root-admin".into(),
             passphrase: PassphraseChoice::InsecureBesideKeys,
             extra_names: vec![],
+            pkcs11: None,
             database: Some(InitPostgres {
                 url: url.clone(),
                 password_file: None,

@@ -24,55 +24,7 @@ struct Cli {
 enum Command {
     /// Create a new CA in a directory: keys, TLS certificate, databases, config,
     /// policy, and a one-time invite for the bootstrap admin (printed once).
-    Init {
-        /// Directory to create.
-        #[arg(long)]
-        dir: PathBuf,
-        /// API listen address.
-        #[arg(long, default_value = "127.0.0.1:8443")]
-        listen: String,
-        /// Name of the bootstrap admin.
-        #[arg(long, default_value = "admin")]
-        admin: String,
-        /// Read the key passphrase from this file (0600); the daemon reads it from
-        /// there too. Without a passphrase option, init reads the systemd credential
-        /// `ca-passphrase` from $CREDENTIALS_DIRECTORY, or else asks on the terminal,
-        /// and the daemon reads that credential.
-        #[arg(long, group = "passphrase")]
-        passphrase_file: Option<PathBuf>,
-        /// Read the key passphrase from this environment variable (init and daemon).
-        #[arg(long, group = "passphrase")]
-        passphrase_env: Option<String>,
-        /// INSECURE, for a throwaway CA only (`rampart dev`, tests): generate a
-        /// passphrase and store it in DIR/secrets/passphrase, beside the keys it
-        /// encrypts, so that a copy of DIR holds both. `rampart-ca check` warns.
-        #[arg(long, group = "passphrase")]
-        insecure_passphrase_beside_keys: bool,
-        /// Extra DNS name or IP address for the TLS certificate (repeatable).
-        #[arg(long = "tls-name")]
-        tls_names: Vec<String>,
-        /// Make the user and host CA keys inside a PKCS#11 token (an HSM, or
-        /// SoftHSM2) with this module, instead of key files; they never leave it.
-        #[arg(long, requires_all = ["pkcs11_token", "pkcs11_pin_file"])]
-        pkcs11_module: Option<PathBuf>,
-        /// The token's label (with --pkcs11-module).
-        #[arg(long, requires = "pkcs11_module")]
-        pkcs11_token: Option<String>,
-        /// File holding the token's user PIN, mode 0600 (with --pkcs11-module);
-        /// the daemon reads it from there too.
-        #[arg(long, requires = "pkcs11_module")]
-        pkcs11_pin_file: Option<PathBuf>,
-        /// Keep the CA's state in this empty PostgreSQL database
-        /// (postgres://user@host:port/db) instead of DIR/ca.db.
-        #[arg(long, value_name = "URL")]
-        database: Option<String>,
-        /// The PostgreSQL password, from this file (0600).
-        #[arg(long, value_name = "FILE", requires = "database")]
-        database_password_file: Option<PathBuf>,
-        /// Print the outcome as one JSON object (for scripts).
-        #[arg(long)]
-        json: bool,
-    },
+    Init(Box<InitArgs>),
     /// Serve the HTTPS API until SIGTERM or SIGINT.
     Serve {
         /// Config file.
@@ -126,6 +78,58 @@ enum Command {
         #[arg(value_enum)]
         shell: rampart_completions::Shell,
     },
+}
+
+/// `rampart-ca init`'s options.
+#[derive(Debug, clap::Args)]
+struct InitArgs {
+    /// Directory to create.
+    #[arg(long)]
+    dir: PathBuf,
+    /// API listen address.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: String,
+    /// Name of the bootstrap admin.
+    #[arg(long, default_value = "admin")]
+    admin: String,
+    /// Read the key passphrase from this file (0600); the daemon reads it from
+    /// there too. Without a passphrase option, init reads the systemd credential
+    /// `ca-passphrase` from $CREDENTIALS_DIRECTORY, or else asks on the terminal,
+    /// and the daemon reads that credential.
+    #[arg(long, group = "passphrase")]
+    passphrase_file: Option<PathBuf>,
+    /// Read the key passphrase from this environment variable (init and daemon).
+    #[arg(long, group = "passphrase")]
+    passphrase_env: Option<String>,
+    /// INSECURE, for a throwaway CA only (`rampart dev`, tests): generate a
+    /// passphrase and store it in DIR/secrets/passphrase, beside the keys it
+    /// encrypts, so that a copy of DIR holds both. `rampart-ca check` warns.
+    #[arg(long, group = "passphrase")]
+    insecure_passphrase_beside_keys: bool,
+    /// Extra DNS name or IP address for the TLS certificate (repeatable).
+    #[arg(long = "tls-name")]
+    tls_names: Vec<String>,
+    /// Make the user and host CA keys inside a PKCS#11 token (an HSM, or
+    /// SoftHSM2) with this module, instead of key files; they never leave it.
+    #[arg(long, requires_all = ["pkcs11_token", "pkcs11_pin_file"])]
+    pkcs11_module: Option<PathBuf>,
+    /// The token's label (with --pkcs11-module).
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_token: Option<String>,
+    /// File holding the token's user PIN, mode 0600 (with --pkcs11-module);
+    /// the daemon reads it from there too.
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_pin_file: Option<PathBuf>,
+    /// Keep the CA's state in this empty PostgreSQL database
+    /// (postgres://user@host:port/db) instead of DIR/ca.db.
+    #[arg(long, value_name = "URL")]
+    database: Option<String>,
+    /// The PostgreSQL password, from this file (0600).
+    #[arg(long, value_name = "FILE", requires = "database")]
+    database_password_file: Option<PathBuf>,
+    /// Print the outcome as one JSON object (for scripts).
+    #[arg(long)]
+    json: bool,
 }
 
 fn main() -> ExitCode {
@@ -216,21 +220,22 @@ const MIN_PASSPHRASE_CHARS: usize = 12;
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Init {
-            dir,
-            listen,
-            admin,
-            passphrase_file,
-            passphrase_env,
-            insecure_passphrase_beside_keys,
-            tls_names,
-            pkcs11_module,
-            pkcs11_token,
-            pkcs11_pin_file,
-            database,
-            database_password_file,
-            json,
-        } => {
+        Command::Init(args) => {
+            let InitArgs {
+                dir,
+                listen,
+                admin,
+                passphrase_file,
+                passphrase_env,
+                insecure_passphrase_beside_keys,
+                tls_names,
+                pkcs11_module,
+                pkcs11_token,
+                pkcs11_pin_file,
+                database,
+                database_password_file,
+                json,
+            } = *args;
             let mut origin = None;
             let passphrase = match (passphrase_file, passphrase_env) {
                 (Some(f), _) => PassphraseChoice::File(f),
