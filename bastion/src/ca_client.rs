@@ -4,10 +4,13 @@
 //! fingerprint (the same verifier as `rampart_api::Client`), the bastion
 //! credential as a bearer token, and error bodies mapped to
 //! [`rampart_api::ClientError`] so callers can branch on the stable code
-//! (`session_mfa_required`, …). It keeps no state beyond the HTTP pool.
+//! (`session_mfa_required`, …). It keeps no state beyond the HTTP pool and
+//! which of several CA URLs answered last ([`rampart_api::client::CaUrls`]:
+//! a request moves to the next CA only when it could not connect).
 
 use std::time::Duration;
 
+use rampart_api::client::CaUrls;
 use rampart_api::webauthn;
 use rampart_api::{
     paths, BastionEventAck, BastionEventBatch, BastionHostCertRequest, BastionJoinRequest,
@@ -16,10 +19,11 @@ use rampart_api::{
 };
 use serde::de::DeserializeOwned;
 
-/// A client for one CA, optionally holding the bastion credential.
+/// A client for one CA (or several serving the same state), optionally
+/// holding the bastion credential.
 #[derive(Clone)]
 pub struct CaClient {
-    base: String,
+    base: CaUrls,
     http: reqwest::Client,
     credential: Option<String>,
 }
@@ -27,7 +31,7 @@ pub struct CaClient {
 impl std::fmt::Debug for CaClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CaClient")
-            .field("base", &self.base)
+            .field("base", &self.base.all())
             .field(
                 "credential",
                 &self.credential.as_ref().map(|_| "<redacted>"),
@@ -51,12 +55,10 @@ fn flatten(e: &dyn std::error::Error) -> String {
 }
 
 impl CaClient {
-    /// A client for `base_url` that trusts only the certificate `pin`.
+    /// A client for `base_url` (one URL or several, comma-separated) that
+    /// trusts only the certificate `pin`.
     pub fn new(base_url: &str, pin: Fingerprint) -> Result<Self, ClientError> {
-        let base = base_url.trim_end_matches('/').to_owned();
-        if !base.starts_with("https://") {
-            return Err(ClientError::BadUrl(base_url.to_owned()));
-        }
+        let base = CaUrls::parse(base_url)?;
         let tls = rampart_api::client::pinned_tls_config(pin)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
@@ -79,21 +81,38 @@ impl CaClient {
         self
     }
 
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-
+    /// Send the request `build` makes for a base URL to the CAs in turn,
+    /// moving on only when the connection itself failed.
     async fn send<T: DeserializeOwned>(
         &self,
-        rb: reqwest::RequestBuilder,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let rb = match &self.credential {
-            Some(c) => rb.header(reqwest::header::AUTHORIZATION, rampart_api::bearer(c)),
-            None => rb,
-        };
-        let resp = rb.send().await.map_err(|e| ClientError::Transport {
-            url: self.base.clone(),
-            detail: flatten(&e),
+        let mut failed = Vec::new();
+        let mut answer = None;
+        for (index, base) in self.base.attempts() {
+            let rb = build(base);
+            let rb = match &self.credential {
+                Some(c) => rb.header(reqwest::header::AUTHORIZATION, rampart_api::bearer(c)),
+                None => rb,
+            };
+            match rb.send().await {
+                Ok(r) => {
+                    self.base.answered(index);
+                    answer = Some(r);
+                    break;
+                }
+                Err(e) if e.is_connect() => failed.push(format!("{base}: {}", flatten(&e))),
+                Err(e) => {
+                    return Err(ClientError::Transport {
+                        url: base.to_owned(),
+                        detail: flatten(&e),
+                    })
+                }
+            }
+        }
+        let resp = answer.ok_or_else(|| ClientError::Transport {
+            url: self.base.all(),
+            detail: failed.join("; "),
         })?;
         let status = resp.status();
         if status.is_success() {
@@ -119,8 +138,12 @@ impl CaClient {
 
     /// `POST /v1/bastion/join`.
     pub async fn join(&self, req: &BastionJoinRequest) -> Result<BastionJoinResponse, ClientError> {
-        self.send(self.http.post(self.url(paths::BASTION_JOIN)).json(req))
-            .await
+        self.send(|b| {
+            self.http
+                .post(format!("{b}{}", paths::BASTION_JOIN))
+                .json(req)
+        })
+        .await
     }
 
     /// `POST /v1/bastion/host-cert`.
@@ -128,8 +151,12 @@ impl CaClient {
         &self,
         req: &BastionHostCertRequest,
     ) -> Result<CertResponse, ClientError> {
-        self.send(self.http.post(self.url(paths::BASTION_HOST_CERT)).json(req))
-            .await
+        self.send(|b| {
+            self.http
+                .post(format!("{b}{}", paths::BASTION_HOST_CERT))
+                .json(req)
+        })
+        .await
     }
 
     /// `POST /v1/bastion/session-cert`.
@@ -137,11 +164,11 @@ impl CaClient {
         &self,
         req: &SessionCertRequest,
     ) -> Result<SessionCertResponse, ClientError> {
-        self.send(
+        self.send(|b| {
             self.http
-                .post(self.url(paths::BASTION_SESSION_CERT))
-                .json(req),
-        )
+                .post(format!("{b}{}", paths::BASTION_SESSION_CERT))
+                .json(req)
+        })
         .await
     }
 
@@ -150,11 +177,11 @@ impl CaClient {
         &self,
         req: &webauthn::BastionApprovalStartRequest,
     ) -> Result<webauthn::CeremonyStarted, ClientError> {
-        self.send(
+        self.send(|b| {
             self.http
-                .post(self.url(webauthn::BASTION_APPROVAL_START))
-                .json(req),
-        )
+                .post(format!("{b}{}", webauthn::BASTION_APPROVAL_START))
+                .json(req)
+        })
         .await
     }
 
@@ -164,28 +191,35 @@ impl CaClient {
         &self,
         req: &webauthn::WaitRequest,
     ) -> Result<webauthn::CeremonyOutcome, ClientError> {
-        self.send(
+        self.send(|b| {
             self.http
-                .post(self.url(webauthn::BASTION_APPROVAL_WAIT))
+                .post(format!("{b}{}", webauthn::BASTION_APPROVAL_WAIT))
                 .timeout(Duration::from_secs(webauthn::WAIT_HOLD_SECS + 30))
-                .json(req),
-        )
+                .json(req)
+        })
         .await
     }
 
     /// `GET /v1/bastion/revocations?since_version=N`.
     pub async fn revocations(&self, since: Option<u64>) -> Result<BastionRevocations, ClientError> {
-        let url = match since {
-            Some(v) => format!("{}?since_version={v}", self.url(paths::BASTION_REVOCATIONS)),
-            None => self.url(paths::BASTION_REVOCATIONS),
-        };
-        self.send(self.http.get(url)).await
+        let query = since
+            .map(|v| format!("?since_version={v}"))
+            .unwrap_or_default();
+        self.send(|b| {
+            self.http
+                .get(format!("{b}{}{query}", paths::BASTION_REVOCATIONS))
+        })
+        .await
     }
 
     /// `POST /v1/bastion/events`: all or nothing.
     pub async fn events(&self, batch: &BastionEventBatch) -> Result<BastionEventAck, ClientError> {
-        self.send(self.http.post(self.url(paths::BASTION_EVENTS)).json(batch))
-            .await
+        self.send(|b| {
+            self.http
+                .post(format!("{b}{}", paths::BASTION_EVENTS))
+                .json(batch)
+        })
+        .await
     }
 
     /// `PUT /v1/bastion/recordings/{session_id}` with the digest header.
@@ -196,18 +230,20 @@ impl CaClient {
         sha256_hex: &str,
         abnormal_end: bool,
     ) -> Result<RecordingSealed, ClientError> {
-        let mut url = format!("{}/{session_id}", self.url(paths::BASTION_RECORDINGS));
-        if abnormal_end {
-            url.push_str("?abnormal_end=1");
-        }
-        self.send(
+        let query = if abnormal_end { "?abnormal_end=1" } else { "" };
+        // Bytes: a second attempt (another CA) shares the buffer, no copy.
+        let body = bytes::Bytes::from(body);
+        self.send(|b| {
             self.http
-                .put(url)
+                .put(format!(
+                    "{b}{}/{session_id}{query}",
+                    paths::BASTION_RECORDINGS
+                ))
                 .header(RECORDING_SHA256_HEADER, sha256_hex)
                 .header(reqwest::header::CONTENT_TYPE, "application/zstd")
                 .timeout(Duration::from_secs(600))
-                .body(body),
-        )
+                .body(body.clone())
+        })
         .await
     }
 }

@@ -170,7 +170,8 @@ pub struct Config {
     pub name: String,
     /// Listen address [127.0.0.1:2222].
     pub listen: SocketAddr,
-    /// CA base URL (`https://host:port`).
+    /// CA base URL (`https://host:port`), or several comma-separated: CAs
+    /// that serve the same state, tried in turn when one cannot be reached.
     pub ca_url: String,
     /// CA TLS certificate fingerprint.
     pub ca_fingerprint: rampart_api::Fingerprint,
@@ -295,8 +296,11 @@ impl Config {
                     .map_err(|e| bad(format!("metrics.listen: {e}")))
             })
             .transpose()?;
-        if !f.ca.url.starts_with("https://") {
-            return Err(bad("ca.url must be https://host:port"));
+        if rampart_api::client::CaUrls::parse(&f.ca.url).is_err() {
+            return Err(bad(
+                "ca.url must be https://host:port, or several such URLs comma-separated \
+                 (CAs that share one database, key and TLS certificate)",
+            ));
         }
         let ca_fingerprint = rampart_api::Fingerprint::parse(&f.ca.fingerprint)
             .map_err(|e| bad(format!("ca.fingerprint: {e}")))?;
@@ -523,6 +527,8 @@ name = "{name}"
 listen = "{DEFAULT_LISTEN}"
 
 [ca]
+# Several CAs on one database: list them comma-separated ("https://ca1:8443,https://ca2:8443");
+# a request goes to the one that answered last and moves on only when it cannot connect.
 url = "{ca_url}"
 fingerprint = "{ca_fingerprint}"
 # How often revocations are fetched from the CA, in milliseconds (default 2000).

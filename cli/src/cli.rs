@@ -107,7 +107,8 @@ pub enum HostCommand {
 /// `rampart host krl-sync`.
 #[derive(Debug, Args)]
 pub struct KrlSyncArgs {
-    /// CA URL, e.g. https://ca.example.com:8443.
+    /// CA URL, e.g. https://ca.example.com:8443; several CAs sharing one database:
+    /// comma-separated, tried in turn when one cannot be reached.
     #[arg(long, env = "RAMPART_CA", value_name = "URL")]
     pub ca: String,
     /// SHA-256 fingerprint of the CA's TLS certificate.
@@ -188,7 +189,8 @@ pub struct InstallArgs {
 /// `rampart enroll`.
 #[derive(Debug, Args)]
 pub struct EnrollArgs {
-    /// CA URL, e.g. https://ca.example.com:8443.
+    /// CA URL, e.g. https://ca.example.com:8443; several CAs sharing one database:
+    /// comma-separated, tried in turn when one cannot be reached.
     #[arg(long, env = "RAMPART_CA", value_name = "URL")]
     pub ca: String,
     /// The invite code your admin gave you.

@@ -42,7 +42,7 @@ complete -c rampart -n "__fish_rampart_needs_command" -f -a "completions" -d 'Pr
 complete -c rampart -n "__fish_rampart_needs_command" -f -a "dev" -d 'Run a local CA for trying Rampart on one machine'
 complete -c rampart -n "__fish_rampart_needs_command" -f -a "host" -d 'Helpers for production hosts: KRL sync, sshd principals, install'
 complete -c rampart -n "__fish_rampart_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c rampart -n "__fish_rampart_using_subcommand enroll" -l ca -d 'CA URL, e.g. https://ca.example.com:8443' -r
+complete -c rampart -n "__fish_rampart_using_subcommand enroll" -l ca -d 'CA URL, e.g. https://ca.example.com:8443; several CAs sharing one database: comma-separated, tried in turn when one cannot be reached' -r
 complete -c rampart -n "__fish_rampart_using_subcommand enroll" -l invite -d 'The invite code your admin gave you' -r
 complete -c rampart -n "__fish_rampart_using_subcommand enroll" -l ca-fingerprint -d 'SHA-256 fingerprint of the CA\'s TLS certificate (printed by `rampart-ca init`)' -r
 complete -c rampart -n "__fish_rampart_using_subcommand enroll" -l key-name -d 'A name for the security key, e.g. yubikey-blue' -r
@@ -276,7 +276,7 @@ complete -c rampart -n "__fish_rampart_using_subcommand host; and not __fish_see
 complete -c rampart -n "__fish_rampart_using_subcommand host; and not __fish_seen_subcommand_from krl-sync principals install help" -f -a "principals" -d 'For sshd\'s AuthorizedPrincipalsCommand: print the certificate principals the host policy accepts for an account'
 complete -c rampart -n "__fish_rampart_using_subcommand host; and not __fish_seen_subcommand_from krl-sync principals install help" -f -a "install" -d 'Print (or write with --write) the sshd drop-in, CA key, host policy and timer'
 complete -c rampart -n "__fish_rampart_using_subcommand host; and not __fish_seen_subcommand_from krl-sync principals install help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from krl-sync" -l ca -d 'CA URL, e.g. https://ca.example.com:8443' -r
+complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from krl-sync" -l ca -d 'CA URL, e.g. https://ca.example.com:8443; several CAs sharing one database: comma-separated, tried in turn when one cannot be reached' -r
 complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from krl-sync" -l ca-fingerprint -d 'SHA-256 fingerprint of the CA\'s TLS certificate' -r
 complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from krl-sync" -l ca-key -d 'The user CA public key(s) the KRL signature must verify with (the TrustedUserCAKeys file)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from krl-sync" -l out -d 'Where to install the KRL (its signature goes to FILE.sig)' -r -F

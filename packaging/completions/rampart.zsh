@@ -31,7 +31,7 @@ _rampart() {
         case $line[1] in
             (enroll)
 _arguments "${_arguments_options[@]}" : \
-'--ca=[CA URL, e.g. https\://ca.example.com\:8443]:URL:_default' \
+'--ca=[CA URL, e.g. https\://ca.example.com\:8443; several CAs sharing one database\: comma-separated, tried in turn when one cannot be reached]:URL:_default' \
 '--invite=[The invite code your admin gave you]:CODE:_default' \
 '--ca-fingerprint=[SHA-256 fingerprint of the CA'\''s TLS certificate (printed by \`rampart-ca init\`)]:SHA256:…:_default' \
 '--key-name=[A name for the security key, e.g. yubikey-blue]:NAME:_default' \
@@ -803,7 +803,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (krl-sync)
 _arguments "${_arguments_options[@]}" : \
-'--ca=[CA URL, e.g. https\://ca.example.com\:8443]:URL:_default' \
+'--ca=[CA URL, e.g. https\://ca.example.com\:8443; several CAs sharing one database\: comma-separated, tried in turn when one cannot be reached]:URL:_default' \
 '--ca-fingerprint=[SHA-256 fingerprint of the CA'\''s TLS certificate]:SHA256:…:_default' \
 '--ca-key=[The user CA public key(s) the KRL signature must verify with (the TrustedUserCAKeys file)]:FILE:_files' \
 '--out=[Where to install the KRL (its signature goes to FILE.sig)]:FILE:_files' \

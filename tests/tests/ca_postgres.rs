@@ -171,3 +171,47 @@ fn two_cas_on_one_postgres_share_users_and_sessions_and_never_a_serial() {
     assert_clean_stops(&ca1);
     assert_clean_stops(&ca2);
 }
+
+/// A CLI that knows both CAs (`--ca URL1,URL2`) keeps working when the one it
+/// used stops, and when neither answers it says so naming both.
+#[test]
+fn a_cli_given_both_cas_moves_on_when_one_is_down() {
+    let pg = Postgres::start();
+    let url = pg.create_database("rampart");
+    let mut ca1 = Ca::init_postgres(&url, "");
+    let mut ca2 = ca1.copy_as_another_ca();
+    ca1.start();
+    ca2.start();
+    assert_eq!(ca1.fingerprint(), ca2.fingerprint(), "one TLS identity");
+    let admin = bootstrap_admin(&ca1);
+    let mut carol = onboard(&ca1, &admin, "carol", &[ENGINEERS]);
+    let both = Cli::for_ca(
+        &format!("{},{}", ca1.url(), ca2.url()),
+        ca1.fingerprint(),
+        "carol",
+        carol.cli.home().to_path_buf(),
+    );
+    both.login_with(&carol.totp.fresh_code(), &[])
+        .assert_success("login with both CAs up");
+    let first = inspect_cert(&both.cert()).serial;
+
+    ca1.stop();
+    let out = both.login_with(&carol.totp.fresh_code(), &[]);
+    out.assert_success("login with CA 1 down: CA 2 answers");
+    let second = inspect_cert(&both.cert()).serial;
+    assert_ne!(first, second, "a new certificate, from CA 2");
+
+    ca2.stop();
+    let out = both.login_with(&carol.totp.fresh_code(), &[]);
+    assert!(!out.status.success(), "{out}");
+    for ca in [&ca1, &ca2] {
+        assert!(
+            out.stderr.contains(ca.url()),
+            "names {}: {}",
+            ca.url(),
+            out.stderr
+        );
+    }
+    assert_clean_stops(&ca1);
+    assert_clean_stops(&ca2);
+}

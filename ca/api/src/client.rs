@@ -5,7 +5,14 @@
 //! operator printed and the user passed (`--ca-fingerprint SHA256:…`). No system
 //! roots, no trust-on-first-use. The TLS handshake signature is still verified with
 //! that certificate's key, so a copied certificate without its key does not pass.
+//!
+//! A client may know several CAs that serve the same state (one database, the
+//! same keys and TLS certificate): [`CaUrls`]. A request goes to the CA that
+//! answered last; when it cannot connect there, it tries the others in order.
+//! Only a failed *connection* moves on: once a request has reached a CA it is
+//! never sent again elsewhere, so nothing is done twice.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -200,22 +207,101 @@ pub fn pinned_tls_config(pin: Fingerprint) -> Result<rustls::ClientConfig, Clien
     )
 }
 
-/// Blocking client for one CA.
+/// Most CA URLs one client takes: a list longer than this is a mistake.
+pub const MAX_CA_URLS: usize = 16;
+
+/// The CA's base URLs: one (`https://host:port`) or several CAs serving the
+/// same state, comma-separated, and which of them answered last.
+#[derive(Debug, Clone)]
+pub struct CaUrls {
+    urls: Arc<[String]>,
+    preferred: Arc<AtomicUsize>,
+}
+
+impl CaUrls {
+    /// Parse `https://a:8443` or `https://a:8443,https://b:8443`.
+    ///
+    /// # Errors
+    /// [`ClientError::BadUrl`] for an empty entry, one that is not `https://`,
+    /// or more than [`MAX_CA_URLS`].
+    pub fn parse(list: &str) -> Result<Self, ClientError> {
+        let mut urls = Vec::new();
+        for part in list.split(',') {
+            let url = part.trim().trim_end_matches('/');
+            if url.len() <= "https://".len() || !url.starts_with("https://") {
+                return Err(ClientError::BadUrl(list.to_owned()));
+            }
+            if !urls.iter().any(|u: &String| u == url) {
+                urls.push(url.to_owned());
+            }
+        }
+        if urls.len() > MAX_CA_URLS {
+            return Err(ClientError::BadUrl(format!(
+                "{} CA URLs (at most {MAX_CA_URLS})",
+                urls.len()
+            )));
+        }
+        Ok(Self {
+            urls: urls.into(),
+            preferred: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// The URL that answered last (the first one until then).
+    pub fn current(&self) -> &str {
+        let i = self.preferred.load(Ordering::Relaxed);
+        self.urls
+            .get(i)
+            .or_else(|| self.urls.first())
+            .map_or("", String::as_str)
+    }
+
+    /// Every URL, comma-separated, as given.
+    pub fn all(&self) -> String {
+        self.urls.join(",")
+    }
+
+    /// The URLs in the order to try them: the one that answered last, then
+    /// the others in their listed order.
+    pub fn attempts(&self) -> Vec<(usize, &str)> {
+        let first = self.preferred.load(Ordering::Relaxed);
+        let mut order: Vec<(usize, &str)> = self
+            .urls
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i == first)
+            .map(|(i, u)| (i, u.as_str()))
+            .collect();
+        order.extend(
+            self.urls
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| *i != first)
+                .map(|(i, u)| (i, u.as_str())),
+        );
+        order
+    }
+
+    /// Remember that the URL at `index` answered.
+    pub fn answered(&self, index: usize) {
+        self.preferred.store(index, Ordering::Relaxed);
+    }
+}
+
+/// Blocking client for one CA (or several serving the same state).
 #[derive(Debug, Clone)]
 pub struct Client {
-    base: String,
+    base: CaUrls,
     http: reqwest::blocking::Client,
     token: Option<String>,
 }
 
 impl Client {
-    /// A client for `base_url` (`https://host:port`) that trusts only the certificate
-    /// with fingerprint `pin`.
+    /// A client for `base_url` (`https://host:port`, or several such URLs
+    /// comma-separated: see [`CaUrls`]) that trusts only the certificate with
+    /// fingerprint `pin`.
     pub fn new(base_url: &str, pin: Fingerprint) -> Result<Self, ClientError> {
-        let base = base_url.trim_end_matches('/').to_owned();
-        if !base.starts_with("https://") {
-            return Err(ClientError::BadUrl(base_url.to_owned()));
-        }
+        let base = CaUrls::parse(base_url)?;
         let tls = pinned_tls_config(pin)?;
         let http = reqwest::blocking::Client::builder()
             .use_preconfigured_tls(tls)
@@ -237,9 +323,9 @@ impl Client {
         self
     }
 
-    /// Base URL.
+    /// The base URL of the CA that answered last.
     pub fn base_url(&self) -> &str {
-        &self.base
+        self.base.current()
     }
 
     fn auth(&self, rb: RequestBuilder) -> RequestBuilder {
@@ -249,10 +335,30 @@ impl Client {
         }
     }
 
-    fn send(&self, rb: RequestBuilder) -> Result<Response, ClientError> {
-        let resp = self.auth(rb).send().map_err(|e| ClientError::Transport {
-            url: self.base.clone(),
-            detail: flatten(&e),
+    /// Send the request `build` makes for a base URL to the CAs in turn,
+    /// moving on only when the connection itself failed.
+    fn send(&self, build: impl Fn(&str) -> RequestBuilder) -> Result<Response, ClientError> {
+        let mut failed = Vec::new();
+        let mut resp = None;
+        for (index, base) in self.base.attempts() {
+            match self.auth(build(base)).send() {
+                Ok(r) => {
+                    self.base.answered(index);
+                    resp = Some(r);
+                    break;
+                }
+                Err(e) if e.is_connect() => failed.push(format!("{base}: {}", flatten(&e))),
+                Err(e) => {
+                    return Err(ClientError::Transport {
+                        url: base.to_owned(),
+                        detail: flatten(&e),
+                    })
+                }
+            }
+        }
+        let resp = resp.ok_or_else(|| ClientError::Transport {
+            url: self.base.all(),
+            detail: failed.join("; "),
         })?;
         if resp.status().is_success() {
             return Ok(resp);
@@ -275,13 +381,13 @@ impl Client {
 
     /// `GET` a JSON document.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let resp = self.send(self.http.get(format!("{}{path}", self.base)))?;
+        let resp = self.send(|base| self.http.get(format!("{base}{path}")))?;
         resp.json().map_err(|e| ClientError::Decode(flatten(&e)))
     }
 
     /// `GET` raw bytes.
     pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
-        let resp = self.send(self.http.get(format!("{}{path}", self.base)))?;
+        let resp = self.send(|base| self.http.get(format!("{base}{path}")))?;
         resp.bytes()
             .map(|b| b.to_vec())
             .map_err(|e| ClientError::Decode(flatten(&e)))
@@ -293,7 +399,7 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ClientError> {
-        let resp = self.send(self.http.post(format!("{}{path}", self.base)).json(body))?;
+        let resp = self.send(|base| self.http.post(format!("{base}{path}")).json(body))?;
         resp.json().map_err(|e| ClientError::Decode(flatten(&e)))
     }
 
@@ -307,18 +413,18 @@ impl Client {
         body: &B,
         timeout: Duration,
     ) -> Result<T, ClientError> {
-        let rb = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .timeout(timeout);
-        let resp = self.send(rb)?;
+        let resp = self.send(|base| {
+            self.http
+                .post(format!("{base}{path}"))
+                .json(body)
+                .timeout(timeout)
+        })?;
         resp.json().map_err(|e| ClientError::Decode(flatten(&e)))
     }
 
     /// `POST` with an empty body, expecting no content.
     pub fn post_empty(&self, path: &str) -> Result<(), ClientError> {
-        self.send(self.http.post(format!("{}{path}", self.base)))
+        self.send(|base| self.http.post(format!("{base}{path}")))
             .map(|_| ())
     }
 
@@ -386,5 +492,67 @@ mod tests {
             Client::new("http://127.0.0.1:1", fp),
             Err(ClientError::BadUrl(_))
         ));
+    }
+
+    #[test]
+    fn a_list_of_ca_urls_is_tried_from_the_last_that_answered() {
+        let urls = CaUrls::parse("https://a:8443/, https://b:8443,https://a:8443").unwrap();
+        assert_eq!(
+            urls.all(),
+            "https://a:8443,https://b:8443",
+            "trimmed, deduplicated"
+        );
+        assert_eq!(urls.current(), "https://a:8443");
+        assert_eq!(
+            urls.attempts(),
+            [(0, "https://a:8443"), (1, "https://b:8443")]
+        );
+        urls.answered(1);
+        assert_eq!(urls.current(), "https://b:8443");
+        assert_eq!(
+            urls.attempts(),
+            [(1, "https://b:8443"), (0, "https://a:8443")]
+        );
+        // Clones share what they learnt (the CLI clones its client per token).
+        let clone = urls.clone();
+        clone.answered(0);
+        assert_eq!(urls.current(), "https://a:8443");
+        for bad in [
+            "",
+            ",",
+            "https://a,",
+            "https://a,http://b",
+            "https://",
+            "ftp://x",
+        ] {
+            assert!(
+                matches!(CaUrls::parse(bad), Err(ClientError::BadUrl(_))),
+                "{bad:?}"
+            );
+        }
+        let many: Vec<String> = (0..=MAX_CA_URLS).map(|i| format!("https://h{i}")).collect();
+        assert!(CaUrls::parse(&many.join(",")).is_err());
+    }
+
+    #[test]
+    fn when_no_ca_can_be_reached_the_error_names_each() {
+        // Two closed loopback ports: both refuse the connection.
+        let closed = || {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let (a, b) = (closed(), closed());
+        let client = Client::new(
+            &format!("https://127.0.0.1:{a},https://127.0.0.1:{b}"),
+            Fingerprint::of_der(b"x"),
+        )
+        .unwrap();
+        let err = client.health().unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("127.0.0.1:{a}")) && text.contains(&format!("127.0.0.1:{b}")),
+            "{text}"
+        );
+        assert!(matches!(err, ClientError::Transport { .. }));
     }
 }
