@@ -8,8 +8,10 @@
 //! ```
 //!
 //! `--softhsm 1` makes the user and host CA keys in a fresh SoftHSM2 token
-//! (`apt-get install softhsm2`) and signs through PKCS#11: compare its
-//! certificates/s with a run without it.
+//! (`apt-get install softhsm2`) and signs through PKCS#11; `--database
+//! postgres://…` keeps the CA's state in that (empty) PostgreSQL database.
+//! `scripts/bench-ha` runs the three side by side (file keys + SQLite, SoftHSM,
+//! PostgreSQL on a throwaway local cluster).
 //!
 //! It prints certificates/s with p50/p99 latency for (a) issuance on an existing
 //! session (factor already verified), (b) full TOTP logins (login + certificate),
@@ -37,6 +39,8 @@ struct Args {
     seconds: u64,
     users: usize,
     softhsm: bool,
+    /// `postgres://…` of an empty database for the CA's state.
+    database: Option<String>,
 }
 
 fn args() -> Args {
@@ -45,10 +49,16 @@ fn args() -> Args {
         seconds: 10,
         users: 100,
         softhsm: false,
+        database: None,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
     while i + 1 < argv.len() {
+        if argv[i] == "--database" {
+            a.database = Some(argv[i + 1].clone());
+            i += 2;
+            continue;
+        }
         let v: u64 = argv[i + 1].parse().expect("numeric argument");
         match argv[i].as_str() {
             "--clients" => a.clients = v as usize,
@@ -217,11 +227,20 @@ fn main() {
         passphrase: PassphraseChoice::InsecureBesideKeys,
         extra_names: vec![],
         pkcs11,
-        database: None,
+        database: a
+            .database
+            .clone()
+            .map(|url| rampart_ca::init::InitPostgres {
+                url,
+                password_file: None,
+            }),
     })
     .expect("init");
     if a.softhsm {
         println!("CA keys in a SoftHSM2 token (PKCS#11)");
+    }
+    if a.database.is_some() {
+        println!("CA state in PostgreSQL");
     }
     // Raise the per-address failure limit out of the way and keep defaults otherwise.
     let config = rampart_ca::Config::load(&out.config).unwrap();

@@ -41,3 +41,35 @@ extensions = ["permit-pty"]
 "#
     )
 }
+
+/// Role `dev` for group `engineers` (and the admin): principal `{user}`,
+/// logins `{user}` and [`crate::TEST_ACCOUNT`] on every `db-*` target, and
+/// bastion `bastion` registered for `db-*`. The policy of the tests that need
+/// a bastion and nothing special from policy.
+pub fn bastion_policy(admin_user: &str, bastion: &str) -> String {
+    let account = crate::TEST_ACCOUNT;
+    format!(
+        r#"version = 1
+[defaults]
+ttl = "1h"
+max_ttl = "8h"
+min_factor = "recovery"
+
+[roles.dev]
+principals = ["{{user}}"]
+logins = ["{{user}}", "{account}"]
+min_factor = "otp"
+extensions = ["permit-pty"]
+targets = {{ allow = ["db-*"] }}
+
+[groups]
+{ENGINEERS} = ["dev"]
+
+[users]
+"{admin_user}" = ["dev"]
+
+[bastions."{bastion}"]
+targets = ["db-*"]
+"#
+    )
+}

@@ -20,30 +20,7 @@ use rampart_e2e::{bootstrap_admin, onboard, AuditDb, Ca, TEST_ACCOUNT};
 const T: Duration = Duration::from_secs(60);
 
 fn policy(admin: &str) -> String {
-    format!(
-        r#"version = 1
-[defaults]
-ttl = "1h"
-max_ttl = "8h"
-min_factor = "recovery"
-
-[roles.dev]
-principals = ["{{user}}"]
-logins = ["{{user}}", "{TEST_ACCOUNT}"]
-min_factor = "otp"
-extensions = ["permit-pty"]
-targets = {{ allow = ["db-*"] }}
-
-[groups]
-engineers = ["dev"]
-
-[users]
-"{admin}" = ["dev"]
-
-[bastions.bastion-1]
-targets = ["db-*"]
-"#
-    )
+    rampart_e2e::policy::bastion_policy(admin, "bastion-1")
 }
 
 fn bodies(ca: &Ca, kind: &str) -> Vec<serde_json::Value> {

@@ -21,30 +21,7 @@ use rampart_e2e::{bootstrap_admin, eventually, onboard, Ca, TEST_ACCOUNT};
 const BASTION: &str = "bastion-1";
 
 fn policy(admin: &str) -> String {
-    format!(
-        r#"version = 1
-[defaults]
-ttl = "1h"
-max_ttl = "8h"
-min_factor = "recovery"
-
-[roles.dev]
-principals = ["{{user}}"]
-logins = ["{{user}}", "{TEST_ACCOUNT}"]
-min_factor = "otp"
-extensions = ["permit-pty"]
-targets = {{ allow = ["db-*"] }}
-
-[groups]
-engineers = ["dev"]
-
-[users]
-"{admin}" = ["dev"]
-
-[bastions."{BASTION}"]
-targets = ["db-*"]
-"#
-    )
+    rampart_e2e::policy::bastion_policy(admin, BASTION)
 }
 
 #[test]

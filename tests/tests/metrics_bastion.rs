@@ -19,30 +19,7 @@ use rampart_e2e::{bootstrap_admin, free_port, onboard, Ca, TEST_ACCOUNT};
 use std::time::Duration;
 
 fn policy(admin: &str) -> String {
-    format!(
-        r#"version = 1
-[defaults]
-ttl = "1h"
-max_ttl = "8h"
-min_factor = "recovery"
-
-[roles.dev]
-principals = ["{{user}}"]
-logins = ["{{user}}", "{TEST_ACCOUNT}"]
-min_factor = "otp"
-extensions = ["permit-pty"]
-targets = {{ allow = ["db-*"] }}
-
-[groups]
-engineers = ["dev"]
-
-[users]
-"{admin}" = ["dev"]
-
-[bastions.bastion-1]
-targets = ["db-*"]
-"#
-    )
+    rampart_e2e::policy::bastion_policy(admin, "bastion-1")
 }
 
 #[test]
