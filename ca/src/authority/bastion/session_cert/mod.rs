@@ -113,7 +113,10 @@ impl Authority {
         outer_serial: &mut Option<u64>,
     ) -> Checked<api::SessionCertResponse> {
         let now = self.now();
-        let key = self.check_session_request(bastion, req)?;
+        // One policy for the whole request: a reload in the middle must not
+        // let the registration check and the access decision see two.
+        let policy = self.policy().map_err(Err)?;
+        let key = self.check_session_request(&policy, bastion, req)?;
 
         // The outer certificate, and the user it names.
         let outer = outer_cert::parse(&req.user_certificate).map_err(Ok)?;
@@ -137,7 +140,7 @@ impl Authority {
 
         // Policy, asked with that evidence; then where the user is.
         let policy = decision::SessionPolicy::new(
-            self.policy().map_err(Err)?,
+            policy,
             &user,
             &outer,
             factor,
