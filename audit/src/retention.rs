@@ -266,7 +266,11 @@ pub fn prune_witnessed(
             if let Some(w) = witness {
                 // Before the row: a crash in between leaves a witnessed anchor
                 // the database never got, which is harmless (nothing was pruned).
-                crate::witness::append(
+                // An anchor is a checkpoint, and a log with checkpoints began
+                // its witness long ago: a missing file was deleted, and
+                // pruning must not begin a new one (that is `witness::restart`,
+                // a deliberate, audited step).
+                crate::witness::append_existing(
                     w,
                     crate::witness::WitnessKind::Anchor,
                     seq,

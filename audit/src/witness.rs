@@ -159,6 +159,19 @@ pub fn append(
     append_line(path, kind, seq, hash, time, signature, true)
 }
 
+/// [`append`] to a witness that must exist already: a missing file is an
+/// error naming it, never a new witness.
+pub(crate) fn append_existing(
+    path: &Path,
+    kind: WitnessKind,
+    seq: u64,
+    hash: &[u8; 32],
+    time: &str,
+    signature: &str,
+) -> Result<(), AuditError> {
+    append_line(path, kind, seq, hash, time, signature, false)
+}
+
 /// [`append`], creating the file only when `create` (else a missing file is
 /// an error naming it).
 fn append_line(

@@ -171,6 +171,22 @@ fn an_anchor_made_by_retention_is_witnessed_and_verifies() {
 }
 
 #[test]
+fn pruning_does_not_begin_a_deleted_witness_again() {
+    let (f, w) = witnessed_log();
+    std::fs::remove_file(&w).unwrap();
+    let err = prune_witnessed(&f.path, t(35), Some(&w)).unwrap_err();
+    assert!(
+        matches!(&err, AuditError::Witness(m) if m.contains("has disappeared")),
+        "{err}"
+    );
+    assert!(!w.exists(), "no new witness holding only the anchor");
+    // Nothing was pruned: the log is whole and still needs its witness back.
+    let report = verify(&f.path, Some(key().public_key())).unwrap();
+    assert!(report.problem.is_none(), "{report:?}");
+    assert_eq!(report.events, 50);
+}
+
+#[test]
 fn a_tampered_witness_line_is_detected() {
     let (f, w) = witnessed_log();
     let text = std::fs::read_to_string(&w).unwrap();

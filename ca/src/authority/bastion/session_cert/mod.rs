@@ -139,14 +139,7 @@ impl Authority {
         let factor = mfa.factor(&user.name).map_err(Ok)?;
 
         // Policy, asked with that evidence; then where the user is.
-        let policy = decision::SessionPolicy::new(
-            policy,
-            &user,
-            &outer,
-            factor,
-            mfa.time,
-            now,
-        );
+        let policy = decision::SessionPolicy::new(policy, &user, &outer, factor, mfa.time, now);
         let access = policy.access(req).map_err(Ok)?;
         self.check_session_mfa_given(req, &user.name, &access)?;
         let grant = policy.session_grant().map_err(Ok)?;

@@ -26,8 +26,7 @@ impl Authority {
         check_fields(req).map_err(Ok)?;
         // A bastion serves only the targets the policy registers for it: a
         // stolen credential must not reach hosts its bastion never fronted.
-        if let Err(d) =
-            rampart_policy::bastion_may_serve(policy, &bastion.record.name, &req.target)
+        if let Err(d) = rampart_policy::bastion_may_serve(policy, &bastion.record.name, &req.target)
         {
             return Err(Ok(Refusal::new(d.code.as_str(), d.reason)));
         }
