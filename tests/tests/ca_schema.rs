@@ -70,7 +70,7 @@ fn check_reports_schema_versions_and_a_newer_ca_db_is_refused_untouched() {
     assert!(
         check
             .stdout
-            .contains("schema version 0; the next start upgrades it to 3"),
+            .contains("schema version 0; the next start upgrades it to 4"),
         "{check}"
     );
     assert_eq!(
@@ -80,7 +80,7 @@ fn check_reports_schema_versions_and_a_newer_ca_db_is_refused_untouched() {
     );
     ca.start();
     ca.stop();
-    assert_eq!(version("PRAGMA user_version"), "3");
+    assert_eq!(version("PRAGMA user_version"), "4");
     assert_eq!(
         sqlite3(&db, "SELECT name, admin FROM users ORDER BY name"),
         users_before

@@ -16,9 +16,9 @@ use chrono::{DateTime, Duration, Utc};
 use super::prelude::*;
 use super::{
     AttemptLimits, AttemptLock, BastionJoin, BastionRecord, CertKind, CertRecord, CounterUpdate,
-    FailureTally, IdpBinding, IdpEvidence, InviteRedemption, LockScope, PendingEnrollment,
-    ProofClaim, SessionRecord, StoreError, TotpRecord, UserRecord, WebauthnEvidence,
-    WebauthnKeyRecord,
+    FailureTally, IdpBinding, IdpEvidence, InviteRedemption, LockScope, PendingCaps,
+    PendingEnrollment, PendingEntry, PendingKind, PendingPut, ProofClaim, SessionRecord,
+    StoreError, TotpRecord, UserRecord, WebauthnEvidence, WebauthnKeyRecord,
 };
 
 /// Where stores come from; every store opened from one backend sees the same
@@ -902,6 +902,271 @@ pub(crate) fn a_user_proof_raced_has_one_first_owner(b: &dyn Backend) {
 
 // ----- meta -------------------------------------------------------------------
 
+// ----- flows in progress -------------------------------------------------------
+
+fn pending(kind: PendingKind, key: u8, owner: &str, forget_at: DateTime<Utc>) -> PendingEntry {
+    PendingEntry {
+        kind,
+        key: [key; 32],
+        owner: owner.into(),
+        payload: vec![key, 1, 2, 3],
+        version: 0,
+        created_at: now(),
+        forget_at,
+    }
+}
+
+const ROOMY: PendingCaps = PendingCaps {
+    total: 100,
+    per_owner: 100,
+};
+
+pub(crate) fn pending_entries_are_found_updated_and_taken_once(b: &dyn Backend) {
+    let s = b.open();
+    let e = pending(PendingKind::OidcLogin, 1, "192.0.2.1", now() + Duration::minutes(10));
+    assert_eq!(s.pending_put(&e, &ROOMY, now()).unwrap(), PendingPut::Stored);
+    assert!(matches!(
+        s.pending_put(&e, &ROOMY, now()),
+        Err(StoreError::Duplicate(_))
+    ));
+    // Keys are per kind.
+    let other_kind = PendingEntry {
+        kind: PendingKind::OidcDevice,
+        ..e.clone()
+    };
+    assert_eq!(
+        s.pending_put(&other_kind, &ROOMY, now()).unwrap(),
+        PendingPut::Stored
+    );
+    // Another CA sees it.
+    let peer = b.open();
+    assert_eq!(
+        peer.pending_get(PendingKind::OidcLogin, &[1; 32], now())
+            .unwrap(),
+        Some(e.clone())
+    );
+    assert_eq!(
+        peer.pending_get(PendingKind::OidcLogin, &[2; 32], now())
+            .unwrap(),
+        None
+    );
+    // Compare-and-set: the version moves, a stale version loses.
+    assert!(peer
+        .pending_update(PendingKind::OidcLogin, &[1; 32], 0, b"next", now())
+        .unwrap());
+    assert!(!s
+        .pending_update(PendingKind::OidcLogin, &[1; 32], 0, b"stale", now())
+        .unwrap());
+    let got = s
+        .pending_get(PendingKind::OidcLogin, &[1; 32], now())
+        .unwrap()
+        .unwrap();
+    assert_eq!((got.version, got.payload.as_slice()), (1, &b"next"[..]));
+    // Taken once, by whichever CA asks first.
+    let taken = s
+        .pending_take(PendingKind::OidcLogin, &[1; 32], now())
+        .unwrap()
+        .unwrap();
+    assert_eq!(taken.payload, b"next");
+    assert_eq!(
+        peer.pending_take(PendingKind::OidcLogin, &[1; 32], now())
+            .unwrap(),
+        None
+    );
+    assert!(!s
+        .pending_update(PendingKind::OidcLogin, &[1; 32], 1, b"late", now())
+        .unwrap());
+    // The other kind's entry under the same key is untouched.
+    assert!(s
+        .pending_get(PendingKind::OidcDevice, &[1; 32], now())
+        .unwrap()
+        .is_some());
+}
+
+/// N CAs take one entry at once: exactly one gets it.
+pub(crate) fn a_pending_entry_raced_is_taken_once(b: &dyn Backend) {
+    let s = b.open();
+    let e = pending(PendingKind::OidcLogin, 7, "", now() + Duration::minutes(10));
+    s.pending_put(&e, &ROOMY, now()).unwrap();
+    let stores: Vec<_> = (0..8).map(|_| b.peer()).collect();
+    let won = race(8, move |i| {
+        stores[i]
+            .pending_take(PendingKind::OidcLogin, &[7; 32], now())
+            .unwrap()
+            .is_some()
+    });
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+}
+
+/// N CAs update one version at once: exactly one wins.
+pub(crate) fn a_pending_update_raced_wins_once(b: &dyn Backend) {
+    let s = b.open();
+    let e = pending(PendingKind::OidcDevice, 8, "", now() + Duration::minutes(10));
+    s.pending_put(&e, &ROOMY, now()).unwrap();
+    let stores: Vec<_> = (0..8).map(|_| b.peer()).collect();
+    let won = race(8, move |i| {
+        stores[i]
+            .pending_update(PendingKind::OidcDevice, &[8; 32], 0, &[i as u8], now())
+            .unwrap()
+    });
+    assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
+}
+
+pub(crate) fn pending_entries_end_at_their_forget_time(b: &dyn Backend) {
+    let s = b.open();
+    let end = now() + Duration::minutes(1);
+    s.pending_put(&pending(PendingKind::OidcLogin, 1, "", end), &ROOMY, now())
+        .unwrap();
+    s.pending_put(
+        &pending(PendingKind::OidcLogin, 2, "", end + Duration::hours(1)),
+        &ROOMY,
+        now(),
+    )
+    .unwrap();
+    let at_end = end;
+    assert_eq!(
+        s.pending_get(PendingKind::OidcLogin, &[1; 32], at_end)
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        s.pending_take(PendingKind::OidcLogin, &[1; 32], at_end)
+            .unwrap(),
+        None
+    );
+    assert!(!s
+        .pending_update(PendingKind::OidcLogin, &[1; 32], 0, b"x", at_end)
+        .unwrap());
+    assert_eq!(s.pending_purge(at_end).unwrap(), 1);
+    assert_eq!(s.pending_purge(at_end).unwrap(), 0);
+    assert!(s
+        .pending_get(PendingKind::OidcLogin, &[2; 32], at_end)
+        .unwrap()
+        .is_some());
+    // An ended key can be used again (a put forgets what ended first).
+    let again = pending(PendingKind::OidcLogin, 2, "", end + Duration::hours(3));
+    assert_eq!(
+        s.pending_put(&again, &ROOMY, end + Duration::hours(2))
+            .unwrap(),
+        PendingPut::Stored
+    );
+}
+
+pub(crate) fn pending_caps_refuse_new_entries_until_some_end(b: &dyn Backend) {
+    let s = b.open();
+    let caps = PendingCaps {
+        total: 3,
+        per_owner: 2,
+    };
+    let end = now() + Duration::minutes(1);
+    let put = |key: u8, owner: &str, at: DateTime<Utc>| {
+        s.pending_put(&pending(PendingKind::OidcLogin, key, owner, end), &caps, at)
+            .unwrap()
+    };
+    assert_eq!(put(1, "a", now()), PendingPut::Stored);
+    assert_eq!(put(2, "a", now()), PendingPut::Stored);
+    assert_eq!(put(3, "a", now()), PendingPut::Full, "per owner");
+    assert_eq!(put(3, "b", now()), PendingPut::Stored);
+    assert_eq!(put(4, "c", now()), PendingPut::Full, "in all");
+    // Another kind has its own count.
+    assert_eq!(
+        s.pending_put(&pending(PendingKind::OidcDevice, 4, "c", end), &caps, now())
+            .unwrap(),
+        PendingPut::Stored
+    );
+    // Ended entries no longer count.
+    let later = end + Duration::seconds(1);
+    let fresh = PendingEntry {
+        forget_at: later + Duration::minutes(1),
+        ..pending(PendingKind::OidcLogin, 4, "c", end)
+    };
+    assert_eq!(s.pending_put(&fresh, &caps, later).unwrap(), PendingPut::Stored);
+}
+
+/// Starts raced through several CAs: the caps hold for them all together.
+pub(crate) fn pending_caps_hold_across_cas_racing(b: &dyn Backend) {
+    let _s = b.open();
+    let stores: Vec<_> = (0..8).map(|_| b.peer()).collect();
+    let caps = PendingCaps {
+        total: 100,
+        per_owner: 3,
+    };
+    let stored = race(8, move |i| {
+        let e = pending(
+            PendingKind::OidcLogin,
+            i as u8,
+            "192.0.2.9",
+            now() + Duration::minutes(5),
+        );
+        stores[i].pending_put(&e, &caps, now()).unwrap() == PendingPut::Stored
+    });
+    assert_eq!(stored.iter().filter(|s| **s).count(), 3, "{stored:?}");
+}
+
+// ----- budgets -------------------------------------------------------------------
+
+const WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+
+pub(crate) fn budgets_count_within_their_window(b: &dyn Backend) {
+    let s = b.open();
+    let net = "192.0.2.1";
+    let fresh = s.budget_use("starts", net, now(), WINDOW).unwrap();
+    assert_eq!((fresh.used, fresh.frees_at), (0, None));
+    let first = s.budget_spend("starts", net, now(), WINDOW, 2).unwrap();
+    assert_eq!(first.unwrap().used, 1);
+    let t1 = now() + Duration::seconds(10);
+    assert_eq!(
+        s.budget_spend("starts", net, t1, WINDOW, 2)
+            .unwrap()
+            .unwrap()
+            .used,
+        2
+    );
+    let refused = s
+        .budget_spend("starts", net, t1, WINDOW, 2)
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(refused.used, 2);
+    assert_eq!(refused.frees_at, Some(now() + Duration::seconds(60)));
+    // Other networks and other budgets are apart; a note ignores the max.
+    assert!(s
+        .budget_spend("starts", "192.0.2.2", t1, WINDOW, 2)
+        .unwrap()
+        .is_ok());
+    assert_eq!(
+        s.budget_use("failures", net, t1, WINDOW).unwrap().used,
+        0
+    );
+    for _ in 0..3 {
+        s.budget_note("failures", net, t1, WINDOW).unwrap();
+    }
+    assert_eq!(
+        b.open().budget_use("failures", net, t1, WINDOW).unwrap().used,
+        3
+    );
+    // The first start leaves the window, the second stays.
+    let t2 = now() + Duration::seconds(61);
+    assert_eq!(s.budget_use("starts", net, t2, WINDOW).unwrap().used, 1);
+    assert!(s.budget_spend("starts", net, t2, WINDOW, 2).unwrap().is_ok());
+    assert!(s.budget_spend("starts", net, t2, WINDOW, 2).unwrap().is_err());
+    let t3 = t1 + Duration::seconds(61);
+    assert_eq!(s.budget_use("starts", net, t3, WINDOW).unwrap().used, 1);
+}
+
+/// A network spending its budget through several CAs at once gets the
+/// budget once, not once per CA.
+pub(crate) fn a_budget_spent_through_several_cas_allows_its_max(b: &dyn Backend) {
+    let _s = b.open();
+    let stores: Vec<_> = (0..8).map(|_| b.peer()).collect();
+    let spent = race(8, move |i| {
+        stores[i]
+            .budget_spend("starts", "192.0.2.1", now(), WINDOW, 3)
+            .unwrap()
+            .is_ok()
+    });
+    assert_eq!(spent.iter().filter(|s| **s).count(), 3, "{spent:?}");
+}
+
 pub(crate) fn meta_values_are_set_and_replaced(b: &dyn Backend) {
     let s = b.open();
     assert_eq!(s.meta("salt").unwrap(), None);
@@ -943,7 +1208,15 @@ macro_rules! cases {
             a_join_token_raced_joins_once,
             the_first_bastion_owns_a_proof_for_its_window,
             a_user_proof_raced_has_one_first_owner,
-            meta_values_are_set_and_replaced
+            meta_values_are_set_and_replaced,
+            pending_entries_are_found_updated_and_taken_once,
+            a_pending_entry_raced_is_taken_once,
+            a_pending_update_raced_wins_once,
+            pending_entries_end_at_their_forget_time,
+            pending_caps_refuse_new_entries_until_some_end,
+            pending_caps_hold_across_cas_racing,
+            budgets_count_within_their_window,
+            a_budget_spent_through_several_cas_allows_its_max
         );
     };
     ($backend:expr; $($case:ident),* $(,)?) => {

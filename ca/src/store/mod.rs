@@ -1,30 +1,35 @@
 //! The CA's state behind traits: users, invites, factors, sessions, certificates,
-//! revocations, bastions and serial numbers. SQLite ([`sqlite::SqliteStore`]) is
+//! revocations, bastions, serial numbers, the flows in progress between two
+//! requests and the per-network budgets. SQLite ([`sqlite::SqliteStore`]) is
 //! the embedded default; PostgreSQL ([`postgres::PostgresStore`]) lets several
 //! CAs share one database. [`conformance`] holds the behaviour both must show.
 //!
 //! The state is split by responsibility into area traits ([`UserStore`],
 //! [`FactorStore`], [`AttemptStore`], [`SessionStore`], [`CertStore`],
-//! [`BastionStore`], [`MetaStore`]), each in its own module with the records it
-//! reads and writes. [`Store`] is all of them together: a backend implements the
-//! areas and gets `Store` from the blanket impl, and callers keep one
-//! `Arc<dyn Store>`. Calling an area's method through `dyn Store` needs that
+//! [`BastionStore`], [`MetaStore`], [`PendingStore`], [`BudgetStore`]), each
+//! in its own module with the records it reads and writes. [`Store`] is all
+//! of them together: a backend implements the areas and gets `Store` from the
+//! blanket impl, and callers keep one `Arc<dyn Store>`. Calling an area's method through `dyn Store` needs that
 //! area's trait in scope: `use crate::store::prelude::*` brings them all.
 //!
 //! Secrets never reach the store in the clear: invite codes and session tokens are
 //! stored as SHA-256 hashes (they are 160+ random bits, so a fast hash is enough),
-//! recovery codes as argon2 hashes, TOTP seeds encrypted by the caller.
+//! recovery codes as argon2 hashes, TOTP seeds encrypted by the caller; flows in
+//! progress are keyed by the SHA-256 of their handle, and what they keep is
+//! sealed by the caller where it is a secret.
 //!
 //! Every method that changes state is atomic. Methods that must not race (TOTP
 //! step replay, invite redemption, recovery-code use) are compare-and-set.
 
 mod attempts;
 mod bastions;
+mod budgets;
 mod certs;
 #[cfg(test)]
 mod conformance;
 mod factors;
 mod meta;
+mod pending;
 pub mod postgres;
 mod sessions;
 pub mod sqlite;
@@ -32,17 +37,19 @@ mod users;
 
 pub use attempts::{AttemptLimits, AttemptLock, AttemptStore, FailureTally, LockScope};
 pub use bastions::{BastionJoin, BastionRecord, BastionStore, ProofClaim};
+pub use budgets::{BudgetStore, BudgetUse};
 pub use certs::{CertKind, CertRecord, CertStore, Revocations};
 pub use factors::{CounterUpdate, FactorStore, TotpRecord, WebauthnEvidence, WebauthnKeyRecord};
 pub use meta::MetaStore;
+pub use pending::{PendingCaps, PendingEntry, PendingKind, PendingPut, PendingStore};
 pub use sessions::{IdpBinding, IdpEvidence, SessionRecord, SessionStore};
 pub use users::{InviteRedemption, PendingEnrollment, UserRecord, UserStore};
 
 /// The area traits, for calling store methods through `dyn Store`.
 pub mod prelude {
     pub use super::{
-        AttemptStore, BastionStore, CertStore, FactorStore, MetaStore, SessionStore, Store,
-        UserStore,
+        AttemptStore, BastionStore, BudgetStore, CertStore, FactorStore, MetaStore, PendingStore,
+        SessionStore, Store, UserStore,
     };
 }
 
@@ -90,6 +97,8 @@ pub trait Store:
     + CertStore
     + BastionStore
     + MetaStore
+    + PendingStore
+    + BudgetStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -104,6 +113,8 @@ impl<T> Store for T where
         + CertStore
         + BastionStore
         + MetaStore
+        + PendingStore
+        + BudgetStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -27,11 +27,18 @@ struct Migration {
 }
 
 /// Every step, oldest first; entry `i` brings a database to version `i + 1`.
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    what: "the CA's tables",
-    apply: schema::version_1,
-}];
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        what: "the CA's tables",
+        apply: schema::version_1,
+    },
+    Migration {
+        version: 2,
+        what: "flows in progress between requests (pending) and per-network budgets",
+        apply: schema::version_2,
+    },
+];
 
 /// The schema version this binary writes (and the newest it can open).
 pub const SCHEMA_VERSION: u32 = match MIGRATIONS {

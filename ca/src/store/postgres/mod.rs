@@ -31,9 +31,11 @@
 
 mod attempts;
 mod bastions;
+mod budgets;
 mod certs;
 mod factors;
 mod migrate;
+mod pending;
 mod schema;
 mod sessions;
 #[cfg(test)]

@@ -171,3 +171,31 @@ CREATE INDEX user_proofs_keep_until ON user_proofs(keep_until);
 pub(super) fn version_1(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
     tx.batch_execute(V1_TABLES).map_err(db)
 }
+
+const V2_TABLES: &str = r#"
+CREATE TABLE pending (
+    kind       TEXT NOT NULL,
+    key        BYTEA NOT NULL,
+    owner      TEXT NOT NULL,
+    payload    BYTEA NOT NULL,
+    version    BIGINT NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL,
+    forget_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX pending_forget ON pending(forget_at);
+CREATE INDEX pending_owner ON pending(kind, owner);
+CREATE TABLE budget_events (
+    budget TEXT NOT NULL,
+    key    TEXT NOT NULL,
+    at     TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX budget_events_key ON budget_events(budget, key, at);
+CREATE INDEX budget_events_at ON budget_events(budget, at);
+"#;
+
+/// Schema version 2: flows in progress between requests and per-network
+/// budgets, shared by every CA on the database.
+pub(super) fn version_2(tx: &mut Transaction<'_>) -> Result<(), StoreError> {
+    tx.batch_execute(V2_TABLES).map_err(db)
+}

@@ -51,6 +51,11 @@ const MIGRATIONS: &[Migration] = &[
         what: "how each security-key login's assertion arrived (webauthn_evidence.via_link)",
         apply: version_3,
     },
+    Migration {
+        version: 4,
+        what: "flows in progress between requests (pending) and per-network budgets (budget_events)",
+        apply: super::pending::version_4,
+    },
 ];
 
 /// Schema version 3: each key login records whether its assertion came

@@ -18,9 +18,11 @@
 
 mod attempts;
 mod bastions;
+mod budgets;
 mod certs;
 mod factors;
 mod migrate;
+mod pending;
 mod schema;
 mod sessions;
 mod user_proofs;
