@@ -16,6 +16,7 @@ mod issuance;
 mod lockout;
 mod login;
 pub mod oidc_login;
+mod oidc_state;
 pub mod sessions;
 pub mod user_proof;
 pub mod webauthn;

@@ -14,7 +14,7 @@ use rampart_audit::{EventKind, Outcome};
 
 use super::{to_chrono, Authority, Caller, ProvenLogin, Session};
 use crate::error::CaError;
-use crate::oidc::{AuthParams, IdpLogin, OidcFailure, RelyingParty};
+use crate::oidc::{AuthParams, IdpLogin, OidcFailure, RelyingParty, MAX_CODE_BYTES};
 use crate::secrets;
 use crate::store::{IdpBinding, IdpEvidence, StoreError, UserRecord};
 
@@ -145,7 +145,8 @@ impl Authority {
             }
         }
         match rp.start(&req.provider, &req.redirect_uri, &params, now)? {
-            Ok(started) => {
+            Ok((started, pending)) => {
+                self.keep_oidc_login(caller, &started.state, &pending)?;
                 Self::oidc_opened(&started.state, started.expires_at);
                 Ok(OidcStartResponse {
                     state: started.state,
@@ -176,8 +177,25 @@ impl Authority {
         self.check_source_limit(caller)?;
         let rp = self.oidc()?;
         let now = self.now();
-        let provider = rp.pending_provider(&req.state);
-        let login = match rp.finish(&req.state, &req.code, now)? {
+        if req.state.is_empty()
+            || req.state.len() > MAX_CODE_BYTES
+            || req.code.is_empty()
+            || req.code.len() > MAX_CODE_BYTES
+        {
+            return Err(CaError::bad_request(
+                "invalid_request",
+                "state and code must be 1-2048 characters",
+            ));
+        }
+        // Single use: taken from the store before anything else, whatever
+        // happens next and whichever CA started it.
+        let pending = self.take_oidc_login(&req.state)?;
+        let provider = pending.as_ref().map(|p| p.provider.clone());
+        let finished = match &pending {
+            Some(p) => rp.finish(p, &req.code, now),
+            None => Err(OidcFailure::StateUnknown),
+        };
+        let login = match finished {
             Ok(l) => l,
             Err(failure) => {
                 return Err(self.oidc_rejected(caller, &failure, &req.state, provider, "code")?)
@@ -197,7 +215,15 @@ impl Authority {
         req: &OidcPendingRequest,
     ) -> Result<OidcPendingResponse, CaError> {
         let rp = self.oidc()?;
-        match rp.pending_check(&req.state, self.now())? {
+        if req.state.is_empty() || req.state.len() > MAX_CODE_BYTES {
+            return Err(CaError::bad_request("invalid_request", "bad state"));
+        }
+        let pending = self.oidc_login_pending(&req.state)?;
+        let checked = match &pending {
+            Some(p) => rp.pending_check(p, self.now()),
+            None => Err(OidcFailure::StateUnknown),
+        };
+        match checked {
             Ok(expires_at) => Ok(OidcPendingResponse { expires_at }),
             Err(failure) => {
                 if let OidcFailure::ProviderUnavailable(_) = failure {
@@ -205,7 +231,7 @@ impl Authority {
                         self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                             .mfa_method("oidc")
                             .reason(failure.code())
-                            .detail("provider", rp.pending_provider(&req.state))
+                            .detail("provider", pending.as_ref().map(|p| p.provider.clone()))
                             .detail("stage", "wait"),
                     )?;
                 }
@@ -223,7 +249,8 @@ impl Authority {
         self.spend_start_budget(caller)?;
         let rp = self.oidc()?;
         match rp.device_start(&req.provider, self.now())? {
-            Ok(d) => {
+            Ok((d, pending)) => {
+                self.keep_oidc_device(caller, &d.handle, &pending)?;
                 Self::oidc_opened(&d.handle, d.expires_at);
                 Ok(OidcDeviceStartResponse {
                     handle: d.handle,
@@ -255,9 +282,12 @@ impl Authority {
     ) -> Result<OidcDevicePollResponse, CaError> {
         self.check_source_limit(caller)?;
         let rp = self.oidc()?;
-        let provider = rp.device_provider(&req.handle);
+        if req.handle.is_empty() || req.handle.len() > MAX_CODE_BYTES {
+            return Err(CaError::bad_request("invalid_request", "bad handle"));
+        }
+        let provider = self.oidc_device_provider(&req.handle)?;
         let now = self.now();
-        let login = match rp.device_poll(&req.handle, now)? {
+        let login = match self.poll_oidc_device(&req.handle, now)? {
             Ok(None) => return Ok(OidcDevicePollResponse::Pending),
             Ok(Some(l)) => l,
             Err(failure) => {
@@ -328,9 +358,10 @@ impl Authority {
                 max_age: Some(std::time::Duration::ZERO),
                 prompt_login: true,
             };
-            let started = rp
+            let (started, pending) = rp
                 .start(&login.provider, &login.redirect_uri, &params, now)?
                 .map_err(|f| Self::oidc_failure_error(&f))?;
+            self.keep_oidc_login(caller, &started.state, &pending)?;
             Self::oidc_opened(&started.state, started.expires_at);
             return Ok(OidcFinishResponse::StepUpRequired {
                 code: why.code.to_owned(),

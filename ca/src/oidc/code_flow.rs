@@ -1,12 +1,13 @@
 //! The authorisation-code flow with PKCE (OpenID Connect Core §3.1, RFC 7636)
 //! for a CLI with a browser: [`RelyingParty::start`] makes the state, nonce
-//! and PKCE verifier, keeps them here (single use, [`LOGIN_STATE_TTL`]) and
-//! builds the authorisation URL; [`RelyingParty::finish`] consumes the state,
-//! redeems the code at the token endpoint and has the ID token checked.
+//! and PKCE verifier and builds the authorisation URL; [`RelyingParty::finish`]
+//! redeems the code of a login it started and has the ID token checked.
 //!
-//! **Owns:** the pending logins, the loopback redirect URI rule (RFC 8252
-//! §7.3) and what the authorisation request asks of the provider
-//! ([`AuthParams`]).
+//! **Owns:** what a started login must remember ([`Pending`]), the loopback
+//! redirect URI rule (RFC 8252 §7.3) and what the authorisation request asks
+//! of the provider ([`AuthParams`]). **Does not** keep the started logins: the
+//! authority keeps them in the store, sealed, under the digest of their
+//! state, so that any CA on the database can finish one (`authority::oidc_state`).
 
 use std::time::Duration;
 
@@ -16,12 +17,11 @@ use openidconnect::{
     AuthenticationContextClass, AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge,
     PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
-use zeroize::Zeroizing;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use super::discovery::{ProviderState, PROBE_FRESH};
-use super::{
-    digest, IdpLogin, OidcFailure, RelyingParty, LOGIN_STATE_TTL, MAX_CODE_BYTES, MAX_PENDING,
-};
+use super::{IdpLogin, OidcFailure, RelyingParty, LOGIN_STATE_TTL};
 use crate::error::CaError;
 
 /// What the authorisation request asks of the provider beyond a plain login.
@@ -46,13 +46,35 @@ pub struct Started {
     pub expires_at: DateTime<Utc>,
 }
 
-/// A started login, waiting for its code.
-pub(super) struct Pending {
-    provider: String,
-    nonce: Zeroizing<String>,
-    pkce_verifier: Zeroizing<String>,
+/// A started login, waiting for its code: what [`RelyingParty::finish`]
+/// needs, kept by the authority under the digest of the state. The nonce and
+/// the PKCE verifier are secrets: wiped on drop, sealed in the store.
+#[derive(Serialize, Deserialize)]
+pub struct Pending {
+    /// The provider it was started at.
+    pub provider: String,
+    nonce: String,
+    pkce_verifier: String,
     redirect_uri: String,
-    expires_at: DateTime<Utc>,
+    /// When the state stops being accepted.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        self.nonce.zeroize();
+        self.pkce_verifier.zeroize();
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("provider", &self.provider)
+            .field("redirect_uri", &self.redirect_uri)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The redirect URI must be a loopback `http://` address (RFC 8252 §7.3): the
@@ -83,47 +105,32 @@ pub fn check_redirect_uri(uri: &str) -> Result<(), CaError> {
 }
 
 impl RelyingParty {
-    /// Whether a started login (`state`, not consumed) can still finish: it is
-    /// known, not expired, and its provider answers. Its expiry if so.
+    /// Whether a started login can still finish: not expired, and its
+    /// provider answers. Its expiry if so.
     pub fn pending_check(
         &self,
-        state: &str,
+        pending: &Pending,
         now: DateTime<Utc>,
-    ) -> Result<Result<DateTime<Utc>, OidcFailure>, CaError> {
-        if state.is_empty() || state.len() > MAX_CODE_BYTES {
-            return Err(CaError::bad_request("invalid_request", "bad state"));
+    ) -> Result<DateTime<Utc>, OidcFailure> {
+        if pending.expires_at <= now {
+            return Err(OidcFailure::StateExpired);
         }
-        let found = self
-            .pending
-            .lock()
-            .map_err(|_| CaError::Internal("OIDC state lock poisoned".into()))?
-            .get(&digest(state))
-            .map(|p| (p.provider.clone(), p.expires_at));
-        let Some((provider, expires_at)) = found else {
-            return Ok(Err(OidcFailure::StateUnknown));
-        };
-        if expires_at <= now {
-            return Ok(Err(OidcFailure::StateExpired));
-        }
-        let p = match self.provider(&provider) {
-            Ok(p) => p,
-            Err(f) => return Ok(Err(f)),
-        };
-        Ok(self
-            .metadata(p, now)
+        let p = self.provider(&pending.provider)?;
+        self.metadata(p, now)
             .and_then(|m| self.probe(p, &m, now, PROBE_FRESH))
-            .map(|()| expires_at))
+            .map(|()| pending.expires_at)
     }
 
-    /// Start a login: make state, nonce and PKCE verifier (kept here, single
-    /// use, [`LOGIN_STATE_TTL`]) and return `a [`Started`]`.
+    /// Start a login: make state, nonce and PKCE verifier and return the
+    /// [`Started`] login for the client and the [`Pending`] one to keep (single
+    /// use, [`LOGIN_STATE_TTL`]).
     pub fn start(
         &self,
         provider: &str,
         redirect_uri: &str,
         params: &AuthParams,
         now: DateTime<Utc>,
-    ) -> Result<Result<Started, OidcFailure>, CaError> {
+    ) -> Result<Result<(Started, Pending), OidcFailure>, CaError> {
         check_redirect_uri(redirect_uri)?;
         let p = match self.provider(provider) {
             Ok(p) => p,
@@ -164,90 +171,37 @@ impl RelyingParty {
         }
         let (url, state, nonce) = req.url();
         let expires_at = now + chrono::Duration::from_std(LOGIN_STATE_TTL).unwrap_or_default();
-        self.keep_pending(
-            state.secret(),
-            Pending {
-                provider: p.settings.name.clone(),
-                nonce: Zeroizing::new(nonce.secret().clone()),
-                pkce_verifier: Zeroizing::new(verifier.secret().clone()),
-                redirect_uri: redirect_uri.to_owned(),
+        let pending = Pending {
+            provider: p.settings.name.clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+            redirect_uri: redirect_uri.to_owned(),
+            expires_at,
+        };
+        Ok(Ok((
+            Started {
+                state: state.secret().clone(),
+                authorize_url: url.to_string(),
                 expires_at,
             },
-            now,
-        )?;
-        Ok(Ok(Started {
-            state: state.secret().clone(),
-            authorize_url: url.to_string(),
-            expires_at,
-        }))
+            pending,
+        )))
     }
 
-    /// Keep a started login under its state until [`RelyingParty::finish`];
-    /// at [`MAX_PENDING`], expired ones are dropped first, and if none has
-    /// expired the login is refused rather than queued.
-    fn keep_pending(&self, state: &str, login: Pending, now: DateTime<Utc>) -> Result<(), CaError> {
-        let mut pending = self
-            .pending
-            .lock()
-            .map_err(|_| CaError::Internal("OIDC state lock poisoned".into()))?;
-        if pending.len() >= MAX_PENDING {
-            pending.retain(|_, v| v.expires_at > now);
-            if pending.len() >= MAX_PENDING {
-                return Err(CaError::RateLimited {
-                    code: "oidc_busy",
-                    message: "too many OIDC logins in progress; try again shortly".into(),
-                    retry_after_secs: 30,
-                });
-            }
-        }
-        pending.insert(digest(state), login);
-        Ok(())
-    }
-
-    /// Which provider a pending state belongs to, without consuming it.
-    pub fn pending_provider(&self, state: &str) -> Option<String> {
-        self.pending
-            .lock()
-            .ok()?
-            .get(&digest(state))
-            .map(|p| p.provider.clone())
-    }
-
-    /// Finish a login: consume the state, redeem the code (with the client
-    /// secret and PKCE verifier), validate the ID token.
+    /// Finish a login the authority has taken from the store (single use:
+    /// it is gone there whatever happens here): redeem the code (with the
+    /// client secret and PKCE verifier), validate the ID token.
     pub fn finish(
         &self,
-        state: &str,
+        pending: &Pending,
         code: &str,
         now: DateTime<Utc>,
-    ) -> Result<Result<IdpLogin, OidcFailure>, CaError> {
-        if state.is_empty()
-            || state.len() > MAX_CODE_BYTES
-            || code.is_empty()
-            || code.len() > MAX_CODE_BYTES
-        {
-            return Err(CaError::bad_request(
-                "invalid_request",
-                "state and code must be 1-2048 characters",
-            ));
-        }
-        // Single use: removed before anything else, whatever happens next.
-        let pending = self
-            .pending
-            .lock()
-            .map_err(|_| CaError::Internal("OIDC state lock poisoned".into()))?
-            .remove(&digest(state));
-        let Some(pending) = pending else {
-            return Ok(Err(OidcFailure::StateUnknown));
-        };
+    ) -> Result<IdpLogin, OidcFailure> {
         if pending.expires_at <= now {
-            return Ok(Err(OidcFailure::StateExpired));
+            return Err(OidcFailure::StateExpired);
         }
-        let p = match self.provider(&pending.provider) {
-            Ok(p) => p,
-            Err(f) => return Ok(Err(f)),
-        };
-        Ok(self.redeem(p, &pending, code, now))
+        let p = self.provider(&pending.provider)?;
+        self.redeem(p, pending, code, now)
     }
 
     fn redeem(
@@ -265,7 +219,7 @@ impl RelyingParty {
         let resp = client
             .exchange_code(AuthorizationCode::new(code.to_owned()))
             .map_err(|e| OidcFailure::ProviderUnavailable(format!("no token endpoint: {e}")))?
-            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.to_string()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.pkce_verifier.clone()))
             .set_redirect_uri(std::borrow::Cow::Owned(redirect))
             .request(&self.http)
             .map_err(|e| match e {
@@ -317,11 +271,33 @@ mod tests {
     }
 
     #[test]
-    fn login_state_is_single_use_and_unknown_state_is_refused() {
+    fn a_pending_login_says_nothing_secret_and_expires() {
         let rp = RelyingParty::new(vec![]).unwrap();
-        let got = rp.finish("nope", "code", now()).unwrap();
-        assert_eq!(got.unwrap_err(), OidcFailure::StateUnknown);
-        let err = rp.finish("", "code", now()).unwrap_err();
-        assert_eq!(err.code(), "invalid_request");
+        let ending = |expires_at| Pending {
+            provider: "gone".into(),
+            nonce: "the-nonce".into(),
+            pkce_verifier: "the-verifier".into(),
+            redirect_uri: "http://127.0.0.1:4000/cb".into(),
+            expires_at,
+        };
+        let pending = ending(now());
+        let shown = format!("{pending:?}");
+        assert!(
+            !shown.contains("the-nonce") && !shown.contains("the-verifier"),
+            "{shown}"
+        );
+        assert_eq!(
+            rp.finish(&pending, "code", now()).unwrap_err(),
+            OidcFailure::StateExpired
+        );
+        assert_eq!(
+            rp.pending_check(&pending, now()).unwrap_err(),
+            OidcFailure::StateExpired
+        );
+        let live = ending(now() + chrono::Duration::minutes(1));
+        assert_eq!(
+            rp.finish(&live, "code", now()).unwrap_err(),
+            OidcFailure::UnknownProvider
+        );
     }
 }

@@ -1,6 +1,9 @@
 //! The device authorisation grant (RFC 8628) for terminals without a browser:
 //! the CA starts the grant at the provider and keeps the device code; the CLI
-//! polls the CA with an opaque handle.
+//! polls the CA with an opaque handle. What a grant must remember between
+//! polls is a [`PendingDevice`], which the authority keeps in the store (sealed:
+//! the device code is a bearer secret at the provider), so that any CA on the
+//! database answers a poll.
 //!
 //! A poll costs the CA one token request at most and never waits for the user:
 //! the CLI sleeps between polls, not a CA worker thread. The provider's polling
@@ -15,12 +18,11 @@ use chrono::{DateTime, Utc};
 use openidconnect::core::CoreDeviceAuthorizationResponse;
 use openidconnect::{CsrfToken, Scope};
 use secrecy::ExposeSecret;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
 
 use super::discovery::ProviderState;
-use super::{
-    digest, IdpLogin, OidcFailure, RelyingParty, LOGIN_STATE_TTL, MAX_CODE_BYTES, MAX_PENDING,
-};
+use super::{IdpLogin, OidcFailure, RelyingParty, LOGIN_STATE_TTL};
 use crate::error::CaError;
 
 /// RFC 8628 §3.5: after `slow_down`, poll this much less often.
@@ -31,16 +33,72 @@ const MAX_INTERVAL: Duration = Duration::from_secs(60);
 /// The device grant's `grant_type` (RFC 8628 §3.4).
 const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// A device authorisation the CA is waiting on.
-pub(super) struct PendingDevice {
-    provider: String,
-    details: CoreDeviceAuthorizationResponse,
-    expires_at: DateTime<Utc>,
+/// A device authorisation the CA is waiting on. The device code is a secret:
+/// wiped on drop, sealed in the store.
+#[derive(Serialize, Deserialize)]
+pub struct PendingDevice {
+    /// The provider it was started at.
+    pub provider: String,
+    device_code: String,
+    /// When the grant ends.
+    pub expires_at: DateTime<Utc>,
     /// Time between token requests, as the provider last asked.
     interval: Duration,
     /// No token request before this; a poll that comes sooner is "pending".
     next_request_at: DateTime<Utc>,
 }
+
+impl Drop for PendingDevice {
+    fn drop(&mut self) {
+        self.device_code.zeroize();
+    }
+}
+
+impl std::fmt::Debug for PendingDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingDevice")
+            .field("provider", &self.provider)
+            .field("expires_at", &self.expires_at)
+            .field("next_request_at", &self.next_request_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingDevice {
+    /// Claim the next token request at `now`: `false` if the provider's
+    /// interval has not passed yet (the poll is answered "pending" without
+    /// asking). The caller stores the claim before it asks, so that polls
+    /// racing on one handle, on any CA, make one request between them.
+    pub fn claim_request(&mut self, now: DateTime<Utc>) -> bool {
+        if now < self.next_request_at {
+            return false;
+        }
+        self.next_request_at = now + chrono::Duration::from_std(self.interval).unwrap_or_default();
+        true
+    }
+
+    /// The provider said `slow_down`: poll less often from `now` on.
+    pub fn slow_down(&mut self, now: DateTime<Utc>) {
+        self.interval = (self.interval + SLOW_DOWN_STEP).min(MAX_INTERVAL);
+        self.next_request_at = now + chrono::Duration::from_std(self.interval).unwrap_or_default();
+    }
+}
+
+/// What one poll's token request found.
+#[derive(Debug)]
+pub enum DevicePoll {
+    /// The user has not answered yet.
+    Pending,
+    /// The same, and the provider asks to be polled less often.
+    SlowDown,
+    /// The grant is over (tokens, or a refusal): forget it, then read the
+    /// outcome with [`RelyingParty::device_login`].
+    Ended(DeviceEnd),
+}
+
+/// How a device grant ended at the provider.
+#[derive(Debug)]
+pub struct DeviceEnd(Result<Option<String>, OidcFailure>);
 
 /// A device login just started: show the user `user_code` and the URI.
 #[derive(Debug, Clone)]
@@ -113,7 +171,7 @@ impl RelyingParty {
         &self,
         provider: &str,
         now: DateTime<Utc>,
-    ) -> Result<Result<DeviceStarted, OidcFailure>, CaError> {
+    ) -> Result<Result<(DeviceStarted, PendingDevice), OidcFailure>, CaError> {
         let p = match self.provider(provider) {
             Ok(p) => p,
             Err(f) => return Ok(Err(f)),
@@ -165,139 +223,70 @@ impl RelyingParty {
             expires_at,
             interval: interval.as_secs(),
         };
-        let mut devices = self
-            .devices
-            .lock()
-            .map_err(|_| CaError::Internal("OIDC device lock poisoned".into()))?;
-        devices.retain(|_, d| d.expires_at > now);
-        if devices.len() >= MAX_PENDING {
-            return Err(CaError::RateLimited {
-                code: "oidc_busy",
-                message: "too many OIDC logins in progress; try again shortly".into(),
-                retry_after_secs: 30,
-            });
-        }
-        devices.insert(
-            digest(&handle),
-            PendingDevice {
-                provider: p.settings.name.clone(),
-                details,
-                expires_at,
-                interval,
-                // The user needs a moment to type the code anyway.
-                next_request_at: now + chrono::Duration::from_std(interval).unwrap_or_default(),
-            },
-        );
-        Ok(Ok(started))
+        let pending = PendingDevice {
+            provider: p.settings.name.clone(),
+            device_code: details.device_code().secret().clone(),
+            expires_at,
+            interval,
+            // The user needs a moment to type the code anyway.
+            next_request_at: now + chrono::Duration::from_std(interval).unwrap_or_default(),
+        };
+        Ok(Ok((started, pending)))
     }
 
-    /// Provider name of a pending device login.
-    pub fn device_provider(&self, handle: &str) -> Option<String> {
-        self.devices
-            .lock()
-            .ok()?
-            .get(&digest(handle))
-            .map(|d| d.provider.clone())
-    }
-
-    /// Poll a device login: at most one token request, made only when the
-    /// provider's interval has passed since the last one. `Ok(None)`: still
-    /// pending.
+    /// One token request for a device grant whose request slot the caller
+    /// claimed ([`PendingDevice::claim_request`]). A failure before the
+    /// provider answered (its discovery is down) leaves the grant to poll
+    /// again.
     pub fn device_poll(
         &self,
-        handle: &str,
+        d: &PendingDevice,
         now: DateTime<Utc>,
-    ) -> Result<Result<Option<IdpLogin>, OidcFailure>, CaError> {
-        if handle.is_empty() || handle.len() > MAX_CODE_BYTES {
-            return Err(CaError::bad_request("invalid_request", "bad handle"));
+    ) -> Result<DevicePoll, OidcFailure> {
+        if d.expires_at <= now {
+            return Ok(DevicePoll::Ended(DeviceEnd(Err(OidcFailure::StateExpired))));
         }
-        let key = digest(handle);
-        let forget = || {
-            if let Ok(mut d) = self.devices.lock() {
-                d.remove(&key);
-            }
-        };
-        // Claim this poll's slot under the lock, so two polls racing on one
-        // handle make one token request between them.
-        let (provider, device_code) = {
-            let mut devices = self
-                .devices
-                .lock()
-                .map_err(|_| CaError::Internal("OIDC device lock poisoned".into()))?;
-            let Some(d) = devices.get_mut(&key) else {
-                return Ok(Err(OidcFailure::StateUnknown));
-            };
-            if d.expires_at <= now {
-                devices.remove(&key);
-                return Ok(Err(OidcFailure::StateExpired));
-            }
-            if now < d.next_request_at {
-                return Ok(Ok(None));
-            }
-            d.next_request_at = now + chrono::Duration::from_std(d.interval).unwrap_or_default();
-            (
-                d.provider.clone(),
-                zeroize::Zeroizing::new(d.details.device_code().secret().clone()),
-            )
-        };
-        let p = match self.provider(&provider) {
-            Ok(p) => p,
-            Err(f) => return Ok(Err(f)),
-        };
-        let m = match self.metadata(p, now) {
-            Ok(m) => m,
-            Err(f) => return Ok(Err(f)),
-        };
+        let p = self.provider(&d.provider)?;
+        let m = self.metadata(p, now)?;
         let Some(token_url) = m.token_endpoint().map(|u| u.url().clone()) else {
-            return Ok(Err(OidcFailure::ProviderUnavailable(
+            return Err(OidcFailure::ProviderUnavailable(
                 "the provider publishes no token endpoint".into(),
-            )));
+            ));
         };
-        let jwks = m.jwks().clone();
-        let answer = match self.device_token_request(p, token_url, &device_code) {
-            Ok(a) => a,
-            Err(f) => return Ok(Err(f)),
-        };
+        let answer = self.device_token_request(p, token_url, &d.device_code)?;
         crate::metrics::provider_request(&p.settings.name, Ok(()));
-        let raw = match answer {
-            TokenAnswer::Pending => return Ok(Ok(None)),
-            TokenAnswer::SlowDown => {
-                if let Ok(mut devices) = self.devices.lock() {
-                    if let Some(d) = devices.get_mut(&key) {
-                        d.interval = (d.interval + SLOW_DOWN_STEP).min(MAX_INTERVAL);
-                        d.next_request_at =
-                            now + chrono::Duration::from_std(d.interval).unwrap_or_default();
-                    }
-                }
-                return Ok(Ok(None));
-            }
+        Ok(match answer {
+            TokenAnswer::Pending => DevicePoll::Pending,
+            TokenAnswer::SlowDown => DevicePoll::SlowDown,
             TokenAnswer::Refused(code) => {
-                forget();
-                return Ok(Err(if code == "expired_token" {
+                DevicePoll::Ended(DeviceEnd(Err(if code == "expired_token" {
                     OidcFailure::StateExpired
                 } else {
                     OidcFailure::CodeRejected(code)
-                }));
+                })))
             }
-            // Single use from here on, whatever the token says.
-            TokenAnswer::Tokens(raw) => {
-                forget();
-                match raw {
-                    Some(raw) => raw,
-                    None => return Ok(Err(OidcFailure::NoIdToken)),
-                }
-            }
-        };
+            TokenAnswer::Tokens(raw) => DevicePoll::Ended(DeviceEnd(Ok(raw))),
+        })
+    }
+
+    /// The login a device grant ended with: its ID token checked.
+    pub fn device_login(
+        &self,
+        d: &PendingDevice,
+        end: DeviceEnd,
+        now: DateTime<Utc>,
+    ) -> Result<IdpLogin, OidcFailure> {
+        let raw = end.0?.ok_or(OidcFailure::NoIdToken)?;
+        let p = self.provider(&d.provider)?;
+        let m = self.metadata(p, now)?;
+        let jwks = m.jwks().clone();
         let expect = p.expectations(None);
-        Ok(self
-            .validate_with_refetch(p, &raw, &expect, &jwks, now)
-            .map(|claims| {
-                Some(IdpLogin {
-                    provider: p.settings.name.clone(),
-                    claims,
-                    redirect_uri: String::new(),
-                })
-            }))
+        self.validate_with_refetch(p, &raw, &expect, &jwks, now)
+            .map(|claims| IdpLogin {
+                provider: p.settings.name.clone(),
+                claims,
+                redirect_uri: String::new(),
+            })
     }
 
     /// One device-access-token request (RFC 8628 §3.4), authenticated as the

@@ -1,9 +1,12 @@
 //! OpenID Connect step-up: the CA as a relying party of one or more identity
 //! providers. This module owns provider settings, discovery and JWKS caching,
-//! the server-side login state (state, nonce, PKCE verifier), the authorisation
-//! URL, the code redemption and the ID-token checks. It does not open sessions,
-//! write audit events or decide which roles need what: the authority does that
-//! (`authority::oidc_login`), from what [`IdpLogin`] reports.
+//! what a login in progress must remember (state, nonce, PKCE verifier; a
+//! device grant's code and polling slot), the authorisation URL, the code
+//! redemption and the ID-token checks. It does not keep logins in progress,
+//! open sessions, write audit events or decide which roles need what: the
+//! authority does that (`authority::oidc_login`, `authority::oidc_state`),
+//! from what [`IdpLogin`] reports; logins in progress live in the store, so
+//! that any CA on a shared database can finish one.
 //!
 //! Crate choice: `openidconnect` 4 does discovery, JWKS, the authorisation-code
 //! and PKCE exchange and the ID-token validation steps of OpenID Connect Core
@@ -31,11 +34,7 @@
 //! This file holds the [`RelyingParty`] they share and the limits more than
 //! one of them applies.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
-
-use sha2::{Digest, Sha256};
 
 use crate::error::CaError;
 
@@ -46,8 +45,8 @@ mod failure;
 mod id_token;
 mod settings;
 
-pub use code_flow::{check_redirect_uri, AuthParams, Started};
-pub use device::DeviceStarted;
+pub use code_flow::{check_redirect_uri, AuthParams, Pending, Started};
+pub use device::{DeviceEnd, DevicePoll, DeviceStarted, PendingDevice};
 pub use discovery::{
     DeviceMetadata, DISCOVERY_TTL, JWKS_REFETCH_INTERVAL, PROBE_FRESH, PROBE_TIMEOUT,
 };
@@ -55,14 +54,13 @@ pub use failure::OidcFailure;
 pub use id_token::{validate_id_token, Expectations, IdpClaims, ALLOWED_ALGS, MAX_ID_TOKEN_BYTES};
 pub use settings::{validate, ProviderSettings, RawOidc, RawProvider};
 
-use code_flow::Pending;
-use device::PendingDevice;
 use discovery::ProviderState;
 
 /// How long a started login may wait for its code.
 pub const LOGIN_STATE_TTL: Duration = Duration::from_secs(10 * 60);
-/// Most logins waiting for their code at once; more are refused, not queued.
-const MAX_PENDING: usize = 10_000;
+/// Most logins waiting for their code (and, apart, device grants) at once;
+/// more are refused, not queued.
+pub const MAX_PENDING: u32 = 10_000;
 /// Longest authorisation code / state accepted from a client.
 pub const MAX_CODE_BYTES: usize = 2048;
 /// Timeout of every call to a provider.
@@ -82,8 +80,6 @@ pub struct IdpLogin {
 /// The CA's OIDC relying party.
 pub struct RelyingParty {
     providers: Vec<ProviderState>,
-    pending: Mutex<HashMap<[u8; 32], Pending>>,
-    devices: Mutex<HashMap<[u8; 32], PendingDevice>>,
     http: reqwest::blocking::Client,
 }
 
@@ -102,12 +98,6 @@ impl std::fmt::Debug for RelyingParty {
     }
 }
 
-/// The key of a pending login or device grant: the SHA-256 of the handle the
-/// client holds, so the maps never hold the handle itself.
-fn digest(s: &str) -> [u8; 32] {
-    Sha256::digest(s.as_bytes()).into()
-}
-
 impl RelyingParty {
     /// A relying party for these providers. Nothing is fetched yet: discovery
     /// happens on first use, so a provider that is down does not stop the CA.
@@ -121,8 +111,6 @@ impl RelyingParty {
             .map_err(|e| CaError::Internal(format!("OIDC HTTP client: {e}")))?;
         Ok(RelyingParty {
             providers: providers.into_iter().map(ProviderState::new).collect(),
-            pending: Mutex::new(HashMap::new()),
-            devices: Mutex::new(HashMap::new()),
             http,
         })
     }

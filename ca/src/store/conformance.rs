@@ -923,8 +923,16 @@ const ROOMY: PendingCaps = PendingCaps {
 
 pub(crate) fn pending_entries_are_found_updated_and_taken_once(b: &dyn Backend) {
     let s = b.open();
-    let e = pending(PendingKind::OidcLogin, 1, "192.0.2.1", now() + Duration::minutes(10));
-    assert_eq!(s.pending_put(&e, &ROOMY, now()).unwrap(), PendingPut::Stored);
+    let e = pending(
+        PendingKind::OidcLogin,
+        1,
+        "192.0.2.1",
+        now() + Duration::minutes(10),
+    );
+    assert_eq!(
+        s.pending_put(&e, &ROOMY, now()).unwrap(),
+        PendingPut::Stored
+    );
     assert!(matches!(
         s.pending_put(&e, &ROOMY, now()),
         Err(StoreError::Duplicate(_))
@@ -1001,7 +1009,12 @@ pub(crate) fn a_pending_entry_raced_is_taken_once(b: &dyn Backend) {
 /// N CAs update one version at once: exactly one wins.
 pub(crate) fn a_pending_update_raced_wins_once(b: &dyn Backend) {
     let s = b.open();
-    let e = pending(PendingKind::OidcDevice, 8, "", now() + Duration::minutes(10));
+    let e = pending(
+        PendingKind::OidcDevice,
+        8,
+        "",
+        now() + Duration::minutes(10),
+    );
     s.pending_put(&e, &ROOMY, now()).unwrap();
     let stores: Vec<_> = (0..8).map(|_| b.peer()).collect();
     let won = race(8, move |i| {
@@ -1080,7 +1093,10 @@ pub(crate) fn pending_caps_refuse_new_entries_until_some_end(b: &dyn Backend) {
         forget_at: later + Duration::minutes(1),
         ..pending(PendingKind::OidcLogin, 4, "c", end)
     };
-    assert_eq!(s.pending_put(&fresh, &caps, later).unwrap(), PendingPut::Stored);
+    assert_eq!(
+        s.pending_put(&fresh, &caps, later).unwrap(),
+        PendingPut::Stored
+    );
 }
 
 /// Starts raced through several CAs: the caps hold for them all together.
@@ -1133,22 +1149,28 @@ pub(crate) fn budgets_count_within_their_window(b: &dyn Backend) {
         .budget_spend("starts", "192.0.2.2", t1, WINDOW, 2)
         .unwrap()
         .is_ok());
-    assert_eq!(
-        s.budget_use("failures", net, t1, WINDOW).unwrap().used,
-        0
-    );
+    assert_eq!(s.budget_use("failures", net, t1, WINDOW).unwrap().used, 0);
     for _ in 0..3 {
         s.budget_note("failures", net, t1, WINDOW).unwrap();
     }
     assert_eq!(
-        b.open().budget_use("failures", net, t1, WINDOW).unwrap().used,
+        b.open()
+            .budget_use("failures", net, t1, WINDOW)
+            .unwrap()
+            .used,
         3
     );
     // The first start leaves the window, the second stays.
     let t2 = now() + Duration::seconds(61);
     assert_eq!(s.budget_use("starts", net, t2, WINDOW).unwrap().used, 1);
-    assert!(s.budget_spend("starts", net, t2, WINDOW, 2).unwrap().is_ok());
-    assert!(s.budget_spend("starts", net, t2, WINDOW, 2).unwrap().is_err());
+    assert!(s
+        .budget_spend("starts", net, t2, WINDOW, 2)
+        .unwrap()
+        .is_ok());
+    assert!(s
+        .budget_spend("starts", net, t2, WINDOW, 2)
+        .unwrap()
+        .is_err());
     let t3 = t1 + Duration::seconds(61);
     assert_eq!(s.budget_use("starts", net, t3, WINDOW).unwrap().used, 1);
 }

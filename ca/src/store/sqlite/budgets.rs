@@ -24,7 +24,11 @@ fn use_in(
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(db)?;
-    Ok(use_of(n, oldest.as_deref().map(parse_ts).transpose()?, window))
+    Ok(use_of(
+        n,
+        oldest.as_deref().map(parse_ts).transpose()?,
+        window,
+    ))
 }
 
 /// Forget the budget's events that left the window, then count one.

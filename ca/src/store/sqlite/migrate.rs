@@ -53,7 +53,8 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration {
         version: 4,
-        what: "flows in progress between requests (pending) and per-network budgets (budget_events)",
+        what:
+            "flows in progress between requests (pending) and per-network budgets (budget_events)",
         apply: super::pending::version_4,
     },
 ];

@@ -38,7 +38,9 @@ pub(super) fn version_4(conn: &Connection) -> Result<(), StoreError> {
 
 const COLUMNS: &str = "kind, key, owner, payload, version, created_at, forget_at";
 
-fn entry_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Vec<u8>, String, Vec<u8>, i64, String, String)> {
+fn entry_of(
+    r: &rusqlite::Row<'_>,
+) -> rusqlite::Result<(String, Vec<u8>, String, Vec<u8>, i64, String, String)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -98,10 +100,17 @@ impl PendingStore for SqliteStore {
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(db)?;
-        tx.execute("DELETE FROM pending WHERE forget_at <= ?1", params![ts(now)])
-            .map_err(db)?;
+        tx.execute(
+            "DELETE FROM pending WHERE forget_at <= ?1",
+            params![ts(now)],
+        )
+        .map_err(db)?;
         let kind = entry.kind.as_str();
-        let total = count(&tx, "SELECT COUNT(*) FROM pending WHERE kind = ?1", params![kind])?;
+        let total = count(
+            &tx,
+            "SELECT COUNT(*) FROM pending WHERE kind = ?1",
+            params![kind],
+        )?;
         let mine = count(
             &tx,
             "SELECT COUNT(*) FROM pending WHERE kind = ?1 AND owner = ?2",
@@ -186,7 +195,10 @@ impl PendingStore for SqliteStore {
     fn pending_purge(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let gone = self
             .conn()?
-            .execute("DELETE FROM pending WHERE forget_at <= ?1", params![ts(now)])
+            .execute(
+                "DELETE FROM pending WHERE forget_at <= ?1",
+                params![ts(now)],
+            )
             .map_err(db)?;
         Ok(gone as u64)
     }
