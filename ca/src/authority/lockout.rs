@@ -10,9 +10,12 @@
 //!   from all networks within a window (a distributed guess). It is audited
 //!   with `scope = user` and counted as the `user_lockout` bypass kind, which
 //!   pages (`RampartUserLockedEverywhere`).
-//! - **per-network budgets**, in memory: failures across all users, and
-//!   unauthenticated request starts (security-key and OIDC logins), so one
-//!   network cannot fill the CA's pending-request tables or spray users.
+//! - **per-network budgets**, in the store ([`crate::store::BudgetStore`]):
+//!   failures across all users, and unauthenticated request starts
+//!   (security-key and OIDC logins), so one network cannot fill the pending
+//!   requests or spray users. Every CA on a shared database spends the same
+//!   budget, so N CAs behind a load balancer allow a network what one would.
+//!   The unanswered link prompts of each user are a budget there too.
 //!
 //! Networks: an IPv4 address counts alone (IPv4-mapped IPv6 too), an IPv6
 //! address by its /64, since one host routinely holds a whole /64.
@@ -49,76 +52,48 @@ impl Caller {
 /// them until the oldest leaves the window. Push-style MFA fatigue (prompt the
 /// victim until they approve) stops here; the user's own terminal prompt
 /// (`--direct`) and other factors still work.
-pub const PROMPT_FATIGUE_MAX: usize = 3;
+pub const PROMPT_FATIGUE_MAX: u32 = 3;
 /// The window of [`PROMPT_FATIGUE_MAX`].
 pub const PROMPT_FATIGUE_WINDOW: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
-/// One network's recent events (failures or starts) in the window, and each
-/// user's recent unanswered link prompts.
-#[derive(Debug, Default)]
-pub(super) struct NetworkBudgets {
-    failures: HashMap<String, Vec<DateTime<Utc>>>,
-    starts: HashMap<String, Vec<DateTime<Utc>>>,
-    unanswered_prompts: HashMap<String, Vec<DateTime<Utc>>>,
-}
-
-/// Which in-memory budget.
+/// The store budgets of this module.
 #[derive(Debug, Clone, Copy)]
 enum Budget {
+    /// Failed checks from one network, whatever users they named.
     Failures,
+    /// Unauthenticated request starts from one network.
     Starts,
+    /// Link prompts one user denied, let expire or mistyped.
+    UnansweredPrompts,
 }
 
-impl NetworkBudgets {
-    fn list(&mut self, budget: Budget) -> &mut HashMap<String, Vec<DateTime<Utc>>> {
-        match budget {
-            Budget::Failures => &mut self.failures,
-            Budget::Starts => &mut self.starts,
+impl Budget {
+    fn name(self) -> &'static str {
+        match self {
+            Budget::Failures => "network_failures",
+            Budget::Starts => "network_starts",
+            Budget::UnansweredPrompts => "unanswered_prompts",
         }
     }
+}
+
+/// Seconds until `frees_at`, at least 1.
+fn retry_after(frees_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> u64 {
+    frees_at.map_or(1, |t| (t - now).num_seconds().max(1) as u64)
 }
 
 impl Authority {
-    fn budgets(&self) -> Result<std::sync::MutexGuard<'_, NetworkBudgets>, CaError> {
-        self.network_budgets
-            .lock()
-            .map_err(|_| CaError::Internal("limiter lock poisoned".into()))
-    }
-
-    /// How many `budget` events the caller's network had in the window, and
-    /// when the oldest of them leaves it.
-    fn budget_used(
-        &self,
-        caller: &Caller,
-        budget: Budget,
-    ) -> Result<(usize, DateTime<Utc>), CaError> {
-        let now = self.now();
-        let window = to_chrono(self.settings.limits.ip_window);
-        let mut budgets = self.budgets()?;
-        let Some(list) = budgets.list(budget).get_mut(&caller.network()) else {
-            return Ok((0, now));
-        };
-        list.retain(|t| *t > now - window);
-        Ok((list.len(), list.first().map_or(now, |t| *t + window)))
-    }
-
-    fn note(&self, caller: &Caller, budget: Budget) {
-        let now = self.now();
-        let window = to_chrono(self.settings.limits.ip_window);
-        if let Ok(mut budgets) = self.budgets() {
-            let map = budgets.list(budget);
-            if map.len() >= MAX_TRACKED_SOURCES {
-                map.retain(|_, v| v.last().is_some_and(|t| *t > now - window));
-            }
-            map.entry(caller.network()).or_default().push(now);
-        }
-    }
-
     /// Refuse a network over its failure budget (whatever users it tried).
     pub(super) fn check_source_limit(&self, caller: &Caller) -> Result<(), CaError> {
-        let (used, frees_at) = self.budget_used(caller, Budget::Failures)?;
-        if used >= self.settings.limits.ip_max_failures as usize {
-            let retry = (frees_at - self.now()).num_seconds().max(1) as u64;
+        let now = self.now();
+        let used = self.store.budget_use(
+            Budget::Failures.name(),
+            &caller.network(),
+            now,
+            self.settings.limits.ip_window,
+        )?;
+        if used.used >= self.settings.limits.ip_max_failures {
+            let retry = retry_after(used.frees_at, now);
             return Err(CaError::RateLimited {
                 code: "source_rate_limited",
                 message: format!(
@@ -131,18 +106,34 @@ impl Authority {
         Ok(())
     }
 
-    /// Count a failure against the caller's network.
+    /// Count a failure against the caller's network. A store that fails here
+    /// fails the request's other steps too; the count is not worth an error
+    /// of its own.
     pub(super) fn note_source_failure(&self, caller: &Caller) {
-        self.note(caller, Budget::Failures);
+        if let Err(e) = self.store.budget_note(
+            Budget::Failures.name(),
+            &caller.network(),
+            self.now(),
+            self.settings.limits.ip_window,
+        ) {
+            tracing::warn!(error = %e, "counting a failure against its network");
+        }
     }
 
     /// Spend one unauthenticated request start from the caller's network, or
     /// refuse when its budget for the window is used up.
     pub(crate) fn spend_start_budget(&self, caller: &Caller) -> Result<(), CaError> {
         self.check_source_limit(caller)?;
-        let (used, frees_at) = self.budget_used(caller, Budget::Starts)?;
-        if used >= self.settings.limits.ip_max_starts as usize {
-            let retry = (frees_at - self.now()).num_seconds().max(1) as u64;
+        let now = self.now();
+        let spent = self.store.budget_spend(
+            Budget::Starts.name(),
+            &caller.network(),
+            now,
+            self.settings.limits.ip_window,
+            self.settings.limits.ip_max_starts,
+        )?;
+        if let Err(used) = spent {
+            let retry = retry_after(used.frees_at, now);
             metrics::bypass_attempt(metrics::Factor::Webauthn, Bypass::RateLimited);
             return Err(CaError::RateLimited {
                 code: "source_rate_limited",
@@ -153,7 +144,6 @@ impl Authority {
                 retry_after_secs: retry,
             });
         }
-        self.note(caller, Budget::Starts);
         Ok(())
     }
 
@@ -161,18 +151,16 @@ impl Authority {
     /// at [`PROMPT_FATIGUE_MAX`].
     pub(super) fn check_prompt_fatigue(&self, user: &str) -> Result<(), CaError> {
         let now = self.now();
-        let window = to_chrono(PROMPT_FATIGUE_WINDOW);
-        let mut budgets = self.budgets()?;
-        let Some(list) = budgets.unanswered_prompts.get_mut(user) else {
-            return Ok(());
-        };
-        list.retain(|t| *t > now - window);
-        if list.len() < PROMPT_FATIGUE_MAX {
+        let used = self.store.budget_use(
+            Budget::UnansweredPrompts.name(),
+            user,
+            now,
+            PROMPT_FATIGUE_WINDOW,
+        )?;
+        if used.used < PROMPT_FATIGUE_MAX {
             return Ok(());
         }
-        let retry = list
-            .first()
-            .map_or(1, |t| (*t + window - now).num_seconds().max(1) as u64);
+        let retry = retry_after(used.frees_at, now);
         metrics::bypass_attempt(metrics::Factor::Webauthn, Bypass::RateLimited);
         Err(CaError::RateLimited {
             code: "webauthn_prompts_locked",
@@ -195,17 +183,16 @@ impl Authority {
     ) -> Result<(), CaError> {
         let now = self.now();
         let window = to_chrono(PROMPT_FATIGUE_WINDOW);
-        let reached = {
-            let mut budgets = self.budgets()?;
-            let map = &mut budgets.unanswered_prompts;
-            if map.len() >= MAX_TRACKED_SOURCES {
-                map.retain(|_, v| v.last().is_some_and(|t| *t > now - window));
-            }
-            let list = map.entry(user.to_owned()).or_default();
-            list.retain(|t| *t > now - window);
-            list.push(now);
-            list.len() == PROMPT_FATIGUE_MAX
-        };
+        let reached = self
+            .store
+            .budget_note(
+                Budget::UnansweredPrompts.name(),
+                user,
+                now,
+                PROMPT_FATIGUE_WINDOW,
+            )?
+            .used
+            == PROMPT_FATIGUE_MAX;
         if reached {
             self.record(
                 self.event(EventKind::MfaLockedOut, Outcome::Failure, Some(caller))

@@ -24,7 +24,6 @@ pub mod webauthn;
 use issuance::cert_response;
 pub use lockout::source_network;
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -52,8 +51,6 @@ pub const ENROLLMENT_TTL: Duration = Duration::from_secs(15 * 60);
 pub const RECOVERY_CODES: usize = 10;
 /// Serials reserved durably at a time.
 const SERIAL_BLOCK: u64 = 1000;
-/// Most source addresses tracked by the per-address limiter before old ones go.
-const MAX_TRACKED_SOURCES: usize = 100_000;
 
 /// Who is calling, as far as the network can tell.
 #[derive(Debug, Clone, Copy)]
@@ -165,7 +162,6 @@ pub struct Authority {
     recovery: factor::RecoveryVerifier,
     serials: Mutex<SerialBlock>,
     krl: RwLock<Arc<SignedKrl>>,
-    network_budgets: Mutex<lockout::NetworkBudgets>,
     oidc: RwLock<Option<Arc<crate::oidc::RelyingParty>>>,
     webauthn: RwLock<Option<Arc<crate::webauthn::RelyingParty>>>,
     piv: RwLock<Option<Arc<crate::piv::PivVerifier>>>,
@@ -269,7 +265,6 @@ impl Authority {
             recovery: factor::RecoveryVerifier,
             serials: Mutex::new(SerialBlock::default()),
             krl: RwLock::new(Arc::new(SignedKrl::default())),
-            network_budgets: Mutex::default(),
             oidc: RwLock::new(None),
             webauthn: RwLock::new(None),
             piv: RwLock::new(None),
