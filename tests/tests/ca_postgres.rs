@@ -2,7 +2,9 @@
 //! binaries: a throwaway PostgreSQL cluster, a real `rampart-ca`, the real CLI.
 //! The state lives in PostgreSQL (no `ca.db`), survives a restart, and two CAs
 //! sharing the database serve the same users and sessions without ever
-//! handing out one serial twice.
+//! handing out one serial twice. A login begun on one CA is finished on the
+//! other (against the real OIDC provider), exactly once, and one network's
+//! budget of login starts is one budget for both CAs.
 
 // Helpers outside #[test] functions are test code too: a panic is a failed test.
 #![allow(
@@ -14,11 +16,16 @@
 
 use std::collections::HashSet;
 
+use rampart_api::oidc::{
+    OidcFinishRequest, OidcFinishResponse, OidcStartRequest, OidcStartResponse, FINISH, START,
+};
 use rampart_e2e::keys::inspect_cert;
+use rampart_e2e::oidc::{account, code_and_state, OidcProvider};
 use rampart_e2e::policy::ENGINEERS;
 use rampart_e2e::postgres::Postgres;
 use rampart_e2e::process::run;
-use rampart_e2e::{bin, bootstrap_admin, onboard, Ca, Cli};
+use rampart_e2e::{bin, bootstrap_admin, free_port, onboard, AuditDb, Ca, Cli};
+use serde_json::json;
 
 #[test]
 fn a_ca_on_postgres_enrols_logs_in_and_keeps_its_users_across_a_restart() {
@@ -38,7 +45,7 @@ fn a_ca_on_postgres_enrols_logs_in_and_keeps_its_users_across_a_restart() {
     out.assert_success("rampart-ca check");
     assert!(
         out.stdout
-            .contains(&format!("CA database OK: {url} (schema version 1)")),
+            .contains(&format!("CA database OK: {url} (schema version 2)")),
         "{out}"
     );
 
@@ -214,4 +221,161 @@ fn a_cli_given_both_cas_moves_on_when_one_is_down() {
     }
     assert_clean_stops(&ca1);
     assert_clean_stops(&ca2);
+}
+
+/// Two CAs on one throwaway PostgreSQL, both relying on `provider` as `corp`
+/// (just-in-time users), with `extra` merged into their config.
+fn two_cas_with_oidc(pg: &Postgres, provider: &OidcProvider, extra: &str) -> (Ca, Ca) {
+    let url = pg.create_database("rampart");
+    let ca1 = Ca::init_postgres(&url, "");
+    ca1.merge_config(&provider.ca_config(ca1.dir(), "corp", "jit_users = true"));
+    if !extra.is_empty() {
+        ca1.merge_config(extra);
+    }
+    let mut ca2 = ca1.copy_as_another_ca();
+    let mut ca1 = ca1;
+    ca1.start();
+    ca2.start();
+    (ca1, ca2)
+}
+
+fn oidc_start(ca: &Ca) -> Result<OidcStartResponse, rampart_api::ClientError> {
+    ca.api().post_json(
+        START,
+        &OidcStartRequest {
+            provider: "corp".into(),
+            redirect_uri: format!("http://127.0.0.1:{}/callback", free_port()),
+            user: None,
+        },
+    )
+}
+
+fn oidc_finish(
+    ca: &Ca,
+    code: &str,
+    state: &str,
+) -> Result<OidcFinishResponse, rampart_api::ClientError> {
+    ca.api().post_json(
+        FINISH,
+        &OidcFinishRequest {
+            state: state.to_owned(),
+            code: code.to_owned(),
+            invite: None,
+        },
+    )
+}
+
+/// Whether one audit event in `ca`'s own log mentions every one of `words`.
+fn audited(ca: &Ca, words: &[&str]) -> bool {
+    AuditDb::new(ca.audit_db())
+        .events()
+        .iter()
+        .map(|e| serde_json::Value::Object(e.clone()).to_string())
+        .any(|e| words.iter().all(|w| e.contains(w)))
+}
+
+#[test]
+fn an_oidc_login_begun_on_one_ca_is_finished_on_the_other_once() {
+    let pg = Postgres::start();
+    let provider =
+        OidcProvider::start(json!({ "alice": account(&["engineers"], &["pwd", "otp"]) }));
+    let (ca1, ca2) = two_cas_with_oidc(&pg, &provider, "");
+
+    let started = oidc_start(&ca1).expect("oidc start on CA 1");
+    let redirect = provider.authenticate(&started.authorize_url, "alice");
+    let (code, state) = code_and_state(&redirect);
+    // The state, nonce and PKCE verifier are in the database, but neither
+    // the state itself nor the verifier in the clear.
+    let kept = pg.psql(
+        "rampart",
+        "SELECT kind || ' ' || encode(payload, 'escape') FROM pending",
+    );
+    assert!(kept.starts_with("oidc_login "), "{kept}");
+    assert!(!kept.contains(&state), "the state is stored in the clear");
+    assert!(!kept.contains("pkce") && !kept.contains("nonce"), "{kept}");
+
+    let finished = oidc_finish(&ca2, &code, &state).expect("oidc finish on CA 2");
+    let OidcFinishResponse::LoggedIn { login } = finished else {
+        panic!("expected a session, got {finished:?}");
+    };
+    assert_eq!(login.user, "alice");
+    assert_eq!(login.mfa_method, "oidc");
+    assert!(audited(&ca2, &["mfa_succeeded", "alice", "oidc"]));
+    assert_eq!(pg.psql("rampart", "SELECT COUNT(*) FROM pending"), "0");
+
+    // The finished step, replayed on either CA, is refused and audited there.
+    for (n, ca) in [(1, &ca1), (2, &ca2)] {
+        let again = oidc_finish(ca, &code, &state).expect_err("a replayed state");
+        assert_eq!(
+            again.api_code(),
+            Some("oidc_state_unknown"),
+            "CA {n}: {again}"
+        );
+        assert!(
+            audited(ca, &["mfa_failed", "oidc_state_unknown"]),
+            "CA {n} did not audit the replay"
+        );
+    }
+    // And a login raced to both CAs at once is finished by one of them.
+    let started = oidc_start(&ca2).expect("oidc start on CA 2");
+    let redirect = provider.authenticate(&started.authorize_url, "alice");
+    let (code, state) = code_and_state(&redirect);
+    let racers: Vec<_> = [ca1.api(), ca2.api()]
+        .into_iter()
+        .map(|api| {
+            let (code, state) = (code.clone(), state.clone());
+            std::thread::spawn(move || {
+                api.post_json::<_, OidcFinishResponse>(
+                    FINISH,
+                    &OidcFinishRequest {
+                        state,
+                        code,
+                        invite: None,
+                    },
+                )
+            })
+        })
+        .collect();
+    let results: Vec<_> = racers.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(refused.api_code(), Some("oidc_state_unknown"), "{refused}");
+
+    let (mut ca1, mut ca2) = (ca1, ca2);
+    ca1.stop();
+    ca2.stop();
+    assert_clean_stops(&ca1);
+    assert_clean_stops(&ca2);
+}
+
+#[test]
+fn one_networks_budget_of_login_starts_is_shared_by_both_cas() {
+    let pg = Postgres::start();
+    let provider = OidcProvider::start(json!({ "alice": account(&["engineers"], &["pwd"]) }));
+    let (ca1, ca2) = two_cas_with_oidc(&pg, &provider, "[totp]\nip_max_starts = 4\n");
+
+    // Four starts from this network, alternating between the CAs, are the
+    // whole budget: each CA alone saw only two.
+    for ca in [&ca1, &ca2, &ca1, &ca2] {
+        oidc_start(ca).expect("a start within the budget");
+    }
+    for (n, ca) in [(1, &ca1), (2, &ca2)] {
+        let refused = oidc_start(ca).expect_err("a start past the shared budget");
+        assert_eq!(
+            refused.api_code(),
+            Some("source_rate_limited"),
+            "CA {n}: {refused}"
+        );
+        assert!(
+            matches!(refused, rampart_api::ClientError::Api { status: 429, .. }),
+            "{refused}"
+        );
+    }
+    let (mut ca1, mut ca2) = (ca1, ca2);
+    ca1.stop();
+    ca2.stop();
 }
