@@ -93,6 +93,7 @@ impl Authority {
             kind,
             key,
             owner: caller.network(),
+            counts_until: ends_at,
             payload: self.seal_pending(kind, &key, value)?,
             version: 0,
             created_at: now,
@@ -188,7 +189,7 @@ impl Authority {
         let claimed = self.seal_pending(kind, &key, &d)?;
         if !self
             .store
-            .pending_update(kind, &key, entry.version, &claimed, now)?
+            .pending_update(kind, &key, entry.version, &claimed, d.expires_at, now)?
         {
             return Ok(Ok(None));
         }
@@ -198,8 +199,14 @@ impl Authority {
                 d.slow_down(now);
                 let slower = self.seal_pending(kind, &key, &d)?;
                 // Lost to a later poll's claim: that one set its own slot.
-                self.store
-                    .pending_update(kind, &key, entry.version + 1, &slower, now)?;
+                self.store.pending_update(
+                    kind,
+                    &key,
+                    entry.version + 1,
+                    &slower,
+                    d.expires_at,
+                    now,
+                )?;
                 return Ok(Ok(None));
             }
             Ok(DevicePoll::Ended(end)) => end,

@@ -909,11 +909,16 @@ fn pending(kind: PendingKind, key: u8, owner: &str, forget_at: DateTime<Utc>) ->
         kind,
         key: [key; 32],
         owner: owner.into(),
+        counts_until: forget_at,
         payload: vec![key, 1, 2, 3],
         version: 0,
         created_at: now(),
         forget_at,
     }
+}
+
+fn later() -> DateTime<Utc> {
+    now() + Duration::minutes(10)
 }
 
 const ROOMY: PendingCaps = PendingCaps {
@@ -960,10 +965,17 @@ pub(crate) fn pending_entries_are_found_updated_and_taken_once(b: &dyn Backend) 
     );
     // Compare-and-set: the version moves, a stale version loses.
     assert!(peer
-        .pending_update(PendingKind::OidcLogin, &[1; 32], 0, b"next", now())
+        .pending_update(PendingKind::OidcLogin, &[1; 32], 0, b"next", later(), now())
         .unwrap());
     assert!(!s
-        .pending_update(PendingKind::OidcLogin, &[1; 32], 0, b"stale", now())
+        .pending_update(
+            PendingKind::OidcLogin,
+            &[1; 32],
+            0,
+            b"stale",
+            later(),
+            now()
+        )
         .unwrap());
     let got = s
         .pending_get(PendingKind::OidcLogin, &[1; 32], now())
@@ -982,7 +994,7 @@ pub(crate) fn pending_entries_are_found_updated_and_taken_once(b: &dyn Backend) 
         None
     );
     assert!(!s
-        .pending_update(PendingKind::OidcLogin, &[1; 32], 1, b"late", now())
+        .pending_update(PendingKind::OidcLogin, &[1; 32], 1, b"late", later(), now())
         .unwrap());
     // The other kind's entry under the same key is untouched.
     assert!(s
@@ -1019,7 +1031,14 @@ pub(crate) fn a_pending_update_raced_wins_once(b: &dyn Backend) {
     let stores: Vec<_> = (0..8).map(|_| b.peer()).collect();
     let won = race(8, move |i| {
         stores[i]
-            .pending_update(PendingKind::OidcDevice, &[8; 32], 0, &[i as u8], now())
+            .pending_update(
+                PendingKind::OidcDevice,
+                &[8; 32],
+                0,
+                &[i as u8],
+                later(),
+                now(),
+            )
             .unwrap()
     });
     assert_eq!(won.iter().filter(|w| **w).count(), 1, "{won:?}");
@@ -1048,7 +1067,7 @@ pub(crate) fn pending_entries_end_at_their_forget_time(b: &dyn Backend) {
         None
     );
     assert!(!s
-        .pending_update(PendingKind::OidcLogin, &[1; 32], 0, b"x", at_end)
+        .pending_update(PendingKind::OidcLogin, &[1; 32], 0, b"x", later(), at_end)
         .unwrap());
     assert_eq!(s.pending_purge(at_end).unwrap(), 1);
     assert_eq!(s.pending_purge(at_end).unwrap(), 0);
@@ -1095,6 +1114,56 @@ pub(crate) fn pending_caps_refuse_new_entries_until_some_end(b: &dyn Backend) {
     };
     assert_eq!(
         s.pending_put(&fresh, &caps, later).unwrap(),
+        PendingPut::Stored
+    );
+}
+
+/// An entry that stopped counting (its flow ended, kept for late callers)
+/// leaves its owner room, but is still found.
+pub(crate) fn an_entry_stops_counting_against_its_owner_when_told(b: &dyn Backend) {
+    let s = b.open();
+    let caps = PendingCaps {
+        total: 10,
+        per_owner: 1,
+    };
+    let e = pending(PendingKind::OidcLogin, 1, "alice", later());
+    assert_eq!(s.pending_put(&e, &caps, now()).unwrap(), PendingPut::Stored);
+    let second = pending(PendingKind::OidcLogin, 2, "alice", later());
+    assert_eq!(
+        s.pending_put(&second, &caps, now()).unwrap(),
+        PendingPut::Full
+    );
+    // Ended now: it counts no more, from any CA's view.
+    assert!(b
+        .peer()
+        .pending_update(PendingKind::OidcLogin, &[1; 32], 0, b"ended", now(), now())
+        .unwrap());
+    assert_eq!(
+        s.pending_put(&second, &caps, now()).unwrap(),
+        PendingPut::Stored
+    );
+    let kept = s
+        .pending_get(PendingKind::OidcLogin, &[1; 32], now())
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (kept.payload.as_slice(), kept.counts_until),
+        (&b"ended"[..], now())
+    );
+    // One whose count ran out by itself leaves room too.
+    let brief = PendingEntry {
+        counts_until: now() + Duration::seconds(5),
+        ..pending(PendingKind::OidcDevice, 3, "bob", later())
+    };
+    s.pending_put(&brief, &caps, now()).unwrap();
+    let next = pending(PendingKind::OidcDevice, 4, "bob", later());
+    assert_eq!(
+        s.pending_put(&next, &caps, now()).unwrap(),
+        PendingPut::Full
+    );
+    assert_eq!(
+        s.pending_put(&next, &caps, now() + Duration::seconds(5))
+            .unwrap(),
         PendingPut::Stored
     );
 }
@@ -1237,6 +1306,7 @@ macro_rules! cases {
             pending_entries_end_at_their_forget_time,
             pending_caps_refuse_new_entries_until_some_end,
             pending_caps_hold_across_cas_racing,
+            an_entry_stops_counting_against_its_owner_when_told,
             budgets_count_within_their_window,
             a_budget_spent_through_several_cas_allows_its_max
         );

@@ -29,6 +29,9 @@ pub enum PendingKind {
     OidcLogin,
     /// An OIDC device grant being polled.
     OidcDevice,
+    /// A security-key request (enrolment, login, bastion approval), from its
+    /// start until its outcome is collected and a while after.
+    WebauthnRequest,
 }
 
 impl PendingKind {
@@ -37,6 +40,7 @@ impl PendingKind {
         match self {
             PendingKind::OidcLogin => "oidc_login",
             PendingKind::OidcDevice => "oidc_device",
+            PendingKind::WebauthnRequest => "webauthn_request",
         }
     }
 }
@@ -51,6 +55,9 @@ pub struct PendingEntry {
     /// Whom the per-owner cap counts it against (a source network, a user);
     /// empty: nobody in particular.
     pub owner: String,
+    /// Until when it counts against its owner's cap: a flow that ends before
+    /// it is forgotten (kept only to answer late callers) stops counting.
+    pub counts_until: DateTime<Utc>,
     /// The flow's state, opaque to the store.
     pub payload: Vec<u8>,
     /// Bumped by every [`PendingStore::pending_update`]; 0 when put.
@@ -79,7 +86,8 @@ impl std::fmt::Debug for PendingEntry {
 pub struct PendingCaps {
     /// Of the kind, in all.
     pub total: u32,
-    /// Of the kind, for one owner.
+    /// Of the kind, for one owner, among the entries that still count
+    /// (`counts_until` not past).
     pub per_owner: u32,
 }
 
@@ -122,15 +130,16 @@ pub trait PendingStore {
         now: DateTime<Utc>,
     ) -> Result<Option<PendingEntry>, StoreError>;
 
-    /// Replace the payload of the live entry under `key` if its version is
-    /// still `version` (and bump it): `false` if it changed, ended or was
-    /// taken meanwhile.
+    /// Replace the payload and `counts_until` of the live entry under `key`
+    /// if its version is still `version` (and bump it): `false` if it
+    /// changed, ended or was taken meanwhile.
     fn pending_update(
         &self,
         kind: PendingKind,
         key: &[u8; 32],
         version: i64,
         payload: &[u8],
+        counts_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
@@ -143,6 +152,7 @@ pub(crate) fn kind_of(s: &str) -> Result<PendingKind, StoreError> {
     match s {
         "oidc_login" => Ok(PendingKind::OidcLogin),
         "oidc_device" => Ok(PendingKind::OidcDevice),
+        "webauthn_request" => Ok(PendingKind::WebauthnRequest),
         other => Err(StoreError::Corrupt(format!("pending kind {other:?}"))),
     }
 }

@@ -14,7 +14,7 @@ use crate::store::{PendingCaps, PendingEntry, PendingKind, PendingPut, PendingSt
 /// First key of the advisory locks on pending kinds ("RAMP").
 const PENDING_LOCK_SPACE: i32 = 0x5241_4d50;
 
-const COLUMNS: &str = "kind, key, owner, payload, version, created_at, forget_at";
+const COLUMNS: &str = "kind, key, owner, counts_until, payload, version, created_at, forget_at";
 
 fn decode(r: &Row) -> Result<PendingEntry, StoreError> {
     let kind: String = r.get(0);
@@ -23,10 +23,11 @@ fn decode(r: &Row) -> Result<PendingEntry, StoreError> {
         kind: kind_of(&kind)?,
         key: key_of(&key)?,
         owner: r.get(2),
-        payload: r.get(3),
-        version: r.get(4),
-        created_at: r.get(5),
-        forget_at: r.get(6),
+        counts_until: r.get(3),
+        payload: r.get(4),
+        version: r.get(5),
+        created_at: r.get(6),
+        forget_at: r.get(7),
     })
 }
 
@@ -57,8 +58,9 @@ impl PendingStore for PostgresStore {
         );
         let mine = count_of(
             &tx.query_one(
-                "SELECT COUNT(*) FROM pending WHERE kind = $1 AND owner = $2",
-                &[&kind, &entry.owner],
+                "SELECT COUNT(*) FROM pending
+                 WHERE kind = $1 AND owner = $2 AND counts_until > $3",
+                &[&kind, &entry.owner, &now],
             )
             .map_err(db)?,
         );
@@ -68,13 +70,14 @@ impl PendingStore for PostgresStore {
         let inserted = tx
             .execute(
                 &format!(
-                    "INSERT INTO pending({COLUMNS}) VALUES ($1, $2, $3, $4, 0, $5, $6)
+                    "INSERT INTO pending({COLUMNS}) VALUES ($1, $2, $3, $4, $5, 0, $6, $7)
                      ON CONFLICT (kind, key) DO NOTHING"
                 ),
                 &[
                     &kind,
                     &&entry.key[..],
                     &entry.owner,
+                    &entry.counts_until,
                     &entry.payload,
                     &entry.created_at,
                     &entry.forget_at,
@@ -134,14 +137,22 @@ impl PendingStore for PostgresStore {
         key: &[u8; 32],
         version: i64,
         payload: &[u8],
+        counts_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let changed = self
             .conn()?
             .execute(
-                "UPDATE pending SET payload = $1, version = version + 1
-                 WHERE kind = $2 AND key = $3 AND version = $4 AND forget_at > $5",
-                &[&payload, &kind.as_str(), &&key[..], &version, &now],
+                "UPDATE pending SET payload = $1, counts_until = $2, version = version + 1
+                 WHERE kind = $3 AND key = $4 AND version = $5 AND forget_at > $6",
+                &[
+                    &payload,
+                    &counts_until,
+                    &kind.as_str(),
+                    &&key[..],
+                    &version,
+                    &now,
+                ],
             )
             .map_err(db)?;
         Ok(changed == 1)

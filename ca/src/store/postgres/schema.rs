@@ -177,6 +177,7 @@ CREATE TABLE pending (
     kind       TEXT NOT NULL,
     key        BYTEA NOT NULL,
     owner      TEXT NOT NULL,
+    counts_until TIMESTAMPTZ NOT NULL,
     payload    BYTEA NOT NULL,
     version    BIGINT NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,

@@ -17,6 +17,7 @@ pub(super) fn version_4(conn: &Connection) -> Result<(), StoreError> {
              kind       TEXT NOT NULL,
              key        BLOB NOT NULL,
              owner      TEXT NOT NULL,
+             counts_until TEXT NOT NULL,
              payload    BLOB NOT NULL,
              version    INTEGER NOT NULL,
              created_at TEXT NOT NULL,
@@ -36,34 +37,43 @@ pub(super) fn version_4(conn: &Connection) -> Result<(), StoreError> {
     .map_err(db)
 }
 
-const COLUMNS: &str = "kind, key, owner, payload, version, created_at, forget_at";
+const COLUMNS: &str = "kind, key, owner, counts_until, payload, version, created_at, forget_at";
 
-fn entry_of(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(String, Vec<u8>, String, Vec<u8>, i64, String, String)> {
-    Ok((
-        r.get(0)?,
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-    ))
+/// One row as read, before its columns are checked.
+struct Raw {
+    kind: String,
+    key: Vec<u8>,
+    owner: String,
+    counts_until: String,
+    payload: Vec<u8>,
+    version: i64,
+    created_at: String,
+    forget_at: String,
 }
 
-type Raw = (String, Vec<u8>, String, Vec<u8>, i64, String, String);
+fn entry_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<Raw> {
+    Ok(Raw {
+        kind: r.get(0)?,
+        key: r.get(1)?,
+        owner: r.get(2)?,
+        counts_until: r.get(3)?,
+        payload: r.get(4)?,
+        version: r.get(5)?,
+        created_at: r.get(6)?,
+        forget_at: r.get(7)?,
+    })
+}
 
 fn decode(raw: Raw) -> Result<PendingEntry, StoreError> {
-    let (kind, key, owner, payload, version, created_at, forget_at) = raw;
     Ok(PendingEntry {
-        kind: kind_of(&kind)?,
-        key: key_of(&key)?,
-        owner,
-        payload,
-        version,
-        created_at: parse_ts(&created_at)?,
-        forget_at: parse_ts(&forget_at)?,
+        kind: kind_of(&raw.kind)?,
+        key: key_of(&raw.key)?,
+        owner: raw.owner,
+        counts_until: parse_ts(&raw.counts_until)?,
+        payload: raw.payload,
+        version: raw.version,
+        created_at: parse_ts(&raw.created_at)?,
+        forget_at: parse_ts(&raw.forget_at)?,
     })
 }
 
@@ -113,8 +123,8 @@ impl PendingStore for SqliteStore {
         )?;
         let mine = count(
             &tx,
-            "SELECT COUNT(*) FROM pending WHERE kind = ?1 AND owner = ?2",
-            params![kind, entry.owner],
+            "SELECT COUNT(*) FROM pending WHERE kind = ?1 AND owner = ?2 AND counts_until > ?3",
+            params![kind, entry.owner, ts(now)],
         )?;
         if total >= caps.total || mine >= caps.per_owner {
             return Ok(PendingPut::Full);
@@ -122,13 +132,14 @@ impl PendingStore for SqliteStore {
         let inserted = tx
             .execute(
                 &format!(
-                    "INSERT INTO pending({COLUMNS}) VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6)
+                    "INSERT INTO pending({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6, ?7)
                      ON CONFLICT(kind, key) DO NOTHING"
                 ),
                 params![
                     kind,
                     &entry.key[..],
                     entry.owner,
+                    ts(entry.counts_until),
                     entry.payload,
                     ts(entry.created_at),
                     ts(entry.forget_at)
@@ -179,14 +190,22 @@ impl PendingStore for SqliteStore {
         key: &[u8; 32],
         version: i64,
         payload: &[u8],
+        counts_until: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let changed = self
             .conn()?
             .execute(
-                "UPDATE pending SET payload = ?1, version = version + 1
-                 WHERE kind = ?2 AND key = ?3 AND version = ?4 AND forget_at > ?5",
-                params![payload, kind.as_str(), &key[..], version, ts(now)],
+                "UPDATE pending SET payload = ?1, counts_until = ?2, version = version + 1
+                 WHERE kind = ?3 AND key = ?4 AND version = ?5 AND forget_at > ?6",
+                params![
+                    payload,
+                    ts(counts_until),
+                    kind.as_str(),
+                    &key[..],
+                    version,
+                    ts(now)
+                ],
             )
             .map_err(db)?;
         Ok(changed == 1)
