@@ -2,13 +2,28 @@
 //! browser, or over CTAP2 from the CLI).
 //!
 //! **Owns:** the `[webauthn]` settings, the WebAuthn ceremonies' cryptographic
-//! checks (through webauthn-rs), the in-memory table of open requests (their
-//! challenges, short codes, poll tokens and outcomes, with a TTL and a cap), the
-//! long-poll wake-ups, the AAGUID read from the authenticator data, and the pages
-//! a browser shows ([`pages`], served by [`routes`]).
-//! **Does not:** open sessions, write audit events, count failures or touch the
-//! store: the authority does that (`authority::webauthn`), so a key login
+//! checks (through webauthn-rs), what a request must remember between its
+//! steps ([`Entry`]: its challenge state, short-code and poll-token digests and
+//! outcome), the long-poll wake-ups of this CA's waiters, the AAGUID read from
+//! the authenticator data, and the pages a browser shows ([`pages`], served by
+//! [`routes`]).
+//! **Does not:** keep the requests, open sessions, write audit events or count
+//! failures: the authority does that (`authority::webauthn`), so a key login
 //! gets the same audit, lockout and session rules as a TOTP login.
+//!
+//! # Where requests live
+//!
+//! A request is kept in the store (kind `webauthn_request`), so that its page,
+//! its answer, its `WAIT` and a bastion's use of an approval may each reach
+//! any CA sharing the database. It is found by the SHA-256 of its request ID.
+//! The entry, webauthn-rs's ceremony state (`RegistrationState`,
+//! `AuthenticationState`: the challenge and allowed credentials) included, is
+//! stored as serialized JSON sealed with the CA's sealing key and bound to its
+//! row; its outcome may hold a session token for the starter, which is why it
+//! is sealed rather than kept in the clear. Every change is a compare-and-set
+//! on the entry's version, so a challenge is taken by exactly one answer
+//! whichever CAs the answers reach. The poll token and the short code are kept
+//! only as digests.
 //!
 //! # The protocol
 //!
@@ -36,15 +51,14 @@
 pub mod pages;
 pub mod routes;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rampart_api::webauthn as wapi;
 use reqwest::Url;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tokio::sync::watch;
@@ -58,12 +72,15 @@ use webauthn_rs_core::WebauthnCore;
 
 use crate::error::CaError;
 
-/// Most requests open at once; more are refused (429), not queued.
-pub const MAX_PENDING: usize = 10_000;
+/// Most requests kept at once; more are refused (429), not queued.
+pub const MAX_PENDING: u32 = 10_000;
 /// Most unanswered requests naming one user started from one source network:
 /// a flood of starts for one user cannot fill the table for everyone, and a
 /// stranger's flood fills only the stranger's share, never the user's own.
-pub const MAX_OPEN_PER_USER_AND_NETWORK: usize = 8;
+pub const MAX_OPEN_PER_USER_AND_NETWORK: u32 = 8;
+/// How often a held `WAIT` looks at its request in the store, for answers
+/// that reached another CA.
+pub const WAIT_RECHECK: Duration = Duration::from_millis(500);
 /// A finished or expired request is kept this long after its expiry, so that its
 /// starter still learns how it ended rather than "unknown".
 pub const KEEP_AFTER_EXPIRY: Duration = Duration::from_secs(5 * 60);
@@ -456,7 +473,7 @@ pub fn valid_key_name(name: &str) -> bool {
 // ---------------------------------------------------------------------------
 
 /// What a request is for.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Purpose {
     /// Enrol a key for `user`.
     Register {
@@ -528,7 +545,7 @@ impl Purpose {
 }
 
 /// A refusal remembered for the starter.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct Refusal {
     /// Stable code.
     pub code: &'static str,
@@ -550,7 +567,7 @@ impl Refusal {
 }
 
 /// Where a request is.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum Status {
     /// Waiting for an answer.
     Open,
@@ -569,26 +586,67 @@ pub(crate) enum Status {
     Closed,
 }
 
-/// One open request.
+/// A [`Refusal`] as read back from the store.
+#[derive(Deserialize)]
+struct StoredRefusal {
+    code: String,
+    message: String,
+    forbidden: bool,
+}
+
+impl<'de> Deserialize<'de> for Refusal {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let r = StoredRefusal::deserialize(d)?;
+        Ok(Refusal {
+            code: static_code(r.code),
+            message: r.message,
+            forbidden: r.forbidden,
+        })
+    }
+}
+
+/// A refusal code read back from the store, as the `&'static str` every code
+/// is. Codes are this binary's own constants (a stored request is sealed, so
+/// the database cannot make one up); the few distinct ones are interned once,
+/// and past a small bound a code reads as `webauthn_invalid`.
+fn static_code(code: String) -> &'static str {
+    use std::collections::BTreeSet;
+    static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    let Ok(mut seen) = SEEN.lock() else {
+        return "webauthn_invalid";
+    };
+    if let Some(known) = seen.get(code.as_str()) {
+        return known;
+    }
+    if seen.len() >= 256 {
+        return "webauthn_invalid";
+    }
+    let interned: &'static str = Box::leak(code.into_boxed_str());
+    seen.insert(interned);
+    interned
+}
+
+/// One request, as kept in the store between the requests that make it up
+/// (see [`RelyingParty`]).
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct Entry {
     /// What it is for.
     pub purpose: Purpose,
     /// SHA-256 of the poll token.
     pub poll_digest: [u8; 32],
-    /// Shown to the starter only; the user types it on the page before the
-    /// page gets the options (number matching: a link sent by someone else
-    /// comes without the code on the victim's own terminal).
-    pub short_code: String,
+    /// SHA-256 of the short code (normalised), which is shown to the starter
+    /// only; the user types it on the page before the page gets the options
+    /// (number matching: a link sent by someone else comes without the code
+    /// on the victim's own terminal).
+    pub code_digest: [u8; 32],
     /// Wrong codes typed on the page so far.
     pub code_misses: u8,
     /// The page was given the right code: only then may it answer.
     pub code_matched: bool,
-    /// When it was started (shown on the page).
+    /// When it was started (shown on the page; M9 latency).
     pub started_at: DateTime<Utc>,
     /// When it stops accepting an answer.
     pub expires_at: DateTime<Utc>,
-    /// When it started (M9 latency).
-    pub started: Instant,
     /// Started for the CTAP2 path (`direct`): metrics say `fido2`.
     pub direct: bool,
     /// The W3C options (`{"publicKey": …}`) handed to the page or the CLI.
@@ -597,8 +655,6 @@ pub(crate) struct Entry {
     pub network: String,
     /// Where it is.
     pub status: Status,
-    /// Bumped on every status change; waiters hold receivers.
-    pub changed: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Entry {
@@ -606,10 +662,20 @@ impl std::fmt::Debug for Entry {
         f.debug_struct("Entry")
             .field("kind", &self.purpose.kind())
             .field("user", &self.purpose.user())
-            .field("short_code", &self.short_code)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
+}
+
+/// A short code as compared: case, spaces and dashes aside (the user copies
+/// it by hand).
+fn code_digest(code: &str) -> [u8; 32] {
+    let norm: Vec<u8> = code
+        .bytes()
+        .filter(|b| !matches!(b, b'-' | b' ' | b'\t'))
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
+    Sha256::digest(&norm).into()
 }
 
 impl Entry {
@@ -622,17 +688,9 @@ impl Entry {
         }
     }
 
-    /// Does `typed` match the short code? Case, spaces and dashes aside (the
-    /// user copies it by hand); constant time.
+    /// Does `typed` match the short code? Constant time.
     pub(crate) fn code_matches(&self, typed: &str) -> bool {
-        let norm = |s: &str| -> Vec<u8> {
-            s.bytes()
-                .filter(|b| !matches!(b, b'-' | b' ' | b'\t'))
-                .map(|b| b.to_ascii_uppercase())
-                .collect()
-        };
-        let (want, got) = (norm(&self.short_code), norm(typed));
-        want.len() == got.len() && bool::from(want.ct_eq(&got))
+        bool::from(code_digest(typed).ct_eq(&self.code_digest))
     }
 
     /// Does `token` match the poll token? Constant time.
@@ -641,29 +699,42 @@ impl Entry {
         bool::from(d.ct_eq(&self.poll_digest))
     }
 
-    /// Move to `status` and wake every waiter.
+    /// Move to `status`.
     pub(crate) fn set(&mut self, status: Status) {
         self.status = status;
-        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+
+    /// Until when it counts against its starter's share of open requests:
+    /// while open, until its end; once answered or refused, no longer.
+    pub(crate) fn counts_until(&self) -> DateTime<Utc> {
+        match self.status {
+            Status::Open => self.expires_at,
+            _ => self.started_at,
+        }
     }
 }
 
-/// A new request's public parts, and the entry to register.
+/// A new request's public parts, and the entry to keep.
 #[derive(Debug)]
 pub(crate) struct NewRequest {
     /// Request ID.
     pub request_id: String,
     /// Poll token (to hand out once).
     pub poll_token: String,
+    /// Short code (to show the starter once).
+    pub short_code: String,
     /// The entry.
     pub entry: Entry,
 }
 
-/// The relying party: WebAuthn checks plus the open requests.
+/// The relying party: WebAuthn checks, and the wake-up of this CA's waiters.
 pub struct RelyingParty {
     core: WebauthnCore,
     settings: Settings,
-    pending: Mutex<HashMap<String, Entry>>,
+    /// Bumped whenever this CA changes a request: every `WAIT` held here
+    /// looks at its request again (changes made by other CAs are seen by the
+    /// waits' periodic look, [`WAIT_RECHECK`]).
+    changed: watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for RelyingParty {
@@ -715,10 +786,11 @@ impl RelyingParty {
             Some(false),
             Some(false),
         );
+        let (changed, _) = watch::channel(0);
         Ok(RelyingParty {
             core,
             settings,
-            pending: Mutex::new(HashMap::new()),
+            changed,
         })
     }
 
@@ -813,75 +885,35 @@ impl RelyingParty {
         options: serde_json::Value,
     ) -> NewRequest {
         let poll_token = crate::secrets::new_token();
-        let (changed, _) = watch::channel(0);
+        let short_code = new_short_code();
         NewRequest {
             request_id: crate::secrets::new_token(),
             entry: Entry {
                 purpose,
                 poll_digest: Sha256::digest(poll_token.as_bytes()).into(),
-                short_code: new_short_code(),
+                code_digest: code_digest(&short_code),
                 code_misses: 0,
                 code_matched: false,
                 started_at,
                 expires_at,
-                started: Instant::now(),
                 direct,
                 options,
                 network,
                 status: Status::Open,
-                changed,
             },
             poll_token,
+            short_code,
         }
     }
 
-    /// Register an open request; old ones past their keeping time go first. Full
-    /// (more than [`MAX_PENDING`]): refused.
-    pub(crate) fn insert(
-        &self,
-        request_id: &str,
-        entry: Entry,
-        now: DateTime<Utc>,
-    ) -> Result<(), CaError> {
-        let mut map = self.lock()?;
-        let keep = chrono::Duration::from_std(KEEP_AFTER_EXPIRY).unwrap_or_default();
-        map.retain(|_, e| e.expires_at + keep > now);
-        let user = entry.purpose.user();
-        let open_for_pair = map
-            .values()
-            .filter(|e| matches!(e.status, Status::Open) && e.expires_at > now)
-            .filter(|e| e.purpose.user() == user && e.network == entry.network)
-            .count();
-        if map.len() >= MAX_PENDING || open_for_pair >= MAX_OPEN_PER_USER_AND_NETWORK {
-            return Err(CaError::RateLimited {
-                code: "webauthn_busy",
-                message: "too many security-key requests are open; try again in a minute".into(),
-                retry_after_secs: 60,
-            });
-        }
-        map.insert(request_id.to_owned(), entry);
-        Ok(())
+    /// Wake every `WAIT` held on this CA: a request changed.
+    pub(crate) fn notify(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    fn lock(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Entry>>, CaError> {
-        self.pending
-            .lock()
-            .map_err(|_| CaError::Internal("webauthn request table poisoned".into()))
-    }
-
-    /// Run `f` on a request, if it exists.
-    pub(crate) fn with<R>(
-        &self,
-        request_id: &str,
-        f: impl FnOnce(&mut Entry) -> R,
-    ) -> Result<Option<R>, CaError> {
-        let mut map = self.lock()?;
-        Ok(map.get_mut(request_id).map(f))
-    }
-
-    /// Requests open now (tests, metrics).
-    pub fn open_requests(&self) -> usize {
-        self.pending.lock().map(|m| m.len()).unwrap_or(0)
+    /// A receiver woken by [`RelyingParty::notify`].
+    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
     }
 }
 

@@ -145,7 +145,12 @@ async fn long_poll(
         // as expired rather than reported pending forever.
         let to_end = (expires_at - auth.now()).to_std().unwrap_or(Duration::ZERO)
             + Duration::from_millis(50);
-        let hold = left.min(to_end).max(Duration::from_millis(50));
+        // Look at the store again now and then too: an answer that reached
+        // another CA wakes nobody here.
+        let hold = left
+            .min(to_end)
+            .min(crate::webauthn::WAIT_RECHECK)
+            .max(Duration::from_millis(50));
         match tokio::time::timeout(hold, changed.changed()).await {
             // Changed, or the request went away: look again.
             Ok(_) => {}

@@ -135,7 +135,10 @@ impl Authority {
     ) -> Result<Result<ApprovalEvidence, (&'static str, String)>, CaError> {
         let rp = self.webauthn()?;
         let now = self.now();
-        let got = rp.with(&approval.request_id, |e| {
+        // Single use: the approval is closed in the same compare-and-set that
+        // reads it, so of two certificates asked for with it (through any
+        // CAs) one gets it.
+        let got = self.with_request(&rp, &approval.request_id, |e| {
             if !e.token_matches(&approval.poll_token) {
                 return Err(("webauthn_approval_unknown", "unknown approval".to_owned()));
             }
@@ -174,13 +177,17 @@ impl Authority {
                         user_verified,
                         aaguid,
                         attested,
-                    } => Ok(ApprovalEvidence {
-                        mfa_event: mfa_event.clone(),
-                        mfa_time: *mfa_time,
-                        user_verified: *user_verified,
-                        aaguid: aaguid.clone(),
-                        attested: *attested,
-                    }),
+                    } => {
+                        let evidence = ApprovalEvidence {
+                            mfa_event: mfa_event.clone(),
+                            mfa_time: *mfa_time,
+                            user_verified: *user_verified,
+                            aaguid: aaguid.clone(),
+                            attested: *attested,
+                        };
+                        e.set(Status::Closed);
+                        Ok(evidence)
+                    }
                     _ => Err(("webauthn_approval_unknown", "unknown approval".to_owned())),
                 },
                 Status::Refused(r) => Err((r.code, r.message.clone())),
@@ -199,11 +206,8 @@ impl Authority {
                 "webauthn_approval_unknown",
                 "unknown or already used approval".to_owned(),
             ))),
-            Some(Ok(ev)) => {
-                // Single use: a second certificate needs a second approval.
-                self.settle(&rp, &approval.request_id, Status::Closed)?;
-                Ok(Ok(ev))
-            }
+            // Single use: a second certificate needs a second approval.
+            Some(Ok(ev)) => Ok(Ok(ev)),
             Some(Err(e)) => Ok(Err(e)),
         }
     }

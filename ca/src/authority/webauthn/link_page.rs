@@ -63,7 +63,7 @@ impl Authority {
         // The page gets the options only for the right code; an answer posted
         // without that step skipped the user's check of who started this
         // (a replayed or forged answer): it ends the request, refused.
-        if rp.with(request_id, |e| e.code_matched)? == Some(false) {
+        if self.with_request(&rp, request_id, |e| e.code_matched)? == Some(false) {
             self.note_source_failure(caller);
             let r = refusal(
                 "webauthn_code_required",
@@ -137,7 +137,7 @@ impl Authority {
     pub fn webauthn_page(&self, request_id: &str) -> Result<Option<PageView>, CaError> {
         let rp = self.webauthn()?;
         let now = self.now();
-        rp.with(request_id, |e| {
+        self.with_request(&rp, request_id, |e| {
             let (kind, what) = match &e.purpose {
                 Purpose::Register { user, name, .. } => (
                     "register",
@@ -192,7 +192,7 @@ impl Authority {
             Ended(Purpose, bool, Refusal),
             Refused(CaError),
         }
-        let look = rp.with(request_id, |e| match e.status {
+        let look = self.with_request(&rp, request_id, |e| match e.status {
             Status::Open if now < e.expires_at => {
                 if typed_code.len() <= 64 && e.code_matches(typed_code) {
                     e.code_matched = true;

@@ -3,18 +3,53 @@
 //! replay), checking that answer and settling how the request ended — and the
 //! audit event of a refusal. An answer arrives here from the starter itself
 //! (the CTAP2 path) or from the CA's page (`link_page`).
+//!
+//! Requests are kept in the store's pending area (see `crate::webauthn`, "Where
+//! requests live"): [`Authority::with_request`] reads one, lets a step look at
+//! or change it, and writes a change back by compare-and-set on its version,
+//! starting over when another step (on this CA or another) changed it first.
 
 use chrono::{DateTime, Utc};
 use rampart_api::webauthn as wapi;
 use rampart_audit::{EventKind, NewEvent, Outcome};
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
+use zeroize::Zeroizing;
 
 use super::approvals::APPROVAL_USE_GRACE;
 use super::{ended_expired, expired_refusal, metrics_id, refusal, unknown_request, EXPIRED};
 use crate::authority::{to_chrono, Authority, Caller};
 use crate::error::CaError;
 use crate::metrics::{self, Approval, Bypass};
-use crate::webauthn::{Entry, Purpose, Refusal, RelyingParty, Status};
+use crate::store::{PendingCaps, PendingEntry, PendingKind, PendingPut, StoreError};
+use crate::webauthn::{
+    Entry, Purpose, Refusal, RelyingParty, Status, KEEP_AFTER_EXPIRY,
+    MAX_OPEN_PER_USER_AND_NETWORK, MAX_PENDING,
+};
+
+const KIND: PendingKind = PendingKind::WebauthnRequest;
+
+const CAPS: PendingCaps = PendingCaps {
+    total: MAX_PENDING,
+    per_owner: MAX_OPEN_PER_USER_AND_NETWORK,
+};
+
+/// How often a step starts over after losing a compare-and-set before the
+/// request is declared too contended (only a flood of answers does that).
+const MAX_RETRIES: usize = 32;
+
+fn request_key(request_id: &str) -> [u8; 32] {
+    Sha256::digest(request_id.as_bytes()).into()
+}
+
+/// The sealing context of a request: its row.
+fn context(key: &[u8; 32]) -> String {
+    format!("pending {} {}", KIND.as_str(), hex::encode(key))
+}
+
+fn corrupt(e: serde_json::Error) -> CaError {
+    CaError::Store(StoreError::Corrupt(format!("webauthn request: {e}")))
+}
 
 /// What a `WAIT` finds.
 #[derive(Debug)]
@@ -34,7 +69,7 @@ pub enum WaitState {
 pub(super) struct Taken {
     pub(super) purpose: Purpose,
     pub(super) direct: bool,
-    pub(super) started: std::time::Instant,
+    pub(super) started_at: DateTime<Utc>,
     pub(super) metrics_id: String,
 }
 
@@ -45,6 +80,75 @@ pub(super) enum Take {
 }
 
 impl Authority {
+    /// Keep a new request. Full (more than [`MAX_PENDING`] kept, or
+    /// [`MAX_OPEN_PER_USER_AND_NETWORK`] open for its user from its network):
+    /// refused.
+    fn insert_request(&self, request_id: &str, entry: &Entry) -> Result<(), CaError> {
+        let key = request_key(request_id);
+        let now = self.now();
+        let json = Zeroizing::new(serde_json::to_vec(entry).map_err(corrupt)?);
+        let row = PendingEntry {
+            kind: KIND,
+            key,
+            owner: format!("{} {}", entry.network, entry.purpose.user()),
+            counts_until: entry.counts_until(),
+            payload: self.sealer.seal(&json, &context(&key))?,
+            version: 0,
+            created_at: now,
+            forget_at: entry.expires_at + to_chrono(KEEP_AFTER_EXPIRY),
+        };
+        match self.store.pending_put(&row, &CAPS, now)? {
+            PendingPut::Stored => Ok(()),
+            PendingPut::Full => Err(CaError::RateLimited {
+                code: "webauthn_busy",
+                message: "too many security-key requests are open; try again in a minute".into(),
+                retry_after_secs: 60,
+            }),
+        }
+    }
+
+    /// Run `f` on a request, if it is kept. What `f` changes is written back
+    /// by compare-and-set; if another step changed the request first, `f`
+    /// runs again on the new state, so `f` must only look at and change the
+    /// entry.
+    pub(super) fn with_request<R>(
+        &self,
+        rp: &RelyingParty,
+        request_id: &str,
+        mut f: impl FnMut(&mut Entry) -> R,
+    ) -> Result<Option<R>, CaError> {
+        let key = request_key(request_id);
+        let context = context(&key);
+        for _ in 0..MAX_RETRIES {
+            let now = self.now();
+            let Some(row) = self.store.pending_get(KIND, &key, now)? else {
+                return Ok(None);
+            };
+            let before = self.sealer.open(&row.payload, &context)?;
+            let mut entry: Entry = serde_json::from_slice(&before).map_err(corrupt)?;
+            let out = f(&mut entry);
+            let after = Zeroizing::new(serde_json::to_vec(&entry).map_err(corrupt)?);
+            if *after == *before {
+                return Ok(Some(out));
+            }
+            let sealed = self.sealer.seal(&after, &context)?;
+            if self.store.pending_update(
+                KIND,
+                &key,
+                row.version,
+                &sealed,
+                entry.counts_until(),
+                now,
+            )? {
+                rp.notify();
+                return Ok(Some(out));
+            }
+        }
+        Err(CaError::Internal(
+            "a security-key request changed too often to be updated".into(),
+        ))
+    }
+
     pub(super) fn open_request(
         &self,
         rp: &RelyingParty,
@@ -66,14 +170,13 @@ impl Authority {
             options.clone(),
         );
         let factor = new.entry.factor();
-        let short_code = new.entry.short_code.clone();
-        rp.insert(&new.request_id, new.entry, now)?;
+        self.insert_request(&new.request_id, &new.entry)?;
         metrics::challenge_opened(factor, flow, &metrics_id(&new.request_id), expires_at);
         Ok(wapi::CeremonyStarted {
             url: rp.page_url(&new.request_id),
             request_id: new.request_id,
             poll_token: new.poll_token,
-            short_code,
+            short_code: new.short_code,
             expires_at,
             public_key: direct.then_some(options),
         })
@@ -98,10 +201,13 @@ impl Authority {
             /// The refusal, and whether to close the request now (a bastion
             /// approval keeps it, so the session-cert call names the real reason).
             Refused(Refusal, bool),
-            Pending(DateTime<Utc>, watch::Receiver<u64>),
+            Pending(DateTime<Utc>),
         }
-        let look = rp
-            .with(&req.request_id, |e| {
+        // Subscribed before the look, so that a change right after it wakes
+        // the wait.
+        let changed = rp.subscribe();
+        let look = self
+            .with_request(&rp, &req.request_id, |e| {
                 if !e.token_matches(&req.poll_token) {
                     return Look::BadToken;
                 }
@@ -125,9 +231,7 @@ impl Authority {
                         // The CA failed, not the user: no fatigue count.
                         Look::Expired(e.purpose.clone(), true)
                     }
-                    Status::Open | Status::Checking => {
-                        Look::Pending(e.expires_at, e.changed.subscribe())
-                    }
+                    Status::Open | Status::Checking => Look::Pending(e.expires_at),
                     Status::Done(o) => {
                         let o = (**o).clone();
                         if matches!(e.purpose, Purpose::Approval { .. }) {
@@ -175,7 +279,7 @@ impl Authority {
                 }
                 Err(r.error())
             }
-            Look::Pending(expires_at, changed) => Ok(WaitState::Pending {
+            Look::Pending(expires_at) => Ok(WaitState::Pending {
                 expires_at,
                 changed,
             }),
@@ -191,7 +295,7 @@ impl Authority {
         poll_token: Option<&str>,
     ) -> Result<Take, CaError> {
         let now = self.now();
-        let got = rp.with(request_id, |e: &mut Entry| {
+        let got = self.with_request(rp, request_id, |e: &mut Entry| {
             if let Some(t) = poll_token {
                 if !e.token_matches(t) {
                     return None;
@@ -207,7 +311,7 @@ impl Authority {
                     Take::Taken(Taken {
                         purpose: e.purpose.clone(),
                         direct: e.direct,
-                        started: e.started,
+                        started_at: e.started_at,
                         metrics_id: metrics_id(request_id),
                     })
                 }
@@ -233,7 +337,7 @@ impl Authority {
         request_id: &str,
         status: Status,
     ) -> Result<(), CaError> {
-        rp.with(request_id, |e| e.set(status))?;
+        self.with_request(rp, request_id, |e| e.set(status.clone()))?;
         Ok(())
     }
 
@@ -324,7 +428,7 @@ impl Authority {
         match result {
             Ok(Ok(outcome)) => {
                 metrics::challenge_answered(factor, flow, &taken.metrics_id, Ok(()));
-                let waited = taken.started.elapsed();
+                let waited = (self.now() - taken.started_at).to_std().unwrap_or_default();
                 match (&taken.purpose, taken.direct) {
                     (Purpose::Approval { .. }, _) => metrics::approval(Approval::Session, waited),
                     (_, false) => metrics::approval(Approval::Browser, waited),
