@@ -3,8 +3,9 @@
 //! The state lives in PostgreSQL (no `ca.db`), survives a restart, and two CAs
 //! sharing the database serve the same users and sessions without ever
 //! handing out one serial twice. A login begun on one CA is finished on the
-//! other (against the real OIDC provider), exactly once, and one network's
-//! budget of login starts is one budget for both CAs.
+//! other (against the real OIDC provider, and with a software security key
+//! over the CTAP2 path), exactly once, and one network's budget of login
+//! starts is one budget for both CAs.
 
 // Helpers outside #[test] functions are test code too: a panic is a failed test.
 #![allow(
@@ -19,6 +20,8 @@ use std::collections::HashSet;
 use rampart_api::oidc::{
     OidcFinishRequest, OidcFinishResponse, OidcStartRequest, OidcStartResponse, FINISH, START,
 };
+use rampart_api::webauthn::{CeremonyOutcome, WaitRequest, WAIT};
+use rampart_e2e::fido2::{finish, options_of, origin_of, start_direct_login, SoftKey};
 use rampart_e2e::keys::inspect_cert;
 use rampart_e2e::oidc::{account, code_and_state, OidcProvider};
 use rampart_e2e::policy::ENGINEERS;
@@ -378,4 +381,121 @@ fn one_networks_budget_of_login_starts_is_shared_by_both_cas() {
     let (mut ca1, mut ca2) = (ca1, ca2);
     ca1.stop();
     ca2.stop();
+}
+
+#[test]
+fn a_security_key_login_begun_on_one_ca_is_finished_on_the_other_once() {
+    let pg = Postgres::start();
+    let url = pg.create_database("rampart");
+    let mut ca1 = Ca::init_postgres(&url, "");
+    // Behind a load balancer both CAs serve one origin: the pages' and the
+    // keys' relying party are the same whichever CA answers.
+    let port = ca1.url().rsplit(':').next().unwrap().to_owned();
+    ca1.merge_config(&format!(
+        "[webauthn]\nrp_id = \"localhost\"\norigin = \"https://localhost:{port}\"\n"
+    ));
+    let mut ca2 = ca1.copy_as_another_ca();
+    ca1.start();
+    ca2.start();
+    let admin = bootstrap_admin(&ca1);
+
+    // Alice enrols a software key through CA 1.
+    admin.cli.add_user("alice", &[ENGINEERS]);
+    let invite = admin.cli.invite("alice", None);
+    let alice = Cli::new(&ca1, "alice");
+    let tokens = ca1.root().join("soft-tokens");
+    std::fs::create_dir_all(&tokens).unwrap();
+    let key = SoftKey::new(&tokens, "alice");
+    key.run(
+        &alice,
+        &[
+            "enroll",
+            "--ca",
+            ca1.url(),
+            "--ca-fingerprint",
+            ca1.fingerprint(),
+            "--invite",
+            &invite,
+            "--fido2",
+            "--key-name",
+            "soft-alice",
+        ],
+    )
+    .assert_success("rampart enroll --fido2 through CA 1");
+
+    // Started on CA 1, the key's answer is posted to CA 2.
+    let (api1, api2) = (ca1.api(), ca2.api());
+    let started = start_direct_login(&api1, "alice");
+    let cred = key
+        .sign(&origin_of(&started), &options_of(&started), |_| {})
+        .unwrap();
+    match finish(&api2, &started, &cred) {
+        Ok(CeremonyOutcome::LoggedIn { login }) => {
+            assert_eq!(login.user, "alice");
+            assert_eq!(login.mfa_method, "webauthn");
+        }
+        other => panic!("the answer through CA 2 must log in: {other:?}"),
+    }
+    assert!(audited(&ca2, &["mfa_succeeded", "alice", "webauthn"]));
+    // Nothing of the ceremony is stored in the clear.
+    let kept = pg.psql(
+        "rampart",
+        "SELECT encode(payload, 'escape') FROM pending WHERE kind = 'webauthn_request'",
+    );
+    assert!(
+        !kept.contains("challenge") && !kept.contains(&started.short_code),
+        "{kept}"
+    );
+
+    // The same answer again, on either CA: a replay, refused and audited there.
+    for (n, (ca, api)) in [(1, (&ca1, &api1)), (2, (&ca2, &api2))] {
+        let again = finish(api, &started, &cred).expect_err("a replayed assertion");
+        assert_eq!(
+            again.api_code(),
+            Some("webauthn_replayed"),
+            "CA {n}: {again}"
+        );
+        assert!(
+            audited(ca, &["mfa_failed", "alice", "webauthn_replayed"]),
+            "CA {n} did not audit the replay"
+        );
+    }
+    // The starter's WAIT on CA 1 finds the request ended, not its outcome.
+    let wait: Result<CeremonyOutcome, _> = api1.post_json(
+        WAIT,
+        &WaitRequest {
+            request_id: started.request_id.clone(),
+            poll_token: started.poll_token.clone(),
+        },
+    );
+    assert_eq!(
+        wait.expect_err("a collected request").api_code(),
+        Some("webauthn_request_unknown")
+    );
+
+    // One answer raced to both CAs at once: one logs in, the other is a replay.
+    let started = start_direct_login(&api2, "alice");
+    let cred = key
+        .sign(&origin_of(&started), &options_of(&started), |_| {})
+        .unwrap();
+    let racers: Vec<_> = [ca1.api(), ca2.api()]
+        .into_iter()
+        .map(|api| {
+            let (started, cred) = (started.clone(), cred.clone());
+            std::thread::spawn(move || finish(&api, &started, &cred))
+        })
+        .collect();
+    let results: Vec<_> = racers.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    let refused = results.iter().find_map(|r| r.as_ref().err()).unwrap();
+    assert_eq!(refused.api_code(), Some("webauthn_replayed"), "{refused}");
+
+    ca1.stop();
+    ca2.stop();
+    assert_clean_stops(&ca1);
+    assert_clean_stops(&ca2);
 }
