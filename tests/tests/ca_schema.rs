@@ -38,7 +38,7 @@ fn check_reports_schema_versions_and_a_newer_ca_db_is_refused_untouched() {
     check.assert_success("rampart-ca check on a current CA");
     assert!(
         check.stdout.contains("CA database OK: ")
-            && check.stdout.contains("ca.db (schema version 3)")
+            && check.stdout.contains("ca.db (schema version 4)")
             && check.stdout.contains("audit.db (schema version 1)"),
         "{check}"
     );
@@ -52,7 +52,7 @@ fn check_reports_schema_versions_and_a_newer_ca_db_is_refused_untouched() {
         out.assert_failure(&format!("rampart-ca {sub} on a newer ca.db"));
         let text = out.combined();
         assert!(
-            text.contains("schema version 7") && text.contains("the 3 this rampart-ca knows"),
+            text.contains("schema version 7") && text.contains("the 4 this rampart-ca knows"),
             "{sub} must name both versions\n{out}"
         );
     }
