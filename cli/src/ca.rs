@@ -35,6 +35,20 @@ impl CaTarget {
         })
     }
 
+    /// The CA for a command that has no `--ca` flag (it uses a session):
+    /// `RAMPART_CA` and `RAMPART_CA_FINGERPRINT` when set, as for every
+    /// command that has the flags, else what `enroll`/`login` saved. Several CAs
+    /// on one database share sessions, so the session opened through one CA
+    /// works through another.
+    pub fn for_session(config: &Config) -> Result<Self, CliError> {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        Self::resolve(
+            env("RAMPART_CA").as_deref(),
+            env("RAMPART_CA_FINGERPRINT").as_deref(),
+            config,
+        )
+    }
+
     /// An unauthenticated client.
     pub fn client(&self) -> Result<Client, CliError> {
         Ok(Client::new(&self.url, self.fingerprint)?)
@@ -79,6 +93,28 @@ mod tests {
         assert_eq!(t.fingerprint.to_string(), FP);
         let t = CaTarget::resolve(None, None, &cfg).unwrap();
         assert_eq!(t.url, "https://saved:1");
+    }
+
+    #[test]
+    fn a_session_command_takes_the_ca_from_the_environment_first() {
+        let cfg = Config {
+            ca_url: Some("https://saved:1".into()),
+            ca_fingerprint: Some(FP.into()),
+            user: None,
+            ssh_hosts: Vec::new(),
+        };
+        // Each test runs in its own process under nextest.
+        std::env::remove_var("RAMPART_CA");
+        assert_eq!(CaTarget::for_session(&cfg).unwrap().url, "https://saved:1");
+        std::env::set_var("RAMPART_CA", "https://ca2:8443");
+        assert_eq!(CaTarget::for_session(&cfg).unwrap().url, "https://ca2:8443");
+        std::env::set_var("RAMPART_CA", " ");
+        assert_eq!(
+            CaTarget::for_session(&cfg).unwrap().url,
+            "https://saved:1",
+            "an empty variable is unset"
+        );
+        std::env::remove_var("RAMPART_CA");
     }
 
     #[test]

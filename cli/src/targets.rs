@@ -15,7 +15,7 @@ use crate::home::Home;
 pub fn fetch(home: &Home) -> Result<Targets, CliError> {
     let session = home.live_session(Utc::now())?;
     let config = home.load_config()?;
-    let target = CaTarget::resolve(None, None, &config).map_err(|_| CliError::log_in_first())?;
+    let target = CaTarget::for_session(&config).map_err(|_| CliError::log_in_first())?;
     let client = target.client()?.with_token(session.token.as_str());
     fetch_with(&client)
 }

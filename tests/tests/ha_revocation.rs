@@ -1,7 +1,8 @@
 //! Two CAs on one PostgreSQL and a bastion that polls only the first: a
 //! revocation made through the *second* CA ends a live session on the bastion
 //! within seconds (the revocation list the bastion polls is read from the
-//! shared database, whichever CA wrote it), and new connections are refused.
+//! shared database, whichever CA wrote it), new connections are refused, and
+//! the first CA's KRL, which hosts sync, revokes the certificate at once.
 //! Real `rampart-ca` ×2, throwaway PostgreSQL, `rampart-bastion`, `sshd`, `ssh -J`.
 
 #![allow(
@@ -14,6 +15,7 @@
 use std::time::{Duration, Instant};
 
 use rampart_e2e::bastion::{host_ca_target, scratch, ssh, ssh_spawn, Bastion, TargetSpec};
+use rampart_e2e::keys::krl_revokes;
 use rampart_e2e::postgres::Postgres;
 use rampart_e2e::process::run;
 use rampart_e2e::{bootstrap_admin, eventually, onboard, Ca, TEST_ACCOUNT};
@@ -63,6 +65,11 @@ fn a_revocation_through_one_ca_ends_a_session_on_a_bastion_that_polls_the_other(
         sshd.log().contains("user=alice")
     });
 
+    // CA 1 has served its KRL (and holds it signed) before the revocation.
+    let krl = dir.path().join("krl-from-ca1");
+    std::fs::write(&krl, ca1.api().get_bytes(rampart_api::paths::KRL).unwrap()).unwrap();
+    assert!(!krl_revokes(&krl, &alice.cli.cert()));
+
     // The admin revokes alice through CA 2.
     let mut revoke = admin.cli.command();
     revoke
@@ -100,6 +107,14 @@ fn a_revocation_through_one_ca_ends_a_session_on_a_bastion_that_polls_the_other(
         Duration::from_secs(60),
     );
     out.assert_failure("a new connection after the revocation");
+
+    // Hosts that sync their KRL from CA 1 get the revocation made through CA 2
+    // at once, not at CA 1's next hourly re-signing.
+    std::fs::write(&krl, ca1.api().get_bytes(rampart_api::paths::KRL).unwrap()).unwrap();
+    assert!(
+        krl_revokes(&krl, &alice.cli.cert()),
+        "CA 1's KRL revokes the certificate revoked through CA 2"
+    );
     bastion.stop();
     ca1.stop();
     ca2.stop();

@@ -358,12 +358,21 @@ impl Authority {
     ///
     /// The pair is re-generated (same `krl_version`, new `generated_date`, new
     /// signature) when it is older than [`KRL_RESIGN_AFTER`], so hosts can tell a
-    /// fresh KRL from a replayed old one by its signed date. If that refresh fails
-    /// the previous pair is served: it is still correct, only older.
+    /// fresh KRL from a replayed old one by its signed date, and at once when
+    /// the store's revocation version moved past it: another CA on the same
+    /// database revoked something. If that refresh fails the previous pair is
+    /// served: it is still correct, only older.
     pub fn signed_krl(&self) -> Arc<SignedKrl> {
         let current = self.cached_krl();
         let now = u64::try_from(self.now().timestamp()).unwrap_or(0);
-        if now.saturating_sub(current.generated_at) >= KRL_RESIGN_AFTER.as_secs() {
+        let moved = match self.store.krl_version() {
+            Ok(v) => v != current.version,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the revocation version");
+                false
+            }
+        };
+        if moved || now.saturating_sub(current.generated_at) >= KRL_RESIGN_AFTER.as_secs() {
             match self.rebuild_krl() {
                 Ok(_) => return self.cached_krl(),
                 Err(e) => {

@@ -81,6 +81,11 @@ pub trait CertStore {
     /// Everything revoked.
     fn revocations(&self) -> Result<Revocations, StoreError>;
 
+    /// The current revocation version alone (one small read): a CA compares
+    /// it with the KRL it serves, so a revocation another CA made on the same
+    /// database is in this CA's KRL at its next request.
+    fn krl_version(&self) -> Result<u64, StoreError>;
+
     /// Keep a host certificate's public key (OpenSSH one-line) by its
     /// fingerprint, so that revoking the key can publish it for `@revoked`.
     fn record_host_key(&self, fingerprint: &str, public_key: &str) -> Result<(), StoreError>;

@@ -744,6 +744,7 @@ pub(crate) fn revocations_bump_the_version_only_when_something_is_new(b: &dyn Ba
     );
     let r = s.revocations().unwrap();
     assert_eq!(r.version, 2);
+    assert_eq!(s.krl_version().unwrap(), 2, "the version alone agrees");
     assert_eq!(r.serials, vec![5, 6]);
     assert_eq!(r.key_fingerprints, ["SHA256:abc"]);
     assert!(s.key_revoked("SHA256:abc").unwrap());
@@ -753,6 +754,7 @@ pub(crate) fn revocations_bump_the_version_only_when_something_is_new(b: &dyn Ba
     assert!(!s.serial_revoked(u64::MAX).unwrap());
     // Seen by another CA on the same database.
     assert_eq!(b.open().revocations().unwrap(), r);
+    assert_eq!(b.open().krl_version().unwrap(), 2);
 }
 
 pub(crate) fn revoked_host_keys_are_those_whose_fingerprint_is_revoked(b: &dyn Backend) {

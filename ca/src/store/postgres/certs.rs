@@ -176,6 +176,10 @@ impl CertStore for PostgresStore {
         Ok(version)
     }
 
+    fn krl_version(&self) -> Result<u64, StoreError> {
+        counter(&mut *self.conn()?, KRL_VERSION)
+    }
+
     fn revocations(&self) -> Result<Revocations, StoreError> {
         let mut c = self.conn()?;
         // One snapshot: the version and the lists agree.

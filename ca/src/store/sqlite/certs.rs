@@ -181,6 +181,10 @@ impl CertStore for SqliteStore {
         })
     }
 
+    fn krl_version(&self) -> Result<u64, StoreError> {
+        meta_u64(&*self.conn()?, KRL_VERSION)
+    }
+
     fn revocations(&self) -> Result<Revocations, StoreError> {
         let conn = self.conn()?;
         let version = meta_u64(&conn, KRL_VERSION)?;
