@@ -427,6 +427,25 @@ fn spawn_retention(
     });
 }
 
+/// Every ten minutes, forget the flows in progress that expired, on a blocking
+/// thread (the store may be PostgreSQL).
+fn spawn_request_purge(auth: Arc<Authority>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let a = Arc::clone(&auth);
+            match tokio::task::spawn_blocking(move || a.purge_expired_requests()).await {
+                Ok(Ok(n)) => tracing::debug!(forgotten = n, "expired requests purged"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "purging expired requests failed; will retry")
+                }
+                Err(e) => tracing::warn!(error = %e, "request purge task failed"),
+            }
+        }
+    });
+}
+
 /// Serve until SIGTERM or SIGINT. `on_ready` gets the bound address (useful with
 /// port 0).
 pub async fn serve(
@@ -471,6 +490,7 @@ pub async fn serve(
         );
     }
     spawn_policy_reload(config.policy.clone(), Arc::clone(&auth));
+    spawn_request_purge(Arc::clone(&auth));
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
     let stop = stop_signal();

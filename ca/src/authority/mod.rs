@@ -273,6 +273,13 @@ impl Authority {
         Ok(auth)
     }
 
+    /// Forget flows in progress (login ceremonies, approvals, device grants)
+    /// past their expiry; how many went. A new entry also clears expired ones,
+    /// but only when someone starts a flow, so a timer calls this too.
+    pub fn purge_expired_requests(&self) -> Result<u64, CaError> {
+        Ok(self.store.pending_purge(self.now())?)
+    }
+
     /// Now, from the CA's clock.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
