@@ -71,7 +71,7 @@ pub enum Command {
     Audit(AuditCommand),
     /// List bastion sessions and replay their recordings (admin).
     #[command(subcommand)]
-    Sessions(crate::sessions::SessionsCommand),
+    Sessions(crate::admin::sessions::SessionsCommand),
     /// Check and try out a policy file.
     #[command(subcommand)]
     Policy(PolicyCommand),

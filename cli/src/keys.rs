@@ -9,10 +9,10 @@ use clap::Subcommand;
 use rampart_api::webauthn::{KeyRemoveRequest, WebauthnKey, KEYS, KEY_REMOVE};
 use rampart_api::{Client, ClientError};
 
+use crate::auth::webauthn::{self, Via};
 use crate::ca::CaTarget;
 use crate::error::CliError;
 use crate::home::Home;
-use crate::webauthn::{self, Via};
 
 /// `rampart keys …`.
 #[derive(Debug, Subcommand)]

@@ -11,32 +11,21 @@
 
 mod admin;
 mod audit_cmd;
+mod auth;
 mod ca;
 mod cli;
 mod dev;
-mod dev_bastion;
 mod duration;
-mod enroll;
 mod error;
-mod fido2;
 mod home;
 mod host;
-mod host_install;
-mod host_krl;
-mod host_principals;
-mod input;
 mod keys;
-mod login;
-mod oidc;
 mod output;
-mod piv;
 mod policy_cmd;
-mod sessions;
 mod ssh;
 mod ssh_cmd;
 mod status;
 mod targets;
-mod webauthn;
 
 use std::process::ExitCode;
 
@@ -72,8 +61,8 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
     };
     let home = Home::resolve(cli.home)?;
     match command {
-        Command::Enroll(a) => enroll::run(&home, a),
-        Command::Login(a) => login::run(&home, a),
+        Command::Enroll(a) => auth::enroll::run(&home, a),
+        Command::Login(a) => auth::login::run(&home, a),
         Command::Status { json } => status::status(&home, json),
         Command::Logout => status::logout(&home),
         Command::Ls { json } => targets::ls(&home, json),
@@ -81,7 +70,7 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Keys(c) => keys::run(&home, c),
         Command::Admin(c) => admin::run(&home, c),
         Command::Audit(c) => audit_cmd::run(c),
-        Command::Sessions(c) => sessions::run(&home, c),
+        Command::Sessions(c) => admin::sessions::run(&home, c),
         Command::Policy(c) => policy_cmd::run(c),
         Command::Completions { shell } => completions(shell),
         Command::Dev(a) => dev::run(&home, a),

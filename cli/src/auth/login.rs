@@ -9,12 +9,12 @@ use rampart_api::{
     LoginResponse, SshHosts,
 };
 
+use crate::auth::code::read_code;
 use crate::ca::{not_enrolled, CaTarget};
 use crate::cli::{KeyChoice, LoginArgs, MfaMethod};
 use crate::duration::human;
 use crate::error::CliError;
 use crate::home::{write_atomic, Home, Session};
-use crate::input::read_code;
 use crate::ssh;
 
 /// The key to certify when it is not the file key.
@@ -22,7 +22,7 @@ enum OtherKey {
     /// `--agent-key`: a key held by ssh-agent.
     Agent(ssh_key::PublicKey),
     /// `--key piv`: the key in YubiKey PIV slot 9a, with its attestation.
-    Piv(Box<crate::piv::PivKey>),
+    Piv(Box<crate::auth::piv::PivKey>),
 }
 
 /// Run `rampart login`.
@@ -56,7 +56,7 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
     // attestation, before the factor is spent.
     let key = match (&args.agent_key, args.key) {
         (Some(fp), _) => Some(OtherKey::Agent(ssh::agent_key(fp)?)),
-        (None, KeyChoice::Piv) => Some(OtherKey::Piv(Box::new(crate::piv::prepare()?))),
+        (None, KeyChoice::Piv) => Some(OtherKey::Piv(Box::new(crate::auth::piv::prepare()?))),
         (None, KeyChoice::File) => None,
     };
     let client = target.client()?;
@@ -67,12 +67,12 @@ pub fn run(home: &Home, args: LoginArgs) -> Result<ExitCode, CliError> {
         })?;
         let hint = (!user.is_empty()).then_some(user.as_str());
         if args.device {
-            crate::oidc::device_login(&client, provider, None)?
+            crate::auth::oidc::device_login(&client, provider, None)?
         } else {
-            crate::oidc::login(&client, provider, hint, None, !args.no_browser)?
+            crate::auth::oidc::login(&client, provider, hint, None, !args.no_browser)?
         }
-    } else if let Some(via) = crate::webauthn::via_for(args.mfa, args.no_browser) {
-        crate::webauthn::login(&client, &user, via)?
+    } else if let Some(via) = crate::auth::webauthn::via_for(args.mfa, args.no_browser) {
+        crate::auth::webauthn::login(&client, &user, via)?
     } else {
         login_with_code(&client, &target, &user, &args)?
     };
@@ -181,7 +181,7 @@ fn finish(
     // Which key to certify, and where its certificate goes.
     let (public, key_file, cert_path): (_, Option<PathBuf>, PathBuf) =
         match (piv.as_ref(), agent_key) {
-            (Some(p), _) => (p.public.clone(), None, crate::piv::cert_path(home)),
+            (Some(p), _) => (p.public.clone(), None, crate::auth::piv::cert_path(home)),
             (None, Some(pk)) => {
                 let cert = ssh::agent_cert_path(home, &pk.fingerprint(ssh_key::HashAlg::Sha256));
                 (pk, None, cert)
@@ -228,7 +228,7 @@ fn finish(
         eprintln!("rampart: warning: the CA named {h:?} as an SSH host; it is not a usable host name, left out");
     }
     let mut ssh_config = match &piv {
-        Some(_) => crate::piv::ssh_config(home, &hosts, &cert_path),
+        Some(_) => crate::auth::piv::ssh_config(home, &hosts, &cert_path),
         None => ssh::ssh_config(home, &hosts, key_file.as_deref(), &cert_path, None),
     };
     let targets = ca_targets(&authed);
@@ -277,7 +277,7 @@ fn finish(
              and asks for the PIN and a touch",
             p.serial,
             if p.generated { ", generated now" } else { "" },
-            crate::piv::PKCS11_MODULE
+            crate::auth::piv::PKCS11_MODULE
         );
     }
     println!(

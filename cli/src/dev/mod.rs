@@ -9,6 +9,11 @@
 //! which runs in its own process group (so a terminal Ctrl-C reaches it exactly
 //! once, through us); a second signal kills it. Every error path stops the child
 //! too (see [`ChildGuard`]), so no CA is left running without its parent.
+//!
+//! With `--bastion`, [`bastion`] joins a local `rampart-bastion` to this CA and runs
+//! it beside it.
+
+mod bastion;
 
 use std::io::BufRead as _;
 use std::os::unix::process::CommandExt as _;
@@ -31,7 +36,6 @@ use zeroize::Zeroizing;
 use crate::admin::enroll_command;
 use crate::ca::CaTarget;
 use crate::cli::DevArgs;
-use crate::dev_bastion;
 use crate::error::{io_detail, CliError};
 use crate::home::{write_atomic, Config, Home, Session};
 use crate::ssh;
@@ -205,15 +209,15 @@ fn start_bastion(
     target: &CaTarget,
     dir: &Path,
 ) -> Result<Child, CliError> {
-    let bin = dev_bastion::find_bastion_bin(args.bastion_bin.as_deref())?;
-    let listen = dev_bastion::resolve_listen(&args.bastion_listen)?;
+    let bin = bastion::find_bastion_bin(args.bastion_bin.as_deref())?;
+    let listen = bastion::resolve_listen(&args.bastion_listen)?;
     let bastion_dir = dir.join("bastion");
     let config = bastion_dir.join("bastion.toml");
     let demo_target = if config.is_file() {
         read_bastion_target(&config)
     } else {
         let demo_target =
-            dev_bastion::choose_target(args.target.as_deref(), args.target_host_key.as_deref())?;
+            bastion::choose_target(args.target.as_deref(), args.target_host_key.as_deref())?;
         let admin = match admin {
             Some(a) => a,
             None => admin_login_from_secrets(client, dir)?,
@@ -223,7 +227,7 @@ fn start_bastion(
             std::fs::remove_dir_all(&bastion_dir)
                 .with_context(|| format!("cannot remove {}", bastion_dir.display()))?;
         }
-        dev_bastion::join(
+        bastion::join(
             &bin,
             &admin,
             target,
@@ -233,10 +237,10 @@ fn start_bastion(
         )?;
         demo_target
     };
-    let child = dev_bastion::spawn_serve(&bin, &config, listen)?;
-    let login = dev_bastion::os_user().unwrap_or_else(|| DEMO_USER.to_owned());
+    let child = bastion::spawn_serve(&bin, &config, listen)?;
+    let login = bastion::os_user().unwrap_or_else(|| DEMO_USER.to_owned());
     println!();
-    for line in dev_bastion::usage_lines(listen, demo_target.as_ref(), &login, &config) {
+    for line in bastion::usage_lines(listen, demo_target.as_ref(), &login, &config) {
         println!("{line}");
     }
     Ok(child)
@@ -244,7 +248,7 @@ fn start_bastion(
 
 /// The first `[[targets]]` entry of a dev bastion config, for the usage lines
 /// of a restart (best effort: a config the user edited may have none).
-fn read_bastion_target(config: &Path) -> Option<dev_bastion::DevTarget> {
+fn read_bastion_target(config: &Path) -> Option<bastion::DevTarget> {
     #[derive(Deserialize)]
     struct File {
         #[serde(default)]
@@ -260,7 +264,7 @@ fn read_bastion_target(config: &Path) -> Option<dev_bastion::DevTarget> {
     let text = std::fs::read_to_string(config).ok()?;
     let file: File = toml::from_str(&text).ok()?;
     let e = file.targets.into_iter().next()?;
-    Some(dev_bastion::DevTarget {
+    Some(bastion::DevTarget {
         name: e.name,
         address: e.address,
         port: e.port.unwrap_or(22),
@@ -311,10 +315,10 @@ fn add_dev_policy(
     target_spec: Option<&str>,
     bastion_listen: &str,
 ) -> Result<(), CliError> {
-    let bastion = dev_bastion::dial_address(dev_bastion::resolve_listen(bastion_listen)?);
+    let bastion = bastion::dial_address(bastion::resolve_listen(bastion_listen)?);
     let target = match target_spec {
-        Some(spec) => dev_bastion::parse_target(spec).map_err(CliError::Usage)?.0,
-        None => dev_bastion::LOCAL_TARGET.to_owned(),
+        Some(spec) => bastion::parse_target(spec).map_err(CliError::Usage)?.0,
+        None => bastion::LOCAL_TARGET.to_owned(),
     };
     let policy = config
         .parent()
@@ -333,9 +337,9 @@ fn add_dev_policy(
         }
         Err(e) => return Err(CliError::no_input(&policy, &e)),
     };
-    text.push_str(&dev_bastion::dev_policy(
+    text.push_str(&bastion::dev_policy(
         DEMO_USER,
-        dev_bastion::os_user().as_deref(),
+        bastion::os_user().as_deref(),
         &target,
         bastion,
     ));

@@ -427,7 +427,7 @@ mod tests {
     fn dev_policy_parses_and_grants_the_demo_user() {
         let text = format!(
             "{}{}",
-            include_str!("../../ca/src/default_policy.toml"),
+            include_str!("../../../ca/src/default_policy.toml"),
             dev_policy(
                 "demo",
                 Some("root"),

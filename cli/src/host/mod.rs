@@ -1,10 +1,10 @@
 //! `rampart host …`: the helpers a production host runs next to sshd.
 //!
-//! - `krl-sync` ([`crate::host_krl`]): fetch the CA's signed KRL, verify it with the
+//! - `krl-sync` ([`krl`]): fetch the CA's signed KRL, verify it with the
 //!   user CA key the host already trusts, refuse rollbacks, install it atomically;
-//! - `principals` ([`crate::host_principals`]): sshd's `AuthorizedPrincipalsCommand`,
+//! - `principals` ([`principals`]): sshd's `AuthorizedPrincipalsCommand`,
 //!   mapping certificate principals to local accounts by a host policy file;
-//! - `install` ([`crate::host_install`]): the sshd drop-in, CA key, policy example
+//! - `install` ([`install`]): the sshd drop-in, CA key, policy example
 //!   and krl-sync timer, printed or written idempotently.
 //!
 //! These commands run as root under systemd or as sshd's
@@ -18,11 +18,14 @@
 //! | 20 | `krl-sync`: the fetched KRL was refused — bad or missing signature, signed by a key not in `--ca-key`, not a KRL, or older than `--max-age`. The installed file is untouched. |
 //! | 21 | `krl-sync`: the fetched KRL's version is older than the installed one (a rollback). The installed file is untouched. |
 
+mod install;
+mod krl;
+mod principals;
+
 use std::process::ExitCode;
 
 use crate::cli::HostCommand;
 use crate::error::CliError;
-use crate::{host_install, host_krl, host_principals};
 
 /// Exit code: the KRL (or its signature) was refused.
 pub const EXIT_KRL_REFUSED: u8 = 20;
@@ -66,9 +69,9 @@ impl HostError {
 /// [`CliError`]; the host-specific ones are printed here with their own code.
 pub fn run(cmd: HostCommand) -> Result<ExitCode, CliError> {
     let result = match cmd {
-        HostCommand::KrlSync(a) => host_krl::run(&a),
-        HostCommand::Principals(a) => host_principals::run(&a),
-        HostCommand::Install(a) => host_install::run(&a),
+        HostCommand::KrlSync(a) => krl::run(&a),
+        HostCommand::Principals(a) => principals::run(&a),
+        HostCommand::Install(a) => install::run(&a),
     };
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),

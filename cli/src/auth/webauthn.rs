@@ -6,7 +6,7 @@
 //!   page URL and the short code the page will show, opens a browser where one is
 //!   available, and long-polls [`WAIT`] until the CA says how it ended; or
 //! - **CTAP2** (`--mfa fido2`, `enroll --fido2`, `keys add --fido2`): starts with
-//!   `direct: true`, hands the options to a key through [`crate::fido2`], and posts
+//!   `direct: true`, hands the options to a key through [`crate::auth::fido2`], and posts
 //!   the key's answer to [`FINISH`].
 //!
 //! Either way the answer is a [`CeremonyOutcome`]; refusals (denied, expired, a
@@ -89,7 +89,7 @@ pub fn login(client: &Client, user: &str, via: Via) -> Result<LoginResponse, Cli
                 started.short_code
             );
             let options = public_key(&started)?;
-            let credential = crate::fido2::authenticate(&started.url, options)?;
+            let credential = crate::auth::fido2::authenticate(&started.url, options)?;
             finish(client, &started, credential)?
         }
     };
@@ -139,7 +139,7 @@ pub fn register(
                 started.short_code
             );
             let options = public_key(&started)?;
-            let credential = crate::fido2::register(&started.url, options)?;
+            let credential = crate::auth::fido2::register(&started.url, options)?;
             finish(client, &started, credential)?
         }
     };
@@ -170,7 +170,7 @@ fn announce(started: &CeremonyStarted, what: &str, open: bool) {
         started.expires_at.to_rfc3339()
     );
     if open {
-        crate::oidc::try_open(&started.url);
+        crate::auth::oidc::try_open(&started.url);
     }
 }
 

@@ -1,5 +1,11 @@
 //! `rampart admin …`: thin wrappers over the CA's admin endpoints, using the saved
 //! session token.
+//!
+//! The folder holds the commands only an admin's session can use: `rampart admin …`
+//! here, and `rampart sessions …` (bastion sessions and their recordings) in
+//! [`sessions`].
+
+pub mod sessions;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

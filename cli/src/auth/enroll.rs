@@ -8,12 +8,12 @@ use rampart_api::{
     paths, EnrollFinishRequest, EnrollFinishResponse, EnrollStartRequest, EnrollStartResponse,
 };
 
+use crate::auth::code::read_code;
+use crate::auth::webauthn::{self, Via};
 use crate::ca::{missing_fingerprint, CaTarget};
 use crate::cli::EnrollArgs;
 use crate::error::CliError;
 use crate::home::{Config, Home};
-use crate::input::read_code;
-use crate::webauthn::{self, Via};
 
 /// Run `rampart enroll`.
 pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
@@ -134,9 +134,9 @@ fn enroll_oidc(
 ) -> Result<ExitCode, CliError> {
     let invite = Some(args.invite.trim());
     let login = if args.device {
-        crate::oidc::device_login(client, provider, invite)?
+        crate::auth::oidc::device_login(client, provider, invite)?
     } else {
-        crate::oidc::login(client, provider, None, invite, !args.no_browser)?
+        crate::auth::oidc::login(client, provider, None, invite, !args.no_browser)?
     };
     // Said this way because it is true either way: newly linked, or linked before.
     println!(
@@ -144,7 +144,7 @@ fn enroll_oidc(
         login.user, target.url
     );
     // Saves the CA, its pin and the user, like the other enrolments.
-    let code = crate::login::certify_file_key(home, config, target, client, login)?;
+    let code = crate::auth::login::certify_file_key(home, config, target, client, login)?;
     println!("Next time: rampart login --mfa oidc --provider {provider}");
     Ok(code)
 }

@@ -26,10 +26,10 @@ use std::path::{Path, PathBuf};
 use rampart_api::{Client, Fingerprint};
 use ssh_key::PublicKey;
 
+use super::krl;
 use crate::cli::{InstallArgs, KrlSyncArgs};
 use crate::error::{io_detail, CliError};
 use crate::host::HostError;
-use crate::host_krl;
 
 /// The sshd drop-in, relative to the root.
 const DROP_IN: &str = "etc/ssh/sshd_config.d/rampart.conf";
@@ -45,9 +45,9 @@ const ENV_FILE: &str = "etc/default/rampart-krl-sync";
 const SERVICE: &str = "etc/systemd/system/rampart-krl-sync.service";
 const TIMER: &str = "etc/systemd/system/rampart-krl-sync.timer";
 
-const POLICY_EXAMPLE: &str = include_str!("../../packaging/examples/host-policy.toml");
-const SERVICE_UNIT: &str = include_str!("../../packaging/systemd/rampart-krl-sync.service");
-const TIMER_UNIT: &str = include_str!("../../packaging/systemd/rampart-krl-sync.timer");
+const POLICY_EXAMPLE: &str = include_str!("../../../packaging/examples/host-policy.toml");
+const SERVICE_UNIT: &str = include_str!("../../../packaging/systemd/rampart-krl-sync.service");
+const TIMER_UNIT: &str = include_str!("../../../packaging/systemd/rampart-krl-sync.timer");
 
 /// The sshd_config drop-in. Paths are the host's real ones even under `--root`.
 pub fn drop_in(rampart_bin: &Path, principals_user: &str) -> String {
@@ -157,7 +157,7 @@ pub fn run(a: &InstallArgs) -> Result<(), HostError> {
     let ca_key = PublicKey::from_openssh(&ca_line)
         .map_err(|e| CliError::Unreachable(format!("the CA's user CA key does not parse: {e}")))?;
     let key_path = at(CA_KEY);
-    let has_key = host_krl::read_ca_keys(&key_path)
+    let has_key = krl::read_ca_keys(&key_path)
         .map(|keys| keys.iter().any(|k| k.key_data() == ca_key.key_data()))
         .unwrap_or(false);
     if has_key {
@@ -172,7 +172,7 @@ pub fn run(a: &InstallArgs) -> Result<(), HostError> {
     // 2. The first KRL (krl-sync prints what it did).
     let krl_path = at(KRL);
     let before = fs::read(&krl_path).ok();
-    host_krl::run(&KrlSyncArgs {
+    krl::run(&KrlSyncArgs {
         ca: url.clone(),
         ca_fingerprint: fp.clone(),
         ca_key: key_path.clone(),
@@ -275,7 +275,7 @@ fn put(path: &Path, bytes: &[u8]) -> Result<Outcome, CliError> {
     if let Some(dir) = path.parent() {
         create_dirs(dir)?;
     }
-    host_krl::write_atomic(path, bytes)?;
+    krl::write_atomic(path, bytes)?;
     Ok(Outcome::Wrote)
 }
 
@@ -339,7 +339,7 @@ mod tests {
     #[test]
     fn packaged_sshd_example_is_what_install_writes() {
         assert_eq!(
-            include_str!("../../packaging/examples/sshd_config.rampart"),
+            include_str!("../../../packaging/examples/sshd_config.rampart"),
             drop_in(Path::new("/usr/bin/rampart"), "nobody"),
             "packaging/examples/sshd_config.rampart must be `rampart host install`'s drop-in \
              with the default --rampart-bin and --principals-user"
