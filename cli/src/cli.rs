@@ -15,7 +15,9 @@ use crate::duration;
     after_help = "Exit codes: 0 ok, 1 failure (or `status` without a valid \
     certificate), 2 usage, 3 not logged in, 4 CA unreachable, 5 CA refused, \
     6 audit verification failed, 7 policy denied, 8 policy invalid, \
-    9 unreadable input file, 10 `dev` could not run rampart-ca."
+    9 unreadable input file, 10 `dev` could not run rampart-ca.\n\n\
+    DURATION: <number><unit> groups, added up, units w d h m s \
+    (90s, 15m, 1h30m, 7d, 2w), or a bare number of seconds."
 )]
 pub struct Cli {
     /// State directory (config, key, certificate, session).

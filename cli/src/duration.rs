@@ -1,52 +1,25 @@
-//! Human durations on the command line: `90s`, `10m`, `1h`, `1h30m`, `30d`, `2w`.
+//! Durations on the command line: the grammar of [`rampart_policy::parse_duration_with`]
+//! (`90s`, `10m`, `1h30m`, `30d`, `2w`), where a bare number is seconds (`90`) and
+//! zero is allowed; and their compact rendering for people.
 
 use std::time::Duration;
 
-/// Longest duration accepted anywhere (ten years); the CA clamps far below this, the
-/// bound only keeps arithmetic from overflowing.
-const MAX_SECONDS: u64 = 10 * 366 * 24 * 3600;
+use rampart_policy::{parse_duration_with, DurationRules};
 
-/// Parse `<number><unit>` pairs (units `s`, `m`, `h`, `d`, `w`), e.g. `1h30m`. A
-/// bare number is seconds. Used as a clap value parser, so the error is one line.
+/// What a `DURATION` flag takes. The longest is ten years: the CA clamps far below
+/// this, the bound only keeps arithmetic from overflowing.
+const RULES: DurationRules = DurationRules {
+    bare_seconds: true,
+    millis: false,
+    zero: true,
+    max: Duration::from_secs(10 * 366 * 24 * 3600),
+};
+
+/// Parse a `DURATION` flag; surrounding blanks are ignored. Used as a clap value
+/// parser, so the error is one line.
 pub fn parse(text: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {text:?}: expected e.g. 90s, 10m, 1h, 1h30m, 30d");
-    let s = text.trim();
-    if s.is_empty() {
-        return Err(bad());
-    }
-    if let Ok(n) = s.parse::<u64>() {
-        return bounded(n).ok_or_else(bad);
-    }
-    let mut total: u64 = 0;
-    let mut digits = String::new();
-    for c in s.chars() {
-        if c.is_ascii_digit() {
-            digits.push(c);
-            continue;
-        }
-        let unit: u64 = match c {
-            's' => 1,
-            'm' => 60,
-            'h' => 3600,
-            'd' => 86_400,
-            'w' => 7 * 86_400,
-            _ => return Err(bad()),
-        };
-        let n: u64 = digits.parse().map_err(|_| bad())?;
-        digits.clear();
-        total = n
-            .checked_mul(unit)
-            .and_then(|v| total.checked_add(v))
-            .ok_or_else(bad)?;
-    }
-    if !digits.is_empty() {
-        return Err(bad());
-    }
-    bounded(total).ok_or_else(bad)
-}
-
-fn bounded(secs: u64) -> Option<Duration> {
-    (secs <= MAX_SECONDS).then(|| Duration::from_secs(secs))
+    parse_duration_with(text.trim(), &RULES)
+        .map_err(|_| format!("invalid duration {text:?}: expected e.g. 90s, 10m, 1h, 1h30m, 30d"))
 }
 
 /// Render seconds compactly for people: `59m`, `7h 59m`, `29d 23h`, `42s`.
@@ -74,16 +47,24 @@ pub fn human(secs: i64) -> String {
 mod tests {
     use super::*;
 
+    /// Every spelling a `DURATION` flag accepted before the parsers were merged.
     #[test]
-    fn parses_units_and_sums() {
+    fn spellings_accepted_before_still_parse() {
         for (text, secs) in [
             ("90", 90),
+            ("0", 0),
+            ("0s", 0),
             ("90s", 90),
             ("10m", 600),
+            ("15m", 900),
             ("1h", 3600),
             ("1h30m", 5400),
+            ("7d", 7 * 86_400),
             ("30d", 30 * 86_400),
             ("2w", 14 * 86_400),
+            ("30m1h", 5400),
+            (" 1h ", 3600),
+            ("3660d", 3660 * 86_400),
         ] {
             assert_eq!(parse(text).unwrap(), Duration::from_secs(secs), "{text}");
         }
@@ -93,11 +74,15 @@ mod tests {
     fn rejects_garbage() {
         for text in [
             "",
+            " ",
             "h",
             "1x",
             "1h30",
             "-5m",
             "1.5h",
+            "1 h",
+            "250ms",
+            "3661d",
             "99999999999999999999d",
         ] {
             let err = parse(text).unwrap_err();

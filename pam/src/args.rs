@@ -6,8 +6,11 @@
 //! run with a check silently switched off.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
-use rampart_policy::FactorStrength;
+use rampart_policy::{
+    format_duration, parse_duration_with, DurationError, DurationRules, FactorStrength,
+};
 
 use crate::error::ConfigError;
 
@@ -185,6 +188,19 @@ fn secs(key: &str, value: &str) -> Result<u64, ConfigError> {
     })
 }
 
+/// What a DURATION argument takes: the shared grammar (see
+/// [`rampart_policy::parse_duration_with`]) with `ms`, a bare number as seconds,
+/// zero allowed, at most [`MAX_DURATION_SECS`].
+const RULES: DurationRules = DurationRules {
+    bare_seconds: true,
+    millis: true,
+    zero: true,
+    max: Duration::from_secs(MAX_DURATION_SECS),
+};
+
+/// What a malformed DURATION argument is told it should be.
+const EXPECTED: &str = "a duration such as 90s, 15m, 1h30m, 2d (units ms, s, m, h, d, w)";
+
 /// Parse a duration in whole seconds: `90`, `90s`, `15m`, `1h30m`, `2d`, `1w`.
 /// A bare number is seconds. At most [`MAX_DURATION_SECS`].
 pub fn parse_duration(s: &str) -> Result<u64, &'static str> {
@@ -197,80 +213,55 @@ pub fn parse_duration(s: &str) -> Result<u64, &'static str> {
 
 /// Parse a duration in milliseconds: like [`parse_duration`], plus an `ms` unit.
 pub fn parse_duration_ms(s: &str) -> Result<u64, &'static str> {
-    const EXPECTED: &str = "a duration such as 90s, 15m, 1h30m, 2d (units ms, s, m, h, d, w)";
-    if s.is_empty() || s.len() > 32 {
+    // Arguments come from a PAM service file; nothing sensible is this long.
+    if s.len() > 32 {
         return Err(EXPECTED);
     }
-    let mut total: u64 = 0;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return Err(EXPECTED);
-        }
-        let (num, tail) = rest.split_at(digits);
-        let n: u64 = num.parse().map_err(|_| EXPECTED)?;
-        let unit_len = tail.bytes().take_while(u8::is_ascii_alphabetic).count();
-        let (unit, tail) = tail.split_at(unit_len);
-        let mult: u64 = match unit {
-            "" if tail.is_empty() && rest.len() == s.len() => 1000,
-            "ms" => 1,
-            "s" => 1000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            _ => return Err(EXPECTED),
-        };
-        total = n
-            .checked_mul(mult)
-            .and_then(|v| total.checked_add(v))
-            .ok_or(EXPECTED)?;
-        rest = tail;
+    match parse_duration_with(s, &RULES) {
+        // At most a year of milliseconds: always fits.
+        Ok(d) => u64::try_from(d.as_millis()).map_err(|_| EXPECTED),
+        Err(DurationError::TooLong) => Err("a duration of at most 366d"),
+        Err(_) => Err(EXPECTED),
     }
-    if total > MAX_DURATION_SECS * 1000 {
-        return Err("a duration of at most 366d");
-    }
-    Ok(total)
 }
 
 /// Render seconds compactly for log lines (`75` → `1m15s`).
 pub fn format_secs(secs: u64) -> String {
-    if secs == 0 {
-        return "0s".to_owned();
-    }
-    let mut out = String::new();
-    let mut rest = secs;
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        let n = rest / size;
-        if n > 0 {
-            out.push_str(&format!("{n}{unit}"));
-            rest %= size;
-        }
-    }
-    out
+    format_duration(Duration::from_secs(secs))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// Every spelling a DURATION argument accepted before the parsers were merged.
     #[test]
-    fn durations_parse_as_documented() {
+    fn spellings_accepted_before_still_parse() {
         for (s, want) in [
             ("90", 90),
             ("0", 0),
+            ("0s", 0),
             ("90s", 90),
             ("15m", 900),
             ("1h30m", 5400),
             ("2d", 172_800),
+            ("7d", 604_800),
             ("1w", 604_800),
             ("1h0m5s", 3605),
+            ("30m1h", 5400),
+            ("2000ms", 2),
+            ("366d", 366 * 86_400),
         ] {
             assert_eq!(parse_duration(s), Ok(want), "{s}");
         }
-        assert_eq!(parse_duration_ms("250ms"), Ok(250));
-        assert_eq!(parse_duration_ms("2s"), Ok(2000));
+        for (s, want) in [
+            ("250ms", 250),
+            ("1500ms", 1500),
+            ("2s", 2000),
+            ("1s500ms", 1500),
+        ] {
+            assert_eq!(parse_duration_ms(s), Ok(want), "{s}");
+        }
     }
 
     #[test]
@@ -282,14 +273,23 @@ mod tests {
             "-5m",
             "1.5h",
             "15 m",
+            " 15m",
             "1h30",
+            "15M",
             "999999999999999999999",
             "367d",
             "500ms",
             "18446744073709551615s",
+            "000000000000000000000000000000001s",
         ] {
             assert!(parse_duration(s).is_err(), "{s:?} should be refused");
         }
+        assert_eq!(parse_duration("367d"), Err("a duration of at most 366d"));
+        assert_eq!(parse_duration("15x"), Err(EXPECTED));
+        assert_eq!(
+            parse_duration("500ms"),
+            Err("whole seconds (e.g. 90s, 15m, 1h30m, 2d)")
+        );
     }
 
     #[test]

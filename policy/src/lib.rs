@@ -24,7 +24,9 @@ mod oidc;
 mod policy;
 
 pub use bastions::bastion_may_serve;
-pub use duration::parse_duration;
+pub use duration::{
+    format_duration, parse_duration, parse_duration_with, DurationError, DurationRules,
+};
 
 /// Whether a target name matches a policy target glob (`*`, `?`, ASCII
 /// case-insensitive), as the bastion and the CA match them.
