@@ -50,21 +50,82 @@ impl Revocations {
     }
 
     /// Why a user with this serial and key may no longer connect, if so.
-    pub fn revoked(&self, user: &str, serial: u64, key_fp: &str) -> Option<String> {
+    pub fn revoked(&self, user: &str, serial: u64, key_fp: &str) -> Option<Revoked> {
         if self.version.is_none() {
-            return Some("the bastion has not loaded the revocation list from the CA yet".into());
+            return Some(Revoked::NotLoaded);
         }
         if self.serials.contains(&serial) {
-            return Some(format!("certificate serial {serial} is revoked"));
+            return Some(Revoked::Serial(serial));
         }
         if self.key_fingerprints.contains(key_fp) {
-            return Some(format!("key {key_fp} is revoked"));
+            return Some(Revoked::Key(key_fp.to_owned()));
         }
         if self.disabled_users.contains(user) {
-            return Some(format!("user {user} is disabled"));
+            return Some(Revoked::UserDisabled(user.to_owned()));
         }
         None
     }
+}
+
+/// Why the revocation state refuses a user (and ends their live sessions).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Revoked {
+    /// No revocation list yet: every certificate is refused (fail closed).
+    #[error("the bastion has not loaded the revocation list from the CA yet")]
+    NotLoaded,
+    /// The certificate's serial is revoked.
+    #[error("certificate serial {0} is revoked")]
+    Serial(u64),
+    /// The certified key (`SHA256:…`) is revoked.
+    #[error("key {0} is revoked")]
+    Key(String),
+    /// The user is disabled.
+    #[error("user {0} is disabled")]
+    UserDisabled(String),
+}
+
+/// Why a user certificate is refused. The text is what the user's ssh client
+/// and the audit event's reason say.
+#[derive(Debug, thiserror::Error)]
+pub enum CertRefused {
+    /// A host certificate offered for user authentication.
+    #[error("a host certificate was presented as a user certificate")]
+    HostCertificate,
+    /// Signed by a key other than the user CA from join.
+    #[error("certificate not issued by the Rampart user CA")]
+    ForeignCa,
+    /// Outside its validity interval.
+    #[error("certificate expired or not yet valid; run `rampart login`")]
+    NotValidNow,
+    /// The CA's signature does not verify.
+    #[error("certificate signature does not verify")]
+    BadSignature,
+    /// The key ID has no `user=`.
+    #[error("certificate key ID names no Rampart user")]
+    NoUser,
+    /// A critical option other than `source-address` (its name, shortened).
+    #[error("certificate carries critical option {0:?}, which the bastion cannot honour")]
+    UnknownCriticalOption(String),
+    /// `source-address` does not list the client.
+    #[error("certificate is not valid from {client} (source-address {allowed})")]
+    SourceAddress {
+        /// Where the connection comes from.
+        client: IpAddr,
+        /// The option's value, shortened.
+        allowed: String,
+    },
+    /// `source-address` does not parse (the parser's own words).
+    #[error("{0}")]
+    MalformedSourceAddress(String),
+    /// Revoked, disabled, or no revocation list yet.
+    #[error(transparent)]
+    Revoked(#[from] Revoked),
+    /// The revocation state's lock was poisoned.
+    #[error("revocation state unavailable")]
+    RevocationsUnavailable,
+    /// The certificate could not be re-encoded for the CA.
+    #[error("certificate cannot be encoded")]
+    Encode(#[source] russh::keys::ssh_key::Error),
 }
 
 /// A user the outer certificate identifies.
@@ -93,19 +154,18 @@ pub fn key_id_user(key_id: &str) -> Option<&str> {
 }
 
 /// The certificate's critical options, checked for a connection from `client`.
-pub fn check_critical_options(cert: &Certificate, client: IpAddr) -> Result<(), String> {
+pub fn check_critical_options(cert: &Certificate, client: IpAddr) -> Result<(), CertRefused> {
     for (name, value) in cert.critical_options().iter() {
         if name.as_str() != SOURCE_ADDRESS {
-            return Err(format!(
-                "certificate carries critical option {:?}, which the bastion cannot honour",
-                name.chars().take(64).collect::<String>()
+            return Err(CertRefused::UnknownCriticalOption(
+                name.chars().take(64).collect(),
             ));
         }
-        if !source_address_allows(value, client)? {
-            return Err(format!(
-                "certificate is not valid from {client} (source-address {})",
-                value.chars().take(256).collect::<String>()
-            ));
+        if !source_address_allows(value, client).map_err(CertRefused::MalformedSourceAddress)? {
+            return Err(CertRefused::SourceAddress {
+                client,
+                allowed: value.chars().take(256).collect(),
+            });
         }
     }
     Ok(())
@@ -119,32 +179,30 @@ pub fn check_user_cert(
     now: u64,
     rev: &Revocations,
     client: IpAddr,
-) -> Result<OuterUser, String> {
+) -> Result<OuterUser, CertRefused> {
     if cert.cert_type() != CertType::User {
-        return Err("a host certificate was presented as a user certificate".into());
+        return Err(CertRefused::HostCertificate);
     }
     let ca_fp = user_ca.fingerprint(HashAlg::Sha256);
     if cert.signature_key().fingerprint(HashAlg::Sha256) != ca_fp {
-        return Err("certificate not issued by the Rampart user CA".into());
+        return Err(CertRefused::ForeignCa);
     }
     if !(cert.valid_after() <= now && now < cert.valid_before()) {
-        return Err("certificate expired or not yet valid; run `rampart login`".into());
+        return Err(CertRefused::NotValidNow);
     }
     if cert.validate_at(now, [&ca_fp]).is_err() {
-        return Err("certificate signature does not verify".into());
+        return Err(CertRefused::BadSignature);
     }
     let Some(name) = key_id_user(cert.key_id()) else {
-        return Err("certificate key ID names no Rampart user".into());
+        return Err(CertRefused::NoUser);
     };
     check_critical_options(cert, client)?;
     let key = PublicKey::from(cert.public_key().clone());
     let key_fingerprint = key.fingerprint(HashAlg::Sha256).to_string();
     if let Some(why) = rev.revoked(name, cert.serial(), &key_fingerprint) {
-        return Err(why);
+        return Err(why.into());
     }
-    let cert_line = cert
-        .to_openssh()
-        .map_err(|e| format!("certificate cannot be encoded ({e})"))?;
+    let cert_line = cert.to_openssh().map_err(CertRefused::Encode)?;
     Ok(OuterUser {
         name: name.to_owned(),
         serial: cert.serial(),
@@ -197,7 +255,7 @@ mod tests {
         assert!(check(&cert, "10.200.0.1").is_ok());
         assert!(check(&cert, "192.0.2.7").is_ok());
         assert!(check(&cert, "::ffff:10.9.9.9").is_ok(), "IPv4-mapped");
-        let outside = check(&cert, "192.0.2.8").unwrap_err();
+        let outside = check(&cert, "192.0.2.8").unwrap_err().to_string();
         assert!(outside.contains("not valid from 192.0.2.8"), "{outside}");
         assert!(check(&cert, "127.0.0.1").is_err());
         let v6 = with_options(&ca, &key, &[("source-address", "2001:db8::/32")]);
@@ -206,10 +264,12 @@ mod tests {
         let garbage = with_options(&ca, &key, &[("source-address", "10.0.0.0/8,nonsense")]);
         assert!(check(&garbage, "10.0.0.1")
             .unwrap_err()
+            .to_string()
             .contains("nonsense"));
         let forced = with_options(&ca, &key, &[("force-command", "/bin/true")]);
         assert!(check(&forced, "10.0.0.1")
             .unwrap_err()
+            .to_string()
             .contains("force-command"));
         let plain = with_options(&ca, &key, &[]);
         assert!(
@@ -278,6 +338,7 @@ mod tests {
         assert!(
             check_user_cert(&foreign, ca.public_key(), now, &rev, CLIENT)
                 .unwrap_err()
+                .to_string()
                 .contains("not issued")
         );
         let host = sign(
@@ -297,6 +358,7 @@ mod tests {
         r.serials.insert(5);
         assert!(check_user_cert(&good, ca.public_key(), now, &r, CLIENT)
             .unwrap_err()
+            .to_string()
             .contains("serial 5"));
         let mut r = rev.clone();
         Arc::make_mut(&mut r.key_fingerprints).insert(u.key_fingerprint.clone());
@@ -305,6 +367,7 @@ mod tests {
         r.disabled_users.insert("alice".into());
         assert!(check_user_cert(&good, ca.public_key(), now, &r, CLIENT)
             .unwrap_err()
+            .to_string()
             .contains("disabled"));
     }
 }

@@ -107,7 +107,7 @@ pub struct TargetClient {
     target: Target,
     trust: HostTrust,
     /// Why the host key was refused, for the message to the user.
-    refusal: Arc<Mutex<Option<String>>>,
+    refusal: Arc<Mutex<Option<HostKeyRefused>>>,
     agent: AgentSlot,
     remote: RemoteForwards,
 }
@@ -129,6 +129,105 @@ pub struct HostTrust {
     pub revoked_keys: Arc<HashSet<String>>,
 }
 
+/// Why a target's host key is refused. The text is what the user is told.
+#[derive(Debug, thiserror::Error)]
+pub enum HostKeyRefused {
+    /// The key (whatever vouches for it) is on the revocation list.
+    #[error("target {target}'s host key {fingerprint} is revoked")]
+    Revoked {
+        /// The target's name.
+        target: String,
+        /// The key's `SHA256:…` fingerprint.
+        fingerprint: String,
+    },
+    /// A plain key other than the pinned one.
+    #[error("target {target} presented host key {fingerprint}, not the pinned key")]
+    NotPinned {
+        /// The target's name.
+        target: String,
+        /// The presented key's `SHA256:…` fingerprint.
+        fingerprint: String,
+    },
+    /// A certificate for a key other than the pinned one.
+    #[error("target {0} presented a certificate for another key")]
+    CertificateForAnotherKey(String),
+    /// A plain key where the config asks for a host certificate.
+    #[error(
+        "target {0} presented a plain host key, but it must present a host certificate from the Rampart host CA"
+    )]
+    PlainKey(String),
+    /// A user certificate offered as a host key.
+    #[error("target {0} presented a user certificate as host key")]
+    UserCertificate(String),
+    /// The host certificate does not verify against the host CA (or is not
+    /// valid now).
+    #[error("target {target}'s host certificate is not valid from the Rampart host CA")]
+    InvalidCertificate {
+        /// The target's name.
+        target: String,
+        /// What the certificate check found.
+        #[source]
+        source: russh::keys::ssh_key::Error,
+    },
+    /// The host certificate names neither the target nor its address.
+    #[error("target {target}'s host certificate names {principals:?}, not {target} or {address}")]
+    WrongPrincipals {
+        /// The target's name.
+        target: String,
+        /// The target's address from the config.
+        address: String,
+        /// The certificate's principals.
+        principals: Vec<String>,
+    },
+}
+
+/// Why the bastion could not open its leg to a target. The text (with its
+/// sources, see [`crate::error_chain`]) is what the user is told.
+#[derive(Debug, thiserror::Error)]
+pub enum DialError {
+    /// No TCP connection within the deadline.
+    #[error("target {0} did not answer within 10 s")]
+    Timeout(String),
+    /// The TCP connection failed.
+    #[error("cannot reach target {target}")]
+    Unreachable {
+        /// The target's name.
+        target: String,
+        /// The connect error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The target's host key was refused.
+    #[error(transparent)]
+    HostKey(#[from] HostKeyRefused),
+    /// The SSH handshake failed for another reason.
+    #[error("SSH handshake with target {target} failed")]
+    Handshake {
+        /// The target's name.
+        target: String,
+        /// russh's error.
+        #[source]
+        source: russh::Error,
+    },
+    /// The user-authentication exchange failed.
+    #[error("login to target {target} failed")]
+    Login {
+        /// The target's name.
+        target: String,
+        /// russh's error.
+        #[source]
+        source: russh::Error,
+    },
+    /// The target's sshd did not accept the per-session certificate.
+    #[error("target {target} refused the per-session certificate for {login}")]
+    CertificateRefused {
+        /// The target's name.
+        target: String,
+        /// The login asked for.
+        login: String,
+    },
+}
+
 /// Check a target's host key or certificate against the config and the
 /// revoked keys.
 pub fn check_host_key(
@@ -136,7 +235,7 @@ pub fn check_host_key(
     trust: &HostTrust,
     presented: &PublicKeyOrCertificate,
     now: u64,
-) -> Result<(), String> {
+) -> Result<(), HostKeyRefused> {
     let host_ca = &trust.host_ca;
     let key_fp = match presented {
         PublicKeyOrCertificate::PublicKey { key, .. } => key.fingerprint(HashAlg::Sha256),
@@ -145,37 +244,37 @@ pub fn check_host_key(
         }
     };
     if trust.revoked_keys.contains(&key_fp.to_string()) {
-        return Err(format!(
-            "target {}'s host key {key_fp} is revoked",
-            target.name
-        ));
+        return Err(HostKeyRefused::Revoked {
+            target: target.name.clone(),
+            fingerprint: key_fp.to_string(),
+        });
     }
     match (&target.host_key, presented) {
         (HostKeyCheck::Pinned(pin), PublicKeyOrCertificate::PublicKey { key, .. }) => {
             if key.key_data() == pin.key_data() {
                 Ok(())
             } else {
-                Err(format!(
-                    "target {} presented host key {}, not the pinned key",
-                    target.name,
-                    key.fingerprint(HashAlg::Sha256)
-                ))
+                Err(HostKeyRefused::NotPinned {
+                    target: target.name.clone(),
+                    fingerprint: key.fingerprint(HashAlg::Sha256).to_string(),
+                })
             }
         }
         (HostKeyCheck::Pinned(pin), PublicKeyOrCertificate::Certificate(cert)) => {
             if cert.public_key() == pin.key_data() {
                 Ok(())
             } else {
-                Err(format!("target {} presented a certificate for another key", target.name))
+                Err(HostKeyRefused::CertificateForAnotherKey(
+                    target.name.clone(),
+                ))
             }
         }
         (HostKeyCheck::HostCa, PublicKeyOrCertificate::Certificate(cert)) => {
             check_host_cert(target, host_ca, cert, now)
         }
-        (HostKeyCheck::HostCa, PublicKeyOrCertificate::PublicKey { .. }) => Err(format!(
-            "target {} presented a plain host key, but it must present a host certificate from the Rampart host CA",
-            target.name
-        )),
+        (HostKeyCheck::HostCa, PublicKeyOrCertificate::PublicKey { .. }) => {
+            Err(HostKeyRefused::PlainKey(target.name.clone()))
+        }
     }
 }
 
@@ -184,20 +283,16 @@ fn check_host_cert(
     host_ca: &PublicKey,
     cert: &Certificate,
     now: u64,
-) -> Result<(), String> {
+) -> Result<(), HostKeyRefused> {
     if cert.cert_type() != CertType::Host {
-        return Err(format!(
-            "target {} presented a user certificate as host key",
-            target.name
-        ));
+        return Err(HostKeyRefused::UserCertificate(target.name.clone()));
     }
     let fp = host_ca.fingerprint(HashAlg::Sha256);
-    cert.validate_at(now, [&fp]).map_err(|e| {
-        format!(
-            "target {}'s host certificate is not valid from the Rampart host CA ({e})",
-            target.name
-        )
-    })?;
+    cert.validate_at(now, [&fp])
+        .map_err(|source| HostKeyRefused::InvalidCertificate {
+            target: target.name.clone(),
+            source,
+        })?;
     let names = cert.valid_principals();
     if names
         .iter()
@@ -205,10 +300,11 @@ fn check_host_cert(
     {
         Ok(())
     } else {
-        Err(format!(
-            "target {}'s host certificate names {:?}, not {} or {}",
-            target.name, names, target.name, target.address
-        ))
+        Err(HostKeyRefused::WrongPrincipals {
+            target: target.name.clone(),
+            address: target.address.clone(),
+            principals: names.to_vec(),
+        })
     }
 }
 
@@ -222,7 +318,7 @@ impl client::Handler for TargetClient {
         match check_host_key(&self.target, &self.trust, key, unix_now()) {
             Ok(()) => Ok(true),
             Err(why) => {
-                tracing::warn!("{why}");
+                tracing::warn!("{}", crate::error_chain(&why));
                 if let Ok(mut r) = self.refusal.lock() {
                     *r = Some(why);
                 }
@@ -440,7 +536,7 @@ pub async fn connect(
     cert: Certificate,
     agent: AgentSlot,
     remote: RemoteForwards,
-) -> Result<client::Handle<TargetClient>, String> {
+) -> Result<client::Handle<TargetClient>, DialError> {
     let refusal = Arc::new(Mutex::new(None));
     let handler = TargetClient {
         target: target.clone(),
@@ -455,28 +551,37 @@ pub async fn connect(
         tokio::net::TcpStream::connect(addr),
     )
     .await
-    .map_err(|_| format!("target {} did not answer within 10 s", target.name))?
-    .map_err(|e| format!("cannot reach target {}: {e}", target.name))?;
+    .map_err(|_| DialError::Timeout(target.name.clone()))?
+    .map_err(|source| DialError::Unreachable {
+        target: target.name.clone(),
+        source,
+    })?;
     let _ = stream.set_nodelay(true);
     let config = Arc::new(client_config(target));
     let mut handle = client::connect_stream(config, stream, handler)
         .await
-        .map_err(|e| {
-            refusal
-                .lock()
-                .ok()
-                .and_then(|r| r.clone())
-                .unwrap_or_else(|| format!("SSH handshake with target {} failed: {e}", target.name))
+        .map_err(|source| {
+            // A refused host key ends the handshake too; say why it was refused.
+            match refusal.lock().ok().and_then(|mut r| r.take()) {
+                Some(why) => DialError::HostKey(why),
+                None => DialError::Handshake {
+                    target: target.name.clone(),
+                    source,
+                },
+            }
         })?;
     let res = handle
         .authenticate_openssh_cert(login, Arc::new(key), cert)
         .await
-        .map_err(|e| format!("login to target {} failed: {e}", target.name))?;
+        .map_err(|source| DialError::Login {
+            target: target.name.clone(),
+            source,
+        })?;
     if !res.success() {
-        return Err(format!(
-            "target {} refused the per-session certificate for {login}",
-            target.name
-        ));
+        return Err(DialError::CertificateRefused {
+            target: target.name.clone(),
+            login: login.to_owned(),
+        });
     }
     Ok(handle)
 }
@@ -660,13 +765,15 @@ mod tests {
             host_ca: ca.public_key().clone(),
             revoked_keys: Arc::default(),
         };
-        assert_eq!(check_host_key(&target, &none, &cert, now), Ok(()));
+        assert!(check_host_key(&target, &none, &cert, now).is_ok());
         let fp = host.public_key().fingerprint(HashAlg::Sha256).to_string();
         let revoked = HostTrust {
             revoked_keys: Arc::new([fp.clone()].into()),
             ..none.clone()
         };
-        let why = check_host_key(&target, &revoked, &cert, now).unwrap_err();
+        let why = check_host_key(&target, &revoked, &cert, now)
+            .unwrap_err()
+            .to_string();
         assert!(why.contains(&fp) && why.contains("revoked"), "{why}");
         // A pinned plain key is refused too once revoked.
         target.host_key = HostKeyCheck::Pinned(host.public_key().clone());
@@ -674,7 +781,7 @@ mod tests {
             key: host.public_key().clone(),
             hash_alg: None,
         };
-        assert_eq!(check_host_key(&target, &none, &plain, now), Ok(()));
+        assert!(check_host_key(&target, &none, &plain, now).is_ok());
         assert!(check_host_key(&target, &revoked, &plain, now).is_err());
     }
 }

@@ -162,12 +162,10 @@ impl Recorder {
         budget: u64,
         metered: Option<u64>,
         on_failure: FailureHook,
-    ) -> Result<Recorder, String> {
+    ) -> Result<Recorder, rampart_audit::AuditError> {
         let path = dir.join(format!("{}.cast", header.session_id));
-        let writer = RecordingWriter::create(&path, header).map_err(|e| {
-            crate::metrics::recording_failed("start");
-            e.to_string()
-        })?;
+        let writer = RecordingWriter::create(&path, header)
+            .inspect_err(|_| crate::metrics::recording_failed("start"))?;
         let r = Recorder {
             inner: Arc::new(Mutex::new(Some(State {
                 writer,
@@ -374,7 +372,11 @@ pub async fn finish_and_upload(
         return;
     }
     if let Err(e) = upload_one(&shared, &spool).await {
-        tracing::warn!(session = %session_id, "recording upload failed, will retry: {e}");
+        tracing::warn!(
+            session = %session_id,
+            "recording upload failed, will retry: {}",
+            crate::error_chain(&e)
+        );
     }
 }
 
@@ -386,16 +388,40 @@ fn spool_name(session_id: &str, abnormal: bool) -> String {
     }
 }
 
+/// Why a spooled recording was not uploaded (this time).
+#[derive(Debug, thiserror::Error)]
+enum UploadError {
+    /// The spool file's name is not UTF-8.
+    #[error("bad spool file name")]
+    BadName,
+    /// The spool file could not be read.
+    #[error(transparent)]
+    Read(#[from] std::io::Error),
+    /// The CA will never take the file; it was set aside.
+    #[error("the CA refused the recording ({code}: {message}); kept as {}", aside.display())]
+    Refused {
+        /// The CA's error code.
+        code: String,
+        /// The CA's message.
+        message: String,
+        /// Where the file now lies.
+        aside: PathBuf,
+    },
+    /// The CA could not be reached or failed; the next round retries.
+    #[error(transparent)]
+    Ca(#[from] rampart_api::ClientError),
+}
+
 /// Upload one spooled file and remove it once the CA has sealed it.
-async fn upload_one(shared: &Shared, path: &Path) -> Result<(), String> {
+async fn upload_one(shared: &Shared, path: &Path) -> Result<(), UploadError> {
     let name = path
         .file_name()
         .and_then(|n| n.to_str())
-        .ok_or("bad spool file name")?
+        .ok_or(UploadError::BadName)?
         .to_owned();
     let abnormal = name.contains(".abnormal.");
     let session_id = name.split('.').next().unwrap_or_default().to_owned();
-    let bytes = tokio::fs::read(path).await.map_err(|e| e.to_string())?;
+    let bytes = tokio::fs::read(path).await?;
     let sha = {
         use sha2::Digest as _;
         hex::encode(sha2::Sha256::digest(&bytes))
@@ -420,12 +446,13 @@ async fn upload_one(shared: &Shared, path: &Path) -> Result<(), String> {
             // an operator instead of retrying forever.
             let aside = path.with_extension("zst.rejected");
             let _ = tokio::fs::rename(path, &aside).await;
-            Err(format!(
-                "the CA refused the recording ({code}: {message}); kept as {}",
-                aside.display()
-            ))
+            Err(UploadError::Refused {
+                code,
+                message,
+                aside,
+            })
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -442,7 +469,11 @@ pub fn spawn_uploader(shared: Arc<Shared>) {
                 let p = e.path();
                 if p.to_string_lossy().ends_with(".cast.zst") {
                     if let Err(err) = upload_one(&shared, &p).await {
-                        tracing::warn!("spooled recording {} not uploaded yet: {err}", p.display());
+                        tracing::warn!(
+                            "spooled recording {} not uploaded yet: {}",
+                            p.display(),
+                            crate::error_chain(&err)
+                        );
                     }
                 }
             }

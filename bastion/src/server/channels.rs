@@ -457,7 +457,8 @@ impl Conn {
                 Err(e) => {
                     let mut ev = self.session_event(BastionEventKind::RequestRefused, false);
                     ev.reason = Some(format!(
-                        "session recording unavailable ({e}); {what} refused"
+                        "session recording unavailable ({}); {what} refused",
+                        crate::error_chain(&e)
                     ));
                     self.shared.auditor.enqueue(detail(ev, "request", what));
                     self.refuse_channel(
@@ -489,9 +490,12 @@ impl Conn {
     /// Start this session's recording; the header takes the terminal of the
     /// channel that starts it (80x24 without a pty). A write that fails later
     /// ends the session.
-    fn start_recorder(&self, pty: Option<&(String, u32, u32)>) -> Result<Recorder, String> {
+    fn start_recorder(
+        &self,
+        pty: Option<&(String, u32, u32)>,
+    ) -> Result<Recorder, RecorderUnavailable> {
         let Some(s) = self.session.as_ref() else {
-            return Err("no session".into());
+            return Err(RecorderUnavailable::NoSession);
         };
         let (term, cols, rows) = match pty {
             Some((term, cols, rows)) => (Some(term.clone()), *cols, *rows),
@@ -525,7 +529,14 @@ impl Conn {
                 .map(|mib| mib.saturating_mul(1024 * 1024)),
             on_failure,
         )
-        .inspect_err(|e| tracing::error!(session = %s.plan.id, "cannot start the recording: {e}"))
+        .map_err(RecorderUnavailable::from)
+        .inspect_err(|e| {
+            tracing::error!(
+                session = %s.plan.id,
+                "cannot start the recording: {}",
+                crate::error_chain(e)
+            )
+        })
     }
 
     /// Refuse a bridged channel's request: `message` on its stderr, exit
@@ -583,4 +594,15 @@ impl Conn {
             session.channel_failure(channel)
         };
     }
+}
+
+/// Why a channel's recording could not start (the channel is then refused).
+#[derive(Debug, thiserror::Error)]
+enum RecorderUnavailable {
+    /// The connection has no target session (yet).
+    #[error("no session")]
+    NoSession,
+    /// The recording file could not be created.
+    #[error(transparent)]
+    Start(#[from] rampart_audit::AuditError),
 }

@@ -60,7 +60,7 @@ impl Conn {
         }
         let (key, public_key) = match session_key() {
             Ok(k) => k,
-            Err(why) => return self.accept_refused(why),
+            Err(e) => return self.accept_refused(crate::error_chain(&e)),
         };
         let req = cert_request(
             &plan,
@@ -83,7 +83,7 @@ impl Conn {
         };
         let dialed = match self.dial(&plan, key, &policy).await {
             Ok(d) => d,
-            Err(why) => return self.accept_refused(why),
+            Err(e) => return self.accept_refused(crate::error_chain(&e)),
         };
         // Fail closed: no session unless its start is in the audit chain.
         let start = self.started_event(&plan, &policy, proof.as_ref());
@@ -109,16 +109,16 @@ impl Conn {
         plan: &SessionPlan,
         key: PrivateKey,
         policy: &SessionCertResponse,
-    ) -> Result<Dialed, String> {
+    ) -> Result<Dialed, DialRefused> {
         let cert = Certificate::from_openssh(policy.certificate.certificate.trim())
-            .map_err(|e| format!("the CA's session certificate is unreadable: {e}"))?;
+            .map_err(DialRefused::UnreadableCertificate)?;
         let agent = bridge::AgentSlot::default();
         let remote = bridge::RemoteForwards::default();
         let revoked_keys = self
             .shared
             .revocations
             .read()
-            .map_err(|_| "revocation state unavailable".to_owned())?
+            .map_err(|_| DialRefused::RevocationsUnavailable)?
             .key_fingerprints
             .clone();
         let trust = bridge::HostTrust {
@@ -141,12 +141,13 @@ impl Conn {
                 agent,
                 remote,
             }),
-            Err(why) => {
-                let e = refuse_event(self.peer, Some(&plan.user), &why);
+            Err(e) => {
+                let why = crate::error_chain(&e);
+                let event = refuse_event(self.peer, Some(&plan.user), &why);
                 self.shared
                     .auditor
-                    .enqueue(with_session(e, plan, self.peer));
-                Err(why)
+                    .enqueue(with_session(event, plan, self.peer));
+                Err(e.into())
             }
         }
     }
@@ -227,6 +228,31 @@ struct Dialed {
     remote: bridge::RemoteForwards,
 }
 
+/// Why a session's leg to its target was not opened.
+#[derive(Debug, thiserror::Error)]
+enum DialRefused {
+    /// The certificate the CA issued for the session does not parse.
+    #[error("the CA's session certificate is unreadable")]
+    UnreadableCertificate(#[source] russh::keys::ssh_key::Error),
+    /// The revocation state's lock was poisoned.
+    #[error("revocation state unavailable")]
+    RevocationsUnavailable,
+    /// The target could not be reached, refused its host key check or the login.
+    #[error(transparent)]
+    Target(#[from] bridge::DialError),
+}
+
+/// The session's key could not be made or encoded (never expected).
+#[derive(Debug, thiserror::Error)]
+enum SessionKeyError {
+    /// Generating the key failed.
+    #[error("internal error")]
+    Generate(#[source] crate::BastionError),
+    /// Encoding its public half failed.
+    #[error("internal error")]
+    Encode(#[source] russh::keys::ssh_key::Error),
+}
+
 /// Why one more session for `user` would break the limits, when it would:
 /// `mine` of the user's sessions and `total` sessions are live.
 fn session_limit(user: &str, mine: usize, total: usize, limits: &Limits) -> Option<String> {
@@ -247,12 +273,12 @@ fn session_limit(user: &str, mine: usize, total: usize, limits: &Limits) -> Opti
 
 /// A fresh key for the session's leg to the target, and its public half in
 /// OpenSSH form for the CA.
-fn session_key() -> Result<(PrivateKey, String), String> {
-    let key = crate::join::generate_ed25519().map_err(|e| format!("internal error: {e}"))?;
+fn session_key() -> Result<(PrivateKey, String), SessionKeyError> {
+    let key = crate::join::generate_ed25519().map_err(SessionKeyError::Generate)?;
     let public = key
         .public_key()
         .to_openssh()
-        .map_err(|e| format!("internal error: {e}"))?;
+        .map_err(SessionKeyError::Encode)?;
     Ok((key, public))
 }
 

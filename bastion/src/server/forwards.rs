@@ -126,7 +126,8 @@ impl Conn {
         };
         let config = match self.shared.target_config(&target.name).await {
             Ok(c) => c,
-            Err(why) => {
+            Err(e) => {
+                let why = crate::error_chain(&e);
                 self.refuse(Some(&user), &why);
                 reply
                     .reject(ChannelOpenFailure::Other {

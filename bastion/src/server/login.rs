@@ -27,7 +27,8 @@ impl Conn {
     ) -> Auth {
         let outer = match self.shared.check_cert(certificate, self.peer.ip()) {
             Ok(u) => u,
-            Err(why) => {
+            Err(refused) => {
+                let why = crate::error_chain(&refused);
                 let mut e = refuse_event(self.peer, None, &why);
                 e.user = crate::auth::key_id_user(certificate.key_id()).map(str::to_owned);
                 e.serial = Some(certificate.serial());

@@ -47,7 +47,7 @@ use russh::{MethodKind, MethodSet};
 
 use crate::audit::spool::EventSpool;
 use crate::audit::Auditor;
-use crate::auth::{check_user_cert, OuterUser, Revocations};
+use crate::auth::{check_user_cert, CertRefused, OuterUser, Revocations};
 use crate::ca_client::CaClient;
 use crate::config::Config;
 use crate::join::Identity;
@@ -69,7 +69,7 @@ mod reload;
 
 pub use accept::serve;
 pub use registry::{first_revocations, idle_loop, revocation_loop};
-pub use reload::{reload_loop, Reloaded};
+pub use reload::{reload_loop, ReloadRefused, Reloaded};
 
 fn unix_now() -> u64 {
     std::time::SystemTime::now()
@@ -178,11 +178,11 @@ impl Shared {
     }
 
     /// Check a certificate presented from `client`.
-    fn check_cert(&self, cert: &Certificate, client: IpAddr) -> Result<OuterUser, String> {
+    fn check_cert(&self, cert: &Certificate, client: IpAddr) -> Result<OuterUser, CertRefused> {
         let rev = self
             .revocations
             .read()
-            .map_err(|_| "revocation state unavailable".to_owned())?;
+            .map_err(|_| CertRefused::RevocationsUnavailable)?;
         check_user_cert(cert, &self.user_ca, unix_now(), &rev, client)
     }
 }

@@ -59,7 +59,7 @@ impl Shared {
                 .iter()
                 .filter_map(|(id, l)| {
                     let why = rev.revoked(&l.user, l.serial, &l.key_fingerprint)?;
-                    Some((l.claim(id, "revoked")?, why))
+                    Some((l.claim(id, "revoked")?, why.to_string()))
                 })
                 .collect()
         };

@@ -46,6 +46,28 @@ fn read(path: &Path) -> (Result<Config, BastionError>, String) {
     (parsed, digest)
 }
 
+/// Why a reload was refused; the running config stays.
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadRefused {
+    /// The file cannot be read or is not a valid config.
+    #[error("{}", path.display())]
+    Invalid {
+        /// The file read.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: BastionError,
+    },
+    /// The file changes settings only a restart applies.
+    #[error("{}: needs a restart: {}", path.display(), keys.join(", "))]
+    NeedsRestart {
+        /// The file read.
+        path: PathBuf,
+        /// The settings that changed.
+        keys: Vec<String>,
+    },
+}
+
 /// An accepted reload.
 #[derive(Debug, Clone)]
 pub struct Reloaded {
@@ -58,18 +80,20 @@ pub struct Reloaded {
 impl Shared {
     /// Reload the config from `path` (see the module docs): what changed, or
     /// why the file was refused (naming it).
-    pub async fn reload(&self, path: &Path) -> Result<Reloaded, String> {
+    pub async fn reload(&self, path: &Path) -> Result<Reloaded, ReloadRefused> {
         let (loaded, digest) = read(path);
         let running = self.config();
         let checked = loaded
-            .map_err(|e| format!("{}: {e}", path.display()))
+            .map_err(|source| ReloadRefused::Invalid {
+                path: path.to_owned(),
+                source,
+            })
             .and_then(|new| match running.reload_diff(&new) {
                 Ok(change) => Ok((new, change)),
-                Err(keys) => Err(format!(
-                    "{}: needs a restart: {}",
-                    path.display(),
-                    keys.join(", ")
-                )),
+                Err(keys) => Err(ReloadRefused::NeedsRestart {
+                    path: path.to_owned(),
+                    keys: keys.into_iter().map(str::to_owned).collect(),
+                }),
             });
         let e = detail(
             event(BastionEventKind::ConfigReloaded, checked.is_ok()),
@@ -80,7 +104,7 @@ impl Shared {
         let (new, change) = match checked {
             Ok(ok) => ok,
             Err(why) => {
-                e.reason = Some(why.clone());
+                e.reason = Some(crate::error_chain(&why));
                 self.auditor.enqueue(e);
                 return Err(why);
             }
@@ -135,7 +159,10 @@ pub async fn reload_loop(shared: Arc<Shared>, path: PathBuf, mut hangup: Signal)
                 c.settings
             ),
             Err(why) => {
-                tracing::error!("SIGHUP: config reload refused, the running config stays: {why}")
+                tracing::error!(
+                    "SIGHUP: config reload refused, the running config stays: {}",
+                    crate::error_chain(&why)
+                )
             }
         }
     }
