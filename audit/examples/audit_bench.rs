@@ -15,6 +15,8 @@
 //! Every figure is for durable writes: each acknowledged event was fsynced.
 
 // A benchmark binary: panicking on a setup error is the right behaviour.
+// A benchmark stamps its events and codes with the real time.
+#![allow(clippy::disallowed_methods)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -27,6 +27,8 @@
 //! directory with the database, the configs and rsyslog's files.
 
 // A benchmark binary: panicking on a setup error is the right behaviour.
+// A benchmark stamps its events and codes with the real time.
+#![allow(clippy::disallowed_methods)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

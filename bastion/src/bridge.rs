@@ -22,6 +22,7 @@ use russh::{ChannelMsg, ChannelReadHalf, ChannelWriteHalf};
 use tokio::sync::mpsc;
 
 use crate::audit::{detail, Auditor};
+use crate::clock::{monotonic_ms, Clock};
 use crate::config::{HostKeyCheck, Target};
 
 /// Where agent channels the target opens are sent: the user's connection,
@@ -53,6 +54,8 @@ pub struct ForwardContext {
     pub base: BastionEvent,
     /// The session's counters (bytes, idle timeout).
     pub traffic: Arc<Traffic>,
+    /// Stamps the `bastion_forward` events.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Remote forwards (`ssh -R`, RFC 4254 §7.1) that policy allowed and the
@@ -112,13 +115,6 @@ pub struct TargetClient {
     remote: RemoteForwards,
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// What a target's host key is judged by.
 #[derive(Debug, Clone)]
 pub struct HostTrust {
@@ -127,6 +123,8 @@ pub struct HostTrust {
     /// Revoked key fingerprints as last fetched from the CA; a revoked host
     /// key is refused whatever certificate it carries.
     pub revoked_keys: Arc<HashSet<String>>,
+    /// What "now" is for the host certificate's validity.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Why a target's host key is refused. The text is what the user is told.
@@ -315,7 +313,7 @@ impl client::Handler for TargetClient {
         &mut self,
         key: &PublicKeyOrCertificate,
     ) -> Result<bool, Self::Error> {
-        match check_host_key(&self.target, &self.trust, key, unix_now()) {
+        match check_host_key(&self.target, &self.trust, key, self.trust.clock.unix_secs()) {
             Ok(()) => Ok(true),
             Err(why) => {
                 tracing::warn!("{}", crate::error_chain(&why));
@@ -388,7 +386,7 @@ impl client::Handler for TargetClient {
         tokio::spawn(async move {
             let mut e = ctx.base.clone();
             e.kind = BastionEventKind::Forward;
-            e.at = chrono::Utc::now();
+            e.at = ctx.clock.now();
             let e = detail(
                 detail(e, "kind", "remote"),
                 "listen",
@@ -593,18 +591,15 @@ pub struct Traffic {
     pub up: AtomicU64,
     /// Bytes target → user.
     pub down: AtomicU64,
-    /// Unix milliseconds of the last data either way (idle timeout).
+    /// When the last data went either way, in [`monotonic_ms`] (idle timeout).
     pub last_activity_ms: AtomicU64,
 }
 
 impl Traffic {
     /// Note activity now.
     pub fn touch(&self) {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-            .unwrap_or(0);
-        self.last_activity_ms.store(ms, Ordering::Relaxed);
+        self.last_activity_ms
+            .store(monotonic_ms(), Ordering::Relaxed);
     }
 }
 
@@ -750,7 +745,7 @@ mod tests {
 
     #[test]
     fn a_revoked_host_key_is_refused_whatever_certificate_or_pin_vouches_for_it() {
-        let now = unix_now();
+        let now = crate::clock::SystemClock.unix_secs();
         let ca = crate::join::generate_ed25519().unwrap();
         let host = crate::join::generate_ed25519().unwrap();
         let mut target = Target {
@@ -764,6 +759,7 @@ mod tests {
         let none = HostTrust {
             host_ca: ca.public_key().clone(),
             revoked_keys: Arc::default(),
+            clock: Arc::new(crate::clock::SystemClock),
         };
         assert!(check_host_key(&target, &none, &cert, now).is_ok());
         let fp = host.public_key().fingerprint(HashAlg::Sha256).to_string();

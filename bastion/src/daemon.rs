@@ -68,9 +68,13 @@ pub async fn serve(path: &Path) -> Result<(), BastionError> {
     announce_ready(bound);
     if let Some(addr) = shared.config().metrics_listen {
         let live = shared.clone();
-        let bound = crate::metrics::serve(addr, Arc::new(move || live.live_sessions()))
-            .await
-            .map_err(|source| BastionError::Listen { addr, source })?;
+        let bound = crate::metrics::serve(
+            addr,
+            Arc::new(move || live.live_sessions()),
+            shared.clock().clone(),
+        )
+        .await
+        .map_err(|source| BastionError::Listen { addr, source })?;
         tracing::info!("rampart-bastion metrics on http://{bound}/metrics");
     }
     tokio::spawn(server::idle_loop(shared.clone()));

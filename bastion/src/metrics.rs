@@ -12,12 +12,15 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, LazyLock};
 
+use chrono::{DateTime, Utc};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::{Registry, Unit};
 use rampart_api::{BastionEvent, BastionEventKind};
+
+use crate::clock::Clock;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StartLabels {
@@ -171,13 +174,13 @@ impl Metrics {
         Metrics { registry, ..m }
     }
 
-    /// The text exposition, with the state gauges read now.
-    pub fn encode(&self, live_sessions: usize) -> String {
+    /// The text exposition, with the state gauges read at `now`.
+    pub fn encode(&self, live_sessions: usize, now: DateTime<Utc>) -> String {
         self.sessions_active
             .set(i64::try_from(live_sessions).unwrap_or(i64::MAX));
         let at = self.revocations_at.load(Ordering::Relaxed);
         // Never fetched: as stale as can be, so the staleness alert fires.
-        let age = (chrono::Utc::now().timestamp() - at).max(0);
+        let age = (now.timestamp() - at).max(0);
         self.krl_age.set(age as f64);
         let mut out = String::new();
         // Writing to a String cannot fail.
@@ -263,11 +266,11 @@ pub fn start_refused_spool_full() {
         .inc();
 }
 
-/// The CA answered a revocation fetch.
-pub fn revocations_fetched() {
+/// The CA answered a revocation fetch at `at`.
+pub fn revocations_fetched(at: DateTime<Utc>) {
     metrics()
         .revocations_at
-        .store(chrono::Utc::now().timestamp(), Ordering::Relaxed);
+        .store(at.timestamp(), Ordering::Relaxed);
 }
 
 /// The CA refused an audit event (it wrote `audit_event_rejected` instead).
@@ -295,10 +298,12 @@ pub fn recording_finished(bytes: u64) {
     metrics().recording_bytes.inc_by(bytes);
 }
 
-/// Serve `/metrics` on `addr`; `live_sessions` is asked at each scrape.
+/// Serve `/metrics` on `addr`; `live_sessions` and `clock` are asked at each
+/// scrape.
 pub async fn serve(
     addr: SocketAddr,
     live_sessions: Arc<dyn Fn() -> usize + Send + Sync>,
+    clock: Arc<dyn Clock>,
 ) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     let bound = listener.local_addr()?;
@@ -306,13 +311,14 @@ pub async fn serve(
         "/metrics",
         axum::routing::get(move || {
             let live = Arc::clone(&live_sessions);
+            let now = clock.now();
             async move {
                 (
                     [(
                         axum::http::header::CONTENT_TYPE,
                         "application/openmetrics-text; version=1.0.0; charset=utf-8",
                     )],
-                    metrics().encode(live()),
+                    metrics().encode(live(), now),
                 )
             }
         }),
@@ -339,7 +345,7 @@ mod tests {
     #[test]
     fn events_move_the_counters_and_labels_stay_bounded() {
         let m = metrics();
-        let before = m.encode(0);
+        let before = m.encode(0, chrono::Utc::now());
         let start = value(
             &before,
             "rampart_bastion_session_starts_total{outcome=\"accepted\",reason=\"none\"}",
@@ -348,13 +354,13 @@ mod tests {
             &before,
             "rampart_bastion_bytes_proxied_total{direction=\"to_target\"}",
         );
-        let mut e = crate::audit::event(BastionEventKind::SessionStarted, true);
+        let mut e = crate::audit::event(BastionEventKind::SessionStarted, true, chrono::Utc::now());
         e.user = Some("alice".into());
         e.target = Some("db-1".into());
         observe(&e);
         let ended = crate::audit::detail(
             crate::audit::detail(
-                crate::audit::event(BastionEventKind::SessionEnded, true),
+                crate::audit::event(BastionEventKind::SessionEnded, true, chrono::Utc::now()),
                 "bytes_up",
                 1000u64,
             ),
@@ -362,7 +368,7 @@ mod tests {
             5u64,
         );
         observe(&ended);
-        let after = m.encode(3);
+        let after = m.encode(3, chrono::Utc::now());
         assert!(
             value(
                 &after,
@@ -385,7 +391,7 @@ mod tests {
         let series = |outcome: &str| {
             format!("rampart_bastion_config_reloads_total{{outcome=\"{outcome}\"}}")
         };
-        let before = m.encode(0);
+        let before = m.encode(0, chrono::Utc::now());
         let (applied, refused) = (
             value(&before, &series("applied")),
             value(&before, &series("refused")),
@@ -393,13 +399,19 @@ mod tests {
         observe(&crate::audit::event(
             BastionEventKind::ConfigReloaded,
             false,
+            chrono::Utc::now(),
         ));
         observe(&crate::audit::event(
             BastionEventKind::ConfigReloaded,
             false,
+            chrono::Utc::now(),
         ));
-        observe(&crate::audit::event(BastionEventKind::ConfigReloaded, true));
-        let after = m.encode(0);
+        observe(&crate::audit::event(
+            BastionEventKind::ConfigReloaded,
+            true,
+            chrono::Utc::now(),
+        ));
+        let after = m.encode(0, chrono::Utc::now());
         assert!(
             value(&after, &series("refused")) >= refused + 2.0,
             "{after}"
@@ -412,8 +424,8 @@ mod tests {
 
     #[test]
     fn krl_age_is_the_time_since_the_last_fetch() {
-        revocations_fetched();
-        let text = metrics().encode(0);
+        revocations_fetched(chrono::Utc::now());
+        let text = metrics().encode(0, chrono::Utc::now());
         assert!(
             value(&text, "rampart_bastion_krl_age_seconds") < 60.0,
             "{text}"

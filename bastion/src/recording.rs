@@ -561,7 +561,7 @@ pub async fn recover(shared: Arc<Shared>) {
             tracing::error!("unreadable session marker {}", m.display());
             continue;
         };
-        let mut e = event(BastionEventKind::SessionEnded, false);
+        let mut e = event(BastionEventKind::SessionEnded, false, shared.clock().now());
         e.session_id = Some(marker.session_id.clone());
         e.user = Some(marker.user);
         e.login = Some(marker.login);

@@ -18,6 +18,8 @@
 //! and where the time goes (signing alone, in-process).
 
 // A benchmark harness, not a daemon: a panic here is a failed run.
+// A benchmark stamps its events and codes with the real time.
+#![allow(clippy::disallowed_methods)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

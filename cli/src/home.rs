@@ -330,7 +330,7 @@ mod tests {
     fn session_is_private_redacted_and_expires() {
         let tmp = tempfile::tempdir().unwrap();
         let home = Home::at(tmp.path());
-        let now = Utc::now();
+        let now = crate::clock::now();
         assert!(home.load_session().unwrap().is_none());
         assert_eq!(
             home.live_session(now).unwrap_err().to_string(),

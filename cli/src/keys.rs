@@ -44,7 +44,7 @@ pub enum KeysCommand {
 
 /// Run `rampart keys …` with the saved session.
 pub fn run(home: &Home, cmd: KeysCommand) -> Result<ExitCode, CliError> {
-    let session = home.live_session(Utc::now())?;
+    let session = home.live_session(crate::clock::now())?;
     let config = home.load_config()?;
     let target = CaTarget::for_session(&config).map_err(|_| CliError::log_in_first())?;
     let client = target.client()?.with_token(session.token.as_str());

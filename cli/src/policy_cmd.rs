@@ -6,7 +6,6 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::str::FromStr as _;
 
-use chrono::Utc;
 use rampart_policy::{evaluate, CertRequest, Decision, Factor, LintSeverity, Policy, PolicyError};
 
 use crate::cli::{FactorArg, PolicyCommand, PolicyTestArgs};
@@ -97,7 +96,7 @@ fn factor(arg: FactorArg) -> Result<Factor, CliError> {
 
 fn test(args: &PolicyTestArgs) -> Result<ExitCode, CliError> {
     let policy = load(&args.file)?;
-    let now = Utc::now();
+    let now = crate::clock::now();
     let age = chrono::Duration::from_std(args.mfa_age)
         .map_err(|_| CliError::Usage("--mfa-age is too large".to_owned()))?;
     let groups: Vec<String> = args

@@ -16,7 +16,7 @@ use crate::ssh;
 /// Run `rampart status`: exit 0 with a currently valid certificate, 1 otherwise.
 /// With `json`, one object on stdout instead of the text, same exit status.
 pub fn status(home: &Home, json: bool) -> Result<ExitCode, CliError> {
-    let now = Utc::now();
+    let now = crate::clock::now();
     let config = home.load_config()?;
     let session = home.load_session()?;
     let cert_path = session

@@ -4,7 +4,6 @@
 
 use std::process::ExitCode;
 
-use chrono::Utc;
 use rampart_api::{paths, ClientError, TargetAccess, Targets};
 
 use crate::ca::CaTarget;
@@ -13,7 +12,7 @@ use crate::home::Home;
 
 /// Ask the CA for the session user's own targets.
 pub fn fetch(home: &Home) -> Result<Targets, CliError> {
-    let session = home.live_session(Utc::now())?;
+    let session = home.live_session(crate::clock::now())?;
     let config = home.load_config()?;
     let target = CaTarget::for_session(&config).map_err(|_| CliError::log_in_first())?;
     let client = target.client()?.with_token(session.token.as_str());

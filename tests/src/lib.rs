@@ -10,6 +10,8 @@
 //! Every helper panics with a message naming what failed: this crate is only linked
 //! by tests, where a panic is a failed test with a readable reason, not a crashed
 //! daemon. That is why the workspace's panic-family lints are allowed here.
+// A test drives real binaries, which read the real clock: so does the test.
+#![allow(clippy::disallowed_methods)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

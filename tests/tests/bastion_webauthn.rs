@@ -12,6 +12,8 @@
 //! WebAuthn evidence; Deny or an expired approval refuses it, audited
 //! `access_denied`.
 
+// The binaries under test read the real clock, so the test reads it too.
+#![allow(clippy::disallowed_methods)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

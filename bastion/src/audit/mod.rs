@@ -29,7 +29,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rampart_api::{BastionEvent, BastionEventBatch, BastionEventKind, ClientError};
 use serde_json::Value;
 use tokio::sync::{mpsc, oneshot};
@@ -71,13 +71,13 @@ pub struct Auditor {
     status: Arc<Status>,
 }
 
-/// Start a bare event of `kind`.
-pub fn event(kind: BastionEventKind, success: bool) -> BastionEvent {
+/// Start a bare event of `kind` at `at` (from the server's clock).
+pub fn event(kind: BastionEventKind, success: bool, at: DateTime<Utc>) -> BastionEvent {
     BastionEvent {
         id: None,
         kind,
         success,
-        at: Utc::now(),
+        at,
         session_id: None,
         user: None,
         login: None,
@@ -407,7 +407,11 @@ mod tests {
     fn every_event_handed_over_gets_its_own_id_even_a_clone() {
         // File operations of a channel are clones of one template: with a
         // shared ID the CA would take every one after the first for a resend.
-        let template = detail(event(BastionEventKind::FileOp, true), "op", "write");
+        let template = detail(
+            event(BastionEventKind::FileOp, true, chrono::Utc::now()),
+            "op",
+            "write",
+        );
         let a = identify(template.clone());
         let b = identify(template);
         let (a, b) = (a.id.unwrap(), b.id.unwrap());

@@ -170,7 +170,11 @@ mod tests {
     #[test]
     fn multibyte_names_are_cut_by_bytes_on_a_character_boundary() {
         // 200 × "é" is 200 characters but 400 bytes: a cut by characters let it through.
-        let mut e = event(BastionEventKind::ConnectionRefused, false);
+        let mut e = event(
+            BastionEventKind::ConnectionRefused,
+            false,
+            chrono::Utc::now(),
+        );
         e.login = Some("é".repeat(200));
         e.user = Some("al\u{1b}[2Jice".into());
         let e = sanitize(e);
@@ -182,7 +186,7 @@ mod tests {
 
     #[test]
     fn a_long_multibyte_command_is_kept_within_the_detail_bound_and_marked() {
-        let mut e = event(BastionEventKind::Exec, true);
+        let mut e = event(BastionEventKind::Exec, true, chrono::Utc::now());
         let command = "ü".repeat(2100) + "\n\u{1}";
         e = detail(e, "command", command.clone());
         let e = sanitize(e);
@@ -196,7 +200,7 @@ mod tests {
         assert_eq!(e.details["truncated"], serde_json::json!(["detail value"]));
         // Escapes count: a command of control characters cut by its JSON size.
         let e = sanitize(detail(
-            event(BastionEventKind::Exec, true),
+            event(BastionEventKind::Exec, true, chrono::Utc::now()),
             "command",
             "\u{1}".repeat(5000),
         ));
@@ -205,7 +209,7 @@ mod tests {
 
     #[test]
     fn reserved_and_excess_details_and_empty_names_are_made_acceptable() {
-        let mut e = event(BastionEventKind::Exec, true);
+        let mut e = event(BastionEventKind::Exec, true, chrono::Utc::now());
         e.target = Some(String::new());
         e = detail(e, "at", "yesterday");
         for i in 0..40 {
@@ -220,7 +224,7 @@ mod tests {
 
     #[test]
     fn an_event_within_bounds_is_untouched() {
-        let mut e = event(BastionEventKind::Exec, true);
+        let mut e = event(BastionEventKind::Exec, true, chrono::Utc::now());
         e.user = Some("alice".into());
         e.reason = Some("fine".into());
         let e2 = detail(e, "command", "ls -l\n");

@@ -185,7 +185,13 @@ mod tests {
 
     fn events(from: u32, n: u32) -> Vec<BastionEvent> {
         (from..from + n)
-            .map(|i| detail(event(BastionEventKind::FileOp, true), "n", i))
+            .map(|i| {
+                detail(
+                    event(BastionEventKind::FileOp, true, chrono::Utc::now()),
+                    "n",
+                    i,
+                )
+            })
             .collect()
     }
 

@@ -9,7 +9,7 @@ use russh::server;
 
 use super::conn::{Conn, Mode};
 use super::events::refuse_event;
-use super::{unix_now, Shared};
+use super::Shared;
 use crate::audit::detail;
 use crate::BastionError;
 
@@ -41,6 +41,7 @@ pub async fn serve(
                 peer,
                 None,
                 "connection rate limit exceeded for this source",
+                shared.clock.now(),
             ));
             drop(socket);
             continue;
@@ -83,7 +84,12 @@ pub(super) async fn run_connection<S>(
             }
             Err(_) => {
                 shared.auditor.enqueue(detail(
-                    refuse_event(peer, None, "no SSH identification within the login timeout"),
+                    refuse_event(
+                        peer,
+                        None,
+                        "no SSH identification within the login timeout",
+                        shared.clock.now(),
+                    ),
                     "connection",
                     what,
                 ));
@@ -100,7 +106,7 @@ pub(super) async fn run_connection<S>(
             // A per-session prompt in progress holds the timeout off until
             // it ends.
             loop {
-                let (hold, now) = (auth_hold.load(Ordering::Relaxed), unix_now());
+                let (hold, now) = (auth_hold.load(Ordering::Relaxed), shared.clock.unix_secs());
                 if hold <= now {
                     break;
                 }
@@ -109,7 +115,7 @@ pub(super) async fn run_connection<S>(
             // Only a connection still open and still unauthenticated timed out.
             if !authed.load(Ordering::Relaxed) && !closed.load(Ordering::Relaxed) {
                 shared.auditor.enqueue(detail(
-                    refuse_event(peer, None, "authentication timeout"),
+                    refuse_event(peer, None, "authentication timeout", shared.clock.now()),
                     "connection",
                     what,
                 ));

@@ -136,6 +136,8 @@ pub(super) struct SlotTap {
     sftp: Arc<Mutex<Option<FileOps>>>,
     auditor: Auditor,
     base: rampart_api::BastionEvent,
+    /// Stamps the `file_op` events.
+    clock: Arc<dyn crate::clock::Clock>,
 }
 
 impl bridge::OutputTap for SlotTap {
@@ -159,7 +161,7 @@ impl bridge::OutputTap for SlotTap {
             let mut e = self.base.clone();
             e.kind = BastionEventKind::FileOp;
             e.success = op.success;
-            e.at = chrono::Utc::now();
+            e.at = self.clock.now();
             let mut e = detail(detail(e, "op", op.op), "path", op.path);
             if let Some(to) = op.to {
                 e = detail(e, "to", to);
@@ -236,6 +238,7 @@ impl Conn {
         let traffic = s.traffic.clone();
         let handle = session.handle();
         let auditor = self.shared.auditor.clone();
+        let clock = self.shared.clock.clone();
         let base = self.session_event(BastionEventKind::Exec, true);
         let chans = s.channels.clone();
         let channel_number = u32::from(id);
@@ -246,6 +249,7 @@ impl Conn {
                 sftp,
                 auditor: auditor.clone(),
                 base: base.clone(),
+                clock,
             });
             let end = pump.run(handle, traffic, Some(tap)).await;
             if let Some(r) = rec.lock().ok().and_then(|mut g| g.take()) {

@@ -108,7 +108,7 @@ impl Conn {
             None => {
                 let why = "no valid certificate was offered: none, or one that has expired, \
                            is not yet valid or is badly signed";
-                let mut e = refuse_event(self.peer, None, why);
+                let mut e = refuse_event(self.peer, None, why, self.shared.clock.now());
                 e.login = Some(ssh_user.chars().take(256).collect());
                 self.shared.auditor.enqueue(e);
                 format!("Refused: {why}. Run `rampart login` for a new certificate.")
@@ -122,9 +122,12 @@ impl Conn {
     }
 
     pub(super) fn refuse(&self, user: Option<&OuterUser>, reason: &str) {
-        self.shared
-            .auditor
-            .enqueue(refuse_event(self.peer, user, reason));
+        self.shared.auditor.enqueue(refuse_event(
+            self.peer,
+            user,
+            reason,
+            self.shared.clock.now(),
+        ));
     }
 
     /// Accept the login but answer every session with `reason`.
@@ -158,9 +161,11 @@ impl Drop for Conn {
         let Some(s) = self.session.take() else { return };
         self.shared.unregister(&s.plan.id);
         let _ = std::fs::remove_file(recording::marker_path(&s.config.recording_dir, &s.plan.id));
-        self.shared
-            .auditor
-            .enqueue(events::session_ended(&s, self.peer));
+        self.shared.auditor.enqueue(events::session_ended(
+            &s,
+            self.peer,
+            self.shared.clock.now(),
+        ));
         // The whole session's recording: finished and uploaded now that its
         // last channel is gone (a channel still open is closed in it).
         if let Some(cast) = s.recorder.as_ref().and_then(|r| r.close()) {

@@ -124,6 +124,7 @@ impl Conn {
         let trust = bridge::HostTrust {
             host_ca: self.shared.host_ca.clone(),
             revoked_keys,
+            clock: self.shared.clock.clone(),
         };
         match bridge::connect(
             &plan.target,
@@ -143,7 +144,8 @@ impl Conn {
             }),
             Err(e) => {
                 let why = crate::error_chain(&e);
-                let event = refuse_event(self.peer, Some(&plan.user), &why);
+                let event =
+                    refuse_event(self.peer, Some(&plan.user), &why, self.shared.clock.now());
                 self.shared
                     .auditor
                     .enqueue(with_session(event, plan, self.peer));
@@ -161,7 +163,11 @@ impl Conn {
         proof: Option<&MfaProof>,
     ) -> BastionEvent {
         let start = with_session(
-            event(BastionEventKind::SessionStarted, true),
+            event(
+                BastionEventKind::SessionStarted,
+                true,
+                self.shared.clock.now(),
+            ),
             plan,
             self.peer,
         );
@@ -210,7 +216,7 @@ impl Conn {
             channels: Arc::new(Mutex::new(Vec::new())),
             end_reason: Arc::new(Mutex::new(None)),
             started: Instant::now(),
-            started_at: chrono::Utc::now(),
+            started_at: self.shared.clock.now(),
             recorder: None,
             agent: dialed.agent,
             remote: dialed.remote,

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 
+use chrono::{DateTime, Utc};
 use rampart_api::{BastionEvent, BastionEventKind};
 use russh::server::Session;
 use russh::ChannelId;
@@ -35,8 +36,9 @@ pub(super) fn refuse_event(
     peer: SocketAddr,
     user: Option<&OuterUser>,
     reason: &str,
+    at: DateTime<Utc>,
 ) -> BastionEvent {
-    let mut e = event(BastionEventKind::ConnectionRefused, false);
+    let mut e = event(BastionEventKind::ConnectionRefused, false, at);
     e.source = Some(peer.ip().to_string());
     e.user = user.map(|u| u.name.clone());
     e.serial = user.map(|u| u.serial);
@@ -46,7 +48,11 @@ pub(super) fn refuse_event(
 
 /// The `session_ended` event of `s`: why it ended ("closed" unless the
 /// bastion ended it), the bytes each way and how long it lasted.
-pub(super) fn session_ended(s: &TargetSession, peer: SocketAddr) -> BastionEvent {
+pub(super) fn session_ended(
+    s: &TargetSession,
+    peer: SocketAddr,
+    at: DateTime<Utc>,
+) -> BastionEvent {
     let reason = s
         .end_reason
         .lock()
@@ -54,7 +60,7 @@ pub(super) fn session_ended(s: &TargetSession, peer: SocketAddr) -> BastionEvent
         .and_then(|r| r.clone())
         .unwrap_or_else(|| "closed".into());
     let mut e = with_session(
-        event(BastionEventKind::SessionEnded, reason == "closed"),
+        event(BastionEventKind::SessionEnded, reason == "closed", at),
         &s.plan,
         peer,
     );
@@ -86,10 +92,11 @@ pub(super) fn exec_ended(base: BastionEvent, command: String, end: ChannelEnd) -
 impl Conn {
     /// A bare event of `kind` carrying this session's fields.
     pub(super) fn session_event(&self, kind: BastionEventKind, success: bool) -> BastionEvent {
+        let at = self.shared.clock.now();
         if let Some(s) = &self.session {
-            return with_session(event(kind, success), &s.plan, self.peer);
+            return with_session(event(kind, success, at), &s.plan, self.peer);
         }
-        let mut e = event(kind, success);
+        let mut e = event(kind, success, at);
         e.source = Some(self.peer.ip().to_string());
         if let Some(u) = &self.user {
             e.user = Some(u.name.clone());

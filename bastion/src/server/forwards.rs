@@ -113,7 +113,7 @@ impl Conn {
     ) {
         let Some(target) = self.shared.config().targets.get(host_to_connect).cloned() else {
             let why = format!("unknown target {host_to_connect:?}");
-            let mut e = refuse_event(self.peer, Some(&user), &why);
+            let mut e = refuse_event(self.peer, Some(&user), &why, self.shared.clock.now());
             e.target = Some(host_to_connect.chars().take(256).collect());
             self.shared.auditor.enqueue(e);
             reply
@@ -245,6 +245,7 @@ impl Conn {
                         auditor: self.shared.auditor.clone(),
                         base: self.session_event(BastionEventKind::Forward, true),
                         traffic: s.traffic.clone(),
+                        clock: self.shared.clock.clone(),
                     },
                     address,
                     bound,

@@ -9,7 +9,7 @@ use rampart_api::BastionHostCertRequest;
 use russh::keys::ssh_key::Certificate;
 use russh::server;
 
-use super::{server_config, unix_now, Shared};
+use super::{server_config, Shared};
 
 /// Host certificates for targets are renewed when less than this is left. The
 /// CA signs them for an hour: every inner session needs the CA for its user
@@ -47,7 +47,7 @@ impl Shared {
         target: &str,
     ) -> Result<Arc<server::Config>, HostCertError> {
         let mut cache = self.target_configs.lock().await;
-        let now = unix_now();
+        let now = self.clock.unix_secs();
         if let Some((c, until)) = cache.get(target) {
             if now + HOST_CERT_RENEW_BEFORE < *until {
                 return Ok(c.clone());

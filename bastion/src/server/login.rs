@@ -29,7 +29,7 @@ impl Conn {
             Ok(u) => u,
             Err(refused) => {
                 let why = crate::error_chain(&refused);
-                let mut e = refuse_event(self.peer, None, &why);
+                let mut e = refuse_event(self.peer, None, &why, self.shared.clock.now());
                 e.user = crate::auth::key_id_user(certificate.key_id()).map(str::to_owned);
                 e.serial = Some(certificate.serial());
                 self.shared.auditor.enqueue(e);
@@ -65,7 +65,8 @@ impl Conn {
                 if let Some((login, target)) = split_direct(user) {
                     let Some(t) = self.shared.config().targets.get(target).cloned() else {
                         let why = format!("unknown target {target:?}");
-                        let mut e = refuse_event(self.peer, Some(&outer), &why);
+                        let mut e =
+                            refuse_event(self.peer, Some(&outer), &why, self.shared.clock.now());
                         e.target = Some(target.chars().take(256).collect());
                         e.login = Some(login.chars().take(256).collect());
                         self.shared.auditor.enqueue(e);

@@ -10,7 +10,6 @@ use russh::{MethodKind, MethodSet};
 
 use super::conn::Conn;
 use super::establish::SessionPlan;
-use super::unix_now;
 
 /// A per-session MFA prompt in progress.
 pub(super) struct PendingMfa {
@@ -60,7 +59,7 @@ impl Conn {
         if approval.is_none() {
             // A person types the code: give them what sshd's LoginGraceTime
             // gives, whatever the (shorter) automatic login timeout.
-            let until = unix_now() + CODE_PROMPT_GRACE.as_secs();
+            let until = self.shared.clock.unix_secs() + CODE_PROMPT_GRACE.as_secs();
             self.auth_hold.fetch_max(until, Ordering::Relaxed);
         }
         self.mfa = Some(PendingMfa { plan, approval });
@@ -82,7 +81,7 @@ impl Conn {
         match self.shared.ca.approval_start(&req).await {
             Ok(started) => {
                 let until = u64::try_from(started.expires_at.timestamp()).unwrap_or(0);
-                let cap = unix_now() + MAX_APPROVAL_WAIT.as_secs();
+                let cap = self.shared.clock.unix_secs() + MAX_APPROVAL_WAIT.as_secs();
                 self.auth_hold.store(until.min(cap) + 10, Ordering::Relaxed);
                 self.ask_mfa(plan, Some(started), true)
             }
@@ -108,7 +107,7 @@ impl Conn {
         wait: &webauthn::WaitRequest,
         expires_at: chrono::DateTime<chrono::Utc>,
     ) -> Option<String> {
-        let left = (expires_at - chrono::Utc::now())
+        let left = (expires_at - self.shared.clock.now())
             .to_std()
             .unwrap_or(Duration::ZERO)
             .min(MAX_APPROVAL_WAIT);

@@ -49,6 +49,7 @@ use crate::audit::spool::EventSpool;
 use crate::audit::Auditor;
 use crate::auth::{check_user_cert, CertRefused, OuterUser, Revocations};
 use crate::ca_client::CaClient;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::join::Identity;
 use crate::limits::RateLimiter;
@@ -71,13 +72,6 @@ pub use accept::serve;
 pub use registry::{first_revocations, idle_loop, revocation_loop};
 pub use reload::{reload_loop, ReloadRefused, Reloaded};
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// State shared by every connection.
 pub struct Shared {
     /// The running config: replaced whole by a reload, read afresh by each
@@ -94,6 +88,8 @@ pub struct Shared {
     target_configs: host_certs::Cache,
     sessions: Mutex<HashMap<String, registry::Live>>,
     limiter: Mutex<RateLimiter>,
+    /// Every wall-clock reading of the server (see [`crate::clock`]).
+    clock: Arc<dyn Clock>,
 }
 
 impl std::fmt::Debug for Shared {
@@ -127,8 +123,17 @@ fn server_config(key: &PrivateKey, cert: Option<Certificate>) -> server::Config 
 }
 
 impl Shared {
-    /// Build from config and identity.
+    /// Build from config and identity, on the system clock.
     pub fn new(config: Config, identity: Identity) -> Result<Arc<Shared>, BastionError> {
+        Self::with_clock(config, identity, Arc::new(SystemClock))
+    }
+
+    /// Build from config and identity, reading the time from `clock`.
+    pub fn with_clock(
+        config: Config,
+        identity: Identity,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Shared>, BastionError> {
         let ca = CaClient::new(&config.ca_url, config.ca_fingerprint)?
             .with_credential(identity.credential.clone());
         let spool = EventSpool::open(&config.audit_spool_dir, config.audit_spool_max)
@@ -154,12 +159,18 @@ impl Shared {
             sessions: Mutex::new(HashMap::new()),
             limiter: Mutex::new(limiter),
             config: RwLock::new(Arc::new(config)),
+            clock,
         }))
     }
 
     /// The auditor.
     pub fn auditor(&self) -> &Auditor {
         &self.auditor
+    }
+
+    /// The clock every wall-clock reading of the server comes from.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
     }
 
     /// The CA client.
@@ -183,6 +194,6 @@ impl Shared {
             .revocations
             .read()
             .map_err(|_| CertRefused::RevocationsUnavailable)?;
-        check_user_cert(cert, &self.user_ca, unix_now(), &rev, client)
+        check_user_cert(cert, &self.user_ca, self.clock.unix_secs(), &rev, client)
     }
 }

@@ -46,7 +46,7 @@ impl Shared {
 
     /// Apply a revocation fetch and end the live sessions it covers.
     pub async fn apply_revocations(&self, r: &rampart_api::BastionRevocations) {
-        crate::metrics::revocations_fetched();
+        crate::metrics::revocations_fetched(self.clock.now());
         let victims: Vec<(Ending, String)> = {
             let Ok(mut rev) = self.revocations.write() else {
                 return;
@@ -215,13 +215,9 @@ pub async fn idle_loop(shared: Arc<Shared>) {
     loop {
         let every = Duration::from_secs(5).min(shared.config().limits.idle_timeout);
         tokio::time::sleep(every).await;
-        let now_ms = u64::try_from(
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0),
-        )
-        .unwrap_or(u64::MAX);
+        // Idle time is measured on the monotonic clock: stepping the wall
+        // clock must neither end sessions nor keep them alive.
+        let now_ms = crate::clock::monotonic_ms();
         let idle: Vec<Ending> = match shared.sessions.lock() {
             Ok(s) => s
                 .iter()

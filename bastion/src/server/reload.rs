@@ -96,7 +96,11 @@ impl Shared {
                 }),
             });
         let e = detail(
-            event(BastionEventKind::ConfigReloaded, checked.is_ok()),
+            event(
+                BastionEventKind::ConfigReloaded,
+                checked.is_ok(),
+                self.clock.now(),
+            ),
             "path",
             path.display().to_string(),
         );

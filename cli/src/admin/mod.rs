@@ -10,7 +10,6 @@ pub mod sessions;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use chrono::Utc;
 use rampart_api::{
     paths, CertResponse, Client, ClientError, CreateUserRequest, HostCertRequest, IdpLinkRequest,
     IdpLinkResponse, InviteRequest, InviteResponse, RevokeRequest, RevokeResponse,
@@ -33,7 +32,7 @@ struct Admin {
 
 impl Admin {
     fn open(home: &Home) -> Result<Self, CliError> {
-        let session = home.live_session(Utc::now())?;
+        let session = home.live_session(crate::clock::now())?;
         let config = home.load_config()?;
         // A session without a saved CA cannot happen through `login`; treat it as
         // no session rather than guessing a CA.
@@ -407,7 +406,7 @@ fn host_cert(admin: &Admin, h: HostCertArgs, public_key: String) -> Result<ExitC
     )?;
     // sshd_config wants an absolute path.
     let out = std::fs::canonicalize(&out).unwrap_or(out);
-    let left = (cert.valid_before - Utc::now()).num_seconds();
+    let left = (cert.valid_before - crate::clock::now()).num_seconds();
     println!(
         "Host certificate serial {} written to {}",
         cert.serial,

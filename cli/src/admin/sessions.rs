@@ -10,7 +10,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use clap::Subcommand;
 use rampart_api::{paths, Client, SessionList, SessionSummary};
 use rampart_audit::recording::{read_recording, CastEventKind};
@@ -97,7 +97,7 @@ pub fn run(home: &Home, cmd: SessionsCommand) -> Result<ExitCode, CliError> {
 }
 
 fn admin_client(home: &Home) -> Result<Client, CliError> {
-    let session = home.live_session(Utc::now())?;
+    let session = home.live_session(crate::clock::now())?;
     let config = home.load_config()?;
     let target = CaTarget::for_session(&config).map_err(|_| CliError::log_in_first())?;
     Ok(target.client()?.with_token(session.token.as_str()))
@@ -274,7 +274,7 @@ mod tests {
             target: "db-1".into(),
             started_at: chrono::DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
                 .unwrap()
-                .with_timezone(&Utc),
+                .with_timezone(&chrono::Utc),
             ended_at: None,
             end_reason: None,
             ended_normally: None,

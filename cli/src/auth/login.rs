@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use chrono::Utc;
 use rampart_api::{
     paths, AttestedCertRequest, CertResponse, ClientError, FactorProof, LoginRequest,
     LoginResponse, SshHosts,
@@ -244,7 +243,7 @@ fn finish(
     }
     write_atomic(&home.ssh_config_path(), ssh_config.as_bytes(), 0o644)?;
 
-    let now = Utc::now();
+    let now = crate::clock::now();
     let left = (cert.valid_before - now).num_seconds();
     if let Some(key) = &key_file {
         if ssh::agent_present() {

@@ -17,7 +17,6 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use rampart_api::webauthn::{
     CeremonyOutcome, CeremonyStarted, FinishRequest, LoginStartRequest, RegisterStartRequest,
     WaitRequest, WebauthnKey, FINISH, LOGIN_START, REGISTER_START, WAIT, WAIT_HOLD_SECS,
@@ -187,7 +186,7 @@ fn wait(client: &Client, started: &CeremonyStarted) -> Result<CeremonyOutcome, C
             .map_err(refusal)?;
         match outcome {
             CeremonyOutcome::Pending { expires_at } => {
-                if Utc::now() > expires_at + EXPIRY_GRACE {
+                if crate::clock::now() > expires_at + EXPIRY_GRACE {
                     return Err(expired());
                 }
                 // The CA held the call until it had news or its hold ran out; a

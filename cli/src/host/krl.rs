@@ -241,7 +241,7 @@ fn check_age(header: KrlHeader, max_age: Duration, now: u64) -> Result<(), HostE
 }
 
 fn unix_now() -> u64 {
-    u64::try_from(chrono::Utc::now().timestamp()).unwrap_or(0)
+    crate::clock::unix_secs()
 }
 
 fn show_time(unix: u64) -> String {
@@ -289,9 +289,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".to_owned());
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = crate::clock::now().timestamp_subsec_nanos();
     let tmp = dir.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = OpenOptions::new()
