@@ -171,6 +171,7 @@
 //! [`witness::check`] fails a database that is behind it, disagrees with it, or
 //! has an anchor it never saw. A witness on the same host can be rewritten by
 //! whoever is root there: keep a copy (or the SIEM's newest `seq`/`hash`) off-box.
+
 // Tests may read the wall clock; the code they test reads it through its seam.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 

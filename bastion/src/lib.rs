@@ -11,6 +11,7 @@
 //! over HTTPS, authenticated by the credential from `join`), let a session
 //! start that the CA could not audit (fail closed), or trust what a client says
 //! about its own address.
+
 // Tests may read the wall clock; the code they test reads it through `clock`.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 

@@ -9,6 +9,7 @@
 //!
 //! It must never hold SSH sessions (that is the bastion's job) and never sign
 //! without a policy decision: the signer only accepts a `rampart_policy::Grant`.
+
 // Tests may read the wall clock; the code they test reads it through its seam.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 

@@ -8,6 +8,7 @@
 //!
 //! Every failure prints exactly one line, `rampart: error: <message>`, and exits
 //! with a fixed code documented in [`error`] and `cli/README.md`.
+
 // Tests may read the wall clock; the code they test reads it through its seam.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 

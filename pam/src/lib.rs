@@ -11,6 +11,7 @@
 //! the agent socket is local), panic across the C boundary (every entry point
 //! catches unwinds), or use `unsafe` outside [`ffi`]. Each decision writes
 //! exactly one line to syslog (LOG_AUTHPRIV); see `pam/README.md`.
+
 // Tests may read the wall clock; the code they test reads it through its seam.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 

@@ -10,6 +10,7 @@
 //!
 //! It also owns the host policy ([`host`]): which certificate principals may log
 //! in as which local account on a host.
+
 // Tests may read the wall clock; the code they test reads it through its seam.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 

@@ -7,6 +7,7 @@
 //!
 //! Every request body is `deny_unknown_fields`, so a client that sends a field the
 //! server does not know gets a clear 400 instead of a silently ignored option.
+
 // Tests may read the wall clock; the code they test reads it through its seam.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
