@@ -13,7 +13,6 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 mod admin;
-mod audit_cmd;
 mod auth;
 mod ca;
 mod cli;
@@ -24,8 +23,8 @@ mod error;
 mod home;
 mod host;
 mod keys;
+mod offline;
 mod output;
-mod policy_cmd;
 mod ssh;
 mod ssh_cmd;
 mod status;
@@ -73,9 +72,9 @@ fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Ssh { args } => ssh_cmd::run(&home, &args),
         Command::Keys(c) => keys::run(&home, c),
         Command::Admin(c) => admin::run(&home, c),
-        Command::Audit(c) => audit_cmd::run(c),
+        Command::Audit(c) => offline::audit::run(c),
         Command::Sessions(c) => admin::sessions::run(&home, c),
-        Command::Policy(c) => policy_cmd::run(c),
+        Command::Policy(c) => offline::policy::run(c),
         Command::Completions { shell } => completions(shell),
         Command::Dev(a) => dev::run(&home, a),
         Command::Host(c) => host::run(c),
