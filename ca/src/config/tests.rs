@@ -1,0 +1,243 @@
+//! The config's parsing and validation, case by case.
+
+use super::*;
+
+fn minimal() -> String {
+    "version = 1\n[keys]\npassphrase_env = \"RAMPART_TEST_PASS\"\n".into()
+}
+
+fn with_database(lines: &str) -> Result<Config, CaError> {
+    let raw: RawConfig = toml::from_str(&format!("{lines}\n{}", minimal())).unwrap();
+    Config::from_raw(
+        raw,
+        Path::new("/etc/rampart/ca.toml"),
+        Path::new("/etc/rampart"),
+    )
+}
+
+#[test]
+fn a_postgres_url_selects_postgres_and_its_password_stays_hidden() {
+    let cfg = with_database(
+        "database = \"postgres://ca:hunter2@db.internal:5432/rampart\"\n\
+         database_password_file = \"secrets/db-password\"",
+    )
+    .unwrap();
+    let Database::Postgres(pg) = &cfg.database else {
+        panic!("not postgres: {:?}", cfg.database);
+    };
+    assert_eq!(
+        pg.password_file.as_deref(),
+        Some(Path::new("/etc/rampart/secrets/db-password"))
+    );
+    assert_eq!(cfg.database.sqlite_path(), None);
+    let shown = format!("{cfg:?} {}", cfg.database);
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(shown.contains("postgres://ca:***@db.internal:5432/rampart"));
+}
+
+/// The password comes from the file, and reaches a server that demands it.
+#[test]
+fn the_database_password_file_is_used_to_log_in() {
+    use std::os::unix::fs::PermissionsExt;
+    let pg = crate::store::postgres::testing::TestPostgres::start();
+    let url = pg.create_role_with_password("rampart", "s3cret-pw");
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("db-password");
+    std::fs::write(&pw, "s3cret-pw\n").unwrap();
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let raw: RawConfig = toml::from_str(&format!(
+        "database = \"{url}\"\ndatabase_password_file = \"db-password\"\n{}",
+        minimal()
+    ))
+    .unwrap();
+    let cfg = Config::from_raw(raw, &dir.path().join("ca.toml"), dir.path()).unwrap();
+    let Database::Postgres(db) = &cfg.database else {
+        panic!("not postgres");
+    };
+    let store = crate::store::postgres::PostgresStore::open(&db.target().unwrap()).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        crate::store::postgres::SCHEMA_VERSION
+    );
+    // Without it, or with a wrong one, the server refuses; the error does
+    // not carry the password.
+    let none = crate::store::postgres::PgTarget::new(&url, None).unwrap();
+    assert!(crate::store::postgres::PostgresStore::open(&none).is_err());
+    let wrong =
+        crate::store::postgres::PgTarget::new(&url, Some("not-it".to_owned().into())).unwrap();
+    let e = crate::store::postgres::PostgresStore::open(&wrong).unwrap_err();
+    assert!(!e.to_string().contains("not-it"), "{e}");
+    // A password file others may read is refused before any connection.
+    std::fs::set_permissions(&pw, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(db.target().is_err());
+}
+
+#[test]
+fn database_settings_that_cannot_work_are_refused() {
+    let e = with_database("database_password_file = \"pw\"").unwrap_err();
+    assert!(e.to_string().contains("postgres://"), "{e}");
+    let e = with_database("database = \"postgres://ca@db/rampart?sslmode=require\"").unwrap_err();
+    assert!(e.to_string().contains("TLS"), "{e}");
+    let e = with_database("database = \"postgres://ca:hunter2@db:notaport/rampart\"").unwrap_err();
+    assert!(!e.to_string().contains("hunter2"), "{e}");
+}
+
+#[test]
+fn durations_parse_and_refuse_garbage() {
+    assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+    assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+    assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(604_800));
+    for bad in ["", "0s", "10", "5x", "h", "-1h", "99999999999999999999d"] {
+        assert!(parse_duration(bad).is_err(), "{bad:?} accepted");
+    }
+}
+
+#[test]
+fn defaults_fill_a_minimal_file() {
+    let raw: RawConfig = toml::from_str(&minimal()).unwrap();
+    let cfg = Config::from_raw(
+        raw,
+        Path::new("/etc/rampart/ca.toml"),
+        Path::new("/etc/rampart"),
+    )
+    .unwrap();
+    assert_eq!(cfg.listen.to_string(), "127.0.0.1:8443");
+    assert_eq!(
+        cfg.database.sqlite_path(),
+        Some(Path::new("/etc/rampart/ca.db"))
+    );
+    assert_eq!(cfg.authority.limits.attempts.max_failures, 5);
+    assert_eq!(cfg.authority.session_ttl, Duration::from_secs(8 * 3600));
+    assert_eq!(
+        cfg.passphrase,
+        PassphraseSource::Env("RAMPART_TEST_PASS".into())
+    );
+}
+
+#[test]
+fn unknown_keys_and_missing_passphrase_are_refused() {
+    let err = toml::from_str::<RawConfig>(&format!("{}[totp]\nmax_failure = 3\n", minimal()))
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown field"), "{err}");
+    let raw: RawConfig = toml::from_str("version = 1\n[keys]\n").unwrap();
+    let err = Config::from_raw(raw, Path::new("c.toml"), Path::new(".")).unwrap_err();
+    assert!(err.to_string().contains("passphrase"), "{err}");
+    let raw: RawConfig = toml::from_str("version = 2\n[keys]\npassphrase_env = \"X\"\n").unwrap();
+    assert!(Config::from_raw(raw, Path::new("c.toml"), Path::new(".")).is_err());
+}
+
+#[test]
+fn ca_keys_are_files_or_a_token_with_one_pin_source_and_two_labels() {
+    let cfg = |keys: &str| {
+        let raw: RawConfig = toml::from_str(&format!(
+            "version = 1\n[keys]\npassphrase_env = \"X\"\n{keys}"
+        ))
+        .unwrap();
+        Config::from_raw(
+            raw,
+            Path::new("/etc/rampart/c.toml"),
+            Path::new("/etc/rampart"),
+        )
+    };
+    assert_eq!(
+        cfg("").unwrap().ca_keys,
+        CaKeys::Files {
+            user_ca: PathBuf::from("/etc/rampart/keys/user_ca"),
+            host_ca: PathBuf::from("/etc/rampart/keys/host_ca"),
+        }
+    );
+    let token = cfg("pkcs11 = { module = \"/usr/lib/softhsm/libsofthsm2.so\", token = \"ca\", pin_file = \"pin\" }\n")
+        .unwrap();
+    assert_eq!(
+        token.ca_keys,
+        CaKeys::Pkcs11(Pkcs11Keys {
+            module: PathBuf::from("/usr/lib/softhsm/libsofthsm2.so"),
+            token: "ca".into(),
+            pin: PassphraseSource::File(PathBuf::from("/etc/rampart/pin")),
+            user_ca: "rampart-user-ca".into(),
+            host_ca: "rampart-host-ca".into(),
+            audit: "rampart-audit".into(),
+        })
+    );
+    assert!(
+        token.key_files().is_empty(),
+        "no key file to read or back up"
+    );
+    for (bad, why) in [
+        ("pkcs11 = { module = \"m\", token = \"ca\" }", "exactly one of"),
+        (
+            "pkcs11 = { module = \"m\", token = \"ca\", pin_file = \"p\", pin_env = \"P\" }",
+            "exactly one of",
+        ),
+        (
+            "pkcs11 = { module = \"m\", token = \"ca\", pin_env = \"P\", user_ca = \"k\", host_ca = \"k\" }",
+            "three keys",
+        ),
+        (
+            "pkcs11 = { module = \"m\", token = \"ca\", pin_env = \"P\", audit = \"rampart-user-ca\" }",
+            "three keys",
+        ),
+        (
+            "pkcs11 = { module = \"m\", token = \"\", pin_env = \"P\" }",
+            "must not be empty",
+        ),
+    ] {
+        let err = cfg(&format!("{bad}\n")).unwrap_err();
+        assert!(err.to_string().contains(why), "{bad}: {err}");
+    }
+}
+
+#[test]
+fn a_credential_is_one_file_in_the_credentials_directory() {
+    use secrecy::ExposeSecret as _;
+    use std::os::unix::fs::PermissionsExt;
+    let cfg = |keys: &str| {
+        let raw: RawConfig = toml::from_str(&format!("version = 1\n[keys]\n{keys}")).unwrap();
+        Config::from_raw(raw, Path::new("c.toml"), Path::new("."))
+    };
+    assert_eq!(
+        cfg("passphrase_credential = \"ca-passphrase\"\n")
+            .unwrap()
+            .passphrase,
+        PassphraseSource::Credential("ca-passphrase".into())
+    );
+    for bad in ["", ".", "..", "../pass", "a/b"] {
+        let err = cfg(&format!("passphrase_credential = {bad:?}\n")).unwrap_err();
+        assert!(
+            err.to_string().contains("not a credential name"),
+            "{bad:?}: {err}"
+        );
+    }
+    let err = cfg("passphrase_credential = \"c\"\npassphrase_env = \"X\"\n").unwrap_err();
+    assert!(err.to_string().contains("more than one"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ca-passphrase");
+    // Without a credentials directory the error says how the CA gets one.
+    let err = read_credential_at(None, "ca-passphrase").unwrap_err();
+    assert!(err.to_string().contains("CREDENTIALS_DIRECTORY"), "{err}");
+    assert!(read_credential_at(Some(p.clone()), "ca-passphrase").is_err());
+    std::fs::write(&p, "long enough passphrase\n").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o400)).unwrap();
+    let pass = read_credential_at(Some(p.clone()), "ca-passphrase").unwrap();
+    assert_eq!(pass.expose_secret(), "long enough passphrase");
+    // Readable by others: refused like any other secret file.
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o444)).unwrap();
+    assert!(read_credential_at(Some(p.clone()), "ca-passphrase").is_err());
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(&p, "\n").unwrap();
+    let err = read_credential_at(Some(p), "ca-passphrase").unwrap_err();
+    assert!(err.to_string().contains("empty"), "{err}");
+}
+
+#[test]
+fn loose_secret_files_are_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("pass");
+    std::fs::write(&p, "x").unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o644)).unwrap();
+    assert!(check_private_file(&p).is_err());
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert!(check_private_file(&p).is_ok());
+}
