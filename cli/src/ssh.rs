@@ -117,7 +117,7 @@ pub fn agent_key(want: &str) -> Result<PublicKey, CliError> {
 }
 
 /// The key among `ssh-add -L` lines whose fingerprint is `want` (certificate lines
-/// are skipped: they do not parse as plain public keys).
+/// are left_out: they do not parse as plain public keys).
 fn find_key(listing: &str, want: &ssh_key::Fingerprint) -> Option<PublicKey> {
     listing
         .lines()
@@ -212,10 +212,10 @@ pub fn cert_hosts(
     ca_url: &str,
 ) -> (Vec<String>, Vec<String>) {
     let mut hosts: Vec<String> = Vec::new();
-    let mut skipped = Vec::new();
+    let mut left_out = Vec::new();
     for h in from_ca {
         if !host_pattern_ok(h) {
-            skipped.push(h.clone());
+            left_out.push(h.clone());
         } else if !hosts.contains(h) {
             hosts.push(h.clone());
         }
@@ -228,7 +228,7 @@ pub fn cert_hosts(
     if hosts.is_empty() {
         hosts.extend(url_host(ca_url));
     }
-    (hosts, skipped)
+    (hosts, left_out)
 }
 
 /// The Include-able `ssh_config`: one `Host` block for `hosts` with the key,
@@ -287,13 +287,13 @@ pub fn ssh_config(
 /// jump through itself. Returns the blocks and the names left out.
 pub fn jump_blocks(t: &rampart_api::Targets) -> (String, Vec<String>) {
     let plain = |h: &str| host_pattern_ok(h) && !h.contains(['*', '?']);
-    let mut skipped = Vec::new();
+    let mut left_out = Vec::new();
     let mut bastions = Vec::new();
     for b in &t.bastions {
         if plain(&b.name) && plain(&b.host) && b.port != 0 {
             bastions.push(b);
         } else {
-            skipped.push(b.name.clone());
+            left_out.push(b.name.clone());
         }
     }
     let negated: Vec<String> = bastions.iter().map(|b| format!("!{}", b.name)).collect();
@@ -307,7 +307,7 @@ pub fn jump_blocks(t: &rampart_api::Targets) -> (String, Vec<String>) {
             .filter(|n| {
                 let ok = host_pattern_ok(n) && !bastions.iter().any(|b| b.name == *n);
                 if !ok {
-                    skipped.push((*n).to_owned());
+                    left_out.push((*n).to_owned());
                 }
                 ok
             })
@@ -336,11 +336,11 @@ pub fn jump_blocks(t: &rampart_api::Targets) -> (String, Vec<String>) {
         ));
     }
     for r in &t.targets {
-        if !bastions.iter().any(|b| b.name == r.bastion) && !skipped.contains(&r.target) {
-            skipped.push(r.target.clone());
+        if !bastions.iter().any(|b| b.name == r.bastion) && !left_out.contains(&r.target) {
+            left_out.push(r.target.clone());
         }
     }
-    (out, skipped)
+    (out, left_out)
 }
 
 /// Whether `config` (an ssh_config [`jump_blocks`] wrote into) has the block
@@ -533,7 +533,7 @@ mod tests {
                 ("web-1", "b2.example"),
             ],
         );
-        let (cfg, skipped) = jump_blocks(&t);
+        let (cfg, left_out) = jump_blocks(&t);
         assert_eq!(
             cfg,
             "# Targets you reach through a bastion (`rampart ls`): `ssh TARGET` jumps\n\
@@ -543,7 +543,7 @@ mod tests {
              Host b2.example\n    HostName b2.example\n    Port 22\n    User rampart\n    HostKeyAlias b2.example\n\
              Host web-1 !bastion-1 !b2.example\n    ProxyJump b2.example\n"
         );
-        assert!(skipped.is_empty(), "{skipped:?}");
+        assert!(left_out.is_empty(), "{left_out:?}");
         assert_eq!(jump_blocks(&listing(&[], &[])).0, "");
         assert!(has_host_block(&cfg, "bastion-1") && has_host_block(&cfg, "b2.example"));
         // A bastion named only among other hosts or negated has no block.
@@ -569,7 +569,7 @@ mod tests {
             "",
         ];
         for name in evil {
-            for (bastions, rows, left_out) in [
+            for (bastions, rows, expected) in [
                 (
                     vec![("bastion-1", "127.0.0.1", 2222)],
                     vec![(name, "bastion-1"), ("db-ok", "bastion-1")],
@@ -582,10 +582,10 @@ mod tests {
                     "bastion-1",
                 ),
             ] {
-                let (cfg, skipped) = jump_blocks(&listing(&bastions, &rows));
+                let (cfg, left_out) = jump_blocks(&listing(&bastions, &rows));
                 assert!(
-                    skipped.iter().any(|s| s == left_out),
-                    "{name:?}: {skipped:?}"
+                    left_out.iter().any(|s| s == expected),
+                    "{name:?}: {left_out:?}"
                 );
                 for line in cfg.lines() {
                     let words: Vec<&str> = line.split_whitespace().collect();
@@ -675,13 +675,13 @@ mod tests {
     #[test]
     fn the_hosts_are_the_cas_then_the_users_else_the_cas_own() {
         let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-        let (hosts, skipped) = cert_hosts(
+        let (hosts, left_out) = cert_hosts(
             &s(&["bastion-a", "bastion-b", "*", "x y"]),
             &s(&["db-*", "bastion-a"]),
             "https://ca.example.com:8443",
         );
         assert_eq!(hosts, s(&["bastion-a", "bastion-b", "db-*"]));
-        assert_eq!(skipped, s(&["*", "x y"]));
+        assert_eq!(left_out, s(&["*", "x y"]));
         // Nothing named: the CA's own host, never `*`.
         let (hosts, _) = cert_hosts(&[], &[], "https://CA.example.com:8443/");
         assert_eq!(hosts, s(&["ca.example.com"]));

@@ -222,8 +222,8 @@ fn finish(
         ssh::known_hosts(&host_ca, &ssh_hosts.revoked_host_keys).as_bytes(),
         0o644,
     )?;
-    let (hosts, skipped) = ssh::cert_hosts(&ssh_hosts.hosts, &config.ssh_hosts, &target.url);
-    for h in &skipped {
+    let (hosts, left_out) = ssh::cert_hosts(&ssh_hosts.hosts, &config.ssh_hosts, &target.url);
+    for h in &left_out {
         eprintln!("rampart: warning: the CA named {h:?} as an SSH host; it is not a usable host name, left out");
     }
     let mut ssh_config = match &piv {
