@@ -240,8 +240,11 @@ impl std::fmt::Debug for Session {
 
 /// Write `bytes` to `path` atomically with `mode`: a temporary file in the same
 /// directory (created with the final mode, so secrets are never readable by others
-/// even for a moment), fsync, then rename over the target.
+/// even for a moment, and set to it again past the umask), fsync, rename over the
+/// target, fsync the directory (so the rename itself survives a power cut). On
+/// failure the temporary file is removed and `path` is untouched.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError> {
+    use std::os::unix::fs::PermissionsExt as _;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -250,16 +253,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> Result<(), CliError
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".to_owned());
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let nanos = crate::clock::now().timestamp_subsec_nanos();
+    let tmp = dir.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
     let result = (|| -> std::io::Result<()> {
         let mut f = OpenOptions::new()
             .write(true)
             .create_new(true)
             .mode(mode)
             .open(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        fs::rename(&tmp, path)
+        fs::rename(&tmp, path)?;
+        fs::File::open(&dir)?.sync_all()
     })();
     if let Err(e) = result {
         let _ = fs::remove_file(&tmp);

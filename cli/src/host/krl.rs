@@ -34,8 +34,8 @@
 //! the same directory (fsync, rename, fsync of the directory), mode 0644. Any
 //! failure before the rename leaves the installed KRL exactly as it was.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read as _, Write as _};
+use std::fs::{self, File};
+use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -44,7 +44,7 @@ use rampart_signer::{read_krl_header, KrlHeader};
 use ssh_key::{HashAlg, PublicKey, SshSig};
 
 use crate::cli::KrlSyncArgs;
-use crate::error::{io_detail, CliError};
+use crate::error::CliError;
 use crate::host::HostError;
 
 /// Largest KRL accepted (a KRL revoking a million serials as a list is 8 MB).
@@ -275,45 +275,10 @@ pub fn sig_path(out: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Replace `path` atomically with `bytes`, mode 0644: a temporary file in the
-/// same directory, fsync, rename over `path`, fsync the directory (so the rename
-/// itself survives a power cut). On failure the temporary file is removed and
-/// `path` is untouched.
+/// Replace `path` atomically with `bytes`, mode 0644 (see
+/// [`crate::home::write_atomic`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CliError> {
-    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".to_owned());
-    let nanos = crate::clock::now().timestamp_subsec_nanos();
-    let tmp = dir.join(format!(".{name}.tmp-{}-{nanos}", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o644)
-            .open(&tmp)?;
-        // The umask may have narrowed the mode; sshd and the PAM module run as
-        // root either way, but other readers (monitoring) expect 0644.
-        f.set_permissions(fs::Permissions::from_mode(0o644))?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        File::open(&dir)?.sync_all()
-    })();
-    if let Err(e) = result {
-        let _ = fs::remove_file(&tmp);
-        return Err(CliError::Other(anyhow::anyhow!(
-            "cannot write {}: {}",
-            path.display(),
-            io_detail(&e)
-        )));
-    }
-    Ok(())
+    crate::home::write_atomic(path, bytes, 0o644)
 }
 
 #[cfg(test)]
