@@ -33,7 +33,6 @@ pub mod keys;
 pub mod oidc;
 pub mod pam;
 pub mod policy;
-pub mod postgres;
 pub mod process;
 pub mod prometheus;
 pub mod rsyslog;

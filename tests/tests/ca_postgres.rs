@@ -25,14 +25,14 @@ use rampart_e2e::fido2::{finish, options_of, origin_of, start_direct_login, Soft
 use rampart_e2e::keys::inspect_cert;
 use rampart_e2e::oidc::{account, code_and_state, OidcProvider};
 use rampart_e2e::policy::ENGINEERS;
-use rampart_e2e::postgres::Postgres;
 use rampart_e2e::process::run;
 use rampart_e2e::{bin, bootstrap_admin, free_port, onboard, AuditDb, Ca, Cli};
+use rampart_test_postgres::TestPostgres;
 use serde_json::json;
 
 #[test]
 fn a_ca_on_postgres_enrols_logs_in_and_keeps_its_users_across_a_restart() {
-    let pg = Postgres::start();
+    let pg = TestPostgres::start();
     let url = pg.create_database("rampart");
     let mut ca = Ca::init_postgres(&url, "");
     assert!(!ca.ca_db().exists(), "init made a ca.db beside PostgreSQL");
@@ -90,7 +90,7 @@ fn assert_clean_stops(ca: &Ca) {
 
 #[test]
 fn two_cas_on_one_postgres_share_users_and_sessions_and_never_a_serial() {
-    let pg = Postgres::start();
+    let pg = TestPostgres::start();
     let url = pg.create_database("rampart");
     let mut ca1 = Ca::init_postgres(&url, "");
     let mut ca2 = ca1.copy_as_another_ca();
@@ -186,7 +186,7 @@ fn two_cas_on_one_postgres_share_users_and_sessions_and_never_a_serial() {
 /// used stops, and when neither answers it says so naming both.
 #[test]
 fn a_cli_given_both_cas_moves_on_when_one_is_down() {
-    let pg = Postgres::start();
+    let pg = TestPostgres::start();
     let url = pg.create_database("rampart");
     let mut ca1 = Ca::init_postgres(&url, "");
     let mut ca2 = ca1.copy_as_another_ca();
@@ -228,7 +228,7 @@ fn a_cli_given_both_cas_moves_on_when_one_is_down() {
 
 /// Two CAs on one throwaway PostgreSQL, both relying on `provider` as `corp`
 /// (just-in-time users), with `extra` merged into their config.
-fn two_cas_with_oidc(pg: &Postgres, provider: &OidcProvider, extra: &str) -> (Ca, Ca) {
+fn two_cas_with_oidc(pg: &TestPostgres, provider: &OidcProvider, extra: &str) -> (Ca, Ca) {
     let url = pg.create_database("rampart");
     let ca1 = Ca::init_postgres(&url, "");
     ca1.merge_config(&provider.ca_config(ca1.dir(), "corp", "jit_users = true"));
@@ -279,7 +279,7 @@ fn audited(ca: &Ca, words: &[&str]) -> bool {
 
 #[test]
 fn an_oidc_login_begun_on_one_ca_is_finished_on_the_other_once() {
-    let pg = Postgres::start();
+    let pg = TestPostgres::start();
     let provider =
         OidcProvider::start(json!({ "alice": account(&["engineers"], &["pwd", "otp"]) }));
     let (ca1, ca2) = two_cas_with_oidc(&pg, &provider, "");
@@ -357,7 +357,7 @@ fn an_oidc_login_begun_on_one_ca_is_finished_on_the_other_once() {
 
 #[test]
 fn one_networks_budget_of_login_starts_is_shared_by_both_cas() {
-    let pg = Postgres::start();
+    let pg = TestPostgres::start();
     let provider = OidcProvider::start(json!({ "alice": account(&["engineers"], &["pwd"]) }));
     let (ca1, ca2) = two_cas_with_oidc(&pg, &provider, "[totp]\nip_max_starts = 4\n");
 
@@ -385,7 +385,7 @@ fn one_networks_budget_of_login_starts_is_shared_by_both_cas() {
 
 #[test]
 fn a_security_key_login_begun_on_one_ca_is_finished_on_the_other_once() {
-    let pg = Postgres::start();
+    let pg = TestPostgres::start();
     let url = pg.create_database("rampart");
     let mut ca1 = Ca::init_postgres(&url, "");
     // Behind a load balancer both CAs serve one origin: the pages' and the

@@ -16,9 +16,9 @@ use std::time::{Duration, Instant};
 
 use rampart_e2e::bastion::{host_ca_target, scratch, ssh, ssh_spawn, Bastion, TargetSpec};
 use rampart_e2e::keys::krl_revokes;
-use rampart_e2e::postgres::Postgres;
 use rampart_e2e::process::run;
 use rampart_e2e::{bootstrap_admin, eventually, onboard, Ca, TEST_ACCOUNT};
+use rampart_test_postgres::TestPostgres;
 
 const BASTION: &str = "bastion-1";
 
@@ -28,7 +28,7 @@ fn policy(admin: &str) -> String {
 
 #[test]
 fn a_revocation_through_one_ca_ends_a_session_on_a_bastion_that_polls_the_other() {
-    let pg = Postgres::start();
+    let pg = TestPostgres::start();
     let url = pg.create_database("rampart");
     let mut ca1 = Ca::init_postgres(&url, "");
     ca1.write_policy(&policy(&ca1.info().admin_user.clone()));

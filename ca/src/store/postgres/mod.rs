@@ -38,8 +38,11 @@ mod migrate;
 mod pending;
 mod schema;
 mod sessions;
+/// The throwaway cluster the tests run against.
 #[cfg(test)]
-pub(crate) mod testing;
+pub(crate) mod testing {
+    pub(crate) use rampart_test_postgres::TestPostgres;
+}
 mod users;
 
 use std::str::FromStr;

@@ -1,13 +1,19 @@
 //! A throwaway PostgreSQL for tests: `initdb` into a temporary directory, the
-//! server on a free loopback port with its socket in that directory, stopped
-//! and deleted on drop.
+//! server on a free loopback port with its socket in that directory (trust
+//! authentication), stopped and deleted on drop. Used by the CA store's and the
+//! audit log's unit tests and by the end-to-end tests, so there is one copy.
 //!
 //! The binaries come from Debian's `postgresql` package
 //! (`/usr/lib/postgresql/<major>/bin`; the newest major found wins). PostgreSQL
 //! refuses to run as root, so as root the cluster is made and run by the
 //! `postgres` user, and the directory is given to that user. A machine without
-//! PostgreSQL fails the test with a message saying what to install: nothing
-//! is skipped.
+//! PostgreSQL fails the test with a message saying what to install: a test
+//! that needs it never passes without it.
+//!
+//! The server runs with `fsync=off`: the tests stop it cleanly or throw the
+//! data away, and durability against power loss is not what they measure.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -15,7 +21,7 @@ use std::process::{Command, Output};
 
 /// A running PostgreSQL cluster with trust authentication on 127.0.0.1.
 #[derive(Debug)]
-pub(crate) struct TestPostgres {
+pub struct TestPostgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     port: u16,
@@ -58,7 +64,7 @@ fn free_port() -> u16 {
 
 impl TestPostgres {
     /// Make and start a cluster; panics with the server's log when it cannot.
-    pub(crate) fn start() -> TestPostgres {
+    pub fn start() -> TestPostgres {
         let bin = find_bin();
         let as_postgres = euid_is_root();
         let dir = tempfile::Builder::new()
@@ -106,26 +112,12 @@ impl TestPostgres {
         let mut last = String::new();
         for _ in 0..5 {
             pg.port = free_port();
-            let opts = format!(
-                "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off",
-                pg.port,
-                pg.dir.path().display()
-            );
-            let log = pg.dir.path().join("server.log");
+            let opts = pg.options();
+            let log = pg.log();
             let out = pg.run(
                 "pg_ctl",
                 &[
-                    "start",
-                    "-w",
-                    "-t",
-                    "60",
-                    "-D",
-                    &data,
-                    "-l",
-                    &log.display().to_string(),
-                    "-o",
-                    &opts,
+                    "start", "-w", "-t", "60", "-D", &data, "-l", &log, "-o", &opts,
                 ],
             );
             if out.status.success() {
@@ -160,17 +152,17 @@ impl TestPostgres {
     }
 
     /// The port it listens on (127.0.0.1).
-    pub(crate) fn port(&self) -> u16 {
+    pub fn port(&self) -> u16 {
         self.port
     }
 
     /// A URL for database `db` as the superuser `postgres`.
-    pub(crate) fn url(&self, db: &str) -> String {
+    pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
     /// Create database `name`; its URL.
-    pub(crate) fn create_database(&self, name: &str) -> String {
+    pub fn create_database(&self, name: &str) -> String {
         let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
             .expect("connect to the test cluster");
         c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
@@ -180,7 +172,7 @@ impl TestPostgres {
 
     /// A login role that must give `password` (SCRAM) over TCP, owning a new
     /// database of its name; that database's URL, without the password.
-    pub(crate) fn create_role_with_password(&self, role: &str, password: &str) -> String {
+    pub fn create_role_with_password(&self, role: &str, password: &str) -> String {
         let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
             .expect("connect to the test cluster");
         c.batch_execute(&format!(
@@ -204,8 +196,67 @@ impl TestPostgres {
     }
 
     /// The directory the cluster lives in.
-    pub(crate) fn dir(&self) -> &Path {
+    pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Run `sql` on database `db` with `psql`; its unaligned, tuples-only output.
+    pub fn psql(&self, db: &str, sql: &str) -> String {
+        let out = Command::new(self.bin.join("psql"))
+            .args([
+                "-X",
+                "-A",
+                "-t",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-d",
+                &self.url(db),
+            ])
+            .args(["-c", sql])
+            .output()
+            .expect("run psql");
+        assert!(out.status.success(), "psql {sql:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Stop the server (fast shutdown: clients are disconnected), keeping its
+    /// data, as an outage would.
+    pub fn stop(&self) {
+        let out = self.run("pg_ctl", &["stop", "-D", &self.data(), "-m", "fast", "-w"]);
+        assert!(out.status.success(), "pg_ctl stop: {}", text(&out));
+    }
+
+    /// Start a stopped server again on the same port.
+    pub fn restart(&self) {
+        let out = self.run(
+            "pg_ctl",
+            &[
+                "start",
+                "-w",
+                "-t",
+                "60",
+                "-D",
+                &self.data(),
+                "-l",
+                &self.log(),
+                "-o",
+                &self.options(),
+            ],
+        );
+        assert!(out.status.success(), "pg_ctl start: {}", text(&out));
+    }
+
+    fn log(&self) -> String {
+        self.dir.path().join("server.log").display().to_string()
+    }
+
+    fn options(&self) -> String {
+        format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+             -c synchronous_commit=off -c full_page_writes=off",
+            self.port,
+            self.dir.path().display()
+        )
     }
 }
 
