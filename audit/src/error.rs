@@ -13,6 +13,10 @@ pub enum AuditError {
     #[error("audit database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
 
+    /// The PostgreSQL audit database failed (connection, statement, commit).
+    #[error("audit database (PostgreSQL): {0}")]
+    Postgres(#[from] postgres::Error),
+
     /// A filesystem operation outside SQLite failed.
     #[error("audit I/O error: {0}")]
     Io(#[from] std::io::Error),

@@ -2,8 +2,10 @@
 //!
 //! **Owns:** the event schema (kinds with stable codes and severities), the
 //! hash-chained append-only log over SQLite (its own database file, e.g.
-//! `audit.db`), signed checkpoints, [`verify`], and the session recording format
-//! whose digests the log seals ([`recording`]).
+//! `audit.db`) or PostgreSQL (one chain several CAs append to:
+//! [`AuditLog::open_postgres`], checked by [`copy_to_sqlite`] then [`verify`]),
+//! signed checkpoints, [`verify`], and the session recording format whose
+//! digests the log seals ([`recording`]).
 //! **Must never:** sign certificates or evaluate policy. It reads no wall clock
 //! for event times (they are parameters); the only clock it reads is the monotonic
 //! [`std::time::Instant`] that spaces periodic checkpoints and recording flushes.
@@ -193,5 +195,8 @@ pub use checkpoint::{
 pub use error::AuditError;
 pub use event::{canonical_time, Event, EventKind, NewEvent, Outcome, Severity, BODY_VERSION};
 pub use log::{Appended, AuditConfig, AuditLog};
+pub use store::postgres::{
+    copy_to_sqlite, is_postgres_url, pg_config, PgConfig, PG_SCHEMA_VERSION,
+};
 pub use store::{schema_version, Query};
 pub use verify::{verify, VerifyProblem, VerifyReport};

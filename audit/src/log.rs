@@ -23,8 +23,10 @@ use crate::checkpoint::CheckpointSigner;
 
 use crate::checkpoint::Checkpoint;
 use crate::event::{canonical_time, chain_hash, encode_body, Event, NewEvent, Sealed};
+use crate::store::postgres::{PgBackend, PgConfig, PgReader};
 use crate::store::{
-    open_read_only, run_query, Backend, BackendError, ChainState, EventRow, Query, SqliteBackend,
+    open_read_only, run_query, Backend, BackendError, Batch, ChainState, EventRow, Query,
+    SqliteBackend,
 };
 use crate::AuditError;
 
@@ -91,12 +93,52 @@ struct Shared {
     witness_failures: AtomicU64,
 }
 
+/// Where a log is stored.
+#[derive(Clone)]
+enum Source {
+    Sqlite(PathBuf),
+    Postgres(Box<PgConfig>),
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Sqlite(p) => write!(f, "{}", p.display()),
+            Source::Postgres(c) => f.write_str(&crate::store::postgres::describe(c)),
+        }
+    }
+}
+
+/// The read connection behind `query` and `contains_id`.
+enum Reader {
+    Sqlite(Connection),
+    Postgres(PgReader),
+}
+
+impl Reader {
+    fn open(source: &Source) -> Result<Reader, AuditError> {
+        Ok(match source {
+            Source::Sqlite(p) => Reader::Sqlite(open_read_only(p)?),
+            Source::Postgres(c) => Reader::Postgres(PgReader::open(c)?),
+        })
+    }
+
+    /// Whether to start afresh next time rather than keep a connection in a
+    /// bad state.
+    fn broken(&self, e: &AuditError) -> bool {
+        match self {
+            Reader::Sqlite(_) => matches!(e, AuditError::Sqlite(_)),
+            Reader::Postgres(r) => r.is_closed(),
+        }
+    }
+}
+
 struct Inner {
-    path: PathBuf,
+    source: Source,
     tx: Sender<Cmd>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
-    reader: Mutex<Option<Connection>>,
+    reader: Mutex<Option<Reader>>,
 }
 
 /// A cheap, cloneable, `Send + Sync` handle on an open audit log.
@@ -111,7 +153,7 @@ pub struct AuditLog {
 impl std::fmt::Debug for AuditLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AuditLog")
-            .field("path", &self.inner.path)
+            .field("source", &self.inner.source.to_string())
             .field("healthy", &self.healthy())
             .finish_non_exhaustive()
     }
@@ -150,6 +192,53 @@ impl AuditLog {
         checkpoint_key: Option<Arc<dyn CheckpointSigner>>,
         config: AuditConfig,
     ) -> Result<AuditLog, AuditError> {
+        Self::check_config(&config)?;
+        let backend = SqliteBackend::open(path, config.busy_timeout)?;
+        let mut witness_begun = false;
+        if let Some(w) = &config.witness {
+            crate::witness::open_check(path, w, checkpoint_key.as_ref().map(|k| k.public_key()))?;
+            witness_begun = !crate::witness::is_absent(w)?;
+        }
+        Self::start(
+            Source::Sqlite(path.to_owned()),
+            backend,
+            checkpoint_key,
+            config,
+            witness_begun,
+        )
+    }
+
+    /// Open (creating the tables if new) the log in a PostgreSQL database,
+    /// which other CAs may append to at the same time: they share one chain.
+    /// Each writer signs the checkpoints it cuts. The witness, when
+    /// configured, is this process's own file: it records the checkpoints this
+    /// writer cut and refuses a database that disagrees with its newest line.
+    pub fn open_postgres(
+        database: &PgConfig,
+        checkpoint_key: Option<Arc<dyn CheckpointSigner>>,
+        config: AuditConfig,
+    ) -> Result<AuditLog, AuditError> {
+        Self::check_config(&config)?;
+        let mut backend = PgBackend::open(database)?;
+        let mut witness_begun = false;
+        if let Some(w) = &config.witness {
+            crate::witness::open_check_postgres(
+                &mut backend,
+                w,
+                checkpoint_key.as_ref().map(|k| k.public_key()),
+            )?;
+            witness_begun = !crate::witness::is_absent(w)?;
+        }
+        Self::start(
+            Source::Postgres(Box::new(database.clone())),
+            backend,
+            checkpoint_key,
+            config,
+            witness_begun,
+        )
+    }
+
+    fn check_config(config: &AuditConfig) -> Result<(), AuditError> {
         if config.max_batch == 0 {
             return Err(AuditError::Config("max_batch must be at least 1".into()));
         }
@@ -158,12 +247,16 @@ impl AuditLog {
                 "checkpoint_every must be positive".into(),
             ));
         }
-        let mut backend = SqliteBackend::open(path, config.busy_timeout)?;
-        let mut witness_begun = false;
-        if let Some(w) = &config.witness {
-            crate::witness::open_check(path, w, checkpoint_key.as_ref().map(|k| k.public_key()))?;
-            witness_begun = !crate::witness::is_absent(w)?;
-        }
+        Ok(())
+    }
+
+    fn start<B: Backend + 'static>(
+        source: Source,
+        mut backend: B,
+        checkpoint_key: Option<Arc<dyn CheckpointSigner>>,
+        config: AuditConfig,
+        witness_begun: bool,
+    ) -> Result<AuditLog, AuditError> {
         let state = backend.load_state()?;
         let shared = Arc::new(Shared {
             healthy: AtomicBool::new(true),
@@ -176,7 +269,6 @@ impl AuditLog {
             key: checkpoint_key,
             config,
             state,
-            dirty: false,
             last_cp_at: Instant::now(),
             witness_begun: std::cell::Cell::new(witness_begun),
             ulids: ulid::Generator::new(),
@@ -189,7 +281,7 @@ impl AuditLog {
             .spawn(move || writer.run(rx))?;
         Ok(AuditLog {
             inner: Arc::new(Inner {
-                path: path.to_owned(),
+                source,
                 tx,
                 shared,
                 thread: Mutex::new(Some(thread)),
@@ -286,17 +378,30 @@ impl AuditLog {
     /// Read events matching `filter` through a read-only connection. The events are
     /// decoded from their stored bodies; use [`crate::verify`] to check the chain.
     pub fn query(&self, filter: &Query) -> Result<Vec<Event>, AuditError> {
+        self.read(|r| match r {
+            Reader::Sqlite(conn) => run_query(conn, filter),
+            Reader::Postgres(pg) => pg.query(filter),
+        })
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&mut Reader) -> Result<T, AuditError>,
+    ) -> Result<T, AuditError> {
         let mut guard = lock(&self.inner.reader);
         if guard.is_none() {
-            *guard = Some(open_read_only(&self.inner.path)?);
+            *guard = Some(Reader::open(&self.inner.source)?);
         }
-        let result = match guard.as_ref() {
-            Some(conn) => run_query(conn, filter),
-            None => Err(AuditError::WriterGone),
+        let Some(reader) = guard.as_mut() else {
+            return Err(AuditError::WriterGone);
         };
-        if matches!(result, Err(AuditError::Sqlite(_))) {
-            // Start afresh next time rather than keep a connection in a bad state.
-            *guard = None;
+        let result = f(reader);
+        if let Err(e) = &result {
+            if reader.broken(e) {
+                if let Some(old) = guard.take() {
+                    drop_reader(old);
+                }
+            }
         }
         result
     }
@@ -305,23 +410,35 @@ impl AuditLog {
     /// the read-only connection): how a writer that resends events with their
     /// own IDs after an unanswered request skips those already committed.
     pub fn contains_id(&self, id: &ulid::Ulid) -> Result<bool, AuditError> {
-        let mut guard = lock(&self.inner.reader);
-        if guard.is_none() {
-            *guard = Some(open_read_only(&self.inner.path)?);
-        }
-        let result = match guard.as_ref() {
-            Some(conn) => crate::store::id_exists(conn, &id.to_string()),
-            None => Err(AuditError::WriterGone),
-        };
-        if matches!(result, Err(AuditError::Sqlite(_))) {
-            *guard = None;
-        }
-        result
+        let id = id.to_string();
+        self.read(|r| match r {
+            Reader::Sqlite(conn) => crate::store::id_exists(conn, &id),
+            Reader::Postgres(pg) => pg.id_exists(&id),
+        })
     }
 
-    /// The database file this log writes.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// The database file this log writes; `None` for a PostgreSQL log.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.inner.source {
+            Source::Sqlite(p) => Some(p),
+            Source::Postgres(_) => None,
+        }
+    }
+}
+
+/// Close a read connection. The blocking PostgreSQL client runs a small
+/// runtime of its own and must not be dropped on an async worker, where the
+/// last handle of a log may go as a server shuts down: it is closed on a
+/// thread of its own.
+fn drop_reader(reader: Reader) {
+    match reader {
+        Reader::Sqlite(c) => drop(c),
+        Reader::Postgres(pg) => {
+            let _ = std::thread::Builder::new()
+                .name("rampart-audit-close".into())
+                .spawn(move || drop(pg))
+                .map(|h| h.join());
+        }
     }
 }
 
@@ -348,6 +465,9 @@ impl Drop for Inner {
         if let Err(e) = self.close() {
             tracing::error!(error = %e, "closing the audit log failed");
         }
+        if let Some(r) = lock(&self.reader).take() {
+            drop_reader(r);
+        }
     }
 }
 
@@ -355,10 +475,11 @@ struct Writer<B: Backend> {
     backend: B,
     key: Option<Arc<dyn CheckpointSigner>>,
     config: AuditConfig,
-    /// The chain head as last committed (valid unless `dirty`).
+    /// The chain head as last committed or read. It only decides when a
+    /// checkpoint is due: every append reads the stored head afresh under the
+    /// store's write lock, so a stale copy (another writer appended, or a
+    /// failed write) costs nothing.
     state: ChainState,
-    /// `state` may be stale (a write failed and reloading it failed too).
-    dirty: bool,
     last_cp_at: Instant,
     ulids: ulid::Generator,
     shared: Arc<Shared>,
@@ -375,13 +496,6 @@ struct Writer<B: Backend> {
 
 /// Upper bound on the group-commit wait, whatever a commit costs.
 const MAX_LINGER: Duration = Duration::from_millis(2);
-
-/// A batch prepared against one chain state.
-struct Prepared {
-    rows: Vec<EventRow>,
-    checkpoints: Vec<Checkpoint>,
-    next: ChainState,
-}
 
 impl<B: Backend> Writer<B> {
     fn run(mut self, rx: Receiver<Cmd>) {
@@ -476,20 +590,12 @@ impl<B: Backend> Writer<B> {
     fn publish(&mut self, next: ChainState) {
         *lock(&self.shared.head) = (next.seq, next.hash);
         self.state = next;
-        self.dirty = false;
     }
 
     fn reload(&mut self) -> Result<(), AuditError> {
-        match self.backend.load_state() {
-            Ok(s) => {
-                self.publish(s);
-                Ok(())
-            }
-            Err(e) => {
-                self.dirty = true;
-                Err(e)
-            }
-        }
+        let state = self.backend.load_state()?;
+        self.publish(state);
+        Ok(())
     }
 
     fn new_ulid(&mut self, time: DateTime<Utc>) -> ulid::Ulid {
@@ -534,47 +640,18 @@ impl<B: Backend> Writer<B> {
         Ok(out)
     }
 
-    fn prepare(&self, events: &[Admitted]) -> Result<Prepared, AuditError> {
-        let mut next = self.state.clone();
-        let mut rows = Vec::with_capacity(events.len());
-        let mut checkpoints = Vec::new();
-        let every = self.config.checkpoint_every_events;
-        for (ev, id, _) in events {
-            let seq = next.seq + 1;
-            let id = id.to_string();
-            let time = canonical_time(&ev.time);
-            let body = encode_body(&Sealed {
-                seq,
-                id: &id,
-                time: &time,
-                ev,
-            })?;
-            let hash = chain_hash(&next.hash, &body);
-            if let Some(key) = &self.key {
-                if every > 0 && seq - next.checkpoint_seq >= every {
-                    checkpoints.push(Checkpoint::sign(key.as_ref(), seq, hash, ev.time)?);
-                    next.checkpoint_seq = seq;
-                }
+    /// Drop from `events` those whose pre-allocated ID another writer stored
+    /// meanwhile, refusing each alone with [`AuditError::DuplicateId`].
+    fn drop_stored_ids(&mut self, events: Vec<Admitted>) -> Result<Vec<Admitted>, AuditError> {
+        let mut kept = Vec::with_capacity(events.len());
+        for (ev, id, reply) in events {
+            if ev.id.is_some() && self.backend.id_exists(&id.to_string())? {
+                let _ = reply.send(Err(AuditError::DuplicateId(id)));
+            } else {
+                kept.push((ev, id, reply));
             }
-            rows.push(EventRow {
-                seq,
-                id,
-                time: time.clone(),
-                kind: ev.kind,
-                user: ev.user.clone(),
-                serial: ev.serial,
-                body,
-                hash,
-            });
-            next.seq = seq;
-            next.hash = hash;
-            next.time = Some(time);
         }
-        Ok(Prepared {
-            rows,
-            checkpoints,
-            next,
-        })
+        Ok(kept)
     }
 
     fn commit_batch(&mut self, batch: Vec<Pending>) {
@@ -590,41 +667,30 @@ impl<B: Backend> Writer<B> {
                 tracing::error!(error = %e, "reloading the audit chain head failed");
             }
         };
-        if self.dirty {
-            if let Err(e) = self.reload() {
-                let replies = batch.into_iter().map(|(_, r)| r).collect();
-                return fail(self, e, replies);
-            }
-        }
-        let events = match self.admit(batch) {
+        let mut events = match self.admit(batch) {
             Ok(ev) => ev,
             Err((e, replies)) => return fail(self, e, replies),
         };
-        if events.is_empty() {
-            return;
-        }
-        let mut last_err = None;
+        // A pre-allocated ID stored by another writer between `admit` and the
+        // append fails the batch as a whole; drop it and try once more.
         for attempt in 0..2 {
-            let prepared = match self.prepare(&events) {
-                Ok(p) => p,
-                Err(e) => {
-                    last_err = Some(e);
-                    break;
-                }
-            };
-            let expected = (self.state.seq, self.state.hash);
-            match self
+            if events.is_empty() {
+                return;
+            }
+            let every = self.config.checkpoint_every_events;
+            let key = self.key.as_deref();
+            let result = self
                 .backend
-                .append(expected, &prepared.rows, &prepared.checkpoints)
-            {
-                Ok(()) => {
-                    if !prepared.checkpoints.is_empty() {
+                .append_with(&mut |state| prepare(key, every, state, &events));
+            let err = match result {
+                Ok(batch) => {
+                    if !batch.checkpoints.is_empty() {
                         self.last_cp_at = Instant::now();
-                        self.witness(&prepared.checkpoints);
+                        self.witness(&batch.checkpoints);
                     }
-                    self.publish(prepared.next);
+                    self.publish(batch.next);
                     self.set_healthy(true);
-                    for ((_, id, reply), row) in events.into_iter().zip(prepared.rows) {
+                    for ((_, id, reply), row) in events.into_iter().zip(batch.rows) {
                         let _ = reply.send(Ok(Appended {
                             seq: row.seq,
                             id,
@@ -633,28 +699,27 @@ impl<B: Backend> Writer<B> {
                     }
                     return;
                 }
-                Err(BackendError::Conflict) if attempt == 0 => {
-                    tracing::warn!("audit chain head moved under the writer; reloading");
-                    if let Err(e) = self.reload() {
-                        last_err = Some(e);
-                        break;
+                Err(BackendError::DuplicateId) if attempt == 0 => {
+                    match self.drop_stored_ids(events) {
+                        Ok(kept) => {
+                            events = kept;
+                            continue;
+                        }
+                        Err(e) => {
+                            // The replies went with the events; none is left to answer.
+                            tracing::error!(error = %e, "checking audit event IDs failed");
+                            return;
+                        }
                     }
                 }
-                Err(BackendError::Conflict) => {
-                    last_err = Some(AuditError::WriteFailed(
-                        "the chain head keeps moving: is another writer using this database?"
-                            .into(),
-                    ));
+                Err(BackendError::DuplicateId) => {
+                    AuditError::WriteFailed("an event ID was stored twice meanwhile".into())
                 }
-                Err(BackendError::Other(e)) => {
-                    last_err = Some(e);
-                    break;
-                }
-            }
+                Err(BackendError::Other(e)) => e,
+            };
+            let replies = events.into_iter().map(|(_, _, r)| r).collect();
+            return fail(self, err, replies);
         }
-        let err = last_err.unwrap_or(AuditError::WriterGone);
-        let replies = events.into_iter().map(|(_, _, r)| r).collect();
-        fail(self, err, replies);
     }
 
     /// Copy committed checkpoints to the witness file. After the commit, so the
@@ -691,51 +756,106 @@ impl<B: Backend> Writer<B> {
         }
     }
 
-    /// Sign and store a checkpoint for the current head, if there is anything new.
+    /// Sign and store a checkpoint for the current head, if there is anything
+    /// new (the head as stored: another writer may have moved it).
     fn checkpoint(&mut self) -> Result<Option<Checkpoint>, AuditError> {
-        if self.dirty {
-            self.reload()?;
-        }
-        for attempt in 0..2 {
-            let Some(key) = &self.key else {
-                return Ok(None);
-            };
-            let (Some(time), true) = (&self.state.time, self.state.seq > self.state.checkpoint_seq)
-            else {
-                return Ok(None);
-            };
-            let time = DateTime::parse_from_rfc3339(time)
-                .map_err(|e| AuditError::CorruptRow {
-                    seq: self.state.seq,
-                    reason: format!("time: {e}"),
-                })?
-                .with_timezone(&Utc);
-            let cp = Checkpoint::sign(key.as_ref(), self.state.seq, self.state.hash, time)?;
-            let expected = (self.state.seq, self.state.hash);
-            match self
-                .backend
-                .append(expected, &[], std::slice::from_ref(&cp))
-            {
-                Ok(()) => {
-                    self.state.checkpoint_seq = cp.seq;
-                    self.last_cp_at = Instant::now();
-                    self.witness(std::slice::from_ref(&cp));
-                    self.set_healthy(true);
-                    return Ok(Some(cp));
+        let Some(key) = self.key.clone() else {
+            return Ok(None);
+        };
+        let result = self
+            .backend
+            .append_with(&mut |state| checkpoint_batch(key.as_ref(), state));
+        match result {
+            Ok(batch) => {
+                let cp = batch.checkpoints.first().cloned();
+                self.publish(batch.next);
+                self.last_cp_at = Instant::now();
+                if let Some(cp) = &cp {
+                    self.witness(std::slice::from_ref(cp));
                 }
-                Err(BackendError::Conflict) if attempt == 0 => self.reload()?,
-                Err(e) => {
-                    self.set_healthy(false);
-                    let _ = self.reload();
-                    return Err(match e {
-                        BackendError::Conflict => {
-                            AuditError::WriteFailed("the chain head keeps moving".into())
-                        }
-                        BackendError::Other(e) => e,
-                    });
-                }
+                self.set_healthy(true);
+                Ok(cp)
+            }
+            Err(e) => {
+                self.set_healthy(false);
+                let _ = self.reload();
+                Err(match e {
+                    BackendError::DuplicateId => AuditError::WriteFailed(
+                        "a checkpoint append reported a duplicate event ID".into(),
+                    ),
+                    BackendError::Other(e) => e,
+                })
             }
         }
-        Ok(None)
     }
+}
+
+/// Hash `events` onto `state` (and sign a checkpoint every `every` events when
+/// there is a key): the batch one append stores.
+fn prepare(
+    key: Option<&dyn CheckpointSigner>,
+    every: u64,
+    state: &ChainState,
+    events: &[Admitted],
+) -> Result<Batch, AuditError> {
+    let mut next = state.clone();
+    let mut rows = Vec::with_capacity(events.len());
+    let mut checkpoints = Vec::new();
+    for (ev, id, _) in events {
+        let seq = next.seq + 1;
+        let id = id.to_string();
+        let time = canonical_time(&ev.time);
+        let body = encode_body(&Sealed {
+            seq,
+            id: &id,
+            time: &time,
+            ev,
+        })?;
+        let hash = chain_hash(&next.hash, &body);
+        if let Some(key) = key {
+            if every > 0 && seq - next.checkpoint_seq >= every {
+                checkpoints.push(Checkpoint::sign(key, seq, hash, ev.time)?);
+                next.checkpoint_seq = seq;
+            }
+        }
+        rows.push(EventRow {
+            seq,
+            id,
+            time: time.clone(),
+            kind: ev.kind,
+            user: ev.user.clone(),
+            serial: ev.serial,
+            body,
+            hash,
+        });
+        next.seq = seq;
+        next.hash = hash;
+        next.time = Some(time);
+    }
+    Ok(Batch {
+        rows,
+        checkpoints,
+        next,
+    })
+}
+
+/// A checkpoint over `state`'s head, unless it is already covered.
+fn checkpoint_batch(key: &dyn CheckpointSigner, state: &ChainState) -> Result<Batch, AuditError> {
+    let mut next = state.clone();
+    let mut checkpoints = Vec::new();
+    if let (Some(time), true) = (&state.time, state.seq > state.checkpoint_seq) {
+        let time = DateTime::parse_from_rfc3339(time)
+            .map_err(|e| AuditError::CorruptRow {
+                seq: state.seq,
+                reason: format!("time: {e}"),
+            })?
+            .with_timezone(&Utc);
+        checkpoints.push(Checkpoint::sign(key, state.seq, state.hash, time)?);
+        next.checkpoint_seq = state.seq;
+    }
+    Ok(Batch {
+        rows: Vec::new(),
+        checkpoints,
+        next,
+    })
 }

@@ -367,10 +367,13 @@ fn hash_at(conn: &Connection, seq: u64) -> Result<Option<[u8; 32]>, AuditError> 
     h.map(|h| hash32(seq, &h)).transpose()
 }
 
+/// Where [`compare`] reads the chain hash stored at a sequence number.
+type HashAt<'a> = dyn FnMut(u64) -> Result<Option<[u8; 32]>, AuditError> + 'a;
+
 /// Compare one recorded position with the database; `what` names where it came
 /// from (`the witness (line 7)`, `the expected head`).
 fn compare(
-    conn: &Connection,
+    hash_at: &mut HashAt<'_>,
     db: &Head,
     anchor: Option<&Anchor>,
     want: &Head,
@@ -389,7 +392,7 @@ fn compare(
         Some(a) if want.seq < a.seq => return Ok(None),
         Some(a) if want.seq == a.seq => Some(a.hash),
         _ if want.seq == 0 => Some([0; 32]),
-        _ => hash_at(conn, want.seq)?,
+        _ => hash_at(want.seq)?,
     };
     Ok(match have {
         None => Some(format!(
@@ -468,7 +471,13 @@ pub fn check(
             seq: e.seq,
             hash: e.hash,
         };
-        if let Some(p) = compare(&conn, &head, anchor.as_ref(), &want, &what)? {
+        if let Some(p) = compare(
+            &mut |seq| hash_at(&conn, seq),
+            &head,
+            anchor.as_ref(),
+            &want,
+            &what,
+        )? {
             report.problem = Some(p);
             return Ok(report);
         }
@@ -509,7 +518,13 @@ pub fn check_expected(db: &Path, expected: &Head) -> Result<Option<String>, Audi
     conn.execute_batch("BEGIN")?;
     let head = db_head(&conn)?;
     let anchor = newest_anchor(&conn)?;
-    compare(&conn, &head, anchor.as_ref(), expected, "the expected head")
+    compare(
+        &mut |seq| hash_at(&conn, seq),
+        &head,
+        anchor.as_ref(),
+        expected,
+        "the expected head",
+    )
 }
 
 /// The head (last event) of the audit database at `db`.
@@ -676,6 +691,61 @@ pub(crate) fn open_check(
     }
     let report = check_file(db, witness, key, Depth::Newest)?;
     match report.problem {
+        None => Ok(()),
+        Some(p) => Err(AuditError::Witness(format!(
+            "{p} (witness {})",
+            witness.display()
+        ))),
+    }
+}
+
+/// [`open_check`] for a log in PostgreSQL, shared by several writers: this
+/// process's witness holds the checkpoints it cut, so the shared database
+/// must hold each of those positions with the witnessed hash (it is never
+/// behind them); checkpoints other writers cut are theirs to witness. A missing
+/// witness beside a log with checkpoints is refused as for SQLite: a CA that
+/// joins an existing log starts its witness on purpose (`witness-restart`).
+pub(crate) fn open_check_postgres(
+    db: &mut crate::store::postgres::PgBackend,
+    witness: &Path,
+    key: Option<&ssh_key::PublicKey>,
+) -> Result<(), AuditError> {
+    if is_absent(witness)? {
+        let points = StartPoints {
+            anchor: None,
+            checkpoint: db.newest_checkpoint()?,
+        };
+        return match absent_problem(witness, &points) {
+            Some(p) => Err(AuditError::WitnessMissing(p)),
+            None => Ok(()),
+        };
+    }
+    let entries = read(witness)?;
+    let Some(newest) = entries.iter().max_by_key(|e| e.seq) else {
+        return Ok(());
+    };
+    let what = format!("the witness (line {})", newest.line);
+    if let Some(key) = key {
+        let msg = checkpoint_message(newest.seq, &newest.hash, &newest.time);
+        if let Err(err) = verify_signature(key, msg.as_bytes(), &newest.signature) {
+            return Err(AuditError::Witness(format!(
+                "{what}: the signature over sequence {} does not verify with the audit key \
+                 (the line was altered or forged): {err} (witness {})",
+                newest.seq,
+                witness.display()
+            )));
+        }
+    }
+    let state = crate::store::Backend::load_state(db)?;
+    let head = Head {
+        seq: state.seq,
+        hash: state.hash,
+    };
+    let want = Head {
+        seq: newest.seq,
+        hash: newest.hash,
+    };
+    match compare(&mut |seq| db.hash_at(seq), &head, None, &want, &what)? {
         None => Ok(()),
         Some(p) => Err(AuditError::Witness(format!(
             "{p} (witness {})",

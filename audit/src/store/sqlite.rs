@@ -1,5 +1,6 @@
-//! Storage: the backend seam the writer thread talks to, and its SQLite
-//! implementation (the only one for now; PostgreSQL will be a second `Backend`).
+//! The SQLite store: one file (`audit.db`), WAL, `synchronous=FULL`; one CA
+//! writes it. Also the read-only connections that `query`, `verify`, the
+//! exports, retention and the witness open on that file.
 
 use std::path::Path;
 use std::time::Duration;
@@ -7,8 +8,8 @@ use std::time::Duration;
 use rusqlite::types::ValueRef;
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
 
-use crate::checkpoint::Checkpoint;
-use crate::event::{canonical_time, decode_body, Event, EventKind};
+use super::{Backend, BackendError, Batch, BuildBatch, ChainState, Query};
+use crate::event::{canonical_time, decode_body, Event};
 use crate::AuditError;
 
 /// `PRAGMA application_id` of a Rampart audit database ("RAMA").
@@ -54,64 +55,6 @@ CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
 CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
     BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
 ";
-
-/// One event row as the writer prepared it.
-#[derive(Debug)]
-pub(crate) struct EventRow {
-    pub seq: u64,
-    pub id: String,
-    pub time: String,
-    pub kind: EventKind,
-    pub user: Option<String>,
-    pub serial: Option<u64>,
-    pub body: Vec<u8>,
-    pub hash: [u8; 32],
-}
-
-/// The chain position the writer continues from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct ChainState {
-    pub seq: u64,
-    pub hash: [u8; 32],
-    /// The last event's canonical time, if any event exists.
-    pub time: Option<String>,
-    /// The highest checkpointed sequence (0 if none).
-    pub checkpoint_seq: u64,
-}
-
-/// What the writer thread needs from a store. Implementations must make
-/// `append` atomic (all rows and checkpoints, or nothing) and durable when it
-/// returns `Ok`.
-pub(crate) trait Backend: Send {
-    /// Read the current head and last checkpoint from storage.
-    fn load_state(&mut self) -> Result<ChainState, AuditError>;
-    /// Whether an event ID is already stored.
-    fn id_exists(&mut self, id: &str) -> Result<bool, AuditError>;
-    /// Atomically append `rows` and `checkpoints`, provided the stored head is still
-    /// `expected` (`Err(Conflict)` otherwise, so that a second writer can never
-    /// fork the chain).
-    fn append(
-        &mut self,
-        expected: (u64, [u8; 32]),
-        rows: &[EventRow],
-        checkpoints: &[Checkpoint],
-    ) -> Result<(), BackendError>;
-}
-
-/// Failure of [`Backend::append`].
-#[derive(Debug)]
-pub(crate) enum BackendError {
-    /// The stored head moved (another writer); reload and retry.
-    Conflict,
-    /// Anything else.
-    Other(AuditError),
-}
-
-impl From<rusqlite::Error> for BackendError {
-    fn from(e: rusqlite::Error) -> Self {
-        BackendError::Other(AuditError::Sqlite(e))
-    }
-}
 
 /// SQLite storage (WAL, `synchronous=FULL`).
 pub(crate) struct SqliteBackend {
@@ -319,35 +262,20 @@ impl Backend for SqliteBackend {
         id_exists(&self.conn, id)
     }
 
-    fn append(
-        &mut self,
-        expected: (u64, [u8; 32]),
-        rows: &[EventRow],
-        checkpoints: &[Checkpoint],
-    ) -> Result<(), BackendError> {
-        // IMMEDIATE takes the write lock up front, so the head we read below cannot
-        // move before we commit.
+    fn append_with(&mut self, build: &mut BuildBatch<'_>) -> Result<Batch, BackendError> {
+        // IMMEDIATE takes the write lock up front: the state read below cannot
+        // move before we commit, whoever else has the file open.
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let state = read_state(&tx).map_err(BackendError::Other)?;
+        let batch = build(&state).map_err(BackendError::Other)?;
         {
-            let mut head =
-                tx.prepare_cached("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1")?;
-            let stored = head
-                .query_row([], |r| Ok((r.get::<_, i64>(0)?, hash_from(r.get_ref(1)?))))
-                .optional()?;
-            let stored = match stored {
-                None => (0, Some([0u8; 32])),
-                Some((s, h)) => (u64::try_from(s).unwrap_or(u64::MAX), h),
-            };
-            if stored.0 != expected.0 || stored.1 != Some(expected.1) {
-                return Err(BackendError::Conflict);
-            }
             let mut ins = tx.prepare_cached(
                 "INSERT INTO events (seq, id, time, kind, user, serial, body, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
-            for r in rows {
+            for r in &batch.rows {
                 let body = std::str::from_utf8(&r.body)
                     .map_err(|e| BackendError::Other(AuditError::WriteFailed(e.to_string())))?;
                 ins.execute(params![
@@ -359,12 +287,13 @@ impl Backend for SqliteBackend {
                     r.serial.map(serial_to_sql),
                     body,
                     &r.hash[..],
-                ])?;
+                ])
+                .map_err(|e| duplicate_id_or(e, "events.id"))?;
             }
             let mut cp = tx.prepare_cached(
                 "INSERT INTO checkpoints (seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4)",
             )?;
-            for c in checkpoints {
+            for c in &batch.checkpoints {
                 cp.execute(params![
                     seq_to_sql(c.seq).map_err(BackendError::Other)?,
                     &c.hash[..],
@@ -374,88 +303,107 @@ impl Backend for SqliteBackend {
             }
         }
         tx.commit()?;
+        Ok(batch)
+    }
+}
+
+/// One stored event row as it is, for copying a log between stores.
+#[derive(Debug)]
+pub(crate) struct RawEvent<'a> {
+    pub seq: i64,
+    pub id: &'a str,
+    pub time: &'a str,
+    pub kind: &'a str,
+    pub user: Option<&'a str>,
+    pub serial: Option<i64>,
+    pub body: &'a str,
+    pub hash: &'a [u8],
+}
+
+/// Where [`SqliteBackend::copy_in`] writes rows: inserted as given, nothing
+/// recomputed, so a copy holds exactly the bytes of the original.
+pub(crate) struct RawSink<'t> {
+    events: rusqlite::Statement<'t>,
+    checkpoints: rusqlite::Statement<'t>,
+}
+
+impl std::fmt::Debug for RawSink<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawSink").finish_non_exhaustive()
+    }
+}
+
+impl RawSink<'_> {
+    pub(crate) fn event(&mut self, e: &RawEvent<'_>) -> Result<(), AuditError> {
+        self.events.execute(params![
+            e.seq, e.id, e.time, e.kind, e.user, e.serial, e.body, e.hash
+        ])?;
+        Ok(())
+    }
+
+    pub(crate) fn checkpoint(
+        &mut self,
+        seq: i64,
+        hash: &[u8],
+        time: &str,
+        signature: &str,
+    ) -> Result<(), AuditError> {
+        self.checkpoints
+            .execute(params![seq, hash, time, signature])?;
         Ok(())
     }
 }
 
-/// Filter for [`crate::AuditLog::query`]. All set conditions must hold.
-/// `since` is inclusive, `until` exclusive. Results are in sequence order
-/// (oldest first, or newest first with `newest_first`).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Query {
-    /// Only this kind.
-    pub kind: Option<EventKind>,
-    /// Only events about this user.
-    pub user: Option<String>,
-    /// Only events about this certificate serial.
-    pub serial: Option<u64>,
-    /// Only events at or after this time.
-    pub since: Option<chrono::DateTime<chrono::Utc>>,
-    /// Only events strictly before this time.
-    pub until: Option<chrono::DateTime<chrono::Utc>>,
-    /// Only events with a sequence number greater than this (for paging).
-    pub after_seq: Option<u64>,
-    /// At most this many events (default: no limit).
-    pub limit: Option<u32>,
-    /// Newest first instead of oldest first.
-    pub newest_first: bool,
-}
-
-impl Query {
-    /// Match every event.
-    pub fn all() -> Self {
-        Query::default()
-    }
-    /// Restrict to one kind.
-    pub fn kind(mut self, kind: EventKind) -> Self {
-        self.kind = Some(kind);
-        self
-    }
-    /// Restrict to one user.
-    pub fn user(mut self, user: &str) -> Self {
-        self.user = Some(user.to_owned());
-        self
-    }
-    /// Restrict to one serial.
-    pub fn serial(mut self, serial: u64) -> Self {
-        self.serial = Some(serial);
-        self
-    }
-    /// Events at or after `t`.
-    pub fn since(mut self, t: chrono::DateTime<chrono::Utc>) -> Self {
-        self.since = Some(t);
-        self
-    }
-    /// Events before `t`.
-    pub fn until(mut self, t: chrono::DateTime<chrono::Utc>) -> Self {
-        self.until = Some(t);
-        self
-    }
-    /// Events after sequence `seq`.
-    pub fn after_seq(mut self, seq: u64) -> Self {
-        self.after_seq = Some(seq);
-        self
-    }
-    /// At most `n` events.
-    pub fn limit(mut self, n: u32) -> Self {
-        self.limit = Some(n);
-        self
-    }
-    /// Newest first.
-    pub fn newest_first(mut self) -> Self {
-        self.newest_first = true;
-        self
+impl SqliteBackend {
+    /// Fill a new database with rows copied from elsewhere, in one transaction.
+    pub(crate) fn copy_in(
+        &mut self,
+        fill: impl FnOnce(&mut RawSink<'_>) -> Result<(), AuditError>,
+    ) -> Result<(), AuditError> {
+        let tx = self.conn.transaction()?;
+        {
+            let mut sink = RawSink {
+                events: tx.prepare(
+                    "INSERT INTO events (seq, id, time, kind, user, serial, body, hash)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )?,
+                checkpoints: tx.prepare(
+                    "INSERT INTO checkpoints (seq, hash, time, signature) VALUES (?1, ?2, ?3, ?4)",
+                )?,
+            };
+            fill(&mut sink)?;
+        }
+        tx.commit()?;
+        Ok(())
     }
 }
 
-/// Run a query on a read connection. The events are decoded from their bodies
-/// (the authoritative copy); this does not verify the chain.
+/// A unique-constraint failure on `column` is [`BackendError::DuplicateId`].
+fn duplicate_id_or(e: rusqlite::Error, column: &str) -> BackendError {
+    match &e {
+        rusqlite::Error::SqliteFailure(f, Some(msg))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation && msg.contains(column) =>
+        {
+            BackendError::DuplicateId
+        }
+        _ => BackendError::from(e),
+    }
+}
+
+impl From<rusqlite::Error> for BackendError {
+    fn from(e: rusqlite::Error) -> Self {
+        BackendError::Other(AuditError::Sqlite(e))
+    }
+}
+
 /// Whether an event with `id` is stored (the `events_id` index).
 pub(crate) fn id_exists(conn: &Connection, id: &str) -> Result<bool, AuditError> {
     let mut st = conn.prepare_cached("SELECT 1 FROM events WHERE id = ?1")?;
     Ok(st.exists([id])?)
 }
 
+/// Run a query on a read connection. The events are decoded from their bodies
+/// (the authoritative copy); this does not verify the chain.
 pub(crate) fn run_query(conn: &Connection, q: &Query) -> Result<Vec<Event>, AuditError> {
     use rusqlite::types::Value;
     let mut sql = String::from("SELECT seq, body, hash FROM events WHERE 1=1");

@@ -1,0 +1,251 @@
+//! The audit log on a real PostgreSQL (a throwaway cluster): several writers
+//! share one chain without a fork or a gap, the tables refuse edits, a
+//! rewrite behind the triggers is found by `verify` on a copy, a newer schema
+//! is refused, and a writer comes back after the server restarts.
+
+// Test helpers outside #[test] fns are not covered by clippy.toml's allow-*-in-tests;
+// a panic in a test binary is a failed test, not a crashed daemon.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{ev, key};
+use rampart_audit::{
+    copy_to_sqlite, pg_config, verify, AuditConfig, AuditError, AuditLog, CheckpointSigner,
+    EventKind, PgConfig, Query,
+};
+use rampart_test_postgres::TestPostgres;
+
+fn config(url: &str) -> PgConfig {
+    pg_config(url, None).unwrap()
+}
+
+fn open(db: &PgConfig, cfg: AuditConfig) -> AuditLog {
+    let signer: Arc<dyn CheckpointSigner> = Arc::new(key());
+    AuditLog::open_postgres(db, Some(signer), cfg).unwrap()
+}
+
+fn small_checkpoints() -> AuditConfig {
+    AuditConfig {
+        checkpoint_every_events: 100,
+        ..AuditConfig::default()
+    }
+}
+
+/// Copy the log out and verify it with the audit key.
+fn verified(db: &PgConfig) -> rampart_audit::VerifyReport {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    copy_to_sqlite(db, &copy).unwrap();
+    verify(&copy, Some(key().public_key())).unwrap()
+}
+
+#[test]
+fn two_writers_share_one_chain_without_a_fork_or_a_gap() {
+    let pg = TestPostgres::start();
+    let db = config(&pg.create_database("audit"));
+    let logs = [
+        open(&db, small_checkpoints()),
+        open(&db, small_checkpoints()),
+    ];
+    let threads: Vec<_> = (0..8u64)
+        .map(|t| {
+            let log = logs[(t % 2) as usize].clone();
+            std::thread::spawn(move || {
+                (0..150u64)
+                    .map(|i| log.append(ev(t * 1000 + i)).unwrap().seq)
+                    .collect::<Vec<u64>>()
+            })
+        })
+        .collect();
+    let mut seqs: Vec<u64> = threads
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect();
+    for log in &logs {
+        log.close().unwrap();
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=1200).collect::<Vec<_>>(), "every position once");
+    let report = verified(&db);
+    assert!(report.is_ok(), "{:?}", report.problem);
+    assert_eq!(report.events, 1200);
+    assert_eq!(
+        report.last_checkpoint_seq, 1200,
+        "the final checkpoint covers all"
+    );
+    assert!(
+        report.checkpoints >= 12,
+        "{} checkpoints",
+        report.checkpoints
+    );
+}
+
+#[test]
+fn the_tables_refuse_edits_and_a_rewrite_behind_the_triggers_is_found() {
+    let pg = TestPostgres::start();
+    let db = config(&pg.create_database("audit"));
+    let log = open(&db, small_checkpoints());
+    for i in 0..20 {
+        log.append(ev(i).user("alice")).unwrap();
+    }
+    log.close().unwrap();
+    for sql in [
+        "UPDATE audit_events SET \"user\" = 'mallory' WHERE seq = 7",
+        "DELETE FROM audit_events WHERE seq = 20",
+        "TRUNCATE audit_events",
+        "DELETE FROM audit_checkpoints",
+    ] {
+        let mut c = postgres::Client::connect(&pg.url("audit"), postgres::NoTls).unwrap();
+        let e = c.batch_execute(sql).unwrap_err();
+        assert!(
+            e.as_db_error()
+                .is_some_and(|d| d.message().contains("append-only")),
+            "{sql}: {e}"
+        );
+    }
+    assert!(verified(&db).is_ok());
+    // The owner can switch the triggers off; the chain still tells.
+    pg.psql(
+        "audit",
+        "ALTER TABLE audit_events DISABLE TRIGGER USER;
+         UPDATE audit_events SET body = replace(body, 'alice', 'mallory') WHERE seq = 7;",
+    );
+    let report = verified(&db);
+    let problem = report.problem.expect("a rewritten event is found");
+    assert_eq!(problem.seq, 7, "{problem}");
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_an_empty_database_is_not_a_log() {
+    let pg = TestPostgres::start();
+    let db = config(&pg.create_database("audit"));
+    let dir = tempfile::tempdir().unwrap();
+    // Nothing there yet: a reader says so rather than copying nothing.
+    let e = copy_to_sqlite(&db, &dir.path().join("a.db")).unwrap_err();
+    assert!(e.to_string().contains("no Rampart audit log"), "{e}");
+    open(&db, AuditConfig::default()).close().unwrap();
+    pg.psql("audit", "UPDATE audit_schema SET version = 99");
+    let signer: Arc<dyn CheckpointSigner> = Arc::new(key());
+    let e = AuditLog::open_postgres(&db, Some(signer), AuditConfig::default()).unwrap_err();
+    assert!(
+        matches!(&e, AuditError::Format(m) if m.contains("newer")),
+        "{e}"
+    );
+    let e = copy_to_sqlite(&db, &dir.path().join("b.db")).unwrap_err();
+    assert!(e.to_string().contains("newer"), "{e}");
+}
+
+#[test]
+fn appends_fail_while_the_server_is_down_and_succeed_after_it_returns() {
+    let pg = TestPostgres::start();
+    let db = config(&pg.create_database("audit"));
+    let log = open(&db, small_checkpoints());
+    for i in 0..10 {
+        log.append(ev(i)).unwrap();
+    }
+    pg.stop();
+    let e = log.append(ev(10)).unwrap_err();
+    assert!(matches!(e, AuditError::WriteFailed(_)), "{e}");
+    assert!(!log.healthy(), "a failed write marks the log unhealthy");
+    pg.restart();
+    let at = log.append(ev(11)).unwrap();
+    assert_eq!(at.seq, 11, "the refused event left no trace");
+    assert!(log.healthy());
+    log.close().unwrap();
+    let report = verified(&db);
+    assert!(report.is_ok(), "{:?}", report.problem);
+    assert_eq!(report.events, 11);
+}
+
+#[test]
+fn queries_filter_as_they_do_on_sqlite() {
+    let pg = TestPostgres::start();
+    let db = config(&pg.create_database("audit"));
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite =
+        AuditLog::open(&dir.path().join("audit.db"), None, AuditConfig::default()).unwrap();
+    let postgres = AuditLog::open_postgres(&db, None, AuditConfig::default()).unwrap();
+    for i in 0..120 {
+        sqlite.append(ev(i)).unwrap();
+        postgres.append(ev(i)).unwrap();
+    }
+    let kind = EventKind::all()[3];
+    let queries = [
+        Query::all(),
+        Query::all().kind(kind),
+        Query::all().user("user3"),
+        Query::all().serial(1003),
+        Query::all().since(common::t(40)).until(common::t(50)),
+        Query::all().after_seq(100).limit(5),
+        Query::all().user("user2").newest_first().limit(3),
+    ];
+    for q in queries {
+        let shape = |events: Vec<rampart_audit::Event>| {
+            events
+                .into_iter()
+                .map(|e| (e.seq, e.kind, e.user, e.serial, e.time))
+                .collect::<Vec<_>>()
+        };
+        let want = shape(sqlite.query(&q).unwrap());
+        assert!(!want.is_empty(), "{q:?} matches something");
+        assert_eq!(shape(postgres.query(&q).unwrap()), want, "{q:?}");
+    }
+    let first = postgres.query(&Query::all().limit(1)).unwrap();
+    assert!(postgres.contains_id(&first[0].id).unwrap());
+    assert!(!postgres.contains_id(&ulid::Ulid::new()).unwrap());
+}
+
+#[test]
+fn an_event_id_another_writer_stored_is_refused_alone() {
+    let pg = TestPostgres::start();
+    let db = config(&pg.create_database("audit"));
+    let a = open(&db, AuditConfig::default());
+    let b = open(&db, AuditConfig::default());
+    let id = ulid::Ulid::new();
+    a.append(ev(1).with_id(id)).unwrap();
+    let e = b.append_all(vec![ev(2).with_id(id), ev(3)]).unwrap_err();
+    assert!(matches!(e, AuditError::DuplicateId(x) if x == id), "{e}");
+    let all = b.query(&Query::all()).unwrap();
+    assert_eq!(all.len(), 2, "the other event of the group was written");
+}
+
+#[test]
+fn a_witness_refuses_a_shared_database_that_lost_its_checkpoints() {
+    let pg = TestPostgres::start();
+    let first = config(&pg.create_database("audit"));
+    let dir = tempfile::tempdir().unwrap();
+    let witness = dir.path().join("audit.witness");
+    let with_witness = AuditConfig {
+        witness: Some(witness.clone()),
+        ..small_checkpoints()
+    };
+    let log = open(&first, with_witness.clone());
+    for i in 0..150 {
+        log.append(ev(i)).unwrap();
+    }
+    log.close().unwrap();
+    assert!(rampart_audit::witness::read(&witness).unwrap().len() >= 2);
+    // The same database opens again.
+    open(&first, with_witness.clone()).close().unwrap();
+    // A database put in its place (a restore from an older copy) does not.
+    let replaced = config(&pg.create_database("replaced"));
+    let other = open(&replaced, small_checkpoints());
+    for i in 0..10 {
+        other.append(ev(i)).unwrap();
+    }
+    other.close().unwrap();
+    let signer: Arc<dyn CheckpointSigner> = Arc::new(key());
+    let e = AuditLog::open_postgres(&replaced, Some(signer), with_witness).unwrap_err();
+    assert!(
+        matches!(&e, AuditError::Witness(m) if m.contains("behind")),
+        "{e}"
+    );
+}
