@@ -638,3 +638,57 @@ fn tls_refuses_a_receiver_outside_the_pinned_ca_or_name() {
     let err = SyslogTls::with_ca_pem("h:1", "h", b"not pem", SyslogOptions::default()).unwrap_err();
     assert!(err.to_string().contains("no PEM certificate"), "{err}");
 }
+
+/// Two CAs on one PostgreSQL log each run a forwarder named `siem`: one sends,
+/// the other stands by; when the sender stops, the other takes over from the
+/// shared cursor, and every event reaches the receiver with its own ULID.
+#[test]
+fn on_a_shared_postgres_log_one_forwarder_of_a_name_sends_and_another_takes_over() {
+    let pg = rampart_test_postgres::TestPostgres::start();
+    let db = rampart_audit::pg_config(&pg.create_database("audit"), None).unwrap();
+    let log = AuditLog::open_postgres(&db, None, AuditConfig::default()).unwrap();
+    append_n(&log, 0, 40);
+    let rx = Receiver::start(None);
+    let spawn = || {
+        Forwarder::spawn_postgres(
+            &db,
+            fast("siem"),
+            Box::new(SyslogTcp::new(&rx.address(), SyslogOptions::default())),
+        )
+        .unwrap()
+    };
+    let (first, second) = (spawn(), spawn());
+    wait_until("40 events", Duration::from_secs(10), || {
+        rx.got().len() >= 40
+    });
+    wait_until("one standing by", Duration::from_secs(5), || {
+        first.status().standby != second.status().standby
+    });
+    let (active, standby) = if first.status().standby {
+        (second, first)
+    } else {
+        (first, second)
+    };
+    assert_eq!(rx.connections(), 1, "only the lease holder connected");
+    let stopped = active.stop();
+    assert_eq!(stopped.acked_seq, 40, "{stopped:?}");
+
+    append_n(&log, 40, 25);
+    wait_until("the other takes over", Duration::from_secs(10), || {
+        rx.got().iter().any(|g| g.seq == 65)
+    });
+    assert!(!standby.status().standby);
+    let st = standby.stop();
+    assert_eq!(st.acked_seq, 65, "{st:?}");
+    assert_eq!(
+        pg.psql(
+            "audit",
+            "SELECT last_seq FROM audit_forwarder_cursors WHERE name = 'siem'"
+        ),
+        "65"
+    );
+    let got = rx.got();
+    assert_complete_in_order(&got, &log_ids(&log));
+    let resent = got.iter().filter(|g| g.seq <= 40).count();
+    assert_eq!(resent, 40, "the take-over resumed after the confirmed cursor");
+}

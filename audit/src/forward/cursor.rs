@@ -28,7 +28,42 @@ CREATE TABLE IF NOT EXISTS forwarder_cursors (
 ) STRICT;
 ";
 
-pub(super) struct CursorStore {
+/// Whether this forwarder may send: on a log several CAs share, one
+/// forwarder of a name sends at a time and the others stand by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Lease {
+    /// This process sends; `fresh` when it has just taken over (its cursor
+    /// may have moved under another holder and must be read again).
+    Held { fresh: bool },
+    /// Another process holds it.
+    Elsewhere,
+}
+
+/// What the forwarder's thread needs from the log: events after its cursor,
+/// checkpoints, the head, and its durable cursor.
+pub(super) trait Cursors: Send {
+    /// The durable cursor of forwarder `name` (0: never confirmed anything).
+    fn load(&mut self, name: &str) -> Result<u64, AuditError>;
+    /// Move the durable cursor of `name` to `seq` (never backwards).
+    fn save(&mut self, name: &str, seq: u64) -> Result<(), AuditError>;
+    /// The log's last sequence number (0 when empty).
+    fn head(&mut self) -> Result<u64, AuditError>;
+    /// The chain hash of the event before `seq` (zeros before sequence 1).
+    fn hash_before(&mut self, seq: u64) -> Result<[u8; 32], AuditError>;
+    /// Up to `limit` events with `seq > after`, in order, each with its checkpoint.
+    fn read_after(&mut self, after: u64, limit: u32) -> Result<Vec<Record>, AuditError>;
+    /// The newest checkpoint with `after < seq <= upto`, as a checkpoint-only record.
+    fn late_checkpoint(&mut self, after: u64, upto: u64) -> Result<Option<Record>, AuditError>;
+    /// The newest checkpoint's sequence number at or before `upto` (0: none).
+    fn checkpoint_upto(&mut self, upto: u64) -> Result<u64, AuditError>;
+    /// Take or keep the right to send as `name`. A log one CA owns needs none.
+    fn hold_lease(&mut self, _name: &str) -> Result<Lease, AuditError> {
+        Ok(Lease::Held { fresh: false })
+    }
+}
+
+/// The cursors of a forwarder on an SQLite log.
+pub(super) struct SqliteCursors {
     conn: Connection,
 }
 
@@ -71,8 +106,8 @@ pub fn read_cursor(path: &Path, name: &str) -> Result<u64, AuditError> {
     Ok(v.map(seq_from_sql).unwrap_or(0))
 }
 
-impl CursorStore {
-    pub(super) fn open(path: &Path) -> Result<CursorStore, AuditError> {
+impl SqliteCursors {
+    pub(super) fn open(path: &Path) -> Result<SqliteCursors, AuditError> {
         let conn = open_checked(path, OpenFlags::SQLITE_OPEN_READ_WRITE)?;
         // The writer set WAL on the file; readers never block it, and cursor
         // commits need no fsync of their own (NORMAL): a lost cursor means resends.
@@ -82,7 +117,7 @@ impl CursorStore {
         // into the database on the forwarder's thread and stall delivery.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.set_prepared_statement_cache_capacity(8);
-        let mut me = CursorStore { conn };
+        let mut me = SqliteCursors { conn };
         let tx = me
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -90,8 +125,10 @@ impl CursorStore {
         tx.commit()?;
         Ok(me)
     }
+}
 
-    pub(super) fn load(&mut self, name: &str) -> Result<u64, AuditError> {
+impl Cursors for SqliteCursors {
+    fn load(&mut self, name: &str) -> Result<u64, AuditError> {
         let v: Option<i64> = self
             .conn
             .query_row(
@@ -103,19 +140,19 @@ impl CursorStore {
         Ok(v.map(seq_from_sql).unwrap_or(0))
     }
 
-    pub(super) fn save(&mut self, name: &str, seq: u64) -> Result<(), AuditError> {
+    fn save(&mut self, name: &str, seq: u64) -> Result<(), AuditError> {
         let mut st = self.conn.prepare_cached(
             "INSERT INTO forwarder_cursors (name, last_seq, updated_at)
              VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
              ON CONFLICT (name) DO UPDATE
-             SET last_seq = excluded.last_seq, updated_at = excluded.updated_at",
+             SET last_seq = max(last_seq, excluded.last_seq), updated_at = excluded.updated_at",
         )?;
         st.execute(params![name, seq_to_sql(seq)?])?;
         Ok(())
     }
 
     /// The log's last sequence number (0 when empty).
-    pub(super) fn head(&mut self) -> Result<u64, AuditError> {
+    fn head(&mut self) -> Result<u64, AuditError> {
         let mut st = self.conn.prepare_cached("SELECT max(seq) FROM events")?;
         let v: Option<i64> = st.query_row([], |r| r.get(0))?;
         Ok(v.map(seq_from_sql).unwrap_or(0))
@@ -123,7 +160,7 @@ impl CursorStore {
 
     /// The chain hash of the event before `seq`: zeros before sequence 1, the
     /// stored row's hash, or (when retention pruned that row) the anchor's hash.
-    pub(super) fn hash_before(&mut self, seq: u64) -> Result<[u8; 32], AuditError> {
+    fn hash_before(&mut self, seq: u64) -> Result<[u8; 32], AuditError> {
         let Some(prev) = seq.checked_sub(1).filter(|p| *p > 0) else {
             return Ok([0; 32]);
         };
@@ -144,7 +181,7 @@ impl CursorStore {
 
     /// Up to `limit` events with `seq > after`, in sequence order, each with the
     /// checkpoint stored for it (if any).
-    pub(super) fn read_after(&mut self, after: u64, limit: u32) -> Result<Vec<Record>, AuditError> {
+    fn read_after(&mut self, after: u64, limit: u32) -> Result<Vec<Record>, AuditError> {
         let mut st = self.conn.prepare_cached(
             "SELECT e.seq, e.body, e.hash, c.hash, c.time, c.signature FROM events e \
              LEFT JOIN checkpoints c ON c.seq = e.seq \
@@ -160,7 +197,7 @@ impl CursorStore {
 
     /// The newest checkpoint with `after < seq <= upto`, as a checkpoint-only
     /// record for the event it signs: a checkpoint signed after its event was sent.
-    pub(super) fn late_checkpoint(
+    fn late_checkpoint(
         &mut self,
         after: u64,
         upto: u64,
@@ -183,7 +220,7 @@ impl CursorStore {
     }
 
     /// The newest checkpoint's sequence number at or before `upto` (0: none).
-    pub(super) fn checkpoint_upto(&mut self, upto: u64) -> Result<u64, AuditError> {
+    fn checkpoint_upto(&mut self, upto: u64) -> Result<u64, AuditError> {
         let mut st = self
             .conn
             .prepare_cached("SELECT max(seq) FROM checkpoints WHERE seq <= ?1")?;
@@ -191,6 +228,7 @@ impl CursorStore {
         Ok(v.map(seq_from_sql).unwrap_or(0))
     }
 }
+
 
 /// One row of `seq, body, hash` and the (possibly NULL) checkpoint columns
 /// `hash, time, signature`.
@@ -205,22 +243,51 @@ fn record(r: &rusqlite::Row<'_>) -> Result<Record, AuditError> {
         _ => return Err(corrupt("body is not text")),
     };
     let hash = match r.get_ref(2)? {
-        ValueRef::Blob(b) => <[u8; 32]>::try_from(b).ok(),
-        _ => None,
-    }
-    .ok_or_else(|| corrupt("hash is not 32 bytes"))?;
+        ValueRef::Blob(b) => b,
+        _ => return Err(corrupt("hash is not a blob")),
+    };
+    let checkpoint = match r.get_ref(3)? {
+        ValueRef::Null => None,
+        ValueRef::Blob(b) => Some(StoredCheckpoint {
+            hash: b,
+            time: r.get(4)?,
+            signature: r.get(5)?,
+        }),
+        _ => return Err(corrupt("checkpoint hash is not a blob")),
+    };
+    assemble(seq, body, hash, checkpoint)
+}
+
+/// A checkpoint's columns as stored.
+pub(super) struct StoredCheckpoint<'a> {
+    pub hash: &'a [u8],
+    pub time: String,
+    pub signature: String,
+}
+
+/// A [`Record`] from stored columns, whichever store they came from.
+pub(super) fn assemble(
+    seq: u64,
+    body: &[u8],
+    hash: &[u8],
+    checkpoint: Option<StoredCheckpoint<'_>>,
+) -> Result<Record, AuditError> {
+    let corrupt = |reason: &str| AuditError::CorruptRow {
+        seq,
+        reason: reason.into(),
+    };
+    let hash = <[u8; 32]>::try_from(hash).map_err(|_| corrupt("hash is not 32 bytes"))?;
     let event = decode_body(seq, body, hash)?;
     let body = String::from_utf8(body.to_vec()).map_err(|e| AuditError::CorruptRow {
         seq,
         reason: format!("body: {e}"),
     })?;
-    let checkpoint = match r.get_ref(3)? {
-        ValueRef::Null => None,
-        ValueRef::Blob(b) => {
-            let cp_hash =
-                <[u8; 32]>::try_from(b).map_err(|_| corrupt("checkpoint hash is not 32 bytes"))?;
-            let time: String = r.get(4)?;
-            let time = DateTime::parse_from_rfc3339(&time)
+    let checkpoint = match checkpoint {
+        None => None,
+        Some(cp) => {
+            let cp_hash = <[u8; 32]>::try_from(cp.hash)
+                .map_err(|_| corrupt("checkpoint hash is not 32 bytes"))?;
+            let time = DateTime::parse_from_rfc3339(&cp.time)
                 .map_err(|e| AuditError::CorruptRow {
                     seq,
                     reason: format!("checkpoint time: {e}"),
@@ -232,10 +299,9 @@ fn record(r: &rusqlite::Row<'_>) -> Result<Record, AuditError> {
                 seq,
                 hash: cp_hash,
                 time,
-                signature: r.get(5)?,
+                signature: cp.signature,
             })
         }
-        _ => return Err(corrupt("checkpoint hash is not a blob")),
     };
     Ok(Record {
         event,

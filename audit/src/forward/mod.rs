@@ -5,8 +5,13 @@
 //! transports implement: syslog over TCP (RFC 6587 octet counting) and over TLS
 //! (RFC 5425) live in [`syslog`]; HTTPS webhook and Splunk HEC sinks in [`http`].
 //! **Must never:** block the writer or hold events in memory queues. A forwarder
-//! only *reads* the log on its own thread and its own SQLite connection; events
-//! wait in the database until they are delivered.
+//! only *reads* the log on its own thread and its own database connection;
+//! events wait in the database until they are delivered.
+//!
+//! Files: `cursor` (the [`Cursors`](cursor::Cursors) seam and its SQLite
+//! implementation), `cursor_pg` (PostgreSQL: the shared cursor and the lease
+//! that lets one CA of several send a forwarder's events), `worker` (the loop
+//! below), [`syslog`] and [`http`] (the sinks).
 //!
 //! # Delivery: at-least-once
 //!
@@ -63,8 +68,10 @@
 //! sent again, and the writer's `FULL` commits are not slowed by extra fsyncs.
 
 mod cursor;
+mod cursor_pg;
 pub mod http;
 pub mod syslog;
+mod worker;
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -280,10 +287,13 @@ pub struct ForwarderStatus {
     pub last_error: Option<String>,
     /// Whether the worker has stopped.
     pub stopped: bool,
+    /// On a log several CAs share: another CA's forwarder of this name is
+    /// sending, and this one waits to take over.
+    pub standby: bool,
 }
 
 #[derive(Debug, Default)]
-struct StopFlag {
+pub(super) struct StopFlag {
     stop: Mutex<bool>,
     cv: Condvar,
 }
@@ -314,7 +324,7 @@ impl StopFlag {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock only means a thread panicked holding it; the data (a flag,
     // a status snapshot) stays meaningful.
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -349,7 +359,29 @@ impl Forwarder {
         sink: Box<dyn Sink>,
     ) -> Result<Forwarder, ForwardError> {
         settings.validate()?;
-        let mut store = cursor::CursorStore::open(audit_db)?;
+        let store = cursor::SqliteCursors::open(audit_db)?;
+        Self::start(Box::new(store), settings, sink)
+    }
+
+    /// [`Forwarder::spawn`] for a log in PostgreSQL that several CAs share.
+    /// The cursor is shared too, and only one forwarder of a name sends at a
+    /// time (a lease); the others report [`ForwarderStatus::standby`] and take
+    /// over from the shared cursor when the sender's process goes away.
+    pub fn spawn_postgres(
+        audit_db: &crate::PgConfig,
+        settings: ForwarderSettings,
+        sink: Box<dyn Sink>,
+    ) -> Result<Forwarder, ForwardError> {
+        settings.validate()?;
+        let store = cursor_pg::PgCursors::open(audit_db)?;
+        Self::start(Box::new(store), settings, sink)
+    }
+
+    fn start(
+        mut store: Box<dyn cursor::Cursors>,
+        settings: ForwarderSettings,
+        sink: Box<dyn Sink>,
+    ) -> Result<Forwarder, ForwardError> {
         let acked = store.load(&settings.name)?;
         let head = store.head()?;
         // Checkpoints up to the cursor went out with their events before.
@@ -371,7 +403,7 @@ impl Forwarder {
             ..ForwarderStatus::default()
         }));
         let stop = Arc::new(StopFlag::default());
-        let worker = Worker {
+        let worker = worker::Worker {
             settings: settings.clone(),
             store,
             sink,
@@ -445,284 +477,5 @@ impl StatusHandle {
     /// A snapshot of the forwarder's state.
     pub fn get(&self) -> ForwarderStatus {
         lock(&self.0).clone()
-    }
-}
-
-struct Worker {
-    settings: ForwarderSettings,
-    store: cursor::CursorStore,
-    sink: Box<dyn Sink>,
-    stop: Arc<StopFlag>,
-    status: Arc<Mutex<ForwarderStatus>>,
-    /// The durable cursor.
-    acked: u64,
-    /// Last sequence written on the current connection.
-    sent: u64,
-    /// The newest checkpoint known delivered (with its event or on its own).
-    cp_acked: u64,
-    /// The newest checkpoint written on the current connection.
-    cp_sent: u64,
-    head: u64,
-    /// Written but unconfirmed batches: (last seq of the batch, newest checkpoint
-    /// written so far, when written).
-    pending: VecDeque<(u64, u64, Instant)>,
-    connected: bool,
-    backoff: Duration,
-}
-
-/// How often (at most) a lagging forwarder logs its lag.
-const LAG_LOG_EVERY: Duration = Duration::from_secs(10);
-
-impl Worker {
-    fn run(mut self) {
-        let name = self.settings.name.clone();
-        tracing::info!(
-            forwarder = %name, destination = %self.sink.destination(), cursor = self.acked,
-            head = self.head, "forwarder started"
-        );
-        let mut drain_deadline: Option<Instant> = None;
-        let mut last_lag_log = Instant::now();
-        loop {
-            if drain_deadline.is_none() && self.stop.is_set() {
-                drain_deadline = Some(Instant::now() + self.settings.drain_timeout);
-                // Send up to the head as it is now, not chase a moving one.
-                if let Ok(h) = self.store.head() {
-                    self.head = h;
-                }
-            }
-            if let Some(deadline) = drain_deadline {
-                // Caught up includes the checkpoint that closing the log signs
-                // over the last event, so the SIEM gets the final signed head.
-                let caught_up = self.sent >= self.head
-                    && self
-                        .store
-                        .checkpoint_upto(self.sent)
-                        .map_or(true, |cp| cp <= self.cp_sent);
-                if caught_up || Instant::now() >= deadline || !self.connected {
-                    self.finish(deadline);
-                    break;
-                }
-            }
-            if !self.connected {
-                if let Err(e) = self.sink.connect() {
-                    self.failed(&e);
-                    // A stop wakes this sleep; the next round then ends the loop.
-                    self.stop.sleep(self.backoff);
-                    self.backoff = (self.backoff * 2).min(self.settings.retry_max);
-                    continue;
-                }
-                self.connected = true;
-                self.sent = self.acked;
-                self.cp_sent = self.cp_acked;
-                self.pending.clear();
-                let mut st = lock(&self.status);
-                st.connects += 1;
-                st.connected = true;
-                drop(st);
-                tracing::info!(forwarder = %name, destination = %self.sink.destination(),
-                    resume_after = self.acked, "forwarder connected");
-            }
-            let step = self.step();
-            match step {
-                Ok(full) => {
-                    self.succeeded();
-                    if !full && drain_deadline.is_none() {
-                        self.stop.sleep(self.settings.poll_interval);
-                    }
-                }
-                Err(e) => {
-                    if matches!(e, ForwardError::Rejected { .. }) {
-                        // A configuration error will not fix itself in 250 ms.
-                        self.backoff = self.settings.retry_max;
-                    }
-                    self.failed(&e);
-                    self.sink.disconnect();
-                    self.connected = false;
-                    self.sent = self.acked;
-                    self.cp_sent = self.cp_acked;
-                    self.pending.clear();
-                    lock(&self.status).connected = false;
-                    if drain_deadline.is_none() {
-                        self.stop.sleep(self.backoff);
-                    }
-                    self.backoff = (self.backoff * 2).min(self.settings.retry_max);
-                }
-            }
-            if self.head > self.sent && last_lag_log.elapsed() >= LAG_LOG_EVERY {
-                last_lag_log = Instant::now();
-                let st = self.status_snapshot();
-                tracing::info!(
-                    forwarder = %name, cursor = st.acked_seq, sent = st.sent_seq,
-                    head = st.head_seq, lag = st.lag, last_error = st.last_error.as_deref(),
-                    "forwarder lagging"
-                );
-            }
-        }
-        lock(&self.status).stopped = true;
-        tracing::info!(forwarder = %name, cursor = self.acked, head = self.head, "forwarder stopped");
-    }
-
-    /// One round: send the next batch (if any), confirm what has settled.
-    /// Returns whether the batch was full (more is probably waiting).
-    fn step(&mut self) -> Result<bool, ForwardError> {
-        let mut batch = self.store.read_after(self.sent, self.settings.batch_size)?;
-        let full = u32::try_from(batch.len()).is_ok_and(|n| n >= self.settings.batch_size);
-        if batch.is_empty() {
-            // Caught up: a checkpoint signed since over an event already sent?
-            if let Some(late) = self.store.late_checkpoint(self.cp_sent, self.sent)? {
-                batch.push(late);
-            }
-        }
-        if let (Some(first), Some(last)) = (batch.first(), batch.last()) {
-            if !last.checkpoint_only && first.event.seq != self.sent + 1 {
-                tracing::warn!(forwarder = %self.settings.name, expected = self.sent + 1,
-                    found = first.event.seq, "gap in the audit log; run `rampart audit verify`");
-            }
-            let last_seq = last.event.seq;
-            if self.sink.wants_prev_hash() {
-                let prev = self.store.hash_before(first.event.seq)?;
-                self.sink.set_prev_hash(prev);
-            }
-            let delivery = self.sink.send(&batch)?;
-            self.sent = self.sent.max(last_seq);
-            if let Some(cp) = batch.iter().rev().find_map(|r| r.checkpoint.as_ref()) {
-                self.cp_sent = self.cp_sent.max(cp.seq);
-            }
-            let events = batch.iter().filter(|r| !r.checkpoint_only).count();
-            lock(&self.status).events_sent += events as u64;
-            match delivery {
-                Delivery::Acknowledged => self.advance(last_seq, self.cp_sent)?,
-                Delivery::Written => {
-                    self.pending
-                        .push_back((last_seq, self.cp_sent, Instant::now()));
-                }
-            }
-        }
-        if !full {
-            self.head = self.store.head()?;
-        } else {
-            self.head = self.head.max(self.sent);
-        }
-        self.confirm()?;
-        self.publish();
-        Ok(full)
-    }
-
-    /// Advance the cursor over batches written at least `settle` ago, if the
-    /// connection still stands.
-    fn confirm(&mut self) -> Result<(), ForwardError> {
-        let settle = self.settings.settle;
-        let settled = self
-            .pending
-            .iter()
-            .take_while(|(_, _, at)| at.elapsed() >= settle)
-            .count();
-        if settled == 0 {
-            return Ok(());
-        }
-        self.sink.check()?;
-        let mut upto = None;
-        for _ in 0..settled {
-            upto = self.pending.pop_front().map(|(s, cp, _)| (s, cp));
-        }
-        if let Some((seq, cp)) = upto {
-            self.advance(seq, cp)?;
-        }
-        Ok(())
-    }
-
-    fn advance(&mut self, seq: u64, cp: u64) -> Result<(), ForwardError> {
-        if seq > self.acked {
-            self.store.save(&self.settings.name, seq)?;
-            self.acked = seq;
-        }
-        self.cp_acked = self.cp_acked.max(cp);
-        Ok(())
-    }
-
-    /// The drain is over: close gracefully and record what the receiver proved.
-    fn finish(&mut self, deadline: Instant) {
-        if !self.connected {
-            return;
-        }
-        let timeout = deadline
-            .saturating_duration_since(Instant::now())
-            .max(Duration::from_millis(500));
-        match self.sink.close(timeout) {
-            Ok(true) => {
-                let (sent, cp) = (self.sent, self.cp_sent);
-                self.pending.clear();
-                if let Err(e) = self.advance(sent, cp) {
-                    self.failed(&e);
-                }
-            }
-            Ok(false) => {
-                // Not proven: settle what can be, the rest is resent next time.
-                if let Err(e) = self.confirm_without_check() {
-                    self.failed(&e);
-                }
-            }
-            Err(e) => self.failed(&e),
-        }
-        self.connected = false;
-        self.publish();
-        lock(&self.status).connected = false;
-    }
-
-    fn confirm_without_check(&mut self) -> Result<(), ForwardError> {
-        let settle = self.settings.settle;
-        let mut upto = None;
-        while let Some((s, cp, at)) = self.pending.front().copied() {
-            if at.elapsed() < settle {
-                break;
-            }
-            upto = Some((s, cp));
-            self.pending.pop_front();
-        }
-        if let Some((s, cp)) = upto {
-            self.advance(s, cp)?;
-        }
-        Ok(())
-    }
-
-    fn publish(&self) {
-        let mut st = lock(&self.status);
-        st.head_seq = self.head;
-        st.sent_seq = self.sent;
-        st.acked_seq = self.acked;
-        st.lag = self.head.saturating_sub(self.sent);
-    }
-
-    fn status_snapshot(&self) -> ForwarderStatus {
-        lock(&self.status).clone()
-    }
-
-    fn succeeded(&mut self) {
-        self.backoff = self.settings.retry_initial;
-        lock(&self.status).consecutive_failures = 0;
-    }
-
-    fn failed(&mut self, e: &ForwardError) {
-        let mut st = lock(&self.status);
-        st.consecutive_failures = st.consecutive_failures.saturating_add(1);
-        st.last_error = Some(e.to_string());
-        st.connected = false;
-        let failures = st.consecutive_failures;
-        drop(st);
-        if matches!(e, ForwardError::Rejected { .. }) {
-            tracing::error!(
-                forwarder = %self.settings.name, destination = %self.sink.destination(),
-                cursor = self.acked, failures, retry_in = ?self.backoff, error = %e,
-                "forwarder configuration error: the receiver refuses our requests; \
-                 events stay in the database and are retried"
-            );
-            return;
-        }
-        tracing::warn!(
-            forwarder = %self.settings.name, destination = %self.sink.destination(),
-            cursor = self.acked, head = self.head, lag = self.head.saturating_sub(self.acked),
-            failures, retry_in = ?self.backoff, error = %e,
-            "forwarder error; will reconnect and resend from the cursor"
-        );
     }
 }

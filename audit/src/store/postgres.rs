@@ -2,8 +2,9 @@
 //!
 //! Tables `audit_events` and `audit_checkpoints` (prefixed, so they can share
 //! a database with the CA's own tables), append-only by trigger (row updates,
-//! deletes and `TRUNCATE` are refused), and `audit_schema` holding the schema
-//! version.
+//! deletes and `TRUNCATE` are refused); `audit_forwarder_cursors`, the SIEM
+//! forwarders' shared cursors (mutable, outside the chain); and `audit_schema`
+//! holding the schema version.
 //!
 //! The single append point is a transaction-scoped advisory lock
 //! ([`APPEND_LOCK`]): a writer takes it, reads the head, hashes its batch onto
@@ -67,6 +68,11 @@ CREATE TABLE audit_checkpoints (
     hash      BYTEA NOT NULL CHECK (length(hash) = 32),
     time      TEXT NOT NULL,
     signature TEXT NOT NULL
+);
+CREATE TABLE audit_forwarder_cursors (
+    name       TEXT PRIMARY KEY,
+    last_seq   BIGINT NOT NULL CHECK (last_seq >= 0),
+    updated_at TIMESTAMPTZ NOT NULL
 );
 CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -427,7 +433,7 @@ impl std::fmt::Debug for PgReader {
     }
 }
 
-fn open_checked(cfg: &PgConfig) -> Result<Client, AuditError> {
+pub(crate) fn connect_checked(cfg: &PgConfig) -> Result<Client, AuditError> {
     let mut client = connect(cfg)?;
     let version = stored_version(&mut client).map_err(pg_err)?;
     check_not_newer(cfg, version)?;
@@ -449,7 +455,7 @@ fn open_checked(cfg: &PgConfig) -> Result<Client, AuditError> {
 impl PgReader {
     pub(crate) fn open(cfg: &PgConfig) -> Result<PgReader, AuditError> {
         Ok(PgReader {
-            client: open_checked(cfg)?,
+            client: connect_checked(cfg)?,
         })
     }
 
@@ -528,7 +534,7 @@ pub fn copy_to_sqlite(config: &PgConfig, dest: &Path) -> Result<u64, AuditError>
             dest.display()
         )));
     }
-    let mut client = open_checked(config)?;
+    let mut client = connect_checked(config)?;
     let mut snap = client
         .build_transaction()
         .isolation_level(IsolationLevel::RepeatableRead)
