@@ -182,6 +182,7 @@ mod error;
 mod event;
 pub mod export;
 pub mod forward;
+mod location;
 mod log;
 pub mod recording;
 pub mod retention;
@@ -194,9 +195,11 @@ pub use checkpoint::{
 };
 pub use error::AuditError;
 pub use event::{canonical_time, Event, EventKind, NewEvent, Outcome, Severity, BODY_VERSION};
+pub use location::AuditStore;
 pub use log::{Appended, AuditConfig, AuditLog};
 pub use store::postgres::{
-    copy_to_sqlite, is_postgres_url, pg_config, PgConfig, PG_SCHEMA_VERSION,
+    copy_to_sqlite, is_postgres_url, pg_config, postgres_schema_version, PgConfig,
+    PG_SCHEMA_VERSION,
 };
 pub use store::{schema_version, Query};
 pub use verify::{verify, VerifyProblem, VerifyReport};

@@ -28,7 +28,7 @@ use crate::store::{
     open_read_only, run_query, Backend, BackendError, Batch, ChainState, EventRow, Query,
     SqliteBackend,
 };
-use crate::AuditError;
+use crate::{AuditError, AuditStore};
 
 /// Tuning knobs of the writer. `Default` gives the documented defaults.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,22 +93,6 @@ struct Shared {
     witness_failures: AtomicU64,
 }
 
-/// Where a log is stored.
-#[derive(Clone)]
-enum Source {
-    Sqlite(PathBuf),
-    Postgres(Box<PgConfig>),
-}
-
-impl std::fmt::Display for Source {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Source::Sqlite(p) => write!(f, "{}", p.display()),
-            Source::Postgres(c) => f.write_str(&crate::store::postgres::describe(c)),
-        }
-    }
-}
-
 /// The read connection behind `query` and `contains_id`.
 enum Reader {
     Sqlite(Connection),
@@ -116,10 +100,10 @@ enum Reader {
 }
 
 impl Reader {
-    fn open(source: &Source) -> Result<Reader, AuditError> {
+    fn open(source: &AuditStore) -> Result<Reader, AuditError> {
         Ok(match source {
-            Source::Sqlite(p) => Reader::Sqlite(open_read_only(p)?),
-            Source::Postgres(c) => Reader::Postgres(PgReader::open(c)?),
+            AuditStore::Sqlite(p) => Reader::Sqlite(open_read_only(p)?),
+            AuditStore::Postgres(c) => Reader::Postgres(PgReader::open(c)?),
         })
     }
 
@@ -134,7 +118,7 @@ impl Reader {
 }
 
 struct Inner {
-    source: Source,
+    source: AuditStore,
     tx: Sender<Cmd>,
     shared: Arc<Shared>,
     thread: Mutex<Option<JoinHandle<()>>>,
@@ -200,7 +184,7 @@ impl AuditLog {
             witness_begun = !crate::witness::is_absent(w)?;
         }
         Self::start(
-            Source::Sqlite(path.to_owned()),
+            AuditStore::Sqlite(path.to_owned()),
             backend,
             checkpoint_key,
             config,
@@ -223,14 +207,14 @@ impl AuditLog {
         let mut witness_begun = false;
         if let Some(w) = &config.witness {
             crate::witness::open_check_postgres(
-                &mut backend,
+                backend.connection()?,
                 w,
                 checkpoint_key.as_ref().map(|k| k.public_key()),
             )?;
             witness_begun = !crate::witness::is_absent(w)?;
         }
         Self::start(
-            Source::Postgres(Box::new(database.clone())),
+            AuditStore::Postgres(Box::new(database.clone())),
             backend,
             checkpoint_key,
             config,
@@ -251,7 +235,7 @@ impl AuditLog {
     }
 
     fn start<B: Backend + 'static>(
-        source: Source,
+        source: AuditStore,
         mut backend: B,
         checkpoint_key: Option<Arc<dyn CheckpointSigner>>,
         config: AuditConfig,
@@ -420,8 +404,8 @@ impl AuditLog {
     /// The database file this log writes; `None` for a PostgreSQL log.
     pub fn sqlite_path(&self) -> Option<&Path> {
         match &self.inner.source {
-            Source::Sqlite(p) => Some(p),
-            Source::Postgres(_) => None,
+            AuditStore::Sqlite(p) => Some(p),
+            AuditStore::Postgres(_) => None,
         }
     }
 }

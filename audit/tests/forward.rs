@@ -690,5 +690,8 @@ fn on_a_shared_postgres_log_one_forwarder_of_a_name_sends_and_another_takes_over
     let got = rx.got();
     assert_complete_in_order(&got, &log_ids(&log));
     let resent = got.iter().filter(|g| g.seq <= 40).count();
-    assert_eq!(resent, 40, "the take-over resumed after the confirmed cursor");
+    assert_eq!(
+        resent, 40,
+        "the take-over resumed after the confirmed cursor"
+    );
 }

@@ -78,6 +78,13 @@ pub fn backup(config_path: &Path, out: &Path) -> Result<BackupReport, CaError> {
             config.database
         )));
     };
+    let Some(audit_db_path) = config.audit_database.sqlite_path() else {
+        return Err(CaError::Config(format!(
+            "the audit log is in PostgreSQL ({}): `rampart-ca backup` copies SQLite \
+             databases only; back the PostgreSQL database up with its own tools (pg_dump)",
+            config.audit_database
+        )));
+    };
     let root = canonical(config.path.parent().unwrap_or(Path::new(".")))?;
     let out = absolute(out)?;
     if out.starts_with(&root) {
@@ -103,7 +110,7 @@ pub fn backup(config_path: &Path, out: &Path) -> Result<BackupReport, CaError> {
     }
     // The live files, by their place under the CA directory.
     let ca_db = inside(&root, ca_db_path, "database")?;
-    let audit_db = inside(&root, &config.audit_database, "[audit] database")?;
+    let audit_db = inside(&root, audit_db_path, "[audit] database")?;
     let witness_rel = inside(&root, &config.audit_witness, "[audit] witness_file")?;
     let recordings_rel = audit_db
         .parent()

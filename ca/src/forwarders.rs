@@ -316,14 +316,18 @@ pub struct Forwarders {
 impl Forwarders {
     /// Start every configured forwarder on `audit_db`. A bad CA file or database
     /// fails start-up; an unreachable receiver does not (it is retried).
-    pub fn start(configs: &[ForwarderConfig], audit_db: &Path) -> Result<Forwarders, CaError> {
+    pub fn start(
+        configs: &[ForwarderConfig],
+        audit_db: &rampart_audit::AuditStore,
+    ) -> Result<Forwarders, CaError> {
         let mut running = Vec::with_capacity(configs.len());
         for f in configs {
             let sink = sink_for(f)?;
             let mut settings = ForwarderSettings::new(&f.name);
             settings.batch_size = f.batch_size;
             settings.retry_max = f.retry_max.max(settings.retry_initial);
-            let fwd = Forwarder::spawn(audit_db, settings, sink)
+            let fwd = audit_db
+                .spawn_forwarder(settings, sink)
                 .map_err(|e| CaError::Config(format!("[[audit.forwarders]] {:?}: {e}", f.name)))?;
             running.push(fwd);
         }

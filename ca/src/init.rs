@@ -94,8 +94,8 @@ impl std::fmt::Debug for InitPostgres {
 
 /// The empty PostgreSQL database `init` will fill, opened before any file is
 /// written so that a wrong URL leaves nothing behind; and the config lines
-/// naming it.
-fn open_postgres(pg: &InitPostgres) -> Result<(PostgresStore, String), CaError> {
+/// naming it: for the state, and for the audit log's `[audit] database`.
+fn open_postgres(pg: &InitPostgres) -> Result<(PostgresStore, String, String), CaError> {
     let password_file = pg
         .password_file
         .as_deref()
@@ -122,7 +122,7 @@ fn open_postgres(pg: &InitPostgres) -> Result<(PostgresStore, String), CaError> 
             toml::Value::String(f.display().to_string())
         ));
     }
-    Ok((store, lines))
+    Ok((store, lines, postgres_audit_lines(&pg.url)))
 }
 
 /// The token `init --pkcs11-*` makes the CA keys in.
@@ -236,6 +236,7 @@ fn config_text(listen: &str, passphrase_line: &str, ca_key_lines: &str) -> Strin
         passphrase_line,
         ca_key_lines,
         DEFAULT_DATABASE_LINES,
+        DEFAULT_AUDIT_LINES,
     )
 }
 
@@ -244,11 +245,26 @@ const DEFAULT_DATABASE_LINES: &str =
     "# Identities, factors, sessions, issued certificates, revocations (SQLite).\n\
      database = \"ca.db\"";
 
+/// `config_text`'s `[audit] database` lines for the default SQLite file.
+const DEFAULT_AUDIT_LINES: &str = "# Hash-chained, append-only audit log (SQLite).\n\
+     database = \"audit.db\"";
+
+/// The `[audit] database` lines for a log in the CA's PostgreSQL database.
+fn postgres_audit_lines(url: &str) -> String {
+    format!(
+        "# Hash-chained, append-only audit log: tables in the CA's PostgreSQL database,\n\
+         # one chain every CA on it appends to (password: database_password_file).\n\
+         database = {}",
+        toml::Value::String(url.to_owned())
+    )
+}
+
 fn config_text_with(
     listen: &str,
     passphrase_line: &str,
     ca_key_lines: &str,
     database_lines: &str,
+    audit_lines: &str,
 ) -> String {
     format!(
         r#"# rampart-ca configuration (written by `rampart-ca init`).
@@ -280,14 +296,13 @@ cert = "tls/cert.pem"
 key = "tls/key.pem"
 
 [audit]
-# Hash-chained, append-only audit log (SQLite).
-database = "audit.db"
+{audit_lines}
 # Sign a checkpoint every N events or every interval, whichever comes first.
 checkpoint_every_events = 1000
 checkpoint_every = "60s"
 # Every checkpoint and retention anchor is also appended here (fsynced); the CA
 # refuses to start when the database is behind it. Ship a copy off this host.
-# Default: audit.witness beside the database.
+# Default: audit.witness beside an SQLite database, or in this directory.
 # witness_file = "audit.witness"
 # Prune events older than this, up to a signed checkpoint kept as the anchor that
 # `rampart audit verify` starts from. Default: keep forever.
@@ -474,7 +489,7 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
         &config_path,
         match &postgres {
             None => config_text(&opts.listen, &passphrase_line, &ca_key_lines),
-            Some((_, lines)) => config_text_with(
+            Some((_, lines, audit_lines)) => config_text_with(
                 &opts.listen,
                 &passphrase_line,
                 &ca_key_lines,
@@ -483,6 +498,7 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
                      # PostgreSQL, which other CAs with copies of this directory may share.\n\
                      {lines}"
                 ),
+                audit_lines,
             ),
         }
         .as_bytes(),
@@ -495,7 +511,7 @@ pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
             let store = SqliteStore::open(&dir.join("ca.db"))?;
             store.set_meta(SEAL_SALT, &salt)?;
         }
-        Some((store, _)) => {
+        Some((store, _, _)) => {
             // Insert-if-absent: of two inits racing on one database, one salt wins
             // and the other init stops here.
             if store.meta_or_insert(SEAL_SALT, &salt)? != salt {
@@ -697,7 +713,17 @@ mod tests {
         };
         let out = init(&opts("ca1")).unwrap();
         assert!(!dir.path().join("ca1/ca.db").exists(), "no SQLite state");
+        assert!(!dir.path().join("ca1/audit.db").exists(), "no SQLite audit log");
         let report = server::check(&out.config).unwrap();
+        assert!(
+            report.contains(&format!(
+                "audit database OK: postgres://127.0.0.1:{}/ca (schema version {})",
+                pg.port(),
+                rampart_audit::PG_SCHEMA_VERSION
+            )),
+            "{report}"
+        );
+        assert!(report.contains("audit witness OK"), "{report}");
         assert!(
             report.contains(&format!(
                 "CA database OK: {url} (schema version {})",

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use rampart_audit::{AuditConfig, AuditError, AuditLog, EventKind, NewEvent, Outcome};
+use rampart_audit::{AuditConfig, AuditError, EventKind, NewEvent, Outcome};
 use rampart_policy::{LintSeverity, Policy};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -180,27 +180,28 @@ pub fn open_with_passphrase(
     let tls = load_tls(config)?;
     let (store, salt) = open_store(config)?;
     let sealer = Sealer::derive(pass, &salt)?;
-    let audit = AuditLog::open_with_signer(
-        &config.audit_database,
-        Some(keys.audit),
-        AuditConfig {
-            checkpoint_every_events: config.checkpoint_every_events,
-            checkpoint_every: config.checkpoint_every,
-            witness: Some(config.audit_witness.clone()),
-            ..AuditConfig::default()
-        },
-    )
-    .map_err(|e| match e {
-        // Already names both heads and the witness file.
-        AuditError::Witness(m) => {
-            CaError::Config(format!("refusing to start: {m}; {}", WITNESS_HINT))
-        }
-        AuditError::WitnessMissing(m) => CaError::Config(format!(
-            "refusing to start: {m}; {}",
-            witness_missing_hint(config)
-        )),
-        e => CaError::Config(format!("{}: {e}", config.audit_database.display())),
-    })?;
+    let audit = config
+        .audit_database
+        .open(
+            Some(keys.audit),
+            AuditConfig {
+                checkpoint_every_events: config.checkpoint_every_events,
+                checkpoint_every: config.checkpoint_every,
+                witness: Some(config.audit_witness.clone()),
+                ..AuditConfig::default()
+            },
+        )
+        .map_err(|e| match e {
+            // Already names both heads and the witness file.
+            AuditError::Witness(m) => {
+                CaError::Config(format!("refusing to start: {m}; {}", WITNESS_HINT))
+            }
+            AuditError::WitnessMissing(m) => CaError::Config(format!(
+                "refusing to start: {m}; {}",
+                witness_missing_hint(config)
+            )),
+            e => CaError::Config(format!("{}: {e}", config.audit_database)),
+        })?;
     let settings = config.authority.clone();
     let authority = Authority::new(store, audit, policy, keys.ca, sealer, clock, settings)?;
     if !config.oidc.is_empty() {
@@ -234,7 +235,7 @@ fn witness_missing_hint(config: &Config) -> String {
          deliberately with `rampart-ca witness-restart --config {config}` (audited as \
          audit_witness_restarted); if it does not, treat it as an incident and restore \
          the database from a copy that does (docs/audit.md: \"When the CA refuses to start\")",
-        db = config.audit_database.display(),
+        db = config.audit_database,
         key = config.audit_key.display(),
         config = config.path.display(),
     )
@@ -262,7 +263,10 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
     for f in &config.forwarders {
         crate::forwarders::sink_for(f)?; // the TLS CA file must load
     }
-    let files = [config.database.sqlite_path(), Some(&*config.audit_database)];
+    let files = [
+        config.database.sqlite_path(),
+        config.audit_database.sqlite_path(),
+    ];
     for db in files.into_iter().flatten() {
         if !db.exists() {
             return Err(CaError::Config(format!("{} does not exist", db.display())));
@@ -314,16 +318,21 @@ fn check_schemas(config: &Config) -> Result<[String; 2], CaError> {
             config.database, ca.found
         )
     };
-    let audit = rampart_audit::schema_version(&config.audit_database).map_err(|e| {
-        CaError::Config(format!(
-            "audit database {}: {e}",
-            config.audit_database.display()
-        ))
-    })?;
-    let audit_line = format!(
-        "audit database OK: {} (schema version {audit})",
-        config.audit_database.display()
-    );
+    let audit = config
+        .audit_database
+        .schema_version()
+        .map_err(|e| CaError::Config(format!("audit database {}: {e}", config.audit_database)))?;
+    let audit_line = if audit == 0 {
+        format!(
+            "audit database {}: no audit tables yet; the next start creates them",
+            config.audit_database
+        )
+    } else {
+        format!(
+            "audit database OK: {} (schema version {audit})",
+            config.audit_database
+        )
+    };
     Ok([ca_line, audit_line])
 }
 
@@ -336,7 +345,9 @@ fn check_witness(config: &Config, audit_key: &ssh_key::PublicKey) -> Result<Stri
     let absent = rampart_audit::witness::is_absent(w)
         .map_err(|e| CaError::Config(format!("audit witness: {e}")))?;
     if absent {
-        return match rampart_audit::witness::absent_check(&config.audit_database, w)
+        return match config
+            .audit_database
+            .absent_witness_problem(w)
             .map_err(|e| CaError::Config(format!("audit witness: {e}")))?
         {
             Some(p) => Err(CaError::Config(format!(
@@ -350,13 +361,10 @@ fn check_witness(config: &Config, audit_key: &ssh_key::PublicKey) -> Result<Stri
             )),
         };
     }
-    let report = rampart_audit::witness::check_file(
-        &config.audit_database,
-        w,
-        Some(audit_key),
-        rampart_audit::witness::Depth::Newest,
-    )
-    .map_err(|e| CaError::Config(format!("audit witness: {e}")))?;
+    let report = config
+        .audit_database
+        .check_witness(w, Some(audit_key))
+        .map_err(|e| CaError::Config(format!("audit witness: {e}")))?;
     if let Some(p) = report.problem {
         return Err(CaError::Config(format!(
             "audit witness {}: {p}; `serve` would refuse to start: {WITNESS_HINT}",
@@ -481,9 +489,11 @@ pub async fn serve(
         let bound = crate::metrics::serve(addr, refresh).await?;
         println!("rampart-ca metrics on http://{bound}/metrics");
     }
-    if let Some(window) = config.audit_retention {
+    // Retention is refused at load for a PostgreSQL log.
+    if let (Some(window), Some(db)) = (config.audit_retention, config.audit_database.sqlite_path())
+    {
         spawn_retention(
-            config.audit_database.clone(),
+            db.to_path_buf(),
             config.audit_witness.clone(),
             window,
             Arc::clone(&auth),

@@ -15,7 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use rampart_audit::witness::{self, Head};
-use rampart_audit::{AuditConfig, AuditLog, EventKind, NewEvent, Outcome};
+use rampart_audit::{AuditConfig, EventKind, NewEvent, Outcome};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -43,10 +43,9 @@ pub fn witness_restart(config_path: &Path) -> Result<WitnessRestart, CaError> {
     let config = Config::load(config_path)?;
     let db = &config.audit_database;
     let w = &config.audit_witness;
-    if !db.exists() {
+    if db.sqlite_path().is_some_and(|p| !p.exists()) {
         return Err(CaError::Config(format!(
-            "{} does not exist; run `rampart-ca init` first",
-            db.display()
+            "{db} does not exist; run `rampart-ca init` first"
         )));
     }
     // Checked again by `witness::restart` at the end; refusing here first keeps
@@ -59,32 +58,32 @@ pub fn witness_restart(config_path: &Path) -> Result<WitnessRestart, CaError> {
             w.display()
         )));
     }
-    let before = witness::start_points(db).map_err(audit_err)?;
+    let before = db.witness_start_points().map_err(audit_err)?;
     let Some(from) = before.newest() else {
         return Err(CaError::Config(format!(
             "the audit database {} has no checkpoint yet: there is nothing to restart \
              from, and `rampart-ca serve` begins {} by itself",
-            db.display(),
+            db,
             w.display()
         )));
     };
-    let db_head = witness::read_head(db).map_err(audit_err)?;
+    let db_head = db.head().map_err(audit_err)?;
     let pass = config.read_passphrase()?;
     let keys = crate::keys::load(&config, &pass)?;
     // Without the witness: its check at open is exactly what this command
     // overrides. The event's checkpoint is not witnessed by the writer; the
     // restart below writes it as the new witness's first line.
-    let log = AuditLog::open_with_signer(
-        db,
-        Some(keys.audit),
-        AuditConfig {
-            checkpoint_every_events: config.checkpoint_every_events,
-            checkpoint_every: config.checkpoint_every,
-            witness: None,
-            ..AuditConfig::default()
-        },
-    )
-    .map_err(|e| CaError::Config(format!("{}: {e}", db.display())))?;
+    let log = db
+        .open(
+            Some(keys.audit),
+            AuditConfig {
+                checkpoint_every_events: config.checkpoint_every_events,
+                checkpoint_every: config.checkpoint_every,
+                witness: None,
+                ..AuditConfig::default()
+            },
+        )
+        .map_err(|e| CaError::Config(format!("{db}: {e}")))?;
     let os_user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_default();
@@ -110,7 +109,7 @@ pub fn witness_restart(config_path: &Path) -> Result<WitnessRestart, CaError> {
     // a log cut back before the restart is caught by the new witness too.
     log.checkpoint_now().map_err(CaError::AuditUnavailable)?;
     log.close().map_err(CaError::AuditUnavailable)?;
-    let after = witness::restart(db, w).map_err(audit_err)?;
+    let after = db.restart_witness(w).map_err(audit_err)?;
     let started_at = after.newest().ok_or_else(|| {
         CaError::Config("the audit database lost its checkpoints during the restart".into())
     })?;

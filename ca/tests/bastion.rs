@@ -993,7 +993,7 @@ fn a_seal_that_could_not_be_audited_is_sealed_by_the_retry() {
         .unwrap();
     let (bytes, sha) = recording(&s, b"x");
     // Lock the audit database like a stray sqlite3 session would.
-    let blocker = rusqlite::Connection::open(f.auth.audit_log().path()).unwrap();
+    let blocker = rusqlite::Connection::open(f.auth.audit_log().sqlite_path().unwrap()).unwrap();
     blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let err = f.seal(&bastion, &s, &bytes, &sha).unwrap_err();
     assert_eq!(err.status(), 503);

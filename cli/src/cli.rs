@@ -452,8 +452,9 @@ pub enum AuditCommand {
     /// JSON Lines export complete and unaltered.
     #[command(group(clap::ArgGroup::new("input").required(true).args(["db", "export"])))]
     Verify {
-        /// The audit database (SQLite).
-        #[arg(long, value_name = "FILE")]
+        /// The audit database: an SQLite file, or a postgres:// URL for a log
+        /// several CAs share (password from PGPASSWORD when the URL has none).
+        #[arg(long, value_name = "FILE|URL")]
         db: Option<PathBuf>,
         /// A JSON Lines export (`rampart audit export --format jsonl`) to check offline.
         #[arg(long, value_name = "FILE")]
@@ -498,8 +499,9 @@ pub enum ExportFormatArg {
 /// `rampart audit export`.
 #[derive(Debug, Args)]
 pub struct AuditExportArgs {
-    /// The audit database (SQLite), opened read-only.
-    #[arg(long, value_name = "FILE")]
+    /// The audit database, opened read-only: an SQLite file, or a postgres://
+    /// URL (password from PGPASSWORD when the URL has none).
+    #[arg(long, value_name = "FILE|URL")]
     pub db: PathBuf,
     /// Output format.
     #[arg(long, value_enum)]

@@ -176,7 +176,7 @@ complete -c rampart -n "__fish_rampart_using_subcommand audit; and not __fish_se
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "verify" -d 'Verify an audit database (hash chain and signed checkpoints), or prove a JSON Lines export complete and unaltered'
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "export" -d 'Export events as JSON Lines (provable), CEF, OCSF or RFC 5424 syslog'
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l db -d 'The audit database (SQLite)' -r -F
+complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l db -d 'The audit database: an SQLite file, or a postgres:// URL for a log several CAs share (password from PGPASSWORD when the URL has none)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l export -d 'A JSON Lines export (`rampart audit export --format jsonl`) to check offline' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l audit-pubkey -d 'The audit public key (OpenSSH format) to check checkpoint signatures with; required with --export' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l recordings -d 'Also check every sealed session recording in DIR (the CA\'s `recordings/` directory) against the digest the log sealed; needs --db' -r -F
@@ -185,7 +185,7 @@ complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_s
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l home -d 'State directory (config, key, certificate, session)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -s h -l help -d 'Print help'
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -s V -l version -d 'Print version'
-complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from export" -l db -d 'The audit database (SQLite), opened read-only' -r -F
+complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from export" -l db -d 'The audit database, opened read-only: an SQLite file, or a postgres:// URL (password from PGPASSWORD when the URL has none)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from export" -l format -d 'Output format' -r -f -a "jsonl\t'JSON Lines in Rampart\'s schema, with hashes and signed checkpoints'
 cef\t'ArcSight Common Event Format'
 ocsf\t'OCSF 1.3.0 JSON, one event per line'

@@ -531,7 +531,7 @@ _arguments "${_arguments_options[@]}" : \
         case $line[1] in
             (verify)
 _arguments "${_arguments_options[@]}" : \
-'--db=[The audit database (SQLite)]:FILE:_files' \
+'--db=[The audit database\: an SQLite file, or a postgres\:// URL for a log several CAs share (password from PGPASSWORD when the URL has none)]:FILE|URL:_files' \
 '--export=[A JSON Lines export (\`rampart audit export --format jsonl\`) to check offline]:FILE:_files' \
 '--audit-pubkey=[The audit public key (OpenSSH format) to check checkpoint signatures with; required with --export]:FILE:_files' \
 '--recordings=[Also check every sealed session recording in DIR (the CA'\''s \`recordings/\` directory) against the digest the log sealed; needs --db]:DIR:_files' \
@@ -546,7 +546,7 @@ _arguments "${_arguments_options[@]}" : \
 ;;
 (export)
 _arguments "${_arguments_options[@]}" : \
-'--db=[The audit database (SQLite), opened read-only]:FILE:_files' \
+'--db=[The audit database, opened read-only\: an SQLite file, or a postgres\:// URL (password from PGPASSWORD when the URL has none)]:FILE|URL:_files' \
 '--format=[Output format]:FORMAT:((jsonl\:"JSON Lines in Rampart'\''s schema, with hashes and signed checkpoints"
 cef\:"ArcSight Common Event Format"
 ocsf\:"OCSF 1.3.0 JSON, one event per line"

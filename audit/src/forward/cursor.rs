@@ -197,11 +197,7 @@ impl Cursors for SqliteCursors {
 
     /// The newest checkpoint with `after < seq <= upto`, as a checkpoint-only
     /// record for the event it signs: a checkpoint signed after its event was sent.
-    fn late_checkpoint(
-        &mut self,
-        after: u64,
-        upto: u64,
-    ) -> Result<Option<Record>, AuditError> {
+    fn late_checkpoint(&mut self, after: u64, upto: u64) -> Result<Option<Record>, AuditError> {
         if upto <= after {
             return Ok(None);
         }
@@ -228,7 +224,6 @@ impl Cursors for SqliteCursors {
         Ok(v.map(seq_from_sql).unwrap_or(0))
     }
 }
-
 
 /// One row of `seq, body, hash` and the (possibly NULL) checkpoint columns
 /// `hash, time, signature`.

@@ -78,13 +78,11 @@ impl PgCursors {
 /// The columns `seq, body, hash, cp.hash, cp.time, cp.signature`.
 fn record(r: &Row) -> Result<Record, AuditError> {
     let body: &str = r.get(1);
-    let checkpoint = r
-        .get::<_, Option<&[u8]>>(3)
-        .map(|hash| StoredCheckpoint {
-            hash,
-            time: r.get(4),
-            signature: r.get(5),
-        });
+    let checkpoint = r.get::<_, Option<&[u8]>>(3).map(|hash| StoredCheckpoint {
+        hash,
+        time: r.get(4),
+        signature: r.get(5),
+    });
     assemble(seq(r.get(0)), body.as_bytes(), r.get(2), checkpoint)
 }
 

@@ -8,7 +8,7 @@
 //! only *reads* the log on its own thread and its own database connection;
 //! events wait in the database until they are delivered.
 //!
-//! Files: `cursor` (the [`Cursors`](cursor::Cursors) seam and its SQLite
+//! Files: `cursor` (the `Cursors` seam and its SQLite
 //! implementation), `cursor_pg` (PostgreSQL: the shared cursor and the lease
 //! that lets one CA of several send a forwarder's events), `worker` (the loop
 //! below), [`syslog`] and [`http`] (the sinks).

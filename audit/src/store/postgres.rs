@@ -210,7 +210,7 @@ fn seq_from(v: i64) -> Result<u64, AuditError> {
     })
 }
 
-fn read_state(c: &mut impl GenericClient) -> Result<ChainState, AuditError> {
+pub(crate) fn read_state(c: &mut impl GenericClient) -> Result<ChainState, AuditError> {
     let checkpoint_seq: Option<i64> = c
         .query_one("SELECT max(seq) FROM audit_checkpoints", &[])
         .map_err(pg_err)?
@@ -284,39 +284,59 @@ impl PgBackend {
     }
 }
 
-impl PgBackend {
-    /// The chain hash stored at `seq`, if that event exists.
-    pub(crate) fn hash_at(&mut self, seq: u64) -> Result<Option<[u8; 32]>, AuditError> {
-        let s = seq_to_sql(seq)?;
-        let row = self
-            .client()?
-            .query_opt("SELECT hash FROM audit_events WHERE seq = $1", &[&s])
-            .map_err(pg_err)?;
-        row.map(|r| hash32(seq, r.get(0))).transpose()
-    }
+/// The chain hash stored at `seq`, if that event exists.
+pub(crate) fn hash_at(
+    c: &mut impl GenericClient,
+    seq: u64,
+) -> Result<Option<[u8; 32]>, AuditError> {
+    let s = seq_to_sql(seq)?;
+    let row = c
+        .query_opt("SELECT hash FROM audit_events WHERE seq = $1", &[&s])
+        .map_err(pg_err)?;
+    row.map(|r| hash32(seq, r.get(0))).transpose()
+}
 
-    /// The newest stored checkpoint, in the shape of an anchor.
-    pub(crate) fn newest_checkpoint(
-        &mut self,
-    ) -> Result<Option<crate::retention::Anchor>, AuditError> {
-        let row = self
-            .client()?
-            .query_opt(
-                "SELECT seq, hash, time, signature FROM audit_checkpoints \
-                 ORDER BY seq DESC LIMIT 1",
-                &[],
-            )
-            .map_err(pg_err)?;
-        row.map(|r| {
-            let seq = seq_from(r.get(0))?;
-            Ok(crate::retention::Anchor {
-                seq,
-                hash: hash32(seq, r.get(1))?,
-                time: r.get(2),
-                signature: r.get(3),
-            })
+/// The newest stored checkpoint, in the shape of an anchor.
+pub(crate) fn newest_checkpoint(
+    c: &mut impl GenericClient,
+) -> Result<Option<crate::retention::Anchor>, AuditError> {
+    let row = c
+        .query_opt(
+            "SELECT seq, hash, time, signature FROM audit_checkpoints ORDER BY seq DESC LIMIT 1",
+            &[],
+        )
+        .map_err(pg_err)?;
+    row.map(|r| {
+        let seq = seq_from(r.get(0))?;
+        Ok(crate::retention::Anchor {
+            seq,
+            hash: hash32(seq, r.get(1))?,
+            time: r.get(2),
+            signature: r.get(3),
         })
-        .transpose()
+    })
+    .transpose()
+}
+
+/// The head (last event): sequence and hash, `(0, zeros)` when empty.
+pub(crate) fn head(c: &mut impl GenericClient) -> Result<(u64, [u8; 32]), AuditError> {
+    let s = read_state(c)?;
+    Ok((s.seq, s.hash))
+}
+
+/// The stored schema version of the audit tables at `cfg`, read without
+/// changing anything (0: none yet); an error when newer than this binary.
+pub fn postgres_schema_version(cfg: &PgConfig) -> Result<i64, AuditError> {
+    let mut c = connect(cfg)?;
+    let v = stored_version(&mut c).map_err(pg_err)?;
+    check_not_newer(cfg, v)?;
+    Ok(v)
+}
+
+impl PgBackend {
+    /// The writer's connection, for the witness check at open.
+    pub(crate) fn connection(&mut self) -> Result<&mut Client, AuditError> {
+        self.client()
     }
 }
 

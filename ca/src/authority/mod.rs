@@ -118,6 +118,9 @@ pub struct Settings {
     pub admin_max_mfa_age: Duration,
     /// Admin with a recovery-code session.
     pub admin_allow_recovery: bool,
+    /// Where uploaded session recordings are kept: `recordings/` beside an
+    /// SQLite audit database, or in the CA's directory.
+    pub recordings_dir: std::path::PathBuf,
 }
 
 /// What a successful login proved, for [`Authority::open_session`]. Holds the

@@ -385,13 +385,9 @@ impl Authority {
         Ok(api::BastionEventAck { ids, rejected })
     }
 
-    /// Where recordings are stored: `recordings/` beside the audit database.
+    /// Where uploaded recordings are stored ([`super::Settings::recordings_dir`]).
     pub fn recordings_dir(&self) -> PathBuf {
-        self.audit_log()
-            .path()
-            .parent()
-            .unwrap_or_else(|| Path::new("."))
-            .join(RECORDINGS_DIR)
+        self.settings.recordings_dir.clone()
     }
 
     /// The newest event of `kind` for `session`.

@@ -51,6 +51,49 @@ impl PostgresDatabase {
     }
 }
 
+impl PostgresDatabase {
+    /// The same database as connection settings for the audit log (password
+    /// file read now).
+    pub fn audit_store(&self) -> Result<rampart_audit::AuditStore, CaError> {
+        let config = self
+            .target()?
+            .config()
+            .map_err(|e| CaError::Config(format!("[audit] database: {e}")))?;
+        Ok(rampart_audit::AuditStore::Postgres(Box::new(config)))
+    }
+}
+
+/// `[audit] database`: an SQLite file, or a `postgres://` URL (the log several
+/// CAs share), whose password comes from `[audit] database_password_file`,
+/// else from the top-level `database_password_file`. Also where the witness
+/// goes by default: beside an SQLite file, or `audit.witness` in the CA's
+/// directory for PostgreSQL.
+pub(super) fn audit_store(
+    raw: &super::RawAudit,
+    main_password_file: Option<&Path>,
+    base: &Path,
+) -> Result<(rampart_audit::AuditStore, PathBuf), CaError> {
+    let is_pg = rampart_audit::is_postgres_url(raw.database.to_str().unwrap_or_default());
+    let password = match (&raw.database_password_file, is_pg) {
+        (Some(p), _) => Some(p.as_path()),
+        (None, true) => main_password_file,
+        (None, false) => None,
+    };
+    let place = Database::from_raw(&raw.database, password, base)
+        .map_err(|e| CaError::Config(format!("[audit] {e}")))?;
+    let witness = |default: PathBuf| match &raw.witness_file {
+        Some(w) => base.join(w),
+        None => default,
+    };
+    Ok(match place {
+        Database::Sqlite(p) => {
+            let w = witness(p.with_extension("witness"));
+            (rampart_audit::AuditStore::Sqlite(p), w)
+        }
+        Database::Postgres(pg) => (pg.audit_store()?, witness(base.join("audit.witness"))),
+    })
+}
+
 impl Database {
     pub(super) fn from_raw(
         raw: &Path,

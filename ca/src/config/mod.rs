@@ -140,9 +140,14 @@ impl Default for RawTls {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAudit {
-    /// Audit database. Default `audit.db`.
+    /// Audit database: an SQLite file (default `audit.db`), or a
+    /// `postgres://` URL for one log several CAs share.
     #[serde(default = "default_audit_db")]
     pub database: PathBuf,
+    /// Password file for a `postgres://` audit database (0600). Default: the
+    /// top-level `database_password_file`.
+    #[serde(default)]
+    pub database_password_file: Option<PathBuf>,
     /// Sign a checkpoint after this many events. Default 1000.
     #[serde(default = "default_checkpoint_events")]
     pub checkpoint_every_events: u64,
@@ -173,6 +178,7 @@ impl Default for RawAudit {
     fn default() -> Self {
         RawAudit {
             database: default_audit_db(),
+            database_password_file: None,
             checkpoint_every_events: default_checkpoint_events(),
             checkpoint_every: default_checkpoint_every(),
             forwarders: Vec::new(),
@@ -394,8 +400,8 @@ pub struct Config {
     pub tls_cert: PathBuf,
     /// TLS key.
     pub tls_key: PathBuf,
-    /// Audit database.
-    pub audit_database: PathBuf,
+    /// Where the audit log lives.
+    pub audit_database: rampart_audit::AuditStore,
     /// Checkpoint cadence in events.
     pub checkpoint_every_events: u64,
     /// Checkpoint cadence in time.
@@ -534,6 +540,23 @@ impl Config {
                 "[invites] default_ttl is longer than max_ttl".into(),
             ));
         }
+        let (audit_database, audit_witness) =
+            audit_store(&raw.audit, raw.database_password_file.as_deref(), base)?;
+        let recordings_dir = match audit_database.sqlite_path() {
+            Some(db) => db.parent().unwrap_or(base).to_path_buf(),
+            None => base.to_path_buf(),
+        }
+        .join(crate::authority::sessions::RECORDINGS_DIR);
+        let audit_retention = rampart_audit::retention::parse_retention(&raw.audit.retention)
+            .map_err(|e| CaError::Config(format!("[audit] {e}")))?;
+        if audit_retention.is_some() && audit_database.sqlite_path().is_none() {
+            return Err(CaError::Config(
+                "[audit] retention: pruning a PostgreSQL audit log is not supported yet; \
+                 keep retention = \"forever\" (the default) and archive with \
+                 `rampart audit export`"
+                    .into(),
+            ));
+        }
         Ok(Config {
             path: path.to_path_buf(),
             listen,
@@ -548,16 +571,12 @@ impl Config {
             passphrase,
             tls_cert: abs(&raw.tls.cert),
             tls_key: abs(&raw.tls.key),
-            audit_database: abs(&raw.audit.database),
+            audit_database,
             checkpoint_every_events: raw.audit.checkpoint_every_events.max(1),
             checkpoint_every: dur("[audit] checkpoint_every", &raw.audit.checkpoint_every)?,
             forwarders: crate::forwarders::validate(&raw.audit.forwarders, base)?,
-            audit_retention: rampart_audit::retention::parse_retention(&raw.audit.retention)
-                .map_err(|e| CaError::Config(format!("[audit] {e}")))?,
-            audit_witness: match &raw.audit.witness_file {
-                Some(w) => abs(w),
-                None => abs(&raw.audit.database).with_extension("witness"),
-            },
+            audit_retention,
+            audit_witness,
             oidc: crate::oidc::validate(&raw.oidc, base)?,
             webauthn: crate::webauthn::validate_in(&raw.webauthn, listen, base)?,
             piv: crate::piv::validate(&raw.piv, base)?,
@@ -570,6 +589,7 @@ impl Config {
                 invite_max_ttl,
                 admin_max_mfa_age: dur("[admin] max_mfa_age", &raw.admin.max_mfa_age)?,
                 admin_allow_recovery: raw.admin.allow_recovery,
+                recordings_dir,
             },
             metrics: crate::metrics::MetricsConfig::from_raw(&raw.metrics)?,
         })

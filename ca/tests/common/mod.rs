@@ -65,6 +65,7 @@ pub fn authority(policy: &str, limits: Limits, audit_db: Option<&Path>) -> TestA
             invite_max_ttl: Duration::from_secs(7 * 86400),
             admin_max_mfa_age: Duration::from_secs(3600),
             admin_allow_recovery: false,
+            recordings_dir: audit_db.parent().unwrap().join("recordings"),
         },
     )
     .unwrap();

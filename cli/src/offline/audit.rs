@@ -14,6 +14,49 @@ use rampart_audit::{AuditError, EventKind};
 use crate::cli::{AuditCommand, AuditExportArgs, ExportFormatArg};
 use crate::error::{io_detail, CliError, EXIT_AUDIT_FAILED};
 
+/// The log a command reads: an SQLite file as given, or a PostgreSQL log
+/// (`--db postgres://…`) copied byte for byte into a temporary SQLite file
+/// first, so that verify and export run the same code on both.
+struct LocalLog {
+    path: PathBuf,
+    /// What messages call it (a URL without its password).
+    shown: String,
+    _copy: Option<tempfile::TempDir>,
+}
+
+/// Where a PostgreSQL password comes from when the URL has none (the
+/// variable libpq reads too).
+const PG_PASSWORD_VAR: &str = "PGPASSWORD";
+
+fn local_log(db: &Path) -> Result<LocalLog, CliError> {
+    let text = db.to_str().unwrap_or_default();
+    if !rampart_audit::is_postgres_url(text) {
+        // SQLite would happily create a missing file; refuse before it gets the chance.
+        check_regular_file(db)?;
+        return Ok(LocalLog {
+            path: db.to_path_buf(),
+            shown: db.display().to_string(),
+            _copy: None,
+        });
+    }
+    let password = std::env::var(PG_PASSWORD_VAR).ok();
+    let config = rampart_audit::pg_config(text, password.as_deref())
+        .map_err(|e| CliError::Usage(format!("--db: {e}")))?;
+    let shown = rampart_audit::AuditStore::Postgres(Box::new(config.clone())).to_string();
+    let dir = tempfile::Builder::new()
+        .prefix("rampart-audit-copy")
+        .tempdir()
+        .map_err(|e| CliError::Audit(format!("cannot make a temporary directory: {e}")))?;
+    let path = dir.path().join("audit.db");
+    rampart_audit::copy_to_sqlite(&config, &path)
+        .map_err(|e| CliError::Audit(format!("cannot read {shown}: {e}")))?;
+    Ok(LocalLog {
+        path,
+        shown,
+        _copy: Some(dir),
+    })
+}
+
 /// Run an audit command.
 pub fn run(cmd: AuditCommand) -> Result<ExitCode, CliError> {
     match cmd {
@@ -30,7 +73,7 @@ pub fn run(cmd: AuditCommand) -> Result<ExitCode, CliError> {
                 .map(|h| Head::parse(h).map_err(|e| CliError::Usage(format!("--expect-head: {e}"))))
                 .transpose()?;
             verify(
-                &db,
+                &local_log(&db)?,
                 audit_pubkey.as_deref(),
                 recordings.as_deref(),
                 witness.as_deref(),
@@ -119,7 +162,7 @@ fn export(args: AuditExportArgs) -> Result<ExitCode, CliError> {
         kinds,
         user: args.user.clone(),
     };
-    check_regular_file(&args.db)?;
+    let log = local_log(&args.db)?;
     let opts = ExportOptions {
         format,
         filter,
@@ -129,15 +172,15 @@ fn export(args: AuditExportArgs) -> Result<ExitCode, CliError> {
         None => {
             let stdout = std::io::stdout();
             let mut out = BufWriter::new(stdout.lock());
-            match audit_export::export(&args.db, &opts, &mut out) {
+            match audit_export::export(&log.path, &opts, &mut out) {
                 // A reader that went away (`| head`) is not an error of ours.
                 Err(AuditError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
                     return Ok(ExitCode::SUCCESS)
                 }
-                other => other.map_err(|e| export_error(&args.db, e))?,
+                other => other.map_err(|e| export_error(&log, e))?,
             }
         }
-        Some(path) => export_to_file(&args.db, &opts, path)?,
+        Some(path) => export_to_file(&log, &opts, path)?,
     };
     if summary.held_back > 0 {
         eprintln!(
@@ -171,7 +214,7 @@ fn export(args: AuditExportArgs) -> Result<ExitCode, CliError> {
 /// Stream into a temporary file beside `path`, then rename it into place, so a
 /// failed export never leaves a truncated file that looks complete.
 fn export_to_file(
-    db: &Path,
+    db: &LocalLog,
     opts: &ExportOptions,
     path: &Path,
 ) -> Result<audit_export::ExportSummary, CliError> {
@@ -186,7 +229,7 @@ fn export_to_file(
         ))
     })?;
     let mut out = BufWriter::new(file);
-    let result = audit_export::export(db, opts, &mut out)
+    let result = audit_export::export(&db.path, opts, &mut out)
         .map_err(|e| export_error(db, e))
         .and_then(|s| {
             let file = out.into_inner().map_err(|e| {
@@ -213,7 +256,7 @@ fn export_to_file(
     result
 }
 
-fn export_error(db: &Path, e: AuditError) -> CliError {
+fn export_error(db: &LocalLog, e: AuditError) -> CliError {
     match e {
         AuditError::Config(m) => CliError::Usage(m),
         AuditError::Io(e) => {
@@ -221,10 +264,10 @@ fn export_error(db: &Path, e: AuditError) -> CliError {
         }
         AuditError::CorruptRow { .. } => CliError::Audit(format!(
             "cannot export {}: {e}; run `rampart audit verify --db`",
-            db.display()
+            db.shown
         )),
         other => CliError::NoInput {
-            path: db.display().to_string(),
+            path: db.shown.clone(),
             detail: other.to_string(),
         },
     }
@@ -268,14 +311,13 @@ fn verify_export(file: &Path, pubkey_file: Option<&Path>) -> Result<ExitCode, Cl
 }
 
 fn verify(
-    db: &Path,
+    log: &LocalLog,
     pubkey_file: Option<&Path>,
     recordings: Option<&Path>,
     witness_file: Option<&Path>,
     expect_head: Option<&Head>,
 ) -> Result<ExitCode, CliError> {
-    // SQLite would happily create a missing file; refuse before it gets the chance.
-    check_regular_file(db)?;
+    let db = log.path.as_path();
     let pubkey = match pubkey_file {
         Some(p) => Some(read_pubkey(p)?),
         None => None,
@@ -289,7 +331,7 @@ fn verify(
         }
         None => None,
     };
-    let cannot = |e: AuditError| CliError::Audit(format!("cannot verify {}: {e}", db.display()));
+    let cannot = |e: AuditError| CliError::Audit(format!("cannot verify {}: {e}", log.shown));
     // A log that cannot even be read as an audit log fails verification (exit 6):
     // for an integrity check, "could not tell" is not a pass.
     let report = rampart_audit::verify(db, pubkey.as_ref()).map_err(cannot)?;

@@ -99,7 +99,8 @@ impl PgTarget {
         redact_url(&self.url)
     }
 
-    fn config(&self) -> Result<postgres::Config, StoreError> {
+    /// Connection settings with the password and timeouts filled in.
+    pub(crate) fn config(&self) -> Result<postgres::Config, StoreError> {
         let mut cfg = postgres::Config::from_str(&self.url)
             .map_err(|e| StoreError::Db(format!("{}: {e}", self.redacted())))?;
         if cfg.get_password().is_none() {

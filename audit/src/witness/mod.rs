@@ -48,6 +48,13 @@
 //! where the CA host cannot write — the SIEM receives every event's `seq` and
 //! `hash`, which is all `--expect-head` needs, and the witness file itself can be
 //! shipped by a log agent.
+//!
+//! A log in PostgreSQL that several CAs share is compared the same way by
+//! `postgres` (the newest line; there is no retention anchor there).
+
+mod postgres;
+pub(crate) use postgres::open_check_postgres;
+pub use postgres::{check_postgres, restart_postgres, start_points_postgres};
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Write};
@@ -368,11 +375,11 @@ fn hash_at(conn: &Connection, seq: u64) -> Result<Option<[u8; 32]>, AuditError> 
 }
 
 /// Where [`compare`] reads the chain hash stored at a sequence number.
-type HashAt<'a> = dyn FnMut(u64) -> Result<Option<[u8; 32]>, AuditError> + 'a;
+pub(crate) type HashAt<'a> = dyn FnMut(u64) -> Result<Option<[u8; 32]>, AuditError> + 'a;
 
 /// Compare one recorded position with the database; `what` names where it came
 /// from (`the witness (line 7)`, `the expected head`).
-fn compare(
+pub(crate) fn compare(
     hash_at: &mut HashAt<'_>,
     db: &Head,
     anchor: Option<&Anchor>,
@@ -606,7 +613,7 @@ pub fn is_absent(path: &Path) -> Result<bool, AuditError> {
     }
 }
 
-fn write_start(witness: &Path, points: &StartPoints) -> Result<(), AuditError> {
+pub(crate) fn write_start(witness: &Path, points: &StartPoints) -> Result<(), AuditError> {
     if let Some(a) = &points.anchor {
         append(
             witness,
@@ -634,7 +641,7 @@ fn write_start(witness: &Path, points: &StartPoints) -> Result<(), AuditError> {
 /// signed checkpoints. The database's own newest checkpoint proves nothing
 /// about what came after it, so starting over from it would accept a log cut
 /// back to any earlier checkpoint; only a deliberate [`restart`] does that.
-fn absent_problem(witness: &Path, points: &StartPoints) -> Option<String> {
+pub(crate) fn absent_problem(witness: &Path, points: &StartPoints) -> Option<String> {
     let head = points.newest()?;
     Some(format!(
         "the audit witness {} is missing or empty, but the audit database holds signed \
@@ -691,61 +698,6 @@ pub(crate) fn open_check(
     }
     let report = check_file(db, witness, key, Depth::Newest)?;
     match report.problem {
-        None => Ok(()),
-        Some(p) => Err(AuditError::Witness(format!(
-            "{p} (witness {})",
-            witness.display()
-        ))),
-    }
-}
-
-/// [`open_check`] for a log in PostgreSQL, shared by several writers: this
-/// process's witness holds the checkpoints it cut, so the shared database
-/// must hold each of those positions with the witnessed hash (it is never
-/// behind them); checkpoints other writers cut are theirs to witness. A missing
-/// witness beside a log with checkpoints is refused as for SQLite: a CA that
-/// joins an existing log starts its witness on purpose (`witness-restart`).
-pub(crate) fn open_check_postgres(
-    db: &mut crate::store::postgres::PgBackend,
-    witness: &Path,
-    key: Option<&ssh_key::PublicKey>,
-) -> Result<(), AuditError> {
-    if is_absent(witness)? {
-        let points = StartPoints {
-            anchor: None,
-            checkpoint: db.newest_checkpoint()?,
-        };
-        return match absent_problem(witness, &points) {
-            Some(p) => Err(AuditError::WitnessMissing(p)),
-            None => Ok(()),
-        };
-    }
-    let entries = read(witness)?;
-    let Some(newest) = entries.iter().max_by_key(|e| e.seq) else {
-        return Ok(());
-    };
-    let what = format!("the witness (line {})", newest.line);
-    if let Some(key) = key {
-        let msg = checkpoint_message(newest.seq, &newest.hash, &newest.time);
-        if let Err(err) = verify_signature(key, msg.as_bytes(), &newest.signature) {
-            return Err(AuditError::Witness(format!(
-                "{what}: the signature over sequence {} does not verify with the audit key \
-                 (the line was altered or forged): {err} (witness {})",
-                newest.seq,
-                witness.display()
-            )));
-        }
-    }
-    let state = crate::store::Backend::load_state(db)?;
-    let head = Head {
-        seq: state.seq,
-        hash: state.hash,
-    };
-    let want = Head {
-        seq: newest.seq,
-        hash: newest.hash,
-    };
-    match compare(&mut |seq| db.hash_at(seq), &head, None, &want, &what)? {
         None => Ok(()),
         Some(p) => Err(AuditError::Witness(format!(
             "{p} (witness {})",
