@@ -6,6 +6,8 @@
 
 use std::path::PathBuf;
 
+use rampart_api::ErrorCode;
+
 /// Errors of the CA.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -14,7 +16,7 @@ pub enum CaError {
     #[error("{message}")]
     BadRequest {
         /// Stable error code.
-        code: &'static str,
+        code: ErrorCode,
         /// One sentence for the user.
         message: String,
     },
@@ -22,7 +24,7 @@ pub enum CaError {
     #[error("{message}")]
     Unauthenticated {
         /// Stable error code.
-        code: &'static str,
+        code: ErrorCode,
         /// One sentence for the user.
         message: String,
     },
@@ -30,7 +32,7 @@ pub enum CaError {
     #[error("{message}")]
     Forbidden {
         /// Stable error code.
-        code: &'static str,
+        code: ErrorCode,
         /// One sentence for the user.
         message: String,
     },
@@ -38,7 +40,7 @@ pub enum CaError {
     #[error("{message}")]
     NotFound {
         /// Stable error code.
-        code: &'static str,
+        code: ErrorCode,
         /// One sentence for the user.
         message: String,
     },
@@ -46,7 +48,7 @@ pub enum CaError {
     #[error("{message}")]
     Conflict {
         /// Stable error code.
-        code: &'static str,
+        code: ErrorCode,
         /// One sentence for the user.
         message: String,
     },
@@ -54,7 +56,7 @@ pub enum CaError {
     #[error("{message}")]
     RateLimited {
         /// Stable error code.
-        code: &'static str,
+        code: ErrorCode,
         /// One sentence for the user.
         message: String,
         /// Seconds until trying again makes sense.
@@ -64,7 +66,7 @@ pub enum CaError {
     #[error("{message}")]
     Upstream {
         /// Stable code.
-        code: &'static str,
+        code: ErrorCode,
         /// Human message.
         message: String,
     },
@@ -96,7 +98,7 @@ pub enum CaError {
 
 impl CaError {
     /// A 400 with a code and message.
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         CaError::BadRequest {
             code,
             message: message.into(),
@@ -104,7 +106,7 @@ impl CaError {
     }
 
     /// A 401 with a code and message.
-    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unauthenticated(code: ErrorCode, message: impl Into<String>) -> Self {
         CaError::Unauthenticated {
             code,
             message: message.into(),
@@ -112,7 +114,7 @@ impl CaError {
     }
 
     /// A 403 with a code and message.
-    pub fn forbidden(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn forbidden(code: ErrorCode, message: impl Into<String>) -> Self {
         CaError::Forbidden {
             code,
             message: message.into(),
@@ -120,7 +122,7 @@ impl CaError {
     }
 
     /// A 404 with a code and message.
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         CaError::NotFound {
             code,
             message: message.into(),
@@ -151,7 +153,7 @@ impl CaError {
     }
 
     /// Stable machine-readable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
             CaError::BadRequest { code, .. }
             | CaError::Unauthenticated { code, .. }
@@ -159,9 +161,9 @@ impl CaError {
             | CaError::NotFound { code, .. }
             | CaError::Conflict { code, .. }
             | CaError::RateLimited { code, .. }
-            | CaError::Upstream { code, .. } => code,
-            CaError::AuditUnavailable(_) => "audit_unavailable",
-            _ => "internal",
+            | CaError::Upstream { code, .. } => *code,
+            CaError::AuditUnavailable(_) => ErrorCode::AuditUnavailable,
+            _ => ErrorCode::Internal,
         }
     }
 

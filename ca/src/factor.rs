@@ -8,6 +8,7 @@
 //! `crate::oidc`; they feed the same limits, lockout and audit events.
 
 use chrono::{DateTime, Utc};
+use rampart_api::ErrorCode;
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
@@ -40,11 +41,11 @@ pub enum FactorFailure {
 
 impl FactorFailure {
     /// Stable code for API errors and audit reasons.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> rampart_api::ErrorCode {
         match self {
-            FactorFailure::Invalid => "factor_invalid",
-            FactorFailure::Replayed => "factor_replayed",
-            FactorFailure::Malformed => "factor_malformed",
+            FactorFailure::Invalid => ErrorCode::FactorInvalid,
+            FactorFailure::Replayed => ErrorCode::FactorReplayed,
+            FactorFailure::Malformed => ErrorCode::FactorMalformed,
         }
     }
 }

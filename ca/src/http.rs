@@ -5,6 +5,7 @@
 //! thread (the store and the audit log's durable append block). A bad request gets
 //! a 4xx with a clear message and never reaches the authority half-parsed.
 
+use rampart_api::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -42,10 +43,10 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %e, "request failed");
         } else {
-            tracing::info!(code = e.code(), error = %e, "request refused");
+            tracing::info!(code = e.code().as_str(), error = %e, "request refused");
         }
         let body = ErrorBody {
-            code: e.code().to_owned(),
+            code: e.code().as_str().to_owned(),
             message: e.public_message(),
         };
         let mut resp = (status, Json(body)).into_response();
@@ -61,11 +62,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn plain_error(status: StatusCode, code: &str, message: String) -> Response {
+fn plain_error(status: StatusCode, code: ErrorCode, message: String) -> Response {
     (
         status,
         Json(ErrorBody {
-            code: code.to_owned(),
+            code: code.as_str().to_owned(),
             message,
         }),
     )
@@ -90,18 +91,18 @@ where
             if status == StatusCode::PAYLOAD_TOO_LARGE {
                 plain_error(
                     status,
-                    "body_too_large",
+                    ErrorCode::BodyTooLarge,
                     format!("request body is larger than {} bytes", api::MAX_BODY_BYTES),
                 )
             } else {
-                plain_error(status, "bad_body", rej.body_text())
+                plain_error(status, ErrorCode::BadBody, rej.body_text())
             }
         })?;
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
             let code = if e.is_syntax() || e.is_eof() {
-                "malformed_json"
+                ErrorCode::MalformedJson
             } else {
-                "invalid_request"
+                ErrorCode::InvalidRequest
             };
             plain_error(StatusCode::BAD_REQUEST, code, format!("request body: {e}"))
         })
@@ -123,7 +124,7 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
         .filter(|t| !t.is_empty() && t.len() <= 256);
     value.map(str::to_owned).ok_or_else(|| {
         ApiError(CaError::unauthenticated(
-            "session_missing",
+            ErrorCode::SessionMissing,
             "this endpoint needs a session; run `rampart login`",
         ))
     })
@@ -238,7 +239,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
 async fn not_found() -> Response {
     plain_error(
         StatusCode::NOT_FOUND,
-        "not_found",
+        ErrorCode::NotFound,
         "no such endpoint".into(),
     )
 }
@@ -428,7 +429,7 @@ async fn targets(
 ) -> Result<Json<api::Targets>, ApiError> {
     if uri.query().is_some() {
         return Err(CaError::bad_request(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "this endpoint takes no parameters: it lists the session's own user's targets",
         )
         .into());
@@ -610,7 +611,7 @@ where
 {
     let credential = bearer(headers).map_err(|_| {
         ApiError(CaError::unauthenticated(
-            "bastion_credential_missing",
+            ErrorCode::BastionCredentialMissing,
             "this endpoint needs a bastion credential (rampart-bastion join)",
         ))
     })?;
@@ -661,7 +662,7 @@ async fn bastion_revocations(
 ) -> Result<Json<api::BastionRevocations>, ApiError> {
     let Query(q) = query.map_err(|e| {
         ApiError(CaError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("query: {}", e.body_text()),
         ))
     })?;
@@ -696,7 +697,7 @@ struct RecordingQuery {
 
 fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
     ApiError(CaError::bad_request(
-        "invalid_query",
+        ErrorCode::InvalidQuery,
         format!("query: {}", e.body_text()),
     ))
 }
@@ -713,7 +714,7 @@ async fn bastion_recording(
     let flag = |v: &str| {
         sessions::parse_flag(v).ok_or_else(|| {
             ApiError(CaError::bad_request(
-                "invalid_abnormal_end",
+                ErrorCode::InvalidAbnormalEnd,
                 "abnormal_end is 1, 0, true or false",
             ))
         })
@@ -737,7 +738,7 @@ async fn bastion_recording(
         Err(_) => {
             return Ok(plain_error(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "recording_too_large",
+                ErrorCode::RecordingTooLarge,
                 format!(
                     "a recording is at most {} bytes (or the upload broke off)",
                     api::MAX_RECORDING_BYTES
@@ -780,7 +781,7 @@ async fn list_sessions(
         .is_some_and(|l| l == 0 || l > sessions::SESSIONS_MAX_LIMIT)
     {
         return Err(ApiError(CaError::bad_request(
-            "invalid_limit",
+            ErrorCode::InvalidLimit,
             format!("limit is 1 to {}", sessions::SESSIONS_MAX_LIMIT),
         )));
     }

@@ -36,6 +36,7 @@
 //! every certificate above it still counts it — which is what stops a slot key
 //! from being used to sign a forged attestation under a genuine `f9`.
 
+use rampart_api::ErrorCode;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -175,23 +176,23 @@ pub enum PivError {
 
 impl PivError {
     /// Stable snake_case code, `piv_attestation_*`.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> rampart_api::ErrorCode {
         match self {
-            PivError::NotConfigured => "piv_attestation_not_configured",
-            PivError::Malformed { .. } => "piv_attestation_malformed",
-            PivError::ChainBroken(_) => "piv_attestation_chain_broken",
-            PivError::BadSignature(_) => "piv_attestation_bad_signature",
-            PivError::WeakSignature { .. } => "piv_attestation_weak_signature",
-            PivError::UntrustedRoot(_) => "piv_attestation_untrusted_root",
-            PivError::NotValidNow { .. } => "piv_attestation_not_valid_now",
-            PivError::NotCa(_) => "piv_attestation_not_ca",
-            PivError::PathTooLong(_) => "piv_attestation_path_too_long",
-            PivError::CriticalExtension { .. } => "piv_attestation_critical_extension",
-            PivError::PolicyMissing => "piv_attestation_policy_missing",
-            PivError::TouchPolicy { .. } => "piv_attestation_touch_policy",
-            PivError::PinPolicy { .. } => "piv_attestation_pin_policy",
-            PivError::KeyMismatch => "piv_attestation_key_mismatch",
-            PivError::UnsupportedKey(_) => "piv_attestation_unsupported_key",
+            PivError::NotConfigured => ErrorCode::PivAttestationNotConfigured,
+            PivError::Malformed { .. } => ErrorCode::PivAttestationMalformed,
+            PivError::ChainBroken(_) => ErrorCode::PivAttestationChainBroken,
+            PivError::BadSignature(_) => ErrorCode::PivAttestationBadSignature,
+            PivError::WeakSignature { .. } => ErrorCode::PivAttestationWeakSignature,
+            PivError::UntrustedRoot(_) => ErrorCode::PivAttestationUntrustedRoot,
+            PivError::NotValidNow { .. } => ErrorCode::PivAttestationNotValidNow,
+            PivError::NotCa(_) => ErrorCode::PivAttestationNotCa,
+            PivError::PathTooLong(_) => ErrorCode::PivAttestationPathTooLong,
+            PivError::CriticalExtension { .. } => ErrorCode::PivAttestationCriticalExtension,
+            PivError::PolicyMissing => ErrorCode::PivAttestationPolicyMissing,
+            PivError::TouchPolicy { .. } => ErrorCode::PivAttestationTouchPolicy,
+            PivError::PinPolicy { .. } => ErrorCode::PivAttestationPinPolicy,
+            PivError::KeyMismatch => ErrorCode::PivAttestationKeyMismatch,
+            PivError::UnsupportedKey(_) => ErrorCode::PivAttestationUnsupportedKey,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! is preceded by an `admin_recovery_invite` event (severity high) in the audit
 //! chain, which the SIEM forwarders ship like any other.
 
+use rampart_api::ErrorCode;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -50,13 +51,13 @@ pub fn recover_admin(
     let auth = loaded.authority;
     let Some(account) = auth.list_users()?.into_iter().find(|u| u.name == user) else {
         return Err(CaError::not_found(
-            "user_unknown",
+            ErrorCode::UserUnknown,
             format!("no user named {user:?}"),
         ));
     };
     if !account.admin {
         return Err(CaError::bad_request(
-            "not_admin",
+            ErrorCode::NotAdmin,
             format!(
                 "{user} is not an admin; an admin invites other users (`rampart admin invite`)"
             ),
@@ -64,7 +65,7 @@ pub fn recover_admin(
     }
     if account.disabled {
         return Err(CaError::bad_request(
-            "user_disabled",
+            ErrorCode::UserDisabled,
             format!("{user} is disabled; recovery does not undo another admin's decision"),
         ));
     }

@@ -285,7 +285,7 @@ fn a_strangers_hundred_wrong_codes_do_not_lock_the_admin_out() {
                 },
             )
             .unwrap_err();
-        *outcomes.entry(e.code()).or_default() += 1;
+        *outcomes.entry(e.code().as_str()).or_default() += 1;
     }
     // Five guesses were judged; the rest were refused unjudged.
     assert_eq!(outcomes.get("factor_invalid"), Some(&5), "{outcomes:?}");

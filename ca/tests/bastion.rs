@@ -906,7 +906,7 @@ fn recordings_are_stored_once_and_sealed_by_digest() {
     tampered[last] ^= 1;
     let err = f.seal(&bastion, &s, &tampered, &sha).unwrap_err();
     assert_eq!(
-        (err.code(), err.status()),
+        (err.code().as_str(), err.status()),
         ("recording_digest_mismatch", 400)
     );
     let err = f
@@ -967,7 +967,10 @@ fn recordings_are_stored_once_and_sealed_by_digest() {
     assert_eq!(f.seal(&bastion, &s, &bytes, &sha).unwrap(), sealed);
     let (other_bytes, other_sha) = recording(&s, b"something else");
     let err = f.seal(&bastion, &s, &other_bytes, &other_sha).unwrap_err();
-    assert_eq!((err.code(), err.status()), ("recording_exists", 409));
+    assert_eq!(
+        (err.code().as_str(), err.status()),
+        ("recording_exists", 409)
+    );
     assert_eq!(
         std::fs::read(&stored).unwrap(),
         bytes,
@@ -1143,7 +1146,10 @@ fn a_recording_is_served_only_while_it_matches_its_seal() {
     edited[bytes.len() / 2] ^= 0x20;
     std::fs::write(&path, &edited).unwrap();
     let err = f.auth.session_recording(&f.caller, &admin, &s).unwrap_err();
-    assert_eq!((err.code(), err.status()), ("recording_tampered", 409));
+    assert_eq!(
+        (err.code().as_str(), err.status()),
+        ("recording_tampered", 409)
+    );
     assert_eq!(
         query_kind(&f.auth, rampart_audit::EventKind::RecordingViewed).len(),
         1,
@@ -1151,7 +1157,10 @@ fn a_recording_is_served_only_while_it_matches_its_seal() {
     );
     std::fs::remove_file(&path).unwrap();
     let err = f.auth.session_recording(&f.caller, &admin, &s).unwrap_err();
-    assert_eq!((err.code(), err.status()), ("recording_missing", 409));
+    assert_eq!(
+        (err.code().as_str(), err.status()),
+        ("recording_missing", 409)
+    );
 }
 
 #[test]
@@ -1208,7 +1217,10 @@ engineers = ["dev"]
 
     // Labelled: policy wants a per-session code. A prompt, not audited.
     let err = ask(&[("env", "prod")], None).unwrap_err();
-    assert_eq!((err.code(), err.status()), (api::SESSION_MFA_REQUIRED, 401));
+    assert_eq!(
+        (err.code().as_str(), err.status()),
+        (api::ErrorCode::SessionMfaRequired.as_str(), 401)
+    );
     assert_eq!(count(K::AccessDenied), 1, "no access_denied for the prompt");
     assert_eq!(count(K::AccessGranted), 0);
 
@@ -1296,7 +1308,7 @@ engineers = ["web", "prod"]
         .session_cert(&bastion, &plain.certificate, None)
         .unwrap_err();
     assert!(
-        matches!(&err, CaError::Forbidden { code: "access_denied", message } if message.contains("may reach target db-1")),
+        matches!(&err, CaError::Forbidden { code: api::ErrorCode::AccessDenied, message } if message.contains("may reach target db-1")),
         "{err}"
     );
 

@@ -1857,7 +1857,7 @@ fn a_bastion_session_for_a_role_without_link_approval_takes_no_page_approval() {
     let err = f
         .app_session_cert(&outer, "deploy", "s-3", None, None)
         .unwrap_err();
-    assert_eq!(err.code(), api::SESSION_MFA_REQUIRED);
+    assert_eq!(err.code(), api::ErrorCode::SessionMfaRequired);
     f.clock.advance(chrono::Duration::seconds(30));
     let code = totp.generate(f.clock.now().timestamp() as u64);
     let ok = f

@@ -345,12 +345,12 @@ fn classify(
     match answer {
         Ok(r) => CertOutcome::Issued(r),
         Err(ClientError::Api { code, .. })
-            if code == rampart_api::SESSION_APPROVAL_REQUIRED && proof.is_none() =>
+            if code == rampart_api::ErrorCode::SessionApprovalRequired && proof.is_none() =>
         {
             CertOutcome::NeedApproval
         }
         Err(ClientError::Api { code, message, .. })
-            if code == rampart_api::SESSION_MFA_REQUIRED
+            if code == rampart_api::ErrorCode::SessionMfaRequired
                 && !matches!(proof, Some(MfaProof::Approval(_))) =>
         {
             if totp {
@@ -451,8 +451,8 @@ mod tests {
     #[test]
     fn the_cas_answer_is_classified_by_code_and_the_mfa_already_given() {
         use CertOutcome::*;
-        let approval_required = rampart_api::SESSION_APPROVAL_REQUIRED;
-        let mfa_required = rampart_api::SESSION_MFA_REQUIRED;
+        let approval_required = rampart_api::ErrorCode::SessionApprovalRequired.as_str();
+        let mfa_required = rampart_api::ErrorCode::SessionMfaRequired.as_str();
         assert_eq!(classify(Ok(issued()), None), Issued(issued()));
         assert_eq!(classify(Ok(issued()), Some(&totp())), Issued(issued()));
 

@@ -12,6 +12,7 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
 pub mod client;
+pub mod error_code;
 pub mod oidc;
 pub mod report;
 pub mod source;
@@ -22,6 +23,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 pub use client::{Client, ClientError, Fingerprint};
+pub use error_code::ErrorCode;
 
 /// Path prefix of every versioned endpoint.
 pub const API_PREFIX: &str = "/v1";
@@ -140,7 +142,9 @@ pub const MAX_EVENTS_PER_BATCH: usize = 256;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
-    /// Stable, machine-readable code such as `invalid_public_key` or `totp_replayed`.
+    /// Stable, machine-readable code such as `invalid_public_key` or
+    /// `factor_replayed`: an [`ErrorCode`] string. A `String`, so that a client
+    /// reads an error whose code is newer than itself; compare with `==`.
     pub code: String,
     /// One short sentence for a person.
     pub message: String,
@@ -852,19 +856,6 @@ pub struct SessionCertResponse {
     #[serde(default)]
     pub agent_forwarding: bool,
 }
-
-/// Error code of a session-cert refusal that the bastion answers by asking the
-/// user for a per-session code (keyboard-interactive) and retrying with
-/// `totp_code` set. Every other error code is a final refusal.
-pub const SESSION_MFA_REQUIRED: &str = "session_mfa_required";
-
-/// Error code of a session-cert refusal that the bastion answers by starting a
-/// per-session security-key approval ([`webauthn::BASTION_APPROVAL_START`]),
-/// showing its URL and short code to the user (keyboard-interactive), waiting
-/// for it ([`webauthn::BASTION_APPROVAL_WAIT`]) and retrying with
-/// `webauthn_approval` set. The CA answers this instead of
-/// [`SESSION_MFA_REQUIRED`] when the user has a usable security key.
-pub const SESSION_APPROVAL_REQUIRED: &str = "session_approval_required";
 
 /// `GET /v1/bastion/revocations`: what the bastion needs to refuse revoked
 /// certificates and end live sessions.

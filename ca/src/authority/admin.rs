@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::store::{CertKind, IdpBinding};
+use rampart_api::ErrorCode;
 
 impl Authority {
     /// Refuse unless the session belongs to an admin with a fresh, strong enough
@@ -14,16 +15,19 @@ impl Authority {
     ) -> Result<(), CaError> {
         let now = self.now();
         let reason = if !session.user.admin {
-            Some(("not_admin", "this operation needs an admin".to_owned()))
+            Some((
+                ErrorCode::NotAdmin,
+                "this operation needs an admin".to_owned(),
+            ))
         } else if session.record.mfa_method == "recovery" && !self.settings.admin_allow_recovery {
             Some((
-                "admin_needs_mfa",
+                ErrorCode::AdminNeedsMfa,
                 "admin operations are not allowed from a recovery-code login; log in with your factor"
                     .to_owned(),
             ))
         } else if now - session.record.mfa_time > to_chrono(self.settings.admin_max_mfa_age) {
             Some((
-                "admin_mfa_stale",
+                ErrorCode::AdminMfaStale,
                 "admin operations need a recent MFA check; run `rampart login` again".to_owned(),
             ))
         } else {
@@ -36,7 +40,7 @@ impl Authority {
                     self.event(EventKind::AdminActionDenied, Outcome::Failure, Some(caller))
                         .actor(&session.user.name)
                         .session(&session.record.id)
-                        .reason(code)
+                        .reason(code.as_str())
                         .detail("action", action),
                 )?;
                 Err(CaError::forbidden(code, message))
@@ -45,15 +49,15 @@ impl Authority {
     }
 
     pub(super) fn require_user(&self, name: &str) -> Result<UserRecord, CaError> {
-        self.store
-            .user(name)?
-            .ok_or_else(|| CaError::not_found("user_unknown", format!("no user named {name:?}")))
+        self.store.user(name)?.ok_or_else(|| {
+            CaError::not_found(ErrorCode::UserUnknown, format!("no user named {name:?}"))
+        })
     }
 
     pub(super) fn check_groups(groups: &[String]) -> Result<(), CaError> {
         match groups.iter().find(|g| !valid_group_name(g)) {
             Some(bad) => Err(CaError::bad_request(
-                "invalid_group",
+                ErrorCode::InvalidGroup,
                 format!("{bad:?} is not a valid group name (letters, digits, _ . -)"),
             )),
             None => Ok(()),
@@ -69,7 +73,7 @@ impl Authority {
     ) -> Result<api::User, CaError> {
         if !valid_user_name(&req.name) {
             return Err(CaError::bad_request(
-                "invalid_user_name",
+                ErrorCode::InvalidUserName,
                 format!(
                     "{:?} is not a valid user name (lower case letters, digits, _ . -, at most 32, starting with a letter or _)",
                     req.name
@@ -85,7 +89,7 @@ impl Authority {
             created_at: self.now(),
         };
         let exists = || CaError::Conflict {
-            code: "user_exists",
+            code: ErrorCode::UserExists,
             message: format!("a user named {:?} already exists", req.name),
         };
         if self.store.user(&req.name)?.is_some() {
@@ -141,7 +145,7 @@ impl Authority {
     ) -> Result<api::User, CaError> {
         if req.disabled && req.name == actor.user.name {
             return Err(CaError::bad_request(
-                "cannot_disable_self",
+                ErrorCode::CannotDisableSelf,
                 "an admin cannot disable their own account",
             ));
         }
@@ -198,7 +202,7 @@ impl Authority {
     ) -> Result<api::IdpLinkResponse, CaError> {
         if self.oidc()?.settings(&req.provider).is_none() {
             return Err(CaError::bad_request(
-                "oidc_provider_unknown",
+                ErrorCode::OidcProviderUnknown,
                 format!("no OIDC provider named {:?} is configured", req.provider),
             ));
         }
@@ -230,14 +234,14 @@ impl Authority {
         let subject = req.subject.as_str();
         if subject.is_empty() || subject.len() > 255 || subject.chars().any(|c| c.is_control()) {
             return Err(CaError::bad_request(
-                "invalid_subject",
+                ErrorCode::InvalidSubject,
                 "the subject must be 1 to 255 bytes with no control characters",
             ));
         }
         if let Some(other) = self.store.idp_subject_user(&req.provider, subject)? {
             if other != req.name {
                 return Err(CaError::Conflict {
-                    code: "oidc_subject_linked",
+                    code: ErrorCode::OidcSubjectLinked,
                     message: format!(
                         "that {} account is linked to Rampart user {other}; unlink it first",
                         req.provider
@@ -248,7 +252,7 @@ impl Authority {
         }
         if let Some(current) = self.store.idp_link(&req.provider, &req.name)? {
             return Err(CaError::Conflict {
-                code: "oidc_user_linked",
+                code: ErrorCode::OidcUserLinked,
                 message: format!(
                     "{} is already linked to {} account {current:?}; unlink it first",
                     req.name, req.provider
@@ -264,7 +268,7 @@ impl Authority {
             // A login or another admin got there between the checks and the bind.
             IdpBinding::SubjectBoundTo(_) | IdpBinding::UserBoundElsewhere => {
                 Err(CaError::Conflict {
-                    code: "oidc_link_conflict",
+                    code: ErrorCode::OidcLinkConflict,
                     message: "the link changed meanwhile; list and try again".to_owned(),
                 })
             }
@@ -305,7 +309,7 @@ impl Authority {
         let user = self.require_user(&req.user)?;
         if user.disabled {
             return Err(CaError::bad_request(
-                "user_disabled",
+                ErrorCode::UserDisabled,
                 "this user is disabled",
             ));
         }
@@ -313,7 +317,7 @@ impl Authority {
             None => self.settings.invite_default_ttl,
             Some(0) => {
                 return Err(CaError::bad_request(
-                    "invalid_ttl",
+                    ErrorCode::InvalidTtl,
                     "ttl_seconds must be positive",
                 ))
             }
@@ -321,7 +325,7 @@ impl Authority {
         };
         if ttl > self.settings.invite_max_ttl {
             return Err(CaError::bad_request(
-                "invalid_ttl",
+                ErrorCode::InvalidTtl,
                 format!(
                     "invites may live at most {} s",
                     self.settings.invite_max_ttl.as_secs()
@@ -371,7 +375,7 @@ impl Authority {
         .count();
         if chosen != 1 {
             return Err(CaError::bad_request(
-                "invalid_revocation",
+                ErrorCode::InvalidRevocation,
                 "give exactly one of serial, user or key_fingerprint",
             ));
         }
@@ -383,7 +387,7 @@ impl Authority {
         if let Some(serial) = req.serial {
             let Some(cert) = self.store.cert(serial)? else {
                 return Err(CaError::not_found(
-                    "serial_unknown",
+                    ErrorCode::SerialUnknown,
                     format!("this CA issued no certificate with serial {serial}"),
                 ));
             };
@@ -411,7 +415,7 @@ impl Authority {
         if let Some(fp) = &req.key_fingerprint {
             rampart_signer::parse_fingerprint(fp).map_err(|_| {
                 CaError::bad_request(
-                    "invalid_fingerprint",
+                    ErrorCode::InvalidFingerprint,
                     "key_fingerprint must look like SHA256:<base64>, as ssh-keygen -l prints",
                 )
             })?;
@@ -475,7 +479,7 @@ pub(super) fn revocation_reason(reason: Option<&str>) -> Result<String, CaError>
     let reason = reason.unwrap_or("unspecified");
     if reason.len() > 512 {
         return Err(CaError::bad_request(
-            "invalid_reason",
+            ErrorCode::InvalidReason,
             "reason is longer than 512 bytes",
         ));
     }

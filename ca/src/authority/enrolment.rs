@@ -2,6 +2,7 @@
 //! with the first code (which also hands out the recovery codes).
 
 use super::*;
+use rampart_api::ErrorCode;
 
 impl Authority {
     /// Redeem a one-time invite for enrolment (TOTP or security key) and return
@@ -20,15 +21,17 @@ impl Authority {
             other => {
                 let (code, msg) = match other {
                     InviteRedemption::AlreadyUsed => {
-                        ("invite_used", "this invite has already been used")
+                        (ErrorCode::InviteUsed, "this invite has already been used")
                     }
-                    InviteRedemption::Expired => ("invite_expired", "this invite has expired"),
-                    _ => ("invite_unknown", "this invite code is not valid"),
+                    InviteRedemption::Expired => {
+                        (ErrorCode::InviteExpired, "this invite has expired")
+                    }
+                    _ => (ErrorCode::InviteUnknown, "this invite code is not valid"),
                 };
                 self.note_source_failure(caller);
                 self.record(
                     self.event(EventKind::InviteRefused, Outcome::Failure, Some(caller))
-                        .reason(code),
+                        .reason(code.as_str()),
                 )?;
                 return Err(CaError::unauthenticated(code, msg));
             }
@@ -40,7 +43,10 @@ impl Authority {
                     .user(&user)
                     .reason("user_disabled"),
             )?;
-            return Err(CaError::forbidden("user_disabled", "this user is disabled"));
+            return Err(CaError::forbidden(
+                ErrorCode::UserDisabled,
+                "this user is disabled",
+            ));
         }
         Ok(user)
     }
@@ -100,14 +106,14 @@ impl Authority {
             Some(p) if p.expires_at > now => p,
             Some(_) => {
                 return Err(CaError::unauthenticated(
-                    "enrollment_expired",
+                    ErrorCode::EnrollmentExpired,
                     "this enrolment has expired; ask an admin for a new invite",
                 ))
             }
             None => {
                 self.note_source_failure(caller);
                 return Err(CaError::unauthenticated(
-                    "enrollment_unknown",
+                    ErrorCode::EnrollmentUnknown,
                     "unknown enrolment token",
                 ));
             }
@@ -131,7 +137,7 @@ impl Authority {
                     .reason("enrollment code wrong"),
             )?;
             return Err(CaError::unauthenticated(
-                "factor_invalid",
+                ErrorCode::FactorInvalid,
                 "that code is not right; check the authenticator app's clock and try again",
             ));
         };
@@ -152,7 +158,7 @@ impl Authority {
         )?;
         if !installed {
             return Err(CaError::unauthenticated(
-                "enrollment_unknown",
+                ErrorCode::EnrollmentUnknown,
                 "this enrolment was already completed",
             ));
         }

@@ -2,6 +2,7 @@
 //! and host certificates, each recorded from what was actually signed.
 
 use super::*;
+use rampart_api::ErrorCode;
 
 impl Authority {
     pub(super) fn next_serial(&self) -> Result<u64, CaError> {
@@ -23,18 +24,18 @@ impl Authority {
         let line = line.trim();
         if line.is_empty() || line.len() > 16 * 1024 {
             return Err(CaError::bad_request(
-                "invalid_public_key",
+                ErrorCode::InvalidPublicKey,
                 "public_key must be one OpenSSH public key line",
             ));
         }
         let key = PublicKey::from_openssh(line).map_err(|e| {
             CaError::bad_request(
-                "invalid_public_key",
+                ErrorCode::InvalidPublicKey,
                 format!("public_key is not an OpenSSH public key ({e})"),
             )
         })?;
         rampart_signer::check_subject_key(&key)
-            .map_err(|e| CaError::bad_request("unsupported_key", e.to_string()))?;
+            .map_err(|e| CaError::bad_request(ErrorCode::UnsupportedKey, e.to_string()))?;
         Ok(key)
     }
 
@@ -85,21 +86,24 @@ impl Authority {
         let user = &session.user;
         let key = self.parse_public_key(&req.public_key)?;
         let fingerprint = key_fingerprint(&key);
-        let deny = |code: &'static str, reason: String| -> Result<api::CertResponse, CaError> {
-            crate::metrics::cert_denied(crate::metrics::CertKind::User, code);
+        let deny = |code: api::ErrorCode, reason: String| -> Result<api::CertResponse, CaError> {
+            crate::metrics::cert_denied(crate::metrics::CertKind::User, code.as_str());
             self.record(
                 self.event(EventKind::CertDenied, Outcome::Failure, Some(caller))
                     .user(&user.name)
                     .session(&session.record.id)
                     .mfa_method(&session.record.mfa_method)
                     .reason(&reason)
-                    .detail("code", code)
+                    .detail("code", code.as_str())
                     .detail("key_fingerprint", fingerprint.clone()),
             )?;
             Err(CaError::forbidden(code, reason))
         };
         if self.store.key_revoked(&fingerprint)? {
-            return deny("key_revoked", format!("the key {fingerprint} is revoked"));
+            return deny(
+                ErrorCode::KeyRevoked,
+                format!("the key {fingerprint} is revoked"),
+            );
         }
         let attested = match &req.piv_attestation {
             None => None,
@@ -124,7 +128,7 @@ impl Authority {
         };
         let grant = match rampart_policy::evaluate_with_key(&request, key_assurance, &policy, now) {
             Decision::Allow(grant) => grant,
-            Decision::Deny(denial) => return deny(denial.code.as_str(), denial.reason),
+            Decision::Deny(denial) => return deny(denial.code.into(), denial.reason),
         };
         if let Err((code, reason)) = self.oidc_gate(caller, &policy, grant.roles(), session)? {
             return deny(code, reason);
@@ -191,7 +195,7 @@ impl Authority {
             &req.name,
             &req.extra_principals,
             req.ttl_seconds.map(Duration::from_secs),
-            "host_refused",
+            ErrorCode::HostRefused,
             |ev| ev.actor(&actor.user.name).session(&actor.record.id),
         )
     }
@@ -206,7 +210,7 @@ impl Authority {
         name: &str,
         extra_principals: &[String],
         ttl: Option<Duration>,
-        refused_code: &'static str,
+        refused_code: api::ErrorCode,
         who: impl FnOnce(NewEvent) -> NewEvent,
     ) -> Result<api::CertResponse, CaError> {
         let started = std::time::Instant::now();

@@ -20,6 +20,7 @@
 //! Networks: an IPv4 address counts alone (IPv4-mapped IPv6 too), an IPv6
 //! address by its /64, since one host routinely holds a whole /64.
 
+use rampart_api::ErrorCode;
 use std::net::IpAddr;
 
 use super::*;
@@ -95,7 +96,7 @@ impl Authority {
         if used.used >= self.settings.limits.ip_max_failures {
             let retry = retry_after(used.frees_at, now);
             return Err(CaError::RateLimited {
-                code: "source_rate_limited",
+                code: ErrorCode::SourceRateLimited,
                 message: format!(
                     "too many failed attempts from {}; try again in {retry} s",
                     caller.network()
@@ -136,7 +137,7 @@ impl Authority {
             let retry = retry_after(used.frees_at, now);
             metrics::bypass_attempt(metrics::Factor::Webauthn, Bypass::RateLimited);
             return Err(CaError::RateLimited {
-                code: "source_rate_limited",
+                code: ErrorCode::SourceRateLimited,
                 message: format!(
                     "too many login requests from {}; try again in {retry} s",
                     caller.network()
@@ -163,7 +164,7 @@ impl Authority {
         let retry = retry_after(used.frees_at, now);
         metrics::bypass_attempt(metrics::Factor::Webauthn, Bypass::RateLimited);
         Err(CaError::RateLimited {
-            code: "webauthn_prompts_locked",
+            code: ErrorCode::WebauthnPromptsLocked,
             message: format!(
                 "{user} denied or left {PROMPT_FATIGUE_MAX} security-key requests unanswered \
                  lately; no new link is sent for {retry} s (a terminal prompt, --direct, \
@@ -277,7 +278,7 @@ impl Authority {
 /// (the attacker learns nothing new: they tripped it).
 pub(super) fn locked_error(user: &str, lock: &AttemptLock, now: DateTime<Utc>) -> CaError {
     CaError::RateLimited {
-        code: "user_locked",
+        code: ErrorCode::UserLocked,
         message: locked_message(user, lock, now),
         retry_after_secs: (lock.until - now).num_seconds().max(1) as u64,
     }

@@ -3,6 +3,7 @@
 
 use super::lockout;
 use super::*;
+use rampart_api::ErrorCode;
 
 impl Authority {
     pub(super) fn verifier(
@@ -13,7 +14,7 @@ impl Authority {
             api::FactorProof::Totp { code } => Ok((&self.totp, code.clone())),
             api::FactorProof::Recovery { code } => Ok((&self.recovery, code.clone())),
             _ => Err(CaError::bad_request(
-                "factor_unsupported",
+                ErrorCode::FactorUnsupported,
                 "this CA does not support that factor yet",
             )),
         }
@@ -64,7 +65,10 @@ impl Authority {
                     .mfa_method(method)
                     .reason("user disabled"),
             )?;
-            return Err(CaError::forbidden("user_disabled", "this user is disabled"));
+            return Err(CaError::forbidden(
+                ErrorCode::UserDisabled,
+                "this user is disabled",
+            ));
         }
         let network = caller.network();
         if let Err(lock) = self.begin_attempt(&user.name, &network)? {
@@ -94,7 +98,7 @@ impl Authority {
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                         .user(&user.name)
                         .mfa_method(method)
-                        .reason(failure.code()),
+                        .reason(failure.code().as_str()),
                 )?;
                 let message = match failure {
                     FactorFailure::Replayed => {
@@ -197,7 +201,7 @@ impl Authority {
         let hash = secrets::digest_secret(token);
         let unauth = || {
             CaError::unauthenticated(
-                "session_invalid",
+                ErrorCode::SessionInvalid,
                 "not logged in or the session expired; run `rampart login`",
             )
         };
@@ -209,7 +213,10 @@ impl Authority {
         tracing::Span::current().record("session_id", record.id.as_str());
         let user = self.store.user(&record.user)?.ok_or_else(unauth)?;
         if user.disabled {
-            return Err(CaError::forbidden("user_disabled", "this user is disabled"));
+            return Err(CaError::forbidden(
+                ErrorCode::UserDisabled,
+                "this user is disabled",
+            ));
         }
         Ok(Session { record, user })
     }

@@ -3,6 +3,7 @@
 //! trigger a step-up, and the session. A child module of `authority` so that it
 //! uses the same audit, rate-limit and session rules as the TOTP login.
 
+use rampart_api::ErrorCode;
 use std::sync::Arc;
 
 use rampart_api::oidc::{
@@ -43,14 +44,17 @@ impl Authority {
             .ok()
             .and_then(|s| s.clone())
             .ok_or_else(|| {
-                CaError::bad_request("oidc_disabled", "this CA has no OIDC provider configured")
+                CaError::bad_request(
+                    ErrorCode::OidcDisabled,
+                    "this CA has no OIDC provider configured",
+                )
             })
     }
 
     fn oidc_failure_error(failure: &OidcFailure) -> CaError {
         match failure {
             OidcFailure::ProviderUnavailable(_) => CaError::Upstream {
-                code: "oidc_provider_unavailable",
+                code: ErrorCode::OidcProviderUnavailable,
                 message: failure.message(),
             },
             OidcFailure::UnknownProvider => CaError::bad_request(failure.code(), failure.message()),
@@ -82,12 +86,12 @@ impl Authority {
             crate::metrics::Factor::Oidc,
             crate::metrics::Flow::Login,
             &Self::oidc_challenge_id(challenge),
-            Err(failure.code()),
+            Err(failure.code().as_str()),
         );
         let mut ev = self
             .event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
             .mfa_method("oidc")
-            .reason(failure.code())
+            .reason(failure.code().as_str())
             .detail("flow", flow)
             .detail("message", failure.message());
         if let Some(p) = provider {
@@ -103,8 +107,10 @@ impl Authority {
     fn oidc_answered(challenge: &str, outcome: &Result<OidcFinishResponse, CaError>) {
         let result = match outcome {
             Ok(OidcFinishResponse::LoggedIn { .. }) => Ok(()),
-            Ok(OidcFinishResponse::StepUpRequired { .. }) => Err("oidc_step_up_required"),
-            Err(e) => Err(e.code()),
+            Ok(OidcFinishResponse::StepUpRequired { .. }) => {
+                Err(ErrorCode::OidcStepUpRequired.as_str())
+            }
+            Err(e) => Err(e.code().as_str()),
         };
         crate::metrics::challenge_answered(
             crate::metrics::Factor::Oidc,
@@ -158,7 +164,7 @@ impl Authority {
                 self.record(
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                         .mfa_method("oidc")
-                        .reason(failure.code())
+                        .reason(failure.code().as_str())
                         .detail("provider", req.provider.clone())
                         .detail("stage", "start"),
                 )?;
@@ -183,7 +189,7 @@ impl Authority {
             || req.code.len() > MAX_CODE_BYTES
         {
             return Err(CaError::bad_request(
-                "invalid_request",
+                ErrorCode::InvalidRequest,
                 "state and code must be 1-2048 characters",
             ));
         }
@@ -216,7 +222,7 @@ impl Authority {
     ) -> Result<OidcPendingResponse, CaError> {
         let rp = self.oidc()?;
         if req.state.is_empty() || req.state.len() > MAX_CODE_BYTES {
-            return Err(CaError::bad_request("invalid_request", "bad state"));
+            return Err(CaError::bad_request(ErrorCode::InvalidRequest, "bad state"));
         }
         let pending = self.oidc_login_pending(&req.state)?;
         let checked = match &pending {
@@ -230,7 +236,7 @@ impl Authority {
                     self.record(
                         self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                             .mfa_method("oidc")
-                            .reason(failure.code())
+                            .reason(failure.code().as_str())
                             .detail("provider", pending.as_ref().map(|p| p.provider.clone()))
                             .detail("stage", "wait"),
                     )?;
@@ -265,7 +271,7 @@ impl Authority {
                 self.record(
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                         .mfa_method("oidc")
-                        .reason(failure.code())
+                        .reason(failure.code().as_str())
                         .detail("provider", req.provider.clone())
                         .detail("stage", "device_start"),
                 )?;
@@ -283,7 +289,10 @@ impl Authority {
         self.check_source_limit(caller)?;
         let rp = self.oidc()?;
         if req.handle.is_empty() || req.handle.len() > MAX_CODE_BYTES {
-            return Err(CaError::bad_request("invalid_request", "bad handle"));
+            return Err(CaError::bad_request(
+                ErrorCode::InvalidRequest,
+                "bad handle",
+            ));
         }
         let provider = self.oidc_device_provider(&req.handle)?;
         let now = self.now();
@@ -307,7 +316,7 @@ impl Authority {
                 Ok(OidcDevicePollResponse::LoggedIn { login })
             }
             OidcFinishResponse::StepUpRequired { code, reason, .. } => Err(CaError::forbidden(
-                "oidc_step_up_required",
+                ErrorCode::OidcStepUpRequired,
                 format!(
                     "{reason} ({code}); the device grant cannot ask the provider again: use \
                      `rampart login --mfa oidc` in a browser"
@@ -458,7 +467,7 @@ impl Authority {
                     return refuse(
                         "oidc_account_not_linked",
                         CaError::forbidden(
-                            "oidc_account_not_linked",
+                            ErrorCode::OidcAccountNotLinked,
                             format!(
                                 "Rampart user {} exists but is not linked to this {} account; \
                                  an admin links it with `rampart admin user link {} \
@@ -479,7 +488,7 @@ impl Authority {
                     return refuse(
                         "oidc_user_unknown",
                         CaError::forbidden(
-                            "oidc_user_unknown",
+                            ErrorCode::OidcUserUnknown,
                             format!(
                                 "the provider vouched for {}, who is not a Rampart user; ask an \
                                  admin",
@@ -493,7 +502,7 @@ impl Authority {
         if user.disabled {
             return refuse(
                 "user_disabled",
-                CaError::forbidden("user_disabled", "this user is disabled"),
+                CaError::forbidden(ErrorCode::UserDisabled, "this user is disabled"),
             );
         }
         // With `sync_groups`, the provider is the source of truth for groups
@@ -549,7 +558,7 @@ impl Authority {
                     .detail("linked_subject", current),
             )?;
             return Err(CaError::Conflict {
-                code: "oidc_user_linked",
+                code: ErrorCode::OidcUserLinked,
                 message: format!(
                     "{name} is already linked to another {} account; an admin removes that \
                      link first (`rampart admin user link {name} --provider {} --unlink`)",
@@ -573,7 +582,7 @@ impl Authority {
             // the bind.
             IdpBinding::SubjectBoundTo(_) | IdpBinding::UserBoundElsewhere => {
                 Err(CaError::Conflict {
-                    code: "oidc_link_conflict",
+                    code: ErrorCode::OidcLinkConflict,
                     message: "the link changed meanwhile; ask an admin".to_owned(),
                 })
             }
@@ -611,7 +620,7 @@ impl Authority {
                 return match self.store.idp_subject_user(&login.provider, &c.subject)? {
                     Some(linked) if linked == c.username => self.require_user(&linked),
                     _ => Err(CaError::Conflict {
-                        code: "oidc_account_not_linked",
+                        code: ErrorCode::OidcAccountNotLinked,
                         message: format!(
                             "Rampart user {} was created meanwhile and is not linked to this \
                              {} account; try again or ask an admin",
@@ -630,7 +639,7 @@ impl Authority {
             // Someone else's user of that name appeared meanwhile.
             IdpBinding::SubjectBoundTo(_) | IdpBinding::UserBoundElsewhere => {
                 Err(CaError::forbidden(
-                    "oidc_account_not_linked",
+                    ErrorCode::OidcAccountNotLinked,
                     format!(
                         "Rampart user {} is linked to another {} account",
                         c.username, login.provider
@@ -651,7 +660,7 @@ impl Authority {
         policy: &rampart_policy::Policy,
         roles: &[String],
         session: &Session,
-    ) -> Result<Result<(), (&'static str, String)>, CaError> {
+    ) -> Result<Result<(), (ErrorCode, String)>, CaError> {
         let method = session.record.mfa_method.as_str();
         let gated = policy.oidc_gated_roles(roles);
         if gated.is_empty() || method == "oidc" {
@@ -660,7 +669,7 @@ impl Authority {
         for (role, fallback) in &gated {
             if fallback.as_ref().map(|f| f.method()) != Some(method) {
                 return Ok(Err((
-                    "oidc_required",
+                    ErrorCode::OidcRequired,
                     format!(
                         "role {role} needs an OIDC login (rampart login --mfa oidc) and accepts no {method} fallback"
                     ),
@@ -675,7 +684,7 @@ impl Authority {
             .is_some_and(|rp| rp.any_reachable(self.now()));
         if reachable {
             return Ok(Err((
-                "oidc_required",
+                ErrorCode::OidcRequired,
                 format!(
                     "role {} needs an OIDC login (rampart login --mfa oidc); the identity provider is up, so {method} is not accepted instead",
                     gated.iter().map(|(r, _)| r.as_str()).collect::<Vec<_>>().join(", ")

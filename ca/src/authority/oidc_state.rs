@@ -17,6 +17,7 @@
 //! polls racing on several CAs make one request to the provider between them.
 
 use chrono::{DateTime, Utc};
+use rampart_api::ErrorCode;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -46,7 +47,7 @@ fn context(kind: PendingKind, key: &[u8; 32]) -> String {
 
 fn busy() -> CaError {
     CaError::RateLimited {
-        code: "oidc_busy",
+        code: ErrorCode::OidcBusy,
         message: "too many OIDC logins in progress; try again shortly".into(),
         retry_after_secs: 30,
     }

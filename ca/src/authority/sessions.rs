@@ -57,6 +57,7 @@
 //! the chain holds their digests, and `rampart audit verify --recordings DIR`
 //! checks one against the other.
 
+use rampart_api::ErrorCode;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -117,7 +118,7 @@ pub struct SealedRecording {
 }
 
 fn invalid(message: impl Into<String>) -> CaError {
-    CaError::bad_request("invalid_event", message)
+    CaError::bad_request(ErrorCode::InvalidEvent, message)
 }
 
 /// A canonical ULID (26 Crockford base-32 characters, upper case), which is
@@ -321,7 +322,7 @@ impl Authority {
     ) -> Result<api::BastionEventAck, CaError> {
         if batch.events.len() > api::MAX_EVENTS_PER_BATCH {
             return Err(CaError::bad_request(
-                "batch_too_large",
+                ErrorCode::BatchTooLarge,
                 format!("at most {} events per batch", api::MAX_EVENTS_PER_BATCH),
             ));
         }
@@ -414,11 +415,11 @@ impl Authority {
         abnormal_end: bool,
     ) -> Result<api::RecordingSealed, CaError> {
         let session = parse_session_id(session_id).ok_or_else(|| {
-            CaError::bad_request("invalid_session_id", "the session ID must be a ULID")
+            CaError::bad_request(ErrorCode::InvalidSessionId, "the session ID must be a ULID")
         })?;
         let claimed = claimed_sha256.filter(|s| is_hex_sha256(s)).ok_or_else(|| {
             CaError::bad_request(
-                "recording_digest_missing",
+                ErrorCode::RecordingDigestMissing,
                 format!(
                     "header {} must be the lowercase hex SHA-256 of the body",
                     api::RECORDING_SHA256_HEADER
@@ -428,13 +429,13 @@ impl Authority {
         let actual = hex::encode(Sha256::digest(body));
         if !bool::from(actual.as_bytes().ct_eq(claimed.as_bytes())) {
             return Err(CaError::bad_request(
-                "recording_digest_mismatch",
+                ErrorCode::RecordingDigestMismatch,
                 "the body's SHA-256 does not match the header; the upload was damaged",
             ));
         }
         if !body.starts_with(&ZSTD_MAGIC) {
             return Err(CaError::bad_request(
-                "recording_not_zstd",
+                ErrorCode::RecordingNotZstd,
                 "a recording is a zstd-compressed asciicast (.cast.zst)",
             ));
         }
@@ -443,7 +444,7 @@ impl Authority {
             .session_event(EventKind::BastionSessionStarted, &session)?
             .filter(|e| e.actor.as_deref() == Some(actor.as_str()))
             .ok_or_else(|| CaError::Conflict {
-                code: "session_unknown",
+                code: ErrorCode::SessionUnknown,
                 message: "this bastion reported no session_started for that session".into(),
             })?;
 
@@ -587,13 +588,13 @@ impl Authority {
         session_id: &str,
     ) -> Result<SealedRecording, CaError> {
         let session = parse_session_id(session_id).ok_or_else(|| {
-            CaError::bad_request("invalid_session_id", "the session ID must be a ULID")
+            CaError::bad_request(ErrorCode::InvalidSessionId, "the session ID must be a ULID")
         })?;
         let sealed = self
             .session_event(EventKind::RecordingSealed, &session)?
             .ok_or_else(|| {
                 CaError::not_found(
-                    "recording_not_found",
+                    ErrorCode::RecordingNotFound,
                     "no recording was sealed for that session",
                 )
             })?;
@@ -606,7 +607,7 @@ impl Authority {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(CaError::Conflict {
-                    code: "recording_missing",
+                    code: ErrorCode::RecordingMissing,
                     message: "the sealed recording's file is gone from the CA".into(),
                 })
             }
@@ -617,7 +618,7 @@ impl Authority {
             tracing::error!(session = %session, sealed = %sha256, actual = %actual,
                 "stored recording does not match its sealed digest");
             return Err(CaError::Conflict {
-                code: "recording_tampered",
+                code: ErrorCode::RecordingTampered,
                 message: "the stored recording does not match the digest sealed in the audit log"
                     .into(),
             });
@@ -655,7 +656,7 @@ fn store_once(
             Ok(())
         } else {
             Err(CaError::Conflict {
-                code: "recording_exists",
+                code: ErrorCode::RecordingExists,
                 message: "a different recording is already stored for that session".into(),
             })
         }

@@ -31,6 +31,7 @@
 use std::time::Duration;
 
 use rampart_api as api;
+use rampart_api::ErrorCode;
 use sha2::{Digest as _, Sha256};
 use signature::Verifier as _;
 use ssh_key::encoding::{Decode as _, Encode as _};
@@ -49,13 +50,13 @@ use ssh_key::{Algorithm, Certificate, HashAlg, Signature};
 pub const USER_PROOF_WINDOW: Duration = Duration::from_secs(30 * 60);
 
 /// Code of a request without a proof.
-pub const CODE_REQUIRED: &str = "user_proof_required";
+pub const CODE_REQUIRED: ErrorCode = ErrorCode::UserProofRequired;
 /// Code of a proof that does not show the certificate holder logged in.
-pub const CODE_INVALID: &str = "user_proof_invalid";
+pub const CODE_INVALID: ErrorCode = ErrorCode::UserProofInvalid;
 /// Code of a proof another bastion presented first.
-pub const CODE_FOREIGN: &str = "user_proof_foreign";
+pub const CODE_FOREIGN: ErrorCode = ErrorCode::UserProofForeign;
 /// Code of a proof used past [`USER_PROOF_WINDOW`].
-pub const CODE_EXPIRED: &str = "user_proof_expired";
+pub const CODE_EXPIRED: ErrorCode = ErrorCode::UserProofExpired;
 
 /// A verified proof: what the CA keys its binding by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +72,7 @@ pub struct VerifiedProof {
 pub fn verify(
     proof: Option<&api::user_proof::UserProof>,
     outer: &Certificate,
-) -> Result<VerifiedProof, (&'static str, String)> {
+) -> Result<VerifiedProof, (ErrorCode, String)> {
     let invalid = |why: String| (CODE_INVALID, why);
     let Some(proof) = proof else {
         return Err((
@@ -194,8 +195,8 @@ mod tests {
         UserProof::from_raw(&bytes, &sign(key, &bytes, hash))
     }
 
-    fn code(r: Result<VerifiedProof, (&'static str, String)>) -> &'static str {
-        r.map(|_| "ok").unwrap_or_else(|(c, _)| c)
+    fn code(r: Result<VerifiedProof, (ErrorCode, String)>) -> &'static str {
+        r.map(|_| "ok").unwrap_or_else(|(c, _)| c.as_str())
     }
 
     #[test]

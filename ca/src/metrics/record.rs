@@ -3,6 +3,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use rampart_api::ErrorCode;
 
 use super::*;
 use crate::error::CaError;
@@ -52,7 +53,12 @@ pub fn login_finished<T>(method: &str, result: &Result<T, CaError>, latency: Dur
     };
     mfa_challenge(factor, Flow::Login);
     let outcome = result.as_ref().map(|_| ()).map_err(CaError::code);
-    mfa_result(factor, Flow::Login, outcome, latency);
+    mfa_result(
+        factor,
+        Flow::Login,
+        outcome.map_err(ErrorCode::as_str),
+        latency,
+    );
     match outcome {
         Ok(()) if factor == Factor::Recovery => {
             recovery_login();
@@ -61,9 +67,9 @@ pub fn login_finished<T>(method: &str, result: &Result<T, CaError>, latency: Dur
             fallback_login(Factor::Recovery, Factor::Totp);
         }
         Ok(()) => {}
-        Err("factor_replayed") => bypass_attempt(factor, Bypass::Replay),
-        Err("user_locked") => bypass_attempt(factor, Bypass::LockedOutAttempt),
-        Err("source_rate_limited") => bypass_attempt(factor, Bypass::RateLimited),
+        Err(ErrorCode::FactorReplayed) => bypass_attempt(factor, Bypass::Replay),
+        Err(ErrorCode::UserLocked) => bypass_attempt(factor, Bypass::LockedOutAttempt),
+        Err(ErrorCode::SourceRateLimited) => bypass_attempt(factor, Bypass::RateLimited),
         Err(_) => {}
     }
 }

@@ -9,6 +9,7 @@
 //! authority keeps them in the store, sealed, under the digest of their
 //! state, so that any CA on the database can finish one (`authority::oidc_state`).
 
+use rampart_api::ErrorCode;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -82,7 +83,7 @@ impl std::fmt::Debug for Pending {
 pub fn check_redirect_uri(uri: &str) -> Result<(), CaError> {
     let bad = || {
         CaError::bad_request(
-            "oidc_redirect_invalid",
+            ErrorCode::OidcRedirectInvalid,
             "redirect_uri must be http://127.0.0.1:PORT/… or http://[::1]:PORT/…",
         )
     };
@@ -145,8 +146,9 @@ impl RelyingParty {
         if let Err(f) = self.probe(p, &m, now, Duration::ZERO) {
             return Ok(Err(f));
         }
-        let redirect = RedirectUrl::new(redirect_uri.to_owned())
-            .map_err(|_| CaError::bad_request("oidc_redirect_invalid", "bad redirect_uri"))?;
+        let redirect = RedirectUrl::new(redirect_uri.to_owned()).map_err(|_| {
+            CaError::bad_request(ErrorCode::OidcRedirectInvalid, "bad redirect_uri")
+        })?;
         let client = Self::client(p, m);
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut req = client

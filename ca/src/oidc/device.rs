@@ -12,6 +12,7 @@
 //! client polling in a tight loop neither holds the CA's threads nor makes the
 //! CA hammer the provider.
 
+use rampart_api::ErrorCode;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -186,7 +187,7 @@ impl RelyingParty {
             .clone()
         else {
             return Err(CaError::bad_request(
-                "oidc_device_unsupported",
+                ErrorCode::OidcDeviceUnsupported,
                 "this provider does not offer the device authorisation grant",
             ));
         };

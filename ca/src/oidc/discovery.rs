@@ -118,7 +118,7 @@ impl RelyingParty {
         let m = Metadata::discover(&issuer, &self.http).map_err(unavailable("discovery"));
         crate::metrics::provider_request(
             &p.settings.name,
-            m.as_ref().map(|_| ()).map_err(OidcFailure::code),
+            m.as_ref().map(|_| ()).map_err(|f| f.code().as_str()),
         );
         let m = m?;
         if let Ok(mut guard) = p.metadata.write() {
@@ -167,7 +167,7 @@ impl RelyingParty {
                 }
                 let failure =
                     OidcFailure::ProviderUnavailable(format!("authorization endpoint: {e}"));
-                crate::metrics::provider_request(&p.settings.name, Err(failure.code()));
+                crate::metrics::provider_request(&p.settings.name, Err(failure.code().as_str()));
                 Err(failure)
             }
         }

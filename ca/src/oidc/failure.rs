@@ -4,6 +4,8 @@
 //! **Owns:** the codes and the messages. Which step fails with which is
 //! decided where the step is (`id_token`, `discovery`, `code_flow`, `device`).
 
+use rampart_api::ErrorCode;
+
 /// Why an OIDC login was refused. Each has a stable code used as the API error
 /// code and the audit reason.
 #[non_exhaustive]
@@ -48,25 +50,25 @@ pub enum OidcFailure {
 
 impl OidcFailure {
     /// Stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> rampart_api::ErrorCode {
         match self {
-            OidcFailure::UnknownProvider => "oidc_unknown_provider",
-            OidcFailure::StateUnknown => "oidc_state_unknown",
-            OidcFailure::StateExpired => "oidc_state_expired",
-            OidcFailure::ProviderUnavailable(_) => "oidc_provider_unavailable",
-            OidcFailure::CodeRejected(_) => "code_rejected",
-            OidcFailure::NoIdToken => "no_id_token",
-            OidcFailure::AlgNone => "alg_none",
-            OidcFailure::AlgNotAllowed(_) => "alg_not_allowed",
-            OidcFailure::UnknownKid => "unknown_kid",
-            OidcFailure::BadSignature => "bad_signature",
-            OidcFailure::WrongIssuer => "wrong_issuer",
-            OidcFailure::WrongAudience => "wrong_audience",
-            OidcFailure::TokenExpired => "token_expired",
-            OidcFailure::NonceMismatch => "nonce_mismatch",
-            OidcFailure::AuthTimeMissing => "auth_time_missing",
-            OidcFailure::UsernameInvalid => "username_invalid",
-            OidcFailure::Malformed(_) => "token_malformed",
+            OidcFailure::UnknownProvider => ErrorCode::OidcUnknownProvider,
+            OidcFailure::StateUnknown => ErrorCode::OidcStateUnknown,
+            OidcFailure::StateExpired => ErrorCode::OidcStateExpired,
+            OidcFailure::ProviderUnavailable(_) => ErrorCode::OidcProviderUnavailable,
+            OidcFailure::CodeRejected(_) => ErrorCode::CodeRejected,
+            OidcFailure::NoIdToken => ErrorCode::NoIdToken,
+            OidcFailure::AlgNone => ErrorCode::AlgNone,
+            OidcFailure::AlgNotAllowed(_) => ErrorCode::AlgNotAllowed,
+            OidcFailure::UnknownKid => ErrorCode::UnknownKid,
+            OidcFailure::BadSignature => ErrorCode::BadSignature,
+            OidcFailure::WrongIssuer => ErrorCode::WrongIssuer,
+            OidcFailure::WrongAudience => ErrorCode::WrongAudience,
+            OidcFailure::TokenExpired => ErrorCode::TokenExpired,
+            OidcFailure::NonceMismatch => ErrorCode::NonceMismatch,
+            OidcFailure::AuthTimeMissing => ErrorCode::AuthTimeMissing,
+            OidcFailure::UsernameInvalid => ErrorCode::UsernameInvalid,
+            OidcFailure::Malformed(_) => ErrorCode::TokenMalformed,
         }
     }
 

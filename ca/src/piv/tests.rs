@@ -192,10 +192,10 @@ fn the_root_may_be_appended_and_other_roots_may_be_configured() {
 fn a_chain_under_another_root_is_refused() {
     let w = world();
     let err = check(&w, &verifier(&[&root("Some Other Root")])).unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_untrusted_root", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationUntrustedRoot, "{err}");
     // Same name, different key: the name alone earns no trust.
     let err = check(&w, &verifier(&[&root("Test PIV Root CA")])).unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_untrusted_root", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationUntrustedRoot, "{err}");
 }
 
 #[test]
@@ -203,12 +203,12 @@ fn touch_and_pin_policies_outside_the_lists_are_refused() {
     // touch never
     let w = world_with(&PKCS_ECDSA_P256_SHA256, [2, 1]);
     let err = check(&w, &verifier(&[&w.root])).unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_touch_policy", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationTouchPolicy, "{err}");
     assert!(err.to_string().contains("never"), "{err}");
     // touch cached is refused by default…
     let w = world_with(&PKCS_ECDSA_P256_SHA256, [2, 3]);
     let err = check(&w, &verifier(&[&w.root])).unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_touch_policy", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationTouchPolicy, "{err}");
     // …and accepted when configured.
     let v = PivVerifier::new(
         vec![w.root.cert.der().to_vec()],
@@ -220,7 +220,7 @@ fn touch_and_pin_policies_outside_the_lists_are_refused() {
     // PIN never
     let w = world_with(&PKCS_ECDSA_P256_SHA256, [1, 2]);
     let err = check(&w, &verifier(&[&w.root])).unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_pin_policy", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationPinPolicy, "{err}");
 }
 
 #[test]
@@ -236,7 +236,7 @@ fn an_altered_policy_extension_breaks_the_signature() {
     let err = verifier(&[&w.root])
         .verify(&pem_of(&der), &w.f9.cert.pem(), &ssh_key_of(&w.key), now())
         .unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_bad_signature", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationBadSignature, "{err}");
 }
 
 #[test]
@@ -246,13 +246,13 @@ fn an_attested_key_that_is_not_the_submitted_key_is_refused() {
     let err = verifier(&[&w.root])
         .verify(&w.slot.pem(), &w.f9.cert.pem(), &ssh_key_of(&other), now())
         .unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_key_mismatch", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationKeyMismatch, "{err}");
     // A different curve is a mismatch too, not a crash.
     let p384 = KeyPair::generate_for(&PKCS_ECDSA_P384_SHA384).unwrap();
     let err = verifier(&[&w.root])
         .verify(&w.slot.pem(), &w.f9.cert.pem(), &ssh_key_of(&p384), now())
         .unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_key_mismatch", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationKeyMismatch, "{err}");
 }
 
 #[test]
@@ -273,7 +273,7 @@ fn an_expired_intermediate_is_refused() {
         slot,
     };
     let err = check(&w, &verifier(&[&w.root])).unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_not_valid_now", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationNotValidNow, "{err}");
     assert!(err.to_string().contains("intermediate"), "{err}");
 }
 
@@ -293,7 +293,7 @@ fn an_intermediate_that_says_it_is_no_ca_is_refused() {
         slot,
     };
     let err = check(&w, &verifier(&[&w.root])).unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_not_ca", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationNotCa, "{err}");
 }
 
 /// The attack the f9 leniency must not open: a genuine slot key (here: a slot
@@ -317,7 +317,7 @@ fn a_slot_key_cannot_vouch_for_another_key() {
     assert!(
         matches!(
             err.code(),
-            "piv_attestation_not_ca" | "piv_attestation_path_too_long"
+            ErrorCode::PivAttestationNotCa | ErrorCode::PivAttestationPathTooLong
         ),
         "{err}"
     );
@@ -330,7 +330,7 @@ fn a_slot_key_cannot_vouch_for_another_key() {
             now(),
         )
         .unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_untrusted_root", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationUntrustedRoot, "{err}");
 }
 
 #[test]
@@ -360,7 +360,7 @@ fn missing_or_malformed_policy_extensions_are_refused() {
         let err = v
             .verify(&slot.pem(), &f9.cert.pem(), &ssh_key_of(&key), now())
             .unwrap_err();
-        assert_eq!(err.code(), code, "{err}");
+        assert_eq!(err.code().as_str(), code, "{err}");
     }
 }
 
@@ -388,7 +388,7 @@ fn garbage_input_is_refused_without_panicking() {
         let err = v.verify(s, i, &key, now()).unwrap_err();
         assert_eq!(
             err.code(),
-            "piv_attestation_malformed",
+            ErrorCode::PivAttestationMalformed,
             "{s:?} {i:?}: {err}"
         );
     }
@@ -396,17 +396,17 @@ fn garbage_input_is_refused_without_panicking() {
     let two = format!("{slot}{slot}");
     assert_eq!(
         v.verify(&two, &f9, &key, now()).unwrap_err().code(),
-        "piv_attestation_malformed"
+        ErrorCode::PivAttestationMalformed
     );
     let huge = "A".repeat(MAX_PEM_BYTES * 10);
     assert_eq!(
         v.verify(&slot, &huge, &key, now()).unwrap_err().code(),
-        "piv_attestation_malformed"
+        ErrorCode::PivAttestationMalformed
     );
     // Out of order: the slot certificate where the intermediate belongs.
     assert_eq!(
         v.verify(&f9, &slot, &key, now()).unwrap_err().code(),
-        "piv_attestation_chain_broken"
+        ErrorCode::PivAttestationChainBroken
     );
 }
 
@@ -539,5 +539,5 @@ fn an_rsa_slot_key_matches_its_ssh_form_and_only_that() {
     let err = v
         .verify(&slot.pem(), &f9.cert.pem(), &as_ssh(&other), now())
         .unwrap_err();
-    assert_eq!(err.code(), "piv_attestation_key_mismatch", "{err}");
+    assert_eq!(err.code(), ErrorCode::PivAttestationKeyMismatch, "{err}");
 }

@@ -52,11 +52,11 @@ pub mod pages;
 pub mod routes;
 
 use std::net::SocketAddr;
-use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rampart_api::webauthn as wapi;
+use rampart_api::ErrorCode;
 use reqwest::Url;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -394,47 +394,47 @@ pub fn assertion_counter(authenticator_data: &[u8]) -> Option<(u32, bool)> {
 }
 
 /// A WebAuthn library verdict as a stable reason code and a sentence for the user.
-pub fn failure_of(e: &WebauthnError) -> (&'static str, &'static str) {
+pub fn failure_of(e: &WebauthnError) -> (ErrorCode, &'static str) {
     use WebauthnError as E;
     match e {
         E::InvalidRPOrigin | E::CredentialCrossOrigin => (
-            "webauthn_wrong_origin",
+            ErrorCode::WebauthnWrongOrigin,
             "the browser answered for another web site (origin); open the link exactly as printed",
         ),
         E::InvalidRPIDHash => (
-            "webauthn_wrong_rp_id",
+            ErrorCode::WebauthnWrongRpId,
             "the key answered for another relying party (RP ID)",
         ),
         E::MismatchedChallenge | E::ChallengeNotFound => (
-            "webauthn_challenge_mismatch",
+            ErrorCode::WebauthnChallengeMismatch,
             "the answer is for another challenge (replayed or stale)",
         ),
         E::InvalidClientDataType => (
-            "webauthn_wrong_ceremony",
+            ErrorCode::WebauthnWrongCeremony,
             "the answer is for another kind of WebAuthn ceremony",
         ),
         E::UserNotVerified => (
-            "webauthn_uv_missing",
+            ErrorCode::WebauthnUvMissing,
             "this CA requires user verification (PIN or biometric) on the key",
         ),
         E::UserNotPresent => (
-            "webauthn_up_missing",
+            ErrorCode::WebauthnUpMissing,
             "the key did not report user presence (touch)",
         ),
         E::CredentialNotFound => (
-            "webauthn_foreign_credential",
+            ErrorCode::WebauthnForeignCredential,
             "that key is not one of this user's keys",
         ),
         E::CredentialPossibleCompromise => (
-            "webauthn_sign_count",
+            ErrorCode::WebauthnSignCount,
             "the key's signature counter went backwards; it may be cloned and is now disabled",
         ),
         E::AuthenticationFailure | E::SignatureInvalid => (
-            "webauthn_signature_invalid",
+            ErrorCode::WebauthnSignatureInvalid,
             "the key's signature does not verify",
         ),
         E::CredentialExcludedFromRequest | E::CredentialAlteredAlgFromRequest => (
-            "webauthn_key_refused",
+            ErrorCode::WebauthnKeyRefused,
             "this key is already enrolled or answered with an algorithm that was not offered",
         ),
         E::AttestationNotVerifiable
@@ -443,7 +443,7 @@ pub fn failure_of(e: &WebauthnError) -> (&'static str, &'static str) {
         | E::AttestationTrustFailure
         | E::AttestationFormatMissingAaguid
         | E::AttestationCertificateAAGUIDMismatch => (
-            "webauthn_attestation_untrusted",
+            ErrorCode::WebauthnAttestationUntrusted,
             "the key's attestation is not trusted by this CA",
         ),
         E::ParseCBORFailure(_)
@@ -452,10 +452,11 @@ pub fn failure_of(e: &WebauthnError) -> (&'static str, &'static str) {
         | E::ParseInsufficientBytesAvailable
         | E::COSEKeyInvalidCBORValue
         | E::COSEKeyInvalidType
-        | E::MissingAttestationCredentialData => {
-            ("webauthn_malformed", "the key's answer is not well-formed")
-        }
-        _ => ("webauthn_invalid", "the key's answer was refused"),
+        | E::MissingAttestationCredentialData => (
+            ErrorCode::WebauthnMalformed,
+            "the key's answer is not well-formed",
+        ),
+        _ => (ErrorCode::WebauthnInvalid, "the key's answer was refused"),
     }
 }
 
@@ -548,7 +549,7 @@ impl Purpose {
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct Refusal {
     /// Stable code.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// For the user.
     pub message: String,
     /// 403 (a decision: denied, disabled) rather than 401 (a failed proof).
@@ -598,32 +599,14 @@ impl<'de> Deserialize<'de> for Refusal {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let r = StoredRefusal::deserialize(d)?;
         Ok(Refusal {
-            code: static_code(r.code),
+            // Codes are this binary's own (a stored request is sealed, so the
+            // database cannot make one up); one written by another version
+            // that this one does not know reads as `webauthn_invalid`.
+            code: ErrorCode::parse(&r.code).unwrap_or(ErrorCode::WebauthnInvalid),
             message: r.message,
             forbidden: r.forbidden,
         })
     }
-}
-
-/// A refusal code read back from the store, as the `&'static str` every code
-/// is. Codes are this binary's own constants (a stored request is sealed, so
-/// the database cannot make one up); the few distinct ones are interned once,
-/// and past a small bound a code reads as `webauthn_invalid`.
-fn static_code(code: String) -> &'static str {
-    use std::collections::BTreeSet;
-    static SEEN: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
-    let Ok(mut seen) = SEEN.lock() else {
-        return "webauthn_invalid";
-    };
-    if let Some(known) = seen.get(code.as_str()) {
-        return known;
-    }
-    if seen.len() >= 256 {
-        return "webauthn_invalid";
-    }
-    let interned: &'static str = Box::leak(code.into_boxed_str());
-    seen.insert(interned);
-    interned
 }
 
 /// One request, as kept in the store between the requests that make it up

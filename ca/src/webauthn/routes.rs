@@ -7,6 +7,7 @@
 //! the authority answers at once with a `watch` receiver, and the handler awaits
 //! a change (or the hold time, or the request's end) on the async runtime.
 
+use rampart_api::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -177,7 +178,7 @@ async fn list_keys(
 ) -> Result<Json<Vec<wapi::WebauthnKey>>, ApiError> {
     let Query(q) = query.map_err(|e| {
         ApiError(CaError::bad_request(
-            "invalid_query",
+            ErrorCode::InvalidQuery,
             format!("query: {}", e.body_text()),
         ))
     })?;
@@ -232,7 +233,7 @@ fn require_json(headers: &HeaderMap) -> Option<Response> {
         .is_some_and(|v| v.trim_start().starts_with("application/json"));
     (!json).then(|| {
         page_error(ApiError(CaError::bad_request(
-            "content_type",
+            ErrorCode::ContentType,
             "send the answer as application/json",
         )))
     })

@@ -36,7 +36,9 @@ const MAX_LINE: usize = 8 * 1024;
 /// down: another factor the user's roles may accept.
 fn oidc_answer<T>(answer: Result<T, ClientError>) -> Result<T, CliError> {
     answer.map_err(|e| match &e {
-        ClientError::Api { code, message, .. } if code == "oidc_provider_unavailable" => {
+        ClientError::Api { code, message, .. }
+            if *code == rampart_api::ErrorCode::OidcProviderUnavailable =>
+        {
             CliError::Refused(format!(
                 "{message} ({code}); if your roles allow another factor, log in with it \
                  (`rampart login --mfa totp` or `--mfa webauthn`)"

@@ -6,7 +6,7 @@ use super::*;
 
 /// Why a request was denied. Stable: these strings appear in audit events and JSON.
 #[non_exhaustive]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DenyCode {
     /// The request is malformed (bad user name, zero lifetime, bad login or target).

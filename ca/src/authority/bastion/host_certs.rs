@@ -1,6 +1,7 @@
 //! Host certificates for the targets a bastion fronts, and the revocation feed.
 
 use rampart_api as api;
+use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
 
 use crate::authority::{key_fingerprint, Authority, Caller};
@@ -30,7 +31,7 @@ impl Authority {
                     .detail("key_fingerprint", key_fingerprint(&key)),
             )?;
             return Err(CaError::bad_request(
-                "host_key_not_registered",
+                ErrorCode::HostKeyNotRegistered,
                 "a bastion gets target host certificates only for the host key it joined with",
             ));
         }
@@ -45,7 +46,7 @@ impl Authority {
                     .reason(&d.reason)
                     .detail("code", d.code.as_str()),
             )?;
-            return Err(CaError::forbidden(d.code.as_str(), d.reason));
+            return Err(CaError::forbidden(d.code.into(), d.reason));
         }
         self.sign_host(
             caller,
@@ -53,7 +54,7 @@ impl Authority {
             &req.target,
             &[],
             Some(TARGET_HOST_CERT_TTL),
-            "invalid_target",
+            ErrorCode::InvalidTarget,
             |ev| ev.actor(&bastion.actor()),
         )
     }

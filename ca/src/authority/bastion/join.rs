@@ -1,5 +1,6 @@
 //! Join tokens, joining, bastion identity and revocation.
 
+use rampart_api::ErrorCode;
 use std::time::Duration;
 
 use rampart_api as api;
@@ -27,7 +28,7 @@ impl Authority {
             None => BASTION_TOKEN_DEFAULT_TTL,
             Some(0) => {
                 return Err(CaError::bad_request(
-                    "invalid_ttl",
+                    ErrorCode::InvalidTtl,
                     "ttl_seconds must be positive",
                 ))
             }
@@ -35,7 +36,7 @@ impl Authority {
         };
         if ttl > BASTION_TOKEN_MAX_TTL {
             return Err(CaError::bad_request(
-                "invalid_ttl",
+                ErrorCode::InvalidTtl,
                 format!(
                     "bastion join tokens may live at most {} s",
                     BASTION_TOKEN_MAX_TTL.as_secs()
@@ -76,10 +77,10 @@ impl Authority {
         let policy = self.policy()?;
         rampart_policy::approve_host(&policy, name, &[], None)
             .map(|_| ())
-            .map_err(|d| CaError::bad_request("invalid_bastion_name", d.reason))?;
+            .map_err(|d| CaError::bad_request(ErrorCode::InvalidBastionName, d.reason))?;
         if !clean_token(name) {
             return Err(CaError::bad_request(
-                "invalid_bastion_name",
+                ErrorCode::InvalidBastionName,
                 "a bastion name is a host name of at most 128 characters",
             ));
         }
@@ -103,7 +104,7 @@ impl Authority {
             host_key_fingerprint: fingerprint.clone(),
             joined_at: now,
         };
-        let refused = |code: &'static str, message: String| -> Result<_, CaError> {
+        let refused = |code: ErrorCode, message: String| -> Result<_, CaError> {
             self.note_source_failure(caller);
             self.record(
                 self.event(
@@ -112,13 +113,13 @@ impl Authority {
                     Some(caller),
                 )
                 .target(&req.name)
-                .reason(code),
+                .reason(code.as_str()),
             )?;
             Err(CaError::unauthenticated(code, message))
         };
         if self.store.key_revoked(&fingerprint)? {
             return refused(
-                "host_key_revoked",
+                ErrorCode::HostKeyRevoked,
                 "this host key has been revoked; join from a fresh directory, which makes a new key"
                     .into(),
             );
@@ -133,26 +134,26 @@ impl Authority {
         )? {
             BastionJoin::Joined => {}
             BastionJoin::Unknown => {
-                return refused("token_unknown", "this join token is not valid".into())
+                return refused(ErrorCode::TokenUnknown, "this join token is not valid".into())
             }
             BastionJoin::AlreadyUsed => {
                 return refused(
-                    "token_used",
+                    ErrorCode::TokenUsed,
                     "this join token has already been used".into(),
                 )
             }
             BastionJoin::Expired => {
-                return refused("token_expired", "this join token has expired".into())
+                return refused(ErrorCode::TokenExpired, "this join token has expired".into())
             }
             BastionJoin::NameMismatch(bound) => {
                 return refused(
-                    "name_mismatch",
+                    ErrorCode::NameMismatch,
                     format!("this join token is for the bastion {bound:?}"),
                 )
             }
             BastionJoin::NameTaken => {
                 return refused(
-                    "name_taken",
+                    ErrorCode::NameTaken,
                     format!(
                         "a bastion named {:?} has joined already; an admin can make a token for that name to re-join it",
                         req.name
@@ -162,7 +163,7 @@ impl Authority {
         }
         let policy = self.policy()?;
         let grant = rampart_policy::approve_host(&policy, &req.name, &[], None)
-            .map_err(|d| CaError::bad_request("invalid_bastion_name", d.reason))?;
+            .map_err(|d| CaError::bad_request(ErrorCode::InvalidBastionName, d.reason))?;
         let serial = self.next_serial()?;
         let spec = rampart_signer::HostCertSpec::from_grant(&grant, key, serial, now)?;
         let cert = rampart_signer::sign_host_cert(self.keys.host_ca.as_ref(), &spec)?;
@@ -199,7 +200,7 @@ impl Authority {
         let reason = crate::authority::admin::revocation_reason(req.reason.as_deref())?;
         let Some(record) = self.store.bastion(&req.name)? else {
             return Err(CaError::not_found(
-                "bastion_unknown",
+                ErrorCode::BastionUnknown,
                 format!("no bastion named {:?} has joined", req.name),
             ));
         };
@@ -238,7 +239,7 @@ impl Authority {
     pub fn authenticate_bastion(&self, credential: &str) -> Result<Bastion, CaError> {
         let refused = || {
             CaError::unauthenticated(
-                "bastion_credential_invalid",
+                ErrorCode::BastionCredentialInvalid,
                 "this endpoint needs a bastion credential (rampart-bastion join)",
             )
         };

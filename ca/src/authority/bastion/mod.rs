@@ -93,7 +93,7 @@
 //!
 //! A role may say `session_mfa = true` (policy README): when any role that
 //! permits the access does, and the request carries no `totp_code`, the answer
-//! is 401 with code [`api::SESSION_MFA_REQUIRED`] — after every other check, so
+//! is 401 with code [`api::ErrorCode::SessionMfaRequired`] — after every other check, so
 //! a user who would be refused anyway is never asked for a code. That answer is
 //! not audited: it is a prompt, not a decision; the bastion asks the user
 //! (keyboard-interactive) and retries, and the retry is audited like any other.
@@ -106,7 +106,7 @@
 //! an approval) was verified.
 //!
 //! When the user has a usable security key (and the CA a WebAuthn relying
-//! party), the answer is [`api::SESSION_APPROVAL_REQUIRED`] instead: the
+//! party), the answer is [`api::ErrorCode::SessionApprovalRequired`] instead: the
 //! bastion starts an approval (`POST /v1/bastion/approvals/start`), shows its
 //! URL and short code to the user, waits on `approvals/wait`, and retries with
 //! `webauthn_approval = {request_id, poll_token}`. The approval must have been
@@ -122,6 +122,7 @@
 //! as details of `access_granted`. The request's `target_labels` are matched
 //! against the roles' `target_labels`.
 
+use rampart_api::ErrorCode;
 use std::time::Duration;
 
 use crate::store::BastionRecord;
@@ -154,14 +155,14 @@ impl Bastion {
 
 /// Why a per-session certificate is refused: the API error and the audit reason.
 struct Refusal {
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     user: Option<String>,
     bad_request: bool,
 }
 
 impl Refusal {
-    fn new(code: &'static str, message: impl Into<String>) -> Self {
+    fn new(code: ErrorCode, message: impl Into<String>) -> Self {
         Refusal {
             code,
             message: message.into(),
@@ -171,7 +172,7 @@ impl Refusal {
     }
 
     /// A refusal answered 400 Bad Request rather than 403 Forbidden.
-    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Refusal {
             bad_request: true,
             ..Refusal::new(code, message)
@@ -208,10 +209,10 @@ mod session_checks;
 /// The refusal code of a policy denial at the bastion: `access_denied`, except
 /// that a security key used through a link for roles that refuse that says so
 /// (`webauthn_link_refused`), so the user learns what would work.
-fn access_denial_code(d: &rampart_policy::Denial) -> &'static str {
+fn access_denial_code(d: &rampart_policy::Denial) -> ErrorCode {
     match d.code {
-        rampart_policy::DenyCode::WebauthnLinkRefused => "webauthn_link_refused",
-        _ => "access_denied",
+        rampart_policy::DenyCode::WebauthnLinkRefused => ErrorCode::WebauthnLinkRefused,
+        _ => ErrorCode::AccessDenied,
     }
 }
 

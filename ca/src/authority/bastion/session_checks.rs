@@ -136,7 +136,7 @@ impl Authority {
                         .user(user)
                         .session(session_id)
                         .mfa_method("totp")
-                        .reason(failure.code())
+                        .reason(failure.code().as_str())
                         .detail("per_session", true),
                 )?;
                 Ok(Err(failure))

@@ -5,6 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use rampart_api::webauthn as wapi;
+use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
 
 use super::assertion::Assertion;
@@ -48,7 +49,7 @@ impl Authority {
             || !clean(&req.login, 64)
         {
             return Err(CaError::bad_request(
-                "invalid_approval",
+                ErrorCode::InvalidApproval,
                 "user, session_id (≤ 128), target (≤ 255) and login (≤ 64) must be non-empty and printable",
             ));
         }
@@ -132,7 +133,7 @@ impl Authority {
         session_id: &str,
         target: &str,
         login: &str,
-    ) -> Result<Result<ApprovalEvidence, (&'static str, String)>, CaError> {
+    ) -> Result<Result<ApprovalEvidence, (ErrorCode, String)>, CaError> {
         let rp = self.webauthn()?;
         let now = self.now();
         // Single use: the approval is closed in the same compare-and-set that
@@ -140,7 +141,10 @@ impl Authority {
         // CAs) one gets it.
         let got = self.with_request(&rp, &approval.request_id, |e| {
             if !e.token_matches(&approval.poll_token) {
-                return Err(("webauthn_approval_unknown", "unknown approval".to_owned()));
+                return Err((
+                    ErrorCode::WebauthnApprovalUnknown,
+                    "unknown approval".to_owned(),
+                ));
             }
             let Purpose::Approval {
                 user: u,
@@ -151,13 +155,16 @@ impl Authority {
                 ..
             } = &e.purpose
             else {
-                return Err(("webauthn_approval_unknown", "unknown approval".to_owned()));
+                return Err((
+                    ErrorCode::WebauthnApprovalUnknown,
+                    "unknown approval".to_owned(),
+                ));
             };
             // The user approved `login@target` on the page: an approval is
             // good for exactly that, from that bastion, for that session.
             if b != bastion || u != user || s != session_id || t != target || l != login {
                 return Err((
-                    "webauthn_approval_mismatch",
+                    ErrorCode::WebauthnApprovalMismatch,
                     "that approval was given for another user, session, target or login".to_owned(),
                 ));
             }
@@ -188,22 +195,25 @@ impl Authority {
                         e.set(Status::Closed);
                         Ok(evidence)
                     }
-                    _ => Err(("webauthn_approval_unknown", "unknown approval".to_owned())),
+                    _ => Err((
+                        ErrorCode::WebauthnApprovalUnknown,
+                        "unknown approval".to_owned(),
+                    )),
                 },
                 Status::Refused(r) => Err((r.code, r.message.clone())),
                 Status::Closed => Err((
-                    "webauthn_approval_used",
+                    ErrorCode::WebauthnApprovalUsed,
                     "that approval was already used".to_owned(),
                 )),
                 _ => Err((
-                    "webauthn_approval_pending",
+                    ErrorCode::WebauthnApprovalPending,
                     "the approval has not been given yet".to_owned(),
                 )),
             }
         })?;
         match got {
             None => Ok(Err((
-                "webauthn_approval_unknown",
+                ErrorCode::WebauthnApprovalUnknown,
                 "unknown or already used approval".to_owned(),
             ))),
             // Single use: a second certificate needs a second approval.

@@ -3,6 +3,7 @@
 //! disabled as possibly cloned); every failed proof counts towards lockout as a
 //! wrong TOTP code does.
 
+use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
 use webauthn_rs_core::error::WebauthnError;
 use webauthn_rs_core::proto::{AuthenticationState, Credential, PublicKeyCredential};
@@ -60,7 +61,7 @@ impl Authority {
         if let Err(lock) = self.begin_attempt(user, &caller.network())? {
             metrics::bypass_attempt(metrics::Factor::Webauthn, Bypass::LockedOutAttempt);
             let r = refusal(
-                "user_locked",
+                ErrorCode::UserLocked,
                 lockout::locked_message(user, &lock, self.now()),
             );
             self.audit_refusal(
@@ -79,7 +80,7 @@ impl Authority {
                         caller,
                         purpose,
                         refusal(
-                            "webauthn_malformed",
+                            ErrorCode::WebauthnMalformed,
                             "the key's answer is not a WebAuthn assertion",
                         ),
                         &[("detail", e.to_string().into())],
@@ -95,7 +96,7 @@ impl Authority {
                         caller,
                         purpose,
                         refusal(
-                            "webauthn_unknown_credential",
+                            ErrorCode::WebauthnUnknownCredential,
                             "that key is not enrolled at this CA",
                         ),
                         &[("credential_id", cred_id.into())],
@@ -108,7 +109,7 @@ impl Authority {
                         caller,
                         purpose,
                         refusal(
-                            "webauthn_foreign_credential",
+                            ErrorCode::WebauthnForeignCredential,
                             format!("that key is not one of {user}'s keys"),
                         ),
                         &[
@@ -124,7 +125,7 @@ impl Authority {
                         caller,
                         purpose,
                         refusal(
-                            "webauthn_key_disabled",
+                            ErrorCode::WebauthnKeyDisabled,
                             "that key is disabled at this CA; ask an admin",
                         ),
                         &[
@@ -197,7 +198,10 @@ impl Authority {
                     .failed_proof(
                         caller,
                         purpose,
-                        refusal("webauthn_key_disabled", "that key was disabled or removed"),
+                        refusal(
+                            ErrorCode::WebauthnKeyDisabled,
+                            "that key was disabled or removed",
+                        ),
                         &key_details(&key),
                     )
                     .map(Err)

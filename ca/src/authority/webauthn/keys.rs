@@ -2,6 +2,7 @@
 //! admin's look at anyone's) and removal (audited before it happens).
 
 use rampart_api::webauthn as wapi;
+use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
 
 use crate::authority::{Authority, Caller, Session};
@@ -66,7 +67,7 @@ impl Authority {
         }
         let unknown = || {
             CaError::not_found(
-                "webauthn_key_unknown",
+                ErrorCode::WebauthnKeyUnknown,
                 format!("{} has no key with ID {:?}", req.user, req.id),
             )
         };

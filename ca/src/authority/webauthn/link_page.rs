@@ -7,6 +7,7 @@
 
 use chrono::{DateTime, Utc};
 use rampart_api::webauthn as wapi;
+use rampart_api::ErrorCode;
 
 use super::request::Take;
 use super::{ended_expired, expired_refusal, metrics_id, refusal, unknown_request};
@@ -66,7 +67,7 @@ impl Authority {
         if self.with_request(&rp, request_id, |e| e.code_matched)? == Some(false) {
             self.note_source_failure(caller);
             let r = refusal(
-                "webauthn_code_required",
+                ErrorCode::WebauthnCodeRequired,
                 "an answer came without the code the terminal shows; start again",
             );
             self.refuse_on_page(&rp, caller, request_id, r.clone())?;
@@ -84,7 +85,7 @@ impl Authority {
     pub fn webauthn_page_deny(&self, caller: &Caller, request_id: &str) -> Result<(), CaError> {
         let rp = self.webauthn()?;
         let r = Refusal {
-            code: "webauthn_denied",
+            code: ErrorCode::WebauthnDenied,
             message: "the request was denied in the browser".into(),
             forbidden: true,
         };
@@ -110,7 +111,7 @@ impl Authority {
             }
             Take::Replayed(..) => {
                 return Err(CaError::Conflict {
-                    code: "webauthn_request_finished",
+                    code: ErrorCode::WebauthnRequestFinished,
                     message: "this request was already answered".into(),
                 })
             }
@@ -123,12 +124,12 @@ impl Authority {
             },
             taken.purpose.flow(),
             &taken.metrics_id,
-            Err(r.code),
+            Err(r.code.as_str()),
         );
         // Audit first: the starter learns of the denial only once it is logged.
         self.audit_refusal(caller, &taken.purpose, &r, &[])?;
         if !taken.direct {
-            self.note_unanswered_prompt(caller, taken.purpose.user(), r.code)?;
+            self.note_unanswered_prompt(caller, taken.purpose.user(), r.code.as_str())?;
         }
         self.settle(rp, request_id, Status::Refused(r))
     }
@@ -203,7 +204,7 @@ impl Authority {
                     return Look::Miss(MAX_CODE_MISSES - e.code_misses);
                 }
                 let r = refusal(
-                    "webauthn_code_mismatch",
+                    ErrorCode::WebauthnCodeMismatch,
                     "the code typed on the page did not match the one the terminal showed",
                 );
                 e.set(Status::Refused(r.clone()));
@@ -212,7 +213,7 @@ impl Authority {
             Status::Open => Look::Refused(expired_refusal().error()),
             ref st if ended_expired(st) => Look::Refused(expired_refusal().error()),
             _ => Look::Refused(CaError::Conflict {
-                code: "webauthn_request_finished",
+                code: ErrorCode::WebauthnRequestFinished,
                 message: "this request was already answered".into(),
             }),
         })?;
@@ -223,7 +224,7 @@ impl Authority {
             Some(Look::Miss(left)) => {
                 self.note_source_failure(caller);
                 Err(CaError::forbidden(
-                    "webauthn_code_mismatch",
+                    ErrorCode::WebauthnCodeMismatch,
                     format!(
                         "that is not the code your terminal shows; {left} more tries. If no \
                          terminal of yours shows a code, you did not start this: press Deny"
@@ -240,10 +241,10 @@ impl Authority {
                     },
                     purpose.flow(),
                     &metrics_id(request_id),
-                    Err(r.code),
+                    Err(r.code.as_str()),
                 );
                 self.audit_refusal(caller, &purpose, &r, &[])?;
-                self.note_unanswered_prompt(caller, purpose.user(), r.code)?;
+                self.note_unanswered_prompt(caller, purpose.user(), r.code.as_str())?;
                 Err(r.error())
             }
         }

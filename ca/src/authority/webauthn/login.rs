@@ -3,6 +3,7 @@
 //! key's evidence stored beside it.
 
 use rampart_api::webauthn as wapi;
+use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
 use webauthn_rs_core::proto::Credential;
 
@@ -24,7 +25,7 @@ impl Authority {
         let rp = self.webauthn()?;
         if !crate::authority::valid_user_name(&req.user) {
             return Err(CaError::bad_request(
-                "invalid_user_name",
+                ErrorCode::InvalidUserName,
                 "that is not a valid user name",
             ));
         }
@@ -67,7 +68,7 @@ impl Authority {
         };
         let no_keys = || {
             CaError::unauthenticated(
-                "webauthn_no_keys",
+                ErrorCode::WebauthnNoKeys,
                 "no usable security key is enrolled for this user",
             )
         };
@@ -78,7 +79,10 @@ impl Authority {
         };
         if record.disabled {
             refuse("user_disabled")?;
-            return Err(CaError::forbidden("user_disabled", "this user is disabled"));
+            return Err(CaError::forbidden(
+                ErrorCode::UserDisabled,
+                "this user is disabled",
+            ));
         }
         let now = self.now();
         if let Some(lock) = self.attempt_lock(user, &caller.network())? {
@@ -106,7 +110,10 @@ impl Authority {
         let now = self.now();
         let record = self.require_user(user)?;
         if record.disabled {
-            return Err(CaError::forbidden("user_disabled", "this user is disabled"));
+            return Err(CaError::forbidden(
+                ErrorCode::UserDisabled,
+                "this user is disabled",
+            ));
         }
         self.attempt_succeeded(user, &caller.network())?;
         let token = secrets::new_token();

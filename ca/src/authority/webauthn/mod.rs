@@ -52,6 +52,7 @@ pub use keys::key_view;
 pub use link_page::{PageState, PageView, MAX_CODE_MISSES};
 pub use request::WaitState;
 
+use rampart_api::ErrorCode;
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -65,13 +66,13 @@ use crate::webauthn::{Refusal, RelyingParty, Status};
 
 pub(super) fn unknown_request() -> CaError {
     CaError::not_found(
-        "webauthn_request_unknown",
+        ErrorCode::WebauthnRequestUnknown,
         "this security-key request is unknown or ended long ago; start again",
     )
 }
 
 /// The refusal code of a request nobody answered in time.
-pub(super) const EXPIRED: &str = "webauthn_request_expired";
+pub(super) const EXPIRED: ErrorCode = ErrorCode::WebauthnRequestExpired;
 
 pub(super) fn expired_refusal() -> Refusal {
     Refusal {
@@ -89,7 +90,7 @@ pub(super) fn ended_expired(status: &Status) -> bool {
     matches!(status, Status::Refused(r) if r.code == EXPIRED)
 }
 
-pub(super) fn refusal(code: &'static str, message: impl Into<String>) -> Refusal {
+pub(super) fn refusal(code: ErrorCode, message: impl Into<String>) -> Refusal {
     Refusal {
         code,
         message: message.into(),
@@ -127,7 +128,7 @@ impl Authority {
             .and_then(|s| s.clone())
             .ok_or_else(|| {
                 CaError::bad_request(
-                    "webauthn_disabled",
+                    ErrorCode::WebauthnDisabled,
                     "this CA has no WebAuthn relying party configured",
                 )
             })
@@ -157,7 +158,7 @@ impl Authority {
     pub(super) fn require_fresh_mfa(&self, session: &Session, what: &str) -> Result<(), CaError> {
         if self.now() - session.record.mfa_time > to_chrono(self.settings.admin_max_mfa_age) {
             return Err(CaError::forbidden(
-                "webauthn_mfa_stale",
+                ErrorCode::WebauthnMfaStale,
                 format!("{what} needs a recent MFA check; run `rampart login` again"),
             ));
         }

@@ -4,6 +4,7 @@
 
 use base64::Engine as _;
 use rampart_api::webauthn as wapi;
+use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
 use sha2::{Digest, Sha256};
 use webauthn_rs_core::error::WebauthnError;
@@ -86,10 +87,10 @@ impl Authority {
             } else {
                 None
             };
-            why.map(|w| ("enrolment_recovery_session", w))
+            why.map(|w| (ErrorCode::EnrolmentRecoverySession, w))
         } else if have < needed {
             Some((
-                "enrolment_factor_too_weak",
+                ErrorCode::EnrolmentFactorTooWeak,
                 format!(
                     "a new security key here can prove a {needed} factor, stronger than the \
                      {factor} ({have}) you logged in with"
@@ -110,7 +111,7 @@ impl Authority {
             .user(&session.user.name)
             .session(&session.record.id)
             .mfa_method("webauthn")
-            .reason(reason)
+            .reason(reason.as_str())
             .detail("request", "register")
             .detail("name", key_name.to_owned())
             .detail("session_factor", factor.to_string())
@@ -142,7 +143,7 @@ impl Authority {
         let rp = self.webauthn()?;
         if !rp_mod::valid_key_name(&req.name) {
             return Err(CaError::bad_request(
-                "invalid_key_name",
+                ErrorCode::InvalidKeyName,
                 "a key name is 1-64 letters, digits, '-', '_', '.' or spaces",
             ));
         }
@@ -150,7 +151,7 @@ impl Authority {
         let (user, via_invite, session_id) = match (&req.invite, session) {
             (Some(_), _) if req.replaces.is_some() => {
                 return Err(CaError::bad_request(
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "replaces goes with a session, not an invite; remove old keys with \
                      `rampart keys remove`",
                 ))
@@ -169,7 +170,7 @@ impl Authority {
                             .find(|k| &k.id == id)
                             .ok_or_else(|| {
                                 CaError::not_found(
-                                    "webauthn_key_unknown",
+                                    ErrorCode::WebauthnKeyUnknown,
                                     format!("{} has no key with ID {id:?}", s.user.name),
                                 )
                             })?,
@@ -181,7 +182,7 @@ impl Authority {
             }
             (None, None) => {
                 return Err(CaError::unauthenticated(
-                    "session_missing",
+                    ErrorCode::SessionMissing,
                     "enrolling a key needs an invite or a session; run `rampart login`",
                 ))
             }
@@ -193,7 +194,7 @@ impl Authority {
             .any(|k| k.name == name && Some(&k.id) != req.replaces.as_ref())
         {
             return Err(CaError::Conflict {
-                code: "webauthn_key_name_taken",
+                code: ErrorCode::WebauthnKeyNameTaken,
                 message: format!("{user} already has a key named {name:?}"),
             });
         }
@@ -270,7 +271,7 @@ impl Authority {
             Err(e) => {
                 return refuse(
                     refusal(
-                        "webauthn_malformed",
+                        ErrorCode::WebauthnMalformed,
                         "the key's answer is not a WebAuthn registration",
                     ),
                     &[("detail", e.to_string().into())],
@@ -293,7 +294,7 @@ impl Authority {
         if !allowed.is_empty() && !allowed.contains(&aaguid) {
             return refuse(
                 refusal(
-                    "webauthn_aaguid_not_allowed",
+                    ErrorCode::WebauthnAaguidNotAllowed,
                     format!(
                         "this CA does not accept this model of key (AAGUID {aaguid}); ask an admin which keys are allowed"
                     ),
@@ -312,7 +313,7 @@ impl Authority {
             .is_some()
         {
             return refuse(
-                refusal("webauthn_key_exists", "this key is already enrolled"),
+                refusal(ErrorCode::WebauthnKeyExists, "this key is already enrolled"),
                 &[("aaguid", aaguid.into())],
             );
         }
@@ -355,7 +356,7 @@ impl Authority {
             Err(StoreError::Duplicate(_)) => {
                 return refuse(
                     refusal(
-                        "webauthn_key_exists",
+                        ErrorCode::WebauthnKeyExists,
                         "this key, or a key with this name, is already enrolled",
                     ),
                     &[("aaguid", aaguid.into())],

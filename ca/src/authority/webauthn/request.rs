@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use rampart_api::webauthn as wapi;
+use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, NewEvent, Outcome};
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
@@ -100,7 +101,7 @@ impl Authority {
         match self.store.pending_put(&row, &CAPS, now)? {
             PendingPut::Stored => Ok(()),
             PendingPut::Full => Err(CaError::RateLimited {
-                code: "webauthn_busy",
+                code: ErrorCode::WebauthnBusy,
                 message: "too many security-key requests are open; try again in a minute".into(),
                 retry_after_secs: 60,
             }),
@@ -263,7 +264,7 @@ impl Authority {
                 let r = expired_refusal();
                 self.audit_refusal(caller, &purpose, &r, &[])?;
                 if !direct && !matches!(purpose, Purpose::Register { .. }) {
-                    self.note_unanswered_prompt(caller, purpose.user(), r.code)?;
+                    self.note_unanswered_prompt(caller, purpose.user(), r.code.as_str())?;
                 }
                 Err(r.error())
             }
@@ -395,7 +396,7 @@ impl Authority {
                 };
                 metrics::bypass_attempt(factor, Bypass::Replay);
                 let r = refusal(
-                    "webauthn_replayed",
+                    ErrorCode::WebauthnReplayed,
                     "this request was already answered; its challenge cannot be used again",
                 );
                 self.audit_refusal(caller, &purpose, &r, &[])?;
@@ -438,7 +439,7 @@ impl Authority {
                 Ok(outcome)
             }
             Ok(Err(r)) => {
-                metrics::challenge_answered(factor, flow, &taken.metrics_id, Err(r.code));
+                metrics::challenge_answered(factor, flow, &taken.metrics_id, Err(r.code.as_str()));
                 self.settle(rp, request_id, Status::Refused(r.clone()))?;
                 Err(r.error())
             }
@@ -488,7 +489,7 @@ impl Authority {
             .event(kind, Outcome::Failure, Some(caller))
             .user(purpose.user())
             .mfa_method("webauthn")
-            .reason(r.code)
+            .reason(r.code.as_str())
             .detail("request", purpose.kind());
         if let Purpose::Approval {
             bastion,

@@ -5,10 +5,11 @@
 //! extensions and lifetime ceiling).
 //!
 //! **Owns:** the policy refusals (`access_denied`, `webauthn_link_refused`)
-//! and the per-session MFA prompt ([`api::SESSION_MFA_REQUIRED`],
-//! [`api::SESSION_APPROVAL_REQUIRED`]), which is not a decision and so not
+//! and the per-session MFA prompt ([`api::ErrorCode::SessionMfaRequired`],
+//! [`api::ErrorCode::SessionApprovalRequired`]), which is not a decision and so not
 //! audited.
 
+use rampart_api::ErrorCode;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -126,7 +127,7 @@ impl Authority {
         if self.has_usable_security_key(user).map_err(Err)? {
             if access.webauthn_link() {
                 return Err(Err(CaError::unauthenticated(
-                    api::SESSION_APPROVAL_REQUIRED,
+                    ErrorCode::SessionApprovalRequired,
                     "policy wants a per-session approval with your security key",
                 )));
             }
@@ -135,7 +136,7 @@ impl Authority {
             // (and must still meet the roles' min_factor).
             if self.store.totp(user).map_err(|e| Err(e.into()))?.is_none() {
                 return Err(Ok(Refusal::new(
-                    "webauthn_link_refused",
+                    ErrorCode::WebauthnLinkRefused,
                     format!(
                         "the roles that reach {}@{} take no security-key approval through \
                          a link, and a per-session check here is one; {} has no TOTP to \
@@ -147,7 +148,7 @@ impl Authority {
             }
         }
         Err(Err(CaError::unauthenticated(
-            api::SESSION_MFA_REQUIRED,
+            ErrorCode::SessionMfaRequired,
             "policy wants a per-session code for this target; enter your TOTP code",
         )))
     }

@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use rampart_api as api;
+use rampart_api::ErrorCode;
 use ssh_key::Certificate;
 
 use crate::authority::webauthn::ApprovalEvidence;
@@ -54,7 +55,7 @@ impl SessionMfa {
             .map(|t| t.with_timezone(&Utc))
         else {
             return Err(Refusal::new(
-                "certificate_no_mfa",
+                ErrorCode::CertificateNoMfa,
                 "the user certificate carries no MFA evidence",
             )
             .user(user));
@@ -138,7 +139,7 @@ impl SessionMfa {
             },
             other => {
                 return Err(Refusal::new(
-                    "certificate_no_mfa",
+                    ErrorCode::CertificateNoMfa,
                     format!("the user certificate names an unknown MFA method {other:?}"),
                 )
                 .user(user))

@@ -22,6 +22,7 @@
 //! The flow as the bastion sees it is in the parent module's docs.
 
 use rampart_api as api;
+use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
 
 use crate::authority::{Authority, Caller};
@@ -61,8 +62,8 @@ impl Authority {
             req.totp_code.is_some(),
             match &result {
                 Ok(_) => Ok(()),
-                Err(Ok(refusal)) => Err(refusal.code),
-                Err(Err(e)) => Err(e.code()),
+                Err(Ok(refusal)) => Err(refusal.code.as_str()),
+                Err(Err(e)) => Err(e.code().as_str()),
             },
             started.elapsed(),
         );
@@ -75,7 +76,7 @@ impl Authority {
                     .target(&req.target)
                     .session(&req.session_id)
                     .reason(&refusal.message)
-                    .detail("code", refusal.code)
+                    .detail("code", refusal.code.as_str())
                     .detail("login", req.login.clone())
                     .detail("session_mfa", session_mfa);
                 if let Some(u) = &refusal.user {
@@ -145,7 +146,7 @@ impl Authority {
         let grant = policy.session_grant().map_err(Ok)?;
         self.check_user_source(&outer, &grant, req.source.as_deref())
             .map_err(|message| {
-                Ok(Refusal::new("source_address_denied", message).user(&user.name))
+                Ok(Refusal::new(ErrorCode::SourceAddressDenied, message).user(&user.name))
             })?;
 
         let cleared = issue::Cleared {

@@ -11,6 +11,7 @@
 
 use chrono::{DateTime, Utc};
 use rampart_api as api;
+use rampart_api::ErrorCode;
 use ssh_key::certificate::CertType;
 use ssh_key::Certificate;
 
@@ -26,13 +27,13 @@ pub(super) fn parse(line: &str) -> Result<Certificate, Refusal> {
     let line = line.trim();
     if line.is_empty() || line.len() > MAX_CERT_LINE {
         return Err(Refusal::bad_request(
-            "certificate_malformed",
+            ErrorCode::CertificateMalformed,
             "user_certificate must be one OpenSSH certificate line",
         ));
     }
     Certificate::from_openssh(line).map_err(|e| {
         Refusal::bad_request(
-            "certificate_malformed",
+            ErrorCode::CertificateMalformed,
             format!("user_certificate is not an OpenSSH certificate ({e})"),
         )
     })
@@ -70,7 +71,7 @@ impl Authority {
     fn outer_cert_is_ours(&self, outer: &Certificate, now: DateTime<Utc>) -> Result<(), Refusal> {
         if outer.cert_type() != CertType::User {
             return Err(Refusal::new(
-                "certificate_not_user",
+                ErrorCode::CertificateNotUser,
                 "user_certificate is a host certificate",
             ));
         }
@@ -78,7 +79,7 @@ impl Authority {
         let ca_fp = user_ca.fingerprint(ssh_key::HashAlg::Sha256);
         if outer.signature_key().fingerprint(ssh_key::HashAlg::Sha256) != ca_fp {
             return Err(Refusal::new(
-                "certificate_foreign",
+                ErrorCode::CertificateForeign,
                 "the user certificate was not issued by this CA",
             ));
         }
@@ -86,13 +87,13 @@ impl Authority {
         // PROTOCOL.certkeys: "valid after <= current time < valid before".
         if !(outer.valid_after() <= unix_now && unix_now < outer.valid_before()) {
             return Err(Refusal::new(
-                "certificate_expired",
+                ErrorCode::CertificateExpired,
                 "the user certificate is not valid now (expired or not yet valid); run `rampart login`",
             ));
         }
         if outer.validate_at(unix_now, [&ca_fp]).is_err() {
             return Err(Refusal::new(
-                "certificate_invalid",
+                ErrorCode::CertificateInvalid,
                 "the user certificate's signature does not verify",
             ));
         }
@@ -151,7 +152,7 @@ impl Authority {
     pub(super) fn recorded_owner(&self, outer: &Certificate) -> Checked<String> {
         let Some(user_name) = key_id_user(outer.key_id()).map(str::to_owned) else {
             return Err(Ok(Refusal::new(
-                "certificate_unknown",
+                ErrorCode::CertificateUnknown,
                 "the user certificate's key ID names no user",
             )));
         };
@@ -163,7 +164,7 @@ impl Authority {
         });
         if !matches {
             return Err(Ok(Refusal::new(
-                "certificate_unknown",
+                ErrorCode::CertificateUnknown,
                 "this CA has no record of issuing that certificate to that user",
             )
             .user(&user_name)));
@@ -178,7 +179,7 @@ impl Authority {
                 .map_err(|e| Err(e.into()))?
         {
             return Err(Ok(Refusal::new(
-                "certificate_revoked",
+                ErrorCode::CertificateRevoked,
                 format!(
                     "the user certificate (serial {}) is revoked",
                     outer.serial()
@@ -193,12 +194,16 @@ impl Authority {
     pub(super) fn enabled_user(&self, user_name: &str) -> Checked<UserRecord> {
         match self.store.user(user_name).map_err(|e| Err(e.into()))? {
             Some(u) if !u.disabled => Ok(u),
-            Some(_) => Err(Ok(
-                Refusal::new("user_disabled", "this user is disabled").user(user_name)
-            )),
-            None => Err(Ok(
-                Refusal::new("user_unknown", "this user does not exist").user(user_name)
-            )),
+            Some(_) => Err(Ok(Refusal::new(
+                ErrorCode::UserDisabled,
+                "this user is disabled",
+            )
+            .user(user_name))),
+            None => Err(Ok(Refusal::new(
+                ErrorCode::UserUnknown,
+                "this user does not exist",
+            )
+            .user(user_name))),
         }
     }
 }

@@ -8,6 +8,7 @@
 //! target this bastion does not serve.
 
 use rampart_api as api;
+use rampart_api::ErrorCode;
 
 use crate::authority::Authority;
 
@@ -28,11 +29,11 @@ impl Authority {
         // stolen credential must not reach hosts its bastion never fronted.
         if let Err(d) = rampart_policy::bastion_may_serve(policy, &bastion.record.name, &req.target)
         {
-            return Err(Ok(Refusal::new(d.code.as_str(), d.reason)));
+            return Err(Ok(Refusal::new(d.code.into(), d.reason)));
         }
         if req.totp_code.is_some() && req.webauthn_approval.is_some() {
             return Err(Ok(Refusal::bad_request(
-                "mfa_conflict",
+                ErrorCode::MfaConflict,
                 "send a totp_code or a webauthn_approval, not both",
             )));
         }
@@ -44,7 +45,7 @@ impl Authority {
 fn check_fields(req: &api::SessionCertRequest) -> Result<(), Refusal> {
     if !clean_token(&req.session_id) {
         return Err(Refusal::bad_request(
-            "invalid_session_id",
+            ErrorCode::InvalidSessionId,
             "session_id must be 1-128 of [A-Za-z0-9._-]",
         ));
     }
@@ -55,13 +56,13 @@ fn check_fields(req: &api::SessionCertRequest) -> Result<(), Refusal> {
             .any(|(k, v)| k.len() > 128 || v.len() > 256)
     {
         return Err(Refusal::bad_request(
-            "invalid_labels",
+            ErrorCode::InvalidLabels,
             format!("at most {MAX_LABELS} target labels, keys ≤ 128 and values ≤ 256 bytes"),
         ));
     }
     if req.source.as_ref().is_some_and(|s| s.len() > 64) {
         return Err(Refusal::bad_request(
-            "invalid_source",
+            ErrorCode::InvalidSource,
             "source is longer than 64 bytes",
         ));
     }
