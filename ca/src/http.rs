@@ -41,9 +41,9 @@ impl IntoResponse for ApiError {
         let e = self.0;
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         if status.is_server_error() {
-            tracing::error!(error = %e, "request failed");
+            tracing::error!(error = %rampart_api::report::one_line(&e), "request failed");
         } else {
-            tracing::info!(code = e.code().as_str(), error = %e, "request refused");
+            tracing::info!(code = e.code().as_str(), error = %rampart_api::report::one_line(&e), "request refused");
         }
         let body = ErrorBody {
             code: e.code().as_str().to_owned(),

@@ -93,7 +93,7 @@ fn spawn_policy_reload(path: std::path::PathBuf, auth: Arc<Authority>) {
             match done {
                 Ok(Ok(())) => tracing::info!("policy reloaded"),
                 Ok(Err(e)) => {
-                    tracing::error!(error = %e, "policy reload refused; the previous policy stays in force")
+                    tracing::error!(error = %rampart_api::report::one_line(&e), "policy reload refused; the previous policy stays in force")
                 }
                 Err(e) => tracing::error!(error = %e, "policy reload task failed"),
             }
@@ -428,7 +428,9 @@ fn spawn_retention(
                     deleted = r.events_deleted,
                     "audit retention run"
                 ),
-                Ok(Err(e)) => tracing::warn!(error = %e, "audit retention failed; will retry"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %rampart_api::report::one_line(&e), "audit retention failed; will retry")
+                }
                 Err(e) => tracing::warn!(error = %e, "audit retention task failed"),
             }
         }
@@ -446,7 +448,7 @@ fn spawn_request_purge(auth: Arc<Authority>) {
             match tokio::task::spawn_blocking(move || a.purge_expired_requests()).await {
                 Ok(Ok(n)) => tracing::debug!(forgotten = n, "expired requests purged"),
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %e, "purging expired requests failed; will retry")
+                    tracing::warn!(error = %rampart_api::report::one_line(&e), "purging expired requests failed; will retry")
                 }
                 Err(e) => tracing::warn!(error = %e, "request purge task failed"),
             }
@@ -483,7 +485,7 @@ pub async fn serve(
             fwd.iter()
                 .for_each(|h| crate::metrics::forwarder_status(&h.get(), head));
             if let Err(e) = auth.refresh_metrics() {
-                tracing::warn!(error = %e, "metrics refresh failed");
+                tracing::warn!(error = %rampart_api::report::one_line(&e), "metrics refresh failed");
             }
         });
         let bound = crate::metrics::serve(addr, refresh).await?;

@@ -117,7 +117,7 @@ impl Authority {
             self.now(),
             self.settings.limits.ip_window,
         ) {
-            tracing::warn!(error = %e, "counting a failure against its network");
+            tracing::warn!(error = %rampart_api::report::one_line(&e), "counting a failure against its network");
         }
     }
 

@@ -328,7 +328,7 @@ impl Authority {
             tracing::info!(event_code = code, event_id = %a.id, "audit event");
         }
         appended.map_err(|e| {
-            tracing::error!(error = %e, "audit append failed; refusing the action");
+            tracing::error!(error = %rampart_api::report::one_line(&e), "audit append failed; refusing the action");
             CaError::AuditUnavailable(e)
         })
     }
@@ -378,7 +378,7 @@ impl Authority {
         let moved = match self.store.krl_version() {
             Ok(v) => v != current.version,
             Err(e) => {
-                tracing::warn!(error = %e, "could not read the revocation version");
+                tracing::warn!(error = %rampart_api::report::one_line(&e), "could not read the revocation version");
                 false
             }
         };
@@ -386,7 +386,7 @@ impl Authority {
             match self.rebuild_krl() {
                 Ok(_) => return self.cached_krl(),
                 Err(e) => {
-                    tracing::warn!(error = %e, "could not re-sign the KRL; serving the previous one")
+                    tracing::warn!(error = %rampart_api::report::one_line(&e), "could not re-sign the KRL; serving the previous one")
                 }
             }
         }

@@ -375,7 +375,7 @@ impl Authority {
             ids.push(None);
         }
         let appended = self.audit_log().append_all(events).map_err(|e| {
-            tracing::error!(error = %e, "audit append of bastion events failed; refusing them");
+            tracing::error!(error = %rampart_api::report::one_line(&e), "audit append of bastion events failed; refusing them");
             CaError::AuditUnavailable(e)
         })?;
         let mut fresh = appended.iter().map(|a| a.id.to_string());

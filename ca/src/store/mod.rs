@@ -57,9 +57,21 @@ pub mod prelude {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The database failed.
+    /// The database failed, described in words: there is no underlying error
+    /// to keep (a poisoned lock, a setting the backend refuses).
     #[error("database: {0}")]
     Db(String),
+    /// The database failed: `context` says what was being done, the source
+    /// says how it failed (printed by whoever reports the chain, e.g.
+    /// `rampart_api::report::one_line`, never twice).
+    #[error("{context}")]
+    Database {
+        /// What failed, e.g. `SQLite query` or `upgrading the schema to version 3`.
+        context: String,
+        /// The backend's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A row that must be unique already exists.
     #[error("{0} already exists")]
     Duplicate(String),
@@ -85,6 +97,20 @@ pub enum StoreError {
         /// The file's `PRAGMA application_id`.
         application_id: i64,
     },
+}
+
+impl StoreError {
+    /// A backend failure while doing `context`, keeping the backend's error as
+    /// the source.
+    pub fn database(
+        context: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        StoreError::Database {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
 }
 
 /// The CA's whole state: every area together. Implement the area traits; this

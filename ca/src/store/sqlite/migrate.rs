@@ -160,10 +160,10 @@ pub(super) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
     let status = read(&tx)?;
     for m in MIGRATIONS.iter().filter(|m| m.version > status.found) {
         (m.apply)(&tx).map_err(|e| {
-            StoreError::Db(format!(
-                "upgrading the schema to version {} ({}): {e}",
-                m.version, m.what
-            ))
+            StoreError::database(
+                format!("upgrading the schema to version {} ({})", m.version, m.what),
+                e,
+            )
         })?;
     }
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)

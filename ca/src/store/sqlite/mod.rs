@@ -50,7 +50,7 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 fn db(e: rusqlite::Error) -> StoreError {
-    StoreError::Db(e.to_string())
+    StoreError::database("SQLite", e)
 }
 
 fn ts(t: DateTime<Utc>) -> String {
