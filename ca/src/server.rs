@@ -138,10 +138,13 @@ fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Vec<u8>), CaError> {
                     path.display()
                 )));
             }
-            Arc::new(
-                SqliteStore::open(path)
-                    .map_err(|e| CaError::Config(format!("{}: {e}", path.display())))?,
-            )
+            Arc::new(SqliteStore::open(path).map_err(|e| {
+                CaError::Config(format!(
+                    "{}: {}",
+                    path.display(),
+                    rampart_api::report::one_line(&e)
+                ))
+            })?)
         }
         Database::Postgres(pg) => Arc::new(
             PostgresStore::open(&pg.target()?)
