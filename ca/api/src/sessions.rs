@@ -1,0 +1,37 @@
+//! Admin listing of bastion sessions, as the audit log knows them.
+
+use super::*;
+
+/// One bastion session as the audit log knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSummary {
+    /// The session ID (ULID).
+    pub session_id: String,
+    /// The bastion that carried it.
+    pub bastion: String,
+    /// The Rampart user.
+    pub user: String,
+    /// The account on the target.
+    pub login: String,
+    /// The target's name.
+    pub target: String,
+    /// When the inner session started.
+    pub started_at: DateTime<Utc>,
+    /// When it ended, if it has.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Why it ended (`closed`, `revoked`, `idle_timeout`, `bastion_restarted`…).
+    pub end_reason: Option<String>,
+    /// Whether it ended normally.
+    pub ended_normally: Option<bool>,
+    /// SHA-256 of the sealed recording, if one was sealed.
+    pub recording_sha256: Option<String>,
+}
+
+/// `GET /v1/admin/sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionList {
+    /// Newest first.
+    pub sessions: Vec<SessionSummary>,
+}
