@@ -713,7 +713,10 @@ mod tests {
         };
         let out = init(&opts("ca1")).unwrap();
         assert!(!dir.path().join("ca1/ca.db").exists(), "no SQLite state");
-        assert!(!dir.path().join("ca1/audit.db").exists(), "no SQLite audit log");
+        assert!(
+            !dir.path().join("ca1/audit.db").exists(),
+            "no SQLite audit log"
+        );
         let report = server::check(&out.config).unwrap();
         assert!(
             report.contains(&format!(

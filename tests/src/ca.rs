@@ -45,6 +45,9 @@ pub struct Ca {
     url: String,
     log: PathBuf,
     starts: u32,
+    /// For a CA made with `init --database URL`: the URL, where its audit
+    /// log lives too (shared with every CA on that database).
+    postgres: Option<String>,
 }
 
 impl Ca {
@@ -73,8 +76,9 @@ impl Ca {
     }
 
     /// Another CA from a copy of this one's directory (same keys, config and
-    /// database settings, its own copy of the audit log) on a new port. Copy
-    /// while this one is stopped, so that the audit database is at rest.
+    /// database settings; an SQLite audit log is copied, a PostgreSQL one
+    /// shared) on a new port. Copy while this one is stopped, so that an
+    /// SQLite audit database is at rest.
     pub fn copy_as_another_ca(&self) -> Ca {
         let dir = tempdir("ca");
         let ca_dir = dir.path().join("ca");
@@ -95,6 +99,7 @@ impl Ca {
             ca_dir,
             child: None,
             starts: 0,
+            postgres: self.postgres.clone(),
         };
         ca.merge_config(&format!("listen = \"127.0.0.1:{port}\""));
         ca
@@ -129,16 +134,19 @@ impl Ca {
         for f in [
             "config.toml",
             "policy.toml",
-            if postgres { "audit.db" } else { "ca.db" },
+            "ca.db",
             "audit.db",
             "keys/user_ca.pub",
             "keys/host_ca.pub",
             "keys/audit.pub",
         ] {
             let ca_key = f.starts_with("keys/user_ca") || f.starts_with("keys/host_ca");
+            // On PostgreSQL both the state and the audit log live there.
+            let database = f == "ca.db" || f == "audit.db";
+            let elsewhere = (in_token && ca_key) || (postgres && database);
             assert_eq!(
                 ca_dir.join(f).exists(),
-                !(in_token && ca_key),
+                !elsewhere,
                 "rampart-ca init and {f} in {} (CA keys in a token: {in_token})",
                 ca_dir.display()
             );
@@ -152,6 +160,11 @@ impl Ca {
             child: None,
             log,
             starts: 0,
+            postgres: extra
+                .iter()
+                .position(|a| *a == "--database")
+                .and_then(|i| extra.get(i + 1))
+                .map(|u| (*u).to_owned()),
         };
         if let Some(p) = policy {
             ca.write_policy(p);
@@ -207,9 +220,18 @@ impl Ca {
         self.ca_dir.join("policy.toml")
     }
 
-    /// `audit.db`.
+    /// `audit.db`; for a CA on PostgreSQL, a fresh byte-for-byte copy of the
+    /// shared log in an SQLite file of that shape.
     pub fn audit_db(&self) -> PathBuf {
-        self.ca_dir.join("audit.db")
+        let Some(url) = &self.postgres else {
+            return self.ca_dir.join("audit.db");
+        };
+        static COPIES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COPIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let copy = self.dir.path().join(format!("audit-copy-{n}.db"));
+        let config = rampart_audit::pg_config(url, None).expect("the test cluster's URL");
+        rampart_audit::copy_to_sqlite(&config, &copy).expect("copy the shared audit log");
+        copy
     }
 
     /// `ca.db`.
@@ -222,10 +244,14 @@ impl Ca {
         self.ca_dir.join("keys/audit.pub")
     }
 
-    /// `rampart audit verify` on this CA's audit.db, checking checkpoint signatures
-    /// with its audit key.
+    /// `rampart audit verify` on this CA's audit log (`--db audit.db`, or
+    /// `--db postgres://…`), checking checkpoint signatures with its audit key.
     pub fn verify_audit(&self) -> crate::CmdOutput {
-        crate::audit_verify_with(&self.audit_db(), Some(&self.audit_pubkey()))
+        let db = match &self.postgres {
+            Some(url) => PathBuf::from(url),
+            None => self.audit_db(),
+        };
+        crate::audit_verify_with(&db, Some(&self.audit_pubkey()))
     }
 
     /// The user CA public key line as init printed it.
