@@ -96,14 +96,14 @@ struct Shared {
 /// The read connection behind `query` and `contains_id`.
 enum Reader {
     Sqlite(Connection),
-    Postgres(PgReader),
+    Postgres(Box<PgReader>),
 }
 
 impl Reader {
     fn open(source: &AuditStore) -> Result<Reader, AuditError> {
         Ok(match source {
             AuditStore::Sqlite(p) => Reader::Sqlite(open_read_only(p)?),
-            AuditStore::Postgres(c) => Reader::Postgres(PgReader::open(c)?),
+            AuditStore::Postgres(c) => Reader::Postgres(Box::new(PgReader::open(c)?)),
         })
     }
 

@@ -249,3 +249,19 @@ fn a_witness_refuses_a_shared_database_that_lost_its_checkpoints() {
         "{e}"
     );
 }
+
+#[test]
+fn the_first_append_and_query_after_a_server_restart_succeed() {
+    let pg = TestPostgres::start();
+    let db = config(&pg.create_database("audit"));
+    let log = open(&db, small_checkpoints());
+    log.append(ev(0)).unwrap();
+    assert_eq!(log.query(&Query::all()).unwrap().len(), 1);
+    // Nothing is written while the server is away: the writer's and the
+    // reader's connections only learn they were closed on their next use.
+    pg.stop();
+    pg.restart();
+    assert_eq!(log.append(ev(1)).unwrap().seq, 2);
+    assert_eq!(log.query(&Query::all()).unwrap().len(), 2);
+    assert!(log.healthy());
+}

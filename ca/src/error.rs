@@ -148,6 +148,7 @@ impl CaError {
             CaError::RateLimited { .. } => 429,
             CaError::Upstream { .. } => 502,
             CaError::AuditUnavailable(_) => 503,
+            CaError::Store(crate::store::StoreError::Unavailable { .. }) => 503,
             _ => 500,
         }
     }
@@ -163,6 +164,9 @@ impl CaError {
             | CaError::RateLimited { code, .. }
             | CaError::Upstream { code, .. } => *code,
             CaError::AuditUnavailable(_) => ErrorCode::AuditUnavailable,
+            CaError::Store(crate::store::StoreError::Unavailable { .. }) => {
+                ErrorCode::DatabaseUnavailable
+            }
             _ => ErrorCode::Internal,
         }
     }
@@ -171,6 +175,11 @@ impl CaError {
     pub fn public_message(&self) -> String {
         match self.status() {
             500 => "internal error; the operator can find details in the CA's log".to_owned(),
+            503 if self.code() == ErrorCode::DatabaseUnavailable => {
+                "the CA's database cannot be reached right now, so the CA refuses this \
+                 action; try again later"
+                    .to_owned()
+            }
             503 => "the audit log cannot be written right now, so the CA refuses this action; \
                     try again later"
                 .to_owned(),

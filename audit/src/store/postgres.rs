@@ -340,35 +340,99 @@ impl PgBackend {
     }
 }
 
-impl Backend for PgBackend {
-    fn load_state(&mut self) -> Result<ChainState, AuditError> {
-        let r = self.client().and_then(read_state);
-        self.after(r.map_err(BackendError::Other))
-            .map_err(|e| match e {
-                BackendError::Other(e) => e,
-                BackendError::DuplicateId => AuditError::WriterGone,
-            })
-    }
-
-    fn id_exists(&mut self, id: &str) -> Result<bool, AuditError> {
-        let r = self.client().and_then(|c| id_exists(c, id));
-        if r.is_err() && self.client.as_ref().is_some_and(Client::is_closed) {
-            self.client = None;
+impl PgBackend {
+    /// Run a read on the connection; when the server turns out to have gone
+    /// away meanwhile (a restart closes every connection), once more on a
+    /// fresh one: a read is safe to repeat.
+    fn read<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Client) -> Result<T, AuditError>,
+    ) -> Result<T, AuditError> {
+        let mut retried = false;
+        loop {
+            let r = self.client().and_then(&mut op);
+            match r {
+                Err(e) if !retried && is_lost_server(&e) => {
+                    self.client = None;
+                    retried = true;
+                }
+                r => {
+                    if r.is_err() && self.client.as_ref().is_some_and(Client::is_closed) {
+                        self.client = None;
+                    }
+                    return r;
+                }
+            }
         }
-        r
-    }
-
-    fn append_with(&mut self, build: &mut BuildBatch<'_>) -> Result<Batch, BackendError> {
-        let r = append_locked(self.client().map_err(BackendError::Other), build);
-        self.after(r)
     }
 }
 
-fn append_locked(
-    client: Result<&mut Client, BackendError>,
-    build: &mut BuildBatch<'_>,
-) -> Result<Batch, BackendError> {
-    let mut tx = client?.transaction()?;
+/// Whether `e` says the server went away (the connection closed, an
+/// administrator shut it down, it is starting) rather than that a statement
+/// failed.
+pub(crate) fn lost_server(e: &::postgres::Error) -> bool {
+    e.is_closed()
+        || matches!(
+            e.code(),
+            Some(c) if *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        )
+}
+
+fn is_lost_server(e: &AuditError) -> bool {
+    matches!(e, AuditError::Postgres(pe) if lost_server(pe))
+}
+
+impl Backend for PgBackend {
+    fn load_state(&mut self) -> Result<ChainState, AuditError> {
+        self.read(read_state)
+    }
+
+    fn id_exists(&mut self, id: &str) -> Result<bool, AuditError> {
+        self.read(|c| id_exists(c, id))
+    }
+
+    fn append_with(&mut self, build: &mut BuildBatch<'_>) -> Result<Batch, BackendError> {
+        let mut retried = false;
+        loop {
+            let client = self.client().map_err(BackendError::Other)?;
+            match append_locked(client, build) {
+                Ok(batch) => return Ok(batch),
+                // Lost before COMMIT was sent: the server rolled the
+                // transaction back, so the batch can go again on a fresh
+                // connection. A failed COMMIT is not repeated: it may have
+                // been applied.
+                Err(Failed {
+                    error: BackendError::Other(e),
+                    committing: false,
+                }) if !retried && is_lost_server(&e) => {
+                    self.client = None;
+                    retried = true;
+                }
+                Err(Failed { error, .. }) => return self.after(Err(error)),
+            }
+        }
+    }
+}
+
+/// Why [`append_locked`] failed, and whether COMMIT had been sent.
+struct Failed {
+    error: BackendError,
+    committing: bool,
+}
+
+impl<E: Into<BackendError>> From<E> for Failed {
+    fn from(e: E) -> Self {
+        Failed {
+            error: e.into(),
+            committing: false,
+        }
+    }
+}
+
+fn append_locked(client: &mut Client, build: &mut BuildBatch<'_>) -> Result<Batch, Failed> {
+    let mut tx = client.transaction()?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&APPEND_LOCK])?;
     let state = read_state(&mut tx).map_err(BackendError::Other)?;
     let batch = build(&state).map_err(BackendError::Other)?;
@@ -411,11 +475,11 @@ fn append_locked(
         if let Err(e) = inserted {
             let duplicate_id = e.code() == Some(&SqlState::UNIQUE_VIOLATION)
                 && e.as_db_error().and_then(|d| d.constraint()) == Some("audit_events_id");
-            return Err(if duplicate_id {
+            return Err(Failed::from(if duplicate_id {
                 BackendError::DuplicateId
             } else {
                 e.into()
-            });
+            }));
         }
     }
     for c in &batch.checkpoints {
@@ -429,7 +493,10 @@ fn append_locked(
             ],
         )?;
     }
-    tx.commit()?;
+    tx.commit().map_err(|e| Failed {
+        error: e.into(),
+        committing: true,
+    })?;
     Ok(batch)
 }
 
@@ -444,6 +511,7 @@ fn id_exists(c: &mut impl GenericClient, id: &str) -> Result<bool, AuditError> {
 /// A read connection (for `query` and `contains_id`); readers do not upgrade
 /// the schema and refuse one that is not this binary's.
 pub(crate) struct PgReader {
+    config: PgConfig,
     client: Client,
 }
 
@@ -475,8 +543,26 @@ pub(crate) fn connect_checked(cfg: &PgConfig) -> Result<Client, AuditError> {
 impl PgReader {
     pub(crate) fn open(cfg: &PgConfig) -> Result<PgReader, AuditError> {
         Ok(PgReader {
+            config: cfg.clone(),
             client: connect_checked(cfg)?,
         })
+    }
+
+    /// Run a read; once more on a fresh connection when the server went away
+    /// meanwhile.
+    fn read<T>(
+        &mut self,
+        mut op: impl FnMut(&mut Client) -> Result<T, AuditError>,
+    ) -> Result<T, AuditError> {
+        match op(&mut self.client) {
+            Err(e) if is_lost_server(&e) => {
+                let fresh = connect_checked(&self.config)?;
+                // The old client is closed (or closing): nothing to say goodbye to.
+                drop(std::mem::replace(&mut self.client, fresh));
+                op(&mut self.client)
+            }
+            r => r,
+        }
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -484,7 +570,7 @@ impl PgReader {
     }
 
     pub(crate) fn id_exists(&mut self, id: &str) -> Result<bool, AuditError> {
-        id_exists(&mut self.client, id)
+        self.read(|c| id_exists(c, id))
     }
 
     pub(crate) fn query(&mut self, q: &Query) -> Result<Vec<Event>, AuditError> {
@@ -528,7 +614,7 @@ impl PgReader {
             args.push(n);
             sql.push_str(&format!(" LIMIT ${}", args.len()));
         }
-        let rows = self.client.query(&sql, &args).map_err(pg_err)?;
+        let rows = self.read(|c| c.query(&sql, &args).map_err(pg_err))?;
         rows.iter()
             .map(|r| {
                 let seq = seq_from(r.get(0))?;

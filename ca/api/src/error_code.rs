@@ -73,6 +73,8 @@ error_codes! {
     Internal = "internal",
     /// The audit log cannot be written, so the CA refuses the action (503).
     AuditUnavailable = "audit_unavailable",
+    /// The CA's database cannot be reached right now (503); retry later.
+    DatabaseUnavailable = "database_unavailable",
 
     // Names and values in a request.
     /// A user name is not a valid Rampart user name.

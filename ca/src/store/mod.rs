@@ -72,6 +72,16 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// The database server cannot be reached (refused, gone, shutting down):
+    /// nothing was done, and the same request may succeed once it is back.
+    #[error("the database is unavailable ({database})")]
+    Unavailable {
+        /// Where it was looked for (no password).
+        database: String,
+        /// How reaching it failed.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
     /// A row that must be unique already exists.
     #[error("{0} already exists")]
     Duplicate(String),

@@ -181,9 +181,16 @@ struct Pool {
 }
 
 struct PoolState {
-    idle: Vec<Client>,
+    /// Idle connections and since when they are idle.
+    idle: Vec<(Client, Instant)>,
     open: usize,
 }
+
+/// A connection idle longer than this is checked (one round trip) before it
+/// is handed out: a server restart closes every connection, and a client only
+/// notices on its next statement, which would fail one request per pooled
+/// connection after every restart. Busy connections are never idle this long.
+const IDLE_CHECK_AFTER: Duration = Duration::from_secs(5);
 
 /// A checked-out connection; goes back to the pool on drop.
 struct Conn<'a> {
@@ -216,7 +223,7 @@ impl Drop for Conn<'_> {
         if client.is_closed() {
             state.open = state.open.saturating_sub(1);
         } else {
-            state.idle.push(client);
+            state.idle.push((client, Instant::now()));
         }
         drop(state);
         self.pool.freed.notify_one();
@@ -230,7 +237,10 @@ impl Drop for Pool {
     /// the authority when the daemon's runtime shuts down. On such a thread
     /// the connections are closed from a thread of their own.
     fn drop(&mut self) {
-        let idle = std::mem::take(&mut self.lock().idle);
+        let idle: Vec<Client> = std::mem::take(&mut self.lock().idle)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
         if idle.is_empty() {
             return;
         }
@@ -257,10 +267,19 @@ impl Pool {
         let deadline = Instant::now() + CHECKOUT_WAIT;
         let mut state = self.lock();
         loop {
-            if let Some(client) = state.idle.pop() {
+            if let Some((mut client, since)) = state.idle.pop() {
                 if client.is_closed() {
                     state.open = state.open.saturating_sub(1);
                     continue;
+                }
+                if since.elapsed() >= IDLE_CHECK_AFTER {
+                    drop(state);
+                    if client.is_valid(CONNECT_TIMEOUT).is_err() {
+                        drop(client);
+                        state = self.lock();
+                        state.open = state.open.saturating_sub(1);
+                        continue;
+                    }
                 }
                 return Ok(Conn {
                     pool: self,
@@ -278,7 +297,10 @@ impl Pool {
                     Err(e) => {
                         self.lock().open -= 1;
                         self.freed.notify_one();
-                        Err(db(e))
+                        Err(StoreError::Unavailable {
+                            database: describe(&self.config),
+                            source: Box::new(e),
+                        })
                     }
                 };
             }
@@ -314,7 +336,37 @@ impl std::fmt::Debug for PostgresStore {
 }
 
 fn db(e: postgres::Error) -> StoreError {
+    if lost_server(&e) {
+        return StoreError::Unavailable {
+            database: "PostgreSQL".into(),
+            source: Box::new(e),
+        };
+    }
     StoreError::Db(e.to_string())
+}
+
+/// Whether `e` says the server went away (the connection closed, an
+/// administrator shut it down, it is starting) rather than that a statement
+/// failed: the request may succeed once the server is back.
+fn lost_server(e: &postgres::Error) -> bool {
+    e.is_closed()
+        || matches!(
+            e.code(),
+            Some(c) if *c == SqlState::ADMIN_SHUTDOWN
+                || *c == SqlState::CRASH_SHUTDOWN
+                || *c == SqlState::CANNOT_CONNECT_NOW
+        )
+}
+
+/// `host:port/db` of a connection's settings, for messages (no password).
+fn describe(cfg: &postgres::Config) -> String {
+    let host = match cfg.get_hosts().first() {
+        Some(postgres::config::Host::Tcp(h)) => h.clone(),
+        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => String::new(),
+    };
+    let port = cfg.get_ports().first().copied().unwrap_or(5432);
+    format!("{host}:{port}/{}", cfg.get_dbname().unwrap_or(""))
 }
 
 /// A unique violation is [`StoreError::Duplicate`] of `what`; anything else
@@ -457,11 +509,17 @@ mod tests {
     }
 
     #[test]
-    fn an_unreachable_server_is_a_database_error_naming_no_password() {
+    fn an_unreachable_server_is_unavailable_naming_no_password() {
         // Port 1 on loopback: nothing listens there.
         let t = PgTarget::new("postgres://ca:hunter2@127.0.0.1:1/rampart", None).unwrap();
         let e = PostgresStore::open(&t).unwrap_err();
-        assert!(matches!(e, StoreError::Db(_)), "{e:?}");
-        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(matches!(e, StoreError::Unavailable { .. }), "{e:?}");
+        let told = rampart_api::report::one_line(&e);
+        assert!(told.contains("127.0.0.1:1/rampart"), "{told}");
+        assert!(!told.contains("hunter2"), "{told}");
+        // What a client is told: retry later, not an internal error.
+        let ca = crate::error::CaError::Store(e);
+        assert_eq!(ca.status(), 503);
+        assert_eq!(ca.code(), rampart_api::ErrorCode::DatabaseUnavailable);
     }
 }
