@@ -13,6 +13,13 @@
 //! * verify: `rampart_audit::verify` over the chain that was just built.
 //!
 //! Every figure is for durable writes: each acknowledged event was fsynced.
+//!
+//! With `--postgres URL` (an empty database) the same runs go to PostgreSQL:
+//! the chain through `--writers` logs at once (as many CAs appending to one
+//! chain), the baseline as one `INSERT` per autocommitted statement, and
+//! verify on a byte-for-byte SQLite copy. `scripts/bench-ha` runs it on a
+//! throwaway cluster with PostgreSQL's durable defaults (`fsync`,
+//! `synchronous_commit = on`).
 
 // A benchmark binary: panicking on a setup error is the right behaviour.
 // A benchmark stamps its events and codes with the real time.
@@ -37,6 +44,8 @@ struct Args {
     dir: Option<std::path::PathBuf>,
     keep: bool,
     verify_only: Option<std::path::PathBuf>,
+    postgres: Option<String>,
+    writers: u64,
 }
 
 fn parse_args() -> Args {
@@ -47,6 +56,8 @@ fn parse_args() -> Args {
         dir: None,
         keep: false,
         verify_only: None,
+        postgres: None,
+        writers: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,8 +69,10 @@ fn parse_args() -> Args {
             "--dir" => a.dir = Some(val().into()),
             "--keep" => a.keep = true,
             "--verify-only" => a.verify_only = Some(val().into()),
+            "--postgres" => a.postgres = Some(val()),
+            "--writers" => a.writers = val().parse().expect("--writers N"),
             "-h" | "--help" => {
-                println!("audit_bench [--events N] [--threads N] [--baseline-events N] [--dir PATH] [--keep] [--verify-only DB]");
+                println!("audit_bench [--events N] [--threads N] [--baseline-events N] [--dir PATH] [--keep] [--verify-only DB] [--postgres URL [--writers N]]");
                 std::process::exit(0);
             }
             other => panic!("unknown argument {other}"),
@@ -112,6 +125,9 @@ fn main() {
         Some(d) => tempfile::tempdir_in(d).unwrap(),
         None => tempfile::tempdir_in(std::env::current_dir().unwrap()).unwrap(),
     };
+    if let Some(url) = &args.postgres {
+        return postgres_bench(&args, url, tmp.path());
+    }
     println!(
         "audit_bench: {} events, {} threads, baseline {} events, in {}",
         args.events,
@@ -212,4 +228,102 @@ fn main() {
     if args.keep {
         println!("kept     : {}", tmp.keep().display());
     }
+}
+
+/// Append `per` events from each of `threads` threads, thread `t` through
+/// `logs[t % logs.len()]`; the rate in appends per second.
+fn run_chain(logs: &[AuditLog], threads: u64, per: u64) -> f64 {
+    let start = Instant::now();
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let log = logs[(t as usize) % logs.len()].clone();
+            std::thread::spawn(move || {
+                for i in 0..per {
+                    log.append(event(t * per + i)).unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    rate(per * threads, start.elapsed().as_secs_f64())
+}
+
+fn postgres_bench(args: &Args, url: &str, tmp: &std::path::Path) {
+    use std::sync::Arc;
+    let db = rampart_audit::pg_config(url, None).unwrap();
+    println!(
+        "audit_bench (PostgreSQL): {} events, {} threads over {} writers, baseline {} events",
+        args.events, args.threads, args.writers, args.baseline_events
+    );
+    let key = PrivateKey::from(Ed25519Keypair::from_seed(&[42; 32]));
+    let pubkey = key.public_key().clone();
+    let signer: Arc<dyn rampart_audit::CheckpointSigner> = Arc::new(key);
+    let logs: Vec<AuditLog> = (0..args.writers.max(1))
+        .map(|_| {
+            AuditLog::open_postgres(&db, Some(Arc::clone(&signer)), AuditConfig::default())
+                .unwrap()
+        })
+        .collect();
+    let per = args.events / args.threads;
+    let chain_rate = run_chain(&logs, args.threads, per);
+    for log in &logs {
+        log.close().unwrap();
+    }
+    println!(
+        "chain    : {} durable appends = {chain_rate:.0} appends/s ({} threads, {} writers, group commit)",
+        per * args.threads,
+        args.threads,
+        args.writers
+    );
+
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    c.batch_execute(
+        "CREATE TABLE bench_baseline (seq BIGINT PRIMARY KEY, id TEXT NOT NULL UNIQUE,
+            time TEXT NOT NULL, kind TEXT NOT NULL, \"user\" TEXT, serial BIGINT,
+            body TEXT NOT NULL, hash BYTEA NOT NULL)",
+    )
+    .unwrap();
+    let ins = c
+        .prepare("INSERT INTO bench_baseline VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .unwrap();
+    let start = Instant::now();
+    for i in 1..=args.baseline_events {
+        let now = chrono::Utc::now().to_rfc3339();
+        let user = format!("user{}", i % 1000);
+        let body = serde_json::json!({"seq": i, "time": now, "kind": "cert_issued", "user": user})
+            .to_string();
+        c.execute(
+            &ins,
+            &[
+                &(i as i64),
+                &ulid::Ulid::new().to_string(),
+                &now,
+                &"cert_issued",
+                &user,
+                &((1_000_000 + i) as i64),
+                &body,
+                &&[0u8; 32][..],
+            ],
+        )
+        .unwrap();
+    }
+    let base_rate = rate(args.baseline_events, start.elapsed().as_secs_f64());
+    println!(
+        "baseline : {} durable inserts = {base_rate:.0} inserts/s (1 thread, 1 INSERT per transaction)",
+        args.baseline_events
+    );
+    println!("ratio    : chain / baseline = {:.1}x", chain_rate / base_rate);
+
+    let copy = tmp.join("copy.db");
+    let start = Instant::now();
+    let copied = rampart_audit::copy_to_sqlite(&db, &copy).unwrap();
+    let csecs = start.elapsed().as_secs_f64();
+    let report = verify(&copy, Some(&pubkey)).unwrap();
+    assert!(report.problem.is_none(), "{:?}", report.problem);
+    println!(
+        "copy     : {copied} events to SQLite in {csecs:.2} s; verify: {} events, {} checkpoints OK",
+        report.events, report.checkpoints
+    );
 }
