@@ -262,8 +262,7 @@ fn postgres_bench(args: &Args, url: &str, tmp: &std::path::Path) {
     let signer: Arc<dyn rampart_audit::CheckpointSigner> = Arc::new(key);
     let logs: Vec<AuditLog> = (0..args.writers.max(1))
         .map(|_| {
-            AuditLog::open_postgres(&db, Some(Arc::clone(&signer)), AuditConfig::default())
-                .unwrap()
+            AuditLog::open_postgres(&db, Some(Arc::clone(&signer)), AuditConfig::default()).unwrap()
         })
         .collect();
     let per = args.events / args.threads;
@@ -314,7 +313,10 @@ fn postgres_bench(args: &Args, url: &str, tmp: &std::path::Path) {
         "baseline : {} durable inserts = {base_rate:.0} inserts/s (1 thread, 1 INSERT per transaction)",
         args.baseline_events
     );
-    println!("ratio    : chain / baseline = {:.1}x", chain_rate / base_rate);
+    println!(
+        "ratio    : chain / baseline = {:.1}x",
+        chain_rate / base_rate
+    );
 
     let copy = tmp.join("copy.db");
     let start = Instant::now();

@@ -265,3 +265,69 @@ fn the_first_append_and_query_after_a_server_restart_succeed() {
     assert_eq!(log.query(&Query::all()).unwrap().len(), 2);
     assert!(log.healthy());
 }
+
+/// A CA, and a server certificate it signed for `names`: (CA PEM, cert PEM, key PEM).
+fn server_pki(names: &[&str]) -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let cert = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    (ca.pem(), cert.pem(), key.serialize_pem())
+}
+
+#[test]
+fn over_tls_the_server_is_verified_and_plain_or_unverified_connections_fail() {
+    let (ca_pem, cert, tls_key) = server_pki(&["127.0.0.1"]);
+    let pg = TestPostgres::start_tls(&cert, &tls_key);
+    let url = pg.create_database("audit");
+    // Verified TLS: the log works.
+    let tls = config(&url).with_tls_roots(ca_pem.as_bytes()).unwrap();
+    assert!(tls.uses_tls());
+    let log = open(&tls, AuditConfig::default());
+    log.append(ev(1)).unwrap();
+    assert_eq!(log.query(&Query::all()).unwrap().len(), 1);
+    log.close().unwrap();
+    let report = {
+        let dir = tempfile::tempdir().unwrap();
+        let copy = dir.path().join("copy.db");
+        copy_to_sqlite(&tls, &copy).unwrap();
+        verify(&copy, Some(key().public_key())).unwrap()
+    };
+    assert!(report.is_ok());
+
+    // Without TLS: the server refuses (hostnossl … reject).
+    let signer: Arc<dyn CheckpointSigner> = Arc::new(key());
+    let e = AuditLog::open_postgres(&config(&url), Some(signer.clone()), AuditConfig::default())
+        .unwrap_err();
+    assert!(matches!(e, AuditError::Postgres(_)), "{e}");
+    // A server certificate from another CA: refused by the client.
+    let (other_ca, _, _) = server_pki(&["127.0.0.1"]);
+    let wrong = config(&url).with_tls_roots(other_ca.as_bytes()).unwrap();
+    let e =
+        AuditLog::open_postgres(&wrong, Some(signer.clone()), AuditConfig::default()).unwrap_err();
+    assert!(matches!(e, AuditError::Postgres(_)), "{e}");
+    // The right CA, but a certificate for another name than the URL's host.
+    let named = url.replace("127.0.0.1", "localhost");
+    let e = AuditLog::open_postgres(
+        &config(&named).with_tls_roots(ca_pem.as_bytes()).unwrap(),
+        Some(signer),
+        AuditConfig::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(e, AuditError::Postgres(_)), "{e}");
+    // Asking for unverified TLS in the URL is refused up front.
+    let e = rampart_audit::pg_config(&format!("{url}?sslmode=require"), None).unwrap_err();
+    assert!(e.to_string().contains("database_tls_ca_file"), "{e}");
+    // Not PEM: a clear configuration error.
+    let e = config(&url)
+        .with_tls_roots(b"not a certificate")
+        .unwrap_err();
+    assert!(matches!(e, AuditError::Config(_)), "{e}");
+}

@@ -235,6 +235,7 @@ fn main() {
             .map(|url| rampart_ca::init::InitPostgres {
                 url,
                 password_file: None,
+                tls_ca_file: None,
             }),
     })
     .expect("init");

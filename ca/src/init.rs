@@ -81,6 +81,9 @@ pub struct InitPostgres {
     pub url: String,
     /// A file (0600) holding the password.
     pub password_file: Option<PathBuf>,
+    /// CA certificates (PEM) the server's TLS certificate must chain to:
+    /// TLS required and verified.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for InitPostgres {
@@ -88,6 +91,7 @@ impl std::fmt::Debug for InitPostgres {
         f.debug_struct("InitPostgres")
             .field("url", &crate::store::postgres::redact_url(&self.url))
             .field("password_file", &self.password_file)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -105,8 +109,19 @@ fn open_postgres(pg: &InitPostgres) -> Result<(PostgresStore, String, String), C
         .as_deref()
         .map(crate::config::read_secret_file)
         .transpose()?;
-    let target = PgTarget::new(&pg.url, password)
+    let mut target = PgTarget::new(&pg.url, password)
         .map_err(|e| CaError::Config(format!("--database: {e}")))?;
+    let tls_ca_file = pg
+        .tls_ca_file
+        .as_deref()
+        .map(|p| std::fs::canonicalize(p).map_err(|e| CaError::io(p, e)))
+        .transpose()?;
+    if let Some(f) = &tls_ca_file {
+        let pem = std::fs::read(f).map_err(|e| CaError::io(f, e))?;
+        target = target
+            .with_tls_roots(&pem)
+            .map_err(|e| CaError::Config(format!("--database-tls-ca-file: {e}")))?;
+    }
     let store =
         PostgresStore::open(&target).map_err(|e| CaError::Config(format!("{target}: {e}")))?;
     if store.meta(SEAL_SALT)?.is_some() || !store.users()?.is_empty() {
@@ -119,6 +134,12 @@ fn open_postgres(pg: &InitPostgres) -> Result<(PostgresStore, String, String), C
     if let Some(f) = password_file {
         lines.push_str(&format!(
             "\ndatabase_password_file = {}",
+            toml::Value::String(f.display().to_string())
+        ));
+    }
+    if let Some(f) = tls_ca_file {
+        lines.push_str(&format!(
+            "\ndatabase_tls_ca_file = {}",
             toml::Value::String(f.display().to_string())
         ));
     }
@@ -709,6 +730,7 @@ mod tests {
             database: Some(InitPostgres {
                 url: url.clone(),
                 password_file: None,
+                tls_ca_file: None,
             }),
         };
         let out = init(&opts("ca1")).unwrap();

@@ -265,7 +265,7 @@ _rampart__ca() {
             return 0
             ;;
         rampart__ca__subcmd__init)
-            opts="-h --dir --listen --admin --passphrase-file --passphrase-env --insecure-passphrase-beside-keys --tls-name --pkcs11-module --pkcs11-token --pkcs11-pin-file --database --database-password-file --json --help"
+            opts="-h --dir --listen --admin --passphrase-file --passphrase-env --insecure-passphrase-beside-keys --tls-name --pkcs11-module --pkcs11-token --pkcs11-pin-file --database --database-password-file --database-tls-ca-file --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -312,6 +312,10 @@ _rampart__ca() {
                     return 0
                     ;;
                 --database-password-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --database-tls-ca-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

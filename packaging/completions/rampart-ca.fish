@@ -45,6 +45,7 @@ complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l pkcs11-to
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l pkcs11-pin-file -d 'File holding the token\'s user PIN, mode 0600 (with --pkcs11-module); the daemon reads it from there too' -r -F
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l database -d 'Keep the CA\'s state in this empty PostgreSQL database (postgres://user@host:port/db) instead of DIR/ca.db' -r
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l database-password-file -d 'The PostgreSQL password, from this file (0600)' -r -F
+complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l database-tls-ca-file -d 'Connect to PostgreSQL over TLS, accepting only a server certificate that chains to the CA certificates in this PEM file and names the host' -r -F
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l insecure-passphrase-beside-keys -d 'INSECURE, for a throwaway CA only (`rampart dev`, tests): generate a passphrase and store it in DIR/secrets/passphrase, beside the keys it encrypts, so that a copy of DIR holds both. `rampart-ca check` warns'
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -l json -d 'Print the outcome as one JSON object (for scripts)'
 complete -c rampart-ca -n "__fish_rampart_ca_using_subcommand init" -s h -l help -d 'Print help'

@@ -41,6 +41,7 @@ _arguments "${_arguments_options[@]}" : \
 '--pkcs11-pin-file=[File holding the token'\''s user PIN, mode 0600 (with --pkcs11-module); the daemon reads it from there too]:PKCS11_PIN_FILE:_files' \
 '--database=[Keep the CA'\''s state in this empty PostgreSQL database (postgres\://user@host\:port/db) instead of DIR/ca.db]:URL:_default' \
 '--database-password-file=[The PostgreSQL password, from this file (0600)]:FILE:_files' \
+'--database-tls-ca-file=[Connect to PostgreSQL over TLS, accepting only a server certificate that chains to the CA certificates in this PEM file and names the host]:FILE:_files' \
 '--insecure-passphrase-beside-keys[INSECURE, for a throwaway CA only (\`rampart dev\`, tests)\: generate a passphrase and store it in DIR/secrets/passphrase, beside the keys it encrypts, so that a copy of DIR holds both. \`rampart-ca check\` warns]' \
 '--json[Print the outcome as one JSON object (for scripts)]' \
 '-h[Print help]' \

@@ -7,6 +7,7 @@
 //! transaction-scoped advisory lock), so a second writer never forks the chain
 //! or leaves a gap; it only finds the head further on than it last saw.
 
+mod pg_connect;
 pub(crate) mod postgres;
 pub(crate) mod sqlite;
 

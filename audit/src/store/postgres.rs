@@ -18,11 +18,10 @@
 //! CA's PostgreSQL store).
 
 use std::path::Path;
-use std::str::FromStr;
 
 use ::postgres::error::SqlState;
 use ::postgres::types::ToSql;
-use ::postgres::{Client, GenericClient, IsolationLevel, NoTls};
+use ::postgres::{Client, GenericClient, IsolationLevel};
 
 use super::sqlite::{RawEvent, SqliteBackend};
 use super::{
@@ -31,8 +30,7 @@ use super::{
 use crate::event::{canonical_time, decode_body, Event};
 use crate::AuditError;
 
-/// Connection settings for a PostgreSQL audit log (the `postgres` crate's).
-pub use ::postgres::Config as PgConfig;
+pub use super::pg_connect::{describe, is_postgres_url, pg_config, PgConfig};
 
 /// The advisory lock every append holds (transaction-scoped): "RAMA" + 1.
 const APPEND_LOCK: i64 = 0x5241_4d41_0000_0001;
@@ -89,45 +87,6 @@ CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoint
     FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 "#;
 
-/// Connection settings from a `postgres://` URL and a password used when the
-/// URL carries none. The error never shows the password.
-pub fn pg_config(url: &str, password: Option<&str>) -> Result<PgConfig, AuditError> {
-    let mut cfg = PgConfig::from_str(url)
-        .map_err(|e| AuditError::Config(format!("not a PostgreSQL URL ({e}): {}", redact(url))))?;
-    if cfg.get_password().is_none() {
-        if let Some(p) = password {
-            cfg.password(p);
-        }
-    }
-    if cfg.get_connect_timeout().is_none() {
-        cfg.connect_timeout(std::time::Duration::from_secs(10));
-    }
-    Ok(cfg)
-}
-
-/// The URL's host part and database, for messages (never the password).
-fn redact(url: &str) -> String {
-    match url.split_once('@') {
-        Some((_, rest)) => format!("postgres://…@{rest}"),
-        None => url.split('?').next().unwrap_or(url).to_owned(),
-    }
-}
-
-/// Where a configuration points, for messages: `host:port/db`.
-pub(crate) fn describe(cfg: &PgConfig) -> String {
-    let host = cfg
-        .get_hosts()
-        .first()
-        .map(|h| match h {
-            ::postgres::config::Host::Tcp(s) => s.clone(),
-            ::postgres::config::Host::Unix(p) => p.display().to_string(),
-        })
-        .unwrap_or_default();
-    let port = cfg.get_ports().first().copied().unwrap_or(5432);
-    let db = cfg.get_dbname().unwrap_or("");
-    format!("postgres://{host}:{port}/{db}")
-}
-
 fn pg_err(e: ::postgres::Error) -> AuditError {
     AuditError::Postgres(e)
 }
@@ -139,11 +98,10 @@ impl From<::postgres::Error> for BackendError {
 }
 
 fn connect(cfg: &PgConfig) -> Result<Client, AuditError> {
-    let mut cfg = cfg.clone();
-    if cfg.get_application_name().is_none() {
-        cfg.application_name("rampart-audit");
-    }
-    cfg.connect(NoTls).map_err(pg_err)
+    cfg.clone()
+        .for_application("rampart-audit")
+        .connect()
+        .map_err(pg_err)
 }
 
 /// The stored schema version (0: no audit tables yet).
@@ -688,9 +646,4 @@ pub fn copy_to_sqlite(config: &PgConfig, dest: &Path) -> Result<u64, AuditError>
     })?;
     snap.commit().map_err(pg_err)?;
     Ok(copied)
-}
-
-/// Whether `s` names a PostgreSQL database rather than an SQLite file.
-pub fn is_postgres_url(s: &str) -> bool {
-    s.starts_with("postgres://") || s.starts_with("postgresql://")
 }

@@ -1,5 +1,6 @@
 //! Where the CA's state lives: an SQLite file, or a PostgreSQL database shared
-//! by several CAs (its password never shown).
+//! by several CAs (its password never shown; TLS to it verified against the
+//! operator's CA when `database_tls_ca_file` is set).
 
 use std::path::{Path, PathBuf};
 
@@ -22,6 +23,17 @@ pub struct PostgresDatabase {
     url: String,
     /// `database_password_file` (absolute), read when the store is opened.
     pub password_file: Option<PathBuf>,
+    /// `database_tls_ca_file` (absolute): TLS required, the server's
+    /// certificate checked against these CA certificates.
+    pub tls_ca_file: Option<PathBuf>,
+}
+
+/// The files that go with a `postgres://` database: its password, and the CA
+/// certificates its server's TLS certificate must chain to.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct PgFiles<'a> {
+    pub password: Option<&'a Path>,
+    pub tls_ca: Option<&'a Path>,
 }
 
 impl std::fmt::Debug for PostgresDatabase {
@@ -29,6 +41,7 @@ impl std::fmt::Debug for PostgresDatabase {
         f.debug_struct("PostgresDatabase")
             .field("url", &self.redacted())
             .field("password_file", &self.password_file)
+            .field("tls_ca_file", &self.tls_ca_file)
             .finish()
     }
 }
@@ -46,8 +59,17 @@ impl PostgresDatabase {
             .as_deref()
             .map(read_secret_file)
             .transpose()?;
-        crate::store::postgres::PgTarget::new(&self.url, password)
-            .map_err(|e| CaError::Config(format!("database: {e}")))
+        let target = crate::store::postgres::PgTarget::new(&self.url, password)
+            .map_err(|e| CaError::Config(format!("database: {e}")))?;
+        match &self.tls_ca_file {
+            None => Ok(target),
+            Some(f) => {
+                let pem = std::fs::read(f).map_err(|e| CaError::io(f, e))?;
+                target.with_tls_roots(&pem).map_err(|e| {
+                    CaError::Config(format!("database_tls_ca_file {}: {e}", f.display()))
+                })
+            }
+        }
     }
 }
 
@@ -55,10 +77,7 @@ impl PostgresDatabase {
     /// The same database as connection settings for the audit log (password
     /// file read now).
     pub fn audit_store(&self) -> Result<rampart_audit::AuditStore, CaError> {
-        let config = self
-            .target()?
-            .config()
-            .map_err(|e| CaError::Config(format!("[audit] database: {e}")))?;
+        let config = self.target()?.config();
         Ok(rampart_audit::AuditStore::Postgres(Box::new(config)))
     }
 }
@@ -70,16 +89,19 @@ impl PostgresDatabase {
 /// directory for PostgreSQL.
 pub(super) fn audit_store(
     raw: &super::RawAudit,
-    main_password_file: Option<&Path>,
+    main: PgFiles<'_>,
     base: &Path,
 ) -> Result<(rampart_audit::AuditStore, PathBuf), CaError> {
     let is_pg = rampart_audit::is_postgres_url(raw.database.to_str().unwrap_or_default());
-    let password = match (&raw.database_password_file, is_pg) {
-        (Some(p), _) => Some(p.as_path()),
-        (None, true) => main_password_file,
-        (None, false) => None,
+    let files = match (&raw.database_password_file, is_pg) {
+        (Some(p), _) => PgFiles {
+            password: Some(p.as_path()),
+            tls_ca: main.tls_ca.filter(|_| is_pg),
+        },
+        (None, true) => main,
+        (None, false) => PgFiles::default(),
     };
-    let place = Database::from_raw(&raw.database, password, base)
+    let place = Database::from_raw(&raw.database, files, base)
         .map_err(|e| CaError::Config(format!("[audit] {e}")))?;
     let witness = |default: PathBuf| match &raw.witness_file {
         Some(w) => base.join(w),
@@ -97,23 +119,25 @@ pub(super) fn audit_store(
 impl Database {
     pub(super) fn from_raw(
         raw: &Path,
-        password_file: Option<&Path>,
+        files: PgFiles<'_>,
         base: &Path,
     ) -> Result<Database, CaError> {
         let text = raw.to_str().unwrap_or_default();
         if crate::store::postgres::is_postgres_url(text) {
-            // Checked now (the URL parses, no TLS asked for), connected later.
+            // Checked now (the URL parses, no unverified TLS asked for),
+            // connected later.
             crate::store::postgres::PgTarget::new(text, None)
                 .map_err(|e| CaError::Config(format!("database: {e}")))?;
             return Ok(Database::Postgres(PostgresDatabase {
                 url: text.to_owned(),
-                password_file: password_file.map(|p| base.join(p)),
+                password_file: files.password.map(|p| base.join(p)),
+                tls_ca_file: files.tls_ca.map(|p| base.join(p)),
             }));
         }
-        if password_file.is_some() {
+        if files.password.is_some() || files.tls_ca.is_some() {
             return Err(CaError::Config(
-                "database_password_file is for a postgres:// database; this one is an \
-                 SQLite file"
+                "database_password_file and database_tls_ca_file are for a postgres:// \
+                 database; this one is an SQLite file"
                     .into(),
             ));
         }

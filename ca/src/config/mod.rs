@@ -46,6 +46,10 @@ pub struct RawConfig {
     /// The PostgreSQL password, from a file (0600) rather than the URL.
     #[serde(default)]
     pub database_password_file: Option<PathBuf>,
+    /// CA certificates (PEM) that a PostgreSQL server's TLS certificate must
+    /// chain to; when set, TLS is required and the server's name checked.
+    #[serde(default)]
+    pub database_tls_ca_file: Option<PathBuf>,
     /// Policy file.
     #[serde(default = "default_policy")]
     pub policy: PathBuf,
@@ -540,8 +544,11 @@ impl Config {
                 "[invites] default_ttl is longer than max_ttl".into(),
             ));
         }
-        let (audit_database, audit_witness) =
-            audit_store(&raw.audit, raw.database_password_file.as_deref(), base)?;
+        let pg_files = PgFiles {
+            password: raw.database_password_file.as_deref(),
+            tls_ca: raw.database_tls_ca_file.as_deref(),
+        };
+        let (audit_database, audit_witness) = audit_store(&raw.audit, pg_files, base)?;
         let recordings_dir = match audit_database.sqlite_path() {
             Some(db) => db.parent().unwrap_or(base).to_path_buf(),
             None => base.to_path_buf(),
@@ -560,11 +567,7 @@ impl Config {
         Ok(Config {
             path: path.to_path_buf(),
             listen,
-            database: Database::from_raw(
-                &raw.database,
-                raw.database_password_file.as_deref(),
-                base,
-            )?,
+            database: Database::from_raw(&raw.database, pg_files, base)?,
             policy: abs(&raw.policy),
             ca_keys,
             audit_key: abs(&raw.keys.audit),

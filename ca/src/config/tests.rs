@@ -36,6 +36,68 @@ fn a_postgres_url_selects_postgres_and_its_password_stays_hidden() {
 }
 
 /// The password comes from the file, and reaches a server that demands it.
+/// `database_tls_ca_file`: the CA's state and its audit log both reach a
+/// server that takes TLS only, verified against that CA; without the file the
+/// same server refuses the CA.
+#[test]
+fn the_database_tls_ca_file_makes_both_stores_use_verified_tls() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        .unwrap()
+        .signed_by(&key, &ca, &ca_key)
+        .unwrap();
+    let pg =
+        crate::store::postgres::testing::TestPostgres::start_tls(&cert.pem(), &key.serialize_pem());
+    let url = pg.create_database("rampart");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pg-ca.pem"), ca.pem()).unwrap();
+    let load = |extra: &str| {
+        let raw: RawConfig = toml::from_str(&format!(
+            "database = \"{url}\"\n{extra}\n{}\n[audit]\ndatabase = \"{url}\"\n",
+            minimal()
+        ))
+        .unwrap();
+        Config::from_raw(raw, &dir.path().join("ca.toml"), dir.path()).unwrap()
+    };
+    let cfg = load("database_tls_ca_file = \"pg-ca.pem\"");
+    let Database::Postgres(db) = &cfg.database else {
+        panic!("not postgres");
+    };
+    let store = crate::store::postgres::PostgresStore::open(&db.target().unwrap()).unwrap();
+    assert_eq!(
+        store.schema_version().unwrap(),
+        crate::store::postgres::SCHEMA_VERSION
+    );
+    let log = cfg.audit_database.open(None, Default::default()).unwrap();
+    log.append(rampart_audit::NewEvent::new(
+        rampart_audit::EventKind::CaStarted,
+        rampart_audit::Outcome::Success,
+        chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+    ))
+    .unwrap();
+    log.close().unwrap();
+    // The same server, without the CA file: plain TCP, refused by the server.
+    let plain = load("");
+    let Database::Postgres(db) = &plain.database else {
+        panic!("not postgres");
+    };
+    assert!(crate::store::postgres::PostgresStore::open(&db.target().unwrap()).is_err());
+    assert!(plain.audit_database.open(None, Default::default()).is_err());
+    // TLS settings beside an SQLite database are a mistake, said at load.
+    let raw: RawConfig = toml::from_str(&format!(
+        "database_tls_ca_file = \"pg-ca.pem\"\n{}",
+        minimal()
+    ))
+    .unwrap();
+    let e = Config::from_raw(raw, &dir.path().join("ca.toml"), dir.path()).unwrap_err();
+    assert!(e.to_string().contains("database_tls_ca_file"), "{e}");
+}
+
 #[test]
 fn the_database_password_file_is_used_to_log_in() {
     use std::os::unix::fs::PermissionsExt;

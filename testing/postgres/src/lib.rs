@@ -65,6 +65,17 @@ fn free_port() -> u16 {
 impl TestPostgres {
     /// Make and start a cluster; panics with the server's log when it cannot.
     pub fn start() -> TestPostgres {
+        Self::start_with(None)
+    }
+
+    /// [`TestPostgres::start`] with TLS on (`ssl = on`, this certificate and
+    /// key, PEM) and plain TCP connections refused (`hostnossl … reject`
+    /// first in `pg_hba.conf`), so that a client that connects at all used TLS.
+    pub fn start_tls(cert_pem: &str, key_pem: &str) -> TestPostgres {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&str, &str)>) -> TestPostgres {
         let bin = find_bin();
         let as_postgres = euid_is_root();
         let dir = tempfile::Builder::new()
@@ -106,6 +117,9 @@ impl TestPostgres {
             ],
         );
         assert!(out.status.success(), "initdb failed: {}", text(&out));
+        if let Some((cert, key)) = tls {
+            pg.enable_tls(cert, key);
+        }
         // Another process may take the port between the probe and the bind:
         // try a few.
         let mut pg = pg;
@@ -151,6 +165,42 @@ impl TestPostgres {
             .unwrap_or_else(|e| panic!("run {}: {e}", path.display()))
     }
 
+    fn enable_tls(&self, cert: &str, key: &str) {
+        let data = self.dir.path().join("data");
+        for (name, pem) in [("server.crt", cert), ("server.key", key)] {
+            let path = data.join(name);
+            std::fs::write(&path, pem).expect("write the server's TLS files");
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+                .expect("chmod 600");
+            if self.as_postgres {
+                let out = Command::new("chown")
+                    .arg("postgres:")
+                    .arg(&path)
+                    .output()
+                    .expect("run chown");
+                assert!(
+                    out.status.success(),
+                    "chown {}: {}",
+                    path.display(),
+                    text(&out)
+                );
+            }
+        }
+        let conf = data.join("postgresql.conf");
+        let mut c = std::fs::read_to_string(&conf).expect("read postgresql.conf");
+        c.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, c).expect("write postgresql.conf");
+        let hba = data.join("pg_hba.conf");
+        let rest = std::fs::read_to_string(&hba).expect("read pg_hba.conf");
+        std::fs::write(
+            &hba,
+            format!(
+                "hostnossl all all 127.0.0.1/32 reject\nhostnossl all all ::1/128 reject\n{rest}"
+            ),
+        )
+        .expect("write pg_hba.conf");
+    }
+
     /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
@@ -161,9 +211,18 @@ impl TestPostgres {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
     }
 
+    /// A URL for database `db` over the Unix socket in the cluster's
+    /// directory, which works whatever TCP demands (TLS), for setting up.
+    fn socket_url(&self, db: &str) -> String {
+        // The socket directory as the host, percent-encoded (libpq and the
+        // postgres crate both read it so).
+        let dir = self.dir.path().display().to_string().replace('/', "%2F");
+        format!("postgres://postgres@{dir}:{}/{db}", self.port)
+    }
+
     /// Create database `name`; its URL.
     pub fn create_database(&self, name: &str) -> String {
-        let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
+        let mut c = postgres::Client::connect(&self.socket_url("postgres"), postgres::NoTls)
             .expect("connect to the test cluster");
         c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
             .expect("create database");
@@ -173,7 +232,7 @@ impl TestPostgres {
     /// A login role that must give `password` (SCRAM) over TCP, owning a new
     /// database of its name; that database's URL, without the password.
     pub fn create_role_with_password(&self, role: &str, password: &str) -> String {
-        let mut c = postgres::Client::connect(&self.url("postgres"), postgres::NoTls)
+        let mut c = postgres::Client::connect(&self.socket_url("postgres"), postgres::NoTls)
             .expect("connect to the test cluster");
         c.batch_execute(&format!(
             "SET password_encryption = 'scram-sha-256';
@@ -210,7 +269,7 @@ impl TestPostgres {
                 "-v",
                 "ON_ERROR_STOP=1",
                 "-d",
-                &self.url(db),
+                &self.socket_url(db),
             ])
             .args(["-c", sql])
             .output()

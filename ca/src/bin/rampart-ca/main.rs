@@ -127,6 +127,10 @@ struct InitArgs {
     /// The PostgreSQL password, from this file (0600).
     #[arg(long, value_name = "FILE", requires = "database")]
     database_password_file: Option<PathBuf>,
+    /// Connect to PostgreSQL over TLS, accepting only a server certificate
+    /// that chains to the CA certificates in this PEM file and names the host.
+    #[arg(long, value_name = "FILE", requires = "database")]
+    database_tls_ca_file: Option<PathBuf>,
     /// Print the outcome as one JSON object (for scripts).
     #[arg(long)]
     json: bool,
@@ -234,6 +238,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 pkcs11_pin_file,
                 database,
                 database_password_file,
+                database_tls_ca_file,
                 json,
             } = *args;
             let mut origin = None;
@@ -268,6 +273,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 database: database.map(|url| rampart_ca::init::InitPostgres {
                     url,
                     password_file: database_password_file,
+                    tls_ca_file: database_tls_ca_file,
                 }),
             })?;
             // A passphrase file the operator named, that turns out to lie inside the

@@ -123,7 +123,7 @@ pub(super) fn migrate(c: &mut Client) -> Result<(), StoreError> {
 
 /// The schema of the database, read without changing it (`rampart-ca check`).
 pub fn inspect(target: &PgTarget) -> Result<SchemaStatus, StoreError> {
-    let mut c = target.config()?.connect(postgres::NoTls).map_err(db)?;
+    let mut c = target.config().connect().map_err(db)?;
     read(&mut c)
 }
 

@@ -45,12 +45,11 @@ pub(crate) mod testing {
 }
 mod users;
 
-use std::str::FromStr;
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use postgres::error::SqlState;
-use postgres::{Client, NoTls};
+use postgres::Client;
 
 pub use migrate::{inspect, SCHEMA_VERSION};
 
@@ -63,35 +62,42 @@ const CHECKOUT_WAIT: Duration = Duration::from_secs(10);
 /// How long connecting may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Where a PostgreSQL database is, with the password kept out of `Debug`.
+/// Where a PostgreSQL database is and how to reach it (TLS included), with
+/// the password kept out of `Debug`.
 #[derive(Clone)]
 pub struct PgTarget {
     url: String,
-    password: Option<secrecy::SecretString>,
+    config: rampart_audit::PgConfig,
 }
 
 impl PgTarget {
     /// A `postgres://` or `postgresql://` URL, and a password to use when the
-    /// URL has none.
+    /// URL has none. Plain TCP or a Unix socket; see [`PgTarget::with_tls_roots`].
     pub fn new(url: &str, password: Option<secrecy::SecretString>) -> Result<Self, StoreError> {
+        use secrecy::ExposeSecret;
         if !is_postgres_url(url) {
             return Err(StoreError::Db(format!(
                 "{} is not a postgres:// URL",
                 redact_url(url)
             )));
         }
-        let t = PgTarget {
+        let config = rampart_audit::pg_config(url, password.as_ref().map(|p| p.expose_secret()))
+            .map_err(settings_error)?
+            .for_application("rampart-ca");
+        Ok(PgTarget {
             url: url.to_owned(),
-            password,
-        };
-        let cfg = t.config()?;
-        if matches!(cfg.get_ssl_mode(), postgres::config::SslMode::Require) {
-            return Err(StoreError::Db(format!(
-                "{}: sslmode=require: TLS to PostgreSQL is not supported yet",
-                t.redacted()
-            )));
-        }
-        Ok(t)
+            config,
+        })
+    }
+
+    /// Require TLS to the server, verified against the CA certificates in `pem`
+    /// (the server's certificate must also name the URL's host).
+    pub fn with_tls_roots(mut self, pem: &[u8]) -> Result<Self, StoreError> {
+        self.config = self
+            .config
+            .with_tls_roots(pem)
+            .map_err(settings_error)?;
+        Ok(self)
     }
 
     /// The URL with any password replaced by `***`.
@@ -99,21 +105,17 @@ impl PgTarget {
         redact_url(&self.url)
     }
 
-    /// Connection settings with the password and timeouts filled in.
-    pub(crate) fn config(&self) -> Result<postgres::Config, StoreError> {
-        let mut cfg = postgres::Config::from_str(&self.url)
-            .map_err(|e| StoreError::Db(format!("{}: {e}", self.redacted())))?;
-        if cfg.get_password().is_none() {
-            if let Some(p) = &self.password {
-                use secrecy::ExposeSecret;
-                cfg.password(p.expose_secret());
-            }
-        }
-        if cfg.get_connect_timeout().is_none() {
-            cfg.connect_timeout(CONNECT_TIMEOUT);
-        }
-        cfg.application_name("rampart-ca");
-        Ok(cfg)
+    /// How to connect (password, timeouts and TLS filled in).
+    pub(crate) fn config(&self) -> rampart_audit::PgConfig {
+        self.config.clone()
+    }
+}
+
+/// A refusal of the connection settings, in words (no audit prefix).
+fn settings_error(e: rampart_audit::AuditError) -> StoreError {
+    match e {
+        rampart_audit::AuditError::Config(m) => StoreError::Db(m),
+        other => StoreError::Db(other.to_string()),
     }
 }
 
@@ -121,8 +123,8 @@ impl std::fmt::Debug for PgTarget {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PgTarget")
             .field("url", &self.redacted())
-            .field("password", &self.password.as_ref().map(|_| "***"))
-            .finish()
+            .field("tls", &self.config.uses_tls())
+            .finish_non_exhaustive()
     }
 }
 
@@ -174,7 +176,7 @@ pub fn redact_url(url: &str) -> String {
 
 /// A bounded set of connections to one database.
 struct Pool {
-    config: postgres::Config,
+    config: rampart_audit::PgConfig,
     state: Mutex<PoolState>,
     freed: Condvar,
     max: usize,
@@ -289,7 +291,7 @@ impl Pool {
             if state.open < self.max {
                 state.open += 1;
                 drop(state);
-                return match self.config.connect(NoTls) {
+                return match self.config.connect() {
                     Ok(client) => Ok(Conn {
                         pool: self,
                         client: Some(client),
@@ -298,7 +300,7 @@ impl Pool {
                         self.lock().open -= 1;
                         self.freed.notify_one();
                         Err(StoreError::Unavailable {
-                            database: describe(&self.config),
+                            database: self.config.location(),
                             source: Box::new(e),
                         })
                     }
@@ -358,17 +360,6 @@ fn lost_server(e: &postgres::Error) -> bool {
         )
 }
 
-/// `host:port/db` of a connection's settings, for messages (no password).
-fn describe(cfg: &postgres::Config) -> String {
-    let host = match cfg.get_hosts().first() {
-        Some(postgres::config::Host::Tcp(h)) => h.clone(),
-        Some(postgres::config::Host::Unix(p)) => p.display().to_string(),
-        None => String::new(),
-    };
-    let port = cfg.get_ports().first().copied().unwrap_or(5432);
-    format!("{host}:{port}/{}", cfg.get_dbname().unwrap_or(""))
-}
-
 /// A unique violation is [`StoreError::Duplicate`] of `what`; anything else
 /// is a database error.
 fn duplicate_or_db(e: postgres::Error, what: impl FnOnce() -> String) -> StoreError {
@@ -392,7 +383,7 @@ impl PostgresStore {
     pub fn open(target: &PgTarget) -> Result<Self, StoreError> {
         let store = PostgresStore {
             pool: Pool {
-                config: target.config()?,
+                config: target.config(),
                 state: Mutex::new(PoolState {
                     idle: Vec::new(),
                     open: 0,
@@ -502,9 +493,10 @@ mod tests {
     }
 
     #[test]
-    fn tls_is_refused_until_it_is_supported() {
+    fn unverified_tls_in_the_url_is_refused() {
         let e = PgTarget::new("postgres://ca@db/rampart?sslmode=require", None).unwrap_err();
-        assert!(e.to_string().contains("not supported"), "{e}");
+        assert!(e.to_string().contains("database_tls_ca_file"), "{e}");
+        assert!(!e.to_string().contains("audit"), "{e}");
         assert!(PgTarget::new("ca.db", None).is_err());
     }
 
