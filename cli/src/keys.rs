@@ -46,7 +46,7 @@ pub enum KeysCommand {
 pub fn run(home: &Home, cmd: KeysCommand) -> Result<ExitCode, CliError> {
     let session = home.live_session(crate::clock::now())?;
     let config = home.load_config()?;
-    let target = CaTarget::for_session(&config).map_err(|_| CliError::log_in_first())?;
+    let target = CaTarget::for_session(&config)?;
     let client = target.client()?.with_token(session.token.as_str());
     match cmd {
         KeysCommand::Add {

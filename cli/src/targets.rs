@@ -14,7 +14,7 @@ use crate::home::Home;
 pub fn fetch(home: &Home) -> Result<Targets, CliError> {
     let session = home.live_session(crate::clock::now())?;
     let config = home.load_config()?;
-    let target = CaTarget::for_session(&config).map_err(|_| CliError::log_in_first())?;
+    let target = CaTarget::for_session(&config)?;
     let client = target.client()?.with_token(session.token.as_str());
     fetch_with(&client)
 }

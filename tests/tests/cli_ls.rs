@@ -219,6 +219,17 @@ fn ls_lists_granted_targets_and_the_ca_answers_only_for_the_sessions_own_user() 
     let mine: Targets = as_bob.get_json(paths::TARGETS).unwrap();
     assert_eq!(mine.user, "bob");
 
+    // A malformed CA fingerprint in the environment is named as such, not
+    // taken for a missing login.
+    let mut c = w.bob.cli.command();
+    c.env("RAMPART_CA_FINGERPRINT", "SHA256:not-a-fingerprint")
+        .env("RAMPART_CA", w.ca.url())
+        .arg("ls");
+    let out = rampart_e2e::process::run(c);
+    out.assert_failure("ls with a malformed RAMPART_CA_FINGERPRINT");
+    assert!(out.stderr.contains("fingerprint"), "{out}");
+    assert!(!out.stderr.contains("log in first"), "{out}");
+
     // After logout the session's token lists nothing.
     let alice_token = token(&w.alice);
     w.alice.cli.run(&["logout"], None).assert_success("logout");

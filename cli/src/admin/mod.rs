@@ -36,7 +36,7 @@ impl Admin {
         let config = home.load_config()?;
         // A session without a saved CA cannot happen through `login`; treat it as
         // no session rather than guessing a CA.
-        let target = CaTarget::for_session(&config).map_err(|_| CliError::log_in_first())?;
+        let target = CaTarget::for_session(&config)?;
         let client = target.client()?.with_token(session.token.as_str());
         Ok(Admin { client, target })
     }

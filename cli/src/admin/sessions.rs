@@ -99,7 +99,7 @@ pub fn run(home: &Home, cmd: SessionsCommand) -> Result<ExitCode, CliError> {
 fn admin_client(home: &Home) -> Result<Client, CliError> {
     let session = home.live_session(crate::clock::now())?;
     let config = home.load_config()?;
-    let target = CaTarget::for_session(&config).map_err(|_| CliError::log_in_first())?;
+    let target = CaTarget::for_session(&config)?;
     Ok(target.client()?.with_token(session.token.as_str()))
 }
 

@@ -93,10 +93,7 @@ impl PgTarget {
     /// Require TLS to the server, verified against the CA certificates in `pem`
     /// (the server's certificate must also name the URL's host).
     pub fn with_tls_roots(mut self, pem: &[u8]) -> Result<Self, StoreError> {
-        self.config = self
-            .config
-            .with_tls_roots(pem)
-            .map_err(settings_error)?;
+        self.config = self.config.with_tls_roots(pem).map_err(settings_error)?;
         Ok(self)
     }
 
