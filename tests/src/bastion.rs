@@ -30,6 +30,17 @@ pub struct TargetSpec {
 }
 
 impl TargetSpec {
+    /// A target on this host at `port` whose host certificate the bastion
+    /// checks against the host CA (the usual test target).
+    pub fn host_ca(name: &str, port: u16) -> TargetSpec {
+        TargetSpec {
+            name: name.to_owned(),
+            address: "127.0.0.1".into(),
+            port,
+            host_key: "host-ca".into(),
+        }
+    }
+
     /// Its `[[targets]]` table in bastion.toml (label `env = "test"`).
     pub fn toml(&self) -> String {
         format!(

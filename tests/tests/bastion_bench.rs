@@ -152,12 +152,7 @@ fn world(max_sessions: u64) -> World {
         &ca,
         &admin,
         "bastion-1",
-        &[TargetSpec {
-            name: "db-1".into(),
-            address: "127.0.0.1".into(),
-            port: target.port(),
-            host_key: "host-ca".into(),
-        }],
+        &[TargetSpec::host_ca("db-1", target.port())],
     );
     set_limit(&bastion.config_path(), "connections_per_second", 100_000);
     set_limit(&bastion.config_path(), "connection_burst", 100_000);

@@ -49,12 +49,7 @@ fn world(limits: &[(&str, u64)]) -> World {
         &ca,
         &admin,
         "bastion-1",
-        &[TargetSpec {
-            name: "db-1".into(),
-            address: "127.0.0.1".into(),
-            port: sshd.port(),
-            host_key: "host-ca".into(),
-        }],
+        &[TargetSpec::host_ca("db-1", sshd.port())],
     );
     for (key, value) in limits {
         set_limit(&bastion.config_path(), key, *value);

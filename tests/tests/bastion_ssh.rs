@@ -136,50 +136,15 @@ fn world() -> World {
         &admin,
         BASTION,
         &[
-            TargetSpec {
-                name: "db-1".into(),
-                address: "127.0.0.1".into(),
-                port: sshd.port(),
-                host_key: "host-ca".into(),
-            },
-            TargetSpec {
-                name: "db-agent".into(),
-                address: "127.0.0.1".into(),
-                port: sshd.port(),
-                host_key: "host-ca".into(),
-            },
-            TargetSpec {
-                name: "db-mfa".into(),
-                address: "127.0.0.1".into(),
-                port: sshd.port(),
-                host_key: "host-ca".into(),
-            },
-            TargetSpec {
-                name: "db-secret".into(),
-                address: "127.0.0.1".into(),
-                port: sshd.port(),
-                host_key: "host-ca".into(),
-            },
-            TargetSpec {
-                name: "db-fwd".into(),
-                address: "127.0.0.1".into(),
-                port: sshd.port(),
-                host_key: "host-ca".into(),
-            },
-            TargetSpec {
-                name: "db-bulk".into(),
-                address: "127.0.0.1".into(),
-                port: sshd.port(),
-                host_key: "host-ca".into(),
-            },
+            TargetSpec::host_ca("db-1", sshd.port()),
+            TargetSpec::host_ca("db-agent", sshd.port()),
+            TargetSpec::host_ca("db-mfa", sshd.port()),
+            TargetSpec::host_ca("db-secret", sshd.port()),
+            TargetSpec::host_ca("db-fwd", sshd.port()),
+            TargetSpec::host_ca("db-bulk", sshd.port()),
             // In the bastion's config and allowed by a role, but not
             // registered for the bastion in the CA's policy.
-            TargetSpec {
-                name: "web-1".into(),
-                address: "127.0.0.1".into(),
-                port: sshd.port(),
-                host_key: "host-ca".into(),
-            },
+            TargetSpec::host_ca("web-1", sshd.port()),
         ],
     );
     bastion.check().assert_success("rampart-bastion check");

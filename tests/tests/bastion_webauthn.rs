@@ -98,12 +98,7 @@ fn world(approval_ttl: &str) -> World {
         &ca,
         &admin,
         BASTION,
-        &[TargetSpec {
-            name: "db-mfa".into(),
-            address: "127.0.0.1".into(),
-            port: sshd.port(),
-            host_key: "host-ca".into(),
-        }],
+        &[TargetSpec::host_ca("db-mfa", sshd.port())],
     );
     bastion.start();
     let dir = scratch("bastion-webauthn");

@@ -56,12 +56,7 @@ fn postgres_down_for_ten_seconds_fails_closed_keeps_live_sessions_and_recovers()
         &ca,
         &admin,
         BASTION,
-        &[TargetSpec {
-            name: "db-1".into(),
-            address: "127.0.0.1".into(),
-            port: sshd.port(),
-            host_key: "host-ca".into(),
-        }],
+        &[TargetSpec::host_ca("db-1", sshd.port())],
     );
     bastion.start();
     let dir = scratch("ha-outage");

@@ -45,12 +45,7 @@ fn a_revocation_through_one_ca_ends_a_session_on_a_bastion_that_polls_the_other(
         &ca1,
         &admin,
         BASTION,
-        &[TargetSpec {
-            name: "db-1".into(),
-            address: "127.0.0.1".into(),
-            port: sshd.port(),
-            host_key: "host-ca".into(),
-        }],
+        &[TargetSpec::host_ca("db-1", sshd.port())],
     );
     bastion.start();
     let dir = scratch("ha-revocation");

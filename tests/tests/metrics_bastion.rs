@@ -39,12 +39,7 @@ fn prometheus_scrapes_the_bastion_and_its_series_follow_the_sessions() {
         &ca,
         &admin,
         "bastion-1",
-        &[TargetSpec {
-            name: "db-1".into(),
-            address: "127.0.0.1".into(),
-            port: sshd.port(),
-            host_key: "host-ca".into(),
-        }],
+        &[TargetSpec::host_ca("db-1", sshd.port())],
     );
     let bastion_metrics: SocketAddr = ([127, 0, 0, 1], free_port()).into();
     let config = bastion.config_path();
