@@ -1,5 +1,7 @@
 //! The crate's one error type.
 
+use std::sync::Arc;
+
 /// Everything that can go wrong while writing, reading or verifying the audit log.
 ///
 /// A *tampered* log is not an error: [`crate::verify`] returns `Ok` with a
@@ -9,23 +11,35 @@
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuditError {
+    // The variants that wrap a lower error say what failed and keep that error
+    // as their source, without repeating its text: whoever reports the error
+    // walks the chain (`rampart_api::report::one_line`, [`AuditError::one_line`])
+    // and prints each cause once.
     /// SQLite reported an error (I/O error, disk full, database locked, corrupt file…).
-    #[error("audit database error: {0}")]
+    #[error("the SQLite audit database failed")]
     Sqlite(#[from] rusqlite::Error),
 
     /// The PostgreSQL audit database failed (connection, statement, commit).
-    #[error("audit database (PostgreSQL): {0}")]
+    #[error("the PostgreSQL audit database failed")]
     Postgres(#[from] postgres::Error),
 
     /// A filesystem operation outside SQLite failed.
-    #[error("audit I/O error: {0}")]
+    #[error("audit file I/O failed")]
     Io(#[from] std::io::Error),
 
     /// The batch this event was part of could not be committed; nothing of it was
     /// written. The writer reloads the chain head from the database, so a later
     /// append continues the chain correctly once the cause is gone.
-    #[error("audit event not written: {0}")]
-    WriteFailed(String),
+    ///
+    /// The cause is shared: one failed batch answers every event in it.
+    #[error("audit event not written: {reason}")]
+    WriteFailed {
+        /// What could not be done.
+        reason: String,
+        /// The failure underneath, when there is one.
+        #[source]
+        source: Option<Arc<dyn std::error::Error + Send + Sync + 'static>>,
+    },
 
     /// The writer thread has stopped (the log was closed, or the thread could not
     /// be started). Nothing can be appended through this handle any more.
@@ -79,8 +93,92 @@ pub enum AuditError {
     Recording(String),
 }
 
+impl AuditError {
+    /// [`AuditError::WriteFailed`] for `reason`, with no lower error to keep.
+    pub fn write_failed(reason: impl Into<String>) -> Self {
+        AuditError::WriteFailed {
+            reason: reason.into(),
+            source: None,
+        }
+    }
+
+    /// [`AuditError::WriteFailed`] for `reason`, caused by `source`.
+    pub fn write_failed_by(
+        reason: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        AuditError::WriteFailed {
+            reason: reason.into(),
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// This error and its causes on one line, each cause once (`outer: cause:
+    /// root`): how the crate logs an error. Worded like
+    /// `rampart_api::report::one_line`, which this crate sits below.
+    pub fn one_line(&self) -> String {
+        one_line(self)
+    }
+}
+
+/// `error` and its causes on one line, a cause whose text the line already
+/// holds left out, line breaks folded into spaces.
+pub(crate) fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 impl From<ssh_key::Error> for AuditError {
     fn from(e: ssh_key::Error) -> Self {
         AuditError::Signature(e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_failure() -> rusqlite::Error {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch("SELECT * FROM no_such_table").unwrap_err()
+    }
+
+    #[test]
+    fn a_failed_batch_names_its_sqlite_cause_once() {
+        let cause = sqlite_failure().to_string();
+        assert!(cause.contains("no_such_table"), "{cause}");
+        let e = AuditError::write_failed_by(
+            "its batch was not committed",
+            AuditError::from(sqlite_failure()),
+        );
+        let line = e.one_line();
+        // rusqlite adds SQLite's result code as a further cause.
+        let want = format!(
+            "audit event not written: its batch was not committed: \
+             the SQLite audit database failed: {cause}"
+        );
+        assert!(line.starts_with(&want), "{line}");
+        assert_eq!(line.matches("no_such_table").count(), 1, "{line}");
+        // The top line alone does not repeat the cause.
+        assert!(!e.to_string().contains("no_such_table"), "{e}");
+    }
+
+    #[test]
+    fn write_failed_without_a_cause_is_just_the_reason() {
+        let e = AuditError::write_failed("an event ID was stored twice meanwhile");
+        assert_eq!(
+            e.one_line(),
+            "audit event not written: an event ID was stored twice meanwhile"
+        );
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

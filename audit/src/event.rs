@@ -499,7 +499,7 @@ pub(crate) fn encode_body(s: &Sealed<'_>) -> Result<Vec<u8>, AuditError> {
         reason: e.reason.as_deref(),
         details: CanonicalMap(&e.details),
     };
-    serde_json::to_vec(&out).map_err(|e| AuditError::WriteFailed(format!("encoding event: {e}")))
+    serde_json::to_vec(&out).map_err(|e| AuditError::write_failed_by("encoding event", e))
 }
 
 /// `SHA-256(prev_hash ‖ body)`.

@@ -447,7 +447,7 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Err(e) = self.close() {
-            tracing::error!(error = %e, "closing the audit log failed");
+            tracing::error!(error = %e.one_line(), "closing the audit log failed");
         }
         if let Some(r) = lock(&self.reader).take() {
             drop_reader(r);
@@ -493,7 +493,7 @@ impl<B: Backend> Writer<B> {
                 Err(RecvTimeoutError::Disconnected) => {
                     // Every handle is gone without close(): still seal what we have.
                     if let Err(e) = self.checkpoint() {
-                        tracing::error!(error = %e, "final audit checkpoint failed");
+                        tracing::error!(error = %e.one_line(), "final audit checkpoint failed");
                     }
                     return;
                 }
@@ -640,15 +640,19 @@ impl<B: Backend> Writer<B> {
 
     fn commit_batch(&mut self, batch: Vec<Pending>) {
         let fail = |this: &mut Self, err: AuditError, replies: Vec<Reply<Appended>>| {
-            tracing::error!(error = %err, events = replies.len(), "audit batch not written");
+            tracing::error!(error = %err.one_line(), events = replies.len(), "audit batch not written");
             this.set_healthy(false);
-            let msg = err.to_string();
+            // Every event of the batch fails for the same reason: share it.
+            let cause: Arc<dyn std::error::Error + Send + Sync> = Arc::new(err);
             for r in replies {
-                let _ = r.send(Err(AuditError::WriteFailed(msg.clone())));
+                let _ = r.send(Err(AuditError::WriteFailed {
+                    reason: "its batch was not committed".into(),
+                    source: Some(Arc::clone(&cause)),
+                }));
             }
             // Continue from what is really stored, not from what we hoped to store.
             if let Err(e) = this.reload() {
-                tracing::error!(error = %e, "reloading the audit chain head failed");
+                tracing::error!(error = %e.one_line(), "reloading the audit chain head failed");
             }
         };
         let mut events = match self.admit(batch) {
@@ -691,13 +695,13 @@ impl<B: Backend> Writer<B> {
                         }
                         Err(e) => {
                             // The replies went with the events; none is left to answer.
-                            tracing::error!(error = %e, "checking audit event IDs failed");
+                            tracing::error!(error = %e.one_line(), "checking audit event IDs failed");
                             return;
                         }
                     }
                 }
                 Err(BackendError::DuplicateId) => {
-                    AuditError::WriteFailed("an event ID was stored twice meanwhile".into())
+                    AuditError::write_failed("an event ID was stored twice meanwhile")
                 }
                 Err(BackendError::Other(e)) => e,
             };
@@ -721,7 +725,7 @@ impl<B: Backend> Writer<B> {
                 Ok(()) => self.witness_begun.set(true),
                 Err(e) => {
                     self.shared.witness_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %e, seq = cp.seq, "audit checkpoint not witnessed");
+                    tracing::error!(error = %e.one_line(), seq = cp.seq, "audit checkpoint not witnessed");
                 }
             }
         }
@@ -733,7 +737,7 @@ impl<B: Backend> Writer<B> {
             && self.last_cp_at.elapsed() >= self.config.checkpoint_every
         {
             if let Err(e) = self.checkpoint() {
-                tracing::error!(error = %e, "periodic audit checkpoint failed");
+                tracing::error!(error = %e.one_line(), "periodic audit checkpoint failed");
                 // Try again after another interval rather than spin.
                 self.last_cp_at = Instant::now();
             }
@@ -764,8 +768,8 @@ impl<B: Backend> Writer<B> {
                 self.set_healthy(false);
                 let _ = self.reload();
                 Err(match e {
-                    BackendError::DuplicateId => AuditError::WriteFailed(
-                        "a checkpoint append reported a duplicate event ID".into(),
+                    BackendError::DuplicateId => AuditError::write_failed(
+                        "a checkpoint append reported a duplicate event ID",
                     ),
                     BackendError::Other(e) => e,
                 })

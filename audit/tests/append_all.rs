@@ -106,7 +106,7 @@ fn a_locked_database_writes_none_of_the_group() {
     let blocker = rusqlite::Connection::open(&f.path).unwrap();
     blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let r = log.append_all((2..10).map(ev).collect());
-    assert!(matches!(r, Err(AuditError::WriteFailed(_))), "{r:?}");
+    assert!(matches!(r, Err(AuditError::WriteFailed { .. })), "{r:?}");
     blocker.execute_batch("ROLLBACK").unwrap();
     drop(blocker);
     assert_eq!(log.head().unwrap().0, 1);

@@ -153,7 +153,7 @@ fn appends_fail_while_the_server_is_down_and_succeed_after_it_returns() {
     }
     pg.stop();
     let e = log.append(ev(10)).unwrap_err();
-    assert!(matches!(e, AuditError::WriteFailed(_)), "{e}");
+    assert!(matches!(e, AuditError::WriteFailed { .. }), "{e}");
     assert!(!log.healthy(), "a failed write marks the log unhealthy");
     pg.restart();
     let at = log.append(ev(11)).unwrap();

@@ -123,7 +123,10 @@ impl State {
             Err(e) => {
                 crate::metrics::recording_failed("write");
                 if let Some(hook) = self.on_failure.take() {
-                    hook(format!("session recording failed: {e}"));
+                    hook(format!(
+                        "session recording failed: {}",
+                        crate::error_chain(&e)
+                    ));
                 }
                 false
             }
@@ -335,7 +338,7 @@ impl Recorder {
         match state.writer.close() {
             Ok(p) => Some(p),
             Err(e) => {
-                tracing::error!("closing a recording failed: {e}");
+                tracing::error!("closing a recording failed: {}", crate::error_chain(&e));
                 None
             }
         }
@@ -355,7 +358,11 @@ pub async fn finish_and_upload(
             f
         }
         Ok(Err(e)) => {
-            tracing::error!(session = %session_id, "finishing the recording failed: {e}");
+            tracing::error!(
+                session = %session_id,
+                "finishing the recording failed: {}",
+                crate::error_chain(&e)
+            );
             return;
         }
         Err(e) => {

@@ -246,11 +246,16 @@ fn prove(
         .unwrap_or_else(|| config.audit_key.clone());
     let audit_pubkey = audit_public_key(&key_file)?;
     let ca_schema = crate::store::sqlite::inspect(&staging.join(ca_db))
-        .map_err(|e| failed(format!("CA database: {e}")))?
+        .map_err(|e| {
+            failed(format!(
+                "CA database: {}",
+                rampart_api::report::one_line(&e)
+            ))
+        })?
         .found;
     let audit_copy = staging.join(audit_db);
     let verified = rampart_audit::verify(&audit_copy, Some(&audit_pubkey))
-        .map_err(|e| failed(format!("audit log: {e}")))?;
+        .map_err(|e| failed(format!("audit log: {}", rampart_api::report::one_line(&e))))?;
     if let Some(p) = &verified.problem {
         return Err(failed(format!(
             "audit log at sequence {}: {} (the live log has the same problem: run \
@@ -261,9 +266,9 @@ fn prove(
     let mut witness_lines = 0;
     if has_witness {
         let entries = witness::read(&staging.join(witness_rel))
-            .map_err(|e| failed(format!("witness: {e}")))?;
+            .map_err(|e| failed(format!("witness: {}", rampart_api::report::one_line(&e))))?;
         let w = witness::check(&audit_copy, &entries, Some(&audit_pubkey), Depth::All)
-            .map_err(|e| failed(format!("witness: {e}")))?;
+            .map_err(|e| failed(format!("witness: {}", rampart_api::report::one_line(&e))))?;
         if let Some(p) = w.problem {
             return Err(failed(format!(
                 "the audit snapshot against the witness: {p}"
@@ -273,15 +278,15 @@ fn prove(
     }
     let recordings =
         rampart_audit::recording::verify_recordings(&audit_copy, &staging.join(recordings_rel))
-            .map_err(|e| failed(format!("recordings: {e}")))?;
+            .map_err(|e| failed(format!("recordings: {}", rampart_api::report::one_line(&e))))?;
     if let Some(p) = recordings.problems.first() {
         return Err(failed(format!(
             "recording of session {} (sealed at sequence {}): {}",
             p.session, p.seq, p.reason
         )));
     }
-    let audit_head =
-        witness::read_head(&audit_copy).map_err(|e| failed(format!("audit head: {e}")))?;
+    let audit_head = witness::read_head(&audit_copy)
+        .map_err(|e| failed(format!("audit head: {}", rampart_api::report::one_line(&e))))?;
     Ok(BackupReport {
         out: staging.to_path_buf(),
         ca_schema,

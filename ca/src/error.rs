@@ -70,20 +70,23 @@ pub enum CaError {
         /// Human message.
         message: String,
     },
+    // The variants below that wrap a lower error name what failed and keep the
+    // error as their source without repeating it: reporters walk the chain
+    // (`rampart_api::report::one_line`) and print each cause once.
     /// The audit log cannot be written, so the action was refused (503, fail closed).
-    #[error("the audit log cannot be written, so the action was refused: {0}")]
+    #[error("the audit log cannot be written, so the action was refused")]
     AuditUnavailable(#[source] rampart_audit::AuditError),
     /// The store failed.
-    #[error("database error: {0}")]
+    #[error("the CA database failed")]
     Store(#[from] crate::store::StoreError),
     /// Certificate or KRL signing failed.
-    #[error("signing error: {0}")]
+    #[error("signing failed")]
     Signer(#[from] rampart_signer::SignerError),
     /// A configuration problem, found at start-up or by `check`.
     #[error("configuration error: {0}")]
     Config(String),
     /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
+    #[error("{}", path.display())]
     Io {
         /// The file.
         path: PathBuf,
@@ -185,5 +188,56 @@ impl CaError {
                 .to_owned(),
             _ => self.to_string(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::StoreError;
+    use rampart_api::report::one_line;
+    use rampart_audit::AuditError;
+
+    fn sqlite_failure() -> rusqlite::Error {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch("SELECT * FROM no_such_table").unwrap_err()
+    }
+
+    /// What SQLite said, once, however many layers wrap it.
+    fn said_once(e: &CaError) -> String {
+        let line = one_line(e);
+        assert_eq!(line.matches("no_such_table").count(), 1, "{line}");
+        assert!(!e.to_string().contains("no_such_table"), "{e}");
+        line
+    }
+
+    #[test]
+    fn a_wrapped_sqlite_failure_prints_its_cause_once() {
+        let cause = sqlite_failure().to_string();
+        let audit = CaError::AuditUnavailable(AuditError::write_failed_by(
+            "its batch was not committed",
+            AuditError::from(sqlite_failure()),
+        ));
+        // rusqlite adds SQLite's result code as a further cause.
+        let want = format!(
+            "the audit log cannot be written, so the action was refused: \
+             audit event not written: its batch was not committed: \
+             the SQLite audit database failed: {cause}"
+        );
+        let line = said_once(&audit);
+        assert!(line.starts_with(&want), "{line}");
+        let store = CaError::from(StoreError::database("SQLite query", sqlite_failure()));
+        let want = format!("the CA database failed: SQLite query: {cause}");
+        let line = said_once(&store);
+        assert!(line.starts_with(&want), "{line}");
+    }
+
+    #[test]
+    fn a_file_error_names_the_path_then_the_cause() {
+        let e = CaError::io(
+            "/etc/rampart/ca.toml",
+            std::io::Error::new(std::io::ErrorKind::NotFound, "No such file"),
+        );
+        assert_eq!(one_line(&e), "/etc/rampart/ca.toml: No such file");
     }
 }

@@ -267,7 +267,11 @@ pub fn sink_for(f: &ForwarderConfig) -> Result<Box<dyn Sink>, CaError> {
         ..SyslogOptions::default()
     };
     let err = |e: rampart_audit::forward::ForwardError| {
-        CaError::Config(format!("[[audit.forwarders]] {:?}: {e}", f.name))
+        CaError::Config(format!(
+            "[[audit.forwarders]] {:?}: {}",
+            f.name,
+            rampart_api::report::one_line(&e)
+        ))
     };
     Ok(match f.kind {
         ForwarderKind::SyslogTcp => Box::new(SyslogTcp::new(&f.address, opts)),
@@ -326,9 +330,13 @@ impl Forwarders {
             let mut settings = ForwarderSettings::new(&f.name);
             settings.batch_size = f.batch_size;
             settings.retry_max = f.retry_max.max(settings.retry_initial);
-            let fwd = audit_db
-                .spawn_forwarder(settings, sink)
-                .map_err(|e| CaError::Config(format!("[[audit.forwarders]] {:?}: {e}", f.name)))?;
+            let fwd = audit_db.spawn_forwarder(settings, sink).map_err(|e| {
+                CaError::Config(format!(
+                    "[[audit.forwarders]] {:?}: {}",
+                    f.name,
+                    rampart_api::report::one_line(&e)
+                ))
+            })?;
             running.push(fwd);
         }
         Ok(Forwarders { running })

@@ -109,8 +109,9 @@ fn open_postgres(pg: &InitPostgres) -> Result<(PostgresStore, String, String), C
         .as_deref()
         .map(crate::config::read_secret_file)
         .transpose()?;
-    let mut target = PgTarget::new(&pg.url, password)
-        .map_err(|e| CaError::Config(format!("--database: {e}")))?;
+    let mut target = PgTarget::new(&pg.url, password).map_err(|e| {
+        CaError::Config(format!("--database: {}", rampart_api::report::one_line(&e)))
+    })?;
     let tls_ca_file = pg
         .tls_ca_file
         .as_deref()
@@ -118,12 +119,15 @@ fn open_postgres(pg: &InitPostgres) -> Result<(PostgresStore, String, String), C
         .transpose()?;
     if let Some(f) = &tls_ca_file {
         let pem = std::fs::read(f).map_err(|e| CaError::io(f, e))?;
-        target = target
-            .with_tls_roots(&pem)
-            .map_err(|e| CaError::Config(format!("--database-tls-ca-file: {e}")))?;
+        target = target.with_tls_roots(&pem).map_err(|e| {
+            CaError::Config(format!(
+                "--database-tls-ca-file: {}",
+                rampart_api::report::one_line(&e)
+            ))
+        })?;
     }
-    let store =
-        PostgresStore::open(&target).map_err(|e| CaError::Config(format!("{target}: {e}")))?;
+    let store = PostgresStore::open(&target)
+        .map_err(|e| CaError::Config(format!("{target}: {}", rampart_api::report::one_line(&e))))?;
     if store.meta(SEAL_SALT)?.is_some() || !store.users()?.is_empty() {
         return Err(CaError::Config(format!(
             "{target} already holds a CA; another CA on it needs that CA's keys and \
@@ -237,7 +241,12 @@ fn ca_key_lines(pkcs11: Option<&Pkcs11Init>) -> Result<String, CaError> {
 /// write the audit key's public half to `audit_pub` for the verifying tools.
 fn make_token_keys(p: &Pkcs11Init, audit_pub: &Path) -> Result<(), CaError> {
     use rampart_signer::CaSigner as _;
-    let failed = |e: rampart_signer::SignerError| CaError::Config(format!("--pkcs11-token: {e}"));
+    let failed = |e: rampart_signer::SignerError| {
+        CaError::Config(format!(
+            "--pkcs11-token: {}",
+            rampart_api::report::one_line(&e)
+        ))
+    };
     let pin = crate::config::read_secret_file(&p.pin_file)?;
     let token = rampart_signer::Pkcs11Token::open(&p.module, &p.token, &pin).map_err(failed)?;
     for label in [USER_CA_LABEL, HOST_CA_LABEL] {

@@ -40,8 +40,13 @@ impl std::fmt::Debug for Loaded {
 
 /// One encrypted key file.
 pub(crate) fn load_file(path: &Path, pass: &SecretString) -> Result<FileCaKey, CaError> {
-    FileCaKey::load_encrypted(path, pass)
-        .map_err(|e| CaError::Config(format!("{}: {e}", path.display())))
+    FileCaKey::load_encrypted(path, pass).map_err(|e| {
+        CaError::Config(format!(
+            "{}: {}",
+            path.display(),
+            rampart_api::report::one_line(&e)
+        ))
+    })
 }
 
 /// All three keys, from their files or their token.

@@ -65,7 +65,8 @@ pub fn reload_policy(path: &Path, auth: &Authority) -> Result<(), CaError> {
         .detail("path", path.display().to_string())
         .detail("sha256", digest);
     if let Err(e) = &loaded {
-        ev = ev.reason(&e.to_string());
+        // The whole chain: an unreadable file names its path and the cause.
+        ev = ev.reason(&rampart_api::report::one_line(e));
     }
     auth.record(ev)?;
     let policy = loaded?;
@@ -146,10 +147,13 @@ fn open_store(config: &Config) -> Result<(Arc<dyn Store>, Vec<u8>), CaError> {
                 ))
             })?)
         }
-        Database::Postgres(pg) => Arc::new(
-            PostgresStore::open(&pg.target()?)
-                .map_err(|e| CaError::Config(format!("{}: {e}", pg.redacted())))?,
-        ),
+        Database::Postgres(pg) => Arc::new(PostgresStore::open(&pg.target()?).map_err(|e| {
+            CaError::Config(format!(
+                "{}: {}",
+                pg.redacted(),
+                rampart_api::report::one_line(&e)
+            ))
+        })?),
     };
     let salt = store.meta(SEAL_SALT)?.ok_or_else(|| {
         CaError::Config(format!(
@@ -203,7 +207,11 @@ pub fn open_with_passphrase(
                 "refusing to start: {m}; {}",
                 witness_missing_hint(config)
             )),
-            e => CaError::Config(format!("{}: {e}", config.audit_database)),
+            e => CaError::Config(format!(
+                "{}: {}",
+                config.audit_database,
+                rampart_api::report::one_line(&e)
+            )),
         })?;
     let settings = config.authority.clone();
     let authority = Authority::new(store, audit, policy, keys.ca, sealer, clock, settings)?;
@@ -305,8 +313,9 @@ fn check_schemas(config: &Config) -> Result<[String; 2], CaError> {
     }
     .map_err(|e| {
         CaError::Config(format!(
-            "CA database {}: {e}; `serve` would refuse to start",
-            config.database
+            "CA database {}: {}; `serve` would refuse to start",
+            config.database,
+            rampart_api::report::one_line(&e)
         ))
     })?;
     let ca_line = if ca.needs_upgrade() {
@@ -321,10 +330,13 @@ fn check_schemas(config: &Config) -> Result<[String; 2], CaError> {
             config.database, ca.found
         )
     };
-    let audit = config
-        .audit_database
-        .schema_version()
-        .map_err(|e| CaError::Config(format!("audit database {}: {e}", config.audit_database)))?;
+    let audit = config.audit_database.schema_version().map_err(|e| {
+        CaError::Config(format!(
+            "audit database {}: {}",
+            config.audit_database,
+            rampart_api::report::one_line(&e)
+        ))
+    })?;
     let audit_line = if audit == 0 {
         format!(
             "audit database {}: no audit tables yet; the next start creates them",
@@ -345,14 +357,22 @@ fn check_schemas(config: &Config) -> Result<[String; 2], CaError> {
 /// witnessed head is.
 fn check_witness(config: &Config, audit_key: &ssh_key::PublicKey) -> Result<String, CaError> {
     let w = &config.audit_witness;
-    let absent = rampart_audit::witness::is_absent(w)
-        .map_err(|e| CaError::Config(format!("audit witness: {e}")))?;
+    let absent = rampart_audit::witness::is_absent(w).map_err(|e| {
+        CaError::Config(format!(
+            "audit witness: {}",
+            rampart_api::report::one_line(&e)
+        ))
+    })?;
     if absent {
         return match config
             .audit_database
             .absent_witness_problem(w)
-            .map_err(|e| CaError::Config(format!("audit witness: {e}")))?
-        {
+            .map_err(|e| {
+                CaError::Config(format!(
+                    "audit witness: {}",
+                    rampart_api::report::one_line(&e)
+                ))
+            })? {
             Some(p) => Err(CaError::Config(format!(
                 "{p}; `serve` would refuse to start: {}",
                 witness_missing_hint(config)
@@ -367,7 +387,12 @@ fn check_witness(config: &Config, audit_key: &ssh_key::PublicKey) -> Result<Stri
     let report = config
         .audit_database
         .check_witness(w, Some(audit_key))
-        .map_err(|e| CaError::Config(format!("audit witness: {e}")))?;
+        .map_err(|e| {
+            CaError::Config(format!(
+                "audit witness: {}",
+                rampart_api::report::one_line(&e)
+            ))
+        })?;
     if let Some(p) = report.problem {
         return Err(CaError::Config(format!(
             "audit witness {}: {p}; `serve` would refuse to start: {WITNESS_HINT}",
@@ -523,7 +548,10 @@ pub async fn serve(
                 // `listen` had port 0: the pages' default origin is the bound port.
                 match crate::webauthn::RelyingParty::new(webauthn.with_port(addr.port())) {
                     Ok(rp) => ready_auth.set_webauthn(rp),
-                    Err(e) => tracing::error!(error = %e, "webauthn relying party"),
+                    Err(e) => tracing::error!(
+                        error = %rampart_api::report::one_line(&e),
+                        "webauthn relying party"
+                    ),
                 }
             }
             on_ready(addr);

@@ -35,7 +35,10 @@ pub struct WitnessRestart {
 }
 
 fn audit_err(e: rampart_audit::AuditError) -> CaError {
-    CaError::Config(format!("audit witness: {e}"))
+    CaError::Config(format!(
+        "audit witness: {}",
+        rampart_api::report::one_line(&e)
+    ))
 }
 
 /// Begin a new witness for the CA configured at `config_path`.
@@ -83,7 +86,7 @@ pub fn witness_restart(config_path: &Path) -> Result<WitnessRestart, CaError> {
                 ..AuditConfig::default()
             },
         )
-        .map_err(|e| CaError::Config(format!("{db}: {e}")))?;
+        .map_err(|e| CaError::Config(format!("{db}: {}", rampart_api::report::one_line(&e))))?;
     let os_user = std::env::var("SUDO_USER")
         .or_else(|_| std::env::var("USER"))
         .unwrap_or_default();

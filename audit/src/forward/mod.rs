@@ -135,6 +135,14 @@ pub enum ForwardError {
     },
 }
 
+impl ForwardError {
+    /// This error and its causes on one line, each cause once (see
+    /// [`AuditError::one_line`]).
+    pub fn one_line(&self) -> String {
+        crate::error::one_line(self)
+    }
+}
+
 /// One event as read from the log, with the exact canonical body the chain hashes,
 /// and the signed checkpoint over it when there is one.
 #[derive(Clone, Debug, PartialEq)]

@@ -325,14 +325,14 @@ impl Worker {
     fn failed(&mut self, e: &ForwardError) {
         let mut st = lock(&self.status);
         st.consecutive_failures = st.consecutive_failures.saturating_add(1);
-        st.last_error = Some(e.to_string());
+        st.last_error = Some(e.one_line());
         st.connected = false;
         let failures = st.consecutive_failures;
         drop(st);
         if matches!(e, ForwardError::Rejected { .. }) {
             tracing::error!(
                 forwarder = %self.settings.name, destination = %self.sink.destination(),
-                cursor = self.acked, failures, retry_in = ?self.backoff, error = %e,
+                cursor = self.acked, failures, retry_in = ?self.backoff, error = %e.one_line(),
                 "forwarder configuration error: the receiver refuses our requests; \
                  events stay in the database and are retried"
             );
@@ -341,7 +341,7 @@ impl Worker {
         tracing::warn!(
             forwarder = %self.settings.name, destination = %self.sink.destination(),
             cursor = self.acked, head = self.head, lag = self.head.saturating_sub(self.acked),
-            failures, retry_in = ?self.backoff, error = %e,
+            failures, retry_in = ?self.backoff, error = %e.one_line(),
             "forwarder error; will reconnect and resend from the cursor"
         );
     }

@@ -416,10 +416,12 @@ fn append_locked(client: &mut Client, build: &mut BuildBatch<'_>) -> Result<Batc
             kinds.push(r.kind.as_str());
             users.push(r.user.as_deref());
             serials.push(r.serial.map(serial_to_sql));
-            bodies.push(
-                std::str::from_utf8(&r.body)
-                    .map_err(|e| BackendError::Other(AuditError::WriteFailed(e.to_string())))?,
-            );
+            bodies.push(std::str::from_utf8(&r.body).map_err(|e| {
+                BackendError::Other(AuditError::write_failed_by(
+                    "the event body is not UTF-8",
+                    e,
+                ))
+            })?);
             hashes.push(&r.hash[..]);
         }
         let inserted = tx.execute(

@@ -276,8 +276,12 @@ impl Backend for SqliteBackend {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for r in &batch.rows {
-                let body = std::str::from_utf8(&r.body)
-                    .map_err(|e| BackendError::Other(AuditError::WriteFailed(e.to_string())))?;
+                let body = std::str::from_utf8(&r.body).map_err(|e| {
+                    BackendError::Other(AuditError::write_failed_by(
+                        "the event body is not UTF-8",
+                        e,
+                    ))
+                })?;
                 ins.execute(params![
                     seq_to_sql(r.seq).map_err(BackendError::Other)?,
                     r.id,

@@ -650,8 +650,13 @@ fn store_once(
     sha256: &str,
 ) -> Result<(), CaError> {
     let existing_matches = |path: &Path| -> Result<(), CaError> {
-        let (have, _) = rampart_audit::recording::digest_file(path)
-            .map_err(|e| CaError::Internal(format!("reading {}: {e}", path.display())))?;
+        let (have, _) = rampart_audit::recording::digest_file(path).map_err(|e| {
+            CaError::Internal(format!(
+                "reading {}: {}",
+                path.display(),
+                rampart_api::report::one_line(&e)
+            ))
+        })?;
         if have == sha256 {
             Ok(())
         } else {

@@ -59,14 +59,19 @@ impl PostgresDatabase {
             .as_deref()
             .map(read_secret_file)
             .transpose()?;
-        let target = crate::store::postgres::PgTarget::new(&self.url, password)
-            .map_err(|e| CaError::Config(format!("database: {e}")))?;
+        let target = crate::store::postgres::PgTarget::new(&self.url, password).map_err(|e| {
+            CaError::Config(format!("database: {}", rampart_api::report::one_line(&e)))
+        })?;
         match &self.tls_ca_file {
             None => Ok(target),
             Some(f) => {
                 let pem = std::fs::read(f).map_err(|e| CaError::io(f, e))?;
                 target.with_tls_roots(&pem).map_err(|e| {
-                    CaError::Config(format!("database_tls_ca_file {}: {e}", f.display()))
+                    CaError::Config(format!(
+                        "database_tls_ca_file {}: {}",
+                        f.display(),
+                        rampart_api::report::one_line(&e)
+                    ))
                 })
             }
         }

@@ -41,7 +41,7 @@ fn local_log(db: &Path) -> Result<LocalLog, CliError> {
     }
     let password = std::env::var(PG_PASSWORD_VAR).ok();
     let config = rampart_audit::pg_config(text, password.as_deref())
-        .map_err(|e| CliError::Usage(format!("--db: {e}")))?;
+        .map_err(|e| CliError::Usage(format!("--db: {}", e.one_line())))?;
     let shown = rampart_audit::AuditStore::Postgres(Box::new(config.clone())).to_string();
     let dir = tempfile::Builder::new()
         .prefix("rampart-audit-copy")
@@ -49,7 +49,7 @@ fn local_log(db: &Path) -> Result<LocalLog, CliError> {
         .map_err(|e| CliError::Audit(format!("cannot make a temporary directory: {e}")))?;
     let path = dir.path().join("audit.db");
     rampart_audit::copy_to_sqlite(&config, &path)
-        .map_err(|e| CliError::Audit(format!("cannot read {shown}: {e}")))?;
+        .map_err(|e| CliError::Audit(format!("cannot read {shown}: {}", e.one_line())))?;
     Ok(LocalLog {
         path,
         shown,
@@ -268,7 +268,7 @@ fn export_error(db: &LocalLog, e: AuditError) -> CliError {
         )),
         other => CliError::NoInput {
             path: db.shown.clone(),
-            detail: other.to_string(),
+            detail: other.one_line(),
         },
     }
 }
@@ -285,7 +285,11 @@ fn verify_export(file: &Path, pubkey_file: Option<&Path>) -> Result<ExitCode, Cl
     let f = std::fs::File::open(file).map_err(|e| CliError::no_input(file, &e))?;
     let report = audit_export::verify_export(BufReader::new(f), &key).map_err(|e| match e {
         AuditError::Io(io) => CliError::no_input(file, &io),
-        other => CliError::Audit(format!("cannot verify {}: {other}", file.display())),
+        other => CliError::Audit(format!(
+            "cannot verify {}: {}",
+            file.display(),
+            other.one_line()
+        )),
     })?;
     match &report.problem {
         None if report.events == 0 => {
@@ -327,11 +331,15 @@ fn verify(
     let witness_entries = match witness_file {
         Some(w) => {
             check_regular_file(w)?;
-            Some(witness::read(w).map_err(|e| CliError::Audit(format!("cannot verify: {e}")))?)
+            Some(
+                witness::read(w)
+                    .map_err(|e| CliError::Audit(format!("cannot verify: {}", e.one_line())))?,
+            )
         }
         None => None,
     };
-    let cannot = |e: AuditError| CliError::Audit(format!("cannot verify {}: {e}", log.shown));
+    let cannot =
+        |e: AuditError| CliError::Audit(format!("cannot verify {}: {}", log.shown, e.one_line()));
     // A log that cannot even be read as an audit log fails verification (exit 6):
     // for an integrity check, "could not tell" is not a pass.
     let report = rampart_audit::verify(db, pubkey.as_ref()).map_err(cannot)?;
@@ -435,7 +443,7 @@ fn verify_recordings(db: &Path, dir: &Path) -> Result<ExitCode, CliError> {
         });
     }
     let report = rampart_audit::recording::verify_recordings(db, dir)
-        .map_err(|e| CliError::Audit(format!("cannot check recordings: {e}")))?;
+        .map_err(|e| CliError::Audit(format!("cannot check recordings: {}", e.one_line())))?;
     if report.problems.is_empty() {
         println!(
             "OK: {} sealed recordings match their digests",

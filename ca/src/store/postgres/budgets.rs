@@ -65,7 +65,7 @@ fn forget_old(
         "DELETE FROM budget_events WHERE budget = $1 AND at <= $2",
         &[&budget, &window_start(now, window)],
     ) {
-        tracing::debug!(error = %e, budget, "forgetting old budget events");
+        tracing::debug!(error = %rampart_api::report::one_line(&e), budget, "forgetting old budget events");
     }
 }
 
