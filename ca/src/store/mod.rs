@@ -58,9 +58,14 @@ pub mod prelude {
 #[non_exhaustive]
 pub enum StoreError {
     /// The database failed, described in words: there is no underlying error
-    /// to keep (a poisoned lock, a setting the backend refuses).
+    /// to keep (a poisoned lock, every pooled connection busy, a row that
+    /// changed under a check).
     #[error("database: {0}")]
     Db(String),
+    /// The database's settings are unusable (a URL that is not `postgres://`,
+    /// a connection option this build does not support).
+    #[error("{0}")]
+    Settings(String),
     /// The database failed: `context` says what was being done, the source
     /// says how it failed (printed by whoever reports the chain, e.g.
     /// `rampart_api::report::one_line`, never twice).

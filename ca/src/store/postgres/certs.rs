@@ -4,9 +4,10 @@
 //! CAs sharing the database never hand out one serial twice.
 
 use chrono::{DateTime, Utc};
+use postgres::error::SqlState;
 use postgres::{GenericClient, Row};
 
-use super::{db, duplicate_or_db, i64_of, u64_of, PostgresStore};
+use super::{db, duplicate_or_db, i64_of, pg_error, u64_of, PostgresStore};
 use crate::store::{CertKind, CertRecord, CertStore, Revocations, StoreError};
 
 const SERIAL_HIGH_WATER: &str = "serial_reserved_upto";
@@ -63,7 +64,9 @@ impl CertStore for PostgresStore {
             .map_err(|_| StoreError::Corrupt("serial space exhausted".into()))?;
         let high = bump(&mut *self.conn()?, SERIAL_HIGH_WATER, by).map_err(|e| match e {
             // BIGINT overflow: the serial space is used up.
-            StoreError::Db(m) if m.contains("out of range") => {
+            e if pg_error(&e).and_then(postgres::Error::code)
+                == Some(&SqlState::NUMERIC_VALUE_OUT_OF_RANGE) =>
+            {
                 StoreError::Corrupt("serial space exhausted".into())
             }
             e => e,
@@ -260,5 +263,31 @@ impl CertStore for PostgresStore {
             )
             .map_err(db)?
             .get(0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::TestPostgres;
+    use super::super::PgTarget;
+    use super::*;
+
+    /// PostgreSQL's BIGINT ends the serial space: the overflow it reports is
+    /// told apart by its SQLSTATE and named as exhaustion, not as a failed
+    /// database.
+    #[test]
+    fn overflowing_the_serial_counter_is_exhaustion() {
+        let pg = TestPostgres::start();
+        let t = PgTarget::new(&pg.create_database("ca"), None).unwrap();
+        let store = PostgresStore::open(&t).unwrap();
+        let nearly_all = u64::try_from(i64::MAX - 10).unwrap();
+        assert_eq!(store.reserve_serials(nearly_all).unwrap(), 1);
+        let e = store.reserve_serials(100).unwrap_err();
+        assert!(
+            matches!(&e, StoreError::Corrupt(m) if m == "serial space exhausted"),
+            "{e:?}"
+        );
+        // Nothing was taken: the last ten serials are still there.
+        assert_eq!(store.reserve_serials(10).unwrap(), nearly_all + 1);
     }
 }

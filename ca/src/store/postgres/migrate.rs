@@ -105,10 +105,10 @@ pub(super) fn migrate(c: &mut Client) -> Result<(), StoreError> {
     let status = read(&mut tx)?;
     for m in MIGRATIONS.iter().filter(|m| m.version > status.found) {
         (m.apply)(&mut tx).map_err(|e| {
-            StoreError::Db(format!(
-                "upgrading the schema to version {} ({}): {e}",
-                m.version, m.what
-            ))
+            StoreError::database(
+                format!("upgrading the schema to version {} ({})", m.version, m.what),
+                e,
+            )
         })?;
         let version = i32::try_from(m.version)
             .map_err(|_| StoreError::Corrupt(format!("schema version {}", m.version)))?;

@@ -76,7 +76,7 @@ impl PgTarget {
     pub fn new(url: &str, password: Option<secrecy::SecretString>) -> Result<Self, StoreError> {
         use secrecy::ExposeSecret;
         if !is_postgres_url(url) {
-            return Err(StoreError::Db(format!(
+            return Err(StoreError::Settings(format!(
                 "{} is not a postgres:// URL",
                 redact_url(url)
             )));
@@ -111,8 +111,8 @@ impl PgTarget {
 /// A refusal of the connection settings, in words (no audit prefix).
 fn settings_error(e: rampart_audit::AuditError) -> StoreError {
     match e {
-        rampart_audit::AuditError::Config(m) => StoreError::Db(m),
-        other => StoreError::Db(other.to_string()),
+        rampart_audit::AuditError::Config(m) => StoreError::Settings(m),
+        other => StoreError::database("PostgreSQL connection settings", other),
     }
 }
 
@@ -341,7 +341,17 @@ fn db(e: postgres::Error) -> StoreError {
             source: Box::new(e),
         };
     }
-    StoreError::Db(e.to_string())
+    StoreError::database("PostgreSQL", e)
+}
+
+/// The PostgreSQL error under `e`, when `e` is one.
+fn pg_error(e: &StoreError) -> Option<&postgres::Error> {
+    match e {
+        StoreError::Database { source, .. } | StoreError::Unavailable { source, .. } => {
+            source.downcast_ref()
+        }
+        _ => None,
+    }
 }
 
 /// Whether `e` says the server went away (the connection closed, an
@@ -506,6 +516,10 @@ mod tests {
         let told = rampart_api::report::one_line(&e);
         assert!(told.contains("127.0.0.1:1/rampart"), "{told}");
         assert!(!told.contains("hunter2"), "{told}");
+        assert!(
+            pg_error(&e).is_some(),
+            "the driver's error is kept as the source: {e:?}"
+        );
         // What a client is told: retry later, not an internal error.
         let ca = crate::error::CaError::Store(e);
         assert_eq!(ca.status(), 503);
