@@ -9,6 +9,7 @@
 
 use chrono::{DateTime, Utc};
 use rampart_api::ErrorCode;
+use rampart_policy::MfaMethod;
 use subtle::ConstantTimeEq;
 use totp_rs::{Algorithm, TOTP};
 use zeroize::Zeroizing;
@@ -73,7 +74,7 @@ pub struct FactorContext<'a> {
 /// A second factor the CA can check in one request.
 pub trait FactorVerifier: Send + Sync + std::fmt::Debug {
     /// Name as used in policy and audit (`totp`, `recovery`, …).
-    fn method(&self) -> &'static str;
+    fn method(&self) -> MfaMethod;
     /// Check `secret` for `user`. Consumes what must be single-use (the TOTP step,
     /// the recovery code) before returning success.
     fn verify(
@@ -132,8 +133,8 @@ pub struct TotpVerifier {
 }
 
 impl FactorVerifier for TotpVerifier {
-    fn method(&self) -> &'static str {
-        "totp"
+    fn method(&self) -> MfaMethod {
+        MfaMethod::Totp
     }
 
     fn verify(
@@ -171,8 +172,8 @@ impl FactorVerifier for TotpVerifier {
 pub struct RecoveryVerifier;
 
 impl FactorVerifier for RecoveryVerifier {
-    fn method(&self) -> &'static str {
-        "recovery"
+    fn method(&self) -> MfaMethod {
+        MfaMethod::Recovery
     }
 
     fn verify(

@@ -465,7 +465,7 @@ fn an_outer_certificate_from_an_oidc_login_is_accepted_as_oidc() {
         )
         .unwrap();
     let mut session = f.auth.authenticate(&login.session_token).unwrap();
-    session.record.mfa_method = "oidc".into();
+    session.record.mfa_method = rampart_policy::MfaMethod::Oidc;
     // What the OIDC login keeps beside such a session (a second connection to
     // the same store file; SQLite serialises the writers).
     use rampart_ca::store::SessionStore as _;

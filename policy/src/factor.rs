@@ -71,6 +71,64 @@ impl FromStr for FactorStrength {
     }
 }
 
+/// Which kind of factor a user proved: the name a session, a certificate's
+/// `mfa-method@rampart` extension and an audit event's `mfa_method` carry. A
+/// [`Factor`] says more (how a security key was used); this is only its kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MfaMethod {
+    /// A TOTP code.
+    Totp,
+    /// A single-use recovery code.
+    Recovery,
+    /// A security key (WebAuthn or CTAP2).
+    Webauthn,
+    /// A login or step-up at an OpenID Connect identity provider.
+    Oidc,
+}
+
+impl MfaMethod {
+    const ALL_NAMES: &'static str = "totp, recovery, webauthn, oidc";
+
+    /// Every method.
+    pub const ALL: [MfaMethod; 4] = [
+        MfaMethod::Totp,
+        MfaMethod::Recovery,
+        MfaMethod::Webauthn,
+        MfaMethod::Oidc,
+    ];
+
+    /// The name as stored and written: `totp`, `recovery`, `webauthn`, `oidc`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MfaMethod::Totp => "totp",
+            MfaMethod::Recovery => "recovery",
+            MfaMethod::Webauthn => "webauthn",
+            MfaMethod::Oidc => "oidc",
+        }
+    }
+}
+
+impl fmt::Display for MfaMethod {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Exactly the [`MfaMethod::as_str`] names; anything else is refused.
+impl FromStr for MfaMethod {
+    type Err = PolicyError;
+    fn from_str(s: &str) -> Result<Self, PolicyError> {
+        MfaMethod::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| PolicyError::UnknownFactor {
+                value: s.to_owned(),
+                expected: Self::ALL_NAMES,
+            })
+    }
+}
+
 /// The factor a user actually proved for this request.
 #[non_exhaustive]
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -107,13 +165,13 @@ impl Factor {
     const ALL: &'static str = "totp, recovery, webauthn, webauthn-uv, webauthn-unattested, \
          webauthn-uv-unattested (each webauthn spelling also with -link), oidc";
 
-    /// The method name recorded in certificates and audit events.
-    pub fn method(&self) -> &'static str {
+    /// The method recorded in certificates and audit events.
+    pub fn method(&self) -> MfaMethod {
         match self {
-            Factor::Totp => "totp",
-            Factor::Recovery => "recovery",
-            Factor::Webauthn { .. } => "webauthn",
-            Factor::Oidc => "oidc",
+            Factor::Totp => MfaMethod::Totp,
+            Factor::Recovery => MfaMethod::Recovery,
+            Factor::Webauthn { .. } => MfaMethod::Webauthn,
+            Factor::Oidc => MfaMethod::Oidc,
         }
     }
 
@@ -211,7 +269,7 @@ impl fmt::Display for Factor {
                 }
                 Ok(())
             }
-            other => f.write_str(other.method()),
+            other => f.write_str(other.method().as_str()),
         }
     }
 }
@@ -266,6 +324,41 @@ impl serde::Serialize for Factor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mfa_methods_keep_their_names_and_refuse_others() {
+        let names: Vec<&str> = MfaMethod::ALL.iter().map(|m| m.as_str()).collect();
+        assert_eq!(names, ["totp", "recovery", "webauthn", "oidc"]);
+        for m in MfaMethod::ALL {
+            assert_eq!(m.as_str().parse::<MfaMethod>().unwrap(), m);
+            assert_eq!(m.to_string(), m.as_str());
+            let json = serde_json::to_string(&m).unwrap();
+            assert_eq!(json, format!("\"{}\"", m.as_str()));
+            assert_eq!(serde_json::from_str::<MfaMethod>(&json).unwrap(), m);
+        }
+        // Only the exact names: no other case, no factor spellings, no PIV
+        // (a key's attestation, not a login method).
+        for bad in [
+            "",
+            "TOTP",
+            "Totp",
+            "webauthn-uv",
+            "fido2",
+            "piv",
+            "sms",
+            " totp",
+        ] {
+            let err = bad.parse::<MfaMethod>().unwrap_err().to_string();
+            assert!(
+                err.contains("totp, recovery, webauthn, oidc"),
+                "{bad:?}: {err}"
+            );
+            assert!(
+                serde_json::from_str::<MfaMethod>(&format!("{bad:?}")).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
 
     #[test]
     fn strengths_are_ordered() {
@@ -358,7 +451,7 @@ mod tests {
         ];
         for (input, method, strength) in table {
             let f: Factor = input.parse().unwrap();
-            assert_eq!(f.method(), method, "{input}");
+            assert_eq!(f.method().as_str(), method, "{input}");
             assert_eq!(f.strength(), strength, "{input}");
             assert_eq!(f.to_string(), input);
             assert_eq!(serde_json::to_string(&f).unwrap(), format!("\"{input}\""));

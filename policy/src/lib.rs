@@ -43,7 +43,7 @@ pub use eval::{
     DenyCode, Grant, HostGrant, ReachRequest, Reachable, BASTION_ONLY_PRINCIPAL,
     EXT_BASTION_SESSION, MAX_CLOCK_SKEW,
 };
-pub use factor::{Factor, FactorStrength, KeyAssurance, EXT_MFA_KEY, EXT_MFA_KEY_PIV};
+pub use factor::{Factor, FactorStrength, KeyAssurance, MfaMethod, EXT_MFA_KEY, EXT_MFA_KEY_PIV};
 pub use lint::{Lint, LintSeverity};
 pub use oidc::{OidcRequirements, StepUpReason};
 pub use policy::{

@@ -185,7 +185,7 @@ impl Conn {
             policy.session_mfa,
         );
         match proof {
-            Some(p) => detail(start, "session_mfa_method", p.method()),
+            Some(p) => detail(start, "session_mfa_method", p.method().as_str()),
             None => start,
         }
     }

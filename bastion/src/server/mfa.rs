@@ -30,10 +30,10 @@ pub(super) enum MfaProof {
 }
 
 impl MfaProof {
-    pub(super) fn method(&self) -> &'static str {
+    pub(super) fn method(&self) -> rampart_api::MfaMethod {
         match self {
-            MfaProof::Totp(_) => "totp",
-            MfaProof::Approval(_) => "webauthn",
+            MfaProof::Totp(_) => rampart_api::MfaMethod::Totp,
+            MfaProof::Approval(_) => rampart_api::MfaMethod::Webauthn,
         }
     }
 }

@@ -45,6 +45,8 @@ pub use certs::*;
 pub use client::{Client, ClientError, Fingerprint};
 pub use error_code::ErrorCode;
 pub use login::*;
+/// The kind of factor a session was opened with ([`FactorProof::method`]).
+pub use rampart_policy::MfaMethod;
 pub use sessions::*;
 
 /// Path prefix of every versioned endpoint.
@@ -228,7 +230,7 @@ mod tests {
     #[test]
     fn factor_proof_is_tagged_and_redacted() {
         let p: FactorProof = serde_json::from_str(r#"{"type":"totp","code":"123456"}"#).unwrap();
-        assert_eq!(p.method(), "totp");
+        assert_eq!(p.method().as_str(), "totp");
         assert!(!format!("{p:?}").contains("123456"));
         let login = LoginResponse {
             user: "a".into(),

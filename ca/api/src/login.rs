@@ -97,11 +97,11 @@ pub enum FactorProof {
 }
 
 impl FactorProof {
-    /// The factor's name as used in policy and audit (`totp`, `recovery`).
-    pub fn method(&self) -> &'static str {
+    /// The factor's kind, as named in policy and audit (`totp`, `recovery`).
+    pub fn method(&self) -> rampart_policy::MfaMethod {
         match self {
-            FactorProof::Totp { .. } => "totp",
-            FactorProof::Recovery { .. } => "recovery",
+            FactorProof::Totp { .. } => rampart_policy::MfaMethod::Totp,
+            FactorProof::Recovery { .. } => rampart_policy::MfaMethod::Recovery,
         }
     }
 }

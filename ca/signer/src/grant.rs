@@ -33,9 +33,9 @@ impl UserCertSpec {
         now: DateTime<Utc>,
     ) -> Result<Self, SignerError> {
         let granted_method = grant.factor().method();
-        if mfa.method != granted_method {
+        if mfa.method != granted_method.as_str() {
             return Err(SignerError::MfaMismatch {
-                grant: granted_method.to_owned(),
+                grant: granted_method.as_str().to_owned(),
                 evidence: mfa.method,
             });
         }
@@ -97,9 +97,9 @@ impl UserCertSpec {
             ));
         }
         let granted_method = grant.factor().method();
-        if mfa.method != granted_method {
+        if mfa.method != granted_method.as_str() {
             return Err(SignerError::MfaMismatch {
-                grant: granted_method.to_owned(),
+                grant: granted_method.as_str().to_owned(),
                 evidence: mfa.method,
             });
         }

@@ -19,7 +19,9 @@ impl Authority {
                 ErrorCode::NotAdmin,
                 "this operation needs an admin".to_owned(),
             ))
-        } else if session.record.mfa_method == "recovery" && !self.settings.admin_allow_recovery {
+        } else if session.record.mfa_method == rampart_policy::MfaMethod::Recovery
+            && !self.settings.admin_allow_recovery
+        {
             Some((
                 ErrorCode::AdminNeedsMfa,
                 "admin operations are not allowed from a recovery-code login; log in with your factor"

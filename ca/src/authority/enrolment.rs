@@ -3,6 +3,7 @@
 
 use super::*;
 use rampart_api::ErrorCode;
+use rampart_policy::MfaMethod;
 
 impl Authority {
     /// Redeem a one-time invite for enrolment (TOTP or security key) and return
@@ -133,7 +134,7 @@ impl Authority {
             self.record(
                 self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                     .user(&user)
-                    .mfa_method("totp")
+                    .mfa_method(MfaMethod::Totp.as_str())
                     .reason("enrollment code wrong"),
             )?;
             return Err(CaError::unauthenticated(
@@ -165,7 +166,7 @@ impl Authority {
         self.record(
             self.event(EventKind::TotpEnrolled, Outcome::Success, Some(caller))
                 .user(&user)
-                .mfa_method("totp"),
+                .mfa_method(MfaMethod::Totp.as_str()),
         )?;
         self.record(
             self.event(

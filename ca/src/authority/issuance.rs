@@ -92,7 +92,7 @@ impl Authority {
                 self.event(EventKind::CertDenied, Outcome::Failure, Some(caller))
                     .user(&user.name)
                     .session(&session.record.id)
-                    .mfa_method(&session.record.mfa_method)
+                    .mfa_method(session.record.mfa_method.as_str())
                     .reason(&reason)
                     .detail("code", code.as_str())
                     .detail("key_fingerprint", fingerprint.clone()),
@@ -139,7 +139,7 @@ impl Authority {
             key,
             serial,
             rampart_signer::MfaEvidence {
-                method: session.record.mfa_method.clone(),
+                method: session.record.mfa_method.as_str().to_owned(),
                 time: session.record.mfa_time,
                 event_id: session.record.mfa_event.clone(),
             },
@@ -165,7 +165,7 @@ impl Authority {
                 .user(&user.name)
                 .session(&session.record.id)
                 .serial(serial)
-                .mfa_method(&session.record.mfa_method)
+                .mfa_method(session.record.mfa_method.as_str())
                 .mfa_age_seconds(mfa_age)
                 .detail("key_id", spec.key_id())
                 .detail("key_fingerprint", fingerprint.clone())

@@ -21,6 +21,7 @@
 //! address by its /64, since one host routinely holds a whole /64.
 
 use rampart_api::ErrorCode;
+use rampart_policy::MfaMethod;
 use std::net::IpAddr;
 
 use super::*;
@@ -198,7 +199,7 @@ impl Authority {
             self.record(
                 self.event(EventKind::MfaLockedOut, Outcome::Failure, Some(caller))
                     .user(user)
-                    .mfa_method("webauthn")
+                    .mfa_method(MfaMethod::Webauthn.as_str())
                     .reason("prompt_fatigue")
                     .detail("scope", "prompts")
                     .detail("last", why)

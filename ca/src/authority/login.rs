@@ -4,6 +4,7 @@
 use super::lockout;
 use super::*;
 use rampart_api::ErrorCode;
+use rampart_policy::MfaMethod;
 
 impl Authority {
     pub(super) fn verifier(
@@ -49,7 +50,7 @@ impl Authority {
                 self.record(
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                         .user(&req.user)
-                        .mfa_method(method)
+                        .mfa_method(method.as_str())
                         .reason("unknown user"),
                 )?;
                 return Err(CaError::unauthenticated(
@@ -62,7 +63,7 @@ impl Authority {
             self.record(
                 self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                     .user(&user.name)
-                    .mfa_method(method)
+                    .mfa_method(method.as_str())
                     .reason("user disabled"),
             )?;
             return Err(CaError::forbidden(
@@ -75,7 +76,7 @@ impl Authority {
             self.record(
                 self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                     .user(&user.name)
-                    .mfa_method(method)
+                    .mfa_method(method.as_str())
                     .reason("user locked out")
                     .detail("scope", lock.scope.as_str()),
             )?;
@@ -93,11 +94,10 @@ impl Authority {
                     caller,
                     &user.name,
                     &network,
-                    crate::metrics::Factor::from_method(method)
-                        .unwrap_or(crate::metrics::Factor::Totp),
+                    crate::metrics::Factor::from(method),
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                         .user(&user.name)
-                        .mfa_method(method)
+                        .mfa_method(method.as_str())
                         .reason(failure.code().as_str()),
                 )?;
                 let message = match failure {
@@ -118,13 +118,13 @@ impl Authority {
         let mut ev = self
             .event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))
             .user(&user.name)
-            .mfa_method(method)
+            .mfa_method(method.as_str())
             .session(&session_id);
         if let Some((k, v)) = &verified.detail {
             ev = ev.detail(k, v.clone());
         }
         let mfa_event = self.record(ev)?.id.to_string();
-        if method == "recovery" {
+        if method == MfaMethod::Recovery {
             self.record(
                 self.event(EventKind::RecoveryCodeUsed, Outcome::Success, Some(caller))
                     .user(&user.name)
@@ -173,7 +173,7 @@ impl Authority {
             &SessionRecord {
                 id: session_id.clone(),
                 user: user.to_owned(),
-                mfa_method: mfa_method.to_owned(),
+                mfa_method,
                 mfa_time,
                 mfa_event: mfa_event.clone(),
                 expires_at,
@@ -183,13 +183,13 @@ impl Authority {
             self.event(EventKind::SessionCreated, Outcome::Success, Some(caller))
                 .user(user)
                 .session(&session_id)
-                .mfa_method(mfa_method),
+                .mfa_method(mfa_method.as_str()),
         )?;
         Ok(api::LoginResponse {
             user: user.to_owned(),
             session_token: token,
             expires_at,
-            mfa_method: mfa_method.to_owned(),
+            mfa_method: mfa_method.as_str().to_owned(),
             mfa_time,
             mfa_event,
             admin,
@@ -239,7 +239,7 @@ impl Authority {
             user: session.user.name.clone(),
             groups: session.user.groups.clone(),
             admin: session.user.admin,
-            mfa_method: session.record.mfa_method.clone(),
+            mfa_method: session.record.mfa_method.as_str().to_owned(),
             mfa_time: session.record.mfa_time,
             expires_at: session.record.expires_at,
         }

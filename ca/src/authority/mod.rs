@@ -131,8 +131,8 @@ pub(crate) struct ProvenLogin<'a> {
     pub user: &'a str,
     /// Whether that user is an administrator (told to the client).
     pub admin: bool,
-    /// The factor that was checked: `totp`, `recovery`, `webauthn`, `oidc`.
-    pub mfa_method: &'a str,
+    /// The factor that was checked.
+    pub mfa_method: rampart_policy::MfaMethod,
     /// When the factor was checked (for OIDC, the provider's `auth_time`).
     pub mfa_time: DateTime<Utc>,
     /// The id of the `mfa_succeeded` audit event the session points at.

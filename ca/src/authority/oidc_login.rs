@@ -4,6 +4,7 @@
 //! uses the same audit, rate-limit and session rules as the TOTP login.
 
 use rampart_api::ErrorCode;
+use rampart_policy::MfaMethod;
 use std::sync::Arc;
 
 use rampart_api::oidc::{
@@ -90,7 +91,7 @@ impl Authority {
         );
         let mut ev = self
             .event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-            .mfa_method("oidc")
+            .mfa_method(MfaMethod::Oidc.as_str())
             .reason(failure.code().as_str())
             .detail("flow", flow)
             .detail("message", failure.message());
@@ -163,7 +164,7 @@ impl Authority {
             Err(failure) => {
                 self.record(
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-                        .mfa_method("oidc")
+                        .mfa_method(MfaMethod::Oidc.as_str())
                         .reason(failure.code().as_str())
                         .detail("provider", req.provider.clone())
                         .detail("stage", "start"),
@@ -235,7 +236,7 @@ impl Authority {
                 if let OidcFailure::ProviderUnavailable(_) = failure {
                     self.record(
                         self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-                            .mfa_method("oidc")
+                            .mfa_method(MfaMethod::Oidc.as_str())
                             .reason(failure.code().as_str())
                             .detail("provider", pending.as_ref().map(|p| p.provider.clone()))
                             .detail("stage", "wait"),
@@ -270,7 +271,7 @@ impl Authority {
             Err(failure) => {
                 self.record(
                     self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-                        .mfa_method("oidc")
+                        .mfa_method(MfaMethod::Oidc.as_str())
                         .reason(failure.code().as_str())
                         .detail("provider", req.provider.clone())
                         .detail("stage", "device_start"),
@@ -347,7 +348,7 @@ impl Authority {
             self.record(
                 self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                     .user(&user.name)
-                    .mfa_method("oidc")
+                    .mfa_method(MfaMethod::Oidc.as_str())
                     .reason(why.code)
                     .detail("provider", login.provider.clone())
                     .detail("step_up", true)
@@ -388,7 +389,7 @@ impl Authority {
             .record(
                 self.event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))
                     .user(&user.name)
-                    .mfa_method("oidc")
+                    .mfa_method(MfaMethod::Oidc.as_str())
                     .session(&session_id)
                     .detail("provider", login.provider.clone())
                     .detail("subject", c.subject.clone())
@@ -414,7 +415,7 @@ impl Authority {
             ProvenLogin {
                 user: &user.name,
                 admin: user.admin,
-                mfa_method: "oidc",
+                mfa_method: MfaMethod::Oidc,
                 // Freshness is measured from the authentication at the provider.
                 mfa_time: c.auth_time,
                 mfa_event,
@@ -441,7 +442,7 @@ impl Authority {
             self.record(
                 self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                     .user(&c.username)
-                    .mfa_method("oidc")
+                    .mfa_method(MfaMethod::Oidc.as_str())
                     .reason(reason)
                     .detail("provider", login.provider.clone()),
             )?;
@@ -541,7 +542,7 @@ impl Authority {
         let event = |kind: EventKind, outcome: Outcome| {
             self.event(kind, outcome, Some(caller))
                 .user(&name)
-                .mfa_method("oidc")
+                .mfa_method(MfaMethod::Oidc.as_str())
                 .detail("provider", login.provider.clone())
                 .detail("subject", c.subject.clone())
         };
@@ -661,9 +662,9 @@ impl Authority {
         roles: &[String],
         session: &Session,
     ) -> Result<Result<(), (ErrorCode, String)>, CaError> {
-        let method = session.record.mfa_method.as_str();
+        let method = session.record.mfa_method;
         let gated = policy.oidc_gated_roles(roles);
-        if gated.is_empty() || method == "oidc" {
+        if gated.is_empty() || method == MfaMethod::Oidc {
             return Ok(Ok(()));
         }
         for (role, fallback) in &gated {
@@ -695,18 +696,16 @@ impl Authority {
             self.event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))
                 .user(&session.user.name)
                 .session(&session.record.id)
-                .mfa_method(method)
+                .mfa_method(method.as_str())
                 .reason("oidc_provider_unavailable")
                 .detail("fallback", true)
-                .detail("primary", "oidc")
+                .detail("primary", MfaMethod::Oidc.as_str())
                 .detail(
                     "roles",
                     gated.iter().map(|(r, _)| r.clone()).collect::<Vec<_>>(),
                 ),
         )?;
-        if let Some(used) = crate::metrics::Factor::from_method(method) {
-            crate::metrics::fallback_login(used, crate::metrics::Factor::Oidc);
-        }
+        crate::metrics::fallback_login(method.into(), crate::metrics::Factor::Oidc);
         Ok(Ok(()))
     }
 
@@ -715,7 +714,7 @@ impl Authority {
         &self,
         session: &Session,
     ) -> Result<Vec<(String, String)>, CaError> {
-        if session.record.mfa_method != "oidc" {
+        if session.record.mfa_method != MfaMethod::Oidc {
             return Ok(Vec::new());
         }
         let Some(ev) = self.store.idp_evidence(&session.record.id)? else {

@@ -51,23 +51,21 @@ impl Factor {
         }
     }
 
-    /// The factor of an audit/session method name (`totp`, `recovery`, `webauthn`,
-    /// `webauthn-uv`, `oidc`, …); `None` for anything else.
-    pub fn from_method(method: &str) -> Option<Factor> {
-        Some(match method {
-            "totp" => Factor::Totp,
-            "webauthn" | "webauthn-uv" => Factor::Webauthn,
-            "fido2" => Factor::Fido2,
-            "piv" => Factor::Piv,
-            "oidc" => Factor::Oidc,
-            "recovery" => Factor::Recovery,
-            _ => return None,
-        })
-    }
-
     /// Phishing-resistant factors (bound to an origin or to hardware), for M8.
     pub fn phishing_resistant(self) -> bool {
         matches!(self, Factor::Webauthn | Factor::Fido2 | Factor::Piv)
+    }
+}
+
+/// The label of the factor a session or login used.
+impl From<rampart_policy::MfaMethod> for Factor {
+    fn from(method: rampart_policy::MfaMethod) -> Factor {
+        match method {
+            rampart_policy::MfaMethod::Totp => Factor::Totp,
+            rampart_policy::MfaMethod::Recovery => Factor::Recovery,
+            rampart_policy::MfaMethod::Webauthn => Factor::Webauthn,
+            rampart_policy::MfaMethod::Oidc => Factor::Oidc,
+        }
     }
 }
 

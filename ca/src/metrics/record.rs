@@ -47,10 +47,12 @@ pub fn mfa_result(factor: Factor, flow: Flow, result: Result<(), &'static str>, 
 /// challenge and its answer at once (TOTP and recovery codes have no separate
 /// challenge), the error code as the reason, replays, lockouts and rate limits as
 /// bypass attempts, recovery-code logins as fallbacks from TOTP.
-pub fn login_finished<T>(method: &str, result: &Result<T, CaError>, latency: Duration) {
-    let Some(factor) = Factor::from_method(method) else {
-        return;
-    };
+pub fn login_finished<T>(
+    method: rampart_policy::MfaMethod,
+    result: &Result<T, CaError>,
+    latency: Duration,
+) {
+    let factor = Factor::from(method);
     mfa_challenge(factor, Flow::Login);
     let outcome = result.as_ref().map(|_| ()).map_err(CaError::code);
     mfa_result(

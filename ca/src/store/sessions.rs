@@ -5,6 +5,13 @@ use chrono::{DateTime, Utc};
 
 use super::StoreError;
 
+/// The method stored in a session row, read back.
+pub(super) fn mfa_method_of(stored: &str) -> Result<rampart_policy::MfaMethod, StoreError> {
+    stored
+        .parse()
+        .map_err(|_| StoreError::Corrupt(format!("session MFA method {stored:?}")))
+}
+
 /// A login session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -12,8 +19,9 @@ pub struct SessionRecord {
     pub id: String,
     /// The user.
     pub user: String,
-    /// Factor method (`totp`, `recovery`).
-    pub mfa_method: String,
+    /// The factor the session was opened with (stored as its name; a name
+    /// this build does not know reads as a corrupt row).
+    pub mfa_method: rampart_policy::MfaMethod,
     /// When the factor was verified.
     pub mfa_time: DateTime<Utc>,
     /// Audit event ID of that verification.

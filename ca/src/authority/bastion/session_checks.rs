@@ -3,6 +3,7 @@
 
 use rampart_api as api;
 use rampart_audit::{EventKind, Outcome};
+use rampart_policy::MfaMethod;
 use ssh_key::Certificate;
 
 use crate::authority::{Authority, Caller};
@@ -101,7 +102,7 @@ impl Authority {
                     .actor(&bastion.actor())
                     .user(user)
                     .session(session_id)
-                    .mfa_method("totp")
+                    .mfa_method(MfaMethod::Totp.as_str())
                     .reason("user locked out")
                     .detail("scope", lock.scope.as_str()),
             )?;
@@ -120,7 +121,7 @@ impl Authority {
                         .actor(&bastion.actor())
                         .user(user)
                         .session(session_id)
-                        .mfa_method("totp")
+                        .mfa_method(MfaMethod::Totp.as_str())
                         .detail("per_session", true),
                 )?;
                 Ok(Ok(appended.id.to_string()))
@@ -135,7 +136,7 @@ impl Authority {
                         .actor(&bastion.actor())
                         .user(user)
                         .session(session_id)
-                        .mfa_method("totp")
+                        .mfa_method(MfaMethod::Totp.as_str())
                         .reason(failure.code().as_str())
                         .detail("per_session", true),
                 )?;

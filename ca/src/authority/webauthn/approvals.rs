@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use rampart_api::webauthn as wapi;
 use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
+use rampart_policy::MfaMethod;
 
 use super::assertion::Assertion;
 use super::{clean, EXPIRED};
@@ -101,7 +102,7 @@ impl Authority {
                 self.event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))
                     .actor(&format!("bastion:{bastion}"))
                     .user(user)
-                    .mfa_method("webauthn")
+                    .mfa_method(MfaMethod::Webauthn.as_str())
                     .session(session_id)
                     .target(target)
                     .detail("login", login.clone())

@@ -5,6 +5,7 @@
 
 use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
+use rampart_policy::MfaMethod;
 use webauthn_rs_core::error::WebauthnError;
 use webauthn_rs_core::proto::{AuthenticationState, Credential, PublicKeyCredential};
 
@@ -229,7 +230,7 @@ impl Authority {
         self.record(
             self.event(EventKind::WebauthnKeyCloned, Outcome::Failure, Some(caller))
                 .user(&key.user)
-                .mfa_method("webauthn")
+                .mfa_method(MfaMethod::Webauthn.as_str())
                 .reason("sign_count_regressed")
                 .detail("key_id", key.id.clone())
                 .detail("aaguid", key.aaguid.clone())

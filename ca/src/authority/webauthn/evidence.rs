@@ -2,6 +2,7 @@
 //! as, and the certificate extensions that carry its evidence to hosts.
 
 use rampart_api::webauthn as wapi;
+use rampart_policy::MfaMethod;
 
 use crate::authority::{Authority, Session};
 use crate::error::CaError;
@@ -13,16 +14,11 @@ impl Authority {
         &self,
         session: &Session,
     ) -> Result<rampart_policy::Factor, CaError> {
-        Ok(match session.record.mfa_method.as_str() {
-            "totp" => rampart_policy::Factor::Totp,
-            "recovery" => rampart_policy::Factor::Recovery,
-            "oidc" => rampart_policy::Factor::Oidc,
-            "webauthn" => self.webauthn_factor(session)?,
-            other => {
-                return Err(CaError::Internal(format!(
-                    "session with unknown factor {other}"
-                )))
-            }
+        Ok(match session.record.mfa_method {
+            MfaMethod::Totp => rampart_policy::Factor::Totp,
+            MfaMethod::Recovery => rampart_policy::Factor::Recovery,
+            MfaMethod::Oidc => rampart_policy::Factor::Oidc,
+            MfaMethod::Webauthn => self.webauthn_factor(session)?,
         })
     }
 
@@ -60,7 +56,7 @@ impl Authority {
         &self,
         session: &Session,
     ) -> Result<Vec<(String, String)>, CaError> {
-        if session.record.mfa_method != "webauthn" {
+        if session.record.mfa_method != MfaMethod::Webauthn {
             return Ok(Vec::new());
         }
         let ev = self.webauthn_session_evidence(session)?;

@@ -4,6 +4,7 @@
 use rampart_api::webauthn as wapi;
 use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
+use rampart_policy::MfaMethod;
 
 use crate::authority::{Authority, Caller, Session};
 use crate::error::CaError;
@@ -89,7 +90,7 @@ impl Authority {
             .actor(&session.user.name)
             .session(&session.record.id)
             .user(&req.user)
-            .mfa_method("webauthn")
+            .mfa_method(MfaMethod::Webauthn.as_str())
             .detail("key_id", key.id.clone())
             .detail("name", key.name.clone())
             .detail("aaguid", key.aaguid.clone()),

@@ -5,6 +5,7 @@
 use rampart_api::webauthn as wapi;
 use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
+use rampart_policy::MfaMethod;
 use webauthn_rs_core::proto::Credential;
 
 use super::assertion::Assertion;
@@ -61,7 +62,7 @@ impl Authority {
             self.record(
                 self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
                     .user(user)
-                    .mfa_method("webauthn")
+                    .mfa_method(MfaMethod::Webauthn.as_str())
                     .reason(reason)
                     .detail("stage", stage),
             )
@@ -123,7 +124,7 @@ impl Authority {
             .record(
                 self.event(EventKind::MfaSucceeded, Outcome::Success, Some(caller))
                     .user(user)
-                    .mfa_method("webauthn")
+                    .mfa_method(MfaMethod::Webauthn.as_str())
                     .session(&session_id)
                     .detail("key_id", a.key.id.clone())
                     .detail("aaguid", a.key.aaguid.clone())
@@ -150,7 +151,7 @@ impl Authority {
             ProvenLogin {
                 user,
                 admin: record.admin,
-                mfa_method: "webauthn",
+                mfa_method: MfaMethod::Webauthn,
                 mfa_time: now,
                 mfa_event,
                 session_id,

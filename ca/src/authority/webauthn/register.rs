@@ -6,6 +6,7 @@ use base64::Engine as _;
 use rampart_api::webauthn as wapi;
 use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, Outcome};
+use rampart_policy::MfaMethod;
 use sha2::{Digest, Sha256};
 use webauthn_rs_core::error::WebauthnError;
 use webauthn_rs_core::proto::{AttestationFormat, RegisterPublicKeyCredential};
@@ -110,7 +111,7 @@ impl Authority {
             )
             .user(&session.user.name)
             .session(&session.record.id)
-            .mfa_method("webauthn")
+            .mfa_method(MfaMethod::Webauthn.as_str())
             .reason(reason.as_str())
             .detail("request", "register")
             .detail("name", key_name.to_owned())
@@ -236,7 +237,7 @@ impl Authority {
         self.record(
             self.event(EventKind::InviteRedeemed, Outcome::Success, Some(caller))
                 .user(&user)
-                .mfa_method("webauthn"),
+                .mfa_method(MfaMethod::Webauthn.as_str()),
         )?;
         Ok(user)
     }
@@ -371,7 +372,7 @@ impl Authority {
                 Some(caller),
             )
             .user(user)
-            .mfa_method("webauthn")
+            .mfa_method(MfaMethod::Webauthn.as_str())
             .detail("key_id", record.id.clone())
             .detail("name", record.name.clone())
             .detail("aaguid", record.aaguid.clone())
@@ -401,7 +402,7 @@ impl Authority {
                 )
                 .actor(user)
                 .user(user)
-                .mfa_method("webauthn")
+                .mfa_method(MfaMethod::Webauthn.as_str())
                 .detail("key_id", old.id.clone())
                 .detail("name", old.name.clone())
                 .detail("aaguid", old.aaguid.clone())

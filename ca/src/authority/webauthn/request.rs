@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use rampart_api::webauthn as wapi;
 use rampart_api::ErrorCode;
 use rampart_audit::{EventKind, NewEvent, Outcome};
+use rampart_policy::MfaMethod;
 use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use zeroize::Zeroizing;
@@ -488,7 +489,7 @@ impl Authority {
         let mut ev = self
             .event(kind, Outcome::Failure, Some(caller))
             .user(purpose.user())
-            .mfa_method("webauthn")
+            .mfa_method(MfaMethod::Webauthn.as_str())
             .reason(r.code.as_str())
             .detail("request", purpose.kind());
         if let Purpose::Approval {

@@ -1,13 +1,14 @@
 //! The conformance cases for sessions and identity-provider links.
 
 use super::*;
+use rampart_policy::MfaMethod;
 
 pub(crate) fn sessions_are_found_by_token_and_ended(b: &dyn Backend) {
     let s = with_alice(b);
     let rec = |id: &str| SessionRecord {
         id: id.into(),
         user: "alice".into(),
-        mfa_method: "totp".into(),
+        mfa_method: MfaMethod::Totp,
         mfa_time: now(),
         mfa_event: "01EVENT".into(),
         expires_at: now() + Duration::hours(8),

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use postgres::GenericClient;
 
 use super::{db, duplicate_or_db, PostgresStore};
+use crate::store::sessions::mfa_method_of;
 use crate::store::{IdpBinding, IdpEvidence, SessionRecord, SessionStore, StoreError};
 
 fn idp_user_of_subject(
@@ -44,7 +45,7 @@ impl SessionStore for PostgresStore {
                     &token_hash.as_slice(),
                     &s.id,
                     &s.user,
-                    &s.mfa_method,
+                    &s.mfa_method.as_str(),
                     &s.mfa_time,
                     &s.mfa_event,
                     &s.expires_at,
@@ -63,14 +64,17 @@ impl SessionStore for PostgresStore {
                 &[&token_hash.as_slice()],
             )
             .map_err(db)?;
-        Ok(row.map(|r| SessionRecord {
-            id: r.get(0),
-            user: r.get(1),
-            mfa_method: r.get(2),
-            mfa_time: r.get(3),
-            mfa_event: r.get(4),
-            expires_at: r.get(5),
-        }))
+        row.map(|r| {
+            Ok(SessionRecord {
+                id: r.get(0),
+                user: r.get(1),
+                mfa_method: mfa_method_of(r.get::<_, &str>(2))?,
+                mfa_time: r.get(3),
+                mfa_event: r.get(4),
+                expires_at: r.get(5),
+            })
+        })
+        .transpose()
     }
 
     fn delete_session(&self, token_hash: &[u8; 32]) -> Result<(), StoreError> {

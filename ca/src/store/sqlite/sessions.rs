@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{db, parse_ts, ts, SqliteStore};
+use crate::store::sessions::mfa_method_of;
 use crate::store::{IdpBinding, IdpEvidence, SessionRecord, SessionStore, StoreError};
 
 /// The user a provider account is linked to.
@@ -46,7 +47,7 @@ impl SessionStore for SqliteStore {
                 token_hash.to_vec(),
                 s.id,
                 s.user,
-                s.mfa_method,
+                s.mfa_method.as_str(),
                 ts(s.mfa_time),
                 s.mfa_event,
                 ts(s.expires_at)
@@ -80,7 +81,7 @@ impl SessionStore for SqliteStore {
             Ok(SessionRecord {
                 id,
                 user,
-                mfa_method,
+                mfa_method: mfa_method_of(&mfa_method)?,
                 mfa_time: parse_ts(&mfa_time)?,
                 mfa_event,
                 expires_at: parse_ts(&expires_at)?,
@@ -206,5 +207,54 @@ impl SessionStore for SqliteStore {
                 .map_err(db)
         })?;
         Ok(n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::testing::now;
+    use super::*;
+    use crate::store::{UserRecord, UserStore};
+    use rampart_policy::MfaMethod;
+
+    /// The method is checked once, where the row is read: a name this build
+    /// does not know (a newer release's, or an edited row) is a corrupt row,
+    /// never a session of some default factor.
+    #[test]
+    fn a_session_with_an_unknown_method_reads_as_corrupt() {
+        let s = SqliteStore::in_memory().unwrap();
+        s.create_user(&UserRecord {
+            name: "alice".into(),
+            groups: vec![],
+            admin: false,
+            disabled: false,
+            created_at: now(),
+        })
+        .unwrap();
+        let record = SessionRecord {
+            id: "s1".into(),
+            user: "alice".into(),
+            mfa_method: MfaMethod::Webauthn,
+            mfa_time: now(),
+            mfa_event: "e1".into(),
+            expires_at: now() + chrono::Duration::hours(1),
+        };
+        s.create_session(&[1; 32], &record).unwrap();
+        let stored: String = s
+            .conn()
+            .unwrap()
+            .query_row("SELECT mfa_method FROM sessions", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(stored, "webauthn", "stored under today's name");
+        assert_eq!(s.session(&[1; 32]).unwrap(), Some(record));
+        s.conn()
+            .unwrap()
+            .execute("UPDATE sessions SET mfa_method = 'sms'", [])
+            .unwrap();
+        let e = s.session(&[1; 32]).unwrap_err();
+        assert!(
+            matches!(e, StoreError::Corrupt(ref m) if m.contains("sms")),
+            "{e:?}"
+        );
     }
 }

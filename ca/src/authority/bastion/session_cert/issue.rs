@@ -94,7 +94,7 @@ impl Cleared {
             key,
             serial,
             rampart_signer::MfaEvidence {
-                method: self.mfa.method.clone(),
+                method: self.mfa.method_name().to_owned(),
                 time: self.mfa.time,
                 event_id: self.mfa.event.clone(),
             },
@@ -119,7 +119,7 @@ impl Cleared {
             .target(&req.target)
             .session(&req.session_id)
             .serial(serial)
-            .mfa_method(&self.mfa.method)
+            .mfa_method(self.mfa.method_name())
             .mfa_age_seconds((now - self.mfa.time).num_seconds())
             .detail("login", req.login.clone())
             .detail("principals", spec.principals().to_vec())

@@ -12,6 +12,7 @@
 use chrono::{DateTime, Utc};
 use rampart_api as api;
 use rampart_api::ErrorCode;
+use rampart_policy::MfaMethod;
 use ssh_key::Certificate;
 
 use crate::authority::webauthn::ApprovalEvidence;
@@ -32,8 +33,10 @@ struct KeyUse {
 /// The MFA evidence of one per-session certificate.
 #[derive(Debug, Clone)]
 pub(super) struct SessionMfa {
-    /// `mfa-method@rampart`.
-    pub(super) method: String,
+    /// `mfa-method@rampart`, or the name found there when this build does
+    /// not know it (refused when policy asks for the factor, so that a fresh
+    /// per-session factor can still replace it).
+    pub(super) method: Result<MfaMethod, String>,
     /// `mfa-time@rampart`: when the user last proved a factor.
     pub(super) time: DateTime<Utc>,
     /// `mfa-event@rampart`: the audit event of that proof.
@@ -88,7 +91,10 @@ impl SessionMfa {
             via_link: ext(api::webauthn::EXT_MFA_LINK).as_deref() != Some("no"),
         };
         Ok(SessionMfa {
-            method: ext(rampart_signer::EXT_MFA_METHOD).unwrap_or_default(),
+            method: {
+                let name = ext(rampart_signer::EXT_MFA_METHOD).unwrap_or_default();
+                name.parse().map_err(|_| name)
+            },
             time,
             event: ext(rampart_signer::EXT_MFA_EVENT).unwrap_or_default(),
             idp_evidence,
@@ -99,7 +105,7 @@ impl SessionMfa {
 
     /// A per-session TOTP code was verified at `now` (audit event `event_id`).
     pub(super) fn fresh_totp(&mut self, event_id: String, now: DateTime<Utc>) {
-        self.method = "totp".to_owned();
+        self.method = Ok(MfaMethod::Totp);
         self.time = now;
         self.event = event_id;
         self.idp_evidence.clear();
@@ -108,7 +114,7 @@ impl SessionMfa {
 
     /// A per-session security-key approval was consumed.
     pub(super) fn fresh_approval(&mut self, ev: ApprovalEvidence) {
-        self.method = "webauthn".to_owned();
+        self.method = Ok(MfaMethod::Webauthn);
         self.time = ev.mfa_time;
         self.event = ev.mfa_event;
         // A per-session approval is always given on the CA's page.
@@ -126,18 +132,26 @@ impl SessionMfa {
         self.per_session = true;
     }
 
+    /// The method's name as the certificate and the audit log carry it.
+    pub(super) fn method_name(&self) -> &str {
+        match &self.method {
+            Ok(m) => m.as_str(),
+            Err(name) => name,
+        }
+    }
+
     /// The factor policy weighs this evidence as.
     pub(super) fn factor(&self, user: &str) -> Result<rampart_policy::Factor, Refusal> {
-        Ok(match self.method.as_str() {
-            "totp" => rampart_policy::Factor::Totp,
-            "recovery" => rampart_policy::Factor::Recovery,
-            "oidc" => rampart_policy::Factor::Oidc,
-            "webauthn" => rampart_policy::Factor::Webauthn {
+        Ok(match &self.method {
+            Ok(MfaMethod::Totp) => rampart_policy::Factor::Totp,
+            Ok(MfaMethod::Recovery) => rampart_policy::Factor::Recovery,
+            Ok(MfaMethod::Oidc) => rampart_policy::Factor::Oidc,
+            Ok(MfaMethod::Webauthn) => rampart_policy::Factor::Webauthn {
                 user_verified: self.key.user_verified,
                 attested: self.key.attested,
                 via_link: self.key.via_link,
             },
-            other => {
+            Err(other) => {
                 return Err(Refusal::new(
                     ErrorCode::CertificateNoMfa,
                     format!("the user certificate names an unknown MFA method {other:?}"),
