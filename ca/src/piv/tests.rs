@@ -4,11 +4,13 @@
 
 use super::*;
 use chrono::TimeZone;
+use rampart_api::ErrorCode;
 use rcgen::{
     BasicConstraints, Certificate, CertificateParams, CustomExtension, DistinguishedName, DnType,
     IsCa, KeyPair, KeyUsagePurpose, PublicKeyData, SignatureAlgorithm, PKCS_ECDSA_P256_SHA256,
     PKCS_ECDSA_P384_SHA384, PKCS_ED25519,
 };
+use ssh_key::public::KeyData;
 use ssh_key::public::{EcdsaPublicKey, Ed25519PublicKey};
 
 fn now() -> DateTime<Utc> {
