@@ -1,0 +1,287 @@
+//! The endpoints a bastion calls with its credential (join, host and
+//! per-session certificates, revocations, its audit events and recordings),
+//! the admin ones that manage bastions, and the admin's view of the sessions
+//! they recorded (see `crate::authority::bastion` and
+//! `crate::authority::sessions`).
+
+use rampart_api::ErrorCode;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::Path as UrlPath;
+use axum::extract::{ConnectInfo, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rampart_api as api;
+
+use super::{as_admin, bearer, blocking, caller, plain_error, ApiError, ApiJson, Shared};
+use crate::authority::bastion::Bastion;
+use crate::authority::sessions::{self, SessionFilter};
+use crate::authority::Authority;
+use crate::error::CaError;
+
+pub(super) async fn create_bastion_token(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::BastionTokenRequest>,
+) -> Result<(StatusCode, Json<api::BastionTokenResponse>), ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "bastion_token", move |a, s| {
+        a.create_bastion_token(&who, &s, &req)
+    })
+    .await
+    .map(|r| (StatusCode::CREATED, Json(r)))
+}
+
+pub(super) async fn revoke_bastion(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::BastionRevokeRequest>,
+) -> Result<Json<api::BastionRevokeResponse>, ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "revoke_bastion", move |a, s| {
+        a.revoke_bastion(&who, &s, &req)
+    })
+    .await
+    .map(Json)
+}
+
+pub(super) async fn bastion_join(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::BastionJoinRequest>,
+) -> Result<(StatusCode, Json<api::BastionJoinResponse>), ApiError> {
+    blocking(auth, move |a| a.bastion_join(&caller(addr), &req))
+        .await
+        .map(|r| (StatusCode::CREATED, Json(r)))
+}
+
+/// Resolve the bastion credential and run `f` with the bastion.
+pub(crate) async fn as_bastion<T, F>(
+    auth: Arc<Authority>,
+    headers: &HeaderMap,
+    f: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Authority, Bastion) -> Result<T, CaError> + Send + 'static,
+{
+    let credential = bearer(headers).map_err(|_| {
+        ApiError(CaError::unauthenticated(
+            ErrorCode::BastionCredentialMissing,
+            "this endpoint needs a bastion credential (rampart-bastion join)",
+        ))
+    })?;
+    blocking(auth, move |a| {
+        let bastion = a.authenticate_bastion(&credential)?;
+        f(a, bastion)
+    })
+    .await
+}
+
+pub(super) async fn bastion_host_cert(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::BastionHostCertRequest>,
+) -> Result<Json<api::CertResponse>, ApiError> {
+    as_bastion(auth, &headers, move |a, b| {
+        a.bastion_host_cert(&caller(addr), &b, &req)
+    })
+    .await
+    .map(Json)
+}
+
+pub(super) async fn bastion_session_cert(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::SessionCertRequest>,
+) -> Result<Json<api::SessionCertResponse>, ApiError> {
+    as_bastion(auth, &headers, move |a, b| {
+        a.bastion_session_cert(&caller(addr), &b, &req)
+    })
+    .await
+    .map(Json)
+}
+
+/// Query of `GET /v1/bastion/revocations`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RevocationsQuery {
+    since_version: Option<u64>,
+}
+
+pub(super) async fn bastion_revocations(
+    State(auth): Shared,
+    headers: HeaderMap,
+    query: Result<Query<RevocationsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::BastionRevocations>, ApiError> {
+    let Query(q) = query.map_err(|e| {
+        ApiError(CaError::bad_request(
+            ErrorCode::InvalidQuery,
+            format!("query: {}", e.body_text()),
+        ))
+    })?;
+    as_bastion(auth, &headers, move |a, b| {
+        a.bastion_revocations(&b, q.since_version)
+    })
+    .await
+    .map(Json)
+}
+
+// ----- the sessions bastions recorded, and their recordings -----------------
+
+pub(super) async fn bastion_events(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(batch): ApiJson<api::BastionEventBatch>,
+) -> Result<Json<api::BastionEventAck>, ApiError> {
+    as_bastion(auth, &headers, move |a, b| {
+        a.bastion_events(&caller(addr), &b, &batch)
+    })
+    .await
+    .map(Json)
+}
+
+/// Query of `PUT /v1/bastion/recordings/{session_id}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RecordingQuery {
+    abnormal_end: Option<String>,
+}
+
+fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError(CaError::bad_request(
+        ErrorCode::InvalidQuery,
+        format!("query: {}", e.body_text()),
+    ))
+}
+
+pub(super) async fn bastion_recording(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    UrlPath(session_id): UrlPath<String>,
+    query: Result<Query<RecordingQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    let Query(q) = query.map_err(bad_query)?;
+    let flag = |v: &str| {
+        sessions::parse_flag(v).ok_or_else(|| {
+            ApiError(CaError::bad_request(
+                ErrorCode::InvalidAbnormalEnd,
+                "abnormal_end is 1, 0, true or false",
+            ))
+        })
+    };
+    let from_header = match headers.get(sessions::ABNORMAL_END_HEADER) {
+        Some(v) => flag(v.to_str().unwrap_or_default())?,
+        None => false,
+    };
+    let from_query = match &q.abnormal_end {
+        Some(v) => flag(v)?,
+        None => false,
+    };
+    let digest = headers
+        .get(api::RECORDING_SHA256_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    // Who is asking comes before reading up to MAX_RECORDING_BYTES into memory.
+    as_bastion(Arc::clone(&auth), &headers, |_, _| Ok(())).await?;
+    let body = match axum::body::to_bytes(body, api::MAX_RECORDING_BYTES).await {
+        Ok(b) => b,
+        Err(_) => {
+            return Ok(plain_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                ErrorCode::RecordingTooLarge,
+                format!(
+                    "a recording is at most {} bytes (or the upload broke off)",
+                    api::MAX_RECORDING_BYTES
+                ),
+            ))
+        }
+    };
+    as_bastion(auth, &headers, move |a, b| {
+        a.seal_recording(
+            &caller(addr),
+            &b,
+            &session_id,
+            digest.as_deref(),
+            &body,
+            from_header || from_query,
+        )
+    })
+    .await
+    .map(|r| Json(r).into_response())
+}
+
+/// Query of `GET /v1/admin/sessions`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SessionsQuery {
+    user: Option<String>,
+    target: Option<String>,
+    session: Option<String>,
+    limit: Option<usize>,
+}
+
+pub(super) async fn list_sessions(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    query: Result<Query<SessionsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::SessionList>, ApiError> {
+    let Query(q) = query.map_err(bad_query)?;
+    if q.limit
+        .is_some_and(|l| l == 0 || l > sessions::SESSIONS_MAX_LIMIT)
+    {
+        return Err(ApiError(CaError::bad_request(
+            ErrorCode::InvalidLimit,
+            format!("limit is 1 to {}", sessions::SESSIONS_MAX_LIMIT),
+        )));
+    }
+    let filter = SessionFilter {
+        user: q.user,
+        target: q.target,
+        session: q.session,
+        limit: q.limit,
+    };
+    as_admin(
+        auth,
+        &headers,
+        caller(addr),
+        "list_sessions",
+        move |a, _| a.list_sessions(&filter),
+    )
+    .await
+    .map(Json)
+}
+
+pub(super) async fn session_recording(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    UrlPath(session_id): UrlPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let who = caller(addr);
+    let rec = as_admin(auth, &headers, who, "session_recording", move |a, s| {
+        a.session_recording(&who, &s, &session_id)
+    })
+    .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/zstd".to_owned()),
+            (
+                header::HeaderName::from_static(api::RECORDING_SHA256_HEADER),
+                rec.sha256,
+            ),
+        ],
+        rec.bytes,
+    )
+        .into_response())
+}

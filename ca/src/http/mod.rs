@@ -1,0 +1,282 @@
+//! The HTTPS JSON API: routing, request parsing with bounds, bearer sessions, and
+//! mapping [`CaError`] to status codes with a JSON [`rampart_api::ErrorBody`].
+//!
+//! Handlers are thin: they parse, then run the [`Authority`] method on a blocking
+//! thread (the store and the audit log's durable append block). A bad request gets
+//! a 4xx with a clear message and never reaches the authority half-parsed.
+//!
+//! # Files
+//!
+//! - `mod.rs`: the router, errors as responses, bounded JSON bodies, and the
+//!   credential checks every handler goes through (session, admin, bastion
+//!   in `bastion.rs`).
+//! - `user.rs`: the CA keys and KRL, enrolment, login, certificates, whoami.
+//! - `admin.rs`: users, invites, revocation, host certificates.
+//! - `bastion.rs`: what bastions call, and the recorded sessions.
+
+use rampart_api::ErrorCode;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use rampart_api::{self as api, paths, ErrorBody};
+use serde::de::DeserializeOwned;
+
+use crate::authority::{Authority, Caller, Session};
+use crate::error::CaError;
+
+mod admin;
+mod bastion;
+mod user;
+
+use admin::{
+    create_invite, create_user, host_cert, link_idp_subject, list_users, revoke, set_user_groups,
+    set_user_state,
+};
+pub(crate) use bastion::as_bastion;
+use bastion::{
+    bastion_events, bastion_host_cert, bastion_join, bastion_recording, bastion_revocations,
+    bastion_session_cert, create_bastion_token, list_sessions, revoke_bastion, session_recording,
+};
+use user::{
+    enroll_finish, enroll_start, host_ca, issue_cert, krl, krl_sig, login, logout,
+    oidc_device_poll, oidc_device_start, oidc_finish, oidc_pending, oidc_start, ssh_hosts, targets,
+    user_ca, whoami,
+};
+
+type Shared = State<Arc<Authority>>;
+
+/// An API error as an HTTP response.
+#[derive(Debug)]
+pub struct ApiError(pub CaError);
+
+impl From<CaError> for ApiError {
+    fn from(e: CaError) -> Self {
+        ApiError(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let e = self.0;
+        let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        if status.is_server_error() {
+            tracing::error!(error = %rampart_api::report::one_line(&e), "request failed");
+        } else {
+            tracing::info!(code = e.code().as_str(), error = %rampart_api::report::one_line(&e), "request refused");
+        }
+        let body = ErrorBody {
+            code: e.code().as_str().to_owned(),
+            message: e.public_message(),
+        };
+        let mut resp = (status, Json(body)).into_response();
+        if let CaError::RateLimited {
+            retry_after_secs, ..
+        } = e
+        {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+fn plain_error(status: StatusCode, code: ErrorCode, message: String) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            code: code.as_str().to_owned(),
+            message,
+        }),
+    )
+        .into_response()
+}
+
+/// A JSON body parsed strictly (unknown fields refused by the types) with errors
+/// that say what is wrong, in our error shape.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
+            let status = rej.status();
+            if status == StatusCode::PAYLOAD_TOO_LARGE {
+                plain_error(
+                    status,
+                    ErrorCode::BodyTooLarge,
+                    format!("request body is larger than {} bytes", api::MAX_BODY_BYTES),
+                )
+            } else {
+                plain_error(status, ErrorCode::BadBody, rej.body_text())
+            }
+        })?;
+        serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
+            let code = if e.is_syntax() || e.is_eof() {
+                ErrorCode::MalformedJson
+            } else {
+                ErrorCode::InvalidRequest
+            };
+            plain_error(StatusCode::BAD_REQUEST, code, format!("request body: {e}"))
+        })
+    }
+}
+
+pub(crate) fn caller(addr: SocketAddr) -> Caller {
+    Caller {
+        source: addr.ip().to_canonical(),
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 256);
+    value.map(str::to_owned).ok_or_else(|| {
+        ApiError(CaError::unauthenticated(
+            ErrorCode::SessionMissing,
+            "this endpoint needs a session; run `rampart login`",
+        ))
+    })
+}
+
+/// Run a blocking authority call off the async workers.
+pub(crate) async fn blocking<T, F>(auth: Arc<Authority>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Authority) -> Result<T, CaError> + Send + 'static,
+{
+    // The request's span (its request ID) follows the work onto the blocking thread.
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| f(&auth)))
+        .await
+        .map_err(|e| ApiError(CaError::Internal(format!("worker failed: {e}"))))?
+        .map_err(ApiError)
+}
+
+/// Resolve the bearer token and run `f` with the session.
+pub(crate) async fn with_session<T, F>(
+    auth: Arc<Authority>,
+    headers: &HeaderMap,
+    f: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Authority, Session) -> Result<T, CaError> + Send + 'static,
+{
+    let token = bearer(headers)?;
+    blocking(auth, move |a| {
+        let session = a.authenticate(&token)?;
+        f(a, session)
+    })
+    .await
+}
+
+/// Like [`with_session`], for admin endpoints.
+async fn as_admin<T, F>(
+    auth: Arc<Authority>,
+    headers: &HeaderMap,
+    who: Caller,
+    action: &'static str,
+    f: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&Authority, Session) -> Result<T, CaError> + Send + 'static,
+{
+    with_session(auth, headers, move |a, s| {
+        a.require_admin(&who, &s, action)?;
+        f(a, s)
+    })
+    .await
+}
+
+/// The API router.
+pub fn router(auth: Arc<Authority>) -> Router {
+    Router::new()
+        .route(paths::HEALTH, get(health))
+        .route(paths::USER_CA_PUB, get(user_ca))
+        .route(paths::HOST_CA_PUB, get(host_ca))
+        .route(paths::KRL, get(krl))
+        .route(paths::KRL_SIG, get(krl_sig))
+        .route(paths::ENROLL_START, post(enroll_start))
+        .route(paths::ENROLL_FINISH, post(enroll_finish))
+        .route(paths::LOGIN, post(login))
+        .route(api::oidc::START, post(oidc_start))
+        .route(api::oidc::FINISH, post(oidc_finish))
+        .route(api::oidc::DEVICE_START, post(oidc_device_start))
+        .route(api::oidc::DEVICE_POLL, post(oidc_device_poll))
+        .route(api::oidc::PENDING, post(oidc_pending))
+        .route(paths::CERTS, post(issue_cert))
+        .route(paths::WHOAMI, get(whoami))
+        .route(paths::SSH_HOSTS, get(ssh_hosts))
+        .route(paths::TARGETS, get(targets))
+        .route(paths::LOGOUT, post(logout))
+        .route(paths::ADMIN_USERS, get(list_users).post(create_user))
+        .route(paths::ADMIN_USER_STATE, post(set_user_state))
+        .route(paths::ADMIN_USER_GROUPS, post(set_user_groups))
+        .route(paths::ADMIN_USER_IDP_LINK, post(link_idp_subject))
+        .route(paths::ADMIN_INVITES, post(create_invite))
+        .route(paths::ADMIN_REVOKE, post(revoke))
+        .route(paths::ADMIN_HOST_CERTS, post(host_cert))
+        .route(paths::ADMIN_BASTION_TOKENS, post(create_bastion_token))
+        .route(paths::ADMIN_BASTION_REVOKE, post(revoke_bastion))
+        .route(paths::BASTION_JOIN, post(bastion_join))
+        .route(paths::BASTION_HOST_CERT, post(bastion_host_cert))
+        .route(paths::BASTION_SESSION_CERT, post(bastion_session_cert))
+        .route(paths::BASTION_REVOCATIONS, get(bastion_revocations))
+        .route(paths::BASTION_EVENTS, post(bastion_events))
+        .route(
+            &format!("{}/{{session_id}}", paths::BASTION_RECORDINGS),
+            // Reads its body itself, with its own limit, after the credential.
+            put(bastion_recording),
+        )
+        .route(paths::ADMIN_SESSIONS, get(list_sessions))
+        .route(
+            &format!(
+                "{}/{{session_id}}{}",
+                paths::ADMIN_SESSIONS,
+                paths::ADMIN_SESSION_RECORDING_SUFFIX
+            ),
+            get(session_recording),
+        )
+        .merge(crate::webauthn::routes::routes())
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        .with_state(auth)
+}
+
+async fn not_found() -> Response {
+    plain_error(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such endpoint".into(),
+    )
+}
+
+async fn health(State(auth): Shared) -> Json<api::Health> {
+    Json(api::Health {
+        status: if auth.audit_log().healthy() {
+            "ok"
+        } else {
+            "degraded"
+        }
+        .to_owned(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    })
+}
