@@ -12,33 +12,36 @@
 //!
 //! With `--bastion`, [`bastion`] joins a local `rampart-bastion` to this CA and runs
 //! it beside it.
+//!
+//! # Files
+//!
+//! - `mod.rs`: the run itself and `DIR/dev.json`.
+//! - `child.rs`: the `rampart-ca` child process, its start, readiness, stop
+//!   and signals.
+//! - `setup.rs`: the first run (admin, demo policy, demo user) and the admin's
+//!   later logins.
+//! - `bastion.rs`: `--bastion`.
 
 mod bastion;
+mod child;
+mod setup;
 
-use std::io::BufRead as _;
-use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::process::{Child, ExitCode};
+use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::{DateTime, Utc};
-use rampart_api::{
-    paths, Client, ClientError, CreateUserRequest, EnrollFinishRequest, EnrollFinishResponse,
-    EnrollStartRequest, EnrollStartResponse, FactorProof, Fingerprint, InviteRequest,
-    InviteResponse, LoginRequest, LoginResponse,
-};
+use rampart_api::{Client, Fingerprint};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
-use crate::admin::enroll_command;
 use crate::ca::CaTarget;
 use crate::cli::DevArgs;
-use crate::error::{io_detail, CliError};
-use crate::home::{write_atomic, Config, Home, Session};
-use crate::ssh;
+use crate::error::CliError;
+use crate::home::{write_atomic, Home};
+
+use child::{ca_init, find_ca_bin, spawn_serve, wait_ready, ChildGuard, SignalForwarder};
+use setup::{add_dev_policy, admin_login_from_secrets, first_run, print_first_run};
 
 /// How long the CA may take to answer `/v1/health` after it was started.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -47,29 +50,6 @@ const STOP_GRACE: Duration = Duration::from_secs(10);
 /// Name of the demo user and its group.
 const DEMO_USER: &str = "demo";
 const DEMO_GROUP: &str = "engineers";
-
-/// What `rampart-ca init --json` prints (one JSON object on stdout).
-#[derive(Deserialize)]
-struct InitOutput {
-    config: PathBuf,
-    url: String,
-    tls_fingerprint: String,
-    admin_user: String,
-    admin_invite: String,
-    #[serde(default)]
-    invite_expires_at: Option<DateTime<Utc>>,
-}
-
-impl std::fmt::Debug for InitOutput {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InitOutput")
-            .field("config", &self.config)
-            .field("url", &self.url)
-            .field("admin_user", &self.admin_user)
-            .field("invite_expires_at", &self.invite_expires_at)
-            .finish_non_exhaustive()
-    }
-}
 
 /// `DIR/dev.json` (0600): what later runs need. Holds the admin invite only until
 /// first-run setup completes.
@@ -272,262 +252,6 @@ fn read_bastion_target(config: &Path) -> Option<bastion::DevTarget> {
     })
 }
 
-/// Log in as the bootstrap admin with the TOTP secret `first_run` saved.
-fn admin_login_from_secrets(client: &Client, dir: &Path) -> Result<Client, CliError> {
-    let path = dir.join("admin-secrets.txt");
-    let text =
-        Zeroizing::new(std::fs::read_to_string(&path).map_err(|e| CliError::no_input(&path, &e))?);
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name).map(|v| v.trim().to_owned()))
-            .ok_or_else(|| CliError::Dev(format!("{} has no {name} line", path.display())))
-    };
-    let user = field("user:")?;
-    let uri = Zeroizing::new(field("totp_uri:")?);
-    // This step's code may already have been used (a restart within 30 s):
-    // the CA refuses a replay, so fall back to the next step's.
-    let mut last = None;
-    for offset in [0, 30] {
-        let code = totp_code_at(&uri, unix_now() + offset)?;
-        match client.post_json::<_, LoginResponse>(
-            paths::LOGIN,
-            &LoginRequest {
-                user: user.clone(),
-                factor: FactorProof::Totp {
-                    code: code.to_string(),
-                },
-            },
-        ) {
-            Ok(login) => return Ok(client.clone().with_token(login.session_token.as_str())),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.map_or_else(
-        || CliError::Dev("admin login failed".to_owned()),
-        Into::into,
-    ))
-}
-
-/// Append the dev bastion role to the new CA's policy (before it first starts),
-/// with the bastion registered for the target given (or the local sshd).
-fn add_dev_policy(
-    config: &Path,
-    target_spec: Option<&str>,
-    bastion_listen: &str,
-) -> Result<(), CliError> {
-    let bastion = bastion::dial_address(bastion::resolve_listen(bastion_listen)?);
-    let target = match target_spec {
-        Some(spec) => bastion::parse_target(spec).map_err(CliError::Usage)?.0,
-        None => bastion::LOCAL_TARGET.to_owned(),
-    };
-    let policy = config
-        .parent()
-        .map(|d| d.join("policy.toml"))
-        .ok_or_else(|| CliError::Dev(format!("{} has no directory", config.display())))?;
-    let mut text = match std::fs::read_to_string(&policy) {
-        Ok(t) => t,
-        // Not where `init` puts it: leave the policy alone (bastion access is then
-        // refused by policy, with the reason shown to the user).
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            eprintln!(
-                "rampart: {} not found; the demo user gets no bastion role",
-                policy.display()
-            );
-            return Ok(());
-        }
-        Err(e) => return Err(CliError::no_input(&policy, &e)),
-    };
-    text.push_str(&bastion::dev_policy(
-        DEMO_USER,
-        bastion::os_user().as_deref(),
-        &target,
-        bastion,
-    ));
-    write_atomic(&policy, text.as_bytes(), 0o644)
-}
-
-/// What the first run produced, for printing.
-struct FirstRun {
-    admin_secrets: PathBuf,
-    admin_home: PathBuf,
-    demo_invite: InviteResponse,
-    user_ca_path: PathBuf,
-    /// The bootstrap admin's fresh session, for joining the dev bastion.
-    admin: Client,
-}
-
-fn print_first_run(user_home: &Home, target: &CaTarget, dir: &Path, r: &FirstRun) {
-    println!();
-    println!("Rampart dev CA is running at {}", target.url);
-    println!("  TLS fingerprint: {}", target.fingerprint);
-    println!(
-        "  admin secrets:   {} (TOTP URI and recovery codes)",
-        r.admin_secrets.display()
-    );
-    println!(
-        "  act as admin:    rampart --home {} admin user list",
-        r.admin_home.display()
-    );
-    println!();
-    println!(
-        "Try it as user `{DEMO_USER}` (group {DEMO_GROUP}); the invite expires {}:",
-        r.demo_invite.expires_at.to_rfc3339()
-    );
-    println!("  {}", enroll_command(target, &r.demo_invite.code));
-    println!("  rampart login");
-    println!("Then put this line at the top of ~/.ssh/config:");
-    println!("  {}", ssh::include_line(user_home));
-    println!();
-    println!("To let an sshd accept Rampart certificates:");
-    println!(
-        "  sudo cp {} /etc/ssh/rampart_user_ca.pub",
-        r.user_ca_path.display()
-    );
-    println!("  and add to /etc/ssh/sshd_config, then reload sshd:");
-    println!("    TrustedUserCAKeys /etc/ssh/rampart_user_ca.pub");
-    println!(
-        "(state is kept in {}; run `rampart dev` again to restart it)",
-        dir.display()
-    );
-}
-
-/// Enrol the bootstrap admin through the API, log in as admin, create the demo user
-/// and its invite, and fetch the user CA key.
-fn first_run(
-    client: &Client,
-    target: &CaTarget,
-    dir: &Path,
-    invite: &str,
-) -> Result<FirstRun, CliError> {
-    let start: EnrollStartResponse = client.post_json(
-        paths::ENROLL_START,
-        &EnrollStartRequest {
-            invite: invite.to_owned(),
-        },
-    )?;
-    let code = totp_code_at(&start.totp_uri, unix_now())?;
-    let finish: EnrollFinishResponse = client.post_json(
-        paths::ENROLL_FINISH,
-        &EnrollFinishRequest {
-            enrollment_token: start.enrollment_token.clone(),
-            totp_code: code.to_string(),
-        },
-    )?;
-
-    let admin_secrets = dir.join("admin-secrets.txt");
-    let mut text = Zeroizing::new(format!(
-        "# Rampart dev CA bootstrap admin. Keep this file private.\n\
-         user: {}\nca: {}\nca_fingerprint: {}\ntotp_uri: {}\ntotp_secret: {}\nrecovery_codes:\n",
-        finish.user, target.url, target.fingerprint, start.totp_uri, start.totp_secret
-    ));
-    for c in &finish.recovery_codes {
-        text.push_str(&format!("  {c}\n"));
-    }
-    write_atomic(&admin_secrets, text.as_bytes(), 0o600)?;
-
-    // The CA refuses a TOTP step that was already used (the enrolment's) and
-    // accepts one step of skew, so log in with the code of the *next* 30 s step.
-    let code = totp_code_at(&start.totp_uri, unix_now() + 30)?;
-    let login: LoginResponse = client.post_json(
-        paths::LOGIN,
-        &LoginRequest {
-            user: finish.user.clone(),
-            factor: FactorProof::Totp {
-                code: code.to_string(),
-            },
-        },
-    )?;
-
-    // Keep the admin session in DIR/admin, never in the user's own home.
-    let admin_home = Home::new(dir.join("admin"));
-    let mut config = Config::default();
-    target.remember(&mut config);
-    config.user = Some(login.user.clone());
-    admin_home.save_config(&config)?;
-    admin_home.save_session(&Session {
-        token: login.session_token.clone(),
-        user: login.user.clone(),
-        admin: login.admin,
-        mfa_method: login.mfa_method.clone(),
-        mfa_time: login.mfa_time,
-        expires_at: login.expires_at,
-        cert_file: None,
-        agent_added_key: None,
-    })?;
-
-    let admin = client.clone().with_token(login.session_token.as_str());
-    match admin.post_json::<_, serde_json::Value>(
-        paths::ADMIN_USERS,
-        &CreateUserRequest {
-            name: DEMO_USER.to_owned(),
-            groups: vec![DEMO_GROUP.to_owned()],
-            admin: false,
-        },
-    ) {
-        // 409: a previous, interrupted first run already created it.
-        Ok(_) | Err(ClientError::Decode(_)) | Err(ClientError::Api { status: 409, .. }) => {}
-        Err(e) => return Err(e.into()),
-    }
-    let demo_invite: InviteResponse = admin.post_json(
-        paths::ADMIN_INVITES,
-        &InviteRequest {
-            user: DEMO_USER.to_owned(),
-            ttl_seconds: None,
-        },
-    )?;
-
-    let user_ca = client.user_ca()?;
-    let user_ca_path = dir.join("user_ca.pub");
-    write_atomic(&user_ca_path, format!("{user_ca}\n").as_bytes(), 0o644)?;
-    Ok(FirstRun {
-        admin_secrets,
-        admin_home: admin_home.dir().to_path_buf(),
-        demo_invite,
-        user_ca_path,
-        admin,
-    })
-}
-
-/// The RFC 6238 code of `uri` (an `otpauth://totp/…` URI) at Unix time `unix`.
-fn totp_code_at(uri: &str, unix: u64) -> Result<Zeroizing<String>, CliError> {
-    // `unchecked`: the CA chose the parameters; we only compute with them.
-    let totp = totp_rs::TOTP::from_url_unchecked(uri)
-        .map_err(|e| CliError::Dev(format!("the CA sent an unusable TOTP URI: {e:?}")))?;
-    Ok(Zeroizing::new(totp.generate(unix)))
-}
-
-fn unix_now() -> u64 {
-    crate::clock::unix_secs()
-}
-
-/// `--ca-bin`, else `rampart-ca` beside this executable, else on `PATH`.
-fn find_ca_bin(flag: Option<&Path>) -> Result<PathBuf, CliError> {
-    if let Some(p) = flag {
-        return if p.is_file() {
-            Ok(p.to_path_buf())
-        } else {
-            Err(CliError::Dev(format!("{} does not exist", p.display())))
-        };
-    }
-    let beside = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|d| d.join("rampart-ca")));
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|d| d.join("rampart-ca"))
-            .find(|p| p.is_file())
-    });
-    beside
-        .filter(|p| p.is_file())
-        .or(on_path)
-        .ok_or_else(|| {
-            CliError::Dev(
-                "cannot find `rampart-ca` next to `rampart` or on PATH (build it with `cargo build -p rampart-ca`, or pass --ca-bin)"
-                    .to_owned(),
-            )
-        })
-}
-
 /// `p` made absolute, without `.` components (the path ends up in printed
 /// commands and in the CA's config).
 fn absolute(p: &Path) -> Result<PathBuf, CliError> {
@@ -560,215 +284,13 @@ fn save_state(path: &Path, state: &DevState) -> Result<(), CliError> {
     write_atomic(path, text.as_bytes(), 0o600)
 }
 
-/// `rampart-ca init --dir DIR --listen ADDR --json --insecure-passphrase-beside-keys`.
-fn ca_init(bin: &Path, dir: &Path, args: &DevArgs) -> Result<InitOutput, CliError> {
-    println!("Initialising a dev CA in {} …", dir.display());
-    let out = Command::new(bin)
-        .arg("init")
-        .arg("--dir")
-        .arg(dir)
-        .arg("--listen")
-        .arg(args.listen.to_string())
-        .arg("--json")
-        // A dev CA is throwaway: its passphrase may sit beside its keys.
-        .arg("--insecure-passphrase-beside-keys")
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| CliError::Dev(format!("cannot run {}: {}", bin.display(), io_detail(&e))))?;
-    if !out.status.success() {
-        return Err(CliError::Dev(format!(
-            "`rampart-ca init` failed ({}); see its message above",
-            out.status
-        )));
-    }
-    parse_init(&String::from_utf8_lossy(&out.stdout))
-}
-
-/// The JSON object `init --json` prints (the last non-empty line, in case the CA
-/// prints something before it).
-fn parse_init(stdout: &str) -> Result<InitOutput, CliError> {
-    let line = stdout
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    serde_json::from_str(line.trim()).map_err(|e| {
-        CliError::Dev(format!(
-            "`rampart-ca init --json` printed something unexpected: {e}"
-        ))
-    })
-}
-
-/// Start `rampart-ca serve --config FILE` in its own process group, passing its
-/// stdout through line by line (stderr is inherited).
-fn spawn_serve(bin: &Path, config: &Path) -> Result<Child, CliError> {
-    let mut child = Command::new(bin)
-        .arg("serve")
-        .arg("--config")
-        .arg(config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .process_group(0)
-        .spawn()
-        .map_err(|e| CliError::Dev(format!("cannot run {}: {}", bin.display(), io_detail(&e))))?;
-    if let Some(out) = child.stdout.take() {
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(out).lines() {
-                match line {
-                    Ok(l) => println!("{l}"),
-                    Err(_) => break,
-                }
-            }
-        });
-    }
-    Ok(child)
-}
-
-/// Poll `/v1/health` until the CA answers, the child dies, or time runs out.
-fn wait_ready(client: &Client, guard: &mut ChildGuard) -> Result<(), CliError> {
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        if let Some(status) = guard.try_wait()? {
-            return Err(CliError::Dev(format!(
-                "rampart-ca exited before it was ready ({status}); see its message above"
-            )));
-        }
-        match client.health() {
-            Ok(_) => return Ok(()),
-            Err(ClientError::Transport { .. }) if Instant::now() < deadline => {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            Err(e) => {
-                return Err(CliError::Dev(format!(
-                    "rampart-ca did not become ready: {e}"
-                )))
-            }
-        }
-    }
-}
-
-/// Owns the CA child: on drop (any early return), asks it to stop with SIGTERM,
-/// waits a grace period, then kills it.
-struct ChildGuard {
-    child: Option<Child>,
-}
-
-impl std::fmt::Debug for ChildGuard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChildGuard")
-            .field("pid", &self.child.as_ref().map(Child::id))
-            .finish()
-    }
-}
-
-impl ChildGuard {
-    fn new(child: Child) -> Self {
-        ChildGuard { child: Some(child) }
-    }
-
-    fn pid(&self) -> i32 {
-        self.child
-            .as_ref()
-            .and_then(|c| i32::try_from(c.id()).ok())
-            .unwrap_or(0)
-    }
-
-    fn try_wait(&mut self) -> Result<Option<std::process::ExitStatus>, CliError> {
-        match self.child.as_mut() {
-            Some(c) => Ok(c.try_wait().context("cannot check on rampart-ca")?),
-            None => Ok(None),
-        }
-    }
-
-    /// Wait for the child to exit on its own (or because a signal was forwarded).
-    fn wait(&mut self) -> Result<std::process::ExitStatus, CliError> {
-        match self.child.take() {
-            Some(mut c) => Ok(c.wait().context("cannot wait for rampart-ca")?),
-            None => Err(CliError::Dev("rampart-ca is not running".to_owned())),
-        }
-    }
-}
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        if let Ok(None) = child.try_wait() {
-            let _ = rustix::process::kill_process(
-                rustix::process::Pid::from_child(&child),
-                rustix::process::Signal::TERM,
-            );
-            let deadline = Instant::now() + STOP_GRACE;
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = child.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            let _ = child.kill();
-        }
-        let _ = child.wait();
-    }
-}
-
-/// Forwards SIGINT/SIGTERM/SIGHUP to the child; a second signal sends SIGKILL.
-struct SignalForwarder {
-    handle: signal_hook::iterator::Handle,
-    signalled: Arc<AtomicBool>,
-}
-
-impl std::fmt::Debug for SignalForwarder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignalForwarder").finish_non_exhaustive()
-    }
-}
-
-impl SignalForwarder {
-    fn install(pid: i32) -> Result<Self, CliError> {
-        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
-        let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])
-            .context("cannot install signal handlers")?;
-        let handle = signals.handle();
-        let signalled = Arc::new(AtomicBool::new(false));
-        let seen = Arc::clone(&signalled);
-        let target = Arc::new(AtomicI32::new(pid));
-        std::thread::spawn(move || {
-            for sig in signals.forever() {
-                let Some(pid) = rustix::process::Pid::from_raw(target.load(Ordering::SeqCst))
-                else {
-                    continue;
-                };
-                let first = !seen.swap(true, Ordering::SeqCst);
-                let forward = if first {
-                    rustix::process::Signal::from_named_raw(sig)
-                } else {
-                    Some(rustix::process::Signal::KILL)
-                };
-                if let Some(s) = forward {
-                    let _ = rustix::process::kill_process(pid, s);
-                }
-                if first {
-                    eprintln!("rampart: stopping rampart-ca (signal again to kill it)");
-                }
-            }
-        });
-        Ok(SignalForwarder { handle, signalled })
-    }
-
-    fn signalled(&self) -> bool {
-        self.signalled.load(Ordering::SeqCst)
-    }
-
-    fn close(&self) {
-        self.handle.close();
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::process::Command;
+    use std::time::Instant;
+
+    use super::child::parse_init;
+    use super::setup::totp_code_at;
     use super::*;
 
     #[test]
