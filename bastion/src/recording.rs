@@ -21,10 +21,17 @@
 //! Recording fails closed: a recorder that cannot start refuses the channel
 //! that needed it, and a write that fails calls the session's failure hook,
 //! which ends the session.
+//!
+//! No file I/O here runs on a tokio worker: each session's recording is
+//! written, flushed and fsynced by a thread of its own that the [`Recorder`]
+//! handle sends to, and markers are written and removed, in order, by one
+//! marker thread. The I/O paths assert (in debug builds) that they are not on
+//! a runtime, so the tests, which drive them from async code, keep it so.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rampart_api::BastionEventKind;
@@ -38,6 +45,9 @@ use crate::server::Shared;
 /// How often the flush ticker runs; with `FLUSH_INTERVAL` = 1 s in the writer,
 /// output reaches the disk at most ~1.25 s after it was seen.
 const TICK: Duration = Duration::from_millis(250);
+/// Commands queued to a session's writer thread before a sender waits: the
+/// back-pressure of a disk that cannot keep up.
+const QUEUE: usize = 1024;
 /// How often the spool is retried.
 const SPOOL_RETRY: Duration = Duration::from_secs(5);
 
@@ -141,11 +151,34 @@ impl State {
     }
 }
 
-/// A session's live recording, shared by the channel pumps (output), the
-/// handler (input, resize, channel open and close) and the flush ticker.
+/// A change to a recording, applied by its writer thread with the time into
+/// the session it happened at.
+type Change = Box<dyn FnOnce(&mut State, Duration) + Send>;
+
+/// What a [`Recorder`] handle asks of its writer thread.
+enum Cmd {
+    /// Apply a change to the recording, `at` into the session.
+    Apply(Change, Duration),
+    /// Close the file and answer with its path (`None`: the recording failed).
+    Close(tokio::sync::oneshot::Sender<Option<PathBuf>>),
+}
+
+/// The I/O below must not run on an async worker (it blocks on the disk).
+fn assert_off_runtime() {
+    debug_assert!(
+        tokio::runtime::Handle::try_current().is_err(),
+        "recording file I/O on a tokio worker"
+    );
+}
+
+/// A session's live recording, shared by the channel pumps (output) and the
+/// handler (input, resize, channel open and close). A handle: the file is
+/// written by the session's writer thread, which also flushes it on a
+/// ticker.
 #[derive(Clone)]
 pub struct Recorder {
-    inner: Arc<Mutex<Option<State>>>,
+    tx: mpsc::SyncSender<Cmd>,
+    started: Instant,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -159,7 +192,10 @@ impl Recorder {
     /// channels are only metered, and with `metered` set at most that many
     /// bytes of each direction of a bulk channel without a pty. `on_failure`
     /// is called once if a write fails.
-    pub fn start(
+    ///
+    /// Must be called on a tokio runtime: the failure hook runs in its
+    /// context.
+    pub async fn start(
         dir: &Path,
         header: &RecordingHeader,
         budget: u64,
@@ -167,48 +203,66 @@ impl Recorder {
         on_failure: FailureHook,
     ) -> Result<Recorder, rampart_audit::AuditError> {
         let path = dir.join(format!("{}.cast", header.session_id));
-        let writer = RecordingWriter::create(&path, header)
-            .inspect_err(|_| crate::metrics::recording_failed("start"))?;
-        let r = Recorder {
-            inner: Arc::new(Mutex::new(Some(State {
-                writer,
-                started: Instant::now(),
-                record_input: header.record_input,
-                channels: HashMap::new(),
-                budget,
-                metered,
-                on_failure: Some(on_failure),
-            }))),
-        };
-        let ticker = r.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(TICK).await;
-                let Ok(mut g) = ticker.inner.lock() else {
-                    return;
+        let (tx, rx) = mpsc::sync_channel(QUEUE);
+        let (created_tx, created) = tokio::sync::oneshot::channel();
+        let runtime = tokio::runtime::Handle::current();
+        let header = header.clone();
+        let record_input = header.record_input;
+        let started = Instant::now();
+        std::thread::Builder::new()
+            .name("rampart-recorder".into())
+            .spawn(move || {
+                assert_off_runtime();
+                let writer = match RecordingWriter::create(&path, &header) {
+                    Ok(w) => {
+                        let _ = created_tx.send(Ok(()));
+                        w
+                    }
+                    Err(e) => {
+                        let _ = created_tx.send(Err(e));
+                        return;
+                    }
                 };
-                let Some(state) = g.as_mut() else { return };
-                if !state.check() {
-                    return;
-                }
+                let state = State {
+                    writer,
+                    started,
+                    record_input,
+                    channels: HashMap::new(),
+                    budget,
+                    metered,
+                    on_failure: Some(on_failure),
+                };
+                write_until_closed(state, &rx, &runtime);
+            })
+            .map_err(rampart_audit::AuditError::Io)
+            .inspect_err(|_| crate::metrics::recording_failed("start"))?;
+        match created.await {
+            Ok(Ok(())) => Ok(Recorder { tx, started }),
+            Ok(Err(e)) => {
+                crate::metrics::recording_failed("start");
+                Err(e)
             }
-        });
-        Ok(r)
-    }
-
-    fn with(&self, f: impl FnOnce(&mut State, Duration)) {
-        if let Ok(mut g) = self.inner.lock() {
-            if let Some(state) = g.as_mut() {
-                let el = state.started.elapsed();
-                f(state, el);
+            Err(_) => {
+                crate::metrics::recording_failed("start");
+                Err(rampart_audit::AuditError::Io(std::io::Error::other(
+                    "the recording thread stopped before creating the file",
+                )))
             }
         }
+    }
+
+    /// Queue `f` for the writer thread, stamped with the time it happened.
+    fn with(&self, f: impl FnOnce(&mut State, Duration) + Send + 'static) {
+        let el = self.started.elapsed();
+        // A writer that is gone has failed or closed: nothing more to record.
+        let _ = self.tx.send(Cmd::Apply(Box::new(f), el));
     }
 
     /// Channel `channel` starts `what` (with a pty or not); `bulk` for exec
     /// and subsystem channels, which policy may meter when they have no pty.
     pub fn open_channel(&self, channel: u32, what: &str, pty: bool, bulk: bool) {
-        self.with(|s, el| {
+        let what = what.to_owned();
+        self.with(move |s, el| {
             let metered = if bulk && !pty { s.metered } else { None };
             s.channels.insert(
                 channel,
@@ -223,7 +277,7 @@ impl Recorder {
                     metered_out: 0,
                 },
             );
-            s.writer.channel_opened(el, channel, what);
+            s.writer.channel_opened(el, channel, &what);
         });
     }
 
@@ -239,7 +293,9 @@ impl Recorder {
     }
 
     fn data(&self, channel: u32, direction: Direction, data: &[u8]) {
-        self.with(|s, el| {
+        let data = data.to_vec();
+        self.with(move |s, el| {
+            let data = data.as_slice();
             let record_input = s.record_input;
             let Some(c) = s.channels.get_mut(&channel) else {
                 return;
@@ -288,12 +344,13 @@ impl Recorder {
 
     /// Terminal resize.
     pub fn resize(&self, cols: u32, rows: u32) {
-        self.with(|s, el| s.writer.resize(el, cols, rows));
+        self.with(move |s, el| s.writer.resize(el, cols, rows));
     }
 
     /// Channel `channel` ended; `how` says how (`exit 0`, `signal KILL`, `closed`).
     pub fn close_channel(&self, channel: u32, how: &str) {
-        self.with(|s, el| {
+        let how = how.to_owned();
+        self.with(move |s, el| {
             let Some(c) = s.channels.remove(&channel) else {
                 return;
             };
@@ -323,24 +380,65 @@ impl Recorder {
         });
     }
 
-    /// Close the file (flush, fsync); returns the `.cast` path, or `None` when
-    /// the recording failed (the `.cast` then stays for the restart recovery,
-    /// which uploads it marked as an abnormal end).
-    pub fn close(&self) -> Option<PathBuf> {
-        let taken = self.inner.lock().ok().and_then(|mut g| g.take());
-        let mut state = taken?;
-        let open: Vec<u32> = state.channels.keys().copied().collect();
-        for channel in open {
-            let el = state.started.elapsed();
-            state.channels.remove(&channel);
-            state.writer.channel_closed(el, channel, "session ended");
-        }
-        match state.writer.close() {
-            Ok(p) => Some(p),
-            Err(e) => {
-                tracing::error!("closing a recording failed: {}", crate::error_chain(&e));
-                None
+    /// Close the file (flush, fsync) once everything queued before is
+    /// written; the `.cast` path, or `None` when the recording failed (the
+    /// `.cast` then stays for the restart recovery, which uploads it marked as
+    /// an abnormal end) or was closed already.
+    pub fn close(&self) -> impl std::future::Future<Output = Option<PathBuf>> + Send + 'static {
+        let (reply, closed) = tokio::sync::oneshot::channel();
+        let sent = self.tx.send(Cmd::Close(reply)).is_ok();
+        async move {
+            if !sent {
+                return None;
             }
+            closed.await.ok().flatten()
+        }
+    }
+}
+
+/// The writer thread's loop: apply what the handles send, flush on the
+/// ticker, and close on request (or when every handle is gone).
+fn write_until_closed(
+    mut state: State,
+    rx: &mpsc::Receiver<Cmd>,
+    runtime: &tokio::runtime::Handle,
+) {
+    assert_off_runtime();
+    let mut ticking = true;
+    loop {
+        match rx.recv_timeout(TICK) {
+            Ok(Cmd::Apply(f, el)) => f(&mut state, el),
+            Ok(Cmd::Close(reply)) => {
+                let _ = reply.send(close_state(state));
+                return;
+            }
+            Err(RecvTimeoutError::Timeout) => {}
+            // Dropped without close: the `.cast` stays for the recovery.
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+        // After every command too: under steady traffic the timeout never
+        // fires, and the flush is due by time.
+        if ticking {
+            // The failure hook may start tasks.
+            let _context = runtime.enter();
+            ticking = state.check();
+        }
+    }
+}
+
+/// Mark the channels still open as ended and close the file.
+fn close_state(mut state: State) -> Option<PathBuf> {
+    let open: Vec<u32> = state.channels.keys().copied().collect();
+    for channel in open {
+        let el = state.started.elapsed();
+        state.channels.remove(&channel);
+        state.writer.channel_closed(el, channel, "session ended");
+    }
+    match state.writer.close() {
+        Ok(p) => Some(p),
+        Err(e) => {
+            tracing::error!("closing a recording failed: {}", crate::error_chain(&e));
+            None
         }
     }
 }
@@ -510,16 +608,68 @@ pub fn marker_path(dir: &Path, session_id: &str) -> PathBuf {
     dir.join(format!("{session_id}.live"))
 }
 
+/// A marker change, done by the marker thread in the order asked.
+enum MarkerCmd {
+    Write(PathBuf, Vec<u8>),
+    Remove(PathBuf),
+}
+
+/// The marker thread's queue; started on first use. One thread for every
+/// session keeps a session's write before its removal.
+fn markers() -> Option<&'static mpsc::Sender<MarkerCmd>> {
+    static QUEUE: OnceLock<Option<mpsc::Sender<MarkerCmd>>> = OnceLock::new();
+    QUEUE
+        .get_or_init(|| {
+            let (tx, rx) = mpsc::channel::<MarkerCmd>();
+            let spawned = std::thread::Builder::new()
+                .name("rampart-markers".into())
+                .spawn(move || {
+                    assert_off_runtime();
+                    for cmd in rx {
+                        match cmd {
+                            MarkerCmd::Write(p, b) => {
+                                if let Err(e) = std::fs::write(&p, b) {
+                                    tracing::error!(
+                                        "cannot write session marker {}: {e}",
+                                        p.display()
+                                    );
+                                }
+                            }
+                            MarkerCmd::Remove(p) => {
+                                let _ = std::fs::remove_file(&p);
+                            }
+                        }
+                    }
+                });
+            match spawned {
+                Ok(_) => Some(tx),
+                Err(e) => {
+                    tracing::error!("cannot start the session marker thread: {e}");
+                    None
+                }
+            }
+        })
+        .as_ref()
+}
+
 /// Write a marker (best effort; its absence only loses the crash report).
+/// Queued: the marker thread writes it.
 pub fn write_marker(dir: &Path, m: &Marker) {
     let p = marker_path(dir, &m.session_id);
     match serde_json::to_vec(m) {
         Ok(b) => {
-            if let Err(e) = std::fs::write(&p, b) {
-                tracing::error!("cannot write session marker {}: {e}", p.display());
+            if let Some(q) = markers() {
+                let _ = q.send(MarkerCmd::Write(p, b));
             }
         }
         Err(e) => tracing::error!("cannot encode session marker: {e}"),
+    }
+}
+
+/// Remove a session's marker (it ended). Queued after its write.
+pub fn remove_marker(dir: &Path, session_id: &str) {
+    if let Some(q) = markers() {
+        let _ = q.send(MarkerCmd::Remove(marker_path(dir, session_id)));
     }
 }
 
@@ -633,7 +783,9 @@ mod tests {
     #[tokio::test]
     async fn metering_keeps_the_head_of_bulk_channels_and_hashes_the_whole() {
         let dir = tempfile::tempdir().unwrap();
-        let r = Recorder::start(dir.path(), &header(), 1000, Some(10), Box::new(|_| {})).unwrap();
+        let r = Recorder::start(dir.path(), &header(), 1000, Some(10), Box::new(|_| {}))
+            .await
+            .unwrap();
         r.open_channel(0, "exec cat (no pty)", false, true);
         r.open_channel(1, "shell (no pty)", false, false);
         r.open_channel(2, "subsystem sftp (no pty)", false, true);
@@ -645,7 +797,7 @@ mod tests {
         let close = |ch| r.close_channel(ch, "exit 0");
         close(0);
         close(1);
-        let cast = std::fs::read(r.close().unwrap()).unwrap();
+        let cast = std::fs::read(r.close().await.unwrap()).unwrap();
         let rec = parse_cast(&cast, &ReadLimits::default()).unwrap();
         assert_eq!(rec.channel_output_bytes(0), out[..10]);
         assert_eq!(rec.channel_input_bytes(0), b"0123456789");
@@ -689,12 +841,80 @@ mod tests {
             Some(10),
             Box::new(|_| {}),
         )
+        .await
         .unwrap();
         r.open_channel(0, "exec cat (no pty)", false, true);
         r.output(0, &out);
         r.close_channel(0, "exit 0");
-        let cast = std::fs::read(r.close().unwrap()).unwrap();
+        let cast = std::fs::read(r.close().await.unwrap()).unwrap();
         let rec = parse_cast(&cast, &ReadLimits::default()).unwrap();
         assert_eq!(rec.channel_output_bytes(0), out[..4]);
+    }
+
+    /// The recording is written on a thread of its own: every change is
+    /// applied off the async runtime that asked for it, and closing waits for
+    /// everything queued before.
+    #[tokio::test]
+    async fn the_recording_is_written_off_the_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Recorder::start(
+            dir.path(),
+            &RecordingHeader {
+                session_id: "01OFFRUNTIME".into(),
+                ..header()
+            },
+            1000,
+            None,
+            Box::new(|_| {}),
+        )
+        .await
+        .unwrap();
+        let writer_thread = Arc::new(std::sync::Mutex::new(None));
+        let seen = Arc::clone(&writer_thread);
+        r.with(move |_, _| {
+            let on_runtime = tokio::runtime::Handle::try_current().is_ok();
+            *seen.lock().unwrap() = Some((on_runtime, std::thread::current().id()));
+        });
+        r.open_channel(0, "shell", true, false);
+        r.output(0, b"hello");
+        // A handle dropped without closing does not end the recording.
+        drop(r.clone());
+        let cast = r.close().await.expect("closed after the queued changes");
+        let (on_runtime, thread) = writer_thread.lock().unwrap().expect("change applied");
+        assert!(!on_runtime, "a change was applied on the runtime");
+        assert_ne!(thread, std::thread::current().id());
+        let rec = parse_cast(&std::fs::read(cast).unwrap(), &ReadLimits::default()).unwrap();
+        assert_eq!(rec.channel_output_bytes(0), b"hello");
+        assert!(
+            r.close().await.is_none(),
+            "a second close has nothing to close"
+        );
+    }
+
+    /// Markers are written and removed by the marker thread in the order
+    /// asked: a session that ends at once leaves no marker behind.
+    #[tokio::test]
+    async fn markers_are_written_and_removed_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = |id: &str| Marker {
+            session_id: id.into(),
+            user: "alice".into(),
+            login: "root".into(),
+            target: "db-1".into(),
+            source: "192.0.2.1".into(),
+            serial: 7,
+        };
+        write_marker(dir.path(), &marker("01GONE"));
+        remove_marker(dir.path(), "01GONE");
+        write_marker(dir.path(), &marker("01LIVE"));
+        let live = marker_path(dir.path(), "01LIVE");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !live.exists() {
+            assert!(Instant::now() < deadline, "the marker was never written");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!marker_path(dir.path(), "01GONE").exists());
+        let back: Marker = serde_json::from_slice(&std::fs::read(&live).unwrap()).unwrap();
+        assert_eq!(back.serial, 7);
     }
 }

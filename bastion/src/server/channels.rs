@@ -451,7 +451,7 @@ impl Conn {
         };
         let recorder = match &s.recorder {
             Some(r) => r.clone(),
-            None => match self.start_recorder(pty.as_ref()) {
+            None => match self.start_recorder(pty.as_ref()).await {
                 Ok(r) => {
                     if let Some(s) = self.session.as_mut() {
                         s.recorder = Some(r.clone());
@@ -494,7 +494,7 @@ impl Conn {
     /// Start this session's recording; the header takes the terminal of the
     /// channel that starts it (80x24 without a pty). A write that fails later
     /// ends the session.
-    fn start_recorder(
+    async fn start_recorder(
         &self,
         pty: Option<&(String, u32, u32)>,
     ) -> Result<Recorder, RecorderUnavailable> {
@@ -533,6 +533,7 @@ impl Conn {
                 .map(|mib| mib.saturating_mul(1024 * 1024)),
             on_failure,
         )
+        .await
         .map_err(RecorderUnavailable::from)
         .inspect_err(|e| {
             tracing::error!(

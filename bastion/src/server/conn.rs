@@ -160,7 +160,7 @@ impl Drop for Conn {
     fn drop(&mut self) {
         let Some(s) = self.session.take() else { return };
         self.shared.unregister(&s.plan.id);
-        let _ = std::fs::remove_file(recording::marker_path(&s.config.recording_dir, &s.plan.id));
+        recording::remove_marker(&s.config.recording_dir, &s.plan.id);
         self.shared.auditor.enqueue(events::session_ended(
             &s,
             self.peer,
@@ -168,13 +168,14 @@ impl Drop for Conn {
         ));
         // The whole session's recording: finished and uploaded now that its
         // last channel is gone (a channel still open is closed in it).
-        if let Some(cast) = s.recorder.as_ref().and_then(|r| r.close()) {
-            tokio::spawn(recording::finish_and_upload(
-                self.shared.clone(),
-                cast,
-                s.plan.id.clone(),
-                false,
-            ));
+        if let Some(recorder) = s.recorder.as_ref() {
+            let closed = recorder.close();
+            let (shared, id) = (self.shared.clone(), s.plan.id.clone());
+            tokio::spawn(async move {
+                if let Some(cast) = closed.await {
+                    recording::finish_and_upload(shared, cast, id, false).await;
+                }
+            });
         }
         let client = s.client;
         tokio::spawn(async move {
