@@ -668,7 +668,7 @@ mod tests {
         let ca = rampart_signer::FileCaKey::generate("user-ca").unwrap();
         let krl = Krl::default();
         let hw = FactorStrength::HardwareBound;
-        // What the CA writes for a YubiKey-attested key (ca/src/piv.rs).
+        // What the CA writes for a YubiKey-attested key (ca/src/piv/).
         let attested = ca_issued(
             &ca,
             "hardware-bound",
