@@ -27,20 +27,26 @@
 //! handle sends to, and markers are written and removed, in order, by one
 //! marker thread. The I/O paths assert (in debug builds) that they are not on
 //! a runtime, so the tests, which drive them from async code, keep it so.
+//!
+//! # Files
+//!
+//! - `mod.rs`: the [`Recorder`] and its writer thread.
+//! - `spool.rs`: finishing, the spool, uploads and their retries.
+//! - `markers.rs`: live-session markers and the recovery after a crash.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use rampart_api::BastionEventKind;
-use rampart_audit::recording::{finish_recording, RecordingHeader, RecordingWriter};
-use serde::{Deserialize, Serialize};
+use rampart_audit::recording::{RecordingHeader, RecordingWriter};
 use sha2::{Digest, Sha256};
 
-use crate::audit::{detail, event};
-use crate::server::Shared;
+mod markers;
+mod spool;
+
+pub use markers::{marker_path, recover, remove_marker, write_marker, Marker};
+pub use spool::{finish_and_upload, spawn_uploader};
 
 /// How often the flush ticker runs; with `FLUSH_INTERVAL` = 1 s in the writer,
 /// output reaches the disk at most ~1.25 s after it was seen.
@@ -48,8 +54,6 @@ const TICK: Duration = Duration::from_millis(250);
 /// Commands queued to a session's writer thread before a sender waits: the
 /// back-pressure of a disk that cannot keep up.
 const QUEUE: usize = 1024;
-/// How often the spool is retried.
-const SPOOL_RETRY: Duration = Duration::from_secs(5);
 
 /// Called once when a write fails mid-session, with the reason.
 pub type FailureHook = Box<dyn FnOnce(String) + Send>;
@@ -443,322 +447,10 @@ fn close_state(mut state: State) -> Option<PathBuf> {
     }
 }
 
-/// Finish `cast` and upload it; on failure it stays in the spool for the retrier.
-pub async fn finish_and_upload(
-    shared: Arc<Shared>,
-    cast: PathBuf,
-    session_id: String,
-    abnormal: bool,
-) {
-    let finished = match tokio::task::spawn_blocking(move || finish_recording(&cast)).await {
-        Ok(Ok(f)) => {
-            crate::metrics::recording_finished(f.bytes);
-            f
-        }
-        Ok(Err(e)) => {
-            tracing::error!(
-                session = %session_id,
-                "finishing the recording failed: {}",
-                crate::error_chain(&e)
-            );
-            return;
-        }
-        Err(e) => {
-            tracing::error!("finishing task failed: {e}");
-            return;
-        }
-    };
-    let spool = shared
-        .config()
-        .spool_dir
-        .join(spool_name(&session_id, abnormal));
-    if let Err(e) = std::fs::rename(&finished.path, &spool) {
-        tracing::error!("moving the recording to the spool failed: {e}");
-        return;
-    }
-    if let Err(e) = upload_one(&shared, &spool).await {
-        tracing::warn!(
-            session = %session_id,
-            "recording upload failed, will retry: {}",
-            crate::error_chain(&e)
-        );
-    }
-}
-
-fn spool_name(session_id: &str, abnormal: bool) -> String {
-    if abnormal {
-        format!("{session_id}.abnormal.cast.zst")
-    } else {
-        format!("{session_id}.cast.zst")
-    }
-}
-
-/// Why a spooled recording was not uploaded (this time).
-#[derive(Debug, thiserror::Error)]
-enum UploadError {
-    /// The spool file's name is not UTF-8.
-    #[error("bad spool file name")]
-    BadName,
-    /// The spool file could not be read.
-    #[error(transparent)]
-    Read(#[from] std::io::Error),
-    /// The CA will never take the file; it was set aside.
-    #[error("the CA refused the recording ({code}: {message}); kept as {}", aside.display())]
-    Refused {
-        /// The CA's error code.
-        code: String,
-        /// The CA's message.
-        message: String,
-        /// Where the file now lies.
-        aside: PathBuf,
-    },
-    /// The CA could not be reached or failed; the next round retries.
-    #[error(transparent)]
-    Ca(#[from] rampart_api::ClientError),
-}
-
-/// Upload one spooled file and remove it once the CA has sealed it.
-async fn upload_one(shared: &Shared, path: &Path) -> Result<(), UploadError> {
-    let name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .ok_or(UploadError::BadName)?
-        .to_owned();
-    let abnormal = name.contains(".abnormal.");
-    let session_id = name.split('.').next().unwrap_or_default().to_owned();
-    let bytes = tokio::fs::read(path).await?;
-    let sha = {
-        use sha2::Digest as _;
-        hex::encode(sha2::Sha256::digest(&bytes))
-    };
-    match shared
-        .ca()
-        .upload_recording(&session_id, bytes, &sha, abnormal)
-        .await
-    {
-        Ok(sealed) => {
-            tracing::info!(session = %session_id, sha256 = %sealed.sha256, "recording sealed");
-            let _ = tokio::fs::remove_file(path).await;
-            Ok(())
-        }
-        Err(rampart_api::ClientError::Api {
-            status,
-            code,
-            message,
-        }) if (400..500).contains(&status) && status != 401 && status != 408 && status != 429 => {
-            // The CA will never take this file (e.g. 409 `recording_exists`: a
-            // different recording is sealed for the session). Keep it aside for
-            // an operator instead of retrying forever.
-            let aside = path.with_extension("zst.rejected");
-            let _ = tokio::fs::rename(path, &aside).await;
-            Err(UploadError::Refused {
-                code,
-                message,
-                aside,
-            })
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Retry the spool in the background.
-pub fn spawn_uploader(shared: Arc<Shared>) {
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(SPOOL_RETRY).await;
-            let dir = shared.config().spool_dir.clone();
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.to_string_lossy().ends_with(".cast.zst") {
-                    if let Err(err) = upload_one(&shared, &p).await {
-                        tracing::warn!(
-                            "spooled recording {} not uploaded yet: {}",
-                            p.display(),
-                            crate::error_chain(&err)
-                        );
-                    }
-                }
-            }
-        }
-    });
-}
-
-/// What a live session leaves on disk until it ends: `DIR/<session>.live`.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Marker {
-    /// Session ID.
-    pub session_id: String,
-    /// Rampart user.
-    pub user: String,
-    /// Login on the target.
-    pub login: String,
-    /// Target name.
-    pub target: String,
-    /// User's address.
-    pub source: String,
-    /// Outer certificate serial.
-    pub serial: u64,
-}
-
-/// Path of a session's marker.
-pub fn marker_path(dir: &Path, session_id: &str) -> PathBuf {
-    dir.join(format!("{session_id}.live"))
-}
-
-/// A marker change, done by the marker thread in the order asked.
-enum MarkerCmd {
-    Write(PathBuf, Vec<u8>),
-    Remove(PathBuf),
-}
-
-/// The marker thread's queue; started on first use. One thread for every
-/// session keeps a session's write before its removal.
-fn markers() -> Option<&'static mpsc::Sender<MarkerCmd>> {
-    static QUEUE: OnceLock<Option<mpsc::Sender<MarkerCmd>>> = OnceLock::new();
-    QUEUE
-        .get_or_init(|| {
-            let (tx, rx) = mpsc::channel::<MarkerCmd>();
-            let spawned = std::thread::Builder::new()
-                .name("rampart-markers".into())
-                .spawn(move || {
-                    assert_off_runtime();
-                    for cmd in rx {
-                        match cmd {
-                            MarkerCmd::Write(p, b) => {
-                                if let Err(e) = std::fs::write(&p, b) {
-                                    tracing::error!(
-                                        "cannot write session marker {}: {e}",
-                                        p.display()
-                                    );
-                                }
-                            }
-                            MarkerCmd::Remove(p) => {
-                                let _ = std::fs::remove_file(&p);
-                            }
-                        }
-                    }
-                });
-            match spawned {
-                Ok(_) => Some(tx),
-                Err(e) => {
-                    tracing::error!("cannot start the session marker thread: {e}");
-                    None
-                }
-            }
-        })
-        .as_ref()
-}
-
-/// Write a marker (best effort; its absence only loses the crash report).
-/// Queued: the marker thread writes it.
-pub fn write_marker(dir: &Path, m: &Marker) {
-    let p = marker_path(dir, &m.session_id);
-    match serde_json::to_vec(m) {
-        Ok(b) => {
-            if let Some(q) = markers() {
-                let _ = q.send(MarkerCmd::Write(p, b));
-            }
-        }
-        Err(e) => tracing::error!("cannot encode session marker: {e}"),
-    }
-}
-
-/// Remove a session's marker (it ended). Queued after its write.
-pub fn remove_marker(dir: &Path, session_id: &str) {
-    if let Some(q) = markers() {
-        let _ = q.send(MarkerCmd::Remove(marker_path(dir, session_id)));
-    }
-}
-
-/// Largest marker file read back (they are small JSON objects).
-const MAX_MARKER: u64 = 64 * 1024;
-
-/// At start-up: report sessions a crash cut off, finish and upload their
-/// recordings, and queue finished ones that never left.
-pub async fn recover(shared: Arc<Shared>) {
-    let dir = shared.config().recording_dir.clone();
-    for d in [&dir, &shared.config().spool_dir] {
-        if let Err(e) = std::fs::create_dir_all(d) {
-            tracing::error!("cannot create {}: {e}", d.display());
-        }
-    }
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return;
-    };
-    let mut markers = Vec::new();
-    let mut casts = Vec::new();
-    for e in entries.flatten() {
-        let p = e.path();
-        let name = p
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        if name.ends_with(".live") {
-            markers.push(p);
-        } else if name.ends_with(".cast") || name.ends_with(".cast.zst") {
-            casts.push(p);
-        }
-    }
-    for m in markers {
-        let ok_size = std::fs::metadata(&m)
-            .map(|md| md.len() <= MAX_MARKER)
-            .unwrap_or(false);
-        let marker: Option<Marker> = if ok_size {
-            std::fs::read(&m)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-        } else {
-            None
-        };
-        let Some(marker) = marker else {
-            tracing::error!("unreadable session marker {}", m.display());
-            continue;
-        };
-        let mut e = event(BastionEventKind::SessionEnded, false, shared.clock().now());
-        e.session_id = Some(marker.session_id.clone());
-        e.user = Some(marker.user);
-        e.login = Some(marker.login);
-        e.target = Some(marker.target);
-        e.source = Some(marker.source);
-        e.serial = Some(marker.serial);
-        e.reason = Some("bastion_restarted".into());
-        let e = detail(
-            e,
-            "detail",
-            "the bastion stopped while the session was live",
-        );
-        match shared.auditor().record(vec![e]).await {
-            Ok(()) => {
-                let _ = std::fs::remove_file(&m);
-            }
-            Err(err) => {
-                tracing::error!("cannot report crashed session {}: {err}", marker.session_id)
-            }
-        }
-    }
-    for c in casts {
-        let name = c
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default()
-            .to_owned();
-        let session_id = name.split('.').next().unwrap_or_default().to_owned();
-        let cast = if name.ends_with(".zst") {
-            // finish_recording hashes an existing .zst when the .cast is gone.
-            c.with_extension("")
-        } else {
-            c
-        };
-        finish_and_upload(shared.clone(), cast, session_id, true).await;
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     use rampart_audit::recording::{parse_cast, CastEventKind, ReadLimits};
@@ -889,32 +581,5 @@ mod tests {
             r.close().await.is_none(),
             "a second close has nothing to close"
         );
-    }
-
-    /// Markers are written and removed by the marker thread in the order
-    /// asked: a session that ends at once leaves no marker behind.
-    #[tokio::test]
-    async fn markers_are_written_and_removed_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let marker = |id: &str| Marker {
-            session_id: id.into(),
-            user: "alice".into(),
-            login: "root".into(),
-            target: "db-1".into(),
-            source: "192.0.2.1".into(),
-            serial: 7,
-        };
-        write_marker(dir.path(), &marker("01GONE"));
-        remove_marker(dir.path(), "01GONE");
-        write_marker(dir.path(), &marker("01LIVE"));
-        let live = marker_path(dir.path(), "01LIVE");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !live.exists() {
-            assert!(Instant::now() < deadline, "the marker was never written");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(!marker_path(dir.path(), "01GONE").exists());
-        let back: Marker = serde_json::from_slice(&std::fs::read(&live).unwrap()).unwrap();
-        assert_eq!(back.serial, 7);
     }
 }
