@@ -68,8 +68,18 @@ fn postgres_down_for_ten_seconds_fails_closed_keeps_live_sessions_and_recovers()
         dir.path(),
         "live",
     );
+    // The bastion dials the target, then awaits the CA's acknowledgement of
+    // `session_started` and drops the session if it does not come (fail
+    // closed): the session is live once that event is in the chain, not when
+    // the target first sees it.
     eventually("the live session reaches the target", || {
         sshd.log().contains("user=alice")
+    });
+    eventually("the live session's start is in the audit log", || {
+        AuditDb::new(ca.audit_db())
+            .bodies("bastion_session_started")
+            .iter()
+            .any(|b| b["user"] == "alice")
     });
 
     pg.stop();
