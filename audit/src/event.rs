@@ -133,6 +133,10 @@ event_kinds! {
     /// newest checkpoint (`rampart-ca witness-restart`): history before that
     /// checkpoint is no longer witnessed on the CA host.
     AuditWitnessRestarted => ("audit_witness_restarted", "RA-CA-005", High),
+    /// A step of a CA key rotation on the CA host (`rampart-ca rotate-key`):
+    /// a next key made and published, that key made the signer, or the
+    /// replaced key no longer trusted.
+    CaKeyRotated => ("ca_key_rotated", "RA-CA-006", High),
     // identities / admin
     /// An administrator created a user.
     UserCreated => ("user_created", "RA-ADM-001", Notice),
@@ -625,7 +629,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 49);
+        assert_eq!(EventKind::all().len(), 50);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }

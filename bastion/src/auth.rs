@@ -175,7 +175,7 @@ pub fn check_critical_options(cert: &Certificate, client: IpAddr) -> Result<(), 
 /// `Err` is the refusal reason.
 pub fn check_user_cert(
     cert: &Certificate,
-    user_ca: &PublicKey,
+    user_ca: &[PublicKey],
     now: u64,
     rev: &Revocations,
     client: IpAddr,
@@ -183,10 +183,14 @@ pub fn check_user_cert(
     if cert.cert_type() != CertType::User {
         return Err(CertRefused::HostCertificate);
     }
-    let ca_fp = user_ca.fingerprint(HashAlg::Sha256);
-    if cert.signature_key().fingerprint(HashAlg::Sha256) != ca_fp {
+    let signer = cert.signature_key().fingerprint(HashAlg::Sha256);
+    let Some(ca_fp) = user_ca
+        .iter()
+        .map(|k| k.fingerprint(HashAlg::Sha256))
+        .find(|fp| *fp == signer)
+    else {
         return Err(CertRefused::ForeignCa);
-    }
+    };
     if !(cert.valid_after() <= now && now < cert.valid_before()) {
         return Err(CertRefused::NotValidNow);
     }
@@ -249,7 +253,13 @@ mod tests {
         };
         let now = 1_800_000_000;
         let check = |cert: &Certificate, client: &str| {
-            check_user_cert(cert, ca.public_key(), now, &rev, client.parse().unwrap())
+            check_user_cert(
+                cert,
+                std::slice::from_ref(ca.public_key()),
+                now,
+                &rev,
+                client.parse().unwrap(),
+            )
         };
         let cert = with_options(&ca, &key, &[("source-address", "10.0.0.0/8,192.0.2.7")]);
         assert!(check(&cert, "10.200.0.1").is_ok());
@@ -318,13 +328,41 @@ mod tests {
             CertType::User,
         );
         // Before the first revocation fetch: refused.
-        assert!(check_user_cert(&good, ca.public_key(), now, &rev, CLIENT).is_err());
+        assert!(check_user_cert(
+            &good,
+            std::slice::from_ref(ca.public_key()),
+            now,
+            &rev,
+            CLIENT
+        )
+        .is_err());
         rev.version = Some(1);
-        let u = check_user_cert(&good, ca.public_key(), now, &rev, CLIENT).unwrap();
+        let u = check_user_cert(
+            &good,
+            std::slice::from_ref(ca.public_key()),
+            now,
+            &rev,
+            CLIENT,
+        )
+        .unwrap();
         assert_eq!((u.name.as_str(), u.serial), ("alice", 5));
         // Expired, not yet valid, at the exact end.
-        assert!(check_user_cert(&good, ca.public_key(), now + 60, &rev, CLIENT).is_err());
-        assert!(check_user_cert(&good, ca.public_key(), now - 11, &rev, CLIENT).is_err());
+        assert!(check_user_cert(
+            &good,
+            std::slice::from_ref(ca.public_key()),
+            now + 60,
+            &rev,
+            CLIENT
+        )
+        .is_err());
+        assert!(check_user_cert(
+            &good,
+            std::slice::from_ref(ca.public_key()),
+            now - 11,
+            &rev,
+            CLIENT
+        )
+        .is_err());
         // Foreign CA, host cert, no user in key ID.
         let foreign = sign(
             &other,
@@ -335,12 +373,20 @@ mod tests {
             now + 60,
             CertType::User,
         );
-        assert!(
-            check_user_cert(&foreign, ca.public_key(), now, &rev, CLIENT)
-                .unwrap_err()
-                .to_string()
-                .contains("not issued")
-        );
+        assert!(check_user_cert(
+            &foreign,
+            std::slice::from_ref(ca.public_key()),
+            now,
+            &rev,
+            CLIENT
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("not issued"));
+        // While the CA rotates its key both are trusted, and either signs.
+        let both = [ca.public_key().clone(), other.public_key().clone()];
+        assert!(check_user_cert(&foreign, &both, now, &rev, CLIENT).is_ok());
+        assert!(check_user_cert(&good, &both, now, &rev, CLIENT).is_ok());
         let host = sign(
             &ca,
             &key,
@@ -350,24 +396,57 @@ mod tests {
             now + 60,
             CertType::Host,
         );
-        assert!(check_user_cert(&host, ca.public_key(), now, &rev, CLIENT).is_err());
+        assert!(check_user_cert(
+            &host,
+            std::slice::from_ref(ca.public_key()),
+            now,
+            &rev,
+            CLIENT
+        )
+        .is_err());
         let anon = sign(&ca, &key, "alice", 8, now - 10, now + 60, CertType::User);
-        assert!(check_user_cert(&anon, ca.public_key(), now, &rev, CLIENT).is_err());
+        assert!(check_user_cert(
+            &anon,
+            std::slice::from_ref(ca.public_key()),
+            now,
+            &rev,
+            CLIENT
+        )
+        .is_err());
         // Revoked by serial, by key, by disabled user.
         let mut r = rev.clone();
         r.serials.insert(5);
-        assert!(check_user_cert(&good, ca.public_key(), now, &r, CLIENT)
-            .unwrap_err()
-            .to_string()
-            .contains("serial 5"));
+        assert!(check_user_cert(
+            &good,
+            std::slice::from_ref(ca.public_key()),
+            now,
+            &r,
+            CLIENT
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("serial 5"));
         let mut r = rev.clone();
         Arc::make_mut(&mut r.key_fingerprints).insert(u.key_fingerprint.clone());
-        assert!(check_user_cert(&good, ca.public_key(), now, &r, CLIENT).is_err());
+        assert!(check_user_cert(
+            &good,
+            std::slice::from_ref(ca.public_key()),
+            now,
+            &r,
+            CLIENT
+        )
+        .is_err());
         let mut r = rev;
         r.disabled_users.insert("alice".into());
-        assert!(check_user_cert(&good, ca.public_key(), now, &r, CLIENT)
-            .unwrap_err()
-            .to_string()
-            .contains("disabled"));
+        assert!(check_user_cert(
+            &good,
+            std::slice::from_ref(ca.public_key()),
+            now,
+            &r,
+            CLIENT
+        )
+        .unwrap_err()
+        .to_string()
+        .contains("disabled"));
     }
 }

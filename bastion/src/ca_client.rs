@@ -87,6 +87,18 @@ impl CaClient {
         &self,
         build: impl Fn(&str) -> reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
+        self.send_ok(build)
+            .await?
+            .json::<T>()
+            .await
+            .map_err(|e| ClientError::Decode(flatten(&e)))
+    }
+
+    /// [`CaClient::send`] up to a successful response, whatever its body.
+    async fn send_ok(
+        &self,
+        build: impl Fn(&str) -> reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, ClientError> {
         let mut failed = Vec::new();
         let mut answer = None;
         for (index, base) in self.base.attempts() {
@@ -116,10 +128,7 @@ impl CaClient {
         })?;
         let status = resp.status();
         if status.is_success() {
-            return resp
-                .json::<T>()
-                .await
-                .map_err(|e| ClientError::Decode(flatten(&e)));
+            return Ok(resp);
         }
         let text = resp.text().await.unwrap_or_default();
         Err(match serde_json::from_str::<ErrorBody>(&text) {
@@ -134,6 +143,16 @@ impl CaClient {
                 message: text.chars().take(200).collect(),
             },
         })
+    }
+
+    /// The CA's public keys at `path` ([`paths::USER_CA_PUB`] or
+    /// [`paths::HOST_CA_PUB`]): one per line, the signing key first.
+    pub async fn ca_keys(&self, path: &str) -> Result<String, ClientError> {
+        self.send_ok(|b| self.http.get(format!("{b}{path}")))
+            .await?
+            .text()
+            .await
+            .map_err(|e| ClientError::Decode(flatten(&e)))
     }
 
     /// `POST /v1/bastion/join`.

@@ -49,6 +49,8 @@ pub async fn serve(path: &Path) -> Result<(), BastionError> {
     // closed); try for a while before announcing readiness.
     server::first_revocations(&shared, FIRST_REVOCATIONS_WAIT).await;
     tokio::spawn(server::revocation_loop(shared.clone()));
+    server::refresh_ca_keys(&shared).await;
+    tokio::spawn(server::ca_keys_loop(shared.clone()));
     // Before readiness is announced: a SIGTERM that arrives the moment the
     // service manager (or a test) hears READY must stop the daemon cleanly,
     // not kill it with the default action before the handler exists.

@@ -37,10 +37,11 @@ pub struct Identity {
     pub host_key: PrivateKey,
     /// Its certificate for the bastion's own name.
     pub host_cert: Certificate,
-    /// Outer certificates must be signed by this.
-    pub user_ca: PublicKey,
-    /// Targets' host certificates are signed by this.
-    pub host_ca: PublicKey,
+    /// Outer certificates must be signed by one of these (several while the
+    /// CA rotates its key).
+    pub user_ca: Vec<PublicKey>,
+    /// Targets' host certificates must be signed by one of these.
+    pub host_ca: Vec<PublicKey>,
     /// Bearer credential for the CA.
     pub credential: String,
 }
@@ -74,10 +75,12 @@ impl Identity {
             .map_err(|e| key_err(&config.host_key_file, e))?;
         let host_cert = Certificate::from_openssh(read(&config.host_cert_file)?.trim())
             .map_err(|e| key_err(&config.host_cert_file, e))?;
-        let user_ca = PublicKey::from_openssh(read(&config.user_ca_file)?.trim())
-            .map_err(|e| key_err(&config.user_ca_file, e))?;
-        let host_ca = PublicKey::from_openssh(read(&config.host_ca_file)?.trim())
-            .map_err(|e| key_err(&config.host_ca_file, e))?;
+        let keys = |path: &Path| {
+            parse_ca_keys(&read(path)?)
+                .map_err(|e| BastionError::Key(format!("{}: {e}", path.display())))
+        };
+        let user_ca = keys(&config.user_ca_file)?;
+        let host_ca = keys(&config.host_ca_file)?;
         let credential = read(&config.credential_file)?.trim().to_owned();
         if !credential.starts_with(rampart_api::BASTION_CREDENTIAL_PREFIX) {
             return Err(BastionError::Config(format!(
@@ -98,6 +101,21 @@ impl Identity {
             credential,
         })
     }
+}
+
+/// The CA keys in a file of OpenSSH public keys, one per line (blank lines and
+/// `#` comments skipped); at least one.
+pub fn parse_ca_keys(text: &str) -> Result<Vec<PublicKey>, String> {
+    let keys = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| PublicKey::from_openssh(l).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if keys.is_empty() {
+        return Err("no public key".into());
+    }
+    Ok(keys)
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), BastionError> {
@@ -160,6 +178,7 @@ pub async fn join(args: &JoinArgs) -> Result<PathBuf, BastionError> {
         format!("{}\n", resp.credential).as_bytes(),
         0o600,
     )?;
+    // One key per line: several while the CA rotates a key.
     let line = |s: &str| format!("{}\n", s.trim());
     write_new(
         &dir.join("user_ca.pub"),

@@ -3,8 +3,8 @@
 //! passphrase-encrypted OpenSSH files or objects in a PKCS#11 token
 //! (`[keys] pkcs11`), which is opened once per process and yields all three.
 //!
-//! **Owns:** turning `[keys]` into signers, and the public audit key for the
-//! commands that only check.
+//! **Owns:** turning `[keys]` into signers (with the keys a rotation publishes
+//! beside them), and the public audit key for the commands that only check.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +17,7 @@ use ssh_key::PublicKey;
 use crate::authority::Keys;
 use crate::config::{CaKeys, Config, Pkcs11Keys};
 use crate::error::CaError;
+use crate::rotation::{Published, Slots};
 
 /// The keys a serving CA signs with.
 pub struct Loaded {
@@ -52,10 +53,18 @@ pub(crate) fn load_file(path: &Path, pass: &SecretString) -> Result<FileCaKey, C
 /// All three keys, from their files or their token.
 pub fn load(config: &Config, pass: &SecretString) -> Result<Loaded, CaError> {
     match &config.ca_keys {
-        CaKeys::Files { user_ca, host_ca } => Ok(Loaded {
-            ca: Keys::from_files(load_file(user_ca, pass)?, load_file(host_ca, pass)?),
-            audit: Arc::new(load_file(&config.audit_key, pass)?.private_key().clone()),
-        }),
+        CaKeys::Files { user_ca, host_ca } => {
+            let also =
+                |path: &Path| Ok::<_, CaError>(Published::read(&Slots::of(path))?.also_trusted());
+            Ok(Loaded {
+                ca: Keys {
+                    also_trusted_user: also(user_ca)?,
+                    also_trusted_host: also(host_ca)?,
+                    ..Keys::from_files(load_file(user_ca, pass)?, load_file(host_ca, pass)?)
+                },
+                audit: Arc::new(load_file(&config.audit_key, pass)?.private_key().clone()),
+            })
+        }
         CaKeys::Pkcs11(p) => {
             let token = open_token(p)?;
             let key = |label: &str| token.key(label).map_err(token_error);
@@ -63,6 +72,8 @@ pub fn load(config: &Config, pass: &SecretString) -> Result<Loaded, CaError> {
                 ca: Keys {
                     user_ca: Box::new(key(&p.user_ca)?),
                     host_ca: Box::new(key(&p.host_ca)?),
+                    also_trusted_user: Vec::new(),
+                    also_trusted_host: Vec::new(),
                 },
                 audit: Arc::new(TokenAuditKey(key(&p.audit)?)),
             })

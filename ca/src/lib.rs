@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod oidc;
 pub mod piv;
 pub mod recover;
+pub mod rotation;
 pub mod secrets;
 pub mod server;
 pub mod store;

@@ -40,6 +40,14 @@ pub struct RecoveryInvite {
     pub tls_fingerprint: String,
 }
 
+/// Who ran a command on the CA host (`sudo`'s caller when there is one), for
+/// the audit events the offline commands write.
+pub(crate) fn os_user() -> String {
+    std::env::var("SUDO_USER")
+        .or_else(|_| std::env::var("USER"))
+        .unwrap_or_default()
+}
+
 /// Make a recovery invite for the admin `user`, valid for `ttl`.
 pub fn recover_admin(
     config_path: &Path,
@@ -75,12 +83,7 @@ pub fn recover_admin(
             .actor("rampart-ca recover-admin")
             .user(user)
             .detail("ttl_seconds", ttl.as_secs())
-            .detail(
-                "os_user",
-                std::env::var("SUDO_USER")
-                    .or_else(|_| std::env::var("USER"))
-                    .unwrap_or_default(),
-            ),
+            .detail("os_user", os_user()),
     )?;
     let invite = auth.create_offline_invite(
         "rampart-ca recover-admin",

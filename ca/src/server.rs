@@ -285,12 +285,17 @@ pub fn check(config_path: &Path) -> Result<String, CaError> {
     }
     let schema_lines = check_schemas(&config)?;
     let witness_line = check_witness(&config, &audit_public)?;
+    let rotation_lines = crate::rotation::describe(&config)?;
     let mut out = format!(
         "configuration OK: {} (listen {}, keys decrypt, policy valid, TLS loads)",
         config.path.display(),
         config.listen
     );
-    for line in schema_lines.iter().chain([&witness_line]) {
+    for line in schema_lines
+        .iter()
+        .chain([&witness_line])
+        .chain(&rotation_lines)
+    {
         out.push('\n');
         out.push_str(line);
     }

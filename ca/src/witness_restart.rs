@@ -87,9 +87,7 @@ pub fn witness_restart(config_path: &Path) -> Result<WitnessRestart, CaError> {
             },
         )
         .map_err(|e| CaError::Config(format!("{db}: {}", rampart_api::report::one_line(&e))))?;
-    let os_user = std::env::var("SUDO_USER")
-        .or_else(|_| std::env::var("USER"))
-        .unwrap_or_default();
+    let os_user = crate::recover::os_user();
     // Audit first: the new witness exists only once the log says who made it.
     let appended = log
         .append(

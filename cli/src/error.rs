@@ -19,6 +19,7 @@
 //! | 10 | `dev`: `rampart-ca` is missing, failed to initialise, or stopped on its own |
 //! | 20 | `host krl-sync`: the fetched KRL was refused (bad or missing signature, a key not in `--ca-key`, not a KRL, older than `--max-age`); the installed file is untouched |
 //! | 21 | `host krl-sync`: the fetched KRL is older than the installed one (a rollback); the installed file is untouched |
+//! | 22 | `host krl-sync`: the CA's user CA key set was refused (its signature is not by a key in `--ca-key`, or it is malformed); the installed keys and KRL are untouched |
 //!
 //! The same table is in `cli/README.md`; keep the two in step.
 

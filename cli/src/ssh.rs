@@ -156,11 +156,21 @@ fn run_ssh_add(args: &[&str], key: &Path) -> Result<(), String> {
 }
 
 /// The `known_hosts` content that trusts host certificates from the host CA
-/// and marks revoked host keys `@revoked` (ssh refuses those whatever
-/// certificate they carry). A revoked key that does not parse as an OpenSSH
-/// public key is left out rather than written as a line ssh might misread.
-pub fn known_hosts(host_ca_line: &str, revoked_host_keys: &[String]) -> String {
-    let mut out = format!("@cert-authority * {}\n", host_ca_line.trim());
+/// keys (one per line of `host_ca_keys`: several while a rotation runs) and
+/// marks revoked host keys `@revoked` (ssh refuses those whatever certificate
+/// they carry). A key that does not parse as an OpenSSH public key is left out
+/// rather than written as a line ssh might misread.
+pub fn known_hosts(host_ca_keys: &str, revoked_host_keys: &[String]) -> String {
+    let mut out = String::new();
+    for line in host_ca_keys
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        if ssh_key::PublicKey::from_openssh(line).is_ok() {
+            out.push_str(&format!("@cert-authority * {line}\n"));
+        }
+    }
     for key in revoked_host_keys {
         if let Ok(k) = ssh_key::PublicKey::from_openssh(key.trim()) {
             // Written without its comment: only the key goes on the line.
@@ -464,24 +474,34 @@ mod tests {
             cfg.contains("    UserKnownHostsFile \"/h/my home/known_hosts\" ~/.ssh/known_hosts\n")
         );
         assert_eq!(include_line(&home), "Include \"/h/my home/ssh_config\"");
+        let key = |byte, comment: &str| {
+            ssh_key::PublicKey::new(
+                ssh_key::public::KeyData::Ed25519(ssh_key::public::Ed25519PublicKey([byte; 32])),
+                comment,
+            )
+        };
+        let host_ca = key(1, "").to_openssh().unwrap();
+        let next_ca = key(2, "").to_openssh().unwrap();
         assert_eq!(
-            known_hosts("ssh-ed25519 AAAA host-ca\n", &[]),
-            "@cert-authority * ssh-ed25519 AAAA host-ca\n"
+            known_hosts(&format!("{host_ca}\n"), &[]),
+            format!("@cert-authority * {host_ca}\n")
         );
-        let revoked = ssh_key::PublicKey::new(
-            ssh_key::public::KeyData::Ed25519(ssh_key::public::Ed25519PublicKey([7; 32])),
-            "web-1 old key",
+        // A rotation: both keys trusted; a line that is not a key is left out.
+        assert_eq!(
+            known_hosts(&format!("{host_ca}\n{next_ca}\n* evil\n"), &[]),
+            format!("@cert-authority * {host_ca}\n@cert-authority * {next_ca}\n")
         );
+        let revoked = key(7, "web-1 old key");
         let bare = ssh_key::PublicKey::new(revoked.key_data().clone(), "")
             .to_openssh()
             .unwrap();
         let with_comment = revoked.to_openssh().unwrap();
         assert_eq!(
             known_hosts(
-                "ssh-ed25519 AAAA host-ca",
+                &host_ca,
                 &[with_comment, "not a key\n@cert-authority * x".into()]
             ),
-            format!("@cert-authority * ssh-ed25519 AAAA host-ca\n@revoked * {bare}\n")
+            format!("@cert-authority * {host_ca}\n@revoked * {bare}\n")
         );
         let fp: ssh_key::Fingerprint = "SHA256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU"
             .parse()

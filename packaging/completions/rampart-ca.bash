@@ -34,6 +34,9 @@ _rampart__ca() {
             rampart__ca,recover-admin)
                 cmd="rampart__ca__subcmd__recover__subcmd__admin"
                 ;;
+            rampart__ca,rotate-key)
+                cmd="rampart__ca__subcmd__rotate__subcmd__key"
+                ;;
             rampart__ca,serve)
                 cmd="rampart__ca__subcmd__serve"
                 ;;
@@ -58,6 +61,9 @@ _rampart__ca() {
             rampart__ca__subcmd__help,recover-admin)
                 cmd="rampart__ca__subcmd__help__subcmd__recover__subcmd__admin"
                 ;;
+            rampart__ca__subcmd__help,rotate-key)
+                cmd="rampart__ca__subcmd__help__subcmd__rotate__subcmd__key"
+                ;;
             rampart__ca__subcmd__help,serve)
                 cmd="rampart__ca__subcmd__help__subcmd__serve"
                 ;;
@@ -71,7 +77,7 @@ _rampart__ca() {
 
     case "${cmd}" in
         rampart__ca)
-            opts="-h -V --help --version init serve check recover-admin witness-restart backup completions help"
+            opts="-h -V --help --version init serve check recover-admin witness-restart rotate-key backup completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -139,7 +145,7 @@ _rampart__ca() {
             return 0
             ;;
         rampart__ca__subcmd__help)
-            opts="init serve check recover-admin witness-restart backup completions help"
+            opts="init serve check recover-admin witness-restart rotate-key backup completions help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -223,6 +229,20 @@ _rampart__ca() {
             return 0
             ;;
         rampart__ca__subcmd__help__subcmd__recover__subcmd__admin)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__ca__subcmd__help__subcmd__rotate__subcmd__key)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -338,6 +358,24 @@ _rampart__ca() {
                     return 0
                     ;;
                 --ttl)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__ca__subcmd__rotate__subcmd__key)
+            opts="-h --config --force --help user host prepare activate retire"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -78,6 +78,19 @@ _arguments "${_arguments_options[@]}" : \
 '--help[Print help]' \
 && ret=0
 ;;
+(rotate-key)
+_arguments "${_arguments_options[@]}" : \
+'--config=[Config file]:CONFIG:_files' \
+'--force[With \`retire\`\: drop the old key although certificates it signed are still valid (they stop working at once)\: for a compromised key]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
+':ca -- Which key:((user\:"The user CA key (user certificates, KRL signatures)"
+host\:"The host CA key (host certificates)"))' \
+':step -- Which step:((prepare\:"Make the next key; the CA publishes it beside the signing one"
+activate\:"Sign with the next key; keep trusting the one it replaces"
+retire\:"Stop trusting the replaced key"))' \
+&& ret=0
+;;
 (backup)
 _arguments "${_arguments_options[@]}" : \
 '--config=[Config file]:CONFIG:_files' \
@@ -125,6 +138,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(rotate-key)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (backup)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -154,6 +171,7 @@ _rampart-ca_commands() {
 'check:Validate the config, keys, policy and TLS files without serving' \
 'recover-admin:When no admin can log in\: make a one-time invite for an admin, on the CA host (the daemon may keep running). Audited as \`admin_recovery_invite\`, severity high' \
 'witness-restart:Begin a new audit witness from the audit database'\''s newest checkpoint, on the CA host, when the old witness is missing or empty (\`serve\` refuses to start then). Compare the database with the SIEM'\''s copy of the checkpoints first. Audited as \`audit_witness_restarted\`, severity high' \
+'rotate-key:Replace the user or host CA key in three steps, on the CA host, each followed by a restart of the CA\: \`prepare\` makes and publishes the next key, \`activate\` signs with it and keeps trusting the old one, \`retire\` drops the old one once what it signed has expired. Audited as \`ca_key_rotated\`, severity high. Key files only' \
 'backup:Copy the CA'\''s directory into a new directory while the daemon runs\: consistent snapshots of both databases, the audit witness and the sealed recordings, checked (audit chain, witness, recording digests) before the directory gets its name. The key passphrase is never copied' \
 'completions:Print a shell completion script (the Debian package installs the bash, zsh and fish ones)' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -183,6 +201,7 @@ _rampart-ca__subcmd__help_commands() {
 'check:Validate the config, keys, policy and TLS files without serving' \
 'recover-admin:When no admin can log in\: make a one-time invite for an admin, on the CA host (the daemon may keep running). Audited as \`admin_recovery_invite\`, severity high' \
 'witness-restart:Begin a new audit witness from the audit database'\''s newest checkpoint, on the CA host, when the old witness is missing or empty (\`serve\` refuses to start then). Compare the database with the SIEM'\''s copy of the checkpoints first. Audited as \`audit_witness_restarted\`, severity high' \
+'rotate-key:Replace the user or host CA key in three steps, on the CA host, each followed by a restart of the CA\: \`prepare\` makes and publishes the next key, \`activate\` signs with it and keeps trusting the old one, \`retire\` drops the old one once what it signed has expired. Audited as \`ca_key_rotated\`, severity high. Key files only' \
 'backup:Copy the CA'\''s directory into a new directory while the daemon runs\: consistent snapshots of both databases, the audit witness and the sealed recordings, checked (audit chain, witness, recording digests) before the directory gets its name. The key passphrase is never copied' \
 'completions:Print a shell completion script (the Debian package installs the bash, zsh and fish ones)' \
 'help:Print this message or the help of the given subcommand(s)' \
@@ -219,6 +238,11 @@ _rampart-ca__subcmd__help__subcmd__recover-admin_commands() {
     local commands; commands=()
     _describe -t commands 'rampart-ca help recover-admin commands' commands "$@"
 }
+(( $+functions[_rampart-ca__subcmd__help__subcmd__rotate-key_commands] )) ||
+_rampart-ca__subcmd__help__subcmd__rotate-key_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart-ca help rotate-key commands' commands "$@"
+}
 (( $+functions[_rampart-ca__subcmd__help__subcmd__serve_commands] )) ||
 _rampart-ca__subcmd__help__subcmd__serve_commands() {
     local commands; commands=()
@@ -238,6 +262,11 @@ _rampart-ca__subcmd__init_commands() {
 _rampart-ca__subcmd__recover-admin_commands() {
     local commands; commands=()
     _describe -t commands 'rampart-ca recover-admin commands' commands "$@"
+}
+(( $+functions[_rampart-ca__subcmd__rotate-key_commands] )) ||
+_rampart-ca__subcmd__rotate-key_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart-ca rotate-key commands' commands "$@"
 }
 (( $+functions[_rampart-ca__subcmd__serve_commands] )) ||
 _rampart-ca__subcmd__serve_commands() {

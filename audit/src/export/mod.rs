@@ -473,6 +473,7 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::CaStopped => "CA stopped",
         EventKind::PolicyReloaded => "Policy reloaded",
         EventKind::AuditWitnessRestarted => "Audit witness restarted on the CA host",
+        EventKind::CaKeyRotated => "CA key rotation step on the CA host",
         EventKind::UserCreated => "User created",
         EventKind::UserDisabled => "User disabled",
         EventKind::UserEnabled => "User enabled",

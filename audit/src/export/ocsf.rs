@@ -83,6 +83,7 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         EventKind::AuditWitnessRestarted => {
             class(APP, 6002, APP_LIFECYCLE, 99, "Audit Witness Restarted")
         }
+        EventKind::CaKeyRotated => class(APP, 6002, APP_LIFECYCLE, 99, "CA Key Rotated"),
         EventKind::BastionConfigReloaded => class(APP, 6002, APP_LIFECYCLE, 8, "Update"),
         EventKind::UserCreated => class(IAM, 3001, ACCOUNT_CHANGE, 1, "Create"),
         EventKind::UserDisabled => class(IAM, 3001, ACCOUNT_CHANGE, 5, "Disable"),

@@ -14,8 +14,8 @@ use crate::config::{HostKeyCheck, Target};
 /// What a target's host key is judged by.
 #[derive(Debug, Clone)]
 pub struct HostTrust {
-    /// The Rampart host CA.
-    pub host_ca: PublicKey,
+    /// The Rampart host CA keys (several while the CA rotates its key).
+    pub host_ca: Arc<[PublicKey]>,
     /// Revoked key fingerprints as last fetched from the CA; a revoked host
     /// key is refused whatever certificate it carries.
     pub revoked_keys: Arc<HashSet<String>>,
@@ -127,15 +127,18 @@ pub fn check_host_key(
 
 fn check_host_cert(
     target: &Target,
-    host_ca: &PublicKey,
+    host_ca: &[PublicKey],
     cert: &Certificate,
     now: u64,
 ) -> Result<(), HostKeyRefused> {
     if cert.cert_type() != CertType::Host {
         return Err(HostKeyRefused::UserCertificate(target.name.clone()));
     }
-    let fp = host_ca.fingerprint(HashAlg::Sha256);
-    cert.validate_at(now, [&fp])
+    let fps: Vec<_> = host_ca
+        .iter()
+        .map(|k| k.fingerprint(HashAlg::Sha256))
+        .collect();
+    cert.validate_at(now, &fps)
         .map_err(|source| HostKeyRefused::InvalidCertificate {
             target: target.name.clone(),
             source,
@@ -191,7 +194,7 @@ mod tests {
         };
         let cert = PublicKeyOrCertificate::Certificate(host_cert(&ca, &host, "db-1", now));
         let none = HostTrust {
-            host_ca: ca.public_key().clone(),
+            host_ca: vec![ca.public_key().clone()].into(),
             revoked_keys: Arc::default(),
             clock: Arc::new(crate::clock::SystemClock),
         };

@@ -122,7 +122,7 @@ impl Conn {
             .key_fingerprints
             .clone();
         let trust = bridge::HostTrust {
-            host_ca: self.shared.host_ca.clone(),
+            host_ca: self.shared.ca_keys().host.clone(),
             revoked_keys,
             clock: self.shared.clock.clone(),
         };

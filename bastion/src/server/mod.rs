@@ -56,6 +56,7 @@ use crate::limits::RateLimiter;
 use crate::BastionError;
 
 mod accept;
+mod ca_keys;
 mod channels;
 mod conn;
 mod establish;
@@ -69,6 +70,7 @@ mod registry;
 mod reload;
 
 pub use accept::serve;
+pub use ca_keys::{ca_keys_loop, refresh_ca_keys, CaKeys};
 pub use registry::{first_revocations, idle_loop, revocation_loop};
 pub use reload::{reload_loop, ReloadRefused, Reloaded};
 
@@ -79,8 +81,9 @@ pub struct Shared {
     /// under).
     config: RwLock<Arc<Config>>,
     host_key: PrivateKey,
-    user_ca: russh::keys::ssh_key::PublicKey,
-    host_ca: russh::keys::ssh_key::PublicKey,
+    /// The CA keys certificates are checked against, refreshed from the CA
+    /// ([`ca_keys_loop`]) so a key rotation needs no restart here.
+    ca_keys: RwLock<Arc<CaKeys>>,
     ca: CaClient,
     auditor: Auditor,
     revocations: RwLock<Revocations>,
@@ -149,8 +152,10 @@ impl Shared {
         );
         Ok(Arc::new(Shared {
             host_key: identity.host_key,
-            user_ca: identity.user_ca,
-            host_ca: identity.host_ca,
+            ca_keys: RwLock::new(Arc::new(CaKeys {
+                user: identity.user_ca.into(),
+                host: identity.host_ca.into(),
+            })),
             ca,
             auditor,
             revocations: RwLock::new(Revocations::default()),
@@ -194,6 +199,20 @@ impl Shared {
             .revocations
             .read()
             .map_err(|_| CertRefused::RevocationsUnavailable)?;
-        check_user_cert(cert, &self.user_ca, self.clock.unix_secs(), &rev, client)
+        check_user_cert(
+            cert,
+            &self.ca_keys().user,
+            self.clock.unix_secs(),
+            &rev,
+            client,
+        )
+    }
+
+    /// The CA keys trusted now.
+    pub(crate) fn ca_keys(&self) -> Arc<CaKeys> {
+        self.ca_keys
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }

@@ -433,13 +433,23 @@ impl Client {
         self.get_json(paths::HEALTH)
     }
 
-    /// The user CA public key line.
+    /// The user CA public keys, one per line, the signing one first.
     pub fn user_ca(&self) -> Result<String, ClientError> {
         self.get_bytes(paths::USER_CA_PUB)
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
     }
 
-    /// The host CA public key line.
+    /// The user CA key set exactly as served, and its SSHSIG
+    /// ([`crate::CA_KEYS_SIG_NAMESPACE`]), for a host to check before it
+    /// trusts the set.
+    pub fn user_ca_signed(&self) -> Result<(Vec<u8>, Vec<u8>), ClientError> {
+        Ok((
+            self.get_bytes(paths::USER_CA_PUB)?,
+            self.get_bytes(paths::USER_CA_PUB_SIG)?,
+        ))
+    }
+
+    /// The host CA public keys, one per line, the signing one first.
     pub fn host_ca(&self) -> Result<String, ClientError> {
         self.get_bytes(paths::HOST_CA_PUB)
             .map(|b| String::from_utf8_lossy(&b).trim().to_owned())

@@ -63,6 +63,13 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// `ssh-keygen -Y verify -f allowed_signers -I rampart-ca -n rampart-krl@rampart -s krl.sig < krl`.
 pub const KRL_SIG_NAMESPACE: &str = "rampart-krl@rampart";
 
+/// SSHSIG namespace of the signature over the user CA key set
+/// ([`paths::USER_CA_PUB_SIG`]), made with the signing user CA key. A host
+/// accepts a new set only when a key it already trusts signed it, so a
+/// rotation needs no new trust step, and a signature made for another purpose
+/// never passes for this one.
+pub const CA_KEYS_SIG_NAMESPACE: &str = "rampart-ca-keys@rampart";
+
 /// Response header of [`paths::KRL`] and [`paths::KRL_SIG`]: the `krl_version`
 /// of the KRL served (decimal).
 pub const KRL_VERSION_HEADER: &str = "x-rampart-krl-version";
@@ -71,9 +78,14 @@ pub const KRL_VERSION_HEADER: &str = "x-rampart-krl-version";
 pub mod paths {
     /// `GET` liveness and version.
     pub const HEALTH: &str = "/v1/health";
-    /// `GET` the user CA public key (OpenSSH one-line format).
+    /// `GET` the user CA public keys, one per line (OpenSSH format, a
+    /// `TrustedUserCAKeys` file): the signing key first, then, while a
+    /// rotation runs, the next key and the replaced one.
     pub const USER_CA_PUB: &str = "/v1/ca/user.pub";
-    /// `GET` the host CA public key (OpenSSH one-line format).
+    /// `GET` the SSHSIG over the exact bytes [`USER_CA_PUB`] serves, made with
+    /// the signing user CA key in namespace [`super::CA_KEYS_SIG_NAMESPACE`].
+    pub const USER_CA_PUB_SIG: &str = "/v1/ca/user.pub.sig";
+    /// `GET` the host CA public keys, one per line, the signing key first.
     pub const HOST_CA_PUB: &str = "/v1/ca/host.pub";
     /// `GET` the current KRL in OpenSSH binary format. The response carries the
     /// KRL's `krl_version` in the [`super::KRL_VERSION_HEADER`] header.

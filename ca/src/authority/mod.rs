@@ -74,6 +74,11 @@ pub struct Keys {
     pub user_ca: Box<dyn CaSigner>,
     /// Signs host certificates.
     pub host_ca: Box<dyn CaSigner>,
+    /// Public user CA keys trusted beside the signing one while a rotation
+    /// runs ([`crate::rotation`]): published, never used to sign.
+    pub also_trusted_user: Vec<PublicKey>,
+    /// The same for the host CA.
+    pub also_trusted_host: Vec<PublicKey>,
 }
 
 impl std::fmt::Debug for Keys {
@@ -87,6 +92,8 @@ impl std::fmt::Debug for Keys {
                 "host_ca",
                 &self.host_ca.public_key().fingerprint(Default::default()),
             )
+            .field("also_trusted_user", &fingerprints(&self.also_trusted_user))
+            .field("also_trusted_host", &fingerprints(&self.also_trusted_host))
             .finish()
     }
 }
@@ -97,8 +104,27 @@ impl Keys {
         Keys {
             user_ca: Box::new(user_ca),
             host_ca: Box::new(host_ca),
+            also_trusted_user: Vec::new(),
+            also_trusted_host: Vec::new(),
         }
     }
+}
+
+fn fingerprints(keys: &[PublicKey]) -> Vec<String> {
+    keys.iter()
+        .map(|k| k.fingerprint(Default::default()).to_string())
+        .collect()
+}
+
+/// The signing key's line first, then the others: an OpenSSH
+/// `TrustedUserCAKeys` file or one `@cert-authority` line per key. A replaced
+/// key's comment says when it was replaced.
+fn key_lines(signer: &PublicKey, also: &[PublicKey]) -> String {
+    std::iter::once(signer)
+        .chain(also)
+        .map(|k| k.to_openssh().unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Settings the authority needs from the config.
@@ -165,6 +191,9 @@ pub struct Authority {
     recovery: factor::RecoveryVerifier,
     serials: Mutex<SerialBlock>,
     krl: RwLock<Arc<SignedKrl>>,
+    /// [`Authority::user_ca_keys_signature`], made once: the set cannot change
+    /// while the process runs, and an anonymous caller must not make an HSM sign.
+    user_ca_keys_sig: std::sync::OnceLock<String>,
     oidc: RwLock<Option<Arc<crate::oidc::RelyingParty>>>,
     webauthn: RwLock<Option<Arc<crate::webauthn::RelyingParty>>>,
     piv: RwLock<Option<Arc<crate::piv::PivVerifier>>>,
@@ -203,17 +232,18 @@ pub struct SignedKrl {
 /// PROTOCOL.sshsig "signed data" blob (`"SSHSIG" ‖ namespace ‖ reserved ‖
 /// hash_algorithm ‖ H(message)`), have the backend sign it raw, wrap the result.
 fn sign_krl(signer: &dyn CaSigner, krl: &[u8]) -> Result<String, CaError> {
-    let internal = |e: ssh_key::Error| CaError::Internal(format!("KRL signature: {e}"));
+    sshsig(signer, api::KRL_SIG_NAMESPACE, krl)
+}
+
+/// An armored SSHSIG over `message` in `namespace`, hash SHA-512, made through
+/// the [`CaSigner`] seam.
+fn sshsig(signer: &dyn CaSigner, namespace: &str, message: &[u8]) -> Result<String, CaError> {
+    let internal = |e: ssh_key::Error| CaError::Internal(format!("{namespace} signature: {e}"));
     let hash = ssh_key::HashAlg::Sha512;
-    let data = ssh_key::SshSig::signed_data(api::KRL_SIG_NAMESPACE, hash, krl).map_err(internal)?;
+    let data = ssh_key::SshSig::signed_data(namespace, hash, message).map_err(internal)?;
     let raw = signer.sign_raw(&data)?;
-    let sig = ssh_key::SshSig::new(
-        signer.public_key().key_data().clone(),
-        api::KRL_SIG_NAMESPACE,
-        hash,
-        raw,
-    )
-    .map_err(internal)?;
+    let sig = ssh_key::SshSig::new(signer.public_key().key_data().clone(), namespace, hash, raw)
+        .map_err(internal)?;
     sig.to_pem(ssh_key::LineEnding::LF).map_err(internal)
 }
 
@@ -268,6 +298,7 @@ impl Authority {
             recovery: factor::RecoveryVerifier,
             serials: Mutex::new(SerialBlock::default()),
             krl: RwLock::new(Arc::new(SignedKrl::default())),
+            user_ca_keys_sig: std::sync::OnceLock::new(),
             oidc: RwLock::new(None),
             webauthn: RwLock::new(None),
             piv: RwLock::new(None),
@@ -357,6 +388,43 @@ impl Authority {
             .public_key()
             .to_openssh()
             .unwrap_or_default()
+    }
+
+    /// Every user CA key to trust, one per line, the signing one first
+    /// (several while a rotation runs).
+    pub fn user_ca_keys(&self) -> String {
+        key_lines(self.keys.user_ca.public_key(), &self.keys.also_trusted_user)
+    }
+
+    /// Every host CA key to trust, one per line, the signing one first.
+    pub fn host_ca_keys(&self) -> String {
+        key_lines(self.keys.host_ca.public_key(), &self.keys.also_trusted_host)
+    }
+
+    /// The SSHSIG (namespace [`api::CA_KEYS_SIG_NAMESPACE`]) over exactly the
+    /// bytes `GET /v1/ca/user.pub` serves, made with the signing user CA key:
+    /// a host that trusts any key of the set can check the next set, so a
+    /// rotation reaches hosts without a new trust step.
+    pub fn user_ca_keys_signature(&self) -> Result<String, CaError> {
+        if let Some(sig) = self.user_ca_keys_sig.get() {
+            return Ok(sig.clone());
+        }
+        let sig = sshsig(
+            self.keys.user_ca.as_ref(),
+            api::CA_KEYS_SIG_NAMESPACE,
+            format!("{}\n", self.user_ca_keys()).as_bytes(),
+        )?;
+        Ok(self.user_ca_keys_sig.get_or_init(|| sig).clone())
+    }
+
+    /// The latest end of validity among certificates of `kind` valid from
+    /// `valid_after_upto` or before, with its serial.
+    pub fn last_certificate_expiry(
+        &self,
+        kind: crate::store::CertKind,
+        valid_after_upto: u64,
+    ) -> Result<Option<(u64, u64)>, CaError> {
+        Ok(self.store.last_expiry(kind, valid_after_upto)?)
     }
 
     /// The current KRL (OpenSSH binary format).

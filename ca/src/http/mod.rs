@@ -46,7 +46,7 @@ use bastion::{
 use user::{
     enroll_finish, enroll_start, host_ca, issue_cert, krl, krl_sig, login, logout,
     oidc_device_poll, oidc_device_start, oidc_finish, oidc_pending, oidc_start, ssh_hosts, targets,
-    user_ca, whoami,
+    user_ca, user_ca_sig, whoami,
 };
 
 type Shared = State<Arc<Authority>>;
@@ -211,6 +211,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
     Router::new()
         .route(paths::HEALTH, get(health))
         .route(paths::USER_CA_PUB, get(user_ca))
+        .route(paths::USER_CA_PUB_SIG, get(user_ca_sig))
         .route(paths::HOST_CA_PUB, get(host_ca))
         .route(paths::KRL, get(krl))
         .route(paths::KRL_SIG, get(krl_sig))

@@ -23,11 +23,18 @@ fn text(body: String) -> Response {
 }
 
 pub(super) async fn user_ca(State(auth): Shared) -> Response {
-    text(auth.user_ca_line())
+    text(auth.user_ca_keys())
+}
+
+/// `GET /v1/ca/user.pub.sig`: the signing user CA key's SSHSIG over exactly
+/// what `GET /v1/ca/user.pub` serves.
+pub(super) async fn user_ca_sig(State(auth): Shared) -> Result<Response, ApiError> {
+    let sig = blocking(auth, |a| a.user_ca_keys_signature()).await?;
+    Ok(([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], sig).into_response())
 }
 
 pub(super) async fn host_ca(State(auth): Shared) -> Response {
-    text(auth.host_ca_line())
+    text(auth.host_ca_keys())
 }
 
 /// `GET /v1/krl`: the KRL bytes, with their version in a header.

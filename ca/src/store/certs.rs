@@ -15,6 +15,16 @@ pub enum CertKind {
     Host,
 }
 
+impl CertKind {
+    /// The name both backends store (`user`, `host`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CertKind::User => "user",
+            CertKind::Host => "host",
+        }
+    }
+}
+
 /// An issued certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CertRecord {
@@ -68,6 +78,16 @@ pub trait CertStore {
 
     /// Does a user certificate with this serial exist?
     fn cert(&self, serial: u64) -> Result<Option<CertRecord>, StoreError>;
+
+    /// The latest end of validity (unix seconds) among certificates of `kind`
+    /// valid from `valid_after_upto` or earlier, with its serial; `None` when
+    /// there is none. A CA key rotation asks it when the key that was replaced
+    /// at that moment signed its last still-valid certificate.
+    fn last_expiry(
+        &self,
+        kind: CertKind,
+        valid_after_upto: u64,
+    ) -> Result<Option<(u64, u64)>, StoreError>;
 
     /// Add revocations; returns the new version (unchanged if nothing was new).
     fn revoke(

@@ -7,7 +7,7 @@
 //!
 //! | file | content | when it exists already |
 //! |---|---|---|
-//! | `/etc/ssh/rampart_user_ca.pub` | the user CA key, fetched from `--ca` over pinned TLS | kept if it holds the CA's key, else replaced |
+//! | `/etc/ssh/rampart_user_ca.pub` | the user CA keys (several during a rotation), fetched from `--ca` over pinned TLS; krl-sync keeps them current | kept if it holds the CA's keys, else replaced |
 //! | `/etc/ssh/rampart.krl` (+ `.sig`) | the first signed KRL (`rampart host krl-sync`) | krl-sync's rules (never older) |
 //! | `/etc/rampart/host-policy.toml` | the example host policy | never overwritten |
 //! | `/etc/default/rampart-krl-sync` | `RAMPART_CA_URL`, `RAMPART_CA_FINGERPRINT` | replaced if different |
@@ -24,7 +24,6 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use rampart_api::{Client, Fingerprint};
-use ssh_key::PublicKey;
 
 use super::krl;
 use crate::cli::{InstallArgs, KrlSyncArgs};
@@ -153,20 +152,24 @@ pub fn run(a: &InstallArgs) -> Result<(), HostError> {
     // 1. The user CA key, from the CA itself over pinned TLS.
     let client = Client::new(&url, Fingerprint::parse(&fp).map_err(CliError::from)?)
         .map_err(CliError::from)?;
-    let ca_line = client.user_ca().map_err(CliError::from)?;
-    let ca_key = PublicKey::from_openssh(&ca_line)
-        .map_err(|e| CliError::Unreachable(format!("the CA's user CA key does not parse: {e}")))?;
+    let ca_keys = format!("{}\n", client.user_ca().map_err(CliError::from)?);
+    let served: Vec<_> = krl::parse_ca_keys(&ca_keys)
+        .map_err(|e| CliError::Unreachable(format!("the CA's user CA keys do not parse: {e}")))?
+        .iter()
+        .map(|k| k.key_data().clone())
+        .collect();
     let key_path = at(CA_KEY);
-    let has_key = krl::read_ca_keys(&key_path)
-        .map(|keys| keys.iter().any(|k| k.key_data() == ca_key.key_data()))
+    let has_keys = krl::read_ca_keys(&key_path)
+        .map(|keys| {
+            keys.iter()
+                .map(|k| k.key_data().clone())
+                .eq(served.iter().cloned())
+        })
         .unwrap_or(false);
-    if has_key {
+    if has_keys {
         note(&key_path, Outcome::Unchanged);
     } else {
-        note(
-            &key_path,
-            put(&key_path, format!("{ca_line}\n").as_bytes())?,
-        );
+        note(&key_path, put(&key_path, ca_keys.as_bytes())?);
     }
 
     // 2. The first KRL (krl-sync prints what it did).

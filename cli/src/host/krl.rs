@@ -39,7 +39,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rampart_api::{paths, Client, Fingerprint, KRL_SIG_NAMESPACE};
+use rampart_api::{paths, Client, Fingerprint, CA_KEYS_SIG_NAMESPACE, KRL_SIG_NAMESPACE};
 use rampart_signer::{read_krl_header, KrlHeader};
 use ssh_key::{HashAlg, PublicKey, SshSig};
 
@@ -65,10 +65,14 @@ pub fn read_ca_keys(path: &Path) -> Result<Vec<PublicKey>, CliError> {
     file.take(MAX_CA_KEY_FILE)
         .read_to_string(&mut text)
         .map_err(|e| CliError::no_input(path, &e))?;
-    let bad = |detail: String| CliError::NoInput {
+    parse_ca_keys(&text).map_err(|detail| CliError::NoInput {
         path: path.display().to_string(),
         detail,
-    };
+    })
+}
+
+/// The keys of a `TrustedUserCAKeys`-style text; at least one.
+pub fn parse_ca_keys(text: &str) -> Result<Vec<PublicKey>, String> {
     let mut keys = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let line = line.trim();
@@ -76,11 +80,11 @@ pub fn read_ca_keys(path: &Path) -> Result<Vec<PublicKey>, CliError> {
             continue;
         }
         let key = PublicKey::from_openssh(line)
-            .map_err(|e| bad(format!("line {} is not an OpenSSH public key: {e}", i + 1)))?;
+            .map_err(|e| format!("line {} is not an OpenSSH public key: {e}", i + 1))?;
         keys.push(key);
     }
     if keys.is_empty() {
-        return Err(bad("no public key in the file".to_owned()));
+        return Err("no public key in the file".to_owned());
     }
     Ok(keys)
 }
@@ -92,11 +96,23 @@ pub fn verify_krl_signature(
     krl: &[u8],
     sig_pem: &[u8],
 ) -> Result<(), String> {
+    verify_signature(trusted, KRL_SIG_NAMESPACE, "the KRL", krl, sig_pem)
+}
+
+/// Check that `sig_pem` is an SSHSIG over exactly `data` (called `what` in
+/// messages), in `namespace`, by one of `trusted`.
+fn verify_signature(
+    trusted: &[PublicKey],
+    namespace: &str,
+    what: &str,
+    data: &[u8],
+    sig_pem: &[u8],
+) -> Result<(), String> {
     let sig = SshSig::from_pem(sig_pem)
-        .map_err(|e| format!("the KRL signature is not an SSH signature: {e}"))?;
-    if sig.namespace() != KRL_SIG_NAMESPACE {
+        .map_err(|e| format!("{what}'s signature is not an SSH signature: {e}"))?;
+    if sig.namespace() != namespace {
         return Err(format!(
-            "the KRL signature is for namespace {:?}, not {KRL_SIG_NAMESPACE:?}",
+            "{what}'s signature is for namespace {:?}, not {namespace:?}",
             sig.namespace()
         ));
     }
@@ -105,12 +121,51 @@ pub fn verify_krl_signature(
         .find(|k| k.key_data() == sig.public_key())
         .ok_or_else(|| {
             format!(
-                "the KRL is signed by {}, which is not a trusted CA key",
+                "{what} is signed by {}, which is not a trusted CA key",
                 sig.public_key().fingerprint(HashAlg::Sha256)
             )
         })?;
-    key.verify(KRL_SIG_NAMESPACE, krl, &sig)
-        .map_err(|_| "the KRL signature does not verify: the KRL was altered".to_owned())
+    key.verify(namespace, data, &sig)
+        .map_err(|_| format!("{what}'s signature does not verify: {what} was altered"))
+}
+
+/// Bring the trusted user CA keys (`--ca-key`) in line with the CA's set, when
+/// a key already trusted signed that set (so a rotation reaches hosts with no
+/// new trust step, and nobody without a trusted key can add one). Returns the
+/// keys to check the KRL with.
+fn sync_ca_keys(
+    client: &Client,
+    path: &Path,
+    trusted: Vec<PublicKey>,
+) -> Result<Vec<PublicKey>, HostError> {
+    let (set, sig) = match client.user_ca_signed() {
+        Ok(pair) => pair,
+        // A CA from before rotations: keep the keys as they are.
+        Err(rampart_api::ClientError::Api { status: 404, .. }) => return Ok(trusted),
+        Err(e) => return Err(CliError::from(e).into()),
+    };
+    let refused =
+        |why: String| HostError::CaKeysRefused(format!("refusing the CA's user CA keys: {why}"));
+    if set.len() as u64 > MAX_CA_KEY_FILE || sig.len() > MAX_SIG_BYTES {
+        return Err(refused("implausibly large".to_owned()));
+    }
+    verify_signature(&trusted, CA_KEYS_SIG_NAMESPACE, "the key set", &set, &sig)
+        .map_err(refused)?;
+    let text = std::str::from_utf8(&set).map_err(|_| refused("not text".to_owned()))?;
+    let keys = parse_ca_keys(text).map_err(refused)?;
+    if fs::read(path).ok().as_deref() != Some(set.as_slice()) {
+        write_atomic(path, &set)?;
+        let fingerprints: Vec<String> = keys
+            .iter()
+            .map(|k| k.fingerprint(HashAlg::Sha256).to_string())
+            .collect();
+        println!(
+            "installed the CA's user CA keys at {}: {}",
+            path.display(),
+            fingerprints.join(", ")
+        );
+    }
+    Ok(keys)
 }
 
 /// What to do with a verified KRL, given what is installed.
@@ -148,8 +203,23 @@ pub fn run(a: &KrlSyncArgs) -> Result<(), HostError> {
     let trusted = read_ca_keys(&a.ca_key)?;
     let pin = Fingerprint::parse(&a.ca_fingerprint).map_err(CliError::from)?;
     let client = Client::new(&a.ca, pin).map_err(CliError::from)?;
+    // A refused key set still lets a KRL signed by a key trusted now in:
+    // revocations must not wait for the key question to be settled.
+    let (trusted, keys_refused) = match sync_ca_keys(&client, &a.ca_key, trusted.clone()) {
+        Ok(keys) => (keys, None),
+        Err(HostError::CaKeysRefused(why)) => (trusted, Some(why)),
+        Err(e) => return Err(e),
+    };
+    sync_krl(a, &client, &trusted)?;
+    match keys_refused {
+        Some(why) => Err(HostError::CaKeysRefused(why)),
+        None => Ok(()),
+    }
+}
 
-    let (krl, sig) = fetch_verified(&client, &trusted)?;
+/// Install the CA's KRL if it verifies against `trusted` and is not older.
+fn sync_krl(a: &KrlSyncArgs, client: &Client, trusted: &[PublicKey]) -> Result<(), HostError> {
+    let (krl, sig) = fetch_verified(client, trusted)?;
     let header = read_krl_header(&krl)
         .map_err(|e| HostError::KrlRefused(format!("refusing the CA's KRL: {e}")))?;
     if let Some(max_age) = a.max_age {

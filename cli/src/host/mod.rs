@@ -17,6 +17,7 @@
 //! |-----:|---------|
 //! | 20 | `krl-sync`: the fetched KRL was refused — bad or missing signature, signed by a key not in `--ca-key`, not a KRL, or older than `--max-age`. The installed file is untouched. |
 //! | 21 | `krl-sync`: the fetched KRL's version is older than the installed one (a rollback). The installed file is untouched. |
+//! | 22 | `krl-sync`: the CA's user CA key set was refused (not signed by a key in `--ca-key`, or malformed). The installed keys and KRL are untouched. |
 
 mod install;
 mod krl;
@@ -31,6 +32,8 @@ use crate::error::CliError;
 pub const EXIT_KRL_REFUSED: u8 = 20;
 /// Exit code: the KRL is older than the installed one.
 pub const EXIT_KRL_ROLLBACK: u8 = 21;
+/// Exit code: the CA's user CA key set was refused.
+pub const EXIT_CA_KEYS_REFUSED: u8 = 22;
 
 /// Why a host command failed.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +55,9 @@ pub enum HostError {
         /// The installed file.
         path: String,
     },
+    /// The CA's user CA key set is not acceptable (exit 22).
+    #[error("{0}")]
+    CaKeysRefused(String),
 }
 
 impl HostError {
@@ -61,6 +67,7 @@ impl HostError {
             HostError::Cli(e) => e.exit_code(),
             HostError::KrlRefused(_) => EXIT_KRL_REFUSED,
             HostError::KrlRollback { .. } => EXIT_KRL_ROLLBACK,
+            HostError::CaKeysRefused(_) => EXIT_CA_KEYS_REFUSED,
         }
     }
 }

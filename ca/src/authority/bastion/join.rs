@@ -181,8 +181,8 @@ impl Authority {
         Ok(api::BastionJoinResponse {
             name: req.name.clone(),
             credential,
-            user_ca: self.user_ca_line(),
-            host_ca: self.host_ca_line(),
+            user_ca: self.user_ca_keys(),
+            host_ca: self.host_ca_keys(),
             host_certificate: cert_response(cert_record, line),
         })
     }

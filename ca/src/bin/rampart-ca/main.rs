@@ -59,6 +59,26 @@ enum Command {
         #[arg(long)]
         config: PathBuf,
     },
+    /// Replace the user or host CA key in three steps, on the CA host, each
+    /// followed by a restart of the CA: `prepare` makes and publishes the next
+    /// key, `activate` signs with it and keeps trusting the old one, `retire`
+    /// drops the old one once what it signed has expired. Audited as
+    /// `ca_key_rotated`, severity high. Key files only.
+    RotateKey {
+        /// Config file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Which key.
+        #[arg(value_enum)]
+        ca: RotateCa,
+        /// Which step.
+        #[arg(value_enum)]
+        step: RotateStep,
+        /// With `retire`: drop the old key although certificates it signed are
+        /// still valid (they stop working at once): for a compromised key.
+        #[arg(long)]
+        force: bool,
+    },
     /// Copy the CA's directory into a new directory while the daemon runs:
     /// consistent snapshots of both databases, the audit witness and the sealed
     /// recordings, checked (audit chain, witness, recording digests) before the
@@ -78,6 +98,26 @@ enum Command {
         #[arg(value_enum)]
         shell: rampart_completions::Shell,
     },
+}
+
+/// `rotate-key`'s CA.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RotateCa {
+    /// The user CA key (user certificates, KRL signatures).
+    User,
+    /// The host CA key (host certificates).
+    Host,
+}
+
+/// `rotate-key`'s step.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum RotateStep {
+    /// Make the next key; the CA publishes it beside the signing one.
+    Prepare,
+    /// Sign with the next key; keep trusting the one it replaces.
+    Activate,
+    /// Stop trusting the replaced key.
+    Retire,
 }
 
 /// `rampart-ca init`'s options.
@@ -428,6 +468,49 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 r.started_at.seq,
                 hex::encode(r.started_at.hash)
             );
+            Ok(())
+        }
+        Command::RotateKey {
+            config,
+            ca,
+            step,
+            force,
+        } => {
+            use rampart_ca::rotation::{self, CaRole, Step};
+            let role = match ca {
+                RotateCa::User => CaRole::User,
+                RotateCa::Host => CaRole::Host,
+            };
+            let step = match step {
+                RotateStep::Prepare => Step::Prepare,
+                RotateStep::Activate => Step::Activate,
+                RotateStep::Retire => Step::Retire,
+            };
+            let done = rotation::rotate(&config, role, step, force)?;
+            let name = role.as_str();
+            match done.step {
+                Step::Prepare => eprintln!(
+                    "Next {name} CA key {} made; {} still signs. Restart the CA (every CA \
+                     host, with the new key files) so it publishes both; activate once hosts \
+                     ran krl-sync and users logged in again.",
+                    done.key, done.signer
+                ),
+                Step::Activate => eprintln!(
+                    "{name} CA key {} signs after the CA restarts; the replaced key stays \
+                     trusted{}. Restart the CA now.",
+                    done.key,
+                    done.retire_after.map_or(String::new(), |t| format!(
+                        " (its last certificate expires {}: retire it after that)",
+                        t.to_rfc3339()
+                    ))
+                ),
+                Step::Retire => eprintln!(
+                    "Replaced {name} CA key {} is no longer published; restart the CA. Hosts \
+                     drop it at their next krl-sync.",
+                    done.key
+                ),
+            }
+            println!("{}", done.key);
             Ok(())
         }
         Command::RecoverAdmin { config, user, ttl } => {

@@ -72,6 +72,27 @@ pub(crate) fn certificates_are_recorded_and_found(b: &dyn Backend) {
     assert_eq!(by_key, [1, 4]);
 }
 
+pub(crate) fn the_last_expiry_of_a_kind_is_found_by_validity_start(b: &dyn Backend) {
+    let s = b.open();
+    assert_eq!(s.last_expiry(CertKind::User, u64::MAX).unwrap(), None);
+    let at = |serial, kind, after, before| CertRecord {
+        valid_after: after,
+        valid_before: before,
+        ..cert(serial, kind, "alice", "SHA256:k")
+    };
+    s.insert_cert(&at(1, CertKind::User, 100, 500)).unwrap();
+    s.insert_cert(&at(2, CertKind::User, 200, 400)).unwrap();
+    s.insert_cert(&at(3, CertKind::User, 300, 900)).unwrap();
+    s.insert_cert(&at(4, CertKind::Host, 150, 5_000)).unwrap();
+    assert_eq!(s.last_expiry(CertKind::User, 99).unwrap(), None);
+    assert_eq!(s.last_expiry(CertKind::User, 250).unwrap(), Some((500, 1)));
+    assert_eq!(s.last_expiry(CertKind::User, 300).unwrap(), Some((900, 3)));
+    assert_eq!(
+        s.last_expiry(CertKind::Host, 300).unwrap(),
+        Some((5_000, 4))
+    );
+}
+
 pub(crate) fn revocations_bump_the_version_only_when_something_is_new(b: &dyn Backend) {
     let s = b.open();
     assert_eq!(s.revocations().unwrap(), Default::default());

@@ -188,6 +188,7 @@ macro_rules! cases {
             serial_reservations_never_overlap_across_reopen,
             serials_reserved_concurrently_never_collide,
             certificates_are_recorded_and_found,
+            the_last_expiry_of_a_kind_is_found_by_validity_start,
             revocations_bump_the_version_only_when_something_is_new,
             revoked_host_keys_are_those_whose_fingerprint_is_revoked,
             join_tokens_are_single_use_bound_and_expire,

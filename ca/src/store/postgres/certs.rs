@@ -75,10 +75,7 @@ impl CertStore for PostgresStore {
     }
 
     fn insert_cert(&self, c: &CertRecord) -> Result<(), StoreError> {
-        let kind = match c.kind {
-            CertKind::User => "user",
-            CertKind::Host => "host",
-        };
+        let kind = c.kind.as_str();
         self.conn()?
             .execute(
                 "INSERT INTO certs(serial, kind, subject, key_fingerprint, key_id, principals,
@@ -109,6 +106,26 @@ impl CertStore for PostgresStore {
             )
             .map_err(db)?;
         Ok(serials(rows))
+    }
+
+    fn last_expiry(
+        &self,
+        kind: CertKind,
+        valid_after_upto: u64,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let upto = i64::try_from(valid_after_upto).unwrap_or(i64::MAX);
+        let row = self
+            .conn()?
+            .query_opt(
+                "SELECT valid_before, serial FROM certs WHERE kind = $1 AND valid_after <= $2 \
+                 ORDER BY valid_before DESC, serial DESC LIMIT 1",
+                &[&kind.as_str(), &upto],
+            )
+            .map_err(db)?;
+        Ok(row.and_then(|r| {
+            let (end, serial): (i64, i64) = (r.get(0), r.get(1));
+            Some((u64::try_from(end).ok()?, u64::try_from(serial).ok()?))
+        }))
     }
 
     fn serials_for_key(&self, fingerprint: &str) -> Result<Vec<u64>, StoreError> {

@@ -83,10 +83,7 @@ impl CertStore for SqliteStore {
         .map_err(db)?
         .execute(params![
             i64_of(c.serial)?,
-            match c.kind {
-                CertKind::User => "user",
-                CertKind::Host => "host",
-            },
+            c.kind.as_str(),
             c.subject,
             c.key_fingerprint,
             c.key_id,
@@ -113,6 +110,27 @@ impl CertStore for SqliteStore {
             .into_iter()
             .filter_map(|v| u64::try_from(v).ok())
             .collect())
+    }
+
+    fn last_expiry(
+        &self,
+        kind: CertKind,
+        valid_after_upto: u64,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let upto = i64::try_from(valid_after_upto).unwrap_or(i64::MAX);
+        let row: Option<(i64, i64)> = self
+            .conn()?
+            .query_row(
+                "SELECT valid_before, serial FROM certs WHERE kind = ?1 AND valid_after <= ?2 \
+                 ORDER BY valid_before DESC, serial DESC LIMIT 1",
+                params![kind.as_str(), upto],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(db)?;
+        Ok(row.and_then(|(end, serial)| {
+            Some((u64::try_from(end).ok()?, u64::try_from(serial).ok()?))
+        }))
     }
 
     fn serials_for_key(&self, fingerprint: &str) -> Result<Vec<u64>, StoreError> {

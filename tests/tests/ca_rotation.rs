@@ -1,0 +1,230 @@
+//! Rotating the user CA key the way the operator guide says, against a real
+//! sshd whose `TrustedUserCAKeys` and `RevokedKeys` files are kept by
+//! `rampart host krl-sync`: prepare (both keys published, hosts learn the next
+//! one), activate (new certificates from the new key, old ones still work),
+//! retire (refused while the old key's certificates are valid, forced for a
+//! compromised key: the old certificate stops working at the host). A host
+//! that slept through the rotation is refused, not silently re-keyed. The host
+//! CA key's next key reaches the engineer's `known_hosts` at login.
+//! Real `rampart-ca`, `rampart`, `sshd`, `ssh`.
+
+#![allow(clippy::disallowed_methods)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use rampart_e2e::keys::inspect_cert;
+use rampart_e2e::policy::ENGINEERS;
+use rampart_e2e::process::{run_timeout, CmdOutput, DEFAULT_TIMEOUT};
+use rampart_e2e::{
+    bin, bootstrap_admin, onboard, ssh_login, tempdir, AuditDb, Ca, Sshd, TEST_ACCOUNT,
+};
+
+fn rotate(ca: &Ca, which: &str, step: &str, extra: &[&str]) -> CmdOutput {
+    let mut c = Command::new(bin("rampart-ca"));
+    c.arg("rotate-key")
+        .arg("--config")
+        .arg(ca.config_path())
+        .args([which, step])
+        .args(extra);
+    run_timeout(c, None, DEFAULT_TIMEOUT)
+}
+
+fn krl_sync(ca: &Ca, ca_keys: &Path, krl: &Path) -> CmdOutput {
+    let mut c = Command::new(bin("rampart"));
+    c.env_remove("RAMPART_HOME")
+        .env_remove("HOME")
+        .args(["host", "krl-sync", "--ca", ca.url(), "--ca-fingerprint"])
+        .arg(ca.fingerprint())
+        .arg("--ca-key")
+        .arg(ca_keys)
+        .arg("--out")
+        .arg(krl);
+    run_timeout(c, None, DEFAULT_TIMEOUT)
+}
+
+/// The key part (`type base64`) of each line of an OpenSSH key file.
+fn keys_in(text: &str) -> Vec<String> {
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+fn fingerprint_of(line: &str) -> String {
+    ssh_key::PublicKey::from_openssh(line.trim())
+        .unwrap()
+        .fingerprint(ssh_key::HashAlg::Sha256)
+        .to_string()
+}
+
+#[test]
+fn the_user_ca_key_rotates_without_locking_anyone_out_and_a_forced_retire_cuts_the_old_key_off() {
+    let mut ca = Ca::init_e2e("");
+    ca.start();
+    let admin = bootstrap_admin(&ca);
+    let mut alice = onboard(&ca, &admin, "alice", &[ENGINEERS]);
+    alice.login();
+    let old_key = ca.user_ca_pub();
+    let old_fp = fingerprint_of(&old_key);
+    let dir = tempdir("ca-rotation");
+    let old_cert = dir.path().join("alice-old-cert.pub");
+    fs::copy(alice.cli.cert(), &old_cert).unwrap();
+    let identity = alice.cli.identity();
+
+    // A host as `rampart host install` leaves it: trusts the CA's key, and
+    // krl-sync keeps that file and the KRL current.
+    let sshd = Sshd::start(&old_key);
+    sshd.set_principals(TEST_ACCOUNT, &["alice"]);
+    let trusted = sshd.dir().join("trusted_user_ca_keys");
+    let krl = sshd.revoked_keys_path().to_path_buf();
+    let asleep = dir.path().join("host-that-slept.pub");
+    fs::copy(&trusted, &asleep).unwrap();
+    krl_sync(&ca, &trusted, &krl).assert_success("krl-sync before the rotation");
+    assert_eq!(
+        keys_in(&fs::read_to_string(&trusted).unwrap()),
+        keys_in(&old_key)
+    );
+    ssh_login(&sshd, TEST_ACCOUNT, &identity, Some(&old_cert)).assert_success("before");
+
+    // Nothing to activate or retire yet.
+    rotate(&ca, "user", "activate", &[]).assert_failure("activate before prepare");
+    rotate(&ca, "user", "retire", &[]).assert_failure("retire with no old key");
+
+    // 1. prepare: the next key is published beside the signing one.
+    let prepared = rotate(&ca, "user", "prepare", &[]);
+    prepared.assert_success("rotate-key user prepare");
+    let new_fp = prepared.stdout.trim().to_owned();
+    assert!(
+        new_fp.starts_with("SHA256:") && new_fp != old_fp,
+        "{prepared}"
+    );
+    rotate(&ca, "user", "prepare", &[]).assert_failure("a second prepare");
+    ca.restart();
+    let published = ca.api().user_ca().unwrap();
+    let published_fps: Vec<String> = published.lines().map(fingerprint_of).collect();
+    assert_eq!(
+        published_fps,
+        [old_fp.clone(), new_fp.clone()],
+        "{published}"
+    );
+    let check = {
+        let mut c = Command::new(bin("rampart-ca"));
+        c.arg("check").arg("--config").arg(ca.config_path());
+        run_timeout(c, None, DEFAULT_TIMEOUT)
+    };
+    check.assert_success("rampart-ca check during a rotation");
+    assert!(
+        check.stdout.contains(&format!("next key {new_fp}")),
+        "{check}"
+    );
+    let synced = krl_sync(&ca, &trusted, &krl);
+    synced.assert_success("krl-sync after prepare");
+    assert!(
+        synced.stdout.contains("installed the CA's user CA keys"),
+        "{synced}"
+    );
+    assert_eq!(
+        keys_in(&fs::read_to_string(&trusted).unwrap()),
+        keys_in(&published)
+    );
+    // Still signed by the old key.
+    alice.login();
+    assert!(inspect_cert(&alice.cli.cert()).signing_ca.contains(&old_fp));
+
+    // 2. activate: the new key signs; the old one stays trusted.
+    rotate(&ca, "user", "activate", &[]).assert_success("rotate-key user activate");
+    ca.restart();
+    alice.login();
+    let new_cert = alice.cli.cert();
+    let info = inspect_cert(&new_cert);
+    assert!(info.signing_ca.contains(&new_fp), "{}", info.text);
+    krl_sync(&ca, &trusted, &krl)
+        .assert_success("krl-sync after activate (KRL signed by the new key)");
+    ssh_login(&sshd, TEST_ACCOUNT, &identity, Some(&new_cert)).assert_success("new certificate");
+    ssh_login(&sshd, TEST_ACCOUNT, &identity, Some(&old_cert))
+        .assert_success("old certificate during the rotation");
+
+    // 3. retire: refused while the old key's certificates are valid, then
+    // forced, as for a compromised key.
+    let early = rotate(&ca, "user", "retire", &[]);
+    early.assert_failure("retire while old certificates are valid");
+    assert!(early.stderr.contains("stay valid until"), "{early}");
+    rotate(&ca, "user", "retire", &["--force"]).assert_success("rotate-key user retire --force");
+    ca.restart();
+    assert_eq!(
+        ca.api()
+            .user_ca()
+            .unwrap()
+            .lines()
+            .map(fingerprint_of)
+            .collect::<Vec<_>>(),
+        [new_fp.clone()]
+    );
+    krl_sync(&ca, &trusted, &krl).assert_success("krl-sync after retire");
+    assert_eq!(
+        keys_in(&fs::read_to_string(&trusted).unwrap()).len(),
+        1,
+        "the host trusts the new key alone"
+    );
+    ssh_login(&sshd, TEST_ACCOUNT, &identity, Some(&old_cert))
+        .assert_failure("old certificate after retire");
+    ssh_login(&sshd, TEST_ACCOUNT, &identity, Some(&new_cert))
+        .assert_success("new certificate after retire");
+
+    // A host that never synced during the rotation trusts the old key only:
+    // the new KRL and key set are refused and its files stay as they were.
+    let asleep_krl = dir.path().join("asleep.krl");
+    let before = fs::read(&asleep).unwrap();
+    let refused = krl_sync(&ca, &asleep, &asleep_krl);
+    refused.assert_failure("a host that slept through the rotation");
+    assert_eq!(fs::read(&asleep).unwrap(), before);
+    assert!(!asleep_krl.exists());
+
+    // Every step is in the audit chain, the forced retire marked so.
+    let steps: Vec<(String, bool)> = AuditDb::new(ca.audit_db())
+        .bodies("ca_key_rotated")
+        .iter()
+        .map(|b| {
+            let d = &b["details"];
+            assert_eq!(d["ca"], "user");
+            (d["step"].as_str().unwrap().to_owned(), d["forced"] == true)
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("prepare".to_owned(), false),
+            ("activate".to_owned(), false),
+            ("retire".to_owned(), true)
+        ]
+    );
+    ca.stop();
+    ca.verify_audit()
+        .assert_success("the chain verifies after the rotation");
+}
+
+#[test]
+fn a_prepared_host_ca_key_reaches_known_hosts_at_login() {
+    let mut ca = Ca::init_e2e("");
+    ca.start();
+    let admin = bootstrap_admin(&ca);
+    let mut alice = onboard(&ca, &admin, "alice", &[ENGINEERS]);
+    rotate(&ca, "host", "prepare", &[]).assert_success("rotate-key host prepare");
+    ca.restart();
+    alice.login();
+    let known = fs::read_to_string(alice.cli.known_hosts()).unwrap();
+    let authorities: Vec<&str> = known
+        .lines()
+        .filter(|l| l.starts_with("@cert-authority * "))
+        .collect();
+    assert_eq!(authorities.len(), 2, "{known}");
+    assert!(authorities[0].contains(ca.host_ca_pub().split_whitespace().nth(1).unwrap()));
+}
