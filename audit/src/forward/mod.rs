@@ -98,11 +98,15 @@ pub enum ForwardError {
     #[error(transparent)]
     Audit(#[from] AuditError),
 
-    /// Connecting to, writing to or reading from the receiver failed.
-    #[error("receiver I/O: {0}")]
+    /// Connecting to, writing to or reading from the receiver failed; the
+    /// I/O error is the source (printed once by a chain printer such as
+    /// [`ForwardError::one_line`]).
+    #[error("receiver I/O")]
     Io(#[from] std::io::Error),
 
-    /// The TLS handshake failed or the receiver's certificate was refused.
+    /// The TLS handshake failed or the receiver's certificate was refused. It
+    /// holds the reason as text and has no source, so the text stays in the
+    /// message.
     #[error("TLS: {0}")]
     Tls(String),
 
@@ -485,5 +489,29 @@ impl StatusHandle {
     /// A snapshot of the forwarder's state.
     pub fn get(&self) -> ForwarderStatus {
         lock(&self.0).clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ForwardError;
+
+    #[test]
+    fn an_io_failure_names_its_cause_once() {
+        let e = ForwardError::Io(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connection refused",
+        ));
+        assert_eq!(e.to_string(), "receiver I/O");
+        let cause = std::error::Error::source(&e).map(ToString::to_string);
+        assert_eq!(cause.as_deref(), Some("connection refused"));
+        assert_eq!(e.one_line(), "receiver I/O: connection refused");
+    }
+
+    #[test]
+    fn a_tls_failure_is_its_text_alone() {
+        let e = ForwardError::Tls("invalid peer certificate: UnknownIssuer".into());
+        assert!(std::error::Error::source(&e).is_none());
+        assert_eq!(e.one_line(), "TLS: invalid peer certificate: UnknownIssuer");
     }
 }
