@@ -166,7 +166,7 @@ fn the_user_ca_key_rotates_without_locking_anyone_out_and_a_forced_retire_cuts_t
             .lines()
             .map(fingerprint_of)
             .collect::<Vec<_>>(),
-        [new_fp.clone()]
+        std::slice::from_ref(&new_fp)
     );
     krl_sync(&ca, &trusted, &krl).assert_success("krl-sync after retire");
     assert_eq!(
