@@ -91,7 +91,7 @@ pub enum CertRefused {
     /// A host certificate offered for user authentication.
     #[error("a host certificate was presented as a user certificate")]
     HostCertificate,
-    /// Signed by a key other than the user CA from join.
+    /// Signed by none of the user CA keys trusted now.
     #[error("certificate not issued by the Rampart user CA")]
     ForeignCa,
     /// Outside its validity interval.

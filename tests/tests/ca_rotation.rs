@@ -5,8 +5,9 @@
 //! retire (refused while the old key's certificates are valid, forced for a
 //! compromised key: the old certificate stops working at the host). A host
 //! that slept through the rotation is refused, not silently re-keyed. The host
-//! CA key's next key reaches the engineer's `known_hosts` at login.
-//! Real `rampart-ca`, `rampart`, `sshd`, `ssh`.
+//! CA key's next key reaches the engineer's `known_hosts` at login. A bastion
+//! takes the new keys on reload and refuses the retired key's certificates.
+//! Real `rampart-ca`, `rampart`, `rampart-bastion`, `sshd`, `ssh`.
 
 #![allow(clippy::disallowed_methods)]
 #![allow(
@@ -19,12 +20,14 @@
 use std::fs;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
+use rampart_e2e::bastion::{host_ca_target, ssh, Bastion, TargetSpec};
 use rampart_e2e::keys::inspect_cert;
 use rampart_e2e::policy::ENGINEERS;
 use rampart_e2e::process::{run_timeout, CmdOutput, DEFAULT_TIMEOUT};
 use rampart_e2e::{
-    bin, bootstrap_admin, onboard, ssh_login, tempdir, AuditDb, Ca, Sshd, TEST_ACCOUNT,
+    bin, bootstrap_admin, eventually, onboard, ssh_login, tempdir, AuditDb, Ca, Sshd, TEST_ACCOUNT,
 };
 
 fn rotate(ca: &Ca, which: &str, step: &str, extra: &[&str]) -> CmdOutput {
@@ -137,7 +140,10 @@ fn the_user_ca_key_rotates_without_locking_anyone_out_and_a_forced_retire_cuts_t
     );
     // Still signed by the old key.
     alice.login();
-    assert!(inspect_cert(&alice.cli.cert()).signing_ca.contains(&old_fp));
+    let to_revoke = dir.path().join("alice-revoked-cert.pub");
+    fs::copy(alice.cli.cert(), &to_revoke).unwrap();
+    let revoked_info = inspect_cert(&to_revoke);
+    assert!(revoked_info.signing_ca.contains(&old_fp));
 
     // 2. activate: the new key signs; the old one stays trusted.
     rotate(&ca, "user", "activate", &[]).assert_success("rotate-key user activate");
@@ -151,6 +157,17 @@ fn the_user_ca_key_rotates_without_locking_anyone_out_and_a_forced_retire_cuts_t
     ssh_login(&sshd, TEST_ACCOUNT, &identity, Some(&new_cert)).assert_success("new certificate");
     ssh_login(&sshd, TEST_ACCOUNT, &identity, Some(&old_cert))
         .assert_success("old certificate during the rotation");
+    // A serial the old key signed is still revoked at the host once the new
+    // key signs the KRL (one certificate section per trusted key).
+    admin
+        .cli
+        .admin(&["revoke", "--serial", &revoked_info.serial.to_string()])
+        .assert_success("revoke an old-key certificate during the rotation");
+    krl_sync(&ca, &trusted, &krl).assert_success("krl-sync after the revocation");
+    ssh_login(&sshd, TEST_ACCOUNT, &identity, Some(&to_revoke))
+        .assert_failure("a revoked old-key certificate");
+    ssh_login(&sshd, TEST_ACCOUNT, &identity, Some(&old_cert))
+        .assert_success("an old-key certificate not revoked");
 
     // 3. retire: refused while the old key's certificates are valid, then
     // forced, as for a compromised key.
@@ -227,4 +244,76 @@ fn a_prepared_host_ca_key_reaches_known_hosts_at_login() {
         .collect();
     assert_eq!(authorities.len(), 2, "{known}");
     assert!(authorities[0].contains(ca.host_ca_pub().split_whitespace().nth(1).unwrap()));
+}
+
+#[test]
+fn a_bastion_follows_the_user_ca_rotation_when_reloaded() {
+    const BASTION: &str = "bastion-1";
+    let mut ca = Ca::init_e2e("");
+    ca.write_policy(&rampart_e2e::policy::bastion_policy(
+        &ca.info().admin_user.clone(),
+        BASTION,
+    ));
+    ca.start();
+    let admin = bootstrap_admin(&ca);
+    let mut alice = onboard(&ca, &admin, "alice", &[ENGINEERS]);
+    alice.login();
+    let dir = tempdir("ca-rotation-bastion");
+    let old_cert = dir.path().join("alice-old-cert.pub");
+    fs::copy(alice.cli.cert(), &old_cert).unwrap();
+    let sshd = host_ca_target(&ca, &admin, Vec::new());
+    let mut bastion = Bastion::join(
+        &ca,
+        &admin,
+        BASTION,
+        &[TargetSpec::host_ca("db-1", sshd.port())],
+    );
+    bastion.start();
+    let config = bastion.ssh_config(&alice, dir.path(), &["db-1"]);
+    let old_config = dir.path().join("ssh_config-old");
+    fs::write(
+        &old_config,
+        fs::read_to_string(&config).unwrap().replace(
+            &alice.cli.cert().display().to_string(),
+            &old_cert.display().to_string(),
+        ),
+    )
+    .unwrap();
+    let target = format!("{TEST_ACCOUNT}@db-1");
+    let through = |config: &Path| ssh(config, &[&target, "true"], None, Duration::from_secs(60));
+    through(&config).assert_success("through the bastion before the rotation");
+
+    rotate(&ca, "user", "prepare", &[]).assert_success("prepare");
+    ca.restart();
+    let reloaded = bastion.reload();
+    assert!(reloaded.contains("the CA's keys changed"), "{reloaded}");
+    rotate(&ca, "user", "activate", &[]).assert_success("activate");
+    ca.restart();
+    bastion.reload();
+    // The target trusts both keys, as krl-sync would have left it: the
+    // bastion's per-session certificates now come from the new key.
+    let published = ca.api().user_ca().unwrap();
+    sshd.set_user_ca_keys(&published.lines().collect::<Vec<_>>());
+    alice.login();
+    through(&config).assert_success("a certificate from the new key");
+    through(&old_config).assert_success("a certificate from the old key, during the rotation");
+
+    rotate(&ca, "user", "retire", &["--force"]).assert_success("retire --force");
+    ca.restart();
+    bastion.reload();
+    let refused = through(&old_config);
+    refused.assert_failure("a certificate from the retired key at the bastion");
+    through(&config).assert_success("a certificate from the new key after retire");
+    // The refusal is in the audit chain with its reason.
+    eventually("the bastion's refusal reaches the audit log", || {
+        AuditDb::new(ca.audit_db())
+            .bodies("bastion_connection_refused")
+            .iter()
+            .any(|b| {
+                b["reason"]
+                    .as_str()
+                    .or(b["details"]["reason"].as_str())
+                    .is_some_and(|r| r.contains("not issued by"))
+            })
+    });
 }

@@ -4,7 +4,7 @@
 //! **Owns:** [`CaKeys`] and their refresh. The CA publishes its user and host
 //! CA keys (the signing one first, then, during a rotation, the next and the
 //! replaced one); the bastion fetches both sets over its pinned connection at
-//! start and every [`REFRESH_EVERY`], swaps them in for new connections and
+//! start, on SIGHUP and every [`REFRESH_EVERY`], swaps them in for new connections and
 //! sessions, and writes them to the identity files so a restart while the CA
 //! is away starts from the latest set. A fetch that fails or does not parse
 //! keeps the keys as they are.

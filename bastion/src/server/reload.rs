@@ -147,6 +147,9 @@ impl Shared {
 /// is a reload and not the default action (the end of the process).
 pub async fn reload_loop(shared: Arc<Shared>, path: PathBuf, mut hangup: Signal) {
     while hangup.recv().await.is_some() {
+        // The CA's keys too, at once: an operator stepping through a key
+        // rotation need not wait for the next periodic refresh.
+        super::refresh_ca_keys(&shared).await;
         match shared.reload(&path).await {
             Ok(Reloaded { change: c, sha256 }) if c.is_empty() => tracing::info!(
                 "SIGHUP: config reloaded from {} (sha256 {sha256}): nothing changed",

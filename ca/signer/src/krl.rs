@@ -46,6 +46,11 @@ pub struct KrlSpec {
     pub comment: String,
     /// The CA whose certificates `revoked_serials` refers to.
     pub ca_key: PublicKey,
+    /// Further CA keys the same serials are revoked under: while a CA rotates
+    /// its key, certificates from the next or the replaced key are trusted
+    /// too, and serials are unique across a CA's keys. One certificate
+    /// section each.
+    pub also_ca_keys: Vec<PublicKey>,
     /// Serials of certificates issued by `ca_key` to revoke. Any order,
     /// duplicates allowed; 0 is refused (OpenSSH never revokes serial 0,
     /// which is what certificates without a serial carry).
@@ -92,8 +97,9 @@ pub fn build_krl(spec: &KrlSpec) -> Result<Vec<u8>, SignerError> {
             "serial 0 cannot be revoked (OpenSSH treats it as 'no serial')".to_owned(),
         ));
     }
-    if !serials.is_empty() {
-        let ca_blob = plain_key_blob(&spec.ca_key, "the CA key")?;
+    let ca_keys = std::iter::once(&spec.ca_key).chain(&spec.also_ca_keys);
+    for ca_key in ca_keys.filter(|_| !serials.is_empty()) {
+        let ca_blob = plain_key_blob(ca_key, "the CA key")?;
         // Certificate section: string ca_key, string reserved, subsections.
         let mut sect = Vec::new();
         put_string(&mut sect, &ca_blob)?;
@@ -310,6 +316,7 @@ mod tests {
             generated_at: 1_700_000_000,
             comment: "test".into(),
             ca_key: FileCaKey::generate("ca").unwrap().public_key().clone(),
+            also_ca_keys: Vec::new(),
             revoked_serials: serials,
             revoked_key_sha256: vec![],
             revoked_keys: vec![],

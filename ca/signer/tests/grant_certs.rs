@@ -331,6 +331,7 @@ fn krl_revokes_our_own_certificates() {
         generated_at: u64::try_from(now().timestamp()).unwrap(),
         comment: String::new(),
         ca_key: ca.public_key().clone(),
+        also_ca_keys: Vec::new(),
         revoked_serials: vec![5, 6, 7, 42],
         revoked_key_sha256: vec![key_sha256(&revoked_key).unwrap()],
         revoked_keys: vec![],

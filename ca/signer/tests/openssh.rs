@@ -409,6 +409,7 @@ fn krl_is_understood_by_ssh_keygen() {
         generated_at: 1_750_000_000,
         comment: "rampart test KRL".to_owned(),
         ca_key: ca.public_key().clone(),
+        also_ca_keys: Vec::new(),
         revoked_serials: vec![42, 7, 5, 6, 5],
         revoked_key_sha256: vec![fp],
         revoked_keys: vec![read_pub(&explicit)],
@@ -428,6 +429,19 @@ fn krl_is_understood_by_ssh_keygen() {
         !krl_query(&krl_path, &other_ca_cert_5).0,
         "a different CA's serial 5 is not revoked"
     );
+    // During a key rotation the same serials are revoked under every trusted
+    // CA key: then the other CA's serial 5 is revoked too, and 8 still is not.
+    let rotating = d.join("krl-rotating");
+    let both = KrlSpec {
+        also_ca_keys: vec![read_pub(&other_ca)],
+        ..spec.clone()
+    };
+    std::fs::write(&rotating, build_krl(&both).unwrap()).unwrap();
+    assert!(
+        krl_query(&rotating, &other_ca_cert_5).0,
+        "serial 5 under the other key"
+    );
+    assert!(!krl_query(&rotating, &keygen_sign(&other_ca, &user("other8"), 8)).0);
     assert!(
         krl_query(&krl_path, &by_fp_cert).0,
         "cert for a key revoked by fingerprint"
@@ -508,6 +522,7 @@ fn krl_equivalent_to_ssh_keygen_k() {
         generated_at: date,
         comment: String::new(),
         ca_key: read_pub(&ca),
+        also_ca_keys: Vec::new(),
         revoked_serials: vec![42, 9, 5, 6, 7],
         revoked_key_sha256: vec![parse_fingerprint(&k_fp).unwrap()],
         revoked_keys: vec![read_pub(&k)],
@@ -538,6 +553,7 @@ fn krl_refuses_certificates_and_serial_zero() {
         generated_at: 0,
         comment: String::new(),
         ca_key: read_pub(&ca),
+        also_ca_keys: Vec::new(),
         revoked_serials: vec![1],
         revoked_key_sha256: vec![],
         revoked_keys: vec![],

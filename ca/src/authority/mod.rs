@@ -480,6 +480,7 @@ impl Authority {
             generated_at,
             comment: format!("rampart KRL v{}", rev.version),
             ca_key: self.keys.user_ca.public_key().clone(),
+            also_ca_keys: self.keys.also_trusted_user.clone(),
             revoked_serials: rev.serials,
             revoked_key_sha256: key_hashes,
             revoked_keys: Vec::new(),

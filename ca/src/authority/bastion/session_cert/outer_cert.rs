@@ -66,8 +66,9 @@ impl Authority {
             })
     }
 
-    /// A user certificate, signed by this CA's user CA, valid at `now` by the
-    /// CA's clock, whose signature verifies.
+    /// A user certificate, signed by one of this CA's trusted user CA keys
+    /// (the signing one, or during a rotation the next or the replaced one),
+    /// valid at `now` by the CA's clock, whose signature verifies.
     fn outer_cert_is_ours(&self, outer: &Certificate, now: DateTime<Utc>) -> Result<(), Refusal> {
         if outer.cert_type() != CertType::User {
             return Err(Refusal::new(
@@ -75,14 +76,17 @@ impl Authority {
                 "user_certificate is a host certificate",
             ));
         }
-        let user_ca = self.keys.user_ca.public_key();
-        let ca_fp = user_ca.fingerprint(ssh_key::HashAlg::Sha256);
-        if outer.signature_key().fingerprint(ssh_key::HashAlg::Sha256) != ca_fp {
+        let signer = outer.signature_key().fingerprint(ssh_key::HashAlg::Sha256);
+        let Some(ca_fp) = std::iter::once(self.keys.user_ca.public_key())
+            .chain(&self.keys.also_trusted_user)
+            .map(|k| k.fingerprint(ssh_key::HashAlg::Sha256))
+            .find(|fp| *fp == signer)
+        else {
             return Err(Refusal::new(
                 ErrorCode::CertificateForeign,
                 "the user certificate was not issued by this CA",
             ));
-        }
+        };
         let unix_now = u64::try_from(now.timestamp()).unwrap_or(0);
         // PROTOCOL.certkeys: "valid after <= current time < valid before".
         if !(outer.valid_after() <= unix_now && unix_now < outer.valid_before()) {
