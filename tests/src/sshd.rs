@@ -62,6 +62,10 @@ pub struct SshdOptions {
     pub host_ca_line: Option<String>,
     /// Extra config lines appended verbatim.
     pub extra_config: Vec<String>,
+    /// `TrustedUserCAKeys` and `RevokedKeys` files someone else keeps (those
+    /// `rampart host install` wrote, which `rampart host krl-sync` updates),
+    /// instead of the ones this helper writes from `user_ca_keys`.
+    pub trust_files: Option<(PathBuf, PathBuf)>,
 }
 
 /// A running sshd. Killed on drop.
@@ -138,9 +142,21 @@ impl Sshd {
             "KbdInteractiveAuthentication no".into(),
             "PubkeyAuthentication yes".into(),
             "AuthorizedKeysFile none".into(),
-            format!("TrustedUserCAKeys {}", trusted.display()),
+            format!(
+                "TrustedUserCAKeys {}",
+                opts.trust_files
+                    .as_ref()
+                    .map_or(&trusted, |t| &t.0)
+                    .display()
+            ),
             format!("AuthorizedPrincipalsFile {}/%u", principals_dir.display()),
-            format!("RevokedKeys {}", revoked_keys.display()),
+            format!(
+                "RevokedKeys {}",
+                opts.trust_files
+                    .as_ref()
+                    .map_or(&revoked_keys, |t| &t.1)
+                    .display()
+            ),
             "LogLevel VERBOSE".into(),
             "PermitRootLogin prohibit-password".into(),
             "MaxStartups 100".into(),
