@@ -9,9 +9,11 @@
 //!
 //! `--softhsm 1` makes the user and host CA keys in a fresh SoftHSM2 token
 //! (`apt-get install softhsm2`) and signs through PKCS#11; `--database
-//! postgres://…` keeps the CA's state in that (empty) PostgreSQL database.
-//! `scripts/bench-ha` runs the three side by side (file keys + SQLite, SoftHSM,
-//! PostgreSQL on a throwaway local cluster).
+//! postgres://…` keeps the CA's state in that (empty) PostgreSQL database, and
+//! with it `--cas 2` serves from two CAs on that one database (a copy of the
+//! first CA's directory, as a second CA host would have; the clients split
+//! between them). `scripts/bench-ha` runs these side by side (file keys +
+//! SQLite, SoftHSM, PostgreSQL with one and two CAs on a throwaway local cluster).
 //!
 //! It prints certificates/s with p50/p99 latency for (a) issuance on an existing
 //! session (factor already verified), (b) full TOTP logins (login + certificate),
@@ -43,6 +45,8 @@ struct Args {
     softhsm: bool,
     /// `postgres://…` of an empty database for the CA's state.
     database: Option<String>,
+    /// CAs serving (more than one only with `database`).
+    cas: usize,
 }
 
 fn args() -> Args {
@@ -52,6 +56,7 @@ fn args() -> Args {
         users: 100,
         softhsm: false,
         database: None,
+        cas: 1,
     };
     let argv: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -67,11 +72,34 @@ fn args() -> Args {
             "--seconds" => a.seconds = v,
             "--users" => a.users = v as usize,
             "--softhsm" => a.softhsm = v != 0,
+            "--cas" => a.cas = (v as usize).max(1),
             other => panic!("unknown argument {other}"),
         }
         i += 2;
     }
+    assert!(
+        a.cas == 1 || a.database.is_some(),
+        "--cas above 1 needs --database postgres://…: CAs share state only there"
+    );
     a
+}
+
+/// Serve the CA configured at `config` on its own runtime (own threads, as
+/// its own process would have); its address once it listens.
+fn serve(config: &Path) -> std::net::SocketAddr {
+    let config = rampart_ca::Config::load(config).unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(rampart_ca::server::serve(config, move |addr| {
+            let _ = tx.send(addr);
+        }))
+        .unwrap();
+    });
+    rx.recv_timeout(Duration::from_secs(30)).expect("CA started")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -245,23 +273,34 @@ fn main() {
     if a.database.is_some() {
         println!("CA state in PostgreSQL");
     }
-    // Raise the per-address failure limit out of the way and keep defaults otherwise.
-    let config = rampart_ca::Config::load(&out.config).unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(rampart_ca::server::serve(config, move |addr| {
-            let _ = tx.send(addr);
-        }))
-        .unwrap();
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("CA started");
-    let url = format!("https://{addr}");
+    // Further CAs: copies of the directory (same keys and database, each its
+    // own audit witness), made before the first one starts.
+    let ca_dir = dir.path().join("ca");
+    let configs: Vec<std::path::PathBuf> = (1..=a.cas)
+        .map(|n| {
+            if n == 1 {
+                return out.config.clone();
+            }
+            let copy = dir.path().join(format!("ca-{n}"));
+            let ok = Command::new("cp")
+                .arg("-a")
+                .arg(&ca_dir)
+                .arg(&copy)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "cp -a the CA directory");
+            copy.join(out.config.strip_prefix(&ca_dir).unwrap())
+        })
+        .collect();
+    let urls: Vec<String> = configs
+        .iter()
+        .map(|c| format!("https://{}", serve(c)))
+        .collect();
+    let url = urls[0].clone();
+    if a.cas > 1 {
+        println!("{} CAs on the one database: {}", a.cas, urls.join(", "));
+    }
     let pin = Fingerprint::parse(&out.tls_fingerprint).unwrap();
     let anon = Client::new(&url, pin).unwrap();
     let admin_login = enrol_and_login(&anon, &out.admin_invite, "admin");
@@ -284,7 +323,7 @@ fn main() {
     let start = Instant::now();
     let handles: Vec<_> = (0..a.clients)
         .map(|c| {
-            let client = Client::new(&url, pin)
+            let client = Client::new(&urls[c % urls.len()], pin)
                 .unwrap()
                 .with_token(admin_login.session_token.clone());
             let keys = Arc::clone(&keys);
@@ -362,8 +401,8 @@ fn main() {
     let work = Arc::new(std::sync::Mutex::new(enrolled));
     let start = Instant::now();
     let handles: Vec<_> = (0..a.clients)
-        .map(|_| {
-            let client = Client::new(&url, pin).unwrap();
+        .map(|c| {
+            let client = Client::new(&urls[c % urls.len()], pin).unwrap();
             let work = Arc::clone(&work);
             let keys = Arc::clone(&keys);
             std::thread::spawn(move || {
