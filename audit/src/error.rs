@@ -13,8 +13,8 @@ use std::sync::Arc;
 pub enum AuditError {
     // The variants that wrap a lower error say what failed and keep that error
     // as their source, without repeating its text: whoever reports the error
-    // walks the chain (`rampart_api::report::one_line`, [`AuditError::one_line`])
-    // and prints each cause once.
+    // walks the chain (`rampart_api::report::one_line`) and prints each cause
+    // once.
     /// SQLite reported an error (I/O error, disk full, database locked, corrupt file…).
     #[error("the SQLite audit database failed")]
     Sqlite(#[from] rusqlite::Error),
@@ -112,29 +112,6 @@ impl AuditError {
             source: Some(Arc::new(source)),
         }
     }
-
-    /// This error and its causes on one line, each cause once (`outer: cause:
-    /// root`): how the crate logs an error. Worded like
-    /// `rampart_api::report::one_line`, which this crate sits below.
-    pub fn one_line(&self) -> String {
-        one_line(self)
-    }
-}
-
-/// `error` and its causes on one line, a cause whose text the line already
-/// holds left out, line breaks folded into spaces.
-pub(crate) fn one_line(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut line = error.to_string();
-    let mut cause = error.source();
-    while let Some(c) = cause {
-        let text = c.to_string();
-        if !line.contains(&text) {
-            line.push_str(": ");
-            line.push_str(&text);
-        }
-        cause = c.source();
-    }
-    line.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 impl From<ssh_key::Error> for AuditError {
@@ -145,6 +122,8 @@ impl From<ssh_key::Error> for AuditError {
 
 #[cfg(test)]
 mod tests {
+    use rampart_api::report::one_line;
+
     use super::*;
 
     fn sqlite_failure() -> rusqlite::Error {
@@ -160,7 +139,7 @@ mod tests {
             "its batch was not committed",
             AuditError::from(sqlite_failure()),
         );
-        let line = e.one_line();
+        let line = one_line(&e);
         // rusqlite adds SQLite's result code as a further cause.
         let want = format!(
             "audit event not written: its batch was not committed: \
@@ -176,7 +155,7 @@ mod tests {
     fn write_failed_without_a_cause_is_just_the_reason() {
         let e = AuditError::write_failed("an event ID was stored twice meanwhile");
         assert_eq!(
-            e.one_line(),
+            one_line(&e),
             "audit event not written: an event ID was stored twice meanwhile"
         );
         assert!(std::error::Error::source(&e).is_none());

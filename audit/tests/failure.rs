@@ -55,7 +55,7 @@ fn locked_database_fails_closed_then_recovers() {
         match r {
             Err(e @ AuditError::WriteFailed { .. }) => {
                 // SQLite's own words arrive as the cause, said once.
-                let line = e.one_line();
+                let line = rampart_api::report::one_line(e);
                 assert!(line.contains("locked") || line.contains("busy"), "{line}");
                 assert_eq!(line.matches("database is").count(), 1, "{line}");
             }

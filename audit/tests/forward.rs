@@ -506,7 +506,7 @@ fn a_database_that_is_not_an_audit_log_is_refused() {
     )
     .unwrap_err();
     // The I/O error is the cause, not part of the top line.
-    let line = err.one_line();
+    let line = rampart_api::report::one_line(&err);
     assert!(line.contains("does not exist"), "{line}");
 }
 

@@ -31,26 +31,6 @@ pub mod sftp;
 
 pub use config::Config;
 
-/// An error and its sources as one line, `outer: inner: …`: what a user or the
-/// log is told when a typed error ends up as text (a refusal reason, an audit
-/// event's `reason`). Messages do not repeat their source, so nothing is said
-/// twice.
-pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut next = e.source();
-    while let Some(cause) = next {
-        // Errors from other crates often print their source as well as
-        // returning it: say it once.
-        let said = cause.to_string();
-        if !text.ends_with(&said) {
-            text.push_str(": ");
-            text.push_str(&said);
-        }
-        next = cause.source();
-    }
-    text
-}
-
 /// Errors of the bastion library.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -157,22 +137,26 @@ mod log_tests {
         assert_eq!(log_directives(None, None), DEFAULT_LOG_FILTER);
     }
 
+    /// The bastion's errors keep their cause as `source` and out of their
+    /// message, so the one-line form says each cause once.
     #[test]
-    fn error_chain_says_each_cause_once() {
+    fn errors_say_each_cause_once_on_one_line() {
+        use rampart_api::report::one_line;
+
         let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
         // A message that leaves its source out: the source follows.
         let reload = crate::server::ReloadRefused::Invalid {
             path: "/etc/b.toml".into(),
             source: BastionError::Config("bad key".into()),
         };
-        assert_eq!(error_chain(&reload), "/etc/b.toml: config: bad key");
+        assert_eq!(one_line(&reload), "/etc/b.toml: config: bad key");
         // A message that prints its source as well: said once.
         let printed = BastionError::io(std::path::Path::new("/x"), io());
-        assert_eq!(error_chain(&printed), "/x: gone");
+        assert_eq!(one_line(&printed), "/x: gone");
         let dial = crate::bridge::DialError::Unreachable {
             target: "db-1".into(),
             source: io(),
         };
-        assert_eq!(error_chain(&dial), "cannot reach target db-1: gone");
+        assert_eq!(one_line(&dial), "cannot reach target db-1: gone");
     }
 }

@@ -100,7 +100,7 @@ pub enum ForwardError {
 
     /// Connecting to, writing to or reading from the receiver failed; the
     /// I/O error is the source (printed once by a chain printer such as
-    /// [`ForwardError::one_line`]).
+    /// `rampart_api::report::one_line`).
     #[error("receiver I/O")]
     Io(#[from] std::io::Error),
 
@@ -137,14 +137,6 @@ pub enum ForwardError {
         /// The start of the response body, for the log.
         detail: String,
     },
-}
-
-impl ForwardError {
-    /// This error and its causes on one line, each cause once (see
-    /// [`AuditError::one_line`]).
-    pub fn one_line(&self) -> String {
-        crate::error::one_line(self)
-    }
 }
 
 /// One event as read from the log, with the exact canonical body the chain hashes,
@@ -494,6 +486,8 @@ impl StatusHandle {
 
 #[cfg(test)]
 mod tests {
+    use rampart_api::report::one_line;
+
     use super::ForwardError;
 
     #[test]
@@ -505,13 +499,13 @@ mod tests {
         assert_eq!(e.to_string(), "receiver I/O");
         let cause = std::error::Error::source(&e).map(ToString::to_string);
         assert_eq!(cause.as_deref(), Some("connection refused"));
-        assert_eq!(e.one_line(), "receiver I/O: connection refused");
+        assert_eq!(one_line(&e), "receiver I/O: connection refused");
     }
 
     #[test]
     fn a_tls_failure_is_its_text_alone() {
         let e = ForwardError::Tls("invalid peer certificate: UnknownIssuer".into());
         assert!(std::error::Error::source(&e).is_none());
-        assert_eq!(e.one_line(), "TLS: invalid peer certificate: UnknownIssuer");
+        assert_eq!(one_line(&e), "TLS: invalid peer certificate: UnknownIssuer");
     }
 }

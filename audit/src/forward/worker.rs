@@ -325,14 +325,14 @@ impl Worker {
     fn failed(&mut self, e: &ForwardError) {
         let mut st = lock(&self.status);
         st.consecutive_failures = st.consecutive_failures.saturating_add(1);
-        st.last_error = Some(e.one_line());
+        st.last_error = Some(rampart_api::report::one_line(e));
         st.connected = false;
         let failures = st.consecutive_failures;
         drop(st);
         if matches!(e, ForwardError::Rejected { .. }) {
             tracing::error!(
                 forwarder = %self.settings.name, destination = %self.sink.destination(),
-                cursor = self.acked, failures, retry_in = ?self.backoff, error = %e.one_line(),
+                cursor = self.acked, failures, retry_in = ?self.backoff, error = %rampart_api::report::one_line(e),
                 "forwarder configuration error: the receiver refuses our requests; \
                  events stay in the database and are retried"
             );
@@ -341,7 +341,7 @@ impl Worker {
         tracing::warn!(
             forwarder = %self.settings.name, destination = %self.sink.destination(),
             cursor = self.acked, head = self.head, lag = self.head.saturating_sub(self.acked),
-            failures, retry_in = ?self.backoff, error = %e.one_line(),
+            failures, retry_in = ?self.backoff, error = %rampart_api::report::one_line(e),
             "forwarder error; will reconnect and resend from the cursor"
         );
     }

@@ -445,7 +445,7 @@ impl Inner {
 impl Drop for Inner {
     fn drop(&mut self) {
         if let Err(e) = self.close() {
-            tracing::error!(error = %e.one_line(), "closing the audit log failed");
+            tracing::error!(error = %rampart_api::report::one_line(&e), "closing the audit log failed");
         }
         if let Some(r) = lock(&self.reader).take() {
             drop_reader(r);

@@ -54,7 +54,7 @@ impl<B: Backend> Writer<B> {
                 Err(RecvTimeoutError::Disconnected) => {
                     // Every handle is gone without close(): still seal what we have.
                     if let Err(e) = self.checkpoint() {
-                        tracing::error!(error = %e.one_line(), "final audit checkpoint failed");
+                        tracing::error!(error = %rampart_api::report::one_line(&e), "final audit checkpoint failed");
                     }
                     return;
                 }
@@ -201,7 +201,7 @@ impl<B: Backend> Writer<B> {
 
     fn commit_batch(&mut self, batch: Vec<Pending>) {
         let fail = |this: &mut Self, err: AuditError, replies: Vec<Reply<Appended>>| {
-            tracing::error!(error = %err.one_line(), events = replies.len(), "audit batch not written");
+            tracing::error!(error = %rampart_api::report::one_line(&err), events = replies.len(), "audit batch not written");
             this.set_healthy(false);
             // Every event of the batch fails for the same reason: share it.
             let cause: Arc<dyn std::error::Error + Send + Sync> = Arc::new(err);
@@ -213,7 +213,7 @@ impl<B: Backend> Writer<B> {
             }
             // Continue from what is really stored, not from what we hoped to store.
             if let Err(e) = this.reload() {
-                tracing::error!(error = %e.one_line(), "reloading the audit chain head failed");
+                tracing::error!(error = %rampart_api::report::one_line(&e), "reloading the audit chain head failed");
             }
         };
         let mut events = match self.admit(batch) {
@@ -256,7 +256,7 @@ impl<B: Backend> Writer<B> {
                         }
                         Err(e) => {
                             // The replies went with the events; none is left to answer.
-                            tracing::error!(error = %e.one_line(), "checking audit event IDs failed");
+                            tracing::error!(error = %rampart_api::report::one_line(&e), "checking audit event IDs failed");
                             return;
                         }
                     }
@@ -286,7 +286,7 @@ impl<B: Backend> Writer<B> {
                 Ok(()) => self.witness_begun.set(true),
                 Err(e) => {
                     self.shared.witness_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(error = %e.one_line(), seq = cp.seq, "audit checkpoint not witnessed");
+                    tracing::error!(error = %rampart_api::report::one_line(&e), seq = cp.seq, "audit checkpoint not witnessed");
                 }
             }
         }
@@ -298,7 +298,7 @@ impl<B: Backend> Writer<B> {
             && self.last_cp_at.elapsed() >= self.config.checkpoint_every
         {
             if let Err(e) = self.checkpoint() {
-                tracing::error!(error = %e.one_line(), "periodic audit checkpoint failed");
+                tracing::error!(error = %rampart_api::report::one_line(&e), "periodic audit checkpoint failed");
                 // Try again after another interval rather than spin.
                 self.last_cp_at = Instant::now();
             }

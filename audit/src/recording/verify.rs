@@ -75,11 +75,11 @@ pub fn verify_recordings(db: &Path, dir: &Path) -> Result<RecordingsReport, Audi
             Err(AuditError::Io(e)) if e.kind() == io::ErrorKind::NotFound => report
                 .problems
                 .push(problem(format!("{} is missing", path.display()))),
-            Err(e) => {
-                report
-                    .problems
-                    .push(problem(format!("{}: {}", path.display(), e.one_line())))
-            }
+            Err(e) => report.problems.push(problem(format!(
+                "{}: {}",
+                path.display(),
+                rampart_api::report::one_line(&e)
+            ))),
         }
     }
     Ok(report)

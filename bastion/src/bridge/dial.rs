@@ -12,7 +12,7 @@ use super::{AgentSlot, HostKeyRefused, HostTrust, RemoteForwards, TargetClient};
 use crate::config::{HostKeyCheck, Target};
 
 /// Why the bastion could not open its leg to a target. The text (with its
-/// sources, see [`crate::error_chain`]) is what the user is told.
+/// sources, see `rampart_api::report::one_line`) is what the user is told.
 #[derive(Debug, thiserror::Error)]
 pub enum DialError {
     /// No TCP connection within the deadline.

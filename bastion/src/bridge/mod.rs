@@ -137,7 +137,7 @@ impl client::Handler for TargetClient {
         match check_host_key(&self.target, &self.trust, key, self.trust.clock.unix_secs()) {
             Ok(()) => Ok(true),
             Err(why) => {
-                tracing::warn!("{}", crate::error_chain(&why));
+                tracing::warn!("{}", rampart_api::report::one_line(&why));
                 if let Ok(mut r) = self.refusal.lock() {
                     *r = Some(why);
                 }

@@ -139,7 +139,7 @@ impl State {
                 if let Some(hook) = self.on_failure.take() {
                     hook(format!(
                         "session recording failed: {}",
-                        crate::error_chain(&e)
+                        rampart_api::report::one_line(&e)
                     ));
                 }
                 false
@@ -441,7 +441,10 @@ fn close_state(mut state: State) -> Option<PathBuf> {
     match state.writer.close() {
         Ok(p) => Some(p),
         Err(e) => {
-            tracing::error!("closing a recording failed: {}", crate::error_chain(&e));
+            tracing::error!(
+                "closing a recording failed: {}",
+                rampart_api::report::one_line(&e)
+            );
             None
         }
     }

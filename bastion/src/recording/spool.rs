@@ -29,7 +29,7 @@ pub async fn finish_and_upload(
             tracing::error!(
                 session = %session_id,
                 "finishing the recording failed: {}",
-                crate::error_chain(&e)
+                rampart_api::report::one_line(&e)
             );
             return;
         }
@@ -50,7 +50,7 @@ pub async fn finish_and_upload(
         tracing::warn!(
             session = %session_id,
             "recording upload failed, will retry: {}",
-            crate::error_chain(&e)
+            rampart_api::report::one_line(&e)
         );
     }
 }
@@ -147,7 +147,7 @@ pub fn spawn_uploader(shared: Arc<Shared>) {
                         tracing::warn!(
                             "spooled recording {} not uploaded yet: {}",
                             p.display(),
-                            crate::error_chain(&err)
+                            rampart_api::report::one_line(&err)
                         );
                     }
                 }

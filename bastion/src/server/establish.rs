@@ -60,7 +60,7 @@ impl Conn {
         }
         let (key, public_key) = match session_key() {
             Ok(k) => k,
-            Err(e) => return self.accept_refused(crate::error_chain(&e)),
+            Err(e) => return self.accept_refused(rampart_api::report::one_line(&e)),
         };
         let req = cert_request(
             &plan,
@@ -83,7 +83,7 @@ impl Conn {
         };
         let dialed = match self.dial(&plan, key, &policy).await {
             Ok(d) => d,
-            Err(e) => return self.accept_refused(crate::error_chain(&e)),
+            Err(e) => return self.accept_refused(rampart_api::report::one_line(&e)),
         };
         // Fail closed: no session unless its start is in the audit chain.
         let start = self.started_event(&plan, &policy, proof.as_ref());
@@ -143,7 +143,7 @@ impl Conn {
                 remote,
             }),
             Err(e) => {
-                let why = crate::error_chain(&e);
+                let why = rampart_api::report::one_line(&e);
                 let event =
                     refuse_event(self.peer, Some(&plan.user), &why, self.shared.clock.now());
                 self.shared

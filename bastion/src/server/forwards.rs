@@ -127,7 +127,7 @@ impl Conn {
         let config = match self.shared.target_config(&target.name).await {
             Ok(c) => c,
             Err(e) => {
-                let why = crate::error_chain(&e);
+                let why = rampart_api::report::one_line(&e);
                 self.refuse(Some(&user), &why);
                 reply
                     .reject(ChannelOpenFailure::Other {

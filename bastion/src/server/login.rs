@@ -28,7 +28,7 @@ impl Conn {
         let outer = match self.shared.check_cert(certificate, self.peer.ip()) {
             Ok(u) => u,
             Err(refused) => {
-                let why = crate::error_chain(&refused);
+                let why = rampart_api::report::one_line(&refused);
                 let mut e = refuse_event(self.peer, None, &why, self.shared.clock.now());
                 e.user = crate::auth::key_id_user(certificate.key_id()).map(str::to_owned);
                 e.serial = Some(certificate.serial());

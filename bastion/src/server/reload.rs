@@ -108,7 +108,7 @@ impl Shared {
         let (new, change) = match checked {
             Ok(ok) => ok,
             Err(why) => {
-                e.reason = Some(crate::error_chain(&why));
+                e.reason = Some(rampart_api::report::one_line(&why));
                 self.auditor.enqueue(e);
                 return Err(why);
             }
@@ -168,7 +168,7 @@ pub async fn reload_loop(shared: Arc<Shared>, path: PathBuf, mut hangup: Signal)
             Err(why) => {
                 tracing::error!(
                     "SIGHUP: config reload refused, the running config stays: {}",
-                    crate::error_chain(&why)
+                    rampart_api::report::one_line(&why)
                 )
             }
         }

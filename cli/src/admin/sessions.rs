@@ -239,13 +239,16 @@ fn play(client: &Client, id: &str, speed: f64, raw: bool) -> Result<ExitCode, Cl
     let recording = read_recording(&bytes).map_err(|e| {
         CliError::Audit(format!(
             "the recording of session {id} is unreadable: {}",
-            e.one_line()
+            rampart_api::report::one_line(&e)
         ))
     })?;
     let mut out = std::io::stdout().lock();
     if raw {
         let decompressed = rampart_audit::recording::decompress(&bytes).map_err(|e| {
-            CliError::Audit(format!("the recording of session {id}: {}", e.one_line()))
+            CliError::Audit(format!(
+                "the recording of session {id}: {}",
+                rampart_api::report::one_line(&e)
+            ))
         })?;
         write_out(&mut out, &decompressed)?;
         return Ok(ExitCode::SUCCESS);

@@ -41,15 +41,19 @@ fn local_log(db: &Path) -> Result<LocalLog, CliError> {
     }
     let password = std::env::var(PG_PASSWORD_VAR).ok();
     let config = rampart_audit::pg_config(text, password.as_deref())
-        .map_err(|e| CliError::Usage(format!("--db: {}", e.one_line())))?;
+        .map_err(|e| CliError::Usage(format!("--db: {}", rampart_api::report::one_line(&e))))?;
     let shown = rampart_audit::AuditStore::Postgres(Box::new(config.clone())).to_string();
     let dir = tempfile::Builder::new()
         .prefix("rampart-audit-copy")
         .tempdir()
         .map_err(|e| CliError::Audit(format!("cannot make a temporary directory: {e}")))?;
     let path = dir.path().join("audit.db");
-    rampart_audit::copy_to_sqlite(&config, &path)
-        .map_err(|e| CliError::Audit(format!("cannot read {shown}: {}", e.one_line())))?;
+    rampart_audit::copy_to_sqlite(&config, &path).map_err(|e| {
+        CliError::Audit(format!(
+            "cannot read {shown}: {}",
+            rampart_api::report::one_line(&e)
+        ))
+    })?;
     Ok(LocalLog {
         path,
         shown,
@@ -268,7 +272,7 @@ fn export_error(db: &LocalLog, e: AuditError) -> CliError {
         )),
         other => CliError::NoInput {
             path: db.shown.clone(),
-            detail: other.one_line(),
+            detail: rampart_api::report::one_line(&other),
         },
     }
 }
@@ -288,7 +292,7 @@ fn verify_export(file: &Path, pubkey_file: Option<&Path>) -> Result<ExitCode, Cl
         other => CliError::Audit(format!(
             "cannot verify {}: {}",
             file.display(),
-            other.one_line()
+            rampart_api::report::one_line(&other)
         )),
     })?;
     match &report.problem {
@@ -331,15 +335,22 @@ fn verify(
     let witness_entries = match witness_file {
         Some(w) => {
             check_regular_file(w)?;
-            Some(
-                witness::read(w)
-                    .map_err(|e| CliError::Audit(format!("cannot verify: {}", e.one_line())))?,
-            )
+            Some(witness::read(w).map_err(|e| {
+                CliError::Audit(format!(
+                    "cannot verify: {}",
+                    rampart_api::report::one_line(&e)
+                ))
+            })?)
         }
         None => None,
     };
-    let cannot =
-        |e: AuditError| CliError::Audit(format!("cannot verify {}: {}", log.shown, e.one_line()));
+    let cannot = |e: AuditError| {
+        CliError::Audit(format!(
+            "cannot verify {}: {}",
+            log.shown,
+            rampart_api::report::one_line(&e)
+        ))
+    };
     // A log that cannot even be read as an audit log fails verification (exit 6):
     // for an integrity check, "could not tell" is not a pass.
     let report = rampart_audit::verify(db, pubkey.as_ref()).map_err(cannot)?;
@@ -442,8 +453,12 @@ fn verify_recordings(db: &Path, dir: &Path) -> Result<ExitCode, CliError> {
             detail: "not a directory".to_owned(),
         });
     }
-    let report = rampart_audit::recording::verify_recordings(db, dir)
-        .map_err(|e| CliError::Audit(format!("cannot check recordings: {}", e.one_line())))?;
+    let report = rampart_audit::recording::verify_recordings(db, dir).map_err(|e| {
+        CliError::Audit(format!(
+            "cannot check recordings: {}",
+            rampart_api::report::one_line(&e)
+        ))
+    })?;
     if report.problems.is_empty() {
         println!(
             "OK: {} sealed recordings match their digests",

@@ -40,7 +40,7 @@ impl Conn {
                     let mut ev = self.session_event(BastionEventKind::RequestRefused, false);
                     ev.reason = Some(format!(
                         "session recording unavailable ({}); {what} refused",
-                        crate::error_chain(&e)
+                        rampart_api::report::one_line(&e)
                     ));
                     self.shared.auditor.enqueue(detail(ev, "request", what));
                     self.refuse_channel(
@@ -117,7 +117,7 @@ impl Conn {
             tracing::error!(
                 session = %s.plan.id,
                 "cannot start the recording: {}",
-                crate::error_chain(e)
+                rampart_api::report::one_line(e)
             )
         })
     }
