@@ -40,20 +40,6 @@ impl std::fmt::Debug for CaClient {
     }
 }
 
-fn flatten(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        cur = s.source();
-    }
-    out
-}
-
 impl CaClient {
     /// A client for `base_url` (one URL or several, comma-separated) that
     /// trusts only the certificate `pin`.
@@ -67,7 +53,7 @@ impl CaClient {
             .tcp_nodelay(true)
             .user_agent(concat!("rampart-bastion/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Tls(flatten(&e)))?;
+            .map_err(|e| ClientError::Tls(rampart_api::report::one_line(&e)))?;
         Ok(CaClient {
             base,
             http,
@@ -91,7 +77,7 @@ impl CaClient {
             .await?
             .json::<T>()
             .await
-            .map_err(|e| ClientError::Decode(flatten(&e)))
+            .map_err(|e| ClientError::Decode(rampart_api::report::one_line(&e)))
     }
 
     /// [`CaClient::send`] up to a successful response, whatever its body.
@@ -113,11 +99,13 @@ impl CaClient {
                     answer = Some(r);
                     break;
                 }
-                Err(e) if e.is_connect() => failed.push(format!("{base}: {}", flatten(&e))),
+                Err(e) if e.is_connect() => {
+                    failed.push(format!("{base}: {}", rampart_api::report::one_line(&e)))
+                }
                 Err(e) => {
                     return Err(ClientError::Transport {
                         url: base.to_owned(),
-                        detail: flatten(&e),
+                        detail: rampart_api::report::one_line(&e),
                     })
                 }
             }
@@ -152,7 +140,7 @@ impl CaClient {
             .await?
             .text()
             .await
-            .map_err(|e| ClientError::Decode(flatten(&e)))
+            .map_err(|e| ClientError::Decode(rampart_api::report::one_line(&e)))
     }
 
     /// `POST /v1/bastion/join`.

@@ -218,21 +218,9 @@ fn tls_config(trust: &HttpTrust) -> Result<rustls::ClientConfig, ForwardError> {
         .with_no_client_auth())
 }
 
-/// The error chain of a reqwest error in one line (its Display omits causes,
-/// such as the TLS reason).
-fn flatten(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut s = e.to_string();
-    let mut src = e.source();
-    while let Some(c) = src {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        src = c.source();
-    }
-    s
-}
-
 fn transport_err(e: &reqwest::Error) -> ForwardError {
-    let text = flatten(e);
+    // reqwest's own message leaves out its causes (the TLS reason among them).
+    let text = rampart_api::report::one_line(e);
     if text.contains("certificate") || text.contains("tls") || text.contains("TLS") {
         ForwardError::Tls(text)
     } else {
@@ -280,7 +268,12 @@ impl HttpCore {
             .default_headers(self.headers.clone())
             .user_agent(concat!("rampart-audit/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ForwardError::Config(format!("HTTP client: {}", flatten(&e))))?;
+            .map_err(|e| {
+                ForwardError::Config(format!(
+                    "HTTP client: {}",
+                    rampart_api::report::one_line(&e)
+                ))
+            })?;
         self.client = Some(client);
         Ok(())
     }
