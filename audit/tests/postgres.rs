@@ -251,6 +251,64 @@ fn a_witness_refuses_a_shared_database_that_lost_its_checkpoints() {
 }
 
 #[test]
+fn a_witness_restart_on_a_shared_log_starts_at_its_newest_checkpoint() {
+    let pg = TestPostgres::start();
+    let db = config(&pg.create_database("audit"));
+    let dir = tempfile::tempdir().unwrap();
+    let w = dir.path().join("audit.witness");
+    // Events but no checkpoint (no signer): nothing to witness yet.
+    let unsigned = AuditLog::open_postgres(&db, None, AuditConfig::default()).unwrap();
+    unsigned.append(ev(1)).unwrap();
+    unsigned.close().unwrap();
+    let err = rampart_audit::witness::restart_postgres(&db, &w)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("the shared audit log has no checkpoint yet"),
+        "{err}"
+    );
+    assert!(!w.exists(), "nothing written");
+
+    let log = open(&db, small_checkpoints());
+    for i in 2..150 {
+        log.append(ev(i)).unwrap();
+    }
+    log.close().unwrap();
+    let points = rampart_audit::witness::restart_postgres(&db, &w).unwrap();
+    assert_eq!(points.anchor, None, "a shared log has no retention anchor");
+    let newest = points.checkpoint.clone().unwrap();
+    let lines = rampart_audit::witness::read(&w).unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        (lines[0].kind, lines[0].seq, lines[0].hash),
+        (
+            rampart_audit::witness::WitnessKind::Checkpoint,
+            newest.seq,
+            newest.hash
+        )
+    );
+    let report = rampart_audit::witness::check_postgres(&db, &w, Some(key().public_key())).unwrap();
+    assert!(report.is_ok(), "{:?}", report.problem);
+
+    // A witness that is there is never replaced.
+    let before = std::fs::read(&w).unwrap();
+    let err = rampart_audit::witness::restart_postgres(&db, &w)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("not empty") && err.contains("move it aside"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(&w).unwrap(), before, "left untouched");
+    // And the writer opens beside the restarted witness.
+    let with_witness = AuditConfig {
+        witness: Some(w.clone()),
+        ..small_checkpoints()
+    };
+    open(&db, with_witness).close().unwrap();
+}
+
+#[test]
 fn the_first_append_and_query_after_a_server_restart_succeed() {
     let pg = TestPostgres::start();
     let db = config(&pg.create_database("audit"));

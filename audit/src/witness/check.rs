@@ -130,6 +130,22 @@ pub(crate) fn compare(
     })
 }
 
+/// Whether witness line `e` carries the audit key's signature over its
+/// position: `None`, or the problem, naming the line as `what`.
+pub(super) fn signature_problem(
+    key: &ssh_key::PublicKey,
+    e: &WitnessEntry,
+    what: &str,
+) -> Option<String> {
+    let msg = checkpoint_message(e.seq, &e.hash, &e.time);
+    let err = verify_signature(key, msg.as_bytes(), &e.signature).err()?;
+    Some(format!(
+        "{what}: the signature over sequence {} does not verify with the audit key \
+         (the line was altered or forged): {err}",
+        e.seq
+    ))
+}
+
 /// Compare the database at `db` with witness `entries` (from [`read`]).
 ///
 /// The database must not be behind the newest witnessed position, must hold the
@@ -176,16 +192,9 @@ pub fn check(
     };
     for e in selected {
         let what = format!("the witness (line {})", e.line);
-        if let Some(key) = key {
-            let msg = checkpoint_message(e.seq, &e.hash, &e.time);
-            if let Err(err) = verify_signature(key, msg.as_bytes(), &e.signature) {
-                report.problem = Some(format!(
-                    "{what}: the signature over sequence {} does not verify with the audit key \
-                     (the line was altered or forged): {err}",
-                    e.seq
-                ));
-                return Ok(report);
-            }
+        if let Some(p) = key.and_then(|k| signature_problem(k, e, &what)) {
+            report.problem = Some(p);
+            return Ok(report);
         }
         let want = Head {
             seq: e.seq,

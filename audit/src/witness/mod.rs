@@ -75,7 +75,7 @@ pub(crate) use file::{append_checkpoint_to, append_existing};
 pub(crate) use postgres::open_check_postgres;
 pub use postgres::{check_postgres, restart_postgres, start_points_postgres};
 pub use start::{absent_check, restart, start_points, StartPoints};
-pub(crate) use start::{absent_problem, open_check, write_start};
+pub(crate) use start::{absent_problem, open_check};
 
 use crate::AuditError;
 

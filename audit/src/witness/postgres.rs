@@ -11,10 +11,9 @@ use std::path::Path;
 
 use ::postgres::Client;
 
-use super::{
-    absent_problem, compare, is_absent, read, write_start, Head, StartPoints, WitnessReport,
-};
-use crate::checkpoint::{checkpoint_message, verify_signature};
+use super::check::signature_problem;
+use super::start::restart_with;
+use super::{absent_problem, compare, is_absent, read, Head, StartPoints, WitnessReport};
 use crate::store::postgres::{connect_checked, hash_at, head, newest_checkpoint, PgConfig};
 use crate::AuditError;
 
@@ -51,16 +50,9 @@ pub(crate) fn check_client(
     };
     report.witnessed_head = Some((want, newest.line));
     let what = format!("the witness (line {})", newest.line);
-    if let Some(key) = key {
-        let msg = checkpoint_message(newest.seq, &newest.hash, &newest.time);
-        if let Err(err) = verify_signature(key, msg.as_bytes(), &newest.signature) {
-            report.problem = Some(format!(
-                "{what}: the signature over sequence {} does not verify with the audit key \
-                 (the line was altered or forged): {err}",
-                newest.seq
-            ));
-            return Ok(report);
-        }
+    if let Some(p) = key.and_then(|k| signature_problem(k, newest, &what)) {
+        report.problem = Some(p);
+        return Ok(report);
     }
     report.problem = compare(&mut |s| hash_at(c, s), &report.db_head, None, &want, &what)?;
     report.lines_checked = 1;
@@ -106,21 +98,7 @@ pub fn start_points_postgres(db: &PgConfig) -> Result<StartPoints, AuditError> {
 /// [`super::restart`] for a shared log: write its newest checkpoint as the
 /// first line of a missing or empty witness.
 pub fn restart_postgres(db: &PgConfig, witness: &Path) -> Result<StartPoints, AuditError> {
-    if !is_absent(witness)? {
-        return Err(AuditError::Witness(format!(
-            "{} exists and is not empty: there is nothing to restart (to replace it, \
-             move it aside first and keep it as evidence)",
-            witness.display()
-        )));
-    }
-    let points = start_points_postgres(db)?;
-    if points.is_empty() {
-        return Err(AuditError::Witness(format!(
-            "the shared audit log has no checkpoint yet: there is nothing to witness, \
-             and the CA begins {} by itself at its first checkpoint",
-            witness.display()
-        )));
-    }
-    write_start(witness, &points)?;
-    Ok(points)
+    restart_with(witness, "the shared audit log", || {
+        start_points_postgres(db)
+    })
 }

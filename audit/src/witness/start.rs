@@ -76,7 +76,7 @@ pub fn start_points(db: &Path) -> Result<StartPoints, AuditError> {
     })
 }
 
-pub(crate) fn write_start(witness: &Path, points: &StartPoints) -> Result<(), AuditError> {
+fn write_start(witness: &Path, points: &StartPoints) -> Result<(), AuditError> {
     if let Some(a) = &points.anchor {
         append(
             witness,
@@ -122,6 +122,18 @@ pub(crate) fn absent_problem(witness: &Path, points: &StartPoints) -> Option<Str
 /// first) and when the database has no checkpoint yet (a new log starts its
 /// witness by itself). Returns what it wrote.
 pub fn restart(db: &Path, witness: &Path) -> Result<StartPoints, AuditError> {
+    let log = format!("the audit database {}", db.display());
+    restart_with(witness, &log, || start_points(db))
+}
+
+/// What [`restart`] and [`super::restart_postgres`] share: refuse a witness
+/// that is there, read where the log's witness starts (`points`), refuse a
+/// log with no checkpoint yet (`log` names it), and write the first lines.
+pub(super) fn restart_with(
+    witness: &Path,
+    log: &str,
+    points: impl FnOnce() -> Result<StartPoints, AuditError>,
+) -> Result<StartPoints, AuditError> {
     if !is_absent(witness)? {
         return Err(AuditError::Witness(format!(
             "{} exists and is not empty: there is nothing to restart (to replace it, \
@@ -129,12 +141,11 @@ pub fn restart(db: &Path, witness: &Path) -> Result<StartPoints, AuditError> {
             witness.display()
         )));
     }
-    let points = start_points(db)?;
+    let points = points()?;
     if points.is_empty() {
         return Err(AuditError::Witness(format!(
-            "the audit database {} has no checkpoint yet: there is nothing to witness, \
+            "{log} has no checkpoint yet: there is nothing to witness, \
              and the CA begins {} by itself at its first checkpoint",
-            db.display(),
             witness.display()
         )));
     }
