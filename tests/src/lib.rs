@@ -28,6 +28,7 @@ pub mod cli;
 pub mod completions;
 pub mod fido2;
 pub mod gameday;
+pub mod ha;
 pub mod http;
 pub mod keys;
 pub mod oidc;

@@ -17,11 +17,11 @@
 use std::time::{Duration, Instant};
 
 use rampart_api::{paths, ClientError, FactorProof, LoginRequest, LoginResponse};
-use rampart_e2e::bastion::{host_ca_target, scratch, ssh, ssh_spawn, Bastion, TargetSpec};
-use rampart_e2e::{bootstrap_admin, eventually, onboard, AuditDb, Ca, TEST_ACCOUNT};
+use rampart_e2e::bastion::ssh;
+use rampart_e2e::ha::{postgres_ca, Scene};
+use rampart_e2e::{eventually, AuditDb, Ca};
 use rampart_test_postgres::TestPostgres;
 
-const BASTION: &str = "bastion-1";
 /// How long PostgreSQL stays down: the scenario itself, not a wait for
 /// something that could be polled.
 const OUTAGE: Duration = Duration::from_secs(10);
@@ -41,40 +41,15 @@ fn login_attempt(ca: &Ca) -> Result<LoginResponse, ClientError> {
 #[test]
 fn postgres_down_for_ten_seconds_fails_closed_keeps_live_sessions_and_recovers() {
     let pg = TestPostgres::start();
-    let url = pg.create_database("rampart");
-    let mut ca = Ca::init_postgres(&url, "");
-    ca.write_policy(&rampart_e2e::policy::bastion_policy(
-        &ca.info().admin_user.clone(),
-        BASTION,
-    ));
+    let mut ca = postgres_ca(&pg.create_database("rampart"));
     ca.start();
-    let admin = bootstrap_admin(&ca);
-    let mut alice = onboard(&ca, &admin, "alice", &["engineers"]);
-    alice.login();
-    let sshd = host_ca_target(&ca, &admin, Vec::new());
-    let mut bastion = Bastion::join(
-        &ca,
-        &admin,
-        BASTION,
-        &[TargetSpec::host_ca("db-1", sshd.port())],
-    );
-    bastion.start();
-    let dir = scratch("ha-outage");
-    let config = bastion.ssh_config(&alice, dir.path(), &["db-1"]);
-    let target = format!("{TEST_ACCOUNT}@db-1");
-    let (mut live, live_out, live_err) = ssh_spawn(
-        &config,
-        &[&target, "sleep 20; echo survived"],
-        dir.path(),
-        "live",
-    );
+    let mut scene = Scene::new(&ca, "ha-outage");
+    let (config, target) = (scene.config.clone(), scene.target());
+    let (mut live, live_out, live_err) = scene.live_session("sleep 20; echo survived");
     // The bastion dials the target, then awaits the CA's acknowledgement of
     // `session_started` and drops the session if it does not come (fail
     // closed): the session is live once that event is in the chain, not when
     // the target first sees it.
-    eventually("the live session reaches the target", || {
-        sshd.log().contains("user=alice")
-    });
     eventually("the live session's start is in the audit log", || {
         AuditDb::new(ca.audit_db())
             .bodies("bastion_session_started")
@@ -147,7 +122,7 @@ fn postgres_down_for_ten_seconds_fails_closed_keeps_live_sessions_and_recovers()
         started.iter().filter(|b| b["user"] == "alice").count() >= 2,
         "{started:?}"
     );
-    bastion.stop();
+    scene.bastion.stop();
     ca.stop();
     ca.verify_audit()
         .assert_success("rampart audit verify --db postgres://… after the outage");

@@ -14,54 +14,26 @@
 
 use std::time::{Duration, Instant};
 
-use rampart_e2e::bastion::{host_ca_target, scratch, ssh, ssh_spawn, Bastion, TargetSpec};
+use rampart_e2e::bastion::ssh;
+use rampart_e2e::ha::{postgres_ca, Scene};
 use rampart_e2e::keys::krl_revokes;
 use rampart_e2e::process::run;
-use rampart_e2e::{bootstrap_admin, eventually, onboard, Ca, TEST_ACCOUNT};
 use rampart_test_postgres::TestPostgres;
-
-const BASTION: &str = "bastion-1";
-
-fn policy(admin: &str) -> String {
-    rampart_e2e::policy::bastion_policy(admin, BASTION)
-}
 
 #[test]
 fn a_revocation_through_one_ca_ends_a_session_on_a_bastion_that_polls_the_other() {
     let pg = TestPostgres::start();
-    let url = pg.create_database("rampart");
-    let mut ca1 = Ca::init_postgres(&url, "");
-    ca1.write_policy(&policy(&ca1.info().admin_user.clone()));
+    let mut ca1 = postgres_ca(&pg.create_database("rampart"));
     let mut ca2 = ca1.copy_as_another_ca();
     ca1.start();
     ca2.start();
-
-    let admin = bootstrap_admin(&ca1);
-    let mut alice = onboard(&ca1, &admin, "alice", &["engineers"]);
-    alice.login();
-    let sshd = host_ca_target(&ca1, &admin, Vec::new());
     // Joined through CA 1; its config names only CA 1.
-    let mut bastion = Bastion::join(
-        &ca1,
-        &admin,
-        BASTION,
-        &[TargetSpec::host_ca("db-1", sshd.port())],
-    );
-    bastion.start();
-    let dir = scratch("ha-revocation");
-    let config = bastion.ssh_config(&alice, dir.path(), &["db-1"]);
-    let (mut child, _out, err) = ssh_spawn(
-        &config,
-        &[&format!("{TEST_ACCOUNT}@db-1"), "sleep 120"],
-        dir.path(),
-        "live",
-    );
-    eventually("the session reaches the target", || {
-        sshd.log().contains("user=alice")
-    });
+    let mut scene = Scene::new(&ca1, "ha-revocation");
+    let (mut child, _out, err) = scene.live_session("sleep 120");
+    let (admin, alice, dir) = (&scene.admin, &scene.alice, scene.dir.path());
 
     // CA 1 has served its KRL (and holds it signed) before the revocation.
-    let krl = dir.path().join("krl-from-ca1");
+    let krl = dir.join("krl-from-ca1");
     std::fs::write(&krl, ca1.api().get_bytes(rampart_api::paths::KRL).unwrap()).unwrap();
     assert!(!krl_revokes(&krl, &alice.cli.cert()));
 
@@ -81,7 +53,7 @@ fn a_revocation_through_one_ca_ends_a_session_on_a_bastion_that_polls_the_other(
         assert!(
             Instant::now() < deadline,
             "the session still runs 15 s after the revocation through CA 2\n{}",
-            bastion.log()
+            scene.bastion.log()
         );
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -96,8 +68,8 @@ fn a_revocation_through_one_ca_ends_a_session_on_a_bastion_that_polls_the_other(
     let stderr = std::fs::read_to_string(err).unwrap();
     assert!(stderr.contains("revoked"), "{stderr}");
     let out = ssh(
-        &config,
-        &[&format!("{TEST_ACCOUNT}@db-1"), "true"],
+        &scene.config,
+        &[&scene.target(), "true"],
         None,
         Duration::from_secs(60),
     );
@@ -110,7 +82,7 @@ fn a_revocation_through_one_ca_ends_a_session_on_a_bastion_that_polls_the_other(
         krl_revokes(&krl, &alice.cli.cert()),
         "CA 1's KRL revokes the certificate revoked through CA 2"
     );
-    bastion.stop();
+    scene.bastion.stop();
     ca1.stop();
     ca2.stop();
 }
