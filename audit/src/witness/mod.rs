@@ -3,7 +3,7 @@
 //! with such a copy.
 //!
 //! **Owns:** the witness file format, appending to it (each line fsynced before
-//! the call returns), reading it strictly, and [`check`] / [`check_expected`],
+//! the call returns), reading it strictly, and [`check()`] / [`check_expected`],
 //! which say whether a database is behind, or disagrees with, a head recorded
 //! elsewhere.
 //! **Must never:** write to the audit database, or skip a line it cannot parse
@@ -58,7 +58,7 @@
 //! - `file.rs`: the witness file itself: its line format, appending (fsynced),
 //!   reading strictly, and whether a witness is absent.
 //! - `check.rs`: comparing an SQLite audit database with a witness or with a
-//!   head recorded elsewhere ([`check`], [`check_expected`]).
+//!   head recorded elsewhere ([`check()`], [`check_expected`]).
 //! - `start.rs`: where a new witness starts, the refusal of a missing one at
 //!   open, and the deliberate [`restart`].
 //! - `postgres.rs`: the same checks and restart for a log in PostgreSQL.

@@ -7,11 +7,11 @@
 //! holding the schema version.
 //!
 //! The single append point is a transaction-scoped advisory lock
-//! ([`APPEND_LOCK`]): a writer takes it, reads the head, hashes its batch onto
-//! that head, inserts it and commits, which releases the lock. Two CAs
-//! appending at once therefore interleave whole batches; neither can fork the
-//! chain or leave a gap, and neither needs to retry. Commits are durable under
-//! PostgreSQL's default `synchronous_commit = on`.
+//! (`APPEND_LOCK` in `writer.rs`): a writer takes it, reads the head, hashes
+//! its batch onto that head, inserts it and commits, which releases the lock.
+//! Two CAs appending at once therefore interleave whole batches; neither can
+//! fork the chain or leave a gap, and neither needs to retry. Commits are
+//! durable under PostgreSQL's default `synchronous_commit = on`.
 //!
 //! The blocking `postgres` client is used from the writer thread and from the
 //! callers of `query`, which must not be async workers (the same rule as the

@@ -14,8 +14,8 @@
 //! - `mod.rs`: [`TargetSession`], the established session to a target that
 //!   every channel of a connection is bridged into.
 //! - `bridged.rs`: one bridged channel ([`Bridged`], the user → target half,
-//!   and [`Pump`], the target → user half), its output tap, and opening a
-//!   `session` channel on the target.
+//!   and [`bridged::Pump`], the target → user half), its output tap, and
+//!   opening a `session` channel on the target.
 //! - `requests.rs`: what the user sends on a channel (data, EOF, close, and
 //!   requests such as `pty-req`, `shell`, `exec`, `subsystem`), passed on and
 //!   their answers relayed.
