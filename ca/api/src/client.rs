@@ -309,7 +309,7 @@ impl Client {
             .connect_timeout(Duration::from_secs(10))
             .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| ClientError::Tls(flatten(&e)))?;
+            .map_err(|e| ClientError::Tls(crate::report::one_line(&e)))?;
         Ok(Client {
             base,
             http,
@@ -347,11 +347,11 @@ impl Client {
                     resp = Some(r);
                     break;
                 }
-                Err(e) if e.is_connect() => failed.push(format!("{base}: {}", flatten(&e))),
+                Err(e) if e.is_connect() => failed.push(format!("{base}: {}", crate::report::one_line(&e))),
                 Err(e) => {
                     return Err(ClientError::Transport {
                         url: base.to_owned(),
-                        detail: flatten(&e),
+                        detail: crate::report::one_line(&e),
                     })
                 }
             }
@@ -382,7 +382,7 @@ impl Client {
     /// `GET` a JSON document.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let resp = self.send(|base| self.http.get(format!("{base}{path}")))?;
-        resp.json().map_err(|e| ClientError::Decode(flatten(&e)))
+        resp.json().map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
     }
 
     /// `GET` raw bytes.
@@ -390,7 +390,7 @@ impl Client {
         let resp = self.send(|base| self.http.get(format!("{base}{path}")))?;
         resp.bytes()
             .map(|b| b.to_vec())
-            .map_err(|e| ClientError::Decode(flatten(&e)))
+            .map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
     }
 
     /// `POST` JSON, read JSON.
@@ -400,7 +400,7 @@ impl Client {
         body: &B,
     ) -> Result<T, ClientError> {
         let resp = self.send(|base| self.http.post(format!("{base}{path}")).json(body))?;
-        resp.json().map_err(|e| ClientError::Decode(flatten(&e)))
+        resp.json().map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
     }
 
     /// `POST` JSON, read JSON, allowing this one request `timeout` instead of the
@@ -419,7 +419,7 @@ impl Client {
                 .json(body)
                 .timeout(timeout)
         })?;
-        resp.json().map_err(|e| ClientError::Decode(flatten(&e)))
+        resp.json().map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
     }
 
     /// `POST` with an empty body, expecting no content.
@@ -462,21 +462,6 @@ fn status_code_name(status: StatusCode) -> String {
         .unwrap_or("error")
         .to_ascii_lowercase()
         .replace(' ', "_")
-}
-
-/// One line out of an error and its sources, for CLI messages.
-fn flatten(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        cur = s.source();
-    }
-    out
 }
 
 #[cfg(test)]
