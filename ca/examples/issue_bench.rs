@@ -99,7 +99,8 @@ fn serve(config: &Path) -> std::net::SocketAddr {
         }))
         .unwrap();
     });
-    rx.recv_timeout(Duration::from_secs(30)).expect("CA started")
+    rx.recv_timeout(Duration::from_secs(30))
+        .expect("CA started")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {

@@ -289,6 +289,9 @@ _rampart() {
             rampart__subcmd__help__subcmd__host,principals)
                 cmd="rampart__subcmd__help__subcmd__host__subcmd__principals"
                 ;;
+            rampart__subcmd__help__subcmd__host,renew-cert)
+                cmd="rampart__subcmd__help__subcmd__host__subcmd__renew__subcmd__cert"
+                ;;
             rampart__subcmd__help__subcmd__keys,add)
                 cmd="rampart__subcmd__help__subcmd__keys__subcmd__add"
                 ;;
@@ -322,6 +325,9 @@ _rampart() {
             rampart__subcmd__host,principals)
                 cmd="rampart__subcmd__host__subcmd__principals"
                 ;;
+            rampart__subcmd__host,renew-cert)
+                cmd="rampart__subcmd__host__subcmd__renew__subcmd__cert"
+                ;;
             rampart__subcmd__host__subcmd__help,help)
                 cmd="rampart__subcmd__host__subcmd__help__subcmd__help"
                 ;;
@@ -333,6 +339,9 @@ _rampart() {
                 ;;
             rampart__subcmd__host__subcmd__help,principals)
                 cmd="rampart__subcmd__host__subcmd__help__subcmd__principals"
+                ;;
+            rampart__subcmd__host__subcmd__help,renew-cert)
+                cmd="rampart__subcmd__host__subcmd__help__subcmd__renew__subcmd__cert"
                 ;;
             rampart__subcmd__keys,add)
                 cmd="rampart__subcmd__keys__subcmd__add"
@@ -1667,7 +1676,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__help__subcmd__host)
-            opts="krl-sync principals install"
+            opts="krl-sync principals install renew-cert"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1709,6 +1718,20 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__help__subcmd__host__subcmd__principals)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__subcmd__help__subcmd__host__subcmd__renew__subcmd__cert)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -1933,7 +1956,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__host)
-            opts="-h -V --home --help --version krl-sync principals install help"
+            opts="-h -V --home --help --version krl-sync principals install renew-cert help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1951,7 +1974,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__host__subcmd__help)
-            opts="krl-sync principals install help"
+            opts="krl-sync principals install renew-cert help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2007,6 +2030,20 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__host__subcmd__help__subcmd__principals)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__subcmd__host__subcmd__help__subcmd__renew__subcmd__cert)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2104,6 +2141,44 @@ _rampart() {
             fi
             case "${prev}" in
                 --policy)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__subcmd__host__subcmd__renew__subcmd__cert)
+            opts="-h -V --ca --ca-fingerprint --key --cert --renew-before --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --ca)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-fingerprint)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --key)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --cert)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --renew-before)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

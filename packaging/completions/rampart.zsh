@@ -843,6 +843,20 @@ _arguments "${_arguments_options[@]}" : \
 '--version[Print version]' \
 && ret=0
 ;;
+(renew-cert)
+_arguments "${_arguments_options[@]}" : \
+'--ca=[CA URL, e.g. https\://ca.example.com\:8443; several CAs sharing one database\: comma-separated, tried in turn when one cannot be reached]:URL:_default' \
+'--ca-fingerprint=[SHA-256 fingerprint of the CA'\''s TLS certificate]:SHA256:…:_default' \
+'--key=[The host'\''s private key (sshd'\''s HostKey)]:FILE:_files' \
+'--cert=[The host certificate to renew and replace (sshd'\''s HostCertificate); default\: the key'\''s path with -cert.pub]:FILE:_files' \
+'--renew-before=[Renew only when less than this is left of the certificate, e.g. 10d]:DURATION:_default' \
+'--home=[State directory (config, key, certificate, session)]:DIR:_files' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
 (help)
 _arguments "${_arguments_options[@]}" : \
 ":: :_rampart__subcmd__host__subcmd__help_commands" \
@@ -864,6 +878,10 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (install)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(renew-cert)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -1124,6 +1142,10 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (install)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(renew-cert)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -1605,6 +1627,7 @@ _rampart__subcmd__help__subcmd__host_commands() {
 'krl-sync:Fetch the CA'\''s signed KRL, verify it, and install it atomically for \`RevokedKeys\`' \
 'principals:For sshd'\''s AuthorizedPrincipalsCommand\: print the certificate principals the host policy accepts for an account' \
 'install:Print (or write with --write) the sshd drop-in, CA key, host policy and timer' \
+'renew-cert:Renew this host'\''s certificate from the CA before it expires, proving the host holds the current one and its key (run daily by rampart-host-cert.timer); the first one comes from \`rampart admin host-cert\`' \
     )
     _describe -t commands 'rampart help host commands' commands "$@"
 }
@@ -1622,6 +1645,11 @@ _rampart__subcmd__help__subcmd__host__subcmd__krl-sync_commands() {
 _rampart__subcmd__help__subcmd__host__subcmd__principals_commands() {
     local commands; commands=()
     _describe -t commands 'rampart help host principals commands' commands "$@"
+}
+(( $+functions[_rampart__subcmd__help__subcmd__host__subcmd__renew-cert_commands] )) ||
+_rampart__subcmd__help__subcmd__host__subcmd__renew-cert_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart help host renew-cert commands' commands "$@"
 }
 (( $+functions[_rampart__subcmd__help__subcmd__keys_commands] )) ||
 _rampart__subcmd__help__subcmd__keys_commands() {
@@ -1714,6 +1742,7 @@ _rampart__subcmd__host_commands() {
 'krl-sync:Fetch the CA'\''s signed KRL, verify it, and install it atomically for \`RevokedKeys\`' \
 'principals:For sshd'\''s AuthorizedPrincipalsCommand\: print the certificate principals the host policy accepts for an account' \
 'install:Print (or write with --write) the sshd drop-in, CA key, host policy and timer' \
+'renew-cert:Renew this host'\''s certificate from the CA before it expires, proving the host holds the current one and its key (run daily by rampart-host-cert.timer); the first one comes from \`rampart admin host-cert\`' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'rampart host commands' commands "$@"
@@ -1724,6 +1753,7 @@ _rampart__subcmd__host__subcmd__help_commands() {
 'krl-sync:Fetch the CA'\''s signed KRL, verify it, and install it atomically for \`RevokedKeys\`' \
 'principals:For sshd'\''s AuthorizedPrincipalsCommand\: print the certificate principals the host policy accepts for an account' \
 'install:Print (or write with --write) the sshd drop-in, CA key, host policy and timer' \
+'renew-cert:Renew this host'\''s certificate from the CA before it expires, proving the host holds the current one and its key (run daily by rampart-host-cert.timer); the first one comes from \`rampart admin host-cert\`' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
     _describe -t commands 'rampart host help commands' commands "$@"
@@ -1748,6 +1778,11 @@ _rampart__subcmd__host__subcmd__help__subcmd__principals_commands() {
     local commands; commands=()
     _describe -t commands 'rampart host help principals commands' commands "$@"
 }
+(( $+functions[_rampart__subcmd__host__subcmd__help__subcmd__renew-cert_commands] )) ||
+_rampart__subcmd__host__subcmd__help__subcmd__renew-cert_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart host help renew-cert commands' commands "$@"
+}
 (( $+functions[_rampart__subcmd__host__subcmd__install_commands] )) ||
 _rampart__subcmd__host__subcmd__install_commands() {
     local commands; commands=()
@@ -1762,6 +1797,11 @@ _rampart__subcmd__host__subcmd__krl-sync_commands() {
 _rampart__subcmd__host__subcmd__principals_commands() {
     local commands; commands=()
     _describe -t commands 'rampart host principals commands' commands "$@"
+}
+(( $+functions[_rampart__subcmd__host__subcmd__renew-cert_commands] )) ||
+_rampart__subcmd__host__subcmd__renew-cert_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart host renew-cert commands' commands "$@"
 }
 (( $+functions[_rampart__subcmd__keys_commands] )) ||
 _rampart__subcmd__keys_commands() {

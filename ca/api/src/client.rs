@@ -347,7 +347,9 @@ impl Client {
                     resp = Some(r);
                     break;
                 }
-                Err(e) if e.is_connect() => failed.push(format!("{base}: {}", crate::report::one_line(&e))),
+                Err(e) if e.is_connect() => {
+                    failed.push(format!("{base}: {}", crate::report::one_line(&e)))
+                }
                 Err(e) => {
                     return Err(ClientError::Transport {
                         url: base.to_owned(),
@@ -382,7 +384,8 @@ impl Client {
     /// `GET` a JSON document.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         let resp = self.send(|base| self.http.get(format!("{base}{path}")))?;
-        resp.json().map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
+        resp.json()
+            .map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
     }
 
     /// `GET` raw bytes.
@@ -400,7 +403,8 @@ impl Client {
         body: &B,
     ) -> Result<T, ClientError> {
         let resp = self.send(|base| self.http.post(format!("{base}{path}")).json(body))?;
-        resp.json().map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
+        resp.json()
+            .map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
     }
 
     /// `POST` JSON, read JSON, allowing this one request `timeout` instead of the
@@ -419,7 +423,8 @@ impl Client {
                 .json(body)
                 .timeout(timeout)
         })?;
-        resp.json().map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
+        resp.json()
+            .map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
     }
 
     /// `POST` with an empty body, expecting no content.

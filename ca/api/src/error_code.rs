@@ -181,6 +181,11 @@ error_codes! {
     CertificateNotUser = "certificate_not_user",
     /// The certificate carries no MFA.
     CertificateNoMfa = "certificate_no_mfa",
+    /// The certificate is not a host certificate.
+    CertificateNotHost = "certificate_not_host",
+    /// A host's renewal proof is not a signature by the certificate's key
+    /// over the request, or its time is too far from the CA's.
+    RenewalProofInvalid = "renewal_proof_invalid",
 
     // Bastions and their sessions.
     /// The request carries no bastion credential.

@@ -28,6 +28,7 @@ mod bastion;
 mod certs;
 pub mod client;
 pub mod error_code;
+mod hosts;
 mod login;
 pub mod oidc;
 pub mod report;
@@ -44,6 +45,7 @@ pub use bastion::*;
 pub use certs::*;
 pub use client::{Client, ClientError, Fingerprint};
 pub use error_code::ErrorCode;
+pub use hosts::*;
 pub use login::*;
 /// The kind of factor a session was opened with ([`FactorProof::method`]).
 pub use rampart_policy::MfaMethod;
@@ -127,6 +129,9 @@ pub mod paths {
     pub const ADMIN_REVOKE: &str = "/v1/admin/revoke";
     /// `POST` (admin) [`super::HostCertRequest`] → [`super::CertResponse`].
     pub const ADMIN_HOST_CERTS: &str = "/v1/admin/host-certs";
+    /// `POST` [`super::HostRenewRequest`] → [`super::CertResponse`]: a host
+    /// renews its own certificate with the one it holds (no session).
+    pub const HOST_RENEW: &str = "/v1/hosts/renew";
     /// `POST` (admin) [`super::BastionTokenRequest`] → [`super::BastionTokenResponse`].
     pub const ADMIN_BASTION_TOKENS: &str = "/v1/admin/bastion-tokens";
     /// `POST` (admin) [`super::BastionRevokeRequest`] → [`super::BastionRevokeResponse`].

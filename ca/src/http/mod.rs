@@ -44,7 +44,7 @@ use bastion::{
     bastion_session_cert, create_bastion_token, list_sessions, revoke_bastion, session_recording,
 };
 use user::{
-    enroll_finish, enroll_start, host_ca, issue_cert, krl, krl_sig, login, logout,
+    enroll_finish, enroll_start, host_ca, host_renew, issue_cert, krl, krl_sig, login, logout,
     oidc_device_poll, oidc_device_start, oidc_finish, oidc_pending, oidc_start, ssh_hosts, targets,
     user_ca, user_ca_sig, whoami,
 };
@@ -212,6 +212,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::HEALTH, get(health))
         .route(paths::USER_CA_PUB, get(user_ca))
         .route(paths::USER_CA_PUB_SIG, get(user_ca_sig))
+        .route(paths::HOST_RENEW, post(host_renew))
         .route(paths::HOST_CA_PUB, get(host_ca))
         .route(paths::KRL, get(krl))
         .route(paths::KRL_SIG, get(krl_sig))

@@ -37,6 +37,17 @@ pub(super) async fn host_ca(State(auth): Shared) -> Response {
     text(auth.host_ca_keys())
 }
 
+/// `POST /v1/hosts/renew`: a host renews its certificate with the one it holds.
+pub(super) async fn host_renew(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::HostRenewRequest>,
+) -> Result<Json<api::CertResponse>, ApiError> {
+    blocking(auth, move |a| a.renew_host_cert(&caller(addr), &req))
+        .await
+        .map(Json)
+}
+
 /// `GET /v1/krl`: the KRL bytes, with their version in a header.
 pub(super) async fn krl(State(auth): Shared) -> Result<Response, ApiError> {
     // signed_krl may re-generate a stale pair, which reads the store: off the

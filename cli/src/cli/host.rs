@@ -12,7 +12,8 @@ use crate::duration;
 #[derive(Debug, Subcommand)]
 #[command(
     after_help = "Exit codes besides the common ones: 20 the fetched KRL was refused \
-    (bad signature, wrong key, not a KRL, too old), 21 it is older than the installed one."
+    (bad signature, wrong key, not a KRL, too old), 21 it is older than the installed one, \
+    22 the CA's user CA key set was refused."
 )]
 pub enum HostCommand {
     /// Fetch the CA's signed KRL, verify it, and install it atomically for `RevokedKeys`.
@@ -22,6 +23,36 @@ pub enum HostCommand {
     Principals(PrincipalsArgs),
     /// Print (or write with --write) the sshd drop-in, CA key, host policy and timer.
     Install(InstallArgs),
+    /// Renew this host's certificate from the CA before it expires, proving
+    /// the host holds the current one and its key (run daily by
+    /// rampart-host-cert.timer); the first one comes from `rampart admin host-cert`.
+    RenewCert(RenewCertArgs),
+}
+
+/// `rampart host renew-cert`.
+#[derive(Debug, Args)]
+pub struct RenewCertArgs {
+    /// CA URL, e.g. https://ca.example.com:8443; several CAs sharing one database:
+    /// comma-separated, tried in turn when one cannot be reached.
+    #[arg(long, env = "RAMPART_CA", value_name = "URL")]
+    pub ca: String,
+    /// SHA-256 fingerprint of the CA's TLS certificate.
+    #[arg(long, env = "RAMPART_CA_FINGERPRINT", value_name = "SHA256:…")]
+    pub ca_fingerprint: String,
+    /// The host's private key (sshd's HostKey).
+    #[arg(
+        long,
+        default_value = "/etc/ssh/ssh_host_ed25519_key",
+        value_name = "FILE"
+    )]
+    pub key: PathBuf,
+    /// The host certificate to renew and replace (sshd's HostCertificate);
+    /// default: the key's path with -cert.pub.
+    #[arg(long, value_name = "FILE")]
+    pub cert: Option<PathBuf>,
+    /// Renew only when less than this is left of the certificate, e.g. 10d.
+    #[arg(long, value_parser = duration::parse, default_value = "10d", value_name = "DURATION")]
+    pub renew_before: Duration,
 }
 
 /// `rampart host krl-sync`.

@@ -26,7 +26,7 @@ mod policy;
 pub use admin::{AdminCommand, HostCertArgs, RevokeArgs, UserCommand};
 pub use audit::{AuditCommand, AuditExportArgs, ExportFormatArg};
 pub use dev::DevArgs;
-pub use host::{HostCommand, InstallArgs, KrlSyncArgs, PrincipalsArgs};
+pub use host::{HostCommand, InstallArgs, KrlSyncArgs, PrincipalsArgs, RenewCertArgs};
 pub use login::{EnrollArgs, KeyChoice, LoginArgs, MfaMethod};
 pub use policy::{FactorArg, PolicyCommand, PolicyTestArgs};
 

@@ -12,6 +12,7 @@
 //! | `/etc/rampart/host-policy.toml` | the example host policy | never overwritten |
 //! | `/etc/default/rampart-krl-sync` | `RAMPART_CA_URL`, `RAMPART_CA_FINGERPRINT` | replaced if different |
 //! | `/etc/systemd/system/rampart-krl-sync.{service,timer}` | `packaging/systemd/` | replaced if different |
+//! | `/etc/systemd/system/rampart-host-cert.{service,timer}` | `packaging/systemd/` (renews the host certificate once there is one) | replaced if different |
 //! | `/etc/ssh/sshd_config.d/rampart.conf` | the sshd drop-in | replaced if different |
 //!
 //! The drop-in is written last: sshd must never read a `RevokedKeys` line before
@@ -43,10 +44,16 @@ const ENV_FILE: &str = "etc/default/rampart-krl-sync";
 /// The krl-sync units.
 const SERVICE: &str = "etc/systemd/system/rampart-krl-sync.service";
 const TIMER: &str = "etc/systemd/system/rampart-krl-sync.timer";
+/// The host certificate renewal units.
+const RENEW_SERVICE: &str = "etc/systemd/system/rampart-host-cert.service";
+const RENEW_TIMER: &str = "etc/systemd/system/rampart-host-cert.timer";
 
 const POLICY_EXAMPLE: &str = include_str!("../../../packaging/examples/host-policy.toml");
 const SERVICE_UNIT: &str = include_str!("../../../packaging/systemd/rampart-krl-sync.service");
 const TIMER_UNIT: &str = include_str!("../../../packaging/systemd/rampart-krl-sync.timer");
+const RENEW_SERVICE_UNIT: &str =
+    include_str!("../../../packaging/systemd/rampart-host-cert.service");
+const RENEW_TIMER_UNIT: &str = include_str!("../../../packaging/systemd/rampart-host-cert.timer");
 
 /// The sshd_config drop-in. Paths are the host's real ones even under `--root`.
 pub fn drop_in(rampart_bin: &Path, principals_user: &str) -> String {
@@ -195,12 +202,14 @@ pub fn run(a: &InstallArgs) -> Result<(), HostError> {
     };
     note(&policy_path, o);
 
-    // 4. The timer and its settings.
+    // 4. The timers and their settings.
     let env = format!("RAMPART_CA_URL={url}\nRAMPART_CA_FINGERPRINT={fp}\n");
     for (rel, text) in [
         (ENV_FILE, env.as_str()),
         (SERVICE, SERVICE_UNIT),
         (TIMER, TIMER_UNIT),
+        (RENEW_SERVICE, RENEW_SERVICE_UNIT),
+        (RENEW_TIMER, RENEW_TIMER_UNIT),
     ] {
         let p = at(rel);
         note(&p, put(&p, text.as_bytes())?);
@@ -263,6 +272,8 @@ fn print_plan(
     );
     show(SERVICE, SERVICE_UNIT);
     show(TIMER, TIMER_UNIT);
+    show(RENEW_SERVICE, RENEW_SERVICE_UNIT);
+    show(RENEW_TIMER, RENEW_TIMER_UNIT);
     show(DROP_IN, dropin);
     println!("==> PAM (sudo step-up)\n{}\n", pam_advice());
     println!("nothing written: pass --write (with --ca and --ca-fingerprint) to place these files");

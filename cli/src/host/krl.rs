@@ -314,7 +314,7 @@ fn unix_now() -> u64 {
     crate::clock::unix_secs()
 }
 
-fn show_time(unix: u64) -> String {
+pub(super) fn show_time(unix: u64) -> String {
     i64::try_from(unix)
         .ok()
         .and_then(|s| chrono::DateTime::from_timestamp(s, 0))

@@ -22,6 +22,7 @@
 mod install;
 mod krl;
 mod principals;
+mod renew;
 
 use std::process::ExitCode;
 
@@ -79,6 +80,7 @@ pub fn run(cmd: HostCommand) -> Result<ExitCode, CliError> {
         HostCommand::KrlSync(a) => krl::run(&a),
         HostCommand::Principals(a) => principals::run(&a),
         HostCommand::Install(a) => install::run(&a),
+        HostCommand::RenewCert(a) => renew::run(&a),
     };
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
