@@ -201,10 +201,16 @@ pub fn rotate(
     let slots = Slots::for_role(&config, role)?;
     let published = Published::read(&slots)?;
     let pass = config.read_passphrase()?;
-    let current = crate::keys::load_file(&slots.current, &pass)?;
-    let current_fp = fingerprint(current.private_key().public_key());
     let loaded = crate::server::open_with_passphrase(&config, &pass, Arc::new(SystemClock))?;
     let auth = loaded.authority;
+    // The signing key as the CA loaded it (decrypting it once more costs a
+    // bcrypt-pbkdf round).
+    let current = PublicKey::from_openssh(&match role {
+        CaRole::User => auth.user_ca_line(),
+        CaRole::Host => auth.host_ca_line(),
+    })
+    .map_err(|e| CaError::Internal(format!("the signing key: {e}")))?;
+    let current_fp = fingerprint(&current);
     let now = auth.now();
     let event = |key: &str, signer: &str| {
         NewEvent::new(EventKind::CaKeyRotated, Outcome::Success, now)
@@ -261,7 +267,7 @@ pub fn rotate(
             crate::keys::load_file(&slots.next, &pass)?;
             let next_fp = fingerprint(next);
             auth.record(event(&next_fp, &next_fp))?;
-            activate_files(&slots, current.private_key().public_key(), now)?;
+            activate_files(&slots, &current, now)?;
             let retire_after = last_expiry(&auth, role, now)?.map(|(end, _)| end);
             StepDone {
                 role,
