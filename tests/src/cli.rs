@@ -285,6 +285,17 @@ impl Enrolled {
     }
 }
 
+/// `rampart ARGS` with no home and no agent, as systemd or sshd run the host
+/// helpers (`rampart host …`) on a production host.
+pub fn rampart_on_host<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> CmdOutput {
+    let mut c = Command::new(crate::bin("rampart"));
+    c.env_remove("RAMPART_HOME")
+        .env_remove("HOME")
+        .env_remove("SSH_AUTH_SOCK")
+        .args(args);
+    run_timeout(c, None, DEFAULT_TIMEOUT)
+}
+
 /// Enrol the bootstrap admin with init's invite and log them in.
 pub fn bootstrap_admin(ca: &Ca) -> Enrolled {
     let cli = Cli::new(ca, &ca.info().admin_user);

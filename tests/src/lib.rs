@@ -49,10 +49,13 @@ use std::path::{Path, PathBuf};
 pub use api_flow::{api_admin, api_onboard, ApiUser, Session};
 pub use audit_db::{audit_verify, audit_verify_args, audit_verify_with, AuditDb};
 pub use ca::{Ca, InitInfo};
-pub use cli::{bootstrap_admin, onboard, Cli, Enrolled};
+pub use cli::{bootstrap_admin, onboard, rampart_on_host, Cli, Enrolled};
 pub use keys::{KeyPair, KeygenCa};
 pub use process::CmdOutput;
-pub use sshd::{ensure_test_account, ssh_login, ssh_with_config, Sshd, SshdOptions, TEST_ACCOUNT};
+pub use sshd::{
+    ensure_test_account, ssh_login, ssh_login_trusting, ssh_with_config, Sshd, SshdOptions,
+    TEST_ACCOUNT,
+};
 pub use totp::Totp;
 
 /// Root of the Cargo workspace (the parent of this crate's folder).

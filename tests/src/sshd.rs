@@ -335,6 +335,20 @@ fn write_atomic(path: &Path, bytes: &[u8]) {
 /// `BatchMode` forbids prompts; `IdentitiesOnly` stops ssh from offering any
 /// agent key, so the outcome depends on this key and certificate alone.
 pub fn ssh_login(sshd: &Sshd, login: &str, identity: &Path, cert: Option<&Path>) -> CmdOutput {
+    ssh_login_trusting(sshd, sshd.known_hosts(), None, login, identity, cert)
+}
+
+/// [`ssh_login`], checking the host key against `known_hosts` (e.g. the one
+/// `rampart login` wrote, with the host CA's `@cert-authority` line) under the
+/// name `host_key_alias` (the name a host certificate carries) when given.
+pub fn ssh_login_trusting(
+    sshd: &Sshd,
+    known_hosts: &Path,
+    host_key_alias: Option<&str>,
+    login: &str,
+    identity: &Path,
+    cert: Option<&Path>,
+) -> CmdOutput {
     let mut c = Command::new(require_peer("ssh"));
     c.env_remove("SSH_AUTH_SOCK")
         .args([
@@ -351,11 +365,11 @@ pub fn ssh_login(sshd: &Sshd, login: &str, identity: &Path, cert: Option<&Path>)
         c.arg("-o")
             .arg(format!("CertificateFile={}", cert.display()));
     }
+    if let Some(alias) = host_key_alias {
+        c.arg("-o").arg(format!("HostKeyAlias={alias}"));
+    }
     c.arg("-o")
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            sshd.known_hosts().display()
-        ))
+        .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
         .args([
             "-o",
             "GlobalKnownHostsFile=/dev/null",

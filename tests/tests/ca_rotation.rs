@@ -27,7 +27,8 @@ use rampart_e2e::keys::inspect_cert;
 use rampart_e2e::policy::ENGINEERS;
 use rampart_e2e::process::{run_timeout, CmdOutput, DEFAULT_TIMEOUT};
 use rampart_e2e::{
-    bin, bootstrap_admin, eventually, onboard, ssh_login, tempdir, AuditDb, Ca, Sshd, TEST_ACCOUNT,
+    bin, bootstrap_admin, eventually, onboard, rampart_on_host, ssh_login, tempdir, AuditDb, Ca,
+    Sshd, TEST_ACCOUNT,
 };
 
 fn rotate(ca: &Ca, which: &str, step: &str, extra: &[&str]) -> CmdOutput {
@@ -41,16 +42,18 @@ fn rotate(ca: &Ca, which: &str, step: &str, extra: &[&str]) -> CmdOutput {
 }
 
 fn krl_sync(ca: &Ca, ca_keys: &Path, krl: &Path) -> CmdOutput {
-    let mut c = Command::new(bin("rampart"));
-    c.env_remove("RAMPART_HOME")
-        .env_remove("HOME")
-        .args(["host", "krl-sync", "--ca", ca.url(), "--ca-fingerprint"])
-        .arg(ca.fingerprint())
-        .arg("--ca-key")
-        .arg(ca_keys)
-        .arg("--out")
-        .arg(krl);
-    run_timeout(c, None, DEFAULT_TIMEOUT)
+    rampart_on_host(&[
+        "host".as_ref(),
+        "krl-sync".as_ref(),
+        "--ca".as_ref(),
+        ca.url().as_ref(),
+        "--ca-fingerprint".as_ref(),
+        ca.fingerprint().as_ref(),
+        "--ca-key".as_ref(),
+        ca_keys.as_os_str(),
+        "--out".as_ref(),
+        krl.as_os_str(),
+    ])
 }
 
 /// The key part (`type base64`) of each line of an OpenSSH key file.

@@ -21,23 +21,26 @@ use std::process::Command;
 use rampart_api::{paths, CertResponse, ClientError, HostRenewRequest, HOST_RENEW_NAMESPACE};
 use rampart_e2e::keys::inspect_cert;
 use rampart_e2e::policy::ENGINEERS;
-use rampart_e2e::process::{run, run_timeout, CmdOutput, DEFAULT_TIMEOUT};
+use rampart_e2e::process::{run, CmdOutput};
 use rampart_e2e::{
-    bin, bootstrap_admin, onboard, require_peer, tempdir, AuditDb, Ca, KeyPair, Sshd, SshdOptions,
-    TEST_ACCOUNT,
+    bootstrap_admin, onboard, rampart_on_host, require_peer, ssh_login_trusting, tempdir, AuditDb,
+    Ca, KeyPair, Sshd, SshdOptions, TEST_ACCOUNT,
 };
 use ssh_key::{HashAlg, LineEnding, PrivateKey};
 
 fn renew(ca: &Ca, key: &Path, renew_before: &str) -> CmdOutput {
-    let mut c = Command::new(bin("rampart"));
-    c.env_remove("RAMPART_HOME")
-        .env_remove("HOME")
-        .args(["host", "renew-cert", "--ca", ca.url(), "--ca-fingerprint"])
-        .arg(ca.fingerprint())
-        .arg("--key")
-        .arg(key)
-        .args(["--renew-before", renew_before]);
-    run_timeout(c, None, DEFAULT_TIMEOUT)
+    rampart_on_host(&[
+        "host".as_ref(),
+        "renew-cert".as_ref(),
+        "--ca".as_ref(),
+        ca.url().as_ref(),
+        "--ca-fingerprint".as_ref(),
+        ca.fingerprint().as_ref(),
+        "--key".as_ref(),
+        key.as_os_str(),
+        "--renew-before".as_ref(),
+        renew_before.as_ref(),
+    ])
 }
 
 /// A renewal request for `cert_line` signed by the key in `signer` at `at`.
@@ -126,36 +129,15 @@ fn a_host_renews_its_own_certificate_and_forged_or_stale_proofs_are_refused() {
         ..SshdOptions::default()
     });
     sshd.set_principals(TEST_ACCOUNT, &["alice"]);
-    let mut c = Command::new(require_peer("ssh"));
-    c.env_remove("SSH_AUTH_SOCK")
-        .args([
-            "-F",
-            "/dev/null",
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "IdentitiesOnly=yes",
-        ])
-        .arg("-o")
-        .arg(format!("IdentityFile={}", alice.cli.identity().display()))
-        .arg("-o")
-        .arg(format!("CertificateFile={}", alice.cli.cert().display()))
-        .arg("-o")
-        .arg(format!(
-            "UserKnownHostsFile={}",
-            alice.cli.known_hosts().display()
-        ))
-        .args([
-            "-o",
-            "GlobalKnownHostsFile=/dev/null",
-            "-o",
-            "StrictHostKeyChecking=yes",
-        ])
-        .arg("-p")
-        .arg(sshd.port().to_string())
-        .arg(format!("{TEST_ACCOUNT}@127.0.0.1"))
-        .arg("true");
-    run(c).assert_success("ssh to the host with the renewed certificate");
+    ssh_login_trusting(
+        &sshd,
+        &alice.cli.known_hosts(),
+        None,
+        TEST_ACCOUNT,
+        &alice.cli.identity(),
+        Some(&alice.cli.cert()),
+    )
+    .assert_success("ssh to the host with the renewed certificate");
 
     // What a hostile caller would try.
     let now = chrono::Utc::now().timestamp();

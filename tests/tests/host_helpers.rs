@@ -23,20 +23,14 @@ use std::process::Command;
 use rampart_api::paths;
 use rampart_e2e::process::{run, run_timeout, CmdOutput, DEFAULT_TIMEOUT};
 use rampart_e2e::{
-    bin, bootstrap_admin, require_peer, ssh_login, tempdir, Ca, KeyPair, KeygenCa, Sshd,
-    SshdOptions, TEST_ACCOUNT,
+    bin, bootstrap_admin, rampart_on_host, require_peer, ssh_login, tempdir, Ca, KeyPair, KeygenCa,
+    Sshd, SshdOptions, TEST_ACCOUNT,
 };
 
 const NAMESPACE: &str = "rampart-krl@rampart";
 
-/// `rampart ARGS` with no home and no agent, as systemd or sshd would run it.
 fn rampart(args: &[&str]) -> CmdOutput {
-    let mut c = Command::new(bin("rampart"));
-    c.env_remove("RAMPART_HOME")
-        .env_remove("HOME")
-        .env_remove("SSH_AUTH_SOCK")
-        .args(args);
-    run_timeout(c, None, DEFAULT_TIMEOUT)
+    rampart_on_host(args)
 }
 
 fn krl_sync(ca: &Ca, ca_key: &Path, out: &Path) -> CmdOutput {

@@ -34,7 +34,7 @@ use rampart_e2e::keys::inspect_cert;
 use rampart_e2e::policy::{bastion_policy, ENGINEERS};
 use rampart_e2e::process::{run_timeout, CmdOutput, DEFAULT_TIMEOUT};
 use rampart_e2e::{
-    bin, bootstrap_admin, onboard, require_peer, tempdir, Ca, KeyPair, Sshd, SshdOptions,
+    bin, bootstrap_admin, onboard, ssh_login_trusting, tempdir, Ca, KeyPair, Sshd, SshdOptions,
     TEST_ACCOUNT,
 };
 
@@ -179,33 +179,14 @@ fn the_operator_guide_from_init_to_a_rotated_key_and_a_restored_ca() {
     // Straight to the host by its name, trusting it through the host CA line
     // `rampart login` wrote (the host certificate names db-1).
     let direct = |cert: &Path| {
-        let mut c = Command::new(require_peer("ssh"));
-        c.env_remove("SSH_AUTH_SOCK")
-            .args([
-                "-F",
-                "/dev/null",
-                "-o",
-                "BatchMode=yes",
-                "-o",
-                "IdentitiesOnly=yes",
-            ])
-            .arg("-o")
-            .arg(format!("IdentityFile={}", identity.display()))
-            .arg("-o")
-            .arg(format!("CertificateFile={}", cert.display()))
-            .arg("-o")
-            .arg(format!("UserKnownHostsFile={}", known_hosts.display()))
-            .args([
-                "-o",
-                "GlobalKnownHostsFile=/dev/null",
-                "-o",
-                "StrictHostKeyChecking=yes",
-            ])
-            .args(["-o", "HostKeyAlias=db-1", "-o", "ConnectTimeout=10", "-p"])
-            .arg(sshd.port().to_string())
-            .arg(format!("{TEST_ACCOUNT}@127.0.0.1"))
-            .arg("true");
-        run_timeout(c, None, DEFAULT_TIMEOUT)
+        ssh_login_trusting(
+            &sshd,
+            &known_hosts,
+            Some("db-1"),
+            TEST_ACCOUNT,
+            &identity,
+            Some(cert),
+        )
     };
     through("ssh -J through the bastion");
     direct(&cert).assert_success("straight to the host");
