@@ -1,6 +1,7 @@
 //! The config's parsing and validation, case by case.
 
 use super::*;
+use std::collections::{BTreeMap, BTreeSet};
 
 fn minimal() -> String {
     "version = 1\n[keys]\npassphrase_env = \"RAMPART_TEST_PASS\"\n".into()
@@ -302,4 +303,201 @@ fn loose_secret_files_are_refused() {
     assert!(check_private_file(&p).is_err());
     std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert!(check_private_file(&p).is_ok());
+}
+
+// ---------------------------------------------------------------------------
+// The reference in docs/configuration.md against the keys the code accepts.
+// ---------------------------------------------------------------------------
+
+/// The key no table accepts; serde's refusal of it lists the ones it does.
+const BOGUS_KEY: &str = "zz_unknown_key";
+
+/// The keys a table accepts, read from serde's error for [`BOGUS_KEY`]
+/// ("unknown field `zz_unknown_key`, expected one of `a`, `b`, …").
+fn accepted_keys(table: &str, probe: &str) -> BTreeSet<String> {
+    let err = match toml::from_str::<RawConfig>(probe) {
+        Ok(_) => panic!("[{table}]: a bogus key was accepted by {probe:?}"),
+        Err(e) => e.to_string(),
+    };
+    let marker = format!("unknown field `{BOGUS_KEY}`");
+    let Some(at) = err.find(&marker) else {
+        panic!("[{table}]: the probe {probe:?} failed for another reason: {err}");
+    };
+    let rest = err.get(at + marker.len()..).unwrap_or_default();
+    let line = rest.lines().next().unwrap_or_default();
+    backticked(line).map(str::to_owned).collect()
+}
+
+/// The text inside each pair of backticks.
+fn backticked(text: &str) -> impl Iterator<Item = &str> {
+    text.split('`').skip(1).step_by(2)
+}
+
+/// The lines from `heading` up to the next heading of its level or above.
+fn section<'a>(doc: &'a str, heading: &str) -> &'a str {
+    let Some(start) = doc.find(heading) else {
+        panic!("docs/configuration.md has no heading {heading:?}");
+    };
+    let body = doc.get(start + heading.len()..).unwrap_or_default();
+    let end = body
+        .find("\n## ")
+        .or_else(|| body.find("\n# "))
+        .unwrap_or(body.len());
+    body.get(..end).unwrap_or_default()
+}
+
+/// The keys each table's reference rows name, by dotted table path (`""` is
+/// the top level). A row's first cell lists backticked keys, the first one
+/// optionally prefixed by its table: `` `[keys] user_ca`, `host_ca` ``; a
+/// cell `` `[[audit.forwarders]] name`, `kind` `` names an array of tables;
+/// `` `pkcs11 = { module, token \| pin_file }` `` names an inline table and
+/// its keys. A table's path also names it as a key of its parent.
+fn documented_keys(rows: &str) -> BTreeMap<String, BTreeSet<String>> {
+    let mut tables: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for line in rows.lines().filter(|l| l.starts_with("| `")) {
+        // The first cell ends at the first `|` not escaped as `\|`.
+        let cell_end = line
+            .char_indices()
+            .skip(1)
+            .find(|&(i, c)| c == '|' && !line.get(..i).unwrap_or_default().ends_with('\\'))
+            .map_or(line.len(), |(i, _)| i);
+        let cell = line.get(1..cell_end).unwrap_or_default();
+        let mut table = String::new();
+        for (n, span) in backticked(cell).enumerate() {
+            let mut span = span.trim();
+            if n == 0 {
+                if let Some(open) = span.strip_prefix("[[").or_else(|| span.strip_prefix('[')) {
+                    let close = open.find(']').unwrap_or(open.len());
+                    table = open.get(..close).unwrap_or_default().to_owned();
+                    span = open
+                        .get(close..)
+                        .unwrap_or_default()
+                        .trim_start_matches(']')
+                        .trim();
+                }
+            }
+            if span.is_empty() {
+                continue;
+            }
+            match span.split_once(" = {") {
+                Some((key, inner)) => {
+                    let sub = join_path(&table, key.trim());
+                    let inner = inner.trim_end_matches('}');
+                    let keys = inner
+                        .split([',', '|'])
+                        .map(|k| k.trim().trim_end_matches('\\').trim().to_owned())
+                        .filter(|k| !k.is_empty());
+                    tables.entry(sub).or_default().extend(keys);
+                    tables
+                        .entry(table.clone())
+                        .or_default()
+                        .insert(key.trim().to_owned());
+                }
+                None => {
+                    tables
+                        .entry(table.clone())
+                        .or_default()
+                        .insert(span.to_owned());
+                }
+            }
+        }
+        // `[a.b]` makes `b` a key of `a` and `a` a key of the top level.
+        let mut path = table.as_str();
+        while let Some((parent, leaf)) = path.rsplit_once('.') {
+            tables
+                .entry(parent.to_owned())
+                .or_default()
+                .insert(leaf.to_owned());
+            path = parent;
+        }
+        if !table.is_empty() {
+            tables
+                .entry(String::new())
+                .or_default()
+                .insert(path.to_owned());
+            tables.entry(table).or_default();
+        }
+    }
+    tables
+}
+
+fn join_path(table: &str, key: &str) -> String {
+    if table.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{table}.{key}")
+    }
+}
+
+fn show(table: &str) -> String {
+    if table.is_empty() {
+        "the top level".to_owned()
+    } else {
+        format!("[{table}]")
+    }
+}
+
+/// Every key each `config.toml` table accepts has a row in the reference of
+/// docs/configuration.md, and every key a row names is accepted by that
+/// table: a key added, renamed or removed in the code without the doc fails.
+#[test]
+fn the_config_reference_lists_exactly_the_keys_config_toml_accepts() {
+    const DOC: &str = "docs/configuration.md";
+    let doc = include_str!("../../../docs/configuration.md");
+    let rows = section(doc, "## The CA: `config.toml`");
+    let documented = documented_keys(rows);
+
+    // Each table the config has, and a file that puts the bogus key in it.
+    let probes: [(&str, String); 16] = [
+        ("", format!("{BOGUS_KEY} = 1")),
+        ("keys", format!("[keys]\n{BOGUS_KEY} = 1")),
+        ("keys.pkcs11", format!("[keys.pkcs11]\n{BOGUS_KEY} = 1")),
+        ("tls", format!("[tls]\n{BOGUS_KEY} = 1")),
+        ("audit", format!("[audit]\n{BOGUS_KEY} = 1")),
+        (
+            "audit.forwarders",
+            format!("[[audit.forwarders]]\n{BOGUS_KEY} = 1"),
+        ),
+        ("totp", format!("[totp]\n{BOGUS_KEY} = 1")),
+        ("sessions", format!("[sessions]\n{BOGUS_KEY} = 1")),
+        ("invites", format!("[invites]\n{BOGUS_KEY} = 1")),
+        ("admin", format!("[admin]\n{BOGUS_KEY} = 1")),
+        ("metrics", format!("[metrics]\n{BOGUS_KEY} = 1")),
+        ("oidc", format!("[oidc]\n{BOGUS_KEY} = 1")),
+        (
+            "oidc.providers",
+            format!("[[oidc.providers]]\n{BOGUS_KEY} = 1"),
+        ),
+        ("webauthn", format!("[webauthn]\n{BOGUS_KEY} = 1")),
+        ("http", format!("[http]\n{BOGUS_KEY} = 1")),
+        ("piv", format!("[piv]\n{BOGUS_KEY} = 1")),
+    ];
+
+    let mut problems = Vec::new();
+    for (table, probe) in &probes {
+        let accepted = accepted_keys(table, probe);
+        let listed = documented.get(*table).cloned().unwrap_or_default();
+        for key in accepted.difference(&listed) {
+            problems.push(format!(
+                "{}: key `{key}` is accepted by the code but has no reference row in {DOC}",
+                show(table)
+            ));
+        }
+        for key in listed.difference(&accepted) {
+            problems.push(format!(
+                "{}: key `{key}` is documented in {DOC} but the code refuses it",
+                show(table)
+            ));
+        }
+    }
+    for table in documented.keys() {
+        if !probes.iter().any(|(t, _)| t == table) {
+            problems.push(format!(
+                "{}: documented in {DOC} but not a table of config.toml \
+                 (or missing from this test's probes)",
+                show(table)
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
