@@ -811,4 +811,141 @@ mod tests {
         assert_eq!(line_at("a\nb\nc", 4), 3);
         assert_eq!(line_at("a", 99), 1);
     }
+
+    // -----------------------------------------------------------------------
+    // The policy example in docs/configuration.md against the keys accepted.
+    // -----------------------------------------------------------------------
+
+    const BOGUS_KEY: &str = "zz_unknown_key";
+
+    /// The keys a table accepts, read from serde's error for [`BOGUS_KEY`]
+    /// ("unknown field `zz_unknown_key`, expected one of `a`, `b`, …").
+    fn accepted_keys(table: &str, probe: &str) -> BTreeSet<String> {
+        let err = match toml::from_str::<RawPolicy>(probe) {
+            Ok(_) => panic!("[{table}]: a bogus key was accepted by {probe:?}"),
+            Err(e) => e.to_string(),
+        };
+        let marker = format!("unknown field `{BOGUS_KEY}`");
+        let Some(at) = err.find(&marker) else {
+            panic!("[{table}]: the probe {probe:?} failed for another reason: {err}");
+        };
+        let line = err
+            .get(at + marker.len()..)
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default();
+        line.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The keys of a TOML table, or of every table in an array of tables.
+    fn keys_of(value: Option<&toml::Value>) -> BTreeSet<String> {
+        match value {
+            Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
+            Some(toml::Value::Array(items)) => {
+                items.iter().flat_map(|v| keys_of(Some(v))).collect()
+            }
+            _ => BTreeSet::new(),
+        }
+    }
+
+    /// The keys of every table under a map such as `[roles.NAME]`.
+    fn keys_of_each(value: Option<&toml::Value>) -> BTreeSet<String> {
+        match value {
+            Some(toml::Value::Table(t)) => t.values().flat_map(|v| keys_of(Some(v))).collect(),
+            _ => BTreeSet::new(),
+        }
+    }
+
+    /// The example policy in docs/configuration.md uses every key each policy
+    /// table accepts, and is itself a valid policy (so it names no key the code
+    /// refuses): a key added, renamed or removed without the doc fails here.
+    #[test]
+    fn the_documented_policy_example_uses_exactly_the_keys_the_policy_accepts() {
+        const DOC: &str = "docs/configuration.md";
+        let doc = include_str!("../../docs/configuration.md");
+        let heading = "## The policy: `policy.toml`";
+        let section = doc
+            .split_once(heading)
+            .map(|(_, rest)| rest)
+            .unwrap_or_else(|| panic!("{DOC} has no heading {heading:?}"));
+        let example = section
+            .split_once("```toml\n")
+            .and_then(|(_, rest)| rest.split_once("```"))
+            .map(|(toml, _)| toml)
+            .unwrap_or_else(|| panic!("{DOC}: no ```toml example under {heading:?}"));
+
+        if let Err(e) = Policy::from_toml(example) {
+            panic!("{DOC}: the policy example is refused: {e}");
+        }
+        let value: toml::Value = toml::from_str(example).unwrap();
+        let role_targets = value
+            .get("roles")
+            .and_then(|roles| roles.as_table())
+            .map(|roles| {
+                roles
+                    .values()
+                    .flat_map(|role| keys_of(role.get("targets")))
+                    .collect::<BTreeSet<_>>()
+            });
+
+        // Each table: its name, the keys the example gives it, and a policy
+        // that puts the bogus key in it.
+        let tables: [(&str, BTreeSet<String>, String); 7] = [
+            (
+                "the top level",
+                keys_of(Some(&value)),
+                format!("{BOGUS_KEY} = 1"),
+            ),
+            (
+                "[defaults]",
+                keys_of(value.get("defaults")),
+                format!("[defaults]\n{BOGUS_KEY} = 1"),
+            ),
+            (
+                "[roles.NAME]",
+                keys_of_each(value.get("roles")),
+                format!("[roles.r]\n{BOGUS_KEY} = 1"),
+            ),
+            (
+                "[roles.NAME] targets",
+                role_targets.unwrap_or_default(),
+                format!("[roles.r]\ntargets = {{ {BOGUS_KEY} = 1 }}"),
+            ),
+            (
+                "[[deny]]",
+                keys_of(value.get("deny")),
+                format!("[[deny]]\n{BOGUS_KEY} = 1"),
+            ),
+            (
+                "[hosts]",
+                keys_of(value.get("hosts")),
+                format!("[hosts]\n{BOGUS_KEY} = 1"),
+            ),
+            (
+                "[bastions.NAME]",
+                keys_of_each(value.get("bastions")),
+                format!("[bastions.b]\n{BOGUS_KEY} = 1"),
+            ),
+        ];
+        let mut problems = Vec::new();
+        for (table, shown, probe) in &tables {
+            let accepted = accepted_keys(table, probe);
+            for key in accepted.difference(shown) {
+                problems.push(format!(
+                    "{table}: key `{key}` is accepted by the code but missing from the policy example in {DOC}"
+                ));
+            }
+            for key in shown.difference(&accepted) {
+                problems.push(format!(
+                    "{table}: key `{key}` is in the policy example in {DOC} but the code refuses it"
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
 }
