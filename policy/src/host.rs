@@ -256,6 +256,7 @@ fn printable_name(s: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use std::collections::BTreeSet;
 
     fn names(v: &[&str]) -> Vec<String> {
         v.iter().map(|s| (*s).to_owned()).collect()
@@ -414,5 +415,136 @@ principals = ["{account}"]
         let text = include_str!("../../packaging/examples/host-policy.toml");
         let p = HostPolicy::parse(text).unwrap();
         assert_eq!(p.allowed("carol", &names(&["carol"])), ["carol"]);
+    }
+
+    /// The keys a host policy table accepts, read from serde's error for a
+    /// bogus key ("unknown field `zz_unknown_key`, expected one of …").
+    fn accepted_keys(table: &str, probe: &str) -> BTreeSet<String> {
+        let err = match toml::from_str::<PolicyFile>(probe) {
+            Ok(_) => panic!("{table}: a bogus key was accepted by {probe:?}"),
+            Err(e) => e.to_string(),
+        };
+        let marker = "unknown field `zz_unknown_key`";
+        let Some(at) = err.find(marker) else {
+            panic!("{table}: the probe {probe:?} failed for another reason: {err}");
+        };
+        let line = err
+            .get(at + marker.len()..)
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default();
+        line.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The keys the reference rows of docs/hosts.md name for a table: rows
+    /// whose first cell is `` `key` `` (top level) or `` `[accounts.NAME] key` ``.
+    fn documented_keys(doc: &str, table: &str) -> BTreeSet<String> {
+        let heading = "## The host policy: `host-policy.toml`";
+        let Some((_, section)) = doc.split_once(heading) else {
+            panic!("docs/hosts.md has no heading {heading:?}");
+        };
+        let section = section.split("\n## ").next().unwrap_or_default();
+        let mut keys = BTreeSet::new();
+        for line in section.lines().filter(|l| l.starts_with("| `")) {
+            let cell = line.split('|').nth(1).unwrap_or_default();
+            for (n, span) in cell.split('`').skip(1).step_by(2).enumerate() {
+                let (row_table, key) = match span.strip_prefix('[') {
+                    Some(rest) if n == 0 => {
+                        let (t, k) = rest.split_once(']').unwrap_or((rest, ""));
+                        (t.to_owned(), k.trim())
+                    }
+                    _ => (String::new(), span.trim()),
+                };
+                if row_table == table && !key.is_empty() {
+                    keys.insert(key.to_owned());
+                }
+            }
+            if table.is_empty() && line.starts_with("| `[accounts.") {
+                keys.insert("accounts".to_owned());
+            }
+        }
+        keys
+    }
+
+    /// A table header or a `key = value` line, not prose.
+    fn is_toml_line(line: &str) -> bool {
+        let header = line.starts_with('[') && line.ends_with(']');
+        let key = line.split_once(" = ").is_some_and(|(k, _)| {
+            !k.is_empty() && k.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+        });
+        header || key
+    }
+
+    /// The reference table in docs/hosts.md lists exactly the keys the host
+    /// policy accepts, and the example in packaging/examples uses them all once
+    /// its commented-out tables are put back.
+    #[test]
+    fn the_host_policy_reference_and_example_list_exactly_the_accepted_keys() {
+        let doc = include_str!("../../docs/hosts.md");
+        let example = include_str!("../../packaging/examples/host-policy.toml");
+        // The example's commented tables ("# [accounts.root]", "# principals = …").
+        let uncommented: String = example
+            .lines()
+            .map(|l| match l.strip_prefix("# ") {
+                Some(rest) if is_toml_line(rest) => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        if let Err(e) = HostPolicy::parse(&uncommented) {
+            panic!("packaging/examples/host-policy.toml (uncommented) is refused: {e}");
+        }
+        let value: toml::Value = toml::from_str(&uncommented).unwrap();
+        let example_account_keys: BTreeSet<String> = value
+            .get("accounts")
+            .and_then(toml::Value::as_table)
+            .map(|accounts| {
+                accounts
+                    .values()
+                    .filter_map(toml::Value::as_table)
+                    .flat_map(|t| t.keys().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let example_top_keys: BTreeSet<String> = value
+            .as_table()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+
+        let tables = [
+            ("the top level", "", "zz_unknown_key = 1", example_top_keys),
+            (
+                "[accounts.NAME]",
+                "accounts.NAME",
+                "[accounts.x]\nzz_unknown_key = 1",
+                example_account_keys,
+            ),
+        ];
+        let mut problems = Vec::new();
+        for (shown, table, probe, in_example) in &tables {
+            let accepted = accepted_keys(shown, probe);
+            let documented = documented_keys(doc, table);
+            for key in accepted.difference(&documented) {
+                problems.push(format!(
+                    "{shown}: key `{key}` is accepted by the code but has no reference row in docs/hosts.md"
+                ));
+            }
+            for key in documented.difference(&accepted) {
+                problems.push(format!(
+                    "{shown}: key `{key}` is documented in docs/hosts.md but the code refuses it"
+                ));
+            }
+            for key in accepted.difference(in_example) {
+                problems.push(format!(
+                    "{shown}: key `{key}` is accepted by the code but not shown in packaging/examples/host-policy.toml"
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }
