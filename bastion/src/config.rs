@@ -729,4 +729,116 @@ mod tests {
             assert!(keys.contains(&key), "{key}: {keys:?}");
         }
     }
+
+    /// The keys a `bastion.toml` table accepts, read from serde's error for a
+    /// bogus key ("unknown field `zz_unknown_key`, expected one of …").
+    fn accepted_keys(table: &str, probe: &str) -> std::collections::BTreeSet<String> {
+        let err = match toml::from_str::<File>(probe) {
+            Ok(_) => panic!("{table}: a bogus key was accepted by {probe:?}"),
+            Err(e) => e.to_string(),
+        };
+        let marker = "unknown field `zz_unknown_key`";
+        let Some(at) = err.find(marker) else {
+            panic!("{table}: the probe {probe:?} failed for another reason: {err}");
+        };
+        let line = err
+            .get(at + marker.len()..)
+            .unwrap_or_default()
+            .lines()
+            .next()
+            .unwrap_or_default();
+        line.split('`')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// The keys the reference rows of bastion/README.md name, by table (`""`
+    /// the top level): a row's first cell lists backticked keys, the first
+    /// optionally prefixed by `[table]` or `[[table]]`; a table row also makes
+    /// the table a key of the top level.
+    fn documented_keys(readme: &str) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+        let start = readme
+            .find("| `version` |")
+            .expect("bastion/README.md has no reference table (a `version` row)");
+        let rows = readme.get(start..).unwrap_or_default();
+        let mut tables: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for line in rows.lines().take_while(|l| l.starts_with('|')) {
+            let cell = line.split('|').nth(1).unwrap_or_default();
+            let mut table = String::new();
+            for (n, span) in cell.split('`').skip(1).step_by(2).enumerate() {
+                let mut key = span.trim();
+                if n == 0 && key.starts_with('[') {
+                    let open = key.trim_start_matches('[');
+                    let (t, rest) = open.split_once(']').unwrap_or((open, ""));
+                    table = t.to_owned();
+                    key = rest.trim_start_matches(']').trim();
+                    tables
+                        .entry(String::new())
+                        .or_default()
+                        .insert(table.clone());
+                }
+                if !key.is_empty() {
+                    tables
+                        .entry(table.clone())
+                        .or_default()
+                        .insert(key.to_owned());
+                }
+            }
+        }
+        tables
+    }
+
+    /// Every key each `bastion.toml` table accepts has a row in the reference
+    /// of bastion/README.md, and every key a row names is accepted: a key
+    /// added, renamed or removed in the code without the README fails here.
+    #[test]
+    fn the_readme_reference_lists_exactly_the_keys_bastion_toml_accepts() {
+        let documented = documented_keys(include_str!("../README.md"));
+        let probes = [
+            ("", "zz_unknown_key = 1"),
+            ("ca", "[ca]\nzz_unknown_key = 1"),
+            ("identity", "[identity]\nzz_unknown_key = 1"),
+            ("recording", "[recording]\nzz_unknown_key = 1"),
+            ("audit", "[audit]\nzz_unknown_key = 1"),
+            ("limits", "[limits]\nzz_unknown_key = 1"),
+            ("metrics", "[metrics]\nzz_unknown_key = 1"),
+            ("targets", "[[targets]]\nzz_unknown_key = 1"),
+        ];
+        let show = |t: &str| {
+            if t.is_empty() {
+                "the top level".to_owned()
+            } else {
+                format!("[{t}]")
+            }
+        };
+        let mut problems = Vec::new();
+        for (table, probe) in probes {
+            let accepted = accepted_keys(&show(table), probe);
+            let listed = documented.get(table).cloned().unwrap_or_default();
+            for key in accepted.difference(&listed) {
+                problems.push(format!(
+                    "{}: key `{key}` is accepted by the code but has no reference row in bastion/README.md",
+                    show(table)
+                ));
+            }
+            for key in listed.difference(&accepted) {
+                problems.push(format!(
+                    "{}: key `{key}` is documented in bastion/README.md but the code refuses it",
+                    show(table)
+                ));
+            }
+        }
+        for table in documented.keys() {
+            if !probes.iter().any(|(t, _)| t == table) {
+                problems.push(format!(
+                    "{}: documented in bastion/README.md but not a table of bastion.toml \
+                     (or missing from this test's probes)",
+                    show(table)
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
 }
