@@ -53,8 +53,9 @@ pub const MAX_KRL_BYTES: usize = 16 * 1024 * 1024;
 const MAX_SIG_BYTES: usize = 64 * 1024;
 /// Largest CA key file read.
 const MAX_CA_KEY_FILE: u64 = 64 * 1024;
-/// Fetches of the KRL/signature pair before giving up: a revocation landing
-/// between the two requests makes one pair mismatch, the next fetch matches.
+/// Fetches of the KRL/signature pair (and of the CA key set and its signature)
+/// before giving up: a revocation (or a CA restart) landing between the two
+/// requests makes one pair mismatch, the next fetch matches.
 const FETCH_ATTEMPTS: usize = 3;
 
 /// Read a `TrustedUserCAKeys`-style file: one OpenSSH public key per line, `#`
@@ -138,19 +139,33 @@ fn sync_ca_keys(
     path: &Path,
     trusted: Vec<PublicKey>,
 ) -> Result<Vec<PublicKey>, HostError> {
-    let (set, sig) = match client.user_ca_signed() {
-        Ok(pair) => pair,
-        // A CA from before rotations: keep the keys as they are.
-        Err(rampart_api::ClientError::Api { status: 404, .. }) => return Ok(trusted),
-        Err(e) => return Err(CliError::from(e).into()),
-    };
     let refused =
         |why: String| HostError::CaKeysRefused(format!("refusing the CA's user CA keys: {why}"));
-    if set.len() as u64 > MAX_CA_KEY_FILE || sig.len() > MAX_SIG_BYTES {
-        return Err(refused("implausibly large".to_owned()));
+    // The set and its signature are two requests: a CA restarted between them
+    // (a rotation step) serves a pair that does not match; the next one does.
+    let mut last = String::new();
+    let mut verified = None;
+    for _ in 0..FETCH_ATTEMPTS {
+        let (set, sig) = match client.user_ca_signed() {
+            Ok(pair) => pair,
+            // A CA from before rotations: keep the keys as they are.
+            Err(rampart_api::ClientError::Api { status: 404, .. }) => return Ok(trusted),
+            Err(e) => return Err(CliError::from(e).into()),
+        };
+        if set.len() as u64 > MAX_CA_KEY_FILE || sig.len() > MAX_SIG_BYTES {
+            return Err(refused("implausibly large".to_owned()));
+        }
+        match verify_signature(&trusted, CA_KEYS_SIG_NAMESPACE, "the key set", &set, &sig) {
+            Ok(()) => {
+                verified = Some(set);
+                break;
+            }
+            Err(e) => last = e,
+        }
     }
-    verify_signature(&trusted, CA_KEYS_SIG_NAMESPACE, "the key set", &set, &sig)
-        .map_err(refused)?;
+    let Some(set) = verified else {
+        return Err(refused(last));
+    };
     let text = std::str::from_utf8(&set).map_err(|_| refused("not text".to_owned()))?;
     let keys = parse_ca_keys(text).map_err(refused)?;
     if fs::read(path).ok().as_deref() != Some(set.as_slice()) {
