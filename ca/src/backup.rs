@@ -276,9 +276,11 @@ fn prove(
         }
         witness_lines = w.lines_checked;
     }
-    let recordings =
-        rampart_audit::recording::verify_recordings(&audit_copy, &staging.join(recordings_rel))
-            .map_err(|e| failed(format!("recordings: {}", rampart_api::report::one_line(&e))))?;
+    let recordings = rampart_audit::recording::verify_recordings(
+        &audit_copy,
+        &rampart_audit::recording::RecordingStore::Dir(staging.join(recordings_rel)),
+    )
+    .map_err(|e| failed(format!("recordings: {}", rampart_api::report::one_line(&e))))?;
     if let Some(p) = recordings.problems.first() {
         return Err(failed(format!(
             "recording of session {} (sealed at sequence {}): {}",

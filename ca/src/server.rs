@@ -215,6 +215,7 @@ pub fn open_with_passphrase(
         })?;
     let settings = config.authority.clone();
     let authority = Authority::new(store, audit, policy, keys.ca, sealer, clock, settings)?;
+    import_local_recordings(&authority);
     if !config.oidc.is_empty() {
         authority.set_oidc(crate::oidc::RelyingParty::new(config.oidc.clone())?);
     }
@@ -226,6 +227,23 @@ pub fn open_with_passphrase(
         authority: Arc::new(authority),
         tls,
     })
+}
+
+/// A CA that kept sealed recordings in its own directory before its audit log
+/// moved to a shared PostgreSQL database copies them there, so that every CA
+/// can hand them out. The files stay; a failure is logged and tried again at
+/// the next start, since the recordings are safe where they are.
+fn import_local_recordings(authority: &Authority) {
+    let store = authority.recording_store();
+    let dir = authority.recordings_dir();
+    match store.import_dir(&dir) {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, from = %dir.display(), to = %store,
+            "copied recordings kept in this CA's directory to the shared store"),
+        Err(e) => tracing::warn!(from = %dir.display(), to = %store,
+            error = %rampart_api::report::one_line(&e),
+            "could not copy this CA's recordings to the shared store; they stay where they are"),
+    }
 }
 
 /// What an operator should do when the audit database and its witness part.

@@ -385,6 +385,11 @@ impl Ca {
         out.assert_success("kill -HUP rampart-ca");
     }
 
+    /// The serve process's ID (the CA must be running).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("CA running").id()
+    }
+
     /// Whether the serve process is still running.
     pub fn is_running(&mut self) -> bool {
         match self.child.as_mut() {

@@ -388,3 +388,154 @@ fn asciinema_cat_renders_a_rampart_recording() {
     assert!(out.stdout.contains("echo résumé-ok"), "{out}");
     assert!(out.stdout.contains("root@db-1:~# exit"), "{out}");
 }
+
+/// Peak resident memory of a process (`VmHWM`), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no VmHWM in\n{status}"));
+    kb * 1024
+}
+
+/// `len` bytes that start like a zstd frame and do not compress, made as they
+/// are read, so the test does not hold them either.
+struct Filler {
+    left: u64,
+    sent: u64,
+    state: u64,
+}
+
+impl Filler {
+    fn new(len: u64) -> Filler {
+        Filler {
+            left: len,
+            sent: 0,
+            state: 0x9e37_79b9_7f4a_7c15,
+        }
+    }
+}
+
+impl std::io::Read for Filler {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        for b in &mut buf[..n] {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            *b = self.state as u8;
+        }
+        // The zstd magic number, which the CA checks, in the first four bytes.
+        for (i, m) in [0x28u8, 0xb5, 0x2f, 0xfd].into_iter().enumerate() {
+            let at = i as u64;
+            if at >= self.sent && at < self.sent + n as u64 {
+                buf[(at - self.sent) as usize] = m;
+            }
+        }
+        self.left -= n as u64;
+        self.sent += n as u64;
+        Ok(n)
+    }
+}
+
+#[test]
+fn a_large_recording_streams_through_the_ca_without_filling_its_memory() {
+    use sha2::Digest;
+    use std::io::Read;
+    let (ca, admin) = start_ca();
+    let dir = tempdir("sessions-large");
+    let joined = join(&ca, &admin, dir.path());
+    let cred = joined.credential.as_str();
+    let user = ca.info().admin_user.clone();
+    let s = ulid();
+    let batch = serde_json::to_vec(&BastionEventBatch {
+        events: vec![started(&s, &user)],
+    })
+    .unwrap();
+    assert_eq!(post_events(&ca, cred, batch).0, 200);
+
+    const LEN: u64 = 192 * 1024 * 1024;
+    let mut hasher = sha2::Sha256::new();
+    std::io::copy(&mut Filler::new(LEN), &mut hasher).unwrap();
+    let sha = format!("{:x}", hasher.finalize());
+    let put = |len: u64, sha: &str| {
+        send(
+            http(&ca)
+                .put(format!("{}{}/{s}", ca.url(), paths::BASTION_RECORDINGS))
+                .bearer_auth(cred)
+                .header(RECORDING_SHA256_HEADER, sha)
+                .body(reqwest::blocking::Body::sized(Filler::new(len), len)),
+        )
+    };
+
+    let before = peak_rss(ca.pid());
+    // One byte over the limit: refused, and nothing of it is kept.
+    let over = rampart_api::MAX_RECORDING_BYTES as u64 + 1;
+    let (status, body) = put(over, &sha);
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (413, Some("recording_too_large")),
+        "{body}"
+    );
+    let (status, body) = put(LEN, &sha);
+    assert_eq!(status, 200, "{body}");
+    let sealed: RecordingSealed = serde_json::from_value(body).unwrap();
+    assert_eq!((sealed.sha256.as_str(), sealed.bytes), (sha.as_str(), LEN));
+    let recordings = ca.audit_db().parent().unwrap().join("recordings");
+    let names: Vec<String> = std::fs::read_dir(&recordings)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        vec![format!("{s}.cast.zst")],
+        "no spool file is left"
+    );
+
+    // The admin downloads it: the same bytes, the sealed digest in the header.
+    let resp = http(&ca)
+        .get(format!(
+            "{}{}/{s}{}",
+            ca.url(),
+            paths::ADMIN_SESSIONS,
+            paths::ADMIN_SESSION_RECORDING_SUFFIX
+        ))
+        .bearer_auth(admin_token(&admin))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    assert_eq!(
+        resp.headers()[RECORDING_SHA256_HEADER].to_str().unwrap(),
+        sha
+    );
+    let mut got = sha2::Sha256::new();
+    let mut reader = resp;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
+    loop {
+        let n = reader.read(&mut buf).unwrap();
+        if n == 0 {
+            break;
+        }
+        got.update(&buf[..n]);
+        total += n as u64;
+    }
+    assert_eq!((format!("{:x}", got.finalize()), total), (sha.clone(), LEN));
+
+    let grew = peak_rss(ca.pid()).saturating_sub(before);
+    eprintln!(
+        "CA peak memory grew by {} MiB over a {} MiB upload, a {} MiB refusal and a download",
+        grew >> 20,
+        LEN >> 20,
+        over >> 20
+    );
+    assert!(
+        grew < 64 * 1024 * 1024,
+        "the CA's peak memory grew by {} MiB: it held the recording whole",
+        grew >> 20
+    );
+}

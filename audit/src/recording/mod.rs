@@ -74,6 +74,8 @@
 //! - `writer`: [`RecordingWriter`], channels, text and exact bytes;
 //! - `finish`: [`finish_recording`] (torn-line repair, zstd, SHA-256);
 //! - `read`: the bounded reader ([`read_recording`], [`parse_cast`]);
+//! - `store`: where sealed recordings are kept ([`RecordingStore`]: a
+//!   directory, or the shared PostgreSQL audit database);
 //! - `verify`: recordings against the digests sealed in the chain.
 
 use std::time::Duration;
@@ -85,6 +87,7 @@ use crate::AuditError;
 
 mod finish;
 mod read;
+pub mod store;
 mod verify;
 mod writer;
 
@@ -93,6 +96,7 @@ pub use read::{
     decompress, parse_cast, parse_cast_prefix, read_recording, read_recording_with, CastEvent,
     CastEventKind, ReadLimits, Recording,
 };
+pub use store::{PutOutcome, RecordingChunks, RecordingStore};
 pub use verify::{verify_recordings, RecordingProblem, RecordingsReport};
 pub use writer::RecordingWriter;
 

@@ -405,7 +405,8 @@ fn verify_recordings_finds_an_edited_byte_and_a_missing_file() {
         sessions.push((session, fin.path));
     }
     log.close().unwrap();
-    let report = verify_recordings(&db, &recs).unwrap();
+    let store = super::RecordingStore::Dir(recs.clone());
+    let report = verify_recordings(&db, &store).unwrap();
     assert_eq!((report.sealed, report.matched), (3, 3));
     assert!(report.problems.is_empty());
 
@@ -414,7 +415,7 @@ fn verify_recordings_finds_an_edited_byte_and_a_missing_file() {
     bytes[mid] ^= 1;
     std::fs::write(&sessions[1].1, &bytes).unwrap();
     std::fs::remove_file(&sessions[2].1).unwrap();
-    let report = verify_recordings(&db, &recs).unwrap();
+    let report = verify_recordings(&db, &store).unwrap();
     assert_eq!((report.sealed, report.matched), (3, 1));
     assert_eq!(report.problems.len(), 2);
     assert_eq!(report.problems[0].session, sessions[1].0);

@@ -1,10 +1,9 @@
 //! Sealed recordings against the digests in the chain
 //! (`rampart audit verify --recordings`).
 
-use std::io;
 use std::path::Path;
 
-use super::digest_file;
+use super::store::{is_plain_session_id, RecordingStore};
 use crate::AuditError;
 
 /// One sealed recording that does not check out.
@@ -30,9 +29,12 @@ pub struct RecordingsReport {
 }
 
 /// For every `recording_sealed` event in the audit database `db`, check that
-/// `dir/<session>.cast.zst` exists and its SHA-256 is the sealed one. Run
-/// [`crate::verify`] first: this trusts the events it reads.
-pub fn verify_recordings(db: &Path, dir: &Path) -> Result<RecordingsReport, AuditError> {
+/// `store` holds that session's recording and its SHA-256 is the sealed one.
+/// Run [`crate::verify`] first: this trusts the events it reads.
+pub fn verify_recordings(
+    db: &Path,
+    store: &RecordingStore,
+) -> Result<RecordingsReport, AuditError> {
     let conn = crate::store::open_read_only(db)?;
     let sealed = crate::store::run_query(
         &conn,
@@ -49,11 +51,7 @@ pub fn verify_recordings(db: &Path, dir: &Path) -> Result<RecordingsReport, Audi
             seq: ev.seq,
             reason,
         };
-        // The session ID becomes a file name: only a plain token may.
-        let clean = !session.is_empty()
-            && session.len() <= 128
-            && session.bytes().all(|b| b.is_ascii_alphanumeric());
-        if !clean {
+        if !is_plain_session_id(&session) {
             report.problems.push(problem(format!(
                 "session ID {session:?} is not a plain token"
             )));
@@ -65,19 +63,16 @@ pub fn verify_recordings(db: &Path, dir: &Path) -> Result<RecordingsReport, Audi
                 .push(problem("the event carries no sha256".to_owned()));
             continue;
         };
-        let path = dir.join(format!("{session}.cast.zst"));
-        match digest_file(&path) {
-            Ok((have, _)) if have == want => report.matched += 1,
-            Ok((have, _)) => report.problems.push(problem(format!(
-                "{} has SHA-256 {have}, the audit log sealed {want}",
-                path.display()
+        match store.digest(&session) {
+            Ok(Some((have, _))) if have == want => report.matched += 1,
+            Ok(Some((have, _))) => report.problems.push(problem(format!(
+                "the stored recording in {store} has SHA-256 {have}, the audit log sealed {want}"
             ))),
-            Err(AuditError::Io(e)) if e.kind() == io::ErrorKind::NotFound => report
+            Ok(None) => report
                 .problems
-                .push(problem(format!("{} is missing", path.display()))),
+                .push(problem(format!("it is missing from {store}"))),
             Err(e) => report.problems.push(problem(format!(
-                "{}: {}",
-                path.display(),
+                "{store}: {}",
                 rampart_api::report::one_line(&e)
             ))),
         }

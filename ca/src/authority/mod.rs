@@ -145,9 +145,13 @@ pub struct Settings {
     pub admin_max_mfa_age: Duration,
     /// Admin with a recovery-code session.
     pub admin_allow_recovery: bool,
-    /// Where uploaded session recordings are kept: `recordings/` beside an
-    /// SQLite audit database, or in the CA's directory.
+    /// `recordings/` beside an SQLite audit database, or in the CA's
+    /// directory: where uploads are spooled, and where sealed recordings are
+    /// kept unless `recordings_database` is set.
     pub recordings_dir: std::path::PathBuf,
+    /// The shared PostgreSQL audit database, when there is one: sealed
+    /// recordings are kept there so that every CA can hand them out.
+    pub recordings_database: Option<Box<rampart_audit::PgConfig>>,
 }
 
 /// What a successful login proved, for [`Authority::open_session`]. Holds the

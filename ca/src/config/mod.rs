@@ -554,6 +554,10 @@ impl Config {
             None => base.to_path_buf(),
         }
         .join(crate::authority::sessions::RECORDINGS_DIR);
+        let recordings_database = match &audit_database {
+            rampart_audit::AuditStore::Postgres(db) => Some(db.clone()),
+            rampart_audit::AuditStore::Sqlite(_) => None,
+        };
         let audit_retention = rampart_audit::retention::parse_retention(&raw.audit.retention)
             .map_err(|e| CaError::Config(format!("[audit] {e}")))?;
         if audit_retention.is_some() && audit_database.sqlite_path().is_none() {
@@ -593,6 +597,7 @@ impl Config {
                 admin_max_mfa_age: dur("[admin] max_mfa_age", &raw.admin.max_mfa_age)?,
                 admin_allow_recovery: raw.admin.allow_recovery,
                 recordings_dir,
+                recordings_database,
             },
             metrics: crate::metrics::MetricsConfig::from_raw(&raw.metrics)?,
         })

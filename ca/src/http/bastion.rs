@@ -13,6 +13,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::StreamExt;
 use rampart_api as api;
 
 use super::{as_admin, bearer, blocking, caller, plain_error, ApiError, ApiJson, Shared};
@@ -191,28 +192,39 @@ pub(super) async fn bastion_recording(
         .get(api::RECORDING_SHA256_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    // Who is asking comes before reading up to MAX_RECORDING_BYTES into memory.
+    // Who is asking comes before anything is read from the body.
     as_bastion(Arc::clone(&auth), &headers, |_, _| Ok(())).await?;
-    let body = match axum::body::to_bytes(body, api::MAX_RECORDING_BYTES).await {
-        Ok(b) => b,
-        Err(_) => {
-            return Ok(plain_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::RecordingTooLarge,
-                format!(
-                    "a recording is at most {} bytes (or the upload broke off)",
-                    api::MAX_RECORDING_BYTES
-                ),
-            ))
-        }
+    let too_large = || {
+        plain_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::RecordingTooLarge,
+            format!(
+                "a recording is at most {} bytes (or the upload broke off)",
+                api::MAX_RECORDING_BYTES
+            ),
+        )
     };
+    // Spooled to disk as it arrives: a CA holds at most one frame of an
+    // upload in memory, however many bastions upload at once.
+    let mut spool = auth.spool_recording().map_err(ApiError)?;
+    let mut frames = body.into_data_stream();
+    while let Some(frame) = frames.next().await {
+        let Ok(frame) = frame else {
+            return Ok(too_large());
+        };
+        if spool.bytes() + frame.len() as u64 > api::MAX_RECORDING_BYTES as u64 {
+            return Ok(too_large());
+        }
+        spool.write(&frame).map_err(ApiError)?;
+    }
     as_bastion(auth, &headers, move |a, b| {
+        let upload = spool.finish()?;
         a.seal_recording(
             &caller(addr),
             &b,
             &session_id,
             digest.as_deref(),
-            &body,
+            &upload,
             from_header || from_query,
         )
     })
@@ -273,6 +285,26 @@ pub(super) async fn session_recording(
         a.session_recording(&who, &s, &session_id)
     })
     .await?;
+    // The store is read on a blocking thread, a piece at a time; the body
+    // takes each piece as the client reads it.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
+    let mut chunks = rec.chunks;
+    tokio::task::spawn_blocking(move || {
+        for chunk in chunks.by_ref() {
+            let piece = chunk.map_err(|e| {
+                tracing::error!(error = %rampart_api::report::one_line(&e),
+                    "reading a recording failed mid-download");
+                std::io::Error::other("the recording could not be read")
+            });
+            let failed = piece.is_err();
+            if tx.blocking_send(piece).is_err() || failed {
+                break;
+            }
+        }
+    });
+    let body = axum::body::Body::from_stream(futures_util::stream::unfold(rx, |mut rx| async {
+        rx.recv().await.map(|piece| (piece, rx))
+    }));
     Ok((
         [
             (header::CONTENT_TYPE, "application/zstd".to_owned()),
@@ -280,8 +312,9 @@ pub(super) async fn session_recording(
                 header::HeaderName::from_static(api::RECORDING_SHA256_HEADER),
                 rec.sha256,
             ),
+            (header::CONTENT_LENGTH, rec.bytes.to_string()),
         ],
-        rec.bytes,
+        body,
     )
         .into_response())
 }

@@ -66,6 +66,7 @@ pub fn authority(policy: &str, limits: Limits, audit_db: Option<&Path>) -> TestA
             admin_max_mfa_age: Duration::from_secs(3600),
             admin_allow_recovery: false,
             recordings_dir: audit_db.parent().unwrap().join("recordings"),
+            recordings_database: None,
         },
     )
     .unwrap();

@@ -22,9 +22,10 @@ pub enum AuditCommand {
         /// with; required with --export.
         #[arg(long, value_name = "FILE", required_unless_present = "db")]
         audit_pubkey: Option<PathBuf>,
-        /// Also check every sealed session recording in DIR (the CA's
-        /// `recordings/` directory) against the digest the log sealed; needs --db.
-        #[arg(long, value_name = "DIR", requires = "db")]
+        /// Also check every sealed session recording against the digest the log
+        /// sealed: in DIR (the CA's `recordings/` directory), or in the shared
+        /// PostgreSQL audit database at URL (the same URL as --db); needs --db.
+        #[arg(long, value_name = "DIR|URL", requires = "db")]
         recordings: Option<PathBuf>,
         /// A witness file (the CA's `[audit] witness_file`, or a copy of it from
         /// another host): fail when the database is behind any line of it, holds

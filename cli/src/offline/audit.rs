@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use rampart_audit::export::{self as audit_export, ExportFilter, ExportFormat, ExportOptions};
+use rampart_audit::recording::RecordingStore;
 use rampart_audit::witness::{self, Depth, Head};
 use rampart_audit::{AuditError, EventKind};
 
@@ -59,6 +60,30 @@ fn local_log(db: &Path) -> Result<LocalLog, CliError> {
         shown,
         _copy: Some(dir),
     })
+}
+
+/// Where `--recordings` points: a directory, or a `postgres://` URL (password
+/// from PGPASSWORD when the URL has none, as for --db).
+fn recording_store(place: &Path) -> Result<RecordingStore, CliError> {
+    let text = place.to_str().unwrap_or_default();
+    if rampart_audit::is_postgres_url(text) {
+        let password = std::env::var(PG_PASSWORD_VAR).ok();
+        let config = rampart_audit::pg_config(text, password.as_deref()).map_err(|e| {
+            CliError::Usage(format!(
+                "--recordings: {}",
+                rampart_api::report::one_line(&e)
+            ))
+        })?;
+        return Ok(RecordingStore::Postgres(Box::new(config)));
+    }
+    let meta = std::fs::metadata(place).map_err(|e| CliError::no_input(place, &e))?;
+    if !meta.is_dir() {
+        return Err(CliError::NoInput {
+            path: place.display().to_string(),
+            detail: "not a directory".to_owned(),
+        });
+    }
+    Ok(RecordingStore::Dir(place.to_path_buf()))
 }
 
 /// Run an audit command.
@@ -442,18 +467,13 @@ fn verify(
     }
 }
 
-/// Every `recording_sealed` event's file in `dir` must have the sealed SHA-256.
-/// Runs only after the chain verified, so the digests it compares with are the
-/// chain's.
-fn verify_recordings(db: &Path, dir: &Path) -> Result<ExitCode, CliError> {
-    let meta = std::fs::metadata(dir).map_err(|e| CliError::no_input(dir, &e))?;
-    if !meta.is_dir() {
-        return Err(CliError::NoInput {
-            path: dir.display().to_string(),
-            detail: "not a directory".to_owned(),
-        });
-    }
-    let report = rampart_audit::recording::verify_recordings(db, dir).map_err(|e| {
+/// Every `recording_sealed` event's recording in `place` (a directory, or a
+/// PostgreSQL audit database's recording tables) must have the sealed
+/// SHA-256. Runs only after the chain verified, so the digests it compares
+/// with are the chain's.
+fn verify_recordings(db: &Path, place: &Path) -> Result<ExitCode, CliError> {
+    let store = recording_store(place)?;
+    let report = rampart_audit::recording::verify_recordings(db, &store).map_err(|e| {
         CliError::Audit(format!(
             "cannot check recordings: {}",
             rampart_api::report::one_line(&e)

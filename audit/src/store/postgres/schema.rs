@@ -13,7 +13,7 @@ const MIGRATE_LOCK: i64 = 0x5241_4d41_0000_0002;
 
 /// Schema steps, oldest first; entry `i` takes version `i` to `i + 1`. A
 /// released step is never edited.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 /// The schema version this binary writes and the newest it opens.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -57,6 +57,34 @@ CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
 CREATE TRIGGER audit_checkpoints_append_only BEFORE UPDATE OR DELETE ON audit_checkpoints
     FOR EACH ROW EXECUTE FUNCTION audit_append_only();
 CREATE TRIGGER audit_checkpoints_no_truncate BEFORE TRUNCATE ON audit_checkpoints
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+"#;
+
+/// Version 2: sealed session recordings, shared by every CA (see
+/// `crate::recording::store`). A recording's row is written first, its chunks
+/// after it in the same transaction; both tables are append-only like the
+/// chain, so a stored recording is never replaced.
+const SCHEMA_V2: &str = r#"
+CREATE TABLE audit_recordings (
+    session   TEXT PRIMARY KEY CHECK (session ~ '^[0-9A-Za-z]{1,128}$'),
+    sha256    TEXT NOT NULL CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    bytes     BIGINT NOT NULL CHECK (bytes >= 0),
+    chunks    INTEGER NOT NULL CHECK (chunks >= 0),
+    stored_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE TABLE audit_recording_chunks (
+    session TEXT NOT NULL REFERENCES audit_recordings (session),
+    idx     INTEGER NOT NULL CHECK (idx >= 0),
+    data    BYTEA NOT NULL,
+    PRIMARY KEY (session, idx)
+);
+CREATE TRIGGER audit_recordings_append_only BEFORE UPDATE OR DELETE ON audit_recordings
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_recordings_no_truncate BEFORE TRUNCATE ON audit_recordings
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_recording_chunks_append_only BEFORE UPDATE OR DELETE
+    ON audit_recording_chunks FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_recording_chunks_no_truncate BEFORE TRUNCATE ON audit_recording_chunks
     FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
 "#;
 

@@ -43,25 +43,31 @@
 //! finished `.cast.zst`, header [`api::RECORDING_SHA256_HEADER`] = its SHA-256.
 //! Optional `?abnormal_end=true` or header [`ABNORMAL_END_HEADER`]`: 1` marks a
 //! session that did not end cleanly (the bastion finished it after a crash).
-//! The CA checks the digest, that the body is zstd, and that this bastion
-//! reported `session_started` for the session; stores the file as
-//! `<audit database dir>/recordings/<session>.cast.zst` (mode 0600; temporary
-//! file, fsync, then a link that cannot replace an existing file); and appends
+//! The body is spooled to a temporary file in the recordings directory as it
+//! arrives (digest, size and zstd magic counted on the way; never the whole
+//! recording in memory). The CA checks the digest, that the body is zstd, and
+//! that this bastion reported `session_started` for the session; stores it
+//! once in the [`rampart_audit::recording::RecordingStore`] (with SQLite,
+//! `<audit database dir>/recordings/<session>.cast.zst`, mode 0600, linked
+//! into place so it cannot replace an existing file; with a shared PostgreSQL
+//! audit log, in its recording tables, so any CA hands it out); and appends
 //! `recording_sealed` with `sha256`, `bytes`, `format`, `abnormal_end`. A second
 //! upload of the same bytes answers as the first did (so a retry after a lost
 //! reply is safe); different bytes for a sealed session are refused (409
 //! `recording_exists`). If the seal cannot be audited the file stays and the
 //! bastion's retry seals it.
 //!
-//! Recordings live beside the audit database because they are audit evidence:
-//! the chain holds their digests, and `rampart audit verify --recordings DIR`
-//! checks one against the other.
+//! Recordings live with the audit log because they are audit evidence: the
+//! chain holds their digests, and `rampart audit verify --recordings DIR|URL`
+//! checks one against the other. A download is read from the store twice, a
+//! piece at a time: once to check the digest, once to send.
 //!
 //! # Files
 //!
 //! - `mod.rs`: the bounds, the admin's session list, helpers shared below.
 //! - `events.rs`: judging and appending a bastion's event batch.
-//! - `recordings.rs`: sealing an upload, handing a recording to an admin.
+//! - `recordings.rs`: spooling and sealing an upload, handing a recording to
+//!   an admin.
 
 use rampart_api::ErrorCode;
 use std::collections::HashMap;
@@ -75,6 +81,8 @@ use crate::error::CaError;
 
 mod events;
 mod recordings;
+
+pub use recordings::{RecordingSpool, SpooledRecording};
 
 /// Header a bastion may set (value `1` or `true`) on a recording upload to say
 /// that the session ended abnormally; same as the query `?abnormal_end=true`.
@@ -111,12 +119,14 @@ pub struct SessionFilter {
 }
 
 /// A sealed recording ready to be served.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SealedRecording {
-    /// The compressed bytes.
-    pub bytes: Vec<u8>,
+    /// The compressed bytes, in pieces.
+    pub chunks: rampart_audit::recording::RecordingChunks,
     /// Their SHA-256 as sealed in the audit chain.
     pub sha256: String,
+    /// How many bytes there are.
+    pub bytes: u64,
 }
 
 fn invalid(message: impl Into<String>) -> CaError {
@@ -140,7 +150,8 @@ fn is_hex_sha256(s: &str) -> bool {
 }
 
 impl Authority {
-    /// Where uploaded recordings are stored ([`super::Settings::recordings_dir`]).
+    /// Where uploads are spooled, and sealed recordings stored without a
+    /// shared database ([`super::Settings::recordings_dir`]).
     pub fn recordings_dir(&self) -> PathBuf {
         self.settings.recordings_dir.clone()
     }

@@ -1,14 +1,15 @@
-//! Recordings: sealing a bastion's upload (digest, zstd, the session it
-//! reported, stored once and fsynced, then `recording_sealed`) and handing
-//! one to an admin (checked against its seal, `recording_viewed` first).
+//! Recordings: spooling a bastion's upload to disk as it arrives
+//! ([`RecordingSpool`]: digest, size and zstd magic counted on the way, never
+//! the whole recording in memory), sealing it (the session it reported, stored
+//! once in the [`RecordingStore`], then `recording_sealed`), and handing one to
+//! an admin in pieces (checked against its seal, `recording_viewed` first).
 
 use rampart_api::ErrorCode;
-use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-use std::path::Path;
+use std::io::Write;
+use std::os::unix::fs::DirBuilderExt;
 
 use rampart_api as api;
+use rampart_audit::recording::{PutOutcome, RecordingStore};
 use rampart_audit::{EventKind, Outcome};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -18,7 +19,106 @@ use crate::authority::bastion::Bastion;
 use crate::authority::{Authority, Caller, Session};
 use crate::error::CaError;
 
+/// An upload being written to a temporary file (0600) in the recordings
+/// directory; the file goes away when this is dropped unless the store linked
+/// it into place.
+#[derive(Debug)]
+pub struct RecordingSpool {
+    file: tempfile::NamedTempFile,
+    hasher: Sha256,
+    bytes: u64,
+    head: Vec<u8>,
+}
+
+/// A finished upload: its file, SHA-256 and size as received.
+#[derive(Debug)]
+pub struct SpooledRecording {
+    path: tempfile::TempPath,
+    sha256: String,
+    bytes: u64,
+    zstd: bool,
+}
+
+impl RecordingSpool {
+    /// Bytes received so far.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Append the next piece of the upload. The writes go to the page cache;
+    /// [`RecordingSpool::finish`] makes them durable.
+    pub fn write(&mut self, piece: &[u8]) -> Result<(), CaError> {
+        if self.head.len() < ZSTD_MAGIC.len() {
+            let want = ZSTD_MAGIC.len() - self.head.len();
+            self.head
+                .extend_from_slice(piece.get(..want.min(piece.len())).unwrap_or_default());
+        }
+        self.hasher.update(piece);
+        self.bytes += piece.len() as u64;
+        self.file
+            .write_all(piece)
+            .map_err(|e| CaError::io(self.file.path(), e))
+    }
+
+    /// The whole upload is here: flush it to disk.
+    pub fn finish(self) -> Result<SpooledRecording, CaError> {
+        let RecordingSpool {
+            file,
+            hasher,
+            bytes,
+            head,
+        } = self;
+        file.as_file()
+            .sync_all()
+            .map_err(|e| CaError::io(file.path(), e))?;
+        Ok(SpooledRecording {
+            path: file.into_temp_path(),
+            sha256: hex::encode(hasher.finalize()),
+            bytes,
+            zstd: head == ZSTD_MAGIC,
+        })
+    }
+}
+
+impl SpooledRecording {
+    /// Bytes received.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+}
+
 impl Authority {
+    /// The store sealed recordings go to: the shared PostgreSQL audit
+    /// database when the CA has one, else its recordings directory.
+    pub fn recording_store(&self) -> RecordingStore {
+        match &self.settings.recordings_database {
+            Some(db) => RecordingStore::Postgres(db.clone()),
+            None => RecordingStore::Dir(self.recordings_dir()),
+        }
+    }
+
+    /// Start spooling an upload in the recordings directory (made 0700 when
+    /// missing).
+    pub fn spool_recording(&self) -> Result<RecordingSpool, CaError> {
+        let dir = self.recordings_dir();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| CaError::io(&dir, e))?;
+        let file = tempfile::Builder::new()
+            .prefix(".upload-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .map_err(|e| CaError::io(&dir, e))?;
+        Ok(RecordingSpool {
+            file,
+            hasher: Sha256::new(),
+            bytes: 0,
+            head: Vec::with_capacity(ZSTD_MAGIC.len()),
+        })
+    }
+
     /// `PUT /v1/bastion/recordings/{session_id}`. See the module docs.
     pub fn seal_recording(
         &self,
@@ -26,7 +126,7 @@ impl Authority {
         bastion: &Bastion,
         session_id: &str,
         claimed_sha256: Option<&str>,
-        body: &[u8],
+        upload: &SpooledRecording,
         abnormal_end: bool,
     ) -> Result<api::RecordingSealed, CaError> {
         let session = parse_session_id(session_id).ok_or_else(|| {
@@ -41,14 +141,14 @@ impl Authority {
                 ),
             )
         })?;
-        let actual = hex::encode(Sha256::digest(body));
+        let actual = upload.sha256.clone();
         if !bool::from(actual.as_bytes().ct_eq(claimed.as_bytes())) {
             return Err(CaError::bad_request(
                 ErrorCode::RecordingDigestMismatch,
                 "the body's SHA-256 does not match the header; the upload was damaged",
             ));
         }
-        if !body.starts_with(&ZSTD_MAGIC) {
+        if !upload.zstd {
             return Err(CaError::bad_request(
                 ErrorCode::RecordingNotZstd,
                 "a recording is a zstd-compressed asciicast (.cast.zst)",
@@ -63,21 +163,23 @@ impl Authority {
                 message: "this bastion reported no session_started for that session".into(),
             })?;
 
-        let dir = self.recordings_dir();
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(&dir)
-            .map_err(|e| CaError::io(&dir, e))?;
-        let path = dir.join(format!("{session}.cast.zst"));
-        store_once(&dir, &path, &session, body, &actual)?;
+        let outcome = self
+            .recording_store()
+            .put_once(&session, &upload.path, &actual, upload.bytes)
+            .map_err(CaError::AuditUnavailable)?;
+        if outcome == PutOutcome::OtherStored {
+            return Err(CaError::Conflict {
+                code: ErrorCode::RecordingExists,
+                message: "a different recording is already stored for that session".into(),
+            });
+        }
 
         if let Some(sealed) = self.session_event(EventKind::RecordingSealed, &session)? {
             if detail_str(&sealed, "sha256") == Some(actual.as_str()) {
                 return Ok(api::RecordingSealed {
                     session_id: session,
                     sha256: actual,
-                    bytes: body.len() as u64,
+                    bytes: upload.bytes,
                     event_id: sealed.id.to_string(),
                 });
             }
@@ -87,7 +189,7 @@ impl Authority {
             .actor(&actor)
             .session(&session)
             .detail("sha256", actual.clone())
-            .detail("bytes", body.len() as u64)
+            .detail("bytes", upload.bytes)
             .detail("format", rampart_audit::recording::RECORDING_FORMAT)
             .detail("abnormal_end", abnormal_end);
         if let Some(u) = &started.user {
@@ -100,7 +202,7 @@ impl Authority {
         Ok(api::RecordingSealed {
             session_id: session,
             sha256: actual,
-            bytes: body.len() as u64,
+            bytes: upload.bytes,
             event_id: appended.id.to_string(),
         })
     }
@@ -130,18 +232,17 @@ impl Authority {
             .filter(|s| is_hex_sha256(s))
             .ok_or_else(|| CaError::Internal("recording_sealed event without a sha256".into()))?
             .to_owned();
-        let path = self.recordings_dir().join(format!("{session}.cast.zst"));
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(CaError::Conflict {
-                    code: ErrorCode::RecordingMissing,
-                    message: "the sealed recording's file is gone from the CA".into(),
-                })
-            }
-            Err(e) => return Err(CaError::io(&path, e)),
+        let store = self.recording_store();
+        let missing = || CaError::Conflict {
+            code: ErrorCode::RecordingMissing,
+            message: "the sealed recording is gone from the CA's store".into(),
         };
-        let actual = hex::encode(Sha256::digest(&bytes));
+        // Two passes, neither holding the whole recording: check the digest,
+        // then hand out the bytes (the CLI checks the digest again).
+        let (actual, bytes) = store
+            .digest(&session)
+            .map_err(CaError::AuditUnavailable)?
+            .ok_or_else(missing)?;
         if !bool::from(actual.as_bytes().ct_eq(sha256.as_bytes())) {
             tracing::error!(session = %session, sealed = %sha256, actual = %actual,
                 "stored recording does not match its sealed digest");
@@ -151,6 +252,10 @@ impl Authority {
                     .into(),
             });
         }
+        let chunks = store
+            .open(&session)
+            .map_err(CaError::AuditUnavailable)?
+            .ok_or_else(missing)?;
         let mut ev = self
             .event(EventKind::RecordingViewed, Outcome::Success, Some(caller))
             .actor(&admin.user.name)
@@ -164,66 +269,10 @@ impl Authority {
             ev = ev.target(t);
         }
         self.record(ev)?;
-        Ok(SealedRecording { bytes, sha256 })
-    }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), CaError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| CaError::io(dir, e))
-}
-
-/// Store `body` at `path` unless a file is there: then it must hold the same
-/// bytes (a retried upload), else 409 `recording_exists`.
-fn store_once(
-    dir: &Path,
-    path: &Path,
-    session: &str,
-    body: &[u8],
-    sha256: &str,
-) -> Result<(), CaError> {
-    let existing_matches = |path: &Path| -> Result<(), CaError> {
-        let (have, _) = rampart_audit::recording::digest_file(path).map_err(|e| {
-            CaError::Internal(format!(
-                "reading {}: {}",
-                path.display(),
-                rampart_api::report::one_line(&e)
-            ))
-        })?;
-        if have == sha256 {
-            Ok(())
-        } else {
-            Err(CaError::Conflict {
-                code: ErrorCode::RecordingExists,
-                message: "a different recording is already stored for that session".into(),
-            })
-        }
-    };
-    if path.exists() {
-        return existing_matches(path);
-    }
-    let tmp = dir.join(format!(".{session}.{}.tmp", ulid::Ulid::new()));
-    let write = || -> io::Result<()> {
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(body)?;
-        f.sync_all()
-    };
-    if let Err(e) = write() {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(CaError::io(&tmp, e));
-    }
-    // A hard link never replaces an existing file, unlike rename: of two
-    // concurrent uploads exactly one lands, the other compares.
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    match linked {
-        Ok(()) => sync_dir(dir),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => existing_matches(path),
-        Err(e) => Err(CaError::io(path, e)),
+        Ok(SealedRecording {
+            chunks,
+            sha256,
+            bytes,
+        })
     }
 }
