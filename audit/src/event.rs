@@ -197,6 +197,9 @@ event_kinds! {
     Revoked => ("revoked", "RA-CERT-004", Warning),
     /// A new KRL was published.
     KrlPublished => ("krl_published", "RA-CERT-005", Info),
+    /// An administrator created a single-use host join token (a host's first
+    /// certificate without a further admin step).
+    HostTokenCreated => ("host_token_created", "RA-CERT-006", Notice),
     // bastions
     /// An administrator created a single-use bastion join token.
     BastionTokenCreated => ("bastion_token_created", "RA-BAS-001", Notice),
@@ -629,7 +632,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 50);
+        assert_eq!(EventKind::all().len(), 51);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }
@@ -647,6 +650,7 @@ mod tests {
             (EventKind::CertDenied, "RA-CERT-002", Severity::Warning),
             (EventKind::AdminActionDenied, "RA-ADM-008", Severity::High),
             (EventKind::KrlPublished, "RA-CERT-005", Severity::Info),
+            (EventKind::HostTokenCreated, "RA-CERT-006", Severity::Notice),
             (EventKind::BastionJoined, "RA-BAS-002", Severity::Notice),
             (EventKind::AccessDenied, "RA-BAS-005", Severity::Warning),
         ];

@@ -596,3 +596,173 @@ fn bad_keys_are_refused_with_a_clear_reason() {
         assert_eq!(e.status(), 400);
     }
 }
+
+#[test]
+fn a_host_join_token_certifies_one_host_once_for_the_names_it_was_made_for() {
+    let f = fixture_with(limits(5, 6), None);
+    let root = f.add_user("root-admin", &["admins"], true);
+    let r = f.login("root-admin", totp(f.code(&root, 1))).unwrap();
+    let admin = f.auth.authenticate(&r.session_token).unwrap();
+    let make = |name: &str, extra: &[&str], ttl: Option<u64>| {
+        f.auth.create_host_token(
+            &f.caller,
+            &admin,
+            &api::HostTokenRequest {
+                name: name.into(),
+                extra_principals: extra.iter().map(|p| p.to_string()).collect(),
+                ttl_seconds: ttl,
+            },
+        )
+    };
+    let host_key = || {
+        FileCaKey::generate("host")
+            .unwrap()
+            .private_key()
+            .public_key()
+            .to_openssh()
+            .unwrap()
+    };
+    // Networks other than the admin's: the hosts, and a token guesser.
+    let host = from("198.51.100.7");
+    let other_host = from("198.51.100.8");
+    let guesser = from("203.0.113.9");
+    let join = |caller: &Caller, token: &str, key: &str| {
+        f.auth.host_join(
+            caller,
+            &api::HostJoinRequest {
+                token: token.into(),
+                public_key: key.into(),
+            },
+        )
+    };
+
+    // Names the policy refuses and lifetimes out of bounds make no token.
+    for (name, ttl, code) in [
+        ("bad name", None, "host_refused"),
+        ("web-1", Some(0), "invalid_ttl"),
+        (
+            "web-1",
+            Some(api::HOST_TOKEN_MAX_TTL_SECONDS + 1),
+            "invalid_ttl",
+        ),
+    ] {
+        assert_eq!(
+            make(name, &[], ttl).unwrap_err().code(),
+            code,
+            "{name} {ttl:?}"
+        );
+    }
+    assert!(f.events_of("host_token_created").is_empty());
+
+    let tok = make("web-1", &["web-1.example.com", "192.0.2.80"], None).unwrap();
+    assert_eq!(
+        f.events_of("host_token_created")[0]["details"]["principals"],
+        serde_json::json!(["web-1", "web-1.example.com", "192.0.2.80"])
+    );
+    assert!(
+        !format!("{tok:?}").contains(&tok.token),
+        "redacted in Debug"
+    );
+
+    // A key that does not parse is refused before the token is spent.
+    let e = join(&host, &tok.token, "ssh-ed25519 AAAA-not-a-key").unwrap_err();
+    assert_eq!(e.status(), 400, "{e}");
+    let key = host_key();
+    let cert = join(&host, &tok.token, &key).unwrap();
+    assert_eq!(
+        cert.principals,
+        ["web-1", "web-1.example.com", "192.0.2.80"]
+    );
+    let parsed = ssh_key::Certificate::from_openssh(&cert.certificate).unwrap();
+    assert_eq!(parsed.cert_type(), ssh_key::certificate::CertType::Host);
+    assert_eq!(parsed.key_id(), "web-1");
+    assert_eq!(
+        parsed.public_key(),
+        ssh_key::PublicKey::from_openssh(&key).unwrap().key_data()
+    );
+    let issued = f.events_of("host_cert_issued");
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0]["details"]["token_created_by"], "root-admin");
+
+    // Used: not again, by this host or another.
+    assert_eq!(
+        join(&other_host, &tok.token, &host_key())
+            .unwrap_err()
+            .code(),
+        "token_used"
+    );
+    // Expired: not after its lifetime.
+    let short = make("web-2", &[], Some(60)).unwrap();
+    f.clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(
+        join(&other_host, &short.token, &host_key())
+            .unwrap_err()
+            .code(),
+        "token_expired"
+    );
+    // A revoked host key gets nothing, and the token stays usable.
+    let revoked_key = host_key();
+    let fp = ssh_key::PublicKey::from_openssh(&revoked_key)
+        .unwrap()
+        .fingerprint(ssh_key::HashAlg::Sha256)
+        .to_string();
+    let admin = f.auth.authenticate(&r.session_token).unwrap();
+    f.auth
+        .revoke(
+            &f.caller,
+            &admin,
+            &api::RevokeRequest {
+                key_fingerprint: Some(fp),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let third = f
+        .auth
+        .create_host_token(
+            &f.caller,
+            &admin,
+            &api::HostTokenRequest {
+                name: "web-3".into(),
+                extra_principals: Vec::new(),
+                ttl_seconds: None,
+            },
+        )
+        .unwrap();
+    assert_eq!(
+        join(&other_host, &third.token, &revoked_key)
+            .unwrap_err()
+            .code(),
+        "key_revoked"
+    );
+    // Two hosts racing with one token: exactly one is certified.
+    let results: Vec<bool> = std::thread::scope(|s| {
+        let a = s.spawn(|| join(&host, &third.token, &host_key()).is_ok());
+        let b = s.spawn(|| join(&other_host, &third.token, &host_key()).is_ok());
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "{results:?}");
+
+    // Every refusal is audited (used, expired, revoked key, the race's loser),
+    // and guessing tokens runs out of budget.
+    let refusals = || {
+        f.auth
+            .audit_log()
+            .query(&rampart_audit::Query::all().kind(rampart_audit::EventKind::HostCertIssued))
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.outcome == rampart_audit::Outcome::Failure)
+            .count()
+    };
+    assert_eq!(refusals(), 4);
+    let mut codes = Vec::new();
+    for i in 0..8 {
+        codes.push(
+            join(&guesser, &format!("guess-{i}"), &host_key())
+                .unwrap_err()
+                .code(),
+        );
+    }
+    assert_eq!(codes[0], "token_unknown");
+    assert_eq!(*codes.last().unwrap(), "source_rate_limited", "{codes:?}");
+}

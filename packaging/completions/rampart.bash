@@ -70,6 +70,9 @@ _rampart() {
             rampart__subcmd__admin,host-cert)
                 cmd="rampart__subcmd__admin__subcmd__host__subcmd__cert"
                 ;;
+            rampart__subcmd__admin,host-token)
+                cmd="rampart__subcmd__admin__subcmd__host__subcmd__token"
+                ;;
             rampart__subcmd__admin,invite)
                 cmd="rampart__subcmd__admin__subcmd__invite"
                 ;;
@@ -90,6 +93,9 @@ _rampart() {
                 ;;
             rampart__subcmd__admin__subcmd__help,host-cert)
                 cmd="rampart__subcmd__admin__subcmd__help__subcmd__host__subcmd__cert"
+                ;;
+            rampart__subcmd__admin__subcmd__help,host-token)
+                cmd="rampart__subcmd__admin__subcmd__help__subcmd__host__subcmd__token"
                 ;;
             rampart__subcmd__admin__subcmd__help,invite)
                 cmd="rampart__subcmd__admin__subcmd__help__subcmd__invite"
@@ -240,6 +246,9 @@ _rampart() {
                 ;;
             rampart__subcmd__help__subcmd__admin,host-cert)
                 cmd="rampart__subcmd__help__subcmd__admin__subcmd__host__subcmd__cert"
+                ;;
+            rampart__subcmd__help__subcmd__admin,host-token)
+                cmd="rampart__subcmd__help__subcmd__admin__subcmd__host__subcmd__token"
                 ;;
             rampart__subcmd__help__subcmd__admin,invite)
                 cmd="rampart__subcmd__help__subcmd__admin__subcmd__invite"
@@ -428,7 +437,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__admin)
-            opts="-h -V --home --help --version user invite revoke krl host-cert bastion-token help"
+            opts="-h -V --home --help --version user invite revoke krl host-cert host-token bastion-token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -472,7 +481,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__admin__subcmd__help)
-            opts="user invite revoke krl host-cert bastion-token help"
+            opts="user invite revoke krl host-cert host-token bastion-token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -514,6 +523,20 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__admin__subcmd__help__subcmd__host__subcmd__cert)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__subcmd__admin__subcmd__help__subcmd__host__subcmd__token)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -709,6 +732,36 @@ _rampart() {
                     return 0
                     ;;
                 -o)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__subcmd__admin__subcmd__host__subcmd__token)
+            opts="-h -V --name --principal --ttl --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --name)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --principal)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ttl)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1382,7 +1435,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__help__subcmd__admin)
-            opts="user invite revoke krl host-cert bastion-token"
+            opts="user invite revoke krl host-cert host-token bastion-token"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1410,6 +1463,20 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__help__subcmd__admin__subcmd__host__subcmd__cert)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__subcmd__help__subcmd__admin__subcmd__host__subcmd__token)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -2058,7 +2125,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__host__subcmd__install)
-            opts="-h -V --ca --ca-fingerprint --write --root --rampart-bin --principals-user --home --help --version"
+            opts="-h -V --ca --ca-fingerprint --write --root --rampart-bin --principals-user --join-token --host-key --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -2081,6 +2148,14 @@ _rampart() {
                     return 0
                     ;;
                 --principals-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --join-token)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-key)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

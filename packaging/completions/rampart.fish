@@ -112,16 +112,17 @@ complete -c rampart -n "__fish_rampart_using_subcommand keys; and __fish_seen_su
 complete -c rampart -n "__fish_rampart_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List your security keys'
 complete -c rampart -n "__fish_rampart_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove one of your security keys by ID (see `rampart keys list`)'
 complete -c rampart -n "__fish_rampart_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert bastion-token help" -l home -d 'State directory (config, key, certificate, session)' -r -F
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert bastion-token help" -s h -l help -d 'Print help'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert bastion-token help" -s V -l version -d 'Print version'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert bastion-token help" -f -a "user" -d 'Manage users'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert bastion-token help" -f -a "invite" -d 'Create a single-use enrolment invite for an existing user'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert bastion-token help" -f -a "revoke" -d 'Revoke a certificate serial, all of a user\'s certificates, or a key'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert bastion-token help" -f -a "krl" -d 'Download the current KRL (OpenSSH binary format) for sshd\'s `RevokedKeys`'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert bastion-token help" -f -a "host-cert" -d 'Sign a host key with the host CA'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert bastion-token help" -f -a "bastion-token" -d 'Create a single-use join token for a bastion (`rampart-bastion join`)'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert bastion-token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -l home -d 'State directory (config, key, certificate, session)' -r -F
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -s h -l help -d 'Print help'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -s V -l version -d 'Print version'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "user" -d 'Manage users'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "invite" -d 'Create a single-use enrolment invite for an existing user'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "revoke" -d 'Revoke a certificate serial, all of a user\'s certificates, or a key'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "krl" -d 'Download the current KRL (OpenSSH binary format) for sshd\'s `RevokedKeys`'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "host-cert" -d 'Sign a host key with the host CA'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "host-token" -d 'Create a single-use join token for a host\'s first certificate (`rampart host install --join-token=…` on the host)'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "bastion-token" -d 'Create a single-use join token for a bastion (`rampart-bastion join`)'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from user" -l home -d 'State directory (config, key, certificate, session)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from user" -s h -l help -d 'Print help'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from user" -s V -l version -d 'Print version'
@@ -158,6 +159,12 @@ complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_s
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-cert" -l home -d 'State directory (config, key, certificate, session)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-cert" -s h -l help -d 'Print help'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-cert" -s V -l version -d 'Print version'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-token" -l name -d 'Host name (the certificate\'s key ID and first principal)' -r
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-token" -l principal -d 'Further principal (repeatable)' -r
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-token" -l ttl -d 'Token lifetime (at most 7d)' -r
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-token" -l home -d 'State directory (config, key, certificate, session)' -r -F
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-token" -s h -l help -d 'Print help'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-token" -s V -l version -d 'Print version'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from bastion-token" -l name -d 'Bind the token to this bastion name (a host name)' -r
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from bastion-token" -l ttl -d 'Token lifetime (at most 24h)' -r
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from bastion-token" -l home -d 'State directory (config, key, certificate, session)' -r -F
@@ -168,6 +175,7 @@ complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_s
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "revoke" -d 'Revoke a certificate serial, all of a user\'s certificates, or a key'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "krl" -d 'Download the current KRL (OpenSSH binary format) for sshd\'s `RevokedKeys`'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "host-cert" -d 'Sign a host key with the host CA'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "host-token" -d 'Create a single-use join token for a host\'s first certificate (`rampart host install --join-token=…` on the host)'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "bastion-token" -d 'Create a single-use join token for a bastion (`rampart-bastion join`)'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -l home -d 'State directory (config, key, certificate, session)' -r -F
@@ -179,7 +187,7 @@ complete -c rampart -n "__fish_rampart_using_subcommand audit; and not __fish_se
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l db -d 'The audit database: an SQLite file, or a postgres:// URL for a log several CAs share (password from PGPASSWORD when the URL has none)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l export -d 'A JSON Lines export (`rampart audit export --format jsonl`) to check offline' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l audit-pubkey -d 'The audit public key (OpenSSH format) to check checkpoint signatures with; required with --export' -r -F
-complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l recordings -d 'Also check every sealed session recording in DIR (the CA\'s `recordings/` directory) against the digest the log sealed; needs --db' -r -F
+complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l recordings -d 'Also check every sealed session recording against the digest the log sealed: in DIR (the CA\'s `recordings/` directory), or in the shared PostgreSQL audit database at URL (the same URL as --db); needs --db' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l witness -d 'A witness file (the CA\'s `[audit] witness_file`, or a copy of it from another host): fail when the database is behind any line of it, holds another hash at a witnessed sequence, or has a retention anchor the witness never saw. Needs --db' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l expect-head -d 'A head recorded elsewhere (the newest event\'s `seq` and `hash` in the SIEM, or a head this command printed before), as SEQ:HASH: fail when the database is behind it or has another hash there. Needs --db' -r
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and __fish_seen_subcommand_from verify" -l home -d 'State directory (config, key, certificate, session)' -r -F
@@ -294,6 +302,8 @@ complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_su
 complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from install" -l root -d 'Write below this directory instead of / (for tests and images)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from install" -l rampart-bin -d 'Path of the rampart binary on the host, as sshd will run it' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from install" -l principals-user -d 'The unprivileged user sshd runs `rampart host principals` as' -r
+complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from install" -l join-token -d 'A host join token (`rampart admin host-token`): when the host has no certificate yet, get its first one from the CA for --host-key, and have sshd present it. Pass it as --join-token=TOKEN' -r
+complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from install" -l host-key -d 'The host key the certificate is for, as sshd reads it (its `.pub` is sent; the certificate goes beside it as `…-cert.pub`)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from install" -l home -d 'State directory (config, key, certificate, session)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from install" -l write -d 'Write the files (default: only print what would be written)'
 complete -c rampart -n "__fish_rampart_using_subcommand host; and __fish_seen_subcommand_from install" -s h -l help -d 'Print help'
@@ -334,6 +344,7 @@ complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_su
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "revoke" -d 'Revoke a certificate serial, all of a user\'s certificates, or a key'
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "krl" -d 'Download the current KRL (OpenSSH binary format) for sshd\'s `RevokedKeys`'
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "host-cert" -d 'Sign a host key with the host CA'
+complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "host-token" -d 'Create a single-use join token for a host\'s first certificate (`rampart host install --join-token=…` on the host)'
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "bastion-token" -d 'Create a single-use join token for a bastion (`rampart-bastion join`)'
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Verify an audit database (hash chain and signed checkpoints), or prove a JSON Lines export complete and unaltered'
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "export" -d 'Export events as JSON Lines (provable), CEF, OCSF or RFC 5424 syslog'

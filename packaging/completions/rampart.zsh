@@ -413,6 +413,18 @@ _arguments "${_arguments_options[@]}" : \
 '--version[Print version]' \
 && ret=0
 ;;
+(host-token)
+_arguments "${_arguments_options[@]}" : \
+'--name=[Host name (the certificate'\''s key ID and first principal)]:NAME:_default' \
+'*--principal=[Further principal (repeatable)]:P:_default' \
+'--ttl=[Token lifetime (at most 7d)]:DURATION:_default' \
+'--home=[State directory (config, key, certificate, session)]:DIR:_files' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
 (bastion-token)
 _arguments "${_arguments_options[@]}" : \
 '--name=[Bind the token to this bastion name (a host name)]:NAME:_default' \
@@ -496,6 +508,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(host-token)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (bastion-token)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -534,7 +550,7 @@ _arguments "${_arguments_options[@]}" : \
 '--db=[The audit database\: an SQLite file, or a postgres\:// URL for a log several CAs share (password from PGPASSWORD when the URL has none)]:FILE|URL:_files' \
 '--export=[A JSON Lines export (\`rampart audit export --format jsonl\`) to check offline]:FILE:_files' \
 '--audit-pubkey=[The audit public key (OpenSSH format) to check checkpoint signatures with; required with --export]:FILE:_files' \
-'--recordings=[Also check every sealed session recording in DIR (the CA'\''s \`recordings/\` directory) against the digest the log sealed; needs --db]:DIR:_files' \
+'--recordings=[Also check every sealed session recording against the digest the log sealed\: in DIR (the CA'\''s \`recordings/\` directory), or in the shared PostgreSQL audit database at URL (the same URL as --db); needs --db]:DIR|URL:_files' \
 '--witness=[A witness file (the CA'\''s \`\[audit\] witness_file\`, or a copy of it from another host)\: fail when the database is behind any line of it, holds another hash at a witnessed sequence, or has a retention anchor the witness never saw. Needs --db]:FILE:_files' \
 '--expect-head=[A head recorded elsewhere (the newest event'\''s \`seq\` and \`hash\` in the SIEM, or a head this command printed before), as SEQ\:HASH\: fail when the database is behind it or has another hash there. Needs --db]:SEQ:HASH:_default' \
 '--home=[State directory (config, key, certificate, session)]:DIR:_files' \
@@ -835,6 +851,8 @@ _arguments "${_arguments_options[@]}" : \
 '--root=[Write below this directory instead of / (for tests and images)]:DIR:_files' \
 '--rampart-bin=[Path of the rampart binary on the host, as sshd will run it]:FILE:_files' \
 '--principals-user=[The unprivileged user sshd runs \`rampart host principals\` as]:USER:_default' \
+'--join-token=[A host join token (\`rampart admin host-token\`)\: when the host has no certificate yet, get its first one from the CA for --host-key, and have sshd present it. Pass it as --join-token=TOKEN]:TOKEN:_default' \
+'--host-key=[The host key the certificate is for, as sshd reads it (its \`.pub\` is sent; the certificate goes beside it as \`…-cert.pub\`)]:FILE:_files' \
 '--home=[State directory (config, key, certificate, session)]:DIR:_files' \
 '--write[Write the files (default\: only print what would be written)]' \
 '-h[Print help]' \
@@ -1033,6 +1051,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(host-token)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (bastion-token)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -1195,6 +1217,7 @@ _rampart__subcmd__admin_commands() {
 'revoke:Revoke a certificate serial, all of a user'\''s certificates, or a key' \
 'krl:Download the current KRL (OpenSSH binary format) for sshd'\''s \`RevokedKeys\`' \
 'host-cert:Sign a host key with the host CA' \
+'host-token:Create a single-use join token for a host'\''s first certificate (\`rampart host install --join-token=…\` on the host)' \
 'bastion-token:Create a single-use join token for a bastion (\`rampart-bastion join\`)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -1213,6 +1236,7 @@ _rampart__subcmd__admin__subcmd__help_commands() {
 'revoke:Revoke a certificate serial, all of a user'\''s certificates, or a key' \
 'krl:Download the current KRL (OpenSSH binary format) for sshd'\''s \`RevokedKeys\`' \
 'host-cert:Sign a host key with the host CA' \
+'host-token:Create a single-use join token for a host'\''s first certificate (\`rampart host install --join-token=…\` on the host)' \
 'bastion-token:Create a single-use join token for a bastion (\`rampart-bastion join\`)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -1232,6 +1256,11 @@ _rampart__subcmd__admin__subcmd__help__subcmd__help_commands() {
 _rampart__subcmd__admin__subcmd__help__subcmd__host-cert_commands() {
     local commands; commands=()
     _describe -t commands 'rampart admin help host-cert commands' commands "$@"
+}
+(( $+functions[_rampart__subcmd__admin__subcmd__help__subcmd__host-token_commands] )) ||
+_rampart__subcmd__admin__subcmd__help__subcmd__host-token_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart admin help host-token commands' commands "$@"
 }
 (( $+functions[_rampart__subcmd__admin__subcmd__help__subcmd__invite_commands] )) ||
 _rampart__subcmd__admin__subcmd__help__subcmd__invite_commands() {
@@ -1300,6 +1329,11 @@ _rampart__subcmd__admin__subcmd__help__subcmd__user__subcmd__list_commands() {
 _rampart__subcmd__admin__subcmd__host-cert_commands() {
     local commands; commands=()
     _describe -t commands 'rampart admin host-cert commands' commands "$@"
+}
+(( $+functions[_rampart__subcmd__admin__subcmd__host-token_commands] )) ||
+_rampart__subcmd__admin__subcmd__host-token_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart admin host-token commands' commands "$@"
 }
 (( $+functions[_rampart__subcmd__admin__subcmd__invite_commands] )) ||
 _rampart__subcmd__admin__subcmd__invite_commands() {
@@ -1506,6 +1540,7 @@ _rampart__subcmd__help__subcmd__admin_commands() {
 'revoke:Revoke a certificate serial, all of a user'\''s certificates, or a key' \
 'krl:Download the current KRL (OpenSSH binary format) for sshd'\''s \`RevokedKeys\`' \
 'host-cert:Sign a host key with the host CA' \
+'host-token:Create a single-use join token for a host'\''s first certificate (\`rampart host install --join-token=…\` on the host)' \
 'bastion-token:Create a single-use join token for a bastion (\`rampart-bastion join\`)' \
     )
     _describe -t commands 'rampart help admin commands' commands "$@"
@@ -1519,6 +1554,11 @@ _rampart__subcmd__help__subcmd__admin__subcmd__bastion-token_commands() {
 _rampart__subcmd__help__subcmd__admin__subcmd__host-cert_commands() {
     local commands; commands=()
     _describe -t commands 'rampart help admin host-cert commands' commands "$@"
+}
+(( $+functions[_rampart__subcmd__help__subcmd__admin__subcmd__host-token_commands] )) ||
+_rampart__subcmd__help__subcmd__admin__subcmd__host-token_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart help admin host-token commands' commands "$@"
 }
 (( $+functions[_rampart__subcmd__help__subcmd__admin__subcmd__invite_commands] )) ||
 _rampart__subcmd__help__subcmd__admin__subcmd__invite_commands() {

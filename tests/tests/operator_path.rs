@@ -1,8 +1,9 @@
 //! The operator guide, start to end, on this machine: a CA (step 3) with
 //! users (4) and a bastion policy (5); a bastion joined with the exact command
-//! `rampart admin bastion-token` prints (6); a production host set up by
-//! `rampart host install --write` with a host certificate from `rampart admin
-//! host-cert` (7), whose sshd reads the `TrustedUserCAKeys` and `RevokedKeys`
+//! `rampart admin bastion-token` prints (6); a production host set up by the
+//! `rampart host install --write … --join-token=…` line `rampart admin
+//! host-token` prints, host certificate included (7), whose sshd reads the
+//! `TrustedUserCAKeys` and `RevokedKeys`
 //! files install placed, kept by `rampart host krl-sync` run exactly as its
 //! installed systemd unit would run it; an engineer through the bastion and
 //! straight to the host; a user CA key rotation ("Rotating a CA key"); and a
@@ -104,41 +105,84 @@ fn the_operator_guide_from_init_to_a_rotated_key_and_a_restored_ca() {
     let admin = bootstrap_admin(&ca);
     let mut alice = onboard(&ca, &admin, "alice", &[ENGINEERS]);
 
-    // 7. A production host: install, then its host certificate.
+    // 7. A production host, joined with the one command `rampart admin
+    // host-token` prints: trust, KRL, timers and its host certificate.
     let host = tempdir("operator-host");
     let root = host.path();
     let root_s = root.to_str().unwrap();
-    let install = [
-        "host",
-        "install",
-        "--root",
-        root_s,
-        "--ca",
-        ca.url(),
-        "--ca-fingerprint",
-        ca.fingerprint(),
-    ];
-    command("rampart", &install).assert_success("rampart host install (shows the plan)");
-    let mut write = install.to_vec();
-    write.push("--write");
-    command("rampart", &write).assert_success("rampart host install --write");
     let etc_ssh = root.join("etc/ssh");
+    fs::create_dir_all(&etc_ssh).unwrap();
     let host_key = KeyPair::ed25519(&etc_ssh, "ssh_host_ed25519_key");
     let host_cert = etc_ssh.join("ssh_host_ed25519_key-cert.pub");
-    admin
-        .cli
-        .admin(&[
-            "host-cert",
-            "--name",
-            "db-1",
-            "--pubkey",
-            host_key.public.to_str().unwrap(),
-            "--ttl",
-            "30d",
-            "-o",
-            host_cert.to_str().unwrap(),
-        ])
-        .assert_success("rampart admin host-cert");
+    let made = admin.cli.admin(&[
+        "host-token",
+        "--name",
+        "db-1",
+        "--principal",
+        "db-1.example.com",
+    ]);
+    made.assert_success("rampart admin host-token");
+    let printed: Vec<String> = made
+        .stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("rampart host install "))
+        .unwrap_or_else(|| panic!("no `rampart host install` line\n{made}"))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    let install = |root: &str| {
+        let mut args = vec!["host", "install", "--root", root];
+        args.extend(printed.iter().map(String::as_str));
+        command("rampart", &args)
+    };
+    let plan: Vec<&str> = ["host", "install", "--root", root_s]
+        .into_iter()
+        .chain(
+            printed
+                .iter()
+                .map(String::as_str)
+                .filter(|a| *a != "--write"),
+        )
+        .collect();
+    command("rampart", &plan).assert_success("rampart host install (shows the plan)");
+    assert!(!host_cert.exists(), "the plan writes nothing");
+    install(root_s).assert_success("rampart host install --write --join-token=…");
+    let cert = inspect_cert(&host_cert);
+    assert!(
+        cert.cert_type.ends_with("host certificate"),
+        "{}",
+        cert.text
+    );
+    assert_eq!(
+        cert.principals,
+        ["db-1", "db-1.example.com"],
+        "{}",
+        cert.text
+    );
+    let dropin = fs::read_to_string(etc_ssh.join("sshd_config.d/rampart.conf")).unwrap();
+    assert!(
+        dropin.contains("HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub\n"),
+        "{dropin}"
+    );
+    // Run again: nothing changes, and the spent token is not needed.
+    let again = install(root_s);
+    again.assert_success("rampart host install, a second time");
+    assert!(again.stdout.contains("nothing changed"), "{again}");
+    // The token on another host: refused, and that host gets no certificate.
+    let other = tempdir("operator-other-host");
+    fs::create_dir_all(other.path().join("etc/ssh")).unwrap();
+    KeyPair::ed25519(&other.path().join("etc/ssh"), "ssh_host_ed25519_key");
+    let reused = install(other.path().to_str().unwrap());
+    assert!(!reused.status.success(), "{reused}");
+    assert!(reused.stderr.contains("already been used"), "{reused}");
+    assert!(!other
+        .path()
+        .join("etc/ssh/ssh_host_ed25519_key-cert.pub")
+        .exists());
+    assert!(!other
+        .path()
+        .join("etc/ssh/sshd_config.d/rampart.conf")
+        .exists());
     let trusted = etc_ssh.join("rampart_user_ca.pub");
     let sshd = Sshd::start_with(SshdOptions {
         host_key: Some(host_key),

@@ -502,6 +502,7 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::HostCertIssued => "Host certificate issued",
         EventKind::Revoked => "Revoked",
         EventKind::KrlPublished => "KRL published",
+        EventKind::HostTokenCreated => "Host join token created",
         EventKind::BastionTokenCreated => "Bastion join token created",
         EventKind::BastionJoined => "Bastion joined",
         EventKind::BastionJoinRefused => "Bastion join refused",

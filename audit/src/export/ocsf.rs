@@ -119,6 +119,7 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         EventKind::HostCertIssued => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
         EventKind::Revoked => class(IAM, 3004, ENTITY_MANAGEMENT, 3, "Update"),
         EventKind::KrlPublished => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
+        EventKind::HostTokenCreated => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
         EventKind::BastionTokenCreated => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
         EventKind::BastionJoined => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
         EventKind::BastionJoinRefused => class(IAM, 3004, ENTITY_MANAGEMENT, 1, "Create"),
@@ -327,6 +328,10 @@ fn entity(ev: &Event) -> Value {
                 .and_then(Value::as_str)
                 .unwrap_or("unknown")
                 .to_owned(),
+        ),
+        EventKind::HostTokenCreated => (
+            "ssh_host_join_token",
+            ev.target.clone().unwrap_or_else(|| "unknown".to_owned()),
         ),
         EventKind::HostCertIssued => (
             "ssh_host_certificate",

@@ -268,6 +268,8 @@ error_codes! {
     OidcStateExpired = "oidc_state_expired",
     /// Too many OIDC logins are pending.
     OidcBusy = "oidc_busy",
+    /// Too many host join tokens are outstanding (for this admin, or in all).
+    HostTokensFull = "host_tokens_full",
     /// The OIDC identity is linked to no user.
     OidcUserUnknown = "oidc_user_unknown",
     /// The account is not linked to the OIDC identity.

@@ -1,4 +1,12 @@
-//! A host renewing its own host certificate (`POST /v1/hosts/renew`).
+//! Hosts getting their own host certificates: the first one with a join
+//! token an admin made (`POST /v1/hosts/join`), later ones by renewing
+//! (`POST /v1/hosts/renew`).
+//!
+//! A join token names the host and any extra principals; the policy's
+//! `[hosts]` section must allow them when the token is made and again when it
+//! is redeemed. It works once, for whichever host key redeems it first, and
+//! ends after its lifetime ([`HOST_TOKEN_DEFAULT_TTL_SECONDS`], at most
+//! [`HOST_TOKEN_MAX_TTL_SECONDS`]).
 //!
 //! The host proves two things with no credential of its own: it holds a host
 //! certificate from this CA that is valid now (the CA's word about the host,
@@ -34,5 +42,71 @@ impl HostRenewRequest {
     /// What the host signs: the certificate line and the time, one per line.
     pub fn signed_message(certificate: &str, signed_at: i64) -> Vec<u8> {
         format!("{}\n{signed_at}\n", certificate.trim()).into_bytes()
+    }
+}
+
+/// A host join token's lifetime unless the admin says otherwise (1 hour).
+pub const HOST_TOKEN_DEFAULT_TTL_SECONDS: u64 = 3600;
+
+/// The longest a host join token may live (7 days: long enough for an image
+/// baked today and booted this week).
+pub const HOST_TOKEN_MAX_TTL_SECONDS: u64 = 7 * 24 * 3600;
+
+/// `POST /v1/admin/host-tokens` (admin) → [`HostTokenResponse`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostTokenRequest {
+    /// The host's name: the certificate's key ID and first principal.
+    pub name: String,
+    /// Further principals (other names, addresses) the policy must allow.
+    #[serde(default)]
+    pub extra_principals: Vec<String>,
+    /// Lifetime of the token (default [`HOST_TOKEN_DEFAULT_TTL_SECONDS`]).
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// A new host join token. The token is shown once; the CA keeps only its hash.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostTokenResponse {
+    /// The secret the host presents.
+    pub token: String,
+    /// The host it is for.
+    pub name: String,
+    /// Further principals the certificate will carry.
+    pub extra_principals: Vec<String>,
+    /// When it stops working if unused.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for HostTokenResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostTokenResponse")
+            .field("token", &"<redacted>")
+            .field("name", &self.name)
+            .field("extra_principals", &self.extra_principals)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// `POST /v1/hosts/join` (no session: the token is the credential) →
+/// [`CertResponse`], the host's certificate.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostJoinRequest {
+    /// The join token from [`HostTokenResponse`].
+    pub token: String,
+    /// The host's public key (OpenSSH one-line form) to certify.
+    pub public_key: String,
+}
+
+impl std::fmt::Debug for HostJoinRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostJoinRequest")
+            .field("token", &"<redacted>")
+            .field("public_key", &self.public_key)
+            .finish()
     }
 }

@@ -132,6 +132,11 @@ pub mod paths {
     /// `POST` [`super::HostRenewRequest`] → [`super::CertResponse`]: a host
     /// renews its own certificate with the one it holds (no session).
     pub const HOST_RENEW: &str = "/v1/hosts/renew";
+    /// `POST` (admin) [`super::HostTokenRequest`] → [`super::HostTokenResponse`].
+    pub const ADMIN_HOST_TOKENS: &str = "/v1/admin/host-tokens";
+    /// `POST` [`super::HostJoinRequest`] → [`super::CertResponse`]: a host
+    /// redeems a join token for its first certificate (no session).
+    pub const HOST_JOIN: &str = "/v1/hosts/join";
     /// `POST` (admin) [`super::BastionTokenRequest`] → [`super::BastionTokenResponse`].
     pub const ADMIN_BASTION_TOKENS: &str = "/v1/admin/bastion-tokens";
     /// `POST` (admin) [`super::BastionRevokeRequest`] → [`super::BastionRevokeResponse`].

@@ -22,14 +22,8 @@ impl Authority {
         req: &api::HostRenewRequest,
     ) -> Result<api::CertResponse, CaError> {
         self.check_source_limit(caller)?;
-        let refused = |code: ErrorCode, message: String| -> Result<_, CaError> {
-            self.note_source_failure(caller);
-            self.record(
-                self.event(EventKind::HostCertIssued, Outcome::Failure, Some(caller))
-                    .actor("host renewal")
-                    .reason(code.as_str()),
-            )?;
-            Err(CaError::unauthenticated(code, message))
+        let refused = |code: ErrorCode, message: String| {
+            self.refuse_host_cert(caller, "host renewal", code, message)
         };
         let cert = match self.check_renewal(req) {
             Ok(cert) => cert,
@@ -70,6 +64,25 @@ impl Authority {
                     .detail("renews_serial", renewed)
             },
         )
+    }
+
+    /// Refuse a host that asked for its own certificate (a renewal or a
+    /// join): audited as a failed `host_cert_issued` with the reason, and
+    /// counted against the caller's network.
+    pub(super) fn refuse_host_cert<T>(
+        &self,
+        caller: &Caller,
+        actor: &str,
+        code: ErrorCode,
+        message: String,
+    ) -> Result<T, CaError> {
+        self.note_source_failure(caller);
+        self.record(
+            self.event(EventKind::HostCertIssued, Outcome::Failure, Some(caller))
+                .actor(actor)
+                .reason(code.as_str()),
+        )?;
+        Err(CaError::unauthenticated(code, message))
     }
 
     /// The certificate when it and the proof hold (revocation aside); else the

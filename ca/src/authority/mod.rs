@@ -12,6 +12,7 @@
 mod admin;
 pub mod bastion;
 mod enrolment;
+mod host_join;
 mod host_renew;
 mod issuance;
 mod lockout;

@@ -120,3 +120,17 @@ pub(super) async fn host_cert(
     .await
     .map(Json)
 }
+
+pub(super) async fn create_host_token(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::HostTokenRequest>,
+) -> Result<Json<api::HostTokenResponse>, ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "host_token", move |a, s| {
+        a.create_host_token(&who, &s, &req)
+    })
+    .await
+    .map(Json)
+}

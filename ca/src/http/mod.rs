@@ -35,8 +35,8 @@ mod bastion;
 mod user;
 
 use admin::{
-    create_invite, create_user, host_cert, link_idp_subject, list_users, revoke, set_user_groups,
-    set_user_state,
+    create_host_token, create_invite, create_user, host_cert, link_idp_subject, list_users, revoke,
+    set_user_groups, set_user_state,
 };
 pub(crate) use bastion::as_bastion;
 use bastion::{
@@ -44,9 +44,9 @@ use bastion::{
     bastion_session_cert, create_bastion_token, list_sessions, revoke_bastion, session_recording,
 };
 use user::{
-    enroll_finish, enroll_start, host_ca, host_renew, issue_cert, krl, krl_sig, login, logout,
-    oidc_device_poll, oidc_device_start, oidc_finish, oidc_pending, oidc_start, ssh_hosts, targets,
-    user_ca, user_ca_sig, whoami,
+    enroll_finish, enroll_start, host_ca, host_join, host_renew, issue_cert, krl, krl_sig, login,
+    logout, oidc_device_poll, oidc_device_start, oidc_finish, oidc_pending, oidc_start, ssh_hosts,
+    targets, user_ca, user_ca_sig, whoami,
 };
 
 type Shared = State<Arc<Authority>>;
@@ -213,6 +213,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::USER_CA_PUB, get(user_ca))
         .route(paths::USER_CA_PUB_SIG, get(user_ca_sig))
         .route(paths::HOST_RENEW, post(host_renew))
+        .route(paths::HOST_JOIN, post(host_join))
         .route(paths::HOST_CA_PUB, get(host_ca))
         .route(paths::KRL, get(krl))
         .route(paths::KRL_SIG, get(krl_sig))
@@ -236,6 +237,7 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::ADMIN_INVITES, post(create_invite))
         .route(paths::ADMIN_REVOKE, post(revoke))
         .route(paths::ADMIN_HOST_CERTS, post(host_cert))
+        .route(paths::ADMIN_HOST_TOKENS, post(create_host_token))
         .route(paths::ADMIN_BASTION_TOKENS, post(create_bastion_token))
         .route(paths::ADMIN_BASTION_REVOKE, post(revoke_bastion))
         .route(paths::BASTION_JOIN, post(bastion_join))

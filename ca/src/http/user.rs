@@ -48,6 +48,17 @@ pub(super) async fn host_renew(
         .map(Json)
 }
 
+/// `POST /v1/hosts/join`: a host redeems a join token for its first certificate.
+pub(super) async fn host_join(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<api::HostJoinRequest>,
+) -> Result<Json<api::CertResponse>, ApiError> {
+    blocking(auth, move |a| a.host_join(&caller(addr), &req))
+        .await
+        .map(Json)
+}
+
 /// `GET /v1/krl`: the KRL bytes, with their version in a header.
 pub(super) async fn krl(State(auth): Shared) -> Result<Response, ApiError> {
     // signed_krl may re-generate a stale pair, which reads the store: off the

@@ -32,6 +32,9 @@ pub enum PendingKind {
     /// A security-key request (enrolment, login, bastion approval), from its
     /// start until its outcome is collected and a while after.
     WebauthnRequest,
+    /// A single-use host join token, from its making until a day after it
+    /// was used or expired.
+    HostJoinToken,
 }
 
 impl PendingKind {
@@ -41,6 +44,7 @@ impl PendingKind {
             PendingKind::OidcLogin => "oidc_login",
             PendingKind::OidcDevice => "oidc_device",
             PendingKind::WebauthnRequest => "webauthn_request",
+            PendingKind::HostJoinToken => "host_join_token",
         }
     }
 }
@@ -153,6 +157,7 @@ pub(crate) fn kind_of(s: &str) -> Result<PendingKind, StoreError> {
         "oidc_login" => Ok(PendingKind::OidcLogin),
         "oidc_device" => Ok(PendingKind::OidcDevice),
         "webauthn_request" => Ok(PendingKind::WebauthnRequest),
+        "host_join_token" => Ok(PendingKind::HostJoinToken),
         other => Err(StoreError::Corrupt(format!("pending kind {other:?}"))),
     }
 }

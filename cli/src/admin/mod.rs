@@ -141,6 +141,33 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             );
             Ok(ExitCode::SUCCESS)
         }
+        AdminCommand::HostToken {
+            name,
+            principals,
+            ttl,
+        } => {
+            let tok: rampart_api::HostTokenResponse = admin.post(
+                paths::ADMIN_HOST_TOKENS,
+                &rampart_api::HostTokenRequest {
+                    name,
+                    extra_principals: principals,
+                    ttl_seconds: Some(ttl.as_secs()),
+                },
+            )?;
+            println!(
+                "Host join token for {} (single use, expires {}):",
+                std::iter::once(&tok.name)
+                    .chain(&tok.extra_principals)
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                tok.expires_at.to_rfc3339()
+            );
+            println!("  join token: {}", tok.token);
+            println!("On the host (with the rampart package installed), run as root:");
+            println!("  {}", host_install_command(&admin.target, &tok.token));
+            Ok(ExitCode::SUCCESS)
+        }
         AdminCommand::HostCert(h) => {
             // `host_key` is Some exactly for this arm (set above).
             let key = host_key.unwrap_or_default();
@@ -162,6 +189,16 @@ pub fn bastion_join_command(target: &CaTarget, token: &str, name: Option<&str>) 
     let name = name.unwrap_or("\"$(hostname -f)\"");
     format!(
         "rampart-bastion join --dir {BASTION_PACKAGE_DIR} --name {name} --ca {} --ca-fingerprint {} --token={token}",
+        target.url, target.fingerprint
+    )
+}
+
+/// The `rampart host install` command line that joins a host with a join
+/// token: trust, KRL, timers and its first host certificate in one step. The
+/// token goes in as `--join-token=T`, so that no token is read as a flag.
+pub fn host_install_command(target: &CaTarget, token: &str) -> String {
+    format!(
+        "rampart host install --write --ca {} --ca-fingerprint {} --join-token={token}",
         target.url, target.fingerprint
     )
 }

@@ -36,6 +36,19 @@ pub enum AdminCommand {
     },
     /// Sign a host key with the host CA.
     HostCert(HostCertArgs),
+    /// Create a single-use join token for a host's first certificate
+    /// (`rampart host install --join-token=…` on the host).
+    HostToken {
+        /// Host name (the certificate's key ID and first principal).
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        /// Further principal (repeatable).
+        #[arg(long = "principal", value_name = "P")]
+        principals: Vec<String>,
+        /// Token lifetime (at most 7d).
+        #[arg(long, value_parser = duration::parse, default_value = "1h", value_name = "DURATION")]
+        ttl: Duration,
+    },
     /// Create a single-use join token for a bastion (`rampart-bastion join`).
     BastionToken {
         /// Bind the token to this bastion name (a host name).

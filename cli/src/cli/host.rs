@@ -135,4 +135,23 @@ pub struct InstallArgs {
     /// The unprivileged user sshd runs `rampart host principals` as.
     #[arg(long, default_value = "nobody", value_name = "USER")]
     pub principals_user: String,
+    /// A host join token (`rampart admin host-token`): when the host has no
+    /// certificate yet, get its first one from the CA for --host-key, and have
+    /// sshd present it. Pass it as --join-token=TOKEN.
+    #[arg(
+        long,
+        env = "RAMPART_JOIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN",
+        requires = "ca"
+    )]
+    pub join_token: Option<String>,
+    /// The host key the certificate is for, as sshd reads it (its `.pub` is
+    /// sent; the certificate goes beside it as `…-cert.pub`).
+    #[arg(
+        long,
+        default_value = "/etc/ssh/ssh_host_ed25519_key",
+        value_name = "FILE"
+    )]
+    pub host_key: PathBuf,
 }

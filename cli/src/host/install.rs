@@ -13,7 +13,8 @@
 //! | `/etc/default/rampart-krl-sync` | `RAMPART_CA_URL`, `RAMPART_CA_FINGERPRINT` | replaced if different |
 //! | `/etc/systemd/system/rampart-krl-sync.{service,timer}` | `packaging/systemd/` | replaced if different |
 //! | `/etc/systemd/system/rampart-host-cert.{service,timer}` | `packaging/systemd/` (renews the host certificate once there is one) | replaced if different |
-//! | `/etc/ssh/sshd_config.d/rampart.conf` | the sshd drop-in | replaced if different |
+//! | `/etc/ssh/ssh_host_ed25519_key-cert.pub` | the host's first certificate, with `--join-token` (`POST /v1/hosts/join`) | kept: the renewal timer keeps it fresh |
+//! | `/etc/ssh/sshd_config.d/rampart.conf` | the sshd drop-in (with `HostCertificate` once the host has one) | replaced if different |
 //!
 //! The drop-in is written last: sshd must never read a `RevokedKeys` line before
 //! the KRL exists, because an unreadable KRL makes it refuse every public-key
@@ -56,8 +57,9 @@ const RENEW_SERVICE_UNIT: &str =
 const RENEW_TIMER_UNIT: &str = include_str!("../../../packaging/systemd/rampart-host-cert.timer");
 
 /// The sshd_config drop-in. Paths are the host's real ones even under `--root`.
-pub fn drop_in(rampart_bin: &Path, principals_user: &str) -> String {
-    format!(
+/// `host_cert`: the host's certificate, once it has one.
+pub fn drop_in(rampart_bin: &Path, principals_user: &str, host_cert: Option<&Path>) -> String {
+    let mut text = format!(
         "# Rampart: trust Rampart user certificates on this host.\n\
          # Written by `rampart host install`; rerun it rather than editing this file.\n\
          TrustedUserCAKeys /{CA_KEY}\n\
@@ -67,7 +69,28 @@ pub fn drop_in(rampart_bin: &Path, principals_user: &str) -> String {
          AuthorizedPrincipalsCommand {} host principals --policy /{POLICY} %u %t %k\n\
          AuthorizedPrincipalsCommandUser {principals_user}\n",
         rampart_bin.display()
-    )
+    );
+    if let Some(cert) = host_cert {
+        text.push_str(&format!(
+            "# This host's certificate from the Rampart host CA; rampart-host-cert.timer renews it.\n\
+             HostCertificate {}\n",
+            cert.display()
+        ));
+    }
+    text
+}
+
+/// The certificate file beside a host key: `KEY-cert.pub`, as sshd and
+/// `ssh-keygen -s` name it.
+fn cert_beside(key: &Path) -> PathBuf {
+    let mut name = key.as_os_str().to_owned();
+    name.push("-cert.pub");
+    PathBuf::from(name)
+}
+
+/// `path` (absolute on the host) below `root`.
+fn under(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
 }
 
 /// The `auth` line for sudo step-up with pam_rampart.so, built from the argument
@@ -109,7 +132,6 @@ enum Outcome {
 
 /// `rampart host install`.
 pub fn run(a: &InstallArgs) -> Result<(), HostError> {
-    let dropin = drop_in(&a.rampart_bin, &a.principals_user);
     if !valid_user(&a.principals_user) {
         return Err(CliError::Usage(format!(
             "--principals-user {:?} is not a user name",
@@ -117,17 +139,20 @@ pub fn run(a: &InstallArgs) -> Result<(), HostError> {
         ))
         .into());
     }
-    if !a.rampart_bin.is_absolute() {
+    if !a.rampart_bin.is_absolute() || !a.host_key.is_absolute() {
         return Err(CliError::Usage(
-            "--rampart-bin must be an absolute path (sshd requires one)".to_owned(),
+            "--rampart-bin and --host-key must be absolute paths (sshd requires them)".to_owned(),
         )
         .into());
     }
+    let host_cert = cert_beside(&a.host_key);
     let ca = match (&a.ca, &a.ca_fingerprint) {
         (Some(url), Some(fp)) => Some((url.clone(), fp.clone())),
         _ => None,
     };
     if !a.write {
+        let cert = a.join_token.is_some().then_some(host_cert.as_path());
+        let dropin = drop_in(&a.rampart_bin, &a.principals_user, cert);
         print_plan(a, &dropin, ca.as_ref())?;
         return Ok(());
     }
@@ -193,7 +218,21 @@ pub fn run(a: &InstallArgs) -> Result<(), HostError> {
         changed.set(true);
     }
 
-    // 3. The host policy: an example the admin edits; never overwritten.
+    // 3. The host certificate: one the host has is kept (the renewal timer
+    // keeps it fresh); without one, a join token gets the first.
+    let cert_path = under(&root, &host_cert);
+    let has_cert = if cert_path.exists() {
+        note(&cert_path, Outcome::Unchanged);
+        true
+    } else if let Some(token) = &a.join_token {
+        let cert = join(&client, token, &under(&root, &a.host_key))?;
+        note(&cert_path, put(&cert_path, cert.as_bytes())?);
+        true
+    } else {
+        false
+    };
+
+    // 4. The host policy: an example the admin edits; never overwritten.
     let policy_path = at(POLICY);
     let o = match fs::read(&policy_path) {
         Ok(existing) if existing == POLICY_EXAMPLE.as_bytes() => Outcome::Unchanged,
@@ -202,7 +241,7 @@ pub fn run(a: &InstallArgs) -> Result<(), HostError> {
     };
     note(&policy_path, o);
 
-    // 4. The timers and their settings.
+    // 5. The timers and their settings.
     let env = format!("RAMPART_CA_URL={url}\nRAMPART_CA_FINGERPRINT={fp}\n");
     for (rel, text) in [
         (ENV_FILE, env.as_str()),
@@ -215,7 +254,12 @@ pub fn run(a: &InstallArgs) -> Result<(), HostError> {
         note(&p, put(&p, text.as_bytes())?);
     }
 
-    // 5. Last, the drop-in that makes sshd use all of the above.
+    // 6. Last, the drop-in that makes sshd use all of the above.
+    let dropin = drop_in(
+        &a.rampart_bin,
+        &a.principals_user,
+        has_cert.then_some(host_cert.as_path()),
+    );
     let p = at(DROP_IN);
     note(&p, put(&p, dropin.as_bytes())?);
     if !includes_drop_ins(&root) {
@@ -229,12 +273,43 @@ pub fn run(a: &InstallArgs) -> Result<(), HostError> {
     if changed.get() {
         println!(
             "next: sshd -t && systemctl reload ssh; systemctl daemon-reload && \
-             systemctl enable --now rampart-krl-sync.timer"
+             systemctl enable --now rampart-krl-sync.timer{}",
+            if has_cert {
+                " rampart-host-cert.timer"
+            } else {
+                ""
+            }
         );
     } else {
         println!("nothing changed: this host is already set up");
     }
     Ok(())
+}
+
+/// Redeem a host join token for the key whose private half is at `key` (its
+/// `.pub` is sent): the certificate line, newline-terminated.
+fn join(client: &Client, token: &str, key: &Path) -> Result<String, CliError> {
+    let mut pub_path = key.as_os_str().to_owned();
+    pub_path.push(".pub");
+    let pub_path = PathBuf::from(pub_path);
+    let public_key =
+        fs::read_to_string(&pub_path).map_err(|e| CliError::no_input(&pub_path, &e))?;
+    let cert: rampart_api::CertResponse = client
+        .post_json(
+            rampart_api::paths::HOST_JOIN,
+            &rampart_api::HostJoinRequest {
+                token: token.to_owned(),
+                public_key: public_key.trim().to_owned(),
+            },
+        )
+        .map_err(CliError::from)?;
+    println!(
+        "host certificate serial {} for {}, valid until {}",
+        cert.serial,
+        cert.principals.join(", "),
+        cert.valid_before.format("%Y-%m-%dT%H:%M:%SZ")
+    );
+    Ok(format!("{}\n", cert.certificate.trim()))
 }
 
 /// Print every file and step, writing nothing.
@@ -274,6 +349,15 @@ fn print_plan(
     show(TIMER, TIMER_UNIT);
     show(RENEW_SERVICE, RENEW_SERVICE_UNIT);
     show(RENEW_TIMER, RENEW_TIMER_UNIT);
+    if a.join_token.is_some() {
+        println!(
+            "==> {} (unless there is one)\nthe host's first certificate: POST {url}{} with the \
+             join token and {}.pub\n",
+            cert_beside(&a.host_key).display(),
+            rampart_api::paths::HOST_JOIN,
+            a.host_key.display()
+        );
+    }
     show(DROP_IN, dropin);
     println!("==> PAM (sudo step-up)\n{}\n", pam_advice());
     println!("nothing written: pass --write (with --ca and --ca-fingerprint) to place these files");
@@ -354,7 +438,7 @@ mod tests {
     fn packaged_sshd_example_is_what_install_writes() {
         assert_eq!(
             include_str!("../../../packaging/examples/sshd_config.rampart"),
-            drop_in(Path::new("/usr/bin/rampart"), "nobody"),
+            drop_in(Path::new("/usr/bin/rampart"), "nobody", None),
             "packaging/examples/sshd_config.rampart must be `rampart host install`'s drop-in \
              with the default --rampart-bin and --principals-user"
         );
@@ -362,7 +446,20 @@ mod tests {
 
     #[test]
     fn drop_in_names_every_file_and_token() {
-        let d = drop_in(Path::new("/usr/bin/rampart"), "nobody");
+        let d = drop_in(Path::new("/usr/bin/rampart"), "nobody", None);
+        assert!(
+            !d.contains("HostCertificate"),
+            "no certificate, no line:\n{d}"
+        );
+        let with_cert = drop_in(
+            Path::new("/usr/bin/rampart"),
+            "nobody",
+            Some(&cert_beside(Path::new("/etc/ssh/ssh_host_ed25519_key"))),
+        );
+        assert!(
+            with_cert.ends_with("HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub\n"),
+            "{with_cert}"
+        );
         for want in [
             "TrustedUserCAKeys /etc/ssh/rampart_user_ca.pub\n",
             "RevokedKeys /etc/ssh/rampart.krl\n",
