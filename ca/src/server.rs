@@ -12,6 +12,7 @@ use rampart_policy::{LintSeverity, Policy};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
+use crate::authority::policy_share::{self, parse_policy, PolicyShare};
 use crate::authority::Authority;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{check_private_file, Config, Database};
@@ -26,39 +27,39 @@ pub const SEAL_SALT: &str = "seal_salt";
 
 /// Read and validate the policy file.
 pub fn load_policy(path: &Path) -> Result<Policy, CaError> {
+    load_policy_text(path).map(|(_, policy)| policy)
+}
+
+/// Read and validate the policy file; its text too (what the CAs share).
+pub fn load_policy_text(path: &Path) -> Result<(String, Policy), CaError> {
     let text = std::fs::read_to_string(path).map_err(|e| CaError::io(path, e))?;
-    let policy = Policy::from_toml(&text)
-        .map_err(|e| CaError::Config(format!("{}: {e}", path.display())))?;
-    let errors: Vec<String> = policy
-        .lint()
-        .into_iter()
-        .filter(|l| l.severity == LintSeverity::Error)
-        .map(|l| l.to_string())
-        .collect();
-    if !errors.is_empty() {
-        return Err(CaError::Config(format!(
-            "{}: {}",
-            path.display(),
-            errors.join("; ")
-        )));
-    }
-    Ok(policy)
+    let policy = parse_policy(&text, &path.display().to_string())?;
+    Ok((text, policy))
 }
 
 /// Re-read the policy file into a running authority (SIGHUP). The new policy
 /// is validated exactly as at start-up; one that does not validate is refused
 /// and the previous policy stays in force, so a typo during an incident never
 /// leaves the CA without a policy. Either way the attempt is audited first.
-pub fn reload_policy(path: &Path, auth: &Authority) -> Result<(), CaError> {
-    use sha2::Digest as _;
-    let digest = std::fs::read(path)
-        .map(|b| hex::encode(sha2::Sha256::digest(&b)))
-        .unwrap_or_default();
-    let loaded = load_policy(path);
+/// An edited file is published to every CA on the database
+/// ([`crate::authority::policy_share`]); an unchanged one changes nothing.
+/// Returns the shared version published, if any.
+pub fn reload_policy(
+    path: &Path,
+    auth: &Authority,
+    share: &PolicyShare,
+) -> Result<Option<u64>, CaError> {
+    let loaded = load_policy_text(path);
     let outcome = if loaded.is_ok() {
         Outcome::Success
     } else {
         Outcome::Failure
+    };
+    let digest = match &loaded {
+        Ok((text, _)) => policy_share::digest(text.as_bytes()),
+        Err(_) => std::fs::read(path)
+            .map(|b| policy_share::digest(&b))
+            .unwrap_or_default(),
     };
     let mut ev = NewEvent::new(EventKind::PolicyReloaded, outcome, auth.now())
         .actor("rampart-ca")
@@ -69,16 +70,15 @@ pub fn reload_policy(path: &Path, auth: &Authority) -> Result<(), CaError> {
         ev = ev.reason(&rampart_api::report::one_line(e));
     }
     auth.record(ev)?;
-    let policy = loaded?;
+    let (text, policy) = loaded?;
     for lint in policy.lint() {
         tracing::warn!("policy warning: {lint}");
     }
-    auth.set_policy(policy);
-    Ok(())
+    auth.publish_reloaded_policy(share, &text, policy)
 }
 
 /// On every SIGHUP, [`reload_policy`]; the outcome goes to the log.
-fn spawn_policy_reload(path: std::path::PathBuf, auth: Arc<Authority>) {
+fn spawn_policy_reload(path: std::path::PathBuf, auth: Arc<Authority>, share: Arc<PolicyShare>) {
     use tokio::signal::unix::{signal, SignalKind};
     let mut hangup = match signal(SignalKind::hangup()) {
         Ok(s) => s,
@@ -89,14 +89,51 @@ fn spawn_policy_reload(path: std::path::PathBuf, auth: Arc<Authority>) {
     };
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
-            let (path, auth) = (path.clone(), Arc::clone(&auth));
-            let done = tokio::task::spawn_blocking(move || reload_policy(&path, &auth)).await;
+            let (path, auth, share) = (path.clone(), Arc::clone(&auth), Arc::clone(&share));
+            let done =
+                tokio::task::spawn_blocking(move || reload_policy(&path, &auth, &share)).await;
             match done {
-                Ok(Ok(())) => tracing::info!("policy reloaded"),
+                Ok(Ok(Some(version))) => {
+                    tracing::info!(version, "policy reloaded and shared with every CA")
+                }
+                Ok(Ok(None)) => tracing::info!(
+                    "policy file unchanged since this CA last published or adopted it; \
+                     the policy in force stays"
+                ),
                 Ok(Err(e)) => {
                     tracing::error!(error = %rampart_api::report::one_line(&e), "policy reload refused; the previous policy stays in force")
                 }
                 Err(e) => tracing::error!(error = %e, "policy reload task failed"),
+            }
+        }
+    });
+}
+
+/// How often a CA looks for a policy another CA published.
+const POLICY_POLL: Duration = Duration::from_secs(1);
+
+/// Every [`POLICY_POLL`], adopt a newer shared policy. A failure is logged
+/// when it first happens or changes, not every second.
+fn spawn_policy_poll(auth: Arc<Authority>, share: Arc<PolicyShare>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(POLICY_POLL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut last_error = String::new();
+        loop {
+            tick.tick().await;
+            let (auth, share) = (Arc::clone(&auth), Arc::clone(&share));
+            let done = tokio::task::spawn_blocking(move || auth.adopt_newer_policy(&share)).await;
+            match done {
+                Ok(Ok(_)) => last_error.clear(),
+                Ok(Err(e)) => {
+                    let message = rampart_api::report::one_line(&e);
+                    if message != last_error {
+                        tracing::error!(error = %message,
+                            "cannot adopt the shared policy; this CA keeps the policy it has");
+                        last_error = message;
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "policy poll task failed"),
             }
         }
     });
@@ -107,6 +144,8 @@ fn spawn_policy_reload(path: std::path::PathBuf, auth: Arc<Authority>) {
 pub struct Loaded {
     /// The authority.
     pub authority: Arc<Authority>,
+    /// The policy file's text the authority's policy was parsed from.
+    pub policy_text: String,
     /// TLS server settings.
     pub tls: Arc<rustls::ServerConfig>,
 }
@@ -183,7 +222,7 @@ pub fn open_with_passphrase(
     clock: Arc<dyn Clock>,
 ) -> Result<Loaded, CaError> {
     let keys = crate::keys::load(config, pass)?;
-    let policy = load_policy(&config.policy)?;
+    let (policy_text, policy) = load_policy_text(&config.policy)?;
     let tls = load_tls(config)?;
     let (store, salt) = open_store(config)?;
     let sealer = Sealer::derive(pass, &salt)?;
@@ -225,6 +264,7 @@ pub fn open_with_passphrase(
     }
     Ok(Loaded {
         authority: Arc::new(authority),
+        policy_text,
         tls,
     })
 }
@@ -516,6 +556,18 @@ pub async fn serve(
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let loaded = tokio::task::block_in_place(|| open(&config, clock))?;
     let auth = loaded.authority;
+    let share = Arc::new(PolicyShare::new(
+        &config.policy,
+        config.path.parent().unwrap_or(Path::new(".")),
+    ));
+    tokio::task::block_in_place(|| auth.sync_policy_at_start(&share, &loaded.policy_text))
+        .map_err(|e| {
+            CaError::Config(format!(
+                "refusing to start: the policy could not be brought in line with the one \
+                 the other CAs on this database share: {}",
+                rampart_api::report::one_line(&e)
+            ))
+        })?;
     auth.record(
         NewEvent::new(EventKind::CaStarted, Outcome::Success, auth.now())
             .actor("rampart-ca")
@@ -552,7 +604,8 @@ pub async fn serve(
             Arc::clone(&auth),
         );
     }
-    spawn_policy_reload(config.policy.clone(), Arc::clone(&auth));
+    spawn_policy_reload(config.policy.clone(), Arc::clone(&auth), Arc::clone(&share));
+    spawn_policy_poll(Arc::clone(&auth), Arc::clone(&share));
     spawn_request_purge(Arc::clone(&auth));
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();

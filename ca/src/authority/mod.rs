@@ -19,6 +19,7 @@ mod lockout;
 mod login;
 pub mod oidc_login;
 mod oidc_state;
+pub mod policy_share;
 pub mod sessions;
 pub mod user_proof;
 pub mod webauthn;

@@ -10,4 +10,14 @@ pub trait MetaStore {
 
     /// Set a metadata value.
     fn set_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError>;
+
+    /// Set `key` to `value` only if it holds `expected` now (`None`: only if
+    /// it is not set), in one step: of CAs racing from the same value exactly
+    /// one succeeds. `false` when the value was another.
+    fn replace_meta(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError>;
 }

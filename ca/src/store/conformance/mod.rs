@@ -163,6 +163,31 @@ pub(crate) fn meta_values_are_set_and_replaced(b: &dyn Backend) {
     assert_eq!(b.open().meta("salt").unwrap(), Some(vec![]));
 }
 
+pub(crate) fn meta_values_are_replaced_only_from_the_expected_value(b: &dyn Backend) {
+    let s = b.open();
+    assert!(s.replace_meta("policy", None, b"v1").unwrap());
+    assert!(
+        !s.replace_meta("policy", None, b"other").unwrap(),
+        "set already"
+    );
+    assert!(
+        !s.replace_meta("policy", Some(b"v0"), b"v2").unwrap(),
+        "not v0"
+    );
+    assert_eq!(s.meta("policy").unwrap(), Some(b"v1".to_vec()));
+    assert!(s.replace_meta("policy", Some(b"v1"), b"v2").unwrap());
+    assert_eq!(b.open().meta("policy").unwrap(), Some(b"v2".to_vec()));
+    // Eight CAs from the same value: exactly one wins.
+    let stores: Vec<_> = (0..8).map(|_| b.peer()).collect();
+    let won = race(8, move |i| {
+        stores[i]
+            .replace_meta("policy", Some(b"v2"), &[b'w', i as u8])
+            .unwrap()
+    });
+    let wins = won.iter().filter(|w| **w).count();
+    assert_eq!(wins, 1);
+}
+
 /// One `#[test]` per behaviour above, against the backend `$backend` makes.
 macro_rules! cases {
     ($backend:expr) => {
@@ -196,6 +221,7 @@ macro_rules! cases {
             the_first_bastion_owns_a_proof_for_its_window,
             a_user_proof_raced_has_one_first_owner,
             meta_values_are_set_and_replaced,
+            meta_values_are_replaced_only_from_the_expected_value,
             pending_entries_are_found_updated_and_taken_once,
             a_pending_entry_raced_is_taken_once,
             a_pending_update_raced_wins_once,

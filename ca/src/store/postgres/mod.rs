@@ -444,6 +444,27 @@ impl MetaStore for PostgresStore {
             .map_err(db)?;
         Ok(())
     }
+
+    fn replace_meta(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        let mut c = self.conn()?;
+        let changed = match expected {
+            None => c.execute(
+                "INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                &[&key, &value],
+            ),
+            Some(old) => c.execute(
+                "UPDATE meta SET value = $2 WHERE key = $1 AND value = $3",
+                &[&key, &value, &old],
+            ),
+        }
+        .map_err(db)?;
+        Ok(changed == 1)
+    }
 }
 
 #[cfg(test)]

@@ -250,6 +250,27 @@ impl MetaStore for SqliteStore {
         .map_err(db)?;
         Ok(())
     }
+
+    fn replace_meta(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        value: &[u8],
+    ) -> Result<bool, StoreError> {
+        let conn = self.conn()?;
+        let changed = match expected {
+            None => conn.execute(
+                "INSERT INTO meta(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO NOTHING",
+                params![key, value],
+            ),
+            Some(old) => conn.execute(
+                "UPDATE meta SET value = ?2 WHERE key = ?1 AND value = ?3",
+                params![key, value, old],
+            ),
+        }
+        .map_err(db)?;
+        Ok(changed == 1)
+    }
 }
 
 /// Fixtures the area tests share.
