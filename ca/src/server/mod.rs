@@ -1,6 +1,18 @@
 //! Start-up and shutdown: load the config, keys, policy, store and audit log into
-//! an [`Authority`]; serve the API over TLS; re-read the policy on SIGHUP; stop
-//! cleanly on SIGTERM/SIGINT.
+//! an [`Authority`]; serve the API over TLS; stop cleanly on SIGTERM/SIGINT.
+//!
+//! - `policy.rs`: the policy file, read at start and on SIGHUP, shared with
+//!   the other CAs on the database;
+//! - `tasks.rs`: the background tasks (SIGHUP, the shared-policy poll, audit
+//!   retention, expired flows);
+//! - `check.rs`: `rampart-ca check`.
+
+mod check;
+mod policy;
+mod tasks;
+
+pub use check::{check, passphrase_beside_keys};
+pub use policy::{load_policy, load_policy_text, reload_policy};
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -8,11 +20,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_audit::{AuditConfig, AuditError, EventKind, NewEvent, Outcome};
-use rampart_policy::{LintSeverity, Policy};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::authority::policy_share::{self, parse_policy, PolicyShare};
+use crate::authority::policy_share::PolicyShare;
 use crate::authority::Authority;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{check_private_file, Config, Database};
@@ -24,120 +35,6 @@ use crate::store::Store;
 
 /// Metadata key of the seal salt, written by `init`.
 pub const SEAL_SALT: &str = "seal_salt";
-
-/// Read and validate the policy file.
-pub fn load_policy(path: &Path) -> Result<Policy, CaError> {
-    load_policy_text(path).map(|(_, policy)| policy)
-}
-
-/// Read and validate the policy file; its text too (what the CAs share).
-pub fn load_policy_text(path: &Path) -> Result<(String, Policy), CaError> {
-    let text = std::fs::read_to_string(path).map_err(|e| CaError::io(path, e))?;
-    let policy = parse_policy(&text, &path.display().to_string())?;
-    Ok((text, policy))
-}
-
-/// Re-read the policy file into a running authority (SIGHUP). The new policy
-/// is validated exactly as at start-up; one that does not validate is refused
-/// and the previous policy stays in force, so a typo during an incident never
-/// leaves the CA without a policy. Either way the attempt is audited first.
-/// An edited file is published to every CA on the database
-/// ([`crate::authority::policy_share`]); an unchanged one changes nothing.
-/// Returns the shared version published, if any.
-pub fn reload_policy(
-    path: &Path,
-    auth: &Authority,
-    share: &PolicyShare,
-) -> Result<Option<u64>, CaError> {
-    let loaded = load_policy_text(path);
-    let outcome = if loaded.is_ok() {
-        Outcome::Success
-    } else {
-        Outcome::Failure
-    };
-    let digest = match &loaded {
-        Ok((text, _)) => policy_share::digest(text.as_bytes()),
-        Err(_) => std::fs::read(path)
-            .map(|b| policy_share::digest(&b))
-            .unwrap_or_default(),
-    };
-    let mut ev = NewEvent::new(EventKind::PolicyReloaded, outcome, auth.now())
-        .actor("rampart-ca")
-        .detail("path", path.display().to_string())
-        .detail("sha256", digest);
-    if let Err(e) = &loaded {
-        // The whole chain: an unreadable file names its path and the cause.
-        ev = ev.reason(&rampart_api::report::one_line(e));
-    }
-    auth.record(ev)?;
-    let (text, policy) = loaded?;
-    for lint in policy.lint() {
-        tracing::warn!("policy warning: {lint}");
-    }
-    auth.publish_reloaded_policy(share, &text, policy)
-}
-
-/// On every SIGHUP, [`reload_policy`]; the outcome goes to the log.
-fn spawn_policy_reload(path: std::path::PathBuf, auth: Arc<Authority>, share: Arc<PolicyShare>) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut hangup = match signal(SignalKind::hangup()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "no SIGHUP handler: reloading the policy needs a restart");
-            return;
-        }
-    };
-    tokio::spawn(async move {
-        while hangup.recv().await.is_some() {
-            let (path, auth, share) = (path.clone(), Arc::clone(&auth), Arc::clone(&share));
-            let done =
-                tokio::task::spawn_blocking(move || reload_policy(&path, &auth, &share)).await;
-            match done {
-                Ok(Ok(Some(version))) => {
-                    tracing::info!(version, "policy reloaded and shared with every CA")
-                }
-                Ok(Ok(None)) => tracing::info!(
-                    "policy file unchanged since this CA last published or adopted it; \
-                     the policy in force stays"
-                ),
-                Ok(Err(e)) => {
-                    tracing::error!(error = %rampart_api::report::one_line(&e), "policy reload refused; the previous policy stays in force")
-                }
-                Err(e) => tracing::error!(error = %e, "policy reload task failed"),
-            }
-        }
-    });
-}
-
-/// How often a CA looks for a policy another CA published.
-const POLICY_POLL: Duration = Duration::from_secs(1);
-
-/// Every [`POLICY_POLL`], adopt a newer shared policy. A failure is logged
-/// when it first happens or changes, not every second.
-fn spawn_policy_poll(auth: Arc<Authority>, share: Arc<PolicyShare>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(POLICY_POLL);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut last_error = String::new();
-        loop {
-            tick.tick().await;
-            let (auth, share) = (Arc::clone(&auth), Arc::clone(&share));
-            let done = tokio::task::spawn_blocking(move || auth.adopt_newer_policy(&share)).await;
-            match done {
-                Ok(Ok(_)) => last_error.clear(),
-                Ok(Err(e)) => {
-                    let message = rampart_api::report::one_line(&e);
-                    if message != last_error {
-                        tracing::error!(error = %message,
-                            "cannot adopt the shared policy; this CA keeps the policy it has");
-                        last_error = message;
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "policy poll task failed"),
-            }
-        }
-    });
-}
 
 /// Everything loaded from a config, before serving.
 #[derive(Debug)]
@@ -287,7 +184,8 @@ fn import_local_recordings(authority: &Authority) {
 }
 
 /// What an operator should do when the audit database and its witness part.
-const WITNESS_HINT: &str = "do not delete the witness; keep audit.db and the witness as \
+pub(super) const WITNESS_HINT: &str =
+    "do not delete the witness; keep audit.db and the witness as \
     evidence, run `rampart audit verify --db AUDIT_DB --witness WITNESS --audit-pubkey \
     keys/audit.pub` to see what is missing, and restore the database from a copy that \
     reaches the witnessed head (docs/audit.md: \"When the CA refuses to start\")";
@@ -295,7 +193,7 @@ const WITNESS_HINT: &str = "do not delete the witness; keep audit.db and the wit
 /// What an operator should do when the witness is gone but the database has
 /// checkpoints: find out whether the log was cut, then restart the witness on
 /// purpose. Names this CA's files so the commands can be pasted.
-fn witness_missing_hint(config: &Config) -> String {
+pub(super) fn witness_missing_hint(config: &Config) -> String {
     format!(
         "compare the database with the SIEM's copy of the checkpoints before anything \
          else: `rampart audit verify --db {db} --audit-pubkey {key}.pub --expect-head \
@@ -308,243 +206,6 @@ fn witness_missing_hint(config: &Config) -> String {
         key = config.audit_key.display(),
         config = config.path.display(),
     )
-}
-
-/// `rampart-ca check`: everything `serve` loads, without serving. Returns a short
-/// human summary.
-pub fn check(config_path: &Path) -> Result<String, CaError> {
-    let config = Config::load(config_path)?;
-    let pass = config.read_passphrase()?;
-    let keys = crate::keys::load(&config, &pass)?;
-    let audit_public = keys.audit.public_key().clone();
-    drop(keys);
-    let policy = load_policy(&config.policy)?;
-    // The policy's own lints, plus the one only the CA can judge: roles needing
-    // phishing-resistant keys when `[webauthn]` vouches for no key model.
-    let warnings = policy
-        .lint()
-        .into_iter()
-        .chain(policy.lint_key_attestation(config.webauthn.verifies_key_models()))
-        .filter(|l| l.severity == LintSeverity::Warning)
-        .map(|l| format!("policy warning: {l}"))
-        .collect::<Vec<_>>();
-    load_tls(&config)?;
-    for f in &config.forwarders {
-        crate::forwarders::sink_for(f)?; // the TLS CA file must load
-    }
-    let files = [
-        config.database.sqlite_path(),
-        config.audit_database.sqlite_path(),
-    ];
-    for db in files.into_iter().flatten() {
-        if !db.exists() {
-            return Err(CaError::Config(format!("{} does not exist", db.display())));
-        }
-    }
-    let schema_lines = check_schemas(&config)?;
-    let witness_line = check_witness(&config, &audit_public)?;
-    let rotation_lines = crate::rotation::describe(&config)?;
-    let mut out = format!(
-        "configuration OK: {} (listen {}, keys decrypt, policy valid, TLS loads)",
-        config.path.display(),
-        config.listen
-    );
-    for line in schema_lines
-        .iter()
-        .chain([&witness_line])
-        .chain(&rotation_lines)
-    {
-        out.push('\n');
-        out.push_str(line);
-    }
-    let warnings = passphrase_beside_keys(&config).into_iter().chain(warnings);
-    for w in warnings {
-        out.push('\n');
-        out.push_str(&w);
-    }
-    Ok(out)
-}
-
-/// `check`'s view of the two databases' schema versions, read without upgrading
-/// anything: an error for a database `serve` would refuse (newer than this
-/// binary, or not Rampart's), else a line each saying the version and whether
-/// the next start upgrades it.
-fn check_schemas(config: &Config) -> Result<[String; 2], CaError> {
-    let ca = match &config.database {
-        Database::Sqlite(path) => crate::store::sqlite::inspect(path),
-        Database::Postgres(pg) => crate::store::postgres::inspect(&pg.target()?),
-    }
-    .map_err(|e| {
-        CaError::Config(format!(
-            "CA database {}: {}; `serve` would refuse to start",
-            config.database,
-            rampart_api::report::one_line(&e)
-        ))
-    })?;
-    let ca_line = if ca.needs_upgrade() {
-        format!(
-            "CA database {}: schema version {}; the next start upgrades it to {} \
-             (back it up first)",
-            config.database, ca.found, ca.supported
-        )
-    } else {
-        format!(
-            "CA database OK: {} (schema version {})",
-            config.database, ca.found
-        )
-    };
-    let audit = config.audit_database.schema_version().map_err(|e| {
-        CaError::Config(format!(
-            "audit database {}: {}",
-            config.audit_database,
-            rampart_api::report::one_line(&e)
-        ))
-    })?;
-    let audit_line = if audit == 0 {
-        format!(
-            "audit database {}: no audit tables yet; the next start creates them",
-            config.audit_database
-        )
-    } else {
-        format!(
-            "audit database OK: {} (schema version {audit})",
-            config.audit_database
-        )
-    };
-    Ok([ca_line, audit_line])
-}
-
-/// `check`'s view of the audit witness: an error when the database is behind or
-/// disagrees with it, or when it is missing or empty beside a database with
-/// checkpoints (what `serve` would refuse), else one line saying where the
-/// witnessed head is.
-fn check_witness(config: &Config, audit_key: &ssh_key::PublicKey) -> Result<String, CaError> {
-    let w = &config.audit_witness;
-    let absent = rampart_audit::witness::is_absent(w).map_err(|e| {
-        CaError::Config(format!(
-            "audit witness: {}",
-            rampart_api::report::one_line(&e)
-        ))
-    })?;
-    if absent {
-        return match config
-            .audit_database
-            .absent_witness_problem(w)
-            .map_err(|e| {
-                CaError::Config(format!(
-                    "audit witness: {}",
-                    rampart_api::report::one_line(&e)
-                ))
-            })? {
-            Some(p) => Err(CaError::Config(format!(
-                "{p}; `serve` would refuse to start: {}",
-                witness_missing_hint(config)
-            ))),
-            None => Ok(format!(
-                "audit witness {} is not started yet: the audit database has no \
-                 checkpoint, and the first one begins it",
-                w.display()
-            )),
-        };
-    }
-    let report = config
-        .audit_database
-        .check_witness(w, Some(audit_key))
-        .map_err(|e| {
-            CaError::Config(format!(
-                "audit witness: {}",
-                rampart_api::report::one_line(&e)
-            ))
-        })?;
-    if let Some(p) = report.problem {
-        return Err(CaError::Config(format!(
-            "audit witness {}: {p}; `serve` would refuse to start: {WITNESS_HINT}",
-            w.display()
-        )));
-    }
-    Ok(match report.witnessed_head {
-        Some((h, _)) => format!(
-            "audit witness OK: {} (database head {}, witnessed head {h})",
-            w.display(),
-            report.db_head
-        ),
-        None => format!("audit witness {} is empty", w.display()),
-    })
-}
-
-/// A warning when the key passphrase is a file inside the CA directory or a key
-/// directory: then whoever copies the directory (a backup, a snapshot, a stolen
-/// disk image) has the encrypted keys and their passphrase together, and the
-/// encryption protects nothing.
-pub fn passphrase_beside_keys(config: &Config) -> Option<String> {
-    let file = config.passphrase_path()?;
-    let real = |p: &Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
-    let file = real(&file);
-    let dirs = std::iter::once(config.path.as_path())
-        .chain(config.key_files())
-        .filter_map(Path::parent);
-    let dir = dirs.map(real).find(|d| file.starts_with(d))?;
-    let name = crate::init::SYSTEMD_CREDENTIAL;
-    Some(format!(
-        "warning: the key passphrase file {file} is inside {dir}, beside the encrypted keys: \
-         a copy of that directory holds both. Move it into a systemd credential \
-         (systemd-creds encrypt --name={name} {file} /etc/rampart/ca-passphrase.cred, set \
-         passphrase_credential = \"{name}\" in [keys], then shred -u {file})",
-        file = file.display(),
-        dir = dir.display(),
-    ))
-}
-
-/// Prune the audit log to `window` at start and then hourly, on a blocking
-/// thread (pruning deletes in short transactions; the writer keeps going).
-fn spawn_retention(
-    db: std::path::PathBuf,
-    witness: std::path::PathBuf,
-    window: chrono::Duration,
-    auth: Arc<Authority>,
-) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(3600));
-        loop {
-            tick.tick().await;
-            let cutoff = auth.now() - window;
-            let (db, witness) = (db.clone(), witness.clone());
-            match tokio::task::spawn_blocking(move || {
-                rampart_audit::retention::prune_witnessed(&db, cutoff, Some(&witness))
-            })
-            .await
-            {
-                Ok(Ok(r)) => tracing::debug!(
-                    anchor = r.anchor.as_ref().map(|a| a.seq),
-                    deleted = r.events_deleted,
-                    "audit retention run"
-                ),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %rampart_api::report::one_line(&e), "audit retention failed; will retry")
-                }
-                Err(e) => tracing::warn!(error = %e, "audit retention task failed"),
-            }
-        }
-    });
-}
-
-/// Every ten minutes, forget the flows in progress that expired, on a blocking
-/// thread (the store may be PostgreSQL).
-fn spawn_request_purge(auth: Arc<Authority>) {
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(600));
-        loop {
-            tick.tick().await;
-            let a = Arc::clone(&auth);
-            match tokio::task::spawn_blocking(move || a.purge_expired_requests()).await {
-                Ok(Ok(n)) => tracing::debug!(forgotten = n, "expired requests purged"),
-                Ok(Err(e)) => {
-                    tracing::warn!(error = %rampart_api::report::one_line(&e), "purging expired requests failed; will retry")
-                }
-                Err(e) => tracing::warn!(error = %e, "request purge task failed"),
-            }
-        }
-    });
 }
 
 /// Serve until SIGTERM or SIGINT. `on_ready` gets the bound address (useful with
@@ -597,16 +258,16 @@ pub async fn serve(
     // Retention is refused at load for a PostgreSQL log.
     if let (Some(window), Some(db)) = (config.audit_retention, config.audit_database.sqlite_path())
     {
-        spawn_retention(
+        tasks::spawn_retention(
             db.to_path_buf(),
             config.audit_witness.clone(),
             window,
             Arc::clone(&auth),
         );
     }
-    spawn_policy_reload(config.policy.clone(), Arc::clone(&auth), Arc::clone(&share));
-    spawn_policy_poll(Arc::clone(&auth), Arc::clone(&share));
-    spawn_request_purge(Arc::clone(&auth));
+    tasks::spawn_policy_reload(config.policy.clone(), Arc::clone(&auth), Arc::clone(&share));
+    tasks::spawn_policy_poll(Arc::clone(&auth), Arc::clone(&share));
+    tasks::spawn_request_purge(Arc::clone(&auth));
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
     let stop = stop_signal();
