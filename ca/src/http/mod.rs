@@ -65,7 +65,13 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let e = self.0;
         let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        if status.is_server_error() {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            outage_log().note(
+                e.code(),
+                &rampart_api::report::one_line(&e),
+                std::time::Instant::now(),
+            );
+        } else if status.is_server_error() {
             tracing::error!(error = %rampart_api::report::one_line(&e), "request failed");
         } else {
             tracing::info!(code = e.code().as_str(), error = %rampart_api::report::one_line(&e), "request refused");
@@ -84,6 +90,71 @@ impl IntoResponse for ApiError {
             }
         }
         resp
+    }
+}
+
+/// How often the same 503 is logged at ERROR while an outage lasts.
+const OUTAGE_LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Logs 503s (the database or the audit log unavailable) once when they
+/// start and then once a minute with a count, instead of once per request:
+/// during an outage every bastion poll and client retry fails the same way.
+#[derive(Debug, Default)]
+struct OutageLog {
+    last: std::sync::Mutex<Option<(ErrorCode, std::time::Instant, u64)>>,
+}
+
+fn outage_log() -> &'static OutageLog {
+    static LOG: std::sync::OnceLock<OutageLog> = std::sync::OnceLock::new();
+    LOG.get_or_init(OutageLog::default)
+}
+
+impl OutageLog {
+    /// Log a 503 at `now`; whether it went out at ERROR.
+    fn note(&self, code: ErrorCode, error: &str, now: std::time::Instant) -> bool {
+        let Ok(mut last) = self.last.lock() else {
+            tracing::error!(error, "request failed");
+            return true;
+        };
+        match last.as_mut() {
+            Some((c, at, suppressed))
+                if *c == code && now.duration_since(*at) < OUTAGE_LOG_EVERY =>
+            {
+                *suppressed += 1;
+                tracing::debug!(error, "request failed (outage already logged)");
+                false
+            }
+            _ => {
+                let suppressed = last.map_or(0, |(_, _, n)| n);
+                tracing::error!(
+                    error,
+                    similar_since_last_logged = suppressed,
+                    "request failed"
+                );
+                *last = Some((code, now, 0));
+                true
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod outage_log_tests {
+    use super::*;
+
+    #[test]
+    fn an_outage_is_logged_when_it_starts_and_then_once_a_minute() {
+        let log = OutageLog::default();
+        let t0 = std::time::Instant::now();
+        let s = std::time::Duration::from_secs;
+        let db = ErrorCode::DatabaseUnavailable;
+        assert!(log.note(db, "down", t0));
+        assert!(!log.note(db, "down", t0 + s(1)));
+        assert!(!log.note(db, "down", t0 + s(59)));
+        assert!(log.note(ErrorCode::AuditUnavailable, "audit down", t0 + s(59)));
+        assert!(log.note(db, "down", t0 + s(60)));
+        assert!(!log.note(db, "down", t0 + s(61)));
+        assert!(log.note(db, "down", t0 + s(121)));
     }
 }
 
