@@ -417,8 +417,68 @@ fn url_for(listen: &str) -> String {
     format!("https://{listen}")
 }
 
-/// Create a CA in `opts.dir`.
+/// Create a CA in `opts.dir`. When it fails, what it created there is
+/// removed again (what was there before stays), so that the same command can
+/// simply be run again once the cause is fixed.
 pub fn init(opts: &InitOptions) -> Result<InitOutcome, CaError> {
+    let before = match std::fs::read_dir(&opts.dir) {
+        Ok(entries) => Before::Entries(
+            entries
+                .filter_map(|e| e.ok().map(|e| e.file_name()))
+                .collect(),
+        ),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Before::Absent,
+        Err(_) => Before::Unknown,
+    };
+    let made = init_in(opts);
+    if made.is_err() {
+        remove_created(&opts.dir, &before);
+    }
+    made
+}
+
+/// What the CA directory held before `init`.
+enum Before {
+    /// It did not exist: init made it.
+    Absent,
+    /// These entries.
+    Entries(Vec<std::ffi::OsString>),
+    /// It could not be read: nothing is removed.
+    Unknown,
+}
+
+/// Remove what a failed `init` made in `dir`: the directory itself when it
+/// did not exist before, else the entries that were not there.
+fn remove_created(dir: &Path, before: &Before) {
+    let removed = match before {
+        Before::Unknown => Ok(()),
+        Before::Absent => std::fs::remove_dir_all(dir).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(e),
+        }),
+        Before::Entries(before) => std::fs::read_dir(dir).and_then(|entries| {
+            for entry in entries {
+                let entry = entry?;
+                if before.contains(&entry.file_name()) {
+                    continue;
+                }
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
+                    std::fs::remove_dir_all(&path)?;
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+            Ok(())
+        }),
+    };
+    if let Err(e) = removed {
+        tracing::warn!(dir = %dir.display(), error = %e,
+            "init failed and could not remove what it had made; remove it before trying again");
+    }
+}
+
+fn init_in(opts: &InitOptions) -> Result<InitOutcome, CaError> {
     let listen: std::net::SocketAddr = opts
         .listen
         .parse()
@@ -678,6 +738,63 @@ mod tests {
         let raw: crate::config::RawConfig = toml::from_str(&text).unwrap();
         assert_eq!(raw.totp.max_failures, 5);
         assert_eq!(raw.audit.checkpoint_every_events, 1000);
+    }
+
+    #[test]
+    fn an_init_that_fails_late_leaves_nothing_behind_and_can_be_run_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = dir.path().join("ca");
+        std::fs::create_dir(&ca).unwrap();
+        std::fs::write(ca.join("operator-notes.txt"), "mine").unwrap();
+        // The audit database's path is taken by a directory: init gets as far
+        // as opening the audit log, after the keys, TLS files and config.
+        std::fs::create_dir(ca.join("audit.db")).unwrap();
+        let opts = InitOptions {
+            dir: ca.clone(),
+            listen: "127.0.0.1:0".into(),
+            admin: "admin".into(),
+            passphrase: PassphraseChoice::InsecureBesideKeys,
+            extra_names: vec![],
+            pkcs11: None,
+            database: None,
+        };
+        assert!(init(&opts).is_err());
+        let mut left: Vec<String> = std::fs::read_dir(&ca)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            ["audit.db", "operator-notes.txt"],
+            "only what was there before"
+        );
+        std::fs::remove_dir(ca.join("audit.db")).unwrap();
+        init(&opts).unwrap();
+        // A directory init made itself goes altogether (here it stops at the
+        // passphrase, after making the key and TLS directories).
+        let fresh = dir.path().join("fresh");
+        let bad = InitOptions {
+            dir: fresh.clone(),
+            passphrase: PassphraseChoice::Env("RAMPART_TEST_PASSPHRASE_NOBODY_SETS".into()),
+            ..opts
+        };
+        let e = init(&bad).unwrap_err();
+        assert!(e.to_string().contains("is not set"), "{e}");
+        assert!(!fresh.exists());
+        // A CA that exists is never touched by a refused second init.
+        let e = init(&InitOptions {
+            dir: ca.clone(),
+            listen: "127.0.0.1:0".into(),
+            admin: "admin".into(),
+            passphrase: PassphraseChoice::InsecureBesideKeys,
+            extra_names: vec![],
+            pkcs11: None,
+            database: None,
+        })
+        .unwrap_err();
+        assert!(e.to_string().contains("already exists"), "{e}");
+        assert!(ca.join("config.toml").exists() && ca.join("keys/user_ca").exists());
     }
 
     #[test]
