@@ -39,6 +39,20 @@ fn small_checkpoints() -> AuditConfig {
     }
 }
 
+/// Each statement, run by the tables' owner on database `audit`, is refused
+/// by the append-only triggers.
+fn refused_as_append_only(pg: &TestPostgres, statements: &[&str]) {
+    for sql in statements {
+        let mut c = postgres::Client::connect(&pg.url("audit"), postgres::NoTls).unwrap();
+        let e = c.batch_execute(sql).unwrap_err();
+        assert!(
+            e.as_db_error()
+                .is_some_and(|d| d.message().contains("append-only")),
+            "{sql}: {e}"
+        );
+    }
+}
+
 /// Copy the log out and verify it with the audit key.
 fn verified(db: &PgConfig) -> rampart_audit::VerifyReport {
     let dir = tempfile::tempdir().unwrap();
@@ -97,20 +111,15 @@ fn the_tables_refuse_edits_and_a_rewrite_behind_the_triggers_is_found() {
         log.append(ev(i).user("alice")).unwrap();
     }
     log.close().unwrap();
-    for sql in [
-        "UPDATE audit_events SET \"user\" = 'mallory' WHERE seq = 7",
-        "DELETE FROM audit_events WHERE seq = 20",
-        "TRUNCATE audit_events",
-        "DELETE FROM audit_checkpoints",
-    ] {
-        let mut c = postgres::Client::connect(&pg.url("audit"), postgres::NoTls).unwrap();
-        let e = c.batch_execute(sql).unwrap_err();
-        assert!(
-            e.as_db_error()
-                .is_some_and(|d| d.message().contains("append-only")),
-            "{sql}: {e}"
-        );
-    }
+    refused_as_append_only(
+        &pg,
+        &[
+            "UPDATE audit_events SET \"user\" = 'mallory' WHERE seq = 7",
+            "DELETE FROM audit_events WHERE seq = 20",
+            "TRUNCATE audit_events",
+            "DELETE FROM audit_checkpoints",
+        ],
+    );
     assert!(verified(&db).is_ok());
     // The owner can switch the triggers off; the chain still tells.
     pg.psql(
@@ -396,20 +405,15 @@ fn recordings_are_stored_once_shared_append_only_and_checked_against_their_seal(
     assert!(store.put_once("S2", &c, &kept, 99).is_err());
     assert!(store.open("S2").unwrap().is_none());
 
-    for sql in [
-        "UPDATE audit_recording_chunks SET data = 'x' WHERE session = 'S1'",
-        "DELETE FROM audit_recording_chunks",
-        "UPDATE audit_recordings SET sha256 = repeat('0', 64)",
-        "TRUNCATE audit_recordings CASCADE",
-    ] {
-        let mut c = postgres::Client::connect(&pg.url("audit"), postgres::NoTls).unwrap();
-        let e = c.batch_execute(sql).unwrap_err();
-        assert!(
-            e.as_db_error()
-                .is_some_and(|d| d.message().contains("append-only")),
-            "{sql}: {e}"
-        );
-    }
+    refused_as_append_only(
+        &pg,
+        &[
+            "UPDATE audit_recording_chunks SET data = 'x' WHERE session = 'S1'",
+            "DELETE FROM audit_recording_chunks",
+            "UPDATE audit_recordings SET sha256 = repeat('0', 64)",
+            "TRUNCATE audit_recordings CASCADE",
+        ],
+    );
 
     // The chain seals S1's digest; verify finds it matching, then finds a
     // byte edited behind the triggers, and a sealed session never stored.

@@ -777,22 +777,13 @@ mod tests {
         let bad = InitOptions {
             dir: fresh.clone(),
             passphrase: PassphraseChoice::Env("RAMPART_TEST_PASSPHRASE_NOBODY_SETS".into()),
-            ..opts
+            ..opts.clone()
         };
         let e = init(&bad).unwrap_err();
         assert!(e.to_string().contains("is not set"), "{e}");
         assert!(!fresh.exists());
         // A CA that exists is never touched by a refused second init.
-        let e = init(&InitOptions {
-            dir: ca.clone(),
-            listen: "127.0.0.1:0".into(),
-            admin: "admin".into(),
-            passphrase: PassphraseChoice::InsecureBesideKeys,
-            extra_names: vec![],
-            pkcs11: None,
-            database: None,
-        })
-        .unwrap_err();
+        let e = init(&opts).unwrap_err();
         assert!(e.to_string().contains("already exists"), "{e}");
         assert!(ca.join("config.toml").exists() && ca.join("keys/user_ca").exists());
     }
