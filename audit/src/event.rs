@@ -137,6 +137,9 @@ event_kinds! {
     /// a next key made and published, that key made the signer, or the
     /// replaced key no longer trusted.
     CaKeyRotated => ("ca_key_rotated", "RA-CA-006", High),
+    /// SIGHUP: the CA re-read `config.toml` and replaced its SIEM forwarders
+    /// (failure: the file or a forwarder was refused and the running ones stay).
+    CaConfigReloaded => ("ca_config_reloaded", "RA-CA-007", Notice),
     // identities / admin
     /// An administrator created a user.
     UserCreated => ("user_created", "RA-ADM-001", Notice),
@@ -632,7 +635,7 @@ mod tests {
                 serde_json::json!(k.as_str())
             );
         }
-        assert_eq!(EventKind::all().len(), 51);
+        assert_eq!(EventKind::all().len(), 52);
         assert!("no_such_kind".parse::<EventKind>().is_err());
         assert!("RA-CERT-999".parse::<EventKind>().is_err());
     }

@@ -311,9 +311,10 @@ pub fn sink_for(f: &ForwarderConfig) -> Result<Box<dyn Sink>, CaError> {
     })
 }
 
-/// The running forwarders of one CA process.
-#[derive(Debug, Default)]
+/// The running forwarders, and the configuration they run with.
+#[derive(Debug)]
 pub struct Forwarders {
+    configs: Vec<ForwarderConfig>,
     running: Vec<Forwarder>,
 }
 
@@ -339,7 +340,15 @@ impl Forwarders {
             })?;
             running.push(fwd);
         }
-        Ok(Forwarders { running })
+        Ok(Forwarders {
+            configs: configs.to_vec(),
+            running,
+        })
+    }
+
+    /// The configuration they run with.
+    pub fn configs(&self) -> &[ForwarderConfig] {
+        &self.configs
     }
 
     /// Status readers, for health and metrics.
@@ -347,11 +356,44 @@ impl Forwarders {
         self.running.iter().map(Forwarder::status_handle).collect()
     }
 
+    /// Whether every forwarder in `configs` could start: its CA file, token
+    /// file and address load. Nothing is started.
+    pub fn check(configs: &[ForwarderConfig]) -> Result<(), CaError> {
+        configs.iter().try_for_each(|f| sink_for(f).map(drop))
+    }
+
+    /// Run `configs` instead (SIGHUP): the running ones stop (draining), then
+    /// the new ones start and go on from their durable cursors, so nothing is
+    /// skipped and nothing sent twice by two forwarders of one name. Call
+    /// [`Forwarders::check`] first; should a new one still fail to start, the
+    /// previous set is started again and the error returned.
+    pub fn replace(
+        &mut self,
+        configs: &[ForwarderConfig],
+        audit_db: &rampart_audit::AuditStore,
+    ) -> Result<(), CaError> {
+        self.stop();
+        match Forwarders::start(configs, audit_db) {
+            Ok(new) => {
+                *self = new;
+                Ok(())
+            }
+            Err(e) => {
+                let previous = std::mem::take(&mut self.configs);
+                match Forwarders::start(&previous, audit_db) {
+                    Ok(old) => *self = old,
+                    Err(e) => tracing::error!(error = %rampart_api::report::one_line(&e),
+                        "the previous SIEM forwarders could not be started again; none run until the next reload"),
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// Stop them all (each drains towards the head for a few seconds and closes
     /// gracefully), in parallel. Returns their final status.
-    pub fn stop(self) -> Vec<ForwarderStatus> {
-        let handles: Vec<_> = self
-            .running
+    pub fn stop(&mut self) -> Vec<ForwarderStatus> {
+        let handles: Vec<_> = std::mem::take(&mut self.running)
             .into_iter()
             .map(|f| std::thread::spawn(move || f.stop()))
             .collect();

@@ -241,3 +241,73 @@ fn webhook_forwarder_delivers_a_scripted_scenario_across_503s() {
         "{out}"
     );
 }
+
+/// The CA's `ca_config_reloaded` events, their bodies as JSON.
+fn reloads(ca: &Ca) -> Vec<serde_json::Value> {
+    AuditDb::new(ca.audit_db())
+        .events_of_kind("ca_config_reloaded")
+        .iter()
+        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_reload_adds_a_forwarder_and_a_broken_one_is_refused_while_the_running_one_goes_on() {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempdir("siem-reload");
+    let (url, ca_pem, shared) = receiver(&rt);
+    let ca_file = dir.path().join("receiver-ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let mut ca = Ca::init_e2e("");
+    ca.start();
+    let (_admin, session) = api_admin(&ca);
+    let key = KeyPair::ed25519(ca.root(), "k").public_line();
+    let issue = || {
+        let _: CertResponse = session
+            .client
+            .post_json(
+                paths::CERTS,
+                &CertRequest {
+                    public_key: key.clone(),
+                    ttl_seconds: Some(300),
+                },
+            )
+            .unwrap();
+    };
+
+    // A forwarder added to config.toml starts at SIGHUP, from the first event.
+    let forwarder = |name: &str, ca_file: &std::path::Path| {
+        format!(
+            "[[audit.forwarders]]\nname = \"{name}\"\nkind = \"webhook\"\nurl = \"{url}\"\n\
+             ca_file = \"{}\"\nretry_max = \"1s\"\n",
+            ca_file.display()
+        )
+    };
+    ca.merge_config(&forwarder("hook", &ca_file));
+    ca.reload();
+    wait_delivered(&ca, &shared, Duration::from_secs(30));
+    let r = reloads(&ca);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert_eq!(r[0]["outcome"], "success");
+    assert_eq!(r[0]["details"]["forwarders"], serde_json::json!(["hook"]));
+    assert_eq!(r[0]["details"]["restart_needed"], false);
+
+    // A forwarder whose CA file is missing: refused, audited, and the running
+    // one keeps delivering.
+    ca.merge_config(&forwarder("hook", &dir.path().join("no-such-ca.pem")));
+    ca.reload();
+    rampart_e2e::eventually("the refused reload is audited", || reloads(&ca).len() == 2);
+    let r = reloads(&ca);
+    assert_eq!(r[1]["outcome"], "failure");
+    assert!(
+        r[1]["reason"].as_str().unwrap().contains("no-such-ca.pem"),
+        "{r:?}"
+    );
+    issue();
+    wait_delivered(&ca, &shared, Duration::from_secs(30));
+    ca.stop();
+}

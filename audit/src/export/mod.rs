@@ -472,6 +472,7 @@ pub fn kind_title(kind: EventKind) -> &'static str {
         EventKind::CaStarted => "CA started",
         EventKind::CaStopped => "CA stopped",
         EventKind::PolicyReloaded => "Policy reloaded",
+        EventKind::CaConfigReloaded => "CA configuration reloaded",
         EventKind::AuditWitnessRestarted => "Audit witness restarted on the CA host",
         EventKind::CaKeyRotated => "CA key rotation step on the CA host",
         EventKind::UserCreated => "User created",

@@ -80,6 +80,7 @@ pub fn ocsf_class(kind: EventKind) -> OcsfClass {
         EventKind::CaStarted => class(APP, 6002, APP_LIFECYCLE, 3, "Start"),
         EventKind::CaStopped => class(APP, 6002, APP_LIFECYCLE, 4, "Stop"),
         EventKind::PolicyReloaded => class(APP, 6002, APP_LIFECYCLE, 8, "Update"),
+        EventKind::CaConfigReloaded => class(APP, 6002, APP_LIFECYCLE, 8, "Update"),
         EventKind::AuditWitnessRestarted => {
             class(APP, 6002, APP_LIFECYCLE, 99, "Audit Witness Restarted")
         }

@@ -8,6 +8,7 @@
 //! - `check.rs`: `rampart-ca check`.
 
 mod check;
+mod config_reload;
 mod policy;
 mod tasks;
 
@@ -236,17 +237,22 @@ pub async fn serve(
             .detail("listen", config.listen.to_string()),
     )?;
     // After CaStarted, so that it is forwarded in the first batch.
-    let forwarders =
-        crate::forwarders::Forwarders::start(&config.forwarders, &config.audit_database)?;
+    let forwarders = Arc::new(std::sync::Mutex::new(crate::forwarders::Forwarders::start(
+        &config.forwarders,
+        &config.audit_database,
+    )?));
     if let Some(addr) = config.metrics.listen {
         for p in &config.oidc {
             crate::metrics::provider_configured(&p.name);
         }
-        let (auth, fwd) = (Arc::clone(&auth), forwarders.status_handles());
+        let (auth, fwd) = (Arc::clone(&auth), Arc::clone(&forwarders));
         let refresh: crate::metrics::Refresh = Arc::new(move || {
             crate::metrics::witness_failures(auth.audit_log().witness_failures());
             let head = auth.audit_log().head().ok().map(|(seq, _)| seq);
-            fwd.iter()
+            // Read each time: a reload may have replaced the forwarders.
+            let handles = fwd.lock().map(|f| f.status_handles()).unwrap_or_default();
+            handles
+                .iter()
                 .for_each(|h| crate::metrics::forwarder_status(&h.get(), head));
             if let Err(e) = auth.refresh_metrics() {
                 tracing::warn!(error = %rampart_api::report::one_line(&e), "metrics refresh failed");
@@ -265,7 +271,15 @@ pub async fn serve(
             Arc::clone(&auth),
         );
     }
-    tasks::spawn_policy_reload(config.policy.clone(), Arc::clone(&auth), Arc::clone(&share));
+    tasks::spawn_reload(
+        config.policy.clone(),
+        Arc::new(config_reload::ConfigReload::new(
+            &config,
+            Arc::clone(&forwarders),
+        )),
+        Arc::clone(&auth),
+        Arc::clone(&share),
+    );
     tasks::spawn_policy_poll(Arc::clone(&auth), Arc::clone(&share));
     tasks::spawn_request_purge(Arc::clone(&auth));
     let handle = axum_server::Handle::new();
@@ -331,7 +345,7 @@ pub async fn serve(
     // Close the log first: closing signs a last checkpoint over CaStopped, and the
     // forwarders' drain then sends both, so the SIEM holds the final signed head.
     let close = auth.audit_log().close();
-    tokio::task::block_in_place(|| forwarders.stop());
+    tokio::task::block_in_place(|| forwarders.lock().map(|mut f| f.stop()).unwrap_or_default());
     result?;
     stop?;
     close.map_err(CaError::AuditUnavailable)

@@ -5,13 +5,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::config_reload::ConfigReload;
 use super::policy::reload_policy;
 use crate::authority::policy_share::PolicyShare;
 use crate::authority::Authority;
 
-/// On every SIGHUP, [`reload_policy`]; the outcome goes to the log.
-pub(super) fn spawn_policy_reload(
+/// On every SIGHUP, [`reload_policy`], then the forwarders of `config.toml`
+/// ([`ConfigReload`]); the outcomes go to the log.
+pub(super) fn spawn_reload(
     path: std::path::PathBuf,
+    config: Arc<ConfigReload>,
     auth: Arc<Authority>,
     share: Arc<PolicyShare>,
 ) {
@@ -26,20 +29,33 @@ pub(super) fn spawn_policy_reload(
     tokio::spawn(async move {
         while hangup.recv().await.is_some() {
             let (path, auth, share) = (path.clone(), Arc::clone(&auth), Arc::clone(&share));
-            let done =
-                tokio::task::spawn_blocking(move || reload_policy(&path, &auth, &share)).await;
-            match done {
-                Ok(Ok(Some(version))) => {
+            let config = Arc::clone(&config);
+            let done = tokio::task::spawn_blocking(move || {
+                (reload_policy(&path, &auth, &share), config.reload(&auth))
+            })
+            .await;
+            let Ok((policy, forwarders)) = done else {
+                tracing::error!("reload task failed");
+                continue;
+            };
+            match policy {
+                Ok(Some(version)) => {
                     tracing::info!(version, "policy reloaded and shared with every CA")
                 }
-                Ok(Ok(None)) => tracing::info!(
+                Ok(None) => tracing::info!(
                     "policy file unchanged since this CA last published or adopted it; \
                      the policy in force stays"
                 ),
-                Ok(Err(e)) => {
+                Err(e) => {
                     tracing::error!(error = %rampart_api::report::one_line(&e), "policy reload refused; the previous policy stays in force")
                 }
-                Err(e) => tracing::error!(error = %e, "policy reload task failed"),
+            }
+            match forwarders {
+                Ok(Some(names)) => tracing::info!(?names, "SIEM forwarders replaced"),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(error = %rampart_api::report::one_line(&e), "config reload refused; the running SIEM forwarders stay")
+                }
             }
         }
     });
