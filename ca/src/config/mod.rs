@@ -46,6 +46,10 @@ pub struct RawConfig {
     /// The PostgreSQL password, from a file (0600) rather than the URL.
     #[serde(default)]
     pub database_password_file: Option<PathBuf>,
+    /// The PostgreSQL password, from the systemd credential of this name
+    /// (the unit's `LoadCredentialEncrypted=`), so it is never a plain file.
+    #[serde(default)]
+    pub database_password_credential: Option<String>,
     /// CA certificates (PEM) that a PostgreSQL server's TLS certificate must
     /// chain to; when set, TLS is required and the server's name checked.
     #[serde(default)]
@@ -459,6 +463,39 @@ impl Default for Limits {
     }
 }
 
+/// Where `database_password_credential = NAME` puts the password: the
+/// file NAME in `$CREDENTIALS_DIRECTORY`. Refused beside
+/// `database_password_file` (`file_too`), or outside a unit with credentials.
+/// `lookup` is [`secrets::credential_path`] (tests pass their own).
+fn database_password_credential(
+    name: Option<&str>,
+    file_too: bool,
+    lookup: impl Fn(&str) -> Option<PathBuf>,
+) -> Result<Option<PathBuf>, CaError> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    if file_too {
+        return Err(CaError::Config(
+            "database_password_credential and database_password_file are both set; choose one"
+                .into(),
+        ));
+    }
+    if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\0']) {
+        return Err(CaError::Config(format!(
+            "database_password_credential = {name:?} is not a credential name (one file name, \
+             as in LoadCredentialEncrypted=NAME:…)"
+        )));
+    }
+    lookup(name).map(Some).ok_or_else(|| {
+        CaError::Config(format!(
+            "the database password is the systemd credential {name:?}, and \
+             ${} is not set: start the CA from its unit (LoadCredentialEncrypted={name}:FILE)",
+            secrets::CREDENTIALS_DIRECTORY
+        ))
+    })
+}
+
 impl Config {
     /// Read and validate a config file. Does not touch keys or databases.
     pub fn load(path: &Path) -> Result<Config, CaError> {
@@ -544,8 +581,15 @@ impl Config {
                 "[invites] default_ttl is longer than max_ttl".into(),
             ));
         }
+        let credential_password = database_password_credential(
+            raw.database_password_credential.as_deref(),
+            raw.database_password_file.is_some(),
+            secrets::credential_path,
+        )?;
         let pg_files = PgFiles {
-            password: raw.database_password_file.as_deref(),
+            password: credential_password
+                .as_deref()
+                .or(raw.database_password_file.as_deref()),
             tls_ca: raw.database_tls_ca_file.as_deref(),
         };
         let (audit_database, audit_witness) = audit_store(&raw.audit, pg_files, base)?;

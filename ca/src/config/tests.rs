@@ -136,6 +136,33 @@ fn the_database_password_file_is_used_to_log_in() {
 }
 
 #[test]
+fn a_database_password_credential_is_that_file_in_the_credentials_directory() {
+    let dir = Path::new("/run/credentials/rampart-ca.service");
+    let unit = |name: &str| Some(dir.join(name));
+    assert_eq!(
+        database_password_credential(Some("db-password"), false, unit).unwrap(),
+        Some(dir.join("db-password"))
+    );
+    assert_eq!(
+        database_password_credential(None, true, unit).unwrap(),
+        None
+    );
+    let e = database_password_credential(Some("db-password"), true, unit).unwrap_err();
+    assert!(e.to_string().contains("choose one"), "{e}");
+    for bad in ["", ".", "..", "../db-password", "a/b"] {
+        let e = database_password_credential(Some(bad), false, unit).unwrap_err();
+        assert!(
+            e.to_string().contains("not a credential name"),
+            "{bad:?}: {e}"
+        );
+    }
+    // Outside a unit with credentials: a clear refusal, not an unauthenticated
+    // connection attempt.
+    let e = database_password_credential(Some("db-password"), false, |_| None).unwrap_err();
+    assert!(e.to_string().contains("CREDENTIALS_DIRECTORY"), "{e}");
+}
+
+#[test]
 fn database_settings_that_cannot_work_are_refused() {
     let e = with_database("database_password_file = \"pw\"").unwrap_err();
     assert!(e.to_string().contains("postgres://"), "{e}");
