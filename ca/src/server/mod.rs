@@ -152,7 +152,6 @@ pub fn open_with_passphrase(
         })?;
     let settings = config.authority.clone();
     let authority = Authority::new(store, audit, policy, keys.ca, sealer, clock, settings)?;
-    import_local_recordings(&authority);
     if !config.oidc.is_empty() {
         authority.set_oidc(crate::oidc::RelyingParty::new(config.oidc.clone())?);
     }
@@ -169,8 +168,10 @@ pub fn open_with_passphrase(
 
 /// A CA that kept sealed recordings in its own directory before its audit log
 /// moved to a shared PostgreSQL database copies them there, so that every CA
-/// can hand them out. The files stay; a failure is logged and tried again at
-/// the next start, since the recordings are safe where they are.
+/// can hand them out. Run in the background once the CA serves (a directory
+/// of many recordings must not hold up the start). The files stay; a failure
+/// is logged and tried again at the next start, since the recordings are safe
+/// where they are.
 fn import_local_recordings(authority: &Authority) {
     let store = authority.recording_store();
     let dir = authority.recordings_dir();
@@ -282,6 +283,8 @@ pub async fn serve(
     );
     tasks::spawn_policy_poll(Arc::clone(&auth), Arc::clone(&share));
     tasks::spawn_request_purge(Arc::clone(&auth));
+    let importer = Arc::clone(&auth);
+    tokio::task::spawn_blocking(move || import_local_recordings(&importer));
     let handle = axum_server::Handle::new();
     let shutdown = handle.clone();
     let stop = stop_signal();
