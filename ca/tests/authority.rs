@@ -766,3 +766,79 @@ fn a_host_join_token_certifies_one_host_once_for_the_names_it_was_made_for() {
     assert_eq!(codes[0], "token_unknown");
     assert_eq!(*codes.last().unwrap(), "source_rate_limited", "{codes:?}");
 }
+
+#[test]
+fn host_join_tokens_are_listed_without_their_secret_and_an_unused_one_can_be_withdrawn() {
+    let f = fixture();
+    let root = f.add_user("root-admin", &["admins"], true);
+    let r = f.login("root-admin", totp(f.code(&root, 1))).unwrap();
+    let admin = f.auth.authenticate(&r.session_token).unwrap();
+    let make = |name: &str| {
+        f.auth
+            .create_host_token(
+                &f.caller,
+                &admin,
+                &api::HostTokenRequest {
+                    name: name.into(),
+                    extra_principals: vec![format!("{name}.example.com")],
+                    ttl_seconds: None,
+                },
+            )
+            .unwrap()
+    };
+    let join = |token: &str| {
+        f.auth.host_join(
+            &from("198.51.100.7"),
+            &api::HostJoinRequest {
+                token: token.into(),
+                public_key: FileCaKey::generate("host")
+                    .unwrap()
+                    .private_key()
+                    .public_key()
+                    .to_openssh()
+                    .unwrap(),
+            },
+        )
+    };
+    let used = make("web-1");
+    f.clock.advance(chrono::Duration::seconds(1));
+    let unused = make("web-2");
+    join(&used.token).unwrap();
+
+    let list = f.auth.list_host_tokens().unwrap();
+    let names: Vec<&str> = list.tokens.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["web-1", "web-2"]);
+    assert!(list.tokens[0].used_at.is_some() && list.tokens[1].used_at.is_none());
+    assert_eq!(list.tokens[1].extra_principals, ["web-2.example.com"]);
+    assert_eq!(list.tokens[1].created_by, "root-admin");
+    let shown = serde_json::to_string(&list).unwrap();
+    assert!(
+        !shown.contains(&used.token) && !shown.contains(&unused.token),
+        "no secret in the list"
+    );
+
+    let revoke = |id: &str| {
+        f.auth.revoke_host_token(
+            &f.caller,
+            &admin,
+            &api::HostTokenRevokeRequest {
+                id: id.into(),
+                reason: Some("sent to the wrong host".into()),
+            },
+        )
+    };
+    assert_eq!(
+        revoke(&list.tokens[0].id).unwrap_err().code(),
+        "token_used",
+        "a used token is the key's business now"
+    );
+    let e = revoke("0123456789abcdef").unwrap_err();
+    assert_eq!((e.code().as_str(), e.status()), ("token_unknown", 404));
+    let withdrawn = revoke(&list.tokens[1].id).unwrap();
+    assert_eq!(withdrawn.name, "web-2");
+    assert_eq!(join(&unused.token).unwrap_err().code(), "token_unknown");
+    assert_eq!(f.auth.list_host_tokens().unwrap().tokens.len(), 1);
+    let revoked = f.events_of("revoked");
+    assert_eq!(revoked.len(), 1, "audited once: {revoked:?}");
+    assert_eq!(revoked[0]["details"]["name"], "web-2");
+}

@@ -142,7 +142,7 @@ fn usage_errors_are_one_line_with_exit_2() {
         &o,
         2,
         "'rampart admin' requires a subcommand but one was not provided [subcommands: user, \
-         invite, revoke, krl, host-cert, host-token, bastion-token, help] (see `rampart --help`)",
+         invite, revoke, krl, host-cert, host-token, host-tokens, bastion-token, help] (see `rampart --help`)",
     );
 }
 

@@ -73,6 +73,9 @@ _rampart() {
             rampart__subcmd__admin,host-token)
                 cmd="rampart__subcmd__admin__subcmd__host__subcmd__token"
                 ;;
+            rampart__subcmd__admin,host-tokens)
+                cmd="rampart__subcmd__admin__subcmd__host__subcmd__tokens"
+                ;;
             rampart__subcmd__admin,invite)
                 cmd="rampart__subcmd__admin__subcmd__invite"
                 ;;
@@ -96,6 +99,9 @@ _rampart() {
                 ;;
             rampart__subcmd__admin__subcmd__help,host-token)
                 cmd="rampart__subcmd__admin__subcmd__help__subcmd__host__subcmd__token"
+                ;;
+            rampart__subcmd__admin__subcmd__help,host-tokens)
+                cmd="rampart__subcmd__admin__subcmd__help__subcmd__host__subcmd__tokens"
                 ;;
             rampart__subcmd__admin__subcmd__help,invite)
                 cmd="rampart__subcmd__admin__subcmd__help__subcmd__invite"
@@ -249,6 +255,9 @@ _rampart() {
                 ;;
             rampart__subcmd__help__subcmd__admin,host-token)
                 cmd="rampart__subcmd__help__subcmd__admin__subcmd__host__subcmd__token"
+                ;;
+            rampart__subcmd__help__subcmd__admin,host-tokens)
+                cmd="rampart__subcmd__help__subcmd__admin__subcmd__host__subcmd__tokens"
                 ;;
             rampart__subcmd__help__subcmd__admin,invite)
                 cmd="rampart__subcmd__help__subcmd__admin__subcmd__invite"
@@ -437,7 +446,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__admin)
-            opts="-h -V --home --help --version user invite revoke krl host-cert host-token bastion-token help"
+            opts="-h -V --home --help --version user invite revoke krl host-cert host-token host-tokens bastion-token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -481,7 +490,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__admin__subcmd__help)
-            opts="user invite revoke krl host-cert host-token bastion-token help"
+            opts="user invite revoke krl host-cert host-token host-tokens bastion-token help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -537,6 +546,20 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__admin__subcmd__help__subcmd__host__subcmd__token)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__subcmd__admin__subcmd__help__subcmd__host__subcmd__tokens)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -776,6 +799,24 @@ _rampart() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        rampart__subcmd__admin__subcmd__host__subcmd__tokens)
+            opts="-h -V --json --home --help --version"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --home)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         rampart__subcmd__admin__subcmd__invite)
             opts="-h -V --ttl --oidc --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
@@ -829,7 +870,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__admin__subcmd__revoke)
-            opts="-h -V --serial --user --key --bastion --reason --home --help --version"
+            opts="-h -V --serial --user --key --bastion --host-token --reason --home --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -848,6 +889,10 @@ _rampart() {
                     return 0
                     ;;
                 --bastion)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --host-token)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -1435,7 +1480,7 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__help__subcmd__admin)
-            opts="user invite revoke krl host-cert host-token bastion-token"
+            opts="user invite revoke krl host-cert host-token host-tokens bastion-token"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -1477,6 +1522,20 @@ _rampart() {
             return 0
             ;;
         rampart__subcmd__help__subcmd__admin__subcmd__host__subcmd__token)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        rampart__subcmd__help__subcmd__admin__subcmd__host__subcmd__tokens)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 4 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -112,17 +112,18 @@ complete -c rampart -n "__fish_rampart_using_subcommand keys; and __fish_seen_su
 complete -c rampart -n "__fish_rampart_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "list" -d 'List your security keys'
 complete -c rampart -n "__fish_rampart_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "remove" -d 'Remove one of your security keys by ID (see `rampart keys list`)'
 complete -c rampart -n "__fish_rampart_using_subcommand keys; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -l home -d 'State directory (config, key, certificate, session)' -r -F
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -s h -l help -d 'Print help'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -s V -l version -d 'Print version'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "user" -d 'Manage users'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "invite" -d 'Create a single-use enrolment invite for an existing user'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "revoke" -d 'Revoke a certificate serial, all of a user\'s certificates, or a key'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "krl" -d 'Download the current KRL (OpenSSH binary format) for sshd\'s `RevokedKeys`'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "host-cert" -d 'Sign a host key with the host CA'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "host-token" -d 'Create a single-use join token for a host\'s first certificate (`rampart host install --join-token=…` on the host)'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "bastion-token" -d 'Create a single-use join token for a bastion (`rampart-bastion join`)'
-complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token bastion-token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -l home -d 'State directory (config, key, certificate, session)' -r -F
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -s h -l help -d 'Print help'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -s V -l version -d 'Print version'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -f -a "user" -d 'Manage users'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -f -a "invite" -d 'Create a single-use enrolment invite for an existing user'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -f -a "revoke" -d 'Revoke a certificate serial, all of a user\'s certificates, or a key'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -f -a "krl" -d 'Download the current KRL (OpenSSH binary format) for sshd\'s `RevokedKeys`'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -f -a "host-cert" -d 'Sign a host key with the host CA'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -f -a "host-token" -d 'Create a single-use join token for a host\'s first certificate (`rampart host install --join-token=…` on the host)'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -f -a "host-tokens" -d 'List the host join tokens: unused ones, and those used or expired in the last day (withdraw one with `revoke --host-token ID`)'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -f -a "bastion-token" -d 'Create a single-use join token for a bastion (`rampart-bastion join`)'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and not __fish_seen_subcommand_from user invite revoke krl host-cert host-token host-tokens bastion-token help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from user" -l home -d 'State directory (config, key, certificate, session)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from user" -s h -l help -d 'Print help'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from user" -s V -l version -d 'Print version'
@@ -143,6 +144,7 @@ complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_s
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from revoke" -l user -d 'Every certificate of this user (the user is disabled too)' -r
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from revoke" -l key -d 'A public key by fingerprint, and every certificate for it' -r
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from revoke" -l bastion -d 'A joined bastion: its CA credential stops working' -r
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from revoke" -l host-token -d 'An unused host join token, by the ID `rampart admin host-tokens` shows: it stops working' -r
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from revoke" -l reason -d 'Reason, for the audit log' -r
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from revoke" -l home -d 'State directory (config, key, certificate, session)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from revoke" -s h -l help -d 'Print help'
@@ -165,6 +167,10 @@ complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_s
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-token" -l home -d 'State directory (config, key, certificate, session)' -r -F
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-token" -s h -l help -d 'Print help'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-token" -s V -l version -d 'Print version'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-tokens" -l home -d 'State directory (config, key, certificate, session)' -r -F
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-tokens" -l json -d 'JSON instead of a table'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-tokens" -s h -l help -d 'Print help'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from host-tokens" -s V -l version -d 'Print version'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from bastion-token" -l name -d 'Bind the token to this bastion name (a host name)' -r
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from bastion-token" -l ttl -d 'Token lifetime (at most 24h)' -r
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from bastion-token" -l home -d 'State directory (config, key, certificate, session)' -r -F
@@ -176,6 +182,7 @@ complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_s
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "krl" -d 'Download the current KRL (OpenSSH binary format) for sshd\'s `RevokedKeys`'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "host-cert" -d 'Sign a host key with the host CA'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "host-token" -d 'Create a single-use join token for a host\'s first certificate (`rampart host install --join-token=…` on the host)'
+complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "host-tokens" -d 'List the host join tokens: unused ones, and those used or expired in the last day (withdraw one with `revoke --host-token ID`)'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "bastion-token" -d 'Create a single-use join token for a bastion (`rampart-bastion join`)'
 complete -c rampart -n "__fish_rampart_using_subcommand admin; and __fish_seen_subcommand_from help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c rampart -n "__fish_rampart_using_subcommand audit; and not __fish_seen_subcommand_from verify export help" -l home -d 'State directory (config, key, certificate, session)' -r -F
@@ -345,6 +352,7 @@ complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_su
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "krl" -d 'Download the current KRL (OpenSSH binary format) for sshd\'s `RevokedKeys`'
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "host-cert" -d 'Sign a host key with the host CA'
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "host-token" -d 'Create a single-use join token for a host\'s first certificate (`rampart host install --join-token=…` on the host)'
+complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "host-tokens" -d 'List the host join tokens: unused ones, and those used or expired in the last day (withdraw one with `revoke --host-token ID`)'
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from admin" -f -a "bastion-token" -d 'Create a single-use join token for a bastion (`rampart-bastion join`)'
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "verify" -d 'Verify an audit database (hash chain and signed checkpoints), or prove a JSON Lines export complete and unaltered'
 complete -c rampart -n "__fish_rampart_using_subcommand help; and __fish_seen_subcommand_from audit" -f -a "export" -d 'Export events as JSON Lines (provable), CEF, OCSF or RFC 5424 syslog'

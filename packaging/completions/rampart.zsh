@@ -379,6 +379,7 @@ _arguments "${_arguments_options[@]}" : \
 '--user=[Every certificate of this user (the user is disabled too)]:USER:_default' \
 '--key=[A public key by fingerprint, and every certificate for it]:SHA256:…:_default' \
 '--bastion=[A joined bastion\: its CA credential stops working]:NAME:_default' \
+'--host-token=[An unused host join token, by the ID \`rampart admin host-tokens\` shows\: it stops working]:ID:_default' \
 '--reason=[Reason, for the audit log]:TEXT:_default' \
 '--home=[State directory (config, key, certificate, session)]:DIR:_files' \
 '-h[Print help]' \
@@ -419,6 +420,16 @@ _arguments "${_arguments_options[@]}" : \
 '*--principal=[Further principal (repeatable)]:P:_default' \
 '--ttl=[Token lifetime (at most 7d)]:DURATION:_default' \
 '--home=[State directory (config, key, certificate, session)]:DIR:_files' \
+'-h[Print help]' \
+'--help[Print help]' \
+'-V[Print version]' \
+'--version[Print version]' \
+&& ret=0
+;;
+(host-tokens)
+_arguments "${_arguments_options[@]}" : \
+'--home=[State directory (config, key, certificate, session)]:DIR:_files' \
+'--json[JSON instead of a table]' \
 '-h[Print help]' \
 '--help[Print help]' \
 '-V[Print version]' \
@@ -509,6 +520,10 @@ _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
 (host-token)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
+(host-tokens)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
@@ -1055,6 +1070,10 @@ _arguments "${_arguments_options[@]}" : \
 _arguments "${_arguments_options[@]}" : \
 && ret=0
 ;;
+(host-tokens)
+_arguments "${_arguments_options[@]}" : \
+&& ret=0
+;;
 (bastion-token)
 _arguments "${_arguments_options[@]}" : \
 && ret=0
@@ -1218,6 +1237,7 @@ _rampart__subcmd__admin_commands() {
 'krl:Download the current KRL (OpenSSH binary format) for sshd'\''s \`RevokedKeys\`' \
 'host-cert:Sign a host key with the host CA' \
 'host-token:Create a single-use join token for a host'\''s first certificate (\`rampart host install --join-token=…\` on the host)' \
+'host-tokens:List the host join tokens\: unused ones, and those used or expired in the last day (withdraw one with \`revoke --host-token ID\`)' \
 'bastion-token:Create a single-use join token for a bastion (\`rampart-bastion join\`)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -1237,6 +1257,7 @@ _rampart__subcmd__admin__subcmd__help_commands() {
 'krl:Download the current KRL (OpenSSH binary format) for sshd'\''s \`RevokedKeys\`' \
 'host-cert:Sign a host key with the host CA' \
 'host-token:Create a single-use join token for a host'\''s first certificate (\`rampart host install --join-token=…\` on the host)' \
+'host-tokens:List the host join tokens\: unused ones, and those used or expired in the last day (withdraw one with \`revoke --host-token ID\`)' \
 'bastion-token:Create a single-use join token for a bastion (\`rampart-bastion join\`)' \
 'help:Print this message or the help of the given subcommand(s)' \
     )
@@ -1261,6 +1282,11 @@ _rampart__subcmd__admin__subcmd__help__subcmd__host-cert_commands() {
 _rampart__subcmd__admin__subcmd__help__subcmd__host-token_commands() {
     local commands; commands=()
     _describe -t commands 'rampart admin help host-token commands' commands "$@"
+}
+(( $+functions[_rampart__subcmd__admin__subcmd__help__subcmd__host-tokens_commands] )) ||
+_rampart__subcmd__admin__subcmd__help__subcmd__host-tokens_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart admin help host-tokens commands' commands "$@"
 }
 (( $+functions[_rampart__subcmd__admin__subcmd__help__subcmd__invite_commands] )) ||
 _rampart__subcmd__admin__subcmd__help__subcmd__invite_commands() {
@@ -1334,6 +1360,11 @@ _rampart__subcmd__admin__subcmd__host-cert_commands() {
 _rampart__subcmd__admin__subcmd__host-token_commands() {
     local commands; commands=()
     _describe -t commands 'rampart admin host-token commands' commands "$@"
+}
+(( $+functions[_rampart__subcmd__admin__subcmd__host-tokens_commands] )) ||
+_rampart__subcmd__admin__subcmd__host-tokens_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart admin host-tokens commands' commands "$@"
 }
 (( $+functions[_rampart__subcmd__admin__subcmd__invite_commands] )) ||
 _rampart__subcmd__admin__subcmd__invite_commands() {
@@ -1541,6 +1572,7 @@ _rampart__subcmd__help__subcmd__admin_commands() {
 'krl:Download the current KRL (OpenSSH binary format) for sshd'\''s \`RevokedKeys\`' \
 'host-cert:Sign a host key with the host CA' \
 'host-token:Create a single-use join token for a host'\''s first certificate (\`rampart host install --join-token=…\` on the host)' \
+'host-tokens:List the host join tokens\: unused ones, and those used or expired in the last day (withdraw one with \`revoke --host-token ID\`)' \
 'bastion-token:Create a single-use join token for a bastion (\`rampart-bastion join\`)' \
     )
     _describe -t commands 'rampart help admin commands' commands "$@"
@@ -1559,6 +1591,11 @@ _rampart__subcmd__help__subcmd__admin__subcmd__host-cert_commands() {
 _rampart__subcmd__help__subcmd__admin__subcmd__host-token_commands() {
     local commands; commands=()
     _describe -t commands 'rampart help admin host-token commands' commands "$@"
+}
+(( $+functions[_rampart__subcmd__help__subcmd__admin__subcmd__host-tokens_commands] )) ||
+_rampart__subcmd__help__subcmd__admin__subcmd__host-tokens_commands() {
+    local commands; commands=()
+    _describe -t commands 'rampart help admin host-tokens commands' commands "$@"
 }
 (( $+functions[_rampart__subcmd__help__subcmd__admin__subcmd__invite_commands] )) ||
 _rampart__subcmd__help__subcmd__admin__subcmd__invite_commands() {

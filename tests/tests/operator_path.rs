@@ -164,6 +164,14 @@ fn the_operator_guide_from_init_to_a_rotated_key_and_a_restored_ca() {
         dropin.contains("HostCertificate /etc/ssh/ssh_host_ed25519_key-cert.pub\n"),
         "{dropin}"
     );
+    let listed = admin.cli.admin(&["host-tokens"]);
+    listed.assert_success("rampart admin host-tokens");
+    let row = listed
+        .stdout
+        .lines()
+        .find(|l| l.contains("db-1"))
+        .unwrap_or_else(|| panic!("db-1's token is listed\n{listed}"));
+    assert!(row.contains("used "), "{row}");
     // Run again: nothing changes, and the spent token is not needed.
     let again = install(root_s);
     again.assert_success("rampart host install, a second time");

@@ -110,3 +110,45 @@ impl std::fmt::Debug for HostJoinRequest {
             .finish()
     }
 }
+
+/// `GET /v1/admin/host-tokens` (admin): the host join tokens not yet
+/// forgotten (unused, and used or expired within the last day).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostTokenList {
+    /// Oldest first.
+    pub tokens: Vec<HostTokenInfo>,
+}
+
+/// One host join token, without its secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostTokenInfo {
+    /// What `rampart admin revoke --host-token` takes: the first 16 hex digits
+    /// of the token's SHA-256 (not the token).
+    pub id: String,
+    /// The host it is for.
+    pub name: String,
+    /// Further principals.
+    pub extra_principals: Vec<String>,
+    /// The admin who made it.
+    pub created_by: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working if unused.
+    pub expires_at: DateTime<Utc>,
+    /// When a host redeemed it, if one did.
+    pub used_at: Option<DateTime<Utc>>,
+}
+
+/// `POST /v1/admin/host-tokens/revoke` (admin) → [`HostTokenInfo`] of the
+/// token withdrawn: an unused token stops working at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostTokenRevokeRequest {
+    /// [`HostTokenInfo::id`].
+    pub id: String,
+    /// Free-text reason for the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}

@@ -132,8 +132,12 @@ pub mod paths {
     /// `POST` [`super::HostRenewRequest`] → [`super::CertResponse`]: a host
     /// renews its own certificate with the one it holds (no session).
     pub const HOST_RENEW: &str = "/v1/hosts/renew";
-    /// `POST` (admin) [`super::HostTokenRequest`] → [`super::HostTokenResponse`].
+    /// `POST` (admin) [`super::HostTokenRequest`] → [`super::HostTokenResponse`];
+    /// `GET` (admin) → [`super::HostTokenList`].
     pub const ADMIN_HOST_TOKENS: &str = "/v1/admin/host-tokens";
+    /// `POST` (admin) [`super::HostTokenRevokeRequest`] → [`super::HostTokenInfo`]:
+    /// an unused host join token stops working.
+    pub const ADMIN_HOST_TOKENS_REVOKE: &str = "/v1/admin/host-tokens/revoke";
     /// `POST` [`super::HostJoinRequest`] → [`super::CertResponse`]: a host
     /// redeems a join token for its first certificate (no session).
     pub const HOST_JOIN: &str = "/v1/hosts/join";

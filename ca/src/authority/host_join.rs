@@ -35,7 +35,7 @@ const CAPS: PendingCaps = PendingCaps {
 const REMEMBER_AFTER_END: Duration = Duration::from_secs(24 * 3600);
 
 /// What the store keeps of a token (its hash is the key).
-#[derive(Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 struct HostToken {
     name: String,
     extra_principals: Vec<String>,
@@ -142,11 +142,7 @@ impl Authority {
         let Some(entry) = self.store.pending_get(KIND, &key_hash, now)? else {
             return refuse(ErrorCode::TokenUnknown, "this join token is not valid");
         };
-        let mut token: HostToken = serde_json::from_slice(&entry.payload).map_err(|e| {
-            CaError::Store(crate::store::StoreError::Corrupt(format!(
-                "host join token: {e}"
-            )))
-        })?;
+        let mut token = decode(&entry)?;
         if token.used_at.is_some() {
             return refuse(
                 ErrorCode::TokenUsed,
@@ -187,5 +183,93 @@ impl Authority {
             ErrorCode::HostRefused,
             |ev| ev.actor("host join").detail("token_created_by", created_by),
         )
+    }
+
+    /// `GET /v1/admin/host-tokens`: the tokens the store still knows.
+    pub fn list_host_tokens(&self) -> Result<api::HostTokenList, CaError> {
+        let now = self.now();
+        let tokens = self
+            .store
+            .pending_list(KIND, now)?
+            .iter()
+            .map(|e| Ok(info(e, &decode(e)?)))
+            .collect::<Result<_, CaError>>()?;
+        Ok(api::HostTokenList { tokens })
+    }
+
+    /// `POST /v1/admin/host-tokens/revoke`: withdraw an unused token, audited
+    /// (`revoked`, target `host-token:ID`) before it goes.
+    pub fn revoke_host_token(
+        &self,
+        caller: &Caller,
+        actor: &Session,
+        req: &api::HostTokenRevokeRequest,
+    ) -> Result<api::HostTokenInfo, CaError> {
+        let reason = crate::authority::admin::revocation_reason(req.reason.as_deref())?;
+        let now = self.now();
+        let found = self
+            .store
+            .pending_list(KIND, now)?
+            .into_iter()
+            .find(|e| token_id(&e.key) == req.id)
+            .ok_or_else(|| {
+                CaError::not_found(
+                    ErrorCode::TokenUnknown,
+                    format!("no host join token has the ID {:?}", req.id),
+                )
+            })?;
+        let token = decode(&found)?;
+        if token.used_at.is_some() {
+            return Err(CaError::Conflict {
+                code: ErrorCode::TokenUsed,
+                message: "that join token has been used already: revoke the host's key instead \
+                          (rampart admin revoke --key)"
+                    .into(),
+            });
+        }
+        self.record(
+            self.event(
+                rampart_audit::EventKind::Revoked,
+                rampart_audit::Outcome::Success,
+                Some(caller),
+            )
+            .actor(&actor.user.name)
+            .session(&actor.record.id)
+            .target(&format!("host-token:{}", req.id))
+            .reason(&reason)
+            .detail("name", token.name.clone()),
+        )?;
+        if self.store.pending_take(KIND, &found.key, now)?.is_none() {
+            return Err(CaError::Conflict {
+                code: ErrorCode::TokenUsed,
+                message: "that join token was used or ended while it was being revoked".into(),
+            });
+        }
+        Ok(info(&found, &token))
+    }
+}
+
+/// A token's public handle: the first 16 hex digits of its SHA-256.
+fn token_id(key: &[u8; 32]) -> String {
+    hex::encode(key.get(..8).unwrap_or_default())
+}
+
+fn decode(entry: &PendingEntry) -> Result<HostToken, CaError> {
+    serde_json::from_slice(&entry.payload).map_err(|e| {
+        CaError::Store(crate::store::StoreError::Corrupt(format!(
+            "host join token: {e}"
+        )))
+    })
+}
+
+fn info(entry: &PendingEntry, token: &HostToken) -> api::HostTokenInfo {
+    api::HostTokenInfo {
+        id: token_id(&entry.key),
+        name: token.name.clone(),
+        extra_principals: token.extra_principals.clone(),
+        created_by: token.created_by.clone(),
+        created_at: entry.created_at,
+        expires_at: token.expires_at,
+        used_at: token.used_at,
     }
 }

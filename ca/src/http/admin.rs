@@ -134,3 +134,29 @@ pub(super) async fn create_host_token(
     .await
     .map(Json)
 }
+
+pub(super) async fn list_host_tokens(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<api::HostTokenList>, ApiError> {
+    as_admin(auth, &headers, caller(addr), "list_host_tokens", |a, _| {
+        a.list_host_tokens()
+    })
+    .await
+    .map(Json)
+}
+
+pub(super) async fn revoke_host_token(
+    State(auth): Shared,
+    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<api::HostTokenRevokeRequest>,
+) -> Result<Json<api::HostTokenInfo>, ApiError> {
+    let who = caller(addr);
+    as_admin(auth, &headers, who, "revoke_host_token", move |a, s| {
+        a.revoke_host_token(&who, &s, &req)
+    })
+    .await
+    .map(Json)
+}

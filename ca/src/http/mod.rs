@@ -35,8 +35,8 @@ mod bastion;
 mod user;
 
 use admin::{
-    create_host_token, create_invite, create_user, host_cert, link_idp_subject, list_users, revoke,
-    set_user_groups, set_user_state,
+    create_host_token, create_invite, create_user, host_cert, link_idp_subject, list_host_tokens,
+    list_users, revoke, revoke_host_token, set_user_groups, set_user_state,
 };
 pub(crate) use bastion::as_bastion;
 use bastion::{
@@ -308,7 +308,11 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::ADMIN_INVITES, post(create_invite))
         .route(paths::ADMIN_REVOKE, post(revoke))
         .route(paths::ADMIN_HOST_CERTS, post(host_cert))
-        .route(paths::ADMIN_HOST_TOKENS, post(create_host_token))
+        .route(
+            paths::ADMIN_HOST_TOKENS,
+            post(create_host_token).get(list_host_tokens),
+        )
+        .route(paths::ADMIN_HOST_TOKENS_REVOKE, post(revoke_host_token))
         .route(paths::ADMIN_BASTION_TOKENS, post(create_bastion_token))
         .route(paths::ADMIN_BASTION_REVOKE, post(revoke_bastion))
         .route(paths::BASTION_JOIN, post(bastion_join))

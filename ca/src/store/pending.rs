@@ -125,6 +125,13 @@ pub trait PendingStore {
         now: DateTime<Utc>,
     ) -> Result<Option<PendingEntry>, StoreError>;
 
+    /// Every live entry of `kind`, oldest first (at most the kind's cap).
+    fn pending_list(
+        &self,
+        kind: PendingKind,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PendingEntry>, StoreError>;
+
     /// Remove the live entry under `key` and return it. Of any number of
     /// callers racing, on any number of CAs, exactly one gets it.
     fn pending_take(

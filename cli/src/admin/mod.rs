@@ -168,6 +168,15 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
             println!("  {}", host_install_command(&admin.target, &tok.token));
             Ok(ExitCode::SUCCESS)
         }
+        AdminCommand::HostTokens { json } => {
+            let list: rampart_api::HostTokenList = admin.get(paths::ADMIN_HOST_TOKENS)?;
+            if json {
+                println!("{}", crate::output::json(&list)?);
+            } else {
+                print!("{}", host_token_table(&list.tokens));
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         AdminCommand::HostCert(h) => {
             // `host_key` is Some exactly for this arm (set above).
             let key = host_key.unwrap_or_default();
@@ -201,6 +210,36 @@ pub fn host_install_command(target: &CaTarget, token: &str) -> String {
         "rampart host install --write --ca {} --ca-fingerprint {} --join-token={token}",
         target.url, target.fingerprint
     )
+}
+
+/// `rampart admin host-tokens` as a table.
+fn host_token_table(tokens: &[rampart_api::HostTokenInfo]) -> String {
+    if tokens.is_empty() {
+        return "no host join tokens\n".to_owned();
+    }
+    let mut out = format!(
+        "{:<16}  {:<24}  {:<10}  {:<20}  {}\n",
+        "ID", "HOST", "BY", "EXPIRES", "STATE"
+    );
+    for t in tokens {
+        let state = match t.used_at {
+            Some(at) => format!("used {}", at.format("%Y-%m-%dT%H:%M:%SZ")),
+            None => "unused".to_owned(),
+        };
+        let mut host = t.name.clone();
+        if !t.extra_principals.is_empty() {
+            host.push_str(&format!(" (+{})", t.extra_principals.len()));
+        }
+        out.push_str(&format!(
+            "{:<16}  {:<24}  {:<10}  {:<20}  {}\n",
+            t.id,
+            host,
+            t.created_by,
+            t.expires_at.format("%Y-%m-%dT%H:%M:%SZ"),
+            state
+        ));
+    }
+    out
 }
 
 /// The exact command line a new user runs.
@@ -363,6 +402,20 @@ fn user_table(users: &[User]) -> String {
 }
 
 fn revoke(admin: &Admin, r: RevokeArgs) -> Result<ExitCode, CliError> {
+    if let Some(id) = r.host_token {
+        let t: rampart_api::HostTokenInfo = admin.post(
+            paths::ADMIN_HOST_TOKENS_REVOKE,
+            &rampart_api::HostTokenRevokeRequest {
+                id,
+                reason: r.reason,
+            },
+        )?;
+        println!(
+            "Revoked the join token {} for {}: it no longer works.",
+            t.id, t.name
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     if let Some(name) = r.bastion {
         let resp: rampart_api::BastionRevokeResponse = admin.post(
             paths::ADMIN_BASTION_REVOKE,

@@ -49,6 +49,13 @@ pub enum AdminCommand {
         #[arg(long, value_parser = duration::parse, default_value = "1h", value_name = "DURATION")]
         ttl: Duration,
     },
+    /// List the host join tokens: unused ones, and those used or expired in
+    /// the last day (withdraw one with `revoke --host-token ID`).
+    HostTokens {
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Create a single-use join token for a bastion (`rampart-bastion join`).
     BastionToken {
         /// Bind the token to this bastion name (a host name).
@@ -126,7 +133,7 @@ pub enum UserCommand {
 
 /// `rampart admin revoke`.
 #[derive(Debug, Args)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["serial", "user", "key", "bastion"])))]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["serial", "user", "key", "bastion", "host_token"])))]
 pub struct RevokeArgs {
     /// Certificate serial number.
     #[arg(long, value_name = "N")]
@@ -140,6 +147,10 @@ pub struct RevokeArgs {
     /// A joined bastion: its CA credential stops working.
     #[arg(long, value_name = "NAME")]
     pub bastion: Option<String>,
+    /// An unused host join token, by the ID `rampart admin host-tokens` shows:
+    /// it stops working.
+    #[arg(long, value_name = "ID")]
+    pub host_token: Option<String>,
     /// Reason, for the audit log.
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,

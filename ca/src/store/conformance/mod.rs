@@ -224,6 +224,7 @@ macro_rules! cases {
             meta_values_are_replaced_only_from_the_expected_value,
             pending_entries_are_found_updated_and_taken_once,
             a_pending_entry_raced_is_taken_once,
+            pending_entries_of_a_kind_are_listed_live_only,
             a_pending_update_raced_wins_once,
             pending_entries_end_at_their_forget_time,
             pending_caps_refuse_new_entries_until_some_end,

@@ -285,3 +285,33 @@ pub(crate) fn pending_caps_hold_across_cas_racing(b: &dyn Backend) {
     });
     assert_eq!(stored.iter().filter(|s| **s).count(), 3, "{stored:?}");
 }
+
+pub(crate) fn pending_entries_of_a_kind_are_listed_live_only(b: &dyn Backend) {
+    let s = b.open();
+    let soon = now() + Duration::minutes(1);
+    for (kind, key, forget_at) in [
+        (PendingKind::HostJoinToken, 3, later()),
+        (PendingKind::HostJoinToken, 1, soon),
+        (PendingKind::OidcLogin, 2, later()),
+    ] {
+        let e = PendingEntry {
+            created_at: now() + Duration::seconds(i64::from(key)),
+            ..pending(kind, key, "admin", forget_at)
+        };
+        s.pending_put(&e, &ROOMY, now()).unwrap();
+    }
+    let keys = |at| -> Vec<u8> {
+        b.open()
+            .pending_list(PendingKind::HostJoinToken, at)
+            .unwrap()
+            .iter()
+            .map(|e| e.key[0])
+            .collect()
+    };
+    assert_eq!(keys(now()), [1, 3], "this kind only, oldest first");
+    assert_eq!(keys(soon), [3], "an entry past its forget_at is not listed");
+    assert!(s
+        .pending_list(PendingKind::OidcDevice, now())
+        .unwrap()
+        .is_empty());
+}

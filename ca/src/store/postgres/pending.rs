@@ -111,6 +111,25 @@ impl PendingStore for PostgresStore {
             .transpose()
     }
 
+    fn pending_list(
+        &self,
+        kind: PendingKind,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PendingEntry>, StoreError> {
+        self.conn()?
+            .query(
+                &format!(
+                    "SELECT {COLUMNS} FROM pending WHERE kind = $1 AND forget_at > $2
+                     ORDER BY created_at, key"
+                ),
+                &[&kind.as_str(), &now],
+            )
+            .map_err(db)?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
     fn pending_take(
         &self,
         kind: PendingKind,

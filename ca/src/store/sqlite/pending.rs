@@ -162,6 +162,24 @@ impl PendingStore for SqliteStore {
         live(&*self.conn()?, kind, key, now)
     }
 
+    fn pending_list(
+        &self,
+        kind: PendingKind,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<PendingEntry>, StoreError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare(&format!(
+                "SELECT {COLUMNS} FROM pending WHERE kind = ?1 AND forget_at > ?2
+                 ORDER BY created_at, key"
+            ))
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![kind.as_str(), ts(now)], entry_of)
+            .map_err(db)?;
+        rows.map(|r| r.map_err(db).and_then(decode)).collect()
+    }
+
     fn pending_take(
         &self,
         kind: PendingKind,
