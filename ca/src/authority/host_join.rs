@@ -91,22 +91,25 @@ impl Authority {
             created_at: now,
             forget_at: expires_at + to_chrono(REMEMBER_AFTER_END),
         };
-        // Audit first: a token the log does not know about must not exist.
-        self.record(
+        let event = |outcome| {
             self.event(
                 rampart_audit::EventKind::HostTokenCreated,
-                rampart_audit::Outcome::Success,
+                outcome,
                 Some(caller),
             )
             .actor(&actor.user.name)
             .session(&actor.record.id)
             .target(&req.name)
             .detail("principals", grant.principals().to_vec())
-            .detail("expires_at", expires_at.to_rfc3339()),
-        )?;
+            .detail("expires_at", expires_at.to_rfc3339())
+        };
+        // Audit first: a token the log does not know about must not exist.
+        self.record(event(rampart_audit::Outcome::Success))?;
         match self.store.pending_put(&entry, &CAPS, now)? {
             PendingPut::Stored => {}
             PendingPut::Full => {
+                // The log said it was made: say that it was not after all.
+                self.record(event(rampart_audit::Outcome::Failure).reason("host_tokens_full"))?;
                 return Err(CaError::RateLimited {
                     code: ErrorCode::HostTokensFull,
                     message: format!(
@@ -115,7 +118,7 @@ impl Authority {
                         CAPS.per_owner, CAPS.total
                     ),
                     retry_after_secs: 3600,
-                })
+                });
             }
         }
         Ok(api::HostTokenResponse {
