@@ -365,6 +365,14 @@ fn a_provider_gone_after_the_ca_used_it_fails_rampart_login_within_seconds() {
         !err.contains("in your browser"),
         "no login URL at a dead provider: {err}"
     );
+    // Audited as a failure at the login's start, naming the provider.
+    let failed = AuditDb::new(ca.audit_db()).bodies("mfa_failed");
+    assert!(
+        failed.iter().any(|b| b["details"]["stage"] == "start"
+            && b["reason"] == "oidc_provider_unavailable"
+            && b["details"]["provider"].is_string()),
+        "{failed:?}"
+    );
 }
 
 #[test]

@@ -113,6 +113,26 @@ impl Authority {
         Ok(Self::oidc_failure_error(failure))
     }
 
+    /// A login refused before any challenge was handed out (its start) or
+    /// while it waits: audited with the stage it failed at, and the client's
+    /// error.
+    fn oidc_refused_at(
+        &self,
+        caller: &Caller,
+        failure: &OidcFailure,
+        provider: Option<String>,
+        stage: &str,
+    ) -> Result<CaError, CaError> {
+        self.record(
+            self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
+                .mfa_method(MfaMethod::Oidc.as_str())
+                .reason(failure.code().as_str())
+                .detail("provider", provider)
+                .detail("stage", stage),
+        )?;
+        Ok(Self::oidc_failure_error(failure))
+    }
+
     /// The provider vouched for a login: the metrics challenge is answered, with
     /// success only when a session was opened (a step-up request is a failure of
     /// this challenge; its new state opens another).
@@ -173,14 +193,7 @@ impl Authority {
                 })
             }
             Err(failure) => {
-                self.record(
-                    self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-                        .mfa_method(MfaMethod::Oidc.as_str())
-                        .reason(failure.code().as_str())
-                        .detail("provider", req.provider.clone())
-                        .detail("stage", "start"),
-                )?;
-                Err(Self::oidc_failure_error(&failure))
+                Err(self.oidc_refused_at(caller, &failure, Some(req.provider.clone()), "start")?)
             }
         }
     }
@@ -243,18 +256,11 @@ impl Authority {
         };
         match checked {
             Ok(expires_at) => Ok(OidcPendingResponse { expires_at }),
-            Err(failure) => {
-                if let OidcFailure::ProviderUnavailable(_) = failure {
-                    self.record(
-                        self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-                            .mfa_method(MfaMethod::Oidc.as_str())
-                            .reason(failure.code().as_str())
-                            .detail("provider", pending.as_ref().map(|p| p.provider.clone()))
-                            .detail("stage", "wait"),
-                    )?;
-                }
-                Err(Self::oidc_failure_error(&failure))
+            Err(failure @ OidcFailure::ProviderUnavailable(_)) => {
+                let provider = pending.as_ref().map(|p| p.provider.clone());
+                Err(self.oidc_refused_at(caller, &failure, provider, "wait")?)
             }
+            Err(failure) => Err(Self::oidc_failure_error(&failure)),
         }
     }
 
@@ -279,16 +285,12 @@ impl Authority {
                     interval_seconds: d.interval,
                 })
             }
-            Err(failure) => {
-                self.record(
-                    self.event(EventKind::MfaFailed, Outcome::Failure, Some(caller))
-                        .mfa_method(MfaMethod::Oidc.as_str())
-                        .reason(failure.code().as_str())
-                        .detail("provider", req.provider.clone())
-                        .detail("stage", "device_start"),
-                )?;
-                Err(Self::oidc_failure_error(&failure))
-            }
+            Err(failure) => Err(self.oidc_refused_at(
+                caller,
+                &failure,
+                Some(req.provider.clone()),
+                "device_start",
+            )?),
         }
     }
 
