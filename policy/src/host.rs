@@ -417,28 +417,10 @@ principals = ["{account}"]
         assert_eq!(p.allowed("carol", &names(&["carol"])), ["carol"]);
     }
 
-    /// The keys a host policy table accepts, read from serde's error for a
-    /// bogus key ("unknown field `zz_unknown_key`, expected one of …").
+    /// The keys a host policy table accepts ([`crate::reference::accepted_keys`]).
     fn accepted_keys(table: &str, probe: &str) -> BTreeSet<String> {
-        let err = match toml::from_str::<PolicyFile>(probe) {
-            Ok(_) => panic!("{table}: a bogus key was accepted by {probe:?}"),
-            Err(e) => e.to_string(),
-        };
-        let marker = "unknown field `zz_unknown_key`";
-        let Some(at) = err.find(marker) else {
-            panic!("{table}: the probe {probe:?} failed for another reason: {err}");
-        };
-        let line = err
-            .get(at + marker.len()..)
-            .unwrap_or_default()
-            .lines()
-            .next()
-            .unwrap_or_default();
-        line.split('`')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_owned)
-            .collect()
+        crate::reference::accepted_keys::<PolicyFile>(probe)
+            .unwrap_or_else(|e| panic!("{table}: {e}"))
     }
 
     /// The keys the reference rows of docs/hosts.md name for a table: rows

@@ -25,6 +25,7 @@ mod lint;
 mod names;
 mod oidc;
 mod policy;
+pub mod reference;
 
 pub use bastions::bastion_may_serve;
 pub use duration::{

@@ -816,30 +816,12 @@ mod tests {
     // The policy example in docs/configuration.md against the keys accepted.
     // -----------------------------------------------------------------------
 
-    const BOGUS_KEY: &str = "zz_unknown_key";
+    use crate::reference::BOGUS_KEY;
 
-    /// The keys a table accepts, read from serde's error for [`BOGUS_KEY`]
-    /// ("unknown field `zz_unknown_key`, expected one of `a`, `b`, …").
+    /// The keys a table accepts ([`crate::reference::accepted_keys`]).
     fn accepted_keys(table: &str, probe: &str) -> BTreeSet<String> {
-        let err = match toml::from_str::<RawPolicy>(probe) {
-            Ok(_) => panic!("[{table}]: a bogus key was accepted by {probe:?}"),
-            Err(e) => e.to_string(),
-        };
-        let marker = format!("unknown field `{BOGUS_KEY}`");
-        let Some(at) = err.find(&marker) else {
-            panic!("[{table}]: the probe {probe:?} failed for another reason: {err}");
-        };
-        let line = err
-            .get(at + marker.len()..)
-            .unwrap_or_default()
-            .lines()
-            .next()
-            .unwrap_or_default();
-        line.split('`')
-            .skip(1)
-            .step_by(2)
-            .map(str::to_owned)
-            .collect()
+        crate::reference::accepted_keys::<RawPolicy>(probe)
+            .unwrap_or_else(|e| panic!("[{table}]: {e}"))
     }
 
     /// The keys of a TOML table, or of every table in an array of tables.

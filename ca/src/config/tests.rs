@@ -336,23 +336,12 @@ fn loose_secret_files_are_refused() {
 // The reference in docs/configuration.md against the keys the code accepts.
 // ---------------------------------------------------------------------------
 
-/// The key no table accepts; serde's refusal of it lists the ones it does.
-const BOGUS_KEY: &str = "zz_unknown_key";
+use rampart_policy::reference::BOGUS_KEY;
 
-/// The keys a table accepts, read from serde's error for [`BOGUS_KEY`]
-/// ("unknown field `zz_unknown_key`, expected one of `a`, `b`, …").
+/// The keys a table accepts ([`rampart_policy::reference::accepted_keys`]).
 fn accepted_keys(table: &str, probe: &str) -> BTreeSet<String> {
-    let err = match toml::from_str::<RawConfig>(probe) {
-        Ok(_) => panic!("[{table}]: a bogus key was accepted by {probe:?}"),
-        Err(e) => e.to_string(),
-    };
-    let marker = format!("unknown field `{BOGUS_KEY}`");
-    let Some(at) = err.find(&marker) else {
-        panic!("[{table}]: the probe {probe:?} failed for another reason: {err}");
-    };
-    let rest = err.get(at + marker.len()..).unwrap_or_default();
-    let line = rest.lines().next().unwrap_or_default();
-    backticked(line).map(str::to_owned).collect()
+    rampart_policy::reference::accepted_keys::<RawConfig>(probe)
+        .unwrap_or_else(|e| panic!("[{table}]: {e}"))
 }
 
 /// The text inside each pair of backticks.
