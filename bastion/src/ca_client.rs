@@ -243,8 +243,8 @@ impl CaClient {
         self.send(|b| {
             self.http
                 .put(format!(
-                    "{b}{}/{session_id}{query}",
-                    paths::BASTION_RECORDINGS
+                    "{b}{}{query}",
+                    paths::for_session(paths::BASTION_RECORDING, session_id)
                 ))
                 .header(RECORDING_SHA256_HEADER, sha256_hex)
                 .header(reqwest::header::CONTENT_TYPE, "application/zstd")

@@ -75,6 +75,15 @@ fn malformed_requests_get_clear_4xx_and_the_ca_survives() {
     let r = raw.post(paths::LOGIN, b"".to_vec(), None);
     assert_client_error("login: empty body", &r, None);
 
+    // serde would read a struct from an array, field by field.
+    let r = raw.post(
+        paths::LOGIN,
+        br#" ["admin", {"type": "totp", "code": "123456"}]"#.to_vec(),
+        None,
+    );
+    let msg = assert_client_error("login: an array for the object", &r, Some(400));
+    assert!(msg.contains("object"), "{msg}");
+
     let big = format!(
         r#"{{"user":"{}","factor":{{"type":"totp","code":"1"}}}}"#,
         "a".repeat(100 * 1024)

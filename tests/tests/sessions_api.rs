@@ -115,9 +115,9 @@ fn put_recording(ca: &Ca, bearer: &str, session: &str, sha: &str, body: Vec<u8>)
     send(
         http(ca)
             .put(format!(
-                "{}{}/{session}",
+                "{}{}",
                 ca.url(),
-                paths::BASTION_RECORDINGS
+                paths::for_session(paths::BASTION_RECORDING, session)
             ))
             .bearer_auth(bearer)
             .header(RECORDING_SHA256_HEADER, sha)
@@ -465,7 +465,11 @@ fn a_large_recording_streams_through_the_ca_without_filling_its_memory() {
     let put = |len: u64, sha: &str| {
         send(
             http(&ca)
-                .put(format!("{}{}/{s}", ca.url(), paths::BASTION_RECORDINGS))
+                .put(format!(
+                    "{}{}",
+                    ca.url(),
+                    paths::for_session(paths::BASTION_RECORDING, &s)
+                ))
                 .bearer_auth(cred)
                 .header(RECORDING_SHA256_HEADER, sha)
                 .body(reqwest::blocking::Body::sized(Filler::new(len), len)),
@@ -499,10 +503,9 @@ fn a_large_recording_streams_through_the_ca_without_filling_its_memory() {
     // The admin downloads it: the same bytes, the sealed digest in the header.
     let resp = http(&ca)
         .get(format!(
-            "{}{}/{s}{}",
+            "{}{}",
             ca.url(),
-            paths::ADMIN_SESSIONS,
-            paths::ADMIN_SESSION_RECORDING_SUFFIX
+            paths::for_session(paths::ADMIN_SESSION_RECORDING, &s)
         ))
         .bearer_auth(admin_token(&admin))
         .send()

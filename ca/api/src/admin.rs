@@ -3,7 +3,7 @@
 use super::*;
 
 /// A user as admins see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct User {
     /// Unique name (`[a-z_][a-z0-9_.-]{0,31}`).
@@ -23,7 +23,7 @@ pub struct User {
 }
 
 /// `POST /v1/admin/users`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
     /// New user's name.
@@ -37,7 +37,7 @@ pub struct CreateUserRequest {
 }
 
 /// `POST /v1/admin/users/state`: disable or enable a user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetUserStateRequest {
     /// The user.
@@ -47,7 +47,7 @@ pub struct SetUserStateRequest {
 }
 
 /// `POST /v1/admin/users/groups`: replace a user's groups.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetGroupsRequest {
     /// The user.
@@ -59,7 +59,7 @@ pub struct SetGroupsRequest {
 /// `POST /v1/admin/users/idp-link`: tie a user to an account at an OIDC
 /// provider (its `sub`), or remove the tie. Only a linked account (or one the
 /// CA created just in time) can log in as a user through that provider.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdpLinkRequest {
     /// The Rampart user.
@@ -75,7 +75,7 @@ pub struct IdpLinkRequest {
 }
 
 /// Answer to [`IdpLinkRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IdpLinkResponse {
     /// The Rampart user.
@@ -89,7 +89,7 @@ pub struct IdpLinkResponse {
 }
 
 /// `POST /v1/admin/invites`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     /// Existing user the invite enrols.
@@ -100,7 +100,7 @@ pub struct InviteRequest {
 }
 
 /// A fresh invite. The code is shown once; the CA stores only its hash.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteResponse {
     /// The user.
@@ -122,7 +122,7 @@ impl std::fmt::Debug for InviteResponse {
 }
 
 /// `POST /v1/admin/revoke`: exactly one of the fields must be set.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeRequest {
     /// Revoke one certificate by serial.
@@ -141,7 +141,7 @@ pub struct RevokeRequest {
 }
 
 /// What a revocation did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeResponse {
     /// Serials newly revoked.
@@ -153,7 +153,7 @@ pub struct RevokeResponse {
 }
 
 /// `POST /v1/admin/host-certs`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostCertRequest {
     /// Host name; becomes the key ID and the first principal.
@@ -175,7 +175,7 @@ pub struct HostCertRequest {
 pub const BASTION_CREDENTIAL_PREFIX: &str = "rpb_";
 
 /// `POST /v1/admin/bastion-tokens`: a single-use join token for a bastion.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionTokenRequest {
     /// The bastion's name (a host name); when set, only a join under this name
@@ -188,7 +188,7 @@ pub struct BastionTokenRequest {
 }
 
 /// A new join token, shown once.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionTokenResponse {
     /// The token for `rampart-bastion join --token`.
@@ -210,7 +210,7 @@ impl std::fmt::Debug for BastionTokenResponse {
 }
 
 /// `POST /v1/admin/bastions/revoke`: forget a bastion and its credential.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionRevokeRequest {
     /// The bastion's name.
@@ -221,7 +221,7 @@ pub struct BastionRevokeRequest {
 }
 
 /// What a bastion revocation did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionRevokeResponse {
     /// The bastion whose credential no longer works.

@@ -2,8 +2,28 @@
 
 use super::*;
 
+/// Query of `GET /v1/bastion/revocations`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RevocationsQuery {
+    /// The `version` of the last [`BastionRevocations`] applied; absent on the
+    /// first poll.
+    pub since_version: Option<u64>,
+}
+
+/// Query of `PUT /v1/bastion/recordings/{session_id}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct RecordingUploadQuery {
+    /// `1`/`true` when the session did not end cleanly (as the header
+    /// [`RECORDING_ABNORMAL_END_HEADER`] says).
+    pub abnormal_end: Option<String>,
+}
+
 /// `POST /v1/bastion/join`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionJoinRequest {
     /// The join token from `rampart admin bastion-token`.
@@ -25,7 +45,7 @@ impl std::fmt::Debug for BastionJoinRequest {
 }
 
 /// The bastion's identity with the CA, shown once.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionJoinResponse {
     /// The bastion's name.
@@ -53,7 +73,7 @@ impl std::fmt::Debug for BastionJoinResponse {
 
 /// `POST /v1/bastion/host-cert`: a short-lived host certificate for a target name,
 /// which the bastion presents when it terminates the inner SSH session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionHostCertRequest {
     /// The target's name as users dial it (`db-1`); the only principal.
@@ -64,7 +84,7 @@ pub struct BastionHostCertRequest {
 
 /// `POST /v1/bastion/session-cert`: a per-session user certificate for the
 /// bastion's ephemeral key, so it can log in onward as `login@target`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionCertRequest {
     /// The user's outer certificate, OpenSSH one-line format, as the user
@@ -119,7 +139,7 @@ impl std::fmt::Debug for SessionCertRequest {
 }
 
 /// A per-session certificate and the decision behind it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionCertResponse {
     /// The certificate (principal = the login, ≈1 minute).
@@ -149,7 +169,7 @@ pub struct SessionCertResponse {
 
 /// `GET /v1/bastion/revocations`: what the bastion needs to refuse revoked
 /// certificates and end live sessions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionRevocations {
     /// Current KRL version (the same number as [`KRL_VERSION_HEADER`]).
@@ -167,7 +187,7 @@ pub struct BastionRevocations {
 /// What happened at a bastion, as the bastion reports it to the CA. Each maps
 /// to one audit event kind (`RA-BAS-006` … `RA-BAS-012` and `RA-BAS-016`, see
 /// audit/SCHEMA.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BastionEventKind {
     /// The inner session reached the target (`bastion_session_started`).
@@ -194,7 +214,7 @@ pub enum BastionEventKind {
 /// One bastion event. Strings are bounded by the CA (names 256 bytes, reason and
 /// detail strings 4 KiB, 32 detail keys); the CA stamps its own time and keeps
 /// the bastion's `at` as a detail.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionEvent {
     /// The event's ID in the audit chain (a ULID the bastion chose when the
@@ -240,7 +260,7 @@ pub struct BastionEvent {
 /// session ID that is not a ULID…) is replaced in the chain by an
 /// `audit_event_rejected` event carrying its kind, session and digest, and is
 /// named in [`BastionEventAck::rejected`]; the others are written as sent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionEventBatch {
     /// At most [`MAX_EVENTS_PER_BATCH`].
@@ -252,7 +272,7 @@ pub struct BastionEventBatch {
 /// for it). A 2xx means every one is durably in the chain; anything else means
 /// none is and the bastion must refuse the action it was about to take (fail
 /// closed).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionEventAck {
     /// ULIDs of the written events.
@@ -264,7 +284,7 @@ pub struct BastionEventAck {
 
 /// One event of a batch that the CA refused and replaced by an
 /// `audit_event_rejected` event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectedEvent {
     /// Its index in [`BastionEventBatch::events`].
@@ -274,7 +294,7 @@ pub struct RejectedEvent {
 }
 
 /// Reply to a recording upload.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecordingSealed {
     /// The session.

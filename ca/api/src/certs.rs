@@ -3,7 +3,7 @@
 use super::*;
 
 /// `POST /v1/certs`: sign this public key for the session's user.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CertRequest {
     /// OpenSSH one-line public key (`ssh-ed25519 AAAA… comment`).
@@ -15,7 +15,7 @@ pub struct CertRequest {
 
 /// A YubiKey PIV attestation of the key in a certificate request: what the
 /// YubiKey gives out for a key generated in a slot, both PEM.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PivAttestation {
     /// The slot's attestation certificate (`ATTEST` instruction, e.g.
@@ -33,7 +33,7 @@ pub struct PivAttestation {
 /// roles with `min_factor = "hardware-bound"` can contribute; an invalid one
 /// refuses the request (`piv_attestation_*` codes), never silently downgrades it.
 /// A plain `CertRequest` body is a valid `AttestedCertRequest` without the field.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttestedCertRequest {
     /// OpenSSH one-line public key.
@@ -67,7 +67,7 @@ impl From<CertRequest> for AttestedCertRequest {
 }
 
 /// A signed certificate and what it says, so the client need not parse it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CertResponse {
     /// OpenSSH one-line certificate (`ssh-ed25519-cert-v01@openssh.com AAAA…`).
@@ -87,7 +87,7 @@ pub struct CertResponse {
 /// `GET /v1/ssh-hosts`: the hosts the CA knows users reach with Rampart
 /// certificates, so that the CLI's ssh_config offers the certificate to them and
 /// to no other host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SshHosts {
     /// Host names and patterns, sorted: the joined bastions' names (each is
@@ -105,7 +105,7 @@ pub struct SshHosts {
 /// bastions, from the policy (`rampart ls`, `rampart ssh`, the Host blocks of
 /// `rampart login`). A view for the client, not a grant: the bastion asks the
 /// CA again for every session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Targets {
     /// The user the view is for (the session's).
@@ -121,7 +121,7 @@ pub struct Targets {
 }
 
 /// One row of [`Targets`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetAccess {
     /// Target name as the bastion knows it, or a glob when `pattern`.
@@ -145,7 +145,7 @@ pub struct TargetAccess {
 
 /// Where users' ssh reaches a bastion (policy `[bastions.NAME] address`,
 /// else its name on port 22). Its host certificate is for `name`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionAddress {
     /// The bastion's name (its host certificate's principal).
@@ -157,7 +157,7 @@ pub struct BastionAddress {
 }
 
 /// `GET /v1/whoami`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WhoAmI {
     /// User name.

@@ -26,7 +26,7 @@ pub const HOST_RENEW_NAMESPACE: &str = "rampart-host-renew@rampart";
 pub const HOST_RENEW_MAX_SKEW_SECONDS: i64 = 300;
 
 /// `POST /v1/hosts/renew` → [`CertResponse`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostRenewRequest {
     /// The host's current certificate (OpenSSH one-line form).
@@ -53,7 +53,7 @@ pub const HOST_TOKEN_DEFAULT_TTL_SECONDS: u64 = 3600;
 pub const HOST_TOKEN_MAX_TTL_SECONDS: u64 = 7 * 24 * 3600;
 
 /// `POST /v1/admin/host-tokens` (admin) → [`HostTokenResponse`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostTokenRequest {
     /// The host's name: the certificate's key ID and first principal.
@@ -67,7 +67,7 @@ pub struct HostTokenRequest {
 }
 
 /// A new host join token. The token is shown once; the CA keeps only its hash.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostTokenResponse {
     /// The secret the host presents.
@@ -93,7 +93,7 @@ impl std::fmt::Debug for HostTokenResponse {
 
 /// `POST /v1/hosts/join` (no session: the token is the credential) →
 /// [`CertResponse`], the host's certificate.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostJoinRequest {
     /// The join token from [`HostTokenResponse`].
@@ -113,7 +113,7 @@ impl std::fmt::Debug for HostJoinRequest {
 
 /// `GET /v1/admin/host-tokens` (admin): the host join tokens not yet
 /// forgotten (unused, and used or expired within the last day).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostTokenList {
     /// Oldest first.
@@ -121,7 +121,7 @@ pub struct HostTokenList {
 }
 
 /// One host join token, without its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostTokenInfo {
     /// What `rampart admin revoke --host-token` takes: the first 16 hex digits
@@ -143,7 +143,7 @@ pub struct HostTokenInfo {
 
 /// `POST /v1/admin/host-tokens/revoke` (admin) → [`HostTokenInfo`] of the
 /// token withdrawn: an unused token stops working at once.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostTokenRevokeRequest {
     /// [`HostTokenInfo::id`].

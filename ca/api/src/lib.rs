@@ -31,6 +31,7 @@ pub mod error_code;
 mod hosts;
 mod login;
 pub mod oidc;
+pub mod openapi;
 pub mod report;
 mod sessions;
 pub mod source;
@@ -159,21 +160,25 @@ pub mod paths {
     /// `POST` (bastion credential) [`super::BastionEventBatch`] →
     /// [`super::BastionEventAck`]: session events into the audit chain.
     pub const BASTION_EVENTS: &str = "/v1/bastion/events";
-    /// `PUT` (bastion credential) `/v1/bastion/recordings/{session_id}`, body = the
-    /// finished `.cast.zst` recording, header [`super::RECORDING_SHA256_HEADER`] →
+    /// `PUT` (bastion credential), body = the finished `.cast.zst` recording, header [`super::RECORDING_SHA256_HEADER`] →
     /// [`super::RecordingSealed`]: the CA stores it and seals its digest. A session
     /// that did not end cleanly (finished after a crash) is marked with the header
     /// [`super::RECORDING_ABNORMAL_END_HEADER`]`: 1` or `?abnormal_end=true`. The
     /// same bytes again answer as the first upload did; other bytes for a sealed
     /// session get 409 `recording_exists`; a session this bastion never reported
     /// `session_started` for gets 409 `session_unknown`.
-    pub const BASTION_RECORDINGS: &str = "/v1/bastion/recordings";
+    pub const BASTION_RECORDING: &str = "/v1/bastion/recordings/{session_id}";
     /// `GET` (admin) `?user=&target=&session=&limit=` → [`super::SessionList`]
     /// (limit default 50, at most 1000).
     pub const ADMIN_SESSIONS: &str = "/v1/admin/sessions";
-    /// `GET` (admin) `/v1/admin/sessions/{session_id}/recording` → the sealed
-    /// `.cast.zst` bytes (refused if they no longer match the seal).
-    pub const ADMIN_SESSION_RECORDING_SUFFIX: &str = "/recording";
+    /// `GET` (admin) → the sealed `.cast.zst` bytes (refused if they no longer
+    /// match the seal).
+    pub const ADMIN_SESSION_RECORDING: &str = "/v1/admin/sessions/{session_id}/recording";
+
+    /// `template` (a path constant with `{session_id}`) for one session.
+    pub fn for_session(template: &str, session_id: &str) -> String {
+        template.replace("{session_id}", session_id)
+    }
 }
 
 /// Header carrying the lowercase hex SHA-256 of an uploaded recording's bytes.
@@ -189,7 +194,7 @@ pub const MAX_RECORDING_BYTES: usize = 256 * 1024 * 1024;
 pub const MAX_EVENTS_PER_BATCH: usize = 256;
 
 /// Error body of every non-2xx response.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ErrorBody {
     /// Stable, machine-readable code such as `invalid_public_key` or
@@ -201,7 +206,7 @@ pub struct ErrorBody {
 }
 
 /// `GET /v1/health`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
     /// `"ok"` while the CA can serve reads; `"degraded"` while audit writes fail.

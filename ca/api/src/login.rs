@@ -3,7 +3,7 @@
 use super::*;
 
 /// Redeem an invite and start TOTP enrolment.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollStartRequest {
     /// The invite code an admin handed out.
@@ -19,7 +19,7 @@ impl std::fmt::Debug for EnrollStartRequest {
 }
 
 /// The TOTP secret to load into an authenticator app, and a token to finish with.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollStartResponse {
     /// The user this invite was for.
@@ -44,7 +44,7 @@ impl std::fmt::Debug for EnrollStartResponse {
 }
 
 /// Prove the authenticator app holds the secret; finishes enrolment.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollFinishRequest {
     /// From [`EnrollStartResponse::enrollment_token`].
@@ -60,7 +60,7 @@ impl std::fmt::Debug for EnrollFinishRequest {
 }
 
 /// Recovery codes, shown exactly once.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollFinishResponse {
     /// The enrolled user.
@@ -78,9 +78,9 @@ impl std::fmt::Debug for EnrollFinishResponse {
     }
 }
 
-/// A second factor presented at login. WebAuthn and OIDC arrive as further
-/// variants with their own issues.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A second factor presented at `POST /v1/login`. Security keys and OIDC
+/// logins have their own endpoints (`/v1/webauthn/…`, `/v1/oidc/…`).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum FactorProof {
@@ -113,7 +113,7 @@ impl std::fmt::Debug for FactorProof {
 }
 
 /// `POST /v1/login`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Rampart user name.
@@ -123,7 +123,7 @@ pub struct LoginRequest {
 }
 
 /// A bearer session, proof that `user` passed `factor` at `mfa_time`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginResponse {
     /// The user.

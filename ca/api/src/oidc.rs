@@ -8,13 +8,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::LoginResponse;
 
-/// `POST` start an OIDC login.
+/// `POST` [`OidcStartRequest`] → [`OidcStartResponse`]: start an OIDC login.
 pub const START: &str = "/v1/oidc/start";
-/// `POST` finish an OIDC login with the provider's code.
+/// `POST` [`OidcFinishRequest`] → [`OidcFinishResponse`]: finish an OIDC login
+/// with the provider's code.
 pub const FINISH: &str = "/v1/oidc/finish";
 
 /// `POST /v1/oidc/start`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcStartRequest {
     /// Provider name from the CA's config.
@@ -28,7 +29,7 @@ pub struct OidcStartRequest {
 }
 
 /// Answer to [`OidcStartRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcStartResponse {
     /// Opaque, single-use; comes back from the provider with the code.
@@ -40,7 +41,7 @@ pub struct OidcStartResponse {
 }
 
 /// `POST /v1/oidc/finish`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcFinishRequest {
     /// The `state` the provider sent back.
@@ -66,7 +67,7 @@ impl std::fmt::Debug for OidcFinishRequest {
 }
 
 /// Answer to [`OidcFinishRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OidcFinishResponse {
     /// Logged in.
@@ -89,12 +90,13 @@ pub enum OidcFinishResponse {
     },
 }
 
-/// `POST` whether a started login can still finish: the CLI asks while it
-/// waits for the browser, so a provider that went away ends the wait.
+/// `POST` [`OidcPendingRequest`] → [`OidcPendingResponse`]: whether a started
+/// login can still finish. The CLI asks while it waits for the browser, so a
+/// provider that went away ends the wait.
 pub const PENDING: &str = "/v1/oidc/pending";
 
 /// `POST /v1/oidc/pending`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcPendingRequest {
     /// From [`OidcStartResponse`] (or a step-up).
@@ -109,20 +111,22 @@ impl std::fmt::Debug for OidcPendingRequest {
 
 /// Answer to [`OidcPendingRequest`] while the login can still finish; an error
 /// (`oidc_provider_unavailable`, `oidc_state_unknown`, …) when it cannot.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcPendingResponse {
     /// The login state expires then.
     pub expires_at: DateTime<Utc>,
 }
 
-/// `POST` start a device authorisation (RFC 8628) at a provider.
+/// `POST` [`OidcDeviceStartRequest`] → [`OidcDeviceStartResponse`]: start a
+/// device authorisation (RFC 8628) at a provider.
 pub const DEVICE_START: &str = "/v1/oidc/device/start";
-/// `POST` poll a device authorisation.
+/// `POST` [`OidcDevicePollRequest`] → [`OidcDevicePollResponse`]: poll a device
+/// authorisation.
 pub const DEVICE_POLL: &str = "/v1/oidc/device/poll";
 
 /// `POST /v1/oidc/device/start`: for terminals without a browser.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcDeviceStartRequest {
     /// Provider name from the CA's config.
@@ -130,7 +134,7 @@ pub struct OidcDeviceStartRequest {
 }
 
 /// Answer to [`OidcDeviceStartRequest`]: show the user the code and the URI.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcDeviceStartResponse {
     /// Opaque; poll with it.
@@ -160,7 +164,7 @@ impl std::fmt::Debug for OidcDeviceStartResponse {
 }
 
 /// `POST /v1/oidc/device/poll`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcDevicePollRequest {
     /// From [`OidcDeviceStartResponse`].
@@ -179,7 +183,7 @@ impl std::fmt::Debug for OidcDevicePollRequest {
 
 /// Answer to [`OidcDevicePollRequest`]. The CA answers at once; poll again
 /// after the interval [`OidcDeviceStartResponse`] gave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OidcDevicePollResponse {
     /// The user has not approved the login yet.

@@ -2,8 +2,24 @@
 
 use super::*;
 
+/// Query of `GET /v1/admin/sessions`: every filter is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SessionsQuery {
+    /// Only this Rampart user's sessions.
+    pub user: Option<String>,
+    /// Only sessions to this target.
+    pub target: Option<String>,
+    /// Only this session ID.
+    pub session: Option<String>,
+    /// At most this many, newest first (default 50, at most 1000).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+}
+
 /// One bastion session as the audit log knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSummary {
     /// The session ID (ULID).
@@ -29,7 +45,7 @@ pub struct SessionSummary {
 }
 
 /// `GET /v1/admin/sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionList {
     /// Newest first.

@@ -38,7 +38,7 @@ const MAX_ALGORITHM: usize = 128;
 const MSG_USERAUTH_REQUEST: u8 = 50;
 
 /// The proof as it travels in [`super::SessionCertRequest::user_proof`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UserProof {
     /// Base64 (standard, padded) of exactly the bytes the client signed.

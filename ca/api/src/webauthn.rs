@@ -26,21 +26,29 @@ use serde::{Deserialize, Serialize};
 
 use crate::LoginResponse;
 
-/// `POST` start a key enrolment, from an invite (no session) or for the logged-in user.
+/// `POST` [`RegisterStartRequest`] → [`CeremonyStarted`]: start a key enrolment,
+/// from an invite (no session) or for the logged-in user.
 pub const REGISTER_START: &str = "/v1/webauthn/register/start";
-/// `POST` start a login approved with a security key.
+/// `POST` [`LoginStartRequest`] → [`CeremonyStarted`]: start a login approved
+/// with a security key.
 pub const LOGIN_START: &str = "/v1/webauthn/login/start";
-/// `POST` long-poll a ceremony's outcome; held open for at most [`WAIT_HOLD_SECS`].
+/// `POST` [`WaitRequest`] → [`CeremonyOutcome`]: long-poll a ceremony's outcome;
+/// held open for at most [`WAIT_HOLD_SECS`].
 pub const WAIT: &str = "/v1/webauthn/wait";
-/// `POST` finish a ceremony with an authenticator's answer (the CTAP2 path).
+/// `POST` [`FinishRequest`] → [`CeremonyOutcome`]: finish a ceremony with an
+/// authenticator's answer (the CTAP2 path).
 pub const FINISH: &str = "/v1/webauthn/finish";
-/// `GET ?user=NAME` (admin): a user's keys. Without `user`: the caller's own keys.
+/// `GET` (bearer) `?user=NAME` → a list of [`WebauthnKey`]: a user's keys (admin).
+/// Without `user`: the caller's own keys.
 pub const KEYS: &str = "/v1/webauthn/keys";
-/// `POST` remove a key (admin, or the key's owner).
+/// `POST` (bearer) [`KeyRemoveRequest`] → [`WebauthnKey`]: remove a key (admin,
+/// or the key's owner).
 pub const KEY_REMOVE: &str = "/v1/webauthn/keys/remove";
-/// `POST` (joined bastion) start a per-session approval for a user.
+/// `POST` (bastion credential) [`BastionApprovalStartRequest`] →
+/// [`CeremonyStarted`]: start a per-session approval for a user.
 pub const BASTION_APPROVAL_START: &str = "/v1/bastion/approvals/start";
-/// `POST` (joined bastion) long-poll a per-session approval.
+/// `POST` (bastion credential) [`WaitRequest`] → [`CeremonyOutcome`]: long-poll
+/// a per-session approval.
 pub const BASTION_APPROVAL_WAIT: &str = "/v1/bastion/approvals/wait";
 
 /// Browser pages live under this prefix (not `/v1`: they are HTML for people).
@@ -67,7 +75,7 @@ pub const EXT_MFA_ATTESTED: &str = "mfa-key-attested@rampart";
 pub const EXT_MFA_LINK: &str = "mfa-webauthn-link@rampart";
 
 /// `POST /v1/webauthn/register/start`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterStartRequest {
     /// An invite code: enrol a new user's first factor. Without it the caller must
@@ -99,7 +107,7 @@ impl std::fmt::Debug for RegisterStartRequest {
 }
 
 /// `POST /v1/webauthn/login/start`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginStartRequest {
     /// The Rampart user name.
@@ -110,7 +118,7 @@ pub struct LoginStartRequest {
 }
 
 /// `POST /v1/bastion/approvals/start` (from a joined bastion).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionApprovalStartRequest {
     /// The Rampart user the outer certificate names.
@@ -124,7 +132,7 @@ pub struct BastionApprovalStartRequest {
 }
 
 /// Answer to every `…/start`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CeremonyStarted {
     /// Public ID of the request (appears in the page URL).
@@ -156,7 +164,7 @@ impl std::fmt::Debug for CeremonyStarted {
 }
 
 /// `POST /v1/webauthn/wait` and `/v1/bastion/approvals/wait`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitRequest {
     /// From [`CeremonyStarted`].
@@ -175,7 +183,7 @@ impl std::fmt::Debug for WaitRequest {
 }
 
 /// `POST /v1/webauthn/finish`: the authenticator's answer, from the CLI.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinishRequest {
     /// From [`CeremonyStarted`].
@@ -198,7 +206,7 @@ impl std::fmt::Debug for FinishRequest {
 
 /// What a finished (or still open) ceremony amounts to. Refusals (denied,
 /// expired, a failed check) are API errors with stable codes instead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CeremonyOutcome {
     /// Nobody has answered yet; poll again.
@@ -239,8 +247,17 @@ pub enum CeremonyOutcome {
     },
 }
 
+/// Query of `GET /v1/webauthn/keys`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct KeysQuery {
+    /// Another user's keys (admin only); absent: the caller's own keys.
+    pub user: Option<String>,
+}
+
 /// A registered security key, as the CA lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebauthnKey {
     /// Short public ID (used to remove it).
@@ -278,7 +295,7 @@ pub struct WebauthnKey {
 }
 
 /// `POST /v1/webauthn/keys/remove`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRemoveRequest {
     /// Whose key (admins may name any user; others only themselves).

@@ -1,9 +1,11 @@
 //! `docs/api.md`, the HTTP API reference, is generated from the endpoint
 //! constants in this crate and their doc comments, the one place server routes
-//! and client calls take their paths from. This test fails when the committed
-//! file differs from what the code says, and when an endpoint constant is not
-//! routed by the CA. `RAMPART_BLESS=1 cargo test -p rampart-api --test
-//! api_reference` (or `scripts/api-reference`) rewrites the file.
+//! and client calls take their paths from; `docs/openapi.json` is
+//! `rampart_api::openapi::document` with those doc comments as descriptions.
+//! These tests fail when a committed file differs from what the code says, when
+//! an endpoint constant is not routed by the CA, and when the OpenAPI rows and
+//! the constants disagree on a path or a method. `RAMPART_BLESS=1 cargo test -p
+//! rampart-api --test api_reference` (or `scripts/api-reference`) rewrites both.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -67,6 +69,19 @@ fn endpoints() -> Vec<Endpoint> {
     all
 }
 
+/// Bless or compare one generated file.
+fn check_generated(relative: &str, wanted: &str) {
+    let file = crate_dir().join("../..").join(relative);
+    if std::env::var_os("RAMPART_BLESS").is_some() {
+        std::fs::write(&file, wanted).unwrap();
+    }
+    let have = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        have == wanted,
+        "{relative} is not what the code says: run scripts/api-reference and commit the result"
+    );
+}
+
 fn render(all: &[Endpoint]) -> String {
     let mut out = String::from(
         "# HTTP API reference\n\n\
@@ -80,7 +95,8 @@ fn render(all: &[Endpoint]) -> String {
          steps), *bearer* (the session token `rampart login` keeps), *admin* (an admin's\n\
          session with fresh MFA), a *bastion credential* (from `rampart-bastion join`), or\n\
          a single-use *join token*. The request and response types are the Rust types\n\
-         named below, in `ca/api/src/`.\n\n\
+         named below, in `ca/api/src/`; their schemas are in the OpenAPI 3.1 document\n\
+         [`openapi.json`](openapi.json), generated from the same types.\n\n\
          | path | constant | method, caller and body |\n|---|---|---|\n",
     );
     for e in all {
@@ -100,17 +116,59 @@ fn the_api_reference_is_what_the_code_says() {
         "only {} endpoints found: the parser broke",
         all.len()
     );
-    let wanted = render(&all);
-    let file = crate_dir().join("../../docs/api.md");
-    if std::env::var_os("RAMPART_BLESS").is_some() {
-        std::fs::write(&file, &wanted).unwrap();
+    check_generated("docs/api.md", &render(&all));
+}
+
+/// The methods a constant's doc comment names (`` `GET` ``, `` `POST` ``…).
+fn methods_in(doc: &str) -> std::collections::BTreeSet<&'static str> {
+    ["GET", "POST", "PUT", "DELETE", "PATCH"]
+        .into_iter()
+        .filter(|m| doc.contains(&format!("`{m}`")))
+        .collect()
+}
+
+#[test]
+fn the_openapi_document_is_what_the_types_say() {
+    let constants = endpoints();
+    let operations = rampart_api::openapi::endpoints();
+    for c in &constants {
+        let documented: std::collections::BTreeSet<_> = operations
+            .iter()
+            .filter(|o| o.path == c.path)
+            .map(|o| o.method.as_str())
+            .collect();
+        assert!(
+            !documented.is_empty(),
+            "{} ({}) has no row in rampart_api::openapi::endpoints",
+            c.constant,
+            c.path
+        );
+        assert_eq!(
+            methods_in(&c.doc),
+            documented,
+            "{} ({}): its doc comment and its OpenAPI rows name different methods",
+            c.constant,
+            c.path
+        );
     }
-    let have = std::fs::read_to_string(&file).unwrap_or_default();
-    assert!(
-        have == wanted,
-        "docs/api.md is not what the endpoint constants say: run scripts/api-reference \
-         and commit the result"
-    );
+    for o in &operations {
+        assert!(
+            constants.iter().any(|c| c.path == o.path),
+            "OpenAPI row {} {} has no endpoint constant",
+            o.method.as_str(),
+            o.path
+        );
+    }
+    let doc = rampart_api::openapi::document(|o| {
+        constants
+            .iter()
+            .find(|c| c.path == o.path)
+            .map(|c| c.doc.replace("\\|", "|"))
+            .unwrap_or_default()
+    });
+    let mut json = serde_json::to_string_pretty(&doc).unwrap();
+    json.push('\n');
+    check_generated("docs/openapi.json", &json);
 }
 
 #[test]

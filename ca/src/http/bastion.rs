@@ -16,7 +16,9 @@ use axum::Json;
 use futures_util::StreamExt;
 use rampart_api as api;
 
-use super::{as_admin, bearer, blocking, caller, plain_error, ApiError, ApiJson, Shared};
+use super::{
+    as_admin, bad_query, bearer, blocking, caller, plain_error, ApiError, ApiJson, Shared,
+};
 use crate::authority::bastion::Bastion;
 use crate::authority::sessions::{self, SessionFilter};
 use crate::authority::Authority;
@@ -109,25 +111,13 @@ pub(super) async fn bastion_session_cert(
     .map(Json)
 }
 
-/// Query of `GET /v1/bastion/revocations`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RevocationsQuery {
-    since_version: Option<u64>,
-}
-
 pub(super) async fn bastion_revocations(
     State(auth): Shared,
     headers: HeaderMap,
-    query: Result<Query<RevocationsQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<api::RevocationsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<api::BastionRevocations>, ApiError> {
-    let Query(q) = query.map_err(|e| {
-        ApiError(CaError::bad_request(
-            ErrorCode::InvalidQuery,
-            format!("query: {}", e.body_text()),
-        ))
-    })?;
     as_bastion(auth, &headers, move |a, b| {
+        let Query(q) = query.map_err(bad_query)?;
         a.bastion_revocations(&b, q.since_version)
     })
     .await
@@ -149,29 +139,17 @@ pub(super) async fn bastion_events(
     .map(Json)
 }
 
-/// Query of `PUT /v1/bastion/recordings/{session_id}`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RecordingQuery {
-    abnormal_end: Option<String>,
-}
-
-fn bad_query(e: axum::extract::rejection::QueryRejection) -> ApiError {
-    ApiError(CaError::bad_request(
-        ErrorCode::InvalidQuery,
-        format!("query: {}", e.body_text()),
-    ))
-}
-
 pub(super) async fn bastion_recording(
     State(auth): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     UrlPath(session_id): UrlPath<String>,
-    query: Result<Query<RecordingQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<api::RecordingUploadQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Result<Response, ApiError> {
-    let Query(q) = query.map_err(bad_query)?;
+    // Who is asking comes before anything is read from the request.
+    as_bastion(Arc::clone(&auth), &headers, |_, _| Ok(())).await?;
+    let Query(q) = query.map_err(|e| ApiError(bad_query(e)))?;
     let flag = |v: &str| {
         sessions::parse_flag(v).ok_or_else(|| {
             ApiError(CaError::bad_request(
@@ -192,8 +170,6 @@ pub(super) async fn bastion_recording(
         .get(api::RECORDING_SHA256_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    // Who is asking comes before anything is read from the body.
-    as_bastion(Arc::clone(&auth), &headers, |_, _| Ok(())).await?;
     let too_large = || {
         plain_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -232,43 +208,35 @@ pub(super) async fn bastion_recording(
     .map(|r| Json(r).into_response())
 }
 
-/// Query of `GET /v1/admin/sessions`.
-#[derive(Debug, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct SessionsQuery {
-    user: Option<String>,
-    target: Option<String>,
-    session: Option<String>,
-    limit: Option<usize>,
-}
-
 pub(super) async fn list_sessions(
     State(auth): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    query: Result<Query<SessionsQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<api::SessionsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<api::SessionList>, ApiError> {
-    let Query(q) = query.map_err(bad_query)?;
-    if q.limit
-        .is_some_and(|l| l == 0 || l > sessions::SESSIONS_MAX_LIMIT)
-    {
-        return Err(ApiError(CaError::bad_request(
-            ErrorCode::InvalidLimit,
-            format!("limit is 1 to {}", sessions::SESSIONS_MAX_LIMIT),
-        )));
-    }
-    let filter = SessionFilter {
-        user: q.user,
-        target: q.target,
-        session: q.session,
-        limit: q.limit,
-    };
+    // The query is read once the caller is known to be an admin.
     as_admin(
         auth,
         &headers,
         caller(addr),
         "list_sessions",
-        move |a, _| a.list_sessions(&filter),
+        move |a, _| {
+            let Query(q) = query.map_err(bad_query)?;
+            if q.limit
+                .is_some_and(|l| l == 0 || l > sessions::SESSIONS_MAX_LIMIT)
+            {
+                return Err(CaError::bad_request(
+                    ErrorCode::InvalidLimit,
+                    format!("limit is 1 to {}", sessions::SESSIONS_MAX_LIMIT),
+                ));
+            }
+            a.list_sessions(&SessionFilter {
+                user: q.user,
+                target: q.target,
+                session: q.session,
+                limit: q.limit,
+            })
+        },
     )
     .await
     .map(Json)

@@ -194,6 +194,15 @@ where
                 plain_error(status, ErrorCode::BadBody, rej.body_text())
             }
         })?;
+        // serde reads a struct from a JSON array too (`[null, null]` as every
+        // field absent); the API's bodies are objects, so an array is refused.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            return Err(plain_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                "request body: expected a JSON object, not an array".into(),
+            ));
+        }
         serde_json::from_slice(&bytes).map(ApiJson).map_err(|e| {
             let code = if e.is_syntax() || e.is_eof() {
                 ErrorCode::MalformedJson
@@ -224,6 +233,13 @@ fn bearer(headers: &HeaderMap) -> Result<String, ApiError> {
             "this endpoint needs a session; run `rampart login`",
         ))
     })
+}
+
+/// A query string that does not parse: 400 `invalid_query`. Handlers read
+/// their query only after the caller is authenticated, so a stranger learns
+/// nothing from how a query is judged.
+pub(crate) fn bad_query(e: axum::extract::rejection::QueryRejection) -> CaError {
+    CaError::bad_request(ErrorCode::InvalidQuery, format!("query: {}", e.body_text()))
 }
 
 /// Run a blocking authority call off the async workers.
@@ -321,19 +337,12 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::BASTION_REVOCATIONS, get(bastion_revocations))
         .route(paths::BASTION_EVENTS, post(bastion_events))
         .route(
-            &format!("{}/{{session_id}}", paths::BASTION_RECORDINGS),
+            paths::BASTION_RECORDING,
             // Reads its body itself, with its own limit, after the credential.
             put(bastion_recording),
         )
         .route(paths::ADMIN_SESSIONS, get(list_sessions))
-        .route(
-            &format!(
-                "{}/{{session_id}}{}",
-                paths::ADMIN_SESSIONS,
-                paths::ADMIN_SESSION_RECORDING_SUFFIX
-            ),
-            get(session_recording),
-        )
+        .route(paths::ADMIN_SESSION_RECORDING, get(session_recording))
         .merge(crate::webauthn::routes::routes())
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))

@@ -24,7 +24,7 @@ use super::pages;
 use crate::authority::webauthn::WaitState;
 use crate::authority::{Authority, Caller};
 use crate::error::CaError;
-use crate::http::{as_bastion, blocking, caller, with_session, ApiError, ApiJson};
+use crate::http::{as_bastion, bad_query, blocking, caller, with_session, ApiError, ApiJson};
 
 type Shared = State<Arc<Authority>>;
 
@@ -163,27 +163,16 @@ async fn long_poll(
     }
 }
 
-/// Query of `GET /v1/webauthn/keys`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeysQuery {
-    user: Option<String>,
-}
-
 async fn list_keys(
     State(auth): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    query: Result<Query<KeysQuery>, axum::extract::rejection::QueryRejection>,
+    query: Result<Query<wapi::KeysQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<wapi::WebauthnKey>>, ApiError> {
-    let Query(q) = query.map_err(|e| {
-        ApiError(CaError::bad_request(
-            ErrorCode::InvalidQuery,
-            format!("query: {}", e.body_text()),
-        ))
-    })?;
     let who = caller(addr);
+    // The query is read once the caller is known.
     with_session(auth, &headers, move |a, s| {
+        let Query(q) = query.map_err(bad_query)?;
         a.webauthn_list_keys(&who, &s, q.user.as_deref())
     })
     .await

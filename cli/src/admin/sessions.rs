@@ -223,11 +223,7 @@ fn play(client: &Client, id: &str, speed: f64, raw: bool) -> Result<ExitCode, Cl
         )));
     };
     let bytes = client
-        .get_bytes(&format!(
-            "{}/{id}{}",
-            paths::ADMIN_SESSIONS,
-            paths::ADMIN_SESSION_RECORDING_SUFFIX
-        ))
+        .get_bytes(&paths::for_session(paths::ADMIN_SESSION_RECORDING, id))
         .map_err(CliError::from_session_call)?;
     let actual = hex::encode(Sha256::digest(&bytes));
     if actual != sealed {

@@ -64,6 +64,9 @@ pub(crate) fn certificates_are_recorded_and_found(b: &dyn Backend) {
     assert_eq!(s.cert(1).unwrap(), Some(c1));
     assert_eq!(s.cert(3).unwrap().unwrap().kind, CertKind::Host);
     assert_eq!(s.cert(99).unwrap(), None);
+    // A serial no database column can hold (an admin's typo, a fuzzer) is
+    // simply unknown.
+    assert_eq!(s.cert(u64::MAX).unwrap(), None);
     let mut mine = s.serials_for_user("alice").unwrap();
     mine.sort_unstable();
     assert_eq!(mine, [1, 2], "user certificates only");

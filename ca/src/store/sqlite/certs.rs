@@ -150,12 +150,17 @@ impl CertStore for SqliteStore {
     }
 
     fn cert(&self, serial: u64) -> Result<Option<CertRecord>, StoreError> {
+        // Serials are reserved below i64::MAX, so a larger one names nothing
+        // (it comes from a request, and is not a corrupt database).
+        let Ok(serial) = i64::try_from(serial) else {
+            return Ok(None);
+        };
         let conn = self.conn()?;
         let row = conn
             .query_row(
                 "SELECT serial, kind, subject, key_fingerprint, key_id, principals_json,
                         valid_after, valid_before, issued_at FROM certs WHERE serial = ?1",
-                [i64_of(serial)?],
+                [serial],
                 Self::cert_from,
             )
             .optional()

@@ -1,0 +1,763 @@
+//! The CA's HTTPS API as an OpenAPI 3.1 document, built from this crate's wire
+//! types.
+//!
+//! Each endpoint is one row of [`endpoints`]: its method, its path (from the
+//! constants in [`crate::paths`], [`crate::oidc`] and [`crate::webauthn`]), who
+//! may call it, and the Rust types of its query, body and answer. The schemas
+//! come from those types (`utoipa::ToSchema`, `IntoParams`), so a field added to
+//! a request shows up in the document without anyone writing it twice.
+//!
+//! Two tests hold the document to the code: `ca/api/tests/api_reference.rs`
+//! writes it to `docs/openapi.json` (with each endpoint constant's doc comment as
+//! the operation's description) and fails when the committed file is stale or an
+//! endpoint constant has no row; the `api_conformance` end-to-end test runs
+//! schemathesis with the committed file against a real `rampart-ca`.
+
+use utoipa::openapi::path::{
+    HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn,
+};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{ArrayBuilder, ComponentsBuilder, ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{
+    ContentBuilder, HeaderBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathsBuilder, Ref, RefOr,
+    Required, ResponseBuilder, ResponsesBuilder,
+};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::{oidc, paths, webauthn as wapi};
+
+/// An endpoint's HTTP method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// `GET`.
+    Get,
+    /// `POST`.
+    Post,
+    /// `PUT`.
+    Put,
+}
+
+impl Method {
+    /// The method as HTTP spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+        }
+    }
+
+    fn http(self) -> HttpMethod {
+        match self {
+            Method::Get => HttpMethod::Get,
+            Method::Post => HttpMethod::Post,
+            Method::Put => HttpMethod::Put,
+        }
+    }
+}
+
+/// Who may call an endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Caller {
+    /// Anybody: no credential, or one carried in the body (a join token, a
+    /// poll token, a host's own certificate).
+    Anyone,
+    /// A session (`Authorization: Bearer` with the token `POST /v1/login`
+    /// answers).
+    Session,
+    /// A session when there is one: an invite in the body serves instead.
+    SessionOrInvite,
+    /// An admin's session with fresh MFA.
+    Admin,
+    /// A joined bastion (`Authorization: Bearer` with its credential).
+    Bastion,
+}
+
+impl Caller {
+    fn security(self) -> Vec<SecurityRequirement> {
+        let scheme = |name: &str| SecurityRequirement::new::<_, _, &str>(name, []);
+        match self {
+            Caller::Anyone => Vec::new(),
+            Caller::Session | Caller::Admin => vec![scheme(SESSION_SCHEME)],
+            Caller::SessionOrInvite => vec![scheme(SESSION_SCHEME), SecurityRequirement::default()],
+            Caller::Bastion => vec![scheme(BASTION_SCHEME)],
+        }
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            Caller::Anyone => "Caller: anyone.",
+            Caller::Session => "Caller: a session.",
+            Caller::SessionOrInvite => "Caller: a session, or an invite in the body.",
+            Caller::Admin => "Caller: an admin's session with fresh MFA.",
+            Caller::Bastion => "Caller: a joined bastion.",
+        }
+    }
+}
+
+const SESSION_SCHEME: &str = "session";
+const BASTION_SCHEME: &str = "bastion";
+
+/// The schemas a body needs, collected by name, and the reference to use.
+type Schemas = Vec<(String, RefOr<Schema>)>;
+
+/// A request or response body.
+#[derive(Clone, Copy)]
+enum Body {
+    /// No body.
+    Empty,
+    /// JSON of one type (its schema registered under its name).
+    Json(fn(&mut Schemas) -> RefOr<Schema>),
+    /// Bytes of these media types.
+    Bytes(&'static [&'static str]),
+    /// Text of this media type.
+    Text(&'static str),
+}
+
+fn register<T: ToSchema>(schemas: &mut Schemas) -> RefOr<Schema> {
+    schemas.push((T::name().into_owned(), T::schema()));
+    T::schemas(schemas);
+    Ref::from_schema_name(T::name()).into()
+}
+
+fn register_list<T: ToSchema>(schemas: &mut Schemas) -> RefOr<Schema> {
+    let item = register::<T>(schemas);
+    ArrayBuilder::new().items(item).build().into()
+}
+
+fn json<T: ToSchema>() -> Body {
+    Body::Json(register::<T>)
+}
+
+fn json_list<T: ToSchema>() -> Body {
+    Body::Json(register_list::<T>)
+}
+
+/// One operation of the API.
+#[derive(Clone)]
+pub struct Endpoint {
+    /// The method.
+    pub method: Method,
+    /// The path as the router has it (`{session_id}` for a path parameter).
+    pub path: &'static str,
+    /// Who may call.
+    pub caller: Caller,
+    /// The status of a success.
+    pub status: u16,
+    params: fn() -> Vec<Parameter>,
+    request: Body,
+    response: Body,
+    /// A response header a success carries, with its description.
+    response_header: Option<(&'static str, &'static str)>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("caller", &self.caller)
+            .field("status", &self.status)
+            .finish_non_exhaustive()
+    }
+}
+
+fn no_params() -> Vec<Parameter> {
+    Vec::new()
+}
+
+fn query<P: IntoParams>() -> Vec<Parameter> {
+    P::into_params(|| Some(ParameterIn::Query))
+}
+
+fn session_id() -> Parameter {
+    ParameterBuilder::new()
+        .name("session_id")
+        .parameter_in(ParameterIn::Path)
+        .required(Required::True)
+        .description(Some("The session ID (ULID)."))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+        .build()
+}
+
+fn recording_upload_params() -> Vec<Parameter> {
+    let header = |name: &str, doc: &str| {
+        ParameterBuilder::new()
+            .name(name)
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(doc))
+            .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+            .build()
+    };
+    let mut params = vec![
+        session_id(),
+        header(
+            crate::RECORDING_SHA256_HEADER,
+            "Lowercase hex SHA-256 of the body; the CA refuses a body that does not match.",
+        ),
+        header(
+            crate::RECORDING_ABNORMAL_END_HEADER,
+            "`1` or `true` when the session did not end cleanly.",
+        ),
+    ];
+    params.extend(query::<crate::RecordingUploadQuery>());
+    params
+}
+
+fn session_id_only() -> Vec<Parameter> {
+    vec![session_id()]
+}
+
+/// Every endpoint of the API, in path order.
+pub fn endpoints() -> Vec<Endpoint> {
+    use Caller::*;
+    use Method::*;
+    let op = |method, path: &'static str, caller, request, response| Endpoint {
+        method,
+        path,
+        caller,
+        status: 200,
+        params: no_params,
+        request,
+        response,
+        response_header: None,
+    };
+    let created = |e: Endpoint| Endpoint { status: 201, ..e };
+    let with_query = |e: Endpoint, params: fn() -> Vec<Parameter>| Endpoint { params, ..e };
+    let text = Body::Text("text/plain; charset=utf-8");
+    let krl_version = Some((
+        crate::KRL_VERSION_HEADER,
+        "The `krl_version` of the KRL served (decimal).",
+    ));
+    let mut all = vec![
+        op(
+            Get,
+            paths::HEALTH,
+            Anyone,
+            Body::Empty,
+            json::<crate::Health>(),
+        ),
+        op(Get, paths::USER_CA_PUB, Anyone, Body::Empty, text),
+        op(Get, paths::USER_CA_PUB_SIG, Anyone, Body::Empty, text),
+        op(Get, paths::HOST_CA_PUB, Anyone, Body::Empty, text),
+        Endpoint {
+            response_header: krl_version,
+            ..op(
+                Get,
+                paths::KRL,
+                Anyone,
+                Body::Empty,
+                Body::Bytes(&["application/octet-stream"]),
+            )
+        },
+        Endpoint {
+            response_header: krl_version,
+            ..op(Get, paths::KRL_SIG, Anyone, Body::Empty, text)
+        },
+        op(
+            Post,
+            paths::ENROLL_START,
+            Anyone,
+            json::<crate::EnrollStartRequest>(),
+            json::<crate::EnrollStartResponse>(),
+        ),
+        op(
+            Post,
+            paths::ENROLL_FINISH,
+            Anyone,
+            json::<crate::EnrollFinishRequest>(),
+            json::<crate::EnrollFinishResponse>(),
+        ),
+        op(
+            Post,
+            paths::LOGIN,
+            Anyone,
+            json::<crate::LoginRequest>(),
+            json::<crate::LoginResponse>(),
+        ),
+        op(
+            Post,
+            paths::CERTS,
+            Session,
+            json::<crate::AttestedCertRequest>(),
+            json::<crate::CertResponse>(),
+        ),
+        op(
+            Get,
+            paths::WHOAMI,
+            Session,
+            Body::Empty,
+            json::<crate::WhoAmI>(),
+        ),
+        op(
+            Get,
+            paths::SSH_HOSTS,
+            Session,
+            Body::Empty,
+            json::<crate::SshHosts>(),
+        ),
+        op(
+            Get,
+            paths::TARGETS,
+            Session,
+            Body::Empty,
+            json::<crate::Targets>(),
+        ),
+        Endpoint {
+            status: 204,
+            ..op(Post, paths::LOGOUT, Session, Body::Empty, Body::Empty)
+        },
+        op(
+            Get,
+            paths::ADMIN_USERS,
+            Admin,
+            Body::Empty,
+            json_list::<crate::User>(),
+        ),
+        created(op(
+            Post,
+            paths::ADMIN_USERS,
+            Admin,
+            json::<crate::CreateUserRequest>(),
+            json::<crate::User>(),
+        )),
+        op(
+            Post,
+            paths::ADMIN_USER_STATE,
+            Admin,
+            json::<crate::SetUserStateRequest>(),
+            json::<crate::User>(),
+        ),
+        op(
+            Post,
+            paths::ADMIN_USER_GROUPS,
+            Admin,
+            json::<crate::SetGroupsRequest>(),
+            json::<crate::User>(),
+        ),
+        op(
+            Post,
+            paths::ADMIN_USER_IDP_LINK,
+            Admin,
+            json::<crate::IdpLinkRequest>(),
+            json::<crate::IdpLinkResponse>(),
+        ),
+        created(op(
+            Post,
+            paths::ADMIN_INVITES,
+            Admin,
+            json::<crate::InviteRequest>(),
+            json::<crate::InviteResponse>(),
+        )),
+        op(
+            Post,
+            paths::ADMIN_REVOKE,
+            Admin,
+            json::<crate::RevokeRequest>(),
+            json::<crate::RevokeResponse>(),
+        ),
+        op(
+            Post,
+            paths::ADMIN_HOST_CERTS,
+            Admin,
+            json::<crate::HostCertRequest>(),
+            json::<crate::CertResponse>(),
+        ),
+        op(
+            Post,
+            paths::HOST_RENEW,
+            Anyone,
+            json::<crate::HostRenewRequest>(),
+            json::<crate::CertResponse>(),
+        ),
+        op(
+            Post,
+            paths::ADMIN_HOST_TOKENS,
+            Admin,
+            json::<crate::HostTokenRequest>(),
+            json::<crate::HostTokenResponse>(),
+        ),
+        op(
+            Get,
+            paths::ADMIN_HOST_TOKENS,
+            Admin,
+            Body::Empty,
+            json::<crate::HostTokenList>(),
+        ),
+        op(
+            Post,
+            paths::ADMIN_HOST_TOKENS_REVOKE,
+            Admin,
+            json::<crate::HostTokenRevokeRequest>(),
+            json::<crate::HostTokenInfo>(),
+        ),
+        op(
+            Post,
+            paths::HOST_JOIN,
+            Anyone,
+            json::<crate::HostJoinRequest>(),
+            json::<crate::CertResponse>(),
+        ),
+        created(op(
+            Post,
+            paths::ADMIN_BASTION_TOKENS,
+            Admin,
+            json::<crate::BastionTokenRequest>(),
+            json::<crate::BastionTokenResponse>(),
+        )),
+        op(
+            Post,
+            paths::ADMIN_BASTION_REVOKE,
+            Admin,
+            json::<crate::BastionRevokeRequest>(),
+            json::<crate::BastionRevokeResponse>(),
+        ),
+        created(op(
+            Post,
+            paths::BASTION_JOIN,
+            Anyone,
+            json::<crate::BastionJoinRequest>(),
+            json::<crate::BastionJoinResponse>(),
+        )),
+        op(
+            Post,
+            paths::BASTION_HOST_CERT,
+            Bastion,
+            json::<crate::BastionHostCertRequest>(),
+            json::<crate::CertResponse>(),
+        ),
+        op(
+            Post,
+            paths::BASTION_SESSION_CERT,
+            Bastion,
+            json::<crate::SessionCertRequest>(),
+            json::<crate::SessionCertResponse>(),
+        ),
+        with_query(
+            op(
+                Get,
+                paths::BASTION_REVOCATIONS,
+                Bastion,
+                Body::Empty,
+                json::<crate::BastionRevocations>(),
+            ),
+            query::<crate::RevocationsQuery>,
+        ),
+        op(
+            Post,
+            paths::BASTION_EVENTS,
+            Bastion,
+            json::<crate::BastionEventBatch>(),
+            json::<crate::BastionEventAck>(),
+        ),
+        Endpoint {
+            params: recording_upload_params,
+            ..op(
+                Put,
+                paths::BASTION_RECORDING,
+                Bastion,
+                // The bastion says `application/zstd`; the CA reads any type.
+                Body::Bytes(&["application/zstd", "application/octet-stream"]),
+                json::<crate::RecordingSealed>(),
+            )
+        },
+        with_query(
+            op(
+                Get,
+                paths::ADMIN_SESSIONS,
+                Admin,
+                Body::Empty,
+                json::<crate::SessionList>(),
+            ),
+            query::<crate::SessionsQuery>,
+        ),
+        Endpoint {
+            params: session_id_only,
+            ..op(
+                Get,
+                paths::ADMIN_SESSION_RECORDING,
+                Admin,
+                Body::Empty,
+                Body::Bytes(&["application/zstd"]),
+            )
+        },
+        op(
+            Post,
+            oidc::START,
+            Anyone,
+            json::<oidc::OidcStartRequest>(),
+            json::<oidc::OidcStartResponse>(),
+        ),
+        op(
+            Post,
+            oidc::FINISH,
+            Anyone,
+            json::<oidc::OidcFinishRequest>(),
+            json::<oidc::OidcFinishResponse>(),
+        ),
+        op(
+            Post,
+            oidc::PENDING,
+            Anyone,
+            json::<oidc::OidcPendingRequest>(),
+            json::<oidc::OidcPendingResponse>(),
+        ),
+        op(
+            Post,
+            oidc::DEVICE_START,
+            Anyone,
+            json::<oidc::OidcDeviceStartRequest>(),
+            json::<oidc::OidcDeviceStartResponse>(),
+        ),
+        op(
+            Post,
+            oidc::DEVICE_POLL,
+            Anyone,
+            json::<oidc::OidcDevicePollRequest>(),
+            json::<oidc::OidcDevicePollResponse>(),
+        ),
+        op(
+            Post,
+            wapi::REGISTER_START,
+            SessionOrInvite,
+            json::<wapi::RegisterStartRequest>(),
+            json::<wapi::CeremonyStarted>(),
+        ),
+        op(
+            Post,
+            wapi::LOGIN_START,
+            Anyone,
+            json::<wapi::LoginStartRequest>(),
+            json::<wapi::CeremonyStarted>(),
+        ),
+        op(
+            Post,
+            wapi::WAIT,
+            Anyone,
+            json::<wapi::WaitRequest>(),
+            json::<wapi::CeremonyOutcome>(),
+        ),
+        op(
+            Post,
+            wapi::FINISH,
+            Anyone,
+            json::<wapi::FinishRequest>(),
+            json::<wapi::CeremonyOutcome>(),
+        ),
+        with_query(
+            op(
+                Get,
+                wapi::KEYS,
+                Session,
+                Body::Empty,
+                json_list::<wapi::WebauthnKey>(),
+            ),
+            query::<wapi::KeysQuery>,
+        ),
+        op(
+            Post,
+            wapi::KEY_REMOVE,
+            Session,
+            json::<wapi::KeyRemoveRequest>(),
+            json::<wapi::WebauthnKey>(),
+        ),
+        op(
+            Post,
+            wapi::BASTION_APPROVAL_START,
+            Bastion,
+            json::<wapi::BastionApprovalStartRequest>(),
+            json::<wapi::CeremonyStarted>(),
+        ),
+        op(
+            Post,
+            wapi::BASTION_APPROVAL_WAIT,
+            Bastion,
+            json::<wapi::WaitRequest>(),
+            json::<wapi::CeremonyOutcome>(),
+        ),
+    ];
+    all.sort_by(|a, b| {
+        a.path
+            .cmp(b.path)
+            .then(a.method.as_str().cmp(b.method.as_str()))
+    });
+    all
+}
+
+/// The media types of a body and the schema of each.
+fn content(body: Body, schemas: &mut Schemas) -> Vec<(&'static str, utoipa::openapi::Content)> {
+    let string = || ObjectBuilder::new().schema_type(Type::String);
+    match body {
+        Body::Empty => Vec::new(),
+        Body::Json(schema) => vec![(
+            "application/json",
+            ContentBuilder::new().schema(Some(schema(schemas))).build(),
+        )],
+        Body::Bytes(media) => media
+            .iter()
+            .map(|m| {
+                let binary = string().content_media_type("application/octet-stream");
+                (*m, ContentBuilder::new().schema(Some(binary)).build())
+            })
+            .collect(),
+        Body::Text(media) => vec![(media, ContentBuilder::new().schema(Some(string())).build())],
+    }
+}
+
+/// The OpenAPI document. `describe` gives an endpoint's description (the
+/// `api_reference` test passes the endpoint constants' doc comments); the
+/// caller and the success status are added to it.
+pub fn document(describe: impl Fn(&Endpoint) -> String) -> OpenApi {
+    let mut schemas: Schemas = Vec::new();
+    let error = register::<crate::ErrorBody>(&mut schemas);
+    let mut paths = PathsBuilder::new().build();
+    for e in endpoints() {
+        let mut responses = ResponsesBuilder::new();
+        let mut ok = ResponseBuilder::new().description(success(e.status));
+        for (media, c) in content(e.response, &mut schemas) {
+            ok = ok.content(media, c);
+        }
+        if let Some((name, doc)) = e.response_header {
+            ok = ok.header(
+                name,
+                HeaderBuilder::new()
+                    .schema(ObjectBuilder::new().schema_type(Type::String))
+                    .description(Some(doc))
+                    .build(),
+            );
+        }
+        responses = responses
+            .response(e.status.to_string(), ok.build())
+            .response(
+                "default",
+                ResponseBuilder::new()
+                    .description("A refusal or a failure: the `code` is stable (see `ErrorCode`).")
+                    .content(
+                        "application/json",
+                        ContentBuilder::new().schema(Some(error.clone())).build(),
+                    )
+                    .build(),
+            );
+        let request_content = content(e.request, &mut schemas);
+        let request = (!request_content.is_empty()).then(|| {
+            request_content
+                .into_iter()
+                .fold(RequestBodyBuilder::new(), |b, (media, c)| {
+                    b.content(media, c)
+                })
+                .required(Some(Required::True))
+                .build()
+        });
+        let description = format!("{} {}", describe(&e), e.caller.describe());
+        let operation = OperationBuilder::new()
+            .operation_id(Some(operation_id(&e)))
+            .description(Some(description.trim()))
+            .parameters(Some((e.params)()))
+            .request_body(request)
+            .responses(responses.build())
+            .securities(Some(e.caller.security()))
+            .build();
+        paths.add_path_operation(e.path, vec![e.method.http()], operation);
+    }
+    schemas.sort_by(|a, b| a.0.cmp(&b.0));
+    schemas.dedup_by(|a, b| a.0 == b.0);
+    let bearer = |doc: &str| {
+        let mut http = Http::new(HttpAuthScheme::Bearer);
+        http.description = Some(doc.to_owned());
+        SecurityScheme::Http(http)
+    };
+    let components = ComponentsBuilder::new()
+        .schemas_from_iter(schemas)
+        .security_scheme(
+            SESSION_SCHEME,
+            bearer("The session token `POST /v1/login` (or a finished OIDC or WebAuthn login) answers."),
+        )
+        .security_scheme(
+            BASTION_SCHEME,
+            bearer("The credential `POST /v1/bastion/join` answered (`rampart-bastion join`)."),
+        )
+        .build();
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("rampart-ca HTTPS API")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The API of Rampart's CA. Bodies are JSON and request bodies refuse unknown \
+                     fields. The CA's TLS certificate is self-signed: clients pin its SHA-256 \
+                     fingerprint.",
+                ))
+                .build(),
+        )
+        .paths(paths)
+        .components(Some(components))
+        .build()
+}
+
+fn success(status: u16) -> &'static str {
+    match status {
+        201 => "Created.",
+        204 => "Done; no body.",
+        _ => "Success.",
+    }
+}
+
+/// `post_v1_admin_users`: stable, unique per method and path.
+fn operation_id(e: &Endpoint) -> String {
+    let path: String = e
+        .path
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    format!("{}{}", e.method.as_str().to_ascii_lowercase(), path)
+        .replace("__", "_")
+        .trim_end_matches('_')
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_unique_and_every_schema_it_names_is_in_the_document() {
+        let doc = document(|_| String::new());
+        let json = serde_json::to_value(&doc).unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for e in endpoints() {
+            assert!(
+                seen.insert((e.path, e.method.as_str())),
+                "{} {} twice",
+                e.method.as_str(),
+                e.path
+            );
+        }
+        let text = json.to_string();
+        let schemas = &json["components"]["schemas"];
+        for reference in text.split("\"$ref\":\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(
+                schemas.get(name).is_some(),
+                "{name} is referenced but not defined"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_schema_refuses_unknown_fields_as_the_server_does() {
+        let json = serde_json::to_value(document(|_| String::new())).unwrap();
+        let login = &json["components"]["schemas"]["LoginRequest"];
+        assert_eq!(
+            login["additionalProperties"],
+            serde_json::json!(false),
+            "{login}"
+        );
+        assert_eq!(
+            json["paths"]["/v1/admin/users"]["post"]["responses"]["201"]["content"]
+                ["application/json"]["schema"]["$ref"],
+            "#/components/schemas/User"
+        );
+    }
+}
