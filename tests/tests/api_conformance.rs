@@ -13,9 +13,7 @@
 use std::process::Command;
 
 use rampart_api::{paths, BastionJoinRequest, BastionJoinResponse, BastionTokenRequest};
-use rampart_e2e::{
-    api_admin, require_peer, target_dir, tempdir, workspace_root, Ca, KeyPair,
-};
+use rampart_e2e::{api_admin, require_peer, target_dir, tempdir, workspace_root, Ca, KeyPair};
 
 /// Examples per operation and run: enough to reach each schema's edges (the
 /// coverage phase adds its own boundary cases), small enough for CI.
@@ -47,7 +45,7 @@ fn schemathesis(ca: &Ca, label: &str, extra: &[&str]) {
         .args(["--seed", "20261205"])
         .args(["--workers", "2"])
         .arg("--no-color")
-        .args(["--report", "junit"])
+        .args(["--report", "junit,ndjson"])
         .arg("--report-dir")
         .arg(reports.path())
         .args(extra)
@@ -95,6 +93,17 @@ fn the_ca_answers_as_its_openapi_document_says() {
             },
         )
         .expect("join");
+
+    // The CA serves the document its version was built with: the committed one.
+    let served: serde_json::Value = ca.api().get_json(paths::OPENAPI).expect("openapi.json");
+    let committed: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(workspace_root().join("docs/openapi.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        served == committed,
+        "GET /v1/openapi.json differs from docs/openapi.json"
+    );
 
     schemathesis(&ca, "anonymous", &[]);
     // Not `POST /v1/logout`: it would end the session the run goes on with.

@@ -52,6 +52,39 @@ fn assert_client_error(what: &str, r: &RawResponse, status: Option<u16>) -> Stri
     lower
 }
 
+/// POST a JSON body of `size` bytes over a fresh TLS connection, all of it,
+/// and only then read the answer; returns its status line.
+fn write_body_then_read(ca: &Ca, path: &str, size: usize) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let addr = ca.url().trim_start_matches("https://");
+    let mut tcp = std::net::TcpStream::connect(addr)?;
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+    let tls = std::sync::Arc::new(rampart_api::client::pinned_tls_config(ca.pin()).unwrap());
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(tls, name).unwrap();
+    let mut stream = rustls::Stream::new(&mut conn, &mut tcp);
+    let body = format!(r#"{{"user":"{}"}}"#, "a".repeat(size));
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    )?;
+    stream.write_all(body.as_bytes())?;
+    stream.flush()?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(2).any(|w| w == b"\r\n") {
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer);
+    Ok(text.lines().next().unwrap_or_default().to_owned())
+}
+
 fn contains_any(s: &str, words: &[&str]) -> bool {
     words.iter().any(|w| s.contains(w))
 }
@@ -74,6 +107,18 @@ fn malformed_requests_get_clear_4xx_and_the_ca_survives() {
 
     let r = raw.post(paths::LOGIN, b"".to_vec(), None);
     assert_client_error("login: empty body", &r, None);
+
+    // Far over the limit, a client that writes its whole body before it reads
+    // (as Python's requests does) still reads the 413: the CA drops the rest
+    // of the body instead of closing the connection under it.
+    for n in 0..5 {
+        let head = write_body_then_read(&ca, paths::LOGIN, 2 * 1024 * 1024)
+            .unwrap_or_else(|e| panic!("login: a 2 MiB body (try {n}) broke the connection: {e}"));
+        assert!(
+            head.starts_with("HTTP/1.1 413"),
+            "login: 2 MiB body: {head}"
+        );
+    }
 
     // serde would read a struct from an array, field by field.
     let r = raw.post(

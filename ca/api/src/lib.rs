@@ -81,6 +81,9 @@ pub const KRL_VERSION_HEADER: &str = "x-rampart-krl-version";
 pub mod paths {
     /// `GET` liveness and version.
     pub const HEALTH: &str = "/v1/health";
+    /// `GET` this API's OpenAPI 3.1 document, as this CA's version has it
+    /// ([`crate::openapi::DOCUMENT`]).
+    pub const OPENAPI: &str = "/v1/openapi.json";
     /// `GET` the user CA public keys, one per line (OpenSSH format, a
     /// `TrustedUserCAKeys` file): the signing key first, then, while a
     /// rotation runs, the next key and the replaced one.

@@ -18,7 +18,6 @@ use rampart_api::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -181,19 +180,8 @@ where
 {
     type Rejection = Response;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state).await.map_err(|rej| {
-            let status = rej.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                plain_error(
-                    status,
-                    ErrorCode::BodyTooLarge,
-                    format!("request body is larger than {} bytes", api::MAX_BODY_BYTES),
-                )
-            } else {
-                plain_error(status, ErrorCode::BadBody, rej.body_text())
-            }
-        })?;
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = read_body(req.into_body()).await?;
         // serde reads a struct from a JSON array too (`[null, null]` as every
         // field absent); the API's bodies are objects, so an array is refused.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
@@ -212,6 +200,51 @@ where
             plain_error(StatusCode::BAD_REQUEST, code, format!("request body: {e}"))
         })
     }
+}
+
+/// How much of an oversized body the CA still reads, and drops, before it
+/// answers 413. A client writes its whole body before it reads the answer; a
+/// server that closed the connection mid-body would leave that client with a
+/// broken connection instead of the 413 that explains it. The bound (and the
+/// request deadline) keeps a hostile client from making the CA read forever.
+const OVERSIZED_BODY_DRAIN: usize = 4 * 1024 * 1024;
+
+/// A request body of at most [`api::MAX_BODY_BYTES`], or the error response.
+async fn read_body(body: axum::body::Body) -> Result<Vec<u8>, Response> {
+    use futures_util::StreamExt as _;
+    let too_large = || {
+        let mut r = plain_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BodyTooLarge,
+            format!("request body is larger than {} bytes", api::MAX_BODY_BYTES),
+        );
+        r.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        r
+    };
+    let mut frames = body.into_data_stream();
+    let mut bytes = Vec::new();
+    while let Some(frame) = frames.next().await {
+        let frame = frame.map_err(|e| {
+            plain_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::BadBody,
+                format!("request body: {e}"),
+            )
+        })?;
+        if bytes.len() + frame.len() > api::MAX_BODY_BYTES {
+            let mut dropped = bytes.len() + frame.len();
+            while dropped <= OVERSIZED_BODY_DRAIN {
+                match frames.next().await {
+                    Some(Ok(more)) => dropped += more.len(),
+                    _ => break,
+                }
+            }
+            return Err(too_large());
+        }
+        bytes.extend_from_slice(&frame);
+    }
+    Ok(bytes)
 }
 
 pub(crate) fn caller(addr: SocketAddr) -> Caller {
@@ -297,6 +330,7 @@ where
 pub fn router(auth: Arc<Authority>) -> Router {
     Router::new()
         .route(paths::HEALTH, get(health))
+        .route(paths::OPENAPI, get(openapi))
         .route(paths::USER_CA_PUB, get(user_ca))
         .route(paths::USER_CA_PUB_SIG, get(user_ca_sig))
         .route(paths::HOST_RENEW, post(host_renew))
@@ -355,6 +389,14 @@ async fn not_found() -> Response {
         ErrorCode::NotFound,
         "no such endpoint".into(),
     )
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        api::openapi::DOCUMENT,
+    )
+        .into_response()
 }
 
 async fn health(State(auth): Shared) -> Json<api::Health> {
