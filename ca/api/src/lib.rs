@@ -1,6 +1,7 @@
 //! Wire types of the Rampart CA's HTTPS JSON API, shared by `rampart-ca`, the
-//! `rampart` CLI and (later) `rampart-bastion`, plus a small blocking client that
-//! pins the CA's self-signed TLS certificate by its SHA-256 fingerprint.
+//! `rampart` CLI and `rampart-bastion`, its OpenAPI document, and the clients
+//! (blocking and async) that pin the CA's self-signed TLS certificate by its
+//! SHA-256 fingerprint.
 //!
 //! This crate owns the shape of every request and response. It must not pull in
 //! server dependencies (axum, rusqlite, signing keys): the CLI links it.
@@ -18,7 +19,8 @@
 //! - [`error_code`]: the stable error codes; [`oidc`], [`webauthn`]: those
 //!   factors' endpoints and types; [`user_proof`]: the bastion's proof of a
 //!   user's presence; [`source`]: client source addresses; [`client`]: the
-//!   pinned-TLS client; [`report`]: one-line error reports.
+//!   pinned-TLS clients; [`openapi`]: the OpenAPI 3.1 document built from these
+//!   types; [`report`]: one-line error reports.
 
 // Tests may read the wall clock; the code they test reads it through its seam.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]

@@ -1,4 +1,6 @@
-//! A small blocking client for the CA's API.
+//! Clients for the CA's API: [`Client`] (blocking, for the CLI and the host
+//! helpers) and [`AsyncClient`] (for the bastion), which share the TLS pin, the
+//! list of CAs and how a request fails over and reads an error.
 //!
 //! The CA serves HTTPS with a self-signed certificate made by `rampart-ca init`, so
 //! the client trusts exactly one certificate: the one whose SHA-256 fingerprint the
@@ -14,19 +16,21 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
-use reqwest::blocking::{RequestBuilder, Response};
 use reqwest::StatusCode;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, SignatureScheme};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::{paths, ErrorBody};
+use crate::ErrorBody;
+
+mod blocking;
+mod nonblocking;
+
+pub use blocking::Client;
+pub use nonblocking::AsyncClient;
 
 /// Errors of the API client.
 #[derive(Debug, thiserror::Error)]
@@ -288,185 +292,58 @@ impl CaUrls {
     }
 }
 
-/// Blocking client for one CA (or several serving the same state).
-#[derive(Debug, Clone)]
-pub struct Client {
-    base: CaUrls,
-    http: reqwest::blocking::Client,
-    token: Option<String>,
+/// What the attempts of one request at the CAs came to, for the error when
+/// none answered. Shared by both clients, so that they fail over alike.
+#[derive(Debug, Default)]
+pub(crate) struct Attempts {
+    failed: Vec<String>,
 }
 
-impl Client {
-    /// A client for `base_url` (`https://host:port`, or several such URLs
-    /// comma-separated: see [`CaUrls`]) that trusts only the certificate with
-    /// fingerprint `pin`.
-    pub fn new(base_url: &str, pin: Fingerprint) -> Result<Self, ClientError> {
-        let base = CaUrls::parse(base_url)?;
-        let tls = pinned_tls_config(pin)?;
-        let http = reqwest::blocking::Client::builder()
-            .use_preconfigured_tls(tls)
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
-            .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ClientError::Tls(crate::report::one_line(&e)))?;
-        Ok(Client {
-            base,
-            http,
-            token: None,
-        })
-    }
-
-    /// The same client, sending `Authorization: Bearer <token>`.
-    pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
-        self
-    }
-
-    /// The base URL of the CA that answered last.
-    pub fn base_url(&self) -> &str {
-        self.base.current()
-    }
-
-    fn auth(&self, rb: RequestBuilder) -> RequestBuilder {
-        match &self.token {
-            Some(t) => rb.header(reqwest::header::AUTHORIZATION, crate::bearer(t)),
-            None => rb,
+impl Attempts {
+    /// Sending to `base` failed with `e`: go on to the next CA when the
+    /// connection itself failed, else stop with the error (the request may
+    /// have reached that CA, and is never sent twice).
+    pub(crate) fn failed(&mut self, base: &str, e: &reqwest::Error) -> Result<(), ClientError> {
+        if e.is_connect() {
+            self.failed
+                .push(format!("{base}: {}", crate::report::one_line(e)));
+            Ok(())
+        } else {
+            Err(ClientError::Transport {
+                url: base.to_owned(),
+                detail: crate::report::one_line(e),
+            })
         }
     }
 
-    /// Send the request `build` makes for a base URL to the CAs in turn,
-    /// moving on only when the connection itself failed.
-    fn send(&self, build: impl Fn(&str) -> RequestBuilder) -> Result<Response, ClientError> {
-        let mut failed = Vec::new();
-        let mut resp = None;
-        for (index, base) in self.base.attempts() {
-            match self.auth(build(base)).send() {
-                Ok(r) => {
-                    self.base.answered(index);
-                    resp = Some(r);
-                    break;
-                }
-                Err(e) if e.is_connect() => {
-                    failed.push(format!("{base}: {}", crate::report::one_line(&e)))
-                }
-                Err(e) => {
-                    return Err(ClientError::Transport {
-                        url: base.to_owned(),
-                        detail: crate::report::one_line(&e),
-                    })
-                }
-            }
+    /// No CA could be reached: the error names each.
+    pub(crate) fn exhausted(self, urls: &CaUrls) -> ClientError {
+        ClientError::Transport {
+            url: urls.all(),
+            detail: self.failed.join("; "),
         }
-        let resp = resp.ok_or_else(|| ClientError::Transport {
-            url: self.base.all(),
-            detail: failed.join("; "),
-        })?;
-        if resp.status().is_success() {
-            return Ok(resp);
-        }
-        let status = resp.status();
-        let text = resp.text().unwrap_or_default();
-        Err(match serde_json::from_str::<ErrorBody>(&text) {
-            Ok(body) => ClientError::Api {
-                status: status.as_u16(),
-                code: body.code,
-                message: body.message,
-            },
-            Err(_) => ClientError::Api {
-                status: status.as_u16(),
-                code: status_code_name(status),
-                message: text.chars().take(200).collect(),
-            },
-        })
-    }
-
-    /// `GET` a JSON document.
-    pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let resp = self.send(|base| self.http.get(format!("{base}{path}")))?;
-        resp.json()
-            .map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
-    }
-
-    /// `GET` raw bytes.
-    pub fn get_bytes(&self, path: &str) -> Result<Vec<u8>, ClientError> {
-        let resp = self.send(|base| self.http.get(format!("{base}{path}")))?;
-        resp.bytes()
-            .map(|b| b.to_vec())
-            .map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
-    }
-
-    /// `POST` JSON, read JSON.
-    pub fn post_json<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-    ) -> Result<T, ClientError> {
-        let resp = self.send(|base| self.http.post(format!("{base}{path}")).json(body))?;
-        resp.json()
-            .map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
-    }
-
-    /// `POST` JSON, read JSON, allowing this one request `timeout` instead of the
-    /// client's default 30 s: for long-polls the CA holds open (e.g.
-    /// [`crate::webauthn::WAIT`], up to [`crate::webauthn::WAIT_HOLD_SECS`]), which
-    /// must not be cut short by a loaded CA answering a little late.
-    pub fn post_json_timeout<B: Serialize, T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &B,
-        timeout: Duration,
-    ) -> Result<T, ClientError> {
-        let resp = self.send(|base| {
-            self.http
-                .post(format!("{base}{path}"))
-                .json(body)
-                .timeout(timeout)
-        })?;
-        resp.json()
-            .map_err(|e| ClientError::Decode(crate::report::one_line(&e)))
-    }
-
-    /// `POST` with an empty body, expecting no content.
-    pub fn post_empty(&self, path: &str) -> Result<(), ClientError> {
-        self.send(|base| self.http.post(format!("{base}{path}")))
-            .map(|_| ())
-    }
-
-    /// `GET /v1/health`.
-    pub fn health(&self) -> Result<crate::Health, ClientError> {
-        self.get_json(paths::HEALTH)
-    }
-
-    /// The user CA public keys, one per line, the signing one first.
-    pub fn user_ca(&self) -> Result<String, ClientError> {
-        self.get_bytes(paths::USER_CA_PUB)
-            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
-    }
-
-    /// The user CA key set exactly as served, and its SSHSIG
-    /// ([`crate::CA_KEYS_SIG_NAMESPACE`]), for a host to check before it
-    /// trusts the set.
-    pub fn user_ca_signed(&self) -> Result<(Vec<u8>, Vec<u8>), ClientError> {
-        Ok((
-            self.get_bytes(paths::USER_CA_PUB)?,
-            self.get_bytes(paths::USER_CA_PUB_SIG)?,
-        ))
-    }
-
-    /// The host CA public keys, one per line, the signing one first.
-    pub fn host_ca(&self) -> Result<String, ClientError> {
-        self.get_bytes(paths::HOST_CA_PUB)
-            .map(|b| String::from_utf8_lossy(&b).trim().to_owned())
     }
 }
 
-fn status_code_name(status: StatusCode) -> String {
-    status
-        .canonical_reason()
-        .unwrap_or("error")
-        .to_ascii_lowercase()
-        .replace(' ', "_")
+/// The error a non-2xx answer with body `text` stands for: the CA's
+/// [`ErrorBody`] when it is one, else the status's name as the code.
+pub(crate) fn api_error(status: StatusCode, text: &str) -> ClientError {
+    match serde_json::from_str::<ErrorBody>(text) {
+        Ok(body) => ClientError::Api {
+            status: status.as_u16(),
+            code: body.code,
+            message: body.message,
+        },
+        Err(_) => ClientError::Api {
+            status: status.as_u16(),
+            code: status
+                .canonical_reason()
+                .unwrap_or("error")
+                .to_ascii_lowercase()
+                .replace(' ', "_"),
+            message: text.chars().take(200).collect(),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -554,5 +431,48 @@ mod tests {
             "{text}"
         );
         assert!(matches!(err, ClientError::Transport { .. }));
+    }
+
+    #[test]
+    fn both_clients_fail_over_alike_and_read_an_error_body() {
+        let closed = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            l.local_addr().unwrap().port()
+        };
+        let urls = format!("https://127.0.0.1:{closed}");
+        let blocking = Client::new(&urls, Fingerprint::of_der(b"x"))
+            .unwrap()
+            .health()
+            .unwrap_err();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let nonblocking = rt
+            .block_on(
+                AsyncClient::new(&urls, Fingerprint::of_der(b"x"), "test")
+                    .unwrap()
+                    .get_json::<crate::Health>(crate::paths::HEALTH),
+            )
+            .unwrap_err();
+        assert!(matches!(nonblocking, ClientError::Transport { .. }));
+        assert_eq!(blocking.to_string(), nonblocking.to_string());
+
+        let body = r#"{"code":"session_missing","message":"log in"}"#;
+        let err = api_error(StatusCode::UNAUTHORIZED, body);
+        assert_eq!(err.api_code(), Some("session_missing"));
+        let err = api_error(StatusCode::BAD_GATEWAY, "<html>proxy</html>");
+        assert_eq!(err.api_code(), Some("bad_gateway"));
+        assert!(err.to_string().contains("<html>proxy</html>"), "{err}");
+    }
+
+    #[test]
+    fn a_client_never_prints_its_token() {
+        let fp = Fingerprint::of_der(b"x");
+        let c = Client::new("https://a:1", fp).unwrap().with_token("s3cret");
+        let a = AsyncClient::new("https://a:1", fp, "t")
+            .unwrap()
+            .with_token("s3cret");
+        assert!(!format!("{c:?}{a:?}").contains("s3cret"));
     }
 }
