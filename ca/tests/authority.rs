@@ -14,14 +14,12 @@
 mod common;
 
 use common::start;
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use rampart_api as api;
-use rampart_ca::authority::{Authority, Caller};
-use rampart_ca::clock::{Clock, ManualClock};
+use rampart_ca::authority::Caller;
+use rampart_ca::clock::Clock;
 use rampart_ca::config::Limits;
 use rampart_ca::CaError;
 use rampart_signer::FileCaKey;
@@ -51,23 +49,10 @@ oncall = ["breakglass"]
 admins = ["dev"]
 "#;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    clock: Arc<ManualClock>,
-    auth: Authority,
-    caller: Caller,
-}
+type Fixture = common::TestAuthority;
 
 fn fixture_with(limits: Limits, audit_path: Option<&Path>) -> Fixture {
-    let t = common::authority(POLICY, limits, audit_path);
-    Fixture {
-        _dir: t.dir,
-        clock: t.clock,
-        auth: t.auth,
-        caller: Caller {
-            source: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        },
-    }
+    common::authority(POLICY, limits, audit_path)
 }
 
 fn fixture() -> Fixture {

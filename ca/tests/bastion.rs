@@ -16,12 +16,11 @@
 mod common;
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
 
 use rampart_api as api;
 use rampart_ca::authority::bastion::Bastion;
 use rampart_ca::authority::{Authority, Caller};
-use rampart_ca::clock::{Clock, ManualClock};
+use rampart_ca::clock::Clock;
 use rampart_ca::config::Limits;
 use rampart_ca::CaError;
 use rampart_signer::FileCaKey;
@@ -43,12 +42,7 @@ targets = { allow = ["db-*"] }
 engineers = ["dev"]
 "#;
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    clock: Arc<ManualClock>,
-    auth: Authority,
-    caller: Caller,
-}
+type Fixture = common::TestAuthority;
 
 fn fixture() -> Fixture {
     fixture_with(POLICY)
@@ -63,15 +57,11 @@ fn fixture_with(policy: &str) -> Fixture {
     } else {
         format!("{policy}\n[bastions.bastion-1]\ntargets = [\"*\"]\n[bastions.bastion-2]\ntargets = [\"*\"]\n")
     };
-    let t = common::authority(&policy, Limits::default(), None);
-    Fixture {
-        _dir: t.dir,
-        clock: t.clock,
-        auth: t.auth,
-        caller: Caller {
-            source: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
-        },
-    }
+    let mut t = common::authority(&policy, Limits::default(), None);
+    t.caller = Caller {
+        source: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 10)),
+    };
+    t
 }
 
 fn minutes(m: i64) -> chrono::Duration {
@@ -469,7 +459,7 @@ fn an_outer_certificate_from_an_oidc_login_is_accepted_as_oidc() {
     // What the OIDC login keeps beside such a session (a second connection to
     // the same store file; SQLite serialises the writers).
     use rampart_ca::store::SessionStore as _;
-    let store = rampart_ca::store::sqlite::SqliteStore::open(&f._dir.path().join("ca.db")).unwrap();
+    let store = rampart_ca::store::sqlite::SqliteStore::open(&f.dir.path().join("ca.db")).unwrap();
     store
         .put_idp_evidence(
             &session.record.id,

@@ -15,15 +15,12 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
-
 use rampart_api as api;
 use rampart_api::webauthn as wapi;
 use rampart_ca::authority::bastion::Bastion;
 use rampart_ca::authority::webauthn::{PageState, WaitState};
-use rampart_ca::authority::{Authority, Caller, Session};
-use rampart_ca::clock::{Clock, ManualClock};
+use rampart_ca::authority::{Caller, Session};
+use rampart_ca::clock::Clock;
 use rampart_ca::config::Limits;
 use rampart_ca::store::BastionRecord;
 use rampart_ca::webauthn::{RawWebauthn, RelyingParty, Settings, UserVerification};
@@ -77,12 +74,7 @@ targets = ["db-*"]
 const SOFT_AAGUID: &str = "0fb9bcbc-a0d4-4042-bbb0-559bc1631e28";
 const ORIGIN: &str = "https://localhost:8443";
 
-struct Fixture {
-    _dir: tempfile::TempDir,
-    clock: Arc<ManualClock>,
-    auth: Authority,
-    caller: Caller,
-}
+type Fixture = common::TestAuthority;
 
 fn settings(f: impl FnOnce(&mut RawWebauthn)) -> Settings {
     let mut raw = RawWebauthn::default();
@@ -93,14 +85,7 @@ fn settings(f: impl FnOnce(&mut RawWebauthn)) -> Settings {
 fn fixture_with(limits: Limits, s: Settings) -> Fixture {
     let t = common::authority(POLICY, limits, None);
     t.auth.set_webauthn(RelyingParty::new(s).unwrap());
-    Fixture {
-        _dir: t.dir,
-        clock: t.clock,
-        auth: t.auth,
-        caller: Caller {
-            source: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        },
-    }
+    t
 }
 
 fn fixture() -> Fixture {
@@ -155,7 +140,7 @@ fn assertion(token: &mut SoftToken, options: serde_json::Value, at: &str) -> ser
 impl Fixture {
     /// Security-key requests the store keeps (the CA's requests in progress).
     fn requests_kept(&self) -> i64 {
-        rusqlite::Connection::open(self._dir.path().join("ca.db"))
+        rusqlite::Connection::open(self.dir.path().join("ca.db"))
             .unwrap()
             .query_row(
                 "SELECT COUNT(*) FROM pending WHERE kind = 'webauthn_request'",

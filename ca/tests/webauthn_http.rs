@@ -57,7 +57,9 @@ async fn server() -> Server {
         rampart_ca::webauthn::validate(&RawWebauthn::default(), "127.0.0.1:8443".parse().unwrap())
             .unwrap();
     // The authority moves into an Arc; the server keeps the temp dir alive.
-    let common::TestAuthority { dir, clock, auth } = t;
+    let common::TestAuthority {
+        dir, clock, auth, ..
+    } = t;
     // The manual clock stays at its start, so no request expires during the test.
     drop(clock);
     auth.set_webauthn(RelyingParty::new(settings).unwrap());

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rampart_audit::{AuditConfig, AuditLog};
-use rampart_ca::authority::{Authority, Keys, Settings};
+use rampart_ca::authority::{Authority, Caller, Keys, Settings};
 use rampart_ca::clock::{Clock, ManualClock};
 use rampart_ca::config::Limits;
 use rampart_ca::secrets::Sealer;
@@ -23,7 +23,10 @@ pub fn start() -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-/// An authority and what the test needs to drive it.
+/// An authority and what the test needs to drive it. Each test file adds
+/// its own helpers to it (`impl TestAuthority` in that file), and not every
+/// file reads every field.
+#[allow(dead_code)]
 pub struct TestAuthority {
     /// Holds the databases; removed on drop.
     pub dir: tempfile::TempDir,
@@ -31,6 +34,8 @@ pub struct TestAuthority {
     pub clock: Arc<ManualClock>,
     /// The authority.
     pub auth: Authority,
+    /// Where the test's requests come from (loopback unless a test moves it).
+    pub caller: Caller,
 }
 
 /// An authority with `policy` and `limits`; the audit log goes to `audit_db` when
@@ -70,7 +75,14 @@ pub fn authority(policy: &str, limits: Limits, audit_db: Option<&Path>) -> TestA
         },
     )
     .unwrap();
-    TestAuthority { dir, clock, auth }
+    TestAuthority {
+        dir,
+        clock,
+        auth,
+        caller: Caller {
+            source: std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+        },
+    }
 }
 
 /// Private keys of the outer certificates the tests were issued, by
