@@ -318,6 +318,11 @@ mod tests {
         let key = crate::join::generate_ed25519().unwrap();
         let mut rev = Revocations::default();
         let now = 1_800_000_000;
+        // Checked against `ca` alone, from the usual client address.
+        let trusted = std::slice::from_ref(ca.public_key());
+        let check = |cert: &Certificate, at: u64, rev: &Revocations| {
+            check_user_cert(cert, trusted, at, rev, CLIENT)
+        };
         let good = sign(
             &ca,
             &key,
@@ -328,41 +333,13 @@ mod tests {
             CertType::User,
         );
         // Before the first revocation fetch: refused.
-        assert!(check_user_cert(
-            &good,
-            std::slice::from_ref(ca.public_key()),
-            now,
-            &rev,
-            CLIENT
-        )
-        .is_err());
+        assert!(check(&good, now, &rev).is_err());
         rev.version = Some(1);
-        let u = check_user_cert(
-            &good,
-            std::slice::from_ref(ca.public_key()),
-            now,
-            &rev,
-            CLIENT,
-        )
-        .unwrap();
+        let u = check(&good, now, &rev).unwrap();
         assert_eq!((u.name.as_str(), u.serial), ("alice", 5));
         // Expired, not yet valid, at the exact end.
-        assert!(check_user_cert(
-            &good,
-            std::slice::from_ref(ca.public_key()),
-            now + 60,
-            &rev,
-            CLIENT
-        )
-        .is_err());
-        assert!(check_user_cert(
-            &good,
-            std::slice::from_ref(ca.public_key()),
-            now - 11,
-            &rev,
-            CLIENT
-        )
-        .is_err());
+        assert!(check(&good, now + 60, &rev).is_err());
+        assert!(check(&good, now - 11, &rev).is_err());
         // Foreign CA, host cert, no user in key ID.
         let foreign = sign(
             &other,
@@ -373,16 +350,10 @@ mod tests {
             now + 60,
             CertType::User,
         );
-        assert!(check_user_cert(
-            &foreign,
-            std::slice::from_ref(ca.public_key()),
-            now,
-            &rev,
-            CLIENT
-        )
-        .unwrap_err()
-        .to_string()
-        .contains("not issued"));
+        assert!(check(&foreign, now, &rev)
+            .unwrap_err()
+            .to_string()
+            .contains("not issued"));
         // While the CA rotates its key both are trusted, and either signs.
         let both = [ca.public_key().clone(), other.public_key().clone()];
         assert!(check_user_cert(&foreign, &both, now, &rev, CLIENT).is_ok());
@@ -396,57 +367,24 @@ mod tests {
             now + 60,
             CertType::Host,
         );
-        assert!(check_user_cert(
-            &host,
-            std::slice::from_ref(ca.public_key()),
-            now,
-            &rev,
-            CLIENT
-        )
-        .is_err());
+        assert!(check(&host, now, &rev).is_err());
         let anon = sign(&ca, &key, "alice", 8, now - 10, now + 60, CertType::User);
-        assert!(check_user_cert(
-            &anon,
-            std::slice::from_ref(ca.public_key()),
-            now,
-            &rev,
-            CLIENT
-        )
-        .is_err());
+        assert!(check(&anon, now, &rev).is_err());
         // Revoked by serial, by key, by disabled user.
         let mut r = rev.clone();
         r.serials.insert(5);
-        assert!(check_user_cert(
-            &good,
-            std::slice::from_ref(ca.public_key()),
-            now,
-            &r,
-            CLIENT
-        )
-        .unwrap_err()
-        .to_string()
-        .contains("serial 5"));
+        assert!(check(&good, now, &r)
+            .unwrap_err()
+            .to_string()
+            .contains("serial 5"));
         let mut r = rev.clone();
         Arc::make_mut(&mut r.key_fingerprints).insert(u.key_fingerprint.clone());
-        assert!(check_user_cert(
-            &good,
-            std::slice::from_ref(ca.public_key()),
-            now,
-            &r,
-            CLIENT
-        )
-        .is_err());
+        assert!(check(&good, now, &r).is_err());
         let mut r = rev;
         r.disabled_users.insert("alice".into());
-        assert!(check_user_cert(
-            &good,
-            std::slice::from_ref(ca.public_key()),
-            now,
-            &r,
-            CLIENT
-        )
-        .unwrap_err()
-        .to_string()
-        .contains("disabled"));
+        assert!(check(&good, now, &r)
+            .unwrap_err()
+            .to_string()
+            .contains("disabled"));
     }
 }
