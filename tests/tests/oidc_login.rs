@@ -467,48 +467,106 @@ fn device_polls_answer_at_once_and_hold_no_ca_thread() {
     assert_eq!(again, OidcDevicePollResponse::Pending);
 }
 
+/// `rampart login --mfa oidc --provider corp` for alice, run as a user would:
+/// its stderr lines arrive on [`OidcCliLogin::lines`] as it prints them.
+struct OidcCliLogin {
+    cli: rampart_e2e::Cli,
+    child: std::process::Child,
+    stdout: std::thread::JoinHandle<String>,
+    stderr: std::thread::JoinHandle<String>,
+    lines: std::sync::mpsc::Receiver<String>,
+    what: String,
+}
+
+impl OidcCliLogin {
+    fn spawn(ca: &Ca, extra: &str) -> OidcCliLogin {
+        use std::io::{BufRead, BufReader};
+        use std::process::Stdio;
+
+        let cli = rampart_e2e::Cli::new(ca, "alice");
+        let mut cmd = cli.command();
+        cmd.args([
+            "login",
+            "--ca",
+            ca.url(),
+            "--ca-fingerprint",
+            ca.fingerprint(),
+            "--mfa",
+            "oidc",
+            "--provider",
+            "corp",
+            extra,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let what = format!("rampart login --mfa oidc {extra}");
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {what}: {e}"));
+        let stdout = rampart_e2e::process::drain(child.stdout.take().expect("stdout"));
+        let (tx, lines) = std::sync::mpsc::channel();
+        let err = child.stderr.take().expect("stderr");
+        let stderr = std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line.clone());
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
+        OidcCliLogin {
+            cli,
+            child,
+            stdout,
+            stderr,
+            lines,
+            what,
+        }
+    }
+
+    /// The first stderr line `pick` takes, within a minute.
+    fn wait_for<T>(&self, mut pick: impl FnMut(&str) -> Option<T>) -> T {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let line = self
+                .lines
+                .recv_timeout(left)
+                .unwrap_or_else(|_| panic!("{} printed nothing expected", self.what));
+            if let Some(found) = pick(&line) {
+                return found;
+            }
+        }
+    }
+
+    /// Wait for the login to end; it must have logged alice in with an OIDC
+    /// certificate from provider `corp`.
+    fn assert_logged_in(mut self, timeout: std::time::Duration) {
+        let status = rampart_e2e::process::wait_deadline(&mut self.child, timeout, &self.what);
+        let out = self.stdout.join().unwrap_or_default();
+        let err = self.stderr.join().unwrap_or_default();
+        assert!(status.success(), "{} failed\n{out}\n{err}", self.what);
+        assert!(out.contains("Logged in as alice (oidc)"), "{out}");
+        let info = inspect_cert(&self.cli.cert());
+        assert_eq!(info.principals, ["ops-alice"], "{}", info.text);
+        assert_eq!(
+            info.extension_value("mfa-idp@rampart").as_deref(),
+            Some("corp"),
+            "{}",
+            info.text
+        );
+    }
+}
+
 #[test]
 fn rampart_login_mfa_oidc_with_a_scripted_browser_writes_an_oidc_certificate() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd", "otp"]) }));
     let ca = ca_with(&provider, "jit_users = true");
-    let cli = rampart_e2e::Cli::new(&ca, "alice");
-    let mut cmd = cli.command();
-    cmd.args([
-        "login",
-        "--ca",
-        ca.url(),
-        "--ca-fingerprint",
-        ca.fingerprint(),
-        "--mfa",
-        "oidc",
-        "--provider",
-        "corp",
-        "--no-browser",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn rampart login");
-    let stdout = rampart_e2e::process::drain(child.stdout.take().expect("stdout"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().expect("stderr");
-    let err_log = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.trim_start().starts_with("http://") {
-                let _ = tx.send(line.trim().to_owned());
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
+    let login = OidcCliLogin::spawn(&ca, "--no-browser");
+    let url = login.wait_for(|l| {
+        let l = l.trim();
+        l.starts_with("http://").then(|| l.to_owned())
     });
-    let url = rx
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("rampart login prints the provider URL");
     assert!(url.starts_with(&provider.issuer()), "{url}");
 
     // The "browser": log in at the provider, then follow its redirect to the
@@ -518,23 +576,7 @@ fn rampart_login_mfa_oidc_with_a_scripted_browser_writes_an_oidc_certificate() {
     let page = reqwest::blocking::get(redirect.as_str()).expect("deliver the code to the CLI");
     assert!(page.status().is_success(), "{}", page.status());
 
-    let status = rampart_e2e::process::wait_deadline(
-        &mut child,
-        std::time::Duration::from_secs(60),
-        "rampart login --mfa oidc",
-    );
-    let out = stdout.join().unwrap_or_default();
-    let err = err_log.join().unwrap_or_default();
-    assert!(status.success(), "rampart login failed\n{out}\n{err}");
-    assert!(out.contains("Logged in as alice (oidc)"), "{out}");
-    let info = inspect_cert(&cli.cert());
-    assert_eq!(info.principals, ["ops-alice"], "{}", info.text);
-    assert_eq!(
-        info.extension_value("mfa-idp@rampart").as_deref(),
-        Some("corp"),
-        "{}",
-        info.text
-    );
+    login.assert_logged_in(std::time::Duration::from_secs(60));
 }
 
 #[test]
@@ -616,75 +658,23 @@ vault = ["vault"]
 
 #[test]
 fn rampart_login_device_grant_completes_against_the_same_provider() {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-
     let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd", "otp"]) }));
     let ca = ca_with(&provider, "jit_users = true");
-    let cli = rampart_e2e::Cli::new(&ca, "alice");
-    let mut cmd = cli.command();
-    cmd.args([
-        "login",
-        "--ca",
-        ca.url(),
-        "--ca-fingerprint",
-        ca.fingerprint(),
-        "--mfa",
-        "oidc",
-        "--provider",
-        "corp",
-        "--device",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn rampart login --device");
-    let stdout = rampart_e2e::process::drain(child.stdout.take().expect("stdout"));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().expect("stderr");
-    let err_log = std::thread::spawn(move || {
-        let mut all = String::new();
-        let mut uri = None;
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.trim_start().starts_with("http://") && uri.is_none() {
-                uri = Some(line.trim().to_owned());
-            }
-            if let Some(code) = line.strip_prefix("and enter the code: ") {
-                let _ = tx.send((uri.clone().unwrap_or_default(), code.trim().to_owned()));
-            }
-            all.push_str(&line);
-            all.push('\n');
+    let login = OidcCliLogin::spawn(&ca, "--device");
+    let mut uri = None;
+    let (uri, code) = login.wait_for(|l| {
+        if l.trim_start().starts_with("http://") && uri.is_none() {
+            uri = Some(l.trim().to_owned());
         }
-        all
+        l.strip_prefix("and enter the code: ")
+            .map(|code| (uri.clone().unwrap_or_default(), code.trim().to_owned()))
     });
-    let (uri, code) = rx
-        .recv_timeout(std::time::Duration::from_secs(60))
-        .expect("rampart login --device prints the URI and the code");
     assert!(uri.starts_with(&provider.issuer()), "{uri}");
     assert!(!code.is_empty());
 
     provider.approve_device(&uri, &code, "alice");
 
-    let status = rampart_e2e::process::wait_deadline(
-        &mut child,
-        std::time::Duration::from_secs(90),
-        "rampart login --mfa oidc --device",
-    );
-    let out = stdout.join().unwrap_or_default();
-    let err = err_log.join().unwrap_or_default();
-    assert!(
-        status.success(),
-        "rampart login --device failed\n{out}\n{err}"
-    );
-    assert!(out.contains("Logged in as alice (oidc)"), "{out}");
-    let info = inspect_cert(&cli.cert());
-    assert_eq!(info.principals, ["ops-alice"], "{}", info.text);
-    assert_eq!(
-        info.extension_value("mfa-idp@rampart").as_deref(),
-        Some("corp"),
-        "{}",
-        info.text
-    );
+    login.assert_logged_in(std::time::Duration::from_secs(90));
     assert!(audited(&ca, &["mfa_succeeded", "oidc", "alice"]));
 }
 
