@@ -291,182 +291,6 @@ fn a_stopped_provider_gives_a_clear_error() {
     assert!(err.to_string().contains("cannot be reached"), "{err}");
 }
 
-/// `rampart login --mfa oidc --no-browser` for alice, running; its stderr
-/// lines go to the returned channel as they come.
-fn spawn_oidc_login(
-    ca: &Ca,
-    cli: &rampart_e2e::Cli,
-) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
-    use std::io::{BufRead, BufReader};
-    use std::process::Stdio;
-    let mut cmd = cli.command();
-    cmd.args([
-        "login",
-        "--ca",
-        ca.url(),
-        "--ca-fingerprint",
-        ca.fingerprint(),
-        "--mfa",
-        "oidc",
-        "--provider",
-        "corp",
-        "--no-browser",
-    ])
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("spawn rampart login");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    (child, rx)
-}
-
-/// Everything left on `lines`, once the process has exited.
-fn rest(lines: &std::sync::mpsc::Receiver<String>) -> String {
-    let mut all = String::new();
-    while let Ok(l) = lines.recv_timeout(std::time::Duration::from_secs(2)) {
-        all.push_str(&l);
-        all.push('\n');
-    }
-    all
-}
-
-#[test]
-fn a_provider_gone_after_the_ca_used_it_fails_rampart_login_within_seconds() {
-    let mut provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
-    let ca = ca_with(&provider, "jit_users = true");
-    // Used: one login completes, so the CA holds the provider's discovery data.
-    logged_in(provider_login(&ca, &provider, "alice").expect("first login"));
-    provider.stop();
-
-    let cli = rampart_e2e::Cli::new(&ca, "alice");
-    let begun = std::time::Instant::now();
-    let (mut child, lines) = spawn_oidc_login(&ca, &cli);
-    let status = rampart_e2e::process::wait_deadline(
-        &mut child,
-        std::time::Duration::from_secs(60),
-        "rampart login --mfa oidc",
-    );
-    let took = begun.elapsed();
-    let err = rest(&lines);
-    assert!(!status.success(), "{err}");
-    assert!(
-        took < std::time::Duration::from_secs(10),
-        "failed after {took:?}, not within seconds\n{err}"
-    );
-    assert!(err.contains("oidc_provider_unavailable"), "{err}");
-    assert!(err.contains("--mfa totp"), "the fallback hint: {err}");
-    assert!(
-        !err.contains("in your browser"),
-        "no login URL at a dead provider: {err}"
-    );
-    // Audited as a failure at the login's start, naming the provider.
-    let failed = AuditDb::new(ca.audit_db()).bodies("mfa_failed");
-    assert!(
-        failed.iter().any(|b| b["details"]["stage"] == "start"
-            && b["reason"] == "oidc_provider_unavailable"
-            && b["details"]["provider"].is_string()),
-        "{failed:?}"
-    );
-}
-
-#[test]
-fn the_clis_wait_for_the_browser_ends_when_the_provider_goes_away() {
-    let mut provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
-    let ca = ca_with(&provider, "jit_users = true");
-    let cli = rampart_e2e::Cli::new(&ca, "alice");
-    let (mut child, lines) = spawn_oidc_login(&ca, &cli);
-    // The URL is printed: the CLI waits for a browser that will never come.
-    let url = std::iter::from_fn(|| lines.recv_timeout(std::time::Duration::from_secs(60)).ok())
-        .find(|l| l.trim_start().starts_with("http://"))
-        .expect("rampart login prints the provider URL");
-    assert!(url.trim().starts_with(&provider.issuer()), "{url}");
-    provider.stop();
-    let stopped = std::time::Instant::now();
-    let status = rampart_e2e::process::wait_deadline(
-        &mut child,
-        std::time::Duration::from_secs(60),
-        "rampart login --mfa oidc",
-    );
-    let took = stopped.elapsed();
-    let err = rest(&lines);
-    assert!(!status.success(), "{err}");
-    // One check every 5 s, a probe of at most 3 s.
-    assert!(
-        took < std::time::Duration::from_secs(15),
-        "the wait ended {took:?} after the provider stopped\n{err}"
-    );
-    assert!(err.contains("oidc_provider_unavailable"), "{err}");
-    assert!(audited(
-        &ca,
-        &["mfa_failed", "oidc_provider_unavailable", "wait"]
-    ));
-}
-
-#[test]
-fn device_polls_answer_at_once_and_hold_no_ca_thread() {
-    use rampart_api::oidc::{
-        OidcDevicePollRequest, OidcDevicePollResponse, OidcDeviceStartRequest,
-        OidcDeviceStartResponse, DEVICE_POLL, DEVICE_START,
-    };
-    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
-    let ca = ca_with(&provider, "jit_users = true");
-    let started: OidcDeviceStartResponse = ca
-        .api()
-        .post_json(
-            DEVICE_START,
-            &OidcDeviceStartRequest {
-                provider: "corp".into(),
-            },
-        )
-        .expect("device start");
-    // 32 polls at once, as a client that ignores the interval would send them:
-    // each answers "pending" without waiting for the user.
-    let begun = std::time::Instant::now();
-    let polls: Vec<_> = (0..32)
-        .map(|_| {
-            let api = ca.api();
-            let handle = started.handle.clone();
-            std::thread::spawn(move || {
-                api.post_json::<_, OidcDevicePollResponse>(
-                    DEVICE_POLL,
-                    &OidcDevicePollRequest {
-                        handle,
-                        invite: None,
-                    },
-                )
-            })
-        })
-        .collect();
-    for p in polls {
-        let answer = p.join().expect("poll thread").expect("poll");
-        assert_eq!(answer, OidcDevicePollResponse::Pending);
-    }
-    let took = begun.elapsed();
-    assert!(
-        took < std::time::Duration::from_secs(5),
-        "32 polls took {took:?}: polls wait on CA threads"
-    );
-    // The provider's interval (5 s) has not passed: nothing was asked of it
-    // yet, and the login is still open.
-    let again: OidcDevicePollResponse = ca
-        .api()
-        .post_json(
-            DEVICE_POLL,
-            &OidcDevicePollRequest {
-                handle: started.handle.clone(),
-                invite: None,
-            },
-        )
-        .expect("poll again");
-    assert_eq!(again, OidcDevicePollResponse::Pending);
-}
-
 /// `rampart login --mfa oidc --provider corp` for alice, run as a user would:
 /// its stderr lines arrive on [`OidcCliLogin::lines`] as it prints them.
 struct OidcCliLogin {
@@ -539,15 +363,27 @@ impl OidcCliLogin {
         }
     }
 
-    /// Wait for the login to end; it must have logged alice in with an OIDC
-    /// certificate from provider `corp`.
-    fn assert_logged_in(mut self, timeout: std::time::Duration) {
+    /// Wait (at most `timeout`) for the login to end: its exit status, and
+    /// all it printed on stdout and on stderr.
+    fn finish(
+        mut self,
+        timeout: std::time::Duration,
+    ) -> (std::process::ExitStatus, String, String) {
         let status = rampart_e2e::process::wait_deadline(&mut self.child, timeout, &self.what);
         let out = self.stdout.join().unwrap_or_default();
         let err = self.stderr.join().unwrap_or_default();
-        assert!(status.success(), "{} failed\n{out}\n{err}", self.what);
+        (status, out, err)
+    }
+
+    /// Wait for the login to end; it must have logged alice in with an OIDC
+    /// certificate from provider `corp`.
+    fn assert_logged_in(self, timeout: std::time::Duration) {
+        let what = self.what.clone();
+        let cert = self.cli.cert();
+        let (status, out, err) = self.finish(timeout);
+        assert!(status.success(), "{what} failed\n{out}\n{err}");
         assert!(out.contains("Logged in as alice (oidc)"), "{out}");
-        let info = inspect_cert(&self.cli.cert());
+        let info = inspect_cert(&cert);
         assert_eq!(info.principals, ["ops-alice"], "{}", info.text);
         assert_eq!(
             info.extension_value("mfa-idp@rampart").as_deref(),
@@ -556,6 +392,123 @@ impl OidcCliLogin {
             info.text
         );
     }
+}
+
+#[test]
+fn a_provider_gone_after_the_ca_used_it_fails_rampart_login_within_seconds() {
+    let mut provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    let ca = ca_with(&provider, "jit_users = true");
+    // Used: one login completes, so the CA holds the provider's discovery data.
+    logged_in(provider_login(&ca, &provider, "alice").expect("first login"));
+    provider.stop();
+
+    let begun = std::time::Instant::now();
+    let login = OidcCliLogin::spawn(&ca, "--no-browser");
+    let (status, _, err) = login.finish(std::time::Duration::from_secs(60));
+    let took = begun.elapsed();
+    assert!(!status.success(), "{err}");
+    assert!(
+        took < std::time::Duration::from_secs(10),
+        "failed after {took:?}, not within seconds\n{err}"
+    );
+    assert!(err.contains("oidc_provider_unavailable"), "{err}");
+    assert!(err.contains("--mfa totp"), "the fallback hint: {err}");
+    assert!(
+        !err.contains("in your browser"),
+        "no login URL at a dead provider: {err}"
+    );
+    // Audited as a failure at the login's start, naming the provider.
+    let failed = AuditDb::new(ca.audit_db()).bodies("mfa_failed");
+    assert!(
+        failed.iter().any(|b| b["details"]["stage"] == "start"
+            && b["reason"] == "oidc_provider_unavailable"
+            && b["details"]["provider"].is_string()),
+        "{failed:?}"
+    );
+}
+
+#[test]
+fn the_clis_wait_for_the_browser_ends_when_the_provider_goes_away() {
+    let mut provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    let ca = ca_with(&provider, "jit_users = true");
+    let login = OidcCliLogin::spawn(&ca, "--no-browser");
+    // The URL is printed: the CLI waits for a browser that will never come.
+    let url = login.wait_for(|l| l.trim_start().starts_with("http://").then(|| l.to_owned()));
+    assert!(url.trim().starts_with(&provider.issuer()), "{url}");
+    provider.stop();
+    let stopped = std::time::Instant::now();
+    let (status, _, err) = login.finish(std::time::Duration::from_secs(60));
+    let took = stopped.elapsed();
+    assert!(!status.success(), "{err}");
+    // One check every 5 s, a probe of at most 3 s.
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "the wait ended {took:?} after the provider stopped\n{err}"
+    );
+    assert!(err.contains("oidc_provider_unavailable"), "{err}");
+    assert!(audited(
+        &ca,
+        &["mfa_failed", "oidc_provider_unavailable", "wait"]
+    ));
+}
+
+#[test]
+fn device_polls_answer_at_once_and_hold_no_ca_thread() {
+    use rampart_api::oidc::{
+        OidcDevicePollRequest, OidcDevicePollResponse, OidcDeviceStartRequest,
+        OidcDeviceStartResponse, DEVICE_POLL, DEVICE_START,
+    };
+    let provider = OidcProvider::start(json!({ "alice": account(&["ops-team"], &["pwd"]) }));
+    let ca = ca_with(&provider, "jit_users = true");
+    let started: OidcDeviceStartResponse = ca
+        .api()
+        .post_json(
+            DEVICE_START,
+            &OidcDeviceStartRequest {
+                provider: "corp".into(),
+            },
+        )
+        .expect("device start");
+    // 32 polls at once, as a client that ignores the interval would send them:
+    // each answers "pending" without waiting for the user.
+    let begun = std::time::Instant::now();
+    let polls: Vec<_> = (0..32)
+        .map(|_| {
+            let api = ca.api();
+            let handle = started.handle.clone();
+            std::thread::spawn(move || {
+                api.post_json::<_, OidcDevicePollResponse>(
+                    DEVICE_POLL,
+                    &OidcDevicePollRequest {
+                        handle,
+                        invite: None,
+                    },
+                )
+            })
+        })
+        .collect();
+    for p in polls {
+        let answer = p.join().expect("poll thread").expect("poll");
+        assert_eq!(answer, OidcDevicePollResponse::Pending);
+    }
+    let took = begun.elapsed();
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "32 polls took {took:?}: polls wait on CA threads"
+    );
+    // The provider's interval (5 s) has not passed: nothing was asked of it
+    // yet, and the login is still open.
+    let again: OidcDevicePollResponse = ca
+        .api()
+        .post_json(
+            DEVICE_POLL,
+            &OidcDevicePollRequest {
+                handle: started.handle.clone(),
+                invite: None,
+            },
+        )
+        .expect("poll again");
+    assert_eq!(again, OidcDevicePollResponse::Pending);
 }
 
 #[test]
