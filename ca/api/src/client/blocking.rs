@@ -6,24 +6,17 @@ use reqwest::blocking::{RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{api_error, pinned_tls_config, Attempts, CaUrls, ClientError, Fingerprint};
+use super::{
+    api_error, pinned_tls_config, Attempts, BearerToken, CaUrls, ClientError, Fingerprint,
+};
 use crate::paths;
 
 /// Blocking client for one CA (or several serving the same state).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct Client {
     base: CaUrls,
     http: reqwest::blocking::Client,
-    token: Option<String>,
-}
-
-impl std::fmt::Debug for Client {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("base", &self.base.all())
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+    token: Option<BearerToken>,
 }
 
 impl Client {
@@ -49,7 +42,7 @@ impl Client {
 
     /// The same client, sending `Authorization: Bearer <token>`.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+        self.token = Some(BearerToken(token.into().into()));
         self
     }
 
@@ -60,7 +53,7 @@ impl Client {
 
     fn auth(&self, rb: RequestBuilder) -> RequestBuilder {
         match &self.token {
-            Some(t) => rb.header(reqwest::header::AUTHORIZATION, crate::bearer(t)),
+            Some(t) => rb.header(reqwest::header::AUTHORIZATION, t.header()),
             None => rb,
         }
     }

@@ -292,6 +292,29 @@ impl CaUrls {
     }
 }
 
+/// The bearer token a client sends: zeroized when dropped, never in `Debug`.
+#[derive(Clone)]
+pub(crate) struct BearerToken(secrecy::SecretString);
+
+impl BearerToken {
+    /// The `Authorization` header value, marked sensitive so that reqwest
+    /// keeps it out of its own debug output too.
+    fn header(&self) -> reqwest::header::HeaderValue {
+        use secrecy::ExposeSecret as _;
+        let mut value =
+            reqwest::header::HeaderValue::from_str(&crate::bearer(self.0.expose_secret()))
+                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+        value.set_sensitive(true);
+        value
+    }
+}
+
+impl std::fmt::Debug for BearerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// What the attempts of one request at the CAs came to, for the error when
 /// none answered. Shared by both clients, so that they fail over alike.
 #[derive(Debug, Default)]

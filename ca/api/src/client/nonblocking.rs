@@ -8,23 +8,16 @@ use reqwest::{RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use super::{api_error, pinned_tls_config, Attempts, CaUrls, ClientError, Fingerprint};
+use super::{
+    api_error, pinned_tls_config, Attempts, BearerToken, CaUrls, ClientError, Fingerprint,
+};
 
 /// Async client for one CA (or several serving the same state).
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 pub struct AsyncClient {
     base: CaUrls,
     http: reqwest::Client,
-    token: Option<String>,
-}
-
-impl std::fmt::Debug for AsyncClient {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncClient")
-            .field("base", &self.base.all())
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+    token: Option<BearerToken>,
 }
 
 impl AsyncClient {
@@ -50,7 +43,7 @@ impl AsyncClient {
 
     /// The same client, sending `Authorization: Bearer <token>`.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(token.into());
+        self.token = Some(BearerToken(token.into().into()));
         self
     }
 
@@ -70,7 +63,7 @@ impl AsyncClient {
         for (index, base) in self.base.attempts() {
             let mut rb = build(&self.http, base);
             if let Some(t) = &self.token {
-                rb = rb.header(reqwest::header::AUTHORIZATION, crate::bearer(t));
+                rb = rb.header(reqwest::header::AUTHORIZATION, t.header());
             }
             match rb.send().await {
                 Ok(resp) => {
