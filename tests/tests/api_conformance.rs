@@ -45,7 +45,7 @@ fn schemathesis(ca: &Ca, label: &str, extra: &[&str]) {
         .args(["--seed", "20261205"])
         .args(["--workers", "2"])
         .arg("--no-color")
-        .args(["--report", "junit,ndjson"])
+        .args(["--report", "junit,ndjson,har"])
         .arg("--report-dir")
         .arg(reports.path())
         .args(extra)

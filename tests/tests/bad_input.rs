@@ -52,9 +52,10 @@ fn assert_client_error(what: &str, r: &RawResponse, status: Option<u16>) -> Stri
     lower
 }
 
-/// POST a JSON body of `size` bytes over a fresh TLS connection, all of it,
-/// and only then read the answer; returns its status line.
-fn write_body_then_read(ca: &Ca, path: &str, size: usize) -> std::io::Result<String> {
+/// Send `method path` with a JSON body of `size` bytes over a fresh TLS
+/// connection, all of it, and only then read the answer; returns its head
+/// (status line and headers).
+fn write_body_then_read(ca: &Ca, method: &str, path: &str, size: usize) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let addr = ca.url().trim_start_matches("https://");
     let mut tcp = std::net::TcpStream::connect(addr)?;
@@ -66,7 +67,7 @@ fn write_body_then_read(ca: &Ca, path: &str, size: usize) -> std::io::Result<Str
     let body = format!(r#"{{"user":"{}"}}"#, "a".repeat(size));
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
          Content-Length: {}\r\n\r\n",
         body.len()
     )?;
@@ -74,7 +75,7 @@ fn write_body_then_read(ca: &Ca, path: &str, size: usize) -> std::io::Result<Str
     stream.flush()?;
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
-    while !answer.windows(2).any(|w| w == b"\r\n") {
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = stream.read(&mut buf)?;
         if n == 0 {
             break;
@@ -82,7 +83,7 @@ fn write_body_then_read(ca: &Ca, path: &str, size: usize) -> std::io::Result<Str
         answer.extend_from_slice(&buf[..n]);
     }
     let text = String::from_utf8_lossy(&answer);
-    Ok(text.lines().next().unwrap_or_default().to_owned())
+    Ok(text.split("\r\n\r\n").next().unwrap_or_default().to_owned())
 }
 
 fn contains_any(s: &str, words: &[&str]) -> bool {
@@ -112,13 +113,24 @@ fn malformed_requests_get_clear_4xx_and_the_ca_survives() {
     // (as Python's requests does) still reads the 413: the CA drops the rest
     // of the body instead of closing the connection under it.
     for n in 0..5 {
-        let head = write_body_then_read(&ca, paths::LOGIN, 2 * 1024 * 1024)
+        let head = write_body_then_read(&ca, "POST", paths::LOGIN, 2 * 1024 * 1024)
             .unwrap_or_else(|e| panic!("login: a 2 MiB body (try {n}) broke the connection: {e}"));
         assert!(
             head.starts_with("HTTP/1.1 413"),
             "login: 2 MiB body: {head}"
         );
     }
+    // So do the answers that need no body: a wrong method, a wrong path.
+    let head = write_body_then_read(&ca, "OPTIONS", paths::LOGIN, 1024 * 1024)
+        .unwrap_or_else(|e| panic!("OPTIONS /v1/login with a body broke the connection: {e}"));
+    assert!(head.starts_with("HTTP/1.1 405"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("\r\nallow: post"),
+        "{head}"
+    );
+    let head = write_body_then_read(&ca, "POST", "/v1/no-such-thing", 1024 * 1024)
+        .unwrap_or_else(|e| panic!("POST to no endpoint with a body broke the connection: {e}"));
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
 
     // serde would read a struct from an array, field by field.
     let r = raw.post(

@@ -69,6 +69,8 @@ error_codes! {
     InvalidLimit = "invalid_limit",
     /// No such endpoint.
     NotFound = "not_found",
+    /// The endpoint does not take this method (405; `Allow` says which).
+    MethodNotAllowed = "method_not_allowed",
     /// A bug or an impossible state; the detail is in the CA's log (500).
     Internal = "internal",
     /// The audit log cannot be written, so the CA refuses the action (503).

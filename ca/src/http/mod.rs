@@ -202,12 +202,25 @@ where
     }
 }
 
-/// How much of an oversized body the CA still reads, and drops, before it
-/// answers 413. A client writes its whole body before it reads the answer; a
-/// server that closed the connection mid-body would leave that client with a
-/// broken connection instead of the 413 that explains it. The bound (and the
-/// request deadline) keeps a hostile client from making the CA read forever.
-const OVERSIZED_BODY_DRAIN: usize = 4 * 1024 * 1024;
+/// How much of a body the CA still reads, and drops, when it answers without
+/// needing it (413, 404, 405). Many clients write their whole body before they
+/// read the answer; closing the connection on unread bytes resets it, and such
+/// a client sees a broken connection instead of the answer that explains it.
+/// The bound (and the request deadline) keeps a hostile client from making
+/// the CA read forever.
+const UNREAD_BODY_DRAIN: usize = 4 * 1024 * 1024;
+
+/// Read and drop what is left of `frames` once `read` bytes are in, up to
+/// [`UNREAD_BODY_DRAIN`] in all.
+async fn drain(mut frames: axum::body::BodyDataStream, mut read: usize) {
+    use futures_util::StreamExt as _;
+    while read <= UNREAD_BODY_DRAIN {
+        match frames.next().await {
+            Some(Ok(more)) => read += more.len(),
+            _ => break,
+        }
+    }
+}
 
 /// A request body of at most [`api::MAX_BODY_BYTES`], or the error response.
 async fn read_body(body: axum::body::Body) -> Result<Vec<u8>, Response> {
@@ -233,13 +246,7 @@ async fn read_body(body: axum::body::Body) -> Result<Vec<u8>, Response> {
             )
         })?;
         if bytes.len() + frame.len() > api::MAX_BODY_BYTES {
-            let mut dropped = bytes.len() + frame.len();
-            while dropped <= OVERSIZED_BODY_DRAIN {
-                match frames.next().await {
-                    Some(Ok(more)) => dropped += more.len(),
-                    _ => break,
-                }
-            }
+            drain(frames, bytes.len() + frame.len()).await;
             return Err(too_large());
         }
         bytes.extend_from_slice(&frame);
@@ -378,16 +385,30 @@ pub fn router(auth: Arc<Authority>) -> Router {
         .route(paths::ADMIN_SESSIONS, get(list_sessions))
         .route(paths::ADMIN_SESSION_RECORDING, get(session_recording))
         .merge(crate::webauthn::routes::routes())
+        // After every route: it applies to the routes there are.
+        .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .with_state(auth)
 }
 
-async fn not_found() -> Response {
+async fn not_found(req: Request) -> Response {
+    drain(req.into_body().into_data_stream(), 0).await;
     plain_error(
         StatusCode::NOT_FOUND,
         ErrorCode::NotFound,
         "no such endpoint".into(),
+    )
+}
+
+/// A known path with another method: 405 (axum adds `Allow`).
+async fn method_not_allowed(req: Request) -> Response {
+    let method = req.method().clone();
+    drain(req.into_body().into_data_stream(), 0).await;
+    plain_error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        format!("this endpoint does not take {method}"),
     )
 }
 
