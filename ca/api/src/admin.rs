@@ -26,7 +26,8 @@ pub struct User {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
-    /// New user's name.
+    /// New user's name (`[a-z_][a-z0-9_.-]{0,31}`).
+    #[schema(pattern = r"^[a-z_][a-z0-9_.-]{0,31}$")]
     pub name: String,
     /// Initial groups.
     #[serde(default)]
@@ -41,6 +42,7 @@ pub struct CreateUserRequest {
 #[serde(deny_unknown_fields)]
 pub struct SetUserStateRequest {
     /// The user.
+    #[schema(pattern = r"^[a-z_][a-z0-9_.-]{0,31}$")]
     pub name: String,
     /// `true` disables (and ends the user's sessions), `false` enables.
     pub disabled: bool,
@@ -51,6 +53,7 @@ pub struct SetUserStateRequest {
 #[serde(deny_unknown_fields)]
 pub struct SetGroupsRequest {
     /// The user.
+    #[schema(pattern = r"^[a-z_][a-z0-9_.-]{0,31}$")]
     pub name: String,
     /// New groups.
     pub groups: Vec<String>,
@@ -63,6 +66,7 @@ pub struct SetGroupsRequest {
 #[serde(deny_unknown_fields)]
 pub struct IdpLinkRequest {
     /// The Rampart user.
+    #[schema(pattern = r"^[a-z_][a-z0-9_.-]{0,31}$")]
     pub name: String,
     /// The provider's name in the CA config (`[[oidc.providers]] name`).
     pub provider: String,
@@ -93,6 +97,7 @@ pub struct IdpLinkResponse {
 #[serde(deny_unknown_fields)]
 pub struct InviteRequest {
     /// Existing user the invite enrols.
+    #[schema(pattern = r"^[a-z_][a-z0-9_.-]{0,31}$")]
     pub user: String,
     /// Lifetime; default 24 h, at most 7 days.
     #[serde(default)]

@@ -117,6 +117,7 @@ impl std::fmt::Debug for FactorProof {
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Rampart user name.
+    #[schema(pattern = r"^[a-z_][a-z0-9_.-]{0,31}$")]
     pub user: String,
     /// The factor being proved.
     pub factor: FactorProof,
