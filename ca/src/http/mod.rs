@@ -388,6 +388,8 @@ pub fn router(auth: Arc<Authority>) -> Router {
         // After every route: it applies to the routes there are.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
+        // ApiJson reads bodies itself (read_body); this limit holds axum's own
+        // extractors to the same bound, should a handler ever take one.
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
         .with_state(auth)
 }

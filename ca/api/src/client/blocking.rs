@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{
     api_error, pinned_tls_config, Attempts, BearerToken, CaUrls, ClientError, Fingerprint,
+    CONNECT_TIMEOUT, REQUEST_TIMEOUT,
 };
 use crate::paths;
 
@@ -28,8 +29,8 @@ impl Client {
         let tls = pinned_tls_config(pin)?;
         let http = reqwest::blocking::Client::builder()
             .use_preconfigured_tls(tls)
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(concat!("rampart/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ClientError::Tls(crate::report::one_line(&e)))?;
@@ -42,7 +43,7 @@ impl Client {
 
     /// The same client, sending `Authorization: Bearer <token>`.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(BearerToken(token.into().into()));
+        self.token = Some(BearerToken::new(token));
         self
     }
 

@@ -296,7 +296,16 @@ impl CaUrls {
 #[derive(Clone)]
 pub(crate) struct BearerToken(secrecy::SecretString);
 
+/// How long either client waits for a whole request (a call may set longer:
+/// long-polls, uploads), and for a connection.
+const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl BearerToken {
+    fn new(token: impl Into<String>) -> Self {
+        BearerToken(token.into().into())
+    }
+
     /// The `Authorization` header value, marked sensitive so that reqwest
     /// keeps it out of its own debug output too.
     fn header(&self) -> reqwest::header::HeaderValue {

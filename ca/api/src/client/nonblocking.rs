@@ -2,14 +2,13 @@
 //! failover as [`super::Client`], on tokio. The bastion's calls build on
 //! [`AsyncClient::send`]; the JSON helpers cover the plain ones.
 
-use std::time::Duration;
-
 use reqwest::{RequestBuilder, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::{
     api_error, pinned_tls_config, Attempts, BearerToken, CaUrls, ClientError, Fingerprint,
+    CONNECT_TIMEOUT, REQUEST_TIMEOUT,
 };
 
 /// Async client for one CA (or several serving the same state).
@@ -28,8 +27,8 @@ impl AsyncClient {
         let base = CaUrls::parse(base_url)?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(pinned_tls_config(pin)?)
-            .timeout(Duration::from_secs(30))
-            .connect_timeout(Duration::from_secs(10))
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true)
             .user_agent(user_agent)
             .build()
@@ -43,7 +42,7 @@ impl AsyncClient {
 
     /// The same client, sending `Authorization: Bearer <token>`.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
-        self.token = Some(BearerToken(token.into().into()));
+        self.token = Some(BearerToken::new(token));
         self
     }
 
