@@ -9,7 +9,7 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
-use rampart_api::{BastionJoinRequest, Fingerprint};
+use rampart_api::{BastionJoinRequest, Fingerprint, WireSecret};
 use russh::keys::ssh_key::{self, Certificate, LineEnding, PrivateKey, PublicKey};
 
 use crate::ca_client::CaClient;
@@ -159,7 +159,7 @@ pub async fn join(args: &JoinArgs) -> Result<PathBuf, BastionError> {
         .map_err(|e| BastionError::Key(e.to_string()))?;
     let resp = client
         .join(&BastionJoinRequest {
-            token: args.token.clone(),
+            token: args.token.clone().into(),
             name: args.name.clone(),
             host_public_key: public.clone(),
         })
@@ -175,7 +175,9 @@ pub async fn join(args: &JoinArgs) -> Result<PathBuf, BastionError> {
     )?;
     write_new(
         &dir.join("credential"),
-        format!("{}\n", resp.credential).as_bytes(),
+        WireSecret::new(format!("{}\n", resp.credential.expose()))
+            .expose()
+            .as_bytes(),
         0o600,
     )?;
     // One key per line: several while the CA rotates a key.

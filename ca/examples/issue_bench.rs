@@ -144,7 +144,7 @@ fn enrol_and_login(client: &Client, invite: &str, user: &str) -> api::LoginRespo
             paths::ENROLL_FINISH,
             &api::EnrollFinishRequest {
                 enrollment_token: started.enrollment_token,
-                totp_code: totp_code(&started.totp_uri, 0),
+                totp_code: totp_code(started.totp_uri.expose(), 0).into(),
             },
         )
         .expect("enroll finish");
@@ -155,7 +155,7 @@ fn enrol_and_login(client: &Client, invite: &str, user: &str) -> api::LoginRespo
             &api::LoginRequest {
                 user: user.into(),
                 factor: api::FactorProof::Totp {
-                    code: totp_code(&started.totp_uri, 1),
+                    code: totp_code(started.totp_uri.expose(), 1).into(),
                 },
             },
         )
@@ -304,7 +304,7 @@ fn main() {
     }
     let pin = Fingerprint::parse(&out.tls_fingerprint).unwrap();
     let anon = Client::new(&url, pin).unwrap();
-    let admin_login = enrol_and_login(&anon, &out.admin_invite, "admin");
+    let admin_login = enrol_and_login(&anon, out.admin_invite.expose(), "admin");
     let admin = anon.clone().with_token(admin_login.session_token.clone());
     println!(
         "rampart-ca on {url}; {} clients, {} s; machine: {} cores",
@@ -393,7 +393,7 @@ fn main() {
                 paths::ENROLL_FINISH,
                 &api::EnrollFinishRequest {
                     enrollment_token: started.enrollment_token,
-                    totp_code: totp_code(&started.totp_uri, 0),
+                    totp_code: totp_code(started.totp_uri.expose(), 0).into(),
                 },
             )
             .unwrap();
@@ -419,7 +419,7 @@ fn main() {
                             &api::LoginRequest {
                                 user,
                                 factor: api::FactorProof::Totp {
-                                    code: totp_code(&uri, 1),
+                                    code: totp_code(uri.expose(), 1).into(),
                                 },
                             },
                         )

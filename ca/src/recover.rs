@@ -31,7 +31,7 @@ pub struct RecoveryInvite {
     /// The admin.
     pub user: String,
     /// The invite code (shown once).
-    pub code: String,
+    pub code: rampart_api::WireSecret,
     /// When it expires.
     pub expires_at: DateTime<Utc>,
     /// The CA's URL, from its listen address.

@@ -18,6 +18,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
+use rampart_api::WireSecret;
+
 use crate::error::CaError;
 
 /// Crockford-style alphabet without look-alikes (no I, L, O, U).
@@ -43,8 +45,8 @@ fn grouped(s: &str, every: usize) -> String {
 }
 
 /// A new invite code: 32 characters (160 bits) in groups of four.
-pub fn new_invite_code() -> String {
-    grouped(&random_chars(32), 4)
+pub fn new_invite_code() -> WireSecret {
+    WireSecret::new(grouped(&random_chars(32), 4))
 }
 
 /// A new opaque bearer token (256 bits, URL-safe).
@@ -53,7 +55,18 @@ pub fn new_invite_code() -> String {
 /// join --token …`), where a leading dash reads as a flag. One draw in 64 would
 /// start with one (the first character carries the top 6 bits of the first byte,
 /// and `-` is 62 in the URL-safe alphabet); those are drawn again.
-pub fn new_token() -> String {
+pub fn new_token() -> WireSecret {
+    WireSecret::new(random_token())
+}
+
+/// A request ID: as unguessable as a token, but public (it appears in URLs and
+/// audit events), so a plain `String`.
+pub fn new_request_id() -> String {
+    random_token()
+}
+
+/// 256 random bits, URL-safe base64, never starting with `-` (see [`new_token`]).
+fn random_token() -> String {
     use base64::Engine as _;
     let mut b = Zeroizing::new([0u8; 32]);
     loop {
@@ -95,7 +108,7 @@ pub struct RecoveryCode {
     /// The public part, unique per user.
     pub id: String,
     /// The code as shown to the user.
-    pub code: Zeroizing<String>,
+    pub code: WireSecret,
 }
 
 impl std::fmt::Debug for RecoveryCode {
@@ -113,7 +126,7 @@ pub fn new_recovery_codes(count: usize) -> Vec<RecoveryCode> {
             continue;
         }
         let secret = Zeroizing::new(random_chars(16));
-        let code = Zeroizing::new(format!("{id}-{}", grouped(&secret, 4)));
+        let code = WireSecret::new(format!("{id}-{}", grouped(&secret, 4)));
         out.push(RecoveryCode { id, code });
     }
     out
@@ -241,6 +254,7 @@ mod tests {
         // 64 × 64 draws: with a leading dash allowed, about 64 of these would have one.
         for _ in 0..4096 {
             let t = new_token();
+            let t = t.expose();
             assert!(!t.starts_with('-'), "{t}");
             assert_eq!(t.len(), 43);
         }
@@ -249,12 +263,16 @@ mod tests {
     #[test]
     fn invite_codes_normalise_before_hashing() {
         let code = new_invite_code();
+        let code = code.expose();
         assert_eq!(code.len(), 32 + 7);
         assert_eq!(
-            digest_secret(&code),
+            digest_secret(code),
             digest_secret(&code.to_uppercase().replace('-', ""))
         );
-        assert_ne!(digest_secret(&code), digest_secret(&new_invite_code()));
+        assert_ne!(
+            digest_secret(code),
+            digest_secret(new_invite_code().expose())
+        );
     }
 
     #[test]
@@ -262,15 +280,15 @@ mod tests {
         let codes = new_recovery_codes(10);
         assert_eq!(codes.len(), 10);
         let c = codes.first().unwrap();
-        let phc = hash_recovery_code(&c.code).unwrap();
-        let (id, norm) = parse_recovery_code(&c.code.to_uppercase()).unwrap();
+        let phc = hash_recovery_code(c.code.expose()).unwrap();
+        let (id, norm) = parse_recovery_code(&c.code.expose().to_uppercase()).unwrap();
         assert_eq!(id, c.id);
         assert!(verify_recovery_code(&norm, &phc));
         let other = codes.get(1).unwrap();
-        let (_, wrong) = parse_recovery_code(&other.code).unwrap();
+        let (_, wrong) = parse_recovery_code(other.code.expose()).unwrap();
         assert!(!verify_recovery_code(&wrong, &phc));
         assert!(parse_recovery_code("short").is_none());
-        assert!(!format!("{c:?}").contains(&c.code[5..]));
+        assert!(!format!("{c:?}").contains(&c.code.expose()[5..]));
     }
 
     #[test]

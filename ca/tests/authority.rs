@@ -62,7 +62,7 @@ fn fixture() -> Fixture {
 /// An enrolled user: its TOTP generator and recovery codes.
 struct Enrolled {
     totp: totp_rs::TOTP,
-    recovery: Vec<String>,
+    recovery: Vec<api::WireSecret>,
 }
 
 impl Fixture {
@@ -103,7 +103,7 @@ impl Fixture {
                 },
             )
             .unwrap();
-        let totp = totp_rs::TOTP::from_url(&started.totp_uri).unwrap();
+        let totp = totp_rs::TOTP::from_url(started.totp_uri.expose()).unwrap();
         let code = totp.generate(self.clock.now().timestamp() as u64);
         let finished = self
             .auth
@@ -111,7 +111,7 @@ impl Fixture {
                 &self.caller,
                 &api::EnrollFinishRequest {
                     enrollment_token: started.enrollment_token,
-                    totp_code: code,
+                    totp_code: code.into(),
                 },
             )
             .unwrap();
@@ -168,7 +168,7 @@ impl Fixture {
 }
 
 fn totp(code: String) -> api::FactorProof {
-    api::FactorProof::Totp { code }
+    api::FactorProof::Totp { code: code.into() }
 }
 
 #[test]
@@ -185,7 +185,7 @@ fn enrol_login_and_get_a_certificate_with_mfa_evidence() {
     );
     let login = f.login("alice", totp(f.code(&alice, 1))).unwrap();
     assert_eq!(login.mfa_method, "totp");
-    let cert = f.cert(&login.session_token, Some(7200)).unwrap();
+    let cert = f.cert(login.session_token.expose(), Some(7200)).unwrap();
     assert_eq!(
         cert.principals,
         vec!["alice".to_string(), "deploy".to_string()]
@@ -205,7 +205,7 @@ fn enrol_login_and_get_a_certificate_with_mfa_evidence() {
         &login.mfa_event
     );
     // Policy clamps to the role's 4 h.
-    let long = f.cert(&login.session_token, Some(86_400)).unwrap();
+    let long = f.cert(login.session_token.expose(), Some(86_400)).unwrap();
     assert_eq!((long.valid_before - start()).num_seconds(), 4 * 3600);
     assert!(long.serial > cert.serial);
     let kinds = f.kinds();
@@ -409,7 +409,7 @@ fn recovery_codes_work_once_and_policy_decides_what_they_grant() {
         .unwrap();
     assert_eq!(login.mfa_method, "recovery");
     // The dev role does not allow recovery logins.
-    let e = f.cert(&login.session_token, None).unwrap_err();
+    let e = f.cert(login.session_token.expose(), None).unwrap_err();
     assert_eq!(e.status(), 403);
     assert!(f.kinds().iter().any(|k| k == "recovery_code_used"));
     assert!(f.kinds().iter().any(|k| k == "cert_denied"));
@@ -428,7 +428,7 @@ fn recovery_codes_work_once_and_policy_decides_what_they_grant() {
             },
         )
         .unwrap();
-    let cert = f.cert(&login.session_token, None).unwrap();
+    let cert = f.cert(login.session_token.expose(), None).unwrap();
     assert_eq!((cert.valid_before - start()).num_seconds(), 15 * 60);
     assert!(cert.key_id.ends_with("mfa=recovery"));
 }
@@ -492,7 +492,7 @@ fn admin_actions_need_an_admin_and_revocation_reaches_the_krl() {
     let root = f.add_user("root-admin", &["admins"], true);
     let alice = f.add_user("alice", &["engineers"], false);
     let a = f.login("alice", totp(f.code(&alice, 1))).unwrap();
-    let alice_session = f.auth.authenticate(&a.session_token).unwrap();
+    let alice_session = f.auth.authenticate(a.session_token.expose()).unwrap();
     let e = f
         .auth
         .require_admin(&f.caller, &alice_session, "list_users")
@@ -500,9 +500,9 @@ fn admin_actions_need_an_admin_and_revocation_reaches_the_krl() {
     assert_eq!(e.code(), "not_admin");
     assert!(f.kinds().iter().any(|k| k == "admin_action_denied"));
 
-    let cert = f.cert(&a.session_token, None).unwrap();
+    let cert = f.cert(a.session_token.expose(), None).unwrap();
     let r = f.login("root-admin", totp(f.code(&root, 1))).unwrap();
-    let admin = f.auth.authenticate(&r.session_token).unwrap();
+    let admin = f.auth.authenticate(r.session_token.expose()).unwrap();
     f.auth.require_admin(&f.caller, &admin, "revoke").unwrap();
     let krl_before = f.auth.krl();
     let out = f
@@ -542,10 +542,10 @@ fn admin_actions_need_an_admin_and_revocation_reaches_the_krl() {
             },
         )
         .unwrap();
-    assert!(f.auth.authenticate(&a.session_token).is_err());
+    assert!(f.auth.authenticate(a.session_token.expose()).is_err());
     // Admin MFA goes stale.
     f.clock.advance(chrono::Duration::hours(2));
-    let admin = f.auth.authenticate(&r.session_token).unwrap();
+    let admin = f.auth.authenticate(r.session_token.expose()).unwrap();
     assert_eq!(
         f.auth
             .require_admin(&f.caller, &admin, "revoke")
@@ -560,7 +560,7 @@ fn bad_keys_are_refused_with_a_clear_reason() {
     let f = fixture();
     let alice = f.add_user("alice", &["engineers"], false);
     let login = f.login("alice", totp(f.code(&alice, 1))).unwrap();
-    let session = f.auth.authenticate(&login.session_token).unwrap();
+    let session = f.auth.authenticate(login.session_token.expose()).unwrap();
     for (key, code) in [
         ("not a key", "invalid_public_key"),
         ("ssh-ed25519 AAAA!!!!", "invalid_public_key"),
@@ -587,7 +587,7 @@ fn a_host_join_token_certifies_one_host_once_for_the_names_it_was_made_for() {
     let f = fixture_with(limits(5, 6), None);
     let root = f.add_user("root-admin", &["admins"], true);
     let r = f.login("root-admin", totp(f.code(&root, 1))).unwrap();
-    let admin = f.auth.authenticate(&r.session_token).unwrap();
+    let admin = f.auth.authenticate(r.session_token.expose()).unwrap();
     let make = |name: &str, extra: &[&str], ttl: Option<u64>| {
         f.auth.create_host_token(
             &f.caller,
@@ -645,15 +645,15 @@ fn a_host_join_token_certifies_one_host_once_for_the_names_it_was_made_for() {
         serde_json::json!(["web-1", "web-1.example.com", "192.0.2.80"])
     );
     assert!(
-        !format!("{tok:?}").contains(&tok.token),
+        !format!("{tok:?}").contains(tok.token.expose()),
         "redacted in Debug"
     );
 
     // A key that does not parse is refused before the token is spent.
-    let e = join(&host, &tok.token, "ssh-ed25519 AAAA-not-a-key").unwrap_err();
+    let e = join(&host, tok.token.expose(), "ssh-ed25519 AAAA-not-a-key").unwrap_err();
     assert_eq!(e.status(), 400, "{e}");
     let key = host_key();
-    let cert = join(&host, &tok.token, &key).unwrap();
+    let cert = join(&host, tok.token.expose(), &key).unwrap();
     assert_eq!(
         cert.principals,
         ["web-1", "web-1.example.com", "192.0.2.80"]
@@ -671,7 +671,7 @@ fn a_host_join_token_certifies_one_host_once_for_the_names_it_was_made_for() {
 
     // Used: not again, by this host or another.
     assert_eq!(
-        join(&other_host, &tok.token, &host_key())
+        join(&other_host, tok.token.expose(), &host_key())
             .unwrap_err()
             .code(),
         "token_used"
@@ -680,7 +680,7 @@ fn a_host_join_token_certifies_one_host_once_for_the_names_it_was_made_for() {
     let short = make("web-2", &[], Some(60)).unwrap();
     f.clock.advance(chrono::Duration::seconds(61));
     assert_eq!(
-        join(&other_host, &short.token, &host_key())
+        join(&other_host, short.token.expose(), &host_key())
             .unwrap_err()
             .code(),
         "token_expired"
@@ -691,7 +691,7 @@ fn a_host_join_token_certifies_one_host_once_for_the_names_it_was_made_for() {
         .unwrap()
         .fingerprint(ssh_key::HashAlg::Sha256)
         .to_string();
-    let admin = f.auth.authenticate(&r.session_token).unwrap();
+    let admin = f.auth.authenticate(r.session_token.expose()).unwrap();
     f.auth
         .revoke(
             &f.caller,
@@ -715,15 +715,15 @@ fn a_host_join_token_certifies_one_host_once_for_the_names_it_was_made_for() {
         )
         .unwrap();
     assert_eq!(
-        join(&other_host, &third.token, &revoked_key)
+        join(&other_host, third.token.expose(), &revoked_key)
             .unwrap_err()
             .code(),
         "key_revoked"
     );
     // Two hosts racing with one token: exactly one is certified.
     let results: Vec<bool> = std::thread::scope(|s| {
-        let a = s.spawn(|| join(&host, &third.token, &host_key()).is_ok());
-        let b = s.spawn(|| join(&other_host, &third.token, &host_key()).is_ok());
+        let a = s.spawn(|| join(&host, third.token.expose(), &host_key()).is_ok());
+        let b = s.spawn(|| join(&other_host, third.token.expose(), &host_key()).is_ok());
         vec![a.join().unwrap(), b.join().unwrap()]
     });
     assert_eq!(results.iter().filter(|ok| **ok).count(), 1, "{results:?}");
@@ -757,7 +757,7 @@ fn host_join_tokens_are_listed_without_their_secret_and_an_unused_one_can_be_wit
     let f = fixture();
     let root = f.add_user("root-admin", &["admins"], true);
     let r = f.login("root-admin", totp(f.code(&root, 1))).unwrap();
-    let admin = f.auth.authenticate(&r.session_token).unwrap();
+    let admin = f.auth.authenticate(r.session_token.expose()).unwrap();
     let make = |name: &str| {
         f.auth
             .create_host_token(
@@ -788,7 +788,7 @@ fn host_join_tokens_are_listed_without_their_secret_and_an_unused_one_can_be_wit
     let used = make("web-1");
     f.clock.advance(chrono::Duration::seconds(1));
     let unused = make("web-2");
-    join(&used.token).unwrap();
+    join(used.token.expose()).unwrap();
 
     let list = f.auth.list_host_tokens().unwrap();
     let names: Vec<&str> = list.tokens.iter().map(|t| t.name.as_str()).collect();
@@ -798,7 +798,7 @@ fn host_join_tokens_are_listed_without_their_secret_and_an_unused_one_can_be_wit
     assert_eq!(list.tokens[1].created_by, "root-admin");
     let shown = serde_json::to_string(&list).unwrap();
     assert!(
-        !shown.contains(&used.token) && !shown.contains(&unused.token),
+        !shown.contains(used.token.expose()) && !shown.contains(unused.token.expose()),
         "no secret in the list"
     );
 
@@ -821,7 +821,10 @@ fn host_join_tokens_are_listed_without_their_secret_and_an_unused_one_can_be_wit
     assert_eq!((e.code().as_str(), e.status()), ("token_unknown", 404));
     let withdrawn = revoke(&list.tokens[1].id).unwrap();
     assert_eq!(withdrawn.name, "web-2");
-    assert_eq!(join(&unused.token).unwrap_err().code(), "token_unknown");
+    assert_eq!(
+        join(unused.token.expose()).unwrap_err().code(),
+        "token_unknown"
+    );
     assert_eq!(f.auth.list_host_tokens().unwrap().tokens.len(), 1);
     let revoked = f.events_of("revoked");
     assert_eq!(revoked.len(), 1, "audited once: {revoked:?}");

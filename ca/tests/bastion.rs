@@ -106,13 +106,13 @@ impl Fixture {
                 },
             )
             .unwrap();
-        let totp = totp_rs::TOTP::from_url(&started.totp_uri).unwrap();
+        let totp = totp_rs::TOTP::from_url(started.totp_uri.expose()).unwrap();
         self.auth
             .enroll_finish(
                 &self.caller,
                 &api::EnrollFinishRequest {
                     enrollment_token: started.enrollment_token,
-                    totp_code: self.code(&totp),
+                    totp_code: self.code(&totp).into(),
                 },
             )
             .unwrap();
@@ -129,12 +129,15 @@ impl Fixture {
                 &api::LoginRequest {
                     user: name.into(),
                     factor: api::FactorProof::Totp {
-                        code: self.code(totp),
+                        code: self.code(totp).into(),
                     },
                 },
             )
             .unwrap();
-        let session = self.auth.authenticate(&login.session_token).unwrap();
+        let session = self
+            .auth
+            .authenticate(login.session_token.expose())
+            .unwrap();
         let key = FileCaKey::generate("subject").unwrap();
         let cert = self
             .auth
@@ -148,7 +151,7 @@ impl Fixture {
             )
             .unwrap();
         common::remember_key(&cert.certificate, key.private_key());
-        (login.session_token, cert)
+        (login.session_token.expose().to_owned(), cert)
     }
 
     fn join(&self, admin_token: &str) -> Bastion {
@@ -186,7 +189,9 @@ impl Fixture {
             )
             .unwrap();
         (
-            self.auth.authenticate_bastion(&joined.credential).unwrap(),
+            self.auth
+                .authenticate_bastion(joined.credential.expose())
+                .unwrap(),
             host,
         )
     }
@@ -209,7 +214,7 @@ impl Fixture {
                 session_id: "s1".into(),
                 public_key: key.private_key().public_key().to_openssh().unwrap(),
                 source: None,
-                totp_code,
+                totp_code: totp_code.map(Into::into),
                 webauthn_approval: None,
                 user_proof: Some(common::user_proof(outer)),
             },
@@ -449,12 +454,12 @@ fn an_outer_certificate_from_an_oidc_login_is_accepted_as_oidc() {
             &api::LoginRequest {
                 user: "alice".into(),
                 factor: api::FactorProof::Totp {
-                    code: f.code(&alice_totp),
+                    code: f.code(&alice_totp).into(),
                 },
             },
         )
         .unwrap();
-    let mut session = f.auth.authenticate(&login.session_token).unwrap();
+    let mut session = f.auth.authenticate(login.session_token.expose()).unwrap();
     session.record.mfa_method = rampart_policy::MfaMethod::Oidc;
     // What the OIDC login keeps beside such a session (a second connection to
     // the same store file; SQLite serialises the writers).
@@ -1207,7 +1212,7 @@ engineers = ["dev"]
                 session_id: "s2".into(),
                 public_key: key.private_key().public_key().to_openssh().unwrap(),
                 source: None,
-                totp_code: code,
+                totp_code: code.map(Into::into),
                 webauthn_approval: None,
                 user_proof: Some(common::user_proof(&outer.certificate)),
             },

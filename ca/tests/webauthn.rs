@@ -150,7 +150,7 @@ impl Fixture {
             .unwrap()
     }
 
-    fn user(&self, name: &str, groups: &[&str], admin: bool) -> String {
+    fn user(&self, name: &str, groups: &[&str], admin: bool) -> api::WireSecret {
         self.auth
             .create_user(
                 None,
@@ -209,7 +209,7 @@ impl Fixture {
         name: &str,
         groups: &[&str],
         admin: bool,
-    ) -> (SoftToken, wapi::WebauthnKey, Vec<String>) {
+    ) -> (SoftToken, wapi::WebauthnKey, Vec<api::WireSecret>) {
         self.enrolled_with(name, groups, admin, token())
     }
 
@@ -220,9 +220,9 @@ impl Fixture {
         groups: &[&str],
         admin: bool,
         mut t: SoftToken,
-    ) -> (SoftToken, wapi::WebauthnKey, Vec<String>) {
+    ) -> (SoftToken, wapi::WebauthnKey, Vec<api::WireSecret>) {
         let invite = self.user(name, groups, admin);
-        let started = self.register_start(&invite, "blue").unwrap();
+        let started = self.register_start(invite.expose(), "blue").unwrap();
         let answer = register_answer(&mut t, &started, ORIGIN);
         match self.finish(&started, answer).unwrap() {
             wapi::CeremonyOutcome::Registered {
@@ -378,7 +378,7 @@ fn enrol_from_invite_then_login_gives_a_certificate_with_key_evidence() {
 
     // The soft token does not verify the user: UV = no, so the phishing-resistant
     // role is not granted, but the OTP-strength one is.
-    let cert = f.cert(&login.session_token).unwrap();
+    let cert = f.cert(login.session_token.expose()).unwrap();
     assert_eq!(
         ext(&cert, "mfa-method@rampart").as_deref(),
         Some("webauthn")
@@ -391,7 +391,7 @@ fn enrol_from_invite_then_login_gives_a_certificate_with_key_evidence() {
     assert_eq!(cert.principals, vec!["alice".to_string()]);
 
     // The key's counter and last use moved.
-    let session = f.auth.authenticate(&login.session_token).unwrap();
+    let session = f.auth.authenticate(login.session_token.expose()).unwrap();
     let keys = f.own_keys(&session);
     assert_eq!(keys.len(), 1);
     assert!(keys[0].sign_count > key.sign_count);
@@ -436,7 +436,7 @@ fn browser_page_path_login_is_collected_by_wait_once() {
         other => panic!("{other:?}"),
     };
     assert_eq!(login.user, "bob");
-    f.auth.authenticate(&login.session_token).unwrap();
+    f.auth.authenticate(login.session_token.expose()).unwrap();
     // The session token is handed out once.
     assert_eq!(
         f.poll(&started).unwrap_err().code(),
@@ -642,7 +642,7 @@ fn an_aaguid_outside_the_policy_cannot_enrol() {
     );
     let invite = f.user("gina", &["engineers"], false);
     let mut t = token();
-    let started = f.register_start(&invite, "blue").unwrap();
+    let started = f.register_start(invite.expose(), "blue").unwrap();
     let answer = register_answer(&mut t, &started, ORIGIN);
     let err = f.finish(&started, answer).unwrap_err();
     assert_eq!(err.code(), "webauthn_aaguid_not_allowed");
@@ -657,7 +657,7 @@ fn a_wrong_origin_is_refused() {
     let f = fixture();
     let invite = f.user("hank", &["engineers"], false);
     let mut t = token();
-    let started = f.register_start(&invite, "blue").unwrap();
+    let started = f.register_start(invite.expose(), "blue").unwrap();
     let answer = register_answer(&mut t, &started, "https://localhost:9999");
     assert_eq!(
         f.finish(&started, answer).unwrap_err().code(),
@@ -728,7 +728,7 @@ fn keys_are_listed_added_and_removed_with_audit() {
     let (mut t, key, _) = f.enrolled_with("lena", &["engineers"], false, uv_token());
     let (mut admin_t, _, _) = f.enrolled_with("root_admin", &["engineers"], true, uv_token());
     let login = f.login("lena", &mut t).unwrap();
-    let session = f.auth.authenticate(&login.session_token).unwrap();
+    let session = f.auth.authenticate(login.session_token.expose()).unwrap();
 
     // A second key from the session: no recovery codes this time.
     let started = f
@@ -782,7 +782,10 @@ fn keys_are_listed_added_and_removed_with_audit() {
     );
     // An admin lists and removes them.
     let admin_login = f.login("root_admin", &mut admin_t).unwrap();
-    let admin = f.auth.authenticate(&admin_login.session_token).unwrap();
+    let admin = f
+        .auth
+        .authenticate(admin_login.session_token.expose())
+        .unwrap();
     let listed = f
         .auth
         .webauthn_list_keys(&f.caller, &admin, Some("lena"))
@@ -925,7 +928,7 @@ fn a_per_session_certificate_carries_the_outer_certificates_key_evidence() {
     let f = fixture();
     let (mut t, _, _) = f.enrolled("olga", &["engineers", "sre"], false);
     let login = f.login("olga", &mut t).unwrap();
-    let outer = f.cert(&login.session_token).unwrap();
+    let outer = f.cert(login.session_token.expose()).unwrap();
     let bastion = Bastion {
         record: BastionRecord {
             name: "bastion-1".into(),
@@ -990,7 +993,7 @@ fn attestation_roots_admit_only_keys_they_attest() {
     let f = fixture_with(Limits::default(), settings(|r| r.attestation_roots = roots));
 
     let invite = f.user("pat", &["engineers"], false);
-    let started = f.register_start(&invite, "blue").unwrap();
+    let started = f.register_start(invite.expose(), "blue").unwrap();
     let answer = register_answer(&mut other, &started, ORIGIN);
     assert_eq!(
         f.finish(&started, answer).unwrap_err().code(),
@@ -1002,7 +1005,7 @@ fn attestation_roots_admit_only_keys_they_attest() {
     );
 
     let invite = f.user("quinn", &["engineers"], false);
-    let started = f.register_start(&invite, "blue").unwrap();
+    let started = f.register_start(invite.expose(), "blue").unwrap();
     let answer = register_answer(&mut trusted, &started, ORIGIN);
     assert!(matches!(
         f.finish(&started, answer).unwrap(),
@@ -1101,7 +1104,7 @@ fn changing_ones_keys_needs_a_fresh_login() {
     let (mut t, key, _) = f.enrolled("tess", &["engineers"], false);
     let login = f.login("tess", &mut t).unwrap();
     f.clock.advance(chrono::Duration::hours(2));
-    let session = f.auth.authenticate(&login.session_token).unwrap();
+    let session = f.auth.authenticate(login.session_token.expose()).unwrap();
     let add = f.auth.webauthn_register_start(
         &f.caller,
         Some(&session),
@@ -1242,20 +1245,20 @@ fn denied_and_abandoned_prompts_lock_further_link_prompts_for_a_while() {
 
 impl Fixture {
     /// A user enrolled with TOTP from an invite; returns the generator.
-    fn totp_user(&self, name: &str, groups: &[&str]) -> (totp_rs::TOTP, Vec<String>) {
+    fn totp_user(&self, name: &str, groups: &[&str]) -> (totp_rs::TOTP, Vec<api::WireSecret>) {
         let invite = self.user(name, groups, false);
         let started = self
             .auth
             .enroll_start(&self.caller, &api::EnrollStartRequest { invite })
             .unwrap();
-        let totp = totp_rs::TOTP::from_url(&started.totp_uri).unwrap();
+        let totp = totp_rs::TOTP::from_url(started.totp_uri.expose()).unwrap();
         let finished = self
             .auth
             .enroll_finish(
                 &self.caller,
                 &api::EnrollFinishRequest {
                     enrollment_token: started.enrollment_token,
-                    totp_code: totp.generate(self.clock.now().timestamp() as u64),
+                    totp_code: totp.generate(self.clock.now().timestamp() as u64).into(),
                 },
             )
             .unwrap();
@@ -1274,7 +1277,9 @@ impl Fixture {
                 },
             )
             .unwrap();
-        self.auth.authenticate(&login.session_token).unwrap()
+        self.auth
+            .authenticate(login.session_token.expose())
+            .unwrap()
     }
 
     /// `register/start` for a key named `name` with `session` (no invite).
@@ -1334,7 +1339,7 @@ fn a_totp_session_cannot_start_enrolling_a_key() {
     let f = fixture();
     let (totp, _) = f.totp_user("uma", &["engineers"]);
     let code = totp.generate(f.clock.now().timestamp() as u64 + 30);
-    let session = f.session_with("uma", api::FactorProof::Totp { code });
+    let session = f.session_with("uma", api::FactorProof::Totp { code: code.into() });
     f.assert_enrolment_refused(
         f.add_key_start(&session, "blue"),
         "enrolment_factor_too_weak",
@@ -1359,7 +1364,7 @@ fn a_totp_session_cannot_start_enrolling_a_key() {
         )
         .unwrap()
         .code;
-    let started = f.register_start(&invite, "blue").unwrap();
+    let started = f.register_start(invite.expose(), "blue").unwrap();
     let mut t = uv_token();
     let answer = register_answer(&mut t, &started, ORIGIN);
     let wapi::CeremonyOutcome::Registered { key, .. } = f.finish(&started, answer).unwrap() else {
@@ -1377,7 +1382,7 @@ fn a_recovery_code_session_only_replaces_a_lost_key_below_phishing_resistant() {
     let recovery_session = |f: &Fixture, user: &str, code: &str| {
         f.session_with(user, api::FactorProof::Recovery { code: code.into() })
     };
-    let session = recovery_session(&f, "vic", &recovery[0]);
+    let session = recovery_session(&f, "vic", recovery[0].expose());
     // ...and may not simply add a key with it: that would be a second key.
     f.assert_enrolment_refused(
         f.add_key_start(&session, "replacement"),
@@ -1422,7 +1427,7 @@ fn a_recovery_code_session_only_replaces_a_lost_key_below_phishing_resistant() {
 
     // A TOTP user's recovery code has no key to replace: nothing to re-enrol here.
     let (_totp, codes) = f.totp_user("wes", &["engineers"]);
-    let session = recovery_session(&f, "wes", &codes[0]);
+    let session = recovery_session(&f, "wes", codes[0].expose());
     f.assert_enrolment_refused(
         f.add_key_start(&session, "blue"),
         "enrolment_recovery_session",
@@ -1433,7 +1438,7 @@ fn a_recovery_code_session_only_replaces_a_lost_key_below_phishing_resistant() {
     // An admin's recovery code while [admin] allow_recovery = false: not even a
     // replacement (the new key would pass the admin gate the code may not).
     let (_lost, admin_key, codes) = f.enrolled_with("ada", &["engineers"], true, uv_token());
-    let session = recovery_session(&f, "ada", &codes[0]);
+    let session = recovery_session(&f, "ada", codes[0].expose());
     f.assert_enrolment_refused(
         f.replace_key_start(&session, "blue", Some(&admin_key.id)),
         "enrolment_recovery_session",
@@ -1453,7 +1458,7 @@ fn a_recovery_code_session_only_replaces_a_lost_key_below_phishing_resistant() {
     );
     let (_lost, lost_key, codes) = g.enrolled_with("vic", &["sre"], false, uv_token());
     assert!(lost_key.attested, "{lost_key:?}");
-    let session = recovery_session(&g, "vic", &codes[0]);
+    let session = recovery_session(&g, "vic", codes[0].expose());
     g.assert_enrolment_refused(
         g.replace_key_start(&session, "blue", Some(&lost_key.id)),
         "enrolment_recovery_session",
@@ -1474,7 +1479,7 @@ fn a_key_session_adds_a_key_only_up_to_its_own_strength() {
     let (mut t, _, _) = f.enrolled_with("xena", &["engineers"], false, uv_token());
     let session = f
         .auth
-        .authenticate(&f.login("xena", &mut t).unwrap().session_token)
+        .authenticate(f.login("xena", &mut t).unwrap().session_token.expose())
         .unwrap();
     let started = f.add_key_start(&session, "green").unwrap();
     let mut t2 = uv_token();
@@ -1495,7 +1500,7 @@ fn a_key_session_adds_a_key_only_up_to_its_own_strength() {
     );
     let session = f
         .auth
-        .authenticate(&f.login("xena", &mut t).unwrap().session_token)
+        .authenticate(f.login("xena", &mut t).unwrap().session_token.expose())
         .unwrap();
     f.assert_enrolment_refused(
         f.add_key_start(&session, "red"),
@@ -1514,7 +1519,7 @@ fn a_key_session_adds_a_key_only_up_to_its_own_strength() {
     let (mut weak, _, _) = g.enrolled("yuri", &["engineers"], false);
     let session = g
         .auth
-        .authenticate(&g.login("yuri", &mut weak).unwrap().session_token)
+        .authenticate(g.login("yuri", &mut weak).unwrap().session_token.expose())
         .unwrap();
     g.assert_enrolment_refused(
         g.add_key_start(&session, "green"),
@@ -1536,7 +1541,7 @@ fn an_unattested_key_is_refused_by_a_phishing_resistant_role_and_an_allow_listed
         serde_json::Value::Bool(false)
     );
     let login = f.login("zoe", &mut t).unwrap();
-    let err = f.cert(&login.session_token).unwrap_err();
+    let err = f.cert(login.session_token.expose()).unwrap_err();
     let message = err.to_string();
     assert!(
         message.contains("phishing-resistant") && message.contains("unattested-key"),
@@ -1554,7 +1559,7 @@ fn an_unattested_key_is_refused_by_a_phishing_resistant_role_and_an_allow_listed
     let (mut t, key, _) = g.enrolled_with("zoe", &["sre"], false, uv_token());
     assert!(key.attested, "{key:?}");
     let login = g.login("zoe", &mut t).unwrap();
-    let cert = g.cert(&login.session_token).unwrap();
+    let cert = g.cert(login.session_token.expose()).unwrap();
     assert_eq!(ext(&cert, wapi::EXT_MFA_ATTESTED).as_deref(), Some("yes"));
     assert_eq!(cert.principals, vec!["root".to_string()]);
 }
@@ -1566,7 +1571,7 @@ fn a_bastion_session_keeps_the_outer_certificates_key_tier() {
     let f = uv_fixture();
     let (mut t, _, _) = f.enrolled_with("abe", &["engineers", "sre"], false, uv_token());
     let login = f.login("abe", &mut t).unwrap();
-    let outer = f.cert(&login.session_token).unwrap();
+    let outer = f.cert(login.session_token.expose()).unwrap();
     assert_eq!(ext(&outer, wapi::EXT_MFA_UV).as_deref(), Some("yes"));
     assert_eq!(ext(&outer, wapi::EXT_MFA_ATTESTED).as_deref(), Some("no"));
     let bastion = Bastion {
@@ -1612,7 +1617,7 @@ fn keys_enrolled_under_attestation_roots_count_as_attested() {
         serde_json::Value::Bool(true)
     );
     let login = f.login("bea", &mut t).unwrap();
-    let cert = f.cert(&login.session_token).unwrap();
+    let cert = f.cert(login.session_token.expose()).unwrap();
     assert!(
         cert.principals.contains(&"root".to_string()),
         "{:?}",
@@ -1622,10 +1627,10 @@ fn keys_enrolled_under_attestation_roots_count_as_attested() {
     // the key counts as unattested from its next login.
     f.auth
         .set_webauthn(RelyingParty::new(uv_settings(|_| {})).unwrap());
-    let session = f.auth.authenticate(&login.session_token).unwrap();
+    let session = f.auth.authenticate(login.session_token.expose()).unwrap();
     assert!(!f.own_keys(&session)[0].attested);
     let again = f.login("bea", &mut t).unwrap();
-    let cert = f.cert(&again.session_token).unwrap();
+    let cert = f.cert(again.session_token.expose()).unwrap();
     assert!(
         !cert.principals.contains(&"root".to_string()),
         "the phishing-resistant role no longer grants: {:?}",
@@ -1677,7 +1682,7 @@ impl Fixture {
                 session_id: session_id.into(),
                 public_key: key.private_key().public_key().to_openssh().unwrap(),
                 source: None,
-                totp_code,
+                totp_code: totp_code.map(Into::into),
                 webauthn_approval,
                 user_proof: Some(common::user_proof(&outer.certificate)),
             },
@@ -1736,13 +1741,13 @@ impl Fixture {
                 },
             )
             .unwrap();
-        let totp = totp_rs::TOTP::from_url(&started.totp_uri).unwrap();
+        let totp = totp_rs::TOTP::from_url(started.totp_uri.expose()).unwrap();
         self.auth
             .enroll_finish(
                 &self.caller,
                 &api::EnrollFinishRequest {
                     enrollment_token: started.enrollment_token,
-                    totp_code: totp.generate(self.clock.now().timestamp() as u64),
+                    totp_code: totp.generate(self.clock.now().timestamp() as u64).into(),
                 },
             )
             .unwrap();
@@ -1760,7 +1765,7 @@ fn a_role_without_link_approval_takes_a_direct_key_and_refuses_a_page_approved_o
     let (mut t, _, _) = f.enrolled("dan", &["desk"], false);
 
     let page = f.login_on_page("dan", &mut t);
-    let err = f.cert(&page.session_token).unwrap_err();
+    let err = f.cert(page.session_token.expose()).unwrap_err();
     assert_eq!(err.code(), "webauthn_link_refused");
     let message = err.to_string();
     assert!(
@@ -1774,14 +1779,14 @@ fn a_role_without_link_approval_takes_a_direct_key_and_refuses_a_page_approved_o
 
     let direct = f.login("dan", &mut t).unwrap();
     assert_eq!(f.last("mfa_succeeded").details["via"], "ctap2");
-    let cert = f.cert(&direct.session_token).unwrap();
+    let cert = f.cert(direct.session_token.expose()).unwrap();
     assert_eq!(ext(&cert, wapi::EXT_MFA_LINK).as_deref(), Some("no"));
 
     // With another role beside it, a page login still gets that one, and the
     // certificate records the link.
     let (mut t2, _, _) = f.enrolled("eve", &["engineers", "desk"], false);
     let page = f.login_on_page("eve", &mut t2);
-    let cert = f.cert(&page.session_token).unwrap();
+    let cert = f.cert(page.session_token.expose()).unwrap();
     assert_eq!(cert.principals, vec!["eve".to_string()]);
     assert_eq!(ext(&cert, wapi::EXT_MFA_LINK).as_deref(), Some("yes"));
 }
@@ -1798,7 +1803,7 @@ fn a_bastion_session_for_a_role_without_link_approval_takes_no_page_approval() {
 
     // Page login: the outer certificate says link, so `desk` does not permit.
     let page = f.login_on_page("fay", &mut t);
-    let outer = f.cert(&page.session_token).unwrap();
+    let outer = f.cert(page.session_token.expose()).unwrap();
     assert_eq!(ext(&outer, wapi::EXT_MFA_LINK).as_deref(), Some("yes"));
     let err = f
         .app_session_cert(&outer, "deploy", "s-page", None, None)
@@ -1812,7 +1817,7 @@ fn a_bastion_session_for_a_role_without_link_approval_takes_no_page_approval() {
     // Direct login: `desk` permits, but wants a per-session check, and fay has
     // only a key: no approval is asked for, the session is refused.
     let direct = f.login("fay", &mut t).unwrap();
-    let outer = f.cert(&direct.session_token).unwrap();
+    let outer = f.cert(direct.session_token.expose()).unwrap();
     let err = f
         .app_session_cert(&outer, "deploy", "s-1", None, None)
         .unwrap_err();

@@ -87,7 +87,7 @@ async fn server() -> Server {
 }
 
 impl Server {
-    fn invite(&self, user: &str) -> String {
+    fn invite(&self, user: &str) -> api::WireSecret {
         self.auth
             .create_user(
                 None,
@@ -346,7 +346,7 @@ async fn enrol_on_the_page_wakes_the_waiting_cli_then_ctap2_login_and_keys() {
     let keys: Vec<wapi::WebauthnKey> = s
         .http
         .get(format!("{}{}", s.base, wapi::KEYS))
-        .bearer_auth(&login.session_token)
+        .bearer_auth(login.session_token.expose())
         .send()
         .await
         .unwrap()

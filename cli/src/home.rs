@@ -196,10 +196,10 @@ pub struct Config {
 }
 
 /// `session.json`: the bearer token and what the CA said about it.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Session {
     /// Bearer token. Zeroized on drop, never in `Debug`.
-    pub token: String,
+    pub token: rampart_api::WireSecret,
     /// User.
     pub user: String,
     /// Admin rights.
@@ -217,25 +217,6 @@ pub struct Session {
     /// Private key file that was added to ssh-agent, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_added_key: Option<PathBuf>,
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        self.token.zeroize();
-    }
-}
-
-impl std::fmt::Debug for Session {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Session")
-            .field("token", &"<redacted>")
-            .field("user", &self.user)
-            .field("admin", &self.admin)
-            .field("mfa_method", &self.mfa_method)
-            .field("mfa_time", &self.mfa_time)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
 }
 
 /// Write `bytes` to `path` atomically with `mode`: a temporary file in the same
@@ -351,7 +332,7 @@ mod tests {
             & 0o777;
         assert_eq!(mode, 0o600);
         let s = home.live_session(now).unwrap();
-        assert_eq!(s.token, "tok-secret");
+        assert_eq!(s.token.expose(), "tok-secret");
         assert!(!format!("{s:?}").contains("tok-secret"));
 
         home.save_session(&session(now - chrono::Duration::seconds(1)))

@@ -47,7 +47,7 @@ pub fn run(home: &Home, cmd: KeysCommand) -> Result<ExitCode, CliError> {
     let session = home.live_session(crate::clock::now())?;
     let config = home.load_config()?;
     let target = CaTarget::for_session(&config)?;
-    let client = target.client()?.with_token(session.token.as_str());
+    let client = target.client()?.with_token(session.token.clone());
     match cmd {
         KeysCommand::Add {
             name,

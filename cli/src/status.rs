@@ -138,10 +138,7 @@ pub fn logout(home: &Home) -> Result<ExitCode, CliError> {
     if let Some(s) = &session {
         match CaTarget::resolve(None, None, &config).and_then(|t| t.client()) {
             Ok(client) => {
-                if let Err(e) = client
-                    .with_token(s.token.as_str())
-                    .post_empty(paths::LOGOUT)
-                {
+                if let Err(e) = client.with_token(s.token.clone()).post_empty(paths::LOGOUT) {
                     eprintln!("rampart: warning: could not end the session at the CA: {e}");
                 }
             }

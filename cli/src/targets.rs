@@ -15,7 +15,7 @@ pub fn fetch(home: &Home) -> Result<Targets, CliError> {
     let session = home.live_session(crate::clock::now())?;
     let config = home.load_config()?;
     let target = CaTarget::for_session(&config)?;
-    let client = target.client()?.with_token(session.token.as_str());
+    let client = target.client()?.with_token(session.token.clone());
     fetch_with(&client)
 }
 

@@ -29,29 +29,33 @@ impl ApiUser {
             .post_json(
                 paths::ENROLL_START,
                 &EnrollStartRequest {
-                    invite: invite.to_owned(),
+                    invite: invite.into(),
                 },
             )
             .unwrap_or_else(|e| panic!("enroll/start: {e}"));
         assert!(
-            start.totp_uri.starts_with("otpauth://totp/"),
+            start.totp_uri.expose().starts_with("otpauth://totp/"),
             "{:?}",
-            start.totp_uri
+            start.totp_uri.expose()
         );
-        let mut totp = Totp::from_uri(&start.totp_uri);
+        let mut totp = Totp::from_uri(start.totp_uri.expose());
         let fin: EnrollFinishResponse = api
             .post_json(
                 paths::ENROLL_FINISH,
                 &EnrollFinishRequest {
                     enrollment_token: start.enrollment_token,
-                    totp_code: totp.fresh_code(),
+                    totp_code: totp.fresh_code().into(),
                 },
             )
             .unwrap_or_else(|e| panic!("enroll/finish: {e}"));
         ApiUser {
             name: start.user,
             totp,
-            recovery_codes: fin.recovery_codes,
+            recovery_codes: fin
+                .recovery_codes
+                .iter()
+                .map(|code| code.expose().to_owned())
+                .collect(),
         }
     }
 
@@ -65,7 +69,7 @@ impl ApiUser {
                 &LoginRequest {
                     user: self.name.clone(),
                     factor: FactorProof::Totp {
-                        code: self.totp.fresh_code(),
+                        code: self.totp.fresh_code().into(),
                     },
                 },
             )
@@ -90,7 +94,7 @@ pub struct Session {
 impl Session {
     /// The bearer token.
     pub fn token(&self) -> &str {
-        &self.login.session_token
+        self.login.session_token.expose()
     }
 }
 
@@ -124,5 +128,5 @@ pub fn api_onboard(ca: &Ca, admin: &Client, name: &str, groups: &[&str]) -> ApiU
             },
         )
         .unwrap_or_else(|e| panic!("invite {name}: {e}"));
-    ApiUser::enroll(ca, &inv.code)
+    ApiUser::enroll(ca, inv.code.expose())
 }

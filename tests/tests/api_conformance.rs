@@ -121,7 +121,7 @@ fn the_ca_answers_as_its_openapi_document_says() {
             "^/v1/(bastion/|logout$)",
         ],
     );
-    let bastion = format!("Authorization: Bearer {}", joined.credential);
+    let bastion = format!("Authorization: Bearer {}", joined.credential.expose());
     schemathesis(
         &ca,
         "bastion",

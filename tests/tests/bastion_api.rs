@@ -104,7 +104,7 @@ fn join(
         .post_json(
             paths::BASTION_JOIN,
             &BastionJoinRequest {
-                token: token.to_owned(),
+                token: token.to_owned().into(),
                 name: name.to_owned(),
                 host_public_key: host_key.public_line(),
             },
@@ -190,7 +190,10 @@ fn join_is_single_use_and_the_credential_is_its_own_kind_of_secret() {
         .assert_failure("a 25 h join token");
 
     // What join hands out.
-    assert!(joined.credential.starts_with("rpb_"), "credential prefix");
+    assert!(
+        joined.credential.expose().starts_with("rpb_"),
+        "credential prefix"
+    );
     let key_part = |l: &str| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
     assert_eq!(key_part(&joined.user_ca), key_part(&ca.user_ca_pub()));
     assert_eq!(key_part(&joined.host_ca), key_part(&ca.host_ca_pub()));
@@ -732,10 +735,10 @@ fn session_certs_follow_policy_and_the_users_own_certificate() {
 
     // Per-session TOTP: a wrong code is refused; a right one is accepted once.
     let mut req = s.request(&outer, TEST_ACCOUNT, "db-1", "sess-7");
-    req.totp_code = Some(alice.totp.wrong_code());
+    req.totp_code = Some(alice.totp.wrong_code().into());
     assert_eq!(api_code(s.ask(&req)), "factor_invalid");
     let code = alice.totp.fresh_code();
-    req.totp_code = Some(code.clone());
+    req.totp_code = Some(code.clone().into());
     let fresh = s.ask(&req).expect("per-session code accepted");
     assert!(fresh.session_mfa);
     req.session_id = "sess-8".into();

@@ -144,7 +144,7 @@ fn enrol_key(ca: &Ca, admin: &Enrolled, browser: &mut Chromium) -> String {
         .post_json(
             wapi::REGISTER_START,
             &wapi::RegisterStartRequest {
-                invite: Some(invite),
+                invite: Some(invite.into()),
                 name: "key-1".into(),
                 direct: false,
                 replaces: None,

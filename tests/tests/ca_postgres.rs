@@ -267,8 +267,8 @@ fn oidc_finish(
     ca.api().post_json(
         FINISH,
         &OidcFinishRequest {
-            state: state.to_owned(),
-            code: code.to_owned(),
+            state: state.to_owned().into(),
+            code: code.to_owned().into(),
             invite: None,
         },
     )
@@ -337,8 +337,8 @@ fn an_oidc_login_begun_on_one_ca_is_finished_on_the_other_once() {
                 api.post_json::<_, OidcFinishResponse>(
                     FINISH,
                     &OidcFinishRequest {
-                        state,
-                        code,
+                        state: state.into(),
+                        code: code.into(),
                         invite: None,
                     },
                 )

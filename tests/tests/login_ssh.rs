@@ -341,7 +341,7 @@ fn the_cli_offers_the_certificate_only_to_the_hosts_rampart_knows() {
         .post_json(
             rampart_api::paths::BASTION_JOIN,
             &rampart_api::BastionJoinRequest {
-                token,
+                token: token.into(),
                 name: bastion.to_owned(),
                 host_public_key: host_key.public_line(),
             },

@@ -119,10 +119,19 @@ fn run_scenario(ca: &Ca) -> Ran {
     let mut session = None;
     for _ in 0..3 {
         last = alice.totp.fresh_code();
-        session = Some(login(ca, "alice", FactorProof::Totp { code: last.clone() }).unwrap());
+        session = Some(
+            login(
+                ca,
+                "alice",
+                FactorProof::Totp {
+                    code: last.clone().into(),
+                },
+            )
+            .unwrap(),
+        );
     }
     refused(
-        login(ca, "alice", FactorProof::Totp { code: last }),
+        login(ca, "alice", FactorProof::Totp { code: last.into() }),
         "factor_replayed",
     );
     refused(
@@ -130,7 +139,7 @@ fn run_scenario(ca: &Ca) -> Ran {
             ca,
             "alice",
             FactorProof::Totp {
-                code: alice.totp.wrong_code(),
+                code: alice.totp.wrong_code().into(),
             },
         ),
         "factor_invalid",
@@ -155,7 +164,7 @@ fn run_scenario(ca: &Ca) -> Ran {
         ca,
         "alice",
         FactorProof::Recovery {
-            code: alice.recovery_codes[0].clone(),
+            code: alice.recovery_codes[0].clone().into(),
         },
     )
     .unwrap();
@@ -175,7 +184,7 @@ fn run_scenario(ca: &Ca) -> Ran {
                 ca,
                 "mallory",
                 FactorProof::Totp {
-                    code: mallory.totp.wrong_code(),
+                    code: mallory.totp.wrong_code().into(),
                 },
             ),
             "factor_invalid",
@@ -186,7 +195,7 @@ fn run_scenario(ca: &Ca) -> Ran {
             ca,
             "mallory",
             FactorProof::Totp {
-                code: mallory.totp.fresh_code(),
+                code: mallory.totp.fresh_code().into(),
             },
         ),
         "user_locked",
@@ -536,7 +545,7 @@ fn every_dashboard_expression_uses_only_series_the_ca_exports() {
         &ca,
         &admin.name,
         FactorProof::Recovery {
-            code: admin.recovery_codes[0].clone(),
+            code: admin.recovery_codes[0].clone().into(),
         },
     )
     .unwrap();

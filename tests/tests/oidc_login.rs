@@ -97,9 +97,9 @@ fn finish_with(
     ca.api().post_json(
         FINISH,
         &OidcFinishRequest {
-            state,
-            code,
-            invite: invite.map(str::to_owned),
+            state: state.into(),
+            code: code.into(),
+            invite: invite.map(Into::into),
         },
     )
 }
@@ -147,7 +147,7 @@ fn code_flow_gives_a_certificate_from_idp_groups_with_evidence_that_sshd_accepts
     );
     assert_eq!(
         query(&started.authorize_url, "state").as_deref(),
-        Some(started.state.as_str())
+        Some(started.state.expose())
     );
     assert!(
         !started.authorize_url.contains("secret"),
@@ -489,7 +489,10 @@ fn device_polls_answer_at_once_and_hold_no_ca_thread() {
         .collect();
     for p in polls {
         let answer = p.join().expect("poll thread").expect("poll");
-        assert_eq!(answer, OidcDevicePollResponse::Pending);
+        assert!(
+            matches!(answer, OidcDevicePollResponse::Pending),
+            "{answer:?}"
+        );
     }
     let took = begun.elapsed();
     assert!(
@@ -508,7 +511,10 @@ fn device_polls_answer_at_once_and_hold_no_ca_thread() {
             },
         )
         .expect("poll again");
-    assert_eq!(again, OidcDevicePollResponse::Pending);
+    assert!(
+        matches!(again, OidcDevicePollResponse::Pending),
+        "{again:?}"
+    );
 }
 
 #[test]

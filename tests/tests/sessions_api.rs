@@ -51,7 +51,7 @@ fn join(ca: &Ca, admin: &Enrolled, dir: &Path) -> BastionJoinResponse {
         .post_json(
             paths::BASTION_JOIN,
             &BastionJoinRequest {
-                token,
+                token: token.into(),
                 name: BASTION.into(),
                 host_public_key: host_key.public_line(),
             },
@@ -192,7 +192,7 @@ fn bastion_events_and_recordings_over_https_and_the_cli_reads_them_back() {
     let dir = tempdir("sessions-api");
     let d = dir.path();
     let joined = join(&ca, &admin, d);
-    let cred = joined.credential.as_str();
+    let cred = joined.credential.expose();
     let user = ca.info().admin_user.clone();
     let s1 = ulid();
 
@@ -449,7 +449,7 @@ fn a_large_recording_streams_through_the_ca_without_filling_its_memory() {
     let (ca, admin) = start_ca();
     let dir = tempdir("sessions-large");
     let joined = join(&ca, &admin, dir.path());
-    let cred = joined.credential.as_str();
+    let cred = joined.credential.expose();
     let user = ca.info().admin_user.clone();
     let s = ulid();
     let batch = serde_json::to_vec(&BastionEventBatch {

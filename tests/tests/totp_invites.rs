@@ -158,7 +158,7 @@ fn a_strangers_hundred_wrong_codes_do_not_lock_the_admin_out() {
         let body = serde_json::to_vec(&rampart_api::LoginRequest {
             user: admin_name.clone(),
             factor: rampart_api::FactorProof::Totp {
-                code: admin.totp.wrong_code(),
+                code: admin.totp.wrong_code().into(),
             },
         })
         .unwrap();

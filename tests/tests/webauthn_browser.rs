@@ -132,7 +132,7 @@ fn invite(admin: &Session, name: &str, groups: &[&str]) -> String {
             },
         )
         .unwrap_or_else(|e| panic!("invite {name}: {e}"));
-    inv.code
+    inv.code.expose().to_owned()
 }
 
 /// The keys the CA lists for `user` (admin API).

@@ -306,7 +306,7 @@ fn cert_request(
         public_key,
         source: Some(peer.ip().to_string()),
         totp_code: match proof {
-            Some(MfaProof::Totp(code)) => Some(code.clone()),
+            Some(MfaProof::Totp(code)) => Some(code.clone().into()),
             _ => None,
         },
         webauthn_approval: match proof {

@@ -105,25 +105,15 @@ pub struct InviteRequest {
 }
 
 /// A fresh invite. The code is shown once; the CA stores only its hash.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InviteResponse {
     /// The user.
     pub user: String,
     /// The single-use code.
-    pub code: String,
+    pub code: WireSecret,
     /// Expiry.
     pub expires_at: DateTime<Utc>,
-}
-
-impl std::fmt::Debug for InviteResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("InviteResponse")
-            .field("user", &self.user)
-            .field("code", &"<redacted>")
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
 }
 
 /// `POST /v1/admin/revoke`: exactly one of the fields must be set.
@@ -193,25 +183,15 @@ pub struct BastionTokenRequest {
 }
 
 /// A new join token, shown once.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionTokenResponse {
     /// The token for `rampart-bastion join --token`.
-    pub token: String,
+    pub token: WireSecret,
     /// The name it is bound to, if any.
     pub name: Option<String>,
     /// When it stops working.
     pub expires_at: DateTime<Utc>,
-}
-
-impl std::fmt::Debug for BastionTokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BastionTokenResponse")
-            .field("token", &"<redacted>")
-            .field("name", &self.name)
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
 }
 
 /// `POST /v1/admin/bastions/revoke`: forget a bastion and its credential.

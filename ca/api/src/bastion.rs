@@ -23,52 +23,32 @@ pub struct RecordingUploadQuery {
 }
 
 /// `POST /v1/bastion/join`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionJoinRequest {
     /// The join token from `rampart admin bastion-token`.
-    pub token: String,
+    pub token: WireSecret,
     /// The bastion's name (a host name): its host certificate's principal.
     pub name: String,
     /// The bastion's SSH host public key (OpenSSH one-line format).
     pub host_public_key: String,
 }
 
-impl std::fmt::Debug for BastionJoinRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BastionJoinRequest")
-            .field("token", &"<redacted>")
-            .field("name", &self.name)
-            .field("host_public_key", &self.host_public_key)
-            .finish()
-    }
-}
-
 /// The bastion's identity with the CA, shown once.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BastionJoinResponse {
     /// The bastion's name.
     pub name: String,
     /// The bearer credential for the bastion endpoints
     /// (starts with [`BASTION_CREDENTIAL_PREFIX`]). The CA keeps only its hash.
-    pub credential: String,
+    pub credential: WireSecret,
     /// User CA public key (OpenSSH one-line): outer certificates must be signed by it.
     pub user_ca: String,
     /// Host CA public key (OpenSSH one-line): targets' host certificates are.
     pub host_ca: String,
     /// A host certificate for the bastion's own host key (principal = name).
     pub host_certificate: CertResponse,
-}
-
-impl std::fmt::Debug for BastionJoinResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BastionJoinResponse")
-            .field("name", &self.name)
-            .field("credential", &"<redacted>")
-            .field("host_certificate", &self.host_certificate.serial)
-            .finish_non_exhaustive()
-    }
 }
 
 /// `POST /v1/bastion/host-cert`: a short-lived host certificate for a target name,
@@ -84,7 +64,7 @@ pub struct BastionHostCertRequest {
 
 /// `POST /v1/bastion/session-cert`: a per-session user certificate for the
 /// bastion's ephemeral key, so it can log in onward as `login@target`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SessionCertRequest {
     /// The user's outer certificate, OpenSSH one-line format, as the user
@@ -107,7 +87,7 @@ pub struct SessionCertRequest {
     pub source: Option<String>,
     /// A per-session TOTP code, when the bastion asked the user for one.
     #[serde(default)]
-    pub totp_code: Option<String>,
+    pub totp_code: Option<WireSecret>,
     /// A per-session security-key approval the bastion started
     /// ([`webauthn::BASTION_APPROVAL_START`]) and the user gave in a browser:
     /// the CA consumes it (once) and issues the certificate with its evidence
@@ -131,7 +111,7 @@ impl std::fmt::Debug for SessionCertRequest {
             .field("target", &self.target)
             .field("session_id", &self.session_id)
             .field("source", &self.source)
-            .field("totp_code", &self.totp_code.as_ref().map(|_| "<redacted>"))
+            .field("totp_code", &self.totp_code)
             .field("webauthn_approval", &self.webauthn_approval)
             .field("user_proof", &self.user_proof.is_some())
             .finish_non_exhaustive()

@@ -67,11 +67,11 @@ pub struct HostTokenRequest {
 }
 
 /// A new host join token. The token is shown once; the CA keeps only its hash.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostTokenResponse {
     /// The secret the host presents.
-    pub token: String,
+    pub token: WireSecret,
     /// The host it is for.
     pub name: String,
     /// Further principals the certificate will carry.
@@ -80,35 +80,15 @@ pub struct HostTokenResponse {
     pub expires_at: DateTime<Utc>,
 }
 
-impl std::fmt::Debug for HostTokenResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostTokenResponse")
-            .field("token", &"<redacted>")
-            .field("name", &self.name)
-            .field("extra_principals", &self.extra_principals)
-            .field("expires_at", &self.expires_at)
-            .finish()
-    }
-}
-
 /// `POST /v1/hosts/join` (no session: the token is the credential) →
 /// [`CertResponse`], the host's certificate.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HostJoinRequest {
     /// The join token from [`HostTokenResponse`].
-    pub token: String,
+    pub token: WireSecret,
     /// The host's public key (OpenSSH one-line form) to certify.
     pub public_key: String,
-}
-
-impl std::fmt::Debug for HostJoinRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("HostJoinRequest")
-            .field("token", &"<redacted>")
-            .field("public_key", &self.public_key)
-            .finish()
-    }
 }
 
 /// `GET /v1/admin/host-tokens` (admin): the host join tokens not yet

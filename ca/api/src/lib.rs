@@ -20,7 +20,8 @@
 //!   factors' endpoints and types; [`user_proof`]: the bastion's proof of a
 //!   user's presence; [`source`]: client source addresses; [`client`]: the
 //!   pinned-TLS clients; [`openapi`]: the OpenAPI 3.1 document built from these
-//!   types; [`report`]: one-line error reports.
+//!   types; [`report`]: one-line error reports; `secret`: [`WireSecret`], the
+//!   type of every code, token and handle a body carries.
 
 // Tests may read the wall clock; the code they test reads it through its seam.
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
@@ -35,6 +36,7 @@ mod login;
 pub mod oidc;
 pub mod openapi;
 pub mod report;
+mod secret;
 mod sessions;
 pub mod source;
 pub mod user_proof;
@@ -52,6 +54,7 @@ pub use hosts::*;
 pub use login::*;
 /// The kind of factor a session was opened with ([`FactorProof::method`]).
 pub use rampart_policy::MfaMethod;
+pub use secret::WireSecret;
 pub use sessions::*;
 
 /// Path prefix of every versioned endpoint.

@@ -3,96 +3,64 @@
 use super::*;
 
 /// Redeem an invite and start TOTP enrolment.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollStartRequest {
     /// The invite code an admin handed out.
-    pub invite: String,
-}
-
-impl std::fmt::Debug for EnrollStartRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnrollStartRequest")
-            .field("invite", &"<redacted>")
-            .finish()
-    }
+    pub invite: WireSecret,
 }
 
 /// The TOTP secret to load into an authenticator app, and a token to finish with.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollStartResponse {
     /// The user this invite was for.
     pub user: String,
     /// Short-lived token that binds [`EnrollFinishRequest`] to this enrolment.
-    pub enrollment_token: String,
+    pub enrollment_token: WireSecret,
     /// `otpauth://totp/...` URI (RFC 6238, SHA-1, 6 digits, 30 s).
-    pub totp_uri: String,
+    pub totp_uri: WireSecret,
     /// The same secret in base32, for typing into an app by hand.
-    pub totp_secret: String,
+    pub totp_secret: WireSecret,
     /// When the enrolment token stops working.
     pub expires_at: DateTime<Utc>,
 }
 
-impl std::fmt::Debug for EnrollStartResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnrollStartResponse")
-            .field("user", &self.user)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
 /// Prove the authenticator app holds the secret; finishes enrolment.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollFinishRequest {
     /// From [`EnrollStartResponse::enrollment_token`].
-    pub enrollment_token: String,
+    pub enrollment_token: WireSecret,
     /// A current 6-digit TOTP code.
-    pub totp_code: String,
-}
-
-impl std::fmt::Debug for EnrollFinishRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("EnrollFinishRequest { .. }")
-    }
+    pub totp_code: WireSecret,
 }
 
 /// Recovery codes, shown exactly once.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollFinishResponse {
     /// The enrolled user.
     pub user: String,
     /// Ten single-use recovery codes. The CA keeps only their argon2 hashes.
-    pub recovery_codes: Vec<String>,
-}
-
-impl std::fmt::Debug for EnrollFinishResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("EnrollFinishResponse")
-            .field("user", &self.user)
-            .field("recovery_codes", &"<redacted>")
-            .finish()
-    }
+    pub recovery_codes: Vec<WireSecret>,
 }
 
 /// A second factor presented at `POST /v1/login`. Security keys and OIDC
 /// logins have their own endpoints (`/v1/webauthn/…`, `/v1/oidc/…`).
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum FactorProof {
     /// A 6-digit RFC 6238 code.
     Totp {
         /// The code.
-        code: String,
+        code: WireSecret,
     },
     /// One of the recovery codes printed at enrolment.
     Recovery {
         /// The code.
-        code: String,
+        code: WireSecret,
     },
 }
 
@@ -106,14 +74,8 @@ impl FactorProof {
     }
 }
 
-impl std::fmt::Debug for FactorProof {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "FactorProof::{}(<redacted>)", self.method())
-    }
-}
-
 /// `POST /v1/login`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     /// Rampart user name.
@@ -124,13 +86,13 @@ pub struct LoginRequest {
 }
 
 /// A bearer session, proof that `user` passed `factor` at `mfa_time`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginResponse {
     /// The user.
     pub user: String,
     /// Opaque bearer token; send as `Authorization: Bearer …`.
-    pub session_token: String,
+    pub session_token: WireSecret,
     /// When the session ends.
     pub expires_at: DateTime<Utc>,
     /// The factor that was verified (`totp`, `recovery`).
@@ -141,18 +103,4 @@ pub struct LoginResponse {
     pub mfa_event: String,
     /// Whether this user may use the admin endpoints.
     pub admin: bool,
-}
-
-impl std::fmt::Debug for LoginResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LoginResponse")
-            .field("user", &self.user)
-            .field("session_token", &"<redacted>")
-            .field("expires_at", &self.expires_at)
-            .field("mfa_method", &self.mfa_method)
-            .field("mfa_time", &self.mfa_time)
-            .field("mfa_event", &self.mfa_event)
-            .field("admin", &self.admin)
-            .finish()
-    }
 }

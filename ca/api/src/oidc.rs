@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::LoginResponse;
+use crate::{LoginResponse, WireSecret};
 
 /// `POST` [`OidcStartRequest`] → [`OidcStartResponse`]: start an OIDC login.
 pub const START: &str = "/v1/oidc/start";
@@ -29,11 +29,11 @@ pub struct OidcStartRequest {
 }
 
 /// Answer to [`OidcStartRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcStartResponse {
     /// Opaque, single-use; comes back from the provider with the code.
-    pub state: String,
+    pub state: WireSecret,
     /// Open this in a browser.
     pub authorize_url: String,
     /// The login must finish before this.
@@ -41,33 +41,23 @@ pub struct OidcStartResponse {
 }
 
 /// `POST /v1/oidc/finish`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcFinishRequest {
     /// The `state` the provider sent back.
-    pub state: String,
+    pub state: WireSecret,
     /// The authorisation code.
-    pub code: String,
+    pub code: WireSecret,
     /// An invite (`rampart enroll --invite CODE --oidc PROVIDER`): if the
     /// provider account is linked to no Rampart user yet, redeeming the invite
     /// links it to the invite's user. Ignored, and not spent, when the account
     /// is already linked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invite: Option<String>,
-}
-
-impl std::fmt::Debug for OidcFinishRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcFinishRequest")
-            .field("state", &"<redacted>")
-            .field("code", &"<redacted>")
-            .field("invite", &self.invite.as_ref().map(|_| "<redacted>"))
-            .finish()
-    }
+    pub invite: Option<WireSecret>,
 }
 
 /// Answer to [`OidcFinishRequest`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OidcFinishResponse {
     /// Logged in.
@@ -84,7 +74,7 @@ pub enum OidcFinishResponse {
         /// Why, in one line.
         reason: String,
         /// The new login's state.
-        state: String,
+        state: WireSecret,
         /// Where to authenticate again.
         authorize_url: String,
     },
@@ -96,17 +86,11 @@ pub enum OidcFinishResponse {
 pub const PENDING: &str = "/v1/oidc/pending";
 
 /// `POST /v1/oidc/pending`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcPendingRequest {
     /// From [`OidcStartResponse`] (or a step-up).
-    pub state: String,
-}
-
-impl std::fmt::Debug for OidcPendingRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OidcPendingRequest(<redacted>)")
-    }
+    pub state: WireSecret,
 }
 
 /// Answer to [`OidcPendingRequest`] while the login can still finish; an error
@@ -134,11 +118,11 @@ pub struct OidcDeviceStartRequest {
 }
 
 /// Answer to [`OidcDeviceStartRequest`]: show the user the code and the URI.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcDeviceStartResponse {
     /// Opaque; poll with it.
-    pub handle: String,
+    pub handle: WireSecret,
     /// The code to type at the provider.
     pub user_code: String,
     /// Where to type it.
@@ -152,38 +136,21 @@ pub struct OidcDeviceStartResponse {
     pub interval_seconds: u64,
 }
 
-impl std::fmt::Debug for OidcDeviceStartResponse {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("OidcDeviceStartResponse")
-            .field("handle", &"<redacted>")
-            .field("user_code", &self.user_code)
-            .field("verification_uri", &self.verification_uri)
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
 /// `POST /v1/oidc/device/poll`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OidcDevicePollRequest {
     /// From [`OidcDeviceStartResponse`].
-    pub handle: String,
+    pub handle: WireSecret,
     /// An invite, as in [`OidcFinishRequest::invite`]; looked at only by the
     /// poll that finds the login approved.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub invite: Option<String>,
-}
-
-impl std::fmt::Debug for OidcDevicePollRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("OidcDevicePollRequest(<redacted>)")
-    }
+    pub invite: Option<WireSecret>,
 }
 
 /// Answer to [`OidcDevicePollRequest`]. The CA answers at once; poll again
 /// after the interval [`OidcDeviceStartResponse`] gave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
 pub enum OidcDevicePollResponse {
     /// The user has not approved the login yet.
@@ -204,7 +171,7 @@ mod tests {
         // A client that knows nothing of invites still finishes a login.
         let plain: OidcFinishRequest =
             serde_json::from_str(r#"{"state":"s","code":"c"}"#).expect("no invite");
-        assert_eq!(plain.invite, None);
+        assert!(plain.invite.is_none());
         assert_eq!(
             serde_json::to_string(&plain).expect("encode"),
             r#"{"state":"s","code":"c"}"#
@@ -212,16 +179,22 @@ mod tests {
         let with: OidcFinishRequest =
             serde_json::from_str(r#"{"state":"s","code":"c","invite":"inv-secret"}"#)
                 .expect("invite");
-        assert_eq!(with.invite.as_deref(), Some("inv-secret"));
+        assert_eq!(
+            with.invite.as_ref().map(WireSecret::expose),
+            Some("inv-secret")
+        );
         let shown = format!("{with:?}");
         assert!(!shown.contains("inv-secret"), "{shown}");
 
         let poll: OidcDevicePollRequest =
             serde_json::from_str(r#"{"handle":"h","invite":"inv-secret"}"#).expect("poll");
-        assert_eq!(poll.invite.as_deref(), Some("inv-secret"));
+        assert_eq!(
+            poll.invite.as_ref().map(WireSecret::expose),
+            Some("inv-secret")
+        );
         assert!(!format!("{poll:?}").contains("inv-secret"));
         let plain: OidcDevicePollRequest =
             serde_json::from_str(r#"{"handle":"h"}"#).expect("poll without invite");
-        assert_eq!(plain.invite, None);
+        assert!(plain.invite.is_none());
     }
 }

@@ -24,7 +24,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::LoginResponse;
+use crate::{LoginResponse, WireSecret};
 
 /// `POST` [`RegisterStartRequest`] → [`CeremonyStarted`]: start a key enrolment,
 /// from an invite (no session) or for the logged-in user.
@@ -75,13 +75,13 @@ pub const EXT_MFA_ATTESTED: &str = "mfa-key-attested@rampart";
 pub const EXT_MFA_LINK: &str = "mfa-webauthn-link@rampart";
 
 /// `POST /v1/webauthn/register/start`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterStartRequest {
     /// An invite code: enrol a new user's first factor. Without it the caller must
     /// send a session token and adds a key to their own account.
     #[serde(default)]
-    pub invite: Option<String>,
+    pub invite: Option<WireSecret>,
     /// A name for the key, e.g. `yubikey-blue` (letters, digits, `-_. `; ≤ 64).
     pub name: String,
     /// `true` for the CTAP2 path: the answer carries the `public_key` options.
@@ -93,17 +93,6 @@ pub struct RegisterStartRequest {
     /// key it lost.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replaces: Option<String>,
-}
-
-impl std::fmt::Debug for RegisterStartRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RegisterStartRequest")
-            .field("invite", &self.invite.as_ref().map(|_| "<redacted>"))
-            .field("name", &self.name)
-            .field("direct", &self.direct)
-            .field("replaces", &self.replaces)
-            .finish()
-    }
 }
 
 /// `POST /v1/webauthn/login/start`.
@@ -132,13 +121,13 @@ pub struct BastionApprovalStartRequest {
 }
 
 /// Answer to every `…/start`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CeremonyStarted {
     /// Public ID of the request (appears in the page URL).
     pub request_id: String,
     /// Secret that only the starter holds; [`WAIT`] and [`FINISH`] need it.
-    pub poll_token: String,
+    pub poll_token: WireSecret,
     /// The page to open in a browser.
     pub url: String,
     /// Shown on the page and in the terminal: they must match.
@@ -155,7 +144,7 @@ impl std::fmt::Debug for CeremonyStarted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CeremonyStarted")
             .field("request_id", &self.request_id)
-            .field("poll_token", &"<redacted>")
+            .field("poll_token", &self.poll_token)
             .field("url", &self.url)
             .field("short_code", &self.short_code)
             .field("expires_at", &self.expires_at)
@@ -164,32 +153,23 @@ impl std::fmt::Debug for CeremonyStarted {
 }
 
 /// `POST /v1/webauthn/wait` and `/v1/bastion/approvals/wait`.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WaitRequest {
     /// From [`CeremonyStarted`].
     pub request_id: String,
     /// From [`CeremonyStarted`].
-    pub poll_token: String,
-}
-
-impl std::fmt::Debug for WaitRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("WaitRequest")
-            .field("request_id", &self.request_id)
-            .field("poll_token", &"<redacted>")
-            .finish()
-    }
+    pub poll_token: WireSecret,
 }
 
 /// `POST /v1/webauthn/finish`: the authenticator's answer, from the CLI.
-#[derive(Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FinishRequest {
     /// From [`CeremonyStarted`].
     pub request_id: String,
     /// From [`CeremonyStarted`].
-    pub poll_token: String,
+    pub poll_token: WireSecret,
     /// The W3C `PublicKeyCredential` JSON (`RegisterPublicKeyCredential` or
     /// `PublicKeyCredential` with base64url binary fields).
     pub credential: serde_json::Value,
@@ -199,14 +179,14 @@ impl std::fmt::Debug for FinishRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FinishRequest")
             .field("request_id", &self.request_id)
-            .field("poll_token", &"<redacted>")
+            .field("poll_token", &self.poll_token)
             .finish_non_exhaustive()
     }
 }
 
 /// What a finished (or still open) ceremony amounts to. Refusals (denied,
 /// expired, a failed check) are API errors with stable codes instead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "result", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CeremonyOutcome {
     /// Nobody has answered yet; poll again.
@@ -228,7 +208,7 @@ pub enum CeremonyOutcome {
         /// For an invite enrolment (the user's first factor): recovery codes, shown
         /// once.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        recovery_codes: Vec<String>,
+        recovery_codes: Vec<WireSecret>,
     },
     /// A bastion's per-session request was approved.
     Approved {

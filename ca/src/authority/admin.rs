@@ -351,8 +351,12 @@ impl Authority {
         };
         // Audit first: an invite the log does not know about must not exist.
         self.record(ev)?;
-        self.store
-            .create_invite(&secrets::digest_secret(&code), &user.name, expires_at, now)?;
+        self.store.create_invite(
+            &secrets::digest_secret(code.expose()),
+            &user.name,
+            expires_at,
+            now,
+        )?;
         Ok(api::InviteResponse {
             user: user.name,
             code,

@@ -60,13 +60,13 @@ impl Authority {
     ) -> Result<api::EnrollStartResponse, CaError> {
         self.check_source_limit(caller)?;
         let now = self.now();
-        let user = self.redeem_invite(caller, &req.invite, now)?;
+        let user = self.redeem_invite(caller, req.invite.expose(), now)?;
         let mut seed = zeroize::Zeroizing::new([0u8; factor::TOTP_SEED_BYTES]);
         rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, seed.as_mut());
         let totp = factor::totp_for(seed.as_ref(), &self.settings.totp_issuer, &user)?;
         let token = secrets::new_token();
         let expires_at = now + to_chrono(ENROLLMENT_TTL);
-        let token_hash = secrets::digest_secret(&token);
+        let token_hash = secrets::digest_secret(token.expose());
         crate::metrics::challenge_opened(
             crate::metrics::Factor::Totp,
             crate::metrics::Flow::Enrolment,
@@ -88,8 +88,8 @@ impl Authority {
         Ok(api::EnrollStartResponse {
             user,
             enrollment_token: token,
-            totp_uri: totp.get_url(),
-            totp_secret: totp.get_secret_base32(),
+            totp_uri: totp.get_url().into(),
+            totp_secret: totp.get_secret_base32().into(),
             expires_at,
         })
     }
@@ -102,7 +102,7 @@ impl Authority {
     ) -> Result<api::EnrollFinishResponse, CaError> {
         self.check_source_limit(caller)?;
         let now = self.now();
-        let token_hash = secrets::digest_secret(&req.enrollment_token);
+        let token_hash = secrets::digest_secret(req.enrollment_token.expose());
         let pending = match self.store.enrollment(&token_hash)? {
             Some(p) if p.expires_at > now => p,
             Some(_) => {
@@ -122,7 +122,7 @@ impl Authority {
         let user = pending.user.clone();
         let seed = self.sealer.open(&pending.sealed_seed, &user)?;
         let totp = factor::totp_for(&seed, &self.settings.totp_issuer, &user)?;
-        let step = factor::matching_step(&totp, req.totp_code.trim(), now);
+        let step = factor::matching_step(&totp, req.totp_code.expose().trim(), now);
         crate::metrics::challenge_answered(
             crate::metrics::Factor::Totp,
             crate::metrics::Flow::Enrolment,
@@ -145,7 +145,7 @@ impl Authority {
         let codes = secrets::new_recovery_codes(RECOVERY_CODES);
         let mut hashed = Vec::with_capacity(codes.len());
         for c in &codes {
-            hashed.push((c.id.clone(), secrets::hash_recovery_code(&c.code)?));
+            hashed.push((c.id.clone(), secrets::hash_recovery_code(c.code.expose())?));
         }
         let installed = self.store.complete_enrollment(
             &token_hash,
@@ -179,7 +179,7 @@ impl Authority {
         )?;
         Ok(api::EnrollFinishResponse {
             user,
-            recovery_codes: codes.iter().map(|c| c.code.to_string()).collect(),
+            recovery_codes: codes.into_iter().map(|c| c.code).collect(),
         })
     }
 }

@@ -82,7 +82,7 @@ impl Authority {
         };
         let entry = PendingEntry {
             kind: KIND,
-            key: secrets::digest_secret(&token),
+            key: secrets::digest_secret(token.expose()),
             owner: actor.user.name.clone(),
             counts_until: expires_at,
             payload: serde_json::to_vec(&value)
@@ -138,7 +138,7 @@ impl Authority {
     ) -> Result<api::CertResponse, CaError> {
         self.check_source_limit(caller)?;
         let now = self.now();
-        let key_hash = secrets::digest_secret(&req.token);
+        let key_hash = secrets::digest_secret(req.token.expose());
         let refuse = |code, message: &str| {
             self.refuse_host_cert(caller, "host join", code, message.to_owned())
         };

@@ -7,13 +7,13 @@ use rampart_api::ErrorCode;
 use rampart_policy::MfaMethod;
 
 impl Authority {
-    pub(super) fn verifier(
+    pub(super) fn verifier<'p>(
         &self,
-        proof: &api::FactorProof,
-    ) -> Result<(&dyn FactorVerifier, String), CaError> {
+        proof: &'p api::FactorProof,
+    ) -> Result<(&dyn FactorVerifier, &'p str), CaError> {
         match proof {
-            api::FactorProof::Totp { code } => Ok((&self.totp, code.clone())),
-            api::FactorProof::Recovery { code } => Ok((&self.recovery, code.clone())),
+            api::FactorProof::Totp { code } => Ok((&self.totp, code.expose())),
+            api::FactorProof::Recovery { code } => Ok((&self.recovery, code.expose())),
             _ => Err(CaError::bad_request(
                 ErrorCode::FactorUnsupported,
                 "this CA does not support that factor yet",
@@ -87,7 +87,7 @@ impl Authority {
             sealer: &self.sealer,
             now,
         };
-        let verified = match verifier.verify(&ctx, &user.name, &secret)? {
+        let verified = match verifier.verify(&ctx, &user.name, secret)? {
             Ok(v) => v,
             Err(failure) => {
                 self.attempt_failed(
@@ -169,7 +169,7 @@ impl Authority {
             expires_at,
         } = login;
         self.store.create_session(
-            &secrets::digest_secret(&token),
+            &secrets::digest_secret(token.expose()),
             &SessionRecord {
                 id: session_id.clone(),
                 user: user.to_owned(),

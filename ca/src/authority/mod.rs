@@ -173,7 +173,7 @@ pub(crate) struct ProvenLogin<'a> {
     /// The session's public id, already named in `mfa_succeeded`.
     pub session_id: String,
     /// The bearer token handed to the client; only its digest is stored.
-    pub token: String,
+    pub token: api::WireSecret,
     /// When the session ends.
     pub expires_at: DateTime<Utc>,
 }

@@ -182,7 +182,7 @@ pub struct InitOutcome {
     /// Bootstrap admin user.
     pub admin_user: String,
     /// The admin's one-time invite code.
-    pub admin_invite: String,
+    pub admin_invite: rampart_api::WireSecret,
     /// When the invite expires.
     pub invite_expires_at: DateTime<Utc>,
     /// User CA public key line.
@@ -361,9 +361,13 @@ fn init_in(opts: &InitOptions) -> Result<InitOutcome, CaError> {
         PassphraseChoice::InsecureBesideKeys => {
             mkdir_private(&dir.join("secrets"))?;
             let p = secrets::new_token();
-            write_new(&dir.join("secrets/passphrase"), p.as_bytes(), 0o600)?;
+            write_new(
+                &dir.join("secrets/passphrase"),
+                p.expose().as_bytes(),
+                0o600,
+            )?;
             (
-                SecretString::from(p),
+                p.into_secret(),
                 "passphrase_file = \"secrets/passphrase\"".to_owned(),
             )
         }

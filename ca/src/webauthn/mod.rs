@@ -263,10 +263,10 @@ impl RelyingParty {
         let poll_token = crate::secrets::new_token();
         let short_code = new_short_code();
         NewRequest {
-            request_id: crate::secrets::new_token(),
+            request_id: crate::secrets::new_request_id(),
             entry: Entry {
                 purpose,
-                poll_digest: Sha256::digest(poll_token.as_bytes()).into(),
+                poll_digest: Sha256::digest(poll_token.expose().as_bytes()).into(),
                 code_digest: code_digest(&short_code),
                 code_misses: 0,
                 code_matched: false,

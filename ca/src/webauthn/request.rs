@@ -243,7 +243,7 @@ pub(crate) struct NewRequest {
     /// Request ID.
     pub request_id: String,
     /// Poll token (to hand out once).
-    pub poll_token: String,
+    pub poll_token: rampart_api::WireSecret,
     /// Short code (to show the starter once).
     pub short_code: String,
     /// The entry.

@@ -37,7 +37,7 @@ impl Admin {
         // A session without a saved CA cannot happen through `login`; treat it as
         // no session rather than guessing a CA.
         let target = CaTarget::for_session(&config)?;
-        let client = target.client()?.with_token(session.token.as_str());
+        let client = target.client()?.with_token(session.token.clone());
         Ok(Admin { client, target })
     }
 
@@ -87,9 +87,9 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
                 inv.user,
                 inv.expires_at.to_rfc3339()
             );
-            println!("  invite code: {}", inv.code);
+            println!("  invite code: {}", inv.code.expose());
             println!("Send the user this command:");
-            let mut line = enroll_command(&admin.target, &inv.code);
+            let mut line = enroll_command(&admin.target, inv.code.expose());
             if let Some(provider) = &oidc {
                 // Any invite can be redeemed this way; the line only says how.
                 line.push_str(&format!(" --oidc {provider}"));
@@ -133,11 +133,11 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
                     .unwrap_or_default(),
                 tok.expires_at.to_rfc3339()
             );
-            println!("  join token: {}", tok.token);
+            println!("  join token: {}", tok.token.expose());
             println!("On the bastion (installed from the rampart-bastion package), run as root:");
             println!(
                 "  runuser -u rampart-bastion -- {}",
-                bastion_join_command(&admin.target, &tok.token, tok.name.as_deref())
+                bastion_join_command(&admin.target, tok.token.expose(), tok.name.as_deref())
             );
             Ok(ExitCode::SUCCESS)
         }
@@ -163,9 +163,12 @@ pub fn run(home: &Home, cmd: AdminCommand) -> Result<ExitCode, CliError> {
                     .join(", "),
                 tok.expires_at.to_rfc3339()
             );
-            println!("  join token: {}", tok.token);
+            println!("  join token: {}", tok.token.expose());
             println!("On the host (with the rampart package installed), run as root:");
-            println!("  {}", host_install_command(&admin.target, &tok.token));
+            println!(
+                "  {}",
+                host_install_command(&admin.target, tok.token.expose())
+            );
             Ok(ExitCode::SUCCESS)
         }
         AdminCommand::HostTokens { json } => {

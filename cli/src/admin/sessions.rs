@@ -100,7 +100,7 @@ fn admin_client(home: &Home) -> Result<Client, CliError> {
     let session = home.live_session(crate::clock::now())?;
     let config = home.load_config()?;
     let target = CaTarget::for_session(&config)?;
-    Ok(target.client()?.with_token(session.token.as_str()))
+    Ok(target.client()?.with_token(session.token.clone()))
 }
 
 fn fetch(client: &Client, query: &[(&str, String)]) -> Result<SessionList, CliError> {

@@ -39,7 +39,7 @@ pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
     let start: EnrollStartResponse = client.post_json(
         paths::ENROLL_START,
         &EnrollStartRequest {
-            invite: args.invite.trim().to_owned(),
+            invite: args.invite.trim().to_owned().into(),
         },
     )?;
 
@@ -47,7 +47,7 @@ pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
     // The QR code is terminal art: draw it for a person, not into a pipe or a log.
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         println!("Scan this QR code with your authenticator app:");
-        match qr2term::generate_qr_string(&start.totp_uri) {
+        match qr2term::generate_qr_string(start.totp_uri.expose()) {
             Ok(qr) => print!("{qr}"),
             Err(e) => {
                 eprintln!("rampart: warning: cannot draw the QR code ({e}); use the URI below")
@@ -57,8 +57,8 @@ pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
     } else {
         println!("Add this secret to your authenticator app:");
     }
-    println!("  URI:    {}", start.totp_uri);
-    println!("  secret: {}", start.totp_secret);
+    println!("  URI:    {}", start.totp_uri.expose());
+    println!("  secret: {}", start.totp_secret.expose());
     println!(
         "This enrolment must be finished before {}.",
         start.expires_at.to_rfc3339()
@@ -70,7 +70,7 @@ pub fn run(home: &Home, args: EnrollArgs) -> Result<ExitCode, CliError> {
         paths::ENROLL_FINISH,
         &EnrollFinishRequest {
             enrollment_token: start.enrollment_token.clone(),
-            totp_code: code.to_string(),
+            totp_code: code.to_string().into(),
         },
     )?;
 
@@ -150,11 +150,11 @@ fn enroll_oidc(
 }
 
 /// Recovery codes are shown exactly once, with a warning.
-fn print_recovery_codes(codes: &[String]) {
+fn print_recovery_codes(codes: &[rampart_api::WireSecret]) {
     println!();
     println!("Recovery codes (each works once; they are shown only now):");
     for code in codes {
-        println!("  {code}");
+        println!("  {}", code.expose());
     }
     println!();
     println!("WARNING: store these codes somewhere safe and offline, e.g. a password manager.");

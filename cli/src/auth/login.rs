@@ -128,11 +128,11 @@ fn login_with_code(
     )?;
     let factor = if args.recovery {
         FactorProof::Recovery {
-            code: code.to_string(),
+            code: code.to_string().into(),
         }
     } else {
         FactorProof::Totp {
-            code: code.to_string(),
+            code: code.to_string().into(),
         }
     };
     Ok(client.post_json(
@@ -197,7 +197,7 @@ fn finish(
         .to_openssh()
         .map_err(|e| anyhow::anyhow!("cannot encode the public key: {e}"))?;
 
-    let authed = client.clone().with_token(login.session_token.as_str());
+    let authed = client.clone().with_token(login.session_token.expose());
     let cert: CertResponse = authed
         .post_json(
             paths::CERTS,

@@ -88,15 +88,15 @@ pub fn login(
             ))?;
             Ok(())
         };
-        let code = wait_for_code(&listener, &state, still_pending)?;
+        let code = wait_for_code(&listener, state.expose(), still_pending)?;
         let answer: OidcFinishResponse = oidc_answer(client.post_json(
             FINISH,
             &OidcFinishRequest {
                 state: state.clone(),
-                code,
+                code: code.into(),
                 // Sent again after a step-up: by then the account is linked,
                 // and the CA leaves the (spent) invite alone.
-                invite: invite.map(str::to_owned),
+                invite: invite.map(Into::into),
             },
         ))?;
         match answer {
@@ -144,7 +144,7 @@ pub fn device_login(
             DEVICE_POLL,
             &OidcDevicePollRequest {
                 handle: d.handle.clone(),
-                invite: invite.map(str::to_owned),
+                invite: invite.map(Into::into),
             },
         ))?;
         match answer {

@@ -62,7 +62,7 @@ pub struct Registered {
     /// The new key.
     pub key: WebauthnKey,
     /// Recovery codes (invite enrolments only; shown once).
-    pub recovery_codes: Vec<String>,
+    pub recovery_codes: Vec<rampart_api::WireSecret>,
 }
 
 /// Log `user` in with a security key.
@@ -113,7 +113,7 @@ pub fn register(
         .post_json(
             REGISTER_START,
             &RegisterStartRequest {
-                invite: invite.map(|i| i.trim().to_owned()),
+                invite: invite.map(|i| i.trim().into()),
                 name: name.to_owned(),
                 direct,
                 replaces: replaces.map(str::to_owned),

@@ -14,7 +14,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rampart_api::{paths, BastionTokenRequest, BastionTokenResponse, Client};
-use zeroize::Zeroizing;
 
 use crate::ca::CaTarget;
 use crate::error::{io_detail, CliError};
@@ -222,14 +221,14 @@ pub fn join(
             ttl_seconds: Some(600),
         },
     )?;
-    let token = Zeroizing::new(token.token);
+    let token = token.token;
     // The token goes through the environment, not argv (visible in `ps`).
     let out = Command::new(bin)
         .args(["join", "--ca", &ca.url, "--ca-fingerprint"])
         .arg(ca.fingerprint.to_string())
         .args(["--name", BASTION_NAME, "--dir"])
         .arg(dir)
-        .env("RAMPART_BASTION_TOKEN", token.as_str())
+        .env("RAMPART_BASTION_TOKEN", token.expose())
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .output()

@@ -40,11 +40,11 @@ pub(super) fn admin_login_from_secrets(client: &Client, dir: &Path) -> Result<Cl
             &LoginRequest {
                 user: user.clone(),
                 factor: FactorProof::Totp {
-                    code: code.to_string(),
+                    code: code.to_string().into(),
                 },
             },
         ) {
-            Ok(login) => return Ok(client.clone().with_token(login.session_token.as_str())),
+            Ok(login) => return Ok(client.clone().with_token(login.session_token.expose())),
             Err(e) => last = Some(e),
         }
     }
@@ -119,7 +119,7 @@ pub(super) fn print_first_run(user_home: &Home, target: &CaTarget, dir: &Path, r
         "Try it as user `{DEMO_USER}` (group {DEMO_GROUP}); the invite expires {}:",
         r.demo_invite.expires_at.to_rfc3339()
     );
-    println!("  {}", enroll_command(target, &r.demo_invite.code));
+    println!("  {}", enroll_command(target, r.demo_invite.code.expose()));
     println!("  rampart login");
     println!("Then put this line at the top of ~/.ssh/config:");
     println!("  {}", ssh::include_line(user_home));
@@ -148,15 +148,15 @@ pub(super) fn first_run(
     let start: EnrollStartResponse = client.post_json(
         paths::ENROLL_START,
         &EnrollStartRequest {
-            invite: invite.to_owned(),
+            invite: invite.to_owned().into(),
         },
     )?;
-    let code = totp_code_at(&start.totp_uri, unix_now())?;
+    let code = totp_code_at(start.totp_uri.expose(), unix_now())?;
     let finish: EnrollFinishResponse = client.post_json(
         paths::ENROLL_FINISH,
         &EnrollFinishRequest {
             enrollment_token: start.enrollment_token.clone(),
-            totp_code: code.to_string(),
+            totp_code: code.to_string().into(),
         },
     )?;
 
@@ -164,22 +164,26 @@ pub(super) fn first_run(
     let mut text = Zeroizing::new(format!(
         "# Rampart dev CA bootstrap admin. Keep this file private.\n\
          user: {}\nca: {}\nca_fingerprint: {}\ntotp_uri: {}\ntotp_secret: {}\nrecovery_codes:\n",
-        finish.user, target.url, target.fingerprint, start.totp_uri, start.totp_secret
+        finish.user,
+        target.url,
+        target.fingerprint,
+        start.totp_uri.expose(),
+        start.totp_secret.expose()
     ));
     for c in &finish.recovery_codes {
-        text.push_str(&format!("  {c}\n"));
+        text.push_str(&format!("  {}\n", c.expose()));
     }
     write_atomic(&admin_secrets, text.as_bytes(), 0o600)?;
 
     // The CA refuses a TOTP step that was already used (the enrolment's) and
     // accepts one step of skew, so log in with the code of the *next* 30 s step.
-    let code = totp_code_at(&start.totp_uri, unix_now() + 30)?;
+    let code = totp_code_at(start.totp_uri.expose(), unix_now() + 30)?;
     let login: LoginResponse = client.post_json(
         paths::LOGIN,
         &LoginRequest {
             user: finish.user.clone(),
             factor: FactorProof::Totp {
-                code: code.to_string(),
+                code: code.to_string().into(),
             },
         },
     )?;
@@ -201,7 +205,7 @@ pub(super) fn first_run(
         agent_added_key: None,
     })?;
 
-    let admin = client.clone().with_token(login.session_token.as_str());
+    let admin = client.clone().with_token(login.session_token.expose());
     match admin.post_json::<_, serde_json::Value>(
         paths::ADMIN_USERS,
         &CreateUserRequest {

@@ -298,7 +298,7 @@ fn join(client: &Client, token: &str, key: &Path) -> Result<String, CliError> {
         .post_json(
             rampart_api::paths::HOST_JOIN,
             &rampart_api::HostJoinRequest {
-                token: token.to_owned(),
+                token: token.to_owned().into(),
                 public_key: public_key.trim().to_owned(),
             },
         )

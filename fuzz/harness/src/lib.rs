@@ -195,17 +195,23 @@ pub fn host_policy(data: &[u8]) {
 }
 
 /// Read `data` as `T`; what is read must be written and read back the same way
-/// (the CLI writes these types, the CA reads them).
+/// (the CLI writes these types, the CA reads them). Compared as written JSON:
+/// request types carrying secrets have no `PartialEq` on purpose.
 fn json_round_trip<T>(data: &[u8])
 where
-    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    T: serde::Serialize + serde::de::DeserializeOwned,
 {
     let Ok(v) = serde_json::from_slice::<T>(data) else {
         return;
     };
     let text = serde_json::to_vec(&v).expect("an API request that was read cannot be written");
     let again: T = serde_json::from_slice(&text).expect("an API request does not read back");
-    assert_eq!(v, again, "an API request changes through a round trip");
+    let text_again = serde_json::to_vec(&again).expect("a read-back request cannot be written");
+    assert_eq!(
+        String::from_utf8_lossy(&text),
+        String::from_utf8_lossy(&text_again),
+        "an API request changes through a round trip"
+    );
 }
 
 /// The CA's JSON request bodies: the first byte picks the type, the rest is the

@@ -292,9 +292,10 @@ impl CaUrls {
     }
 }
 
-/// The bearer token a client sends: zeroized when dropped, never in `Debug`.
-#[derive(Clone)]
-pub(crate) struct BearerToken(secrecy::SecretString);
+/// The bearer token a client sends: a [`WireSecret`](crate::WireSecret), so
+/// zeroized when dropped and never in `Debug`.
+#[derive(Clone, Debug)]
+pub(crate) struct BearerToken(crate::WireSecret);
 
 /// How long either client waits for a whole request (a call may set longer:
 /// long-polls, uploads), and for a connection.
@@ -302,25 +303,17 @@ const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl BearerToken {
-    fn new(token: impl Into<String>) -> Self {
-        BearerToken(token.into().into())
+    fn new(token: impl Into<crate::WireSecret>) -> Self {
+        BearerToken(token.into())
     }
 
     /// The `Authorization` header value, marked sensitive so that reqwest
     /// keeps it out of its own debug output too.
     fn header(&self) -> reqwest::header::HeaderValue {
-        use secrecy::ExposeSecret as _;
-        let mut value =
-            reqwest::header::HeaderValue::from_str(&crate::bearer(self.0.expose_secret()))
-                .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
+        let mut value = reqwest::header::HeaderValue::from_str(&crate::bearer(self.0.expose()))
+            .unwrap_or_else(|_| reqwest::header::HeaderValue::from_static(""));
         value.set_sensitive(true);
         value
-    }
-}
-
-impl std::fmt::Debug for BearerToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("<redacted>")
     }
 }
 

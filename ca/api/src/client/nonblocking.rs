@@ -41,7 +41,7 @@ impl AsyncClient {
     }
 
     /// The same client, sending `Authorization: Bearer <token>`.
-    pub fn with_token(mut self, token: impl Into<String>) -> Self {
+    pub fn with_token(mut self, token: impl Into<crate::WireSecret>) -> Self {
         self.token = Some(BearerToken::new(token));
         self
     }

@@ -334,6 +334,74 @@ mod tests {
         }
     }
 
+    /// A field whose name says it holds a secret must be a [`crate::WireSecret`]
+    /// (redacted `Debug`, zeroized, no `==`), so that a new request or answer
+    /// type cannot carry one as a plain `String` unnoticed.
+    #[test]
+    fn every_secret_field_is_a_wire_secret() {
+        const SECRET_NAMES: &[&str] = &[
+            "code",
+            "credential",
+            "enrollment_token",
+            "handle",
+            "invite",
+            "poll_token",
+            "recovery_codes",
+            "session_token",
+            "state",
+            "token",
+            "totp_code",
+            "totp_secret",
+            "totp_uri",
+        ];
+        // Public despite the name: a stable error code, and a WebAuthn
+        // `PublicKeyCredential` (signed data, no secret).
+        const PUBLIC: &[(&str, &str)] = &[
+            ("ErrorBody", "code"),
+            ("OidcFinishResponse", "code"),
+            ("FinishRequest", "credential"),
+        ];
+        fn walk(schema_name: &str, node: &serde_json::Value, found: &mut Vec<String>) {
+            match node {
+                serde_json::Value::Object(map) => {
+                    if let Some(serde_json::Value::Object(props)) = map.get("properties") {
+                        for (field, spec) in props {
+                            if SECRET_NAMES.contains(&field.as_str())
+                                && !PUBLIC.contains(&(schema_name, field.as_str()))
+                                && !spec.to_string().contains("#/components/schemas/WireSecret")
+                            {
+                                found.push(format!("{schema_name}.{field}"));
+                            }
+                        }
+                    }
+                    for value in map.values() {
+                        walk(schema_name, value, found);
+                    }
+                }
+                serde_json::Value::Array(items) => {
+                    for item in items {
+                        walk(schema_name, item, found);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let json = serde_json::to_value(document(|_| String::new())).unwrap();
+        let schemas = json["components"]["schemas"].as_object().unwrap();
+        let mut plain = Vec::new();
+        for (name, schema) in schemas {
+            walk(name, schema, &mut plain);
+        }
+        assert!(
+            plain.is_empty(),
+            "secrets typed as plain strings: {plain:?}"
+        );
+        // And the check can see one: the error body's public code is a string.
+        let mut public = Vec::new();
+        walk("Probe", &schemas["ErrorBody"], &mut public);
+        assert_eq!(public, ["Probe.code"]);
+    }
+
     #[test]
     fn a_request_schema_refuses_unknown_fields_as_the_server_does() {
         let json = serde_json::to_value(document(|_| String::new())).unwrap();

@@ -61,7 +61,7 @@ impl Authority {
         // Audit first: a token the log does not know about must not exist.
         self.record(ev)?;
         self.store.create_bastion_token(
-            &secrets::digest_secret(&token),
+            &secrets::digest_secret(token.expose()),
             req.name.as_deref(),
             expires_at,
             now,
@@ -98,7 +98,11 @@ impl Authority {
         self.check_bastion_name(&req.name)?;
         let key = self.parse_public_key(&req.host_public_key)?;
         let fingerprint = key_fingerprint(&key);
-        let credential = format!("{}{}", api::BASTION_CREDENTIAL_PREFIX, secrets::new_token());
+        let credential = api::WireSecret::new(format!(
+            "{}{}",
+            api::BASTION_CREDENTIAL_PREFIX,
+            secrets::new_token().expose()
+        ));
         let record = BastionRecord {
             name: req.name.clone(),
             host_key_fingerprint: fingerprint.clone(),
@@ -124,12 +128,12 @@ impl Authority {
                     .into(),
             );
         }
-        let token_hash = secrets::digest_secret(&req.token);
+        let token_hash = secrets::digest_secret(req.token.expose());
         let rejoin = self.store.bastion(&req.name)?.is_some();
         match self.store.join_bastion(
             &token_hash,
             &record,
-            &secrets::digest_secret(&credential),
+            &secrets::digest_secret(credential.expose()),
             now,
         )? {
             BastionJoin::Joined => {}

@@ -187,7 +187,7 @@ impl Authority {
                 self.keep_oidc_login(caller, &started.state, &pending)?;
                 Self::oidc_opened(&started.state, started.expires_at);
                 Ok(OidcStartResponse {
-                    state: started.state,
+                    state: started.state.into(),
                     authorize_url: started.authorize_url,
                     expires_at: started.expires_at,
                 })
@@ -220,20 +220,32 @@ impl Authority {
         }
         // Single use: taken from the store before anything else, whatever
         // happens next and whichever CA started it.
-        let pending = self.take_oidc_login(&req.state)?;
+        let pending = self.take_oidc_login(req.state.expose())?;
         let provider = pending.as_ref().map(|p| p.provider.clone());
         let finished = match &pending {
-            Some(p) => rp.finish(p, &req.code, now),
+            Some(p) => rp.finish(p, req.code.expose(), now),
             None => Err(OidcFailure::StateUnknown),
         };
         let login = match finished {
             Ok(l) => l,
             Err(failure) => {
-                return Err(self.oidc_rejected(caller, &failure, &req.state, provider, "code")?)
+                return Err(self.oidc_rejected(
+                    caller,
+                    &failure,
+                    req.state.expose(),
+                    provider,
+                    "code",
+                )?)
             }
         };
-        let outcome = self.oidc_complete(caller, &rp, login, req.invite.as_deref(), now);
-        Self::oidc_answered(&req.state, &outcome);
+        let outcome = self.oidc_complete(
+            caller,
+            &rp,
+            login,
+            req.invite.as_ref().map(rampart_api::WireSecret::expose),
+            now,
+        );
+        Self::oidc_answered(req.state.expose(), &outcome);
         outcome
     }
 
@@ -249,7 +261,7 @@ impl Authority {
         if req.state.is_empty() || req.state.len() > MAX_CODE_BYTES {
             return Err(CaError::bad_request(ErrorCode::InvalidRequest, "bad state"));
         }
-        let pending = self.oidc_login_pending(&req.state)?;
+        let pending = self.oidc_login_pending(req.state.expose())?;
         let checked = match &pending {
             Some(p) => rp.pending_check(p, self.now()),
             None => Err(OidcFailure::StateUnknown),
@@ -277,7 +289,7 @@ impl Authority {
                 self.keep_oidc_device(caller, &d.handle, &pending)?;
                 Self::oidc_opened(&d.handle, d.expires_at);
                 Ok(OidcDeviceStartResponse {
-                    handle: d.handle,
+                    handle: d.handle.into(),
                     user_code: d.user_code,
                     verification_uri: d.verification_uri,
                     verification_uri_complete: d.verification_uri_complete,
@@ -308,23 +320,29 @@ impl Authority {
                 "bad handle",
             ));
         }
-        let provider = self.oidc_device_provider(&req.handle)?;
+        let provider = self.oidc_device_provider(req.handle.expose())?;
         let now = self.now();
-        let login = match self.poll_oidc_device(&req.handle, now)? {
+        let login = match self.poll_oidc_device(req.handle.expose(), now)? {
             Ok(None) => return Ok(OidcDevicePollResponse::Pending),
             Ok(Some(l)) => l,
             Err(failure) => {
                 return Err(self.oidc_rejected(
                     caller,
                     &failure,
-                    &req.handle,
+                    req.handle.expose(),
                     provider,
                     "device",
                 )?)
             }
         };
-        let outcome = self.oidc_complete(caller, &rp, login, req.invite.as_deref(), now);
-        Self::oidc_answered(&req.handle, &outcome);
+        let outcome = self.oidc_complete(
+            caller,
+            &rp,
+            login,
+            req.invite.as_ref().map(rampart_api::WireSecret::expose),
+            now,
+        );
+        Self::oidc_answered(req.handle.expose(), &outcome);
         match outcome? {
             OidcFinishResponse::LoggedIn { login } => {
                 Ok(OidcDevicePollResponse::LoggedIn { login })
@@ -372,7 +390,7 @@ impl Authority {
                 return Ok(OidcFinishResponse::StepUpRequired {
                     code: why.code.to_owned(),
                     reason: why.message,
-                    state: String::new(),
+                    state: rampart_api::WireSecret::new(String::new()),
                     authorize_url: String::new(),
                 });
             }
@@ -389,7 +407,7 @@ impl Authority {
             return Ok(OidcFinishResponse::StepUpRequired {
                 code: why.code.to_owned(),
                 reason: why.message,
-                state: started.state,
+                state: started.state.into(),
                 authorize_url: started.authorize_url,
             });
         }

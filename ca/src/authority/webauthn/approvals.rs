@@ -141,7 +141,7 @@ impl Authority {
         // reads it, so of two certificates asked for with it (through any
         // CAs) one gets it.
         let got = self.with_request(&rp, &approval.request_id, |e| {
-            if !e.token_matches(&approval.poll_token) {
+            if !e.token_matches(approval.poll_token.expose()) {
                 return Err((
                     ErrorCode::WebauthnApprovalUnknown,
                     "unknown approval".to_owned(),

@@ -159,7 +159,11 @@ impl Authority {
             }
             (Some(invite), _) => {
                 self.check_source_limit(caller)?;
-                (self.redeem_invite_for_key(caller, invite)?, true, None)
+                (
+                    self.redeem_invite_for_key(caller, invite.expose())?,
+                    true,
+                    None,
+                )
             }
             (None, Some(s)) => {
                 self.require_fresh_mfa(s, "adding a key")?;
@@ -346,7 +350,7 @@ impl Authority {
         };
         let mut hashed = Vec::with_capacity(codes.len());
         for c in &codes {
-            hashed.push((c.id.clone(), secrets::hash_recovery_code(&c.code)?));
+            hashed.push((c.id.clone(), secrets::hash_recovery_code(c.code.expose())?));
         }
         let replaced = match self.store.add_webauthn_key(
             &record,
@@ -429,7 +433,7 @@ impl Authority {
                 &record,
                 rp.key_attested(record.attestation_verified, &record.aaguid),
             ),
-            recovery_codes: codes.iter().map(|c| c.code.to_string()).collect(),
+            recovery_codes: codes.into_iter().map(|c| c.code).collect(),
         }))
     }
 }

@@ -210,7 +210,7 @@ impl Authority {
         let changed = rp.subscribe();
         let look = self
             .with_request(&rp, &req.request_id, |e| {
-                if !e.token_matches(&req.poll_token) {
+                if !e.token_matches(req.poll_token.expose()) {
                     return Look::BadToken;
                 }
                 let owner_ok = match (&e.purpose, bastion) {
@@ -356,7 +356,7 @@ impl Authority {
             &rp,
             caller,
             &req.request_id,
-            Some(&req.poll_token),
+            Some(req.poll_token.expose()),
             &req.credential,
         )?;
         // The starter has it now: only an approval stays, for its certificate.

@@ -343,7 +343,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     "One-time invite for the admin {:?} (expires {}; shown only now):",
                     out.admin_user, out.invite_expires_at
                 )?;
-                writeln!(stdout, "  {}", out.admin_invite)?;
+                writeln!(stdout, "  {}", out.admin_invite.expose())?;
                 writeln!(stdout)?;
                 writeln!(stdout, "Next:")?;
                 let name = rampart_ca::init::SYSTEMD_CREDENTIAL;
@@ -381,7 +381,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 writeln!(
                     stdout,
                     "  rampart enroll --ca {} --ca-fingerprint {} --invite {}",
-                    out.url, out.tls_fingerprint, out.admin_invite
+                    out.url,
+                    out.tls_fingerprint,
+                    out.admin_invite.expose()
                 )?;
             }
             Ok(())
@@ -523,7 +525,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("Hand this to {} over a channel you trust:", r.user);
             println!(
                 "rampart enroll --ca {} --ca-fingerprint {} --invite {}",
-                r.url, r.tls_fingerprint, r.code
+                r.url,
+                r.tls_fingerprint,
+                r.code.expose()
             );
             Ok(())
         }

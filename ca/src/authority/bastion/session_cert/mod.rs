@@ -130,7 +130,8 @@ impl Authority {
         // per-session code or approval replaces it.
         let mut mfa = mfa::SessionMfa::from_outer(&outer, &user.name).map_err(Ok)?;
         if let Some(code) = &req.totp_code {
-            let event_id = self.per_session_totp(caller, bastion, req, &user.name, code)?;
+            let event_id =
+                self.per_session_totp(caller, bastion, req, &user.name, code.expose())?;
             mfa.fresh_totp(event_id, now);
         }
         if let Some(approval) = &req.webauthn_approval {
