@@ -28,7 +28,7 @@ mod endpoints;
 pub use endpoints::endpoints;
 
 /// The committed document (`docs/openapi.json`), which the CA serves at
-/// [`paths::OPENAPI`]; the `api_reference` test keeps it equal to
+/// [`crate::paths::OPENAPI`]; the `api_reference` test keeps it equal to
 /// [`document`] with the endpoints' descriptions.
 pub const DOCUMENT: &str = include_str!("../../../../docs/openapi.json");
 
