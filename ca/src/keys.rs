@@ -17,7 +17,7 @@ use ssh_key::PublicKey;
 use crate::authority::Keys;
 use crate::config::{CaKeys, Config, Pkcs11Keys};
 use crate::error::CaError;
-use crate::rotation::{Published, Slots};
+use crate::rotation::{Slots, TokenSlots};
 
 /// The keys a serving CA signs with.
 pub struct Loaded {
@@ -54,8 +54,7 @@ pub(crate) fn load_file(path: &Path, pass: &SecretString) -> Result<FileCaKey, C
 pub fn load(config: &Config, pass: &SecretString) -> Result<Loaded, CaError> {
     match &config.ca_keys {
         CaKeys::Files { user_ca, host_ca } => {
-            let also =
-                |path: &Path| Ok::<_, CaError>(Published::read(&Slots::of(path))?.also_trusted());
+            let also = |path: &Path| Ok::<_, CaError>(Slots::of(path).published()?.also_trusted());
             Ok(Loaded {
                 ca: Keys {
                     also_trusted_user: also(user_ca)?,
@@ -66,14 +65,21 @@ pub fn load(config: &Config, pass: &SecretString) -> Result<Loaded, CaError> {
             })
         }
         CaKeys::Pkcs11(p) => {
-            let token = open_token(p)?;
+            let token = std::rc::Rc::new(open_token(p)?);
             let key = |label: &str| token.key(label).map_err(token_error);
+            let also = |label: &str| {
+                Ok::<_, CaError>(
+                    TokenSlots::new(token.clone(), label)
+                        .published()?
+                        .also_trusted(),
+                )
+            };
             Ok(Loaded {
                 ca: Keys {
                     user_ca: Box::new(key(&p.user_ca)?),
                     host_ca: Box::new(key(&p.host_ca)?),
-                    also_trusted_user: Vec::new(),
-                    also_trusted_host: Vec::new(),
+                    also_trusted_user: also(&p.user_ca)?,
+                    also_trusted_host: also(&p.host_ca)?,
                 },
                 audit: Arc::new(TokenAuditKey(key(&p.audit)?)),
             })
@@ -100,7 +106,7 @@ pub(crate) fn open_token(p: &Pkcs11Keys) -> Result<Pkcs11Token, CaError> {
     Pkcs11Token::open(&p.module, &p.token, &pin).map_err(token_error)
 }
 
-fn token_error(e: rampart_signer::SignerError) -> CaError {
+pub(crate) fn token_error(e: rampart_signer::SignerError) -> CaError {
     CaError::Config(format!("[keys] pkcs11: {e}"))
 }
 

@@ -31,5 +31,5 @@ pub use cert::{
 pub use error::SignerError;
 pub use grant::BastionSession;
 pub use krl::{build_krl, key_sha256, parse_fingerprint, read_krl_header, KrlHeader, KrlSpec};
-pub use pkcs11::{Pkcs11CaKey, Pkcs11Token, MAX_SESSIONS as PKCS11_MAX_SESSIONS};
+pub use pkcs11::{Pkcs11CaKey, Pkcs11Token, TokenPublicKey, MAX_SESSIONS as PKCS11_MAX_SESSIONS};
 pub use subject::{check_subject_key, MIN_RSA_BITS};

@@ -5,7 +5,8 @@
 //! without a key file being copied to each of them.
 //!
 //! **Owns:** opening the vendor module, finding the token by label (slot IDs
-//! change when tokens are added), logging in, key generation and lookup,
+//! change when tokens are added), logging in, key generation, lookup, relabelling
+//! and destruction (a rotation's slots),
 //! reading the public key back, and signing (Ed25519 via `CKM_EDDSA`).
 //!
 //! Sessions: a PKCS#11 session serves one thread at a time, and login state is
@@ -113,9 +114,17 @@ impl Pkcs11Token {
             .open_rw_session(slot)
             .map_err(|e| backend("open a session", e))?;
         let auth = cryptoki::types::AuthPin::from(pin.expose_secret().to_owned());
-        login
-            .login(UserType::User, Some(&auth))
-            .map_err(|e| backend(&format!("log in to token {label:?}"), e))?;
+        // Login state belongs to the process: a second handle to a token this
+        // process is logged in to already (a rotation beside the CA's keys)
+        // finds it so.
+        match login.login(UserType::User, Some(&auth)) {
+            Ok(())
+            | Err(cryptoki::error::Error::Pkcs11(
+                cryptoki::error::RvError::UserAlreadyLoggedIn,
+                _,
+            )) => {}
+            Err(e) => return Err(backend(&format!("log in to token {label:?}"), e)),
+        }
         Ok(Self {
             module: module.to_path_buf(),
             label: label.to_owned(),
@@ -199,11 +208,148 @@ impl Pkcs11Token {
         self.key(key_label)
     }
 
+    /// The public half of the key labelled `key_label` and its
+    /// `CKA_END_DATE` (when a rotation replaced it), or `None` when the token
+    /// holds no such public key. Needs no signing: the rotation slots
+    /// (`L.next`, `L.previous`) are published from this.
+    ///
+    /// # Errors
+    /// [`SignerError::Backend`] for more than one such key or one that cannot
+    /// be read.
+    pub fn public_key(&self, key_label: &str) -> Result<Option<TokenPublicKey>, SignerError> {
+        let session = self.session()?;
+        let Some(object) = only_one(&session, ObjectClass::PUBLIC_KEY, key_label, &self.label)?
+        else {
+            return Ok(None);
+        };
+        let key = read_ed25519_public(&session, object, key_label)?;
+        let end_date = session
+            .get_attributes(object, &[AttributeType::EndDate])
+            .map_err(|e| backend(&format!("read the end date of {key_label:?}"), e))?
+            .into_iter()
+            .find_map(|a| match a {
+                Attribute::EndDate(d) => from_ck_date(&d),
+                _ => None,
+            });
+        Ok(Some(TokenPublicKey { key, end_date }))
+    }
+
+    /// Activate a rotation's next key: the pair labelled `current` takes the
+    /// label `previous` and the `CKA_END_DATE` `replaced_on`, then the pair
+    /// labelled `next` takes `current`. Each half (private, public) moves on
+    /// its own, and only while a `next` half is left, so a move cut short by
+    /// a crash finishes when run again, and a finished one is left alone.
+    ///
+    /// # Errors
+    /// [`SignerError::Backend`] when `previous` is taken, or the token refuses
+    /// a change.
+    pub fn activate_next(
+        &self,
+        current: &str,
+        next: &str,
+        previous: &str,
+        replaced_on: chrono::NaiveDate,
+    ) -> Result<(), SignerError> {
+        let session = self.session()?;
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            let Some(coming) = only_one(&session, class, next, &self.label)? else {
+                continue;
+            };
+            if let Some(going) = only_one(&session, class, current, &self.label)? {
+                if only_one(&session, class, previous, &self.label)?.is_some() {
+                    return Err(SignerError::Backend(format!(
+                        "PKCS#11: token {:?} already holds a key labelled {previous:?}; \
+                         retire it before activating another",
+                        self.label
+                    )));
+                }
+                session
+                    .update_attributes(
+                        going,
+                        &[
+                            Attribute::Label(previous.as_bytes().to_vec()),
+                            Attribute::EndDate(to_ck_date(replaced_on)),
+                        ],
+                    )
+                    .map_err(|e| backend(&format!("relabel {current:?} as {previous:?}"), e))?;
+            }
+            session
+                .update_attributes(coming, &[Attribute::Label(current.as_bytes().to_vec())])
+                .map_err(|e| backend(&format!("relabel {next:?} as {current:?}"), e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether any half of the pair labelled `key_label` is in the token.
+    ///
+    /// # Errors
+    /// [`SignerError::Backend`] when the token cannot be searched.
+    pub fn holds_any(&self, key_label: &str) -> Result<bool, SignerError> {
+        let session = self.session()?;
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            if only_one(&session, class, key_label, &self.label)?.is_some() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Destroy both halves of the key labelled `key_label` (a retired CA
+    /// key). A half already gone is not an error.
+    ///
+    /// # Errors
+    /// [`SignerError::Backend`] when the token refuses.
+    pub fn destroy(&self, key_label: &str) -> Result<(), SignerError> {
+        let session = self.session()?;
+        for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+            if let Some(object) = only_one(&session, class, key_label, &self.label)? {
+                session
+                    .destroy_object(object)
+                    .map_err(|e| backend(&format!("destroy {key_label:?}"), e))?;
+            }
+        }
+        Ok(())
+    }
+
     fn session(&self) -> Result<Session, SignerError> {
         self.context
             .open_rw_session(self.slot)
             .map_err(|e| backend("open a session", e))
     }
+}
+
+/// A public key in a token, as [`Pkcs11Token::public_key`] reads it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPublicKey {
+    /// The key (its comment is its label).
+    pub key: PublicKey,
+    /// Its `CKA_END_DATE`, if set.
+    pub end_date: Option<chrono::NaiveDate>,
+}
+
+/// A `CK_DATE` is three runs of ASCII digits.
+fn to_ck_date(day: chrono::NaiveDate) -> cryptoki::types::Date {
+    use chrono::Datelike as _;
+    let text = format!("{:04}{:02}{:02}", day.year(), day.month(), day.day());
+    let b = text.as_bytes();
+    let take = |i: usize| b.get(i).copied().unwrap_or(b'0');
+    cryptoki::types::Date::new(
+        [take(0), take(1), take(2), take(3)],
+        [take(4), take(5)],
+        [take(6), take(7)],
+    )
+}
+
+/// `None` for an empty date (all blank or zero, as tokens leave it unset).
+fn from_ck_date(date: &cryptoki::types::Date) -> Option<chrono::NaiveDate> {
+    let text: String = date
+        .year
+        .iter()
+        .chain(date.month.iter())
+        .chain(date.day.iter())
+        .map(|b| char::from(*b))
+        .collect();
+    chrono::NaiveDate::parse_from_str(&text, "%Y%m%d").ok()
 }
 
 /// The one object of `class` labelled `label`; `None` when there is none.

@@ -165,3 +165,84 @@ fn the_private_key_cannot_be_read_out_of_the_token() {
         "{access}"
     );
 }
+
+/// The moves of a CA key rotation inside a token: the next key takes the
+/// signing label, the replaced one keeps its key under `.previous` with the
+/// day it was replaced, and a retired key is gone from the token.
+#[test]
+fn keys_move_between_rotation_labels_keep_their_end_date_and_can_be_destroyed() {
+    let (dir, module) = softhsm();
+    let token = open(&module);
+    let old = token.generate("user-ca").unwrap();
+    let new = token.generate("user-ca.next").unwrap();
+    // Another handle to the token in this process (the CA's keys are open
+    // while a rotation runs) logs in without complaint.
+    let second = open(&module);
+    assert!(second.holds_any("user-ca.next").unwrap());
+    assert_eq!(token.public_key("user-ca.previous").unwrap(), None);
+    assert_eq!(
+        token.public_key("user-ca").unwrap().unwrap().end_date,
+        None,
+        "a fresh key has no end date"
+    );
+
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 12, 6).unwrap();
+    token
+        .activate_next("user-ca", "user-ca.next", "user-ca.previous", day)
+        .unwrap();
+    // Run again (as after a crash): nothing is left to move, nothing moves.
+    token
+        .activate_next("user-ca", "user-ca.next", "user-ca.previous", day)
+        .unwrap();
+    assert!(!token.holds_any("user-ca.next").unwrap());
+
+    let signing = token.key("user-ca").unwrap();
+    assert_eq!(signing.public_key().key_data(), new.public_key().key_data());
+    let msg = b"signed after the rotation";
+    let sig = signing.sign_raw(msg).unwrap();
+    signature::Verifier::verify(new.public_key().key_data(), msg, &sig).unwrap();
+    let replaced = token.public_key("user-ca.previous").unwrap().unwrap();
+    assert_eq!(replaced.key.key_data(), old.public_key().key_data());
+    assert_eq!(replaced.end_date, Some(day));
+    assert_eq!(token.public_key("user-ca.next").unwrap(), None);
+
+    // An independent client sees the same labels and the end date.
+    let listing = Command::new("pkcs11-tool")
+        .arg("--module")
+        .arg(&module)
+        .args([
+            "--token-label",
+            LABEL,
+            "--login",
+            "--pin",
+            PIN,
+            "--list-objects",
+        ])
+        .env("SOFTHSM2_CONF", dir.path().join("softhsm2.conf"))
+        .output()
+        .expect("run pkcs11-tool (apt-get install opensc)");
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        listing.contains("label:      user-ca.previous"),
+        "{listing}"
+    );
+    assert!(!listing.contains("user-ca.next"), "{listing}");
+
+    token.destroy("user-ca.previous").unwrap();
+    assert_eq!(token.public_key("user-ca.previous").unwrap(), None);
+    let gone = token.key("user-ca.previous").unwrap_err();
+    assert!(gone.to_string().contains("no private key"), "{gone}");
+    // Destroying what is not there is no error (a retire run twice).
+    token.destroy("user-ca.previous").unwrap();
+    // The signing key is untouched.
+    token.key("user-ca").unwrap().sign_raw(msg).unwrap();
+
+    // A previous key still there stops the next activation.
+    token.generate("user-ca.previous").unwrap();
+    token.generate("user-ca.next").unwrap();
+    let held = token
+        .activate_next("user-ca", "user-ca.next", "user-ca.previous", day)
+        .unwrap_err();
+    assert!(held.to_string().contains("retire it"), "{held}");
+    token.key("user-ca").unwrap().sign_raw(msg).unwrap();
+}

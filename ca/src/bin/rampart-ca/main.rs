@@ -63,7 +63,8 @@ enum Command {
     /// followed by a restart of the CA: `prepare` makes and publishes the next
     /// key, `activate` signs with it and keeps trusting the old one, `retire`
     /// drops the old one once what it signed has expired. Audited as
-    /// `ca_key_rotated`, severity high. Key files only.
+    /// `ca_key_rotated`, severity high. Key files (`K.next`, `K.previous`) or
+    /// labels in a PKCS#11 token (`L.next`, `L.previous`).
     RotateKey {
         /// Config file.
         #[arg(long)]
@@ -493,8 +494,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             match done.step {
                 Step::Prepare => eprintln!(
                     "Next {name} CA key {} made; {} still signs. Restart the CA (every CA \
-                     host, with the new key files) so it publishes both; activate once hosts \
-                     ran krl-sync and users logged in again.",
+                     host, with the new key files unless they share the token) so it publishes \
+                     both; activate once hosts ran krl-sync and users logged in again.",
                     done.key, done.signer
                 ),
                 Step::Activate => eprintln!(
