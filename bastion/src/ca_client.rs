@@ -37,7 +37,7 @@ impl CaClient {
     }
 
     /// The same client, authenticating with the bastion credential.
-    pub fn with_credential(self, credential: String) -> Self {
+    pub fn with_credential(self, credential: rampart_api::WireSecret) -> Self {
         CaClient {
             api: self.api.with_token(credential),
         }

@@ -42,15 +42,15 @@ pub struct Identity {
     pub user_ca: Vec<PublicKey>,
     /// Targets' host certificates must be signed by one of these.
     pub host_ca: Vec<PublicKey>,
-    /// Bearer credential for the CA.
-    pub credential: String,
+    /// Bearer credential for the CA (zeroized, never in `Debug`).
+    pub credential: WireSecret,
 }
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Identity")
             .field("host_key", &self.host_key.public_key().to_openssh().ok())
-            .field("credential", &"<redacted>")
+            .field("credential", &self.credential)
             .finish_non_exhaustive()
     }
 }
@@ -81,8 +81,13 @@ impl Identity {
         };
         let user_ca = keys(&config.user_ca_file)?;
         let host_ca = keys(&config.host_ca_file)?;
-        let credential = read(&config.credential_file)?.trim().to_owned();
-        if !credential.starts_with(rampart_api::BASTION_CREDENTIAL_PREFIX) {
+        // Both copies (as read, and trimmed) are zeroized when dropped.
+        let as_read = WireSecret::new(read(&config.credential_file)?);
+        let credential = WireSecret::new(as_read.expose().trim());
+        if !credential
+            .expose()
+            .starts_with(rampart_api::BASTION_CREDENTIAL_PREFIX)
+        {
             return Err(BastionError::Config(format!(
                 "{} does not hold a bastion credential",
                 config.credential_file.display()

@@ -101,7 +101,7 @@ pub fn recover_admin(
         user: invite.user,
         code: invite.code,
         expires_at: invite.expires_at,
-        url: format!("https://{}", config.listen),
+        url: crate::init::url_for(&config.listen.to_string()),
         tls_fingerprint: Fingerprint::of_der(&der).to_string(),
     })
 }

@@ -264,8 +264,24 @@ fn make_token_keys(p: &Pkcs11Init, audit_pub: &Path) -> Result<(), CaError> {
     write_new(audit_pub, format!("{line}\n").as_bytes(), 0o644)
 }
 
-fn url_for(listen: &str) -> String {
-    format!("https://{listen}")
+/// The URL a client on this host dials for a CA listening on `listen`. A
+/// wildcard address (`0.0.0.0`, `[::]`, as in a container) is where the CA
+/// listens, not an address to dial, so loopback of the same family stands in
+/// for it; the printed `rampart enroll` line then works as it is.
+pub fn url_for(listen: &str) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+    let dial = match listen.parse::<SocketAddr>() {
+        Ok(addr) if addr.ip().is_unspecified() => {
+            let loopback: IpAddr = if addr.is_ipv4() {
+                Ipv4Addr::LOCALHOST.into()
+            } else {
+                Ipv6Addr::LOCALHOST.into()
+            };
+            SocketAddr::new(loopback, addr.port()).to_string()
+        }
+        _ => listen.to_owned(),
+    };
+    format!("https://{dial}")
 }
 
 /// Create a CA in `opts.dir`. When it fails, what it created there is
@@ -515,6 +531,14 @@ fn init_in(opts: &InitOptions) -> Result<InitOutcome, CaError> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_wildcard_listen_address_is_dialled_on_loopback() {
+        assert_eq!(url_for("0.0.0.0:8443"), "https://127.0.0.1:8443");
+        assert_eq!(url_for("[::]:8443"), "https://[::1]:8443");
+        assert_eq!(url_for("192.0.2.7:443"), "https://192.0.2.7:443");
+        assert_eq!(url_for("[2001:db8::1]:443"), "https://[2001:db8::1]:443");
+        assert_eq!(url_for("ca.example.com:443"), "https://ca.example.com:443");
+    }
     #[test]
     fn the_default_policy_parses_without_errors() {
         let p = rampart_policy::Policy::from_toml(DEFAULT_POLICY).unwrap();
