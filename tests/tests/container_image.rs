@@ -110,7 +110,11 @@ fn the_image_runs_the_tour_read_only_as_an_unprivileged_user() {
             .to_owned()
     };
     // The tour listens on the wildcard address; it prints one to dial.
-    assert_eq!(word_after("--ca"), "https://127.0.0.1:8443", "{enroll_line}");
+    assert_eq!(
+        word_after("--ca"),
+        "https://127.0.0.1:8443",
+        "{enroll_line}"
+    );
     let fingerprint = word_after("--ca-fingerprint");
     let invite = word_after("--invite");
 

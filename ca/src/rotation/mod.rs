@@ -278,6 +278,13 @@ pub fn rotate(
             .detail("forced", force)
             .detail("os_user", crate::recover::os_user())
     };
+    let step_done = |key: String, signer: String, retire_after: Option<DateTime<Utc>>| StepDone {
+        role,
+        step,
+        key,
+        signer,
+        retire_after,
+    };
     let done = match step {
         Step::Prepare => {
             if let Some(next) = &published.next {
@@ -296,21 +303,13 @@ pub fn rotate(
             let key_fp = slots.make_next(role, &pass, |key_fp| {
                 auth.record(event(key_fp, &current_fp)).map(|_| ())
             })?;
-            StepDone {
-                role,
-                step,
-                key: key_fp,
-                signer: current_fp,
-                retire_after: None,
-            }
+            step_done(key_fp, current_fp, None)
         }
-        Step::Activate if resumed => StepDone {
-            role,
-            step,
-            key: current_fp.clone(),
-            signer: current_fp,
-            retire_after: last_expiry(&auth, role, now)?.map(|(end, _)| end),
-        },
+        Step::Activate if resumed => step_done(
+            current_fp.clone(),
+            current_fp,
+            last_expiry(&auth, role, now)?.map(|(end, _)| end),
+        ),
         Step::Activate => {
             let Some(next) = &published.next else {
                 return Err(CaError::Config(format!(
@@ -331,13 +330,7 @@ pub fn rotate(
             auth.record(event(&next_fp, &next_fp))?;
             slots.activate(&current, now)?;
             let retire_after = last_expiry(&auth, role, now)?.map(|(end, _)| end);
-            StepDone {
-                role,
-                step,
-                key: next_fp.clone(),
-                signer: next_fp,
-                retire_after,
-            }
+            step_done(next_fp.clone(), next_fp, retire_after)
         }
         Step::Retire => {
             let Some(previous) = &published.previous else {
@@ -360,13 +353,7 @@ pub fn rotate(
             let key_fp = fingerprint(&previous.key);
             auth.record(event(&key_fp, &current_fp))?;
             slots.retire()?;
-            StepDone {
-                role,
-                step,
-                key: key_fp,
-                signer: current_fp,
-                retire_after: None,
-            }
+            step_done(key_fp, current_fp, None)
         }
     };
     auth.audit_log()
