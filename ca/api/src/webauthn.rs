@@ -313,6 +313,37 @@ mod tests {
         assert!(!format!("{reg:?}").contains("inv-secret"));
     }
 
+    /// Before `WireSecret`, this outcome derived `Debug` over plain strings
+    /// and printed the new recovery codes into any log that showed it.
+    #[test]
+    fn a_registration_outcome_hides_its_recovery_codes() {
+        let outcome = CeremonyOutcome::Registered {
+            user: "alice".into(),
+            key: WebauthnKey {
+                id: "k1".into(),
+                name: "blue".into(),
+                credential_id: "cred".into(),
+                aaguid: "00000000-0000-0000-0000-000000000000".into(),
+                attestation_format: "none".into(),
+                user_verified: true,
+                attested: false,
+                backup_eligible: false,
+                backup_state: false,
+                sign_count: 0,
+                created_at: Utc::now(),
+                last_used_at: None,
+                disabled_reason: None,
+            },
+            recovery_codes: vec!["abcd-efgh-jkmn-pqrs-tvwx".into()],
+        };
+        let shown = format!("{outcome:?} {outcome:#?}");
+        assert!(shown.contains("alice"), "{shown}");
+        assert!(!shown.contains("abcd-efgh"), "{shown}");
+        // The wire still carries the codes: they are shown to their owner once.
+        let wire = serde_json::to_string(&outcome).unwrap();
+        assert!(wire.contains("abcd-efgh-jkmn-pqrs-tvwx"), "{wire}");
+    }
+
     #[test]
     fn outcome_is_tagged() {
         let v = serde_json::to_value(CeremonyOutcome::Pending {
