@@ -1,8 +1,8 @@
 //! The OCI image (`packaging/container/Containerfile`), built by
 //! `scripts/container` with real podman and started by podman-compose from
 //! `packaging/container/compose.yaml`: read-only root file system,
-//! unprivileged user, state in a volume, the CA and bastion ports published
-//! on loopback. From outside the container, the host's own `rampart` enrols
+//! unprivileged user without capabilities, state in a volume, the CA and
+//! bastion ports published on loopback. From outside the container, the host's own `rampart` enrols
 //! the tour's user with the invite the container printed and logs in, and an
 //! SSH client reaches the bastion. Inside, nothing can write the image.
 
@@ -146,6 +146,23 @@ fn the_image_runs_the_tour_read_only_as_an_unprivileged_user() {
     let who = podman(&["exec", &project.name, "id", "-u"]);
     who.assert_success("podman exec id");
     assert_eq!(who.stdout.trim(), "10001");
+    // Its process holds no capability, not even in its bounding set, and
+    // cannot gain one.
+    let status = podman(&["exec", &project.name, "cat", "/proc/1/status"]);
+    status.assert_success("podman exec cat /proc/1/status");
+    for (field, want) in [
+        ("CapEff", "0000000000000000"),
+        ("CapPrm", "0000000000000000"),
+        ("CapBnd", "0000000000000000"),
+        ("NoNewPrivs", "1"),
+    ] {
+        let got = status
+            .stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{field}:")))
+            .map(str::trim);
+        assert_eq!(got, Some(want), "{field} in /proc/1/status: {status}");
+    }
     // Even root in the container cannot change the image.
     let write = podman(&[
         "exec",
