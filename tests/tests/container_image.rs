@@ -2,9 +2,10 @@
 //! `scripts/container` with real podman and started by podman-compose from
 //! `packaging/container/compose.yaml`: read-only root file system,
 //! unprivileged user without capabilities, state in a volume, the CA and
-//! bastion ports published on loopback. From outside the container, the host's own `rampart` enrols
-//! the tour's user with the invite the container printed and logs in, and an
-//! SSH client reaches the bastion. Inside, nothing can write the image.
+//! bastion ports published on loopback. From outside the container, the
+//! host's own `rampart` enrols the tour's user with the invite the container
+//! printed and logs in, and an SSH client reaches the bastion. Inside, nothing
+//! can write the image.
 
 #![allow(
     clippy::unwrap_used,
