@@ -131,6 +131,16 @@ fn malformed_requests_get_clear_4xx_and_the_ca_survives() {
     let head = write_body_then_read(&ca, "POST", "/v1/no-such-thing", 1024 * 1024)
         .unwrap_or_else(|e| panic!("POST to no endpoint with a body broke the connection: {e}"));
     assert!(head.starts_with("HTTP/1.1 404"), "{head}");
+    // And a recording upload refused before its body is read (no bastion
+    // credential): the recording route reads its body itself.
+    let recording = paths::for_session(paths::BASTION_RECORDING, "01J00000000000000000000000");
+    for n in 0..5 {
+        let head =
+            write_body_then_read(&ca, "PUT", &recording, 2 * 1024 * 1024).unwrap_or_else(|e| {
+                panic!("a refused recording upload (try {n}) broke the connection: {e}")
+            });
+        assert!(head.starts_with("HTTP/1.1 401"), "{head}");
+    }
 
     // serde would read a struct from an array, field by field.
     let r = raw.post(
