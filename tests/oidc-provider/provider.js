@@ -4,8 +4,9 @@
 //   node provider.js CONFIG.json
 // CONFIG: { "port": N, "accounts": { "<id>": { "password": "...",
 //           "groups": [...], "acr": "...", "amr": [...] } },
-//           "clients": [ <oidc-provider client metadata> ] }
-// Prints "READY <issuer>" on stdout once it listens.
+//           "clients": [ <oidc-provider client metadata> ],
+//           "keys_file": "<path>" (optional) }
+// Prints "READY <issuer>" on stdout once it listens; exits 1 if it cannot.
 //
 // The login and consent screens are replaced by two form endpoints a test can
 // POST to (GET /interaction/UID answers JSON naming the prompt). That keeps the
@@ -15,7 +16,7 @@
 // model a user who touched a hardware key at the step-up prompt).
 
 import { generateKeyPairSync } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import Provider from 'oidc-provider';
 
@@ -42,11 +43,35 @@ function jwk(type, options, kid, alg) {
   return { ...privateKey.export({ format: 'jwk' }), kid, alg, use: 'sig' };
 }
 
-const signingKeys = [
-  jwk('rsa', { modulusLength: 2048 }, 'rsa-1', 'RS256'),
-  jwk('ec', { namedCurve: 'P-256' }, 'ec-1', 'ES256'),
-];
-const impostor = jwk('rsa', { modulusLength: 2048 }, 'rsa-1', 'RS256');
+// Two RSA key generations are most of a start's CPU time, and a suite starts
+// dozens of providers on a small machine: with `keys_file` the keys are made
+// once and reused (each provider has its own issuer, so nothing else is shared).
+function loadOrMakeKeys(path) {
+  if (path) {
+    try {
+      return JSON.parse(readFileSync(path, 'utf8'));
+    } catch (err) {
+      if (err.code !== 'ENOENT') console.error(`ignoring unreadable ${path}:`, err.message);
+    }
+  }
+  const keys = {
+    signing: [
+      jwk('rsa', { modulusLength: 2048 }, 'rsa-1', 'RS256'),
+      jwk('ec', { namedCurve: 'P-256' }, 'ec-1', 'ES256'),
+    ],
+    impostor: jwk('rsa', { modulusLength: 2048 }, 'rsa-1', 'RS256'),
+  };
+  if (path) {
+    // Written aside and renamed: a provider starting at the same time reads
+    // either no file or a whole one.
+    const tmp = `${path}.${process.pid}.tmp`;
+    writeFileSync(tmp, JSON.stringify(keys), { mode: 0o600 });
+    renameSync(tmp, path);
+  }
+  return keys;
+}
+
+const { signing: signingKeys, impostor } = loadOrMakeKeys(config.keys_file);
 
 function publicJwk(k) {
   const { d, p, q, dp, dq, qi, ...pub } = k;
@@ -174,5 +199,9 @@ const server = http.createServer(async (req, res) => {
     console.error(err);
     if (!res.headersSent) json(res, 500, { error: String(err) });
   }
+});
+server.on('error', (err) => {
+  console.error(`cannot listen on ${issuer}:`, err.message);
+  process.exit(1);
 });
 server.listen(config.port, '127.0.0.1', () => console.log(`READY ${issuer}`));

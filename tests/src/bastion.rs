@@ -254,7 +254,7 @@ impl Bastion {
                 let _ = tx.send(line);
             }
         });
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + crate::process::START_TIMEOUT;
         loop {
             starting(child.id());
             match rx.recv_timeout(Duration::from_millis(100)) {

@@ -325,7 +325,7 @@ impl Ca {
                 let _ = tx.send(line);
             }
         });
-        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let deadline = std::time::Instant::now() + crate::process::START_TIMEOUT;
         let url = loop {
             match rx.recv_timeout(Duration::from_millis(100)) {
                 Ok(line) => {

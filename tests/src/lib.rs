@@ -174,11 +174,12 @@ pub fn tempdir(prefix: &str) -> tempfile::TempDir {
     d
 }
 
-/// Poll `f` every 100 ms until it holds; panic naming `what` after 20 s. For
-/// what a daemon does on its own time (a reload, a spool drained, an event
-/// written after the reply).
+/// Poll `f` every 100 ms until it holds; panic naming `what` after
+/// [`process::DEFAULT_TIMEOUT`] (as long as a loaded CI machine may need; a
+/// passing wait ends at once). For what a daemon does on its own time (a
+/// reload, a spool drained, an event written after the reply).
 pub fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let deadline = std::time::Instant::now() + process::DEFAULT_TIMEOUT;
     while std::time::Instant::now() < deadline {
         if f() {
             return;

@@ -10,12 +10,12 @@
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::process::{drain, kill9};
+use crate::process::{drain, kill9, stall_report, START_TIMEOUT};
 use crate::{free_port, require_peer, tempdir, workspace_root};
 
 /// The client the CA uses at the provider.
@@ -61,6 +61,7 @@ impl OidcProvider {
         let port = free_port();
         let config = json!({
             "port": port,
+            "keys_file": crate::target_dir().join("oidc-provider-keys.json"),
             "accounts": accounts,
             "clients": [{
                 "client_id": CLIENT_ID,
@@ -99,9 +100,19 @@ impl OidcProvider {
             port,
             stderr,
         };
-        if rx.recv_timeout(Duration::from_secs(30)).is_err() {
+        if let Err(e) = rx.recv_timeout(START_TIMEOUT) {
+            let state = match e {
+                RecvTimeoutError::Timeout => p
+                    .child
+                    .as_ref()
+                    .map_or_else(String::new, |c| stall_report(c.id())),
+                RecvTimeoutError::Disconnected => "it exited".to_owned(),
+            };
             let log = p.stop();
-            panic!("oidc-provider did not become ready within 30 s:\n{log}");
+            panic!(
+                "oidc-provider did not become ready within {} s ({state}):\n{log}",
+                START_TIMEOUT.as_secs()
+            );
         }
         p
     }

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::keys::{KeyPair, KeygenCa};
-use crate::process::{kill9, run, run_timeout, CmdOutput};
+use crate::process::{kill9, run, run_timeout, CmdOutput, START_TIMEOUT};
 use crate::{ensure_test_account, require_peer, target_dir, tempdir, TEST_ACCOUNT};
 
 /// The built module, `target/debug/libpam_rampart.so`. Panics when missing.
@@ -196,7 +196,7 @@ impl SshAgent {
             c.uid(uid).gid(gid);
         }
         let child = c.spawn().expect("spawn ssh-agent");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + START_TIMEOUT;
         while UnixStream::connect(&socket).is_err() {
             assert!(
                 Instant::now() < deadline,

@@ -9,6 +9,43 @@ use std::time::{Duration, Instant};
 /// instead of hanging the whole run.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How long a peer (a daemon of ours, sshd, rsyslogd, the OIDC provider, an
+/// agent) may take to start listening. Starting takes well under a second
+/// here, but CI runs the suite on two shared cores beside other tests' peers,
+/// where one start once stalled for over 30 s; the wait ends as soon as the
+/// peer is ready, so a long deadline costs a passing run nothing.
+pub const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A line on what a process that has not answered in time is doing (its
+/// scheduler state, kernel wait channel and CPU time so far) and how loaded
+/// the machine is, so that a timeout says whether the peer was hung, busy or
+/// starved of CPU.
+pub fn stall_report(pid: u32) -> String {
+    let read = |what: &str| std::fs::read_to_string(format!("/proc/{pid}/{what}"));
+    let Ok(stat) = read("stat") else {
+        return format!("process {pid} is gone");
+    };
+    // Fields after the parenthesised command name: state is the first,
+    // utime and stime (clock ticks, 100 per second here) the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    let cpu = match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => format!("{:.2} s", (user + system) as f64 / 100.0),
+        _ => "unknown".to_owned(),
+    };
+    format!(
+        "process {pid}: state {}, waiting in {}, CPU time {cpu}; load average {}",
+        fields.first().unwrap_or(&"?"),
+        read("wchan").unwrap_or_default(),
+        std::fs::read_to_string("/proc/loadavg")
+            .unwrap_or_default()
+            .trim_end()
+    )
+}
+
 /// What a finished command printed, and how it ended.
 #[derive(Debug, Clone)]
 pub struct CmdOutput {

@@ -195,7 +195,7 @@ impl Prometheus {
                 .build()
                 .expect("HTTP client"),
         };
-        let deadline = Instant::now() + Duration::from_secs(60);
+        let deadline = Instant::now() + crate::process::START_TIMEOUT;
         loop {
             if let Ok(r) = p.http.get(format!("http://{addr}/-/ready")).send() {
                 if r.status().is_success() {

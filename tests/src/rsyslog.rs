@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::process::{kill9, terminate};
+use crate::process::{kill9, terminate, START_TIMEOUT};
 use crate::{free_port, require_peer};
 
 /// TLS material written for rsyslog's gtls driver.
@@ -151,7 +151,7 @@ impl Rsyslog {
             .expect("spawn rsyslogd");
         self.child = Some(child);
         // Ready when the port accepts connections (a probe connection is harmless).
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 break;
@@ -163,8 +163,9 @@ impl Rsyslog {
             }
             assert!(
                 Instant::now() < deadline,
-                "rsyslogd not listening on {} within 20 s\n{}",
+                "rsyslogd not listening on {} within {} s\n{}",
                 self.port,
+                START_TIMEOUT.as_secs(),
                 self.stderr()
             );
             std::thread::sleep(Duration::from_millis(50));

@@ -10,7 +10,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::keys::KeyPair;
-use crate::process::{describe, kill9, run, run_timeout, CmdOutput};
+use crate::process::{describe, kill9, run, run_timeout, stall_report, CmdOutput, START_TIMEOUT};
 use crate::{free_port, require_peer, tempdir};
 
 /// The local account the tests log in to. A dedicated, password-less account, so a
@@ -196,7 +196,7 @@ impl Sshd {
             .unwrap_or_else(|e| panic!("spawn `{desc}`: {e}"));
 
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + Duration::from_secs(15);
+        let deadline = Instant::now() + START_TIMEOUT;
         loop {
             if let Ok(Some(st)) = child.try_wait() {
                 panic!(
@@ -208,9 +208,11 @@ impl Sshd {
                 break;
             }
             if Instant::now() > deadline {
+                let state = stall_report(child.id());
                 kill9(&mut child);
                 panic!(
-                    "sshd did not accept connections on {port} within 15 s\n{}",
+                    "sshd did not accept connections on {port} within {} s ({state})\n{}",
+                    START_TIMEOUT.as_secs(),
                     fs::read_to_string(&log).unwrap_or_default()
                 );
             }
