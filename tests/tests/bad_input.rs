@@ -141,6 +141,37 @@ fn malformed_requests_get_clear_4xx_and_the_ca_survives() {
             });
         assert!(head.starts_with("HTTP/1.1 401"), "{head}");
     }
+    // Refused before the handler runs at all: a session ID that is not UTF-8
+    // fails the path extractor, so no handler ever sees the body.
+    let not_utf8 = paths::BASTION_RECORDING.replace("{session_id}", "%FF%FE");
+    for n in 0..3 {
+        let head =
+            write_body_then_read(&ca, "PUT", &not_utf8, 2 * 1024 * 1024).unwrap_or_else(|e| {
+                panic!("a recording upload to a non-UTF-8 path (try {n}) broke the connection: {e}")
+            });
+        assert!(head.starts_with("HTTP/1.1 400"), "{head}");
+        // In the API's error shape, like every other refusal.
+        assert!(
+            head.to_ascii_lowercase().contains("\r\ncontent-type: application/json"),
+            "{head}"
+        );
+    }
+    let r = raw.get(&paths::ADMIN_SESSION_RECORDING.replace("{session_id}", "%C3%28"));
+    let msg = assert_client_error("a session ID that is not UTF-8", &r, Some(400));
+    assert!(msg.contains("path"), "{msg}");
+    // Routes that take no body at all, answering with and without a credential.
+    for (path, status) in [(paths::ADMIN_USERS, "401"), (paths::HEALTH, "200")] {
+        for n in 0..3 {
+            let head =
+                write_body_then_read(&ca, "GET", path, 2 * 1024 * 1024).unwrap_or_else(|e| {
+                    panic!("GET {path} with a 2 MiB body (try {n}) broke the connection: {e}")
+                });
+            assert!(
+                head.starts_with(&format!("HTTP/1.1 {status}")),
+                "GET {path}: {head}"
+            );
+        }
+    }
 
     // serde would read a struct from an array, field by field.
     let r = raw.post(

@@ -8,7 +8,6 @@ use rampart_api::ErrorCode;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::Path as UrlPath;
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +16,7 @@ use futures_util::StreamExt;
 use rampart_api as api;
 
 use super::{
-    as_admin, bad_query, bearer, blocking, caller, drain, plain_error, ApiError, ApiJson, Shared,
+    as_admin, bad_query, bearer, blocking, caller, plain_error, ApiError, ApiJson, ApiPath, Shared,
 };
 use crate::authority::bastion::Bastion;
 use crate::authority::sessions::{self, SessionFilter};
@@ -139,34 +138,16 @@ pub(super) async fn bastion_events(
     .map(Json)
 }
 
+/// The upload itself: the bastion's credential and the query first, then the
+/// body, spooled to disk, then the seal. An answer given before the upload is
+/// all in leaves the rest to the router's `unread` layer.
 pub(super) async fn bastion_recording(
     State(auth): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    UrlPath(session_id): UrlPath<String>,
+    ApiPath(session_id): ApiPath<String>,
     query: Result<Query<api::RecordingUploadQuery>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: axum::body::Body,
-) -> Result<Response, ApiError> {
-    let mut frames = body.into_data_stream();
-    let answer = receive_recording(auth, addr, session_id, query, headers, &mut frames).await;
-    // An answer given before the upload is all in (a refused credential or
-    // query, a recording over the limit) still reads what follows, within
-    // drain's bound: closing on unread bytes resets the connection, and a
-    // client that writes its whole body first sees a broken pipe instead of
-    // the reason. After a complete upload there is nothing left to read.
-    drain(frames, 0).await;
-    answer
-}
-
-/// The upload itself: the bastion's credential and the query first, then the
-/// body, spooled to disk, then the seal.
-async fn receive_recording(
-    auth: Arc<Authority>,
-    addr: SocketAddr,
-    session_id: String,
-    query: Result<Query<api::RecordingUploadQuery>, axum::extract::rejection::QueryRejection>,
-    headers: HeaderMap,
-    frames: &mut axum::body::BodyDataStream,
 ) -> Result<Response, ApiError> {
     // Who is asking comes before anything is read from the request.
     as_bastion(Arc::clone(&auth), &headers, |_, _| Ok(())).await?;
@@ -204,6 +185,7 @@ async fn receive_recording(
     // Spooled to disk as it arrives: a CA holds at most one frame of an
     // upload in memory, however many bastions upload at once.
     let mut spool = auth.spool_recording().map_err(ApiError)?;
+    let mut frames = body.into_data_stream();
     while let Some(frame) = frames.next().await {
         let Ok(frame) = frame else {
             return Ok(too_large());
@@ -265,7 +247,7 @@ pub(super) async fn list_sessions(
 pub(super) async fn session_recording(
     State(auth): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    UrlPath(session_id): UrlPath<String>,
+    ApiPath(session_id): ApiPath<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let who = caller(addr);

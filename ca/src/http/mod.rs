@@ -13,6 +13,8 @@
 //! - `user.rs`: the CA keys and KRL, enrolment, login, certificates, whoami.
 //! - `admin.rs`: users, invites, revocation, host certificates.
 //! - `bastion.rs`: what bastions call, and the recorded sessions.
+//! - `unread.rs`: the layer that reads what a handler left of a body, so an
+//!   early answer reaches a client still writing instead of a reset.
 
 use rampart_api::ErrorCode;
 use std::net::SocketAddr;
@@ -31,6 +33,7 @@ use crate::error::CaError;
 
 mod admin;
 mod bastion;
+mod unread;
 mod user;
 
 use admin::{
@@ -168,6 +171,34 @@ fn plain_error(status: StatusCode, code: ErrorCode, message: String) -> Response
         .into_response()
 }
 
+/// A path parameter; one that does not decode (a segment that is not UTF-8)
+/// is refused in our error shape, 400 `invalid_request`, where axum's own
+/// extractor would answer in plain text.
+#[derive(Debug)]
+pub(crate) struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(ApiPath(value)),
+            Err(e) => Err(plain_error(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                format!("path: {}", e.body_text()),
+            )),
+        }
+    }
+}
+
 /// A JSON body parsed strictly (unknown fields refused by the types) with errors
 /// that say what is wrong, in our error shape.
 #[derive(Debug)]
@@ -202,26 +233,6 @@ where
     }
 }
 
-/// How much of a body the CA still reads, and drops, when it answers without
-/// needing it (413, 404, 405). Many clients write their whole body before they
-/// read the answer; closing the connection on unread bytes resets it, and such
-/// a client sees a broken connection instead of the answer that explains it.
-/// The bound (and the request deadline) keeps a hostile client from making
-/// the CA read forever.
-const UNREAD_BODY_DRAIN: usize = 4 * 1024 * 1024;
-
-/// Read and drop what is left of `frames` once `read` bytes are in, up to
-/// [`UNREAD_BODY_DRAIN`] in all.
-async fn drain(mut frames: axum::body::BodyDataStream, mut read: usize) {
-    use futures_util::StreamExt as _;
-    while read <= UNREAD_BODY_DRAIN {
-        match frames.next().await {
-            Some(Ok(more)) => read += more.len(),
-            _ => break,
-        }
-    }
-}
-
 /// A request body of at most [`api::MAX_BODY_BYTES`], or the error response.
 async fn read_body(body: axum::body::Body) -> Result<Vec<u8>, Response> {
     use futures_util::StreamExt as _;
@@ -246,7 +257,6 @@ async fn read_body(body: axum::body::Body) -> Result<Vec<u8>, Response> {
             )
         })?;
         if bytes.len() + frame.len() > api::MAX_BODY_BYTES {
-            drain(frames, bytes.len() + frame.len()).await;
             return Err(too_large());
         }
         bytes.extend_from_slice(&frame);
@@ -391,11 +401,13 @@ pub fn router(auth: Arc<Authority>) -> Router {
         // ApiJson reads bodies itself (read_body); this limit holds axum's own
         // extractors to the same bound, should a handler ever take one.
         .layer(DefaultBodyLimit::max(api::MAX_BODY_BYTES))
+        // Outermost of the router's layers: whatever answered, the rest of
+        // the body is read before the answer goes out (see `unread`).
+        .layer(axum::middleware::from_fn(unread::drain_unread_body))
         .with_state(auth)
 }
 
-async fn not_found(req: Request) -> Response {
-    drain(req.into_body().into_data_stream(), 0).await;
+async fn not_found() -> Response {
     plain_error(
         StatusCode::NOT_FOUND,
         ErrorCode::NotFound,
@@ -404,9 +416,7 @@ async fn not_found(req: Request) -> Response {
 }
 
 /// A known path with another method: 405 (axum adds `Allow`).
-async fn method_not_allowed(req: Request) -> Response {
-    let method = req.method().clone();
-    drain(req.into_body().into_data_stream(), 0).await;
+async fn method_not_allowed(method: axum::http::Method) -> Response {
     plain_error(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::MethodNotAllowed,

@@ -24,7 +24,9 @@ use super::pages;
 use crate::authority::webauthn::WaitState;
 use crate::authority::{Authority, Caller};
 use crate::error::CaError;
-use crate::http::{as_bastion, bad_query, blocking, caller, with_session, ApiError, ApiJson};
+use crate::http::{
+    as_bastion, bad_query, blocking, caller, with_session, ApiError, ApiJson, ApiPath,
+};
 
 type Shared = State<Arc<Authority>>;
 
@@ -228,7 +230,14 @@ fn require_json(headers: &HeaderMap) -> Option<Response> {
     })
 }
 
-async fn page(State(auth): Shared, UrlPath(request_id): UrlPath<String>) -> Response {
+async fn page(
+    State(auth): Shared,
+    request_id: Result<UrlPath<String>, axum::extract::rejection::PathRejection>,
+) -> Response {
+    // A link that does not decode is as unknown as one that names nothing.
+    let Ok(UrlPath(request_id)) = request_id else {
+        return unknown_page();
+    };
     if request_id.len() > 128 {
         return unknown_page();
     }
@@ -268,13 +277,17 @@ struct PageOptions {
 async fn page_options(
     State(auth): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    UrlPath(request_id): UrlPath<String>,
+    request_id: Result<ApiPath<String>, Response>,
     headers: HeaderMap,
     body: Result<ApiJson<PageOptions>, Response>,
 ) -> Response {
     if let Some(r) = require_json(&headers) {
         return r;
     }
+    let ApiPath(request_id) = match request_id {
+        Ok(p) => p,
+        Err(r) => return pages::secure(r),
+    };
     let ApiJson(typed) = match body {
         Ok(b) => b,
         Err(r) => return pages::secure(r),
@@ -300,13 +313,17 @@ struct PageAnswer {
 async fn page_answer(
     State(auth): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    UrlPath(request_id): UrlPath<String>,
+    request_id: Result<ApiPath<String>, Response>,
     headers: HeaderMap,
     body: Result<ApiJson<PageAnswer>, Response>,
 ) -> Response {
     if let Some(r) = require_json(&headers) {
         return r;
     }
+    let ApiPath(request_id) = match request_id {
+        Ok(p) => p,
+        Err(r) => return pages::secure(r),
+    };
     let ApiJson(answer) = match body {
         Ok(b) => b,
         Err(r) => return pages::secure(r),
@@ -325,12 +342,16 @@ async fn page_answer(
 async fn page_deny(
     State(auth): Shared,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
-    UrlPath(request_id): UrlPath<String>,
+    request_id: Result<ApiPath<String>, Response>,
     headers: HeaderMap,
 ) -> Response {
     if let Some(r) = require_json(&headers) {
         return r;
     }
+    let ApiPath(request_id) = match request_id {
+        Ok(p) => p,
+        Err(r) => return pages::secure(r),
+    };
     let who = caller(addr);
     match blocking(auth, move |a| a.webauthn_page_deny(&who, &request_id)).await {
         Ok(()) => pages::secure(Json(serde_json::json!({ "result": "denied" })).into_response()),
