@@ -56,6 +56,28 @@ fn assert_client_error(what: &str, r: &RawResponse, status: Option<u16>) -> Stri
 /// connection, all of it, and only then read the answer; returns its head
 /// (status line and headers).
 fn write_body_then_read(ca: &Ca, method: &str, path: &str, size: usize) -> std::io::Result<String> {
+    let body = format!(r#"{{"user":"{}"}}"#, "a".repeat(size));
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    exchange(ca, &head, body.as_bytes())
+}
+
+/// Announce a `size`-byte body with `Expect: 100-continue`, send none, and
+/// read the first answer's head: a client asking before it sends.
+fn ask_before_sending(ca: &Ca, method: &str, path: &str, size: usize) -> std::io::Result<String> {
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+         Content-Length: {size}\r\nExpect: 100-continue\r\n\r\n"
+    );
+    exchange(ca, &head, b"")
+}
+
+/// Write `head` and `body` over a fresh TLS connection to the CA, then read
+/// up to the end of the first answer's head.
+fn exchange(ca: &Ca, head: &str, body: &[u8]) -> std::io::Result<String> {
     use std::io::{Read, Write};
     let addr = ca.url().trim_start_matches("https://");
     let mut tcp = std::net::TcpStream::connect(addr)?;
@@ -64,14 +86,8 @@ fn write_body_then_read(ca: &Ca, method: &str, path: &str, size: usize) -> std::
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut conn = rustls::ClientConnection::new(tls, name).unwrap();
     let mut stream = rustls::Stream::new(&mut conn, &mut tcp);
-    let body = format!(r#"{{"user":"{}"}}"#, "a".repeat(size));
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    )?;
-    stream.write_all(body.as_bytes())?;
+    stream.write_all(head.as_bytes())?;
+    stream.write_all(body)?;
     stream.flush()?;
     let mut answer = Vec::new();
     let mut buf = [0u8; 4096];
@@ -152,13 +168,26 @@ fn malformed_requests_get_clear_4xx_and_the_ca_survives() {
         assert!(head.starts_with("HTTP/1.1 400"), "{head}");
         // In the API's error shape, like every other refusal.
         assert!(
-            head.to_ascii_lowercase().contains("\r\ncontent-type: application/json"),
+            head.to_ascii_lowercase()
+                .contains("\r\ncontent-type: application/json"),
             "{head}"
         );
     }
     let r = raw.get(&paths::ADMIN_SESSION_RECORDING.replace("{session_id}", "%C3%28"));
     let msg = assert_client_error("a session ID that is not UTF-8", &r, Some(400));
     assert!(msg.contains("path"), "{msg}");
+    // A client that asks before it sends (`Expect: 100-continue`) and is
+    // refused gets the refusal, not a `100 Continue` inviting a body the CA
+    // would only throw away.
+    for (method, path) in [("PUT", recording.as_str()), ("GET", paths::ADMIN_USERS)] {
+        let head = ask_before_sending(&ca, method, path, 2 * 1024 * 1024)
+            .unwrap_or_else(|e| panic!("{method} {path} with Expect: 100-continue: {e}"));
+        assert!(head.starts_with("HTTP/1.1 401"), "{method} {path}: {head}");
+    }
+    // Where the body is wanted, the client is asked for it.
+    let head = ask_before_sending(&ca, "POST", paths::LOGIN, 100)
+        .unwrap_or_else(|e| panic!("POST /v1/login with Expect: 100-continue: {e}"));
+    assert!(head.starts_with("HTTP/1.1 100"), "{head}");
     // Routes that take no body at all, answering with and without a credential.
     for (path, status) in [(paths::ADMIN_USERS, "401"), (paths::HEALTH, "200")] {
         for n in 0..3 {

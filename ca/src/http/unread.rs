@@ -28,6 +28,13 @@ const UNREAD_BODY_DRAIN: usize = 4 * 1024 * 1024;
 
 /// Middleware: run the handler, then read what it left of the body.
 pub(super) async fn drain_unread_body(req: Request, next: Next) -> Response {
+    // A client that sent `Expect: 100-continue` holds its body back until the
+    // server asks for it. Reading here would ask (hyper sends `100 Continue`
+    // on the first read) for a body nobody wants; unasked, the client takes
+    // the answer and sends nothing.
+    if expects_continue(req.headers()) {
+        return next.run(req).await;
+    }
     let (leftover, mut returned) = oneshot::channel();
     let req = req.map(|inner| {
         Body::new(HandsBackUnread {
@@ -42,6 +49,13 @@ pub(super) async fn drain_unread_body(req: Request, next: Next) -> Response {
         drain(rest).await;
     }
     response
+}
+
+fn expects_continue(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::EXPECT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("100-continue"))
 }
 
 /// Read and drop up to [`UNREAD_BODY_DRAIN`] bytes of `body`.
