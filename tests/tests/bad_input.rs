@@ -52,54 +52,83 @@ fn assert_client_error(what: &str, r: &RawResponse, status: Option<u16>) -> Stri
     lower
 }
 
-/// Send `method path` with a JSON body of `size` bytes over a fresh TLS
-/// connection, all of it, and only then read the answer; returns its head
-/// (status line and headers).
-fn write_body_then_read(ca: &Ca, method: &str, path: &str, size: usize) -> std::io::Result<String> {
-    let body = format!(r#"{{"user":"{}"}}"#, "a".repeat(size));
-    let head = format!(
+/// A raw HTTP/1.1 exchange with the CA over TLS: what a client that does its
+/// own writing and reading sees, byte for byte.
+struct RawTls {
+    conn: rustls::ClientConnection,
+    tcp: std::net::TcpStream,
+    /// Read past the last head returned.
+    unread: Vec<u8>,
+}
+
+impl RawTls {
+    fn connect(ca: &Ca) -> std::io::Result<RawTls> {
+        let tcp = std::net::TcpStream::connect(ca.url().trim_start_matches("https://"))?;
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
+        let tls = std::sync::Arc::new(rampart_api::client::pinned_tls_config(ca.pin()).unwrap());
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let conn = rustls::ClientConnection::new(tls, name).unwrap();
+        Ok(RawTls {
+            conn,
+            tcp,
+            unread: Vec::new(),
+        })
+    }
+
+    fn send(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write;
+        let mut stream = rustls::Stream::new(&mut self.conn, &mut self.tcp);
+        stream.write_all(bytes)?;
+        stream.flush()
+    }
+
+    /// The next answer's head (status line and headers).
+    fn read_head(&mut self) -> std::io::Result<String> {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        loop {
+            if let Some(end) = self.unread.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head: Vec<u8> = self.unread.drain(..end + 4).collect();
+                return Ok(String::from_utf8_lossy(&head[..end]).into_owned());
+            }
+            let n = rustls::Stream::new(&mut self.conn, &mut self.tcp).read(&mut buf)?;
+            if n == 0 {
+                return Ok(String::from_utf8_lossy(&std::mem::take(&mut self.unread)).into_owned());
+            }
+            self.unread.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+/// A request head for a JSON body of `len` bytes, with extra header lines.
+fn request_head(method: &str, path: &str, len: usize, extra: &str) -> String {
+    format!(
         "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\n\r\n",
-        body.len()
-    );
-    exchange(ca, &head, body.as_bytes())
+         Content-Length: {len}\r\n{extra}\r\n"
+    )
+}
+
+/// A JSON body of about `size` bytes.
+fn json_body(size: usize) -> Vec<u8> {
+    format!(r#"{{"user":"{}"}}"#, "a".repeat(size)).into_bytes()
+}
+
+/// Send `method path` with a JSON body of `size` bytes over a fresh TLS
+/// connection, all of it, and only then read the answer; returns its head.
+fn write_body_then_read(ca: &Ca, method: &str, path: &str, size: usize) -> std::io::Result<String> {
+    let body = json_body(size);
+    let mut raw = RawTls::connect(ca)?;
+    raw.send(request_head(method, path, body.len(), "").as_bytes())?;
+    raw.send(&body)?;
+    raw.read_head()
 }
 
 /// Announce a `size`-byte body with `Expect: 100-continue`, send none, and
 /// read the first answer's head: a client asking before it sends.
 fn ask_before_sending(ca: &Ca, method: &str, path: &str, size: usize) -> std::io::Result<String> {
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {size}\r\nExpect: 100-continue\r\n\r\n"
-    );
-    exchange(ca, &head, b"")
-}
-
-/// Write `head` and `body` over a fresh TLS connection to the CA, then read
-/// up to the end of the first answer's head.
-fn exchange(ca: &Ca, head: &str, body: &[u8]) -> std::io::Result<String> {
-    use std::io::{Read, Write};
-    let addr = ca.url().trim_start_matches("https://");
-    let mut tcp = std::net::TcpStream::connect(addr)?;
-    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))?;
-    let tls = std::sync::Arc::new(rampart_api::client::pinned_tls_config(ca.pin()).unwrap());
-    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-    let mut conn = rustls::ClientConnection::new(tls, name).unwrap();
-    let mut stream = rustls::Stream::new(&mut conn, &mut tcp);
-    stream.write_all(head.as_bytes())?;
-    stream.write_all(body)?;
-    stream.flush()?;
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = stream.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        answer.extend_from_slice(&buf[..n]);
-    }
-    let text = String::from_utf8_lossy(&answer);
-    Ok(text.split("\r\n\r\n").next().unwrap_or_default().to_owned())
+    let mut raw = RawTls::connect(ca)?;
+    raw.send(request_head(method, path, size, "Expect: 100-continue\r\n").as_bytes())?;
+    raw.read_head()
 }
 
 fn contains_any(s: &str, words: &[&str]) -> bool {
@@ -184,10 +213,21 @@ fn malformed_requests_get_clear_4xx_and_the_ca_survives() {
             .unwrap_or_else(|e| panic!("{method} {path} with Expect: 100-continue: {e}"));
         assert!(head.starts_with("HTTP/1.1 401"), "{method} {path}: {head}");
     }
-    // Where the body is wanted, the client is asked for it.
-    let head = ask_before_sending(&ca, "POST", paths::LOGIN, 100)
-        .unwrap_or_else(|e| panic!("POST /v1/login with Expect: 100-continue: {e}"));
-    assert!(head.starts_with("HTTP/1.1 100"), "{head}");
+    // Where the body is wanted, the client is asked for it; sent and found
+    // too large, it is read all the same, so the 413 arrives.
+    let body = json_body(2 * 1024 * 1024);
+    for n in 0..3 {
+        let mut asking = RawTls::connect(&ca).unwrap();
+        let head = request_head("POST", paths::LOGIN, body.len(), "Expect: 100-continue\r\n");
+        asking.send(head.as_bytes()).unwrap();
+        let interim = asking.read_head().unwrap();
+        assert!(interim.starts_with("HTTP/1.1 100"), "{interim}");
+        let head = asking.send(&body).and_then(|()| asking.read_head());
+        let head = head.unwrap_or_else(|e| {
+            panic!("a 2 MiB body sent after 100 Continue (try {n}) broke the connection: {e}")
+        });
+        assert!(head.starts_with("HTTP/1.1 413"), "{head}");
+    }
     // Routes that take no body at all, answering with and without a credential.
     for (path, status) in [(paths::ADMIN_USERS, "401"), (paths::HEALTH, "200")] {
         for n in 0..3 {

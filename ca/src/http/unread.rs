@@ -28,17 +28,12 @@ const UNREAD_BODY_DRAIN: usize = 4 * 1024 * 1024;
 
 /// Middleware: run the handler, then read what it left of the body.
 pub(super) async fn drain_unread_body(req: Request, next: Next) -> Response {
-    // A client that sent `Expect: 100-continue` holds its body back until the
-    // server asks for it. Reading here would ask (hyper sends `100 Continue`
-    // on the first read) for a body nobody wants; unasked, the client takes
-    // the answer and sends nothing.
-    if expects_continue(req.headers()) {
-        return next.run(req).await;
-    }
+    let expects_continue = expects_continue(req.headers());
     let (leftover, mut returned) = oneshot::channel();
     let req = req.map(|inner| {
         Body::new(HandsBackUnread {
             inner: Some(inner),
+            started: false,
             leftover: Some(leftover),
         })
     });
@@ -46,7 +41,14 @@ pub(super) async fn drain_unread_body(req: Request, next: Next) -> Response {
     // Empty when the handler still holds its body (it moved it elsewhere) and
     // closed when it read it to the end: nothing to do in either case.
     if let Ok(rest) = returned.try_recv() {
-        drain(rest).await;
+        // A client that sent `Expect: 100-continue` holds its body back until
+        // the server asks for it, which hyper does on the first read. If the
+        // handler never read, the client has sent nothing: reading now would
+        // invite a body nobody wants, and unasked it takes the answer and
+        // sends nothing.
+        if rest.started || !expects_continue {
+            drain(rest.body).await;
+        }
     }
     response
 }
@@ -75,7 +77,15 @@ async fn drain(body: Body) {
 /// layer.
 struct HandsBackUnread {
     inner: Option<Body>,
-    leftover: Option<oneshot::Sender<Body>>,
+    /// Whether the handler ever asked for a frame.
+    started: bool,
+    leftover: Option<oneshot::Sender<Leftover>>,
+}
+
+/// What a handler left of a body.
+struct Leftover {
+    body: Body,
+    started: bool,
 }
 
 impl http_body::Body for HandsBackUnread {
@@ -86,7 +96,9 @@ impl http_body::Body for HandsBackUnread {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
-        match self.get_mut().inner.as_mut() {
+        let this = self.get_mut();
+        this.started = true;
+        match this.inner.as_mut() {
             Some(inner) => Pin::new(inner).poll_frame(cx),
             None => Poll::Ready(None),
         }
@@ -109,7 +121,10 @@ impl Drop for HandsBackUnread {
             if !http_body::Body::is_end_stream(&inner) {
                 // The layer has stopped waiting only if the handler outlived
                 // the response; then the rest is dropped with the connection.
-                let _ = leftover.send(inner);
+                let _ = leftover.send(Leftover {
+                    body: inner,
+                    started: self.started,
+                });
             }
         }
     }
