@@ -2,7 +2,6 @@
 //! `ssh` client that logs in to it.
 
 use std::fs::{self, File, OpenOptions};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -129,11 +128,10 @@ impl Sshd {
         let revoked_keys = d.join("revoked_keys");
         fs::write(&revoked_keys, b"").expect("write RevokedKeys");
 
-        let port = free_port();
         let config = d.join("sshd_config");
+        // The `Port` line goes in at each start attempt (see below).
         let mut conf = vec![
             "ListenAddress 127.0.0.1".to_owned(),
-            format!("Port {port}"),
             format!("HostKey {}", host_key.private.display()),
             format!("PidFile {}", d.join("sshd.pid").display()),
             "UsePAM no".into(),
@@ -166,11 +164,34 @@ impl Sshd {
         }
         conf.extend(opts.extra_config.iter().cloned());
         conf.push(String::new());
-        fs::write(&config, conf.join("\n")).expect("write sshd_config");
-
+        let write_config = |port: u16| {
+            let mut text = conf.clone();
+            text.insert(1, format!("Port {port}"));
+            fs::write(&config, text.join("\n")).expect("write sshd_config");
+        };
+        // `-t` binds nothing: any port will do for the check.
+        write_config(22);
         let mut check = Command::new(&sshd);
         check.arg("-t").arg("-f").arg(&config);
         run(check).assert_success("sshd -t (config check)");
+
+        // A port from `free_port` is free when chosen, but another test's
+        // daemon may bind it before sshd does. sshd then exits ("Cannot bind
+        // any address"), and a plain connect would reach the other daemon and
+        // take it for this sshd. So readiness is sshd's own "Server listening"
+        // line, and a lost port means another port.
+        let log = d.join("sshd.log");
+        let mut attempt = 0;
+        let (port, child) = loop {
+            attempt += 1;
+            let port = free_port();
+            write_config(port);
+            match spawn_and_wait(&sshd, &config, &log, port) {
+                Ok(child) => break (port, child),
+                Err(lost) if attempt < 5 => eprintln!("sshd lost port {port}, retrying:\n{lost}"),
+                Err(lost) => panic!("sshd lost its port {attempt} times; the last:\n{lost}"),
+            }
+        };
 
         let known_hosts = d.join("known_hosts");
         let ca_line = opts
@@ -182,42 +203,6 @@ impl Sshd {
             None => format!("[127.0.0.1]:{port} {}\n", host_key.public_line()),
         };
         fs::write(&known_hosts, kh).expect("write known_hosts");
-
-        let log = d.join("sshd.log");
-        let log_file = File::create(&log).expect("create sshd log");
-        let mut cmd = Command::new(&sshd);
-        cmd.arg("-D").arg("-e").arg("-f").arg(&config);
-        let desc = describe(&cmd);
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(log_file.try_clone().expect("dup log"))
-            .stderr(log_file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn `{desc}`: {e}"));
-
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
-            if let Ok(Some(st)) = child.try_wait() {
-                panic!(
-                    "sshd exited ({st}) before listening on {port}\n{}",
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-                break;
-            }
-            if Instant::now() > deadline {
-                let state = stall_report(child.id());
-                kill9(&mut child);
-                panic!(
-                    "sshd did not accept connections on {port} within {} s ({state})\n{}",
-                    START_TIMEOUT.as_secs(),
-                    fs::read_to_string(&log).unwrap_or_default()
-                );
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
 
         Sshd {
             dir,
@@ -418,4 +403,43 @@ pub fn ssh_with_config(sshd: &Sshd, config: &Path, login: &str) -> CmdOutput {
         .arg(format!("{login}@127.0.0.1"))
         .arg("true");
     run_timeout(c, None, Duration::from_secs(30))
+}
+
+/// Run `sshd -D -e -f config` logging to `log`, and wait until it says it
+/// listens on `port`. `Err` with its log when it could not bind the port
+/// (another process took it first); any other early exit or a stall panics.
+fn spawn_and_wait(sshd: &Path, config: &Path, log: &Path, port: u16) -> Result<Child, String> {
+    let log_file = File::create(log).expect("create sshd log");
+    let mut cmd = Command::new(sshd);
+    cmd.arg("-D").arg("-e").arg("-f").arg(config);
+    let desc = describe(&cmd);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(log_file.try_clone().expect("dup log"))
+        .stderr(log_file)
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn `{desc}`: {e}"));
+    let listening = format!("Server listening on 127.0.0.1 port {port}.");
+    let deadline = Instant::now() + START_TIMEOUT;
+    loop {
+        let said = fs::read_to_string(log).unwrap_or_default();
+        if said.contains(&listening) {
+            return Ok(child);
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            if said.contains("Address already in use") {
+                return Err(said);
+            }
+            panic!("sshd exited ({st}) before listening on {port}\n{said}");
+        }
+        if Instant::now() > deadline {
+            let state = stall_report(child.id());
+            kill9(&mut child);
+            panic!(
+                "sshd did not listen on {port} within {} s ({state})\n{said}",
+                START_TIMEOUT.as_secs()
+            );
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
 }
