@@ -8,7 +8,7 @@
 //! loopback redirect URI.
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -57,6 +57,27 @@ impl OidcProvider {
             "tests/oidc-provider/node_modules is missing: run scripts/test (npm ci --prefix \
              tests/oidc-provider)"
         );
+        // A port from `free_port` is free when chosen, but another test's
+        // daemon may bind it first; the provider then exits (EADDRINUSE) and
+        // starts again on another.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match Self::launch(&node, &pkg, &accounts) {
+                Ok(p) => return p,
+                Err(lost) if attempt < 5 => {
+                    eprintln!("oidc-provider lost its port, retrying:\n{lost}")
+                }
+                Err(lost) => {
+                    panic!("oidc-provider lost its port {attempt} times; the last:\n{lost}")
+                }
+            }
+        }
+    }
+
+    /// One start on a fresh port. `Err` with the provider's log when another
+    /// process held the port; any other failure to start panics.
+    fn launch(node: &Path, pkg: &Path, accounts: &Value) -> Result<OidcProvider, String> {
         let dir = tempdir("oidc");
         let port = free_port();
         let config = json!({
@@ -78,7 +99,7 @@ impl OidcProvider {
         let mut child = Command::new(node)
             .arg(pkg.join("provider.js"))
             .arg(&cfg)
-            .current_dir(&pkg)
+            .current_dir(pkg)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -109,12 +130,15 @@ impl OidcProvider {
                 RecvTimeoutError::Disconnected => "it exited".to_owned(),
             };
             let log = p.stop();
+            if e == RecvTimeoutError::Disconnected && log.contains("EADDRINUSE") {
+                return Err(log);
+            }
             panic!(
                 "oidc-provider did not become ready within {} s ({state}):\n{log}",
                 START_TIMEOUT.as_secs()
             );
         }
-        p
+        Ok(p)
     }
 
     /// The issuer URL.
