@@ -120,6 +120,26 @@ pub fn free_port() -> u16 {
     l.local_addr().expect("local_addr").port()
 }
 
+/// Start `what` on a port from [`free_port`], and again on a fresh port (up to
+/// five tries) when `start` reports, as `Err` with the daemon's log, that
+/// another process bound the port first: a port is free when chosen, not
+/// necessarily when the daemon binds it, with other tests starting daemons
+/// beside this one.
+pub fn on_a_free_port<T>(what: &str, mut start: impl FnMut(u16) -> Result<T, String>) -> T {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let port = free_port();
+        match start(port) {
+            Ok(started) => return started,
+            Err(log) if attempt < 5 => {
+                eprintln!("{what} lost port {port} to another process, retrying:\n{log}")
+            }
+            Err(log) => panic!("{what} lost its port {attempt} times; the last:\n{log}"),
+        }
+    }
+}
+
 /// Locate a real peer program (`sshd`, `ssh`, `ssh-keygen`, `sqlite3`, …) on `PATH`
 /// or in the sbin directories (`sshd` lives in /usr/sbin, often not on a user's
 /// `PATH`).
@@ -200,6 +220,27 @@ pub fn mentions_number(haystack: &str, n: u64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lost_port_is_tried_again_on_another() {
+        let mut tried = Vec::new();
+        let got = on_a_free_port("test daemon", |port| {
+            tried.push(port);
+            if tried.len() < 3 {
+                Err("Address already in use".to_owned())
+            } else {
+                Ok(port)
+            }
+        });
+        assert_eq!(tried.len(), 3);
+        assert_eq!(got, tried[2]);
+    }
+
+    #[test]
+    #[should_panic(expected = "test daemon lost its port 5 times")]
+    fn a_port_lost_five_times_fails_the_start() {
+        on_a_free_port::<()>("test daemon", |_| Err("Address already in use".to_owned()));
+    }
 
     #[test]
     fn mentions_number_matches_whole_numbers_only() {

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::process::{drain, kill9, stall_report, START_TIMEOUT};
-use crate::{free_port, require_peer, tempdir, workspace_root};
+use crate::{on_a_free_port, require_peer, tempdir, workspace_root};
 
 /// The client the CA uses at the provider.
 pub const CLIENT_ID: &str = "rampart-ca";
@@ -57,29 +57,20 @@ impl OidcProvider {
             "tests/oidc-provider/node_modules is missing: run scripts/test (npm ci --prefix \
              tests/oidc-provider)"
         );
-        // A port from `free_port` is free when chosen, but another test's
-        // daemon may bind it first; the provider then exits (EADDRINUSE) and
-        // starts again on another.
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match Self::launch(&node, &pkg, &accounts) {
-                Ok(p) => return p,
-                Err(lost) if attempt < 5 => {
-                    eprintln!("oidc-provider lost its port, retrying:\n{lost}")
-                }
-                Err(lost) => {
-                    panic!("oidc-provider lost its port {attempt} times; the last:\n{lost}")
-                }
-            }
-        }
+        on_a_free_port("oidc-provider", |port| {
+            Self::launch(&node, &pkg, &accounts, port)
+        })
     }
 
-    /// One start on a fresh port. `Err` with the provider's log when another
+    /// One start on `port`. `Err` with the provider's log when another
     /// process held the port; any other failure to start panics.
-    fn launch(node: &Path, pkg: &Path, accounts: &Value) -> Result<OidcProvider, String> {
+    fn launch(
+        node: &Path,
+        pkg: &Path,
+        accounts: &Value,
+        port: u16,
+    ) -> Result<OidcProvider, String> {
         let dir = tempdir("oidc");
-        let port = free_port();
         let config = json!({
             "port": port,
             "keys_file": crate::target_dir().join("oidc-provider-keys.json"),

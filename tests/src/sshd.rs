@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::keys::KeyPair;
 use crate::process::{describe, kill9, run, run_timeout, stall_report, CmdOutput, START_TIMEOUT};
-use crate::{free_port, require_peer, tempdir};
+use crate::{on_a_free_port, require_peer, tempdir};
 
 /// The local account the tests log in to. A dedicated, password-less account, so a
 /// test cannot lock anyone out of the machine.
@@ -175,23 +175,14 @@ impl Sshd {
         check.arg("-t").arg("-f").arg(&config);
         run(check).assert_success("sshd -t (config check)");
 
-        // A port from `free_port` is free when chosen, but another test's
-        // daemon may bind it before sshd does. sshd then exits ("Cannot bind
-        // any address"), and a plain connect would reach the other daemon and
-        // take it for this sshd. So readiness is sshd's own "Server listening"
-        // line, and a lost port means another port.
+        // When another process holds the port, sshd exits ("Cannot bind any
+        // address") and a plain connect would reach that process and take it
+        // for this sshd: readiness is sshd's own "Server listening" line.
         let log = d.join("sshd.log");
-        let mut attempt = 0;
-        let (port, child) = loop {
-            attempt += 1;
-            let port = free_port();
+        let (port, child) = on_a_free_port("sshd", |port| {
             write_config(port);
-            match spawn_and_wait(&sshd, &config, &log, port) {
-                Ok(child) => break (port, child),
-                Err(lost) if attempt < 5 => eprintln!("sshd lost port {port}, retrying:\n{lost}"),
-                Err(lost) => panic!("sshd lost its port {attempt} times; the last:\n{lost}"),
-            }
-        };
+            spawn_and_wait(&sshd, &config, &log, port).map(|child| (port, child))
+        });
 
         let known_hosts = d.join("known_hosts");
         let ca_line = opts
